@@ -1,0 +1,41 @@
+"""Exceptions for failures of batchkit's own work (I/O, usage, network, remote jobs).
+
+Bad *data* is never an exception: it becomes a `Finding`. The tree::
+
+    BatchkitError               root; the CLI turns any of these into one line and exit code 2
+    ├── UsageError              a bad option or argument combination
+    ├── InputError              a file that cannot be read or parsed as the format asked for
+    ├── ValidationFailed        a batch that must be valid is not (carries the Report; exit 1)
+    ├── RemoteError             the provider answered with an error, or could not be reached
+    └── JobFailed               a remote batch ended failed, expired or cancelled (exit 1)
+"""
+
+from __future__ import annotations
+
+
+class BatchkitError(Exception):
+    exit_code = 2
+
+
+class UsageError(BatchkitError):
+    pass
+
+
+class InputError(BatchkitError):
+    pass
+
+
+class ValidationFailed(BatchkitError):
+    exit_code = 1
+
+    def __init__(self, message: str, report=None):
+        super().__init__(message)
+        self.report = report
+
+
+class RemoteError(BatchkitError):
+    pass
+
+
+class JobFailed(BatchkitError):
+    exit_code = 1

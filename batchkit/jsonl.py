@@ -1,0 +1,159 @@
+"""Streaming JSONL reading (1-based line numbers, byte offsets, reading findings) and atomic writing."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import orjson
+
+from .errors import InputError
+from .findings import Finding
+
+BOM = b"\xef\xbb\xbf"
+Emit = Callable[[Finding], None]
+
+
+@contextlib.contextmanager
+def open_binary(source: str | os.PathLike | BinaryIO) -> Iterator[BinaryIO]:
+    """A binary stream for a path, '-' (standard input) or an already open binary file."""
+    if hasattr(source, "read"):
+        yield source
+        return
+    if str(source) == "-":
+        yield sys.stdin.buffer
+        return
+    path = Path(source)
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a batch file")
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror}") from None
+    with f:
+        yield f
+
+
+def iter_lines(stream: BinaryIO, first_number: int = 1) -> Iterator[tuple[int, int, bytes]]:
+    """(line number, byte offset of the next line, line without its LF/CRLF), in constant memory."""
+    end = 0
+    for number, raw in enumerate(stream, first_number):
+        end += len(raw)
+        if raw.endswith(b"\n"):
+            raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
+        yield number, end, raw
+
+
+def _type_name(value) -> str:
+    return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number"
+    )
+
+
+def parse_line(number: int, raw: bytes, emit: Emit) -> dict | None:
+    """The object on one line, or None after emitting why there is none."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as u:
+            emit(Finding("invalid-encoding", f"bytes that are not UTF-8 at byte {u.start + 1} of the line; "
+                         "save the file as UTF-8", number))
+            return None
+        emit(Finding("invalid-json", f"not valid JSON at column {e.colno}: {e.msg}; each line must be one "
+                     "complete JSON object", number))
+        return None
+    if type(value) is dict:
+        return value
+    kind = _type_name(value)
+    if kind == "array" and value and all(type(v) is dict for v in value):
+        message = (f"this line is a JSON array of {len(value)} object(s); put each request object on a line "
+                   "of its own (`batchkit fix` converts it)")
+    else:
+        message = f"this line is a JSON {kind}, not an object; each line must be one request object"
+    emit(Finding("not-an-object", message, number))
+    return None
+
+
+def read_objects(stream: BinaryIO, emit: Emit, stats: dict | None = None) -> Iterator[tuple[int, dict, bytes]]:
+    """(line number, object, raw line) for every line that holds a JSON object.
+
+    Every other line becomes a finding through `emit` and reading goes on. `stats`, when given,
+    receives `lines` and `bytes` as reading proceeds.
+    """
+    stats = {} if stats is None else stats
+    stats.setdefault("lines", 0)
+    stats.setdefault("bytes", 0)
+    array_file = False
+    seen_content = False
+    for number, end, raw in iter_lines(stream):
+        stats["lines"] = number
+        stats["bytes"] = end
+        if number == 1 and raw.startswith(BOM):
+            emit(Finding("byte-order-mark", "the file starts with a UTF-8 byte-order mark, which some "
+                         "providers reject; remove it (`batchkit fix`)", 1))
+            raw = raw[3:]
+        if not raw.strip():
+            emit(Finding("blank-line", "blank line; remove it (`batchkit fix` drops blank lines)", number))
+            continue
+        if not seen_content:
+            seen_content = True
+            stripped = raw.strip()
+            if stripped.startswith(b"[") and not _parses(stripped):
+                array_file = True
+                emit(Finding("json-array-file", "the file looks like one JSON array spread over several "
+                             "lines; a batch file needs one request object per line (`batchkit fix FILE -o "
+                             "OUT.jsonl` converts it)", None))
+        if array_file:
+            continue
+        obj = parse_line(number, raw, emit)
+        if obj is not None:
+            yield number, obj, raw
+    if not seen_content:
+        emit(Finding("empty-file", "the file has no requests; a batch file needs at least one line", None))
+
+
+def _parses(raw: bytes) -> bool:
+    try:
+        orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside `path`; renamed over it when the block ends without error, else removed."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None = None) -> Iterator:
+    """Open a file that appears at `path` whole (flushed and synced) or not at all."""
+    with atomic_path(path) as tmp:
+        with open(tmp, mode, encoding=encoding) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def dumps_line(obj) -> bytes:
+    """One JSONL line (with its LF) as batchkit writes them: compact, UTF-8, key order kept."""
+    return orjson.dumps(obj) + b"\n"
