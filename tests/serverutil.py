@@ -1,0 +1,118 @@
+"""Start `batchkit serve` as a real subprocess for tests.
+
+Usage::
+
+    from serverutil import running_server
+
+    def test_something(tmp_path):
+        with running_server("--backend", "echo", "--latency", "0.05", data_dir=tmp_path / "srv") as server:
+            client = openai.OpenAI(base_url=server.base_url, api_key="unused")
+            ...
+            server.process        # the subprocess.Popen (e.g. send SIGKILL to test a crash)
+
+    # unpacking works too:  with running_server() as (base_url, process): ...
+
+The server binds 127.0.0.1 on a free port, keeps its state in `data_dir` (a fresh temporary folder when
+not given, removed afterwards) and is always stopped when the block ends (terminate, then kill). Pass the
+same `data_dir` (and `port=` if a client must find it again) to restart a server on the state a killed one
+left. Its stdout/stderr go to `<log_dir or data_dir>/serve-<port>.log`; the log is included in the error raised when the
+server does not come up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+START_TIMEOUT = 30.0
+
+
+class ServerProcess(NamedTuple):
+    base_url: str  # "http://127.0.0.1:PORT/v1"
+    process: subprocess.Popen
+
+    @property
+    def root_url(self) -> str:
+        return self.base_url.removesuffix("/v1")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Terminate `process` (SIGTERM), then kill it if it does not stop within `timeout` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def running_server(
+    *args: str,
+    data_dir: str | os.PathLike | None = None,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+    log_dir: str | os.PathLike | None = None,
+) -> Iterator[ServerProcess]:
+    """Run `batchkit serve --host 127.0.0.1 --port PORT --data-dir DIR *args` until the block ends."""
+    own_dir = data_dir is None
+    data_dir = Path(tempfile.mkdtemp(prefix="batchkit-serve-")) if own_dir else Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = Path(log_dir) if log_dir else data_dir
+    full_env = {**os.environ, **(env or {})}
+    attempts = 1 if port else 3  # a free port can be taken between probing and binding: try another
+    process = None
+    try:
+        for attempt in range(attempts):
+            chosen = port or free_port()
+            log_path = log_dir / f"serve-{chosen}.log"
+            command = [
+                sys.executable, "-m", "batchkit", "serve",
+                "--host", "127.0.0.1", "--port", str(chosen), "--data-dir", str(data_dir), *args,
+            ]  # fmt: skip
+            with open(log_path, "ab") as log:
+                process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=full_env)
+            root = f"http://127.0.0.1:{chosen}"
+            deadline = time.monotonic() + START_TIMEOUT
+            while process.poll() is None and time.monotonic() < deadline:
+                if _answers(root + "/"):
+                    break
+                time.sleep(0.05)
+            if process.poll() is None and _answers(root + "/"):
+                break
+            stop(process)
+            if attempt == attempts - 1:
+                log_text = log_path.read_text(errors="replace")[-4000:]
+                raise RuntimeError(f"batchkit serve did not start (exit {process.returncode}):\n{log_text}")
+        yield ServerProcess(f"{root}/v1", process)
+    finally:
+        if process is not None:
+            stop(process)
+        if own_dir:
+            shutil.rmtree(data_dir, ignore_errors=True)
