@@ -1,0 +1,375 @@
+"""`batchkit models / submit / status / watch / download / list / cancel`: thin commands over batchkit.submit."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+
+import click
+import orjson
+
+from ..errors import JobFailed, ValidationFailed
+from ..providers import PROVIDERS
+
+
+def connection_options(f):
+    f = click.option(
+        "--api-key-env",
+        metavar="VAR",
+        help="Environment variable holding the API key (default: the provider's, e.g. KLUSTER_API_KEY).",
+    )(f)
+    f = click.option(
+        "--base-url",
+        metavar="URL",
+        help="Any OpenAI-compatible API, e.g. http://127.0.0.1:8000/v1 [env: BATCHKIT_BASE_URL].",
+    )(f)
+    f = click.option(
+        "--provider",
+        "-p",
+        type=click.Choice(list(PROVIDERS), case_sensitive=False),
+        help="Provider profile and address [env: BATCHKIT_PROVIDER; default: kluster].",
+    )(f)
+    return f
+
+
+def _session(provider, base_url, api_key_env):
+    from ..submit import Connection, Session
+
+    return Session(Connection(provider, base_url, api_key_env))
+
+
+def _when(epoch: int | None) -> str:
+    if epoch is None:
+        return "-"
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _json(value) -> None:
+    click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
+
+def _table(rows: list[list[str]]) -> None:
+    if not rows:
+        return
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo(
+            "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+def _counts(batch) -> str:
+    return f"{batch.completed}/{batch.total} completed, {batch.failed} failed"
+
+
+class Display:
+    """Progress for people: tqdm bars on a terminal, a few plain lines otherwise, nothing with -q."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        self.bars_on = not quiet and sys.stderr.isatty()
+        self.bars: dict[str, object] = {}
+        self.last_state: dict[str, tuple] = {}
+
+    def __call__(self, event) -> None:
+        if self.quiet:
+            return
+        if event.kind == "note":
+            self._write(f"{event.subject}: {event.message}")
+        elif event.kind in ("upload", "download") and self.bars_on:
+            bar = self._bar(f"{event.kind} {event.subject}", event.total, unit="B", unit_scale=True)
+            bar.update(event.done - bar.n)
+            if event.total is not None and event.done >= event.total:
+                self._close(f"{event.kind} {event.subject}")
+        elif event.kind == "batch":
+            self._batch(event.batch)
+
+    def _batch(self, batch) -> None:
+        key = f"batch {batch.id}"
+        if self.bars_on:
+            bar = self._bar(key, batch.total or None, unit="req")
+            if batch.total and bar.total != batch.total:
+                bar.total = batch.total
+            bar.update(batch.completed + batch.failed - bar.n)
+            bar.set_postfix_str(f"{batch.status}, {batch.failed} failed", refresh=True)
+            if batch.terminal:
+                self._close(key)
+            return
+        state = (batch.status, batch.completed, batch.failed)
+        if self.last_state.get(key) != state:
+            self.last_state[key] = state
+            click.echo(f"{batch.id}: {batch.status} ({_counts(batch)})", err=True)
+
+    def _bar(self, key, total, **options):
+        bar = self.bars.get(key)
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = self.bars[key] = tqdm(total=total, desc=key, file=sys.stderr, leave=True, **options)
+        return bar
+
+    def _close(self, key) -> None:
+        bar = self.bars.pop(key, None)
+        if bar is not None:
+            bar.close()
+
+    def _write(self, text: str) -> None:
+        if self.bars:
+            from tqdm import tqdm
+
+            tqdm.write(text, file=sys.stderr)
+        else:
+            click.echo(text, err=True)
+
+    def close(self) -> None:
+        for key in list(self.bars):
+            self._close(key)
+
+
+def _print_errors(batch) -> None:
+    for error in batch.errors[:20]:
+        click.echo(f"  {error}", err=True)
+    if len(batch.errors) > 20:
+        click.echo(f"  … and {len(batch.errors) - 20} more", err=True)
+
+
+def _finished_line(batch) -> str:
+    return f"{batch.id}: {batch.status} ({_counts(batch)})"
+
+
+# --- commands --------------------------------------------------------------------------------------------
+
+
+@click.command()
+@connection_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def models(provider, base_url, api_key_env, as_json):
+    """List the models the provider serves."""
+    from ..submit import models as list_models
+
+    with _session(provider, base_url, api_key_env) as session:
+        found = list_models(session)
+    if as_json:
+        _json([m.to_dict() for m in found])
+        return
+    _table([["MODEL", "OWNED BY", "CREATED"]] + [[m.id, m.owned_by or "-", _when(m.created)] for m in found])
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@connection_options
+@click.option("--completion-window", default="24h", show_default=True, help="How long the provider may take.")
+@click.option(
+    "--metadata", "metadata_pairs", multiple=True, metavar="KEY=VALUE", help="Batch metadata (repeatable)."
+)
+@click.option("--wait", is_flag=True, help="Watch until done, then download the results.")
+@click.option("--no-validate", is_flag=True, help="Upload without validating first.")
+@click.option("--force", is_flag=True, help="Submit again even if the ledger says this file was submitted.")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="With --wait: the longest pause between status checks, in seconds.")  # fmt: skip
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False), help="With --wait: where results go.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress, only results.")
+def submit(
+    files, provider, base_url, api_key_env, completion_window, metadata_pairs, wait, no_validate, force,
+    interval, output_dir, quiet,
+):  # fmt: skip
+    """Validate, upload and create one batch per FILE (shards from `build` go together)."""
+    from ..report import render
+    from ..submit import parse_metadata
+    from ..submit import submit as submit_files
+
+    metadata = parse_metadata(metadata_pairs)
+    display = Display(quiet)
+    submitted = []
+    with _session(provider, base_url, api_key_env) as session:
+        try:
+            for sub in submit_files(files, session, completion_window=completion_window, metadata=metadata,
+                                    validate=not no_validate, force=force, progress=display):  # fmt: skip
+                display.close()
+                submitted.append(sub)
+                if sub.existing:
+                    click.echo(
+                        f"{sub.path}: already submitted as {sub.batch.id} ({sub.batch.status}); "
+                        f"`batchkit status {sub.path}` shows it, --force submits it again"
+                    )
+                else:
+                    click.echo(f"{sub.path}: submitted as {sub.batch.id} ({sub.batch.status})")
+        except ValidationFailed as e:
+            display.close()
+            if e.report is not None:
+                click.echo(render([e.report], "text", quiet=True))
+            raise
+        if not wait:
+            refs = " ".join(str(s.path) for s in submitted)
+            if submitted and not quiet:
+                click.echo(f"follow with: batchkit watch {refs}", err=True)
+            return
+        _wait_and_download([str(s.path) for s in submitted], session, interval, output_dir, display)
+
+
+def _wait_and_download(refs, session, interval, output_dir, display) -> None:
+    from ..submit import download as download_batch
+
+    batches = _watch(refs, session, interval, display)
+    for ref, batch in zip(refs, batches, strict=True):
+        if batch.output_file_id or batch.error_file_id:
+            try:
+                _show_download(download_batch(ref, session, out_dir=output_dir, progress=display))
+            finally:
+                display.close()
+    _finish(batches)
+
+
+def _watch(refs, session, interval, display):
+    from ..submit import watch as watch_batches
+
+    try:
+        return watch_batches(refs, session, interval=interval, progress=display)
+    except KeyboardInterrupt:
+        display.close()
+        click.echo(
+            f"\nstopped watching; the batches keep running. Resume with: batchkit watch {' '.join(refs)}",
+            err=True,
+        )
+        raise SystemExit(130) from None
+    finally:
+        display.close()
+
+
+def _finish(batches) -> None:
+    """Each batch's end, the provider's errors for those that did not complete; exit 1 when any did not."""
+    unfinished = [b for b in batches if b.status != "completed"]
+    for batch in batches:
+        click.echo(_finished_line(batch))
+        if batch.status != "completed":
+            _print_errors(batch)
+    if unfinished:
+        names = ", ".join(f"{b.id} {b.status}" for b in unfinished)
+        raise JobFailed(f"{len(unfinished)} batch(es) did not complete: {names}")
+
+
+def _show_download(result) -> None:
+    if result.skipped:
+        for path in result.files.values():
+            click.echo(f"{path}: already downloaded (--force downloads again)")
+        return
+    if not result.batch.output_file_id:
+        click.echo(f"{result.batch.id}: no output file (no request succeeded)", err=True)
+    for kind, path in result.files.items():
+        click.echo(f"{path}: {kind}, {result.lines.get(kind, 0)} line(s)")
+    for problem in result.problems:
+        click.echo(f"warning: {result.batch.id}: {problem}", err=True)
+
+
+@click.command()
+@click.argument("refs", nargs=-1, required=True, metavar="BATCH_ID|FILE...")
+@connection_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status(refs, provider, base_url, api_key_env, as_json):
+    """Show a batch's status, counts, timestamps and errors (FILE: the batch it was submitted as)."""
+    from ..submit import status as batch_status
+
+    with _session(provider, base_url, api_key_env) as session:
+        results = [batch_status(ref, session) for ref in refs]
+    if as_json:
+        data = [batch.to_dict() | {"file": entry.path if entry else None} for batch, entry in results]
+        _json(data[0] if len(data) == 1 else data)
+        return
+    for batch, entry in results:
+        click.echo(f"{batch.id}  {batch.status}")
+        rows = [
+            ["file", entry.path if entry else "-"],
+            ["endpoint", batch.endpoint or "-"],
+            ["requests", f"{batch.total} total, {batch.completed} completed, {batch.failed} failed"],
+        ]
+        rows += [[name.removesuffix("_at"), _when(t)] for name, t in batch.times.items()]
+        rows += [["output file", batch.output_file_id or "-"], ["error file", batch.error_file_id or "-"]]
+        for name, value in rows:
+            click.echo(f"  {name:<12} {value}")
+        if batch.errors:
+            click.echo("  errors:")
+            for error in batch.errors:
+                click.echo(f"    {error}")
+
+
+@click.command()
+@click.argument("refs", nargs=-1, required=True, metavar="BATCH_ID|FILE...")
+@connection_options
+@click.option("--interval", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="The longest pause between status checks, in seconds.")  # fmt: skip
+@click.option("-q", "--quiet", is_flag=True, help="No progress, only the outcome.")
+def watch(refs, provider, base_url, api_key_env, interval, quiet):
+    """Follow batches until they finish: exit 0 when all completed, 1 when any failed, expired or was
+    cancelled. Ctrl-C stops watching; it never cancels."""
+    display = Display(quiet)
+    with _session(provider, base_url, api_key_env) as session:
+        batches = _watch(refs, session, interval, display)
+    _finish(batches)
+
+
+@click.command()
+@click.argument("ref", metavar="BATCH_ID|FILE")
+@connection_options
+@click.option(
+    "-o", "--output-dir", type=click.Path(file_okay=False), help="Default: next to the submitted file."
+)
+@click.option("--force", is_flag=True, help="Download again even if already downloaded.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def download(ref, provider, base_url, api_key_env, output_dir, force, quiet):
+    """Download a finished batch's output and error files (NAME.output.jsonl, NAME.errors.jsonl)."""
+    from ..submit import download as download_batch
+
+    display = Display(quiet)
+    with _session(provider, base_url, api_key_env) as session:
+        try:
+            result = download_batch(ref, session, out_dir=output_dir, force=force, progress=display)
+        finally:
+            display.close()
+    if not result.files and result.batch.status != "completed":
+        _print_errors(result.batch)
+        raise JobFailed(f"batch {result.batch.id} {result.batch.status}; it has no results to download")
+    _show_download(result)
+
+
+@click.command("list")
+@connection_options
+@click.option("--remote", is_flag=True, help="The provider's list instead of this machine's ledger.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_batches(provider, base_url, api_key_env, remote, limit, as_json):
+    """List batches submitted from this machine (or, with --remote, the provider's)."""
+    from ..submit import local_batches, remote_batches
+
+    with _session(provider, base_url, api_key_env) as session:
+        if remote:
+            batches = remote_batches(session, limit)
+            if as_json:
+                _json([b.to_dict() for b in batches])
+                return
+            header = ["BATCH", "STATUS", "DONE", "FAILED", "TOTAL", "CREATED", "FILE"]
+            rows = [[b.id, b.status, b.completed, b.failed, b.total, _when(b.created_at),
+                     b.metadata.get("batchkit_file", "-")] for b in batches]  # fmt: skip
+        else:
+            entries = local_batches(session, limit)
+            if as_json:
+                _json([e.to_dict() for e in entries])
+                return
+            header = ["BATCH", "STATUS", "DONE", "FAILED", "TOTAL", "SUBMITTED", "FILE", "SERVER"]
+            rows = [[e.batch_id or f"({e.step})", e.status or "-", e.completed or 0, e.failed or 0, e.total or 0,
+                     _when(e.created_at), e.path, e.base_url] for e in entries]  # fmt: skip
+    if not rows:
+        click.echo("no batches" + ("" if remote else " submitted from here yet"), err=True)
+        return
+    _table([header] + rows)
+
+
+@click.command()
+@click.argument("ref", metavar="BATCH_ID|FILE")
+@connection_options
+def cancel(ref, provider, base_url, api_key_env):
+    """Cancel a batch. What already finished is kept and can still be downloaded."""
+    from ..submit import cancel as cancel_batch
+
+    with _session(provider, base_url, api_key_env) as session:
+        batch = cancel_batch(ref, session)
+    click.echo(f"{batch.id}: {batch.status} ({_counts(batch)}); finished results stay downloadable")
