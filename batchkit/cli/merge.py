@@ -1,0 +1,199 @@
+"""`batchkit merge` and `batchkit retry`: thin commands over batchkit.merge."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import orjson
+
+from ..errors import ValidationFailed
+from ..providers import PROVIDERS, parse_size
+
+RESULTS_FLAGS = ("--results", "-r")
+
+
+class ResultsCommand(click.Command):
+    """Lets `--results` take several files, as in `--results out.jsonl errors.jsonl`: every argument after
+    it that is not an option is one more result file."""
+
+    def parse_args(self, ctx, args):
+        spread, greedy = [], False
+        for arg in args:
+            if arg in RESULTS_FLAGS:
+                greedy = "pending"
+                spread.append(arg)
+                continue
+            if greedy and (arg == "-" or not arg.startswith("-")):
+                if greedy != "pending":
+                    spread.append("--results")
+                greedy = True
+                spread.append(arg)
+                continue
+            greedy = False
+            spread.append(arg)
+        return super().parse_args(ctx, spread)
+
+
+class Progress:
+    """tqdm bars (lines read) on a terminal; nothing when piped or quiet."""
+
+    def __init__(self, quiet: bool):
+        self.on = not quiet and sys.stderr.isatty()
+        self.bars: dict = {}
+
+    def __call__(self, stage: str, lines: int) -> None:
+        if not self.on:
+            return
+        bar = self.bars.get(stage)
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = self.bars[stage] = tqdm(
+                desc=f"reading {stage}", unit=" lines", unit_scale=True, leave=False
+            )
+        bar.update(lines)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def inputs_argument(f):
+    return click.argument(
+        "inputs", nargs=-1, required=True, type=click.Path(allow_dash=True, dir_okay=False)
+    )(f)
+
+
+def results_option(f):
+    return click.option(
+        *reversed(RESULTS_FLAGS),
+        "results",
+        multiple=True,
+        required=True,
+        type=click.Path(allow_dash=True, dir_okay=False),
+        metavar="FILE...",
+        help="Result files: output, error and shard files, any order and shape (repeatable).",
+    )(f)
+
+
+@click.command(cls=ResultsCommand)
+@inputs_argument
+@results_option
+@click.option(
+    "--source", metavar="TABLE", help="Join the results onto this table's rows (any format build reads)."
+)
+@click.option("--id-column", metavar="COL", help="The --source column build took custom_ids from.")
+@click.option(
+    "--id-prefix",
+    default="row-",
+    show_default=True,
+    help="Prefix of the ids build generated from row numbers (used with --source).",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    metavar="MERGED",
+    help="Output table; format by extension (csv, tsv, xlsx, parquet, jsonl); '-' prints CSV.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
+def merge(inputs, results, source, id_column, id_prefix, output, as_json, quiet):
+    """Join RESULTS back to the requests of the batch files INPUTS by custom_id.
+
+    One row per request, in input order, with its status (ok, http_error, batch_error, expired, missing),
+    answer, usage and error; or, with --source, the source table's rows with those columns after them.
+    Orphan and duplicate results and requests without a result are reported, with an error digest.
+
+    \b
+    batchkit merge batch.jsonl --results output.jsonl errors.jsonl -o merged.csv
+    batchkit merge batch.jsonl -r output.jsonl --source questions.xlsx -o answers.xlsx
+    """
+    from ..merge import merge_results
+    from ..tables import write_table
+
+    progress = Progress(quiet)
+    try:
+        outcome = merge_results(inputs, results, source, id_column, id_prefix=id_prefix, progress=progress)
+    finally:
+        progress.close()
+    if output == "-":
+        outcome.frame.to_csv(sys.stdout, index=False)
+    else:
+        write_table(outcome.frame, output)
+    if not quiet:
+        text = _dumps(outcome.report.to_dict()) if as_json else outcome.report.to_text()
+        if output != "-":
+            text += "" if as_json else f"\nwrote {output} ({len(outcome.frame):,} rows)"
+        click.echo(text, err=output == "-")
+
+
+@click.command(cls=ResultsCommand)
+@inputs_argument
+@results_option
+@click.option("-o", "--output", required=True, metavar="RETRY.jsonl", help="The batch file to write.")
+@click.option(
+    "--only",
+    metavar="STATUSES",
+    default="http_error,batch_error,expired,missing",
+    show_default=True,
+    help="Comma-separated statuses to resend.",
+)
+@click.option(
+    "--provider",
+    "-p",
+    type=click.Choice(list(PROVIDERS), case_sensitive=False),
+    envvar="BATCHKIT_PROVIDER",
+    show_envvar=True,
+    default="kluster",
+    show_default=True,
+    help="Whose limits and rules the retry file is checked and sharded against.",
+)
+@click.option("--max-requests", type=click.IntRange(min=1), default=None, help="Override the request limit.")
+@click.option("--max-bytes", default=None, help="Override the size limit, e.g. 100MB.")
+@click.option("--force", is_flag=True, help="Write even when a line is invalid.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
+def retry(inputs, results, output, only, provider, max_requests, max_bytes, force, as_json, quiet):
+    """Write the original request lines of INPUTS, byte for byte, whose result in RESULTS is in --only.
+
+    The file is validated and sharded like build's. Submit it, then merge again with every result file:
+    the newest successful result wins, one row per request.
+
+    \b
+    batchkit retry batch.jsonl --results output.jsonl errors.jsonl -o retry.jsonl
+    """
+    from ..merge import retry as retry_requests
+
+    progress = Progress(quiet)
+    try:
+        outcome = retry_requests(
+            inputs,
+            results,
+            output,
+            only,
+            provider=provider,
+            max_requests=max_requests,
+            max_bytes=parse_size(max_bytes),
+            force=force,
+            progress=progress,
+        )
+    except ValidationFailed as e:
+        if e.report is not None and not quiet:
+            from ..report import render
+
+            click.echo(render([e.report], "text"), err=True)
+        raise
+    finally:
+        progress.close()
+    if quiet:
+        return
+    if as_json:
+        click.echo(_dumps({**outcome.to_dict(), "merge": outcome.report.to_dict()}))
+        return
+    click.echo(outcome.to_text())
+
+
+def _dumps(value) -> str:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()

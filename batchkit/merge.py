@@ -1,0 +1,754 @@
+"""Join batch results back to the requests they answer, pick what to retry, and digest the errors.
+
+The join is by custom_id, never by position. Input files are streamed once for each request's
+custom_id, model and line number (their bodies are dropped at once); result files are streamed through
+`read_results`, which keeps only the extracted columns. So memory follows the merged table, not the
+request or response bodies.
+
+Problems are reported, never silently resolved:
+
+- an orphan is a result whose custom_id no input request has (it is listed and left out);
+- a duplicate is a second result for one custom_id. Which one wins (`DUPLICATE_RULE`): a successful
+  result beats a failed one; among results of the same kind the one with the latest `created`
+  timestamp wins, and when timestamps are equal or absent the one read last (the later file on the
+  command line, then the later line). So merging again with a retry's results gives one row per
+  request, the newest success winning. Every duplicate is listed with the result kept and those not;
+- a request with no result at all gets the status `missing`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import types
+from array import array
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .errors import InputError, UsageError
+from .findings import WARNING, Finding
+from .jsonl import iter_lines, open_binary, read_objects
+from .results import (
+    BATCH_ERROR,
+    EXPIRED,
+    EXPIRED_CODE,
+    HTTP_ERROR,
+    MISSING,
+    OK,
+    STATUSES,
+    ResultRecord,
+    read_results,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DUPLICATE_RULE = (
+    "a successful result wins over a failed one; among results of the same kind the newest wins "
+    "(latest `created` timestamp, else the one read last)"
+)
+FAILED = (HTTP_ERROR, BATCH_ERROR, EXPIRED, MISSING)
+RESULT_COLUMNS = (
+    "custom_id",
+    "status",
+    "status_code",
+    "model",
+    "content",
+    "finish_reason",
+    "tool_calls",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "error_code",
+    "error_message",
+)
+INT_COLUMNS = ("status_code", "prompt_tokens", "completion_tokens", "total_tokens")
+EXAMPLES = 2  # example custom_ids kept per digest group
+
+Paths = str | os.PathLike | Iterable[str | os.PathLike]
+Progress = Callable[[str, int], None]  # (stage: "requests" | "results", lines just read)
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """Where one result line came from, and what it said."""
+
+    file: str
+    line: int
+    status: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line} ({self.status})"
+
+
+@dataclass(slots=True)
+class Duplicate:
+    custom_id: str
+    kept: Located
+    dropped: list[Located]
+
+
+@dataclass(slots=True)
+class Orphan:
+    custom_id: str
+    result: Located
+
+
+@dataclass(slots=True)
+class DigestEntry:
+    """Failures sharing a code and a message pattern."""
+
+    status: str
+    code: str
+    pattern: str
+    count: int
+    examples: list[str]
+    hint: str | None
+
+    def to_dict(self) -> dict:
+        return {
+            "status": self.status,
+            "code": self.code,
+            "pattern": self.pattern,
+            "count": self.count,
+            "examples": self.examples,
+            "hint": self.hint,
+        }
+
+
+@dataclass(slots=True)
+class MergeReport:
+    """What a merge found besides the table: counts, tokens, problems and the error digest."""
+
+    inputs: list[str]
+    results: list[str]
+    requests: int = 0
+    counts: Counter = field(default_factory=Counter)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    orphans: list[Orphan] = field(default_factory=list)
+    duplicates: list[Duplicate] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    findings: list[tuple[str, Finding]] = field(default_factory=list)
+    digest: list[DigestEntry] = field(default_factory=list)
+    source: str | None = None
+    source_rows: int = 0
+    requests_without_source_row: list[str] = field(default_factory=list)
+    source_rows_without_request: int = 0
+
+    @property
+    def failed(self) -> int:
+        return sum(self.counts[s] for s in FAILED)
+
+    def to_dict(self) -> dict:
+        return {
+            "inputs": self.inputs,
+            "results": self.results,
+            "requests": self.requests,
+            "counts": {s: self.counts[s] for s in STATUSES},
+            "tokens": {
+                "prompt": self.prompt_tokens,
+                "completion": self.completion_tokens,
+                "total": self.total_tokens,
+            },
+            "orphans": [
+                {"custom_id": o.custom_id, "file": o.result.file, "line": o.result.line} for o in self.orphans
+            ],
+            "duplicates": [
+                {
+                    "custom_id": d.custom_id,
+                    "kept": {"file": d.kept.file, "line": d.kept.line, "status": d.kept.status},
+                    "dropped": [{"file": x.file, "line": x.line, "status": x.status} for x in d.dropped],
+                }
+                for d in self.duplicates
+            ],
+            "duplicate_rule": DUPLICATE_RULE,
+            "missing": self.missing,
+            "findings": [{"file": f, **finding.to_dict()} for f, finding in self.findings],
+            "digest": [d.to_dict() for d in self.digest],
+            "source": None
+            if self.source is None
+            else {
+                "file": self.source,
+                "rows": self.source_rows,
+                "rows_without_request": self.source_rows_without_request,
+                "requests_without_row": self.requests_without_source_row,
+            },
+        }
+
+    def to_text(self, limit: int = 10) -> str:
+        """The summary a person reads after a merge; lists are cut at `limit` entries."""
+        out = []
+        for file, f in self.findings[:limit]:
+            where = f"{file}:{f.line}" if f.line else file
+            path = f" {f.path}" if f.path else ""
+            out.append(f"{where}: {f.severity}[{f.code}]{path}: {f.message}")
+        if len(self.findings) > limit:
+            out.append(f"… and {len(self.findings) - limit} more reading problem(s)")
+        counts = ", ".join(f"{s} {self.counts[s]:,}" for s in STATUSES if self.counts[s])
+        out.append(f"requests: {self.requests:,} ({counts or 'none'})")
+        out.append(
+            f"tokens: {self.prompt_tokens:,} in, {self.completion_tokens:,} out, {self.total_tokens:,} total"
+        )
+        if self.source is not None:
+            line = f"source: {self.source}, {self.source_rows:,} rows"
+            if self.source_rows_without_request:
+                line += f", {self.source_rows_without_request:,} without a request (result columns empty)"
+            out.append(line)
+            if self.requests_without_source_row:
+                out.append(
+                    f"requests with no row in the source (left out of the table): "
+                    f"{len(self.requests_without_source_row):,}: {_sample(self.requests_without_source_row)}"
+                )
+        if self.orphans:
+            out.append(f"orphan results (custom_id not in the input; left out): {len(self.orphans):,}")
+            out.extend(f"  {o.custom_id} at {o.result}" for o in self.orphans[:limit])
+            if len(self.orphans) > limit:
+                out.append(f"  … and {len(self.orphans) - limit:,} more")
+        if self.duplicates:
+            out.append(f"duplicate results: {len(self.duplicates):,} custom_id(s); {DUPLICATE_RULE}")
+            for d in self.duplicates[:limit]:
+                dropped = ", ".join(str(x) for x in d.dropped)
+                out.append(f"  {d.custom_id}: kept {d.kept}; not used {dropped}")
+            if len(self.duplicates) > limit:
+                out.append(f"  … and {len(self.duplicates) - limit:,} more")
+        if self.missing:
+            out.append(f"requests with no result: {len(self.missing):,}: {_sample(self.missing)}")
+        if self.digest:
+            out.append("error digest:")
+            for d in self.digest[:limit]:
+                out.append(f"  {d.count:,} × {d.status} {d.code}: {d.pattern}")
+                out.append(f"      e.g. {', '.join(d.examples)}")
+                if d.hint:
+                    out.append(f"      hint: {d.hint}")
+            if len(self.digest) > limit:
+                out.append(f"  … and {len(self.digest) - limit} more group(s)")
+        return "\n".join(out)
+
+
+@dataclass
+class MergeOutcome:
+    frame: pd.DataFrame
+    report: MergeReport
+
+
+# ---------------------------------------------------------------- reading inputs
+
+
+class _Requests:
+    """One row per request line of the input files: custom_id, model and where the line is.
+
+    Request bodies are never kept; a line's hash lets the same line seen twice (a retry file
+    given again as input) count once.
+    """
+
+    def __init__(self):
+        self.files: list[str] = []
+        self.ids: list[str] = []
+        self.models: list[str | None] = []
+        self.file_index = array("H")
+        self.line = array("q")
+        self.line_hash = array("q")
+        self.index: dict[str, int] = {}
+        self.extra_rows: dict[str, list[int]] = {}  # custom_id → further rows whose line differs
+        self.endpoints: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def rows_of(self, custom_id: str) -> list[int]:
+        first = self.index.get(custom_id)
+        if first is None:
+            return []
+        return [first, *self.extra_rows.get(custom_id, ())]
+
+
+def _read_requests(paths: Sequence, report: MergeReport, progress: Progress | None) -> _Requests:
+    requests = _Requests()
+    models: dict[str, str] = {}
+    for path in paths:
+        name = _name(path)
+        file_number = len(requests.files)
+        requests.files.append(name)
+
+        def emit(finding: Finding, name=name) -> None:
+            report.findings.append((name, finding))
+
+        stats: dict = {}
+        done = 0
+        with open_binary(path) as stream:
+            for number, obj, raw in read_objects(stream, emit, stats):
+                if progress is not None and number - done >= 4096:
+                    progress("requests", number - done)
+                    done = number
+                custom_id = obj.get("custom_id")
+                if type(custom_id) is not str or not custom_id:
+                    code = "missing-field" if custom_id is None else "wrong-type"
+                    emit(
+                        Finding(
+                            code,
+                            "request has no usable custom_id, so no result can be joined to it",
+                            number,
+                            "/custom_id",
+                        )
+                    )
+                    continue
+                line_hash = hash(raw)
+                rows = requests.rows_of(custom_id)
+                if rows:
+                    if any(requests.line_hash[r] == line_hash for r in rows):
+                        continue  # the very same request line again: one request
+                    first = rows[0]
+                    emit(
+                        Finding(
+                            "duplicate-custom-id",
+                            f"custom_id {custom_id!r} is also used by another request (first on "
+                            f"{requests.files[requests.file_index[first]]}:{requests.line[first]}); results "
+                            "cannot tell them apart, so every such row gets the same result",
+                            number,
+                            "/custom_id",
+                            related_lines=(requests.line[first],),
+                        )
+                    )
+                    requests.extra_rows.setdefault(custom_id, []).append(len(requests.ids))
+                else:
+                    requests.index[custom_id] = len(requests.ids)
+                body = obj.get("body")
+                model = body.get("model") if type(body) is dict else None
+                if type(model) is str:
+                    model = models.setdefault(model, model)
+                else:
+                    model = None
+                url = obj.get("url")
+                if type(url) is str and url not in requests.endpoints:
+                    requests.endpoints.add(url)
+                requests.ids.append(custom_id)
+                requests.models.append(model)
+                requests.file_index.append(file_number)
+                requests.line.append(number)
+                requests.line_hash.append(line_hash)
+        if progress is not None:
+            progress("requests", stats.get("lines", 0) - done)
+        if not stats.get("content", True):
+            emit(Finding("empty-file", "the input file has no requests", None, severity=WARNING))
+    report.requests = len(requests)
+    return requests
+
+
+# ---------------------------------------------------------------- joining results
+
+
+def _newer(new: ResultRecord, current: ResultRecord) -> bool:
+    """Whether `new` (read after `current`) replaces it: see DUPLICATE_RULE."""
+    new_key = (new.status == OK, -1 if new.created is None else new.created)
+    current_key = (current.status == OK, -1 if current.created is None else current.created)
+    return new_key >= current_key
+
+
+def _join(requests: _Requests, result_paths: Sequence, report: MergeReport, progress: Progress | None):
+    """The winning result per row (None: missing), with orphans and duplicates recorded."""
+    winners: list[ResultRecord | None] = [None] * len(requests)
+    seen: dict[int, list[Located]] = {}  # row → every result read for it, only once there are two
+
+    def emit(file: str, finding: Finding) -> None:
+        report.findings.append((file, finding))
+
+    index = requests.index
+    read = 0
+    for record in read_results(result_paths, emit):
+        read += 1
+        if progress is not None and read % 4096 == 0:
+            progress("results", 4096)
+        row = index.get(record.custom_id)
+        if row is None:
+            report.orphans.append(Orphan(record.custom_id, Located(record.file, record.line, record.status)))
+            continue
+        current = winners[row]
+        if current is None:
+            winners[row] = record
+            continue
+        located = seen.get(row)
+        if located is None:
+            seen[row] = located = [Located(current.file, current.line, current.status)]
+        located.append(Located(record.file, record.line, record.status))
+        if _newer(record, current):
+            winners[row] = record
+    if progress is not None:
+        progress("results", read % 4096)
+    for row, located in sorted(seen.items()):
+        kept = winners[row]
+        kept_at = Located(kept.file, kept.line, kept.status)
+        report.duplicates.append(Duplicate(requests.ids[row], kept_at, [x for x in located if x != kept_at]))
+    # rows that share a custom_id with an earlier, different request line get its result too
+    for custom_id, rows in requests.extra_rows.items():
+        first = index[custom_id]
+        for row in rows:
+            winners[row] = winners[first]
+    return winners
+
+
+def _statuses(requests: _Requests, winners: list, report: MergeReport) -> list[str]:
+    statuses = [MISSING if w is None else w.status for w in winners]
+    report.counts.update(statuses)
+    report.missing = [requests.ids[i] for i, s in enumerate(statuses) if s == MISSING]
+    for w in winners:
+        if w is not None:
+            report.prompt_tokens += w.prompt_tokens or 0
+            report.completion_tokens += w.completion_tokens or 0
+            report.total_tokens += w.total_tokens or 0
+    report.digest = digest(requests.ids, winners)
+    return statuses
+
+
+# ---------------------------------------------------------------- error digest
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|`[^`]*`")
+_ID_LIKE = re.compile(r"\b(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]{12,}\b")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_PATTERN_LENGTH = 160
+
+
+def message_pattern(message: str | None) -> str:
+    """A message with its variable parts (quoted values, ids, numbers) masked, so alike failures group."""
+    if not message:
+        return "(no message)"
+    text = _QUOTED.sub(lambda m: m.group(0)[0] + "…" + m.group(0)[-1], message)
+    text = _ID_LIKE.sub("<id>", text)
+    text = _NUMBER.sub("<n>", text)
+    text = " ".join(text.split())
+    return text if len(text) <= _PATTERN_LENGTH else text[: _PATTERN_LENGTH - 1] + "…"
+
+
+def hint_for(status: str, code: str | None, status_code: int | None, message: str | None) -> str | None:
+    """What usually fixes a failure of this kind, when something is known to."""
+    code = (code or "").lower()
+    text = (message or "").lower()
+    if code == "context_length_exceeded" or "context length" in text or "context_length" in text:
+        return "shorten the input (or lower max_tokens), or raise the limit with a longer-context model"
+    if code in ("rate_limit_exceeded", "token_limit_exceeded") or "rate limit" in text:
+        return "split the batch into smaller files (`batchkit split --max-requests N`) and submit them apart"
+    if status == EXPIRED or code == EXPIRED_CODE:
+        return "the batch window ended first; `batchkit retry` writes these requests to a new batch file"
+    if status_code in (401, 403) or code in (
+        "invalid_api_key",
+        "authentication_error",
+        "permission_denied",
+        "insufficient_permissions",
+        "unauthorized",
+    ):
+        return "check the API key and its permissions for this model"
+    if code == "model_not_found" or (
+        "model" in text and ("does not exist" in text or "not found" in text or "unknown" in text)
+    ):
+        return "unknown model: check its name against `batchkit models`"
+    if status == MISSING:
+        return "no result came back; check that every output and error file was given, then `batchkit retry`"
+    if (status_code is not None and status_code >= 500) or code in ("server_error", "internal_error"):
+        return "a server-side failure; retrying usually succeeds (`batchkit retry`)"
+    return None
+
+
+def digest(ids: Sequence[str], winners: Sequence[ResultRecord | None]) -> list[DigestEntry]:
+    """Failures grouped by status, code and message pattern; biggest group first."""
+    groups: dict[tuple, DigestEntry] = {}
+    patterns: dict[str | None, str] = {}
+    for custom_id, record in zip(ids, winners, strict=True):
+        if record is None:
+            key = (MISSING, "missing", "no result for this request")
+            status_code = message = None
+        elif record.status == OK:
+            continue
+        else:
+            message = record.error_message
+            pattern = patterns.get(message)
+            if pattern is None:
+                pattern = patterns[message] = message_pattern(message)
+            key = (record.status, record.error_code or record.status, pattern)
+            status_code = record.status_code
+        entry = groups.get(key)
+        if entry is None:
+            code = key[1]
+            hint = hint_for(key[0], code, status_code, message)
+            groups[key] = entry = DigestEntry(key[0], code, key[2], 0, [], hint)
+        entry.count += 1
+        if len(entry.examples) < EXAMPLES:
+            entry.examples.append(custom_id)
+    return sorted(groups.values(), key=lambda e: (-e.count, e.status, e.code, e.pattern))
+
+
+# ---------------------------------------------------------------- the table
+
+
+def _frame(requests: _Requests, winners: list, statuses: list[str]) -> pd.DataFrame:
+    import pandas as pd
+
+    present = [w for w in winners if w is not None]
+    n_contents = max((len(w.contents) for w in present), default=1) or 1
+    embeddings = any(w.embedding is not None for w in present) or any(
+        url.rstrip("/").endswith("embeddings") for url in requests.endpoints
+    )
+
+    def column(getter):
+        return [None if w is None else getter(w) for w in winners]
+
+    def ints(getter):
+        return pd.array(column(getter), dtype="Int64")
+
+    # the model asked for (the response may name a dated snapshot of it), else the one that answered
+    models = [
+        m if m is not None or w is None else w.model for w, m in zip(winners, requests.models, strict=True)
+    ]
+    data = {
+        "custom_id": requests.ids,
+        "status": statuses,
+        "status_code": ints(lambda w: w.status_code),
+        "model": models,
+        "content": column(lambda w: w.contents[0] if w.contents else None),
+    }
+    for i in range(1, n_contents):
+        data[f"content_{i + 1}"] = column(lambda w, i=i: w.contents[i] if len(w.contents) > i else None)
+    data["finish_reason"] = column(lambda w: w.finish_reason)
+    data["tool_calls"] = column(lambda w: w.tool_calls)
+    for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        data[name] = ints(lambda w, name=name: getattr(w, name))
+    data["error_code"] = column(lambda w: w.error_code)
+    data["error_message"] = column(lambda w: w.error_message)
+    if embeddings:
+        data["embedding"] = pd.Series(column(lambda w: w.embedding), dtype=object)
+    return pd.DataFrame(data)
+
+
+def _attach_source(frame, source, id_column, id_prefix, report: MergeReport):
+    """The source table's rows with the result columns after them (left join, source order kept)."""
+    import pandas as pd
+
+    from .build import row_number_from_id
+    from .tables import read_table
+
+    table = read_table(source)
+    report.source = _name(source)
+    report.source_rows = len(table)
+    if id_column is not None:
+        if id_column not in table.columns:
+            raise UsageError(
+                f"--id-column {id_column!r} is not a column of {report.source}; its columns are: "
+                + ", ".join(map(str, table.columns))
+            )
+        from .build import id_text
+
+        keys = [id_text(v) for v in table[id_column]]
+        position_of = {}
+        for position, key in enumerate(keys):
+            position_of.setdefault(key, position)
+        positions = [position_of.get(cid, -1) for cid in frame["custom_id"]]
+    else:
+        positions = []
+        for cid in frame["custom_id"]:
+            number = row_number_from_id(cid, id_prefix)
+            positions.append(number - 1 if number is not None and 0 < number <= len(table) else -1)
+    positions = pd.Series(positions, dtype="int64")
+    matched = (positions >= 0).to_numpy()
+    report.requests_without_source_row = frame["custom_id"][~matched].tolist()
+    results = frame[matched].copy()
+    results.index = pd.Index(positions[matched].to_numpy())
+    report.source_rows_without_request = len(table) - results.index.nunique()
+    results = results.rename(columns=_suffixes(list(results.columns), set(map(str, table.columns))))
+    return table.join(results, how="left")
+
+
+def _suffixes(columns: list[str], taken: set[str]) -> dict[str, str]:
+    """New names for result columns that clash with source columns: `content` → `content_result`."""
+    renames = {}
+    for name in columns:
+        if name not in taken:
+            continue
+        candidate, n = f"{name}_result", 2
+        while candidate in taken or candidate in columns:
+            candidate, n = f"{name}_result{n}", n + 1
+        renames[name] = candidate
+        taken.add(candidate)
+    return renames
+
+
+# ---------------------------------------------------------------- public API
+
+
+def merge_results(
+    inputs: Paths,
+    results: Paths,
+    source=None,
+    id_column: str | None = None,
+    *,
+    id_prefix: str = "row-",
+    progress: Progress | None = None,
+) -> MergeOutcome:
+    """Join `results` (output, error and shard files, any shape) to the requests of `inputs`.
+
+    Returns the table (one row per request in input order, or the `source` table's rows with the
+    result columns after them) and the report (counts, tokens, orphans, duplicates, missing, digest).
+    """
+    inputs, results = _paths(inputs, "input"), _paths(results, "result")
+    report = MergeReport([_name(p) for p in inputs], [_name(p) for p in results])
+    requests = _read_requests(inputs, report, progress)
+    winners = _join(requests, results, report, progress)
+    statuses = _statuses(requests, winners, report)
+    frame = _frame(requests, winners, statuses)
+    del winners
+    if source is not None:
+        frame = _attach_source(frame, source, id_column, id_prefix, report)
+    elif id_column is not None:
+        raise UsageError("--id-column needs --source: it names the source table's id column")
+    return MergeOutcome(frame, report)
+
+
+def merge(
+    inputs: Paths, results: Paths, source=None, id_column: str | None = None, **options
+) -> pd.DataFrame:
+    """The merged table: see `merge_results`, which also returns the report."""
+    return merge_results(inputs, results, source, id_column, **options).frame
+
+
+@dataclass
+class RetryOutcome:
+    """What `retry` wrote: the files (none when nothing needed a retry), the requests chosen per
+    status, the write's validation report and the merge report they were chosen from."""
+
+    paths: list
+    selected: Counter
+    report: MergeReport
+    validation: object = None  # findings.Report of the written lines, when validated
+
+    @property
+    def requests(self) -> int:
+        return sum(self.selected.values())
+
+    def to_dict(self) -> dict:
+        return {
+            "files": [str(p) for p in self.paths],
+            "requests": self.requests,
+            "selected": dict(self.selected),
+            "validation": None if self.validation is None else self.validation.to_dict(),
+        }
+
+    def to_text(self) -> str:
+        chosen = ", ".join(f"{s} {n:,}" for s, n in sorted(self.selected.items()))
+        if not self.paths:
+            return (
+                f"nothing to retry: no request has a chosen status ({self.report.requests:,} requests read)"
+            )
+        files = ", ".join(str(p) for p in self.paths)
+        lines = [f"retry: {self.requests:,} request(s) ({chosen}) written to {files}"]
+        if self.validation is not None and self.validation.summary.warnings:
+            lines.append(f"{self.validation.summary.warnings:,} warning(s) in the written lines")
+        return "\n".join(lines)
+
+
+def select_retry(
+    inputs: Paths, results: Paths, only: Iterable[str] | None = None, *, progress: Progress | None = None
+):
+    """(report, count selected per status, iterator of the original request lines, byte for byte and
+    without their line ends, of every request whose status is in `only`; default every status but ok)."""
+    only = parse_only(only)
+    inputs, results = _paths(inputs, "input"), _paths(results, "result")
+    if any(str(p) == "-" for p in inputs):
+        raise UsageError("retry reads the input files twice, so they cannot come from standard input")
+    report = MergeReport([_name(p) for p in inputs], [_name(p) for p in results])
+    requests = _read_requests(inputs, report, progress)
+    winners = _join(requests, results, report, progress)
+    statuses = _statuses(requests, winners, report)
+    del winners
+    wanted: list[set[int]] = [set() for _ in requests.files]
+    selected = Counter()
+    for row, status in enumerate(statuses):
+        if status in only:
+            wanted[requests.file_index[row]].add(requests.line[row])
+            selected[status] += 1
+    return report, selected, _lines(inputs, wanted)
+
+
+def _lines(inputs: Sequence, wanted: list[set[int]]):
+    """The wanted lines of every input file, re-read in a second streaming pass."""
+    for path, lines in zip(inputs, wanted, strict=True):
+        if not lines:
+            continue
+        with open_binary(path) as stream:
+            for number, _end, raw in iter_lines(stream):
+                if number in lines:
+                    yield raw[3:] if number == 1 and raw.startswith(b"\xef\xbb\xbf") else raw
+
+
+def retry(
+    inputs: Paths,
+    results: Paths,
+    output,
+    only: Iterable[str] | None = None,
+    *,
+    provider=None,
+    max_requests: int | None = None,
+    max_bytes: int | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> RetryOutcome:
+    """Write the original request lines of every request whose status is in `only` (default: every
+    status but ok) to `output`, validated and sharded under the provider's limits like `build`."""
+    from .shards import write_numbered
+
+    report, selected, lines = select_retry(inputs, results, only, progress=progress)
+    if not sum(selected.values()):
+        return RetryOutcome([], selected, report)
+    written = write_numbered(
+        enumerate(lines, 1), output, provider, max_requests=max_requests, max_bytes=max_bytes, force=force
+    )
+    return RetryOutcome(list(written.paths), selected, report, written.report)
+
+
+def parse_only(only: Iterable[str] | str | None) -> set[str]:
+    if only is None:
+        return set(FAILED)
+    if isinstance(only, str):
+        only = only.split(",")
+    chosen = {s.strip() for s in only if s.strip()}
+    unknown = chosen - set(STATUSES)
+    if unknown:
+        raise UsageError(f"unknown status {', '.join(sorted(unknown))}; choose from {', '.join(STATUSES)}")
+    if not chosen:
+        raise UsageError(f"--only needs at least one status of {', '.join(STATUSES)}")
+    return chosen
+
+
+def _paths(value, what: str) -> list:
+    if isinstance(value, (str, os.PathLike)) or hasattr(value, "read"):
+        value = [value]
+    value = list(value)
+    if not value:
+        raise UsageError(f"give at least one {what} file")
+    if sum(1 for v in value if str(v) == "-") > 1:
+        raise InputError("standard input ('-') can be read only once")
+    return value
+
+
+def _name(path) -> str:
+    if hasattr(path, "read"):
+        name = getattr(path, "name", None)
+        return name if isinstance(name, str) else "<stream>"
+    return "<stdin>" if str(path) == "-" else os.fspath(path)
+
+
+def _sample(ids: list[str], k: int = 5) -> str:
+    shown = ", ".join(ids[:k])
+    return shown + (f", … ({len(ids) - k:,} more)" if len(ids) > k else "")
+
+
+class _CallableModule(types.ModuleType):
+    """`batchkit.merge` is both this module and the function: once the module is imported, Python binds
+    the package attribute to the module, so the module forwards calls to the function."""
+
+    def __call__(self, *args, **kwargs):
+        return merge(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,306 @@
+"""Batch result lines of every shape, read into one record type.
+
+Shapes understood (see the output/error line facts):
+
+- OpenAI / kluster.ai: successes in an output file, failures in an error file, any order. A request the
+  endpoint rejected has ``response.status_code`` >= 400 and ``response.body.error`` while the top-level
+  ``error`` may be null, so success is decided by the status code, never by the absence of ``error``.
+- Expired requests: ``response: null`` and ``error.code == "batch_expired"``.
+- vLLM ``run_batch``: one file; failures carry ``response.body: null`` and ``error`` either as an object
+  (``{"error": {message, type, param, code: <int HTTP status>}}``, or the older flat form) or as a string.
+- kluster.ai timestamps that arrive as strings (``"created": "1733832777"``).
+
+Each line becomes a `ResultRecord` holding only the columns a merge needs; the response body itself is
+dropped as soon as it is read, so memory follows the extracted columns, not the bodies. Lines that are
+not result lines become `Finding`s (with the file they came from) and reading goes on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import orjson
+
+from .findings import WARNING, Finding
+from .jsonl import open_binary, read_objects
+
+OK = "ok"
+HTTP_ERROR = "http_error"
+BATCH_ERROR = "batch_error"
+EXPIRED = "expired"
+MISSING = "missing"
+STATUSES = (OK, HTTP_ERROR, BATCH_ERROR, EXPIRED, MISSING)
+EXPIRED_CODE = "batch_expired"
+
+# (result file, finding) — findings alone do not say which file they belong to.
+FileEmit = Callable[[str, Finding], None]
+
+
+@dataclass(slots=True)
+class ResultRecord:
+    """One result line, normalised. `contents` holds every choice's text (index order); `content` is
+    the first. `tool_calls` is the first choice's tool calls as a JSON string. `created` is the
+    response's Unix timestamp as an int (strings are converted), used to tell the newest result."""
+
+    custom_id: str
+    status: str
+    status_code: int | None = None
+    model: str | None = None
+    contents: tuple[str | None, ...] = ()
+    finish_reason: str | None = None
+    tool_calls: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    embedding: list | None = None
+    created: int | None = None
+    file: str = ""
+    line: int = 0
+
+    @property
+    def content(self) -> str | None:
+        return self.contents[0] if self.contents else None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+
+def read_results(
+    paths: str | os.PathLike | BinaryIO | Iterable[str | os.PathLike | BinaryIO],
+    emit: FileEmit | None = None,
+) -> Iterator[ResultRecord]:
+    """Yield a `ResultRecord` for every result line of `paths` (one path, '-', or several: shards,
+    output and error files together), file by file, in line order.
+
+    Lines that are not result lines are reported through ``emit(file, finding)`` and skipped; pass a
+    callback to receive them (``Finding.line`` is the 1-based line number in that file).
+    """
+    if isinstance(paths, (str, os.PathLike)) or hasattr(paths, "read"):
+        paths = [paths]
+    for path in paths:
+        yield from read_result_file(path, emit)
+
+
+def read_result_file(
+    path: str | os.PathLike | BinaryIO, emit: FileEmit | None = None
+) -> Iterator[ResultRecord]:
+    name = _display_name(path)
+
+    def report(finding: Finding) -> None:
+        if emit is None:
+            return
+        if finding.code == "empty-file":
+            # An empty error file is normal (every request succeeded): worth a note, not an error.
+            finding = Finding("empty-file", "the file holds no result lines", None, severity=WARNING)
+        emit(name, finding)
+
+    stats: dict = {}
+    with open_binary(path) as stream:
+        for number, obj, _raw in read_objects(stream, report, stats):
+            record = normalise(obj, number, name, report)
+            if record is not None:
+                yield record
+    if not stats.get("content", True):
+        report(Finding("empty-file", "", None))
+
+
+def normalise(obj: dict, line: int = 0, file: str = "", emit: Callable[[Finding], None] | None = None):
+    """The `ResultRecord` for one parsed result line, or None (after a finding) when it is not one."""
+
+    def bad(code: str, path: str, message: str) -> None:
+        if emit is not None:
+            emit(Finding(code, message, line, path))
+
+    custom_id = obj.get("custom_id")
+    if custom_id is None:
+        bad(
+            "missing-field", "/custom_id", "result line has no custom_id, so it cannot be joined to a request"
+        )
+        return None
+    if type(custom_id) is not str:
+        bad("wrong-type", "/custom_id", f"custom_id is {_kind(custom_id)}, not a string")
+        return None
+    response = obj.get("response")
+    error = obj.get("error")
+    if response is not None and type(response) is not dict:
+        bad("wrong-type", "/response", f"response is {_kind(response)}, not an object or null")
+        return None
+    if response is None and error is None:
+        bad("missing-field", "/response", "result line has neither a response nor an error")
+        return None
+
+    record = ResultRecord(custom_id, BATCH_ERROR, file=file, line=line)
+    body = None
+    if response is not None:
+        body = response.get("body")
+        if type(body) is not dict:
+            body = None
+        status_code = _as_int(response.get("status_code"))
+        if status_code is None:
+            # Servers that leave the code out: a body without an error is a success.
+            status_code = 200 if body is not None and error is None and "error" not in body else None
+        record.status_code = status_code
+        record.status = OK if status_code is not None and 200 <= status_code < 300 else HTTP_ERROR
+    if body is not None:
+        _read_body(body, record)
+    if record.status != OK:
+        body_error = body.get("error") if body is not None else None
+        record.error_code, record.error_message = _error_fields(body_error, error, record.status_code)
+        if response is None and record.error_code == EXPIRED_CODE:
+            record.status = EXPIRED
+    return record
+
+
+def _read_body(body: dict, record: ResultRecord) -> None:
+    model = body.get("model")
+    record.model = model if type(model) is str else None
+    record.created = _as_int(body.get("created", body.get("created_at")))
+    usage = body.get("usage")
+    if type(usage) is dict:
+        record.prompt_tokens = _as_int(usage.get("prompt_tokens", usage.get("input_tokens")))
+        record.completion_tokens = _as_int(usage.get("completion_tokens", usage.get("output_tokens")))
+        record.total_tokens = _as_int(usage.get("total_tokens"))
+    choices = body.get("choices")
+    if type(choices) is list:
+        _read_choices(choices, record)
+        return
+    data = body.get("data")
+    if type(data) is list:
+        vectors = [item.get("embedding") for item in _by_index(data) if type(item) is dict]
+        if vectors:
+            record.embedding = vectors[0] if len(vectors) == 1 else vectors
+        return
+    output = body.get("output")
+    if type(output) is list:
+        _read_response_output(body, output, record)
+
+
+def _read_choices(choices: list, record: ResultRecord) -> None:
+    contents = []
+    for i, choice in enumerate(_by_index(choices)):
+        if type(choice) is not dict:
+            contents.append(None)
+            continue
+        message = choice.get("message")
+        if type(message) is dict:
+            contents.append(_text(message.get("content")))
+            if i == 0:
+                tool_calls = message.get("tool_calls")
+                if tool_calls:
+                    record.tool_calls = orjson.dumps(tool_calls).decode()
+        else:
+            # legacy /v1/completions
+            contents.append(_text(choice.get("text")))
+        if i == 0:
+            reason = choice.get("finish_reason")
+            record.finish_reason = reason if type(reason) is str else None
+    record.contents = tuple(contents)
+
+
+def _read_response_output(body: dict, output: list, record: ResultRecord) -> None:
+    """/v1/responses: the text of every output message, and function calls as tool calls."""
+    parts, calls = [], []
+    for item in output:
+        if type(item) is not dict:
+            continue
+        if item.get("type") == "message" and type(item.get("content")) is list:
+            parts.extend(p["text"] for p in item["content"] if type(p) is dict and type(p.get("text")) is str)
+        elif item.get("type") == "function_call":
+            calls.append(item)
+    record.contents = ("".join(parts),) if parts else ()
+    if calls:
+        record.tool_calls = orjson.dumps(calls).decode()
+    details = body.get("incomplete_details")
+    reason = details.get("reason") if type(details) is dict else body.get("status")
+    record.finish_reason = reason if type(reason) is str else None
+
+
+def _error_fields(body_error, top_error, status_code: int | None) -> tuple[str | None, str | None]:
+    """(code, message) from wherever this shape keeps them: the response body's `error`, the line's
+    `error` object (flat, or wrapping another `error` as vLLM does), or a plain string."""
+    code = message = None
+    for source in (body_error, top_error):
+        if type(source) is str:
+            message = message or source
+            continue
+        if type(source) is not dict:
+            continue
+        if type(source.get("error")) is dict:
+            source = source["error"]
+        raw_code = source.get("code")
+        if code is None and type(raw_code) is str and raw_code:
+            code = raw_code
+        if code is None and type(source.get("type")) is str and source["type"]:
+            # An integer code is vLLM's HTTP status, already in status_code: the error type says more.
+            code = source["type"]
+        if message is None and type(source.get("message")) is str:
+            message = source["message"]
+    if code is None and status_code is not None and not 200 <= status_code < 300:
+        code = str(status_code)
+    return code, message
+
+
+def _text(content) -> str | None:
+    if content is None or type(content) is str:
+        return content
+    if type(content) is list:
+        # content parts: keep the text ones
+        return "".join(p.get("text", "") for p in content if type(p) is dict and type(p.get("text")) is str)
+    return orjson.dumps(content).decode()
+
+
+def _by_index(items: list) -> list:
+    """Items with an `index` field in index order (some servers do not write them sorted)."""
+    if len(items) > 1 and all(type(i) is dict and type(i.get("index")) is int for i in items):
+        return sorted(items, key=lambda i: i["index"])
+    return items
+
+
+def _as_int(value) -> int | None:
+    if type(value) is int:
+        return value
+    if type(value) is str:
+        try:
+            return int(value.strip())
+        except ValueError:
+            try:
+                return int(float(value))
+            except ValueError:
+                return None
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return None
+
+
+def _kind(value) -> str:
+    return {list: "an array", dict: "an object", str: "a string", bool: "a boolean"}.get(
+        type(value), "a number"
+    )
+
+
+def _display_name(path) -> str:
+    if hasattr(path, "read"):
+        return (
+            getattr(path, "name", "<stream>") if isinstance(getattr(path, "name", None), str) else "<stream>"
+        )
+    return "<stdin>" if str(path) == "-" else os.fspath(path)
+
+
+__all__ = [
+    "ResultRecord",
+    "read_results",
+    "read_result_file",
+    "normalise",
+    "STATUSES",
+    "OK",
+    "HTTP_ERROR",
+    "BATCH_ERROR",
+    "EXPIRED",
+    "MISSING",
+]
