@@ -52,9 +52,7 @@ def iter_lines(stream: BinaryIO, first_number: int = 1) -> Iterator[tuple[int, i
 
 
 def _type_name(value) -> str:
-    return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
-        type(value), "number"
-    )
+    return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
 
 
 def parse_line(number: int, raw: bytes, emit: Emit) -> dict | None:
@@ -65,29 +63,43 @@ def parse_line(number: int, raw: bytes, emit: Emit) -> dict | None:
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as u:
-            emit(Finding("invalid-encoding", f"bytes that are not UTF-8 at byte {u.start + 1} of the line; "
-                         "save the file as UTF-8", number))
+            emit(
+                Finding(
+                    "invalid-encoding",
+                    f"bytes that are not UTF-8 at byte {u.start + 1} of the line; save the file as UTF-8",
+                    number,
+                )
+            )
             return None
-        emit(Finding("invalid-json", f"not valid JSON at column {e.colno}: {e.msg}; each line must be one "
-                     "complete JSON object", number))
+        emit(
+            Finding(
+                "invalid-json",
+                f"not valid JSON at column {e.colno}: {e.msg}; each line must be one complete JSON object",
+                number,
+            )
+        )
         return None
     if type(value) is dict:
         return value
     kind = _type_name(value)
     if kind == "array" and value and all(type(v) is dict for v in value):
-        message = (f"this line is a JSON array of {len(value)} object(s); put each request object on a line "
-                   "of its own (`batchkit fix` converts it)")
+        message = (
+            f"this line is a JSON array of {len(value)} object(s); put each request object on a line "
+            "of its own (`batchkit fix` converts it)"
+        )
     else:
         message = f"this line is a JSON {kind}, not an object; each line must be one request object"
     emit(Finding("not-an-object", message, number))
     return None
 
 
-def read_objects(stream: BinaryIO, emit: Emit, stats: dict | None = None) -> Iterator[tuple[int, dict, bytes]]:
+def read_objects(
+    stream: BinaryIO, emit: Emit, stats: dict | None = None
+) -> Iterator[tuple[int, dict, bytes]]:
     """(line number, object, raw line) for every line that holds a JSON object.
 
     Every other line becomes a finding through `emit` and reading goes on. `stats`, when given,
-    receives `lines` and `bytes` as reading proceeds.
+    receives `lines`, `bytes` and `content` (whether any line was not blank) as reading proceeds.
     """
     stats = {} if stats is None else stats
     stats.setdefault("lines", 0)
@@ -98,8 +110,14 @@ def read_objects(stream: BinaryIO, emit: Emit, stats: dict | None = None) -> Ite
         stats["lines"] = number
         stats["bytes"] = end
         if number == 1 and raw.startswith(BOM):
-            emit(Finding("byte-order-mark", "the file starts with a UTF-8 byte-order mark, which some "
-                         "providers reject; remove it (`batchkit fix`)", 1))
+            emit(
+                Finding(
+                    "byte-order-mark",
+                    "the file starts with a UTF-8 byte-order mark, which some "
+                    "providers reject; remove it (`batchkit fix`)",
+                    1,
+                )
+            )
             raw = raw[3:]
         if not raw.strip():
             emit(Finding("blank-line", "blank line; remove it (`batchkit fix` drops blank lines)", number))
@@ -109,16 +127,21 @@ def read_objects(stream: BinaryIO, emit: Emit, stats: dict | None = None) -> Ite
             stripped = raw.strip()
             if stripped.startswith(b"[") and not _parses(stripped):
                 array_file = True
-                emit(Finding("json-array-file", "the file looks like one JSON array spread over several "
-                             "lines; a batch file needs one request object per line (`batchkit fix FILE -o "
-                             "OUT.jsonl` converts it)", None))
+                emit(
+                    Finding(
+                        "json-array-file",
+                        "the file looks like one JSON array spread over several "
+                        "lines; a batch file needs one request object per line (`batchkit fix FILE -o "
+                        "OUT.jsonl` converts it)",
+                        None,
+                    )
+                )
         if array_file:
             continue
         obj = parse_line(number, raw, emit)
         if obj is not None:
             yield number, obj, raw
-    if not seen_content:
-        emit(Finding("empty-file", "the file has no requests; a batch file needs at least one line", None))
+    stats["content"] = seen_content
 
 
 def _parses(raw: bytes) -> bool:

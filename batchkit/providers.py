@@ -39,7 +39,6 @@ class Provider:
     base_url: str | None = None
     key_env: str | None = None
     completion_windows: tuple[str, ...] = ("24h",)
-    file_rules: bool = True  # False: per-line checks only
 
     @property
     def custom_id_re(self) -> re.Pattern | None:
@@ -106,7 +105,6 @@ PROVIDERS: dict[str, Provider] = {
             name="generic",
             description="any OpenAI-compatible server: per-line checks only",
             endpoints=None,
-            file_rules=False,
         ),
     )
 }

@@ -1,0 +1,85 @@
+"""`batchkit validate`."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from ..errors import UsageError
+from ..providers import PROVIDERS, parse_size
+from ..report import FORMATS, render
+
+
+def provider_option(f):
+    return click.option(
+        "--provider",
+        "-p",
+        type=click.Choice(list(PROVIDERS), case_sensitive=False),
+        envvar="BATCHKIT_PROVIDER",
+        show_envvar=True,
+        default="kluster",
+        show_default=True,
+        help="Whose limits and rules to check against.",
+    )(f)
+
+
+def use_color(stream) -> bool:
+    return "NO_COLOR" not in os.environ and stream.isatty()
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True, dir_okay=False))
+@provider_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="text for people, json for programs, github for workflow annotations.",
+)
+@click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1 on any finding).")
+@click.option(
+    "--max-findings",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Print at most N findings per file (all are still counted).",
+)
+@click.option("--max-requests", type=click.IntRange(min=1), default=None, help="Override the request limit.")
+@click.option("--max-bytes", default=None, help="Override the size limit, e.g. 100MB.")
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Worker processes (0: one per core).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Only errors; no warnings or summary.")
+def validate(files, provider, fmt, strict, max_findings, max_requests, max_bytes, jobs, quiet):
+    """Check batch FILES (JSONL; '-' reads standard input) before upload.
+
+    Exit status: 0 valid, 1 invalid (or any warning with --strict), 2 usage or I/O error.
+    """
+    from ..validate import validate_file
+
+    if files.count("-") > 1:
+        raise UsageError("standard input ('-') can be read only once")
+    reports = [
+        validate_file(
+            f,
+            provider,
+            max_requests=max_requests,
+            max_bytes=parse_size(max_bytes),
+            max_findings=max_findings,
+            jobs=jobs,
+        )
+        for f in files
+    ]
+    output = render(reports, fmt, color=use_color(sys.stdout), quiet=quiet)
+    if output:
+        click.echo(output)
+    failed = any(not r.valid or (strict and r.summary.warnings) for r in reports)
+    click.get_current_context().exit(1 if failed else 0)

@@ -1,0 +1,75 @@
+"""The JSON Schemas in `schemas/`: loaded once, resolved offline, compiled once.
+
+The schema files are the single source of truth for line formats. They ship inside the wheel as
+`batchkit/schemas/`; in a source checkout they are read from the top-level `schemas/` folder.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import orjson
+
+REQUEST = "batch-request"
+OUTPUT = "batch-output"
+
+
+def schema_dir() -> Path:
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "schemas", here.parent / "schemas"):
+        if (candidate / f"{REQUEST}.schema.json").is_file():
+            return candidate
+    raise FileNotFoundError("batchkit's schemas/ folder is missing from this installation")
+
+
+@functools.cache
+def load(name: str) -> dict:
+    """The schema `name` (file `schemas/<name>.schema.json`) as a dict."""
+    return orjson.loads((schema_dir() / f"{name}.schema.json").read_bytes())
+
+
+@functools.cache
+def all_schemas() -> dict[str, dict]:
+    return {
+        p.name.removesuffix(".schema.json"): load(p.name.removesuffix(".schema.json"))
+        for p in sorted(schema_dir().glob("*.schema.json"))
+    }
+
+
+@functools.cache
+def registry():
+    """Every schema under its `$id`, so `$ref`s resolve without ever fetching anything."""
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT202012
+
+    resources = [(s["$id"], DRAFT202012.create_resource(s)) for s in all_schemas().values()]
+    return Registry().with_resources(resources).crawl()
+
+
+@functools.cache
+def validator(name: str = REQUEST):
+    """The reference validator (python-jsonschema): explains failures with paths and keywords."""
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(load(name), registry=registry())
+
+
+@functools.cache
+def body_schemas() -> dict[str, str]:
+    """url → name of the body schema the request schema picks for it (read from its if/then list)."""
+    by_id = {s["$id"]: name for name, s in all_schemas().items()}
+    base = load(REQUEST)["$id"].rsplit("/", 1)[0] + "/"
+    mapping = {}
+    for branch in load(REQUEST).get("allOf", []):
+        urls = branch["if"]["properties"]["url"]["enum"]
+        ref = branch["then"]["properties"]["body"]["$ref"]
+        for url in urls:
+            mapping[url] = by_id[ref if "://" in ref else base + ref]
+    return mapping
+
+
+@functools.cache
+def known_properties(name: str) -> frozenset[str]:
+    """Top-level property names a schema declares (for unknown-field warnings)."""
+    return frozenset(load(name).get("properties", {}))

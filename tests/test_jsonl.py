@@ -1,0 +1,82 @@
+import io
+
+import pytest
+
+from batchkit.errors import InputError
+from batchkit.jsonl import atomic_write, iter_lines, open_binary, read_objects
+
+
+def read(data: bytes):
+    findings, stats = [], {}
+    objects = list(read_objects(io.BytesIO(data), findings.append, stats))
+    return objects, findings, stats
+
+
+def test_lf_crlf_and_missing_final_newline_give_the_same_objects():
+    lf, _, _ = read(b'{"a":1}\n{"a":2}\n')
+    crlf, _, _ = read(b'{"a":1}\r\n{"a":2}\r\n')
+    bare, _, stats = read(b'{"a":1}\n{"a":2}')
+    assert [o for _, o, _ in lf] == [o for _, o, _ in crlf] == [o for _, o, _ in bare] == [{"a": 1}, {"a": 2}]
+    assert stats == {"lines": 2, "bytes": 15, "content": True}
+
+
+def test_line_numbers_are_one_based_and_offsets_cumulative():
+    lines = list(iter_lines(io.BytesIO(b"ab\r\ncd\nef")))
+    assert lines == [(1, 4, b"ab"), (2, 7, b"cd"), (3, 9, b"ef")]
+
+
+def test_reading_problems_are_reported_and_reading_goes_on():
+    data = b'\xef\xbb\xbf{"a":1}\n\n{"a":\n\xff\xfe\n42\n{"a":2}\n'
+    objects, findings, _ = read(data)
+    assert [n for n, _, _ in objects] == [1, 6]
+    assert [(f.code, f.line) for f in findings] == [
+        ("byte-order-mark", 1),
+        ("blank-line", 2),
+        ("invalid-json", 3),
+        ("invalid-encoding", 4),
+        ("not-an-object", 5),
+    ]
+    assert "column" in findings[2].message
+
+
+def test_a_pretty_printed_array_is_one_finding_not_a_cascade():
+    _, findings, stats = read(b'[\n  {"a": 1},\n  {"a": 2}\n]\n')
+    assert [(f.code, f.line) for f in findings] == [("json-array-file", None)]
+    assert "batchkit fix" in findings[0].message
+    assert stats["lines"] == 4
+
+
+def test_a_one_line_array_of_objects_says_how_to_fix_it():
+    _, findings, _ = read(b'[{"a": 1}, {"a": 2}]\n')
+    assert findings[0].code == "not-an-object"
+    assert "array of 2 object" in findings[0].message
+
+
+def test_empty_and_blank_only_files_have_no_content():
+    for data in (b"", b"\n  \n"):
+        objects, _, stats = read(data)
+        assert objects == [] and stats["content"] is False
+
+
+def test_missing_file_and_directory_are_input_errors(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        with open_binary(tmp_path / "nope.jsonl"):
+            pass
+    with pytest.raises(InputError, match="directory"):
+        with open_binary(tmp_path):
+            pass
+
+
+def test_atomic_write_leaves_nothing_on_failure_and_keeps_the_old_file(tmp_path):
+    target = tmp_path / "out.jsonl"
+    target.write_bytes(b"old\n")
+    with pytest.raises(RuntimeError):
+        with atomic_write(target) as f:
+            f.write(b"partial")
+            raise RuntimeError("boom")
+    assert target.read_bytes() == b"old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
+    with atomic_write(target) as f:
+        f.write(b"new\n")
+    assert target.read_bytes() == b"new\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
