@@ -522,15 +522,24 @@ def _frame(requests: _Requests, winners: list, statuses: list[str]) -> pd.DataFr
     return pd.DataFrame(data)
 
 
-def _attach_source(frame, source, id_column, id_prefix, report: MergeReport):
-    """The source table's rows with the result columns after them (left join, source order kept)."""
+def _attach_source(frame, source, id_column, id_prefix, report: MergeReport, sheet=None, encoding=None):
+    """The source table's rows with the result columns after them (left join, source order kept).
+
+    `source` is a table file (any format `tables` reads; typed columns) or a DataFrame. Requests find
+    their row by the id column's cell text (exactly as build made ids from it) or by the row number
+    encoded in a generated id.
+    """
     import pandas as pd
 
     from .build import row_number_from_id
-    from .tables import read_table
+    from .tables import column_texts, iter_table, read_table
 
-    table = read_table(source)
-    report.source = _name(source)
+    if isinstance(source, pd.DataFrame):
+        table = source.reset_index(drop=True)
+        report.source = "<DataFrame>"
+    else:
+        table = read_table(source, sheet=sheet, encoding=encoding)
+        report.source = _name(source)
     report.source_rows = len(table)
     if id_column is not None:
         if id_column not in table.columns:
@@ -538,22 +547,30 @@ def _attach_source(frame, source, id_column, id_prefix, report: MergeReport):
                 f"--id-column {id_column!r} is not a column of {report.source}; its columns are: "
                 + ", ".join(map(str, table.columns))
             )
-        from .build import id_text
-
-        keys = [id_text(v) for v in table[id_column]]
-        position_of = {}
+        if isinstance(source, pd.DataFrame):
+            keys = column_texts(table[id_column])
+        else:
+            # the exact cells, as build read them, so "007" stays "007" and 3 is "3"
+            keys = [
+                key
+                for chunk in iter_table(source, sheet=sheet, encoding=encoding)
+                for key in column_texts(chunk[id_column])
+            ]
+        position_of: dict[str, int] = {}
         for position, key in enumerate(keys):
-            position_of.setdefault(key, position)
+            if key is not None:
+                position_of.setdefault(key, position)
         positions = [position_of.get(cid, -1) for cid in frame["custom_id"]]
     else:
+        rows = len(table)
         positions = []
         for cid in frame["custom_id"]:
             number = row_number_from_id(cid, id_prefix)
-            positions.append(number - 1 if number is not None and 0 < number <= len(table) else -1)
+            positions.append(number - 1 if number is not None and 0 < number <= rows else -1)
     positions = pd.Series(positions, dtype="int64")
     matched = (positions >= 0).to_numpy()
     report.requests_without_source_row = frame["custom_id"][~matched].tolist()
-    results = frame[matched].copy()
+    results = frame[matched]
     results.index = pd.Index(positions[matched].to_numpy())
     report.source_rows_without_request = len(table) - results.index.nunique()
     results = results.rename(columns=_suffixes(list(results.columns), set(map(str, table.columns))))
@@ -584,6 +601,8 @@ def merge_results(
     id_column: str | None = None,
     *,
     id_prefix: str = "row-",
+    sheet: str | int | None = None,
+    encoding: str | None = None,
     progress: Progress | None = None,
 ) -> MergeOutcome:
     """Join `results` (output, error and shard files, any shape) to the requests of `inputs`.
@@ -599,7 +618,7 @@ def merge_results(
     frame = _frame(requests, winners, statuses)
     del winners
     if source is not None:
-        frame = _attach_source(frame, source, id_column, id_prefix, report)
+        frame = _attach_source(frame, source, id_column, id_prefix, report, sheet, encoding)
     elif id_column is not None:
         raise UsageError("--id-column needs --source: it names the source table's id column")
     return MergeOutcome(frame, report)

@@ -1,0 +1,355 @@
+"""Joining results to requests: statuses, problems, the digest, sources and retry."""
+
+import shutil
+from pathlib import Path
+
+import orjson
+import pandas as pd
+import pytest
+
+import batchkit
+from batchkit.errors import UsageError
+from batchkit.merge import (
+    DUPLICATE_RULE,
+    hint_for,
+    merge_results,
+    message_pattern,
+    retry,
+    select_retry,
+)
+
+DATA = Path(__file__).parent / "data" / "results"
+
+
+def case(name, *results, inputs=("input.jsonl",)):
+    return [DATA / name / i for i in inputs], [DATA / name / r for r in results]
+
+
+def rows(frame):
+    return {r["custom_id"]: r for r in frame.to_dict("records")}
+
+
+def test_openai_output_and_error_files_in_input_order():
+    outcome = merge_results(*case("openai", "output.jsonl", "errors.jsonl"))
+    frame, report = outcome.frame, outcome.report
+    assert list(frame["custom_id"]) == [f"q-{i}" for i in range(1, 9)]
+    assert list(frame["status"]) == ["ok", "ok", "ok", "http_error", "expired", "http_error", "missing", "ok"]
+    assert list(frame.columns) == [
+        "custom_id", "status", "status_code", "model", "content", "content_2", "finish_reason", "tool_calls",
+        "prompt_tokens", "completion_tokens", "total_tokens", "error_code", "error_message",
+    ]  # fmt: skip
+    by_id = rows(frame)
+    assert by_id["q-3"]["content"] == "Blue." and by_id["q-3"]["content_2"] == "Red."
+    assert orjson.loads(by_id["q-2"]["tool_calls"])[0]["id"] == "call_abc123"
+    assert by_id["q-4"]["status_code"] == 400 and by_id["q-4"]["error_code"] == "context_length_exceeded"
+    assert by_id["q-5"]["error_code"] == "batch_expired"
+    assert by_id["q-7"]["model"] == "gpt-4o-mini" and pd.isna(by_id["q-7"]["status_code"])
+    assert str(frame["prompt_tokens"].dtype) == "Int64"
+    assert dict(report.counts) == {"ok": 4, "http_error": 2, "expired": 1, "missing": 1}
+    assert (report.prompt_tokens, report.completion_tokens, report.total_tokens) == (86, 33, 119)
+    assert report.missing == ["q-7"] and not report.orphans and not report.duplicates
+
+
+def test_error_digest_groups_by_code_and_message_pattern_with_examples_and_hints():
+    report = merge_results(*case("openai", "output.jsonl", "errors.jsonl")).report
+    first = report.digest[0]
+    assert (first.status, first.code, first.count, first.examples) == (
+        "http_error",
+        "context_length_exceeded",
+        2,
+        ["q-4", "q-6"],
+    )
+    assert "<n> tokens" in first.pattern and "shorten" in first.hint
+    by_code = {d.code: d for d in report.digest}
+    assert "batchkit retry" in by_code["batch_expired"].hint
+    assert by_code["missing"].examples == ["q-7"]
+    text = report.to_text()
+    assert "2 × http_error context_length_exceeded" in text and "e.g. q-4, q-6" in text
+
+
+def test_vllm_single_file():
+    outcome = merge_results(*case("vllm", "results.jsonl"))
+    by_id = rows(outcome.frame)
+    assert [by_id[f"v-{i}"]["status"] for i in range(1, 6)] == [
+        "ok",
+        "http_error",
+        "http_error",
+        "ok",
+        "http_error",
+    ]
+    assert by_id["v-2"]["status_code"] == 404 and by_id["v-2"]["model"] == "no-such-model"
+    assert by_id["v-3"]["error_message"] == "Request must not be sent in stream mode"
+    hints = {d.code: d.hint for d in outcome.report.digest}
+    assert "batchkit models" in hints["NotFoundError"]
+
+
+def test_duplicates_orphans_missing_and_malformed_lines():
+    outcome = merge_results(*case("problems", "output-1.jsonl", "output-2.jsonl"))
+    by_id, report = rows(outcome.frame), outcome.report
+    # a success read later beats an earlier failure
+    assert by_id["p-1"]["status"] == "ok" and by_id["p-1"]["content"] == "Answer to 1 (after a retry)."
+    # between two successes the newer `created` wins, even when it was read first
+    assert by_id["p-2"]["content"] == "Newer answer to 2."
+    assert by_id["p-3"]["status"] == "missing"
+    assert by_id["p-5"]["status"] == "batch_error" and by_id["p-5"]["error_code"] == "request_timeout"
+    assert len(outcome.frame) == 5  # the orphan is not a row
+    assert [(o.custom_id, Path(o.result.file).name, o.result.line) for o in report.orphans] == [
+        ("p-9", "output-1.jsonl", 4)
+    ]
+    listed = {d.custom_id: d for d in report.duplicates}
+    assert sorted(listed) == ["p-1", "p-2"]
+    assert (Path(listed["p-1"].kept.file).name, listed["p-1"].kept.line) == ("output-2.jsonl", 3)
+    assert [(Path(x.file).name, x.line, x.status) for x in listed["p-1"].dropped] == [
+        ("output-1.jsonl", 1, "http_error")
+    ]
+    assert [(Path(f).name, x.line, x.code) for f, x in report.findings] == [
+        ("output-1.jsonl", 3, "invalid-json"),
+        ("output-1.jsonl", 5, "missing-field"),
+        ("output-2.jsonl", 2, "blank-line"),
+    ]
+    text = report.to_text()
+    assert DUPLICATE_RULE in text and "p-9 at" in text and "output-1.jsonl:3: error[invalid-json]" in text
+    as_dict = report.to_dict()
+    assert as_dict["duplicates"][0]["kept"]["status"] == "ok" and as_dict["missing"] == ["p-3"]
+    assert orjson.loads(orjson.dumps(as_dict)) == as_dict
+
+
+def test_among_failures_without_timestamps_the_one_read_last_wins(tmp_path):
+    batch = tmp_path / "b.jsonl"
+    batch.write_bytes(orjson.dumps(request("a")) + b"\n")
+    first, second = tmp_path / "1.jsonl", tmp_path / "2.jsonl"
+    first.write_bytes(orjson.dumps(failure("a", 500, "first")) + b"\n")
+    second.write_bytes(orjson.dumps(failure("a", 429, "second")) + b"\n")
+    assert merge_results(batch, [first, second]).frame["error_message"][0] == "second"
+    assert merge_results(batch, [second, first]).frame["error_message"][0] == "first"
+
+
+def test_embeddings_column():
+    frame = merge_results(*case("embeddings", "output.jsonl", "errors.jsonl")).frame
+    assert list(frame["embedding"][:2]) == [[0.5, 0.0, -0.25], [0.25, -0.5, 0.125]]
+    assert frame["embedding"][2] is None
+    assert "embedding" not in merge_results(*case("openai", "output.jsonl")).frame.columns
+
+
+def test_seed_example_end_to_end():
+    inputs, results = case("seed", "output.jsonl", inputs=("batch_tasks.jsonl",))
+    frame = batchkit.merge(inputs, results)
+    assert list(frame["custom_id"]) == ["request-1", "request-2", "request-3"]
+    assert list(frame["model"]) == [
+        "meta-llama/Meta-Llama-3.1-8B-Instruct",
+        "meta-llama/Meta-Llama-3.1-70B-Instruct",
+        "meta-llama/Meta-Llama-3.1-405B-Instruct",
+    ]
+    assert list(frame["status"]) == ["ok"] * 3
+    assert frame["content"][0] == "The capital of Argentina is Buenos Aires."
+    assert list(frame["total_tokens"]) == [57, 104, 71]
+
+
+def test_merge_is_callable_even_after_its_module_is_imported():
+    import batchkit.merge  # binds the package attribute to the module
+
+    frame = batchkit.merge(*case("seed", "output.jsonl", inputs=("batch_tasks.jsonl",)))
+    assert len(frame) == 3
+
+
+def test_the_same_input_line_twice_is_one_request_but_a_different_line_is_reported(tmp_path):
+    one, again = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    line = orjson.dumps(request("x")) + b"\n"
+    one.write_bytes(line)
+    again.write_bytes(line)
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(orjson.dumps(success("x", "hi")) + b"\n")
+    outcome = merge_results([one, again], out)
+    assert len(outcome.frame) == 1 and not outcome.report.findings
+    again.write_bytes(orjson.dumps(request("x", "something else")) + b"\n")
+    outcome = merge_results([one, again], out)
+    assert list(outcome.frame["content"]) == ["hi", "hi"]
+    [(file, finding)] = outcome.report.findings
+    assert finding.code == "duplicate-custom-id" and file == str(again) and finding.related_lines == (1,)
+
+
+def test_input_lines_without_custom_id_are_reported(tmp_path):
+    batch = tmp_path / "b.jsonl"
+    batch.write_bytes(b'{"method": "POST"}\nnot json\n' + orjson.dumps(request("ok")) + b"\n")
+    outcome = merge_results(batch, DATA / "seed" / "output.jsonl")
+    assert [(f.code, f.line) for _, f in outcome.report.findings] == [
+        ("missing-field", 1),
+        ("invalid-json", 2),
+    ]
+    assert list(outcome.frame["custom_id"]) == ["ok"]
+    assert len(outcome.report.orphans) == 3
+
+
+def test_message_patterns_and_hints():
+    assert message_pattern(
+        "Rate limit reached for gpt-4o in organization org-AbC123xyz987 on tokens: 12,000"
+    ) == ("Rate limit reached for gpt-<n>o in organization <id> on tokens: <n>")
+    assert message_pattern("model 'foo' not found") == "model '…' not found"
+    assert message_pattern(None) == "(no message)"
+    assert "split" in hint_for("http_error", "token_limit_exceeded", 400, "")
+    assert "API key" in hint_for("http_error", "invalid_request_error", 401, "Incorrect API key provided")
+    assert hint_for("http_error", "invalid_value", 400, "bad temperature") is None
+    assert "server" in hint_for("http_error", None, 503, None)
+
+
+# ---------------------------------------------------------------- source tables
+
+
+@pytest.fixture
+def questions():
+    return pd.DataFrame(
+        {
+            "qid": ["007", "A-2", "x3", "4"],
+            "question": ["Capital of France?", "2+2?", "", "Largest ocean?"],
+            "score": pd.array([5, None, 3, 1], dtype="Int64"),
+            "status": ["draft", "final", "final", "draft"],
+        }
+    )
+
+
+def build_and_answer(tmp_path, table_path, **options):
+    """Build a batch from the table with the builder, then fake a provider: the 2nd request fails."""
+    from batchkit.build import build_file
+
+    batch = tmp_path / "batch.jsonl"
+    build_file(table_path, batch, model="m", user="{question}", **options)
+    out, err = [], []
+    for i, line in enumerate(batch.read_bytes().splitlines()):
+        req = orjson.loads(line)
+        if i == 1:
+            err.append(failure(req["custom_id"], 400, "bad"))
+        else:
+            out.append(success(req["custom_id"], "answer: " + req["body"]["messages"][0]["content"]))
+    (tmp_path / "out.jsonl").write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in reversed(out)))
+    (tmp_path / "err.jsonl").write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in err))
+    return batch, [tmp_path / "out.jsonl", tmp_path / "err.jsonl"]
+
+
+def write_source(frame, path):
+    if path.suffix == ".csv":
+        frame.to_csv(path, index=False)
+    elif path.suffix == ".xlsx":
+        frame.to_excel(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx", ".parquet"])
+def test_source_joined_by_id_column(tmp_path, questions, suffix):
+    table = tmp_path / f"questions{suffix}"
+    write_source(questions, table)
+    batch, results = build_and_answer(tmp_path, table, id_column="qid", on_empty="skip")
+    outcome = merge_results(batch, results, table, "qid")
+    frame, report = outcome.frame, outcome.report
+    assert list(frame["qid"]) == ["007", "A-2", "x3", "4"]  # the source's rows, order and id text kept
+    assert list(frame.columns[:4]) == ["qid", "question", "score", "status"]
+    assert "status_result" in frame.columns and list(frame["status"]) == ["draft", "final", "final", "draft"]
+    assert str(frame["score"].dtype) == "Int64" and frame["score"][0] == 5
+    assert list(frame["custom_id"].fillna("")) == ["007", "A-2", "", "4"]
+    assert frame["content"][0] == "answer: Capital of France?"
+    assert list(frame["status_result"].fillna("")) == ["ok", "http_error", "", "ok"]
+    assert report.source_rows == 4 and report.source_rows_without_request == 1
+    assert not report.requests_without_source_row
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx", ".parquet"])
+def test_source_joined_by_generated_row_numbers(tmp_path, questions, suffix):
+    table = tmp_path / f"questions{suffix}"
+    write_source(questions, table)
+    batch, results = build_and_answer(tmp_path, table, on_empty="skip")
+    frame = merge_results(batch, results, table).frame
+    assert list(frame["custom_id"].fillna("")) == ["row-1", "row-2", "", "row-4"]
+    assert frame["content"][3] == "answer: Largest ocean?"
+    assert list(frame["qid"]) == ["007", "A-2", "x3", "4"]
+
+
+def test_source_with_a_custom_prefix_and_a_dataframe(tmp_path, questions):
+    table = tmp_path / "q.csv"
+    write_source(questions, table)
+    batch, results = build_and_answer(tmp_path, table, id_prefix="q", on_empty="keep")
+    assert merge_results(batch, results, table).report.requests_without_source_row == ["q1", "q2", "q3", "q4"]
+    frame = merge_results(batch, results, questions, id_prefix="q").frame
+    assert list(frame["status_result"]) == ["ok", "http_error", "ok", "ok"]
+
+
+def test_source_problems(tmp_path, questions):
+    table = tmp_path / "q.csv"
+    write_source(questions, table)
+    batch, results = build_and_answer(tmp_path, table, id_column="qid", on_empty="keep")
+    with pytest.raises(UsageError, match="'nope' is not a column"):
+        merge_results(batch, results, table, "nope")
+    with pytest.raises(UsageError, match="needs --source"):
+        merge_results(batch, results, id_column="qid")
+
+
+# ---------------------------------------------------------------- retry
+
+
+def test_retry_writes_the_original_lines_byte_for_byte_then_remerge_gives_one_row_each(tmp_path):
+    src = tmp_path / "input.jsonl"
+    shutil.copy(DATA / "openai" / "input.jsonl", src)
+    results = [DATA / "openai" / "output.jsonl", DATA / "openai" / "errors.jsonl"]
+    outcome = retry(src, results, tmp_path / "retry.jsonl", provider="openai")
+    assert [p.name for p in outcome.paths] == ["retry.jsonl"]
+    assert dict(outcome.selected) == {"http_error": 2, "expired": 1, "missing": 1}
+    original = src.read_bytes().splitlines(keepends=True)
+    assert (tmp_path / "retry.jsonl").read_bytes() == b"".join(original[i] for i in (3, 4, 5, 6))
+
+    # the retry succeeds; merging every result file gives one row per request, newest success winning
+    answers = tmp_path / "retry-output.jsonl"
+    answers.write_bytes(
+        b"".join(
+            orjson.dumps(success(orjson.loads(line)["custom_id"], "second try")) + b"\n"
+            for line in (tmp_path / "retry.jsonl").read_bytes().splitlines()
+        )
+    )
+    again = merge_results(src, [*results, answers])
+    assert len(again.frame) == 8 and set(again.frame["status"]) == {"ok"}
+    assert list(again.frame["content"][3:7]) == ["second try"] * 4
+    assert [d.custom_id for d in again.report.duplicates] == ["q-4", "q-5", "q-6"]
+    assert retry(src, [*results, answers], tmp_path / "none.jsonl", provider="openai").paths == []
+    assert not (tmp_path / "none.jsonl").exists()
+
+
+def test_retry_only_some_statuses_and_sharding(tmp_path):
+    src = DATA / "openai" / "input.jsonl"
+    results = [DATA / "openai" / "output.jsonl", DATA / "openai" / "errors.jsonl"]
+    outcome = retry(src, results, tmp_path / "r.jsonl", only="expired,missing", provider="openai")
+    assert [orjson.loads(x)["custom_id"] for x in (tmp_path / "r.jsonl").read_bytes().splitlines()] == [
+        "q-5",
+        "q-7",
+    ]
+    outcome = retry(src, results, tmp_path / "s.jsonl", provider="openai", max_requests=3)
+    assert [p.name for p in outcome.paths] == ["s-00001.jsonl", "s-00002.jsonl"]
+    with pytest.raises(UsageError, match="unknown status"):
+        retry(src, results, tmp_path / "t.jsonl", only="failed")
+
+
+def test_retry_keeps_crlf_free_bytes_and_strips_a_bom(tmp_path):
+    src = tmp_path / "in.jsonl"
+    lines = [orjson.dumps(request(f"r{i}", f"q {i} é")) for i in range(3)]
+    src.write_bytes(b"\xef\xbb\xbf" + lines[0] + b"\r\n" + lines[1] + b"\r\n" + lines[2])
+    report, selected, chosen = select_retry(src, DATA / "seed" / "output.jsonl")
+    assert list(chosen) == lines and selected["missing"] == 3
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def request(custom_id, text="hello"):
+    return {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions",
+            "body": {"model": "m", "messages": [{"role": "user", "content": text}]}}  # fmt: skip
+
+
+def success(custom_id, content, created=1700000000):
+    body = {"id": "c", "object": "chat.completion", "created": created, "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}  # fmt: skip
+    return {"id": "b", "custom_id": custom_id, "response": {"status_code": 200, "request_id": "r", "body": body},
+            "error": None}  # fmt: skip
+
+
+def failure(custom_id, status, message):
+    return {"id": "b", "custom_id": custom_id, "error": None,
+            "response": {"status_code": status, "request_id": "r",
+                         "body": {"error": {"message": message, "type": "invalid_request_error", "code": None}}}}  # fmt: skip
