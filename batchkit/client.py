@@ -229,12 +229,14 @@ def _api_key(target: Target) -> str:
     if key:
         return key
     if target.key_required:
-        if target.key_env:
+        if not target.key_env:
+            raise UsageError("no API key: name the variable that holds it with --api-key-env VAR")
+        if target.base_url == (target.provider.base_url or "").rstrip("/"):
             raise UsageError(
                 f"no API key: set {target.key_env} to your {target.provider.name} API key "
                 "(or name another variable with --api-key-env)"
             )
-        raise UsageError("no API key: name the variable that holds it with --api-key-env VAR")
+        raise UsageError(f"no API key: set {target.key_env} to the API key for {target.base_url}")
     return PLACEHOLDER_KEY
 
 
@@ -253,18 +255,19 @@ _ADVICE = {
 
 
 def _provider_message(error) -> str:
+    """The provider's own words from an error body ({"error": {...}}, {"message"}, {"detail"}, or text)."""
     body = getattr(error, "body", None)
+    if isinstance(body, dict) and isinstance(body.get("error"), (dict, str)):
+        body = body["error"]
     if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict):
-            message = inner.get("message") or inner.get("detail")
-            if message:
-                return str(message)
-        if isinstance(inner, str):
-            return inner
-        detail = body.get("detail")
-        if detail:
-            return str(detail)
+        message = body.get("message") or body.get("detail")
+        if isinstance(message, list):  # FastAPI-style validation errors
+            return "; ".join(
+                f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}" if isinstance(d, dict) else str(d)
+                for d in message
+            )
+        if message:
+            return str(message)
     if isinstance(body, str) and body.strip():
         return body.strip()[:300]
     return str(getattr(error, "message", "") or error)
@@ -318,6 +321,9 @@ class _ProgressReader(io.RawIOBase):
 
     def seekable(self) -> bool:
         return True
+
+    def fileno(self) -> int:
+        return self._file.fileno()  # lets the HTTP client send a Content-Length instead of chunks
 
     def seek(self, offset, whence=0):
         position = self._file.seek(offset, whence)

@@ -248,7 +248,6 @@ def _endpoint(path: Path, target: Target, validate: bool) -> str:
 
 
 def _submit_one(path, target, session, completion_window, metadata, validate, force, progress) -> Submission:
-    endpoint = _endpoint(path, target, validate)
     sha, size = file_digest(path)
     ledger = session.ledger
     entry = ledger.for_file(sha, target.base_url)
@@ -261,6 +260,7 @@ def _submit_one(path, target, session, completion_window, metadata, validate, fo
             failed=entry.failed or 0,
         )
         return Submission(path, entry, batch, existing=True)
+    endpoint = _endpoint(path, target, validate)
 
     client = session.client(target)
     notes: list[str] = []

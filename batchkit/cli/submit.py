@@ -211,13 +211,14 @@ def _wait_and_download(refs, session, interval, output_dir, display) -> None:
     from ..submit import download as download_batch
 
     batches = _watch(refs, session, interval, display)
+    _show_outcomes(batches)
     for ref, batch in zip(refs, batches, strict=True):
         if batch.output_file_id or batch.error_file_id:
             try:
                 _show_download(download_batch(ref, session, out_dir=output_dir, progress=display))
             finally:
                 display.close()
-    _finish(batches)
+    _fail_unless_completed(batches)
 
 
 def _watch(refs, session, interval, display):
@@ -236,13 +237,16 @@ def _watch(refs, session, interval, display):
         display.close()
 
 
-def _finish(batches) -> None:
-    """Each batch's end, the provider's errors for those that did not complete; exit 1 when any did not."""
-    unfinished = [b for b in batches if b.status != "completed"]
+def _show_outcomes(batches) -> None:
+    """Each batch's end, with the provider's errors for those that did not complete."""
     for batch in batches:
         click.echo(_finished_line(batch))
         if batch.status != "completed":
             _print_errors(batch)
+
+
+def _fail_unless_completed(batches) -> None:
+    unfinished = [b for b in batches if b.status != "completed"]
     if unfinished:
         names = ", ".join(f"{b.id} {b.status}" for b in unfinished)
         raise JobFailed(f"{len(unfinished)} batch(es) did not complete: {names}")
@@ -304,7 +308,8 @@ def watch(refs, provider, base_url, api_key_env, interval, quiet):
     display = Display(quiet)
     with _session(provider, base_url, api_key_env) as session:
         batches = _watch(refs, session, interval, display)
-    _finish(batches)
+    _show_outcomes(batches)
+    _fail_unless_completed(batches)
 
 
 @click.command()

@@ -1,0 +1,380 @@
+"""Support for the submit tests: the CLI as a real subprocess, and real HTTP servers on 127.0.0.1 (no
+mocked clients):
+
+- `kluster_style()`: a small Batch API that answers the way kluster.ai does — timestamps as strings,
+  `/models` as a bare array with ISO dates, list pages with extra fields (`count`, `page`, ...) — with a
+  required API key, request counting, and failures that can be queued per route.
+- `Proxy`: forwards to another server (e.g. `batchkit serve`) and can hold a request before forwarding it,
+  hold or drop the answer after forwarding it, so a test can kill the CLI at an exact step or lose the
+  answer to a create.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import http.client
+import http.server
+import itertools
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import FastAPI, Form, Request, UploadFile
+from fastapi.responses import JSONResponse, Response
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_MODELS = (
+    "meta-llama/Meta-Llama-3.1-8B-Instruct",
+    "meta-llama/Meta-Llama-3.1-70B-Instruct",
+    "meta-llama/Meta-Llama-3.1-405B-Instruct",
+)
+
+
+def cli_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "batchkit", *map(str, args)]
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The test's environment (BATCHKIT_HOME etc. from conftest) with batchkit importable from the checkout."""
+    env = {**os.environ, **extra}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def run_cli(*args, env: dict | None = None, timeout: float = 120, **extra_env) -> subprocess.CompletedProcess:
+    """`batchkit ARGS` as a subprocess; stdout and stderr as text."""
+    return subprocess.run(
+        cli_command(*args), capture_output=True, text=True, timeout=timeout, env=env or cli_env(**extra_env)
+    )
+
+
+def start_cli(*args, env: dict | None = None, **extra_env) -> subprocess.Popen:
+    return subprocess.Popen(
+        cli_command(*args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env or cli_env(**extra_env),
+    )
+
+
+def write_requests(path: Path, count: int = 3, models=SEED_MODELS, prefix: str = "q", **body) -> Path:
+    """A valid chat batch file of `count` requests cycling through `models`."""
+    lines = []
+    for i in range(count):
+        request_body = {
+            "model": models[i % len(models)],
+            "messages": [{"role": "user", "content": f"{prefix} question {i}"}],
+            **body,
+        }
+        request = {
+            "custom_id": f"{prefix}-{i}",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": request_body,
+        }
+        lines.append(json.dumps(request) + "\n")
+    path.write_text("".join(lines))
+    return path
+
+
+@contextlib.contextmanager
+def serve_app(app) -> Iterator[str]:
+    """Run an ASGI app with uvicorn in a thread on a free 127.0.0.1 port; yields the root URL."""
+    import uvicorn
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test server did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+# --- a kluster-style provider ----------------------------------------------------------------------------
+
+
+@dataclass
+class KlusterStyle:
+    key: str
+    base_url: str = ""
+    hits: collections.Counter = field(default_factory=collections.Counter)
+    # route name → list of (status, body, headers) answered instead of the real thing, first first
+    failures: dict[str, list[tuple[int, dict, dict]]] = field(default_factory=dict)
+    files: dict[str, dict] = field(default_factory=dict)
+    batches: dict[str, dict] = field(default_factory=dict)
+    # how many retrieves a batch stays in each status before moving on
+    steps_per_status: int = 1
+    # leave this many lines out of each output file (a download that disagrees with request_counts)
+    short_output: int = 0
+
+    def fail(self, route: str, status: int, message: str, times: int = 1, headers: dict | None = None):
+        body = {"error": {"message": message, "type": "invalid_request_error", "code": None}}
+        self.failures.setdefault(route, []).extend([(status, body, headers or {})] * times)
+
+
+def _stamp() -> str:
+    return str(int(time.time()))  # kluster.ai sends timestamps as strings
+
+
+def kluster_app(state: KlusterStyle):
+    app = FastAPI()
+    ids = itertools.count(1)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        route = _route_name(request.method, request.url.path)
+        state.hits[route] += 1
+        if request.headers.get("authorization") != f"Bearer {state.key}":
+            return JSONResponse({"error": {"message": "Invalid API key provided."}}, status_code=401)
+        queued = state.failures.get(route)
+        if queued:
+            status, body, headers = queued.pop(0)
+            return JSONResponse(body, status_code=status, headers=headers)
+        return await call_next(request)
+
+    @app.get("/v1/models")
+    def models():
+        # kluster.ai's documented answer: a bare array, `created` as an ISO string
+        return [
+            {"id": name, "object": "model", "created": "1970-01-01T00:00:00Z", "owned_by": "kluster"}
+            for name in SEED_MODELS
+        ]
+
+    def file_object(record):
+        return {
+            k: record[k] for k in ("id", "object", "bytes", "created_at", "filename", "purpose", "status")
+        }
+
+    @app.post("/v1/files")
+    async def upload(file: UploadFile, purpose: str = Form(...)):
+        content = await file.read()
+        file_id = f"file-{next(ids)}"
+        state.files[file_id] = {
+            "id": file_id, "object": "file", "bytes": len(content), "created_at": _stamp(),
+            "filename": file.filename, "purpose": purpose, "status": "processed", "content": content,
+        }  # fmt: skip
+        return file_object(state.files[file_id])
+
+    @app.get("/v1/files/{file_id}")
+    def get_file(file_id: str):
+        if file_id not in state.files:
+            return JSONResponse({"error": {"message": f"No such File object: {file_id}"}}, status_code=404)
+        return file_object(state.files[file_id])
+
+    @app.get("/v1/files/{file_id}/content")
+    def content(file_id: str):
+        if file_id not in state.files:
+            return JSONResponse({"error": {"message": f"No such File object: {file_id}"}}, status_code=404)
+        return Response(state.files[file_id]["content"], media_type="application/octet-stream")
+
+    @app.post("/v1/batches")
+    async def create(request: Request):
+        body = await request.json()
+        batch_id = f"batch-{next(ids)}"
+        lines = [
+            json.loads(line) for line in state.files[body["input_file_id"]]["content"].splitlines() if line
+        ]
+        state.batches[batch_id] = {
+            "id": batch_id, "object": "batch", "endpoint": body["endpoint"], "errors": None,
+            "input_file_id": body["input_file_id"], "completion_window": body["completion_window"],
+            "status": "validating", "output_file_id": None, "error_file_id": None, "created_at": _stamp(),
+            "in_progress_at": None, "expires_at": str(int(time.time()) + 86400), "completed_at": None,
+            "failed_at": None, "expired_at": None, "cancelling_at": None, "cancelled_at": None,
+            "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
+            "metadata": body.get("metadata") or {}, "_lines": lines, "_polls": 0,
+        }  # fmt: skip
+        return public(state.batches[batch_id])
+
+    def public(batch):
+        return {k: v for k, v in batch.items() if not k.startswith("_")}
+
+    def advance(batch):
+        batch["_polls"] += 1
+        if batch["status"] in ("completed", "cancelled") or batch["_polls"] % state.steps_per_status:
+            return
+        if batch["status"] == "validating":
+            batch["status"], batch["in_progress_at"] = "in_progress", _stamp()
+        elif batch["status"] == "in_progress":
+            out = b"".join(
+                json.dumps({
+                    "id": f"resp-{i}", "custom_id": line["custom_id"], "error": None,
+                    "response": {"status_code": 200, "request_id": f"req-{i}", "body": {
+                        "id": f"chat-{i}", "object": "chat.completion", "created": _stamp(),
+                        "model": line["body"]["model"], "choices": [{"index": 0, "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": "ok"}}]}},
+                }).encode() + b"\n"
+                for i, line in enumerate(batch["_lines"][: len(batch["_lines"]) - state.short_output])
+            )  # fmt: skip
+            output_id = f"file-{next(ids)}"
+            state.files[output_id] = {
+                "id": output_id, "object": "file", "bytes": len(out), "created_at": _stamp(),
+                "filename": "output.jsonl", "purpose": "batch_output", "status": "processed", "content": out,
+            }  # fmt: skip
+            total = batch["request_counts"]["total"]
+            batch.update(status="completed", completed_at=_stamp(), output_file_id=output_id)
+            batch["request_counts"] = {"total": total, "completed": total, "failed": 0}
+
+    @app.get("/v1/batches/{batch_id}")
+    def retrieve(batch_id: str):
+        if batch_id not in state.batches:
+            return JSONResponse({"error": {"message": f"Batch {batch_id} not found"}}, status_code=404)
+        advance(state.batches[batch_id])
+        return public(state.batches[batch_id])
+
+    @app.post("/v1/batches/{batch_id}/cancel")
+    def cancel(batch_id: str):
+        batch = state.batches.get(batch_id)
+        if batch is None:
+            return JSONResponse({"error": {"message": f"Batch {batch_id} not found"}}, status_code=404)
+        if batch["status"] == "completed":
+            return JSONResponse(
+                {"error": {"message": "Cannot cancel a batch with status 'completed'."}}, status_code=409
+            )
+        batch.update(status="cancelled", cancelling_at=_stamp(), cancelled_at=_stamp())
+        return public(batch)
+
+    @app.get("/v1/batches")
+    def listing(limit: int = 20, after: str | None = None):
+        newest_first = sorted(state.batches.values(), key=lambda b: int(b["id"].split("-")[1]), reverse=True)
+        if after:
+            position = next((i for i, b in enumerate(newest_first) if b["id"] == after), len(newest_first))
+            newest_first = newest_first[position + 1 :]
+        page = newest_first[:limit]
+        return {
+            "object": "list", "data": [public(b) for b in page],
+            "first_id": page[0]["id"] if page else None, "last_id": page[-1]["id"] if page else None,
+            "has_more": len(newest_first) > limit,
+            # kluster.ai's extra paging fields
+            "count": len(state.batches), "page": 1, "page_count": 1, "items_per_page": limit,
+        }  # fmt: skip
+
+    return app
+
+
+def _route_name(method: str, path: str) -> str:
+    """'GET /v1/batches/{id}' style names for counting and queued failures."""
+    parts = path.rstrip("/").split("/")
+    named = []
+    for i, part in enumerate(parts):
+        if i >= 3 and parts[i - 1] in ("files", "batches"):
+            named.append("{id}")
+        else:
+            named.append(part)
+    return f"{method} {'/'.join(named)}"
+
+
+@contextlib.contextmanager
+def kluster_style(key: str, **options) -> Iterator[KlusterStyle]:
+    state = KlusterStyle(key=key, **options)
+    with serve_app(kluster_app(state)) as root:
+        state.base_url = f"{root}/v1"
+        yield state
+
+
+# --- a forwarding proxy that can interrupt ----------------------------------------------------------------
+
+HOLD_BEFORE = "hold-before"  # never forward; keep the client waiting (until the client is killed)
+HOLD_AFTER = "hold-after"  # forward, then keep the client waiting for the answer
+DROP_AFTER = "drop-after"  # forward, then close the connection without answering
+
+
+class Proxy:
+    """`with Proxy(upstream_base_url) as proxy:` → proxy.base_url; proxy.rules["POST /v1/batches"] = DROP_AFTER."""
+
+    def __init__(self, upstream: str):
+        parsed = urllib.parse.urlsplit(upstream)
+        self.upstream_host, self.upstream_port = parsed.hostname, parsed.port
+        self.rules: dict[str, str] = {}
+        self.hits: collections.Counter = collections.Counter()
+        self.triggered = (
+            threading.Event()
+        )  # set when a rule has acted (the upstream has answered, if it was asked)
+        self._release = threading.Event()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _body(self) -> bytes:
+                if self.headers.get("transfer-encoding", "").lower() == "chunked":
+                    chunks = []
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0], 16)
+                        if size == 0:
+                            self.rfile.readline()
+                            return b"".join(chunks)
+                        chunks.append(self.rfile.read(size))
+                        self.rfile.readline()
+                return self.rfile.read(int(self.headers.get("content-length") or 0))
+
+            def _handle(self):
+                body = self._body()
+                route = _route_name(self.command, urllib.parse.urlsplit(self.path).path)
+                proxy.hits[route] += 1
+                rule = proxy.rules.get(route)
+                if rule == HOLD_BEFORE:
+                    proxy.triggered.set()
+                    proxy._release.wait(60)
+                    self.close_connection = True
+                    return
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "transfer-encoding")
+                }
+                headers["Content-Length"] = str(len(body))
+                upstream = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=60)
+                upstream.request(self.command, self.path, body=body, headers=headers)
+                answer = upstream.getresponse()
+                data = answer.read()
+                upstream.close()
+                if rule in (HOLD_AFTER, DROP_AFTER):
+                    proxy.triggered.set()
+                    if rule == HOLD_AFTER:
+                        proxy._release.wait(60)
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self.send_response(answer.status)
+                for name, value in answer.getheaders():
+                    if name.lower() not in ("transfer-encoding", "content-length", "connection"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_DELETE = _handle
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Proxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._release.set()
+        self._server.shutdown()
+        self._server.server_close()
