@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import orjson
+
 from .errors import InputError, UsageError
 from .findings import WARNING, Finding
 from .jsonl import iter_lines, open_binary, read_objects
@@ -221,7 +223,8 @@ class MergeReport:
         if self.digest:
             out.append("error digest:")
             for d in self.digest[:limit]:
-                out.append(f"  {d.count:,} × {d.status} {d.code}: {d.pattern}")
+                code = "" if d.code == d.status else f" {d.code}"
+                out.append(f"  {d.count:,} × {d.status}{code}: {d.pattern}")
                 out.append(f"      e.g. {', '.join(d.examples)}")
                 if d.hint:
                     out.append(f"      hint: {d.hint}")
@@ -537,6 +540,8 @@ def _attach_source(frame, source, id_column, id_prefix, report: MergeReport, she
     if isinstance(source, pd.DataFrame):
         table = source.reset_index(drop=True)
         report.source = "<DataFrame>"
+    elif str(source) == "-":
+        raise UsageError("--source must be a file: it is read twice (cells as build saw them, then typed)")
     else:
         table = read_table(source, sheet=sheet, encoding=encoding)
         report.source = _name(source)
@@ -592,6 +597,28 @@ def _suffixes(columns: list[str], taken: set[str]) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------- public API
+
+
+TEXT_FORMATS = ("csv", "tsv", "xlsx")
+
+
+def write_merged(frame: pd.DataFrame, path, stream=None) -> None:
+    """Write a merged table by the path's extension (atomically), or as CSV to `stream` when path is '-'.
+
+    Formats without arrays (CSV, TSV, XLSX) get the `embedding` column as JSON text; Parquet and JSONL
+    keep it a list of numbers.
+    """
+    from .tables import table_format, write_table
+
+    fmt = "csv" if str(path) == "-" else table_format(path)
+    if fmt in TEXT_FORMATS and "embedding" in frame.columns:
+        frame = frame.assign(
+            embedding=[None if v is None else orjson.dumps(v).decode() for v in frame["embedding"]]
+        )
+    if str(path) == "-":
+        frame.to_csv(stream if stream is not None else sys.stdout, index=False)
+    else:
+        write_table(frame, path)
 
 
 def merge_results(

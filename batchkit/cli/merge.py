@@ -84,6 +84,8 @@ def results_option(f):
     "--source", metavar="TABLE", help="Join the results onto this table's rows (any format build reads)."
 )
 @click.option("--id-column", metavar="COL", help="The --source column build took custom_ids from.")
+@click.option("--sheet", default=None, help="Excel sheet of --source (name or 0-based index).")
+@click.option("--encoding", default=None, help="Text encoding of a CSV/TSV/JSON --source (default UTF-8).")
 @click.option(
     "--id-prefix",
     default="row-",
@@ -99,7 +101,7 @@ def results_option(f):
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
-def merge(inputs, results, source, id_column, id_prefix, output, as_json, quiet):
+def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output, as_json, quiet):
     """Join RESULTS back to the requests of the batch files INPUTS by custom_id.
 
     One row per request, in input order, with its status (ok, http_error, batch_error, expired, missing),
@@ -110,18 +112,23 @@ def merge(inputs, results, source, id_column, id_prefix, output, as_json, quiet)
     batchkit merge batch.jsonl --results output.jsonl errors.jsonl -o merged.csv
     batchkit merge batch.jsonl -r output.jsonl --source questions.xlsx -o answers.xlsx
     """
-    from ..merge import merge_results
-    from ..tables import write_table
+    from ..merge import merge_results, write_merged
 
     progress = Progress(quiet)
     try:
-        outcome = merge_results(inputs, results, source, id_column, id_prefix=id_prefix, progress=progress)
+        outcome = merge_results(
+            inputs,
+            results,
+            source,
+            id_column,
+            id_prefix=id_prefix,
+            sheet=sheet,
+            encoding=encoding,
+            progress=progress,
+        )
     finally:
         progress.close()
-    if output == "-":
-        outcome.frame.to_csv(sys.stdout, index=False)
-    else:
-        write_table(outcome.frame, output)
+    write_merged(outcome.frame, output, click.get_text_stream("stdout"))
     if not quiet:
         text = _dumps(outcome.report.to_dict()) if as_json else outcome.report.to_text()
         if output != "-":
