@@ -1,0 +1,363 @@
+"""`batchkit build`, `batchkit split` and `batchkit fix`."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+import click
+
+from ..errors import ValidationFailed
+from ..report import FORMATS, human_bytes, render
+from .validate import provider_option, use_color
+
+ENDPOINT_HELP = "Request url (default /v1/chat/completions; /v1/embeddings with --input)."
+
+
+def limit_options(f):
+    f = click.option(
+        "--max-bytes", default=None, help="Bytes per file (e.g. 100MB); default: the provider's."
+    )(f)
+    f = click.option(
+        "--max-requests",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Requests per file; default: the provider's.",
+    )(f)
+    return f
+
+
+def report_options(f):
+    f = click.option(
+        "-q", "--quiet", is_flag=True, help="No progress bar, summary or warnings; only errors."
+    )(f)
+    f = click.option(
+        "--max-findings",
+        type=click.IntRange(min=0),
+        default=None,
+        help="Print at most N findings (all are counted).",
+    )(f)
+    f = click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default="text",
+        show_default=True,
+        help="How to print validation findings.",
+    )(f)
+    f = click.option("--force", is_flag=True, help="Write even when some requests are invalid.")(f)
+    return f
+
+
+@contextlib.contextmanager
+def progress_bar(quiet: bool, unit: str, total: int | None = None):
+    """A tqdm bar on standard error when it is a terminal (and not -q); yields the update callback."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(
+        total=total, unit=unit, unit_scale=True, file=sys.stderr, leave=False, dynamic_ncols=True
+    ) as bar:
+        yield bar.update
+
+
+def print_report(report, fmt: str, quiet: bool, note: str | None = None) -> None:
+    """The validation report as `validate` prints it, when it has anything to say (always for json)."""
+    if report is None:
+        return
+    if fmt == "text" and not report.findings and report.valid:
+        return
+    output = render([report], fmt, color=use_color(sys.stdout), quiet=quiet)
+    if output:
+        click.echo(output)
+    if note and fmt == "text" and any(f.line is not None for f in report.findings):
+        click.echo(note)
+
+
+def echo_files(paths, shard_requests, shard_bytes) -> None:
+    if len(paths) > 1:
+        for path, count, size in zip(paths, shard_requests, shard_bytes, strict=False):
+            click.echo(f"  {path}  {count:,} requests  {human_bytes(size)}", err=True)
+
+
+def _report_failure(error: ValidationFailed, fmt: str, quiet: bool, note: str | None = None):
+    print_report(error.report, fmt, quiet, note)
+    raise error
+
+
+# ---------------------------------------------------------------------------------------------------- build
+
+
+@click.command()
+@click.argument("table", type=click.Path(allow_dash=True, dir_okay=False))
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False), help="The batch file to write."
+)
+@click.option(
+    "--input-format",
+    type=click.Choice(["csv", "tsv", "xlsx", "parquet", "json", "jsonl"]),
+    help="The table's format (default: by extension; '-' is CSV).",
+)
+@click.option("--sheet", help="Excel sheet name or 0-based index (default: the first).")
+@click.option("--encoding", help="Text encoding of a CSV/TSV/JSON table (default UTF-8), e.g. cp1252.")
+@click.option("--model", help="Model for every request.")
+@click.option("--model-column", metavar="COL", help="Column holding each row's model.")
+@click.option(
+    "--system", metavar="TEMPLATE", help="System message; {column} inserts a cell; @FILE reads a file."
+)
+@click.option(
+    "--user", metavar="TEMPLATE", help="User message; {column} inserts a cell, {{ }} are braces; @FILE."
+)
+@click.option(
+    "--messages-column", metavar="COL", help="Column holding a JSON list of messages (instead of --user)."
+)
+@click.option(
+    "--input", "input_", metavar="TEMPLATE", help="Text to embed (with --endpoint /v1/embeddings); @FILE."
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Body field; VALUE is JSON when it parses, else a string. Repeatable.",
+)
+@click.option(
+    "--body-template",
+    type=click.Path(exists=True, dir_okay=False),
+    help="JSON body with {column} placeholders in any string, for any endpoint.",
+)
+@click.option("--endpoint", default=None, help=ENDPOINT_HELP)
+@click.option(
+    "--id-column", metavar="COL", help="Column of unique custom_ids (default: generated from row numbers)."
+)
+@click.option(
+    "--id-prefix", default="row-", show_default=True, help="Prefix of generated ids (row-1, row-2, …)."
+)
+@click.option(
+    "--on-empty",
+    type=click.Choice(["error", "skip", "keep"]),
+    default="error",
+    show_default=True,
+    help="A row with an empty cell in a column the request uses.",
+)
+@provider_option
+@limit_options
+@report_options
+def build(
+    table,
+    output,
+    input_format,
+    sheet,
+    encoding,
+    model,
+    model_column,
+    system,
+    user,
+    messages_column,
+    input_,
+    params,
+    body_template,
+    endpoint,
+    id_column,
+    id_prefix,
+    on_empty,
+    provider,
+    max_requests,
+    max_bytes,
+    force,
+    max_findings,
+    fmt,
+    quiet,
+):
+    """Build a batch file from TABLE (CSV, TSV, XLSX, Parquet, JSON array or JSONL; '-' reads CSV).
+
+    \b
+    batchkit build questions.csv -o batch.jsonl --model M --user '{question}'
+    batchkit build q.xlsx -o b.jsonl --model-column model --system @system.txt \\
+        --user 'Topic: {topic}. {question}' --param max_tokens=1000
+    batchkit build docs.parquet -o emb.jsonl --endpoint /v1/embeddings --model E --input '{text}'
+
+    Every request is validated for --provider; nothing is written when one is invalid (unless --force).
+    Requests over the provider's per-file limits go to OUT-00001.jsonl, OUT-00002.jsonl, …
+    Finding line numbers are data-row numbers (1 is the first row under the header).
+    """
+    from ..build import CHAT, EMBEDDINGS, BuildStats, build_file, parse_params, text_argument
+
+    if endpoint is None:
+        endpoint = EMBEDDINGS if input_ is not None else CHAT
+    stats = BuildStats()
+    note = "(line numbers above are data-row numbers of the table: 1 is the first row under the header)"
+    try:
+        with progress_bar(quiet, " rows") as update:
+            result = build_file(
+                table,
+                output,
+                input_format=input_format,
+                sheet=sheet,
+                encoding=encoding,
+                provider=provider,
+                max_requests=max_requests,
+                max_bytes=max_bytes,
+                force=force,
+                max_findings=max_findings,
+                progress=update,
+                stats=stats,
+                model=model,
+                model_column=model_column,
+                system=text_argument(system, "--system"),
+                user=text_argument(user, "--user"),
+                messages_column=messages_column,
+                input=text_argument(input_, "--input"),
+                body_template=body_template,
+                params=parse_params(params),
+                endpoint=endpoint,
+                id_column=id_column,
+                id_prefix=id_prefix,
+                on_empty=on_empty,
+            )
+    except ValidationFailed as e:
+        _report_failure(e, fmt, quiet, note)
+    print_report(result.report, fmt, quiet, note)
+    if quiet:
+        return
+    s = result.stats
+    files = f"{len(result.paths)} files" if len(result.paths) > 1 else "1 file"
+    where = result.paths[0] if len(result.paths) == 1 else f"{result.paths[0]} … {result.paths[-1]}"
+    click.echo(
+        f"built {where}: {s.rows:,} rows read, {s.requests:,} requests written "
+        f"({files}, {human_bytes(result.bytes)})",
+        err=True,
+    )
+    if s.skipped:
+        reasons = ", ".join(f"{reason} ({count:,})" for reason, count in sorted(s.skipped.items()))
+        rows = ", ".join(map(str, s.skipped_rows)) + (
+            ", …" if sum(s.skipped.values()) > len(s.skipped_rows) else ""
+        )
+        click.echo(f"  skipped {sum(s.skipped.values()):,} rows: {reasons}; rows {rows}", err=True)
+    if result.report is not None:
+        models = result.report.summary.models
+        click.echo(
+            "  models: " + (", ".join(f"{m} ({n:,})" for m, n in sorted(models.items())) or "none"), err=True
+        )
+    echo_files(result.paths, result.shard_requests, result.shard_bytes)
+
+
+# ---------------------------------------------------------------------------------------------------- split
+
+
+@click.command()
+@click.argument("file", type=click.Path(allow_dash=True, dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Name the shards after this path (default: FILE, so big.jsonl → big-00001.jsonl).",
+)
+@provider_option
+@limit_options
+@report_options
+def split(file, output, provider, max_requests, max_bytes, force, max_findings, fmt, quiet):
+    """Shard batch FILE under the provider's per-file limits (or --max-requests / --max-bytes).
+
+    Lines are copied byte for byte and in order; no request is split or lost. A file that already fits
+    is left alone (nothing written) unless -o names another file.
+    """
+    from ..shards import split_file
+
+    try:
+        with progress_bar(quiet, " lines") as update:
+            result = split_file(
+                file,
+                output,
+                provider,
+                max_requests=max_requests,
+                max_bytes=max_bytes,
+                force=force,
+                max_findings=max_findings,
+                progress=update,
+            )
+    except ValidationFailed as e:
+        _report_failure(e, fmt, quiet)
+    print_report(result.report, fmt, quiet)
+    if quiet:
+        return
+    if not result.paths:
+        click.echo(
+            f"{file} fits in one file ({result.requests:,} requests, {human_bytes(result.bytes)}); "
+            "nothing written",
+            err=True,
+        )
+        return
+    click.echo(
+        f"split {file}: {result.requests:,} requests into {len(result.paths)} file(s), "
+        f"{human_bytes(result.bytes)}",
+        err=True,
+    )
+    echo_files(result.paths, result.shard_requests, result.shard_bytes)
+    if len(result.paths) == 1:
+        click.echo(f"  {result.paths[0]}", err=True)
+
+
+# ------------------------------------------------------------------------------------------------------ fix
+
+
+@click.command()
+@click.argument("file", type=click.Path(allow_dash=True, dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Where to write the repaired file ('-': standard output).",
+)
+@click.option("--in-place", is_flag=True, help="Write over FILE itself.")
+@click.option("--dedupe-ids", is_flag=True, help="Rename repeated custom_ids: request-1, request-1~2, …")
+@click.option("--drop-duplicates", is_flag=True, help="Drop lines identical to an earlier line.")
+@provider_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="How to print the findings that remain.",
+)
+@click.option("--max-findings", type=click.IntRange(min=0), default=None, help="Print at most N findings.")
+@click.option("-q", "--quiet", is_flag=True, help="Do not list the changes; only errors that remain.")
+def fix(file, output, in_place, dedupe_ids, drop_duplicates, provider, fmt, max_findings, quiet):
+    """Repair batch FILE: byte-order mark, CRLF, blank lines, a JSON array instead of lines, and (when
+    asked) repeated custom_ids or duplicate lines. Each change is listed with its line number; the result
+    is validated again. Exit status 1 when problems remain that need a person.
+    """
+    from ..fix import fix_file
+
+    to_stdout = output == "-"
+    result = fix_file(
+        file,
+        sys.stdout.buffer if to_stdout else output,
+        in_place=in_place,
+        dedupe_ids=dedupe_ids,
+        drop_duplicates=drop_duplicates,
+        provider=provider,
+        max_findings=max_findings,
+    )
+    if to_stdout:
+        sys.stdout.flush()
+    name = "<stdin>" if file == "-" else file
+    out = sys.stderr if to_stdout else sys.stdout
+    if not quiet:
+        for change in result.changes:
+            where = f"{name}:{change.where()}" if change.line is not None else name
+            click.echo(f"{where}: {change.message}", file=out)
+        target = "standard output" if to_stdout else str(result.path)
+        click.echo(
+            f"{len(result.changes):,} change(s); wrote {result.lines_out:,} lines to {target}", file=out
+        )
+    report = result.report
+    if report is not None and (report.findings or not report.valid):
+        rendered = render([report], fmt, color=use_color(out), quiet=quiet)
+        if rendered:
+            click.echo(rendered, file=out)
+    if report is not None and not report.valid:
+        click.get_current_context().exit(1)

@@ -1,0 +1,274 @@
+"""`fix`: repair what can be repaired in a batch file without guessing, and say what changed where.
+
+Repairs: a UTF-8 byte-order mark is removed; CRLF line ends become LF; blank lines are dropped; a JSON array
+of request objects (one array over many lines, or one line holding an array) becomes one object per line;
+with `dedupe_ids` a repeated custom_id is renamed `ID~2`, `ID~3`, … (the first use keeps its id, and a new id
+never takes one the file already has); with `drop_duplicates` a line identical to an earlier one is dropped
+(applied before renaming). Lines left unchanged are copied byte for byte; a line whose custom_id is renamed
+is written again as compact JSON. Everything else (a line that is not JSON, a bad field) is left for the
+report: the result is validated again and returned with the changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import orjson
+
+from .errors import InputError, UsageError
+from .findings import Report
+from .jsonl import BOM, atomic_write, dumps_line, open_binary
+from .providers import Provider
+
+
+@dataclass(frozen=True)
+class Change:
+    """One repair: the input line (or first line of a run of lines) it touched, and what was done."""
+
+    line: int | None
+    message: str
+    end_line: int | None = None  # last line of a run ("lines 3-9: ...")
+
+    def where(self) -> str:
+        if self.line is None:
+            return ""
+        return f"{self.line}" if self.end_line in (None, self.line) else f"{self.line}-{self.end_line}"
+
+    def to_dict(self) -> dict:
+        return {"line": self.line, "end_line": self.end_line or self.line, "message": self.message}
+
+
+@dataclass
+class FixResult:
+    path: Path | None  # None when written to a stream
+    changes: list[Change] = field(default_factory=list)
+    report: Report | None = None
+    lines_in: int = 0
+    lines_out: int = 0
+
+
+def _raw_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes, bool]]:
+    """(line number, bytes without the line end, whether it ended with CRLF)."""
+    for number, raw in enumerate(stream, 1):
+        crlf = raw.endswith(b"\r\n")
+        if raw.endswith(b"\n"):
+            raw = raw[:-2] if crlf else raw[:-1]
+        yield number, raw, crlf
+
+
+class _Runs:
+    """Collapses a change made on many consecutive lines into one Change per run."""
+
+    def __init__(self, message: str, out: list[Change]):
+        self.message, self.out = message, out
+        self.start = self.end = None
+
+    def add(self, number: int) -> None:
+        if self.end is not None and number == self.end + 1:
+            self.end = number
+            return
+        self.flush()
+        self.start = self.end = number
+
+    def flush(self) -> None:
+        if self.start is not None:
+            self.out.append(Change(self.start, self.message, self.end))
+            self.start = self.end = None
+
+
+def _is_array_start(raw: bytes) -> bool:
+    stripped = raw.strip()
+    if not stripped.startswith(b"["):
+        return False
+    try:
+        orjson.loads(stripped)
+    except orjson.JSONDecodeError:
+        return True  # an array opened here and closed on a later line
+    return False
+
+
+def _objects_of_array(value, where: str) -> list[dict]:
+    if type(value) is not list or not all(type(v) is dict for v in value):
+        raise InputError(f"{where}: a JSON array that is not all objects cannot be turned into request lines")
+    return value
+
+
+def fix_file(
+    source: str | os.PathLike | BinaryIO,
+    output: str | os.PathLike | BinaryIO | None = None,
+    *,
+    in_place: bool = False,
+    dedupe_ids: bool = False,
+    drop_duplicates: bool = False,
+    provider: str | Provider | None = None,
+    max_findings: int | None = None,
+    validate: bool = True,
+) -> FixResult:
+    """Repair `source` into `output` (a path, or an open binary stream), or over `source` itself with
+    in_place=True. Never writes over the input otherwise. Returns the changes (with input line numbers)
+    and, unless validate=False, the report of validating what was written (line numbers of the output)."""
+    from .validate import Validator
+
+    if in_place:
+        if output is not None and not _same(output, source):
+            raise UsageError("give -o OUT or --in-place, not both")
+        if hasattr(source, "read") or str(source) == "-":
+            raise UsageError("--in-place needs a file, not standard input")
+        output = source
+    elif output is None:
+        raise UsageError("give -o OUT (or --in-place to repair the file itself)")
+    elif _same(output, source):
+        raise UsageError(f"{output} is the input file; pass --in-place to write over it")
+
+    changes: list[Change] = []
+    crlf_runs = _Runs("CRLF line end changed to LF", changes)
+    blank_runs = _Runs("blank line dropped", changes)
+    with open_binary(source) as stream:
+        lines = list(_lines_after_reading_repairs(stream, changes, crlf_runs, blank_runs))
+    crlf_runs.flush()
+    blank_runs.flush()
+    lines_in = max((n for n, _ in lines), default=0)
+
+    if drop_duplicates:
+        lines = _drop_duplicates(lines, changes)
+    if dedupe_ids:
+        lines = _dedupe_ids(lines, changes)
+    changes.sort(key=lambda c: c.line or 0)
+
+    name = getattr(output, "name", "<stdout>") if hasattr(output, "write") else os.fspath(output)
+    validator = Validator(provider, max_findings=max_findings, file=str(name)) if validate else None
+
+    def write(f) -> None:
+        for out_number, (_n, raw) in enumerate(lines, 1):
+            f.write(raw + b"\n")
+            if validator is not None:
+                validator.add_line(out_number, raw)
+
+    if hasattr(output, "write"):
+        write(output)
+        path = None
+    else:
+        path = Path(output)
+        with atomic_write(path) as f:
+            write(f)
+    report = validator.finish(has_content=bool(lines)) if validator is not None else None
+    return FixResult(path, changes, report, lines_in, len(lines))
+
+
+def _same(a, b) -> bool:
+    if hasattr(a, "write") or hasattr(b, "read") or str(a) == "-" or str(b) == "-":
+        return False
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
+def _lines_after_reading_repairs(
+    stream: BinaryIO, changes: list[Change], crlf_runs: _Runs, blank_runs: _Runs
+) -> Iterator[tuple[int, bytes]]:
+    """(input line number, line) after BOM, CRLF, blank-line and JSON-array repairs."""
+    seen_content = False
+    array_lines: list[bytes] | None = None
+    array_start = 0
+    for number, raw, crlf in _raw_lines(stream):
+        if number == 1 and raw.startswith(BOM):
+            raw = raw[len(BOM) :]
+            changes.append(Change(1, "byte-order mark removed"))
+        if crlf:
+            crlf_runs.add(number)
+        if array_lines is not None:
+            array_lines.append(raw)
+            continue
+        if not raw.strip():
+            blank_runs.add(number)
+            continue
+        if not seen_content and _is_array_start(raw):
+            array_lines, array_start = [raw], number
+            continue
+        seen_content = True
+        stripped = raw.strip()
+        if stripped.startswith(b"[") and stripped.endswith(b"]"):
+            objects = _line_array(stripped)
+            if objects is not None:
+                changes.append(
+                    Change(number, f"JSON array of {len(objects)} object(s) split into one line each")
+                )
+                for obj in objects:
+                    yield number, dumps_line(obj)[:-1]
+                continue
+        yield number, raw
+    if array_lines is not None:
+        where = f"the JSON array starting on line {array_start}"
+        try:
+            value = orjson.loads(b"\n".join(array_lines))
+        except orjson.JSONDecodeError as e:
+            raise InputError(f"{where} is not valid JSON ({e.msg}); it cannot be converted") from None
+        objects = _objects_of_array(value, where)
+        changes.append(
+            Change(array_start, f"JSON array of {len(objects)} object(s) written as one line each", number)
+        )
+        for obj in objects:
+            yield array_start, dumps_line(obj)[:-1]
+
+
+def _line_array(stripped: bytes) -> list[dict] | None:
+    try:
+        value = orjson.loads(stripped)
+    except orjson.JSONDecodeError:
+        return None
+    if type(value) is list and value and all(type(v) is dict for v in value):
+        return value
+    return None
+
+
+def _drop_duplicates(lines: list[tuple[int, bytes]], changes: list[Change]) -> list[tuple[int, bytes]]:
+    first: dict[bytes, int] = {}  # digest → index of its first line
+    kept = []
+    for index, (number, raw) in enumerate(lines):
+        digest = hashlib.blake2b(raw, digest_size=16).digest()
+        earlier = first.setdefault(digest, index)
+        if earlier != index:
+            changes.append(Change(number, f"dropped: identical to line {lines[earlier][0]}"))
+            continue
+        kept.append((number, raw))
+    return kept
+
+
+def _custom_id(raw: bytes) -> tuple[dict | None, str | None]:
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None, None
+    if type(obj) is not dict or type(obj.get("custom_id")) is not str:
+        return None, None
+    return obj, obj["custom_id"]
+
+
+def _dedupe_ids(lines: list[tuple[int, bytes]], changes: list[Change]) -> list[tuple[int, bytes]]:
+    parsed = [_custom_id(raw) for _n, raw in lines]
+    taken = {cid for _obj, cid in parsed if cid is not None}
+    first: dict[str, int] = {}  # custom_id → input line of its first use
+    next_suffix: dict[str, int] = {}
+    out = []
+    for (number, raw), (obj, cid) in zip(lines, parsed, strict=True):
+        if cid is None or cid not in first:
+            if cid is not None:
+                first[cid] = number
+            out.append((number, raw))
+            continue
+        k = next_suffix.get(cid, 2)
+        while f"{cid}~{k}" in taken:
+            k += 1
+        new = f"{cid}~{k}"
+        next_suffix[cid] = k + 1
+        taken.add(new)
+        obj["custom_id"] = new
+        changes.append(Change(number, f"custom_id {cid!r} renamed {new!r} (first used on line {first[cid]})"))
+        out.append((number, dumps_line(obj)[:-1]))
+    return out

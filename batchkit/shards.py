@@ -1,0 +1,334 @@
+"""Writing batch files: validate every line, shard under per-file limits, appear whole or not at all.
+
+Naming: when every line fits in one file under the limits, the file is written at `path` itself, with no
+suffix. Otherwise the lines go, in order, into `STEM-00001.SUFFIX`, `STEM-00002.SUFFIX`, … beside `path`
+(`out.jsonl` → `out-00001.jsonl`), each filled as far as both limits allow before the next is started, so
+the same lines and limits always give the same, byte-identical files. No line is ever split or dropped; a
+single line larger than the byte limit is an error. Numbered shards of an earlier run of the same `path`
+that this run did not write again (`out-00004.jsonl` when this run wrote three) are removed, so the set on
+disk is exactly this run's; `path` itself is never removed.
+
+Atomicity: shards are staged in temporary files beside their targets and only renamed into place (through
+`jsonl.atomic_path`) after the last line is written and, unless forced, found valid. An error or an
+invalid batch leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InputError, UsageError, ValidationFailed
+from .findings import Report
+from .jsonl import atomic_path, dumps_line
+from .providers import Provider, get_provider, parse_size
+
+SHARD_FORMAT = "{stem}-{index:05d}{suffix}"
+NO_LIMIT = sys.maxsize
+Progress = Callable[[int], None]
+
+
+def shard_path(path: str | os.PathLike, index: int) -> Path:
+    """The path of shard `index` (1-based) of `path`: out.jsonl → out-00001.jsonl."""
+    path = Path(path)
+    return path.with_name(SHARD_FORMAT.format(stem=path.stem, index=index, suffix=path.suffix))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class ShardWriter:
+    """Lines (bytes ending in LF) in, shard files out. Use as a context manager; call `commit()` to put the
+    files in place (anything not committed is removed when the block ends)."""
+
+    def __init__(
+        self, path: str | os.PathLike, max_requests: int | None = None, max_bytes: int | None = None
+    ):
+        self.path = Path(path)
+        if str(path) == "-":
+            raise UsageError("batch files are written to a path, not standard output; pass -o FILE")
+        if max_requests is not None and max_requests < 1:
+            raise UsageError(f"the request limit must be at least 1, not {max_requests}")
+        if max_bytes is not None and max_bytes < 1:
+            raise UsageError(f"the byte limit must be at least 1, not {max_bytes}")
+        if not self.path.parent.is_dir():
+            raise InputError(f"{self.path.parent}: no such folder to write {self.path.name} in")
+        self.max_requests = max_requests or NO_LIMIT
+        self.max_bytes = max_bytes or NO_LIMIT
+        self.staged: list[Path] = []
+        self.counts: list[int] = []  # lines per shard
+        self.sizes: list[int] = []  # bytes per shard
+        self._file = None
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.discard()
+
+    @property
+    def lines(self) -> int:
+        return sum(self.counts)
+
+    @property
+    def bytes(self) -> int:
+        return sum(self.sizes)
+
+    def add(self, line: bytes, number: int | None = None) -> None:
+        """Append one line (with its LF); `number` only names the line in an error."""
+        size = len(line)
+        if size > self.max_bytes:
+            where = f"line {number}" if number is not None else "a line"
+            raise InputError(
+                f"{where} is {size:,} bytes, more than the per-file limit of {self.max_bytes:,} bytes; it "
+                "cannot fit in any file (shorten that request or raise the limit)"
+            )
+        if (
+            self._file is None
+            or self.counts[-1] >= self.max_requests
+            or self.sizes[-1] + size > self.max_bytes
+        ):
+            self._start_shard()
+        self._file.write(line)
+        self.counts[-1] += 1
+        self.sizes[-1] += size
+
+    def _start_shard(self) -> None:
+        self._close_current()
+        fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".part")
+        self.staged.append(Path(name))
+        self._file = os.fdopen(fd, "wb", buffering=1 << 20)
+        self.counts.append(0)
+        self.sizes.append(0)
+
+    def _close_current(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._file = None
+
+    def targets(self) -> list[Path]:
+        """Where the staged shards will go: `path` alone, or the numbered shards."""
+        if len(self.staged) <= 1:
+            return [self.path]
+        return [shard_path(self.path, i) for i in range(1, len(self.staged) + 1)]
+
+    def commit(self) -> list[Path]:
+        """Put every shard in place and return their paths (`path` alone for an empty or one-shard batch)."""
+        if not self.staged:  # nothing was added: an empty file is still a file
+            self._start_shard()
+        self._close_current()
+        mode = 0o666 & ~_umask()  # mkstemp makes 0600 files; give batch files the usual permissions
+        targets = self.targets()
+        for staged, target in zip(self.staged, targets, strict=True):
+            os.chmod(staged, mode)
+            with atomic_path(target) as tmp:
+                os.replace(staged, tmp)
+        self.staged = []
+        self._remove_stale(len(targets) if len(targets) > 1 else 0)
+        return targets
+
+    def _remove_stale(self, written: int) -> None:
+        pattern = re.compile(re.escape(self.path.stem) + r"-(\d{5})" + re.escape(self.path.suffix))
+        for candidate in self.path.parent.iterdir():
+            m = pattern.fullmatch(candidate.name)
+            if m and int(m.group(1)) > written and candidate.is_file():
+                candidate.unlink()
+
+    def discard(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        for staged in self.staged:
+            staged.unlink(missing_ok=True)
+        self.staged = []
+
+
+@dataclass
+class WriteResult:
+    """What a write did: the files (in order), the validation report, and the counts per shard."""
+
+    paths: list[Path]
+    report: Report | None
+    requests: int = 0
+    bytes: int = 0
+    shard_requests: list[int] = field(default_factory=list)
+    shard_bytes: list[int] = field(default_factory=list)
+
+
+def _encode(item) -> tuple[bytes, dict | None]:
+    """(line with LF, object or None for raw bytes) for a request dict, raw line bytes or a str."""
+    if isinstance(item, dict):
+        return dumps_line(item), item
+    if isinstance(item, str):
+        item = item.encode("utf-8")
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        line = bytes(item)
+        return (line if line.endswith(b"\n") else line + b"\n"), None
+    raise TypeError(f"a request must be a dict or the bytes of one line, not {type(item).__name__}")
+
+
+def write_numbered(
+    items: Iterable[tuple[int, object]],
+    path: str | os.PathLike,
+    provider: str | Provider | None = None,
+    *,
+    max_requests: int | None = None,
+    max_bytes: int | str | None = None,
+    validate: bool = True,
+    force: bool = False,
+    max_findings: int | None = None,
+    file: str | None = None,
+    progress: Progress | None = None,
+) -> WriteResult:
+    """Write (number, request) pairs; `number` is what findings call the line (a data-row number when
+    building from a table, the line number when rewriting a file). A request is a dict (written as one
+    compact JSON line) or the bytes/str of one line (written as they are, an LF added when missing).
+
+    Limits are the provider's, each overridden by `max_requests` / `max_bytes` when given. Every line is
+    validated under `provider` (file-level limits are left to sharding) unless validate=False; when any
+    line is invalid, nothing is written and ValidationFailed (carrying the report) is raised, unless
+    force=True. `file` names the source in the report (default: `path`). `progress(n)` is told how many
+    more lines were written, now and then.
+    """
+    from .validate import Validator
+
+    limits = get_provider(provider).with_limits(max_requests, parse_size(max_bytes))
+    validator = None
+    if validate:
+        validator = Validator(
+            limits,
+            max_requests=NO_LIMIT,
+            max_bytes=NO_LIMIT,
+            max_findings=max_findings,
+            file=file or str(path),
+        )
+    pending = 0
+    with ShardWriter(path, limits.max_requests, limits.max_bytes) as writer:
+        for number, item in items:
+            line, obj = _encode(item)
+            if validator is not None:
+                if obj is None:
+                    validator.add_line(number, line[:-1])
+                else:
+                    validator.add_object(number, obj, len(line))
+            writer.add(line, number)
+            pending += 1
+            if progress is not None and pending >= 4096:
+                progress(pending)
+                pending = 0
+        if progress is not None and pending:
+            progress(pending)
+        report = validator.finish() if validator is not None else None
+        if report is not None and not report.valid and not force:
+            s = report.summary
+            raise ValidationFailed(
+                f"{s.errors:,} error(s) in {s.requests:,} request(s); nothing written (fix them, or pass "
+                "--force to write anyway)",
+                report,
+            )
+        result = WriteResult([], report, writer.lines, writer.bytes, list(writer.counts), list(writer.sizes))
+        result.paths = writer.commit()
+    if not result.shard_requests:
+        result.shard_requests, result.shard_bytes = [0], [0]
+    return result
+
+
+def write_batch(
+    requests: Iterable,
+    path: str | os.PathLike,
+    provider: str | Provider | None = None,
+    *,
+    max_requests: int | None = None,
+    max_bytes: int | str | None = None,
+    validate: bool = True,
+    force: bool = False,
+) -> list[Path]:
+    """Write requests (dicts, or the bytes of lines kept byte for byte) to `path`, sharded under the
+    provider's per-file limits or the given ones, and return the files written (see the module docstring
+    for naming). Every line is validated under `provider`; an invalid batch raises ValidationFailed and
+    writes nothing, unless force=True. Findings number lines 1, 2, … in the order given.
+
+        batchkit.write_batch(tasks, "batch_tasks.jsonl")
+    """
+    numbered = enumerate(requests, 1)
+    return write_numbered(
+        numbered,
+        path,
+        provider,
+        max_requests=max_requests,
+        max_bytes=max_bytes,
+        validate=validate,
+        force=force,
+    ).paths
+
+
+def split_file(
+    source: str | os.PathLike,
+    output: str | os.PathLike | None = None,
+    provider: str | Provider | None = None,
+    *,
+    max_requests: int | None = None,
+    max_bytes: int | str | None = None,
+    force: bool = False,
+    max_findings: int | None = None,
+    progress: Progress | None = None,
+) -> WriteResult:
+    """Shard an existing batch file under the provider's limits (or the given ones), lines kept byte for
+    byte (a byte-order mark, CRLF line ends and blank lines are not carried over). Shards are named after
+    `output` (default: `source`, so `big.jsonl` → `big-00001.jsonl`, …). When everything fits in one file
+    and `output` is the source itself, nothing is written and `paths` is empty. Every line is validated;
+    an invalid file writes nothing (ValidationFailed) unless force=True."""
+    from .jsonl import BOM, iter_lines, open_binary
+
+    output = Path(source if output is None else output)
+    if str(source) == "-" and str(output) == "-":
+        raise UsageError("splitting standard input needs -o OUT to name the shards")
+    same = str(source) != "-" and output.resolve() == Path(source).resolve()
+
+    def lines(stream):
+        for number, _end, raw in iter_lines(stream):
+            if number == 1 and raw.startswith(BOM):
+                raw = raw[len(BOM) :]
+            if raw.strip():
+                yield number, raw
+
+    limits = get_provider(provider).with_limits(max_requests, parse_size(max_bytes))
+    with open_binary(source) as stream:
+        if same:
+            # Sized first: a file that already fits must not be rewritten over itself.
+            fits = _fits(lines(stream), limits)
+            stream.seek(0)
+            if fits is not None:
+                return WriteResult([], None, fits[0], fits[1], [fits[0]], [fits[1]])
+        return write_numbered(
+            lines(stream),
+            output,
+            limits,
+            force=force,
+            max_findings=max_findings,
+            file="<stdin>" if str(source) == "-" else os.fspath(source),
+            progress=progress,
+        )
+
+
+def _fits(numbered, limits: Provider) -> tuple[int, int] | None:
+    """(lines, bytes) when the lines fit in one file under `limits`, else None."""
+    count = size = 0
+    for _number, raw in numbered:
+        count += 1
+        size += len(raw) + 1
+        if (limits.max_requests and count > limits.max_requests) or (
+            limits.max_bytes and size > limits.max_bytes
+        ):
+            return None
+    return count, size
