@@ -59,6 +59,8 @@ def _table(rows: list[list[str]]) -> None:
 
 
 def _counts(batch) -> str:
+    if not batch.total:
+        return "no request counts yet"
     return f"{batch.completed}/{batch.total} completed, {batch.failed} failed"
 
 
@@ -96,7 +98,8 @@ class Display:
                 self._close(key)
             return
         state = (batch.status, batch.completed, batch.failed)
-        if self.last_state.get(key) != state:
+        # The end is printed by the command itself; here only the way there.
+        if not batch.terminal and self.last_state.get(key) != state:
             self.last_state[key] = state
             click.echo(f"{batch.id}: {batch.status} ({_counts(batch)})", err=True)
 
