@@ -1,0 +1,185 @@
+import io
+import math
+
+import pandas as pd
+import pytest
+
+from batchkit.errors import InputError, UsageError
+from batchkit.tables import cell_text, column_texts, iter_table, read_table, table_format, write_table
+
+FORMATS = ["csv", "tsv", "xlsx", "parquet", "json", "jsonl"]
+
+
+@pytest.fixture
+def frame():
+    frame = pd.DataFrame(
+        {
+            "id": ["007", "q2", "q3"],
+            "n": pd.array([3, None, 5], dtype="Int64"),
+            "f": [2.5, 0.125, None],
+            "text": ['a, "b"', "é\nx\ty", "שלום 👋"],
+        }
+    )
+    return frame
+
+
+@pytest.mark.parametrize("ext", FORMATS)
+def test_every_format_reads_back_the_same_cell_texts(tmp_path, frame, ext):
+    path = tmp_path / f"t.{ext}"
+    write_table(frame, path)
+    chunks = list(iter_table(path, chunk_rows=2))
+    assert [len(c) for c in chunks] == [2, 1]
+    texts = {col: [t for c in chunks for t in column_texts(c[col])] for col in frame.columns}
+    assert texts["id"] == ["007", "q2", "q3"]
+    assert [t or None for t in texts["n"]] == ["3", None, "5"]  # never "3.0"
+    assert [t or None for t in texts["f"]] == ["2.5", "0.125", None]
+    assert texts["text"] == ['a, "b"', "é\nx\ty", "שלום 👋"]
+
+
+@pytest.mark.parametrize("ext", FORMATS)
+def test_read_table_typed_keeps_integers_with_gaps_and_text_ids(tmp_path, frame, ext):
+    path = tmp_path / f"t.{ext}"
+    write_table(frame, path)
+    typed = read_table(path)
+    assert list(typed.columns) == ["id", "n", "f", "text"]
+    assert str(typed["n"].dtype) == "Int64"
+    assert typed["n"].tolist()[0] == 3 and typed["n"].isna().tolist() == [False, True, False]
+    assert str(typed["f"].dtype) == "Float64"
+    assert typed["id"].tolist() == ["007", "q2", "q3"]
+    assert typed["text"].tolist()[1] == "é\nx\ty"
+
+
+def test_csv_columns_are_typed_only_when_lossless(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("zip,price,odd,flag,word\n01234,1.50,1e3,True,NA\n98765,2.5,7,False,None\n")
+    typed = read_table(path)
+    assert typed["zip"].tolist() == ["01234", "98765"]  # leading zero: stays text
+    assert typed["price"].tolist() == ["1.50", "2.5"]  # "1.50" would not read back: text
+    assert typed["odd"].tolist() == ["1e3", "7"]
+    assert typed["flag"].tolist() == [True, False]
+    assert typed["word"].tolist() == ["NA", "None"]  # words are not missing values
+    exact = read_table(path, typed=False)
+    assert exact.iloc[0].tolist() == ["01234", "1.50", "1e3", "True", "NA"]
+
+
+def test_format_by_extension_or_explicit():
+    assert table_format("a.CSV") == "csv"
+    assert table_format("a.tab") == "tsv"
+    assert table_format("a.csv.gz") == "csv"
+    assert table_format("-") == "csv"
+    assert table_format("a.txt", "tsv") == "tsv"
+    with pytest.raises(UsageError, match="--input-format"):
+        table_format("a.txt")
+    with pytest.raises(UsageError, match="unknown table format"):
+        table_format("a.csv", "yaml")
+
+
+def test_csv_from_a_binary_stream_like_stdin():
+    chunks = list(iter_table(io.BytesIO(b"a,b\n1,x\n2,y\n")))
+    assert chunks[0]["b"].tolist() == ["x", "y"]
+
+
+def test_header_only_table_still_tells_its_columns(tmp_path):
+    for ext, content in (("csv", "a,b\n"), ("jsonl", "")):
+        path = tmp_path / f"e.{ext}"
+        path.write_text(content)
+        chunks = list(iter_table(path))
+        assert len(chunks) == 1 and len(chunks[0]) == 0
+    assert list(list(iter_table(tmp_path / "e.csv"))[0].columns) == ["a", "b"]
+
+
+def test_decoding_failure_suggests_encoding(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("q\ncafé\n".encode("latin-1"))
+    with pytest.raises(InputError, match="--encoding"):
+        list(iter_table(path))
+    assert list(iter_table(path, encoding="latin-1"))[0]["q"].tolist() == ["café"]
+    jsonl = tmp_path / "latin.jsonl"
+    jsonl.write_bytes('{"q": "café"}\n'.encode("latin-1"))
+    with pytest.raises(InputError, match="--encoding"):
+        list(iter_table(jsonl))
+    assert list(iter_table(jsonl, encoding="latin-1"))[0]["q"].tolist() == ["café"]
+
+
+def test_utf8_bom_is_not_part_of_the_first_column(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbfq,a\nx,y\n")
+    assert list(list(iter_table(path))[0].columns) == ["q", "a"]
+    jsonl = tmp_path / "bom.jsonl"
+    jsonl.write_bytes(b'\xef\xbb\xbf{"q": 1}\n')
+    assert list(list(iter_table(jsonl))[0].columns) == ["q"]
+
+
+def test_excel_sheets_by_name_or_index(tmp_path):
+    path = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        pd.DataFrame({"a": [1]}).to_excel(writer, sheet_name="first", index=False)
+        pd.DataFrame({"b": ["two"]}).to_excel(writer, sheet_name="second", index=False)
+    assert list(list(iter_table(path))[0].columns) == ["a"]
+    assert list(iter_table(path, sheet="second"))[0]["b"].tolist() == ["two"]
+    assert list(iter_table(path, sheet="1"))[0]["b"].tolist() == ["two"]
+    with pytest.raises(InputError, match="'first', 'second'"):
+        list(iter_table(path, sheet="third"))
+
+
+def test_unreadable_inputs_are_input_errors(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        list(iter_table(tmp_path / "nope.csv"))
+    bad_json = tmp_path / "t.json"
+    bad_json.write_text('{"a": 1}\n{"a": 2}\n')
+    with pytest.raises(InputError, match="jsonl"):
+        list(iter_table(bad_json))
+    bad_line = tmp_path / "t.jsonl"
+    bad_line.write_text('{"a": 1}\n[1, 2]\n')
+    with pytest.raises(InputError, match="line 2"):
+        list(iter_table(bad_line))
+    ragged = tmp_path / "r.csv"
+    ragged.write_text("a,b\n1,2,3\n")
+    with pytest.raises(InputError, match="cannot read as CSV"):
+        list(iter_table(ragged))
+    broken = tmp_path / "b.xlsx"
+    broken.write_bytes(b"not a zip")
+    with pytest.raises(InputError, match="Excel"):
+        list(iter_table(broken))
+
+
+def test_jsonl_keeps_values_as_written(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"n": 3, "f": 3.0, "m": [{"role": "user"}]}\n\n{"n": null, "x": true}\n')
+    (chunk,) = iter_table(path)
+    assert chunk["n"].tolist() == [3, None]
+    assert chunk["f"].tolist() == [3.0, None]
+    assert chunk["m"].tolist()[0] == [{"role": "user"}]
+    assert column_texts(chunk["f"]) == ["3.0", None]
+
+
+def test_cell_text():
+    import numpy as np
+
+    assert cell_text("x") == "x"
+    assert cell_text(None) is None
+    assert cell_text(math.nan) is None
+    assert cell_text(pd.NA) is None
+    assert cell_text(3) == "3"
+    assert cell_text(np.int64(3)) == "3"
+    assert cell_text(2.5) == "2.5"
+    assert cell_text(np.float64(0.1)) == "0.1"
+    assert cell_text(True) == "True"
+    assert cell_text({"a": [1, "é"]}) == '{"a":[1,"é"]}'
+
+
+@pytest.mark.parametrize("ext", ["csv", "tsv", "xlsx", "parquet", "jsonl", "json", "csv.gz"])
+def test_write_table_is_atomic_and_round_trips(tmp_path, frame, ext):
+    path = tmp_path / f"out.{ext}"
+    assert write_table(frame, path) == path
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left behind
+    back = read_table(path)
+    assert back["text"].tolist() == frame["text"].tolist()
+    assert back["n"].isna().tolist() == [False, True, False]
+
+
+def test_write_table_refuses_stdout_and_unwritable_places(tmp_path, frame):
+    with pytest.raises(UsageError):
+        write_table(frame, "-")
+    with pytest.raises((InputError, FileNotFoundError)):
+        write_table(frame, tmp_path / "missing-dir" / "x.csv")
