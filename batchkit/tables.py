@@ -27,6 +27,7 @@ import math
 import os
 import re
 import sys
+import warnings
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -198,7 +199,13 @@ def _csv_chunks(opened, source, fmt, encoding, chunk_rows):
         )
         yielded = False
         with reader:
-            for chunk in reader:
+            while True:
+                # A row with more fields than the header would silently lose data: make it an error.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", pd.errors.ParserWarning)
+                    chunk = next(reader, None)
+                if chunk is None:
+                    break
                 yielded = True
                 yield chunk
         if not yielded:  # only reachable for a file without a header
@@ -209,6 +216,10 @@ def _csv_chunks(opened, source, fmt, encoding, chunk_rows):
         raise InputError(f"{_name(source)}: the table is empty (no header row)") from None
     except pd.errors.ParserError as e:
         raise InputError(f"{_name(source)}: cannot read as {fmt.upper()}: {_first_line(e)}") from None
+    except pd.errors.ParserWarning:
+        raise InputError(
+            f"{_name(source)}: cannot read as {fmt.upper()}: a row has more fields than the header"
+        ) from None
     except LookupError:
         raise UsageError(f"unknown encoding {encoding!r}") from None
 
@@ -343,8 +354,6 @@ def _parquet_chunks(opened, source, chunk_rows):
 
 def _excel_rows(opened, source, sheet) -> tuple[list[str], Iterator[tuple]]:
     """Column names and an iterator of value rows, read by openpyxl in read-only (streaming) mode."""
-    import warnings
-
     import openpyxl
 
     target = opened if isinstance(opened, Path) else io.BytesIO(opened.read())
@@ -475,7 +484,7 @@ def _typed_arrow_columns(frame: pd.DataFrame) -> pd.DataFrame:
     for name in frame.columns:
         column = frame[name]
         try:
-            out[name] = column.convert_dtypes(dtype_backend="numpy_nullable", convert_integer=True)
+            out[name] = column.convert_dtypes(dtype_backend="numpy_nullable")
         except (TypeError, ValueError, NotImplementedError):
             out[name] = column
     return pd.DataFrame(out, columns=frame.columns)
