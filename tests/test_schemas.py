@@ -8,6 +8,8 @@ from pathlib import Path
 
 import jsonschema_rs
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 from referencing import Registry
@@ -845,3 +847,99 @@ def test_properties_have_descriptions(name):
         )
     ]
     assert not undocumented
+
+
+# ---- shape rules the validator's explanations rely on --------------------------------------------------------
+
+
+def root_types(schema, node) -> set[str]:
+    """The JSON types a branch accepts at its root (following local $refs); empty when it does not say."""
+    while "$ref" in node and "type" not in node:
+        node = schema["$defs"][node["$ref"].removeprefix("#/$defs/")]
+    types = node.get("type", [])
+    types = set(types if isinstance(types, list) else [types])
+    return types | {"integer"} if "number" in types else types
+
+
+@pytest.mark.parametrize("name", OWN)
+def test_alternatives_start_with_distinct_types(name):
+    """Each anyOf branch states its type, and no two accept the same type: the value's type picks one branch."""
+    schema = ALL[name]
+    for path, node in walk(schema):
+        if "anyOf" in node and "properties" not in path[-1:]:
+            branch_types = [root_types(schema, branch) for branch in node["anyOf"]]
+            assert all(branch_types), f"{path}: a branch has no type"
+            for i, a in enumerate(branch_types):
+                for b in branch_types[i + 1 :]:
+                    assert not a & b, f"{path}: branches share {a & b}"
+        assert "oneOf" not in node or "properties" in path[-1:], f"{path}: use anyOf with distinct types"
+
+
+TOKENS = [
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+    "function",
+    "robot",
+    "text",
+    "image_url",
+    "input_audio",
+    "file",
+    "refusal",
+    "json_schema",
+    "json_object",
+    "auto",
+    "low",
+    "none",
+    "required",
+    "x y",
+]
+KEYS = [
+    "role",
+    "content",
+    "type",
+    "text",
+    "name",
+    "image_url",
+    "url",
+    "detail",
+    "input_audio",
+    "data",
+    "format",
+    "function",
+    "arguments",
+    "id",
+    "tool_calls",
+    "tool_call_id",
+    "json_schema",
+    "refusal",
+    "file",
+]
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-300, 300)
+    | st.floats(-1e3, 1e3)
+    | st.sampled_from(TOKENS)
+    | st.text(max_size=3),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=3), children, max_size=5)
+    ),
+    max_leaves=15,
+)
+CHAT_FIELDS = sorted(ALL["chat-completions"]["properties"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    messages=st.lists(json_values, max_size=3),
+    fields=st.dictionaries(st.sampled_from(CHAT_FIELDS), json_values, max_size=3),
+)
+def test_both_validators_agree(messages, fields):
+    """batchkit decides validity with jsonschema_rs and explains with python-jsonschema: they must agree."""
+    body = {"model": "m", "messages": [USER, *messages], **fields}
+    errors = list(VALIDATORS["chat-completions"].iter_errors(body))
+    assert RS_VALIDATORS["chat-completions"].is_valid(body) == (not errors)
