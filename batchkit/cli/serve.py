@@ -1,0 +1,241 @@
+"""`batchkit serve` and `batchkit run`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import UsageError, ValidationFailed
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (only this one).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where state (SQLite) and file bodies live. [default: $BATCHKIT_HOME/server]",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["echo", "upstream"]),
+    default="echo",
+    show_default=True,
+    help="echo: deterministic local answers; upstream: forward to --upstream-url.",
+)
+@click.option(
+    "--upstream-url", metavar="URL", help="OpenAI-compatible base URL, e.g. http://localhost:8001/v1."
+)
+@click.option("--upstream-key-env", metavar="VAR", help="Environment variable holding the upstream API key.")
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    metavar="NAME",
+    help="A model to serve (repeatable). echo without --model answers any model name.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Requests in flight to the backend at most.",
+)
+@click.option(
+    "--window-scale",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Multiply completion windows (e.g. 0.0001 makes 24h last 8.6 s) to test expiry.",
+)
+@click.option(
+    "--completion-windows",
+    default="24h",
+    show_default=True,
+    metavar="LIST",
+    help="Comma-separated completion_window values accepted (e.g. 24h,48h,72h).",
+)
+@click.option(
+    "--latency",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="echo: wait this long before each answer (to watch a batch run).",
+)
+@click.option(
+    "--fail-every",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="N",
+    hidden=True,
+    help="echo, testing aid: answer every Nth direct request with 429 or 503.",
+)
+def serve(
+    host,
+    port,
+    data_dir,
+    backend,
+    upstream_url,
+    upstream_key_env,
+    models,
+    concurrency,
+    window_scale,
+    completion_windows,
+    latency,
+    fail_every,
+):
+    """Run a local OpenAI-compatible Files + Batches API (and /chat/completions, /embeddings).
+
+    \b
+    Point any OpenAI client at it:
+        export OPENAI_BASE_URL=http://127.0.0.1:8000/v1
+    Batches persist in --data-dir: stop or kill the server and start it again to continue them.
+    Open http://127.0.0.1:8000/ for a summary of what is running.
+    """
+    from ..server import require_server_extra
+
+    require_server_extra()
+    from ..paths import home
+    from ..server.app import ServerConfig
+    from ..server.app import serve as run_server
+    from ..server.worker import window_seconds
+
+    windows = tuple(w.strip() for w in completion_windows.split(",") if w.strip())
+    for window in windows:
+        try:
+            window_seconds(window)
+        except (KeyError, ValueError, IndexError):
+            raise UsageError(
+                f"cannot read completion window {window!r}; write it like 24h, 90m or 2d"
+            ) from None
+    config = ServerConfig(
+        data_dir=(data_dir or home() / "server").resolve(),
+        host=host,
+        port=port,
+        backend=backend,
+        upstream_url=upstream_url,
+        upstream_key_env=upstream_key_env,
+        models=models,
+        concurrency=concurrency,
+        window_scale=window_scale,
+        completion_windows=windows or ("24h",),
+        latency=latency,
+        fail_every=fail_every,
+    )
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(
+        f"batchkit serve: {backend} backend on http://{shown}:{port}/v1 (data in {config.data_dir})\n"
+        f"  point a client at it: export OPENAI_BASE_URL=http://{shown}:{port}/v1",
+        err=True,
+    )
+    run_server(config)
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--base-url",
+    required=True,
+    envvar="BATCHKIT_BASE_URL",
+    show_envvar=True,
+    metavar="URL",
+    help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1.",
+)
+@click.option(
+    "--api-key-env", metavar="VAR", help="Environment variable holding the API key (none is sent without it)."
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Output file (successful requests).",
+)
+@click.option(
+    "--errors",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Error file (failed requests). [default: OUTPUT with .errors before the extension]",
+)
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Requests in flight at most.",
+)
+@click.option(
+    "--max-rps",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="R",
+    help="Start at most R requests per second.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+def run(file, base_url, api_key_env, output, errors, concurrency, max_rps, quiet):
+    """Execute batch FILE against an OpenAI-compatible server; write OUTPUT and ERRORS as a Batch API would.
+
+    The file is validated first (an invalid one is refused with the report). Run the same command again
+    after an interruption: only the custom_ids not yet in OUTPUT/ERRORS are sent. While running (or when
+    interrupted) the results are in OUTPUT.part and ERRORS.part; they become OUTPUT and ERRORS when done.
+    """
+    from ..runner import run_batch
+
+    api_key = None
+    if api_key_env:
+        api_key = os.environ.get(api_key_env)
+        if not api_key:
+            raise UsageError(f"environment variable {api_key_env} (--api-key-env) is not set")
+    bar = None
+    show_bar = not quiet and sys.stderr.isatty()
+
+    def progress(answered: int, failed: int, total: int) -> None:
+        nonlocal bar
+        if not show_bar:
+            return
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, initial=answered, unit="req", desc="run", dynamic_ncols=True)
+        bar.update(answered - bar.n)
+        bar.set_postfix(failed=failed, refresh=False)
+
+    try:
+        summary = run_batch(
+            file,
+            base_url=base_url,
+            output=output,
+            errors=errors,
+            api_key=api_key,
+            concurrency=concurrency,
+            max_rps=max_rps,
+            progress=progress,
+        )
+    except ValidationFailed as e:
+        from ..report import render
+
+        click.echo(render([e.report], "text", quiet=quiet), err=True)
+        raise
+    except KeyboardInterrupt:
+        click.echo(
+            f"\ninterrupted; the answers so far are in {output}.part: run the same command again to resume",
+            err=True,
+        )
+        sys.exit(130)
+    finally:
+        if bar is not None:
+            bar.close()
+    if not quiet:
+        where = f"{summary.output}" + (f" and {summary.errors}" if summary.errors else "")
+        click.echo(
+            f"{summary.total:,} requests: {summary.succeeded:,} succeeded, {summary.failed:,} failed, "
+            f"{summary.skipped:,} already answered before; {summary.retries:,} retries; "
+            f"results in {where}",
+            err=True,
+        )

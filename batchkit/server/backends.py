@@ -1,0 +1,235 @@
+"""What answers the requests of a batch (and the server's own /chat/completions, /embeddings, /completions).
+
+- `EchoBackend`: deterministic answers computed locally. Chat: the last user message's text, as a real
+  `chat.completion` with `usage` (tokens counted as words). Embeddings: vectors derived from a hash of each
+  input. Every body is checked with batchkit's validator first; a bad one gets HTTP 400 with an OpenAI
+  error envelope, as a real server would. With `--model` names it serves only those (others: 404
+  `model_not_found`); without, it answers any model name and lists `batchkit-echo`.
+- `UpstreamBackend`: forwards to an OpenAI-compatible server through `upstream.Sender`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import struct
+import time
+
+from ..validate import validate_request
+from .protocol import LOCAL, api_path, error_body, new_id, request_error
+from .upstream import Answer, Sender
+
+DEFAULT_ECHO_MODEL = "batchkit-echo"
+ECHO_DIMENSIONS = 16
+
+
+def model_object(model_id: str, owned_by: str = "batchkit") -> dict:
+    return {"id": model_id, "object": "model", "created": 0, "owned_by": owned_by}
+
+
+def model_not_found(model) -> Answer:
+    return Answer(
+        404,
+        error_body(
+            f"The model `{model}` does not exist or you do not have access to it.",
+            param="model",
+            code="model_not_found",
+        ),
+        new_id("req_"),
+    )
+
+
+def _text(content) -> str:
+    """The text of a message's content: a string, or the text parts of a list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
+        )
+    return ""
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _limit(text: str, max_tokens) -> tuple[str, str]:
+    """The answer cut to `max_tokens` words, and its finish_reason."""
+    if isinstance(max_tokens, int) and 0 <= max_tokens < _words(text):
+        return " ".join(text.split()[:max_tokens]), "length"
+    return text, "stop"
+
+
+def _vector(text: str, dimensions: int) -> list[float]:
+    digest = b""
+    counter = 0
+    while len(digest) < dimensions * 4:
+        digest += hashlib.sha256(f"{counter}:{text}".encode()).digest()
+        counter += 1
+    raw = struct.unpack(f"<{dimensions}I", digest[: dimensions * 4])
+    values = [v / 2**31 - 1.0 for v in raw]
+    norm = sum(v * v for v in values) ** 0.5 or 1.0
+    return [round(v / norm, 6) for v in values]
+
+
+class EchoBackend:
+    name = "echo"
+
+    def __init__(self, models: tuple[str, ...] = (), latency: float = 0.0, fail_every: int = 0):
+        self.served = frozenset(models) or None  # None: any model name
+        self.listed = tuple(models) or (DEFAULT_ECHO_MODEL,)
+        self.latency = latency
+        self.fail_every = fail_every
+        self._direct_calls = 0
+
+    def describe(self) -> str:
+        models = ", ".join(self.listed) if self.served else f"any model name (lists {DEFAULT_ECHO_MODEL})"
+        return f"echo backend, models: {models}"
+
+    async def models(self) -> Answer:
+        return Answer(200, {"object": "list", "data": [model_object(m) for m in self.listed]}, new_id("req_"))
+
+    async def served_models(self) -> frozenset[str] | None:
+        return self.served
+
+    async def aclose(self) -> None:
+        pass
+
+    async def call(self, endpoint: str, body, *, direct: bool = False) -> Answer:
+        """Answer one request. `direct` marks the server's own HTTP routes, where `--fail-every` applies."""
+        if direct and self.fail_every:
+            self._direct_calls += 1
+            if self._direct_calls % self.fail_every == 0:
+                # alternate a rate limit (with Retry-After) and an overloaded server, to exercise retries
+                if (self._direct_calls // self.fail_every) % 2:
+                    return Answer(
+                        429,
+                        error_body("Rate limit reached (simulated).", "requests", code="rate_limit_exceeded"),
+                        new_id("req_"),
+                    )
+                return Answer(
+                    503, error_body("The server is overloaded (simulated).", "server_error"), new_id("req_")
+                )
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        line = {"custom_id": "request", "method": "POST", "url": endpoint, "body": body}
+        for finding in validate_request(line, LOCAL):
+            if finding.is_error:
+                return Answer(400, request_error(finding), new_id("req_"))
+        model = body["model"]
+        if self.served is not None and model not in self.served:
+            return model_not_found(model)
+        path = api_path(endpoint)
+        if path == "/chat/completions":
+            answer = self._chat(body)
+        elif path == "/embeddings":
+            answer = self._embeddings(body)
+        else:
+            answer = self._completion(body)
+        return Answer(200, answer, new_id("req_"))
+
+    def _chat(self, body: dict) -> dict:
+        messages = body["messages"]
+        prompt = next((_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
+        text, finish = _limit(prompt, body.get("max_completion_tokens", body.get("max_tokens")))
+        n = body.get("n") or 1
+        prompt_tokens = sum(_words(_text(m.get("content"))) for m in messages)
+        completion_tokens = _words(text) * n
+        return {
+            "id": new_id("chatcmpl-"),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "choices": [
+                {
+                    "index": i,
+                    "message": {"role": "assistant", "content": text, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": finish,
+                }
+                for i in range(n)
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+            "system_fingerprint": "batchkit-echo",
+        }
+
+    def _completion(self, body: dict) -> dict:
+        prompt = body.get("prompt")
+        prompt = (
+            prompt if isinstance(prompt, str) else " ".join(p for p in prompt or () if isinstance(p, str))
+        )
+        text, finish = _limit(prompt, body.get("max_tokens"))
+        return {
+            "id": new_id("cmpl-"),
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish}],
+            "usage": {
+                "prompt_tokens": _words(prompt),
+                "completion_tokens": _words(text),
+                "total_tokens": _words(prompt) + _words(text),
+            },
+        }
+
+    def _embeddings(self, body: dict) -> dict:
+        inputs = body["input"]
+        inputs = [inputs] if isinstance(inputs, str) or (inputs and isinstance(inputs[0], int)) else inputs
+        dimensions = body.get("dimensions") or ECHO_DIMENSIONS
+        data = []
+        tokens = 0
+        for i, item in enumerate(inputs):
+            text = item if isinstance(item, str) else " ".join(map(str, item))
+            tokens += _words(text) if isinstance(item, str) else len(item)
+            vector = _vector(text, dimensions)
+            if body.get("encoding_format") == "base64":
+                vector = base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode()
+            data.append({"object": "embedding", "index": i, "embedding": vector})
+        return {
+            "object": "list",
+            "data": data,
+            "model": body["model"],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+
+
+class UpstreamBackend:
+    name = "upstream"
+
+    def __init__(self, url: str, api_key: str | None, *, concurrency: int, models: tuple[str, ...] = ()):
+        self.url = url.rstrip("/")
+        self.sender = Sender(self.url, api_key, concurrency=concurrency)
+        self.restrict = frozenset(models) or None
+
+    def describe(self) -> str:
+        only = f", models: {', '.join(sorted(self.restrict))}" if self.restrict else ""
+        return f"upstream backend, forwarding to {self.url}{only}"
+
+    async def models(self) -> Answer:
+        answer = await self.sender.get("/models")
+        if answer.status_code == 200 and self.restrict and isinstance(answer.body.get("data"), list):
+            data = [m for m in answer.body["data"] if isinstance(m, dict) and m.get("id") in self.restrict]
+            return answer._replace(body={**answer.body, "data": data})
+        return answer
+
+    async def served_models(self) -> frozenset[str] | None:
+        """The upstream's model ids (narrowed by --model); None when it cannot say, so nothing is refused."""
+        answer = await self.models()
+        data = answer.body.get("data") if answer.status_code == 200 else None
+        if not isinstance(data, list):
+            return self.restrict
+        return frozenset(m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str))
+
+    async def aclose(self) -> None:
+        await self.sender.aclose()
+
+    async def call(self, endpoint: str, body, *, direct: bool = False) -> Answer:
+        if self.restrict and isinstance(body, dict) and body.get("model") not in self.restrict:
+            return model_not_found(body.get("model"))
+        return await self.sender.post(api_path(endpoint), body)

@@ -1,0 +1,73 @@
+"""The `validating` stage of a batch: read its input file with batchkit's own reader and rules, and turn
+what fails the whole batch into OpenAI's `errors.data` entries (line, code, param, message).
+
+What fails a batch here, as on OpenAI: lines that are not JSON objects, missing or malformed
+custom_id/method/url/body, a url other than the batch's endpoint, `stream: true`, a model the server does
+not serve, a missing or malformed `body.model`/`body.messages`, duplicate custom_ids and an empty file.
+Anything else wrong inside a body fails only that request, with an HTTP 400 in the error file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from ..jsonl import read_objects
+from ..validate import Validator
+from .protocol import LOCAL, MAX_BATCH_ERRORS, batch_error
+
+
+@dataclass
+class Intake:
+    errors: list[dict] = field(default_factory=list)  # errors.data entries, in line order
+    total: int = 0
+    model: str | None = None  # the one model every line names, if there is one
+
+
+def check_input(path: str | os.PathLike, endpoint: str, served_models: frozenset[str] | None) -> Intake:
+    """Validate a batch's input file against its endpoint and the served models. Runs in a thread."""
+    validator = Validator(LOCAL, file=str(path))
+    server_errors: list[dict] = []
+    stats: dict = {}
+    with open(path, "rb") as stream:
+        for number, obj, _raw in read_objects(stream, validator.report.add, stats):
+            validator.check(number, obj)
+            url = obj.get("url")
+            if isinstance(url, str) and url != endpoint:
+                server_errors.append(
+                    {
+                        "code": "invalid_url",
+                        "param": "url",
+                        "line": number,
+                        "message": f"url {url!r} does not match the batch's endpoint {endpoint!r}",
+                    }
+                )
+            body = obj.get("body")
+            model = body.get("model") if isinstance(body, dict) else None
+            if served_models is not None and isinstance(model, str) and model not in served_models:
+                server_errors.append(
+                    {
+                        "code": "model_not_found",
+                        "param": "body.model",
+                        "line": number,
+                        "message": f"The model `{model}` does not exist or you do not have access to it.",
+                    }
+                )
+    report = validator.finish(has_content=stats.get("content", stats.get("lines", 0) > 0))
+    seen: set[tuple] = set()
+    errors = []
+    wrong_url = {e["line"] for e in server_errors if e["code"] == "invalid_url"}
+    for error in sorted(
+        [e for e in map(batch_error, report.findings) if e] + server_errors, key=lambda e: e["line"] or 0
+    ):
+        key = (error["line"], error["code"], error["param"])
+        # a body checked against another endpoint's schema says nothing more than invalid_url does
+        if error["line"] in wrong_url and (error["param"] or "").startswith("body."):
+            continue
+        if key not in seen:
+            seen.add(key)
+            errors.append(error)
+    models = report.summary.models
+    return Intake(
+        errors[:MAX_BATCH_ERRORS], report.summary.requests, next(iter(models)) if len(models) == 1 else None
+    )

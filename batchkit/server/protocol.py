@@ -1,0 +1,147 @@
+"""The OpenAI wire shapes the local server and `batchkit run` speak: ids, error envelopes, output and error
+lines, and how batchkit's findings become the `errors.data` of a batch that failed validation.
+
+Pure functions over dicts: no HTTP framework, no I/O.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from ..findings import Finding
+from ..providers import Provider
+
+# The endpoints the local server can execute (both backends), and the rules it validates input files by:
+# several models per file are fine (kluster.ai allows it), the batch's own endpoint is checked separately.
+EXECUTABLE_ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings", "/v1/completions")
+LOCAL = Provider(
+    name="local",
+    description="batchkit serve / batchkit run: chat completions, embeddings and completions",
+    endpoints=EXECUTABLE_ENDPOINTS,
+)
+
+MAX_BATCH_ERRORS = 1000  # errors.data entries kept for a batch that fails validation
+READING_CODES = frozenset({"invalid-json", "invalid-encoding", "not-an-object", "json-array-file"})
+LINE_FIELDS = ("custom_id", "method", "url", "body")
+# body fields whose absence or wrong shape fails the whole batch at validation, per OpenAI
+BODY_FIELDS = frozenset({"model", "messages", "input", "prompt"})
+
+EXPIRED_MESSAGE = "This request could not be executed before the completion window expired."
+
+
+def new_id(prefix: str) -> str:
+    """An OpenAI-looking id: `file-…`, `batch_…`, `batch_req_…`, `req_…`, `chatcmpl-…`."""
+    return prefix + secrets.token_hex(12)
+
+
+def error_body(
+    message: str, type: str = "invalid_request_error", param: str | None = None, code: str | None = None
+) -> dict:
+    """The OpenAI error envelope: {"error": {message, type, param, code}}."""
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
+def api_path(url: str) -> str:
+    """A request line's url relative to a base URL ending in /v1: '/v1/chat/completions' → '/chat/completions'."""
+    return url[3:] if url.startswith("/v1/") else url
+
+
+def result_line(custom_id: str, status_code: int, body, request_id: str) -> dict:
+    """One output or error line, as a Batch API writes it.
+
+    A failed request carries both `response.body.error` (OpenAI) and a top-level `error {code, message}`
+    (what vLLM-style readers look at), so every consumer finds the reason.
+    """
+    line = {
+        "id": new_id("batch_req_"),
+        "custom_id": custom_id,
+        "response": {"status_code": status_code, "request_id": request_id, "body": body},
+        "error": None,
+    }
+    if not 200 <= status_code < 300:
+        error = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(error, dict):
+            error = {"message": str(error or body)[:1000]}
+        line["error"] = {
+            "code": str(error.get("code") or error.get("type") or f"http_{status_code}"),
+            "message": str(error.get("message") or f"HTTP {status_code}"),
+        }
+    return line
+
+
+def expired_line(custom_id: str) -> dict:
+    return {
+        "id": new_id("batch_req_"),
+        "custom_id": custom_id,
+        "response": None,
+        "error": {"code": "batch_expired", "message": EXPIRED_MESSAGE},
+    }
+
+
+def succeeded(line: dict) -> bool:
+    response = line.get("response")
+    return isinstance(response, dict) and 200 <= response.get("status_code", 0) < 300
+
+
+def pointer_parts(path: str) -> list[str]:
+    if not path:
+        return []
+    return [p.replace("~1", "/").replace("~0", "~") for p in path.lstrip("/").split("/")]
+
+
+def dotted(parts) -> str:
+    """JSON Pointer parts → OpenAI's param notation: ['messages', '0', 'role'] → 'messages[0].role'."""
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
+    return out
+
+
+def batch_error(finding: Finding) -> dict | None:
+    """The validating-stage error OpenAI would report for a finding, or None when the finding does not fail
+    the batch (warnings, and body problems that fail only their own request, with an HTTP 400, later)."""
+    if not finding.is_error:
+        return None
+    code = finding.code
+    parts = pointer_parts(finding.path)
+
+    def error(openai_code, param=None, line=finding.line):
+        return {"code": openai_code, "message": finding.message, "param": param, "line": line}
+
+    if code in READING_CODES:
+        return error("invalid_json_line")
+    if code == "empty-file":
+        return error("empty_file", line=None)
+    if code in ("too-many-requests", "file-too-large"):
+        return error(code.replace("-", "_"), line=None)
+    if code == "duplicate-custom-id":
+        return error("duplicate_custom_id", "custom_id")
+    if code == "streaming-unsupported":
+        return error("streaming_unsupported", "body.stream")
+    if code in ("unsupported-endpoint", "mixed-endpoint") or parts[:1] == ["url"]:
+        return error("invalid_url", "url")
+    if len(parts) == 1 and parts[0] in LINE_FIELDS:
+        if code == "missing-field":
+            return error("missing_required_parameter", parts[0])
+        return error("invalid_request", parts[0])
+    if not parts:  # the line as a whole (not an object of the right shape)
+        return error("invalid_request")
+    if len(parts) == 2 and parts[0] == "body" and parts[1] in BODY_FIELDS:
+        return error("invalid_request", f"body.{parts[1]}")
+    return None
+
+
+def request_error(finding: Finding) -> dict:
+    """An HTTP 400 envelope for a finding on a request body (paths under /body)."""
+    parts = pointer_parts(finding.path)
+    if parts[:1] == ["body"]:
+        parts = parts[1:]
+    code = {
+        "missing-field": "missing_required_parameter",
+        "wrong-type": "invalid_type",
+        "out-of-range": "invalid_value",
+        "invalid-value": "invalid_value",
+        "invalid-length": "invalid_value",
+        "streaming-unsupported": "streaming_unsupported",
+    }.get(finding.code, "invalid_request")
+    return error_body(finding.message, param=dotted(parts) or None, code=code)

@@ -1,0 +1,439 @@
+"""The server's state: SQLite (`server.db`) for files, batches and finished requests; file bodies on disk
+under `files/`.
+
+Crash safety rests on one rule: a request counts as finished only when its result line is committed in
+the `results` table (primary key batch + custom_id), in the same transaction that updates the batch's
+request_counts. After a `kill -9`, whatever was not committed runs again and whatever was committed
+never does; output and error files are written from `results` only when a batch ends, so each custom_id
+appears exactly once. Files on disk that no row names (an upload or result file cut short by a crash)
+are removed when the store opens.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import orjson
+
+from ..jsonl import atomic_write
+from .protocol import new_id
+
+UNFINISHED = ("validating", "in_progress", "finalizing", "cancelling")
+TERMINAL = ("failed", "completed", "expired", "cancelled")
+TIMESTAMPS = (
+    "in_progress_at",
+    "expires_at",
+    "finalizing_at",
+    "completed_at",
+    "failed_at",
+    "expired_at",
+    "cancelling_at",
+    "cancelled_at",
+)
+
+MIGRATIONS = [
+    """
+    CREATE TABLE files (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        filename TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        deleted INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE batches (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        status TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        input_file_id TEXT NOT NULL,
+        completion_window TEXT NOT NULL,
+        model TEXT,
+        metadata TEXT,
+        errors TEXT,
+        output_file_id TEXT,
+        error_file_id TEXT,
+        created_at INTEGER NOT NULL,
+        in_progress_at INTEGER, expires_at INTEGER, finalizing_at INTEGER, completed_at INTEGER,
+        failed_at INTEGER, expired_at INTEGER, cancelling_at INTEGER, cancelled_at INTEGER,
+        deadline REAL NOT NULL,
+        total INTEGER NOT NULL DEFAULT 0,
+        completed INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0,
+        output_expires_after INTEGER,
+        idempotency_key TEXT UNIQUE,
+        params TEXT
+    );
+    CREATE TABLE results (
+        batch_id TEXT NOT NULL,
+        custom_id TEXT NOT NULL,
+        line INTEGER NOT NULL,
+        ok INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (batch_id, custom_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX results_by_line ON results (batch_id, ok, line);
+    """,
+]
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False, timeout=30)
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process; WAL keeps it consistent
+    db.execute("PRAGMA foreign_keys=ON")
+    return db
+
+
+class Store:
+    """All reads and writes of the server's state. Thread-safe (one connection behind a lock)."""
+
+    def __init__(self, data_dir: str | os.PathLike):
+        self.root = Path(data_dir)
+        self.files_dir = self.root / "files"
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.root / "server.db"
+        self.db = _connect(self.db_path)
+        self.lock = threading.RLock()
+        self._migrate()
+        self._sweep()
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+    def _migrate(self) -> None:
+        with self.lock:
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], version + 1):
+                self.db.executescript(f"BEGIN; {script} PRAGMA user_version = {number}; COMMIT;")
+
+    def _sweep(self) -> None:
+        """Remove bodies no live row names: cut-short uploads, result files of an interrupted finalization,
+        and deleted files whose removal waited for their batch to end."""
+        with self.lock:
+            keep = {r[0] for r in self.db.execute("SELECT id FROM files WHERE deleted = 0")}
+            keep |= {
+                r[0]
+                for r in self.db.execute(
+                    f"SELECT input_file_id FROM batches WHERE status IN ({','.join('?' * len(UNFINISHED))})",
+                    UNFINISHED,
+                )
+            }
+        for path in self.files_dir.iterdir():
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
+
+    # files -------------------------------------------------------------------------------------------
+
+    def file_path(self, file_id: str) -> Path:
+        return self.files_dir / file_id
+
+    def upload_path(self) -> tuple[str, Path]:
+        """A new file id and the temporary path to write its body to before `add_file`."""
+        file_id = new_id("file-")
+        return file_id, self.files_dir / f".{file_id}.part"
+
+    def add_file(
+        self, file_id: str, written: Path, filename: str, purpose: str, expires_at: int | None = None
+    ) -> dict:
+        """Record a file whose body was written (and synced) at `written`; moves it into place."""
+        size = written.stat().st_size
+        os.replace(written, self.file_path(file_id))
+        now = int(time.time())
+        with self.lock, self.db:
+            self.db.execute(
+                "INSERT INTO files (id, filename, purpose, bytes, created_at, expires_at) VALUES (?,?,?,?,?,?)",
+                (file_id, filename, purpose, size, now, expires_at),
+            )
+        return self.get_file(file_id)
+
+    def get_file(self, file_id: str) -> dict | None:
+        with self.lock:
+            row = self.db.execute("SELECT * FROM files WHERE id = ? AND deleted = 0", (file_id,)).fetchone()
+        return _file_object(row) if row else None
+
+    def list_files(
+        self, *, purpose: str | None, limit: int, order: str, after: str | None
+    ) -> tuple[list[dict], bool] | None:
+        """(files, has_more), or None when `after` names no file."""
+        direction = "DESC" if order == "desc" else "ASC"
+        where, args = ["deleted = 0"], []
+        with self.lock:
+            if after:
+                row = self.db.execute("SELECT seq FROM files WHERE id = ?", (after,)).fetchone()
+                if row is None:
+                    return None
+                where.append("seq < ?" if direction == "DESC" else "seq > ?")
+                args.append(row[0])
+            if purpose:
+                where.append("purpose = ?")
+                args.append(purpose)
+            rows = self.db.execute(
+                f"SELECT * FROM files WHERE {' AND '.join(where)} ORDER BY seq {direction} LIMIT ?",
+                (*args, limit + 1),
+            ).fetchall()
+        return [_file_object(r) for r in rows[:limit]], len(rows) > limit
+
+    def delete_file(self, file_id: str) -> bool:
+        """Mark a file deleted; its body goes now, or when the unfinished batch reading it ends."""
+        with self.lock, self.db:
+            changed = self.db.execute(
+                "UPDATE files SET deleted = 1 WHERE id = ? AND deleted = 0", (file_id,)
+            ).rowcount
+            in_use = self.db.execute(
+                f"SELECT 1 FROM batches WHERE input_file_id = ? AND status IN ({','.join('?' * len(UNFINISHED))})",
+                (file_id, *UNFINISHED),
+            ).fetchone()
+        if changed and not in_use:
+            self.file_path(file_id).unlink(missing_ok=True)
+        return bool(changed)
+
+    def release_input(self, batch: dict) -> None:
+        """Remove a finished batch's input body if the file was deleted while the batch ran."""
+        with self.lock:
+            row = self.db.execute(
+                "SELECT deleted FROM files WHERE id = ?", (batch["input_file_id"],)
+            ).fetchone()
+        if row is not None and row[0]:
+            self.file_path(batch["input_file_id"]).unlink(missing_ok=True)
+
+    # batches -----------------------------------------------------------------------------------------
+
+    def create_batch(
+        self,
+        *,
+        endpoint: str,
+        input_file_id: str,
+        completion_window: str,
+        metadata,
+        window_seconds: float,
+        output_expires_after: int | None,
+        idempotency_key: str | None,
+        params: dict,
+    ) -> dict:
+        now = time.time()
+        batch_id = new_id("batch_")
+        deadline = now + window_seconds
+        with self.lock, self.db:
+            self.db.execute(
+                "INSERT INTO batches (id, status, endpoint, input_file_id, completion_window, metadata, created_at,"
+                " expires_at, deadline, output_expires_after, idempotency_key, params)"
+                " VALUES (?, 'validating', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    batch_id,
+                    endpoint,
+                    input_file_id,
+                    completion_window,
+                    _json(metadata),
+                    int(now),
+                    int(deadline),
+                    deadline,
+                    output_expires_after,
+                    idempotency_key,
+                    _json(params),
+                ),
+            )
+        return self.get_batch(batch_id)
+
+    def batch_by_key(self, idempotency_key: str) -> tuple[dict, dict] | None:
+        """(batch, the parameters it was created with) for an idempotency key, if used before."""
+        with self.lock:
+            row = self.db.execute(
+                "SELECT * FROM batches WHERE idempotency_key = ?", (idempotency_key,)
+            ).fetchone()
+        return (_batch_object(row), orjson.loads(row["params"])) if row else None
+
+    def get_batch(self, batch_id: str) -> dict | None:
+        with self.lock:
+            row = self.db.execute("SELECT * FROM batches WHERE id = ?", (batch_id,)).fetchone()
+        return _batch_object(row) if row else None
+
+    def deadline(self, batch_id: str) -> float:
+        with self.lock:
+            return self.db.execute("SELECT deadline FROM batches WHERE id = ?", (batch_id,)).fetchone()[0]
+
+    def list_batches(self, *, after: str | None, limit: int) -> tuple[list[dict], bool] | None:
+        """(batches newest first, has_more), or None when `after` names no batch."""
+        with self.lock:
+            if after:
+                row = self.db.execute("SELECT seq FROM batches WHERE id = ?", (after,)).fetchone()
+                if row is None:
+                    return None
+                rows = self.db.execute(
+                    "SELECT * FROM batches WHERE seq < ? ORDER BY seq DESC LIMIT ?", (row[0], limit + 1)
+                ).fetchall()
+            else:
+                rows = self.db.execute(
+                    "SELECT * FROM batches ORDER BY seq DESC LIMIT ?", (limit + 1,)
+                ).fetchall()
+        return [_batch_object(r) for r in rows[:limit]], len(rows) > limit
+
+    def unfinished_batches(self) -> list[str]:
+        with self.lock:
+            rows = self.db.execute(
+                f"SELECT id FROM batches WHERE status IN ({','.join('?' * len(UNFINISHED))}) ORDER BY seq",
+                UNFINISHED,
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def transition(self, batch_id: str, to: str, *, when: Iterable[str], **fields) -> bool:
+        """Move a batch to status `to` (stamping `<to>_at`) only if its status is one of `when`."""
+        when = tuple(when)
+        fields = {k: _json(v) if k in ("errors", "metadata") else v for k, v in fields.items()}
+        stamp = f"{to}_at"
+        if stamp in TIMESTAMPS:
+            fields.setdefault(stamp, int(time.time()))
+        sets = ", ".join(f"{k} = ?" for k in ("status", *fields))
+        with self.lock, self.db:
+            changed = self.db.execute(
+                f"UPDATE batches SET {sets} WHERE id = ? AND status IN ({','.join('?' * len(when))})",
+                (to, *fields.values(), batch_id, *when),
+            ).rowcount
+        return bool(changed)
+
+    # results -----------------------------------------------------------------------------------------
+
+    def done_custom_ids(self, batch_id: str) -> set[str]:
+        with self.lock:
+            return {
+                r[0] for r in self.db.execute("SELECT custom_id FROM results WHERE batch_id = ?", (batch_id,))
+            }
+
+    def record_results(
+        self, batch_id: str, results: Iterable[tuple[str, int, bool, bytes, dict | None]]
+    ) -> int:
+        """Commit finished requests — (custom_id, line, ok, line bytes, usage) — and count them, in one
+        transaction. A custom_id already recorded is ignored. Returns how many were new."""
+        completed = failed = input_tokens = output_tokens = 0
+        with self.lock, self.db:
+            for custom_id, line, ok, data, usage in results:
+                inserted = self.db.execute(
+                    "INSERT OR IGNORE INTO results (batch_id, custom_id, line, ok, data) VALUES (?,?,?,?,?)",
+                    (batch_id, custom_id, line, int(ok), data),
+                ).rowcount
+                if not inserted:
+                    continue
+                if ok:
+                    completed += 1
+                else:
+                    failed += 1
+                if isinstance(usage, dict):
+                    input_tokens += _int(usage.get("prompt_tokens", usage.get("input_tokens")))
+                    output_tokens += _int(usage.get("completion_tokens", usage.get("output_tokens")))
+            self.db.execute(
+                "UPDATE batches SET completed = completed + ?, failed = failed + ?,"
+                " input_tokens = input_tokens + ?, output_tokens = output_tokens + ? WHERE id = ?",
+                (completed, failed, input_tokens, output_tokens, batch_id),
+            )
+        return completed + failed
+
+    def write_results(self, batch_id: str, ok: bool, path: Path) -> int:
+        """Write a batch's successes (ok) or failures, in input line order, to `path` (atomically).
+        Returns the number of lines; writes nothing when there are none. Safe to call from a thread."""
+        reader = _connect(self.db_path)  # its own connection: the writer stays free while this streams
+        try:
+            count = reader.execute(
+                "SELECT count(*) FROM results WHERE batch_id = ? AND ok = ?", (batch_id, int(ok))
+            ).fetchone()[0]
+            if count:
+                with atomic_write(path) as out:
+                    for (data,) in reader.execute(
+                        "SELECT data FROM results WHERE batch_id = ? AND ok = ? ORDER BY line",
+                        (batch_id, int(ok)),
+                    ):
+                        out.write(data)
+            return count
+        finally:
+            reader.close()
+
+    def finish_batch(
+        self,
+        batch_id: str,
+        status: str,
+        *,
+        when: Iterable[str],
+        output: tuple[str, Path] | None,
+        errors: tuple[str, Path] | None,
+    ) -> bool:
+        """Record the result files (already written in place) and the final status, in one transaction."""
+        now = int(time.time())
+        with self.lock:
+            keep = self.db.execute(
+                "SELECT output_expires_after FROM batches WHERE id = ?", (batch_id,)
+            ).fetchone()[0]
+        expires_at = now + keep if keep else None
+        fields = {
+            "output_file_id": output[0] if output else None,
+            "error_file_id": errors[0] if errors else None,
+        }
+        with self.lock, self.db:
+            for kind, item in (("output", output), ("error", errors)):
+                if item:
+                    file_id, path = item
+                    self.db.execute(
+                        "INSERT INTO files (id, filename, purpose, bytes, created_at, expires_at)"
+                        " VALUES (?,?,'batch_output',?,?,?)",
+                        (file_id, f"{batch_id}_{kind}.jsonl", path.stat().st_size, now, expires_at),
+                    )
+            return self.transition(batch_id, status, when=when, **fields)
+
+
+def _int(value) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _json(value) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _file_object(row: sqlite3.Row) -> dict:
+    return {
+        "id": row["id"],
+        "object": "file",
+        "bytes": row["bytes"],
+        "created_at": row["created_at"],
+        "expires_at": row["expires_at"],
+        "filename": row["filename"],
+        "purpose": row["purpose"],
+        "status": "processed",
+        "status_details": None,
+    }
+
+
+def _batch_object(row: sqlite3.Row) -> dict:
+    errors = orjson.loads(row["errors"]) if row["errors"] else None
+    batch = {
+        "id": row["id"],
+        "object": "batch",
+        "endpoint": row["endpoint"],
+        "model": row["model"],
+        "errors": {"object": "list", "data": errors} if errors else None,
+        "input_file_id": row["input_file_id"],
+        "completion_window": row["completion_window"],
+        "status": row["status"],
+        "output_file_id": row["output_file_id"],
+        "error_file_id": row["error_file_id"],
+        "created_at": row["created_at"],
+        **{name: row[name] for name in TIMESTAMPS},
+        "request_counts": {"total": row["total"], "completed": row["completed"], "failed": row["failed"]},
+        "usage": {
+            "input_tokens": row["input_tokens"],
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": row["output_tokens"],
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": row["input_tokens"] + row["output_tokens"],
+        },
+        "metadata": orjson.loads(row["metadata"]) if row["metadata"] else None,
+    }
+    return batch

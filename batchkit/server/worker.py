@@ -1,0 +1,209 @@
+"""Running batches: validating → in_progress → finalizing → completed, or failed, cancelled, expired.
+
+One asyncio task drives each unfinished batch. It races the batch's work against a cancel request and the
+completion window's deadline; whichever comes first decides how the batch ends. Every finished request is
+committed to the store before it counts (see store.py), so a restarted server picks each unfinished batch
+up where the last commit left it. Output and error files are written from the store when a batch ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+
+from ..jsonl import dumps_line, iter_lines
+from .intake import check_input
+from .protocol import error_body, expired_line, new_id, result_line
+from .store import Store
+from .upstream import Answer
+
+log = logging.getLogger("batchkit.server")
+
+WINDOW_SECONDS = {"24h": 86_400, "48h": 172_800, "72h": 259_200}
+
+
+def window_seconds(window: str) -> float:
+    """'24h' → 86400; '90m', '30s', '2d' too (for servers configured with other windows)."""
+    if window in WINDOW_SECONDS:
+        return WINDOW_SECONDS[window]
+    unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}[window[-1]]
+    return float(window[:-1]) * unit
+
+
+class Manager:
+    """Owns the tasks that run batches. `start()` resumes what a previous process left unfinished."""
+
+    def __init__(self, store: Store, backend, *, concurrency: int = 8):
+        self.store = store
+        self.backend = backend
+        self.slots = asyncio.Semaphore(concurrency)  # requests in flight across all batches
+        self.tasks: dict[str, asyncio.Task] = {}
+        self.cancel_requests: dict[str, asyncio.Event] = {}
+
+    async def start(self) -> None:
+        for batch_id in self.store.unfinished_batches():
+            self.launch(batch_id)
+
+    async def stop(self) -> None:
+        tasks = list(self.tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def launch(self, batch_id: str) -> None:
+        self.cancel_requests[batch_id] = asyncio.Event()
+        task = asyncio.create_task(self._drive(batch_id), name=f"batch {batch_id}")
+        self.tasks[batch_id] = task
+        task.add_done_callback(lambda t: self._done(batch_id, t))
+
+    def _done(self, batch_id: str, task: asyncio.Task) -> None:
+        self.tasks.pop(batch_id, None)
+        self.cancel_requests.pop(batch_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("batch %s stopped on an internal error", batch_id, exc_info=task.exception())
+
+    def request_cancel(self, batch_id: str) -> None:
+        event = self.cancel_requests.get(batch_id)
+        if event is not None:
+            event.set()
+
+    # one batch ---------------------------------------------------------------------------------------
+
+    async def _drive(self, batch_id: str) -> None:
+        if self.store.get_batch(batch_id)["status"] in ("cancelling", "finalizing"):
+            await self._conclude(batch_id)  # the work was over when the last process stopped
+            return
+        work = asyncio.create_task(self._work(batch_id))
+        cancelled = asyncio.create_task(self.cancel_requests[batch_id].wait())
+        try:
+            remaining = self.store.deadline(batch_id) - time.time()
+            done, _ = await asyncio.wait(
+                {work, cancelled}, timeout=max(0.0, remaining), return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            cancelled.cancel()
+            if not work.done():
+                work.cancel()
+            await asyncio.gather(work, cancelled, return_exceptions=True)
+        if work in done and work.exception() is not None:
+            raise work.exception()  # a fault of the server itself: logged; a restart resumes the batch
+        await self._conclude(batch_id)
+
+    async def _conclude(self, batch_id: str) -> None:
+        """End a batch whose work stopped, as its status (or its deadline) says."""
+        status = self.store.get_batch(batch_id)["status"]
+        if status == "finalizing":
+            await self._finish(batch_id, "completed", when=("finalizing",))
+        elif status == "cancelling":
+            await self._finish(batch_id, "cancelled", when=("cancelling",))
+        elif status in ("validating", "in_progress"):
+            await self._expire(batch_id)
+
+    async def _work(self, batch_id: str) -> bool:
+        """Validate (if not yet done) and run every unfinished request. False when validation failed."""
+        batch = self.store.get_batch(batch_id)
+        path = self.store.file_path(batch["input_file_id"])
+        if batch["status"] == "validating":
+            file = self.store.get_file(batch["input_file_id"])
+            if file is None or file["purpose"] != "batch" or not path.is_file():
+                error = {
+                    "code": "invalid_request",
+                    "param": "file_id",
+                    "line": None,
+                    "message": f"File {batch['input_file_id']!r} does not exist, is not accessible or "
+                    "was not uploaded with purpose 'batch'.",
+                }
+                self.store.transition(batch_id, "failed", when=("validating",), errors=[error])
+                return False
+            served = await self.backend.served_models()
+            intake = await asyncio.to_thread(check_input, path, batch["endpoint"], served)
+            if intake.errors:
+                self.store.transition(batch_id, "failed", when=("validating",), errors=intake.errors)
+                return False
+            if not self.store.transition(
+                batch_id, "in_progress", when=("validating",), total=intake.total, model=intake.model
+            ):
+                return False
+        await self._run_requests(batch_id, batch["endpoint"], path)
+        self.store.transition(batch_id, "finalizing", when=("in_progress",))
+        return True
+
+    async def _run_requests(self, batch_id: str, endpoint: str, path: Path) -> None:
+        done = self.store.done_custom_ids(batch_id)
+
+        async def one(number: int, custom_id: str, body) -> None:
+            try:
+                answer = await self.backend.call(endpoint, body)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # a fault inside the server fails this request, not the batch
+                log.exception("request %s of batch %s failed inside the server", custom_id, batch_id)
+                answer = Answer(
+                    500,
+                    error_body(f"internal error: {type(e).__name__}", "server_error", code="server_error"),
+                    new_id("req_"),
+                )
+            ok = 200 <= answer.status_code < 300
+            line = result_line(custom_id, answer.status_code, answer.body, answer.request_id)
+            # committed before it counts: a request is finished exactly when this transaction is
+            self.store.record_results(
+                batch_id,
+                [(custom_id, number, ok, dumps_line(line), answer.body.get("usage") if ok else None)],
+            )
+
+        async with asyncio.TaskGroup() as group:
+            for number, custom_id, body in _requests(path, done):
+                await self.slots.acquire()
+                task = group.create_task(one(number, custom_id, body))
+                # released by a callback: a task cancelled before it ever ran must free its slot too
+                task.add_done_callback(lambda _task: self.slots.release())
+
+    async def _expire(self, batch_id: str) -> None:
+        """Write every unfinished request as `batch_expired`, then end the batch `expired`."""
+        batch = self.store.get_batch(batch_id)
+        if batch["status"] == "in_progress":
+            path = self.store.file_path(batch["input_file_id"])
+            done = self.store.done_custom_ids(batch_id)
+            expired = [
+                (custom_id, number, False, dumps_line(expired_line(custom_id)), None)
+                for number, custom_id, _body in _requests(path, done)
+            ]
+            self.store.record_results(batch_id, expired)
+        await self._finish(batch_id, "expired", when=("validating", "in_progress"))
+
+    async def _finish(self, batch_id: str, status: str, *, when: tuple[str, ...]) -> None:
+        """Write the output and error files from the store and record the final status."""
+        written = {}
+        for ok, prefix in ((True, "output"), (False, "error")):
+            file_id = new_id("file-")
+            target = self.store.file_path(file_id)
+            count = await asyncio.to_thread(self.store.write_results, batch_id, ok, target)
+            written[prefix] = (file_id, target) if count else None
+        if not self.store.finish_batch(
+            batch_id, status, when=when, output=written["output"], errors=written["error"]
+        ):
+            for item in written.values():  # a cancel came in meanwhile: drop these files, end it as cancelled
+                if item:
+                    item[1].unlink(missing_ok=True)
+            if self.store.get_batch(batch_id)["status"] == "cancelling":
+                await self._finish(batch_id, "cancelled", when=("cancelling",))
+            return
+        self.store.release_input(self.store.get_batch(batch_id))
+
+
+def _requests(path: Path, done: set[str]) -> Iterator[tuple[int, str, object]]:
+    """(line number, custom_id, body) of each request in a validated input file not in `done`."""
+    with open(path, "rb") as stream:
+        for number, _end, raw in iter_lines(stream):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if not raw.strip():
+                continue
+            obj = orjson.loads(raw)
+            if obj["custom_id"] not in done:
+                yield number, obj["custom_id"], obj["body"]
