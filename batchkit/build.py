@@ -443,6 +443,7 @@ class Builder:
         if n == 0:
             return
         texts = {c: chunk.texts(c) for c in self.text_columns}
+        problems: list[tuple[int, str, str]] = []
         empty_rows: dict[int, str] = {}  # index in chunk → the first empty column it has
         broken_rows: set[int] = set()  # rows with a problem that no --on-empty choice lets through
 
@@ -459,18 +460,16 @@ class Builder:
                 empty_rows.setdefault(i, column)
                 if self.on_empty != "skip":
                     broken_rows.add(i)
-                    self._problem(
-                        stats,
-                        start + i,
-                        column,
-                        "empty custom_id" if column == self.id_column else "empty cell",
-                    )
+                    what = "empty custom_id" if column == self.id_column else "empty cell"
+                    problems.append((start + i, column, what))
 
         messages = None
         if self.messages_column:
             messages = self._messages(
-                chunk.values(self.messages_column), start, empty_rows, broken_rows, stats
+                chunk.values(self.messages_column), start, empty_rows, broken_rows, problems
             )
+        for problem in sorted(problems):  # listed in row order
+            self._problem(stats, *problem)
 
         rendered = [t.render_column(texts, n) for t in self.templates]
         ids = texts[self.id_column] if self.id_column else None
@@ -519,7 +518,7 @@ class Builder:
             yield row, {"custom_id": custom_id, "method": "POST", "url": method_url, "body": body}
 
     def _messages(
-        self, values: list, start: int, empty_rows: dict[int, str], broken_rows: set[int], stats: BuildStats
+        self, values: list, start: int, empty_rows: dict[int, str], broken_rows: set[int], problems: list
     ) -> list:
         column = self.messages_column
         out: list = [None] * len(values)
@@ -531,18 +530,18 @@ class Builder:
                 empty_rows.setdefault(i, column)
                 if self.on_empty == "error":
                     broken_rows.add(i)
-                    self._problem(stats, start + i, column, "empty cell")
+                    problems.append((start + i, column, "empty cell"))
                 continue
             if isinstance(value, str):
                 try:
                     value = orjson.loads(value)
                 except orjson.JSONDecodeError as e:
                     broken_rows.add(i)
-                    self._problem(stats, start + i, column, f"not valid JSON ({e.msg})")
+                    problems.append((start + i, column, f"not valid JSON ({e.msg})"))
                     continue
             if type(value) is not list or not all(isinstance(m, dict) for m in value):
                 broken_rows.add(i)
-                self._problem(stats, start + i, column, "not a JSON list of message objects")
+                problems.append((start + i, column, "not a JSON list of message objects"))
                 continue
             out[i] = value
         return out
