@@ -370,6 +370,7 @@ def _join(requests: _Requests, result_paths: Sequence, report: MergeReport, prog
         if row is None:
             report.orphans.append(Orphan(record.custom_id, Located(record.file, record.line, record.status)))
             continue
+        record.custom_id = requests.ids[row]  # share the input's string instead of a copy per row
         current = winners[row]
         if current is None:
             winners[row] = record
@@ -496,20 +497,21 @@ def _frame(requests: _Requests, winners: list, statuses: list[str]) -> pd.DataFr
     )
 
     def column(getter):
-        return [None if w is None else getter(w) for w in winners]
+        # object columns hold the strings already read: no copy, however long the answers are
+        return pd.Series([None if w is None else getter(w) for w in winners], dtype=object)
 
     def ints(getter):
-        return pd.array(column(getter), dtype="Int64")
+        return pd.array([None if w is None else getter(w) for w in winners], dtype="Int64")
 
     # the model asked for (the response may name a dated snapshot of it), else the one that answered
     models = [
         m if m is not None or w is None else w.model for w, m in zip(winners, requests.models, strict=True)
     ]
     data = {
-        "custom_id": requests.ids,
-        "status": statuses,
+        "custom_id": pd.Series(requests.ids, dtype=object),
+        "status": pd.Series(statuses, dtype=object),
         "status_code": ints(lambda w: w.status_code),
-        "model": models,
+        "model": pd.Series(models, dtype=object),
         "content": column(lambda w: w.contents[0] if w.contents else None),
     }
     for i in range(1, n_contents):
@@ -521,7 +523,7 @@ def _frame(requests: _Requests, winners: list, statuses: list[str]) -> pd.DataFr
     data["error_code"] = column(lambda w: w.error_code)
     data["error_message"] = column(lambda w: w.error_message)
     if embeddings:
-        data["embedding"] = pd.Series(column(lambda w: w.embedding), dtype=object)
+        data["embedding"] = column(lambda w: w.embedding)
     return pd.DataFrame(data)
 
 

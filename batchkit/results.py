@@ -18,6 +18,7 @@ not result lines become `Finding`s (with the file they came from) and reading go
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -151,7 +152,8 @@ def normalise(obj: dict, line: int = 0, file: str = "", emit: Callable[[Finding]
         _read_body(body, record)
     if record.status != OK:
         body_error = body.get("error") if body is not None else None
-        record.error_code, record.error_message = _error_fields(body_error, error, record.status_code)
+        code, record.error_message = _error_fields(body_error, error, record.status_code)
+        record.error_code = None if code is None else sys.intern(code)
         if response is None and record.error_code == EXPIRED_CODE:
             record.status = EXPIRED
     return record
@@ -159,7 +161,8 @@ def normalise(obj: dict, line: int = 0, file: str = "", emit: Callable[[Finding]
 
 def _read_body(body: dict, record: ResultRecord) -> None:
     model = body.get("model")
-    record.model = model if type(model) is str else None
+    # values repeated on every line are kept once (sys.intern), not once per row
+    record.model = sys.intern(model) if type(model) is str else None
     record.created = _as_int(body.get("created", body.get("created_at")))
     usage = body.get("usage")
     if type(usage) is dict:
@@ -199,7 +202,7 @@ def _read_choices(choices: list, record: ResultRecord) -> None:
             contents.append(_text(choice.get("text")))
         if i == 0:
             reason = choice.get("finish_reason")
-            record.finish_reason = reason if type(reason) is str else None
+            record.finish_reason = sys.intern(reason) if type(reason) is str else None
     record.contents = tuple(contents)
 
 
