@@ -1,0 +1,138 @@
+import io
+import json
+
+import pytest
+
+from batchkit.errors import InputError, UsageError
+from batchkit.fix import fix_file
+from batchkit.validate import validate_file
+
+
+def line(custom_id: str, content: str = "hi", model: str = "m") -> str:
+    return json.dumps(
+        {
+            "custom_id": custom_id,
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": model, "messages": [{"role": "user", "content": content}]},
+        }
+    )
+
+
+def changes(result) -> list[tuple[int | None, int | None, str]]:
+    return [(c.line, c.end_line, c.message) for c in result.changes]
+
+
+def test_bom_crlf_and_blank_lines(tmp_path):
+    source = tmp_path / "in.jsonl"
+    raw = "\ufeff" + line("a") + "\r\n" + line("b") + "\r\n\r\n   \n" + line("c") + "\r\n"
+    source.write_bytes(raw.encode())
+    before = source.read_bytes()
+    result = fix_file(source, tmp_path / "out.jsonl")
+    assert changes(result) == [
+        (1, None, "byte-order mark removed"),
+        (1, 3, "CRLF line end changed to LF"),
+        (3, 4, "blank line dropped"),
+        (5, 5, "CRLF line end changed to LF"),
+    ]
+    assert (tmp_path / "out.jsonl").read_text() == "\n".join([line("a"), line("b"), line("c")]) + "\n"
+    assert source.read_bytes() == before  # the input is never touched
+    assert result.report.valid and result.lines_in == 5 and result.lines_out == 3
+
+
+def test_json_array_file_becomes_lines(tmp_path):
+    source = tmp_path / "in.json"
+    objects = [json.loads(line("a")), json.loads(line("b"))]
+    source.write_text(json.dumps(objects, indent=2))
+    assert not validate_file(source).valid
+    result = fix_file(source, tmp_path / "out.jsonl")
+    assert len(result.changes) == 1 and result.changes[0].line == 1
+    assert "JSON array of 2 object(s)" in result.changes[0].message
+    assert [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()] == objects
+    assert result.report.valid
+
+
+def test_one_line_holding_an_array_is_split(tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text(line("a") + "\n[" + line("b") + ", " + line("c") + "]\n")
+    result = fix_file(source, tmp_path / "out.jsonl")
+    assert changes(result) == [(2, None, "JSON array of 2 object(s) split into one line each")]
+    out = [json.loads(x)["custom_id"] for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert out == ["a", "b", "c"]
+
+
+def test_broken_json_array_is_an_error(tmp_path):
+    source = tmp_path / "in.json"
+    source.write_text('[\n{"custom_id": "a"},\n')
+    with pytest.raises(InputError, match="line 1 is not valid JSON"):
+        fix_file(source, tmp_path / "out.jsonl")
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_dedupe_ids_renames_repeats_without_taking_existing_ids(tmp_path):
+    source = tmp_path / "in.jsonl"
+    ids = ["request-1", "request-1", "request-1~2", "request-1", "request-2", "request-2"]
+    source.write_text("\n".join(line(i, content=str(n)) for n, i in enumerate(ids)) + "\n")
+    result = fix_file(source, tmp_path / "out.jsonl", dedupe_ids=True)
+    out = [json.loads(x)["custom_id"] for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert out == ["request-1", "request-1~3", "request-1~2", "request-1~4", "request-2", "request-2~2"]
+    assert changes(result) == [
+        (2, None, "custom_id 'request-1' renamed 'request-1~3' (first used on line 1)"),
+        (4, None, "custom_id 'request-1' renamed 'request-1~4' (first used on line 1)"),
+        (6, None, "custom_id 'request-2' renamed 'request-2~2' (first used on line 5)"),
+    ]
+    assert result.report.valid
+    # Lines that keep their id are copied byte for byte.
+    assert (tmp_path / "out.jsonl").read_text().splitlines()[0] == line("request-1", content="0")
+
+
+def test_seed_curl_example_is_repaired_by_dedupe(tmp_path):
+    source = tmp_path / "seed.jsonl"
+    source.write_text("\n".join(line("request-1", model=m) for m in ("a", "b", "c")) + "\n")
+    assert not validate_file(source).valid
+    result = fix_file(source, tmp_path / "fixed.jsonl", dedupe_ids=True)
+    assert result.report.valid and len(result.changes) == 2
+
+
+def test_drop_duplicates_then_dedupe(tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join([line("a"), line("b"), line("a"), line("a", content="other")]) + "\n")
+    result = fix_file(source, tmp_path / "out.jsonl", drop_duplicates=True, dedupe_ids=True)
+    assert changes(result) == [
+        (3, None, "dropped: identical to line 1"),
+        (4, None, "custom_id 'a' renamed 'a~2' (first used on line 1)"),
+    ]
+    assert result.lines_out == 3 and result.report.valid
+
+
+def test_never_writes_over_the_input_unless_in_place(tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text(line("a") + "\r\n")
+    with pytest.raises(UsageError, match="--in-place"):
+        fix_file(source, source)
+    with pytest.raises(UsageError, match="-o OUT"):
+        fix_file(source)
+    assert source.read_bytes().endswith(b"\r\n")
+    result = fix_file(source, in_place=True)
+    assert result.path == source and source.read_text() == line("a") + "\n"
+
+
+def test_what_cannot_be_repaired_is_reported(tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text(line("a") + "\n{not json\n" + line("a") + "\n")
+    result = fix_file(source, tmp_path / "out.jsonl")
+    assert result.changes == []
+    assert {(f.code, f.line) for f in result.report.findings} == {
+        ("invalid-json", 2),
+        ("duplicate-custom-id", 3),
+    }
+    assert (tmp_path / "out.jsonl").read_text() == source.read_text()
+
+
+def test_writes_to_a_stream(tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n" + line("a") + "\n")
+    sink = io.BytesIO()
+    result = fix_file(source, sink)
+    assert sink.getvalue() == (line("a") + "\n").encode()
+    assert result.path is None and result.changes[0].line == 1
