@@ -60,7 +60,7 @@ def _table(rows: list[list[str]]) -> None:
 
 def _counts(batch) -> str:
     if not batch.total:
-        return "no request counts yet"
+        return "no request counts"
     return f"{batch.completed}/{batch.total} completed, {batch.failed} failed"
 
 
