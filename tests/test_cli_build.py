@@ -1,0 +1,202 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from batchkit.cli import cli
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+@pytest.fixture
+def run():
+    runner = CliRunner()
+
+    def invoke(*args, input=None):
+        return runner.invoke(cli, [str(a) for a in args], input=input, catch_exceptions=False)
+
+    return invoke
+
+
+def read_lines(path):
+    return [json.loads(x) for x in Path(path).read_text(encoding="utf-8").splitlines()]
+
+
+def test_build_the_sample_as_a_real_process(tmp_path):
+    out = tmp_path / "questions.jsonl"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "batchkit",
+            "build",
+            SAMPLES / "questions.csv",
+            "-o",
+            out,
+            "--model-column",
+            "model",
+            "--system",
+            "You are a helpful {topic} tutor.",
+            "--user",
+            "{question}",
+            "--id-column",
+            "id",
+            "--param",
+            "max_tokens=1000",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "8 rows read, 8 requests written" in proc.stderr
+    assert "meta-llama/Meta-Llama-3.1-405B-Instruct (1)" in proc.stderr
+    assert "\r" not in proc.stderr  # no progress bar when not on a terminal
+    built = read_lines(out)
+    assert [r["custom_id"] for r in built] == [f"q{i:03d}" for i in range(1, 9)]
+    questions = [r["body"]["messages"][1]["content"] for r in built]
+    assert "What is the capital of Argentina?" in questions
+    assert 'What does "saudade" mean, and why is it called untranslatable?' in questions
+    assert built[0]["body"]["max_tokens"] == 1000
+    check = subprocess.run(
+        [sys.executable, "-m", "batchkit", "validate", out], capture_output=True, text=True, timeout=120
+    )
+    assert check.returncode == 0, check.stdout
+
+
+def test_build_from_stdin_with_system_from_file(run, tmp_path):
+    system = tmp_path / "system.txt"
+    system.write_text("Answer in {lang}.\n")
+    out = tmp_path / "b.jsonl"
+    result = run(
+        "build",
+        "-",
+        "-o",
+        out,
+        "--model",
+        "m",
+        "--system",
+        f"@{system}",
+        "--user",
+        "{q}",
+        input="q,lang\nhello,French\n",
+    )
+    assert result.exit_code == 0, result.output
+    (request,) = read_lines(out)
+    assert request["body"]["messages"][0] == {"role": "system", "content": "Answer in French."}
+
+
+def test_missing_column_is_one_line_and_exit_2(run, tmp_path):
+    out = tmp_path / "b.jsonl"
+    result = run("build", SAMPLES / "questions.csv", "-o", out, "--model", "m", "--user", "{questoin}")
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "batchkit: error: no column 'questoin' (did you mean 'question'?); the table's columns are: "
+        "'id', 'topic', 'model', 'question'"
+    ]
+    assert not out.exists()
+
+
+def test_invalid_requests_print_the_report_and_exit_1(run, tmp_path):
+    out = tmp_path / "b.jsonl"
+    result = run(
+        "build",
+        SAMPLES / "questions.csv",
+        "-o",
+        out,
+        "--model",
+        "m",
+        "--user",
+        "{question}",
+        "--param",
+        "temperature=7",
+    )
+    assert result.exit_code == 1
+    assert "questions.csv:1: error[out-of-range] /body/temperature" in result.output
+    assert "data-row numbers" in result.output
+    assert "nothing written" in result.output
+    assert not out.exists()
+    forced = run(
+        "build",
+        SAMPLES / "questions.csv",
+        "-o",
+        out,
+        "--model",
+        "m",
+        "--user",
+        "{question}",
+        "--param",
+        "temperature=7",
+        "--force",
+        "--format",
+        "json",
+    )
+    assert forced.exit_code == 0
+    assert len(read_lines(out)) == 8
+
+
+def test_build_summary_reports_skips_and_shards(run, tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("q,x\n" + "".join((f"question {i},1\n" if i % 4 else ",1\n") for i in range(1, 11)))
+    options = ["--model", "m", "--user", "{q}", "--on-empty", "skip"]
+    result = run("build", table, "-o", tmp_path / "b.jsonl", *options, "--max-requests", "3")
+    assert result.exit_code == 0, result.output
+    assert "10 rows read, 8 requests written (3 files" in result.output
+    assert "skipped 2 rows: empty 'q' (2); rows 4, 8" in result.output
+    assert "b-00003.jsonl  2 requests" in result.output
+    assert not run("build", table, "-o", tmp_path / "c.jsonl", *options, "-q").output
+
+
+def test_embeddings_from_jsonl(run, tmp_path):
+    table = tmp_path / "docs.jsonl"
+    table.write_text('{"text": "a cat"}\n{"text": "a dog"}\n')
+    out = tmp_path / "e.jsonl"
+    result = run("build", table, "-o", out, "--model", "emb", "--input", "{text}", "--provider", "openai")
+    assert result.exit_code == 0, result.output
+    assert [r["url"] for r in read_lines(out)] == ["/v1/embeddings"] * 2
+    assert [r["body"]["input"] for r in read_lines(out)] == ["a cat", "a dog"]
+    # kluster takes chat requests only: the same build is refused under its profile.
+    refused = run("build", table, "-o", tmp_path / "k.jsonl", "--model", "emb", "--input", "{text}")
+    assert refused.exit_code == 1 and "unsupported-endpoint" in refused.output
+    assert not (tmp_path / "k.jsonl").exists()
+
+
+def test_split_command(run, tmp_path):
+    source = tmp_path / "big.jsonl"
+    run("build", SAMPLES / "questions.csv", "-o", source, "--model", "m", "--user", "{question}")
+    result = run("split", source, "--max-requests", "3")
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in sorted(tmp_path.glob("big-*.jsonl"))] == [f"big-0000{i}.jsonl" for i in (1, 2, 3)]
+    assert "8 requests into 3 file(s)" in result.output
+    result = run("split", source)
+    assert "fits in one file" in result.output
+
+
+def test_fix_command_lists_changes_and_revalidates(run, tmp_path):
+    source = tmp_path / "seed.jsonl"
+    source.write_bytes((SAMPLES / "kluster-curl-example.jsonl").read_bytes())
+    before = source.read_bytes()
+    result = run("fix", source, "-o", tmp_path / "fixed.jsonl", "--dedupe-ids")
+    assert result.exit_code == 0, result.output
+    assert f"{source}:2: custom_id 'request-1' renamed 'request-1~2'" in result.output
+    assert f"{source}:3: custom_id 'request-1' renamed 'request-1~3'" in result.output
+    assert source.read_bytes() == before
+    refused = run("fix", source, "-o", source)
+    assert refused.exit_code == 2 and "--in-place" in refused.output
+    unrepaired = run("fix", source, "-o", tmp_path / "still.jsonl")
+    assert unrepaired.exit_code == 1 and "duplicate-custom-id" in unrepaired.output
+
+
+def test_fix_to_stdout_keeps_messages_off_stdout(tmp_path):
+    source = tmp_path / "in.jsonl"
+    good = '{"custom_id":"a","method":"POST","url":"/v1/chat/completions","body":{"model":"m","messages":[{"role":"user","content":"x"}]}}'
+    source.write_bytes(b"\xef\xbb\xbf" + good.encode() + b"\r\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "batchkit", "fix", source, "-o", "-"], capture_output=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == good.encode() + b"\n"
+    assert b"byte-order mark removed" in proc.stderr
