@@ -151,7 +151,7 @@ def test_run_through_a_server_whose_upstream_is_another(echo, tmp_path):
 
         source = write_lines(tmp_path / "b.jsonl", [chat(f"u{i}", f"via proxy {i}") for i in range(12)])
         output = tmp_path / "out.jsonl"
-        result = run(source, "--base-url", proxy.base_url, "-o", output)
+        result = run(source, "--base-url", proxy.base_url, "-o", output, "--max-rps", "100")
         assert result.returncode == 0, result.stderr
         lines = read_lines(output)
         assert sorted(line["custom_id"] for line in lines) == sorted(f"u{i}" for i in range(12))

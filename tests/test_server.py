@@ -466,3 +466,40 @@ def test_kill_9_mid_batch_then_restart_continues(tmp_path):
     again = {line["custom_id"]: line["id"] for line in output}
     # a request committed before the kill was not run again: its line is the very same one
     assert all(again[custom_id] == line_id for custom_id, line_id in before.items())
+
+
+def test_binds_only_the_host_it_is_given(echo):
+    import psutil
+
+    listening = [
+        c.laddr
+        for c in psutil.Process(echo.process.pid).net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN
+    ]
+    assert listening and all(address.ip == "127.0.0.1" for address in listening)
+
+
+def test_a_second_server_on_the_same_data_dir_is_refused(tmp_path):
+    import subprocess
+    import sys
+
+    from serverutil import free_port
+
+    with running_server(data_dir=tmp_path / "data"):
+        second = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "batchkit",
+                "serve",
+                "--port",
+                str(free_port()),
+                "--data-dir",
+                tmp_path / "data",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert second.returncode == 2
+    assert "in use by another batchkit serve" in second.stderr and "Traceback" not in second.stderr

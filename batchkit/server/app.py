@@ -216,14 +216,14 @@ Interactive API documentation: {base}/docs
 
 
 def create_app(config: ServerConfig) -> FastAPI:
-    backend = make_backend(config)  # before anything starts: a bad option fails at once
+    backend = make_backend(config)  # before anything starts: a bad option or a busy folder fails at once
+    store = Store(config.data_dir)
     state: dict = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        store = Store(config.data_dir)
         manager = Manager(store, backend, concurrency=config.concurrency)
-        state.update(store=store, manager=manager)
+        state["manager"] = manager
         await manager.start()
         try:
             yield
@@ -238,9 +238,6 @@ def create_app(config: ServerConfig) -> FastAPI:
         lifespan=lifespan,
         description="A local OpenAI-compatible Files + Batches API.",
     )
-
-    def store() -> Store:
-        return state["store"]
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError):
@@ -307,10 +304,10 @@ def create_app(config: ServerConfig) -> FastAPI:
             filename = os.path.basename(upload.filename or "")
             if not filename.endswith(".jsonl"):
                 raise _invalid("file", f"Invalid file format for Batch API: {filename!r}. Must be .jsonl")
-            file_id, part = store().upload_path()
+            file_id, part = store.upload_path()
             try:
                 await asyncio.to_thread(_copy_to_disk, upload.file, part)
-                return store().add_file(file_id, part, filename, purpose)
+                return store.add_file(file_id, part, filename, purpose)
             finally:
                 part.unlink(missing_ok=True)
 
@@ -320,7 +317,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     ):
         if order not in ("asc", "desc"):
             raise _invalid("order", f"Invalid value for 'order': {order!r}; expected 'asc' or 'desc'.")
-        listed = store().list_files(
+        listed = store.list_files(
             purpose=purpose, limit=_limit(limit, 10_000, 10_000), order=order, after=after
         )
         if listed is None:
@@ -336,18 +333,18 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     @app.get("/v1/files/{file_id}")
     async def get_file(file_id: str):
-        return store().get_file(file_id) or _raise(_not_found("file", file_id, "file_id"))
+        return store.get_file(file_id) or _raise(_not_found("file", file_id, "file_id"))
 
     @app.get("/v1/files/{file_id}/content")
     async def file_content(file_id: str):
-        file = store().get_file(file_id) or _raise(_not_found("file", file_id, "file_id"))
+        file = store.get_file(file_id) or _raise(_not_found("file", file_id, "file_id"))
         return FileResponse(
-            store().file_path(file_id), media_type="application/octet-stream", filename=file["filename"]
+            store.file_path(file_id), media_type="application/octet-stream", filename=file["filename"]
         )
 
     @app.delete("/v1/files/{file_id}")
     async def delete_file(file_id: str):
-        if not store().delete_file(file_id):
+        if not store.delete_file(file_id):
             raise _not_found("file", file_id, "file_id")
         return {"id": file_id, "object": "file", "deleted": True}
 
@@ -387,7 +384,7 @@ def create_app(config: ServerConfig) -> FastAPI:
             "output_expires_after": body.get("output_expires_after"),
         }
         if key is not None:
-            previous = store().batch_by_key(key)
+            previous = store.batch_by_key(key)
             if previous is not None:
                 batch, used = previous
                 if used != params:
@@ -399,7 +396,7 @@ def create_app(config: ServerConfig) -> FastAPI:
                         "conflict",
                     )
                 return batch
-        batch = store().create_batch(
+        batch = store.create_batch(
             endpoint=endpoint,
             input_file_id=input_file_id,
             completion_window=completion_window,
@@ -414,7 +411,7 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     @app.get("/v1/batches")
     async def list_batches(after: str | None = None, limit: str | None = None):
-        listed = store().list_batches(after=after, limit=_limit(limit, 20, 100))
+        listed = store.list_batches(after=after, limit=_limit(limit, 20, 100))
         if listed is None:
             raise _invalid("after", f"Invalid value for 'after': no batch with id {after!r}.")
         data, has_more = listed
@@ -428,15 +425,15 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     @app.get("/v1/batches/{batch_id}")
     async def get_batch(batch_id: str):
-        return store().get_batch(batch_id) or _raise(_not_found("batch", batch_id, "batch_id"))
+        return store.get_batch(batch_id) or _raise(_not_found("batch", batch_id, "batch_id"))
 
     @app.post("/v1/batches/{batch_id}/cancel")
     async def cancel_batch(batch_id: str):
-        batch = store().get_batch(batch_id) or _raise(_not_found("batch", batch_id, "batch_id"))
+        batch = store.get_batch(batch_id) or _raise(_not_found("batch", batch_id, "batch_id"))
         if batch["status"] in ("validating", "in_progress"):
-            if store().transition(batch_id, "cancelling", when=("validating", "in_progress")):
+            if store.transition(batch_id, "cancelling", when=("validating", "in_progress")):
                 state["manager"].request_cancel(batch_id)
-            return store().get_batch(batch_id)
+            return store.get_batch(batch_id)
         if batch["status"] in ("cancelling", "cancelled"):
             return batch
         raise ApiError(409, f"Cannot cancel a batch with status '{batch['status']}'.", None, "conflict")
@@ -484,6 +481,7 @@ def serve(config: ServerConfig) -> None:
 
     config.data_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per upstream request
     app = create_app(config)
     uvicorn.run(
         app,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import orjson
 
+from ..errors import UsageError
 from ..jsonl import atomic_write
 from .protocol import new_id
 
@@ -86,6 +87,24 @@ MIGRATIONS = [
 ]
 
 
+def _claim(root: Path):
+    """Hold an exclusive lock on the data folder for the life of the process (released even by kill -9):
+    a second server on the same folder would sweep the first one's uploads."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no guard
+        return None
+    handle = open(root / "server.lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise UsageError(
+            f"{root} is in use by another batchkit serve; give each server its own --data-dir"
+        ) from None
+    return handle
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, check_same_thread=False, timeout=30)
     db.row_factory = sqlite3.Row
@@ -102,6 +121,7 @@ class Store:
         self.root = Path(data_dir)
         self.files_dir = self.root / "files"
         self.files_dir.mkdir(parents=True, exist_ok=True)
+        self._owner = _claim(self.root)
         self.db_path = self.root / "server.db"
         self.db = _connect(self.db_path)
         self.lock = threading.RLock()
@@ -111,6 +131,8 @@ class Store:
     def close(self) -> None:
         with self.lock:
             self.db.close()
+        if self._owner is not None:
+            self._owner.close()
 
     def _migrate(self) -> None:
         with self.lock:
@@ -130,7 +152,7 @@ class Store:
                     UNFINISHED,
                 )
             }
-        for path in self.files_dir.iterdir():
+        for path in self.files_dir.iterdir():  # server.lock and server.db live one level up
             if path.name not in keep:
                 path.unlink(missing_ok=True)
 
