@@ -470,6 +470,8 @@ class Builder:
             )
         for problem in sorted(problems):  # listed in row order
             self._problem(stats, *problem)
+        if stats.problem_count:
+            return  # the build will fail: only look for more problems, build nothing more
 
         rendered = [t.render_column(texts, n) for t in self.templates]
         ids = texts[self.id_column] if self.id_column else None
@@ -637,6 +639,8 @@ def build_file(
 
     builder = Builder(**options)
     stats = BuildStats() if stats is None else stats
+    # Without skipped rows, row n is line n of the output, and the validator can read the written bytes.
+    contiguous = builder.on_empty != "skip"
     name = (
         "<stdin>"
         if str(source) == "-"
@@ -654,6 +658,7 @@ def build_file(
         force=force,
         max_findings=max_findings,
         file=name,
+        numbered_from_one=contiguous,
     )
     return BuildResult(
         stats, written.paths, written.report, written.bytes, written.shard_requests, written.shard_bytes

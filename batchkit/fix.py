@@ -156,7 +156,7 @@ def fix_file(
         path = Path(output)
         with atomic_write(path) as f:
             write(f)
-    report = validator.finish(has_content=bool(lines)) if validator is not None else None
+    report = validator.finish() if validator is not None else None
     return FixResult(path, changes, report, lines_in, len(lines))
 
 

@@ -170,7 +170,7 @@ def test_split_command(run, tmp_path):
     result = run("split", source, "--max-requests", "3")
     assert result.exit_code == 0, result.output
     assert [p.name for p in sorted(tmp_path.glob("big-*.jsonl"))] == [f"big-0000{i}.jsonl" for i in (1, 2, 3)]
-    assert "8 requests into 3 file(s)" in result.output
+    assert "8 requests into 3 files" in result.output
     result = run("split", source)
     assert "fits in one file" in result.output
 

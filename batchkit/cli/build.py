@@ -76,10 +76,15 @@ def print_report(report, fmt: str, quiet: bool, note: str | None = None) -> None
         click.echo(note)
 
 
+def count(n: int, word: str) -> str:
+    """'1 row', '2 rows', '1,000 requests'."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
 def echo_files(paths, shard_requests, shard_bytes) -> None:
     if len(paths) > 1:
-        for path, count, size in zip(paths, shard_requests, shard_bytes, strict=False):
-            click.echo(f"  {path}  {count:,} requests  {human_bytes(size)}", err=True)
+        for path, requests, size in zip(paths, shard_requests, shard_bytes, strict=False):
+            click.echo(f"  {path}  {count(requests, 'request')}  {human_bytes(size)}", err=True)
 
 
 def _report_failure(error: ValidationFailed, fmt: str, quiet: bool, note: str | None = None):
@@ -226,7 +231,7 @@ def build(
     files = f"{len(result.paths)} files" if len(result.paths) > 1 else "1 file"
     where = result.paths[0] if len(result.paths) == 1 else f"{result.paths[0]} … {result.paths[-1]}"
     click.echo(
-        f"built {where}: {s.rows:,} rows read, {s.requests:,} requests written "
+        f"built {where}: {count(s.rows, 'row')} read, {count(s.requests, 'request')} written "
         f"({files}, {human_bytes(result.bytes)})",
         err=True,
     )
@@ -235,7 +240,7 @@ def build(
         rows = ", ".join(map(str, s.skipped_rows)) + (
             ", …" if sum(s.skipped.values()) > len(s.skipped_rows) else ""
         )
-        click.echo(f"  skipped {sum(s.skipped.values()):,} rows: {reasons}; rows {rows}", err=True)
+        click.echo(f"  skipped {count(sum(s.skipped.values()), 'row')}: {reasons}; rows {rows}", err=True)
     if result.report is not None:
         models = result.report.summary.models
         click.echo(
@@ -285,13 +290,13 @@ def split(file, output, provider, max_requests, max_bytes, force, max_findings, 
         return
     if not result.paths:
         click.echo(
-            f"{file} fits in one file ({result.requests:,} requests, {human_bytes(result.bytes)}); "
+            f"{file} fits in one file ({count(result.requests, 'request')}, {human_bytes(result.bytes)}); "
             "nothing written",
             err=True,
         )
         return
     click.echo(
-        f"split {file}: {result.requests:,} requests into {len(result.paths)} file(s), "
+        f"split {file}: {count(result.requests, 'request')} into {count(len(result.paths), 'file')}, "
         f"{human_bytes(result.bytes)}",
         err=True,
     )
