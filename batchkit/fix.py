@@ -144,10 +144,17 @@ def fix_file(
     validator = Validator(provider, max_findings=max_findings, file=str(name)) if validate else None
 
     def write(f) -> None:
-        for out_number, (_n, raw) in enumerate(lines, 1):
-            f.write(raw + b"\n")
-            if validator is not None:
-                validator.add_line(out_number, raw)
+        def written():
+            for _number, raw in lines:
+                line = raw + b"\n"
+                f.write(line)
+                yield line
+
+        if validator is None:
+            for _line in written():
+                pass
+        else:
+            validator.feed_stream(written())  # output lines are numbered 1, 2, … as they are written
 
     if hasattr(output, "write"):
         write(output)

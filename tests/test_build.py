@@ -430,3 +430,19 @@ def test_openai_mixed_models_are_reported(tmp_path):
             provider="openai",
         )
     assert [f.code for f in caught.value.report.findings] == ["mixed-model"]
+
+
+def test_findings_name_source_rows_when_rows_are_skipped(tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("id,q\n1,a\n2,\n3,c\n4,d\n")
+    with pytest.raises(ValidationFailed) as caught:
+        build_file(
+            table,
+            tmp_path / "o.jsonl",
+            model="m",
+            user="{q}",
+            body_template=None,
+            on_empty="skip",
+            params={"temperature": 9},
+        )
+    assert [f.line for f in caught.value.report.findings] == [1, 3, 4]  # row 2 was skipped
