@@ -441,7 +441,6 @@ def test_findings_name_source_rows_when_rows_are_skipped(tmp_path):
             tmp_path / "o.jsonl",
             model="m",
             user="{q}",
-            body_template=None,
             on_empty="skip",
             params={"temperature": 9},
         )
