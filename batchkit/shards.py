@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
+
 from .errors import InputError, UsageError, ValidationFailed
 from .findings import Report
 from .jsonl import atomic_path, dumps_line
@@ -167,6 +169,8 @@ class WriteResult:
 
 def _encode(item) -> tuple[bytes, dict | None]:
     """(line with LF, object or None for raw bytes) for a request dict, raw line bytes or a str."""
+    if type(item) is dict:  # the hot case; the same bytes as jsonl.dumps_line, without a concatenation
+        return orjson.dumps(item, option=orjson.OPT_APPEND_NEWLINE), item
     if isinstance(item, dict):
         return dumps_line(item), item
     if isinstance(item, str):
