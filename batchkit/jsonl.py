@@ -93,9 +93,42 @@ def parse_line(number: int, raw: bytes, emit: Emit) -> dict | None:
     return None
 
 
-def read_objects(
-    stream: BinaryIO, emit: Emit, stats: dict | None = None
-) -> Iterator[tuple[int, dict, bytes]]:
+class LineReader:
+    """Turns raw lines into objects, reporting what is wrong with the others.
+
+    It remembers what spans lines: whether the file began with a byte-order mark or turned out to be
+    one JSON array spread over many lines. `at_file_start` is False for a reader of a later byte range.
+    """
+
+    def __init__(self, emit: Emit, at_file_start: bool = True):
+        self.emit = emit
+        self.at_file_start = at_file_start
+        self.seen_content = False
+        self.array_file = False
+
+    def parse(self, number: int, raw: bytes) -> dict | None:
+        emit = self.emit
+        if number == 1 and self.at_file_start and raw.startswith(BOM):
+            emit(Finding("byte-order-mark", "the file starts with a UTF-8 byte-order mark, which some "
+                         "providers reject; remove it (`batchkit fix`)", 1))
+            raw = raw[3:]
+        if not raw.strip():
+            emit(Finding("blank-line", "blank line; remove it (`batchkit fix` drops blank lines)", number))
+            return None
+        if not self.seen_content:
+            self.seen_content = True
+            stripped = raw.strip()
+            if self.at_file_start and stripped.startswith(b"[") and not _parses(stripped):
+                self.array_file = True
+                emit(Finding("json-array-file", "the file looks like one JSON array spread over several "
+                             "lines; a batch file needs one request object per line (`batchkit fix FILE -o "
+                             "OUT.jsonl` converts it)", None))
+        if self.array_file:
+            return None
+        return parse_line(number, raw, emit)
+
+
+def read_objects(stream: BinaryIO, emit: Emit, stats: dict | None = None) -> Iterator[tuple[int, dict, bytes]]:
     """(line number, object, raw line) for every line that holds a JSON object.
 
     Every other line becomes a finding through `emit` and reading goes on. `stats`, when given,
@@ -104,44 +137,14 @@ def read_objects(
     stats = {} if stats is None else stats
     stats.setdefault("lines", 0)
     stats.setdefault("bytes", 0)
-    array_file = False
-    seen_content = False
+    reader = LineReader(emit)
     for number, end, raw in iter_lines(stream):
         stats["lines"] = number
         stats["bytes"] = end
-        if number == 1 and raw.startswith(BOM):
-            emit(
-                Finding(
-                    "byte-order-mark",
-                    "the file starts with a UTF-8 byte-order mark, which some "
-                    "providers reject; remove it (`batchkit fix`)",
-                    1,
-                )
-            )
-            raw = raw[3:]
-        if not raw.strip():
-            emit(Finding("blank-line", "blank line; remove it (`batchkit fix` drops blank lines)", number))
-            continue
-        if not seen_content:
-            seen_content = True
-            stripped = raw.strip()
-            if stripped.startswith(b"[") and not _parses(stripped):
-                array_file = True
-                emit(
-                    Finding(
-                        "json-array-file",
-                        "the file looks like one JSON array spread over several "
-                        "lines; a batch file needs one request object per line (`batchkit fix FILE -o "
-                        "OUT.jsonl` converts it)",
-                        None,
-                    )
-                )
-        if array_file:
-            continue
-        obj = parse_line(number, raw, emit)
+        obj = reader.parse(number, raw)
         if obj is not None:
             yield number, obj, raw
-    stats["content"] = seen_content
+    stats["content"] = reader.seen_content
 
 
 def _parses(raw: bytes) -> bool:

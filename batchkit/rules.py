@@ -3,154 +3,184 @@ and id rules, tool-call pairing, and advice. Everything provider-specific is rea
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 from . import schemas
 from .explain import did_you_mean
 from .findings import Finding
 from .providers import Provider
 
+Emit = Callable[[Finding], None]
 LINE_FIELDS = frozenset(schemas.load(schemas.REQUEST)["properties"])
 
 # Sampling and decoding fields that open-weight servers (vLLM, kluster.ai, llama.cpp …) accept beyond the
 # OpenAI body: still reported, since OpenAI rejects them, but never with a misleading "did you mean".
 EXTENSION_FIELDS = frozenset(
-    {
-        "top_k",
-        "min_p",
-        "typical_p",
-        "repetition_penalty",
-        "length_penalty",
-        "min_tokens",
-        "ignore_eos",
-        "skip_special_tokens",
-        "spaces_between_special_tokens",
-        "best_of",
-        "use_beam_search",
-        "early_stopping",
-        "stop_token_ids",
-        "include_stop_str_in_output",
-        "guided_json",
-        "guided_regex",
-        "guided_choice",
-        "guided_grammar",
-        "chat_template",
-        "chat_template_kwargs",
-        "add_generation_prompt",
-        "truncate_prompt_tokens",
-    }
+    "top_k min_p typical_p repetition_penalty length_penalty min_tokens ignore_eos skip_special_tokens "
+    "spaces_between_special_tokens best_of use_beam_search early_stopping stop_token_ids "
+    "include_stop_str_in_output guided_json guided_regex guided_choice guided_grammar chat_template "
+    "chat_template_kwargs add_generation_prompt truncate_prompt_tokens".split()
+)
+
+# Advice on a body: (code, applies to the body, the field it points at, message).
+ADVICE = (
+    (
+        "top-logprobs-without-logprobs",
+        lambda b: "top_logprobs" in b and b.get("logprobs") is not True,
+        "top_logprobs",
+        "`top_logprobs` needs `logprobs: true`; add it",
+    ),
+    (
+        "stream-options-without-stream",
+        lambda b: "stream_options" in b and b.get("stream") is not True,
+        "stream_options",
+        "`stream_options` only applies when streaming; remove it",
+    ),
+    (
+        "conflicting-max-tokens",
+        lambda b: "max_tokens" in b and "max_completion_tokens" in b,
+        "max_tokens",
+        "both `max_tokens` and `max_completion_tokens` are set; keep `max_completion_tokens`",
+    ),
 )
 
 
-class LineRules:
-    """Checks each request line in order; keeps the little state that spans lines."""
+def duplicate(number: int, custom_id: str, first: int) -> Finding:
+    message = (
+        f"custom_id {custom_id!r} is already used on line {first}; every request needs its own id "
+        "(`batchkit fix --dedupe-ids` renames repeats)"
+    )
+    return Finding("duplicate-custom-id", message, number, "/custom_id", related_lines=(first,))
 
-    def __init__(self, provider: Provider):
-        self.provider = provider
-        self.id_re = provider.custom_id_re
-        self.first_line: dict[str, int] = {}  # custom_id → line that first used it
-        self.first_model: tuple[str, int] | None = None
-        self.first_endpoint: tuple[str, int] | None = None
-        self.bodies = schemas.body_schemas()
 
-    def check(self, number: int, obj: dict, emit: Callable[[Finding], None]) -> None:
-        custom_id = obj.get("custom_id")
-        if type(custom_id) is str:
-            self._custom_id(number, custom_id, emit)
-        if len(obj) > 4 or not obj.keys() <= LINE_FIELDS:
-            for key in obj.keys() - LINE_FIELDS:
-                emit(
-                    Finding(
-                        "unknown-field",
-                        f"unknown field `{key}` on the request line; it is ignored"
-                        f"{did_you_mean(key, LINE_FIELDS)}",
-                        number,
-                        f"/{key}",
-                    )
-                )
-        url = obj.get("url")
-        if type(url) is str:
-            self._endpoint(number, url, emit)
-        body = obj.get("body")
-        if type(body) is dict:
-            self._body(number, url, body, emit)
+class ExactIds:
+    """custom_id → the line that first used it. Reports repeats at once; memory grows with the ids."""
 
-    def _custom_id(self, number, custom_id, emit):
+    def __init__(self):
+        self.first_line: dict[str, int] = {}
+
+    def add(self, custom_id: str, number: int, emit: Emit) -> None:
         first = self.first_line.setdefault(custom_id, number)
         if first != number:
-            emit(
-                Finding(
-                    "duplicate-custom-id",
-                    f"custom_id {custom_id!r} is already used on line {first}; "
-                    "every request needs its own id (`batchkit fix --dedupe-ids` renames repeats)",
-                    number,
-                    "/custom_id",
-                    related_lines=(first,),
-                )
-            )
-        if self.id_re is not None and not self.id_re.match(custom_id):
-            emit(
-                Finding(
-                    "invalid-custom-id",
-                    f"custom_id {custom_id[:80]!r} is not accepted by "
-                    f"{self.provider.name}: it must match {self.provider.custom_id_pattern}",
-                    number,
-                    "/custom_id",
-                )
-            )
+            emit(duplicate(number, custom_id, first))
 
-    def _endpoint(self, number, url, emit):
-        p = self.provider
-        if p.endpoints is not None and url not in p.endpoints:
-            suggestion = next((e for e in p.endpoints if e.endswith(url) or url.endswith(e)), None)
-            hint = (
-                f"; did you mean {suggestion}?" if suggestion else f"; use one of: {', '.join(p.endpoints)}"
-            )
-            emit(
-                Finding("unsupported-endpoint", f"{p.name} does not accept url {url!r}{hint}", number, "/url")
-            )
-        if p.one_endpoint:
-            if self.first_endpoint is None:
-                self.first_endpoint = (url, number)
-            elif url != self.first_endpoint[0]:
-                first_url, first = self.first_endpoint
-                emit(
-                    Finding(
-                        "mixed-endpoint",
-                        f"url {url!r} differs from {first_url!r} on line {first}; "
-                        f"{p.name} needs one endpoint per file (split it by endpoint)",
-                        number,
-                        "/url",
-                        related_lines=(first,),
-                    )
-                )
 
-    def _body(self, number, url, body, emit):
+class HashedIds:
+    """Only a 64-bit hash per custom_id, and the set of hashes seen twice.
+
+    Repeats are reported by `duplicates`, an exact second pass over the (line, custom_id) pairs of the
+    lines whose hash repeated, so a hash collision never becomes a false report.
+    """
+
+    def __init__(self):
+        self.hashes: set[int] = set()
+        self.repeated: set[int] = set()
+
+    def add(self, custom_id: str, number: int, emit: Emit) -> None:
+        h = hash(custom_id)
+        if h in self.hashes:
+            self.repeated.add(h)
+        else:
+            self.hashes.add(h)
+
+    def merge(self, hashes: set[int], repeated: set[int]) -> None:
+        """Joins the ids of a later byte range of the same file."""
+        self.repeated |= repeated | (self.hashes & hashes)
+        self.hashes |= hashes
+
+    def duplicates(self, pairs: Iterable[tuple[int, str]]) -> Iterator[Finding]:
+        first_line: dict[str, int] = {}
+        repeated = self.repeated
+        for number, custom_id in pairs:
+            if hash(custom_id) in repeated:
+                first = first_line.setdefault(custom_id, number)
+                if first != number:
+                    yield duplicate(number, custom_id, first)
+
+
+class LineRules:
+    """Checks each request line in order; keeps the little state that spans lines.
+
+    `first_model` and `first_endpoint` are (value, line) of the file's first request, given when a
+    later byte range of a file is checked on its own.
+    """
+
+    def __init__(
+        self,
+        provider: Provider,
+        ids: ExactIds | HashedIds | None = None,
+        first_model: tuple[str, int] | None = None,
+        first_endpoint: tuple[str, int] | None = None,
+    ):
+        self.provider = provider
+        self.id_match = provider.custom_id_re.match if provider.custom_id_pattern else None
+        self.allowed = frozenset(provider.endpoints) if provider.endpoints is not None else None
+        self.ids = ids if ids is not None else ExactIds()
+        self.first_model = first_model
+        self.first_endpoint = first_endpoint
+        self.bodies = schemas.body_schemas()
+
+    def check(self, number: int, obj: dict, emit: Emit) -> None:
+        """Every rule, for a line of any shape."""
+        if len(obj) > 4 or not obj.keys() <= LINE_FIELDS:
+            for key in obj.keys() - LINE_FIELDS:
+                hint = did_you_mean(key, LINE_FIELDS)
+                message = f"unknown field `{key}` on the request line; it is ignored{hint}"
+                emit(Finding("unknown-field", message, number, f"/{key}"))
+        custom_id, url, body = obj.get("custom_id"), obj.get("url"), obj.get("body")
+        body = body if type(body) is dict else {}
         model = body.get("model")
-        if self.provider.one_model and type(model) is str:
+        self.check_shape(
+            number,
+            custom_id if type(custom_id) is str else None,
+            url if type(url) is str else None,
+            model if type(model) is str else None,
+            emit,
+        )
+        if body:
+            self._body(number, url, body, emit)
+
+    def check_shape(self, number: int, custom_id: str | None, url: str | None, model: str | None, emit: Emit):
+        """The rules that span lines or depend on the provider; they read only these three fields."""
+        if custom_id is not None:
+            self.ids.add(custom_id, number, emit)
+            if self.id_match is not None and not self.id_match(custom_id):
+                pattern = self.provider.custom_id_pattern
+                message = f"custom_id {custom_id[:80]!r} is not accepted by {self.provider.name}: it must match {pattern}"
+                emit(Finding("invalid-custom-id", message, number, "/custom_id"))
+        if url is not None:
+            if self.allowed is not None and url not in self.allowed:
+                self._unsupported(number, url, emit)
+            if self.provider.one_endpoint:
+                if self.first_endpoint is None:
+                    self.first_endpoint = (url, number)
+                elif url != self.first_endpoint[0]:
+                    self._mixed("endpoint", "/url", number, url, self.first_endpoint, emit)
+        if model is not None and self.provider.one_model:
             if self.first_model is None:
                 self.first_model = (model, number)
             elif model != self.first_model[0]:
-                first_model, first = self.first_model
-                emit(
-                    Finding(
-                        "mixed-model",
-                        f"model {model!r} differs from {first_model!r} on line {first}; "
-                        f"{self.provider.name} needs one model per file (split it by model)",
-                        number,
-                        "/body/model",
-                        related_lines=(first,),
-                    )
-                )
+                self._mixed("model", "/body/model", number, model, self.first_model, emit)
+
+    def _unsupported(self, number, url, emit):
+        endpoints = self.provider.endpoints
+        suggestion = next((e for e in endpoints if e.endswith(url) or url.endswith(e)), None)
+        hint = f"; did you mean {suggestion}?" if suggestion else f"; use one of: {', '.join(endpoints)}"
+        message = f"{self.provider.name} does not accept url {url!r}{hint}"
+        emit(Finding("unsupported-endpoint", message, number, "/url"))
+
+    def _mixed(self, what, path, number, value, first, emit):
+        first_value, first_line = first
+        message = (
+            f"{what} {value!r} differs from {first_value!r} on line {first_line}; "
+            f"{self.provider.name} needs one {what} per file (split it by {what})"
+        )
+        emit(Finding(f"mixed-{what}", message, number, path, related_lines=(first_line,)))
+
+    def _body(self, number, url, body, emit):
         if body.get("stream") is True:
-            emit(
-                Finding(
-                    "streaming-unsupported",
-                    "batch requests cannot stream; remove `stream` or set it to false",
-                    number,
-                    "/body/stream",
-                )
-            )
+            message = "batch requests cannot stream; remove `stream` or set it to false"
+            emit(Finding("streaming-unsupported", message, number, "/body/stream"))
         schema = self.bodies.get(url)
         if schema is not None:
             known = schemas.known_properties(schema)
@@ -158,83 +188,44 @@ class LineRules:
                 for key in sorted(body.keys() - known):
                     emit(
                         Finding(
-                            "unknown-field",
-                            self._unknown_body_field(key, schema, known),
-                            number,
-                            f"/body/{key}",
+                            "unknown-field", unknown_body_field(key, schema, known), number, f"/body/{key}"
                         )
                     )
-        if "top_logprobs" in body and body.get("logprobs") is not True:
-            emit(
-                Finding(
-                    "top-logprobs-without-logprobs",
-                    "`top_logprobs` needs `logprobs: true`; add it",
-                    number,
-                    "/body/top_logprobs",
-                )
-            )
-        if "stream_options" in body and body.get("stream") is not True:
-            emit(
-                Finding(
-                    "stream-options-without-stream",
-                    "`stream_options` only applies when streaming; remove it",
-                    number,
-                    "/body/stream_options",
-                )
-            )
-        if "max_tokens" in body and "max_completion_tokens" in body:
-            emit(
-                Finding(
-                    "conflicting-max-tokens",
-                    "both `max_tokens` and `max_completion_tokens` are set; keep `max_completion_tokens`",
-                    number,
-                    "/body/max_tokens",
-                )
-            )
+        for code, applies, field, message in ADVICE:
+            if applies(body):
+                emit(Finding(code, message, number, f"/body/{field}"))
         messages = body.get("messages")
         if type(messages) is list:
             self._messages(number, messages, emit)
-
-    @staticmethod
-    def _unknown_body_field(key, schema, known) -> str:
-        if key in EXTENSION_FIELDS:
-            return (
-                f"`{key}` is not an OpenAI {schema} field; open-weight servers (vLLM, kluster.ai) accept "
-                "it, others may reject it"
-            )
-        return (
-            f"`{key}` is not a known {schema} field; it is passed through as is (fine only for servers "
-            f"that accept it){did_you_mean(key, known)}"
-        )
 
     def _messages(self, number, messages, emit):
         call_ids: set = set()
         for i, message in enumerate(messages):
             if type(message) is not dict:
                 continue
-            role = message.get("role")
-            content = message.get("content")
+            role, content = message.get("role"), message.get("content")
             if role == "assistant":
                 for call in message.get("tool_calls") or ():
                     if type(call) is dict:
                         call_ids.add(call.get("id"))
             elif role == "tool" and "tool_call_id" in message and message["tool_call_id"] not in call_ids:
-                emit(
-                    Finding(
-                        "tool-call-mismatch",
-                        f"tool message answers tool_call_id "
-                        f"{message['tool_call_id']!r}, which no earlier assistant message's "
-                        "`tool_calls` has; add the assistant turn with that call or fix the id",
-                        number,
-                        f"/body/messages/{i}/tool_call_id",
-                    )
+                text = (
+                    f"tool message answers tool_call_id {message['tool_call_id']!r}, which no earlier "
+                    "assistant message's `tool_calls` has; add the assistant turn with that call or fix the id"
                 )
+                emit(Finding("tool-call-mismatch", text, number, f"/body/messages/{i}/tool_call_id"))
             if content in ("", []) and not (role == "assistant" and message.get("tool_calls")):
-                emit(
-                    Finding(
-                        "empty-content",
-                        f"message {i} ({role}) has empty content",
-                        number,
-                        f"/body/messages/{i}/content",
-                    )
-                )
+                text = f"message {i} ({role}) has empty content"
+                emit(Finding("empty-content", text, number, f"/body/messages/{i}/content"))
+
+
+def unknown_body_field(key: str, schema: str, known) -> str:
+    if key in EXTENSION_FIELDS:
+        return (
+            f"`{key}` is not an OpenAI {schema} field; open-weight servers (vLLM, kluster.ai) accept it, "
+            "others may reject it"
+        )
+    return (
+        f"`{key}` is not a known {schema} field; it is passed through as is (fine only for servers that "
+        f"accept it){did_you_mean(key, known)}"
+    )

@@ -1,40 +1,53 @@
-"""Validation: reader → schema → rules → report, streaming in constant memory."""
+"""Validation: reader → schema → rules → report, streaming in constant memory.
+
+Each line first tries the fast path (msgspec decoders derived from the schemas, see `fastpath`); a line
+it rejects takes the reference path: orjson, jsonschema-rs for validity, python-jsonschema to explain.
+Both paths feed the same rules, so they give identical findings.
+"""
 
 from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import msgspec
 
 from . import schemas
 from .explain import explain
 from .findings import Finding, Report
-from .jsonl import open_binary, parse_line, read_objects
+from .jsonl import LineReader, open_binary, parse_line, read_objects
 from .providers import Provider, get_provider
-from .rules import LineRules
+from .rules import ExactIds, HashedIds, LineRules
+
+UNSET = msgspec.UNSET
+DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, KeyError)
+PARALLEL_MIN_BYTES = 16 * 1024 * 1024  # below this, starting workers costs more than it saves
 
 
 @functools.cache
-def _fast_validator():
+def _is_valid():
     """A compiled validator that only decides validity; python-jsonschema explains the lines it rejects."""
     import jsonschema_rs
 
-    resources = [(s["$id"], s) for s in schemas.all_schemas().values()]
-    registry = jsonschema_rs.Registry(resources)
-    return jsonschema_rs.validator_for(schemas.load(schemas.REQUEST), registry=registry)
+    registry = jsonschema_rs.Registry([(s["$id"], s) for s in schemas.all_schemas().values()])
+    return jsonschema_rs.validator_for(schemas.load(schemas.REQUEST), registry=registry).is_valid
 
 
 def schema_findings(number: int | None, obj) -> list[Finding]:
     """The schema's findings for one request line (empty when it is valid)."""
-    if _fast_validator().is_valid(obj):
+    if _is_valid()(obj):
         return []
     return explain(schemas.validator().iter_errors(obj), number)
 
 
 class Validator:
-    """Checks request lines one at a time and collects a Report.
+    """Checks request lines and collects a Report.
 
-    Feed it with `add_object` (already parsed lines, as the builder makes them) or `add_line` (raw
-    bytes), then call `finish()` for the file-level checks.
+    Feed it a stream (`feed_stream`), already built objects (`add_object`, as the builder does) or raw
+    lines (`add_line`), then call `finish()` for the file-level checks. `ids="hashed"` keeps only a hash
+    per custom_id; its repeats are then resolved by `finish(rescan=...)` from a second read of the file.
     """
 
     def __init__(
@@ -45,12 +58,13 @@ class Validator:
         max_bytes: int | None = None,
         max_findings: int | None = None,
         file: str = "<stdin>",
+        ids: str = "exact",
     ):
         self.provider = get_provider(provider).with_limits(max_requests, max_bytes)
         self.report = Report(file, self.provider.name, max_findings=max_findings)
-        self.rules = LineRules(self.provider)
-        self._is_valid = _fast_validator().is_valid
-        self._explainer = schemas.validator()
+        self.rules = LineRules(self.provider, HashedIds() if ids == "hashed" else ExactIds())
+        self._is_valid = _is_valid()
+        self._has_content = False
 
     def add_line(self, number: int, raw: bytes) -> None:
         """One raw line (without its newline)."""
@@ -69,11 +83,13 @@ class Validator:
         self.check(number, obj)
 
     def check(self, number: int, obj: dict) -> None:
+        """The reference path for one parsed line."""
         add = self.report.add
         summary = self.report.summary
         summary.requests += 1
+        self._has_content = True
         if not self._is_valid(obj):
-            for finding in explain(self._explainer.iter_errors(obj), number):
+            for finding in explain(schemas.validator().iter_errors(obj), number):
                 add(finding)
         self.rules.check(number, obj, add)
         url = obj.get("url")
@@ -83,37 +99,124 @@ class Validator:
         if type(body) is dict and type(body.get("model")) is str:
             summary.models[body["model"]] += 1
 
-    def finish(self, has_content: bool | None = None) -> Report:
-        """Adds the file-level findings and returns the report (findings in line order)."""
+    def feed_stream(self, stream, at_file_start: bool = True, size: int | None = None) -> None:
+        """Every line of a stream (a binary file, or any iterable of lines and their total `size`).
+
+        This is the hot loop of validation: keep per-line work out of it.
+        """
+        from .fastpath import line_decoder
+
+        decode, urls = line_decoder()
+        reader = LineReader(self.report.add, at_file_start)
+        summary, rules, add = self.report.summary, self.rules, self.report.add
+        models, endpoints, check_shape = summary.models, summary.endpoints, rules.check_shape
+        # For the common provider rules, the custom_id hash and the endpoint are checked right here.
+        inline = isinstance(rules.ids, HashedIds) and rules.id_match is None
+        inline = inline and not (self.provider.one_model or self.provider.one_endpoint)
+        allowed = rules.allowed
+        hashes = rules.ids.hashes if inline else set()
+        repeated, remember = (rules.ids.repeated, hashes.add) if inline else (set(), None)
+        if size is None and not _seekable(stream):
+            stream, counted = _counting(stream)
+        fast = number = 0
+        # The first content line always takes the reference path: it may carry a byte-order mark or open
+        # a JSON array, which the reader must see.
+        fast_ok = False
+        for number, raw in enumerate(stream, 1):  # noqa: B007 (number is read after the loop)
+            if fast_ok:
+                try:
+                    line = decode(raw)  # JSON allows the trailing newline as whitespace
+                except DECODE_ERRORS:
+                    pass
+                else:
+                    body = line.body
+                    if (
+                        getattr(body, "max_completion_tokens", UNSET) is UNSET
+                        or getattr(body, "max_tokens", UNSET) is UNSET
+                    ):
+                        url, model, custom_id = urls[type(line)], body.model, line.custom_id
+                        if inline and (allowed is None or url in allowed):
+                            h = hash(custom_id)
+                            if h in hashes:
+                                repeated.add(h)
+                            else:
+                                remember(h)
+                        else:
+                            check_shape(number, custom_id, url, model, add)
+                        fast += 1
+                        endpoints[url] += 1
+                        models[model] += 1
+                        continue
+            if raw.endswith(b"\n"):
+                raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
+            obj = reader.parse(number, raw)
+            if obj is not None:
+                self.check(number, obj)
+            fast_ok = reader.seen_content and not reader.array_file
+        summary.requests += fast
+        summary.lines = number
+        summary.bytes = size if size is not None else stream.tell() if _seekable(stream) else counted[0]
+        self._has_content = self._has_content or reader.seen_content
+
+    def finish(self, rescan: BinaryIO | None = None) -> Report:
+        """Adds the file-level findings and returns the report (findings in line order).
+
+        With hashed ids, `rescan` is a fresh stream of the same file for the exact pass over repeats.
+        """
         report, summary, p = self.report, self.report.summary, self.provider
-        if not (summary.lines if has_content is None else has_content):
-            report.add(
-                Finding(
-                    "empty-file",
-                    "the file has no requests; a batch file needs at least one request line",
-                    None,
-                )
-            )
+        ids = self.rules.ids
+        if isinstance(ids, HashedIds) and ids.repeated:
+            for finding in ids.duplicates(_custom_ids(rescan)):
+                report.add(finding)
+        if not self._has_content:
+            message = "the file has no requests; a batch file needs at least one request line"
+            report.add(Finding("empty-file", message, None))
         if p.max_requests is not None and summary.requests > p.max_requests:
-            report.add(
-                Finding(
-                    "too-many-requests",
-                    f"{summary.requests:,} requests; {p.name} accepts at most "
-                    f"{p.max_requests:,} per file: split it (`batchkit split`)",
-                    None,
-                )
+            message = (
+                f"{summary.requests:,} requests; {p.name} accepts at most {p.max_requests:,} per file: "
+                "split it (`batchkit split`)"
             )
+            report.add(Finding("too-many-requests", message, None))
         if p.max_bytes is not None and summary.bytes > p.max_bytes:
-            report.add(
-                Finding(
-                    "file-too-large",
-                    f"{summary.bytes:,} bytes; {p.name} accepts at most "
-                    f"{p.max_bytes:,} per file: split it (`batchkit split`)",
-                    None,
-                )
+            message = (
+                f"{summary.bytes:,} bytes; {p.name} accepts at most {p.max_bytes:,} per file: "
+                "split it (`batchkit split`)"
             )
-        report.findings.sort(key=lambda f: f.line or 0)
+            report.add(Finding("file-too-large", message, None))
+        report.findings.sort(key=lambda f: (f.line or 0, f.path))
         return report
+
+
+def _counting(stream):
+    """Lines of a stream that cannot tell its position, and a one-item list that adds up their bytes."""
+    counted = [0]
+
+    def lines():
+        for raw in stream:
+            counted[0] += len(raw)
+            yield raw
+
+    return lines(), counted
+
+
+def _custom_ids(stream: BinaryIO) -> Iterator[tuple[int, str]]:
+    for number, obj, _raw in read_objects(stream, lambda finding: None):
+        custom_id = obj.get("custom_id")
+        if type(custom_id) is str:
+            yield number, custom_id
+
+
+def _name(source) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return "<stdin>" if str(source) == "-" else os.fspath(source)
+    return getattr(source, "name", "<stream>")
+
+
+def _seekable(stream) -> bool:
+    try:
+        return stream.seekable()
+    except (AttributeError, ValueError):
+        return False
 
 
 def validate_file(
@@ -125,30 +228,34 @@ def validate_file(
     max_findings: int | None = None,
     jobs: int = 1,
 ) -> Report:
-    """Validate one batch file (a path, '-' for standard input, or a binary stream)."""
-    name = (
-        "<stdin>"
-        if str(source) == "-"
-        else os.fspath(source)
-        if isinstance(source, (str, os.PathLike))
-        else getattr(source, "name", "<stream>")
+    """Validate one batch file: a path, '-' for standard input, or a binary stream.
+
+    `jobs` > 1 (0: one per core) validates byte ranges of a large file in worker processes.
+    """
+    options = dict(
+        max_requests=max_requests, max_bytes=max_bytes, max_findings=max_findings, file=_name(source)
     )
-    validator = Validator(
-        provider, max_requests=max_requests, max_bytes=max_bytes, max_findings=max_findings, file=name
-    )
-    stats: dict = {}
     with open_binary(source) as stream:
-        for number, obj, _raw in read_objects(stream, validator.report.add, stats):
-            validator.check(number, obj)
-    validator.report.summary.lines = stats["lines"]
-    validator.report.summary.bytes = stats["bytes"]
-    return validator.finish(has_content=stats["content"])
+        seekable = _seekable(stream)
+        jobs = jobs or os.cpu_count() or 1
+        if jobs > 1 and seekable and isinstance(source, (str, os.PathLike)):
+            from .parallel import validate_parallel
+
+            size = os.fstat(stream.fileno()).st_size
+            if size >= PARALLEL_MIN_BYTES:
+                return validate_parallel(source, size, provider, jobs, options)
+        validator = Validator(provider, ids="hashed" if seekable else "exact", **options)
+        start = stream.tell() if seekable else 0
+        validator.feed_stream(stream)
+        if seekable:
+            stream.seek(start)
+        return validator.finish(rescan=stream if seekable else None)
 
 
 def validate_request(obj, provider: str | Provider | None = None) -> list[Finding]:
     """The findings for one request line's object (per-line checks only)."""
-    validator = Validator(provider)
     if type(obj) is not dict:
         return [Finding("not-an-object", "a request must be a JSON object", None)]
+    validator = Validator(provider)
     validator.check(0, obj)
     return [Finding(f.code, f.message, None, f.path, f.severity) for f in validator.report.findings]

@@ -1,0 +1,302 @@
+"""The fast path: msgspec decoders derived from the JSON Schemas, which parse and check a line in one pass.
+
+A derived decoder is never looser than its schema, only ever stricter: whatever it cannot express
+exactly (a conditional `then`, a union msgspec cannot decode, an unknown keyword) becomes stricter or
+rejects. So a line it accepts is valid by the schema, and a line it rejects goes to the reference path
+(python-jsonschema), which decides and explains. Tests hold the two paths to identical findings.
+"""
+
+from __future__ import annotations
+
+import functools
+import keyword
+from typing import Annotated, Any, Literal, Union
+
+import msgspec
+
+from . import schemas
+
+# Keywords that only annotate.
+ANNOTATIONS = frozenset(
+    {
+        "title",
+        "description",
+        "$comment",
+        "default",
+        "examples",
+        "deprecated",
+        "$schema",
+        "$id",
+        "$defs",
+        "readOnly",
+        "writeOnly",
+    }
+)
+
+
+class Reject(msgspec.Struct, forbid_unknown_fields=True):
+    """Matches no JSON value a real request has: where the fast path cannot follow the schema."""
+
+    batchkit_never_present: int
+
+
+class Converter:
+    """Turns one schema document (and the documents it refers to) into msgspec types.
+
+    `closed` closes the top-level object (unknown fields are warnings, so such lines take the reference
+    path); `drop` removes top-level properties whose presence needs a rule; `drop_tags` removes union
+    members by tag value; `nonempty` gives the string form of properties with these names minLength 1;
+    `raw` leaves top-level properties undecoded (msgspec.Raw) for a second decoder to read.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        closed=False,
+        drop=frozenset(),
+        drop_tags=frozenset(),
+        nonempty=frozenset(),
+        raw=frozenset(),
+    ):
+        self.name = name
+        self.closed, self.drop, self.drop_tags, self.nonempty, self.raw = (
+            closed,
+            drop,
+            drop_tags,
+            nonempty,
+            raw,
+        )
+        self.refs: dict[tuple[str, str], Any] = {}
+        self.counter = 0
+
+    def root(self):
+        return self.convert(schemas.load(self.name), self.name, top=True)
+
+    def convert(self, node, doc: str, *, top=False, tag=None, field=None):
+        if node is True:
+            return Any
+        if node is False or not isinstance(node, dict):
+            return Reject
+        if "$ref" in node:
+            if set(node) - ANNOTATIONS - {"$ref", "type"}:
+                return Reject
+            return self.ref(node["$ref"], doc)
+        if "allOf" in node:
+            return self.all_of(node, doc)
+        if "anyOf" in node:
+            if set(node) - ANNOTATIONS - {"anyOf"}:
+                return Reject
+            return self.union([self.convert(b, doc, field=field) for b in node["anyOf"]])
+        keys = set(node) - ANNOTATIONS
+        if "then" in keys:
+            # Applying a conditional `then` unconditionally is stricter, never looser.
+            node = {k: v for k, v in node.items() if k not in ("if", "then", "else")}
+            then = self.convert_then(node, doc)
+            return then
+        if "enum" in keys or "const" in keys:
+            values = node["enum"] if "enum" in node else [node["const"]]
+            if all(v is None or type(v) in (str, int) for v in values) and not keys - {
+                "enum",
+                "const",
+                "type",
+            }:
+                return Literal[tuple(values)]  # type: ignore[valid-type]
+            return Reject
+        types = node.get("type")
+        if types is None:
+            return Any if not keys else Reject
+        if isinstance(types, list):
+            return self.union([self.convert({**node, "type": t}, doc, field=field) for t in types])
+        return self.typed(types, node, keys - {"type"}, doc, top=top, tag=tag, field=field)
+
+    def convert_then(self, node, doc):
+        then = node.get("then")
+        merged = dict(node)
+        if isinstance(then, dict) and set(then) - ANNOTATIONS <= {"required"}:
+            merged["required"] = sorted(set(node.get("required", [])) | set(then.get("required", [])))
+            return self.convert(merged, doc)
+        return Reject
+
+    def typed(self, kind, node, keys, doc, *, top, tag, field):
+        meta = {}
+        if kind == "string":
+            allowed = {"minLength": "min_length", "maxLength": "max_length", "pattern": "pattern"}
+            if keys - set(allowed):
+                return Reject
+            meta = {allowed[k]: node[k] for k in keys}
+            if field in self.nonempty:
+                meta["min_length"] = max(meta.get("min_length", 0), 1)
+            return Annotated[str, msgspec.Meta(**meta)] if meta else str
+        if kind in ("number", "integer"):
+            allowed = {"minimum": "ge", "maximum": "le", "exclusiveMinimum": "gt", "exclusiveMaximum": "lt"}
+            if keys - set(allowed):
+                return Reject
+            base = int if kind == "integer" else float
+            meta = {allowed[k]: node[k] for k in keys}
+            return Annotated[base, msgspec.Meta(**meta)] if meta else base
+        if kind == "boolean":
+            return bool if not keys else Reject
+        if kind == "null":
+            return None if not keys else Reject
+        if kind == "array":
+            if keys - {"items", "minItems", "maxItems"}:
+                return Reject
+            item = self.convert(node.get("items", True), doc)
+            meta = {
+                k: node[m] for m, k in (("minItems", "min_length"), ("maxItems", "max_length")) if m in node
+            }
+            return Annotated[list[item], msgspec.Meta(**meta)] if meta else list[item]
+        if kind == "object":
+            return self.object(node, keys, doc, top=top, tag=tag)
+        return Reject
+
+    def object(self, node, keys, doc, *, top, tag):
+        if "properties" in node or "required" in node:
+            extra = node.get("additionalProperties", True)
+            if keys - {"properties", "required", "additionalProperties"} or extra not in (True, False):
+                return Reject
+            return self.struct(node, doc, closed=(top and self.closed) or extra is False, top=top, tag=tag)
+        if keys - {"additionalProperties", "propertyNames", "minProperties", "maxProperties"}:
+            return Reject
+        value = self.convert(node.get("additionalProperties", True), doc)
+        names = node.get("propertyNames", {"type": "string"})
+        key = self.convert({"type": "string", **names}, doc)
+        meta = {
+            k: node[m]
+            for m, k in (("minProperties", "min_length"), ("maxProperties", "max_length"))
+            if m in node
+        }
+        return Annotated[dict[key, value], msgspec.Meta(**meta)] if meta else dict[key, value]
+
+    def struct(self, node, doc, *, closed, top, tag):
+        required = set(node.get("required", []))
+        properties = dict(node.get("properties", {}))
+        if tag is not None:
+            properties.pop(tag[0], None)
+            required.discard(tag[0])
+        if top:
+            for name in self.drop:
+                properties.pop(name, None)
+        if not required <= set(properties):
+            return Reject
+        fields, rename = [], {}
+        for i, (name, sub) in enumerate(sorted(properties.items(), key=lambda kv: kv[0] not in required)):
+            attr = name if name.isidentifier() and not keyword.iskeyword(name) else f"field_{i}"
+            rename[attr] = name
+            annotation = msgspec.Raw if top and name in self.raw else self.convert(sub, doc, field=name)
+            if name in required:
+                fields.append((attr, annotation))
+            else:
+                fields.append((attr, Union[annotation, msgspec.UnsetType], msgspec.UNSET))  # noqa: UP007 (built at run time)
+        self.counter += 1
+        options = {"tag_field": tag[0], "tag": tag[1]} if tag else {}
+        return msgspec.defstruct(
+            f"S{self.counter}", fields, rename=rename, forbid_unknown_fields=closed, **options
+        )
+
+    def ref(self, ref: str, doc: str):
+        target_doc, _, fragment = ref.partition("#")
+        if target_doc:
+            target_doc = target_doc.removesuffix(".schema.json").rsplit("/", 1)[-1]
+        else:
+            target_doc = doc
+        key = (target_doc, fragment)
+        if key in self.refs:
+            return self.refs[key] or Reject  # None: recursion in progress
+        self.refs[key] = None
+        node = schemas.load(target_doc)
+        for part in filter(None, fragment.split("/")):
+            node = node[part]
+        self.refs[key] = result = self.convert(node, target_doc)
+        return result
+
+    def all_of(self, node, doc):
+        """The discriminated union: `allOf` of `if {F: const V} then $ref`, one branch per tag value."""
+        branches = node["allOf"]
+        tags = []
+        for branch in branches:
+            cond = branch.get("if", {}) if isinstance(branch, dict) else {}
+            props = cond.get("properties", {})
+            if set(branch) != {"if", "then"} or len(props) != 1:
+                return Reject
+            ((field, spec),) = props.items()
+            if "const" not in spec or "$ref" not in branch["then"]:
+                return Reject
+            tags.append((field, spec["const"], branch["then"]["$ref"]))
+        if len({t[0] for t in tags}) != 1:
+            return Reject
+        members = []
+        for field, value, ref in tags:
+            if value in self.drop_tags:
+                continue
+            members.append(self.tagged(ref, doc, (field, value)))
+        return self.union(members)
+
+    def tagged(self, ref, doc, tag):
+        _, _, fragment = ref.partition("#")
+        node = schemas.load(doc)
+        for part in filter(None, fragment.split("/")):
+            node = node[part]
+        keys = set(node) - ANNOTATIONS
+        if "then" in keys:
+            node = {k: v for k, v in node.items() if k not in ("if", "then", "else")} | {
+                "required": sorted(set(node.get("required", [])) | set(node["then"].get("required", [])))
+            }
+        if node.get("type") != "object" or set(node) - ANNOTATIONS - {"type", "properties", "required"}:
+            return Reject
+        return self.struct(node, doc, closed=False, top=False, tag=tag)
+
+    @staticmethod
+    def union(members):
+        members = list(dict.fromkeys(members))
+        if Reject in members:
+            members.remove(Reject)
+        if not members:
+            return Reject
+        candidate = members[0] if len(members) == 1 else Union[tuple(members)]  # noqa: UP007
+        try:
+            msgspec.json.Decoder(candidate)
+        except TypeError:
+            return Reject  # a union msgspec cannot decode: such values take the reference path
+        return candidate
+
+
+# Body fields whose presence needs a rule's judgement; lines that carry them take the reference path.
+RULE_FIELDS = frozenset({"stream", "stream_options", "top_logprobs"})
+# Message roles that need a rule (tool-call pairing).
+RULE_ROLES = frozenset({"tool"})
+
+
+@functools.cache
+def body_type(name: str):
+    """The stricter msgspec type of an endpoint's body: closed, and without what needs a rule."""
+    return Converter(name, closed=True, drop=RULE_FIELDS, drop_tags=RULE_ROLES, nonempty={"content"}).root()
+
+
+@functools.cache
+def line_decoder():
+    """(decode, {line type: url}): one decoder for whole request lines.
+
+    A line type per endpoint, tagged by `url`, so one pass both picks the body schema (as the request
+    schema's if/then on `url` does) and checks the body. A url without a body schema decodes to an error
+    and takes the reference path.
+    """
+    request = schemas.load(schemas.REQUEST)
+    converter = Converter(schemas.REQUEST)
+    envelope = [
+        (name, converter.convert(spec, schemas.REQUEST, field=name))
+        for name, spec in request["properties"].items()
+        if name not in ("url", "body")
+    ]
+    if set(request["required"]) != {name for name, _ in envelope} | {"url", "body"}:
+        raise RuntimeError("the request line schema changed shape; teach the fast path about it")
+    urls = {}
+    for i, (url, name) in enumerate(sorted(schemas.body_schemas().items())):
+        body = body_type(name)
+        if body is not Reject:
+            line = msgspec.defstruct(
+                f"Line{i}", [*envelope, ("body", body)], tag_field="url", tag=url, forbid_unknown_fields=True
+            )
+            urls[line] = url
+    return msgspec.json.Decoder(Union[tuple(urls)]).decode, urls  # noqa: UP007

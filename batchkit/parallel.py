@@ -1,0 +1,135 @@
+"""`--jobs N`: validate byte ranges of one file in worker processes and merge what they found.
+
+Ranges start at line boundaries. Each worker numbers its lines from 1; the parent shifts them. What spans
+ranges is settled here: the file's first model and endpoint are read before the workers start, and the
+custom_id hashes of all ranges are joined, so a repeat across two ranges is found with both lines.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from array import array
+from concurrent.futures import ProcessPoolExecutor
+
+from .findings import Finding, Report
+from .jsonl import iter_lines, parse_line
+from .providers import get_provider
+
+
+def byte_ranges(path, size: int, parts: int) -> list[tuple[int, int]]:
+    """`parts` ranges of about equal size, each starting at the beginning of a line."""
+    cuts = [0]
+    with open(path, "rb") as f:
+        for k in range(1, parts):
+            f.seek(max(size * k // parts - 1, cuts[-1]))
+            f.readline()
+            cuts.append(min(f.tell(), size))
+    cuts.append(size)
+    return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+
+
+def first_values(path, provider) -> tuple[tuple | None, tuple | None]:
+    """((model, line), (url, line)) of the file's first request with each, as a single pass would see them."""
+    if not (provider.one_model or provider.one_endpoint):
+        return None, None
+    model = endpoint = None
+    with open(path, "rb") as f:
+        for number, _end, raw in iter_lines(f):
+            obj = parse_line(
+                number, raw.removeprefix(b"\xef\xbb\xbf") if number == 1 else raw, lambda f: None
+            )
+            if obj is None:
+                continue
+            url, body = obj.get("url"), obj.get("body")
+            if endpoint is None and type(url) is str:
+                endpoint = (url, number)
+            if model is None and type(body) is dict and type(body.get("model")) is str:
+                model = (body["model"], number)
+            if model is not None and endpoint is not None:
+                break
+    return model, endpoint
+
+
+def _lines_between(f, length: int):
+    for raw in f:
+        yield raw
+        length -= len(raw)
+        if length <= 0:
+            return
+
+
+def _check_range(args) -> dict:
+    from .validate import Validator
+
+    path, start, stop, provider, options, first_model, first_endpoint = args
+    validator = Validator(provider, ids="hashed", **options)
+    validator.rules.first_model, validator.rules.first_endpoint = first_model, first_endpoint
+    with open(path, "rb") as f:
+        f.seek(start)
+        validator.feed_stream(_lines_between(f, stop - start), at_file_start=start == 0, size=stop - start)
+    s = validator.report.summary
+    ids = validator.rules.ids
+    return {
+        "findings": validator.report.findings,
+        "lines": s.lines,
+        "requests": s.requests,
+        "errors": s.errors,
+        "warnings": s.warnings,
+        "models": s.models,
+        "endpoints": s.endpoints,
+        "has_content": validator._has_content,
+        "hashes": array("q", ids.hashes),
+        "repeated": ids.repeated,
+    }
+
+
+def validate_parallel(path, size: int, provider, jobs: int, options: dict) -> Report:
+    from .validate import Validator
+
+    try:
+        context = multiprocessing.get_context("fork")  # workers share the parent's hash seed and schemas
+    except ValueError:
+        context = None
+    provider = get_provider(provider)
+    merged = Validator(provider, ids="hashed", **options)
+    if context is None:
+        with open(path, "rb") as stream:
+            merged.feed_stream(stream)
+            stream.seek(0)
+            return merged.finish(rescan=stream)
+    from .fastpath import line_decoder
+
+    line_decoder()  # built once here, inherited by every worker
+    first_model, first_endpoint = first_values(path, merged.provider)
+    worker_options = {k: v for k, v in options.items() if k != "file"}
+    tasks = [
+        (path, a, b, provider, worker_options, first_model, first_endpoint)
+        for a, b in byte_ranges(path, size, jobs)
+    ]
+    report, summary = merged.report, merged.report.summary
+    line_base = 0
+    with ProcessPoolExecutor(max_workers=len(tasks), mp_context=context) as pool:
+        for result in pool.map(_check_range, tasks):
+            for f in result["findings"]:
+                shifted = Finding(
+                    f.code,
+                    f.message,
+                    None if f.line is None else f.line + line_base,
+                    f.path,
+                    f.severity,
+                    f.related_lines,
+                )
+                if report.max_findings is None or len(report.findings) < report.max_findings:
+                    report.findings.append(shifted)
+            summary.errors += result["errors"]
+            summary.warnings += result["warnings"]
+            summary.requests += result["requests"]
+            summary.models.update(result["models"])
+            summary.endpoints.update(result["endpoints"])
+            merged._has_content = merged._has_content or result["has_content"]
+            merged.rules.ids.merge(set(result["hashes"]), result["repeated"])
+            line_base += result["lines"]
+    summary.lines = line_base
+    summary.bytes = size
+    with open(path, "rb") as stream:
+        return merged.finish(rescan=stream)
