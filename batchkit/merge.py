@@ -69,6 +69,7 @@ RESULT_COLUMNS = (
 )
 INT_COLUMNS = ("status_code", "prompt_tokens", "completion_tokens", "total_tokens")
 EXAMPLES = 2  # example custom_ids kept per digest group
+MAX_FINDINGS = 1000  # reading problems kept (all are counted): a wrong file can have a million
 
 Paths = str | os.PathLike | Iterable[str | os.PathLike]
 Progress = Callable[[str, int], None]  # (stage: "requests" | "results", lines just read)
@@ -136,11 +137,17 @@ class MergeReport:
     duplicates: list[Duplicate] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     findings: list[tuple[str, Finding]] = field(default_factory=list)
+    findings_count: int = 0
     digest: list[DigestEntry] = field(default_factory=list)
     source: str | None = None
     source_rows: int = 0
     requests_without_source_row: list[str] = field(default_factory=list)
     source_rows_without_request: int = 0
+
+    def add_finding(self, file: str, finding: Finding) -> None:
+        self.findings_count += 1
+        if len(self.findings) < MAX_FINDINGS:
+            self.findings.append((file, finding))
 
     @property
     def failed(self) -> int:
@@ -171,6 +178,7 @@ class MergeReport:
             "duplicate_rule": DUPLICATE_RULE,
             "missing": self.missing,
             "findings": [{"file": f, **finding.to_dict()} for f, finding in self.findings],
+            "findings_count": self.findings_count,
             "digest": [d.to_dict() for d in self.digest],
             "source": None
             if self.source is None
@@ -189,8 +197,8 @@ class MergeReport:
             where = f"{file}:{f.line}" if f.line else file
             path = f" {f.path}" if f.path else ""
             out.append(f"{where}: {f.severity}[{f.code}]{path}: {f.message}")
-        if len(self.findings) > limit:
-            out.append(f"… and {len(self.findings) - limit} more reading problem(s)")
+        if self.findings_count > limit:
+            out.append(f"… and {self.findings_count - limit:,} more reading problem(s)")
         counts = ", ".join(f"{s} {self.counts[s]:,}" for s in STATUSES if self.counts[s])
         out.append(f"requests: {self.requests:,} ({counts or 'none'})")
         out.append(
@@ -279,7 +287,7 @@ def _read_requests(paths: Sequence, report: MergeReport, progress: Progress | No
         requests.files.append(name)
 
         def emit(finding: Finding, name=name) -> None:
-            report.findings.append((name, finding))
+            report.add_finding(name, finding)
 
         stats: dict = {}
         done = 0
@@ -345,20 +353,109 @@ def _read_requests(paths: Sequence, report: MergeReport, progress: Progress | No
 # ---------------------------------------------------------------- joining results
 
 
-def _newer(new: ResultRecord, current: ResultRecord) -> bool:
-    """Whether `new` (read after `current`) replaces it: see DUPLICATE_RULE."""
-    new_key = (new.status == OK, -1 if new.created is None else new.created)
-    current_key = (current.status == OK, -1 if current.created is None else current.created)
-    return new_key >= current_key
+NA = -(2**63)  # "no value" in the integer columns
+
+
+class _Results:
+    """The winning result of every request row, column by column.
+
+    Only the columns a merged table needs are kept, in arrays and lists indexed by row (about a hundred
+    bytes a row besides the answers' own text), so a million rows do not cost a million objects.
+    """
+
+    def __init__(self, rows: int):
+        self.rows = rows
+        self.status: list[str] = [MISSING] * rows
+        self.status_code = array("q", [NA]) * rows
+        self.created = array("q", [NA]) * rows
+        self.prompt_tokens = array("q", [NA]) * rows
+        self.completion_tokens = array("q", [NA]) * rows
+        self.total_tokens = array("q", [NA]) * rows
+        self.content: list[str | None] = [None] * rows
+        self.more_contents: dict[int, tuple] = {}  # row → choices 2… when n > 1
+        self.finish_reason: list[str | None] = [None] * rows
+        self.tool_calls: list[str | None] = [None] * rows
+        self.error_code: list[str | None] = [None] * rows
+        self.error_message: list[str | None] = [None] * rows
+        self.embedding: list | None = None  # made on the first embedding
+        self.answered_by: dict[int, str] = {}  # row → the response's model, for requests that name none
+        self.files: list[str] = []
+        self.file = array("H", [0]) * rows  # where the winning line is: index into files, line number
+        self.line = array("q", [0]) * rows
+
+    def is_newer(self, row: int, record: ResultRecord) -> bool:
+        """Whether `record` (read after the row's current result) replaces it: see DUPLICATE_RULE."""
+        created = NA if record.created is None else record.created
+        return (record.status == OK, created) >= (self.status[row] == OK, self.created[row])
+
+    def put(self, row: int, record: ResultRecord, file_number: int) -> None:
+        self.status[row] = record.status
+        self.status_code[row] = _or_na(record.status_code)
+        self.created[row] = _or_na(record.created)
+        self.prompt_tokens[row] = _or_na(record.prompt_tokens)
+        self.completion_tokens[row] = _or_na(record.completion_tokens)
+        self.total_tokens[row] = _or_na(record.total_tokens)
+        contents = record.contents
+        self.content[row] = contents[0] if contents else None
+        if len(contents) > 1:
+            self.more_contents[row] = contents[1:]
+        else:
+            self.more_contents.pop(row, None)
+        self.finish_reason[row] = record.finish_reason
+        self.tool_calls[row] = record.tool_calls
+        self.error_code[row] = record.error_code
+        self.error_message[row] = record.error_message
+        if record.embedding is not None or self.embedding is not None:
+            if self.embedding is None:
+                self.embedding = [None] * self.rows
+            self.embedding[row] = record.embedding
+        if record.model is not None:
+            self.answered_by[row] = record.model
+        self.file[row] = file_number
+        self.line[row] = record.line
+
+    def copy_row(self, source: int, target: int) -> None:
+        for name in (
+            "status",
+            "status_code",
+            "created",
+            "prompt_tokens",
+            "completion_tokens",
+            "total_tokens",
+            "content",
+            "finish_reason",
+            "tool_calls",
+            "error_code",
+            "error_message",
+            "file",
+            "line",
+        ):
+            column = getattr(self, name)
+            column[target] = column[source]
+        if source in self.more_contents:
+            self.more_contents[target] = self.more_contents[source]
+        if self.embedding is not None:
+            self.embedding[target] = self.embedding[source]
+        if source in self.answered_by:
+            self.answered_by[target] = self.answered_by[source]
+
+    def located(self, row: int) -> Located:
+        return Located(self.files[self.file[row]], self.line[row], self.status[row])
+
+
+def _or_na(value: int | None) -> int:
+    return NA if value is None else value
 
 
 def _join(requests: _Requests, result_paths: Sequence, report: MergeReport, progress: Progress | None):
-    """The winning result per row (None: missing), with orphans and duplicates recorded."""
-    winners: list[ResultRecord | None] = [None] * len(requests)
+    """The winning result of every row (status `missing` where there is none), with orphans and
+    duplicates recorded in the report."""
+    table = _Results(len(requests))
     seen: dict[int, list[Located]] = {}  # row → every result read for it, only once there are two
+    file_numbers: dict[str, int] = {}
 
     def emit(file: str, finding: Finding) -> None:
-        report.findings.append((file, finding))
+        report.add_finding(file, finding)
 
     index = requests.index
     read = 0
@@ -366,46 +463,47 @@ def _join(requests: _Requests, result_paths: Sequence, report: MergeReport, prog
         read += 1
         if progress is not None and read % 4096 == 0:
             progress("results", 4096)
+        file_number = file_numbers.get(record.file)
+        if file_number is None:
+            file_number = file_numbers[record.file] = len(table.files)
+            table.files.append(record.file)
         row = index.get(record.custom_id)
         if row is None:
             report.orphans.append(Orphan(record.custom_id, Located(record.file, record.line, record.status)))
             continue
-        record.custom_id = requests.ids[row]  # share the input's string instead of a copy per row
-        current = winners[row]
-        if current is None:
-            winners[row] = record
+        if table.status[row] == MISSING:
+            table.put(row, record, file_number)
             continue
         located = seen.get(row)
         if located is None:
-            seen[row] = located = [Located(current.file, current.line, current.status)]
+            seen[row] = located = [table.located(row)]
         located.append(Located(record.file, record.line, record.status))
-        if _newer(record, current):
-            winners[row] = record
+        if table.is_newer(row, record):
+            table.put(row, record, file_number)
     if progress is not None:
         progress("results", read % 4096)
     for row, located in sorted(seen.items()):
-        kept = winners[row]
-        kept_at = Located(kept.file, kept.line, kept.status)
-        report.duplicates.append(Duplicate(requests.ids[row], kept_at, [x for x in located if x != kept_at]))
+        kept = table.located(row)
+        report.duplicates.append(Duplicate(requests.ids[row], kept, [x for x in located if x != kept]))
     # rows that share a custom_id with an earlier, different request line get its result too
     for custom_id, rows in requests.extra_rows.items():
         first = index[custom_id]
         for row in rows:
-            winners[row] = winners[first]
-    return winners
+            table.copy_row(first, row)
+    return table
 
 
-def _statuses(requests: _Requests, winners: list, report: MergeReport) -> list[str]:
-    statuses = [MISSING if w is None else w.status for w in winners]
-    report.counts.update(statuses)
-    report.missing = [requests.ids[i] for i, s in enumerate(statuses) if s == MISSING]
-    for w in winners:
-        if w is not None:
-            report.prompt_tokens += w.prompt_tokens or 0
-            report.completion_tokens += w.completion_tokens or 0
-            report.total_tokens += w.total_tokens or 0
-    report.digest = digest(requests.ids, winners)
-    return statuses
+def _count(requests: _Requests, table: _Results, report: MergeReport) -> None:
+    report.counts.update(table.status)
+    report.missing = [requests.ids[i] for i, s in enumerate(table.status) if s == MISSING]
+    report.prompt_tokens = _total(table.prompt_tokens)
+    report.completion_tokens = _total(table.completion_tokens)
+    report.total_tokens = _total(table.total_tokens)
+    report.digest = digest(requests.ids, table)
+
+
+def _total(column: array) -> int:
+    return sum(v for v in column if v != NA)
 
 
 # ---------------------------------------------------------------- error digest
@@ -456,74 +554,76 @@ def hint_for(status: str, code: str | None, status_code: int | None, message: st
     return None
 
 
-def digest(ids: Sequence[str], winners: Sequence[ResultRecord | None]) -> list[DigestEntry]:
+def digest(ids: Sequence[str], table: _Results) -> list[DigestEntry]:
     """Failures grouped by status, code and message pattern; biggest group first."""
     groups: dict[tuple, DigestEntry] = {}
     patterns: dict[str | None, str] = {}
-    for custom_id, record in zip(ids, winners, strict=True):
-        if record is None:
-            key = (MISSING, "missing", "no result for this request")
-            status_code = message = None
-        elif record.status == OK:
+    for row, status in enumerate(table.status):
+        if status == OK:
             continue
+        if status == MISSING:
+            key = (MISSING, MISSING, "no result for this request")
+            status_code = message = None
         else:
-            message = record.error_message
+            message = table.error_message[row]
             pattern = patterns.get(message)
             if pattern is None:
                 pattern = patterns[message] = message_pattern(message)
-            key = (record.status, record.error_code or record.status, pattern)
-            status_code = record.status_code
+            key = (status, table.error_code[row] or status, pattern)
+            status_code = None if table.status_code[row] == NA else table.status_code[row]
         entry = groups.get(key)
         if entry is None:
-            code = key[1]
-            hint = hint_for(key[0], code, status_code, message)
-            groups[key] = entry = DigestEntry(key[0], code, key[2], 0, [], hint)
+            hint = hint_for(key[0], key[1], status_code, message)
+            groups[key] = entry = DigestEntry(key[0], key[1], key[2], 0, [], hint)
         entry.count += 1
         if len(entry.examples) < EXAMPLES:
-            entry.examples.append(custom_id)
+            entry.examples.append(ids[row])
     return sorted(groups.values(), key=lambda e: (-e.count, e.status, e.code, e.pattern))
 
 
 # ---------------------------------------------------------------- the table
 
 
-def _frame(requests: _Requests, winners: list, statuses: list[str]) -> pd.DataFrame:
+def _frame(requests: _Requests, table: _Results) -> pd.DataFrame:
+    import numpy as np
     import pandas as pd
 
-    present = [w for w in winners if w is not None]
-    n_contents = max((len(w.contents) for w in present), default=1) or 1
-    embeddings = any(w.embedding is not None for w in present) or any(
-        url.rstrip("/").endswith("embeddings") for url in requests.endpoints
-    )
-
-    def column(getter):
+    def text(values: list) -> pd.Series:
         # object columns hold the strings already read: no copy, however long the answers are
-        return pd.Series([None if w is None else getter(w) for w in winners], dtype=object)
+        return pd.Series(values, dtype=object)
 
-    def ints(getter):
-        return pd.array([None if w is None else getter(w) for w in winners], dtype="Int64")
+    def integers(values: array) -> pd.arrays.IntegerArray:
+        numbers = np.frombuffer(values, dtype=np.int64)
+        missing = numbers == NA
+        return pd.arrays.IntegerArray(np.where(missing, 0, numbers), missing)
 
     # the model asked for (the response may name a dated snapshot of it), else the one that answered
-    models = [
-        m if m is not None or w is None else w.model for w, m in zip(winners, requests.models, strict=True)
-    ]
+    models = requests.models
+    if table.answered_by and None in models:
+        models = [table.answered_by.get(row) if m is None else m for row, m in enumerate(models)]
     data = {
-        "custom_id": pd.Series(requests.ids, dtype=object),
-        "status": pd.Series(statuses, dtype=object),
-        "status_code": ints(lambda w: w.status_code),
-        "model": pd.Series(models, dtype=object),
-        "content": column(lambda w: w.contents[0] if w.contents else None),
+        "custom_id": text(requests.ids),
+        "status": text(table.status),
+        "status_code": integers(table.status_code),
+        "model": text(models),
+        "content": text(table.content),
     }
-    for i in range(1, n_contents):
-        data[f"content_{i + 1}"] = column(lambda w, i=i: w.contents[i] if len(w.contents) > i else None)
-    data["finish_reason"] = column(lambda w: w.finish_reason)
-    data["tool_calls"] = column(lambda w: w.tool_calls)
-    for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
-        data[name] = ints(lambda w, name=name: getattr(w, name))
-    data["error_code"] = column(lambda w: w.error_code)
-    data["error_message"] = column(lambda w: w.error_message)
-    if embeddings:
-        data["embedding"] = column(lambda w: w.embedding)
+    more = table.more_contents
+    for i in range(max(map(len, more.values()), default=0)):
+        data[f"content_{i + 2}"] = text(
+            [more[row][i] if row in more and len(more[row]) > i else None for row in range(table.rows)]
+        )
+    data["finish_reason"] = text(table.finish_reason)
+    data["tool_calls"] = text(table.tool_calls)
+    data["prompt_tokens"] = integers(table.prompt_tokens)
+    data["completion_tokens"] = integers(table.completion_tokens)
+    data["total_tokens"] = integers(table.total_tokens)
+    data["error_code"] = text(table.error_code)
+    data["error_message"] = text(table.error_message)
+    if table.embedding is not None or any(
+        url.rstrip("/").endswith("embeddings") for url in requests.endpoints
+    ):
+        data["embedding"] = text(table.embedding if table.embedding is not None else [None] * table.rows)
     return pd.DataFrame(data)
 
 
@@ -642,10 +742,10 @@ def merge_results(
     inputs, results = _paths(inputs, "input"), _paths(results, "result")
     report = MergeReport([_name(p) for p in inputs], [_name(p) for p in results])
     requests = _read_requests(inputs, report, progress)
-    winners = _join(requests, results, report, progress)
-    statuses = _statuses(requests, winners, report)
-    frame = _frame(requests, winners, statuses)
-    del winners
+    table = _join(requests, results, report, progress)
+    _count(requests, table, report)
+    frame = _frame(requests, table)
+    del table
     if source is not None:
         frame = _attach_source(frame, source, id_column, id_prefix, report, sheet, encoding)
     elif id_column is not None:
@@ -706,12 +806,11 @@ def select_retry(
         raise UsageError("retry reads the input files twice, so they cannot come from standard input")
     report = MergeReport([_name(p) for p in inputs], [_name(p) for p in results])
     requests = _read_requests(inputs, report, progress)
-    winners = _join(requests, results, report, progress)
-    statuses = _statuses(requests, winners, report)
-    del winners
+    table = _join(requests, results, report, progress)
+    _count(requests, table, report)
     wanted: list[set[int]] = [set() for _ in requests.files]
     selected = Counter()
-    for row, status in enumerate(statuses):
+    for row, status in enumerate(table.status):
         if status in only:
             wanted[requests.file_index[row]].add(requests.line[row])
             selected[status] += 1

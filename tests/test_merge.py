@@ -180,6 +180,14 @@ def test_input_lines_without_custom_id_are_reported(tmp_path):
     assert len(outcome.report.orphans) == 3
 
 
+def test_reading_problems_are_all_counted_but_only_the_first_thousand_kept(tmp_path):
+    wrong = tmp_path / "not-results.jsonl"
+    wrong.write_bytes(b'{"custom_id": "x"}\n' * 1500)  # e.g. the input file given as a result file
+    report = merge_results(DATA / "seed" / "batch_tasks.jsonl", wrong).report
+    assert report.findings_count == 1500 and len(report.findings) == 1000
+    assert report.findings[-1][1].line == 1000 and "1,490 more reading problem(s)" in report.to_text()
+
+
 def test_message_patterns_and_hints():
     assert message_pattern(
         "Rate limit reached for gpt-4o in organization org-AbC123xyz987 on tokens: 12,000"

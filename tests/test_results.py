@@ -236,3 +236,18 @@ def test_an_empty_result_file_is_a_warning_and_a_stream_can_be_read():
     assert [(f.code, f.severity) for _, f in findings] == [("empty-file", "warning")]
     line = (DATA / "seed" / "output.jsonl").read_bytes()
     assert [r.custom_id for r in read_results(io.BytesIO(line))] == ["request-3", "request-1", "request-2"]
+
+
+def test_golden_result_lines_match_the_output_line_schema():
+    from batchkit.schemas import OUTPUT, validator
+
+    check = validator(OUTPUT)
+    lines = [
+        (path, number, orjson.loads(raw))
+        for path in sorted(DATA.glob("*/*.jsonl"))
+        if "input" not in path.name and "tasks" not in path.name
+        for number, raw in enumerate(path.read_bytes().splitlines(), 1)
+        if raw.strip().startswith(b"{")
+    ]
+    invalid = [(path.name, number) for path, number, obj in lines if not check.is_valid(obj)]
+    assert len(lines) > 25 and invalid == [("output-1.jsonl", 5)]  # the line without a custom_id
