@@ -153,7 +153,10 @@ class MergeReport:
     def failed(self) -> int:
         return sum(self.counts[s] for s in FAILED)
 
-    def to_dict(self) -> dict:
+    def to_dict(self, limit: int | None = None) -> dict:
+        """The report as plain data; `limit` cuts each list (orphans, duplicates, missing …) to that many
+        entries, the `*_count` fields still count them all."""
+        cut = slice(limit)
         return {
             "inputs": self.inputs,
             "results": self.results,
@@ -165,19 +168,23 @@ class MergeReport:
                 "total": self.total_tokens,
             },
             "orphans": [
-                {"custom_id": o.custom_id, "file": o.result.file, "line": o.result.line} for o in self.orphans
+                {"custom_id": o.custom_id, "file": o.result.file, "line": o.result.line}
+                for o in self.orphans[cut]
             ],
+            "orphans_count": len(self.orphans),
             "duplicates": [
                 {
                     "custom_id": d.custom_id,
                     "kept": {"file": d.kept.file, "line": d.kept.line, "status": d.kept.status},
                     "dropped": [{"file": x.file, "line": x.line, "status": x.status} for x in d.dropped],
                 }
-                for d in self.duplicates
+                for d in self.duplicates[cut]
             ],
+            "duplicates_count": len(self.duplicates),
             "duplicate_rule": DUPLICATE_RULE,
-            "missing": self.missing,
-            "findings": [{"file": f, **finding.to_dict()} for f, finding in self.findings],
+            "missing": self.missing[cut],
+            "missing_count": len(self.missing),
+            "findings": [{"file": f, **finding.to_dict()} for f, finding in self.findings[cut]],
             "findings_count": self.findings_count,
             "digest": [d.to_dict() for d in self.digest],
             "source": None
@@ -186,7 +193,8 @@ class MergeReport:
                 "file": self.source,
                 "rows": self.source_rows,
                 "rows_without_request": self.source_rows_without_request,
-                "requests_without_row": self.requests_without_source_row,
+                "requests_without_row": self.requests_without_source_row[cut],
+                "requests_without_row_count": len(self.requests_without_source_row),
             },
         }
 

@@ -11,6 +11,7 @@ from ..errors import ValidationFailed
 from ..providers import PROVIDERS, parse_size
 
 RESULTS_FLAGS = ("--results", "-r")
+JSON_LIMIT = 1000  # entries per list in a --json summary (every list is also counted)
 
 
 class ResultsCommand(click.Command):
@@ -130,7 +131,7 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
         progress.close()
     write_merged(outcome.frame, output, click.get_text_stream("stdout"))
     if not quiet:
-        text = _dumps(outcome.report.to_dict()) if as_json else outcome.report.to_text()
+        text = _dumps(outcome.report.to_dict(JSON_LIMIT)) if as_json else outcome.report.to_text()
         if output != "-":
             text += "" if as_json else f"\nwrote {output} ({len(outcome.frame):,} rows)"
         click.echo(text, err=output == "-")
@@ -197,7 +198,7 @@ def retry(inputs, results, output, only, provider, max_requests, max_bytes, forc
     if quiet:
         return
     if as_json:
-        click.echo(_dumps({**outcome.to_dict(), "merge": outcome.report.to_dict()}))
+        click.echo(_dumps({**outcome.to_dict(), "merge": outcome.report.to_dict(JSON_LIMIT)}))
         return
     click.echo(outcome.to_text())
 
