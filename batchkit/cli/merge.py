@@ -108,6 +108,7 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
     One row per request, in input order, with its status (ok, http_error, batch_error, expired, missing),
     answer, usage and error; or, with --source, the source table's rows with those columns after them.
     Orphan and duplicate results and requests without a result are reported, with an error digest.
+    Of several results for one request a success beats a failure, and the newest wins.
 
     \b
     batchkit merge batch.jsonl --results output.jsonl errors.jsonl -o merged.csv
