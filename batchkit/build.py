@@ -336,10 +336,10 @@ class Builder:
                     "--body-template makes the whole body; drop --system/--user/--input/--messages-column"
                 )
             self.body = BodyTemplate(body_template)
-        elif endpoint == EMBEDDINGS or input is not None:
+        elif endpoint.endswith("/embeddings") or input is not None:
             if input is None:
                 raise UsageError(f"{endpoint} requests need --input TEMPLATE (the text to embed)")
-            if endpoint != EMBEDDINGS:
+            if not endpoint.endswith("/embeddings"):
                 raise UsageError(f"--input builds {EMBEDDINGS} requests; pass --endpoint {EMBEDDINGS}")
             if any(v is not None for v in (system, user, messages_column)):
                 raise UsageError("embeddings take --input only; drop --system/--user/--messages-column")
@@ -418,14 +418,11 @@ class Builder:
     def _problem_message(self, stats: BuildStats) -> str:
         listed = "; ".join(f"row {row} {column!r}: {what}" for row, column, what in stats.problems)
         more = stats.problem_count - len(stats.problems)
+        hint = any(what.startswith("empty cell") for _row, _column, what in stats.problems)
         return (
-            f"{stats.problem_count:,} cell problem(s), nothing written: {listed}"
+            f"{stats.problem_count:,} cell problem(s): {listed}"
             + (f"; and {more:,} more" if more > 0 else "")
-            + (
-                " (choose --on-empty skip or --on-empty keep for empty cells)"
-                if self.on_empty == "error"
-                else ""
-            )
+            + (" (choose --on-empty skip or --on-empty keep for empty cells)" if hint else "")
         )
 
     def _problem(self, stats: BuildStats, row: int, column: str, what: str) -> None:

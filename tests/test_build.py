@@ -445,3 +445,11 @@ def test_findings_name_source_rows_when_rows_are_skipped(tmp_path):
             params={"temperature": 9},
         )
     assert [f.line for f in caught.value.report.findings] == [1, 3, 4]  # row 2 was skipped
+
+
+def test_azure_style_endpoints():
+    rows = [{"text": "x"}]
+    (emb,) = batchkit.build_requests(rows, model="deployment", input="{text}", endpoint="/embeddings")
+    assert emb["url"] == "/embeddings" and emb["body"]["input"] == "x"
+    (chat,) = batchkit.build_requests(rows, model="deployment", user="{text}", endpoint="/chat/completions")
+    assert chat["url"] == "/chat/completions"
