@@ -12,7 +12,7 @@ from array import array
 from concurrent.futures import ProcessPoolExecutor
 
 from .findings import Finding, Report
-from .jsonl import iter_lines, parse_line
+from .jsonl import LineReader, iter_lines
 from .providers import get_provider
 
 
@@ -28,16 +28,20 @@ def byte_ranges(path, size: int, parts: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
 
 
-def first_values(path, provider) -> tuple[tuple | None, tuple | None]:
-    """((model, line), (url, line)) of the file's first request with each, as a single pass would see them."""
-    if not (provider.one_model or provider.one_endpoint):
-        return None, None
+def file_start(path, provider) -> tuple[bool, tuple | None, tuple | None]:
+    """What a single pass learns early and the later ranges need: whether the file is one JSON array
+    spread over lines, and (value, line) of its first request's model and endpoint."""
+    reader = LineReader(lambda finding: None)
     model = endpoint = None
     with open(path, "rb") as f:
         for number, _end, raw in iter_lines(f):
-            obj = parse_line(
-                number, raw.removeprefix(b"\xef\xbb\xbf") if number == 1 else raw, lambda f: None
-            )
+            obj = reader.parse(number, raw)
+            if reader.array_file:
+                return True, None, None
+            if not (provider.one_model or provider.one_endpoint):
+                if reader.seen_content:
+                    break
+                continue
             if obj is None:
                 continue
             url, body = obj.get("url"), obj.get("body")
@@ -47,7 +51,7 @@ def first_values(path, provider) -> tuple[tuple | None, tuple | None]:
                 model = (body["model"], number)
             if model is not None and endpoint is not None:
                 break
-    return model, endpoint
+    return False, model, endpoint
 
 
 def _lines_between(f, length: int):
@@ -92,7 +96,8 @@ def validate_parallel(path, size: int, provider, jobs: int, options: dict) -> Re
         context = None
     provider = get_provider(provider)
     merged = Validator(provider, ids="hashed", **options)
-    if context is None:
+    array_file, first_model, first_endpoint = file_start(path, merged.provider)
+    if context is None or array_file:
         with open(path, "rb") as stream:
             merged.feed_stream(stream)
             stream.seek(0)
@@ -100,7 +105,6 @@ def validate_parallel(path, size: int, provider, jobs: int, options: dict) -> Re
     from .fastpath import line_decoder
 
     line_decoder()  # built once here, inherited by every worker
-    first_model, first_endpoint = first_values(path, merged.provider)
     worker_options = {k: v for k, v in options.items() if k != "file"}
     tasks = [
         (path, a, b, provider, worker_options, first_model, first_endpoint)
@@ -109,7 +113,7 @@ def validate_parallel(path, size: int, provider, jobs: int, options: dict) -> Re
     report, summary = merged.report, merged.report.summary
     line_base = 0
     with ProcessPoolExecutor(max_workers=len(tasks), mp_context=context) as pool:
-        for result in pool.map(_check_range, tasks):
+        for index, result in enumerate(pool.map(_check_range, tasks), 1):
             for f in result["findings"]:
                 shifted = Finding(
                     f.code,
@@ -127,7 +131,7 @@ def validate_parallel(path, size: int, provider, jobs: int, options: dict) -> Re
             summary.models.update(result["models"])
             summary.endpoints.update(result["endpoints"])
             merged._has_content = merged._has_content or result["has_content"]
-            merged.rules.ids.merge(set(result["hashes"]), result["repeated"])
+            merged.rules.ids.merge(result["hashes"], result["repeated"], keep=index < len(tasks))
             line_base += result["lines"]
     summary.lines = line_base
     summary.bytes = size

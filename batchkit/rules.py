@@ -83,10 +83,12 @@ class HashedIds:
         else:
             self.hashes.add(h)
 
-    def merge(self, hashes: set[int], repeated: set[int]) -> None:
-        """Joins the ids of a later byte range of the same file."""
-        self.repeated |= repeated | (self.hashes & hashes)
-        self.hashes |= hashes
+    def merge(self, hashes: Iterable[int], repeated: set[int], keep: bool = True) -> None:
+        """Joins the ids of a later byte range of the same file (`keep=False` for the last one)."""
+        self.repeated |= repeated
+        self.repeated.update(self.hashes.intersection(hashes))
+        if keep:
+            self.hashes.update(hashes)
 
     def duplicates(self, pairs: Iterable[tuple[int, str]]) -> Iterator[Finding]:
         first_line: dict[str, int] = {}

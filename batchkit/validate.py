@@ -183,7 +183,7 @@ class Validator:
                 "split it (`batchkit split`)"
             )
             report.add(Finding("file-too-large", message, None))
-        report.findings.sort(key=lambda f: (f.line or 0, f.path))
+        report.findings.sort(key=lambda f: (f.line or 0, f.path, f.code))
         return report
 
 
@@ -242,7 +242,7 @@ def validate_file(
             from .parallel import validate_parallel
 
             size = os.fstat(stream.fileno()).st_size
-            if size >= PARALLEL_MIN_BYTES:
+            if size and size >= PARALLEL_MIN_BYTES:
                 return validate_parallel(source, size, provider, jobs, options)
         validator = Validator(provider, ids="hashed" if seekable else "exact", **options)
         start = stream.tell() if seekable else 0

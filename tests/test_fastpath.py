@@ -1,0 +1,177 @@
+"""The fast path (msgspec decoders, hashed ids, --jobs ranges) gives exactly the reference path's findings."""
+
+import io
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from batchkit import schemas, validate
+from batchkit.fastpath import Converter, Reject, line_decoder
+from batchkit.jsonl import read_objects
+from batchkit.parallel import byte_ranges
+from batchkit.validate import Validator, validate_file
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "tests" / "golden"
+EXPECTED = json.loads((GOLDEN / "expected.json").read_text())
+PROVIDERS = ["kluster", "openai", "azure", "anthropic", "generic"]
+
+
+def reference(data: bytes, provider: str):
+    """The reference path alone: orjson, python-jsonschema, exact ids, one process."""
+    validator = Validator(provider, ids="exact", file="f")
+    stats = {}
+    for number, obj, _raw in read_objects(io.BytesIO(data), validator.report.add, stats):
+        validator.check(number, obj)
+    validator.report.summary.lines, validator.report.summary.bytes = stats["lines"], stats["bytes"]
+    validator._has_content = stats["content"]
+    return validator.finish().to_dict()
+
+
+def fast(data: bytes, provider: str):
+    return validate_file(io.BytesIO(data), provider).to_dict() | {"file": "f"}
+
+
+def parallel(tmp_path, data: bytes, provider: str, monkeypatch):
+    monkeypatch.setattr(validate, "PARALLEL_MIN_BYTES", 0)
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(data)
+    return validate_file(path, provider, jobs=3).to_dict() | {"file": "f"}
+
+
+def clean_lines():
+    return (ROOT / "samples" / "clean-chat.jsonl").read_bytes().splitlines(keepends=True)
+
+
+def test_clean_lines_take_the_fast_path():
+    decode, urls = line_decoder()
+    for raw in clean_lines():
+        line = decode(raw)
+        assert urls[type(line)] == "/v1/chat/completions"
+
+
+def test_every_endpoint_with_a_body_schema_has_a_fast_decoder():
+    _, urls = line_decoder()
+    assert set(urls.values()) == set(schemas.body_schemas())
+    for name in set(schemas.body_schemas().values()):
+        assert Converter(name, closed=True).root() is not Reject
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_golden_files_same_findings_on_every_path(name, provider, tmp_path, monkeypatch):
+    data = (ROOT / EXPECTED[name]["file"]).read_bytes()
+    expected = reference(data, provider)
+    assert fast(data, provider) == expected
+    assert parallel(tmp_path, data, provider, monkeypatch) == expected
+
+
+json_leaf = st.none() | st.booleans() | st.integers(-5, 300) | st.floats(-3, 3) | st.text(max_size=6)
+messages = st.lists(
+    st.fixed_dictionaries(
+        {"role": st.sampled_from(["system", "user", "assistant", "tool", "robot"])},
+        optional={
+            "content": st.one_of(st.text(max_size=5), st.just(""), st.just([]), json_leaf),
+            "tool_call_id": st.sampled_from(["c1", "c2"]),
+            "name": json_leaf,
+        },
+    ),
+    max_size=3,
+)
+bodies = st.fixed_dictionaries(
+    {"model": st.sampled_from(["m1", "m2", "", 5])},
+    optional={
+        "messages": messages,
+        "temperature": json_leaf,
+        "max_tokens": json_leaf,
+        "max_completion_tokens": json_leaf,
+        "stop": st.one_of(json_leaf, st.lists(st.text(max_size=2), max_size=5)),
+        "stream": json_leaf,
+        "top_logprobs": json_leaf,
+        "logprobs": json_leaf,
+        "top_k": json_leaf,
+        "n": json_leaf,
+        "input": st.one_of(json_leaf, st.lists(st.integers(-1, 3), max_size=3)),
+        "response_format": st.fixed_dictionaries({"type": st.sampled_from(["text", "json_object", "xml"])}),
+    },
+)
+lines = st.one_of(
+    st.fixed_dictionaries(
+        {
+            "custom_id": st.sampled_from(["a", "b", "c", "with space", ""]),
+            "method": st.sampled_from(["POST", "POST", "GET"]),
+            "url": st.sampled_from(
+                [
+                    "/v1/chat/completions",
+                    "/v1/chat/completions",
+                    "/v1/embeddings",
+                    "/chat/completions",
+                    "/v1/completions",
+                    "/v2/x",
+                ]
+            ),
+            "body": bodies,
+        },
+        optional={"extra": json_leaf},
+    ).map(orjson.dumps),
+    st.sampled_from([b"", b"  ", b"[", b"{", b"42", b"\xef\xbb\xbf{}", b"\xff"]),
+)
+files = st.tuples(
+    st.lists(lines, min_size=1, max_size=12), st.sampled_from([b"\n", b"\r\n"]), st.booleans()
+).map(lambda t: t[1].join(t[0]) + (t[1] if t[2] else b""))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(files, st.sampled_from(PROVIDERS))
+def test_generated_files_same_findings_fast_and_reference(data, provider):
+    assert fast(data, provider) == reference(data, provider)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(files, st.sampled_from(PROVIDERS))
+def test_generated_files_same_findings_in_parallel(tmp_path, monkeypatch, data, provider):
+    assert parallel(tmp_path, data, provider, monkeypatch) == reference(data, provider)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines)
+def test_a_line_the_fast_decoder_accepts_is_valid_by_the_schema(raw):
+    decode, _ = line_decoder()
+    try:
+        decode(raw)
+    except Exception:
+        return
+    assert validate.schema_findings(1, orjson.loads(raw)) == []
+
+
+def test_duplicates_across_range_boundaries_keep_both_line_numbers(tmp_path, monkeypatch):
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    ids = [f"id-{i}" for i in range(30)] + ["id-3", "id-29", "id-0"]
+    data = b"".join(
+        orjson.dumps({"custom_id": i, "method": "POST", "url": "/v1/chat/completions", "body": body}) + b"\n"
+        for i in ids
+    )
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(data)
+    assert len(byte_ranges(path, len(data), 3)) == 3
+    monkeypatch.setattr(validate, "PARALLEL_MIN_BYTES", 0)
+    report = validate_file(path, jobs=3)
+    assert [(f.line, f.related_lines) for f in report.findings] == [(31, (4,)), (32, (30,)), (33, (1,))]
+
+
+def test_byte_ranges_start_at_line_boundaries(tmp_path):
+    data = b"".join(b"x" * (i % 7) + b"\n" for i in range(100))
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    ranges = byte_ranges(path, len(data), 4)
+    assert ranges[0][0] == 0 and ranges[-1][1] == len(data)
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+    assert all(data[a - 1 : a] == b"\n" for a, _ in ranges[1:])
