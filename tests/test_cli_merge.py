@@ -143,14 +143,15 @@ def test_results_option_also_repeats_and_source_by_id_column(tmp_path):
     assert "source: " in result.stdout and "2 rows" in result.stdout
 
 
-def test_usage_errors():
+def test_usage_errors(tmp_path):
     assert run("merge", *OPENAI).exit_code == 2  # no -o
     result = run("merge", DATA / "openai" / "input.jsonl", "-o", "-")
     assert result.exit_code == 2 and "--results" in result.output
-    result = run("merge", *OPENAI, "-o", "merged.unknown")
+    result = run("merge", *OPENAI, "-o", tmp_path / "merged.unknown")
     assert result.exit_code == 2 and "cannot tell the table format" in result.output
-    result = run("retry", *OPENAI, "-o", "r.jsonl", "--only", "nope")
+    result = run("retry", *OPENAI, "-o", tmp_path / "r.jsonl", "--only", "nope")
     assert result.exit_code == 2 and "unknown status nope" in result.output
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_retry_then_merge_again(tmp_path):
