@@ -9,13 +9,14 @@ rows/s and peak RSS (the child's ru_maxrss). A child is stopped when its memory 
     python bench/bench_merge.py            # runs alone, prints a table
     BENCH_MERGE_ROWS=100000 python bench/bench_merge.py
 
-`run(tmpdir)` returns the numbers as a dict (for bench/run.py).
+`run(tmpdir)` returns the numbers as a dict (for bench/run.py); its files go in `tmpdir/merge/`, removed after.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -151,7 +152,8 @@ def run(tmpdir: str | os.PathLike, rows: int | None = None) -> dict:
     rows = rows or int(os.environ.get("BENCH_MERGE_ROWS", 1_000_000))
     cap_gb = os.environ.get("BENCH_MERGE_CAP_GB")
     cap = int(float(cap_gb) * 1e9) if cap_gb else int(psutil.virtual_memory().available * 0.7)
-    folder = Path(tmpdir)
+    folder = Path(tmpdir) / "merge"  # a folder of its own: other benchmarks may share tmpdir
+    folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     paths = write_files(folder, rows)
     generated = time.perf_counter() - started
@@ -166,6 +168,7 @@ def run(tmpdir: str | os.PathLike, rows: int | None = None) -> dict:
          str(folder / "baseline.parquet")],
         cap,
     )  # fmt: skip
+    shutil.rmtree(folder, ignore_errors=True)  # gigabytes of generated files
     for side in (batchkit, baseline):
         ok = side["exit_code"] == 0
         side["rows_per_s"] = round(rows / side["seconds"]) if ok and side["seconds"] else None
