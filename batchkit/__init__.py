@@ -23,7 +23,6 @@ _EXPORTS = {
     "build_requests": "build",
     "write_batch": "shards",
     "read_results": "results",
-    "merge": "merge",
     "BatchkitError": "errors",
     "UsageError": "errors",
     "InputError": "errors",
@@ -32,7 +31,7 @@ _EXPORTS = {
     "JobFailed": "errors",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*_EXPORTS, "merge"])
 
 
 def __getattr__(name: str):
@@ -42,6 +41,11 @@ def __getattr__(name: str):
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
+
+
+# `merge` is both a submodule and its main function. Importing the submodule binds the package attribute
+# to the module, so the function is bound here once and for all (the module imports nothing heavy).
+from .merge import merge as merge  # noqa: E402
 
 
 def __dir__():

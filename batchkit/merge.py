@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import types
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -896,14 +895,3 @@ def _name(path) -> str:
 def _sample(ids: list[str], k: int = 5) -> str:
     shown = ", ".join(ids[:k])
     return shown + (f", … ({len(ids) - k:,} more)" if len(ids) > k else "")
-
-
-class _CallableModule(types.ModuleType):
-    """`batchkit.merge` is both this module and the function: once the module is imported, Python binds
-    the package attribute to the module, so the module forwards calls to the function."""
-
-    def __call__(self, *args, **kwargs):
-        return merge(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
