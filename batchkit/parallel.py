@@ -111,7 +111,7 @@ def validate_parallel(path, size: int, provider, jobs: int, options: dict) -> Re
         for a, b in byte_ranges(path, size, jobs)
     ]
     report, summary = merged.report, merged.report.summary
-    line_base = 0
+    line_base, has_content = 0, False
     with ProcessPoolExecutor(max_workers=len(tasks), mp_context=context) as pool:
         for index, result in enumerate(pool.map(_check_range, tasks), 1):
             for f in result["findings"]:
@@ -130,10 +130,10 @@ def validate_parallel(path, size: int, provider, jobs: int, options: dict) -> Re
             summary.requests += result["requests"]
             summary.models.update(result["models"])
             summary.endpoints.update(result["endpoints"])
-            merged._has_content = merged._has_content or result["has_content"]
+            has_content = has_content or result["has_content"]
             merged.rules.ids.merge(result["hashes"], result["repeated"], keep=index < len(tasks))
             line_base += result["lines"]
     summary.lines = line_base
     summary.bytes = size
     with open(path, "rb") as stream:
-        return merged.finish(rescan=stream)
+        return merged.finish(rescan=stream, has_content=has_content)

@@ -158,11 +158,14 @@ class Validator:
         summary.bytes = size if size is not None else stream.tell() if _seekable(stream) else counted[0]
         self._has_content = self._has_content or reader.seen_content
 
-    def finish(self, rescan: BinaryIO | None = None) -> Report:
+    def finish(self, rescan: BinaryIO | None = None, has_content: bool | None = None) -> Report:
         """Adds the file-level findings and returns the report (findings in line order).
 
         With hashed ids, `rescan` is a fresh stream of the same file for the exact pass over repeats.
+        `has_content` tells whether the file had any non-blank line, when the lines were read elsewhere.
         """
+        if has_content is not None:
+            self._has_content = has_content
         report, summary, p = self.report, self.report.summary, self.provider
         ids = self.rules.ids
         if isinstance(ids, HashedIds) and ids.repeated:

@@ -28,8 +28,7 @@ def reference(data: bytes, provider: str):
     for number, obj, _raw in read_objects(io.BytesIO(data), validator.report.add, stats):
         validator.check(number, obj)
     validator.report.summary.lines, validator.report.summary.bytes = stats["lines"], stats["bytes"]
-    validator._has_content = stats["content"]
-    return validator.finish().to_dict()
+    return validator.finish(has_content=stats["content"]).to_dict()
 
 
 def fast(data: bytes, provider: str):
