@@ -634,6 +634,9 @@ def build_file(
     from .shards import write_numbered
     from .tables import iter_table
 
+    if isinstance(source, (str, os.PathLike)) and str(source) != "-" and str(output) != "-":
+        if Path(source).resolve() == Path(output).resolve():
+            raise UsageError(f"{output} is the input table; write the batch file somewhere else")
     builder = Builder(**options)
     stats = BuildStats() if stats is None else stats
     # Without skipped rows, row n is line n of the output, and the validator can read the written bytes.

@@ -453,3 +453,11 @@ def test_azure_style_endpoints():
     assert emb["url"] == "/embeddings" and emb["body"]["input"] == "x"
     (chat,) = batchkit.build_requests(rows, model="deployment", user="{text}", endpoint="/chat/completions")
     assert chat["url"] == "/chat/completions"
+
+
+def test_the_table_is_never_overwritten(tmp_path):
+    table = tmp_path / "t.jsonl"
+    table.write_text('{"q": "a"}\n')
+    with pytest.raises(UsageError, match="input table"):
+        build_file(table, table, model="m", user="{q}")
+    assert table.read_text() == '{"q": "a"}\n'
