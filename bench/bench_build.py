@@ -71,9 +71,17 @@ def _measure(argv: list[str]) -> dict:
     return {"seconds": seconds, "peak_rss_bytes": peak}
 
 
-def run(tmpdir: str | os.PathLike, rows: int | None = None) -> dict:
+def run(tmpdir: str | os.PathLike, rows: int | None = None, *, show: bool = True) -> dict:
+    """Measure in a subfolder of `tmpdir` (removed afterwards); print the table unless show=False."""
     rows = rows or int(os.environ.get("BENCH_ROWS", "1000000"))
-    tmp = Path(tmpdir)
+    with tempfile.TemporaryDirectory(prefix="bench-build-", dir=tmpdir) as tmp:
+        result = _measure_all(Path(tmp), rows)
+    if show:
+        print_table(result)
+    return result
+
+
+def _measure_all(tmp: Path, rows: int) -> dict:
     table = tmp / "questions.csv"
     write_table(table, rows)
 
@@ -116,7 +124,7 @@ def print_table(result: dict) -> None:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-build-") as tmp:
-        print_table(run(tmp))
+        run(tmp)
 
 
 if __name__ == "__main__":
