@@ -80,3 +80,20 @@ def test_atomic_write_leaves_nothing_on_failure_and_keeps_the_old_file(tmp_path)
         f.write(b"new\n")
     assert target.read_bytes() == b"new\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
+
+
+def test_atomic_files_get_ordinary_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "new.jsonl") as f:
+            f.write(b"x\n")
+        assert (tmp_path / "new.jsonl").stat().st_mode & 0o777 == 0o644
+        (tmp_path / "old.jsonl").write_bytes(b"")
+        os.chmod(tmp_path / "old.jsonl", 0o600)
+        with atomic_write(tmp_path / "old.jsonl") as f:
+            f.write(b"y\n")
+        assert (tmp_path / "old.jsonl").stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(umask)
