@@ -65,6 +65,7 @@ class Validator:
         self.rules = LineRules(self.provider, HashedIds() if ids == "hashed" else ExactIds())
         self._is_valid = _is_valid()
         self._has_content = False
+        self._reader: LineReader | None = None
 
     def add_line(self, number: int, raw: bytes) -> None:
         """One raw line (without its newline)."""
@@ -100,14 +101,26 @@ class Validator:
             summary.models[body["model"]] += 1
 
     def feed_stream(self, stream, at_file_start: bool = True, size: int | None = None) -> None:
-        """Every line of a stream (a binary file, or any iterable of lines and their total `size`).
+        """Every line of a stream (a binary file, or any iterable of lines and their total `size`)."""
+        if size is None and not _seekable(stream):
+            stream, counted = _counting(stream)
+        self.feed_lines(enumerate(stream, 1), at_file_start)
+        self.report.summary.bytes = (
+            size if size is not None else stream.tell() if _seekable(stream) else counted[0]
+        )
 
-        This is the hot loop of validation: keep per-line work out of it.
+    def feed_lines(self, numbered, at_file_start: bool = True) -> None:
+        """(line number, raw line) pairs, numbers ascending; may be called again with later lines.
+
+        This is the hot loop of validation: keep per-line work out of it. It counts lines, not bytes:
+        callers set `report.summary.bytes`.
         """
         from .fastpath import line_decoder
 
         decode, urls = line_decoder()
-        reader = LineReader(self.report.add, at_file_start)
+        if self._reader is None:
+            self._reader = LineReader(self.report.add, at_file_start)
+        reader = self._reader
         summary, rules, add = self.report.summary, self.rules, self.report.add
         models, endpoints, check_shape = summary.models, summary.endpoints, rules.check_shape
         # For the common provider rules, the custom_id hash and the endpoint are checked right here.
@@ -116,13 +129,12 @@ class Validator:
         allowed = rules.allowed
         hashes = rules.ids.hashes if inline else set()
         repeated, remember = (rules.ids.repeated, hashes.add) if inline else (set(), None)
-        if size is None and not _seekable(stream):
-            stream, counted = _counting(stream)
-        fast = number = 0
-        # The first content line always takes the reference path: it may carry a byte-order mark or open
-        # a JSON array, which the reader must see.
-        fast_ok = False
-        for number, raw in enumerate(stream, 1):  # noqa: B007 (number is read after the loop)
+        fast = 0
+        number = summary.lines
+        # Until the first content line has been read on the reference path, lines take it: that line may
+        # carry a byte-order mark or open a JSON array, which the reader must see.
+        fast_ok = reader.seen_content and not reader.array_file
+        for number, raw in numbered:  # noqa: B007 (number is read after the loop)
             if fast_ok:
                 try:
                     line = decode(raw)  # JSON allows the trailing newline as whitespace
@@ -155,7 +167,6 @@ class Validator:
             fast_ok = reader.seen_content and not reader.array_file
         summary.requests += fast
         summary.lines = number
-        summary.bytes = size if size is not None else stream.tell() if _seekable(stream) else counted[0]
         self._has_content = self._has_content or reader.seen_content
 
     def finish(self, rescan: BinaryIO | None = None, has_content: bool | None = None) -> Report:
