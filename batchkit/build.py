@@ -639,8 +639,6 @@ def build_file(
             raise UsageError(f"{output} is the input table; write the batch file somewhere else")
     builder = Builder(**options)
     stats = BuildStats() if stats is None else stats
-    # Without skipped rows, row n is line n of the output, and the validator can read the written bytes.
-    contiguous = builder.on_empty != "skip"
     name = (
         "<stdin>"
         if str(source) == "-"
@@ -658,7 +656,6 @@ def build_file(
         force=force,
         max_findings=max_findings,
         file=name,
-        numbered_from_one=contiguous,
     )
     return BuildResult(
         stats, written.paths, written.report, written.bytes, written.shard_requests, written.shard_bytes

@@ -193,7 +193,6 @@ def write_numbered(
     max_findings: int | None = None,
     file: str | None = None,
     progress: Progress | None = None,
-    numbered_from_one: bool = False,
 ) -> WriteResult:
     """Write (number, request) pairs; `number` is what findings call the line (a data-row number when
     building from a table, the line number when rewriting a file). A request is a dict (written as one
@@ -203,8 +202,7 @@ def write_numbered(
     validated under `provider` (file-level limits are left to sharding) unless validate=False; when any
     line is invalid, nothing is written and ValidationFailed (carrying the report) is raised, unless
     force=True. `file` names the source in the report (default: `path`). `progress(n)` is told how many
-    more lines were written, now and then. numbered_from_one=True promises the numbers are 1, 2, 3, … in
-    order, which lets the written bytes be validated on the validator's fast path.
+    more lines were written, now and then.
     """
     from .validate import Validator
 
@@ -223,14 +221,9 @@ def write_numbered(
         if validator is None:
             for _number, _line, _obj in lines:
                 pass
-        elif numbered_from_one:
-            validator.feed_stream(_checked_from_one(lines))
         else:
-            for number, line, obj in lines:
-                if obj is None:
-                    validator.add_line(number, line[:-1])
-                else:
-                    validator.add_object(number, obj, len(line))
+            validator.feed_lines((number, line) for number, line, _obj in lines)
+            validator.report.summary.bytes = writer.bytes
         report = validator.finish() if validator is not None else None
         if report is not None and not report.valid and not force:
             s = report.summary
@@ -261,14 +254,6 @@ def _written(items, writer: ShardWriter, progress: Progress | None):
         progress(pending)
 
 
-def _checked_from_one(lines):
-    """The lines alone, as a stream for `Validator.feed_stream` (which numbers them 1, 2, …)."""
-    for expected, (number, line, _obj) in enumerate(lines, 1):
-        if number != expected:
-            raise RuntimeError(f"line numbered {number} given as line {expected} with numbered_from_one=True")
-        yield line
-
-
 def write_batch(
     requests: Iterable,
     path: str | os.PathLike,
@@ -295,7 +280,6 @@ def write_batch(
         max_bytes=max_bytes,
         validate=validate,
         force=force,
-        numbered_from_one=True,
     ).paths
 
 

@@ -17,7 +17,7 @@ import msgspec
 from . import schemas
 from .explain import explain
 from .findings import Finding, Report
-from .jsonl import LineReader, open_binary, parse_line, read_objects
+from .jsonl import LineReader, open_binary, read_objects
 from .providers import Provider, get_provider
 from .rules import ExactIds, HashedIds, LineRules
 
@@ -45,8 +45,8 @@ def schema_findings(number: int | None, obj) -> list[Finding]:
 class Validator:
     """Checks request lines and collects a Report.
 
-    Feed it a stream (`feed_stream`), already built objects (`add_object`, as the builder does) or raw
-    lines (`add_line`), then call `finish()` for the file-level checks. `ids="hashed"` keeps only a hash
+    Feed it a stream (`feed_stream`), numbered raw lines (`feed_lines`) or parsed objects (`add_object`),
+    then call `finish()` for the file-level checks. `ids="hashed"` keeps only a hash
     per custom_id; its repeats are then resolved by `finish(rescan=...)` from a second read of the file.
     """
 
@@ -66,15 +66,6 @@ class Validator:
         self._is_valid = _is_valid()
         self._has_content = False
         self._reader: LineReader | None = None
-
-    def add_line(self, number: int, raw: bytes) -> None:
-        """One raw line (without its newline)."""
-        summary = self.report.summary
-        summary.lines = number
-        summary.bytes += len(raw) + 1
-        obj = parse_line(number, raw, self.report.add)
-        if obj is not None:
-            self.check(number, obj)
 
     def add_object(self, number: int, obj: dict, size: int) -> None:
         """One request object that will be written as a line of `size` bytes (newline included)."""
