@@ -45,8 +45,8 @@ def schema_findings(number: int | None, obj) -> list[Finding]:
 class Validator:
     """Checks request lines and collects a Report.
 
-    Feed it a stream (`feed_stream`), numbered raw lines (`feed_lines`) or parsed objects (`add_object`),
-    then call `finish()` for the file-level checks. `ids="hashed"` keeps only a hash
+    Feed it a stream (`feed_stream`), numbered raw lines (`feed_lines`) or parsed objects (`check`), then
+    call `finish()` for the file-level checks. `ids="hashed"` keeps only a hash
     per custom_id; its repeats are then resolved by `finish(rescan=...)` from a second read of the file.
     """
 
@@ -66,13 +66,6 @@ class Validator:
         self._is_valid = _is_valid()
         self._has_content = False
         self._reader: LineReader | None = None
-
-    def add_object(self, number: int, obj: dict, size: int) -> None:
-        """One request object that will be written as a line of `size` bytes (newline included)."""
-        summary = self.report.summary
-        summary.lines = number
-        summary.bytes += size
-        self.check(number, obj)
 
     def check(self, number: int, obj: dict) -> None:
         """The reference path for one parsed line."""
