@@ -48,6 +48,27 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _die_with_parent() -> None:
+    """In the server's process, before it starts: ask Linux to stop it if the demo itself is killed."""
+    import ctypes
+    import signal
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM/SIGHUP end the demo through its `finally`, which stops the server."""
+    import signal
+
+    def stop(number, frame):
+        raise SystemExit(128 + number)
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), stop)
+
+
 def _shown(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd()))
@@ -85,7 +106,11 @@ class Demo:
         print(f"$ batchkit {shlex.join(args)} &", flush=True)
         self.log = open(self.out / "server.log", "ab")
         self.server = subprocess.Popen(
-            [sys.executable, "-m", "batchkit", *args], env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "batchkit", *args],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         root = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + START_TIMEOUT
@@ -159,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("made by `python -m batchkit.demo`; removed by its next run\n")
     started = time.monotonic()
+    _stop_on_signals()
     demo = Demo(out)
     try:
         made = demo.round_trip()

@@ -4,12 +4,14 @@ nothing left running afterwards."""
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 
 import psutil
+import pytest
 from submitsupport import ROOT, cli_env
 
 
@@ -59,3 +61,26 @@ def test_demo_refuses_a_folder_it_did_not_make(tmp_path):
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 2 and "is not empty and not an earlier demo's folder" in done.stderr
     assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGKILL])
+def test_a_killed_demo_takes_its_server_down(tmp_path, stop_signal):
+    out = tmp_path / "demo-out"
+    demo = subprocess.Popen([sys.executable, "-m", "batchkit.demo", "--out", str(out)], cwd=ROOT, env=cli_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    for line in demo.stdout:
+        if "a local OpenAI-compatible Batch API is running" in line:
+            break
+    servers = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if f"--data-dir {out}" in " ".join(p.info["cmdline"] or [])
+    ]
+    assert len(servers) == 1
+    demo.send_signal(stop_signal)
+    demo.wait(30)
+    demo.stdout.close()
+    gone, alive = psutil.wait_procs(servers, timeout=20)
+    for process in alive:
+        process.kill()
+    assert alive == []
