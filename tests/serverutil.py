@@ -53,10 +53,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _answers(url: str) -> bool:
+def _answers(url: str, pid: int) -> bool:
+    """True when the server at `url` is the process `pid` (not another one that holds the port)."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
+            return response.status == 200 and response.headers.get("x-batchkit-pid") == str(pid)
     except (urllib.error.URLError, OSError):
         return False
 
@@ -101,10 +102,10 @@ def running_server(
             root = f"http://127.0.0.1:{chosen}"
             deadline = time.monotonic() + START_TIMEOUT
             while process.poll() is None and time.monotonic() < deadline:
-                if _answers(root + "/"):
+                if _answers(root + "/", process.pid):
                     break
                 time.sleep(0.05)
-            if process.poll() is None and _answers(root + "/"):
+            if process.poll() is None and _answers(root + "/", process.pid):
                 break
             stop(process)
             if attempt == attempts - 1:

@@ -262,7 +262,9 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     @app.get("/", response_class=PlainTextResponse, include_in_schema=False)
     async def root(request: Request):
-        return _describe(config, backend, str(request.base_url).rstrip("/"))
+        text = _describe(config, backend, str(request.base_url).rstrip("/"))
+        # the pid lets a launcher tell its own server from another one that took the port first
+        return PlainTextResponse(text, headers={"x-batchkit-pid": str(os.getpid())})
 
     # models ------------------------------------------------------------------------------------------
 
