@@ -5,7 +5,8 @@ Resumable, and every file still appears whole: lines are appended (one flushed w
 `OUTPUT.part` and `ERRORS.part` while the run goes on; when every request has an answer the parts are
 synced and renamed to OUTPUT and ERRORS. A run that finds parts (or finished files) from an earlier run
 drops a trailing half line, keeps every complete one and sends only the custom_ids not yet answered.
-Failed requests are answered too (they are in ERRORS); `batchkit retry` makes a file of them.
+Failed requests are answered too (they are in ERRORS) and are not sent again; `batchkit retry` makes a
+file of them.
 """
 
 from __future__ import annotations
@@ -186,7 +187,12 @@ async def _send_all(
     summary: RunSummary,
     progress: Progress | None,
 ) -> None:
-    from .server.upstream import Sender
+    try:
+        from .server.upstream import Sender
+    except ImportError as e:  # httpx comes with the openai SDK and with the server extra
+        raise UsageError(
+            f"batchkit run needs {e.name}; install the server extra: pip install 'llm-batchkit[server]'"
+        ) from None
 
     answered = summary.skipped
     failed_total = 0

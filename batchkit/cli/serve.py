@@ -92,10 +92,12 @@ def serve(
     """Run a local OpenAI-compatible Files + Batches API (and /chat/completions, /embeddings).
 
     \b
-    Point any OpenAI client at it:
+    Point any OpenAI client (or `batchkit submit`, `batchkit run`) at it:
         export OPENAI_BASE_URL=http://127.0.0.1:8000/v1
-    Batches persist in --data-dir: stop or kill the server and start it again to continue them.
-    Open http://127.0.0.1:8000/ for a summary of what is running.
+
+    Open http://127.0.0.1:8000/ for a summary of what is running. Batches persist in --data-dir: stop
+    (even kill -9) the server and start it again to continue them. The echo backend answers each chat
+    request with its last user message and checks every body with batchkit's validator.
     """
     from ..server import require_server_extra
 
@@ -184,6 +186,7 @@ def run(file, base_url, api_key_env, output, errors, concurrency, max_rps, quiet
     The file is validated first (an invalid one is refused with the report). Run the same command again
     after an interruption: only the custom_ids not yet in OUTPUT/ERRORS are sent. While running (or when
     interrupted) the results are in OUTPUT.part and ERRORS.part; they become OUTPUT and ERRORS when done.
+    Failed requests are not sent again: `batchkit retry` makes a file of them (or delete ERRORS).
     """
     from ..runner import run_batch
 

@@ -311,17 +311,20 @@ class Store:
 
     def transition(self, batch_id: str, to: str, *, when: Iterable[str], **fields) -> bool:
         """Move a batch to status `to` (stamping `<to>_at`) only if its status is one of `when`."""
-        when = tuple(when)
+        with self.lock, self.db:
+            return self._transition(batch_id, to, tuple(when), fields)
+
+    def _transition(self, batch_id: str, to: str, when: tuple[str, ...], fields: dict) -> bool:
+        """The UPDATE of `transition`, inside the caller's transaction."""
         fields = {k: _json(v) if k in ("errors", "metadata") else v for k, v in fields.items()}
         stamp = f"{to}_at"
         if stamp in TIMESTAMPS:
             fields.setdefault(stamp, int(time.time()))
         sets = ", ".join(f"{k} = ?" for k in ("status", *fields))
-        with self.lock, self.db:
-            changed = self.db.execute(
-                f"UPDATE batches SET {sets} WHERE id = ? AND status IN ({','.join('?' * len(when))})",
-                (to, *fields.values(), batch_id, *when),
-            ).rowcount
+        changed = self.db.execute(
+            f"UPDATE batches SET {sets} WHERE id = ? AND status IN ({','.join('?' * len(when))})",
+            (to, *fields.values(), batch_id, *when),
+        ).rowcount
         return bool(changed)
 
     # results -----------------------------------------------------------------------------------------
@@ -400,6 +403,8 @@ class Store:
             "error_file_id": errors[0] if errors else None,
         }
         with self.lock, self.db:
+            if not self._transition(batch_id, status, tuple(when), fields):
+                return False
             for kind, item in (("output", output), ("error", errors)):
                 if item:
                     file_id, path = item
@@ -408,7 +413,7 @@ class Store:
                         " VALUES (?,?,'batch_output',?,?,?)",
                         (file_id, f"{batch_id}_{kind}.jsonl", path.stat().st_size, now, expires_at),
                     )
-            return self.transition(batch_id, status, when=when, **fields)
+        return True
 
 
 def _int(value) -> int:

@@ -69,7 +69,9 @@ class Manager:
 
     def request_cancel(self, batch_id: str) -> None:
         event = self.cancel_requests.get(batch_id)
-        if event is not None:
+        if event is None:
+            self.launch(batch_id)  # nothing drives it (an earlier fault): a new driver ends it at once
+        else:
             event.set()
 
     # one batch ---------------------------------------------------------------------------------------
@@ -167,14 +169,18 @@ class Manager:
         """Write every unfinished request as `batch_expired`, then end the batch `expired`."""
         batch = self.store.get_batch(batch_id)
         if batch["status"] == "in_progress":
-            path = self.store.file_path(batch["input_file_id"])
-            done = self.store.done_custom_ids(batch_id)
-            expired = [
-                (custom_id, number, False, dumps_line(expired_line(custom_id)), None)
-                for number, custom_id, _body in _requests(path, done)
-            ]
-            self.store.record_results(batch_id, expired)
+            await asyncio.to_thread(
+                self._record_expired, batch_id, self.store.file_path(batch["input_file_id"])
+            )
         await self._finish(batch_id, "expired", when=("validating", "in_progress"))
+
+    def _record_expired(self, batch_id: str, path: Path) -> None:
+        done = self.store.done_custom_ids(batch_id)
+        expired = (
+            (custom_id, number, False, dumps_line(expired_line(custom_id)), None)
+            for number, custom_id, _body in _requests(path, done)
+        )
+        self.store.record_results(batch_id, expired)
 
     async def _finish(self, batch_id: str, status: str, *, when: tuple[str, ...]) -> None:
         """Write the output and error files from the store and record the final status."""

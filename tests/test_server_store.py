@@ -1,0 +1,117 @@
+"""The server's store on its own: exactly-once results, status transitions, crash leftovers."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from batchkit.errors import UsageError
+from batchkit.server.protocol import batch_error, result_line
+from batchkit.server.store import Store
+from batchkit.validate import validate_request
+
+
+def make_batch(store: Store) -> str:
+    return store.create_batch(
+        endpoint="/v1/chat/completions", input_file_id="file-x", completion_window="24h", metadata=None,
+        window_seconds=60, output_expires_after=None, idempotency_key=None, params={},
+    )["id"]  # fmt: skip
+
+
+def test_results_count_once_per_custom_id(tmp_path):
+    store = Store(tmp_path)
+    batch_id = make_batch(store)
+    line = orjson.dumps(result_line("a", 200, {"usage": {"prompt_tokens": 3, "completion_tokens": 2}}, "r"))
+    usage = {"prompt_tokens": 3, "completion_tokens": 2}
+    assert store.record_results(batch_id, [("a", 1, True, line + b"\n", usage)]) == 1
+    assert (
+        store.record_results(batch_id, [("a", 1, True, line + b"\n", usage), ("b", 2, False, b"{}\n", None)])
+        == 1
+    )
+    batch = store.get_batch(batch_id)
+    assert batch["request_counts"] == {"total": 0, "completed": 1, "failed": 1}
+    assert batch["usage"]["input_tokens"] == 3 and batch["usage"]["total_tokens"] == 5
+    assert store.done_custom_ids(batch_id) == {"a", "b"}
+    store.close()
+
+
+def test_finish_records_nothing_when_the_status_moved_on(tmp_path):
+    store = Store(tmp_path)
+    batch_id = make_batch(store)
+    assert store.transition(batch_id, "in_progress", when=("validating",))
+    assert not store.transition(batch_id, "in_progress", when=("validating",))
+    assert store.transition(batch_id, "cancelling", when=("in_progress",))
+    store.record_results(batch_id, [("a", 1, True, b'{"custom_id":"a"}\n', None)])
+    target = store.file_path("file-out")
+    assert store.write_results(batch_id, True, target) == 1
+    assert not store.finish_batch(
+        batch_id, "completed", when=("finalizing",), output=("file-out", target), errors=None
+    )
+    assert store.get_file("file-out") is None  # no row for a file of a batch that did not end this way
+    assert store.finish_batch(
+        batch_id, "cancelled", when=("cancelling",), output=("file-out", target), errors=None
+    )
+    batch = store.get_batch(batch_id)
+    assert (
+        batch["status"] == "cancelled"
+        and batch["output_file_id"] == "file-out"
+        and batch["error_file_id"] is None
+    )
+    assert isinstance(batch["cancelling_at"], int) and isinstance(batch["cancelled_at"], int)
+    assert store.get_file("file-out")["purpose"] == "batch_output"
+    store.close()
+
+
+def test_reopening_sweeps_bodies_no_row_names(tmp_path):
+    store = Store(tmp_path)
+    file_id, part = store.upload_path()
+    part.write_bytes(b"{}\n")
+    kept = store.add_file(file_id, part, "in.jsonl", "batch")
+    (store.files_dir / ".file-cut.part").write_bytes(b"half")  # an upload cut short
+    (store.files_dir / "file-orphan").write_bytes(b"{}\n")  # a result file whose batch never recorded it
+    store.close()
+    store = Store(tmp_path)
+    assert sorted(p.name for p in store.files_dir.iterdir()) == [kept["id"]]
+    store.close()
+
+
+def test_one_store_per_data_dir(tmp_path):
+    store = Store(tmp_path)
+    with pytest.raises(UsageError, match="in use"):
+        Store(tmp_path)
+    store.close()
+    Store(tmp_path).close()
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions"},
+            ("missing_required_parameter", "body"),
+        ),
+        (
+            {"custom_id": "a", "method": "GET", "url": "/v1/chat/completions", "body": {}},
+            ("invalid_request", "method"),
+        ),
+        (
+            {"custom_id": 5, "method": "POST", "url": "/v1/chat/completions", "body": {}},
+            ("invalid_request", "custom_id"),
+        ),
+        ({"custom_id": "a", "method": "POST", "url": "/v1/moderations", "body": {}}, ("invalid_url", "url")),
+    ],
+)
+def test_findings_become_openai_batch_errors(line, expected):
+    from batchkit.server.protocol import LOCAL
+
+    errors = [e for e in map(batch_error, validate_request(line, LOCAL)) if e]
+    assert (errors[0]["code"], errors[0]["param"]) == expected
+
+
+def test_body_problems_fail_only_their_request():
+    from batchkit.server.protocol import LOCAL
+
+    line = {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions",
+            "body": {"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": -1}}  # fmt: skip
+    findings = [f for f in validate_request(line, LOCAL) if f.is_error]
+    assert findings and all(batch_error(f) is None for f in findings)
