@@ -336,7 +336,7 @@ class _ProgressReader(io.RawIOBase):
 
     def readinto(self, buffer) -> int:
         count = self._file.readinto(buffer)
-        if self._progress:
+        if count and self._progress:
             self._progress(self._file.tell(), self._total)
         return count
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 
@@ -208,3 +209,45 @@ def test_usage_mistakes_exit_2(server, tmp_path):
         f"{batch_file} has not been submitted; submit it with `batchkit submit {batch_file}`"
         in not_submitted.stderr
     )
+
+
+def run_in_terminal(*args) -> str:
+    """`batchkit ARGS` with stdout and stderr on a pseudo-terminal 120 columns wide; everything it showed."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    from submitsupport import cli_command, cli_env
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a terminal of a known size, then the CLI
+        fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        command = cli_command(*args)
+        os.execve(command[0], command, cli_env())
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # the child has exited and closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.waitpid(pid, 0)
+    os.close(fd)
+    return shown.decode(errors="replace")
+
+
+def test_progress_bars_only_on_a_terminal(server, tmp_path):
+    batch_file = write_requests(tmp_path / "bars.jsonl", 3)
+    shown = run_in_terminal(
+        "submit", batch_file, "--base-url", server.base_url, "--wait", "--interval", "0.3"
+    )
+    assert f"upload {batch_file}: 100%" in shown
+    assert "3/3 [" in shown and "req/s, completed, 0 failed]" in shown
+    assert f"download {tmp_path / 'bars.output.jsonl'}: 100%" in shown
+    quiet = run_in_terminal("download", batch_file, "--force", "-q")
+    assert "%|" not in quiet and "bars.output.jsonl: output, 3 line(s)" in quiet
+    piped = run_cli("download", batch_file, "--force")
+    assert "%|" not in piped.stdout + piped.stderr

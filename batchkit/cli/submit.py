@@ -202,6 +202,10 @@ def submit(
             if e.report is not None:
                 click.echo(render([e.report], "text", quiet=True))
             raise
+        except KeyboardInterrupt:
+            display.close()
+            click.echo("\ninterrupted; run the same command again to resume where it stopped", err=True)
+            raise SystemExit(130) from None
         if not wait:
             refs = " ".join(str(s.path) for s in submitted)
             if submitted and not quiet:
