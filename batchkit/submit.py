@@ -219,10 +219,13 @@ def submit(
             f"completion window {completion_window!r} is not offered by {target.provider.name}; "
             f"choose {', '.join(target.provider.completion_windows)}"
         )
-    for path in paths:
-        yield _submit_one(
-            Path(path), target, session, completion_window, dict(metadata or {}), validate, force, progress
-        )
+    # Check every file before sending any, so a set of shards is never submitted in part.
+    prepared = [_prepare(Path(path), target, session, validate, force) for path in paths]
+    for item in prepared:
+        if item.existing is not None:
+            yield _already_submitted(item)
+        else:
+            yield _send(item, target, session, completion_window, dict(metadata or {}), force, progress)
 
 
 def _endpoint(path: Path, target: Target, validate: bool) -> str:
@@ -247,21 +250,42 @@ def _endpoint(path: Path, target: Target, validate: bool) -> str:
     return endpoints[0]
 
 
-def _submit_one(path, target, session, completion_window, metadata, validate, force, progress) -> Submission:
-    sha, size = file_digest(path)
-    ledger = session.ledger
-    entry = ledger.for_file(sha, target.base_url)
-    if entry and entry.batch_id and not force:
-        batch = Batch(
-            id=entry.batch_id,
-            status=entry.status or "unknown",
-            total=entry.total or 0,
-            completed=entry.completed or 0,
-            failed=entry.failed or 0,
-        )
-        return Submission(path, entry, batch, existing=True)
-    endpoint = _endpoint(path, target, validate)
+@dataclass
+class _Prepared:
+    path: Path
+    sha256: str
+    size: int
+    endpoint: str | None = None
+    existing: Entry | None = None  # submitted before, and not --force
 
+
+def _prepare(path: Path, target: Target, session: Session, validate: bool, force: bool) -> _Prepared:
+    sha, size = file_digest(path)
+    entry = session.ledger.for_file(sha, target.base_url)
+    if entry and entry.batch_id and not force:
+        return _Prepared(path, sha, size, existing=entry)
+    return _Prepared(path, sha, size, endpoint=_endpoint(path, target, validate))
+
+
+def _already_submitted(item: _Prepared) -> Submission:
+    entry = item.existing
+    batch = Batch(
+        id=entry.batch_id,
+        status=entry.status or "unknown",
+        total=entry.total or 0,
+        completed=entry.completed or 0,
+        failed=entry.failed or 0,
+    )
+    return Submission(item.path, entry, batch, existing=True)
+
+
+def _send(item: _Prepared, target, session, completion_window, metadata, force, progress) -> Submission:
+    path, sha, size, endpoint = item.path, item.sha256, item.size, item.endpoint
+    ledger = session.ledger
+    # The latest row for this file and server: an unfinished one is resumed, unless --force.
+    entry = ledger.for_file(sha, target.base_url)
+    if entry and entry.batch_id and not force:  # the same file named twice in one command
+        return _already_submitted(_Prepared(path, sha, size, existing=entry))
     client = session.client(target)
     notes: list[str] = []
 

@@ -116,6 +116,19 @@ def test_an_invalid_file_is_refused_with_its_report(server, tmp_path):
     assert json.loads(run_cli("list", "--json").stdout) == []
 
 
+def test_one_invalid_shard_stops_the_whole_set_before_any_upload(server, tmp_path):
+    good = write_requests(tmp_path / "set-00001.jsonl", 2, prefix="good")
+    bad = tmp_path / "set-00002.jsonl"
+    bad.write_bytes((ROOT / "samples" / "common-mistakes.jsonl").read_bytes())
+    uploads_before = len(list(sdk(server).files.list()))
+    result = bk(server, "submit", good, bad, good, "--provider", "kluster")
+    assert result.returncode == 1 and "not submitted" in result.stderr
+    assert len(list(sdk(server).files.list())) == uploads_before
+    twice = bk(server, "submit", good, good)  # the same file twice in one command: one batch
+    assert twice.returncode == 0 and "already submitted as" in twice.stdout.splitlines()[1]
+    assert len(remote_batches(server, good)) == 1
+
+
 def test_submitting_again_prints_the_batch_and_force_submits_anew(server, tmp_path):
     batch_file = write_requests(tmp_path / "twice.jsonl", 2, prefix="twice")
     first = bk(server, "submit", batch_file)
