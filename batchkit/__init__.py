@@ -23,6 +23,7 @@ _EXPORTS = {
     "build_requests": "build",
     "write_batch": "shards",
     "read_results": "results",
+    "run_batch": "runner",
     "BatchkitError": "errors",
     "UsageError": "errors",
     "InputError": "errors",

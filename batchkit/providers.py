@@ -102,6 +102,11 @@ PROVIDERS: dict[str, Provider] = {
             key_env="ANTHROPIC_API_KEY",
         ),
         Provider(
+            name="local",
+            description="batchkit serve / batchkit run: chat completions, embeddings and completions",
+            endpoints=("/v1/chat/completions", "/v1/embeddings", "/v1/completions"),
+        ),
+        Provider(
             name="generic",
             description="any OpenAI-compatible server: per-line checks only",
             endpoints=None,

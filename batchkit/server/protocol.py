@@ -9,16 +9,12 @@ from __future__ import annotations
 import secrets
 
 from ..findings import Finding
-from ..providers import Provider
+from ..providers import PROVIDERS
 
-# The endpoints the local server can execute (both backends), and the rules it validates input files by:
+# The rules the local server validates input files by, and the endpoints it can execute (both backends):
 # several models per file are fine (kluster.ai allows it), the batch's own endpoint is checked separately.
-EXECUTABLE_ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings", "/v1/completions")
-LOCAL = Provider(
-    name="local",
-    description="batchkit serve / batchkit run: chat completions, embeddings and completions",
-    endpoints=EXECUTABLE_ENDPOINTS,
-)
+LOCAL = PROVIDERS["local"]
+EXECUTABLE_ENDPOINTS = LOCAL.endpoints
 
 MAX_BATCH_ERRORS = 1000  # errors.data entries kept for a batch that fails validation
 READING_CODES = frozenset({"invalid-json", "invalid-encoding", "not-an-object", "json-array-file"})
