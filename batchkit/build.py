@@ -24,6 +24,7 @@ import orjson
 
 from .errors import InputError, UsageError
 from .findings import Report
+from .jsonl import source_name
 from .providers import Provider
 from .tables import cell_text, column_texts, column_values
 
@@ -639,13 +640,7 @@ def build_file(
             raise UsageError(f"{output} is the input table; write the batch file somewhere else")
     builder = Builder(**options)
     stats = BuildStats() if stats is None else stats
-    name = (
-        "<stdin>"
-        if str(source) == "-"
-        else os.fspath(source)
-        if isinstance(source, (str, os.PathLike))
-        else getattr(source, "name", "<stream>")
-    )
+    name = source_name(source)
     chunks = iter_table(source, input_format, sheet=sheet, encoding=encoding)
     written = write_numbered(
         builder.numbered(chunks, stats=stats, progress=progress),

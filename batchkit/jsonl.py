@@ -19,6 +19,14 @@ BOM = b"\xef\xbb\xbf"
 Emit = Callable[[Finding], None]
 
 
+def source_name(source) -> str:
+    """How messages name an input: its path, <stdin> for '-', or an open file's name."""
+    if hasattr(source, "read"):
+        name = getattr(source, "name", None)
+        return name if isinstance(name, str) else "<stream>"
+    return "<stdin>" if str(source) == "-" else os.fspath(source)
+
+
 @contextlib.contextmanager
 def open_binary(source: str | os.PathLike | BinaryIO) -> Iterator[BinaryIO]:
     """A binary stream for a path, '-' (standard input) or an already open binary file."""
@@ -109,8 +117,14 @@ class LineReader:
     def parse(self, number: int, raw: bytes) -> dict | None:
         emit = self.emit
         if number == 1 and self.at_file_start and raw.startswith(BOM):
-            emit(Finding("byte-order-mark", "the file starts with a UTF-8 byte-order mark, which some "
-                         "providers reject; remove it (`batchkit fix`)", 1))
+            emit(
+                Finding(
+                    "byte-order-mark",
+                    "the file starts with a UTF-8 byte-order mark, which some "
+                    "providers reject; remove it (`batchkit fix`)",
+                    1,
+                )
+            )
             raw = raw[3:]
         if not raw.strip():
             emit(Finding("blank-line", "blank line; remove it (`batchkit fix` drops blank lines)", number))
@@ -120,15 +134,23 @@ class LineReader:
             stripped = raw.strip()
             if self.at_file_start and stripped.startswith(b"[") and not _parses(stripped):
                 self.array_file = True
-                emit(Finding("json-array-file", "the file looks like one JSON array spread over several "
-                             "lines; a batch file needs one request object per line (`batchkit fix FILE -o "
-                             "OUT.jsonl` converts it)", None))
+                emit(
+                    Finding(
+                        "json-array-file",
+                        "the file looks like one JSON array spread over several "
+                        "lines; a batch file needs one request object per line (`batchkit fix FILE -o "
+                        "OUT.jsonl` converts it)",
+                        None,
+                    )
+                )
         if self.array_file:
             return None
         return parse_line(number, raw, emit)
 
 
-def read_objects(stream: BinaryIO, emit: Emit, stats: dict | None = None) -> Iterator[tuple[int, dict, bytes]]:
+def read_objects(
+    stream: BinaryIO, emit: Emit, stats: dict | None = None
+) -> Iterator[tuple[int, dict, bytes]]:
     """(line number, object, raw line) for every line that holds a JSON object.
 
     Every other line becomes a finding through `emit` and reading goes on. `stats`, when given,

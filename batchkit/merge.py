@@ -31,7 +31,7 @@ import orjson
 
 from .errors import InputError, UsageError
 from .findings import WARNING, Finding
-from .jsonl import iter_lines, open_binary, read_objects
+from .jsonl import iter_lines, open_binary, read_objects, source_name
 from .results import (
     BATCH_ERROR,
     EXPIRED,
@@ -289,7 +289,7 @@ def _read_requests(paths: Sequence, report: MergeReport, progress: Progress | No
     requests = _Requests()
     models: dict[str, str] = {}
     for path in paths:
-        name = _name(path)
+        name = source_name(path)
         file_number = len(requests.files)
         requests.files.append(name)
 
@@ -653,7 +653,7 @@ def _attach_source(frame, source, id_column, id_prefix, report: MergeReport, she
         raise UsageError("--source must be a file: it is read twice (cells as build saw them, then typed)")
     else:
         table = read_table(source, sheet=sheet, encoding=encoding)
-        report.source = _name(source)
+        report.source = source_name(source)
     report.source_rows = len(table)
     if id_column is not None:
         if id_column not in table.columns:
@@ -747,7 +747,7 @@ def merge_results(
     result columns after them) and the report (counts, tokens, orphans, duplicates, missing, digest).
     """
     inputs, results = _paths(inputs, "input"), _paths(results, "result")
-    report = MergeReport([_name(p) for p in inputs], [_name(p) for p in results])
+    report = MergeReport([source_name(p) for p in inputs], [source_name(p) for p in results])
     requests = _read_requests(inputs, report, progress)
     table = _join(requests, results, report, progress)
     _count(requests, table, report)
@@ -811,7 +811,7 @@ def select_retry(
     inputs, results = _paths(inputs, "input"), _paths(results, "result")
     if any(str(p) == "-" for p in inputs):
         raise UsageError("retry reads the input files twice, so they cannot come from standard input")
-    report = MergeReport([_name(p) for p in inputs], [_name(p) for p in results])
+    report = MergeReport([source_name(p) for p in inputs], [source_name(p) for p in results])
     requests = _read_requests(inputs, report, progress)
     table = _join(requests, results, report, progress)
     _count(requests, table, report)
@@ -883,13 +883,6 @@ def _paths(value, what: str) -> list:
     if sum(1 for v in value if str(v) == "-") > 1:
         raise InputError("standard input ('-') can be read only once")
     return value
-
-
-def _name(path) -> str:
-    if hasattr(path, "read"):
-        name = getattr(path, "name", None)
-        return name if isinstance(name, str) else "<stream>"
-    return "<stdin>" if str(path) == "-" else os.fspath(path)
 
 
 def _sample(ids: list[str], k: int = 5) -> str:

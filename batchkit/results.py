@@ -26,7 +26,7 @@ from typing import BinaryIO
 import orjson
 
 from .findings import WARNING, Finding
-from .jsonl import open_binary, read_objects
+from .jsonl import open_binary, read_objects, source_name
 
 OK = "ok"
 HTTP_ERROR = "http_error"
@@ -91,7 +91,7 @@ def read_results(
 def read_result_file(
     path: str | os.PathLike | BinaryIO, emit: FileEmit | None = None
 ) -> Iterator[ResultRecord]:
-    name = _display_name(path)
+    name = source_name(path)
 
     def report(finding: Finding) -> None:
         if emit is None:
@@ -285,14 +285,6 @@ def _kind(value) -> str:
     return {list: "an array", dict: "an object", str: "a string", bool: "a boolean"}.get(
         type(value), "a number"
     )
-
-
-def _display_name(path) -> str:
-    if hasattr(path, "read"):
-        return (
-            getattr(path, "name", "<stream>") if isinstance(getattr(path, "name", None), str) else "<stream>"
-        )
-    return "<stdin>" if str(path) == "-" else os.fspath(path)
 
 
 __all__ = [

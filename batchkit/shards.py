@@ -27,7 +27,7 @@ import orjson
 
 from .errors import InputError, UsageError, ValidationFailed
 from .findings import Report
-from .jsonl import atomic_path, dumps_line
+from .jsonl import atomic_path, dumps_line, source_name
 from .providers import Provider, get_provider, parse_size
 
 SHARD_FORMAT = "{stem}-{index:05d}{suffix}"
@@ -327,7 +327,7 @@ def split_file(
             limits,
             force=force,
             max_findings=max_findings,
-            file="<stdin>" if str(source) == "-" else os.fspath(source),
+            file=source_name(source),
             progress=progress,
         )
 

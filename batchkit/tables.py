@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import orjson
 
 from .errors import InputError, UsageError
-from .jsonl import atomic_path
+from .jsonl import atomic_path, source_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,12 +58,6 @@ COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
 CHUNK_ROWS = 50_000
 
 Source = str | os.PathLike | BinaryIO
-
-
-def _name(source: Source) -> str:
-    if hasattr(source, "read"):
-        return getattr(source, "name", "<stream>")
-    return "<stdin>" if str(source) == "-" else str(source)
 
 
 def _compression(path: Path) -> str | None:
@@ -110,7 +104,7 @@ def _open_source(source: Source):
 def _decode_error(source: Source, encoding: str | None, error: UnicodeDecodeError) -> InputError:
     used = encoding or "utf-8"
     return InputError(
-        f"{_name(source)}: cannot decode the file as {used} (found byte 0x{error.object[error.start]:02x}); "
+        f"{source_name(source)}: cannot decode the file as {used} (found byte 0x{error.object[error.start]:02x}); "
         "pass --encoding with the file's encoding, for example --encoding cp1252 or --encoding latin-1"
     )
 
@@ -213,12 +207,12 @@ def _csv_chunks(opened, source, fmt, encoding, chunk_rows):
     except UnicodeDecodeError as e:
         raise _decode_error(source, encoding, e) from None
     except pd.errors.EmptyDataError:
-        raise InputError(f"{_name(source)}: the table is empty (no header row)") from None
+        raise InputError(f"{source_name(source)}: the table is empty (no header row)") from None
     except pd.errors.ParserError as e:
-        raise InputError(f"{_name(source)}: cannot read as {fmt.upper()}: {_first_line(e)}") from None
+        raise InputError(f"{source_name(source)}: cannot read as {fmt.upper()}: {_first_line(e)}") from None
     except pd.errors.ParserWarning:
         raise InputError(
-            f"{_name(source)}: cannot read as {fmt.upper()}: a row has more fields than the header"
+            f"{source_name(source)}: cannot read as {fmt.upper()}: a row has more fields than the header"
         ) from None
     except LookupError:
         raise UsageError(f"unknown encoding {encoding!r}") from None
@@ -276,10 +270,10 @@ def _jsonl_chunks(opened, source, encoding, chunk_rows):
             try:
                 record = orjson.loads(line)
             except orjson.JSONDecodeError as e:
-                raise InputError(f"{_name(source)}: line {number} is not valid JSON: {e.msg}") from None
+                raise InputError(f"{source_name(source)}: line {number} is not valid JSON: {e.msg}") from None
             if type(record) is not dict:
                 raise InputError(
-                    f"{_name(source)}: line {number} is not a JSON object; each line must be one row"
+                    f"{source_name(source)}: line {number} is not a JSON object; each line must be one row"
                 )
             records.append(record)
             if len(records) >= chunk_rows:
@@ -318,11 +312,13 @@ def _json_array(opened, source, encoding) -> pd.DataFrame:
         value = orjson.loads(text)
     except orjson.JSONDecodeError as e:
         raise InputError(
-            f"{_name(source)}: not valid JSON ({e.msg}); a .json table is one array of objects; for one "
+            f"{source_name(source)}: not valid JSON ({e.msg}); a .json table is one array of objects; for one "
             "object per line name the file .jsonl or pass --input-format jsonl"
         ) from None
     if type(value) is not list or not all(type(v) is dict for v in value):
-        raise InputError(f"{_name(source)}: a .json table must be one JSON array of objects (one per row)")
+        raise InputError(
+            f"{source_name(source)}: a .json table must be one JSON array of objects (one per row)"
+        )
     return _records_frame(value, _union_keys(value))
 
 
@@ -342,7 +338,7 @@ def _parquet_chunks(opened, source, chunk_rows):
     try:
         parquet = pq.ParquetFile(opened if isinstance(opened, Path) else io.BytesIO(opened.read()))
     except (pa.ArrowInvalid, OSError) as e:
-        raise InputError(f"{_name(source)}: cannot read as Parquet: {_first_line(e)}") from None
+        raise InputError(f"{source_name(source)}: cannot read as Parquet: {_first_line(e)}") from None
     yielded = False
     # ArrowDtype columns keep integers with nulls as integers, and every other Arrow type as it is.
     for batch in parquet.iter_batches(batch_size=chunk_rows):
@@ -362,13 +358,15 @@ def _excel_rows(opened, source, sheet) -> tuple[list[str], Iterator[tuple]]:
             warnings.simplefilter("ignore")  # openpyxl warns about workbook features it does not read
             book = openpyxl.load_workbook(target, read_only=True, data_only=True)
     except Exception as e:  # zipfile, KeyError and openpyxl's own errors for a broken workbook
-        raise InputError(f"{_name(source)}: cannot read as an Excel workbook: {_first_line(e)}") from None
+        raise InputError(
+            f"{source_name(source)}: cannot read as an Excel workbook: {_first_line(e)}"
+        ) from None
     sheet_name = _choose_sheet(book.sheetnames, sheet, source)
     rows = book[sheet_name].iter_rows(values_only=True)
     header = next(rows, None)
     if header is None:
         book.close()
-        raise InputError(f"{_name(source)}: sheet {sheet_name!r} is empty (no header row)")
+        raise InputError(f"{source_name(source)}: sheet {sheet_name!r} is empty (no header row)")
     while header and header[-1] is None:
         header = header[:-1]
     columns = _unique_names(["" if h is None else str(h) for h in header])
@@ -427,7 +425,9 @@ def _choose_sheet(names: list[str], sheet, source) -> str:
         index = int(sheet)
         if 0 <= index < len(names):
             return names[index]
-    raise InputError(f"{_name(source)}: no sheet {sheet!r}; the workbook has: {', '.join(map(repr, names))}")
+    raise InputError(
+        f"{source_name(source)}: no sheet {sheet!r}; the workbook has: {', '.join(map(repr, names))}"
+    )
 
 
 # ------------------------------------------------------------------------------------- typing whole frames

@@ -17,7 +17,7 @@ import msgspec
 from . import schemas
 from .explain import explain
 from .findings import Finding, Report
-from .jsonl import LineReader, open_binary, read_objects
+from .jsonl import LineReader, open_binary, read_objects, source_name
 from .providers import Provider, get_provider
 from .rules import ExactIds, HashedIds, LineRules
 
@@ -208,12 +208,6 @@ def _custom_ids(stream: BinaryIO) -> Iterator[tuple[int, str]]:
             yield number, custom_id
 
 
-def _name(source) -> str:
-    if isinstance(source, (str, os.PathLike)):
-        return "<stdin>" if str(source) == "-" else os.fspath(source)
-    return getattr(source, "name", "<stream>")
-
-
 def _seekable(stream) -> bool:
     try:
         return stream.seekable()
@@ -235,7 +229,7 @@ def validate_file(
     `jobs` > 1 (0: one per core) validates byte ranges of a large file in worker processes.
     """
     options = dict(
-        max_requests=max_requests, max_bytes=max_bytes, max_findings=max_findings, file=_name(source)
+        max_requests=max_requests, max_bytes=max_bytes, max_findings=max_findings, file=source_name(source)
     )
     with open_binary(source) as stream:
         seekable = _seekable(stream)

@@ -8,6 +8,7 @@ import sys
 import click
 
 from ..errors import ValidationFailed
+from ..jsonl import source_name
 from ..report import FORMATS, human_bytes, render
 from .validate import provider_option, use_color
 
@@ -349,7 +350,7 @@ def fix(file, output, in_place, dedupe_ids, drop_duplicates, provider, fmt, max_
     )
     if to_stdout:
         sys.stdout.flush()
-    name = "<stdin>" if file == "-" else file
+    name = source_name(file)
     out = sys.stderr if to_stdout else sys.stdout
     if not quiet:
         for change in result.changes:
