@@ -10,7 +10,7 @@ import click
 from ..errors import ValidationFailed
 from ..jsonl import source_name
 from ..report import FORMATS, human_bytes, render
-from .validate import provider_option, use_color
+from .common import provider_option, use_color
 
 ENDPOINT_HELP = "Request url (default /v1/chat/completions; /v1/embeddings with --input)."
 

@@ -8,7 +8,8 @@ import click
 import orjson
 
 from ..errors import ValidationFailed
-from ..providers import PROVIDERS, parse_size
+from ..providers import parse_size
+from .common import provider_option
 
 RESULTS_FLAGS = ("--results", "-r")
 JSON_LIMIT = 1000  # entries per list in a --json summary (every list is also counted)
@@ -149,16 +150,7 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
     show_default=True,
     help="Comma-separated statuses to resend.",
 )
-@click.option(
-    "--provider",
-    "-p",
-    type=click.Choice(list(PROVIDERS), case_sensitive=False),
-    envvar="BATCHKIT_PROVIDER",
-    show_envvar=True,
-    default="kluster",
-    show_default=True,
-    help="Whose limits and rules the retry file is checked and sharded against.",
-)
+@provider_option(help="Whose limits and rules the retry file is checked and sharded against.")
 @click.option("--max-requests", type=click.IntRange(min=1), default=None, help="Override the request limit.")
 @click.option("--max-bytes", default=None, help="Override the size limit, e.g. 100MB.")
 @click.option("--force", is_flag=True, help="Write even when a line is invalid.")

@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
 
 from ..errors import UsageError
-from ..providers import PROVIDERS, parse_size
+from ..providers import parse_size
 from ..report import FORMATS, render
-
-
-def provider_option(f):
-    return click.option(
-        "--provider",
-        "-p",
-        type=click.Choice(list(PROVIDERS), case_sensitive=False),
-        envvar="BATCHKIT_PROVIDER",
-        show_envvar=True,
-        default="kluster",
-        show_default=True,
-        help="Whose limits and rules to check against.",
-    )(f)
-
-
-def use_color(stream) -> bool:
-    return "NO_COLOR" not in os.environ and stream.isatty()
+from .common import provider_option, use_color
 
 
 @click.command()
