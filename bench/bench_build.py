@@ -71,14 +71,11 @@ def _measure(argv: list[str]) -> dict:
     return {"seconds": seconds, "peak_rss_bytes": peak}
 
 
-def run(tmpdir: str | os.PathLike, rows: int | None = None, *, show: bool = True) -> dict:
-    """Measure in a subfolder of `tmpdir` (removed afterwards); print the table unless show=False."""
+def run(tmpdir: str | os.PathLike, rows: int | None = None) -> dict:
+    """Measure in a subfolder of `tmpdir` (removed afterwards)."""
     rows = rows or int(os.environ.get("BENCH_ROWS", "1000000"))
     with tempfile.TemporaryDirectory(prefix="bench-build-", dir=tmpdir) as tmp:
-        result = _measure_all(Path(tmp), rows)
-    if show:
-        print_table(result)
-    return result
+        return _measure_all(Path(tmp), rows)
 
 
 def _measure_all(tmp: Path, rows: int) -> dict:
@@ -124,7 +121,7 @@ def print_table(result: dict) -> None:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-build-") as tmp:
-        run(tmp)
+        print_table(run(tmp))
 
 
 if __name__ == "__main__":

@@ -193,7 +193,10 @@ def _row(name: str, side: dict) -> str:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-merge-") as tmp:
-        result = run(tmp)
+        print_table(run(tmp))
+
+
+def print_table(result: dict) -> None:
     print(
         f"merge: {result['rows']:,} requests, input {result['input_mb']:,} MB, results {result['results_mb']:,} MB"
     )

@@ -8,13 +8,21 @@ from pathlib import Path
 
 import orjson
 
-MODELS = ["meta-llama/Meta-Llama-3.1-8B-Instruct", "meta-llama/Meta-Llama-3.1-70B-Instruct",
-          "meta-llama/Meta-Llama-3.1-405B-Instruct"]
-SYSTEMS = ["You are a helpful assistant.", "You are an experienced maths tutor.",
-           "You summarise customer reviews in one sentence and classify their sentiment."]
-WORDS = ("the of and to in is that for it as was with be by on not he this are or his from at which but have an "
-         "they you were her she there been one all we their has would when if so no what up out who them some "
-         "review product delivery quality price battery screen support refund excellent poor average").split()
+MODELS = [
+    "meta-llama/Meta-Llama-3.1-8B-Instruct",
+    "meta-llama/Meta-Llama-3.1-70B-Instruct",
+    "meta-llama/Meta-Llama-3.1-405B-Instruct",
+]
+SYSTEMS = [
+    "You are a helpful assistant.",
+    "You are an experienced maths tutor.",
+    "You summarise customer reviews in one sentence and classify their sentiment.",
+]
+WORDS = (
+    "the of and to in is that for it as was with be by on not he this are or his from at which but have an "
+    "they you were her she there been one all we their has would when if so no what up out who them some "
+    "review product delivery quality price battery screen support refund excellent poor average"
+).split()
 
 
 def chat_lines(count: int, seed: int = 7):
@@ -30,8 +38,12 @@ def chat_lines(count: int, seed: int = 7):
             "max_tokens": rng.choice([256, 512, 1000]),
             "temperature": round(rng.random(), 2),
         }
-        yield orjson.dumps({"custom_id": f"request-{i}", "method": "POST", "url": "/v1/chat/completions",
-                            "body": body}) + b"\n"
+        yield (
+            orjson.dumps(
+                {"custom_id": f"request-{i}", "method": "POST", "url": "/v1/chat/completions", "body": body}
+            )
+            + b"\n"
+        )
 
 
 def write(path: Path, count: int) -> Path:

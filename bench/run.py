@@ -148,8 +148,9 @@ def main() -> None:
         for name in ("bench_build", "bench_merge"):
             if (HERE / f"{name}.py").exists() and not os.environ.get("BENCH_VALIDATION_ONLY"):
                 module = __import__(name)
-                print(f"\n{name}:")
+                print()
                 results[name] = module.run(folder)
+                module.print_table(results[name])
     out.write_text(json.dumps(results, indent=1) + "\n")
     print(f"\nwrote {out}")
 

@@ -131,7 +131,7 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
         )
     finally:
         progress.close()
-    write_merged(outcome.frame, output, click.get_text_stream("stdout"))
+    write_merged(outcome.frame, output, sys.stdout)
     if not quiet:
         text = _dumps(outcome.report.to_dict(JSON_LIMIT)) if as_json else outcome.report.to_text()
         if output != "-":
