@@ -8,7 +8,6 @@ custom_id hashes of all ranges are joined, so a repeat across two ranges is foun
 from __future__ import annotations
 
 import multiprocessing
-from array import array
 from concurrent.futures import ProcessPoolExecutor
 
 from .findings import Finding, Report
@@ -82,8 +81,7 @@ def _check_range(args) -> dict:
         "models": s.models,
         "endpoints": s.endpoints,
         "has_content": validator._has_content,
-        "hashes": array("q", ids.hashes),
-        "repeated": ids.repeated,
+        "hashes": ids.hashes,
     }
 
 
@@ -113,7 +111,7 @@ def validate_parallel(path, size: int, provider, jobs: int, options: dict) -> Re
     report, summary = merged.report, merged.report.summary
     line_base, has_content = 0, False
     with ProcessPoolExecutor(max_workers=len(tasks), mp_context=context) as pool:
-        for index, result in enumerate(pool.map(_check_range, tasks), 1):
+        for result in pool.map(_check_range, tasks):
             for f in result["findings"]:
                 shifted = Finding(
                     f.code,
@@ -131,7 +129,7 @@ def validate_parallel(path, size: int, provider, jobs: int, options: dict) -> Re
             summary.models.update(result["models"])
             summary.endpoints.update(result["endpoints"])
             has_content = has_content or result["has_content"]
-            merged.rules.ids.merge(result["hashes"], result["repeated"], keep=index < len(tasks))
+            merged.rules.ids.extend(result["hashes"])
             line_base += result["lines"]
     summary.lines = line_base
     summary.bytes = size

@@ -114,8 +114,7 @@ class Validator:
         inline = isinstance(rules.ids, HashedIds) and rules.id_match is None
         inline = inline and not (self.provider.one_model or self.provider.one_endpoint)
         allowed = rules.allowed
-        hashes = rules.ids.hashes if inline else set()
-        repeated, remember = (rules.ids.repeated, hashes.add) if inline else (set(), None)
+        remember = rules.ids.hashes.append if inline else None
         number = summary.lines
         # Until the first content line has been read on the reference path, lines take it: that line may
         # carry a byte-order mark or open a JSON array, which the reader must see.
@@ -134,11 +133,7 @@ class Validator:
                     ):
                         url, model, custom_id = urls[type(line)], body.model, line.custom_id
                         if inline and (allowed is None or url in allowed):
-                            h = hash(custom_id)
-                            if h in hashes:
-                                repeated.add(h)
-                            else:
-                                remember(h)
+                            remember(hash(custom_id))
                         else:
                             check_shape(number, custom_id, url, model, add)
                         key = (url, model)
@@ -167,7 +162,7 @@ class Validator:
             self._has_content = has_content
         report, summary, p = self.report, self.report.summary, self.provider
         ids = self.rules.ids
-        if isinstance(ids, HashedIds) and ids.repeated:
+        if isinstance(ids, HashedIds):
             for finding in ids.duplicates(_custom_ids(rescan)):
                 report.add(finding)
         if not self._has_content:
