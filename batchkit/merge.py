@@ -19,7 +19,6 @@ Problems are reported, never silently resolved:
 from __future__ import annotations
 
 import os
-import re
 import sys
 from array import array
 from collections import Counter
@@ -29,13 +28,13 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from .digest import DigestEntry, digest
 from .errors import InputError, UsageError
 from .findings import WARNING, Finding
-from .jsonl import iter_lines, open_binary, read_objects, source_name
+from .jsonl import open_binary, read_objects, source_name
 from .results import (
     BATCH_ERROR,
     EXPIRED,
-    EXPIRED_CODE,
     HTTP_ERROR,
     MISSING,
     OK,
@@ -67,7 +66,6 @@ RESULT_COLUMNS = (
     "error_message",
 )
 INT_COLUMNS = ("status_code", "prompt_tokens", "completion_tokens", "total_tokens")
-EXAMPLES = 2  # example custom_ids kept per digest group
 MAX_FINDINGS = 1000  # reading problems kept (all are counted): a wrong file can have a million
 
 Paths = str | os.PathLike | Iterable[str | os.PathLike]
@@ -97,28 +95,6 @@ class Duplicate:
 class Orphan:
     custom_id: str
     result: Located
-
-
-@dataclass(slots=True)
-class DigestEntry:
-    """Failures sharing a code and a message pattern."""
-
-    status: str
-    code: str
-    pattern: str
-    count: int
-    examples: list[str]
-    hint: str | None
-
-    def to_dict(self) -> dict:
-        return {
-            "status": self.status,
-            "code": self.code,
-            "pattern": self.pattern,
-            "count": self.count,
-            "examples": self.examples,
-            "hint": self.hint,
-        }
 
 
 @dataclass(slots=True)
@@ -506,86 +482,22 @@ def _count(requests: _Requests, table: _Results, report: MergeReport) -> None:
     report.prompt_tokens = _total(table.prompt_tokens)
     report.completion_tokens = _total(table.completion_tokens)
     report.total_tokens = _total(table.total_tokens)
-    report.digest = digest(requests.ids, table)
+    ids, status, codes, messages, status_codes = (
+        requests.ids,
+        table.status,
+        table.error_code,
+        table.error_message,
+        table.status_code,
+    )
+    report.digest = digest(
+        (ids[r], s, codes[r], messages[r], None if status_codes[r] == NA else status_codes[r])
+        for r, s in enumerate(status)
+        if s != OK
+    )
 
 
 def _total(column: array) -> int:
     return sum(v for v in column if v != NA)
-
-
-# ---------------------------------------------------------------- error digest
-
-_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|`[^`]*`")
-_ID_LIKE = re.compile(r"\b(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]{12,}\b")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_PATTERN_LENGTH = 160
-
-
-def message_pattern(message: str | None) -> str:
-    """A message with its variable parts (quoted values, ids, numbers) masked, so alike failures group."""
-    if not message:
-        return "(no message)"
-    text = _QUOTED.sub(lambda m: m.group(0)[0] + "…" + m.group(0)[-1], message)
-    text = _ID_LIKE.sub("<id>", text)
-    text = _NUMBER.sub("<n>", text)
-    text = " ".join(text.split())
-    return text if len(text) <= _PATTERN_LENGTH else text[: _PATTERN_LENGTH - 1] + "…"
-
-
-def hint_for(status: str, code: str | None, status_code: int | None, message: str | None) -> str | None:
-    """What usually fixes a failure of this kind, when something is known to."""
-    code = (code or "").lower()
-    text = (message or "").lower()
-    if code == "context_length_exceeded" or "context length" in text or "context_length" in text:
-        return "shorten the input (or lower max_tokens), or raise the limit with a longer-context model"
-    if code in ("rate_limit_exceeded", "token_limit_exceeded") or "rate limit" in text:
-        return "split the batch into smaller files (`batchkit split --max-requests N`) and submit them apart"
-    if status == EXPIRED or code == EXPIRED_CODE:
-        return "the batch window ended first; `batchkit retry` writes these requests to a new batch file"
-    if status_code in (401, 403) or code in (
-        "invalid_api_key",
-        "authentication_error",
-        "permission_denied",
-        "insufficient_permissions",
-        "unauthorized",
-    ):
-        return "check the API key and its permissions for this model"
-    if code == "model_not_found" or (
-        "model" in text and ("does not exist" in text or "not found" in text or "unknown" in text)
-    ):
-        return "unknown model: check its name against `batchkit models`"
-    if status == MISSING:
-        return "no result came back; check that every output and error file was given, then `batchkit retry`"
-    if (status_code is not None and status_code >= 500) or code in ("server_error", "internal_error"):
-        return "a server-side failure; retrying usually succeeds (`batchkit retry`)"
-    return None
-
-
-def digest(ids: Sequence[str], table: _Results) -> list[DigestEntry]:
-    """Failures grouped by status, code and message pattern; biggest group first."""
-    groups: dict[tuple, DigestEntry] = {}
-    patterns: dict[str | None, str] = {}
-    for row, status in enumerate(table.status):
-        if status == OK:
-            continue
-        if status == MISSING:
-            key = (MISSING, MISSING, "no result for this request")
-            status_code = message = None
-        else:
-            message = table.error_message[row]
-            pattern = patterns.get(message)
-            if pattern is None:
-                pattern = patterns[message] = message_pattern(message)
-            key = (status, table.error_code[row] or status, pattern)
-            status_code = None if table.status_code[row] == NA else table.status_code[row]
-        entry = groups.get(key)
-        if entry is None:
-            hint = hint_for(key[0], key[1], status_code, message)
-            groups[key] = entry = DigestEntry(key[0], key[1], key[2], 0, [], hint)
-        entry.count += 1
-        if len(entry.examples) < EXAMPLES:
-            entry.examples.append(ids[row])
-    return sorted(groups.values(), key=lambda e: (-e.count, e.status, e.code, e.pattern))
 
 
 # ---------------------------------------------------------------- the table
@@ -730,6 +642,16 @@ def write_merged(frame: pd.DataFrame, path, stream=None) -> None:
         write_table(frame, path)
 
 
+def join_inputs(inputs: Paths, results: Paths, progress: Progress | None = None):
+    """(report, requests, results table): every input request with the result that won for it."""
+    inputs, results = _paths(inputs, "input"), _paths(results, "result")
+    report = MergeReport([source_name(p) for p in inputs], [source_name(p) for p in results])
+    requests = _read_requests(inputs, report, progress)
+    table = _join(requests, results, report, progress)
+    _count(requests, table, report)
+    return report, requests, table
+
+
 def merge_results(
     inputs: Paths,
     results: Paths,
@@ -746,11 +668,7 @@ def merge_results(
     Returns the table (one row per request in input order, or the `source` table's rows with the
     result columns after them) and the report (counts, tokens, orphans, duplicates, missing, digest).
     """
-    inputs, results = _paths(inputs, "input"), _paths(results, "result")
-    report = MergeReport([source_name(p) for p in inputs], [source_name(p) for p in results])
-    requests = _read_requests(inputs, report, progress)
-    table = _join(requests, results, report, progress)
-    _count(requests, table, report)
+    report, requests, table = join_inputs(inputs, results, progress)
     frame = _frame(requests, table)
     del table
     if source is not None:
@@ -765,113 +683,6 @@ def merge(
 ) -> pd.DataFrame:
     """The merged table: see `merge_results`, which also returns the report."""
     return merge_results(inputs, results, source, id_column, **options).frame
-
-
-@dataclass
-class RetryOutcome:
-    """What `retry` wrote: the files (none when nothing needed a retry), the requests chosen per
-    status, the write's validation report and the merge report they were chosen from."""
-
-    paths: list
-    selected: Counter
-    report: MergeReport
-    validation: object = None  # findings.Report of the written lines, when validated
-
-    @property
-    def requests(self) -> int:
-        return sum(self.selected.values())
-
-    def to_dict(self) -> dict:
-        return {
-            "files": [str(p) for p in self.paths],
-            "requests": self.requests,
-            "selected": dict(self.selected),
-            "validation": None if self.validation is None else self.validation.to_dict(),
-        }
-
-    def to_text(self) -> str:
-        chosen = ", ".join(f"{s} {n:,}" for s, n in sorted(self.selected.items()))
-        if not self.paths:
-            return (
-                f"nothing to retry: no request has a chosen status ({self.report.requests:,} requests read)"
-            )
-        files = ", ".join(str(p) for p in self.paths)
-        lines = [f"retry: {self.requests:,} request(s) ({chosen}) written to {files}"]
-        if self.validation is not None and self.validation.summary.warnings:
-            lines.append(f"{self.validation.summary.warnings:,} warning(s) in the written lines")
-        return "\n".join(lines)
-
-
-def select_retry(
-    inputs: Paths, results: Paths, only: Iterable[str] | None = None, *, progress: Progress | None = None
-):
-    """(report, count selected per status, iterator of the original request lines, byte for byte and
-    without their line ends, of every request whose status is in `only`; default every status but ok)."""
-    only = parse_only(only)
-    inputs, results = _paths(inputs, "input"), _paths(results, "result")
-    if any(str(p) == "-" for p in inputs):
-        raise UsageError("retry reads the input files twice, so they cannot come from standard input")
-    report = MergeReport([source_name(p) for p in inputs], [source_name(p) for p in results])
-    requests = _read_requests(inputs, report, progress)
-    table = _join(requests, results, report, progress)
-    _count(requests, table, report)
-    wanted: list[set[int]] = [set() for _ in requests.files]
-    selected = Counter()
-    for row, status in enumerate(table.status):
-        if status in only:
-            wanted[requests.file_index[row]].add(requests.line[row])
-            selected[status] += 1
-    return report, selected, _lines(inputs, wanted)
-
-
-def _lines(inputs: Sequence, wanted: list[set[int]]):
-    """The wanted lines of every input file, re-read in a second streaming pass."""
-    for path, lines in zip(inputs, wanted, strict=True):
-        if not lines:
-            continue
-        with open_binary(path) as stream:
-            for number, _end, raw in iter_lines(stream):
-                if number in lines:
-                    yield raw[3:] if number == 1 and raw.startswith(b"\xef\xbb\xbf") else raw
-
-
-def retry(
-    inputs: Paths,
-    results: Paths,
-    output,
-    only: Iterable[str] | None = None,
-    *,
-    provider=None,
-    max_requests: int | None = None,
-    max_bytes: int | None = None,
-    force: bool = False,
-    progress: Progress | None = None,
-) -> RetryOutcome:
-    """Write the original request lines of every request whose status is in `only` (default: every
-    status but ok) to `output`, validated and sharded under the provider's limits like `build`."""
-    from .shards import write_numbered
-
-    report, selected, lines = select_retry(inputs, results, only, progress=progress)
-    if not sum(selected.values()):
-        return RetryOutcome([], selected, report)
-    written = write_numbered(
-        enumerate(lines, 1), output, provider, max_requests=max_requests, max_bytes=max_bytes, force=force
-    )
-    return RetryOutcome(list(written.paths), selected, report, written.report)
-
-
-def parse_only(only: Iterable[str] | str | None) -> set[str]:
-    if only is None:
-        return set(FAILED)
-    if isinstance(only, str):
-        only = only.split(",")
-    chosen = {s.strip() for s in only if s.strip()}
-    unknown = chosen - set(STATUSES)
-    if unknown:
-        raise UsageError(f"unknown status {', '.join(sorted(unknown))}; choose from {', '.join(STATUSES)}")
-    if not chosen:
-        raise UsageError(f"--only needs at least one status of {', '.join(STATUSES)}")
-    return chosen
 
 
 def _paths(value, what: str) -> list:

@@ -165,7 +165,7 @@ def retry(inputs, results, output, only, provider, max_requests, max_bytes, forc
     \b
     batchkit retry batch.jsonl --results output.jsonl errors.jsonl -o retry.jsonl
     """
-    from ..merge import retry as retry_requests
+    from ..retry import retry as retry_requests
 
     progress = Progress(quiet)
     try:

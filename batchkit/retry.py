@@ -1,0 +1,117 @@
+"""`batchkit retry`: the original request lines of what did not succeed, byte for byte, as a new batch."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from .errors import UsageError
+from .jsonl import iter_lines, open_binary
+from .merge import FAILED, MergeReport, Paths, Progress, join_inputs
+from .results import STATUSES
+
+
+@dataclass
+class RetryOutcome:
+    """What `retry` wrote: the files (none when nothing needed a retry), the requests chosen per
+    status, the write's validation report and the merge report they were chosen from."""
+
+    paths: list
+    selected: Counter
+    report: MergeReport
+    validation: object = None  # findings.Report of the written lines, when validated
+
+    @property
+    def requests(self) -> int:
+        return sum(self.selected.values())
+
+    def to_dict(self) -> dict:
+        return {
+            "files": [str(p) for p in self.paths],
+            "requests": self.requests,
+            "selected": dict(self.selected),
+            "validation": None if self.validation is None else self.validation.to_dict(),
+        }
+
+    def to_text(self) -> str:
+        chosen = ", ".join(f"{s} {n:,}" for s, n in sorted(self.selected.items()))
+        if not self.paths:
+            return (
+                f"nothing to retry: no request has a chosen status ({self.report.requests:,} requests read)"
+            )
+        files = ", ".join(str(p) for p in self.paths)
+        lines = [f"retry: {self.requests:,} request(s) ({chosen}) written to {files}"]
+        if self.validation is not None and self.validation.summary.warnings:
+            lines.append(f"{self.validation.summary.warnings:,} warning(s) in the written lines")
+        return "\n".join(lines)
+
+
+def select_retry(
+    inputs: Paths, results: Paths, only: Iterable[str] | None = None, *, progress: Progress | None = None
+):
+    """(report, count selected per status, iterator of the original request lines, byte for byte and
+    without their line ends, of every request whose status is in `only`; default every status but ok)."""
+    only = parse_only(only)
+    inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    if any(str(p) == "-" for p in inputs):
+        raise UsageError("retry reads the input files twice, so they cannot come from standard input")
+    report, requests, table = join_inputs(inputs, results, progress)
+    wanted: list[set[int]] = [set() for _ in requests.files]
+    selected = Counter()
+    for row, status in enumerate(table.status):
+        if status in only:
+            wanted[requests.file_index[row]].add(requests.line[row])
+            selected[status] += 1
+    return report, selected, _lines(inputs, wanted)
+
+
+def _lines(inputs: Sequence, wanted: list[set[int]]):
+    """The wanted lines of every input file, re-read in a second streaming pass."""
+    for path, lines in zip(inputs, wanted, strict=True):
+        if not lines:
+            continue
+        with open_binary(path) as stream:
+            for number, _end, raw in iter_lines(stream):
+                if number in lines:
+                    yield raw[3:] if number == 1 and raw.startswith(b"\xef\xbb\xbf") else raw
+
+
+def retry(
+    inputs: Paths,
+    results: Paths,
+    output,
+    only: Iterable[str] | None = None,
+    *,
+    provider=None,
+    max_requests: int | None = None,
+    max_bytes: int | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> RetryOutcome:
+    """Write the original request lines of every request whose status is in `only` (default: every
+    status but ok) to `output`, validated and sharded under the provider's limits like `build`."""
+    from .shards import write_numbered
+
+    report, selected, lines = select_retry(inputs, results, only, progress=progress)
+    if not sum(selected.values()):
+        return RetryOutcome([], selected, report)
+    written = write_numbered(
+        enumerate(lines, 1), output, provider, max_requests=max_requests, max_bytes=max_bytes, force=force
+    )
+    return RetryOutcome(list(written.paths), selected, report, written.report)
+
+
+def parse_only(only: Iterable[str] | str | None) -> set[str]:
+    if only is None:
+        return set(FAILED)
+    if isinstance(only, str):
+        only = only.split(",")
+    chosen = {s.strip() for s in only if s.strip()}
+    unknown = chosen - set(STATUSES)
+    if unknown:
+        raise UsageError(f"unknown status {', '.join(sorted(unknown))}; choose from {', '.join(STATUSES)}")
+    if not chosen:
+        raise UsageError(f"--only needs at least one status of {', '.join(STATUSES)}")
+    return chosen
