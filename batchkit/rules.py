@@ -4,6 +4,7 @@ and id rules, tool-call pairing, and advice. Everything provider-specific is rea
 from __future__ import annotations
 
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 
 from . import schemas
@@ -66,6 +67,9 @@ class ExactIds:
             emit(duplicate(number, custom_id, first))
 
 
+SORT_FROM = 500_000  # ids from which sorting their hashes beats a set of them
+
+
 class HashedIds:
     """Only a 64-bit hash per custom_id, appended to an array: 8 bytes an id, and no lookups per line.
 
@@ -84,11 +88,16 @@ class HashedIds:
         self.hashes.extend(hashes)
 
     def repeated(self) -> set[int]:
-        if len(self.hashes) < 2:
-            return set()
+        """The hashes seen more than once."""
+        hashes = self.hashes
+        if len(hashes) < SORT_FROM:
+            # A set built in C settles the usual case (no repeats) faster than loading numpy would.
+            if len(set(hashes)) == len(hashes):
+                return set()
+            return {h for h, n in Counter(hashes).items() if n > 1}
         import numpy as np  # sorting 8-byte integers is what numpy is for
 
-        ordered = np.sort(np.frombuffer(self.hashes, dtype=np.int64))
+        ordered = np.sort(np.frombuffer(hashes, dtype=np.int64))
         return set(ordered[1:][ordered[1:] == ordered[:-1]].tolist())
 
     def duplicates(self, pairs: Iterable[tuple[int, str]]) -> Iterator[Finding]:

@@ -174,3 +174,16 @@ def test_byte_ranges_start_at_line_boundaries(tmp_path):
     assert ranges[0][0] == 0 and ranges[-1][1] == len(data)
     assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
     assert all(data[a - 1 : a] == b"\n" for a, _ in ranges[1:])
+
+
+@pytest.mark.parametrize("sort_from", [0, 10**9])
+def test_repeated_hashes_found_by_set_and_by_sort(sort_from, monkeypatch):
+    from batchkit import rules
+
+    monkeypatch.setattr(rules, "SORT_FROM", sort_from)
+    ids = rules.HashedIds()
+    for number, custom_id in enumerate(["a", "b", "c", "b", "d", "a", "b"], 1):
+        ids.add(custom_id, number, None)
+    assert ids.repeated() == {hash("a"), hash("b")}
+    pairs = enumerate(["a", "b", "c", "b", "d", "a", "b"], 1)
+    assert [(f.line, f.related_lines) for f in ids.duplicates(pairs)] == [(4, (2,)), (6, (1,)), (7, (2,))]
