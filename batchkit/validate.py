@@ -229,7 +229,7 @@ def validate_file(
     with open_binary(source) as stream:
         seekable = _seekable(stream)
         jobs = jobs or os.cpu_count() or 1
-        if jobs > 1 and seekable and isinstance(source, (str, os.PathLike)):
+        if jobs > 1 and seekable and isinstance(source, (str, os.PathLike)) and str(source) != "-":
             from .parallel import validate_parallel
 
             size = os.fstat(stream.fileno()).st_size

@@ -9,8 +9,8 @@ import click
 
 from ..errors import ValidationFailed
 from ..jsonl import source_name
-from ..report import FORMATS, human_bytes, render
-from .common import provider_option, use_color
+from ..report import human_bytes, render
+from .common import format_option, provider_option, use_color
 
 ENDPOINT_HELP = "Request url (default /v1/chat/completions; /v1/embeddings with --input)."
 
@@ -38,14 +38,7 @@ def report_options(f):
         default=None,
         help="Print at most N findings (all are counted).",
     )(f)
-    f = click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(FORMATS),
-        default="text",
-        show_default=True,
-        help="How to print validation findings.",
-    )(f)
+    f = format_option(f, help="How to print validation findings.")
     f = click.option("--force", is_flag=True, help="Write even when some requests are invalid.")(f)
     return f
 
@@ -321,14 +314,7 @@ def split(file, output, provider, max_requests, max_bytes, force, max_findings, 
 @click.option("--dedupe-ids", is_flag=True, help="Rename repeated custom_ids: request-1, request-1~2, …")
 @click.option("--drop-duplicates", is_flag=True, help="Drop lines identical to an earlier line.")
 @provider_option
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="text",
-    show_default=True,
-    help="How to print the findings that remain.",
-)
+@format_option(help="How to print the findings that remain.")
 @click.option("--max-findings", type=click.IntRange(min=0), default=None, help="Print at most N findings.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not list the changes; only errors that remain.")
 def fix(file, output, in_place, dedupe_ids, drop_duplicates, provider, fmt, max_findings, quiet):

@@ -7,6 +7,7 @@ import os
 import click
 
 from ..providers import PROVIDERS
+from ..report import FORMATS
 
 
 def provider_option(f=None, *, help: str = "Whose limits and rules to check against."):
@@ -20,6 +21,14 @@ def provider_option(f=None, *, help: str = "Whose limits and rules to check agai
         default="kluster",
         show_default=True,
         help=help,
+    )
+    return option(f) if f is not None else option
+
+
+def format_option(f=None, *, help: str = "text for people, json for programs, github for annotations."):
+    """--format text|json|github, for commands that print findings."""
+    option = click.option(
+        "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help=help
     )
     return option(f) if f is not None else option
 

@@ -8,21 +8,14 @@ import click
 
 from ..errors import UsageError
 from ..providers import parse_size
-from ..report import FORMATS, render
-from .common import provider_option, use_color
+from ..report import render
+from .common import format_option, provider_option, use_color
 
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True, dir_okay=False))
 @provider_option
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="text",
-    show_default=True,
-    help="text for people, json for programs, github for workflow annotations.",
-)
+@format_option
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1 on any finding).")
 @click.option(
     "--max-findings",
@@ -36,9 +29,8 @@ from .common import provider_option, use_color
     "--jobs",
     "-j",
     type=click.IntRange(min=0),
-    default=1,
-    show_default=True,
-    help="Worker processes (0: one per core).",
+    default=0,
+    help="Worker processes for a large file (default: one per core; 1 forces one process).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Only errors; no warnings or summary.")
 def validate(files, provider, fmt, strict, max_findings, max_requests, max_bytes, jobs, quiet):

@@ -52,6 +52,17 @@ class ServerConfig:
     fail_every: int = 0
 
 
+def _page(data: list[dict], has_more: bool) -> dict:
+    """A list response, with the cursors OpenAI's pagination uses."""
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+        "has_more": has_more,
+    }
+
+
 def make_backend(config: ServerConfig):
     if config.backend == "echo":
         return EchoBackend(config.models, latency=config.latency, fail_every=config.fail_every)
@@ -324,14 +335,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         )
         if listed is None:
             raise _invalid("after", f"Invalid value for 'after': no file with id {after!r}.")
-        data, has_more = listed
-        return {
-            "object": "list",
-            "data": data,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-            "has_more": has_more,
-        }
+        return _page(*listed)
 
     @app.get("/v1/files/{file_id}")
     async def get_file(file_id: str):
@@ -416,14 +420,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         listed = store.list_batches(after=after, limit=_limit(limit, 20, 100))
         if listed is None:
             raise _invalid("after", f"Invalid value for 'after': no batch with id {after!r}.")
-        data, has_more = listed
-        return {
-            "object": "list",
-            "data": data,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-            "has_more": has_more,
-        }
+        return _page(*listed)
 
     @app.get("/v1/batches/{batch_id}")
     async def get_batch(batch_id: str):
