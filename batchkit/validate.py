@@ -46,8 +46,8 @@ class Validator:
     """Checks request lines and collects a Report.
 
     Feed it a stream (`feed_stream`), numbered raw lines (`feed_lines`) or parsed objects (`check`), then
-    call `finish()` for the file-level checks. `ids="hashed"` keeps only a hash
-    per custom_id; its repeats are then resolved by `finish(rescan=...)` from a second read of the file.
+    call `finish()` for the file-level checks. `ids="hashed"` keeps only a hash per custom_id; its repeats
+    are then resolved by `finish(rescan=...)` from a second read of the file.
     """
 
     def __init__(
@@ -63,7 +63,6 @@ class Validator:
         self.provider = get_provider(provider).with_limits(max_requests, max_bytes)
         self.report = Report(file, self.provider.name, max_findings=max_findings)
         self.rules = LineRules(self.provider, HashedIds() if ids == "hashed" else ExactIds())
-        self._is_valid = _is_valid()
         self._has_content = False
         self._reader: LineReader | None = None
 
@@ -73,9 +72,8 @@ class Validator:
         summary = self.report.summary
         summary.requests += 1
         self._has_content = True
-        if not self._is_valid(obj):
-            for finding in explain(schemas.validator().iter_errors(obj), number):
-                add(finding)
+        for finding in schema_findings(number, obj):
+            add(finding)
         self.rules.check(number, obj, add)
         url = obj.get("url")
         if type(url) is str:
