@@ -9,7 +9,6 @@ always stopped at the end.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import shlex
 import shutil
@@ -37,7 +36,7 @@ class DemoFailed(Exception):
 
 def _samples() -> Path:
     for candidate in (Path.cwd() / "samples", Path(__file__).resolve().parent.parent / "samples"):
-        if (candidate / "questions.csv").is_file() or (candidate / "clean-chat.jsonl").is_file():
+        if (candidate / "questions.csv").is_file():
             return candidate
     raise DemoFailed("the samples/ folder was not found; run the demo from a checkout of batchkit")
 
@@ -143,15 +142,10 @@ class Demo:
         made: list[tuple[str, Path]] = []
         batch = self.out / "questions.jsonl"
         table = samples / "questions.csv"
-        if importlib.util.find_spec("batchkit.build") and table.is_file():
-            self.run("build", _shown(table), "-o", _shown(batch), "--model-column", "model",
-                     "--system", "You are a helpful assistant.", "--user", "{question}",
-                     "--id-column", "id", "--param", "max_tokens=200")  # fmt: skip
-            made.append(("batch file, built from the table", batch))
-        else:
-            shutil.copyfile(samples / "clean-chat.jsonl", batch)
-            print(f"# (no builder here: using the sample batch file, copied to {_shown(batch)})")
-            made.append(("batch file (the sample)", batch))
+        self.run("build", _shown(table), "-o", _shown(batch), "--model-column", "model",
+                 "--system", "You are a helpful assistant.", "--user", "{question}",
+                 "--id-column", "id", "--param", "max_tokens=200")  # fmt: skip
+        made.append(("batch file, built from the table", batch))
         self.run("validate", _shown(batch), "--provider", "kluster")
         self.run("submit", _shown(batch), "--base-url", base_url, "--wait", "--interval", "0.5")
         for name, label in (("output", "results"), ("errors", "failed requests")):
@@ -159,14 +153,13 @@ class Demo:
             if path.is_file():
                 made.append((label, path))
         self.run("list")
-        if importlib.util.find_spec("batchkit.merge"):
-            merged = self.out / "answers.csv"
-            results = [p for label, p in made if label in ("results", "failed requests")]
-            source = ["--source", _shown(table), "--id-column", "id"] if made[0][0].endswith("table") else []
-            self.run(
-                "merge", _shown(batch), "--results", *map(_shown, results), *source, "-o", _shown(merged)
-            )
-            made.append(("answers joined to the questions", merged))
+        merged = self.out / "answers.csv"
+        results = [p for label, p in made if label in ("results", "failed requests")]
+        self.run(
+            "merge", _shown(batch), "--results", *map(_shown, results), "--source", _shown(table),
+            "--id-column", "id", "-o", _shown(merged),
+        )  # fmt: skip
+        made.append(("answers joined to the questions", merged))
         return made
 
 
