@@ -586,18 +586,33 @@ def write_table(
             elif fmt == "xlsx":
                 df.to_excel(tmp, index=False, sheet_name=sheet, engine="openpyxl")
             elif fmt == "parquet":
-                df.to_parquet(tmp, index=False, engine="pyarrow")
+                _write_parquet(df, tmp)
             elif fmt == "jsonl":
-                df.to_json(
-                    tmp,
-                    orient="records",
-                    lines=True,
-                    force_ascii=False,
-                    date_format="iso",
-                    compression=compression,
-                )
+                # In slices: pandas builds the whole text of what it writes, a second copy of every cell.
+                for start in range(0, len(df), CHUNK_ROWS):
+                    df.iloc[start : start + CHUNK_ROWS].to_json(
+                        tmp,
+                        orient="records",
+                        lines=True,
+                        mode="a",
+                        force_ascii=False,
+                        date_format="iso",
+                        compression=compression,
+                    )
             else:
                 df.to_json(tmp, orient="records", force_ascii=False, date_format="iso", indent=1)
     except OSError as e:
         raise InputError(f"{path}: cannot write: {e.strerror or e}") from None
     return path
+
+
+def _write_parquet(df: pd.DataFrame, path: Path) -> None:
+    """Parquet in row groups of CHUNK_ROWS, so Arrow never holds a second copy of the whole frame."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.Schema.from_pandas(df, preserve_index=False)
+    with pq.ParquetWriter(path, schema) as writer:
+        for start in range(0, max(len(df), 1), CHUNK_ROWS):
+            part = df.iloc[start : start + CHUNK_ROWS]
+            writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))

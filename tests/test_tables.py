@@ -183,3 +183,23 @@ def test_write_table_refuses_stdout_and_unwritable_places(tmp_path, frame):
         write_table(frame, "-")
     with pytest.raises((InputError, FileNotFoundError)):
         write_table(frame, tmp_path / "missing-dir" / "x.csv")
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl", ".jsonl.gz"])
+def test_large_frames_are_written_in_slices_that_read_back_whole(tmp_path, monkeypatch, suffix):
+    from batchkit import tables
+
+    monkeypatch.setattr(tables, "CHUNK_ROWS", 2)
+    frame = pd.DataFrame(
+        {
+            "custom_id": [f"row-{i}" for i in range(1, 8)],
+            "content": [None, None, "é", "b", None, "dd", "e"],  # a slice of only nulls comes first
+            "total_tokens": pd.array([None, 3, 4, None, 6, 7, 8], dtype="Int64"),
+        }
+    )
+    path = tmp_path / f"merged{suffix}"
+    write_table(frame, path)
+    back = pd.read_parquet(path) if suffix == ".parquet" else pd.read_json(path, lines=True, dtype=False)
+    assert list(back["custom_id"]) == list(frame["custom_id"])
+    assert [None if pd.isna(v) else v for v in back["content"]] == [None, None, "é", "b", None, "dd", "e"]
+    assert [None if pd.isna(v) else int(v) for v in back["total_tokens"]] == [None, 3, 4, None, 6, 7, 8]
