@@ -56,6 +56,7 @@ EXTENSIONS = {
 }
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
 CHUNK_ROWS = 50_000
+WRITE_ROWS = 10_000  # rows converted at a time when writing JSONL or Parquet (one row group each)
 
 Source = str | os.PathLike | BinaryIO
 
@@ -589,8 +590,8 @@ def write_table(
                 _write_parquet(df, tmp)
             elif fmt == "jsonl":
                 # In slices: pandas builds the whole text of what it writes, a second copy of every cell.
-                for start in range(0, len(df), CHUNK_ROWS):
-                    df.iloc[start : start + CHUNK_ROWS].to_json(
+                for start in range(0, len(df), WRITE_ROWS):
+                    df.iloc[start : start + WRITE_ROWS].to_json(
                         tmp,
                         orient="records",
                         lines=True,
@@ -607,12 +608,21 @@ def write_table(
 
 
 def _write_parquet(df: pd.DataFrame, path: Path) -> None:
-    """Parquet in row groups of CHUNK_ROWS, so Arrow never holds a second copy of the whole frame."""
+    """Parquet in row groups of WRITE_ROWS, so Arrow never holds a second copy of the whole frame."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pa.Schema.from_pandas(df, preserve_index=False)
+    # The schema from the dtypes alone: inferring it from the whole frame would convert every cell. A column
+    # of Python objects has no dtype to tell, so its type comes from its first non-empty values.
+    schema = pa.Schema.from_pandas(df.head(0), preserve_index=False)
+    for i, column in enumerate(schema):
+        if pa.types.is_null(column.type):
+            values = df[column.name].dropna()
+            if len(values):
+                schema = schema.set(
+                    i, column.with_type(pa.infer_type(values.iloc[:1000].tolist(), from_pandas=True))
+                )
     with pq.ParquetWriter(path, schema) as writer:
-        for start in range(0, max(len(df), 1), CHUNK_ROWS):
-            part = df.iloc[start : start + CHUNK_ROWS]
+        for start in range(0, max(len(df), 1), WRITE_ROWS):
+            part = df.iloc[start : start + WRITE_ROWS]
             writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))

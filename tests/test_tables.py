@@ -189,7 +189,7 @@ def test_write_table_refuses_stdout_and_unwritable_places(tmp_path, frame):
 def test_large_frames_are_written_in_slices_that_read_back_whole(tmp_path, monkeypatch, suffix):
     from batchkit import tables
 
-    monkeypatch.setattr(tables, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(tables, "WRITE_ROWS", 2)
     frame = pd.DataFrame(
         {
             "custom_id": [f"row-{i}" for i in range(1, 8)],
