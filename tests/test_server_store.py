@@ -115,3 +115,34 @@ def test_body_problems_fail_only_their_request():
             "body": {"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": -1}}  # fmt: skip
     findings = [f for f in validate_request(line, LOCAL) if f.is_error]
     assert findings and all(batch_error(f) is None for f in findings)
+
+
+def test_a_fault_while_validating_fails_the_batch_instead_of_leaving_it(tmp_path):
+    import asyncio
+
+    from batchkit.server.worker import Manager
+
+    class BrokenBackend:
+        async def served_models(self):
+            raise RuntimeError("the backend fell over")
+
+    store = Store(tmp_path)
+    file_id, part = store.upload_path()
+    part.write_bytes(b'{"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {}}\n')
+    store.add_file(file_id, part, "in.jsonl", "batch")
+    batch_id = store.create_batch(
+        endpoint="/v1/chat/completions", input_file_id=file_id, completion_window="24h", metadata=None,
+        window_seconds=60, output_expires_after=None, idempotency_key=None, params={},
+    )["id"]  # fmt: skip
+
+    async def drive():
+        manager = Manager(store, BrokenBackend())
+        manager.launch(batch_id)
+        await asyncio.gather(*manager.tasks.values(), return_exceptions=True)
+
+    asyncio.run(drive())
+    batch = store.get_batch(batch_id)
+    assert batch["status"] == "failed"
+    assert batch["errors"]["data"][0]["code"] == "server_error"
+    assert "RuntimeError" in batch["errors"]["data"][0]["message"]
+    store.close()

@@ -93,7 +93,17 @@ class Manager:
                 work.cancel()
             await asyncio.gather(work, cancelled, return_exceptions=True)
         if work in done and work.exception() is not None:
-            raise work.exception()  # a fault of the server itself: logged; a restart resumes the batch
+            # A fault of the server itself. While validating nothing has run yet, so the batch fails and
+            # says so rather than waiting for ever; later, the fault is logged and a restart resumes it.
+            error = {
+                "code": "server_error",
+                "param": None,
+                "line": None,
+                "message": f"the server failed while validating this batch ({type(work.exception()).__name__}); "
+                "see the server's log",
+            }
+            self.store.transition(batch_id, "failed", when=("validating",), errors=[error])
+            raise work.exception()
         await self._conclude(batch_id)
 
     async def _conclude(self, batch_id: str) -> None:
