@@ -7,6 +7,7 @@ custom_id hashes of all ranges are joined, so a repeat across two ranges is foun
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
@@ -110,8 +111,10 @@ def validate_parallel(path, size: int, provider, jobs: int, options: dict) -> Re
     ]
     report, summary = merged.report, merged.report.summary
     line_base, has_content = 0, False
-    with ProcessPoolExecutor(max_workers=len(tasks), mp_context=context) as pool:
-        for result in pool.map(_check_range, tasks):
+    # The parent checks the first range itself while the workers check the others.
+    with ProcessPoolExecutor(max_workers=max(len(tasks) - 1, 1), mp_context=context) as pool:
+        later = pool.map(_check_range, tasks[1:])
+        for result in itertools.chain([_check_range(tasks[0])], later):
             for f in result["findings"]:
                 shifted = Finding(
                     f.code,
