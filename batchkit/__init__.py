@@ -23,6 +23,7 @@ _EXPORTS = {
     "build_requests": "build",
     "write_batch": "shards",
     "read_results": "results",
+    "merge": "join",
     "run_batch": "runner",
     "BatchkitError": "errors",
     "UsageError": "errors",
@@ -32,7 +33,7 @@ _EXPORTS = {
     "JobFailed": "errors",
 }
 
-__all__ = sorted([*_EXPORTS, "merge"])
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str):
@@ -42,11 +43,6 @@ def __getattr__(name: str):
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
-
-
-# `merge` is both a submodule and its main function. Importing the submodule binds the package attribute
-# to the module, so the function is bound here once and for all (the module imports nothing heavy).
-from .merge import merge as merge  # noqa: E402
 
 
 def __dir__():

@@ -8,8 +8,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .errors import UsageError
+from .join import FAILED, MergeReport, Paths, Progress, join_inputs
 from .jsonl import iter_lines, open_binary
-from .merge import FAILED, MergeReport, Paths, Progress, join_inputs
 from .results import STATUSES
 
 

@@ -10,7 +10,7 @@ import pytest
 import batchkit
 from batchkit.digest import hint_for, message_pattern
 from batchkit.errors import UsageError
-from batchkit.merge import DUPLICATE_RULE, merge_results
+from batchkit.join import DUPLICATE_RULE, merge_results
 from batchkit.retry import retry, select_retry
 
 DATA = Path(__file__).parent / "data" / "results"
@@ -140,8 +140,8 @@ def test_seed_example_end_to_end():
     assert list(frame["total_tokens"]) == [57, 104, 71]
 
 
-def test_merge_is_callable_even_after_its_module_is_imported():
-    import batchkit.merge  # binds the package attribute to the module
+def test_merge_is_the_function_even_after_the_cli_merge_module_is_imported():
+    import batchkit.cli.merge  # noqa: F401
 
     frame = batchkit.merge(*case("seed", "output.jsonl", inputs=("batch_tasks.jsonl",)))
     assert len(frame) == 3

@@ -115,7 +115,7 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
     batchkit merge batch.jsonl --results output.jsonl errors.jsonl -o merged.csv
     batchkit merge batch.jsonl -r output.jsonl --source questions.xlsx -o answers.xlsx
     """
-    from ..merge import merge_results, write_merged
+    from ..join import merge_results, write_merged
 
     progress = Progress(quiet)
     try:

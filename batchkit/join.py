@@ -1,4 +1,5 @@
-"""Join batch results back to the requests they answer, pick what to retry, and digest the errors.
+"""Join batch results back to the requests they answer (`batchkit merge`; the module is named for what it
+does, so that `batchkit.merge` stays the function).
 
 The join is by custom_id, never by position. Input files are streamed once for each request's
 custom_id, model and line number (their bodies are dropped at once); result files are streamed through
