@@ -143,3 +143,18 @@ def test_help_and_validate_never_import_pandas():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True)
     assert proc.returncode == 0, proc.stderr.decode()
     assert b"validate" in proc.stdout
+
+
+def test_readme_example_output_is_what_validate_prints(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    readme = (ROOT / "README.md").read_text()
+    result = run("validate", "samples/kluster-curl-example.jsonl")
+    block = readme.split("$ batchkit validate samples/kluster-curl-example.jsonl\n", 1)[1].split("```", 1)[0]
+    assert result.output == block
+
+
+def test_every_command_is_in_the_readme():
+    from batchkit.cli import COMMANDS
+
+    readme = (ROOT / "README.md").read_text()
+    assert [name for name in COMMANDS if f"batchkit {name}" not in readme] == []
