@@ -218,9 +218,13 @@ def resolve_target(
             raise UsageError(f"provider {profile.name!r} has no known address; pass --base-url URL")
         base_url = profile.base_url
     base_url = base_url.rstrip("/")
-    # A key is required when the variable was named or when talking to the provider's own service; a
-    # custom address with no key variable set is a local server that needs none.
-    key_required = bool(api_key_env) or base_url == (profile.base_url or "").rstrip("/")
+    # A key is required when the variable was named, when talking to the provider's own service, or for a
+    # provider that has only per-customer addresses (Azure); another address with no key variable set is a
+    # local server that needs none.
+    own_service = base_url == (profile.base_url or "").rstrip("/")
+    key_required = (
+        bool(api_key_env) or own_service or (profile.base_url is None and profile.key_env is not None)
+    )
     return Target(profile, base_url, api_key_env or profile.key_env, key_required)
 
 
@@ -354,12 +358,18 @@ class Client:
         self.target = target
         self._key = _api_key(target)
         self.uses_key = self._key != PLACEHOLDER_KEY
-        self._sdk = openai.OpenAI(
-            api_key=self._key,
-            base_url=target.base_url,
-            max_retries=max_retries,
-            timeout=timeout,
-        )
+        options = {"api_key": self._key, "max_retries": max_retries, "timeout": timeout}
+        version = target.provider.api_version
+        if version:
+            # Azure: the SDK sends the key as `api-key` and the version as `?api-version=`; the address is
+            # the resource's endpoint (https://NAME.openai.azure.com). OPENAI_API_VERSION overrides.
+            self._sdk = openai.AzureOpenAI(
+                azure_endpoint=target.base_url,
+                api_version=os.environ.get("OPENAI_API_VERSION") or version,
+                **options,
+            )
+        else:
+            self._sdk = openai.OpenAI(base_url=target.base_url, **options)
 
     def __repr__(self) -> str:
         return f"Client({self.target.label})"

@@ -39,6 +39,7 @@ class Provider:
     base_url: str | None = None
     key_env: str | None = None
     completion_windows: tuple[str, ...] = ("24h",)
+    api_version: str | None = None  # Azure-style APIs: sent as ?api-version=, with the key in `api-key`
 
     @property
     def custom_id_re(self) -> re.Pattern | None:
@@ -91,6 +92,7 @@ PROVIDERS: dict[str, Provider] = {
             one_model=True,
             one_endpoint=True,
             key_env="AZURE_OPENAI_API_KEY",
+            api_version="2024-10-21",
         ),
         Provider(
             name="anthropic",

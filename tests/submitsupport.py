@@ -290,6 +290,41 @@ def kluster_style(key: str, **options) -> Iterator[KlusterStyle]:
         yield state
 
 
+def _azure_guard(app, state: KlusterStyle):
+    """Azure OpenAI's way in front of the kluster-style app: the key in an `api-key` header (never a bearer
+    token), `?api-version=` on every request, and paths under /openai instead of /v1."""
+
+    async def guarded(scope, receive, send):
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+        headers = dict(scope["headers"])
+        query = urllib.parse.parse_qs(scope["query_string"].decode())
+        path = scope["path"]
+        state.hits["api-version " + ",".join(query.get("api-version", []))] += 1
+        if (
+            headers.get(b"api-key") != state.key.encode()
+            or b"authorization" in headers
+            or not query.get("api-version")
+            or not path.startswith("/openai/")
+        ):
+            response = JSONResponse({"error": {"code": "401", "message": "Access denied."}}, status_code=401)
+            return await response(scope, receive, send)
+        inner = dict(scope, path="/v1/" + path[len("/openai/") :])
+        inner["headers"] = [*scope["headers"], (b"authorization", f"Bearer {state.key}".encode())]
+        await app(inner, receive, send)
+
+    return guarded
+
+
+@contextlib.contextmanager
+def azure_style(key: str, **options) -> Iterator[KlusterStyle]:
+    """An Azure-OpenAI-style provider; `base_url` is the resource endpoint (the SDK adds /openai)."""
+    state = KlusterStyle(key=key, **options)
+    with serve_app(_azure_guard(kluster_app(state), state)) as root:
+        state.base_url = root
+        yield state
+
+
 # --- a forwarding proxy that can interrupt ----------------------------------------------------------------
 
 HOLD_BEFORE = "hold-before"  # never forward; keep the client waiting (until the client is killed)

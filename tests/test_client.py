@@ -234,3 +234,43 @@ def test_unreachable_server_is_one_line_with_exit_2(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith(f"batchkit: error: listing models: cannot reach {url} (")
     assert "check the address and the network" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- Azure OpenAI ----------------------------------------------------------------------------------------
+
+
+def test_azure_needs_its_resource_address_and_key():
+    with pytest.raises(UsageError, match="--base-url"):
+        resolve_target("azure")
+    target = resolve_target("azure", "https://example-resource.openai.azure.com/")
+    assert target.key_env == "AZURE_OPENAI_API_KEY" and target.key_required
+    assert target.base_url == "https://example-resource.openai.azure.com"
+
+
+def test_round_trip_against_an_azure_style_server(tmp_path):
+    from submitsupport import azure_style
+
+    batch_file = tmp_path / "azure.jsonl"
+    write_requests(batch_file, 3, models=("gpt-4o-mini-deployment",))
+    batch_file.write_text(batch_file.read_text().replace('"/v1/chat/completions"', '"/chat/completions"'))
+    with azure_style(KEY) as azure:
+        missing = run_cli("submit", batch_file, "--provider", "azure", "--base-url", azure.base_url)
+        assert missing.returncode == 2 and "AZURE_OPENAI_API_KEY" in missing.stderr
+        result = run_cli(
+            "submit",
+            batch_file,
+            "--provider",
+            "azure",
+            "--base-url",
+            azure.base_url,
+            "--wait",
+            "--interval",
+            "0.2",
+            AZURE_OPENAI_API_KEY=KEY,
+        )
+        assert result.returncode == 0, result.stderr
+        assert KEY not in result.stdout + result.stderr
+        assert azure.hits["api-version 2024-10-21"] > 0 and azure.hits["POST /v1/batches"] == 1
+        assert [b["endpoint"] for b in azure.batches.values()] == ["/chat/completions"]
+    lines = (tmp_path / "azure.output.jsonl").read_text().splitlines()
+    assert [json.loads(line)["custom_id"] for line in lines] == ["q-0", "q-1", "q-2"]
