@@ -11,8 +11,11 @@ report: the result is validated again and returned with the changes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,26 +129,23 @@ def fix_file(
         raise UsageError(f"{output} is the input file; pass --in-place to write over it")
 
     changes: list[Change] = []
-    crlf_runs = _Runs("CRLF line end changed to LF", changes)
-    blank_runs = _Runs("blank line dropped", changes)
-    with open_binary(source) as stream:
-        lines = list(_lines_after_reading_repairs(stream, changes, crlf_runs, blank_runs))
-    crlf_runs.flush()
-    blank_runs.flush()
-    lines_in = max((n for n, _ in lines), default=0)
-
-    if drop_duplicates:
-        lines = _drop_duplicates(lines, changes)
-    if dedupe_ids:
-        lines = _dedupe_ids(lines, changes)
-    changes.sort(key=lambda c: c.line or 0)
-
     name = getattr(output, "name", "<stdout>") if hasattr(output, "write") else os.fspath(output)
     validator = Validator(provider, max_findings=max_findings, file=str(name)) if validate else None
+    counts = [0, 0]  # input lines, output lines
 
-    def write(f) -> None:
+    def repaired(stream: BinaryIO, changes: list[Change]) -> Iterator[tuple[int, bytes]]:
+        crlf_runs = _Runs("CRLF line end changed to LF", changes)
+        blank_runs = _Runs("blank line dropped", changes)
+        lines = _lines_after_reading_repairs(stream, changes, crlf_runs, blank_runs)
+        yield from _drop_duplicates(lines, changes) if drop_duplicates else lines
+        crlf_runs.flush()
+        blank_runs.flush()
+
+    def write(f, lines: Iterator[tuple[int, bytes]]) -> None:
         def written():
-            for _number, raw in lines:
+            for number, raw in lines:
+                counts[0] = max(counts[0], number)
+                counts[1] += 1
                 line = raw + b"\n"
                 f.write(line)
                 yield line
@@ -156,15 +156,43 @@ def fix_file(
         else:
             validator.feed_stream(written())  # output lines are numbered 1, 2, … as they are written
 
-    if hasattr(output, "write"):
-        write(output)
-        path = None
-    else:
-        path = Path(output)
-        with atomic_write(path) as f:
-            write(f)
+    with _readable_twice(source) if dedupe_ids else contextlib.nullcontext(None) as reopen:
+        taken = None
+        if dedupe_ids:
+            # A new id must not take one that a later line has: the first pass learns every id.
+            with reopen() as stream:
+                taken = {cid for _n, raw in repaired(stream, []) if (cid := _custom_id(raw)[1]) is not None}
+        with reopen() if dedupe_ids else open_binary(source) as stream:
+            lines = repaired(stream, changes)
+            if dedupe_ids:
+                lines = _dedupe_ids(lines, changes, taken)
+            if hasattr(output, "write"):
+                write(output, lines)
+                path = None
+            else:
+                path = Path(output)
+                with atomic_write(path) as f:
+                    write(f, lines)
+    changes.sort(key=lambda c: c.line or 0)
     report = validator.finish() if validator is not None else None
-    return FixResult(path, changes, report, lines_in, len(lines))
+    return FixResult(path, changes, report, counts[0], counts[1])
+
+
+@contextlib.contextmanager
+def _readable_twice(source):
+    """A function that opens `source` afresh; standard input or a stream is copied to a temporary file."""
+    if not hasattr(source, "read") and str(source) != "-":
+        yield lambda: open_binary(source)
+        return
+    with open_binary(source) as stream, tempfile.TemporaryFile() as copy:
+        shutil.copyfileobj(stream, copy)
+
+        @contextlib.contextmanager
+        def rewound():
+            copy.seek(0)
+            yield copy
+
+        yield rewound
 
 
 def _same(a, b) -> bool:
@@ -234,17 +262,17 @@ def _line_array(stripped: bytes) -> list[dict] | None:
     return None
 
 
-def _drop_duplicates(lines: list[tuple[int, bytes]], changes: list[Change]) -> list[tuple[int, bytes]]:
-    first: dict[bytes, int] = {}  # digest → index of its first line
-    kept = []
-    for index, (number, raw) in enumerate(lines):
+def _drop_duplicates(
+    lines: Iterator[tuple[int, bytes]], changes: list[Change]
+) -> Iterator[tuple[int, bytes]]:
+    first: dict[bytes, int] = {}  # digest → input line of its first use
+    for number, raw in lines:
         digest = hashlib.blake2b(raw, digest_size=16).digest()
-        earlier = first.setdefault(digest, index)
-        if earlier != index:
-            changes.append(Change(number, f"dropped: identical to line {lines[earlier][0]}"))
+        if digest in first:
+            changes.append(Change(number, f"dropped: identical to line {first[digest]}"))
             continue
-        kept.append((number, raw))
-    return kept
+        first[digest] = number
+        yield number, raw
 
 
 def _custom_id(raw: bytes) -> tuple[dict | None, str | None]:
@@ -257,17 +285,18 @@ def _custom_id(raw: bytes) -> tuple[dict | None, str | None]:
     return obj, obj["custom_id"]
 
 
-def _dedupe_ids(lines: list[tuple[int, bytes]], changes: list[Change]) -> list[tuple[int, bytes]]:
-    parsed = [_custom_id(raw) for _n, raw in lines]
-    taken = {cid for _obj, cid in parsed if cid is not None}
+def _dedupe_ids(
+    lines: Iterator[tuple[int, bytes]], changes: list[Change], taken: set[str]
+) -> Iterator[tuple[int, bytes]]:
+    """Renames each repeat of a custom_id `ID~2`, `ID~3`, … never taking an id in `taken` (all the file's)."""
     first: dict[str, int] = {}  # custom_id → input line of its first use
     next_suffix: dict[str, int] = {}
-    out = []
-    for (number, raw), (obj, cid) in zip(lines, parsed, strict=True):
+    for number, raw in lines:
+        obj, cid = _custom_id(raw)
         if cid is None or cid not in first:
             if cid is not None:
                 first[cid] = number
-            out.append((number, raw))
+            yield number, raw
             continue
         k = next_suffix.get(cid, 2)
         while f"{cid}~{k}" in taken:
@@ -277,5 +306,4 @@ def _dedupe_ids(lines: list[tuple[int, bytes]], changes: list[Change]) -> list[t
         taken.add(new)
         obj["custom_id"] = new
         changes.append(Change(number, f"custom_id {cid!r} renamed {new!r} (first used on line {first[cid]})"))
-        out.append((number, dumps_line(obj)[:-1]))
-    return out
+        yield number, dumps_line(obj)[:-1]

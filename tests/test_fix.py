@@ -136,3 +136,22 @@ def test_writes_to_a_stream(tmp_path):
     result = fix_file(source, sink)
     assert sink.getvalue() == (line("a") + "\n").encode()
     assert result.path is None and result.changes[0].line == 1
+
+
+def test_fix_streams_standard_input_with_deduped_ids_and_duplicate_objects_of_one_array(tmp_path):
+    import io
+
+    import orjson
+
+    from batchkit.fix import fix_file
+
+    one = {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions",
+           "body": {"model": "m", "messages": [{"role": "user", "content": "hi"}]}}  # fmt: skip
+    other = dict(one, custom_id="a~2")
+    source = io.BytesIO(orjson.dumps([one, one, dict(one, body={**one["body"], "n": 2}), other]) + b"\n")
+    out = tmp_path / "fixed.jsonl"
+    result = fix_file(source, out, dedupe_ids=True, drop_duplicates=True)
+    ids = [orjson.loads(line)["custom_id"] for line in out.read_bytes().splitlines()]
+    assert ids == ["a", "a~3", "a~2"]  # the copy of `a` dropped; the renamed repeat skips the later a~2
+    assert [c.message for c in result.changes if "dropped" in c.message] == ["dropped: identical to line 1"]
+    assert result.lines_out == 3
