@@ -67,6 +67,32 @@ def start_cli(*args, env: dict | None = None, **extra_env) -> subprocess.Popen:
     )
 
 
+def run_in_terminal(*args) -> str:
+    """`batchkit ARGS` with stdout and stderr on a pseudo-terminal 120 columns wide; everything it showed."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a terminal of a known size, then the CLI
+        fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        command = cli_command(*args)
+        os.execve(command[0], command, cli_env())
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # the child has exited and closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.waitpid(pid, 0)
+    os.close(fd)
+    return shown.decode(errors="replace")
+
+
 def write_requests(path: Path, count: int = 3, models=SEED_MODELS, prefix: str = "q", **body) -> Path:
     """A valid chat batch file of `count` requests cycling through `models`."""
     lines = []

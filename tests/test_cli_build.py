@@ -200,3 +200,22 @@ def test_fix_to_stdout_keeps_messages_off_stdout(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == good.encode() + b"\n"
     assert b"byte-order mark removed" in proc.stderr
+
+
+def test_build_and_merge_draw_bars_only_on_a_terminal(tmp_path):
+    from submitsupport import run_cli, run_in_terminal
+
+    batch = tmp_path / "q.jsonl"
+    args = ("build", str(SAMPLES / "questions.csv"), "-o", str(batch), "--model-column", "model",
+            "--user", "{question}", "--id-column", "id")  # fmt: skip
+    shown = run_in_terminal(*args)
+    assert " rows" in shown and "/s]" in shown and "8 requests written" in shown
+    piped = run_cli(*args)
+    assert piped.returncode == 0 and "/s]" not in piped.stdout + piped.stderr
+    results = tmp_path / "out.jsonl"
+    results.write_text('{"custom_id": "q001", "response": {"status_code": 200, "body": {}}, "error": null}\n')
+    merged = run_in_terminal("merge", str(batch), "-r", str(results), "-o", str(tmp_path / "m.csv"))
+    assert "reading requests" in merged and "reading results" in merged
+    assert "reading" not in run_in_terminal(
+        "merge", str(batch), "-r", str(results), "-o", str(tmp_path / "m.csv"), "-q"
+    )

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 
 import openai
 import pytest
 from serverutil import running_server
-from submitsupport import ROOT, SEED_MODELS, run_cli, start_cli, write_requests
+from submitsupport import ROOT, SEED_MODELS, run_cli, run_in_terminal, start_cli, write_requests
 
 SERVED = [arg for model in SEED_MODELS for arg in ("--model", model)]
 
@@ -222,34 +221,6 @@ def test_usage_mistakes_exit_2(server, tmp_path):
         f"{batch_file} has not been submitted; submit it with `batchkit submit {batch_file}`"
         in not_submitted.stderr
     )
-
-
-def run_in_terminal(*args) -> str:
-    """`batchkit ARGS` with stdout and stderr on a pseudo-terminal 120 columns wide; everything it showed."""
-    import fcntl
-    import pty
-    import struct
-    import termios
-
-    from submitsupport import cli_command, cli_env
-
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: a terminal of a known size, then the CLI
-        fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-        command = cli_command(*args)
-        os.execve(command[0], command, cli_env())
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:  # the child has exited and closed the terminal
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.waitpid(pid, 0)
-    os.close(fd)
-    return shown.decode(errors="replace")
 
 
 def test_progress_bars_only_on_a_terminal(server, tmp_path):

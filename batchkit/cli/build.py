@@ -10,7 +10,7 @@ import click
 from ..errors import ValidationFailed
 from ..jsonl import source_name
 from ..report import human_bytes, render
-from .common import format_option, provider_option, use_color
+from .common import Bars, format_option, provider_option, use_color
 
 ENDPOINT_HELP = "Request url (default /v1/chat/completions; /v1/embeddings with --input)."
 
@@ -44,17 +44,17 @@ def report_options(f):
 
 
 @contextlib.contextmanager
-def progress_bar(quiet: bool, unit: str, total: int | None = None):
-    """A tqdm bar on standard error when it is a terminal (and not -q); yields the update callback."""
-    if quiet or not sys.stderr.isatty():
-        yield None
-        return
-    from tqdm import tqdm
-
-    with tqdm(
-        total=total, unit=unit, unit_scale=True, file=sys.stderr, leave=False, dynamic_ncols=True
-    ) as bar:
-        yield bar.update
+def progress_bar(quiet: bool, unit: str):
+    """Yields the callback a library call reports progress to (None when no bar is drawn)."""
+    bars = Bars(quiet)
+    try:
+        yield (
+            (lambda n: bars.advance("progress", n, desc=None, unit=unit, unit_scale=True, leave=False))
+            if bars.on
+            else None
+        )
+    finally:
+        bars.close()
 
 
 def print_report(report, fmt: str, quiet: bool, note: str | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import click
 
@@ -35,3 +36,43 @@ def format_option(f=None, *, help: str = "text for people, json for programs, gi
 
 def use_color(stream) -> bool:
     return "NO_COLOR" not in os.environ and stream.isatty()
+
+
+class Bars:
+    """Progress bars on standard error, one per key, drawn only when it is a terminal and not -q."""
+
+    def __init__(self, quiet: bool = False):
+        self.on = not quiet and sys.stderr.isatty()
+        self.bars: dict = {}
+
+    def get(self, key: str, **options):
+        """The bar for `key` (made with tqdm `options` the first time), or None when bars are off."""
+        if not self.on:
+            return None
+        bar = self.bars.get(key)
+        if bar is None:
+            from tqdm import tqdm
+
+            options.setdefault("desc", key)
+            bar = self.bars[key] = tqdm(file=sys.stderr, dynamic_ncols=True, **options)
+        return bar
+
+    def advance(self, key: str, n: int, **options) -> None:
+        bar = self.get(key, **options)
+        if bar is not None:
+            bar.update(n)
+
+    def write(self, text: str) -> None:
+        """A line of text that does not tear the bars."""
+        if self.bars:
+            from tqdm import tqdm
+
+            tqdm.write(text, file=sys.stderr)
+        else:
+            click.echo(text, err=True)
+
+    def close(self, key: str | None = None) -> None:
+        for name in [key] if key is not None else list(self.bars):
+            bar = self.bars.pop(name, None)
+            if bar is not None:
+                bar.close()

@@ -9,7 +9,7 @@ import orjson
 
 from ..errors import ValidationFailed
 from ..providers import parse_size
-from .common import provider_option
+from .common import Bars, provider_option
 
 RESULTS_FLAGS = ("--results", "-r")
 JSON_LIMIT = 1000  # entries per list in a --json summary (every list is also counted)
@@ -37,28 +37,11 @@ class ResultsCommand(click.Command):
         return super().parse_args(ctx, spread)
 
 
-class Progress:
-    """tqdm bars (lines read) on a terminal; nothing when piped or quiet."""
-
-    def __init__(self, quiet: bool):
-        self.on = not quiet and sys.stderr.isatty()
-        self.bars: dict = {}
+class Progress(Bars):
+    """A bar of lines read per stage (requests, results)."""
 
     def __call__(self, stage: str, lines: int) -> None:
-        if not self.on:
-            return
-        bar = self.bars.get(stage)
-        if bar is None:
-            from tqdm import tqdm
-
-            bar = self.bars[stage] = tqdm(
-                desc=f"reading {stage}", unit=" lines", unit_scale=True, leave=False
-            )
-        bar.update(lines)
-
-    def close(self) -> None:
-        for bar in self.bars.values():
-            bar.close()
+        self.advance(stage, lines, desc=f"reading {stage}", unit=" lines", unit_scale=True, leave=False)
 
 
 def inputs_argument(f):

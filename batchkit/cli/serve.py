@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError, ValidationFailed
+from .common import Bars
 
 
 @click.command()
@@ -195,19 +196,13 @@ def run(file, base_url, api_key_env, output, errors, concurrency, max_rps, quiet
         api_key = os.environ.get(api_key_env)
         if not api_key:
             raise UsageError(f"environment variable {api_key_env} (--api-key-env) is not set")
-    bar = None
-    show_bar = not quiet and sys.stderr.isatty()
+    bars = Bars(quiet)
 
     def progress(answered: int, failed: int, total: int) -> None:
-        nonlocal bar
-        if not show_bar:
-            return
-        if bar is None:
-            from tqdm import tqdm
-
-            bar = tqdm(total=total, initial=answered, unit="req", desc="run", dynamic_ncols=True)
-        bar.update(answered - bar.n)
-        bar.set_postfix(failed=failed, refresh=False)
+        bar = bars.get("run", total=total, initial=answered, unit="req")
+        if bar is not None:
+            bar.update(answered - bar.n)
+            bar.set_postfix(failed=failed, refresh=False)
 
     try:
         summary = run_batch(
@@ -232,8 +227,7 @@ def run(file, base_url, api_key_env, output, errors, concurrency, max_rps, quiet
         )
         sys.exit(130)
     finally:
-        if bar is not None:
-            bar.close()
+        bars.close()
     if not quiet:
         where = f"{summary.output}" + (f" and {summary.errors}" if summary.errors else "")
         click.echo(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime, timezone
 
 import click
@@ -10,6 +9,7 @@ import orjson
 
 from ..errors import JobFailed, ValidationFailed
 from ..providers import PROVIDERS
+from .common import Bars
 
 
 def connection_options(f):
@@ -64,69 +64,44 @@ def _counts(batch) -> str:
     return f"{batch.completed}/{batch.total} completed, {batch.failed} failed"
 
 
-class Display:
-    """Progress for people: tqdm bars on a terminal, a few plain lines otherwise, nothing with -q."""
+class Display(Bars):
+    """Progress for people: bars on a terminal, a few plain lines otherwise, nothing with -q."""
 
     def __init__(self, quiet: bool = False):
+        super().__init__(quiet)
         self.quiet = quiet
-        self.bars_on = not quiet and sys.stderr.isatty()
-        self.bars: dict[str, object] = {}
         self.last_state: dict[str, tuple] = {}
 
     def __call__(self, event) -> None:
         if self.quiet:
             return
         if event.kind == "note":
-            self._write(f"{event.subject}: {event.message}")
-        elif event.kind in ("upload", "download") and self.bars_on:
-            bar = self._bar(f"{event.kind} {event.subject}", event.total, unit="B", unit_scale=True)
+            self.write(f"{event.subject}: {event.message}")
+        elif event.kind in ("upload", "download") and self.on:
+            key = f"{event.kind} {event.subject}"
+            bar = self.get(key, total=event.total, unit="B", unit_scale=True, leave=True)
             bar.update(event.done - bar.n)
             if event.total is not None and event.done >= event.total:
-                self._close(f"{event.kind} {event.subject}")
+                self.close(key)
         elif event.kind == "batch":
             self._batch(event.batch)
 
     def _batch(self, batch) -> None:
         key = f"batch {batch.id}"
-        if self.bars_on:
-            bar = self._bar(key, batch.total or None, unit="req")
+        if self.on:
+            bar = self.get(key, total=batch.total or None, unit="req", leave=True)
             if batch.total and bar.total != batch.total:
                 bar.total = batch.total
             bar.update(batch.completed + batch.failed - bar.n)
             bar.set_postfix_str(f"{batch.status}, {batch.failed} failed", refresh=True)
             if batch.terminal:
-                self._close(key)
+                self.close(key)
             return
         state = (batch.status, batch.completed, batch.failed)
         # The end is printed by the command itself; here only the way there.
         if not batch.terminal and self.last_state.get(key) != state:
             self.last_state[key] = state
             click.echo(f"{batch.id}: {batch.status} ({_counts(batch)})", err=True)
-
-    def _bar(self, key, total, **options):
-        bar = self.bars.get(key)
-        if bar is None:
-            from tqdm import tqdm
-
-            bar = self.bars[key] = tqdm(total=total, desc=key, file=sys.stderr, leave=True, **options)
-        return bar
-
-    def _close(self, key) -> None:
-        bar = self.bars.pop(key, None)
-        if bar is not None:
-            bar.close()
-
-    def _write(self, text: str) -> None:
-        if self.bars:
-            from tqdm import tqdm
-
-            tqdm.write(text, file=sys.stderr)
-        else:
-            click.echo(text, err=True)
-
-    def close(self) -> None:
-        for key in list(self.bars):
-            self._close(key)
 
 
 def _print_errors(batch) -> None:
