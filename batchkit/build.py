@@ -109,7 +109,9 @@ class Template:
 
 
 class BodyTemplate:
-    """A JSON body whose strings (at any depth) may hold `{column}` placeholders."""
+    """A JSON body whose strings (at any depth) may hold `{column}` placeholders, and whose values may be
+    `{"$column": "name"}`: the cell as a JSON value (a number stays a number, `true` a boolean, a JSON
+    array or object is parsed), or as its text when it is not JSON — the rule `--param` follows."""
 
     def __init__(self, body: dict, option: str = "--body-template"):
         if type(body) is not dict:
@@ -126,6 +128,12 @@ class BodyTemplate:
             index = len(self.templates)
             self.templates.append(template)
             return lambda values: values[index]
+        if isinstance(node, dict) and set(node) == {"$column"} and isinstance(node["$column"], str):
+            index = len(self.templates)
+            self.templates.append(
+                Template("{" + node["$column"].replace("{", "{{").replace("}", "}}") + "}", option)
+            )
+            return lambda values: json_or_text(values[index])
         if isinstance(node, dict):
             parts = [(key, self._compile(value, option)) for key, value in node.items()]
             return lambda values: {key: render(values) for key, render in parts}
@@ -175,6 +183,14 @@ def text_argument(value: str | None, option: str) -> str | None:
     return text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
 
 
+def json_or_text(text: str):
+    """The JSON value a text spells, else the text itself."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
 def parse_params(pairs: Iterable[str]) -> dict:
     """`KEY=VALUE` pairs → a dict; a value that parses as JSON is that JSON, else the string itself
     (`temperature=0.2` → 0.2, `stop=["\\n"]` → a list, `user=alice` → "alice")."""
@@ -184,10 +200,7 @@ def parse_params(pairs: Iterable[str]) -> dict:
         key = key.strip()
         if not sep or not key:
             raise UsageError(f"--param {pair!r}: write it as KEY=VALUE, for example --param temperature=0.2")
-        try:
-            params[key] = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            params[key] = value
+        params[key] = json_or_text(value)
     return params
 
 

@@ -362,6 +362,34 @@ def test_body_template_fills_any_string_for_any_endpoint(tmp_path):
         list(batchkit.build_requests([{"text": "x"}], body_template=template, endpoint="/v1/completions"))
 
 
+def test_body_template_column_values_keep_their_json_type(tmp_path):
+    template = {
+        "model": {"$column": "model"},
+        "messages": [{"role": "user", "content": "{question}"}],
+        "max_tokens": {"$column": "max tokens"},
+        "logprobs": {"$column": "logprobs"},
+        "stop": {"$column": "stop"},
+    }
+    table = tmp_path / "t.csv"
+    table.write_text('model,question,max tokens,logprobs,stop\nm-1,Why?,100,true,"[""\\n""]"\n')
+    (built,) = batchkit.build_requests(batchkit_table(table), body_template=template)
+    assert built["body"] == {
+        "model": "m-1",
+        "messages": [{"role": "user", "content": "Why?"}],
+        "max_tokens": 100,
+        "logprobs": True,
+        "stop": ["\n"],
+    }
+    with pytest.raises(UsageError, match="'temperature'"):
+        list(batchkit.build_requests([{"x": 1}], body_template={"temperature": {"$column": "temperature"}}))
+
+
+def batchkit_table(path):
+    from batchkit.tables import read_table
+
+    return read_table(path, typed=False)
+
+
 def test_requests_do_not_share_mutable_parameters():
     built = list(
         batchkit.build_requests([{"q": "a"}, {"q": "b"}], model="m", user="{q}", params={"stop": ["\n"]})

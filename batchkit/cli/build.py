@@ -125,7 +125,8 @@ def _report_failure(error: ValidationFailed, fmt: str, quiet: bool, note: str | 
 @click.option(
     "--body-template",
     type=click.Path(exists=True, dir_okay=False),
-    help="JSON body with {column} placeholders in any string, for any endpoint.",
+    help='JSON body with {column} placeholders in any string, and {"$column": "name"} for a cell as a '
+    "JSON value (a number stays a number); any endpoint.",
 )
 @click.option("--endpoint", default=None, help=ENDPOINT_HELP)
 @click.option(
