@@ -149,6 +149,15 @@ def _finding(error, line, prefix) -> Finding:
         message = f"{name} must be one of {allowed}; got {short(value)}{hint}"
     elif keyword == "const":
         message = f"{name} must be {short(error.validator_value)}; got {short(value)}"
+    elif "propertyNames" in error.absolute_schema_path:
+        # the failing value is a key of the object at `where`
+        rule = (
+            f"keys must match {error.validator_value}"
+            if keyword == "pattern"
+            else _length_message(keyword, "a key", error.validator_value, value)
+        )
+        message = f"key {short(value)} of {name} is not allowed: {rule}"
+        where = where + (value,)
     elif keyword == "pattern":
         message = f"{name} {short(value)} does not match the pattern {error.validator_value}"
     elif code == "invalid-length":
