@@ -89,11 +89,9 @@ class Converter:
                 return Reject
             return self.union([self.convert(b, doc, field=field) for b in node["anyOf"]])
         keys = set(node) - ANNOTATIONS
-        if "then" in keys:
-            # Applying a conditional `then` unconditionally is stricter, never looser.
-            node = {k: v for k, v in node.items() if k not in ("if", "then", "else")}
-            then = self.convert_then(node, doc)
-            return then
+        if "if" in keys:
+            node = without_condition(node)
+            return Reject if node is None else self.convert(node, doc, top=top, tag=tag, field=field)
         if "enum" in keys or "const" in keys:
             values = node["enum"] if "enum" in node else [node["const"]]
             if all(v is None or type(v) in (str, int) for v in values) and not keys - {
@@ -109,14 +107,6 @@ class Converter:
         if isinstance(types, list):
             return self.union([self.convert({**node, "type": t}, doc, field=field) for t in types])
         return self.typed(types, node, keys - {"type"}, doc, top=top, tag=tag, field=field)
-
-    def convert_then(self, node, doc):
-        then = node.get("then")
-        merged = dict(node)
-        if isinstance(then, dict) and set(then) - ANNOTATIONS <= {"required"}:
-            merged["required"] = sorted(set(node.get("required", [])) | set(then.get("required", [])))
-            return self.convert(merged, doc)
-        return Reject
 
     def typed(self, kind, node, keys, doc, *, top, tag, field):
         meta = {}
@@ -238,11 +228,10 @@ class Converter:
         node = schemas.load(doc)
         for part in filter(None, fragment.split("/")):
             node = node[part]
-        keys = set(node) - ANNOTATIONS
-        if "then" in keys:
-            node = {k: v for k, v in node.items() if k not in ("if", "then", "else")} | {
-                "required": sorted(set(node.get("required", [])) | set(node["then"].get("required", [])))
-            }
+        if "if" in node:
+            node = without_condition(node)
+            if node is None:
+                return Reject
         if node.get("type") != "object" or set(node) - ANNOTATIONS - {"type", "properties", "required"}:
             return Reject
         return self.struct(node, doc, closed=False, top=False, tag=tag)
@@ -260,6 +249,18 @@ class Converter:
         except TypeError:
             return Reject  # a union msgspec cannot decode: such values take the reference path
         return candidate
+
+
+def without_condition(node: dict) -> dict | None:
+    """`node` with its `if`/`then` applied unconditionally, which is stricter, never looser. Only a `then`
+    that requires fields is understood; anything else (an `else`, other keywords in `then`) gives None."""
+    then = node.get("then", {})
+    if "else" in node or not isinstance(then, dict) or set(then) - ANNOTATIONS - {"required"}:
+        return None
+    plain = {k: v for k, v in node.items() if k not in ("if", "then")}
+    if then.get("required"):
+        plain["required"] = sorted(set(node.get("required", [])) | set(then["required"]))
+    return plain
 
 
 # Body fields whose presence needs a rule's judgement; lines that carry them take the reference path.

@@ -112,10 +112,6 @@ class Report:
     def valid(self) -> bool:
         return self.summary.errors == 0
 
-    @property
-    def truncated(self) -> bool:
-        return len(self.findings) < self.summary.errors + self.summary.warnings
-
     def add(self, finding: Finding) -> None:
         if finding.severity == ERROR:
             self.summary.errors += 1

@@ -4,6 +4,7 @@ import io
 import json
 from pathlib import Path
 
+import msgspec
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -187,3 +188,20 @@ def test_repeated_hashes_found_by_set_and_by_sort(sort_from, monkeypatch):
     assert ids.repeated() == {hash("a"), hash("b")}
     pairs = enumerate(["a", "b", "c", "b", "d", "a", "b"], 1)
     assert [(f.line, f.related_lines) for f in ids.duplicates(pairs)] == [(4, (2,)), (6, (1,)), (7, (2,))]
+
+
+def test_a_conditional_is_applied_unconditionally_or_not_followed():
+    converter = Converter("chat-completions")
+    node = {
+        "type": "object",
+        "properties": {"a": {"type": "string"}, "b": {"type": "integer"}},
+        "if": {"properties": {"b": False}},
+        "then": {"required": ["a"]},
+    }
+    decode = msgspec.json.Decoder(converter.convert(node, "chat-completions")).decode
+    assert decode(b'{"a": "x", "b": 1}').a == "x"
+    with pytest.raises(msgspec.ValidationError):
+        decode(b'{"b": 1}')  # stricter than the schema, which accepts it: the reference path decides
+    looser_if_ignored = dict(node, then={"properties": {"a": {"maxLength": 1}}})
+    assert converter.convert(looser_if_ignored, "chat-completions") is Reject
+    assert converter.convert(dict(node, **{"else": {"required": ["b"]}}), "chat-completions") is Reject
