@@ -141,16 +141,13 @@ class LineRules:
                 hint = did_you_mean(key, LINE_FIELDS)
                 message = f"unknown field `{key}` on the request line; it is ignored{hint}"
                 emit(Finding("unknown-field", message, number, f"/{key}"))
+        # Only values of the right type take part in the rules; the schema reports the others.
         custom_id, url, body = obj.get("custom_id"), obj.get("url"), obj.get("body")
+        custom_id = custom_id if type(custom_id) is str else None
+        url = url if type(url) is str else None
         body = body if type(body) is dict else {}
-        model = body.get("model")
-        self.check_shape(
-            number,
-            custom_id if type(custom_id) is str else None,
-            url if type(url) is str else None,
-            model if type(model) is str else None,
-            emit,
-        )
+        model = body.get("model") if type(body.get("model")) is str else None
+        self.check_shape(number, custom_id, url, model, emit)
         if body:
             self._body(number, url, body, emit)
 

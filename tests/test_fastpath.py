@@ -112,6 +112,7 @@ lines = st.one_of(
                     "/chat/completions",
                     "/v1/completions",
                     "/v2/x",
+                    ["/v1/chat/completions"],
                 ]
             ),
             "body": bodies,

@@ -25,7 +25,10 @@ request_like = st.fixed_dictionaries(
     {
         "custom_id": st.one_of(st.text(max_size=5), json_values),
         "method": st.sampled_from(["POST", "GET", 1]),
-        "url": st.sampled_from(["/v1/chat/completions", "/v1/embeddings", "/chat/completions", "/x", 3]),
+        "url": st.one_of(
+            st.sampled_from(["/v1/chat/completions", "/v1/embeddings", "/chat/completions", "/x", 3]),
+            json_values,
+        ),
         "body": st.one_of(
             json_values,
             st.fixed_dictionaries(
