@@ -167,17 +167,17 @@ class WriteResult:
     shard_bytes: list[int] = field(default_factory=list)
 
 
-def _encode(item) -> tuple[bytes, dict | None]:
-    """(line with LF, object or None for raw bytes) for a request dict, raw line bytes or a str."""
+def _encode(item) -> bytes:
+    """The line (with its LF) for a request dict, raw line bytes or a str."""
     if type(item) is dict:  # the hot case; the same bytes as jsonl.dumps_line, without a concatenation
-        return orjson.dumps(item, option=orjson.OPT_APPEND_NEWLINE), item
+        return orjson.dumps(item, option=orjson.OPT_APPEND_NEWLINE)
     if isinstance(item, dict):
-        return dumps_line(item), item
+        return dumps_line(item)
     if isinstance(item, str):
         item = item.encode("utf-8")
     if isinstance(item, (bytes, bytearray, memoryview)):
         line = bytes(item)
-        return (line if line.endswith(b"\n") else line + b"\n"), None
+        return line if line.endswith(b"\n") else line + b"\n"
     raise TypeError(f"a request must be a dict or the bytes of one line, not {type(item).__name__}")
 
 
@@ -219,10 +219,10 @@ def write_numbered(
     with ShardWriter(path, limits.max_requests, limits.max_bytes) as writer:
         lines = _written(items, writer, progress)
         if validator is None:
-            for _number, _line, _obj in lines:
+            for _number, _line in lines:
                 pass
         else:
-            validator.feed_lines((number, line) for number, line, _obj in lines)
+            validator.feed_lines(lines)
             validator.report.summary.bytes = writer.bytes
         report = validator.finish() if validator is not None else None
         if report is not None and not report.valid and not force:
@@ -240,12 +240,12 @@ def write_numbered(
 
 
 def _written(items, writer: ShardWriter, progress: Progress | None):
-    """Encodes and writes each item, then passes (number, line, object or None) on for validation."""
+    """Encodes and writes each item, then passes (number, line) on for validation."""
     pending = 0
     for number, item in items:
-        line, obj = _encode(item)
+        line = _encode(item)
         writer.add(line, number)
-        yield number, line, obj
+        yield number, line
         pending += 1
         if progress is not None and pending >= 4096:
             progress(pending)

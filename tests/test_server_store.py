@@ -146,3 +146,23 @@ def test_a_fault_while_validating_fails_the_batch_instead_of_leaving_it(tmp_path
     assert batch["errors"]["data"][0]["code"] == "server_error"
     assert "RuntimeError" in batch["errors"]["data"][0]["message"]
     store.close()
+
+
+def test_intake_places_wrong_endpoints_and_unknown_models_among_malformed_lines(tmp_path):
+    from batchkit.server.intake import check_input
+
+    def line(cid, url="/v1/chat/completions", model="m"):
+        body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+        return orjson.dumps({"custom_id": cid, "method": "POST", "url": url, "body": body})
+
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"\n".join([line("a"), line("b", url=["x"]), line("c", url="/v1/embeddings"),
+                                 line("d", model={"x": 1}), line("e", model="other")]) + b"\n")  # fmt: skip
+    intake = check_input(path, "/v1/chat/completions", frozenset({"m"}))
+    assert [(e["line"], e["code"]) for e in intake.errors] == [
+        (2, "invalid_url"),  # not a string: the schema's finding
+        (3, "invalid_url"),
+        (4, "invalid_request"),
+        (5, "model_not_found"),
+    ]
+    assert intake.total == 5

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 
 from ..jsonl import read_objects
-from ..validate import Validator
+from ..validate import validate_file
 from .protocol import LOCAL, MAX_BATCH_ERRORS, batch_error
 
 
@@ -26,34 +26,17 @@ class Intake:
 
 def check_input(path: str | os.PathLike, endpoint: str, served_models: frozenset[str] | None) -> Intake:
     """Validate a batch's input file against its endpoint and the served models. Runs in a thread."""
-    validator = Validator(LOCAL, file=str(path))
-    server_errors: list[dict] = []
-    stats: dict = {}
-    with open(path, "rb") as stream:
-        for number, obj, _raw in read_objects(stream, validator.report.add, stats):
-            validator.check(number, obj)
-            url = obj.get("url")
-            if isinstance(url, str) and url != endpoint:
-                server_errors.append(
-                    {
-                        "code": "invalid_url",
-                        "param": "url",
-                        "line": number,
-                        "message": f"url {url!r} does not match the batch's endpoint {endpoint!r}",
-                    }
-                )
-            body = obj.get("body")
-            model = body.get("model") if isinstance(body, dict) else None
-            if served_models is not None and isinstance(model, str) and model not in served_models:
-                server_errors.append(
-                    {
-                        "code": "model_not_found",
-                        "param": "body.model",
-                        "line": number,
-                        "message": f"The model `{model}` does not exist or you do not have access to it.",
-                    }
-                )
-    report = validator.finish(has_content=stats.get("content", stats.get("lines", 0) > 0))
+    report = validate_file(path, LOCAL)
+    summary = report.summary
+    # The summary counts every url and model, so the file is read again only to place the lines that
+    # name another endpoint or a model the server does not serve.
+    wrong_endpoint = set(summary.endpoints) - {endpoint}
+    unknown_model = set(summary.models) - served_models if served_models is not None else set()
+    server_errors = (
+        _server_errors(path, endpoint, wrong_endpoint, unknown_model)
+        if wrong_endpoint or unknown_model
+        else []
+    )
     seen: set[tuple] = set()
     errors = []
     wrong_url = {e["line"] for e in server_errors if e["code"] == "invalid_url"}
@@ -67,7 +50,26 @@ def check_input(path: str | os.PathLike, endpoint: str, served_models: frozenset
         if key not in seen:
             seen.add(key)
             errors.append(error)
-    models = report.summary.models
+    models = summary.models
     return Intake(
-        errors[:MAX_BATCH_ERRORS], report.summary.requests, next(iter(models)) if len(models) == 1 else None
+        errors[:MAX_BATCH_ERRORS], summary.requests, next(iter(models)) if len(models) == 1 else None
     )
+
+
+def _server_errors(path, endpoint: str, wrong_endpoint: set[str], unknown_model: set[str]) -> list[dict]:
+    """invalid_url and model_not_found for each line that has them, in line order."""
+    errors = []
+    with open(path, "rb") as stream:
+        for number, obj, _raw in read_objects(stream, lambda finding: None):
+            url = obj.get("url")
+            if type(url) is str and url in wrong_endpoint:
+                message = f"url {url!r} does not match the batch's endpoint {endpoint!r}"
+                errors.append({"code": "invalid_url", "param": "url", "line": number, "message": message})
+            body = obj.get("body")
+            model = body.get("model") if isinstance(body, dict) else None
+            if type(model) is str and model in unknown_model:
+                message = f"The model `{model}` does not exist or you do not have access to it."
+                errors.append(
+                    {"code": "model_not_found", "param": "body.model", "line": number, "message": message}
+                )
+    return errors

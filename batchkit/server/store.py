@@ -25,7 +25,6 @@ from ..jsonl import atomic_write
 from .protocol import new_id
 
 UNFINISHED = ("validating", "in_progress", "finalizing", "cancelling")
-TERMINAL = ("failed", "completed", "expired", "cancelled")
 TIMESTAMPS = (
     "in_progress_at",
     "expires_at",
