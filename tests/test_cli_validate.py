@@ -158,3 +158,12 @@ def test_every_command_is_in_the_readme():
 
     readme = (ROOT / "README.md").read_text()
     assert [name for name in COMMANDS if f"batchkit {name}" not in readme] == []
+
+
+def test_every_listed_command_loads():
+    import click
+
+    from batchkit.cli import COMMANDS
+
+    ctx = click.Context(cli)
+    assert all(isinstance(cli.get_command(ctx, name), click.Command) for name in COMMANDS)

@@ -4,47 +4,28 @@ is imported only when it runs, so `batchkit --help` and `batchkit validate` neve
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
 import click
 
 from ..errors import BatchkitError
 
-# command name → "module:attribute" inside batchkit.cli
+# command name → ("module:attribute" inside batchkit.cli, the line `batchkit --help` shows for it)
 COMMANDS = {
-    "validate": "validate:validate",
-    "build": "build:build",
-    "split": "build:split",
-    "fix": "build:fix",
-    "serve": "serve:serve",
-    "run": "serve:run",
-    "models": "submit:models",
-    "submit": "submit:submit",
-    "status": "submit:status",
-    "watch": "submit:watch",
-    "download": "submit:download",
-    "list": "submit:list_batches",
-    "cancel": "submit:cancel",
-    "merge": "merge:merge",
-    "retry": "merge:retry",
-}
-
-HELP = {
-    "validate": "Check batch files before upload.",
-    "build": "Build a batch file from a table of prompts.",
-    "split": "Shard a batch file under a provider's limits.",
-    "fix": "Repair what can be repaired in a batch file.",
-    "serve": "Run a local OpenAI-compatible Files + Batches server.",
-    "run": "Execute a batch file against any OpenAI-compatible server.",
-    "models": "List the provider's models.",
-    "submit": "Upload batch files and create batches.",
-    "status": "Show a batch's status.",
-    "watch": "Follow batches until they finish.",
-    "download": "Download a batch's output and error files.",
-    "list": "List batches submitted from here (or the provider's).",
-    "cancel": "Cancel a batch.",
-    "merge": "Join results back to the input rows.",
-    "retry": "Write what failed as a new batch file.",
+    "validate": ("validate:validate", "Check batch files before upload."),
+    "build": ("build:build", "Build a batch file from a table of prompts."),
+    "split": ("build:split", "Shard a batch file under a provider's limits."),
+    "fix": ("build:fix", "Repair what can be repaired in a batch file."),
+    "serve": ("serve:serve", "Run a local OpenAI-compatible Files + Batches server."),
+    "run": ("serve:run", "Execute a batch file against any OpenAI-compatible server."),
+    "models": ("submit:models", "List the provider's models."),
+    "submit": ("submit:submit", "Upload batch files and create batches."),
+    "status": ("submit:status", "Show a batch's status."),
+    "watch": ("submit:watch", "Follow batches until they finish."),
+    "download": ("submit:download", "Download a batch's output and error files."),
+    "list": ("submit:list_batches", "List batches submitted from here (or the provider's)."),
+    "cancel": ("submit:cancel", "Cancel a batch."),
+    "merge": ("merge:merge", "Join results back to the input rows."),
+    "retry": ("merge:retry", "Write what failed as a new batch file."),
 }
 
 
@@ -72,28 +53,15 @@ class LazyGroup(click.Group):
         return list(COMMANDS)
 
     def get_command(self, ctx, name):
-        target = COMMANDS.get(name)
-        if target is None:
+        if name not in COMMANDS:
             return None
-        module, attr = target.split(":")
-        try:
-            mod = importlib.import_module(f"{__name__}.{module}")
-        except ModuleNotFoundError as e:
-            if e.name != f"{__name__}.{module}":
-                raise
-            return None
-        return getattr(mod, attr)
+        module, attr = COMMANDS[name][0].split(":")
+        return getattr(importlib.import_module(f"{__name__}.{module}"), attr)
 
     def format_commands(self, ctx, formatter):
-        # Short help without importing every command module.
-        rows = [(name, HELP.get(name, "")) for name in COMMANDS if self._available(name)]
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
-
-    def _available(self, name):
-        module = COMMANDS[name].split(":")[0]
-        return importlib.util.find_spec(f"{__name__}.{module}") is not None
+        # The short help from the table, so `batchkit --help` imports no command module.
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, summary) for name, (_target, summary) in COMMANDS.items()])
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
