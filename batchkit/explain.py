@@ -13,6 +13,7 @@ from collections import defaultdict
 import orjson
 
 from .findings import Finding
+from .jsonl import json_type
 
 KEYWORD_CODES = {
     "required": "missing-field",
@@ -34,24 +35,10 @@ KEYWORD_CODES = {
     "unevaluatedProperties": "unknown-field",
 }
 
-JSON_TYPES = {
-    dict: "object",
-    list: "array",
-    str: "string",
-    bool: "boolean",
-    int: "integer",
-    float: "number",
-    type(None): "null",
-}
-
 
 def pointer(parts) -> str:
     """A JSON Pointer (RFC 6901) for a sequence of keys and indexes."""
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
-
-
-def json_type(value) -> str:
-    return JSON_TYPES.get(type(value), type(value).__name__)
 
 
 def short(value, limit: int = 60) -> str:

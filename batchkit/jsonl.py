@@ -59,8 +59,20 @@ def iter_lines(stream: BinaryIO, first_number: int = 1) -> Iterator[tuple[int, i
         yield number, end, raw
 
 
-def _type_name(value) -> str:
-    return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
+JSON_TYPES = {
+    dict: "object",
+    list: "array",
+    str: "string",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    type(None): "null",
+}
+
+
+def json_type(value) -> str:
+    """The JSON Schema type name of a parsed JSON value."""
+    return JSON_TYPES.get(type(value), type(value).__name__)
 
 
 def parse_line(number: int, raw: bytes, emit: Emit) -> dict | None:
@@ -89,7 +101,7 @@ def parse_line(number: int, raw: bytes, emit: Emit) -> dict | None:
         return None
     if type(value) is dict:
         return value
-    kind = _type_name(value)
+    kind = json_type(value)
     if kind == "array" and value and all(type(v) is dict for v in value):
         message = (
             f"this line is a JSON array of {len(value)} object(s); put each request object on a line "
