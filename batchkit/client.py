@@ -14,10 +14,10 @@ import io
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from .errors import RemoteError, UsageError
+from .lenient import as_int, timestamp
 from .providers import Provider, get_provider
 
 # Sent when a server needs no key (a local `batchkit serve`, vLLM): the SDK insists on some value.
@@ -111,28 +111,6 @@ class Batch:
         return record
 
 
-def _int(value) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return int(value)
-    try:
-        return int(float(value))
-    except (TypeError, ValueError):
-        return None
-
-
-def timestamp(value) -> int | None:
-    """Epoch seconds from an integer, a numeric string ("1733832777") or an ISO 8601 string."""
-    number = _int(value)
-    if number is not None or not isinstance(value, str):
-        return number
-    try:
-        return int(datetime.fromisoformat(value.strip().replace("Z", "+00:00")).timestamp())
-    except ValueError:
-        return None
-
-
 def _text(value) -> str | None:
     return None if value is None else str(value)
 
@@ -147,7 +125,7 @@ def parse_file(raw: dict) -> RemoteFile:
     return RemoteFile(
         id=str(raw.get("id")),
         filename=_text(raw.get("filename")),
-        bytes=_int(raw.get("bytes")),
+        bytes=as_int(raw.get("bytes")),
         purpose=_text(raw.get("purpose")),
         status=_text(raw.get("status")),
         created_at=timestamp(raw.get("created_at")),
@@ -168,15 +146,15 @@ def parse_batch(raw: dict) -> Batch:
         error_file_id=_text(raw.get("error_file_id")) or None,
         completion_window=_text(raw.get("completion_window")),
         model=_text(raw.get("model")),
-        total=_int(counts.get("total")) or 0,
-        completed=_int(counts.get("completed")) or 0,
-        failed=_int(counts.get("failed")) or 0,
+        total=as_int(counts.get("total")) or 0,
+        completed=as_int(counts.get("completed")) or 0,
+        failed=as_int(counts.get("failed")) or 0,
         times=times,
         errors=[
             BatchError(
                 code=_text(e.get("code")),
                 message=str(e.get("message") or ""),
-                line=_int(e.get("line")),
+                line=as_int(e.get("line")),
                 param=_text(e.get("param")),
             )
             for e in (error_rows or [])
@@ -466,7 +444,7 @@ class Client:
         written = 0
         with self._calling(action):
             with self._sdk.files.with_streaming_response.content(file_id) as response:
-                total = _int(response.headers.get("content-length"))
+                total = as_int(response.headers.get("content-length"))
                 for chunk in response.iter_bytes(1 << 20):
                     sink.write(chunk)
                     written += len(chunk)

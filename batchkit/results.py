@@ -27,6 +27,7 @@ import orjson
 
 from .findings import WARNING, Finding
 from .jsonl import open_binary, read_objects, source_name
+from .lenient import as_int, timestamp
 
 OK = "ok"
 HTTP_ERROR = "http_error"
@@ -142,7 +143,7 @@ def normalise(obj: dict, line: int = 0, file: str = "", emit: Callable[[Finding]
         body = response.get("body")
         if type(body) is not dict:
             body = None
-        status_code = _as_int(response.get("status_code"))
+        status_code = as_int(response.get("status_code"))
         if status_code is None:
             # Servers that leave the code out: a body without an error is a success.
             status_code = 200 if body is not None and error is None and "error" not in body else None
@@ -163,12 +164,12 @@ def _read_body(body: dict, record: ResultRecord) -> None:
     model = body.get("model")
     # values repeated on every line are kept once (sys.intern), not once per row
     record.model = sys.intern(model) if type(model) is str else None
-    record.created = _as_int(body.get("created", body.get("created_at")))
+    record.created = timestamp(body.get("created", body.get("created_at")))
     usage = body.get("usage")
     if type(usage) is dict:
-        record.prompt_tokens = _as_int(usage.get("prompt_tokens", usage.get("input_tokens")))
-        record.completion_tokens = _as_int(usage.get("completion_tokens", usage.get("output_tokens")))
-        record.total_tokens = _as_int(usage.get("total_tokens"))
+        record.prompt_tokens = as_int(usage.get("prompt_tokens", usage.get("input_tokens")))
+        record.completion_tokens = as_int(usage.get("completion_tokens", usage.get("output_tokens")))
+        record.total_tokens = as_int(usage.get("total_tokens"))
     choices = body.get("choices")
     if type(choices) is list:
         _read_choices(choices, record)
@@ -263,22 +264,6 @@ def _by_index(items: list) -> list:
     if len(items) > 1 and all(type(i) is dict and type(i.get("index")) is int for i in items):
         return sorted(items, key=lambda i: i["index"])
     return items
-
-
-def _as_int(value) -> int | None:
-    if type(value) is int:
-        return value
-    if type(value) is str:
-        try:
-            return int(value.strip())
-        except ValueError:
-            try:
-                return int(float(value))
-            except ValueError:
-                return None
-    if type(value) is float and value.is_integer():
-        return int(value)
-    return None
 
 
 def _kind(value) -> str:

@@ -9,8 +9,9 @@ import os
 import pytest
 from submitsupport import cli_env, kluster_style, run_cli, write_requests
 
-from batchkit.client import parse_batch, parse_model, resolve_target, timestamp
+from batchkit.client import parse_batch, parse_model, resolve_target
 from batchkit.errors import UsageError
+from batchkit.lenient import as_int, timestamp
 
 KEY = "sk-test-Zq7XKEYxyzzy-do-not-print-4417"
 
@@ -43,6 +44,24 @@ def kluster_cli(server, *args, key: str = KEY, **env):
 )
 def test_timestamps_in_every_shape_become_epoch_seconds(value, expected):
     assert timestamp(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (42, 42),
+        ("42", 42),
+        (" 42 ", 42),
+        ("42.0", 42),
+        (42.0, 42),
+        (42.5, None),
+        ("4x", None),
+        (True, None),
+        (None, None),
+    ],
+)
+def test_counts_in_every_shape_become_integers(value, expected):
+    assert as_int(value) == expected
 
 
 def test_kluster_batch_with_string_timestamps_and_counts_parses():
