@@ -24,7 +24,7 @@ import orjson
 from .errors import InputError, UsageError, ValidationFailed
 from .jsonl import dumps_line, iter_lines
 from .providers import Provider
-from .server.protocol import LOCAL, api_path, result_line
+from .wire import LOCAL, api_path, result_line
 
 Progress = Callable[[int, int, int], None]  # (answered so far, failed so far, total requests)
 
@@ -188,7 +188,7 @@ async def _send_all(
     progress: Progress | None,
 ) -> None:
     try:
-        from .server.upstream import Sender
+        from .wire import Sender
     except ImportError as e:  # httpx comes with the openai SDK and with the server extra
         raise UsageError(
             f"batchkit run needs {e.name}; install the server extra: pip install 'llm-batchkit[server]'"

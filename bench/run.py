@@ -42,7 +42,7 @@ assert report.summary.requests == LINES, report.summary
 """,
     ),
     "batchkit validate --jobs 2": (
-        "from batchkit import validate_file\nimport batchkit.parallel",
+        "from batchkit import validate_file\nimport batchkit.validate.parallel",
         """
 report = validate_file(PATH, "generic", jobs=2)
 assert report.summary.requests == LINES, report.summary

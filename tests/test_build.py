@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import batchkit
-from batchkit.build import (
+from batchkit.build.builder import (
     ID_FORMAT,
     Builder,
     BuildStats,

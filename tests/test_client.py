@@ -9,9 +9,9 @@ import os
 import pytest
 from submitsupport import cli_env, kluster_style, run_cli, write_requests
 
-from batchkit.client import parse_batch, parse_model, resolve_target
 from batchkit.errors import UsageError
 from batchkit.lenient import as_int, timestamp
+from batchkit.remote.client import parse_batch, parse_model, resolve_target
 
 KEY = "sk-test-Zq7XKEYxyzzy-do-not-print-4417"
 

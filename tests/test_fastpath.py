@@ -10,11 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from batchkit import schemas, validate
-from batchkit.fastpath import Converter, Reject, line_decoder
+from batchkit import schemas
 from batchkit.jsonl import read_objects
-from batchkit.parallel import byte_ranges
 from batchkit.validate import Validator, validate_file
+from batchkit.validate import validator as validate
+from batchkit.validate.fastpath import Converter, Reject, line_decoder
+from batchkit.validate.parallel import byte_ranges
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
@@ -180,7 +181,7 @@ def test_byte_ranges_start_at_line_boundaries(tmp_path):
 
 @pytest.mark.parametrize("sort_from", [0, 10**9])
 def test_repeated_hashes_found_by_set_and_by_sort(sort_from, monkeypatch):
-    from batchkit import rules
+    from batchkit.validate import rules
 
     monkeypatch.setattr(rules, "SORT_FROM", sort_from)
     ids = rules.HashedIds()

@@ -4,8 +4,7 @@ import json
 import pytest
 
 from batchkit.errors import InputError, UsageError
-from batchkit.fix import fix_file
-from batchkit.validate import validate_file
+from batchkit.validate import fix_file, validate_file
 
 
 def line(custom_id: str, content: str = "hi", model: str = "m") -> str:
@@ -143,7 +142,7 @@ def test_fix_streams_standard_input_with_deduped_ids_and_duplicate_objects_of_on
 
     import orjson
 
-    from batchkit.fix import fix_file
+    from batchkit.validate import fix_file
 
     one = {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions",
            "body": {"model": "m", "messages": [{"role": "user", "content": "hi"}]}}  # fmt: skip

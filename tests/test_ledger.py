@@ -7,8 +7,8 @@ import sqlite3
 
 import pytest
 
-from batchkit import ledger as ledger_module
-from batchkit.ledger import CREATED, MIGRATIONS, UPLOADED, Ledger
+from batchkit.remote import ledger as ledger_module
+from batchkit.remote.ledger import CREATED, MIGRATIONS, UPLOADED, Ledger
 
 
 def _row(ledger: Ledger, **overrides):

@@ -8,10 +8,8 @@ import pandas as pd
 import pytest
 
 import batchkit
-from batchkit.digest import hint_for, message_pattern
 from batchkit.errors import UsageError
-from batchkit.join import DUPLICATE_RULE, merge_results
-from batchkit.retry import retry, select_retry
+from batchkit.results import DUPLICATE_RULE, hint_for, merge_results, message_pattern, retry, select_retry
 
 DATA = Path(__file__).parent / "data" / "results"
 

@@ -6,9 +6,9 @@ import orjson
 import pytest
 
 from batchkit.errors import UsageError
-from batchkit.server.protocol import batch_error, result_line
 from batchkit.server.store import Store
 from batchkit.validate import validate_request
+from batchkit.wire import batch_error, result_line
 
 
 def make_batch(store: Store) -> str:
@@ -102,14 +102,14 @@ def test_one_store_per_data_dir(tmp_path):
     ],
 )
 def test_findings_become_openai_batch_errors(line, expected):
-    from batchkit.server.protocol import LOCAL
+    from batchkit.wire import LOCAL
 
     errors = [e for e in map(batch_error, validate_request(line, LOCAL)) if e]
     assert (errors[0]["code"], errors[0]["param"]) == expected
 
 
 def test_body_problems_fail_only_their_request():
-    from batchkit.server.protocol import LOCAL
+    from batchkit.wire import LOCAL
 
     line = {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions",
             "body": {"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": -1}}  # fmt: skip

@@ -4,9 +4,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from batchkit.build.shards import ShardWriter, shard_path, split_file, write_batch, write_numbered
 from batchkit.errors import InputError, UsageError, ValidationFailed
 from batchkit.jsonl import dumps_line
-from batchkit.shards import ShardWriter, shard_path, split_file, write_batch, write_numbered
 
 
 def request(i: int, text: str = "hello") -> dict:

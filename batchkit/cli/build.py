@@ -264,7 +264,7 @@ def split(file, output, provider, max_requests, max_bytes, force, max_findings, 
     Lines are copied byte for byte and in order; no request is split or lost. A file that already fits
     is left alone (nothing written) unless -o names another file.
     """
-    from ..shards import split_file
+    from ..build import split_file
 
     try:
         with progress_bar(quiet, " lines") as update:
@@ -323,7 +323,7 @@ def fix(file, output, in_place, dedupe_ids, drop_duplicates, provider, fmt, max_
     asked) repeated custom_ids or duplicate lines. Each change is listed with its line number; the result
     is validated again. Exit status 1 when problems remain that need a person.
     """
-    from ..fix import fix_file
+    from ..validate import fix_file
 
     to_stdout = output == "-"
     result = fix_file(

@@ -98,7 +98,7 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
     batchkit merge batch.jsonl --results output.jsonl errors.jsonl -o merged.csv
     batchkit merge batch.jsonl -r output.jsonl --source questions.xlsx -o answers.xlsx
     """
-    from ..join import merge_results, write_merged
+    from ..results import merge_results, write_merged
 
     progress = Progress(quiet)
     try:
@@ -148,7 +148,7 @@ def retry(inputs, results, output, only, provider, max_requests, max_bytes, forc
     \b
     batchkit retry batch.jsonl --results output.jsonl errors.jsonl -o retry.jsonl
     """
-    from ..retry import retry as retry_requests
+    from ..results import retry as retry_requests
 
     progress = Progress(quiet)
     try:

@@ -104,9 +104,8 @@ def serve(
 
     require_server_extra()
     from ..paths import home
-    from ..server.app import ServerConfig
-    from ..server.app import serve as run_server
-    from ..server.worker import window_seconds
+    from ..server import ServerConfig, window_seconds
+    from ..server import serve as run_server
 
     windows = tuple(w.strip() for w in completion_windows.split(",") if w.strip())
     for window in windows:

@@ -1,8 +1,8 @@
-"""`batchkit models / submit / status / watch / download / list / cancel`: thin commands over batchkit.submit."""
+"""`batchkit models / submit / status / watch / download / list / cancel`: thin commands over batchkit.remote."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import click
 import orjson
@@ -33,7 +33,7 @@ def connection_options(f):
 
 
 def _session(provider, base_url, api_key_env):
-    from ..submit import Connection, Session
+    from ..remote import Connection, Session
 
     return Session(Connection(provider, base_url, api_key_env))
 
@@ -41,7 +41,7 @@ def _session(provider, base_url, api_key_env):
 def _when(epoch: int | None) -> str:
     if epoch is None:
         return "-"
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _json(value) -> None:
@@ -123,7 +123,7 @@ def _finished_line(batch) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def models(provider, base_url, api_key_env, as_json):
     """List the models the provider serves."""
-    from ..submit import models as list_models
+    from ..remote import models as list_models
 
     with _session(provider, base_url, api_key_env) as session:
         found = list_models(session)
@@ -152,9 +152,9 @@ def submit(
     interval, output_dir, quiet,
 ):  # fmt: skip
     """Validate, upload and create one batch per FILE (shards from `build` go together)."""
+    from ..remote import parse_metadata
+    from ..remote import submit as submit_files
     from ..report import render
-    from ..submit import parse_metadata
-    from ..submit import submit as submit_files
 
     metadata = parse_metadata(metadata_pairs)
     display = Display(quiet)
@@ -190,7 +190,7 @@ def submit(
 
 
 def _wait_and_download(refs, session, interval, output_dir, display) -> None:
-    from ..submit import download as download_batch
+    from ..remote import download as download_batch
 
     batches = _watch(refs, session, interval, display)
     _show_outcomes(batches)
@@ -204,7 +204,7 @@ def _wait_and_download(refs, session, interval, output_dir, display) -> None:
 
 
 def _watch(refs, session, interval, display):
-    from ..submit import watch as watch_batches
+    from ..remote import watch as watch_batches
 
     try:
         return watch_batches(refs, session, interval=interval, progress=display)
@@ -253,7 +253,7 @@ def _show_download(result) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status(refs, provider, base_url, api_key_env, as_json):
     """Show a batch's status, counts, timestamps and errors (FILE: the batch it was submitted as)."""
-    from ..submit import status as batch_status
+    from ..remote import status as batch_status
 
     with _session(provider, base_url, api_key_env) as session:
         results = [batch_status(ref, session) for ref in refs]
@@ -304,7 +304,7 @@ def watch(refs, provider, base_url, api_key_env, interval, quiet):
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def download(ref, provider, base_url, api_key_env, output_dir, force, quiet):
     """Download a finished batch's output and error files (NAME.output.jsonl, NAME.errors.jsonl)."""
-    from ..submit import download as download_batch
+    from ..remote import download as download_batch
 
     display = Display(quiet)
     with _session(provider, base_url, api_key_env) as session:
@@ -325,7 +325,7 @@ def download(ref, provider, base_url, api_key_env, output_dir, force, quiet):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_batches(provider, base_url, api_key_env, remote, limit, as_json):
     """List batches submitted from this machine (or, with --remote, the provider's)."""
-    from ..submit import local_batches, remote_batches
+    from ..remote import local_batches, remote_batches
 
     with _session(provider, base_url, api_key_env) as session:
         if remote:
@@ -355,7 +355,7 @@ def list_batches(provider, base_url, api_key_env, remote, limit, as_json):
 @connection_options
 def cancel(ref, provider, base_url, api_key_env):
     """Cancel a batch. What already finished is kept and can still be downloaded."""
-    from ..submit import cancel as cancel_batch
+    from ..remote import cancel as cancel_batch
 
     with _session(provider, base_url, api_key_env) as session:
         batch = cancel_batch(ref, session)

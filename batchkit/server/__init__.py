@@ -1,16 +1,29 @@
 """The local Batch API behind `batchkit serve` and the request execution behind `batchkit run`.
 
-Modules: `protocol` (OpenAI wire shapes: ids, error envelopes, output lines, validating-stage errors),
-`upstream` (a retrying, rate-limited HTTP client for any OpenAI-compatible server), `backends` (echo and
-upstream), `store` (SQLite + file bodies on disk), `worker` (runs batches), `app` (FastAPI routes).
+Modules: `backends` (echo and upstream), `store` (SQLite + file bodies on disk), `intake` (the
+validating stage), `worker` (runs batches), `app` (FastAPI routes). The wire shapes and the upstream
+sender are `batchkit.wire`, shared with `batchkit run`.
 
-Only `app` imports FastAPI; `protocol` needs nothing beyond batchkit itself, so importing this package
-stays light.
+Only `app` imports FastAPI, and it is imported on first use of what it exports, so importing this
+package stays light.
 """
 
 from __future__ import annotations
 
+import importlib
+
 from ..errors import UsageError
+
+_EXPORTS = {"ServerConfig": "app", "create_app": "app", "serve": "app", "window_seconds": "worker"}
+__all__ = ["EXTRA_HINT", "require_server_extra", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
 
 EXTRA_HINT = "install the server extra: pip install 'llm-batchkit[server]'"
 

@@ -25,8 +25,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..errors import UsageError
+from ..wire import EXECUTABLE_ENDPOINTS, error_body
 from .backends import EchoBackend, UpstreamBackend
-from .protocol import EXECUTABLE_ENDPOINTS, error_body
 from .store import Store
 from .worker import Manager, window_seconds
 

@@ -17,8 +17,7 @@ import struct
 import time
 
 from ..validate import validate_request
-from .protocol import LOCAL, api_path, error_body, new_id, request_error
-from .upstream import Answer, Sender
+from ..wire import LOCAL, Answer, Sender, api_path, error_body, new_id, request_error
 
 DEFAULT_ECHO_MODEL = "batchkit-echo"
 ECHO_DIMENSIONS = 16

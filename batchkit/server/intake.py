@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ..jsonl import read_objects
 from ..validate import validate_file
-from .protocol import LOCAL, MAX_BATCH_ERRORS, batch_error
+from ..wire import LOCAL, MAX_BATCH_ERRORS, batch_error
 
 
 @dataclass

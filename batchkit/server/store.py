@@ -22,7 +22,7 @@ import orjson
 
 from ..errors import UsageError
 from ..jsonl import atomic_write
-from .protocol import new_id
+from ..wire import new_id
 
 UNFINISHED = ("validating", "in_progress", "finalizing", "cancelling")
 TIMESTAMPS = (

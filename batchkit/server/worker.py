@@ -17,10 +17,9 @@ from pathlib import Path
 import orjson
 
 from ..jsonl import dumps_line, iter_lines
+from ..wire import Answer, error_body, expired_line, new_id, result_line
 from .intake import check_input
-from .protocol import error_body, expired_line, new_id, result_line
 from .store import Store
-from .upstream import Answer
 
 log = logging.getLogger("batchkit.server")
 

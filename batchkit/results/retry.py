@@ -7,10 +7,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .errors import UsageError
+from ..errors import UsageError
+from ..jsonl import iter_lines, open_binary
 from .join import FAILED, MergeReport, Paths, Progress, join_inputs
-from .jsonl import iter_lines, open_binary
-from .results import STATUSES
+from .read import STATUSES
 
 
 @dataclass
@@ -92,7 +92,7 @@ def retry(
 ) -> RetryOutcome:
     """Write the original request lines of every request whose status is in `only` (default: every
     status but ok) to `output`, validated and sharded under the provider's limits like `build`."""
-    from .shards import write_numbered
+    from ..build import write_numbered
 
     report, selected, lines = select_retry(inputs, results, only, progress=progress)
     if not sum(selected.values()):

@@ -14,11 +14,11 @@ from typing import BinaryIO
 
 import msgspec
 
-from . import schemas
+from .. import schemas
+from ..findings import Finding, Report
+from ..jsonl import LineReader, open_binary, read_objects, source_name
+from ..providers import Provider, get_provider
 from .explain import explain
-from .findings import Finding, Report
-from .jsonl import LineReader, open_binary, read_objects, source_name
-from .providers import Provider, get_provider
 from .rules import ExactIds, HashedIds, LineRules
 
 UNSET = msgspec.UNSET

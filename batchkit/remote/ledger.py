@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from . import paths
+from .. import paths
 
 FILENAME = "ledger.db"
 

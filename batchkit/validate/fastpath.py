@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Union
 
 import msgspec
 
-from . import schemas
+from .. import schemas
 
 # Keywords that only annotate.
 ANNOTATIONS = frozenset(

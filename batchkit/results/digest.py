@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .results import EXPIRED, EXPIRED_CODE, MISSING
+from .read import EXPIRED, EXPIRED_CODE, MISSING
 
 EXAMPLES = 2  # example custom_ids kept per group
 

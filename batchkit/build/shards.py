@@ -25,10 +25,10 @@ from pathlib import Path
 
 import orjson
 
-from .errors import InputError, UsageError, ValidationFailed
-from .findings import Report
-from .jsonl import atomic_path, dumps_line, source_name
-from .providers import Provider, get_provider, parse_size
+from ..errors import InputError, UsageError, ValidationFailed
+from ..findings import Report
+from ..jsonl import atomic_path, dumps_line, source_name
+from ..providers import Provider, get_provider, parse_size
 
 SHARD_FORMAT = "{stem}-{index:05d}{suffix}"
 NO_LIMIT = sys.maxsize
@@ -204,7 +204,7 @@ def write_numbered(
     force=True. `file` names the source in the report (default: `path`). `progress(n)` is told how many
     more lines were written, now and then.
     """
-    from .validate import Validator
+    from ..validate import Validator
 
     limits = get_provider(provider).with_limits(max_requests, parse_size(max_bytes))
     validator = None
@@ -299,7 +299,7 @@ def split_file(
     `output` (default: `source`, so `big.jsonl` → `big-00001.jsonl`, …). When everything fits in one file
     and `output` is the source itself, nothing is written and `paths` is empty. Every line is validated;
     an invalid file writes nothing (ValidationFailed) unless force=True."""
-    from .jsonl import BOM, iter_lines, open_binary
+    from ..jsonl import BOM, iter_lines, open_binary
 
     output = Path(source if output is None else output)
     if str(source) == "-" and str(output) == "-":

@@ -12,8 +12,8 @@ from collections import defaultdict
 
 import orjson
 
-from .findings import Finding
-from .jsonl import json_type
+from ..findings import Finding
+from ..jsonl import json_type
 
 KEYWORD_CODES = {
     "required": "missing-field",

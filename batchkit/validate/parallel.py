@@ -11,9 +11,9 @@ import itertools
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
-from .findings import Finding, Report
-from .jsonl import LineReader, iter_lines
-from .providers import get_provider
+from ..findings import Finding, Report
+from ..jsonl import LineReader, iter_lines
+from ..providers import get_provider
 
 
 def byte_ranges(path, size: int, parts: int) -> list[tuple[int, int]]:
@@ -63,7 +63,7 @@ def _lines_between(f, length: int):
 
 
 def _check_range(args) -> dict:
-    from .validate import Validator
+    from .validator import Validator
 
     path, start, stop, provider, options, first_model, first_endpoint = args
     validator = Validator(provider, ids="hashed", **options)
@@ -87,7 +87,7 @@ def _check_range(args) -> dict:
 
 
 def validate_parallel(path, size: int, provider, jobs: int, options: dict) -> Report:
-    from .validate import Validator
+    from .validator import Validator
 
     try:
         context = multiprocessing.get_context("fork")  # workers share the parent's hash seed and schemas

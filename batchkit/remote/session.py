@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
+from ..errors import InputError, RemoteError, UsageError, ValidationFailed
+from ..jsonl import atomic_write, open_binary, read_objects
+from ..providers import get_provider
 from .client import Batch, Client, Model, Target, resolve_target
-from .errors import InputError, RemoteError, UsageError, ValidationFailed
-from .jsonl import atomic_write, open_binary, read_objects
 from .ledger import CREATED, CREATING, UPLOADED, UPLOADING, Entry, Ledger
-from .providers import get_provider
 
 SHA_KEY = "batchkit_sha256"
 FILE_KEY = "batchkit_file"
@@ -230,7 +230,7 @@ def submit(
 
 def _endpoint(path: Path, target: Target, validate: bool) -> str:
     if validate:
-        from .validate import validate_file
+        from ..validate import validate_file
 
         report = validate_file(path, target.provider)
         if not report.valid:

@@ -7,10 +7,10 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 
-from . import schemas
+from .. import schemas
+from ..findings import Finding
+from ..providers import Provider
 from .explain import did_you_mean
-from .findings import Finding
-from .providers import Provider
 
 Emit = Callable[[Finding], None]
 LINE_FIELDS = frozenset(schemas.load(schemas.REQUEST)["properties"])

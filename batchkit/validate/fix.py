@@ -23,10 +23,10 @@ from typing import BinaryIO
 
 import orjson
 
-from .errors import InputError, UsageError
-from .findings import Report
-from .jsonl import BOM, atomic_write, dumps_line, open_binary
-from .providers import Provider
+from ..errors import InputError, UsageError
+from ..findings import Report
+from ..jsonl import BOM, atomic_write, dumps_line, open_binary
+from ..providers import Provider
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def fix_file(
     """Repair `source` into `output` (a path, or an open binary stream), or over `source` itself with
     in_place=True. Never writes over the input otherwise. Returns the changes (with input line numbers)
     and, unless validate=False, the report of validating what was written (line numbers of the output)."""
-    from .validate import Validator
+    from .validator import Validator
 
     if in_place:
         if output is not None and not _same(output, source):

@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from ..errors import InputError, UsageError
+from ..findings import WARNING, Finding
+from ..jsonl import open_binary, read_objects, source_name
 from .digest import DigestEntry, digest
-from .errors import InputError, UsageError
-from .findings import WARNING, Finding
-from .jsonl import open_binary, read_objects, source_name
-from .results import (
+from .read import (
     BATCH_ERROR,
     EXPIRED,
     HTTP_ERROR,
@@ -556,8 +556,8 @@ def _attach_source(frame, source, id_column, id_prefix, report: MergeReport, she
     """
     import pandas as pd
 
-    from .build import row_number_from_id
-    from .tables import column_texts, iter_table, read_table
+    from ..build import row_number_from_id
+    from ..tables import column_texts, iter_table, read_table
 
     if isinstance(source, pd.DataFrame):
         table = source.reset_index(drop=True)
@@ -630,7 +630,7 @@ def write_merged(frame: pd.DataFrame, path, stream=None) -> None:
     Formats without arrays (CSV, TSV, XLSX) get the `embedding` column as JSON text; Parquet and JSONL
     keep it a list of numbers.
     """
-    from .tables import table_format, write_table
+    from ..tables import table_format, write_table
 
     fmt = "csv" if str(path) == "-" else table_format(path)
     if fmt in TEXT_FORMATS and "embedding" in frame.columns:

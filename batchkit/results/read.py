@@ -25,9 +25,9 @@ from typing import BinaryIO
 
 import orjson
 
-from .findings import WARNING, Finding
-from .jsonl import open_binary, read_objects, source_name
-from .lenient import as_int, timestamp
+from ..findings import WARNING, Finding
+from ..jsonl import open_binary, read_objects, source_name
+from ..lenient import as_int, timestamp
 
 OK = "ok"
 HTTP_ERROR = "http_error"

@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .errors import RemoteError, UsageError
-from .lenient import as_int, timestamp
-from .providers import Provider, get_provider
+from ..errors import RemoteError, UsageError
+from ..lenient import as_int, timestamp
+from ..providers import Provider, get_provider
 
 # Sent when a server needs no key (a local `batchkit serve`, vLLM): the SDK insists on some value.
 PLACEHOLDER_KEY = "batchkit-no-key"

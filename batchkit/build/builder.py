@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .errors import InputError, UsageError
-from .findings import Report
-from .jsonl import source_name
-from .providers import Provider
-from .tables import cell_text, column_texts, column_values
+from ..errors import InputError, UsageError
+from ..findings import Report
+from ..jsonl import source_name
+from ..providers import Provider
+from ..tables import cell_text, column_texts, column_values
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -646,7 +646,7 @@ def build_file(
     Findings name data-row numbers as their line. Raises ValidationFailed (nothing written) when a request
     is invalid, unless force=True; InputError for unreadable tables or cell problems."""
     from .shards import write_numbered
-    from .tables import iter_table
+    from ..tables import iter_table
 
     if isinstance(source, (str, os.PathLike)) and str(source) != "-" and str(output) != "-":
         if Path(source).resolve() == Path(output).resolve():

@@ -1,0 +1,35 @@
+"""The OpenAI wire protocol, shared by `batchkit run` and the local server: ids, error envelopes,
+output and error lines, validating-stage errors (`protocol`), and a retrying, rate-limited sender to
+any OpenAI-compatible server (`upstream`)."""
+
+from .protocol import (
+    EXECUTABLE_ENDPOINTS,
+    LOCAL,
+    MAX_BATCH_ERRORS,
+    api_path,
+    batch_error,
+    error_body,
+    expired_line,
+    new_id,
+    request_error,
+    result_line,
+    succeeded,
+)
+from .upstream import Answer, Sender, retry_after_seconds
+
+__all__ = [
+    "EXECUTABLE_ENDPOINTS",
+    "LOCAL",
+    "MAX_BATCH_ERRORS",
+    "Answer",
+    "Sender",
+    "api_path",
+    "batch_error",
+    "error_body",
+    "expired_line",
+    "new_id",
+    "request_error",
+    "result_line",
+    "retry_after_seconds",
+    "succeeded",
+]
