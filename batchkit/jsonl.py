@@ -59,6 +59,26 @@ def iter_lines(stream: BinaryIO, first_number: int = 1) -> Iterator[tuple[int, i
         yield number, end, raw
 
 
+def content_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) of every line that is not blank, without its line end and without the UTF-8
+    byte-order mark a first line may carry: the lines a batch file's requests are on."""
+    for number, _end, raw in iter_lines(stream):
+        if number == 1 and raw.startswith(BOM):
+            raw = raw[len(BOM) :]
+        if raw.strip():
+            yield number, raw
+
+
+def request_lines(path: str | os.PathLike, skip_ids=frozenset()) -> Iterator[tuple[int, dict]]:
+    """(line number, request object) of a file already found valid, leaving out the custom_ids in
+    `skip_ids` (those answered before, when a run resumes)."""
+    with open_binary(path) as stream:
+        for number, raw in content_lines(stream):
+            obj = orjson.loads(raw)
+            if obj["custom_id"] not in skip_ids:
+                yield number, obj
+
+
 JSON_TYPES = {
     dict: "object",
     list: "array",

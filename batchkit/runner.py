@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -22,7 +22,7 @@ from typing import BinaryIO
 import orjson
 
 from .errors import InputError, UsageError, ValidationFailed
-from .jsonl import dumps_line, iter_lines
+from .jsonl import dumps_line, request_lines
 from .providers import Provider
 from .wire import LOCAL, api_path, result_line
 
@@ -71,18 +71,6 @@ def _open_part(final: Path) -> tuple[BinaryIO, set[str]]:
     handle.truncate(keep)
     handle.seek(keep)
     return handle, done
-
-
-def _requests(path: Path, done: set[str]) -> Iterator[tuple[str, str, dict]]:
-    """(custom_id, url, body) of each request in a validated file whose custom_id is not in `done`."""
-    with open(path, "rb") as stream:
-        for number, _end, raw in iter_lines(stream):
-            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            if raw.strip():
-                obj = orjson.loads(raw)
-                if obj["custom_id"] not in done:
-                    yield obj["custom_id"], obj["url"], obj["body"]
 
 
 def _close(handle: BinaryIO, final: Path, keep_empty: bool) -> bool:
@@ -220,8 +208,8 @@ async def _send_all(
                 progress(answered, failed_total, summary.total)
 
     async def produce() -> None:
-        for item in _requests(source, done):
-            await queue.put(item)
+        for _number, obj in request_lines(source, done):
+            await queue.put((obj["custom_id"], obj["url"], obj["body"]))
         for _ in range(concurrency):
             await queue.put(None)
 

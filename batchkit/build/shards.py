@@ -299,30 +299,23 @@ def split_file(
     `output` (default: `source`, so `big.jsonl` → `big-00001.jsonl`, …). When everything fits in one file
     and `output` is the source itself, nothing is written and `paths` is empty. Every line is validated;
     an invalid file writes nothing (ValidationFailed) unless force=True."""
-    from ..jsonl import BOM, iter_lines, open_binary
+    from ..jsonl import content_lines, open_binary
 
     output = Path(source if output is None else output)
     if str(source) == "-" and str(output) == "-":
         raise UsageError("splitting standard input needs -o OUT to name the shards")
     same = str(source) != "-" and output.resolve() == Path(source).resolve()
 
-    def lines(stream):
-        for number, _end, raw in iter_lines(stream):
-            if number == 1 and raw.startswith(BOM):
-                raw = raw[len(BOM) :]
-            if raw.strip():
-                yield number, raw
-
     limits = get_provider(provider).with_limits(max_requests, parse_size(max_bytes))
     with open_binary(source) as stream:
         if same:
             # Sized first: a file that already fits must not be rewritten over itself.
-            fits = _fits(lines(stream), limits)
+            fits = _fits(content_lines(stream), limits)
             stream.seek(0)
             if fits is not None:
                 return WriteResult([], None, fits[0], fits[1], [fits[0]], [fits[1]])
         return write_numbered(
-            lines(stream),
+            content_lines(stream),
             output,
             limits,
             force=force,

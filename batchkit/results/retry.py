@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..errors import UsageError
-from ..jsonl import iter_lines, open_binary
+from ..jsonl import content_lines, open_binary
 from .join import FAILED, MergeReport, Paths, Progress, join_inputs
 from .read import STATUSES
 
@@ -73,9 +73,9 @@ def _lines(inputs: Sequence, wanted: list[set[int]]):
         if not lines:
             continue
         with open_binary(path) as stream:
-            for number, _end, raw in iter_lines(stream):
+            for number, raw in content_lines(stream):
                 if number in lines:
-                    yield raw[3:] if number == 1 and raw.startswith(b"\xef\xbb\xbf") else raw
+                    yield raw
 
 
 def retry(

@@ -11,12 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
-
-from ..jsonl import dumps_line, iter_lines
+from ..jsonl import dumps_line, request_lines
 from ..wire import Answer, error_body, expired_line, new_id, result_line
 from .intake import check_input
 from .store import Store
@@ -168,9 +165,9 @@ class Manager:
             )
 
         async with asyncio.TaskGroup() as group:
-            for number, custom_id, body in _requests(path, done):
+            for number, obj in request_lines(path, done):
                 await self.slots.acquire()
-                task = group.create_task(one(number, custom_id, body))
+                task = group.create_task(one(number, obj["custom_id"], obj["body"]))
                 # released by a callback: a task cancelled before it ever ran must free its slot too
                 task.add_done_callback(lambda _task: self.slots.release())
 
@@ -186,8 +183,8 @@ class Manager:
     def _record_expired(self, batch_id: str, path: Path) -> None:
         done = self.store.done_custom_ids(batch_id)
         expired = (
-            (custom_id, number, False, dumps_line(expired_line(custom_id)), None)
-            for number, custom_id, _body in _requests(path, done)
+            (obj["custom_id"], number, False, dumps_line(expired_line(obj["custom_id"])), None)
+            for number, obj in request_lines(path, done)
         )
         self.store.record_results(batch_id, expired)
 
@@ -209,16 +206,3 @@ class Manager:
                 await self._finish(batch_id, "cancelled", when=("cancelling",))
             return
         self.store.release_input(self.store.get_batch(batch_id))
-
-
-def _requests(path: Path, done: set[str]) -> Iterator[tuple[int, str, object]]:
-    """(line number, custom_id, body) of each request in a validated input file not in `done`."""
-    with open(path, "rb") as stream:
-        for number, _end, raw in iter_lines(stream):
-            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            if not raw.strip():
-                continue
-            obj = orjson.loads(raw)
-            if obj["custom_id"] not in done:
-                yield number, obj["custom_id"], obj["body"]
