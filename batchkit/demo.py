@@ -75,9 +75,21 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+def _command() -> str:
+    """How to type batchkit here: `batchkit` when that is this installation's script on PATH, else the
+    script's own path (after `make demo` the venv is usually not activated), so shown commands paste as
+    they are."""
+    script = Path(sys.executable).with_name("batchkit")
+    found = shutil.which("batchkit")
+    if found and script.exists() and Path(found).resolve() == script.resolve():
+        return "batchkit"
+    return _shown(script) if script.exists() else f"{_shown(Path(sys.executable))} -m batchkit"
+
+
 class Demo:
     def __init__(self, out: Path):
         self.out = out
+        self.command = _command()
         self.env = {
             k: v for k, v in os.environ.items() if k not in ("BATCHKIT_PROVIDER", "BATCHKIT_BASE_URL")
         }
@@ -91,7 +103,7 @@ class Demo:
     def run(self, *args, check: bool = True) -> int:
         """Show `batchkit ARGS` and run it as its own process."""
         args = [str(a) for a in args]
-        print(f"\n$ batchkit {shlex.join(args)}", flush=True)
+        print(f"\n$ {self.command} {shlex.join(args)}", flush=True)
         done = subprocess.run([sys.executable, "-m", "batchkit", *args], env=self.env, timeout=STEP_TIMEOUT)
         if check and done.returncode != 0:
             raise DemoFailed(f"`batchkit {args[0]}` exited with {done.returncode}")
@@ -102,7 +114,7 @@ class Demo:
         models = [a for m in SEED_MODELS for a in ("--model", m)]
         args = ["serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(self.out / "server"),
                 "--backend", "echo", *models]  # fmt: skip
-        print(f"$ batchkit {shlex.join(args)} &", flush=True)
+        print(f"$ {self.command} {shlex.join(args)} &", flush=True)
         self.log = open(self.out / "server.log", "ab")
         self.server = subprocess.Popen(
             [sys.executable, "-m", "batchkit", *args],
@@ -192,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n# done in {time.monotonic() - started:.1f} s; the local server is stopped. Files:")
     for label, path in made:
         print(f"#   {_shown(path):<40} {label}")
+    if demo.command != "batchkit":
+        print(
+            f"# `batchkit` is not on your PATH: type {demo.command} as above, or `. .venv/bin/activate` first"
+        )
     return 0
 
 

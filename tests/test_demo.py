@@ -4,11 +4,13 @@ nothing left running afterwards."""
 from __future__ import annotations
 
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import psutil
 import pytest
@@ -23,10 +25,14 @@ def test_demo_runs_the_round_trip_and_stops_its_server(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
 
-    # it shows the commands a user would type, in order
-    commands = [line.split()[2] for line in done.stdout.splitlines() if line.startswith("$ batchkit ")]
-    assert commands == ["serve", "build", "validate", "submit", "list", "merge"]
-    assert "--wait" in next(line for line in done.stdout.splitlines() if line.startswith("$ batchkit submit"))
+    # it shows the commands a user would type, in order, with a command word that works as pasted
+    script = Path(sys.executable).with_name("batchkit")
+    on_path = shutil.which("batchkit") and Path(shutil.which("batchkit")).resolve() == script.resolve()
+    shown = [line.split() for line in done.stdout.splitlines() if line.startswith("$ ")]
+    assert {words[1] for words in shown} == {"batchkit" if on_path else str(script.relative_to(ROOT))}
+    assert [words[2] for words in shown] == ["serve", "build", "validate", "submit", "list", "merge"]
+    assert "--wait" in next(words for words in shown if words[2] == "submit")
+    assert ("`batchkit` is not on your PATH" in done.stdout) == (not on_path)
 
     # and says where each file went
     for name in ("questions.jsonl", "questions.output.jsonl", "answers.csv"):
