@@ -42,6 +42,13 @@ CODES: dict[str, str] = {
     "stream-options-without-stream": WARNING,
     "conflicting-max-tokens": WARNING,
     "empty-content": WARNING,
+    # structured outputs (validate/strict.py)
+    "strict-schema-root": ERROR,
+    "strict-schema-additional-properties": ERROR,
+    "strict-schema-required": ERROR,
+    "strict-schema-keyword": ERROR,
+    "strict-schema-limit": ERROR,
+    "json-mode-without-json": ERROR,
 }
 
 
