@@ -25,6 +25,7 @@ demo: install
 	$(BIN)/python -m batchkit.demo
 
 bench: install
+	$(BIN)/python -m pip install -q -r bench/requirements.txt
 	$(BIN)/python bench/run.py
 
 clean:
