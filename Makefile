@@ -11,7 +11,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[server,dev]'
+	$(BIN)/python -m pip install -q -e '.[server,dev,dask]'
 	touch $(STAMP)
 
 test: install

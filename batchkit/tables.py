@@ -113,6 +113,29 @@ def _decode_error(source: Source, encoding: str | None, error: UnicodeDecodeErro
 # ---------------------------------------------------------------------------------------------------- reading
 
 
+def table_files(source: Source) -> list:
+    """The files one table is made of, in row order: a folder holds a partitioned dataset (its Parquet
+    files, sorted by path), a pattern with * ? or [ names the files it matches (sorted); anything else is
+    itself."""
+    if hasattr(source, "read") or str(source) == "-":
+        return [source]
+    text = os.fspath(source)
+    if any(c in text for c in "*?[") and "://" not in text:
+        import glob
+
+        files = sorted(glob.glob(text, recursive=True))
+        if not files:
+            raise InputError(f"{text}: no file matches")
+        return files
+    path = Path(text)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".parquet", ".pq"))
+        if not files:
+            raise InputError(f"{path}: a folder, but it holds no Parquet files (a partitioned table is a folder of them)")
+        return files
+    return [source]
+
+
 def iter_table(
     source: Source,
     fmt: str | None = None,
@@ -128,8 +151,14 @@ def iter_table(
     source: a path, '-' (CSV on standard input) or an open binary file; fmt: one of FORMATS (default: by
     extension); sheet: an Excel sheet name or 0-based index (default the first); encoding: the text
     encoding of CSV/TSV/JSON/JSONL (default UTF-8, a byte-order mark is skipped).
+    A folder of Parquet files or a file pattern is one table (see `table_files`), read file after file.
     Raises InputError for a file that cannot be read as that format, UsageError for bad arguments.
     """
+    files = table_files(source)
+    if len(files) > 1 or files[0] is not source:
+        for file in files:
+            yield from iter_table(file, fmt, sheet=sheet, encoding=encoding, chunk_rows=chunk_rows)
+        return
     fmt = table_format(source, fmt)
     opened = _open_source(source)
     if fmt in ("csv", "tsv"):
@@ -163,7 +192,7 @@ def read_table(
     """
     import pandas as pd
 
-    fmt = table_format(source, fmt)
+    fmt = table_format(table_files(source)[0], fmt)
     chunks = list(iter_table(source, fmt, sheet=sheet, encoding=encoding, chunk_rows=1_000_000))
     frame = chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
     frame = frame.reset_index(drop=True)

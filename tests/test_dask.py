@@ -1,0 +1,140 @@
+"""Dask: a partitioned table built, validated and merged on a real LocalCluster (two worker processes) gives
+the findings, the lines and the rows the single-process path gives."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("distributed")
+
+from batchkit import dask as bkdask  # noqa: E402
+from batchkit.build import build_file, write_batch  # noqa: E402
+from batchkit.errors import ValidationFailed  # noqa: E402
+from batchkit.validate import validate_file  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with bkdask.client(local_cluster=2) as connected:
+        yield connected
+
+
+def partitioned(folder, parts: int = 3, rows: int = 5, duplicate: bool = False, models=("m",)) -> None:
+    folder.mkdir()
+    for i in range(parts):
+        frame = pd.DataFrame(
+            {
+                "id": [f"q{i}-{j}" for j in range(rows)],
+                "question": [f"What is {i} × {j}? «{'é' * j}»" for j in range(rows)],
+                "model": [models[(i * rows + j) % len(models)] for j in range(rows)],
+                "score": pd.array([j if j % 2 else None for j in range(rows)], dtype="Int64"),
+            }
+        )
+        if duplicate and i == parts - 1:
+            frame.loc[3, "id"] = "q0-1"  # the same id as a row of the first partition
+        frame.to_parquet(folder / f"part-{i:02d}.parquet")
+
+
+def single(source, out, **options):
+    try:
+        return build_file(source, out, **options), None
+    except ValidationFailed as e:
+        return None, e.report
+
+
+def distributed(source, out, cluster, **options):
+    try:
+        return bkdask.build(source, out, dask_client=cluster, **options), None
+    except ValidationFailed as e:
+        return None, e.report
+
+
+def lines(paths) -> bytes:
+    return b"".join(p.read_bytes() for p in paths)
+
+
+def test_a_duplicate_id_across_partitions_gives_the_single_process_findings(tmp_path, cluster):
+    partitioned(tmp_path / "table", duplicate=True)
+    options = dict(model="m", user="{question}", id_column="id")
+    _, expected = single(tmp_path / "table", tmp_path / "single.jsonl", **options)
+    _, found = distributed(tmp_path / "table", tmp_path / "out.jsonl", cluster, **options)
+    assert expected is not None and found is not None
+    assert found.codes() == expected.codes() == [("duplicate-custom-id", 14, "/custom_id")]
+    assert [f.message for f in found.findings] == [f.message for f in expected.findings]
+    assert found.summary.requests == expected.summary.requests == 15
+    # nothing was put in place, and the staging folder is gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table"]
+
+
+def test_shards_hold_the_single_process_lines_byte_for_byte(tmp_path, cluster):
+    partitioned(tmp_path / "table", parts=4, rows=7)
+    options = dict(model_column="model", system="Be brief.", user="{question} ({score})", on_empty="keep",
+                   params={"max_tokens": 50})  # fmt: skip
+    built, _ = single(tmp_path / "table", tmp_path / "single.jsonl", **options)
+    result, report = distributed(tmp_path / "table", tmp_path / "out.jsonl", cluster, **options)
+    assert report is None and result.report.valid
+    assert [p.name for p in result.paths] == [f"out-p{i:05d}.jsonl" for i in range(4)]
+    assert lines(result.paths) == lines(built.paths)  # generated ids row-1 … row-28 across partitions
+    assert result.requests == 28 and result.manifest.is_file()
+    manifest = __import__("json").loads(result.manifest.read_text())
+    assert [s["requests"] for s in manifest["shards"]] == [7, 7, 7, 7]
+
+
+def test_a_partition_over_the_limit_is_sharded_and_a_dask_dataframe_is_a_source(tmp_path, cluster):
+    import dask.dataframe as dd
+
+    frame = pd.DataFrame({"question": [f"q{i}" for i in range(30)]})
+    ddf = dd.from_pandas(frame, npartitions=2)
+    result = bkdask.build(ddf, tmp_path / "b.jsonl", dask_client=cluster, model="m", user="{question}",
+                          max_requests=10)  # fmt: skip
+    assert [p.name for p in result.paths] == [
+        "b-p00000-00001.jsonl", "b-p00000-00002.jsonl", "b-p00001-00001.jsonl", "b-p00001-00002.jsonl",
+    ]  # fmt: skip
+    write_batch(
+        __import__("batchkit").build_requests(frame, model="m", user="{question}"), tmp_path / "s.jsonl"
+    )
+    assert lines(result.paths) == (tmp_path / "s.jsonl").read_bytes()
+
+
+def test_one_model_providers_see_the_models_of_every_partition(tmp_path, cluster):
+    partitioned(
+        tmp_path / "table", parts=2, rows=4, models=("gpt-4o-mini", "gpt-4o-mini", "gpt-4o-mini", "gpt-4.1")
+    )
+    options = dict(model_column="model", user="{question}", id_column="id", provider="openai")
+    _, expected = single(tmp_path / "table", tmp_path / "single.jsonl", **options)
+    _, found = distributed(tmp_path / "table", tmp_path / "out.jsonl", cluster, **options)
+    assert found.codes() == expected.codes() and {c for c, _l, _p in found.codes()} == {"mixed-model"}
+    assert [f.message for f in found.findings] == [f.message for f in expected.findings]
+
+
+def test_validate_many_files_on_the_cluster(tmp_path, cluster):
+    partitioned(tmp_path / "table")
+    result = bkdask.build(tmp_path / "table", tmp_path / "out.jsonl", dask_client=cluster, model="m",
+                          user="{question}", id_column="id")  # fmt: skip
+    (tmp_path / "out-p00001.jsonl").write_bytes(
+        b'{"custom_id": "x"}\n' + (tmp_path / "out-p00001.jsonl").read_bytes()
+    )
+    reports = bkdask.validate(str(tmp_path / "out-p*.jsonl"), dask_client=cluster)
+    assert [r.file for r in reports] == [str(p) for p in result.paths]
+    assert [r.codes() for r in reports] == [validate_file(p).codes() for p in result.paths]
+    assert [r.valid for r in reports] == [True, False, True]
+
+
+def test_nothing_of_dask_is_imported_unless_asked():
+    code = (
+        "import sys, batchkit, batchkit.cli\n"
+        "from batchkit.cli import main\n"
+        "sys.argv = ['batchkit', 'validate', 'samples/clean-chat.jsonl']\n"
+        "try: main()\nexcept SystemExit: pass\n"
+        "assert not [m for m in sys.modules if m == 'dask' or m.startswith(('dask.', 'distributed'))], 'dask imported'"
+    )
+    from submitsupport import ROOT
+
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
