@@ -354,3 +354,305 @@ def validate(paths, provider: str | Provider | None = None, *, scheduler: str | 
     with _client(dask_client, scheduler, local_cluster) as connected:
         futures = connected.map(validate_file, files, provider=provider, jobs=1, pure=False, **options)
         return connected.gather(futures)
+
+
+# ------------------------------------------------------------------------------------------------- merge
+
+NA = -(2**63)  # "no value" in integer columns while rows travel between workers
+RESULT_TEXT = ("finish_reason", "tool_calls")
+RESULT_INTS = ("prompt_tokens", "completion_tokens", "total_tokens")
+ERROR_TEXT = ("error_code", "error_message")
+WINNER_KEY = ["custom_id", "_ok", "_created", "_file", "_line"]  # results.DUPLICATE_RULE, as a sort
+
+
+def _requests_part(path: str, file_index: int):
+    """One input file's requests: custom_id, model, url, where the line is, a hash of the line."""
+    import pandas as pd
+
+    from .jsonl import read_objects
+
+    rows = []
+    with open_binary(path) as stream:
+        for number, obj, raw in read_objects(stream, lambda finding: None):
+            custom_id = obj.get("custom_id")
+            if type(custom_id) is not str or not custom_id:
+                continue
+            body = obj.get("body") if type(obj.get("body")) is dict else {}
+            model = body.get("model") if type(body.get("model")) is str else None
+            url = obj.get("url") if type(obj.get("url")) is str else None
+            line_hash = stable_hash(raw.decode("utf-8", "surrogateescape"))
+            rows.append((custom_id, model, url, file_index, number, line_hash))
+    frame = pd.DataFrame(rows, columns=["custom_id", "model", "url", "_file", "_line", "_hash"])
+    return frame.astype({"custom_id": object, "model": object, "url": object, "_file": "int64", "_line": "int64",
+                         "_hash": "int64"})  # fmt: skip
+
+
+def _results_part(path: str, file_index: int) -> tuple:
+    """One result file's records (the columns of a merged row, and the keys that pick a winner), and the
+    reading problems found in it."""
+    import pandas as pd
+
+    from .results import OK, read_result_file
+
+    problems: list = []
+    rows = []
+    for r in read_result_file(path, lambda file, finding: problems.append((file, finding))):
+        rows.append((r.custom_id, r.status, _na(r.status_code), r.model, r.contents[0] if r.contents else None,
+                     list(r.contents[1:]) or None, *(getattr(r, n) for n in RESULT_TEXT),
+                     *(_na(getattr(r, n)) for n in RESULT_INTS), *(getattr(r, n) for n in ERROR_TEXT),
+                     r.embedding, int(r.status == OK), _na(r.created), file_index, r.line))  # fmt: skip
+    frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    return frame.astype({n: ("int64" if n in INT_COLUMNS else object) for n in RESULT_COLUMNS}), problems
+
+
+RESULT_COLUMNS = ["custom_id", "status", "status_code", "answered_by", "content", "_more", *RESULT_TEXT,
+                  *RESULT_INTS, *ERROR_TEXT, "embedding", "_ok", "_created", "_file", "_line"]  # fmt: skip
+INT_COLUMNS = frozenset({"status_code", *RESULT_INTS, "_ok", "_created", "_file", "_line"})
+
+
+def _na(value) -> int:
+    return NA if value is None else value
+
+
+def _winners(frame):
+    """Per custom_id, the result that wins (results.DUPLICATE_RULE)."""
+    return frame.sort_values(WINNER_KEY, kind="stable").drop_duplicates("custom_id", keep="last")
+
+
+def _duplicates(frame, names: list[str]):
+    """One row per custom_id with several results: the one kept and, in reading order, those not used."""
+    import pandas as pd
+
+    ordered = frame.sort_values(WINNER_KEY, kind="stable")
+    out = []
+    for custom_id, group in ordered[ordered.duplicated("custom_id", keep=False)].groupby(
+        "custom_id", sort=True
+    ):
+        where = [
+            (names[f], int(n), s)
+            for f, n, s in zip(group["_file"], group["_line"], group["status"], strict=True)
+        ]
+        kept = where[-1]
+        dropped = sorted((w for w in where if w != kept), key=lambda w: (names.index(w[0]), w[1]))
+        out.append((custom_id, kept, dropped))
+    return pd.DataFrame({"duplicate": pd.Series(out, dtype=object)})
+
+
+def _shape(frame, more: int, embedding: bool):
+    """Joined rows in the columns `batchkit.merge` gives them, `missing` where no result came."""
+    import pandas as pd
+
+    def integers(name):
+        return pd.array(frame[name].where(frame[name].notna() & (frame[name] != NA)), dtype="Int64")
+
+    out = pd.DataFrame({"custom_id": frame["custom_id"], "status": frame["status"].fillna("missing")})
+    out["status_code"] = integers("status_code")
+    out["model"] = frame["model"].where(frame["model"].notna(), frame["answered_by"])
+    out["content"] = frame["content"]
+    for i in range(more):
+        out[f"content_{i + 2}"] = [
+            m[i] if isinstance(m, list) and len(m) > i else None for m in frame["_more"]
+        ]
+    for name in RESULT_TEXT:
+        out[name] = frame[name]
+    for name in RESULT_INTS:
+        out[name] = integers(name)
+    for name in ERROR_TEXT:
+        out[name] = frame[name]
+    if embedding:
+        out["embedding"] = frame["embedding"]
+    return out.astype({c: object for c in out.columns if out[c].dtype == "float64" and c not in RESULT_INTS})
+
+
+@dataclass
+class DaskMergeResult:
+    """Where the merged rows went (a folder of Parquet files, one per input file, rows in input order) and
+    the merge report."""
+
+    output: Path
+    report: object  # results.MergeReport
+    rows: int
+
+
+# The join is a hash join done by hand, in three rounds of plain tasks: each file's rows go to buckets by
+# the stable hash of their custom_id; each bucket is joined in pandas (winners, duplicates, orphans); each
+# input file's rows are gathered back from the buckets in line order. Scratch files are the workers' own
+# pickles in a private temporary folder beside the output.
+
+
+def _put(frame, folder: Path, name: str, buckets: int) -> None:
+    keys = frame["custom_id"].map(stable_hash) % buckets if len(frame) else []
+    for bucket in range(buckets):
+        part = frame[keys == bucket] if len(frame) else frame
+        target = folder / f"b{bucket:05d}"
+        target.mkdir(parents=True, exist_ok=True)
+        part.to_pickle(target / f"{name}.pkl")
+
+
+def _take(folder: Path):
+    import pandas as pd
+
+    frames = [pd.read_pickle(p) for p in sorted(folder.glob("*.pkl"))]
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def _bucket_results(path: str, index: int, scratch: str, buckets: int) -> list:
+    frame, problems = _results_part(path, index)
+    _put(frame, Path(scratch) / "results", f"f{index:05d}", buckets)
+    return problems
+
+
+def _bucket_requests(path: str, index: int, scratch: str, buckets: int) -> None:
+    _put(_requests_part(path, index), Path(scratch) / "requests", f"f{index:05d}", buckets)
+
+
+def _join_bucket(bucket: int, scratch: str, names: list[str]) -> dict:
+    """One bucket: the winning result of each request, its duplicates and the orphan results."""
+    scratch = Path(scratch)
+    requests = _take(scratch / "requests" / f"b{bucket:05d}")
+    answers = _take(scratch / "results" / f"b{bucket:05d}")
+    requests = requests.sort_values(["_file", "_line"]).drop_duplicates(["custom_id", "_hash"])
+    known = answers["custom_id"].isin(set(requests["custom_id"]))
+    orphans = answers[~known][["custom_id", "_file", "_line", "status"]]
+    answers = answers[known]
+    winners = _winners(answers).drop(columns=["_file", "_line"])
+    joined = requests.merge(winners, on="custom_id", how="left")
+    joined.to_pickle(scratch / "joined" / f"b{bucket:05d}.pkl")
+    first = requests.drop_duplicates("custom_id").set_index("custom_id")
+    duplicates = [((int(first.at[d[0], "_file"]), int(first.at[d[0], "_line"])), *d)
+                  for d in _duplicates(answers, names)["duplicate"]]  # fmt: skip
+    return {
+        "orphans": list(orphans.itertuples(index=False, name=None)),
+        "duplicates": duplicates,  # (where the request is, custom_id, kept, dropped)
+        "more": int(answers["_more"].map(_length).max()) if len(answers) else 0,
+        "embedding": bool(answers["embedding"].map(_present).any())
+        or bool(requests["url"].map(_embeddings_url).any()),
+    }
+
+
+def _write_part(index: int, scratch: str, target: str, more: int, embedding: bool) -> dict:
+    """One input file's merged rows, in line order, as a Parquet file; what the report needs of them."""
+    import pandas as pd
+
+    frames = [
+        f[f["_file"] == index]
+        for f in (pd.read_pickle(p) for p in sorted(Path(scratch, "joined").glob("*.pkl")))
+    ]
+    rows = _shape(pd.concat(frames, ignore_index=True).sort_values("_line", kind="stable"), more, embedding)
+    rows.to_parquet(target, index=False)
+    failed = rows[rows["status"] != "ok"]
+    return {
+        "counts": rows["status"].value_counts().to_dict(),
+        "tokens": [int(rows[n].sum()) for n in RESULT_INTS],
+        "failures": [
+            (c, s, code, message, None if pd.isna(status) else int(status))
+            for c, s, code, message, status in failed[
+                ["custom_id", "status", "error_code", "error_message", "status_code"]
+            ].itertuples(index=False, name=None)
+        ],
+    }
+
+
+def _shape(frame, more: int, embedding: bool):
+    """Joined rows in the columns `batchkit.merge` gives them, `missing` where no result came."""
+    import pandas as pd
+
+    def integers(name):
+        values = frame[name] if name in frame else pd.Series([NA] * len(frame))
+        return pd.array(values.where(values.notna() & (values != NA)), dtype="Int64")
+
+    out = pd.DataFrame(
+        {"custom_id": frame["custom_id"].to_numpy(), "status": frame["status"].fillna("missing").to_numpy()}
+    )
+    out["status_code"] = integers("status_code")
+    out["model"] = frame["model"].where(frame["model"].notna(), frame["answered_by"]).to_numpy()
+    out["content"] = frame["content"].to_numpy()
+    for i in range(more):
+        out[f"content_{i + 2}"] = [
+            m[i] if isinstance(m, list) and len(m) > i else None for m in frame["_more"]
+        ]
+    for name in RESULT_TEXT:
+        out[name] = frame[name].to_numpy()
+    for name in RESULT_INTS:
+        out[name] = integers(name)
+    for name in ERROR_TEXT:
+        out[name] = frame[name].to_numpy()
+    if embedding:
+        out["embedding"] = frame["embedding"].to_numpy()
+    return out.astype({c: object for c in out.columns if str(out[c].dtype) not in ("Int64",)})
+
+
+def merge(inputs, results, output: str | os.PathLike, *, scheduler: str | None = None,
+          local_cluster: int | None = None, dask_client=None, buckets: int | None = None) -> DaskMergeResult:  # fmt: skip
+    """Join `results` to the requests of `inputs` by custom_id on Dask, one worker task per file and per
+    hash bucket, and write the merged rows as Parquet files in the folder `output` (`part-NNNNN.parquet`,
+    one per input file, rows in line order). The statuses, columns and report (counts, tokens, orphans,
+    duplicates, missing, digest) are `batchkit.merge`'s for the same files."""
+    from .results import MergeReport
+
+    inputs, results = files_of(inputs), files_of(results)
+    output = Path(output)
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        raise UsageError(f"{output}: exists and is not an empty folder; the merged Parquet files need one")
+    report = MergeReport(inputs, results)
+    buckets = buckets or max(1, len(results), len(inputs))
+    scratch = tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent)
+    try:
+        (Path(scratch) / "joined").mkdir()
+        with _client(dask_client, scheduler, local_cluster) as connected:
+            problems = connected.gather(connected.map(_bucket_results, results, range(len(results)), scratch=scratch,
+                                                      buckets=buckets, pure=False))  # fmt: skip
+            connected.gather(connected.map(_bucket_requests, inputs, range(len(inputs)), scratch=scratch,
+                                           buckets=buckets, pure=False))  # fmt: skip
+            pieces = connected.gather(
+                connected.map(_join_bucket, range(buckets), scratch=scratch, names=results, pure=False)
+            )
+            more = max(p["more"] for p in pieces)
+            embedding = any(p["embedding"] for p in pieces)
+            staging = Path(scratch) / "out"
+            staging.mkdir()
+            targets = [str(staging / f"part-{i:05d}.parquet") for i in range(len(inputs))]
+            parts = connected.gather(connected.map(_write_part, range(len(inputs)), [scratch] * len(inputs), targets,
+                                                   more=more, embedding=embedding, pure=False))  # fmt: skip
+        if output.exists():
+            output.rmdir()
+        os.replace(staging, output)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    for file, finding in (p for chunk in problems for p in chunk):
+        report.add_finding(file, finding)
+    _fill_report(report, pieces, parts, results)
+    return DaskMergeResult(output, report, report.requests)
+
+
+def _length(value) -> int:
+    return len(value) if isinstance(value, list) else 0
+
+
+def _present(value) -> bool:
+    return value is not None
+
+
+def _embeddings_url(url) -> bool:
+    return isinstance(url, str) and url.rstrip("/").endswith("embeddings")
+
+
+def _fill_report(report, pieces: list[dict], parts: list[dict], results: list[str]) -> None:
+    from .results import MISSING, digest
+    from .results.join import Duplicate, Located, Orphan
+
+    for part in parts:
+        report.counts.update(part["counts"])
+    report.requests = sum(report.counts.values())
+    tokens = [sum(p["tokens"][i] for p in parts) for i in range(3)]
+    report.prompt_tokens, report.completion_tokens, report.total_tokens = tokens
+    orphans = sorted((o for p in pieces for o in p["orphans"]), key=lambda o: (o[1], o[2]))
+    report.orphans = [Orphan(c, Located(results[f], int(n), s)) for c, f, n, s in orphans]
+    failures = [f for p in parts for f in p["failures"]]
+    report.missing = [f[0] for f in failures if f[1] == MISSING]
+    duplicates = sorted(d for p in pieces for d in p["duplicates"])  # in input order, as merge lists them
+    report.duplicates = [
+        Duplicate(c, Located(*kept), [Located(*x) for x in dropped])
+        for _where, c, kept, dropped in duplicates
+    ]
+    report.digest = digest(failures)

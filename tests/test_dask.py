@@ -138,3 +138,38 @@ def test_nothing_of_dask_is_imported_unless_asked():
 
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+DATA = __import__("pathlib").Path(__file__).parent / "data" / "results"
+CASES = {
+    "openai": (["input.jsonl"], ["output.jsonl", "errors.jsonl"]),
+    "problems": (["input.jsonl"], ["output-1.jsonl", "output-2.jsonl"]),
+    "vllm": (["input.jsonl"], ["results.jsonl"]),
+    "embeddings": (["input.jsonl"], ["output.jsonl", "errors.jsonl"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_merge_on_the_cluster_gives_merges_rows_and_report(tmp_path, cluster, name):
+    from batchkit.results import merge_results
+
+    inputs, results = ([str(DATA / name / f) for f in files] for files in CASES[name])
+    expected = merge_results(inputs, results)
+    done = bkdask.merge(inputs, results, tmp_path / "merged", dask_client=cluster)
+    frame = pd.read_parquet(tmp_path / "merged")
+    assert list(frame.columns) == list(expected.frame.columns)
+    assert len(frame) == done.rows == len(expected.frame)
+    for column in frame.columns:
+        got = [None if _missing(v) else _plain(v) for v in frame[column]]
+        want = [None if _missing(v) else _plain(v) for v in expected.frame[column]]
+        assert got == want, column
+    keep = ("requests", "counts", "tokens", "orphans", "duplicates", "missing", "digest", "findings_count")
+    assert {k: done.report.to_dict()[k] for k in keep} == {k: expected.report.to_dict()[k] for k in keep}
+
+
+def _missing(value) -> bool:
+    return value is None or (not hasattr(value, "__len__") and pd.isna(value))
+
+
+def _plain(value):
+    return [float(v) for v in value] if hasattr(value, "__len__") and not isinstance(value, str) else value
