@@ -1,6 +1,4 @@
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,46 +23,36 @@ def read_lines(path):
     return [json.loads(x) for x in Path(path).read_text(encoding="utf-8").splitlines()]
 
 
-def test_build_the_sample_as_a_real_process(tmp_path):
+def test_build_the_sample(run, tmp_path):
     out = tmp_path / "questions.jsonl"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "batchkit",
-            "build",
-            SAMPLES / "questions.csv",
-            "-o",
-            out,
-            "--model-column",
-            "model",
-            "--system",
-            "You are a helpful {topic} tutor.",
-            "--user",
-            "{question}",
-            "--id-column",
-            "id",
-            "--param",
-            "max_tokens=1000",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = run(
+        "build",
+        SAMPLES / "questions.csv",
+        "-o",
+        out,
+        "--model-column",
+        "model",
+        "--system",
+        "You are a helpful {topic} tutor.",
+        "--user",
+        "{question}",
+        "--id-column",
+        "id",
+        "--param",
+        "max_tokens=1000",
     )
-    assert proc.returncode == 0, proc.stderr
-    assert "8 rows read, 8 requests written" in proc.stderr
-    assert "meta-llama/Meta-Llama-3.1-405B-Instruct (1)" in proc.stderr
-    assert "\r" not in proc.stderr  # no progress bar when not on a terminal
+    assert result.exit_code == 0, result.output
+    assert "8 rows read, 8 requests written" in result.stderr
+    assert "meta-llama/Meta-Llama-3.1-405B-Instruct (1)" in result.stderr
+    assert "\r" not in result.stderr  # no progress bar when not on a terminal
     built = read_lines(out)
     assert [r["custom_id"] for r in built] == [f"q{i:03d}" for i in range(1, 9)]
     questions = [r["body"]["messages"][1]["content"] for r in built]
     assert "What is the capital of Argentina?" in questions
     assert 'What does "saudade" mean, and why is it called untranslatable?' in questions
     assert built[0]["body"]["max_tokens"] == 1000
-    check = subprocess.run(
-        [sys.executable, "-m", "batchkit", "validate", out], capture_output=True, text=True, timeout=120
-    )
-    assert check.returncode == 0, check.stdout
+    check = run("validate", out)
+    assert check.exit_code == 0, check.output
 
 
 def test_build_from_stdin_with_system_from_file(run, tmp_path):
@@ -190,16 +178,64 @@ def test_fix_command_lists_changes_and_revalidates(run, tmp_path):
     assert unrepaired.exit_code == 1 and "duplicate-custom-id" in unrepaired.output
 
 
-def test_fix_to_stdout_keeps_messages_off_stdout(tmp_path):
+def test_fix_to_stdout_keeps_messages_off_stdout(run, tmp_path):
     source = tmp_path / "in.jsonl"
     good = '{"custom_id":"a","method":"POST","url":"/v1/chat/completions","body":{"model":"m","messages":[{"role":"user","content":"x"}]}}'
     source.write_bytes(b"\xef\xbb\xbf" + good.encode() + b"\r\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "batchkit", "fix", source, "-o", "-"], capture_output=True, timeout=120
+    result = run("fix", source, "-o", "-")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout_bytes == good.encode() + b"\n"
+    assert "byte-order mark removed" in result.stderr
+    assert "2 changes; wrote 1 line to standard output" in result.stderr
+
+
+def test_build_leaves_files_it_did_not_write_and_says_so(run, tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("q\n" + "".join(f"question {i}\n" for i in range(1, 8)))
+    theirs = tmp_path / "answers-20240.jsonl"
+    theirs.write_text("the user's own file\n")
+    out = tmp_path / "answers.jsonl"
+    options = ["--model", "m", "--user", "{q}"]
+    assert run("build", table, "-o", out, *options, "--max-requests", "3").exit_code == 0
+    result = run("build", table, "-o", out, *options)  # one file now: the three shards go
+    assert result.exit_code == 0, result.output
+    assert f"left alone: {theirs} (named like a shard of answers.jsonl, but batchkit did not write it)" in (
+        result.stderr
     )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == good.encode() + b"\n"
-    assert b"byte-order mark removed" in proc.stderr
+    assert sorted(p.name for p in tmp_path.glob("answers*")) == ["answers-20240.jsonl", "answers.jsonl"]
+    assert theirs.read_text() == "the user's own file\n"
+
+
+@pytest.mark.parametrize("command", ["build", "split", "fix"])
+def test_a_read_only_output_folder_is_one_line_and_exit_2(run, tmp_path, command):
+    from readonly import read_only
+
+    batch = tmp_path / "b.jsonl"
+    run("build", SAMPLES / "questions.csv", "-o", batch, "--model", "m", "--user", "{question}")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    args = {
+        "build": [
+            "build",
+            SAMPLES / "questions.csv",
+            "-o",
+            folder / "out.jsonl",
+            "--model",
+            "m",
+            "--user",
+            "{q}",
+        ],
+        "split": ["split", batch, "-o", folder / "out.jsonl", "--max-requests", "3"],
+        "fix": ["fix", batch, "-o", folder / "out.jsonl"],
+    }[command]
+    if command == "build":
+        args[-1] = "{question}"
+    with read_only(folder):
+        result = run(*args)
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"batchkit: error: {folder}: cannot write")
+    assert list(folder.iterdir()) == []
 
 
 def test_build_and_merge_draw_bars_only_on_a_terminal(tmp_path):

@@ -14,11 +14,23 @@ from .builder import (
     row_number_from_id,
     text_argument,
 )
-from .shards import ShardWriter, WriteResult, shard_path, split_file, write_batch, write_numbered
+from .shards import (
+    Manifest,
+    ShardWriter,
+    WriteResult,
+    counted,
+    manifest_path,
+    read_manifest,
+    shard_path,
+    split_file,
+    write_batch,
+    write_numbered,
+)
 
 __all__ = [
     "CHAT",
     "EMBEDDINGS",
+    "Manifest",
     "BuildResult",
     "BuildStats",
     "Builder",
@@ -26,8 +38,11 @@ __all__ = [
     "WriteResult",
     "build_file",
     "build_requests",
+    "counted",
     "make_id",
+    "manifest_path",
     "parse_params",
+    "read_manifest",
     "row_number_from_id",
     "shard_path",
     "split_file",

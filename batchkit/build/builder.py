@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ..errors import InputError, UsageError
-from ..findings import Report
 from ..jsonl import source_name
 from ..providers import Provider
 from ..tables import cell_text, column_texts, column_values
+from .shards import WriteResult, write_numbered
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -614,15 +614,10 @@ def build_requests(
 
 
 @dataclass
-class BuildResult:
-    """The outcome of `build_file`: what was read, skipped and written, and the validation report."""
+class BuildResult(WriteResult):
+    """The outcome of `build_file`: what was written (see WriteResult), and what was read and skipped."""
 
-    stats: BuildStats
-    paths: list[Path]
-    report: Report | None
-    bytes: int = 0
-    shard_requests: list[int] = field(default_factory=list)
-    shard_bytes: list[int] = field(default_factory=list)
+    stats: BuildStats = field(default_factory=BuildStats)
 
 
 def build_file(
@@ -645,7 +640,6 @@ def build_file(
     `provider` and sharding under its limits (see `shards.write_numbered`). `options` are `Builder`'s.
     Findings name data-row numbers as their line. Raises ValidationFailed (nothing written) when a request
     is invalid, unless force=True; InputError for unreadable tables or cell problems."""
-    from .shards import write_numbered
     from ..tables import iter_table
 
     if isinstance(source, (str, os.PathLike)) and str(source) != "-" and str(output) != "-":
@@ -665,6 +659,4 @@ def build_file(
         max_findings=max_findings,
         file=name,
     )
-    return BuildResult(
-        stats, written.paths, written.report, written.bytes, written.shard_requests, written.shard_bytes
-    )
+    return BuildResult(**vars(written), stats=stats)

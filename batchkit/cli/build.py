@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from pathlib import Path
 
 import click
 
@@ -70,15 +71,20 @@ def print_report(report, fmt: str, quiet: bool, note: str | None = None) -> None
         click.echo(note)
 
 
-def count(n: int, word: str) -> str:
-    """'1 row', '2 rows', '1,000 requests'."""
-    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+def echo_files(result, output) -> None:
+    """Each shard with its size, and the files named like shards that were left alone."""
+    from ..build import counted
 
-
-def echo_files(paths, shard_requests, shard_bytes) -> None:
-    if len(paths) > 1:
-        for path, requests, size in zip(paths, shard_requests, shard_bytes, strict=False):
-            click.echo(f"  {path}  {count(requests, 'request')}  {human_bytes(size)}", err=True)
+    if len(result.paths) > 1:
+        for path, requests, size in zip(
+            result.paths, result.shard_requests, result.shard_bytes, strict=False
+        ):
+            click.echo(f"  {path}  {counted(requests, 'request')}  {human_bytes(size)}", err=True)
+    for path in result.left:
+        click.echo(
+            f"  left alone: {path} (named like a shard of {Path(output).name}, but batchkit did not write it)",
+            err=True,
+        )
 
 
 def _report_failure(error: ValidationFailed, fmt: str, quiet: bool, note: str | None = None):
@@ -183,7 +189,7 @@ def build(
     Requests over the provider's per-file limits go to OUT-00001.jsonl, OUT-00002.jsonl, …
     Finding line numbers are data-row numbers (1 is the first row under the header).
     """
-    from ..build import CHAT, EMBEDDINGS, BuildStats, build_file, parse_params, text_argument
+    from ..build import CHAT, EMBEDDINGS, BuildStats, build_file, counted, parse_params, text_argument
 
     if endpoint is None:
         endpoint = EMBEDDINGS if input_ is not None else CHAT
@@ -226,7 +232,7 @@ def build(
     files = f"{len(result.paths)} files" if len(result.paths) > 1 else "1 file"
     where = result.paths[0] if len(result.paths) == 1 else f"{result.paths[0]} … {result.paths[-1]}"
     click.echo(
-        f"built {where}: {count(s.rows, 'row')} read, {count(s.requests, 'request')} written "
+        f"built {where}: {counted(s.rows, 'row')} read, {counted(s.requests, 'request')} written "
         f"({files}, {human_bytes(result.bytes)})",
         err=True,
     )
@@ -235,13 +241,13 @@ def build(
         rows = ", ".join(map(str, s.skipped_rows)) + (
             ", …" if sum(s.skipped.values()) > len(s.skipped_rows) else ""
         )
-        click.echo(f"  skipped {count(sum(s.skipped.values()), 'row')}: {reasons}; rows {rows}", err=True)
+        click.echo(f"  skipped {counted(sum(s.skipped.values()), 'row')}: {reasons}; rows {rows}", err=True)
     if result.report is not None:
         models = result.report.summary.models
         click.echo(
             "  models: " + (", ".join(f"{m} ({n:,})" for m, n in sorted(models.items())) or "none"), err=True
         )
-    echo_files(result.paths, result.shard_requests, result.shard_bytes)
+    echo_files(result, output)
 
 
 # ---------------------------------------------------------------------------------------------------- split
@@ -264,7 +270,7 @@ def split(file, output, provider, max_requests, max_bytes, force, max_findings, 
     Lines are copied byte for byte and in order; no request is split or lost. A file that already fits
     is left alone (nothing written) unless -o names another file.
     """
-    from ..build import split_file
+    from ..build import counted, split_file
 
     try:
         with progress_bar(quiet, " lines") as update:
@@ -285,17 +291,17 @@ def split(file, output, provider, max_requests, max_bytes, force, max_findings, 
         return
     if not result.paths:
         click.echo(
-            f"{file} fits in one file ({count(result.requests, 'request')}, {human_bytes(result.bytes)}); "
+            f"{file} fits in one file ({counted(result.requests, 'request')}, {human_bytes(result.bytes)}); "
             "nothing written",
             err=True,
         )
         return
     click.echo(
-        f"split {file}: {count(result.requests, 'request')} into {count(len(result.paths), 'file')}, "
+        f"split {file}: {counted(result.requests, 'request')} into {counted(len(result.paths), 'file')}, "
         f"{human_bytes(result.bytes)}",
         err=True,
     )
-    echo_files(result.paths, result.shard_requests, result.shard_bytes)
+    echo_files(result, output or file)
     if len(result.paths) == 1:
         click.echo(f"  {result.paths[0]}", err=True)
 
@@ -323,6 +329,7 @@ def fix(file, output, in_place, dedupe_ids, drop_duplicates, provider, fmt, max_
     asked) repeated custom_ids or duplicate lines. Each change is listed with its line number; the result
     is validated again. Exit status 1 when problems remain that need a person.
     """
+    from ..build import counted
     from ..validate import fix_file
 
     to_stdout = output == "-"
@@ -345,7 +352,8 @@ def fix(file, output, in_place, dedupe_ids, drop_duplicates, provider, fmt, max_
             click.echo(f"{where}: {change.message}", file=out)
         target = "standard output" if to_stdout else str(result.path)
         click.echo(
-            f"{len(result.changes):,} change(s); wrote {result.lines_out:,} lines to {target}", file=out
+            f"{counted(len(result.changes), 'change')}; wrote {counted(result.lines_out, 'line')} to {target}",
+            file=out,
         )
     report = result.report
     if report is not None and (report.findings or not report.valid):
