@@ -5,17 +5,17 @@ import pandas as pd
 import pytest
 
 import batchkit
-from batchkit.build.builder import (
-    ID_FORMAT,
+from batchkit.build import (
     Builder,
     BuildStats,
-    Template,
     build_file,
     make_id,
     parse_params,
     row_number_from_id,
     text_argument,
 )
+from batchkit.build.builder import ID_FORMAT
+from batchkit.build.templates import Template
 from batchkit.errors import InputError, UsageError, ValidationFailed
 from batchkit.tables import write_table
 
@@ -190,7 +190,7 @@ def test_missing_column_fails_before_anything_is_written(tmp_path):
     with pytest.raises(UsageError) as caught:
         build_file(table, out, model="m", user="{qestion} about {topc}")
     message = str(caught.value)
-    assert "'qestion'" in message and "did you mean 'question'" in message and "'topc'" in message
+    assert "'qestion'" in message and "did you mean `question`" in message and "'topc'" in message
     assert "'id', 'question', 'topic'" in message
     assert not out.exists()
     with pytest.raises(UsageError, match="'model'"):

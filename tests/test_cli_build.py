@@ -82,8 +82,8 @@ def test_missing_column_is_one_line_and_exit_2(run, tmp_path):
     result = run("build", SAMPLES / "questions.csv", "-o", out, "--model", "m", "--user", "{questoin}")
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
-        "batchkit: error: no column 'questoin' (did you mean 'question'?); the table's columns are: "
-        "'id', 'topic', 'model', 'question'"
+        "batchkit: error: no column 'questoin'; the table's columns are: "
+        "'id', 'topic', 'model', 'question'; did you mean `question`?"
     ]
     assert not out.exists()
 

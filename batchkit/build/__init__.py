@@ -1,5 +1,6 @@
-"""Building batch files: templates and body modes turn table rows into requests (`builder`), and
-`shards` writes request lines validated, sharded under per-file limits, whole or not at all."""
+"""Building batch files: `templates` (placeholders, command-line texts) and `bodies` (one class per body
+mode) turn table rows into requests (`builder`), and `shards` writes request lines validated, sharded
+under per-file limits, whole or not at all, with a manifest of what was written."""
 
 from .builder import (
     CHAT,
@@ -7,12 +8,11 @@ from .builder import (
     Builder,
     BuildResult,
     BuildStats,
+    EmptyPolicy,
     build_file,
     build_requests,
     make_id,
-    parse_params,
     row_number_from_id,
-    text_argument,
 )
 from .shards import (
     Manifest,
@@ -26,6 +26,7 @@ from .shards import (
     write_batch,
     write_numbered,
 )
+from .templates import parse_params, template_argument, text_argument
 
 __all__ = [
     "CHAT",
@@ -33,6 +34,7 @@ __all__ = [
     "Manifest",
     "BuildResult",
     "BuildStats",
+    "EmptyPolicy",
     "Builder",
     "ShardWriter",
     "WriteResult",
@@ -46,6 +48,7 @@ __all__ = [
     "row_number_from_id",
     "shard_path",
     "split_file",
+    "template_argument",
     "text_argument",
     "write_batch",
     "write_numbered",
