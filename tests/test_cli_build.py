@@ -255,3 +255,93 @@ def test_build_and_merge_draw_bars_only_on_a_terminal(tmp_path):
     assert "reading" not in run_in_terminal(
         "merge", str(batch), "-r", str(results), "-o", str(tmp_path / "m.csv"), "-q"
     )
+
+
+def test_repeated_ids_advise_what_works_on_the_table(run, tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("id,q\na,one\nb,two\na,three\n")
+    out = tmp_path / "b.jsonl"
+    options = ["--model", "m", "--user", "{q}"]
+    result = run("build", table, "-o", out, *options, "--id-column", "id")
+    assert result.exit_code == 1 and not out.exists()
+    assert "renames repeats" not in result.output  # no `fix` on a file that was never written
+    assert "custom_id 'a' is already used on line 1; every request needs its own id" in result.output
+    assert (
+        "custom_ids repeat in column 'id': leave out --id-column to number the rows (row-1, row-2, …; "
+        "--id-prefix sets the prefix)"
+    ) in result.stderr
+    assert (
+        f"or pass --force to write {out} anyway, then run `batchkit fix --dedupe-ids --in-place {out}`"
+        in (result.stderr)
+    )
+    # Both suggestions work as written.
+    numbered = run("build", table, "-o", out, *options, "--id-prefix", "q-")
+    assert numbered.exit_code == 0 and [r["custom_id"] for r in read_lines(out)] == ["q-1", "q-2", "q-3"]
+    assert run("build", table, "-o", out, *options, "--id-column", "id", "--force").exit_code == 0
+    fixed = run("fix", "--dedupe-ids", "--in-place", out)
+    assert fixed.exit_code == 0, fixed.output
+    assert [r["custom_id"] for r in read_lines(out)] == ["a", "b", "a~2"]
+
+
+def test_command_line_templates_read_newline_and_tab_escapes(run, tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("q\nwhy?\n")
+    system = tmp_path / "system.txt"
+    system.write_text("File text keeps \\n as written.\n")
+    out = tmp_path / "b.jsonl"
+    result = run(
+        "build",
+        table,
+        "-o",
+        out,
+        "--model",
+        "m",
+        "--system",
+        f"@{system}",
+        "--user",
+        r"Q:\n{q}\tend \\n C:\dir",
+    )
+    assert result.exit_code == 0, result.output
+    (request,) = read_lines(out)
+    assert request["body"]["messages"] == [
+        {"role": "system", "content": "File text keeps \\n as written."},
+        {"role": "user", "content": "Q:\nwhy?\tend \\n C:\\dir"},
+    ]
+
+
+def test_on_empty_per_column_and_empty_cells_counted_per_column(run, tmp_path):
+    table = tmp_path / "reviews.csv"
+    table.write_text("review,rating\ngreat,5\n,4\nok,\nbad,\n")
+    out = tmp_path / "b.jsonl"
+    options = ["--model", "m", "--user", "{review} ({rating})"]
+    refused = run("build", table, "-o", out, *options)
+    assert refused.exit_code == 2
+    assert "3 cell problems: row 2 'review': empty cell; row 3 'rating': empty cell; row 4 'rating'" in (
+        refused.output
+    )
+    assert "--on-empty review=keep" in refused.output
+    result = run(
+        "build", table, "-o", out, *options, "--on-empty", "rating=keep", "--on-empty", "review=skip"
+    )
+    assert result.exit_code == 0, result.output
+    assert [r["body"]["messages"][0]["content"] for r in read_lines(out)] == ["great (5)", "ok ()", "bad ()"]
+    assert "4 rows read, 3 requests written (1 file" in result.stderr
+    assert "empty cells: 'review' 1 cell (rows skipped), 'rating' 2 cells (kept)" in result.stderr
+    assert "skipped 1 row: empty 'review' (1); rows 2" in result.stderr
+    bare = run("build", table, "-o", out, *options, "--on-empty", "keep", "--on-empty", "review=skip")
+    assert bare.exit_code == 0 and len(read_lines(out)) == 3
+    typo = run("build", table, "-o", out, *options, "--on-empty", "ratin=keep")
+    assert typo.exit_code == 2
+    assert "--on-empty ratin=keep: the request uses no column 'ratin'; did you mean `rating`?" in typo.output
+
+
+def test_counts_of_one_are_singular(run, tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("q\nwhy?\n")
+    out = tmp_path / "b.jsonl"
+    result = run("build", table, "-o", out, "--model", "m", "--user", "{q}")
+    assert "built " in result.stderr and "1 row read, 1 request written (1 file," in result.stderr
+    invalid = run("build", table, "-o", out, "--model", "m", "--user", "{q}", "--param", "temperature=9")
+    assert "1 error in 1 request; nothing written" in invalid.stderr
+    split = run("split", out, "-o", tmp_path / "c.jsonl")
+    assert "split " in split.stderr and "1 request into 1 file," in split.stderr

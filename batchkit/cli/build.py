@@ -110,16 +110,24 @@ def _report_failure(error: ValidationFailed, fmt: str, quiet: bool, note: str | 
 @click.option("--model", help="Model for every request.")
 @click.option("--model-column", metavar="COL", help="Column holding each row's model.")
 @click.option(
-    "--system", metavar="TEMPLATE", help="System message; {column} inserts a cell; @FILE reads a file."
+    "--system",
+    metavar="TEMPLATE",
+    help="System message; {column} inserts a cell; \\n is a newline, \\t a tab (\\\\n: a backslash and n); "
+    "@FILE reads a file (as it is).",
 )
 @click.option(
-    "--user", metavar="TEMPLATE", help="User message; {column} inserts a cell, {{ }} are braces; @FILE."
+    "--user",
+    metavar="TEMPLATE",
+    help="User message; {column} inserts a cell, {{ }} are braces; \\n, \\t as for --system; @FILE.",
 )
 @click.option(
     "--messages-column", metavar="COL", help="Column holding a JSON list of messages (instead of --user)."
 )
 @click.option(
-    "--input", "input_", metavar="TEMPLATE", help="Text to embed (with --endpoint /v1/embeddings); @FILE."
+    "--input",
+    "input_",
+    metavar="TEMPLATE",
+    help="Text to embed (with --endpoint /v1/embeddings); \\n, \\t as for --system; @FILE.",
 )
 @click.option(
     "--param",
@@ -143,56 +151,32 @@ def _report_failure(error: ValidationFailed, fmt: str, quiet: bool, note: str | 
 )
 @click.option(
     "--on-empty",
-    type=click.Choice(["error", "skip", "keep"]),
-    default="error",
-    show_default=True,
-    help="A row with an empty cell in a column the request uses.",
+    multiple=True,
+    metavar="[COL=]error|skip|keep",
+    help="A row with an empty cell in a column the request uses: error (default), skip the row, or keep "
+    "the cell as empty text. COL=CHOICE sets one column (repeatable); a bare choice sets every other.",
 )
 @provider_option
 @limit_options
 @report_options
-def build(
-    table,
-    output,
-    input_format,
-    sheet,
-    encoding,
-    model,
-    model_column,
-    system,
-    user,
-    messages_column,
-    input_,
-    params,
-    body_template,
-    endpoint,
-    id_column,
-    id_prefix,
-    on_empty,
-    provider,
-    max_requests,
-    max_bytes,
-    force,
-    max_findings,
-    fmt,
-    quiet,
-):
+def build(table, output, system, user, input_, params, endpoint, on_empty, fmt, quiet, **options):
     """Build a batch file from TABLE (CSV, TSV, XLSX, Parquet, JSON array or JSONL; '-' reads CSV).
 
     \b
     batchkit build questions.csv -o batch.jsonl --model M --user '{question}'
     batchkit build q.xlsx -o b.jsonl --model-column model --system @system.txt \\
-        --user 'Topic: {topic}. {question}' --param max_tokens=1000
+        --user 'Topic: {topic}.\\n{question}' --param max_tokens=1000
     batchkit build docs.parquet -o emb.jsonl --endpoint /v1/embeddings --model E --input '{text}'
+    batchkit build reviews.csv -o b.jsonl --model M --user '{review} ({rating})' \\
+        --on-empty rating=keep --on-empty review=skip
 
     Every request is validated for --provider; nothing is written when one is invalid (unless --force).
     Requests over the provider's per-file limits go to OUT-00001.jsonl, OUT-00002.jsonl, …
     Finding line numbers are data-row numbers (1 is the first row under the header).
     """
-    from ..build import CHAT, EMBEDDINGS, BuildStats, build_file, counted, parse_params, text_argument
+    from ..build import CHAT, EMBEDDINGS, BuildStats, EmptyPolicy, build_file, parse_params, template_argument
 
-    if endpoint is None:
-        endpoint = EMBEDDINGS if input_ is not None else CHAT
+    policy = EmptyPolicy.parse(on_empty)
     stats = BuildStats()
     note = "(line numbers above are data-row numbers of the table: 1 is the first row under the header)"
     try:
@@ -200,44 +184,43 @@ def build(
             result = build_file(
                 table,
                 output,
-                input_format=input_format,
-                sheet=sheet,
-                encoding=encoding,
-                provider=provider,
-                max_requests=max_requests,
-                max_bytes=max_bytes,
-                force=force,
-                max_findings=max_findings,
                 progress=update,
                 stats=stats,
-                model=model,
-                model_column=model_column,
-                system=text_argument(system, "--system"),
-                user=text_argument(user, "--user"),
-                messages_column=messages_column,
-                input=text_argument(input_, "--input"),
-                body_template=body_template,
+                system=template_argument(system, "--system"),
+                user=template_argument(user, "--user"),
+                input=template_argument(input_, "--input"),
                 params=parse_params(params),
-                endpoint=endpoint,
-                id_column=id_column,
-                id_prefix=id_prefix,
-                on_empty=on_empty,
+                endpoint=endpoint or (EMBEDDINGS if input_ is not None else CHAT),
+                on_empty=policy,
+                **options,
             )
     except ValidationFailed as e:
         _report_failure(e, fmt, quiet, note)
     print_report(result.report, fmt, quiet, note)
-    if quiet:
-        return
+    if not quiet:
+        _echo_build_summary(result, policy, output)
+
+
+def _echo_build_summary(result, policy, output) -> None:
+    """What was read, skipped and written, the empty cells per column, the models and the files."""
+    from ..build import counted
+
     s = result.stats
-    files = f"{len(result.paths)} files" if len(result.paths) > 1 else "1 file"
     where = result.paths[0] if len(result.paths) == 1 else f"{result.paths[0]} … {result.paths[-1]}"
     click.echo(
         f"built {where}: {counted(s.rows, 'row')} read, {counted(s.requests, 'request')} written "
-        f"({files}, {human_bytes(result.bytes)})",
+        f"({counted(len(result.paths), 'file')}, {human_bytes(result.bytes)})",
         err=True,
     )
+    if s.empty:
+        done = {"keep": "kept", "skip": "rows skipped", "error": "rows skipped"}
+        cells = ", ".join(
+            f"{column!r} {counted(n, 'cell')} ({done[policy.choice(column)]})"
+            for column, n in s.empty.items()
+        )
+        click.echo(f"  empty cells: {cells}", err=True)
     if s.skipped:
-        reasons = ", ".join(f"{reason} ({count:,})" for reason, count in sorted(s.skipped.items()))
+        reasons = ", ".join(f"{reason} ({n:,})" for reason, n in sorted(s.skipped.items()))
         rows = ", ".join(map(str, s.skipped_rows)) + (
             ", …" if sum(s.skipped.values()) > len(s.skipped_rows) else ""
         )
