@@ -268,3 +268,16 @@ def test_split_refuses_an_invalid_file(tmp_path):
         split_file(source, max_requests=1)
     assert {f.line for f in caught.value.report.findings} == {1, 2}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.jsonl"]
+
+
+def test_ints_wider_than_64_bits_are_findings_not_crashes(tmp_path):
+    huge = request(1)
+    huge["body"]["temperature"] = 2**70
+    with pytest.raises(ValidationFailed) as caught:
+        write_batch([huge], tmp_path / "b.jsonl")
+    assert [(f.code, f.path) for f in caught.value.report.findings] == [("out-of-range", "/body/temperature")]
+    huge["body"] = {**request(1)["body"], "max_tokens": 2**70}
+    (path,) = write_batch([huge], tmp_path / "b.jsonl")
+    assert json.loads(path.read_text())["body"]["max_tokens"] == 2**70
+    with pytest.raises(TypeError):
+        write_batch([{1: object()}], tmp_path / "c.jsonl")

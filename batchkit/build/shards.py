@@ -23,6 +23,7 @@ behind. A folder that cannot be written to is an InputError naming it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -35,7 +36,7 @@ import orjson
 
 from ..errors import InputError, UsageError, ValidationFailed
 from ..findings import Report
-from ..jsonl import atomic_write, dumps_line, new_file_mode, source_name
+from ..jsonl import atomic_write, new_file_mode, source_name
 from ..providers import Provider, get_provider, parse_size
 
 SHARD_FORMAT = "{stem}-{index:05d}{suffix}"
@@ -273,10 +274,15 @@ class WriteResult:
 
 def _encode(item) -> bytes:
     """The line (with its LF) for a request dict, raw line bytes or a str."""
-    if type(item) is dict:  # the hot case; the same bytes as jsonl.dumps_line, without a concatenation
-        return orjson.dumps(item, option=orjson.OPT_APPEND_NEWLINE)
     if isinstance(item, dict):
-        return dumps_line(item)
+        try:  # the same bytes as jsonl.dumps_line, without a concatenation
+            return orjson.dumps(item, option=orjson.OPT_APPEND_NEWLINE)
+        except orjson.JSONEncodeError as e:
+            if "64-bit" not in str(e):
+                raise
+            # An int wider than 64 bits is still a JSON number: write it, and let validation report it
+            # as it does for a file's line, instead of ending the whole write.
+            return json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
     if isinstance(item, str):
         item = item.encode("utf-8")
     if isinstance(item, (bytes, bytearray, memoryview)):
