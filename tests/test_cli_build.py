@@ -238,6 +238,7 @@ def test_a_read_only_output_folder_is_one_line_and_exit_2(run, tmp_path, command
     assert list(folder.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_build_and_merge_draw_bars_only_on_a_terminal(tmp_path):
     from submitsupport import run_cli, run_in_terminal
 
