@@ -333,7 +333,10 @@ def test_on_empty_per_column_and_empty_cells_counted_per_column(run, tmp_path):
     assert bare.exit_code == 0 and len(read_lines(out)) == 3
     typo = run("build", table, "-o", out, *options, "--on-empty", "ratin=keep")
     assert typo.exit_code == 2
-    assert "--on-empty ratin=keep: the request uses no column 'ratin'; did you mean `rating`?" in typo.output
+    assert (
+        "--on-empty ratin=keep: the request uses no column 'ratin' (it uses 'review', 'rating'); did you mean `rating`?"
+        in typo.output
+    )
 
 
 def test_counts_of_one_are_singular(run, tmp_path):

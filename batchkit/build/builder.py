@@ -248,9 +248,9 @@ class Builder:
         for column, choice in self.on_empty.columns.items():
             if column not in self.columns:
                 used = ", ".join(map(repr, self.columns))
+                hint = _did_you_mean(column, self.columns)
                 raise UsageError(
-                    f"--on-empty {column}={choice}: the request uses no column {column!r}{_did_you_mean(column, self.columns)}; "
-                    f"it uses {used}"
+                    f"--on-empty {column}={choice}: the request uses no column {column!r} (it uses {used}){hint}"
                 )
             if choice == "keep" and column in self._never_kept:
                 what = "custom_id" if column == self.id_column else "model"
