@@ -216,7 +216,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".part")
     os.close(fd)
     tmp = Path(tmp)
-    os.chmod(tmp, _new_file_mode(path))  # mkstemp makes 0600; give what a plain open() would
+    os.chmod(tmp, new_file_mode(path))  # mkstemp makes 0600; give what a plain open() would
     try:
         yield tmp
         os.replace(tmp, path)
@@ -225,12 +225,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def _new_file_mode(path: Path) -> int:
-    """The mode of the file being replaced, else 0666 less the umask."""
+def new_file_mode(path: Path) -> int:
+    """The mode a file written at `path` gets: that of the file being replaced, else what a plain open()
+    would give (0666 less the umask). The one place the umask is read (mkstemp files start at 0600)."""
     try:
         return path.stat().st_mode & 0o777
     except OSError:
-        umask = os.umask(0)
+        umask = os.umask(0)  # the only way to read it: set it, then put it back
         os.umask(umask)
         return 0o666 & ~umask
 
