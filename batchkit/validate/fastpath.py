@@ -46,7 +46,8 @@ class Converter:
     `closed` closes the top-level object (unknown fields are warnings, so such lines take the reference
     path); `drop` removes top-level properties whose presence needs a rule; `drop_tags` removes union
     members by tag value; `nonempty` gives the string form of properties with these names minLength 1;
-    `raw` leaves top-level properties undecoded (msgspec.Raw) for a second decoder to read.
+    `raw` leaves top-level properties undecoded (msgspec.Raw) for a second decoder to read; `require` makes
+    top-level string properties required and non-null.
     """
 
     def __init__(
@@ -58,8 +59,10 @@ class Converter:
         drop_tags=frozenset(),
         nonempty=frozenset(),
         raw=frozenset(),
+        require=frozenset(),
     ):
         self.name = name
+        self.require = require
         self.closed, self.drop, self.drop_tags, self.nonempty, self.raw = (
             closed,
             drop,
@@ -168,6 +171,11 @@ class Converter:
         if top:
             for name in self.drop:
                 properties.pop(name, None)
+            for name in self.require & properties.keys():
+                if properties[name].get("type") not in ("string", ["string", "null"]):
+                    return Reject
+                required.add(name)
+                properties[name] = {**properties[name], "type": "string"}
         if not required <= set(properties):
             return Reject
         fields, rename = [], {}
@@ -271,8 +279,12 @@ RULE_ROLES = frozenset({"tool"})
 
 @functools.cache
 def body_type(name: str):
-    """The stricter msgspec type of an endpoint's body: closed, and without what needs a rule."""
-    return Converter(name, closed=True, drop=RULE_FIELDS, drop_tags=RULE_ROLES, nonempty={"content"}).root()
+    """The stricter msgspec type of an endpoint's body: closed, without what needs a rule, and with a string
+    `model` (requests are counted by model; a body where the schema lets it be absent or null takes the
+    reference path)."""
+    return Converter(
+        name, closed=True, drop=RULE_FIELDS, drop_tags=RULE_ROLES, nonempty={"content"}, require={"model"}
+    ).root()
 
 
 @functools.cache
