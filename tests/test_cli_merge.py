@@ -42,7 +42,8 @@ def test_seed_example_end_to_end_in_a_real_subprocess(tmp_path):
 
 def test_dash_prints_csv_to_stdout_and_the_summary_to_stderr():
     result = run("merge", *OPENAI, "-o", "-")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # q-7 has no result
+    assert "incomplete: 1 of 8 request(s) have no result" in result.stderr.splitlines()[-1]
     lines = result.stdout.splitlines()
     assert lines[0].startswith("custom_id,status,status_code,model,content,content_2,")
     assert lines[7].startswith("q-7,missing,")
@@ -56,7 +57,7 @@ def test_output_format_by_extension(tmp_path, suffix):
     from batchkit.tables import read_table
 
     out = tmp_path / f"merged{suffix}"
-    result = run("merge", *OPENAI, "-o", out)
+    result = run("merge", *OPENAI, "-o", out, "--allow-missing")
     assert result.exit_code == 0, result.output
     assert f"wrote {out} (8 rows)" in result.stdout
     frame = read_table(out)
@@ -85,7 +86,7 @@ def test_problems_are_reported_and_json_summary(tmp_path):
         problems / "output-2.jsonl",
     ]
     result = run(*args, "-o", tmp_path / "m.csv")
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # p-3 has no result
     out = result.stdout
     assert "output-1.jsonl:3: error[invalid-json]" in out
     assert "orphan results (custom_id not in the input; left out): 1" in out and "p-9 at" in out
@@ -94,6 +95,8 @@ def test_problems_are_reported_and_json_summary(tmp_path):
     assert "requests with no result: 1: p-3" in out
     result = run(*args, "-o", tmp_path / "m.csv", "--json")
     summary = json.loads(result.stdout)
+    assert result.exit_code == 1 and summary["ok"] is False and summary["joined"] == 4
+    assert json.loads(run(*args, "-o", tmp_path / "m.csv", "--format", "json").stdout) == summary
     assert summary["counts"] == {"ok": 3, "http_error": 0, "batch_error": 1, "expired": 0, "missing": 1}
     assert [o["custom_id"] for o in summary["orphans"]] == ["p-9"] and summary["orphans_count"] == 1
     assert summary["missing_count"] == 1 and summary["duplicates_count"] == 2
@@ -203,5 +206,5 @@ def test_retry_refuses_invalid_lines_unless_forced(tmp_path):
 
 def test_merge_does_not_touch_its_inputs(tmp_path):
     before = {p: p.read_bytes() for p in (DATA / "openai").iterdir()}
-    assert run("merge", *OPENAI, "-o", tmp_path / "m.parquet").exit_code == 0
+    assert run("merge", *OPENAI, "-o", tmp_path / "m.parquet", "--allow-missing").exit_code == 0
     assert {p: p.read_bytes() for p in (DATA / "openai").iterdir()} == before

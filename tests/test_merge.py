@@ -174,8 +174,8 @@ def test_input_lines_without_custom_id_are_reported(tmp_path):
 
 
 def test_reading_problems_are_all_counted_but_only_the_first_thousand_kept(tmp_path):
-    wrong = tmp_path / "not-results.jsonl"
-    wrong.write_bytes(b'{"custom_id": "x"}\n' * 1500)  # e.g. the input file given as a result file
+    wrong = tmp_path / "mostly-not-results.jsonl"
+    wrong.write_bytes(b'{"custom_id": "x"}\n' * 1500 + (DATA / "seed" / "output.jsonl").read_bytes())
     report = merge_results(DATA / "seed" / "batch_tasks.jsonl", wrong).report
     assert report.findings_count == 1500 and len(report.findings) == 1000
     assert report.findings[-1][1].line == 1000 and "1,490 more reading problem(s)" in report.to_text()

@@ -9,12 +9,14 @@ from dataclasses import dataclass
 
 from ..errors import UsageError
 from ..jsonl import content_lines, open_binary
-from .join import FAILED, MergeReport, Paths, Progress, join_inputs
+from .join import Paths, join_inputs
 from .read import STATUSES
+from .report import FAILED, MergeReport
+from .requests import Progress
 
 
 @dataclass
-class RetryOutcome:
+class RetryResult:
     """What `retry` wrote: the files (none when nothing needed a retry), the requests chosen per
     status, the write's validation report and the merge report they were chosen from."""
 
@@ -89,18 +91,18 @@ def retry(
     max_bytes: int | None = None,
     force: bool = False,
     progress: Progress | None = None,
-) -> RetryOutcome:
+) -> RetryResult:
     """Write the original request lines of every request whose status is in `only` (default: every
     status but ok) to `output`, validated and sharded under the provider's limits like `build`."""
     from ..build import write_numbered
 
     report, selected, lines = select_retry(inputs, results, only, progress=progress)
     if not sum(selected.values()):
-        return RetryOutcome([], selected, report)
+        return RetryResult([], selected, report)
     written = write_numbered(
         enumerate(lines, 1), output, provider, max_requests=max_requests, max_bytes=max_bytes, force=force
     )
-    return RetryOutcome(list(written.paths), selected, report, written.report)
+    return RetryResult(list(written.paths), selected, report, written.report)
 
 
 def parse_only(only: Iterable[str] | str | None) -> set[str]:
