@@ -361,3 +361,89 @@ def test_progress_is_told_every_line_read():
     merge_results(*case("openai", "output.jsonl", "errors.jsonl"), progress=lambda stage, n: seen.update(
         {stage: seen.get(stage, 0) + n}))  # fmt: skip
     assert seen == {"requests": 8, "results": 7}
+
+
+# ---------------------------------------------------------------- the result table
+
+
+def test_rows_sharing_a_custom_id_get_every_column_of_the_result(tmp_path):
+    from batchkit.results.table import INT_FIELDS, TEXT_FIELDS
+
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(orjson.dumps(request("a", "one")) + b"\n" + orjson.dumps(request("a", "two")) + b"\n")
+    out = tmp_path / "out.jsonl"
+    answer = success("a", "first")
+    answer["response"]["body"]["choices"].append({"index": 1, "message": {"content": "second"}})
+    out.write_bytes(orjson.dumps(answer) + b"\n")
+    report, requests, table = batchkit.results.join_inputs(src, out)
+    assert len(requests) == 2
+    for name in (*INT_FIELDS, *TEXT_FIELDS, "content", "file", "line"):
+        assert getattr(table, name)[1] == getattr(table, name)[0], name
+    assert table.more_contents[1] == ("second",)
+
+
+# ---------------------------------------------------------------- hostile values
+
+
+def test_integers_beyond_64_bits_are_a_finding_on_their_line_not_the_end(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b"".join(orjson.dumps(request(c)) + b"\n" for c in ("a", "b", "c", "d")))
+    huge = success("a", "fine")
+    huge["response"]["body"]["usage"]["prompt_tokens"] = 2**64 - 1
+    late = success("b", "late", created="1" + "0" * 300)
+    odd = failure("c", 400, "x")
+    odd["response"]["status_code"] = 2**63
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in (huge, late, odd, success("d", "ok"))))
+    outcome = merge_results(src, out)
+    by_id = rows(outcome.frame)
+    assert by_id["a"]["content"] == "fine" and pd.isna(by_id["a"]["prompt_tokens"])
+    assert by_id["b"]["status"] == "ok" and by_id["c"]["status"] == "http_error"
+    assert pd.isna(by_id["c"]["status_code"]) and by_id["d"]["status"] == "ok"
+    found = [(f.code, f.line, f.path) for _, f in outcome.report.findings]
+    assert found == [
+        ("out-of-range", 1, "/response/body/usage/prompt_tokens"),
+        ("out-of-range", 2, "/response/body/created"),
+        ("out-of-range", 3, "/response/status_code"),
+    ]
+    report, selected, lines = select_retry(src, out)
+    assert selected == {"http_error": 1} and len(list(lines)) == 1
+
+
+# ---------------------------------------------------------------- files in the wrong place
+
+
+def test_swapped_files_are_refused_naming_the_file():
+    seed = DATA / "seed"
+    with pytest.raises(batchkit.InputError, match=r"output\.jsonl: holds result lines .*not requests"):
+        merge_results(seed / "output.jsonl", seed / "output.jsonl")
+    with pytest.raises(batchkit.InputError, match=r"batch_tasks\.jsonl: is a batch of requests, not results"):
+        merge_results(seed / "batch_tasks.jsonl", seed / "batch_tasks.jsonl")
+
+
+def test_unrelated_files_are_refused(tmp_path):
+    other = tmp_path / "notes.jsonl"
+    other.write_bytes(b'{"name": "x"}\n{"name": "y"}\n')
+    with pytest.raises(batchkit.InputError, match=r"notes\.jsonl: holds no result lines"):
+        merge_results(DATA / "seed" / "batch_tasks.jsonl", other)
+    with pytest.raises(batchkit.InputError, match=r"notes\.jsonl: not a batch file: none of its 2 line"):
+        merge_results(other, DATA / "seed" / "output.jsonl")
+    with pytest.raises(batchkit.InputError, match="holds no result lines"):
+        select_retry(DATA / "seed" / "batch_tasks.jsonl", other)
+
+
+def test_an_error_file_download_did_not_write_means_no_failures(tmp_path):
+    shutil.copy(DATA / "seed" / "batch_tasks.jsonl", tmp_path / "batch.jsonl")
+    shutil.copy(DATA / "seed" / "output.jsonl", tmp_path / "batch.output.jsonl")
+    outcome = merge_results(
+        tmp_path / "batch.jsonl", [tmp_path / "batch.output.jsonl", tmp_path / "batch.errors.jsonl"]
+    )
+    assert outcome.report.counts["ok"] == 3 and outcome.report.results == [
+        str(tmp_path / "batch.output.jsonl")
+    ]
+    assert "batch.errors.jsonl does not exist" in outcome.report.notes[0]
+    assert "none failed" in outcome.report.to_text()
+    # a name that is not the error file of an existing output file is still an error
+    for typo in ("batch.error.jsonl", "bach.errors.jsonl"):
+        with pytest.raises(batchkit.InputError, match=f"{typo}: no such file"):
+            merge_results(tmp_path / "batch.jsonl", [tmp_path / "batch.output.jsonl", tmp_path / typo])

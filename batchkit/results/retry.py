@@ -39,12 +39,14 @@ class RetryResult:
 
     def to_text(self) -> str:
         chosen = ", ".join(f"{s} {n:,}" for s, n in sorted(self.selected.items()))
+        lines = list(self.report.notes)
         if not self.paths:
-            return (
+            lines.append(
                 f"nothing to retry: no request has a chosen status ({self.report.requests:,} requests read)"
             )
+            return "\n".join(lines)
         files = ", ".join(str(p) for p in self.paths)
-        lines = [f"retry: {self.requests:,} request(s) ({chosen}) written to {files}"]
+        lines.append(f"retry: {self.requests:,} request(s) ({chosen}) written to {files}")
         if self.validation is not None and self.validation.summary.warnings:
             lines.append(f"{self.validation.summary.warnings:,} warning(s) in the written lines")
         return "\n".join(lines)
