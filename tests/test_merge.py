@@ -1,15 +1,26 @@
 """Joining results to requests: statuses, problems, the digest, sources and retry."""
 
+import json
 import shutil
 from pathlib import Path
 
 import orjson
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import batchkit
 from batchkit.errors import UsageError
-from batchkit.results import DUPLICATE_RULE, hint_for, merge_results, message_pattern, retry, select_retry
+from batchkit.results import (
+    DUPLICATE_RULE,
+    hint_for,
+    merge_results,
+    message_pattern,
+    retry,
+    select_retry,
+    write_merged,
+)
 
 DATA = Path(__file__).parent / "data" / "results"
 
@@ -447,3 +458,77 @@ def test_an_error_file_download_did_not_write_means_no_failures(tmp_path):
     for typo in ("batch.error.jsonl", "bach.errors.jsonl"):
         with pytest.raises(batchkit.InputError, match=f"{typo}: no such file"):
             merge_results(tmp_path / "batch.jsonl", [tmp_path / "batch.output.jsonl", tmp_path / typo])
+
+
+# ---------------------------------------------------------------- fuzz
+
+HUGE = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([2**63, 2**64 - 1, -(2**63), 1e308, -1e308, "1" + "0" * 400, "1e999"]),
+)
+SCALAR = st.one_of(st.none(), st.booleans(), HUGE, st.floats(allow_nan=False), st.text(max_size=20))
+
+
+def deep(depth: int, leaf=0) -> object:
+    value = leaf
+    for i in range(depth):
+        value = [value] if i % 2 else {"a": value}
+    return value
+
+
+@st.composite
+def result_line(draw) -> bytes:
+    """A line that is, or nearly is, a result line: every field may be huge, deep or of the wrong type."""
+    usage = draw(st.dictionaries(st.sampled_from(["prompt_tokens", "completion_tokens", "total_tokens",
+                                                  "input_tokens", "output_tokens"]), HUGE, max_size=5))  # fmt: skip
+    content = draw(st.one_of(st.text(max_size=30), SCALAR, st.builds(deep, st.integers(0, 40))))
+    body = {"created": draw(HUGE), "model": draw(SCALAR), "usage": usage,
+            "choices": [{"index": draw(HUGE), "message": {"content": content, "tool_calls": draw(SCALAR)},
+                         "finish_reason": draw(SCALAR)}],
+            "error": draw(st.one_of(st.none(), st.fixed_dictionaries({"code": SCALAR, "message": SCALAR})))}  # fmt: skip
+    often = draw(st.integers(0, 9)) < 8  # mostly a line that joins, so its values reach the table
+    custom_id = draw(st.sampled_from(["a", "b", "c"]) if often else SCALAR)
+    response = {"status_code": draw(HUGE), "body": body} if often else draw(SCALAR)
+    error = draw(st.one_of(st.none(), SCALAR, st.just({"code": "batch_expired", "message": "x"})))
+    line = {"custom_id": custom_id, "response": response, "error": error}
+    if not draw(st.integers(0, 9)):
+        line = {k: v for k, v in line.items() if draw(st.booleans())}
+    return json.dumps(line).encode()  # orjson refuses integers beyond 64 bits: these are the point
+
+
+LINE = st.one_of(
+    result_line(),
+    st.binary(max_size=60),
+    st.integers(min_value=100, max_value=3000).map(lambda d: b"[" * d + b"]" * d),
+    st.integers(min_value=100, max_value=3000).map(lambda d: b'{"custom_id": "a", "response": ' + b"[" * d),
+    st.sampled_from(
+        [b"18446744073709551616", b'{"custom_id": "a", "response": {"status_code": 1e999}}', b""]
+    ),
+)
+REQUESTS = b"\n".join(orjson.dumps(request(c)) for c in ("a", "b", "c"))
+INPUTS = st.lists(LINE, max_size=4).map(lambda junk: b"\n".join([REQUESTS, *junk]))
+RESULTS = st.lists(st.one_of(result_line(), result_line(), result_line(), LINE), min_size=1, max_size=10)
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(inputs=INPUTS, results=RESULTS, fmt=st.sampled_from(["csv", "xlsx"]))
+def test_fuzz_merge_and_retry_never_raise_anything_but_a_clear_error(tmp_path_factory, inputs, results, fmt):
+    folder = tmp_path_factory.mktemp("fuzz")
+    src, out = folder / "in.jsonl", folder / "out.jsonl"
+    src.write_bytes(inputs)
+    out.write_bytes(b"\n".join(results))
+    try:
+        outcome = merge_results(src, out)
+    except batchkit.BatchkitError as e:
+        assert str(e).startswith(str(folder)), e  # names the file
+        return
+    write_merged(outcome.frame, folder / f"m.{fmt}")
+    outcome.report.to_text()
+    orjson.dumps(outcome.report.to_dict())
+    report, selected, lines = select_retry(src, out)
+    assert len(list(lines)) <= sum(selected.values()) <= len(outcome.frame)
+    try:
+        retry(src, out, folder / "retry.jsonl", force=True)
+    except batchkit.BatchkitError as e:
+        assert "Traceback" not in str(e)

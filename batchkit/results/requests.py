@@ -93,14 +93,15 @@ def _read_file(path, name: str, requests: RequestIndex, report: MergeReport, pro
         report.add_finding(name, finding)
 
     stats: dict = {}
-    done = objects = result_shaped = added = 0
+    done = request_shaped = result_shaped = added = 0
     with open_binary(path) as stream:
         for number, obj, raw in read_objects(stream, emit, stats):
             if progress is not None and number - done >= PROGRESS_LINES:
                 progress("requests", number - done)
                 done = number
-            objects += 1
-            if "body" not in obj and ("response" in obj or "error" in obj):
+            if "body" in obj or "url" in obj or "method" in obj:
+                request_shaped += 1
+            elif "response" in obj or "error" in obj:
                 result_shaped += 1
             custom_id = obj.get("custom_id")
             if type(custom_id) is not str or not custom_id:
@@ -114,7 +115,7 @@ def _read_file(path, name: str, requests: RequestIndex, report: MergeReport, pro
         progress("requests", stats.get("lines", 0) - done)
     if not stats.get("content", True):
         emit(Finding("empty-file", "the input file has no requests", None, severity=WARNING))
-    elif result_shaped and result_shaped * 2 >= objects:
+    elif result_shaped and not request_shaped:
         raise InputError(
             f"{name}: holds result lines (response/error), not requests: give the batch file first and "
             "the result files after --results (merge BATCH.jsonl -r OUTPUT.jsonl …)"
