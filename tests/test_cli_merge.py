@@ -275,6 +275,11 @@ def test_xlsx_writes_text_never_formulas_and_removes_what_xml_forbids(tmp_path):
     assert written["formulas_escaped"] == 0  # text is text in a workbook: nothing to escape
     text = run("merge", *answered(tmp_path, answers), "-o", out).stdout
     assert "1 cell(s) had control characters XML forbids removed" in text
+    source = tmp_path / "source.csv"
+    source.write_text("id,bad\x01name\n" + "".join(f"{cid},x\n" for cid in answers))
+    args = [*answered(tmp_path, answers), "--source", source, "--id-column", "id", "-o", out]
+    assert "2 cell(s) had control characters" in run("merge", *args).stdout
+    assert [c.value for c in openpyxl.load_workbook(out).active[1]][:2] == ["id", "badname"]
 
 
 def test_xlsx_cells_over_the_excel_limit_are_cut_counted_and_kept_whole_beside(tmp_path):

@@ -157,7 +157,12 @@ def _excel_safe(frame: pd.DataFrame, written: WrittenTable) -> tuple[pd.DataFram
                 count += 1
         if count:
             changed[name] = values
-    return _replaced(frame, changed), long_cells
+    frame = _replaced(frame, changed)
+    names = {
+        name: XML_FORBIDDEN.sub("", name) for name in map(str, frame.columns) if XML_FORBIDDEN.search(name)
+    }
+    written.stripped += len(names)
+    return (frame.rename(columns=names) if names else frame), long_cells
 
 
 def _replaced(frame: pd.DataFrame, changed: dict) -> pd.DataFrame:
