@@ -358,6 +358,9 @@ def test_nothing_joined_exits_1_writes_nothing_and_says_so(tmp_path):
         )
     summary = json.loads(run(*args, "--format", "json").stdout)
     assert summary["ok"] is False and summary["joined"] == 0 and summary["written"] is None
+    result = run("retry", *args[1:4], "-o", tmp_path / "retry.jsonl")  # would resend the whole batch
+    assert result.exit_code == 2 and "none of the 3 result(s) in" in result.stderr
+    assert not (tmp_path / "retry.jsonl").exists()
     assert summary["orphans_count"] == 3 and summary["verdict"].startswith("nothing joined")
 
 

@@ -341,7 +341,9 @@ def test_retry_keeps_crlf_free_bytes_and_strips_a_bom(tmp_path):
     src = tmp_path / "in.jsonl"
     lines = [orjson.dumps(request(f"r{i}", f"q {i} é")) for i in range(3)]
     src.write_bytes(b"\xef\xbb\xbf" + lines[0] + b"\r\n" + lines[1] + b"\r\n" + lines[2])
-    report, selected, chosen = select_retry(src, DATA / "seed" / "output.jsonl")
+    empty = tmp_path / "errors.jsonl"
+    empty.write_bytes(b"")
+    report, selected, chosen = select_retry(src, empty)
     assert list(chosen) == lines and selected["missing"] == 3
 
 

@@ -37,7 +37,7 @@ class ResultsCommand(click.Command):
         return super().parse_args(ctx, spread)
 
 
-class Progress(Bars):
+class LinesReadBars(Bars):
     """A bar of lines read per stage (requests, results)."""
 
     def __call__(self, stage: str, lines: int) -> None:
@@ -130,7 +130,7 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
     from ..results import merge_results
 
     quiet, as_json = options["quiet"], options["fmt"] == "json" or options["as_json"]
-    progress = Progress(quiet)
+    progress = LinesReadBars(quiet)
     try:
         result = merge_results(
             inputs,
@@ -219,7 +219,7 @@ def retry(inputs, results, output, only, provider, max_requests, max_bytes, forc
     """
     from ..results import retry as retry_requests
 
-    progress = Progress(quiet)
+    progress = LinesReadBars(quiet)
     try:
         written = retry_requests(
             inputs,

@@ -33,7 +33,7 @@ from .digest import digest
 from .frame import attach_source, to_frame
 from .read import MISSING, OK, read_result_file
 from .report import Duplicate, Located, MergeReport, MergeResult, Orphan
-from .requests import PROGRESS_LINES, Progress, RequestIndex, read_requests
+from .requests import PROGRESS_LINES, LinesRead, RequestIndex, read_requests
 from .table import ResultTable
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ OUTPUT_SUFFIX, ERRORS_SUFFIX = ".output.jsonl", ".errors.jsonl"  # the names `ba
 
 
 def join_results(
-    requests: RequestIndex, paths: Sequence, report: MergeReport, progress: Progress | None = None
+    requests: RequestIndex, paths: Sequence, report: MergeReport, progress: LinesRead | None = None
 ) -> ResultTable:
     """The winning result of every row (status `missing` where there is none), with orphans and
     duplicates recorded in the report."""
@@ -148,7 +148,7 @@ def count(requests: RequestIndex, table: ResultTable, report: MergeReport) -> No
     )
 
 
-def join_inputs(inputs: Paths, results: Paths, progress: Progress | None = None):
+def join_inputs(inputs: Paths, results: Paths, progress: LinesRead | None = None):
     """(report, requests, results table): every input request with the result that won for it."""
     notes: list[str] = []
     inputs, results = _paths(inputs, "input"), result_paths(results, notes)
@@ -168,7 +168,7 @@ def merge_results(
     id_prefix: str = "row-",
     sheet: str | int | None = None,
     encoding: str | None = None,
-    progress: Progress | None = None,
+    progress: LinesRead | None = None,
 ) -> MergeResult:
     """Join `results` (output, error and shard files, any shape) to the requests of `inputs`.
 

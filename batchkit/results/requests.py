@@ -11,7 +11,7 @@ from ..findings import WARNING, Finding
 from ..jsonl import open_binary, read_objects, source_name
 from .report import MergeReport
 
-Progress = Callable[[str, int], None]  # (stage: "requests" | "results", lines just read)
+LinesRead = Callable[[str, int], None]  # (stage: "requests" | "results", lines just read)
 PROGRESS_LINES = 4096  # lines between progress calls
 
 
@@ -76,7 +76,7 @@ class RequestIndex:
         )
 
 
-def read_requests(paths: Sequence, report: MergeReport, progress: Progress | None) -> RequestIndex:
+def read_requests(paths: Sequence, report: MergeReport, progress: LinesRead | None) -> RequestIndex:
     """Every request line of `paths`; problems go to the report. A file of result lines given as
     input, or a file without one request line, is an InputError naming the file."""
     requests = RequestIndex()

@@ -7,12 +7,12 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 from ..jsonl import content_lines, open_binary
 from .join import Paths, join_inputs
 from .read import STATUSES
 from .report import FAILED, MergeReport
-from .requests import Progress
+from .requests import LinesRead
 
 
 @dataclass
@@ -53,7 +53,7 @@ class RetryResult:
 
 
 def select_retry(
-    inputs: Paths, results: Paths, only: Iterable[str] | None = None, *, progress: Progress | None = None
+    inputs: Paths, results: Paths, only: Iterable[str] | None = None, *, progress: LinesRead | None = None
 ):
     """(report, count selected per status, iterator of the original request lines, byte for byte and
     without their line ends, of every request whose status is in `only`; default every status but ok)."""
@@ -62,6 +62,12 @@ def select_retry(
     if any(str(p) == "-" for p in inputs):
         raise UsageError("retry reads the input files twice, so they cannot come from standard input")
     report, requests, table = join_inputs(inputs, results, progress)
+    if report.requests and not report.joined and report.orphans:
+        # every request would be sent again, and paid for, because of a wrong results file
+        raise InputError(
+            f"none of the {len(report.orphans):,} result(s) in {', '.join(report.results)} answers a request "
+            f"of {', '.join(report.inputs)}: are these the results of this batch? nothing written"
+        )
     wanted: list[set[int]] = [set() for _ in requests.files]
     selected = Counter()
     for row, status in enumerate(table.status):
@@ -92,7 +98,7 @@ def retry(
     max_requests: int | None = None,
     max_bytes: int | None = None,
     force: bool = False,
-    progress: Progress | None = None,
+    progress: LinesRead | None = None,
 ) -> RetryResult:
     """Write the original request lines of every request whose status is in `only` (default: every
     status but ok) to `output`, validated and sharded under the provider's limits like `build`."""
