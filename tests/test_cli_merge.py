@@ -44,6 +44,7 @@ def test_dash_prints_csv_to_stdout_and_the_summary_to_stderr():
     assert "requests: 8 (ok 4, http_error 2, expired 1, missing 1)" in result.stderr
     assert "2 × http_error context_length_exceeded" in result.stderr and "e.g. q-4, q-6" in result.stderr
     assert "1 × missing: no result for this request" in result.stderr
+    assert "wrote standard output (8 rows)" in result.stderr
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".tsv", ".xlsx", ".parquet", ".jsonl"])

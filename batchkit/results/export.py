@@ -57,7 +57,8 @@ class WrittenTable:
         }
 
     def to_text(self) -> str:
-        out = [f"wrote {self.path} ({self.rows:,} rows)"]
+        where = "standard output" if self.path == "-" else self.path
+        out = [f"wrote {where} ({self.rows:,} rows)"]
         if self.escaped:
             out.append(
                 f"{self.escaped:,} cell(s) that began like a formula (= + - @ tab) escaped with a leading ' "
