@@ -128,6 +128,14 @@ def normalise(obj: dict, line: int = 0, file: str = "", emit: Callable[[Finding]
     if type(custom_id) is not str:
         bad("wrong-type", "/custom_id", f"custom_id is {_kind(custom_id)}, not a string")
         return None
+    record = _record(obj, custom_id, line, file, bad)
+    if record is not None:
+        _bounded(record, bad)
+    return record
+
+
+def _record(obj: dict, custom_id: str, line: int, file: str, bad) -> ResultRecord | None:
+    """The record of an OpenAI-shaped result line (also kluster.ai's and vLLM's), or None after a finding."""
     response = obj.get("response")
     error = obj.get("error")
     if response is not None and type(response) is not dict:
@@ -158,6 +166,28 @@ def normalise(obj: dict, line: int = 0, file: str = "", emit: Callable[[Finding]
         if response is None and record.error_code == EXPIRED_CODE:
             record.status = EXPIRED
     return record
+
+
+# where each integer field comes from, for the finding when it cannot be held
+INT_PATHS = {
+    "status_code": "/response/status_code",
+    "created": "/response/body/created",
+    "prompt_tokens": "/response/body/usage/prompt_tokens",
+    "completion_tokens": "/response/body/usage/completion_tokens",
+    "total_tokens": "/response/body/usage/total_tokens",
+}
+INT_MIN, INT_MAX = -(2**63) + 1, 2**63 - 1  # a 64-bit column; -2**63 marks "no value"
+
+
+def _bounded(record: ResultRecord, bad) -> None:
+    """Integers a 64-bit column cannot hold are a finding on the line and left empty (the status was
+    decided already: an absurd status code is no success)."""
+    for name, path in INT_PATHS.items():
+        value = getattr(record, name)
+        if value is not None and not INT_MIN <= value <= INT_MAX:
+            shown = str(value) if value.bit_length() <= 128 else f"of {value.bit_length()} bits"
+            bad("out-of-range", path, f"{name} {shown} is beyond a 64-bit integer; left empty")
+            setattr(record, name, None)
 
 
 def _read_body(body: dict, record: ResultRecord) -> None:
