@@ -240,7 +240,7 @@ def test_create_refused_leaves_the_upload_for_the_next_run(kluster, tmp_path):
     assert kluster_cli(kluster, "submit", batch_file).returncode == 2
     second = kluster_cli(kluster, "submit", batch_file)
     assert second.returncode == 0, second.stderr
-    assert "reusing file file-1, uploaded by an interrupted run" in second.stderr
+    assert "reusing file file-1, uploaded by an earlier run" in second.stderr
     assert kluster.hits["POST /v1/files"] == 1 and kluster.hits["POST /v1/batches"] == 2
     assert kluster.hits["GET /v1/batches"] == 0  # the refusal was an answer: nothing to look for
 

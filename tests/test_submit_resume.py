@@ -67,7 +67,7 @@ def test_killed_after_the_upload_resumes_with_the_uploaded_file(server, proxy, t
 
     again = run_cli("submit", batch_file, "--base-url", proxy.base_url)
     assert again.returncode == 0, again.stderr
-    assert f"reusing file {row['file_id']}, uploaded by an interrupted run" in again.stderr
+    assert f"reusing file {row['file_id']}, uploaded by an earlier run" in again.stderr
     assert proxy.hits[UPLOAD] == 1  # not uploaded twice
     assert proxy.hits["GET /v1/files/{id}"] == 1  # checked that it still exists
     assert proxy.hits["GET /v1/batches"] >= 1  # looked for a batch before creating one
@@ -84,7 +84,7 @@ def test_an_upload_that_is_gone_is_uploaded_again(server, proxy, tmp_path):
 
     again = run_cli("submit", batch_file, "--base-url", proxy.base_url)
     assert again.returncode == 0, again.stderr
-    assert f"file {file_id}, uploaded by an interrupted run, is gone; uploading again" in again.stderr
+    assert f"file {file_id}, uploaded by an earlier run, is gone; uploading again" in again.stderr
     assert proxy.hits[UPLOAD] == 2
     (batch,) = server_batches(server, batch_file)
     assert batch.input_file_id != file_id
