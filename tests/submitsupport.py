@@ -4,9 +4,10 @@ mocked clients):
 - `kluster_style()`: a small Batch API that answers the way kluster.ai does — timestamps as strings,
   `/models` as a bare array with ISO dates, list pages with extra fields (`count`, `page`, ...) — with a
   required API key, request counting, and failures that can be queued per route.
-- `Proxy`: forwards to another server (e.g. `batchkit serve`) and can hold a request before forwarding it,
-  hold or drop the answer after forwarding it, so a test can kill the CLI at an exact step or lose the
-  answer to a create.
+- `Proxy`: forwards to another server (e.g. `batchkit serve`) and can pause a request until released, hold
+  a request before forwarding it, hold or drop the answer after forwarding it, so a test can kill the CLI
+  at an exact step, lose the answer to a create, or run two CLIs against each other.
+- `invoke()`: the CLI in-process with click's CliRunner, for tests where the process itself is not the point.
 """
 
 from __future__ import annotations
@@ -39,6 +40,28 @@ SEED_MODELS = (
 )
 
 
+@dataclass
+class Outcome:
+    """What a CLI call did: the same fields as a finished subprocess."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def invoke(*args, **env: str) -> Outcome:
+    """`batchkit ARGS` in this process with click's CliRunner (much faster than a subprocess); for tests
+    where no signal, terminal or process is the point. An exception that is not an exit is raised."""
+    from click.testing import CliRunner
+
+    from batchkit.cli import cli
+
+    result = CliRunner().invoke(cli, [str(a) for a in args], env=env or None)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Outcome(result.exit_code, result.stdout, result.stderr)
+
+
 def cli_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "batchkit", *map(str, args)]
 
@@ -57,11 +80,12 @@ def run_cli(*args, env: dict | None = None, timeout: float = 120, **extra_env) -
     )
 
 
-def start_cli(*args, env: dict | None = None, **extra_env) -> subprocess.Popen:
+def start_cli(*args, env: dict | None = None, stderr=subprocess.PIPE, **extra_env) -> subprocess.Popen:
+    """`batchkit ARGS` started as a subprocess; stderr to a pipe unless another file is given."""
     return subprocess.Popen(
         cli_command(*args),
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
         text=True,
         env=env or cli_env(**extra_env),
     )
@@ -151,6 +175,8 @@ class KlusterStyle:
     steps_per_status: int = 1
     # leave this many lines out of each output file (a download that disagrees with request_counts)
     short_output: int = 0
+    # every create body received, and its Idempotency-Key header, in order
+    creates: list[tuple[dict, str | None]] = field(default_factory=list)
 
     def fail(self, route: str, status: int, message: str, times: int = 1, headers: dict | None = None):
         body = {"error": {"message": message, "type": "invalid_request_error", "code": None}}
@@ -215,6 +241,7 @@ def kluster_app(state: KlusterStyle):
     @app.post("/v1/batches")
     async def create(request: Request):
         body = await request.json()
+        state.creates.append((body, request.headers.get("idempotency-key")))
         batch_id = f"batch-{next(ids)}"
         lines = [
             json.loads(line) for line in state.files[body["input_file_id"]]["content"].splitlines() if line
@@ -353,6 +380,7 @@ def azure_style(key: str, **options) -> Iterator[KlusterStyle]:
 
 # --- a forwarding proxy that can interrupt ----------------------------------------------------------------
 
+PAUSE = "pause"  # keep the request until `release()`, then forward it and answer
 HOLD_BEFORE = "hold-before"  # never forward; keep the client waiting (until the client is killed)
 HOLD_AFTER = "hold-after"  # forward, then keep the client waiting for the answer
 DROP_AFTER = "drop-after"  # forward, then close the connection without answering
@@ -395,6 +423,9 @@ class Proxy:
                 route = _route_name(self.command, urllib.parse.urlsplit(self.path).path)
                 proxy.hits[route] += 1
                 rule = proxy.rules.get(route)
+                if rule == PAUSE:
+                    proxy.triggered.set()
+                    proxy._release.wait(60)
                 if rule == HOLD_BEFORE:
                     proxy.triggered.set()
                     proxy._release.wait(60)
@@ -430,6 +461,10 @@ class Proxy:
         self._server.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def release(self) -> None:
+        """Let paused requests go on (and held ones end)."""
+        self._release.set()
 
     def __enter__(self) -> Proxy:
         self._thread.start()
