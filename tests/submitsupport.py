@@ -175,7 +175,7 @@ class KlusterStyle:
     steps_per_status: int = 1
     # leave this many lines out of each output file (a download that disagrees with request_counts)
     short_output: int = 0
-    # every create body received, and its Idempotency-Key header, in order
+    # every create body received (answered or failed), with its Idempotency-Key header, in order
     creates: list[tuple[dict, str | None]] = field(default_factory=list)
 
     def fail(self, route: str, status: int, message: str, times: int = 1, headers: dict | None = None):
@@ -195,6 +195,8 @@ def kluster_app(state: KlusterStyle):
     async def guard(request: Request, call_next):
         route = _route_name(request.method, request.url.path)
         state.hits[route] += 1
+        if route == "POST /v1/batches":
+            state.creates.append((json.loads(await request.body()), request.headers.get("idempotency-key")))
         if request.headers.get("authorization") != f"Bearer {state.key}":
             return JSONResponse({"error": {"message": "Invalid API key provided."}}, status_code=401)
         queued = state.failures.get(route)
@@ -241,7 +243,6 @@ def kluster_app(state: KlusterStyle):
     @app.post("/v1/batches")
     async def create(request: Request):
         body = await request.json()
-        state.creates.append((body, request.headers.get("idempotency-key")))
         batch_id = f"batch-{next(ids)}"
         lines = [
             json.loads(line) for line in state.files[body["input_file_id"]]["content"].splitlines() if line
