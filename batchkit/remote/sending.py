@@ -109,21 +109,29 @@ def _outcome_unknown(error: RemoteError) -> bool:
     return error.status is None or error.status >= 500
 
 
-class Sender:
-    """One `submit` command's files to one target."""
+@dataclass
+class SubmitOptions:
+    completion_window: str = "24h"
+    metadata: dict[str, str] = field(default_factory=dict)
+    validate: bool = True
+    force: bool = False
 
-    def __init__(self, session, target: Target, completion_window: str, metadata: dict[str, str], *,
-                 validate: bool, force: bool, note: Callable[[Path, str], None], upload_progress) -> None:  # fmt: skip
-        if completion_window not in target.provider.completion_windows:
+
+class Sender:
+    """One `submit` command's files to one target. `note(path, message)` and `upload_progress(path, done,
+    total)` report progress."""
+
+    def __init__(self, session, target: Target, options: SubmitOptions, note, upload_progress) -> None:
+        if options.completion_window not in target.provider.completion_windows:
             raise UsageError(
-                f"completion window {completion_window!r} is not offered by {target.who}; "
+                f"completion window {options.completion_window!r} is not offered by {target.who}; "
                 f"choose {', '.join(target.provider.completion_windows)}"
             )
-        self.session, self.target, self.validate, self.force = session, target, validate, force
-        self.ledger = session.ledger
-        self.completion_window = completion_window
-        self.metadata = metadata
-        self._note, self._upload_progress = note, upload_progress
+        self.session, self.target, self.ledger = session, target, session.ledger
+        self.completion_window, self.metadata = options.completion_window, options.metadata
+        self.validate, self.force = options.validate, options.force
+        self._note: Callable[[Path, str], None] = note
+        self._upload_progress = upload_progress
         self.notes: list[str] = []
 
     @property

@@ -20,7 +20,7 @@ from ..jsonl import atomic_write
 from ..providers import get_provider
 from .client import Batch, Client, Model, Target, resolve_target
 from .ledger import CREATING, Entry, Ledger, Name
-from .sending import FILE_KEY, SHA_KEY, Sender, SubmitResult, file_digest
+from .sending import FILE_KEY, SHA_KEY, Sender, SubmitOptions, SubmitResult, file_digest
 
 MAX_METADATA = 16  # pairs a provider accepts (OpenAI's limit)
 
@@ -208,9 +208,10 @@ class Session:
 
         Raises ValidationFailed (with the report) for an invalid file before anything is uploaded.
         """
+        options = SubmitOptions(completion_window, dict(metadata or {}), validate, force)
         sender = Sender(
-            self, self.connection.target(), completion_window, dict(metadata or {}), validate=validate,
-            force=force, note=lambda path, message: progress(Event("note", str(path), message=message)),
+            self, self.connection.target(), options,
+            note=lambda path, message: progress(Event("note", str(path), message=message)),
             upload_progress=lambda path, done, total: progress(Event("upload", str(path), done, total)),
         )  # fmt: skip
         # Check every file before sending any, so a set of shards is never submitted in part.
@@ -290,26 +291,13 @@ class Session:
         stem = found.path.stem if found.path else found.batch_id
         for kind, file_id in (("output", batch.output_file_id), ("errors", batch.error_file_id)):
             if file_id:
-                self._fetch(client, file_id, folder / f"{stem}.{kind}.jsonl", kind, result, progress)
+                path = result.files[kind] = folder / f"{stem}.{kind}.jsonl"
+                result.lines[kind] = _fetch(client, file_id, path, progress)
         result.problems = _count_problems(batch, result.lines)
         if name:
             files = {kind: str(path) for kind, path in result.files.items()}
             self.ledger.downloaded(entry.id, name.path, files.get("output"), files.get("errors"))
         return result
-
-    @staticmethod
-    def _fetch(client: Client, file_id: str, path: Path, kind: str, result: DownloadResult, progress) -> None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_write(path) as sink:
-                counter = _LineCounter(sink)
-                client.download(
-                    file_id, counter, lambda done, total: progress(Event("download", str(path), done, total))
-                )
-        except OSError as e:
-            raise InputError(f"cannot write {path}: {e.strerror or e}") from None
-        result.files[kind] = path
-        result.lines[kind] = counter.total
 
     # --- listings and housekeeping ----------------------------------------------------------------------
 
@@ -351,6 +339,20 @@ class Session:
         if gone:
             self.ledger.forget([entry.id for entry in gone])
         return gone, kept
+
+
+def _fetch(client: Client, file_id: str, path: Path, progress: Progress) -> int:
+    """Stream a remote file into `path` (whole or not at all); the number of lines written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path) as sink:
+            counter = _LineCounter(sink)
+            client.download(
+                file_id, counter, lambda done, total: progress(Event("download", str(path), done, total))
+            )
+    except OSError as e:
+        raise InputError(f"cannot write {path}: {e.strerror or e}") from None
+    return counter.total
 
 
 def _still_there(name: Name, folder: Path, default_place: bool) -> dict[str, Path] | None:
