@@ -219,3 +219,13 @@ def test_one_holder_at_a_time_per_content_and_server(tmp_path):
     assert order == ["first", "second"] and inside.is_set()
     assert waited == [str(os.getpid())]
     assert not ledger.is_locked("a" * 64, "https://x/v1")
+
+
+def test_a_failing_statement_is_not_taken_for_damage(tmp_path):
+    ledger = Ledger(tmp_path / "l.db")
+    entry = _row(ledger)
+    with pytest.raises(sqlite3.IntegrityError):  # a mistake in batchkit, shown as one, the ledger untouched
+        ledger._run(
+            "INSERT INTO names (submission_id, path, added_at) VALUES (?, ?, 1)", (entry.id, entry.path)
+        )
+    assert not _damaged_copies(tmp_path) and Ledger(tmp_path / "l.db").entries() == [entry]

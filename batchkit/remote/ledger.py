@@ -200,23 +200,28 @@ class Ledger:
             db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
             yield db
             db.execute("COMMIT")
-        except sqlite3.OperationalError as e:
+        except sqlite3.DatabaseError as e:
             raise self._failure(e) from None
-        except sqlite3.DatabaseError as e:  # not a database, malformed
-            raise self._damaged(str(e)) from None
         finally:
             with contextlib.suppress(sqlite3.Error):
                 if db.in_transaction:
                     db.execute("ROLLBACK")
             db.close()
 
-    def _failure(self, error: sqlite3.OperationalError) -> InputError:
-        text = str(error)
-        if "locked" in text or "busy" in text:
+    def _failure(self, error: sqlite3.DatabaseError) -> Exception:
+        """What a SQLite failure means for the user; anything else (a bug) is raised as it is."""
+        name = getattr(error, "sqlite_errorname", "") or ""
+        if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+            return self._damaged(str(error))
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
             return InputError(f"the ledger {self.path} stayed locked by another process for 30 s; try again")
-        if "readonly" in text or "unable to open" in text or "disk" in text:
+        if name.startswith("SQLITE_FULL"):
+            return InputError(f"cannot write the ledger {self.path}: the disk is full; free some space")
+        if name.startswith(
+            ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_IOERR", "SQLITE_AUTH")
+        ):
             return paths.unwritable(self.path, error)
-        return self._damaged(text)
+        return error
 
     def _run(self, sql: str, params=(), immediate: bool = False) -> list[sqlite3.Row]:
         with self._transaction(immediate) as db:
