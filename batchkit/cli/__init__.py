@@ -26,6 +26,7 @@ COMMANDS = {
     "cancel": ("submit:cancel", "Cancel a batch."),
     "merge": ("merge:merge", "Join results back to the input rows."),
     "retry": ("merge:retry", "Write what failed as a new batch file."),
+    "forget": ("submit:forget", "Remove a batch or file from this machine's ledger."),
 }
 
 
