@@ -253,3 +253,73 @@ def test_prompt_length_distribution():
     assert d["histogram"][0] == {"from": 10, "to": 21, "requests": 19}
     assert d["histogram"][-1]["to"] == 100 and d["histogram"][-1]["requests"] == 1
     assert Lengths().to_dict() is None
+
+
+def png(width, height):
+    """A complete 1-bit greyscale PNG of that size (all black)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = (b"\x00" + bytes((width + 7) // 8)) * height
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def data_url(data, kind="png"):
+    import base64
+
+    return f"data:image/{kind};base64," + base64.b64encode(data).decode()
+
+
+def image_request(model, url, detail=None):
+    image = {"url": url} if detail is None else {"url": url, "detail": detail}
+    return {
+        "model": model,
+        "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": image}]}],
+    }
+
+
+# OpenAI's vision guide, "Calculating costs": 1024×1024 high → 765, 2048×4096 high → 1105, any size low → 85.
+@pytest.mark.parametrize(
+    ("model", "size", "detail", "image", "estimated"),
+    [("gpt-4o", (1024, 1024), "high", 765, False), ("gpt-4o-2024-08-06", (2048, 4096), "high", 1105, False),
+     ("gpt-4o", (4096, 8192), "low", 85, False), ("gpt-4o", (1024, 1024), None, 765, True),
+     ("gpt-4o-mini", (300, 200), "low", 2833, False), ("gpt-4o-mini", (300, 200), "high", 2833 + 5667, False)],
+)  # fmt: skip
+def test_inline_images_are_counted_by_the_tile_rule(tmp_path, model, size, detail, image, estimated):
+    path = write_batch(tmp_path / "b.jsonl", [image_request(model, data_url(png(*size)), detail)])
+    g = groups(estimate(path, provider="openai"))[model]
+    assert (g["prompt_tokens"], g["estimated"], g["not_counted"]) == (3 + 1 + image + 3, estimated, {})
+
+
+def test_image_sizes_from_jpeg_gif_and_webp_headers():
+    import struct
+
+    from batchkit.tokens.images import data_url_size
+
+    jpeg = b"\xff\xd8" + b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00" + bytes(9)
+    jpeg += b"\xff\xc0" + struct.pack(">HBHHB", 17, 8, 480, 640, 3) + bytes(9)
+    gif = b"GIF89a" + struct.pack("<HH", 320, 200) + bytes(7)
+    webp = b"RIFF" + struct.pack("<I", 22) + b"WEBPVP8X" + struct.pack("<I", 10) + bytes(4)
+    webp += (799).to_bytes(3, "little") + (599).to_bytes(3, "little")
+    assert data_url_size(data_url(jpeg, "jpeg")) == (640, 480)
+    assert data_url_size(data_url(gif, "gif")) == (320, 200)
+    assert data_url_size(data_url(webp, "webp")) == (800, 600)
+    assert data_url_size("data:image/png;base64,not-base64!") is None
+    assert data_url_size("https://example.com/cat.png") is None
+
+
+def test_images_whose_size_or_rule_is_unknown_are_flagged(tmp_path):
+    bodies = [image_request("gpt-4o", "https://example.com/cat.png", "high"),
+              image_request("gpt-5", data_url(png(64, 64)), "high")]  # fmt: skip
+    g = groups(estimate(write_batch(tmp_path / "b.jsonl", bodies), provider="openai"))
+    assert g["gpt-4o"]["not_counted"] == {"image": 1} and g["gpt-4o"]["prompt_tokens"] == 3 + 1 + 3
+    assert g["gpt-5"]["not_counted"] == {"image": 1}

@@ -1,7 +1,8 @@
 """What one request body puts before the model: the texts to count, the tokens known without counting,
 and the parts no documented rule counts. One reader per endpoint; an endpoint without one is flagged.
 
-Chat formatting follows OpenAI's documented counting (the cookbook "How to count tokens with tiktoken"):
+Images follow the tile rule where their size is known (images.py). Chat formatting follows OpenAI's
+documented counting (the cookbook "How to count tokens with tiktoken"):
 3 tokens per message, 1 more per `name`, 3 to prime the reply. Parts with no documented rule (tool
 definitions, tool calls, Responses items) are counted as their JSON text and mark the request estimated.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import orjson
+
+from .images import image_tokens
 
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_NAME = 1
@@ -28,6 +31,7 @@ NOT_COUNTED_PARTS = {
 
 @dataclass
 class Prompt:
+    model: str = ""
     texts: list[str] = field(default_factory=list)
     fixed: int = 0  # tokens known without a tokenizer: formatting overhead, token arrays
     estimated: bool = False
@@ -45,7 +49,8 @@ class Prompt:
 
 def read_prompt(url: str, body: dict) -> Prompt:
     reader = READERS.get(url)
-    prompt = Prompt()
+    model = body.get("model")
+    prompt = Prompt(model if isinstance(model, str) else "")
     if reader is None:
         prompt.flag("endpoint")
         return prompt
@@ -85,10 +90,26 @@ def _part(part, prompt: Prompt) -> None:
     text = part.get("text", part.get("refusal"))
     if isinstance(text, str):
         prompt.texts.append(text)
+    elif kind in ("image_url", "input_image") and _image(part, prompt):
+        return
     elif kind in NOT_COUNTED_PARTS:
         prompt.flag(NOT_COUNTED_PARTS[kind])
     else:
         prompt.add_json(part)
+
+
+def _image(part: dict, prompt: Prompt) -> bool:
+    """Count an image by the tile rule when its size is known; False when it cannot be counted."""
+    image = part.get("image_url")
+    url, detail = (
+        (image.get("url"), image.get("detail")) if isinstance(image, dict) else (image, part.get("detail"))
+    )
+    tokens, estimated = image_tokens(prompt.model, url, detail)
+    if tokens is None:
+        return False
+    prompt.fixed += tokens
+    prompt.estimated |= estimated
+    return True
 
 
 def _message(message, prompt: Prompt) -> None:

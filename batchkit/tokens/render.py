@@ -8,7 +8,7 @@ from .lengths import bar
 
 SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
 NOT_COUNTED = {
-    "image": "image(s): size unknown, no documented rule applies",
+    "image": "image(s): a URL (size unknown) or a model without a documented tile rule",
     "audio": "audio part(s)",
     "file": "file part(s)",
     "endpoint": "request(s) to an endpoint whose prompt is not counted",
