@@ -323,3 +323,36 @@ def test_images_whose_size_or_rule_is_unknown_are_flagged(tmp_path):
     g = groups(estimate(write_batch(tmp_path / "b.jsonl", bodies), provider="openai"))
     assert g["gpt-4o"]["not_counted"] == {"image": 1} and g["gpt-4o"]["prompt_tokens"] == 3 + 1 + 3
     assert g["gpt-5"]["not_counted"] == {"image": 1}
+
+
+# Section 7 of the cookbook: these tools and messages, counted by the API as 101 (gpt-4o, gpt-4o-mini) and
+# 105 (gpt-3.5-turbo, gpt-4) prompt tokens.
+COOKBOOK_TOOLS = [{"type": "function", "function": {
+    "name": "get_current_weather", "description": "Get the current weather in a given location",
+    "parameters": {"type": "object", "properties": {
+        "location": {"type": "string", "description": "The city and state, e.g. San Francisco, CA"},
+        "unit": {"type": "string", "description": "The unit of temperature to return", "enum": ["celsius", "fahrenheit"]}},
+        "required": ["location"]}}}]  # fmt: skip
+COOKBOOK_TOOL_MESSAGES = [
+    {
+        "role": "system",
+        "content": "You are a helpful assistant that can answer to questions about the weather.",
+    },
+    {"role": "user", "content": "What's the weather like in San Francisco?"},
+]
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"), [("gpt-4o", 101), ("gpt-4o-mini", 101), ("gpt-3.5-turbo", 105), ("gpt-4", 105)]
+)
+def test_function_tools_match_the_cookbooks_api_counts(tmp_path, model, expected):
+    body = {"model": model, "messages": COOKBOOK_TOOL_MESSAGES, "tools": COOKBOOK_TOOLS}
+    g = groups(estimate(write_batch(tmp_path / "b.jsonl", [body]), provider="openai"))[model]
+    assert (g["prompt_tokens"], g["estimated"]) == (expected, False)
+
+
+def test_tools_the_rule_does_not_cover_are_counted_as_json_and_estimated():
+    nested = [{"type": "function", "function": {"name": "f", "description": "d", "parameters": {
+        "type": "object", "properties": {"items": {"type": "array", "description": "x", "items": {"type": "string"}}}}}}]  # fmt: skip
+    prompt = read_prompt("/v1/chat/completions", {"model": "gpt-4o", "messages": [], "tools": nested})
+    assert prompt.estimated and any('"items"' in t for t in prompt.texts)

@@ -1,10 +1,10 @@
 """What one request body puts before the model: the texts to count, the tokens known without counting,
 and the parts no documented rule counts. One reader per endpoint; an endpoint without one is flagged.
 
-Images follow the tile rule where their size is known (images.py). Chat formatting follows OpenAI's
-documented counting (the cookbook "How to count tokens with tiktoken"):
-3 tokens per message, 1 more per `name`, 3 to prime the reply. Parts with no documented rule (tool
-definitions, tool calls, Responses items) are counted as their JSON text and mark the request estimated.
+Chat formatting follows OpenAI's documented counting (the cookbook "How to count tokens with tiktoken"):
+3 tokens per message, 1 more per `name`, 3 to prime the reply; function tools follow its rule for them
+(tools.py), images the tile rule where their size is known (images.py). Parts with no documented rule
+(other tools, tool calls, Responses items) are counted as their JSON text and mark the request estimated.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from .images import image_tokens
+from .tools import function_tools
 
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_NAME = 1
@@ -130,9 +131,14 @@ def _message(message, prompt: Prompt) -> None:
 
 def _tools(body: dict, prompt: Prompt) -> None:
     """Tool definitions and a structured-output schema (chat's response_format, Responses' text.format)."""
-    for key in ("tools", "functions"):
-        if body.get(key):
-            prompt.add_json(body[key])
+    counted = function_tools(body.get("tools"), prompt.model)
+    if counted is not None:
+        prompt.texts.extend(counted[0])
+        prompt.fixed += counted[1]
+    elif body.get("tools"):
+        prompt.add_json(body["tools"])
+    if body.get("functions"):
+        prompt.add_json(body["functions"])
     for holder, key in ((body, "response_format"), (body.get("text"), "format")):
         value = holder.get(key) if isinstance(holder, dict) else None
         if isinstance(value, dict) and value.get("type") == "json_schema":
@@ -140,6 +146,7 @@ def _tools(body: dict, prompt: Prompt) -> None:
 
 
 def chat(body: dict, prompt: Prompt) -> None:
+    """Messages, then tools (tools.py) and a structured-output schema."""
     messages = body.get("messages")
     for message in messages if isinstance(messages, list) else []:
         _message(message, prompt)
