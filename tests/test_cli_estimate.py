@@ -94,3 +94,17 @@ def test_exit_codes(tmp_path):
 def test_estimate_is_listed_in_help():
     result = CliRunner().invoke(cli, ["--help"])
     assert "estimate" in result.output and "Count prompt tokens" in result.output
+
+
+def test_names_from_the_file_are_escaped_and_groups_bounded(tmp_path, monkeypatch):
+    import importlib
+
+    module = importlib.import_module("batchkit.tokens.estimate")  # the module, not the function it exports
+    monkeypatch.setattr(module, "MAX_MODELS", 3)
+    models = ["evil\x1b[31mred", "m2", "m3", "m4", "m5", "m2"]
+    path = write_batch(tmp_path / "b.jsonl", [{"model": m, "messages": COOKBOOK_MESSAGES} for m in models])
+    result = run(path, "-p", "openai")
+    assert "\x1b" not in result.output and "evil\\u001b[31mred" in result.output
+    doc = json.loads(run(path, "-p", "openai", "--format", "json").output)
+    assert [(m["model"], m["requests"]) for m in doc["files"][0]["models"]] == [
+        ("evil\x1b[31mred", 1), ("m2", 2), ("m3", 1), ("(more models)", 2)]  # fmt: skip

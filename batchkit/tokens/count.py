@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -87,7 +88,10 @@ class Counter:
 def _bpe_counter(encoding: str):
     # The binding's counter holds the GIL, so threads only add contention (measured in bench_estimate):
     # one thread walks the batch.
-    from bpe_openai import _bindings
+    with warnings.catch_warnings():
+        # Its import reads its own data with a deprecated importlib call; nothing a user can act on.
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="bpe_openai")
+        from bpe_openai import _bindings
 
     tokenizer = _bindings.tokenizer_for_encoding(encoding)
 

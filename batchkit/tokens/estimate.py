@@ -19,6 +19,8 @@ DEFAULT_MAX_OUTPUT = 4096  # the output cap assumed for a request that states no
 CHUNK = 4096  # requests parsed before their texts are counted in one batch per model
 KEPT_FINDINGS = 100  # unreadable lines listed per file; the rest are counted
 NO_MODEL = "(no model)"
+MAX_MODELS = 1000  # groups per file; requests of further models share one, so a hostile file stays bounded
+MORE_MODELS = "(more models)"
 
 
 @dataclass
@@ -186,6 +188,9 @@ def estimate_file(source, pricer: _Pricer, default_max_output: int = DEFAULT_MAX
     pending = 0
     with open_binary(source) as stream:
         for model, url, body in _requests(stream, result):
+            if model not in result.models and model not in chunk:
+                if len(result.models.keys() | chunk.keys()) >= MAX_MODELS:
+                    model = MORE_MODELS
             chunk.setdefault(model, []).append((url, read_prompt(url, body)))
             pending += 1
             if pending >= CHUNK:

@@ -15,11 +15,20 @@ NOT_COUNTED = {
 }
 
 
+SHOWN = 200  # characters of a name from a file shown at most
+
+
+def shown(text: str) -> str:
+    """A name read from a file, safe for a terminal: bounded, control characters escaped."""
+    text = text if len(text) <= SHOWN else text[:SHOWN] + "…"
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
+
+
 def money(amount: float, currency: str) -> str:
     symbol = SYMBOLS.get(currency)
     # Cents for real money; two significant digits for the fractions of a cent small files cost.
     digits = 2 if amount >= 1 or amount == 0 else max(2, 1 - math.floor(math.log10(amount)))
-    return f"{symbol}{amount:,.{digits}f}" if symbol else f"{amount:,.{digits}f} {currency}"
+    return f"{symbol}{amount:,.{digits}f}" if symbol else f"{amount:,.{digits}f} {shown(currency)}"
 
 
 def tokens(n: int, estimated: bool) -> str:
@@ -48,7 +57,7 @@ def _cost(group: dict, provider: str, priced: list[str]) -> str:
         others = [p for p in priced if p != provider]
         elsewhere = f" (prices are known for: {', '.join(others)})" if others else ""
         return (
-            f"    cost             no price for {group['model']} at {provider}{elsewhere}; "
+            f"    cost             no price for {shown(group['model'])} at {provider}{elsewhere}; "
             "add one with --prices FILE"
         )
     mark = "~" if cost["estimated"] else ""
@@ -56,7 +65,7 @@ def _cost(group: dict, provider: str, priced: list[str]) -> str:
         f"    cost (batch)     {mark}{money(cost['low'], cost['currency'])} … "
         f"{mark}{money(cost['high'], cost['currency'])}  "
         f"(in {price['input']:g} / out {price['output'] or 0:g} per 1M, "
-        f"-{price['batch_discount']:.0%} batch; {price['date']}, {price['source']})"
+        f"-{price['batch_discount']:.0%} batch; {shown(price['date'])}, {shown(price['source'])})"
     )
 
 
@@ -64,7 +73,7 @@ def _group(group: dict, provider: str, priced: list[str], default_max: int) -> l
     est = group["estimated"]
     how = "estimated with " if group["estimated"] else ""
     lines = [
-        f"  {group['model']}  {group['requests']:,} request(s), {', '.join(group['endpoints'])}  "
+        f"  {shown(group['model'])}  {group['requests']:,} request(s), {shown(', '.join(group['endpoints']))}  "
         f"[{how}{group['tokenizer']}]",
         f"    prompt tokens    {tokens(group['prompt_tokens'], est)}",
         f"    output ceiling   {group['output_ceiling']:,}"
@@ -86,7 +95,7 @@ def render_text(estimate) -> str:
     priced = estimate.priced_providers
     out = []
     for f in doc["files"]:
-        out.append(f"{f['path']}: {f['requests']:,} request(s), provider {doc['provider']}")
+        out.append(f"{shown(f['path'])}: {f['requests']:,} request(s), provider {doc['provider']}")
         for finding in f["findings"]:
             out.append(f"  line {finding['line']}: {finding['code']}: {finding['message']}")
         if f["unreadable_lines"] > len(f["findings"]):
@@ -105,6 +114,10 @@ def render_text(estimate) -> str:
             f"total: {totals['requests']:,} request(s), {tokens(totals['prompt_tokens'], est)} prompt tokens, "
             f"output ceiling {totals['output_ceiling']:,}"
             + (f", cost {costs}" if costs else "")
-            + (f"; no price for {', '.join(totals['unpriced_models'])}" if totals["unpriced_models"] else "")
+            + (
+                f"; no price for {shown(', '.join(totals['unpriced_models']))}"
+                if totals["unpriced_models"]
+                else ""
+            )
         )
     return "\n".join(out) + "\n"
