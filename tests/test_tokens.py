@@ -356,3 +356,11 @@ def test_tools_the_rule_does_not_cover_are_counted_as_json_and_estimated():
         "type": "object", "properties": {"items": {"type": "array", "description": "x", "items": {"type": "string"}}}}}}]  # fmt: skip
     prompt = read_prompt("/v1/chat/completions", {"model": "gpt-4o", "messages": [], "tools": nested})
     assert prompt.estimated and any('"items"' in t for t in prompt.texts)
+
+
+def test_an_endpoint_without_a_reader_is_flagged_not_counted(tmp_path):
+    path = write_batch(
+        tmp_path / "b.jsonl", [{"model": "omni-moderation-latest", "input": "hello"}], url="/v1/moderations"
+    )
+    g = groups(estimate(path, provider="openai"))["omni-moderation-latest"]
+    assert (g["prompt_tokens"], g["output_ceiling"], g["not_counted"]) == (0, 0, {"endpoint": 1})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 import orjson
 
+from ..tokens.estimate import DEFAULT_MAX_OUTPUT
 from .common import provider_option
 
 
@@ -24,7 +25,7 @@ from .common import provider_option
 @click.option(
     "--default-max-output",
     type=click.IntRange(min=0),
-    default=4096,
+    default=DEFAULT_MAX_OUTPUT,
     show_default=True,
     help="Output tokens assumed for a request that sets no max_tokens / max_completion_tokens / max_output_tokens.",
 )

@@ -54,6 +54,7 @@ def read_prompt(url: str, body: dict) -> Prompt:
     prompt = Prompt(model if isinstance(model, str) else "")
     if reader is None:
         prompt.flag("endpoint")
+        prompt.max_output = 0  # neither side of an endpoint this module cannot read is counted
         return prompt
     reader(body, prompt)
     prompt.max_output = _max_output(url, body)
