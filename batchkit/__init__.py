@@ -25,6 +25,7 @@ _EXPORTS = {
     "read_results": "results",
     "merge": "results",
     "run_batch": "runner",
+    "estimate": "tokens",
     "BatchkitError": "errors",
     "UsageError": "errors",
     "InputError": "errors",

@@ -247,12 +247,21 @@ def _echo_build_summary(result, policy, output) -> None:
 @provider_option
 @limit_options
 @report_options
-def split(file, output, provider, max_requests, max_bytes, force, max_findings, fmt, quiet):
+@click.option(
+    "--by", type=click.Choice(["model", "endpoint"]), help="One file per model or endpoint: OUT.MODEL.jsonl."
+)
+def split(file, output, provider, max_requests, max_bytes, force, max_findings, fmt, quiet, by):
     """Shard batch FILE under the provider's per-file limits (or --max-requests / --max-bytes).
 
     Lines are copied byte for byte and in order; no request is split or lost. A file that already fits
     is left alone (nothing written) unless -o names another file.
     """
+    if by:
+        from .split_by import split_by_key
+
+        return split_by_key(
+            file, by, output, provider, max_requests, max_bytes, force, max_findings, fmt, quiet
+        )
     from ..build import counted, split_file
 
     try:
