@@ -14,6 +14,7 @@ from .builder import (
     make_id,
     row_number_from_id,
 )
+from .by_key import SplitByResult, split_by
 from .shards import (
     Manifest,
     ShardWriter,
@@ -37,6 +38,7 @@ __all__ = [
     "EmptyPolicy",
     "Builder",
     "ShardWriter",
+    "SplitByResult",
     "WriteResult",
     "build_file",
     "build_requests",
@@ -47,6 +49,7 @@ __all__ = [
     "read_manifest",
     "row_number_from_id",
     "shard_path",
+    "split_by",
     "split_file",
     "template_argument",
     "text_argument",

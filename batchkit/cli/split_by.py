@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
+from ..build import counted
 from ..errors import ValidationFailed
 from ..report import human_bytes
-from .build import count, print_report
+from .build import print_report
 
 
 def split_by_key(file, by, output, provider, max_requests, max_bytes, force, max_findings, fmt, quiet):
@@ -30,12 +31,12 @@ def split_by_key(file, by, output, provider, max_requests, max_bytes, force, max
     if quiet:
         return
     click.echo(
-        f"split {file} by {by}: {count(result.report.summary.requests, 'request')} into "
-        f"{count(len(result.paths), 'file')}",
+        f"split {file} by {by}: {counted(result.report.summary.requests, 'request')} into "
+        f"{counted(len(result.paths), 'file')}",
         err=True,
     )
     for value, written in result.groups.items():
         for path, requests, size in zip(
             written.paths, written.shard_requests, written.shard_bytes, strict=False
         ):
-            click.echo(f"  {path}  {value}  {count(requests, 'request')}  {human_bytes(size)}", err=True)
+            click.echo(f"  {path}  {value}  {counted(requests, 'request')}  {human_bytes(size)}", err=True)
