@@ -155,7 +155,20 @@ def _finding(error, line, prefix) -> Finding:
         message = f"unknown field(s) {', '.join(extras)} in {name}"
     else:
         message = f"{name}: {error.message}"
-    return Finding(code, message, line, pointer(where))
+    return Finding(code, message + _needed_by(error, prefix), line, pointer(where))
+
+
+def _needed_by(error, prefix) -> str:
+    """For a rule a field's presence brings in (`dependentSchemas`): which field needs it."""
+    schema_path = list(error.absolute_schema_path)
+    if "dependentSchemas" not in schema_path:
+        return ""
+    trigger = schema_path[schema_path.index("dependentSchemas") + 1]
+    # the dependent schema applies to the object that has the trigger field
+    owner = prefix + tuple(error.absolute_path)
+    if error.validator != "required":
+        owner = owner[:-1]
+    return f" ({label(owner + (trigger,))} needs it)"
 
 
 def _article(noun: str) -> str:

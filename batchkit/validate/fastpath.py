@@ -44,9 +44,12 @@ class Converter:
     """Turns one schema document (and the documents it refers to) into msgspec types.
 
     `closed` closes the top-level object (unknown fields are warnings, so such lines take the reference
-    path); `drop` removes top-level properties whose presence needs a rule; `drop_tags` removes union
-    members by tag value; `nonempty` gives the string form of properties with these names minLength 1;
-    `raw` leaves top-level properties undecoded (msgspec.Raw) for a second decoder to read.
+    path); `drop` removes top-level properties whose presence needs a rule; `together` lists groups of
+    top-level properties whose joint presence needs a rule (the decoder rejects a value with all of a
+    group); `drop_tags` removes union members by tag value; `nonempty` gives the string form of
+    properties with these names minLength 1; `raw` leaves top-level properties undecoded (msgspec.Raw)
+    for a second decoder to read. A closed object's `dependentSchemas`/`dependentRequired` keys are
+    dropped too: a value that has one takes the reference path.
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class Converter:
         *,
         closed=False,
         drop=frozenset(),
+        together=(),
         drop_tags=frozenset(),
         nonempty=frozenset(),
         raw=frozenset(),
@@ -67,6 +71,7 @@ class Converter:
             nonempty,
             raw,
         )
+        self.together = tuple(together)
         self.refs: dict[tuple[str, str], Any] = {}
         self.counter = 0
 
@@ -115,6 +120,8 @@ class Converter:
             if keys - set(allowed):
                 return Reject
             meta = {allowed[k]: node[k] for k in keys}
+            if "pattern" in meta:
+                meta["pattern"] = schemas.python_pattern(meta["pattern"])  # `$` as JSON Schema means it
             if field in self.nonempty:
                 meta["min_length"] = max(meta.get("min_length", 0), 1)
             return Annotated[str, msgspec.Meta(**meta)] if meta else str
@@ -144,9 +151,16 @@ class Converter:
     def object(self, node, keys, doc, *, top, tag):
         if "properties" in node or "required" in node:
             extra = node.get("additionalProperties", True)
-            if keys - {"properties", "required", "additionalProperties"} or extra not in (True, False):
+            dependent = set(DEPENDENT) & keys
+            if keys - {"properties", "required", "additionalProperties", *DEPENDENT} or extra not in (
+                True,
+                False,
+            ):
                 return Reject
-            return self.struct(node, doc, closed=(top and self.closed) or extra is False, top=top, tag=tag)
+            closed = (top and self.closed) or extra is False
+            if dependent and not closed:
+                return Reject  # an open struct would take a dependent key as an unknown field: looser
+            return self.struct(node, doc, closed=closed, top=top, tag=tag)
         if keys - {"additionalProperties", "propertyNames", "minProperties", "maxProperties"}:
             return Reject
         value = self.convert(node.get("additionalProperties", True), doc)
@@ -168,6 +182,9 @@ class Converter:
         if top:
             for name in self.drop:
                 properties.pop(name, None)
+        for dependent in DEPENDENT:
+            for name in node.get(dependent, {}):
+                properties.pop(name, None)
         if not required <= set(properties):
             return Reject
         fields, rename = [], {}
@@ -181,6 +198,9 @@ class Converter:
                 fields.append((attr, Union[annotation, msgspec.UnsetType], msgspec.UNSET))  # noqa: UP007 (built at run time)
         self.counter += 1
         options = {"tag_field": tag[0], "tag": tag[1]} if tag else {}
+        groups = [[a for a, n in rename.items() if n in g] for g in self.together if g <= properties.keys()]
+        if top and groups:
+            options["namespace"] = {"__post_init__": _reject_together(groups)}
         return msgspec.defstruct(
             f"S{self.counter}", fields, rename=rename, forbid_unknown_fields=closed, **options
         )
@@ -251,6 +271,20 @@ class Converter:
         return candidate
 
 
+DEPENDENT = ("dependentSchemas", "dependentRequired")
+
+
+def _reject_together(groups: list[list[str]]):
+    """A struct's __post_init__ that rejects a value having every attribute of one of `groups`."""
+
+    def post_init(self):
+        for group in groups:
+            if all(getattr(self, a) is not msgspec.UNSET for a in group):
+                raise ValueError("these fields together need a rule")
+
+    return post_init
+
+
 def without_condition(node: dict) -> dict | None:
     """`node` with its `if`/`then` applied unconditionally, which is stricter, never looser. Only a `then`
     that requires fields is understood; anything else (an `else`, other keywords in `then`) gives None."""
@@ -263,16 +297,21 @@ def without_condition(node: dict) -> dict | None:
     return plain
 
 
-# Body fields whose presence needs a rule's judgement; lines that carry them take the reference path.
-RULE_FIELDS = frozenset({"stream", "stream_options", "top_logprobs"})
-# Message roles that need a rule (tool-call pairing).
-RULE_ROLES = frozenset({"tool"})
-
-
 @functools.cache
 def body_type(name: str):
-    """The stricter msgspec type of an endpoint's body: closed, and without what needs a rule."""
-    return Converter(name, closed=True, drop=RULE_FIELDS, drop_tags=RULE_ROLES, nonempty={"content"}).root()
+    """The stricter msgspec type of an endpoint's body: closed, and without what needs a rule.
+
+    Which lines need a rule is read from rules.BODY_RULES (the fields each rule needs) and RULE_ROLES;
+    a line with a rule's one field, or with all of a rule's several fields, takes the reference path.
+    """
+    from .rules import BODY_RULES, RULE_ROLES
+
+    single = frozenset(r.fields[0] for r in BODY_RULES if len(r.fields) == 1)
+    together = [frozenset(r.fields) for r in BODY_RULES if len(r.fields) > 1]
+    converter = Converter(
+        name, closed=True, drop=single, together=together, drop_tags=RULE_ROLES, nonempty={"content"}
+    )
+    return converter.root()
 
 
 @functools.cache
