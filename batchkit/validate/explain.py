@@ -42,12 +42,17 @@ def pointer(parts) -> str:
 
 
 def short(value, limit: int = 60) -> str:
-    text = (
-        orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-        if not isinstance(value, str)
-        else orjson.dumps(value).decode()
-    )
+    """A value as JSON, cut to `limit` characters (a value JSON cannot hold is named by its type)."""
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # nested past orjson's limit, or an integer wider than 64 bits
+        text = f"<{json_type(value)}>"
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def field_name(name: str, limit: int = 80) -> str:
+    """A field name from a file, cut to `limit` characters for a message (renderers escape it)."""
+    return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
 def label(parts) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from .. import schemas
 from ..findings import Finding
 from ..providers import Provider
-from .explain import did_you_mean
+from .explain import did_you_mean, field_name, pointer
 
 Emit = Callable[[Finding], None]
 LINE_FIELDS = frozenset(schemas.load(schemas.REQUEST)["properties"])
@@ -175,8 +175,8 @@ class LineRules:
         if len(obj) > 4 or not obj.keys() <= LINE_FIELDS:
             for key in obj.keys() - LINE_FIELDS:
                 hint = did_you_mean(key, LINE_FIELDS)
-                message = f"unknown field `{key}` on the request line; it is ignored{hint}"
-                emit(Finding("unknown-field", message, number, f"/{key}"))
+                message = f"unknown field `{field_name(key)}` on the request line; it is ignored{hint}"
+                emit(Finding("unknown-field", message, number, pointer((key,))))
         # Only values of the right type take part in the rules; the schema reports the others.
         custom_id, url, body = obj.get("custom_id"), obj.get("url"), obj.get("body")
         custom_id = custom_id if type(custom_id) is str else None
@@ -235,7 +235,10 @@ class LineRules:
                 for key in sorted(body.keys() - known):
                     emit(
                         Finding(
-                            "unknown-field", unknown_body_field(key, schema, known), number, f"/body/{key}"
+                            "unknown-field",
+                            unknown_body_field(key, schema, known),
+                            number,
+                            pointer(("body", key)),
                         )
                     )
         for rule in BODY_RULES:
@@ -269,10 +272,10 @@ class LineRules:
 def unknown_body_field(key: str, schema: str, known) -> str:
     if key in EXTENSION_FIELDS:
         return (
-            f"`{key}` is not an OpenAI {schema} field; open-weight servers (vLLM, kluster.ai) accept it, "
+            f"`{field_name(key)}` is not an OpenAI {schema} field; open-weight servers (vLLM, kluster.ai) accept it, "
             "others may reject it"
         )
     return (
-        f"`{key}` is not a known {schema} field; it is passed through as is (fine only for servers that "
+        f"`{field_name(key)}` is not a known {schema} field; it is passed through as is (fine only for servers that "
         f"accept it){did_you_mean(key, known)}"
     )
