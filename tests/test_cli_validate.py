@@ -187,6 +187,7 @@ def test_unknown_provider_is_a_usage_error():
     assert run("validate", "--provider", "nope", CURL).exit_code == 2
 
 
+@pytest.mark.slow  # the installed script itself is the point
 def test_installed_script_in_a_real_subprocess():
     script = Path(sys.executable).with_name("batchkit")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "batchkit"]
@@ -198,6 +199,7 @@ def test_installed_script_in_a_real_subprocess():
     assert proc.returncode == 2 and b"Traceback" not in proc.stderr
 
 
+@pytest.mark.slow  # a fresh interpreter's imports are the point
 def test_help_and_validate_never_import_pandas():
     code = (
         f"import sys; from batchkit.cli import main; sys.argv=['batchkit','validate',{CURL!r}];\n"

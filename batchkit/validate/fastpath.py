@@ -44,9 +44,8 @@ class Converter:
     """Turns one schema document (and the documents it refers to) into msgspec types.
 
     `closed` closes the top-level object (unknown fields are warnings, so such lines take the reference
-    path); `drop` removes top-level properties whose presence needs a rule; `together` lists groups of
-    top-level properties whose joint presence needs a rule (the decoder rejects a value with all of a
-    group); `drop_tags` removes union members by tag value; `nonempty` gives the string form of
+    path); `drop` removes top-level properties whose presence needs a rule; `drop_tags` removes union
+    members by tag value; `nonempty` gives the string form of
     properties with these names minLength 1; `raw` leaves top-level properties undecoded (msgspec.Raw)
     for a second decoder to read. A closed object's `dependentSchemas`/`dependentRequired` keys are
     dropped too: a value that has one takes the reference path.
@@ -58,7 +57,6 @@ class Converter:
         *,
         closed=False,
         drop=frozenset(),
-        together=(),
         drop_tags=frozenset(),
         nonempty=frozenset(),
         raw=frozenset(),
@@ -71,7 +69,6 @@ class Converter:
             nonempty,
             raw,
         )
-        self.together = tuple(together)
         self.refs: dict[tuple[str, str], Any] = {}
         self.counter = 0
 
@@ -198,9 +195,6 @@ class Converter:
                 fields.append((attr, Union[annotation, msgspec.UnsetType], msgspec.UNSET))  # noqa: UP007 (built at run time)
         self.counter += 1
         options = {"tag_field": tag[0], "tag": tag[1]} if tag else {}
-        groups = [[a for a, n in rename.items() if n in g] for g in self.together if g <= properties.keys()]
-        if top and groups:
-            options["namespace"] = {"__post_init__": _reject_together(groups)}
         return msgspec.defstruct(
             f"S{self.counter}", fields, rename=rename, forbid_unknown_fields=closed, **options
         )
@@ -274,17 +268,6 @@ class Converter:
 DEPENDENT = ("dependentSchemas", "dependentRequired")
 
 
-def _reject_together(groups: list[list[str]]):
-    """A struct's __post_init__ that rejects a value having every attribute of one of `groups`."""
-
-    def post_init(self):
-        for group in groups:
-            if all(getattr(self, a) is not msgspec.UNSET for a in group):
-                raise ValueError("these fields together need a rule")
-
-    return post_init
-
-
 def without_condition(node: dict) -> dict | None:
     """`node` with its `if`/`then` applied unconditionally, which is stricter, never looser. Only a `then`
     that requires fields is understood; anything else (an `else`, other keywords in `then`) gives None."""
@@ -301,17 +284,26 @@ def without_condition(node: dict) -> dict | None:
 def body_type(name: str):
     """The stricter msgspec type of an endpoint's body: closed, and without what needs a rule.
 
-    Which lines need a rule is read from rules.BODY_RULES (the fields each rule needs) and RULE_ROLES;
-    a line with a rule's one field, or with all of a rule's several fields, takes the reference path.
+    Which lines need a rule is read from rules.BODY_RULES (the fields each rule needs) and RULE_ROLES:
+    a line with a rule's one field fails to decode; one with both fields of a rule's pair decodes, and
+    `Validator.feed_lines` sends it on by `rule_pairs()` (a decoder hook would cost more per line).
     """
     from .rules import BODY_RULES, RULE_ROLES
 
     single = frozenset(r.fields[0] for r in BODY_RULES if len(r.fields) == 1)
-    together = [frozenset(r.fields) for r in BODY_RULES if len(r.fields) > 1]
-    converter = Converter(
-        name, closed=True, drop=single, together=together, drop_tags=RULE_ROLES, nonempty={"content"}
-    )
-    return converter.root()
+    return Converter(name, closed=True, drop=single, drop_tags=RULE_ROLES, nonempty={"content"}).root()
+
+
+@functools.cache
+def rule_pairs() -> tuple[tuple[str, str], ...]:
+    """The body fields whose presence together needs a rule: a decoded line whose body has both of a
+    pair takes the reference path."""
+    from .rules import BODY_RULES
+
+    pairs = tuple(r.fields for r in BODY_RULES if len(r.fields) > 1)
+    if any(len(p) != 2 or not all(f.isidentifier() for f in p) for p in pairs):
+        raise RuntimeError("a body rule needs more than one or two fields; teach the fast path about it")
+    return pairs
 
 
 @functools.cache

@@ -35,6 +35,7 @@ from .rules import ExactIds, HashedIds, LineRules
 
 # Any failure to decode a line on the fast path sends it to the reference path, which decides and
 # explains: msgspec's own errors, bytes that are not UTF-8, and a line nested past its recursion limit.
+UNSET = msgspec.UNSET
 DECODE_ERRORS = (msgspec.MsgspecError, ValueError, KeyError, RecursionError)
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024  # below this, starting workers costs more than it saves
 MAX_DEPTH = 128  # nesting explained in full; a deeper invalid line is one `too-deep` finding
@@ -193,9 +194,10 @@ class Validator:
         This is the hot loop of validation: keep per-line work out of it. It counts lines, not bytes:
         callers set `report.summary.bytes`.
         """
-        from .fastpath import line_decoder
+        from .fastpath import line_decoder, rule_pairs
 
         decode, urls = line_decoder()
+        pairs_needing_rules = rule_pairs()
         if self._reader is None:
             self._reader = LineReader(self.report.add, at_file_start)
         reader = self._reader
@@ -221,14 +223,22 @@ class Validator:
                 except DECODE_ERRORS:
                     pass
                 else:
-                    url, model, custom_id = urls[type(line)], line.body.model, line.custom_id
-                    if inline and (allowed is None or url in allowed):
-                        remember(hash(custom_id))
+                    body = line.body
+                    for first, second in pairs_needing_rules:
+                        if (
+                            getattr(body, first, UNSET) is not UNSET
+                            and getattr(body, second, UNSET) is not UNSET
+                        ):
+                            break
                     else:
-                        check_keys(number, custom_id, url, model, add)
-                    key = (url, model)
-                    pairs[key] = pairs_get(key, 0) + 1
-                    continue
+                        url, model, custom_id = urls[type(line)], body.model, line.custom_id
+                        if inline and (allowed is None or url in allowed):
+                            remember(hash(custom_id))
+                        else:
+                            check_keys(number, custom_id, url, model, add)
+                        key = (url, model)
+                        pairs[key] = pairs_get(key, 0) + 1
+                        continue
             self._reference(number, raw)
             fast_ok = reader.seen_content and not reader.array_file
         for (url, model), count in pairs.items():
