@@ -49,22 +49,26 @@ def finding_line(file: str, finding: Finding, *, color: bool = False, detail: st
     return printable(f"{where}: ") + head + printable(f"{detail}{path}: {finding.message}")
 
 
-def render(reports: list[Report], fmt: str = "text", *, color: bool = False, quiet: bool = False) -> str:
+def render(
+    reports: list[Report], fmt: str = "text", *, color: bool = False, quiet: bool = False, group: bool = False
+) -> str:
+    """Reports in `fmt`. With `group`, text output prints a code found GROUP_FROM times or more as one
+    line (JSON always keeps every finding)."""
     if fmt == "json":
         data = [r.to_dict() for r in reports]
         return orjson.dumps(data[0] if len(data) == 1 else data, option=orjson.OPT_INDENT_2).decode()
     if fmt == "github":
         return "\n".join(line for r in reports for line in _github(r, quiet))
-    return "\n".join(line for r in reports for line in _text(r, color, quiet))
+    return "\n".join(line for r in reports for line in _text(r, color, quiet, group))
 
 
 def _paint(text: str, style: str, color: bool) -> str:
     return f"\x1b[{_COLORS[style]}m{text}\x1b[0m" if color else text
 
 
-def _text(report: Report, color: bool, quiet: bool):
+def _text(report: Report, color: bool, quiet: bool, group: bool):
     shown = [f for f in report.findings if not quiet or f.severity == ERROR]
-    yield from _finding_lines(report.file, shown, color)
+    yield from _finding_lines(report.file, shown, color, GROUP_FROM if group else None)
     if quiet:
         return
     s = report.summary
@@ -86,15 +90,18 @@ def _text(report: Report, color: bool, quiet: bool):
     )
 
 
-def _finding_lines(file: str, findings: list[Finding], color: bool):
-    """Findings in order; a code found GROUP_FROM times or more is one line where it first appears:
+def _finding_lines(file: str, findings: list[Finding], color: bool, group_from: int | None):
+    """Findings in order; a code found `group_from` times or more is one line where it first appears:
     `file:5: error[mixed-model] ×237, lines 5–500; first: /body/model: …`."""
+    if group_from is None:
+        yield from (finding_line(file, f, color=color) for f in findings)
+        return
     by_code: dict[str, list[Finding]] = {}
     for f in findings:
         by_code.setdefault(f.code, []).append(f)
     for f in findings:
         group = by_code[f.code]
-        if len(group) < GROUP_FROM:
+        if len(group) < group_from:
             yield finding_line(file, f, color=color)
         elif f is group[0]:
             lines = [g.line for g in group if g.line is not None]

@@ -54,7 +54,7 @@ def validate(files, provider, fmt, strict, max_findings, max_requests, max_bytes
         )
         for f in files
     ]
-    output = render(reports, fmt, color=use_color(sys.stdout), quiet=quiet)
+    output = render(reports, fmt, color=use_color(sys.stdout), quiet=quiet, group=True)
     if output:
         click.echo(output)
     # `valid` already counts warnings under --strict: the text, the JSON and the status agree
