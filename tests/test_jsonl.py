@@ -97,3 +97,35 @@ def test_atomic_files_get_ordinary_permissions(tmp_path):
         assert (tmp_path / "old.jsonl").stat().st_mode & 0o777 == 0o600
     finally:
         os.umask(umask)
+
+
+def test_open_binary_reads_a_gzip_file_as_its_data_and_names_a_zstd_one(tmp_path):
+    import gzip
+
+    import pytest
+
+    from batchkit.errors import InputError
+    from batchkit.jsonl import request_lines
+
+    path = tmp_path / "b.jsonl.gz"
+    path.write_bytes(gzip.compress(b'{"custom_id": "a"}\n\n{"custom_id": "b"}\n'))
+    with open_binary(path) as f:
+        assert f.read().startswith(b'{"custom_id": "a"}')
+    assert [n for n, _ in request_lines(path)] == [1, 3]
+    zst = tmp_path / "b.jsonl.zst"
+    zst.write_bytes(b"\x28\xb5\x2f\xfd\x00\x00")
+    with pytest.raises(InputError, match="zstd"):
+        with open_binary(zst):
+            pass
+
+
+def test_file_range_reads_only_its_bytes(tmp_path):
+    from batchkit.jsonl import file_range
+
+    path = tmp_path / "f"
+    path.write_bytes(b"one\ntwo\nthree\n")
+    with open(path, "rb") as f:
+        part = file_range(f, 4, 11)
+        assert part.read() == b"two\nthr"
+        part.seek(0)
+        assert part.readline() == b"two\n" and part.tell() == 4

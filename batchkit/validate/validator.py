@@ -241,12 +241,17 @@ class Validator:
                         continue
             self._reference(number, raw)
             fast_ok = reader.seen_content and not reader.array_file
+        self._count(pairs)
+        summary.lines = number
+        self._has_content = self._has_content or reader.seen_content
+
+    def _count(self, pairs: dict[tuple[str, str], int]) -> None:
+        """Adds the fast path's requests per (url, model) to the summary."""
+        summary = self.report.summary
         for (url, model), count in pairs.items():
             summary.requests += count
             summary.endpoints[url] += count
             summary.models[model] += count
-        summary.lines = number
-        self._has_content = self._has_content or reader.seen_content
 
     def _reference(self, number: int, raw: bytes) -> None:
         """One raw line the fast path did not take: read it, report what is wrong with it, check it."""
