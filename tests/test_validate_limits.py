@@ -133,6 +133,7 @@ def test_an_invalid_line_the_explanation_misses_still_gets_a_schema_finding(monk
             {"stream_options": {"include_usage": True}},
             [("stream-options-without-stream", "/body/stream_options")],
         ),
+        ({"stream_options": None}, []),
     ],
 )
 def test_rules_the_spec_states_in_words(body, expected, tmp_path, monkeypatch):

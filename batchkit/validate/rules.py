@@ -53,7 +53,7 @@ BODY_RULES = (
     BodyRule(
         "stream-options-without-stream",
         ("stream_options",),
-        lambda b: b.get("stream") is not True,
+        lambda b: b["stream_options"] is not None and b.get("stream") is not True,
         lambda b: (
             "`stream_options` is only allowed with `stream: true`, and batch requests cannot stream; "
             "remove `stream_options`"
