@@ -119,7 +119,8 @@ class Report:
     max_findings: int | None = None
     strict: bool = False
     omitted: Counter = field(default_factory=Counter)
-    _bound: tuple | None = None  # once the cap is reached: the key of the last finding kept
+    # once the cap is reached: the key of the last finding kept (later ones past it are only counted)
+    _bound: tuple | None = field(default=None, init=False, repr=False)
 
     @property
     def valid(self) -> bool:

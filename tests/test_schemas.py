@@ -947,3 +947,22 @@ def test_both_validators_agree(messages, fields):
     body = {"model": "m", "messages": [USER, *messages], **fields}
     errors = list(VALIDATORS["chat-completions"].iter_errors(body))
     assert RS_VALIDATORS["chat-completions"].is_valid(body) == (not errors)
+
+
+@pytest.mark.parametrize(
+    "pattern, text, matches",
+    [
+        ("^[a-z]+$", "abc", True),
+        ("^[a-z]+$", "abc\n", False),
+        ("^[$]+$", "$$", True),
+        (r"^a\$$", "a$", True),
+        (r"^a\$$", "a$\n", False),
+        ("^(x|y$)", "y\n", False),
+    ],
+)
+def test_patterns_mean_what_ecma_262_means(pattern, text, matches):
+    import re
+
+    from batchkit.schemas import python_pattern
+
+    assert bool(re.search(python_pattern(pattern), text)) is matches
