@@ -40,6 +40,7 @@ class Provider:
     key_env: str | None = None
     completion_windows: tuple[str, ...] = ("24h",)
     api_version: str | None = None  # Azure-style APIs: sent as ?api-version=, with the key in `api-key`
+    structured_outputs: str | None = None  # whose strict-mode schema subset applies (validate/strict.py)
 
     @property
     def custom_id_re(self) -> re.Pattern | None:
@@ -76,6 +77,7 @@ PROVIDERS: dict[str, Provider] = {
             one_endpoint=True,
             base_url="https://api.openai.com/v1",
             key_env="OPENAI_API_KEY",
+            structured_outputs="openai",
         ),
         Provider(
             name="azure",
@@ -93,6 +95,7 @@ PROVIDERS: dict[str, Provider] = {
             one_endpoint=True,
             key_env="AZURE_OPENAI_API_KEY",
             api_version="2024-10-21",
+            structured_outputs="openai",
         ),
         Provider(
             name="anthropic",

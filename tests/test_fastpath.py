@@ -204,17 +204,18 @@ def test_the_body_rules_alone_decide_which_lines_leave_the_fast_path():
     decode, _ = line_decoder()
     values = {"stream": False, "stream_options": {"include_usage": True}, "best_of": 2}
     values |= {"max_tokens": 5, "max_completion_tokens": 5}
+    values |= {"response_format": {"type": "text"}, "text": {"format": {"type": "text"}}}
+    values |= {"tools": [{"type": "function", "function": {"name": "f"}}]}
+    urls = {("best_of",): "/v1/completions", ("text",): "/v1/responses"}
+    prompts = {"/v1/chat/completions": {"messages": [{"role": "user", "content": "hi"}]},
+               "/v1/completions": {"prompt": "p"}, "/v1/responses": {"input": "hi"}}  # fmt: skip
 
     def raw(url="/v1/chat/completions", **body):
-        body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "prompt": "p", **body}
-        if url == "/v1/chat/completions":
-            del body["prompt"]
-        else:
-            del body["messages"]
+        body = {"model": "m", **prompts[url], **body}
         return orjson.dumps({"custom_id": "a", "method": "POST", "url": url, "body": body})
 
     for rule in BODY_RULES:
-        url = "/v1/completions" if rule.fields == ("best_of",) else "/v1/chat/completions"
+        url = urls.get(rule.fields, "/v1/chat/completions")
         decode(raw(url))
         if len(rule.fields) == 1:
             with pytest.raises(msgspec.ValidationError):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import jsonschema_rs
+import msgspec
 import orjson
 import pytest
 import test_schemas as base
@@ -517,9 +518,11 @@ items = st.one_of(
     st.builds(lambda i: {"type": "item_reference", "id": i}, name_),
     st.just({"type": "reasoning", "id": "rs_1", "summary": []}),
 )
+# a schema strict mode accepts (validate/strict.py), so "valid" stays true under OpenAI's rules
+STRICT_OBJECT = {"type": "object", "properties": {}, "required": [], "additionalProperties": False}
 tools = st.one_of(
     st.builds(
-        lambda n, s: {"type": "function", "name": n, "parameters": {"type": "object"}, "strict": s},
+        lambda n, s: {"type": "function", "name": n, "parameters": STRICT_OBJECT, "strict": s},
         name_,
         st.sampled_from([True, False, None]),
     ),
@@ -529,7 +532,7 @@ tools = st.one_of(
 text_formats = st.one_of(
     st.sampled_from([{"type": "text"}, {"type": "json_object"}]),
     st.builds(
-        lambda n, s: {"type": "json_schema", "name": n, "schema": {"type": "object"}, "strict": s},
+        lambda n, s: {"type": "json_schema", "name": n, "schema": STRICT_OBJECT, "strict": s},
         name_,
         st.booleans(),
     ),
@@ -606,11 +609,16 @@ def test_plain_responses_lines_take_the_fast_path():
     for body in [
         responses(),
         responses(instructions="Be brief.", max_output_tokens=50, reasoning={"effort": "low"}),
-        responses(tools=[{"type": "function", "name": "f", "parameters": {}}], tool_choice="auto"),
         responses(input=[{"type": "function_call_output", "call_id": "c", "output": "ok"}]),
-        responses(text={"format": {"type": "json_schema", "name": "a", "schema": {}}}),
     ]:
         assert urls[type(decode(orjson.dumps(request("responses", body))))] == "/v1/responses"
+    # tools and text formats leave it: the structured-output rules (validate/strict.py) read them
+    for body in [
+        responses(tools=[{"type": "function", "name": "f", "parameters": {}}], tool_choice="auto"),
+        responses(text={"format": {"type": "json_schema", "name": "a", "schema": {}}}),
+    ]:
+        with pytest.raises(msgspec.ValidationError):
+            decode(orjson.dumps(request("responses", body)))
     for name, body in [
         ("moderations", {"model": "omni-moderation-latest", "input": ["a", "b"]}),
         ("image-generations", {"model": "gpt-image-1", "prompt": "a cat", "n": 2}),

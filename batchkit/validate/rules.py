@@ -7,11 +7,13 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 from .. import schemas
 from ..findings import Finding
 from ..providers import Provider
 from .explain import did_you_mean, field_name, pointer
+from .strict import check_structured_output
 
 Emit = Callable[[Finding], None]
 LINE_FIELDS = frozenset(schemas.load(schemas.REQUEST)["properties"])
@@ -33,8 +35,9 @@ class BodyRule:
 
     code: str
     fields: tuple[str, ...]
-    applies: Callable[[dict], bool]
-    message: Callable[[dict], str]
+    applies: Callable[[dict], bool] = lambda b: True
+    message: Callable[[dict], str] = lambda b: ""
+    check: Callable | None = None  # (line, body, emit, provider): reports its own findings and paths
 
     @property
     def path(self) -> str:
@@ -74,6 +77,21 @@ BODY_RULES = (
             "made and the best n returned"
         ),
     ),
+)
+
+
+def _structured_output(number, body, emit, provider, field):
+    check_structured_output(number, body, emit, field, provider.structured_outputs)
+
+
+# Structured outputs: strict schemas (and JSON mode) are checked against the provider's subset.
+BODY_RULES += tuple(
+    BodyRule(
+        "structured-output",
+        (name,),
+        check=partial(_structured_output, field=name),
+    )
+    for name in ("response_format", "text", "tools")
 )
 # Message roles whose lines need a rule (tool-call pairing).
 RULE_ROLES = frozenset({"tool"})
@@ -242,7 +260,11 @@ class LineRules:
                         )
                     )
         for rule in BODY_RULES:
-            if all(f in body for f in rule.fields) and rule.applies(body):
+            if not all(f in body for f in rule.fields):
+                continue
+            if rule.check is not None:
+                rule.check(number, body, emit, self.provider)
+            elif rule.applies(body):
                 emit(Finding(rule.code, rule.message(body), number, rule.path))
         messages = body.get("messages")
         if type(messages) is list:
