@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import openai
 import orjson
 import pytest
+from polling import poll
 from serverutil import running_server
 
 from batchkit.runner import part_path
@@ -33,6 +33,14 @@ def write_lines(path, lines):
 
 def read_lines(path) -> list[dict]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def finished(client, batch_id):
+    def ended():
+        batch = client.batches.retrieve(batch_id)
+        return batch if batch.status in ("completed", "failed") else None
+
+    return poll(ended, timeout=30, what=f"batch {batch_id} to end")
 
 
 def run(*args, env=None, timeout=60):
@@ -61,7 +69,7 @@ def test_run_writes_output_and_errors_and_retries(echo, tmp_path):
     source = write_lines(tmp_path / "batch.jsonl", lines)
     output = tmp_path / "out.jsonl"
     result = run(source, "--base-url", echo.base_url, "-o", output, "-c", "4")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # one request failed
     successes = read_lines(output)
     assert sorted(line["custom_id"] for line in successes) == sorted(f"r{i}" for i in range(30))
     for line in successes:
@@ -77,9 +85,12 @@ def test_run_writes_output_and_errors_and_retries(echo, tmp_path):
     assert retries >= 5  # 429s and 503s were retried, never recorded as answers
     assert not part_path(output).exists() and not part_path(tmp_path / "out.errors.jsonl").exists()
 
+    # only successes are final: the failed request is sent again, and fails again
     again = run(source, "--base-url", echo.base_url, "-o", output, "-c", "4")
-    assert again.returncode == 0 and "31 already answered before" in again.stderr
+    assert again.returncode == 1 and "30 already answered before" in again.stderr
+    assert "0 succeeded, 1 failed" in again.stderr
     assert len(read_lines(output)) == 30
+    assert [line["custom_id"] for line in read_lines(tmp_path / "out.errors.jsonl")] == ["elsewhere"]
 
 
 def test_run_refuses_an_invalid_file(echo, tmp_path):
@@ -110,10 +121,12 @@ def test_interrupted_run_resumes_without_sending_twice(tmp_path):
             stderr=subprocess.DEVNULL,
         )
         try:
-            deadline = time.monotonic() + 30
-            while not part.exists() or part.read_bytes().count(b"\n") < 5:
-                assert process.poll() is None and time.monotonic() < deadline
-                time.sleep(0.02)
+
+            def five_answered():
+                assert process.poll() is None
+                return part.exists() and part.read_bytes().count(b"\n") >= 5
+
+            poll(five_answered, timeout=30, interval=0.02)
         finally:
             process.kill()
             process.wait()
@@ -165,10 +178,7 @@ def test_run_through_a_server_whose_upstream_is_another(echo, tmp_path):
         batch = client.batches.create(
             input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h"
         )
-        deadline = time.monotonic() + 30
-        while (batch := client.batches.retrieve(batch.id)).status not in ("completed", "failed"):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        batch = finished(client, batch.id)
         assert batch.status == "completed"
         assert batch.request_counts.model_dump() == {"total": 2, "completed": 1, "failed": 1}
         (ok,) = [orjson.loads(x) for x in client.files.content(batch.output_file_id).content.splitlines()]
@@ -187,8 +197,7 @@ def test_run_through_a_server_whose_upstream_is_another(echo, tmp_path):
         batch = client.batches.create(
             input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h"
         )
-        while (batch := client.batches.retrieve(batch.id)).status not in ("completed", "failed"):
-            time.sleep(0.05)
+        batch = finished(client, batch.id)
         assert [(e.code, e.param, e.line) for e in batch.errors.data] == [
             ("model_not_found", "body.model", 1)
         ]

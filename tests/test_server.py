@@ -8,6 +8,7 @@ import httpx
 import openai
 import orjson
 import pytest
+from polling import poll
 from serverutil import running_server
 
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
@@ -189,7 +190,7 @@ def test_files_routes(client, tmp_path, echo):
 @pytest.mark.parametrize(
     ("change", "code", "param"),
     [
-        ({"endpoint": "/v1/responses"}, "invalid_value", "endpoint"),
+        ({"endpoint": "/v1/audio/speech"}, "invalid_value", "endpoint"),
         ({"endpoint": "/v2/chat"}, "invalid_value", "endpoint"),
         ({"completion_window": "48h"}, "invalid_value", "completion_window"),
         ({"metadata": {"n": 1}}, "invalid_type", "metadata.n"),
@@ -221,9 +222,12 @@ def test_create_time_400(echo, change, code, param):
 
 def test_create_time_400_through_the_sdk(client):
     with pytest.raises(openai.BadRequestError) as caught:
-        client.batches.create(input_file_id="file-abc", endpoint="/v1/moderations", completion_window="24h")
+        client.batches.create(input_file_id="file-abc", endpoint="/v1/audio/speech", completion_window="24h")
     assert caught.value.code == "invalid_value" and caught.value.param == "endpoint"
-    assert "/v1/chat/completions" in caught.value.message
+    assert caught.value.body["message"] == (
+        "Invalid value: '/v1/audio/speech'. Supported values are: '/v1/chat/completions', '/v1/completions', "
+        "'/v1/embeddings', '/v1/moderations', and '/v1/responses'."
+    )
 
 
 def test_validating_failures_report_line_code_param(client, tmp_path):
@@ -384,11 +388,14 @@ def test_cancel_while_running_keeps_what_finished(slow, tmp_path):
     batch = slow.batches.create(
         input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="72h"
     )
-    running = wait_for(slow, batch.id, until={"in_progress"} | TERMINAL, check=lambda b: None)
-    while running.request_counts.completed < 4:  # live counts
-        assert running.status == "in_progress"
+    wait_for(slow, batch.id, until={"in_progress"} | TERMINAL)
+
+    def four_answered():  # live counts
         running = slow.batches.retrieve(batch.id)
-        time.sleep(0.05)
+        assert running.status == "in_progress"
+        return running.request_counts.completed >= 4
+
+    poll(four_answered, what="4 answers")
     cancelling = slow.batches.cancel(batch.id)
     assert cancelling.status in ("cancelling", "cancelled") and isinstance(cancelling.cancelling_at, int)
     done = wait_for(slow, batch.id)
@@ -444,11 +451,13 @@ def test_kill_9_mid_batch_then_restart_continues(tmp_path):
     with running_server(*args, data_dir=data) as server:
         client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
         batch = submit(client, tmp_path, [chat(i, i) for i in ids])
-        progress = client.batches.retrieve(batch.id)
-        while progress.request_counts.completed < 10:
-            assert progress.status in ("validating", "in_progress")
+
+        def ten_answered():
             progress = client.batches.retrieve(batch.id)
-            time.sleep(0.02)
+            assert progress.status in ("validating", "in_progress")
+            return progress.request_counts.completed >= 10
+
+        poll(ten_answered, interval=0.02, what="10 answers")
         server.process.kill()  # SIGKILL: no clean shutdown
         server.process.wait()
     before = _committed(data, batch.id)

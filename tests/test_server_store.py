@@ -98,7 +98,7 @@ def test_one_store_per_data_dir(tmp_path):
             {"custom_id": 5, "method": "POST", "url": "/v1/chat/completions", "body": {}},
             ("invalid_request", "custom_id"),
         ),
-        ({"custom_id": "a", "method": "POST", "url": "/v1/moderations", "body": {}}, ("invalid_url", "url")),
+        ({"custom_id": "a", "method": "POST", "url": "/v1/audio/speech", "body": {}}, ("invalid_url", "url")),
     ],
 )
 def test_findings_become_openai_batch_errors(line, expected):
