@@ -203,3 +203,122 @@ def test_run_through_a_server_whose_upstream_is_another(echo, tmp_path):
         ]
     log = "".join(p.read_text() for p in (tmp_path / "data").glob("serve-*.log"))
     assert "Application startup complete" in log and secret not in log
+
+
+# ---- in-process runs (click's CliRunner): exit status, causes, resume, secrets, unwritable output ---------
+
+
+def run_here(*args, env=None):
+    from click.testing import CliRunner
+
+    from batchkit.cli import cli
+
+    return CliRunner().invoke(cli, ["run", *map(str, args)], env=env)
+
+
+def test_nothing_listening_fails_with_the_cause_then_a_resume_sends_them(echo, tmp_path):
+    from serverutil import free_port
+
+    source = write_lines(tmp_path / "b.jsonl", [chat(f"n{i}", f"text {i}") for i in range(8)])
+    output = tmp_path / "out.jsonl"
+    nowhere = f"http://127.0.0.1:{free_port()}/v1"
+    failed = run_here(source, "--base-url", nowhere, "-o", output, "-q", "--max-attempts", "1")
+    assert failed.exit_code == 1, failed.output
+    assert output.read_bytes() == b""
+    assert len(read_lines(tmp_path / "out.errors.jsonl")) == 8
+
+    loud = run_here(source, "--base-url", nowhere, "-o", output, "--allow-failures", "--max-attempts", "2")
+    assert loud.exit_code == 0 and "8 retries" in loud.output
+    assert f"8 failed: 8 × upstream_unreachable (could not reach {nowhere}: ConnectError" in loud.output
+
+    fixed = run_here(source, "--base-url", echo.base_url, "-o", output)
+    assert fixed.exit_code == 0, fixed.output
+    assert "8 succeeded, 0 failed, 0 already answered before" in fixed.output
+    assert sorted(line["custom_id"] for line in read_lines(output)) == [f"n{i}" for i in range(8)]
+    assert not (tmp_path / "out.errors.jsonl").exists()  # replaced by this run's outcome: nothing failed
+
+
+def test_an_unwritable_output_folder_is_one_line_and_exit_2(echo, tmp_path):
+    import os
+
+    source = write_lines(tmp_path / "b.jsonl", [chat("a")])
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o555)
+    if os.access(folder, os.W_OK):  # root writes anywhere: use a folder the kernel refuses to anyone
+        folder = __import__("pathlib").Path("/sys/kernel")
+    try:
+        result = run_here(source, "--base-url", echo.base_url, "-o", folder / "out.jsonl")
+    finally:
+        (tmp_path / "locked").chmod(0o755)
+    assert result.exit_code == 2
+    assert result.output.startswith("batchkit: error: cannot write ") and result.output.count("\n") == 1
+    assert "Traceback" not in result.output
+
+
+def test_run_never_writes_the_key_an_upstream_echoes(tmp_path):
+    from serverutil import header_echo_upstream
+
+    secret = "sk-run-secret-0123456789abcdef"
+    lines = [chat("json-echo")]
+    lines.append(
+        {
+            "custom_id": "text-echo",
+            "method": "POST",
+            "url": "/v1/completions",
+            "body": {"model": "m", "prompt": "p"},
+        }
+    )
+    source = write_lines(tmp_path / "b.jsonl", lines)
+    output = tmp_path / "out.jsonl"
+    with header_echo_upstream() as upstream:
+        result = run_here(
+            source, "--base-url", upstream, "-o", output, "--api-key-env", "RUN_KEY", env={"RUN_KEY": secret}
+        )
+    assert result.exit_code == 1
+    errors = (tmp_path / "out.errors.jsonl").read_text()
+    assert len(read_lines(tmp_path / "out.errors.jsonl")) == 2
+    assert "[redacted]" in errors
+    for start in range(len(secret) - 6):  # no piece of the key either (a cut must not leave half of it)
+        assert secret[start : start + 7] not in errors
+    assert secret not in result.output
+
+
+def test_responses_and_moderations_run_and_pass_through_an_upstream(echo, tmp_path):
+    lines = [
+        {
+            "custom_id": "resp",
+            "method": "POST",
+            "url": "/v1/responses",
+            "body": {"model": "batchkit-echo", "input": "say this back"},
+        },
+        {
+            "custom_id": "mod",
+            "method": "POST",
+            "url": "/v1/moderations",
+            "body": {"model": "batchkit-echo", "input": ["one", "two"]},
+        },
+    ]
+    source = write_lines(tmp_path / "b.jsonl", lines)
+    with running_server(
+        "--backend", "upstream", "--upstream-url", echo.base_url, data_dir=tmp_path / "d"
+    ) as proxy:
+        for base in (echo.base_url, proxy.base_url):
+            output = tmp_path / "out.jsonl"
+            output.unlink(missing_ok=True)
+            result = run_here(source, "--base-url", base, "-o", output)
+            assert result.exit_code == 0, result.output
+            by_id = {line["custom_id"]: line["response"]["body"] for line in read_lines(output)}
+            response = by_id["resp"]
+            assert response["object"] == "response" and response["status"] == "completed"
+            (message,) = response["output"]
+            assert message["type"] == "message" and message["role"] == "assistant"
+            assert message["content"][0] == {
+                "type": "output_text",
+                "text": "say this back",
+                "annotations": [],
+            }
+            assert response["usage"]["input_tokens"] == 3 and response["usage"]["output_tokens"] == 3
+            moderation = by_id["mod"]
+            assert [r["flagged"] for r in moderation["results"]] == [False, False]
+            assert set(moderation["results"][0]["category_scores"]) >= {"hate", "violence"}

@@ -214,9 +214,18 @@ def _windows(text: str) -> tuple[str, ...]:
     metavar="R",
     help="Start at most R requests per second.",
 )
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(min=1),
+    default=6,
+    show_default=True,
+    help="Tries per request (429, 5xx and connection failures are tried again, with backoff).",
+)
 @click.option("--allow-failures", is_flag=True, help="Exit 0 even when some requests failed.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def run(file, base_url, api_key_env, output, errors, concurrency, max_rps, allow_failures, quiet):
+def run(
+    file, base_url, api_key_env, output, errors, concurrency, max_rps, max_attempts, allow_failures, quiet
+):
     """Execute batch FILE against an OpenAI-compatible server; write OUTPUT and ERRORS as a Batch API would.
 
     The file is validated first (an invalid one is refused with the report). Run the same command again
@@ -250,6 +259,7 @@ def run(file, base_url, api_key_env, output, errors, concurrency, max_rps, allow
             api_key=api_key,
             concurrency=concurrency,
             max_rps=max_rps,
+            max_attempts=max_attempts,
             progress=progress,
         )
     except ValidationFailed as e:
