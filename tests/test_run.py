@@ -259,7 +259,7 @@ def test_an_unwritable_output_folder_is_one_line_and_exit_2(echo, tmp_path):
 def test_run_never_writes_the_key_an_upstream_echoes(tmp_path):
     from serverutil import header_echo_upstream
 
-    secret = "sk-run-secret-0123456789abcdef"
+    secret = "sk-Zp4Kd8Wq2Xr6Tb1Nm5Cv9Gy3"
     lines = [chat("json-echo")]
     lines.append(
         {

@@ -273,6 +273,16 @@ def test_validating_failures_report_line_code_param(client, tmp_path):
         (11, "duplicate_custom_id", "custom_id"),
     ]
     assert all(e.message for e in done.errors.data)
+    # OpenAI's own words (recorded replies), names filled in
+    messages = {e.line: e.message for e in done.errors.data}
+    assert messages[2] == "This line is not parseable as valid JSON."
+    assert messages[3] == "Missing required parameter: 'custom_id'."
+    assert messages[5] == "Missing required parameter: 'body'."
+    assert messages[6] == "The URL provided for this request does not match the batch endpoint."
+    assert messages[7] == "Chat Completions: Streaming is not supported in the Batch API."
+    assert messages[8] == "The provided model 'gpt-nothing' is not supported by the Batch API."
+    assert messages[9] == "Model parameter is required."
+    assert messages[10] == "Messages parameter is required."
 
 
 def test_unknown_input_file_fails_while_validating(client):
@@ -283,6 +293,9 @@ def test_unknown_input_file_fails_while_validating(client):
     assert done.status == "failed"
     ((error),) = done.errors.data
     assert (error.code, error.param, error.line) == ("invalid_request", "file_id", None)
+    assert (
+        error.message == "Cannot find file file-nope, or organization org-local does not have access to it."
+    )
 
 
 def test_empty_file_fails(client, tmp_path):
@@ -317,6 +330,7 @@ def test_not_found_and_conflict(client, tmp_path):
     with pytest.raises(openai.ConflictError) as caught:
         client.batches.cancel(done.id)
     assert caught.value.body["message"] == "Cannot cancel a batch with status 'completed'."
+    assert caught.value.body["code"] is None and caught.value.body["param"] is None
     failed = wait_for(client, submit(client, tmp_path, [b"nope\n"], name="f.jsonl").id)
     with pytest.raises(openai.ConflictError):
         client.batches.cancel(failed.id)

@@ -197,15 +197,16 @@ class Store:
     def add_file(
         self, file_id: str, written: Path, filename: str, purpose: str, expires_at: int | None = None
     ) -> dict:
-        """Record a file whose body was written (and synced) at `written`; moves it into place."""
+        """Record a file whose body was written (and synced) at `written`; moves it into place once the row
+        is written, so a locked database leaves the upload where it was, for a retry."""
         size = written.stat().st_size
-        os.replace(written, self.file_path(file_id))
         now = int(time.time())
         with self.lock, self.db:
             self.db.execute(
                 "INSERT INTO files (id, filename, purpose, bytes, created_at, expires_at) VALUES (?,?,?,?,?,?)",
                 (file_id, filename, purpose, size, now, expires_at),
             )
+            os.replace(written, self.file_path(file_id))  # a crash before the commit: the sweep removes it
         return self.get_file(file_id)
 
     def get_file(self, file_id: str) -> dict | None:
