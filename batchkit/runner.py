@@ -141,6 +141,19 @@ def _open_parts(output: Path, errors: Path) -> tuple[BinaryIO, set[str], BinaryI
         raise InputError(f"cannot write {errors}: {e.strerror or e}") from None
 
 
+def _valid_requests(source: Path, provider: str | Provider) -> int:
+    """The number of requests in `source`; ValidationFailed (with the report) when it is invalid."""
+    from .validate import validate_file
+
+    report = validate_file(source, provider)
+    if not report.valid:
+        raise ValidationFailed(
+            f"{source}: {report.summary.errors} error(s); nothing was sent (fix the file and run again)",
+            report,
+        )
+    return report.summary.requests
+
+
 def run_batch(
     source: str | os.PathLike,
     *,
@@ -157,25 +170,18 @@ def run_batch(
     """Validate `source`, then send every request not yet answered in OUTPUT/ERRORS to `base_url`
     (e.g. http://localhost:8000/v1; a line's url '/v1/chat/completions' is sent to base_url +
     '/chat/completions'). Raises ValidationFailed (with the report) when the file is invalid."""
-    from .validate import validate_file
-
     if str(source) == "-":
         raise UsageError("batchkit run needs a file, not standard input (it reads the file twice)")
-    source = Path(source)
     if concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
-    report = validate_file(source, provider)
-    if not report.valid:
-        raise ValidationFailed(
-            f"{source}: {report.summary.errors} error(s); nothing was sent (fix the file and run again)",
-            report,
-        )
+    source = Path(source)
+    requests = _valid_requests(source, provider)
     output = Path(output)
     errors = Path(errors) if errors else default_errors_path(output)
     _check_paths(source, output, errors)
     out_handle, done, err_handle = _open_parts(output, errors)
     result = RunResult(
-        total=report.summary.requests,
+        total=requests,
         skipped=len(done),
         succeeded=0,
         failed=0,

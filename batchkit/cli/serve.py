@@ -93,24 +93,8 @@ from .common import Bars
     hidden=True,
     help="echo, testing aid: answer every Nth direct request with 429 or 503.",
 )
-def serve(
-    host,
-    port,
-    data_dir,
-    backend,
-    upstream_url,
-    upstream_key_env,
-    models,
-    concurrency,
-    window_scale,
-    completion_windows,
-    latency,
-    api_key_env,
-    allowed_hosts,
-    insecure,
-    fail_every,
-):
-    """Run a local OpenAI-compatible Files + Batches API (and /chat/completions, /embeddings).
+def serve(data_dir, completion_windows, **options):
+    """Run a local OpenAI-compatible Files + Batches API (and the endpoints a batch line may name).
 
     \b
     Point any OpenAI client (or `batchkit submit`, `batchkit run`) at it:
@@ -133,27 +117,15 @@ def serve(
 
     config = ServerConfig(
         data_dir=(data_dir or home() / "server").resolve(),
-        host=host,
-        port=port,
-        backend=backend,
-        upstream_url=upstream_url,
-        upstream_key_env=upstream_key_env,
-        models=models,
-        concurrency=concurrency,
-        window_scale=window_scale,
         completion_windows=_windows(completion_windows),
-        latency=latency,
-        fail_every=fail_every,
-        api_key_env=api_key_env,
-        allowed_hosts=allowed_hosts,
-        insecure=insecure,
+        **options,  # the other options are named as ServerConfig's fields
     )
     check_exposure(config)
-    check_port(host, port)
-    shown = f"[{host}]" if ":" in host else host
+    check_port(config.host, config.port)
+    base = f"http://{f'[{config.host}]' if ':' in config.host else config.host}:{config.port}/v1"
     click.echo(
-        f"batchkit serve: {backend} backend on http://{shown}:{port}/v1 (data in {config.data_dir})\n"
-        f"  point a client at it: export OPENAI_BASE_URL=http://{shown}:{port}/v1",
+        f"batchkit serve: {config.backend} backend on {base} (data in {config.data_dir})\n"
+        f"  point a client at it: export OPENAI_BASE_URL={base}",
         err=True,
     )
     run_server(config)
@@ -237,11 +209,9 @@ def run(
     """
     from ..runner import run_batch
 
-    api_key = None
-    if api_key_env:
-        api_key = os.environ.get(api_key_env)
-        if not api_key:
-            raise UsageError(f"environment variable {api_key_env} (--api-key-env) is not set")
+    api_key = os.environ.get(api_key_env) if api_key_env else None
+    if api_key_env and not api_key:
+        raise UsageError(f"environment variable {api_key_env} (--api-key-env) is not set")
     bars = Bars(quiet)
 
     def progress(answered: int, failed: int, total: int) -> None:
@@ -276,17 +246,21 @@ def run(
     finally:
         bars.close()
     if not quiet:
-        where = f"{result.output}" + (f" and {result.errors}" if result.errors else "")
-        click.echo(
-            f"{_count(result.total, 'request')}: {result.succeeded:,} succeeded, {result.failed:,} failed, "
-            f"{result.skipped:,} already answered before; {_count(result.retries, 'retry', 'retries')}; "
-            f"results in {where}",
-            err=True,
-        )
-        if result.failed:
-            click.echo(result.failures(), err=True)
+        _report(result)
     if result.failed and not allow_failures:
         sys.exit(1)
+
+
+def _report(result) -> None:
+    where = f"{result.output}" + (f" and {result.errors}" if result.errors else "")
+    click.echo(
+        f"{_count(result.total, 'request')}: {result.succeeded:,} succeeded, {result.failed:,} failed, "
+        f"{result.skipped:,} already answered before; {_count(result.retries, 'retry', 'retries')}; "
+        f"results in {where}",
+        err=True,
+    )
+    if result.failed:
+        click.echo(result.failures(), err=True)
 
 
 def _count(n: int, one: str, many: str | None = None) -> str:
