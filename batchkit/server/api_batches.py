@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 
 from ..jsonl import json_type
 from ..wire import EXECUTABLE_ENDPOINTS, supported_endpoints_message
-from .http import ApiError, db, invalid, json_object, limit_param, not_found, page
+from .http import ApiError, db, found, invalid, json_object, limit_param, listed_page
 from .worker import window_seconds
 
 router = APIRouter(prefix="/v1")
@@ -144,16 +144,11 @@ async def create_batch(request: Request):
 @router.get("/batches")
 async def list_batches(request: Request, after: str | None = None, limit: str | None = None):
     listed = await db(request.app.state.store.list_batches, after=after, limit=limit_param(limit, 20, 100))
-    if listed is None:
-        raise invalid("after", f"Invalid value for 'after': no batch with id {after!r}.")
-    return page(*listed)
+    return listed_page(listed, "batch", after)
 
 
 async def _batch(request: Request, batch_id: str) -> dict:
-    batch = await db(request.app.state.store.get_batch, batch_id)
-    if batch is None:
-        raise not_found("batch", batch_id, "batch_id")
-    return batch
+    return await found(request.app.state.store.get_batch, batch_id, "batch")
 
 
 @router.get("/batches/{batch_id}")

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 from starlette.datastructures import UploadFile
 
-from .http import db, invalid, limit_param, not_found, page
+from .http import db, found, invalid, limit_param, listed_page, not_found
 
 router = APIRouter(prefix="/v1")
 
@@ -106,16 +106,11 @@ async def list_files(
         order=order,
         after=after,
     )
-    if listed is None:
-        raise invalid("after", f"Invalid value for 'after': no file with id {after!r}.")
-    return page(*listed)
+    return listed_page(listed, "file", after)
 
 
 async def _file(request: Request, file_id: str) -> dict:
-    file = await db(request.app.state.store.get_file, file_id)
-    if file is None:
-        raise not_found("file", file_id, "file_id")
-    return file
+    return await found(request.app.state.store.get_file, file_id, "file")
 
 
 @router.get("/files/{file_id}")

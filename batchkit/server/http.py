@@ -63,6 +63,21 @@ async def db(work, *args, **kwargs):
         raise busy() from None
 
 
+async def found(work, object_id: str, kind: str) -> dict:
+    """The object `work(object_id)` reads from the store, or OpenAI's 404 for a `kind` ('file', 'batch')."""
+    value = await db(work, object_id)
+    if value is None:
+        raise not_found(kind, object_id, f"{kind}_id")
+    return value
+
+
+def listed_page(listed: tuple[list[dict], bool] | None, kind: str, after: str | None) -> dict:
+    """A list page, or OpenAI's 400 when `after` named no such object (the store answered None)."""
+    if listed is None:
+        raise invalid("after", f"Invalid value for 'after': no {kind} with id {after!r}.")
+    return page(*listed)
+
+
 def limit_param(value: str | None, default: int, most: int) -> int:
     if value is None:
         return default
