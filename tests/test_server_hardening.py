@@ -110,6 +110,17 @@ def test_an_open_address_needs_a_key_or_insecure(tmp_path):
     assert not (tmp_path / "d").exists()  # refused before anything started
 
 
+def test_a_key_variable_that_is_not_set_is_refused_before_starting(tmp_path):
+    result = CliRunner().invoke(
+        cli, ["serve", "--api-key-env", "NOT_SET_SERVE_KEY", "--data-dir", str(tmp_path / "d")], env={}
+    )
+    assert result.exit_code == 2
+    assert (
+        result.output
+        == "batchkit: error: environment variable NOT_SET_SERVE_KEY (--api-key-env) is not set\n"
+    )
+
+
 def test_a_busy_port_is_one_line_naming_its_holder(tmp_path):
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))

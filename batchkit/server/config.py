@@ -52,7 +52,9 @@ def is_loopback(host: str) -> bool:
 
 
 def check_exposure(config: ServerConfig) -> None:
-    """Refuse to listen beyond this machine with no key, unless the user said --insecure."""
+    """Refuse to listen beyond this machine with no key, unless the user said --insecure (and a key
+    variable that is not set)."""
+    server_key(config)
     if not is_loopback(config.host) and not config.api_key_env and not config.insecure:
         raise UsageError(
             f"--host {config.host} lets other machines reach this server: require a key with "
