@@ -157,7 +157,10 @@ def test_a_failed_batch_exits_1_with_the_providers_errors(server, tmp_path):
     result = bk(server, "submit", batch_file, "--wait", "--interval", "0.3")
     assert result.returncode == 1
     assert ": failed (" in result.stdout
-    assert "line 1: model_not_found (body.model): The model `no-such-model` does not exist" in result.stderr
+    assert (
+        "line 1: model_not_found (body.model): The provided model 'no-such-model' is not supported"
+        in result.stderr
+    )
     batch_id = result.stdout.split(" submitted as ")[1].split()[0]
     assert result.stderr.rstrip().endswith(f"1 batch(es) did not complete: {batch_id} failed")
     assert run_cli("watch", batch_file).returncode == 1
