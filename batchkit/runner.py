@@ -167,7 +167,7 @@ def run_batch(
     max_attempts: int = 6,
     progress: Progress | None = None,
 ) -> RunResult:
-    """Validate `source`, then send every request not yet answered in OUTPUT/ERRORS to `base_url`
+    """Validate `source`, then send every request without a success in OUTPUT to `base_url`
     (e.g. http://localhost:8000/v1; a line's url '/v1/chat/completions' is sent to base_url +
     '/chat/completions'). Raises ValidationFailed (with the report) when the file is invalid."""
     if str(source) == "-":
