@@ -267,3 +267,23 @@ def test_the_validating_stage_keeps_a_bounded_list_and_counts_the_rest(tmp_path)
         "line": 1,
     }
     assert time.perf_counter() - started < 30
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"headers": {"authorization": "Bearer sk-AbC123xyz"}}',
+        '{"error": {"message": "{\\"Authorization\\": \\"Bearer sk-AbC123xyz\\"}"}}',
+        "{'api-key': 'sk-AbC123xyz', 'x': 1}",
+        "X-Api-Key: sk-AbC123xyz\r\nHost: a",
+        "token was bearer sk-AbC123xyz, sorry",
+        "the key sk-AbC123xyz was refused",
+    ],
+)
+def test_redact_removes_credentials_in_every_form(text):
+    from batchkit.wire import redact
+
+    cleaned = redact(text, ("sk-AbC123xyz",))
+    assert "AbC123" not in cleaned and "[redacted]" in cleaned
+    if text.startswith('{"'):
+        orjson.loads(cleaned)  # JSON stays JSON
