@@ -108,8 +108,14 @@ PROVIDERS: dict[str, Provider] = {
         ),
         Provider(
             name="local",
-            description="batchkit serve / batchkit run: chat completions, embeddings and completions",
-            endpoints=("/v1/chat/completions", "/v1/embeddings", "/v1/completions"),
+            description="batchkit serve / batchkit run: chat completions, embeddings, completions, responses, moderations",
+            endpoints=(
+                "/v1/chat/completions",
+                "/v1/embeddings",
+                "/v1/completions",
+                "/v1/responses",
+                "/v1/moderations",
+            ),
         ),
         Provider(
             name="generic",
