@@ -31,6 +31,8 @@ _EXPORTS = {
     "ValidationFailed": "errors",
     "RemoteError": "errors",
     "JobFailed": "errors",
+    "convert_request": "dialects",
+    "convert_file": "dialects",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -42,6 +42,13 @@ CODES: dict[str, str] = {
     "stream-options-without-stream": WARNING,
     "conflicting-max-tokens": WARNING,
     "empty-content": WARNING,
+    # dialects: lines of other Batch APIs, and converting between them
+    "wrong-dialect": ERROR,
+    "unknown-dialect": ERROR,
+    "unsupported-field": ERROR,
+    "unsupported-value": ERROR,
+    "dropped-field": WARNING,
+    "missing-max-tokens": ERROR,
 }
 
 

@@ -193,6 +193,7 @@ def write_numbered(
     max_findings: int | None = None,
     file: str | None = None,
     progress: Progress | None = None,
+    make_validator: Callable[..., object] | None = None,
 ) -> WriteResult:
     """Write (number, request) pairs; `number` is what findings call the line (a data-row number when
     building from a table, the line number when rewriting a file). A request is a dict (written as one
@@ -202,14 +203,15 @@ def write_numbered(
     validated under `provider` (file-level limits are left to sharding) unless validate=False; when any
     line is invalid, nothing is written and ValidationFailed (carrying the report) is raised, unless
     force=True. `file` names the source in the report (default: `path`). `progress(n)` is told how many
-    more lines were written, now and then.
+    more lines were written, now and then. `make_validator(provider, **options)` builds the validator
+    for lines of another dialect (default: `Validator`, for OpenAI lines).
     """
     from ..validate import Validator
 
     limits = get_provider(provider).with_limits(max_requests, parse_size(max_bytes))
     validator = None
     if validate:
-        validator = Validator(
+        validator = (make_validator or Validator)(
             limits,
             max_requests=NO_LIMIT,
             max_bytes=NO_LIMIT,

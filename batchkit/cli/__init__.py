@@ -26,6 +26,7 @@ COMMANDS = {
     "cancel": ("submit:cancel", "Cancel a batch."),
     "merge": ("merge:merge", "Join results back to the input rows."),
     "retry": ("merge:retry", "Write what failed as a new batch file."),
+    "convert": ("convert:convert", "Convert a batch file to another provider's line format."),
 }
 
 

@@ -216,15 +216,22 @@ def validate_file(
     max_bytes: int | None = None,
     max_findings: int | None = None,
     jobs: int = 1,
+    dialect: str | None = None,
 ) -> Report:
     """Validate one batch file: a path, '-' for standard input, or a binary stream.
 
-    `jobs` > 1 (0: one per core) validates byte ranges of a large file in worker processes.
+    `jobs` > 1 (0: one per core) validates byte ranges of a large file in worker processes. A file in
+    another dialect than OpenAI's (named, detected from its first line, or the provider's) is checked by
+    `batchkit.dialects`.
     """
     options = dict(
         max_requests=max_requests, max_bytes=max_bytes, max_findings=max_findings, file=source_name(source)
     )
     with open_binary(source) as stream:
+        from ..dialects.validate import dialect_to_validate, validate_dialect_stream
+
+        if other := dialect_to_validate(stream, provider, dialect):
+            return validate_dialect_stream(stream, other, provider, **options)
         seekable = _seekable(stream)
         jobs = jobs or os.cpu_count() or 1
         if jobs > 1 and seekable and isinstance(source, (str, os.PathLike)) and str(source) != "-":

@@ -1,0 +1,128 @@
+"""What every dialect shares: the conversion context (findings, dropped fields, defaults) and the
+request every conversion passes through — an OpenAI chat completions body."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import orjson
+
+from ..findings import Finding
+
+CHAT = "chat"
+EMBEDDINGS = "embeddings"
+
+
+def child(at: str, *parts) -> str:
+    """The JSON Pointer (RFC 6901) `at` extended by keys and indexes."""
+    return at + "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+@dataclass
+class Request:
+    """One request between dialects: its id (None when the line has none), what kind of body it is, the
+    body in OpenAI's shape, and the JSON Pointer of that body in the line it came from."""
+
+    id: str | None
+    body: dict
+    kind: str = CHAT
+    at: str = "/body"
+
+
+@dataclass
+class Context:
+    """What one line's conversion needs and what it found.
+
+    `model` replaces the request's model; `max_tokens` is the default for targets that require it.
+    With `drop_unsupported`, what the target cannot express is left out and listed in `dropped`
+    (and as warnings); without it, each is an error and the line is not written."""
+
+    line: int | None = None
+    model: str | None = None
+    max_tokens: int | None = None
+    drop_unsupported: bool = False
+    findings: list[Finding] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return any(f.is_error for f in self.findings)
+
+    def unsupported(self, path: str, message: str, code: str = "unsupported-field") -> None:
+        """The target cannot express what is at `path`: an error, or a drop when asked for."""
+        if self.drop_unsupported:
+            self.dropped.append(path)
+            self.findings.append(Finding("dropped-field", f"dropped: {message}", self.line, path))
+        else:
+            hint = " (--drop-unsupported leaves it out)"
+            self.findings.append(Finding(code, message + hint, self.line, path))
+
+    def error(self, code: str, path: str, message: str) -> None:
+        self.findings.append(Finding(code, message, self.line, path))
+
+
+def leftover(obj: dict, handled, at: str, ctx: Context, target: str) -> None:
+    """Every key of `obj` not in `handled` is something `target` cannot express."""
+    for key in obj:
+        if key not in handled:
+            ctx.unsupported(child(at, key), f"{target} has no `{key}`")
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def split_data_url(url: str) -> tuple[str, str] | None:
+    """data:MIME;base64,DATA → (MIME, DATA); None for any other URL."""
+    if not url.startswith("data:") or ";base64," not in url:
+        return None
+    head, data = url[5:].split(";base64,", 1)
+    return head or "application/octet-stream", data
+
+
+def data_url(mime: str, data: str) -> str:
+    return f"data:{mime};base64,{data}"
+
+
+def text_of(content) -> str | None:
+    """The text of an OpenAI message content: a string, or the text parts joined."""
+    if content is None or isinstance(content, str):
+        return content
+    return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+
+
+def max_tokens_of(body: dict) -> int | None:
+    value = body.get("max_completion_tokens", body.get("max_tokens"))
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def function_names(messages: list) -> dict[str, str]:
+    """tool call id → function name, from the assistant messages' tool calls."""
+    names = {}
+    for message in messages:
+        if isinstance(message, dict) and message.get("role") == "assistant":
+            for call in message.get("tool_calls") or []:
+                if isinstance(call, dict) and isinstance(call.get("function"), dict):
+                    names[call.get("id")] = call["function"].get("name")
+    return names
+
+
+def with_model(body: dict, model: str | None) -> dict:
+    """`body` with its model replaced by `model` (first, as people write it) when one is given."""
+    if not model:
+        return body
+    return {"model": model, **{k: v for k, v in body.items() if k != "model"}}
+
+
+def tool_arguments(function, at: str, ctx: Context, target: str) -> dict | None:
+    """A tool call's arguments (a JSON string in OpenAI's shape) as the object other dialects hold."""
+    try:
+        arguments = orjson.loads(function.get("arguments") or "{}")
+    except (AttributeError, TypeError, orjson.JSONDecodeError):
+        arguments = None
+    if not isinstance(arguments, dict):
+        ctx.unsupported(
+            child(at, "function", "arguments"), f"{target} takes tool arguments as a JSON object only"
+        )
+        return None
+    return arguments
