@@ -94,7 +94,14 @@ def test_problems_are_reported_and_json_summary(tmp_path):
     assert "requests with no result: 1: p-3" in out
     result = run(*args, "-o", tmp_path / "m.csv", "--json")
     summary = json.loads(result.stdout)
-    assert summary["counts"] == {"ok": 3, "http_error": 0, "batch_error": 1, "expired": 0, "missing": 1}
+    assert summary["counts"] == {
+        "ok": 3,
+        "http_error": 0,
+        "batch_error": 1,
+        "expired": 0,
+        "canceled": 0,
+        "missing": 1,
+    }
     assert [o["custom_id"] for o in summary["orphans"]] == ["p-9"] and summary["orphans_count"] == 1
     assert summary["missing_count"] == 1 and summary["duplicates_count"] == 2
     assert run(*args, "-o", tmp_path / "m.csv", "-q").stdout == ""
