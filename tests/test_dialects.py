@@ -369,3 +369,16 @@ def test_provider_rows_name_their_dialect():
 
 def test_public_api_exports():
     assert batchkit.convert_request is convert_request and batchkit.convert_file is convert_file
+
+
+def test_split_shards_lines_of_another_dialect_and_checks_them_as_that_dialect(tmp_path):
+    from batchkit.build import split_file
+
+    lines = [convert_request(x, to="anthropic").line for x in ROUND_TRIP]
+    source = write(tmp_path / "claude.jsonl", lines)
+    result = split_file(source, tmp_path / "part.jsonl", "anthropic", max_requests=3)
+    assert [len(read(p)) for p in result.paths] == [3, 1] and result.report.valid
+    broken = write(tmp_path / "broken.jsonl", [{**lines[0], "params": {"model": "m"}}])
+    with pytest.raises(batchkit.ValidationFailed) as failed:
+        split_file(broken, tmp_path / "out.jsonl", "anthropic", max_requests=1)
+    assert [f.path for f in failed.value.report.findings] == ["/params/max_tokens"]

@@ -301,6 +301,7 @@ def split_file(
     `output` (default: `source`, so `big.jsonl` → `big-00001.jsonl`, …). When everything fits in one file
     and `output` is the source itself, nothing is written and `paths` is empty. Every line is validated;
     an invalid file writes nothing (ValidationFailed) unless force=True."""
+    from ..dialects.validate import dialect_to_validate, validator_factory
     from ..jsonl import content_lines, open_binary
 
     output = Path(source if output is None else output)
@@ -316,6 +317,7 @@ def split_file(
             stream.seek(0)
             if fits is not None:
                 return WriteResult([], None, fits[0], fits[1], [fits[0]], [fits[1]])
+        make_validator = validator_factory(dialect_to_validate(stream, limits))  # other providers' lines
         return write_numbered(
             content_lines(stream),
             output,
@@ -324,6 +326,7 @@ def split_file(
             max_findings=max_findings,
             file=source_name(source),
             progress=progress,
+            make_validator=make_validator,
         )
 
 

@@ -23,6 +23,7 @@ from ..jsonl import atomic_write, dumps_line, open_binary, read_objects, source_
 from ..providers import Provider, get_provider
 from . import DIALECTS, OPENAI, detect, get_dialect
 from .base import Context
+from .validate import validator_factory
 
 # The provider a dialect's output is checked against when none is named.
 HOME = {
@@ -133,7 +134,7 @@ def convert_file(
     result = ConvertResult([], conversion, None)
     options = dict(model=model, max_tokens=max_tokens, drop_unsupported=drop_unsupported)
     lines = _converted(source, to, row, options, result, mapping)
-    validator = None if to == OPENAI else _dialect_validator(to)
+    validator = validator_factory(to)
     try:
         written = write_numbered(
             lines, output, row, force=force, max_findings=max_findings, make_validator=validator
@@ -148,15 +149,6 @@ def convert_file(
             for original, mapped in mapping:
                 f.write(dumps_line({"custom_id": original, "id": mapped}))
     return result
-
-
-def _dialect_validator(to: str):
-    from .validate import DialectValidator
-
-    def make(provider: Provider, **options):
-        return DialectValidator(to, provider, **options)
-
-    return make
 
 
 def _converted(

@@ -162,6 +162,19 @@ def dialect_to_validate(
     return None if dialect == OPENAI else dialect
 
 
+def validator_factory(dialect: str | None):
+    """What `build.write_numbered(make_validator=...)` needs to check lines of `dialect` as they are
+    written (None for OpenAI lines, which `Validator` checks)."""
+    if dialect is None or dialect == OPENAI:
+        return None
+    get_dialect(dialect)
+
+    def make(provider: Provider, **options) -> DialectValidator:
+        return DialectValidator(dialect, provider, **options)
+
+    return make
+
+
 def validate_dialect_stream(stream, dialect: str, provider: str | Provider | None = None, **options):
     """Validate a whole stream of `dialect` lines and return the Report."""
     validator = DialectValidator(dialect, provider, **options)
