@@ -8,14 +8,18 @@ import orjson
 
 from .base import (
     CHAT,
+    SYSTEM_ROLES,
     Context,
     Request,
     as_list,
+    chat_messages,
     child,
     data_url,
+    image_of,
+    inner,
     leftover,
     max_tokens_of,
-    split_data_url,
+    model_in,
     text_of,
     tool_arguments,
 )
@@ -34,13 +38,6 @@ PARAM_FIELDS = frozenset(
     "model max_tokens system messages temperature top_p top_k stop_sequences tools tool_choice metadata "
     "stream".split()
 )
-ROLE_FIELDS = {
-    "system": {"role", "content"},
-    "developer": {"role", "content"},
-    "user": {"role", "content"},
-    "assistant": {"role", "content", "tool_calls"},
-    "tool": {"role", "content", "tool_call_id"},
-}
 CHOICES_OUT = {"auto": {"type": "auto"}, "required": {"type": "any"}, "none": {"type": "none"}}
 CHOICES_IN = {"auto": "auto", "any": "required", "none": "none"}
 
@@ -50,14 +47,12 @@ def looks_like(obj: dict) -> bool:
 
 
 def model_of(obj: dict):
-    params = obj.get("params")
-    return params.get("model") if isinstance(params, dict) else None
+    return model_in(obj, REQUEST_FIELD)
 
 
 def from_line(obj: dict, ctx: Context) -> Request | None:
-    params = obj.get("params")
-    if not isinstance(params, dict):
-        ctx.error("wrong-type", "/params", "`params` must be a Messages request object")
+    params = inner(obj, REQUEST_FIELD, "a Messages request", ctx)
+    if params is None:
         return None
     return Request(obj.get("custom_id"), to_chat(params, "/params", ctx), CHAT, "/params")
 
@@ -160,19 +155,10 @@ def _tools_out(body: dict, params: dict, at: str, ctx: Context, target: str) -> 
 def _messages_out(messages: list, at: str, ctx: Context, target: str):
     system: list = []
     out: list = []
-    for i, message in enumerate(messages):
-        path = child(at, i)
-        role = message.get("role") if isinstance(message, dict) else None
-        if role not in ROLE_FIELDS:
-            ctx.unsupported(path, f"{target} has no {role!r} messages")
-            continue
-        leftover(message, ROLE_FIELDS[role], path, ctx, target)
+    for role, message, path in chat_messages(messages, at, ctx, target):
         content, content_at = message.get("content"), child(path, "content")
-        if role in ("system", "developer"):
-            if out:
-                ctx.unsupported(path, f"{target} takes system text only before the conversation")
-            else:
-                system.append((content, content_at))
+        if role in SYSTEM_ROLES:
+            system.append((content, content_at))
         elif role == "tool":
             block = {"type": "tool_result", "tool_use_id": message.get("tool_call_id")}
             block["content"] = _blocks_out(content, content_at, ctx, target)
@@ -224,11 +210,7 @@ def _blocks_out(content, at: str, ctx: Context, target: str):
 
 
 def _image_source(image: dict, at: str, ctx: Context) -> dict:
-    if image.get("detail", "auto") != "auto":
-        ctx.unsupported(child(at, "detail"), f"{TARGET} has no image detail setting")
-    leftover(image, {"url", "detail"}, at, ctx, TARGET)
-    url = image.get("url") or ""
-    inline = split_data_url(url)
+    url, inline = image_of(image, at, ctx, TARGET)
     if inline:
         return {"type": "base64", "media_type": inline[0], "data": inline[1]}
     return {"type": "url", "url": url}

@@ -126,3 +126,69 @@ def tool_arguments(function, at: str, ctx: Context, target: str) -> dict | None:
         )
         return None
     return arguments
+
+
+def inner(obj: dict, field: str, what: str, ctx: Context) -> dict | None:
+    """The request object a line holds under `field` (None after a finding when it is not an object)."""
+    value = obj.get(field)
+    if not isinstance(value, dict):
+        ctx.error("wrong-type", child("", field), f"`{field}` must be {what} object")
+        return None
+    return value
+
+
+def model_in(obj: dict, field: str):
+    """The model named inside the line's request object, if any."""
+    value = obj.get(field)
+    return value.get("model") if isinstance(value, dict) else None
+
+
+ROLE_FIELDS = {
+    "system": {"role", "content"},
+    "developer": {"role", "content"},
+    "user": {"role", "content"},
+    "assistant": {"role", "content", "tool_calls"},
+    "tool": {"role", "content", "tool_call_id"},
+}
+SYSTEM_ROLES = ("system", "developer")
+
+
+def chat_messages(messages: list, at: str, ctx: Context, target: str):
+    """(role, message, path) of each chat message a target with a separate system prompt can take; the
+    others (unknown roles, fields it has no place for, system text after the conversation has begun)
+    are reported."""
+    started = False
+    for i, message in enumerate(messages):
+        path = child(at, i)
+        role = message.get("role") if isinstance(message, dict) else None
+        if role not in ROLE_FIELDS:
+            ctx.unsupported(path, f"{target} has no {role!r} messages")
+            continue
+        leftover(message, ROLE_FIELDS[role], path, ctx, target)
+        if role in SYSTEM_ROLES and started:
+            ctx.unsupported(path, f"{target} takes system text only before the conversation")
+            continue
+        started = started or role not in SYSTEM_ROLES
+        yield role, message, path
+
+
+def function_tools(body: dict, at: str, ctx: Context, target: str):
+    """The `function` object of each chat tool; other kinds of tool are reported."""
+    for i, tool in enumerate(as_list(body["tools"])):
+        path = child(at, "tools", i)
+        function = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
+        if not isinstance(function, dict):
+            ctx.unsupported(path, f"{target} takes function tools only")
+            continue
+        leftover(function, {"name", "description", "parameters"}, child(path, "function"), ctx, target)
+        yield function
+
+
+def image_of(image: dict, at: str, ctx: Context, target: str) -> tuple[str, tuple[str, str] | None]:
+    """An image_url part's URL and, for a data URL, its (MIME, base64 data); a detail setting, which
+    no other dialect has, is reported."""
+    if image.get("detail", "auto") != "auto":
+        ctx.unsupported(child(at, "detail"), f"{target} has no image detail setting")
+    leftover(image, {"url", "detail"}, at, ctx, target)
+    url = image.get("url") or ""
+    return url, split_data_url(url)

@@ -5,7 +5,7 @@ job) and validates Converse requests too; converting a Converse request is not s
 from __future__ import annotations
 
 from . import anthropic
-from .base import CHAT, Context, Request
+from .base import CHAT, Context, Request, inner
 
 NAME = "bedrock"
 SCHEMA = "bedrock-request"
@@ -23,9 +23,8 @@ def model_of(obj: dict):
 
 
 def from_line(obj: dict, ctx: Context) -> Request | None:
-    body = obj.get("modelInput")
-    if not isinstance(body, dict):
-        ctx.error("wrong-type", "/modelInput", "`modelInput` must be a request body object")
+    body = inner(obj, REQUEST_FIELD, "a request body", ctx)
+    if body is None:
         return None
     if "anthropic_version" not in body:
         ctx.unsupported(

@@ -3,7 +3,7 @@ url, the model usually set on the job (so `body.model` is optional)."""
 
 from __future__ import annotations
 
-from .base import CHAT, EMBEDDINGS, Context, Request, with_model
+from .base import CHAT, EMBEDDINGS, Context, Request, inner, model_in, with_model
 
 NAME = "custom-body"
 SCHEMA = "custom-body-request"
@@ -16,14 +16,12 @@ def looks_like(obj: dict) -> bool:
 
 
 def model_of(obj: dict):
-    body = obj.get("body")
-    return body.get("model") if isinstance(body, dict) else None
+    return model_in(obj, REQUEST_FIELD)
 
 
 def from_line(obj: dict, ctx: Context) -> Request | None:
-    body = obj.get("body")
-    if not isinstance(body, dict):
-        ctx.error("wrong-type", "/body", "`body` must be a request object")
+    body = inner(obj, REQUEST_FIELD, "a request", ctx)
+    if body is None:
         return None
     if "messages" in body:
         return Request(obj.get("custom_id"), body, CHAT)

@@ -16,15 +16,19 @@ import orjson
 
 from .base import (
     CHAT,
+    SYSTEM_ROLES,
     Context,
     Request,
     as_list,
+    chat_messages,
     child,
     data_url,
     function_names,
+    image_of,
+    inner,
     leftover,
     max_tokens_of,
-    split_data_url,
+    model_in,
     text_of,
     tool_arguments,
 )
@@ -57,13 +61,6 @@ CONFIG_IN = {v: k for k, v in CONFIG.items()}
 REQUEST_FIELDS = frozenset(
     {"contents", "systemInstruction", "generationConfig", "tools", "toolConfig", "model"}
 )
-ROLE_FIELDS = {
-    "system": {"role", "content"},
-    "developer": {"role", "content"},
-    "user": {"role", "content"},
-    "assistant": {"role", "content", "tool_calls"},
-    "tool": {"role", "content", "tool_call_id"},
-}
 MODES_OUT = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
 MODES_IN = {v: k for k, v in MODES_OUT.items()}
 
@@ -73,14 +70,12 @@ def looks_like(obj: dict) -> bool:
 
 
 def model_of(obj: dict):
-    request = obj.get("request")
-    return request.get("model") if isinstance(request, dict) else None
+    return model_in(obj, REQUEST_FIELD)
 
 
 def from_line(obj: dict, ctx: Context) -> Request | None:
-    request = obj.get("request")
-    if not isinstance(request, dict):
-        ctx.error("wrong-type", "/request", "`request` must be a GenerateContentRequest object")
+    request = inner(obj, REQUEST_FIELD, "a GenerateContentRequest", ctx)
+    if request is None:
         return None
     return Request(obj.get("key"), to_chat(request, "/request", ctx), CHAT, "/request")
 
@@ -179,19 +174,10 @@ def _contents_out(messages: list, at: str, ctx: Context):
     names = function_names(messages)
     system: list = []
     contents: list = []
-    for i, message in enumerate(messages):
-        path = child(at, i)
-        role = message.get("role") if isinstance(message, dict) else None
-        if role not in ROLE_FIELDS:
-            ctx.unsupported(path, f"{TARGET} has no {role!r} messages")
-            continue
-        leftover(message, ROLE_FIELDS[role], path, ctx, TARGET)
+    for role, message, path in chat_messages(messages, at, ctx, TARGET):
         content, content_at = message.get("content"), child(path, "content")
-        if role in ("system", "developer"):
-            if contents:
-                ctx.unsupported(path, f"{TARGET} takes system text only before the conversation")
-            else:
-                system.extend(_parts_out(content, content_at, ctx))
+        if role in SYSTEM_ROLES:
+            system.extend(_parts_out(content, content_at, ctx))
         elif role == "tool":
             part = _function_response(message, names, path, ctx)
             last = contents[-1] if contents else None
@@ -244,11 +230,7 @@ def _parts_out(content, at: str, ctx: Context) -> list:
 
 
 def _image_out(image: dict, at: str, ctx: Context) -> dict:
-    if image.get("detail", "auto") != "auto":
-        ctx.unsupported(child(at, "detail"), f"{TARGET} has no image detail setting")
-    leftover(image, {"url", "detail"}, at, ctx, TARGET)
-    url = image.get("url") or ""
-    inline = split_data_url(url)
+    url, inline = image_of(image, at, ctx, TARGET)
     if inline:
         return {"inlineData": {"mimeType": inline[0], "data": inline[1]}}
     mime = mimetypes.guess_type(url.split("?", 1)[0])[0] or "image/jpeg"

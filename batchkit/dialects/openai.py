@@ -3,7 +3,7 @@ pass through as they are; a Responses body is read as the chat request it stands
 
 from __future__ import annotations
 
-from .base import CHAT, EMBEDDINGS, Context, Request, with_model
+from .base import CHAT, EMBEDDINGS, Context, Request, inner, model_in, with_model
 
 NAME = "openai"
 SCHEMA = "batch-request"
@@ -24,14 +24,12 @@ def looks_like(obj: dict) -> bool:
 
 
 def model_of(obj: dict):
-    body = obj.get("body")
-    return body.get("model") if isinstance(body, dict) else None
+    return model_in(obj, REQUEST_FIELD)
 
 
 def from_line(obj: dict, ctx: Context) -> Request | None:
-    body, url = obj.get("body"), obj.get("url")
-    if not isinstance(body, dict):
-        ctx.error("wrong-type", "/body", "`body` must be a request object")
+    body, url = inner(obj, REQUEST_FIELD, "a request", ctx), obj.get("url")
+    if body is None:
         return None
     if url in KINDS:
         return Request(obj.get("custom_id"), body, KINDS[url])

@@ -6,7 +6,7 @@ rule and the id map that `convert` writes for ids outside it."""
 from __future__ import annotations
 
 from . import gemini
-from .base import CHAT, Context, Request, child, leftover
+from .base import CHAT, Context, Request, child, inner, leftover, model_in
 
 NAME = "vertex"
 SCHEMA = "vertex-request"
@@ -20,7 +20,7 @@ def looks_like(obj: dict) -> bool:
 
 
 def model_of(obj: dict):
-    return gemini.model_of(obj)
+    return model_in(obj, REQUEST_FIELD)
 
 
 def id_of(obj: dict):
@@ -31,9 +31,8 @@ def id_of(obj: dict):
 
 
 def from_line(obj: dict, ctx: Context) -> Request | None:
-    request = obj.get("request")
-    if not isinstance(request, dict):
-        ctx.error("wrong-type", "/request", "`request` must be a GenerateContentRequest object")
+    request = inner(obj, REQUEST_FIELD, "a GenerateContentRequest", ctx)
+    if request is None:
         return None
     labels = request.get("labels")
     if isinstance(labels, dict):
