@@ -382,3 +382,31 @@ def test_split_shards_lines_of_another_dialect_and_checks_them_as_that_dialect(t
     with pytest.raises(batchkit.ValidationFailed) as failed:
         split_file(broken, tmp_path / "out.jsonl", "anthropic", max_requests=1)
     assert [f.path for f in failed.value.report.findings] == ["/params/max_tokens"]
+
+
+def test_a_strict_json_schema_becomes_gemini_response_schema_or_findings():
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "string"}, "note": {"type": ["string", "null"]}},
+        "required": ["answer", "note"],
+        "additionalProperties": False,
+    }
+    source = line(
+        "j",
+        messages=[{"role": "user", "content": "JSON"}],
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "response", "schema": schema, "strict": True},
+        },
+    )
+    refused = convert_request(source, to="gemini")
+    assert refused.line is None
+    assert [(f.code, f.path) for f in refused.findings] == [
+        ("unsupported-field", "/body/response_format/json_schema/schema/additionalProperties")
+    ]
+    dropped = convert_request(source, to="gemini", drop_unsupported=True)
+    gemini_schema = dropped.line["request"]["generationConfig"]["responseSchema"]
+    assert gemini_schema["properties"]["note"] == {"type": "string", "nullable": True}
+    assert "additionalProperties" not in gemini_schema
+    back = convert_request(dropped.line, to="openai", model="gpt-4o").line["body"]["response_format"]
+    assert back["json_schema"]["schema"] == {k: v for k, v in schema.items() if k != "additionalProperties"}

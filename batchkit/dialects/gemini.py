@@ -14,6 +14,7 @@ import re
 
 import orjson
 
+from . import gemini_schema
 from .base import (
     CHAT,
     SYSTEM_ROLES,
@@ -136,7 +137,8 @@ def _config_out(body: dict, at: str, ctx: Context) -> dict:
         )
         config["responseMimeType"] = JSON
         if "schema" in spec:
-            config["responseSchema"] = spec["schema"]
+            path = child(at, "response_format", "json_schema", "schema")
+            config["responseSchema"] = gemini_schema.to_gemini(spec["schema"], path, ctx)
     elif kind == "json_object":
         config["responseMimeType"] = JSON
     elif response_format is not None and kind != "text":
@@ -363,7 +365,10 @@ def _config_in(config, body: dict, at: str, ctx: Context) -> None:
     if mime == JSON and "responseSchema" in config:
         body["response_format"] = {
             "type": "json_schema",
-            "json_schema": {"name": SCHEMA_NAME, "schema": config["responseSchema"]},
+            "json_schema": {
+                "name": SCHEMA_NAME,
+                "schema": gemini_schema.from_gemini(config["responseSchema"]),
+            },
         }
     elif mime == JSON:
         body["response_format"] = {"type": "json_object"}
