@@ -410,3 +410,37 @@ def test_a_strict_json_schema_becomes_gemini_response_schema_or_findings():
     assert "additionalProperties" not in gemini_schema
     back = convert_request(dropped.line, to="openai", model="gpt-4o").line["body"]["response_format"]
     assert back["json_schema"]["schema"] == {k: v for k, v in schema.items() if k != "additionalProperties"}
+
+
+def test_embeddings_pass_between_openai_and_custom_body_lines_only():
+    embedding = {
+        "custom_id": "e",
+        "method": "POST",
+        "url": "/v1/embeddings",
+        "body": {"model": "m", "input": "hi"},
+    }
+    there = convert_request(embedding, to="custom-body").line
+    assert there == {"custom_id": "e", "body": {"model": "m", "input": "hi"}}
+    assert convert_request(there, to="openai").line == embedding
+    refused = convert_request(embedding, to="gemini")
+    assert refused.line is None and [(f.code, f.path) for f in refused.findings] == [
+        ("unsupported-field", "/body")
+    ]
+
+
+def test_a_bedrock_converse_record_is_validated_but_not_converted():
+    record = {"recordId": "r", "modelInput": {"messages": [{"role": "user", "content": [{"text": "hi"}]}]}}
+    result = convert_request(record, to="openai", model="m")
+    assert result.line is None and [(f.code, f.path) for f in result.findings] == [
+        ("unsupported-field", "/modelInput")
+    ]
+
+
+def test_detection_names_each_dialect_by_its_fields():
+    assert detect({"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {}}) == "openai"
+    assert detect({"custom_id": "a", "params": {}}) == "anthropic"
+    assert detect({"key": "a", "request": {}}) == "gemini"
+    assert detect({"request": {}}) == "vertex"
+    assert detect({"recordId": "a", "modelInput": {}}) == "bedrock"
+    assert detect({"custom_id": "a", "body": {}}) == "custom-body"
+    assert detect({"prompt": "x"}) is None and detect([1]) is None
