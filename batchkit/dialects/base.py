@@ -72,6 +72,18 @@ def as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
+def dict_at(obj, key) -> dict:
+    """obj[key] when obj is an object and that is an object too, else {} (hostile input reads as empty)."""
+    value = obj.get(key) if isinstance(obj, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def list_at(obj, key) -> list:
+    """obj[key] when obj is an object and that is an array, else []."""
+    value = obj.get(key) if isinstance(obj, dict) else None
+    return value if isinstance(value, list) else []
+
+
 def split_data_url(url: str) -> tuple[str, str] | None:
     """data:MIME;base64,DATA → (MIME, DATA); None for any other URL."""
     if not url.startswith("data:") or ";base64," not in url:
@@ -161,7 +173,7 @@ def chat_messages(messages: list, at: str, ctx: Context, target: str):
     for i, message in enumerate(messages):
         path = child(at, i)
         role = message.get("role") if isinstance(message, dict) else None
-        if role not in ROLE_FIELDS:
+        if not isinstance(role, str) or role not in ROLE_FIELDS:
             ctx.unsupported(path, f"{target} has no {role!r} messages")
             continue
         leftover(message, ROLE_FIELDS[role], path, ctx, target)

@@ -23,7 +23,7 @@ from ..jsonl import atomic_write, dumps_line, open_binary, read_objects, source_
 from ..providers import Provider, get_provider
 from . import DIALECTS, OPENAI, detect, get_dialect
 from .base import Context
-from .validate import validator_factory
+from .validate import line_schema_findings, validator_factory
 
 # The provider a dialect's output is checked against when none is named.
 HOME = {
@@ -68,8 +68,17 @@ def convert_request(
     if source is None:
         message = "this line is in no known batch dialect (" + ", ".join(DIALECTS) + "); nothing to convert"
         return Conversion(None, [Finding("unknown-dialect", message, line)])
+    # Converters read valid lines only: an invalid one gets its validation errors instead.
+    invalid = [f for f in line_schema_findings(obj, source, line) if f.is_error]
+    if invalid:
+        return Conversion(None, invalid, [], source)
     request = get_dialect(source).from_line(obj, ctx)
     converted = target.to_line(request, ctx) if request is not None and not ctx.failed else None
+    if converted is not None and not ctx.failed:
+        # What the target still rejects (a conversation of system text only, …) keeps the line out.
+        for f in line_schema_findings(converted, to, line):
+            if f.is_error:
+                ctx.error(f.code, f.path, f"the {to} line would break its rule: {f.message}")
     if ctx.failed:
         converted = None
     return Conversion(converted, ctx.findings, ctx.dropped, source)

@@ -24,10 +24,12 @@ from .base import (
     chat_messages,
     child,
     data_url,
+    dict_at,
     function_names,
     image_of,
     inner,
     leftover,
+    list_at,
     max_tokens_of,
     model_in,
     text_of,
@@ -183,6 +185,8 @@ def _contents_out(messages: list, at: str, ctx: Context):
         elif role == "tool":
             part = _function_response(message, names, path, ctx)
             last = contents[-1] if contents else None
+            if part is None:
+                continue
             if last and last["role"] == "user" and all("functionResponse" in p for p in last["parts"]):
                 last["parts"].append(part)
             else:
@@ -201,13 +205,15 @@ def _contents_out(messages: list, at: str, ctx: Context):
     return system, contents
 
 
-def _function_response(message: dict, names: dict, at: str, ctx: Context) -> dict:
+def _function_response(message: dict, names: dict, at: str, ctx: Context) -> dict | None:
+    """The functionResponse part for a tool message (None when no earlier call names its function)."""
     call_id = message.get("tool_call_id")
     if call_id not in names:
         message_text = (
             f"{TARGET} names the function a result answers; no earlier tool call has id {call_id!r}"
         )
-        ctx.unsupported(child(at, "tool_call_id"), message_text)
+        ctx.unsupported(at, message_text)
+        return None
     content = message.get("content")
     text = text_of(content) if isinstance(content, (str, list)) else ""
     return {"functionResponse": {"id": call_id, "name": names.get(call_id), "response": {"content": text}}}
@@ -257,7 +263,7 @@ def to_chat(request: dict, at: str, ctx: Context) -> dict:
                 ),
             }
         )
-    for i, content in enumerate(request.get("contents") or []):
+    for i, content in enumerate(list_at(request, "contents")):
         messages.extend(_message_in(content, child(at, "contents", i), ctx))
     body["messages"] = messages
     _config_in(request.get("generationConfig"), body, child(at, "generationConfig"), ctx)
@@ -269,7 +275,7 @@ def _message_in(content, at: str, ctx: Context) -> list:
     if not isinstance(content, dict):
         ctx.unsupported(at, "a content must be an object")
         return []
-    parts = content.get("parts") or []
+    parts = list_at(content, "parts")
     if content.get("role", "user") == "model":
         texts, calls = [], []
         for i, part in enumerate(parts):
@@ -378,19 +384,21 @@ def _config_in(config, body: dict, at: str, ctx: Context) -> None:
 
 def _tools_in(request: dict, body: dict, at: str, ctx: Context) -> None:
     tools = []
-    for i, tool in enumerate(as_list(request.get("tools") or [])):
+    for i, tool in enumerate(list_at(request, "tools")):
         tool = {camel(k): v for k, v in tool.items()} if isinstance(tool, dict) else {}
         leftover(tool, {"functionDeclarations"}, child(at, "tools", i), ctx, "an OpenAI chat request")
-        for declaration in tool.get("functionDeclarations") or []:
+        for declaration in list_at(tool, "functionDeclarations"):
             tools.append({"type": "function", "function": dict(declaration)})
     if tools:
         body["tools"] = tools
-    calling = (request.get("toolConfig") or {}).get("functionCallingConfig")
-    if isinstance(calling, dict):
-        names = calling.get("allowedFunctionNames")
-        if calling.get("mode") == "ANY" and isinstance(names, list) and len(names) == 1:
-            body["tool_choice"] = {"type": "function", "function": {"name": names[0]}}
-        elif calling.get("mode") in MODES_IN:
-            body["tool_choice"] = MODES_IN[calling["mode"]]
-        else:
-            ctx.unsupported(child(at, "toolConfig"), "an OpenAI chat request has no such tool_choice")
+    config = {camel(k): v for k, v in dict_at(request, "toolConfig").items()}
+    calling = {camel(k): v for k, v in dict_at(config, "functionCallingConfig").items()}
+    if not calling:
+        return
+    names, mode = calling.get("allowedFunctionNames"), calling.get("mode")
+    if mode == "ANY" and isinstance(names, list) and len(names) == 1:
+        body["tool_choice"] = {"type": "function", "function": {"name": names[0]}}
+    elif isinstance(mode, str) and mode in MODES_IN and not names:
+        body["tool_choice"] = MODES_IN[mode]
+    else:
+        ctx.unsupported(child(at, "toolConfig"), "an OpenAI chat request has no such tool_choice")

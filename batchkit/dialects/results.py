@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import orjson
 
+from .base import dict_at, list_at
+
 EXPIRED_CODE = "batch_expired"
 CANCELED_CODE = "batch_canceled"
 # Anthropic's stop reasons and Gemini's finish reasons, as OpenAI names them
@@ -94,6 +96,11 @@ def _completion(model, text, calls: list, reason, prompt, completion, created=No
     return body
 
 
+def _reason(reason):
+    """A stop or finish reason as OpenAI names it (a string other than the known ones as it is)."""
+    return STOP_REASONS.get(reason, reason) if isinstance(reason, str) else None
+
+
 def _call(call_id, name, arguments) -> dict:
     return {
         "id": call_id,
@@ -106,14 +113,14 @@ def _call(call_id, name, arguments) -> dict:
 
 
 def _anthropic(obj: dict) -> dict:
-    custom_id, result = obj.get("custom_id"), obj.get("result")
-    kind = result.get("type") if isinstance(result, dict) else None
+    custom_id, result = obj.get("custom_id"), dict_at(obj, "result")
+    kind = result.get("type")
     if kind == "succeeded" and isinstance(result.get("message"), dict):
         return _ok(custom_id, _from_message(result["message"]))
     if kind == "errored":
-        error = result.get("error") if isinstance(result.get("error"), dict) else {}
-        inner = error.get("error") if isinstance(error.get("error"), dict) else error
-        code = inner.get("type")
+        error = dict_at(result, "error")
+        inner = dict_at(error, "error") or error
+        code = inner.get("type") if isinstance(inner.get("type"), str) else None
         return _failed(custom_id, ERROR_STATUS.get(code), code, inner.get("message"))
     if kind == "expired":
         return _not_run(custom_id, EXPIRED_CODE, "the batch expired before this request ran")
@@ -128,15 +135,15 @@ def _anthropic(obj: dict) -> dict:
 
 def _from_message(message: dict) -> dict:
     texts, calls = [], []
-    for block in message.get("content") or []:
+    for block in list_at(message, "content"):
         if not isinstance(block, dict):
             continue
-        if block.get("type") == "text":
-            texts.append(block.get("text") or "")
+        if block.get("type") == "text" and isinstance(block.get("text"), str):
+            texts.append(block["text"])
         elif block.get("type") == "tool_use":
             calls.append(_call(block.get("id"), block.get("name"), block.get("input", {})))
-    usage = message.get("usage") if isinstance(message.get("usage"), dict) else {}
-    reason = STOP_REASONS.get(message.get("stop_reason"), message.get("stop_reason"))
+    usage = dict_at(message, "usage")
+    reason = _reason(message.get("stop_reason"))
     text = "".join(texts) if texts else None
     return _completion(
         message.get("model"), text, calls, reason, usage.get("input_tokens"), usage.get("output_tokens")
@@ -162,16 +169,16 @@ def _bedrock(obj: dict) -> dict:
 
 
 def _from_converse(output: dict) -> dict:
-    message = (output.get("output") or {}).get("message") or {}
+    message = dict_at(dict_at(output, "output"), "message")
     texts, calls = [], []
-    for block in message.get("content") or []:
-        if isinstance(block, dict) and "text" in block:
+    for block in list_at(message, "content"):
+        if isinstance(block, dict) and isinstance(block.get("text"), str):
             texts.append(block["text"])
         elif isinstance(block, dict) and isinstance(block.get("toolUse"), dict):
             use = block["toolUse"]
             calls.append(_call(use.get("toolUseId"), use.get("name"), use.get("input", {})))
-    usage = output.get("usage") if isinstance(output.get("usage"), dict) else {}
-    reason = STOP_REASONS.get(output.get("stopReason"), output.get("stopReason"))
+    usage = dict_at(output, "usage")
+    reason = _reason(output.get("stopReason"))
     text = "".join(texts) if texts else None
     return _completion(None, text, calls, reason, usage.get("inputTokens"), usage.get("outputTokens"))
 
@@ -191,8 +198,7 @@ def _gemini(custom_id, response, error) -> dict:
 
 
 def _vertex(obj: dict) -> dict:
-    request = obj.get("request") if isinstance(obj.get("request"), dict) else {}
-    labels = request.get("labels") if isinstance(request.get("labels"), dict) else {}
+    labels = dict_at(dict_at(obj, "request"), "labels")
     custom_id, status = labels.get("custom_id"), obj.get("status")
     line = {"custom_id": custom_id} if custom_id is not None else {}
     if isinstance(status, str) and status:
@@ -203,10 +209,10 @@ def _vertex(obj: dict) -> dict:
 
 
 def _from_generate_content(response: dict) -> dict:
-    candidates = response.get("candidates") or []
+    candidates = list_at(response, "candidates")
     first = candidates[0] if candidates and isinstance(candidates[0], dict) else {}
     texts, calls = [], []
-    for part in (first.get("content") or {}).get("parts") or []:
+    for part in list_at(dict_at(first, "content"), "parts"):
         if not isinstance(part, dict) or part.get("thought") is True:
             continue
         call = part.get("functionCall")
@@ -214,12 +220,12 @@ def _from_generate_content(response: dict) -> dict:
             calls.append(
                 _call(call.get("id") or f"call_{call.get('name')}", call.get("name"), call.get("args", {}))
             )
-        elif "text" in part:
+        elif isinstance(part.get("text"), str):
             texts.append(part["text"])
-    reason = STOP_REASONS.get(first.get("finishReason"), first.get("finishReason"))
+    reason = _reason(first.get("finishReason"))
     if calls and reason == "stop":
         reason = "tool_calls"
-    usage = response.get("usageMetadata") if isinstance(response.get("usageMetadata"), dict) else {}
+    usage = dict_at(response, "usageMetadata")
     text = "".join(texts) if texts else None
     created = response.get("createTime")
     return _completion(

@@ -17,7 +17,7 @@ from .. import schemas
 from ..findings import Finding
 from ..jsonl import BOM, LineReader
 from ..providers import Provider, get_provider
-from ..validate import Validator, explain
+from ..validate import Validator, explain, schema_findings
 from . import OPENAI, detect, get_dialect, id_of
 
 PEEK_BYTES = 1 << 16
@@ -32,6 +32,16 @@ def _is_valid(schema: str):
     return jsonschema_rs.validator_for(schemas.load(schema), registry=registry).is_valid
 
 
+def line_schema_findings(obj: dict, dialect: str, number: int | None = None) -> list[Finding]:
+    """The line schema's findings for one parsed line of `dialect` (empty when it is valid)."""
+    if dialect == OPENAI:
+        return schema_findings(number, obj)
+    name = get_dialect(dialect).SCHEMA
+    if _is_valid(name)(obj):
+        return []
+    return explain(schemas.validator(name).iter_errors(obj), number)
+
+
 class DialectValidator:
     """Checks lines of one dialect; the same interface as `Validator` (feed_lines, feed_stream, finish)."""
 
@@ -41,8 +51,6 @@ class DialectValidator:
         self.base = Validator(provider, ids="exact", **options)
         self.report = self.base.report
         self.provider = self.base.provider
-        self.is_valid = _is_valid(self.dialect.SCHEMA)
-        self.explainer = schemas.validator(self.dialect.SCHEMA)
         id_field = self.dialect.ID_FIELD
         self.id_name = id_field or "request.labels.custom_id"
         self.id_path = "/" + (id_field or "request/labels/custom_id")
@@ -59,9 +67,8 @@ class DialectValidator:
     def check(self, number: int, obj: dict) -> None:
         report, summary = self.report, self.report.summary
         summary.requests += 1
-        if not self.is_valid(obj):
-            for finding in explain(self.explainer.iter_errors(obj), number):
-                report.add(finding)
+        for finding in line_schema_findings(obj, self.dialect.NAME, number):
+            report.add(finding)
         value = id_of(obj, self.dialect.NAME)
         if isinstance(value, str):
             self.base.rules.ids.add(value, number, self._repath)
