@@ -18,7 +18,7 @@ from ..findings import Finding
 from ..jsonl import BOM, LineReader
 from ..providers import Provider, get_provider
 from ..validate import Validator, explain, schema_findings
-from . import OPENAI, detect, get_dialect, id_of
+from . import OPENAI, detect, get_dialect
 
 PEEK_BYTES = 1 << 16
 SCAN_LINES = 1000  # lines read to find the dialect when the first ones are broken
@@ -56,6 +56,13 @@ class DialectValidator:
         self.id_path = "/" + (id_field or "request/labels/custom_id")
         self.id_match = self.provider.custom_id_re.match if self.provider.custom_id_pattern else None
         self.reader: LineReader | None = None
+        # The per-line work, looked up once: this loop runs for every line of a large file.
+        self.is_valid = _is_valid(self.dialect.SCHEMA)
+        self.explainer = schemas.validator(self.dialect.SCHEMA)
+        self.id_of = self.dialect.id_of if id_field is None else (lambda obj: obj.get(id_field))
+        self.ids_add = self.base.rules.ids.add
+        self.requests = 0
+        self.models: dict[str, int] = {}
         accepted = self.provider.dialects
         if accepted and self.dialect.NAME not in accepted:
             message = (
@@ -65,22 +72,26 @@ class DialectValidator:
             self.report.add(Finding("wrong-dialect", message, None))
 
     def check(self, number: int, obj: dict) -> None:
-        report, summary = self.report, self.report.summary
-        summary.requests += 1
-        for finding in line_schema_findings(obj, self.dialect.NAME, number):
-            report.add(finding)
-        value = id_of(obj, self.dialect.NAME)
-        if isinstance(value, str):
-            self.base.rules.ids.add(value, number, self._repath)
+        """One parsed line: its schema, its id (repeats, the provider's rule) and its model."""
+        self.requests += 1
+        if not self.is_valid(obj):
+            for finding in explain(self.explainer.iter_errors(obj), number):
+                self.report.add(finding)
+        value = self.id_of(obj)
+        if type(value) is str:
+            self.ids_add(value, number, self._repath)
             if self.id_match is not None and not self.id_match(value):
-                message = (
-                    f"{self.id_name} {value!r} breaks {self.provider.name}'s id rule "
-                    f"{self.provider.custom_id_pattern}; `batchkit convert` maps ids to it"
-                )
-                report.add(Finding("invalid-custom-id", message, number, self.id_path))
+                self._bad_id(number, value)
         model = self.dialect.model_of(obj)
-        if isinstance(model, str):
-            summary.models[model] += 1
+        if type(model) is str:
+            self.models[model] = self.models.get(model, 0) + 1
+
+    def _bad_id(self, number: int, value: str) -> None:
+        message = (
+            f"{self.id_name} {value!r} breaks {self.provider.name}'s id rule "
+            f"{self.provider.custom_id_pattern}; `batchkit convert` maps ids to it"
+        )
+        self.report.add(Finding("invalid-custom-id", message, number, self.id_path))
 
     def _repath(self, finding: Finding) -> None:
         """A repeated id, named by this dialect's id field."""
@@ -114,6 +125,10 @@ class DialectValidator:
         self.report.summary.bytes = size
 
     def finish(self, rescan=None, has_content: bool | None = None):
+        summary = self.report.summary
+        summary.requests += self.requests
+        summary.models.update(self.models)
+        self.requests, self.models = 0, {}
         seen = self.reader is not None and self.reader.seen_content
         return self.base.finish(has_content=seen if has_content is None else has_content)
 
