@@ -1,6 +1,7 @@
 """Every provider's result lines become the same rows: fixtures written from each provider's documented
 result shape, holding the same three answers (text, a tool call, a rejected request)."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,22 @@ def test_gemini_thought_parts_are_not_the_answer():
     }
     record = normalise(line)
     assert (record.content, record.finish_reason) == ("42", "length")
+
+
+def test_merge_and_retry_on_the_command_line_read_anthropic_results(tmp_path):
+    from click.testing import CliRunner
+
+    from batchkit.cli import cli
+
+    merged = tmp_path / "merged.csv"
+    results = DATA / "anthropic" / "results.jsonl"
+    result = CliRunner().invoke(
+        cli, ["merge", str(INPUT), "--results", str(results), "-o", str(merged), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output[result.output.index("{") :])
+    assert summary["counts"]["ok"] == 2 and summary["counts"]["http_error"] == 1
+    retry = tmp_path / "retry.jsonl"
+    result = CliRunner().invoke(cli, ["retry", str(INPUT), "--results", str(results), "-o", str(retry)])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(x)["custom_id"] for x in retry.read_text().splitlines()] == ["q-3"]
