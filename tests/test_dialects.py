@@ -444,3 +444,45 @@ def test_detection_names_each_dialect_by_its_fields():
     assert detect({"recordId": "a", "modelInput": {}}) == "bedrock"
     assert detect({"custom_id": "a", "body": {}}) == "custom-body"
     assert detect({"prompt": "x"}) is None and detect([1]) is None
+
+
+PDF = "data:application/pdf;base64,JVBERi0xLjQK"
+
+
+@pytest.mark.parametrize("dialect", ["anthropic", "bedrock", "gemini", "vertex"])
+def test_a_pdf_file_part_converts_to_a_document_or_inline_data_and_back(dialect):
+    file = (
+        {"file_data": PDF}
+        if dialect in ("gemini", "vertex")
+        else {"file_data": PDF, "filename": "report.pdf"}
+    )
+    source = line(
+        "pdf",
+        messages=[
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "Summarise"}, {"type": "file", "file": file}],
+            }
+        ],
+        max_completion_tokens=50,
+    )
+    there = convert_request(source, to=dialect)
+    assert there.findings == [] and there.line is not None
+    assert convert_request(there.line, to="openai", model="gpt-4o").line == source
+
+
+def test_what_cannot_name_a_file_reports_the_file_name_and_a_file_id():
+    named = line(
+        "pdf",
+        messages=[
+            {"role": "user", "content": [{"type": "file", "file": {"file_data": PDF, "filename": "a.pdf"}}]}
+        ],
+    )
+    assert [f.path for f in convert_request(named, to="gemini").findings] == [
+        "/body/messages/0/content/0/file/filename"
+    ]
+    by_id = line(
+        "f", messages=[{"role": "user", "content": [{"type": "file", "file": {"file_id": "file-1"}}]}]
+    )
+    paths = [f.path for f in convert_request(by_id, to="anthropic", max_tokens=5).findings]
+    assert paths == ["/body/messages/0/content/0/file/file_id"]

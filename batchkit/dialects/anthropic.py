@@ -15,6 +15,8 @@ from .base import (
     chat_messages,
     child,
     data_url,
+    file_data_of,
+    file_part,
     image_of,
     inner,
     leftover,
@@ -204,9 +206,20 @@ def _blocks_out(content, at: str, ctx: Context, target: str):
             blocks.append(
                 {"type": "image", "source": _image_source(part["image_url"], child(path, "image_url"), ctx)}
             )
+        elif kind == "file":
+            inline = file_data_of(part, path, ctx, target)
+            if inline is not None:
+                blocks.append(_document(inline, part["file"].get("filename")))
         else:
             ctx.unsupported(path, f"{target} has no {kind!r} content part")
     return blocks
+
+
+def _document(inline: tuple[str, str], filename) -> dict:
+    block = {"type": "document", "source": {"type": "base64", "media_type": inline[0], "data": inline[1]}}
+    if filename is not None:
+        block["title"] = filename
+    return block
 
 
 def _image_source(image: dict, at: str, ctx: Context) -> dict:
@@ -379,6 +392,14 @@ def _parts_in(blocks, at: str, ctx: Context) -> list:
             url = _image_url(block["source"], child(path, "source"), ctx)
             if url is not None:
                 parts.append({"type": "image_url", "image_url": {"url": url}})
+        elif (
+            kind == "document"
+            and isinstance(block.get("source"), dict)
+            and block["source"].get("type") == "base64"
+        ):
+            leftover(block, {"type", "source", "title"}, path, ctx, "an OpenAI file part")
+            source = block["source"]
+            parts.append(file_part(source.get("media_type"), source.get("data"), block.get("title")))
         else:
             ctx.unsupported(path, f"an OpenAI message has no {kind!r} part")
     return parts

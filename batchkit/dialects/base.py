@@ -204,3 +204,23 @@ def image_of(image: dict, at: str, ctx: Context, target: str) -> tuple[str, tupl
     leftover(image, {"url", "detail"}, at, ctx, target)
     url = image.get("url") or ""
     return url, split_data_url(url)
+
+
+def file_data_of(part: dict, at: str, ctx: Context, target: str) -> tuple[str, str] | None:
+    """A chat `file` part's (MIME, base64 data); a file id or a file that is not a data URL, which the
+    other dialects cannot refer to, is reported (None)."""
+    file = part.get("file") if isinstance(part.get("file"), dict) else {}
+    leftover(part, {"type", "file"}, at, ctx, target)
+    leftover(file, {"file_data", "filename"}, child(at, "file"), ctx, target)
+    inline = split_data_url(file["file_data"]) if isinstance(file.get("file_data"), str) else None
+    if inline is None and "file_id" not in file:
+        ctx.unsupported(child(at, "file"), f"{target} takes files as data URLs only")
+    return inline
+
+
+def file_part(mime: str, data: str, filename=None) -> dict:
+    """The chat `file` part for inline file bytes."""
+    file = {"file_data": data_url(mime, data)}
+    if filename is not None:
+        file["filename"] = filename
+    return {"type": "file", "file": file}

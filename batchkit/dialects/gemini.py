@@ -25,6 +25,8 @@ from .base import (
     child,
     data_url,
     dict_at,
+    file_data_of,
+    file_part,
     function_names,
     image_of,
     inner,
@@ -232,6 +234,12 @@ def _parts_out(content, at: str, ctx: Context) -> list:
         elif kind == "image_url" and isinstance(part.get("image_url"), dict):
             leftover(part, {"type", "image_url"}, path, ctx, TARGET)
             parts.append(_image_out(part["image_url"], child(path, "image_url"), ctx))
+        elif kind == "file":
+            inline = file_data_of(part, path, ctx, TARGET)
+            if part["file"].get("filename") is not None:
+                ctx.unsupported(child(path, "file", "filename"), f"{TARGET} has no file name")
+            if inline is not None:
+                parts.append({"inlineData": {"mimeType": inline[0], "data": inline[1]}})
         else:
             ctx.unsupported(path, f"{TARGET} has no {kind!r} content part")
     return parts
@@ -340,12 +348,11 @@ def _content_in(parts: list, at: str, ctx: Context, indexes: list | None = None)
             out.append({"type": "text", "text": part["text"]})
         elif isinstance(part, dict) and isinstance(part.get("inlineData", part.get("inline_data")), dict):
             inline = {camel(k): v for k, v in part.get("inlineData", part.get("inline_data")).items()}
-            out.append(
-                {
-                    "type": "image_url",
-                    "image_url": {"url": data_url(inline.get("mimeType"), inline.get("data"))},
-                }
-            )
+            mime, data = inline.get("mimeType"), inline.get("data")
+            if isinstance(mime, str) and mime.startswith("image/"):
+                out.append({"type": "image_url", "image_url": {"url": data_url(mime, data)}})
+            else:
+                out.append(file_part(mime, data))
         elif isinstance(part, dict) and isinstance(part.get("fileData", part.get("file_data")), dict):
             uri = {camel(k): v for k, v in part.get("fileData", part.get("file_data")).items()}.get("fileUri")
             out.append({"type": "image_url", "image_url": {"url": uri}})
