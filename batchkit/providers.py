@@ -43,7 +43,6 @@ class Provider:
     # The line format the provider takes (batchkit.dialects); None: any. `also_dialects` it accepts too.
     dialect: str | None = "openai"
     also_dialects: tuple[str, ...] = ()
-    id_field: str = "custom_id"  # what validation and messages call the line's id
 
     @property
     def dialects(self) -> tuple[str, ...]:
@@ -121,14 +120,11 @@ PROVIDERS: dict[str, Provider] = {
             max_bytes=2_000 * MB,
             key_env="GEMINI_API_KEY",
             dialect="gemini",
-            id_field="key",
         ),
         Provider(
             name="vertex",
             description="Vertex AI batch prediction: {request} lines (the id rides in request.labels)",
-            endpoints=None,
-            # request-count limits are not documented; label values are lowercase, digits, _ and -, ≤ 63
-            custom_id_pattern=r"^[a-z0-9_-]{1,63}$",
+            endpoints=None,  # request-count limits are not documented
             dialect="vertex",
             also_dialects=("openai",),  # partner models (Llama, Qwen …) take the OpenAI line
         ),
@@ -137,7 +133,6 @@ PROVIDERS: dict[str, Provider] = {
             description="AWS Bedrock batch inference: {recordId, modelInput} lines, model on the job",
             endpoints=None,
             dialect="bedrock",
-            id_field="recordId",
         ),
         Provider(
             name="mistral",

@@ -46,6 +46,11 @@ def id_of(obj: dict, dialect: str):
     return module.id_of(obj) if module.ID_FIELD is None else obj.get(module.ID_FIELD)
 
 
+def id_pattern(dialect: str, provider) -> str | None:
+    """The rule a line's id must meet: the provider's, else the dialect's own (Vertex: a label value)."""
+    return provider.custom_id_pattern or getattr(get_dialect(dialect), "ID_PATTERN", None)
+
+
 from .convert import Conversion, ConvertResult, convert_file, convert_request, read_id_map  # noqa: E402
 
 __all__ = [
@@ -58,5 +63,6 @@ __all__ = [
     "detect",
     "get_dialect",
     "id_of",
+    "id_pattern",
     "read_id_map",
 ]

@@ -11,6 +11,7 @@ target provider's limits, and appears whole or not at all.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,10 +185,11 @@ def _converted(
 
 
 def _map_id(line: dict, to: str, row: Provider, number: int, mapping: list, id_field: str) -> None:
-    from . import id_of
+    from . import id_of, id_pattern
 
     current = id_of(line, to)
-    if isinstance(current, str) and current and (row.custom_id_re is None or row.custom_id_re.match(current)):
+    rule = id_pattern(to, row)
+    if isinstance(current, str) and current and (rule is None or re.match(rule, current)):
         return
     mapped = MAPPED_ID.format(number)
     if to == "vertex":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 
 import orjson
 
@@ -18,7 +19,7 @@ from ..findings import Finding
 from ..jsonl import BOM, LineReader
 from ..providers import Provider, get_provider
 from ..validate import Validator, explain, schema_findings
-from . import OPENAI, detect, get_dialect
+from . import OPENAI, detect, get_dialect, id_pattern
 
 PEEK_BYTES = 1 << 16
 SCAN_LINES = 1000  # lines read to find the dialect when the first ones are broken
@@ -54,7 +55,8 @@ class DialectValidator:
         id_field = self.dialect.ID_FIELD
         self.id_name = id_field or "request.labels.custom_id"
         self.id_path = "/" + (id_field or "request/labels/custom_id")
-        self.id_match = self.provider.custom_id_re.match if self.provider.custom_id_pattern else None
+        self.id_rule = id_pattern(dialect, self.provider)
+        self.id_match = re.compile(self.id_rule).match if self.id_rule else None
         self.reader: LineReader | None = None
         # The per-line work, looked up once: this loop runs for every line of a large file.
         self.is_valid = _is_valid(self.dialect.SCHEMA)
@@ -89,7 +91,7 @@ class DialectValidator:
     def _bad_id(self, number: int, value: str) -> None:
         message = (
             f"{self.id_name} {value!r} breaks {self.provider.name}'s id rule "
-            f"{self.provider.custom_id_pattern}; `batchkit convert` maps ids to it"
+            f"{self.id_rule}; `batchkit convert` maps ids to it"
         )
         self.report.add(Finding("invalid-custom-id", message, number, self.id_path))
 

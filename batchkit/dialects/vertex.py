@@ -1,7 +1,7 @@
 """The Vertex AI batch prediction line `{request}`: a GenerateContentRequest with no id field. batchkit
 carries the id in `request.labels.custom_id` (Vertex echoes the request on each result line), so results
-join back; label values allow lowercase letters, digits, `_` and `-` only, hence the provider row's id
-rule and the id map that `convert` writes for ids outside it."""
+join back; label values allow lowercase letters, digits, `_` and `-` only, hence `ID_PATTERN` and the id map
+that `convert` writes for ids outside it."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ NAME = "vertex"
 SCHEMA = "vertex-request"
 ID_FIELD = None
 ID_LABEL = "custom_id"
+# Label values: lowercase letters, digits, `_` and `-`, at most 63 characters.
+ID_PATTERN = r"^[a-z0-9_-]{1,63}$"
 REQUEST_FIELD = "request"
 
 
