@@ -177,7 +177,13 @@ def test_json_schema_response_format_becomes_response_schema_and_back():
     assert config == {"responseMimeType": "application/json", "responseSchema": schema}
     there = convert_request(source, to="gemini").line
     assert convert_request(there, to="openai", model="gpt-4o").line == source
-    findings = convert_request(source, to="anthropic", max_tokens=5).findings
+    claude = convert_request(source, to="anthropic", max_tokens=5).line
+    assert claude["params"]["output_config"] == {"format": {"type": "json_schema", "schema": schema}}
+    assert (
+        convert_request(claude, to="openai").line["body"]["response_format"]
+        == source["body"]["response_format"]
+    )
+    findings = convert_request(source, to="bedrock", max_tokens=5).findings
     assert [(f.code, f.path) for f in findings] == [("unsupported-field", "/body/response_format")]
 
 

@@ -38,8 +38,9 @@ CHAT_FIELDS = frozenset(
 )
 PARAM_FIELDS = frozenset(
     "model max_tokens system messages temperature top_p top_k stop_sequences tools tool_choice metadata "
-    "stream".split()
+    "stream output_config".split()
 )
+SCHEMA_NAME = "response"  # a json_schema response format's name has no place in output_config
 CHOICES_OUT = {"auto": {"type": "auto"}, "required": {"type": "any"}, "none": {"type": "none"}}
 CHOICES_IN = {"auto": "auto", "any": "required", "none": "none"}
 
@@ -117,9 +118,20 @@ def _sampling_out(body: dict, params: dict, at: str, ctx: Context, target: str) 
         ctx.unsupported(child(at, "stream"), "a batch request cannot stream", "unsupported-value")
     if "user" in body:
         params["metadata"] = {"user_id": body["user"]}
-    response_format = body.get("response_format")
-    if response_format is not None and response_format != {"type": "text"}:
-        ctx.unsupported(child(at, "response_format"), f"{target} has no response_format")
+    _format_out(body.get("response_format"), params, child(at, "response_format"), ctx, target)
+
+
+def _format_out(response_format, params: dict, at: str, ctx: Context, target: str) -> None:
+    """A json_schema response format as `output_config.format` (Anthropic's own API only)."""
+    if response_format is None or response_format == {"type": "text"}:
+        return
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    spec = response_format.get("json_schema") if kind == "json_schema" else None
+    if target != TARGET or not isinstance(spec, dict):
+        ctx.unsupported(at, f"{target} has no response_format {kind!r}")
+        return
+    leftover(spec, {"name", "schema", "strict", "description"}, child(at, "json_schema"), ctx, target)
+    params["output_config"] = {"format": {"type": "json_schema", "schema": spec.get("schema", {})}}
 
 
 def _tools_out(body: dict, params: dict, at: str, ctx: Context, target: str) -> None:
@@ -275,6 +287,15 @@ def to_chat(params: dict, at: str, ctx: Context, source: str = TARGET) -> dict:
     if params.get("stream") is True:
         ctx.unsupported(child(at, "stream"), "a batch request cannot stream", "unsupported-value")
     _tools_in(params, body, at, ctx)
+    output = params.get("output_config")
+    if isinstance(output, dict):
+        leftover(output, {"format"}, child(at, "output_config"), ctx, target)
+        schema = output.get("format", {}).get("schema") if isinstance(output.get("format"), dict) else None
+        if schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": SCHEMA_NAME, "schema": schema},
+            }
     return body
 
 
