@@ -32,6 +32,8 @@ _EXPORTS = {
     "ValidationFailed": "errors",
     "RemoteError": "errors",
     "JobFailed": "errors",
+    "convert_request": "dialects",
+    "convert_file": "dialects",
 }
 
 __all__ = sorted(_EXPORTS)

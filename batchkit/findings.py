@@ -51,6 +51,13 @@ CODES: dict[str, str] = {
     # validate: bounds on what is read and explained
     "line-too-long": ERROR,
     "too-deep": ERROR,
+    # dialects: lines of other Batch APIs, and converting between them
+    "wrong-dialect": ERROR,
+    "unknown-dialect": ERROR,
+    "unsupported-field": ERROR,
+    "unsupported-value": ERROR,
+    "dropped-field": WARNING,
+    "missing-max-tokens": ERROR,
 }
 
 KEEP_FINDINGS = 10_000  # findings a report holds when no --max-findings is given; the rest are counted

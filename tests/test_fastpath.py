@@ -20,7 +20,7 @@ from batchkit.validate.parallel import byte_ranges
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
 EXPECTED = json.loads((GOLDEN / "expected.json").read_text())
-PROVIDERS = ["kluster", "openai", "azure", "anthropic", "generic"]
+PROVIDERS = ["kluster", "openai", "azure", "doubleword", "generic"]
 
 
 def reference(data: bytes, provider: str):

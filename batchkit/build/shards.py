@@ -303,6 +303,7 @@ def write_numbered(
     max_findings: int | None = None,
     file: str | None = None,
     progress: Progress | None = None,
+    make_validator: Callable[..., object] | None = None,
 ) -> WriteResult:
     """Write (number, request) pairs; `number` is what findings call the line (a data-row number when
     building from a table, the line number when rewriting a file). A request is a dict (written as one
@@ -312,14 +313,15 @@ def write_numbered(
     validated under `provider` (file-level limits are left to sharding) unless validate=False; when any
     line is invalid, nothing is written and ValidationFailed (carrying the report) is raised, unless
     force=True. `file` names the source in the report (default: `path`). `progress(n)` is told how many
-    more lines were written, now and then.
+    more lines were written, now and then. `make_validator(provider, **options)` builds the validator
+    for lines of another dialect (default: `Validator`, for OpenAI lines).
     """
     from ..validate import Validator
 
     limits = get_provider(provider).with_limits(max_requests, parse_size(max_bytes))
     validator = None
     if validate:
-        validator = Validator(
+        validator = (make_validator or Validator)(
             limits,
             max_requests=NO_LIMIT,
             max_bytes=NO_LIMIT,
@@ -410,6 +412,7 @@ def split_file(
     `output` (default: `source`, so `big.jsonl` → `big-00001.jsonl`, …). When everything fits in one file
     and `output` is the source itself, nothing is written and `paths` is empty. Every line is validated;
     an invalid file writes nothing (ValidationFailed) unless force=True."""
+    from ..dialects.validate import dialect_to_validate, validator_factory
     from ..jsonl import content_lines, open_binary
 
     output = Path(source if output is None else output)
@@ -425,6 +428,7 @@ def split_file(
             stream.seek(0)
             if fits is not None:
                 return WriteResult([], None, fits[0], fits[1], [fits[0]], [fits[1]])
+        make_validator = validator_factory(dialect_to_validate(stream, limits))  # other providers' lines
         return write_numbered(
             content_lines(stream),
             output,
@@ -433,6 +437,7 @@ def split_file(
             max_findings=max_findings,
             file=source_name(source),
             progress=progress,
+            make_validator=make_validator,
         )
 
 

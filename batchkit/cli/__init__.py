@@ -28,6 +28,7 @@ COMMANDS = {
     "retry": ("merge:retry", "Write what failed as a new batch file."),
     "forget": ("submit:forget", "Remove a batch or file from this machine's ledger."),
     "estimate": ("estimate:estimate", "Count prompt tokens and the cost range of batch files."),
+    "convert": ("convert:convert", "Convert a batch file to another provider's line format."),
 }
 
 

@@ -32,8 +32,14 @@ from .common import format_option, provider_option, use_color
     default=0,
     help="Worker processes for a large file (default: one per core; 1 forces one process).",
 )
+@click.option(
+    "--dialect",
+    type=click.Choice(["openai", "anthropic", "gemini", "vertex", "bedrock", "custom-body"]),
+    default=None,
+    help="The line format (default: detected from the first line).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only errors; no warnings or summary.")
-def validate(files, provider, fmt, strict, max_findings, max_requests, max_bytes, jobs, quiet):
+def validate(files, provider, fmt, strict, max_findings, max_requests, max_bytes, jobs, dialect, quiet):
     """Check batch FILES (JSONL; '-' reads standard input) before upload.
 
     Exit status: 0 valid, 1 invalid (or any warning with --strict), 2 usage or I/O error.
@@ -51,6 +57,7 @@ def validate(files, provider, fmt, strict, max_findings, max_requests, max_bytes
             max_findings=max_findings,
             jobs=jobs,
             strict=strict,
+            dialect=dialect,
         )
         for f in files
     ]

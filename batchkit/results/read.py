@@ -33,9 +33,11 @@ OK = "ok"
 HTTP_ERROR = "http_error"
 BATCH_ERROR = "batch_error"
 EXPIRED = "expired"
+CANCELED = "canceled"
 MISSING = "missing"
-STATUSES = (OK, HTTP_ERROR, BATCH_ERROR, EXPIRED, MISSING)
+STATUSES = (OK, HTTP_ERROR, BATCH_ERROR, EXPIRED, CANCELED, MISSING)
 EXPIRED_CODE = "batch_expired"
+CANCELED_CODE = "batch_canceled"
 
 # (result file, finding) — findings alone do not say which file they belong to.
 FileEmit = Callable[[str, Finding], None]
@@ -114,6 +116,10 @@ def read_result_file(
 
 def normalise(obj: dict, line: int = 0, file: str = "", emit: Callable[[Finding], None] | None = None):
     """The `ResultRecord` for one parsed result line, or None (after a finding) when it is not one."""
+    if "custom_id" not in obj or "result" in obj:  # another provider's shape (Anthropic, Gemini, Bedrock …)
+        from ..dialects.results import as_openai_output
+
+        obj = as_openai_output(obj) or obj
 
     def bad(code: str, path: str, message: str) -> None:
         if emit is not None:
@@ -165,6 +171,8 @@ def _record(obj: dict, custom_id: str, line: int, file: str, bad) -> ResultRecor
         record.error_code = None if code is None else sys.intern(code)
         if response is None and record.error_code == EXPIRED_CODE:
             record.status = EXPIRED
+        elif response is None and record.error_code == CANCELED_CODE:
+            record.status = CANCELED
     return record
 
 

@@ -351,12 +351,14 @@ def validate_file(
     max_findings: int | None = None,
     jobs: int = 1,
     strict: bool = False,
+    dialect: str | None = None,
 ) -> Report:
     """Validate one batch file: a path, '-' for standard input, or a binary stream (gzip files are read
     as the data they hold). A file that grows while it is read is validated as it was at the start.
 
     `jobs` > 1 (0: one per core) validates byte ranges of a large file in worker processes. With
-    `strict`, warnings make the report invalid too.
+    `strict`, warnings make the report invalid too. A file in another dialect than OpenAI's (named,
+    detected from its first line, or the provider's) is checked by `batchkit.dialects`.
     """
     options = dict(
         max_requests=max_requests,
@@ -366,6 +368,10 @@ def validate_file(
         file=source_name(source),
     )
     with open_binary(source) as stream:
+        from ..dialects.validate import dialect_to_validate, validate_dialect_stream
+
+        if other := dialect_to_validate(stream, provider, dialect):
+            return validate_dialect_stream(stream, other, provider, **options)
         size = _regular_size(stream)
         jobs = jobs or os.cpu_count() or 1
         if jobs > 1 and size and size >= PARALLEL_MIN_BYTES and isinstance(source, (str, os.PathLike)):
