@@ -472,7 +472,6 @@ def build_file(
     Findings name data-row numbers as their line. Raises ValidationFailed (nothing written) when a request
     is invalid, unless force=True; InputError for unreadable tables or cell problems."""
     from ..tables import iter_table
-    from .shards import write_numbered
 
     if isinstance(source, (str, os.PathLike)) and str(source) != "-" and str(output) != "-":
         if Path(source).resolve() == Path(output).resolve():

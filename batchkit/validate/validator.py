@@ -368,24 +368,28 @@ def validate_file(
         file=source_name(source),
     )
     with open_binary(source) as stream:
-        from ..dialects.validate import dialect_to_validate, validate_dialect_stream
-
-        if other := dialect_to_validate(stream, provider, dialect):
-            return validate_dialect_stream(stream, other, provider, **options)
-        size = _regular_size(stream)
-        jobs = jobs or os.cpu_count() or 1
-        if jobs > 1 and size and size >= PARALLEL_MIN_BYTES and isinstance(source, (str, os.PathLike)):
-            from .parallel import validate_parallel
-
-            return validate_parallel(source, size, provider, jobs, options)
-        if size is not None:
-            stream = file_range(stream, stream.tell(), size)
         try:
-            return _validate_stream(stream, provider, options)
+            return _validate_opened(source, stream, provider, jobs, dialect, options)
         except (EOFError, zlib.error, OSError) as e:
             if not is_compressed(stream):
                 raise
             raise InputError(f"{options['file']}: the gzip data is damaged or cut short ({e})") from None
+
+
+def _validate_opened(source, stream, provider, jobs: int, dialect: str | None, options: dict) -> Report:
+    from ..dialects.validate import dialect_to_validate, validate_dialect_stream
+
+    if other := dialect_to_validate(stream, provider, dialect):
+        return validate_dialect_stream(stream, other, provider, **options)
+    size = _regular_size(stream)
+    jobs = jobs or os.cpu_count() or 1
+    if jobs > 1 and size and size >= PARALLEL_MIN_BYTES and isinstance(source, (str, os.PathLike)):
+        from .parallel import validate_parallel
+
+        return validate_parallel(source, size, provider, jobs, options)
+    if size is not None:
+        stream = file_range(stream, stream.tell(), size)
+    return _validate_stream(stream, provider, options)
 
 
 def _validate_stream(stream, provider, options) -> Report:
