@@ -25,12 +25,15 @@ _EXPORTS = {
     "read_results": "results",
     "merge": "results",
     "run_batch": "runner",
+    "estimate": "tokens",
     "BatchkitError": "errors",
     "UsageError": "errors",
     "InputError": "errors",
     "ValidationFailed": "errors",
     "RemoteError": "errors",
     "JobFailed": "errors",
+    "convert_request": "dialects",
+    "convert_file": "dialects",
 }
 
 __all__ = sorted(_EXPORTS)

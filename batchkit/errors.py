@@ -34,7 +34,12 @@ class ValidationFailed(BatchkitError):
 
 
 class RemoteError(BatchkitError):
-    pass
+    """`status` is the HTTP status the server answered, or None when no answer arrived (then the request
+    may or may not have taken effect)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 class JobFailed(BatchkitError):

@@ -38,8 +38,7 @@ CODES: dict[str, str] = {
     "streaming-unsupported": ERROR,
     "tool-call-mismatch": ERROR,
     # advice
-    "top-logprobs-without-logprobs": WARNING,
-    "stream-options-without-stream": WARNING,
+    "stream-options-without-stream": ERROR,
     "conflicting-max-tokens": WARNING,
     "empty-content": WARNING,
     # structured outputs (validate/strict.py)
@@ -49,7 +48,19 @@ CODES: dict[str, str] = {
     "strict-schema-keyword": ERROR,
     "strict-schema-limit": ERROR,
     "json-mode-without-json": ERROR,
+    # validate: bounds on what is read and explained
+    "line-too-long": ERROR,
+    "too-deep": ERROR,
+    # dialects: lines of other Batch APIs, and converting between them
+    "wrong-dialect": ERROR,
+    "unknown-dialect": ERROR,
+    "unsupported-field": ERROR,
+    "unsupported-value": ERROR,
+    "dropped-field": WARNING,
+    "missing-max-tokens": ERROR,
 }
+
+KEEP_FINDINGS = 10_000  # findings a report holds when no --max-findings is given; the rest are counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,28 +115,65 @@ class Summary:
         }
 
 
+def sort_key(finding: Finding) -> tuple:
+    """Findings in line order; those about the whole file (no line) first."""
+    return (finding.line or 0, finding.path, finding.code)
+
+
 @dataclass(slots=True)
 class Report:
-    """What validating one file found. `findings` holds at most `max_findings` (in line order);
-    the summary always counts every one."""
+    """What validating one file found. `findings` holds the first `max_findings` by line (at most
+    KEEP_FINDINGS when not given), in memory bounded by that cap; `omitted` counts the others per code,
+    and the summary counts every one. With `strict`, warnings make the file invalid too."""
 
     file: str
     provider: str
     summary: Summary = field(default_factory=Summary)
     findings: list[Finding] = field(default_factory=list)
     max_findings: int | None = None
+    strict: bool = False
+    omitted: Counter = field(default_factory=Counter)
+    # once the cap is reached: the key of the last finding kept (later ones past it are only counted)
+    _bound: tuple | None = field(default=None, init=False, repr=False)
 
     @property
     def valid(self) -> bool:
-        return self.summary.errors == 0
+        return self.summary.errors == 0 and not (self.strict and self.summary.warnings)
+
+    @property
+    def cap(self) -> int:
+        return KEEP_FINDINGS if self.max_findings is None else self.max_findings
 
     def add(self, finding: Finding) -> None:
         if finding.severity == ERROR:
             self.summary.errors += 1
         else:
             self.summary.warnings += 1
-        if self.max_findings is None or len(self.findings) < self.max_findings:
-            self.findings.append(finding)
+        self.keep(finding)
+
+    def keep(self, finding: Finding) -> None:
+        """Holds `finding` if it is among the first `cap` by line, else counts it (already counted
+        in the summary)."""
+        if self._bound is not None and sort_key(finding) >= self._bound:
+            self.omitted[finding.code] += 1
+            return
+        self.findings.append(finding)
+        if len(self.findings) >= max(2 * self.cap, 1):
+            self._trim()
+
+    def _trim(self) -> None:
+        self.findings.sort(key=sort_key)
+        for dropped in self.findings[self.cap :]:
+            self.omitted[dropped.code] += 1
+        del self.findings[self.cap :]
+        if self.cap == 0:
+            self._bound = ()  # every key is >= (): nothing is kept
+        elif len(self.findings) == self.cap:
+            self._bound = sort_key(self.findings[-1])
+
+    def sort(self) -> None:
+        """Puts the kept findings in line order, at most `cap` of them."""
+        self._trim()
 
     def __iter__(self) -> Iterator[Finding]:
         return iter(self.findings)
@@ -139,6 +187,8 @@ class Report:
             "file": self.file,
             "provider": self.provider,
             "valid": self.valid,
+            "strict": self.strict,
             "summary": self.summary.to_dict(),
             "findings": [f.to_dict() for f in self.findings],
+            "omitted": dict(sorted(self.omitted.items())),
         }

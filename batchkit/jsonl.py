@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import gzip
+import io
 import os
 import sys
 import tempfile
@@ -16,6 +19,9 @@ from .errors import InputError
 from .findings import Finding
 
 BOM = b"\xef\xbb\xbf"
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+MAX_LINE_BYTES = 64 * 2**20  # no provider takes one request this large; a longer line is never held
 Emit = Callable[[Finding], None]
 
 
@@ -34,7 +40,8 @@ def open_binary(source: str | os.PathLike | BinaryIO) -> Iterator[BinaryIO]:
         yield source
         return
     if str(source) == "-":
-        yield sys.stdin.buffer
+        with _unpacked(sys.stdin.buffer, "<stdin>") as stream:
+            yield stream
         return
     path = Path(source)
     if path.is_dir():
@@ -45,8 +52,78 @@ def open_binary(source: str | os.PathLike | BinaryIO) -> Iterator[BinaryIO]:
         raise InputError(f"{path}: no such file") from None
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e.strerror}") from None
-    with f:
-        yield f
+    with f, _unpacked(f, str(path)) as stream:
+        yield stream
+
+
+@contextlib.contextmanager
+def _unpacked(f: BinaryIO, name: str) -> Iterator[BinaryIO]:
+    """`f` as it is, or the data a gzip file holds; a zstd file gets a clear error."""
+    head = f.peek(4)[:4] if hasattr(f, "peek") else b""
+    if head.startswith(GZIP_MAGIC):
+        with gzip.GzipFile(fileobj=f, mode="rb") as unpacked:
+            yield unpacked
+        return
+    if head == ZSTD_MAGIC:
+        raise InputError(
+            f"{name}: this is a zstd-compressed file: decompress it first (`zstd -d {name}`); "
+            "batchkit reads plain and gzip (.gz) files"
+        )
+    yield f
+
+
+def is_compressed(stream) -> bool:
+    """Whether `stream` decompresses what it reads (its file's size is not the data's size)."""
+    return isinstance(stream, gzip.GzipFile)
+
+
+class FilePrefix(io.RawIOBase):
+    """Bytes `start` to `stop` of an open file, read by position: a file that grows while it is read is
+    read as it was (its size at the start), and a byte range is read without reaching past its end."""
+
+    def __init__(self, fd: int, start: int, stop: int):
+        self.fd, self.start, self.stop, self.pos = fd, start, stop, start
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos - self.start
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: self.start, 1: self.pos, 2: self.stop}[whence]
+        self.pos = min(max(base + offset, self.start), self.stop)
+        return self.tell()
+
+    def readinto(self, buffer) -> int:
+        data = os.pread(self.fd, min(len(buffer), self.stop - self.pos), self.pos)
+        buffer[: len(data)] = data
+        self.pos += len(data)
+        return len(data)
+
+
+def file_range(f: BinaryIO, start: int, stop: int) -> BinaryIO:
+    """A buffered stream over bytes `start` to `stop` of open file `f` (see FilePrefix)."""
+    return io.BufferedReader(FilePrefix(f.fileno(), start, stop), buffer_size=1 << 20)
+
+
+def bounded_lines(stream: BinaryIO, max_line: int = MAX_LINE_BYTES) -> Iterator[bytes]:
+    """The stream's lines as they are (line ends kept), never more than `max_line` + 1 bytes at a time:
+    a line longer than `max_line` comes out cut there, and `skip_rest` reads past its remainder."""
+    return iter(functools.partial(stream.readline, max_line + 1), b"")
+
+
+def skip_rest(stream: BinaryIO, chunk: int = 1 << 20) -> int:
+    """Reads past the rest of a line, a chunk at a time; returns how many bytes that was."""
+    skipped = 0
+    while True:
+        raw = stream.readline(chunk)
+        skipped += len(raw)
+        if not raw or raw.endswith(b"\n"):
+            return skipped
 
 
 def iter_lines(stream: BinaryIO, first_number: int = 1) -> Iterator[tuple[int, int, bytes]]:
@@ -111,13 +188,7 @@ def parse_line(number: int, raw: bytes, emit: Emit) -> dict | None:
                 )
             )
             return None
-        emit(
-            Finding(
-                "invalid-json",
-                f"not valid JSON at column {e.colno}: {e.msg}; each line must be one complete JSON object",
-                number,
-            )
-        )
+        emit(Finding("invalid-json", _json_error(e), number))
         return None
     if type(value) is dict:
         return value
@@ -201,6 +272,15 @@ def read_objects(
     stats["content"] = reader.seen_content
 
 
+def _json_error(e: orjson.JSONDecodeError) -> str:
+    if "number is infinity" in e.msg:
+        return (
+            f"the number at column {e.colno} is too large: JSON numbers must fit a 64-bit float "
+            "(at most about 1.8e308) and integers 64 bits; write it as a string if it is an id"
+        )
+    return f"not valid JSON at column {e.colno}: {e.msg}; each line must be one complete JSON object"
+
+
 def _parses(raw: bytes) -> bool:
     try:
         orjson.loads(raw)
@@ -216,7 +296,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".part")
     os.close(fd)
     tmp = Path(tmp)
-    os.chmod(tmp, _new_file_mode(path))  # mkstemp makes 0600; give what a plain open() would
+    os.chmod(tmp, new_file_mode(path))  # mkstemp makes 0600; give what a plain open() would
     try:
         yield tmp
         os.replace(tmp, path)
@@ -225,12 +305,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def _new_file_mode(path: Path) -> int:
-    """The mode of the file being replaced, else 0666 less the umask."""
+def new_file_mode(path: Path) -> int:
+    """The mode a file written at `path` gets: that of the file being replaced, else what a plain open()
+    would give (0666 less the umask). The one place the umask is read (mkstemp files start at 0600)."""
     try:
         return path.stat().st_mode & 0o777
     except OSError:
-        umask = os.umask(0)
+        umask = os.umask(0)  # the only way to read it: set it, then put it back
         os.umask(umask)
         return 0o666 & ~umask
 

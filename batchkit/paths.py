@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .errors import InputError
+
 
 def home() -> Path:
     override = os.environ.get("BATCHKIT_HOME")
@@ -14,5 +16,17 @@ def home() -> Path:
         import platformdirs
 
         path = Path(platformdirs.user_data_dir("batchkit", appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise unwritable(path, e) from None
     return path
+
+
+def unwritable(path: Path, error: Exception) -> InputError:
+    """One line for a state folder or file batchkit cannot write, with the way out."""
+    reason = getattr(error, "strerror", None) or str(error)
+    return InputError(
+        f"cannot write batchkit's state in {path} ({reason}); make it writable or set BATCHKIT_HOME "
+        "to a folder you can write"
+    )

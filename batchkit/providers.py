@@ -40,6 +40,15 @@ class Provider:
     key_env: str | None = None
     completion_windows: tuple[str, ...] = ("24h",)
     api_version: str | None = None  # Azure-style APIs: sent as ?api-version=, with the key in `api-key`
+    structured_outputs: str | None = None  # whose strict-mode schema subset applies (validate/strict.py)
+    # The line format the provider takes (batchkit.dialects); None: any. `also_dialects` it accepts too.
+    dialect: str | None = "openai"
+    also_dialects: tuple[str, ...] = ()
+
+    @property
+    def dialects(self) -> tuple[str, ...]:
+        """Every dialect the provider accepts, its own first (empty: any)."""
+        return () if self.dialect is None else (self.dialect, *self.also_dialects)
 
     @property
     def custom_id_re(self) -> re.Pattern | None:
@@ -76,6 +85,7 @@ PROVIDERS: dict[str, Provider] = {
             one_endpoint=True,
             base_url="https://api.openai.com/v1",
             key_env="OPENAI_API_KEY",
+            structured_outputs="openai",
         ),
         Provider(
             name="azure",
@@ -93,25 +103,101 @@ PROVIDERS: dict[str, Provider] = {
             one_endpoint=True,
             key_env="AZURE_OPENAI_API_KEY",
             api_version="2024-10-21",
+            structured_outputs="openai",
         ),
         Provider(
             name="anthropic",
-            description="Anthropic Message Batches: custom_id of [A-Za-z0-9_-]{1,64}, 100,000 requests, 256 MB",
+            description="Anthropic Message Batches: {custom_id, params} lines, 100,000 requests, 256 MB",
             endpoints=None,
             max_requests=100_000,
             max_bytes=256 * MB,
+            # 1-64 characters is documented; the character set is not (kept here, as data, to change)
             custom_id_pattern=r"^[a-zA-Z0-9_-]{1,64}$",
             key_env="ANTHROPIC_API_KEY",
+            dialect="anthropic",
+        ),
+        Provider(
+            name="gemini",
+            description="Gemini API batch mode: {key, request} lines, files up to 2 GB",
+            endpoints=None,
+            max_bytes=2_000 * MB,
+            key_env="GEMINI_API_KEY",
+            dialect="gemini",
+        ),
+        Provider(
+            name="vertex",
+            description="Vertex AI batch prediction: {request} lines (the id rides in request.labels)",
+            endpoints=None,  # request-count limits are not documented
+            dialect="vertex",
+            also_dialects=("openai",),  # partner models (Llama, Qwen …) take the OpenAI line
+        ),
+        Provider(
+            name="bedrock",
+            description="AWS Bedrock batch inference: {recordId, modelInput} lines, model on the job",
+            endpoints=None,
+            dialect="bedrock",
+        ),
+        Provider(
+            name="mistral",
+            description="Mistral batch: {custom_id, body} lines, model on the job, 1,000,000 requests",
+            endpoints=None,
+            max_requests=1_000_000,
+            key_env="MISTRAL_API_KEY",
+            dialect="custom-body",
+        ),
+        Provider(
+            name="together",
+            description="Together batch: {custom_id, body} lines, 50,000 requests, 100 MB, custom_id ≤ 64",
+            endpoints=("/v1/chat/completions",),
+            max_requests=50_000,
+            max_bytes=100 * MB,
+            custom_id_pattern=r"^.{1,64}$",
+            key_env="TOGETHER_API_KEY",
+            dialect="custom-body",
+            also_dialects=("openai",),
+        ),
+        Provider(
+            name="groq",
+            description="Groq batch: OpenAI lines to /v1/chat/completions, 100 MB",
+            endpoints=("/v1/chat/completions",),
+            max_bytes=100 * MB,
+            base_url="https://api.groq.com/openai/v1",
+            key_env="GROQ_API_KEY",
+            completion_windows=("24h", "7d"),
+        ),
+        Provider(
+            name="fireworks",
+            description="Fireworks batch inference: {custom_id, body} lines, model on the job, under 500 MB",
+            endpoints=None,
+            max_bytes=500 * MB - 1,
+            key_env="FIREWORKS_API_KEY",
+            dialect="custom-body",
+        ),
+        Provider(
+            name="doubleword",
+            description="Doubleword batch: OpenAI lines, chat and embeddings, custom_id ≤ 64, 200 MB",
+            endpoints=("/v1/chat/completions", "/v1/embeddings"),
+            max_bytes=200 * MB,
+            custom_id_pattern=r"^.{1,64}$",
+            key_env="DOUBLEWORD_API_KEY",
+            completion_windows=("1h", "24h"),
         ),
         Provider(
             name="local",
-            description="batchkit serve / batchkit run: chat completions, embeddings and completions",
-            endpoints=("/v1/chat/completions", "/v1/embeddings", "/v1/completions"),
+            description="batchkit serve / batchkit run: chat completions, embeddings, completions, responses, moderations",
+            endpoints=(
+                "/v1/chat/completions",
+                "/v1/embeddings",
+                "/v1/completions",
+                "/v1/responses",
+                "/v1/moderations",
+            ),
         ),
         Provider(
             name="generic",
             description="any OpenAI-compatible server: per-line checks only",
             endpoints=None,
+            dialect=None,
         ),
     )
 }

@@ -1,50 +1,112 @@
-"""Renders reports for people (text), programs (json) and CI (GitHub workflow annotations)."""
+"""Renders reports for people (text), programs (json) and CI (GitHub workflow annotations).
+
+Everything a report shows may come from a hostile file (field names, model names, the file's own name):
+text output escapes control characters and drops terminal control sequences, always.
+"""
 
 from __future__ import annotations
 
+import re
+
 import orjson
 
-from .findings import ERROR, Report
+from .findings import ERROR, Finding, Report
 
 FORMATS = ("text", "json", "github")
+GROUP_FROM = 4  # a code found this many times prints as one line in text output
 _COLORS = {ERROR: "31", "warning": "33", "ok": "32", "bold": "1", "dim": "2"}
+# CSI (ESC [ … final byte) and OSC (ESC ] … BEL or ESC \) sequences: what a terminal would act on
+_SEQUENCES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
+# C0 and C1 controls, DEL, and the bidirectional overrides that reorder what a reader sees
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-def render(reports: list[Report], fmt: str = "text", *, color: bool = False, quiet: bool = False) -> str:
+def printable(text: str) -> str:
+    """`text` safe for a terminal and a line-based log: terminal control sequences removed, every other
+    control character escapes (`\\n`, `\\x1b`, `\\u202e`), so one finding is always one line."""
+    text = _SEQUENCES.sub("", text)
+    return _CONTROLS.sub(_escape_char, text)
+
+
+def _escape_char(match: re.Match) -> str:
+    char = match.group()
+    return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def plural(n: int, word: str) -> str:
+    """'1 line', '2 lines', '1,000 requests'."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+def finding_line(file: str, finding: Finding, *, color: bool = False, detail: str = "") -> str:
+    """One finding as a compiler prints it: `file:line: severity[code] path: message`, escaped.
+
+    `detail` goes between the code and the path (the count of a group of findings)."""
+    where = f"{file}:{finding.line}" if finding.line is not None else file
+    head = _paint(f"{finding.severity}[{finding.code}]", finding.severity, color)
+    path = f" {finding.path}" if finding.path else ""
+    return printable(f"{where}: ") + head + printable(f"{detail}{path}: {finding.message}")
+
+
+def render(
+    reports: list[Report], fmt: str = "text", *, color: bool = False, quiet: bool = False, group: bool = False
+) -> str:
+    """Reports in `fmt`. With `group`, text output prints a code found GROUP_FROM times or more as one
+    line (JSON always keeps every finding)."""
     if fmt == "json":
         data = [r.to_dict() for r in reports]
         return orjson.dumps(data[0] if len(data) == 1 else data, option=orjson.OPT_INDENT_2).decode()
     if fmt == "github":
         return "\n".join(line for r in reports for line in _github(r, quiet))
-    return "\n".join(line for r in reports for line in _text(r, color, quiet))
+    return "\n".join(line for r in reports for line in _text(r, color, quiet, group))
 
 
 def _paint(text: str, style: str, color: bool) -> str:
     return f"\x1b[{_COLORS[style]}m{text}\x1b[0m" if color else text
 
 
-def _text(report: Report, color: bool, quiet: bool):
-    for f in report.findings:
-        if quiet and f.severity != ERROR:
-            continue
-        where = f"{report.file}:{f.line}" if f.line is not None else report.file
-        head = _paint(f"{f.severity}[{f.code}]", f.severity, color)
-        path = f" {f.path}" if f.path else ""
-        yield f"{where}: {head}{path}: {f.message}"
+def _text(report: Report, color: bool, quiet: bool, group: bool):
+    shown = [f for f in report.findings if not quiet or f.severity == ERROR]
+    yield from _finding_lines(report.file, shown, color, GROUP_FROM if group else None)
     if quiet:
         return
     s = report.summary
-    hidden = s.errors + s.warnings - len(report.findings)
-    if hidden:
+    if report.omitted:
+        counts = ", ".join(f"{code} ×{n:,}" for code, n in sorted(report.omitted.items()))
+        hidden = plural(sum(report.omitted.values()), "more finding")
         yield _paint(
-            f"… {hidden:,} more finding(s) not shown (raise --max-findings to see them)", "dim", color
+            printable(f"… {hidden} not shown ({counts}); raise --max-findings to see them"), "dim", color
         )
-    yield (
-        f"{report.file}: {s.lines:,} lines, {s.requests:,} requests, {human_bytes(s.bytes)}; "
+    yield printable(
+        f"{report.file}: {plural(s.lines, 'line')}, {plural(s.requests, 'request')}, {human_bytes(s.bytes)}; "
         f"models: {_counts(s.models)}; endpoints: {_counts(s.endpoints)}"
     )
     verdict = _paint("valid", "ok", color) if report.valid else _paint("invalid", ERROR, color)
-    yield f"  {s.errors:,} error(s), {s.warnings:,} warning(s): {verdict} for provider {report.provider}"
+    strict = " (--strict: warnings count as errors)" if report.strict and s.warnings else ""
+    yield (
+        f"  {plural(s.errors, 'error')}, {plural(s.warnings, 'warning')}: {verdict}{strict} "
+        f"for provider {printable(report.provider)}"
+    )
+
+
+def _finding_lines(file: str, findings: list[Finding], color: bool, group_from: int | None):
+    """Findings in order; a code found `group_from` times or more is one line where it first appears:
+    `file:5: error[mixed-model] ×237, lines 5–500; first: /body/model: …`."""
+    if group_from is None:
+        yield from (finding_line(file, f, color=color) for f in findings)
+        return
+    by_code: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_code.setdefault(f.code, []).append(f)
+    for f in findings:
+        group = by_code[f.code]
+        if len(group) < group_from:
+            yield finding_line(file, f, color=color)
+        elif f is group[0]:
+            lines = [g.line for g in group if g.line is not None]
+            span = f", lines {lines[0]:,}–{lines[-1]:,}" if lines else ""
+            yield finding_line(file, f, color=color, detail=f" ×{len(group):,}{span}; first:")
 
 
 def _counts(counter) -> str:
@@ -52,15 +114,15 @@ def _counts(counter) -> str:
 
 
 def human_bytes(n: int) -> str:
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
+    for unit in ("bytes", "kB", "MB"):
+        if n < 1000:
             return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
         n /= 1000
-    return str(n)
+    return f"{n:,.1f} GB"
 
 
 def _escape(text: str, prop: bool = False) -> str:
-    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    text = printable(text).replace("%", "%25")
     return text.replace(":", "%3A").replace(",", "%2C") if prop else text
 
 

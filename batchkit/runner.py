@@ -3,10 +3,9 @@ and error files a Batch API would (OpenAI format, one line per custom_id, in the
 
 Resumable, and every file still appears whole: lines are appended (one flushed write per line) to
 `OUTPUT.part` and `ERRORS.part` while the run goes on; when every request has an answer the parts are
-synced and renamed to OUTPUT and ERRORS. A run that finds parts (or finished files) from an earlier run
-drops a trailing half line, keeps every complete one and sends only the custom_ids not yet answered.
-Failed requests are answered too (they are in ERRORS) and are not sent again; `batchkit retry` makes a
-file of them.
+synced and renamed to OUTPUT and ERRORS. Only successes are final: a run that finds an OUTPUT part (or
+finished file) from an earlier run drops a trailing half line, keeps every complete one and sends every
+other custom_id, the ones that failed before included. ERRORS is replaced by what failed this time.
 """
 
 from __future__ import annotations
@@ -14,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -29,15 +29,39 @@ from .wire import LOCAL, api_path, result_line
 Progress = Callable[[int, int, int], None]  # (answered so far, failed so far, total requests)
 
 
+MOST_CAUSES = 5  # failure causes named in a summary; the rest are counted together
+CAUSE_CHARS = 160  # of a failure message, in a summary
+
+
 @dataclass
-class RunSummary:
+class RunResult:
     total: int  # requests in the file
-    skipped: int  # answered by an earlier run
+    skipped: int  # answered successfully by an earlier run
     succeeded: int  # by this run
     failed: int  # by this run
     retries: int  # extra attempts (429, 5xx, connection failures)
     output: Path
-    errors: Path | None  # None when no request failed, now or before
+    errors: Path | None  # None when no request failed
+    causes: Counter = field(default_factory=Counter)  # (error code, message) → failed requests
+
+    def failures(self) -> str:
+        """Why requests failed, most frequent cause first: '8 failed: 8 × upstream_unreachable (…)'."""
+        if not self.failed:
+            return "0 failed"
+        parts = [f"{n:,} × {code} ({message})" for (code, message), n in self.causes.most_common(MOST_CAUSES)]
+        rest = self.failed - sum(n for _, n in self.causes.most_common(MOST_CAUSES))
+        if rest:
+            parts.append(f"{rest:,} of {len(self.causes) - MOST_CAUSES:,} other causes")
+        return f"{self.failed:,} failed: " + "; ".join(parts)
+
+
+def cause(line: dict) -> tuple[str, str]:
+    """(code, message) of a failed result line, the message cut for a summary."""
+    error = line.get("error") or {}
+    message = " ".join(str(error.get("message", "")).split())
+    if len(message) > CAUSE_CHARS:
+        message = message[: CAUSE_CHARS - 1] + "…"
+    return str(error.get("code", "unknown")), message
 
 
 def default_errors_path(output: Path) -> Path:
@@ -73,8 +97,13 @@ def _open_part(final: Path) -> tuple[BinaryIO, set[str]]:
     return handle, done
 
 
+def _open_fresh(final: Path) -> BinaryIO:
+    """The part file for `final`, emptied: what failed before is sent again and its outcome replaces it."""
+    return open(part_path(final), "wb")
+
+
 def _close(handle: BinaryIO, final: Path, keep_empty: bool) -> bool:
-    """Sync a part file and rename it to `final` (or remove it when empty and not wanted). True if kept."""
+    """Sync a part file and rename it to `final` (or remove both when empty and not wanted). True if kept."""
     handle.flush()
     os.fsync(handle.fileno())
     size = handle.tell()
@@ -82,9 +111,47 @@ def _close(handle: BinaryIO, final: Path, keep_empty: bool) -> bool:
     part = part_path(final)
     if size == 0 and not keep_empty:
         part.unlink()
+        final.unlink(missing_ok=True)  # an earlier run's failures were all answered now
         return False
     os.replace(part, final)
     return True
+
+
+def _check_paths(source: Path, output: Path, errors: Path) -> None:
+    if output.resolve() == errors.resolve():
+        raise UsageError("OUTPUT and ERRORS must be different files")
+    for path in (output, errors):
+        if path.resolve() == source.resolve():
+            raise UsageError(f"{path} is the input file; choose another output name")
+        if not path.parent.is_dir():
+            raise InputError(f"{path.parent}: no such folder")
+
+
+def _open_parts(output: Path, errors: Path) -> tuple[BinaryIO, set[str], BinaryIO]:
+    """The output part (and the custom_ids it holds) and a fresh errors part; an InputError when the
+    folder cannot be written."""
+    try:
+        out_handle, done = _open_part(output)
+    except OSError as e:
+        raise InputError(f"cannot write {output}: {e.strerror or e}") from None
+    try:
+        return out_handle, done, _open_fresh(errors)
+    except OSError as e:
+        out_handle.close()
+        raise InputError(f"cannot write {errors}: {e.strerror or e}") from None
+
+
+def _valid_requests(source: Path, provider: str | Provider) -> int:
+    """The number of requests in `source`; ValidationFailed (with the report) when it is invalid."""
+    from .validate import validate_file
+
+    report = validate_file(source, provider)
+    if not report.valid:
+        raise ValidationFailed(
+            f"{source}: {report.summary.errors} error(s); nothing was sent (fix the file and run again)",
+            report,
+        )
+    return report.summary.requests
 
 
 def run_batch(
@@ -99,127 +166,111 @@ def run_batch(
     provider: str | Provider = LOCAL,
     max_attempts: int = 6,
     progress: Progress | None = None,
-) -> RunSummary:
-    """Validate `source`, then send every request not yet answered in OUTPUT/ERRORS to `base_url`
+) -> RunResult:
+    """Validate `source`, then send every request without a success in OUTPUT to `base_url`
     (e.g. http://localhost:8000/v1; a line's url '/v1/chat/completions' is sent to base_url +
     '/chat/completions'). Raises ValidationFailed (with the report) when the file is invalid."""
-    from .validate import validate_file
-
     if str(source) == "-":
         raise UsageError("batchkit run needs a file, not standard input (it reads the file twice)")
-    source = Path(source)
     if concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
-    report = validate_file(source, provider)
-    if not report.valid:
-        raise ValidationFailed(
-            f"{source}: {report.summary.errors} error(s); nothing was sent (fix the file and run again)",
-            report,
-        )
+    source = Path(source)
+    requests = _valid_requests(source, provider)
     output = Path(output)
     errors = Path(errors) if errors else default_errors_path(output)
-    if output.resolve() == errors.resolve():
-        raise UsageError("OUTPUT and ERRORS must be different files")
-    for path in (output, errors):
-        if path.resolve() == source.resolve():
-            raise UsageError(f"{path} is the input file; choose another output name")
-        if not path.parent.is_dir():
-            raise InputError(f"{path.parent}: no such folder")
-    out_handle, out_done = _open_part(output)
-    err_handle, err_done = _open_part(errors)
-    done = out_done | err_done
-    total = report.summary.requests
-    summary = RunSummary(
-        total=total, skipped=len(done), succeeded=0, failed=0, retries=0, output=output, errors=None
+    _check_paths(source, output, errors)
+    out_handle, done, err_handle = _open_parts(output, errors)
+    result = RunResult(
+        total=requests,
+        skipped=len(done),
+        succeeded=0,
+        failed=0,
+        retries=0,
+        output=output,
+        errors=None,
     )
-    had_errors = bool(err_done)
+    sending = _Sending(source, done, base_url, api_key, concurrency, max_rps, max_attempts)
     finished = False
     try:
-        asyncio.run(
-            _send_all(
-                source,
-                done,
-                base_url,
-                api_key,
-                concurrency,
-                max_rps,
-                max_attempts,
-                out_handle,
-                err_handle,
-                summary,
-                progress,
-            )
-        )
+        asyncio.run(sending.send_all(out_handle, err_handle, result, progress))
         finished = True
     finally:
         if finished:
             _close(out_handle, output, keep_empty=True)
-            if _close(err_handle, errors, keep_empty=had_errors) or had_errors:
-                summary.errors = errors
+            if _close(err_handle, errors, keep_empty=False):
+                result.errors = errors
         else:  # interrupted: the parts stay for the next run
             out_handle.close()
             err_handle.close()
-    return summary
+    return result
 
 
-async def _send_all(
-    source: Path,
-    done: set[str],
-    base_url: str,
-    api_key: str | None,
-    concurrency: int,
-    max_rps: float | None,
-    max_attempts: int,
-    out_handle: BinaryIO,
-    err_handle: BinaryIO,
-    summary: RunSummary,
-    progress: Progress | None,
-) -> None:
-    try:
-        from .wire import Sender
-    except ImportError as e:  # httpx comes with the openai SDK and with the server extra
-        raise UsageError(
-            f"batchkit run needs {e.name}; install the server extra: pip install 'llm-batchkit[server]'"
-        ) from None
+@dataclass
+class _Sending:
+    """What to send where, and how."""
 
-    answered = summary.skipped
-    failed_total = 0
-    if progress:
-        progress(answered, failed_total, summary.total)
-    queue: asyncio.Queue = asyncio.Queue(maxsize=concurrency * 2)
+    source: Path
+    done: set[str]
+    base_url: str
+    api_key: str | None
+    concurrency: int
+    max_rps: float | None
+    max_attempts: int
 
-    async def worker(sender: Sender) -> None:
-        nonlocal answered, failed_total
-        while (item := await queue.get()) is not None:
-            custom_id, url, body = item
-            answer = await sender.post(api_path(url), body)
-            line = result_line(custom_id, answer.status_code, answer.body, answer.request_id)
-            ok = 200 <= answer.status_code < 300
+    async def send_all(
+        self, out_handle: BinaryIO, err_handle: BinaryIO, result: RunResult, progress: Progress | None
+    ) -> None:
+        try:
+            from .wire import Sender
+        except ImportError as e:  # httpx comes with the openai SDK and with the server extra
+            raise UsageError(
+                f"batchkit run needs {e.name}; install the server extra: pip install 'llm-batchkit[server]'"
+            ) from None
+
+        def record(line: dict, ok: bool) -> None:
             handle = out_handle if ok else err_handle
             handle.write(dumps_line(line))
             handle.flush()  # one whole line reaches the OS before the next is counted
-            answered += 1
             if ok:
-                summary.succeeded += 1
+                result.succeeded += 1
             else:
-                summary.failed += 1
-                failed_total += 1
+                result.failed += 1
+                result.causes[cause(line)] += 1
             if progress:
-                progress(answered, failed_total, summary.total)
+                progress(result.skipped + result.succeeded + result.failed, result.failed, result.total)
 
-    async def produce() -> None:
-        for _number, obj in request_lines(source, done):
-            await queue.put((obj["custom_id"], obj["url"], obj["body"]))
-        for _ in range(concurrency):
-            await queue.put(None)
+        if progress:
+            progress(result.skipped, 0, result.total)
+        async with Sender(
+            self.base_url,
+            self.api_key,
+            concurrency=self.concurrency,
+            max_rps=self.max_rps,
+            max_attempts=self.max_attempts,
+        ) as sender:
+            try:
+                await self._pump(sender, record)
+            finally:
+                result.retries = sender.retries
 
-    async with Sender(
-        base_url, api_key, concurrency=concurrency, max_rps=max_rps, max_attempts=max_attempts
-    ) as sender:
-        try:
-            async with asyncio.TaskGroup() as group:  # a failing task stops the others
-                group.create_task(produce())
-                for _ in range(concurrency):
-                    group.create_task(worker(sender))
-        finally:
-            summary.retries = sender.retries
+    async def _pump(self, sender, record: Callable[[dict, bool], None]) -> None:
+        """Read requests into a bounded queue and send them with `concurrency` workers."""
+        queue: asyncio.Queue = asyncio.Queue(maxsize=self.concurrency * 2)
+
+        async def worker() -> None:
+            while (item := await queue.get()) is not None:
+                custom_id, url, body = item
+                answer = await sender.post(api_path(url), body)
+                line = result_line(custom_id, answer.status_code, answer.body, answer.request_id)
+                record(line, 200 <= answer.status_code < 300)
+
+        async def produce() -> None:
+            for _number, obj in request_lines(self.source, self.done):
+                await queue.put((obj["custom_id"], obj["url"], obj["body"]))
+            for _ in range(self.concurrency):
+                await queue.put(None)
+
+        async with asyncio.TaskGroup() as group:  # a failing task stops the others
+            group.create_task(produce())
+            for _ in range(self.concurrency):
+                group.create_task(worker())

@@ -7,6 +7,7 @@ The schema files are the single source of truth for line formats. They ship insi
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 import orjson
@@ -43,16 +44,50 @@ def registry():
     from referencing import Registry
     from referencing.jsonschema import DRAFT202012
 
-    resources = [(s["$id"], DRAFT202012.create_resource(s)) for s in all_schemas().values()]
+    # Without their `$schema`, referenced documents are checked by the validator class that refers to
+    # them (the ECMA-pattern one below), not by the stock class their `$schema` names.
+    resources = [
+        (s["$id"], DRAFT202012.create_resource({k: v for k, v in s.items() if k != "$schema"}))
+        for s in all_schemas().values()
+    ]
     return Registry().with_resources(resources).crawl()
 
 
 @functools.cache
 def validator(name: str = REQUEST):
-    """The reference validator (python-jsonschema): explains failures with paths and keywords."""
-    from jsonschema import Draft202012Validator
+    """The reference validator (python-jsonschema): explains failures with paths and keywords.
 
-    return Draft202012Validator(load(name), registry=registry())
+    Its `pattern` means what JSON Schema's (ECMA-262) does: `$` is the end of the string, never
+    "before a final newline" as in Python's `re`."""
+    from jsonschema import Draft202012Validator, ValidationError, validators
+
+    def pattern(checker, regex, instance, schema):
+        if isinstance(instance, str) and not re.search(python_pattern(regex), instance):
+            yield ValidationError(f"{instance!r} does not match {regex!r}")
+
+    ecma = validators.extend(Draft202012Validator, {"pattern": pattern})
+    root = {k: v for k, v in load(name).items() if k != "$schema"}
+    return ecma(root, registry=registry())
+
+
+@functools.cache
+def python_pattern(pattern: str) -> str:
+    """A JSON Schema (ECMA-262) pattern for Python's `re`: each `$` outside a character class becomes
+    `\\Z`, since Python's `$` also matches before a string's final newline."""
+    out, in_class, escaped = [], False, False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "[":
+            in_class = True
+        elif char == "]":
+            in_class = False
+        elif char == "$" and not in_class:
+            char = r"\Z"
+        out.append(char)
+    return "".join(out)
 
 
 @functools.cache

@@ -460,6 +460,25 @@ def _choose_sheet(names: list[str], sheet, source) -> str:
     )
 
 
+def sheet_name(source: Source, sheet: str | int | None = None) -> str:
+    """The name of the Excel sheet `read_table(source, sheet=sheet)` reads (the first by default)."""
+    import openpyxl
+
+    opened = _open_source(source)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            book = openpyxl.load_workbook(opened, read_only=True)
+    except Exception as e:  # as in _excel_rows
+        raise InputError(
+            f"{source_name(source)}: cannot read as an Excel workbook: {_first_line(e)}"
+        ) from None
+    try:
+        return _choose_sheet(book.sheetnames, sheet, source)
+    finally:
+        book.close()
+
+
 # ------------------------------------------------------------------------------------- typing whole frames
 
 _INT_TEXT = re.compile(r"-?(?:0|[1-9][0-9]{0,17})")
@@ -589,12 +608,21 @@ def column_values(column: pd.Series) -> list:
 
 
 def write_table(
-    df: pd.DataFrame, path: str | os.PathLike, fmt: str | None = None, *, sheet: str = "Sheet1"
+    df: pd.DataFrame,
+    path: str | os.PathLike,
+    fmt: str | None = None,
+    *,
+    sheet: str = "Sheet1",
+    excel: bool = False,
 ) -> Path:
     """Write `df` (without its index) to `path` as CSV, TSV, XLSX, Parquet, JSON (array) or JSONL, chosen by
     `fmt` or the extension; atomic (the file appears whole or not at all). Returns the path written.
     UTF-8 throughout; JSON/JSONL keep non-ASCII characters as they are. '-' is not accepted here: write
     `df.to_csv(sys.stdout, index=False)` instead.
+
+    XLSX cells that hold text are written as text, never as formulas (a cell "=1+1" stays those
+    characters); characters XML forbids raise InputError (clean them first, see results.export).
+    excel=True writes CSV/TSV as Excel opens them without asking: a UTF-8 byte-order mark and CRLF lines.
     """
     path = Path(path)
     if str(path) == "-":
@@ -610,11 +638,12 @@ def write_table(
                     tmp,
                     sep="\t" if fmt == "tsv" else ",",
                     index=False,
-                    encoding="utf-8",
+                    encoding="utf-8-sig" if excel else "utf-8",
+                    lineterminator="\r\n" if excel else "\n",
                     compression=compression,
                 )
             elif fmt == "xlsx":
-                df.to_excel(tmp, index=False, sheet_name=sheet, engine="openpyxl")
+                _write_xlsx(df, tmp, sheet)
             elif fmt == "parquet":
                 _write_parquet(df, tmp)
             elif fmt == "jsonl":
@@ -655,3 +684,52 @@ def _write_parquet(df: pd.DataFrame, path: Path) -> None:
         for start in range(0, max(len(df), 1), WRITE_ROWS):
             part = df.iloc[start : start + WRITE_ROWS]
             writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
+
+
+def _write_xlsx(df: pd.DataFrame, path: Path, sheet: str) -> None:
+    """One sheet, streamed (openpyxl's write-only mode); text is text, never a formula."""
+    import openpyxl
+    from openpyxl.utils.exceptions import IllegalCharacterError
+
+    book = openpyxl.Workbook(write_only=True)
+    worksheet = book.create_sheet(title=sheet)
+    text = _xlsx_text(worksheet)
+    try:
+        worksheet.append([text(str(name)) for name in df.columns])
+        columns = [[_xlsx_value(v) for v in df[name].tolist()] for name in df.columns]
+        for row in zip(*columns, strict=True):
+            worksheet.append([text(v) if type(v) is str else v for v in row])
+    except IllegalCharacterError:
+        raise InputError(f"{path}: a cell holds a character XML forbids (control characters)") from None
+    book.save(path)
+
+
+def _xlsx_text(worksheet):
+    from openpyxl.cell import WriteOnlyCell
+
+    def text(value: str):
+        if not value.startswith("="):
+            return value
+        cell = WriteOnlyCell(worksheet, value)
+        cell.data_type = "s"  # openpyxl takes a leading '=' for a formula; this is text
+        return cell
+
+    return text
+
+
+def _xlsx_value(value):
+    """A cell value openpyxl writes: missing values empty, lists and other objects as their text."""
+    kind = type(value)
+    if kind in (str, int, float, bool):
+        return None if kind is float and math.isnan(value) else value
+    if _missing(value):
+        return None
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return str(value)  # Excel has no time zones
+    if isinstance(value, (datetime, date)):
+        return value
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return _xlsx_value(value.item())
+    return cell_text(value)  # lists, dicts, arrays and anything else as text

@@ -22,6 +22,8 @@ server does not come up.
 from __future__ import annotations
 
 import contextlib
+import http.server
+import json
 import os
 import shutil
 import socket
@@ -117,3 +119,48 @@ def running_server(
             stop(process)
         if own_dir:
             shutil.rmtree(data_dir, ignore_errors=True)
+
+
+class _HeaderEcho(http.server.BaseHTTPRequestHandler):
+    """A hostile upstream: every POST fails with the request's headers in its error body (JSON, 400) or, for
+    `/completions`, in a long plain-text body (401) where they sit past the first few hundred characters."""
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+    def _answer(self, status: int, body: bytes, kind: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        models = {"object": "list", "data": [{"id": "batchkit-echo", "object": "model", "owned_by": "x"}]}
+        self._answer(200, json.dumps(models).encode(), "application/json")
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        headers = dict(self.headers.items())
+        if self.path.endswith("/completions") and not self.path.endswith("/chat/completions"):
+            # the key's first characters fall just before a 500-character cut, the rest after it
+            text = "x" * 470 + f"Authorization: {headers.get('Authorization')} " + str(headers)
+            self._answer(401, text.encode(), "text/plain")
+            return
+        error = {"message": f"bad request; you sent {headers}", "type": "invalid_request_error"}
+        self._answer(400, json.dumps({"error": error, "echo": headers}).encode(), "application/json")
+
+
+@contextlib.contextmanager
+def header_echo_upstream() -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 that echoes request headers into its error bodies; yields its base URL."""
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HeaderEcho)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -4,9 +4,10 @@ mocked clients):
 - `kluster_style()`: a small Batch API that answers the way kluster.ai does — timestamps as strings,
   `/models` as a bare array with ISO dates, list pages with extra fields (`count`, `page`, ...) — with a
   required API key, request counting, and failures that can be queued per route.
-- `Proxy`: forwards to another server (e.g. `batchkit serve`) and can hold a request before forwarding it,
-  hold or drop the answer after forwarding it, so a test can kill the CLI at an exact step or lose the
-  answer to a create.
+- `Proxy`: forwards to another server (e.g. `batchkit serve`) and can pause a request until released, hold
+  a request before forwarding it, hold or drop the answer after forwarding it, so a test can kill the CLI
+  at an exact step, lose the answer to a create, or run two CLIs against each other.
+- `invoke()`: the CLI in-process with click's CliRunner, for tests where the process itself is not the point.
 """
 
 from __future__ import annotations
@@ -39,6 +40,28 @@ SEED_MODELS = (
 )
 
 
+@dataclass
+class Outcome:
+    """What a CLI call did: the same fields as a finished subprocess."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def invoke(*args, **env: str) -> Outcome:
+    """`batchkit ARGS` in this process with click's CliRunner (much faster than a subprocess); for tests
+    where no signal, terminal or process is the point. An exception that is not an exit is raised."""
+    from click.testing import CliRunner
+
+    from batchkit.cli import cli
+
+    result = CliRunner().invoke(cli, [str(a) for a in args], env=env or None)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Outcome(result.exit_code, result.stdout, result.stderr)
+
+
 def cli_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "batchkit", *map(str, args)]
 
@@ -57,11 +80,12 @@ def run_cli(*args, env: dict | None = None, timeout: float = 120, **extra_env) -
     )
 
 
-def start_cli(*args, env: dict | None = None, **extra_env) -> subprocess.Popen:
+def start_cli(*args, env: dict | None = None, stderr=subprocess.PIPE, **extra_env) -> subprocess.Popen:
+    """`batchkit ARGS` started as a subprocess; stderr to a pipe unless another file is given."""
     return subprocess.Popen(
         cli_command(*args),
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
         text=True,
         env=env or cli_env(**extra_env),
     )
@@ -151,6 +175,9 @@ class KlusterStyle:
     steps_per_status: int = 1
     # leave this many lines out of each output file (a download that disagrees with request_counts)
     short_output: int = 0
+    # every create body received (answered or failed), with its Idempotency-Key header, in order
+    creates: list[tuple[dict, str | None]] = field(default_factory=list)
+    ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))  # for files and batches
 
     def fail(self, route: str, status: int, message: str, times: int = 1, headers: dict | None = None):
         body = {"error": {"message": message, "type": "invalid_request_error", "code": None}}
@@ -163,19 +190,9 @@ def _stamp() -> str:
 
 def kluster_app(state: KlusterStyle):
     app = FastAPI()
-    ids = itertools.count(1)
-
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        route = _route_name(request.method, request.url.path)
-        state.hits[route] += 1
-        if request.headers.get("authorization") != f"Bearer {state.key}":
-            return JSONResponse({"error": {"message": "Invalid API key provided."}}, status_code=401)
-        queued = state.failures.get(route)
-        if queued:
-            status, body, headers = queued.pop(0)
-            return JSONResponse(body, status_code=status, headers=headers)
-        return await call_next(request)
+    _guard(app, state)
+    _file_routes(app, state)
+    _batch_routes(app, state)
 
     @app.get("/v1/models")
     def models():
@@ -185,115 +202,151 @@ def kluster_app(state: KlusterStyle):
             for name in SEED_MODELS
         ]
 
-    def file_object(record):
-        return {
-            k: record[k] for k in ("id", "object", "bytes", "created_at", "filename", "purpose", "status")
-        }
+    return app
 
+
+def _not_found(message: str) -> JSONResponse:
+    return JSONResponse({"error": {"message": message}}, status_code=404)
+
+
+def _guard(app, state: KlusterStyle) -> None:
+    """Count every request, record creates, require the key, answer queued failures."""
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        route = _route_name(request.method, request.url.path)
+        state.hits[route] += 1
+        if route == "POST /v1/batches":
+            state.creates.append((json.loads(await request.body()), request.headers.get("idempotency-key")))
+        if request.headers.get("authorization") != f"Bearer {state.key}":
+            return JSONResponse({"error": {"message": "Invalid API key provided."}}, status_code=401)
+        queued = state.failures.get(route)
+        if queued:
+            status, body, headers = queued.pop(0)
+            return JSONResponse(body, status_code=status, headers=headers)
+        return await call_next(request)
+
+
+def _file_object(record: dict) -> dict:
+    return {k: record[k] for k in ("id", "object", "bytes", "created_at", "filename", "purpose", "status")}
+
+
+def _add_file(state: KlusterStyle, content: bytes, filename: str, purpose: str) -> dict:
+    file_id = f"file-{next(state.ids)}"
+    state.files[file_id] = {
+        "id": file_id, "object": "file", "bytes": len(content), "created_at": _stamp(),
+        "filename": filename, "purpose": purpose, "status": "processed", "content": content,
+    }  # fmt: skip
+    return state.files[file_id]
+
+
+def _file_routes(app, state: KlusterStyle) -> None:
     @app.post("/v1/files")
     async def upload(file: UploadFile, purpose: str = Form(...)):
-        content = await file.read()
-        file_id = f"file-{next(ids)}"
-        state.files[file_id] = {
-            "id": file_id, "object": "file", "bytes": len(content), "created_at": _stamp(),
-            "filename": file.filename, "purpose": purpose, "status": "processed", "content": content,
-        }  # fmt: skip
-        return file_object(state.files[file_id])
+        return _file_object(_add_file(state, await file.read(), file.filename, purpose))
 
     @app.get("/v1/files/{file_id}")
     def get_file(file_id: str):
         if file_id not in state.files:
-            return JSONResponse({"error": {"message": f"No such File object: {file_id}"}}, status_code=404)
-        return file_object(state.files[file_id])
+            return _not_found(f"No such File object: {file_id}")
+        return _file_object(state.files[file_id])
 
     @app.get("/v1/files/{file_id}/content")
     def content(file_id: str):
         if file_id not in state.files:
-            return JSONResponse({"error": {"message": f"No such File object: {file_id}"}}, status_code=404)
+            return _not_found(f"No such File object: {file_id}")
         return Response(state.files[file_id]["content"], media_type="application/octet-stream")
 
+
+def _public(batch: dict) -> dict:
+    return {k: v for k, v in batch.items() if not k.startswith("_")}
+
+
+def _new_batch(state: KlusterStyle, body: dict) -> dict:
+    batch_id = f"batch-{next(state.ids)}"
+    lines = [json.loads(line) for line in state.files[body["input_file_id"]]["content"].splitlines() if line]
+    state.batches[batch_id] = {
+        "id": batch_id, "object": "batch", "endpoint": body["endpoint"], "errors": None,
+        "input_file_id": body["input_file_id"], "completion_window": body["completion_window"],
+        "status": "validating", "output_file_id": None, "error_file_id": None, "created_at": _stamp(),
+        "in_progress_at": None, "expires_at": str(int(time.time()) + 86400), "completed_at": None,
+        "failed_at": None, "expired_at": None, "cancelling_at": None, "cancelled_at": None,
+        "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
+        "metadata": body.get("metadata") or {}, "_lines": lines, "_polls": 0,
+    }  # fmt: skip
+    return state.batches[batch_id]
+
+
+def _answers(state: KlusterStyle, batch: dict) -> bytes:
+    """The output file: one "ok" answer per line (less `short_output` lines)."""
+    return b"".join(
+        json.dumps({
+            "id": f"resp-{i}", "custom_id": line["custom_id"], "error": None,
+            "response": {"status_code": 200, "request_id": f"req-{i}", "body": {
+                "id": f"chat-{i}", "object": "chat.completion", "created": _stamp(),
+                "model": line["body"]["model"], "choices": [{"index": 0, "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "ok"}}]}},
+        }).encode() + b"\n"
+        for i, line in enumerate(batch["_lines"][: len(batch["_lines"]) - state.short_output])
+    )  # fmt: skip
+
+
+def _advance(state: KlusterStyle, batch: dict) -> None:
+    """validating → in_progress → completed, one step every `steps_per_status` retrieves."""
+    batch["_polls"] += 1
+    if batch["status"] in ("completed", "cancelled") or batch["_polls"] % state.steps_per_status:
+        return
+    if batch["status"] == "validating":
+        batch["status"], batch["in_progress_at"] = "in_progress", _stamp()
+    elif batch["status"] == "in_progress":
+        output = _add_file(state, _answers(state, batch), "output.jsonl", "batch_output")
+        total = batch["request_counts"]["total"]
+        batch.update(status="completed", completed_at=_stamp(), output_file_id=output["id"])
+        batch["request_counts"] = {"total": total, "completed": total, "failed": 0}
+
+
+def _page(state: KlusterStyle, limit: int, after: str | None) -> dict:
+    newest_first = sorted(state.batches.values(), key=lambda b: int(b["id"].split("-")[1]), reverse=True)
+    if after:
+        position = next((i for i, b in enumerate(newest_first) if b["id"] == after), len(newest_first))
+        newest_first = newest_first[position + 1 :]
+    page = newest_first[:limit]
+    return {
+        "object": "list", "data": [_public(b) for b in page],
+        "first_id": page[0]["id"] if page else None, "last_id": page[-1]["id"] if page else None,
+        "has_more": len(newest_first) > limit,
+        # kluster.ai's extra paging fields
+        "count": len(state.batches), "page": 1, "page_count": 1, "items_per_page": limit,
+    }  # fmt: skip
+
+
+def _batch_routes(app, state: KlusterStyle) -> None:
     @app.post("/v1/batches")
     async def create(request: Request):
-        body = await request.json()
-        batch_id = f"batch-{next(ids)}"
-        lines = [
-            json.loads(line) for line in state.files[body["input_file_id"]]["content"].splitlines() if line
-        ]
-        state.batches[batch_id] = {
-            "id": batch_id, "object": "batch", "endpoint": body["endpoint"], "errors": None,
-            "input_file_id": body["input_file_id"], "completion_window": body["completion_window"],
-            "status": "validating", "output_file_id": None, "error_file_id": None, "created_at": _stamp(),
-            "in_progress_at": None, "expires_at": str(int(time.time()) + 86400), "completed_at": None,
-            "failed_at": None, "expired_at": None, "cancelling_at": None, "cancelled_at": None,
-            "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
-            "metadata": body.get("metadata") or {}, "_lines": lines, "_polls": 0,
-        }  # fmt: skip
-        return public(state.batches[batch_id])
-
-    def public(batch):
-        return {k: v for k, v in batch.items() if not k.startswith("_")}
-
-    def advance(batch):
-        batch["_polls"] += 1
-        if batch["status"] in ("completed", "cancelled") or batch["_polls"] % state.steps_per_status:
-            return
-        if batch["status"] == "validating":
-            batch["status"], batch["in_progress_at"] = "in_progress", _stamp()
-        elif batch["status"] == "in_progress":
-            out = b"".join(
-                json.dumps({
-                    "id": f"resp-{i}", "custom_id": line["custom_id"], "error": None,
-                    "response": {"status_code": 200, "request_id": f"req-{i}", "body": {
-                        "id": f"chat-{i}", "object": "chat.completion", "created": _stamp(),
-                        "model": line["body"]["model"], "choices": [{"index": 0, "finish_reason": "stop",
-                        "message": {"role": "assistant", "content": "ok"}}]}},
-                }).encode() + b"\n"
-                for i, line in enumerate(batch["_lines"][: len(batch["_lines"]) - state.short_output])
-            )  # fmt: skip
-            output_id = f"file-{next(ids)}"
-            state.files[output_id] = {
-                "id": output_id, "object": "file", "bytes": len(out), "created_at": _stamp(),
-                "filename": "output.jsonl", "purpose": "batch_output", "status": "processed", "content": out,
-            }  # fmt: skip
-            total = batch["request_counts"]["total"]
-            batch.update(status="completed", completed_at=_stamp(), output_file_id=output_id)
-            batch["request_counts"] = {"total": total, "completed": total, "failed": 0}
+        return _public(_new_batch(state, await request.json()))
 
     @app.get("/v1/batches/{batch_id}")
     def retrieve(batch_id: str):
         if batch_id not in state.batches:
-            return JSONResponse({"error": {"message": f"Batch {batch_id} not found"}}, status_code=404)
-        advance(state.batches[batch_id])
-        return public(state.batches[batch_id])
+            return _not_found(f"Batch {batch_id} not found")
+        _advance(state, state.batches[batch_id])
+        return _public(state.batches[batch_id])
 
     @app.post("/v1/batches/{batch_id}/cancel")
     def cancel(batch_id: str):
         batch = state.batches.get(batch_id)
         if batch is None:
-            return JSONResponse({"error": {"message": f"Batch {batch_id} not found"}}, status_code=404)
+            return _not_found(f"Batch {batch_id} not found")
         if batch["status"] == "completed":
             return JSONResponse(
                 {"error": {"message": "Cannot cancel a batch with status 'completed'."}}, status_code=409
             )
         batch.update(status="cancelled", cancelling_at=_stamp(), cancelled_at=_stamp())
-        return public(batch)
+        return _public(batch)
 
     @app.get("/v1/batches")
     def listing(limit: int = 20, after: str | None = None):
-        newest_first = sorted(state.batches.values(), key=lambda b: int(b["id"].split("-")[1]), reverse=True)
-        if after:
-            position = next((i for i, b in enumerate(newest_first) if b["id"] == after), len(newest_first))
-            newest_first = newest_first[position + 1 :]
-        page = newest_first[:limit]
-        return {
-            "object": "list", "data": [public(b) for b in page],
-            "first_id": page[0]["id"] if page else None, "last_id": page[-1]["id"] if page else None,
-            "has_more": len(newest_first) > limit,
-            # kluster.ai's extra paging fields
-            "count": len(state.batches), "page": 1, "page_count": 1, "items_per_page": limit,
-        }  # fmt: skip
-
-    return app
+        return _page(state, limit, after)
 
 
 def _route_name(method: str, path: str) -> str:
@@ -353,9 +406,73 @@ def azure_style(key: str, **options) -> Iterator[KlusterStyle]:
 
 # --- a forwarding proxy that can interrupt ----------------------------------------------------------------
 
+PAUSE = "pause"  # keep the request until `release()`, then forward it and answer
 HOLD_BEFORE = "hold-before"  # never forward; keep the client waiting (until the client is killed)
 HOLD_AFTER = "hold-after"  # forward, then keep the client waiting for the answer
 DROP_AFTER = "drop-after"  # forward, then close the connection without answering
+
+
+class _ProxyHandler(http.server.BaseHTTPRequestHandler):
+    """One request through the Proxy (`self.server.proxy`), acting on the rule for its route."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _body(self) -> bytes:
+        if self.headers.get("transfer-encoding", "").lower() != "chunked":
+            return self.rfile.read(int(self.headers.get("content-length") or 0))
+        chunks = []
+        while size := int(self.rfile.readline().split(b";")[0], 16):
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
+        self.rfile.readline()
+        return b"".join(chunks)
+
+    def _forward(self, body: bytes):
+        proxy = self.server.proxy
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "transfer-encoding")}
+        headers["Content-Length"] = str(len(body))
+        upstream = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=60)
+        upstream.request(self.command, self.path, body=body, headers=headers)
+        answer = upstream.getresponse()
+        data = answer.read()
+        upstream.close()
+        return answer, data
+
+    def _answer(self, answer, data: bytes) -> None:
+        self.send_response(answer.status)
+        for name, value in answer.getheaders():
+            if name.lower() not in ("transfer-encoding", "content-length", "connection"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _handle(self):
+        proxy = self.server.proxy
+        body = self._body()
+        route = _route_name(self.command, urllib.parse.urlsplit(self.path).path)
+        proxy.hits[route] += 1
+        rule = proxy.rules.get(route)
+        if rule in (PAUSE, HOLD_BEFORE):
+            proxy.triggered.set()
+            proxy._release.wait(60)
+            if rule == HOLD_BEFORE:
+                self.close_connection = True
+                return
+        answer, data = self._forward(body)
+        if rule in (HOLD_AFTER, DROP_AFTER):
+            proxy.triggered.set()
+            if rule == HOLD_AFTER:
+                proxy._release.wait(60)
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self._answer(answer, data)
+
+    do_GET = do_POST = do_DELETE = _handle
 
 
 class Proxy:
@@ -366,70 +483,18 @@ class Proxy:
         self.upstream_host, self.upstream_port = parsed.hostname, parsed.port
         self.rules: dict[str, str] = {}
         self.hits: collections.Counter = collections.Counter()
-        self.triggered = (
-            threading.Event()
-        )  # set when a rule has acted (the upstream has answered, if it was asked)
+        # set when a rule has acted (the upstream has answered, if it was asked)
+        self.triggered = threading.Event()
         self._release = threading.Event()
-        proxy = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _body(self) -> bytes:
-                if self.headers.get("transfer-encoding", "").lower() == "chunked":
-                    chunks = []
-                    while True:
-                        size = int(self.rfile.readline().split(b";")[0], 16)
-                        if size == 0:
-                            self.rfile.readline()
-                            return b"".join(chunks)
-                        chunks.append(self.rfile.read(size))
-                        self.rfile.readline()
-                return self.rfile.read(int(self.headers.get("content-length") or 0))
-
-            def _handle(self):
-                body = self._body()
-                route = _route_name(self.command, urllib.parse.urlsplit(self.path).path)
-                proxy.hits[route] += 1
-                rule = proxy.rules.get(route)
-                if rule == HOLD_BEFORE:
-                    proxy.triggered.set()
-                    proxy._release.wait(60)
-                    self.close_connection = True
-                    return
-                headers = {
-                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "transfer-encoding")
-                }
-                headers["Content-Length"] = str(len(body))
-                upstream = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=60)
-                upstream.request(self.command, self.path, body=body, headers=headers)
-                answer = upstream.getresponse()
-                data = answer.read()
-                upstream.close()
-                if rule in (HOLD_AFTER, DROP_AFTER):
-                    proxy.triggered.set()
-                    if rule == HOLD_AFTER:
-                        proxy._release.wait(60)
-                    self.close_connection = True
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                    return
-                self.send_response(answer.status)
-                for name, value in answer.getheaders():
-                    if name.lower() not in ("transfer-encoding", "content-length", "connection"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_DELETE = _handle
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ProxyHandler)
         self._server.daemon_threads = True
+        self._server.proxy = self
         self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def release(self) -> None:
+        """Let paused requests go on (and held ones end)."""
+        self._release.set()
 
     def __enter__(self) -> Proxy:
         self._thread.start()

@@ -5,17 +5,17 @@ import pandas as pd
 import pytest
 
 import batchkit
-from batchkit.build.builder import (
-    ID_FORMAT,
+from batchkit.build import (
     Builder,
     BuildStats,
-    Template,
     build_file,
     make_id,
     parse_params,
     row_number_from_id,
     text_argument,
 )
+from batchkit.build.builder import ID_FORMAT
+from batchkit.build.templates import Template
 from batchkit.errors import InputError, UsageError, ValidationFailed
 from batchkit.tables import write_table
 
@@ -190,7 +190,7 @@ def test_missing_column_fails_before_anything_is_written(tmp_path):
     with pytest.raises(UsageError) as caught:
         build_file(table, out, model="m", user="{qestion} about {topc}")
     message = str(caught.value)
-    assert "'qestion'" in message and "did you mean 'question'" in message and "'topc'" in message
+    assert "'qestion'" in message and "did you mean `question`" in message and "'topc'" in message
     assert "'id', 'question', 'topic'" in message
     assert not out.exists()
     with pytest.raises(UsageError, match="'model'"):
@@ -489,3 +489,64 @@ def test_the_table_is_never_overwritten(tmp_path):
     with pytest.raises(UsageError, match="input table"):
         build_file(table, table, model="m", user="{q}")
     assert table.read_text() == '{"q": "a"}\n'
+
+
+def test_template_argument_reads_escapes_but_not_in_files(tmp_path):
+    from batchkit.build import template_argument
+
+    assert template_argument(r"a\nb\tc", "--user") == "a\nb\tc"
+    assert template_argument(r"literal \\n, C:\dir, \\\\", "--user") == "literal \\n, C:\\dir, \\\\"
+    assert template_argument(r"@@x\n", "--user") == "@x\n"
+    prompt = tmp_path / "p.txt"
+    prompt.write_text("keep \\n\n", encoding="utf-8")
+    assert template_argument(f"@{prompt}", "--system") == "keep \\n"
+    assert template_argument(None, "--system") is None
+
+
+def test_empty_policy_per_column():
+    from batchkit.build import EmptyPolicy
+
+    policy = EmptyPolicy.parse(["skip", "rating=keep", "a=b=error"])
+    assert (policy.choice("rating"), policy.choice("other"), policy.choice("a=b")) == (
+        "keep",
+        "skip",
+        "error",
+    )
+    assert EmptyPolicy.parse({"rating": "keep"}).choice("x") == "error"
+    for bad in ("ignore", ["skip", "keep"], ["rating=maybe"], ["=keep"]):
+        with pytest.raises(UsageError, match="--on-empty"):
+            EmptyPolicy.parse(bad)
+    with pytest.raises(UsageError, match="an empty custom_id cannot be kept"):
+        Builder(model="m", user="{q}", id_column="id", on_empty={"id": "keep"})
+    with pytest.raises(UsageError, match="uses no column 'review'"):
+        Builder(model="m", user="{q}", on_empty={"review": "skip"})
+
+
+def test_on_empty_per_column_in_the_api(tmp_path):
+    rows = [{"q": "a", "note": ""}, {"q": "", "note": "x"}, {"q": "c", "note": "y"}]
+    stats = BuildStats()
+    builder = Builder(model="m", user="{q}|{note}", on_empty={"note": "keep", "q": "skip"})
+    built = [request for _row, request in builder.numbered(rows, stats=stats)]
+    assert [r["body"]["messages"][0]["content"] for r in built] == ["a|", "c|y"]
+    assert dict(stats.empty) == {"q": 1, "note": 1}
+    assert dict(stats.skipped) == {"empty 'q'": 1}
+
+
+def test_every_body_mode_has_columns_and_renders_a_row():
+    from batchkit.build.bodies import body_mode
+
+    chat = body_mode(model_column="m", system="S {a}", user="U {b} {a}", params={"n": 1})
+    assert chat.columns == ["a", "b", "m"]
+    assert chat.render(("1", "2", "gpt")) == {
+        "model": "gpt",
+        "messages": [{"role": "system", "content": "S 1"}, {"role": "user", "content": "U 2 1"}],
+        "n": 1,
+    }
+    listed = body_mode(model="x", messages_column="conv")
+    assert listed.columns == ["conv"] and listed.render(([{"role": "user", "content": "hi"}],))["messages"]
+    emb = body_mode(model="e", input="{t}", endpoint="/v1/embeddings")
+    assert emb.render(("cat",)) == {"model": "e", "input": "cat"}
+    body = body_mode(
+        body_template={"prompt": "{p}", "max_tokens": {"$column": "n"}}, endpoint="/v1/completions"
+    )
+    assert body.columns == ["p", "n"] and body.render(("hi", "7")) == {"prompt": "hi", "max_tokens": 7}

@@ -1,6 +1,4 @@
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,46 +23,36 @@ def read_lines(path):
     return [json.loads(x) for x in Path(path).read_text(encoding="utf-8").splitlines()]
 
 
-def test_build_the_sample_as_a_real_process(tmp_path):
+def test_build_the_sample(run, tmp_path):
     out = tmp_path / "questions.jsonl"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "batchkit",
-            "build",
-            SAMPLES / "questions.csv",
-            "-o",
-            out,
-            "--model-column",
-            "model",
-            "--system",
-            "You are a helpful {topic} tutor.",
-            "--user",
-            "{question}",
-            "--id-column",
-            "id",
-            "--param",
-            "max_tokens=1000",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = run(
+        "build",
+        SAMPLES / "questions.csv",
+        "-o",
+        out,
+        "--model-column",
+        "model",
+        "--system",
+        "You are a helpful {topic} tutor.",
+        "--user",
+        "{question}",
+        "--id-column",
+        "id",
+        "--param",
+        "max_tokens=1000",
     )
-    assert proc.returncode == 0, proc.stderr
-    assert "8 rows read, 8 requests written" in proc.stderr
-    assert "meta-llama/Meta-Llama-3.1-405B-Instruct (1)" in proc.stderr
-    assert "\r" not in proc.stderr  # no progress bar when not on a terminal
+    assert result.exit_code == 0, result.output
+    assert "8 rows read, 8 requests written" in result.stderr
+    assert "meta-llama/Meta-Llama-3.1-405B-Instruct (1)" in result.stderr
+    assert "\r" not in result.stderr  # no progress bar when not on a terminal
     built = read_lines(out)
     assert [r["custom_id"] for r in built] == [f"q{i:03d}" for i in range(1, 9)]
     questions = [r["body"]["messages"][1]["content"] for r in built]
     assert "What is the capital of Argentina?" in questions
     assert 'What does "saudade" mean, and why is it called untranslatable?' in questions
     assert built[0]["body"]["max_tokens"] == 1000
-    check = subprocess.run(
-        [sys.executable, "-m", "batchkit", "validate", out], capture_output=True, text=True, timeout=120
-    )
-    assert check.returncode == 0, check.stdout
+    check = run("validate", out)
+    assert check.exit_code == 0, check.output
 
 
 def test_build_from_stdin_with_system_from_file(run, tmp_path):
@@ -94,8 +82,8 @@ def test_missing_column_is_one_line_and_exit_2(run, tmp_path):
     result = run("build", SAMPLES / "questions.csv", "-o", out, "--model", "m", "--user", "{questoin}")
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
-        "batchkit: error: no column 'questoin' (did you mean 'question'?); the table's columns are: "
-        "'id', 'topic', 'model', 'question'"
+        "batchkit: error: no column 'questoin'; the table's columns are: "
+        "'id', 'topic', 'model', 'question'; did you mean `question`?"
     ]
     assert not out.exists()
 
@@ -190,18 +178,67 @@ def test_fix_command_lists_changes_and_revalidates(run, tmp_path):
     assert unrepaired.exit_code == 1 and "duplicate-custom-id" in unrepaired.output
 
 
-def test_fix_to_stdout_keeps_messages_off_stdout(tmp_path):
+def test_fix_to_stdout_keeps_messages_off_stdout(run, tmp_path):
     source = tmp_path / "in.jsonl"
     good = '{"custom_id":"a","method":"POST","url":"/v1/chat/completions","body":{"model":"m","messages":[{"role":"user","content":"x"}]}}'
     source.write_bytes(b"\xef\xbb\xbf" + good.encode() + b"\r\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "batchkit", "fix", source, "-o", "-"], capture_output=True, timeout=120
+    result = run("fix", source, "-o", "-")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout_bytes == good.encode() + b"\n"
+    assert "byte-order mark removed" in result.stderr
+    assert "2 changes; wrote 1 line to standard output" in result.stderr
+
+
+def test_build_leaves_files_it_did_not_write_and_says_so(run, tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("q\n" + "".join(f"question {i}\n" for i in range(1, 8)))
+    theirs = tmp_path / "answers-20240.jsonl"
+    theirs.write_text("the user's own file\n")
+    out = tmp_path / "answers.jsonl"
+    options = ["--model", "m", "--user", "{q}"]
+    assert run("build", table, "-o", out, *options, "--max-requests", "3").exit_code == 0
+    result = run("build", table, "-o", out, *options)  # one file now: the three shards go
+    assert result.exit_code == 0, result.output
+    assert f"left alone: {theirs} (named like a shard of answers.jsonl, but batchkit did not write it)" in (
+        result.stderr
     )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == good.encode() + b"\n"
-    assert b"byte-order mark removed" in proc.stderr
+    assert sorted(p.name for p in tmp_path.glob("answers*")) == ["answers-20240.jsonl", "answers.jsonl"]
+    assert theirs.read_text() == "the user's own file\n"
 
 
+@pytest.mark.parametrize("command", ["build", "split", "fix"])
+def test_a_read_only_output_folder_is_one_line_and_exit_2(run, tmp_path, command):
+    from readonly import read_only
+
+    batch = tmp_path / "b.jsonl"
+    run("build", SAMPLES / "questions.csv", "-o", batch, "--model", "m", "--user", "{question}")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    args = {
+        "build": [
+            "build",
+            SAMPLES / "questions.csv",
+            "-o",
+            folder / "out.jsonl",
+            "--model",
+            "m",
+            "--user",
+            "{q}",
+        ],
+        "split": ["split", batch, "-o", folder / "out.jsonl", "--max-requests", "3"],
+        "fix": ["fix", batch, "-o", folder / "out.jsonl"],
+    }[command]
+    if command == "build":
+        args[-1] = "{question}"
+    with read_only(folder):
+        result = run(*args)
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"batchkit: error: {folder}: cannot write")
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.slow
 def test_build_and_merge_draw_bars_only_on_a_terminal(tmp_path):
     from submitsupport import run_cli, run_in_terminal
 
@@ -219,3 +256,96 @@ def test_build_and_merge_draw_bars_only_on_a_terminal(tmp_path):
     assert "reading" not in run_in_terminal(
         "merge", str(batch), "-r", str(results), "-o", str(tmp_path / "m.csv"), "-q"
     )
+
+
+def test_repeated_ids_advise_what_works_on_the_table(run, tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("id,q\na,one\nb,two\na,three\n")
+    out = tmp_path / "b.jsonl"
+    options = ["--model", "m", "--user", "{q}"]
+    result = run("build", table, "-o", out, *options, "--id-column", "id")
+    assert result.exit_code == 1 and not out.exists()
+    assert "renames repeats" not in result.output  # no `fix` on a file that was never written
+    assert "custom_id 'a' is already used on line 1; every request needs its own id" in result.output
+    assert (
+        "custom_ids repeat in column 'id': leave out --id-column to number the rows (row-1, row-2, …; "
+        "--id-prefix sets the prefix)"
+    ) in result.stderr
+    assert (
+        f"or pass --force to write {out} anyway, then run `batchkit fix --dedupe-ids --in-place {out}`"
+        in (result.stderr)
+    )
+    # Both suggestions work as written.
+    numbered = run("build", table, "-o", out, *options, "--id-prefix", "q-")
+    assert numbered.exit_code == 0 and [r["custom_id"] for r in read_lines(out)] == ["q-1", "q-2", "q-3"]
+    assert run("build", table, "-o", out, *options, "--id-column", "id", "--force").exit_code == 0
+    fixed = run("fix", "--dedupe-ids", "--in-place", out)
+    assert fixed.exit_code == 0, fixed.output
+    assert [r["custom_id"] for r in read_lines(out)] == ["a", "b", "a~2"]
+
+
+def test_command_line_templates_read_newline_and_tab_escapes(run, tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("q\nwhy?\n")
+    system = tmp_path / "system.txt"
+    system.write_text("File text keeps \\n as written.\n")
+    out = tmp_path / "b.jsonl"
+    result = run(
+        "build",
+        table,
+        "-o",
+        out,
+        "--model",
+        "m",
+        "--system",
+        f"@{system}",
+        "--user",
+        r"Q:\n{q}\tend \\n C:\dir",
+    )
+    assert result.exit_code == 0, result.output
+    (request,) = read_lines(out)
+    assert request["body"]["messages"] == [
+        {"role": "system", "content": "File text keeps \\n as written."},
+        {"role": "user", "content": "Q:\nwhy?\tend \\n C:\\dir"},
+    ]
+
+
+def test_on_empty_per_column_and_empty_cells_counted_per_column(run, tmp_path):
+    table = tmp_path / "reviews.csv"
+    table.write_text("review,rating\ngreat,5\n,4\nok,\nbad,\n")
+    out = tmp_path / "b.jsonl"
+    options = ["--model", "m", "--user", "{review} ({rating})"]
+    refused = run("build", table, "-o", out, *options)
+    assert refused.exit_code == 2
+    assert "3 cell problems: row 2 'review': empty cell; row 3 'rating': empty cell; row 4 'rating'" in (
+        refused.output
+    )
+    assert "--on-empty review=keep" in refused.output
+    result = run(
+        "build", table, "-o", out, *options, "--on-empty", "rating=keep", "--on-empty", "review=skip"
+    )
+    assert result.exit_code == 0, result.output
+    assert [r["body"]["messages"][0]["content"] for r in read_lines(out)] == ["great (5)", "ok ()", "bad ()"]
+    assert "4 rows read, 3 requests written (1 file" in result.stderr
+    assert "empty cells: 'review' 1 cell (rows skipped), 'rating' 2 cells (kept)" in result.stderr
+    assert "skipped 1 row: empty 'review' (1); rows 2" in result.stderr
+    bare = run("build", table, "-o", out, *options, "--on-empty", "keep", "--on-empty", "review=skip")
+    assert bare.exit_code == 0 and len(read_lines(out)) == 3
+    typo = run("build", table, "-o", out, *options, "--on-empty", "ratin=keep")
+    assert typo.exit_code == 2
+    assert (
+        "--on-empty ratin=keep: the request uses no column 'ratin' (it uses 'review', 'rating'); did you mean `rating`?"
+        in typo.output
+    )
+
+
+def test_counts_of_one_are_singular(run, tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("q\nwhy?\n")
+    out = tmp_path / "b.jsonl"
+    result = run("build", table, "-o", out, "--model", "m", "--user", "{q}")
+    assert "built " in result.stderr and "1 row read, 1 request written (1 file," in result.stderr
+    invalid = run("build", table, "-o", out, "--model", "m", "--user", "{q}", "--param", "temperature=9")
+    assert "1 error in 1 request; nothing written" in invalid.stderr
+    split = run("split", out, "-o", tmp_path / "c.jsonl")
+    assert "split " in split.stderr and "1 request into 1 file," in split.stderr

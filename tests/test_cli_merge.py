@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import orjson
@@ -23,32 +21,30 @@ def run(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
-def test_seed_example_end_to_end_in_a_real_subprocess(tmp_path):
+def test_seed_example_end_to_end(tmp_path):
     seed = DATA / "seed"
     merged = tmp_path / "merged.csv"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
-    command = [sys.executable, "-m", "batchkit", "merge", str(seed / "batch_tasks.jsonl"),
-               "--results", str(seed / "output.jsonl"), "-o", str(merged)]  # fmt: skip
-    proc = subprocess.run(command, capture_output=True, env=env, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr.decode()
+    args = ["merge", seed / "batch_tasks.jsonl", "--results", seed / "output.jsonl", "-o", merged]
+    result = run(*args)
+    assert result.exit_code == 0, result.output
     assert merged.read_bytes() == (seed / "expected.csv").read_bytes()
-    assert b"requests: 3 (ok 3)" in proc.stdout and b"tokens: 160 in, 72 out, 232 total" in proc.stdout
-    proc = subprocess.run(
-        [*command[:5], "/nonexistent.jsonl", *command[5:]], capture_output=True, env=env, cwd=ROOT
-    )
-    assert proc.returncode == 2 and b"Traceback" not in proc.stderr
-    assert proc.stderr.decode().strip() == "batchkit: error: /nonexistent.jsonl: no such file"
+    assert "requests: 3 (ok 3)" in result.stdout and "tokens: 160 in, 72 out, 232 total" in result.stdout
+    result = run(*args[:3], "/nonexistent.jsonl", *args[3:])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.strip() == "batchkit: error: /nonexistent.jsonl: no such file"
 
 
 def test_dash_prints_csv_to_stdout_and_the_summary_to_stderr():
     result = run("merge", *OPENAI, "-o", "-")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # q-7 has no result
+    assert "incomplete: 1 of 8 request(s) have no result" in result.stderr.splitlines()[-1]
     lines = result.stdout.splitlines()
     assert lines[0].startswith("custom_id,status,status_code,model,content,content_2,")
     assert lines[7].startswith("q-7,missing,")
     assert "requests: 8 (ok 4, http_error 2, expired 1, missing 1)" in result.stderr
     assert "2 × http_error context_length_exceeded" in result.stderr and "e.g. q-4, q-6" in result.stderr
     assert "1 × missing: no result for this request" in result.stderr
+    assert "wrote standard output (8 rows)" in result.stderr
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".tsv", ".xlsx", ".parquet", ".jsonl"])
@@ -56,7 +52,7 @@ def test_output_format_by_extension(tmp_path, suffix):
     from batchkit.tables import read_table
 
     out = tmp_path / f"merged{suffix}"
-    result = run("merge", *OPENAI, "-o", out)
+    result = run("merge", *OPENAI, "-o", out, "--allow-missing")
     assert result.exit_code == 0, result.output
     assert f"wrote {out} (8 rows)" in result.stdout
     frame = read_table(out)
@@ -85,7 +81,7 @@ def test_problems_are_reported_and_json_summary(tmp_path):
         problems / "output-2.jsonl",
     ]
     result = run(*args, "-o", tmp_path / "m.csv")
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # p-3 has no result
     out = result.stdout
     assert "output-1.jsonl:3: error[invalid-json]" in out
     assert "orphan results (custom_id not in the input; left out): 1" in out and "p-9 at" in out
@@ -94,7 +90,9 @@ def test_problems_are_reported_and_json_summary(tmp_path):
     assert "requests with no result: 1: p-3" in out
     result = run(*args, "-o", tmp_path / "m.csv", "--json")
     summary = json.loads(result.stdout)
-    assert summary["counts"] == {"ok": 3, "http_error": 0, "batch_error": 1, "expired": 0, "missing": 1}
+    assert result.exit_code == 1 and summary["ok"] is False and summary["joined"] == 4
+    assert json.loads(run(*args, "-o", tmp_path / "m.csv", "--format", "json").stdout) == summary
+    assert summary["counts"] == {"ok": 3, "http_error": 0, "batch_error": 1, "expired": 0, "canceled": 0, "missing": 1}
     assert [o["custom_id"] for o in summary["orphans"]] == ["p-9"] and summary["orphans_count"] == 1
     assert summary["missing_count"] == 1 and summary["duplicates_count"] == 2
     assert run(*args, "-o", tmp_path / "m.csv", "-q").stdout == ""
@@ -203,5 +201,204 @@ def test_retry_refuses_invalid_lines_unless_forced(tmp_path):
 
 def test_merge_does_not_touch_its_inputs(tmp_path):
     before = {p: p.read_bytes() for p in (DATA / "openai").iterdir()}
-    assert run("merge", *OPENAI, "-o", tmp_path / "m.parquet").exit_code == 0
+    assert run("merge", *OPENAI, "-o", tmp_path / "m.parquet", "--allow-missing").exit_code == 0
     assert {p: p.read_bytes() for p in (DATA / "openai").iterdir()} == before
+
+
+# ---------------------------------------------------------------- hostile answers
+
+
+def answered(tmp_path, answers: dict) -> list:
+    """A batch of one request per answer, its output file, as merge arguments."""
+    batch, out = tmp_path / "batch.jsonl", tmp_path / "batch.output.jsonl"
+    batch.write_bytes(
+        b"".join(
+            orjson.dumps({"custom_id": cid, "method": "POST", "url": "/v1/chat/completions",
+                          "body": {"model": "m", "messages": [{"role": "user", "content": "q"}]}}) + b"\n"
+            for cid in answers
+        )
+    )  # fmt: skip
+    out.write_bytes(
+        b"".join(
+            orjson.dumps({"custom_id": cid, "response": {"status_code": 200, "body": {
+                "choices": [{"index": 0, "message": {"content": text}, "finish_reason": "stop"}]}}}) + b"\n"
+            for cid, text in answers.items()
+        )
+    )  # fmt: skip
+    return [batch, "-r", out]
+
+
+HOSTILE = {
+    "f1": '=HYPERLINK("http://evil","click")',
+    "f2": "+cmd|' /C calc'!A0",
+    "f3": "-2+3",
+    "f4": "@SUM(A1)",
+    "f5": "\tTAB",
+    "n1": "-12.5",
+    "n2": "+3",
+    "ok": "plain answer",
+}
+
+
+def test_csv_and_tsv_escape_formula_like_text_by_default(tmp_path):
+    for suffix, sep in ((".csv", ","), (".tsv", "\t")):
+        out = tmp_path / f"m{suffix}"
+        result = run("merge", *answered(tmp_path, HOSTILE), "-o", out)
+        assert result.exit_code == 0, result.output
+        frame = pd.read_csv(out, sep=sep, dtype=str, keep_default_na=False)
+        content = dict(zip(frame["custom_id"], frame["content"], strict=True))
+        assert content["f1"] == "'" + HOSTILE["f1"] and content["f2"] == "'" + HOSTILE["f2"]
+        assert content["f3"] == "'-2+3" and content["f4"] == "'@SUM(A1)" and content["f5"] == "'\tTAB"
+        assert (content["n1"], content["n2"], content["ok"]) == ("-12.5", "+3", "plain answer")
+        assert "5 cell(s) that began like a formula (= + - @ tab) escaped" in result.stdout
+    result = run("merge", *answered(tmp_path, HOSTILE), "-o", tmp_path / "raw.csv", "--no-escape-formulas")
+    assert result.exit_code == 0 and "escaped" not in result.stdout
+    assert pd.read_csv(tmp_path / "raw.csv", dtype=str)["content"][0] == HOSTILE["f1"]
+    result = run("merge", *answered(tmp_path, HOSTILE), "-o", tmp_path / "m.csv", "--format", "json")
+    written = json.loads(result.stdout)["written"]
+    assert written["formulas_escaped"] == 5 and written["cells_changed"] == 5
+
+
+def test_xlsx_writes_text_never_formulas_and_removes_what_xml_forbids(tmp_path):
+    import openpyxl
+
+    answers = {**HOSTILE, "c1": "bell\x07 and nul\x00 and esc\x1b[31m", "c2": "tab\tand\nnewline kept"}
+    out = tmp_path / "m.xlsx"
+    result = run("merge", *answered(tmp_path, answers), "-o", out, "--format", "json")
+    assert result.exit_code == 0, result.output
+    sheet = openpyxl.load_workbook(out).active
+    header = [c.value for c in sheet[1]]
+    cells = {row[0].value: row[header.index("content")] for row in sheet.iter_rows(min_row=2)}
+    assert cells["f1"].value == HOSTILE["f1"] and cells["f1"].data_type == "s"
+    assert cells["c1"].value == "bell and nul and esc[31m" and cells["c2"].value == "tab\tand\nnewline kept"
+    written = json.loads(result.stdout)["written"]
+    assert written["formulas_written_as_text"] == 1 and written["control_characters_removed"] == 1
+    assert written["formulas_escaped"] == 0  # text is text in a workbook: nothing to escape
+    text = run("merge", *answered(tmp_path, answers), "-o", out).stdout
+    assert "1 cell(s) had control characters XML forbids removed" in text
+    source = tmp_path / "source.csv"
+    source.write_text("id,bad\x01name\n" + "".join(f"{cid},x\n" for cid in answers))
+    args = [*answered(tmp_path, answers), "--source", source, "--id-column", "id", "-o", out]
+    assert "2 cell(s) had control characters" in run("merge", *args).stdout
+    assert [c.value for c in openpyxl.load_workbook(out).active[1]][:2] == ["id", "badname"]
+
+
+def test_xlsx_cells_over_the_excel_limit_are_cut_counted_and_kept_whole_beside(tmp_path):
+    import openpyxl
+
+    long = "x" * 40_000 + "END"
+    out = tmp_path / "m.xlsx"
+    result = run("merge", *answered(tmp_path, {"a": long, "b": "short"}), "-o", out)
+    assert result.exit_code == 0, result.output
+    assert (
+        f"1 cell(s) over Excel's 32,767 characters cut; full text in {out}.long-cells.jsonl" in result.stdout
+    )
+    sheet = openpyxl.load_workbook(out).active
+    assert len(sheet["E2"].value) == 32_767 and sheet["A2"].value == "a"
+    kept = [orjson.loads(line) for line in (tmp_path / "m.xlsx.long-cells.jsonl").read_bytes().splitlines()]
+    assert kept == [{"row": 1, "column": "content", "text": long}]
+
+
+def test_excel_csv_has_a_byte_order_mark_and_crlf(tmp_path):
+    out = tmp_path / "m.csv"
+    assert run("merge", *answered(tmp_path, {"a": "é\nline"}), "-o", out, "--excel").exit_code == 0
+    data = out.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfcustom_id,") and data.count(b"\r\n") == 2
+    assert b'"\xc3\xa9\nline"' in data  # a newline inside a cell stays as it was
+
+
+def test_merging_onto_an_excel_source_keeps_its_sheet_name(tmp_path):
+    import openpyxl
+
+    table = tmp_path / "questions.xlsx"
+    with pd.ExcelWriter(table) as writer:
+        pd.DataFrame({"x": [1]}).to_excel(writer, sheet_name="Notes", index=False)
+        pd.DataFrame({"id": ["a", "b"], "q": ["?", "??"]}).to_excel(writer, sheet_name="Reviews", index=False)
+    args = [
+        *answered(tmp_path, {"a": "A", "b": "B"}),
+        "--source",
+        table,
+        "--id-column",
+        "id",
+        "--sheet",
+        "Reviews",
+    ]
+    out = tmp_path / "answers.xlsx"
+    result = run("merge", *args, "-o", out)
+    assert result.exit_code == 0, result.output
+    book = openpyxl.load_workbook(out)
+    assert book.sheetnames == ["Reviews"] and book["Reviews"]["A2"].value == "a"
+
+
+# ---------------------------------------------------------------- what each file is
+
+
+def test_swapped_or_unrelated_files_are_an_error_naming_the_file(tmp_path):
+    seed = DATA / "seed"
+    result = run("merge", seed / "output.jsonl", "-r", seed / "batch_tasks.jsonl", "-o", tmp_path / "m.csv")
+    assert (
+        result.exit_code == 2
+        and "output.jsonl: holds result lines (response/error), not requests" in result.stderr
+    )
+    other = tmp_path / "other.jsonl"
+    other.write_bytes(b"not json\n\x00\xff\n")
+    result = run("retry", seed / "batch_tasks.jsonl", "-r", other, "-o", tmp_path / "r.jsonl")
+    assert result.exit_code == 2 and "other.jsonl: holds no result lines" in result.stderr
+    assert list(tmp_path.iterdir()) == [other]
+
+
+def test_nothing_joined_exits_1_writes_nothing_and_says_so(tmp_path):
+    batch = tmp_path / "batch.jsonl"
+    batch.write_bytes((DATA / "seed" / "batch_tasks.jsonl").read_bytes().replace(b"request-", b"other-"))
+    args = ["merge", batch, "-r", DATA / "seed" / "output.jsonl", "-o", tmp_path / "m.csv"]
+    for extra in ((), ("--allow-missing",)):
+        result = run(*args, *extra)
+        assert result.exit_code == 1 and not (tmp_path / "m.csv").exists()
+        assert result.stdout.splitlines()[-1].startswith(
+            "nothing joined: none of the 3 request(s) has a result"
+        )
+    summary = json.loads(run(*args, "--format", "json").stdout)
+    assert summary["ok"] is False and summary["joined"] == 0 and summary["written"] is None
+    result = run("retry", *args[1:4], "-o", tmp_path / "retry.jsonl")  # would resend the whole batch
+    assert result.exit_code == 2 and "none of the 3 result(s) in" in result.stderr
+    assert not (tmp_path / "retry.jsonl").exists()
+    assert summary["orphans_count"] == 3 and summary["verdict"].startswith("nothing joined")
+
+
+def test_partial_merge_exits_1_unless_allowed_and_json_agrees(tmp_path):
+    result = run("merge", *OPENAI, "-o", tmp_path / "m.csv", "--format", "json")
+    summary = json.loads(result.stdout)
+    assert result.exit_code == 1 and summary["ok"] is False and summary["missing"] == ["q-7"]
+    result = run("merge", *OPENAI, "-o", tmp_path / "m.csv", "--format", "json", "--allow-missing")
+    summary = json.loads(result.stdout)
+    assert result.exit_code == 0 and summary["ok"] is True and summary["verdict"] == ""
+    assert summary["written"]["rows"] == 8
+
+
+def test_readme_merge_and_retry_run_as_written_when_nothing_failed(tmp_path):
+    """`batchkit download` writes no error file when nothing failed: the README's commands still run."""
+    import re
+    import shutil
+
+    shutil.copy(DATA / "seed" / "batch_tasks.jsonl", tmp_path / "batch.jsonl")
+    shutil.copy(DATA / "seed" / "output.jsonl", tmp_path / "batch.output.jsonl")
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Merge and retry") :]
+    commands = [line.split() for line in section.split("```")[1].splitlines() if line.startswith("batchkit ")]
+    assert [c[1] for c in commands] == ["merge", "merge", "retry"]
+    (tmp_path / "samples").mkdir()
+    (tmp_path / "samples" / "questions.csv").write_text(
+        "id,question\nrequest-1,a\nrequest-2,b\nrequest-3,c\n"
+    )
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        for command in commands:
+            result = run(*command[1:])
+            assert result.exit_code == 0, (command, result.output)
+            noted = re.search(r"note: batch\.errors\.jsonl does not exist.*none failed", result.output)
+            assert bool(noted) == ("batch.errors.jsonl" in command)
+    finally:
+        os.chdir(cwd)
+    assert (tmp_path / "merged.csv").is_file() and (tmp_path / "answers.xlsx").is_file()
+    assert not (tmp_path / "retry.jsonl").exists()  # nothing failed: nothing to retry

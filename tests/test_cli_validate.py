@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from batchkit.cli import cli
@@ -22,7 +23,7 @@ def test_clean_file_exits_zero_with_a_summary():
     result = run("validate", str(SAMPLES / "clean-chat.jsonl"))
     assert result.exit_code == 0, result.output
     assert "6 requests" in result.output
-    assert "0 error(s), 0 warning(s): valid for provider kluster" in result.output
+    assert "0 errors, 0 warnings: valid for provider kluster" in result.output
 
 
 def test_findings_print_like_a_compiler():
@@ -37,7 +38,7 @@ def test_findings_print_like_a_compiler():
 
 def test_json_format_is_one_object_per_file_or_an_array():
     one = json.loads(run("validate", "--format", "json", CURL).output)
-    assert set(one) == {"file", "provider", "valid", "summary", "findings"}
+    assert set(one) == {"file", "provider", "valid", "strict", "summary", "findings", "omitted"}
     assert set(one["summary"]) == {"lines", "requests", "bytes", "errors", "warnings", "models", "endpoints"}
     assert one["valid"] is False and one["summary"]["errors"] == 2
     assert one["findings"][0] == {
@@ -76,13 +77,83 @@ def test_max_findings_caps_printing_not_counting():
     data = json.loads(result.output)
     assert len(data["findings"]) == 1 and data["summary"]["errors"] == 2
     text = run("validate", "--max-findings", "1", CURL).output
-    assert "1 more finding(s) not shown" in text
+    assert "… 1 more finding not shown (duplicate-custom-id ×1); raise --max-findings" in text
 
 
 def test_strict_fails_on_warnings():
     path = str(GOLDEN / "unknown-field.jsonl")
     assert run("validate", path).exit_code == 0
     assert run("validate", "--strict", path).exit_code == 1
+
+
+def test_strict_is_one_truth_in_text_json_and_exit_status():
+    path = str(GOLDEN / "unknown-field.jsonl")
+    result = run("validate", "--strict", "--format", "json", path)
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    assert data["valid"] is False and data["strict"] is True and data["summary"]["errors"] == 0
+    text = run("validate", "--strict", path)
+    assert text.exit_code == 1
+    assert "0 errors, 3 warnings: invalid (--strict: warnings count as errors)" in text.output
+    assert json.loads(run("validate", "--format", "json", path).output)["valid"] is True
+
+
+def request_line(custom_id, model="gpt-4o-mini", **body):
+    body = {"model": model, "messages": [{"role": "user", "content": "Hi"}], **body}
+    line = {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": body}
+    return json.dumps(line) + "\n"
+
+
+def test_repeated_findings_of_one_code_are_one_text_line_and_separate_in_json(tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    path.write_text(request_line("a") + "".join(request_line(f"r{i}", "gpt-4o") for i in range(2, 239)))
+    result = run("validate", "--provider", "openai", str(path))
+    lines = result.output.splitlines()
+    assert lines[0].startswith(f"{path}:2: error[mixed-model] ×237, lines 2–238; first: /body/model: model ")
+    assert len(lines) == 3
+    data = json.loads(run("validate", "--provider", "openai", "--format", "json", str(path)).output)
+    assert [f["line"] for f in data["findings"]] == list(range(2, 239))
+
+
+def test_a_few_findings_of_one_code_print_one_by_one(tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    path.write_text(request_line("a") + request_line("b", "gpt-4o") + request_line("c", "gpt-4o"))
+    lines = run("validate", "--provider", "openai", str(path)).output.splitlines()
+    assert [line.split(": ")[1] for line in lines[:2]] == ["error[mixed-model] /body/model"] * 2
+
+
+@pytest.mark.parametrize("jobs", ["1", "3"])
+def test_max_findings_shows_the_first_by_line(jobs, tmp_path, monkeypatch):
+    monkeypatch.setattr("batchkit.validate.validator.PARALLEL_MIN_BYTES", 0)
+    path = tmp_path / "f.jsonl"
+    lines = [request_line("a"), request_line("a")] + [request_line(f"x{i}", temperature=9) for i in range(40)]
+    path.write_text("".join(lines))
+    result = run("validate", "--jobs", jobs, "--max-findings", "3", "--format", "json", str(path))
+    data = json.loads(result.output)
+    assert [f["line"] for f in data["findings"]] == [2, 3, 4]
+    assert data["summary"]["errors"] == 41
+    assert data["omitted"] == {"out-of-range": 38}
+
+
+def test_one_of_each_is_singular(tmp_path):
+    path = tmp_path / "one.jsonl"
+    path.write_text(request_line("a", temprature=1))
+    output = run("validate", str(path)).output
+    assert ": 1 line, 1 request, " in output
+    assert "0 errors, 1 warning: valid" in output
+
+
+def test_field_names_cannot_forge_lines_or_drive_the_terminal(tmp_path):
+    path = tmp_path / "evil.jsonl"
+    evil = {"x\nevil.jsonl:9: error[fake] forged": 1, "\x1b[2J\x1b]0;title\x07cls": 2, "rtl\u202e": 3}
+    path.write_text(request_line("a", **evil))
+    for fmt in ("text", "github"):
+        output = run("validate", "--format", fmt, str(path)).output
+        assert "\x1b" not in output and "\x07" not in output and "\u202e" not in output
+        assert not any(line.startswith("evil.jsonl:9") for line in output.splitlines())
+        assert "\\n" in output and "\\u202e" in output
+    text = run("validate", str(path)).output
+    assert len([line for line in text.splitlines() if "unknown-field" in line]) == 3
 
 
 def test_quiet_prints_only_errors():
@@ -116,6 +187,7 @@ def test_unknown_provider_is_a_usage_error():
     assert run("validate", "--provider", "nope", CURL).exit_code == 2
 
 
+@pytest.mark.slow  # the installed script itself is the point
 def test_installed_script_in_a_real_subprocess():
     script = Path(sys.executable).with_name("batchkit")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "batchkit"]
@@ -127,6 +199,7 @@ def test_installed_script_in_a_real_subprocess():
     assert proc.returncode == 2 and b"Traceback" not in proc.stderr
 
 
+@pytest.mark.slow  # a fresh interpreter's imports are the point
 def test_help_and_validate_never_import_pandas():
     code = (
         f"import sys; from batchkit.cli import main; sys.argv=['batchkit','validate',{CURL!r}];\n"
@@ -167,3 +240,22 @@ def test_every_listed_command_loads():
 
     ctx = click.Context(cli)
     assert all(isinstance(cli.get_command(ctx, name), click.Command) for name in COMMANDS)
+
+
+def test_finding_line_is_the_one_format_others_can_reuse():
+    from batchkit.findings import Finding
+    from batchkit.report import finding_line
+
+    finding = Finding("unknown-field", "unknown field `a/b\n`", 4, "/a~1b\n")
+    assert (
+        finding_line("f.jsonl", finding)
+        == "f.jsonl:4: warning[unknown-field] /a~1b\\n: unknown field `a/b\\n`"
+    )
+    assert finding_line("f.jsonl", Finding("empty-file", "empty")) == "f.jsonl: error[empty-file]: empty"
+
+
+def test_unknown_field_paths_are_json_pointers(tmp_path):
+    path = tmp_path / "f.jsonl"
+    path.write_text(request_line("a", **{"a/b~c": 1}))
+    data = json.loads(run("validate", "--format", "json", str(path)).output)
+    assert [f["path"] for f in data["findings"]] == ["/body/a~1b~0c"]

@@ -7,7 +7,7 @@ import json
 import os
 
 import pytest
-from submitsupport import cli_env, kluster_style, run_cli, write_requests
+from submitsupport import invoke, kluster_style, run_cli, write_requests
 
 from batchkit.errors import UsageError
 from batchkit.lenient import as_int, timestamp
@@ -23,7 +23,7 @@ def kluster():
 
 
 def kluster_cli(server, *args, key: str = KEY, **env):
-    return run_cli(*args, "--provider", "kluster", "--base-url", server.base_url, KLUSTER_API_KEY=key, **env)
+    return invoke(*args, "--provider", "kluster", "--base-url", server.base_url, KLUSTER_API_KEY=key, **env)
 
 
 # --- normalising what providers send ---------------------------------------------------------------------
@@ -105,13 +105,13 @@ def test_defaults_come_from_the_provider_rows(monkeypatch):
 
 
 def test_missing_key_is_one_line_naming_the_variable(tmp_path):
-    result = run_cli("models")
+    result = invoke("models")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "batchkit: error: no API key: set KLUSTER_API_KEY to your kluster API key "
         "(or name another variable with --api-key-env)"
     ]
-    named = run_cli("models", "--base-url", "http://127.0.0.1:9/v1", "--api-key-env", "MY_SERVER_KEY")
+    named = invoke("models", "--base-url", "http://127.0.0.1:9/v1", "--api-key-env", "MY_SERVER_KEY")
     assert named.returncode == 2
     assert (
         named.stderr
@@ -167,8 +167,10 @@ def test_round_trip_against_a_kluster_style_server_never_shows_the_key(kluster, 
     assert refused.returncode == 2
     assert "answered 401: Invalid API key provided." in refused.stderr
     assert "check that KLUSTER_API_KEY holds a valid key" in refused.stderr
-    # --debug shows the traceback, which must not carry the key either
-    debug = run("--debug", "status", "batch-does-not-exist")
+    # --debug shows the traceback (printed by the process itself), which must not carry the key either
+    debug = run_cli("--debug", "status", "batch-does-not-exist", "--provider", "kluster", "--base-url",
+                    kluster.base_url, KLUSTER_API_KEY=KEY)  # fmt: skip
+    outputs.append(debug.stdout + debug.stderr)
     assert debug.returncode != 0 and "Traceback" in debug.stderr
 
     home = os.environ["BATCHKIT_HOME"]
@@ -240,7 +242,7 @@ def test_create_refused_leaves_the_upload_for_the_next_run(kluster, tmp_path):
     assert kluster_cli(kluster, "submit", batch_file).returncode == 2
     second = kluster_cli(kluster, "submit", batch_file)
     assert second.returncode == 0, second.stderr
-    assert "reusing file file-1, uploaded by an interrupted run" in second.stderr
+    assert "reusing file file-1, uploaded by an earlier run" in second.stderr
     assert kluster.hits["POST /v1/files"] == 1 and kluster.hits["POST /v1/batches"] == 2
     assert kluster.hits["GET /v1/batches"] == 0  # the refusal was an answer: nothing to look for
 
@@ -249,7 +251,7 @@ def test_unreachable_server_is_one_line_with_exit_2(tmp_path):
     from serverutil import free_port
 
     url = f"http://127.0.0.1:{free_port()}/v1"
-    result = run_cli("models", "--base-url", url, env=cli_env())
+    result = invoke("models", "--base-url", url)
     assert result.returncode == 2
     assert result.stderr.startswith(f"batchkit: error: listing models: cannot reach {url} (")
     assert "check the address and the network" in result.stderr and "Traceback" not in result.stderr
@@ -273,9 +275,9 @@ def test_round_trip_against_an_azure_style_server(tmp_path):
     write_requests(batch_file, 3, models=("gpt-4o-mini-deployment",))
     batch_file.write_text(batch_file.read_text().replace('"/v1/chat/completions"', '"/chat/completions"'))
     with azure_style(KEY) as azure:
-        missing = run_cli("submit", batch_file, "--provider", "azure", "--base-url", azure.base_url)
+        missing = invoke("submit", batch_file, "--provider", "azure", "--base-url", azure.base_url)
         assert missing.returncode == 2 and "AZURE_OPENAI_API_KEY" in missing.stderr
-        result = run_cli(
+        result = invoke(
             "submit",
             batch_file,
             "--provider",
@@ -293,3 +295,28 @@ def test_round_trip_against_an_azure_style_server(tmp_path):
         assert [b["endpoint"] for b in azure.batches.values()] == ["/chat/completions"]
     lines = (tmp_path / "azure.output.jsonl").read_text().splitlines()
     assert [json.loads(line)["custom_id"] for line in lines] == ["q-0", "q-1", "q-2"]
+
+
+def test_create_sends_one_idempotency_key_per_submission(kluster, tmp_path):
+    kluster.fail("POST /v1/batches", 500, "the answer was lost")  # unknown outcome: look, then ask again
+    batch_file = write_requests(tmp_path / "key.jsonl", 2)
+    result = kluster_cli(kluster, "submit", batch_file)
+    assert result.returncode == 0, result.stderr
+    assert "no batch was found, so asking once more" in result.stderr
+    (lost, lost_header), (answered, answered_header) = kluster.creates
+    key = lost["idempotency_key"]
+    assert key.startswith("batchkit-") and lost_header == key
+    assert answered["idempotency_key"] == key and answered_header == key  # the same request, asked again
+    assert kluster_cli(kluster, "submit", batch_file, "--force").returncode == 0
+    assert kluster.creates[-1][0]["idempotency_key"] not in (None, key)  # a new submission, a new key
+
+
+def test_a_server_that_refuses_the_idempotency_field_is_asked_without_it(kluster, tmp_path):
+    kluster.fail("POST /v1/batches", 400, "Unrecognized request argument supplied: idempotency_key")
+    batch_file = write_requests(tmp_path / "strict.jsonl", 2)
+    result = kluster_cli(kluster, "submit", batch_file)
+    assert result.returncode == 0, result.stderr
+    (refused, header), (accepted, accepted_header) = kluster.creates
+    assert "idempotency_key" in refused and "idempotency_key" not in accepted
+    assert header == accepted_header and header.startswith("batchkit-")
+    assert len(kluster.batches) == 1

@@ -79,3 +79,14 @@ def findings(**body):
 )
 def test_one_finding_where_the_value_went_wrong(body, expected):
     assert findings(**body) == [expected]
+
+
+def test_short_names_a_value_json_cannot_hold_by_its_type():
+    from batchkit.validate.explain import short
+
+    deep: list = []
+    for _ in range(300):
+        deep = [deep]
+    assert short(2**70) == "<integer>"
+    assert short(deep) == "<array>"
+    assert short("x" * 100).endswith("…") and len(short("x" * 100)) == 60

@@ -14,13 +14,13 @@ from batchkit import schemas
 from batchkit.jsonl import read_objects
 from batchkit.validate import Validator, validate_file
 from batchkit.validate import validator as validate
-from batchkit.validate.fastpath import Converter, Reject, line_decoder
+from batchkit.validate.fastpath import Converter, Reject, line_decoder, rule_pairs
 from batchkit.validate.parallel import byte_ranges
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
 EXPECTED = json.loads((GOLDEN / "expected.json").read_text())
-PROVIDERS = ["kluster", "openai", "azure", "anthropic", "generic"]
+PROVIDERS = ["kluster", "openai", "azure", "doubleword", "generic"]
 
 
 def reference(data: bytes, provider: str):
@@ -98,6 +98,12 @@ bodies = st.fixed_dictionaries(
         "n": json_leaf,
         "input": st.one_of(json_leaf, st.lists(st.integers(-1, 3), max_size=3)),
         "response_format": st.fixed_dictionaries({"type": st.sampled_from(["text", "json_object", "xml"])}),
+        "stream_options": st.one_of(json_leaf, st.just({"include_usage": True})),
+        "modalities": st.sampled_from([["text"], ["text", "audio"], ["audio"], None, "audio"]),
+        "audio": st.sampled_from([{"voice": "alloy", "format": "wav"}, None, 1]),
+        "best_of": json_leaf,
+        "logit_bias": st.sampled_from([{"50256": 1}, {"50256\n": 1}, {"x": 1}]),
+        "tools": st.sampled_from([[{"type": "function", "function": {"name": n}}] for n in ("f", "f\n", "")]),
     },
 )
 lines = st.one_of(
@@ -190,6 +196,36 @@ def test_repeated_hashes_found_by_set_and_by_sort(sort_from, monkeypatch):
     assert ids.repeated() == {hash("a"), hash("b")}
     pairs = enumerate(["a", "b", "c", "b", "d", "a", "b"], 1)
     assert [(f.line, f.related_lines) for f in ids.duplicates(pairs)] == [(4, (2,)), (6, (1,)), (7, (2,))]
+
+
+def test_the_body_rules_alone_decide_which_lines_leave_the_fast_path():
+    from batchkit.validate.rules import BODY_RULES
+
+    decode, _ = line_decoder()
+    values = {"stream": False, "stream_options": {"include_usage": True}, "best_of": 2}
+    values |= {"max_tokens": 5, "max_completion_tokens": 5}
+    values |= {"response_format": {"type": "text"}, "text": {"format": {"type": "text"}}}
+    values |= {"tools": [{"type": "function", "function": {"name": "f"}}]}
+    urls = {("best_of",): "/v1/completions", ("text",): "/v1/responses"}
+    prompts = {"/v1/chat/completions": {"messages": [{"role": "user", "content": "hi"}]},
+               "/v1/completions": {"prompt": "p"}, "/v1/responses": {"input": "hi"}}  # fmt: skip
+
+    def raw(url="/v1/chat/completions", **body):
+        body = {"model": "m", **prompts[url], **body}
+        return orjson.dumps({"custom_id": "a", "method": "POST", "url": url, "body": body})
+
+    for rule in BODY_RULES:
+        url = urls.get(rule.fields, "/v1/chat/completions")
+        decode(raw(url))
+        if len(rule.fields) == 1:
+            with pytest.raises(msgspec.ValidationError):
+                decode(raw(url, **{f: values[f] for f in rule.fields}))
+        else:  # a pair decodes, and feed_lines sends it on; one field of it stays on the fast path
+            assert rule.fields in rule_pairs()
+            decode(raw(url, **{rule.fields[0]: values[rule.fields[0]]}))
+    # a field a schema makes others depend on (dependentSchemas) leaves it too
+    with pytest.raises(msgspec.ValidationError):
+        decode(raw(top_logprobs=2, logprobs=True))
 
 
 def test_a_conditional_is_applied_unconditionally_or_not_followed():

@@ -46,7 +46,7 @@ def test_json_array_file_becomes_lines(tmp_path):
     assert not validate_file(source).valid
     result = fix_file(source, tmp_path / "out.jsonl")
     assert len(result.changes) == 1 and result.changes[0].line == 1
-    assert "JSON array of 2 object(s)" in result.changes[0].message
+    assert "JSON array of 2 objects" in result.changes[0].message
     assert [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()] == objects
     assert result.report.valid
 
@@ -55,7 +55,7 @@ def test_one_line_holding_an_array_is_split(tmp_path):
     source = tmp_path / "in.jsonl"
     source.write_text(line("a") + "\n[" + line("b") + ", " + line("c") + "]\n")
     result = fix_file(source, tmp_path / "out.jsonl")
-    assert changes(result) == [(2, None, "JSON array of 2 object(s) split into one line each")]
+    assert changes(result) == [(2, None, "JSON array of 2 objects split into one line each")]
     out = [json.loads(x)["custom_id"] for x in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert out == ["a", "b", "c"]
 
@@ -154,3 +154,26 @@ def test_fix_streams_standard_input_with_deduped_ids_and_duplicate_objects_of_on
     assert ids == ["a", "a~3", "a~2"]  # the copy of `a` dropped; the renamed repeat skips the later a~2
     assert [c.message for c in result.changes if "dropped" in c.message] == ["dropped: identical to line 1"]
     assert result.lines_out == 3
+
+
+def test_counts_are_singular_for_one(tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text("[" + line("a") + "]\n")
+    result = fix_file(source, tmp_path / "out.jsonl")
+    assert changes(result) == [(1, None, "JSON array of 1 object split into one line each")]
+
+
+def test_a_read_only_folder_is_an_input_error_and_the_input_is_kept(tmp_path):
+    from readonly import read_only
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    source = folder / "in.jsonl"
+    source.write_bytes(line("a").encode() + b"\r\n")
+    with read_only(folder):
+        with pytest.raises(InputError, match="cannot write out.jsonl there"):
+            fix_file(source, folder / "out.jsonl")
+        with pytest.raises(InputError, match="cannot write in.jsonl there"):
+            fix_file(source, in_place=True)
+    assert sorted(p.name for p in folder.iterdir()) == ["in.jsonl"]
+    assert source.read_bytes() == line("a").encode() + b"\r\n"

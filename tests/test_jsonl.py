@@ -58,13 +58,13 @@ def test_empty_and_blank_only_files_have_no_content():
         assert objects == [] and stats["content"] is False
 
 
-def test_missing_file_and_directory_are_input_errors(tmp_path):
-    with pytest.raises(InputError, match="no such file"):
-        with open_binary(tmp_path / "nope.jsonl"):
-            pass
-    with pytest.raises(InputError, match="directory"):
-        with open_binary(tmp_path):
-            pass
+def test_missing_file_directory_and_zstd_file_are_input_errors(tmp_path):
+    zst = tmp_path / "b.jsonl.zst"
+    zst.write_bytes(b"\x28\xb5\x2f\xfd\x00\x00")
+    for path, match in ((tmp_path / "nope.jsonl", "no such file"), (tmp_path, "directory"), (zst, "zstd")):
+        with pytest.raises(InputError, match=match):
+            with open_binary(path):
+                pass
 
 
 def test_atomic_write_leaves_nothing_on_failure_and_keeps_the_old_file(tmp_path):
@@ -97,3 +97,27 @@ def test_atomic_files_get_ordinary_permissions(tmp_path):
         assert (tmp_path / "old.jsonl").stat().st_mode & 0o777 == 0o600
     finally:
         os.umask(umask)
+
+
+def test_open_binary_reads_a_gzip_file_as_its_data(tmp_path):
+    import gzip
+
+    from batchkit.jsonl import request_lines
+
+    path = tmp_path / "b.jsonl.gz"
+    path.write_bytes(gzip.compress(b'{"custom_id": "a"}\n\n{"custom_id": "b"}\n'))
+    with open_binary(path) as f:
+        assert f.read().startswith(b'{"custom_id": "a"}')
+    assert [n for n, _ in request_lines(path)] == [1, 3]
+
+
+def test_file_range_reads_only_its_bytes(tmp_path):
+    from batchkit.jsonl import file_range
+
+    path = tmp_path / "f"
+    path.write_bytes(b"one\ntwo\nthree\n")
+    with open(path, "rb") as f:
+        part = file_range(f, 4, 11)
+        assert part.read() == b"two\nthr"
+        part.seek(0)
+        assert part.readline() == b"two\n" and part.tell() == 4

@@ -1,15 +1,26 @@
 """Joining results to requests: statuses, problems, the digest, sources and retry."""
 
+import json
 import shutil
 from pathlib import Path
 
 import orjson
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import batchkit
 from batchkit.errors import UsageError
-from batchkit.results import DUPLICATE_RULE, hint_for, merge_results, message_pattern, retry, select_retry
+from batchkit.results import (
+    DUPLICATE_RULE,
+    hint_for,
+    merge_results,
+    message_pattern,
+    retry,
+    select_retry,
+    write_merged,
+)
 
 DATA = Path(__file__).parent / "data" / "results"
 
@@ -174,8 +185,8 @@ def test_input_lines_without_custom_id_are_reported(tmp_path):
 
 
 def test_reading_problems_are_all_counted_but_only_the_first_thousand_kept(tmp_path):
-    wrong = tmp_path / "not-results.jsonl"
-    wrong.write_bytes(b'{"custom_id": "x"}\n' * 1500)  # e.g. the input file given as a result file
+    wrong = tmp_path / "mostly-not-results.jsonl"
+    wrong.write_bytes(b'{"custom_id": "x"}\n' * 1500 + (DATA / "seed" / "output.jsonl").read_bytes())
     report = merge_results(DATA / "seed" / "batch_tasks.jsonl", wrong).report
     assert report.findings_count == 1500 and len(report.findings) == 1000
     assert report.findings[-1][1].line == 1000 and "1,490 more reading problem(s)" in report.to_text()
@@ -330,7 +341,9 @@ def test_retry_keeps_crlf_free_bytes_and_strips_a_bom(tmp_path):
     src = tmp_path / "in.jsonl"
     lines = [orjson.dumps(request(f"r{i}", f"q {i} é")) for i in range(3)]
     src.write_bytes(b"\xef\xbb\xbf" + lines[0] + b"\r\n" + lines[1] + b"\r\n" + lines[2])
-    report, selected, chosen = select_retry(src, DATA / "seed" / "output.jsonl")
+    empty = tmp_path / "errors.jsonl"
+    empty.write_bytes(b"")
+    report, selected, chosen = select_retry(src, empty)
     assert list(chosen) == lines and selected["missing"] == 3
 
 
@@ -361,3 +374,167 @@ def test_progress_is_told_every_line_read():
     merge_results(*case("openai", "output.jsonl", "errors.jsonl"), progress=lambda stage, n: seen.update(
         {stage: seen.get(stage, 0) + n}))  # fmt: skip
     assert seen == {"requests": 8, "results": 7}
+
+
+# ---------------------------------------------------------------- the result table
+
+
+def test_rows_sharing_a_custom_id_get_every_column_of_the_result(tmp_path):
+    from batchkit.results.table import INT_FIELDS, TEXT_FIELDS
+
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(orjson.dumps(request("a", "one")) + b"\n" + orjson.dumps(request("a", "two")) + b"\n")
+    out = tmp_path / "out.jsonl"
+    answer = success("a", "first")
+    answer["response"]["body"]["choices"].append({"index": 1, "message": {"content": "second"}})
+    out.write_bytes(orjson.dumps(answer) + b"\n")
+    report, requests, table = batchkit.results.join_inputs(src, out)
+    assert len(requests) == 2
+    for name in (*INT_FIELDS, *TEXT_FIELDS, "content", "file", "line"):
+        assert getattr(table, name)[1] == getattr(table, name)[0], name
+    assert table.more_contents[1] == ("second",)
+
+
+# ---------------------------------------------------------------- hostile values
+
+
+def test_integers_beyond_64_bits_are_a_finding_on_their_line_not_the_end(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b"".join(orjson.dumps(request(c)) + b"\n" for c in ("a", "b", "c", "d")))
+    huge = success("a", "fine")
+    huge["response"]["body"]["usage"]["prompt_tokens"] = 2**64 - 1
+    late = success("b", "late", created="1" + "0" * 300)
+    odd = failure("c", 400, "x")
+    odd["response"]["status_code"] = 2**63
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in (huge, late, odd, success("d", "ok"))))
+    outcome = merge_results(src, out)
+    by_id = rows(outcome.frame)
+    assert by_id["a"]["content"] == "fine" and pd.isna(by_id["a"]["prompt_tokens"])
+    assert by_id["b"]["status"] == "ok" and by_id["c"]["status"] == "http_error"
+    assert pd.isna(by_id["c"]["status_code"]) and by_id["d"]["status"] == "ok"
+    found = [(f.code, f.line, f.path) for _, f in outcome.report.findings]
+    assert found == [
+        ("out-of-range", 1, "/response/body/usage/prompt_tokens"),
+        ("out-of-range", 2, "/response/body/created"),
+        ("out-of-range", 3, "/response/status_code"),
+    ]
+    report, selected, lines = select_retry(src, out)
+    assert selected == {"http_error": 1} and len(list(lines)) == 1
+
+
+# ---------------------------------------------------------------- files in the wrong place
+
+
+def test_swapped_files_are_refused_naming_the_file():
+    seed = DATA / "seed"
+    with pytest.raises(batchkit.InputError, match=r"output\.jsonl: holds result lines .*not requests"):
+        merge_results(seed / "output.jsonl", seed / "output.jsonl")
+    with pytest.raises(batchkit.InputError, match=r"batch_tasks\.jsonl: is a batch of requests, not results"):
+        merge_results(seed / "batch_tasks.jsonl", seed / "batch_tasks.jsonl")
+
+
+def test_unrelated_files_are_refused(tmp_path):
+    other = tmp_path / "notes.jsonl"
+    other.write_bytes(b'{"name": "x"}\n{"name": "y"}\n')
+    with pytest.raises(batchkit.InputError, match=r"notes\.jsonl: holds no result lines"):
+        merge_results(DATA / "seed" / "batch_tasks.jsonl", other)
+    with pytest.raises(batchkit.InputError, match=r"notes\.jsonl: not a batch file: none of its 2 line"):
+        merge_results(other, DATA / "seed" / "output.jsonl")
+    with pytest.raises(batchkit.InputError, match="holds no result lines"):
+        select_retry(DATA / "seed" / "batch_tasks.jsonl", other)
+
+
+def test_an_error_file_download_did_not_write_means_no_failures(tmp_path):
+    shutil.copy(DATA / "seed" / "batch_tasks.jsonl", tmp_path / "batch.jsonl")
+    shutil.copy(DATA / "seed" / "output.jsonl", tmp_path / "batch.output.jsonl")
+    outcome = merge_results(
+        tmp_path / "batch.jsonl", [tmp_path / "batch.output.jsonl", tmp_path / "batch.errors.jsonl"]
+    )
+    assert outcome.report.counts["ok"] == 3 and outcome.report.results == [
+        str(tmp_path / "batch.output.jsonl")
+    ]
+    assert "batch.errors.jsonl does not exist" in outcome.report.notes[0]
+    assert "none failed" in outcome.report.to_text()
+    # a name that is not the error file of an existing output file is still an error
+    for typo in ("batch.error.jsonl", "bach.errors.jsonl"):
+        with pytest.raises(batchkit.InputError, match=f"{typo}: no such file"):
+            merge_results(tmp_path / "batch.jsonl", [tmp_path / "batch.output.jsonl", tmp_path / typo])
+
+
+# ---------------------------------------------------------------- fuzz
+
+HUGE = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([2**63, 2**64 - 1, -(2**63), 1e308, -1e308, "1" + "0" * 400, "1e999"]),
+)
+SCALAR = st.one_of(st.none(), st.booleans(), HUGE, st.floats(allow_nan=False), st.text(max_size=20))
+
+
+def deep(depth: int, leaf=0) -> object:
+    value = leaf
+    for i in range(depth):
+        value = [value] if i % 2 else {"a": value}
+    return value
+
+
+@st.composite
+def result_line(draw) -> bytes:
+    """A line that is, or nearly is, a result line: every field may be huge, deep or of the wrong type."""
+    usage = draw(st.dictionaries(st.sampled_from(["prompt_tokens", "completion_tokens", "total_tokens",
+                                                  "input_tokens", "output_tokens"]), HUGE, max_size=5))  # fmt: skip
+    content = draw(st.one_of(st.text(max_size=30), SCALAR, st.builds(deep, st.integers(0, 40))))
+    body = {"created": draw(HUGE), "model": draw(SCALAR), "usage": usage,
+            "choices": [{"index": draw(HUGE), "message": {"content": content, "tool_calls": draw(SCALAR)},
+                         "finish_reason": draw(SCALAR)}],
+            "error": draw(st.one_of(st.none(), st.fixed_dictionaries({"code": SCALAR, "message": SCALAR})))}  # fmt: skip
+    often = draw(st.integers(0, 9)) < 8  # mostly a line that joins, so its values reach the table
+    custom_id = draw(st.sampled_from(["a", "b", "c"]) if often else SCALAR)
+    response = {"status_code": draw(HUGE), "body": body} if often else draw(SCALAR)
+    error = draw(st.one_of(st.none(), SCALAR, st.just({"code": "batch_expired", "message": "x"})))
+    line = {"custom_id": custom_id, "response": response, "error": error}
+    if not draw(st.integers(0, 9)):
+        line = {k: v for k, v in line.items() if draw(st.booleans())}
+    return json.dumps(line).encode()  # orjson refuses integers beyond 64 bits: these are the point
+
+
+LINE = st.one_of(
+    result_line(),
+    st.binary(max_size=60),
+    st.integers(min_value=100, max_value=3000).map(lambda d: b"[" * d + b"]" * d),
+    st.integers(min_value=100, max_value=3000).map(lambda d: b'{"custom_id": "a", "response": ' + b"[" * d),
+    st.sampled_from(
+        [b"18446744073709551616", b'{"custom_id": "a", "response": {"status_code": 1e999}}', b""]
+    ),
+)
+REQUESTS = b"\n".join(orjson.dumps(request(c)) for c in ("a", "b", "c"))
+INPUTS = st.lists(LINE, max_size=4).map(lambda junk: b"\n".join([REQUESTS, *junk]))
+RESULTS = st.lists(st.one_of(result_line(), result_line(), result_line(), LINE), min_size=1, max_size=10)
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(inputs=INPUTS, results=RESULTS, fmt=st.sampled_from(["csv", "xlsx"]))
+def test_fuzz_merge_and_retry_never_raise_anything_but_a_clear_error(tmp_path_factory, inputs, results, fmt):
+    folder = tmp_path_factory.mktemp("fuzz")
+    src, out = folder / "in.jsonl", folder / "out.jsonl"
+    src.write_bytes(inputs)
+    out.write_bytes(b"\n".join(results))
+    try:
+        outcome = merge_results(src, out)
+    except batchkit.BatchkitError as e:
+        assert str(e).startswith(str(folder)), e  # names the file
+        return
+    write_merged(outcome.frame, folder / f"m.{fmt}")
+    outcome.report.to_text()
+    orjson.dumps(outcome.report.to_dict())
+    try:
+        report, selected, lines = select_retry(src, out)
+    except batchkit.InputError as e:
+        assert outcome.report.joined == 0 and "answers a request" in str(e)
+        return
+    assert len(list(lines)) <= sum(selected.values()) <= len(outcome.frame)
+    try:
+        retry(src, out, folder / "retry.jsonl", force=True)
+    except batchkit.BatchkitError as e:
+        assert "Traceback" not in str(e)

@@ -245,7 +245,10 @@ def test_golden_result_lines_match_the_output_line_schema():
     lines = [
         (path, number, orjson.loads(raw))
         for path in sorted(DATA.glob("*/*.jsonl"))
-        if "input" not in path.name and "tasks" not in path.name
+        if "input" not in path.name
+        and "tasks" not in path.name
+        and path.parent.name
+        not in {"anthropic", "gemini", "vertex", "bedrock", "custom-body"}  # other shapes
         for number, raw in enumerate(path.read_bytes().splitlines(), 1)
         if raw.strip().startswith(b"{")
     ]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import openai
 import orjson
 import pytest
+from polling import poll
 from serverutil import running_server
 
 from batchkit.runner import part_path
@@ -33,6 +33,14 @@ def write_lines(path, lines):
 
 def read_lines(path) -> list[dict]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def finished(client, batch_id):
+    def ended():
+        batch = client.batches.retrieve(batch_id)
+        return batch if batch.status in ("completed", "failed") else None
+
+    return poll(ended, timeout=30, what=f"batch {batch_id} to end")
 
 
 def run(*args, env=None, timeout=60):
@@ -61,7 +69,7 @@ def test_run_writes_output_and_errors_and_retries(echo, tmp_path):
     source = write_lines(tmp_path / "batch.jsonl", lines)
     output = tmp_path / "out.jsonl"
     result = run(source, "--base-url", echo.base_url, "-o", output, "-c", "4")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # one request failed
     successes = read_lines(output)
     assert sorted(line["custom_id"] for line in successes) == sorted(f"r{i}" for i in range(30))
     for line in successes:
@@ -77,9 +85,12 @@ def test_run_writes_output_and_errors_and_retries(echo, tmp_path):
     assert retries >= 5  # 429s and 503s were retried, never recorded as answers
     assert not part_path(output).exists() and not part_path(tmp_path / "out.errors.jsonl").exists()
 
+    # only successes are final: the failed request is sent again, and fails again
     again = run(source, "--base-url", echo.base_url, "-o", output, "-c", "4")
-    assert again.returncode == 0 and "31 already answered before" in again.stderr
+    assert again.returncode == 1 and "30 already answered before" in again.stderr
+    assert "0 succeeded, 1 failed" in again.stderr
     assert len(read_lines(output)) == 30
+    assert [line["custom_id"] for line in read_lines(tmp_path / "out.errors.jsonl")] == ["elsewhere"]
 
 
 def test_run_refuses_an_invalid_file(echo, tmp_path):
@@ -110,10 +121,12 @@ def test_interrupted_run_resumes_without_sending_twice(tmp_path):
             stderr=subprocess.DEVNULL,
         )
         try:
-            deadline = time.monotonic() + 30
-            while not part.exists() or part.read_bytes().count(b"\n") < 5:
-                assert process.poll() is None and time.monotonic() < deadline
-                time.sleep(0.02)
+
+            def five_answered():
+                assert process.poll() is None
+                return part.exists() and part.read_bytes().count(b"\n") >= 5
+
+            poll(five_answered, timeout=30, interval=0.02)
         finally:
             process.kill()
             process.wait()
@@ -165,10 +178,7 @@ def test_run_through_a_server_whose_upstream_is_another(echo, tmp_path):
         batch = client.batches.create(
             input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h"
         )
-        deadline = time.monotonic() + 30
-        while (batch := client.batches.retrieve(batch.id)).status not in ("completed", "failed"):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        batch = finished(client, batch.id)
         assert batch.status == "completed"
         assert batch.request_counts.model_dump() == {"total": 2, "completed": 1, "failed": 1}
         (ok,) = [orjson.loads(x) for x in client.files.content(batch.output_file_id).content.splitlines()]
@@ -187,10 +197,128 @@ def test_run_through_a_server_whose_upstream_is_another(echo, tmp_path):
         batch = client.batches.create(
             input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h"
         )
-        while (batch := client.batches.retrieve(batch.id)).status not in ("completed", "failed"):
-            time.sleep(0.05)
+        batch = finished(client, batch.id)
         assert [(e.code, e.param, e.line) for e in batch.errors.data] == [
             ("model_not_found", "body.model", 1)
         ]
     log = "".join(p.read_text() for p in (tmp_path / "data").glob("serve-*.log"))
     assert "Application startup complete" in log and secret not in log
+
+
+# ---- in-process runs (click's CliRunner): exit status, causes, resume, secrets, unwritable output ---------
+
+
+def run_here(*args, env=None):
+    from click.testing import CliRunner
+
+    from batchkit.cli import cli
+
+    return CliRunner().invoke(cli, ["run", *map(str, args)], env=env)
+
+
+def test_nothing_listening_fails_with_the_cause_then_a_resume_sends_them(echo, tmp_path):
+    from serverutil import free_port
+
+    source = write_lines(tmp_path / "b.jsonl", [chat(f"n{i}", f"text {i}") for i in range(8)])
+    output = tmp_path / "out.jsonl"
+    nowhere = f"http://127.0.0.1:{free_port()}/v1"
+    failed = run_here(source, "--base-url", nowhere, "-o", output, "-q", "--max-attempts", "1")
+    assert failed.exit_code == 1, failed.output
+    assert output.read_bytes() == b""
+    assert len(read_lines(tmp_path / "out.errors.jsonl")) == 8
+
+    loud = run_here(source, "--base-url", nowhere, "-o", output, "--allow-failures", "--max-attempts", "2")
+    assert loud.exit_code == 0 and "8 retries" in loud.output
+    assert f"8 failed: 8 × upstream_unreachable (could not reach {nowhere}: ConnectError" in loud.output
+
+    fixed = run_here(source, "--base-url", echo.base_url, "-o", output)
+    assert fixed.exit_code == 0, fixed.output
+    assert "8 succeeded, 0 failed, 0 already answered before" in fixed.output
+    assert sorted(line["custom_id"] for line in read_lines(output)) == [f"n{i}" for i in range(8)]
+    assert not (tmp_path / "out.errors.jsonl").exists()  # replaced by this run's outcome: nothing failed
+
+
+def test_an_unwritable_output_folder_is_one_line_and_exit_2(echo, tmp_path):
+    import os
+
+    source = write_lines(tmp_path / "b.jsonl", [chat("a")])
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o555)
+    if os.access(folder, os.W_OK):  # root writes anywhere: use a folder the kernel refuses to anyone
+        folder = __import__("pathlib").Path("/sys/kernel")
+    try:
+        result = run_here(source, "--base-url", echo.base_url, "-o", folder / "out.jsonl")
+    finally:
+        (tmp_path / "locked").chmod(0o755)
+    assert result.exit_code == 2
+    assert result.output.startswith("batchkit: error: cannot write ") and result.output.count("\n") == 1
+    assert "Traceback" not in result.output
+
+
+def test_run_never_writes_the_key_an_upstream_echoes(tmp_path):
+    from serverutil import header_echo_upstream
+
+    secret = "sk-Zp4Kd8Wq2Xr6Tb1Nm5Cv9Gy3"
+    lines = [chat("json-echo")]
+    lines.append(
+        {
+            "custom_id": "text-echo",
+            "method": "POST",
+            "url": "/v1/completions",
+            "body": {"model": "m", "prompt": "p"},
+        }
+    )
+    source = write_lines(tmp_path / "b.jsonl", lines)
+    output = tmp_path / "out.jsonl"
+    with header_echo_upstream() as upstream:
+        result = run_here(
+            source, "--base-url", upstream, "-o", output, "--api-key-env", "RUN_KEY", env={"RUN_KEY": secret}
+        )
+    assert result.exit_code == 1
+    errors = (tmp_path / "out.errors.jsonl").read_text()
+    assert len(read_lines(tmp_path / "out.errors.jsonl")) == 2
+    assert "[redacted]" in errors
+    for start in range(len(secret) - 6):  # no piece of the key either (a cut must not leave half of it)
+        assert secret[start : start + 7] not in errors
+    assert secret not in result.output
+
+
+def test_responses_and_moderations_run_and_pass_through_an_upstream(echo, tmp_path):
+    lines = [
+        {
+            "custom_id": "resp",
+            "method": "POST",
+            "url": "/v1/responses",
+            "body": {"model": "batchkit-echo", "input": "say this back"},
+        },
+        {
+            "custom_id": "mod",
+            "method": "POST",
+            "url": "/v1/moderations",
+            "body": {"model": "batchkit-echo", "input": ["one", "two"]},
+        },
+    ]
+    source = write_lines(tmp_path / "b.jsonl", lines)
+    with running_server(
+        "--backend", "upstream", "--upstream-url", echo.base_url, data_dir=tmp_path / "d"
+    ) as proxy:
+        for base in (echo.base_url, proxy.base_url):
+            output = tmp_path / "out.jsonl"
+            output.unlink(missing_ok=True)
+            result = run_here(source, "--base-url", base, "-o", output)
+            assert result.exit_code == 0, result.output
+            by_id = {line["custom_id"]: line["response"]["body"] for line in read_lines(output)}
+            response = by_id["resp"]
+            assert response["object"] == "response" and response["status"] == "completed"
+            (message,) = response["output"]
+            assert message["type"] == "message" and message["role"] == "assistant"
+            assert message["content"][0] == {
+                "type": "output_text",
+                "text": "say this back",
+                "annotations": [],
+            }
+            assert response["usage"]["input_tokens"] == 3 and response["usage"]["output_tokens"] == 3
+            moderation = by_id["mod"]
+            assert [r["flagged"] for r in moderation["results"]] == [False, False]
+            assert set(moderation["results"][0]["category_scores"]) >= {"hate", "violence"}

@@ -621,7 +621,10 @@ INVALID = [
     ("chat-completions", chat(logit_bias={"50256": 200}), ["logit_bias", "50256"], "maximum"),
     ("chat-completions", chat(logit_bias={"50256": 0.5}), ["logit_bias", "50256"], "type"),
     ("chat-completions", chat(logit_bias={"hello": 1}), ["logit_bias"], "pattern"),
-    ("chat-completions", chat(top_logprobs=21), ["top_logprobs"], "maximum"),
+    ("chat-completions", chat(top_logprobs=21, logprobs=True), ["top_logprobs"], "maximum"),
+    ("chat-completions", chat(top_logprobs=2), [], "required"),
+    ("chat-completions", chat(top_logprobs=2, logprobs=False), ["logprobs"], "const"),
+    ("chat-completions", chat(modalities=["text", "audio"]), [], "required"),
     ("chat-completions", chat(top_p=1.5), ["top_p"], "maximum"),
     ("chat-completions", chat(n=0), ["n"], "minimum"),
     ("chat-completions", chat(n=129), ["n"], "maximum"),
@@ -820,6 +823,7 @@ def test_every_problem_in_a_body_is_reported():
         max_tokens=0,
         stop=["a"] * 5,
         top_logprobs=21,
+        logprobs=True,
         messages=[{"role": "robot", "content": "x"}, {"role": "user"}],
     )
     found = sorted(
@@ -943,3 +947,22 @@ def test_both_validators_agree(messages, fields):
     body = {"model": "m", "messages": [USER, *messages], **fields}
     errors = list(VALIDATORS["chat-completions"].iter_errors(body))
     assert RS_VALIDATORS["chat-completions"].is_valid(body) == (not errors)
+
+
+@pytest.mark.parametrize(
+    "pattern, text, matches",
+    [
+        ("^[a-z]+$", "abc", True),
+        ("^[a-z]+$", "abc\n", False),
+        ("^[$]+$", "$$", True),
+        (r"^a\$$", "a$", True),
+        (r"^a\$$", "a$\n", False),
+        ("^(x|y$)", "y\n", False),
+    ],
+)
+def test_patterns_mean_what_ecma_262_means(pattern, text, matches):
+    import re
+
+    from batchkit.schemas import python_pattern
+
+    assert bool(re.search(python_pattern(pattern), text)) is matches

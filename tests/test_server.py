@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import openai
 import orjson
 import pytest
+from polling import poll
 from serverutil import running_server
 
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
@@ -37,15 +36,14 @@ def read_lines(client, file_id) -> list[dict]:
 
 def wait_for(client, batch_id, until=TERMINAL, timeout=60.0, check=None):
     """Poll a batch until its status is in `until` (bounded so a broken server fails the test, not hangs it)."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def reached():
         batch = client.batches.retrieve(batch_id)
         if check is not None:
             check(batch)
-        if batch.status in until:
-            return batch
-        assert time.monotonic() < deadline, f"batch stuck in {batch.status}"
-        time.sleep(0.05)
+        return batch if batch.status in until else None
+
+    return poll(reached, timeout=timeout, what=f"batch {batch_id} to reach {sorted(until)}")
 
 
 def submit(client, tmp_path, lines, name="batch.jsonl", endpoint="/v1/chat/completions", **kwargs):
@@ -189,7 +187,7 @@ def test_files_routes(client, tmp_path, echo):
 @pytest.mark.parametrize(
     ("change", "code", "param"),
     [
-        ({"endpoint": "/v1/responses"}, "invalid_value", "endpoint"),
+        ({"endpoint": "/v1/audio/speech"}, "invalid_value", "endpoint"),
         ({"endpoint": "/v2/chat"}, "invalid_value", "endpoint"),
         ({"completion_window": "48h"}, "invalid_value", "completion_window"),
         ({"metadata": {"n": 1}}, "invalid_type", "metadata.n"),
@@ -221,9 +219,12 @@ def test_create_time_400(echo, change, code, param):
 
 def test_create_time_400_through_the_sdk(client):
     with pytest.raises(openai.BadRequestError) as caught:
-        client.batches.create(input_file_id="file-abc", endpoint="/v1/moderations", completion_window="24h")
+        client.batches.create(input_file_id="file-abc", endpoint="/v1/audio/speech", completion_window="24h")
     assert caught.value.code == "invalid_value" and caught.value.param == "endpoint"
-    assert "/v1/chat/completions" in caught.value.message
+    assert caught.value.body["message"] == (
+        "Invalid value: '/v1/audio/speech'. Supported values are: '/v1/chat/completions', '/v1/completions', "
+        "'/v1/embeddings', '/v1/moderations', and '/v1/responses'."
+    )
 
 
 def test_validating_failures_report_line_code_param(client, tmp_path):
@@ -269,6 +270,16 @@ def test_validating_failures_report_line_code_param(client, tmp_path):
         (11, "duplicate_custom_id", "custom_id"),
     ]
     assert all(e.message for e in done.errors.data)
+    # OpenAI's own words (recorded replies), names filled in
+    messages = {e.line: e.message for e in done.errors.data}
+    assert messages[2] == "This line is not parseable as valid JSON."
+    assert messages[3] == "Missing required parameter: 'custom_id'."
+    assert messages[5] == "Missing required parameter: 'body'."
+    assert messages[6] == "The URL provided for this request does not match the batch endpoint."
+    assert messages[7] == "Chat Completions: Streaming is not supported in the Batch API."
+    assert messages[8] == "The provided model 'gpt-nothing' is not supported by the Batch API."
+    assert messages[9] == "Model parameter is required."
+    assert messages[10] == "Messages parameter is required."
 
 
 def test_unknown_input_file_fails_while_validating(client):
@@ -279,6 +290,9 @@ def test_unknown_input_file_fails_while_validating(client):
     assert done.status == "failed"
     ((error),) = done.errors.data
     assert (error.code, error.param, error.line) == ("invalid_request", "file_id", None)
+    assert (
+        error.message == "Cannot find file file-nope, or organization org-local does not have access to it."
+    )
 
 
 def test_empty_file_fails(client, tmp_path):
@@ -313,6 +327,7 @@ def test_not_found_and_conflict(client, tmp_path):
     with pytest.raises(openai.ConflictError) as caught:
         client.batches.cancel(done.id)
     assert caught.value.body["message"] == "Cannot cancel a batch with status 'completed'."
+    assert caught.value.body["code"] is None and caught.value.body["param"] is None
     failed = wait_for(client, submit(client, tmp_path, [b"nope\n"], name="f.jsonl").id)
     with pytest.raises(openai.ConflictError):
         client.batches.cancel(failed.id)
@@ -357,10 +372,11 @@ def test_models_and_direct_requests(client):
 
 # ---- running batches: cancel and expiry (a slow echo and scaled completion windows) --------------------
 
-# 24h lasts ~2.6 s and 72h ~7.8 s; each request takes 0.1 s, two at a time
+# 24h lasts ~2.6 s and 72h ~7.8 s; each request takes at least 0.3 s (a sleep: load only makes it
+# longer), two at a time, so 80 requests need 12 s or more and can never beat a 2.6 s window
 SLOW = (
     "--latency",
-    "0.1",
+    "0.3",
     "--concurrency",
     "2",
     "--window-scale",
@@ -384,11 +400,14 @@ def test_cancel_while_running_keeps_what_finished(slow, tmp_path):
     batch = slow.batches.create(
         input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="72h"
     )
-    running = wait_for(slow, batch.id, until={"in_progress"} | TERMINAL, check=lambda b: None)
-    while running.request_counts.completed < 4:  # live counts
-        assert running.status == "in_progress"
+    wait_for(slow, batch.id, until={"in_progress"} | TERMINAL)
+
+    def four_answered():  # live counts
         running = slow.batches.retrieve(batch.id)
-        time.sleep(0.05)
+        assert running.status == "in_progress"
+        return running.request_counts.completed >= 4
+
+    poll(four_answered, what="4 answers")
     cancelling = slow.batches.cancel(batch.id)
     assert cancelling.status in ("cancelling", "cancelled") and isinstance(cancelling.cancelling_at, int)
     done = wait_for(slow, batch.id)
@@ -402,10 +421,10 @@ def test_cancel_while_running_keeps_what_finished(slow, tmp_path):
 
 
 def test_expiry_writes_every_unfinished_request_as_batch_expired(slow, tmp_path):
-    ids = [f"x{i}" for i in range(80)]  # 80 × 0.1 s / 2 = 4 s of work in a 2.6 s window
+    ids = [f"x{i}" for i in range(80)]  # 80 × 0.3 s / 2 ≥ 12 s of work in a 2.6 s window
     done = wait_for(slow, submit(slow, tmp_path, [chat(i, i) for i in ids]).id)
     assert done.status == "expired" and isinstance(done.expired_at, int)
-    assert done.expired_at >= done.expires_at - 1
+    assert done.expired_at >= done.expires_at  # never before the deadline
     output = read_lines(slow, done.output_file_id)
     errors = read_lines(slow, done.error_file_id)
     answered = [line["custom_id"] for line in output]
@@ -444,11 +463,13 @@ def test_kill_9_mid_batch_then_restart_continues(tmp_path):
     with running_server(*args, data_dir=data) as server:
         client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
         batch = submit(client, tmp_path, [chat(i, i) for i in ids])
-        progress = client.batches.retrieve(batch.id)
-        while progress.request_counts.completed < 10:
-            assert progress.status in ("validating", "in_progress")
+
+        def ten_answered():
             progress = client.batches.retrieve(batch.id)
-            time.sleep(0.02)
+            assert progress.status in ("validating", "in_progress")
+            return progress.request_counts.completed >= 10
+
+        poll(ten_answered, interval=0.02, what="10 answers")
         server.process.kill()  # SIGKILL: no clean shutdown
         server.process.wait()
     before = _committed(data, batch.id)

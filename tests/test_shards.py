@@ -3,8 +3,17 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from readonly import read_only
 
-from batchkit.build.shards import ShardWriter, shard_path, split_file, write_batch, write_numbered
+from batchkit.build import (
+    ShardWriter,
+    manifest_path,
+    read_manifest,
+    shard_path,
+    split_file,
+    write_batch,
+    write_numbered,
+)
 from batchkit.errors import InputError, UsageError, ValidationFailed
 from batchkit.jsonl import dumps_line
 
@@ -31,7 +40,7 @@ def test_one_file_when_everything_fits(tmp_path):
     path = tmp_path / "b.jsonl"
     assert write_batch([request(i) for i in range(5)], path, max_requests=5) == [path]
     assert ids([path]) == [f"request-{i}" for i in range(5)]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.jsonl"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".b.jsonl.manifest.json", "b.jsonl"]
 
 
 @pytest.mark.parametrize(
@@ -98,6 +107,10 @@ def test_raw_lines_are_written_byte_for_byte_and_validated(tmp_path):
     assert path.read_bytes() == raw[0] + b"\n" + raw[1].encode()
 
 
+def names(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+
 def test_stale_shards_of_an_earlier_run_are_removed(tmp_path):
     out = tmp_path / "b.jsonl"
     write_batch([request(i) for i in range(5)], out, max_requests=1)
@@ -107,9 +120,71 @@ def test_stale_shards_of_an_earlier_run_are_removed(tmp_path):
         shard_path(out, 1),
         shard_path(out, 2),
     ]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["b-00001.jsonl", "b-00002.jsonl", "b-notes.jsonl"]
+    assert names(tmp_path) == ["b-00001.jsonl", "b-00002.jsonl", "b-notes.jsonl"]
     assert write_batch([request(1)], out) == [out]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["b-notes.jsonl", "b.jsonl"]
+    assert names(tmp_path) == ["b-notes.jsonl", "b.jsonl"]
+
+
+def test_files_merely_named_like_shards_are_never_removed(tmp_path):
+    # A user's answers-20240.jsonl beside answers.jsonl once vanished with the stale shards.
+    out = tmp_path / "answers.jsonl"
+    theirs = tmp_path / "answers-20240.jsonl"
+    theirs.write_text("the user's own file\n")
+    result = write_numbered(enumerate((request(i) for i in range(5)), 1), out, max_requests=2)
+    assert [p.name for p in result.paths] == [
+        "answers-00001.jsonl",
+        "answers-00002.jsonl",
+        "answers-00003.jsonl",
+    ]
+    assert result.left == [theirs]
+    result = write_numbered(enumerate([request(1)], 1), out)
+    assert result.paths == [out] and result.left == [theirs]
+    assert theirs.read_text() == "the user's own file\n"
+    assert names(tmp_path) == ["answers-20240.jsonl", "answers.jsonl"]
+
+
+def test_a_manifest_from_elsewhere_deletes_nothing(tmp_path):
+    out = tmp_path / "b.jsonl"
+    write_batch([request(i) for i in range(3)], out, max_requests=1)
+    # Copied from another output, or hand-made: it names this folder's files but not this output.
+    manifest_path(tmp_path / "c.jsonl").write_bytes(manifest_path(out).read_bytes())
+    (tmp_path / "c-00002.jsonl").write_text("mine\n")
+    assert write_batch([request(1)], tmp_path / "c.jsonl") == [tmp_path / "c.jsonl"]
+    assert (tmp_path / "c-00002.jsonl").read_text() == "mine\n"
+    # A manifest cannot point outside its output's shards.
+    manifest_path(out).write_text(
+        '{"kind": "batchkit-shards", "output": "b.jsonl", "files": [{"name": "../x"}, {"name": "b.jsonl"}]}'
+    )
+    assert read_manifest(out).names == set()
+
+
+def test_a_shard_name_held_by_a_foreign_file_is_refused_before_writing(tmp_path):
+    out = tmp_path / "b.jsonl"
+    theirs = shard_path(out, 2)
+    theirs.write_text("not a shard\n")
+    with pytest.raises(InputError, match="b-00002.jsonl already exists and batchkit did not write it"):
+        write_batch([request(i) for i in range(5)], out, max_requests=2)
+    assert names(tmp_path) == ["b-00002.jsonl"] and theirs.read_text() == "not a shard\n"
+    assert write_batch([request(i) for i in range(2)], out, max_requests=2) == [out]  # one file: no clash
+
+
+def test_the_manifest_records_files_requests_and_bytes(tmp_path):
+    out = tmp_path / "b.jsonl"
+    result = write_numbered(enumerate((request(i) for i in range(5)), 1), out, max_requests=2)
+    recorded = json.loads(manifest_path(out).read_text())
+    assert recorded["output"] == "b.jsonl" and recorded["requests"] == 5
+    assert recorded["bytes"] == sum(p.stat().st_size for p in result.paths)
+    assert [(f["name"], f["requests"], f["bytes"]) for f in recorded["files"]] == [
+        (p.name, n, p.stat().st_size) for p, n in zip(result.paths, [2, 2, 1], strict=True)
+    ]
+
+
+def test_a_read_only_folder_is_an_input_error(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    with read_only(folder), pytest.raises(InputError, match="cannot write there"):
+        write_batch([request(1)], folder / "b.jsonl")
+    assert list(folder.iterdir()) == []
 
 
 def test_deterministic_bytes(tmp_path):
@@ -193,3 +268,16 @@ def test_split_refuses_an_invalid_file(tmp_path):
         split_file(source, max_requests=1)
     assert {f.line for f in caught.value.report.findings} == {1, 2}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.jsonl"]
+
+
+def test_ints_wider_than_64_bits_are_findings_not_crashes(tmp_path):
+    huge = request(1)
+    huge["body"]["temperature"] = 2**70
+    with pytest.raises(ValidationFailed) as caught:
+        write_batch([huge], tmp_path / "b.jsonl")
+    assert [(f.code, f.path) for f in caught.value.report.findings] == [("out-of-range", "/body/temperature")]
+    huge["body"] = {**request(1)["body"], "max_tokens": 2**70}
+    (path,) = write_batch([huge], tmp_path / "b.jsonl")
+    assert json.loads(path.read_text())["body"]["max_tokens"] == 2**70
+    with pytest.raises(TypeError):
+        write_batch([{1: object()}], tmp_path / "c.jsonl")

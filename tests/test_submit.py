@@ -1,15 +1,17 @@
-"""Every submit command's happy path and its failures, as real CLI processes against `batchkit serve`."""
+"""Every submit command's happy path and its failures against a real `batchkit serve`: in-process through
+click's CliRunner, and as real processes where a signal or a terminal is the point."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import signal
-import time
 
 import openai
 import pytest
-from serverutil import running_server
-from submitsupport import ROOT, SEED_MODELS, run_cli, run_in_terminal, start_cli, write_requests
+from polling import poll
+from serverutil import free_port, running_server
+from submitsupport import ROOT, SEED_MODELS, invoke, run_cli, run_in_terminal, start_cli, write_requests
 
 SERVED = [arg for model in SEED_MODELS for arg in ("--model", model)]
 
@@ -35,7 +37,11 @@ def sdk(server) -> openai.OpenAI:
 
 
 def bk(server, *args):
-    return run_cli(*args, "--base-url", server.base_url)
+    return invoke(*args, "--base-url", server.base_url)
+
+
+def batch_id_of(result) -> str:
+    return result.stdout.split(" submitted as ")[1].split()[0]
 
 
 def remote_batches(server, path) -> list:
@@ -46,9 +52,10 @@ def remote_batches(server, path) -> list:
 
 
 def test_models_lists_what_the_server_serves(server):
-    result = bk(server, "models", "--json")
+    result = bk(server, "models", "--format", "json")
     assert result.returncode == 0, result.stderr
     assert [m["id"] for m in json.loads(result.stdout)] == list(SEED_MODELS)
+    assert bk(server, "models", "--json").stdout == result.stdout  # the older spelling still works
     assert SEED_MODELS[2] in bk(server, "models").stdout
 
 
@@ -57,22 +64,22 @@ def test_submit_watch_status_download_list(server, tmp_path):
     submitted = bk(server, "submit", batch_file, "--metadata", "run=first")
     assert submitted.returncode == 0, submitted.stderr
     assert submitted.stdout.startswith(f"{batch_file}: submitted as batch_")
-    batch_id = submitted.stdout.split(" submitted as ")[1].split()[0]
+    batch_id = batch_id_of(submitted)
     assert f"follow with: batchkit watch {batch_file}" in submitted.stderr
 
-    watched = run_cli("watch", batch_file, "--interval", "0.3")  # the ledger knows the server
+    watched = invoke("watch", batch_file, "--interval", "0.3")  # the ledger knows the server
     assert watched.returncode == 0, watched.stderr
     assert watched.stdout == f"{batch_id}: completed (3/3 completed, 0 failed)\n"
 
-    status = json.loads(run_cli("status", batch_id, "--json").stdout)
+    status = json.loads(invoke("status", batch_id, "--format", "json").stdout)
     assert status["request_counts"] == {"total": 3, "completed": 3, "failed": 0}
     assert status["file"] == str(batch_file) and status["metadata"]["run"] == "first"
-    text = run_cli("status", batch_file).stdout
+    text = invoke("status", batch_file).stdout
     assert (
         f"{batch_id}  completed" in text and "3 total, 3 completed, 0 failed" in text and "completed " in text
     )
 
-    downloaded = run_cli("download", batch_file)
+    downloaded = invoke("download", batch_file)
     assert downloaded.returncode == 0, downloaded.stderr
     output = tmp_path / "questions.output.jsonl"
     assert downloaded.stdout == f"{output}: output, 3 line(s)\n"
@@ -86,21 +93,54 @@ def test_submit_watch_status_download_list(server, tmp_path):
 
     # already downloaded: nothing happens unless --force or another folder
     output.write_text("kept\n")
-    again = run_cli("download", batch_file)
+    again = invoke("download", batch_file)
     assert again.stdout == f"{output}: already downloaded (--force downloads again)\n"
     assert output.read_text() == "kept\n"
-    assert run_cli("download", batch_file, "--force").returncode == 0
+    assert invoke("download", batch_file, "--force").returncode == 0
     assert len(output.read_text().splitlines()) == 3
-    elsewhere = run_cli("download", batch_id, "-o", tmp_path / "results")
+    elsewhere = invoke("download", batch_id, "-o", tmp_path / "results")
     assert elsewhere.stdout == f"{tmp_path / 'results' / 'questions.output.jsonl'}: output, 3 line(s)\n"
 
-    local = json.loads(run_cli("list", "--json").stdout)
-    assert [(e["batch_id"], e["status"], e["path"]) for e in local] == [
-        (batch_id, "completed", str(batch_file))
+    local = json.loads(invoke("list", "--format", "json").stdout)
+    assert [(e["batch_id"], e["status"], e["path"], e["names"]) for e in local] == [
+        (batch_id, "completed", str(batch_file), [str(batch_file)])
     ]
-    assert batch_id in run_cli("list").stdout
-    remote = json.loads(bk(server, "list", "--remote", "--json").stdout)
+    assert invoke("list", "--json").stdout == invoke("list", "--format", "json").stdout
+    assert batch_id in invoke("list").stdout
+    remote = json.loads(bk(server, "list", "--remote", "--format", "json").stdout)
     assert batch_id in [b["id"] for b in remote]
+
+
+def test_a_copy_is_the_same_batch_under_another_name_with_its_own_results(server, tmp_path):
+    original = write_requests(tmp_path / "a.jsonl", 2, prefix="copy")
+    copy = tmp_path / "elsewhere" / "b.jsonl"
+    copy.parent.mkdir()
+    shutil.copy(original, copy)
+    first = bk(server, "submit", original, "--wait", "--interval", "0.3")
+    assert first.returncode == 0, first.stderr
+    batch_id = batch_id_of(first)
+
+    again = bk(server, "submit", copy, "--wait", "--interval", "0.3")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith(
+        f"{copy}: already submitted as {batch_id} (completed) under the name {original}; "
+        f"recorded {copy} as another name for it"
+    )
+    assert len(remote_batches(server, original)) == 1
+    own = copy.parent / "b.output.jsonl"  # not skipped because a.output.jsonl exists
+    assert f"{own}: output, 2 line(s)" in again.stdout and len(own.read_text().splitlines()) == 2
+
+    status = json.loads(invoke("status", copy, "--format", "json").stdout)
+    assert (status["id"], status["file"]) == (batch_id, str(copy))
+    assert invoke("download", copy).stdout == f"{own}: already downloaded (--force downloads again)\n"
+    (row,) = json.loads(invoke("list", "--format", "json").stdout)
+    assert row["names"] == [str(original), str(copy)]
+    assert f"{original} (+1 other name(s))" in invoke("list").stdout
+
+    original.write_text(original.read_text() + original.read_text().replace("copy-", "more-"))
+    changed = invoke("status", original)
+    assert changed.returncode == 2
+    assert f"{original} has changed since it was submitted as {batch_id}" in changed.stderr
 
 
 def test_an_invalid_file_is_refused_with_its_report(server, tmp_path):
@@ -112,7 +152,7 @@ def test_an_invalid_file_is_refused_with_its_report(server, tmp_path):
     assert f"{batch_file}:2: error[duplicate-custom-id]" in result.stdout
     assert result.stderr.startswith(f"batchkit: error: {batch_file}: not submitted: ")
     assert len(list(sdk(server).files.list())) == uploads_before
-    assert json.loads(run_cli("list", "--json").stdout) == []
+    assert json.loads(invoke("list", "--format", "json").stdout) == []
 
 
 def test_one_invalid_shard_stops_the_whole_set_before_any_upload(server, tmp_path):
@@ -128,10 +168,9 @@ def test_one_invalid_shard_stops_the_whole_set_before_any_upload(server, tmp_pat
     assert len(remote_batches(server, good)) == 1
 
 
-def test_submitting_again_prints_the_batch_and_force_submits_anew(server, tmp_path):
+def test_submitting_again_prints_the_batch_and_force_or_forget_submits_anew(server, tmp_path):
     batch_file = write_requests(tmp_path / "twice.jsonl", 2, prefix="twice")
-    first = bk(server, "submit", batch_file)
-    batch_id = first.stdout.split(" submitted as ")[1].split()[0]
+    batch_id = batch_id_of(bk(server, "submit", batch_file))
     second = bk(server, "submit", batch_file)
     assert second.returncode == 0
     assert second.stdout.startswith(f"{batch_file}: already submitted as {batch_id} (")
@@ -141,28 +180,73 @@ def test_submitting_again_prints_the_batch_and_force_submits_anew(server, tmp_pa
     assert forced.returncode == 0 and batch_id not in forced.stdout
     assert len(remote_batches(server, batch_file)) == 2
 
+    forced_id = batch_id_of(forced)
+    forgot = invoke("forget", forced_id)
+    assert forgot.returncode == 0
+    assert forgot.stdout == f"forgot {forced_id} of {batch_file} to {server.base_url}\n"
+    assert invoke("status", batch_file).stdout.startswith(f"{batch_id}  ")  # the older one remains
+    assert invoke("forget", batch_file).stdout == f"forgot {batch_id} of {batch_file} to {server.base_url}\n"
+    assert "has not been submitted" in invoke("status", batch_file).stderr
+    anew = bk(server, "submit", batch_file)  # forgotten: submitted again without --force
+    assert anew.returncode == 0 and " submitted as " in anew.stdout
+    assert len(remote_batches(server, batch_file)) == 3
+    unknown = invoke("forget", "batch_nothing")
+    assert unknown.returncode == 2 and "the ledger has no submission of it" in unknown.stderr
 
-def test_shards_submit_together_one_batch_each(server, tmp_path):
-    shards = [write_requests(tmp_path / f"big-{n:05}.jsonl", 2, prefix=f"s{n}") for n in (1, 2)]
-    result = bk(server, "submit", *shards, "--wait", "--interval", "0.3")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.count("submitted as batch_") == 2
-    for shard in shards:
-        assert len(remote_batches(server, shard)) == 1
-        assert len(shard.with_name(f"{shard.stem}.output.jsonl").read_text().splitlines()) == 2
+
+def test_failed_uploads_say_why_and_are_pruned(server, tmp_path):
+    batch_file = write_requests(tmp_path / "nowhere.jsonl", 1)
+    no_v1 = invoke("submit", batch_file, "--base-url", server.root_url)
+    assert no_v1.returncode == 2
+    assert no_v1.stderr.endswith(
+        f"the server answered 404 for /files; did you mean `--base-url {server.root_url}/v1`?\n"
+    )
+    assert f"the server at {server.root_url} answered 404" in no_v1.stderr and "generic" not in no_v1.stderr
+    closed = f"http://127.0.0.1:{free_port()}/v1"
+    wrong_port = invoke("submit", batch_file, "--base-url", closed)
+    assert wrong_port.returncode == 2 and f"cannot reach {closed}" in wrong_port.stderr
+
+    rows = json.loads(invoke("list", "--format", "json").stdout)
+    assert [(r["step"], r["base_url"]) for r in rows] == [
+        ("upload failed", closed),
+        ("upload failed", server.root_url),
+    ]
+    assert "cannot reach" in rows[0]["error"] and "answered 404" in rows[1]["error"]
+    assert "(upload failed)" in invoke("list").stdout
+    stopped = invoke("status", batch_file, "--base-url", closed)
+    assert stopped.returncode == 2
+    assert (
+        f"{batch_file} has no batch yet: its submission stopped at step 'upload failed' (" in stopped.stderr
+    )
+
+    pruned = invoke("list", "--prune", "--format", "json")
+    assert pruned.returncode == 0 and json.loads(pruned.stdout) == []
+    assert "forgot 2 submission(s) that never became a batch" in pruned.stderr
 
 
-def test_a_failed_batch_exits_1_with_the_providers_errors(server, tmp_path):
+def test_a_fixed_file_needs_no_force_and_the_same_failed_file_says_why(server, tmp_path):
     batch_file = write_requests(tmp_path / "unserved.jsonl", 2, models=("no-such-model",))
-    result = bk(server, "submit", batch_file, "--wait", "--interval", "0.3")
-    assert result.returncode == 1
-    assert ": failed (" in result.stdout
-    assert "line 1: model_not_found (body.model): The model `no-such-model` does not exist" in result.stderr
-    batch_id = result.stdout.split(" submitted as ")[1].split()[0]
-    assert result.stderr.rstrip().endswith(f"1 batch(es) did not complete: {batch_id} failed")
-    assert run_cli("watch", batch_file).returncode == 1
-    nothing = run_cli("download", batch_file)
+    failed = bk(server, "submit", batch_file, "--wait", "--interval", "0.3")
+    assert failed.returncode == 1
+    assert ": failed (" in failed.stdout
+    assert "line 1: model_not_found (body.model): The provided model 'no-such-model' is not supported" in failed.stderr
+    batch_id = batch_id_of(failed)
+    assert failed.stderr.rstrip().endswith(f"1 batch(es) did not complete: {batch_id} failed")
+    assert invoke("watch", batch_file).returncode == 1
+    nothing = invoke("download", batch_file)
     assert nothing.returncode == 1 and "it has no results to download" in nothing.stderr
+
+    same = bk(server, "submit", batch_file)
+    assert same.returncode == 1
+    assert same.stdout.startswith(
+        f"{batch_file}: already submitted as {batch_id} (failed); it failed on the server because of the "
+        "file's lines (line 1: model_not_found (body.model): "
+    )
+    assert "fix the file and submit it again" in same.stdout
+    write_requests(batch_file, 2)  # fixed: every model is served
+    fixed = bk(server, "submit", batch_file, "--wait", "--interval", "0.3")
+    assert fixed.returncode == 0, fixed.stderr
+    assert batch_id_of(fixed) != batch_id and "completed (2/2 completed, 0 failed)" in fixed.stdout
 
 
 def test_every_request_failed_so_there_is_no_output_file(server, tmp_path):
@@ -176,46 +260,61 @@ def test_every_request_failed_so_there_is_no_output_file(server, tmp_path):
     assert not (tmp_path / "rejected.output.jsonl").exists()
 
 
-def test_cancel_keeps_what_finished(slow_server, tmp_path):
+def test_cancel_keeps_what_finished_and_a_cancelled_file_says_how_to_retry(slow_server, tmp_path):
     batch_file = write_requests(tmp_path / "long.jsonl", 30)
-    assert bk(slow_server, "submit", batch_file).returncode == 0
-    cancelled = run_cli("cancel", batch_file)
+    batch_id = batch_id_of(bk(slow_server, "submit", batch_file))
+    cancelled = invoke("cancel", batch_file)
     assert cancelled.returncode == 0, cancelled.stderr
     assert ": cancelling (" in cancelled.stdout or ": cancelled (" in cancelled.stdout
-    watched = run_cli("watch", batch_file, "--interval", "0.3")
+    watched = invoke("watch", batch_file, "--interval", "0.3")
     assert watched.returncode == 1 and ": cancelled (" in watched.stdout
     assert "did not complete" in watched.stderr
-    again = run_cli("cancel", batch_file)  # cancelling a cancelled batch is allowed
+    again = invoke("cancel", batch_file)  # cancelling a cancelled batch is allowed
     assert again.returncode == 0
 
+    resubmitted = bk(slow_server, "submit", batch_file)
+    assert resubmitted.returncode == 1
+    assert resubmitted.stdout == (
+        f"{batch_file}: already submitted as {batch_id} (cancelled); not because of its lines: "
+        f"`batchkit submit {batch_file} --force` submits it again\n"
+    )
+    forced = bk(slow_server, "submit", batch_file, "--force")
+    assert forced.returncode == 0 and batch_id_of(forced) != batch_id
+    invoke("cancel", batch_id_of(forced))
 
+
+@pytest.mark.slow
 def test_ctrl_c_stops_watching_without_cancelling(slow_server, tmp_path):
     batch_file = write_requests(tmp_path / "watched.jsonl", 30)
-    submitted = bk(slow_server, "submit", batch_file)
-    batch_id = submitted.stdout.split(" submitted as ")[1].split()[0]
-    watcher = start_cli("watch", batch_file, "--interval", "0.3")
-    deadline = time.monotonic() + 30
-    while "in_progress" not in (watcher.stderr.readline() or "") and time.monotonic() < deadline:
-        pass
-    watcher.send_signal(signal.SIGINT)
-    _, err = watcher.communicate(timeout=30)
-    assert watcher.returncode == 130
+    batch_id = batch_id_of(bk(slow_server, "submit", batch_file))
+    shown = tmp_path / "watch.err"
+    with open(shown, "w") as err:
+        watcher = start_cli("watch", batch_file, "--interval", "0.3", stderr=err)
+        # the watcher prints each new state; interrupt it only once it has seen the batch running
+        poll(lambda: f"{batch_id}: in_progress" in shown.read_text(), timeout=30, what="in_progress")
+        watcher.send_signal(signal.SIGINT)
+        watcher.communicate(timeout=30)
+    err = shown.read_text()
+    assert watcher.returncode == 130, err
     assert f"stopped watching; the batches keep running. Resume with: batchkit watch {batch_file}" in err
     assert "Traceback" not in err
     assert sdk(slow_server).batches.retrieve(batch_id).status in ("in_progress", "finalizing", "completed")
-    run_cli("cancel", batch_id)
+    invoke("cancel", batch_id)
 
 
 def test_usage_mistakes_exit_2(server, tmp_path):
     batch_file = write_requests(tmp_path / "u.jsonl", 1)
     window = bk(server, "submit", batch_file, "--completion-window", "48h")
     assert window.returncode == 2
-    assert "completion window '48h' is not offered by generic; choose 24h" in window.stderr
+    assert window.stderr == (
+        f"batchkit: error: completion window '48h' is not offered by the server at {server.base_url}; "
+        "choose 24h\n"
+    )
     metadata = bk(server, "submit", batch_file, "--metadata", "novalue")
     assert metadata.returncode == 2 and "metadata 'novalue' is not KEY=VALUE" in metadata.stderr
-    unknown = run_cli("status", tmp_path / "never.jsonl")
+    unknown = invoke("status", tmp_path / "never.jsonl")
     assert unknown.returncode == 2 and "no such file" in unknown.stderr
-    not_submitted = run_cli("status", batch_file)
+    not_submitted = invoke("status", batch_file)
     assert not_submitted.returncode == 2
     assert (
         f"{batch_file} has not been submitted; submit it with `batchkit submit {batch_file}`"
@@ -223,6 +322,7 @@ def test_usage_mistakes_exit_2(server, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_progress_bars_only_on_a_terminal(server, tmp_path):
     batch_file = write_requests(tmp_path / "bars.jsonl", 3)
     shown = run_in_terminal(

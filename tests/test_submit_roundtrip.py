@@ -1,4 +1,4 @@
-"""The whole round trip a user makes, each step its own CLI process against `batchkit serve`:
+"""The whole round trip a user makes, each step its own CLI command (in-process) against `batchkit serve`:
 build → validate → submit --wait (which downloads) → merge back onto the table."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import csv
 import json
 
 from serverutil import running_server
-from submitsupport import ROOT, SEED_MODELS, run_cli
+from submitsupport import ROOT, SEED_MODELS, invoke
 
 SERVED = [arg for model in SEED_MODELS for arg in ("--model", model)]
 
@@ -18,13 +18,13 @@ def test_build_validate_submit_wait_download_merge(tmp_path):
         rows = list(csv.DictReader(f))
     batch = tmp_path / "questions.jsonl"
 
-    built = run_cli("build", table, "-o", batch, "--model-column", "model", "--user", "{question}",
+    built = invoke("build", table, "-o", batch, "--model-column", "model", "--user", "{question}",
                     "--id-column", "id", "--param", "max_tokens=200")  # fmt: skip
     assert built.returncode == 0, built.stderr
-    assert run_cli("validate", batch, "--provider", "kluster").returncode == 0
+    assert invoke("validate", batch, "--provider", "kluster").returncode == 0
 
     with running_server("--backend", "echo", *SERVED, data_dir=tmp_path / "server") as server:
-        submitted = run_cli("submit", batch, "--base-url", server.base_url, "--wait", "--interval", "0.3")
+        submitted = invoke("submit", batch, "--base-url", server.base_url, "--wait", "--interval", "0.3")
     assert submitted.returncode == 0, submitted.stderr
     assert f"completed ({len(rows)}/{len(rows)} completed, 0 failed)" in submitted.stdout
     output = tmp_path / "questions.output.jsonl"
@@ -41,9 +41,7 @@ def test_build_validate_submit_wait_download_merge(tmp_path):
         assert body["choices"][0]["message"]["content"] == row["question"]
 
     merged = tmp_path / "answers.csv"
-    joined = run_cli(
-        "merge", batch, "--results", output, "--source", table, "--id-column", "id", "-o", merged
-    )
+    joined = invoke("merge", batch, "--results", output, "--source", table, "--id-column", "id", "-o", merged)
     assert joined.returncode == 0, joined.stderr
     with merged.open(newline="", encoding="utf-8") as f:
         answers = list(csv.DictReader(f))

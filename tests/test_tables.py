@@ -203,3 +203,51 @@ def test_large_frames_are_written_in_slices_that_read_back_whole(tmp_path, monke
     assert list(back["custom_id"]) == list(frame["custom_id"])
     assert [None if pd.isna(v) else v for v in back["content"]] == [None, None, "é", "b", None, "dd", "e"]
     assert [None if pd.isna(v) else int(v) for v in back["total_tokens"]] == [None, 3, 4, None, 6, 7, 8]
+
+
+def test_xlsx_text_is_text_never_a_formula_and_values_keep_their_types(tmp_path):
+    import datetime
+
+    import numpy as np
+    import openpyxl
+
+    frame = pd.DataFrame(
+        {
+            "text": ["=1+1", '=HYPERLINK("http://x")', "plain"],
+            "n": pd.array([3, None, 5], dtype="Int64"),
+            "f": [np.float64(2.5), math.nan, 1.0],
+            "when": [datetime.datetime(2026, 1, 2, 3, 4), None, pd.Timestamp("2026-05-01", tz="UTC")],
+            "obj": [{"a": 1}, [1, 2], np.int64(7)],
+        }
+    )
+    path = tmp_path / "t.xlsx"
+    write_table(frame, path, sheet="Answers")
+    book = openpyxl.load_workbook(path)
+    assert book.sheetnames == ["Answers"]
+    rows = [[(c.value, c.data_type) for c in row] for row in book["Answers"].iter_rows(min_row=2)]
+    assert rows[0][0] == ("=1+1", "s") and rows[1][0] == ('=HYPERLINK("http://x")', "s")
+    assert [r[1][0] for r in rows] == [3, None, 5] and [r[2][0] for r in rows] == [2.5, None, 1]
+    assert (
+        rows[0][3][0] == datetime.datetime(2026, 1, 2, 3, 4) and rows[2][3][0] == "2026-05-01 00:00:00+00:00"
+    )
+    assert [r[4][0] for r in rows] == ['{"a":1}', "[1,2]", 7]
+
+
+def test_xlsx_refuses_a_character_xml_forbids_with_a_clear_error(tmp_path):
+    with pytest.raises(InputError, match="a cell holds a character XML forbids"):
+        write_table(pd.DataFrame({"a": ["bell\x07"]}), tmp_path / "t.xlsx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_excel_csv_and_the_sheet_a_workbook_is_read_from(tmp_path, frame):
+    from batchkit.tables import sheet_name
+
+    write_table(frame, tmp_path / "t.csv", excel=True)
+    data = (tmp_path / "t.csv").read_bytes()
+    assert (
+        data.startswith(b"\xef\xbb\xbfid,n,f,text\r\n") and read_table(tmp_path / "t.csv")["id"][0] == "007"
+    )
+    write_table(frame, tmp_path / "t.xlsx", sheet="Mine")
+    assert sheet_name(tmp_path / "t.xlsx") == "Mine" and sheet_name(tmp_path / "t.xlsx", 0) == "Mine"
+    with pytest.raises(InputError, match="no sheet 'Other'"):
+        sheet_name(tmp_path / "t.xlsx", "Other")

@@ -4,17 +4,26 @@ Naming: when every line fits in one file under the limits, the file is written a
 suffix. Otherwise the lines go, in order, into `STEM-00001.SUFFIX`, `STEM-00002.SUFFIX`, … beside `path`
 (`out.jsonl` → `out-00001.jsonl`), each filled as far as both limits allow before the next is started, so
 the same lines and limits always give the same, byte-identical files. No line is ever split or dropped; a
-single line larger than the byte limit is an error. Numbered shards of an earlier run of the same `path`
-that this run did not write again (`out-00004.jsonl` when this run wrote three) are removed, so the set on
-disk is exactly this run's; `path` itself is never removed.
+single line larger than the byte limit is an error.
 
-Atomicity: shards are staged in temporary files beside their targets and only renamed into place (through
-`jsonl.atomic_path`) after the last line is written and, unless forced, found valid. An error or an
-invalid batch leaves nothing behind.
+Manifest: every write records what it wrote for `path` in `.NAME.manifest.json` beside it
+(`.out.jsonl.manifest.json`): the files, and the requests and bytes of each. It is hidden so that a glob
+such as `out*` or `*.jsonl` (what people pass to `submit` or `validate`) never picks it up, and it is
+named after the whole file name so `out.jsonl` and `out.json` never share one. A later write of the same
+`path` removes only the shards that manifest lists and this write did not produce again (`out-00004.jsonl`
+when it wrote three), so the set on disk is exactly this write's. A file merely named like a shard
+(`answers-20240.jsonl` beside `answers.jsonl`) is never removed: it is left alone and reported in
+`WriteResult.left`, and a shard name that such a file already holds is refused before anything is
+written. `path` itself is never removed.
+
+Atomicity: shards are staged in temporary files beside their targets and only renamed into place after
+the last line is written and, unless forced, found valid. An error or an invalid batch leaves nothing
+behind. A folder that cannot be written to is an InputError naming it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -27,10 +36,12 @@ import orjson
 
 from ..errors import InputError, UsageError, ValidationFailed
 from ..findings import Report
-from ..jsonl import atomic_path, dumps_line, source_name
+from ..jsonl import atomic_write, new_file_mode, source_name
 from ..providers import Provider, get_provider, parse_size
 
 SHARD_FORMAT = "{stem}-{index:05d}{suffix}"
+MANIFEST_FORMAT = ".{name}.manifest.json"
+MANIFEST_KIND = "batchkit-shards"  # marks a manifest batchkit wrote
 NO_LIMIT = sys.maxsize
 Progress = Callable[[int], None]
 
@@ -41,10 +52,68 @@ def shard_path(path: str | os.PathLike, index: int) -> Path:
     return path.with_name(SHARD_FORMAT.format(stem=path.stem, index=index, suffix=path.suffix))
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def counted(n: int, word: str) -> str:
+    """'1 row', '2 rows', '1,000 requests'."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+def manifest_path(path: str | os.PathLike) -> Path:
+    """Where the manifest of `path` lives: out/batch.jsonl → out/.batch.jsonl.manifest.json."""
+    path = Path(path)
+    return path.with_name(MANIFEST_FORMAT.format(name=path.name))
+
+
+@dataclass
+class Manifest:
+    """What one write put on disk for `output`: each file's name, requests and bytes, in order."""
+
+    output: str
+    files: list[dict] = field(default_factory=list)  # {"name", "requests", "bytes"}
+
+    @property
+    def names(self) -> set[str]:
+        return {f["name"] for f in self.files}
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": MANIFEST_KIND,
+            "version": 1,
+            "output": self.output,
+            "requests": sum(f.get("requests", 0) for f in self.files),
+            "bytes": sum(f.get("bytes", 0) for f in self.files),
+            "files": self.files,
+        }
+
+
+def read_manifest(path: str | os.PathLike) -> Manifest | None:
+    """The manifest batchkit wrote for `path`, or None when there is none (or it is not one of ours,
+    or names another output: a copied or hand-made file is never trusted to delete anything)."""
+    try:
+        data = orjson.loads(manifest_path(path).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    if type(data) is not dict or data.get("kind") != MANIFEST_KIND or data.get("output") != Path(path).name:
+        return None
+    files = data.get("files")
+    if type(files) is not list or not all(type(f) is dict and type(f.get("name")) is str for f in files):
+        return None
+    # Only names of this output's shards count: a manifest can never point outside its folder.
+    shard = _shard_pattern(Path(path))
+    return Manifest(data["output"], [f for f in files if shard.fullmatch(f["name"])])
+
+
+def _shard_pattern(path: Path) -> re.Pattern:
+    return re.compile(re.escape(path.stem) + r"-\d{5}" + re.escape(path.suffix))
+
+
+def _write_manifest(manifest: Manifest, path: Path) -> None:
+    with atomic_write(manifest_path(path)) as f:
+        f.write(orjson.dumps(manifest.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
+
+
+def cannot_write(folder: Path, error: OSError) -> InputError:
+    """The one-line error for a folder batchkit cannot write in (read-only, full, gone)."""
+    return InputError(f"{folder}: cannot write there: {error.strerror or error}")
 
 
 class ShardWriter:
@@ -65,9 +134,11 @@ class ShardWriter:
             raise InputError(f"{self.path.parent}: no such folder to write {self.path.name} in")
         self.max_requests = max_requests or NO_LIMIT
         self.max_bytes = max_bytes or NO_LIMIT
+        self.previous = read_manifest(self.path)  # what an earlier write of `path` left
         self.staged: list[Path] = []
         self.counts: list[int] = []  # lines per shard
         self.sizes: list[int] = []  # bytes per shard
+        self.left: list[Path] = []  # files named like our shards that we did not write: never touched
         self._file = None
 
     def __enter__(self) -> ShardWriter:
@@ -105,11 +176,27 @@ class ShardWriter:
 
     def _start_shard(self) -> None:
         self._close_current()
-        fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".part")
+        # From the second shard on, the files are numbered: refuse now, not after the whole build,
+        # to write over a file of that name that no earlier write of ours made.
+        index = len(self.staged) + 1
+        for n in (1, 2) if index == 2 else (index,) if index > 2 else ():
+            self._refuse_foreign(shard_path(self.path, n))
+        try:
+            fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".part")
+        except OSError as e:
+            raise cannot_write(self.path.parent, e) from None
         self.staged.append(Path(name))
         self._file = os.fdopen(fd, "wb", buffering=1 << 20)
         self.counts.append(0)
         self.sizes.append(0)
+
+    def _refuse_foreign(self, target: Path) -> None:
+        known = self.previous.names if self.previous is not None else set()
+        if target.exists() and target.name not in known:
+            raise InputError(
+                f"{target} already exists and batchkit did not write it as a shard of {self.path.name}; "
+                f"move it away or choose another output name (nothing was written)"
+            )
 
     def _close_current(self) -> None:
         if self._file is not None:
@@ -125,26 +212,42 @@ class ShardWriter:
         return [shard_path(self.path, i) for i in range(1, len(self.staged) + 1)]
 
     def commit(self) -> list[Path]:
-        """Put every shard in place and return their paths (`path` alone for an empty or one-shard batch)."""
+        """Put every shard in place, record them in the manifest, remove the shards of an earlier write
+        that this one did not make again, and return the paths (`path` alone for one file or none)."""
         if not self.staged:  # nothing was added: an empty file is still a file
             self._start_shard()
         self._close_current()
-        mode = 0o666 & ~_umask()  # mkstemp makes 0600 files; give batch files the usual permissions
         targets = self.targets()
-        for staged, target in zip(self.staged, targets, strict=True):
-            os.chmod(staged, mode)
-            with atomic_path(target) as tmp:
-                os.replace(staged, tmp)
-        self.staged = []
-        self._remove_stale(len(targets) if len(targets) > 1 else 0)
+        manifest = Manifest(
+            self.path.name,
+            [
+                {"name": t.name, "requests": n, "bytes": size}
+                for t, n, size in zip(targets, self.counts, self.sizes, strict=True)
+            ],
+        )
+        stale = [] if self.previous is None else sorted(self.previous.names - manifest.names)
+        try:
+            # Recorded before the renames (with the stale ones still listed), so no crash between the
+            # steps can leave a file of ours on disk that no manifest names.
+            _write_manifest(
+                Manifest(manifest.output, manifest.files + [{"name": n} for n in stale]), self.path
+            )
+            for staged, target in zip(self.staged, targets, strict=True):
+                os.chmod(staged, new_file_mode(target))
+                os.replace(staged, target)
+            self.staged = []
+            for name in stale:
+                (self.path.parent / name).unlink(missing_ok=True)
+            if stale:
+                _write_manifest(manifest, self.path)
+        except OSError as e:
+            raise cannot_write(self.path.parent, e) from None
+        self.left = self._foreign_lookalikes(manifest.names)
         return targets
 
-    def _remove_stale(self, written: int) -> None:
-        pattern = re.compile(re.escape(self.path.stem) + r"-(\d{5})" + re.escape(self.path.suffix))
-        for candidate in self.path.parent.iterdir():
-            m = pattern.fullmatch(candidate.name)
-            if m and int(m.group(1)) > written and candidate.is_file():
-                candidate.unlink()
+    def _foreign_lookalikes(self, ours: set[str]) -> list[Path]:
+        shard = _shard_pattern(self.path)
+        return sorted(p for p in self.path.parent.iterdir() if shard.fullmatch(p.name) and p.name not in ours)
 
     def discard(self) -> None:
         if self._file is not None:
@@ -157,22 +260,29 @@ class ShardWriter:
 
 @dataclass
 class WriteResult:
-    """What a write did: the files (in order), the validation report, and the counts per shard."""
+    """What a write did: the files (in order), the validation report, the counts per shard, and the files
+    named like shards of the output that batchkit did not write (left alone)."""
 
-    paths: list[Path]
-    report: Report | None
+    paths: list[Path] = field(default_factory=list)
+    report: Report | None = None
     requests: int = 0
     bytes: int = 0
     shard_requests: list[int] = field(default_factory=list)
     shard_bytes: list[int] = field(default_factory=list)
+    left: list[Path] = field(default_factory=list)
 
 
 def _encode(item) -> bytes:
     """The line (with its LF) for a request dict, raw line bytes or a str."""
-    if type(item) is dict:  # the hot case; the same bytes as jsonl.dumps_line, without a concatenation
-        return orjson.dumps(item, option=orjson.OPT_APPEND_NEWLINE)
     if isinstance(item, dict):
-        return dumps_line(item)
+        try:  # the same bytes as jsonl.dumps_line, without a concatenation
+            return orjson.dumps(item, option=orjson.OPT_APPEND_NEWLINE)
+        except orjson.JSONEncodeError as e:
+            if "64-bit" not in str(e):
+                raise
+            # An int wider than 64 bits is still a JSON number: write it, and let validation report it
+            # as it does for a file's line, instead of ending the whole write.
+            return json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
     if isinstance(item, str):
         item = item.encode("utf-8")
     if isinstance(item, (bytes, bytearray, memoryview)):
@@ -193,6 +303,7 @@ def write_numbered(
     max_findings: int | None = None,
     file: str | None = None,
     progress: Progress | None = None,
+    make_validator: Callable[..., object] | None = None,
 ) -> WriteResult:
     """Write (number, request) pairs; `number` is what findings call the line (a data-row number when
     building from a table, the line number when rewriting a file). A request is a dict (written as one
@@ -202,14 +313,15 @@ def write_numbered(
     validated under `provider` (file-level limits are left to sharding) unless validate=False; when any
     line is invalid, nothing is written and ValidationFailed (carrying the report) is raised, unless
     force=True. `file` names the source in the report (default: `path`). `progress(n)` is told how many
-    more lines were written, now and then.
+    more lines were written, now and then. `make_validator(provider, **options)` builds the validator
+    for lines of another dialect (default: `Validator`, for OpenAI lines).
     """
     from ..validate import Validator
 
     limits = get_provider(provider).with_limits(max_requests, parse_size(max_bytes))
     validator = None
     if validate:
-        validator = Validator(
+        validator = (make_validator or Validator)(
             limits,
             max_requests=NO_LIMIT,
             max_bytes=NO_LIMIT,
@@ -228,12 +340,13 @@ def write_numbered(
         if report is not None and not report.valid and not force:
             s = report.summary
             raise ValidationFailed(
-                f"{s.errors:,} error(s) in {s.requests:,} request(s); nothing written (fix them, or pass "
-                "--force to write anyway)",
+                f"{counted(s.errors, 'error')} in {counted(s.requests, 'request')}; nothing written (fix "
+                "them, or pass --force to write anyway)",
                 report,
             )
         result = WriteResult([], report, writer.lines, writer.bytes, list(writer.counts), list(writer.sizes))
         result.paths = writer.commit()
+        result.left = writer.left
     if not result.shard_requests:
         result.shard_requests, result.shard_bytes = [0], [0]
     return result
@@ -299,6 +412,7 @@ def split_file(
     `output` (default: `source`, so `big.jsonl` → `big-00001.jsonl`, …). When everything fits in one file
     and `output` is the source itself, nothing is written and `paths` is empty. Every line is validated;
     an invalid file writes nothing (ValidationFailed) unless force=True."""
+    from ..dialects.validate import dialect_to_validate, validator_factory
     from ..jsonl import content_lines, open_binary
 
     output = Path(source if output is None else output)
@@ -314,6 +428,7 @@ def split_file(
             stream.seek(0)
             if fits is not None:
                 return WriteResult([], None, fits[0], fits[1], [fits[0]], [fits[1]])
+        make_validator = validator_factory(dialect_to_validate(stream, limits))  # other providers' lines
         return write_numbered(
             content_lines(stream),
             output,
@@ -322,6 +437,7 @@ def split_file(
             max_findings=max_findings,
             file=source_name(source),
             progress=progress,
+            make_validator=make_validator,
         )
 
 

@@ -26,6 +26,9 @@ COMMANDS = {
     "cancel": ("submit:cancel", "Cancel a batch."),
     "merge": ("merge:merge", "Join results back to the input rows."),
     "retry": ("merge:retry", "Write what failed as a new batch file."),
+    "forget": ("submit:forget", "Remove a batch or file from this machine's ledger."),
+    "estimate": ("estimate:estimate", "Count prompt tokens and the cost range of batch files."),
+    "convert": ("convert:convert", "Convert a batch file to another provider's line format."),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from pathlib import Path
 
 import click
 
@@ -70,15 +71,20 @@ def print_report(report, fmt: str, quiet: bool, note: str | None = None) -> None
         click.echo(note)
 
 
-def count(n: int, word: str) -> str:
-    """'1 row', '2 rows', '1,000 requests'."""
-    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+def echo_files(result, output) -> None:
+    """Each shard with its size, and the files named like shards that were left alone."""
+    from ..build import counted
 
-
-def echo_files(paths, shard_requests, shard_bytes) -> None:
-    if len(paths) > 1:
-        for path, requests, size in zip(paths, shard_requests, shard_bytes, strict=False):
-            click.echo(f"  {path}  {count(requests, 'request')}  {human_bytes(size)}", err=True)
+    if len(result.paths) > 1:
+        for path, requests, size in zip(
+            result.paths, result.shard_requests, result.shard_bytes, strict=False
+        ):
+            click.echo(f"  {path}  {counted(requests, 'request')}  {human_bytes(size)}", err=True)
+    for path in result.left:
+        click.echo(
+            f"  left alone: {path} (named like a shard of {Path(output).name}, but batchkit did not write it)",
+            err=True,
+        )
 
 
 def _report_failure(error: ValidationFailed, fmt: str, quiet: bool, note: str | None = None):
@@ -104,16 +110,24 @@ def _report_failure(error: ValidationFailed, fmt: str, quiet: bool, note: str | 
 @click.option("--model", help="Model for every request.")
 @click.option("--model-column", metavar="COL", help="Column holding each row's model.")
 @click.option(
-    "--system", metavar="TEMPLATE", help="System message; {column} inserts a cell; @FILE reads a file."
+    "--system",
+    metavar="TEMPLATE",
+    help="System message; {column} inserts a cell; \\n is a newline, \\t a tab (\\\\n: a backslash and n); "
+    "@FILE reads a file (as it is).",
 )
 @click.option(
-    "--user", metavar="TEMPLATE", help="User message; {column} inserts a cell, {{ }} are braces; @FILE."
+    "--user",
+    metavar="TEMPLATE",
+    help="User message; {column} inserts a cell, {{ }} are braces; \\n, \\t as for --system; @FILE.",
 )
 @click.option(
     "--messages-column", metavar="COL", help="Column holding a JSON list of messages (instead of --user)."
 )
 @click.option(
-    "--input", "input_", metavar="TEMPLATE", help="Text to embed (with --endpoint /v1/embeddings); @FILE."
+    "--input",
+    "input_",
+    metavar="TEMPLATE",
+    help="Text to embed (with --endpoint /v1/embeddings); \\n, \\t as for --system; @FILE.",
 )
 @click.option(
     "--param",
@@ -137,56 +151,32 @@ def _report_failure(error: ValidationFailed, fmt: str, quiet: bool, note: str | 
 )
 @click.option(
     "--on-empty",
-    type=click.Choice(["error", "skip", "keep"]),
-    default="error",
-    show_default=True,
-    help="A row with an empty cell in a column the request uses.",
+    multiple=True,
+    metavar="[COL=]error|skip|keep",
+    help="A row with an empty cell in a column the request uses: error (default), skip the row, or keep "
+    "the cell as empty text. COL=CHOICE sets one column (repeatable); a bare choice sets every other.",
 )
 @provider_option
 @limit_options
 @report_options
-def build(
-    table,
-    output,
-    input_format,
-    sheet,
-    encoding,
-    model,
-    model_column,
-    system,
-    user,
-    messages_column,
-    input_,
-    params,
-    body_template,
-    endpoint,
-    id_column,
-    id_prefix,
-    on_empty,
-    provider,
-    max_requests,
-    max_bytes,
-    force,
-    max_findings,
-    fmt,
-    quiet,
-):
+def build(table, output, system, user, input_, params, endpoint, on_empty, fmt, quiet, **options):
     """Build a batch file from TABLE (CSV, TSV, XLSX, Parquet, JSON array or JSONL; '-' reads CSV).
 
     \b
     batchkit build questions.csv -o batch.jsonl --model M --user '{question}'
     batchkit build q.xlsx -o b.jsonl --model-column model --system @system.txt \\
-        --user 'Topic: {topic}. {question}' --param max_tokens=1000
+        --user 'Topic: {topic}.\\n{question}' --param max_tokens=1000
     batchkit build docs.parquet -o emb.jsonl --endpoint /v1/embeddings --model E --input '{text}'
+    batchkit build reviews.csv -o b.jsonl --model M --user '{review} ({rating})' \\
+        --on-empty rating=keep --on-empty review=skip
 
     Every request is validated for --provider; nothing is written when one is invalid (unless --force).
     Requests over the provider's per-file limits go to OUT-00001.jsonl, OUT-00002.jsonl, …
     Finding line numbers are data-row numbers (1 is the first row under the header).
     """
-    from ..build import CHAT, EMBEDDINGS, BuildStats, build_file, parse_params, text_argument
+    from ..build import CHAT, EMBEDDINGS, BuildStats, EmptyPolicy, build_file, parse_params, template_argument
 
-    if endpoint is None:
-        endpoint = EMBEDDINGS if input_ is not None else CHAT
+    policy = EmptyPolicy.parse(on_empty)
     stats = BuildStats()
     note = "(line numbers above are data-row numbers of the table: 1 is the first row under the header)"
     try:
@@ -194,54 +184,53 @@ def build(
             result = build_file(
                 table,
                 output,
-                input_format=input_format,
-                sheet=sheet,
-                encoding=encoding,
-                provider=provider,
-                max_requests=max_requests,
-                max_bytes=max_bytes,
-                force=force,
-                max_findings=max_findings,
                 progress=update,
                 stats=stats,
-                model=model,
-                model_column=model_column,
-                system=text_argument(system, "--system"),
-                user=text_argument(user, "--user"),
-                messages_column=messages_column,
-                input=text_argument(input_, "--input"),
-                body_template=body_template,
+                system=template_argument(system, "--system"),
+                user=template_argument(user, "--user"),
+                input=template_argument(input_, "--input"),
                 params=parse_params(params),
-                endpoint=endpoint,
-                id_column=id_column,
-                id_prefix=id_prefix,
-                on_empty=on_empty,
+                endpoint=endpoint or (EMBEDDINGS if input_ is not None else CHAT),
+                on_empty=policy,
+                **options,
             )
     except ValidationFailed as e:
         _report_failure(e, fmt, quiet, note)
     print_report(result.report, fmt, quiet, note)
-    if quiet:
-        return
+    if not quiet:
+        _echo_build_summary(result, policy, output)
+
+
+def _echo_build_summary(result, policy, output) -> None:
+    """What was read, skipped and written, the empty cells per column, the models and the files."""
+    from ..build import counted
+
     s = result.stats
-    files = f"{len(result.paths)} files" if len(result.paths) > 1 else "1 file"
     where = result.paths[0] if len(result.paths) == 1 else f"{result.paths[0]} … {result.paths[-1]}"
     click.echo(
-        f"built {where}: {count(s.rows, 'row')} read, {count(s.requests, 'request')} written "
-        f"({files}, {human_bytes(result.bytes)})",
+        f"built {where}: {counted(s.rows, 'row')} read, {counted(s.requests, 'request')} written "
+        f"({counted(len(result.paths), 'file')}, {human_bytes(result.bytes)})",
         err=True,
     )
+    if s.empty:
+        done = {"keep": "kept", "skip": "rows skipped", "error": "rows skipped"}
+        cells = ", ".join(
+            f"{column!r} {counted(n, 'cell')} ({done[policy.choice(column)]})"
+            for column, n in s.empty.items()
+        )
+        click.echo(f"  empty cells: {cells}", err=True)
     if s.skipped:
-        reasons = ", ".join(f"{reason} ({count:,})" for reason, count in sorted(s.skipped.items()))
+        reasons = ", ".join(f"{reason} ({n:,})" for reason, n in sorted(s.skipped.items()))
         rows = ", ".join(map(str, s.skipped_rows)) + (
             ", …" if sum(s.skipped.values()) > len(s.skipped_rows) else ""
         )
-        click.echo(f"  skipped {count(sum(s.skipped.values()), 'row')}: {reasons}; rows {rows}", err=True)
+        click.echo(f"  skipped {counted(sum(s.skipped.values()), 'row')}: {reasons}; rows {rows}", err=True)
     if result.report is not None:
         models = result.report.summary.models
         click.echo(
             "  models: " + (", ".join(f"{m} ({n:,})" for m, n in sorted(models.items())) or "none"), err=True
         )
-    echo_files(result.paths, result.shard_requests, result.shard_bytes)
+    echo_files(result, output)
 
 
 # ---------------------------------------------------------------------------------------------------- split
@@ -258,13 +247,22 @@ def build(
 @provider_option
 @limit_options
 @report_options
-def split(file, output, provider, max_requests, max_bytes, force, max_findings, fmt, quiet):
+@click.option(
+    "--by", type=click.Choice(["model", "endpoint"]), help="One file per model or endpoint: OUT.MODEL.jsonl."
+)
+def split(file, output, provider, max_requests, max_bytes, force, max_findings, fmt, quiet, by):
     """Shard batch FILE under the provider's per-file limits (or --max-requests / --max-bytes).
 
     Lines are copied byte for byte and in order; no request is split or lost. A file that already fits
     is left alone (nothing written) unless -o names another file.
     """
-    from ..build import split_file
+    if by:
+        from .split_by import split_by_key
+
+        return split_by_key(
+            file, by, output, provider, max_requests, max_bytes, force, max_findings, fmt, quiet
+        )
+    from ..build import counted, split_file
 
     try:
         with progress_bar(quiet, " lines") as update:
@@ -285,17 +283,17 @@ def split(file, output, provider, max_requests, max_bytes, force, max_findings, 
         return
     if not result.paths:
         click.echo(
-            f"{file} fits in one file ({count(result.requests, 'request')}, {human_bytes(result.bytes)}); "
+            f"{file} fits in one file ({counted(result.requests, 'request')}, {human_bytes(result.bytes)}); "
             "nothing written",
             err=True,
         )
         return
     click.echo(
-        f"split {file}: {count(result.requests, 'request')} into {count(len(result.paths), 'file')}, "
+        f"split {file}: {counted(result.requests, 'request')} into {counted(len(result.paths), 'file')}, "
         f"{human_bytes(result.bytes)}",
         err=True,
     )
-    echo_files(result.paths, result.shard_requests, result.shard_bytes)
+    echo_files(result, output or file)
     if len(result.paths) == 1:
         click.echo(f"  {result.paths[0]}", err=True)
 
@@ -323,6 +321,7 @@ def fix(file, output, in_place, dedupe_ids, drop_duplicates, provider, fmt, max_
     asked) repeated custom_ids or duplicate lines. Each change is listed with its line number; the result
     is validated again. Exit status 1 when problems remain that need a person.
     """
+    from ..build import counted
     from ..validate import fix_file
 
     to_stdout = output == "-"
@@ -345,7 +344,8 @@ def fix(file, output, in_place, dedupe_ids, drop_duplicates, provider, fmt, max_
             click.echo(f"{where}: {change.message}", file=out)
         target = "standard output" if to_stdout else str(result.path)
         click.echo(
-            f"{len(result.changes):,} change(s); wrote {result.lines_out:,} lines to {target}", file=out
+            f"{counted(len(result.changes), 'change')}; wrote {counted(result.lines_out, 'line')} to {target}",
+            file=out,
         )
     report = result.report
     if report is not None and (report.findings or not report.valid):

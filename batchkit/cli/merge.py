@@ -37,7 +37,7 @@ class ResultsCommand(click.Command):
         return super().parse_args(ctx, spread)
 
 
-class Progress(Bars):
+class LinesReadBars(Bars):
     """A bar of lines read per stage (requests, results)."""
 
     def __call__(self, stage: str, lines: int) -> None:
@@ -59,6 +59,19 @@ def results_option(f):
         type=click.Path(allow_dash=True, dir_okay=False),
         metavar="FILE...",
         help="Result files: output, error and shard files, any order and shape (repeatable).",
+    )(f)
+
+
+def json_options(f):
+    """`--format text|json` (one name across commands), and `--json`, kept as a hidden alias."""
+    f = click.option("--json", "as_json", is_flag=True, hidden=True, help="Same as --format json.")(f)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(("text", "json")),
+        default="text",
+        show_default=True,
+        help="The summary as text for people or JSON for programs.",
     )(f)
 
 
@@ -84,9 +97,21 @@ def results_option(f):
     metavar="MERGED",
     help="Output table; format by extension (csv, tsv, xlsx, parquet, jsonl); '-' prints CSV.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option(
+    "--allow-missing",
+    is_flag=True,
+    help="Exit 0 even when some requests have no result (a partial merge).",
+)
+@click.option(
+    "--escape-formulas/--no-escape-formulas",
+    default=True,
+    show_default=True,
+    help="In CSV/TSV, prefix text cells that begin with = + - @ tab or CR with ' so no spreadsheet runs them.",
+)
+@click.option("--excel", is_flag=True, help="CSV/TSV for Excel: a UTF-8 byte-order mark and CRLF line ends.")
+@json_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
-def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output, as_json, quiet):
+def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output, allow_missing, **options):
     """Join RESULTS back to the requests of the batch files INPUTS by custom_id.
 
     One row per request, in input order, with its status (ok, http_error, batch_error, expired, missing),
@@ -94,15 +119,20 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
     Orphan and duplicate results and requests without a result are reported, with an error digest.
     Of several results for one request a success beats a failure, and the newest wins.
 
+    Exit status: 0 when every request has a result; 1 when some have none (0 with --allow-missing) and
+    always when none has one (nothing is written then); 2 for usage and file errors. An error file
+    (NAME.errors.jsonl) that does not exist beside its NAME.output.jsonl means nothing failed.
+
     \b
     batchkit merge batch.jsonl --results output.jsonl errors.jsonl -o merged.csv
     batchkit merge batch.jsonl -r output.jsonl --source questions.xlsx -o answers.xlsx
     """
-    from ..results import merge_results, write_merged
+    from ..results import merge_results
 
-    progress = Progress(quiet)
+    quiet, as_json = options["quiet"], options["fmt"] == "json" or options["as_json"]
+    progress = LinesReadBars(quiet)
     try:
-        outcome = merge_results(
+        result = merge_results(
             inputs,
             results,
             source,
@@ -114,12 +144,51 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
         )
     finally:
         progress.close()
-    write_merged(outcome.frame, output, sys.stdout)
+    report = result.report
+    written = None
+    if report.joined or not report.requests:
+        written = _write(result, output, options)
+    verdict, status = _verdict(report, allow_missing)
     if not quiet:
-        text = _dumps(outcome.report.to_dict(JSON_LIMIT)) if as_json else outcome.report.to_text()
-        if output != "-":
-            text += "" if as_json else f"\nwrote {output} ({len(outcome.frame):,} rows)"
+        if as_json:
+            summary = {**report.to_dict(JSON_LIMIT), "written": written and written.to_dict()}
+            text = _dumps({**summary, "ok": status == 0, "verdict": verdict})
+        else:
+            text = "\n".join(x for x in (report.to_text(), written and written.to_text(), verdict) if x)
         click.echo(text, err=output == "-")
+    if status:
+        click.get_current_context().exit(status)
+
+
+def _write(result, output, options):
+    from ..results import write_merged
+
+    return write_merged(
+        result.frame,
+        output,
+        sys.stdout,
+        sheet=result.report.source_sheet,
+        escape_formulas=options["escape_formulas"],
+        excel=options["excel"],
+    )
+
+
+def _verdict(report, allow_missing: bool) -> tuple[str, int]:
+    """(the last line of the summary, exit status): they say the same thing."""
+    missing = len(report.missing)
+    if report.requests and not report.joined:
+        return (
+            f"nothing joined: none of the {report.requests:,} request(s) has a result in "
+            f"{', '.join(report.results)} (are these the results of this batch?); nothing written",
+            1,
+        )
+    if missing and not allow_missing:
+        return (
+            f"incomplete: {missing:,} of {report.requests:,} request(s) have no result "
+            "(exit 1; --allow-missing accepts a partial merge)",
+            1,
+        )
+    return "", 0
 
 
 @click.command(cls=ResultsCommand)
@@ -137,9 +206,9 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
 @click.option("--max-requests", type=click.IntRange(min=1), default=None, help="Override the request limit.")
 @click.option("--max-bytes", default=None, help="Override the size limit, e.g. 100MB.")
 @click.option("--force", is_flag=True, help="Write even when a line is invalid.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@json_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
-def retry(inputs, results, output, only, provider, max_requests, max_bytes, force, as_json, quiet):
+def retry(inputs, results, output, only, provider, max_requests, max_bytes, force, fmt, as_json, quiet):
     """Write the original request lines of INPUTS, byte for byte, whose result in RESULTS is in --only.
 
     The file is validated and sharded like build's. Submit it, then merge again with every result file:
@@ -150,9 +219,9 @@ def retry(inputs, results, output, only, provider, max_requests, max_bytes, forc
     """
     from ..results import retry as retry_requests
 
-    progress = Progress(quiet)
+    progress = LinesReadBars(quiet)
     try:
-        outcome = retry_requests(
+        written = retry_requests(
             inputs,
             results,
             output,
@@ -173,10 +242,10 @@ def retry(inputs, results, output, only, provider, max_requests, max_bytes, forc
         progress.close()
     if quiet:
         return
-    if as_json:
-        click.echo(_dumps({**outcome.to_dict(), "merge": outcome.report.to_dict(JSON_LIMIT)}))
+    if as_json or fmt == "json":
+        click.echo(_dumps({**written.to_dict(), "merge": written.report.to_dict(JSON_LIMIT)}))
         return
-    click.echo(outcome.to_text())
+    click.echo(written.to_text())
 
 
 def _dumps(value) -> str:

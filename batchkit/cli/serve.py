@@ -69,6 +69,23 @@ from .common import Bars
     help="echo: wait this long before each answer (to watch a batch run).",
 )
 @click.option(
+    "--api-key-env",
+    metavar="VAR",
+    help="Require clients to send the key in this environment variable (Authorization: Bearer KEY).",
+)
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Also answer requests whose Host header is NAME (repeatable); the bound address always is.",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Allow an address other machines can reach (e.g. 0.0.0.0) without --api-key-env.",
+)
+@click.option(
     "--fail-every",
     type=click.IntRange(min=0),
     default=0,
@@ -76,21 +93,8 @@ from .common import Bars
     hidden=True,
     help="echo, testing aid: answer every Nth direct request with 429 or 503.",
 )
-def serve(
-    host,
-    port,
-    data_dir,
-    backend,
-    upstream_url,
-    upstream_key_env,
-    models,
-    concurrency,
-    window_scale,
-    completion_windows,
-    latency,
-    fail_every,
-):
-    """Run a local OpenAI-compatible Files + Batches API (and /chat/completions, /embeddings).
+def serve(data_dir, completion_windows, **options):
+    """Run a local OpenAI-compatible Files + Batches API (and the endpoints a batch line may name).
 
     \b
     Point any OpenAI client (or `batchkit submit`, `batchkit run`) at it:
@@ -99,15 +103,38 @@ def serve(
     Open http://127.0.0.1:8000/ for a summary of what is running. Batches persist in --data-dir: stop
     (even kill -9) the server and start it again to continue them. The echo backend answers each chat
     request with its last user message and checks every body with batchkit's validator.
+
+    Only this machine can reach it unless --host says otherwise; an address other machines can reach
+    needs --api-key-env (or --insecure). Requests must name the bound address (or an --allowed-host) in
+    their Host header, and send JSON or multipart bodies: a web page cannot drive it.
     """
     from ..server import require_server_extra
 
     require_server_extra()
     from ..paths import home
-    from ..server import ServerConfig, window_seconds
+    from ..server import ServerConfig, check_exposure, check_port
     from ..server import serve as run_server
 
-    windows = tuple(w.strip() for w in completion_windows.split(",") if w.strip())
+    config = ServerConfig(
+        data_dir=(data_dir or home() / "server").resolve(),
+        completion_windows=_windows(completion_windows),
+        **options,  # the other options are named as ServerConfig's fields
+    )
+    check_exposure(config)
+    check_port(config.host, config.port)
+    base = f"http://{f'[{config.host}]' if ':' in config.host else config.host}:{config.port}/v1"
+    click.echo(
+        f"batchkit serve: {config.backend} backend on {base} (data in {config.data_dir})\n"
+        f"  point a client at it: export OPENAI_BASE_URL={base}",
+        err=True,
+    )
+    run_server(config)
+
+
+def _windows(text: str) -> tuple[str, ...]:
+    from ..server import window_seconds
+
+    windows = tuple(w.strip() for w in text.split(",") if w.strip())
     for window in windows:
         try:
             window_seconds(window)
@@ -115,27 +142,7 @@ def serve(
             raise UsageError(
                 f"cannot read completion window {window!r}; write it like 24h, 90m or 2d"
             ) from None
-    config = ServerConfig(
-        data_dir=(data_dir or home() / "server").resolve(),
-        host=host,
-        port=port,
-        backend=backend,
-        upstream_url=upstream_url,
-        upstream_key_env=upstream_key_env,
-        models=models,
-        concurrency=concurrency,
-        window_scale=window_scale,
-        completion_windows=windows or ("24h",),
-        latency=latency,
-        fail_every=fail_every,
-    )
-    shown = f"[{host}]" if ":" in host else host
-    click.echo(
-        f"batchkit serve: {backend} backend on http://{shown}:{port}/v1 (data in {config.data_dir})\n"
-        f"  point a client at it: export OPENAI_BASE_URL=http://{shown}:{port}/v1",
-        err=True,
-    )
-    run_server(config)
+    return windows or ("24h",)
 
 
 @click.command()
@@ -179,22 +186,32 @@ def serve(
     metavar="R",
     help="Start at most R requests per second.",
 )
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(min=1),
+    default=6,
+    show_default=True,
+    help="Tries per request (429, 5xx and connection failures are tried again, with backoff).",
+)
+@click.option("--allow-failures", is_flag=True, help="Exit 0 even when some requests failed.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def run(file, base_url, api_key_env, output, errors, concurrency, max_rps, quiet):
+def run(
+    file, base_url, api_key_env, output, errors, concurrency, max_rps, max_attempts, allow_failures, quiet
+):
     """Execute batch FILE against an OpenAI-compatible server; write OUTPUT and ERRORS as a Batch API would.
 
     The file is validated first (an invalid one is refused with the report). Run the same command again
-    after an interruption: only the custom_ids not yet in OUTPUT/ERRORS are sent. While running (or when
-    interrupted) the results are in OUTPUT.part and ERRORS.part; they become OUTPUT and ERRORS when done.
-    Failed requests are not sent again: `batchkit retry` makes a file of them (or delete ERRORS).
+    after an interruption or after failures: only the custom_ids not yet in OUTPUT are sent (failed ones
+    too), and ERRORS is replaced by what failed this time. While running (or when interrupted) the results
+    are in OUTPUT.part and ERRORS.part; they become OUTPUT and ERRORS when done.
+
+    Exit status: 0 every request succeeded, 1 some failed (0 with --allow-failures), 2 usage or I/O error.
     """
     from ..runner import run_batch
 
-    api_key = None
-    if api_key_env:
-        api_key = os.environ.get(api_key_env)
-        if not api_key:
-            raise UsageError(f"environment variable {api_key_env} (--api-key-env) is not set")
+    api_key = os.environ.get(api_key_env) if api_key_env else None
+    if api_key_env and not api_key:
+        raise UsageError(f"environment variable {api_key_env} (--api-key-env) is not set")
     bars = Bars(quiet)
 
     def progress(answered: int, failed: int, total: int) -> None:
@@ -204,7 +221,7 @@ def run(file, base_url, api_key_env, output, errors, concurrency, max_rps, quiet
             bar.set_postfix(failed=failed, refresh=False)
 
     try:
-        summary = run_batch(
+        result = run_batch(
             file,
             base_url=base_url,
             output=output,
@@ -212,6 +229,7 @@ def run(file, base_url, api_key_env, output, errors, concurrency, max_rps, quiet
             api_key=api_key,
             concurrency=concurrency,
             max_rps=max_rps,
+            max_attempts=max_attempts,
             progress=progress,
         )
     except ValidationFailed as e:
@@ -228,10 +246,22 @@ def run(file, base_url, api_key_env, output, errors, concurrency, max_rps, quiet
     finally:
         bars.close()
     if not quiet:
-        where = f"{summary.output}" + (f" and {summary.errors}" if summary.errors else "")
-        click.echo(
-            f"{summary.total:,} requests: {summary.succeeded:,} succeeded, {summary.failed:,} failed, "
-            f"{summary.skipped:,} already answered before; {summary.retries:,} retries; "
-            f"results in {where}",
-            err=True,
-        )
+        _report(result)
+    if result.failed and not allow_failures:
+        sys.exit(1)
+
+
+def _report(result) -> None:
+    where = f"{result.output}" + (f" and {result.errors}" if result.errors else "")
+    click.echo(
+        f"{_count(result.total, 'request')}: {result.succeeded:,} succeeded, {result.failed:,} failed, "
+        f"{result.skipped:,} already answered before; {_count(result.retries, 'retry', 'retries')}; "
+        f"results in {where}",
+        err=True,
+    )
+    if result.failed:
+        click.echo(result.failures(), err=True)
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n:,} {one if n == 1 else many or one + 's'}"

@@ -32,6 +32,16 @@ def connection_options(f):
     return f
 
 
+def format_options(f):
+    """--format text|json, and --json kept as a hidden alias for --format json."""
+    f = click.option("--json", "as_json", is_flag=True, hidden=True, help="Same as --format json.")(f)
+    f = click.option(
+        "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+        help="text for people, json for programs.",
+    )(f)  # fmt: skip
+    return f
+
+
 def _session(provider, base_url, api_key_env):
     from ..remote import Connection, Session
 
@@ -120,14 +130,12 @@ def _finished_line(batch) -> str:
 
 @click.command()
 @connection_options
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def models(provider, base_url, api_key_env, as_json):
+@format_options
+def models(provider, base_url, api_key_env, fmt, as_json):
     """List the models the provider serves."""
-    from ..remote import models as list_models
-
     with _session(provider, base_url, api_key_env) as session:
-        found = list_models(session)
-    if as_json:
+        found = session.models()
+    if as_json or fmt == "json":
         _json([m.to_dict() for m in found])
         return
     _table([["MODEL", "OWNED BY", "CREATED"]] + [[m.id, m.owned_by or "-", _when(m.created)] for m in found])
@@ -142,7 +150,9 @@ def models(provider, base_url, api_key_env, as_json):
 )
 @click.option("--wait", is_flag=True, help="Watch until done, then download the results.")
 @click.option("--no-validate", is_flag=True, help="Upload without validating first.")
-@click.option("--force", is_flag=True, help="Submit again even if the ledger says this file was submitted.")
+@click.option(
+    "--force", is_flag=True, help="Submit again even if the ledger says this content was submitted."
+)
 @click.option("--interval", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="With --wait: the longest pause between status checks, in seconds.")  # fmt: skip
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False), help="With --wait: where results go.")
@@ -151,63 +161,88 @@ def submit(
     files, provider, base_url, api_key_env, completion_window, metadata_pairs, wait, no_validate, force,
     interval, output_dir, quiet,
 ):  # fmt: skip
-    """Validate, upload and create one batch per FILE (shards from `build` go together)."""
+    """Validate, upload and create one batch per FILE (shards from `build` go together). A file's content
+    identifies its batch: a copy under another name is the same batch, and is not submitted again."""
     from ..remote import parse_metadata
-    from ..remote import submit as submit_files
-    from ..report import render
 
     metadata = parse_metadata(metadata_pairs)
     display = Display(quiet)
-    submitted = []
     with _session(provider, base_url, api_key_env) as session:
-        try:
-            for sub in submit_files(files, session, completion_window=completion_window, metadata=metadata,
-                                    validate=not no_validate, force=force, progress=display):  # fmt: skip
-                display.close()
-                submitted.append(sub)
-                if sub.existing:
-                    click.echo(
-                        f"{sub.path}: already submitted as {sub.batch.id} ({sub.batch.status}); "
-                        f"`batchkit status {sub.path}` shows it, --force submits it again"
-                    )
-                else:
-                    click.echo(f"{sub.path}: submitted as {sub.batch.id} ({sub.batch.status})")
-        except ValidationFailed as e:
-            display.close()
-            if e.report is not None:
-                click.echo(render([e.report], "text", quiet=True))
-            raise
-        except KeyboardInterrupt:
-            display.close()
-            click.echo("\ninterrupted; run the same command again to resume where it stopped", err=True)
-            raise SystemExit(130) from None
+        submitted = _submit_all(session, files, display, completion_window=completion_window,
+                                metadata=metadata, validate=not no_validate, force=force)  # fmt: skip
+        refs = [str(s.path) for s in submitted]
         if not wait:
-            refs = " ".join(str(s.path) for s in submitted)
             if submitted and not quiet:
-                click.echo(f"follow with: batchkit watch {refs}", err=True)
+                click.echo(f"follow with: batchkit watch {' '.join(refs)}", err=True)
+            _fail_if_known_failed(submitted)
             return
-        _wait_and_download([str(s.path) for s in submitted], session, interval, output_dir, display)
+        _wait_and_download(refs, session, interval, output_dir, display)
+
+
+def _submit_all(session, files, display, **options) -> list:
+    from ..report import render
+
+    submitted = []
+    try:
+        for result in session.submit(files, progress=display, **options):
+            display.close()
+            submitted.append(result)
+            click.echo(_submitted_line(result))
+    except ValidationFailed as e:
+        display.close()
+        if e.report is not None:
+            click.echo(render([e.report], "text", quiet=True))
+        raise
+    except KeyboardInterrupt:
+        display.close()
+        click.echo("\ninterrupted; run the same command again to resume where it stopped", err=True)
+        raise SystemExit(130) from None
+    return submitted
+
+
+def _submitted_line(result) -> str:
+    path, batch = result.path, result.batch
+    if not result.existing:
+        return f"{path}: submitted as {batch.id} ({batch.status})"
+    line = f"{path}: already submitted as {batch.id} ({batch.status})"
+    if result.first_name:
+        line += f" under the name {result.first_name}; recorded {path} as another name for it"
+    if result.failed_for_the_file:
+        first = batch.errors[0]
+        return (
+            f"{line}; it failed on the server because of the file's lines ({first}); fix the file and "
+            "submit it again (changed content is a new submission)"
+        )
+    if batch.status in ("failed", "expired", "cancelled"):
+        cause = f" ({batch.errors[0]})" if batch.errors else ""
+        return f"{line}{cause}; not because of its lines: `batchkit submit {path} --force` submits it again"
+    return f"{line}; `batchkit status {path}` shows it, --force submits it again"
+
+
+def _fail_if_known_failed(submitted) -> None:
+    ended = [s for s in submitted if s.existing and s.batch.status in ("failed", "expired", "cancelled")]
+    if ended:
+        names = ", ".join(f"{s.batch.id} {s.batch.status}" for s in ended)
+        raise JobFailed(
+            f"{len(ended)} file(s) were submitted before as batches that did not complete: {names}"
+        )
 
 
 def _wait_and_download(refs, session, interval, output_dir, display) -> None:
-    from ..remote import download as download_batch
-
     batches = _watch(refs, session, interval, display)
     _show_outcomes(batches)
     for ref, batch in zip(refs, batches, strict=True):
         if batch.output_file_id or batch.error_file_id:
             try:
-                _show_download(download_batch(ref, session, out_dir=output_dir, progress=display))
+                _show_download(session.download(ref, out_dir=output_dir, progress=display))
             finally:
                 display.close()
     _fail_unless_completed(batches)
 
 
 def _watch(refs, session, interval, display):
-    from ..remote import watch as watch_batches
-
     try:
-        return watch_batches(refs, session, interval=interval, progress=display)
+        return session.watch(refs, interval=interval, progress=display)
     except KeyboardInterrupt:
         display.close()
         click.echo(
@@ -250,32 +285,34 @@ def _show_download(result) -> None:
 @click.command()
 @click.argument("refs", nargs=-1, required=True, metavar="BATCH_ID|FILE...")
 @connection_options
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def status(refs, provider, base_url, api_key_env, as_json):
-    """Show a batch's status, counts, timestamps and errors (FILE: the batch it was submitted as)."""
-    from ..remote import status as batch_status
-
+@format_options
+def status(refs, provider, base_url, api_key_env, fmt, as_json):
+    """Show a batch's status, counts, timestamps and errors (FILE: the batch its content was submitted as)."""
     with _session(provider, base_url, api_key_env) as session:
-        results = [batch_status(ref, session) for ref in refs]
-    if as_json:
-        data = [batch.to_dict() | {"file": entry.path if entry else None} for batch, entry in results]
+        results = [session.status(ref) for ref in refs]
+    if as_json or fmt == "json":
+        data = [batch.to_dict() | {"file": str(ref.path) if ref.path else None} for batch, ref in results]
         _json(data[0] if len(data) == 1 else data)
         return
-    for batch, entry in results:
-        click.echo(f"{batch.id}  {batch.status}")
-        rows = [
-            ["file", entry.path if entry else "-"],
-            ["endpoint", batch.endpoint or "-"],
-            ["requests", f"{batch.total} total, {batch.completed} completed, {batch.failed} failed"],
-        ]
-        rows += [[name.removesuffix("_at"), _when(t)] for name, t in batch.times.items()]
-        rows += [["output file", batch.output_file_id or "-"], ["error file", batch.error_file_id or "-"]]
-        for name, value in rows:
-            click.echo(f"  {name:<12} {value}")
-        if batch.errors:
-            click.echo("  errors:")
-            for error in batch.errors:
-                click.echo(f"    {error}")
+    for batch, ref in results:
+        _show_status(batch, ref)
+
+
+def _show_status(batch, ref) -> None:
+    click.echo(f"{batch.id}  {batch.status}")
+    rows = [
+        ["file", str(ref.path) if ref.path else "-"],
+        ["endpoint", batch.endpoint or "-"],
+        ["requests", f"{batch.total} total, {batch.completed} completed, {batch.failed} failed"],
+    ]
+    rows += [[name.removesuffix("_at"), _when(t)] for name, t in batch.times.items()]
+    rows += [["output file", batch.output_file_id or "-"], ["error file", batch.error_file_id or "-"]]
+    for name, value in rows:
+        click.echo(f"  {name:<12} {value}")
+    if batch.errors:
+        click.echo("  errors:")
+        for error in batch.errors:
+            click.echo(f"    {error}")
 
 
 @click.command()
@@ -297,19 +334,15 @@ def watch(refs, provider, base_url, api_key_env, interval, quiet):
 @click.command()
 @click.argument("ref", metavar="BATCH_ID|FILE")
 @connection_options
-@click.option(
-    "-o", "--output-dir", type=click.Path(file_okay=False), help="Default: next to the submitted file."
-)
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False), help="Default: next to the file named.")
 @click.option("--force", is_flag=True, help="Download again even if already downloaded.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def download(ref, provider, base_url, api_key_env, output_dir, force, quiet):
     """Download a finished batch's output and error files (NAME.output.jsonl, NAME.errors.jsonl)."""
-    from ..remote import download as download_batch
-
     display = Display(quiet)
     with _session(provider, base_url, api_key_env) as session:
         try:
-            result = download_batch(ref, session, out_dir=output_dir, force=force, progress=display)
+            result = session.download(ref, out_dir=output_dir, force=force, progress=display)
         finally:
             display.close()
     if not result.files and result.batch.status != "completed":
@@ -321,33 +354,68 @@ def download(ref, provider, base_url, api_key_env, output_dir, force, quiet):
 @click.command("list")
 @connection_options
 @click.option("--remote", is_flag=True, help="The provider's list instead of this machine's ledger.")
+@click.option("--prune", is_flag=True, help="First forget submissions that never became a batch.")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def list_batches(provider, base_url, api_key_env, remote, limit, as_json):
+@format_options
+def list_batches(provider, base_url, api_key_env, remote, prune, limit, fmt, as_json):
     """List batches submitted from this machine (or, with --remote, the provider's)."""
-    from ..remote import local_batches, remote_batches
-
+    as_json = as_json or fmt == "json"
     with _session(provider, base_url, api_key_env) as session:
-        if remote:
-            batches = remote_batches(session, limit)
-            if as_json:
-                _json([b.to_dict() for b in batches])
-                return
-            header = ["BATCH", "STATUS", "DONE", "FAILED", "TOTAL", "CREATED", "FILE"]
-            rows = [[b.id, b.status, b.completed, b.failed, b.total, _when(b.created_at),
-                     b.metadata.get("batchkit_file", "-")] for b in batches]  # fmt: skip
-        else:
-            entries = local_batches(session, limit)
-            if as_json:
-                _json([e.to_dict() for e in entries])
-                return
-            header = ["BATCH", "STATUS", "DONE", "FAILED", "TOTAL", "SUBMITTED", "FILE", "SERVER"]
-            rows = [[e.batch_id or f"({e.step})", e.status or "-", e.completed or 0, e.failed or 0, e.total or 0,
-                     _when(e.created_at), e.path, e.base_url] for e in entries]  # fmt: skip
+        if prune:
+            _prune(session)
+        header, rows = (_remote_rows if remote else _local_rows)(session, limit, as_json)
+    if as_json:
+        return
     if not rows:
         click.echo("no batches" + ("" if remote else " submitted from here yet"), err=True)
         return
     _table([header] + rows)
+
+
+def _remote_rows(session, limit, as_json):
+    batches = session.remote_batches(limit)
+    if as_json:
+        _json([b.to_dict() for b in batches])
+    header = ["BATCH", "STATUS", "DONE", "FAILED", "TOTAL", "CREATED", "FILE"]
+    rows = [[b.id, b.status, b.completed, b.failed, b.total, _when(b.created_at),
+             b.metadata.get("batchkit_file", "-")] for b in batches]  # fmt: skip
+    return header, rows
+
+
+def _local_rows(session, limit, as_json):
+    listed = session.local_batches(limit)
+    if as_json:
+        _json([entry.to_dict() | {"names": [n.path for n in names]} for entry, names in listed])
+    header = ["BATCH", "STATUS", "DONE", "FAILED", "TOTAL", "SUBMITTED", "FILE", "SERVER"]
+    rows = []
+    for e, names in listed:
+        files = e.path + (f" (+{len(names) - 1} other name(s))" if len(names) > 1 else "")
+        rows.append([e.batch_id or f"({e.step})", e.status or (e.error or "-")[:60], e.completed or 0,
+                     e.failed or 0, e.total or 0, _when(e.created_at), files, e.base_url])  # fmt: skip
+    return header, rows
+
+
+def _prune(session) -> None:
+    gone, kept = session.prune()
+    click.echo(f"forgot {len(gone)} submission(s) that never became a batch", err=True)
+    for entry in kept:
+        why = "another process is submitting it" if entry.step != "creating" else (
+            "its create was interrupted, so the batch may exist; `batchkit submit` looks for it"
+        )  # fmt: skip
+        click.echo(f"kept {entry.path}: {why}", err=True)
+
+
+@click.command()
+@click.argument("ref", metavar="BATCH_ID|FILE")
+@connection_options
+def forget(ref, provider, base_url, api_key_env):
+    """Remove a batch (or a file's submissions) from this machine's ledger. The batch stays on the server:
+    `batchkit cancel` stops it; a forgotten file can be submitted again."""
+    with _session(provider, base_url, api_key_env) as session:
+        entries = session.forget(ref)
+    for entry in entries:
+        what = entry.batch_id or f"an unfinished submission ({entry.step})"
+        click.echo(f"forgot {what} of {entry.path} to {entry.base_url}")
 
 
 @click.command()
@@ -355,8 +423,6 @@ def list_batches(provider, base_url, api_key_env, remote, limit, as_json):
 @connection_options
 def cancel(ref, provider, base_url, api_key_env):
     """Cancel a batch. What already finished is kept and can still be downloaded."""
-    from ..remote import cancel as cancel_batch
-
     with _session(provider, base_url, api_key_env) as session:
-        batch = cancel_batch(ref, session)
+        batch = session.cancel(ref)
     click.echo(f"{batch.id}: {batch.status} ({_counts(batch)}); finished results stay downloadable")

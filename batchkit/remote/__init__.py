@@ -1,50 +1,29 @@
 """Talking to a provider's Batch API: the wire client per provider (`client`), the local ledger of
-what this machine submitted (`ledger`), and the session that submits, follows, downloads and cancels
-(`session`). The package is not called `submit`, so that `batchkit.submit` can stay a function."""
+what this machine submitted (`ledger`), submitting one file (`sending`), and the `Session` whose methods
+are what a user does remotely: submit, status, watch, download, cancel, the listings, forget and prune."""
 
 from .client import Batch, BatchError, Client, Model, RemoteFile, Target, resolve_target
-from .ledger import Entry, Ledger
-from .session import (
-    Connection,
-    Download,
-    Event,
-    Session,
-    Submission,
-    cancel,
-    download,
-    file_digest,
-    local_batches,
-    models,
-    parse_metadata,
-    remote_batches,
-    status,
-    submit,
-    watch,
-)
+from .ledger import Entry, Ledger, Name
+from .sending import SubmitResult, file_digest
+from .session import Connection, DownloadResult, Event, Ref, Session, parse_metadata
 
 __all__ = [
     "Batch",
     "BatchError",
     "Client",
     "Connection",
-    "Download",
+    "DownloadResult",
     "Entry",
     "Event",
     "Ledger",
     "Model",
+    "Name",
+    "Ref",
     "RemoteFile",
     "Session",
-    "Submission",
+    "SubmitResult",
     "Target",
-    "cancel",
-    "download",
     "file_digest",
-    "local_batches",
-    "models",
     "parse_metadata",
-    "remote_batches",
     "resolve_target",
-    "status",
-    "submit",
-    "watch",
 ]

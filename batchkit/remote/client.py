@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -175,10 +176,16 @@ class Target:
     base_url: str
     key_env: str | None
     key_required: bool
+    named: bool = True  # the provider was chosen by name, not implied by a bare --base-url
 
     @property
     def label(self) -> str:
         return f"{self.provider.name} ({self.base_url})"
+
+    @property
+    def who(self) -> str:
+        """How messages name the other side: the provider, or the address the user gave."""
+        return self.provider.name if self.named else f"the server at {self.base_url}"
 
 
 def resolve_target(
@@ -203,7 +210,7 @@ def resolve_target(
     key_required = (
         bool(api_key_env) or own_service or (profile.base_url is None and profile.key_env is not None)
     )
-    return Target(profile, base_url, api_key_env or profile.key_env, key_required)
+    return Target(profile, base_url, api_key_env or profile.key_env, key_required, named=name != "generic")
 
 
 def _api_key(target: Target) -> str:
@@ -256,9 +263,11 @@ def _provider_message(error) -> str:
 
 
 def remote_error(error: Exception, target: Target, action: str, secret: str | None = None) -> RemoteError:
-    """One line for an SDK failure: what failed, the provider's words, what to do."""
+    """One line for an SDK failure: what failed, the server's words, what to do. Its `status` is the HTTP
+    status, or None when no answer arrived at all (then the request may or may not have taken effect)."""
     import openai
 
+    status = getattr(error, "status_code", None)
     if isinstance(error, openai.APITimeoutError):
         text = (
             f"{action}: {target.base_url} did not answer in time; check the network and run the command again"
@@ -270,21 +279,37 @@ def remote_error(error: Exception, target: Target, action: str, secret: str | No
             "check the address and the network, then run the same command again"
         )
     elif isinstance(error, openai.APIStatusError):
-        status = error.status_code
-        advice = _ADVICE.get(status) or (
-            "the provider had a problem; try again later" if status >= 500 else "see the provider's message"
+        text = (
+            f"{action}: {target.who} answered {status}: {_provider_message(error)}; {_advice(error, target)}"
         )
-        advice = advice.format(key=target.key_env or "the --api-key-env variable", url=target.base_url)
-        text = f"{action}: {target.provider.name} answered {status}: {_provider_message(error)}; {advice}"
     else:
         text = f"{action}: {type(error).__name__}: {error}"
     if secret and secret != PLACEHOLDER_KEY:
         text = text.replace(secret, "***")
-    failure = RemoteError(text)
-    # What callers need to decide on a retry: the HTTP status, or None when no answer arrived at all
-    # (then a request may or may not have taken effect).
-    failure.http_status = getattr(error, "status_code", None)
-    return failure
+    return RemoteError(text, status)
+
+
+def _advice(error, target: Target) -> str:
+    status = error.status_code
+    if status == 404 and (hint := _missing_v1(error, target)):
+        return hint
+    advice = _ADVICE.get(status) or (
+        "the provider had a problem; try again later" if status >= 500 else "see the provider's message"
+    )
+    return advice.format(key=target.key_env or "the --api-key-env variable", url=target.base_url)
+
+
+def _missing_v1(error, target: Target) -> str | None:
+    """A 404 from an address without /v1 most often means the /v1 was left out: say so."""
+    if target.provider.api_version:  # Azure's addresses have no /v1
+        return None
+    base_path = urllib.parse.urlsplit(target.base_url).path.rstrip("/")
+    if base_path.endswith("/v1"):
+        return None
+    request = getattr(error, "request", None)
+    asked = request.url.path if request is not None else ""
+    route = asked[len(base_path) :] if asked.startswith(base_path) else asked
+    return f"the server answered 404 for {route or '/'}; did you mean `--base-url {target.base_url}/v1`?"
 
 
 # --- the client ------------------------------------------------------------------------------------------
@@ -336,6 +361,7 @@ class Client:
         self.target = target
         self._key = _api_key(target)
         self.uses_key = self._key != PLACEHOLDER_KEY
+        self._body_key = True  # send idempotency_key in the create body until the server refuses it
         options = {"api_key": self._key, "max_retries": max_retries, "timeout": timeout}
         version = target.provider.api_version
         if version:
@@ -395,19 +421,43 @@ class Client:
             return parse_file(self._json(self._sdk.files.with_raw_response.retrieve(file_id), action))
 
     def create_batch(
-        self, input_file_id: str, endpoint: str, completion_window: str, metadata: dict[str, str]
+        self,
+        input_file_id: str,
+        endpoint: str,
+        completion_window: str,
+        metadata: dict[str, str],
+        idempotency_key: str | None = None,
     ) -> Batch:
         """Create once, without the SDK's automatic retry: a lost answer must be looked for before trying
-        again (see `submit`), or the provider could run and bill the batch twice."""
+        again (see `Session.submit`), or the provider could run and bill the batch twice.
+
+        `idempotency_key` goes in the body (servers that honour it return the batch created before with the
+        same key) and as the `Idempotency-Key` header; a server that refuses the unknown body field is
+        asked again without it."""
         action = "creating the batch"
-        with self._calling(action):
-            raw = self._sdk.with_options(max_retries=0).batches.with_raw_response.create(
-                input_file_id=input_file_id,
-                endpoint=endpoint,
-                completion_window=completion_window,
-                metadata=metadata,
-            )
-            return parse_batch(self._json(raw, action))
+        sdk = self._sdk.with_options(max_retries=0)
+        options = {}
+        if idempotency_key:
+            options["extra_headers"] = {"Idempotency-Key": idempotency_key}
+            if self._body_key:
+                options["extra_body"] = {"idempotency_key": idempotency_key}
+        try:
+            with self._calling(action):
+                raw = sdk.batches.with_raw_response.create(
+                    input_file_id=input_file_id,
+                    endpoint=endpoint,
+                    completion_window=completion_window,
+                    metadata=metadata,
+                    **options,
+                )
+                return parse_batch(self._json(raw, action))
+        except RemoteError as e:
+            if "extra_body" in options and e.status == 400 and "idempotency_key" in str(e):
+                self._body_key = False  # a refusal creates nothing, so asking again is safe
+                return self.create_batch(
+                    input_file_id, endpoint, completion_window, metadata, idempotency_key
+                )
+            raise
 
     def batch(self, batch_id: str) -> Batch:
         action = f"looking up batch {batch_id}"

@@ -1,26 +1,38 @@
-"""The local record of what this machine submitted: one row per submission of a file to a server.
+"""The local record of what this machine submitted: one row per submission of a file's content to a server.
 
-A row is written before and after every remote step (upload, create, download), so an interrupted run
-knows exactly where it stopped: `step` says how far it got, and the ids say what exists remotely. The
-ledger holds the name of the variable with the key, never a key.
+The content identifies a submission: the file's sha256 and the server's base URL. Every name the content
+was submitted or referred to under is kept in `names`, each with its own downloaded files, so a copy of a
+submitted file is the same batch under another name.
+
+A row is written before and after every remote step (upload, create), so an interrupted run knows exactly
+where it stopped: `step` says how far it got, `error` why it stopped, and the ids say what exists remotely.
+Two processes submitting the same content to the same server take turns through `lock()`. The ledger
+holds the name of the variable with the key, never a key.
 
 The schema grows by appending to MIGRATIONS; `PRAGMA user_version` counts the ones applied.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from .. import paths
+from ..errors import InputError
 
 FILENAME = "ledger.db"
+LOCKS = "locks"
 
 # Steps of a submission, in order. "uploading"/"creating" mean the step was started and its outcome is
-# unknown until the row moves on.
+# unknown until the row moves on; the two "failed" steps carry the cause in `error`.
 STARTED, UPLOADING, UPLOADED, CREATING, CREATED = "started", "uploading", "uploaded", "creating", "created"
+UPLOAD_FAILED, CREATE_FAILED = "upload failed", "create failed"
 
 MIGRATIONS: list[str] = [
     """
@@ -48,7 +60,25 @@ MIGRATIONS: list[str] = [
         updated_at INTEGER NOT NULL
     );
     CREATE INDEX submissions_by_file ON submissions (sha256, base_url);
-    CREATE INDEX submissions_by_batch ON submissions (batch_id);
+    CREATE INDEX submissions_by_batch ON submissions (batch_id)
+    """,
+    # Names: a submission's content under every name it was given, each with its own downloads.
+    """
+    ALTER TABLE submissions ADD COLUMN error TEXT;
+    CREATE TABLE names (
+        submission_id INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        output_path TEXT,
+        error_path TEXT,
+        downloaded_at INTEGER,
+        added_at INTEGER NOT NULL,
+        PRIMARY KEY (submission_id, path)
+    );
+    CREATE INDEX names_by_path ON names (path);
+    INSERT INTO names SELECT id, path, output_path, error_path, downloaded_at, created_at FROM submissions;
+    ALTER TABLE submissions DROP COLUMN output_path;
+    ALTER TABLE submissions DROP COLUMN error_path;
+    ALTER TABLE submissions DROP COLUMN downloaded_at
     """,
 ]
 
@@ -56,7 +86,7 @@ MIGRATIONS: list[str] = [
 @dataclass
 class Entry:
     id: int
-    path: str
+    path: str  # the name it was first submitted under
     sha256: str
     size: int
     provider: str
@@ -71,14 +101,24 @@ class Entry:
     total: int | None
     completed: int | None
     failed: int | None
-    output_path: str | None
-    error_path: str | None
-    downloaded_at: int | None
     created_at: int
     updated_at: int
+    error: str | None
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class Name:
+    """One name of a submission's content, and where that name's results were downloaded."""
+
+    submission_id: int
+    path: str
+    output_path: str | None
+    error_path: str | None
+    downloaded_at: int | None
+    added_at: int
 
 
 COLUMNS = tuple(f.name for f in fields(Entry))
@@ -88,38 +128,125 @@ UPDATABLE = frozenset(COLUMNS) - {"id", "created_at"}
 class Ledger:
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path else paths.home() / FILENAME
-        with self._connect() as db:
+        if not self.path.exists():
+            self._create()
+        elif self.path.stat().st_size == 0:
+            raise self._damaged("it is empty (0 bytes)")
+        with self._transaction(immediate=True) as db:
             self._migrate(db)
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30)
-        db.row_factory = sqlite3.Row
-        return db
+    # --- opening ----------------------------------------------------------------------------------------
+
+    def _create(self) -> None:
+        """A new ledger appears whole: built beside, then linked into place unless another process won."""
+        fresh = self.path.with_name(f".{self.path.name}.{os.getpid()}.new")
+        try:
+            db = sqlite3.connect(fresh, isolation_level=None)
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                self._migrate(db)
+                db.execute("COMMIT")
+            finally:
+                db.close()
+            with contextlib.suppress(FileExistsError):
+                os.link(fresh, self.path)
+        except (OSError, sqlite3.OperationalError) as e:
+            raise paths.unwritable(self.path.parent, e) from None
+        finally:
+            with contextlib.suppress(OSError):
+                fresh.unlink()
 
     def _migrate(self, db: sqlite3.Connection) -> None:
+        """Apply the migrations this ledger lacks, inside the caller's (immediate) transaction."""
         version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise InputError(
+                f"the ledger {self.path} was written by a newer batchkit (schema {version}); upgrade batchkit"
+            )
         for number, script in enumerate(MIGRATIONS[version:], version + 1):
-            db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+            for statement in filter(str.strip, script.split(";")):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {number}")
 
-    def _run(self, sql: str, params=()) -> list[Entry]:
-        db = self._connect()
+    def _damaged(self, reason: str) -> InputError:
+        """Move a damaged ledger aside (never replace it silently) and say where it went."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+        number = 1
+        while aside.exists():
+            number += 1
+            aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}-{number}")
         try:
-            with db:
-                rows = db.execute(sql, params).fetchall()
+            os.rename(self.path, aside)
+            moved = f"moved it aside to {aside}, so the next command starts a new ledger"
+        except FileNotFoundError:
+            moved = "another batchkit process has already moved it aside"
+        except OSError as e:
+            moved = f"could not move it aside ({e.strerror}); move or delete it to start a new ledger"
+        return InputError(
+            f"the ledger {self.path} is damaged: {reason}; {moved}. The batches it recorded are still on "
+            "their servers: `batchkit list --remote` shows them"
+        )
+
+    @contextlib.contextmanager
+    def _transaction(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction; SQLite failures become one-line errors that say what to do."""
+        try:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        except sqlite3.Error as e:
+            raise paths.unwritable(self.path, e) from None
+        db.row_factory = sqlite3.Row
+        try:
+            db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            yield db
+            db.execute("COMMIT")
+        except sqlite3.DatabaseError as e:
+            raise self._failure(e) from None
         finally:
+            with contextlib.suppress(sqlite3.Error):
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
             db.close()
-        return [Entry(**dict(row)) for row in rows]
+
+    def _failure(self, error: sqlite3.DatabaseError) -> Exception:
+        """What a SQLite failure means for the user; anything else (a bug) is raised as it is."""
+        name = getattr(error, "sqlite_errorname", "") or ""
+        if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+            return self._damaged(str(error))
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            return InputError(f"the ledger {self.path} stayed locked by another process for 30 s; try again")
+        if name.startswith("SQLITE_FULL"):
+            return InputError(f"cannot write the ledger {self.path}: the disk is full; free some space")
+        if name.startswith(
+            ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_IOERR", "SQLITE_AUTH")
+        ):
+            return paths.unwritable(self.path, error)
+        return error
+
+    def _run(self, sql: str, params=(), immediate: bool = False) -> list[sqlite3.Row]:
+        with self._transaction(immediate) as db:
+            return db.execute(sql, params).fetchall()
+
+    def _entries(self, sql: str, params=()) -> list[Entry]:
+        return [Entry(**dict(row)) for row in self._run(sql, params)]
+
+    # --- submissions ------------------------------------------------------------------------------------
 
     def start(self, **values) -> Entry:
-        """A new submission row (step `started` unless given)."""
+        """A new submission row (step `started` unless given), with its first name."""
         now = int(time.time())
         values = {"step": STARTED, **values, "created_at": now, "updated_at": now}
         names = ", ".join(values)
         marks = ", ".join("?" for _ in values)
-        (entry,) = self._run(
-            f"INSERT INTO submissions ({names}) VALUES ({marks}) RETURNING *", tuple(values.values())
-        )
-        return entry
+        with self._transaction(immediate=True) as db:
+            row = db.execute(
+                f"INSERT INTO submissions ({names}) VALUES ({marks}) RETURNING *", tuple(values.values())
+            ).fetchone()
+            db.execute(
+                "INSERT INTO names (submission_id, path, added_at) VALUES (?, ?, ?)",
+                (row["id"], row["path"], now),
+            )
+        return Entry(**dict(row))
 
     def update(self, entry_id: int, **values) -> Entry:
         unknown = set(values) - UPDATABLE
@@ -127,36 +254,155 @@ class Ledger:
             raise ValueError(f"not ledger columns: {sorted(unknown)}")
         values["updated_at"] = int(time.time())
         assignments = ", ".join(f"{name} = ?" for name in values)
-        (entry,) = self._run(
+        (entry,) = self._entries(
             f"UPDATE submissions SET {assignments} WHERE id = ? RETURNING *", (*values.values(), entry_id)
         )
         return entry
 
+    def find(
+        self,
+        *,
+        sha256: str | None = None,
+        batch_id: str | None = None,
+        name: str | None = None,
+        base_url: str | None = None,
+        limit: int | None = None,
+    ) -> list[Entry]:
+        """Submissions matching every criterion given, newest first. `name`: one of the names it was given."""
+        where, params = [], []
+        for column, value in (("sha256", sha256), ("batch_id", batch_id), ("base_url", base_url)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if name is not None:
+            where.append("id IN (SELECT submission_id FROM names WHERE path = ?)")
+            params.append(name)
+        sql = (
+            "SELECT * FROM submissions"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY id DESC"
+        )
+        if limit is not None:
+            sql, params = sql + " LIMIT ?", [*params, limit]
+        return self._entries(sql, params)
+
     def for_file(self, sha256: str, base_url: str | None = None) -> Entry | None:
-        """The latest submission of the file with this sha256 (to this server, when given)."""
-        if base_url is None:
-            rows = self._run("SELECT * FROM submissions WHERE sha256 = ? ORDER BY id DESC LIMIT 1", (sha256,))
-        else:
-            rows = self._run(
-                "SELECT * FROM submissions WHERE sha256 = ? AND base_url = ? ORDER BY id DESC LIMIT 1",
-                (sha256, base_url),
-            )
-        return rows[0] if rows else None
+        """The latest submission of the content with this sha256 (to this server, when given)."""
+        return next(iter(self.find(sha256=sha256, base_url=base_url, limit=1)), None)
 
     def for_batch(self, batch_id: str, base_url: str | None = None) -> Entry | None:
-        if base_url is None:
-            rows = self._run(
-                "SELECT * FROM submissions WHERE batch_id = ? ORDER BY id DESC LIMIT 1", (batch_id,)
-            )
-        else:
-            rows = self._run(
-                "SELECT * FROM submissions WHERE batch_id = ? AND base_url = ? ORDER BY id DESC LIMIT 1",
-                (batch_id, base_url),
-            )
-        return rows[0] if rows else None
+        return next(iter(self.find(batch_id=batch_id, base_url=base_url, limit=1)), None)
+
+    def for_name(self, path: str) -> Entry | None:
+        """The latest submission that was given this name (whatever the file holds now)."""
+        return next(iter(self.find(name=path, limit=1)), None)
 
     def entries(self, limit: int | None = None) -> list[Entry]:
         """Submissions, newest first."""
-        if limit is None:
-            return self._run("SELECT * FROM submissions ORDER BY id DESC")
-        return self._run("SELECT * FROM submissions ORDER BY id DESC LIMIT ?", (limit,))
+        return self.find(limit=limit)
+
+    def forget(self, entry_ids: list[int]) -> None:
+        marks = ", ".join("?" for _ in entry_ids)
+        with self._transaction(immediate=True) as db:
+            db.execute(f"DELETE FROM names WHERE submission_id IN ({marks})", entry_ids)
+            db.execute(f"DELETE FROM submissions WHERE id IN ({marks})", entry_ids)
+
+    # --- names ------------------------------------------------------------------------------------------
+
+    def add_name(self, entry_id: int, path: str) -> Name:
+        self._run(
+            "INSERT OR IGNORE INTO names (submission_id, path, added_at) VALUES (?, ?, ?)",
+            (entry_id, path, int(time.time())),
+            immediate=True,
+        )
+        return self.name(entry_id, path)
+
+    def name(self, entry_id: int, path: str) -> Name | None:
+        rows = self._run("SELECT * FROM names WHERE submission_id = ? AND path = ?", (entry_id, path))
+        return Name(**dict(rows[0])) if rows else None
+
+    def names(self, entry_id: int) -> list[Name]:
+        rows = self._run("SELECT * FROM names WHERE submission_id = ? ORDER BY added_at, path", (entry_id,))
+        return [Name(**dict(row)) for row in rows]
+
+    def downloaded(self, entry_id: int, path: str, output_path: str | None, error_path: str | None) -> Name:
+        """Record where this name's results were written."""
+        self.add_name(entry_id, path)
+        self._run(
+            "UPDATE names SET output_path = ?, error_path = ?, downloaded_at = ? WHERE submission_id = ? AND path = ?",
+            (output_path, error_path, int(time.time()), entry_id, path),
+            immediate=True,
+        )
+        return self.name(entry_id, path)
+
+    # --- taking turns -----------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, sha256: str, base_url: str, waiting: Callable[[str], None]) -> Iterator[None]:
+        """Hold the submission of this content to this server; another holder makes us wait (and we call
+        `waiting` with its process id first). The lock dies with its process, so a killed run frees it."""
+        folder = self.path.parent / LOCKS
+        name = hashlib.sha256(f"{sha256} {base_url}".encode()).hexdigest()[:40]
+        try:
+            folder.mkdir(exist_ok=True)
+            handle = open(folder / f"{name}.lock", "a+")  # noqa: SIM115 (held until the block ends)
+        except OSError as e:
+            raise paths.unwritable(folder, e) from None
+        with handle:
+            if not _try_lock(handle):
+                handle.seek(0)
+                waiting(handle.read().strip() or "unknown")
+                _wait_lock(handle)
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            yield
+
+    def is_locked(self, sha256: str, base_url: str) -> bool:
+        """Whether a process holds this content's submission to this server right now."""
+        name = hashlib.sha256(f"{sha256} {base_url}".encode()).hexdigest()[:40]
+        path = self.path.parent / LOCKS / f"{name}.lock"
+        if not path.exists():
+            return False
+        with open(path, "a+") as handle:
+            if _try_lock(handle):
+                _unlock(handle)
+                return False
+            return True
+
+
+try:
+    import fcntl
+
+    def _try_lock(handle) -> bool:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+
+    def _wait_lock(handle) -> None:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+
+    def _unlock(handle) -> None:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+
+except ImportError:  # Windows
+    import msvcrt
+
+    def _try_lock(handle) -> bool:
+        try:
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+
+    def _wait_lock(handle) -> None:
+        while not _try_lock(handle):
+            time.sleep(0.2)
+
+    def _unlock(handle) -> None:
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)

@@ -1,33 +1,28 @@
-"""Submit batch files and follow them: submit, status, watch, download, cancel, list, models.
+"""A Session: one ledger and the clients opened so far, with a method per thing a user does remotely —
+submit, status, watch, download, cancel, the two listings, models, forget and prune.
 
-Every remote step is recorded in the ledger before and after it runs, which makes a submission
-idempotent (a file already submitted to a server is not submitted again) and resumable (an upload that
-finished is reused; a create whose answer was lost is looked for, by the file's sha256 in the batch's
-metadata, before another batch is created). Nothing here prints: progress goes to the `progress`
-callback as `Event`s, and the CLI decides how to show them.
+A batch is named by its id or by a file: the file's content (its sha256) identifies the submission, so a
+copy under another name is the same batch, recorded as another name with its own downloaded files.
+Nothing here prints: progress goes to the `progress` callback as `Event`s, and the CLI decides how to
+show them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
-from ..errors import InputError, RemoteError, UsageError, ValidationFailed
-from ..jsonl import atomic_write, open_binary, read_objects
+from ..errors import InputError, UsageError
+from ..jsonl import atomic_write
 from ..providers import get_provider
 from .client import Batch, Client, Model, Target, resolve_target
-from .ledger import CREATED, CREATING, UPLOADED, UPLOADING, Entry, Ledger
+from .ledger import CREATING, Entry, Ledger, Name
+from .sending import FILE_KEY, SHA_KEY, Sender, SubmitOptions, SubmitResult, file_digest
 
-SHA_KEY = "batchkit_sha256"
-FILE_KEY = "batchkit_file"
 MAX_METADATA = 16  # pairs a provider accepts (OpenAI's limit)
-# How far back to look for a batch whose create answer was lost (allows for clock differences).
-SEARCH_SLACK_SECONDS = 3600
-SEARCH_MAX_BATCHES = 2000
 
 
 @dataclass
@@ -69,49 +64,32 @@ class Connection:
 def _entry_target(entry: Entry) -> Target:
     # The variable is recorded only when a key was used, so a recorded one is required again.
     return Target(
-        get_provider(entry.provider), entry.base_url, entry.key_env, key_required=bool(entry.key_env)
+        get_provider(entry.provider),
+        entry.base_url,
+        entry.key_env,
+        key_required=bool(entry.key_env),
+        named=entry.provider != "generic",
     )
 
 
 @dataclass
-class Submission:
-    path: Path
-    entry: Entry
-    batch: Batch
-    existing: bool = False  # submitted before: nothing was done
-    notes: list[str] = field(default_factory=list)
+class Ref:
+    """What a BATCH_ID|FILE argument names: where the batch is, its id, its ledger row, and the name its
+    results belong to (the file given; for a batch id, the name it was first submitted under)."""
+
+    target: Target
+    batch_id: str
+    entry: Entry | None
+    path: Path | None
 
 
 @dataclass
-class Download:
+class DownloadResult:
     batch: Batch
     files: dict[str, Path] = field(default_factory=dict)  # "output"/"errors" → where it was written
     lines: dict[str, int] = field(default_factory=dict)
     skipped: bool = False  # already downloaded; nothing done
     problems: list[str] = field(default_factory=list)  # line counts that disagree with request_counts
-
-
-# --- helpers ---------------------------------------------------------------------------------------------
-
-
-def file_digest(path: Path) -> tuple[str, int]:
-    """(sha256 hex, size in bytes), streamed."""
-    digest = hashlib.sha256()
-    size = 0
-    with open_binary(path) as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
-
-
-def _first_endpoint(path: Path) -> str | None:
-    with open_binary(path) as stream:
-        for _, obj, _ in read_objects(stream, lambda finding: None):
-            url = obj.get("url")
-            if isinstance(url, str):
-                return url
-    return None
 
 
 def parse_metadata(pairs: Iterable[str]) -> dict[str, str]:
@@ -162,30 +140,49 @@ class Session:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def resolve(self, ref: str) -> tuple[Target, str, Entry | None]:
-        """(target, batch id, ledger entry or None) for a batch id or a submitted file.
+    def _explicit_target(self) -> Target | None:
+        return self.connection.target() if self.connection.explicit else None
 
-        Options the user gave win; otherwise the server the ledger recorded; otherwise the defaults.
-        """
+    # --- naming a batch ---------------------------------------------------------------------------------
+
+    def resolve(self, ref: str) -> Ref:
+        """The batch a BATCH_ID|FILE argument names. Options the user gave win; otherwise the server the
+        ledger recorded; otherwise the defaults."""
         path = Path(ref)
-        explicit = self.connection.explicit
+        target = self._explicit_target()
         if path.is_file():
-            sha, _ = file_digest(path)
-            target = self.connection.target() if explicit else None
-            entry = self.ledger.for_file(sha, target.base_url if target else None)
-            if entry is None or not entry.batch_id:
-                where = f" to {target.base_url}" if target else ""
-                raise UsageError(
-                    f"{path} has not been submitted{where}; submit it with `batchkit submit {path}`"
-                )
-            return target or _entry_target(entry), entry.batch_id, entry
+            return self._resolve_file(path, target)
         if path.suffix in (".jsonl", ".json") or "/" in ref or "\\" in ref:
             raise InputError(f"{ref}: no such file (give a batch id or a file that was submitted)")
-        target = self.connection.target() if explicit else None
         entry = self.ledger.for_batch(ref, target.base_url if target else None)
         if target is None:
             target = _entry_target(entry) if entry else self.connection.target()
-        return target, ref, entry
+        return Ref(target, ref, entry, Path(entry.path) if entry else None)
+
+    def _resolve_file(self, path: Path, target: Target | None) -> Ref:
+        sha, _ = file_digest(path)
+        entry = self.ledger.for_file(sha, target.base_url if target else None)
+        name = str(path.resolve())
+        if entry is None or not entry.batch_id:
+            raise UsageError(self._not_submitted(path, name, entry, target))
+        self.ledger.add_name(entry.id, name)  # a copy of submitted content is another name for its batch
+        return Ref(target or _entry_target(entry), entry.batch_id, entry, Path(name))
+
+    def _not_submitted(self, path: Path, name: str, entry: Entry | None, target: Target | None) -> str:
+        if entry is not None:
+            cause = f" ({entry.error})" if entry.error else ""
+            return (
+                f"{path} has no batch yet: its submission stopped at step '{entry.step}'{cause}; "
+                f"`batchkit submit {path}` tries again"
+            )
+        earlier = self.ledger.for_name(name)
+        if earlier is not None and earlier.batch_id:
+            return (
+                f"{path} has changed since it was submitted as {earlier.batch_id}; `batchkit status "
+                f"{earlier.batch_id}` shows that batch, `batchkit submit {path}` submits the new content"
+            )
+        where = f" to {target.base_url}" if target else ""
+        return f"{path} has not been submitted{where}; submit it with `batchkit submit {path}`"
 
     def record(self, entry: Entry | None, batch: Batch) -> Entry | None:
         """Keep the ledger's view of a batch current."""
@@ -195,282 +192,178 @@ class Session:
             entry.id, status=batch.status, total=batch.total, completed=batch.completed, failed=batch.failed
         )
 
+    # --- submitting and following -----------------------------------------------------------------------
 
-# --- submit ----------------------------------------------------------------------------------------------
+    def submit(
+        self,
+        paths: Iterable[str | Path],
+        *,
+        completion_window: str = "24h",
+        metadata: dict[str, str] | None = None,
+        validate: bool = True,
+        force: bool = False,
+        progress: Progress = _ignore,
+    ) -> Iterator[SubmitResult]:
+        """Submit each file as one batch; yields each SubmitResult as it is done.
 
-
-def submit(
-    paths: Iterable[str | Path],
-    session: Session,
-    *,
-    completion_window: str = "24h",
-    metadata: dict[str, str] | None = None,
-    validate: bool = True,
-    force: bool = False,
-    progress: Progress = _ignore,
-) -> Iterator[Submission]:
-    """Submit each file as one batch; yields each Submission as it is done.
-
-    Raises ValidationFailed (with the report) for an invalid file before anything is uploaded.
-    """
-    target = session.connection.target()
-    if completion_window not in target.provider.completion_windows:
-        raise UsageError(
-            f"completion window {completion_window!r} is not offered by {target.provider.name}; "
-            f"choose {', '.join(target.provider.completion_windows)}"
-        )
-    # Check every file before sending any, so a set of shards is never submitted in part.
-    prepared = [_prepare(Path(path), target, session, validate, force) for path in paths]
-    for item in prepared:
-        if item.existing is not None:
-            yield _already_submitted(item)
-        else:
-            yield _send(item, target, session, completion_window, dict(metadata or {}), force, progress)
-
-
-def _endpoint(path: Path, target: Target, validate: bool) -> str:
-    if validate:
-        from ..validate import validate_file
-
-        report = validate_file(path, target.provider)
-        if not report.valid:
-            raise ValidationFailed(
-                f"{path}: not submitted: {report.summary.errors} error(s) under the {target.provider.name} rules",
-                report,
-            )
-        endpoints = list(report.summary.endpoints)
-    else:
-        endpoints = [e for e in [_first_endpoint(path)] if e]
-    if not endpoints:
-        raise InputError(f"{path}: no request line names a url; nothing to submit")
-    if len(endpoints) > 1:
-        raise InputError(
-            f"{path}: requests go to {', '.join(sorted(endpoints))}; a batch has one endpoint, so split the file"
-        )
-    return endpoints[0]
-
-
-@dataclass
-class _Prepared:
-    path: Path
-    sha256: str
-    size: int
-    endpoint: str | None = None
-    existing: Entry | None = None  # submitted before, and not --force
-
-
-def _prepare(path: Path, target: Target, session: Session, validate: bool, force: bool) -> _Prepared:
-    sha, size = file_digest(path)
-    entry = session.ledger.for_file(sha, target.base_url)
-    if entry and entry.batch_id and not force:
-        return _Prepared(path, sha, size, existing=entry)
-    return _Prepared(path, sha, size, endpoint=_endpoint(path, target, validate))
-
-
-def _already_submitted(item: _Prepared) -> Submission:
-    entry = item.existing
-    batch = Batch(
-        id=entry.batch_id,
-        status=entry.status or "unknown",
-        total=entry.total or 0,
-        completed=entry.completed or 0,
-        failed=entry.failed or 0,
-    )
-    return Submission(item.path, entry, batch, existing=True)
-
-
-def _send(item: _Prepared, target, session, completion_window, metadata, force, progress) -> Submission:
-    path, sha, size, endpoint = item.path, item.sha256, item.size, item.endpoint
-    ledger = session.ledger
-    # The latest row for this file and server: an unfinished one is resumed, unless --force.
-    entry = ledger.for_file(sha, target.base_url)
-    if entry and entry.batch_id and not force:  # the same file named twice in one command
-        return _already_submitted(_Prepared(path, sha, size, existing=entry))
-    client = session.client(target)
-    notes: list[str] = []
-
-    def note(message: str) -> None:
-        notes.append(message)
-        progress(Event("note", str(path), message=message))
-
-    if entry is None or entry.batch_id or force:
-        entry = ledger.start(
-            path=str(path.resolve()), sha256=sha, size=size, provider=target.provider.name,
-            base_url=target.base_url, key_env=target.key_env if client.uses_key else None,
-            endpoint=endpoint, completion_window=completion_window,
+        Raises ValidationFailed (with the report) for an invalid file before anything is uploaded.
+        """
+        options = SubmitOptions(completion_window, dict(metadata or {}), validate, force)
+        sender = Sender(
+            self, self.connection.target(), options,
+            note=lambda path, message: progress(Event("note", str(path), message=message)),
+            upload_progress=lambda path, done, total: progress(Event("upload", str(path), done, total)),
         )  # fmt: skip
-    elif entry.step == CREATING:
-        found = _find_created(client, entry)
-        if found:
-            note(f"found batch {found.id}, created by an interrupted run; not creating another")
-            entry = ledger.update(entry.id, step=CREATED, batch_id=found.id)
-            return Submission(path, session.record(entry, found), found, notes=notes)
+        # Check every file before sending any, so a set of shards is never submitted in part.
+        prepared = [sender.prepare(Path(path)) for path in paths]
+        for item in prepared:
+            yield sender.send(item)
 
-    file_id = entry.file_id
-    if file_id:
-        file_id = _still_uploaded(client, file_id)
-        if file_id:
-            note(f"reusing file {file_id}, uploaded by an interrupted run")
-        else:
-            note(f"file {entry.file_id}, uploaded by an interrupted run, is gone; uploading again")
-    if not file_id:
-        entry = ledger.update(entry.id, step=UPLOADING, file_id=None)
-        uploaded = client.upload(path, lambda done, total: progress(Event("upload", str(path), done, total)))
-        file_id = uploaded.id
-        entry = ledger.update(entry.id, step=UPLOADED, file_id=file_id)
+    def status(self, ref: str) -> tuple[Batch, Ref]:
+        found = self.resolve(ref)
+        batch = self.client(found.target).batch(found.batch_id)
+        found.entry = self.record(found.entry, batch)
+        return batch, found
 
-    metadata = {**metadata, SHA_KEY: sha, FILE_KEY: path.name[:512]}
-    entry = ledger.update(entry.id, step=CREATING)
-    try:
-        batch = _create(client, entry, endpoint, completion_window, metadata, note)
-    except RemoteError as e:
-        if not _outcome_unknown(e):
-            ledger.update(entry.id, step=UPLOADED)  # the provider said no: nothing to look for next time
-        raise
-    entry = ledger.update(entry.id, step=CREATED, batch_id=batch.id)
-    entry = session.record(entry, batch)
-    return Submission(path, entry, batch, notes=notes)
+    def watch(
+        self,
+        refs: Iterable[str],
+        *,
+        interval: float = 10.0,
+        progress: Progress = _ignore,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> list[Batch]:
+        """Poll each batch until all are finished; returns their final states in the order given.
 
+        Polls quickly at first and slows down to `interval` seconds. Every new snapshot goes to `progress`.
+        """
+        watched = [self.resolve(ref) for ref in refs]
+        latest: dict[int, Batch] = {}
+        delay = min(0.25, interval)
+        while True:
+            for index, found in enumerate(watched):
+                if index in latest and latest[index].terminal:
+                    continue
+                batch = self.client(found.target).batch(found.batch_id)
+                self.record(found.entry, batch)
+                latest[index] = batch
+                done = batch.completed + batch.failed
+                progress(Event("batch", found.batch_id, done, batch.total or None, batch=batch))
+            if all(b.terminal for b in latest.values()):
+                return [latest[i] for i in range(len(watched))]
+            sleep(delay)
+            delay = min(interval, delay * 1.5)
 
-def _still_uploaded(client: Client, file_id: str) -> str | None:
-    try:
-        remote = client.file(file_id)
-    except RemoteError as e:
-        if getattr(e, "http_status", None) == 404:
-            return None
-        raise
-    return None if remote.status in ("error", "deleted") else file_id
+    def cancel(self, ref: str) -> Batch:
+        found = self.resolve(ref)
+        batch = self.client(found.target).cancel(found.batch_id)
+        self.record(found.entry, batch)
+        return batch
 
+    # --- downloading ------------------------------------------------------------------------------------
 
-def _outcome_unknown(error: RemoteError) -> bool:
-    """No answer, or a server error that may have come after the work was done."""
-    status = getattr(error, "http_status", None)
-    return status is None or status >= 500
-
-
-def _create(client: Client, entry: Entry, endpoint, completion_window, metadata, note) -> Batch:
-    try:
-        return client.create_batch(entry.file_id, endpoint, completion_window, metadata)
-    except RemoteError as e:
-        if not _outcome_unknown(e):
-            raise
-        lost = e
-    # The batch may exist: look for it before creating it again, once.
-    found = _find_created(client, entry)
-    if found:
-        note(f"the answer to create was lost; found batch {found.id} carrying this file's sha256")
-        return found
-    note(f"the answer to create was lost ({lost}); no batch was created, so trying once more")
-    return client.create_batch(entry.file_id, endpoint, completion_window, metadata)
-
-
-def _find_created(client: Client, entry: Entry) -> Batch | None:
-    """The batch created from this entry's upload, found by the sha256 in its metadata."""
-    since = entry.updated_at - SEARCH_SLACK_SECONDS
-    for batch in islice(client.batches(), SEARCH_MAX_BATCHES):
-        if batch.metadata.get(SHA_KEY) == entry.sha256 and (
-            not entry.file_id or batch.input_file_id in (None, entry.file_id)
-        ):
-            return batch
-        if batch.created_at is not None and batch.created_at < since:
-            return None
-    return None
-
-
-# --- follow ----------------------------------------------------------------------------------------------
-
-
-def status(ref: str, session: Session) -> tuple[Batch, Entry | None]:
-    target, batch_id, entry = session.resolve(ref)
-    batch = session.client(target).batch(batch_id)
-    return batch, session.record(entry, batch)
-
-
-def watch(
-    refs: Iterable[str],
-    session: Session,
-    *,
-    interval: float = 10.0,
-    progress: Progress = _ignore,
-    sleep: Callable[[float], None] = time.sleep,
-) -> list[Batch]:
-    """Poll each batch until all are finished; returns their final states in the order given.
-
-    Polls quickly at first and slows down to `interval` seconds. Every new snapshot goes to `progress`.
-    """
-    watched = [session.resolve(ref) for ref in refs]
-    latest: dict[int, Batch] = {}
-    delay = min(0.25, interval)
-    while True:
-        for index, (target, batch_id, entry) in enumerate(watched):
-            if index in latest and latest[index].terminal:
-                continue
-            batch = session.client(target).batch(batch_id)
-            session.record(entry, batch)
-            latest[index] = batch
-            progress(
-                Event("batch", batch_id, batch.completed + batch.failed, batch.total or None, batch=batch)
+    def download(
+        self,
+        ref: str,
+        *,
+        out_dir: str | Path | None = None,
+        force: bool = False,
+        progress: Progress = _ignore,
+    ) -> DownloadResult:
+        """Write the batch's output and error files (streamed, atomic) as NAME.output.jsonl and
+        NAME.errors.jsonl, next to the file named (each name of the content gets its own) unless `out_dir`
+        is given."""
+        found = self.resolve(ref)
+        client = self.client(found.target)
+        batch = client.batch(found.batch_id)
+        entry = self.record(found.entry, batch)
+        if not batch.terminal:
+            raise UsageError(
+                f"batch {found.batch_id} is {batch.status} ({batch.completed + batch.failed} of {batch.total} "
+                f"done); wait for it with `batchkit watch {ref}`"
             )
-        if all(b.terminal for b in latest.values()):
-            return [latest[i] for i in range(len(watched))]
-        sleep(delay)
-        delay = min(interval, delay * 1.5)
-
-
-def download(
-    ref: str,
-    session: Session,
-    *,
-    out_dir: str | Path | None = None,
-    force: bool = False,
-    progress: Progress = _ignore,
-) -> Download:
-    """Write the batch's output and error files (streamed, atomic) as NAME.output.jsonl and
-    NAME.errors.jsonl, next to the submitted file unless `out_dir` is given."""
-    target, batch_id, entry = session.resolve(ref)
-    client = session.client(target)
-    batch = client.batch(batch_id)
-    entry = session.record(entry, batch)
-    if not batch.terminal:
-        raise UsageError(
-            f"batch {batch_id} is {batch.status} ({batch.completed + batch.failed} of {batch.total} done); "
-            f"wait for it with `batchkit watch {ref}`"
-        )
-    source = Path(entry.path) if entry else None
-    folder = Path(out_dir) if out_dir else (source.parent if source else Path.cwd())
-    stem = source.stem if source else batch_id
-    wanted = {"output": folder / f"{stem}.output.jsonl", "errors": folder / f"{stem}.errors.jsonl"}
-    result = Download(batch)
-
-    if entry and entry.downloaded_at and not force:
-        recorded = {k: Path(p) for k, p in (("output", entry.output_path), ("errors", entry.error_path)) if p}
-        same_place = out_dir is None or all(p.parent.resolve() == folder.resolve() for p in recorded.values())
-        if same_place and all(p.is_file() for p in recorded.values()):
-            result.files = recorded
-            result.skipped = True
+        folder = Path(out_dir) if out_dir else (found.path.parent if found.path else Path.cwd())
+        result = DownloadResult(batch)
+        name = self.ledger.name(entry.id, str(found.path)) if entry and found.path else None
+        if name and not force and (earlier := _still_there(name, folder, out_dir is None)):
+            result.files, result.skipped = earlier, True
             return result
+        stem = found.path.stem if found.path else found.batch_id
+        for kind, file_id in (("output", batch.output_file_id), ("errors", batch.error_file_id)):
+            if file_id:
+                path = result.files[kind] = folder / f"{stem}.{kind}.jsonl"
+                result.lines[kind] = _fetch(client, file_id, path, progress)
+        result.problems = _count_problems(batch, result.lines)
+        if name:
+            files = {kind: str(path) for kind, path in result.files.items()}
+            self.ledger.downloaded(entry.id, name.path, files.get("output"), files.get("errors"))
+        return result
 
-    folder.mkdir(parents=True, exist_ok=True)
-    for kind, file_id in (("output", batch.output_file_id), ("errors", batch.error_file_id)):
-        if not file_id:
-            continue
-        path = wanted[kind]
+    # --- listings and housekeeping ----------------------------------------------------------------------
+
+    def local_batches(self, limit: int | None = None) -> list[tuple[Entry, list[Name]]]:
+        """Submissions made from this machine with their names, newest first (from the ledger; no network)."""
+        return [(entry, self.ledger.names(entry.id)) for entry in self.ledger.entries(limit)]
+
+    def remote_batches(self, limit: int = 20) -> list[Batch]:
+        """The provider's own list, newest first, following pages until `limit` batches."""
+        client = self.client(self.connection.target())
+        return list(islice(client.batches(page_size=max(1, min(limit, 100))), limit))
+
+    def models(self) -> list[Model]:
+        return self.client(self.connection.target()).models()
+
+    def forget(self, ref: str) -> list[Entry]:
+        """Remove a batch's or a file's submissions from the ledger (the batches stay on their servers)."""
+        target = self._explicit_target()
+        base_url = target.base_url if target else None
+        path = Path(ref)
+        if path.is_file():
+            entries = self.ledger.find(sha256=file_digest(path)[0], base_url=base_url)
+        else:
+            entries = self.ledger.find(name=str(path.resolve()), base_url=base_url) or self.ledger.find(
+                batch_id=ref, base_url=base_url
+            )
+        if not entries:
+            raise UsageError(f"{ref}: the ledger has no submission of it (`batchkit list` shows what it has)")
+        self.ledger.forget([entry.id for entry in entries])
+        return entries
+
+    def prune(self) -> tuple[list[Entry], list[Entry]]:
+        """Forget the submissions that never became a batch (failed or abandoned uploads): (forgotten, kept).
+        Kept: those another process is working on, and those whose create was interrupted (the batch may
+        exist; `submit` looks for it)."""
+        unfinished = [entry for entry in self.ledger.entries() if not entry.batch_id]
+        kept = [e for e in unfinished if e.step == CREATING or self.ledger.is_locked(e.sha256, e.base_url)]
+        gone = [e for e in unfinished if e not in kept]
+        if gone:
+            self.ledger.forget([entry.id for entry in gone])
+        return gone, kept
+
+
+def _fetch(client: Client, file_id: str, path: Path, progress: Progress) -> int:
+    """Stream a remote file into `path` (whole or not at all); the number of lines written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(path) as sink:
             counter = _LineCounter(sink)
             client.download(
-                file_id, counter, lambda done, total, p=path: progress(Event("download", str(p), done, total))
+                file_id, counter, lambda done, total: progress(Event("download", str(path), done, total))
             )
-        result.files[kind] = path
-        result.lines[kind] = counter.total
-    result.problems = _count_problems(batch, result.lines)
-    if entry:
-        session.ledger.update(
-            entry.id,
-            output_path=str(result.files["output"]) if "output" in result.files else None,
-            error_path=str(result.files["errors"]) if "errors" in result.files else None,
-            downloaded_at=int(time.time()),
-        )
-    return result
+    except OSError as e:
+        raise InputError(f"cannot write {path}: {e.strerror or e}") from None
+    return counter.total
+
+
+def _still_there(name: Name, folder: Path, default_place: bool) -> dict[str, Path] | None:
+    """This name's earlier download, when its files are still in place (and in the folder asked for)."""
+    if not name.downloaded_at:
+        return None
+    recorded = {k: Path(p) for k, p in (("output", name.output_path), ("errors", name.error_path)) if p}
+    same_place = default_place or all(p.parent.resolve() == folder.resolve() for p in recorded.values())
+    if same_place and all(p.is_file() for p in recorded.values()):
+        return recorded
+    return None
 
 
 class _LineCounter:
@@ -506,28 +399,3 @@ def _count_problems(batch: Batch, lines: dict[str, int]) -> list[str]:
                 f"the {kind} file has {got} line(s) but the provider counts {expected} {label} request(s)"
             )
     return problems
-
-
-def cancel(ref: str, session: Session) -> Batch:
-    target, batch_id, entry = session.resolve(ref)
-    batch = session.client(target).cancel(batch_id)
-    session.record(entry, batch)
-    return batch
-
-
-# --- listings --------------------------------------------------------------------------------------------
-
-
-def local_batches(session: Session, limit: int | None = None) -> list[Entry]:
-    """Submissions made from this machine, newest first (from the ledger; no network)."""
-    return session.ledger.entries(limit)
-
-
-def remote_batches(session: Session, limit: int = 20) -> list[Batch]:
-    """The provider's own list, newest first, following pages until `limit` batches."""
-    client = session.client(session.connection.target())
-    return list(islice(client.batches(page_size=max(1, min(limit, 100))), limit))
-
-
-def models(session: Session) -> list[Model]:
-    return session.client(session.connection.target()).models()

@@ -1,18 +1,11 @@
 """Results: result lines of every shape read into one record (`read`), joined back to the requests
-they answer by custom_id (`join`, behind `batchkit.merge`), failures grouped (`digest`), and what failed
-written again as a new batch (`retry`)."""
+they answer by custom_id (`requests` → `table` ← `join`, behind `batchkit.merge`), made a DataFrame
+(`frame`) and written with hostile cells made safe (`export`); what was found is the `report`; failures
+grouped (`digest`), and what failed written again as a new batch (`retry`)."""
 
 from .digest import DigestEntry, digest, hint_for, message_pattern
-from .join import (
-    DUPLICATE_RULE,
-    FAILED,
-    MergeOutcome,
-    MergeReport,
-    join_inputs,
-    merge,
-    merge_results,
-    write_merged,
-)
+from .export import WrittenTable, write_merged
+from .join import join_inputs, join_results, merge, merge_results
 from .read import (
     BATCH_ERROR,
     EXPIRED,
@@ -25,7 +18,10 @@ from .read import (
     read_result_file,
     read_results,
 )
-from .retry import RetryOutcome, retry, select_retry
+from .report import DUPLICATE_RULE, FAILED, MergeReport, MergeResult
+from .requests import RequestIndex, read_requests
+from .retry import RetryResult, retry, select_retry
+from .table import ResultTable
 
 __all__ = [
     "BATCH_ERROR",
@@ -37,17 +33,22 @@ __all__ = [
     "OK",
     "STATUSES",
     "DigestEntry",
-    "MergeOutcome",
     "MergeReport",
+    "MergeResult",
+    "RequestIndex",
     "ResultRecord",
-    "RetryOutcome",
+    "ResultTable",
+    "RetryResult",
+    "WrittenTable",
     "digest",
     "hint_for",
     "join_inputs",
+    "join_results",
     "merge",
     "merge_results",
     "message_pattern",
     "normalise",
+    "read_requests",
     "read_result_file",
     "read_results",
     "retry",

@@ -33,9 +33,11 @@ OK = "ok"
 HTTP_ERROR = "http_error"
 BATCH_ERROR = "batch_error"
 EXPIRED = "expired"
+CANCELED = "canceled"
 MISSING = "missing"
-STATUSES = (OK, HTTP_ERROR, BATCH_ERROR, EXPIRED, MISSING)
+STATUSES = (OK, HTTP_ERROR, BATCH_ERROR, EXPIRED, CANCELED, MISSING)
 EXPIRED_CODE = "batch_expired"
+CANCELED_CODE = "batch_canceled"
 
 # (result file, finding) — findings alone do not say which file they belong to.
 FileEmit = Callable[[str, Finding], None]
@@ -114,6 +116,10 @@ def read_result_file(
 
 def normalise(obj: dict, line: int = 0, file: str = "", emit: Callable[[Finding], None] | None = None):
     """The `ResultRecord` for one parsed result line, or None (after a finding) when it is not one."""
+    if "custom_id" not in obj or "result" in obj:  # another provider's shape (Anthropic, Gemini, Bedrock …)
+        from ..dialects.results import as_openai_output
+
+        obj = as_openai_output(obj) or obj
 
     def bad(code: str, path: str, message: str) -> None:
         if emit is not None:
@@ -128,6 +134,14 @@ def normalise(obj: dict, line: int = 0, file: str = "", emit: Callable[[Finding]
     if type(custom_id) is not str:
         bad("wrong-type", "/custom_id", f"custom_id is {_kind(custom_id)}, not a string")
         return None
+    record = _record(obj, custom_id, line, file, bad)
+    if record is not None:
+        _bounded(record, bad)
+    return record
+
+
+def _record(obj: dict, custom_id: str, line: int, file: str, bad) -> ResultRecord | None:
+    """The record of an OpenAI-shaped result line (also kluster.ai's and vLLM's), or None after a finding."""
     response = obj.get("response")
     error = obj.get("error")
     if response is not None and type(response) is not dict:
@@ -157,7 +171,31 @@ def normalise(obj: dict, line: int = 0, file: str = "", emit: Callable[[Finding]
         record.error_code = None if code is None else sys.intern(code)
         if response is None and record.error_code == EXPIRED_CODE:
             record.status = EXPIRED
+        elif response is None and record.error_code == CANCELED_CODE:
+            record.status = CANCELED
     return record
+
+
+# where each integer field comes from, for the finding when it cannot be held
+INT_PATHS = {
+    "status_code": "/response/status_code",
+    "created": "/response/body/created",
+    "prompt_tokens": "/response/body/usage/prompt_tokens",
+    "completion_tokens": "/response/body/usage/completion_tokens",
+    "total_tokens": "/response/body/usage/total_tokens",
+}
+INT_MIN, INT_MAX = -(2**63) + 1, 2**63 - 1  # a 64-bit column; -2**63 marks "no value"
+
+
+def _bounded(record: ResultRecord, bad) -> None:
+    """Integers a 64-bit column cannot hold are a finding on the line and left empty (the status was
+    decided already: an absurd status code is no success)."""
+    for name, path in INT_PATHS.items():
+        value = getattr(record, name)
+        if value is not None and not INT_MIN <= value <= INT_MAX:
+            shown = str(value) if value.bit_length() <= 128 else f"of {value.bit_length()} bits"
+            bad("out-of-range", path, f"{name} {shown} is beyond a 64-bit integer; left empty")
+            setattr(record, name, None)
 
 
 def _read_body(body: dict, record: ResultRecord) -> None:

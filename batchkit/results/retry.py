@@ -7,14 +7,16 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 from ..jsonl import content_lines, open_binary
-from .join import FAILED, MergeReport, Paths, Progress, join_inputs
+from .join import Paths, join_inputs
 from .read import STATUSES
+from .report import FAILED, MergeReport
+from .requests import LinesRead
 
 
 @dataclass
-class RetryOutcome:
+class RetryResult:
     """What `retry` wrote: the files (none when nothing needed a retry), the requests chosen per
     status, the write's validation report and the merge report they were chosen from."""
 
@@ -37,19 +39,21 @@ class RetryOutcome:
 
     def to_text(self) -> str:
         chosen = ", ".join(f"{s} {n:,}" for s, n in sorted(self.selected.items()))
+        lines = list(self.report.notes)
         if not self.paths:
-            return (
+            lines.append(
                 f"nothing to retry: no request has a chosen status ({self.report.requests:,} requests read)"
             )
+            return "\n".join(lines)
         files = ", ".join(str(p) for p in self.paths)
-        lines = [f"retry: {self.requests:,} request(s) ({chosen}) written to {files}"]
+        lines.append(f"retry: {self.requests:,} request(s) ({chosen}) written to {files}")
         if self.validation is not None and self.validation.summary.warnings:
             lines.append(f"{self.validation.summary.warnings:,} warning(s) in the written lines")
         return "\n".join(lines)
 
 
 def select_retry(
-    inputs: Paths, results: Paths, only: Iterable[str] | None = None, *, progress: Progress | None = None
+    inputs: Paths, results: Paths, only: Iterable[str] | None = None, *, progress: LinesRead | None = None
 ):
     """(report, count selected per status, iterator of the original request lines, byte for byte and
     without their line ends, of every request whose status is in `only`; default every status but ok)."""
@@ -58,6 +62,12 @@ def select_retry(
     if any(str(p) == "-" for p in inputs):
         raise UsageError("retry reads the input files twice, so they cannot come from standard input")
     report, requests, table = join_inputs(inputs, results, progress)
+    if report.requests and not report.joined and report.orphans:
+        # every request would be sent again, and paid for, because of a wrong results file
+        raise InputError(
+            f"none of the {len(report.orphans):,} result(s) in {', '.join(report.results)} answers a request "
+            f"of {', '.join(report.inputs)}: are these the results of this batch? nothing written"
+        )
     wanted: list[set[int]] = [set() for _ in requests.files]
     selected = Counter()
     for row, status in enumerate(table.status):
@@ -88,19 +98,19 @@ def retry(
     max_requests: int | None = None,
     max_bytes: int | None = None,
     force: bool = False,
-    progress: Progress | None = None,
-) -> RetryOutcome:
+    progress: LinesRead | None = None,
+) -> RetryResult:
     """Write the original request lines of every request whose status is in `only` (default: every
     status but ok) to `output`, validated and sharded under the provider's limits like `build`."""
     from ..build import write_numbered
 
     report, selected, lines = select_retry(inputs, results, only, progress=progress)
     if not sum(selected.values()):
-        return RetryOutcome([], selected, report)
+        return RetryResult([], selected, report)
     written = write_numbered(
         enumerate(lines, 1), output, provider, max_requests=max_requests, max_bytes=max_bytes, force=force
     )
-    return RetryOutcome(list(written.paths), selected, report, written.report)
+    return RetryResult(list(written.paths), selected, report, written.report)
 
 
 def parse_only(only: Iterable[str] | str | None) -> set[str]:

@@ -1,11 +1,13 @@
 """The local Batch API behind `batchkit serve` and the request execution behind `batchkit run`.
 
-Modules: `backends` (echo and upstream), `store` (SQLite + file bodies on disk), `intake` (the
-validating stage), `worker` (runs batches), `app` (FastAPI routes). The wire shapes and the upstream
+Modules: `config` (ServerConfig, backend choice, exposure rules), `backends` (echo and upstream), `store`
+(SQLite + file bodies on disk), `intake` (the validating stage), `worker` (runs batches), and the HTTP
+layer: `app` (assembles it), `guard` (host, origin, content type, key), `http` (error envelopes),
+`api_models`, `api_files`, `api_batches` (one router per resource). The wire shapes and the upstream
 sender are `batchkit.wire`, shared with `batchkit run`.
 
-Only `app` imports FastAPI, and it is imported on first use of what it exports, so importing this
-package stays light.
+Only the HTTP layer imports FastAPI, and it is imported on first use of what it exports, so importing
+this package stays light.
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ import importlib
 
 from ..errors import UsageError
 
-_EXPORTS = {"ServerConfig": "app", "create_app": "app", "serve": "app", "window_seconds": "worker"}
+_EXPORTS = {
+    "ServerConfig": "config",
+    "check_exposure": "config",
+    "check_port": "port",
+    "create_app": "app",
+    "serve": "app",
+    "window_seconds": "worker",
+}
 __all__ = ["EXTRA_HINT", "require_server_extra", *_EXPORTS]
 
 

@@ -1,8 +1,10 @@
-"""What answers the requests of a batch (and the server's own /chat/completions, /embeddings, /completions).
+"""What answers the requests of a batch (and the server's own /chat/completions, /embeddings, /completions,
+/responses, /moderations).
 
 - `EchoBackend`: deterministic answers computed locally. Chat: the last user message's text, as a real
   `chat.completion` with `usage` (tokens counted as words). Embeddings: vectors derived from a hash of each
-  input. Every body is checked with batchkit's validator first; a bad one gets HTTP 400 with an OpenAI
+  input. Responses: a `response` whose one output message repeats the input. Moderations: one unflagged
+  result per input. Every body is checked with batchkit's validator first; a bad one gets HTTP 400 with an OpenAI
   error envelope, as a real server would. With `--model` names it serves only those (others: 404
   `model_not_found`); without, it answers any model name and lists `batchkit-echo`.
 - `UpstreamBackend`: forwards to an OpenAI-compatible server through `upstream.Sender`.
@@ -117,19 +119,14 @@ class EchoBackend:
         for finding in validate_request(line, LOCAL):
             if finding.is_error:
                 return Answer(400, request_error(finding), new_id("req_"))
-        model = body["model"]
-        if self.served is not None and model not in self.served:
+        model = body.get("model")
+        if self.served is not None and model is not None and model not in self.served:
             return model_not_found(model)
-        path = api_path(endpoint)
-        if path == "/chat/completions":
-            answer = self._chat(body)
-        elif path == "/embeddings":
-            answer = self._embeddings(body)
-        else:
-            answer = self._completion(body)
+        answer = ECHO_ANSWERS[api_path(endpoint)](body)
         return Answer(200, answer, new_id("req_"))
 
-    def _chat(self, body: dict) -> dict:
+    @staticmethod
+    def _chat(body: dict) -> dict:
         messages = body["messages"]
         prompt = next((_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
         text, finish = _limit(prompt, body.get("max_completion_tokens", body.get("max_tokens")))
@@ -158,7 +155,8 @@ class EchoBackend:
             "system_fingerprint": "batchkit-echo",
         }
 
-    def _completion(self, body: dict) -> dict:
+    @staticmethod
+    def _completion(body: dict) -> dict:
         prompt = body.get("prompt")
         prompt = (
             prompt if isinstance(prompt, str) else " ".join(p for p in prompt or () if isinstance(p, str))
@@ -177,7 +175,8 @@ class EchoBackend:
             },
         }
 
-    def _embeddings(self, body: dict) -> dict:
+    @staticmethod
+    def _embeddings(body: dict) -> dict:
         inputs = body["input"]
         inputs = [inputs] if isinstance(inputs, str) or (inputs and isinstance(inputs[0], int)) else inputs
         dimensions = body.get("dimensions") or ECHO_DIMENSIONS
@@ -196,6 +195,96 @@ class EchoBackend:
             "model": body["model"],
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
+
+
+def _response_input_text(value) -> str:
+    """The text a Responses request asks about: its input string, or the last user message's text."""
+    if isinstance(value, str):
+        return value
+    for item in reversed(value if isinstance(value, list) else ()):
+        if isinstance(item, dict) and item.get("role", "user") == "user":
+            content = item.get("content")
+            if isinstance(content, list):
+                return "\n".join(
+                    p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
+                )
+            return content if isinstance(content, str) else ""
+    return ""
+
+
+def echo_response(body: dict) -> dict:
+    """A Responses API `response` object whose one output message repeats the input text."""
+    prompt = _response_input_text(body.get("input"))
+    text, finish = _limit(prompt, body.get("max_output_tokens"))
+    input_tokens = _words(prompt) + _words(body.get("instructions") or "")
+    return {
+        "id": new_id("resp_"),
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "completed" if finish == "stop" else "incomplete",
+        "incomplete_details": None if finish == "stop" else {"reason": "max_output_tokens"},
+        "error": None,
+        "model": body["model"],
+        "output": [
+            {
+                "type": "message",
+                "id": new_id("msg_"),
+                "status": "completed",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": text, "annotations": []}],
+            }
+        ],
+        "usage": {
+            "input_tokens": input_tokens,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": _words(text),
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": input_tokens + _words(text),
+        },
+    }
+
+
+MODERATION_CATEGORIES = (
+    "harassment",
+    "harassment/threatening",
+    "hate",
+    "hate/threatening",
+    "illicit",
+    "illicit/violent",
+    "self-harm",
+    "self-harm/instructions",
+    "self-harm/intent",
+    "sexual",
+    "sexual/minors",
+    "violence",
+    "violence/graphic",
+)
+DEFAULT_MODERATION_MODEL = "omni-moderation-latest"
+
+
+def echo_moderation(body: dict) -> dict:
+    """A moderation object: one unflagged result (every score 0) per input."""
+    inputs = body.get("input")
+    count = len(inputs) if isinstance(inputs, list) and inputs and isinstance(inputs[0], str) else 1
+    result = {
+        "flagged": False,
+        "categories": dict.fromkeys(MODERATION_CATEGORIES, False),
+        "category_scores": dict.fromkeys(MODERATION_CATEGORIES, 0.0),
+    }
+    return {
+        "id": new_id("modr-"),
+        "model": body.get("model") or DEFAULT_MODERATION_MODEL,
+        "results": [result] * count,
+    }
+
+
+ECHO_ANSWERS = {
+    "/chat/completions": EchoBackend._chat,
+    "/embeddings": EchoBackend._embeddings,
+    "/completions": EchoBackend._completion,
+    "/responses": echo_response,
+    "/moderations": echo_moderation,
+}
 
 
 class UpstreamBackend:

@@ -14,7 +14,11 @@ from dataclasses import dataclass, field
 
 from ..jsonl import read_objects
 from ..validate import validate_file
-from ..wire import LOCAL, MAX_BATCH_ERRORS, batch_error
+from ..wire import LOCAL, MAX_BATCH_ERRORS, WRONG_URL_MESSAGE, batch_error, unknown_model_message
+
+# findings kept while validating: the reported errors.data plus room for the warnings and per-request
+# problems among them; beyond it findings are only counted (a file of a million bad lines stays cheap)
+KEPT_FINDINGS = 2 * MAX_BATCH_ERRORS
 
 
 @dataclass
@@ -22,11 +26,19 @@ class Intake:
     errors: list[dict] = field(default_factory=list)  # errors.data entries, in line order
     total: int = 0
     model: str | None = None  # the one model every line names, if there is one
+    findings: int = 0  # every error the validator counted, kept or not
+
+
+def _validate(path, kept: int | None):
+    return validate_file(path, LOCAL, max_findings=kept)
 
 
 def check_input(path: str | os.PathLike, endpoint: str, served_models: frozenset[str] | None) -> Intake:
     """Validate a batch's input file against its endpoint and the served models. Runs in a thread."""
-    report = validate_file(path, LOCAL)
+    report = _validate(path, KEPT_FINDINGS)
+    if len(report.findings) == KEPT_FINDINGS and not any(batch_error(f) for f in report.findings):
+        # every kept finding fails only its own request: look for the ones that fail the batch further on
+        report = _validate(path, None)
     summary = report.summary
     # The summary counts every url and model, so the file is read again only to place the lines that
     # name another endpoint or a model the server does not serve.
@@ -41,7 +53,8 @@ def check_input(path: str | os.PathLike, endpoint: str, served_models: frozenset
     errors = []
     wrong_url = {e["line"] for e in server_errors if e["code"] == "invalid_url"}
     for error in sorted(
-        [e for e in map(batch_error, report.findings) if e] + server_errors, key=lambda e: e["line"] or 0
+        [e for e in (batch_error(f, endpoint) for f in report.findings) if e] + server_errors,
+        key=lambda e: e["line"] or 0,
     ):
         key = (error["line"], error["code"], error["param"])
         # a body checked against another endpoint's schema says nothing more than invalid_url does
@@ -52,7 +65,10 @@ def check_input(path: str | os.PathLike, endpoint: str, served_models: frozenset
             errors.append(error)
     models = summary.models
     return Intake(
-        errors[:MAX_BATCH_ERRORS], summary.requests, next(iter(models)) if len(models) == 1 else None
+        errors[:MAX_BATCH_ERRORS],
+        summary.requests,
+        next(iter(models)) if len(models) == 1 else None,
+        summary.errors,
     )
 
 
@@ -63,12 +79,13 @@ def _server_errors(path, endpoint: str, wrong_endpoint: set[str], unknown_model:
         for number, obj, _raw in read_objects(stream, lambda finding: None):
             url = obj.get("url")
             if type(url) is str and url in wrong_endpoint:
-                message = f"url {url!r} does not match the batch's endpoint {endpoint!r}"
-                errors.append({"code": "invalid_url", "param": "url", "line": number, "message": message})
+                errors.append(
+                    {"code": "invalid_url", "param": "url", "line": number, "message": WRONG_URL_MESSAGE}
+                )
             body = obj.get("body")
             model = body.get("model") if isinstance(body, dict) else None
             if type(model) is str and model in unknown_model:
-                message = f"The model `{model}` does not exist or you do not have access to it."
+                message = unknown_model_message(model)
                 errors.append(
                     {"code": "model_not_found", "param": "body.model", "line": number, "message": message}
                 )

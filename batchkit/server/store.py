@@ -11,11 +11,12 @@ are removed when the store opens.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import orjson
@@ -104,8 +105,36 @@ def _claim(root: Path):
     return handle
 
 
+BUSY_TIMEOUT = 1.0  # seconds SQLite waits for another connection's lock before giving up once
+BUSY_ATTEMPTS = 3  # tries of one piece of database work before it is reported busy
+RETRY_AFTER = 2  # seconds a client is told to wait when the database stays busy
+
+
+class StoreBusy(Exception):
+    """The database stayed locked (by another process) through every attempt."""
+
+
+def _locked(error: sqlite3.OperationalError) -> bool:
+    return "locked" in str(error) or "busy" in str(error)
+
+
+async def off_loop(work: Callable, *args, **kwargs):
+    """Run a piece of database work in a thread, retrying while the database is locked; StoreBusy when it
+    stays locked. The event loop never waits on SQLite."""
+    for attempt in range(1, BUSY_ATTEMPTS + 1):
+        try:
+            return await asyncio.to_thread(work, *args, **kwargs)
+        except sqlite3.OperationalError as e:
+            if not _locked(e):
+                raise
+            if attempt == BUSY_ATTEMPTS:
+                raise StoreBusy(str(e)) from e
+            await asyncio.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")
+
+
 def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, check_same_thread=False, timeout=30)
+    db = sqlite3.connect(path, check_same_thread=False, timeout=BUSY_TIMEOUT)
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process; WAL keeps it consistent
@@ -168,15 +197,16 @@ class Store:
     def add_file(
         self, file_id: str, written: Path, filename: str, purpose: str, expires_at: int | None = None
     ) -> dict:
-        """Record a file whose body was written (and synced) at `written`; moves it into place."""
+        """Record a file whose body was written (and synced) at `written`; moves it into place once the row
+        is written, so a locked database leaves the upload where it was, for a retry."""
         size = written.stat().st_size
-        os.replace(written, self.file_path(file_id))
         now = int(time.time())
         with self.lock, self.db:
             self.db.execute(
                 "INSERT INTO files (id, filename, purpose, bytes, created_at, expires_at) VALUES (?,?,?,?,?,?)",
                 (file_id, filename, purpose, size, now, expires_at),
             )
+            os.replace(written, self.file_path(file_id))  # a crash before the commit: the sweep removes it
         return self.get_file(file_id)
 
     def get_file(self, file_id: str) -> dict | None:
@@ -308,6 +338,15 @@ class Store:
             ).fetchall()
         return [r[0] for r in rows]
 
+    def overdue_batches(self, now: float) -> list[str]:
+        """Unfinished batches whose completion window has passed."""
+        with self.lock:
+            rows = self.db.execute(
+                f"SELECT id FROM batches WHERE status IN ({','.join('?' * len(UNFINISHED))}) AND deadline <= ?",
+                (*UNFINISHED, now),
+            ).fetchall()
+        return [r[0] for r in rows]
+
     def transition(self, batch_id: str, to: str, *, when: Iterable[str], **fields) -> bool:
         """Move a batch to status `to` (stamping `<to>_at`) only if its status is one of `when`."""
         with self.lock, self.db:
@@ -389,8 +428,10 @@ class Store:
         when: Iterable[str],
         output: tuple[str, Path] | None,
         errors: tuple[str, Path] | None,
+        batch_errors: list[dict] | None = None,
     ) -> bool:
-        """Record the result files (already written in place) and the final status, in one transaction."""
+        """Record the result files (already written in place) and the final status (with `errors.data`
+        when given), in one transaction."""
         now = int(time.time())
         with self.lock:
             keep = self.db.execute(
@@ -401,6 +442,8 @@ class Store:
             "output_file_id": output[0] if output else None,
             "error_file_id": errors[0] if errors else None,
         }
+        if batch_errors:
+            fields["errors"] = batch_errors
         with self.lock, self.db:
             if not self._transition(batch_id, status, tuple(when), fields):
                 return False

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 from ..jsonl import dumps_line, request_lines
-from ..wire import Answer, error_body, expired_line, new_id, result_line
+from ..wire import Answer, error_body, expired_line, missing_file_message, new_id, result_line
 from .intake import check_input
-from .store import Store
+from .store import UNFINISHED, Store, off_loop
 
 log = logging.getLogger("batchkit.server")
 
@@ -31,22 +31,34 @@ def window_seconds(window: str) -> float:
     return float(window[:-1]) * unit
 
 
-class Manager:
-    """Owns the tasks that run batches. `start()` resumes what a previous process left unfinished."""
+DRIVER_ATTEMPTS = 3  # a driver that fails is started again this many times in all, then fails its batch
+DRIVER_BACKOFF = 0.5  # seconds before the second attempt; doubled each time
+SUPERVISE_EVERY = 1.0  # seconds between the supervisor's looks for overdue batches no driver holds
 
-    def __init__(self, store: Store, backend, *, concurrency: int = 8):
+
+class Manager:
+    """Owns the tasks that run batches. `start()` resumes what a previous process left unfinished and
+    starts the supervisor, which ends overdue batches that no driver holds."""
+
+    def __init__(
+        self, store: Store, backend, *, concurrency: int = 8, supervise_every: float = SUPERVISE_EVERY
+    ):
         self.store = store
         self.backend = backend
         self.slots = asyncio.Semaphore(concurrency)  # requests in flight across all batches
         self.tasks: dict[str, asyncio.Task] = {}
         self.cancel_requests: dict[str, asyncio.Event] = {}
+        self.supervise_every = supervise_every
+        self.backoff = DRIVER_BACKOFF
+        self._supervisor: asyncio.Task | None = None
 
     async def start(self) -> None:
-        for batch_id in self.store.unfinished_batches():
+        for batch_id in await off_loop(self.store.unfinished_batches):
             self.launch(batch_id)
+        self._supervisor = asyncio.create_task(self._supervise(), name="batch supervisor")
 
     async def stop(self) -> None:
-        tasks = list(self.tasks.values())
+        tasks = list(self.tasks.values()) + ([self._supervisor] if self._supervisor else [])
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -70,16 +82,45 @@ class Manager:
         else:
             event.set()
 
+    async def _supervise(self) -> None:
+        """Every few seconds, give each overdue batch that no driver holds a driver (which expires it)."""
+        while True:
+            await asyncio.sleep(self.supervise_every)
+            try:
+                overdue = await off_loop(self.store.overdue_batches, time.time())
+            except Exception:  # a busy or failing database: look again next time
+                log.exception("the batch supervisor could not read the database")
+                continue
+            for batch_id in overdue:
+                if batch_id not in self.tasks:
+                    self.launch(batch_id)
+
     # one batch ---------------------------------------------------------------------------------------
 
     async def _drive(self, batch_id: str) -> None:
-        if self.store.get_batch(batch_id)["status"] in ("cancelling", "finalizing"):
-            await self._conclude(batch_id)  # the work was over when the last process stopped
+        """Drive a batch to its end; a fault is retried with backoff, and fails the batch after that."""
+        for attempt in range(1, DRIVER_ATTEMPTS + 1):
+            try:
+                await self._drive_once(batch_id)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.error("batch %s: the server failed (attempt %d)", batch_id, attempt, exc_info=e)
+                if attempt == DRIVER_ATTEMPTS:
+                    await self._fail(batch_id, e)
+                    return
+                await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+
+    async def _drive_once(self, batch_id: str) -> None:
+        batch = await off_loop(self.store.get_batch, batch_id)
+        if batch["status"] in ("cancelling", "finalizing"):
+            await self._conclude(batch_id)  # the work is over (or was when the last process stopped)
             return
         work = asyncio.create_task(self._work(batch_id))
         cancelled = asyncio.create_task(self.cancel_requests[batch_id].wait())
         try:
-            remaining = self.store.deadline(batch_id) - time.time()
+            remaining = await off_loop(self.store.deadline, batch_id) - time.time()
             done, _ = await asyncio.wait(
                 {work, cancelled}, timeout=max(0.0, remaining), return_when=asyncio.FIRST_COMPLETED
             )
@@ -89,22 +130,30 @@ class Manager:
                 work.cancel()
             await asyncio.gather(work, cancelled, return_exceptions=True)
         if work in done and work.exception() is not None:
-            # A fault of the server itself. While validating nothing has run yet, so the batch fails and
-            # says so rather than waiting for ever; later, the fault is logged and a restart resumes it.
-            error = {
-                "code": "server_error",
-                "param": None,
-                "line": None,
-                "message": f"the server failed while validating this batch ({type(work.exception()).__name__}); "
-                "see the server's log",
-            }
-            self.store.transition(batch_id, "failed", when=("validating",), errors=[error])
             raise work.exception()
         await self._conclude(batch_id)
 
+    async def _fail(self, batch_id: str, fault: Exception) -> None:
+        """End a batch the server could not drive: `failed`, with a server_error and whatever finished."""
+        error = {
+            "code": "server_error",
+            "param": None,
+            "line": None,
+            "message": f"The server failed while processing this batch ({type(fault).__name__}); "
+            "see the server's log.",
+        }
+        try:
+            await self._finish(batch_id, "failed", when=UNFINISHED, batch_errors=[error])
+        except Exception:  # the result files cannot be written either: end it without them
+            log.exception("batch %s: could not write its result files", batch_id)
+            try:
+                await off_loop(self.store.transition, batch_id, "failed", when=UNFINISHED, errors=[error])
+            except Exception:
+                log.exception("batch %s: could not record its failure", batch_id)
+
     async def _conclude(self, batch_id: str) -> None:
         """End a batch whose work stopped, as its status (or its deadline) says."""
-        status = self.store.get_batch(batch_id)["status"]
+        status = (await off_loop(self.store.get_batch, batch_id))["status"]
         if status == "finalizing":
             await self._finish(batch_id, "completed", when=("finalizing",))
         elif status == "cancelling":
@@ -112,72 +161,82 @@ class Manager:
         elif status in ("validating", "in_progress"):
             await self._expire(batch_id)
 
-    async def _work(self, batch_id: str) -> bool:
-        """Validate (if not yet done) and run every unfinished request. False when validation failed."""
-        batch = self.store.get_batch(batch_id)
+    async def _validate(self, batch: dict, path: Path) -> None:
+        """The validating stage: the batch moves to in_progress, or fails with OpenAI's errors.data."""
+        batch_id = batch["id"]
+        file = await off_loop(self.store.get_file, batch["input_file_id"])
+        if file is None or file["purpose"] != "batch" or not path.is_file():
+            error = {
+                "code": "invalid_request",
+                "param": "file_id",
+                "line": None,
+                "message": missing_file_message(batch["input_file_id"]),
+            }
+            await off_loop(self.store.transition, batch_id, "failed", when=("validating",), errors=[error])
+            return
+        served = await self.backend.served_models()
+        intake = await asyncio.to_thread(check_input, path, batch["endpoint"], served)
+        if intake.errors:
+            await off_loop(
+                self.store.transition, batch_id, "failed", when=("validating",), errors=intake.errors
+            )
+            return
+        await off_loop(
+            self.store.transition,
+            batch_id,
+            "in_progress",
+            when=("validating",),
+            total=intake.total,
+            model=intake.model,
+        )
+
+    async def _work(self, batch_id: str) -> None:
+        """Validate (if not yet done) and run every unfinished request."""
+        batch = await off_loop(self.store.get_batch, batch_id)
         path = self.store.file_path(batch["input_file_id"])
         if batch["status"] == "validating":
-            file = self.store.get_file(batch["input_file_id"])
-            if file is None or file["purpose"] != "batch" or not path.is_file():
-                error = {
-                    "code": "invalid_request",
-                    "param": "file_id",
-                    "line": None,
-                    "message": f"File {batch['input_file_id']!r} does not exist, is not accessible or "
-                    "was not uploaded with purpose 'batch'.",
-                }
-                self.store.transition(batch_id, "failed", when=("validating",), errors=[error])
-                return False
-            served = await self.backend.served_models()
-            intake = await asyncio.to_thread(check_input, path, batch["endpoint"], served)
-            if intake.errors:
-                self.store.transition(batch_id, "failed", when=("validating",), errors=intake.errors)
-                return False
-            if not self.store.transition(
-                batch_id, "in_progress", when=("validating",), total=intake.total, model=intake.model
-            ):
-                return False
+            await self._validate(batch, path)
+        if (await off_loop(self.store.get_batch, batch_id))["status"] != "in_progress":
+            return
         await self._run_requests(batch_id, batch["endpoint"], path)
-        self.store.transition(batch_id, "finalizing", when=("in_progress",))
-        return True
+        await off_loop(self.store.transition, batch_id, "finalizing", when=("in_progress",))
+
+    async def _answer(self, batch_id: str, endpoint: str, number: int, custom_id: str, body) -> None:
+        """Send one request and commit its result line (a request is finished exactly when that commits)."""
+        try:
+            answer = await self.backend.call(endpoint, body)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # a fault inside the server fails this request, not the batch
+            log.exception("request %s of batch %s failed inside the server", custom_id, batch_id)
+            answer = Answer(
+                500,
+                error_body(f"internal error: {type(e).__name__}", "server_error", code="server_error"),
+                new_id("req_"),
+            )
+        ok = 200 <= answer.status_code < 300
+        line = result_line(custom_id, answer.status_code, answer.body, answer.request_id)
+        usage = answer.body.get("usage") if ok else None
+        await off_loop(
+            self.store.record_results, batch_id, [(custom_id, number, ok, dumps_line(line), usage)]
+        )
 
     async def _run_requests(self, batch_id: str, endpoint: str, path: Path) -> None:
-        done = self.store.done_custom_ids(batch_id)
-
-        async def one(number: int, custom_id: str, body) -> None:
-            try:
-                answer = await self.backend.call(endpoint, body)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # a fault inside the server fails this request, not the batch
-                log.exception("request %s of batch %s failed inside the server", custom_id, batch_id)
-                answer = Answer(
-                    500,
-                    error_body(f"internal error: {type(e).__name__}", "server_error", code="server_error"),
-                    new_id("req_"),
-                )
-            ok = 200 <= answer.status_code < 300
-            line = result_line(custom_id, answer.status_code, answer.body, answer.request_id)
-            # committed before it counts: a request is finished exactly when this transaction is
-            self.store.record_results(
-                batch_id,
-                [(custom_id, number, ok, dumps_line(line), answer.body.get("usage") if ok else None)],
-            )
-
+        done = await off_loop(self.store.done_custom_ids, batch_id)
         async with asyncio.TaskGroup() as group:
             for number, obj in request_lines(path, done):
                 await self.slots.acquire()
-                task = group.create_task(one(number, obj["custom_id"], obj["body"]))
+                task = group.create_task(
+                    self._answer(batch_id, endpoint, number, obj["custom_id"], obj["body"])
+                )
                 # released by a callback: a task cancelled before it ever ran must free its slot too
                 task.add_done_callback(lambda _task: self.slots.release())
 
     async def _expire(self, batch_id: str) -> None:
         """Write every unfinished request as `batch_expired`, then end the batch `expired`."""
-        batch = self.store.get_batch(batch_id)
+        batch = await off_loop(self.store.get_batch, batch_id)
         if batch["status"] == "in_progress":
-            await asyncio.to_thread(
-                self._record_expired, batch_id, self.store.file_path(batch["input_file_id"])
-            )
+            await off_loop(self._record_expired, batch_id, self.store.file_path(batch["input_file_id"]))
         await self._finish(batch_id, "expired", when=("validating", "in_progress"))
 
     def _record_expired(self, batch_id: str, path: Path) -> None:
@@ -188,21 +247,30 @@ class Manager:
         )
         self.store.record_results(batch_id, expired)
 
-    async def _finish(self, batch_id: str, status: str, *, when: tuple[str, ...]) -> None:
+    async def _finish(
+        self, batch_id: str, status: str, *, when: tuple[str, ...], batch_errors: list[dict] | None = None
+    ) -> None:
         """Write the output and error files from the store and record the final status."""
         written = {}
         for ok, prefix in ((True, "output"), (False, "error")):
             file_id = new_id("file-")
             target = self.store.file_path(file_id)
-            count = await asyncio.to_thread(self.store.write_results, batch_id, ok, target)
+            count = await off_loop(self.store.write_results, batch_id, ok, target)
             written[prefix] = (file_id, target) if count else None
-        if not self.store.finish_batch(
-            batch_id, status, when=when, output=written["output"], errors=written["error"]
-        ):
+        finished = await off_loop(
+            self.store.finish_batch,
+            batch_id,
+            status,
+            when=when,
+            output=written["output"],
+            errors=written["error"],
+            batch_errors=batch_errors,
+        )
+        if not finished:
             for item in written.values():  # a cancel came in meanwhile: drop these files, end it as cancelled
                 if item:
                     item[1].unlink(missing_ok=True)
-            if self.store.get_batch(batch_id)["status"] == "cancelling":
+            if (await off_loop(self.store.get_batch, batch_id))["status"] == "cancelling":
                 await self._finish(batch_id, "cancelled", when=("cancelling",))
             return
-        self.store.release_input(self.store.get_batch(batch_id))
+        await off_loop(self.store.release_input, await off_loop(self.store.get_batch, batch_id))

@@ -4,7 +4,7 @@ Exports what other packages use: the `Validator` and its file/request entry poin
 of one line, the name matcher for "did you mean" hints, and `fix_file` (repairs that need no guessing).
 """
 
-from .explain import did_you_mean
+from .explain import did_you_mean, explain
 from .fix import Change, FixResult, fix_file
 from .validator import Validator, schema_findings, validate_file, validate_request
 
@@ -13,6 +13,7 @@ __all__ = [
     "FixResult",
     "Validator",
     "did_you_mean",
+    "explain",
     "fix_file",
     "schema_findings",
     "validate_file",

@@ -42,12 +42,17 @@ def pointer(parts) -> str:
 
 
 def short(value, limit: int = 60) -> str:
-    text = (
-        orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-        if not isinstance(value, str)
-        else orjson.dumps(value).decode()
-    )
+    """A value as JSON, cut to `limit` characters (a value JSON cannot hold is named by its type)."""
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # nested past orjson's limit, or an integer wider than 64 bits
+        text = f"<{json_type(value)}>"
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def field_name(name: str, limit: int = 80) -> str:
+    """A field name from a file, cut to `limit` characters for a message (renderers escape it)."""
+    return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
 def label(parts) -> str:
@@ -155,7 +160,20 @@ def _finding(error, line, prefix) -> Finding:
         message = f"unknown field(s) {', '.join(extras)} in {name}"
     else:
         message = f"{name}: {error.message}"
-    return Finding(code, message, line, pointer(where))
+    return Finding(code, message + _needed_by(error, prefix), line, pointer(where))
+
+
+def _needed_by(error, prefix) -> str:
+    """For a rule a field's presence brings in (`dependentSchemas`): which field needs it."""
+    schema_path = list(error.absolute_schema_path)
+    if "dependentSchemas" not in schema_path:
+        return ""
+    trigger = schema_path[schema_path.index("dependentSchemas") + 1]
+    # the dependent schema applies to the object that has the trigger field
+    owner = prefix + tuple(error.absolute_path)
+    if error.validator != "required":
+        owner = owner[:-1]
+    return f" ({label(owner + (trigger,))} needs it)"
 
 
 def _article(noun: str) -> str:

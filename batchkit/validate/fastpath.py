@@ -46,7 +46,9 @@ class Converter:
     `closed` closes the top-level object (unknown fields are warnings, so such lines take the reference
     path); `drop` removes top-level properties whose presence needs a rule; `drop_tags` removes union
     members by tag value; `nonempty` gives the string form of properties with these names minLength 1;
-    `raw` leaves top-level properties undecoded (msgspec.Raw) for a second decoder to read.
+    `raw` leaves top-level properties undecoded (msgspec.Raw) for a second decoder to read; `require` makes
+    top-level string properties required and non-null. A closed object's `dependentSchemas`/
+    `dependentRequired` keys are dropped too: a value that has one takes the reference path.
     """
 
     def __init__(
@@ -58,8 +60,10 @@ class Converter:
         drop_tags=frozenset(),
         nonempty=frozenset(),
         raw=frozenset(),
+        require=frozenset(),
     ):
         self.name = name
+        self.require = require
         self.closed, self.drop, self.drop_tags, self.nonempty, self.raw = (
             closed,
             drop,
@@ -115,6 +119,8 @@ class Converter:
             if keys - set(allowed):
                 return Reject
             meta = {allowed[k]: node[k] for k in keys}
+            if "pattern" in meta:
+                meta["pattern"] = schemas.python_pattern(meta["pattern"])  # `$` as JSON Schema means it
             if field in self.nonempty:
                 meta["min_length"] = max(meta.get("min_length", 0), 1)
             return Annotated[str, msgspec.Meta(**meta)] if meta else str
@@ -144,9 +150,16 @@ class Converter:
     def object(self, node, keys, doc, *, top, tag):
         if "properties" in node or "required" in node:
             extra = node.get("additionalProperties", True)
-            if keys - {"properties", "required", "additionalProperties"} or extra not in (True, False):
+            dependent = set(DEPENDENT) & keys
+            if keys - {"properties", "required", "additionalProperties", *DEPENDENT} or extra not in (
+                True,
+                False,
+            ):
                 return Reject
-            return self.struct(node, doc, closed=(top and self.closed) or extra is False, top=top, tag=tag)
+            closed = (top and self.closed) or extra is False
+            if dependent and not closed:
+                return Reject  # an open struct would take a dependent key as an unknown field: looser
+            return self.struct(node, doc, closed=closed, top=top, tag=tag)
         if keys - {"additionalProperties", "propertyNames", "minProperties", "maxProperties"}:
             return Reject
         value = self.convert(node.get("additionalProperties", True), doc)
@@ -167,6 +180,14 @@ class Converter:
             required.discard(tag[0])
         if top:
             for name in self.drop:
+                properties.pop(name, None)
+            for name in self.require & properties.keys():
+                if properties[name].get("type") not in ("string", ["string", "null"]):
+                    return Reject
+                required.add(name)
+                properties[name] = {**properties[name], "type": "string"}
+        for dependent in DEPENDENT:
+            for name in node.get(dependent, {}):
                 properties.pop(name, None)
         if not required <= set(properties):
             return Reject
@@ -251,6 +272,9 @@ class Converter:
         return candidate
 
 
+DEPENDENT = ("dependentSchemas", "dependentRequired")
+
+
 def without_condition(node: dict) -> dict | None:
     """`node` with its `if`/`then` applied unconditionally, which is stricter, never looser. Only a `then`
     that requires fields is understood; anything else (an `else`, other keywords in `then`) gives None."""
@@ -263,16 +287,34 @@ def without_condition(node: dict) -> dict | None:
     return plain
 
 
-# Body fields whose presence needs a rule's judgement; lines that carry them take the reference path.
-RULE_FIELDS = frozenset({"stream", "stream_options", "top_logprobs"})
-# Message roles that need a rule (tool-call pairing).
-RULE_ROLES = frozenset({"tool"})
+@functools.cache
+def body_type(name: str):
+    """The stricter msgspec type of an endpoint's body: closed, without what needs a rule, and with a string
+    `model` (requests are counted by model; a body where the schema lets it be absent or null takes the
+    reference path).
+
+    Which lines need a rule is read from rules.BODY_RULES (the fields each rule needs) and RULE_ROLES:
+    a line with a rule's one field fails to decode; one with both fields of a rule's pair decodes, and
+    `Validator.feed_lines` sends it on by `rule_pairs()` (a decoder hook would cost more per line).
+    """
+    from .rules import BODY_RULES, RULE_ROLES
+
+    single = frozenset(r.fields[0] for r in BODY_RULES if len(r.fields) == 1)
+    return Converter(
+        name, closed=True, drop=single, drop_tags=RULE_ROLES, nonempty={"content"}, require={"model"}
+    ).root()
 
 
 @functools.cache
-def body_type(name: str):
-    """The stricter msgspec type of an endpoint's body: closed, and without what needs a rule."""
-    return Converter(name, closed=True, drop=RULE_FIELDS, drop_tags=RULE_ROLES, nonempty={"content"}).root()
+def rule_pairs() -> tuple[tuple[str, str], ...]:
+    """The body fields whose presence together needs a rule: a decoded line whose body has both of a
+    pair takes the reference path."""
+    from .rules import BODY_RULES
+
+    pairs = tuple(r.fields for r in BODY_RULES if len(r.fields) > 1)
+    if any(len(p) != 2 or not all(f.isidentifier() for f in p) for p in pairs):
+        raise RuntimeError("a body rule needs more than one or two fields; teach the fast path about it")
+    return pairs
 
 
 @functools.cache

@@ -12,6 +12,7 @@ report: the result is validated again and returned with the changes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import shutil
@@ -114,85 +115,140 @@ def fix_file(
 ) -> FixResult:
     """Repair `source` into `output` (a path, or an open binary stream), or over `source` itself with
     in_place=True. Never writes over the input otherwise. Returns the changes (with input line numbers)
-    and, unless validate=False, the report of validating what was written (line numbers of the output)."""
+    and, unless validate=False, the report of validating what was written (line numbers of the output).
+
+    The pipeline: read → reading repairs (BOM, CRLF, blank lines, arrays) → drop duplicates → rename
+    repeated ids → count → write (and validate what is written)."""
     from .validator import Validator
 
+    output = _target(source, output, in_place)
+    validator = Validator(provider, max_findings=max_findings, file=_name(output)) if validate else None
+    changes: list[Change] = []
+    with _Source(source, copy_stream=dedupe_ids) as read:
+        # A new id must not take one that a later line has: a first pass learns every id.
+        taken = _all_ids(read, drop_duplicates) if dedupe_ids else set()
+        with read() as stream:
+            lines = _repaired(stream, changes, drop_duplicates)
+            if dedupe_ids:
+                lines = _dedupe_ids(lines, changes, taken)
+            tally = _Tally(lines)
+            path = _write(output, tally, validator)
+    changes.sort(key=lambda c: c.line or 0)
+    report = validator.finish() if validator is not None else None
+    return FixResult(path, changes, report, tally.lines_in, tally.lines_out)
+
+
+def _target(source, output, in_place: bool):
+    """Where the repaired lines go, refusing to write over the input unless asked."""
     if in_place:
         if output is not None and not _same(output, source):
             raise UsageError("give -o OUT or --in-place, not both")
         if hasattr(source, "read") or str(source) == "-":
             raise UsageError("--in-place needs a file, not standard input")
-        output = source
-    elif output is None:
+        return source
+    if output is None:
         raise UsageError("give -o OUT (or --in-place to repair the file itself)")
-    elif _same(output, source):
+    if _same(output, source):
         raise UsageError(f"{output} is the input file; pass --in-place to write over it")
-
-    changes: list[Change] = []
-    name = getattr(output, "name", "<stdout>") if hasattr(output, "write") else os.fspath(output)
-    validator = Validator(provider, max_findings=max_findings, file=str(name)) if validate else None
-    counts = [0, 0]  # input lines, output lines
-
-    def repaired(stream: BinaryIO, changes: list[Change]) -> Iterator[tuple[int, bytes]]:
-        crlf_runs = _Runs("CRLF line end changed to LF", changes)
-        blank_runs = _Runs("blank line dropped", changes)
-        lines = _lines_after_reading_repairs(stream, changes, crlf_runs, blank_runs)
-        yield from _drop_duplicates(lines, changes) if drop_duplicates else lines
-        crlf_runs.flush()
-        blank_runs.flush()
-
-    def write(f, lines: Iterator[tuple[int, bytes]]) -> None:
-        def written():
-            for number, raw in lines:
-                counts[0] = max(counts[0], number)
-                counts[1] += 1
-                line = raw + b"\n"
-                f.write(line)
-                yield line
-
-        if validator is None:
-            for _line in written():
-                pass
-        else:
-            validator.feed_stream(written())  # output lines are numbered 1, 2, … as they are written
-
-    with _readable_twice(source) if dedupe_ids else contextlib.nullcontext(None) as reopen:
-        taken = None
-        if dedupe_ids:
-            # A new id must not take one that a later line has: the first pass learns every id.
-            with reopen() as stream:
-                taken = {cid for _n, raw in repaired(stream, []) if (cid := _custom_id(raw)[1]) is not None}
-        with reopen() if dedupe_ids else open_binary(source) as stream:
-            lines = repaired(stream, changes)
-            if dedupe_ids:
-                lines = _dedupe_ids(lines, changes, taken)
-            if hasattr(output, "write"):
-                write(output, lines)
-                path = None
-            else:
-                path = Path(output)
-                with atomic_write(path) as f:
-                    write(f, lines)
-    changes.sort(key=lambda c: c.line or 0)
-    report = validator.finish() if validator is not None else None
-    return FixResult(path, changes, report, counts[0], counts[1])
+    return output
 
 
-@contextlib.contextmanager
-def _readable_twice(source):
-    """A function that opens `source` afresh; standard input or a stream is copied to a temporary file."""
-    if not hasattr(source, "read") and str(source) != "-":
-        yield lambda: open_binary(source)
-        return
-    with open_binary(source) as stream, tempfile.TemporaryFile() as copy:
-        shutil.copyfileobj(stream, copy)
+def _name(output) -> str:
+    return str(getattr(output, "name", "<stdout>")) if hasattr(output, "write") else os.fspath(output)
 
-        @contextlib.contextmanager
-        def rewound():
-            copy.seek(0)
-            yield copy
 
-        yield rewound
+def _repaired(stream: BinaryIO, changes: list[Change], drop_duplicates: bool) -> Iterator[tuple[int, bytes]]:
+    """(input line number, line) after the reading repairs and, when asked, without repeated lines."""
+    crlf_runs = _Runs("CRLF line end changed to LF", changes)
+    blank_runs = _Runs("blank line dropped", changes)
+    lines = _lines_after_reading_repairs(stream, changes, crlf_runs, blank_runs)
+    yield from _drop_duplicates(lines, changes) if drop_duplicates else lines
+    crlf_runs.flush()
+    blank_runs.flush()
+
+
+def _all_ids(read, drop_duplicates: bool) -> set[str]:
+    with read() as stream:
+        return {
+            cid
+            for _n, raw in _repaired(stream, [], drop_duplicates)
+            if (cid := _custom_id(raw)[1]) is not None
+        }
+
+
+class _Tally:
+    """Passes (number, line) pairs through, counting input lines (the highest number) and output lines."""
+
+    def __init__(self, lines: Iterator[tuple[int, bytes]]):
+        self.lines = lines
+        self.lines_in = self.lines_out = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for number, raw in self.lines:
+            self.lines_in = max(self.lines_in, number)
+            self.lines_out += 1
+            yield raw + b"\n"
+
+
+_CANNOT_WRITE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+
+
+def _write(output, lines: _Tally, validator) -> Path | None:
+    """Write the lines to a stream, or whole-or-not-at-all to a path (returned); validate them as they go."""
+    if hasattr(output, "write"):
+        _emit(output, lines, validator)
+        return None
+    path = Path(output)
+    try:
+        with atomic_write(path) as f:
+            _emit(f, lines, validator)
+    except OSError as e:
+        if e.errno not in _CANNOT_WRITE:
+            raise
+        raise InputError(f"{path.parent}: cannot write {path.name} there: {e.strerror}") from None
+    return path
+
+
+def _emit(f: BinaryIO, lines: _Tally, validator) -> None:
+    def written():
+        for line in lines:
+            f.write(line)
+            yield line
+
+    if validator is None:
+        for _line in written():
+            pass
+    else:
+        validator.feed_stream(written())  # output lines are numbered 1, 2, … as they are written
+
+
+class _Source:
+    """`with _Source(source) as read:` — `read()` opens the input afresh, once per pass. A path is simply
+    reopened; standard input or a stream is copied to a temporary file first when `copy_stream` (a second
+    pass needs it), else read once as it is."""
+
+    def __init__(self, source, copy_stream: bool):
+        self.source = source
+        self.copy = None
+        self.is_path = not hasattr(source, "read") and str(source) != "-"
+        self.copy_stream = copy_stream and not self.is_path
+
+    def __enter__(self):
+        if self.copy_stream:
+            self.copy = tempfile.TemporaryFile()
+            with open_binary(self.source) as stream:
+                shutil.copyfileobj(stream, self.copy)
+        return self.read
+
+    def __exit__(self, *exc) -> None:
+        if self.copy is not None:
+            self.copy.close()
+
+    def read(self):
+        if self.copy is None:
+            return open_binary(self.source)
+        self.copy.seek(0)
+        return contextlib.nullcontext(self.copy)
 
 
 def _same(a, b) -> bool:
@@ -232,7 +288,7 @@ def _lines_after_reading_repairs(
             objects = _line_array(stripped)
             if objects is not None:
                 changes.append(
-                    Change(number, f"JSON array of {len(objects)} object(s) split into one line each")
+                    Change(number, f"JSON array of {_objects(len(objects))} split into one line each")
                 )
                 for obj in objects:
                     yield number, dumps_line(obj)[:-1]
@@ -246,10 +302,14 @@ def _lines_after_reading_repairs(
             raise InputError(f"{where} is not valid JSON ({e.msg}); it cannot be converted") from None
         objects = _objects_of_array(value, where)
         changes.append(
-            Change(array_start, f"JSON array of {len(objects)} object(s) written as one line each", number)
+            Change(array_start, f"JSON array of {_objects(len(objects))} written as one line each", number)
         )
         for obj in objects:
             yield array_start, dumps_line(obj)[:-1]
+
+
+def _objects(n: int) -> str:
+    return "1 object" if n == 1 else f"{n:,} objects"
 
 
 def _line_array(stripped: bytes) -> list[dict] | None:

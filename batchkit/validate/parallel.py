@@ -12,7 +12,7 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
 from ..findings import Finding, Report
-from ..jsonl import LineReader, iter_lines
+from ..jsonl import LineReader, bounded_lines, file_range, skip_rest
 from ..providers import get_provider
 
 
@@ -22,20 +22,26 @@ def byte_ranges(path, size: int, parts: int) -> list[tuple[int, int]]:
     with open(path, "rb") as f:
         for k in range(1, parts):
             f.seek(max(size * k // parts - 1, cuts[-1]))
-            f.readline()
+            skip_rest(f)
             cuts.append(min(f.tell(), size))
     cuts.append(size)
     return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
 
 
-def file_start(path, provider) -> tuple[bool, tuple | None, tuple | None]:
+def file_start(path, provider, max_line: int) -> tuple[bool, tuple | None, tuple | None]:
     """What a single pass learns early and the later ranges need: whether the file is one JSON array
     spread over lines, and (value, line) of its first request's model and endpoint."""
     reader = LineReader(lambda finding: None)
     model = endpoint = None
     with open(path, "rb") as f:
-        for number, _end, raw in iter_lines(f):
-            obj = reader.parse(number, raw)
+        for number, raw in enumerate(bounded_lines(f, max_line), 1):
+            if len(raw) > max_line:
+                if not raw.endswith(b"\n"):
+                    skip_rest(f)
+                reader.seen_content = True  # as the validator counts such a line
+                obj = None
+            else:
+                obj = reader.parse(number, raw.rstrip(b"\r\n"))
             if reader.array_file:
                 return True, None, None
             if not (provider.one_model or provider.one_endpoint):
@@ -54,36 +60,42 @@ def file_start(path, provider) -> tuple[bool, tuple | None, tuple | None]:
     return False, model, endpoint
 
 
-def _lines_between(f, length: int):
-    for raw in f:
-        yield raw
-        length -= len(raw)
-        if length <= 0:
-            return
-
-
 def _check_range(args) -> dict:
     from .validator import Validator
 
     path, start, stop, provider, options, first_model, first_endpoint = args
-    validator = Validator(provider, ids="hashed", **options)
-    validator.rules.first_model, validator.rules.first_endpoint = first_model, first_endpoint
+    validator = Validator(
+        provider, ids="hashed", first_model=first_model, first_endpoint=first_endpoint, **options
+    )
     with open(path, "rb") as f:
-        f.seek(start)
-        validator.feed_stream(_lines_between(f, stop - start), at_file_start=start == 0, size=stop - start)
+        validator.feed_stream(file_range(f, start, stop), at_file_start=start == 0, size=stop - start)
     s = validator.report.summary
-    ids = validator.rules.ids
     return {
         "findings": validator.report.findings,
+        "omitted": validator.report.omitted,
         "lines": s.lines,
         "requests": s.requests,
         "errors": s.errors,
         "warnings": s.warnings,
         "models": s.models,
         "endpoints": s.endpoints,
-        "has_content": validator._has_content,
-        "hashes": ids.hashes,
+        "has_content": validator.has_content,
+        "hashes": validator.rules.ids.hashes,
     }
+
+
+def _merge(report: Report, result: dict, line_base: int) -> None:
+    """Adds one range's findings (lines shifted by `line_base`) and counts to the file's report."""
+    for f in result["findings"]:
+        line = None if f.line is None else f.line + line_base
+        report.keep(Finding(f.code, f.message, line, f.path, f.severity, f.related_lines))
+    report.omitted.update(result["omitted"])
+    summary = report.summary
+    summary.errors += result["errors"]
+    summary.warnings += result["warnings"]
+    summary.requests += result["requests"]
+    summary.models.update(result["models"])
+    summary.endpoints.update(result["endpoints"])
 
 
 def validate_parallel(path, size: int, provider, jobs: int, options: dict) -> Report:
@@ -95,9 +107,10 @@ def validate_parallel(path, size: int, provider, jobs: int, options: dict) -> Re
         context = None
     provider = get_provider(provider)
     merged = Validator(provider, ids="hashed", **options)
-    array_file, first_model, first_endpoint = file_start(path, merged.provider)
+    array_file, first_model, first_endpoint = file_start(path, merged.provider, merged.max_line)
     if context is None or array_file:
-        with open(path, "rb") as stream:
+        with open(path, "rb") as f:
+            stream = file_range(f, 0, size)
             merged.feed_stream(stream)
             stream.seek(0)
             return merged.finish(rescan=stream)
@@ -109,32 +122,16 @@ def validate_parallel(path, size: int, provider, jobs: int, options: dict) -> Re
         (path, a, b, provider, worker_options, first_model, first_endpoint)
         for a, b in byte_ranges(path, size, jobs)
     ]
-    report, summary = merged.report, merged.report.summary
     line_base, has_content = 0, False
     # The parent checks the first range itself while the workers check the others.
     with ProcessPoolExecutor(max_workers=max(len(tasks) - 1, 1), mp_context=context) as pool:
         later = pool.map(_check_range, tasks[1:])
         for result in itertools.chain([_check_range(tasks[0])], later):
-            for f in result["findings"]:
-                shifted = Finding(
-                    f.code,
-                    f.message,
-                    None if f.line is None else f.line + line_base,
-                    f.path,
-                    f.severity,
-                    f.related_lines,
-                )
-                if report.max_findings is None or len(report.findings) < report.max_findings:
-                    report.findings.append(shifted)
-            summary.errors += result["errors"]
-            summary.warnings += result["warnings"]
-            summary.requests += result["requests"]
-            summary.models.update(result["models"])
-            summary.endpoints.update(result["endpoints"])
+            _merge(merged.report, result, line_base)
             has_content = has_content or result["has_content"]
             merged.rules.ids.extend(result["hashes"])
             line_base += result["lines"]
-    summary.lines = line_base
-    summary.bytes = size
-    with open(path, "rb") as stream:
-        return merged.finish(rescan=stream, has_content=has_content)
+    merged.report.summary.lines = line_base
+    merged.report.summary.bytes = size
+    with open(path, "rb") as f:
+        return merged.finish(rescan=file_range(f, 0, size), has_content=has_content)

@@ -6,11 +6,14 @@ from __future__ import annotations
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from functools import partial
 
 from .. import schemas
 from ..findings import Finding
 from ..providers import Provider
-from .explain import did_you_mean
+from .explain import did_you_mean, field_name, pointer
+from .strict import check_structured_output
 
 Emit = Callable[[Finding], None]
 LINE_FIELDS = frozenset(schemas.load(schemas.REQUEST)["properties"])
@@ -24,27 +27,78 @@ EXTENSION_FIELDS = frozenset(
     "chat_template_kwargs add_generation_prompt truncate_prompt_tokens".split()
 )
 
-# Advice on a body: (code, applies to the body, the field it points at, message).
-ADVICE = (
-    (
-        "top-logprobs-without-logprobs",
-        lambda b: "top_logprobs" in b and b.get("logprobs") is not True,
-        "top_logprobs",
-        "`top_logprobs` needs `logprobs: true`; add it",
+
+@dataclass(frozen=True)
+class BodyRule:
+    """A rule on a request body that no schema states: it can fire only when the body has every one of
+    `fields`, so the fast path sends exactly such lines to the reference path (see fastpath.body_type)."""
+
+    code: str
+    fields: tuple[str, ...]
+    applies: Callable[[dict], bool] = lambda b: True
+    message: Callable[[dict], str] = lambda b: ""
+    check: Callable | None = None  # (line, body, emit, provider): reports its own findings and paths
+
+    @property
+    def path(self) -> str:
+        return f"/body/{self.fields[0]}"
+
+
+# The body rules. Together with the schemas (their `dependentSchemas`), this is the one place that
+# decides which lines leave the fast path.
+BODY_RULES = (
+    BodyRule(
+        "streaming-unsupported",
+        ("stream",),
+        lambda b: b["stream"] is True,
+        lambda b: "batch requests cannot stream; remove `stream` or set it to false",
     ),
-    (
+    BodyRule(
         "stream-options-without-stream",
-        lambda b: "stream_options" in b and b.get("stream") is not True,
-        "stream_options",
-        "`stream_options` only applies when streaming; remove it",
+        ("stream_options",),
+        lambda b: b["stream_options"] is not None and b.get("stream") is not True,
+        lambda b: (
+            "`stream_options` is only allowed with `stream: true`, and batch requests cannot stream; "
+            "remove `stream_options`"
+        ),
     ),
-    (
+    BodyRule(
         "conflicting-max-tokens",
-        lambda b: "max_tokens" in b and "max_completion_tokens" in b,
-        "max_tokens",
-        "both `max_tokens` and `max_completion_tokens` are set; keep `max_completion_tokens`",
+        ("max_tokens", "max_completion_tokens"),
+        lambda b: True,
+        lambda b: "both `max_tokens` and `max_completion_tokens` are set; keep `max_completion_tokens`",
+    ),
+    BodyRule(
+        "out-of-range",
+        ("best_of",),
+        lambda b: _int(b["best_of"]) and _int(b.get("n")) and b["best_of"] < b["n"],
+        lambda b: (
+            f"`best_of` ({b['best_of']}) must be at least `n` ({b['n']}): best_of candidates are "
+            "made and the best n returned"
+        ),
     ),
 )
+
+
+def _structured_output(number, body, emit, provider, field):
+    check_structured_output(number, body, emit, field, provider.structured_outputs)
+
+
+# Structured outputs: strict schemas (and JSON mode) are checked against the provider's subset.
+BODY_RULES += tuple(
+    BodyRule(
+        "structured-output",
+        (name,),
+        check=partial(_structured_output, field=name),
+    )
+    for name in ("response_format", "text", "tools")
+)
+# Message roles whose lines need a rule (tool-call pairing).
+RULE_ROLES = frozenset({"tool"})
+
+
+def _int(value) -> bool:
+    return type(value) is int
 
 
 def duplicate(number: int, custom_id: str, first: int) -> Finding:
@@ -139,20 +193,23 @@ class LineRules:
         if len(obj) > 4 or not obj.keys() <= LINE_FIELDS:
             for key in obj.keys() - LINE_FIELDS:
                 hint = did_you_mean(key, LINE_FIELDS)
-                message = f"unknown field `{key}` on the request line; it is ignored{hint}"
-                emit(Finding("unknown-field", message, number, f"/{key}"))
+                message = f"unknown field `{field_name(key)}` on the request line; it is ignored{hint}"
+                emit(Finding("unknown-field", message, number, pointer((key,))))
         # Only values of the right type take part in the rules; the schema reports the others.
         custom_id, url, body = obj.get("custom_id"), obj.get("url"), obj.get("body")
         custom_id = custom_id if type(custom_id) is str else None
         url = url if type(url) is str else None
         body = body if type(body) is dict else {}
         model = body.get("model") if type(body.get("model")) is str else None
-        self.check_shape(number, custom_id, url, model, emit)
+        self.check_id_url_model(number, custom_id, url, model, emit)
         if body:
             self._body(number, url, body, emit)
 
-    def check_shape(self, number: int, custom_id: str | None, url: str | None, model: str | None, emit: Emit):
-        """The rules that span lines or depend on the provider; they read only these three fields."""
+    def check_id_url_model(
+        self, number: int, custom_id: str | None, url: str | None, model: str | None, emit: Emit
+    ) -> None:
+        """The rules on a line's custom_id, url and model: unique ids, the provider's id pattern and
+        endpoints, one model or endpoint per file. They span lines and read only these three fields."""
         if custom_id is not None:
             self.ids.add(custom_id, number, emit)
             if self.id_match is not None and not self.id_match(custom_id):
@@ -189,9 +246,6 @@ class LineRules:
         emit(Finding(f"mixed-{what}", message, number, path, related_lines=(first_line,)))
 
     def _body(self, number, url, body, emit):
-        if body.get("stream") is True:
-            message = "batch requests cannot stream; remove `stream` or set it to false"
-            emit(Finding("streaming-unsupported", message, number, "/body/stream"))
         schema = self.bodies.get(url)
         if schema is not None:
             known = schemas.known_properties(schema)
@@ -199,12 +253,19 @@ class LineRules:
                 for key in sorted(body.keys() - known):
                     emit(
                         Finding(
-                            "unknown-field", unknown_body_field(key, schema, known), number, f"/body/{key}"
+                            "unknown-field",
+                            unknown_body_field(key, schema, known),
+                            number,
+                            pointer(("body", key)),
                         )
                     )
-        for code, applies, field, message in ADVICE:
-            if applies(body):
-                emit(Finding(code, message, number, f"/body/{field}"))
+        for rule in BODY_RULES:
+            if not all(f in body for f in rule.fields):
+                continue
+            if rule.check is not None:
+                rule.check(number, body, emit, self.provider)
+            elif rule.applies(body):
+                emit(Finding(rule.code, rule.message(body), number, rule.path))
         messages = body.get("messages")
         if type(messages) is list:
             self._messages(number, messages, emit)
@@ -233,10 +294,10 @@ class LineRules:
 def unknown_body_field(key: str, schema: str, known) -> str:
     if key in EXTENSION_FIELDS:
         return (
-            f"`{key}` is not an OpenAI {schema} field; open-weight servers (vLLM, kluster.ai) accept it, "
+            f"`{field_name(key)}` is not an OpenAI {schema} field; open-weight servers (vLLM, kluster.ai) accept it, "
             "others may reject it"
         )
     return (
-        f"`{key}` is not a known {schema} field; it is passed through as is (fine only for servers that "
+        f"`{field_name(key)}` is not a known {schema} field; it is passed through as is (fine only for servers that "
         f"accept it){did_you_mean(key, known)}"
     )

@@ -52,6 +52,8 @@ OPENAI_STRICT = StrictProfile(
     large_enum_text=15_000,
 )
 
+PROFILES = {"openai": OPENAI_STRICT}  # Provider.structured_outputs → the subset its strict mode accepts
+
 SCHEMA_CHILDREN = ("properties", "$defs", "definitions")  # keywords whose values map names to schemas
 
 
@@ -183,30 +185,36 @@ def check_strict_schema(
     walk.limits()
 
 
-def strict_schemas(body: dict) -> Iterator[tuple[object, tuple]]:
-    """(schema, its path under /body) of every strict schema in a chat or Responses body."""
-    response_format = body.get("response_format")
-    if type(response_format) is dict and response_format.get("type") == "json_schema":
-        spec = response_format.get("json_schema")
-        if type(spec) is dict and spec.get("strict") is True and "schema" in spec:
-            yield spec["schema"], ("response_format", "json_schema", "schema")
-    text = body.get("text")
-    fmt = text.get("format") if type(text) is dict else None
-    if (
-        type(fmt) is dict
-        and fmt.get("type") == "json_schema"
-        and fmt.get("strict") is True
-        and "schema" in fmt
-    ):
-        yield fmt["schema"], ("text", "format", "schema")
-    tools = body.get("tools")
-    for i, tool in enumerate(tools if type(tools) is list else ()):
-        if type(tool) is not dict:
-            continue
-        spec = tool.get("function") if type(tool.get("function")) is dict else tool  # chat | Responses
-        if spec.get("strict") is True and "parameters" in spec:
-            where = ("tools", i, "function", "parameters") if spec is not tool else ("tools", i, "parameters")
-            yield spec["parameters"], where
+def strict_schemas(body: dict, field: str | None = None) -> Iterator[tuple[object, tuple]]:
+    """(schema, its path under /body) of every strict schema in a chat or Responses body (only those under
+    the top-level `field`, when given): `response_format`, `text.format`, strict function tools."""
+    if field in (None, "response_format"):
+        response_format = body.get("response_format")
+        if type(response_format) is dict and response_format.get("type") == "json_schema":
+            spec = response_format.get("json_schema")
+            if type(spec) is dict and spec.get("strict") is True and "schema" in spec:
+                yield spec["schema"], ("response_format", "json_schema", "schema")
+    if field in (None, "text"):
+        text = body.get("text")
+        fmt = text.get("format") if type(text) is dict else None
+        if (
+            type(fmt) is dict
+            and fmt.get("type") == "json_schema"
+            and fmt.get("strict") is True
+            and "schema" in fmt
+        ):
+            yield fmt["schema"], ("text", "format", "schema")
+    if field in (None, "tools"):
+        tools = body.get("tools")
+        for i, tool in enumerate(tools if type(tools) is list else ()):
+            if type(tool) is not dict:
+                continue
+            spec = tool.get("function") if type(tool.get("function")) is dict else tool  # chat | Responses
+            if spec.get("strict") is True and "parameters" in spec:
+                where = (
+                    ("tools", i, "function", "parameters") if spec is not tool else ("tools", i, "parameters")
+                )
+                yield spec["parameters"], where
 
 
 def _mentions_json(value) -> bool:
@@ -219,11 +227,16 @@ def _mentions_json(value) -> bool:
     return False
 
 
-def check_structured_output(number: int | None, body: dict, emit: Emit) -> None:
-    """Every strict schema of a body, and JSON mode's rule that the prompt says "JSON"."""
-    for schema, where in strict_schemas(body):
-        check_strict_schema(schema, number, ("body", *where), emit)
-    response_format = body.get("response_format")
+def check_structured_output(
+    number: int | None, body: dict, emit: Emit, field: str | None = None, profile: str | None = "openai"
+) -> None:
+    """Every strict schema of a body (under `field` only, when given), and JSON mode's rule that the
+    prompt says "JSON", as the provider whose strict mode is `profile` checks them (None: no such rules)."""
+    if profile is None:
+        return
+    for schema, where in strict_schemas(body, field):
+        check_strict_schema(schema, number, ("body", *where), emit, PROFILES[profile])
+    response_format = body.get("response_format") if field in (None, "response_format") else None
     if type(response_format) is dict and response_format.get("type") == "json_object":
         if not _mentions_json(body.get("messages")):
             message = (

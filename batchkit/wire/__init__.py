@@ -6,16 +6,21 @@ from .protocol import (
     EXECUTABLE_ENDPOINTS,
     LOCAL,
     MAX_BATCH_ERRORS,
+    WRONG_URL_MESSAGE,
     api_path,
     batch_error,
     error_body,
     expired_line,
+    missing_file_message,
+    missing_message,
     new_id,
     request_error,
     result_line,
     succeeded,
+    supported_endpoints_message,
+    unknown_model_message,
 )
-from .upstream import Answer, Sender, retry_after_seconds
+from .upstream import Answer, Sender, redact, retry_after_seconds
 
 __all__ = [
     "EXECUTABLE_ENDPOINTS",
@@ -24,12 +29,18 @@ __all__ = [
     "Answer",
     "Sender",
     "api_path",
+    "WRONG_URL_MESSAGE",
     "batch_error",
     "error_body",
     "expired_line",
+    "missing_file_message",
+    "missing_message",
     "new_id",
     "request_error",
     "result_line",
+    "redact",
     "retry_after_seconds",
     "succeeded",
+    "supported_endpoints_message",
+    "unknown_model_message",
 ]

@@ -24,6 +24,46 @@ BODY_FIELDS = frozenset({"model", "messages", "input", "prompt"})
 
 EXPIRED_MESSAGE = "This request could not be executed before the completion window expired."
 
+# OpenAI's own words for what fails a batch while validating (recorded replies), ids and names filled in
+ENDPOINT_NAMES = {
+    "/v1/chat/completions": "Chat Completions",
+    "/v1/completions": "Completions",
+    "/v1/embeddings": "Embeddings",
+    "/v1/responses": "Responses",
+    "/v1/moderations": "Moderations",
+}
+NOT_JSON_MESSAGE = "This line is not parseable as valid JSON."
+WRONG_URL_MESSAGE = "The URL provided for this request does not match the batch endpoint."
+
+
+def missing_message(name: str) -> str:
+    return f"Missing required parameter: '{name}'."
+
+
+def unknown_model_message(model: str) -> str:
+    return f"The provided model '{model}' is not supported by the Batch API."
+
+
+def missing_file_message(file_id: str) -> str:
+    return f"Cannot find file {file_id}, or organization org-local does not have access to it."
+
+
+def streaming_message(endpoint: str | None) -> str:
+    name = ENDPOINT_NAMES.get(endpoint or "", "Chat Completions")
+    return f"{name}: Streaming is not supported in the Batch API."
+
+
+def quoted_list(values) -> str:
+    """'a', 'b', and 'c' — how OpenAI lists supported values."""
+    quoted = [f"'{v}'" for v in values]
+    if len(quoted) < 3:
+        return " and ".join(quoted)
+    return ", ".join(quoted[:-1]) + f", and {quoted[-1]}"
+
+
+def supported_endpoints_message(endpoint: str) -> str:
+    return f"Invalid value: '{endpoint}'. Supported values are: {quoted_list(sorted(EXECUTABLE_ENDPOINTS))}."
+
 
 def new_id(prefix: str) -> str:
     """An OpenAI-looking id: `file-…`, `batch_…`, `batch_req_…`, `req_…`, `chatcmpl-…`."""
@@ -93,37 +133,43 @@ def dotted(parts) -> str:
     return out
 
 
-def batch_error(finding: Finding) -> dict | None:
-    """The validating-stage error OpenAI would report for a finding, or None when the finding does not fail
-    the batch (warnings, and body problems that fail only their own request, with an HTTP 400, later)."""
+def batch_error(finding: Finding, endpoint: str | None = None) -> dict | None:
+    """The validating-stage error OpenAI would report for a finding (in OpenAI's words where they are
+    known), or None when the finding does not fail the batch (warnings, and body problems that fail only
+    their own request, with an HTTP 400, later). `endpoint` is the batch's."""
     if not finding.is_error:
         return None
-    code = finding.code
-    parts = pointer_parts(finding.path)
+    placed = _place(finding.code, pointer_parts(finding.path))
+    if placed is None:
+        return None
+    openai_code, param, message = placed
+    line = None if openai_code in ("empty_file", "too_many_requests", "file_too_large") else finding.line
+    if openai_code == "streaming_unsupported":
+        message = streaming_message(endpoint)
+    return {"code": openai_code, "message": message or finding.message, "param": param, "line": line}
 
-    def error(openai_code, param=None, line=finding.line):
-        return {"code": openai_code, "message": finding.message, "param": param, "line": line}
 
+def _place(code: str, parts: list[str]) -> tuple[str, str | None, str | None] | None:
+    """(OpenAI code, param, OpenAI's message or None to keep the finding's) for a finding that fails a batch."""
     if code in READING_CODES:
-        return error("invalid_json_line")
-    if code == "empty-file":
-        return error("empty_file", line=None)
-    if code in ("too-many-requests", "file-too-large"):
-        return error(code.replace("-", "_"), line=None)
+        return "invalid_json_line", None, NOT_JSON_MESSAGE
+    if code in ("empty-file", "too-many-requests", "file-too-large"):
+        return code.replace("-", "_"), None, None
     if code == "duplicate-custom-id":
-        return error("duplicate_custom_id", "custom_id")
+        return "duplicate_custom_id", "custom_id", None
     if code == "streaming-unsupported":
-        return error("streaming_unsupported", "body.stream")
+        return "streaming_unsupported", "body.stream", None
     if code in ("unsupported-endpoint", "mixed-endpoint") or parts[:1] == ["url"]:
-        return error("invalid_url", "url")
+        return "invalid_url", "url", WRONG_URL_MESSAGE
     if len(parts) == 1 and parts[0] in LINE_FIELDS:
         if code == "missing-field":
-            return error("missing_required_parameter", parts[0])
-        return error("invalid_request", parts[0])
+            return "missing_required_parameter", parts[0], missing_message(parts[0])
+        return "invalid_request", parts[0], None
     if not parts:  # the line as a whole (not an object of the right shape)
-        return error("invalid_request")
+        return "invalid_request", None, None
     if len(parts) == 2 and parts[0] == "body" and parts[1] in BODY_FIELDS:
-        return error("invalid_request", f"body.{parts[1]}")
+        required = f"{parts[1].capitalize()} parameter is required." if code == "missing-field" else None
+        return "invalid_request", f"body.{parts[1]}", required
     return None
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import random
+import re
 import time
 from typing import NamedTuple
 
@@ -53,14 +54,34 @@ def retry_after_seconds(headers: httpx.Headers) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _json_body(response: httpx.Response) -> tuple[int, dict]:
+REDACTED = "[redacted]"
+# a credential header's value as an upstream may echo it: JSON ("authorization": "…", escaped or not),
+# a Python repr ('api-key': '…') or an HTTP dump (x-api-key: …); and any bearer token
+_CREDENTIAL = re.compile(
+    r"""((?:authorization|x-api-key|api-key)\\*["']?\s*[:=]\s*\\*["']?)[^"'\\\r\n,;}]+""", re.IGNORECASE
+)
+_BEARER = re.compile(r"""(bearer\s+)[^\s"'\\,;}]+""", re.IGNORECASE)
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """`text` without credential header values, bearer tokens or any of `secrets` (the configured key)."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    text = _CREDENTIAL.sub(lambda m: m.group(1) + REDACTED, text)
+    return _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+def _json_body(response: httpx.Response, secrets: tuple[str, ...]) -> tuple[int, dict]:
+    """The answer's status and JSON object, redacted before anything is parsed or cut."""
+    text = redact(response.text, secrets)
     try:
-        body = orjson.loads(response.content)
+        body = orjson.loads(text)
     except orjson.JSONDecodeError:
         body = None
     if isinstance(body, dict):
         return response.status_code, body
-    text = response.text[:500]
+    text = text[:500]
     if response.is_success:
         return 502, error_body(
             f"the upstream answered HTTP {response.status_code} with a body that is not a "
@@ -86,6 +107,8 @@ class Sender:
         backoff: float = 0.5,
     ):
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.secrets = (api_key,) if api_key else ()
+        self.base_url = base_url.rstrip("/")
         self.client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers=headers,
@@ -121,6 +144,12 @@ class Sender:
             if start > now:
                 await asyncio.sleep(start - now)
 
+    def _unreachable(self, error: httpx.HTTPError) -> dict:
+        reason = redact(f"{type(error).__name__}: {error}".rstrip(": "), self.secrets)
+        return error_body(
+            f"could not reach {self.base_url}: {reason}", "upstream_error", code="upstream_unreachable"
+        )
+
     async def get(self, path: str) -> Answer:
         return await self.request("GET", path)
 
@@ -137,17 +166,10 @@ class Sender:
                     response = await self.client.request(method, path, content=content, headers=headers)
                     await response.aread()
             except httpx.HTTPError as e:
-                status, body = (
-                    502,
-                    error_body(
-                        f"could not reach the upstream server: {type(e).__name__}: {e}",
-                        "upstream_error",
-                        code="upstream_unreachable",
-                    ),
-                )
+                status, body = 502, self._unreachable(e)
                 request_id = new_id("req_")
             else:
-                status, body = _json_body(response)
+                status, body = _json_body(response, self.secrets)
                 request_id = response.headers.get("x-request-id") or new_id("req_")
                 if status == 429:
                     wait = retry_after_seconds(response.headers)

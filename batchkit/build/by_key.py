@@ -1,0 +1,115 @@
+"""Split a batch file into one file per model (or per endpoint), for providers that take one per file.
+
+`batch.jsonl` → `batch.gpt-4o-mini.jsonl`, `batch.gpt-4.1.jsonl`, … (a model's characters that cannot be
+in a file name become `_`); a group over the provider's per-file limits is sharded as `split` does
+(`batch.gpt-4o-mini-00001.jsonl`, …). Lines are copied byte for byte and in order within each group.
+
+The whole source is validated first, under the provider's rules except one-model / one-endpoint (which
+the split is for) and the per-file limits (which sharding meets): an invalid file writes nothing unless
+forced. Each group's files then appear whole or not at all, as every batch file does.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import orjson
+
+from ..errors import UsageError, ValidationFailed
+from ..findings import Report
+from ..jsonl import content_lines, open_binary, source_name
+from ..providers import Provider, get_provider, parse_size
+from .shards import WriteResult, write_numbered
+
+SPLIT_KEYS = ("model", "endpoint")
+UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass
+class SplitByResult:
+    report: Report  # the validation of the whole source
+    groups: dict[str, WriteResult] = field(default_factory=dict)  # key value → what was written for it
+
+    @property
+    def paths(self) -> list[Path]:
+        return [p for result in self.groups.values() for p in result.paths]
+
+
+def key_of(raw: bytes, by: str) -> str:
+    """The line's model (or endpoint); `no-model` / `no-endpoint` for a line without a readable one."""
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        obj = None
+    value = None
+    if isinstance(obj, dict):
+        value = obj.get("url") if by == "endpoint" else (obj.get("body") or {}).get("model")
+    return value if isinstance(value, str) and value else f"no-{by}"
+
+
+def group_path(output: Path, value: str, taken: set[Path]) -> Path:
+    """`out.jsonl` + `meta-llama/Llama-3.1-8B` → `out.meta-llama_Llama-3.1-8B.jsonl`, never a path
+    another group already has."""
+    slug = UNSAFE.sub("_", value).strip("._") or "_"
+    path, n = output.with_name(f"{output.stem}.{slug}{output.suffix}"), 1
+    while path in taken:
+        n += 1
+        path = output.with_name(f"{output.stem}.{slug}~{n}{output.suffix}")
+    taken.add(path)
+    return path
+
+
+def _values(source, by: str) -> list[str]:
+    with open_binary(source) as stream:
+        return list(dict.fromkeys(key_of(raw, by) for _n, raw in content_lines(stream)))
+
+
+def _lines_of(source, by: str, value: str):
+    with open_binary(source) as stream:
+        for number, raw in content_lines(stream):
+            if key_of(raw, by) == value:
+                yield number, raw
+
+
+def split_by(
+    source: str | os.PathLike,
+    by: str,
+    output: str | os.PathLike | None = None,
+    provider: str | Provider | None = None,
+    *,
+    max_requests: int | None = None,
+    max_bytes: int | str | None = None,
+    force: bool = False,
+    max_findings: int | None = None,
+) -> SplitByResult:
+    """One file per model (by="model") or endpoint (by="endpoint") of `source`, named after `output`
+    (default: `source`), each sharded under the provider's limits or the given ones."""
+    from ..validate import validate_file
+
+    if by not in SPLIT_KEYS:
+        raise UsageError(f"split by {by!r}? choose one of: {', '.join(SPLIT_KEYS)}")
+    if str(source) == "-":
+        raise UsageError("split --by reads its file once per group; give a file, not standard input")
+    row = get_provider(provider)
+    mixed = replace(row, one_model=False, one_endpoint=False)
+    report = validate_file(
+        source, mixed, max_requests=sys.maxsize, max_bytes=sys.maxsize, max_findings=max_findings
+    )
+    if not report.valid and not force:
+        s = report.summary
+        raise ValidationFailed(
+            f"{s.errors:,} error(s) in {s.requests:,} request(s); nothing written (fix them, or pass --force)",
+            report,
+        )
+    limits = row.with_limits(max_requests, parse_size(max_bytes))
+    result, taken = SplitByResult(report), set()
+    for value in _values(source, by):
+        path = group_path(Path(output if output is not None else source), value, taken)
+        result.groups[value] = write_numbered(
+            _lines_of(source, by, value), path, limits, validate=False, file=source_name(source)
+        )
+    return result

@@ -1,0 +1,79 @@
+"""`batchkit convert`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..dialects import DIALECTS
+from ..errors import ValidationFailed
+from ..providers import PROVIDERS
+from ..report import render
+from .common import format_option, use_color
+
+
+@click.command()
+@click.argument("source", type=click.Path(allow_dash=True, dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The file to write.")
+@click.option(
+    "--to", "to", type=click.Choice(sorted(DIALECTS)), help="The dialect to write (default: the provider's)."
+)
+@click.option(
+    "--provider",
+    "-p",
+    type=click.Choice(list(PROVIDERS), case_sensitive=False),
+    default=None,
+    help="Whose limits and id rule the output must meet (default: the dialect's own provider).",
+)
+@click.option("--model", default=None, help="The model to put on every request.")
+@click.option(
+    "--max-tokens", type=click.IntRange(min=1), default=None, help="max_tokens where a request has none."
+)
+@click.option("--drop-unsupported", is_flag=True, help="Leave out what the target cannot express (listed).")
+@click.option("--force", is_flag=True, help="Write the output even when it does not validate.")
+@format_option
+@click.option("-q", "--quiet", is_flag=True, help="Only errors; no warnings or summary.")
+def convert(source, output, to, provider, model, max_tokens, drop_unsupported, force, fmt, quiet):
+    """Convert batch file SOURCE to another provider's line format (--to DIALECT) and write OUTPUT.
+
+    \b
+    Dialects: openai {custom_id, method, url, body}, anthropic {custom_id, params}, gemini {key, request},
+    vertex {request}, bedrock {recordId, modelInput}, custom-body {custom_id, body}.
+    A request the target cannot express is reported and not written, unless --drop-unsupported.
+    Exit status: 0 every request converted, 1 some could not be (or the output is invalid), 2 usage or I/O.
+    """
+    from ..dialects import convert_file
+
+    try:
+        result = convert_file(
+            source,
+            output,
+            to,
+            provider=provider,
+            model=model,
+            max_tokens=max_tokens,
+            drop_unsupported=drop_unsupported,
+            force=force,
+        )
+    except ValidationFailed as e:
+        reports = [r for r in (getattr(e, "conversion", None), e.report) if r is not None]
+        _echo(render(reports, fmt, color=use_color(sys.stdout), quiet=quiet))
+        raise
+    shown = [r for r in result.reports if r.findings or fmt != "text"]
+    _echo(render(shown, fmt, color=use_color(sys.stdout), quiet=quiet) if shown else "")
+    if not quiet:
+        where = ", ".join(str(p) for p in result.paths)
+        click.echo(f"converted {result.written:,} request(s) to {where}", err=True)
+        if result.skipped:
+            click.echo(f"{result.skipped:,} request(s) could not be converted and were not written", err=True)
+        if result.dropped:
+            click.echo(f"{len(result.dropped):,} field(s) dropped (--drop-unsupported)", err=True)
+        if result.id_map is not None:
+            click.echo(f"ids changed to fit the provider's rule: map in {result.id_map}", err=True)
+    click.get_current_context().exit(1 if result.skipped or not result.conversion.valid else 0)
+
+
+def _echo(text: str) -> None:
+    if text:
+        click.echo(text)

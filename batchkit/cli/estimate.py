@@ -1,0 +1,46 @@
+"""`batchkit estimate`: a thin command over batchkit.tokens.estimate."""
+
+from __future__ import annotations
+
+import click
+import orjson
+
+from ..tokens.estimate import DEFAULT_MAX_OUTPUT
+from .common import provider_option
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True, dir_okay=False))
+@provider_option(help="Whose prices to use.")
+@click.option(
+    "--prices",
+    type=click.Path(dir_okay=False),
+    help="A JSON prices file; its entries replace the shipped ones.",
+)
+@click.option(
+    "--tokenizer",
+    type=click.Path(dir_okay=False),
+    help="A Hugging Face tokenizer.json for models outside the OpenAI families (else they are estimated).",
+)
+@click.option(
+    "--default-max-output",
+    type=click.IntRange(min=0),
+    default=DEFAULT_MAX_OUTPUT,
+    show_default=True,
+    help="Output tokens assumed for a request that sets no max_tokens / max_completion_tokens / max_output_tokens.",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def estimate(files, provider, prices, tokenizer, default_max_output, fmt):
+    """Count prompt tokens and the cost range of batch files, per file and model, before sending them.
+
+    Counts are exact for OpenAI models; others are estimates, marked ~ (or "estimated": true in JSON),
+    unless --tokenizer gives their tokenizer. Exit 1 when a line cannot be read."""
+    from ..tokens import estimate as run
+    from ..tokens import render_text
+
+    result = run(files, provider, prices, tokenizer, default_max_output)
+    if fmt == "json":
+        click.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        click.echo(render_text(result), nl=False)
+    raise SystemExit(0 if result.ok else 1)

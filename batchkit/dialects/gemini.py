@@ -1,0 +1,411 @@
+"""The Gemini API batch line `{key, request}`, `request` a GenerateContentRequest, and the conversion of
+a GenerateContentRequest to and from an OpenAI chat body (Vertex uses it too).
+
+System messages become `systemInstruction`; images become `inlineData` (data URLs) or `fileData`; tool
+calls and results become `functionCall` / `functionResponse` parts (a result's text rides as
+`response.content`). The model is the job's, so it is not written on the line. A json_schema response
+format becomes `responseMimeType` + `responseSchema`; its name has no place there and reads back as
+"response". A message of one text part reads back as a plain string."""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+
+import orjson
+
+from . import gemini_schema
+from .base import (
+    CHAT,
+    SYSTEM_ROLES,
+    Context,
+    Request,
+    as_list,
+    chat_messages,
+    child,
+    data_url,
+    dict_at,
+    file_data_of,
+    file_part,
+    function_names,
+    image_of,
+    inner,
+    leftover,
+    list_at,
+    max_tokens_of,
+    model_in,
+    text_of,
+    tool_arguments,
+)
+
+NAME = "gemini"
+SCHEMA = "gemini-request"
+ID_FIELD = "key"
+REQUEST_FIELD = "request"
+TARGET = "Gemini"
+JSON = "application/json"
+SCHEMA_NAME = "response"
+
+CHAT_FIELDS = frozenset(
+    "model messages max_tokens max_completion_tokens stop temperature top_p top_k n seed presence_penalty "
+    "frequency_penalty response_format tools tool_choice stream logprobs top_logprobs".split()
+)
+# chat body field → generationConfig field
+CONFIG = {
+    "temperature": "temperature",
+    "top_p": "topP",
+    "top_k": "topK",
+    "n": "candidateCount",
+    "seed": "seed",
+    "presence_penalty": "presencePenalty",
+    "frequency_penalty": "frequencyPenalty",
+    "logprobs": "responseLogprobs",
+    "top_logprobs": "logprobs",
+}
+CONFIG_IN = {v: k for k, v in CONFIG.items()}
+REQUEST_FIELDS = frozenset(
+    {"contents", "systemInstruction", "generationConfig", "tools", "toolConfig", "model"}
+)
+MODES_OUT = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
+MODES_IN = {v: k for k, v in MODES_OUT.items()}
+
+
+def looks_like(obj: dict) -> bool:
+    return "key" in obj and "request" in obj
+
+
+def model_of(obj: dict):
+    return model_in(obj, REQUEST_FIELD)
+
+
+def from_line(obj: dict, ctx: Context) -> Request | None:
+    request = inner(obj, REQUEST_FIELD, "a GenerateContentRequest", ctx)
+    if request is None:
+        return None
+    return Request(obj.get("key"), to_chat(request, "/request", ctx), CHAT, "/request")
+
+
+def to_line(request: Request, ctx: Context) -> dict | None:
+    converted = from_chat(request, ctx)
+    return None if converted is None else {"key": request.id, "request": converted}
+
+
+def camel(key: str) -> str:
+    """generation_config → generationConfig: the API reads both spellings of its fields."""
+    return re.sub(r"_([a-z])", lambda m: m.group(1).upper(), key)
+
+
+# ---- OpenAI chat → GenerateContentRequest -------------------------------------------------------------------
+
+
+def from_chat(request: Request, ctx: Context) -> dict | None:
+    body, at = request.body, request.at
+    if request.kind != CHAT:
+        ctx.unsupported(at, f"{TARGET} takes chat requests only, not {request.kind}")
+        return None
+    leftover(body, CHAT_FIELDS, at, ctx, TARGET)
+    messages = body.get("messages") or []
+    system, contents = _contents_out(messages, child(at, "messages"), ctx)
+    converted: dict = {"contents": contents}
+    if system:
+        converted["systemInstruction"] = {"parts": system}
+    _tools_out(body, converted, at, ctx)
+    config = _config_out(body, at, ctx)
+    if config:
+        converted["generationConfig"] = config
+    if body.get("stream") is True:
+        ctx.unsupported(child(at, "stream"), "a batch request cannot stream", "unsupported-value")
+    return converted
+
+
+def _config_out(body: dict, at: str, ctx: Context) -> dict:
+    config: dict = {}
+    tokens = max_tokens_of(body) or ctx.max_tokens
+    if tokens is not None:
+        config["maxOutputTokens"] = tokens
+    if body.get("stop") is not None:
+        config["stopSequences"] = as_list(body["stop"])
+    for key, name in CONFIG.items():
+        if key in body:
+            config[name] = body[key]
+    response_format = body.get("response_format")
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind == "json_schema" and isinstance(response_format.get("json_schema"), dict):
+        spec = response_format["json_schema"]
+        leftover(
+            spec,
+            {"name", "schema", "strict", "description"},
+            child(at, "response_format", "json_schema"),
+            ctx,
+            TARGET,
+        )
+        config["responseMimeType"] = JSON
+        if "schema" in spec:
+            path = child(at, "response_format", "json_schema", "schema")
+            config["responseSchema"] = gemini_schema.to_gemini(spec["schema"], path, ctx)
+    elif kind == "json_object":
+        config["responseMimeType"] = JSON
+    elif response_format is not None and kind != "text":
+        ctx.unsupported(child(at, "response_format"), f"{TARGET} has no response_format {kind!r}")
+    return config
+
+
+def _tools_out(body: dict, converted: dict, at: str, ctx: Context) -> None:
+    if body.get("tools") is not None:
+        declarations = []
+        for i, tool in enumerate(as_list(body["tools"])):
+            path = child(at, "tools", i)
+            function = (
+                tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
+            )
+            if not isinstance(function, dict):
+                ctx.unsupported(path, f"{TARGET} takes function tools only")
+                continue
+            leftover(function, {"name", "description", "parameters"}, child(path, "function"), ctx, TARGET)
+            declarations.append(dict(function))
+        converted["tools"] = [{"functionDeclarations": declarations}]
+    choice = body.get("tool_choice")
+    config = None
+    if isinstance(choice, str) and choice in MODES_OUT:
+        config = {"mode": MODES_OUT[choice]}
+    elif isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+        config = {"mode": "ANY", "allowedFunctionNames": [choice["function"].get("name")]}
+    elif choice is not None:
+        ctx.unsupported(child(at, "tool_choice"), f"{TARGET} has no tool_choice {choice!r}")
+    if config is not None:
+        converted["toolConfig"] = {"functionCallingConfig": config}
+
+
+def _contents_out(messages: list, at: str, ctx: Context):
+    names = function_names(messages)
+    system: list = []
+    contents: list = []
+    for role, message, path in chat_messages(messages, at, ctx, TARGET):
+        content, content_at = message.get("content"), child(path, "content")
+        if role in SYSTEM_ROLES:
+            system.extend(_parts_out(content, content_at, ctx))
+        elif role == "tool":
+            part = _function_response(message, names, path, ctx)
+            last = contents[-1] if contents else None
+            if part is None:
+                continue
+            if last and last["role"] == "user" and all("functionResponse" in p for p in last["parts"]):
+                last["parts"].append(part)
+            else:
+                contents.append({"role": "user", "parts": [part]})
+        elif role == "user":
+            contents.append({"role": "user", "parts": _parts_out(content, content_at, ctx)})
+        else:
+            parts = _parts_out(content, content_at, ctx) if content else []
+            for j, call in enumerate(message.get("tool_calls") or []):
+                function = call.get("function") if isinstance(call, dict) else None
+                arguments = tool_arguments(function, child(path, "tool_calls", j), ctx, TARGET)
+                if arguments is not None:
+                    call_part = {"id": call.get("id"), "name": function.get("name"), "args": arguments}
+                    parts.append({"functionCall": call_part})
+            contents.append({"role": "model", "parts": parts})
+    return system, contents
+
+
+def _function_response(message: dict, names: dict, at: str, ctx: Context) -> dict | None:
+    """The functionResponse part for a tool message (None when no earlier call names its function)."""
+    call_id = message.get("tool_call_id")
+    if call_id not in names:
+        message_text = (
+            f"{TARGET} names the function a result answers; no earlier tool call has id {call_id!r}"
+        )
+        ctx.unsupported(at, message_text)
+        return None
+    content = message.get("content")
+    text = text_of(content) if isinstance(content, (str, list)) else ""
+    return {"functionResponse": {"id": call_id, "name": names.get(call_id), "response": {"content": text}}}
+
+
+def _parts_out(content, at: str, ctx: Context) -> list:
+    if content is None or isinstance(content, str):
+        return [{"text": content or ""}]
+    parts = []
+    for i, part in enumerate(as_list(content)):
+        path = child(at, i)
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text":
+            leftover(part, {"type", "text"}, path, ctx, TARGET)
+            parts.append({"text": part.get("text")})
+        elif kind == "image_url" and isinstance(part.get("image_url"), dict):
+            leftover(part, {"type", "image_url"}, path, ctx, TARGET)
+            parts.append(_image_out(part["image_url"], child(path, "image_url"), ctx))
+        elif kind == "file":
+            inline = file_data_of(part, path, ctx, TARGET)
+            if part["file"].get("filename") is not None:
+                ctx.unsupported(child(path, "file", "filename"), f"{TARGET} has no file name")
+            if inline is not None:
+                parts.append({"inlineData": {"mimeType": inline[0], "data": inline[1]}})
+        else:
+            ctx.unsupported(path, f"{TARGET} has no {kind!r} content part")
+    return parts
+
+
+def _image_out(image: dict, at: str, ctx: Context) -> dict:
+    url, inline = image_of(image, at, ctx, TARGET)
+    if inline:
+        return {"inlineData": {"mimeType": inline[0], "data": inline[1]}}
+    mime = mimetypes.guess_type(url.split("?", 1)[0])[0] or "image/jpeg"
+    return {"fileData": {"mimeType": mime, "fileUri": url}}
+
+
+# ---- GenerateContentRequest → OpenAI chat -------------------------------------------------------------------
+
+
+def to_chat(request: dict, at: str, ctx: Context) -> dict:
+    request = {camel(k): v for k, v in request.items()}
+    leftover(request, REQUEST_FIELDS, at, ctx, "an OpenAI chat request")
+    body: dict = {"model": ctx.model} if ctx.model else {}
+    messages = []
+    system = request.get("systemInstruction")
+    if isinstance(system, dict):
+        messages.append(
+            {
+                "role": "system",
+                "content": _content_in(
+                    system.get("parts") or [], child(at, "systemInstruction", "parts"), ctx
+                ),
+            }
+        )
+    for i, content in enumerate(list_at(request, "contents")):
+        messages.extend(_message_in(content, child(at, "contents", i), ctx))
+    body["messages"] = messages
+    _config_in(request.get("generationConfig"), body, child(at, "generationConfig"), ctx)
+    _tools_in(request, body, at, ctx)
+    return body
+
+
+def _message_in(content, at: str, ctx: Context) -> list:
+    if not isinstance(content, dict):
+        ctx.unsupported(at, "a content must be an object")
+        return []
+    parts = list_at(content, "parts")
+    if content.get("role", "user") == "model":
+        texts, calls = [], []
+        for i, part in enumerate(parts):
+            call = part.get("functionCall") if isinstance(part, dict) else None
+            if isinstance(call, dict):
+                arguments = orjson.dumps(call.get("args", {})).decode()
+                call_id = call.get("id") or f"call_{call.get('name')}"
+                calls.append(
+                    {
+                        "id": call_id,
+                        "type": "function",
+                        "function": {"name": call.get("name"), "arguments": arguments},
+                    }
+                )
+            elif isinstance(part, dict) and "text" in part:
+                texts.append(part["text"])
+            else:
+                ctx.unsupported(
+                    child(at, "parts", i), "an OpenAI assistant message holds text and tool calls only"
+                )
+        message = {"role": "assistant", "content": "".join(texts) if texts else None}
+        return [message | {"tool_calls": calls}] if calls else [message]
+    out = []
+    others = []
+    for i, part in enumerate(parts):
+        answer = part.get("functionResponse") if isinstance(part, dict) else None
+        if isinstance(answer, dict):
+            out.append(_tool_in(answer))
+        else:
+            others.append((i, part))
+    if others or not out:
+        out.append(
+            {
+                "role": "user",
+                "content": _content_in(
+                    [p for _, p in others], child(at, "parts"), ctx, [i for i, _ in others]
+                ),
+            }
+        )
+    return out
+
+
+def _tool_in(answer: dict) -> dict:
+    response = answer.get("response")
+    if isinstance(response, dict) and response.keys() == {"content"} and isinstance(response["content"], str):
+        text = response["content"]
+    else:
+        text = orjson.dumps(response).decode()
+    call_id = answer.get("id") or f"call_{answer.get('name')}"
+    return {"role": "tool", "tool_call_id": call_id, "content": text}
+
+
+def _content_in(parts: list, at: str, ctx: Context, indexes: list | None = None):
+    """The OpenAI content for Gemini parts: a string for one text part, else a list of parts."""
+    if len(parts) == 1 and isinstance(parts[0], dict) and parts[0].keys() == {"text"}:
+        return parts[0]["text"]
+    out = []
+    for i, part in zip(indexes or range(len(parts)), parts, strict=True):
+        path = child(at, i)
+        if isinstance(part, dict) and "text" in part:
+            leftover(part, {"text"}, path, ctx, "an OpenAI text part")
+            out.append({"type": "text", "text": part["text"]})
+        elif isinstance(part, dict) and isinstance(part.get("inlineData", part.get("inline_data")), dict):
+            inline = {camel(k): v for k, v in part.get("inlineData", part.get("inline_data")).items()}
+            mime, data = inline.get("mimeType"), inline.get("data")
+            if isinstance(mime, str) and mime.startswith("image/"):
+                out.append({"type": "image_url", "image_url": {"url": data_url(mime, data)}})
+            else:
+                out.append(file_part(mime, data))
+        elif isinstance(part, dict) and isinstance(part.get("fileData", part.get("file_data")), dict):
+            uri = {camel(k): v for k, v in part.get("fileData", part.get("file_data")).items()}.get("fileUri")
+            out.append({"type": "image_url", "image_url": {"url": uri}})
+        else:
+            ctx.unsupported(path, "an OpenAI message holds text and images only")
+    return out
+
+
+def _config_in(config, body: dict, at: str, ctx: Context) -> None:
+    if not isinstance(config, dict):
+        return
+    config = {camel(k): v for k, v in config.items()}
+    handled = {"maxOutputTokens", "stopSequences", "responseMimeType", "responseSchema", *CONFIG_IN}
+    leftover(config, handled, at, ctx, "an OpenAI chat request")
+    if "maxOutputTokens" in config:
+        body["max_completion_tokens"] = config["maxOutputTokens"]
+    if "stopSequences" in config:
+        body["stop"] = config["stopSequences"]
+    for name, key in CONFIG_IN.items():
+        if name in config:
+            body[key] = config[name]
+    mime = config.get("responseMimeType")
+    if mime == JSON and "responseSchema" in config:
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {
+                "name": SCHEMA_NAME,
+                "schema": gemini_schema.from_gemini(config["responseSchema"]),
+            },
+        }
+    elif mime == JSON:
+        body["response_format"] = {"type": "json_object"}
+    elif mime not in (None, "text/plain"):
+        ctx.unsupported(child(at, "responseMimeType"), f"an OpenAI chat request cannot ask for {mime!r}")
+
+
+def _tools_in(request: dict, body: dict, at: str, ctx: Context) -> None:
+    tools = []
+    for i, tool in enumerate(list_at(request, "tools")):
+        tool = {camel(k): v for k, v in tool.items()} if isinstance(tool, dict) else {}
+        leftover(tool, {"functionDeclarations"}, child(at, "tools", i), ctx, "an OpenAI chat request")
+        for declaration in list_at(tool, "functionDeclarations"):
+            tools.append({"type": "function", "function": dict(declaration)})
+    if tools:
+        body["tools"] = tools
+    config = {camel(k): v for k, v in dict_at(request, "toolConfig").items()}
+    calling = {camel(k): v for k, v in dict_at(config, "functionCallingConfig").items()}
+    if not calling:
+        return
+    names, mode = calling.get("allowedFunctionNames"), calling.get("mode")
+    if mode == "ANY" and isinstance(names, list) and len(names) == 1:
+        body["tool_choice"] = {"type": "function", "function": {"name": names[0]}}
+    elif isinstance(mode, str) and mode in MODES_IN and not names:
+        body["tool_choice"] = MODES_IN[mode]
+    else:
+        ctx.unsupported(child(at, "toolConfig"), "an OpenAI chat request has no such tool_choice")

@@ -1,0 +1,277 @@
+"""Submitting one file's content to one server: validate, take the content's turn, upload, create.
+
+Every remote step is recorded in the ledger before and after it runs, which makes a submission
+idempotent (content already submitted to a server is not submitted again, under any name) and resumable
+(an upload that finished is reused; a create whose answer was lost is looked for, by the content's sha256
+in the batch's metadata, before it is asked for again with the same idempotency key). Two processes
+submitting the same content to the same server take turns (`Ledger.lock`): the second waits, then finds
+the first one's batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+from ..errors import InputError, RemoteError, UsageError, ValidationFailed
+from ..jsonl import open_binary, read_objects
+from .client import Batch, Client, Target
+from .ledger import CREATE_FAILED, CREATED, CREATING, UPLOAD_FAILED, UPLOADED, UPLOADING, Entry
+
+SHA_KEY = "batchkit_sha256"
+FILE_KEY = "batchkit_file"
+# How far back to look for a batch whose create answer was lost (allows for clock differences).
+SEARCH_SLACK_SECONDS = 3600
+SEARCH_MAX_BATCHES = 2000
+
+
+@dataclass
+class SubmitResult:
+    path: Path
+    entry: Entry
+    batch: Batch
+    existing: bool = False  # submitted before: nothing was sent
+    first_name: str | None = None  # when existing under another name: the name it was submitted under
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failed_for_the_file(self) -> bool:
+        """The batch failed because of what the file holds (errors on its lines): resubmitting it as it is
+        would fail again."""
+        return self.batch.status == "failed" and any(e.line is not None for e in self.batch.errors)
+
+
+@dataclass
+class Prepared:
+    path: Path
+    sha256: str
+    size: int
+    known: Entry | None  # the ledger's latest submission of this content to this server, when prepared
+    endpoint: str | None = None  # None when it is already submitted and will not be sent
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    """(sha256 hex, size in bytes), streamed."""
+    digest = hashlib.sha256()
+    size = 0
+    with open_binary(path) as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _first_endpoint(path: Path) -> str | None:
+    with open_binary(path) as stream:
+        for _, obj, _ in read_objects(stream, lambda finding: None):
+            url = obj.get("url")
+            if isinstance(url, str):
+                return url
+    return None
+
+
+def _endpoint(path: Path, target: Target, validate: bool) -> str:
+    if validate:
+        from ..validate import validate_file
+
+        report = validate_file(path, target.provider)
+        if not report.valid:
+            rules = f"the {target.provider.name} rules" if target.named else "the OpenAI-compatible rules"
+            raise ValidationFailed(
+                f"{path}: not submitted: {report.summary.errors} error(s) under {rules}", report
+            )
+        endpoints = list(report.summary.endpoints)
+    else:
+        endpoints = [e for e in [_first_endpoint(path)] if e]
+    if not endpoints:
+        raise InputError(f"{path}: no request line names a url; nothing to submit")
+    if len(endpoints) > 1:
+        raise InputError(
+            f"{path}: requests go to {', '.join(sorted(endpoints))}; a batch has one endpoint, so split the file"
+        )
+    return endpoints[0]
+
+
+def idempotency_key(entry: Entry, endpoint: str, completion_window: str, metadata: dict[str, str]) -> str:
+    """The same for every create of one ledger row's upload with the same parameters (so a repeated create
+    returns the first batch), and new for a --force submission (a new row)."""
+    material = [entry.id, entry.created_at, entry.sha256, entry.base_url, entry.file_id, endpoint,
+                completion_window, sorted(metadata.items())]  # fmt: skip
+    return "batchkit-" + hashlib.sha256(json.dumps(material).encode()).hexdigest()[:40]
+
+
+def _outcome_unknown(error: RemoteError) -> bool:
+    """No answer, or a server error that may have come after the work was done."""
+    return error.status is None or error.status >= 500
+
+
+@dataclass
+class SubmitOptions:
+    completion_window: str = "24h"
+    metadata: dict[str, str] = field(default_factory=dict)
+    validate: bool = True
+    force: bool = False
+
+
+class Sender:
+    """One `submit` command's files to one target. `note(path, message)` and `upload_progress(path, done,
+    total)` report progress."""
+
+    def __init__(self, session, target: Target, options: SubmitOptions, note, upload_progress) -> None:
+        if options.completion_window not in target.provider.completion_windows:
+            raise UsageError(
+                f"completion window {options.completion_window!r} is not offered by {target.who}; "
+                f"choose {', '.join(target.provider.completion_windows)}"
+            )
+        self.session, self.target, self.ledger = session, target, session.ledger
+        self.completion_window, self.metadata = options.completion_window, options.metadata
+        self.validate, self.force = options.validate, options.force
+        self._note: Callable[[Path, str], None] = note
+        self._upload_progress = upload_progress
+        self.notes: list[str] = []
+
+    @property
+    def client(self) -> Client:
+        return self.session.client(self.target)
+
+    def note(self, path: Path, message: str) -> None:
+        self.notes.append(message)
+        self._note(path, message)
+
+    def prepare(self, path: Path) -> Prepared:
+        """Digest and validate (unless it was submitted before): raises before anything is sent."""
+        sha, size = file_digest(path)
+        known = self.ledger.for_file(sha, self.target.base_url)
+        if known and known.batch_id and not self.force:
+            return Prepared(path, sha, size, known)
+        return Prepared(path, sha, size, known, _endpoint(path, self.target, self.validate))
+
+    def send(self, item: Prepared) -> SubmitResult:
+        """Submit the content, or find the batch it already is (made before, or by a process we waited for)."""
+        self.notes = []
+        waiting = f"another batchkit process (pid {{}}) is submitting this content to {self.target.base_url}; waiting"
+        with self.ledger.lock(
+            item.sha256, self.target.base_url, lambda pid: self.note(item.path, waiting.format(pid))
+        ):
+            latest = self.ledger.for_file(item.sha256, self.target.base_url)
+            made_since = latest is not None and (item.known is None or latest.id != item.known.id)
+            if latest and latest.batch_id and (not self.force or made_since):
+                return self._already(item, latest)
+            if item.endpoint is None:  # its batch was forgotten while we waited
+                item.endpoint = _endpoint(item.path, self.target, self.validate)
+            return self._submit(item, latest)
+
+    def _already(self, item: Prepared, entry: Entry) -> SubmitResult:
+        name = str(item.path.resolve())
+        self.ledger.add_name(entry.id, name)
+        try:
+            batch = self.client.batch(entry.batch_id)
+            entry = self.session.record(entry, batch)
+        except RemoteError as e:
+            self.note(item.path, f"showing the ledger's record: {e}")
+            batch = Batch(entry.batch_id, entry.status or "unknown", total=entry.total or 0,
+                          completed=entry.completed or 0, failed=entry.failed or 0)  # fmt: skip
+        first = entry.path if entry.path != name else None
+        return SubmitResult(item.path, entry, batch, existing=True, first_name=first, notes=self.notes)
+
+    def _submit(self, item: Prepared, latest: Entry | None) -> SubmitResult:
+        entry = self._row(item, latest)
+        if entry.step == CREATING and (found := self._find_created(entry)):
+            self.note(
+                item.path, f"found batch {found.id}, created by an interrupted run; not creating another"
+            )
+        else:
+            entry = self._upload(item, entry)
+            found = self._create(item, entry)
+        entry = self.ledger.update(entry.id, step=CREATED, batch_id=found.id, error=None)
+        return SubmitResult(item.path, self.session.record(entry, found), found, notes=self.notes)
+
+    def _row(self, item: Prepared, latest: Entry | None) -> Entry:
+        """The unfinished row to resume, or a new one."""
+        if latest is not None and not latest.batch_id:
+            self.ledger.add_name(latest.id, str(item.path.resolve()))
+            return self.ledger.update(
+                latest.id, endpoint=item.endpoint, completion_window=self.completion_window
+            )
+        return self.ledger.start(
+            path=str(item.path.resolve()), sha256=item.sha256, size=item.size, provider=self.target.provider.name,
+            base_url=self.target.base_url, key_env=self.target.key_env if self.client.uses_key else None,
+            endpoint=item.endpoint, completion_window=self.completion_window,
+        )  # fmt: skip
+
+    def _upload(self, item: Prepared, entry: Entry) -> Entry:
+        if entry.file_id:
+            if self._still_uploaded(entry.file_id):
+                self.note(item.path, f"reusing file {entry.file_id}, uploaded by an earlier run")
+                return entry
+            self.note(
+                item.path, f"file {entry.file_id}, uploaded by an earlier run, is gone; uploading again"
+            )
+        entry = self.ledger.update(entry.id, step=UPLOADING, file_id=None, error=None)
+        try:
+            uploaded = self.client.upload(
+                item.path, lambda done, total: self._upload_progress(item.path, done, total)
+            )
+        except RemoteError as e:
+            self.ledger.update(entry.id, step=UPLOAD_FAILED, error=str(e))
+            raise
+        return self.ledger.update(entry.id, step=UPLOADED, file_id=uploaded.id)
+
+    def _still_uploaded(self, file_id: str) -> bool:
+        try:
+            remote = self.client.file(file_id)
+        except RemoteError as e:
+            if e.status == 404:
+                return False
+            raise
+        return remote.status not in ("error", "deleted")
+
+    def _create(self, item: Prepared, entry: Entry) -> Batch:
+        """Create the batch; a refusal is recorded (the upload stays for the next run), an unknown outcome
+        leaves the row `creating` so the next run looks for the batch first."""
+        metadata = {**self.metadata, SHA_KEY: item.sha256, FILE_KEY: item.path.name[:512]}
+        key = idempotency_key(entry, item.endpoint, self.completion_window, metadata)
+        entry = self.ledger.update(entry.id, step=CREATING)
+        try:
+            return self._create_once(item, entry, metadata, key)
+        except RemoteError as e:
+            step = CREATING if _outcome_unknown(e) else CREATE_FAILED
+            self.ledger.update(entry.id, step=step, error=str(e))
+            raise
+
+    def _create_once(self, item: Prepared, entry: Entry, metadata: dict[str, str], key: str) -> Batch:
+        """One batch even when the answer to create is lost: look for it, then ask again with the same key."""
+        create = (entry.file_id, item.endpoint, self.completion_window, metadata, key)
+        try:
+            return self.client.create_batch(*create)
+        except RemoteError as e:
+            if not _outcome_unknown(e):
+                raise
+            lost = e
+        found = self._find_created(entry)
+        if found:
+            self.note(
+                item.path,
+                f"the answer to create was lost; found batch {found.id} carrying this file's sha256",
+            )
+            return found
+        self.note(
+            item.path, f"the answer to create was lost ({lost}); no batch was found, so asking once more"
+        )
+        return self.client.create_batch(*create)
+
+    def _find_created(self, entry: Entry) -> Batch | None:
+        """The batch created from this entry's upload, found by the sha256 in its metadata."""
+        since = entry.updated_at - SEARCH_SLACK_SECONDS
+        for batch in islice(self.client.batches(), SEARCH_MAX_BATCHES):
+            if batch.metadata.get(SHA_KEY) == entry.sha256 and (
+                not entry.file_id or batch.input_file_id in (None, entry.file_id)
+            ):
+                return batch
+            if batch.created_at is not None and batch.created_at < since:
+                return None
+        return None

@@ -1,0 +1,154 @@
+"""The merged table as a pandas DataFrame: the result table's columns beside the requests' ids and
+models (`to_frame`), optionally after the rows of the source table the requests were built from
+(`attach_source`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import UsageError
+from ..jsonl import source_name
+from .report import MergeReport
+from .requests import RequestIndex
+from .table import NA, ResultTable
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def to_frame(requests: RequestIndex, table: ResultTable) -> pd.DataFrame:
+    """One row per request, in input order: custom_id, status, answer, usage and error columns."""
+    import pandas as pd
+
+    # the model asked for (the response may name a dated snapshot of it), else the one that answered
+    models = requests.models
+    if table.answered_by and None in models:
+        models = [table.answered_by.get(row) if m is None else m for row, m in enumerate(models)]
+    data = {
+        "custom_id": _text(requests.ids),
+        "status": _text(table.status),
+        "status_code": _integers(table.status_code),
+        "model": _text(models),
+        "content": _text(table.content),
+    }
+    more = table.more_contents
+    for i in range(max(map(len, more.values()), default=0)):
+        data[f"content_{i + 2}"] = _text(
+            [more[row][i] if row in more and len(more[row]) > i else None for row in range(table.rows)]
+        )
+    data["finish_reason"] = _text(table.finish_reason)
+    data["tool_calls"] = _text(table.tool_calls)
+    data["prompt_tokens"] = _integers(table.prompt_tokens)
+    data["completion_tokens"] = _integers(table.completion_tokens)
+    data["total_tokens"] = _integers(table.total_tokens)
+    data["error_code"] = _text(table.error_code)
+    data["error_message"] = _text(table.error_message)
+    if table.embedding is not None or any(
+        url.rstrip("/").endswith("embeddings") for url in requests.endpoints
+    ):
+        data["embedding"] = _text(table.embedding if table.embedding is not None else [None] * table.rows)
+    return pd.DataFrame(data)
+
+
+def _text(values: list) -> pd.Series:
+    import pandas as pd
+
+    # object columns hold the strings already read: no copy, however long the answers are
+    return pd.Series(values, dtype=object)
+
+
+def _integers(values) -> pd.arrays.IntegerArray:
+    import numpy as np
+    import pandas as pd
+
+    numbers = np.frombuffer(values, dtype=np.int64)
+    missing = numbers == NA
+    return pd.arrays.IntegerArray(np.where(missing, 0, numbers), missing)
+
+
+def attach_source(frame, source, id_column, id_prefix, report: MergeReport, sheet=None, encoding=None):
+    """The source table's rows with the result columns after them (left join, source order kept).
+
+    `source` is a table file (any format `tables` reads; typed columns) or a DataFrame. Requests find
+    their row by the id column's cell text (exactly as build made ids from it) or by the row number
+    encoded in a generated id.
+    """
+    import pandas as pd
+
+    from ..tables import read_table, sheet_name, table_format
+
+    if isinstance(source, pd.DataFrame):
+        table = source.reset_index(drop=True)
+        report.source = "<DataFrame>"
+    elif str(source) == "-":
+        raise UsageError("--source must be a file: it is read twice (cells as build saw them, then typed)")
+    else:
+        table = read_table(source, sheet=sheet, encoding=encoding)
+        report.source = source_name(source)
+        if table_format(source) == "xlsx":
+            report.source_sheet = sheet_name(source, sheet)
+    report.source_rows = len(table)
+    if id_column is not None:
+        positions = _positions_by_id(frame, table, source, id_column, report, sheet, encoding)
+    else:
+        positions = _positions_by_row_number(frame, len(table), id_prefix)
+    positions = pd.Series(positions, dtype="int64")
+    matched = (positions >= 0).to_numpy()
+    report.requests_without_source_row = frame["custom_id"][~matched].tolist()
+    results = frame[matched]
+    results.index = pd.Index(positions[matched].to_numpy())
+    report.source_rows_without_request = len(table) - results.index.nunique()
+    results = results.rename(columns=_suffixes(list(results.columns), set(map(str, table.columns))))
+    return table.join(results, how="left")
+
+
+def _positions_by_id(frame, table, source, id_column, report, sheet, encoding) -> list[int]:
+    """The source row of every request (-1 for none), by the id column's cell text."""
+    import pandas as pd
+
+    from ..tables import column_texts, iter_table
+
+    if id_column not in table.columns:
+        raise UsageError(
+            f"--id-column {id_column!r} is not a column of {report.source}; its columns are: "
+            + ", ".join(map(str, table.columns))
+        )
+    if isinstance(source, pd.DataFrame):
+        keys = column_texts(table[id_column])
+    else:
+        # the exact cells, as build read them, so "007" stays "007" and 3 is "3"
+        keys = [
+            key
+            for chunk in iter_table(source, sheet=sheet, encoding=encoding)
+            for key in column_texts(chunk[id_column])
+        ]
+    position_of: dict[str, int] = {}
+    for position, key in enumerate(keys):
+        if key is not None:
+            position_of.setdefault(key, position)
+    return [position_of.get(cid, -1) for cid in frame["custom_id"]]
+
+
+def _positions_by_row_number(frame, rows: int, id_prefix: str) -> list[int]:
+    """The source row of every request (-1 for none), by the row number in a generated id."""
+    from ..build import row_number_from_id
+
+    positions = []
+    for cid in frame["custom_id"]:
+        number = row_number_from_id(cid, id_prefix)
+        positions.append(number - 1 if number is not None and 0 < number <= rows else -1)
+    return positions
+
+
+def _suffixes(columns: list[str], taken: set[str]) -> dict[str, str]:
+    """New names for result columns that clash with source columns: `content` → `content_result`."""
+    renames = {}
+    for name in columns:
+        if name not in taken:
+            continue
+        candidate, n = f"{name}_result", 2
+        while candidate in taken or candidate in columns:
+            candidate, n = f"{name}_result{n}", n + 1
+        renames[name] = candidate
+        taken.add(candidate)
+    return renames

@@ -1,0 +1,225 @@
+"""What a merge found besides the table: counts, tokens, orphans, duplicates, missing results, reading
+problems, notes and the error digest (`MergeReport`), and the pair a merge returns (`MergeResult`)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..findings import Finding
+from .digest import DigestEntry
+from .read import BATCH_ERROR, EXPIRED, HTTP_ERROR, MISSING, STATUSES
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DUPLICATE_RULE = (
+    "a successful result wins over a failed one; among results of the same kind the newest wins "
+    "(latest `created` timestamp, else the one read last)"
+)
+FAILED = (HTTP_ERROR, BATCH_ERROR, EXPIRED, MISSING)
+MAX_FINDINGS = 1000  # reading problems kept (all are counted): a wrong file can have a million
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """Where one result line came from, and what it said."""
+
+    file: str
+    line: int
+    status: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line} ({self.status})"
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "line": self.line, "status": self.status}
+
+
+@dataclass(slots=True)
+class Duplicate:
+    custom_id: str
+    kept: Located
+    dropped: list[Located]
+
+
+@dataclass(slots=True)
+class Orphan:
+    custom_id: str
+    result: Located
+
+
+@dataclass(slots=True)
+class MergeReport:
+    """What a merge found besides the table: counts, tokens, problems and the error digest."""
+
+    inputs: list[str]
+    results: list[str]
+    requests: int = 0
+    counts: Counter = field(default_factory=Counter)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    orphans: list[Orphan] = field(default_factory=list)
+    duplicates: list[Duplicate] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    findings: list[tuple[str, Finding]] = field(default_factory=list)
+    findings_count: int = 0
+    notes: list[str] = field(default_factory=list)
+    digest: list[DigestEntry] = field(default_factory=list)
+    source: str | None = None
+    source_sheet: str | None = None
+    source_rows: int = 0
+    requests_without_source_row: list[str] = field(default_factory=list)
+    source_rows_without_request: int = 0
+
+    def add_finding(self, file: str, finding: Finding) -> None:
+        self.findings_count += 1
+        if len(self.findings) < MAX_FINDINGS:
+            self.findings.append((file, finding))
+
+    @property
+    def failed(self) -> int:
+        return sum(self.counts[s] for s in FAILED)
+
+    @property
+    def joined(self) -> int:
+        """Requests that have a result (of any status)."""
+        return self.requests - self.counts[MISSING]
+
+    def to_dict(self, limit: int | None = None) -> dict:
+        """The report as plain data; `limit` cuts each list (orphans, duplicates, missing …) to that many
+        entries, the `*_count` fields still count them all."""
+        cut = slice(limit)
+        return {
+            "inputs": self.inputs,
+            "results": self.results,
+            "requests": self.requests,
+            "joined": self.joined,
+            "counts": {s: self.counts[s] for s in STATUSES},
+            "tokens": {
+                "prompt": self.prompt_tokens,
+                "completion": self.completion_tokens,
+                "total": self.total_tokens,
+            },
+            "orphans": [
+                {"custom_id": o.custom_id, "file": o.result.file, "line": o.result.line}
+                for o in self.orphans[cut]
+            ],
+            "orphans_count": len(self.orphans),
+            "duplicates": [
+                {
+                    "custom_id": d.custom_id,
+                    "kept": d.kept.to_dict(),
+                    "dropped": [x.to_dict() for x in d.dropped],
+                }
+                for d in self.duplicates[cut]
+            ],
+            "duplicates_count": len(self.duplicates),
+            "duplicate_rule": DUPLICATE_RULE,
+            "missing": self.missing[cut],
+            "missing_count": len(self.missing),
+            "findings": [{"file": f, **finding.to_dict()} for f, finding in self.findings[cut]],
+            "findings_count": self.findings_count,
+            "notes": self.notes,
+            "digest": [d.to_dict() for d in self.digest],
+            "source": self._source_dict(cut),
+        }
+
+    def _source_dict(self, cut: slice) -> dict | None:
+        if self.source is None:
+            return None
+        return {
+            "file": self.source,
+            "sheet": self.source_sheet,
+            "rows": self.source_rows,
+            "rows_without_request": self.source_rows_without_request,
+            "requests_without_row": self.requests_without_source_row[cut],
+            "requests_without_row_count": len(self.requests_without_source_row),
+        }
+
+    def to_text(self, limit: int = 10) -> str:
+        """The summary a person reads after a merge; lists are cut at `limit` entries."""
+        out = self._finding_lines(limit)
+        out.extend(self.notes)
+        counts = ", ".join(f"{s} {self.counts[s]:,}" for s in STATUSES if self.counts[s])
+        out.append(f"requests: {self.requests:,} ({counts or 'none'})")
+        out.append(
+            f"tokens: {self.prompt_tokens:,} in, {self.completion_tokens:,} out, {self.total_tokens:,} total"
+        )
+        out.extend(self._source_lines())
+        out.extend(self._problem_lines(limit))
+        out.extend(self._digest_lines(limit))
+        return "\n".join(out)
+
+    def _finding_lines(self, limit: int) -> list[str]:
+        out = []
+        for file, f in self.findings[:limit]:
+            where = f"{file}:{f.line}" if f.line else file
+            path = f" {f.path}" if f.path else ""
+            out.append(f"{where}: {f.severity}[{f.code}]{path}: {f.message}")
+        if self.findings_count > limit:
+            out.append(f"… and {self.findings_count - limit:,} more reading problem(s)")
+        return out
+
+    def _source_lines(self) -> list[str]:
+        if self.source is None:
+            return []
+        line = f"source: {self.source}, {self.source_rows:,} rows"
+        if self.source_rows_without_request:
+            line += f", {self.source_rows_without_request:,} without a request (result columns empty)"
+        out = [line]
+        if self.requests_without_source_row:
+            out.append(
+                f"requests with no row in the source (left out of the table): "
+                f"{len(self.requests_without_source_row):,}: {_sample(self.requests_without_source_row)}"
+            )
+        return out
+
+    def _problem_lines(self, limit: int) -> list[str]:
+        out = []
+        if self.orphans:
+            out.append(f"orphan results (custom_id not in the input; left out): {len(self.orphans):,}")
+            out.extend(f"  {o.custom_id} at {o.result}" for o in self.orphans[:limit])
+            out.extend(_more(len(self.orphans), limit))
+        if self.duplicates:
+            out.append(f"duplicate results: {len(self.duplicates):,} custom_id(s); {DUPLICATE_RULE}")
+            for d in self.duplicates[:limit]:
+                dropped = ", ".join(str(x) for x in d.dropped)
+                out.append(f"  {d.custom_id}: kept {d.kept}; not used {dropped}")
+            out.extend(_more(len(self.duplicates), limit))
+        if self.missing:
+            out.append(f"requests with no result: {len(self.missing):,}: {_sample(self.missing)}")
+        return out
+
+    def _digest_lines(self, limit: int) -> list[str]:
+        if not self.digest:
+            return []
+        out = ["error digest:"]
+        for d in self.digest[:limit]:
+            code = "" if d.code == d.status else f" {d.code}"
+            out.append(f"  {d.count:,} × {d.status}{code}: {d.pattern}")
+            out.append(f"      e.g. {', '.join(d.examples)}")
+            if d.hint:
+                out.append(f"      hint: {d.hint}")
+        if len(self.digest) > limit:
+            out.append(f"  … and {len(self.digest) - limit} more group(s)")
+        return out
+
+
+@dataclass
+class MergeResult:
+    """A merge: the table and what was found making it."""
+
+    frame: pd.DataFrame
+    report: MergeReport
+
+
+def _more(count: int, limit: int) -> list[str]:
+    return [f"  … and {count - limit:,} more"] if count > limit else []
+
+
+def _sample(ids: list[str], k: int = 5) -> str:
+    shown = ", ".join(ids[:k])
+    return shown + (f", … ({len(ids) - k:,} more)" if len(ids) > k else "")

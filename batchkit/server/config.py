@@ -1,0 +1,77 @@
+"""What a `batchkit serve` process is configured with, and the backend and exposure rules that follow."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UsageError
+from .backends import EchoBackend, UpstreamBackend
+
+
+@dataclass
+class ServerConfig:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8000
+    backend: str = "echo"
+    upstream_url: str | None = None
+    upstream_key_env: str | None = None
+    models: tuple[str, ...] = ()
+    concurrency: int = 8
+    window_scale: float = 1.0
+    completion_windows: tuple[str, ...] = ("24h",)
+    latency: float = 0.0
+    fail_every: int = 0
+    api_key_env: str | None = None  # clients must send `Authorization: Bearer <its value>`
+    allowed_hosts: tuple[str, ...] = ()  # Host header names served besides the bound address
+    insecure: bool = False  # allow a non-loopback address without a key
+
+
+def _env_value(variable: str, option: str) -> str:
+    value = os.environ.get(variable)
+    if not value:
+        raise UsageError(f"environment variable {variable} ({option}) is not set")
+    return value
+
+
+def server_key(config: ServerConfig) -> str | None:
+    """The key clients must present, or None when none is required."""
+    return _env_value(config.api_key_env, "--api-key-env") if config.api_key_env else None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(config: ServerConfig) -> None:
+    """Refuse to listen beyond this machine with no key, unless the user said --insecure (and a key
+    variable that is not set)."""
+    server_key(config)
+    if not is_loopback(config.host) and not config.api_key_env and not config.insecure:
+        raise UsageError(
+            f"--host {config.host} lets other machines reach this server: require a key with "
+            "--api-key-env VAR (clients send it as a bearer token), or pass --insecure to serve without one"
+        )
+
+
+def make_backend(config: ServerConfig):
+    if config.backend == "echo":
+        return EchoBackend(config.models, latency=config.latency, fail_every=config.fail_every)
+    if config.backend == "upstream":
+        if not config.upstream_url:
+            raise UsageError("--backend upstream needs --upstream-url (e.g. http://localhost:8001/v1)")
+        api_key = (
+            _env_value(config.upstream_key_env, "--upstream-key-env") if config.upstream_key_env else None
+        )
+        return UpstreamBackend(
+            config.upstream_url, api_key, concurrency=config.concurrency, models=config.models
+        )
+    raise UsageError(f"unknown backend {config.backend!r}; choose echo or upstream")

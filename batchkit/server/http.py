@@ -1,0 +1,155 @@
+"""HTTP plumbing shared by the routes: OpenAI's error envelope for every failure (ours, FastAPI's, a busy
+database, an unexpected fault), request body and query parsing, list pages, and database work off the loop."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..wire import error_body
+from .store import RETRY_AFTER, StoreBusy, off_loop
+
+log = logging.getLogger("batchkit.server")
+
+
+class ApiError(Exception):
+    """An HTTP error answered with OpenAI's error envelope."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        param: str | None = None,
+        code: str | None = None,
+        type: str = "invalid_request_error",
+        headers: dict[str, str] | None = None,
+    ):
+        super().__init__(message)
+        self.status, self.body = status, error_body(message, type, param, code)
+        self.headers = headers
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body, status_code=self.status, headers=self.headers)
+
+
+def not_found(kind: str, object_id: str, param: str) -> ApiError:
+    return ApiError(404, f"No {kind} found with id '{object_id}'.", param, "not_found")
+
+
+def invalid(param: str, message: str, code: str = "invalid_value") -> ApiError:
+    return ApiError(400, message, param, code)
+
+
+def busy() -> ApiError:
+    return ApiError(
+        503,
+        "The server's database is busy; retry the request shortly.",
+        code="database_busy",
+        type="server_error",
+        headers={"Retry-After": str(RETRY_AFTER)},
+    )
+
+
+async def db(work, *args, **kwargs):
+    """Database work for a route: off the event loop, and a 503 with Retry-After when it stays locked."""
+    try:
+        return await off_loop(work, *args, **kwargs)
+    except StoreBusy:
+        raise busy() from None
+
+
+async def found(work, object_id: str, kind: str) -> dict:
+    """The object `work(object_id)` reads from the store, or OpenAI's 404 for a `kind` ('file', 'batch')."""
+    value = await db(work, object_id)
+    if value is None:
+        raise not_found(kind, object_id, f"{kind}_id")
+    return value
+
+
+def listed_page(listed: tuple[list[dict], bool] | None, kind: str, after: str | None) -> dict:
+    """A list page, or OpenAI's 400 when `after` named no such object (the store answered None)."""
+    if listed is None:
+        raise invalid("after", f"Invalid value for 'after': no {kind} with id {after!r}.")
+    return page(*listed)
+
+
+def limit_param(value: str | None, default: int, most: int) -> int:
+    if value is None:
+        return default
+    try:
+        limit = int(value)
+    except ValueError:
+        raise invalid(
+            "limit", f"Invalid type for 'limit': expected an integer, got {value!r}.", "invalid_type"
+        ) from None
+    if not 1 <= limit <= most:
+        raise invalid("limit", f"Invalid value for 'limit': {limit} is not between 1 and {most}.")
+    return limit
+
+
+async def json_object(request: Request) -> dict:
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise ApiError(
+            400, "We could not parse the JSON body of your request. Send a JSON object.", code="invalid_json"
+        ) from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object.", code="invalid_type")
+    return body
+
+
+def page(data: list[dict], has_more: bool) -> dict:
+    """A list response, with the cursors OpenAI's pagination uses."""
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+        "has_more": has_more,
+    }
+
+
+async def _api_error(request: Request, exc: ApiError):
+    return exc.response()
+
+
+async def _store_busy(request: Request, exc: StoreBusy):
+    return busy().response()
+
+
+async def _validation_error(request: Request, exc: RequestValidationError):
+    first = exc.errors()[0] if exc.errors() else {}
+    param = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
+    code = "missing_required_parameter" if first.get("type") == "missing" else "invalid_type"
+    return JSONResponse(
+        error_body(f"Invalid request: {first.get('msg', 'bad parameters')}", param=param, code=code),
+        status_code=400,
+    )
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException):
+    if exc.status_code == 404:
+        message = f"Unknown request URL: {request.method} {request.url.path}."
+        return JSONResponse(error_body(message, code="unknown_url"), status_code=404)
+    return JSONResponse(error_body(str(exc.detail)), status_code=exc.status_code)
+
+
+async def _fault(request: Request, exc: Exception):
+    # the details go to the log, never to the client
+    log.error("%s %s failed inside the server", request.method, request.url.path, exc_info=exc)
+    message = f"The server had an error while processing your request ({type(exc).__name__}); see its log."
+    return JSONResponse(error_body(message, "server_error", code="server_error"), status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(StoreBusy, _store_busy)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _fault)

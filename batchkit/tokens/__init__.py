@@ -1,0 +1,28 @@
+"""Tokens and money before a batch is sent: counting (offline vocabularies), prices as data, estimates.
+
+count     counter_for(model, tokenizer) → a Counter (exact for OpenAI families, a tokenizer.json, or ~)
+bodies    read_prompt(url, body) → the texts and fixed tokens a request puts before the model
+prices    load_prices(file) → (provider, model) → Price
+estimate  estimate(files, …) → Estimate (per file and model: tokens, ceiling, cost, lengths)
+render    render_text(Estimate) → the text people read
+"""
+
+from .bodies import Prompt, read_prompt
+from .count import Counter, counter_for, encoding_for_model
+from .estimate import DEFAULT_MAX_OUTPUT, Estimate, estimate
+from .prices import Price, load_prices
+from .render import render_text
+
+__all__ = [
+    "DEFAULT_MAX_OUTPUT",
+    "Counter",
+    "Estimate",
+    "Price",
+    "Prompt",
+    "counter_for",
+    "encoding_for_model",
+    "estimate",
+    "load_prices",
+    "read_prompt",
+    "render_text",
+]

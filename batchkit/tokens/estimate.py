@@ -1,0 +1,220 @@
+"""`estimate`: per file and per model, the requests, prompt tokens, output-token ceiling, cost range and
+the distribution of prompt lengths, reading each file once as a stream."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ..findings import Finding
+from ..jsonl import content_lines, open_binary, parse_line, source_name
+from ..providers import get_provider
+from .bodies import Prompt, read_prompt
+from .count import Counter, counter_for
+from .lengths import Lengths
+from .prices import Price, load_prices
+
+DEFAULT_MAX_OUTPUT = 4096  # the output cap assumed for a request that states none (--default-max-output)
+CHUNK = 4096  # requests parsed before their texts are counted in one batch per model
+KEPT_FINDINGS = 100  # unreadable lines listed per file; the rest are counted
+NO_MODEL = "(no model)"
+MAX_MODELS = 1000  # groups per file; requests of further models share one, so a hostile file stays bounded
+MORE_MODELS = "(more models)"
+
+
+@dataclass
+class ModelEstimate:
+    model: str
+    counter: Counter
+    price: Price | None
+    requests: int = 0
+    prompt_tokens: int = 0
+    estimated: bool = False
+    output_ceiling: int = 0
+    without_max: int = 0  # requests that state no output cap, counted at the default
+    endpoints: set[str] = field(default_factory=set)
+    not_counted: dict[str, int] = field(default_factory=dict)
+    lengths: Lengths = field(default_factory=Lengths)
+
+    def add(self, url: str, prompt: Prompt, tokens: int, default_max_output: int) -> None:
+        self.requests += 1
+        self.prompt_tokens += tokens
+        self.lengths.add(tokens)
+        self.estimated |= prompt.estimated or self.counter.estimated
+        self.endpoints.add(url)
+        if prompt.max_output is None:
+            self.without_max += 1
+            self.output_ceiling += default_max_output
+        else:
+            self.output_ceiling += prompt.max_output
+        for kind, n in prompt.not_counted.items():
+            self.not_counted[kind] = self.not_counted.get(kind, 0) + n
+
+    def cost(self) -> dict | None:
+        if self.price is None:
+            return None
+        return {
+            "low": self.price.cost(self.prompt_tokens, 0),
+            "high": self.price.cost(self.prompt_tokens, self.output_ceiling),
+            "currency": self.price.currency,
+            "estimated": self.estimated,
+        }
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "endpoints": sorted(self.endpoints),
+            "requests": self.requests,
+            "prompt_tokens": self.prompt_tokens,
+            "estimated": self.estimated,
+            "tokenizer": self.counter.name,
+            "output_ceiling": self.output_ceiling,
+            "requests_without_max": self.without_max,
+            "not_counted": dict(sorted(self.not_counted.items())),
+            "price": self.price.to_dict() if self.price else None,
+            "cost": self.cost(),
+            "prompt_lengths": self.lengths.to_dict(),
+        }
+
+
+@dataclass
+class FileEstimate:
+    path: str
+    models: dict[str, ModelEstimate] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    unreadable: int = 0
+
+    def note(self, finding: Finding) -> None:
+        self.unreadable += 1
+        if len(self.findings) < KEPT_FINDINGS:
+            self.findings.append(finding)
+
+    def to_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "requests": sum(m.requests for m in self.models.values()),
+            "unreadable_lines": self.unreadable,
+            "findings": [f.to_dict() for f in self.findings],
+            "models": [m.to_dict() for m in self.models.values()],
+        }
+
+
+@dataclass
+class Estimate:
+    provider: str
+    default_max_output: int
+    files: list[FileEstimate]
+    priced_providers: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.unreadable for f in self.files)
+
+    def totals(self) -> dict:
+        groups = [m for f in self.files for m in f.models.values()]
+        costs: dict[str, dict] = {}
+        for m in groups:
+            cost = m.cost()
+            if cost is not None:
+                total = costs.setdefault(cost["currency"], {"low": 0.0, "high": 0.0})
+                total["low"] += cost["low"]
+                total["high"] += cost["high"]
+        return {
+            "requests": sum(m.requests for m in groups),
+            "prompt_tokens": sum(m.prompt_tokens for m in groups),
+            "output_ceiling": sum(m.output_ceiling for m in groups),
+            "estimated": any(m.estimated for m in groups),
+            "cost": costs,
+            "unpriced_models": sorted({m.model for m in groups if m.price is None}),
+        }
+
+    def to_dict(self) -> dict:
+        return {
+            "provider": self.provider,
+            "default_max_output": self.default_max_output,
+            "files": [f.to_dict() for f in self.files],
+            "totals": self.totals(),
+        }
+
+
+class _Pricer:
+    """Per model, once: its counter and its price at this provider."""
+
+    def __init__(self, provider: str, prices: dict, tokenizer):
+        self.provider, self.prices, self.tokenizer = provider, prices, tokenizer
+
+    def group(self, model: str) -> ModelEstimate:
+        return ModelEstimate(
+            model, counter_for(model, self.tokenizer), self.prices.get((self.provider, model))
+        )
+
+
+def _requests(stream, result: FileEstimate) -> Iterable[tuple[str, str, dict]]:
+    """(model, url, body) of every readable request; unreadable lines become findings."""
+    for number, raw in content_lines(stream):
+        obj = parse_line(number, raw, result.note)
+        if obj is None:
+            continue
+        body = obj.get("body") if isinstance(obj, dict) else None
+        if not isinstance(body, dict):
+            result.note(Finding("missing-field", "a request line needs a `body` object", number, "/body"))
+            continue
+        model = body.get("model")
+        url = obj.get("url")
+        yield (
+            (model if isinstance(model, str) and model else NO_MODEL),
+            (url if isinstance(url, str) else ""),
+            body,
+        )
+
+
+def _count_chunk(chunk: dict[str, list], result: FileEstimate, pricer: _Pricer, default_max: int) -> None:
+    for model, items in chunk.items():
+        group = result.models.get(model) or result.models.setdefault(model, pricer.group(model))
+        texts = [text for _url, prompt in items for text in prompt.texts]
+        counts = group.counter.count_batch(texts)
+        at = 0
+        for url, prompt in items:
+            n = len(prompt.texts)
+            group.add(url, prompt, prompt.fixed + sum(counts[at : at + n]), default_max)
+            at += n
+    chunk.clear()
+
+
+def estimate_file(source, pricer: _Pricer, default_max_output: int = DEFAULT_MAX_OUTPUT) -> FileEstimate:
+    result = FileEstimate(source_name(source))
+    chunk: dict[str, list] = {}
+    pending = 0
+    with open_binary(source) as stream:
+        for model, url, body in _requests(stream, result):
+            if model not in result.models and model not in chunk:
+                if len(result.models.keys() | chunk.keys()) >= MAX_MODELS:
+                    model = MORE_MODELS
+            chunk.setdefault(model, []).append((url, read_prompt(url, body)))
+            pending += 1
+            if pending >= CHUNK:
+                _count_chunk(chunk, result, pricer, default_max_output)
+                pending = 0
+        _count_chunk(chunk, result, pricer, default_max_output)
+    return result
+
+
+def estimate(
+    paths: Iterable[str | os.PathLike] | str | os.PathLike,
+    provider: str | None = None,
+    prices: str | os.PathLike | None = None,
+    tokenizer: str | os.PathLike | None = None,
+    default_max_output: int = DEFAULT_MAX_OUTPUT,
+) -> Estimate:
+    """Tokens and cost of batch files, per file and per model, before anything is sent.
+
+    `prices`: a JSON file whose entries replace or add to the shipped prices; `tokenizer`: a Hugging Face
+    tokenizer.json for models outside the OpenAI families (else those are estimated with o200k_base)."""
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    name = get_provider(provider).name
+    table = load_prices(prices)
+    pricer = _Pricer(name, table, tokenizer)
+    files = [estimate_file(p, pricer, default_max_output) for p in paths]
+    return Estimate(name, default_max_output, files, sorted({p for p, _m in table}))

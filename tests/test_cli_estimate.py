@@ -1,0 +1,110 @@
+"""`batchkit estimate` on the command line: text marks estimates with ~, JSON with "estimated"."""
+
+import json
+
+from click.testing import CliRunner
+from test_tokens import COOKBOOK_MESSAGES, write_batch
+
+from batchkit.cli import cli
+
+
+def run(*args):
+    return CliRunner().invoke(cli, ["estimate", *map(str, args)])
+
+
+def mixed_file(tmp_path):
+    bodies = [{"model": "gpt-4o-mini", "messages": COOKBOOK_MESSAGES, "max_tokens": 1000}] * 3
+    bodies.append({"model": "meta-llama/Llama-3.1-8B-Instruct", "messages": COOKBOOK_MESSAGES})
+    return write_batch(tmp_path / "batch.jsonl", bodies)
+
+
+def test_text_marks_estimates_and_says_what_has_no_price(tmp_path):
+    result = run(mixed_file(tmp_path), "-p", "openai")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].endswith("batch.jsonl: 4 request(s), provider openai")
+    assert "    prompt tokens    372" in lines  # 3 × 124, exact: no ~
+    assert "    prompt tokens    ~124" in lines
+    assert "[estimated with o200k_base]" in result.output
+    assert (
+        "no price for meta-llama/Llama-3.1-8B-Instruct at openai; add one with --prices FILE" in result.output
+    )
+    assert "(1 request(s) with no max counted at 4,096)" in result.output
+    # 372 × $0.15 in, up to 3,000 × $0.60 out per 1M, half off.
+    assert (
+        "    cost (batch)     $0.000028 … $0.00093  (in 0.15 / out 0.6 per 1M, -50% batch;" in result.output
+    )
+    assert "    prompt lengths   min 124 · median 124 · p95 124 · max 124" in lines
+    assert lines[-1].startswith(
+        "total: 4 request(s), ~496 prompt tokens, output ceiling 7,096, cost ~$0.000028"
+    )
+
+
+def test_json_shape(tmp_path):
+    result = run(mixed_file(tmp_path), "-p", "openai", "--format", "json", "--default-max-output", "100")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert set(doc) == {"provider", "default_max_output", "files", "totals"}
+    assert doc["default_max_output"] == 100
+    (f,) = doc["files"]
+    assert (f["requests"], f["unreadable_lines"], f["findings"]) == (4, 0, [])
+    exact, estimated = f["models"]
+    assert set(exact) == {"model", "endpoints", "requests", "prompt_tokens", "estimated", "tokenizer",
+                          "output_ceiling", "requests_without_max", "not_counted", "price", "cost",
+                          "prompt_lengths"}  # fmt: skip
+    assert (exact["model"], exact["estimated"], exact["prompt_tokens"], exact["output_ceiling"]) == (
+        "gpt-4o-mini", False, 372, 3000)  # fmt: skip
+    assert exact["price"]["date"] and exact["price"]["source"].startswith("https://")
+    assert exact["cost"]["currency"] == "USD" and exact["cost"]["estimated"] is False
+    assert set(exact["prompt_lengths"]) == {"min", "median", "p95", "max", "histogram"}
+    assert exact["prompt_lengths"]["histogram"] == [{"from": 124, "to": 124, "requests": 3}]
+    assert (estimated["estimated"], estimated["price"], estimated["cost"]) == (True, None, None)
+    assert estimated["output_ceiling"] == 100
+    assert doc["totals"]["unpriced_models"] == ["meta-llama/Llama-3.1-8B-Instruct"]
+    assert doc["totals"]["estimated"] is True
+
+
+def test_prices_file_override_on_the_command_line(tmp_path):
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"prices": [{"provider": "kluster", "model": "meta-llama/Llama-3.1-8B-Instruct",
+        "input": 0.18, "output": 0.18, "batch_discount": 0.0, "currency": "USD", "date": "2026-11-01",
+        "source": "https://example.com/pricing"}]}))  # fmt: skip
+    result = run(mixed_file(tmp_path), "-p", "kluster", "--prices", prices, "--format", "json")
+    models = {m["model"]: m for m in json.loads(result.output)["files"][0]["models"]}
+    assert models["meta-llama/Llama-3.1-8B-Instruct"]["cost"]["low"] == 124 * 0.18 / 1e6
+    assert models["gpt-4o-mini"]["cost"] is None  # no kluster price for it: none invented
+    text = run(mixed_file(tmp_path), "-p", "kluster").output
+    assert "no price for gpt-4o-mini at kluster (prices are known for: openai)" in text
+
+
+def test_exit_codes(tmp_path):
+    path = mixed_file(tmp_path)
+    path.write_bytes(path.read_bytes() + b"{broken\n")
+    result = run(path, "-p", "openai")
+    assert result.exit_code == 1
+    assert "  line 5: invalid-json: not valid JSON" in result.output
+    missing = run(tmp_path / "nope.jsonl")
+    assert missing.exit_code == 2 and "no such file" in missing.output
+    bad_prices = tmp_path / "p.json"
+    bad_prices.write_text("[]")
+    result = run(mixed_file(tmp_path), "--prices", bad_prices)
+    assert result.exit_code == 2 and 'expected an object with a "prices" list' in result.output
+
+
+def test_estimate_is_listed_in_help():
+    result = CliRunner().invoke(cli, ["--help"])
+    assert "estimate" in result.output and "Count prompt tokens" in result.output
+
+
+def test_names_from_the_file_are_escaped_and_groups_bounded(tmp_path, monkeypatch):
+    import importlib
+
+    module = importlib.import_module("batchkit.tokens.estimate")  # the module, not the function it exports
+    monkeypatch.setattr(module, "MAX_MODELS", 3)
+    models = ["evil\x1b[31mred", "m2", "m3", "m4", "m5", "m2"]
+    path = write_batch(tmp_path / "b.jsonl", [{"model": m, "messages": COOKBOOK_MESSAGES} for m in models])
+    result = run(path, "-p", "openai")
+    assert "\x1b" not in result.output and "evil\\u001b[31mred" in result.output
+    doc = json.loads(run(path, "-p", "openai", "--format", "json").output)
+    assert [(m["model"], m["requests"]) for m in doc["files"][0]["models"]] == [
+        ("evil\x1b[31mred", 1), ("m2", 2), ("m3", 1), ("(more models)", 2)]  # fmt: skip

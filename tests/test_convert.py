@@ -1,0 +1,118 @@
+"""`batchkit convert` and `batchkit validate` of other dialects, through click's CliRunner."""
+
+import json
+
+import orjson
+from click.testing import CliRunner
+
+from batchkit.cli import cli
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def chat(custom_id, **body):
+    return {
+        "custom_id": custom_id,
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], **body},
+    }
+
+
+def write(path, lines):
+    path.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in lines))
+    return path
+
+
+def test_convert_writes_the_target_dialect_and_it_validates(tmp_path):
+    source = write(tmp_path / "in.jsonl", [chat("a", max_completion_tokens=10), chat("b")])
+    out = tmp_path / "out.jsonl"
+    result = run("convert", source, "-o", out, "--to", "anthropic", "--max-tokens", 500)
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["params"]["max_tokens"] for x in lines] == [10, 500]
+    assert "converted 2 request(s)" in result.output
+    checked = run("validate", out, "--provider", "anthropic")
+    assert checked.exit_code == 0, checked.output
+    assert "valid for provider anthropic" in checked.output
+
+
+def test_convert_reports_what_cannot_be_expressed_and_exits_one(tmp_path):
+    source = write(
+        tmp_path / "in.jsonl",
+        [chat("a", max_completion_tokens=5, logit_bias={"1": 1}), chat("b", max_completion_tokens=5)],
+    )
+    out = tmp_path / "out.jsonl"
+    result = run("convert", source, "-o", out, "--to", "anthropic")
+    assert result.exit_code == 1
+    assert f"{source}:1: error[unsupported-field] /body/logit_bias" in result.output
+    assert "1 request(s) could not be converted" in result.output
+    assert [json.loads(x)["custom_id"] for x in out.read_text().splitlines()] == ["b"]
+
+
+def test_drop_unsupported_lists_the_dropped_fields(tmp_path):
+    source = write(tmp_path / "in.jsonl", [chat("a", max_completion_tokens=5, logit_bias={"1": 1}, seed=3)])
+    result = run("convert", source, "-o", tmp_path / "out.jsonl", "--to", "anthropic", "--drop-unsupported")
+    assert result.exit_code == 0, result.output
+    assert "warning[dropped-field] /body/logit_bias" in result.output
+    assert "warning[dropped-field] /body/seed" in result.output
+    assert "2 field(s) dropped" in result.output
+
+
+def test_nothing_convertible_writes_nothing(tmp_path):
+    source = write(tmp_path / "in.jsonl", [chat("a")])  # no max tokens, no default
+    out = tmp_path / "out.jsonl"
+    result = run("convert", source, "-o", out, "--to", "bedrock")
+    assert result.exit_code == 1
+    assert "missing-max-tokens" in result.output and "nothing written" in result.output
+    assert not out.exists()
+
+
+def test_the_provider_names_the_dialect_and_its_id_rule(tmp_path):
+    source = write(tmp_path / "in.jsonl", [chat("Row.1", max_completion_tokens=5)])
+    out = tmp_path / "out.jsonl"
+    result = run("convert", source, "-o", out, "--provider", "vertex")
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["request"]["labels"] == {"custom_id": "line-1"}
+    assert json.loads((tmp_path / "out.ids.jsonl").read_text()) == {"custom_id": "Row.1", "id": "line-1"}
+    assert "map in" in result.output
+
+
+def test_convert_without_a_dialect_or_provider_is_a_usage_error(tmp_path):
+    source = write(tmp_path / "in.jsonl", [chat("a")])
+    result = run("convert", source, "-o", tmp_path / "out.jsonl")
+    assert result.exit_code == 2
+    assert "--to" in result.output
+
+
+def test_validate_detects_the_dialect_and_names_a_wrong_provider(tmp_path):
+    line = {"key": "k1", "request": {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}}
+    source = write(tmp_path / "g.jsonl", [line, line])
+    result = run("validate", source, "--provider", "gemini")
+    assert result.exit_code == 1
+    assert f"{source}:2: error[duplicate-custom-id] /key: key 'k1' is already used on line 1" in result.output
+    wrong = run("validate", source, "--provider", "openai", "--format", "json")
+    codes = [f["code"] for f in json.loads(wrong.output)["findings"]]
+    assert codes[0] == "wrong-dialect"
+
+
+def test_validate_dialect_option_overrides_detection(tmp_path):
+    source = write(tmp_path / "in.jsonl", [chat("a", max_completion_tokens=5)])
+    assert run("validate", source).exit_code == 0
+    result = run("validate", source, "--dialect", "anthropic", "--provider", "anthropic")
+    assert result.exit_code == 1
+    assert f"{source}:1: error[missing-field] /params: `params` is required" in result.output
+
+
+def test_validate_anthropic_lines_from_standard_input():
+    line = {
+        "custom_id": "x.y",
+        "params": {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
+    }
+    result = CliRunner().invoke(
+        cli, ["validate", "-", "--provider", "anthropic"], input=orjson.dumps(line).decode() + "\n"
+    )
+    assert result.exit_code == 1
+    assert "error[invalid-custom-id] /custom_id" in result.output

@@ -1,0 +1,270 @@
+"""`batchkit serve` under hostile callers, hostile upstreams and faults: who may call it, secrets never
+relayed, a busy port, a locked database, a driver that fails, deadlines nobody watches."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sqlite3
+import threading
+import time
+
+import httpx
+import openai
+import orjson
+import pytest
+from click.testing import CliRunner
+from polling import poll
+from serverutil import free_port, header_echo_upstream, running_server
+
+from batchkit.cli import cli
+
+KEY = "sk-local-test-key-42"
+
+
+def chat(custom_id, text="hello", model="batchkit-echo"):
+    return {
+        "custom_id": custom_id,
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": model, "messages": [{"role": "user", "content": text}]},
+    }
+
+
+def jsonl(lines) -> bytes:
+    return b"".join(orjson.dumps(line) + b"\n" for line in lines)
+
+
+def upload_and_create(client, lines, endpoint="/v1/chat/completions"):
+    file_id = client.files.create(file=("b.jsonl", jsonl(lines)), purpose="batch").id
+    return client.batches.create(input_file_id=file_id, endpoint=endpoint, completion_window="24h")
+
+
+def ended(client, batch_id, timeout=20.0):
+    terminal = {"completed", "failed", "expired", "cancelled"}
+
+    def check():
+        batch = client.batches.retrieve(batch_id)
+        return batch if batch.status in terminal else None
+
+    return poll(check, timeout=timeout, what=f"batch {batch_id} to end")
+
+
+# ---- who may call it ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory):
+    data = tmp_path_factory.mktemp("keyed") / "data"
+    args = ("--api-key-env", "SERVE_KEY", "--allowed-host", "batch.internal")
+    with running_server(*args, data_dir=data, env={"SERVE_KEY": KEY}) as server:
+        yield server
+
+
+def test_a_key_is_required_when_configured(keyed):
+    url = keyed.base_url + "/models"
+    missing = httpx.get(url)
+    assert missing.status_code == 401 and "didn't provide an API key" in missing.json()["error"]["message"]
+    wrong = httpx.get(url, headers={"Authorization": "Bearer sk-wrong"})
+    assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "invalid_api_key"
+    assert "sk-wrong" not in wrong.text
+    client = openai.OpenAI(base_url=keyed.base_url, api_key=KEY, max_retries=0)
+    assert [m.id for m in client.models.list()] == ["batchkit-echo"]
+    assert ended(client, upload_and_create(client, [chat("k")]).id).status == "completed"
+    assert httpx.get(keyed.root_url + "/").status_code == 200  # the description page tells no secret
+
+
+def test_web_pages_cannot_drive_it(keyed):
+    auth = {"Authorization": f"Bearer {KEY}"}
+    url = keyed.base_url + "/chat/completions"
+    body = orjson.dumps(chat("x")["body"])
+    as_text = httpx.post(url, content=body, headers={**auth, "Content-Type": "text/plain"})
+    assert as_text.status_code == 415 and as_text.json()["error"]["code"] == "unsupported_media_type"
+    rebound = httpx.get(keyed.base_url + "/models", headers={**auth, "Host": "evil.example:8000"})
+    assert rebound.status_code == 421 and rebound.json()["error"]["code"] == "invalid_host"
+    other_origin = httpx.post(
+        url,
+        content=body,
+        headers={**auth, "Content-Type": "application/json", "Origin": "https://evil.example"},
+    )
+    assert other_origin.status_code == 403
+    port = keyed.base_url.split(":")[2].split("/")[0]
+    named = httpx.get(keyed.base_url + "/models", headers={**auth, "Host": f"batch.internal:{port}"})
+    assert named.status_code == 200  # --allowed-host
+    as_json = httpx.post(url, content=body, headers={**auth, "Content-Type": "application/json"})
+    assert as_json.status_code == 200
+
+
+def test_an_open_address_needs_a_key_or_insecure(tmp_path):
+    import subprocess
+    import sys
+
+    # a subprocess, bounded: a server that wrongly starts must fail the test, not hang it
+    command = [sys.executable, "-m", "batchkit", "serve", "--host", "0.0.0.0", "--port", str(free_port())]
+    result = subprocess.run(
+        [*command, "--data-dir", str(tmp_path / "d")], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2
+    assert "--api-key-env" in result.stderr and "--insecure" in result.stderr
+    assert not (tmp_path / "d").exists()  # refused before anything started
+
+
+def test_a_key_variable_that_is_not_set_is_refused_before_starting(tmp_path):
+    result = CliRunner().invoke(
+        cli, ["serve", "--api-key-env", "NOT_SET_SERVE_KEY", "--data-dir", str(tmp_path / "d")], env={}
+    )
+    assert result.exit_code == 2
+    assert (
+        result.output
+        == "batchkit: error: environment variable NOT_SET_SERVE_KEY (--api-key-env) is not set\n"
+    )
+
+
+def test_a_busy_port_is_one_line_naming_its_holder(tmp_path):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = CliRunner().invoke(cli, ["serve", "--port", str(port), "--data-dir", str(tmp_path / "d")])
+    assert result.exit_code == 2
+    assert f"port {port} on 127.0.0.1 is already in use by PID {os.getpid()}" in result.output
+    assert "Traceback" not in result.output and "Errno" not in result.output
+
+
+# ---- secrets an upstream echoes ------------------------------------------------------------------------
+
+
+def test_serve_never_relays_the_upstream_key(tmp_path):
+    secret = "sk-Q7zq9W3kx5Lm2Np8Rt4Vy6Hj"
+    with header_echo_upstream() as upstream:
+        args = ("--backend", "upstream", "--upstream-url", upstream, "--upstream-key-env", "UP_KEY")
+        with running_server(*args, data_dir=tmp_path / "d", env={"UP_KEY": secret}) as server:
+            client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
+            done = ended(client, upload_and_create(client, [chat("a"), chat("b")]).id)
+            stored = client.files.content(done.error_file_id).content.decode()
+            direct = httpx.post(server.base_url + "/chat/completions", json=chat("c")["body"]).text
+            text = httpx.post(server.base_url + "/completions", json={"model": "m", "prompt": "p"}).text
+    assert done.request_counts.failed == 2
+    for relayed in (stored, direct, text):
+        assert "[redacted]" in relayed
+        for start in range(len(secret) - 6):
+            assert secret[start : start + 7] not in relayed
+
+
+# ---- faults -----------------------------------------------------------------------------------------------
+
+
+def _break_files_folder(data_dir):
+    """Make the server unable to write file bodies (as a full disk would): `files` becomes a plain file."""
+    files = data_dir / "files"
+    shutil.move(files, data_dir / "files.kept")
+    files.write_bytes(b"")
+
+
+def test_a_driver_that_fails_fails_its_batch_and_uploads_answer_json(tmp_path):
+    data = tmp_path / "d"
+    with running_server("--latency", "0.2", "--concurrency", "1", data_dir=data) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
+        batch = upload_and_create(client, [chat(f"f{i}") for i in range(3)])
+        poll(lambda: client.batches.retrieve(batch.id).status == "in_progress", what="in_progress")
+        _break_files_folder(data)
+        upload = httpx.post(
+            server.base_url + "/files", files={"file": ("x.jsonl", b"{}\n"), "purpose": (None, "batch")}
+        )
+        assert upload.status_code == 500
+        assert upload.json()["error"]["type"] == "server_error"
+        done = ended(client, batch.id)
+        assert done.status == "failed" and isinstance(done.failed_at, int)
+        ((error),) = done.errors.data
+        assert error.code == "server_error" and "server's log" in error.message
+        # it stays ended: nothing drives it again
+        assert client.batches.retrieve(batch.id).status == "failed"
+
+
+def test_a_locked_database_answers_503_and_the_root_page_stays_quick(tmp_path):
+    data = tmp_path / "d"
+    with running_server(data_dir=data) as server:
+        blocker = sqlite3.connect(data / "server.db", isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        answers = {}
+
+        def upload():
+            started = time.monotonic()
+            answers["upload"] = httpx.post(
+                server.base_url + "/files",
+                files={"file": ("x.jsonl", jsonl([chat("a")])), "purpose": (None, "batch")},
+                timeout=20,
+            )
+            answers["seconds"] = time.monotonic() - started
+
+        thread = threading.Thread(target=upload)
+        thread.start()
+        try:
+            time.sleep(0.3)  # the upload is waiting on the lock now
+            started = time.monotonic()
+            root = httpx.get(server.root_url + "/", timeout=5)
+            assert root.status_code == 200 and time.monotonic() - started < 1.0
+            reads = httpx.get(server.base_url + "/batches", timeout=5)  # readers never wait in WAL mode
+            assert reads.status_code == 200
+            thread.join(30)
+        finally:
+            blocker.rollback()
+            blocker.close()
+        response = answers["upload"]
+        assert response.status_code == 503 and response.headers["Retry-After"] == "2"
+        assert response.json()["error"]["code"] == "database_busy" and answers["seconds"] < 10
+        client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
+        assert client.files.create(file=("x.jsonl", jsonl([chat("a")])), purpose="batch").id  # free again
+
+
+def test_expires_after_on_upload_sets_expires_at(tmp_path):
+    with running_server(data_dir=tmp_path / "d") as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
+        uploaded = client.files.create(
+            file=("e.jsonl", jsonl([chat("e")])),
+            purpose="batch",
+            expires_after={"anchor": "created_at", "seconds": 7200},
+        )
+        assert uploaded.expires_at == pytest.approx(uploaded.created_at + 7200, abs=2)
+        assert client.files.retrieve(uploaded.id).expires_at == uploaded.expires_at
+        with pytest.raises(openai.BadRequestError) as caught:
+            client.files.create(
+                file=("e.jsonl", b"{}\n"),
+                purpose="batch",
+                expires_after={"anchor": "created_at", "seconds": 5},
+            )
+        assert caught.value.param == "expires_after.seconds"
+        plain = client.files.create(file=("p.jsonl", jsonl([chat("p")])), purpose="batch")
+        assert plain.expires_at is None
+
+
+# ---- responses and moderations batches ------------------------------------------------------------------
+
+
+def test_responses_and_moderations_batches(tmp_path):
+    with running_server(data_dir=tmp_path / "d") as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
+        responses = [
+            {
+                "custom_id": f"r{i}",
+                "method": "POST",
+                "url": "/v1/responses",
+                "body": {"model": "m", "input": f"r {i}"},
+            }
+            for i in range(2)
+        ]
+        done = ended(client, upload_and_create(client, responses, "/v1/responses").id)
+        assert done.status == "completed" and done.request_counts.completed == 2
+        assert done.usage.input_tokens == 4 and done.usage.output_tokens == 4
+        line = orjson.loads(client.files.content(done.output_file_id).content.splitlines()[0])
+        assert line["response"]["body"]["output"][0]["content"][0]["text"] in ("r 0", "r 1")
+        moderations = [
+            {"custom_id": "m", "method": "POST", "url": "/v1/moderations", "body": {"input": "hello"}}
+        ]
+        done = ended(client, upload_and_create(client, moderations, "/v1/moderations").id)
+        assert done.status == "completed", done.errors
+        direct = client.responses.create(model="m", input="direct answer")
+        assert direct.output_text == "direct answer"
+        moderated = client.moderations.create(input=["a", "b"])
+        assert [r.flagged for r in moderated.results] == [False, False]
