@@ -27,7 +27,7 @@ import orjson
 
 from .errors import InputError, UsageError, ValidationFailed
 from .findings import Finding, Report
-from .jsonl import atomic_write, content_lines, open_binary
+from .jsonl import content_lines, open_binary
 from .providers import Provider, get_provider, parse_size
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
@@ -212,7 +212,7 @@ def _across(results: list[_Built], client, limits: Provider) -> list[Finding]:
     rules = LineRules(limits, ExactIds(), first_model=first_model, first_endpoint=first_endpoint)
     found: list[Finding] = []
     for row, custom_id, url, model in lines:
-        rules.check_shape(row, custom_id if isinstance(custom_id, str) else None,
+        rules.check_id_url_model(row, custom_id if isinstance(custom_id, str) else None,
                           url if isinstance(url, str) else None, model if isinstance(model, str) else None,
                           found.append)  # fmt: skip
     return [f for f in found if f.code in ACROSS_PARTITIONS]
@@ -283,9 +283,12 @@ def build(
                 results, _across(results, connected, limits), _name(source), limits, max_findings
             )
             if not report.valid and not force:
+                from .build import Builder, with_build_advice
+
                 s = report.summary
-                raise ValidationFailed(f"{s.errors:,} error(s) in {s.requests:,} request(s); nothing written "
-                                       "(fix them, or pass --force to write anyway)", report)  # fmt: skip
+                failed = ValidationFailed(f"{s.errors:,} error(s) in {s.requests:,} request(s); nothing written "
+                                          "(fix them, or pass --force to write anyway)", report)  # fmt: skip
+                raise with_build_advice(failed, Builder(**options), output)
             return _commit(results, output, report, len(sources))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -305,19 +308,33 @@ def _client(given, scheduler, local_cluster):
 
 
 def _commit(results: list[_Built], output: Path, report: Report, count: int) -> DaskBuildResult:
-    paths, shards = [], []
-    for r in results:
-        for staged, requests, size in zip(r.paths, r.shard_requests, r.shard_bytes, strict=True):
-            target = output.with_name(Path(staged).name)
-            os.replace(staged, target)
-            paths.append(target)
-            shards.append({"path": target.name, "partition": r.index, "requests": requests, "bytes": size})
-    manifest = output.with_name(f"{output.stem}.manifest.json")
-    data = {"output": output.name, "partitions": count, "requests": sum(r.requests for r in results),
-            "bytes": sum(r.bytes for r in results), "shards": shards}  # fmt: skip
-    with atomic_write(manifest) as f:
-        f.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
-    return DaskBuildResult(paths, report, data["requests"], data["bytes"], manifest, count)
+    """Put the staged shards in place under the rules every batchkit write follows: a file batchkit did not
+    write is never replaced nor removed, and the shards of an earlier write that this one did not write
+    again are removed only when that write's manifest names them."""
+    from .build import Manifest, manifest_path, read_manifest, write_manifest
+
+    previous = read_manifest(output)
+    ours = previous.names if previous else set()
+    moves = [(Path(staged), output.with_name(Path(staged).name)) for r in results for staged in r.paths]
+    foreign = [target.name for _staged, target in moves if target.exists() and target.name not in ours]
+    if foreign:
+        raise UsageError(f"{output.parent}: {', '.join(foreign[:3])} exist and were not written by batchkit; "
+                         "move them or write elsewhere")  # fmt: skip
+    files = [{"name": target.name, "partition": r.index, "requests": n, "bytes": size}
+             for r in results for target, n, size in zip((output.with_name(Path(s).name) for s in r.paths),
+                                                        r.shard_requests, r.shard_bytes, strict=True)]  # fmt: skip
+    manifest = Manifest(output.name, files)
+    stale = sorted(ours - manifest.names)
+    write_manifest(Manifest(output.name, files + [{"name": n} for n in stale]), output)
+    for staged, target in moves:
+        os.replace(staged, target)
+    for name in stale:
+        output.with_name(name).unlink(missing_ok=True)
+    write_manifest(manifest, output)
+    total = manifest.to_dict()
+    return DaskBuildResult(
+        [t for _s, t in moves], report, total["requests"], total["bytes"], manifest_path(output), count
+    )
 
 
 # ---------------------------------------------------------------------------------------------- validate

@@ -131,7 +131,9 @@ def table_files(source: Source) -> list:
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".parquet", ".pq"))
         if not files:
-            raise InputError(f"{path}: a folder, but it holds no Parquet files (a partitioned table is a folder of them)")
+            raise InputError(
+                f"{path}: a folder, but it holds no Parquet files (a partitioned table is a folder of them)"
+            )
         return files
     return [source]
 

@@ -83,7 +83,20 @@ def test_shards_hold_the_single_process_lines_byte_for_byte(tmp_path, cluster):
     assert lines(result.paths) == lines(built.paths)  # generated ids row-1 … row-28 across partitions
     assert result.requests == 28 and result.manifest.is_file()
     manifest = __import__("json").loads(result.manifest.read_text())
-    assert [s["requests"] for s in manifest["shards"]] == [7, 7, 7, 7]
+    assert [f["requests"] for f in manifest["files"]] == [7, 7, 7, 7]
+    assert result.manifest.name == ".out.jsonl.manifest.json" and manifest["requests"] == 28
+
+    # a second build with fewer partitions removes the shards the first one wrote and no other file
+    (tmp_path / "out-p00009.jsonl").write_text("mine\n")
+    for extra in sorted((tmp_path / "table").iterdir())[2:]:
+        extra.unlink()
+    again = bkdask.build(tmp_path / "table", tmp_path / "out.jsonl", dask_client=cluster, **options)
+    assert [p.name for p in again.paths] == ["out-p00000.jsonl", "out-p00001.jsonl"]
+    assert sorted(p.name for p in tmp_path.glob("out-p*.jsonl")) == [
+        "out-p00000.jsonl",
+        "out-p00001.jsonl",
+        "out-p00009.jsonl",
+    ]
 
 
 def test_a_partition_over_the_limit_is_sharded_and_a_dask_dataframe_is_a_source(tmp_path, cluster):

@@ -13,6 +13,7 @@ from .builder import (
     build_requests,
     make_id,
     row_number_from_id,
+    with_build_advice,
 )
 from .by_key import SplitByResult, split_by
 from .shards import (
@@ -25,6 +26,7 @@ from .shards import (
     shard_path,
     split_file,
     write_batch,
+    write_manifest,
     write_numbered,
 )
 from .templates import parse_params, template_argument, text_argument
@@ -53,6 +55,8 @@ __all__ = [
     "split_file",
     "template_argument",
     "text_argument",
+    "with_build_advice",
     "write_batch",
+    "write_manifest",
     "write_numbered",
 ]

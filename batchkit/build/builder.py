@@ -492,14 +492,14 @@ def build_file(
             file=name,
         )
     except ValidationFailed as e:
-        raise _with_build_advice(e, builder, output) from None
+        raise with_build_advice(e, builder, output) from None
     return BuildResult(**vars(written), stats=stats)
 
 
 _FIX_HINT = re.compile(r"\s*\(`batchkit fix[^)]*\)")  # the validator's advice for a file that exists
 
 
-def _with_build_advice(error: ValidationFailed, builder: Builder, output) -> ValidationFailed:
+def with_build_advice(error: ValidationFailed, builder: Builder, output) -> ValidationFailed:
     """Repeated ids in a build: nothing was written, so advise what works on the table, not `fix` on a
     file that does not exist."""
     report = error.report

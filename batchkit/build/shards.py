@@ -103,10 +103,11 @@ def read_manifest(path: str | os.PathLike) -> Manifest | None:
 
 
 def _shard_pattern(path: Path) -> re.Pattern:
-    return re.compile(re.escape(path.stem) + r"-\d{5}" + re.escape(path.suffix))
+    """Names of `path`'s shards: STEM-00001.SUFFIX, and a partition's STEM-p00001[-00001].SUFFIX (Dask)."""
+    return re.compile(re.escape(path.stem) + r"-(\d{5}|p\d{5}(-\d{5})?)" + re.escape(path.suffix))
 
 
-def _write_manifest(manifest: Manifest, path: Path) -> None:
+def write_manifest(manifest: Manifest, path: Path) -> None:
     with atomic_write(manifest_path(path)) as f:
         f.write(orjson.dumps(manifest.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
 
@@ -229,7 +230,7 @@ class ShardWriter:
         try:
             # Recorded before the renames (with the stale ones still listed), so no crash between the
             # steps can leave a file of ours on disk that no manifest names.
-            _write_manifest(
+            write_manifest(
                 Manifest(manifest.output, manifest.files + [{"name": n} for n in stale]), self.path
             )
             for staged, target in zip(self.staged, targets, strict=True):
@@ -239,7 +240,7 @@ class ShardWriter:
             for name in stale:
                 (self.path.parent / name).unlink(missing_ok=True)
             if stale:
-                _write_manifest(manifest, self.path)
+                write_manifest(manifest, self.path)
         except OSError as e:
             raise cannot_write(self.path.parent, e) from None
         self.left = self._foreign_lookalikes(manifest.names)
