@@ -186,3 +186,38 @@ def _missing(value) -> bool:
 
 def _plain(value):
     return [float(v) for v in value] if hasattr(value, "__len__") and not isinstance(value, str) else value
+
+
+def test_the_commands_run_on_a_cluster(tmp_path, cluster):
+    from click.testing import CliRunner
+
+    from batchkit.cli import cli
+
+    def run(*args):
+        return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+    partitioned(tmp_path / "table", parts=3, rows=4)
+    address = cluster.scheduler.address
+    built = run("build", tmp_path / "table", "-o", tmp_path / "b.jsonl", "--model", "gpt-4o-mini",
+                "--user", "{question}", "--id-column", "id", "--scheduler", address)  # fmt: skip
+    assert built.exit_code == 0, built.output
+    assert "built 3 files from 3 partitions: 12 requests" in built.output
+    shards = sorted(tmp_path.glob("b-p*.jsonl"))
+    checked = run("validate", *shards, "-p", "openai", "--scheduler", address)
+    assert checked.exit_code == 0 and checked.output.count("valid for provider openai") == 3, checked.output
+    counted = run("estimate", *shards, "-p", "openai", "--format", "json", "--scheduler", address)
+    assert counted.exit_code == 0
+    single = run("estimate", *shards, "-p", "openai", "--format", "json")
+    assert __import__("json").loads(counted.output) == __import__("json").loads(single.output)
+    results = tmp_path / "results.jsonl"
+    results.write_text("".join(
+        __import__("json").dumps({"custom_id": f"q{i}-{j}", "response": {"status_code": 200, "body": {
+            "choices": [{"message": {"content": f"answer {i}-{j}"}, "finish_reason": "stop"}]}}, "error": None}) + "\n"
+        for i in range(3) for j in range(4) if (i, j) != (2, 3)))  # fmt: skip
+    merged = run("merge", *shards, "-r", results, "-o", tmp_path / "merged", "--scheduler", address)
+    assert merged.exit_code == 1 and "requests with no result: 1: q2-3" in merged.output
+    frame = pd.read_parquet(tmp_path / "merged")
+    assert list(frame["custom_id"])[:2] == ["q0-0", "q0-1"] and len(frame) == 12
+    # and a fresh local cluster of its own
+    again = run("validate", shards[0], "--local-cluster", "1")
+    assert again.exit_code == 0, again.output

@@ -11,7 +11,9 @@ import click
 from ..errors import ValidationFailed
 from ..jsonl import source_name
 from ..report import human_bytes, render
+from . import on_dask
 from .common import Bars, format_option, provider_option, use_color
+from .on_dask import cluster_options, on_cluster
 
 ENDPOINT_HELP = "Request url (default /v1/chat/completions; /v1/embeddings with --input)."
 
@@ -96,7 +98,7 @@ def _report_failure(error: ValidationFailed, fmt: str, quiet: bool, note: str | 
 
 
 @click.command()
-@click.argument("table", type=click.Path(allow_dash=True, dir_okay=False))
+@click.argument("table", type=click.Path(allow_dash=True))
 @click.option(
     "-o", "--output", required=True, type=click.Path(dir_okay=False), help="The batch file to write."
 )
@@ -159,6 +161,7 @@ def _report_failure(error: ValidationFailed, fmt: str, quiet: bool, note: str | 
 @provider_option
 @limit_options
 @report_options
+@cluster_options
 def build(table, output, system, user, input_, params, endpoint, on_empty, fmt, quiet, **options):
     """Build a batch file from TABLE (CSV, TSV, XLSX, Parquet, JSON array or JSONL; '-' reads CSV).
 
@@ -174,18 +177,27 @@ def build(table, output, system, user, input_, params, endpoint, on_empty, fmt, 
     Requests over the provider's per-file limits go to OUT-00001.jsonl, OUT-00002.jsonl, …
     Finding line numbers are data-row numbers (1 is the first row under the header).
     """
-    from ..build import CHAT, EMBEDDINGS, BuildStats, EmptyPolicy, build_file, parse_params, template_argument
+    from ..build import (
+        CHAT,
+        EMBEDDINGS,
+        BuildStats,
+        EmptyPolicy,
+        build_file,
+        counted,
+        parse_params,
+        template_argument,
+    )
 
     policy = EmptyPolicy.parse(on_empty)
     stats = BuildStats()
     note = "(line numbers above are data-row numbers of the table: 1 is the first row under the header)"
+    cluster = on_cluster(options)
     try:
-        with progress_bar(quiet, " rows") as update:
-            result = build_file(
+        with progress_bar(quiet or bool(cluster), " rows") as update:
+            result = (on_dask.build if cluster else build_file)(
                 table,
                 output,
-                progress=update,
-                stats=stats,
+                **({"cluster": cluster} if cluster else {"progress": update, "stats": stats}),
                 system=template_argument(system, "--system"),
                 user=template_argument(user, "--user"),
                 input=template_argument(input_, "--input"),
@@ -197,7 +209,11 @@ def build(table, output, system, user, input_, params, endpoint, on_empty, fmt, 
     except ValidationFailed as e:
         _report_failure(e, fmt, quiet, note)
     print_report(result.report, fmt, quiet, note)
-    if not quiet:
+    if cluster and not quiet:
+        click.echo(f"built {counted(len(result.paths), 'file')} from {counted(result.partitions, 'partition')}: "
+                   f"{counted(result.requests, 'request')}, {human_bytes(result.bytes)}; manifest {result.manifest}",
+                   err=True)  # fmt: skip
+    elif not quiet:
         _echo_build_summary(result, policy, output)
 
 

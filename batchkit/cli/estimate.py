@@ -6,7 +6,9 @@ import click
 import orjson
 
 from ..tokens.estimate import DEFAULT_MAX_OUTPUT
+from . import on_dask
 from .common import provider_option
+from .on_dask import cluster_options, on_cluster
 
 
 @click.command()
@@ -30,7 +32,8 @@ from .common import provider_option
     help="Output tokens assumed for a request that sets no max_tokens / max_completion_tokens / max_output_tokens.",
 )
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def estimate(files, provider, prices, tokenizer, default_max_output, fmt):
+@cluster_options
+def estimate(files, provider, prices, tokenizer, default_max_output, fmt, **cluster):
     """Count prompt tokens and the cost range of batch files, per file and model, before sending them.
 
     Counts are exact for OpenAI models; others are estimates, marked ~ (or "estimated": true in JSON),
@@ -38,7 +41,11 @@ def estimate(files, provider, prices, tokenizer, default_max_output, fmt):
     from ..tokens import estimate as run
     from ..tokens import render_text
 
-    result = run(files, provider, prices, tokenizer, default_max_output)
+    cluster = on_cluster(cluster)
+    if cluster:  # one worker task per file
+        result = on_dask.estimate(files, cluster, provider, prices, tokenizer, default_max_output)
+    else:
+        result = run(files, provider, prices, tokenizer, default_max_output)
     if fmt == "json":
         click.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
     else:

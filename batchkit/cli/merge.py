@@ -7,9 +7,11 @@ import sys
 import click
 import orjson
 
-from ..errors import ValidationFailed
+from ..errors import UsageError, ValidationFailed
 from ..providers import parse_size
+from . import on_dask
 from .common import Bars, provider_option
+from .on_dask import cluster_options, on_cluster
 
 RESULTS_FLAGS = ("--results", "-r")
 JSON_LIMIT = 1000  # entries per list in a --json summary (every list is also counted)
@@ -111,6 +113,7 @@ def json_options(f):
 @click.option("--excel", is_flag=True, help="CSV/TSV for Excel: a UTF-8 byte-order mark and CRLF line ends.")
 @json_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
+@cluster_options
 def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output, allow_missing, **options):
     """Join RESULTS back to the requests of the batch files INPUTS by custom_id.
 
@@ -130,6 +133,9 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
     from ..results import merge_results
 
     quiet, as_json = options["quiet"], options["fmt"] == "json" or options["as_json"]
+    cluster = on_cluster(options)
+    if cluster:
+        return _merge_on_dask(inputs, results, source, output, allow_missing, cluster, quiet, as_json)
     progress = LinesReadBars(quiet)
     try:
         result = merge_results(
@@ -156,6 +162,25 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
         else:
             text = "\n".join(x for x in (report.to_text(), written and written.to_text(), verdict) if x)
         click.echo(text, err=output == "-")
+    if status:
+        click.get_current_context().exit(status)
+
+
+def _merge_on_dask(inputs, results, source, output, allow_missing, cluster, quiet, as_json):
+    """The join done by a Dask cluster; MERGED is a folder of Parquet files (one per input file)."""
+    if source is not None:
+        raise UsageError(
+            "--source is not supported with --scheduler/--local-cluster yet; join on one machine"
+        )
+    result = on_dask.merge(inputs, results, output, cluster)
+    verdict, status = _verdict(result.report, allow_missing)
+    if not quiet:
+        if as_json:
+            text = _dumps({**result.report.to_dict(JSON_LIMIT), "ok": status == 0, "verdict": verdict})
+        else:
+            done = f"wrote {result.rows:,} rows to {result.output}/ (Parquet, one file per input)"
+            text = "\n".join(x for x in (result.report.to_text(), done, verdict) if x)
+        click.echo(text)
     if status:
         click.get_current_context().exit(status)
 

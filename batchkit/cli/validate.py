@@ -9,7 +9,9 @@ import click
 from ..errors import UsageError
 from ..providers import parse_size
 from ..report import render
+from . import on_dask
 from .common import format_option, provider_option, use_color
+from .on_dask import cluster_options, on_cluster
 
 
 @click.command()
@@ -39,7 +41,10 @@ from .common import format_option, provider_option, use_color
     help="The line format (default: detected from the first line).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Only errors; no warnings or summary.")
-def validate(files, provider, fmt, strict, max_findings, max_requests, max_bytes, jobs, dialect, quiet):
+@cluster_options
+def validate(
+    files, provider, fmt, strict, max_findings, max_requests, max_bytes, jobs, dialect, quiet, **cluster
+):
     """Check batch FILES (JSONL; '-' reads standard input) before upload.
 
     Exit status: 0 valid, 1 invalid (or any warning with --strict), 2 usage or I/O error.
@@ -48,19 +53,13 @@ def validate(files, provider, fmt, strict, max_findings, max_requests, max_bytes
 
     if files.count("-") > 1:
         raise UsageError("standard input ('-') can be read only once")
-    reports = [
-        validate_file(
-            f,
-            provider,
-            max_requests=max_requests,
-            max_bytes=parse_size(max_bytes),
-            max_findings=max_findings,
-            jobs=jobs,
-            strict=strict,
-            dialect=dialect,
-        )
-        for f in files
-    ]
+    limits = dict(max_requests=max_requests, max_bytes=parse_size(max_bytes), max_findings=max_findings)
+    options = dict(limits, strict=strict, dialect=dialect)
+    cluster = on_cluster(cluster)
+    if cluster:  # one worker task per file (patterns and folders of *.jsonl name many)
+        reports = on_dask.validate(files, cluster, provider, **options)
+    else:
+        reports = [validate_file(f, provider, jobs=jobs, **options) for f in files]
     output = render(reports, fmt, color=use_color(sys.stdout), quiet=quiet, group=True)
     if output:
         click.echo(output)
