@@ -155,7 +155,8 @@ def main() -> None:
             for r in v["rows"]:
                 if r["name"] in before:
                     print(f"  {r['name']}: {before[r['name']]:.2f} → {r['ratio_to_orjson']:.2f} × orjson")
-        for name in ("bench_build", "bench_merge", "bench_estimate", "bench_peers"):
+        opt_in = ("bench_dask",) if os.environ.get("BENCH_DASK") else ()  # a cluster of its own: opt-in
+        for name in ("bench_build", "bench_merge", "bench_estimate", "bench_peers", *opt_in):
             if (HERE / f"{name}.py").exists() and not os.environ.get("BENCH_VALIDATION_ONLY"):
                 module = __import__(name)
                 print()
