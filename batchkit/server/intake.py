@@ -30,7 +30,9 @@ class Intake:
 
 
 def _validate(path, kept: int | None):
-    return validate_file(path, LOCAL, max_findings=kept)
+    # The bytes as uploaded: a compressed upload is not JSON lines (as on OpenAI), never unpacked here.
+    with open(path, "rb") as uploaded:
+        return validate_file(uploaded, LOCAL, max_findings=kept)
 
 
 def check_input(path: str | os.PathLike, endpoint: str, served_models: frozenset[str] | None) -> Intake:
