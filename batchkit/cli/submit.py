@@ -364,12 +364,17 @@ def list_batches(provider, base_url, api_key_env, remote, prune, limit, fmt, as_
         if prune:
             _prune(session)
         header, rows = (_remote_rows if remote else _local_rows)(session, limit, as_json)
+        errors = (
+            [] if remote else [(e.created_at, e.error) for e, _n in session.local_batches(limit) if e.error]
+        )
     if as_json:
         return
     if not rows:
         click.echo("no batches" + ("" if remote else " submitted from here yet"), err=True)
         return
     _table([header] + rows)
+    for when, error in errors:  # whole, under the table: a failed step says why
+        click.echo(f"  {_when(when)}: {error}")
 
 
 def _remote_rows(session, limit, as_json):
@@ -390,7 +395,7 @@ def _local_rows(session, limit, as_json):
     rows = []
     for e, names in listed:
         files = e.path + (f" (+{len(names) - 1} other name(s))" if len(names) > 1 else "")
-        rows.append([e.batch_id or f"({e.step})", e.status or (e.error or "-")[:60], e.completed or 0,
+        rows.append([e.batch_id or f"({e.step})", e.status or e.step, e.completed or 0,
                      e.failed or 0, e.total or 0, _when(e.created_at), files, e.base_url])  # fmt: skip
     return header, rows
 
