@@ -59,7 +59,7 @@ def client(scheduler: str | None = None, local_cluster: int | None = None) -> It
     if not local_cluster:
         raise UsageError("give --scheduler ADDRESS (or $DASK_SCHEDULER_ADDRESS) or --local-cluster N")
     with LocalCluster(n_workers=local_cluster, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as connected:  # fmt: skip
+                      dashboard_address=":0") as cluster, Client(cluster) as connected:  # fmt: skip
         yield connected
 
 
