@@ -199,7 +199,7 @@ def _first(results: list[_Built], key: str) -> tuple | None:
 
 def _across(results: list[_Built], client, limits: Provider) -> list[Finding]:
     """The findings that span partitions, as one pass over the whole table would give them."""
-    from .validate.rules import ExactIds, LineRules
+    from .validate import ExactIds, LineRules
 
     first_model = _first(results, "first_model") if limits.one_model else None
     first_endpoint = _first(results, "first_endpoint") if limits.one_endpoint else None
@@ -497,8 +497,8 @@ class DaskMergeResult:
 # pickles in a private temporary folder beside the output.
 
 
-def _put(frame, folder: Path, name: str, buckets: int) -> None:
-    keys = frame["custom_id"].map(stable_hash) % buckets if len(frame) else []
+def _put(frame, folder: Path, name: str, buckets: int, key: str = "custom_id") -> None:
+    keys = frame[key].map(stable_hash) % buckets if len(frame) else []
     for bucket in range(buckets):
         part = frame[keys == bucket] if len(frame) else frame
         target = folder / f"b{bucket:05d}"
@@ -599,12 +599,17 @@ def _shape(frame, more: int, embedding: bool):
     return out.astype({c: object for c in out.columns if str(out[c].dtype) not in ("Int64",)})
 
 
-def merge(inputs, results, output: str | os.PathLike, *, scheduler: str | None = None,
-          local_cluster: int | None = None, dask_client=None, buckets: int | None = None) -> DaskMergeResult:  # fmt: skip
+def merge(inputs, results, output: str | os.PathLike, *, source=None, id_column: str | None = None,
+          id_prefix: str = "row-", scheduler: str | None = None, local_cluster: int | None = None,
+          dask_client=None, buckets: int | None = None) -> DaskMergeResult:  # fmt: skip
     """Join `results` to the requests of `inputs` by custom_id on Dask, one worker task per file and per
     hash bucket, and write the merged rows as Parquet files in the folder `output` (`part-NNNNN.parquet`,
     one per input file, rows in line order). The statuses, columns and report (counts, tokens, orphans,
-    duplicates, missing, digest) are `batchkit.merge`'s for the same files."""
+    duplicates, missing, digest) are `batchkit.merge`'s for the same files.
+
+    With `source` (a Dask DataFrame, a folder of Parquet files or a pattern), the parts are the source's
+    partitions instead: its rows in order with the result columns after them, found by `id_column`'s
+    cell text or by the row number in a generated id, as `merge --source` does."""
     from .results import MergeReport
 
     inputs, results = files_of(inputs), files_of(results)
@@ -631,6 +636,10 @@ def merge(inputs, results, output: str | os.PathLike, *, scheduler: str | None =
             targets = [str(staging / f"part-{i:05d}.parquet") for i in range(len(inputs))]
             parts = connected.gather(connected.map(_write_part, range(len(inputs)), [scratch] * len(inputs), targets,
                                                    more=more, embedding=embedding, pure=False))  # fmt: skip
+            if source is not None:
+                staging = _attach_source(
+                    connected, source, id_column, id_prefix, targets, scratch, buckets, report
+                )
         if output.exists():
             output.rmdir()
         os.replace(staging, output)
@@ -640,6 +649,106 @@ def merge(inputs, results, output: str | os.PathLike, *, scheduler: str | None =
         report.add_finding(file, finding)
     _fill_report(report, pieces, parts, results)
     return DaskMergeResult(output, report, report.requests)
+
+
+def _source_keys(
+    source, index: int, first_row: int, id_column, id_prefix: str, scratch: str, buckets: int
+) -> int:
+    """A source partition's keys — the id column's cell text, exactly as build read it, or the generated
+    id of each row — bucketed with where their row is."""
+    import pandas as pd
+
+    from .build import make_id
+    from .tables import column_texts
+
+    keys: list = []
+    for frame in [_frames(source, None)] if hasattr(source, "iloc") else _frames(source, None):
+        if id_column is not None and id_column not in frame.columns:
+            raise UsageError(f"--id-column {id_column!r} is not a column of the source; its columns are: "
+                             + ", ".join(map(str, frame.columns)))  # fmt: skip
+        keys += column_texts(frame[id_column]) if id_column is not None else [None] * len(frame)
+    if id_column is None:
+        keys = [make_id(first_row + i, id_prefix) for i in range(len(keys))]
+    table = pd.DataFrame({"key": keys, "_part": index, "_pos": range(len(keys))}).dropna(subset=["key"])
+    _put(table, Path(scratch) / "source", f"p{index:05d}", buckets, key="key")
+    return len(keys)
+
+
+def _merged_rows(target: str, index: int, scratch: str, buckets: int) -> None:
+    import pandas as pd
+
+    rows = pd.read_parquet(target)
+    rows["_order"] = [(index, i) for i in range(len(rows))]
+    _put(rows, Path(scratch) / "merged", f"f{index:05d}", buckets)
+
+
+def _join_source_bucket(bucket: int, scratch: str) -> dict:
+    """The source row (the first with its key) of each merged row of one bucket."""
+    scratch = Path(scratch)
+    keys = _take(scratch / "source" / f"b{bucket:05d}")
+    rows = _take(scratch / "merged" / f"b{bucket:05d}")
+    first = keys.sort_values(["_part", "_pos"]).drop_duplicates("key")
+    found = rows.merge(first, left_on="custom_id", right_on="key", how="left")
+    matched = found[found["_part"].notna()].drop(columns="key").astype({"_part": "int64", "_pos": "int64"})
+    matched.to_pickle(scratch / "sourced" / f"b{bucket:05d}.pkl")
+    return {
+        "without_row": sorted(
+            found.loc[found["_part"].isna(), ["_order", "custom_id"]].itertuples(index=False, name=None)
+        ),
+        "rows_with_request": len(matched[["_part", "_pos"]].drop_duplicates()),
+    }
+
+
+def _write_source_part(source, index: int, scratch: str, target: str, columns: list[str]) -> int:
+    """One source partition's rows, in order, with the result columns after them."""
+    import pandas as pd
+
+    from .results import result_column_names
+    from .tables import read_table
+
+    table = (source if hasattr(source, "iloc") else read_table(source)).reset_index(drop=True)
+    found = [
+        f[f["_part"] == index]
+        for f in (pd.read_pickle(p) for p in sorted(Path(scratch, "sourced").glob("*.pkl")))
+    ]
+    results = (
+        pd.concat(found, ignore_index=True).sort_values("_order", kind="stable") if found else pd.DataFrame()
+    )
+    results = results.reindex(columns=[*columns, "_pos"]).set_index("_pos")
+    results.index.name = None
+    results = results.rename(columns=result_column_names(columns, set(map(str, table.columns))))
+    table.join(results, how="left").to_parquet(target, index=False)
+    return len(table)
+
+
+def _attach_source(connected, source, id_column, id_prefix, targets, scratch, buckets, report) -> Path:
+    """The source's partitions with the merged result columns after their rows (see `merge`)."""
+    import pandas as pd
+
+    sources = _sources(source, connected)
+    sizes = connected.gather(connected.map(_rows, sources, input_format=None, pure=False))
+    firsts = [1 + sum(sizes[:i]) for i in range(len(sizes))]
+    for folder in ("source", "merged", "sourced"):
+        (Path(scratch) / folder).mkdir()
+    connected.gather(connected.map(_source_keys, sources, range(len(sources)), firsts, id_column=id_column,
+                                   id_prefix=id_prefix, scratch=scratch, buckets=buckets, pure=False))  # fmt: skip
+    connected.gather(
+        connected.map(
+            _merged_rows, targets, range(len(targets)), scratch=scratch, buckets=buckets, pure=False
+        )
+    )
+    pieces = connected.gather(connected.map(_join_source_bucket, range(buckets), scratch=scratch, pure=False))
+    columns = list(pd.read_parquet(targets[0]).columns) if targets else []
+    staging = Path(scratch) / "sourced-out"
+    staging.mkdir()
+    out = [str(staging / f"part-{i:05d}.parquet") for i in range(len(sources))]
+    connected.gather(connected.map(_write_source_part, sources, range(len(sources)), [scratch] * len(sources), out,
+                                   columns=columns, pure=False))  # fmt: skip
+    report.source = _name(source)
+    report.source_rows = sum(sizes)
+    report.requests_without_source_row = [c for _o, c in sorted(x for p in pieces for x in p["without_row"])]
+    report.source_rows_without_request = report.source_rows - sum(p["rows_with_request"] for p in pieces)
+    return staging
 
 
 def _length(value) -> int:
@@ -655,8 +764,7 @@ def _embeddings_url(url) -> bool:
 
 
 def _fill_report(report, pieces: list[dict], parts: list[dict], results: list[str]) -> None:
-    from .results import MISSING, digest
-    from .results.join import Duplicate, Located, Orphan
+    from .results import MISSING, Duplicate, Located, Orphan, digest
 
     for part in parts:
         report.counts.update(part["counts"])

@@ -221,3 +221,34 @@ def test_the_commands_run_on_a_cluster(tmp_path, cluster):
     # and a fresh local cluster of its own
     again = run("validate", shards[0], "--local-cluster", "1")
     assert again.exit_code == 0, again.output
+
+
+@pytest.mark.parametrize("by_id", [True, False])
+def test_merge_onto_a_partitioned_source_gives_merges_rows(tmp_path, cluster, by_id):
+    import json
+
+    from batchkit.results import merge_results
+
+    partitioned(tmp_path / "table", parts=3, rows=4)
+    options = dict(model="m", user="{question}", **({"id_column": "id"} if by_id else {}))
+    build_file(tmp_path / "table", tmp_path / "b.jsonl", **options)
+    ids = [json.loads(line)["custom_id"] for line in (tmp_path / "b.jsonl").read_text().splitlines()]
+    results = tmp_path / "results.jsonl"
+    answered = [i for n, i in enumerate(ids) if n not in (2, 7)] + ["nobody"]
+    results.write_text("".join(json.dumps({"custom_id": i, "response": {"status_code": 200, "body": {
+        "choices": [{"message": {"content": f"about {i}"}, "finish_reason": "stop"}]}}, "error": None}) + "\n"
+        for i in answered))  # fmt: skip
+    source = dict(source=tmp_path / "table", id_column="id" if by_id else None)
+    expected = merge_results([tmp_path / "b.jsonl"], [results], **source)
+    done = bkdask.merge([tmp_path / "b.jsonl"], [results], tmp_path / "merged", dask_client=cluster, **source)
+    frame = pd.read_parquet(tmp_path / "merged")
+    assert [p.name for p in sorted((tmp_path / "merged").iterdir())] == [
+        f"part-{i:05d}.parquet" for i in range(3)
+    ]
+    assert list(frame.columns) == list(expected.frame.columns)
+    for column in frame.columns:
+        assert [None if _missing(v) else v for v in frame[column]] == [
+            None if _missing(v) else v for v in expected.frame[column]
+        ], column
+    keep = ("counts", "orphans", "missing", "source")
+    assert {k: done.report.to_dict()[k] for k in keep} == {k: expected.report.to_dict()[k] for k in keep}

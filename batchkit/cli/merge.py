@@ -7,7 +7,7 @@ import sys
 import click
 import orjson
 
-from ..errors import UsageError, ValidationFailed
+from ..errors import ValidationFailed
 from ..providers import parse_size
 from . import on_dask
 from .common import Bars, provider_option
@@ -135,7 +135,8 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
     quiet, as_json = options["quiet"], options["fmt"] == "json" or options["as_json"]
     cluster = on_cluster(options)
     if cluster:
-        return _merge_on_dask(inputs, results, source, output, allow_missing, cluster, quiet, as_json)
+        source_options = dict(source=source, id_column=id_column, id_prefix=id_prefix)
+        return _merge_on_dask(inputs, results, output, source_options, allow_missing, cluster, quiet, as_json)
     progress = LinesReadBars(quiet)
     try:
         result = merge_results(
@@ -166,19 +167,16 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
         click.get_current_context().exit(status)
 
 
-def _merge_on_dask(inputs, results, source, output, allow_missing, cluster, quiet, as_json):
-    """The join done by a Dask cluster; MERGED is a folder of Parquet files (one per input file)."""
-    if source is not None:
-        raise UsageError(
-            "--source is not supported with --scheduler/--local-cluster yet; join on one machine"
-        )
-    result = on_dask.merge(inputs, results, output, cluster)
+def _merge_on_dask(inputs, results, output, source_options, allow_missing, cluster, quiet, as_json):
+    """The join done by a Dask cluster; MERGED is a folder of Parquet files (one per input file, or per
+    partition of --source)."""
+    result = on_dask.merge(inputs, results, output, cluster, **source_options)
     verdict, status = _verdict(result.report, allow_missing)
     if not quiet:
         if as_json:
             text = _dumps({**result.report.to_dict(JSON_LIMIT), "ok": status == 0, "verdict": verdict})
         else:
-            done = f"wrote {result.rows:,} rows to {result.output}/ (Parquet, one file per input)"
+            done = f"wrote {result.output}/ (Parquet files, in the order of the inputs or of the source)"
             text = "\n".join(x for x in (result.report.to_text(), done, verdict) if x)
         click.echo(text)
     if status:

@@ -56,7 +56,7 @@ def estimate(files, cluster: dict, provider, prices, tokenizer, default_max_outp
                          default_max_output=default_max_output, **cluster)  # fmt: skip
 
 
-def merge(inputs, results, output, cluster: dict):
+def merge(inputs, results, output, cluster: dict, **source_options):
     from .. import dask
 
-    return dask.merge(list(inputs), list(results), output, **cluster)
+    return dask.merge(list(inputs), list(results), output, **source_options, **cluster)

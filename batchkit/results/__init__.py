@@ -5,6 +5,7 @@ grouped (`digest`), and what failed written again as a new batch (`retry`)."""
 
 from .digest import DigestEntry, digest, hint_for, message_pattern
 from .export import WrittenTable, write_merged
+from .frame import result_column_names
 from .join import join_inputs, join_results, merge, merge_results
 from .read import (
     BATCH_ERROR,
@@ -18,7 +19,7 @@ from .read import (
     read_result_file,
     read_results,
 )
-from .report import DUPLICATE_RULE, FAILED, MergeReport, MergeResult
+from .report import DUPLICATE_RULE, FAILED, Duplicate, Located, MergeReport, MergeResult, Orphan
 from .requests import RequestIndex, read_requests
 from .retry import RetryResult, retry, select_retry
 from .table import ResultTable
@@ -33,6 +34,9 @@ __all__ = [
     "OK",
     "STATUSES",
     "DigestEntry",
+    "Duplicate",
+    "Located",
+    "Orphan",
     "MergeReport",
     "MergeResult",
     "RequestIndex",
@@ -51,6 +55,7 @@ __all__ = [
     "read_requests",
     "read_result_file",
     "read_results",
+    "result_column_names",
     "retry",
     "select_retry",
     "write_merged",

@@ -75,7 +75,7 @@ def attach_source(frame, source, id_column, id_prefix, report: MergeReport, shee
     """
     import pandas as pd
 
-    from ..tables import read_table, sheet_name, table_format
+    from ..tables import read_table, sheet_name, table_files, table_format
 
     if isinstance(source, pd.DataFrame):
         table = source.reset_index(drop=True)
@@ -85,7 +85,7 @@ def attach_source(frame, source, id_column, id_prefix, report: MergeReport, shee
     else:
         table = read_table(source, sheet=sheet, encoding=encoding)
         report.source = source_name(source)
-        if table_format(source) == "xlsx":
+        if table_format(table_files(source)[0]) == "xlsx":
             report.source_sheet = sheet_name(source, sheet)
     report.source_rows = len(table)
     if id_column is not None:
@@ -98,7 +98,7 @@ def attach_source(frame, source, id_column, id_prefix, report: MergeReport, shee
     results = frame[matched]
     results.index = pd.Index(positions[matched].to_numpy())
     report.source_rows_without_request = len(table) - results.index.nunique()
-    results = results.rename(columns=_suffixes(list(results.columns), set(map(str, table.columns))))
+    results = results.rename(columns=result_column_names(list(results.columns), set(map(str, table.columns))))
     return table.join(results, how="left")
 
 
@@ -140,8 +140,9 @@ def _positions_by_row_number(frame, rows: int, id_prefix: str) -> list[int]:
     return positions
 
 
-def _suffixes(columns: list[str], taken: set[str]) -> dict[str, str]:
-    """New names for result columns that clash with source columns: `content` → `content_result`."""
+def result_column_names(columns: list[str], taken: set[str]) -> dict[str, str]:
+    """New names for result columns that clash with source columns: `content` → `content_result` (the
+    Dask merge names them the same way)."""
     renames = {}
     for name in columns:
         if name not in taken:

@@ -6,10 +6,13 @@ of one line, the name matcher for "did you mean" hints, and `fix_file` (repairs 
 
 from .explain import did_you_mean, explain
 from .fix import Change, FixResult, fix_file
+from .rules import ExactIds, LineRules
 from .validator import Validator, schema_findings, validate_file, validate_request
 
 __all__ = [
     "Change",
+    "ExactIds",
+    "LineRules",
     "FixResult",
     "Validator",
     "did_you_mean",
