@@ -23,6 +23,7 @@ from . import OPENAI, detect, get_dialect, id_pattern
 
 PEEK_BYTES = 1 << 16
 SCAN_LINES = 1000  # lines read to find the dialect when the first ones are broken
+NO_PROVIDER = "generic"  # the row of per-line checks only
 
 
 @functools.cache
@@ -41,6 +42,27 @@ def line_schema_findings(obj: dict, dialect: str, number: int | None = None) -> 
     if _is_valid(name)(obj):
         return []
     return explain(schemas.validator(name).iter_errors(obj), number)
+
+
+def wrong_dialect(dialect: str, provider: Provider) -> Finding | None:
+    """The file-level finding for a file in `dialect` when `provider` does not take it (else None)."""
+    accepted = provider.dialects
+    if not accepted or dialect in accepted:
+        return None
+    message = (
+        f"this file is in the {dialect} dialect; {provider.name} takes {' or '.join(accepted)} "
+        f"lines (`batchkit convert FILE -o OUT --provider {provider.name}`)"
+    )
+    return Finding("wrong-dialect", message, None)
+
+
+def openai_rules(provider: str | Provider | None) -> tuple[Provider, Finding | None]:
+    """The provider whose rules OpenAI lines are checked under, and the wrong-dialect finding when
+    `provider` does not take them. Such lines are checked as lines of no provider (`generic`): its id
+    rule and limits apply to what `convert` writes from them, not to them."""
+    row = get_provider(provider)
+    wrong = wrong_dialect(OPENAI, row)
+    return (row, None) if wrong is None else (get_provider(NO_PROVIDER), wrong)
 
 
 class DialectValidator:
@@ -65,13 +87,9 @@ class DialectValidator:
         self.ids_add = self.base.rules.ids.add
         self.requests = 0
         self.models: dict[str, int] = {}
-        accepted = self.provider.dialects
-        if accepted and self.dialect.NAME not in accepted:
-            message = (
-                f"this file is in the {self.dialect.NAME} dialect; {self.provider.name} takes {' or '.join(accepted)} "
-                f"lines (`batchkit convert FILE -o OUT --provider {self.provider.name}`)"
-            )
-            self.report.add(Finding("wrong-dialect", message, None))
+        wrong = wrong_dialect(self.dialect.NAME, self.provider)
+        if wrong is not None:
+            self.report.add(wrong)
 
     def check(self, number: int, obj: dict) -> None:
         """One parsed line: its schema, its id (repeats, the provider's rule) and its model."""
