@@ -79,3 +79,35 @@ def test_wrong_dialect_is_the_same_on_the_parallel_path(tmp_path, monkeypatch):
     many = validate_file(source, "anthropic", jobs=3).to_dict()
     assert one == many
     assert [f["code"] for f in one["findings"]] == ["wrong-dialect", "duplicate-custom-id"]
+
+
+# ---- canceled requests are retried -------------------------------------------------------------------------
+
+DATA = __import__("pathlib").Path(__file__).resolve().parent / "data" / "results"
+
+
+def test_retry_sends_canceled_requests_again_by_default(tmp_path):
+    from batchkit.results import retry
+
+    # q-1 expired, q-2 canceled, q-3 errored (see the fixture)
+    done = retry(
+        DATA / "dialect-input.jsonl", DATA / "anthropic" / "expired-canceled.jsonl", tmp_path / "r.jsonl"
+    )
+    assert done.selected["canceled"] == 1
+    assert [x["custom_id"] for x in jsonl(tmp_path / "r.jsonl")] == ["q-1", "q-2", "q-3"]
+
+
+def test_the_cli_retry_default_is_every_failed_status():
+    from batchkit.cli.merge import retry as retry_command
+    from batchkit.results import FAILED
+
+    only = next(p for p in retry_command.params if p.name == "only")
+    assert only.default.split(",") == list(FAILED)
+    assert "canceled" in FAILED
+
+
+def test_the_digest_hints_at_retry_for_canceled_requests():
+    from batchkit.results import digest
+
+    [entry] = digest([("q-2", "canceled", "batch_canceled", "the batch was canceled", None)])
+    assert "batchkit retry" in entry.hint and "canceled" in entry.hint

@@ -114,7 +114,7 @@ def json_options(f):
 def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output, allow_missing, **options):
     """Join RESULTS back to the requests of the batch files INPUTS by custom_id.
 
-    One row per request, in input order, with its status (ok, http_error, batch_error, expired, missing),
+    One row per request, in input order, with its status (ok, http_error, batch_error, expired, canceled, missing),
     answer, usage and error; or, with --source, the source table's rows with those columns after them.
     Orphan and duplicate results and requests without a result are reported, with an error digest.
     Of several results for one request a success beats a failure, and the newest wins.
@@ -198,7 +198,7 @@ def _verdict(report, allow_missing: bool) -> tuple[str, int]:
 @click.option(
     "--only",
     metavar="STATUSES",
-    default="http_error,batch_error,expired,missing",
+    default="http_error,batch_error,expired,canceled,missing",
     show_default=True,
     help="Comma-separated statuses to resend.",
 )
