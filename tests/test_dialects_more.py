@@ -111,3 +111,104 @@ def test_the_digest_hints_at_retry_for_canceled_requests():
 
     [entry] = digest([("q-2", "canceled", "batch_canceled", "the batch was canceled", None)])
     assert "batchkit retry" in entry.hint and "canceled" in entry.hint
+
+
+# ---- merge and retry with inputs in any dialect ------------------------------------------------------------
+
+
+def anthropic_result(custom_id, text):
+    message = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude",
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": 5, "output_tokens": 1},
+    }
+    return {"custom_id": custom_id, "result": {"type": "succeeded", "message": message}}
+
+
+@pytest.mark.parametrize("to", ["anthropic", "gemini", "vertex", "bedrock", "custom-body"])
+def test_merge_joins_results_to_input_lines_of_every_dialect(to, tmp_path):
+    import batchkit
+    from batchkit.dialects import convert_file
+
+    converted = tmp_path / f"{to}.jsonl"
+    convert_file(DATA / "dialect-input.jsonl", converted, to, max_tokens=64)
+    results = {
+        "anthropic": "anthropic/results.jsonl",
+        "gemini": "gemini/results.jsonl",
+        "vertex": "vertex/results.jsonl",
+        "bedrock": "bedrock/results.jsonl",
+        "custom-body": "custom-body/mistral.jsonl",
+    }[to]
+    merged = batchkit.merge(converted, DATA / results)
+    assert list(merged["custom_id"]) == ["q-1", "q-2", "q-3"]
+    assert list(merged["status"]) == ["ok", "ok", "http_error"]
+    if to in ("anthropic", "custom-body"):  # the others leave the model to the job
+        assert list(merged["model"]) == ["m", "m", "m"]
+
+
+def test_merge_of_anthropic_lines_on_the_command_line(tmp_path):
+    claude = tmp_path / "claude.jsonl"
+    assert run("convert", DATA / "dialect-input.jsonl", "-o", claude, "--to", "anthropic").exit_code == 0
+    out = tmp_path / "m.csv"
+    result = run("merge", claude, "-r", DATA / "anthropic" / "results.jsonl", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "requests: 3 (ok 2, http_error 1)" in result.output
+
+
+def test_merge_with_the_id_map_joins_results_of_a_converted_file_to_the_original(tmp_path):
+    source = write(tmp_path / "batch.jsonl", [chat("row 1"), chat("row/2"), chat("ok_3")])
+    claude = tmp_path / "claude.jsonl"
+    done = run("convert", source, "-o", claude, "--to", "anthropic", "--max-tokens", 10)
+    assert done.exit_code == 0, done.output
+    ids = [x["custom_id"] for x in jsonl(claude)]
+    assert ids == ["line-1", "line-2", "ok_3"]
+    results = write(tmp_path / "claude-results.jsonl", [anthropic_result(i, f"answer {i}") for i in ids])
+    out = tmp_path / "m.jsonl"
+    without = run("merge", source, "-r", results, "-o", out)
+    assert without.exit_code == 1  # two of three have no result under their own ids
+    merged = run("merge", source, "-r", results, "--id-map", tmp_path / "claude.ids.jsonl", "-o", out)
+    assert merged.exit_code == 0, merged.output
+    rows = {r["custom_id"]: r for r in jsonl(out)}
+    assert {k: r["content"] for k, r in rows.items()} == {
+        "row 1": "answer line-1",
+        "row/2": "answer line-2",
+        "ok_3": "answer ok_3",
+    }
+    assert "2 request(s) also found by the ids in" in merged.output
+
+
+def test_a_broken_id_map_is_an_input_error_naming_the_file(tmp_path):
+    source = write(tmp_path / "batch.jsonl", [chat("a")])
+    bad = tmp_path / "bad.ids.jsonl"
+    bad.write_text('{"custom_id": "a", "id": "line-1"}\n{"nope": 1}\n')
+    result = run("merge", source, "-r", DATA / "anthropic" / "results.jsonl", "--id-map", bad, "-o", "-")
+    assert result.exit_code == 2
+    assert f"{bad}:2: not an id map line" in result.output
+
+
+def test_retry_writes_the_failed_lines_of_an_anthropic_file(tmp_path):
+    from batchkit.results import retry
+
+    claude = tmp_path / "claude.jsonl"
+    assert run("convert", DATA / "dialect-input.jsonl", "-o", claude, "--to", "anthropic").exit_code == 0
+    done = retry(claude, DATA / "anthropic" / "results.jsonl", tmp_path / "retry.jsonl")
+    assert [x["custom_id"] for x in jsonl(tmp_path / "retry.jsonl")] == ["q-3"]
+    assert "params" in jsonl(tmp_path / "retry.jsonl")[0]
+    assert done.validation.valid and done.validation.provider == "anthropic"
+    cli = run("retry", claude, "-r", DATA / "anthropic" / "results.jsonl", "-o", tmp_path / "r2.jsonl")
+    assert cli.exit_code == 0, cli.output
+    wrong = run(
+        "retry",
+        claude,
+        "-r",
+        DATA / "anthropic" / "results.jsonl",
+        "-o",
+        tmp_path / "r3.jsonl",
+        "--provider",
+        "openai",
+    )
+    assert wrong.exit_code == 2 and "takes openai lines, not anthropic" in wrong.output

@@ -52,6 +52,7 @@ def id_pattern(dialect: str, provider) -> str | None:
 
 
 from .convert import Conversion, ConvertResult, convert_file, convert_request, read_id_map  # noqa: E402
+from .validate import copied_lines_rules  # noqa: E402
 
 __all__ = [
     "DIALECTS",
@@ -60,6 +61,7 @@ __all__ = [
     "ConvertResult",
     "convert_file",
     "convert_request",
+    "copied_lines_rules",
     "detect",
     "get_dialect",
     "id_of",

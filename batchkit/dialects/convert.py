@@ -16,9 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
-
-from ..errors import UsageError, ValidationFailed
+from ..errors import InputError, UsageError, ValidationFailed
 from ..findings import Finding, Report
 from ..jsonl import atomic_write, dumps_line, open_binary, read_objects, source_name
 from ..providers import Provider, get_provider
@@ -206,11 +204,21 @@ def id_map_path(output: str | os.PathLike) -> Path:
 
 
 def read_id_map(path: str | os.PathLike) -> dict[str, str | None]:
-    """An id map written by `convert_file`: the id written → the original id (None if it had none)."""
-    mapping = {}
-    with open(path, "rb") as f:
-        for raw in f:
-            if raw.strip():
-                entry = orjson.loads(raw)
-                mapping[entry["id"]] = entry["custom_id"]
+    """An id map written by `convert_file`: the id written → the original id (None if it had none).
+
+    A line that is not such a pair is an InputError naming the file and the line."""
+    mapping: dict[str, str | None] = {}
+    name = source_name(path)
+
+    def broken(finding: Finding) -> None:
+        raise InputError(f"{name}:{finding.line}: not an id map: {finding.message}")
+
+    with open_binary(path) as stream:
+        for number, entry, _raw in read_objects(stream, broken):
+            written, original = entry.get("id"), entry.get("custom_id")
+            if type(written) is not str or not (original is None or type(original) is str):
+                raise InputError(
+                    f'{name}:{number}: not an id map line: `convert` writes {{"custom_id": ORIGINAL, "id": WRITTEN}}'
+                )
+            mapping[written] = original
     return mapping

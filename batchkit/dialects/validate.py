@@ -16,7 +16,7 @@ import orjson
 
 from .. import schemas
 from ..findings import Finding
-from ..jsonl import BOM, LineReader
+from ..jsonl import BOM, LineReader, open_binary
 from ..providers import Provider, get_provider
 from ..validate import Validator, explain, schema_findings
 from . import OPENAI, detect, get_dialect, id_pattern
@@ -222,3 +222,15 @@ def validate_dialect_stream(stream, dialect: str, provider: str | Provider | Non
     validator = DialectValidator(dialect, provider, **options)
     validator.feed_stream(stream)
     return validator.finish()
+
+
+def copied_lines_rules(path, provider: str | Provider | None = None):
+    """(provider, validator factory) for lines copied as they are from the file `path` (`retry`): lines
+    of another dialect than OpenAI's are checked as that dialect, under its home provider by default."""
+    from .convert import target_provider
+
+    with open_binary(path) as stream:
+        dialect = detect_stream(stream)
+    if dialect is None or dialect == OPENAI:
+        return provider, None
+    return target_provider(dialect, provider), validator_factory(dialect)
