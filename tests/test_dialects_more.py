@@ -212,3 +212,59 @@ def test_retry_writes_the_failed_lines_of_an_anthropic_file(tmp_path):
         "openai",
     )
     assert wrong.exit_code == 2 and "takes openai lines, not anthropic" in wrong.output
+
+
+# ---- Bedrock's manifest.json.out ---------------------------------------------------------------------------
+
+
+def bedrock_job(tmp_path, **counts):
+    folder = tmp_path / "job-1"
+    folder.mkdir()
+    (folder / "input.jsonl.out").write_bytes((DATA / "bedrock" / "results.jsonl").read_bytes())
+    manifest = {
+        "totalRecordCount": 3,
+        "processedRecordCount": 3,
+        "successRecordCount": 2,
+        "errorRecordCount": 1,
+        "inputTokenCount": 32,
+        "outputTokenCount": 11,
+    }
+    (folder / "manifest.json.out").write_text(json.dumps(manifest | counts))
+    return folder
+
+
+def test_the_bedrock_manifest_counts_are_in_the_merge_summary(tmp_path):
+    folder = bedrock_job(tmp_path)
+    result = run(
+        "merge", DATA / "dialect-input.jsonl", "-r", folder / "input.jsonl.out", "-o", tmp_path / "m.csv"
+    )
+    assert result.exit_code == 0, result.output
+    assert "3 records, 3 processed, 2 succeeded, 1 failed, 32 input tokens, 11 output tokens" in result.output
+    assert "the manifest counts" not in result.output
+
+
+def test_a_bedrock_manifest_that_disagrees_with_the_results_read_is_noted(tmp_path):
+    folder = bedrock_job(tmp_path, successRecordCount=3, outputTokenCount=99)
+    result = run(
+        "merge",
+        DATA / "dialect-input.jsonl",
+        "-r",
+        folder / "input.jsonl.out",
+        "-o",
+        tmp_path / "m.csv",
+        "--format",
+        "json",
+    )
+    notes = json.loads(result.output)["notes"]
+    assert any("the manifest counts 3 succeeded, the results read give 2" in n for n in notes)
+    assert any("the manifest counts 99 output tokens, the results read give 11" in n for n in notes)
+
+
+def test_a_broken_bedrock_manifest_is_a_note_not_a_crash(tmp_path):
+    folder = bedrock_job(tmp_path)
+    (folder / "manifest.json.out").write_text("[1, 2")
+    result = run(
+        "merge", DATA / "dialect-input.jsonl", "-r", folder / "input.jsonl.out", "-o", tmp_path / "m.csv"
+    )
+    assert result.exit_code == 0, result.output
+    assert "is not a Bedrock manifest" in result.output

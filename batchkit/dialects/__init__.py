@@ -52,6 +52,7 @@ def id_pattern(dialect: str, provider) -> str | None:
 
 
 from .convert import Conversion, ConvertResult, convert_file, convert_request, read_id_map  # noqa: E402
+from .results import manifest_notes  # noqa: E402
 from .validate import copied_lines_rules  # noqa: E402
 
 __all__ = [
@@ -66,5 +67,6 @@ __all__ = [
     "get_dialect",
     "id_of",
     "id_pattern",
+    "manifest_notes",
     "read_id_map",
 ]

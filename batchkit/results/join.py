@@ -26,13 +26,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..dialects import read_id_map
+from ..dialects import manifest_notes, read_id_map
 from ..errors import InputError, UsageError
 from ..findings import Finding
 from ..jsonl import open_binary, read_objects, source_name
 from .digest import digest
 from .frame import attach_source, to_frame
-from .read import MISSING, OK, read_result_file
+from .read import BATCH_ERROR, HTTP_ERROR, MISSING, OK, read_result_file
 from .report import Duplicate, Located, MergeReport, MergeResult, Orphan
 from .requests import PROGRESS_LINES, LinesRead, RequestIndex, read_requests
 from .table import ResultTable
@@ -163,6 +163,14 @@ def join_inputs(inputs: Paths, results: Paths, progress: LinesRead | None = None
         notes.append(f"note: {found:,} request(s) also found by the ids in {source_name(id_map)}")
     table = join_results(requests, results, report, progress)
     count(requests, table, report)
+    read = {
+        "records": report.requests,
+        "succeeded": report.counts[OK],
+        "failed": report.counts[HTTP_ERROR] + report.counts[BATCH_ERROR],
+        "input tokens": report.prompt_tokens,
+        "output tokens": report.completion_tokens,
+    }
+    notes.extend(manifest_notes(results, read))
     return report, requests, table
 
 
