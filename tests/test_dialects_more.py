@@ -268,3 +268,137 @@ def test_a_broken_bedrock_manifest_is_a_note_not_a_crash(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "is not a Bedrock manifest" in result.output
+
+
+# ---- convert --to openai --endpoint /v1/responses ----------------------------------------------------------
+
+RESPONSES_ROUND_TRIP = [
+    chat(
+        "r-1",
+        messages=[
+            {"role": "system", "content": "Answer in one word."},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is this?"},
+                    {
+                        "type": "image_url",
+                        "image_url": {"url": "https://example.com/cat.jpg", "detail": "low"},
+                    },
+                ],
+            },
+        ],
+        max_completion_tokens=16,
+        temperature=0.3,
+        top_p=0.9,
+        metadata={"run": "1"},
+        response_format={
+            "type": "json_schema",
+            "json_schema": {
+                "name": "answer",
+                "strict": True,
+                "schema": {
+                    "type": "object",
+                    "properties": {"word": {"type": "string"}},
+                    "required": ["word"],
+                    "additionalProperties": False,
+                },
+            },
+        },
+    ),
+    chat(
+        "r-2",
+        messages=[
+            {"role": "user", "content": "Weather in Rome?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "weather", "arguments": '{"city": "Rome"}'},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+        ],
+        tools=[
+            {
+                "type": "function",
+                "function": {
+                    "name": "weather",
+                    "description": "The weather in a city",
+                    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+                },
+            }
+        ],
+        tool_choice={"type": "function", "function": {"name": "weather"}},
+    ),
+]
+
+
+def test_chat_lines_convert_to_responses_bodies(tmp_path):
+    source = write(tmp_path / "chat.jsonl", RESPONSES_ROUND_TRIP)
+    out = tmp_path / "responses.jsonl"
+    result = run(
+        "convert", source, "-o", out, "--to", "openai", "--endpoint", "/v1/responses", "-p", "openai"
+    )
+    assert result.exit_code == 0, result.output
+    first, second = jsonl(out)
+    assert first["url"] == second["url"] == "/v1/responses"
+    body = first["body"]
+    assert body["instructions"] == "Answer in one word."
+    assert body["input"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "input_text", "text": "What is this?"},
+                {"type": "input_image", "image_url": "https://example.com/cat.jpg", "detail": "low"},
+            ],
+        }
+    ]
+    assert body["max_output_tokens"] == 16
+    assert body["text"]["format"]["type"] == "json_schema" and body["text"]["format"]["name"] == "answer"
+    tools = second["body"]["tools"]
+    assert tools[0]["type"] == "function" and tools[0]["name"] == "weather"
+    assert [i.get("type", "message") for i in second["body"]["input"]] == [
+        "message",
+        "function_call",
+        "function_call_output",
+    ]
+    assert second["body"]["tool_choice"] == {"type": "function", "name": "weather"}
+    assert validate_file(out, "openai").valid
+
+
+def test_responses_lines_convert_back_to_the_same_chat_requests(tmp_path):
+    source = write(tmp_path / "chat.jsonl", RESPONSES_ROUND_TRIP)
+    there = tmp_path / "responses.jsonl"
+    back = tmp_path / "back.jsonl"
+    done = run(
+        "convert", source, "-o", there, "--to", "openai", "--endpoint", "/v1/responses", "-p", "openai"
+    )
+    assert done.exit_code == 0, done.output
+    assert run("convert", there, "-o", back, "--to", "openai").exit_code == 0
+    assert jsonl(back) == RESPONSES_ROUND_TRIP
+
+
+def test_what_responses_cannot_express_is_a_finding():
+    from batchkit.dialects import convert_request
+
+    done = convert_request(chat("a", stop=["\n"], logit_bias={"1": 2}), "openai", endpoint="/v1/responses")
+    assert done.line is None
+    assert {f.path for f in done.findings} == {"/body/stop", "/body/logit_bias"}
+    dropped = convert_request(
+        chat("a", stop=["\n"]), "openai", endpoint="/v1/responses", drop_unsupported=True
+    )
+    assert dropped.dropped == ["/body/stop"] and "stop" not in dropped.line["body"]
+
+
+def test_endpoint_is_for_openai_lines_only(tmp_path):
+    source = write(tmp_path / "chat.jsonl", [chat("a")])
+    result = run(
+        "convert", source, "-o", tmp_path / "x.jsonl", "--to", "anthropic", "--endpoint", "/v1/responses"
+    )
+    assert result.exit_code == 2
+    assert "only for OpenAI lines" in result.output
