@@ -402,3 +402,19 @@ def test_endpoint_is_for_openai_lines_only(tmp_path):
     )
     assert result.exit_code == 2
     assert "only for OpenAI lines" in result.output
+
+
+# ---- the README's Dialects section -------------------------------------------------------------------------
+
+
+def test_every_example_of_the_readme_dialects_section_is_a_block_test_readme_runs():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## Dialects", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"^```(\w*)\n(.*?)^```", section, re.MULTILINE | re.DOTALL)
+    assert blocks and all(language == "sh" for language, _ in blocks)
+    commands = " ".join(body for _, body in blocks)
+    for shown in ("convert", "--endpoint /v1/responses", "merge claude.jsonl", "retry claude.jsonl"):
+        assert shown in commands
