@@ -7,7 +7,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable, Sequence
 
-from ..dialects import detect, get_dialect, id_of
+from ..dialects import detect, get_dialect
 from ..errors import InputError
 from ..findings import WARNING, Finding
 from ..jsonl import open_binary, read_objects, source_name
@@ -15,7 +15,7 @@ from .report import MergeReport
 
 LinesRead = Callable[[str, int], None]  # (stage: "requests" | "results", lines just read)
 PROGRESS_LINES = 4096  # lines between progress calls
-RESULT_FIELDS = ("response", "error", "result", "modelOutput")  # what only a result line holds
+RESULT_FIELDS = frozenset(("response", "error", "result", "modelOutput"))  # what only a result line holds
 
 
 class RequestIndex:
@@ -45,10 +45,8 @@ class RequestIndex:
             return []
         return [first, *self.extra_rows.get(custom_id, ())]
 
-    def add(
-        self, obj: dict, custom_id: str, number: int, raw: bytes, emit, dialect: str | None = None
-    ) -> None:
-        """One request line of `dialect` (its id checked already); the same line again is not added twice."""
+    def add(self, obj: dict, custom_id: str, number: int, raw: bytes, emit, model=None) -> None:
+        """One request line (its id and model read already); the same line again is not added twice."""
         line_hash = hash(raw)
         rows = self.rows_of(custom_id)
         if rows:
@@ -58,7 +56,6 @@ class RequestIndex:
             self.extra_rows.setdefault(custom_id, []).append(len(self.ids))
         else:
             self.index[custom_id] = len(self.ids)
-        model = get_dialect(dialect).model_of(obj) if dialect is not None else None
         url = obj.get("url")
         if type(url) is str:
             self.endpoints.add(url)
@@ -109,24 +106,30 @@ def _read_file(path, name: str, requests: RequestIndex, report: MergeReport, pro
 
     stats: dict = {}
     done = request_shaped = result_shaped = added = 0
+    module = None
     with open_binary(path) as stream:
         for number, obj, raw in read_objects(stream, emit, stats):
             if progress is not None and number - done >= PROGRESS_LINES:
                 progress("requests", number - done)
                 done = number
-            dialect = detect(obj)
-            if any(key in obj for key in RESULT_FIELDS):
+            # a file is in one dialect: the line before's is tried first
+            if module is None or not module.looks_like(obj):
+                dialect = detect(obj)
+                module = get_dialect(dialect) if dialect is not None else None
+                id_field = module.ID_FIELD if module is not None else "custom_id"
+            if not RESULT_FIELDS.isdisjoint(obj):
                 result_shaped += 1
-            elif dialect is not None:
+            elif module is not None:
                 request_shaped += 1
-            custom_id = id_of(obj, dialect) if dialect is not None else obj.get("custom_id")
+            custom_id = obj.get(id_field) if id_field is not None else module.id_of(obj)
             if type(custom_id) is not str or not custom_id:
                 code = "missing-field" if custom_id is None else "wrong-type"
                 message = "request has no usable custom_id, so no result can be joined to it"
                 emit(Finding(code, message, number, "/custom_id"))
                 continue
             added += 1
-            requests.add(obj, custom_id, number, raw, emit, dialect)
+            model = module.model_of(obj) if module is not None else None
+            requests.add(obj, custom_id, number, raw, emit, model)
     if progress is not None:
         progress("requests", stats.get("lines", 0) - done)
     if not stats.get("content", True):
