@@ -4,32 +4,16 @@ manifest, and Responses bodies written by `convert`."""
 
 import io
 import json
+from pathlib import Path
 
 import orjson
 import pytest
-from click.testing import CliRunner
+from test_convert import chat, run, write
 
 from batchkit import validate_file
-from batchkit.cli import cli
 from batchkit.providers import PROVIDERS
 
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def chat(custom_id, **body):
-    return {
-        "custom_id": custom_id,
-        "method": "POST",
-        "url": "/v1/chat/completions",
-        "body": {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], **body},
-    }
-
-
-def write(path, lines):
-    path.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in lines))
-    return path
+DATA = Path(__file__).resolve().parent / "data" / "results"
 
 
 def jsonl(path):
@@ -82,8 +66,6 @@ def test_wrong_dialect_is_the_same_on_the_parallel_path(tmp_path, monkeypatch):
 
 
 # ---- canceled requests are retried -------------------------------------------------------------------------
-
-DATA = __import__("pathlib").Path(__file__).resolve().parent / "data" / "results"
 
 
 def test_retry_sends_canceled_requests_again_by_default(tmp_path):
