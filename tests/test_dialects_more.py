@@ -8,9 +8,11 @@ from pathlib import Path
 
 import orjson
 import pytest
+from click.testing import CliRunner
 from test_convert import chat, run, write
 
 from batchkit import validate_file
+from batchkit.cli import cli
 from batchkit.providers import PROVIDERS
 
 DATA = Path(__file__).resolve().parent / "data" / "results"
@@ -34,7 +36,7 @@ def test_openai_lines_for_a_provider_of_another_dialect_are_a_wrong_dialect_find
     assert [c for c, _, _ in report.codes()] == ["wrong-dialect", "duplicate-custom-id"]
     message = report.findings[0].message
     assert "openai dialect" in message
-    assert f"batchkit convert FILE -o OUT --provider {provider}" in message
+    assert f"batchkit convert {source} -o OUT --provider {provider}" in message
     assert not report.valid
 
 
@@ -51,6 +53,9 @@ def test_validate_cli_names_the_dialect_and_the_convert_command(tmp_path):
     assert result.exit_code == 1
     assert "error[wrong-dialect]" in result.output
     assert "this file is in the openai dialect; anthropic takes anthropic lines" in result.output
+    assert f"(`batchkit convert {source} -o OUT --provider anthropic`)" in result.output
+    piped = CliRunner().invoke(cli, ["validate", "-", "--provider", "anthropic"], input=source.read_bytes())
+    assert "(`batchkit convert FILE -o OUT --provider anthropic`)" in piped.output
     assert "invalid for provider anthropic" in result.output
 
 

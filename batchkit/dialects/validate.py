@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
+import shlex
 
 import orjson
 
@@ -44,24 +45,26 @@ def line_schema_findings(obj: dict, dialect: str, number: int | None = None) -> 
     return explain(schemas.validator(name).iter_errors(obj), number)
 
 
-def wrong_dialect(dialect: str, provider: Provider) -> Finding | None:
-    """The file-level finding for a file in `dialect` when `provider` does not take it (else None)."""
+def wrong_dialect(dialect: str, provider: Provider, file: str | None = None) -> Finding | None:
+    """The file-level finding for a file in `dialect` when `provider` does not take it (else None); the
+    convert command it gives names `file` when it is a file's path."""
     accepted = provider.dialects
     if not accepted or dialect in accepted:
         return None
+    name = shlex.quote(file) if file and not file.startswith("<") and file != "-" else "FILE"
     message = (
         f"this file is in the {dialect} dialect; {provider.name} takes {' or '.join(accepted)} "
-        f"lines (`batchkit convert FILE -o OUT --provider {provider.name}`)"
+        f"lines (`batchkit convert {name} -o OUT --provider {provider.name}`)"
     )
     return Finding("wrong-dialect", message, None)
 
 
-def openai_rules(provider: str | Provider | None) -> tuple[Provider, Finding | None]:
+def openai_rules(provider: str | Provider | None, file: str | None = None) -> tuple[Provider, Finding | None]:
     """The provider whose rules OpenAI lines are checked under, and the wrong-dialect finding when
     `provider` does not take them. Such lines are checked as lines of no provider (`generic`): its id
     rule and limits apply to what `convert` writes from them, not to them."""
     row = get_provider(provider)
-    wrong = wrong_dialect(OPENAI, row)
+    wrong = wrong_dialect(OPENAI, row, file)
     return (row, None) if wrong is None else (get_provider(NO_PROVIDER), wrong)
 
 
@@ -87,7 +90,7 @@ class DialectValidator:
         self.ids_add = self.base.rules.ids.add
         self.requests = 0
         self.models: dict[str, int] = {}
-        wrong = wrong_dialect(self.dialect.NAME, self.provider)
+        wrong = wrong_dialect(self.dialect.NAME, self.provider, options.get("file"))
         if wrong is not None:
             self.report.add(wrong)
 

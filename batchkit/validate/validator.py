@@ -381,7 +381,7 @@ def _validate_opened(source, stream, provider, jobs: int, dialect: str | None, o
 
     if other := dialect_to_validate(stream, provider, dialect):
         return validate_dialect_stream(stream, other, provider, **options)
-    rules, wrong = openai_rules(provider)
+    rules, wrong = openai_rules(provider, options["file"])
     report = _validate_openai(source, stream, rules, jobs, options)
     if wrong is not None:  # OpenAI lines for a provider that takes another dialect
         report.provider = get_provider(provider).name
