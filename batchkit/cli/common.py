@@ -11,16 +11,16 @@ from ..providers import PROVIDERS
 from ..report import FORMATS
 
 
-def provider_option(f=None, *, help: str = "Whose limits and rules to check against."):
-    """--provider/-p, defaulting to $BATCHKIT_PROVIDER, then kluster."""
+def provider_option(f=None, *, help: str = "Whose limits and rules to check against.", default="kluster"):
+    """--provider/-p, defaulting to $BATCHKIT_PROVIDER, then `default` (None: the command decides)."""
     option = click.option(
         "--provider",
         "-p",
         type=click.Choice(list(PROVIDERS), case_sensitive=False),
         envvar="BATCHKIT_PROVIDER",
         show_envvar=True,
-        default="kluster",
-        show_default=True,
+        default=default,
+        show_default=default is not None,
         help=help,
     )
     return option(f) if f is not None else option

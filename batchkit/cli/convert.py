@@ -30,11 +30,17 @@ from .common import format_option, use_color
 @click.option(
     "--max-tokens", type=click.IntRange(min=1), default=None, help="max_tokens where a request has none."
 )
+@click.option(
+    "--endpoint",
+    type=click.Choice(["/v1/chat/completions", "/v1/responses"]),
+    default=None,
+    help="With --to openai: where chat requests go; /v1/responses writes Responses bodies.",
+)
 @click.option("--drop-unsupported", is_flag=True, help="Leave out what the target cannot express (listed).")
 @click.option("--force", is_flag=True, help="Write the output even when it does not validate.")
 @format_option
 @click.option("-q", "--quiet", is_flag=True, help="Only errors; no warnings or summary.")
-def convert(source, output, to, provider, model, max_tokens, drop_unsupported, force, fmt, quiet):
+def convert(source, output, to, provider, model, max_tokens, endpoint, drop_unsupported, force, fmt, quiet):
     """Convert batch file SOURCE to another provider's line format (--to DIALECT) and write OUTPUT.
 
     \b
@@ -55,6 +61,7 @@ def convert(source, output, to, provider, model, max_tokens, drop_unsupported, f
             max_tokens=max_tokens,
             drop_unsupported=drop_unsupported,
             force=force,
+            endpoint=endpoint,
         )
     except ValidationFailed as e:
         reports = [r for r in (getattr(e, "conversion", None), e.report) if r is not None]

@@ -111,14 +111,21 @@ def json_options(f):
     help="In CSV/TSV, prefix text cells that begin with = + - @ tab or CR with ' so no spreadsheet runs them.",
 )
 @click.option("--excel", is_flag=True, help="CSV/TSV for Excel: a UTF-8 byte-order mark and CRLF line ends.")
+@click.option(
+    "--id-map",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    metavar="OUT.ids.jsonl",
+    help="The id map `convert` wrote: results of the converted file join to the file it came from.",
+)
 @json_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 @cluster_options
 def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output, allow_missing, **options):
     """Join RESULTS back to the requests of the batch files INPUTS by custom_id.
 
-    One row per request, in input order, with its status (ok, http_error, batch_error, expired, missing),
-    answer, usage and error; or, with --source, the source table's rows with those columns after them.
+    One row per request, in input order, with its status (ok, http_error, batch_error, expired, canceled,
+    missing), answer, usage and error; or, with --source, the source table's rows with those columns after them.
     Orphan and duplicate results and requests without a result are reported, with an error digest.
     Of several results for one request a success beats a failure, and the newest wins.
 
@@ -148,6 +155,7 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
             sheet=sheet,
             encoding=encoding,
             progress=progress,
+            id_map=options["id_map"],
         )
     finally:
         progress.close()
@@ -221,11 +229,15 @@ def _verdict(report, allow_missing: bool) -> tuple[str, int]:
 @click.option(
     "--only",
     metavar="STATUSES",
-    default="http_error,batch_error,expired,missing",
+    default="http_error,batch_error,expired,canceled,missing",
     show_default=True,
     help="Comma-separated statuses to resend.",
 )
-@provider_option(help="Whose limits and rules the retry file is checked and sharded against.")
+@provider_option(
+    help="Whose limits and rules the retry file is checked and sharded against "
+    "[default: kluster; for lines of another dialect, its provider].",
+    default=None,
+)
 @click.option("--max-requests", type=click.IntRange(min=1), default=None, help="Override the request limit.")
 @click.option("--max-bytes", default=None, help="Override the size limit, e.g. 100MB.")
 @click.option("--force", is_flag=True, help="Write even when a line is invalid.")

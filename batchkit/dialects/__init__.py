@@ -52,6 +52,8 @@ def id_pattern(dialect: str, provider) -> str | None:
 
 
 from .convert import Conversion, ConvertResult, convert_file, convert_request, read_id_map  # noqa: E402
+from .results import manifest_notes  # noqa: E402
+from .validate import copied_lines_rules  # noqa: E402
 
 __all__ = [
     "DIALECTS",
@@ -60,9 +62,11 @@ __all__ = [
     "ConvertResult",
     "convert_file",
     "convert_request",
+    "copied_lines_rules",
     "detect",
     "get_dialect",
     "id_of",
     "id_pattern",
+    "manifest_notes",
     "read_id_map",
 ]

@@ -41,6 +41,7 @@ class Context:
     model: str | None = None
     max_tokens: int | None = None
     drop_unsupported: bool = False
+    endpoint: str | None = None  # the URL an OpenAI line goes to (chat's or /v1/responses)
     findings: list[Finding] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
 

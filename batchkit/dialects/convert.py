@@ -16,9 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
-
-from ..errors import UsageError, ValidationFailed
+from ..errors import InputError, UsageError, ValidationFailed
 from ..findings import Finding, Report
 from ..jsonl import atomic_write, dumps_line, open_binary, read_objects, source_name
 from ..providers import Provider, get_provider
@@ -57,14 +55,20 @@ def convert_request(
     max_tokens: int | None = None,
     drop_unsupported: bool = False,
     line: int | None = None,
+    endpoint: str | None = None,
 ) -> Conversion:
     """Convert one parsed line to dialect `to`; the source dialect is detected unless `source` names it.
 
     batchkit.convert_request({"custom_id": "a", "method": "POST", "url": "/v1/chat/completions",
                               "body": {...}}, to="anthropic", max_tokens=1024).line
+
+    `endpoint` (to="openai" only): "/v1/responses" writes chat requests as Responses bodies.
     """
     target = get_dialect(to)
-    ctx = Context(line=line, model=model, max_tokens=max_tokens, drop_unsupported=drop_unsupported)
+    _check_endpoint(to, endpoint)
+    ctx = Context(
+        line=line, model=model, max_tokens=max_tokens, drop_unsupported=drop_unsupported, endpoint=endpoint
+    )
     source = source or detect(obj)
     if source is None:
         message = "this line is in no known batch dialect (" + ", ".join(DIALECTS) + "); nothing to convert"
@@ -96,6 +100,11 @@ def target_provider(to: str, provider: str | Provider | None) -> Provider:
     return row
 
 
+def _check_endpoint(to: str, endpoint: str | None) -> None:
+    if endpoint is not None and to != OPENAI:
+        raise UsageError(f"an endpoint (--endpoint) is chosen only for OpenAI lines (--to openai), not {to}")
+
+
 @dataclass
 class ConvertResult:
     """What `convert_file` did: the files written, the conversion findings (per input line), the
@@ -125,6 +134,7 @@ def convert_file(
     drop_unsupported: bool = False,
     force: bool = False,
     max_findings: int | None = None,
+    endpoint: str | None = None,
 ) -> ConvertResult:
     """Convert every line of `source` to dialect `to` (default: the provider's) and write `output`.
 
@@ -139,10 +149,11 @@ def convert_file(
             )
         to = get_provider(provider).dialect
     row = target_provider(to, provider)
+    _check_endpoint(to, endpoint)
     conversion = Report(source_name(source), row.name, max_findings=max_findings)
     mapping: list[tuple[str | None, str]] = []
     result = ConvertResult([], conversion, None)
-    options = dict(model=model, max_tokens=max_tokens, drop_unsupported=drop_unsupported)
+    options = dict(model=model, max_tokens=max_tokens, drop_unsupported=drop_unsupported, endpoint=endpoint)
     lines = _converted(source, to, row, options, result, mapping)
     validator = validator_factory(to)
     try:
@@ -206,11 +217,21 @@ def id_map_path(output: str | os.PathLike) -> Path:
 
 
 def read_id_map(path: str | os.PathLike) -> dict[str, str | None]:
-    """An id map written by `convert_file`: the id written → the original id (None if it had none)."""
-    mapping = {}
-    with open(path, "rb") as f:
-        for raw in f:
-            if raw.strip():
-                entry = orjson.loads(raw)
-                mapping[entry["id"]] = entry["custom_id"]
+    """An id map written by `convert_file`: the id written → the original id (None if it had none).
+
+    A line that is not such a pair is an InputError naming the file and the line."""
+    mapping: dict[str, str | None] = {}
+    name = source_name(path)
+
+    def broken(finding: Finding) -> None:
+        raise InputError(f"{name}:{finding.line}: not an id map: {finding.message}")
+
+    with open_binary(path) as stream:
+        for number, entry, _raw in read_objects(stream, broken):
+            written, original = entry.get("id"), entry.get("custom_id")
+            if type(written) is not str or not (original is None or type(original) is str):
+                raise InputError(
+                    f'{name}:{number}: not an id map line: `convert` writes {{"custom_id": ORIGINAL, "id": WRITTEN}}'
+                )
+            mapping[written] = original
     return mapping

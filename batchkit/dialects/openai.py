@@ -1,5 +1,6 @@
 """The OpenAI batch line `{custom_id, method, url, body}` (today's dialect). Chat and embeddings bodies
-pass through as they are; a Responses body is read as the chat request it stands for (`responses`)."""
+pass through as they are; a Responses body is read as the chat request it stands for (`responses`), and
+a chat request is written as a Responses body when the target endpoint is `/v1/responses`."""
 
 from __future__ import annotations
 
@@ -45,4 +46,11 @@ def to_line(request: Request, ctx: Context) -> dict | None:
     body = with_model(request.body, ctx.model)
     if not body.get("model"):
         ctx.error("missing-field", "/body/model", "an OpenAI request needs a model: pass --model")
-    return {"custom_id": request.id, "method": "POST", "url": URLS[request.kind], "body": body}
+    url = URLS[request.kind]
+    if ctx.endpoint in RESPONSES_URLS and request.kind == CHAT:
+        from .responses import from_chat
+
+        body, url = from_chat(body, request.at, ctx), ctx.endpoint
+    elif ctx.endpoint not in (None, url):
+        ctx.error("unsupported-endpoint", "/url", f"a {request.kind} request cannot go to {ctx.endpoint}")
+    return {"custom_id": request.id, "method": "POST", "url": url, "body": body}

@@ -1,16 +1,31 @@
 """An OpenAI Responses body (`/v1/responses`) read as the chat body it stands for, so it converts to every
 other dialect: `instructions` → a system message; `input` text or items (messages with input_text /
 input_image / output_text parts, function_call and function_call_output items) → messages;
-`max_output_tokens` → `max_completion_tokens`; function tools; `text.format` → `response_format`."""
+`max_output_tokens` → `max_completion_tokens`; function tools; `text.format` → `response_format`.
+`from_chat` writes a chat body as a Responses body, the same mapping the other way."""
 
 from __future__ import annotations
 
-from .base import Context, as_list, child, leftover
+from .base import SYSTEM_ROLES, Context, as_list, child, leftover, text_of
 
 TARGET = "an OpenAI chat request"
+RESPONSES = "an OpenAI Responses request"
+# chat fields a Responses body holds under the same name
+SAME_FIELDS = ("model", "temperature", "top_p", "parallel_tool_calls", "user", "store", "metadata")
+CHAT_FIELDS = frozenset(
+    (
+        *SAME_FIELDS,
+        "messages",
+        "max_tokens",
+        "max_completion_tokens",
+        "tools",
+        "tool_choice",
+        "response_format",
+    )
+)
 FIELDS = frozenset(
     "model input instructions max_output_tokens temperature top_p tools tool_choice parallel_tool_calls "
-    "text user stream store".split()
+    "text user stream store metadata".split()
 )
 PART_TYPES = {"input_text": "text", "output_text": "text"}
 
@@ -30,7 +45,7 @@ def to_chat(body: dict, at: str, ctx: Context) -> dict:
     chat["messages"] = messages
     if "max_output_tokens" in body:
         chat["max_completion_tokens"] = body["max_output_tokens"]
-    for key in ("temperature", "top_p", "parallel_tool_calls", "user"):
+    for key in SAME_FIELDS[1:]:
         if key in body:
             chat[key] = body[key]
     if body.get("stream") is True:
@@ -114,3 +129,111 @@ def _format(text, chat: dict, at: str, ctx: Context) -> None:
         }
     elif kind == "json_object":
         chat["response_format"] = {"type": "json_object"}
+
+
+def from_chat(body: dict, at: str, ctx: Context) -> dict:
+    """The Responses body for an OpenAI chat body; what Responses has no place for is reported."""
+    leftover(body, CHAT_FIELDS, at, ctx, RESPONSES)
+    out: dict = {k: body[k] for k in SAME_FIELDS if k in body}
+    messages = body.get("messages") or []
+    first = messages[0] if messages and isinstance(messages[0], dict) else {}
+    if first.get("role") in SYSTEM_ROLES and isinstance(text_of(first.get("content")), str):
+        out["instructions"] = text_of(first["content"])
+        messages = messages[1:]
+        start = 1
+    else:
+        start = 0
+    items: list = []
+    for i, message in enumerate(messages, start):
+        _input_items(message, child(at, "messages", i), items, ctx)
+    out["input"] = items
+    tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    if tokens is not None:
+        out["max_output_tokens"] = tokens
+    if body.get("tools") is not None:
+        out["tools"] = list(_function_tools(body["tools"], child(at, "tools"), ctx))
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+        out["tool_choice"] = {"type": "function", "name": choice["function"].get("name")}
+    elif choice is not None:
+        out["tool_choice"] = choice
+    _text_format(body.get("response_format"), out, child(at, "response_format"), ctx)
+    return out
+
+
+def _function_tools(tools, at: str, ctx: Context):
+    for i, tool in enumerate(as_list(tools)):
+        function = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
+        if not isinstance(function, dict):
+            ctx.unsupported(child(at, i), f"{RESPONSES} conversion takes function tools only")
+            continue
+        leftover(
+            function,
+            {"name", "description", "parameters", "strict"},
+            child(at, i, "function"),
+            ctx,
+            RESPONSES,
+        )
+        yield {"type": "function", **function}
+
+
+def _input_items(message, at: str, items: list, ctx: Context) -> None:
+    role = message.get("role") if isinstance(message, dict) else None
+    if role == "tool":
+        leftover(message, {"role", "content", "tool_call_id"}, at, ctx, RESPONSES)
+        output = text_of(message.get("content"))
+        items.append(
+            {"type": "function_call_output", "call_id": message.get("tool_call_id"), "output": output}
+        )
+        return
+    if role not in ("user", "assistant", *SYSTEM_ROLES):
+        ctx.unsupported(at, f"{RESPONSES} has no {role!r} messages")
+        return
+    leftover(message, {"role", "content", "tool_calls"}, at, ctx, RESPONSES)
+    content = message.get("content")
+    if isinstance(content, str):
+        items.append({"role": role, "content": content})
+    elif content is not None:
+        items.append({"role": role, "content": _input_parts(content, role, child(at, "content"), ctx)})
+    for j, call in enumerate(message.get("tool_calls") or []):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or call.get("type", "function") != "function":
+            ctx.unsupported(child(at, "tool_calls", j), f"{RESPONSES} takes function calls only")
+            continue
+        items.append(
+            {
+                "type": "function_call",
+                "call_id": call.get("id"),
+                "name": function.get("name"),
+                "arguments": function.get("arguments"),
+            }
+        )
+
+
+def _input_parts(parts, role: str, at: str, ctx: Context) -> list:
+    text_type = "output_text" if role == "assistant" else "input_text"
+    out = []
+    for i, part in enumerate(as_list(parts)):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text":
+            out.append({"type": text_type, "text": part.get("text")})
+        elif kind == "image_url" and isinstance(part.get("image_url"), dict):
+            image = part["image_url"]
+            leftover(image, {"url", "detail"}, child(at, i, "image_url"), ctx, RESPONSES)
+            converted = {"type": "input_image", "image_url": image.get("url")}
+            if image.get("detail", "auto") != "auto":
+                converted["detail"] = image["detail"]
+            out.append(converted)
+        else:
+            ctx.unsupported(child(at, i), f"{RESPONSES} conversion takes text and image parts only")
+    return out
+
+
+def _text_format(spec, out: dict, at: str, ctx: Context) -> None:
+    kind = spec.get("type") if isinstance(spec, dict) else None
+    if kind == "json_schema" and isinstance(spec.get("json_schema"), dict):
+        out["text"] = {"format": {"type": "json_schema", **spec["json_schema"]}}
+    elif kind == "json_object":
+        out["text"] = {"format": {"type": "json_object"}}
+    elif spec is not None and kind != "text":
+        ctx.unsupported(at, f"{RESPONSES} has no such response format")

@@ -11,18 +11,20 @@ from __future__ import annotations
 import functools
 import itertools
 import re
+import shlex
 
 import orjson
 
 from .. import schemas
 from ..findings import Finding
-from ..jsonl import BOM, LineReader
+from ..jsonl import BOM, LineReader, open_binary
 from ..providers import Provider, get_provider
 from ..validate import Validator, explain, schema_findings
 from . import OPENAI, detect, get_dialect, id_pattern
 
 PEEK_BYTES = 1 << 16
 SCAN_LINES = 1000  # lines read to find the dialect when the first ones are broken
+NO_PROVIDER = "generic"  # the row of per-line checks only
 
 
 @functools.cache
@@ -41,6 +43,29 @@ def line_schema_findings(obj: dict, dialect: str, number: int | None = None) -> 
     if _is_valid(name)(obj):
         return []
     return explain(schemas.validator(name).iter_errors(obj), number)
+
+
+def wrong_dialect(dialect: str, provider: Provider, file: str | None = None) -> Finding | None:
+    """The file-level finding for a file in `dialect` when `provider` does not take it (else None); the
+    convert command it gives names `file` when it is a file's path."""
+    accepted = provider.dialects
+    if not accepted or dialect in accepted:
+        return None
+    name = shlex.quote(file) if file and not file.startswith("<") and file != "-" else "FILE"
+    message = (
+        f"this file is in the {dialect} dialect; {provider.name} takes {' or '.join(accepted)} "
+        f"lines (`batchkit convert {name} -o OUT --provider {provider.name}`)"
+    )
+    return Finding("wrong-dialect", message, None)
+
+
+def openai_rules(provider: str | Provider | None, file: str | None = None) -> tuple[Provider, Finding | None]:
+    """The provider whose rules OpenAI lines are checked under, and the wrong-dialect finding when
+    `provider` does not take them. Such lines are checked as lines of no provider (`generic`): its id
+    rule and limits apply to what `convert` writes from them, not to them."""
+    row = get_provider(provider)
+    wrong = wrong_dialect(OPENAI, row, file)
+    return (row, None) if wrong is None else (get_provider(NO_PROVIDER), wrong)
 
 
 class DialectValidator:
@@ -65,13 +90,9 @@ class DialectValidator:
         self.ids_add = self.base.rules.ids.add
         self.requests = 0
         self.models: dict[str, int] = {}
-        accepted = self.provider.dialects
-        if accepted and self.dialect.NAME not in accepted:
-            message = (
-                f"this file is in the {self.dialect.NAME} dialect; {self.provider.name} takes {' or '.join(accepted)} "
-                f"lines (`batchkit convert FILE -o OUT --provider {self.provider.name}`)"
-            )
-            self.report.add(Finding("wrong-dialect", message, None))
+        wrong = wrong_dialect(self.dialect.NAME, self.provider, options.get("file"))
+        if wrong is not None:
+            self.report.add(wrong)
 
     def check(self, number: int, obj: dict) -> None:
         """One parsed line: its schema, its id (repeats, the provider's rule) and its model."""
@@ -204,3 +225,15 @@ def validate_dialect_stream(stream, dialect: str, provider: str | Provider | Non
     validator = DialectValidator(dialect, provider, **options)
     validator.feed_stream(stream)
     return validator.finish()
+
+
+def copied_lines_rules(path, provider: str | Provider | None = None):
+    """(provider, validator factory) for lines copied as they are from the file `path` (`retry`): lines
+    of another dialect than OpenAI's are checked as that dialect, under its home provider by default."""
+    from .convert import target_provider
+
+    with open_binary(path) as stream:
+        dialect = detect_stream(stream)
+    if dialect is None or dialect == OPENAI:
+        return provider, None
+    return target_provider(dialect, provider), validator_factory(dialect)

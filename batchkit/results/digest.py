@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .read import EXPIRED, EXPIRED_CODE, MISSING
+from .read import CANCELED, CANCELED_CODE, EXPIRED, EXPIRED_CODE, MISSING
 
 EXAMPLES = 2  # example custom_ids kept per group
 
@@ -61,6 +61,8 @@ def hint_for(status: str, code: str | None, status_code: int | None, message: st
         return "split the batch into smaller files (`batchkit split --max-requests N`) and submit them apart"
     if status == EXPIRED or code == EXPIRED_CODE:
         return "the batch window ended first; `batchkit retry` writes these requests to a new batch file"
+    if status == CANCELED or code == CANCELED_CODE:
+        return "the batch was canceled before these ran; `batchkit retry` writes them to a new batch file"
     if status_code in (401, 403) or code in (
         "invalid_api_key",
         "authentication_error",

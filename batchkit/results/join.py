@@ -26,12 +26,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..dialects import manifest_notes, read_id_map
 from ..errors import InputError, UsageError
 from ..findings import Finding
 from ..jsonl import open_binary, read_objects, source_name
 from .digest import digest
 from .frame import attach_source, to_frame
-from .read import MISSING, OK, read_result_file
+from .read import BATCH_ERROR, HTTP_ERROR, MISSING, OK, read_result_file
 from .report import Duplicate, Located, MergeReport, MergeResult, Orphan
 from .requests import PROGRESS_LINES, LinesRead, RequestIndex, read_requests
 from .table import ResultTable
@@ -148,14 +149,28 @@ def count(requests: RequestIndex, table: ResultTable, report: MergeReport) -> No
     )
 
 
-def join_inputs(inputs: Paths, results: Paths, progress: LinesRead | None = None):
-    """(report, requests, results table): every input request with the result that won for it."""
+def join_inputs(inputs: Paths, results: Paths, progress: LinesRead | None = None, id_map=None):
+    """(report, requests, results table): every input request with the result that won for it.
+
+    `id_map` is the map `batchkit convert` wrote beside a converted file (OUT.ids.jsonl): results of
+    the converted file then join to the requests of the file it was converted from."""
     notes: list[str] = []
     inputs, results = _paths(inputs, "input"), result_paths(results, notes)
     report = MergeReport([source_name(p) for p in inputs], [source_name(p) for p in results], notes=notes)
     requests = read_requests(inputs, report, progress)
+    if id_map is not None:
+        found = requests.alias(read_id_map(id_map))
+        notes.append(f"note: {found:,} request(s) also found by the ids in {source_name(id_map)}")
     table = join_results(requests, results, report, progress)
     count(requests, table, report)
+    read = {
+        "records": report.requests,
+        "succeeded": report.counts[OK],
+        "failed": report.counts[HTTP_ERROR] + report.counts[BATCH_ERROR],
+        "input tokens": report.prompt_tokens,
+        "output tokens": report.completion_tokens,
+    }
+    notes.extend(manifest_notes(results, read))
     return report, requests, table
 
 
@@ -169,15 +184,17 @@ def merge_results(
     sheet: str | int | None = None,
     encoding: str | None = None,
     progress: LinesRead | None = None,
+    id_map: str | os.PathLike | None = None,
 ) -> MergeResult:
     """Join `results` (output, error and shard files, any shape) to the requests of `inputs`.
 
     Returns the table (one row per request in input order, or the `source` table's rows with the
     result columns after them) and the report (counts, tokens, orphans, duplicates, missing, digest).
+    `id_map`: see `join_inputs`.
     """
     if source is None and id_column is not None:
         raise UsageError("--id-column needs --source: it names the source table's id column")
-    report, requests, table = join_inputs(inputs, results, progress)
+    report, requests, table = join_inputs(inputs, results, progress, id_map)
     frame = to_frame(requests, table)
     del table
     if source is not None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..findings import Finding
 from .digest import DigestEntry
-from .read import BATCH_ERROR, EXPIRED, HTTP_ERROR, MISSING, STATUSES
+from .read import BATCH_ERROR, CANCELED, EXPIRED, HTTP_ERROR, MISSING, STATUSES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -18,7 +18,7 @@ DUPLICATE_RULE = (
     "a successful result wins over a failed one; among results of the same kind the newest wins "
     "(latest `created` timestamp, else the one read last)"
 )
-FAILED = (HTTP_ERROR, BATCH_ERROR, EXPIRED, MISSING)
+FAILED = (HTTP_ERROR, BATCH_ERROR, EXPIRED, CANCELED, MISSING)  # what `retry` sends again by default
 MAX_FINDINGS = 1000  # reading problems kept (all are counted): a wrong file can have a million
 
 

@@ -1,11 +1,13 @@
 """The requests a merge joins results to: one row per request line of the input files (custom_id, model
-and where the line is), read in one streaming pass. Request bodies are never kept."""
+and where the line is), read in one streaming pass. Request bodies are never kept. A line in any dialect
+(batchkit.dialects) gives its id and model the way its dialect holds them."""
 
 from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, Sequence
 
+from ..dialects import detect, get_dialect
 from ..errors import InputError
 from ..findings import WARNING, Finding
 from ..jsonl import open_binary, read_objects, source_name
@@ -13,6 +15,7 @@ from .report import MergeReport
 
 LinesRead = Callable[[str, int], None]  # (stage: "requests" | "results", lines just read)
 PROGRESS_LINES = 4096  # lines between progress calls
+RESULT_FIELDS = frozenset(("response", "error", "result", "modelOutput"))  # what only a result line holds
 
 
 class RequestIndex:
@@ -42,8 +45,8 @@ class RequestIndex:
             return []
         return [first, *self.extra_rows.get(custom_id, ())]
 
-    def add(self, obj: dict, custom_id: str, number: int, raw: bytes, emit) -> None:
-        """One request line (its custom_id checked already); the same line again is not added twice."""
+    def add(self, obj: dict, custom_id: str, number: int, raw: bytes, emit, model=None) -> None:
+        """One request line (its id and model read already); the same line again is not added twice."""
         line_hash = hash(raw)
         rows = self.rows_of(custom_id)
         if rows:
@@ -53,8 +56,6 @@ class RequestIndex:
             self.extra_rows.setdefault(custom_id, []).append(len(self.ids))
         else:
             self.index[custom_id] = len(self.ids)
-        body = obj.get("body")
-        model = body.get("model") if type(body) is dict else None
         url = obj.get("url")
         if type(url) is str:
             self.endpoints.add(url)
@@ -63,6 +64,17 @@ class RequestIndex:
         self.file_index.append(len(self.files) - 1)
         self.line.append(number)
         self.line_hash.append(line_hash)
+
+    def alias(self, id_map: dict[str, str | None]) -> int:
+        """Lets results name requests by the ids a conversion wrote (`id_map`: written → original id);
+        returns how many requests can now be found so."""
+        found = 0
+        for written, original in id_map.items():
+            row = self.index.get(original) if original is not None else None
+            if row is not None and written not in self.index:
+                self.index[written] = row
+                found += 1
+        return found
 
     def _duplicate(self, custom_id: str, first: int, number: int) -> Finding:
         return Finding(
@@ -94,23 +106,30 @@ def _read_file(path, name: str, requests: RequestIndex, report: MergeReport, pro
 
     stats: dict = {}
     done = request_shaped = result_shaped = added = 0
+    module = None
     with open_binary(path) as stream:
         for number, obj, raw in read_objects(stream, emit, stats):
             if progress is not None and number - done >= PROGRESS_LINES:
                 progress("requests", number - done)
                 done = number
-            if "body" in obj or "url" in obj or "method" in obj:
-                request_shaped += 1
-            elif "response" in obj or "error" in obj:
+            # a file is in one dialect: the line before's is tried first
+            if module is None or not module.looks_like(obj):
+                dialect = detect(obj)
+                module = get_dialect(dialect) if dialect is not None else None
+                id_field = module.ID_FIELD if module is not None else "custom_id"
+            if not RESULT_FIELDS.isdisjoint(obj):
                 result_shaped += 1
-            custom_id = obj.get("custom_id")
+            elif module is not None:
+                request_shaped += 1
+            custom_id = obj.get(id_field) if id_field is not None else module.id_of(obj)
             if type(custom_id) is not str or not custom_id:
                 code = "missing-field" if custom_id is None else "wrong-type"
                 message = "request has no usable custom_id, so no result can be joined to it"
                 emit(Finding(code, message, number, "/custom_id"))
                 continue
             added += 1
-            requests.add(obj, custom_id, number, raw, emit)
+            model = module.model_of(obj) if module is not None else None
+            requests.add(obj, custom_id, number, raw, emit, model)
     if progress is not None:
         progress("requests", stats.get("lines", 0) - done)
     if not stats.get("content", True):

@@ -101,14 +101,24 @@ def retry(
     progress: LinesRead | None = None,
 ) -> RetryResult:
     """Write the original request lines of every request whose status is in `only` (default: every
-    status but ok) to `output`, validated and sharded under the provider's limits like `build`."""
+    status but ok) to `output`, validated and sharded under the provider's limits like `build` (lines
+    of another dialect as that dialect, under its home provider unless `provider` is given)."""
     from ..build import write_numbered
+    from ..dialects import copied_lines_rules
 
+    inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     report, selected, lines = select_retry(inputs, results, only, progress=progress)
     if not sum(selected.values()):
         return RetryResult([], selected, report)
+    provider, make_validator = copied_lines_rules(inputs[0], provider)
     written = write_numbered(
-        enumerate(lines, 1), output, provider, max_requests=max_requests, max_bytes=max_bytes, force=force
+        enumerate(lines, 1),
+        output,
+        provider,
+        max_requests=max_requests,
+        max_bytes=max_bytes,
+        force=force,
+        make_validator=make_validator,
     )
     return RetryResult(list(written.paths), selected, report, written.report)
 

@@ -377,10 +377,20 @@ def validate_file(
 
 
 def _validate_opened(source, stream, provider, jobs: int, dialect: str | None, options: dict) -> Report:
-    from ..dialects.validate import dialect_to_validate, validate_dialect_stream
+    from ..dialects.validate import dialect_to_validate, openai_rules, validate_dialect_stream
 
     if other := dialect_to_validate(stream, provider, dialect):
         return validate_dialect_stream(stream, other, provider, **options)
+    rules, wrong = openai_rules(provider, options["file"])
+    report = _validate_openai(source, stream, rules, jobs, options)
+    if wrong is not None:  # OpenAI lines for a provider that takes another dialect
+        report.provider = get_provider(provider).name
+        report.add(wrong)
+        report.sort()
+    return report
+
+
+def _validate_openai(source, stream, provider: Provider, jobs: int, options: dict) -> Report:
     size = _regular_size(stream)
     jobs = jobs or os.cpu_count() or 1
     if jobs > 1 and size and size >= PARALLEL_MIN_BYTES and isinstance(source, (str, os.PathLike)):
