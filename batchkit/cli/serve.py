@@ -86,6 +86,14 @@ from .common import Bars
     help="Allow an address other machines can reach (e.g. 0.0.0.0) without --api-key-env.",
 )
 @click.option(
+    "--enqueued-token-limit",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Fail a batch (token_limit_exceeded, as OpenAI does) that would put more than N prompt tokens "
+    "of one model in flight.",
+)
+@click.option(
     "--fail-every",
     type=click.IntRange(min=0),
     default=0,
