@@ -18,6 +18,12 @@ ENDPOINT_HELP = "Request url (default /v1/chat/completions; /v1/embeddings with 
 
 def limit_options(f):
     f = click.option(
+        "--max-tokens",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Prompt tokens per file (counted as `batchkit estimate` counts them); default: no limit.",
+    )(f)
+    f = click.option(
         "--max-bytes", default=None, help="Bytes per file (e.g. 100MB); default: the provider's."
     )(f)
     f = click.option(
@@ -250,8 +256,9 @@ def _echo_build_summary(result, policy, output) -> None:
 @click.option(
     "--by", type=click.Choice(["model", "endpoint"]), help="One file per model or endpoint: OUT.MODEL.jsonl."
 )
-def split(file, output, provider, max_requests, max_bytes, force, max_findings, fmt, quiet, by):
-    """Shard batch FILE under the provider's per-file limits (or --max-requests / --max-bytes).
+def split(file, output, provider, max_requests, max_bytes, max_tokens, force, max_findings, fmt, quiet, by):
+    """Shard batch FILE under the provider's per-file limits (or --max-requests / --max-bytes), and
+    --max-tokens prompt tokens per file.
 
     Lines are copied byte for byte and in order; no request is split or lost. A file that already fits
     is left alone (nothing written) unless -o names another file.
@@ -260,7 +267,7 @@ def split(file, output, provider, max_requests, max_bytes, force, max_findings, 
         from .split_by import split_by_key
 
         return split_by_key(
-            file, by, output, provider, max_requests, max_bytes, force, max_findings, fmt, quiet
+            file, by, output, provider, (max_requests, max_bytes, max_tokens), force, max_findings, fmt, quiet
         )
     from ..build import counted, split_file
 
@@ -272,6 +279,7 @@ def split(file, output, provider, max_requests, max_bytes, force, max_findings, 
                 provider,
                 max_requests=max_requests,
                 max_bytes=max_bytes,
+                max_tokens=max_tokens,
                 force=force,
                 max_findings=max_findings,
                 progress=update,
