@@ -83,3 +83,41 @@ def test_cli_split_and_build_take_max_tokens(tmp_path):
         ["row-1", "row-2"],
         ["row-3"],
     ]
+
+
+def test_build_for_openai_with_a_model_column_writes_one_file_per_model(tmp_path):
+    table = tmp_path / "q.csv"
+    table.write_text("model,question\ngpt-4o-mini,a\ngpt-4.1,b\ngpt-4o-mini,c\n")
+    out = tmp_path / "b.jsonl"
+    built = run("build", table, "-o", out, "-p", "openai", "--model-column", "model", "--user", "{question}")
+    assert built.exit_code == 0, built.output
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
+        "b.gpt-4.1.jsonl",
+        "b.gpt-4o-mini.jsonl",
+        "q.csv",
+    ]
+    assert ids([tmp_path / "b.gpt-4o-mini.jsonl", tmp_path / "b.gpt-4.1.jsonl"]) == [
+        ["row-1", "row-3"],
+        ["row-2"],
+    ]
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".models")]  # the staging folder is gone
+
+
+def test_build_per_model_with_one_model_writes_the_output_itself(tmp_path):
+    table = tmp_path / "q.csv"
+    table.write_text("model,question\ngpt-4o-mini,a\ngpt-4o-mini,b\n")
+    out = tmp_path / "b.jsonl"
+    built = run("build", table, "-o", out, "-p", "openai", "--model-column", "model", "--user", "{question}")
+    assert built.exit_code == 0, built.output
+    assert ids([out]) == [["row-1", "row-2"]]
+
+
+def test_build_per_model_reports_invalid_rows_by_row_number_and_writes_nothing(tmp_path):
+    table = tmp_path / "q.csv"
+    table.write_text("model,question\ngpt-4o-mini,a\ngpt-4.1,b\n")
+    out = tmp_path / "b.jsonl"
+    built = run("build", table, "-o", out, "-p", "openai", "--model-column", "model", "--user", "{question}",
+                "--param", "temperature=9")  # fmt: skip
+    assert built.exit_code == 1
+    assert "temperature" in built.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["q.csv"]

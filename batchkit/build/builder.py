@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING
 
 from ..errors import InputError, UsageError, ValidationFailed
 from ..jsonl import source_name
-from ..providers import Provider
+from ..providers import Provider, get_provider
 from ..tables import cell_text, column_texts, column_values
 from .bodies import CHAT, EMBEDDINGS, body_mode
+from .per_model import write_per_model
 from .shards import WriteResult, counted, write_numbered
 
 if TYPE_CHECKING:
@@ -481,18 +482,26 @@ def build_file(
     stats = BuildStats() if stats is None else stats
     name = source_name(source)
     chunks = iter_table(source, input_format, sheet=sheet, encoding=encoding)
+    numbered = builder.numbered(chunks, stats=stats, progress=progress)
+    row = get_provider(provider)
     try:
-        written = write_numbered(
-            builder.numbered(chunks, stats=stats, progress=progress),
-            output,
-            provider,
-            max_requests=max_requests,
-            max_bytes=max_bytes,
-            max_tokens=max_tokens,
-            force=force,
-            max_findings=max_findings,
-            file=name,
-        )
+        if row.one_model and builder.mode.model_column:  # one file per model, as `split --by model` writes
+            limits = (max_requests, max_bytes, max_tokens)
+            written = write_per_model(
+                numbered, output, row, limits=limits, force=force, max_findings=max_findings, file=name
+            )
+        else:
+            written = write_numbered(
+                numbered,
+                output,
+                row,
+                max_requests=max_requests,
+                max_bytes=max_bytes,
+                max_tokens=max_tokens,
+                force=force,
+                max_findings=max_findings,
+                file=name,
+            )
     except ValidationFailed as e:
         raise _with_build_advice(e, builder, output) from None
     return BuildResult(**vars(written), stats=stats)
