@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from ..errors import InputError, UsageError, ValidationFailed
 from ..jsonl import source_name
 from ..providers import Provider, get_provider
+from ..subset import Subset, take
 from ..tables import cell_text, column_texts, column_values
 from .bodies import CHAT, EMBEDDINGS, body_mode
 from .per_model import write_per_model
@@ -467,11 +468,12 @@ def build_file(
     max_findings: int | None = None,
     progress: Callable[[int], None] | None = None,
     stats: BuildStats | None = None,
+    subset: Subset | None = None,
     **options,
 ) -> BuildResult:
     """Build a batch file from a table file (streamed in chunks), validating every request under
     `provider` and sharding under its limits (see `shards.write_numbered`). `options` are `Builder`'s.
-    Findings name data-row numbers as their line. Raises ValidationFailed (nothing written) when a request
+    `subset` (--limit / --sample) keeps only some requests. Findings name data-row numbers as their line. Raises ValidationFailed (nothing written) when a request
     is invalid, unless force=True; InputError for unreadable tables or cell problems."""
     from ..tables import iter_table
 
@@ -483,6 +485,8 @@ def build_file(
     name = source_name(source)
     chunks = iter_table(source, input_format, sheet=sheet, encoding=encoding)
     numbered = builder.numbered(chunks, stats=stats, progress=progress)
+    if subset is not None:
+        numbered = take(numbered, subset)
     row = get_provider(provider)
     try:
         if row.one_model and builder.mode.model_column:  # one file per model, as `split --by model` writes

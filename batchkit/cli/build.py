@@ -11,7 +11,7 @@ import click
 from ..errors import ValidationFailed
 from ..jsonl import source_name
 from ..report import human_bytes, render
-from .common import Bars, format_option, provider_option, use_color
+from .common import Bars, format_option, provider_option, subset_of, subset_options, use_color
 
 ENDPOINT_HELP = "Request url (default /v1/chat/completions; /v1/embeddings with --input)."
 
@@ -165,7 +165,23 @@ def _report_failure(error: ValidationFailed, fmt: str, quiet: bool, note: str | 
 @provider_option
 @limit_options
 @report_options
-def build(table, output, system, user, input_, params, endpoint, on_empty, fmt, quiet, **options):
+@subset_options
+def build(
+    table,
+    output,
+    system,
+    user,
+    input_,
+    params,
+    endpoint,
+    on_empty,
+    fmt,
+    quiet,
+    limit,
+    sample,
+    seed,
+    **options,
+):
     """Build a batch file from TABLE (CSV, TSV, XLSX, Parquet, JSON array or JSONL; '-' reads CSV).
 
     \b
@@ -198,6 +214,7 @@ def build(table, output, system, user, input_, params, endpoint, on_empty, fmt, 
                 params=parse_params(params),
                 endpoint=endpoint or (EMBEDDINGS if input_ is not None else CHAT),
                 on_empty=policy,
+                subset=subset_of(limit, sample, seed),
                 **options,
             )
     except ValidationFailed as e:

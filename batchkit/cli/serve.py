@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError, ValidationFailed
-from .common import Bars
+from .common import Bars, chosen_file, subset_of, subset_options
 
 
 @click.command()
@@ -203,9 +203,11 @@ def _windows(text: str) -> tuple[str, ...]:
 )
 @click.option("--allow-failures", is_flag=True, help="Exit 0 even when some requests failed.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@subset_options
 def run(
-    file, base_url, api_key_env, output, errors, concurrency, max_rps, max_attempts, allow_failures, quiet
-):
+    file, base_url, api_key_env, output, errors, concurrency, max_rps, max_attempts, allow_failures, quiet,
+    limit, sample, seed,
+):  # fmt: skip
     """Execute batch FILE against an OpenAI-compatible server; write OUTPUT and ERRORS as a Batch API would.
 
     The file is validated first (an invalid one is refused with the report). Run the same command again
@@ -217,6 +219,7 @@ def run(
     """
     from ..runner import run_batch
 
+    file = chosen_file(file, subset_of(limit, sample, seed), quiet)
     api_key = os.environ.get(api_key_env) if api_key_env else None
     if api_key_env and not api_key:
         raise UsageError(f"environment variable {api_key_env} (--api-key-env) is not set")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 import orjson
 
 from ..errors import JobFailed, ValidationFailed
 from ..providers import PROVIDERS
-from .common import Bars
+from .common import Bars, chosen_file, subset_of, subset_options
 
 
 def connection_options(f):
@@ -168,9 +169,10 @@ def models(provider, base_url, api_key_env, fmt, as_json):
 @click.option("--max-batches", type=click.IntRange(min=1), metavar="K", help="At most K batches in flight.")
 @click.option("--max-cost", type=click.FloatRange(min=0), metavar="AMOUNT",
               help="Refuse, before uploading, when the estimated cost's upper bound exceeds AMOUNT.")  # fmt: skip
+@subset_options
 def submit(
     files, provider, base_url, api_key_env, completion_window, metadata_pairs, wait, no_validate, force,
-    interval, output_dir, quiet, max_enqueued_tokens, max_batches, max_cost,
+    interval, output_dir, quiet, max_enqueued_tokens, max_batches, max_cost, limit, sample, seed,
 ):  # fmt: skip
     """Validate, upload and create one batch per FILE (shards from `build` go together). A file's content
     identifies its batch: a copy under another name is the same batch, and is not submitted again.
@@ -181,6 +183,8 @@ def submit(
     from ..remote import parse_metadata
 
     metadata = parse_metadata(metadata_pairs)
+    subset = subset_of(limit, sample, seed)
+    files = [str(chosen_file(Path(f), subset, quiet)) for f in files]
     display = Display(quiet)
     with _session(provider, base_url, api_key_env) as session:
         limits = (max_enqueued_tokens, max_batches, max_cost)
@@ -226,8 +230,6 @@ def _submit_all(session, files, display, **options) -> list:
 
 def _queue(session, files, display, options, limits, interval) -> list:
     """The files as a queue under the caps (queue.py); each file's final batch, in the order given."""
-    from pathlib import Path
-
     from ..remote import Queue, QueueOptions, Shard, SubmitOptions, check_cost, shard_tokens
 
     max_tokens, max_batches, max_cost = limits
