@@ -32,6 +32,15 @@ def run(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
+def build_per_model(tmp_path, rows: str, *extra):
+    """`build` of a model,question table for openai with --model-column; (result, output path)."""
+    table = tmp_path / "q.csv"
+    table.write_text("model,question\n" + rows)
+    out = tmp_path / "b.jsonl"
+    args = ("build", table, "-o", out, "-p", "openai", "--model-column", "model", "--user", "{question}")
+    return run(*args, *extra), out
+
+
 def test_write_batch_cuts_on_tokens(tmp_path):
     paths = write_batch(
         [hello(i) for i in range(5)], tmp_path / "b.jsonl", "openai", max_tokens=2 * HELLO_TOKENS
@@ -86,10 +95,7 @@ def test_cli_split_and_build_take_max_tokens(tmp_path):
 
 
 def test_build_for_openai_with_a_model_column_writes_one_file_per_model(tmp_path):
-    table = tmp_path / "q.csv"
-    table.write_text("model,question\ngpt-4o-mini,a\ngpt-4.1,b\ngpt-4o-mini,c\n")
-    out = tmp_path / "b.jsonl"
-    built = run("build", table, "-o", out, "-p", "openai", "--model-column", "model", "--user", "{question}")
+    built, _out = build_per_model(tmp_path, "gpt-4o-mini,a\ngpt-4.1,b\ngpt-4o-mini,c\n")
     assert built.exit_code == 0, built.output
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
         "b.gpt-4.1.jsonl",
@@ -104,20 +110,13 @@ def test_build_for_openai_with_a_model_column_writes_one_file_per_model(tmp_path
 
 
 def test_build_per_model_with_one_model_writes_the_output_itself(tmp_path):
-    table = tmp_path / "q.csv"
-    table.write_text("model,question\ngpt-4o-mini,a\ngpt-4o-mini,b\n")
-    out = tmp_path / "b.jsonl"
-    built = run("build", table, "-o", out, "-p", "openai", "--model-column", "model", "--user", "{question}")
+    built, out = build_per_model(tmp_path, "gpt-4o-mini,a\ngpt-4o-mini,b\n")
     assert built.exit_code == 0, built.output
     assert ids([out]) == [["row-1", "row-2"]]
 
 
 def test_build_per_model_reports_invalid_rows_by_row_number_and_writes_nothing(tmp_path):
-    table = tmp_path / "q.csv"
-    table.write_text("model,question\ngpt-4o-mini,a\ngpt-4.1,b\n")
-    out = tmp_path / "b.jsonl"
-    built = run("build", table, "-o", out, "-p", "openai", "--model-column", "model", "--user", "{question}",
-                "--param", "temperature=9")  # fmt: skip
+    built, _out = build_per_model(tmp_path, "gpt-4o-mini,a\ngpt-4.1,b\n", "--param", "temperature=9")
     assert built.exit_code == 1
     assert "temperature" in built.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["q.csv"]

@@ -167,11 +167,7 @@ class ShardWriter:
         """Append one line (with its LF); `number` only names the line in an error."""
         size = len(line)
         if size > self.max_bytes:
-            where = f"line {number}" if number is not None else "a line"
-            raise InputError(
-                f"{where} is {size:,} bytes, more than the per-file limit of {self.max_bytes:,} bytes; it "
-                "cannot fit in any file (shorten that request or raise the limit)"
-            )
+            raise _cannot_fit(number, f"is {size:,} bytes", f"{self.max_bytes:,} bytes", "the limit")
         tokens = self._tokens(line, number)
         if (
             self._file is None
@@ -190,11 +186,7 @@ class ShardWriter:
             return 0
         tokens = line_tokens(line)
         if tokens > self.max_tokens:
-            where = f"line {number}" if number is not None else "a line"
-            raise InputError(
-                f"{where} has {tokens:,} prompt tokens, more than the per-file limit of {self.max_tokens:,}; "
-                "it cannot fit in any file (shorten that request or raise --max-tokens)"
-            )
+            raise _cannot_fit(number, f"has {tokens:,} prompt tokens", f"{self.max_tokens:,}", "--max-tokens")
         return tokens
 
     def _start_shard(self) -> None:
@@ -294,6 +286,14 @@ class WriteResult:
     shard_requests: list[int] = field(default_factory=list)
     shard_bytes: list[int] = field(default_factory=list)
     left: list[Path] = field(default_factory=list)
+
+
+def _cannot_fit(number: int | None, amount: str, limit: str, raise_what: str) -> InputError:
+    where = f"line {number}" if number is not None else "a line"
+    return InputError(
+        f"{where} {amount}, more than the per-file limit of {limit}; it cannot fit in any file (shorten "
+        f"that request or raise {raise_what})"
+    )
 
 
 def line_tokens(line: bytes) -> int:
