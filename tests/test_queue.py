@@ -161,3 +161,10 @@ def test_max_cost_refuses_before_uploading(tmp_path):
             "--interval", "0.2",
         )  # fmt: skip
         assert fine.returncode == 0, fine.stderr
+
+
+def test_the_default_cap_is_the_providers_published_number():
+    from batchkit.providers import PROVIDERS
+
+    assert PROVIDERS["together"].enqueued_tokens == 30_000_000_000
+    assert PROVIDERS["openai"].enqueued_tokens is None  # per tier: the user names it

@@ -180,18 +180,25 @@ def submit(
     With an enqueued-token cap (--max-enqueued-tokens, or the provider's own) or --max-batches, the files
     form a queue: each goes when it fits, a batch refused with token_limit_exceeded goes again later as a
     new batch, and the command returns when all have ended. Run it again after an interruption to resume."""
-    from ..remote import parse_metadata
+    from ..remote import QueueOptions, check_cost, parse_metadata, shard_tokens
 
     metadata = parse_metadata(metadata_pairs)
     subset = subset_of(limit, sample, seed)
     files = [str(chosen_file(Path(f), subset, quiet)) for f in files]
     display = Display(quiet)
     with _session(provider, base_url, api_key_env) as session:
-        limits = (max_enqueued_tokens, max_batches, max_cost)
-        if any(v is not None for v in limits) or session.connection.target().provider.enqueued_tokens:
+        target = session.connection.target()
+        cap = max_enqueued_tokens if max_enqueued_tokens is not None else target.provider.enqueued_tokens
+        queued = cap is not None or max_batches is not None
+        if queued or max_cost is not None:  # the files are read for their tokens only when needed
+            tokens, counted = shard_tokens([Path(f) for f in files], target.provider.name)
+            if max_cost is not None:
+                check_cost(counted, max_cost)  # before anything is uploaded
+        if queued:
             options = {"completion_window": completion_window, "metadata": metadata,
                        "validate": not no_validate, "force": force}  # fmt: skip
-            batches = _queue(session, files, display, options, limits, interval)
+            queue_options = QueueOptions(cap, max_batches, interval)
+            batches = _queue(session, zip(files, tokens, strict=True), display, options, queue_options)
             if wait:
                 _download_all(files, batches, session, output_dir, display)
             _fail_unless_completed(batches)
@@ -228,21 +235,13 @@ def _submit_all(session, files, display, **options) -> list:
     return submitted
 
 
-def _queue(session, files, display, options, limits, interval) -> list:
-    """The files as a queue under the caps (queue.py); each file's final batch, in the order given."""
-    from ..remote import Queue, QueueOptions, Shard, SubmitOptions, check_cost, shard_tokens
+def _queue(session, counted_files, display, options, queue_options) -> list:
+    """The files (with their prompt tokens per model) as a queue under the caps (queue.py); each file's
+    final batch, in the order given."""
+    from ..remote import Queue, Shard, SubmitOptions
 
-    max_tokens, max_batches, max_cost = limits
-    target = session.connection.target()
-    paths = [Path(f) for f in files]
-    tokens, counted = shard_tokens(paths, target.provider.name)
-    if max_cost is not None:
-        check_cost(counted, max_cost)
-    cap = max_tokens if max_tokens is not None else target.provider.enqueued_tokens
-    shards = [Shard(path, shard) for path, shard in zip(paths, tokens, strict=True)]
-    queue = Queue(
-        session, shards, SubmitOptions(**options), QueueOptions(cap, max_batches, interval), display
-    )
+    shards = [Shard(Path(path), tokens) for path, tokens in counted_files]
+    queue = Queue(session, shards, SubmitOptions(**options), queue_options, display)
     try:
         done = queue.run()
     except KeyboardInterrupt:
