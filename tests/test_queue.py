@@ -78,7 +78,11 @@ def test_twelve_shards_under_the_cap_survive_a_kill(tmp_path):
     tokens, _ = shard_tokens(files, "generic")
     per_shard = {file_digest(f)[0]: t[MODEL] for f, t in zip(files, tokens, strict=True)}
     cap = 3 * max(per_shard.values())  # three shards in flight at once, at most
-    with running_server("--latency", "0.1", "--concurrency", "4", data_dir=tmp_path / "srv") as server:
+    # The server's own limit is lower than the client's cap (as when other batches share the organisation),
+    # so some batches are refused with token_limit_exceeded and must go again.
+    server_limit = ("--enqueued-token-limit", str(2 * max(per_shard.values())))
+    serving = (*server_limit, "--latency", "0.1", "--concurrency", "4")
+    with running_server(*serving, data_dir=tmp_path / "srv") as server:
         args = [
             "submit",
             *files,
@@ -97,11 +101,18 @@ def test_twelve_shards_under_the_cap_survive_a_kill(tmp_path):
             assert len(server_batches(server.base_url)) < 12
             again = invoke(*args)
         assert again.returncode == 0, again.stderr
-        assert "tokens in flight" in again.stderr and "in flight" in again.stderr
+        assert "tokens in flight" in again.stderr and "queued" in again.stderr
         grouped = by_shard(server.base_url)
     assert set(grouped) == set(per_shard)  # every shard was sent ...
-    for batches in grouped.values():  # ... exactly once, and completed
-        assert [b["status"] for b in batches] == ["completed"]
+    refused = 0
+    for batches in grouped.values():  # ... completed exactly once; the other batches of it were refused
+        batches.reverse()  # the server lists newest first; oldest first, even within one second
+        assert [b["status"] for b in batches] == ["failed"] * (len(batches) - 1) + ["completed"]
+        for earlier, later in zip(batches, batches[1:], strict=False):
+            assert earlier["errors"]["data"][0]["code"] == "token_limit_exceeded"
+            assert earlier["failed_at"] <= later["created_at"]  # never two of one shard at once
+        refused += len(batches) - 1
+    assert refused >= 1
     assert max(per_shard.values()) < watcher.most <= cap  # several at once, never over the cap
 
 
