@@ -179,3 +179,20 @@ def test_the_default_cap_is_the_providers_published_number():
 
     assert PROVIDERS["together"].enqueued_tokens == 30_000_000_000
     assert PROVIDERS["openai"].enqueued_tokens is None  # per tier: the user names it
+
+
+def test_the_queue_follows_batches_made_before_and_force_makes_new_ones(tmp_path):
+    files = shards(tmp_path / "shards", 2)
+    tokens, _ = shard_tokens(files, "generic")
+    with running_server("--concurrency", "4", data_dir=tmp_path / "srv") as server:
+        with Session(Connection(base_url=server.base_url)) as session:
+
+            def queue(**submit):
+                made = [Shard(path, t) for path, t in zip(files, tokens, strict=True)]
+                options = QueueOptions(max_batches=1, interval=0.2)
+                return Queue(session, made, SubmitOptions(**submit), options, lambda e: None).run()
+
+            first = [s.batch.id for s in queue()]
+            assert [s.batch.id for s in queue()] == first  # submitted before: followed, not sent again
+            forced = [s.batch.id for s in queue(force=True)]
+        assert set(forced).isdisjoint(first) and len(server_batches(server.base_url)) == 4

@@ -132,8 +132,8 @@ class Queue:
         """What the ledger knows of the shard: a batch to follow, or a Prepared to send (validated now, so
         an invalid shard stops the run before anything of it is sent)."""
         item = self.sender.prepare(shard.path)
-        if item.known is None or not item.known.batch_id:
-            return item
+        if item.known is None or not item.known.batch_id or self.sender.force:
+            return item  # --force: a new batch even for content submitted before
         shard.batch = self.session.client(self.sender.target).batch(item.known.batch_id)
         self.session.record(item.known, shard.batch)
         shard.state = IN_FLIGHT
