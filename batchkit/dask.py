@@ -121,7 +121,7 @@ class _Built:
 
 
 def _build_partition(source, index: int, first_row: int, target: str, options: dict, limits: Provider,
-                     input_format: str | None) -> _Built:  # fmt: skip
+                     max_tokens: int | None, input_format: str | None) -> _Built:  # fmt: skip
     from array import array
 
     from .build import Builder, write_numbered
@@ -140,7 +140,7 @@ def _build_partition(source, index: int, first_row: int, target: str, options: d
             yield row, request
 
     requests = Builder(**options).numbered(_frames(source, input_format), first_row=first_row)
-    written = write_numbered(remembered(requests), target, limits, force=True)
+    written = write_numbered(remembered(requests), target, limits, max_tokens=max_tokens, force=True)
     return _Built(index, [str(p) for p in written.paths], written.report, written.requests, written.bytes,
                   written.shard_requests, written.shard_bytes, rows, hashes.tobytes(),
                   firsts.get("model"), firsts.get("url"))  # fmt: skip
@@ -253,6 +253,7 @@ def build(
     provider: str | Provider | None = None,
     max_requests: int | None = None,
     max_bytes: int | str | None = None,
+    max_tokens: int | None = None,
     force: bool = False,
     max_findings: int | None = None,
     input_format: str | None = None,
@@ -276,8 +277,8 @@ def build(
             suffix = output.suffix or ".jsonl"
             targets = [str(Path(staging) / PART_FORMAT.format(stem=output.stem, index=i, suffix=suffix))
                        for i in range(len(sources))]  # fmt: skip
-            futures = connected.map(_build_partition, sources, range(len(sources)), firsts, targets,
-                                    options=options, limits=limits, input_format=input_format, pure=False)  # fmt: skip
+            futures = connected.map(_build_partition, sources, range(len(sources)), firsts, targets, options=options,
+                                    limits=limits, max_tokens=max_tokens, input_format=input_format, pure=False)  # fmt: skip
             results = connected.gather(futures)
             report = _combine(
                 results, _across(results, connected, limits), _name(source), limits, max_findings

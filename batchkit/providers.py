@@ -44,6 +44,9 @@ class Provider:
     # The line format the provider takes (batchkit.dialects); None: any. `also_dialects` it accepts too.
     dialect: str | None = "openai"
     also_dialects: tuple[str, ...] = ()
+    # Prompt tokens per model that may be in flight at once, where the provider publishes one number (an
+    # OpenAI or Azure limit depends on the account's tier, so it is not data here).
+    enqueued_tokens: int | None = None
 
     @property
     def dialects(self) -> tuple[str, ...]:
@@ -153,6 +156,7 @@ PROVIDERS: dict[str, Provider] = {
             max_bytes=100 * MB,
             custom_id_pattern=r"^.{1,64}$",
             key_env="TOGETHER_API_KEY",
+            enqueued_tokens=30_000_000_000,
             dialect="custom-body",
             also_dialects=("openai",),
         ),

@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING
 
 from ..errors import InputError, UsageError, ValidationFailed
 from ..jsonl import source_name
-from ..providers import Provider
+from ..providers import Provider, get_provider
+from ..subset import Subset, take
 from ..tables import cell_text, column_texts, column_values
 from .bodies import CHAT, EMBEDDINGS, body_mode
+from .per_model import write_per_model
 from .shards import WriteResult, counted, write_numbered
 
 if TYPE_CHECKING:
@@ -461,15 +463,17 @@ def build_file(
     provider: str | Provider | None = None,
     max_requests: int | None = None,
     max_bytes: int | str | None = None,
+    max_tokens: int | None = None,
     force: bool = False,
     max_findings: int | None = None,
     progress: Callable[[int], None] | None = None,
     stats: BuildStats | None = None,
+    subset: Subset | None = None,
     **options,
 ) -> BuildResult:
     """Build a batch file from a table file (streamed in chunks), validating every request under
     `provider` and sharding under its limits (see `shards.write_numbered`). `options` are `Builder`'s.
-    Findings name data-row numbers as their line. Raises ValidationFailed (nothing written) when a request
+    `subset` (--limit / --sample) keeps only some requests. Findings name data-row numbers as their line. Raises ValidationFailed (nothing written) when a request
     is invalid, unless force=True; InputError for unreadable tables or cell problems."""
     from ..tables import iter_table
 
@@ -480,17 +484,28 @@ def build_file(
     stats = BuildStats() if stats is None else stats
     name = source_name(source)
     chunks = iter_table(source, input_format, sheet=sheet, encoding=encoding)
+    numbered = builder.numbered(chunks, stats=stats, progress=progress)
+    if subset is not None:
+        numbered = take(numbered, subset)
+    row = get_provider(provider)
     try:
-        written = write_numbered(
-            builder.numbered(chunks, stats=stats, progress=progress),
-            output,
-            provider,
-            max_requests=max_requests,
-            max_bytes=max_bytes,
-            force=force,
-            max_findings=max_findings,
-            file=name,
-        )
+        if row.one_model and builder.mode.model_column:  # one file per model, as `split --by model` writes
+            limits = (max_requests, max_bytes, max_tokens)
+            written = write_per_model(
+                numbered, output, row, limits=limits, force=force, max_findings=max_findings, file=name
+            )
+        else:
+            written = write_numbered(
+                numbered,
+                output,
+                row,
+                max_requests=max_requests,
+                max_bytes=max_bytes,
+                max_tokens=max_tokens,
+                force=force,
+                max_findings=max_findings,
+                file=name,
+            )
     except ValidationFailed as e:
         raise with_build_advice(e, builder, output) from None
     return BuildResult(**vars(written), stats=stats)

@@ -83,6 +83,7 @@ def split_by(
     *,
     max_requests: int | None = None,
     max_bytes: int | str | None = None,
+    max_tokens: int | None = None,
     force: bool = False,
     max_findings: int | None = None,
 ) -> SplitByResult:
@@ -110,6 +111,11 @@ def split_by(
     for value in _values(source, by):
         path = group_path(Path(output if output is not None else source), value, taken)
         result.groups[value] = write_numbered(
-            _lines_of(source, by, value), path, limits, validate=False, file=source_name(source)
+            _lines_of(source, by, value),
+            path,
+            limits,
+            max_tokens=max_tokens,
+            validate=False,
+            file=source_name(source),
         )
     return result

@@ -122,7 +122,11 @@ class ShardWriter:
     files in place (anything not committed is removed when the block ends)."""
 
     def __init__(
-        self, path: str | os.PathLike, max_requests: int | None = None, max_bytes: int | None = None
+        self,
+        path: str | os.PathLike,
+        max_requests: int | None = None,
+        max_bytes: int | None = None,
+        max_tokens: int | None = None,
     ):
         self.path = Path(path)
         if str(path) == "-":
@@ -131,10 +135,14 @@ class ShardWriter:
             raise UsageError(f"the request limit must be at least 1, not {max_requests}")
         if max_bytes is not None and max_bytes < 1:
             raise UsageError(f"the byte limit must be at least 1, not {max_bytes}")
+        if max_tokens is not None and max_tokens < 1:
+            raise UsageError(f"the token limit must be at least 1, not {max_tokens}")
         if not self.path.parent.is_dir():
             raise InputError(f"{self.path.parent}: no such folder to write {self.path.name} in")
         self.max_requests = max_requests or NO_LIMIT
         self.max_bytes = max_bytes or NO_LIMIT
+        self.max_tokens = max_tokens  # prompt tokens per shard; None: not counted at all
+        self.tokens: list[int] = []  # prompt tokens per shard, when counted
         self.previous = read_manifest(self.path)  # what an earlier write of `path` left
         self.staged: list[Path] = []
         self.counts: list[int] = []  # lines per shard
@@ -160,20 +168,27 @@ class ShardWriter:
         """Append one line (with its LF); `number` only names the line in an error."""
         size = len(line)
         if size > self.max_bytes:
-            where = f"line {number}" if number is not None else "a line"
-            raise InputError(
-                f"{where} is {size:,} bytes, more than the per-file limit of {self.max_bytes:,} bytes; it "
-                "cannot fit in any file (shorten that request or raise the limit)"
-            )
+            raise _cannot_fit(number, f"is {size:,} bytes", f"{self.max_bytes:,} bytes", "the limit")
+        tokens = self._tokens(line, number)
         if (
             self._file is None
             or self.counts[-1] >= self.max_requests
             or self.sizes[-1] + size > self.max_bytes
+            or (self.max_tokens is not None and self.tokens[-1] + tokens > self.max_tokens)
         ):
             self._start_shard()
         self._file.write(line)
         self.counts[-1] += 1
         self.sizes[-1] += size
+        self.tokens[-1] += tokens
+
+    def _tokens(self, line: bytes, number: int | None) -> int:
+        if self.max_tokens is None:
+            return 0
+        tokens = line_tokens(line)
+        if tokens > self.max_tokens:
+            raise _cannot_fit(number, f"has {tokens:,} prompt tokens", f"{self.max_tokens:,}", "--max-tokens")
+        return tokens
 
     def _start_shard(self) -> None:
         self._close_current()
@@ -190,6 +205,7 @@ class ShardWriter:
         self._file = os.fdopen(fd, "wb", buffering=1 << 20)
         self.counts.append(0)
         self.sizes.append(0)
+        self.tokens.append(0)
 
     def _refuse_foreign(self, target: Path) -> None:
         known = self.previous.names if self.previous is not None else set()
@@ -273,6 +289,30 @@ class WriteResult:
     left: list[Path] = field(default_factory=list)
 
 
+def _cannot_fit(number: int | None, amount: str, limit: str, raise_what: str) -> InputError:
+    where = f"line {number}" if number is not None else "a line"
+    return InputError(
+        f"{where} {amount}, more than the per-file limit of {limit}; it cannot fit in any file (shorten "
+        f"that request or raise {raise_what})"
+    )
+
+
+def line_tokens(line: bytes) -> int:
+    """The prompt tokens of one request line (batchkit.tokens); 0 for a line that is not a request, which
+    validation reports."""
+    from ..tokens import request_tokens
+
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return 0
+    body = obj.get("body") if isinstance(obj, dict) else None
+    if not isinstance(body, dict):
+        return 0
+    url = obj.get("url")
+    return request_tokens(url if isinstance(url, str) else "", body)
+
+
 def _encode(item) -> bytes:
     """The line (with its LF) for a request dict, raw line bytes or a str."""
     if isinstance(item, dict):
@@ -299,6 +339,7 @@ def write_numbered(
     *,
     max_requests: int | None = None,
     max_bytes: int | str | None = None,
+    max_tokens: int | None = None,
     validate: bool = True,
     force: bool = False,
     max_findings: int | None = None,
@@ -310,7 +351,8 @@ def write_numbered(
     building from a table, the line number when rewriting a file). A request is a dict (written as one
     compact JSON line) or the bytes/str of one line (written as they are, an LF added when missing).
 
-    Limits are the provider's, each overridden by `max_requests` / `max_bytes` when given. Every line is
+    Limits are the provider's, each overridden by `max_requests` / `max_bytes` when given; `max_tokens`
+    also cuts on prompt tokens per file (batchkit.tokens). Every line is
     validated under `provider` (file-level limits are left to sharding) unless validate=False; when any
     line is invalid, nothing is written and ValidationFailed (carrying the report) is raised, unless
     force=True. `file` names the source in the report (default: `path`). `progress(n)` is told how many
@@ -329,7 +371,7 @@ def write_numbered(
             max_findings=max_findings,
             file=file or str(path),
         )
-    with ShardWriter(path, limits.max_requests, limits.max_bytes) as writer:
+    with ShardWriter(path, limits.max_requests, limits.max_bytes, max_tokens) as writer:
         lines = _written(items, writer, progress)
         if validator is None:
             for _number, _line in lines:
@@ -375,6 +417,7 @@ def write_batch(
     *,
     max_requests: int | None = None,
     max_bytes: int | str | None = None,
+    max_tokens: int | None = None,
     validate: bool = True,
     force: bool = False,
 ) -> list[Path]:
@@ -392,6 +435,7 @@ def write_batch(
         provider,
         max_requests=max_requests,
         max_bytes=max_bytes,
+        max_tokens=max_tokens,
         validate=validate,
         force=force,
     ).paths
@@ -404,6 +448,7 @@ def split_file(
     *,
     max_requests: int | None = None,
     max_bytes: int | str | None = None,
+    max_tokens: int | None = None,
     force: bool = False,
     max_findings: int | None = None,
     progress: Progress | None = None,
@@ -425,7 +470,7 @@ def split_file(
     with open_binary(source) as stream:
         if same:
             # Sized first: a file that already fits must not be rewritten over itself.
-            fits = _fits(content_lines(stream), limits)
+            fits = _fits(content_lines(stream), limits, max_tokens)
             stream.seek(0)
             if fits is not None:
                 return WriteResult([], None, fits[0], fits[1], [fits[0]], [fits[1]])
@@ -434,6 +479,7 @@ def split_file(
             content_lines(stream),
             output,
             limits,
+            max_tokens=max_tokens,
             force=force,
             max_findings=max_findings,
             file=source_name(source),
@@ -442,14 +488,17 @@ def split_file(
         )
 
 
-def _fits(numbered, limits: Provider) -> tuple[int, int] | None:
-    """(lines, bytes) when the lines fit in one file under `limits`, else None."""
-    count = size = 0
+def _fits(numbered, limits: Provider, max_tokens: int | None = None) -> tuple[int, int] | None:
+    """(lines, bytes) when the lines fit in one file under `limits` (and `max_tokens`), else None."""
+    count = size = tokens = 0
     for _number, raw in numbered:
         count += 1
         size += len(raw) + 1
-        if (limits.max_requests and count > limits.max_requests) or (
-            limits.max_bytes and size > limits.max_bytes
+        tokens += line_tokens(raw) if max_tokens is not None else 0
+        if (
+            (limits.max_requests and count > limits.max_requests)
+            or (limits.max_bytes and size > limits.max_bytes)
+            or (max_tokens is not None and tokens > max_tokens)
         ):
             return None
     return count, size

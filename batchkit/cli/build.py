@@ -12,13 +12,19 @@ from ..errors import ValidationFailed
 from ..jsonl import source_name
 from ..report import human_bytes, render
 from . import on_dask
-from .common import Bars, format_option, provider_option, use_color
+from .common import Bars, format_option, provider_option, subset_of, subset_options, use_color
 from .on_dask import cluster_options, on_cluster
 
 ENDPOINT_HELP = "Request url (default /v1/chat/completions; /v1/embeddings with --input)."
 
 
 def limit_options(f):
+    f = click.option(
+        "--max-tokens",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Prompt tokens per file (counted as `batchkit estimate` counts them); default: no limit.",
+    )(f)
     f = click.option(
         "--max-bytes", default=None, help="Bytes per file (e.g. 100MB); default: the provider's."
     )(f)
@@ -161,8 +167,24 @@ def _report_failure(error: ValidationFailed, fmt: str, quiet: bool, note: str | 
 @provider_option
 @limit_options
 @report_options
+@subset_options
 @cluster_options
-def build(table, output, system, user, input_, params, endpoint, on_empty, fmt, quiet, **options):
+def build(
+    table,
+    output,
+    system,
+    user,
+    input_,
+    params,
+    endpoint,
+    on_empty,
+    fmt,
+    quiet,
+    limit,
+    sample,
+    seed,
+    **options,
+):
     """Build a batch file from TABLE (CSV, TSV, XLSX, Parquet, JSON array or JSONL; '-' reads CSV).
 
     \b
@@ -204,6 +226,7 @@ def build(table, output, system, user, input_, params, endpoint, on_empty, fmt, 
                 params=parse_params(params),
                 endpoint=endpoint or (EMBEDDINGS if input_ is not None else CHAT),
                 on_empty=policy,
+                subset=subset_of(limit, sample, seed),
                 **options,
             )
     except ValidationFailed as e:
@@ -266,8 +289,9 @@ def _echo_build_summary(result, policy, output) -> None:
 @click.option(
     "--by", type=click.Choice(["model", "endpoint"]), help="One file per model or endpoint: OUT.MODEL.jsonl."
 )
-def split(file, output, provider, max_requests, max_bytes, force, max_findings, fmt, quiet, by):
-    """Shard batch FILE under the provider's per-file limits (or --max-requests / --max-bytes).
+def split(file, output, provider, max_requests, max_bytes, max_tokens, force, max_findings, fmt, quiet, by):
+    """Shard batch FILE under the provider's per-file limits (or --max-requests / --max-bytes), and
+    --max-tokens prompt tokens per file.
 
     Lines are copied byte for byte and in order; no request is split or lost. A file that already fits
     is left alone (nothing written) unless -o names another file.
@@ -276,7 +300,7 @@ def split(file, output, provider, max_requests, max_bytes, force, max_findings, 
         from .split_by import split_by_key
 
         return split_by_key(
-            file, by, output, provider, max_requests, max_bytes, force, max_findings, fmt, quiet
+            file, by, output, provider, (max_requests, max_bytes, max_tokens), force, max_findings, fmt, quiet
         )
     from ..build import counted, split_file
 
@@ -288,6 +312,7 @@ def split(file, output, provider, max_requests, max_bytes, force, max_findings, 
                 provider,
                 max_requests=max_requests,
                 max_bytes=max_bytes,
+                max_tokens=max_tokens,
                 force=force,
                 max_findings=max_findings,
                 progress=update,

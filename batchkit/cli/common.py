@@ -76,3 +76,31 @@ class Bars:
             bar = self.bars.pop(name, None)
             if bar is not None:
                 bar.close()
+
+
+def subset_options(f):
+    """--limit N / --sample N --seed S: a dry run on the first or a seeded random N requests."""
+    f = click.option(
+        "--seed", type=int, default=0, show_default=True, help="With --sample: which random requests."
+    )(f)
+    f = click.option(
+        "--sample", type=click.IntRange(min=1), metavar="N", help="Only a random N requests (see --seed)."
+    )(f)
+    f = click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the first N requests.")(f)
+    return f
+
+
+def subset_of(limit, sample, seed):
+    from ..subset import Subset
+
+    return Subset(limit, sample, seed)
+
+
+def chosen_file(file, subset, quiet: bool):
+    """The file to send: FILE itself, or the requests --limit / --sample chose, written beside it."""
+    from ..subset import write_subset
+
+    chosen = write_subset(file, subset)
+    if chosen != file and not quiet:
+        click.echo(f"sending only the requests in {chosen} (chosen from {file})", err=True)
+    return chosen

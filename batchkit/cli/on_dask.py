@@ -36,7 +36,12 @@ def build(table, output, cluster: dict, provider, max_requests, max_bytes, force
     """`batchkit build` on Dask: every partition of TABLE (a folder of Parquet files, a pattern) is built
     by a worker into OUT-pNNNNN.jsonl; returns the result for the CLI to print."""
     from .. import dask
+    from ..errors import UsageError
 
+    if options.pop("subset", None) is not None:
+        raise UsageError(
+            "--limit and --sample are for one machine; drop them with --scheduler/--local-cluster"
+        )
     for unsupported in ("sheet", "encoding", "progress", "stats"):
         options.pop(unsupported, None)
     return dask.build(table, output, provider=provider, max_requests=max_requests, max_bytes=max_bytes,

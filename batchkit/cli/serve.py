@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError, ValidationFailed
-from .common import Bars
+from .common import Bars, chosen_file, subset_of, subset_options
 
 
 @click.command()
@@ -84,6 +84,14 @@ from .common import Bars
     "--insecure",
     is_flag=True,
     help="Allow an address other machines can reach (e.g. 0.0.0.0) without --api-key-env.",
+)
+@click.option(
+    "--enqueued-token-limit",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Fail a batch (token_limit_exceeded, as OpenAI does) that would put more than N prompt tokens "
+    "of one model in flight.",
 )
 @click.option(
     "--fail-every",
@@ -195,9 +203,11 @@ def _windows(text: str) -> tuple[str, ...]:
 )
 @click.option("--allow-failures", is_flag=True, help="Exit 0 even when some requests failed.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@subset_options
 def run(
-    file, base_url, api_key_env, output, errors, concurrency, max_rps, max_attempts, allow_failures, quiet
-):
+    file, base_url, api_key_env, output, errors, concurrency, max_rps, max_attempts, allow_failures, quiet,
+    limit, sample, seed,
+):  # fmt: skip
     """Execute batch FILE against an OpenAI-compatible server; write OUTPUT and ERRORS as a Batch API would.
 
     The file is validated first (an invalid one is refused with the report). Run the same command again
@@ -209,6 +219,7 @@ def run(
     """
     from ..runner import run_batch
 
+    file = chosen_file(file, subset_of(limit, sample, seed), quiet)
     api_key = os.environ.get(api_key_env) if api_key_env else None
     if api_key_env and not api_key:
         raise UsageError(f"environment variable {api_key_env} (--api-key-env) is not set")

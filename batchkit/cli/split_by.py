@@ -10,9 +10,10 @@ from ..report import human_bytes
 from .build import print_report
 
 
-def split_by_key(file, by, output, provider, max_requests, max_bytes, force, max_findings, fmt, quiet):
+def split_by_key(file, by, output, provider, limits, force, max_findings, fmt, quiet):
     from ..build import split_by
 
+    max_requests, max_bytes, max_tokens = limits
     try:
         result = split_by(
             file,
@@ -21,6 +22,7 @@ def split_by_key(file, by, output, provider, max_requests, max_bytes, force, max
             provider,
             max_requests=max_requests,
             max_bytes=max_bytes,
+            max_tokens=max_tokens,
             force=force,
             max_findings=max_findings,
         )

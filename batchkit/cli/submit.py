@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 import orjson
 
 from ..errors import JobFailed, ValidationFailed
 from ..providers import PROVIDERS
-from .common import Bars
+from .common import Bars, chosen_file, subset_of, subset_options
 
 
 def connection_options(f):
@@ -95,6 +96,11 @@ class Display(Bars):
                 self.close(key)
         elif event.kind == "batch":
             self._batch(event.batch)
+        elif event.kind == "submitted":
+            self.write(f"{event.subject}: submitted as {event.batch.id} ({event.batch.status})")
+        elif event.kind == "queue" and self.last_state.get("queue") != event.message:
+            self.last_state["queue"] = event.message
+            self.write(event.message)
 
     def _batch(self, batch) -> None:
         key = f"batch {batch.id}"
@@ -157,17 +163,46 @@ def models(provider, base_url, api_key_env, fmt, as_json):
               help="With --wait: the longest pause between status checks, in seconds.")  # fmt: skip
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False), help="With --wait: where results go.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress, only results.")
+@click.option("--max-enqueued-tokens", type=click.IntRange(min=1), metavar="N",
+              help="Keep the prompt tokens of in-flight batches per model at most N, sending the next file "
+              "when earlier ones end [default: the provider's published limit, if it has one].")  # fmt: skip
+@click.option("--max-batches", type=click.IntRange(min=1), metavar="K", help="At most K batches in flight.")
+@click.option("--max-cost", type=click.FloatRange(min=0), metavar="AMOUNT",
+              help="Refuse, before uploading, when the estimated cost's upper bound exceeds AMOUNT.")  # fmt: skip
+@subset_options
 def submit(
     files, provider, base_url, api_key_env, completion_window, metadata_pairs, wait, no_validate, force,
-    interval, output_dir, quiet,
+    interval, output_dir, quiet, max_enqueued_tokens, max_batches, max_cost, limit, sample, seed,
 ):  # fmt: skip
     """Validate, upload and create one batch per FILE (shards from `build` go together). A file's content
-    identifies its batch: a copy under another name is the same batch, and is not submitted again."""
-    from ..remote import parse_metadata
+    identifies its batch: a copy under another name is the same batch, and is not submitted again.
+
+    With an enqueued-token cap (--max-enqueued-tokens, or the provider's own) or --max-batches, the files
+    form a queue: each goes when it fits, a batch refused with token_limit_exceeded goes again later as a
+    new batch, and the command returns when all have ended. Run it again after an interruption to resume."""
+    from ..remote import QueueOptions, check_cost, parse_metadata, shard_tokens
 
     metadata = parse_metadata(metadata_pairs)
+    subset = subset_of(limit, sample, seed)
+    files = [str(chosen_file(Path(f), subset, quiet)) for f in files]
     display = Display(quiet)
     with _session(provider, base_url, api_key_env) as session:
+        target = session.connection.target()
+        cap = max_enqueued_tokens if max_enqueued_tokens is not None else target.provider.enqueued_tokens
+        queued = cap is not None or max_batches is not None
+        if queued or max_cost is not None:  # the files are read for their tokens only when needed
+            tokens, counted = shard_tokens([Path(f) for f in files], target.provider.name)
+            if max_cost is not None:
+                check_cost(counted, max_cost)  # before anything is uploaded
+        if queued:
+            options = {"completion_window": completion_window, "metadata": metadata,
+                       "validate": not no_validate, "force": force}  # fmt: skip
+            queue_options = QueueOptions(cap, max_batches, interval)
+            batches = _queue(session, zip(files, tokens, strict=True), display, options, queue_options)
+            if wait:
+                _download_all(files, batches, session, output_dir, display)
+            _fail_unless_completed(batches)
+            return
         submitted = _submit_all(session, files, display, completion_window=completion_window,
                                 metadata=metadata, validate=not no_validate, force=force)  # fmt: skip
         refs = [str(s.path) for s in submitted]
@@ -198,6 +233,36 @@ def _submit_all(session, files, display, **options) -> list:
         click.echo("\ninterrupted; run the same command again to resume where it stopped", err=True)
         raise SystemExit(130) from None
     return submitted
+
+
+def _queue(session, counted_files, display, options, queue_options) -> list:
+    """The files (with their prompt tokens per model) as a queue under the caps (queue.py); each file's
+    final batch, in the order given."""
+    from ..remote import Queue, Shard, SubmitOptions
+
+    shards = [Shard(Path(path), tokens) for path, tokens in counted_files]
+    queue = Queue(session, shards, SubmitOptions(**options), queue_options, display)
+    try:
+        done = queue.run()
+    except KeyboardInterrupt:
+        display.close()
+        click.echo("\ninterrupted; run the same command again to resume where it stopped", err=True)
+        raise SystemExit(130) from None
+    finally:
+        display.close()
+    for shard in done:
+        again = f", sent {shard.refusals + 1} times (token_limit_exceeded)" if shard.refusals else ""
+        click.echo(f"{shard.path}: {_finished_line(shard.batch)}{again}")
+    return [shard.batch for shard in done]
+
+
+def _download_all(files, batches, session, output_dir, display) -> None:
+    for ref, batch in zip(files, batches, strict=True):
+        if batch.output_file_id or batch.error_file_id:
+            try:
+                _show_download(session.download(str(ref), out_dir=output_dir, progress=display))
+            finally:
+                display.close()
 
 
 def _submitted_line(result) -> str:

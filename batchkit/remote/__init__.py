@@ -1,10 +1,12 @@
 """Talking to a provider's Batch API: the wire client per provider (`client`), the local ledger of
-what this machine submitted (`ledger`), submitting one file (`sending`), and the `Session` whose methods
+what this machine submitted (`ledger`), submitting one file (`sending`), many shards under an
+enqueued-token cap (`queue`), and the `Session` whose methods
 are what a user does remotely: submit, status, watch, download, cancel, the listings, forget and prune."""
 
 from .client import Batch, BatchError, Client, Model, RemoteFile, Target, resolve_target
 from .ledger import Entry, Ledger, Name
-from .sending import SubmitResult, file_digest
+from .queue import Queue, QueueOptions, Shard, check_cost, shard_tokens
+from .sending import SubmitOptions, SubmitResult, file_digest
 from .session import Connection, DownloadResult, Event, Ref, Session, parse_metadata
 
 __all__ = [
@@ -18,12 +20,18 @@ __all__ = [
     "Ledger",
     "Model",
     "Name",
+    "Queue",
+    "QueueOptions",
     "Ref",
     "RemoteFile",
     "Session",
+    "Shard",
+    "SubmitOptions",
     "SubmitResult",
     "Target",
+    "check_cost",
     "file_digest",
     "parse_metadata",
     "resolve_target",
+    "shard_tokens",
 ]

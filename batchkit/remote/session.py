@@ -28,7 +28,8 @@ MAX_METADATA = 16  # pairs a provider accepts (OpenAI's limit)
 @dataclass
 class Event:
     """Progress for the caller to show. kinds: upload, download (bytes `done` of `total`), batch (a new
-    snapshot in `batch`), note (a sentence in `message`)."""
+    snapshot in `batch`), note (a sentence in `message`); from queue.py also submitted (a new batch in
+    `batch`) and queue (shards `done` of `total`, the counts in `message`)."""
 
     kind: str
     subject: str

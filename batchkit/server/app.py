@@ -75,7 +75,12 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.manager = Manager(store, backend, concurrency=config.concurrency)
+        app.state.manager = Manager(
+            store,
+            backend,
+            concurrency=config.concurrency,
+            enqueued_token_limit=config.enqueued_token_limit,
+        )
         await app.state.manager.start()
         try:
             yield

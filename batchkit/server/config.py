@@ -28,6 +28,7 @@ class ServerConfig:
     api_key_env: str | None = None  # clients must send `Authorization: Bearer <its value>`
     allowed_hosts: tuple[str, ...] = ()  # Host header names served besides the bound address
     insecure: bool = False  # allow a non-loopback address without a key
+    enqueued_token_limit: int | None = None  # prompt tokens of in-flight batches per model, at most
 
 
 def _env_value(variable: str, option: str) -> str:

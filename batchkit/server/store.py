@@ -24,6 +24,7 @@ import orjson
 from ..errors import UsageError
 from ..jsonl import atomic_write
 from ..wire import new_id
+from .enqueued import IN_FLIGHT, over_limit
 
 UNFINISHED = ("validating", "in_progress", "finalizing", "cancelling")
 TIMESTAMPS = (
@@ -84,6 +85,8 @@ MIGRATIONS = [
     ) WITHOUT ROWID;
     CREATE INDEX results_by_line ON results (batch_id, ok, line);
     """,
+    # prompt tokens per model ({model: n}) of a batch admitted under --enqueued-token-limit
+    "ALTER TABLE batches ADD COLUMN enqueued_tokens TEXT;",
 ]
 
 
@@ -364,6 +367,24 @@ class Store:
             (to, *fields.values(), batch_id, *when),
         ).rowcount
         return bool(changed)
+
+    def admit(self, batch_id: str, tokens: dict[str, int], limit: int, **fields) -> dict | None:
+        """Move a validating batch to in_progress when its tokens fit under the enqueued-token limit (checked
+        and recorded in one transaction, so two batches never both take the last room); else the error."""
+        in_flight: dict[str, int] = {}
+        with self.lock, self.db:
+            for (counted,) in self.db.execute(
+                f"SELECT enqueued_tokens FROM batches WHERE enqueued_tokens IS NOT NULL "
+                f"AND status IN ({','.join('?' * len(IN_FLIGHT))})",
+                IN_FLIGHT,
+            ):
+                for model, count in orjson.loads(counted).items():
+                    in_flight[model] = in_flight.get(model, 0) + count
+            error = over_limit(tokens, in_flight, limit)
+            if error is None:
+                fields["enqueued_tokens"] = orjson.dumps(tokens).decode()
+                self._transition(batch_id, "in_progress", ("validating",), fields)
+            return error
 
     # results -----------------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..jsonl import dumps_line, request_lines
 from ..wire import Answer, error_body, expired_line, missing_file_message, new_id, result_line
+from .enqueued import prompt_tokens
 from .intake import check_input
 from .store import UNFINISHED, Store, off_loop
 
@@ -41,9 +42,16 @@ class Manager:
     starts the supervisor, which ends overdue batches that no driver holds."""
 
     def __init__(
-        self, store: Store, backend, *, concurrency: int = 8, supervise_every: float = SUPERVISE_EVERY
+        self,
+        store: Store,
+        backend,
+        *,
+        concurrency: int = 8,
+        supervise_every: float = SUPERVISE_EVERY,
+        enqueued_token_limit: int | None = None,
     ):
         self.store = store
+        self.enqueued_token_limit = enqueued_token_limit
         self.backend = backend
         self.slots = asyncio.Semaphore(concurrency)  # requests in flight across all batches
         self.tasks: dict[str, asyncio.Task] = {}
@@ -181,6 +189,9 @@ class Manager:
                 self.store.transition, batch_id, "failed", when=("validating",), errors=intake.errors
             )
             return
+        if self.enqueued_token_limit is not None:
+            await self._admit(batch_id, path, total=intake.total, model=intake.model)
+            return
         await off_loop(
             self.store.transition,
             batch_id,
@@ -189,6 +200,13 @@ class Manager:
             total=intake.total,
             model=intake.model,
         )
+
+    async def _admit(self, batch_id: str, path: Path, **fields) -> None:
+        """In progress if its prompt tokens fit under the enqueued-token limit, else failed as OpenAI does."""
+        tokens = await asyncio.to_thread(prompt_tokens, path)
+        error = await off_loop(self.store.admit, batch_id, tokens, self.enqueued_token_limit, **fields)
+        if error is not None:
+            await off_loop(self.store.transition, batch_id, "failed", when=("validating",), errors=[error])
 
     async def _work(self, batch_id: str) -> None:
         """Validate (if not yet done) and run every unfinished request."""

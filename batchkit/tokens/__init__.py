@@ -3,13 +3,14 @@
 count     counter_for(model, tokenizer) → a Counter (exact for OpenAI families, a tokenizer.json, or ~)
 bodies    read_prompt(url, body) → the texts and fixed tokens a request puts before the model
 prices    load_prices(file) → (provider, model) → Price
-estimate  estimate(files, …) → Estimate (per file and model: tokens, ceiling, cost, lengths)
+estimate  estimate(files, …) → Estimate (per file and model: tokens, ceiling, cost, lengths);
+          request_tokens(url, body) → one request's prompt tokens
 render    render_text(Estimate) → the text people read
 """
 
 from .bodies import Prompt, read_prompt
 from .count import Counter, counter_for, encoding_for_model
-from .estimate import DEFAULT_MAX_OUTPUT, Estimate, estimate
+from .estimate import DEFAULT_MAX_OUTPUT, Estimate, estimate, request_tokens
 from .prices import Price, load_prices
 from .render import render_text
 
@@ -25,4 +26,5 @@ __all__ = [
     "load_prices",
     "read_prompt",
     "render_text",
+    "request_tokens",
 ]

@@ -138,6 +138,12 @@ class Estimate:
         }
 
 
+def request_tokens(url: str, body: dict, tokenizer: str | os.PathLike | None = None) -> int:
+    """The prompt tokens of one request, counted as `estimate` counts them."""
+    prompt = read_prompt(url, body)
+    return prompt.fixed + sum(counter_for(prompt.model, tokenizer).count_batch(prompt.texts))
+
+
 class _Pricer:
     """Per model, once: its counter and its price at this provider."""
 
