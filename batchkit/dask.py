@@ -268,6 +268,10 @@ def build(
     if not output.parent.is_dir():
         raise InputError(f"{output.parent}: no such folder to write {output.name} in")
     limits = get_provider(provider).with_limits(max_requests, parse_size(max_bytes))
+    if limits.one_model and options.get("model_column"):
+        raise UsageError(f"{limits.name} takes one model per file, and a build on a cluster writes one file per "
+                         "partition: build each model's rows apart (e.g. a folder per model), or on one machine, "
+                         "which writes a file per model")  # fmt: skip
     with _client(dask_client, scheduler, local_cluster) as connected:
         sources = _sources(source, connected)
         sizes = connected.gather(connected.map(_rows, sources, input_format=input_format, pure=False))

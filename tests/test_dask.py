@@ -13,7 +13,7 @@ pytest.importorskip("distributed")
 
 from batchkit import dask as bkdask  # noqa: E402
 from batchkit.build import build_file, write_batch  # noqa: E402
-from batchkit.errors import ValidationFailed  # noqa: E402
+from batchkit.errors import UsageError, ValidationFailed  # noqa: E402
 from batchkit.validate import validate_file  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -116,14 +116,19 @@ def test_a_partition_over_the_limit_is_sharded_and_a_dask_dataframe_is_a_source(
 
 
 def test_one_model_providers_see_the_models_of_every_partition(tmp_path, cluster):
-    partitioned(
-        tmp_path / "table", parts=2, rows=4, models=("gpt-4o-mini", "gpt-4o-mini", "gpt-4o-mini", "gpt-4.1")
-    )
-    options = dict(model_column="model", user="{question}", id_column="id", provider="openai")
+    models = ("gpt-4o-mini", "gpt-4o-mini", "gpt-4o-mini", "gpt-4.1")
+    partitioned(tmp_path / "table", parts=2, rows=4, models=models)
+    # the model from a body template: one file, so a second model is a mixed-model finding on every path
+    body = {"model": {"$column": "model"}, "messages": [{"role": "user", "content": "{question}"}]}
+    options = dict(body_template=body, id_column="id", provider="openai")
     _, expected = single(tmp_path / "table", tmp_path / "single.jsonl", **options)
     _, found = distributed(tmp_path / "table", tmp_path / "out.jsonl", cluster, **options)
     assert found.codes() == expected.codes() and {c for c, _l, _p in found.codes()} == {"mixed-model"}
     assert [f.message for f in found.findings] == [f.message for f in expected.findings]
+    # a model column makes a file per model on one machine; a cluster says how to do it instead
+    with pytest.raises(UsageError, match="one model per file"):
+        bkdask.build(tmp_path / "table", tmp_path / "out.jsonl", dask_client=cluster, model_column="model",
+                     user="{question}", provider="openai")  # fmt: skip
 
 
 def test_validate_many_files_on_the_cluster(tmp_path, cluster):

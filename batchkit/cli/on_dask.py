@@ -38,7 +38,8 @@ def build(table, output, cluster: dict, provider, max_requests, max_bytes, force
     from .. import dask
     from ..errors import UsageError
 
-    if options.pop("subset", None) is not None:
+    subset = options.pop("subset", None)
+    if subset is not None and not subset.whole:
         raise UsageError(
             "--limit and --sample are for one machine; drop them with --scheduler/--local-cluster"
         )
