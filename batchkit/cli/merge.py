@@ -109,6 +109,20 @@ def json_options(f):
     help="In CSV/TSV, prefix text cells that begin with = + - @ tab or CR with ' so no spreadsheet runs them.",
 )
 @click.option("--excel", is_flag=True, help="CSV/TSV for Excel: a UTF-8 byte-order mark and CRLF line ends.")
+@click.option(
+    "--parse-json/--no-parse-json",
+    default=None,
+    help="Parse each answer as JSON into answer.FIELD columns and a parse_error column "
+    "(default: when a request asked for a json_schema).",
+)
+@click.option(
+    "--flatten",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    metavar="DEPTH",
+    help="Spread nested objects of a parsed answer this many levels deep (answer.a.b); deeper as JSON.",
+)
 @json_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output, allow_missing, **options):
@@ -126,6 +140,9 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
     \b
     batchkit merge batch.jsonl --results output.jsonl errors.jsonl -o merged.csv
     batchkit merge batch.jsonl -r output.jsonl --source questions.xlsx -o answers.xlsx
+
+    Answers to requests that asked for a json_schema are parsed: answer.FIELD columns, and parse_error
+    says which rows are not JSON, were cut at the token limit, or do not match the schema (and where).
     """
     from ..results import merge_results
 
@@ -141,6 +158,8 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
             sheet=sheet,
             encoding=encoding,
             progress=progress,
+            parse_json=options["parse_json"],
+            flatten=options["flatten"],
         )
     finally:
         progress.close()
