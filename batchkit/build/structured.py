@@ -13,17 +13,14 @@ import importlib
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import orjson
-
-from ..errors import InputError, UsageError, ValidationFailed
+from ..errors import UsageError, ValidationFailed
 from ..findings import Finding, Report
-from ..validate.strict import check_strict_schema, strict_repairs, strict_schema
+from ..validate import check_strict_schema, strict_repairs, strict_schema
+from .templates import load_json_object
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 RESPONSES = "/v1/responses"
-MAX_SCHEMA_BYTES = 10 * 1024 * 1024
 
 
 @dataclass
@@ -45,20 +42,7 @@ def schema_name(text: str) -> str:
 
 def load_schema_file(path: str | os.PathLike) -> dict:
     """A JSON Schema file as a dict; InputError when it cannot be read or is not a JSON object."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise InputError(f"{path}: cannot read the response schema: {e.strerror}") from None
-    if len(data) > MAX_SCHEMA_BYTES:
-        raise InputError(f"{path}: {len(data):,} bytes is too large for a response schema")
-    try:
-        schema = orjson.loads(data)
-    except orjson.JSONDecodeError as e:
-        raise InputError(f"{path}: not valid JSON ({e.msg})") from None
-    if type(schema) is not dict:
-        raise InputError(f"{path}: a response schema is a JSON object, not {type(schema).__name__}")
-    return schema
+    return load_json_object(path, "--response-schema", "a response schema")
 
 
 def model_schema(spec: str) -> tuple[dict, str]:
