@@ -81,7 +81,9 @@ def _parsed_columns(requests: RequestIndex, table: ResultTable, parser: AnswerPa
         values = parser.row(schema, table.content[row], table.tool_calls[row], table.finish_reason[row], tool)
         errors[row] = values.pop(PARSE_ERROR)
         for name, value in values.items():
-            columns.setdefault(name, [None] * table.rows)[row] = value
+            if name not in columns:  # (not setdefault: its default would be built on every call)
+                columns[name] = [None] * table.rows
+            columns[name][row] = value
     if report is not None:
         report.parsed, report.parse_errors = parser.parsed, parser.counts
     out = {name: pd.Series(values, dtype=object).convert_dtypes() for name, values in sorted(columns.items())}
