@@ -74,6 +74,10 @@ def test_responses_requests_get_text_format_and_the_name_can_be_given(tmp_path, 
     assert fmt["type"] == "json_schema" and fmt["name"] == "verdict" and fmt["strict"] is True
     assert fmt["schema"]["additionalProperties"] is False
     assert "response_format" not in lines(out)[0]["body"]
+    template.write_text(json.dumps({"input": "{review}", "text": {"verbosity": "low"}}))
+    clash = run("build", table, "-o", tmp_path / "c.jsonl", "--model", "m", "--endpoint", "/v1/responses",
+                "--body-template", template, "--response-schema", schema)  # fmt: skip
+    assert clash.exit_code == 2 and "--body-template sets text" in clash.output
 
 
 def test_a_schema_strict_mode_rejects_is_refused_with_its_findings(tmp_path, table):

@@ -197,6 +197,7 @@ def build(table, output, system, user, input_, params, endpoint, on_empty, fmt, 
             raise UsageError(
                 f"--param {clash[0]} and a response schema both set {clash[0]}; give one of them"
             )
+        _check_template_format(options.get("body_template"), structured.fields)
         params.update(structured.fields)
     stats = BuildStats()
     note = "(line numbers above are data-row numbers of the table: 1 is the first row under the header)"
@@ -225,7 +226,7 @@ def build(table, output, system, user, input_, params, endpoint, on_empty, fmt, 
 def _response_schema(options: dict, endpoint: str, fmt: str, quiet: bool):
     """The response format --response-schema / --response-model ask for (None without them); what strict
     mode needed added is said on standard error."""
-    from ..build.structured import load_schema_file, model_schema, response_schema, schema_name
+    from ..build import load_schema_file, model_schema, response_schema, schema_name
 
     path, model, name = (options.pop(k) for k in ("response_schema", "response_model", "schema_name"))
     if path is not None and model is not None:
@@ -252,6 +253,17 @@ def _response_schema(options: dict, endpoint: str, fmt: str, quiet: bool):
         for warning in result.warnings:
             click.echo(f"response schema {result.name}: {warning.path}: warning: {warning.message}", err=True)
     return result
+
+
+def _check_template_format(path, fields: dict) -> None:
+    """A --body-template that sets the response format itself would be overwritten without a word."""
+    if path is None:
+        return
+    from ..build import load_body_template
+
+    field = next(iter(fields))
+    if field in load_body_template(path):
+        raise UsageError(f"--body-template sets {field} and so does the response schema; give one of them")
 
 
 def _echo_build_summary(result, policy, output) -> None:
