@@ -1,6 +1,7 @@
 """Building batch files: `templates` (placeholders, command-line texts) and `bodies` (one class per body
 mode) turn table rows into requests (`builder`), and `shards` writes request lines validated, sharded
-under per-file limits, whole or not at all, with a manifest of what was written."""
+under per-file limits, whole or not at all, with a manifest of what was written. `structured` makes a JSON
+Schema the strict response format of the requests (--response-schema / --response-model)."""
 
 from .builder import (
     CHAT,
@@ -29,7 +30,8 @@ from .shards import (
     write_manifest,
     write_numbered,
 )
-from .templates import parse_params, template_argument, text_argument
+from .structured import ResponseSchema, load_schema_file, model_schema, response_schema, schema_name
+from .templates import load_body_template, parse_params, template_argument, text_argument
 
 __all__ = [
     "CHAT",
@@ -39,17 +41,23 @@ __all__ = [
     "BuildStats",
     "EmptyPolicy",
     "Builder",
+    "ResponseSchema",
     "ShardWriter",
     "SplitByResult",
     "WriteResult",
     "build_file",
     "build_requests",
     "counted",
+    "load_body_template",
+    "load_schema_file",
     "make_id",
+    "model_schema",
     "manifest_path",
     "parse_params",
     "read_manifest",
+    "response_schema",
     "row_number_from_id",
+    "schema_name",
     "shard_path",
     "split_by",
     "split_file",

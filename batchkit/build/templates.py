@@ -108,10 +108,15 @@ class BodyTemplate:
 
 def load_body_template(path: str | os.PathLike) -> dict:
     """Read a --body-template file (one JSON object)."""
+    return load_json_object(path, "--body-template", "the body template")
+
+
+def load_json_object(path: str | os.PathLike, option: str, what: str) -> dict:
+    """Read a file given as `option` that holds one JSON object (`what` it is, for messages)."""
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
-        raise InputError(f"{path}: no such file (given as --body-template)") from None
+        raise InputError(f"{path}: no such file (given as {option})") from None
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e.strerror}") from None
     try:
@@ -119,7 +124,7 @@ def load_body_template(path: str | os.PathLike) -> dict:
     except orjson.JSONDecodeError as e:
         raise InputError(f"{path}: not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})") from None
     if type(body) is not dict:
-        raise InputError(f"{path}: the body template must be one JSON object")
+        raise InputError(f"{path}: {what} must be one JSON object")
     return body
 
 

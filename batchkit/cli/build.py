@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import ValidationFailed
+from ..errors import UsageError, ValidationFailed
 from ..jsonl import source_name
 from ..report import human_bytes, render
 from . import on_dask
@@ -164,6 +164,17 @@ def _report_failure(error: ValidationFailed, fmt: str, quiet: bool, note: str | 
     help="A row with an empty cell in a column the request uses: error (default), skip the row, or keep "
     "the cell as empty text. COL=CHOICE sets one column (repeatable); a bare choice sets every other.",
 )
+@click.option(
+    "--response-schema",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A JSON Schema file every answer must follow (strict json_schema response format).",
+)
+@click.option(
+    "--response-model",
+    metavar="MODULE:CLASS",
+    help="A pydantic model whose JSON Schema every answer must follow (needs pydantic installed).",
+)
+@click.option("--schema-name", help="Name of the response schema (default: from the file or class name).")
 @provider_option
 @limit_options
 @report_options
@@ -211,6 +222,17 @@ def build(
     )
 
     policy = EmptyPolicy.parse(on_empty)
+    endpoint = endpoint or (EMBEDDINGS if input_ is not None else CHAT)
+    params = parse_params(params)
+    structured = _response_schema(options, endpoint, fmt, quiet)
+    if structured is not None:
+        clash = sorted(params.keys() & structured.fields.keys())
+        if clash:
+            raise UsageError(
+                f"--param {clash[0]} and a response schema both set {clash[0]}; give one of them"
+            )
+        _check_template_format(options.get("body_template"), structured.fields)
+        params.update(structured.fields)
     stats = BuildStats()
     note = "(line numbers above are data-row numbers of the table: 1 is the first row under the header)"
     cluster = on_cluster(options)
@@ -223,8 +245,8 @@ def build(
                 system=template_argument(system, "--system"),
                 user=template_argument(user, "--user"),
                 input=template_argument(input_, "--input"),
-                params=parse_params(params),
-                endpoint=endpoint or (EMBEDDINGS if input_ is not None else CHAT),
+                params=params,
+                endpoint=endpoint,
                 on_empty=policy,
                 subset=subset_of(limit, sample, seed),
                 **options,
@@ -238,6 +260,49 @@ def build(
                    err=True)  # fmt: skip
     elif not quiet:
         _echo_build_summary(result, policy, output)
+
+
+def _response_schema(options: dict, endpoint: str, fmt: str, quiet: bool):
+    """The response format --response-schema / --response-model ask for (None without them); what strict
+    mode needed added is said on standard error."""
+    from ..build import load_schema_file, model_schema, response_schema, schema_name
+
+    path, model, name = (options.pop(k) for k in ("response_schema", "response_model", "schema_name"))
+    if path is not None and model is not None:
+        raise UsageError("give --response-schema or --response-model, not both")
+    if path is None and model is None:
+        if name is not None:
+            raise UsageError("--schema-name names a --response-schema or --response-model; give one")
+        return None
+    if endpoint.rstrip("/").endswith("embeddings"):
+        raise UsageError(
+            f"{endpoint} requests have no response format; drop --response-schema/--response-model"
+        )
+    if path is not None:
+        schema, default = load_schema_file(path), Path(path).stem
+    else:
+        schema, default = model_schema(model)
+    try:
+        result = response_schema(schema, name or schema_name(default), endpoint)
+    except ValidationFailed as e:
+        _report_failure(e, fmt, quiet)
+    if not quiet:
+        for repair in result.repairs:
+            click.echo(f"response schema {result.name}: {repair} (strict mode needs it)", err=True)
+        for warning in result.warnings:
+            click.echo(f"response schema {result.name}: {warning.path}: warning: {warning.message}", err=True)
+    return result
+
+
+def _check_template_format(path, fields: dict) -> None:
+    """A --body-template that sets the response format itself would be overwritten without a word."""
+    if path is None:
+        return
+    from ..build import load_body_template
+
+    field = next(iter(fields))
+    if field in load_body_template(path):
+        raise UsageError(f"--body-template sets {field} and so does the response schema; give one of them")
 
 
 def _echo_build_summary(result, policy, output) -> None:
@@ -353,13 +418,20 @@ def split(file, output, provider, max_requests, max_bytes, max_tokens, force, ma
 @click.option("--in-place", is_flag=True, help="Write over FILE itself.")
 @click.option("--dedupe-ids", is_flag=True, help="Rename repeated custom_ids: request-1, request-1~2, …")
 @click.option("--drop-duplicates", is_flag=True, help="Drop lines identical to an earlier line.")
+@click.option(
+    "--strict-schemas",
+    is_flag=True,
+    help="Give every strict JSON schema additionalProperties: false and a full required list.",
+)
 @provider_option
 @format_option(help="How to print the findings that remain.")
 @click.option("--max-findings", type=click.IntRange(min=0), default=None, help="Print at most N findings.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not list the changes; only errors that remain.")
-def fix(file, output, in_place, dedupe_ids, drop_duplicates, provider, fmt, max_findings, quiet):
+def fix(
+    file, output, in_place, dedupe_ids, drop_duplicates, strict_schemas, provider, fmt, max_findings, quiet
+):
     """Repair batch FILE: byte-order mark, CRLF, blank lines, a JSON array instead of lines, and (when
-    asked) repeated custom_ids or duplicate lines. Each change is listed with its line number; the result
+    asked) repeated custom_ids, duplicate lines or strict schemas that strict mode would reject. Each change is listed with its line number; the result
     is validated again. Exit status 1 when problems remain that need a person.
     """
     from ..build import counted
@@ -372,6 +444,7 @@ def fix(file, output, in_place, dedupe_ids, drop_duplicates, provider, fmt, max_
         in_place=in_place,
         dedupe_ids=dedupe_ids,
         drop_duplicates=drop_duplicates,
+        strict_schemas=strict_schemas,
         provider=provider,
         max_findings=max_findings,
     )

@@ -118,6 +118,20 @@ def json_options(f):
     metavar="OUT.ids.jsonl",
     help="The id map `convert` wrote: results of the converted file join to the file it came from.",
 )
+@click.option(
+    "--parse-json/--no-parse-json",
+    default=None,
+    help="Parse each answer as JSON into answer.FIELD columns and a parse_error column "
+    "(default: when a request asked for a json_schema).",
+)
+@click.option(
+    "--flatten",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    metavar="DEPTH",
+    help="Spread nested objects of a parsed answer this many levels deep (answer.a.b); deeper as JSON.",
+)
 @json_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 @cluster_options
@@ -136,6 +150,9 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
     \b
     batchkit merge batch.jsonl --results output.jsonl errors.jsonl -o merged.csv
     batchkit merge batch.jsonl -r output.jsonl --source questions.xlsx -o answers.xlsx
+
+    Answers to requests that asked for a json_schema are parsed: answer.FIELD columns, and parse_error
+    says which rows are not JSON, were cut at the token limit, or do not match the schema (and where).
     """
     from ..results import merge_results
 
@@ -156,6 +173,8 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
             encoding=encoding,
             progress=progress,
             id_map=options["id_map"],
+            parse_json=options["parse_json"],
+            flatten=options["flatten"],
         )
     finally:
         progress.close()

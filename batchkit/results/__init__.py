@@ -1,12 +1,14 @@
 """Results: result lines of every shape read into one record (`read`), joined back to the requests
 they answer by custom_id (`requests` → `table` ← `join`, behind `batchkit.merge`), made a DataFrame
-(`frame`) and written with hostile cells made safe (`export`); what was found is the `report`; failures
+(`frame`, with structured answers parsed into columns by `parsed`) and written with hostile cells made
+safe (`export`); what was found is the `report`; failures
 grouped (`digest`), and what failed written again as a new batch (`retry`)."""
 
 from .digest import DigestEntry, digest, hint_for, message_pattern
 from .export import WrittenTable, write_merged
 from .frame import result_column_names
 from .join import join_inputs, join_results, merge, merge_results
+from .parsed import AnswerParser, Expected, request_schema
 from .read import (
     BATCH_ERROR,
     EXPIRED,
@@ -25,6 +27,9 @@ from .retry import RetryResult, retry, select_retry
 from .table import ResultTable
 
 __all__ = [
+    "AnswerParser",
+    "Expected",
+    "request_schema",
     "BATCH_ERROR",
     "DUPLICATE_RULE",
     "EXPIRED",

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 from ..errors import UsageError
 from ..jsonl import source_name
+from .parsed import ANSWER, PARSE_ERROR, AnswerParser
+from .read import OK
 from .report import MergeReport
 from .requests import RequestIndex
 from .table import NA, ResultTable
@@ -16,8 +18,17 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def to_frame(requests: RequestIndex, table: ResultTable) -> pd.DataFrame:
-    """One row per request, in input order: custom_id, status, answer, usage and error columns."""
+def to_frame(
+    requests: RequestIndex,
+    table: ResultTable,
+    *,
+    parse_json: bool | None = None,
+    flatten: int = 1,
+    report: MergeReport | None = None,
+) -> pd.DataFrame:
+    """One row per request, in input order: custom_id, status, answer, usage and error columns; with
+    parse_json (None: when a request asked for a JSON schema) each answer's fields as `answer.FIELD`
+    columns (nested `flatten` levels deep) and `parse_error`, counted in `report`."""
     import pandas as pd
 
     # the model asked for (the response may name a dated snapshot of it), else the one that answered
@@ -36,6 +47,8 @@ def to_frame(requests: RequestIndex, table: ResultTable) -> pd.DataFrame:
         data[f"content_{i + 2}"] = _text(
             [more[row][i] if row in more and len(more[row]) > i else None for row in range(table.rows)]
         )
+    if parse_json or (parse_json is None and requests.expected):
+        data.update(_parsed_columns(requests, table, AnswerParser(flatten), report))
     data["finish_reason"] = _text(table.finish_reason)
     data["tool_calls"] = _text(table.tool_calls)
     data["prompt_tokens"] = _integers(table.prompt_tokens)
@@ -48,6 +61,34 @@ def to_frame(requests: RequestIndex, table: ResultTable) -> pd.DataFrame:
     ):
         data["embedding"] = _text(table.embedding if table.embedding is not None else [None] * table.rows)
     return pd.DataFrame(data)
+
+
+def _parsed_columns(requests: RequestIndex, table: ResultTable, parser: AnswerParser, report) -> dict:
+    """`answer.FIELD` and `parse_error` columns of the answered rows (typed: numbers, booleans, text)."""
+    import pandas as pd
+
+    columns: dict[str, list] = {}
+    for expected in requests.expected:  # the schema's fields are columns even when no answer has them
+        properties = (expected.schema or {}).get("properties")
+        for name in properties if type(properties) is dict else ():
+            columns.setdefault(f"{ANSWER}.{name}", [None] * table.rows)
+    errors = [None] * table.rows
+    for row in range(table.rows):
+        if table.status[row] != OK:
+            continue
+        expected = requests.expected_of(row)
+        schema, tool = (expected.schema, expected.tool) if expected is not None else (None, None)
+        values = parser.row(schema, table.content[row], table.tool_calls[row], table.finish_reason[row], tool)
+        errors[row] = values.pop(PARSE_ERROR)
+        for name, value in values.items():
+            if name not in columns:  # (not setdefault: its default would be built on every call)
+                columns[name] = [None] * table.rows
+            columns[name][row] = value
+    if report is not None:
+        report.parsed, report.parse_errors = parser.parsed, parser.counts
+    out = {name: pd.Series(values, dtype=object).convert_dtypes() for name, values in sorted(columns.items())}
+    out[PARSE_ERROR] = _text(errors)
+    return out
 
 
 def _text(values: list) -> pd.Series:

@@ -185,17 +185,21 @@ def merge_results(
     encoding: str | None = None,
     progress: LinesRead | None = None,
     id_map: str | os.PathLike | None = None,
+    parse_json: bool | None = None,
+    flatten: int = 1,
 ) -> MergeResult:
     """Join `results` (output, error and shard files, any shape) to the requests of `inputs`.
 
     Returns the table (one row per request in input order, or the `source` table's rows with the
     result columns after them) and the report (counts, tokens, orphans, duplicates, missing, digest).
+    parse_json (None: when a request asked for a JSON schema) parses each answer into `answer.FIELD`
+    columns (nested objects `flatten` levels deep) with a `parse_error` column (see `parsed`).
     `id_map`: see `join_inputs`.
     """
     if source is None and id_column is not None:
         raise UsageError("--id-column needs --source: it names the source table's id column")
     report, requests, table = join_inputs(inputs, results, progress, id_map)
-    frame = to_frame(requests, table)
+    frame = to_frame(requests, table, parse_json=parse_json, flatten=flatten, report=report)
     del table
     if source is not None:
         frame = attach_source(frame, source, id_column, id_prefix, report, sheet, encoding)

@@ -73,6 +73,8 @@ class MergeReport:
     source_rows: int = 0
     requests_without_source_row: list[str] = field(default_factory=list)
     source_rows_without_request: int = 0
+    parsed: int | None = None  # answers parsed as JSON and matching their schema (None: not parsed)
+    parse_errors: Counter = field(default_factory=Counter)  # kind (not JSON, truncated, …) → rows
 
     def add_finding(self, file: str, finding: Finding) -> None:
         self.findings_count += 1
@@ -125,6 +127,13 @@ class MergeReport:
             "notes": self.notes,
             "digest": [d.to_dict() for d in self.digest],
             "source": self._source_dict(cut),
+            "structured": None
+            if self.parsed is None
+            else {
+                "parsed": self.parsed,
+                "parse_errors": sum(self.parse_errors.values()),
+                "by_kind": dict(self.parse_errors),
+            },
         }
 
     def _source_dict(self, cut: slice) -> dict | None:
@@ -149,6 +158,13 @@ class MergeReport:
             f"tokens: {self.prompt_tokens:,} in, {self.completion_tokens:,} out, {self.total_tokens:,} total"
         )
         out.extend(self._source_lines())
+        if self.parsed is not None:
+            errors = sum(self.parse_errors.values())
+            kinds = ", ".join(f"{kind} {n:,}" for kind, n in sorted(self.parse_errors.items()))
+            out.append(
+                f"structured answers: {self.parsed:,} parsed, {errors:,} parse error(s)"
+                + (f" ({kinds}; see the parse_error column)" if errors else "")
+            )
         out.extend(self._problem_lines(limit))
         out.extend(self._digest_lines(limit))
         return "\n".join(out)

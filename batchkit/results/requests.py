@@ -1,16 +1,20 @@
 """The requests a merge joins results to: one row per request line of the input files (custom_id, model
-and where the line is), read in one streaming pass. Request bodies are never kept. A line in any dialect
-(batchkit.dialects) gives its id and model the way its dialect holds them."""
+and where the line is), read in one streaming pass. Request bodies are never kept; the JSON schema a
+request asked its answer to follow is kept once per distinct schema (`expected_of`). A line in any
+dialect (batchkit.dialects) gives its id and model the way its dialect holds them."""
 
 from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, Sequence
 
+import orjson
+
 from ..dialects import detect, get_dialect
 from ..errors import InputError
 from ..findings import WARNING, Finding
 from ..jsonl import open_binary, read_objects, source_name
+from .parsed import Expected, request_schema
 from .report import MergeReport
 
 LinesRead = Callable[[str, int], None]  # (stage: "requests" | "results", lines just read)
@@ -35,9 +39,27 @@ class RequestIndex:
         self.extra_rows: dict[str, list[int]] = {}  # custom_id → further rows whose line differs
         self.endpoints: set[str] = set()
         self._models: dict[str, str] = {}  # one string object per model name
+        self.expected: list[Expected] = []  # distinct answer schemas the requests asked for
+        self.expected_at = array("i")  # row → index into `expected`, -1 when it asked for none
+        self._expected_index: dict[bytes, int] = {}
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def expected_of(self, row: int) -> Expected | None:
+        """What row `row`'s request asked its answer to be (a JSON schema, a forced tool), or None."""
+        at = self.expected_at[row]
+        return None if at < 0 else self.expected[at]
+
+    def _expect(self, obj: dict) -> int:
+        expected = request_schema(obj)
+        if expected is None:
+            return -1
+        key = orjson.dumps([expected.schema, expected.tool], option=orjson.OPT_SORT_KEYS)
+        if key not in self._expected_index:
+            self._expected_index[key] = len(self.expected)
+            self.expected.append(expected)
+        return self._expected_index[key]
 
     def rows_of(self, custom_id: str) -> list[int]:
         first = self.index.get(custom_id)
@@ -64,6 +86,7 @@ class RequestIndex:
         self.file_index.append(len(self.files) - 1)
         self.line.append(number)
         self.line_hash.append(line_hash)
+        self.expected_at.append(self._expect(obj))
 
     def alias(self, id_map: dict[str, str | None]) -> int:
         """Lets results name requests by the ids a conversion wrote (`id_map`: written → original id);

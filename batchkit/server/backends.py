@@ -2,7 +2,9 @@
 /responses, /moderations).
 
 - `EchoBackend`: deterministic answers computed locally. Chat: the last user message's text, as a real
-  `chat.completion` with `usage` (tokens counted as words). Embeddings: vectors derived from a hash of each
+  `chat.completion` with `usage` (tokens counted as words); when the request asks for a `json_schema`
+  response (chat or Responses), JSON that follows the schema, made from the prompt (`fake_json`). Either
+  is cut at `max_tokens` words with finish_reason `length`. Embeddings: vectors derived from a hash of each
   input. Responses: a `response` whose one output message repeats the input. Moderations: one unflagged
   result per input. Every body is checked with batchkit's validator first; a bad one gets HTTP 400 with an OpenAI
   error envelope, as a real server would. With `--model` names it serves only those (others: 404
@@ -20,6 +22,7 @@ import time
 
 from ..validate import validate_request
 from ..wire import LOCAL, Answer, Sender, api_path, error_body, new_id, request_error
+from .fake_json import fake_json, requested_schema
 
 DEFAULT_ECHO_MODEL = "batchkit-echo"
 ECHO_DIMENSIONS = 16
@@ -54,6 +57,12 @@ def _text(content) -> str:
 
 def _words(text: str) -> int:
     return len(text.split())
+
+
+def _answer(prompt: str, body: dict) -> str:
+    """What echo answers: the prompt, or JSON shaped as the requested schema says."""
+    schema = requested_schema(body)
+    return prompt if schema is None else fake_json(schema, prompt)
 
 
 def _limit(text: str, max_tokens) -> tuple[str, str]:
@@ -129,7 +138,9 @@ class EchoBackend:
     def _chat(body: dict) -> dict:
         messages = body["messages"]
         prompt = next((_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
-        text, finish = _limit(prompt, body.get("max_completion_tokens", body.get("max_tokens")))
+        text, finish = _limit(
+            _answer(prompt, body), body.get("max_completion_tokens", body.get("max_tokens"))
+        )
         n = body.get("n") or 1
         prompt_tokens = sum(_words(_text(m.get("content"))) for m in messages)
         completion_tokens = _words(text) * n
@@ -215,7 +226,7 @@ def _response_input_text(value) -> str:
 def echo_response(body: dict) -> dict:
     """A Responses API `response` object whose one output message repeats the input text."""
     prompt = _response_input_text(body.get("input"))
-    text, finish = _limit(prompt, body.get("max_output_tokens"))
+    text, finish = _limit(_answer(prompt, body), body.get("max_output_tokens"))
     input_tokens = _words(prompt) + _words(body.get("instructions") or "")
     return {
         "id": new_id("resp_"),

@@ -1,12 +1,14 @@
 """Validation: reader → schema (fast path, reference path, explanations) → rules → report.
 
 Exports what other packages use: the `Validator` and its file/request entry points, the schema check
-of one line, the name matcher for "did you mean" hints, and `fix_file` (repairs that need no guessing).
+of one line, the name matcher for "did you mean" hints, `fix_file` (repairs that need no guessing), and the
+strict-mode schema check and repairs (`strict`) that build uses for --response-schema.
 """
 
 from .explain import did_you_mean, explain
 from .fix import Change, FixResult, fix_file
 from .rules import ExactIds, LineRules
+from .strict import check_strict_schema, strict_repairs, strict_schema
 from .validator import Validator, schema_findings, validate_file, validate_request
 
 __all__ = [
@@ -15,10 +17,13 @@ __all__ = [
     "LineRules",
     "FixResult",
     "Validator",
+    "check_strict_schema",
     "did_you_mean",
     "explain",
     "fix_file",
     "schema_findings",
+    "strict_repairs",
+    "strict_schema",
     "validate_file",
     "validate_request",
 ]

@@ -4,7 +4,9 @@ Repairs: a UTF-8 byte-order mark is removed; CRLF line ends become LF; blank lin
 of request objects (one array over many lines, or one line holding an array) becomes one object per line;
 with `dedupe_ids` a repeated custom_id is renamed `ID~2`, `ID~3`, … (the first use keeps its id, and a new id
 never takes one the file already has); with `drop_duplicates` a line identical to an earlier one is dropped
-(applied before renaming). Lines left unchanged are copied byte for byte; a line whose custom_id is renamed
+(applied before renaming); with `strict_schemas` every strict schema of a request body (`response_format`,
+`text.format`, strict tools) gets what OpenAI's strict mode needs and no guess: `additionalProperties:
+false` on every object and every property in `required`. Lines left unchanged are copied byte for byte; a line whose custom_id is renamed
 is written again as compact JSON. Everything else (a line that is not JSON, a bad field) is left for the
 report: the result is validated again and returned with the changes.
 """
@@ -109,6 +111,7 @@ def fix_file(
     in_place: bool = False,
     dedupe_ids: bool = False,
     drop_duplicates: bool = False,
+    strict_schemas: bool = False,
     provider: str | Provider | None = None,
     max_findings: int | None = None,
     validate: bool = True,
@@ -118,7 +121,7 @@ def fix_file(
     and, unless validate=False, the report of validating what was written (line numbers of the output).
 
     The pipeline: read → reading repairs (BOM, CRLF, blank lines, arrays) → drop duplicates → rename
-    repeated ids → count → write (and validate what is written)."""
+    repeated ids → strict schemas → count → write (and validate what is written)."""
     from .validator import Validator
 
     output = _target(source, output, in_place)
@@ -131,6 +134,8 @@ def fix_file(
             lines = _repaired(stream, changes, drop_duplicates)
             if dedupe_ids:
                 lines = _dedupe_ids(lines, changes, taken)
+            if strict_schemas:
+                lines = _fix_strict_schemas(lines, changes)
             tally = _Tally(lines)
             path = _write(output, tally, validator)
     changes.sort(key=lambda c: c.line or 0)
@@ -367,3 +372,37 @@ def _dedupe_ids(
         obj["custom_id"] = new
         changes.append(Change(number, f"custom_id {cid!r} renamed {new!r} (first used on line {first[cid]})"))
         yield number, dumps_line(obj)[:-1]
+
+
+def _fix_strict_schemas(
+    lines: Iterator[tuple[int, bytes]], changes: list[Change]
+) -> Iterator[tuple[int, bytes]]:
+    """Each line whose strict schemas lacked what strict mode needs, repaired and written again."""
+    import copy
+
+    from .strict import fix_strict_schemas, strict_repairs
+
+    for number, raw in lines:
+        obj, _cid = _custom_id(raw)
+        body = obj.get("body") if obj is not None else None
+        if type(body) is not dict:
+            yield number, raw
+            continue
+        before = copy.deepcopy(body)
+        changed = fix_strict_schemas(body)
+        for pointer in changed:
+            schema_before, schema_after = _at(before, pointer), _at(body, pointer)
+            for repair in strict_repairs(schema_before, schema_after):
+                where, _sep, what = repair.partition(": ")
+                at = pointer + ("" if where == "/" else where)
+                changes.append(Change(number, f"strict schema {at}: {what}"))
+        yield number, (dumps_line(obj)[:-1] if changed else raw)
+
+
+def _at(body: dict, pointer: str):
+    """The value at a /body/… JSON Pointer of a request line, given the body."""
+    node = body
+    for part in pointer.split("/")[2:]:
+        part = part.replace("~1", "/").replace("~0", "~")
+        node = node[int(part)] if type(node) is list else node[part]
+    return node

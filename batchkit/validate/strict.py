@@ -279,3 +279,26 @@ def fix_strict_schemas(body: dict) -> list[str]:
             parent[where[-1]] = fixed
             changed.append(_pointer(("body", *where)))
     return changed
+
+
+def strict_repairs(before, after, at: str = "") -> list[str]:
+    """What `strict_schema` added to `before` to make `after`, object by object, at JSON Pointers relative
+    to the schema: "/properties/x: additionalProperties: false added", "/: required now lists a, b"."""
+    out: list[str] = []
+    if type(before) is not dict or type(after) is not dict:
+        return out
+    if after.get("additionalProperties") is False and before.get("additionalProperties") is not False:
+        out.append(f"{at or '/'}: additionalProperties: false added")
+    had = before.get("required") if type(before.get("required")) is list else []
+    added = [str(n) for n in after.get("required", ()) if n not in had]
+    if added:
+        out.append(f"{at or '/'}: required now lists {', '.join(added)}")
+    for key, value in after.items():
+        child = f"{at}{_pointer((key,))}"
+        if type(value) is dict:
+            out.extend(strict_repairs(before.get(key), value, child))
+        elif type(value) is list:
+            old = before.get(key) if type(before.get(key)) is list else []
+            for i, item in enumerate(value):
+                out.extend(strict_repairs(old[i] if i < len(old) else None, item, f"{child}/{i}"))
+    return out
