@@ -243,3 +243,19 @@ def test_a_conditional_is_applied_unconditionally_or_not_followed():
     looser_if_ignored = dict(node, then={"properties": {"a": {"maxLength": 1}}})
     assert converter.convert(looser_if_ignored, "chat-completions") is Reject
     assert converter.convert(dict(node, **{"else": {"required": ["b"]}}), "chat-completions") is Reject
+
+
+@pytest.mark.parametrize("digits", [19, 20, 25, 309, 400])
+def test_integers_past_64_bits_get_the_reference_paths_verdict_on_every_line(tmp_path, digits):
+    """msgspec reads integers of any size, orjson only 64-bit ones: such a line must not pass the fast path
+    when the reference path would reject it (a 309-digit max_tokens once passed on any line but the first)."""
+    good = orjson.dumps({"custom_id": "g", "method": "POST", "url": "/v1/chat/completions",
+                         "body": {"model": "m", "messages": [{"role": "user", "content": "hi"}]}})  # fmt: skip
+    huge = good.replace(b'"custom_id":"g"', b'"custom_id":"h"').replace(
+        b"]}}", b'],"max_tokens":' + b"9" * digits + b"}}"
+    )
+    for name, lines in (("first", [huge, good]), ("later", [good, huge])):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_bytes(b"\n".join(lines) + b"\n")
+        codes = validate_file(path, "generic").codes()
+        assert {code for code, _line, _path in codes} == ({"invalid-json"} if digits >= 309 else set()), codes

@@ -34,6 +34,9 @@ ANNOTATIONS = frozenset(
 )
 
 
+INT_RANGE = (-(2**63), 2**63 - 1)  # what msgspec can bound; orjson reads up to 2**64 - 1 as integers
+
+
 class Reject(msgspec.Struct, forbid_unknown_fields=True):
     """Matches no JSON value a real request has: where the fast path cannot follow the schema."""
 
@@ -130,6 +133,10 @@ class Converter:
                 return Reject
             base = int if kind == "integer" else float
             meta = {allowed[k]: node[k] for k in keys}
+            if base is int:
+                # msgspec reads integers of any size; orjson, on the reference path, only those of 64 bits
+                # (larger ones become floats, and past about 1e308 an error): beyond, the reference decides.
+                meta = {"ge": INT_RANGE[0], "le": INT_RANGE[1], **meta}
             return Annotated[base, msgspec.Meta(**meta)] if meta else base
         if kind == "boolean":
             return bool if not keys else Reject
