@@ -127,21 +127,24 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
     batchkit merge batch.jsonl --results output.jsonl errors.jsonl -o merged.csv
     batchkit merge batch.jsonl -r output.jsonl --source questions.xlsx -o answers.xlsx
     """
-    from ..results import merge_results
+    from ..results import merge_results, stream_merge, streamable
 
     quiet, as_json = options["quiet"], options["fmt"] == "json" or options["as_json"]
     progress = LinesReadBars(quiet)
     try:
-        result = merge_results(
-            inputs,
-            results,
-            source,
-            id_column,
-            id_prefix=id_prefix,
-            sheet=sheet,
-            encoding=encoding,
-            progress=progress,
-        )
+        if source is None and id_column is None and streamable(results, output):
+            result = stream_merge(inputs, results, progress)  # bounded memory, the same file
+        else:
+            result = merge_results(
+                inputs,
+                results,
+                source,
+                id_column,
+                id_prefix=id_prefix,
+                sheet=sheet,
+                encoding=encoding,
+                progress=progress,
+            )
     finally:
         progress.close()
     report = result.report
@@ -161,8 +164,12 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
 
 
 def _write(result, output, options):
-    from ..results import write_merged
+    from ..results import StreamedMerge, write_merged
 
+    if isinstance(result, StreamedMerge):
+        return result.write(
+            output, sys.stdout, escape_formulas=options["escape_formulas"], excel=options["excel"]
+        )
     return write_merged(
         result.frame,
         output,

@@ -1,6 +1,7 @@
 """Results: result lines of every shape read into one record (`read`), joined back to the requests
 they answer by custom_id (`requests` → `table` ← `join`, behind `batchkit.merge`), made a DataFrame
-(`frame`) and written with hostile cells made safe (`export`); what was found is the `report`; failures
+(`frame`) and written with hostile cells made safe (`export`), or written a slice at a time with the answers
+read back by offset (`stream`, `offsets`); what was found is the `report`; failures
 grouped (`digest`), and what failed written again as a new batch (`retry`)."""
 
 from .digest import DigestEntry, digest, hint_for, message_pattern
@@ -21,6 +22,7 @@ from .read import (
 from .report import DUPLICATE_RULE, FAILED, MergeReport, MergeResult
 from .requests import RequestIndex, read_requests
 from .retry import RetryResult, retry, select_retry
+from .stream import StreamedMerge, stream_merge, streamable
 from .table import ResultTable
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "ResultRecord",
     "ResultTable",
     "RetryResult",
+    "StreamedMerge",
     "WrittenTable",
     "digest",
     "hint_for",
@@ -53,5 +56,7 @@ __all__ = [
     "read_results",
     "retry",
     "select_retry",
+    "stream_merge",
+    "streamable",
     "write_merged",
 ]

@@ -16,8 +16,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def to_frame(requests: RequestIndex, table: ResultTable) -> pd.DataFrame:
-    """One row per request, in input order: custom_id, status, answer, usage and error columns."""
+def to_frame(
+    requests: RequestIndex, table: ResultTable, *, choices: int | None = None, embedding: bool | None = None
+) -> pd.DataFrame:
+    """One row per request, in input order: custom_id, status, answer, usage and error columns.
+
+    `choices` (the most answers any row has) and `embedding` (whether there is an embedding column) fix
+    the columns when the table is one slice of a larger one; by default this table decides them.
+    """
     import pandas as pd
 
     # the model asked for (the response may name a dated snapshot of it), else the one that answered
@@ -32,7 +38,8 @@ def to_frame(requests: RequestIndex, table: ResultTable) -> pd.DataFrame:
         "content": _text(table.content),
     }
     more = table.more_contents
-    for i in range(max(map(len, more.values()), default=0)):
+    extra = max(map(len, more.values()), default=0) if choices is None else max(choices - 1, 0)
+    for i in range(extra):
         data[f"content_{i + 2}"] = _text(
             [more[row][i] if row in more and len(more[row]) > i else None for row in range(table.rows)]
         )
@@ -43,9 +50,11 @@ def to_frame(requests: RequestIndex, table: ResultTable) -> pd.DataFrame:
     data["total_tokens"] = _integers(table.total_tokens)
     data["error_code"] = _text(table.error_code)
     data["error_message"] = _text(table.error_message)
-    if table.embedding is not None or any(
-        url.rstrip("/").endswith("embeddings") for url in requests.endpoints
-    ):
+    if embedding is None:
+        embedding = table.embedding is not None or any(
+            url.rstrip("/").endswith("embeddings") for url in requests.endpoints
+        )
+    if embedding:
         data["embedding"] = _text(table.embedding if table.embedding is not None else [None] * table.rows)
     return pd.DataFrame(data)
 

@@ -44,11 +44,16 @@ OUTPUT_SUFFIX, ERRORS_SUFFIX = ".output.jsonl", ".errors.jsonl"  # the names `ba
 
 
 def join_results(
-    requests: RequestIndex, paths: Sequence, report: MergeReport, progress: LinesRead | None = None
+    requests: RequestIndex,
+    paths: Sequence,
+    report: MergeReport,
+    progress: LinesRead | None = None,
+    table: ResultTable | None = None,
 ) -> ResultTable:
     """The winning result of every row (status `missing` where there is none), with orphans and
-    duplicates recorded in the report."""
-    table = ResultTable(len(requests))
+    duplicates recorded in the report; into `table` when given (a `stream.OffsetTable` keeps where the
+    answers are instead of the answers)."""
+    table = ResultTable(len(requests)) if table is None else table
     seen: dict[int, list[Located]] = {}  # row → every result read for it, only once there are two
     read = 0
     for path in paths:
@@ -148,13 +153,15 @@ def count(requests: RequestIndex, table: ResultTable, report: MergeReport) -> No
     )
 
 
-def join_inputs(inputs: Paths, results: Paths, progress: LinesRead | None = None):
-    """(report, requests, results table): every input request with the result that won for it."""
+def join_inputs(inputs: Paths, results: Paths, progress: LinesRead | None = None, make_table=None):
+    """(report, requests, results table): every input request with the result that won for it.
+    `make_table(requests)` gives the table to fill (a `ResultTable` by default)."""
     notes: list[str] = []
     inputs, results = _paths(inputs, "input"), result_paths(results, notes)
     report = MergeReport([source_name(p) for p in inputs], [source_name(p) for p in results], notes=notes)
     requests = read_requests(inputs, report, progress)
-    table = join_results(requests, results, report, progress)
+    table = make_table(requests) if make_table is not None else None
+    table = join_results(requests, results, report, progress, table)
     count(requests, table, report)
     return report, requests, table
 
@@ -174,6 +181,8 @@ def merge_results(
 
     Returns the table (one row per request in input order, or the `source` table's rows with the
     result columns after them) and the report (counts, tokens, orphans, duplicates, missing, digest).
+    The table is a DataFrame, so every answer is in memory at once; to write a file in bounded memory
+    use `stream_merge` (as `batchkit merge` does).
     """
     if source is None and id_column is not None:
         raise UsageError("--id-column needs --source: it names the source table's id column")
@@ -188,7 +197,11 @@ def merge_results(
 def merge(
     inputs: Paths, results: Paths, source=None, id_column: str | None = None, **options
 ) -> pd.DataFrame:
-    """The merged table: see `merge_results`, which also returns the report."""
+    """The merged table: see `merge_results`, which also returns the report.
+
+    A DataFrame holds every answer in memory at once; `batchkit merge` writing a file streams instead
+    (`results.stream`), its memory bounded whatever the answers' size.
+    """
     return merge_results(inputs, results, source, id_column, **options).frame
 
 

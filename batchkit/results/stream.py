@@ -1,0 +1,197 @@
+"""A merge written in bounded memory: `batchkit merge` to CSV, TSV, JSONL or Parquet.
+
+The join is the same as `merge_results`' (`join_inputs`, the same report, statuses and digest), into an
+`offsets.OffsetTable`, which keeps where each winning answer is rather than the answer. Then the rows are
+written in input order a slice at a time: the slice's answers are read back by offset, made the frame
+`to_frame` makes, made safe (`export.made_safe`) and appended. So memory follows one slice, not the
+answers, and the file written is the one `write_merged(merge_results(…).frame, …)` writes.
+
+`to_frame` is the one place a slice's columns are made: a column added there (one hook per row) is
+written by both paths; it must not depend on other slices' rows.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import InputError
+from ..jsonl import atomic_path, is_compressed, open_binary
+from .export import WrittenTable, made_safe
+from .frame import to_frame
+from .join import Paths, join_inputs
+from .offsets import LineFiles, OffsetTable, read_back
+from .report import MergeReport
+from .requests import LinesRead, RequestIndex
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SLICE_ROWS = 20_000  # rows read back and written at a time: ~40 MB of 2 kB answers
+STREAMED_FORMATS = ("csv", "tsv", "jsonl", "parquet")
+
+
+@dataclass
+class _SliceRequests:
+    """The request columns `to_frame` reads, for one slice of rows."""
+
+    ids: list[str]
+    models: list
+    endpoints: set[str]
+
+
+def streamable(results: Paths, output) -> bool:
+    """Whether a merge of `results` into `output` can stream: plain result files that can be read back
+    by offset, and an uncompressed CSV, TSV, JSONL or Parquet output (or '-', CSV)."""
+    from ..tables import COMPRESSIONS, table_format
+
+    if str(output) != "-":
+        try:
+            fmt = table_format(output)
+        except Exception:
+            return False  # the frame path says what is wrong with the name
+        if fmt not in STREAMED_FORMATS or Path(output).suffix.lower() in COMPRESSIONS:
+            return False
+    paths = [results] if isinstance(results, (str, os.PathLike)) or hasattr(results, "read") else results
+    for path in paths:
+        if not isinstance(path, (str, os.PathLike)) or str(path) == "-":
+            return False
+        if os.path.isfile(path):
+            with open_binary(path) as stream:
+                if is_compressed(stream):
+                    return False
+    return True
+
+
+class StreamedMerge:
+    """A merge joined but not yet written: its report now, its rows when `write` is called."""
+
+    def __init__(self, report: MergeReport, requests: RequestIndex, table: OffsetTable, paths: dict):
+        self.report, self.requests, self.table, self.paths = report, requests, table, paths
+
+    def write(self, path, stream=None, *, escape_formulas: bool = True, excel: bool = False) -> WrittenTable:
+        """Write the merged rows as `write_merged` does (by the path's extension, atomically; CSV to
+        `stream`, standard output by default, when path is '-'), a slice at a time."""
+        fmt = "csv" if str(path) == "-" else _format(path)
+        written = WrittenTable(str(path), self.table.rows)
+        slices = (made_safe(frame, fmt, written, escape_formulas)[0] for frame in self.frames())
+        if str(path) == "-":
+            _write_csv(slices, stream if stream is not None else sys.stdout, ",", "\n")
+            return written
+        try:
+            with atomic_path(path) as tmp:
+                if fmt == "parquet":
+                    _write_parquet(slices, tmp, self._first_embedding())
+                elif fmt == "jsonl":
+                    _write_jsonl(slices, tmp)
+                else:
+                    with open(tmp, "w", encoding="utf-8-sig" if excel else "utf-8", newline="") as f:
+                        _write_csv(slices, f, "\t" if fmt == "tsv" else ",", "\r\n" if excel else "\n")
+        except OSError as e:
+            raise InputError(f"{path}: cannot write: {e.strerror or e}") from None
+        return written
+
+    def _first_embedding(self):
+        """The first embedding of the table (its type is the Parquet column's), or None."""
+        row = self.table.embedded.find(1)
+        if row < 0:
+            return None
+        files = LineFiles([self.paths[name] for name in self.table.files])
+        try:
+            part = read_back(self.table, self.requests.ids, files, row, row + 1)
+        finally:
+            files.close()
+        return part.embedding[0]
+
+    def frames(self, rows: int | None = None):
+        """The merged table as frames of `rows` rows (at least one frame, maybe empty), in input order."""
+        table, requests, rows = self.table, self.requests, rows or SLICE_ROWS
+        choices, embedding = table.most_choices(), _has_embedding_column(table, requests)
+        files = LineFiles([self.paths[name] for name in table.files])
+        try:
+            for start in range(0, max(table.rows, 1), rows):
+                stop = min(start + rows, table.rows)
+                part = read_back(table, requests.ids, files, start, stop)
+                ids, models = requests.ids[start:stop], requests.models[start:stop]
+                part_requests = _SliceRequests(ids, models, requests.endpoints)
+                yield to_frame(part_requests, part, choices=choices, embedding=embedding)
+        finally:
+            files.close()
+
+
+def stream_merge(inputs: Paths, results: Paths, progress: LinesRead | None = None) -> StreamedMerge:
+    """Join `results` to the requests of `inputs` as `merge_results` does, keeping where each winning
+    answer is instead of the answer; `write` then writes the rows in bounded memory."""
+    report, requests, table = join_inputs(inputs, results, progress, make_table=OffsetTable)
+    return StreamedMerge(report, requests, table, _paths_by_name(results))
+
+
+def _paths_by_name(results: Paths) -> dict:
+    """The result paths by the names the table's files are known by."""
+    from ..jsonl import source_name
+
+    given = [results] if isinstance(results, (str, os.PathLike)) else list(results)
+    return {source_name(p): p for p in given}
+
+
+def _has_embedding_column(table: OffsetTable, requests: RequestIndex) -> bool:
+    """The rule of `to_frame` for the whole table."""
+    return table.has_embeddings() or any(u.rstrip("/").endswith("embeddings") for u in requests.endpoints)
+
+
+def _format(path) -> str:
+    from ..tables import table_format
+
+    return table_format(path)
+
+
+def _write_csv(slices, f, sep: str, line_end: str) -> None:
+    for i, frame in enumerate(slices):
+        frame.to_csv(f, sep=sep, index=False, header=i == 0, lineterminator=line_end)
+
+
+def _write_jsonl(slices, tmp: Path) -> None:
+    tmp.write_bytes(b"")
+    for frame in slices:
+        if len(frame):
+            frame.to_json(tmp, orient="records", lines=True, mode="a", force_ascii=False, date_format="iso")
+
+
+def _write_parquet(slices, tmp: Path, embedding) -> None:
+    """One row group a slice, under the schema of the first slice (see `_schema`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer = schema = None
+    try:
+        for frame in slices:
+            if writer is None:
+                schema = _schema(frame, embedding)
+                writer = pq.ParquetWriter(tmp, schema)
+            writer.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _schema(frame: pd.DataFrame, embedding):
+    """The Parquet schema from a slice: the dtypes, and for columns of objects (text, embeddings) the
+    type of their first values, as `tables.write_table` gives it; text where this slice has no value,
+    and the type of the table's first `embedding` where this slice has none."""
+    import pandas as pd
+    import pyarrow as pa
+
+    schema = pa.Schema.from_pandas(frame.head(0), preserve_index=False)
+    for i, column in enumerate(schema):
+        if pa.types.is_null(column.type):
+            values = frame[column.name].dropna()
+            if not len(values) and column.name == "embedding" and embedding is not None:
+                values = pd.Series([embedding], dtype=object)
+            kind = (
+                pa.infer_type(values.iloc[:1000].tolist(), from_pandas=True) if len(values) else pa.string()
+            )
+            schema = schema.set(i, column.with_type(kind))
+    return schema
