@@ -10,48 +10,112 @@ answers are read back by offset, a slice of rows at a time (`read_back`), as row
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterator
+from operator import attrgetter
 
 import orjson
 
 from ..errors import InputError
 from ..jsonl import BOM
-from .read import MISSING, ResultRecord, normalise
+from .read import MISSING, STATUSES, ResultRecord, normalise
 from .requests import RequestIndex
-from .table import ResultTable
+from .table import INT_FIELDS, NA, ResultTable
+
+_STATUS_CODES = {status: i for i, status in enumerate(STATUSES)}
+_ints_of = attrgetter(*INT_FIELDS)
+
+
+class Statuses:
+    """A status column at one byte a row: reads and writes the status names."""
+
+    def __init__(self, rows: int):
+        self.codes = bytearray([STATUSES.index(MISSING)]) * rows
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, row: int) -> str:
+        return STATUSES[self.codes[row]]
+
+    def __setitem__(self, row: int, status: str) -> None:
+        self.codes[row] = _STATUS_CODES[status]
+
+    def __iter__(self) -> Iterator[str]:
+        return map(STATUSES.__getitem__, self.codes)
+
+
+class Sparse(dict):
+    """A text column that has values on few rows (error codes and messages): None elsewhere."""
+
+    def __missing__(self, row: int) -> None:
+        return None
 
 
 class OffsetTable(ResultTable):
-    """The winning result of every request row, its answers left in their files (see the module)."""
+    """The winning result of every request row, its answers left in their files (see the module).
 
-    def __init__(self, requests: RequestIndex):
-        super().__init__(len(requests))
+    About 60 bytes a row: the integer columns, a one-byte status, where the line is and how many
+    choices it has; error codes and messages only on the rows that have one."""
+
+    def __init__(self, requests: RequestIndex):  # not super().__init__: it makes every column
+        self.rows = rows = len(requests)
+        for name in INT_FIELDS:
+            setattr(self, name, array("q", [NA]) * rows)
+        self.status = Statuses(rows)
+        self.error_code, self.error_message = Sparse(), Sparse()
+        self.answered_by: dict[int, str] = {}
         self.models = requests.models
         self.shared_ids = requests.extra_rows  # custom_ids several request rows share
-        self.offset = array("q", [-1]) * self.rows
-        self.choices = array("H", [0]) * self.rows
-        self.embedded = bytearray(self.rows)
-        self._plain.extend((self.offset, self.choices, self.embedded))
+        self.files: list[str] = []
+        self._file_numbers: dict[str, int] = {}
+        self.file = array("H", [0]) * rows
+        self.line = array("q", [0]) * rows
+        self.offset = array("q", [-1]) * rows
+        self.choices = array("H", [0]) * rows
+        self.embedded = bytearray(rows)
+        self.any_embedding = False
+        self._ints = [getattr(self, name) for name in INT_FIELDS]
+        self._plain = [*self._ints, self.file, self.line, self.offset, self.choices, self.embedded]
 
     def put(self, row: int, record: ResultRecord, file_number: int) -> None:
-        super().put(row, record, file_number)
         if record.offset < 0:
             raise InputError(f"{record.file}: cannot be read back by offset (compressed or a stream)")
-        self.offset[row] = record.offset
+        for column, value in zip(self._ints, _ints_of(record), strict=True):
+            column[row] = NA if value is None else value
+        self.status[row] = record.status
+        for column, value in (
+            (self.error_code, record.error_code),
+            (self.error_message, record.error_message),
+        ):
+            _set(column, row, value)
+        self.file[row], self.line[row], self.offset[row] = file_number, record.line, record.offset
         self.choices[row] = min(len(record.contents), 0xFFFF)
         self.embedded[row] = record.embedding is not None
-        self.content[row] = self.tool_calls[row] = None
-        self.more_contents.pop(row, None)
-        if self.embedding is not None:
-            self.embedding[row] = None
+        self.any_embedding = self.any_embedding or record.embedding is not None
         # the answering model is shown only where the request names none
-        if self.models[row] is not None and record.custom_id not in self.shared_ids:
-            self.answered_by.pop(row, None)
+        shown = self.models[row] is None or record.custom_id in self.shared_ids
+        if record.model is not None and shown:
+            self.answered_by[row] = record.model
+
+    def copy_row(self, source: int, target: int) -> None:
+        for column in self._plain:
+            column[target] = column[source]
+        self.status[target] = self.status[source]
+        for column in (self.error_code, self.error_message, self.answered_by):
+            _set(column, target, column.get(source))
 
     def most_choices(self) -> int:
         return max(self.choices, default=0)
 
     def has_embeddings(self) -> bool:
-        return self.embedding is not None
+        return self.any_embedding
+
+
+def _set(column: dict, row: int, value) -> None:
+    if value is None:
+        column.pop(row, None)
+    else:
+        column[row] = value
 
 
 class LineFiles:

@@ -30,7 +30,7 @@ from .requests import LinesRead, RequestIndex
 if TYPE_CHECKING:
     import pandas as pd
 
-SLICE_ROWS = 20_000  # rows read back and written at a time: ~40 MB of 2 kB answers
+SLICE_ROWS = 4096  # rows read back and written at a time: ~8 MB of 2 kB answers
 STREAMED_FORMATS = ("csv", "tsv", "jsonl", "parquet")
 
 
