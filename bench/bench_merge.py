@@ -144,6 +144,7 @@ def measure(command: list[str], cap_bytes: int) -> dict:
     proc.stderr.close()
     return {
         "seconds": round(seconds, 2),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),  # steadier than wall time on a busy machine
         "peak_rss_mb": round(usage.ru_maxrss / 1024),  # kilobytes on Linux
         "exit_code": proc.returncode,
         "stopped_at_cap": stopped,
@@ -200,7 +201,10 @@ def _row(name: str, side: dict) -> str:
     if side["exit_code"]:
         why = "stopped at the memory cap" if side["stopped_at_cap"] else f"failed ({side['exit_code']})"
         return f"{name:<34} {why:>12}   peak RSS {side['peak_rss_mb']:>7,} MB"
-    return f"{name:<34} {side['rows_per_s']:>10,} rows/s  {side['seconds']:>7.1f} s  peak RSS {side['peak_rss_mb']:>7,} MB"
+    return (
+        f"{name:<34} {side['rows_per_s']:>10,} rows/s  {side['seconds']:>7.1f} s  cpu {side['cpu_s']:>6.1f} s  "
+        f"peak RSS {side['peak_rss_mb']:>7,} MB"
+    )
 
 
 def main() -> None:

@@ -133,15 +133,21 @@ def _text_columns(frame: pd.DataFrame):
 def _formulas_escaped(frame: pd.DataFrame, written: WrittenTable) -> pd.DataFrame:
     changed = {}
     for name, values in _text_columns(frame):
-        count = 0
-        for i, value in enumerate(values):
-            if type(value) is str and value.startswith(FORMULA_START) and not NUMBER.fullmatch(value):
-                values[i] = "'" + value
-                count += 1
+        count = escape_formulas_in(values)
         if count:
             written.escaped += count
             changed[name] = values
     return _replaced(frame, changed)
+
+
+def escape_formulas_in(values: list) -> int:
+    """Prefixes with ' (in place) the text cells a spreadsheet would run as a formula; how many."""
+    count = 0
+    for i, value in enumerate(values):
+        if type(value) is str and value.startswith(FORMULA_START) and not NUMBER.fullmatch(value):
+            values[i] = "'" + value
+            count += 1
+    return count
 
 
 def _excel_safe(frame: pd.DataFrame, written: WrittenTable) -> tuple[pd.DataFrame, list[dict]]:

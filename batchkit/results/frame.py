@@ -4,6 +4,7 @@ models (`to_frame`), optionally after the rows of the source table the requests 
 
 from __future__ import annotations
 
+from array import array
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError
@@ -19,44 +20,56 @@ if TYPE_CHECKING:
 def to_frame(
     requests: RequestIndex, table: ResultTable, *, choices: int | None = None, embedding: bool | None = None
 ) -> pd.DataFrame:
-    """One row per request, in input order: custom_id, status, answer, usage and error columns.
+    """One row per request, in input order: custom_id, status, answer, usage and error columns (see
+    `columns`)."""
+    import pandas as pd
+
+    data = columns(requests, table, choices=choices, embedding=embedding)
+    return pd.DataFrame(
+        {name: _integers(v) if isinstance(v, array) else _text(v) for name, v in data.items()}
+    )
+
+
+def columns(
+    requests: RequestIndex, table: ResultTable, *, choices: int | None = None, embedding: bool | None = None
+) -> dict[str, list | array]:
+    """The merged table's columns by name: lists of text (or embeddings), and arrays of integers with NA
+    where there is no value. The one place the columns are made, for a frame and for a streamed file.
 
     `choices` (the most answers any row has) and `embedding` (whether there is an embedding column) fix
     the columns when the table is one slice of a larger one; by default this table decides them.
     """
-    import pandas as pd
-
     # the model asked for (the response may name a dated snapshot of it), else the one that answered
     models = requests.models
     if table.answered_by and None in models:
         models = [table.answered_by.get(row) if m is None else m for row, m in enumerate(models)]
     data = {
-        "custom_id": _text(requests.ids),
-        "status": _text(table.status),
-        "status_code": _integers(table.status_code),
-        "model": _text(models),
-        "content": _text(table.content),
+        "custom_id": requests.ids,
+        "status": table.status,
+        "status_code": table.status_code,
+        "model": models,
+        "content": table.content,
     }
     more = table.more_contents
     extra = max(map(len, more.values()), default=0) if choices is None else max(choices - 1, 0)
     for i in range(extra):
-        data[f"content_{i + 2}"] = _text(
-            [more[row][i] if row in more and len(more[row]) > i else None for row in range(table.rows)]
-        )
-    data["finish_reason"] = _text(table.finish_reason)
-    data["tool_calls"] = _text(table.tool_calls)
-    data["prompt_tokens"] = _integers(table.prompt_tokens)
-    data["completion_tokens"] = _integers(table.completion_tokens)
-    data["total_tokens"] = _integers(table.total_tokens)
-    data["error_code"] = _text(table.error_code)
-    data["error_message"] = _text(table.error_message)
+        data[f"content_{i + 2}"] = [
+            more[row][i] if row in more and len(more[row]) > i else None for row in range(table.rows)
+        ]
+    data["finish_reason"] = table.finish_reason
+    data["tool_calls"] = table.tool_calls
+    data["prompt_tokens"] = table.prompt_tokens
+    data["completion_tokens"] = table.completion_tokens
+    data["total_tokens"] = table.total_tokens
+    data["error_code"] = table.error_code
+    data["error_message"] = table.error_message
     if embedding is None:
         embedding = table.embedding is not None or any(
             url.rstrip("/").endswith("embeddings") for url in requests.endpoints
         )
     if embedding:
-        data["embedding"] = _text(table.embedding if table.embedding is not None else [None] * table.rows)
-    return pd.DataFrame(data)
+        data["embedding"] = table.embedding if table.embedding is not None else [None] * table.rows
+    return data
 
 
 def _text(values: list) -> pd.Series:

@@ -12,20 +12,25 @@ written by both paths; it must not depend on other slices' rows.
 
 from __future__ import annotations
 
+import csv
 import os
 import sys
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import orjson
+
 from ..errors import InputError
 from ..jsonl import atomic_path, is_compressed, open_binary
-from .export import WrittenTable, made_safe
-from .frame import to_frame
+from .export import WrittenTable, escape_formulas_in, made_safe
+from .frame import columns, to_frame
 from .join import Paths, join_inputs
 from .offsets import LineFiles, OffsetTable, read_back
 from .report import MergeReport
 from .requests import LinesRead, RequestIndex
+from .table import NA
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,9 +82,13 @@ class StreamedMerge:
         `stream`, standard output by default, when path is '-'), a slice at a time."""
         fmt = "csv" if str(path) == "-" else _format(path)
         written = WrittenTable(str(path), self.table.rows)
-        slices = (made_safe(frame, fmt, written, escape_formulas)[0] for frame in self.frames())
+        if fmt in ("csv", "tsv"):
+            rows = _csv_rows(self.slices(), written, escape_formulas)
+        else:
+            slices = (to_frame(r, t, **options) for r, t, options in self.slices())
+            slices = (made_safe(frame, fmt, written, escape_formulas)[0] for frame in slices)
         if str(path) == "-":
-            _write_csv(slices, stream if stream is not None else sys.stdout, ",", "\n")
+            _write_csv(rows, stream if stream is not None else sys.stdout, ",", "\n")
             return written
         try:
             with atomic_path(path) as tmp:
@@ -89,7 +98,7 @@ class StreamedMerge:
                     _write_jsonl(slices, tmp)
                 else:
                     with open(tmp, "w", encoding="utf-8-sig" if excel else "utf-8", newline="") as f:
-                        _write_csv(slices, f, "\t" if fmt == "tsv" else ",", "\r\n" if excel else "\n")
+                        _write_csv(rows, f, "\t" if fmt == "tsv" else ",", "\r\n" if excel else "\n")
         except OSError as e:
             raise InputError(f"{path}: cannot write: {e.strerror or e}") from None
         return written
@@ -108,6 +117,11 @@ class StreamedMerge:
 
     def frames(self, rows: int | None = None):
         """The merged table as frames of `rows` rows (at least one frame, maybe empty), in input order."""
+        for requests, table, options in self.slices(rows):
+            yield to_frame(requests, table, **options)
+
+    def slices(self, rows: int | None = None):
+        """(requests, result table, `to_frame` options) of `rows` rows at a time, in input order."""
         table, requests, rows = self.table, self.requests, rows or SLICE_ROWS
         choices, embedding = table.most_choices(), _has_embedding_column(table, requests)
         files = LineFiles([self.paths[name] for name in table.files])
@@ -117,7 +131,7 @@ class StreamedMerge:
                 part = read_back(table, requests.ids, files, start, stop)
                 ids, models = requests.ids[start:stop], requests.models[start:stop]
                 part_requests = _SliceRequests(ids, models, requests.endpoints)
-                yield to_frame(part_requests, part, choices=choices, embedding=embedding)
+                yield part_requests, part, {"choices": choices, "embedding": embedding}
         finally:
             files.close()
 
@@ -148,9 +162,29 @@ def _format(path) -> str:
     return table_format(path)
 
 
-def _write_csv(slices, f, sep: str, line_end: str) -> None:
-    for i, frame in enumerate(slices):
-        frame.to_csv(f, sep=sep, index=False, header=i == 0, lineterminator=line_end)
+def _csv_rows(slices, written: WrittenTable, escape_formulas: bool):
+    """The header, then every row's cells as pandas writes them to CSV (made safe as `made_safe` does):
+    text as it is, integers in digits, no value empty, embeddings as JSON text. No frame is made."""
+    for i, (requests, table, options) in enumerate(slices):
+        data = columns(requests, table, **options)
+        if i == 0:
+            yield list(data)
+        if data.get("embedding") is not None:
+            data["embedding"] = [None if v is None else orjson.dumps(v).decode() for v in data["embedding"]]
+        cells = []
+        for values in data.values():
+            if isinstance(values, array):
+                cells.append([None if v == NA else v for v in values])
+            else:
+                values = list(values)
+                if escape_formulas:
+                    written.escaped += escape_formulas_in(values)
+                cells.append(values)
+        yield from zip(*cells, strict=True)
+
+
+def _write_csv(rows, f, sep: str, line_end: str) -> None:
+    csv.writer(f, delimiter=sep, lineterminator=line_end, quoting=csv.QUOTE_MINIMAL).writerows(rows)
 
 
 def _write_jsonl(slices, tmp: Path) -> None:
