@@ -140,3 +140,19 @@ def test_the_command_streams_and_writes_the_frame_paths_file(tmp_path, monkeypat
     assert (tmp_path / "cli.jsonl").read_bytes() == (tmp_path / "frame.jsonl").read_bytes()
     summary = orjson.loads(out.output)
     assert summary["written"]["rows"] == 8 and summary["counts"]["missing"] == 1
+
+
+HOSTILE = 'a/b </script> "q" \\ \u0000\u001f\u007f \u2028 é😀 \n\r\t\b\f, ;=1+1'
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_hostile_answers_are_written_as_the_frame_path_writes_them(tmp_path, fmt):
+    answers = tmp_path / "answers.jsonl"
+    text = (DATA / "openai" / "output.jsonl").read_bytes()
+    answers.write_bytes(text.replace(b'"Blue."', orjson.dumps(HOSTILE)).replace(b'"Red."', b'"-2"'))
+    inputs = DATA / "openai" / "input.jsonl"
+    write_merged(merge_results(inputs, answers).frame, tmp_path / f"old.{fmt}")
+    stream_merge(inputs, answers).write(tmp_path / f"new.{fmt}")
+    _same_file(tmp_path / f"old.{fmt}", tmp_path / f"new.{fmt}", fmt)
+    if fmt == "jsonl":
+        assert HOSTILE in {orjson.loads(line)["content"] for line in (tmp_path / "new.jsonl").open("rb")}

@@ -82,8 +82,11 @@ class StreamedMerge:
         `stream`, standard output by default, when path is '-'), a slice at a time."""
         fmt = "csv" if str(path) == "-" else _format(path)
         written = WrittenTable(str(path), self.table.rows)
+        lines = None
         if fmt in ("csv", "tsv"):
             rows = _csv_rows(self.slices(), written, escape_formulas)
+        elif fmt == "jsonl" and not _has_embedding_column(self.table, self.requests):
+            lines = _jsonl_lines(self.slices())
         else:
             slices = (to_frame(r, t, **options) for r, t, options in self.slices())
             slices = (made_safe(frame, fmt, written, escape_formulas)[0] for frame in slices)
@@ -94,6 +97,9 @@ class StreamedMerge:
             with atomic_path(path) as tmp:
                 if fmt == "parquet":
                     _write_parquet(slices, tmp, self._first_embedding())
+                elif fmt == "jsonl" and lines is not None:
+                    with open(tmp, "wb") as f:
+                        f.writelines(lines)
                 elif fmt == "jsonl":
                     _write_jsonl(slices, tmp)
                 else:
@@ -171,16 +177,31 @@ def _csv_rows(slices, written: WrittenTable, escape_formulas: bool):
             yield list(data)
         if data.get("embedding") is not None:
             data["embedding"] = [None if v is None else orjson.dumps(v).decode() for v in data["embedding"]]
-        cells = []
-        for values in data.values():
-            if isinstance(values, array):
-                cells.append([None if v == NA else v for v in values])
-            else:
-                values = list(values)
-                if escape_formulas:
+        cells = [list(values) for values in _cells(data)]
+        if escape_formulas:
+            for name, values in zip(data, cells, strict=True):
+                if not isinstance(data[name], array):
                     written.escaped += escape_formulas_in(values)
-                cells.append(values)
         yield from zip(*cells, strict=True)
+
+
+def _cells(data: dict) -> list[list]:
+    """The columns as lists of cells: integers with None where there is no value."""
+    return [
+        [None if v == NA else v for v in values] if isinstance(values, array) else values
+        for values in data.values()
+    ]
+
+
+def _jsonl_lines(slices):
+    """Every row as the JSON line pandas writes (`to_json(orient="records", lines=True,
+    force_ascii=False)`): compact, keys in column order, '/' escaped as \\/. Not for embeddings, whose
+    numbers pandas rounds to 10 digits."""
+    for requests, table, options in slices:
+        data = columns(requests, table, **options)
+        names = list(data)
+        for row in zip(*_cells(data), strict=True):
+            yield orjson.dumps(dict(zip(names, row, strict=True))).replace(b"/", b"\\/") + b"\n"
 
 
 def _write_csv(rows, f, sep: str, line_end: str) -> None:
