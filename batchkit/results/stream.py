@@ -18,7 +18,6 @@ import sys
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import orjson
 
@@ -31,9 +30,6 @@ from .offsets import LineFiles, OffsetTable, read_back
 from .report import MergeReport
 from .requests import LinesRead, RequestIndex
 from .table import NA
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 SLICE_ROWS = 4096  # rows read back and written at a time: ~8 MB of 2 kB answers
 STREAMED_FORMATS = ("csv", "tsv", "jsonl", "parquet")
@@ -87,7 +83,7 @@ class StreamedMerge:
             rows = _csv_rows(self.slices(), written, escape_formulas)
         elif fmt == "jsonl" and not _has_embedding_column(self.table, self.requests):
             lines = _jsonl_lines(self.slices())
-        else:
+        elif fmt == "jsonl":
             slices = (to_frame(r, t, **options) for r, t, options in self.slices())
             slices = (made_safe(frame, fmt, written, escape_formulas)[0] for frame in slices)
         if str(path) == "-":
@@ -96,7 +92,7 @@ class StreamedMerge:
         try:
             with atomic_path(path) as tmp:
                 if fmt == "parquet":
-                    _write_parquet(slices, tmp, self._first_embedding())
+                    _write_parquet(self.slices(), tmp, self._first_embedding())
                 elif fmt == "jsonl" and lines is not None:
                     with open(tmp, "wb") as f:
                         f.writelines(lines)
@@ -216,37 +212,41 @@ def _write_jsonl(slices, tmp: Path) -> None:
 
 
 def _write_parquet(slices, tmp: Path, embedding) -> None:
-    """One row group a slice, under the schema of the first slice (see `_schema`)."""
+    """One row group a slice, from the slice's columns (no DataFrame), under the schema of the first
+    slice (see `_schema`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     writer = schema = None
     try:
-        for frame in slices:
+        for requests, table, options in slices:
+            data = columns(requests, table, **options)
             if writer is None:
-                schema = _schema(frame, embedding)
+                schema = _schema(data, embedding)
                 writer = pq.ParquetWriter(tmp, schema)
-            writer.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
+            arrays = [
+                pa.array(cells, type=field.type) for cells, field in zip(_cells(data), schema, strict=True)
+            ]
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
     finally:
         if writer is not None:
             writer.close()
 
 
-def _schema(frame: pd.DataFrame, embedding):
-    """The Parquet schema from a slice: the dtypes, and for columns of objects (text, embeddings) the
-    type of their first values, as `tables.write_table` gives it; text where this slice has no value,
-    and the type of the table's first `embedding` where this slice has none."""
-    import pandas as pd
+def _schema(data: dict, embedding):
+    """The Parquet schema of a slice's columns: integers as int64; other columns (text, embeddings) of
+    the type of their first values, as `tables.write_table` gives it, text where this slice has no value
+    and, for `embedding`, the type of the table's first embedding."""
     import pyarrow as pa
 
-    schema = pa.Schema.from_pandas(frame.head(0), preserve_index=False)
-    for i, column in enumerate(schema):
-        if pa.types.is_null(column.type):
-            values = frame[column.name].dropna()
-            if not len(values) and column.name == "embedding" and embedding is not None:
-                values = pd.Series([embedding], dtype=object)
-            kind = (
-                pa.infer_type(values.iloc[:1000].tolist(), from_pandas=True) if len(values) else pa.string()
-            )
-            schema = schema.set(i, column.with_type(kind))
-    return schema
+    fields = []
+    for name, values in data.items():
+        if isinstance(values, array):
+            kind = pa.int64()
+        else:
+            present = [v for v in values if v is not None][:1000]
+            if not present and name == "embedding" and embedding is not None:
+                present = [embedding]
+            kind = pa.infer_type(present) if present else pa.string()
+        fields.append(pa.field(name, kind))
+    return pa.schema(fields)
