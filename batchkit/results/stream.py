@@ -1,13 +1,15 @@
 """A merge written in bounded memory: `batchkit merge` to CSV, TSV, JSONL or Parquet.
 
-The join is the same as `merge_results`' (`join_inputs`, the same report, statuses and digest), into an
+The join is the same as `merge_results`' (`join_inputs`: the same report, statuses and digest), into an
 `offsets.OffsetTable`, which keeps where each winning answer is rather than the answer. Then the rows are
-written in input order a slice at a time: the slice's answers are read back by offset, made the frame
-`to_frame` makes, made safe (`export.made_safe`) and appended. So memory follows one slice, not the
-answers, and the file written is the one `write_merged(merge_results(…).frame, …)` writes.
+written in input order a slice at a time: the slice's answers are read back by offset into a small
+`ResultTable`, made the columns `frame.columns` makes (the one place columns are made, for a DataFrame
+too) and appended: CSV/TSV through the csv module, JSONL through orjson, Parquet through pyarrow, each
+exactly as pandas writes the same frame (a test compares them on every fixture). JSONL with embeddings
+goes through pandas, for its number format. So memory follows one slice, not the answers.
 
-`to_frame` is the one place a slice's columns are made: a column added there (one hook per row) is
-written by both paths; it must not depend on other slices' rows.
+A column added in `frame.columns` (one hook per row, e.g. parsed JSON answers) is written by both paths;
+its set of columns must not depend on rows of other slices.
 """
 
 from __future__ import annotations
@@ -116,11 +118,6 @@ class StreamedMerge:
         finally:
             files.close()
         return part.embedding[0]
-
-    def frames(self, rows: int | None = None):
-        """The merged table as frames of `rows` rows (at least one frame, maybe empty), in input order."""
-        for requests, table, options in self.slices(rows):
-            yield to_frame(requests, table, **options)
 
     def slices(self, rows: int | None = None):
         """(requests, result table, `to_frame` options) of `rows` rows at a time, in input order."""
