@@ -25,7 +25,7 @@ import orjson
 
 from ..errors import InputError
 from ..jsonl import atomic_path, is_compressed, open_binary
-from .export import WrittenTable, escape_formulas_in, made_safe
+from .export import WrittenTable, escape_formulas_in
 from .frame import columns, to_frame
 from .join import Paths, join_inputs
 from .offsets import LineFiles, OffsetTable, read_back
@@ -80,32 +80,30 @@ class StreamedMerge:
         `stream`, standard output by default, when path is '-'), a slice at a time."""
         fmt = "csv" if str(path) == "-" else _format(path)
         written = WrittenTable(str(path), self.table.rows)
-        lines = None
-        if fmt in ("csv", "tsv"):
-            rows = _csv_rows(self.slices(), written, escape_formulas)
-        elif fmt == "jsonl" and not _has_embedding_column(self.table, self.requests):
-            lines = _jsonl_lines(self.slices())
-        elif fmt == "jsonl":
-            slices = (to_frame(r, t, **options) for r, t, options in self.slices())
-            slices = (made_safe(frame, fmt, written, escape_formulas)[0] for frame in slices)
         if str(path) == "-":
+            rows = _csv_rows(self.slices(), written, escape_formulas)
             _write_csv(rows, stream if stream is not None else sys.stdout, ",", "\n")
             return written
         try:
             with atomic_path(path) as tmp:
-                if fmt == "parquet":
-                    _write_parquet(self.slices(), tmp, self._first_embedding())
-                elif fmt == "jsonl" and lines is not None:
-                    with open(tmp, "wb") as f:
-                        f.writelines(lines)
-                elif fmt == "jsonl":
-                    _write_jsonl(slices, tmp)
-                else:
-                    with open(tmp, "w", encoding="utf-8-sig" if excel else "utf-8", newline="") as f:
-                        _write_csv(rows, f, "\t" if fmt == "tsv" else ",", "\r\n" if excel else "\n")
+                self._write_file(tmp, fmt, written, escape_formulas, excel)
         except OSError as e:
             raise InputError(f"{path}: cannot write: {e.strerror or e}") from None
         return written
+
+    def _write_file(self, tmp: Path, fmt: str, written: WrittenTable, escape_formulas: bool, excel: bool):
+        slices = self.slices()
+        if fmt == "parquet":
+            _write_parquet(slices, tmp, self._first_embedding())
+        elif fmt == "jsonl" and _has_embedding_column(self.table, self.requests):
+            _write_jsonl((to_frame(r, t, **options) for r, t, options in slices), tmp)
+        elif fmt == "jsonl":
+            with open(tmp, "wb") as f:
+                f.writelines(_jsonl_lines(slices))
+        else:
+            rows = _csv_rows(slices, written, escape_formulas)
+            with open(tmp, "w", encoding="utf-8-sig" if excel else "utf-8", newline="") as f:
+                _write_csv(rows, f, "\t" if fmt == "tsv" else ",", "\r\n" if excel else "\n")
 
     def _first_embedding(self):
         """The first embedding of the table (its type is the Parquet column's), or None."""
@@ -162,7 +160,7 @@ def _format(path) -> str:
 
 
 def _csv_rows(slices, written: WrittenTable, escape_formulas: bool):
-    """The header, then every row's cells as pandas writes them to CSV (made safe as `made_safe` does):
+    """The header, then every row's cells as pandas writes them to CSV (made safe as `export` does):
     text as it is, integers in digits, no value empty, embeddings as JSON text. No frame is made."""
     for i, (requests, table, options) in enumerate(slices):
         data = columns(requests, table, **options)
