@@ -257,13 +257,15 @@ def read_objects(
     """(line number, object, raw line) for every line that holds a JSON object.
 
     Every other line becomes a finding through `emit` and reading goes on. `stats`, when given,
-    receives `lines`, `bytes` and `content` (whether any line was not blank) as reading proceeds.
+    receives `lines`, `bytes`, `start` (the byte offset of the line just read) and `content` (whether any
+    line was not blank) as reading proceeds.
     """
     stats = {} if stats is None else stats
     stats.setdefault("lines", 0)
     stats.setdefault("bytes", 0)
     reader = LineReader(emit)
     for number, end, raw in iter_lines(stream):
+        stats["start"] = stats["bytes"]
         stats["lines"] = number
         stats["bytes"] = end
         obj = reader.parse(number, raw)

@@ -8,6 +8,10 @@ rows/s and peak RSS (the child's ru_maxrss). A child is stopped when its memory 
 
     python bench/bench_merge.py            # runs alone, prints a table
     BENCH_MERGE_ROWS=100000 python bench/bench_merge.py
+    BENCH_MERGE_FORMATS=csv,jsonl,parquet BENCH_MERGE_BASELINE=0 python bench/bench_merge.py
+
+BENCH_MERGE_FORMATS names the output formats batchkit writes, each measured on its own (default parquet,
+the one the pandas side writes); BENCH_MERGE_BASELINE=0 leaves the pandas side out.
 
 `run(tmpdir)` returns the numbers as a dict (for bench/run.py); its files go in `tmpdir/merge/`, removed after.
 """
@@ -140,6 +144,7 @@ def measure(command: list[str], cap_bytes: int) -> dict:
     proc.stderr.close()
     return {
         "seconds": round(seconds, 2),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),  # steadier than wall time on a busy machine
         "peak_rss_mb": round(usage.ru_maxrss / 1024),  # kilobytes on Linux
         "exit_code": proc.returncode,
         "stopped_at_cap": stopped,
@@ -158,20 +163,27 @@ def run(tmpdir: str | os.PathLike, rows: int | None = None) -> dict:
     paths = write_files(folder, rows)
     generated = time.perf_counter() - started
     sizes = {name: path.stat().st_size for name, path in paths.items()}
-    batchkit = measure(
-        [sys.executable, "-m", "batchkit", "merge", str(paths["batch"]), "--results", str(paths["output"]),
-         str(paths["errors"]), "-o", str(folder / "merged.parquet"), "-q"],
-        cap,
-    )  # fmt: skip
-    baseline = measure(
-        [sys.executable, "-c", BASELINE, str(paths["batch"]), str(paths["output"]), str(paths["errors"]),
-         str(folder / "baseline.parquet")],
-        cap,
-    )  # fmt: skip
+    formats = os.environ.get("BENCH_MERGE_FORMATS", "parquet").split(",")
+    by_format = {}
+    for fmt in formats:
+        by_format[fmt] = measure(
+            [sys.executable, "-m", "batchkit", "merge", str(paths["batch"]), "--results", str(paths["output"]),
+             str(paths["errors"]), "-o", str(folder / f"merged.{fmt}"), "--allow-missing", "-q"],
+            cap,
+        )  # fmt: skip
+        (folder / f"merged.{fmt}").unlink(missing_ok=True)
+    baseline = None
+    if os.environ.get("BENCH_MERGE_BASELINE", "1") != "0":
+        baseline = measure(
+            [sys.executable, "-c", BASELINE, str(paths["batch"]), str(paths["output"]), str(paths["errors"]),
+             str(folder / "baseline.parquet")],
+            cap,
+        )  # fmt: skip
     shutil.rmtree(folder, ignore_errors=True)  # gigabytes of generated files
-    for side in (batchkit, baseline):
-        ok = side["exit_code"] == 0
-        side["rows_per_s"] = round(rows / side["seconds"]) if ok and side["seconds"] else None
+    for side in (*by_format.values(), baseline):
+        if side is not None:
+            ok = side["exit_code"] == 0
+            side["rows_per_s"] = round(rows / side["seconds"]) if ok and side["seconds"] else None
     return {
         "name": "merge",
         "rows": rows,
@@ -179,7 +191,8 @@ def run(tmpdir: str | os.PathLike, rows: int | None = None) -> dict:
         "results_mb": round((sizes["output"] + sizes["errors"]) / 1e6),
         "generate_s": round(generated, 1),
         "memory_cap_mb": round(cap / 1e6),
-        "batchkit_merge": batchkit,
+        "batchkit_merge": by_format.get("parquet", by_format[formats[0]]),
+        "batchkit_merge_by_format": by_format,
         "pandas_read_json_merge": baseline,
     }
 
@@ -188,7 +201,10 @@ def _row(name: str, side: dict) -> str:
     if side["exit_code"]:
         why = "stopped at the memory cap" if side["stopped_at_cap"] else f"failed ({side['exit_code']})"
         return f"{name:<34} {why:>12}   peak RSS {side['peak_rss_mb']:>7,} MB"
-    return f"{name:<34} {side['rows_per_s']:>10,} rows/s  {side['seconds']:>7.1f} s  peak RSS {side['peak_rss_mb']:>7,} MB"
+    return (
+        f"{name:<34} {side['rows_per_s']:>10,} rows/s  {side['seconds']:>7.1f} s  cpu {side['cpu_s']:>6.1f} s  "
+        f"peak RSS {side['peak_rss_mb']:>7,} MB"
+    )
 
 
 def main() -> None:
@@ -200,11 +216,14 @@ def print_table(result: dict) -> None:
     print(
         f"merge: {result['rows']:,} requests, input {result['input_mb']:,} MB, results {result['results_mb']:,} MB"
     )
-    print(_row("batchkit merge → parquet", result["batchkit_merge"]))
-    print(_row("pandas read_json + merge → parquet", result["pandas_read_json_merge"]))
-    for side in ("batchkit_merge", "pandas_read_json_merge"):
-        if result[side]["stderr"]:
-            print(f"{side} stderr:\n{result[side]['stderr']}", file=sys.stderr)
+    by_format = result.get("batchkit_merge_by_format") or {"parquet": result["batchkit_merge"]}
+    for fmt, side in by_format.items():
+        print(_row(f"batchkit merge → {fmt}", side))
+    if result["pandas_read_json_merge"] is not None:
+        print(_row("pandas read_json + merge → parquet", result["pandas_read_json_merge"]))
+    for name, side in [*by_format.items(), ("pandas", result["pandas_read_json_merge"])]:
+        if side is not None and side["stderr"]:
+            print(f"{name} stderr:\n{side['stderr']}", file=sys.stderr)
 
 
 if __name__ == "__main__":

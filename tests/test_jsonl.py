@@ -17,7 +17,7 @@ def test_lf_crlf_and_missing_final_newline_give_the_same_objects():
     crlf, _, _ = read(b'{"a":1}\r\n{"a":2}\r\n')
     bare, _, stats = read(b'{"a":1}\n{"a":2}')
     assert [o for _, o, _ in lf] == [o for _, o, _ in crlf] == [o for _, o, _ in bare] == [{"a": 1}, {"a": 2}]
-    assert stats == {"lines": 2, "bytes": 15, "content": True}
+    assert stats == {"lines": 2, "bytes": 15, "start": 8, "content": True}  # start: the last line's offset
 
 
 def test_line_numbers_are_one_based_and_offsets_cumulative():

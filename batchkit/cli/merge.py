@@ -154,7 +154,7 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
     Answers to requests that asked for a json_schema are parsed: answer.FIELD columns, and parse_error
     says which rows are not JSON, were cut at the token limit, or do not match the schema (and where).
     """
-    from ..results import merge_results
+    from ..results import merge_results, stream_merge, streamable
 
     quiet, as_json = options["quiet"], options["fmt"] == "json" or options["as_json"]
     cluster = on_cluster(options)
@@ -163,19 +163,24 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
         return _merge_on_dask(inputs, results, output, source_options, allow_missing, cluster, quiet, as_json)
     progress = LinesReadBars(quiet)
     try:
-        result = merge_results(
-            inputs,
-            results,
-            source,
-            id_column,
-            id_prefix=id_prefix,
-            sheet=sheet,
-            encoding=encoding,
-            progress=progress,
-            id_map=options["id_map"],
-            parse_json=options["parse_json"],
-            flatten=options["flatten"],
-        )
+        result = None
+        if source is None and options["parse_json"] is not True and streamable(results, output):
+            result = stream_merge(inputs, results, progress, options["id_map"])  # bounded memory
+        if result is None or (options["parse_json"] is None and result.requests.expected):
+            # answers parsed into columns (a request asked for a json_schema) take the frame
+            result = merge_results(
+                inputs,
+                results,
+                source,
+                id_column,
+                id_prefix=id_prefix,
+                sheet=sheet,
+                encoding=encoding,
+                progress=progress,
+                id_map=options["id_map"],
+                parse_json=options["parse_json"],
+                flatten=options["flatten"],
+            )
     finally:
         progress.close()
     report = result.report
@@ -211,8 +216,12 @@ def _merge_on_dask(inputs, results, output, source_options, allow_missing, clust
 
 
 def _write(result, output, options):
-    from ..results import write_merged
+    from ..results import StreamedMerge, write_merged
 
+    if isinstance(result, StreamedMerge):
+        return result.write(
+            output, sys.stdout, escape_formulas=options["escape_formulas"], excel=options["excel"]
+        )
     return write_merged(
         result.frame,
         output,

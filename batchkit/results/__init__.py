@@ -1,7 +1,8 @@
 """Results: result lines of every shape read into one record (`read`), joined back to the requests
 they answer by custom_id (`requests` → `table` ← `join`, behind `batchkit.merge`), made a DataFrame
 (`frame`, with structured answers parsed into columns by `parsed`) and written with hostile cells made
-safe (`export`); what was found is the `report`; failures
+safe (`export`), or written a slice at a time with the answers read back by offset (`stream`, `offsets`);
+what was found is the `report`; failures
 grouped (`digest`), and what failed written again as a new batch (`retry`)."""
 
 from .digest import DigestEntry, digest, hint_for, message_pattern
@@ -24,6 +25,7 @@ from .read import (
 from .report import DUPLICATE_RULE, FAILED, Duplicate, Located, MergeReport, MergeResult, Orphan
 from .requests import RequestIndex, read_requests
 from .retry import RetryResult, retry, select_retry
+from .stream import StreamedMerge, stream_merge, streamable
 from .table import ResultTable
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "ResultRecord",
     "ResultTable",
     "RetryResult",
+    "StreamedMerge",
     "WrittenTable",
     "digest",
     "hint_for",
@@ -63,5 +66,7 @@ __all__ = [
     "result_column_names",
     "retry",
     "select_retry",
+    "stream_merge",
+    "streamable",
     "write_merged",
 ]

@@ -96,15 +96,7 @@ def write_merged(
 
     fmt = "csv" if str(path) == "-" else table_format(path)
     written = WrittenTable(str(path), len(frame))
-    if fmt in TEXT_FORMATS and "embedding" in frame.columns:
-        frame = frame.assign(
-            embedding=[None if v is None else orjson.dumps(v).decode() for v in frame["embedding"]]
-        )
-    long_cells = []
-    if fmt == "xlsx":
-        frame, long_cells = _excel_safe(frame, written)
-    elif fmt in ("csv", "tsv") and escape_formulas:
-        frame = _formulas_escaped(frame, written)
+    frame, long_cells = made_safe(frame, fmt, written, escape_formulas)
     if str(path) == "-":
         frame.to_csv(stream if stream is not None else sys.stdout, index=False)
     else:
@@ -113,6 +105,21 @@ def write_merged(
         written.long_cells = f"{path}{LONG_CELLS_SUFFIX}"
         _write_long_cells(long_cells, written.long_cells)
     return written
+
+
+def made_safe(
+    frame: pd.DataFrame, fmt: str, written: WrittenTable, escape_formulas: bool = True
+) -> tuple[pd.DataFrame, list[dict]]:
+    """The frame as format `fmt` can hold it safely (counted in `written`), and the cut long cells."""
+    if fmt in TEXT_FORMATS and "embedding" in frame.columns:
+        frame = frame.assign(
+            embedding=[None if v is None else orjson.dumps(v).decode() for v in frame["embedding"]]
+        )
+    if fmt == "xlsx":
+        return _excel_safe(frame, written)
+    if fmt in ("csv", "tsv") and escape_formulas:
+        frame = _formulas_escaped(frame, written)
+    return frame, []
 
 
 def _text_columns(frame: pd.DataFrame):
@@ -126,15 +133,21 @@ def _text_columns(frame: pd.DataFrame):
 def _formulas_escaped(frame: pd.DataFrame, written: WrittenTable) -> pd.DataFrame:
     changed = {}
     for name, values in _text_columns(frame):
-        count = 0
-        for i, value in enumerate(values):
-            if type(value) is str and value.startswith(FORMULA_START) and not NUMBER.fullmatch(value):
-                values[i] = "'" + value
-                count += 1
+        count = escape_formulas_in(values)
         if count:
             written.escaped += count
             changed[name] = values
     return _replaced(frame, changed)
+
+
+def escape_formulas_in(values: list) -> int:
+    """Prefixes with ' (in place) the text cells a spreadsheet would run as a formula; how many."""
+    count = 0
+    for i, value in enumerate(values):
+        if type(value) is str and value.startswith(FORMULA_START) and not NUMBER.fullmatch(value):
+            values[i] = "'" + value
+            count += 1
+    return count
 
 
 def _excel_safe(frame: pd.DataFrame, written: WrittenTable) -> tuple[pd.DataFrame, list[dict]]:

@@ -4,6 +4,7 @@ models (`to_frame`), optionally after the rows of the source table the requests 
 
 from __future__ import annotations
 
+from array import array
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError
@@ -25,42 +26,63 @@ def to_frame(
     parse_json: bool | None = None,
     flatten: int = 1,
     report: MergeReport | None = None,
+    choices: int | None = None,
+    embedding: bool | None = None,
 ) -> pd.DataFrame:
-    """One row per request, in input order: custom_id, status, answer, usage and error columns; with
-    parse_json (None: when a request asked for a JSON schema) each answer's fields as `answer.FIELD`
-    columns (nested `flatten` levels deep) and `parse_error`, counted in `report`."""
+    """One row per request, in input order: custom_id, status, answer, usage and error columns (see
+    `columns`); with parse_json (None: when a request asked for a JSON schema) each answer's fields as
+    `answer.FIELD` columns (nested `flatten` levels deep) and `parse_error`, counted in `report`."""
     import pandas as pd
 
+    data = {name: _integers(v) if isinstance(v, array) else _text(v) for name, v in columns(
+        requests, table, choices=choices, embedding=embedding).items()}  # fmt: skip
+    if parse_json or (parse_json is None and requests.expected):
+        parsed = _parsed_columns(requests, table, AnswerParser(flatten), report)
+        at = list(data).index("finish_reason")  # after the answers, before the rest
+        data = dict([*list(data.items())[:at], *parsed.items(), *list(data.items())[at:]])
+    return pd.DataFrame(data)
+
+
+def columns(
+    requests: RequestIndex, table: ResultTable, *, choices: int | None = None, embedding: bool | None = None
+) -> dict[str, list | array]:
+    """The merged table's columns by name: lists of text (or embeddings), and arrays of integers with NA
+    where there is no value. The one place the columns are made, for a frame and for a streamed file.
+
+    `choices` (the most answers any row has) and `embedding` (whether there is an embedding column) fix
+    the columns when the table is one slice of a larger one; by default this table decides them.
+    """
     # the model asked for (the response may name a dated snapshot of it), else the one that answered
     models = requests.models
     if table.answered_by and None in models:
         models = [table.answered_by.get(row) if m is None else m for row, m in enumerate(models)]
     data = {
-        "custom_id": _text(requests.ids),
-        "status": _text(table.status),
-        "status_code": _integers(table.status_code),
-        "model": _text(models),
-        "content": _text(table.content),
+        "custom_id": requests.ids,
+        "status": table.status,
+        "status_code": table.status_code,
+        "model": models,
+        "content": table.content,
     }
     more = table.more_contents
-    for i in range(max(map(len, more.values()), default=0)):
-        data[f"content_{i + 2}"] = _text(
-            [more[row][i] if row in more and len(more[row]) > i else None for row in range(table.rows)]
+    extra = max(map(len, more.values()), default=0) if choices is None else max(choices - 1, 0)
+    for i in range(extra):
+        data[f"content_{i + 2}"] = [
+            more[row][i] if row in more and len(more[row]) > i else None for row in range(table.rows)
+        ]
+    data["finish_reason"] = table.finish_reason
+    data["tool_calls"] = table.tool_calls
+    data["prompt_tokens"] = table.prompt_tokens
+    data["completion_tokens"] = table.completion_tokens
+    data["total_tokens"] = table.total_tokens
+    data["error_code"] = table.error_code
+    data["error_message"] = table.error_message
+    if embedding is None:
+        embedding = table.embedding is not None or any(
+            url.rstrip("/").endswith("embeddings") for url in requests.endpoints
         )
-    if parse_json or (parse_json is None and requests.expected):
-        data.update(_parsed_columns(requests, table, AnswerParser(flatten), report))
-    data["finish_reason"] = _text(table.finish_reason)
-    data["tool_calls"] = _text(table.tool_calls)
-    data["prompt_tokens"] = _integers(table.prompt_tokens)
-    data["completion_tokens"] = _integers(table.completion_tokens)
-    data["total_tokens"] = _integers(table.total_tokens)
-    data["error_code"] = _text(table.error_code)
-    data["error_message"] = _text(table.error_message)
-    if table.embedding is not None or any(
-        url.rstrip("/").endswith("embeddings") for url in requests.endpoints
-    ):
-        data["embedding"] = _text(table.embedding if table.embedding is not None else [None] * table.rows)
-    return pd.DataFrame(data)
+    if embedding:
+        data["embedding"] = table.embedding if table.embedding is not None else [None] * table.rows
+    return data
 
 
 def _parsed_columns(requests: RequestIndex, table: ResultTable, parser: AnswerParser, report) -> dict:

@@ -45,11 +45,16 @@ OUTPUT_SUFFIX, ERRORS_SUFFIX = ".output.jsonl", ".errors.jsonl"  # the names `ba
 
 
 def join_results(
-    requests: RequestIndex, paths: Sequence, report: MergeReport, progress: LinesRead | None = None
+    requests: RequestIndex,
+    paths: Sequence,
+    report: MergeReport,
+    progress: LinesRead | None = None,
+    table: ResultTable | None = None,
 ) -> ResultTable:
     """The winning result of every row (status `missing` where there is none), with orphans and
-    duplicates recorded in the report."""
-    table = ResultTable(len(requests))
+    duplicates recorded in the report; into `table` when given (a `stream.OffsetTable` keeps where the
+    answers are instead of the answers)."""
+    table = ResultTable(len(requests)) if table is None else table
     seen: dict[int, list[Located]] = {}  # row → every result read for it, only once there are two
     read = 0
     for path in paths:
@@ -149,11 +154,14 @@ def count(requests: RequestIndex, table: ResultTable, report: MergeReport) -> No
     )
 
 
-def join_inputs(inputs: Paths, results: Paths, progress: LinesRead | None = None, id_map=None):
+def join_inputs(
+    inputs: Paths, results: Paths, progress: LinesRead | None = None, id_map=None, make_table=None
+):
     """(report, requests, results table): every input request with the result that won for it.
 
     `id_map` is the map `batchkit convert` wrote beside a converted file (OUT.ids.jsonl): results of
-    the converted file then join to the requests of the file it was converted from."""
+    the converted file then join to the requests of the file it was converted from. `make_table(requests)`
+    gives the table to fill (a `ResultTable` by default)."""
     notes: list[str] = []
     inputs, results = _paths(inputs, "input"), result_paths(results, notes)
     report = MergeReport([source_name(p) for p in inputs], [source_name(p) for p in results], notes=notes)
@@ -161,7 +169,8 @@ def join_inputs(inputs: Paths, results: Paths, progress: LinesRead | None = None
     if id_map is not None:
         found = requests.alias(read_id_map(id_map))
         notes.append(f"note: {found:,} request(s) also found by the ids in {source_name(id_map)}")
-    table = join_results(requests, results, report, progress)
+    table = make_table(requests) if make_table is not None else None
+    table = join_results(requests, results, report, progress, table)
     count(requests, table, report)
     read = {
         "records": report.requests,
@@ -194,7 +203,8 @@ def merge_results(
     result columns after them) and the report (counts, tokens, orphans, duplicates, missing, digest).
     parse_json (None: when a request asked for a JSON schema) parses each answer into `answer.FIELD`
     columns (nested objects `flatten` levels deep) with a `parse_error` column (see `parsed`).
-    `id_map`: see `join_inputs`.
+    `id_map`: see `join_inputs`. The table is a DataFrame, so every answer is in memory at once; to write
+    a file in bounded memory use `stream_merge` (as `batchkit merge` does).
     """
     if source is None and id_column is not None:
         raise UsageError("--id-column needs --source: it names the source table's id column")
@@ -209,7 +219,11 @@ def merge_results(
 def merge(
     inputs: Paths, results: Paths, source=None, id_column: str | None = None, **options
 ) -> pd.DataFrame:
-    """The merged table: see `merge_results`, which also returns the report."""
+    """The merged table: see `merge_results`, which also returns the report.
+
+    A DataFrame holds every answer in memory at once; `batchkit merge` writing a file streams instead
+    (`results.stream`), its memory bounded whatever the answers' size.
+    """
     return merge_results(inputs, results, source, id_column, **options).frame
 
 

@@ -26,7 +26,7 @@ from typing import BinaryIO
 import orjson
 
 from ..findings import WARNING, Finding
-from ..jsonl import open_binary, read_objects, source_name
+from ..jsonl import is_compressed, open_binary, read_objects, source_name
 from ..lenient import as_int, timestamp
 
 OK = "ok"
@@ -65,6 +65,7 @@ class ResultRecord:
     created: int | None = None
     file: str = ""
     line: int = 0
+    offset: int = -1  # byte offset of the line in its file (-1 when the file is compressed or a stream)
 
     @property
     def content(self) -> str | None:
@@ -106,9 +107,12 @@ def read_result_file(
 
     stats: dict = {}
     with open_binary(path) as stream:
+        seekable = hasattr(stream, "fileno") and not is_compressed(stream)
         for number, obj, _raw in read_objects(stream, report, stats):
             record = normalise(obj, number, name, report)
             if record is not None:
+                if seekable:
+                    record.offset = stats["start"]
                 yield record
     if not stats.get("content", True):
         report(Finding("empty-file", "", None))

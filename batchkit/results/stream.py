@@ -1,0 +1,250 @@
+"""A merge written in bounded memory: `batchkit merge` to CSV, TSV, JSONL or Parquet.
+
+The join is the same as `merge_results`' (`join_inputs`: the same report, statuses and digest), into an
+`offsets.OffsetTable`, which keeps where each winning answer is rather than the answer. Then the rows are
+written in input order a slice at a time: the slice's answers are read back by offset into a small
+`ResultTable`, made the columns `frame.columns` makes (the one place columns are made, for a DataFrame
+too) and appended: CSV/TSV through the csv module, JSONL through orjson, Parquet through pyarrow, each
+exactly as pandas writes the same frame (a test compares them on every fixture). JSONL with embeddings
+goes through pandas, for its number format. So memory follows one slice, not the answers.
+
+A column added in `frame.columns` (one hook per row, e.g. parsed JSON answers) is written by both paths;
+its set of columns must not depend on rows of other slices.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from array import array
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from ..errors import InputError
+from ..jsonl import atomic_path, is_compressed, open_binary
+from .export import WrittenTable, escape_formulas_in
+from .frame import columns, to_frame
+from .join import Paths, join_inputs
+from .offsets import LineFiles, OffsetTable, read_back
+from .report import MergeReport
+from .requests import LinesRead, RequestIndex
+from .table import NA
+
+SLICE_ROWS = 4096  # rows read back and written at a time: ~8 MB of 2 kB answers
+STREAMED_FORMATS = ("csv", "tsv", "jsonl", "parquet")
+
+
+@dataclass
+class _SliceRequests:
+    """The request columns `to_frame` reads, for one slice of rows."""
+
+    ids: list[str]
+    models: list
+    endpoints: set[str]
+
+
+def streamable(results: Paths, output) -> bool:
+    """Whether a merge of `results` into `output` can stream: plain result files that can be read back
+    by offset, and an uncompressed CSV, TSV, JSONL or Parquet output (or '-', CSV)."""
+    from ..tables import COMPRESSIONS, table_format
+
+    if str(output) != "-":
+        try:
+            fmt = table_format(output)
+        except Exception:
+            return False  # the frame path says what is wrong with the name
+        if fmt not in STREAMED_FORMATS or Path(output).suffix.lower() in COMPRESSIONS:
+            return False
+    paths = [results] if isinstance(results, (str, os.PathLike)) or hasattr(results, "read") else results
+    for path in paths:
+        if not isinstance(path, (str, os.PathLike)) or str(path) == "-":
+            return False
+        if os.path.isfile(path):
+            with open_binary(path) as stream:
+                if is_compressed(stream):
+                    return False
+    return True
+
+
+class StreamedMerge:
+    """A merge joined but not yet written: its report now, its rows when `write` is called."""
+
+    def __init__(self, report: MergeReport, requests: RequestIndex, table: OffsetTable, paths: dict):
+        self.report, self.requests, self.table, self.paths = report, requests, table, paths
+
+    def write(self, path, stream=None, *, escape_formulas: bool = True, excel: bool = False) -> WrittenTable:
+        """Write the merged rows as `write_merged` does (by the path's extension, atomically; CSV to
+        `stream`, standard output by default, when path is '-'), a slice at a time."""
+        fmt = "csv" if str(path) == "-" else _format(path)
+        written = WrittenTable(str(path), self.table.rows)
+        if str(path) == "-":
+            rows = _csv_rows(self.slices(), written, escape_formulas)
+            _write_csv(rows, stream if stream is not None else sys.stdout, ",", "\n")
+            return written
+        try:
+            with atomic_path(path) as tmp:
+                self._write_file(tmp, fmt, written, escape_formulas, excel)
+        except OSError as e:
+            raise InputError(f"{path}: cannot write: {e.strerror or e}") from None
+        return written
+
+    def _write_file(self, tmp: Path, fmt: str, written: WrittenTable, escape_formulas: bool, excel: bool):
+        slices = self.slices()
+        if fmt == "parquet":
+            _write_parquet(slices, tmp, self._first_embedding())
+        elif fmt == "jsonl" and _has_embedding_column(self.table, self.requests):
+            _write_jsonl((to_frame(r, t, **options) for r, t, options in slices), tmp)
+        elif fmt == "jsonl":
+            with open(tmp, "wb") as f:
+                f.writelines(_jsonl_lines(slices))
+        else:
+            rows = _csv_rows(slices, written, escape_formulas)
+            with open(tmp, "w", encoding="utf-8-sig" if excel else "utf-8", newline="") as f:
+                _write_csv(rows, f, "\t" if fmt == "tsv" else ",", "\r\n" if excel else "\n")
+
+    def _first_embedding(self):
+        """The first embedding of the table (its type is the Parquet column's), or None."""
+        row = self.table.embedded.find(1)
+        if row < 0:
+            return None
+        files = LineFiles([self.paths[name] for name in self.table.files])
+        try:
+            part = read_back(self.table, self.requests.ids, files, row, row + 1)
+        finally:
+            files.close()
+        return part.embedding[0]
+
+    def slices(self, rows: int | None = None):
+        """(requests, result table, `to_frame` options) of `rows` rows at a time, in input order."""
+        table, requests, rows = self.table, self.requests, rows or SLICE_ROWS
+        choices, embedding = table.most_choices(), _has_embedding_column(table, requests)
+        files = LineFiles([self.paths[name] for name in table.files])
+        try:
+            for start in range(0, max(table.rows, 1), rows):
+                stop = min(start + rows, table.rows)
+                part = read_back(table, requests.ids, files, start, stop)
+                ids, models = requests.ids[start:stop], requests.models[start:stop]
+                part_requests = _SliceRequests(ids, models, requests.endpoints)
+                yield part_requests, part, {"choices": choices, "embedding": embedding}
+        finally:
+            files.close()
+
+
+def stream_merge(
+    inputs: Paths, results: Paths, progress: LinesRead | None = None, id_map=None
+) -> StreamedMerge:
+    """Join `results` to the requests of `inputs` as `merge_results` does, keeping where each winning
+    answer is instead of the answer; `write` then writes the rows in bounded memory. (Answers parsed into
+    columns, `merge_results(parse_json=...)`, take the frame.)"""
+    report, requests, table = join_inputs(inputs, results, progress, id_map, make_table=OffsetTable)
+    return StreamedMerge(report, requests, table, _paths_by_name(results))
+
+
+def _paths_by_name(results: Paths) -> dict:
+    """The result paths by the names the table's files are known by."""
+    from ..jsonl import source_name
+
+    given = [results] if isinstance(results, (str, os.PathLike)) else list(results)
+    return {source_name(p): p for p in given}
+
+
+def _has_embedding_column(table: OffsetTable, requests: RequestIndex) -> bool:
+    """The rule of `to_frame` for the whole table."""
+    return table.has_embeddings() or any(u.rstrip("/").endswith("embeddings") for u in requests.endpoints)
+
+
+def _format(path) -> str:
+    from ..tables import table_format
+
+    return table_format(path)
+
+
+def _csv_rows(slices, written: WrittenTable, escape_formulas: bool):
+    """The header, then every row's cells as pandas writes them to CSV (made safe as `export` does):
+    text as it is, integers in digits, no value empty, embeddings as JSON text. No frame is made."""
+    for i, (requests, table, options) in enumerate(slices):
+        data = columns(requests, table, **options)
+        if i == 0:
+            yield list(data)
+        if data.get("embedding") is not None:
+            data["embedding"] = [None if v is None else orjson.dumps(v).decode() for v in data["embedding"]]
+        cells = [list(values) for values in _cells(data)]
+        if escape_formulas:
+            for name, values in zip(data, cells, strict=True):
+                if not isinstance(data[name], array):
+                    written.escaped += escape_formulas_in(values)
+        yield from zip(*cells, strict=True)
+
+
+def _cells(data: dict) -> list[list]:
+    """The columns as lists of cells: integers with None where there is no value."""
+    return [
+        [None if v == NA else v for v in values] if isinstance(values, array) else values
+        for values in data.values()
+    ]
+
+
+def _jsonl_lines(slices):
+    """Every row as the JSON line pandas writes (`to_json(orient="records", lines=True,
+    force_ascii=False)`): compact, keys in column order, '/' escaped as \\/. Not for embeddings, whose
+    numbers pandas rounds to 10 digits."""
+    for requests, table, options in slices:
+        data = columns(requests, table, **options)
+        names = list(data)
+        for row in zip(*_cells(data), strict=True):
+            yield orjson.dumps(dict(zip(names, row, strict=True))).replace(b"/", b"\\/") + b"\n"
+
+
+def _write_csv(rows, f, sep: str, line_end: str) -> None:
+    csv.writer(f, delimiter=sep, lineterminator=line_end, quoting=csv.QUOTE_MINIMAL).writerows(rows)
+
+
+def _write_jsonl(slices, tmp: Path) -> None:
+    tmp.write_bytes(b"")
+    for frame in slices:
+        if len(frame):
+            frame.to_json(tmp, orient="records", lines=True, mode="a", force_ascii=False, date_format="iso")
+
+
+def _write_parquet(slices, tmp: Path, embedding) -> None:
+    """One row group a slice, from the slice's columns (no DataFrame), under the schema of the first
+    slice (see `_schema`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer = schema = None
+    try:
+        for requests, table, options in slices:
+            data = columns(requests, table, **options)
+            if writer is None:
+                schema = _schema(data, embedding)
+                writer = pq.ParquetWriter(tmp, schema)
+            arrays = [
+                pa.array(cells, type=field.type) for cells, field in zip(_cells(data), schema, strict=True)
+            ]
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _schema(data: dict, embedding):
+    """The Parquet schema of a slice's columns: integers as int64; other columns (text, embeddings) of
+    the type of their first values, as `tables.write_table` gives it, text where this slice has no value
+    and, for `embedding`, the type of the table's first embedding."""
+    import pyarrow as pa
+
+    fields = []
+    for name, values in data.items():
+        if isinstance(values, array):
+            kind = pa.int64()
+        else:
+            present = [v for v in values if v is not None][:1000]
+            if not present and name == "embedding" and embedding is not None:
+                present = [embedding]
+            kind = pa.infer_type(present) if present else pa.string()
+        fields.append(pa.field(name, kind))
+    return pa.schema(fields)

@@ -1,0 +1,158 @@
+"""The streamed merge (`results.stream`) writes the very file the frame path writes, on every fixture."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import orjson
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+import batchkit.results
+from batchkit.cli import cli
+from batchkit.errors import InputError
+from batchkit.results import merge_results, stream, stream_merge, streamable, write_merged
+
+DATA = Path(__file__).parent / "data" / "results"
+DIALECT_INPUT = DATA / "dialect-input.jsonl"
+
+
+def _cases() -> list[tuple[str, list[Path], list[Path]]]:
+    """Every fixture folder: its input file(s) with all its result files, and each result file alone."""
+    cases = []
+    for folder in sorted(p for p in DATA.iterdir() if p.is_dir()):
+        named = [folder / n for n in ("input.jsonl", "batch_tasks.jsonl") if (folder / n).exists()]
+        inputs = named or [DIALECT_INPUT]
+        results = sorted(p for p in folder.glob("*.jsonl") if p not in inputs)
+        cases.append((folder.name, inputs, results))
+        if len(results) > 1:
+            cases.extend((f"{folder.name}-{r.stem}", inputs, [r]) for r in results)
+    cases.append(("dialect-openai", [DIALECT_INPUT], [DATA / "dialect-openai.jsonl"]))
+    reversed_problems = sorted((DATA / "problems").glob("output-*.jsonl"), reverse=True)
+    cases.append(("problems-reversed", [DATA / "problems" / "input.jsonl"], reversed_problems))
+    return cases
+
+
+CASES = _cases()
+FORMATS = ("csv", "tsv", "jsonl", "parquet")
+
+
+def _same_file(old: Path, new: Path, fmt: str) -> None:
+    if fmt == "parquet":
+        old_table, new_table = pq.read_table(old), pq.read_table(new)
+        assert old_table.column_names == new_table.column_names
+        assert old_table.to_pylist() == new_table.to_pylist()
+        assert new_table.num_rows == old_table.num_rows
+    else:
+        assert new.read_bytes() == old.read_bytes()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize(("name", "inputs", "results"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("slice_rows", [2, 20_000])
+def test_streamed_file_is_the_frame_paths_file(tmp_path, monkeypatch, name, inputs, results, fmt, slice_rows):
+    monkeypatch.setattr(stream, "SLICE_ROWS", slice_rows)  # slices of 2 rows: every boundary crossed
+    assert streamable(results, tmp_path / f"x.{fmt}")
+    framed = merge_results(inputs, results)
+    streamed = stream_merge(inputs, results)
+    assert streamed.report.to_dict() == framed.report.to_dict()
+    excel = fmt in ("csv", "tsv") and slice_rows == 2  # the Excel dialect once (BOM written once)
+    old = write_merged(framed.frame, tmp_path / f"old.{fmt}", excel=excel)
+    new = streamed.write(tmp_path / f"new.{fmt}", excel=excel)
+    _same_file(tmp_path / f"old.{fmt}", tmp_path / f"new.{fmt}", fmt)
+    assert {**new.to_dict(), "path": ""} == {**old.to_dict(), "path": ""}
+
+
+def test_standard_output_and_unescaped_formulas_are_the_same(tmp_path, monkeypatch):
+    monkeypatch.setattr(stream, "SLICE_ROWS", 3)
+    inputs, results = [DATA / "openai" / "input.jsonl"], sorted((DATA / "openai").glob("[eo]*.jsonl"))
+    batch = tmp_path / "batch.jsonl"
+    answers = tmp_path / "answers.jsonl"
+    # answers that begin like formulas, and one request line repeated with another body
+    lines = inputs[0].read_bytes().splitlines()
+    batch.write_bytes(
+        b"\n".join([*lines, lines[0].replace(b'"model"', b'"temperature": 1, "model"')]) + b"\n"
+    )
+    text = b"".join(p.read_bytes() for p in results).replace(b'"Blue."', b'"=1+1"')
+    answers.write_bytes(text)
+    framed, streamed = merge_results(batch, answers), stream_merge(batch, answers)
+    for escape in (True, False):
+        old, new = io.StringIO(), io.StringIO()
+        old_written = write_merged(framed.frame, "-", old, escape_formulas=escape)
+        new_written = streamed.write("-", new, escape_formulas=escape)
+        assert new.getvalue() == old.getvalue()
+        assert new_written.escaped == old_written.escaped == (1 if escape else 0)
+    assert "=1+1" in new.getvalue()
+
+
+def test_embeddings_first_met_in_a_later_slice_keep_their_parquet_type(tmp_path, monkeypatch):
+    monkeypatch.setattr(stream, "SLICE_ROWS", 1)
+    inputs = [DATA / "embeddings" / "input.jsonl"]
+    results = sorted((DATA / "embeddings").glob("[eo]*.jsonl"))
+    framed = merge_results(inputs, results)
+    assert framed.frame["embedding"].isna().any()  # some rows without one, so some slices have none
+    write_merged(framed.frame, tmp_path / "old.parquet")
+    stream_merge(inputs, results).write(tmp_path / "new.parquet")
+    _same_file(tmp_path / "old.parquet", tmp_path / "new.parquet", "parquet")
+    assert (
+        pq.read_schema(tmp_path / "new.parquet").field("embedding").type
+        == pq.read_schema(tmp_path / "old.parquet").field("embedding").type
+    )
+
+
+def test_what_cannot_stream_takes_the_frame_path(tmp_path):
+    results = [DATA / "openai" / "output.jsonl"]
+    packed = tmp_path / "output.jsonl"
+    import gzip
+
+    packed.write_bytes(gzip.compress(results[0].read_bytes()))
+    assert streamable(results, "-")
+    assert not streamable(results, tmp_path / "out.xlsx")
+    assert not streamable(results, tmp_path / "out.csv.gz")
+    assert not streamable(["-"], tmp_path / "out.csv")
+    assert not streamable([packed], tmp_path / "out.csv")
+
+
+def test_a_result_file_changed_before_the_rows_are_written_is_an_error(tmp_path):
+    answers = tmp_path / "output.jsonl"
+    answers.write_bytes((DATA / "openai" / "output.jsonl").read_bytes())
+    streamed = stream_merge(DATA / "openai" / "input.jsonl", answers)
+    answers.write_bytes(b"\n" * answers.stat().st_size)
+    with pytest.raises(InputError, match="changed while merging"):
+        streamed.write(tmp_path / "merged.csv")
+    assert not (tmp_path / "merged.csv").exists()  # nothing half written
+
+
+def test_the_command_streams_and_writes_the_frame_paths_file(tmp_path, monkeypatch):
+    inputs = DATA / "openai" / "input.jsonl"
+    results = [DATA / "openai" / "output.jsonl", DATA / "openai" / "errors.jsonl"]
+    write_merged(merge_results(inputs, results).frame, tmp_path / "frame.jsonl")
+
+    def no_frame(*args, **kwargs):
+        raise AssertionError("the command made a frame")
+
+    monkeypatch.setattr(batchkit.results, "merge_results", no_frame)
+    args = ["merge", str(inputs), "-r", *map(str, results), "--allow-missing", "--format", "json"]
+    out = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "cli.jsonl")])
+    assert out.exit_code == 0, out.output
+    assert (tmp_path / "cli.jsonl").read_bytes() == (tmp_path / "frame.jsonl").read_bytes()
+    summary = orjson.loads(out.output)
+    assert summary["written"]["rows"] == 8 and summary["counts"]["missing"] == 1
+
+
+HOSTILE = 'a/b </script> "q" \\ \u0000\u001f\u007f \u2028 é😀 \n\r\t\b\f, ;=1+1'
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_hostile_answers_are_written_as_the_frame_path_writes_them(tmp_path, fmt):
+    answers = tmp_path / "answers.jsonl"
+    text = (DATA / "openai" / "output.jsonl").read_bytes()
+    answers.write_bytes(text.replace(b'"Blue."', orjson.dumps(HOSTILE)).replace(b'"Red."', b'"-2"'))
+    inputs = DATA / "openai" / "input.jsonl"
+    write_merged(merge_results(inputs, answers).frame, tmp_path / f"old.{fmt}")
+    stream_merge(inputs, answers).write(tmp_path / f"new.{fmt}")
+    _same_file(tmp_path / f"old.{fmt}", tmp_path / f"new.{fmt}", fmt)
+    if fmt == "jsonl":
+        assert HOSTILE in {orjson.loads(line)["content"] for line in (tmp_path / "new.jsonl").open("rb")}
