@@ -164,8 +164,9 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
     progress = LinesReadBars(quiet)
     try:
         result = None
-        if source is None and options["parse_json"] is not True and streamable(results, output):
-            result = stream_merge(inputs, results, progress, options["id_map"])  # bounded memory
+        plain = source is None and options["id_map"] is None and options["parse_json"] is not True
+        if plain and streamable(results, output):
+            result = stream_merge(inputs, results, progress)  # bounded memory
         if result is None or (options["parse_json"] is None and result.requests.expected):
             # answers parsed into columns (a request asked for a json_schema) take the frame
             result = merge_results(

@@ -96,7 +96,7 @@ class StreamedMerge:
         if fmt == "parquet":
             _write_parquet(slices, tmp, self._first_embedding())
         elif fmt == "jsonl" and _has_embedding_column(self.table, self.requests):
-            _write_jsonl((to_frame(r, t, **options) for r, t, options in slices), tmp)
+            _write_jsonl((to_frame(r, t, parse_json=False, **options) for r, t, options in slices), tmp)
         elif fmt == "jsonl":
             with open(tmp, "wb") as f:
                 f.writelines(_jsonl_lines(slices))
@@ -138,8 +138,8 @@ def stream_merge(
 ) -> StreamedMerge:
     """Join `results` to the requests of `inputs` as `merge_results` does, keeping where each winning
     answer is instead of the answer; `write` then writes the rows in bounded memory. (Answers parsed into
-    columns, `merge_results(parse_json=...)`, take the frame.)"""
-    report, requests, table = join_inputs(inputs, results, progress, id_map, make_table=OffsetTable)
+    columns, `merge_results(parse_json=...)`, and an id map take the frame.)"""
+    report, requests, table = join_inputs(inputs, results, progress, make_table=OffsetTable)
     return StreamedMerge(report, requests, table, _paths_by_name(results))
 
 
