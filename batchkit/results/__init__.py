@@ -4,7 +4,7 @@ they answer by custom_id (`requests` → `table` ← `join`, behind `batchkit.me
 grouped (`digest`), and what failed written again as a new batch (`retry`)."""
 
 from .digest import DigestEntry, digest, hint_for, message_pattern
-from .export import WrittenTable, write_merged
+from .export import ExportResult, write_merged
 from .join import join_inputs, join_results, merge, merge_results
 from .read import (
     BATCH_ERROR,
@@ -39,7 +39,7 @@ __all__ = [
     "ResultRecord",
     "ResultTable",
     "RetryResult",
-    "WrittenTable",
+    "ExportResult",
     "digest",
     "hint_for",
     "join_inputs",

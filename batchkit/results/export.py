@@ -7,7 +7,7 @@
   hold them; a cell over Excel's 32,767 characters is cut, and its full text written to a JSONL file
   beside the workbook (`NAME.xlsx.long-cells.jsonl`: data row number (the header is not a row), column, text).
 
-Every cell changed is counted (`WrittenTable`), so the summary can say so.
+Every cell changed is counted (`ExportResult`), so the summary can say so.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ LONG_CELLS_SUFFIX = ".long-cells.jsonl"
 
 
 @dataclass
-class WrittenTable:
+class ExportResult:
     """What `write_merged` wrote and which cells it had to change."""
 
     path: str
@@ -84,7 +84,7 @@ def write_merged(
     sheet: str | None = None,
     escape_formulas: bool = True,
     excel: bool = False,
-) -> WrittenTable:
+) -> ExportResult:
     """Write a merged table by the path's extension (atomically), or as CSV to `stream` when path is '-'
     (standard output by default), with its hostile cells made safe (see the module docstring).
 
@@ -95,7 +95,7 @@ def write_merged(
     from ..tables import table_format, write_table
 
     fmt = "csv" if str(path) == "-" else table_format(path)
-    written = WrittenTable(str(path), len(frame))
+    written = ExportResult(str(path), len(frame))
     if fmt in TEXT_FORMATS and "embedding" in frame.columns:
         frame = frame.assign(
             embedding=[None if v is None else orjson.dumps(v).decode() for v in frame["embedding"]]
@@ -123,7 +123,7 @@ def _text_columns(frame: pd.DataFrame):
             yield name, column.tolist()
 
 
-def _formulas_escaped(frame: pd.DataFrame, written: WrittenTable) -> pd.DataFrame:
+def _formulas_escaped(frame: pd.DataFrame, written: ExportResult) -> pd.DataFrame:
     changed = {}
     for name, values in _text_columns(frame):
         count = 0
@@ -137,7 +137,7 @@ def _formulas_escaped(frame: pd.DataFrame, written: WrittenTable) -> pd.DataFram
     return _replaced(frame, changed)
 
 
-def _excel_safe(frame: pd.DataFrame, written: WrittenTable) -> tuple[pd.DataFrame, list[dict]]:
+def _excel_safe(frame: pd.DataFrame, written: ExportResult) -> tuple[pd.DataFrame, list[dict]]:
     """The frame with forbidden characters removed and long cells cut; the full text of the cut cells."""
     changed, long_cells = {}, []
     for name, values in _text_columns(frame):
