@@ -38,8 +38,25 @@ from .common import format_option, provider_option, use_color
     default=None,
     help="The line format (default: detected from the first line).",
 )
+@click.option(
+    "--skip-non-requests",
+    is_flag=True,
+    help="Pass over a file whose first line is a result or a fine-tuning example (for hooks over *.jsonl).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only errors; no warnings or summary.")
-def validate(files, provider, fmt, strict, max_findings, max_requests, max_bytes, jobs, dialect, quiet):
+def validate(
+    files,
+    provider,
+    fmt,
+    strict,
+    max_findings,
+    max_requests,
+    max_bytes,
+    jobs,
+    dialect,
+    skip_non_requests,
+    quiet,
+):
     """Check batch FILES (JSONL; '-' reads standard input) before upload.
 
     Exit status: 0 valid, 1 invalid (or any warning with --strict), 2 usage or I/O error.
@@ -48,6 +65,8 @@ def validate(files, provider, fmt, strict, max_findings, max_requests, max_bytes
 
     if files.count("-") > 1:
         raise UsageError("standard input ('-') can be read only once")
+    if skip_non_requests:
+        files = _requests_only(files, notes_to_stderr=fmt != "text", quiet=quiet)
     reports = [
         validate_file(
             f,
@@ -66,3 +85,22 @@ def validate(files, provider, fmt, strict, max_findings, max_requests, max_bytes
         click.echo(output)
     # `valid` already counts warnings under --strict: the text, the JSON and the status agree
     click.get_current_context().exit(0 if all(r.valid for r in reports) else 1)
+
+
+def _requests_only(files, *, notes_to_stderr: bool, quiet: bool) -> list[str]:
+    """The files to validate; each one passed over is named with why (standard input is always read)."""
+    from ..validate import FINE_TUNING, REQUESTS, RESULTS, file_kind
+
+    skipped = {
+        RESULTS: "skipped: a results file",
+        FINE_TUNING: "skipped: not a batch file (fine-tuning data)",
+    }
+    kept = []
+    for f in files:
+        kind = REQUESTS if f == "-" else file_kind(f)
+        if kind in skipped:
+            if not quiet:
+                click.echo(f"{f}: {skipped[kind]}", err=notes_to_stderr)
+        else:
+            kept.append(f)
+    return kept
