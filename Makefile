@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[server,dev,dask]'
 	touch $(STAMP)
 
+# Two workers (the machines have two cores); whole files per worker, since several start one server per
+# module. Slow tests run too: nothing is deselected.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lint: install
 	$(BIN)/ruff check batchkit tests bench

@@ -14,6 +14,10 @@ from .errors import UsageError
 
 MB = 1_000_000
 
+# Batch metadata as the Batches API takes it (OpenAI's limits, which the others share): pairs per batch,
+# characters per key and per value. `submit --metadata` checks them, and so does the local server.
+METADATA_MAX_PAIRS, METADATA_MAX_KEY, METADATA_MAX_VALUE = 16, 64, 512
+
 OPENAI_ENDPOINTS = (
     "/v1/chat/completions",
     "/v1/embeddings",

@@ -26,7 +26,7 @@ from .jsonl import dumps_line, request_lines
 from .providers import Provider
 from .wire import LOCAL, api_path, result_line
 
-Progress = Callable[[int, int, int], None]  # (answered so far, failed so far, total requests)
+RequestsDone = Callable[[int, int, int], None]  # (answered so far, failed so far, total requests)
 
 
 MOST_CAUSES = 5  # failure causes named in a summary; the rest are counted together
@@ -165,7 +165,7 @@ def run_batch(
     max_rps: float | None = None,
     provider: str | Provider = LOCAL,
     max_attempts: int = 6,
-    progress: Progress | None = None,
+    progress: RequestsDone | None = None,
 ) -> RunResult:
     """Validate `source`, then send every request without a success in OUTPUT to `base_url`
     (e.g. http://localhost:8000/v1; a line's url '/v1/chat/completions' is sent to base_url +
@@ -218,7 +218,7 @@ class _Sending:
     max_attempts: int
 
     async def send_all(
-        self, out_handle: BinaryIO, err_handle: BinaryIO, result: RunResult, progress: Progress | None
+        self, out_handle: BinaryIO, err_handle: BinaryIO, result: RunResult, progress: RequestsDone | None
     ) -> None:
         try:
             from .wire import Sender

@@ -1,6 +1,17 @@
-"""Every command the README shows runs as written: its `sh` blocks are run in document order, in a fresh
-folder holding a copy of samples/, with a real `batchkit` process per line. A line ending in `&` starts a
-server (on a free port instead of the one written) that the later lines use; it is stopped at the end."""
+"""Every command the README shows runs as written: its `sh` blocks and the commands of its `console`
+transcripts are run in document order, in a fresh folder holding a copy of samples/, with a real
+`batchkit` process per line.
+
+- A line ending in `&` starts a server (on a free port instead of the one written, the same free port
+  wherever the README writes that port) that the later lines use; every server is stopped at the end.
+- `export NAME=VALUE` sets a variable for the lines after it: the README's keys are fake ones, and they
+  are never sent anywhere but the local server.
+- The commands of the Submit section name no server, as a user's do once a provider is set: the test
+  points them at the README's own `batchkit serve --port 8000 &` through the documented environment
+  variable BATCHKIT_BASE_URL (set for every line), so they run against it instead of a provider.
+- A `console` transcript (`$ ` before each command, what it prints after) must print exactly what it
+  shows; such a command may exit 1 when what it shows is findings.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +40,30 @@ def sh_blocks(text: str) -> list[list[str]]:
     return blocks
 
 
+def console_blocks(text: str) -> list[list[tuple[str, str]]]:
+    """(command, what it prints) for every `$ ` command of every ```console block."""
+    blocks = []
+    for block in re.findall(r"^```console\n(.*?)^```", text, re.MULTILINE | re.DOTALL):
+        steps = []
+        for part in re.split(r"^\$ ", block.replace("\\\n", " "), flags=re.MULTILINE)[1:]:
+            command, _, output = part.partition("\n")
+            steps.append((command.strip(), output))
+        blocks.append(steps)
+    return blocks
+
+
+def commands(text: str) -> list[tuple[str, str | None]]:
+    """Every (command, expected output or None) of the sh and console blocks, in document order."""
+    found = []
+    for match in re.finditer(r"^```(sh|console)\n(.*?)^```", text, re.MULTILINE | re.DOTALL):
+        block = match.group(0)
+        if match.group(1) == "sh":
+            found += [(line, None) for line in sh_blocks(block)[0]]
+        else:
+            found += console_blocks(block)[0]
+    return found
+
+
 def _answers(port: int, pid: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
@@ -40,33 +75,37 @@ def _answers(port: int, pid: int) -> bool:
 @pytest.mark.slow
 def test_every_readme_command_runs_as_written(tmp_path):
     shutil.copytree(ROOT / "samples", tmp_path / "samples")
-    env = cli_env(BATCHKIT_HOME=str(tmp_path / "home"))
-    ports: dict[str, str] = {}
+    # the ports written in the README are taken on a shared machine: use free ones, consistently
+    ports: dict[str, str] = {"8000": str(free_port())}
+    env = cli_env(
+        BATCHKIT_HOME=str(tmp_path / "home"), BATCHKIT_BASE_URL=f"http://127.0.0.1:{ports['8000']}/v1"
+    )
     servers = []
     try:
-        for block in sh_blocks(README.read_text()):
-            for line in block:
-                # the ports written in the README are taken on a shared machine: use free ones, consistently
-                line = re.sub(r"\b(80\d\d)\b", lambda m: ports.setdefault(m.group(1), str(free_port())), line)
-                background = line.endswith("&")
-                words = shlex.split(line.rstrip("&"))
-                assert words[0] == "batchkit", line
-                command = [sys.executable, "-m", "batchkit", *words[1:]]
-                if background:
-                    log = open(tmp_path / f"server-{len(servers)}.log", "wb")
-                    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=log)
-                    servers.append(process)
-                    port = int(words[words.index("--port") + 1])
-                    poll(
-                        lambda port=port, pid=process.pid: _answers(port, pid), 30, what=f"`{line}` to answer"
-                    )
-                    continue
-                done = subprocess.run(
-                    command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
-                )
-                assert done.returncode == 0, (
-                    f"`{line}` exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
-                )
+        for line, shown in commands(README.read_text()):
+            line = re.sub(r"\b(80\d\d)\b", lambda m: ports.setdefault(m.group(1), str(free_port())), line)
+            if line.startswith("export "):
+                name, _, value = line.removeprefix("export ").partition("=")
+                env[name] = value
+                continue
+            background = line.endswith("&")
+            words = shlex.split(line.rstrip("&"))
+            assert words[0] == "batchkit", line
+            command = [sys.executable, "-m", "batchkit", *words[1:]]
+            if background:
+                log = open(tmp_path / f"server-{len(servers)}.log", "wb")
+                process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=log)
+                servers.append(process)
+                port = int(words[words.index("--port") + 1])
+                poll(lambda port=port, pid=process.pid: _answers(port, pid), 30, what=f"`{line}` to answer")
+                continue
+            done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+            failed = f"`{line}` exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+            if shown is None:
+                assert done.returncode == 0, failed
+            else:
+                assert done.returncode in (0, 1), failed
+                assert done.stdout == shown, f"`{line}` printed something else than the README shows"
     finally:
         for process in servers:
             stop(process)
@@ -74,5 +113,30 @@ def test_every_readme_command_runs_as_written(tmp_path):
 
 
 def test_the_readme_shows_runnable_blocks():
-    blocks = sh_blocks(README.read_text())
-    assert blocks and all(line.startswith("batchkit ") for block in blocks for line in block)
+    found = commands(README.read_text())
+    assert len(found) > 20
+    assert all(line.startswith(("batchkit ", "export ")) for line, _ in found)
+
+
+def test_blocks_are_read_in_document_order_with_transcripts_split_into_commands():
+    text = """
+```sh
+batchkit serve --port 8000 &   # a comment
+export KEY=fake
+```
+```console
+$ batchkit build a.csv \\
+    -o b.jsonl -q
+$ batchkit validate b.jsonl
+b.jsonl: 1 line
+```
+```text
+batchkit list [--remote]
+```
+"""
+    assert commands(text) == [
+        ("batchkit serve --port 8000 &", None),
+        ("export KEY=fake", None),
+        ("batchkit build a.csv      -o b.jsonl -q", ""),
+        ("batchkit validate b.jsonl", "b.jsonl: 1 line\n"),
+    ]

@@ -43,7 +43,7 @@ SHARD_FORMAT = "{stem}-{index:05d}{suffix}"
 MANIFEST_FORMAT = ".{name}.manifest.json"
 MANIFEST_KIND = "batchkit-shards"  # marks a manifest batchkit wrote
 NO_LIMIT = sys.maxsize
-Progress = Callable[[int], None]
+LinesWritten = Callable[[int], None]  # (request lines written since the last call)
 
 
 def shard_path(path: str | os.PathLike, index: int) -> Path:
@@ -344,7 +344,7 @@ def write_numbered(
     force: bool = False,
     max_findings: int | None = None,
     file: str | None = None,
-    progress: Progress | None = None,
+    progress: LinesWritten | None = None,
     make_validator: Callable[..., object] | None = None,
 ) -> WriteResult:
     """Write (number, request) pairs; `number` is what findings call the line (a data-row number when
@@ -395,7 +395,7 @@ def write_numbered(
     return result
 
 
-def _written(items, writer: ShardWriter, progress: Progress | None):
+def _written(items, writer: ShardWriter, progress: LinesWritten | None):
     """Encodes and writes each item, then passes (number, line) on for validation."""
     pending = 0
     for number, item in items:
@@ -451,7 +451,7 @@ def split_file(
     max_tokens: int | None = None,
     force: bool = False,
     max_findings: int | None = None,
-    progress: Progress | None = None,
+    progress: LinesWritten | None = None,
 ) -> WriteResult:
     """Shard an existing batch file under the provider's limits (or the given ones), lines kept byte for
     byte (a byte-order mark, CRLF line ends and blank lines are not carried over). Shards are named after

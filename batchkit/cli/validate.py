@@ -40,10 +40,26 @@ from .on_dask import cluster_options, on_cluster
     default=None,
     help="The line format (default: detected from the first line).",
 )
+@click.option(
+    "--skip-non-requests",
+    is_flag=True,
+    help="Pass over a file whose first line is a result or a fine-tuning example (for hooks over *.jsonl).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only errors; no warnings or summary.")
 @cluster_options
 def validate(
-    files, provider, fmt, strict, max_findings, max_requests, max_bytes, jobs, dialect, quiet, **cluster
+    files,
+    provider,
+    fmt,
+    strict,
+    max_findings,
+    max_requests,
+    max_bytes,
+    jobs,
+    dialect,
+    skip_non_requests,
+    quiet,
+    **cluster,
 ):
     """Check batch FILES (JSONL; '-' reads standard input) before upload.
 
@@ -53,6 +69,8 @@ def validate(
 
     if files.count("-") > 1:
         raise UsageError("standard input ('-') can be read only once")
+    if skip_non_requests:
+        files = _requests_only(files, notes_to_stderr=fmt != "text", quiet=quiet)
     limits = dict(max_requests=max_requests, max_bytes=parse_size(max_bytes), max_findings=max_findings)
     options = dict(limits, strict=strict, dialect=dialect)
     cluster = on_cluster(cluster)
@@ -65,3 +83,22 @@ def validate(
         click.echo(output)
     # `valid` already counts warnings under --strict: the text, the JSON and the status agree
     click.get_current_context().exit(0 if all(r.valid for r in reports) else 1)
+
+
+def _requests_only(files, *, notes_to_stderr: bool, quiet: bool) -> list[str]:
+    """The files to validate; each one passed over is named with why (standard input is always read)."""
+    from ..validate import FINE_TUNING, REQUESTS, RESULTS, file_kind
+
+    skipped = {
+        RESULTS: "skipped: a results file",
+        FINE_TUNING: "skipped: not a batch file (fine-tuning data)",
+    }
+    kept = []
+    for f in files:
+        kind = REQUESTS if f == "-" else file_kind(f)
+        if kind in skipped:
+            if not quiet:
+                click.echo(f"{f}: {skipped[kind]}", err=notes_to_stderr)
+        else:
+            kept.append(f)
+    return kept

@@ -35,7 +35,7 @@ TIMESTAMPS = (
     "cancelling_at",
     "cancelled_at",
 )
-Progress = Callable[[int, int | None], None]  # (bytes done, bytes total or None)
+BytesMoved = Callable[[int, int | None], None]  # (bytes done, bytes total or None)
 
 
 # --- records ---------------------------------------------------------------------------------------------
@@ -318,7 +318,7 @@ def _missing_v1(error, target: Target) -> str | None:
 class _ProgressReader(io.RawIOBase):
     """A file that reports how much of it has been read (rewinds reset the count, as on an SDK retry)."""
 
-    def __init__(self, path: Path, progress: Progress | None):
+    def __init__(self, path: Path, progress: BytesMoved | None):
         self._file = open(path, "rb")
         self._total = path.stat().st_size
         self._progress = progress
@@ -403,7 +403,7 @@ class Client:
         rows = body.get("data", []) if isinstance(body, dict) else body
         return [parse_model(row) for row in rows or [] if isinstance(row, dict)]
 
-    def upload(self, path: Path, progress: Progress | None = None) -> RemoteFile:
+    def upload(self, path: Path, progress: BytesMoved | None = None) -> RemoteFile:
         action = f"uploading {path.name}"
         # Providers refuse batch uploads whose name does not end in .jsonl.
         name = path.name if path.suffix == ".jsonl" else f"{path.stem}.jsonl"
@@ -488,7 +488,7 @@ class Client:
                 return
             after = last
 
-    def download(self, file_id: str, sink, progress: Progress | None = None) -> int:
+    def download(self, file_id: str, sink, progress: BytesMoved | None = None) -> int:
         """Stream file `file_id`'s content into the open binary `sink`; the number of bytes written."""
         action = f"downloading file {file_id}"
         written = 0

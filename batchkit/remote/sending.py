@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..errors import InputError, RemoteError, UsageError, ValidationFailed
 from ..jsonl import open_binary, read_objects
+from ..providers import METADATA_MAX_VALUE
 from .client import Batch, Client, Target
 from .ledger import CREATE_FAILED, CREATED, CREATING, UPLOAD_FAILED, UPLOADED, UPLOADING, Entry
 
@@ -233,7 +234,7 @@ class Sender:
     def _create(self, item: Prepared, entry: Entry) -> Batch:
         """Create the batch; a refusal is recorded (the upload stays for the next run), an unknown outcome
         leaves the row `creating` so the next run looks for the batch first."""
-        metadata = {**self.metadata, SHA_KEY: item.sha256, FILE_KEY: item.path.name[:512]}
+        metadata = {**self.metadata, SHA_KEY: item.sha256, FILE_KEY: item.path.name[:METADATA_MAX_VALUE]}
         key = idempotency_key(entry, item.endpoint, self.completion_window, metadata)
         entry = self.ledger.update(entry.id, step=CREATING)
         try:

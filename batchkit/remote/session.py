@@ -17,12 +17,10 @@ from pathlib import Path
 
 from ..errors import InputError, UsageError
 from ..jsonl import atomic_write
-from ..providers import get_provider
+from ..providers import METADATA_MAX_KEY, METADATA_MAX_PAIRS, METADATA_MAX_VALUE, get_provider
 from .client import Batch, Client, Model, Target, resolve_target
 from .ledger import CREATING, Entry, Ledger, Name
 from .sending import FILE_KEY, SHA_KEY, Sender, SubmitOptions, SubmitResult, file_digest
-
-MAX_METADATA = 16  # pairs a provider accepts (OpenAI's limit)
 
 
 @dataclass
@@ -39,7 +37,7 @@ class Event:
     message: str = ""
 
 
-Progress = Callable[[Event], None]
+OnEvent = Callable[[Event], None]  # each upload, download, batch status or note as it happens
 
 
 def _ignore(event: Event) -> None:
@@ -100,13 +98,19 @@ def parse_metadata(pairs: Iterable[str]) -> dict[str, str]:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise UsageError(f"metadata {pair!r} is not KEY=VALUE")
-        if len(key) > 64 or len(value) > 512:
-            raise UsageError(f"metadata {key[:64]!r}: keys may have 64 characters and values 512")
+        if len(key) > METADATA_MAX_KEY or len(value) > METADATA_MAX_VALUE:
+            raise UsageError(
+                f"metadata {key[:METADATA_MAX_KEY]!r}: keys may have {METADATA_MAX_KEY} characters"
+                f" and values {METADATA_MAX_VALUE}"
+            )
         if key in (SHA_KEY, FILE_KEY):
             raise UsageError(f"metadata key {key!r} is batchkit's own; choose another")
         metadata[key] = value
-    if len(metadata) > MAX_METADATA - 2:
-        raise UsageError(f"at most {MAX_METADATA - 2} metadata pairs (batchkit uses 2 of the {MAX_METADATA})")
+    own = len((SHA_KEY, FILE_KEY))  # the pairs batchkit adds to every batch it creates
+    if len(metadata) > METADATA_MAX_PAIRS - own:
+        raise UsageError(
+            f"at most {METADATA_MAX_PAIRS - own} metadata pairs (batchkit uses {own} of the {METADATA_MAX_PAIRS})"
+        )
     return metadata
 
 
@@ -203,7 +207,7 @@ class Session:
         metadata: dict[str, str] | None = None,
         validate: bool = True,
         force: bool = False,
-        progress: Progress = _ignore,
+        progress: OnEvent = _ignore,
     ) -> Iterator[SubmitResult]:
         """Submit each file as one batch; yields each SubmitResult as it is done.
 
@@ -231,7 +235,7 @@ class Session:
         refs: Iterable[str],
         *,
         interval: float = 10.0,
-        progress: Progress = _ignore,
+        progress: OnEvent = _ignore,
         sleep: Callable[[float], None] = time.sleep,
     ) -> list[Batch]:
         """Poll each batch until all are finished; returns their final states in the order given.
@@ -269,7 +273,7 @@ class Session:
         *,
         out_dir: str | Path | None = None,
         force: bool = False,
-        progress: Progress = _ignore,
+        progress: OnEvent = _ignore,
     ) -> DownloadResult:
         """Write the batch's output and error files (streamed, atomic) as NAME.output.jsonl and
         NAME.errors.jsonl, next to the file named (each name of the content gets its own) unless `out_dir`
@@ -342,7 +346,7 @@ class Session:
         return gone, kept
 
 
-def _fetch(client: Client, file_id: str, path: Path, progress: Progress) -> int:
+def _fetch(client: Client, file_id: str, path: Path, progress: OnEvent) -> int:
     """Stream a remote file into `path` (whole or not at all); the number of lines written."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

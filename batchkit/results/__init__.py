@@ -6,7 +6,7 @@ what was found is the `report`; failures
 grouped (`digest`), and what failed written again as a new batch (`retry`)."""
 
 from .digest import DigestEntry, digest, hint_for, message_pattern
-from .export import WrittenTable, write_merged
+from .export import ExportResult, write_merged
 from .frame import result_column_names
 from .join import join_inputs, join_results, merge, merge_results
 from .parsed import AnswerParser, Expected, request_schema
@@ -51,7 +51,7 @@ __all__ = [
     "ResultTable",
     "RetryResult",
     "StreamedMerge",
-    "WrittenTable",
+    "ExportResult",
     "digest",
     "hint_for",
     "join_inputs",

@@ -7,7 +7,7 @@
   hold them; a cell over Excel's 32,767 characters is cut, and its full text written to a JSONL file
   beside the workbook (`NAME.xlsx.long-cells.jsonl`: data row number (the header is not a row), column, text).
 
-Every cell changed is counted (`WrittenTable`), so the summary can say so.
+Every cell changed is counted (`ExportResult`), so the summary can say so.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ LONG_CELLS_SUFFIX = ".long-cells.jsonl"
 
 
 @dataclass
-class WrittenTable:
+class ExportResult:
     """What `write_merged` wrote and which cells it had to change."""
 
     path: str
@@ -84,7 +84,7 @@ def write_merged(
     sheet: str | None = None,
     escape_formulas: bool = True,
     excel: bool = False,
-) -> WrittenTable:
+) -> ExportResult:
     """Write a merged table by the path's extension (atomically), or as CSV to `stream` when path is '-'
     (standard output by default), with its hostile cells made safe (see the module docstring).
 
@@ -95,7 +95,7 @@ def write_merged(
     from ..tables import table_format, write_table
 
     fmt = "csv" if str(path) == "-" else table_format(path)
-    written = WrittenTable(str(path), len(frame))
+    written = ExportResult(str(path), len(frame))
     frame, long_cells = made_safe(frame, fmt, written, escape_formulas)
     if str(path) == "-":
         frame.to_csv(stream if stream is not None else sys.stdout, index=False)
@@ -108,7 +108,7 @@ def write_merged(
 
 
 def made_safe(
-    frame: pd.DataFrame, fmt: str, written: WrittenTable, escape_formulas: bool = True
+    frame: pd.DataFrame, fmt: str, written: ExportResult, escape_formulas: bool = True
 ) -> tuple[pd.DataFrame, list[dict]]:
     """The frame as format `fmt` can hold it safely (counted in `written`), and the cut long cells."""
     if fmt in TEXT_FORMATS and "embedding" in frame.columns:
@@ -130,7 +130,7 @@ def _text_columns(frame: pd.DataFrame):
             yield name, column.tolist()
 
 
-def _formulas_escaped(frame: pd.DataFrame, written: WrittenTable) -> pd.DataFrame:
+def _formulas_escaped(frame: pd.DataFrame, written: ExportResult) -> pd.DataFrame:
     changed = {}
     for name, values in _text_columns(frame):
         count = escape_formulas_in(values)
@@ -150,7 +150,7 @@ def escape_formulas_in(values: list) -> int:
     return count
 
 
-def _excel_safe(frame: pd.DataFrame, written: WrittenTable) -> tuple[pd.DataFrame, list[dict]]:
+def _excel_safe(frame: pd.DataFrame, written: ExportResult) -> tuple[pd.DataFrame, list[dict]]:
     """The frame with forbidden characters removed and long cells cut; the full text of the cut cells."""
     changed, long_cells = {}, []
     for name, values in _text_columns(frame):

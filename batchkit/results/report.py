@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..findings import Finding
+from ..report import finding_line
 from .digest import DigestEntry
 from .read import BATCH_ERROR, CANCELED, EXPIRED, HTTP_ERROR, MISSING, STATUSES
 
@@ -170,11 +171,7 @@ class MergeReport:
         return "\n".join(out)
 
     def _finding_lines(self, limit: int) -> list[str]:
-        out = []
-        for file, f in self.findings[:limit]:
-            where = f"{file}:{f.line}" if f.line else file
-            path = f" {f.path}" if f.path else ""
-            out.append(f"{where}: {f.severity}[{f.code}]{path}: {f.message}")
+        out = [finding_line(file, f) for file, f in self.findings[:limit]]
         if self.findings_count > limit:
             out.append(f"… and {self.findings_count - limit:,} more reading problem(s)")
         return out

@@ -25,7 +25,7 @@ import orjson
 
 from ..errors import InputError
 from ..jsonl import atomic_path, is_compressed, open_binary
-from .export import WrittenTable, escape_formulas_in
+from .export import ExportResult, escape_formulas_in
 from .frame import columns, to_frame
 from .join import Paths, join_inputs
 from .offsets import LineFiles, OffsetTable, read_back
@@ -75,11 +75,11 @@ class StreamedMerge:
     def __init__(self, report: MergeReport, requests: RequestIndex, table: OffsetTable, paths: dict):
         self.report, self.requests, self.table, self.paths = report, requests, table, paths
 
-    def write(self, path, stream=None, *, escape_formulas: bool = True, excel: bool = False) -> WrittenTable:
+    def write(self, path, stream=None, *, escape_formulas: bool = True, excel: bool = False) -> ExportResult:
         """Write the merged rows as `write_merged` does (by the path's extension, atomically; CSV to
         `stream`, standard output by default, when path is '-'), a slice at a time."""
         fmt = "csv" if str(path) == "-" else _format(path)
-        written = WrittenTable(str(path), self.table.rows)
+        written = ExportResult(str(path), self.table.rows)
         if str(path) == "-":
             rows = _csv_rows(self.slices(), written, escape_formulas)
             _write_csv(rows, stream if stream is not None else sys.stdout, ",", "\n")
@@ -91,7 +91,7 @@ class StreamedMerge:
             raise InputError(f"{path}: cannot write: {e.strerror or e}") from None
         return written
 
-    def _write_file(self, tmp: Path, fmt: str, written: WrittenTable, escape_formulas: bool, excel: bool):
+    def _write_file(self, tmp: Path, fmt: str, written: ExportResult, escape_formulas: bool, excel: bool):
         slices = self.slices()
         if fmt == "parquet":
             _write_parquet(slices, tmp, self._first_embedding())
@@ -162,7 +162,7 @@ def _format(path) -> str:
     return table_format(path)
 
 
-def _csv_rows(slices, written: WrittenTable, escape_formulas: bool):
+def _csv_rows(slices, written: ExportResult, escape_formulas: bool):
     """The header, then every row's cells as pandas writes them to CSV (made safe as `export` does):
     text as it is, integers in digits, no value empty, embeddings as JSON text. No frame is made."""
     for i, (requests, table, options) in enumerate(slices):

@@ -5,13 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from ..jsonl import json_type
+from ..providers import METADATA_MAX_KEY, METADATA_MAX_PAIRS, METADATA_MAX_VALUE
 from ..wire import EXECUTABLE_ENDPOINTS, supported_endpoints_message
 from .http import ApiError, db, found, invalid, json_object, limit_param, listed_page
 from .worker import window_seconds
 
 router = APIRouter(prefix="/v1")
 
-METADATA_MAX_PAIRS, METADATA_MAX_KEY, METADATA_MAX_VALUE = 16, 64, 512
 OUTPUT_EXPIRY_RANGE = (3600, 2_592_000)
 CANCELLABLE = ("validating", "in_progress", "finalizing")
 
