@@ -89,6 +89,11 @@ def _rows(source, input_format: str | None) -> int:
     if table_format(source, input_format) == "parquet":
         import pyarrow.parquet as pq
 
+        from .tables import is_url, open_url
+
+        if is_url(source):
+            with open_url(source) as f:
+                return pq.ParquetFile(f).metadata.num_rows
         return pq.ParquetFile(source).metadata.num_rows
     return sum(len(frame) for frame in _frames(source, input_format))
 

@@ -89,11 +89,13 @@ def table_format(source: Source, fmt: str | None = None) -> str:
 
 
 def _open_source(source: Source):
-    """A path (checked to exist) or an open binary stream for '-' / a file object."""
+    """A path (checked to exist) or an open binary stream for '-' / a file object / an fsspec URL."""
     if hasattr(source, "read"):
         return source
     if str(source) == "-":
         return sys.stdin.buffer
+    if is_url(source):
+        return open_url(source)
     path = Path(source)
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not a table")
@@ -113,6 +115,48 @@ def _decode_error(source: Source, encoding: str | None, error: UnicodeDecodeErro
 # ---------------------------------------------------------------------------------------------------- reading
 
 
+def is_url(source) -> bool:
+    """Whether `source` names a file through fsspec (s3://, gs://, file://, …)."""
+    return isinstance(source, (str, os.PathLike)) and "://" in os.fspath(source)
+
+
+def _filesystem(url: str):
+    try:
+        import fsspec
+    except ImportError:
+        raise UsageError(
+            f"{url}: reading URLs needs fsspec (pip install fsspec, and the backend, e.g. s3fs)"
+        ) from None
+    try:
+        return fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as e:
+        raise UsageError(f"{url}: {e}") from None
+
+
+def open_url(url: str):
+    """An open binary file for an fsspec URL (the caller closes it)."""
+    fs, path = _filesystem(os.fspath(url))
+    try:
+        return fs.open(path, "rb")
+    except FileNotFoundError:
+        raise InputError(f"{url}: no such file") from None
+    except OSError as e:
+        raise InputError(f"{url}: cannot read: {e}") from None
+
+
+def _url_files(url: str) -> list[str]:
+    fs, path = _filesystem(url)
+    if any(c in path for c in "*?["):
+        found = sorted(fs.glob(path))
+    elif fs.isdir(path):
+        found = sorted(p for p in fs.find(path) if p.lower().endswith((".parquet", ".pq")))
+    else:
+        return [url]
+    if not found:
+        raise InputError(f"{url}: no file matches")
+    return [fs.unstrip_protocol(p) for p in found]
+
+
 def table_files(source: Source) -> list:
     """The files one table is made of, in row order: a folder holds a partitioned dataset (its Parquet
     files, sorted by path), a pattern with * ? or [ names the files it matches (sorted); anything else is
@@ -120,7 +164,9 @@ def table_files(source: Source) -> list:
     if hasattr(source, "read") or str(source) == "-":
         return [source]
     text = os.fspath(source)
-    if any(c in text for c in "*?[") and "://" not in text:
+    if is_url(text):
+        return _url_files(text)
+    if any(c in text for c in "*?["):
         import glob
 
         files = sorted(glob.glob(text, recursive=True))

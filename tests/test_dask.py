@@ -257,3 +257,17 @@ def test_merge_onto_a_partitioned_source_gives_merges_rows(tmp_path, cluster, by
         ], column
     keep = ("counts", "orphans", "missing", "source")
     assert {k: done.report.to_dict()[k] for k in keep} == {k: expected.report.to_dict()[k] for k in keep}
+
+
+def test_tables_named_by_fsspec_urls(tmp_path, cluster):
+    """A folder or a pattern given as an fsspec URL (file:// here; s3://, gs://… with their backends) is
+    the same table, on one machine and on the cluster."""
+    partitioned(tmp_path / "table", parts=2, rows=3)
+    options = dict(model="m", user="{question}", id_column="id")
+    built, _ = single(tmp_path / "table", tmp_path / "local.jsonl", **options)
+    from_url, _ = single(f"file://{tmp_path}/table", tmp_path / "url.jsonl", **options)
+    assert lines(from_url.paths) == lines(built.paths)
+    result = bkdask.build(
+        f"file://{tmp_path}/table/part-*.parquet", tmp_path / "d.jsonl", dask_client=cluster, **options
+    )
+    assert lines(result.paths) == lines(built.paths)
