@@ -243,3 +243,47 @@ def test_a_conditional_is_applied_unconditionally_or_not_followed():
     looser_if_ignored = dict(node, then={"properties": {"a": {"maxLength": 1}}})
     assert converter.convert(looser_if_ignored, "chat-completions") is Reject
     assert converter.convert(dict(node, **{"else": {"required": ["b"]}}), "chat-completions") is Reject
+
+
+def _request(i: int, body_extra: str = "") -> bytes:
+    body = f'{{"model":"m","messages":[{{"role":"user","content":"hi {i}"}}]{body_extra}}}'
+    return f'{{"custom_id":"r{i}","method":"POST","url":"/v1/chat/completions","body":{body}}}'.encode()
+
+
+def test_a_request_split_over_two_lines_beside_two_on_one_line_is_found_in_a_block(monkeypatch):
+    """Decoded a block at a time, these lines give as many values as lines: each line must still be
+    judged alone (two broken lines, one line with two objects)."""
+    whole = _request(1)
+    cut = whole.index(b'{"role"')
+    lines = [
+        _request(0, ',"user":"' + "u" * 900 + '"'),
+        whole[:cut],
+        whole[cut:],
+        _request(2) + b" " + _request(3),
+    ]
+    monkeypatch.setattr(validate, "BLOCK_BYTES", len(lines[0]) + 1)  # the first line alone, then the rest
+    data = b"\n".join([*lines, _request(4)]) + b"\n"
+    report = fast(data, "generic")
+    assert {f["line"] for f in report["findings"]} == {2, 3, 4}
+    assert report == reference(data, "generic")
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        b"",  # clean lines
+        b'{"custom_id":"r5","method":"POST","url":"/v1/embeddings","body":{"model":"m","input":"x"}}\n',
+        _request(7, ',"max_tokens":5,"max_completion_tokens":5') + b"\n",  # a rule's pair
+        _request(3) + b"\n",  # a repeated custom_id
+        b"\n",  # a blank line
+        b"x" * 3000 + b"\n",  # a line longer than a small read
+    ],
+)
+def test_blocks_and_reads_smaller_than_the_lines_give_the_same_findings(monkeypatch, extra):
+    monkeypatch.setattr(validate, "READ_BYTES", 1000)
+    monkeypatch.setattr(validate, "BLOCK_BYTES", 300)
+    data = b"".join(_request(i) + b"\r\n" * (i % 2) + b"\n" * (1 - i % 2) for i in range(40))
+    half = data.index(b"\n", len(data) // 2) + 1
+    data = data[:half] + extra + data[half:] + _request(99)
+    for provider in ("kluster", "generic"):  # kluster takes no embeddings
+        assert fast(data, provider) == reference(data, provider)
