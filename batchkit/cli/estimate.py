@@ -6,7 +6,7 @@ import click
 import orjson
 
 from ..tokens.estimate import DEFAULT_MAX_OUTPUT
-from .common import provider_option
+from .common import Bars, provider_option
 
 
 @click.command()
@@ -30,7 +30,8 @@ from .common import provider_option
     help="Output tokens assumed for a request that sets no max_tokens / max_completion_tokens / max_output_tokens.",
 )
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def estimate(files, provider, prices, tokenizer, default_max_output, fmt):
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def estimate(files, provider, prices, tokenizer, default_max_output, fmt, quiet):
     """Count prompt tokens and the cost range of batch files, per file and model, before sending them.
 
     Counts are exact for OpenAI models; others are estimates, marked ~ (or "estimated": true in JSON),
@@ -38,7 +39,11 @@ def estimate(files, provider, prices, tokenizer, default_max_output, fmt):
     from ..tokens import estimate as run
     from ..tokens import render_text
 
-    result = run(files, provider, prices, tokenizer, default_max_output)
+    bars = Bars(quiet)
+    try:
+        result = run(files, provider, prices, tokenizer, default_max_output, progress=bars.bytes_read())
+    finally:
+        bars.close()
     if fmt == "json":
         click.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
     else:

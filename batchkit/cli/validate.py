@@ -9,7 +9,7 @@ import click
 from ..errors import UsageError
 from ..providers import parse_size
 from ..report import render
-from .common import format_option, provider_option, use_color
+from .common import Bars, format_option, provider_option, use_color
 
 
 @click.command()
@@ -48,19 +48,24 @@ def validate(files, provider, fmt, strict, max_findings, max_requests, max_bytes
 
     if files.count("-") > 1:
         raise UsageError("standard input ('-') can be read only once")
-    reports = [
-        validate_file(
-            f,
-            provider,
-            max_requests=max_requests,
-            max_bytes=parse_size(max_bytes),
-            max_findings=max_findings,
-            jobs=jobs,
-            strict=strict,
-            dialect=dialect,
-        )
-        for f in files
-    ]
+    bars = Bars(quiet)
+    try:
+        reports = [
+            validate_file(
+                f,
+                provider,
+                max_requests=max_requests,
+                max_bytes=parse_size(max_bytes),
+                max_findings=max_findings,
+                jobs=jobs,
+                strict=strict,
+                dialect=dialect,
+                progress=bars.bytes_read(),
+            )
+            for f in files
+        ]
+    finally:
+        bars.close()
     output = render(reports, fmt, color=use_color(sys.stdout), quiet=quiet, group=True)
     if output:
         click.echo(output)

@@ -23,6 +23,7 @@ from ..errors import InputError
 from ..findings import Finding, Report
 from ..jsonl import (
     MAX_LINE_BYTES,
+    BytesRead,
     LineReader,
     bounded_lines,
     file_range,
@@ -404,13 +405,15 @@ def validate_file(
     jobs: int = 1,
     strict: bool = False,
     dialect: str | None = None,
+    progress: BytesRead | None = None,
 ) -> Report:
     """Validate one batch file: a path, '-' for standard input, or a binary stream (gzip files are read
     as the data they hold). A file that grows while it is read is validated as it was at the start.
 
     `jobs` > 1 (0: one per core) validates byte ranges of a large file in worker processes. With
     `strict`, warnings make the report invalid too. A file in another dialect than OpenAI's (named,
-    detected from its first line, or the provider's) is checked by `batchkit.dialects`.
+    detected from its first line, or the provider's) is checked by `batchkit.dialects`. `progress` hears
+    how much of a named file was read.
     """
     options = dict(
         max_requests=max_requests,
@@ -419,16 +422,18 @@ def validate_file(
         strict=strict,
         file=source_name(source),
     )
-    with open_binary(source) as stream:
+    with open_binary(source, progress) as stream:
         try:
-            return _validate_opened(source, stream, provider, jobs, dialect, options)
+            return _validate_opened(source, stream, provider, jobs, dialect, options, progress)
         except (EOFError, zlib.error, OSError) as e:
             if not is_compressed(stream):
                 raise
             raise InputError(f"{options['file']}: the gzip data is damaged or cut short ({e})") from None
 
 
-def _validate_opened(source, stream, provider, jobs: int, dialect: str | None, options: dict) -> Report:
+def _validate_opened(
+    source, stream, provider, jobs: int, dialect: str | None, options: dict, progress
+) -> Report:
     from ..dialects.validate import dialect_to_validate, validate_dialect_stream
 
     if other := dialect_to_validate(stream, provider, dialect):
@@ -438,9 +443,9 @@ def _validate_opened(source, stream, provider, jobs: int, dialect: str | None, o
     if jobs > 1 and size and size >= PARALLEL_MIN_BYTES and isinstance(source, (str, os.PathLike)):
         from .parallel import validate_parallel
 
-        return validate_parallel(source, size, provider, jobs, options)
+        return validate_parallel(source, size, provider, jobs, options, progress)
     if size is not None:
-        stream = file_range(stream, stream.tell(), size)
+        stream = file_range(stream, stream.tell(), size, progress)
     return _validate_stream(stream, provider, options)
 
 
