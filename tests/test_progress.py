@@ -93,3 +93,39 @@ def test_long_reads_draw_a_bar_only_on_a_terminal(tmp_path, command):
     piped = run_cli(*args)
     assert piped.returncode == 0 and "B/s]" not in piped.stdout + piped.stderr
     assert "B/s]" not in run_in_terminal(*args, "-q")
+
+
+def big_results(batch, path):
+    """A result line for every request of `batch`."""
+    with open(batch, "rb") as requests, open(path, "wb") as f:
+        for i, _line in enumerate(requests):
+            body = f'{{"choices":[{{"message":{{"role":"assistant","content":"answer {i} {"y" * 40}"}}}}]}}'
+            f.write(
+                f'{{"custom_id":"q-{i}","response":{{"status_code":200,"body":{body}}},"error":null}}\n'.encode()
+            )
+    return path
+
+
+def test_merge_reports_bytes_read_per_stage(tmp_path):
+    from batchkit.results import merge_results
+
+    batch = big_batch(tmp_path / "b.jsonl")
+    results = big_results(batch, tmp_path / "out.jsonl")
+    told = {"requests": [], "results": []}
+    merge_results([batch], [results], progress=lambda stage, done, total: told[stage].append((done, total)))
+    assert_reads_to_the_end(told["requests"], batch.stat().st_size)
+    assert_reads_to_the_end(told["results"], results.stat().st_size)
+
+
+@pytest.mark.slow
+def test_merge_draws_a_bar_per_stage_only_on_a_terminal(tmp_path):
+    from submitsupport import run_cli, run_in_terminal
+
+    batch = big_batch(tmp_path / "b.jsonl")
+    results = big_results(batch, tmp_path / "out.jsonl")
+    args = ["merge", str(batch), "-r", str(results), "-o", str(tmp_path / "m.csv")]
+    shown = run_in_terminal(*args)
+    assert "reading requests" in shown and "reading results" in shown and "B/s]" in shown
+    piped = run_cli(*args)
+    assert piped.returncode == 0 and "B/s]" not in piped.stdout + piped.stderr
+    assert "reading" not in run_in_terminal(*args, "-q")

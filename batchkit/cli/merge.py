@@ -37,11 +37,11 @@ class ResultsCommand(click.Command):
         return super().parse_args(ctx, spread)
 
 
-class LinesReadBars(Bars):
-    """A bar of lines read per stage (requests, results)."""
+class StageBars(Bars):
+    """A bar of bytes read per stage (requests, results): a `results.StageRead`."""
 
-    def __call__(self, stage: str, lines: int) -> None:
-        self.advance(stage, lines, desc=f"reading {stage}", unit=" lines", unit_scale=True, leave=False)
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        self.bytes_read(f"reading {stage}")(done, total)
 
 
 def inputs_argument(f):
@@ -130,7 +130,7 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
     from ..results import merge_results
 
     quiet, as_json = options["quiet"], options["fmt"] == "json" or options["as_json"]
-    progress = LinesReadBars(quiet)
+    progress = StageBars(quiet)
     try:
         result = merge_results(
             inputs,
@@ -140,7 +140,7 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
             id_prefix=id_prefix,
             sheet=sheet,
             encoding=encoding,
-            progress=progress,
+            progress=progress if progress.on else None,
         )
     finally:
         progress.close()
@@ -219,7 +219,7 @@ def retry(inputs, results, output, only, provider, max_requests, max_bytes, forc
     """
     from ..results import retry as retry_requests
 
-    progress = LinesReadBars(quiet)
+    progress = StageBars(quiet)
     try:
         written = retry_requests(
             inputs,
@@ -230,7 +230,7 @@ def retry(inputs, results, output, only, provider, max_requests, max_bytes, forc
             max_requests=max_requests,
             max_bytes=parse_size(max_bytes),
             force=force,
-            progress=progress,
+            progress=progress if progress.on else None,
         )
     except ValidationFailed as e:
         if e.report is not None and not quiet:

@@ -21,6 +21,7 @@ Problems are reported, never silently resolved:
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -33,7 +34,7 @@ from .digest import digest
 from .frame import attach_source, to_frame
 from .read import MISSING, OK, read_result_file
 from .report import Duplicate, Located, MergeReport, MergeResult, Orphan
-from .requests import PROGRESS_LINES, LinesRead, RequestIndex, read_requests
+from .requests import RequestIndex, StageRead, read_requests
 from .table import ResultTable
 
 if TYPE_CHECKING:
@@ -44,13 +45,14 @@ OUTPUT_SUFFIX, ERRORS_SUFFIX = ".output.jsonl", ".errors.jsonl"  # the names `ba
 
 
 def join_results(
-    requests: RequestIndex, paths: Sequence, report: MergeReport, progress: LinesRead | None = None
+    requests: RequestIndex, paths: Sequence, report: MergeReport, progress: StageRead | None = None
 ) -> ResultTable:
     """The winning result of every row (status `missing` where there is none), with orphans and
     duplicates recorded in the report."""
     table = ResultTable(len(requests))
     seen: dict[int, list[Located]] = {}  # row → every result read for it, only once there are two
     read = 0
+    told = progress and functools.partial(progress, "results")
     for path in paths:
         name = source_name(path)
         problems = 0
@@ -61,15 +63,11 @@ def join_results(
             problems += finding.code != "empty-file"  # an empty error file is normal
 
         read_before, file_number = read, table.file_number(name)
-        for record in read_result_file(path, emit):
+        for record in read_result_file(path, emit, told):
             read += 1
-            if progress is not None and read % PROGRESS_LINES == 0:
-                progress("results", PROGRESS_LINES)
             _place(record, file_number, requests, table, seen, report)
         if read == read_before and problems:
             raise InputError(_not_results(path, name))
-    if progress is not None:
-        progress("results", read % PROGRESS_LINES)
     for row, located in sorted(seen.items()):
         kept = table.located(row)
         report.duplicates.append(Duplicate(requests.ids[row], kept, [x for x in located if x != kept]))
@@ -148,7 +146,7 @@ def count(requests: RequestIndex, table: ResultTable, report: MergeReport) -> No
     )
 
 
-def join_inputs(inputs: Paths, results: Paths, progress: LinesRead | None = None):
+def join_inputs(inputs: Paths, results: Paths, progress: StageRead | None = None):
     """(report, requests, results table): every input request with the result that won for it."""
     notes: list[str] = []
     inputs, results = _paths(inputs, "input"), result_paths(results, notes)
@@ -168,7 +166,7 @@ def merge_results(
     id_prefix: str = "row-",
     sheet: str | int | None = None,
     encoding: str | None = None,
-    progress: LinesRead | None = None,
+    progress: StageRead | None = None,
 ) -> MergeResult:
     """Join `results` (output, error and shard files, any shape) to the requests of `inputs`.
 

@@ -26,7 +26,7 @@ from typing import BinaryIO
 import orjson
 
 from ..findings import WARNING, Finding
-from ..jsonl import open_binary, read_objects, source_name
+from ..jsonl import BytesRead, open_binary, read_objects, source_name
 from ..lenient import as_int, timestamp
 
 OK = "ok"
@@ -92,8 +92,9 @@ def read_results(
 
 
 def read_result_file(
-    path: str | os.PathLike | BinaryIO, emit: FileEmit | None = None
+    path: str | os.PathLike | BinaryIO, emit: FileEmit | None = None, progress: BytesRead | None = None
 ) -> Iterator[ResultRecord]:
+    """The result lines of one file (see `read_results`); `progress` hears how much of it was read."""
     name = source_name(path)
 
     def report(finding: Finding) -> None:
@@ -105,7 +106,7 @@ def read_result_file(
         emit(name, finding)
 
     stats: dict = {}
-    with open_binary(path) as stream:
+    with open_binary(path, progress) as stream:
         for number, obj, _raw in read_objects(stream, report, stats):
             record = normalise(obj, number, name, report)
             if record is not None:

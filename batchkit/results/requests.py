@@ -3,6 +3,7 @@ and where the line is), read in one streaming pass. Request bodies are never kep
 
 from __future__ import annotations
 
+import functools
 from array import array
 from collections.abc import Callable, Sequence
 
@@ -11,8 +12,8 @@ from ..findings import WARNING, Finding
 from ..jsonl import open_binary, read_objects, source_name
 from .report import MergeReport
 
-LinesRead = Callable[[str, int], None]  # (stage: "requests" | "results", lines just read)
-PROGRESS_LINES = 4096  # lines between progress calls
+# (stage: "requests" | "results", bytes of the file read so far, its size or None): jsonl.BytesRead per stage
+StageRead = Callable[[str, int, "int | None"], None]
 
 
 class RequestIndex:
@@ -76,7 +77,7 @@ class RequestIndex:
         )
 
 
-def read_requests(paths: Sequence, report: MergeReport, progress: LinesRead | None) -> RequestIndex:
+def read_requests(paths: Sequence, report: MergeReport, progress: StageRead | None) -> RequestIndex:
     """Every request line of `paths`; problems go to the report. A file of result lines given as
     input, or a file without one request line, is an InputError naming the file."""
     requests = RequestIndex()
@@ -93,12 +94,9 @@ def _read_file(path, name: str, requests: RequestIndex, report: MergeReport, pro
         report.add_finding(name, finding)
 
     stats: dict = {}
-    done = request_shaped = result_shaped = added = 0
-    with open_binary(path) as stream:
+    request_shaped = result_shaped = added = 0
+    with open_binary(path, progress and functools.partial(progress, "requests")) as stream:
         for number, obj, raw in read_objects(stream, emit, stats):
-            if progress is not None and number - done >= PROGRESS_LINES:
-                progress("requests", number - done)
-                done = number
             if "body" in obj or "url" in obj or "method" in obj:
                 request_shaped += 1
             elif "response" in obj or "error" in obj:
@@ -111,8 +109,6 @@ def _read_file(path, name: str, requests: RequestIndex, report: MergeReport, pro
                 continue
             added += 1
             requests.add(obj, custom_id, number, raw, emit)
-    if progress is not None:
-        progress("requests", stats.get("lines", 0) - done)
     if not stats.get("content", True):
         emit(Finding("empty-file", "the input file has no requests", None, severity=WARNING))
     elif result_shaped and not request_shaped:
