@@ -145,10 +145,10 @@ class FilePrefix(io.RawIOBase):
         return self.tell()
 
     def readinto(self, buffer) -> int:
-        data = os.pread(self.fd, min(len(buffer), self.stop - self.pos), self.pos)
-        buffer[: len(data)] = data
-        self.pos += len(data)
-        return len(data)
+        view = memoryview(buffer).cast("B")[: self.stop - self.pos]
+        n = os.preadv(self.fd, [view], self.pos)  # straight into the caller's buffer, no copy
+        self.pos += n
+        return n
 
 
 def file_range(f: BinaryIO, start: int, stop: int, progress: BytesRead | None = None) -> BinaryIO:

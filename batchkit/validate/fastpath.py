@@ -8,18 +8,13 @@ rejects. So a line it accepts is valid by the schema, and a line it rejects goes
 
 from __future__ import annotations
 
-import collections
 import functools
 import keyword
-import operator
-import re
 from typing import Annotated, Any, Literal, Union
 
 import msgspec
 
 from .. import schemas
-
-UNSET = msgspec.UNSET
 
 # Keywords that only annotate.
 ANNOTATIONS = frozenset(
@@ -206,8 +201,8 @@ class Converter:
             else:
                 fields.append((attr, Union[annotation, msgspec.UnsetType], msgspec.UNSET))  # noqa: UP007 (built at run time)
         self.counter += 1
-        # gc=False: a decoded line holds no cycles, and untracked structs keep the collector idle while a
-        # block of decoded lines is alive
+        # gc=False: a decoded line holds no cycles; untracked structs cost less to make and never wake the
+        # collector
         options = {"tag_field": tag[0], "tag": tag[1]} if tag else {}
         return msgspec.defstruct(
             f"S{self.counter}", fields, rename=rename, forbid_unknown_fields=closed, gc=False, **options
@@ -357,77 +352,6 @@ def line_decoder():
     return msgspec.json.Decoder(Union[tuple(urls)]).decode, urls  # noqa: UP007
 
 
-# Two JSON objects on one line: the only way a block's values can fall on other lines than one each.
-TWO_ON_A_LINE = re.compile(rb"\}[ \t\r]*\{")
 # Any failure to decode a line on the fast path sends it to the reference path, which decides and
 # explains: msgspec's own errors, bytes that are not UTF-8, and a line nested past its recursion limit.
 DECODE_ERRORS = (msgspec.MsgspecError, ValueError, KeyError, RecursionError)
-
-
-class BlockDecoder:
-    """Decodes many lines in one call (msgspec's `decode_lines`), with no Python work per line.
-
-    A block is taken only when its lines are exactly what decoding each line alone would take: every
-    line decodes, one value to a line (as many values as lines, and no line holds two: see
-    TWO_ON_A_LINE), no body has both fields of a rule's pair and every endpoint is `allowed`. Otherwise
-    `take` returns 0 and the caller reads the block line by line, which decides and explains.
-    """
-
-    def __init__(self, allowed=None):
-        _, self.urls = line_decoder()
-        self.decode = msgspec.json.Decoder(Union[tuple(self.urls)]).decode_lines  # noqa: UP007
-        self.allowed = {t for t, url in self.urls.items() if allowed is None or url in allowed}
-        self.custom_id = operator.attrgetter("custom_id")
-        self.model = operator.attrgetter("body.model")
-        self.pairs = {
-            kind: [(first, second) for first, second in rule_pairs() if _may_have(kind, first, second)]
-            for kind in self.urls
-        }
-
-    def take(self, data: bytes, start: int, stop: int, hashes, counts: collections.Counter) -> int:
-        """Decodes the whole lines in data[start:stop]; on success adds each custom_id's hash to `hashes`
-        and each line's (line type, model) to `counts` and returns the number of lines, else 0."""
-        if TWO_ON_A_LINE.search(data, start, stop):
-            return 0
-        try:
-            lines = self.decode(memoryview(data)[start:stop])
-        except DECODE_ERRORS:
-            return 0
-        if len(lines) != data.count(b"\n", start, stop):
-            return 0
-        kinds = collections.Counter(zip(map(type, lines), map(self.model, lines), strict=True))
-        if not {kind for kind, _ in kinds} <= self.allowed or self._pair_present(lines, kinds):
-            return 0
-        hashes.extend(map(hash, map(self.custom_id, lines)))
-        counts.update(kinds)
-        return len(lines)
-
-    def _pair_present(self, lines, kinds) -> bool:
-        """Whether a line's body has both fields of a rule's pair (such lines need the rule). Counted in
-        C first: usually no body has one of the two fields."""
-        present = {kind for kind, _ in kinds}
-        for kind in present:
-            of_kind = lines if len(present) == 1 else [line for line in lines if type(line) is kind]
-            bodies = list(map(operator.attrgetter("body"), of_kind))
-            for first, second in self.pairs[kind]:
-                if _all_unset(bodies, first) or _all_unset(bodies, second):
-                    continue
-                for body in bodies:
-                    if getattr(body, first, UNSET) is not UNSET and getattr(body, second, UNSET) is not UNSET:
-                        return True
-        return False
-
-
-def _all_unset(bodies: list, name: str) -> bool:
-    try:
-        values = list(map(operator.attrgetter(name), bodies))
-    except AttributeError:  # a body type without the field (a union of bodies)
-        values = [getattr(body, name, UNSET) for body in bodies]
-    return values.count(UNSET) == len(values)
-
-
-def _may_have(kind, first: str, second: str) -> bool:
-    """Whether a line type's body can hold both fields."""
-    body = next(f.type for f in msgspec.structs.fields(kind) if f.name == "body")
-    fields = getattr(body, "__struct_fields__", None)
-    return fields is None or {first, second} <= set(fields)

@@ -7,9 +7,7 @@ Both paths feed the same rules, so they give identical findings.
 
 from __future__ import annotations
 
-import collections
 import functools
-import io
 import os
 import stat
 import zlib
@@ -40,8 +38,6 @@ from .rules import ExactIds, HashedIds, LineRules
 UNSET = msgspec.UNSET
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024  # below this, starting workers costs more than it saves
 MAX_DEPTH = 128  # nesting explained in full; a deeper invalid line is one `too-deep` finding
-READ_BYTES = 1 << 20  # how much of a file is read at a time
-BLOCK_BYTES = 1 << 16  # lines decoded together: few enough objects alive that the GC stays idle
 INT64 = (-(2**63), 2**64 - 1)  # the integers a JSON line can carry (signed or unsigned 64-bit)
 
 
@@ -180,11 +176,6 @@ class Validator:
         seekable = _seekable(stream)
         if hasattr(stream, "readline"):
             self._skip_rest = functools.partial(skip_rest, stream)
-            if self._blocks_apply():
-                self._feed_blocks(stream, at_file_start)
-                self._skip_rest = None
-                self.report.summary.bytes = stream.tell() if size is None else size
-                return
             lines = bounded_lines(stream, self.max_line)
         else:
             lines = stream
@@ -252,51 +243,6 @@ class Validator:
         self._count(pairs)
         summary.lines = number
         self._has_content = self._has_content or reader.seen_content
-
-    def _blocks_apply(self) -> bool:
-        """Whether lines may be decoded a block at a time: the rules that span lines are just the hashed
-        custom_ids and the endpoints, and no line of a read can be too long."""
-        rules = self.rules
-        return (
-            isinstance(rules.ids, HashedIds)
-            and rules.id_match is None
-            and not (self.provider.one_model or self.provider.one_endpoint)
-            and self.max_line >= 4 * READ_BYTES
-        )
-
-    def _feed_blocks(self, stream, at_file_start: bool) -> None:
-        """The lines of a binary stream, read a megabyte at a time and decoded a block of lines at a
-        time (`fastpath.BlockDecoder`); a block it does not take goes line by line to `feed_lines`."""
-        from .fastpath import BlockDecoder
-
-        if self._reader is None:
-            self._reader = LineReader(self.report.add, at_file_start)
-        reader, summary = self._reader, self.report.summary
-        blocks = BlockDecoder(self.rules.allowed)
-        hashes, pairs = self.rules.ids.hashes, collections.Counter()
-        carry = b""
-        while data := stream.read(READ_BYTES):
-            data = carry + data if carry else data
-            end = data.rfind(b"\n") + 1
-            if not end:  # no line ends here: one long line, read as `bounded_lines` reads it
-                rest = stream.readline(self.max_line + 1 - len(data))
-                carry = b""
-                self.feed_lines([(summary.lines + 1, data + rest)])
-                continue
-            carry, start = data[end:], 0
-            while start < end:
-                stop = data.rfind(b"\n", start, start + BLOCK_BYTES) + 1 or data.find(b"\n", start) + 1
-                fast = reader.seen_content and not reader.array_file
-                taken = fast and blocks.take(data, start, stop, hashes, pairs)
-                if taken:
-                    summary.lines += taken
-                else:
-                    lines = io.BytesIO(data[start:stop])
-                    self.feed_lines(enumerate(lines, summary.lines + 1), at_file_start)
-                start = stop
-        if carry:
-            self.feed_lines([(summary.lines + 1, carry)], at_file_start)
-        self._count({(blocks.urls[kind], model): n for (kind, model), n in pairs.items()})
 
     def _count(self, pairs: dict[tuple[str, str], int]) -> None:
         """Adds the fast path's requests per (url, model) to the summary."""
