@@ -22,7 +22,10 @@ BOM = b"\xef\xbb\xbf"
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 MAX_LINE_BYTES = 64 * 2**20  # no provider takes one request this large; a longer line is never held
+PROGRESS_BYTES = 1 << 20  # bytes read between progress reports
 Emit = Callable[[Finding], None]
+# How a long read tells where it is: (bytes of the input read so far, its size, or None when unknown).
+BytesRead = Callable[[int, "int | None"], None]
 
 
 def source_name(source) -> str:
@@ -34,8 +37,11 @@ def source_name(source) -> str:
 
 
 @contextlib.contextmanager
-def open_binary(source: str | os.PathLike | BinaryIO) -> Iterator[BinaryIO]:
-    """A binary stream for a path, '-' (standard input) or an already open binary file."""
+def open_binary(
+    source: str | os.PathLike | BinaryIO, progress: BytesRead | None = None
+) -> Iterator[BinaryIO]:
+    """A binary stream for a path, '-' (standard input) or an already open binary file. `progress`, when
+    given, hears how much of a named file was read (of a gzip file: of its compressed bytes)."""
     if hasattr(source, "read"):
         yield source
         return
@@ -47,13 +53,53 @@ def open_binary(source: str | os.PathLike | BinaryIO) -> Iterator[BinaryIO]:
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not a batch file")
     try:
-        f = open(path, "rb")
+        f = open(path, "rb") if progress is None else _counted(open(path, "rb", buffering=0), progress)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e.strerror}") from None
     with f, _unpacked(f, str(path)) as stream:
         yield stream
+
+
+class Counted(io.RawIOBase):
+    """A raw file that tells `progress` its position as it is read: every PROGRESS_BYTES, and at its end
+    when it told before (a small file says nothing)."""
+
+    def __init__(self, raw, progress: BytesRead, size: int | None):
+        self.raw, self.progress, self.size, self.told = raw, progress, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self.raw.seekable()
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.raw.seek(offset, whence)
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+    def readinto(self, buffer) -> int:
+        n = self.raw.readinto(buffer)
+        position = self.raw.tell()
+        if abs(position - self.told) >= PROGRESS_BYTES or (not n and 0 < self.told != position):
+            self.told = position
+            self.progress(position, self.size)
+        return n
+
+
+def _counted(raw, progress: BytesRead) -> BinaryIO:
+    size = os.fstat(raw.fileno()).st_size
+    return io.BufferedReader(Counted(raw, progress, size if size else None), buffer_size=1 << 16)
 
 
 @contextlib.contextmanager
@@ -99,15 +145,17 @@ class FilePrefix(io.RawIOBase):
         return self.tell()
 
     def readinto(self, buffer) -> int:
-        data = os.pread(self.fd, min(len(buffer), self.stop - self.pos), self.pos)
-        buffer[: len(data)] = data
-        self.pos += len(data)
-        return len(data)
+        view = memoryview(buffer).cast("B")[: self.stop - self.pos]
+        n = os.preadv(self.fd, [view], self.pos)  # straight into the caller's buffer, no copy
+        self.pos += n
+        return n
 
 
-def file_range(f: BinaryIO, start: int, stop: int) -> BinaryIO:
-    """A buffered stream over bytes `start` to `stop` of open file `f` (see FilePrefix)."""
-    return io.BufferedReader(FilePrefix(f.fileno(), start, stop), buffer_size=1 << 20)
+def file_range(f: BinaryIO, start: int, stop: int, progress: BytesRead | None = None) -> BinaryIO:
+    """A buffered stream over bytes `start` to `stop` of open file `f` (see FilePrefix); `progress` hears
+    how many of them were read."""
+    raw = FilePrefix(f.fileno(), start, stop)
+    return io.BufferedReader(raw if progress is None else Counted(raw, progress, stop - start), 1 << 20)
 
 
 def bounded_lines(stream: BinaryIO, max_line: int = MAX_LINE_BYTES) -> Iterator[bytes]:

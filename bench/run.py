@@ -111,8 +111,8 @@ def validation(folder: Path) -> dict:
     single = best["batchkit validate --jobs 1"][0]
     reference = best["python-jsonschema per line (sample, scaled)"][0]
     targets = {
-        "jobs 1 >= 0.6x orjson": base / single >= 0.6,
-        "jobs 2 >= 1.1x orjson": base / best["batchkit validate --jobs 2"][0] >= 1.1,
+        "jobs 1 >= 0.85x orjson": base / single >= 0.85,
+        "jobs 2 >= 1.4x orjson": base / best["batchkit validate --jobs 2"][0] >= 1.4,
         ">= 30x per-line jsonschema": reference / single >= 30,
         "peak RSS <= 150 MB": all(r["peak_rss_mb"] <= 150 for r in rows if "batchkit" in r["name"]),
     }

@@ -239,7 +239,7 @@ def test_a_read_only_output_folder_is_one_line_and_exit_2(run, tmp_path, command
 
 
 @pytest.mark.slow
-def test_build_and_merge_draw_bars_only_on_a_terminal(tmp_path):
+def test_build_draws_bars_only_on_a_terminal(tmp_path):
     from submitsupport import run_cli, run_in_terminal
 
     batch = tmp_path / "q.jsonl"
@@ -249,13 +249,6 @@ def test_build_and_merge_draw_bars_only_on_a_terminal(tmp_path):
     assert " rows" in shown and "/s]" in shown and "8 requests written" in shown
     piped = run_cli(*args)
     assert piped.returncode == 0 and "/s]" not in piped.stdout + piped.stderr
-    results = tmp_path / "out.jsonl"
-    results.write_text('{"custom_id": "q001", "response": {"status_code": 200, "body": {}}, "error": null}\n')
-    merged = run_in_terminal("merge", str(batch), "-r", str(results), "-o", str(tmp_path / "m.csv"))
-    assert "reading requests" in merged and "reading results" in merged
-    assert "reading" not in run_in_terminal(
-        "merge", str(batch), "-r", str(results), "-o", str(tmp_path / "m.csv"), "-q"
-    )
 
 
 def test_repeated_ids_advise_what_works_on_the_table(run, tmp_path):

@@ -369,13 +369,6 @@ def failure(custom_id, status, message):
                          "body": {"error": {"message": message, "type": "invalid_request_error", "code": None}}}}  # fmt: skip
 
 
-def test_progress_is_told_every_line_read():
-    seen = {}
-    merge_results(*case("openai", "output.jsonl", "errors.jsonl"), progress=lambda stage, n: seen.update(
-        {stage: seen.get(stage, 0) + n}))  # fmt: skip
-    assert seen == {"requests": 8, "results": 7}
-
-
 # ---------------------------------------------------------------- the result table
 
 

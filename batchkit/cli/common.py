@@ -62,6 +62,20 @@ class Bars:
         if bar is not None:
             bar.update(n)
 
+    def bytes_read(self, desc: str = "reading"):
+        """A `jsonl.BytesRead` callback drawing bytes read of the total (again from the start for each
+        file of several), or None when bars are off. Files under a megabyte show none."""
+        if not self.on:
+            return None
+
+        def update(done: int, total: int | None) -> None:
+            bar = self.get(desc, unit="B", unit_scale=True, unit_divisor=1024, leave=False)
+            if bar.total != total:
+                bar.reset(total=total)
+            bar.update(done - bar.n)
+
+        return update
+
     def write(self, text: str) -> None:
         """A line of text that does not tear the bars."""
         if self.bars:

@@ -10,7 +10,7 @@ from ..dialects import DIALECTS
 from ..errors import ValidationFailed
 from ..providers import PROVIDERS
 from ..report import render
-from .common import format_option, use_color
+from .common import Bars, format_option, use_color
 
 
 @click.command()
@@ -51,6 +51,7 @@ def convert(source, output, to, provider, model, max_tokens, endpoint, drop_unsu
     """
     from ..dialects import convert_file
 
+    bars = Bars(quiet)
     try:
         result = convert_file(
             source,
@@ -62,11 +63,14 @@ def convert(source, output, to, provider, model, max_tokens, endpoint, drop_unsu
             drop_unsupported=drop_unsupported,
             force=force,
             endpoint=endpoint,
+            progress=bars.bytes_read(),
         )
     except ValidationFailed as e:
+        bars.close()
         reports = [r for r in (getattr(e, "conversion", None), e.report) if r is not None]
         _echo(render(reports, fmt, color=use_color(sys.stdout), quiet=quiet))
         raise
+    bars.close()
     shown = [r for r in result.reports if r.findings or fmt != "text"]
     _echo(render(shown, fmt, color=use_color(sys.stdout), quiet=quiet) if shown else "")
     if not quiet:

@@ -7,7 +7,7 @@ import orjson
 
 from ..tokens.estimate import DEFAULT_MAX_OUTPUT
 from . import on_dask
-from .common import provider_option
+from .common import Bars, provider_option
 from .on_dask import cluster_options, on_cluster
 
 
@@ -32,8 +32,9 @@ from .on_dask import cluster_options, on_cluster
     help="Output tokens assumed for a request that sets no max_tokens / max_completion_tokens / max_output_tokens.",
 )
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @cluster_options
-def estimate(files, provider, prices, tokenizer, default_max_output, fmt, **cluster):
+def estimate(files, provider, prices, tokenizer, default_max_output, fmt, quiet, **cluster):
     """Count prompt tokens and the cost range of batch files, per file and model, before sending them.
 
     Counts are exact for OpenAI models; others are estimates, marked ~ (or "estimated": true in JSON),
@@ -42,10 +43,14 @@ def estimate(files, provider, prices, tokenizer, default_max_output, fmt, **clus
     from ..tokens import render_text
 
     cluster = on_cluster(cluster)
-    if cluster:  # one worker task per file
-        result = on_dask.estimate(files, cluster, provider, prices, tokenizer, default_max_output)
-    else:
-        result = run(files, provider, prices, tokenizer, default_max_output)
+    bars = Bars(quiet or bool(cluster))
+    try:
+        if cluster:  # one worker task per file
+            result = on_dask.estimate(files, cluster, provider, prices, tokenizer, default_max_output)
+        else:
+            result = run(files, provider, prices, tokenizer, default_max_output, progress=bars.bytes_read())
+    finally:
+        bars.close()
     if fmt == "json":
         click.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
     else:

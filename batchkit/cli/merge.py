@@ -39,11 +39,11 @@ class ResultsCommand(click.Command):
         return super().parse_args(ctx, spread)
 
 
-class LinesReadBars(Bars):
-    """A bar of lines read per stage (requests, results)."""
+class StageBars(Bars):
+    """A bar of bytes read per stage (requests, results): a `results.StageRead`."""
 
-    def __call__(self, stage: str, lines: int) -> None:
-        self.advance(stage, lines, desc=f"reading {stage}", unit=" lines", unit_scale=True, leave=False)
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        self.bytes_read(f"reading {stage}")(done, total)
 
 
 def inputs_argument(f):
@@ -161,12 +161,12 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
     if cluster:
         source_options = dict(source=source, id_column=id_column, id_prefix=id_prefix)
         return _merge_on_dask(inputs, results, output, source_options, allow_missing, cluster, quiet, as_json)
-    progress = LinesReadBars(quiet)
+    progress = StageBars(quiet)
     try:
         result = None
         plain = source is None and options["id_map"] is None and options["parse_json"] is not True
         if plain and streamable(results, output):
-            result = stream_merge(inputs, results, progress)  # bounded memory
+            result = stream_merge(inputs, results, progress if progress.on else None)  # bounded memory
         if result is None or (options["parse_json"] is None and result.requests.expected):
             # answers parsed into columns (a request asked for a json_schema) take the frame
             result = merge_results(
@@ -177,7 +177,7 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
                 id_prefix=id_prefix,
                 sheet=sheet,
                 encoding=encoding,
-                progress=progress,
+                progress=progress if progress.on else None,
                 id_map=options["id_map"],
                 parse_json=options["parse_json"],
                 flatten=options["flatten"],
@@ -283,7 +283,7 @@ def retry(inputs, results, output, only, provider, max_requests, max_bytes, forc
     """
     from ..results import retry as retry_requests
 
-    progress = LinesReadBars(quiet)
+    progress = StageBars(quiet)
     try:
         written = retry_requests(
             inputs,
@@ -294,7 +294,7 @@ def retry(inputs, results, output, only, provider, max_requests, max_bytes, forc
             max_requests=max_requests,
             max_bytes=parse_size(max_bytes),
             force=force,
-            progress=progress,
+            progress=progress if progress.on else None,
         )
     except ValidationFailed as e:
         if e.report is not None and not quiet:

@@ -10,7 +10,7 @@ from ..errors import UsageError
 from ..providers import parse_size
 from ..report import render
 from . import on_dask
-from .common import format_option, provider_option, use_color
+from .common import Bars, format_option, provider_option, use_color
 from .on_dask import cluster_options, on_cluster
 
 
@@ -74,10 +74,16 @@ def validate(
     limits = dict(max_requests=max_requests, max_bytes=parse_size(max_bytes), max_findings=max_findings)
     options = dict(limits, strict=strict, dialect=dialect)
     cluster = on_cluster(cluster)
-    if cluster:  # one worker task per file (patterns and folders of *.jsonl name many)
-        reports = on_dask.validate(files, cluster, provider, **options)
-    else:
-        reports = [validate_file(f, provider, jobs=jobs, **options) for f in files]
+    bars = Bars(quiet or bool(cluster))
+    try:
+        if cluster:  # one worker task per file (patterns and folders of *.jsonl name many)
+            reports = on_dask.validate(files, cluster, provider, **options)
+        else:
+            reports = [
+                validate_file(f, provider, jobs=jobs, progress=bars.bytes_read(), **options) for f in files
+            ]
+    finally:
+        bars.close()
     output = render(reports, fmt, color=use_color(sys.stdout), quiet=quiet, group=True)
     if output:
         click.echo(output)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import InputError, UsageError, ValidationFailed
 from ..findings import Finding, Report
-from ..jsonl import atomic_write, dumps_line, open_binary, read_objects, source_name
+from ..jsonl import BytesRead, atomic_write, dumps_line, open_binary, read_objects, source_name
 from ..providers import Provider, get_provider
 from . import DIALECTS, OPENAI, detect, get_dialect
 from .base import Context
@@ -135,11 +135,13 @@ def convert_file(
     force: bool = False,
     max_findings: int | None = None,
     endpoint: str | None = None,
+    progress: BytesRead | None = None,
 ) -> ConvertResult:
     """Convert every line of `source` to dialect `to` (default: the provider's) and write `output`.
 
     Lines that cannot be converted are reported and left out; the written lines are validated under
-    the target provider (ValidationFailed, nothing written, when they are invalid, unless `force`)."""
+    the target provider (ValidationFailed, nothing written, when they are invalid, unless `force`).
+    `progress` hears how much of `source` was read."""
     from ..build import write_numbered
 
     if to is None:
@@ -154,7 +156,7 @@ def convert_file(
     mapping: list[tuple[str | None, str]] = []
     result = ConvertResult([], conversion, None)
     options = dict(model=model, max_tokens=max_tokens, drop_unsupported=drop_unsupported, endpoint=endpoint)
-    lines = _converted(source, to, row, options, result, mapping)
+    lines = _converted(source, to, row, options, result, mapping, progress)
     validator = validator_factory(to)
     try:
         written = write_numbered(
@@ -173,12 +175,12 @@ def convert_file(
 
 
 def _converted(
-    source, to: str, row: Provider, options: dict, result: ConvertResult, mapping: list
+    source, to: str, row: Provider, options: dict, result: ConvertResult, mapping: list, progress=None
 ) -> Iterator:
     report = result.conversion
     id_field = get_dialect(to).ID_FIELD or "request/labels/custom_id"
     stats: dict = {}
-    with open_binary(source) as stream:
+    with open_binary(source, progress) as stream:
         for number, obj, _raw in read_objects(stream, report.add, stats):
             report.summary.lines = number
             report.summary.requests += 1

@@ -21,6 +21,7 @@ Problems are reported, never silently resolved:
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -34,7 +35,7 @@ from .digest import digest
 from .frame import attach_source, to_frame
 from .read import BATCH_ERROR, HTTP_ERROR, MISSING, OK, read_result_file
 from .report import Duplicate, Located, MergeReport, MergeResult, Orphan
-from .requests import PROGRESS_LINES, LinesRead, RequestIndex, read_requests
+from .requests import RequestIndex, StageRead, read_requests
 from .table import ResultTable
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def join_results(
     requests: RequestIndex,
     paths: Sequence,
     report: MergeReport,
-    progress: LinesRead | None = None,
+    progress: StageRead | None = None,
     table: ResultTable | None = None,
 ) -> ResultTable:
     """The winning result of every row (status `missing` where there is none), with orphans and
@@ -57,6 +58,7 @@ def join_results(
     table = ResultTable(len(requests)) if table is None else table
     seen: dict[int, list[Located]] = {}  # row → every result read for it, only once there are two
     read = 0
+    told = progress and functools.partial(progress, "results")
     for path in paths:
         name = source_name(path)
         problems = 0
@@ -67,15 +69,11 @@ def join_results(
             problems += finding.code != "empty-file"  # an empty error file is normal
 
         read_before, file_number = read, table.file_number(name)
-        for record in read_result_file(path, emit):
+        for record in read_result_file(path, emit, told):
             read += 1
-            if progress is not None and read % PROGRESS_LINES == 0:
-                progress("results", PROGRESS_LINES)
             _place(record, file_number, requests, table, seen, report)
         if read == read_before and problems:
             raise InputError(_not_results(path, name))
-    if progress is not None:
-        progress("results", read % PROGRESS_LINES)
     for row, located in sorted(seen.items()):
         kept = table.located(row)
         report.duplicates.append(Duplicate(requests.ids[row], kept, [x for x in located if x != kept]))
@@ -155,7 +153,7 @@ def count(requests: RequestIndex, table: ResultTable, report: MergeReport) -> No
 
 
 def join_inputs(
-    inputs: Paths, results: Paths, progress: LinesRead | None = None, id_map=None, make_table=None
+    inputs: Paths, results: Paths, progress: StageRead | None = None, id_map=None, make_table=None
 ):
     """(report, requests, results table): every input request with the result that won for it.
 
@@ -192,7 +190,7 @@ def merge_results(
     id_prefix: str = "row-",
     sheet: str | int | None = None,
     encoding: str | None = None,
-    progress: LinesRead | None = None,
+    progress: StageRead | None = None,
     id_map: str | os.PathLike | None = None,
     parse_json: bool | None = None,
     flatten: int = 1,

@@ -26,7 +26,7 @@ from typing import BinaryIO
 import orjson
 
 from ..findings import WARNING, Finding
-from ..jsonl import is_compressed, open_binary, read_objects, source_name
+from ..jsonl import BytesRead, is_compressed, open_binary, read_objects, source_name
 from ..lenient import as_int, timestamp
 
 OK = "ok"
@@ -93,8 +93,9 @@ def read_results(
 
 
 def read_result_file(
-    path: str | os.PathLike | BinaryIO, emit: FileEmit | None = None
+    path: str | os.PathLike | BinaryIO, emit: FileEmit | None = None, progress: BytesRead | None = None
 ) -> Iterator[ResultRecord]:
+    """The result lines of one file (see `read_results`); `progress` hears how much of it was read."""
     name = source_name(path)
 
     def report(finding: Finding) -> None:
@@ -106,7 +107,7 @@ def read_result_file(
         emit(name, finding)
 
     stats: dict = {}
-    with open_binary(path) as stream:
+    with open_binary(path, progress) as stream:
         seekable = hasattr(stream, "fileno") and not is_compressed(stream)
         for number, obj, _raw in read_objects(stream, report, stats):
             record = normalise(obj, number, name, report)

@@ -5,6 +5,7 @@ dialect (batchkit.dialects) gives its id and model the way its dialect holds the
 
 from __future__ import annotations
 
+import functools
 from array import array
 from collections.abc import Callable, Sequence
 
@@ -17,8 +18,8 @@ from ..jsonl import open_binary, read_objects, source_name
 from .parsed import Expected, request_schema
 from .report import MergeReport
 
-LinesRead = Callable[[str, int], None]  # (stage: "requests" | "results", lines just read)
-PROGRESS_LINES = 4096  # lines between progress calls
+# (stage: "requests" | "results", bytes of the file read so far, its size or None): jsonl.BytesRead per stage
+StageRead = Callable[[str, int, "int | None"], None]
 RESULT_FIELDS = frozenset(("response", "error", "result", "modelOutput"))  # what only a result line holds
 
 
@@ -111,7 +112,7 @@ class RequestIndex:
         )
 
 
-def read_requests(paths: Sequence, report: MergeReport, progress: LinesRead | None) -> RequestIndex:
+def read_requests(paths: Sequence, report: MergeReport, progress: StageRead | None) -> RequestIndex:
     """Every request line of `paths`; problems go to the report. A file of result lines given as
     input, or a file without one request line, is an InputError naming the file."""
     requests = RequestIndex()
@@ -128,13 +129,10 @@ def _read_file(path, name: str, requests: RequestIndex, report: MergeReport, pro
         report.add_finding(name, finding)
 
     stats: dict = {}
-    done = request_shaped = result_shaped = added = 0
+    request_shaped = result_shaped = added = 0
     module = None
-    with open_binary(path) as stream:
+    with open_binary(path, progress and functools.partial(progress, "requests")) as stream:
         for number, obj, raw in read_objects(stream, emit, stats):
-            if progress is not None and number - done >= PROGRESS_LINES:
-                progress("requests", number - done)
-                done = number
             # a file is in one dialect: the line before's is tried first
             if module is None or not module.looks_like(obj):
                 dialect = detect(obj)
@@ -153,8 +151,6 @@ def _read_file(path, name: str, requests: RequestIndex, report: MergeReport, pro
             added += 1
             model = module.model_of(obj) if module is not None else None
             requests.add(obj, custom_id, number, raw, emit, model)
-    if progress is not None:
-        progress("requests", stats.get("lines", 0) - done)
     if not stats.get("content", True):
         emit(Finding("empty-file", "the input file has no requests", None, severity=WARNING))
     elif result_shaped and not request_shaped:

@@ -12,7 +12,7 @@ from ..jsonl import content_lines, open_binary
 from .join import Paths, join_inputs
 from .read import STATUSES
 from .report import FAILED, MergeReport
-from .requests import LinesRead
+from .requests import StageRead
 
 
 @dataclass
@@ -53,7 +53,7 @@ class RetryResult:
 
 
 def select_retry(
-    inputs: Paths, results: Paths, only: Iterable[str] | None = None, *, progress: LinesRead | None = None
+    inputs: Paths, results: Paths, only: Iterable[str] | None = None, *, progress: StageRead | None = None
 ):
     """(report, count selected per status, iterator of the original request lines, byte for byte and
     without their line ends, of every request whose status is in `only`; default every status but ok)."""
@@ -98,7 +98,7 @@ def retry(
     max_requests: int | None = None,
     max_bytes: int | None = None,
     force: bool = False,
-    progress: LinesRead | None = None,
+    progress: StageRead | None = None,
 ) -> RetryResult:
     """Write the original request lines of every request whose status is in `only` (default: every
     status but ok) to `output`, validated and sharded under the provider's limits like `build` (lines

@@ -30,7 +30,7 @@ from .frame import columns, to_frame
 from .join import Paths, join_inputs
 from .offsets import LineFiles, OffsetTable, read_back
 from .report import MergeReport
-from .requests import LinesRead, RequestIndex
+from .requests import RequestIndex, StageRead
 from .table import NA
 
 SLICE_ROWS = 4096  # rows read back and written at a time: ~8 MB of 2 kB answers
@@ -134,7 +134,7 @@ class StreamedMerge:
 
 
 def stream_merge(
-    inputs: Paths, results: Paths, progress: LinesRead | None = None, id_map=None
+    inputs: Paths, results: Paths, progress: StageRead | None = None, id_map=None
 ) -> StreamedMerge:
     """Join `results` to the requests of `inputs` as `merge_results` does, keeping where each winning
     answer is instead of the answer; `write` then writes the rows in bounded memory. (Answers parsed into

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..findings import Finding
-from ..jsonl import content_lines, open_binary, parse_line, source_name
+from ..jsonl import BytesRead, content_lines, open_binary, parse_line, source_name
 from ..providers import get_provider
 from .bodies import Prompt, read_prompt
 from .count import Counter, counter_for
@@ -188,11 +188,13 @@ def _count_chunk(chunk: dict[str, list], result: FileEstimate, pricer: _Pricer, 
     chunk.clear()
 
 
-def estimate_file(source, pricer: _Pricer, default_max_output: int = DEFAULT_MAX_OUTPUT) -> FileEstimate:
+def estimate_file(
+    source, pricer: _Pricer, default_max_output: int = DEFAULT_MAX_OUTPUT, progress: BytesRead | None = None
+) -> FileEstimate:
     result = FileEstimate(source_name(source))
     chunk: dict[str, list] = {}
     pending = 0
-    with open_binary(source) as stream:
+    with open_binary(source, progress) as stream:
         for model, url, body in _requests(stream, result):
             if model not in result.models and model not in chunk:
                 if len(result.models.keys() | chunk.keys()) >= MAX_MODELS:
@@ -212,15 +214,17 @@ def estimate(
     prices: str | os.PathLike | None = None,
     tokenizer: str | os.PathLike | None = None,
     default_max_output: int = DEFAULT_MAX_OUTPUT,
+    progress: BytesRead | None = None,
 ) -> Estimate:
     """Tokens and cost of batch files, per file and per model, before anything is sent.
 
     `prices`: a JSON file whose entries replace or add to the shipped prices; `tokenizer`: a Hugging Face
-    tokenizer.json for models outside the OpenAI families (else those are estimated with o200k_base)."""
+    tokenizer.json for models outside the OpenAI families (else those are estimated with o200k_base).
+    `progress` hears how much of each file was read, one file after another."""
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
     name = get_provider(provider).name
     table = load_prices(prices)
     pricer = _Pricer(name, table, tokenizer)
-    files = [estimate_file(p, pricer, default_max_output) for p in paths]
+    files = [estimate_file(p, pricer, default_max_output, progress) for p in paths]
     return Estimate(name, default_max_output, files, sorted({p for p, _m in table}))

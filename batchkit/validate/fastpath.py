@@ -208,9 +208,11 @@ class Converter:
             else:
                 fields.append((attr, Union[annotation, msgspec.UnsetType], msgspec.UNSET))  # noqa: UP007 (built at run time)
         self.counter += 1
+        # gc=False: a decoded line holds no cycles; untracked structs cost less to make and never wake the
+        # collector
         options = {"tag_field": tag[0], "tag": tag[1]} if tag else {}
         return msgspec.defstruct(
-            f"S{self.counter}", fields, rename=rename, forbid_unknown_fields=closed, **options
+            f"S{self.counter}", fields, rename=rename, forbid_unknown_fields=closed, gc=False, **options
         )
 
     def ref(self, ref: str, doc: str):
@@ -346,7 +348,17 @@ def line_decoder():
         body = body_type(name)
         if body is not Reject:
             line = msgspec.defstruct(
-                f"Line{i}", [*envelope, ("body", body)], tag_field="url", tag=url, forbid_unknown_fields=True
+                f"Line{i}",
+                [*envelope, ("body", body)],
+                tag_field="url",
+                tag=url,
+                forbid_unknown_fields=True,
+                gc=False,
             )
             urls[line] = url
     return msgspec.json.Decoder(Union[tuple(urls)]).decode, urls  # noqa: UP007
+
+
+# Any failure to decode a line on the fast path sends it to the reference path, which decides and
+# explains: msgspec's own errors, bytes that are not UTF-8, and a line nested past its recursion limit.
+DECODE_ERRORS = (msgspec.MsgspecError, ValueError, KeyError, RecursionError)

@@ -12,7 +12,7 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
 from ..findings import Finding, Report
-from ..jsonl import LineReader, bounded_lines, file_range, skip_rest
+from ..jsonl import BytesRead, LineReader, bounded_lines, file_range, skip_rest
 from ..providers import get_provider
 
 
@@ -60,7 +60,7 @@ def file_start(path, provider, max_line: int) -> tuple[bool, tuple | None, tuple
     return False, model, endpoint
 
 
-def _check_range(args) -> dict:
+def _check_range(args, progress: BytesRead | None = None) -> dict:
     from .validator import Validator
 
     path, start, stop, provider, options, first_model, first_endpoint = args
@@ -68,7 +68,9 @@ def _check_range(args) -> dict:
         provider, ids="hashed", first_model=first_model, first_endpoint=first_endpoint, **options
     )
     with open(path, "rb") as f:
-        validator.feed_stream(file_range(f, start, stop), at_file_start=start == 0, size=stop - start)
+        validator.feed_stream(
+            file_range(f, start, stop, progress), at_file_start=start == 0, size=stop - start
+        )
     s = validator.report.summary
     return {
         "findings": validator.report.findings,
@@ -98,7 +100,9 @@ def _merge(report: Report, result: dict, line_base: int) -> None:
     summary.endpoints.update(result["endpoints"])
 
 
-def validate_parallel(path, size: int, provider, jobs: int, options: dict) -> Report:
+def validate_parallel(path, size: int, provider, jobs: int, options: dict, progress=None) -> Report:
+    """`progress` hears the bytes of the first range as the parent reads them, then each later range's
+    bytes as its worker finishes."""
     from .validator import Validator
 
     try:
@@ -110,7 +114,7 @@ def validate_parallel(path, size: int, provider, jobs: int, options: dict) -> Re
     array_file, first_model, first_endpoint = file_start(path, merged.provider, merged.max_line)
     if context is None or array_file:
         with open(path, "rb") as f:
-            stream = file_range(f, 0, size)
+            stream = file_range(f, 0, size, progress)
             merged.feed_stream(stream)
             stream.seek(0)
             return merged.finish(rescan=stream)
@@ -118,15 +122,16 @@ def validate_parallel(path, size: int, provider, jobs: int, options: dict) -> Re
 
     line_decoder()  # built once here, inherited by every worker
     worker_options = {k: v for k, v in options.items() if k != "file"}
-    tasks = [
-        (path, a, b, provider, worker_options, first_model, first_endpoint)
-        for a, b in byte_ranges(path, size, jobs)
-    ]
+    ranges = byte_ranges(path, size, jobs)
+    tasks = [(path, a, b, provider, worker_options, first_model, first_endpoint) for a, b in ranges]
     line_base, has_content = 0, False
     # The parent checks the first range itself while the workers check the others.
     with ProcessPoolExecutor(max_workers=max(len(tasks) - 1, 1), mp_context=context) as pool:
         later = pool.map(_check_range, tasks[1:])
-        for result in itertools.chain([_check_range(tasks[0])], later):
+        first = _check_range(tasks[0], progress and (lambda done, _total: progress(done, size)))
+        for (_start, stop), result in zip(ranges, itertools.chain([first], later), strict=True):
+            if progress is not None:
+                progress(stop, size)  # ranges finish in order
             _merge(merged.report, result, line_base)
             has_content = has_content or result["has_content"]
             merged.rules.ids.extend(result["hashes"])

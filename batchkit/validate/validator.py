@@ -21,6 +21,7 @@ from ..errors import InputError
 from ..findings import Finding, Report
 from ..jsonl import (
     MAX_LINE_BYTES,
+    BytesRead,
     LineReader,
     bounded_lines,
     file_range,
@@ -31,12 +32,10 @@ from ..jsonl import (
 )
 from ..providers import Provider, get_provider
 from .explain import explain, label, pointer
+from .fastpath import DECODE_ERRORS
 from .rules import ExactIds, HashedIds, LineRules
 
-# Any failure to decode a line on the fast path sends it to the reference path, which decides and
-# explains: msgspec's own errors, bytes that are not UTF-8, and a line nested past its recursion limit.
 UNSET = msgspec.UNSET
-DECODE_ERRORS = (msgspec.MsgspecError, ValueError, KeyError, RecursionError)
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024  # below this, starting workers costs more than it saves
 MAX_DEPTH = 128  # nesting explained in full; a deeper invalid line is one `too-deep` finding
 INT64 = (-(2**63), 2**64 - 1)  # the integers a JSON line can carry (signed or unsigned 64-bit)
@@ -352,13 +351,15 @@ def validate_file(
     jobs: int = 1,
     strict: bool = False,
     dialect: str | None = None,
+    progress: BytesRead | None = None,
 ) -> Report:
     """Validate one batch file: a path, '-' for standard input, or a binary stream (gzip files are read
     as the data they hold). A file that grows while it is read is validated as it was at the start.
 
     `jobs` > 1 (0: one per core) validates byte ranges of a large file in worker processes. With
     `strict`, warnings make the report invalid too. A file in another dialect than OpenAI's (named,
-    detected from its first line, or the provider's) is checked by `batchkit.dialects`.
+    detected from its first line, or the provider's) is checked by `batchkit.dialects`. `progress` hears
+    how much of a named file was read.
     """
     options = dict(
         max_requests=max_requests,
@@ -367,22 +368,24 @@ def validate_file(
         strict=strict,
         file=source_name(source),
     )
-    with open_binary(source) as stream:
+    with open_binary(source, progress) as stream:
         try:
-            return _validate_opened(source, stream, provider, jobs, dialect, options)
+            return _validate_opened(source, stream, provider, jobs, dialect, options, progress)
         except (EOFError, zlib.error, OSError) as e:
             if not is_compressed(stream):
                 raise
             raise InputError(f"{options['file']}: the gzip data is damaged or cut short ({e})") from None
 
 
-def _validate_opened(source, stream, provider, jobs: int, dialect: str | None, options: dict) -> Report:
+def _validate_opened(
+    source, stream, provider, jobs: int, dialect: str | None, options: dict, progress
+) -> Report:
     from ..dialects.validate import dialect_to_validate, openai_rules, validate_dialect_stream
 
     if other := dialect_to_validate(stream, provider, dialect):
         return validate_dialect_stream(stream, other, provider, **options)
     rules, wrong = openai_rules(provider, options["file"])
-    report = _validate_openai(source, stream, rules, jobs, options)
+    report = _validate_openai(source, stream, rules, jobs, options, progress)
     if wrong is not None:  # OpenAI lines for a provider that takes another dialect
         report.provider = get_provider(provider).name
         report.add(wrong)
@@ -390,15 +393,15 @@ def _validate_opened(source, stream, provider, jobs: int, dialect: str | None, o
     return report
 
 
-def _validate_openai(source, stream, provider: Provider, jobs: int, options: dict) -> Report:
+def _validate_openai(source, stream, provider: Provider, jobs: int, options: dict, progress) -> Report:
     size = _regular_size(stream)
     jobs = jobs or os.cpu_count() or 1
     if jobs > 1 and size and size >= PARALLEL_MIN_BYTES and isinstance(source, (str, os.PathLike)):
         from .parallel import validate_parallel
 
-        return validate_parallel(source, size, provider, jobs, options)
+        return validate_parallel(source, size, provider, jobs, options, progress)
     if size is not None:
-        stream = file_range(stream, stream.tell(), size)
+        stream = file_range(stream, stream.tell(), size, progress)
     return _validate_stream(stream, provider, options)
 
 
