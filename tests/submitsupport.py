@@ -92,7 +92,9 @@ def start_cli(*args, env: dict | None = None, stderr=subprocess.PIPE, **extra_en
 
 
 def run_in_terminal(*args) -> str:
-    """`batchkit ARGS` with stdout and stderr on a pseudo-terminal 120 columns wide; everything it showed."""
+    """`batchkit ARGS` with stdout and stderr on a pseudo-terminal 120 columns wide; everything it showed.
+    Bars redraw on every update (TQDM_MININTERVAL=0), so what they show does not depend on the speed of the
+    machine (a fast read would otherwise finish before the first redraw)."""
     import fcntl
     import pty
     import struct
@@ -102,7 +104,7 @@ def run_in_terminal(*args) -> str:
     if pid == 0:  # the child: a terminal of a known size, then the CLI
         fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
         command = cli_command(*args)
-        os.execve(command[0], command, cli_env())
+        os.execve(command[0], command, cli_env(TQDM_MININTERVAL="0"))
     shown = b""
     while True:
         try:

@@ -70,9 +70,10 @@ class Bars:
 
         def update(done: int, total: int | None) -> None:
             bar = self.get(desc, unit="B", unit_scale=True, unit_divisor=1024, leave=False)
-            if bar.total != total:
+            if total is not None and bar.total != total:
                 bar.reset(total=total)
-            bar.update(done - bar.n)
+            if done > bar.n:  # a reader may tell a position it passed already (a peek, a re-read)
+                bar.update(done - bar.n)
 
         return update
 
