@@ -372,14 +372,7 @@ def write_numbered(
             file=file or str(path),
         )
     with ShardWriter(path, limits.max_requests, limits.max_bytes, max_tokens) as writer:
-        lines = _written(items, writer, progress)
-        if validator is None:
-            for _number, _line in lines:
-                pass
-        else:
-            validator.feed_lines(lines)
-            validator.report.summary.bytes = writer.bytes
-        report = validator.finish() if validator is not None else None
+        report = _write_and_check(_written(items, writer, progress), validator, writer)
         if report is not None and not report.valid and not force:
             s = report.summary
             raise ValidationFailed(
@@ -393,6 +386,17 @@ def write_numbered(
     if not result.shard_requests:
         result.shard_requests, result.shard_bytes = [0], [0]
     return result
+
+
+def _write_and_check(lines, validator, writer: ShardWriter):
+    """Write every line, validating it as it goes by (when there is a validator); the report."""
+    if validator is None:
+        for _number, _line in lines:
+            pass
+        return None
+    validator.feed_lines(lines)
+    validator.report.summary.bytes = writer.bytes
+    return validator.finish()
 
 
 def _written(items, writer: ShardWriter, progress: LinesWritten | None):

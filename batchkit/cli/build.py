@@ -210,29 +210,11 @@ def build(
     Requests over the provider's per-file limits go to OUT-00001.jsonl, OUT-00002.jsonl, …
     Finding line numbers are data-row numbers (1 is the first row under the header).
     """
-    from ..build import (
-        CHAT,
-        EMBEDDINGS,
-        BuildStats,
-        EmptyPolicy,
-        build_file,
-        counted,
-        parse_params,
-        template_argument,
-    )
+    from ..build import CHAT, EMBEDDINGS, BuildStats, EmptyPolicy, build_file, parse_params, template_argument
 
     policy = EmptyPolicy.parse(on_empty)
     endpoint = endpoint or (EMBEDDINGS if input_ is not None else CHAT)
-    params = parse_params(params)
-    structured = _response_schema(options, endpoint, fmt, quiet)
-    if structured is not None:
-        clash = sorted(params.keys() & structured.fields.keys())
-        if clash:
-            raise UsageError(
-                f"--param {clash[0]} and a response schema both set {clash[0]}; give one of them"
-            )
-        _check_template_format(options.get("body_template"), structured.fields)
-        params.update(structured.fields)
+    params = _with_response_schema(parse_params(params), options, endpoint, fmt, quiet)
     stats = BuildStats()
     note = "(line numbers above are data-row numbers of the table: 1 is the first row under the header)"
     cluster = on_cluster(options)
@@ -254,12 +236,30 @@ def build(
     except ValidationFailed as e:
         _report_failure(e, fmt, quiet, note)
     print_report(result.report, fmt, quiet, note)
-    if cluster and not quiet:
-        click.echo(f"built {counted(len(result.paths), 'file')} from {counted(result.partitions, 'partition')}: "
-                   f"{counted(result.requests, 'request')}, {human_bytes(result.bytes)}; manifest {result.manifest}",
-                   err=True)  # fmt: skip
-    elif not quiet:
-        _echo_build_summary(result, policy, output)
+    if not quiet:
+        (_echo_cluster_summary(result) if cluster else _echo_build_summary(result, policy, output))
+
+
+def _echo_cluster_summary(result) -> None:
+    from ..build import counted
+
+    click.echo(f"built {counted(len(result.paths), 'file')} from {counted(result.partitions, 'partition')}: "
+               f"{counted(result.requests, 'request')}, {human_bytes(result.bytes)}; manifest {result.manifest}",
+               err=True)  # fmt: skip
+
+
+def _with_response_schema(params: dict, options: dict, endpoint: str, fmt: str, quiet: bool) -> dict:
+    """`params` with the response format a --response-schema / --response-model asks for."""
+    structured = _response_schema(options, endpoint, fmt, quiet)
+    if structured is not None:
+        clash = sorted(params.keys() & structured.fields.keys())
+        if clash:
+            raise UsageError(
+                f"--param {clash[0]} and a response schema both set {clash[0]}; give one of them"
+            )
+        _check_template_format(options.get("body_template"), structured.fields)
+        params.update(structured.fields)
+    return params
 
 
 def _response_schema(options: dict, endpoint: str, fmt: str, quiet: bool):

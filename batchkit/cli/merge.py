@@ -154,36 +154,15 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
     Answers to requests that asked for a json_schema are parsed: answer.FIELD columns, and parse_error
     says which rows are not JSON, were cut at the token limit, or do not match the schema (and where).
     """
-    from ..results import merge_results, stream_merge, streamable
-
     quiet, as_json = options["quiet"], options["fmt"] == "json" or options["as_json"]
     cluster = on_cluster(options)
     if cluster:
         source_options = dict(source=source, id_column=id_column, id_prefix=id_prefix)
         return _merge_on_dask(inputs, results, output, source_options, allow_missing, cluster, quiet, as_json)
-    progress = StageBars(quiet)
-    try:
-        result = None
-        plain = source is None and options["id_map"] is None and options["parse_json"] is not True
-        if plain and streamable(results, output):
-            result = stream_merge(inputs, results, progress if progress.on else None)  # bounded memory
-        if result is None or (options["parse_json"] is None and result.requests.expected):
-            # answers parsed into columns (a request asked for a json_schema) take the frame
-            result = merge_results(
-                inputs,
-                results,
-                source,
-                id_column,
-                id_prefix=id_prefix,
-                sheet=sheet,
-                encoding=encoding,
-                progress=progress if progress.on else None,
-                id_map=options["id_map"],
-                parse_json=options["parse_json"],
-                flatten=options["flatten"],
-            )
-    finally:
-        progress.close()
+    source_options = dict(
+        source=source, id_column=id_column, id_prefix=id_prefix, sheet=sheet, encoding=encoding
+    )
+    result = _joined(inputs, results, output, source_options, options)
     report = result.report
     written = None
     if report.joined or not report.requests:
@@ -198,6 +177,31 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
         click.echo(text, err=output == "-")
     if status:
         click.get_current_context().exit(status)
+
+
+def _joined(inputs, results, output, source_options: dict, options: dict):
+    """The merge, joined: streamed (bounded memory) when nothing needs the whole frame, else the frame."""
+    from ..results import merge_results, stream_merge, streamable
+
+    progress = StageBars(options["quiet"])
+    told = progress if progress.on else None
+    try:
+        plain = (
+            source_options["source"] is None
+            and options["id_map"] is None
+            and options["parse_json"] is not True
+        )
+        result = stream_merge(inputs, results, told) if plain and streamable(results, output) else None
+        if result is None or (options["parse_json"] is None and result.requests.expected):
+            # answers parsed into columns (a request asked for a json_schema) take the frame
+            source = source_options.pop("source")
+            id_column = source_options.pop("id_column")
+            result = merge_results(inputs, results, source, id_column, **source_options, progress=told,
+                                   id_map=options["id_map"], parse_json=options["parse_json"],
+                                   flatten=options["flatten"])  # fmt: skip
+    finally:
+        progress.close()
+    return result
 
 
 def _merge_on_dask(inputs, results, output, source_options, allow_missing, cluster, quiet, as_json):
