@@ -103,8 +103,8 @@ def _not_results(path, name: str) -> str:
             for number, obj, _raw in read_objects(stream, lambda finding: None):
                 if "body" in obj and ("url" in obj or "method" in obj):
                     return (
-                        f"{name}: is a batch of requests, not results: give the batch file first and the "
-                        "result files after --results (merge BATCH.jsonl -r OUTPUT.jsonl …)"
+                        f"{name}: is a batch of requests, not results: give the batch file as the input "
+                        "and the result files as the results"
                     )
                 if number > 100:
                     break
@@ -176,7 +176,7 @@ def merge_results(
     result columns after them) and the report (counts, tokens, orphans, duplicates, missing, digest).
     """
     if source is None and id_column is not None:
-        raise UsageError("--id-column needs --source: it names the source table's id column")
+        raise UsageError("id_column= needs source=: it names the source table's id column")
     report, requests, table = join_inputs(inputs, results, progress)
     frame = to_frame(requests, table)
     del table
