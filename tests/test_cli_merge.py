@@ -92,7 +92,14 @@ def test_problems_are_reported_and_json_summary(tmp_path):
     summary = json.loads(result.stdout)
     assert result.exit_code == 1 and summary["ok"] is False and summary["joined"] == 4
     assert json.loads(run(*args, "-o", tmp_path / "m.csv", "--format", "json").stdout) == summary
-    assert summary["counts"] == {"ok": 3, "http_error": 0, "batch_error": 1, "expired": 0, "canceled": 0, "missing": 1}
+    assert summary["counts"] == {
+        "ok": 3,
+        "http_error": 0,
+        "batch_error": 1,
+        "expired": 0,
+        "canceled": 0,
+        "missing": 1,
+    }
     assert [o["custom_id"] for o in summary["orphans"]] == ["p-9"] and summary["orphans_count"] == 1
     assert summary["missing_count"] == 1 and summary["duplicates_count"] == 2
     assert run(*args, "-o", tmp_path / "m.csv", "-q").stdout == ""

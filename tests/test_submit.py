@@ -229,7 +229,10 @@ def test_a_fixed_file_needs_no_force_and_the_same_failed_file_says_why(server, t
     failed = bk(server, "submit", batch_file, "--wait", "--interval", "0.3")
     assert failed.returncode == 1
     assert ": failed (" in failed.stdout
-    assert "line 1: model_not_found (body.model): The provided model 'no-such-model' is not supported" in failed.stderr
+    assert (
+        "line 1: model_not_found (body.model): The provided model 'no-such-model' is not supported"
+        in failed.stderr
+    )
     batch_id = batch_id_of(failed)
     assert failed.stderr.rstrip().endswith(f"1 batch(es) did not complete: {batch_id} failed")
     assert invoke("watch", batch_file).returncode == 1
