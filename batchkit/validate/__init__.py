@@ -6,6 +6,7 @@ of one line, the name matcher for "did you mean" hints, and `fix_file` (repairs 
 
 from .explain import did_you_mean, explain
 from .fix import Change, FixResult, fix_file
+from .memory import validate_requests
 from .validator import Validator, schema_findings, validate_file, validate_request
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "schema_findings",
     "validate_file",
     "validate_request",
+    "validate_requests",
 ]
