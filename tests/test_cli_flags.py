@@ -1,5 +1,6 @@
 """Library messages speak of the Python API; the CLI names its options for the same advice."""
 
+import ast
 import re
 from pathlib import Path
 
@@ -14,12 +15,9 @@ DATA = Path(__file__).parent / "data"
 LIBRARY = Path(batchkit.__file__).parent
 # Where the library's messages were rewritten (the rest is listed as work left): none of these names a flag.
 API_WORDED = [
-    "build/shards.py",
-    "build/builder.py",
-    "results/join.py",
-    "results/requests.py",
-    "results/frame.py",
-]
+    "build/shards.py", "build/builder.py", "build/bodies.py", "results/join.py", "results/requests.py",
+    "results/frame.py", "results/retry.py", "remote/client.py", "tables.py", "runner.py", "validate/fix.py",
+]  # fmt: skip
 
 
 def test_the_library_says_force_true_and_the_cli_says_force(tmp_path):
@@ -48,14 +46,58 @@ def test_cli_words_rewrites_only_known_keywords():
         cli_words("leave out id_column= (id_prefix= sets it)")
         == "leave out --id-column (--id-prefix sets it)"
     )
-    assert (
-        cli_words("metadata KEY=VALUE; sources=3; force=Truex")
-        == "metadata KEY=VALUE; sources=3; force=Truex"
+    assert cli_words("pass base_url=http://h/v1; drop system=/user=") == (
+        "pass --base-url http://h/v1; drop --system/--user"
     )
+    untouched = "metadata KEY=VALUE; sources=3; body.model=x; resource=1"
+    assert cli_words(untouched) == untouched
+
+
+def message_texts(source: str) -> list[str]:
+    """The string constants of a module (f-string parts too), docstrings left out."""
+    tree = ast.parse(source)
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef))
+        and node.body and isinstance(node.body[0], ast.Expr)
+    }  # fmt: skip
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    ]
 
 
 @pytest.mark.parametrize("module", API_WORDED)
 def test_reworded_modules_name_no_flag_in_messages(module):
-    text = (LIBRARY / module).read_text()
-    strings = re.findall(r'f?"([^"\n]*)"', text)
-    assert [s for s in strings if re.search(r"(^|[\s(`])--[a-z]", s)] == []
+    texts = message_texts((LIBRARY / module).read_text())
+    assert [t for t in texts if re.search(r"(^|[\s(`])--[a-z]", t)] == []
+
+
+def test_build_argument_errors_name_options_at_the_command_line(tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("q\nhello\n")
+    with pytest.raises(batchkit.UsageError, match=r"^give model=NAME or model_column=COL$"):
+        list(batchkit.build_requests([{"q": "x"}], user="{q}"))
+    result = CliRunner().invoke(cli, ["build", str(table), "-o", str(tmp_path / "b.jsonl"), "--user", "{q}"])
+    assert result.exit_code == 2 and "give --model NAME or --model-column COL" in result.output
+    result = CliRunner().invoke(
+        cli,
+        [
+            "build",
+            str(table),
+            "-o",
+            str(tmp_path / "b.jsonl"),
+            "--model",
+            "m",
+            "--input",
+            "{q}",
+            "--endpoint",
+            "/v1/chat/completions",
+        ],
+    )
+    assert (
+        result.exit_code == 2
+        and "--input builds /v1/embeddings requests; pass --endpoint /v1/embeddings" in result.output
+    )

@@ -13,8 +13,25 @@ OPTIONS = {
     "source": "--source",
     "max_findings": "--max-findings",
     "on_empty": "--on-empty",
+    "base_url": "--base-url",
+    "api_key_env": "--api-key-env",
+    "input_format": "--input-format",
+    "encoding": "--encoding",
+    "concurrency": "--concurrency",
+    "only": "--only",
+    "in_place": "--in-place",
+    "output": "-o",
+    "model": "--model",
+    "model_column": "--model-column",
+    "system": "--system",
+    "user": "--user",
+    "input": "--input",
+    "messages_column": "--messages-column",
+    "body_template": "--body-template",
+    "endpoint": "--endpoint",
+    "params": "--param",
 }
-_NAMES = "|".join(OPTIONS)
+_NAME = rf"(?<![\w.])({'|'.join(OPTIONS)})="
 _REWRITES = [
     (
         re.compile(
@@ -27,8 +44,10 @@ _REWRITES = [
         re.compile(r"give the batch file as the input and the result files as the results"),
         "give the batch file first and the result files after --results (merge BATCH.jsonl -r OUTPUT.jsonl …)",
     ),
-    (re.compile(rf"\b({_NAMES})=True\b"), lambda m: OPTIONS[m.group(1)]),
-    (re.compile(rf"\b({_NAMES})=(?=[\s:,;)]|$)"), lambda m: OPTIONS[m.group(1)]),
+    (re.compile(rf"{_NAME}True\b"), lambda m: OPTIONS[m.group(1)]),  # force=True → --force
+    # id_column= → --id-column (also in a list: system=/user= → --system/--user)
+    (re.compile(rf"{_NAME}(?=[\s:,;)?]|/{_NAME}|$)"), lambda m: OPTIONS[m.group(1)]),
+    (re.compile(rf"{_NAME}(?=\S)"), lambda m: OPTIONS[m.group(1)] + " "),  # base_url=URL → --base-url URL
 ]
 
 
