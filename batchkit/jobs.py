@@ -185,8 +185,7 @@ def submit(
         jobs = batchkit.submit("batch.jsonl", base_url="http://127.0.0.1:8000/v1")
         files = jobs.results()
     """
-    target_provider = provider
-    files = _batch_files(path_or_requests, batch_file, target_provider)
+    files = _batch_files(path_or_requests, batch_file, provider)
     report = _progress(progress)
     session = session or Session(Connection(provider, base_url, api_key_env))
     results = session.submit(

@@ -122,6 +122,7 @@ def test_tqdm_progress_shows_one_bar_per_subject():
     show(Event("note", "x.jsonl", message="reusing file f-1"))
     text = out.getvalue()
     assert "download x.output.jsonl" in text and "100/100" in text
+    assert "tqdm.auto" in sys.modules  # the bar that suits a notebook (a widget) as well as a terminal
 
 
 # ---------------------------------------------------------------- run
@@ -200,6 +201,13 @@ def test_import_batchkit_stays_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+    # Reports and in-memory validation need no pandas either (only Report.to_frame imports it).
+    code = (
+        "import sys, batchkit; from batchkit.findings import Report;"
+        "batchkit.validate_requests([{'custom_id': 'a'}]); print('pandas' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
 def test_help_shows_every_public_name_with_a_docstring():
