@@ -4,6 +4,7 @@ import ast
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -16,7 +17,8 @@ LIBRARY = Path(batchkit.__file__).parent
 # Where the library's messages were rewritten (the rest is listed as work left): none of these names a flag.
 API_WORDED = [
     "build/shards.py", "build/builder.py", "build/bodies.py", "results/join.py", "results/requests.py",
-    "results/frame.py", "results/retry.py", "remote/client.py", "tables.py", "runner.py", "validate/fix.py",
+    "results/frame.py", "results/retry.py", "results/export.py", "remote/client.py", "tables.py", "runner.py",
+    "validate/fix.py", "tokens/count.py",
 ]  # fmt: skip
 
 
@@ -101,3 +103,10 @@ def test_build_argument_errors_name_options_at_the_command_line(tmp_path):
         result.exit_code == 2
         and "--input builds /v1/embeddings requests; pass --endpoint /v1/embeddings" in result.output
     )
+
+
+def test_a_merged_tables_summary_names_the_argument(tmp_path):
+    from batchkit.results import write_merged
+
+    written = write_merged(pd.DataFrame({"answer": ["=1+1", "fine"]}), tmp_path / "m.csv")
+    assert written.to_text().endswith("escaped with a leading ' (escape_formulas=False keeps them raw)")

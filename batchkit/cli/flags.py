@@ -30,6 +30,7 @@ OPTIONS = {
     "body_template": "--body-template",
     "endpoint": "--endpoint",
     "params": "--param",
+    "tokenizer": "--tokenizer",
 }
 _NAME = rf"(?<![\w.])({'|'.join(OPTIONS)})="
 _REWRITES = [
@@ -44,6 +45,7 @@ _REWRITES = [
         re.compile(r"give the batch file as the input and the result files as the results"),
         "give the batch file first and the result files after --results (merge BATCH.jsonl -r OUTPUT.jsonl …)",
     ),
+    (re.compile(r"\(escape_formulas=False keeps them raw\)"), "(--no-escape-formulas to keep them raw)"),
     (re.compile(rf"{_NAME}True\b"), lambda m: OPTIONS[m.group(1)]),  # force=True → --force
     # id_column= → --id-column (also in a list: system=/user= → --system/--user)
     (re.compile(rf"{_NAME}(?=[\s:,;)?]|/{_NAME}|$)"), lambda m: OPTIONS[m.group(1)]),

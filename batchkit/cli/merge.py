@@ -10,6 +10,7 @@ import orjson
 from ..errors import ValidationFailed
 from ..providers import parse_size
 from .common import Bars, provider_option
+from .flags import cli_words
 
 RESULTS_FLAGS = ("--results", "-r")
 JSON_LIMIT = 1000  # entries per list in a --json summary (every list is also counted)
@@ -154,7 +155,10 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
             summary = {**report.to_dict(JSON_LIMIT), "written": written and written.to_dict()}
             text = _dumps({**summary, "ok": status == 0, "verdict": verdict})
         else:
-            text = "\n".join(x for x in (report.to_text(), written and written.to_text(), verdict) if x)
+            written_text = written and cli_words(
+                written.to_text()
+            )  # only our own words: the report quotes answers
+            text = "\n".join(x for x in (report.to_text(), written_text, verdict) if x)
         click.echo(text, err=output == "-")
     if status:
         click.get_current_context().exit(status)
