@@ -138,7 +138,10 @@ def requests_file(requests: Iterable[Mapping], provider: str | Provider | None =
     lines = [dumps_line(dict(request)) for request in requests]
     digest = hashlib.sha256(b"".join(lines)).hexdigest()[:32]
     folder = paths.home() / REQUESTS_FOLDER
-    folder.mkdir(exist_ok=True)
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as e:
+        raise paths.unwritable(folder, e) from None
     return write_batch(lines, folder / f"{digest}.jsonl", provider)
 
 

@@ -18,7 +18,7 @@ LIBRARY = Path(batchkit.__file__).parent
 API_WORDED = [
     "build/shards.py", "build/builder.py", "build/bodies.py", "results/join.py", "results/requests.py",
     "results/frame.py", "results/retry.py", "results/export.py", "remote/client.py", "tables.py", "runner.py",
-    "validate/fix.py", "tokens/count.py",
+    "validate/fix.py", "tokens/count.py", "build/by_key.py",
 ]  # fmt: skip
 
 

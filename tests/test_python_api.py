@@ -262,3 +262,12 @@ def test_every_export_is_also_seen_by_type_checkers():
     guarded = next(node for node in tree.body if isinstance(node, ast.If))  # if TYPE_CHECKING:
     typed = {alias.name for node in guarded.body for alias in node.names}
     assert typed == set(batchkit.__all__) == set(batchkit._EXPORTS)
+
+
+def test_an_unwritable_requests_folder_is_a_clear_error(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "requests").write_text("a file where the folder goes")
+    monkeypatch.setenv("BATCHKIT_HOME", str(home))
+    with pytest.raises(batchkit.InputError, match="cannot write batchkit's state in .*requests"):
+        batchkit.submit(requests(), base_url="http://127.0.0.1:9/v1")
