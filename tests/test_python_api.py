@@ -271,3 +271,16 @@ def test_an_unwritable_requests_folder_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("BATCHKIT_HOME", str(home))
     with pytest.raises(batchkit.InputError, match="cannot write batchkit's state in .*requests"):
         batchkit.submit(requests(), base_url="http://127.0.0.1:9/v1")
+
+
+def test_merge_ignores_usage_counts_that_are_not_counts(tmp_path):
+    inputs = tmp_path / "in.jsonl"
+    batchkit.write_batch(requests(), inputs, force=True)
+    answer = '{{"custom_id": "row-{n}", "response": {{"status_code": 200, "body": {{"usage": {usage}, "choices": []}}}}}}'
+    usages = ['{"prompt_tokens": -4611686018427387905}', '{"prompt_tokens": 1e300, "completion_tokens": 7}',
+              '{"prompt_tokens": 5, "total_tokens": 12}']  # fmt: skip
+    results = tmp_path / "out.jsonl"
+    results.write_text("\n".join(answer.format(n=n, usage=u) for n, u in enumerate(usages, 1)))
+    report = batchkit.merge_results(inputs, results).report
+    assert (report.prompt_tokens, report.completion_tokens, report.total_tokens) == (5, 7, 12)
+    assert [(f.code, f.line) for _, f in report.findings] == [("out-of-range", 1), ("out-of-range", 2)]

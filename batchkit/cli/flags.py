@@ -31,6 +31,7 @@ OPTIONS = {
     "endpoint": "--endpoint",
     "params": "--param",
     "tokenizer": "--tokenizer",
+    "max_tokens": "--max-tokens",
 }
 _NAME = rf"(?<![\w.])({'|'.join(OPTIONS)})="
 _REWRITES = [
