@@ -1,12 +1,46 @@
 """batchkit: author, validate, submit and merge JSONL batch files for OpenAI-compatible Batch APIs.
 
 The public API is re-exported here and imported on first use, so `import batchkit` stays light
-(validation never imports pandas).
+(validation never imports pandas). A notebook's round trip:
+
+    requests = batchkit.build_requests(df, model="m", user="{question}")   # sized, re-iterable
+    report = batchkit.validate_requests(requests, provider="openai")        # a table in a notebook
+    jobs = batchkit.submit(requests, base_url=URL)                          # waits; a BatchJob per file
+    result = batchkit.merge_results(jobs.paths, jobs.results(), source=df)  # .frame and .report
+
+`merge` returns only the DataFrame (as it always has); `merge_results` returns the MergeResult, whose
+report lists orphans, duplicates, missing results and the error digest: use it when you need to know
+what did not join. Outcomes are named `<Thing>Result` (BuildResult, WriteResult, FixResult,
+SubmitResult, DownloadResult, RunResult, MergeResult, RetryResult); problems in data are `Finding`s
+in a `Report`. Errors are `BatchkitError`s; their messages name Python arguments (`force=True`).
 """
 
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # editors and type checkers see the real names; at run time __getattr__ imports them
+    from .build import (
+        BuildResult,
+        BuiltRequests,
+        WriteResult,
+        build_file,
+        build_requests,
+        split_file,
+        write_batch,
+    )
+    from .dialects import convert_file, convert_request
+    from .errors import BatchkitError, InputError, JobFailed, RemoteError, UsageError, ValidationFailed
+    from .findings import Finding, Report, Summary
+    from .jobs import BatchJob, Submission, run, submit
+    from .progress import tqdm_progress
+    from .providers import PROVIDERS, Provider, get_provider
+    from .remote import DownloadResult, SubmitResult
+    from .results import MergeReport, MergeResult, RetryResult, merge, merge_results, read_results, retry
+    from .runner import RunResult, run_batch
+    from .tokens import estimate
+    from .validate import FixResult, Validator, fix_file, validate_file, validate_request, validate_requests
 
 __version__ = "0.1.0"
 
@@ -34,12 +68,80 @@ _EXPORTS = {
     "JobFailed": "errors",
     "convert_request": "dialects",
     "convert_file": "dialects",
+    # the Python API's workflow and its result objects: one name per outcome, `<Thing>Result`
+    "validate_requests": "validate",
+    "fix_file": "validate",
+    "FixResult": "validate",
+    "BuiltRequests": "build",
+    "build_file": "build",
+    "split_file": "build",
+    "BuildResult": "build",
+    "WriteResult": "build",
+    "submit": "jobs",
+    "run": "jobs",
+    "BatchJob": "jobs",
+    "Submission": "jobs",
+    "SubmitResult": "remote",
+    "DownloadResult": "remote",
+    "RunResult": "runner",
+    "merge_results": "results",
+    "MergeResult": "results",
+    "MergeReport": "results",
+    "retry": "results",
+    "RetryResult": "results",
+    "tqdm_progress": "progress",
 }
 
-__all__ = sorted(_EXPORTS)
+# A literal list, so type checkers know what `import batchkit` re-exports (kept equal to _EXPORTS by a test).
+__all__ = [
+    "BatchJob",
+    "BatchkitError",
+    "BuildResult",
+    "BuiltRequests",
+    "DownloadResult",
+    "Finding",
+    "FixResult",
+    "InputError",
+    "JobFailed",
+    "MergeReport",
+    "MergeResult",
+    "PROVIDERS",
+    "Provider",
+    "RemoteError",
+    "Report",
+    "RetryResult",
+    "RunResult",
+    "Submission",
+    "SubmitResult",
+    "Summary",
+    "UsageError",
+    "ValidationFailed",
+    "Validator",
+    "WriteResult",
+    "build_file",
+    "build_requests",
+    "convert_file",
+    "convert_request",
+    "estimate",
+    "fix_file",
+    "get_provider",
+    "merge",
+    "merge_results",
+    "read_results",
+    "retry",
+    "run",
+    "run_batch",
+    "split_file",
+    "submit",
+    "tqdm_progress",
+    "validate_file",
+    "validate_request",
+    "validate_requests",
+    "write_batch",
+]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'batchkit' has no attribute {name!r}")
@@ -48,5 +150,5 @@ def __getattr__(name: str):
     return value
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(list(globals()) + __all__)

@@ -14,18 +14,22 @@ from __future__ import annotations
 
 
 class BatchkitError(Exception):
+    """Root of batchkit's own failures; `exit_code` is the CLI's exit status for it."""
+
     exit_code = 2
 
 
 class UsageError(BatchkitError):
-    pass
+    """A bad argument or combination of arguments."""
 
 
 class InputError(BatchkitError):
-    pass
+    """A file that cannot be read, or not as the format asked for."""
 
 
 class ValidationFailed(BatchkitError):
+    """A batch that must be valid is not; `report` holds the findings."""
+
     exit_code = 1
 
     def __init__(self, message: str, report=None):
@@ -43,4 +47,6 @@ class RemoteError(BatchkitError):
 
 
 class JobFailed(BatchkitError):
+    """A remote batch ended failed, expired or cancelled."""
+
     exit_code = 1

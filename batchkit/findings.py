@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from html import escape
 
 ERROR = "error"
 WARNING = "warning"
@@ -60,6 +61,7 @@ CODES: dict[str, str] = {
     "missing-max-tokens": ERROR,
 }
 
+HTML_FINDINGS = 50  # findings a notebook's table shows; to_frame() has them all
 KEEP_FINDINGS = 10_000  # findings a report holds when no --max-findings is given; the rest are counted
 
 
@@ -145,6 +147,7 @@ class Report:
         return KEEP_FINDINGS if self.max_findings is None else self.max_findings
 
     def add(self, finding: Finding) -> None:
+        """Count `finding` in the summary and keep it (within the cap)."""
         if finding.severity == ERROR:
             self.summary.errors += 1
         else:
@@ -182,7 +185,35 @@ class Report:
         """(code, line, path) of every kept finding: the shape golden tests compare."""
         return [(f.code, f.line, f.path) for f in self.findings]
 
+    def to_frame(self):
+        """The kept findings as a pandas DataFrame, one row per finding (columns: severity, code, line,
+        path, message, related_lines); pandas is imported only here."""
+        import pandas as pd
+
+        columns = ["severity", "code", "line", "path", "message", "related_lines"]
+        frame = pd.DataFrame([f.to_dict() for f in self.findings], columns=columns)
+        frame["line"] = frame["line"].astype("Int64")
+        return frame
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the verdict and a table of the first findings, every text escaped."""
+        verdict = "valid" if self.valid else "invalid"
+        counts = f"{self.summary.errors} error(s), {self.summary.warnings} warning(s)"
+        head = f"<p><b>{escape(self.file)}</b> ({escape(self.provider)}): {verdict}, {counts}</p>"
+        if not self.findings:
+            return head
+        cells = ("severity", "code", "line", "path", "message")
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{escape(str(f.to_dict()[c] or ''))}</td>" for c in cells) + "</tr>"
+            for f in self.findings[:HTML_FINDINGS]
+        )
+        more = max(0, len(self.findings) - HTML_FINDINGS) + sum(self.omitted.values())
+        tail = f"<p>… and {more} more finding(s)</p>" if more else ""
+        header = "".join(f"<th>{c}</th>" for c in cells)
+        return f"{head}<table><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>{tail}"
+
     def to_dict(self) -> dict:
+        """The report as plain data (what `--format json` prints)."""
         return {
             "file": self.file,
             "provider": self.provider,

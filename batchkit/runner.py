@@ -173,7 +173,7 @@ def run_batch(
     if str(source) == "-":
         raise UsageError("batchkit run needs a file, not standard input (it reads the file twice)")
     if concurrency < 1:
-        raise UsageError("--concurrency must be at least 1")
+        raise UsageError("concurrency= must be at least 1")
     source = Path(source)
     requests = _valid_requests(source, provider)
     output = Path(output)

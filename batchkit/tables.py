@@ -84,7 +84,7 @@ def table_format(source: Source, fmt: str | None = None) -> str:
         known = ", ".join(sorted(EXTENSIONS))
         raise UsageError(
             f"{path}: cannot tell the table format from the extension {path.suffix or '(none)'!r}; "
-            f"use one of {known} or pass --input-format"
+            f"use one of {known} or pass input_format="
         ) from None
 
 
@@ -108,7 +108,7 @@ def _decode_error(source: Source, encoding: str | None, error: UnicodeDecodeErro
     used = encoding or "utf-8"
     return InputError(
         f"{source_name(source)}: cannot decode the file as {used} (found byte 0x{error.object[error.start]:02x}); "
-        "pass --encoding with the file's encoding, for example --encoding cp1252 or --encoding latin-1"
+        "pass encoding= with the file's encoding, for example encoding=cp1252 or encoding=latin-1"
     )
 
 
@@ -391,7 +391,7 @@ def _json_array(opened, source, encoding) -> pd.DataFrame:
     except orjson.JSONDecodeError as e:
         raise InputError(
             f"{source_name(source)}: not valid JSON ({e.msg}); a .json table is one array of objects; for one "
-            "object per line name the file .jsonl or pass --input-format jsonl"
+            "object per line name the file .jsonl or pass input_format=jsonl"
         ) from None
     if type(value) is not list or not all(type(v) is dict for v in value):
         raise InputError(

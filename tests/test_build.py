@@ -226,7 +226,7 @@ def test_on_empty_error_names_every_row_and_column(tmp_path, gappy):
         build_file(gappy, out, model="m", user="{q} / {topic}")
     message = str(caught.value)
     assert "row 2 'q': empty cell" in message and "row 3 'topic': empty cell" in message
-    assert "--on-empty" in message
+    assert "on_empty= skip" in message and "--" not in message
     assert not out.exists()
 
 
@@ -514,7 +514,7 @@ def test_empty_policy_per_column():
     )
     assert EmptyPolicy.parse({"rating": "keep"}).choice("x") == "error"
     for bad in ("ignore", ["skip", "keep"], ["rating=maybe"], ["=keep"]):
-        with pytest.raises(UsageError, match="--on-empty"):
+        with pytest.raises(UsageError, match="^on_empty= "):
             EmptyPolicy.parse(bad)
     with pytest.raises(UsageError, match="an empty custom_id cannot be kept"):
         Builder(model="m", user="{q}", id_column="id", on_empty={"id": "keep"})

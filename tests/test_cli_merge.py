@@ -258,6 +258,7 @@ def test_csv_and_tsv_escape_formula_like_text_by_default(tmp_path):
         assert content["f3"] == "'-2+3" and content["f4"] == "'@SUM(A1)" and content["f5"] == "'\tTAB"
         assert (content["n1"], content["n2"], content["ok"]) == ("-12.5", "+3", "plain answer")
         assert "5 cell(s) that began like a formula (= + - @ tab) escaped" in result.stdout
+        assert "(--no-escape-formulas to keep them raw)" in result.stdout
     result = run("merge", *answered(tmp_path, HOSTILE), "-o", tmp_path / "raw.csv", "--no-escape-formulas")
     assert result.exit_code == 0 and "escaped" not in result.stdout
     assert pd.read_csv(tmp_path / "raw.csv", dtype=str)["content"][0] == HOSTILE["f1"]

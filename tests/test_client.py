@@ -100,7 +100,7 @@ def test_defaults_come_from_the_provider_rows(monkeypatch):
         False,
     )
     monkeypatch.delenv("BATCHKIT_BASE_URL")
-    with pytest.raises(UsageError, match="provider 'azure' has no known address; pass --base-url URL"):
+    with pytest.raises(UsageError, match="provider 'azure' has no known address; pass base_url=URL"):
         resolve_target("azure")
 
 
@@ -261,7 +261,7 @@ def test_unreachable_server_is_one_line_with_exit_2(tmp_path):
 
 
 def test_azure_needs_its_resource_address_and_key():
-    with pytest.raises(UsageError, match="--base-url"):
+    with pytest.raises(UsageError, match="base_url=URL"):
         resolve_target("azure")
     target = resolve_target("azure", "https://example-resource.openai.azure.com/")
     assert target.key_env == "AZURE_OPENAI_API_KEY" and target.key_required

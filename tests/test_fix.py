@@ -107,9 +107,9 @@ def test_drop_duplicates_then_dedupe(tmp_path):
 def test_never_writes_over_the_input_unless_in_place(tmp_path):
     source = tmp_path / "in.jsonl"
     source.write_text(line("a") + "\r\n")
-    with pytest.raises(UsageError, match="--in-place"):
+    with pytest.raises(UsageError, match="pass in_place=True to write over it"):
         fix_file(source, source)
-    with pytest.raises(UsageError, match="-o OUT"):
+    with pytest.raises(UsageError, match=r"give output=OUT \(or in_place=True"):
         fix_file(source)
     assert source.read_bytes().endswith(b"\r\n")
     result = fix_file(source, in_place=True)

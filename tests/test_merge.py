@@ -290,7 +290,7 @@ def test_source_problems(tmp_path, questions):
     batch, results = build_and_answer(tmp_path, table, id_column="qid", on_empty="keep")
     with pytest.raises(UsageError, match="'nope' is not a column"):
         merge_results(batch, results, table, "nope")
-    with pytest.raises(UsageError, match="needs --source"):
+    with pytest.raises(UsageError, match="id_column= needs source="):
         merge_results(batch, results, id_column="qid")
 
 

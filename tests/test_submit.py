@@ -199,7 +199,7 @@ def test_failed_uploads_say_why_and_are_pruned(server, tmp_path):
     no_v1 = invoke("submit", batch_file, "--base-url", server.root_url)
     assert no_v1.returncode == 2
     assert no_v1.stderr.endswith(
-        f"the server answered 404 for /files; did you mean `--base-url {server.root_url}/v1`?\n"
+        f"the server answered 404 for /files; did you mean --base-url {server.root_url}/v1?\n"
     )
     assert f"the server at {server.root_url} answered 404" in no_v1.stderr and "generic" not in no_v1.stderr
     closed = f"http://127.0.0.1:{free_port()}/v1"

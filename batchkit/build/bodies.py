@@ -33,7 +33,7 @@ class BodyMode:
 
     def __init__(self, columns: Sequence[str], model: str | None, model_column: str | None, params: Mapping):
         if model is not None and model_column is not None:
-            raise UsageError("give --model or --model-column, not both")
+            raise UsageError("give model= or model_column=, not both")
         self.model = model
         self.model_column = model_column
         self.columns = list(dict.fromkeys([*columns, *([model_column] if model_column else [])]))
@@ -42,7 +42,7 @@ class BodyMode:
         clash = sorted(self.composes & self.params.keys())
         if clash:
             raise UsageError(
-                f"--param {clash[0]} is composed by the builder; use the matching option instead"
+                f"params= key {clash[0]!r} is composed by the builder; use the matching argument instead"
             )
         # Mutable parameter values are copied per request, so changing one request never changes another.
         self._param_bytes = orjson.dumps(self.params)
@@ -63,7 +63,7 @@ class BodyMode:
 
 def _needs_model(model: str | None, model_column: str | None) -> None:
     if model is None and model_column is None:
-        raise UsageError("give --model NAME or --model-column COL")
+        raise UsageError("give model=NAME or model_column=COL")
 
 
 class MessagesTemplate(BodyMode):
@@ -73,8 +73,8 @@ class MessagesTemplate(BodyMode):
 
     def __init__(self, user: str, system: str | None, model, model_column, params):
         _needs_model(model, model_column)
-        user_t = Template(user, "--user")
-        system_t = Template(system, "--system") if system is not None else None
+        user_t = Template(user, "user=")
+        system_t = Template(system, "system=") if system is not None else None
         super().__init__(
             [*(system_t.columns if system_t else []), *user_t.columns], model, model_column, params
         )
@@ -95,7 +95,7 @@ class MessagesColumn(BodyMode):
 
     def __init__(self, messages_column: str, system: str | None, model, model_column, params):
         _needs_model(model, model_column)
-        system_t = Template(system, "--system") if system is not None else None
+        system_t = Template(system, "system=") if system is not None else None
         columns = [*(system_t.columns if system_t else []), messages_column]
         super().__init__(columns, model, model_column, params)
         self.value_columns = (messages_column,)
@@ -147,7 +147,7 @@ class EmbeddingsInput(BodyMode):
 
     def __init__(self, text: str, model, model_column, params):
         _needs_model(model, model_column)
-        template = Template(text, "--input")
+        template = Template(text, "input=")
         super().__init__(template.columns, model, model_column, params)
         self._input = template.bind(self.columns)
 
@@ -171,23 +171,23 @@ def body_mode(
     if body_template is not None:
         if any(v is not None for v in (system, user, messages_column, input)):
             raise UsageError(
-                "--body-template makes the whole body; drop --system/--user/--input/--messages-column"
+                "body_template= makes the whole body; drop system=/user=/input=/messages_column="
             )
         return BodyTemplateMode(body_template, model, model_column, params)
     if endpoint.endswith("/embeddings") or input is not None:
         if input is None:
-            raise UsageError(f"{endpoint} requests need --input TEMPLATE (the text to embed)")
+            raise UsageError(f"{endpoint} requests need input=TEMPLATE (the text to embed)")
         if not endpoint.endswith("/embeddings"):
-            raise UsageError(f"--input builds {EMBEDDINGS} requests; pass --endpoint {EMBEDDINGS}")
+            raise UsageError(f"input= builds {EMBEDDINGS} requests; pass endpoint={EMBEDDINGS}")
         if any(v is not None for v in (system, user, messages_column)):
-            raise UsageError("embeddings take --input only; drop --system/--user/--messages-column")
+            raise UsageError("embeddings take input= only; drop system=/user=/messages_column=")
         return EmbeddingsInput(input, model, model_column, params)
     if not endpoint.endswith("chat/completions"):
-        raise UsageError(f"building {endpoint} requests needs --body-template FILE.json")
+        raise UsageError(f"building {endpoint} requests needs body_template=FILE.json")
     if user is not None and messages_column is not None:
-        raise UsageError("give --user or --messages-column, not both")
+        raise UsageError("give user= or messages_column=, not both")
     if messages_column is not None:
         return MessagesColumn(messages_column, system, model, model_column, params)
     if user is None:
-        raise UsageError("give --user TEMPLATE or --messages-column COL (or a --body-template)")
+        raise UsageError("give user=TEMPLATE or messages_column=COL (or a body_template=)")
     return MessagesTemplate(user, system, model, model_column, params)

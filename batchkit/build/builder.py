@@ -70,7 +70,7 @@ class EmptyPolicy:
 
     @classmethod
     def parse(cls, spec: str | Mapping[str, str] | Iterable[str] | EmptyPolicy) -> EmptyPolicy:
-        """From "skip", {"rating": "keep"}, or what --on-empty gathers: ["skip", "rating=keep"] (a bare
+        """From "skip", {"rating": "keep"}, or a list of such strings: ["skip", "rating=keep"] (a bare
         choice is the default for every column not named)."""
         if isinstance(spec, EmptyPolicy):
             return spec
@@ -81,12 +81,12 @@ class EmptyPolicy:
         bare = [choice for column, choice in pairs if column is None]
         if len(bare) > 1:
             raise UsageError(
-                f"--on-empty {' and '.join(bare)}: give one choice for every column, and COLUMN=CHOICE for others"
+                f"on_empty= {' and '.join(bare)}: give one choice for every column, and COLUMN=CHOICE for others"
             )
         for column, choice in pairs:
             if choice not in ON_EMPTY:
                 where = "" if column is None else f"{column}="
-                raise UsageError(f"--on-empty {where}{choice!r}: choose one of {', '.join(ON_EMPTY)}")
+                raise UsageError(f"on_empty= {where}{choice!r}: choose one of {', '.join(ON_EMPTY)}")
         return cls(bare[0] if bare else "error", {c: choice for c, choice in pairs if c is not None})
 
     def choice(self, column: str) -> str:
@@ -99,8 +99,8 @@ def _on_empty_pair(text: str) -> tuple[str | None, str]:
     column, sep, choice = text.rpartition("=")
     if not sep or not column:
         raise UsageError(
-            f"--on-empty {text!r}: choose one of {', '.join(ON_EMPTY)}, for every column, or COLUMN=CHOICE "
-            "for one (for example --on-empty rating=keep)"
+            f"on_empty= {text!r}: choose one of {', '.join(ON_EMPTY)}, for every column, or COLUMN=CHOICE "
+            "for one (for example on_empty= rating=keep)"
         )
     return column, choice
 
@@ -215,7 +215,7 @@ class BuildStats:
 @dataclass
 class _Sorted:
     """A chunk's rows sorted by their cells: skipped (index → the first empty column) and broken (a problem
-    no --on-empty choice lets through), with the problems found."""
+    no on_empty= choice lets through), with the problems found."""
 
     skipped: dict[int, str] = field(default_factory=dict)
     broken: set[int] = field(default_factory=set)
@@ -252,12 +252,12 @@ class Builder:
                 used = ", ".join(map(repr, self.columns))
                 hint = _did_you_mean(column, self.columns)
                 raise UsageError(
-                    f"--on-empty {column}={choice}: the request uses no column {column!r} (it uses {used}){hint}"
+                    f"on_empty= {column}={choice}: the request uses no column {column!r} (it uses {used}){hint}"
                 )
             if choice == "keep" and column in self._never_kept:
                 what = "custom_id" if column == self.id_column else "model"
                 raise UsageError(
-                    f"--on-empty {column}=keep: an empty {what} cannot be kept; choose error or skip"
+                    f"on_empty= {column}=keep: an empty {what} cannot be kept; choose error or skip"
                 )
 
     # -- columns
@@ -381,7 +381,7 @@ def _problem_message(stats: BuildStats) -> str:
     more = stats.problem_count - len(stats.problems)
     empty = [column for _row, column, what in stats.problems if what.startswith("empty cell")]
     hint = (
-        f" (choose --on-empty skip or --on-empty keep, for every column or for one: --on-empty {empty[0]}=keep)"
+        f" (choose on_empty= skip or on_empty= keep, for every column or for one: on_empty= {empty[0]}=keep)"
         if empty
         else ""
     )
@@ -408,8 +408,9 @@ def build_requests(
     id_prefix: str = ID_PREFIX,
     on_empty: str | Mapping[str, str] | Iterable[str] = "error",
     first_row: int = 1,
-) -> Iterator[dict]:
-    """Yield one request dict per row of a DataFrame, an iterable of DataFrames (chunks) or of dicts.
+) -> BuiltRequests:
+    """One request dict per row of a DataFrame, an iterable of DataFrames (chunks) or of dicts, as a
+    `BuiltRequests`: sized (`len()`) and re-iterable (see there for when rows are read).
 
     model / model_column: the model for every row, or a column holding each row's model.
     system, user: templates (`{column}` inserts a cell; `{{`/`}}` are literal braces) for a chat request's
@@ -439,8 +440,44 @@ def build_requests(
         id_prefix=id_prefix,
         on_empty=on_empty,
     )
-    for _row, request in builder.numbered(df_or_rows, first_row=first_row):
-        yield request
+    return BuiltRequests(builder, df_or_rows, first_row)
+
+
+class BuiltRequests:
+    """The requests `build_requests` makes: `len()` and iterating as often as needed.
+
+    Built lazily, so errors (a missing column, an empty cell) are raised by the first `iter()`/`len()`.
+    A source that can be read again (a DataFrame, a list) is built again on each iteration, so nothing is
+    held in memory; a one-shot source (a generator of chunks) is built once and its requests kept.
+    `len()` counts the requests built (rows skipped by on_empty="skip" are not in it).
+    """
+
+    def __init__(self, builder: Builder, source, first_row: int) -> None:
+        self._builder, self._source, self._first_row = builder, source, first_row
+        self._kept: list[dict] | None = None
+        self._length: int | None = None
+
+    def _build(self) -> Iterator[dict]:
+        for _row, request in self._builder.numbered(self._source, first_row=self._first_row):
+            yield request
+
+    def __iter__(self) -> Iterator[dict]:
+        if self._kept is not None:
+            return iter(self._kept)
+        if iter(self._source) is self._source:  # read once: keep what it gives
+            self._kept = list(self._build())
+            self._length = len(self._kept)
+            return iter(self._kept)
+        return self._build()
+
+    def __len__(self) -> int:
+        if self._length is None:
+            self._length = sum(1 for _ in self)
+        return self._length
+
+    def __repr__(self) -> str:
+        counted = "not counted yet" if self._length is None else f"{self._length} request(s)"
+        return f"<BuiltRequests: {counted}>"
 
 
 # ---------------------------------------------------------------------------------------------- table → file
@@ -525,8 +562,8 @@ def with_build_advice(error: ValidationFailed, builder: Builder, output) -> Vali
         for f in report.findings
     ]
     advice = (
-        f"; custom_ids repeat in column {builder.id_column!r}: leave out --id-column to number the rows "
-        f"({make_id(1, builder.id_prefix)}, {make_id(2, builder.id_prefix)}, …; --id-prefix sets the prefix), "
-        f"or pass --force to write {output} anyway, then run `batchkit fix --dedupe-ids --in-place {output}`"
+        f"; custom_ids repeat in column {builder.id_column!r}: leave out id_column= to number the rows "
+        f"({make_id(1, builder.id_prefix)}, {make_id(2, builder.id_prefix)}, …; id_prefix= sets the prefix), "
+        f"or pass force=True to write {output} anyway, then repair it with fix_file(in_place=True, dedupe_ids=True)"
     )
     return ValidationFailed(str(error) + advice, report)

@@ -94,7 +94,7 @@ def split_by(
     if by not in SPLIT_KEYS:
         raise UsageError(f"split by {by!r}? choose one of: {', '.join(SPLIT_KEYS)}")
     if str(source) == "-":
-        raise UsageError("split --by reads its file once per group; give a file, not standard input")
+        raise UsageError("splitting by a key reads the file once per group; give a file, not standard input")
     row = get_provider(provider)
     mixed = replace(row, one_model=False, one_endpoint=False)
     report = validate_file(
@@ -103,7 +103,7 @@ def split_by(
     if not report.valid and not force:
         s = report.summary
         raise ValidationFailed(
-            f"{s.errors:,} error(s) in {s.requests:,} request(s); nothing written (fix them, or pass --force)",
+            f"{s.errors:,} error(s) in {s.requests:,} request(s); nothing written (fix them, or pass force=True)",
             report,
         )
     limits = row.with_limits(max_requests, parse_size(max_bytes))

@@ -377,7 +377,7 @@ def write_numbered(
             s = report.summary
             raise ValidationFailed(
                 f"{counted(s.errors, 'error')} in {counted(s.requests, 'request')}; nothing written (fix "
-                "them, or pass --force to write anyway)",
+                "them, or pass force=True to write anyway)",
                 report,
             )
         result = WriteResult([], report, writer.lines, writer.bytes, list(writer.counts), list(writer.sizes))

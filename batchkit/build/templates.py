@@ -73,7 +73,7 @@ class BodyTemplate:
     `columns` are the columns it reads, in order of appearance; `render(row)` takes a row tuple whose
     first cells are those columns' texts."""
 
-    def __init__(self, body: dict, option: str = "--body-template"):
+    def __init__(self, body: dict, option: str = "body_template="):
         if type(body) is not dict:
             raise UsageError(f"{option}: the body template must be a JSON object")
         self.option = option

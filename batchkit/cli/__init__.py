@@ -36,7 +36,9 @@ class ToolError(click.ClickException):
     """A BatchkitError at the edge: one line on stderr, the error's own exit code."""
 
     def __init__(self, error: BatchkitError):
-        super().__init__(str(error))
+        from .flags import cli_words
+
+        super().__init__(cli_words(str(error)))
         self.exit_code = error.exit_code
 
     def show(self, file=None):

@@ -11,6 +11,7 @@ from ..errors import ValidationFailed
 from ..providers import parse_size
 from . import on_dask
 from .common import Bars, provider_option
+from .flags import cli_words
 from .on_dask import cluster_options, on_cluster
 
 RESULTS_FLAGS = ("--results", "-r")
@@ -173,7 +174,10 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
             summary = {**report.to_dict(JSON_LIMIT), "written": written and written.to_dict()}
             text = _dumps({**summary, "ok": status == 0, "verdict": verdict})
         else:
-            text = "\n".join(x for x in (report.to_text(), written and written.to_text(), verdict) if x)
+            written_text = written and cli_words(
+                written.to_text()
+            )  # only our own words: the report quotes answers
+            text = "\n".join(x for x in (report.to_text(), written_text, verdict) if x)
         click.echo(text, err=output == "-")
     if status:
         click.get_current_context().exit(status)

@@ -200,7 +200,7 @@ def resolve_target(
     profile = get_provider(name)
     if not base_url:
         if not profile.base_url:
-            raise UsageError(f"provider {profile.name!r} has no known address; pass --base-url URL")
+            raise UsageError(f"provider {profile.name!r} has no known address; pass base_url=URL")
         base_url = profile.base_url
     base_url = base_url.rstrip("/")
     # A key is required when the variable was named, when talking to the provider's own service, or for a
@@ -219,11 +219,11 @@ def _api_key(target: Target) -> str:
         return key
     if target.key_required:
         if not target.key_env:
-            raise UsageError("no API key: name the variable that holds it with --api-key-env VAR")
+            raise UsageError("no API key: name the variable that holds it with api_key_env=VAR")
         if target.base_url == (target.provider.base_url or "").rstrip("/"):
             raise UsageError(
                 f"no API key: set {target.key_env} to your {target.provider.name} API key "
-                "(or name another variable with --api-key-env)"
+                "(or name another variable with api_key_env=)"
             )
         raise UsageError(f"no API key: set {target.key_env} to the API key for {target.base_url}")
     return PLACEHOLDER_KEY
@@ -296,7 +296,7 @@ def _advice(error, target: Target) -> str:
     advice = _ADVICE.get(status) or (
         "the provider had a problem; try again later" if status >= 500 else "see the provider's message"
     )
-    return advice.format(key=target.key_env or "the --api-key-env variable", url=target.base_url)
+    return advice.format(key=target.key_env or "the api_key_env= variable", url=target.base_url)
 
 
 def _missing_v1(error, target: Target) -> str | None:
@@ -309,7 +309,7 @@ def _missing_v1(error, target: Target) -> str | None:
     request = getattr(error, "request", None)
     asked = request.url.path if request is not None else ""
     route = asked[len(base_path) :] if asked.startswith(base_path) else asked
-    return f"the server answered 404 for {route or '/'}; did you mean `--base-url {target.base_url}/v1`?"
+    return f"the server answered 404 for {route or '/'}; did you mean base_url={target.base_url}/v1?"
 
 
 # --- the client ------------------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ class ExportResult:
         if self.escaped:
             out.append(
                 f"{self.escaped:,} cell(s) that began like a formula (= + - @ tab) escaped with a leading ' "
-                "(--no-escape-formulas to keep them raw)"
+                "(escape_formulas=False keeps them raw)"
             )
         if self.as_text:
             out.append(f"{self.as_text:,} cell(s) beginning with '=' written as text, not formulas")

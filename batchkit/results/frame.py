@@ -144,7 +144,7 @@ def attach_source(frame, source, id_column, id_prefix, report: MergeReport, shee
         table = source.reset_index(drop=True)
         report.source = "<DataFrame>"
     elif str(source) == "-":
-        raise UsageError("--source must be a file: it is read twice (cells as build saw them, then typed)")
+        raise UsageError("source= must be a file: it is read twice (cells as build saw them, then typed)")
     else:
         table = read_table(source, sheet=sheet, encoding=encoding)
         report.source = source_name(source)
@@ -173,7 +173,7 @@ def _positions_by_id(frame, table, source, id_column, report, sheet, encoding) -
 
     if id_column not in table.columns:
         raise UsageError(
-            f"--id-column {id_column!r} is not a column of {report.source}; its columns are: "
+            f"id_column= {id_column!r} is not a column of {report.source}; its columns are: "
             + ", ".join(map(str, table.columns))
         )
     if isinstance(source, pd.DataFrame):

@@ -107,8 +107,8 @@ def _not_results(path, name: str) -> str:
             for number, obj, _raw in read_objects(stream, lambda finding: None):
                 if "body" in obj and ("url" in obj or "method" in obj):
                     return (
-                        f"{name}: is a batch of requests, not results: give the batch file first and the "
-                        "result files after --results (merge BATCH.jsonl -r OUTPUT.jsonl …)"
+                        f"{name}: is a batch of requests, not results: give the batch file as the input "
+                        "and the result files as the results"
                     )
                 if number > 100:
                     break
@@ -205,7 +205,7 @@ def merge_results(
     a file in bounded memory use `stream_merge` (as `batchkit merge` does).
     """
     if source is None and id_column is not None:
-        raise UsageError("--id-column needs --source: it names the source table's id column")
+        raise UsageError("id_column= needs source=: it names the source table's id column")
     report, requests, table = join_inputs(inputs, results, progress, id_map)
     frame = to_frame(requests, table, parse_json=parse_json, flatten=flatten, report=report)
     del table

@@ -36,6 +36,8 @@ EXPIRED = "expired"
 CANCELED = "canceled"
 MISSING = "missing"
 STATUSES = (OK, HTTP_ERROR, BATCH_ERROR, EXPIRED, CANCELED, MISSING)
+TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
+MAX_TOKENS = 2**32  # per request: far past any context, and sums of millions of rows stay within 64 bits
 EXPIRED_CODE = "batch_expired"
 CANCELED_CODE = "batch_canceled"
 
@@ -197,9 +199,14 @@ def _bounded(record: ResultRecord, bad) -> None:
     decided already: an absurd status code is no success)."""
     for name, path in INT_PATHS.items():
         value = getattr(record, name)
-        if value is not None and not INT_MIN <= value <= INT_MAX:
+        if value is None:
+            continue
+        if not INT_MIN <= value <= INT_MAX:
             shown = str(value) if value.bit_length() <= 128 else f"of {value.bit_length()} bits"
             bad("out-of-range", path, f"{name} {shown} is beyond a 64-bit integer; left empty")
+            setattr(record, name, None)
+        elif name in TOKEN_FIELDS and not 0 <= value < MAX_TOKENS:
+            bad("out-of-range", path, f"{name} {value} is not a number of tokens; left empty")
             setattr(record, name, None)
 
 

@@ -155,8 +155,8 @@ def _read_file(path, name: str, requests: RequestIndex, report: MergeReport, pro
         emit(Finding("empty-file", "the input file has no requests", None, severity=WARNING))
     elif result_shaped and not request_shaped:
         raise InputError(
-            f"{name}: holds result lines (response/error), not requests: give the batch file first and "
-            "the result files after --results (merge BATCH.jsonl -r OUTPUT.jsonl …)"
+            f"{name}: holds result lines (response/error), not requests: give the batch file as the "
+            "input and the result files as the results"
         )
     elif not added:
         lines = stats.get("lines", 0)

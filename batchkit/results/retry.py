@@ -133,5 +133,5 @@ def parse_only(only: Iterable[str] | str | None) -> set[str]:
     if unknown:
         raise UsageError(f"unknown status {', '.join(sorted(unknown))}; choose from {', '.join(STATUSES)}")
     if not chosen:
-        raise UsageError(f"--only needs at least one status of {', '.join(STATUSES)}")
+        raise UsageError(f"only= needs at least one status of {', '.join(STATUSES)}")
     return chosen

@@ -131,7 +131,7 @@ def _hf_counter(path: str):
         from tokenizers import Tokenizer
     except ImportError:
         raise UsageError(
-            "--tokenizer needs the Hugging Face tokenizers library: pip install 'llm-batchkit[hf]'"
+            "tokenizer= needs the Hugging Face tokenizers library: pip install 'llm-batchkit[hf]'"
         ) from None
     try:
         tokenizer = Tokenizer.from_file(path)

@@ -9,6 +9,7 @@ strict-mode schema check and repairs (`strict`) that build uses for --response-s
 from .explain import did_you_mean, explain
 from .fix import Change, FixResult, fix_file
 from .kinds import FINE_TUNING, REQUESTS, RESULTS, file_kind
+from .memory import validate_requests
 from .rules import ExactIds, LineRules
 from .strict import check_strict_schema, strict_repairs, strict_schema
 from .validator import Validator, schema_findings, validate_file, validate_request
@@ -32,4 +33,5 @@ __all__ = [
     "strict_schema",
     "validate_file",
     "validate_request",
+    "validate_requests",
 ]

@@ -147,14 +147,14 @@ def _target(source, output, in_place: bool):
     """Where the repaired lines go, refusing to write over the input unless asked."""
     if in_place:
         if output is not None and not _same(output, source):
-            raise UsageError("give -o OUT or --in-place, not both")
+            raise UsageError("give output=OUT or in_place=True, not both")
         if hasattr(source, "read") or str(source) == "-":
-            raise UsageError("--in-place needs a file, not standard input")
+            raise UsageError("in_place=True needs a file, not standard input")
         return source
     if output is None:
-        raise UsageError("give -o OUT (or --in-place to repair the file itself)")
+        raise UsageError("give output=OUT (or in_place=True to repair the file itself)")
     if _same(output, source):
-        raise UsageError(f"{output} is the input file; pass --in-place to write over it")
+        raise UsageError(f"{output} is the input file; pass in_place=True to write over it")
     return output
 
 

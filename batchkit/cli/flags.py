@@ -1,0 +1,61 @@
+"""The library's messages speak of the Python API (`force=True`, `id_column=`); at the command line the
+same advice names the options. This is the one place that rewrites the one into the other."""
+
+from __future__ import annotations
+
+import re
+
+# Python keyword → the command-line option that sets it (only these are rewritten).
+OPTIONS = {
+    "force": "--force",
+    "id_column": "--id-column",
+    "id_prefix": "--id-prefix",
+    "source": "--source",
+    "max_findings": "--max-findings",
+    "on_empty": "--on-empty",
+    "base_url": "--base-url",
+    "api_key_env": "--api-key-env",
+    "input_format": "--input-format",
+    "encoding": "--encoding",
+    "concurrency": "--concurrency",
+    "only": "--only",
+    "in_place": "--in-place",
+    "output": "-o",
+    "model": "--model",
+    "model_column": "--model-column",
+    "system": "--system",
+    "user": "--user",
+    "input": "--input",
+    "messages_column": "--messages-column",
+    "body_template": "--body-template",
+    "endpoint": "--endpoint",
+    "params": "--param",
+    "tokenizer": "--tokenizer",
+    "max_tokens": "--max-tokens",
+}
+_NAME = rf"(?<![\w.])({'|'.join(OPTIONS)})="
+_REWRITES = [
+    (
+        re.compile(
+            r"pass force=True to write ([^;()]+?) anyway, then repair it with fix_file\(in_place=True, "
+            r"dedupe_ids=True\)"
+        ),
+        r"pass --force to write \1 anyway, then run `batchkit fix --dedupe-ids --in-place \1`",
+    ),  # fmt: skip
+    (
+        re.compile(r"give the batch file as the input and the result files as the results"),
+        "give the batch file first and the result files after --results (merge BATCH.jsonl -r OUTPUT.jsonl …)",
+    ),
+    (re.compile(r"\(escape_formulas=False keeps them raw\)"), "(--no-escape-formulas to keep them raw)"),
+    (re.compile(rf"{_NAME}True\b"), lambda m: OPTIONS[m.group(1)]),  # force=True → --force
+    # id_column= → --id-column (also in a list: system=/user= → --system/--user)
+    (re.compile(rf"{_NAME}(?=[\s:,;)?]|/{_NAME}|$)"), lambda m: OPTIONS[m.group(1)]),
+    (re.compile(rf"{_NAME}(?=\S)"), lambda m: OPTIONS[m.group(1)] + " "),  # base_url=URL → --base-url URL
+]
+
+
+def cli_words(message: str) -> str:
+    """`message` with its Python-API advice put in command-line terms."""
+    for pattern, replacement in _REWRITES:
+        message = pattern.sub(replacement, message)
+    return message

@@ -1,0 +1,245 @@
+"""The remote workflow for Python users: `submit` a batch file (or a list of requests) and follow it with
+a `BatchJob` handle per file — status, wait, download, cancel, results — through the same `remote.Session`,
+ledger and resume rules as `batchkit submit/status/watch/download/cancel`; and `run`, which sends a batch
+file's requests one by one to an OpenAI-compatible server (`batchkit run`).
+
+Requests given as a list are written to a batch file first: to `batch_file` when given, otherwise to
+`<BATCHKIT_HOME>/requests/<sha256 of the requests>.jsonl`. That folder is the ledger's own, so the file
+outlives the notebook that wrote it, and its name comes from its content, so submitting the same requests
+again names the same file and finds the same batch in the ledger instead of submitting it twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import paths
+from .jsonl import dumps_line
+from .providers import Provider
+from .remote import Batch, Connection, DownloadResult, Event, Session, SubmitResult
+from .runner import LOCAL, RunResult
+
+REQUESTS_FOLDER = "requests"
+
+ProgressArg = Callable[[Event], None] | bool | None
+
+
+def _quiet(event: Event) -> None:
+    """Progress nobody shows."""
+
+
+def _progress(progress: ProgressArg) -> Callable[[Event], None]:
+    """The callback to use: the one given, a notebook/terminal bar for True (`tqdm.auto`), or none."""
+    if progress is True:
+        from .progress import tqdm_progress
+
+        return tqdm_progress()
+    if callable(progress):
+        return progress
+    return _quiet
+
+
+@dataclass
+class BatchJob:
+    """One submitted batch file and its batch. Every method asks the server (through the shared Session,
+    which keeps the ledger current) and names the batch by its file, as the CLI does."""
+
+    session: Session
+    path: Path
+    submitted: SubmitResult
+    progress: Callable[[Event], None] = field(default=_quiet, repr=False)
+
+    @property
+    def batch_id(self) -> str:
+        return self.submitted.batch.id
+
+    def status(self) -> Batch:
+        """The batch as the server sees it now."""
+        return self.session.status(str(self.path))[0]
+
+    def wait(self, interval: float = 10.0) -> Batch:
+        """Poll until the batch is finished (completed, failed, expired or cancelled); polls quickly at
+        first and slows down to `interval` seconds."""
+        return self.session.watch([str(self.path)], interval=interval, progress=self.progress)[0]
+
+    def download(self, out_dir: str | os.PathLike | None = None, *, force: bool = False) -> DownloadResult:
+        """Write the output and error files as NAME.output.jsonl / NAME.errors.jsonl next to the batch
+        file, or in `out_dir`; done once (again with force=True). The batch must be finished."""
+        return self.session.download(str(self.path), out_dir=out_dir, force=force, progress=self.progress)
+
+    def cancel(self) -> Batch:
+        """Ask the server to cancel the batch; returns its state (usually `cancelling`)."""
+        return self.session.cancel(str(self.path))
+
+    def results(self, out_dir: str | os.PathLike | None = None, *, interval: float = 10.0) -> list[Path]:
+        """The downloaded result files (output first, then errors): waits for the batch and downloads
+        what was not downloaded yet."""
+        self.wait(interval)
+        return list(self.download(out_dir).files.values())
+
+
+@dataclass
+class Submission:
+    """What `submit` returns: one `BatchJob` per file (a sharded batch is several files). Iterate it,
+    index it, or use the methods, which apply to every job."""
+
+    jobs: list[BatchJob]
+
+    def __iter__(self) -> Iterator[BatchJob]:
+        return iter(self.jobs)
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def __getitem__(self, index: int) -> BatchJob:
+        return self.jobs[index]
+
+    @property
+    def paths(self) -> list[Path]:
+        """The batch files submitted."""
+        return [job.path for job in self.jobs]
+
+    def status(self) -> list[Batch]:
+        """Every batch as the server sees it now, in file order."""
+        return [job.status() for job in self.jobs]
+
+    def wait(self, interval: float = 10.0) -> list[Batch]:
+        """Wait until every batch is finished; their final states in file order."""
+        if not self.jobs:
+            return []
+        first = self.jobs[0]
+        return first.session.watch([str(p) for p in self.paths], interval=interval, progress=first.progress)
+
+    def download(
+        self, out_dir: str | os.PathLike | None = None, *, force: bool = False
+    ) -> list[DownloadResult]:
+        """Download every job's result files (see `BatchJob.download`)."""
+        return [job.download(out_dir, force=force) for job in self.jobs]
+
+    def cancel(self) -> list[Batch]:
+        """Ask the server to cancel every batch."""
+        return [job.cancel() for job in self.jobs]
+
+    def results(self, out_dir: str | os.PathLike | None = None, *, interval: float = 10.0) -> list[Path]:
+        """Every job's result files (waits for all, downloads what is not downloaded yet)."""
+        self.wait(interval)
+        return [path for job in self.jobs for path in job.download(out_dir).files.values()]
+
+
+def requests_file(requests: Iterable[Mapping], provider: str | Provider | None = None) -> list[Path]:
+    """Write in-memory requests (validated) to `<BATCHKIT_HOME>/requests/<sha256>.jsonl`, sharded under the
+    provider's limits; the files written."""
+    from .build import write_batch
+
+    lines = [dumps_line(dict(request)) for request in requests]
+    digest = hashlib.sha256(b"".join(lines)).hexdigest()[:32]
+    folder = paths.home() / REQUESTS_FOLDER
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as e:
+        raise paths.unwritable(folder, e) from None
+    return write_batch(lines, folder / f"{digest}.jsonl", provider)
+
+
+def _batch_files(path_or_requests, batch_file, provider) -> list[Path]:
+    if isinstance(path_or_requests, (str, os.PathLike)):
+        return [Path(path_or_requests)]
+    items = list(path_or_requests)
+    if items and all(isinstance(item, (str, os.PathLike)) for item in items):
+        return [Path(item) for item in items]  # shards
+    if batch_file is not None:
+        from .build import write_batch
+
+        return write_batch(items, batch_file, provider)
+    return requests_file(items, provider)
+
+
+def submit(
+    path_or_requests: str | os.PathLike | Iterable[str | os.PathLike] | Iterable[Mapping],
+    *,
+    provider: str | None = None,
+    base_url: str | None = None,
+    api_key_env: str | None = None,
+    wait: bool = True,
+    interval: float = 10.0,
+    batch_file: str | os.PathLike | None = None,
+    completion_window: str = "24h",
+    metadata: dict[str, str] | None = None,
+    validate: bool = True,
+    force: bool = False,
+    progress: ProgressArg = None,
+    session: Session | None = None,
+) -> Submission:
+    """Submit a batch file, its shards (a list of paths), or a list of request dicts, and return a
+    `Submission` with a `BatchJob` per file.
+
+    Like `batchkit submit`: every file is validated before any is uploaded (ValidationFailed carries the
+    report); content already submitted to that server is not submitted again (the ledger finds its batch);
+    an interrupted submission resumes where it stopped. Request dicts are written to `batch_file`, or to a
+    file named by their content in batchkit's state folder (see the module docstring).
+    With `wait` (the default) it returns once every batch is finished. `progress`: a callable taking
+    `remote.Event`s, or True for a progress bar that suits notebooks and terminals (`tqdm.auto`). The key is
+    read from the environment variable `api_key_env` (or the provider's), never passed as a value.
+
+        jobs = batchkit.submit("batch.jsonl", base_url="http://127.0.0.1:8000/v1")
+        files = jobs.results()
+    """
+    files = _batch_files(path_or_requests, batch_file, provider)
+    report = _progress(progress)
+    session = session or Session(Connection(provider, base_url, api_key_env))
+    results = session.submit(
+        files,
+        completion_window=completion_window,
+        metadata=metadata,
+        validate=validate,
+        force=force,
+        progress=report,
+    )
+    jobs = Submission([BatchJob(session, result.path, result, report) for result in results])
+    if wait:
+        jobs.wait(interval)
+    return jobs
+
+
+def run(
+    path: str | os.PathLike,
+    *,
+    base_url: str,
+    output: str | os.PathLike,
+    errors: str | os.PathLike | None = None,
+    api_key_env: str | None = None,
+    concurrency: int = 8,
+    max_rps: float | None = None,
+    provider: str | Provider = LOCAL,
+    max_attempts: int = 6,
+    progress: Callable[[int, int, int], None] | bool | None = None,
+) -> RunResult:
+    """Send every request of the batch file `path` to `base_url` (an OpenAI-compatible server, e.g.
+    http://127.0.0.1:8000/v1) and write the answers as batch result lines to `output` (failures to
+    `errors`, default OUTPUT.errors.jsonl). Like `batchkit run`: the file is validated first; requests
+    already answered successfully in `output` are not sent again, so running again resumes.
+    The key is read from the environment variable `api_key_env`. `progress`: a callable
+    (answered, failed, total), or True for a `tqdm.auto` bar."""
+    from .runner import run_batch
+
+    if progress is True:
+        from .progress import tqdm_run_progress
+
+        progress = tqdm_run_progress()
+    api_key = os.environ.get(api_key_env) if api_key_env else None
+    return run_batch(
+        path,
+        base_url=base_url,
+        output=output,
+        errors=errors,
+        api_key=api_key,
+        concurrency=concurrency,
+        max_rps=max_rps,
+        provider=provider,
+        max_attempts=max_attempts,
+        progress=progress or None,
+    )

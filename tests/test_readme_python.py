@@ -1,0 +1,41 @@
+"""The README's notebook example runs as written: its ```python block under "From Python: a notebook" is
+executed in a fresh folder holding a copy of samples/, against a real `batchkit serve --backend echo`
+(on a free port instead of the 8000 written)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+from serverutil import running_server
+from submitsupport import ROOT
+
+HEADING = "## From Python: a notebook, from table to answers"
+
+
+def notebook_code() -> str:
+    section = (ROOT / "README.md").read_text().split(HEADING, 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"^```python\n(.*?)^```", section, re.MULTILINE | re.DOTALL)
+    return code
+
+
+@pytest.mark.slow
+def test_the_readme_notebook_runs_against_a_local_server(tmp_path, monkeypatch, capsys):
+    shutil.copytree(ROOT / "samples", tmp_path / "samples")
+    monkeypatch.chdir(tmp_path)
+    code = notebook_code()
+    assert "http://127.0.0.1:8000/v1" in code
+    with running_server("--backend", "echo", data_dir=tmp_path / "serve") as server:
+        namespace: dict = {}
+        exec(
+            compile(code.replace("http://127.0.0.1:8000/v1", server.base_url), "README.md", "exec"), namespace
+        )
+    rows = len(namespace["df"])
+    assert rows > 0 and len(namespace["requests"]) == rows and namespace["report"].valid
+    merged = namespace["merged"]
+    assert list(merged.frame["status"]) == ["ok"] * rows and merged.report.missing == []
+    assert list(merged.frame["id"]) == list(namespace["df"]["id"])
+    assert all(path.is_file() for path in namespace["files"])
+    out = capsys.readouterr().out
+    assert f"{rows} requests" in out and f"requests: {rows:,} (ok {rows:,})" in out
