@@ -187,7 +187,7 @@ class ShardWriter:
             return 0
         tokens = line_tokens(line)
         if tokens > self.max_tokens:
-            raise _cannot_fit(number, f"has {tokens:,} prompt tokens", f"{self.max_tokens:,}", "--max-tokens")
+            raise _cannot_fit(number, f"has {tokens:,} prompt tokens", f"{self.max_tokens:,}", "max_tokens=")
         return tokens
 
     def _start_shard(self) -> None:

@@ -190,11 +190,8 @@ def _joined(inputs, results, output, source_options: dict, options: dict):
     progress = StageBars(options["quiet"])
     told = progress if progress.on else None
     try:
-        plain = (
-            source_options["source"] is None
-            and options["id_map"] is None
-            and options["parse_json"] is not True
-        )
+        plain = source_options["source"] is None and source_options["id_column"] is None
+        plain = plain and options["id_map"] is None and options["parse_json"] is not True
         result = stream_merge(inputs, results, told) if plain and streamable(results, output) else None
         if result is None or (options["parse_json"] is None and result.requests.expected):
             # answers parsed into columns (a request asked for a json_schema) take the frame
