@@ -123,15 +123,17 @@ class _Built:
     hashes: bytes = b""  # stable_hash of each line's custom_id, 8 bytes each, in order
     first_model: tuple[str, int] | None = None
     first_endpoint: tuple[str, int] | None = None
+    shard_tokens: list[int] | None = None  # prompt tokens per shard, when counted
 
 
 def _build_partition(source, index: int, first_row: int, target: str, options: dict, limits: Provider,
-                     max_tokens: int | None, input_format: str | None) -> _Built:  # fmt: skip
+                     max_tokens: int | None, input_format: str | None, count_tokens: bool = False) -> _Built:  # fmt: skip
     from array import array
 
     from .build import Builder, write_numbered
+    from .tokens import request_tokens
 
-    rows, hashes = [], array("q")
+    rows, hashes, tokens = [], array("q"), array("q")
     firsts: dict[str, tuple] = {}
 
     def remembered(items):
@@ -142,13 +144,19 @@ def _build_partition(source, index: int, first_row: int, target: str, options: d
             firsts.setdefault("url", (request.get("url"), row))
             if isinstance(body.get("model"), str):
                 firsts.setdefault("model", (body["model"], row))
+            if count_tokens:
+                tokens.append(request_tokens(str(request.get("url")), body))
             yield row, request
 
     requests = Builder(**options).numbered(_frames(source, input_format), first_row=first_row)
     written = write_numbered(remembered(requests), target, limits, max_tokens=max_tokens, force=True)
-    return _Built(index, [str(p) for p in written.paths], written.report, written.requests, written.bytes,
-                  written.shard_requests, written.shard_bytes, rows, hashes.tobytes(),
-                  firsts.get("model"), firsts.get("url"))  # fmt: skip
+    built = _Built(index, [str(p) for p in written.paths], written.report, written.requests, written.bytes,
+                   written.shard_requests, written.shard_bytes, rows, hashes.tobytes(),
+                   firsts.get("model"), firsts.get("url"))  # fmt: skip
+    if count_tokens:  # per shard, in the order of its lines
+        ends = [sum(written.shard_requests[: i + 1]) for i in range(len(written.shard_requests))]
+        built.shard_tokens = [sum(tokens[a:b]) for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+    return built
 
 
 def _lines_to_recheck(built: _Built, repeated: set[int], first_model, first_endpoint) -> list[tuple]:
@@ -262,13 +270,15 @@ def build(
     force: bool = False,
     max_findings: int | None = None,
     input_format: str | None = None,
+    count_tokens: bool = False,
     **options,
 ) -> DaskBuildResult:
     """Build batch files from a partitioned table on Dask: `source` is a Dask DataFrame, a folder of Parquet
     files, or a file pattern; every partition becomes `OUT-pNNNNN.jsonl` (or `OUT-pNNNNN-00001.jsonl`, … when
     a partition outgrows the provider's per-file limits), written and validated by a worker. `options` are
     `build_requests`'s. Nothing is put in place when a request is invalid (ValidationFailed) unless force.
-    A manifest (`OUT.manifest.json`: shards, requests, bytes) is written beside the shards and returned."""
+    A manifest (build's `.OUT.manifest.json`: each shard's requests and bytes, and with `count_tokens` its
+    prompt tokens, counted as `estimate` counts them) is written beside the shards and returned."""
     output = Path(output)
     if not output.parent.is_dir():
         raise InputError(f"{output.parent}: no such folder to write {output.name} in")
@@ -287,7 +297,8 @@ def build(
             targets = [str(Path(staging) / PART_FORMAT.format(stem=output.stem, index=i, suffix=suffix))
                        for i in range(len(sources))]  # fmt: skip
             futures = connected.map(_build_partition, sources, range(len(sources)), firsts, targets, options=options,
-                                    limits=limits, max_tokens=max_tokens, input_format=input_format, pure=False)  # fmt: skip
+                                    limits=limits, max_tokens=max_tokens, input_format=input_format,
+                                    count_tokens=count_tokens, pure=False)  # fmt: skip
             results = connected.gather(futures)
             report = _combine(
                 results, _across(results, connected, limits), _name(source), limits, max_findings
@@ -330,9 +341,9 @@ def _commit(results: list[_Built], output: Path, report: Report, count: int) -> 
     if foreign:
         raise UsageError(f"{output.parent}: {', '.join(foreign[:3])} exist and were not written by batchkit; "
                          "move them or write elsewhere")  # fmt: skip
-    files = [{"name": target.name, "partition": r.index, "requests": n, "bytes": size}
-             for r in results for target, n, size in zip((output.with_name(Path(s).name) for s in r.paths),
-                                                        r.shard_requests, r.shard_bytes, strict=True)]  # fmt: skip
+    files = [{"name": output.with_name(Path(s).name).name, "partition": r.index, "requests": n, "bytes": size}
+             | ({"tokens": r.shard_tokens[i]} if r.shard_tokens is not None else {})
+             for r in results for i, (s, n, size) in enumerate(zip(r.paths, r.shard_requests, r.shard_bytes, strict=True))]  # fmt: skip
     manifest = Manifest(output.name, files)
     stale = sorted(ours - manifest.names)
     write_manifest(Manifest(output.name, files + [{"name": n} for n in stale]), output)

@@ -271,3 +271,20 @@ def test_tables_named_by_fsspec_urls(tmp_path, cluster):
         f"file://{tmp_path}/table/part-*.parquet", tmp_path / "d.jsonl", dask_client=cluster, **options
     )
     assert lines(result.paths) == lines(built.paths)
+
+
+def test_the_manifest_counts_prompt_tokens_when_asked(tmp_path, cluster):
+    import json
+
+    from batchkit.tokens import estimate
+
+    partitioned(tmp_path / "table", parts=2, rows=5)
+    result = bkdask.build(tmp_path / "table", tmp_path / "t.jsonl", dask_client=cluster, model="gpt-4o-mini",
+                          user="{question}", id_column="id", max_requests=3, count_tokens=True)  # fmt: skip
+    files = json.loads(result.manifest.read_text())["files"]
+    assert [f["requests"] for f in files] == [3, 2, 3, 2]
+    counted = {
+        f.path.rsplit("/", 1)[-1]: f.to_dict()["models"][0]["prompt_tokens"]
+        for f in estimate(result.paths).files
+    }
+    assert {f["name"]: f["tokens"] for f in files} == counted
