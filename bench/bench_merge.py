@@ -10,8 +10,9 @@ rows/s and peak RSS (the child's ru_maxrss). A child is stopped when its memory 
     BENCH_MERGE_ROWS=100000 python bench/bench_merge.py
     BENCH_MERGE_FORMATS=csv,jsonl,parquet BENCH_MERGE_BASELINE=0 python bench/bench_merge.py
 
-BENCH_MERGE_FORMATS names the output formats batchkit writes, each measured on its own (default parquet,
-the one the pandas side writes); BENCH_MERGE_BASELINE=0 leaves the pandas side out.
+BENCH_MERGE_FORMATS names the output formats batchkit writes, each measured on its own (default csv, jsonl
+and parquet: the targets are for each); BENCH_MERGE_BASELINE=0 leaves the pandas side out. The targets
+(issue 16, at 1M requests × 2 kB answers): peak RSS ≤ 300 MB and ≥ 100k rows/s for every format.
 
 `run(tmpdir)` returns the numbers as a dict (for bench/run.py); its files go in `tmpdir/merge/`, removed after.
 """
@@ -163,7 +164,7 @@ def run(tmpdir: str | os.PathLike, rows: int | None = None) -> dict:
     paths = write_files(folder, rows)
     generated = time.perf_counter() - started
     sizes = {name: path.stat().st_size for name, path in paths.items()}
-    formats = os.environ.get("BENCH_MERGE_FORMATS", "parquet").split(",")
+    formats = os.environ.get("BENCH_MERGE_FORMATS", "csv,jsonl,parquet").split(",")
     by_format = {}
     for fmt in formats:
         by_format[fmt] = measure(
@@ -194,6 +195,14 @@ def run(tmpdir: str | os.PathLike, rows: int | None = None) -> dict:
         "batchkit_merge": by_format.get("parquet", by_format[formats[0]]),
         "batchkit_merge_by_format": by_format,
         "pandas_read_json_merge": baseline,
+        "targets": {
+            f"{fmt}: {name}": ok
+            for fmt, side in by_format.items()
+            for name, ok in (
+                ("peak RSS <= 300 MB", side["peak_rss_mb"] <= MEMORY_TARGET_MB),
+                (">= 100k rows/s", (side["rows_per_s"] or 0) >= SPEED_TARGET),
+            )  # fmt: skip
+        },
     }
 
 
@@ -212,6 +221,9 @@ def main() -> None:
         print_table(run(tmp))
 
 
+MEMORY_TARGET_MB, SPEED_TARGET = 300, 100_000  # at 1M requests with 2 kB answers
+
+
 def print_table(result: dict) -> None:
     print(
         f"merge: {result['rows']:,} requests, input {result['input_mb']:,} MB, results {result['results_mb']:,} MB"
@@ -221,6 +233,8 @@ def print_table(result: dict) -> None:
         print(_row(f"batchkit merge → {fmt}", side))
     if result["pandas_read_json_merge"] is not None:
         print(_row("pandas read_json + merge → parquet", result["pandas_read_json_merge"]))
+    for target, ok in result.get("targets", {}).items():
+        print(f"  {'met' if ok else 'MISSED'}: {target}")
     for name, side in [*by_format.items(), ("pandas", result["pandas_read_json_merge"])]:
         if side is not None and side["stderr"]:
             print(f"{name} stderr:\n{side['stderr']}", file=sys.stderr)
