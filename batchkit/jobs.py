@@ -21,7 +21,7 @@ from . import paths
 from .jsonl import dumps_line
 from .providers import Provider
 from .remote import Batch, Connection, DownloadResult, Event, Session, SubmitResult
-from .runner import LOCAL, RunResult
+from .runner import LOCAL, RunResult, key_from_env
 
 REQUESTS_FOLDER = "requests"
 
@@ -230,7 +230,7 @@ def run(
         from .progress import tqdm_run_progress
 
         progress = tqdm_run_progress()
-    api_key = os.environ.get(api_key_env) if api_key_env else None
+    api_key = key_from_env(api_key_env)
     return run_batch(
         path,
         base_url=base_url,

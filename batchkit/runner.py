@@ -64,6 +64,17 @@ def cause(line: dict) -> tuple[str, str]:
     return str(error.get("code", "unknown")), message
 
 
+def key_from_env(variable: str | None) -> str | None:
+    """The API key held by the environment variable `variable` (None when no variable is named); a named
+    variable that is not set is a UsageError, never a request sent without the key."""
+    if not variable:
+        return None
+    key = os.environ.get(variable)
+    if not key:
+        raise UsageError(f"environment variable {variable} (api_key_env=) is not set")
+    return key
+
+
 def default_errors_path(output: Path) -> Path:
     """results.jsonl → results.errors.jsonl"""
     return output.with_name(f"{output.stem}.errors{output.suffix or '.jsonl'}")

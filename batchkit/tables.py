@@ -219,7 +219,11 @@ def iter_table(
         chunks = _parquet_chunks(opened, source, chunk_rows)
     else:
         chunks = _excel_chunks(opened, source, sheet, chunk_rows)
-    yield from chunks
+    try:
+        yield from chunks
+    finally:
+        if is_url(source):  # a file opened here for an fsspec URL (paths and streams are the caller's)
+            opened.close()
 
 
 def read_table(

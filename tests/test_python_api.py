@@ -139,6 +139,17 @@ def test_run_sends_a_file_and_resumes(server, tmp_path):
     assert len(batchkit.merge(path, tmp_path / "out.jsonl")) == 3
 
 
+def test_run_refuses_a_key_variable_that_is_not_set(server, tmp_path, monkeypatch):
+    path = tmp_path / "b.jsonl"
+    batchkit.write_batch(requests(), path)
+    monkeypatch.delenv("NOT_SET_RUN_KEY", raising=False)
+    with pytest.raises(batchkit.UsageError, match="NOT_SET_RUN_KEY"):
+        batchkit.run(
+            path, base_url=server.base_url, output=tmp_path / "out.jsonl", api_key_env="NOT_SET_RUN_KEY"
+        )
+    assert not (tmp_path / "out.jsonl").exists() and not (tmp_path / "out.jsonl.part").exists()
+
+
 # ---------------------------------------------------------------- in memory, in a notebook
 
 

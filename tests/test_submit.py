@@ -212,7 +212,10 @@ def test_failed_uploads_say_why_and_are_pruned(server, tmp_path):
         ("upload failed", server.root_url),
     ]
     assert "cannot reach" in rows[0]["error"] and "answered 404" in rows[1]["error"]
-    assert "(upload failed)" in invoke("list").stdout
+    listed = invoke("list").stdout
+    assert "(upload failed)" in listed
+    # the whole cause, under the table, not cut inside a column
+    assert f"the server answered 404 for /files; did you mean --base-url {server.root_url}/v1?" in listed
     stopped = invoke("status", batch_file, "--base-url", closed)
     assert stopped.returncode == 2
     assert (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -217,12 +216,10 @@ def run(
 
     Exit status: 0 every request succeeded, 1 some failed (0 with --allow-failures), 2 usage or I/O error.
     """
-    from ..runner import run_batch
+    from ..runner import key_from_env, run_batch
 
     file = chosen_file(file, subset_of(limit, sample, seed), quiet)
-    api_key = os.environ.get(api_key_env) if api_key_env else None
-    if api_key_env and not api_key:
-        raise UsageError(f"environment variable {api_key_env} (--api-key-env) is not set")
+    api_key = key_from_env(api_key_env)
     bars = Bars(quiet)
 
     def progress(answered: int, failed: int, total: int) -> None:

@@ -10,7 +10,9 @@ import orjson
 
 from ..errors import JobFailed, ValidationFailed
 from ..providers import PROVIDERS
+from ..report import printable
 from .common import Bars, chosen_file, subset_of, subset_options
+from .flags import cli_words
 
 
 def connection_options(f):
@@ -438,8 +440,8 @@ def list_batches(provider, base_url, api_key_env, remote, prune, limit, fmt, as_
         click.echo("no batches" + ("" if remote else " submitted from here yet"), err=True)
         return
     _table([header] + rows)
-    for when, error in errors:  # whole, under the table: a failed step says why
-        click.echo(f"  {_when(when)}: {error}")
+    for when, error in errors:  # whole, under the table; a server's words are printed escaped
+        click.echo(f"  {_when(when)}: {printable(cli_words(error))}")
 
 
 def _remote_rows(session, limit, as_json):
