@@ -21,24 +21,15 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # editors and type checkers see the real names; at run time __getattr__ imports them
-    from .build import (
-        BuildResult,
-        BuiltRequests,
-        WriteResult,
-        build_file,
-        build_requests,
-        split_file,
-        write_batch,
-    )
+    from .batchfile import WriteResult, split_file, write_batch
+    from .build import BuildResult, BuiltRequests, build_file, build_requests
     from .dialects import convert_file, convert_request
     from .errors import BatchkitError, InputError, JobFailed, RemoteError, UsageError, ValidationFailed
     from .findings import Finding, Report, Summary
-    from .jobs import BatchJob, Submission, run, submit
-    from .progress import tqdm_progress
     from .providers import PROVIDERS, Provider, get_provider
-    from .remote import DownloadResult, SubmitResult
+    from .remote import BatchJob, DownloadResult, Submission, SubmitResult, submit, tqdm_progress
     from .results import MergeReport, MergeResult, RetryResult, merge, merge_results, read_results, retry
-    from .runner import RunResult, run_batch
+    from .runner import RunResult, run, run_batch
     from .tokens import estimate
     from .validate import FixResult, Validator, fix_file, validate_file, validate_request, validate_requests
 
@@ -55,7 +46,7 @@ _EXPORTS = {
     "Provider": "providers",
     "PROVIDERS": "providers",
     "build_requests": "build",
-    "write_batch": "build",
+    "write_batch": "batchfile",
     "read_results": "results",
     "merge": "results",
     "run_batch": "runner",
@@ -74,13 +65,13 @@ _EXPORTS = {
     "FixResult": "validate",
     "BuiltRequests": "build",
     "build_file": "build",
-    "split_file": "build",
+    "split_file": "batchfile",
     "BuildResult": "build",
-    "WriteResult": "build",
-    "submit": "jobs",
-    "run": "jobs",
-    "BatchJob": "jobs",
-    "Submission": "jobs",
+    "WriteResult": "batchfile",
+    "submit": "remote",
+    "run": "runner",
+    "BatchJob": "remote",
+    "Submission": "remote",
     "SubmitResult": "remote",
     "DownloadResult": "remote",
     "RunResult": "runner",
@@ -89,7 +80,7 @@ _EXPORTS = {
     "MergeReport": "results",
     "retry": "results",
     "RetryResult": "results",
-    "tqdm_progress": "progress",
+    "tqdm_progress": "remote",
 }
 
 # A literal list, so type checkers know what `import batchkit` re-exports (kept equal to _EXPORTS by a test).

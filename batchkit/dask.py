@@ -27,7 +27,7 @@ import orjson
 
 from .errors import InputError, UsageError, ValidationFailed
 from .findings import Finding, Report
-from .jsonl import content_lines, open_binary
+from .lines import content_lines, open_binary
 from .providers import Provider, get_provider, parse_size
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
@@ -130,7 +130,8 @@ def _build_partition(source, index: int, first_row: int, target: str, options: d
                      max_tokens: int | None, input_format: str | None, count_tokens: bool = False) -> _Built:  # fmt: skip
     from array import array
 
-    from .build import Builder, write_numbered
+    from .batchfile import write_numbered
+    from .build import Builder
     from .tokens import request_tokens
 
     rows, hashes, tokens = [], array("q"), array("q")
@@ -332,7 +333,7 @@ def _commit(results: list[_Built], output: Path, report: Report, count: int) -> 
     """Put the staged shards in place under the rules every batchkit write follows: a file batchkit did not
     write is never replaced nor removed, and the shards of an earlier write that this one did not write
     again are removed only when that write's manifest names them."""
-    from .build import Manifest, manifest_path, read_manifest, write_manifest
+    from .batchfile import Manifest, manifest_path, read_manifest, write_manifest
 
     previous = read_manifest(output)
     ours = previous.names if previous else set()
@@ -407,7 +408,7 @@ def _requests_part(path: str, file_index: int):
     """One input file's requests: custom_id, model, url, where the line is, a hash of the line."""
     import pandas as pd
 
-    from .jsonl import read_objects
+    from .lines import read_objects
 
     rows = []
     with open_binary(path) as stream:

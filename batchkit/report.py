@@ -22,6 +22,11 @@ _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
+def counted(n: int, word: str) -> str:
+    """'1 row', '2 rows', '1,000 requests'."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
 def printable(text: str) -> str:
     """`text` safe for a terminal and a line-based log: terminal control sequences removed, every other
     control character escapes (`\\n`, `\\x1b`, `\\u202e`), so one finding is always one line."""

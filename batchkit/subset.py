@@ -16,8 +16,9 @@ from itertools import islice
 from pathlib import Path
 from typing import TypeVar
 
+from .atomic import atomic_write
 from .errors import InputError, UsageError
-from .jsonl import atomic_write, content_lines, open_binary
+from .lines import content_lines, open_binary
 
 T = TypeVar("T")
 

@@ -16,9 +16,10 @@ DATA = Path(__file__).parent / "data"
 LIBRARY = Path(batchkit.__file__).parent
 # Where the library's messages were rewritten (the rest is listed as work left): none of these names a flag.
 API_WORDED = [
-    "build/shards.py", "build/builder.py", "build/bodies.py", "results/join.py", "results/requests.py",
-    "results/frame.py", "results/retry.py", "results/export.py", "remote/client.py", "tables.py", "runner.py",
-    "validate/fix.py", "tokens/count.py", "build/by_key.py",
+    "batchfile/write.py", "batchfile/shards.py", "batchfile/split.py", "build/builder.py", "build/bodies.py",
+    "results/join.py", "results/requests.py", "results/frame.py", "results/retry.py", "results/export.py",
+    "remote/client.py", "tables/read.py", "tables/write.py", "tables/sources.py", "runner/batch.py",
+    "validate/fix.py", "tokens/count.py", "batchfile/by_key.py",
 ]  # fmt: skip
 
 

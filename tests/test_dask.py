@@ -12,7 +12,8 @@ import pytest
 pytest.importorskip("distributed")
 
 from batchkit import dask as bkdask  # noqa: E402
-from batchkit.build import build_file, write_batch  # noqa: E402
+from batchkit.batchfile import write_batch  # noqa: E402
+from batchkit.build import build_file
 from batchkit.errors import UsageError, ValidationFailed  # noqa: E402
 from batchkit.validate import validate_file  # noqa: E402
 

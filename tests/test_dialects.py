@@ -378,7 +378,7 @@ def test_public_api_exports():
 
 
 def test_split_shards_lines_of_another_dialect_and_checks_them_as_that_dialect(tmp_path):
-    from batchkit.build import split_file
+    from batchkit.batchfile import split_file
 
     lines = [convert_request(x, to="anthropic").line for x in ROUND_TRIP]
     source = write(tmp_path / "claude.jsonl", lines)

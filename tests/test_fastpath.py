@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from batchkit import schemas
-from batchkit.jsonl import read_objects
+from batchkit.lines import read_objects
 from batchkit.validate import Validator, validate_file
 from batchkit.validate import validator as validate
 from batchkit.validate.fastpath import Converter, Reject, line_decoder, rule_pairs

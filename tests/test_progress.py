@@ -7,7 +7,7 @@ import random
 import pytest
 
 from batchkit.dialects import convert_file
-from batchkit.jsonl import PROGRESS_BYTES
+from batchkit.lines import PROGRESS_BYTES
 from batchkit.tokens import estimate
 from batchkit.validate import validate_file
 from batchkit.validate import validator as validate

@@ -281,7 +281,7 @@ def test_the_validating_stage_keeps_a_bounded_list_and_counts_the_rest(tmp_path)
     ],
 )
 def test_redact_removes_credentials_in_every_form(text):
-    from batchkit.wire import redact
+    from batchkit.keys import redact
 
     cleaned = redact(text, ("sk-AbC123xyz",))
     assert "AbC123" not in cleaned and "[redacted]" in cleaned

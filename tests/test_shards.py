@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from readonly import read_only
 
-from batchkit.build import (
+from batchkit.batchfile import (
     ShardWriter,
     manifest_path,
     read_manifest,
@@ -15,7 +15,7 @@ from batchkit.build import (
     write_numbered,
 )
 from batchkit.errors import InputError, UsageError, ValidationFailed
-from batchkit.jsonl import dumps_line
+from batchkit.lines import dumps_line
 
 
 def request(i: int, text: str = "hello") -> dict:

@@ -4,7 +4,7 @@ import orjson
 from click.testing import CliRunner
 
 from batchkit import validate_file
-from batchkit.build import split_by
+from batchkit.batchfile import split_by
 from batchkit.cli import cli
 
 MODELS = [

@@ -187,9 +187,9 @@ def test_write_table_refuses_stdout_and_unwritable_places(tmp_path, frame):
 
 @pytest.mark.parametrize("suffix", [".parquet", ".jsonl", ".jsonl.gz"])
 def test_large_frames_are_written_in_slices_that_read_back_whole(tmp_path, monkeypatch, suffix):
-    from batchkit import tables
+    from batchkit.tables import write as tables_write
 
-    monkeypatch.setattr(tables, "WRITE_ROWS", 2)
+    monkeypatch.setattr(tables_write, "WRITE_ROWS", 2)
     frame = pd.DataFrame(
         {
             "custom_id": [f"row-{i}" for i in range(1, 8)],

@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from batchkit.build import split_by, split_file, write_batch
+from batchkit.batchfile import split_by, split_file, write_batch
 from batchkit.cli import cli
 from batchkit.errors import InputError
 

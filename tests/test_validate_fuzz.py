@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from batchkit.errors import InputError
-from batchkit.jsonl import GZIP_MAGIC, read_objects
+from batchkit.lines import GZIP_MAGIC, read_objects
 from batchkit.validate import Validator, validate_file, validate_request
 from batchkit.validate import validator as validate
 

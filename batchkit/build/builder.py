@@ -18,14 +18,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..batchfile import WriteResult, write_numbered, write_per_model
 from ..errors import InputError, UsageError, ValidationFailed
-from ..jsonl import source_name
+from ..lines import source_name
 from ..providers import Provider, get_provider
+from ..report import counted
 from ..subset import Subset, take
 from ..tables import cell_text, column_texts, column_values
 from .bodies import CHAT, EMBEDDINGS, body_mode
-from .per_model import write_per_model
-from .shards import WriteResult, counted, write_numbered
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError, ValidationFailed
-from ..jsonl import source_name
+from ..lines import source_name
 from ..report import human_bytes, render
 from . import on_dask
 from .common import Bars, format_option, provider_option, subset_of, subset_options, use_color
@@ -81,7 +81,7 @@ def print_report(report, fmt: str, quiet: bool, note: str | None = None) -> None
 
 def echo_files(result, output) -> None:
     """Each shard with its size, and the files named like shards that were left alone."""
-    from ..build import counted
+    from ..report import counted
 
     if len(result.paths) > 1:
         for path, requests, size in zip(
@@ -241,7 +241,7 @@ def build(
 
 
 def _echo_cluster_summary(result) -> None:
-    from ..build import counted
+    from ..report import counted
 
     click.echo(f"built {counted(len(result.paths), 'file')} from {counted(result.partitions, 'partition')}: "
                f"{counted(result.requests, 'request')}, {human_bytes(result.bytes)}; manifest {result.manifest}",
@@ -307,7 +307,7 @@ def _check_template_format(path, fields: dict) -> None:
 
 def _echo_build_summary(result, policy, output) -> None:
     """What was read, skipped and written, the empty cells per column, the models and the files."""
-    from ..build import counted
+    from ..report import counted
 
     s = result.stats
     where = result.paths[0] if len(result.paths) == 1 else f"{result.paths[0]} … {result.paths[-1]}"
@@ -367,7 +367,8 @@ def split(file, output, provider, max_requests, max_bytes, max_tokens, force, ma
         return split_by_key(
             file, by, output, provider, (max_requests, max_bytes, max_tokens), force, max_findings, fmt, quiet
         )
-    from ..build import counted, split_file
+    from ..batchfile import split_file
+    from ..report import counted
 
     try:
         with progress_bar(quiet, " lines") as update:
@@ -434,7 +435,7 @@ def fix(
     asked) repeated custom_ids, duplicate lines or strict schemas that strict mode would reject. Each change is listed with its line number; the result
     is validated again. Exit status 1 when problems remain that need a person.
     """
-    from ..build import counted
+    from ..report import counted
     from ..validate import fix_file
 
     to_stdout = output == "-"

@@ -216,7 +216,8 @@ def run(
 
     Exit status: 0 every request succeeded, 1 some failed (0 with --allow-failures), 2 usage or I/O error.
     """
-    from ..runner import key_from_env, run_batch
+    from ..keys import key_from_env
+    from ..runner import run_batch
 
     file = chosen_file(file, subset_of(limit, sample, seed), quiet)
     api_key = key_from_env(api_key_env)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import click
 
-from ..build import counted
 from ..errors import ValidationFailed
-from ..report import human_bytes
+from ..report import counted, human_bytes
 from .build import print_report
 
 
 def split_by_key(file, by, output, provider, limits, force, max_findings, fmt, quiet):
-    from ..build import split_by
+    from ..batchfile import split_by
 
     max_requests, max_bytes, max_tokens = limits
     try:

@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..atomic import atomic_write
 from ..errors import InputError, UsageError, ValidationFailed
 from ..findings import Finding, Report
-from ..jsonl import BytesRead, atomic_write, dumps_line, open_binary, read_objects, source_name
+from ..lines import BytesRead, dumps_line, open_binary, read_objects, source_name
 from ..providers import Provider, get_provider
 from . import DIALECTS, OPENAI, detect, get_dialect
 from .base import Context
@@ -142,7 +143,7 @@ def convert_file(
     Lines that cannot be converted are reported and left out; the written lines are validated under
     the target provider (ValidationFailed, nothing written, when they are invalid, unless `force`).
     `progress` hears how much of `source` was read."""
-    from ..build import write_numbered
+    from ..batchfile import write_numbered
 
     if to is None:
         if provider is None or get_provider(provider).dialect is None:

@@ -17,7 +17,7 @@ import orjson
 
 from .. import schemas
 from ..findings import Finding
-from ..jsonl import BOM, LineReader, open_binary
+from ..lines import BOM, LineReader, open_binary
 from ..providers import Provider, get_provider
 from ..validate import Validator, explain, schema_findings
 from . import OPENAI, detect, get_dialect, id_pattern

@@ -18,7 +18,7 @@ from itertools import islice
 from pathlib import Path
 
 from ..errors import InputError, RemoteError, UsageError, ValidationFailed
-from ..jsonl import open_binary, read_objects
+from ..lines import open_binary, read_objects
 from ..providers import METADATA_MAX_VALUE
 from .client import Batch, Client, Target
 from .ledger import CREATE_FAILED, CREATED, CREATING, UPLOAD_FAILED, UPLOADED, UPLOADING, Entry

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
+from ..atomic import atomic_write
 from ..errors import InputError, UsageError
-from ..jsonl import atomic_write
 from ..providers import METADATA_MAX_KEY, METADATA_MAX_PAIRS, METADATA_MAX_VALUE, get_provider
 from .client import Batch, Client, Model, Target, resolve_target
 from .ledger import CREATING, Entry, Ledger, Name

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from ..jsonl import atomic_write
+from ..atomic import atomic_write
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -8,7 +8,7 @@ from array import array
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError
-from ..jsonl import source_name
+from ..lines import source_name
 from .parsed import ANSWER, PARSE_ERROR, AnswerParser
 from .read import OK
 from .report import MergeReport

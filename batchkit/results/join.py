@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from ..dialects import manifest_notes, read_id_map
 from ..errors import InputError, UsageError
 from ..findings import Finding
-from ..jsonl import open_binary, read_objects, source_name
+from ..lines import open_binary, read_objects, source_name
 from .digest import digest
 from .frame import attach_source, to_frame
 from .read import BATCH_ERROR, HTTP_ERROR, MISSING, OK, read_result_file

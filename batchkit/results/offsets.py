@@ -16,7 +16,7 @@ from operator import attrgetter
 import orjson
 
 from ..errors import InputError
-from ..jsonl import BOM
+from ..lines import BOM
 from .read import MISSING, STATUSES, ResultRecord, normalise
 from .requests import RequestIndex
 from .table import INT_FIELDS, NA, ResultTable

@@ -26,8 +26,8 @@ from typing import BinaryIO
 import orjson
 
 from ..findings import WARNING, Finding
-from ..jsonl import BytesRead, is_compressed, open_binary, read_objects, source_name
 from ..lenient import as_int, timestamp
+from ..lines import BytesRead, is_compressed, open_binary, read_objects, source_name
 
 OK = "ok"
 HTTP_ERROR = "http_error"

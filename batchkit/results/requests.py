@@ -14,7 +14,7 @@ import orjson
 from ..dialects import detect, get_dialect
 from ..errors import InputError
 from ..findings import WARNING, Finding
-from ..jsonl import open_binary, read_objects, source_name
+from ..lines import open_binary, read_objects, source_name
 from .parsed import Expected, request_schema
 from .report import MergeReport
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..errors import InputError, UsageError
-from ..jsonl import content_lines, open_binary
+from ..lines import content_lines, open_binary
 from .join import Paths, join_inputs
 from .read import STATUSES
 from .report import FAILED, MergeReport
@@ -103,7 +103,7 @@ def retry(
     """Write the original request lines of every request whose status is in `only` (default: every
     status but ok) to `output`, validated and sharded under the provider's limits like `build` (lines
     of another dialect as that dialect, under its home provider unless `provider` is given)."""
-    from ..build import write_numbered
+    from ..batchfile import write_numbered
     from ..dialects import copied_lines_rules
 
     inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import orjson
 
+from ..atomic import atomic_path
 from ..errors import InputError
-from ..jsonl import atomic_path, is_compressed, open_binary
+from ..lines import is_compressed, open_binary
 from .export import ExportResult, escape_formulas_in
 from .frame import columns, to_frame
 from .join import Paths, join_inputs
@@ -145,7 +146,7 @@ def stream_merge(
 
 def _paths_by_name(results: Paths) -> dict:
     """The result paths by the names the table's files are known by."""
-    from ..jsonl import source_name
+    from ..lines import source_name
 
     given = [results] if isinstance(results, (str, os.PathLike)) else list(results)
     return {source_name(p): p for p in given}

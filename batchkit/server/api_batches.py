@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from ..jsonl import json_type
+from ..lines import json_type
 from ..providers import METADATA_MAX_KEY, METADATA_MAX_PAIRS, METADATA_MAX_VALUE
 from ..wire import EXECUTABLE_ENDPOINTS, supported_endpoints_message
 from .http import ApiError, db, found, invalid, json_object, limit_param, listed_page

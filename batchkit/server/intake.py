@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from ..jsonl import read_objects
+from ..lines import read_objects
 from ..validate import validate_file
 from ..wire import LOCAL, MAX_BATCH_ERRORS, WRONG_URL_MESSAGE, batch_error, unknown_model_message
 

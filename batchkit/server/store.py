@@ -21,8 +21,8 @@ from pathlib import Path
 
 import orjson
 
+from ..atomic import atomic_write
 from ..errors import UsageError
-from ..jsonl import atomic_write
 from ..wire import new_id
 from .enqueued import IN_FLIGHT, over_limit
 

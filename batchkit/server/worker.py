@@ -13,7 +13,7 @@ import logging
 import time
 from pathlib import Path
 
-from ..jsonl import dumps_line, request_lines
+from ..lines import dumps_line, request_lines
 from ..wire import Answer, error_body, expired_line, missing_file_message, new_id, result_line
 from .enqueued import prompt_tokens
 from .intake import check_input

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..findings import Finding
-from ..jsonl import BytesRead, content_lines, open_binary, parse_line, source_name
+from ..lines import BytesRead, content_lines, open_binary, parse_line, source_name
 from ..providers import get_provider
 from .bodies import Prompt, read_prompt
 from .count import Counter, counter_for

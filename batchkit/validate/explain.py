@@ -13,7 +13,7 @@ from collections import defaultdict
 import orjson
 
 from ..findings import Finding
-from ..jsonl import json_type
+from ..lines import json_type
 
 KEYWORD_CODES = {
     "required": "missing-field",

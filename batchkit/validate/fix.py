@@ -26,9 +26,10 @@ from typing import BinaryIO
 
 import orjson
 
+from ..atomic import atomic_write
 from ..errors import InputError, UsageError
 from ..findings import Report
-from ..jsonl import BOM, atomic_write, dumps_line, open_binary
+from ..lines import BOM, dumps_line, open_binary
 from ..providers import Provider
 
 

@@ -13,7 +13,7 @@ import os
 
 import orjson
 
-from ..jsonl import content_lines, open_binary
+from ..lines import content_lines, open_binary
 
 REQUESTS = "requests"
 RESULTS = "results"

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 
 from ..errors import InputError
 from ..findings import Report
-from ..jsonl import dumps_line
+from ..lines import dumps_line
 from ..providers import Provider
 from .validator import validate_file
 

@@ -12,7 +12,7 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
 from ..findings import Finding, Report
-from ..jsonl import BytesRead, LineReader, bounded_lines, file_range, skip_rest
+from ..lines import BytesRead, LineReader, bounded_lines, file_range, skip_rest
 from ..providers import get_provider
 
 

@@ -19,7 +19,7 @@ import msgspec
 from .. import schemas
 from ..errors import InputError
 from ..findings import Finding, Report
-from ..jsonl import (
+from ..lines import (
     MAX_LINE_BYTES,
     BytesRead,
     LineReader,

@@ -20,7 +20,7 @@ from .protocol import (
     supported_endpoints_message,
     unknown_model_message,
 )
-from .upstream import Answer, Sender, redact, retry_after_seconds
+from .upstream import Answer, Sender, retry_after_seconds
 
 __all__ = [
     "EXECUTABLE_ENDPOINTS",
@@ -38,7 +38,6 @@ __all__ = [
     "new_id",
     "request_error",
     "result_line",
-    "redact",
     "retry_after_seconds",
     "succeeded",
     "supported_endpoints_message",

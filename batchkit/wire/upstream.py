@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import random
-import re
 import time
 from typing import NamedTuple
 
 import httpx
 import orjson
 
+from ..keys import redact
 from .protocol import error_body, new_id
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -52,24 +52,6 @@ def retry_after_seconds(headers: httpx.Headers) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-REDACTED = "[redacted]"
-# a credential header's value as an upstream may echo it: JSON ("authorization": "…", escaped or not),
-# a Python repr ('api-key': '…') or an HTTP dump (x-api-key: …); and any bearer token
-_CREDENTIAL = re.compile(
-    r"""((?:authorization|x-api-key|api-key)\\*["']?\s*[:=]\s*\\*["']?)[^"'\\\r\n,;}]+""", re.IGNORECASE
-)
-_BEARER = re.compile(r"""(bearer\s+)[^\s"'\\,;}]+""", re.IGNORECASE)
-
-
-def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """`text` without credential header values, bearer tokens or any of `secrets` (the configured key)."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    text = _CREDENTIAL.sub(lambda m: m.group(1) + REDACTED, text)
-    return _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
 
 
 def _json_body(response: httpx.Response, secrets: tuple[str, ...]) -> tuple[int, dict]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .remote import Event
+from .session import Event
 
 
 def tqdm_progress(**options: Any) -> Callable[[Event], None]:
@@ -35,22 +35,5 @@ def tqdm_progress(**options: Any) -> Callable[[Event], None]:
         if event.batch is not None and event.batch.terminal or (event.total and event.done >= event.total):
             bar.close()
             del bars[key]
-
-    return show
-
-
-def tqdm_run_progress(**options: Any) -> Callable[[int, int, int], None]:
-    """A callback for `run` (answered, failed, total): one bar of requests answered, failures shown."""
-    from tqdm.auto import tqdm
-
-    bar = tqdm(desc="requests", unit="req", **options)
-
-    def show(answered: int, failed: int, total: int) -> None:
-        bar.total = total
-        bar.n = answered
-        bar.set_postfix_str(f"{failed} failed", refresh=False)
-        bar.refresh()
-        if answered >= total:
-            bar.close()
 
     return show

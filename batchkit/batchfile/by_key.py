@@ -21,9 +21,9 @@ import orjson
 
 from ..errors import UsageError, ValidationFailed
 from ..findings import Report
-from ..jsonl import content_lines, open_binary, source_name
+from ..lines import content_lines, open_binary, source_name
 from ..providers import Provider, get_provider, parse_size
-from .shards import WriteResult, write_numbered
+from .write import WriteResult, write_numbered
 
 SPLIT_KEYS = ("model", "endpoint")
 UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -2,8 +2,9 @@ import io
 
 import pytest
 
+from batchkit.atomic import atomic_write
 from batchkit.errors import InputError
-from batchkit.jsonl import atomic_write, iter_lines, open_binary, read_objects
+from batchkit.lines import iter_lines, open_binary, read_objects
 
 
 def read(data: bytes):
@@ -102,7 +103,7 @@ def test_atomic_files_get_ordinary_permissions(tmp_path):
 def test_open_binary_reads_a_gzip_file_as_its_data(tmp_path):
     import gzip
 
-    from batchkit.jsonl import request_lines
+    from batchkit.lines import request_lines
 
     path = tmp_path / "b.jsonl.gz"
     path.write_bytes(gzip.compress(b'{"custom_id": "a"}\n\n{"custom_id": "b"}\n'))
@@ -112,7 +113,7 @@ def test_open_binary_reads_a_gzip_file_as_its_data(tmp_path):
 
 
 def test_file_range_reads_only_its_bytes(tmp_path):
-    from batchkit.jsonl import file_range
+    from batchkit.lines import file_range
 
     path = tmp_path / "f"
     path.write_bytes(b"one\ntwo\nthree\n")

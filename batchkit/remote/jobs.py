@@ -1,7 +1,6 @@
 """The remote workflow for Python users: `submit` a batch file (or a list of requests) and follow it with
 a `BatchJob` handle per file — status, wait, download, cancel, results — through the same `remote.Session`,
-ledger and resume rules as `batchkit submit/status/watch/download/cancel`; and `run`, which sends a batch
-file's requests one by one to an OpenAI-compatible server (`batchkit run`).
+ledger and resume rules as `batchkit submit/status/watch/download/cancel`.
 
 Requests given as a list are written to a batch file first: to `batch_file` when given, otherwise to
 `<BATCHKIT_HOME>/requests/<sha256 of the requests>.jsonl`. That folder is the ledger's own, so the file
@@ -17,11 +16,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import paths
-from .jsonl import dumps_line
-from .providers import Provider
-from .remote import Batch, Connection, DownloadResult, Event, Session, SubmitResult
-from .runner import LOCAL, RunResult, key_from_env
+from .. import paths
+from ..batchfile import write_batch
+from ..lines import dumps_line
+from ..providers import Provider
+from .client import Batch
+from .progress import tqdm_progress
+from .sending import SubmitResult
+from .session import Connection, DownloadResult, Event, Session
 
 REQUESTS_FOLDER = "requests"
 
@@ -35,8 +37,6 @@ def _quiet(event: Event) -> None:
 def _progress(progress: ProgressArg) -> Callable[[Event], None]:
     """The callback to use: the one given, a notebook/terminal bar for True (`tqdm.auto`), or none."""
     if progress is True:
-        from .progress import tqdm_progress
-
         return tqdm_progress()
     if callable(progress):
         return progress
@@ -133,8 +133,6 @@ class Submission:
 def requests_file(requests: Iterable[Mapping], provider: str | Provider | None = None) -> list[Path]:
     """Write in-memory requests (validated) to `<BATCHKIT_HOME>/requests/<sha256>.jsonl`, sharded under the
     provider's limits; the files written."""
-    from .build import write_batch
-
     lines = [dumps_line(dict(request)) for request in requests]
     digest = hashlib.sha256(b"".join(lines)).hexdigest()[:32]
     folder = paths.home() / REQUESTS_FOLDER
@@ -152,8 +150,6 @@ def _batch_files(path_or_requests, batch_file, provider) -> list[Path]:
     if items and all(isinstance(item, (str, os.PathLike)) for item in items):
         return [Path(item) for item in items]  # shards
     if batch_file is not None:
-        from .build import write_batch
-
         return write_batch(items, batch_file, provider)
     return requests_file(items, provider)
 
@@ -203,43 +199,3 @@ def submit(
     if wait:
         jobs.wait(interval)
     return jobs
-
-
-def run(
-    path: str | os.PathLike,
-    *,
-    base_url: str,
-    output: str | os.PathLike,
-    errors: str | os.PathLike | None = None,
-    api_key_env: str | None = None,
-    concurrency: int = 8,
-    max_rps: float | None = None,
-    provider: str | Provider = LOCAL,
-    max_attempts: int = 6,
-    progress: Callable[[int, int, int], None] | bool | None = None,
-) -> RunResult:
-    """Send every request of the batch file `path` to `base_url` (an OpenAI-compatible server, e.g.
-    http://127.0.0.1:8000/v1) and write the answers as batch result lines to `output` (failures to
-    `errors`, default OUTPUT.errors.jsonl). Like `batchkit run`: the file is validated first; requests
-    already answered successfully in `output` are not sent again, so running again resumes.
-    The key is read from the environment variable `api_key_env`. `progress`: a callable
-    (answered, failed, total), or True for a `tqdm.auto` bar."""
-    from .runner import run_batch
-
-    if progress is True:
-        from .progress import tqdm_run_progress
-
-        progress = tqdm_run_progress()
-    api_key = key_from_env(api_key_env)
-    return run_batch(
-        path,
-        base_url=base_url,
-        output=output,
-        errors=errors,
-        api_key=api_key,
-        concurrency=concurrency,
-        max_rps=max_rps,
-        provider=provider,
-        max_attempts=max_attempts,
-        progress=progress or None,
-    )

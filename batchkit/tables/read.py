@@ -1,187 +1,25 @@
-"""Reading and writing tables (CSV, TSV, Excel, Parquet, JSON array, JSONL) through pandas, pyarrow and openpyxl.
-
-Two ways to read, because the builder and the merger need different things:
-
-- `iter_table(...)` streams a table in chunks of at most `chunk_rows` rows with *exact* cells: CSV and TSV
-  cells are the strings in the file ("" for an empty cell; "007", "3", "NA" stay as written), every other
-  format gives its own values without pandas' float-for-int widening (an integer column with gaps keeps
-  Python ints, a JSON `3.0` stays a float). `cell_text(value)` turns such a cell into the text a template
-  inserts. CSV and JSONL are read in chunks and Parquet by record batches, so memory stays bounded; an Excel
-  sheet or a JSON array file is read whole (openpyxl and JSON arrays cannot stream) and then chunked.
-- `read_table(...)` reads a whole table into one DataFrame, by default with *typed* columns: pandas'
-  nullable dtypes (Int64, Float64, boolean, string) inferred without loss, so an integer column with an
-  empty cell stays integer and a CSV column of ids such as "007" stays text.
-
-Row numbers: the n-th data row read (1-based, the header is not a row; pandas skips blank CSV lines) is
-row n, in both ways of reading, so `iter_table` and `read_table` agree on which row is which.
-
-`write_table(df, path)` writes CSV, TSV, XLSX, Parquet, JSON or JSONL by the path's extension (a trailing
-.gz/.bz2/.xz/.zst compresses CSV, TSV and JSONL), atomically. Writing '-' (standard output) is the caller's
-job: `df.to_csv(sys.stdout, index=False)`.
-"""
+"""Reading tables: `iter_table` streams chunks of exact cells, `read_table` a whole typed DataFrame."""
 
 from __future__ import annotations
 
 import io
-import math
-import os
 import re
-import sys
 import warnings
 from collections.abc import Iterator
-from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 import orjson
 
-from .errors import InputError, UsageError
-from .jsonl import atomic_path, source_name
+from ..errors import InputError, UsageError
+from ..lines import source_name
+from .cells import is_missing
+from .sources import Source, compression_of, decode_error, is_url, open_source, table_files, table_format
 
 if TYPE_CHECKING:
     import pandas as pd
 
-FORMATS = ("csv", "tsv", "xlsx", "parquet", "json", "jsonl")
-EXTENSIONS = {
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".tab": "tsv",
-    ".xlsx": "xlsx",
-    ".xlsm": "xlsx",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".json": "json",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-}
-COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
 CHUNK_ROWS = 50_000
-WRITE_ROWS = 10_000  # rows converted at a time when writing JSONL or Parquet (one row group each)
-
-Source = str | os.PathLike | BinaryIO
-
-
-def _compression(path: Path) -> str | None:
-    return COMPRESSIONS.get(path.suffix.lower())
-
-
-def table_format(source: Source, fmt: str | None = None) -> str:
-    """The format to read or write `source` as: `fmt` when given, else by extension; '-' is CSV."""
-    if fmt:
-        fmt = fmt.lower().lstrip(".")
-        if fmt not in FORMATS:
-            raise UsageError(f"unknown table format {fmt!r}; choose one of: {', '.join(FORMATS)}")
-        return fmt
-    if hasattr(source, "read") or str(source) == "-":
-        return "csv"
-    path = Path(source)
-    suffix = path.suffix.lower()
-    if suffix in COMPRESSIONS:
-        suffix = Path(path.stem).suffix.lower()
-    try:
-        return EXTENSIONS[suffix]
-    except KeyError:
-        known = ", ".join(sorted(EXTENSIONS))
-        raise UsageError(
-            f"{path}: cannot tell the table format from the extension {path.suffix or '(none)'!r}; "
-            f"use one of {known} or pass input_format="
-        ) from None
-
-
-def _open_source(source: Source):
-    """A path (checked to exist) or an open binary stream for '-' / a file object / an fsspec URL."""
-    if hasattr(source, "read"):
-        return source
-    if str(source) == "-":
-        return sys.stdin.buffer
-    if is_url(source):
-        return open_url(source)
-    path = Path(source)
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, not a table")
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    return path
-
-
-def _decode_error(source: Source, encoding: str | None, error: UnicodeDecodeError) -> InputError:
-    used = encoding or "utf-8"
-    return InputError(
-        f"{source_name(source)}: cannot decode the file as {used} (found byte 0x{error.object[error.start]:02x}); "
-        "pass encoding= with the file's encoding, for example encoding=cp1252 or encoding=latin-1"
-    )
-
-
-# ---------------------------------------------------------------------------------------------------- reading
-
-
-def is_url(source) -> bool:
-    """Whether `source` names a file through fsspec (s3://, gs://, file://, …)."""
-    return isinstance(source, (str, os.PathLike)) and "://" in os.fspath(source)
-
-
-def _filesystem(url: str):
-    try:
-        import fsspec
-    except ImportError:
-        raise UsageError(
-            f"{url}: reading URLs needs fsspec (pip install fsspec, and the backend, e.g. s3fs)"
-        ) from None
-    try:
-        return fsspec.core.url_to_fs(url)
-    except (ImportError, ValueError) as e:
-        raise UsageError(f"{url}: {e}") from None
-
-
-def open_url(url: str):
-    """An open binary file for an fsspec URL (the caller closes it)."""
-    fs, path = _filesystem(os.fspath(url))
-    try:
-        return fs.open(path, "rb")
-    except FileNotFoundError:
-        raise InputError(f"{url}: no such file") from None
-    except OSError as e:
-        raise InputError(f"{url}: cannot read: {e}") from None
-
-
-def _url_files(url: str) -> list[str]:
-    fs, path = _filesystem(url)
-    if any(c in path for c in "*?["):
-        found = sorted(fs.glob(path))
-    elif fs.isdir(path):
-        found = sorted(p for p in fs.find(path) if p.lower().endswith((".parquet", ".pq")))
-    else:
-        return [url]
-    if not found:
-        raise InputError(f"{url}: no file matches")
-    return [fs.unstrip_protocol(p) for p in found]
-
-
-def table_files(source: Source) -> list:
-    """The files one table is made of, in row order: a folder holds a partitioned dataset (its Parquet
-    files, sorted by path), a pattern with * ? or [ names the files it matches (sorted); anything else is
-    itself."""
-    if hasattr(source, "read") or str(source) == "-":
-        return [source]
-    text = os.fspath(source)
-    if is_url(text):
-        return _url_files(text)
-    if any(c in text for c in "*?["):
-        import glob
-
-        files = sorted(glob.glob(text, recursive=True))
-        if not files:
-            raise InputError(f"{text}: no file matches")
-        return files
-    path = Path(text)
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".parquet", ".pq"))
-        if not files:
-            raise InputError(
-                f"{path}: a folder, but it holds no Parquet files (a partitioned table is a folder of them)"
-            )
-        return files
-    return [source]
 
 
 def iter_table(
@@ -208,7 +46,7 @@ def iter_table(
             yield from iter_table(file, fmt, sheet=sheet, encoding=encoding, chunk_rows=chunk_rows)
         return
     fmt = table_format(source, fmt)
-    opened = _open_source(source)
+    opened = open_source(source)
     if fmt in ("csv", "tsv"):
         chunks = _csv_chunks(opened, source, fmt, encoding, chunk_rows)
     elif fmt == "jsonl":
@@ -260,7 +98,7 @@ def read_table(
 def _csv_chunks(opened, source, fmt, encoding, chunk_rows):
     import pandas as pd
 
-    compression = _compression(opened) if isinstance(opened, Path) else None
+    compression = compression_of(opened) if isinstance(opened, Path) else None
     try:
         reader = pd.read_csv(
             opened,
@@ -287,7 +125,7 @@ def _csv_chunks(opened, source, fmt, encoding, chunk_rows):
         if not yielded:  # only reachable for a file without a header
             yield pd.DataFrame()
     except UnicodeDecodeError as e:
-        raise _decode_error(source, encoding, e) from None
+        raise decode_error(source, encoding, e) from None
     except pd.errors.EmptyDataError:
         raise InputError(f"{source_name(source)}: the table is empty (no header row)") from None
     except pd.errors.ParserError as e:
@@ -307,7 +145,7 @@ def _first_line(error: Exception) -> str:
 def _text_stream(opened, source, encoding) -> io.TextIOBase:
     """A text stream over a path or binary stream; a UTF-8 byte-order mark is skipped."""
     if isinstance(opened, Path):
-        compression = _compression(opened)
+        compression = compression_of(opened)
         if compression:
             import bz2
             import gzip
@@ -366,7 +204,7 @@ def _jsonl_chunks(opened, source, encoding, chunk_rows):
         if records or not columns:
             yield _records_frame(records, columns)
     except UnicodeDecodeError as e:
-        raise _decode_error(source, encoding, e) from None
+        raise decode_error(source, encoding, e) from None
     finally:
         if isinstance(opened, Path):
             stream.close()
@@ -384,7 +222,7 @@ def _json_array(opened, source, encoding) -> pd.DataFrame:
     try:
         text = stream.read()
     except UnicodeDecodeError as e:
-        raise _decode_error(source, encoding, e) from None
+        raise decode_error(source, encoding, e) from None
     finally:
         if isinstance(opened, Path):
             stream.close()
@@ -516,7 +354,7 @@ def sheet_name(source: Source, sheet: str | int | None = None) -> str:
     """The name of the Excel sheet `read_table(source, sheet=sheet)` reads (the first by default)."""
     import openpyxl
 
-    opened = _open_source(source)
+    opened = open_source(source)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -569,7 +407,7 @@ def _typed_object_columns(frame: pd.DataFrame) -> pd.DataFrame:
 
     out = {}
     for name in frame.columns:
-        values = [None if _missing(v) else v for v in frame[name].tolist()]
+        values = [None if is_missing(v) else v for v in frame[name].tolist()]
         try:
             out[name] = pd.array(values)
         except (TypeError, ValueError):
@@ -589,199 +427,3 @@ def _typed_arrow_columns(frame: pd.DataFrame) -> pd.DataFrame:
         except (TypeError, ValueError, NotImplementedError):
             out[name] = column
     return pd.DataFrame(out, columns=frame.columns)
-
-
-# ----------------------------------------------------------------------------------------------- cells
-
-
-def _missing(value) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float):
-        return math.isnan(value)
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover
-        return False
-    return value is pd.NA or value is pd.NaT
-
-
-def cell_text(value) -> str | None:
-    """The text a template inserts for a cell, or None for a missing cell (None, NaN, <NA>, NaT).
-
-    Strings as they are; whole numbers without a decimal point ("3"); floats as Python writes them
-    ("2.5", "3.0", "1e+20"); booleans "True"/"False"; lists and dicts as compact JSON; dates ISO-like.
-    """
-    kind = type(value)
-    if kind is str:
-        return value
-    if value is None:
-        return None
-    if kind is bool:
-        return "True" if value else "False"
-    if kind is int:
-        return str(value)
-    if kind is float:
-        return None if math.isnan(value) else repr(value)
-    if isinstance(value, (dict, list, tuple)):
-        return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-    import numpy as np
-
-    if isinstance(value, np.bool_):
-        return "True" if value else "False"
-    if isinstance(value, np.integer):
-        return str(int(value))
-    if isinstance(value, np.floating):
-        return None if np.isnan(value) else repr(float(value))
-    if isinstance(value, np.ndarray):
-        return orjson.dumps(value.tolist(), option=orjson.OPT_SERIALIZE_NUMPY).decode()
-    if _missing(value):
-        return None
-    if isinstance(value, (datetime, date)):
-        return str(value)
-    return str(value)
-
-
-def column_texts(column: pd.Series) -> list[str | None]:
-    """`cell_text` of every cell of a column, fast for the common all-strings column."""
-    values = column.tolist()
-    if column.dtype == object or str(column.dtype) in ("str", "string", "string[pyarrow]"):
-        if all(type(v) is str for v in values):
-            return values
-    return [cell_text(v) for v in values]
-
-
-def column_values(column: pd.Series) -> list:
-    """The cells of a column as plain Python values (None for missing), e.g. for a messages column."""
-    return [None if _missing(v) else (v.tolist() if hasattr(v, "tolist") else v) for v in column.tolist()]
-
-
-# ----------------------------------------------------------------------------------------------- writing
-
-
-def write_table(
-    df: pd.DataFrame,
-    path: str | os.PathLike,
-    fmt: str | None = None,
-    *,
-    sheet: str = "Sheet1",
-    excel: bool = False,
-) -> Path:
-    """Write `df` (without its index) to `path` as CSV, TSV, XLSX, Parquet, JSON (array) or JSONL, chosen by
-    `fmt` or the extension; atomic (the file appears whole or not at all). Returns the path written.
-    UTF-8 throughout; JSON/JSONL keep non-ASCII characters as they are. '-' is not accepted here: write
-    `df.to_csv(sys.stdout, index=False)` instead.
-
-    XLSX cells that hold text are written as text, never as formulas (a cell "=1+1" stays those
-    characters); characters XML forbids raise InputError (clean them first, see results.export).
-    excel=True writes CSV/TSV as Excel opens them without asking: a UTF-8 byte-order mark and CRLF lines.
-    """
-    path = Path(path)
-    if str(path) == "-":
-        raise UsageError("write_table cannot write to standard output; use df.to_csv(sys.stdout)")
-    fmt = table_format(path, fmt)
-    compression = _compression(path)
-    if compression and fmt not in ("csv", "tsv", "jsonl"):
-        raise UsageError(f"{path}: compression is supported for CSV, TSV and JSONL only")
-    try:
-        with atomic_path(path) as tmp:
-            if fmt in ("csv", "tsv"):
-                df.to_csv(
-                    tmp,
-                    sep="\t" if fmt == "tsv" else ",",
-                    index=False,
-                    encoding="utf-8-sig" if excel else "utf-8",
-                    lineterminator="\r\n" if excel else "\n",
-                    compression=compression,
-                )
-            elif fmt == "xlsx":
-                _write_xlsx(df, tmp, sheet)
-            elif fmt == "parquet":
-                _write_parquet(df, tmp)
-            elif fmt == "jsonl":
-                # In slices: pandas builds the whole text of what it writes, a second copy of every cell.
-                for start in range(0, len(df), WRITE_ROWS):
-                    df.iloc[start : start + WRITE_ROWS].to_json(
-                        tmp,
-                        orient="records",
-                        lines=True,
-                        mode="a",
-                        force_ascii=False,
-                        date_format="iso",
-                        compression=compression,
-                    )
-            else:
-                df.to_json(tmp, orient="records", force_ascii=False, date_format="iso", indent=1)
-    except OSError as e:
-        raise InputError(f"{path}: cannot write: {e.strerror or e}") from None
-    return path
-
-
-def _write_parquet(df: pd.DataFrame, path: Path) -> None:
-    """Parquet in row groups of WRITE_ROWS, so Arrow never holds a second copy of the whole frame."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    # The schema from the dtypes alone: inferring it from the whole frame would convert every cell. A column
-    # of Python objects has no dtype to tell, so its type comes from its first non-empty values.
-    schema = pa.Schema.from_pandas(df.head(0), preserve_index=False)
-    for i, column in enumerate(schema):
-        if pa.types.is_null(column.type):
-            values = df[column.name].dropna()
-            if len(values):
-                schema = schema.set(
-                    i, column.with_type(pa.infer_type(values.iloc[:1000].tolist(), from_pandas=True))
-                )
-    with pq.ParquetWriter(path, schema) as writer:
-        for start in range(0, max(len(df), 1), WRITE_ROWS):
-            part = df.iloc[start : start + WRITE_ROWS]
-            writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
-
-
-def _write_xlsx(df: pd.DataFrame, path: Path, sheet: str) -> None:
-    """One sheet, streamed (openpyxl's write-only mode); text is text, never a formula."""
-    import openpyxl
-    from openpyxl.utils.exceptions import IllegalCharacterError
-
-    book = openpyxl.Workbook(write_only=True)
-    worksheet = book.create_sheet(title=sheet)
-    text = _xlsx_text(worksheet)
-    try:
-        worksheet.append([text(str(name)) for name in df.columns])
-        columns = [[_xlsx_value(v) for v in df[name].tolist()] for name in df.columns]
-        for row in zip(*columns, strict=True):
-            worksheet.append([text(v) if type(v) is str else v for v in row])
-    except IllegalCharacterError:
-        raise InputError(f"{path}: a cell holds a character XML forbids (control characters)") from None
-    book.save(path)
-
-
-def _xlsx_text(worksheet):
-    from openpyxl.cell import WriteOnlyCell
-
-    def text(value: str):
-        if not value.startswith("="):
-            return value
-        cell = WriteOnlyCell(worksheet, value)
-        cell.data_type = "s"  # openpyxl takes a leading '=' for a formula; this is text
-        return cell
-
-    return text
-
-
-def _xlsx_value(value):
-    """A cell value openpyxl writes: missing values empty, lists and other objects as their text."""
-    kind = type(value)
-    if kind in (str, int, float, bool):
-        return None if kind is float and math.isnan(value) else value
-    if _missing(value):
-        return None
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return str(value)  # Excel has no time zones
-    if isinstance(value, (datetime, date)):
-        return value
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return _xlsx_value(value.item())
-    return cell_text(value)  # lists, dicts, arrays and anything else as text

@@ -21,10 +21,10 @@ from typing import BinaryIO
 
 import orjson
 
-from .errors import InputError, UsageError, ValidationFailed
-from .jsonl import dumps_line, request_lines
-from .providers import Provider
-from .wire import LOCAL, api_path, result_line
+from ..errors import InputError, UsageError, ValidationFailed
+from ..lines import dumps_line, request_lines
+from ..providers import Provider
+from ..wire import LOCAL, api_path, result_line
 
 RequestsDone = Callable[[int, int, int], None]  # (answered so far, failed so far, total requests)
 
@@ -62,17 +62,6 @@ def cause(line: dict) -> tuple[str, str]:
     if len(message) > CAUSE_CHARS:
         message = message[: CAUSE_CHARS - 1] + "…"
     return str(error.get("code", "unknown")), message
-
-
-def key_from_env(variable: str | None) -> str | None:
-    """The API key held by the environment variable `variable` (None when no variable is named); a named
-    variable that is not set is a UsageError, never a request sent without the key."""
-    if not variable:
-        return None
-    key = os.environ.get(variable)
-    if not key:
-        raise UsageError(f"environment variable {variable} (api_key_env=) is not set")
-    return key
 
 
 def default_errors_path(output: Path) -> Path:
@@ -154,7 +143,7 @@ def _open_parts(output: Path, errors: Path) -> tuple[BinaryIO, set[str], BinaryI
 
 def _valid_requests(source: Path, provider: str | Provider) -> int:
     """The number of requests in `source`; ValidationFailed (with the report) when it is invalid."""
-    from .validate import validate_file
+    from ..validate import validate_file
 
     report = validate_file(source, provider)
     if not report.valid:
@@ -232,7 +221,7 @@ class _Sending:
         self, out_handle: BinaryIO, err_handle: BinaryIO, result: RunResult, progress: RequestsDone | None
     ) -> None:
         try:
-            from .wire import Sender
+            from ..wire import Sender
         except ImportError as e:  # httpx comes with the openai SDK and with the server extra
             raise UsageError(
                 f"batchkit run needs {e.name}; install the server extra: pip install 'llm-batchkit[server]'"

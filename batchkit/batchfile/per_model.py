@@ -15,7 +15,9 @@ from pathlib import Path
 
 from ..providers import Provider
 from .by_key import split_by
-from .shards import WriteResult, cannot_write, split_file, write_numbered
+from .shards import cannot_write
+from .split import split_file
+from .write import WriteResult, write_numbered
 
 
 def write_per_model(

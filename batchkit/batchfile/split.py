@@ -1,0 +1,75 @@
+"""`split_file`: an existing batch file sharded under a provider's limits, lines kept byte for byte."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import UsageError
+from ..lines import source_name
+from ..providers import Provider, get_provider, parse_size
+from .shards import line_tokens
+from .write import LinesWritten, WriteResult, write_numbered
+
+
+def split_file(
+    source: str | os.PathLike,
+    output: str | os.PathLike | None = None,
+    provider: str | Provider | None = None,
+    *,
+    max_requests: int | None = None,
+    max_bytes: int | str | None = None,
+    max_tokens: int | None = None,
+    force: bool = False,
+    max_findings: int | None = None,
+    progress: LinesWritten | None = None,
+) -> WriteResult:
+    """Shard an existing batch file under the provider's limits (or the given ones), lines kept byte for
+    byte (a byte-order mark, CRLF line ends and blank lines are not carried over). Shards are named after
+    `output` (default: `source`, so `big.jsonl` → `big-00001.jsonl`, …). When everything fits in one file
+    and `output` is the source itself, nothing is written and `paths` is empty. Every line is validated;
+    an invalid file writes nothing (ValidationFailed) unless force=True."""
+    from ..dialects.validate import dialect_to_validate, validator_factory
+    from ..lines import content_lines, open_binary
+
+    output = Path(source if output is None else output)
+    if str(source) == "-" and str(output) == "-":
+        raise UsageError("splitting standard input needs -o OUT to name the shards")
+    same = str(source) != "-" and output.resolve() == Path(source).resolve()
+
+    limits = get_provider(provider).with_limits(max_requests, parse_size(max_bytes))
+    with open_binary(source) as stream:
+        if same:
+            # Sized first: a file that already fits must not be rewritten over itself.
+            fits = _fits(content_lines(stream), limits, max_tokens)
+            stream.seek(0)
+            if fits is not None:
+                return WriteResult([], None, fits[0], fits[1], [fits[0]], [fits[1]])
+        make_validator = validator_factory(dialect_to_validate(stream, limits))  # other providers' lines
+        return write_numbered(
+            content_lines(stream),
+            output,
+            limits,
+            max_tokens=max_tokens,
+            force=force,
+            max_findings=max_findings,
+            file=source_name(source),
+            progress=progress,
+            make_validator=make_validator,
+        )
+
+
+def _fits(numbered, limits: Provider, max_tokens: int | None = None) -> tuple[int, int] | None:
+    """(lines, bytes) when the lines fit in one file under `limits` (and `max_tokens`), else None."""
+    count = size = tokens = 0
+    for _number, raw in numbered:
+        count += 1
+        size += len(raw) + 1
+        tokens += line_tokens(raw) if max_tokens is not None else 0
+        if (
+            (limits.max_requests and count > limits.max_requests)
+            or (limits.max_bytes and size > limits.max_bytes)
+            or (max_tokens is not None and tokens > max_tokens)
+        ):
+            return None
+    return count, size

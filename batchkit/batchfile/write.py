@@ -1,0 +1,165 @@
+"""`write_numbered` and `write_batch`: request lines validated as they are written, sharded, whole or not at all."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from ..errors import ValidationFailed
+from ..findings import Report
+from ..providers import Provider, get_provider, parse_size
+from ..report import counted
+from .shards import NO_LIMIT, ShardWriter
+
+LinesWritten = Callable[[int], None]  # (request lines written since the last call)
+
+
+@dataclass
+class WriteResult:
+    """What a write did: the files (in order), the validation report, the counts per shard, and the files
+    named like shards of the output that batchkit did not write (left alone)."""
+
+    paths: list[Path] = field(default_factory=list)
+    report: Report | None = None
+    requests: int = 0
+    bytes: int = 0
+    shard_requests: list[int] = field(default_factory=list)
+    shard_bytes: list[int] = field(default_factory=list)
+    left: list[Path] = field(default_factory=list)
+
+
+def _encode(item) -> bytes:
+    """The line (with its LF) for a request dict, raw line bytes or a str."""
+    if isinstance(item, dict):
+        try:  # the same bytes as jsonl.dumps_line, without a concatenation
+            return orjson.dumps(item, option=orjson.OPT_APPEND_NEWLINE)
+        except orjson.JSONEncodeError as e:
+            if "64-bit" not in str(e):
+                raise
+            # An int wider than 64 bits is still a JSON number: write it, and let validation report it
+            # as it does for a file's line, instead of ending the whole write.
+            return json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    if isinstance(item, str):
+        item = item.encode("utf-8")
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        line = bytes(item)
+        return line if line.endswith(b"\n") else line + b"\n"
+    raise TypeError(f"a request must be a dict or the bytes of one line, not {type(item).__name__}")
+
+
+def write_numbered(
+    items: Iterable[tuple[int, object]],
+    path: str | os.PathLike,
+    provider: str | Provider | None = None,
+    *,
+    max_requests: int | None = None,
+    max_bytes: int | str | None = None,
+    max_tokens: int | None = None,
+    validate: bool = True,
+    force: bool = False,
+    max_findings: int | None = None,
+    file: str | None = None,
+    progress: LinesWritten | None = None,
+    make_validator: Callable[..., object] | None = None,
+) -> WriteResult:
+    """Write (number, request) pairs; `number` is what findings call the line (a data-row number when
+    building from a table, the line number when rewriting a file). A request is a dict (written as one
+    compact JSON line) or the bytes/str of one line (written as they are, an LF added when missing).
+
+    Limits are the provider's, each overridden by `max_requests` / `max_bytes` when given; `max_tokens`
+    also cuts on prompt tokens per file (batchkit.tokens). Every line is
+    validated under `provider` (file-level limits are left to sharding) unless validate=False; when any
+    line is invalid, nothing is written and ValidationFailed (carrying the report) is raised, unless
+    force=True. `file` names the source in the report (default: `path`). `progress(n)` is told how many
+    more lines were written, now and then. `make_validator(provider, **options)` builds the validator
+    for lines of another dialect (default: `Validator`, for OpenAI lines).
+    """
+    from ..validate import Validator
+
+    limits = get_provider(provider).with_limits(max_requests, parse_size(max_bytes))
+    validator = None
+    if validate:
+        validator = (make_validator or Validator)(
+            limits,
+            max_requests=NO_LIMIT,
+            max_bytes=NO_LIMIT,
+            max_findings=max_findings,
+            file=file or str(path),
+        )
+    with ShardWriter(path, limits.max_requests, limits.max_bytes, max_tokens) as writer:
+        report = _write_and_check(_written(items, writer, progress), validator, writer)
+        if report is not None and not report.valid and not force:
+            s = report.summary
+            raise ValidationFailed(
+                f"{counted(s.errors, 'error')} in {counted(s.requests, 'request')}; nothing written (fix "
+                "them, or pass force=True to write anyway)",
+                report,
+            )
+        result = WriteResult([], report, writer.lines, writer.bytes, list(writer.counts), list(writer.sizes))
+        result.paths = writer.commit()
+        result.left = writer.left
+    if not result.shard_requests:
+        result.shard_requests, result.shard_bytes = [0], [0]
+    return result
+
+
+def _write_and_check(lines, validator, writer: ShardWriter):
+    """Write every line, validating it as it goes by (when there is a validator); the report."""
+    if validator is None:
+        for _number, _line in lines:
+            pass
+        return None
+    validator.feed_lines(lines)
+    validator.report.summary.bytes = writer.bytes
+    return validator.finish()
+
+
+def _written(items, writer: ShardWriter, progress: LinesWritten | None):
+    """Encodes and writes each item, then passes (number, line) on for validation."""
+    pending = 0
+    for number, item in items:
+        line = _encode(item)
+        writer.add(line, number)
+        yield number, line
+        pending += 1
+        if progress is not None and pending >= 4096:
+            progress(pending)
+            pending = 0
+    if progress is not None and pending:
+        progress(pending)
+
+
+def write_batch(
+    requests: Iterable,
+    path: str | os.PathLike,
+    provider: str | Provider | None = None,
+    *,
+    max_requests: int | None = None,
+    max_bytes: int | str | None = None,
+    max_tokens: int | None = None,
+    validate: bool = True,
+    force: bool = False,
+) -> list[Path]:
+    """Write requests (dicts, or the bytes of lines kept byte for byte) to `path`, sharded under the
+    provider's per-file limits or the given ones, and return the files written (see the module docstring
+    for naming). Every line is validated under `provider`; an invalid batch raises ValidationFailed and
+    writes nothing, unless force=True. Findings number lines 1, 2, … in the order given.
+
+        batchkit.write_batch(tasks, "batch_tasks.jsonl")
+    """
+    numbered = enumerate(requests, 1)
+    return write_numbered(
+        numbered,
+        path,
+        provider,
+        max_requests=max_requests,
+        max_bytes=max_bytes,
+        max_tokens=max_tokens,
+        validate=validate,
+        force=force,
+    ).paths

@@ -1,0 +1,64 @@
+"""`batchkit.run` for Python users: `run_batch` with the key read from the environment and a ready-made bar."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from ..keys import key_from_env
+from ..providers import Provider
+from .batch import LOCAL, RunResult, run_batch
+
+
+def run(
+    path: str | os.PathLike,
+    *,
+    base_url: str,
+    output: str | os.PathLike,
+    errors: str | os.PathLike | None = None,
+    api_key_env: str | None = None,
+    concurrency: int = 8,
+    max_rps: float | None = None,
+    provider: str | Provider = LOCAL,
+    max_attempts: int = 6,
+    progress: Callable[[int, int, int], None] | bool | None = None,
+) -> RunResult:
+    """Send every request of the batch file `path` to `base_url` (an OpenAI-compatible server, e.g.
+    http://127.0.0.1:8000/v1) and write the answers as batch result lines to `output` (failures to
+    `errors`, default OUTPUT.errors.jsonl). Like `batchkit run`: the file is validated first; requests
+    already answered successfully in `output` are not sent again, so running again resumes.
+    The key is read from the environment variable `api_key_env`. `progress`: a callable
+    (answered, failed, total), or True for a `tqdm.auto` bar."""
+    if progress is True:
+        progress = tqdm_run_progress()
+    api_key = key_from_env(api_key_env)
+    return run_batch(
+        path,
+        base_url=base_url,
+        output=output,
+        errors=errors,
+        api_key=api_key,
+        concurrency=concurrency,
+        max_rps=max_rps,
+        provider=provider,
+        max_attempts=max_attempts,
+        progress=progress or None,
+    )
+
+
+def tqdm_run_progress(**options: Any) -> Callable[[int, int, int], None]:
+    """A callback for `run` (answered, failed, total): one bar of requests answered, failures shown."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(desc="requests", unit="req", **options)
+
+    def show(answered: int, failed: int, total: int) -> None:
+        bar.total = total
+        bar.n = answered
+        bar.set_postfix_str(f"{failed} failed", refresh=False)
+        bar.refresh()
+        if answered >= total:
+            bar.close()
+
+    return show

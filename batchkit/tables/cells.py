@@ -1,0 +1,74 @@
+"""Cells as text: what a template inserts for a cell of any type, and a column's cells as plain values."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+import orjson
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def is_missing(value) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover
+        return False
+    return value is pd.NA or value is pd.NaT
+
+
+def cell_text(value) -> str | None:
+    """The text a template inserts for a cell, or None for a missing cell (None, NaN, <NA>, NaT).
+
+    Strings as they are; whole numbers without a decimal point ("3"); floats as Python writes them
+    ("2.5", "3.0", "1e+20"); booleans "True"/"False"; lists and dicts as compact JSON; dates ISO-like.
+    """
+    kind = type(value)
+    if kind is str:
+        return value
+    if value is None:
+        return None
+    if kind is bool:
+        return "True" if value else "False"
+    if kind is int:
+        return str(value)
+    if kind is float:
+        return None if math.isnan(value) else repr(value)
+    if isinstance(value, (dict, list, tuple)):
+        return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    import numpy as np
+
+    if isinstance(value, np.bool_):
+        return "True" if value else "False"
+    if isinstance(value, np.integer):
+        return str(int(value))
+    if isinstance(value, np.floating):
+        return None if np.isnan(value) else repr(float(value))
+    if isinstance(value, np.ndarray):
+        return orjson.dumps(value.tolist(), option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    if is_missing(value):
+        return None
+    if isinstance(value, (datetime, date)):
+        return str(value)
+    return str(value)
+
+
+def column_texts(column: pd.Series) -> list[str | None]:
+    """`cell_text` of every cell of a column, fast for the common all-strings column."""
+    values = column.tolist()
+    if column.dtype == object or str(column.dtype) in ("str", "string", "string[pyarrow]"):
+        if all(type(v) is str for v in values):
+            return values
+    return [cell_text(v) for v in values]
+
+
+def column_values(column: pd.Series) -> list:
+    """The cells of a column as plain Python values (None for missing), e.g. for a messages column."""
+    return [None if is_missing(v) else (v.tolist() if hasattr(v, "tolist") else v) for v in column.tolist()]

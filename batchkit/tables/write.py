@@ -1,0 +1,147 @@
+"""Writing tables by extension (CSV, TSV, XLSX, Parquet, JSON, JSONL), atomically."""
+
+from __future__ import annotations
+
+import math
+import os
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..atomic import atomic_path
+from ..errors import InputError, UsageError
+from .cells import cell_text, is_missing
+from .sources import compression_of, table_format
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+WRITE_ROWS = 10_000  # rows converted at a time when writing JSONL or Parquet (one row group each)
+
+
+def write_table(
+    df: pd.DataFrame,
+    path: str | os.PathLike,
+    fmt: str | None = None,
+    *,
+    sheet: str = "Sheet1",
+    excel: bool = False,
+) -> Path:
+    """Write `df` (without its index) to `path` as CSV, TSV, XLSX, Parquet, JSON (array) or JSONL, chosen by
+    `fmt` or the extension; atomic (the file appears whole or not at all). Returns the path written.
+    UTF-8 throughout; JSON/JSONL keep non-ASCII characters as they are. '-' is not accepted here: write
+    `df.to_csv(sys.stdout, index=False)` instead.
+
+    XLSX cells that hold text are written as text, never as formulas (a cell "=1+1" stays those
+    characters); characters XML forbids raise InputError (clean them first, see results.export).
+    excel=True writes CSV/TSV as Excel opens them without asking: a UTF-8 byte-order mark and CRLF lines.
+    """
+    path = Path(path)
+    if str(path) == "-":
+        raise UsageError("write_table cannot write to standard output; use df.to_csv(sys.stdout)")
+    fmt = table_format(path, fmt)
+    compression = compression_of(path)
+    if compression and fmt not in ("csv", "tsv", "jsonl"):
+        raise UsageError(f"{path}: compression is supported for CSV, TSV and JSONL only")
+    try:
+        with atomic_path(path) as tmp:
+            if fmt in ("csv", "tsv"):
+                df.to_csv(
+                    tmp,
+                    sep="\t" if fmt == "tsv" else ",",
+                    index=False,
+                    encoding="utf-8-sig" if excel else "utf-8",
+                    lineterminator="\r\n" if excel else "\n",
+                    compression=compression,
+                )
+            elif fmt == "xlsx":
+                _write_xlsx(df, tmp, sheet)
+            elif fmt == "parquet":
+                _write_parquet(df, tmp)
+            elif fmt == "jsonl":
+                # In slices: pandas builds the whole text of what it writes, a second copy of every cell.
+                for start in range(0, len(df), WRITE_ROWS):
+                    df.iloc[start : start + WRITE_ROWS].to_json(
+                        tmp,
+                        orient="records",
+                        lines=True,
+                        mode="a",
+                        force_ascii=False,
+                        date_format="iso",
+                        compression=compression,
+                    )
+            else:
+                df.to_json(tmp, orient="records", force_ascii=False, date_format="iso", indent=1)
+    except OSError as e:
+        raise InputError(f"{path}: cannot write: {e.strerror or e}") from None
+    return path
+
+
+def _write_parquet(df: pd.DataFrame, path: Path) -> None:
+    """Parquet in row groups of WRITE_ROWS, so Arrow never holds a second copy of the whole frame."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # The schema from the dtypes alone: inferring it from the whole frame would convert every cell. A column
+    # of Python objects has no dtype to tell, so its type comes from its first non-empty values.
+    schema = pa.Schema.from_pandas(df.head(0), preserve_index=False)
+    for i, column in enumerate(schema):
+        if pa.types.is_null(column.type):
+            values = df[column.name].dropna()
+            if len(values):
+                schema = schema.set(
+                    i, column.with_type(pa.infer_type(values.iloc[:1000].tolist(), from_pandas=True))
+                )
+    with pq.ParquetWriter(path, schema) as writer:
+        for start in range(0, max(len(df), 1), WRITE_ROWS):
+            part = df.iloc[start : start + WRITE_ROWS]
+            writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
+
+
+def _write_xlsx(df: pd.DataFrame, path: Path, sheet: str) -> None:
+    """One sheet, streamed (openpyxl's write-only mode); text is text, never a formula."""
+    import openpyxl
+    from openpyxl.utils.exceptions import IllegalCharacterError
+
+    book = openpyxl.Workbook(write_only=True)
+    worksheet = book.create_sheet(title=sheet)
+    text = _xlsx_text(worksheet)
+    try:
+        worksheet.append([text(str(name)) for name in df.columns])
+        columns = [[_xlsx_value(v) for v in df[name].tolist()] for name in df.columns]
+        for row in zip(*columns, strict=True):
+            worksheet.append([text(v) if type(v) is str else v for v in row])
+    except IllegalCharacterError:
+        raise InputError(f"{path}: a cell holds a character XML forbids (control characters)") from None
+    book.save(path)
+
+
+def _xlsx_text(worksheet):
+    from openpyxl.cell import WriteOnlyCell
+
+    def text(value: str):
+        if not value.startswith("="):
+            return value
+        cell = WriteOnlyCell(worksheet, value)
+        cell.data_type = "s"  # openpyxl takes a leading '=' for a formula; this is text
+        return cell
+
+    return text
+
+
+def _xlsx_value(value):
+    """A cell value openpyxl writes: missing values empty, lists and other objects as their text."""
+    kind = type(value)
+    if kind in (str, int, float, bool):
+        return None if kind is float and math.isnan(value) else value
+    if is_missing(value):
+        return None
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return str(value)  # Excel has no time zones
+    if isinstance(value, (datetime, date)):
+        return value
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return _xlsx_value(value.item())
+    return cell_text(value)  # lists, dicts, arrays and anything else as text
