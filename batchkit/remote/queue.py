@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..tokens import estimate
-from .client import Batch
+from .records import Batch
 from .sending import Prepared, Sender, SubmitOptions
 
 TOKEN_LIMIT = "token_limit_exceeded"
@@ -99,7 +99,7 @@ class Queue:
             progress(Event("upload", str(path), done, total))
 
         self.sender = Sender(session, target, submit, note, upload)
-        again = SubmitOptions(submit.completion_window, submit.metadata, validate=False, force=True)
+        again = SubmitOptions(submit.completion_window, submit.metadata, False, True, submit.model)
         self.resender = Sender(session, target, again, note, upload)  # a new batch for a refused shard
         self._check_fits()
 
