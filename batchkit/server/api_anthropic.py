@@ -89,7 +89,7 @@ async def create(request: Request):
     requests = _checked_requests(await json_object(request))
     record = await create_inline(
         request, "anthropic", requests, endpoint="/v1/messages", metadata=None, params={},
-        window_seconds=window(request),
+        window_seconds=window(request), total=len(requests),
     )  # fmt: skip
     return message_batch(record, root_url(request))
 

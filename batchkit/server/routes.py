@@ -43,19 +43,22 @@ def window(request: Request, hours: float = 24) -> float:
     return window_seconds(f"{hours}h") * request.app.state.config.window_scale
 
 
-def _write(path, lines: Iterable[dict]) -> None:
+def _write(path, lines: Iterable[dict | bytes]) -> None:
+    """Write request lines: objects, or lines as read (a line of an uploaded file, kept byte for byte)."""
     with open(path, "wb") as out:
         for line in lines:
-            out.write(dumps_line(line))
+            out.write(dumps_line(line) if isinstance(line, dict) else line.rstrip(b"\r\n") + b"\n")
         out.flush()
         os.fsync(out.fileno())
 
 
-async def create_inline(request: Request, surface: str, lines: list[dict], **fields) -> dict:
-    """A batch of requests sent in the create call: written as the lines of its own input file first, then
-    recorded with it in one transaction, then started. `fields`: create_batch's (endpoint, model, …)."""
+async def create_inline(request: Request, surface: str, lines: Iterable[dict | bytes], **fields) -> dict:
+    """A batch of requests sent in the create call (or gathered from several files): written as the lines
+    of its own input file first, then recorded with it in one transaction, then started. `fields`:
+    create_batch's (endpoint, model, …); without `total`, the validating stage counts the lines."""
     store = request.app.state.store
     file_id, part = store.upload_path()
+    status = "in_progress" if "total" in fields else "validating"
     try:
         await asyncio.to_thread(_write, part, lines)
         record = await db(
@@ -63,8 +66,7 @@ async def create_inline(request: Request, surface: str, lines: list[dict], **fie
             surface=surface,
             input_file_id=file_id,
             written=part,
-            total=len(lines),
-            status="in_progress",
+            status=status,
             completion_window="24h",
             **fields,
         )

@@ -615,6 +615,12 @@ def _record(row: sqlite3.Row) -> dict:
     return record
 
 
+def _sample_type(row: sqlite3.Row) -> str:
+    if row["purpose"] != "batch_output":
+        return "batch_request"
+    return "batch_error" if row["filename"].endswith("_error.jsonl") else "batch_result"
+
+
 def _file_object(row: sqlite3.Row) -> dict:
     """A file as OpenAI's API shows it, with the fields Mistral's adds (its SDK reads both)."""
     return {
@@ -627,7 +633,7 @@ def _file_object(row: sqlite3.Row) -> dict:
         "purpose": row["purpose"],
         "status": "processed",
         "status_details": None,
-        "sample_type": "batch_result" if row["purpose"] == "batch_output" else "batch_request",
+        "sample_type": _sample_type(row),
         "source": "upload" if row["purpose"] == "batch" else "mistral",
         "mimetype": row["mime_type"] or "application/jsonl",
         "deleted": False,
