@@ -79,8 +79,10 @@ def anthropic_error(status: int, message: str, *_ignored) -> dict:
     }
 
 
-def google_error(status: int, message: str, *_ignored) -> dict:
-    return {"error": {"code": status, "message": message, "status": google_status(status)}}
+def google_error(status: int, message: str, code=None, type=None, param=None) -> dict:
+    """Google's envelope; `type`, when it is a google.rpc.Code name (FAILED_PRECONDITION), is the status."""
+    name = type if type and type.isupper() else google_status(status)
+    return {"error": {"code": status, "message": message, "status": name}}
 
 
 def _mistral_error(status: int, message: str, code: str | None, type: str | None, param: str | None) -> dict:
