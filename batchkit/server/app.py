@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
 
 from .. import __version__
-from . import api_batches, api_files, api_models
+from . import api_anthropic, api_batches, api_files, api_gemini, api_mistral, api_models
 from .config import ServerConfig, check_exposure, make_backend, server_key
 from .guard import Guard
 from .http import install_error_handlers
@@ -96,10 +96,11 @@ def create_app(config: ServerConfig) -> FastAPI:
         description="A local OpenAI-compatible Files + Batches API.",
     )
     app.state.config, app.state.store, app.state.backend = config, store, backend
+    app.state.uploads = {}  # Gemini's resumable uploads under way, by session id
     install_error_handlers(app)
     app.add_middleware(Guard, config=config, key=key)
     app.add_api_route("/", _root, methods=["GET"], response_class=PlainTextResponse, include_in_schema=False)
-    for module in (api_models, api_files, api_batches):
+    for module in (api_models, api_files, api_batches, api_anthropic, api_mistral, api_gemini):
         app.include_router(module.router)
     return app
 
