@@ -48,6 +48,7 @@ class Lookup:
     file_id: str | None
     path: Path
     started_at: int
+    newest_before: str | None = None  # the provider's newest batch before the create ("": none), if noted
     facts: dict = field(default_factory=dict)  # what an implementation worked out once (a request count)
 
 
@@ -68,7 +69,7 @@ class Client(ABC):
     session calls nothing else."""
 
     api: ClassVar[str]  # the name provider rows use in `remote_api`
-    sdk_path: ClassVar[str] = ""  # the version path the SDK adds to the address itself
+    sdk_paths: ClassVar[tuple[str, ...]] = ()  # version paths the SDK adds to the address itself
     uploads: ClassVar[bool] = True  # the file is uploaded before the create; False: requests go inline
     # whether a created batch carries the metadata batchkit gives it (then a lost create is found by the
     # sha256 in it; otherwise by what `created_by` can tell, and only when one batch fits)
@@ -200,7 +201,12 @@ class Failure:
             text = f"{action}: {type(self.cause).__name__}: {self.cause}"
         if secret and secret != PLACEHOLDER_KEY:
             text = text.replace(secret, "***")
-        return RemoteError(text, self.status)
+        return RemoteError(text, self.status, sent=not self.never_connected)
+
+    @property
+    def never_connected(self) -> bool:
+        """The connection itself failed (refused, no route, no such host): the request was never sent."""
+        return self.kind == UNREACHABLE and type(self.cause).__name__ in ("ConnectError", "ConnectTimeout")
 
     def _advice(self, target: Target) -> str:
         status = self.status or 0

@@ -134,8 +134,8 @@ def idempotency_key(entry: Entry, endpoint: str, completion_window: str, metadat
 
 
 def _outcome_unknown(error: RemoteError) -> bool:
-    """No answer, or a server error that may have come after the work was done."""
-    return error.status is None or error.status >= 500
+    """No answer to a request that was sent, or a server error that may have come after the work was done."""
+    return error.sent and (error.status is None or error.status >= 500)
 
 
 @dataclass
@@ -152,10 +152,6 @@ class Sender:
     total)` report progress."""
 
     def __init__(self, session, target: Target, options: SubmitOptions, note, upload_progress) -> None:
-        if target.provider.remote_api is None:
-            raise UsageError(
-                f"{target.provider.name} cannot take a batch from batchkit: {target.provider.no_batch_api}"
-            )
         if options.completion_window not in target.provider.completion_windows:
             raise UsageError(
                 f"completion window {options.completion_window!r} is not offered by {target.who}; "
@@ -275,8 +271,8 @@ class Sender:
         leaves the row `creating` so the next run looks for the batch first."""
         metadata = {**self.metadata, SHA_KEY: item.sha256, FILE_KEY: item.path.name[:METADATA_MAX_VALUE]}
         key = idempotency_key(entry, item.plan.endpoint, self.completion_window, metadata)
-        entry = self.ledger.update(entry.id, step=CREATING)
         try:
+            entry = self.ledger.update(entry.id, step=CREATING, newest_before=self._newest())
             return self._create_once(item, entry, metadata, key)
         except RemoteError as e:
             step = CREATING if _outcome_unknown(e) else CREATE_FAILED
@@ -308,13 +304,23 @@ class Sender:
             return "carrying this file's sha256"
         return "(the only one created since then with as many requests as this file)"
 
+    def _newest(self) -> str | None:
+        """For an API that keeps no metadata: the newest batch it lists now ("" for none), noted before the
+        create so that a lost answer is looked for only among the batches made after it."""
+        if self.client.keeps_metadata:
+            return None
+        newest = next(iter(self.client.batches(page_size=1)), None)
+        return newest.id if newest else ""
+
     def _find_created(self, item: Prepared, entry: Entry) -> Batch | None:
         """The batch created from this entry's create, found in the provider's list: by the sha256 in its
         metadata, or (for an API that keeps none) as the only batch that fits and no other submission has."""
-        lookup = Lookup(entry.sha256, entry.file_id, item.path, entry.updated_at)
+        lookup = Lookup(entry.sha256, entry.file_id, item.path, entry.updated_at, entry.newest_before)
         since = entry.updated_at - SEARCH_SLACK_SECONDS
         fitting: list[Batch] = []
         for batch in islice(self.client.batches(), SEARCH_MAX_BATCHES):
+            if lookup.newest_before and batch.id == lookup.newest_before:
+                break  # this one and all after it were listed before the create
             if self.client.created_by(batch, lookup) and not self._belongs_elsewhere(batch, entry):
                 if self.client.keeps_metadata:
                     return batch

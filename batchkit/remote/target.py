@@ -47,6 +47,8 @@ def resolve_target(
     base_url = base_url or os.environ.get("BATCHKIT_BASE_URL") or None
     name = provider or os.environ.get("BATCHKIT_PROVIDER") or ("generic" if base_url else None)
     profile = get_provider(name)
+    if profile.remote_api is None:
+        raise UsageError(f"{profile.name} cannot take a batch from batchkit: {profile.no_batch_api}")
     if not base_url:
         if not profile.base_url:
             raise UsageError(f"provider {profile.name!r} has no known address; pass base_url=URL")
@@ -70,8 +72,10 @@ def _without_sdk_path(profile: Provider, base_url: str) -> str:
         return base_url
     from .apis import api_class
 
-    added = api_class(profile.remote_api).sdk_path
-    return base_url.removesuffix(added) if added and base_url.endswith(added) else base_url
+    for added in api_class(profile.remote_api).sdk_paths:
+        if base_url.endswith(added):
+            return base_url.removesuffix(added)
+    return base_url
 
 
 def api_key(target: Target) -> str:

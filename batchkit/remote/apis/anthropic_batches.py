@@ -112,7 +112,7 @@ def _failure(error) -> Failure:
 
 class AnthropicBatches(Client):
     api = "anthropic"
-    sdk_path = "/v1"
+    sdk_paths = ("/v1",)
     uploads = False
     keeps_metadata = False
 

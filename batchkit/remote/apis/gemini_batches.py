@@ -128,7 +128,7 @@ class _Sink:
 
 class GeminiBatches(Client):
     api = "gemini"
-    sdk_path = "/v1beta"
+    sdk_paths = ("/v1beta", "/v1")  # the SDK adds its api_version, v1beta unless told
 
     def __init__(self, target, *, max_retries: int = 2, timeout: float = 600.0):
         from . import sdk

@@ -120,7 +120,7 @@ def _failure(error) -> Failure:
 
 class MistralBatches(Client):
     api = "mistral"
-    sdk_path = "/v1"
+    sdk_paths = ("/v1",)
 
     def __init__(self, target, *, max_retries: int = 2, timeout: float = 600.0):
         from . import sdk
