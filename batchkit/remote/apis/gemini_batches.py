@@ -55,6 +55,7 @@ ENDED_AT = {
 }
 MARKER = re.compile(r"^batchkit:([0-9a-f]{64})(?::(.*))?$", re.DOTALL)
 DISPLAY_NAME_MAX = 128
+API_VERSION = "v1beta"  # where the Gemini API serves batch mode (the SDK's default may be another)
 MIME_TYPE = "jsonl"  # what the Gemini batch guide uploads JSONL files as
 
 
@@ -137,8 +138,8 @@ class GeminiBatches(Client):
         super().__init__(target, max_retries=max_retries, timeout=timeout)
 
         def client(attempts: int):
-            options = {"base_url": target.base_url + "/", "timeout": int(timeout * 1000),
-                       "retry_options": {"attempts": attempts}}  # fmt: skip
+            options = {"base_url": target.base_url + "/", "api_version": API_VERSION,
+                       "timeout": int(timeout * 1000), "retry_options": {"attempts": attempts}}  # fmt: skip
             return genai.Client(api_key=self._key, http_options=options)
 
         self._sdk = client(max_retries + 1)
