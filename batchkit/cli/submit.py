@@ -49,7 +49,7 @@ def submit(
     With an enqueued-token cap (--max-enqueued-tokens, or the provider's own) or --max-batches, the files
     form a queue: each goes when it fits, a batch refused with token_limit_exceeded goes again later as a
     new batch, and the command returns when all have ended. Run it again after an interruption to resume."""
-    from ..remote import QueueOptions, check_cost, parse_metadata, shard_tokens
+    from ..remote import QueueOptions, check_cost, check_countable, parse_metadata, shard_tokens
 
     metadata = parse_metadata(metadata_pairs)
     subset = subset_of(limit, sample, seed)
@@ -63,6 +63,8 @@ def submit(
             tokens, counted = shard_tokens([Path(f) for f in files], target.provider.name)
             if max_cost is not None:
                 check_cost(counted, max_cost)  # before anything is uploaded
+            if cap is not None:
+                check_countable(counted, "the enqueued-token cap")
         if queued:
             options = {"completion_window": completion_window, "metadata": metadata,
                        "validate": not no_validate, "force": force, "model": model}  # fmt: skip

@@ -10,7 +10,7 @@ from .client import Client, Lookup, Order, ResultFile, open_client
 from .jobs import BatchJob, Submission, submit
 from .ledger import Entry, Ledger, Name
 from .progress import tqdm_progress
-from .queue import Queue, QueueOptions, Shard, check_cost, shard_tokens
+from .queue import Queue, QueueOptions, Shard, check_cost, check_countable, shard_tokens
 from .records import STATES, Batch, BatchError, Model, RemoteFile
 from .sending import SubmitOptions, SubmitResult, file_digest
 from .session import Connection, DownloadResult, Event, Ref, Session, parse_metadata
@@ -43,6 +43,7 @@ __all__ = [
     "SubmitResult",
     "Target",
     "check_cost",
+    "check_countable",
     "file_digest",
     "open_client",
     "parse_metadata",

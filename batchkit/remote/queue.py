@@ -55,8 +55,23 @@ def shard_tokens(paths: Iterable[Path], provider: str):
     return [{g.model: g.prompt_tokens for g in f.models.values()} for f in counted.files], counted
 
 
+def check_countable(counted, what: str) -> None:
+    """Refuse when some requests could not be read for their tokens: `what` (a cost bound, a token cap)
+    would count them as nothing."""
+    for counted_file in counted.files:
+        if counted_file.unreadable:
+            first = next((f for f in counted_file.findings if f.is_error), None)
+            cause = f" (line {first.line}: {first.message})" if first else ""
+            raise UsageError(
+                f"{counted_file.path}: {counted_file.unreadable} line(s) could not be read for their tokens"
+                f"{cause}, so {what} cannot be kept; nothing was sent"
+            )
+
+
 def check_cost(counted, max_cost: float) -> None:
-    """Refuse (before anything is uploaded) when the estimate's upper bound exceeds `max_cost`."""
+    """Refuse (before anything is uploaded) when the estimate's upper bound exceeds `max_cost`, or when it
+    cannot be bounded."""
+    check_countable(counted, "the cost bound")
     totals = counted.totals()
     if totals["unpriced_models"]:
         raise UsageError(
