@@ -11,6 +11,14 @@ from serverutil import running_server
 KEY = "sk-surface-test-key"
 ENV = {"SURFACE_KEY": KEY}
 KEYED = ("--api-key-env", "SURFACE_KEY")
+SLOW = ("--latency", "0.2", "--concurrency", "1")  # a batch of ten takes two seconds: time to kill it
+
+
+def kill_9(server) -> int:
+    """SIGKILL a running server (no chance to clean up) and give its port, to start another on its state."""
+    server.process.kill()
+    server.process.wait()
+    return int(server.root_url.rsplit(":", 1)[1])
 
 
 @contextlib.contextmanager
@@ -23,7 +31,10 @@ def keyed_server(*args: str, **kwargs):
 @contextlib.contextmanager
 def upstream_pair(tmp_path):
     """(an echo server, a server whose backend is that echo server through --backend upstream)."""
-    with running_server(data_dir=tmp_path / "echo") as echo, keyed_server(
-        "--backend", "upstream", "--upstream-url", echo.base_url, data_dir=tmp_path / "front"
-    ) as front:
+    with (
+        running_server(data_dir=tmp_path / "echo") as echo,
+        keyed_server(
+            "--backend", "upstream", "--upstream-url", echo.base_url, data_dir=tmp_path / "front"
+        ) as front,
+    ):
         yield echo, front

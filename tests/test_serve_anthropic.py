@@ -7,12 +7,15 @@ import anthropic
 import httpx
 import pytest
 from polling import poll
-from surfaceutil import KEY, keyed_server, upstream_pair
+from surfaceutil import KEY, SLOW, keyed_server, kill_9, upstream_pair
 
 
 def request(custom_id: str, text: str, max_tokens: int = 100, model: str = "claude-echo", **params) -> dict:
     messages = [{"role": "user", "content": text}]
-    return {"custom_id": custom_id, "params": {"model": model, "max_tokens": max_tokens, "messages": messages, **params}}
+    return {
+        "custom_id": custom_id,
+        "params": {"model": model, "max_tokens": max_tokens, "messages": messages, **params},
+    }
 
 
 def client_for(server, key: str = KEY) -> anthropic.Anthropic:
@@ -50,8 +53,16 @@ def test_create_poll_results_list_delete(server):
     assert created.request_counts.processing == 3 and created.request_counts.succeeded == 0
     batch = ended(client, created.id)
     counts = batch.request_counts
-    assert (counts.processing, counts.succeeded, counts.errored, counts.canceled, counts.expired) == (0, 2, 1, 0, 0)
-    assert batch.ended_at is not None and batch.results_url.endswith(f"/v1/messages/batches/{batch.id}/results")
+    assert (counts.processing, counts.succeeded, counts.errored, counts.canceled, counts.expired) == (
+        0,
+        2,
+        1,
+        0,
+        0,
+    )
+    assert batch.ended_at is not None and batch.results_url.endswith(
+        f"/v1/messages/batches/{batch.id}/results"
+    )
     answers = results(client, batch.id)
     short = answers["short"].message
     assert answers["short"].type == "succeeded" and short.content[0].text == "the answer is here"
@@ -137,24 +148,31 @@ def test_upstream_backend_answers_in_messages_shape(tmp_path):
     with upstream_pair(tmp_path) as (_echo, front):
         client = client_for(front)
         batch = client.messages.batches.create(
-            requests=[request("up", "through the upstream", system="sys"), request("cut", "a b c d", max_tokens=2)]
+            requests=[
+                request("up", "through the upstream", system="sys"),
+                request("cut", "a b c d", max_tokens=2),
+            ]
         )
         answers = results(client, ended(client, batch.id).id)
         assert answers["up"].message.content[0].text == "through the upstream"
-        assert answers["cut"].message.stop_reason == "max_tokens" and answers["cut"].message.content[0].text == "a b"
+        assert (
+            answers["cut"].message.stop_reason == "max_tokens"
+            and answers["cut"].message.content[0].text == "a b"
+        )
 
 
 def test_kill_9_mid_batch_then_restart_finishes_each_request_once(tmp_path):
     data = tmp_path / "state"
-    args = ("--latency", "0.2", "--concurrency", "1")
-    with keyed_server(*args, data_dir=data) as first:
+    with keyed_server(*SLOW, data_dir=data) as first:
         client = client_for(first)
         batch = client.messages.batches.create(requests=[request(f"r{i}", f"n {i}") for i in range(10)])
-        poll(lambda: (data / "server.db").stat().st_size and _some_done(data, batch.id), timeout=20, what="progress")
-        first.process.kill()
-        first.process.wait()
-        port = int(first.root_url.rsplit(":", 1)[1])
-    with keyed_server(*args, data_dir=data, port=port) as second:
+        poll(
+            lambda: (data / "server.db").stat().st_size and _some_done(data, batch.id),
+            timeout=20,
+            what="progress",
+        )
+        port = kill_9(first)
+    with keyed_server(*SLOW, data_dir=data, port=port) as second:
         client = client_for(second)
         finished = ended(client, batch.id)
         assert finished.request_counts.succeeded == 10

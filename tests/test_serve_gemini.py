@@ -11,7 +11,7 @@ import pytest
 from google import genai
 from google.genai import errors as genai_errors
 from polling import poll
-from surfaceutil import KEY, keyed_server, upstream_pair
+from surfaceutil import KEY, SLOW, keyed_server, kill_9, upstream_pair
 
 RUNNING = ("JOB_STATE_PENDING", "JOB_STATE_RUNNING")
 
@@ -49,7 +49,9 @@ def responses(client: genai.Client, job) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with keyed_server("--model", "gemini-echo", data_dir=tmp_path_factory.mktemp("gemini") / "data") as running:
+    with keyed_server(
+        "--model", "gemini-echo", data_dir=tmp_path_factory.mktemp("gemini") / "data"
+    ) as running:
         yield running
 
 
@@ -61,18 +63,26 @@ def test_file_batch_end_to_end(server, tmp_path, version):
     name = upload(client, tmp_path / "in.jsonl", [*lines, b"not json\n"])
     assert client.files.get(name=name).size_bytes > 0
     job = client.batches.create(model="gemini-echo", src=name, config={"display_name": "nightly"})
-    assert job.name.startswith("batches/") and job.model == "models/gemini-echo" and job.display_name == "nightly"
+    assert (
+        job.name.startswith("batches/")
+        and job.model == "models/gemini-echo"
+        and job.display_name == "nightly"
+    )
     job = finished(client, job.name)
     assert job.state.name == "JOB_STATE_SUCCEEDED" and job.end_time is not None
     got = responses(client, job)
     assert [x.get("key") for x in got] == ["a", "cut", "bad", None]  # one line per request, in input order
     first = got[0]["response"]
     assert first["candidates"][0]["content"]["parts"][0]["text"] == "alpha beta gamma"
-    assert first["candidates"][0]["finishReason"] == "STOP" and first["usageMetadata"]["promptTokenCount"] == 3
+    assert (
+        first["candidates"][0]["finishReason"] == "STOP" and first["usageMetadata"]["promptTokenCount"] == 3
+    )
     assert got[1]["response"]["candidates"][0]["finishReason"] == "MAX_TOKENS"
     assert got[2]["error"]["status"] == "INVALID_ARGUMENT" and "contents" in got[2]["error"]["message"]
     assert got[3]["error"]["code"] == 400
-    assert job.name in [j.name for j in client.batches.list(config={"page_size": 1})]  # the pager follows tokens
+    assert job.name in [
+        j.name for j in client.batches.list(config={"page_size": 1})
+    ]  # the pager follows tokens
     client.batches.delete(name=job.name)
     with pytest.raises(genai_errors.ClientError):
         client.batches.get(name=job.name)
@@ -93,7 +103,10 @@ def test_inline_requests(server):
     job = finished(client, job.name)
     first, second = job.dest.inlined_responses
     assert first.response.text == "first words" and first.metadata == {"key": "k1"}
-    assert second.response.text == "second answer" and second.response.candidates[0].finish_reason.name == "MAX_TOKENS"
+    assert (
+        second.response.text == "second answer"
+        and second.response.candidates[0].finish_reason.name == "MAX_TOKENS"
+    )
 
 
 def test_unknown_model_and_wrong_key_in_googles_envelope(server, tmp_path):
@@ -105,10 +118,16 @@ def test_unknown_model_and_wrong_key_in_googles_envelope(server, tmp_path):
     stranger = client_for(server, key="wrong")  # held: a client closes its connections when collected
     with pytest.raises(genai_errors.ClientError) as refused:
         stranger.batches.list()
-    assert refused.value.code == 400 and refused.value.status == "INVALID_ARGUMENT" and KEY not in str(refused.value)
+    assert (
+        refused.value.code == 400
+        and refused.value.status == "INVALID_ARGUMENT"
+        and KEY not in str(refused.value)
+    )
     missing = httpx.get(server.root_url + "/v1beta/batches")
     assert missing.status_code == 403 and missing.json()["error"]["status"] == "PERMISSION_DENIED"
-    foreign = httpx.get(server.root_url + "/v1beta/batches", params={"key": KEY}, headers={"host": "evil.example"})
+    foreign = httpx.get(
+        server.root_url + "/v1beta/batches", params={"key": KEY}, headers={"host": "evil.example"}
+    )
     assert foreign.status_code == 421 and foreign.json()["error"]["code"] == 421
     # OpenAI's /v1 stays OpenAI's for an OpenAI client
     openai_page = httpx.get(server.root_url + "/v1/batches", headers={"authorization": f"Bearer {KEY}"})
@@ -138,21 +157,20 @@ def test_upstream_backend(tmp_path):
 
 def test_kill_9_mid_batch_then_restart(tmp_path):
     data = tmp_path / "state"
-    args = ("--latency", "0.2", "--concurrency", "1")
-    with keyed_server(*args, data_dir=data) as first:
+    with keyed_server(*SLOW, data_dir=data) as first:
         client = client_for(first)
         name = upload(client, tmp_path / "k.jsonl", [line(f"r{i}", f"n {i}") for i in range(10)])
         job = client.batches.create(model="gemini-echo", src=name)
         poll(
-            lambda: int(client.batches.get(name=job.name).state.name == "JOB_STATE_RUNNING")
-            and _progress(first, job.name) >= 2,
+            lambda: (
+                int(client.batches.get(name=job.name).state.name == "JOB_STATE_RUNNING")
+                and _progress(first, job.name) >= 2
+            ),
             timeout=20,
             what="progress",
         )
-        first.process.kill()
-        first.process.wait()
-        port = int(first.root_url.rsplit(":", 1)[1])
-    with keyed_server(*args, data_dir=data, port=port) as second:
+        port = kill_9(first)
+    with keyed_server(*SLOW, data_dir=data, port=port) as second:
         client = client_for(second)
         job = finished(client, job.name)
         assert job.state.name == "JOB_STATE_SUCCEEDED"

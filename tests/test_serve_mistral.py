@@ -9,7 +9,7 @@ import pytest
 from mistralai.client import Mistral
 from mistralai.client import errors as mistral_errors
 from polling import poll
-from surfaceutil import KEY, keyed_server, upstream_pair
+from surfaceutil import KEY, SLOW, keyed_server, kill_9, upstream_pair
 
 RUNNING = ("QUEUED", "RUNNING", "CANCELLATION_REQUESTED")
 
@@ -51,16 +51,29 @@ def test_files_create_poll_download_list_delete(server):
     client = client_for(server)
     file_id = upload(
         client,
-        [line("a", "alpha beta gamma"), line("cut", "one two three", max_tokens=1), line("bad", "x", temperature="hot"), b"{not json\n"],
+        [
+            line("a", "alpha beta gamma"),
+            line("cut", "one two three", max_tokens=1),
+            line("bad", "x", temperature="hot"),
+            b"{not json\n",
+        ],
     )
     assert client.files.retrieve(file_id=file_id).purpose == "batch"
     job = client.batch.jobs.create(
-        input_files=[file_id], model="mistral-small-latest", endpoint="/v1/chat/completions", metadata={"run": "1"}
+        input_files=[file_id],
+        model="mistral-small-latest",
+        endpoint="/v1/chat/completions",
+        metadata={"run": "1"},
     )
     assert job.status == "QUEUED" and job.input_files == [file_id] and job.metadata == {"run": "1"}
     job = finished(client, job.id)
     assert job.status == "SUCCESS" and job.started_at and job.completed_at
-    assert (job.total_requests, job.succeeded_requests, job.failed_requests, job.completed_requests) == (4, 2, 2, 4)
+    assert (job.total_requests, job.succeeded_requests, job.failed_requests, job.completed_requests) == (
+        4,
+        2,
+        2,
+        4,
+    )
     outputs = {x["custom_id"]: x for x in download(client, job.output_file)}
     assert outputs["a"]["response"]["body"]["choices"][0]["message"]["content"] == "alpha beta gamma"
     assert outputs["a"]["response"]["body"]["model"] == "mistral-small-latest"  # the job's model
@@ -84,7 +97,10 @@ def test_inline_requests_and_several_files(server):
     )  # fmt: skip
     assert download(client, finished(client, job.id).output_file)[0]["custom_id"] == "i"
     first, second = upload(client, [line("one", "first")]), upload(client, [line("two", "second")])
-    job = finished(client, client.batch.jobs.create(input_files=[first, second], model="m", endpoint="/v1/chat/completions").id)
+    job = finished(
+        client,
+        client.batch.jobs.create(input_files=[first, second], model="m", endpoint="/v1/chat/completions").id,
+    )
     assert [x["custom_id"] for x in download(client, job.output_file)] == ["one", "two"]
 
 
@@ -119,24 +135,28 @@ def test_upstream_backend(tmp_path):
     with upstream_pair(tmp_path) as (_echo, front):
         client = client_for(front)
         file_id = upload(client, [line("up", "through the upstream")])
-        job = finished(client, client.batch.jobs.create(input_files=[file_id], model="m", endpoint="/v1/chat/completions").id)
+        job = finished(
+            client,
+            client.batch.jobs.create(input_files=[file_id], model="m", endpoint="/v1/chat/completions").id,
+        )
         (answer,) = download(client, job.output_file)
         assert answer["response"]["body"]["choices"][0]["message"]["content"] == "through the upstream"
 
 
 def test_kill_9_mid_job_then_restart(tmp_path):
     data = tmp_path / "state"
-    args = ("--latency", "0.2", "--concurrency", "1")
-    with keyed_server(*args, data_dir=data) as first:
+    with keyed_server(*SLOW, data_dir=data) as first:
         client = client_for(first)
         file_id = upload(client, [line(f"r{i}", f"n {i}") for i in range(10)])
         job = client.batch.jobs.create(input_files=[file_id], model="m", endpoint="/v1/chat/completions")
-        poll(lambda: client.batch.jobs.get(job_id=job.id).succeeded_requests >= 2, timeout=20, what="progress")
-        first.process.kill()
-        first.process.wait()
-        port = int(first.root_url.rsplit(":", 1)[1])
-    with keyed_server(*args, data_dir=data, port=port) as second:
+        poll(
+            lambda: client.batch.jobs.get(job_id=job.id).succeeded_requests >= 2, timeout=20, what="progress"
+        )
+        port = kill_9(first)
+    with keyed_server(*SLOW, data_dir=data, port=port) as second:
         client = client_for(second)
         job = finished(client, job.id)
         assert job.status == "SUCCESS" and job.succeeded_requests == 10
-        assert sorted(x["custom_id"] for x in download(client, job.output_file)) == sorted(f"r{i}" for i in range(10))
+        assert sorted(x["custom_id"] for x in download(client, job.output_file)) == sorted(
+            f"r{i}" for i in range(10)
+        )
