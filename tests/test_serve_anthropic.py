@@ -3,10 +3,13 @@ server process by `base_url`, creates, polls, lists, cancels and deletes batches
 
 from __future__ import annotations
 
+import re
+
 import anthropic
 import httpx
 import pytest
 from polling import poll
+from serverutil import running_server
 from surfaceutil import KEY, SLOW, keyed_server, kill_9, upstream_pair
 
 
@@ -185,3 +188,15 @@ def _some_done(data, batch_id: str) -> bool:
 
     with sqlite3.connect(data / "server.db", timeout=5) as db:
         return db.execute("SELECT count(*) FROM results WHERE batch_id = ?", (batch_id,)).fetchone()[0] >= 2
+
+
+def test_the_readme_example_runs_against_serve(capsys):
+    from submitsupport import ROOT
+
+    heading = "### Anthropic, Gemini and Mistral batch APIs on the same port"
+    section = (ROOT / "README.md").read_text().split(heading, 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"^```python\n(.*?)^```", section, re.MULTILINE | re.DOTALL)
+    assert "http://127.0.0.1:8000" in code
+    with running_server() as server:
+        exec(compile(code.replace("http://127.0.0.1:8000", server.root_url), "README.md", "exec"), {})
+    assert capsys.readouterr().out == "q1 succeeded Hello there\n"
