@@ -85,7 +85,7 @@ def test_retry_sends_canceled_requests_again_by_default(tmp_path):
 
 
 def test_the_cli_retry_default_is_every_failed_status():
-    from batchkit.cli.merge import retry as retry_command
+    from batchkit.cli.retry import retry as retry_command
     from batchkit.results import FAILED
 
     only = next(p for p in retry_command.params if p.name == "only")

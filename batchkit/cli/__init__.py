@@ -1,5 +1,6 @@
-"""The `batchkit` command: a thin click layer. Each command lives in a small module of this package and
-is imported only when it runs, so `batchkit --help` and `batchkit validate` never import pandas."""
+"""The `batchkit` command: a thin click layer. Each command lives in the module of this package named
+after it, and is imported only when it runs, so `batchkit --help` and `batchkit validate` never import
+pandas. What several commands share sits in modules named for what it is (remote_options, writing, …)."""
 
 from __future__ import annotations
 
@@ -13,20 +14,20 @@ from ..errors import BatchkitError
 COMMANDS = {
     "validate": ("validate:validate", "Check batch files before upload."),
     "build": ("build:build", "Build a batch file from a table of prompts."),
-    "split": ("build:split", "Shard a batch file under a provider's limits."),
-    "fix": ("build:fix", "Repair what can be repaired in a batch file."),
+    "split": ("split:split", "Shard a batch file under a provider's limits."),
+    "fix": ("fix:fix", "Repair what can be repaired in a batch file."),
     "serve": ("serve:serve", "Run a local OpenAI-compatible Files + Batches server."),
-    "run": ("serve:run", "Execute a batch file against any OpenAI-compatible server."),
-    "models": ("submit:models", "List the provider's models."),
+    "run": ("run:run", "Execute a batch file against any OpenAI-compatible server."),
+    "models": ("models:models", "List the provider's models."),
     "submit": ("submit:submit", "Upload batch files and create batches."),
-    "status": ("submit:status", "Show a batch's status."),
-    "watch": ("submit:watch", "Follow batches until they finish."),
-    "download": ("submit:download", "Download a batch's output and error files."),
-    "list": ("submit:list_batches", "List batches submitted from here (or the provider's)."),
-    "cancel": ("submit:cancel", "Cancel a batch."),
+    "status": ("status:status", "Show a batch's status."),
+    "watch": ("watch:watch", "Follow batches until they finish."),
+    "download": ("download:download", "Download a batch's output and error files."),
+    "list": ("list:list_batches", "List batches submitted from here (or the provider's)."),
+    "cancel": ("cancel:cancel", "Cancel a batch."),
     "merge": ("merge:merge", "Join results back to the input rows."),
-    "retry": ("merge:retry", "Write what failed as a new batch file."),
-    "forget": ("submit:forget", "Remove a batch or file from this machine's ledger."),
+    "retry": ("retry:retry", "Write what failed as a new batch file."),
+    "forget": ("forget:forget", "Remove a batch or file from this machine's ledger."),
     "estimate": ("estimate:estimate", "Count prompt tokens and the cost range of batch files."),
     "convert": ("convert:convert", "Convert a batch file to another provider's line format."),
 }

@@ -1,106 +1,19 @@
-"""`batchkit build`, `batchkit split` and `batchkit fix`."""
+"""`batchkit build`: a batch file from a table of prompts."""
 
 from __future__ import annotations
 
-import contextlib
-import sys
 from pathlib import Path
 
 import click
 
 from ..errors import UsageError, ValidationFailed
-from ..lines import source_name
-from ..report import human_bytes, render
+from ..report import human_bytes
 from . import on_dask
-from .common import Bars, format_option, provider_option, subset_of, subset_options, use_color
+from .common import provider_option, subset_of, subset_options
 from .on_dask import cluster_options, on_cluster
+from .writing import echo_files, limit_options, print_report, progress_bar, report_failure, report_options
 
 ENDPOINT_HELP = "Request url (default /v1/chat/completions; /v1/embeddings with --input)."
-
-
-def limit_options(f):
-    f = click.option(
-        "--max-tokens",
-        type=click.IntRange(min=1),
-        default=None,
-        help="Prompt tokens per file (counted as `batchkit estimate` counts them); default: no limit.",
-    )(f)
-    f = click.option(
-        "--max-bytes", default=None, help="Bytes per file (e.g. 100MB); default: the provider's."
-    )(f)
-    f = click.option(
-        "--max-requests",
-        type=click.IntRange(min=1),
-        default=None,
-        help="Requests per file; default: the provider's.",
-    )(f)
-    return f
-
-
-def report_options(f):
-    f = click.option(
-        "-q", "--quiet", is_flag=True, help="No progress bar, summary or warnings; only errors."
-    )(f)
-    f = click.option(
-        "--max-findings",
-        type=click.IntRange(min=0),
-        default=None,
-        help="Print at most N findings (all are counted).",
-    )(f)
-    f = format_option(f, help="How to print validation findings.")
-    f = click.option("--force", is_flag=True, help="Write even when some requests are invalid.")(f)
-    return f
-
-
-@contextlib.contextmanager
-def progress_bar(quiet: bool, unit: str):
-    """Yields the callback a library call reports progress to (None when no bar is drawn)."""
-    bars = Bars(quiet)
-    try:
-        yield (
-            (lambda n: bars.advance("progress", n, desc=None, unit=unit, unit_scale=True, leave=False))
-            if bars.on
-            else None
-        )
-    finally:
-        bars.close()
-
-
-def print_report(report, fmt: str, quiet: bool, note: str | None = None) -> None:
-    """The validation report as `validate` prints it, when it has anything to say (always for json)."""
-    if report is None:
-        return
-    if fmt == "text" and not report.findings and report.valid:
-        return
-    output = render([report], fmt, color=use_color(sys.stdout), quiet=quiet)
-    if output:
-        click.echo(output)
-    if note and fmt == "text" and any(f.line is not None for f in report.findings):
-        click.echo(note)
-
-
-def echo_files(result, output) -> None:
-    """Each shard with its size, and the files named like shards that were left alone."""
-    from ..report import counted
-
-    if len(result.paths) > 1:
-        for path, requests, size in zip(
-            result.paths, result.shard_requests, result.shard_bytes, strict=False
-        ):
-            click.echo(f"  {path}  {counted(requests, 'request')}  {human_bytes(size)}", err=True)
-    for path in result.left:
-        click.echo(
-            f"  left alone: {path} (named like a shard of {Path(output).name}, but batchkit did not write it)",
-            err=True,
-        )
-
-
-def _report_failure(error: ValidationFailed, fmt: str, quiet: bool, note: str | None = None):
-    print_report(error.report, fmt, quiet, note)
-    raise error
-
-
-# ---------------------------------------------------------------------------------------------------- build
 
 
 @click.command()
@@ -234,7 +147,7 @@ def build(
                 **options,
             )
     except ValidationFailed as e:
-        _report_failure(e, fmt, quiet, note)
+        report_failure(e, fmt, quiet, note)
     print_report(result.report, fmt, quiet, note)
     if not quiet:
         (_echo_cluster_summary(result) if cluster else _echo_build_summary(result, policy, output))
@@ -285,7 +198,7 @@ def _response_schema(options: dict, endpoint: str, fmt: str, quiet: bool):
     try:
         result = response_schema(schema, name or schema_name(default), endpoint)
     except ValidationFailed as e:
-        _report_failure(e, fmt, quiet)
+        report_failure(e, fmt, quiet)
     if not quiet:
         for repair in result.repairs:
             click.echo(f"response schema {result.name}: {repair} (strict mode needs it)", err=True)
@@ -335,137 +248,3 @@ def _echo_build_summary(result, policy, output) -> None:
             "  models: " + (", ".join(f"{m} ({n:,})" for m, n in sorted(models.items())) or "none"), err=True
         )
     echo_files(result, output)
-
-
-# ---------------------------------------------------------------------------------------------------- split
-
-
-@click.command()
-@click.argument("file", type=click.Path(allow_dash=True, dir_okay=False))
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False),
-    help="Name the shards after this path (default: FILE, so big.jsonl → big-00001.jsonl).",
-)
-@provider_option
-@limit_options
-@report_options
-@click.option(
-    "--by", type=click.Choice(["model", "endpoint"]), help="One file per model or endpoint: OUT.MODEL.jsonl."
-)
-def split(file, output, provider, max_requests, max_bytes, max_tokens, force, max_findings, fmt, quiet, by):
-    """Shard batch FILE under the provider's per-file limits (or --max-requests / --max-bytes), and
-    --max-tokens prompt tokens per file.
-
-    Lines are copied byte for byte and in order; no request is split or lost. A file that already fits
-    is left alone (nothing written) unless -o names another file.
-    """
-    if by:
-        from .split_by import split_by_key
-
-        return split_by_key(
-            file, by, output, provider, (max_requests, max_bytes, max_tokens), force, max_findings, fmt, quiet
-        )
-    from ..batchfile import split_file
-    from ..report import counted
-
-    try:
-        with progress_bar(quiet, " lines") as update:
-            result = split_file(
-                file,
-                output,
-                provider,
-                max_requests=max_requests,
-                max_bytes=max_bytes,
-                max_tokens=max_tokens,
-                force=force,
-                max_findings=max_findings,
-                progress=update,
-            )
-    except ValidationFailed as e:
-        _report_failure(e, fmt, quiet)
-    print_report(result.report, fmt, quiet)
-    if quiet:
-        return
-    if not result.paths:
-        click.echo(
-            f"{file} fits in one file ({counted(result.requests, 'request')}, {human_bytes(result.bytes)}); "
-            "nothing written",
-            err=True,
-        )
-        return
-    click.echo(
-        f"split {file}: {counted(result.requests, 'request')} into {counted(len(result.paths), 'file')}, "
-        f"{human_bytes(result.bytes)}",
-        err=True,
-    )
-    echo_files(result, output or file)
-    if len(result.paths) == 1:
-        click.echo(f"  {result.paths[0]}", err=True)
-
-
-# ------------------------------------------------------------------------------------------------------ fix
-
-
-@click.command()
-@click.argument("file", type=click.Path(allow_dash=True, dir_okay=False))
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, allow_dash=True),
-    help="Where to write the repaired file ('-': standard output).",
-)
-@click.option("--in-place", is_flag=True, help="Write over FILE itself.")
-@click.option("--dedupe-ids", is_flag=True, help="Rename repeated custom_ids: request-1, request-1~2, …")
-@click.option("--drop-duplicates", is_flag=True, help="Drop lines identical to an earlier line.")
-@click.option(
-    "--strict-schemas",
-    is_flag=True,
-    help="Give every strict JSON schema additionalProperties: false and a full required list.",
-)
-@provider_option
-@format_option(help="How to print the findings that remain.")
-@click.option("--max-findings", type=click.IntRange(min=0), default=None, help="Print at most N findings.")
-@click.option("-q", "--quiet", is_flag=True, help="Do not list the changes; only errors that remain.")
-def fix(
-    file, output, in_place, dedupe_ids, drop_duplicates, strict_schemas, provider, fmt, max_findings, quiet
-):
-    """Repair batch FILE: byte-order mark, CRLF, blank lines, a JSON array instead of lines, and (when
-    asked) repeated custom_ids, duplicate lines or strict schemas that strict mode would reject. Each change is listed with its line number; the result
-    is validated again. Exit status 1 when problems remain that need a person.
-    """
-    from ..report import counted
-    from ..validate import fix_file
-
-    to_stdout = output == "-"
-    result = fix_file(
-        file,
-        sys.stdout.buffer if to_stdout else output,
-        in_place=in_place,
-        dedupe_ids=dedupe_ids,
-        drop_duplicates=drop_duplicates,
-        strict_schemas=strict_schemas,
-        provider=provider,
-        max_findings=max_findings,
-    )
-    if to_stdout:
-        sys.stdout.flush()
-    name = source_name(file)
-    out = sys.stderr if to_stdout else sys.stdout
-    if not quiet:
-        for change in result.changes:
-            where = f"{name}:{change.where()}" if change.line is not None else name
-            click.echo(f"{where}: {change.message}", file=out)
-        target = "standard output" if to_stdout else str(result.path)
-        click.echo(
-            f"{counted(len(result.changes), 'change')}; wrote {counted(result.lines_out, 'line')} to {target}",
-            file=out,
-        )
-    report = result.report
-    if report is not None and (report.findings or not report.valid):
-        rendered = render([report], fmt, color=use_color(out), quiet=quiet)
-        if rendered:
-            click.echo(rendered, file=out)
-    if report is not None and not report.valid:
-        click.get_current_context().exit(1)

@@ -6,6 +6,7 @@ import os
 import sys
 
 import click
+import orjson
 
 from ..providers import PROVIDERS
 from ..report import FORMATS
@@ -32,6 +33,28 @@ def format_option(f=None, *, help: str = "text for people, json for programs, gi
         "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help=help
     )
     return option(f) if f is not None else option
+
+
+def text_or_json(f=None, *, help: str = "text for people, json for programs."):
+    """--format text|json, for commands that print a summary, and --json kept as a hidden alias."""
+
+    def options(f):
+        f = click.option("--json", "as_json", is_flag=True, hidden=True, help="Same as --format json.")(f)
+        return click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(["text", "json"]),
+            default="text",
+            show_default=True,
+            help=help,
+        )(f)
+
+    return options(f) if f is not None else options
+
+
+def json_text(value) -> str:
+    """`value` as indented JSON, as the --format json summaries print it."""
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
 
 
 def use_color(stream) -> bool:

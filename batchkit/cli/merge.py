@@ -1,86 +1,19 @@
-"""`batchkit merge` and `batchkit retry`: thin commands over batchkit.merge."""
+"""`batchkit merge`: join results back to the input rows."""
 
 from __future__ import annotations
 
 import sys
 
 import click
-import orjson
 
-from ..errors import ValidationFailed
-from ..providers import parse_size
 from . import on_dask
-from .common import Bars, provider_option
+from .common import json_text
 from .flags import cli_words
 from .on_dask import cluster_options, on_cluster
-
-RESULTS_FLAGS = ("--results", "-r")
-JSON_LIMIT = 1000  # entries per list in a --json summary (every list is also counted)
+from .results_options import JSON_LIMIT, StageBars, results_command, summary_format_options
 
 
-class ResultsCommand(click.Command):
-    """Lets `--results` take several files, as in `--results out.jsonl errors.jsonl`: every argument after
-    it that is not an option is one more result file."""
-
-    def parse_args(self, ctx, args):
-        spread, greedy = [], False
-        for arg in args:
-            if arg in RESULTS_FLAGS:
-                greedy = "pending"
-                spread.append(arg)
-                continue
-            if greedy and (arg == "-" or not arg.startswith("-")):
-                if greedy != "pending":
-                    spread.append("--results")
-                greedy = True
-                spread.append(arg)
-                continue
-            greedy = False
-            spread.append(arg)
-        return super().parse_args(ctx, spread)
-
-
-class StageBars(Bars):
-    """A bar of bytes read per stage (requests, results): a `results.StageRead`."""
-
-    def __call__(self, stage: str, done: int, total: int | None) -> None:
-        self.bytes_read(f"reading {stage}")(done, total)
-
-
-def inputs_argument(f):
-    return click.argument(
-        "inputs", nargs=-1, required=True, type=click.Path(allow_dash=True, dir_okay=False)
-    )(f)
-
-
-def results_option(f):
-    return click.option(
-        *reversed(RESULTS_FLAGS),
-        "results",
-        multiple=True,
-        required=True,
-        type=click.Path(allow_dash=True, dir_okay=False),
-        metavar="FILE...",
-        help="Result files: output, error and shard files, any order and shape (repeatable).",
-    )(f)
-
-
-def json_options(f):
-    """`--format text|json` (one name across commands), and `--json`, kept as a hidden alias."""
-    f = click.option("--json", "as_json", is_flag=True, hidden=True, help="Same as --format json.")(f)
-    return click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(("text", "json")),
-        default="text",
-        show_default=True,
-        help="The summary as text for people or JSON for programs.",
-    )(f)
-
-
-@click.command(cls=ResultsCommand)
-@inputs_argument
-@results_option
+@results_command
 @click.option(
     "--source", metavar="TABLE", help="Join the results onto this table's rows (any format build reads)."
 )
@@ -133,7 +66,7 @@ def json_options(f):
     metavar="DEPTH",
     help="Spread nested objects of a parsed answer this many levels deep (answer.a.b); deeper as JSON.",
 )
-@json_options
+@summary_format_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 @cluster_options
 def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output, allow_missing, **options):
@@ -172,7 +105,7 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
     if not quiet:
         if as_json:
             summary = {**report.to_dict(JSON_LIMIT), "written": written and written.to_dict()}
-            text = _dumps({**summary, "ok": status == 0, "verdict": verdict})
+            text = json_text({**summary, "ok": status == 0, "verdict": verdict})
         else:
             written_text = written and cli_words(
                 written.to_text()
@@ -212,7 +145,7 @@ def _merge_on_dask(inputs, results, output, source_options, allow_missing, clust
     verdict, status = _verdict(result.report, allow_missing)
     if not quiet:
         if as_json:
-            text = _dumps({**result.report.to_dict(JSON_LIMIT), "ok": status == 0, "verdict": verdict})
+            text = json_text({**result.report.to_dict(JSON_LIMIT), "ok": status == 0, "verdict": verdict})
         else:
             done = f"wrote {result.output}/ (Parquet files, in the order of the inputs or of the source)"
             text = "\n".join(x for x in (result.report.to_text(), done, verdict) if x)
@@ -254,68 +187,3 @@ def _verdict(report, allow_missing: bool) -> tuple[str, int]:
             1,
         )
     return "", 0
-
-
-@click.command(cls=ResultsCommand)
-@inputs_argument
-@results_option
-@click.option("-o", "--output", required=True, metavar="RETRY.jsonl", help="The batch file to write.")
-@click.option(
-    "--only",
-    metavar="STATUSES",
-    default="http_error,batch_error,expired,canceled,missing",
-    show_default=True,
-    help="Comma-separated statuses to resend.",
-)
-@provider_option(
-    help="Whose limits and rules the retry file is checked and sharded against "
-    "[default: kluster; for lines of another dialect, its provider].",
-    default=None,
-)
-@click.option("--max-requests", type=click.IntRange(min=1), default=None, help="Override the request limit.")
-@click.option("--max-bytes", default=None, help="Override the size limit, e.g. 100MB.")
-@click.option("--force", is_flag=True, help="Write even when a line is invalid.")
-@json_options
-@click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
-def retry(inputs, results, output, only, provider, max_requests, max_bytes, force, fmt, as_json, quiet):
-    """Write the original request lines of INPUTS, byte for byte, whose result in RESULTS is in --only.
-
-    The file is validated and sharded like build's. Submit it, then merge again with every result file:
-    the newest successful result wins, one row per request.
-
-    \b
-    batchkit retry batch.jsonl --results output.jsonl errors.jsonl -o retry.jsonl
-    """
-    from ..results import retry as retry_requests
-
-    progress = StageBars(quiet)
-    try:
-        written = retry_requests(
-            inputs,
-            results,
-            output,
-            only,
-            provider=provider,
-            max_requests=max_requests,
-            max_bytes=parse_size(max_bytes),
-            force=force,
-            progress=progress if progress.on else None,
-        )
-    except ValidationFailed as e:
-        if e.report is not None and not quiet:
-            from ..report import render
-
-            click.echo(render([e.report], "text"), err=True)
-        raise
-    finally:
-        progress.close()
-    if quiet:
-        return
-    if as_json or fmt == "json":
-        click.echo(_dumps({**written.to_dict(), "merge": written.report.to_dict(JSON_LIMIT)}))
-        return
-    click.echo(written.to_text())
-
-
-def _dumps(value) -> str:
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()

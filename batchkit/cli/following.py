@@ -1,0 +1,39 @@
+"""Following batches to their end (`watch`, `submit --wait`): the polling, how each batch ended, and the
+exit status that means."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import JobFailed
+from .remote_display import finished_line, print_errors
+
+
+def follow(refs, session, interval, display):
+    """The batches `refs` name, once each has ended; Ctrl-C stops following (never the batches)."""
+    try:
+        return session.watch(refs, interval=interval, progress=display)
+    except KeyboardInterrupt:
+        display.close()
+        click.echo(
+            f"\nstopped watching; the batches keep running. Resume with: batchkit watch {' '.join(refs)}",
+            err=True,
+        )
+        raise SystemExit(130) from None
+    finally:
+        display.close()
+
+
+def show_outcomes(batches) -> None:
+    """Each batch's end, with the provider's errors for those that did not complete."""
+    for batch in batches:
+        click.echo(finished_line(batch))
+        if batch.status != "completed":
+            print_errors(batch)
+
+
+def fail_unless_completed(batches) -> None:
+    unfinished = [b for b in batches if b.status != "completed"]
+    if unfinished:
+        names = ", ".join(f"{b.id} {b.status}" for b in unfinished)
+        raise JobFailed(f"{len(unfinished)} batch(es) did not complete: {names}")

@@ -1,0 +1,101 @@
+"""What the remote commands print: progress while they wait, times, tables, a batch's counts and end,
+and the files a download wrote."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import click
+
+from .common import Bars
+
+
+def when(epoch: int | None) -> str:
+    if epoch is None:
+        return "-"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def table(rows: list[list[str]]) -> None:
+    if not rows:
+        return
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo(
+            "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+def counts(batch) -> str:
+    if not batch.total:
+        return "no request counts"
+    return f"{batch.completed}/{batch.total} completed, {batch.failed} failed"
+
+
+def finished_line(batch) -> str:
+    return f"{batch.id}: {batch.status} ({counts(batch)})"
+
+
+class Display(Bars):
+    """Progress for people: bars on a terminal, a few plain lines otherwise, nothing with -q."""
+
+    def __init__(self, quiet: bool = False):
+        super().__init__(quiet)
+        self.quiet = quiet
+        self.last_state: dict[str, tuple] = {}
+
+    def __call__(self, event) -> None:
+        if self.quiet:
+            return
+        if event.kind == "note":
+            self.write(f"{event.subject}: {event.message}")
+        elif event.kind in ("upload", "download") and self.on:
+            key = f"{event.kind} {event.subject}"
+            bar = self.get(key, total=event.total, unit="B", unit_scale=True, leave=True)
+            bar.update(event.done - bar.n)
+            if event.total is not None and event.done >= event.total:
+                self.close(key)
+        elif event.kind == "batch":
+            self._batch(event.batch)
+        elif event.kind == "submitted":
+            self.write(f"{event.subject}: submitted as {event.batch.id} ({event.batch.status})")
+        elif event.kind == "queue" and self.last_state.get("queue") != event.message:
+            self.last_state["queue"] = event.message
+            self.write(event.message)
+
+    def _batch(self, batch) -> None:
+        key = f"batch {batch.id}"
+        if self.on:
+            bar = self.get(key, total=batch.total or None, unit="req", leave=True)
+            if batch.total and bar.total != batch.total:
+                bar.total = batch.total
+            bar.update(batch.completed + batch.failed - bar.n)
+            bar.set_postfix_str(f"{batch.status}, {batch.failed} failed", refresh=True)
+            if batch.terminal:
+                self.close(key)
+            return
+        state = (batch.status, batch.completed, batch.failed)
+        # The end is printed by the command itself; here only the way there.
+        if not batch.terminal and self.last_state.get(key) != state:
+            self.last_state[key] = state
+            click.echo(f"{batch.id}: {batch.status} ({counts(batch)})", err=True)
+
+
+def print_errors(batch) -> None:
+    for error in batch.errors[:20]:
+        click.echo(f"  {error}", err=True)
+    if len(batch.errors) > 20:
+        click.echo(f"  … and {len(batch.errors) - 20} more", err=True)
+
+
+def show_download(result) -> None:
+    if result.skipped:
+        for path in result.files.values():
+            click.echo(f"{path}: already downloaded (--force downloads again)")
+        return
+    if not result.batch.output_file_id:
+        click.echo(f"{result.batch.id}: no output file (no request succeeded)", err=True)
+    for kind, path in result.files.items():
+        click.echo(f"{path}: {kind}, {result.lines.get(kind, 0)} line(s)")
+    for problem in result.problems:
+        click.echo(f"warning: {result.batch.id}: {problem}", err=True)
