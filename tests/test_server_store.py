@@ -25,7 +25,9 @@ def test_results_count_once_per_custom_id(tmp_path):
     usage = {"prompt_tokens": 3, "completion_tokens": 2}
     assert store.record_results(batch_id, [("a", 1, "succeeded", line + b"\n", usage)]) == 1
     assert (
-        store.record_results(batch_id, [("a", 1, "succeeded", line + b"\n", usage), ("b", 2, "errored", b"{}\n", None)])
+        store.record_results(
+            batch_id, [("a", 1, "succeeded", line + b"\n", usage), ("b", 2, "errored", b"{}\n", None)]
+        )
         == 1
     )
     batch = store.get_batch(batch_id)

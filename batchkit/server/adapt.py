@@ -15,11 +15,18 @@ from ..wire import new_id
 from .surfaces import anthropic_type, google_status
 
 # OpenAI's finish reasons in the other APIs' words
-STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
+STOP_REASONS = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "content_filter": "refusal",
+}
 FINISH_REASONS = {"stop": "STOP", "length": "MAX_TOKENS", "tool_calls": "STOP", "content_filter": "SAFETY"}
 
 
-def openai_request(obj: dict, dialect: str, *, line: int, model: str | None = None) -> tuple[dict | None, str]:
+def openai_request(
+    obj: dict, dialect: str, *, line: int, model: str | None = None
+) -> tuple[dict | None, str]:
     """(the OpenAI request line for a provider's line, "") or (None, why the provider would refuse it)."""
     converted = convert_request(obj, "openai", source=dialect, model=model, line=line, drop_unsupported=True)
     errors = [f for f in converted.findings if f.is_error]

@@ -20,7 +20,10 @@ from .http import ApiError, db, json_object, limit_param
 from .routes import cancel, create_inline, ended_at, rfc3339, root_url, window
 
 ROW = get_provider("anthropic")
-PROCESSING_STATUS = {"cancelling": "canceling", **dict.fromkeys(("completed", "failed", "expired", "cancelled"), "ended")}
+PROCESSING_STATUS = {
+    "cancelling": "canceling",
+    **dict.fromkeys(("completed", "failed", "expired", "cancelled"), "ended"),
+}
 LIST_LIMIT = 1000
 
 
@@ -75,7 +78,9 @@ def _checked_requests(body: dict) -> list[dict]:
         if not isinstance(custom_id, str) or not re.fullmatch(ROW.custom_id_pattern, custom_id):
             raise ApiError(400, f"{where}.custom_id: String should match pattern '{ROW.custom_id_pattern}'")
         if custom_id in seen:
-            raise ApiError(400, f"{where}.custom_id: {custom_id!r} is used by more than one request; ids must be unique")
+            raise ApiError(
+                400, f"{where}.custom_id: {custom_id!r} is used by more than one request; ids must be unique"
+            )
         seen.add(custom_id)
         if not isinstance(item.get("params"), dict):
             raise ApiError(400, f"{where}.params: Input should be a valid dictionary")
@@ -143,7 +148,9 @@ async def cancel_batch(request: Request, batch_id: str):
 async def delete_batch(request: Request, batch_id: str):
     await _record(request, batch_id)
     if not await db(request.app.state.store.delete_batch, batch_id):
-        raise ApiError(400, f"Batch '{batch_id}' is still processing; cancel it and wait for it to end first.")
+        raise ApiError(
+            400, f"Batch '{batch_id}' is still processing; cancel it and wait for it to end first."
+        )
     return {"id": batch_id, "type": "message_batch_deleted"}
 
 
@@ -151,6 +158,8 @@ async def delete_batch(request: Request, batch_id: str):
 async def results(request: Request, batch_id: str):
     record = await _record(request, batch_id)
     if ended_at(record) is None or record["output_file_id"] is None:
-        raise ApiError(404, f"Batch '{batch_id}' has no results yet: they are ready once processing has ended.")
+        raise ApiError(
+            404, f"Batch '{batch_id}' has no results yet: they are ready once processing has ended."
+        )
     path = request.app.state.store.file_path(record["output_file_id"])
     return FileResponse(path, media_type="application/binary", filename=f"{batch_id}_results.jsonl")

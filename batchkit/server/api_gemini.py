@@ -52,7 +52,9 @@ CHUNK_GRANULARITY = 8 * 1024 * 1024
 
 def _version(version: str) -> None:
     if version not in GEMINI_VERSIONS:
-        raise ApiError(404, f"Unknown API version {version!r}; this server speaks {', '.join(GEMINI_VERSIONS)}.")
+        raise ApiError(
+            404, f"Unknown API version {version!r}; this server speaks {', '.join(GEMINI_VERSIONS)}."
+        )
 
 
 # ---- batches ---------------------------------------------------------------------------------------------
@@ -118,7 +120,9 @@ def _input(batch: dict) -> tuple[str | None, list | None]:
     if (file_name is None) == (requests is None):
         raise ApiError(400, "batch.input_config: give exactly one of file_name and requests.requests.")
     if file_name is not None and not (isinstance(file_name, str) and file_name.startswith("files/")):
-        raise ApiError(400, f"batch.input_config.file_name: expected 'files/…', got {str(file_name)[:100]!r}.")
+        raise ApiError(
+            400, f"batch.input_config.file_name: expected 'files/…', got {str(file_name)[:100]!r}."
+        )
     if requests is not None and not (
         isinstance(requests, list) and requests and all(isinstance(r, dict) for r in requests)
     ):
@@ -167,18 +171,27 @@ async def _record(request: Request, version: str, batch_id: str) -> dict:
     return record
 
 
-@router.get("/{version}/batches")
-async def list_batches(request: Request, version: str, pageSize: str | None = None, pageToken: str | None = None):  # noqa: N803
-    _version(version)
-    store = request.app.state.store
-    listed = await db(store.list_records, "gemini", limit=limit_param(pageSize, 50, 1000), after=pageToken or None)
+def _page(listed, field: str, render) -> dict:
+    """A Gemini list page: `field` holds the items, `nextPageToken` the cursor when more follow."""
     if listed is None:
         raise ApiError(400, "Invalid page token.")
     records, more = listed
-    answer: dict = {"operations": [await db(operation, r, store) for r in records]}
+    answer: dict = {field: [render(r) for r in records]}
     if more:
         answer["nextPageToken"] = records[-1]["id"]
     return answer
+
+
+@router.get("/{version}/batches")
+async def list_batches(
+    request: Request, version: str, pageSize: str | None = None, pageToken: str | None = None
+):  # noqa: N803
+    _version(version)
+    store = request.app.state.store
+    listed = await db(
+        store.list_records, "gemini", limit=limit_param(pageSize, 50, 1000), after=pageToken or None
+    )
+    return await db(_page, listed, "operations", lambda r: operation(r, store))  # inline results: file reads
 
 
 @router.get("/{version}/batches/{batch_id}")
@@ -252,7 +265,11 @@ def _start(request: Request, body: dict) -> Upload:
         size = int(declared) if declared is not None else None
     except (TypeError, ValueError):
         raise ApiError(400, f"Invalid upload size {str(declared)[:40]!r}.") from None
-    mime = request.headers.get("x-goog-upload-header-content-type") or file.get("mimeType") or "application/jsonl"
+    mime = (
+        request.headers.get("x-goog-upload-header-content-type")
+        or file.get("mimeType")
+        or "application/jsonl"
+    )
     file_id, part = request.app.state.store.upload_path()
     part.write_bytes(b"")
     return Upload(file_id.removeprefix("file-"), part, size, mime, file.get("displayName"))
@@ -287,7 +304,9 @@ async def upload(request: Request, version: str, upload_id: str | None = None):
     command = request.headers.get("x-goog-upload-command", "").replace(" ", "").split(",")
     if upload_id is None:
         if request.headers.get("x-goog-upload-protocol") != "resumable" or "start" not in command:
-            raise ApiError(400, "Start a resumable upload: X-Goog-Upload-Protocol: resumable, Command: start.")
+            raise ApiError(
+                400, "Start a resumable upload: X-Goog-Upload-Protocol: resumable, Command: start."
+            )
         token = secrets.token_urlsafe(24)
         uploads[token] = _start(request, await json_object(request) if await request.body() else {})
         url = f"{root_url(request)}/upload/{version}/files?upload_id={token}&upload_protocol=resumable"
@@ -302,10 +321,14 @@ async def upload(request: Request, version: str, upload_id: str | None = None):
 
 async def _upload_step(request: Request, uploads, token: str, session: Upload, command, version) -> Response:
     if "query" in command:
-        return Response(headers={"x-goog-upload-status": "active", "x-goog-upload-size-received": str(session.received)})
+        return Response(
+            headers={"x-goog-upload-status": "active", "x-goog-upload-size-received": str(session.received)}
+        )
     offset = request.headers.get("x-goog-upload-offset")
     if offset is not None and offset != str(session.received):
-        raise ApiError(400, f"Upload offset {offset[:20]} does not follow the {session.received} bytes received.")
+        raise ApiError(
+            400, f"Upload offset {offset[:20]} does not follow the {session.received} bytes received."
+        )
     if "upload" in command:
         await asyncio.to_thread(_append, session, await request.body())
     if "finalize" not in command:
@@ -329,19 +352,16 @@ async def _file(request: Request, version: str, file_id: str) -> dict:
 
 
 @router.get("/{version}/files")
-async def list_files(request: Request, version: str, pageSize: str | None = None, pageToken: str | None = None):  # noqa: N803
+async def list_files(
+    request: Request, version: str, pageSize: str | None = None, pageToken: str | None = None
+):  # noqa: N803
     _version(version)
     listed = await db(
         request.app.state.store.list_files,
         purpose=None, limit=limit_param(pageSize, 10, 100), order="desc", after=pageToken or None, records=True,
     )  # fmt: skip
-    if listed is None:
-        raise ApiError(400, "Invalid page token.")
-    records, more = listed
-    answer: dict = {"files": [file_object(r, root_url(request), version) for r in records]}
-    if more:
-        answer["nextPageToken"] = records[-1]["id"]
-    return answer
+    root = root_url(request)
+    return _page(listed, "files", lambda r: file_object(r, root, version))
 
 
 async def _download(request: Request, version: str, file_id: str, alt: str | None):

@@ -9,6 +9,8 @@ Mistral would refuse fails only its own request (an HTTP 400 in the error file).
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import orjson
 from fastapi import APIRouter, Query, Request
 
@@ -112,7 +114,9 @@ async def create(request: Request):
         params={"input_files": job["files"] or []}, window_seconds=window(request, job["hours"]),
     )  # fmt: skip
     if job["requests"]:
-        record = await create_inline(request, "mistral", job["requests"], total=len(job["requests"]), **fields)
+        record = await create_inline(
+            request, "mistral", job["requests"], total=len(job["requests"]), **fields
+        )
     elif len(job["files"]) == 1:
         record = await create_from_file(request, "mistral", job["files"][0], **fields)
     else:
@@ -133,7 +137,7 @@ async def list_jobs(
     page: int = 0,
     page_size: int = 100,
     model: str | None = None,
-    status: list[str] | None = Query(None),
+    status: Annotated[list[str] | None, Query()] = None,
     order_by: str = "-created",
 ):
     if page < 0 or not 1 <= page_size <= 1000 or order_by not in ("created", "-created"):

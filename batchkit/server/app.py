@@ -1,4 +1,6 @@
-"""`batchkit serve`: the FastAPI application of a local OpenAI-compatible Files + Batches API.
+"""`batchkit serve`: the FastAPI application of a local OpenAI-compatible Files + Batches API, which also
+speaks Anthropic's Message Batches (`api_anthropic`), the Gemini API's batch mode and Files API
+(`api_gemini`) and Mistral's batch jobs (`api_mistral`); `surfaces` tells their requests apart.
 
 Routes under /v1 (one router per resource): models (`api_models`, with the requests the backend answers
 directly: /chat/completions, /embeddings, /completions, /responses, /moderations), files (`api_files`),
@@ -56,6 +58,11 @@ Routes under /v1:
     GET  /files/{{id}}/content                       DELETE /files/{{id}}
     POST /batches   GET /batches?after=&limit=   GET /batches/{{id}}   POST /batches/{{id}}/cancel
     POST /chat/completions   /embeddings   /completions   /responses   /moderations
+The same port speaks the other providers' batch APIs, for their official SDKs (key in their headers):
+    Anthropic  /v1/messages/batches                         anthropic.Anthropic(base_url="{base}")
+    Gemini     v1beta|v1/models/{{model}}:batchGenerateContent, batches, files, upload/v1beta/files
+                                                             genai.Client(http_options={{"base_url": "{base}"}})
+    Mistral    /v1/batch/jobs, /v1/files                     Mistral(server_url="{base}")
 Interactive API documentation: {base}/docs
 """
 

@@ -17,7 +17,12 @@ from .store import UNFINISHED
 from .worker import window_seconds
 
 CANCELLABLE = ("validating", "in_progress", "finalizing")
-ENDED_AT = {"completed": "completed_at", "failed": "failed_at", "expired": "expired_at", "cancelled": "cancelled_at"}
+ENDED_AT = {
+    "completed": "completed_at",
+    "failed": "failed_at",
+    "expired": "expired_at",
+    "cancelled": "cancelled_at",
+}
 
 
 def rfc3339(seconds: int | None) -> str | None:

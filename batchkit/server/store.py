@@ -442,10 +442,13 @@ class Store:
             if row is None:
                 return False
             owned = [row["output_file_id"], row["error_file_id"]]
-            if row["endpoint"] and self.db.execute(
-                "SELECT 1 FROM files WHERE id = ? AND filename = ?",
-                (row["input_file_id"], f"{batch_id}_requests.jsonl"),
-            ).fetchone():
+            if (
+                row["endpoint"]
+                and self.db.execute(
+                    "SELECT 1 FROM files WHERE id = ? AND filename = ?",
+                    (row["input_file_id"], f"{batch_id}_requests.jsonl"),
+                ).fetchone()
+            ):
                 owned.append(row["input_file_id"])
             owned = [f for f in owned if f]
             self.db.execute("DELETE FROM results WHERE batch_id = ?", (batch_id,))
@@ -540,7 +543,15 @@ class Store:
                 "UPDATE batches SET completed = completed + ?, failed = failed + ?, expired = expired + ?,"
                 " canceled = canceled + ?, input_tokens = input_tokens + ?, output_tokens = output_tokens + ?"
                 " WHERE id = ?",
-                (counts[SUCCEEDED], failed, counts[EXPIRED], counts[CANCELED], input_tokens, output_tokens, batch_id),
+                (
+                    counts[SUCCEEDED],
+                    failed,
+                    counts[EXPIRED],
+                    counts[CANCELED],
+                    input_tokens,
+                    output_tokens,
+                    batch_id,
+                ),
             )
         return sum(counts.values())
 
@@ -551,7 +562,9 @@ class Store:
         chosen, args = ("", (batch_id,)) if ok is None else (" AND ok = ?", (batch_id, int(ok)))
         reader = _connect(self.db_path)  # its own connection: the writer stays free while this streams
         try:
-            count = reader.execute(f"SELECT count(*) FROM results WHERE batch_id = ?{chosen}", args).fetchone()[0]
+            count = reader.execute(
+                f"SELECT count(*) FROM results WHERE batch_id = ?{chosen}", args
+            ).fetchone()[0]
             if count:
                 with atomic_write(path) as out:
                     for (data,) in reader.execute(

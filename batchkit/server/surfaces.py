@@ -68,7 +68,9 @@ def google_status(status: int) -> str:
 
 
 def _openai_error(status: int, message: str, code: str | None, type: str | None, param: str | None) -> dict:
-    return error_body(message, type or ("server_error" if status >= 500 else "invalid_request_error"), param, code)
+    return error_body(
+        message, type or ("server_error" if status >= 500 else "invalid_request_error"), param, code
+    )
 
 
 def anthropic_error(status: int, message: str, *_ignored) -> dict:
