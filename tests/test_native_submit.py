@@ -131,6 +131,8 @@ def test_status_watch_download_and_list_remote(server, tmp_path, provider):
         "JOB_STATE_SUCCEEDED",
         "SUCCESS",
     )
+    shown = native(provider, base, "status", path).stdout.splitlines()[0]
+    assert shown == f"{status['id']}  completed ({status['provider_status']} at {provider})"
     downloaded = native(provider, base, "download", path)
     assert downloaded.returncode == 0, downloaded.stderr
     assert len((tmp_path / f"follow-{provider}.output.jsonl").read_text().splitlines()) == 3

@@ -247,6 +247,34 @@ def provider_words(body, fallback: str) -> str:
     return fallback
 
 
+def stainless_failure(error, sdk) -> Failure:
+    """A failure of the `openai` or `anthropic` SDK (`sdk`, the module): both raise the same kinds."""
+    if isinstance(error, sdk.APITimeoutError):
+        return Failure(TIMEOUT, cause=error)
+    if isinstance(error, sdk.APIConnectionError):
+        return Failure(UNREACHABLE, cause=error.__cause__ or error)
+    if isinstance(error, sdk.APIStatusError):
+        request = getattr(error, "request", None)
+        message = provider_words(getattr(error, "body", None), str(getattr(error, "message", "") or error))
+        path = request.url.path if request is not None else ""
+        return Failure(ANSWERED, error.status_code, message, path, error)
+    return Failure(OTHER, cause=error)
+
+
+def copy_stream(response, sink, progress: BytesMoved | None) -> int:
+    """Copy a streamed HTTP response's body into `sink` a megabyte at a time; the bytes written."""
+    from ..lenient import as_int
+
+    total = as_int(response.headers.get("content-length"))
+    written = 0
+    for chunk in response.iter_bytes(1 << 20):
+        sink.write(chunk)
+        written += len(chunk)
+        if progress:
+            progress(written, total)
+    return written
+
+
 def transport_errors() -> tuple[type[BaseException], ...]:
     """The HTTP libraries' connection-level errors (the SDKs use httpx or its successor httpx2)."""
     found: list[type[BaseException]] = []

@@ -32,6 +32,13 @@ TIMESTAMPS = (
     "cancelling_at",
     "cancelled_at",
 )
+# The timestamp of each way a batch can end
+ENDED_AT = {
+    "completed": "completed_at",
+    "failed": "failed_at",
+    "cancelled": "cancelled_at",
+    "expired": "expired_at",
+}
 # The metadata batchkit puts on every batch it creates (where the API keeps metadata): the content's sha256
 # finds a batch whose create answer was lost; the file name helps a person reading the provider's list.
 SHA_KEY = "batchkit_sha256"

@@ -23,16 +23,13 @@ from ...errors import InputError, RemoteError
 from ...lenient import as_int, timestamp
 from ...lines import open_binary, read_objects
 from ..client import (
-    ANSWERED,
-    OTHER,
-    TIMEOUT,
-    UNREACHABLE,
     Client,
     Failure,
     Lookup,
     Order,
     ResultFile,
-    provider_words,
+    copy_stream,
+    stainless_failure,
 )
 from ..records import FILE_KEY, SHA_KEY, Batch, BytesMoved, Model, RemoteFile
 
@@ -99,15 +96,7 @@ def read_requests(path: Path) -> list[dict]:
 def _failure(error) -> Failure:
     import anthropic
 
-    if isinstance(error, anthropic.APITimeoutError):
-        return Failure(TIMEOUT, cause=error)
-    if isinstance(error, anthropic.APIConnectionError):
-        return Failure(UNREACHABLE, cause=error.__cause__ or error)
-    if isinstance(error, anthropic.APIStatusError):
-        request = getattr(error, "request", None)
-        message = provider_words(getattr(error, "body", None), str(getattr(error, "message", "") or error))
-        return Failure(ANSWERED, error.status_code, message, request.url.path if request else "", error)
-    return Failure(OTHER, cause=error)
+    return stainless_failure(error, anthropic)
 
 
 class AnthropicBatches(Client):
@@ -210,16 +199,11 @@ class AnthropicBatches(Client):
 
     def download(self, result: ResultFile, sink, progress: BytesMoved | None = None) -> int:
         action = f"downloading the results of batch {result.ref}"
-        written = 0
-        with self._calling(action):
-            with self._sdk.messages.batches.with_streaming_response.results(result.ref) as response:
-                total = as_int(response.headers.get("content-length"))
-                for chunk in response.iter_bytes(1 << 20):
-                    sink.write(chunk)
-                    written += len(chunk)
-                    if progress:
-                        progress(written, total)
-        return written
+        with (
+            self._calling(action),
+            self._sdk.messages.batches.with_streaming_response.results(result.ref) as response,
+        ):
+            return copy_stream(response, sink, progress)
 
     def models(self) -> list[Model]:
         action = "listing models"

@@ -31,7 +31,7 @@ from ..client import (
     transport_failure,
     upload_name,
 )
-from ..records import FILE_KEY, SHA_KEY, Batch, BatchError, BytesMoved, Model, RemoteFile
+from ..records import ENDED_AT, FILE_KEY, SHA_KEY, Batch, BatchError, BytesMoved, Model, RemoteFile
 
 STATES = {
     "JOB_STATE_UNSPECIFIED": "validating",
@@ -46,12 +46,6 @@ STATES = {
     "JOB_STATE_CANCELLING": "cancelling",
     "JOB_STATE_CANCELLED": "cancelled",
     "JOB_STATE_EXPIRED": "expired",
-}
-ENDED_AT = {
-    "completed": "completed_at",
-    "failed": "failed_at",
-    "cancelled": "cancelled_at",
-    "expired": "expired_at",
 }
 MARKER = re.compile(r"^batchkit:([0-9a-f]{64})(?::(.*))?$", re.DOTALL)
 DISPLAY_NAME_MAX = 128

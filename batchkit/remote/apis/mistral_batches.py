@@ -27,12 +27,13 @@ from ..client import (
     Order,
     ProgressReader,
     ResultFile,
+    copy_stream,
     provider_words,
     transport_errors,
     transport_failure,
     upload_name,
 )
-from ..records import Batch, BatchError, BytesMoved, Model, RemoteFile
+from ..records import ENDED_AT, Batch, BatchError, BytesMoved, Model, RemoteFile
 
 STATES = {
     "QUEUED": "validating",
@@ -42,12 +43,6 @@ STATES = {
     "TIMEOUT_EXCEEDED": "expired",
     "CANCELLATION_REQUESTED": "cancelling",
     "CANCELLED": "cancelled",
-}
-ENDED_AT = {
-    "completed": "completed_at",
-    "failed": "failed_at",
-    "cancelled": "cancelled_at",
-    "expired": "expired_at",
 }
 # The endpoint a `{custom_id, body}` file's requests go to, from what its first body holds.
 ENDPOINTS = (
@@ -203,19 +198,12 @@ class MistralBatches(Client):
         return [ResultFile(kind, ref) for kind, ref in files if ref]
 
     def download(self, result: ResultFile, sink, progress: BytesMoved | None = None) -> int:
-        written = 0
         with self._calling(f"downloading file {result.ref}"):
             response = self._sdk.files.download(file_id=result.ref)
             try:
-                total = as_int(response.headers.get("content-length"))
-                for chunk in response.iter_bytes(1 << 20):
-                    sink.write(chunk)
-                    written += len(chunk)
-                    if progress:
-                        progress(written, total)
+                return copy_stream(response, sink, progress)
             finally:
                 response.close()
-        return written
 
     def models(self) -> list[Model]:
         with self._calling("listing models"):

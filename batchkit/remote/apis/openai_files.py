@@ -16,16 +16,13 @@ from pathlib import Path
 from ...errors import RemoteError
 from ...lenient import as_int, timestamp
 from ..client import (
-    ANSWERED,
-    OTHER,
-    TIMEOUT,
-    UNREACHABLE,
     Client,
     Failure,
     Order,
     ProgressReader,
     ResultFile,
-    provider_words,
+    copy_stream,
+    stainless_failure,
     upload_name,
 )
 from ..records import TIMESTAMPS, Batch, BatchError, BytesMoved, Model, RemoteFile, text_or_none
@@ -93,17 +90,7 @@ def parse_batch(raw: dict) -> Batch:
 def _failure(error) -> Failure:
     import openai
 
-    if isinstance(error, openai.APITimeoutError):
-        return Failure(TIMEOUT, cause=error)
-    if isinstance(error, openai.APIConnectionError):
-        return Failure(UNREACHABLE, cause=error.__cause__ or error)
-    if isinstance(error, openai.APIStatusError):
-        request = getattr(error, "request", None)
-        message = provider_words(getattr(error, "body", None), str(getattr(error, "message", "") or error))
-        return Failure(
-            ANSWERED, error.status_code, message, request.url.path if request is not None else "", error
-        )
-    return Failure(OTHER, cause=error)
+    return stainless_failure(error, openai)
 
 
 class OpenAIFiles(Client):
@@ -238,16 +225,8 @@ class OpenAIFiles(Client):
 
     def download(self, result: ResultFile, sink, progress: BytesMoved | None = None) -> int:
         action = f"downloading file {result.ref}"
-        written = 0
-        with self._calling(action):
-            with self._sdk.files.with_streaming_response.content(result.ref) as response:
-                total = as_int(response.headers.get("content-length"))
-                for chunk in response.iter_bytes(1 << 20):
-                    sink.write(chunk)
-                    written += len(chunk)
-                    if progress:
-                        progress(written, total)
-        return written
+        with self._calling(action), self._sdk.files.with_streaming_response.content(result.ref) as response:
+            return copy_stream(response, sink, progress)
 
     def close(self) -> None:
         self._sdk.close()
