@@ -127,12 +127,15 @@ class Manager:
         if batch["status"] in ("cancelling", "finalizing"):
             await self._conclude(batch_id)  # the work is over (or was when the last process stopped)
             return
+        remaining = await off_loop(self.store.deadline, batch_id) - time.time()
+        if remaining <= 0:  # overdue (found by the supervisor, or after a restart): it expires unrun
+            await self._conclude(batch_id)
+            return
         work = asyncio.create_task(self._work(batch_id))
         cancelled = asyncio.create_task(self.cancel_requests[batch_id].wait())
         try:
-            remaining = await off_loop(self.store.deadline, batch_id) - time.time()
             done, _ = await asyncio.wait(
-                {work, cancelled}, timeout=max(0.0, remaining), return_when=asyncio.FIRST_COMPLETED
+                {work, cancelled}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
             )
         finally:
             cancelled.cancel()
