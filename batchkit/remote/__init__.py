@@ -6,7 +6,9 @@ machine submitted (`ledger`), submitting one file (`sending`), many shards under
 cancel, the listings, forget and prune; the Python handles over it (`jobs`: submit → Submission/BatchJob)
 and a ready-made progress bar."""
 
-from .client import Client, Lookup, Order, ResultFile, open_client
+from .apis import open_client
+from .client import Client, Lookup, Order, ResultFile
+from .connect import resolve_target
 from .jobs import BatchJob, Submission, submit
 from .ledger import Entry, Ledger, Name
 from .progress import tqdm_progress
@@ -14,7 +16,7 @@ from .queue import Queue, QueueOptions, Shard, check_cost, check_countable, shar
 from .records import STATES, Batch, BatchError, Model, RemoteFile
 from .sending import SubmitOptions, SubmitResult, file_digest
 from .session import Connection, DownloadResult, Event, Ref, Session, parse_metadata
-from .target import Target, resolve_target
+from .target import Target
 
 __all__ = [
     "STATES",

@@ -2,7 +2,7 @@
 
 `Client` is the abstract class; each API has one implementation in `apis/` (OpenAI's Files + Batches,
 Anthropic's Message Batches, Gemini's Batch API, Mistral's batch jobs), chosen by the provider row's
-`remote_api` (`open_client`). Each implementation talks through the provider's official SDK and answers in
+`remote_api` (`apis.open_client`). Each implementation talks through the provider's official SDK and answers in
 the records of `records.py`, so the ledger, the queue, the session and the Python handles never know which
 API they are talking to. Every SDK failure becomes one `RemoteError` line with the provider's own words and
 what to do next (`Failure.error`). The API key lives only inside the SDK client: it is never stored,
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from ..errors import RemoteError, UsageError
+from ..lenient import as_int
 from .records import SHA_KEY, Batch, BytesMoved, Model, RemoteFile
 from .target import PLACEHOLDER_KEY, Target, api_key
 
@@ -147,16 +148,6 @@ class Client(ABC):
             )
 
 
-def open_client(target: Target) -> Client:
-    """The implementation of the target's API, or a refusal that says why there is none."""
-    from .apis import api_class
-
-    provider = target.provider
-    if provider.remote_api is None:
-        raise UsageError(f"{provider.name} cannot take a batch from batchkit: {provider.no_batch_api}")
-    return api_class(provider.remote_api)(target)
-
-
 # --- errors ----------------------------------------------------------------------------------------------
 
 TIMEOUT, UNREACHABLE, ANSWERED, OTHER = "timeout", "unreachable", "answered", "other"
@@ -263,7 +254,6 @@ def stainless_failure(error, sdk) -> Failure:
 
 def copy_stream(response, sink, progress: BytesMoved | None) -> int:
     """Copy a streamed HTTP response's body into `sink` a megabyte at a time; the bytes written."""
-    from ..lenient import as_int
 
     total = as_int(response.headers.get("content-length"))
     written = 0

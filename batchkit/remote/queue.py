@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..tokens import estimate
-from .records import Batch
+from .records import Batch, Event
 from .sending import Prepared, Sender, SubmitOptions
 
 TOKEN_LIMIT = "token_limit_exceeded"
@@ -101,8 +101,6 @@ class Queue:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ):
-        from .session import Event  # Event lives with Session; imported here to keep the modules acyclic
-
         self.session, self.shards, self.options = session, shards, options
         self.progress, self.event, self.sleep, self.clock = progress, Event, sleep, clock
         target = session.connection.target()

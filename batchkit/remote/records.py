@@ -121,3 +121,20 @@ class Batch:
 
 def text_or_none(value) -> str | None:
     return None if value is None else str(value)
+
+
+@dataclass
+class Event:
+    """Progress for the caller to show. kinds: upload, download (bytes `done` of `total`), batch (a new
+    snapshot in `batch`), note (a sentence in `message`); from queue.py also submitted (a new batch in
+    `batch`) and queue (shards `done` of `total`, the counts in `message`)."""
+
+    kind: str
+    subject: str
+    done: int = 0
+    total: int | None = None
+    batch: Batch | None = None
+    message: str = ""
+
+
+OnEvent = Callable[[Event], None]  # each upload, download, batch status or note as it happens

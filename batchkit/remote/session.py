@@ -18,28 +18,13 @@ from pathlib import Path
 from ..atomic import atomic_write
 from ..errors import InputError, UsageError
 from ..providers import METADATA_MAX_KEY, METADATA_MAX_PAIRS, METADATA_MAX_VALUE, get_provider
-from .client import Client, ResultFile, open_client
+from .apis import open_client
+from .client import Client, ResultFile
+from .connect import resolve_target
 from .ledger import CREATING, Entry, Ledger, Name
-from .records import FILE_KEY, SHA_KEY, Batch, Model
+from .records import FILE_KEY, SHA_KEY, Batch, Event, Model, OnEvent
 from .sending import Sender, SubmitOptions, SubmitResult, file_digest
-from .target import Target, resolve_target
-
-
-@dataclass
-class Event:
-    """Progress for the caller to show. kinds: upload, download (bytes `done` of `total`), batch (a new
-    snapshot in `batch`), note (a sentence in `message`); from queue.py also submitted (a new batch in
-    `batch`) and queue (shards `done` of `total`, the counts in `message`)."""
-
-    kind: str
-    subject: str
-    done: int = 0
-    total: int | None = None
-    batch: Batch | None = None
-    message: str = ""
-
-
-OnEvent = Callable[[Event], None]  # each upload, download, batch status or note as it happens
+from .target import Target
 
 
 def _ignore(event: Event) -> None:

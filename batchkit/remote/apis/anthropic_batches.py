@@ -32,6 +32,7 @@ from ..client import (
     stainless_failure,
 )
 from ..records import FILE_KEY, SHA_KEY, Batch, BytesMoved, Model, RemoteFile
+from .sdk import sdk
 
 # A created batch is looked for among those created at most this long before the create was started (the
 # machine's clock and the provider's may differ a little).
@@ -106,8 +107,6 @@ class AnthropicBatches(Client):
     keeps_metadata = False
 
     def __init__(self, target, *, max_retries: int = 2, timeout: float = 600.0):
-        from . import sdk
-
         anthropic = sdk("anthropic", "anthropic")
         super().__init__(target, max_retries=max_retries, timeout=timeout)
         self._sdk = anthropic.Anthropic(

@@ -32,6 +32,7 @@ from ..client import (
     upload_name,
 )
 from ..records import ENDED_AT, FILE_KEY, SHA_KEY, Batch, BatchError, BytesMoved, Model, RemoteFile
+from .sdk import sdk
 
 STATES = {
     "JOB_STATE_UNSPECIFIED": "validating",
@@ -126,8 +127,6 @@ class GeminiBatches(Client):
     sdk_paths = ("/v1beta", "/v1")  # the SDK adds its api_version, v1beta unless told
 
     def __init__(self, target, *, max_retries: int = 2, timeout: float = 600.0):
-        from . import sdk
-
         genai = sdk("google.genai", "gemini")
         super().__init__(target, max_retries=max_retries, timeout=timeout)
 

@@ -34,6 +34,7 @@ from ..client import (
     upload_name,
 )
 from ..records import ENDED_AT, Batch, BatchError, BytesMoved, Model, RemoteFile
+from .sdk import sdk
 
 STATES = {
     "QUEUED": "validating",
@@ -118,8 +119,6 @@ class MistralBatches(Client):
     sdk_paths = ("/v1",)
 
     def __init__(self, target, *, max_retries: int = 2, timeout: float = 600.0):
-        from . import sdk
-
         mistralai = sdk("mistralai.client", "mistral")
         super().__init__(target, max_retries=max_retries, timeout=timeout)
         self._sdk = mistralai.Mistral(
