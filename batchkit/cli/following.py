@@ -33,7 +33,7 @@ def show_outcomes(batches) -> None:
 
 
 def fail_unless_completed(batches) -> None:
-    unfinished = [b for b in batches if b.status != "completed"]
+    unfinished = [b for b in batches if b is not None and b.status != "completed"]
     if unfinished:
         names = ", ".join(f"{b.id} {b.status}" for b in unfinished)
         raise JobFailed(f"{len(unfinished)} batch(es) did not complete: {names}")

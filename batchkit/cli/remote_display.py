@@ -93,9 +93,56 @@ def show_download(result) -> None:
         for path in result.files.values():
             click.echo(f"{path}: already downloaded (--force downloads again)")
         return
-    if not result.batch.output_file_id:
+    if result.batch is not None and not result.batch.output_file_id:
         click.echo(f"{result.batch.id}: no output file (no request succeeded)", err=True)
     for kind, path in result.files.items():
-        click.echo(f"{path}: {kind}, {result.lines.get(kind, 0)} line(s)")
+        cached = (
+            f", {result.cached:,} of them from the answer cache" if kind == "output" and result.cached else ""
+        )
+        click.echo(f"{path}: {kind}, {result.lines.get(kind, 0)} line(s){cached}")
     for problem in result.problems:
         click.echo(f"warning: {result.batch.id}: {problem}", err=True)
+    if result.remembered:
+        click.echo(f"answer cache: kept {result.remembered:,} new answer(s)", err=True)
+
+
+def _counted(counts) -> str:
+    """'7 ok, 2 server_error (500)': most first."""
+    return ", ".join(f"{n:,} {what}" for what, n in counts.most_common()) or "nothing"
+
+
+def round_line(one) -> str:
+    """One round of --until-done: what it sent and what came back."""
+    submitted = one.submitted
+    parts = [f"{one.requests:,} request(s)"]
+    if submitted.cached:
+        parts.append(f"{submitted.cached:,} answered from the answer cache")
+    if one.batch is not None:
+        sent = one.batch.total or submitted.sent
+        parts.append(f"{f'{sent:,} ' if sent else ''}sent as {one.batch.id} ({one.batch.status})")
+    return f"round {one.number}: {', '.join(parts)}; came back: {_counted(one.came_back)}"
+
+
+def rounds_summary(chain, max_rounds: int) -> list[str]:
+    """Every round of a file, then whether every request has its answer and how to merge them all."""
+    lines = [f"{chain.path}: {round_line(one)}" for one in chain.rounds]
+    standing = chain.standing
+    files = " ".join(str(p) for p in chain.result_files)
+    if chain.done:
+        lines.append(
+            f"{chain.path}: every request has its answer ({standing.answered:,} of {standing.requests:,})"
+        )
+    else:
+        left = []
+        if standing.final:
+            left.append(f"{_counted(standing.final)} (not sent again: they would fail again)")
+        if standing.again:
+            left.append(f"{_counted(standing.again)} (still without an answer after {len(chain.rounds)} round(s) "
+                        f"of {max_rounds})")  # fmt: skip
+        lines.append(
+            f"{chain.path}: {standing.answered:,} of {standing.requests:,} request(s) have their answer; "
+            f"without one: {'; '.join(left)}"
+        )
+    if files:
+        lines.append(f"{chain.path}: merge with: batchkit merge {chain.path} --results {files} -o merged.csv")
+    return lines

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
 
-from ..errors import JobFailed, ValidationFailed
+from ..errors import JobFailed, UsageError, ValidationFailed
+from .answer_options import cache_options, chosen_cache, chosen_rounds, rounds_options
 from .common import chosen_file, subset_of, subset_options
 from .following import fail_unless_completed, follow, show_outcomes
-from .remote_display import Display, finished_line, show_download
+from .remote_display import Display, finished_line, rounds_summary, show_download
 from .remote_options import connection_options, open_session
 
 
@@ -38,13 +40,21 @@ from .remote_options import connection_options, open_session
 @click.option("--max-batches", type=click.IntRange(min=1), metavar="K", help="At most K batches in flight.")
 @click.option("--max-cost", type=click.FloatRange(min=0), metavar="AMOUNT",
               help="Refuse, before uploading, when the estimated cost's upper bound exceeds AMOUNT.")  # fmt: skip
+@cache_options
+@rounds_options
 @subset_options
 def submit(
     files, provider, base_url, api_key_env, completion_window, metadata_pairs, model, wait, no_validate, force,
-    interval, output_dir, quiet, max_enqueued_tokens, max_batches, max_cost, limit, sample, seed,
+    interval, output_dir, quiet, max_enqueued_tokens, max_batches, max_cost, cache_path, no_cache, until_done,
+    max_rounds, limit, sample, seed,
 ):  # fmt: skip
     """Validate, upload and create one batch per FILE (shards from `build` go together). A file's content
     identifies its batch: a copy under another name is the same batch, and is not submitted again.
+
+    Requests the answer cache has a good answer for are not sent: their answers are written into
+    NAME.output.jsonl when it is downloaded (a file answered whole makes no batch). --until-done (with
+    --wait) sends again, round after round, what failed for a reason that passes, what has no result and
+    answers that do not follow their response schema; it exits 0 only when every request has its answer.
 
     With an enqueued-token cap (--max-enqueued-tokens, or the provider's own) or --max-batches, the files
     form a queue: each goes when it fits, a batch refused with token_limit_exceeded goes again later as a
@@ -52,10 +62,18 @@ def submit(
     from ..remote import QueueOptions, check_cost, check_countable, parse_metadata, shard_tokens
 
     metadata = parse_metadata(metadata_pairs)
+    rounds = chosen_rounds(until_done, max_rounds)
+    if rounds and not wait:
+        raise UsageError(
+            "--until-done needs --wait: it follows each batch to its end to send again what failed"
+        )
+    cache = chosen_cache(cache_path, no_cache)
     subset = subset_of(limit, sample, seed)
     files = [str(chosen_file(Path(f), subset, quiet)) for f in files]
     display = Display(quiet)
-    with open_session(provider, base_url, api_key_env) as session:
+    options = {"completion_window": completion_window, "metadata": metadata, "validate": not no_validate,
+               "force": force, "model": model, "cache": cache}  # fmt: skip
+    with open_session(provider, base_url, api_key_env) as session, _closing(cache):
         target = session.connection.target()
         cap = max_enqueued_tokens if max_enqueued_tokens is not None else target.provider.enqueued_tokens
         queued = cap is not None or max_batches is not None
@@ -65,24 +83,29 @@ def submit(
                 check_cost(counted, max_cost)  # before anything is uploaded
             if cap is not None:
                 check_countable(counted, "the enqueued-token cap")
+        if queued and rounds:
+            raise UsageError(
+                "--until-done sends each round as soon as the one before ends, so it does not go with an "
+                "enqueued-token cap or --max-batches (give --max-enqueued-tokens a cap above the files' tokens)"
+            )
+        if rounds:
+            _until_done(session, files, display, options, rounds, interval, output_dir)
+            return
         if queued:
-            options = {"completion_window": completion_window, "metadata": metadata,
-                       "validate": not no_validate, "force": force, "model": model}  # fmt: skip
             queue_options = QueueOptions(cap, max_batches, interval)
             batches = _queue(session, zip(files, tokens, strict=True), display, options, queue_options)
             if wait:
                 _download_all(files, batches, session, output_dir, display)
             fail_unless_completed(batches)
             return
-        submitted = _submit_all(session, files, display, completion_window=completion_window,
-                                metadata=metadata, validate=not no_validate, force=force, model=model)  # fmt: skip
-        refs = [str(s.path) for s in submitted]
+        submitted = _submit_all(session, files, display, **options)
+        refs = [str(s.path) for s in submitted if s.batch is not None]
         if not wait:
-            if submitted and not quiet:
+            if refs and not quiet:
                 click.echo(f"follow with: batchkit watch {' '.join(refs)}", err=True)
             _fail_if_known_failed(submitted)
             return
-        _wait_and_download(refs, session, interval, output_dir, display)
+        _wait_and_download(submitted, session, interval, output_dir, display)
 
 
 def _submit_all(session, files, display, **options) -> list:
@@ -123,23 +146,46 @@ def _queue(session, counted_files, display, options, queue_options) -> list:
         display.close()
     for shard in done:
         again = f", sent {shard.refusals + 1} times (token_limit_exceeded)" if shard.refusals else ""
-        click.echo(f"{shard.path}: {finished_line(shard.batch)}{again}")
+        end = finished_line(shard.batch) if shard.batch else "answered whole from the answer cache; no batch"
+        click.echo(f"{shard.path}: {end}{again}")
     return [shard.batch for shard in done]
+
+
+@contextlib.contextmanager
+def _closing(cache):
+    try:
+        yield cache
+    finally:
+        if cache is not None:
+            cache.close()
 
 
 def _download_all(files, batches, session, output_dir, display) -> None:
     for ref, batch in zip(files, batches, strict=True):
-        if batch.output_file_id or batch.error_file_id:
+        if batch is None or batch.output_file_id or batch.error_file_id:
             try:
                 show_download(session.download(str(ref), out_dir=output_dir, progress=display))
             finally:
                 display.close()
 
 
+def _cache_part(result) -> str:
+    """'; 100 answered from the answer cache, 10 sent' when the cache answered some."""
+    if not result.cached:
+        return ""
+    sent = f", {result.sent:,} sent" if result.sent is not None else ""
+    return f"; {result.cached:,} answered from the answer cache{sent}"
+
+
 def _submitted_line(result) -> str:
     path, batch = result.path, result.batch
+    if batch is None:
+        return (
+            f"{path}: all {result.cached:,} request(s) answered from the answer cache; no batch was made "
+            f"(`batchkit download {path}` writes the answers)"
+        )
     if not result.existing:
-        return f"{path}: submitted as {batch.id} ({batch.status})"
+        return f"{path}: submitted as {batch.id} ({batch.status}){_cache_part(result)}"
     line = f"{path}: already submitted as {batch.id} ({batch.status})"
     if result.first_name:
         line += f" under the name {result.first_name}; recorded {path} as another name for it"
@@ -164,8 +210,34 @@ def _fail_if_known_failed(submitted) -> None:
         )
 
 
-def _wait_and_download(refs, session, interval, output_dir, display) -> None:
-    batches = follow(refs, session, interval, display)
+def _wait_and_download(submitted, session, interval, output_dir, display) -> None:
+    refs = [str(s.path) for s in submitted if s.batch is not None]
+    batches = follow(refs, session, interval, display) if refs else []
     show_outcomes(batches)
-    _download_all(refs, batches, session, output_dir, display)
+    ended = iter(batches)
+    _download_all([s.path for s in submitted], [next(ended) if s.batch else None for s in submitted], session,
+                  output_dir, display)  # fmt: skip
     fail_unless_completed(batches)
+
+
+def _until_done(session, files, display, options, max_rounds, interval, output_dir) -> None:
+    """Rounds of batches until every request has its answer (remote.rounds); each round's summary, and
+    exit 1 when some request has none."""
+    from ..remote import SubmitOptions, UntilDone
+
+    driver = UntilDone(session, SubmitOptions(**options), max_rounds=max_rounds, interval=interval,
+                       out_dir=output_dir, progress=display)  # fmt: skip
+    try:
+        chains = driver.run(files)
+    except KeyboardInterrupt:
+        display.close()
+        click.echo("\ninterrupted; run the same command again to resume where it stopped", err=True)
+        raise SystemExit(130) from None
+    finally:
+        display.close()
+    for chain in chains:
+        for line in rounds_summary(chain, max_rounds):
+            click.echo(line)
+    unfinished = [chain for chain in chains if not chain.done]
+    if unfinished:
+        raise JobFailed(f"{len(unfinished)} file(s) still have requests without their answer")

@@ -3,8 +3,9 @@
 the records every API answers in (`records`), where to send (`target`), the local ledger of what this
 machine submitted (`ledger`), submitting one file (`sending`), many shards under an enqueued-token cap
 (`queue`), and the `Session` whose methods are what a user does remotely: submit, status, watch, download,
-cancel, the listings, forget and prune; the Python handles over it (`jobs`: submit → Submission/BatchJob)
-and a ready-made progress bar."""
+cancel, the listings, forget and prune; rounds of batches until every request has its answer (`rounds`:
+--until-done); the Python handles over it (`jobs`: submit → Submission/BatchJob) and a ready-made
+progress bar."""
 
 from .apis import open_client
 from .client import Client, Lookup, Order, ResultFile
@@ -14,6 +15,7 @@ from .ledger import Entry, Ledger, Name
 from .progress import tqdm_progress
 from .queue import Queue, QueueOptions, Shard, check_cost, check_countable, shard_tokens
 from .records import STATES, Batch, BatchError, Model, RemoteFile
+from .rounds import Round, Rounds, UntilDone
 from .sending import SubmitOptions, SubmitResult, file_digest
 from .session import Connection, DownloadResult, Event, Ref, Session, parse_metadata
 from .target import Target
@@ -38,12 +40,15 @@ __all__ = [
     "Ref",
     "RemoteFile",
     "ResultFile",
+    "Round",
+    "Rounds",
     "Session",
     "Shard",
     "Submission",
     "SubmitOptions",
     "SubmitResult",
     "Target",
+    "UntilDone",
     "check_cost",
     "check_countable",
     "file_digest",

@@ -17,22 +17,25 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from .. import paths
+from .. import paths, sqlitefile
 from ..errors import InputError
 
 FILENAME = "ledger.db"
 LOCKS = "locks"
+SUBMISSIONS = "submissions"  # per submission: what the answer cache answered, and what was sent instead
 
 # Steps of a submission, in order. "uploading"/"creating" mean the step was started and its outcome is
 # unknown until the row moves on; the two "failed" steps carry the cause in `error`.
 STARTED, UPLOADING, UPLOADED, CREATING, CREATED = "started", "uploading", "uploaded", "creating", "created"
 UPLOAD_FAILED, CREATE_FAILED = "upload failed", "create failed"
+ANSWERED = "answered"  # every request was answered from the answer cache: no batch was made
 
 MIGRATIONS: list[str] = [
     """
@@ -85,6 +88,19 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE submissions ADD COLUMN newest_before TEXT
     """,
+    # The answer cache and --until-done: which cache a submission reads and fills, what of it was answered
+    # from there (and the file actually sent), the batch's model (part of an answer's key where the lines
+    # name none), and for a round of --until-done the first submission it belongs to and its number.
+    """
+    ALTER TABLE submissions ADD COLUMN cache_path TEXT;
+    ALTER TABLE submissions ADD COLUMN cached INTEGER;
+    ALTER TABLE submissions ADD COLUMN cached_path TEXT;
+    ALTER TABLE submissions ADD COLUMN sent_path TEXT;
+    ALTER TABLE submissions ADD COLUMN model TEXT;
+    ALTER TABLE submissions ADD COLUMN parent INTEGER;
+    ALTER TABLE submissions ADD COLUMN round INTEGER;
+    CREATE INDEX submissions_by_parent ON submissions (parent, round)
+    """,
 ]
 
 
@@ -110,6 +126,13 @@ class Entry:
     updated_at: int
     error: str | None
     newest_before: str | None = None  # the provider's newest batch before the create ("" when none)
+    cache_path: str | None = None  # the answer cache it reads and fills (None: none)
+    cached: int | None = None  # requests answered from the cache (None: not looked up yet)
+    cached_path: str | None = None  # their result lines, written into the output when it is downloaded
+    sent_path: str | None = None  # the file sent in its place when some requests were answered so
+    model: str | None = None  # the batch's model, where the API takes it on the batch
+    parent: int | None = None  # a round of --until-done: the first submission, whose requests it re-sends
+    round: int | None = None  # that round's number (the first submission is round 1)
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -144,51 +167,18 @@ class Ledger:
     # --- opening ----------------------------------------------------------------------------------------
 
     def _create(self) -> None:
-        """A new ledger appears whole: built beside, then linked into place unless another process won."""
-        fresh = self.path.with_name(f".{self.path.name}.{os.getpid()}.new")
-        try:
-            db = sqlite3.connect(fresh, isolation_level=None)
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                self._migrate(db)
-                db.execute("COMMIT")
-            finally:
-                db.close()
-            with contextlib.suppress(FileExistsError):
-                os.link(fresh, self.path)
-        except (OSError, sqlite3.OperationalError) as e:
-            raise paths.unwritable(self.path.parent, e) from None
-        finally:
-            with contextlib.suppress(OSError):
-                fresh.unlink()
+        sqlitefile.create_whole(self.path, self._migrate)
 
     def _migrate(self, db: sqlite3.Connection) -> None:
         """Apply the migrations this ledger lacks, inside the caller's (immediate) transaction."""
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version > len(MIGRATIONS):
-            raise InputError(
-                f"the ledger {self.path} was written by a newer batchkit (schema {version}); upgrade batchkit"
-            )
-        for number, script in enumerate(MIGRATIONS[version:], version + 1):
-            for statement in filter(str.strip, script.split(";")):
-                db.execute(statement)
-            db.execute(f"PRAGMA user_version = {number}")
+        newer = (
+            f"the ledger {self.path} was written by a newer batchkit (schema {{version}}); upgrade batchkit"
+        )
+        sqlitefile.migrate(db, MIGRATIONS, newer)
 
     def _damaged(self, reason: str) -> InputError:
         """Move a damaged ledger aside (never replace it silently) and say where it went."""
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
-        number = 1
-        while aside.exists():
-            number += 1
-            aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}-{number}")
-        try:
-            os.rename(self.path, aside)
-            moved = f"moved it aside to {aside}, so the next command starts a new ledger"
-        except FileNotFoundError:
-            moved = "another batchkit process has already moved it aside"
-        except OSError as e:
-            moved = f"could not move it aside ({e.strerror}); move or delete it to start a new ledger"
+        moved = sqlitefile.move_aside(self.path, "ledger")
         return InputError(
             f"the ledger {self.path} is damaged: {reason}; {moved}. The batches it recorded are still on "
             "their servers: `batchkit list --remote` shows them"
@@ -216,18 +206,7 @@ class Ledger:
 
     def _failure(self, error: sqlite3.DatabaseError) -> Exception:
         """What a SQLite failure means for the user; anything else (a bug) is raised as it is."""
-        name = getattr(error, "sqlite_errorname", "") or ""
-        if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
-            return self._damaged(str(error))
-        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
-            return InputError(f"the ledger {self.path} stayed locked by another process for 30 s; try again")
-        if name.startswith("SQLITE_FULL"):
-            return InputError(f"cannot write the ledger {self.path}: the disk is full; free some space")
-        if name.startswith(
-            ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_IOERR", "SQLITE_AUTH")
-        ):
-            return paths.unwritable(self.path, error)
-        return error
+        return sqlitefile.failure(error, self.path, "the ledger", self._damaged)
 
     def _run(self, sql: str, params=(), immediate: bool = False) -> list[sqlite3.Row]:
         with self._transaction(immediate) as db:
@@ -299,6 +278,19 @@ class Ledger:
     def for_batch(self, batch_id: str, base_url: str | None = None) -> Entry | None:
         return next(iter(self.find(batch_id=batch_id, base_url=base_url, limit=1)), None)
 
+    def for_round(self, parent: int, number: int) -> Entry | None:
+        """The latest submission of round `number` of --until-done for the submission `parent`."""
+        rows = self._entries(
+            "SELECT * FROM submissions WHERE parent = ? AND round = ? ORDER BY id DESC LIMIT 1",
+            (parent, number),
+        )
+        return rows[0] if rows else None
+
+    def rounds(self, parent: int) -> list[Entry]:
+        """The rounds of --until-done sent for the submission `parent`, by round, latest row of each."""
+        rows = self._entries("SELECT * FROM submissions WHERE parent = ? ORDER BY round, id", (parent,))
+        return list({entry.round: entry for entry in rows}.values())
+
     def for_name(self, path: str) -> Entry | None:
         """The latest submission that was given this name (whatever the file holds now)."""
         return next(iter(self.find(name=path, limit=1)), None)
@@ -312,6 +304,12 @@ class Ledger:
         with self._transaction(immediate=True) as db:
             db.execute(f"DELETE FROM names WHERE submission_id IN ({marks})", entry_ids)
             db.execute(f"DELETE FROM submissions WHERE id IN ({marks})", entry_ids)
+        for entry_id in entry_ids:
+            shutil.rmtree(self.files_of(entry_id), ignore_errors=True)
+
+    def files_of(self, entry_id: int) -> Path:
+        """The folder of a submission's own files (what the answer cache answered; what was sent)."""
+        return self.path.parent / SUBMISSIONS / str(entry_id)
 
     # --- names ------------------------------------------------------------------------------------------
 

@@ -217,6 +217,9 @@ class Queue:
                 result = self.resender.send(self.resender.prepare(shard.path))
             else:
                 result = self.sender.send(prepared[shard.path])
+            if result.batch is None:  # answered whole from the answer cache: nothing in flight
+                shard.state = DONE
+                continue
             shard.batch, shard.state, shard.waiting_for = result.batch, IN_FLIGHT, set()
             self.progress(self.event("submitted", str(shard.path), batch=result.batch))
 

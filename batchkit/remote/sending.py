@@ -6,6 +6,13 @@ idempotent (content already submitted to a server is not submitted again, under 
 in the batch's metadata, before it is asked for again with the same idempotency key). Two processes
 submitting the same content to the same server take turns (`Ledger.lock`): the second waits, then finds
 the first one's batch.
+
+With an answer cache (`SubmitOptions.cache`), the requests it has good answers for are left out: their
+result lines are written at once beside the ledger, the rest goes as the batch (`split` in the cache
+package), and both are recorded on the submission's row before anything is uploaded, so a resumed run
+sends what the first one decided. A file answered whole from the cache makes no batch (step `answered`).
+A round of `--until-done` (`Prepared.round`) is found by its first submission and number, not by its
+content, since two rounds may re-send the same requests.
 """
 
 from __future__ import annotations
@@ -17,13 +24,14 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
+from ..cache import AnswerCache, address, split
 from ..errors import InputError, RemoteError, UsageError, ValidationFailed
 from ..formats import read_requests
 from ..lines import open_binary
 from ..providers import METADATA_MAX_VALUE
 from ..validate import validate_file
 from .client import Client, Lookup, Order
-from .ledger import CREATE_FAILED, CREATED, CREATING, UPLOAD_FAILED, UPLOADED, UPLOADING, Entry
+from .ledger import ANSWERED, CREATE_FAILED, CREATED, CREATING, UPLOAD_FAILED, UPLOADED, UPLOADING, Entry
 from .records import FILE_KEY, SHA_KEY, Batch
 from .target import Target
 
@@ -36,16 +44,30 @@ SEARCH_MAX_BATCHES = 2000
 class SubmitResult:
     path: Path
     entry: Entry
-    batch: Batch
+    batch: Batch | None  # None: every request was answered from the cache, so no batch was made
     existing: bool = False  # submitted before: nothing was sent
     first_name: str | None = None  # when existing under another name: the name it was submitted under
     notes: list[str] = field(default_factory=list)
+    requests: int | None = None  # requests in the file (None: not counted, the file was not validated)
+
+    @property
+    def cached(self) -> int:
+        """Requests answered from the answer cache (their result lines are written when downloading)."""
+        return self.entry.cached or 0
+
+    @property
+    def sent(self) -> int | None:
+        """Requests sent as the batch (None when not counted)."""
+        return None if self.requests is None else self.requests - self.cached
 
     @property
     def failed_for_the_file(self) -> bool:
         """The batch failed because of what the file holds (errors on its lines): resubmitting it as it is
         would fail again."""
-        return self.batch.status == "failed" and any(e.line is not None for e in self.batch.errors)
+        batch = self.batch
+        return (
+            batch is not None and batch.status == "failed" and any(e.line is not None for e in batch.errors)
+        )
 
 
 @dataclass
@@ -55,6 +77,12 @@ class Prepared:
     size: int
     known: Entry | None  # the ledger's latest submission of this content to this server, when prepared
     plan: Plan | None = None  # None when it is already submitted and will not be sent
+    round: tuple[int, int] | None = None  # a round of --until-done: (its first submission's id, number)
+
+    @property
+    def subject(self) -> str:
+        """What the ledger's lock is held for: the content, or a round of a submission."""
+        return f"round {self.round[1]} of submission {self.round[0]}" if self.round else self.sha256
 
 
 @dataclass
@@ -64,6 +92,7 @@ class Plan:
 
     endpoint: str | None
     model: str | None
+    requests: int | None = None  # counted when the file was validated
 
 
 def file_digest(path: Path) -> tuple[str, int]:
@@ -103,7 +132,8 @@ def _plan(path: Path, target: Target, validate: bool, model: str | None) -> Plan
         )
     if not endpoints and target.provider.dialect in ("openai", None):
         raise InputError(f"{path}: no request line names a url; nothing to submit")
-    return Plan(endpoints[0] if endpoints else None, _batch_model(path, target, models, model))
+    requests = report.summary.requests if validate else None
+    return Plan(endpoints[0] if endpoints else None, _batch_model(path, target, models, model), requests)
 
 
 def _batch_model(path: Path, target: Target, models: list[str], model: str | None) -> str | None:
@@ -122,6 +152,13 @@ def _batch_model(path: Path, target: Target, models: list[str], model: str | Non
     raise UsageError(
         f"{path}: {target.who} takes the model on the batch and no request names one; pass model=NAME"
     )
+
+
+def _split_kept(entry: Entry) -> bool:
+    """Whether the row's answers from the cache were decided and their files are still in place."""
+    if entry.cached is None:
+        return False
+    return all(Path(path).is_file() for path in (entry.cached_path, entry.sent_path) if path)
 
 
 def idempotency_key(entry: Entry, endpoint: str, completion_window: str, metadata: dict[str, str]) -> str:
@@ -144,6 +181,7 @@ class SubmitOptions:
     validate: bool = True
     force: bool = False
     model: str | None = None  # the batch's model, for APIs that take it on the batch
+    cache: AnswerCache | None = None  # answer requests from here, and send only the others
 
 
 class Sender:
@@ -159,6 +197,8 @@ class Sender:
         self.session, self.target, self.ledger = session, target, session.ledger
         self.completion_window, self.metadata = options.completion_window, options.metadata
         self.validate, self.force, self.model = options.validate, options.force, options.model
+        self.cache = options.cache
+        self.where = address(target.provider.remote_api or "openai", target.base_url)  # in answer keys
         self._note: Callable[[Path, str], None] = note
         self._upload_progress = upload_progress
         self.notes: list[str] = []
@@ -171,22 +211,30 @@ class Sender:
         self.notes.append(message)
         self._note(path, message)
 
-    def prepare(self, path: Path) -> Prepared:
-        """Digest and validate (unless it was submitted before): raises before anything is sent."""
+    def prepare(self, path: Path, round: tuple[int, int] | None = None) -> Prepared:
+        """Digest and validate (unless it was submitted before): raises before anything is sent. `round`:
+        (first submission's id, number) when the file is a round of --until-done."""
         sha, size = file_digest(path)
-        known = self.ledger.for_file(sha, self.target.base_url)
-        if known and known.batch_id and not self.force:
-            return Prepared(path, sha, size, known)
-        return Prepared(path, sha, size, known, _plan(path, self.target, self.validate, self.model))
+        item = Prepared(path, sha, size, None, round=round)
+        item.known = self._latest(item)
+        if item.known and item.known.batch_id and not self.force:
+            return item
+        item.plan = _plan(path, self.target, self.validate, self.model)
+        return item
+
+    def _latest(self, item: Prepared) -> Entry | None:
+        if item.round is not None:
+            return self.ledger.for_round(*item.round)
+        return self.ledger.for_file(item.sha256, self.target.base_url)
 
     def send(self, item: Prepared) -> SubmitResult:
         """Submit the content, or find the batch it already is (made before, or by a process we waited for)."""
         self.notes = []
         waiting = f"another batchkit process (pid {{}}) is submitting this content to {self.target.base_url}; waiting"
         with self.ledger.lock(
-            item.sha256, self.target.base_url, lambda pid: self.note(item.path, waiting.format(pid))
+            item.subject, self.target.base_url, lambda pid: self.note(item.path, waiting.format(pid))
         ):
-            latest = self.ledger.for_file(item.sha256, self.target.base_url)
+            latest = self._latest(item)
             made_since = latest is not None and (item.known is None or latest.id != item.known.id)
             if latest and latest.batch_id and (not self.force or made_since):
                 return self._already(item, latest)
@@ -205,14 +253,18 @@ class Sender:
             batch = Batch(entry.batch_id, entry.status or "unknown", total=entry.total or 0,
                           completed=entry.completed or 0, failed=entry.failed or 0)  # fmt: skip
         first = entry.path if entry.path != name else None
-        return SubmitResult(item.path, entry, batch, existing=True, first_name=first, notes=self.notes)
+        requests = batch.total + (entry.cached or 0) if batch.total else None
+        return SubmitResult(item.path, entry, batch, existing=True, first_name=first, notes=self.notes,
+                            requests=requests)  # fmt: skip
 
     def _submit(self, item: Prepared, latest: Entry | None) -> SubmitResult:
         # an interrupted create is looked for from when it was started (before this run touches the row)
         interrupted = (
             latest if latest is not None and not latest.batch_id and latest.step == CREATING else None
         )
-        entry = self._row(item, latest)
+        entry = self._split(item, self._row(item, latest))
+        if entry.step == ANSWERED:
+            return SubmitResult(item.path, entry, None, notes=self.notes, requests=entry.cached)
         if interrupted and (found := self._find_created(item, interrupted)):
             self.note(
                 item.path, f"found batch {found.id}, created by an interrupted run; not creating another"
@@ -221,20 +273,54 @@ class Sender:
             entry = self._upload(item, entry)
             found = self._create(item, entry)
         entry = self.ledger.update(entry.id, step=CREATED, batch_id=found.id, error=None)
-        return SubmitResult(item.path, self.session.record(entry, found), found, notes=self.notes)
+        return SubmitResult(item.path, self.session.record(entry, found), found, notes=self.notes,
+                            requests=item.plan.requests)  # fmt: skip
 
     def _row(self, item: Prepared, latest: Entry | None) -> Entry:
         """The unfinished row to resume, or a new one."""
+        cache_path = str(self.cache.path) if self.cache is not None else None
         if latest is not None and not latest.batch_id:
             self.ledger.add_name(latest.id, str(item.path.resolve()))
+            decided = {} if latest.cached is not None else {"cache_path": cache_path}
             return self.ledger.update(
-                latest.id, endpoint=item.plan.endpoint, completion_window=self.completion_window
+                latest.id, endpoint=item.plan.endpoint, completion_window=self.completion_window, **decided
             )
+        parent, number = item.round or (None, None)
         return self.ledger.start(
             path=str(item.path.resolve()), sha256=item.sha256, size=item.size, provider=self.target.provider.name,
             base_url=self.target.base_url, key_env=self.target.key_env if self.client.uses_key else None,
-            endpoint=item.plan.endpoint, completion_window=self.completion_window,
+            endpoint=item.plan.endpoint, completion_window=self.completion_window, cache_path=cache_path,
+            model=item.plan.model, parent=parent, round=number,
         )  # fmt: skip
+
+    def _split(self, item: Prepared, entry: Entry) -> Entry:
+        """Answer what the cache can, once per submission: the answered requests' result lines and the
+        requests left to send are written beside the ledger and recorded on the row (whole-file answers
+        end the submission: step `answered`, no batch)."""
+        if entry.cache_path is None or _split_kept(entry):
+            return entry
+        cache = self.cache if self.cache is not None and str(self.cache.path) == entry.cache_path else None
+        cache = cache or AnswerCache(entry.cache_path)
+        folder = self.ledger.files_of(entry.id)
+        try:
+            (folder / "sent").mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise InputError(f"cannot write {folder}: {e.strerror or e}") from None
+        send_to, cached_to = folder / "sent" / item.path.name, folder / "cached.jsonl"
+        found = split(cache, self.where, item.path, item.plan.model, send_to, cached_to)
+        if not found.cached:
+            return self.ledger.update(entry.id, cached=0, cached_path=None, sent_path=None)
+        self.note(
+            item.path, f"{found.cached:,} of {found.requests:,} request(s) answered from the answer cache"
+        )
+        return self.ledger.update(
+            entry.id, cached=found.cached, cached_path=str(cached_to), file_id=None,
+            sent_path=str(send_to) if found.sent else None, step=entry.step if found.sent else ANSWERED,
+        )  # fmt: skip
+
+    def sent_file(self, item: Prepared, entry: Entry) -> Path:
+        """The file sent as the batch: the one given, or what of it the cache did not answer."""
+        return Path(entry.sent_path) if entry.sent_path else item.path
 
     def _upload(self, item: Prepared, entry: Entry) -> Entry:
         if not self.client.uploads:
@@ -249,7 +335,7 @@ class Sender:
         entry = self.ledger.update(entry.id, step=UPLOADING, file_id=None, error=None)
         try:
             uploaded = self.client.upload(
-                item.path, lambda done, total: self._upload_progress(item.path, done, total)
+                self.sent_file(item, entry), lambda done, total: self._upload_progress(item.path, done, total)
             )
         except RemoteError as e:
             self.ledger.update(entry.id, step=UPLOAD_FAILED, error=str(e))
@@ -280,7 +366,7 @@ class Sender:
 
     def _create_once(self, item: Prepared, entry: Entry, metadata: dict[str, str], key: str) -> Batch:
         """One batch even when the answer to create is lost: look for it, then ask again with the same key."""
-        order = Order(item.path, entry.file_id, item.plan.endpoint, self.completion_window, metadata, key,
+        order = Order(self.sent_file(item, entry), entry.file_id, item.plan.endpoint, self.completion_window, metadata, key,
                       item.plan.model)  # fmt: skip
         try:
             return self.client.create_batch(order)
@@ -314,7 +400,8 @@ class Sender:
     def _find_created(self, item: Prepared, entry: Entry) -> Batch | None:
         """The batch created from this entry's create, found in the provider's list: by the sha256 in its
         metadata, or (for an API that keeps none) as the only batch that fits and no other submission has."""
-        lookup = Lookup(entry.sha256, entry.file_id, item.path, entry.updated_at, entry.newest_before)
+        lookup = Lookup(entry.sha256, entry.file_id, self.sent_file(item, entry), entry.updated_at,
+                        entry.newest_before)  # fmt: skip
         since = entry.updated_at - SEARCH_SLACK_SECONDS
         fitting: list[Batch] = []
         for batch in islice(self.client.batches(), SEARCH_MAX_BATCHES):

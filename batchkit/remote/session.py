@@ -3,12 +3,15 @@ submit, status, watch, download, cancel, the two listings, models, forget and pr
 
 A batch is named by its id or by a file: the file's content (its sha256) identifies the submission, so a
 copy under another name is the same batch, recorded as another name with its own downloaded files.
+Requests answered from the answer cache when the file was submitted are written into its output file when
+it is downloaded, and a downloaded batch's good answers go into the cache its submission used.
 Nothing here prints: progress goes to the `progress` callback as `Event`s, and the CLI decides how to
 show them.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -16,12 +19,13 @@ from itertools import islice
 from pathlib import Path
 
 from ..atomic import atomic_write
+from ..cache import AnswerCache, address, remember
 from ..errors import InputError, UsageError
 from ..providers import METADATA_MAX_KEY, METADATA_MAX_PAIRS, METADATA_MAX_VALUE, get_provider
 from .apis import open_client
 from .client import Client, ResultFile
 from .connect import resolve_target
-from .ledger import CREATING, Entry, Ledger, Name
+from .ledger import ANSWERED, CREATING, Entry, Ledger, Name
 from .records import FILE_KEY, SHA_KEY, Batch, Event, Model, OnEvent
 from .sending import Sender, SubmitOptions, SubmitResult, file_digest
 from .target import Target
@@ -64,18 +68,28 @@ class Ref:
     results belong to (the file given; for a batch id, the name it was first submitted under)."""
 
     target: Target
-    batch_id: str
+    batch_id: str | None  # None: the file was answered whole from the answer cache, no batch was made
     entry: Entry | None
     path: Path | None
+
+    def batch_id_or_fail(self) -> str:
+        if self.batch_id is None:
+            raise UsageError(
+                f"{self.path} was answered whole from the answer cache when it was submitted, so it has no "
+                "batch; `batchkit download` writes its answers"
+            )
+        return self.batch_id
 
 
 @dataclass
 class DownloadResult:
-    batch: Batch
+    batch: Batch | None  # None: the file was answered whole from the answer cache
     files: dict[str, Path] = field(default_factory=dict)  # "output"/"errors" → where it was written
     lines: dict[str, int] = field(default_factory=dict)
     skipped: bool = False  # already downloaded; nothing done
     problems: list[str] = field(default_factory=list)  # line counts that disagree with request_counts
+    cached: int = 0  # result lines written from the answer cache (into the output file)
+    remembered: int = 0  # good answers of the batch new to the answer cache
 
 
 def parse_metadata(pairs: Iterable[str]) -> dict[str, str]:
@@ -155,6 +169,9 @@ class Session:
         sha, _ = file_digest(path)
         entry = self.ledger.for_file(sha, target.base_url if target else None)
         name = str(path.resolve())
+        if entry is not None and entry.step == ANSWERED:
+            self.ledger.add_name(entry.id, name)
+            return Ref(target or _entry_target(entry), None, entry, Path(name))
         if entry is None or not entry.batch_id:
             raise UsageError(self._not_submitted(path, name, entry, target))
         self.ledger.add_name(entry.id, name)  # a copy of submitted content is another name for its batch
@@ -176,6 +193,12 @@ class Session:
         where = f" to {target.base_url}" if target else ""
         return f"{path} has not been submitted{where}; submit it with `batchkit submit {path}`"
 
+    def ref_of(self, submitted: SubmitResult) -> Ref:
+        """The batch a submission made (or the answers it had from the cache), named as `resolve` names
+        it, without looking its file up again."""
+        batch_id = submitted.batch.id if submitted.batch is not None else None
+        return Ref(self.connection.target(), batch_id, submitted.entry, submitted.path.resolve())
+
     def record(self, entry: Entry | None, batch: Batch) -> Entry | None:
         """Keep the ledger's view of a batch current."""
         if entry is None:
@@ -195,33 +218,39 @@ class Session:
         validate: bool = True,
         force: bool = False,
         model: str | None = None,
+        cache: AnswerCache | None = None,
         progress: OnEvent = _ignore,
     ) -> Iterator[SubmitResult]:
         """Submit each file as one batch; yields each SubmitResult as it is done. `model`: the batch's
         model, for APIs that take it on the batch (default: the one model the file's requests name).
+        `cache`: answer what it can from there and send the rest (a file answered whole makes no batch).
 
         Raises ValidationFailed (with the report) for an invalid file before anything is uploaded.
         """
-        options = SubmitOptions(completion_window, dict(metadata or {}), validate, force, model)
-        sender = Sender(
-            self, self.connection.target(), options,
-            note=lambda path, message: progress(Event("note", str(path), message=message)),
-            upload_progress=lambda path, done, total: progress(Event("upload", str(path), done, total)),
-        )  # fmt: skip
+        options = SubmitOptions(completion_window, dict(metadata or {}), validate, force, model, cache)
+        sender = self.sender(options, progress)
         # Check every file before sending any, so a set of shards is never submitted in part.
         prepared = [sender.prepare(Path(path)) for path in paths]
         for item in prepared:
             yield sender.send(item)
 
+    def sender(self, options: SubmitOptions, progress: OnEvent = _ignore) -> Sender:
+        """The Sender of one command's files to this session's server, telling `progress` what it does."""
+        return Sender(
+            self, self.connection.target(), options,
+            note=lambda path, message: progress(Event("note", str(path), message=message)),
+            upload_progress=lambda path, done, total: progress(Event("upload", str(path), done, total)),
+        )  # fmt: skip
+
     def status(self, ref: str) -> tuple[Batch, Ref]:
         found = self.resolve(ref)
-        batch = self.client(found.target).batch(found.batch_id)
+        batch = self.client(found.target).batch(found.batch_id_or_fail())
         found.entry = self.record(found.entry, batch)
         return batch, found
 
     def watch(
         self,
-        refs: Iterable[str],
+        refs: Iterable[str | Ref],
         *,
         interval: float = 10.0,
         progress: OnEvent = _ignore,
@@ -231,7 +260,9 @@ class Session:
 
         Polls quickly at first and slows down to `interval` seconds. Every new snapshot goes to `progress`.
         """
-        watched = [self.resolve(ref) for ref in refs]
+        watched = [ref if isinstance(ref, Ref) else self.resolve(ref) for ref in refs]
+        for found in watched:
+            found.batch_id_or_fail()
         latest: dict[int, Batch] = {}
         delay = min(0.25, interval)
         while True:
@@ -250,7 +281,7 @@ class Session:
 
     def cancel(self, ref: str) -> Batch:
         found = self.resolve(ref)
-        batch = self.client(found.target).cancel(found.batch_id)
+        batch = self.client(found.target).cancel(found.batch_id_or_fail())
         self.record(found.entry, batch)
         return batch
 
@@ -258,7 +289,7 @@ class Session:
 
     def download(
         self,
-        ref: str,
+        ref: str | Ref,
         *,
         out_dir: str | Path | None = None,
         force: bool = False,
@@ -266,15 +297,18 @@ class Session:
     ) -> DownloadResult:
         """Write the batch's output and error files (streamed, atomic) as NAME.output.jsonl and
         NAME.errors.jsonl, next to the file named (each name of the content gets its own) unless `out_dir`
-        is given."""
-        found = self.resolve(ref)
+        is given. The requests answered from the answer cache are in the output file too, and the batch's
+        good answers go into the cache its submission used."""
+        found = ref if isinstance(ref, Ref) else self.resolve(ref)
+        if found.batch_id is None:
+            return self._download_cached(found, out_dir, force)
         client = self.client(found.target)
         batch = client.batch(found.batch_id)
         entry = self.record(found.entry, batch)
         if not batch.terminal:
             raise UsageError(
                 f"batch {found.batch_id} is {batch.status} ({batch.completed + batch.failed} of {batch.total} "
-                f"done); wait for it with `batchkit watch {ref}`"
+                f"done); wait for it with `batchkit watch {ref if isinstance(ref, str) else found.batch_id}`"
             )
         folder = Path(out_dir) if out_dir else (found.path.parent if found.path else Path.cwd())
         result = DownloadResult(batch)
@@ -283,16 +317,59 @@ class Session:
             result.files, result.skipped = earlier, True
             return result
         stem = found.path.stem if found.path else found.batch_id.replace("/", "-")
+        cached = Path(entry.cached_path) if entry and entry.cached_path else None
         wanted = client.results(batch)
+        remote_lines = {}
         for remote in wanted:
             if remote.ref:
                 path = result.files[remote.kind] = folder / f"{stem}.{remote.kind}.jsonl"
-                result.lines[remote.kind] = _fetch(client, remote, path, progress)
-        result.problems = _count_problems(wanted, result.lines)
+                also = cached if remote.kind == "output" else None
+                remote_lines[remote.kind], added = _fetch(client, remote, path, progress, also)
+                result.lines[remote.kind], result.cached = (
+                    remote_lines[remote.kind] + added,
+                    result.cached + added,
+                )
+        if cached and "output" not in result.files:  # nothing the batch answered: the cache's answers alone
+            result.files["output"] = folder / f"{stem}.output.jsonl"
+            result.lines["output"] = result.cached = _copy(cached, result.files["output"])
+        result.problems = _count_problems(wanted, remote_lines)
+        result.remembered = self._remember(found, entry, result)
         if name:
             files = {kind: str(path) for kind, path in result.files.items()}
             self.ledger.downloaded(entry.id, name.path, files.get("output"), files.get("errors"))
         return result
+
+    def _download_cached(self, found: Ref, out_dir, force: bool) -> DownloadResult:
+        """The output file of a submission answered whole from the cache: its answers' result lines."""
+        entry = found.entry
+        folder = Path(out_dir) if out_dir else found.path.parent
+        result = DownloadResult(None)
+        name = self.ledger.name(entry.id, str(found.path))
+        if name and not force and (earlier := _still_there(name, folder, out_dir is None)):
+            result.files, result.skipped = earlier, True
+            return result
+        path = result.files["output"] = folder / f"{found.path.stem}.output.jsonl"
+        result.lines["output"] = result.cached = _copy(Path(entry.cached_path), path)
+        self.ledger.downloaded(entry.id, str(found.path), str(path), None)
+        return result
+
+    def _remember(self, found: Ref, entry: Entry | None, result: DownloadResult) -> int:
+        """Keep the downloaded batch's good answers in the cache the submission used (0 when it used none,
+        or when the file that was sent has changed since)."""
+        if entry is None or not entry.cache_path:
+            return 0
+        sent = Path(entry.sent_path) if entry.sent_path else found.path
+        if (
+            sent is None
+            or not sent.is_file()
+            or (not entry.sent_path and file_digest(sent)[0] != entry.sha256)
+        ):
+            return 0
+        where = address(found.target.provider.remote_api or "openai", found.target.base_url)
+        with AnswerCache(entry.cache_path) as cache:
+            return remember(
+                cache, where, sent, result.files.values(), model=entry.model, batch_id=result.batch.id
+            )
 
     # --- listings and housekeeping ----------------------------------------------------------------------
 
@@ -336,8 +413,11 @@ class Session:
         return gone, kept
 
 
-def _fetch(client: Client, remote: ResultFile, path: Path, progress: OnEvent) -> int:
-    """Stream a remote file into `path` (whole or not at all); the number of lines written."""
+def _fetch(
+    client: Client, remote: ResultFile, path: Path, progress: OnEvent, also: Path | None
+) -> tuple[int, int]:
+    """Stream a remote file into `path` (whole or not at all), followed by the lines of the local file
+    `also` when given; (the remote file's lines, the lines added)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(path) as sink:
@@ -345,6 +425,24 @@ def _fetch(client: Client, remote: ResultFile, path: Path, progress: OnEvent) ->
             client.download(
                 remote, counter, lambda done, total: progress(Event("download", str(path), done, total))
             )
+            remote_lines = counter.total
+            if also is not None:
+                if counter.open_line:
+                    counter.write(b"\n")
+                with open(also, "rb") as lines:
+                    shutil.copyfileobj(lines, counter)
+    except OSError as e:
+        raise InputError(f"cannot write {path}: {e.strerror or e}") from None
+    return remote_lines, counter.total - remote_lines
+
+
+def _copy(source: Path, path: Path) -> int:
+    """Copy the local result file `source` to `path` (whole or not at all); its lines."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path) as sink, open(source, "rb") as lines:
+            counter = _LineCounter(sink)
+            shutil.copyfileobj(lines, counter)
     except OSError as e:
         raise InputError(f"cannot write {path}: {e.strerror or e}") from None
     return counter.total
@@ -374,6 +472,11 @@ class _LineCounter:
             self.lines += chunk.count(b"\n")
             self._open_line = not chunk.endswith(b"\n")
         return self._sink.write(chunk)
+
+    @property
+    def open_line(self) -> bool:
+        """Whether the last line written has no line end yet."""
+        return self._open_line
 
     @property
     def total(self) -> int:

@@ -12,6 +12,8 @@ from .join import join_inputs, join_results, merge, merge_results
 from .parsed import AnswerParser, Expected, request_schema
 from .read import (
     BATCH_ERROR,
+    CACHED,
+    CANCELED,
     EXPIRED,
     HTTP_ERROR,
     MISSING,
@@ -24,6 +26,7 @@ from .read import (
 )
 from .report import DUPLICATE_RULE, FAILED, Duplicate, Located, MergeReport, MergeResult, Orphan
 from .requests import RequestIndex, index_requests
+from .resend import Resend, failure_label, passes, select_resend
 from .retry import RetryResult, retry, select_retry
 from .stream import StreamedMerge, stream_merge, streamable
 from .table import ResultTable
@@ -33,6 +36,8 @@ __all__ = [
     "Expected",
     "request_schema",
     "BATCH_ERROR",
+    "CACHED",
+    "CANCELED",
     "DUPLICATE_RULE",
     "EXPIRED",
     "FAILED",
@@ -47,6 +52,7 @@ __all__ = [
     "MergeReport",
     "MergeResult",
     "RequestIndex",
+    "Resend",
     "ResultRecord",
     "ResultTable",
     "RetryResult",
@@ -65,6 +71,9 @@ __all__ = [
     "read_results",
     "result_column_names",
     "retry",
+    "failure_label",
+    "passes",
+    "select_resend",
     "select_retry",
     "stream_merge",
     "streamable",

@@ -30,6 +30,7 @@ def to_frame(
     report: MergeReport | None = None,
     choices: int | None = None,
     embedding: bool | None = None,
+    cached: bool | None = None,
 ) -> pd.DataFrame:
     """One row per request, in input order: custom_id, status, answer, usage and error columns (see
     `columns`); with parse_json (None: when a request asked for a JSON schema) each answer's fields as
@@ -37,7 +38,7 @@ def to_frame(
     import pandas as pd
 
     data = {name: _integers(v) if isinstance(v, array) else _text(v) for name, v in columns(
-        requests, table, choices=choices, embedding=embedding).items()}  # fmt: skip
+        requests, table, choices=choices, embedding=embedding, cached=cached).items()}  # fmt: skip
     if parse_json or (parse_json is None and requests.expected):
         parsed = _parsed_columns(requests, table, AnswerParser(flatten), report)
         at = list(data).index("finish_reason")  # after the answers, before the rest
@@ -46,13 +47,20 @@ def to_frame(
 
 
 def columns(
-    requests: RequestIndex, table: ResultTable, *, choices: int | None = None, embedding: bool | None = None
+    requests: RequestIndex,
+    table: ResultTable,
+    *,
+    choices: int | None = None,
+    embedding: bool | None = None,
+    cached: bool | None = None,
 ) -> dict[str, list | array]:
     """The merged table's columns by name: lists of text (or embeddings), and arrays of integers with NA
     where there is no value. The one place the columns are made, for a frame and for a streamed file.
 
-    `choices` (the most answers any row has) and `embedding` (whether there is an embedding column) fix
-    the columns when the table is one slice of a larger one; by default this table decides them.
+    `choices` (the most answers any row has), `embedding` (whether there is an embedding column) and
+    `cached` (whether there are the `cached` and `cached_batch_id` columns: some answer came from the
+    answer cache) fix the columns when the table is one slice of a larger one; by default this table
+    decides them.
     """
     # the model asked for (the response may name a dated snapshot of it), else the one that answered
     models = requests.models
@@ -78,6 +86,9 @@ def columns(
     data["total_tokens"] = table.total_tokens
     data["error_code"] = table.error_code
     data["error_message"] = table.error_message
+    if cached if cached is not None else table.has_cached():
+        data["cached"] = [origin is not None for origin in table.cached_from]
+        data["cached_batch_id"] = [origin or None for origin in table.cached_from]
     if embedding is None:
         embedding = table.embedding is not None or any(
             url.rstrip("/").endswith("embeddings") for url in requests.endpoints

@@ -74,6 +74,7 @@ class OffsetTable(ResultTable):
         self.choices = array("H", [0]) * rows
         self.embedded = bytearray(rows)
         self.any_embedding = False
+        self.any_cached = False
         self._ints = [getattr(self, name) for name in INT_FIELDS]
         self._plain = [*self._ints, self.file, self.line, self.offset, self.choices, self.embedded]
 
@@ -92,6 +93,7 @@ class OffsetTable(ResultTable):
         self.choices[row] = min(len(record.contents), 0xFFFF)
         self.embedded[row] = record.embedding is not None
         self.any_embedding = self.any_embedding or record.embedding is not None
+        self.any_cached = self.any_cached or record.cached_from is not None
         # the answering model is shown only where the request names none
         shown = self.models[row] is None or record.custom_id in self.shared_ids
         if record.model is not None and shown:
@@ -109,6 +111,9 @@ class OffsetTable(ResultTable):
 
     def has_embeddings(self) -> bool:
         return self.any_embedding
+
+    def has_cached(self) -> bool:
+        return self.any_cached
 
 
 def _set(column: dict, row: int, value) -> None:

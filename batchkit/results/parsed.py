@@ -27,6 +27,7 @@ PARSE_ERROR = "parse_error"
 TRUNCATED = frozenset({"length", "max_tokens", "max_output_tokens", "MAX_TOKENS"})  # every dialect's name
 MAX_ERROR = 200
 NOT_JSON, TRUNCATED_KIND, MISMATCH = "not JSON", "truncated", "schema mismatch"
+_UNPARSED = object()  # an answer that is no JSON at all
 
 
 @dataclass(frozen=True)
@@ -101,23 +102,38 @@ class AnswerParser:
         """The extra columns of one answered row: `answer.FIELD` values and `parse_error` (None when the
         answer parsed and matched `schema`). `tool_calls` is the JSON text merge keeps; `tool` names the
         forced tool whose arguments are the answer."""
-        text = _answer_text(content, tool_calls, tool)
-        try:
-            value = orjson.loads(text) if text is not None else None
-        except orjson.JSONDecodeError as e:
-            return self._error(_not_json(e, text, finish_reason))
-        if text is None:
-            return self._error(_not_json(None, "", finish_reason))
+        value, problem = self._verdict(schema, content, tool_calls, finish_reason, tool)
+        if problem is not None and value is _UNPARSED:
+            return self._error(problem)
         columns = self._columns(value)
-        mismatch = self._mismatch(schema, value) if schema is not None else None
-        if mismatch is not None:
-            if finish_reason in TRUNCATED:
-                mismatch = (TRUNCATED_KIND, f"{_truncated(finish_reason)}; {mismatch[1]}")
-            columns.update(self._error(mismatch))
+        if problem is not None:
+            columns.update(self._error(problem))
             return columns
         self.parsed += 1
         columns[PARSE_ERROR] = None
         return columns
+
+    def check(self, expected: Expected, content: str | None, tool_calls: str | None,
+              finish_reason: str | None) -> tuple[str, str] | None:  # fmt: skip
+        """Why an answer is not what `expected` asked for: (kind, message), the kind `NOT_JSON`,
+        `TRUNCATED_KIND` or `MISMATCH`; None when it is. Counts nothing."""
+        return self._verdict(expected.schema, content, tool_calls, finish_reason, expected.tool)[1]
+
+    def _verdict(
+        self, schema, content, tool_calls, finish_reason, tool
+    ) -> tuple[object, tuple[str, str] | None]:
+        """(the parsed answer or _UNPARSED, the problem with it or None)."""
+        text = _answer_text(content, tool_calls, tool)
+        try:
+            value = orjson.loads(text) if text is not None else None
+        except orjson.JSONDecodeError as e:
+            return _UNPARSED, _not_json(e, text, finish_reason)
+        if text is None:
+            return _UNPARSED, _not_json(None, "", finish_reason)
+        mismatch = self._mismatch(schema, value) if schema is not None else None
+        if mismatch is not None and finish_reason in TRUNCATED:
+            mismatch = (TRUNCATED_KIND, f"{_truncated(finish_reason)}; {mismatch[1]}")
+        return value, mismatch
 
     def _error(self, error: tuple[str, str]) -> dict[str, object]:
         kind, message = error

@@ -41,6 +41,9 @@ TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
 MAX_TOKENS = 2**32  # per request: far past any context, and sums of millions of rows stay within 64 bits
 EXPIRED_CODE = "batch_expired"
 CANCELED_CODE = "batch_canceled"
+# The member a result line answered from batchkit's answer cache carries: {"batch_id", "stored_at"}, the
+# batch the answer first came from ("" for none: `batchkit run`) and when it was stored.
+CACHED = "batchkit_cached"
 
 # (result file, finding) — findings alone do not say which file they belong to.
 FileEmit = Callable[[str, Finding], None]
@@ -69,6 +72,7 @@ class ResultRecord:
     file: str = ""
     line: int = 0
     offset: int = -1  # byte offset of the line in its file (-1 when the file is compressed or a stream)
+    cached_from: str | None = None  # answered from the cache: the batch the answer came from ("" none)
 
     @property
     def content(self) -> str | None:
@@ -124,6 +128,7 @@ def read_result_file(
 
 def normalise(obj: dict, line: int = 0, file: str = "", emit: Callable[[Finding], None] | None = None):
     """The `ResultRecord` for one parsed result line, or None (after a finding) when it is not one."""
+    cached_from = _cached_from(obj.get(CACHED))
     obj = result_line(obj)  # every provider's shape as OpenAI's output line
 
     def bad(code: str, path: str, message: str) -> None:
@@ -142,7 +147,16 @@ def normalise(obj: dict, line: int = 0, file: str = "", emit: Callable[[Finding]
     record = _record(obj, custom_id, line, file, bad)
     if record is not None:
         _bounded(record, bad)
+        record.cached_from = cached_from
     return record
+
+
+def _cached_from(marker) -> str | None:
+    """The batch a cached answer came from ("" when none is named); None for a line not from the cache."""
+    if type(marker) is not dict:
+        return None
+    batch_id = marker.get("batch_id")
+    return batch_id if type(batch_id) is str else ""
 
 
 def _record(obj: dict, custom_id: str, line: int, file: str, bad) -> ResultRecord | None:
@@ -331,4 +345,5 @@ __all__ = [
     "BATCH_ERROR",
     "EXPIRED",
     "MISSING",
+    "CACHED",
 ]

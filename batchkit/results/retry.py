@@ -54,13 +54,10 @@ class RetryResult:
         return "\n".join(lines)
 
 
-def select_retry(
-    inputs: Paths, results: Paths, only: Iterable[str] | None = None, *, progress: StageRead | None = None
-):
-    """(report, count selected per status, iterator of the original request lines, byte for byte and
-    without their line ends, of every request whose status is in `only`; default every status but ok)."""
-    only = parse_only(only)
-    inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+def checked_join(inputs: list, results: Paths, progress: StageRead | None = None):
+    """(report, requests, table) of a join whose chosen requests will be sent, and paid for, again:
+    refused when no result answers any request (the wrong results file) or when a result line could not
+    be read (its request would be chosen though it has an answer)."""
     if any(str(p) == "-" for p in inputs):
         raise UsageError("retry reads the input files twice, so they cannot come from standard input")
     report, requests, table = join_inputs(inputs, results, progress)
@@ -79,16 +76,27 @@ def select_retry(
         raise ValidationFailed(
             f"{file}:{finding.line}: a result line could not be read ({finding.message}); nothing written"
         )
+    return report, requests, table
+
+
+def select_retry(
+    inputs: Paths, results: Paths, only: Iterable[str] | None = None, *, progress: StageRead | None = None
+):
+    """(report, count selected per status, iterator of the original request lines, byte for byte and
+    without their line ends, of every request whose status is in `only`; default every status but ok)."""
+    only = parse_only(only)
+    inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    report, requests, table = checked_join(inputs, results, progress)
     wanted: list[set[int]] = [set() for _ in requests.files]
     selected = Counter()
     for row, status in enumerate(table.status):
         if status in only:
             wanted[requests.file_index[row]].add(requests.line[row])
             selected[status] += 1
-    return report, selected, _lines(inputs, wanted)
+    return report, selected, request_lines(inputs, wanted)
 
 
-def _lines(inputs: Sequence, wanted: list[set[int]]):
+def request_lines(inputs: Sequence, wanted: list[set[int]]):
     """The wanted lines of every input file, re-read in a second streaming pass."""
     for path, lines in zip(inputs, wanted, strict=True):
         if not lines:

@@ -122,6 +122,7 @@ class StreamedMerge:
         """(requests, result table, `to_frame` options) of `rows` rows at a time, in input order."""
         table, requests, rows = self.table, self.requests, rows or SLICE_ROWS
         choices, embedding = table.most_choices(), _has_embedding_column(table, requests)
+        cached = table.has_cached()
         files = LineFiles([self.paths[name] for name in table.files])
         try:
             for start in range(0, max(table.rows, 1), rows):
@@ -129,7 +130,7 @@ class StreamedMerge:
                 part = read_back(table, requests.ids, files, start, stop)
                 ids, models = requests.ids[start:stop], requests.models[start:stop]
                 part_requests = _SliceRequests(ids, models, requests.endpoints)
-                yield part_requests, part, {"choices": choices, "embedding": embedding}
+                yield part_requests, part, {"choices": choices, "embedding": embedding, "cached": cached}
         finally:
             files.close()
 

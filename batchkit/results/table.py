@@ -16,7 +16,7 @@ from .report import Located
 
 NA = -(2**63)  # "no value" in the integer columns
 INT_FIELDS = ("status_code", "created", "prompt_tokens", "completion_tokens", "total_tokens")
-TEXT_FIELDS = ("status", "finish_reason", "tool_calls", "error_code", "error_message")
+TEXT_FIELDS = ("status", "finish_reason", "tool_calls", "error_code", "error_message", "cached_from")
 WHERE_FIELDS = ("file", "line")  # where the winning line is: index into `files`, line number
 
 
@@ -93,6 +93,10 @@ class ResultTable:
 
     def total(self, name: str) -> int:
         return sum(v for v in getattr(self, name) if v != NA)
+
+    def has_cached(self) -> bool:
+        """Whether some row's result came from the answer cache (the merged table then says which)."""
+        return any(v is not None for v in self.cached_from)
 
 
 _ints_of = attrgetter(*INT_FIELDS)
