@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from .answers import COMPLETE, Split, cached_line, good_answer, remember, split, stored_line
+from .answers import COMPLETE, Keeper, Split, cached_line, good_answer, remember, split, stored_line
 from .keys import address, answer_key, canonical
 from .store import AnswerCache, CacheStats, Hit
 
@@ -24,6 +24,7 @@ __all__ = [
     "CacheArg",
     "CacheStats",
     "Hit",
+    "Keeper",
     "Split",
     "address",
     "answer_key",

@@ -161,3 +161,38 @@ def remember(
                         yield known.key, stored_line(obj, known.request)
 
     return sum(cache.store(where, batch_id, chunk) for chunk in _chunks(kept()))
+
+
+class Keeper:
+    """The cache for a sender of single requests (`batchkit run`): looks requests up a chunk at a time and
+    keeps the good answers that come back, written to the cache a chunk at a time (and by `flush`)."""
+
+    def __init__(self, cache: AnswerCache, where: str):
+        self.cache, self.where = cache, where
+        self.parser = AnswerParser()
+        self.kept = 0  # answers new to the cache
+        self._waiting: list[tuple[bytes, bytes]] = []
+
+    def key(self, request: Request) -> bytes:
+        return answer_key(self.where, request.endpoint, request.model, request.body)
+
+    def lookup(self, requests: list[Request]) -> list[Hit | None]:
+        """The cached answer of each request (None: send it)."""
+        keys = [self.key(request) for request in requests]
+        hits = self.cache.lookup(keys)
+        return [
+            hits.get(key) if request.id is not None else None
+            for request, key in zip(requests, keys, strict=True)
+        ]
+
+    def offer(self, request: Request, line: dict) -> None:
+        """Keep the answer `line` (a result line) to `request` if it is a good one."""
+        record = normalise(line)
+        if record is not None and good_answer(record, request_schema(request), self.parser):
+            self._waiting.append((self.key(request), stored_line(dict(line), request)))
+            if len(self._waiting) >= CHUNK:
+                self.flush()
+
+    def flush(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        self.kept += self.cache.store(self.where, None, waiting)

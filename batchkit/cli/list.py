@@ -57,6 +57,8 @@ def _local_rows(session, limit, as_json):
     rows = []
     for e, names in listed:
         files = e.path + (f" (+{len(names) - 1} other name(s))" if len(names) > 1 else "")
+        if e.round:
+            files += f" (round {e.round} of --until-done)"
         rows.append([e.batch_id or f"({e.step})", e.status or e.step, e.completed or 0,
                      e.failed or 0, e.total or 0, when(e.created_at), files, e.base_url])  # fmt: skip
     return header, rows

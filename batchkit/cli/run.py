@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import ValidationFailed
+from .answer_options import cache_options, chosen_cache, chosen_rounds, rounds_options
 from .common import Bars, chosen_file, subset_of, subset_options
 
 
@@ -61,10 +62,12 @@ from .common import Bars, chosen_file, subset_of, subset_options
 )
 @click.option("--allow-failures", is_flag=True, help="Exit 0 even when some requests failed.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@cache_options
+@rounds_options
 @subset_options
 def run(
     file, base_url, api_key_env, output, errors, concurrency, max_rps, max_attempts, allow_failures, quiet,
-    limit, sample, seed,
+    cache_path, no_cache, until_done, max_rounds, limit, sample, seed,
 ):  # fmt: skip
     """Execute batch FILE against an OpenAI-compatible server; write OUTPUT and ERRORS as a Batch API would.
 
@@ -73,13 +76,20 @@ def run(
     too), and ERRORS is replaced by what failed this time. While running (or when interrupted) the results
     are in OUTPUT.part and ERRORS.part; they become OUTPUT and ERRORS when done.
 
-    Exit status: 0 every request succeeded, 1 some failed (0 with --allow-failures), 2 usage or I/O error.
+    Requests the answer cache has a good answer for are not sent (their answers go into OUTPUT, marked
+    as cached), and good answers are kept there. --until-done runs again, round after round, what failed
+    for a reason that passes, what has no result and answers that do not follow their response schema.
+
+    Exit status: 0 every request succeeded (with --until-done: has its answer), 1 some failed (0 with
+    --allow-failures), 2 usage or I/O error.
     """
     from ..keys import key_from_env
-    from ..runner import run_batch
+    from ..runner import run_batch, run_until_done
 
     file = chosen_file(file, subset_of(limit, sample, seed), quiet)
     api_key = key_from_env(api_key_env)
+    rounds = chosen_rounds(until_done, max_rounds)
+    cache = chosen_cache(cache_path, no_cache)
     bars = Bars(quiet)
 
     def progress(answered: int, failed: int, total: int) -> None:
@@ -88,18 +98,19 @@ def run(
             bar.update(answered - bar.n)
             bar.set_postfix(failed=failed, refresh=False)
 
+    def next_round(number, standing) -> None:
+        bars.close("run")
+        if not quiet:
+            again = ", ".join(f"{n:,} {why}" for why, n in standing.again.most_common())
+            click.echo(f"round {number}: sending again {again}", err=True)
+
+    options = dict(base_url=base_url, output=output, errors=errors, api_key=api_key, concurrency=concurrency,
+                   max_rps=max_rps, max_attempts=max_attempts, progress=progress, cache=cache)  # fmt: skip
     try:
-        result = run_batch(
-            file,
-            base_url=base_url,
-            output=output,
-            errors=errors,
-            api_key=api_key,
-            concurrency=concurrency,
-            max_rps=max_rps,
-            max_attempts=max_attempts,
-            progress=progress,
-        )
+        if rounds:
+            found = run_until_done(file, max_rounds=rounds, on_round=next_round, **options)
+        else:
+            result = run_batch(file, **options)
     except ValidationFailed as e:
         from ..report import render
 
@@ -113,22 +124,51 @@ def run(
         sys.exit(130)
     finally:
         bars.close()
-    if not quiet:
-        _report(result)
-    if result.failed and not allow_failures:
+        if cache is not None:
+            cache.close()
+    if rounds:
+        _report_rounds(found, rounds, quiet)
+        failed = not found.done
+    else:
+        if not quiet:
+            _report(result)
+        failed = bool(result.failed)
+    if failed and not allow_failures:
         sys.exit(1)
 
 
-def _report(result) -> None:
+def _report(result, number: int = 1) -> None:
     where = f"{result.output}" + (f" and {result.errors}" if result.errors else "")
+    cached = f"{result.cached:,} answered from the answer cache, " if result.cached else ""
+    before = "already answered before" if number == 1 else "not sent again"
+    prefix = f"round {number}: " if number > 1 else ""
     click.echo(
-        f"{_count(result.total, 'request')}: {result.succeeded:,} succeeded, {result.failed:,} failed, "
-        f"{result.skipped:,} already answered before; {_count(result.retries, 'retry', 'retries')}; "
-        f"results in {where}",
+        f"{prefix}{_count(result.total, 'request')}: {result.succeeded:,} succeeded, {result.failed:,} failed, "
+        f"{cached}{result.skipped:,} {before}; {_count(result.retries, 'retry', 'retries')}; results in {where}",
         err=True,
     )
     if result.failed:
         click.echo(result.failures(), err=True)
+
+
+def _report_rounds(found, max_rounds: int, quiet: bool) -> None:
+    """Each round's summary, then whether every request has its answer."""
+    if quiet:
+        return
+    for number, result in enumerate(found.rounds, 1):
+        _report(result, number)
+    standing = found.standing
+    if found.done:
+        click.echo(f"every request has its answer ({standing.answered:,} of {standing.requests:,})", err=True)
+        return
+    left = [f"{n:,} {why} (not sent again: it would fail again)" for why, n in standing.final.most_common()]
+    left += [f"{n:,} {why} (still, after {len(found.rounds)} of {max_rounds} rounds)"
+             for why, n in standing.again.most_common()]  # fmt: skip
+    click.echo(
+        f"{standing.answered:,} of {standing.requests:,} request(s) have their answer; without one: "
+        + "; ".join(left),
+        err=True,
+    )
 
 
 def _count(n: int, one: str, many: str | None = None) -> str:

@@ -91,6 +91,30 @@ from ..errors import UsageError
     "of one model in flight.",
 )
 @click.option(
+    "--fail-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    metavar="P",
+    help="echo: answer this share of requests (in batches and direct) with an error that passes, 500 or 429.",
+)
+@click.option(
+    "--expire-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    metavar="Q",
+    help="echo: leave this share of a batch's requests unanswered, so the batch expires at the end of its "
+    "window (shorten it with --window-scale).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    metavar="S",
+    help="Seed of the draws --fail-rate and --expire-rate make.",
+)
+@click.option(
     "--fail-every",
     type=click.IntRange(min=0),
     default=0,

@@ -18,11 +18,13 @@ from pathlib import Path
 
 from .. import paths
 from ..batchfile import write_batch
+from ..cache import CacheArg, open_cache
 from ..lines import dumps_line
 from ..providers import Provider
 from .progress import tqdm_progress
 from .records import Batch
-from .sending import SubmitResult
+from .rounds import Rounds, UntilDone
+from .sending import SubmitOptions, SubmitResult
 from .session import Connection, DownloadResult, Event, Session
 
 REQUESTS_FOLDER = "requests"
@@ -52,23 +54,33 @@ class BatchJob:
     path: Path
     submitted: SubmitResult
     progress: Callable[[Event], None] = field(default=_quiet, repr=False)
+    rounds: Rounds | None = None  # with until_done=True: every round, and where the requests stand
 
     @property
-    def batch_id(self) -> str:
-        return self.submitted.batch.id
+    def batch_id(self) -> str | None:
+        """The batch's id; None when every request was answered from the answer cache (no batch)."""
+        return self.submitted.batch.id if self.submitted.batch is not None else None
 
-    def status(self) -> Batch:
-        """The batch as the server sees it now."""
-        return self.session.status(str(self.path))[0]
+    @property
+    def done(self) -> bool | None:
+        """With until_done=True: whether every request has its answer (None without it)."""
+        return self.rounds.done if self.rounds is not None else None
 
-    def wait(self, interval: float = 10.0) -> Batch:
+    def status(self) -> Batch | None:
+        """The batch as the server sees it now (None: no batch, the answer cache answered every request)."""
+        return self.session.status(str(self.path))[0] if self.batch_id else None
+
+    def wait(self, interval: float = 10.0) -> Batch | None:
         """Poll until the batch is finished (completed, failed, expired or cancelled); polls quickly at
-        first and slows down to `interval` seconds."""
+        first and slows down to `interval` seconds. None when there is no batch to wait for."""
+        if not self.batch_id:
+            return None
         return self.session.watch([str(self.path)], interval=interval, progress=self.progress)[0]
 
     def download(self, out_dir: str | os.PathLike | None = None, *, force: bool = False) -> DownloadResult:
         """Write the output and error files as NAME.output.jsonl / NAME.errors.jsonl next to the batch
-        file, or in `out_dir`; done once (again with force=True). The batch must be finished."""
+        file, or in `out_dir` (the answers from the answer cache in the output); done once (again with
+        force=True). The batch must be finished."""
         return self.session.download(str(self.path), out_dir=out_dir, force=force, progress=self.progress)
 
     def cancel(self) -> Batch:
@@ -77,7 +89,9 @@ class BatchJob:
 
     def results(self, out_dir: str | os.PathLike | None = None, *, interval: float = 10.0) -> list[Path]:
         """The downloaded result files (output first, then errors): waits for the batch and downloads
-        what was not downloaded yet."""
+        what was not downloaded yet. With until_done=True, every round's files (merge takes them all)."""
+        if self.rounds is not None:
+            return self.rounds.result_files
         self.wait(interval)
         return list(self.download(out_dir).files.values())
 
@@ -107,12 +121,23 @@ class Submission:
         """Every batch as the server sees it now, in file order."""
         return [job.status() for job in self.jobs]
 
-    def wait(self, interval: float = 10.0) -> list[Batch]:
-        """Wait until every batch is finished; their final states in file order."""
-        if not self.jobs:
-            return []
-        first = self.jobs[0]
-        return first.session.watch([str(p) for p in self.paths], interval=interval, progress=first.progress)
+    def wait(self, interval: float = 10.0) -> list[Batch | None]:
+        """Wait until every batch is finished; their final states in file order (None for a file the
+        answer cache answered whole)."""
+        sent = [job for job in self.jobs if job.batch_id]
+        if not sent:
+            return [None] * len(self.jobs)
+        first = sent[0]
+        ended = iter(
+            first.session.watch([str(j.path) for j in sent], interval=interval, progress=first.progress)
+        )
+        return [next(ended) if job.batch_id else None for job in self.jobs]
+
+    @property
+    def done(self) -> bool | None:
+        """With until_done=True: whether every request of every file has its answer (None without it)."""
+        states = [job.done for job in self.jobs]
+        return None if any(state is None for state in states) else all(states)
 
     def download(
         self, out_dir: str | os.PathLike | None = None, *, force: bool = False
@@ -125,9 +150,10 @@ class Submission:
         return [job.cancel() for job in self.jobs]
 
     def results(self, out_dir: str | os.PathLike | None = None, *, interval: float = 10.0) -> list[Path]:
-        """Every job's result files (waits for all, downloads what is not downloaded yet)."""
+        """Every job's result files (waits for all, downloads what is not downloaded yet); with
+        until_done=True, every round's."""
         self.wait(interval)
-        return [path for job in self.jobs for path in job.download(out_dir).files.values()]
+        return [path for job in self.jobs for path in job.results(out_dir, interval=interval)]
 
 
 def requests_file(requests: Iterable[Mapping], provider: str | Provider | None = None) -> list[Path]:
@@ -170,6 +196,9 @@ def submit(
     model: str | None = None,
     progress: ProgressArg = None,
     session: Session | None = None,
+    cache: CacheArg = True,
+    until_done: bool = False,
+    max_rounds: int = 5,
 ) -> Submission:
     """Submit a batch file, its shards (a list of paths), or a list of request dicts, and return a
     `Submission` with a `BatchJob` per file.
@@ -184,12 +213,26 @@ def submit(
     is the batch's model for APIs that take it on the batch (Gemini, Mistral; default: the one model the
     requests name).
 
+    `cache`: the answer cache (True: the default one in the batchkit home; a path: another; False: none):
+    requests it has a good answer for are not sent, and their answers are in the output file when it is
+    downloaded; a file answered whole makes no batch (its job's `batch_id` is None). `until_done`: wait,
+    then send again — round after round, at most `max_rounds` in all — what failed for a reason that
+    passes, what has no result and answers that do not follow their response schema; each job's `rounds`
+    and `done` say how it went, and `results()` gives every round's files.
+
         jobs = batchkit.submit("batch.jsonl", base_url="http://127.0.0.1:8000/v1")
         files = jobs.results()
     """
     files = _batch_files(path_or_requests, batch_file, provider)
     report = _progress(progress)
     session = session or Session(Connection(provider, base_url, api_key_env))
+    answers = open_cache(cache)
+    if until_done:
+        options = SubmitOptions(completion_window, dict(metadata or {}), validate, force, model, answers)
+        chains = UntilDone(session, options, max_rounds=max_rounds, interval=interval, progress=report).run(
+            files
+        )
+        return Submission([BatchJob(session, c.path, c.rounds[0].submitted, report, c) for c in chains])
     results = session.submit(
         files,
         completion_window=completion_window,
@@ -197,6 +240,7 @@ def submit(
         validate=validate,
         force=force,
         model=model,
+        cache=answers,
         progress=report,
     )
     jobs = Submission([BatchJob(session, result.path, result, report) for result in results])

@@ -6,6 +6,11 @@ Resumable, and every file still appears whole: lines are appended (one flushed w
 synced and renamed to OUTPUT and ERRORS. Only successes are final: a run that finds an OUTPUT part (or
 finished file) from an earlier run drops a trailing half line, keeps every complete one and sends every
 other custom_id, the ones that failed before included. ERRORS is replaced by what failed this time.
+
+With an answer cache, a request it has a good answer for is not sent: its result line (marked as cached)
+goes into OUTPUT, and the good answers that come back are kept in the cache. A run given `resend` (a
+round of `--until-done`, runner.rounds) sends exactly those custom_ids, adds their answers to OUTPUT
+(whose newest answer per request `merge` takes) and keeps the failures of the others in ERRORS.
 """
 
 from __future__ import annotations
@@ -14,13 +19,15 @@ import asyncio
 import os
 import shutil
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import BinaryIO
 
 import orjson
 
+from ..cache import AnswerCache, Keeper, address, cached_line
 from ..errors import InputError, UsageError, ValidationFailed
 from ..formats import OPENAI, requests_of
 from ..lines import dumps_line
@@ -31,6 +38,7 @@ from ..wire import LOCAL, Sender, api_path, result_line
 RequestsDone = Callable[[int, int, int], None]  # (answered so far, failed so far, total requests)
 
 
+CHUNK = 500  # requests read (and looked up in the answer cache) at a time
 MOST_CAUSES = 5  # failure causes named in a summary; the rest are counted together
 CAUSE_CHARS = 160  # of a failure message, in a summary
 
@@ -38,13 +46,15 @@ CAUSE_CHARS = 160  # of a failure message, in a summary
 @dataclass
 class RunResult:
     total: int  # requests in the file
-    skipped: int  # answered successfully by an earlier run
+    skipped: int  # answered successfully by an earlier run (or, for a round, not sent again)
     succeeded: int  # by this run
     failed: int  # by this run
     retries: int  # extra attempts (429, 5xx, connection failures)
     output: Path
     errors: Path | None  # None when no request failed
     causes: Counter = field(default_factory=Counter)  # (error code, message) → failed requests
+    cached: int = 0  # answered from the answer cache by this run
+    kept: int = 0  # good answers this run put into the answer cache
 
     def failures(self) -> str:
         """Why requests failed, most frequent cause first: '8 failed: 8 × upstream_unreachable (…)'."""
@@ -99,9 +109,25 @@ def _open_part(final: Path) -> tuple[BinaryIO, set[str]]:
     return handle, done
 
 
-def _open_fresh(final: Path) -> BinaryIO:
-    """The part file for `final`, emptied: what failed before is sent again and its outcome replaces it."""
-    return open(part_path(final), "wb")
+def _open_fresh(final: Path, keep: Callable[[str], bool] | None = None) -> BinaryIO:
+    """The part file for `final`, emptied: what failed before is sent again and its outcome replaces it.
+    With `keep`, the lines of `final` whose custom_id it keeps are copied in first."""
+    handle = open(part_path(final), "wb")
+    if keep is not None and final.exists():
+        with open(final, "rb") as before:
+            for raw in before:
+                custom_id = _custom_id(raw)
+                if raw.endswith(b"\n") and custom_id is not None and keep(custom_id):
+                    handle.write(raw)
+    return handle
+
+
+def _custom_id(raw: bytes) -> str | None:
+    try:
+        custom_id = orjson.loads(raw).get("custom_id")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return custom_id if isinstance(custom_id, str) else None
 
 
 def _close(handle: BinaryIO, final: Path, keep_empty: bool) -> bool:
@@ -129,15 +155,18 @@ def _check_paths(source: Path, output: Path, errors: Path) -> None:
             raise InputError(f"{path.parent}: no such folder")
 
 
-def _open_parts(output: Path, errors: Path) -> tuple[BinaryIO, set[str], BinaryIO]:
-    """The output part (and the custom_ids it holds) and a fresh errors part; an InputError when the
-    folder cannot be written."""
+def _open_parts(
+    output: Path, errors: Path, resend: Collection[str] | None
+) -> tuple[BinaryIO, set[str], BinaryIO]:
+    """The output part (and the custom_ids it holds) and a fresh errors part (holding, for a run that
+    sends `resend` again, the failures of the others); an InputError when the folder cannot be written."""
     try:
         out_handle, done = _open_part(output)
     except OSError as e:
         raise InputError(f"cannot write {output}: {e.strerror or e}") from None
+    keep = None if resend is None else (lambda custom_id: custom_id not in resend)
     try:
-        return out_handle, done, _open_fresh(errors)
+        return out_handle, done, _open_fresh(errors, keep)
     except OSError as e:
         out_handle.close()
         raise InputError(f"cannot write {errors}: {e.strerror or e}") from None
@@ -167,10 +196,14 @@ def run_batch(
     provider: str | Provider = LOCAL,
     max_attempts: int = 6,
     progress: RequestsDone | None = None,
+    cache: AnswerCache | None = None,
+    resend: Collection[str] | None = None,
 ) -> RunResult:
     """Validate `source`, then send every request without a success in OUTPUT to `base_url`
     (e.g. http://localhost:8000/v1; a line's url '/v1/chat/completions' is sent to base_url +
-    '/chat/completions'). Raises ValidationFailed (with the report) when the file is invalid."""
+    '/chat/completions'). Raises ValidationFailed (with the report) when the file is invalid.
+    `cache`: answer from there what it can, and keep the good answers there. `resend`: send exactly these
+    custom_ids (see the module)."""
     if str(source) == "-":
         raise UsageError("batchkit run needs a file, not standard input (it reads the file twice)")
     if concurrency < 1:
@@ -180,17 +213,11 @@ def run_batch(
     output = Path(output)
     errors = Path(errors) if errors else default_errors_path(output)
     _check_paths(source, output, errors)
-    out_handle, done, err_handle = _open_parts(output, errors)
-    result = RunResult(
-        total=requests,
-        skipped=len(done),
-        succeeded=0,
-        failed=0,
-        retries=0,
-        output=output,
-        errors=None,
-    )
-    sending = _Sending(source, done, base_url, api_key, concurrency, max_rps, max_attempts)
+    out_handle, done, err_handle = _open_parts(output, errors, resend)
+    skipped = len(done) if resend is None else requests - len(resend)
+    result = RunResult(requests, skipped, succeeded=0, failed=0, retries=0, output=output, errors=None)
+    keeper = Keeper(cache, address("openai", base_url)) if cache is not None else None
+    sending = _Sending(source, done, base_url, api_key, concurrency, max_rps, max_attempts, keeper, resend)
     finished = False
     try:
         asyncio.run(sending.send_all(out_handle, err_handle, result, progress))
@@ -217,22 +244,27 @@ class _Sending:
     concurrency: int
     max_rps: float | None
     max_attempts: int
+    keeper: Keeper | None = None
+    only: Collection[str] | None = None  # send exactly these custom_ids (else those not `done`)
 
     async def send_all(
         self, out_handle: BinaryIO, err_handle: BinaryIO, result: RunResult, progress: RequestsDone | None
     ) -> None:
 
-        def record(line: dict, ok: bool) -> None:
+        def record(line: dict | bytes, ok: bool) -> None:
             handle = out_handle if ok else err_handle
-            handle.write(dumps_line(line))
+            handle.write(line if isinstance(line, bytes) else dumps_line(line))
             handle.flush()  # one whole line reaches the OS before the next is counted
-            if ok:
+            if isinstance(line, bytes):
+                result.cached += 1
+            elif ok:
                 result.succeeded += 1
             else:
                 result.failed += 1
                 result.causes[cause(line)] += 1
             if progress:
-                progress(result.skipped + result.succeeded + result.failed, result.failed, result.total)
+                answered = result.skipped + result.cached + result.succeeded + result.failed
+                progress(answered, result.failed, result.total)
 
         if progress:
             progress(result.skipped, 0, result.total)
@@ -247,21 +279,41 @@ class _Sending:
                 await self._pump(sender, record)
             finally:
                 result.retries = sender.retries
+                if self.keeper is not None:
+                    self.keeper.flush()
+                    result.kept = self.keeper.kept
 
-    async def _pump(self, sender, record: Callable[[dict, bool], None]) -> None:
-        """Read requests into a bounded queue and send them with `concurrency` workers."""
+    def _requests(self):
+        """The requests to answer, a chunk at a time."""
+        if self.only is None:
+            requests = requests_of(self.source, OPENAI, self.done)
+        else:
+            requests = (r for r in requests_of(self.source, OPENAI) if r.id in self.only)
+        while chunk := list(islice(requests, CHUNK)):
+            yield chunk
+
+    async def _pump(self, sender, record: Callable[[dict | bytes, bool], None]) -> None:
+        """Read requests into a bounded queue and send them with `concurrency` workers; those the cache
+        answers are written at once (a cached result line, as bytes)."""
         queue: asyncio.Queue = asyncio.Queue(maxsize=self.concurrency * 2)
 
         async def worker() -> None:
-            while (item := await queue.get()) is not None:
-                custom_id, url, body = item
-                answer = await sender.post(api_path(url), body)
-                line = result_line(custom_id, answer.status_code, answer.body, answer.request_id)
-                record(line, 200 <= answer.status_code < 300)
+            while (request := await queue.get()) is not None:
+                answer = await sender.post(api_path(request.endpoint), request.body)
+                line = result_line(request.id, answer.status_code, answer.body, answer.request_id)
+                ok = 200 <= answer.status_code < 300
+                if ok and self.keeper is not None:
+                    self.keeper.offer(request, line)
+                record(line, ok)
 
         async def produce() -> None:
-            for request in requests_of(self.source, OPENAI, self.done):
-                await queue.put((request.id, request.endpoint, request.body))
+            for chunk in self._requests():
+                hits = self.keeper.lookup(chunk) if self.keeper is not None else [None] * len(chunk)
+                for request, hit in zip(chunk, hits, strict=True):
+                    if hit is None:
+                        await queue.put(request)
+                    else:
+                        record(cached_line(hit, request), True)
             for _ in range(self.concurrency):
                 await queue.put(None)
 

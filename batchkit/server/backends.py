@@ -8,7 +8,9 @@
   input. Responses: a `response` whose one output message repeats the input. Moderations: one unflagged
   result per input. Every body is checked with batchkit's validator first; a bad one gets HTTP 400 with an OpenAI
   error envelope, as a real server would. With `--model` names it serves only those (others: 404
-  `model_not_found`); without, it answers any model name and lists `batchkit-echo`.
+  `model_not_found`); without, it answers any model name and lists `batchkit-echo`. With `Faults` (`serve
+  --fail-rate P --expire-rate Q --seed S`) a seeded share of requests fail with an error that passes (500
+  or 429) or, in a batch, are left unanswered until the batch expires (`LeftUnanswered`).
 - `UpstreamBackend`: forwards to an OpenAI-compatible server through `upstream.Sender`.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import random
 import struct
 import time
 
@@ -84,19 +87,77 @@ def _vector(text: str, dimensions: int) -> list[float]:
     return [round(v / norm, 6) for v in values]
 
 
+class LeftUnanswered(Exception):  # noqa: N818 (what happened, not an error of the server's)
+    """A request of a batch that the echo backend leaves unanswered: its batch can only expire."""
+
+
+SIMULATED = {
+    429: ("Rate limit reached (simulated).", "requests", "rate_limit_exceeded"),
+    500: (
+        "The server had an error while processing your request (simulated).",
+        "server_error",
+        "server_error",
+    ),
+    503: ("The server is overloaded (simulated).", "server_error", None),
+}
+
+
+def simulated_failure(status: int) -> Answer:
+    """A failure that passes, as a real server gives it: a rate limit (429), a server error (500), an
+    overloaded server (503)."""
+    message, kind, code = SIMULATED[status]
+    return Answer(status, error_body(message, kind, code=code), new_id("req_"))
+
+
+class Faults:
+    """A seeded share of requests answered with a failure that passes (`fail_rate`: 500 or 429, half
+    each) or, in a batch, left unanswered (`expire_rate`). One draw per request, in the order they come,
+    so a server started with the same seed fails the same share."""
+
+    def __init__(self, fail_rate: float = 0.0, expire_rate: float = 0.0, seed: int | None = None):
+        if not 0 <= fail_rate + expire_rate <= 1:
+            raise ValueError("fail_rate + expire_rate must be between 0 and 1")
+        self.fail_rate, self.expire_rate = fail_rate, expire_rate
+        self._draws = random.Random(seed)
+
+    def __bool__(self) -> bool:
+        return bool(self.fail_rate or self.expire_rate)
+
+    def describe(self) -> str:
+        return f"{self.fail_rate:.0%} fail (500/429), {self.expire_rate:.0%} left to expire"
+
+    def draw(self, in_batch: bool) -> Answer | None:
+        """The failure for the next request, or None to answer it; raises LeftUnanswered for one of a batch
+        to leave unanswered."""
+        value = self._draws.random()
+        if value < self.fail_rate:
+            return simulated_failure(429 if self._draws.random() < 0.5 else 500)
+        if in_batch and value < self.fail_rate + self.expire_rate:
+            raise LeftUnanswered()
+        return None
+
+
 class EchoBackend:
     name = "echo"
 
-    def __init__(self, models: tuple[str, ...] = (), latency: float = 0.0, fail_every: int = 0):
+    def __init__(
+        self,
+        models: tuple[str, ...] = (),
+        latency: float = 0.0,
+        fail_every: int = 0,
+        faults: Faults | None = None,
+    ):
         self.served = frozenset(models) or None  # None: any model name
         self.listed = tuple(models) or (DEFAULT_ECHO_MODEL,)
         self.latency = latency
         self.fail_every = fail_every
+        self.faults = faults or Faults()
         self._direct_calls = 0
 
     def describe(self) -> str:
         models = ", ".join(self.listed) if self.served else f"any model name (lists {DEFAULT_ECHO_MODEL})"
-        return f"echo backend, models: {models}"
+        faults = f"; faults: {self.faults.describe()}" if self.faults else ""
+        return f"echo backend, models: {models}{faults}"
 
     async def models(self) -> Answer:
         return Answer(200, {"object": "list", "data": [model_object(m) for m in self.listed]}, new_id("req_"))
@@ -109,19 +170,13 @@ class EchoBackend:
 
     async def call(self, endpoint: str, body, *, direct: bool = False) -> Answer:
         """Answer one request. `direct` marks the server's own HTTP routes, where `--fail-every` applies."""
+        if self.faults and (failure := self.faults.draw(in_batch=not direct)) is not None:
+            return failure
         if direct and self.fail_every:
             self._direct_calls += 1
             if self._direct_calls % self.fail_every == 0:
                 # alternate a rate limit (with Retry-After) and an overloaded server, to exercise retries
-                if (self._direct_calls // self.fail_every) % 2:
-                    return Answer(
-                        429,
-                        error_body("Rate limit reached (simulated).", "requests", code="rate_limit_exceeded"),
-                        new_id("req_"),
-                    )
-                return Answer(
-                    503, error_body("The server is overloaded (simulated).", "server_error"), new_id("req_")
-                )
+                return simulated_failure(429 if (self._direct_calls // self.fail_every) % 2 else 503)
         if self.latency:
             await asyncio.sleep(self.latency)
         line = {"custom_id": "request", "method": "POST", "url": endpoint, "body": body}

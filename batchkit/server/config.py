@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
-from .backends import EchoBackend, UpstreamBackend
+from .backends import EchoBackend, Faults, UpstreamBackend
 
 
 @dataclass
@@ -25,6 +25,9 @@ class ServerConfig:
     completion_windows: tuple[str, ...] = ("24h",)
     latency: float = 0.0
     fail_every: int = 0
+    fail_rate: float = 0.0  # echo: this share of requests fail with 500 or 429
+    expire_rate: float = 0.0  # echo: this share of a batch's requests are left to expire
+    seed: int | None = None  # of the draws that pick them
     api_key_env: str | None = None  # clients must send `Authorization: Bearer <its value>`
     allowed_hosts: tuple[str, ...] = ()  # Host header names served besides the bound address
     insecure: bool = False  # allow a non-loopback address without a key
@@ -65,7 +68,12 @@ def check_exposure(config: ServerConfig) -> None:
 
 def make_backend(config: ServerConfig):
     if config.backend == "echo":
-        return EchoBackend(config.models, latency=config.latency, fail_every=config.fail_every)
+        if config.fail_rate + config.expire_rate > 1:
+            raise UsageError("--fail-rate and --expire-rate add up to more than 1")
+        faults = Faults(config.fail_rate, config.expire_rate, config.seed)
+        return EchoBackend(config.models, latency=config.latency, fail_every=config.fail_every, faults=faults)
+    if config.fail_rate or config.expire_rate:
+        raise UsageError("--fail-rate and --expire-rate are for the echo backend")
     if config.backend == "upstream":
         if not config.upstream_url:
             raise UsageError("--backend upstream needs --upstream-url (e.g. http://localhost:8001/v1)")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..lines import content_lines, dumps_line, open_binary
 from ..wire import Answer, error_body, missing_file_message, new_id
+from .backends import LeftUnanswered
 from .enqueued import prompt_tokens
 from .intake import Intake, check_input
 from .kinds import KINDS, Job, Kind, result_bytes
@@ -61,6 +62,7 @@ class Manager:
         self.supervise_every = supervise_every
         self.backoff = DRIVER_BACKOFF
         self._supervisor: asyncio.Task | None = None
+        self.unanswered: dict[str, int] = {}  # batch id → requests the backend left to expire
 
     async def start(self) -> None:
         for batch_id in await off_loop(self.store.unfinished_batches):
@@ -227,12 +229,17 @@ class Manager:
         if (await off_loop(self.store.record, batch_id))["status"] != "in_progress":
             return
         await self._run_requests(batch, path)
+        if self.unanswered.pop(batch_id, 0):
+            await asyncio.Event().wait()  # a request was left unanswered: the batch ends at its deadline
         await off_loop(self.store.transition, batch_id, "finalizing", when=("in_progress",))
 
     async def _answer(self, batch_id: str, kind: Kind, job: Job) -> None:
         """Send one request and commit its result line (a request is finished exactly when that commits)."""
         try:
             answer = job.refusal or await self.backend.call(job.endpoint, job.body)
+        except LeftUnanswered:
+            self.unanswered[batch_id] = self.unanswered.get(batch_id, 0) + 1
+            return
         except asyncio.CancelledError:
             raise
         except Exception as e:  # a fault inside the server fails this request, not the batch
