@@ -84,12 +84,28 @@ def run(
     --allow-failures), 2 usage or I/O error.
     """
     from ..keys import key_from_env
-    from ..runner import run_batch, run_until_done
 
     file = chosen_file(file, subset_of(limit, sample, seed), quiet)
-    api_key = key_from_env(api_key_env)
     rounds = chosen_rounds(until_done, max_rounds)
-    cache = chosen_cache(cache_path, no_cache)
+    options = dict(base_url=base_url, output=output, errors=errors, api_key=key_from_env(api_key_env),
+                   concurrency=concurrency, max_rps=max_rps, max_attempts=max_attempts,
+                   cache=chosen_cache(cache_path, no_cache))  # fmt: skip
+    found = _run(file, rounds, options, quiet)
+    if rounds:
+        _report_rounds(found, rounds, quiet)
+        failed = not found.done
+    else:
+        if not quiet:
+            _report(found)
+        failed = bool(found.failed)
+    if failed and not allow_failures:
+        sys.exit(1)
+
+
+def _run(file, rounds, options, quiet):
+    """The run (a RunResult), or its rounds (RunRounds) with --until-done, with a progress bar."""
+    from ..runner import run_batch, run_until_done
+
     bars = Bars(quiet)
 
     def progress(answered: int, failed: int, total: int) -> None:
@@ -104,13 +120,10 @@ def run(
             again = ", ".join(f"{n:,} {why}" for why, n in standing.again.most_common())
             click.echo(f"round {number}: sending again {again}", err=True)
 
-    options = dict(base_url=base_url, output=output, errors=errors, api_key=api_key, concurrency=concurrency,
-                   max_rps=max_rps, max_attempts=max_attempts, progress=progress, cache=cache)  # fmt: skip
     try:
         if rounds:
-            found = run_until_done(file, max_rounds=rounds, on_round=next_round, **options)
-        else:
-            result = run_batch(file, **options)
+            return run_until_done(file, max_rounds=rounds, on_round=next_round, progress=progress, **options)
+        return run_batch(file, progress=progress, **options)
     except ValidationFailed as e:
         from ..report import render
 
@@ -118,23 +131,15 @@ def run(
         raise
     except KeyboardInterrupt:
         click.echo(
-            f"\ninterrupted; the answers so far are in {output}.part: run the same command again to resume",
+            f"\ninterrupted; the answers so far are in {options['output']}.part: run the same command again "
+            "to resume",
             err=True,
         )
         sys.exit(130)
     finally:
         bars.close()
-        if cache is not None:
-            cache.close()
-    if rounds:
-        _report_rounds(found, rounds, quiet)
-        failed = not found.done
-    else:
-        if not quiet:
-            _report(result)
-        failed = bool(result.failed)
-    if failed and not allow_failures:
-        sys.exit(1)
+        if options["cache"] is not None:
+            options["cache"].close()
 
 
 def _report(result, number: int = 1) -> None:

@@ -83,16 +83,11 @@ def submit(
                 check_cost(counted, max_cost)  # before anything is uploaded
             if cap is not None:
                 check_countable(counted, "the enqueued-token cap")
-        if queued and rounds:
-            raise UsageError(
-                "--until-done sends each round as soon as the one before ends, so it does not go with an "
-                "enqueued-token cap or --max-batches (give --max-enqueued-tokens a cap above the files' tokens)"
-            )
+        queue_options = QueueOptions(cap, max_batches, interval) if queued else None
         if rounds:
-            _until_done(session, files, display, options, rounds, interval, output_dir)
+            _until_done(session, files, display, options, (rounds, interval, output_dir, queue_options))
             return
         if queued:
-            queue_options = QueueOptions(cap, max_batches, interval)
             batches = _queue(session, zip(files, tokens, strict=True), display, options, queue_options)
             if wait:
                 _download_all(files, batches, session, output_dir, display)
@@ -220,13 +215,14 @@ def _wait_and_download(submitted, session, interval, output_dir, display) -> Non
     fail_unless_completed(batches)
 
 
-def _until_done(session, files, display, options, max_rounds, interval, output_dir) -> None:
+def _until_done(session, files, display, options, following) -> None:
     """Rounds of batches until every request has its answer (remote.rounds); each round's summary, and
-    exit 1 when some request has none."""
+    exit 1 when some request has none. `following`: (max rounds, interval, output folder, queue options)."""
     from ..remote import SubmitOptions, UntilDone
 
+    max_rounds, interval, output_dir, queue = following
     driver = UntilDone(session, SubmitOptions(**options), max_rounds=max_rounds, interval=interval,
-                       out_dir=output_dir, progress=display)  # fmt: skip
+                       out_dir=output_dir, progress=display, queue=queue)  # fmt: skip
     try:
         chains = driver.run(files)
     except KeyboardInterrupt:

@@ -66,9 +66,10 @@ class BatchJob:
         """With until_done=True: whether every request has its answer (None without it)."""
         return self.rounds.done if self.rounds is not None else None
 
-    def status(self) -> Batch | None:
-        """The batch as the server sees it now (None: no batch, the answer cache answered every request)."""
-        return self.session.status(str(self.path))[0] if self.batch_id else None
+    def status(self) -> Batch:
+        """The batch as the server sees it now (a UsageError when there is none: the answer cache answered
+        every request)."""
+        return self.session.status(str(self.path))[0]
 
     def wait(self, interval: float = 10.0) -> Batch | None:
         """Poll until the batch is finished (completed, failed, expired or cancelled); polls quickly at
@@ -213,12 +214,10 @@ def submit(
     is the batch's model for APIs that take it on the batch (Gemini, Mistral; default: the one model the
     requests name).
 
-    `cache`: the answer cache (True: the default one in the batchkit home; a path: another; False: none):
-    requests it has a good answer for are not sent, and their answers are in the output file when it is
-    downloaded; a file answered whole makes no batch (its job's `batch_id` is None). `until_done`: wait,
-    then send again — round after round, at most `max_rounds` in all — what failed for a reason that
-    passes, what has no result and answers that do not follow their response schema; each job's `rounds`
-    and `done` say how it went, and `results()` gives every round's files.
+    `cache` (True: the default one; a path: another; False: none): requests it answers are not sent, and
+    their answers go into the downloaded output file (a file answered whole makes no batch: `batch_id` is
+    None). `until_done`: send again, at most `max_rounds` rounds in all, what failed for a reason that
+    passes, has no result or does not follow its response schema (each job's `rounds` and `done`).
 
         jobs = batchkit.submit("batch.jsonl", base_url="http://127.0.0.1:8000/v1")
         files = jobs.results()
@@ -226,24 +225,17 @@ def submit(
     files = _batch_files(path_or_requests, batch_file, provider)
     report = _progress(progress)
     session = session or Session(Connection(provider, base_url, api_key_env))
-    answers = open_cache(cache)
-    if until_done:
-        options = SubmitOptions(completion_window, dict(metadata or {}), validate, force, model, answers)
-        chains = UntilDone(session, options, max_rounds=max_rounds, interval=interval, progress=report).run(
-            files
-        )
-        return Submission([BatchJob(session, c.path, c.rounds[0].submitted, report, c) for c in chains])
-    results = session.submit(
-        files,
-        completion_window=completion_window,
-        metadata=metadata,
-        validate=validate,
-        force=force,
-        model=model,
-        cache=answers,
-        progress=report,
+    options = SubmitOptions(
+        completion_window, dict(metadata or {}), validate, force, model, open_cache(cache)
     )
-    jobs = Submission([BatchJob(session, result.path, result, report) for result in results])
+    if until_done:
+        chains = UntilDone(session, options, max_rounds=max_rounds, interval=interval, progress=report)
+        return Submission(
+            [BatchJob(session, c.path, c.rounds[0].submitted, report, c) for c in chains.run(files)]
+        )
+    jobs = Submission(
+        [BatchJob(session, r.path, r, report) for r in session.submit_with(files, options, report)]
+    )
     if wait:
         jobs.wait(interval)
     return jobs

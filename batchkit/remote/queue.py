@@ -20,7 +20,7 @@ from pathlib import Path
 from ..errors import UsageError
 from ..tokens import estimate
 from .records import Batch, Event
-from .sending import Prepared, Sender, SubmitOptions
+from .sending import Prepared, Sender, SubmitOptions, SubmitResult
 
 TOKEN_LIMIT = "token_limit_exceeded"
 QUEUED, IN_FLIGHT, DONE = "queued", "in flight", "done"
@@ -46,6 +46,8 @@ class Shard:
     refusals: int = 0  # times the provider refused it with token_limit_exceeded
     not_before: float = 0.0
     waiting_for: set[str] = field(default_factory=set)  # in-flight batch ids, one of which must end first
+    round: tuple[int, int] | None = None  # a round of --until-done: (its first submission's id, number)
+    submitted: SubmitResult | None = None  # its latest submission (None until it is sent or found)
 
 
 def shard_tokens(paths: Iterable[Path], provider: str):
@@ -112,7 +114,9 @@ class Queue:
             progress(Event("upload", str(path), done, total))
 
         self.sender = Sender(session, target, submit, note, upload)
-        again = SubmitOptions(submit.completion_window, submit.metadata, False, True, submit.model)
+        again = SubmitOptions(
+            submit.completion_window, submit.metadata, False, True, submit.model, submit.cache
+        )
         self.resender = Sender(session, target, again, note, upload)  # a new batch for a refused shard
         self._check_fits()
 
@@ -144,11 +148,12 @@ class Queue:
     def _resume(self, shard: Shard) -> Prepared | None:
         """What the ledger knows of the shard: a batch to follow, or a Prepared to send (validated now, so
         an invalid shard stops the run before anything of it is sent)."""
-        item = self.sender.prepare(shard.path)
+        item = self.sender.prepare(shard.path, shard.round)
         if item.known is None or not item.known.batch_id or self.sender.force:
             return item  # --force: a new batch even for content submitted before
         shard.batch = self.session.client(self.sender.target).batch(item.known.batch_id)
         self.session.record(item.known, shard.batch)
+        shard.submitted = SubmitResult(shard.path, item.known, shard.batch, existing=True)
         shard.state = IN_FLIGHT
         return None
 
@@ -214,9 +219,10 @@ class Queue:
             if shard.state != QUEUED or not self._fits(shard):
                 continue
             if shard.refusals:
-                result = self.resender.send(self.resender.prepare(shard.path))
+                result = self.resender.send(self.resender.prepare(shard.path, shard.round))
             else:
                 result = self.sender.send(prepared[shard.path])
+            shard.submitted = result
             if result.batch is None:  # answered whole from the answer cache: nothing in flight
                 shard.state = DONE
                 continue

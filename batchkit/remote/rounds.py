@@ -23,6 +23,7 @@ from pathlib import Path
 from ..atomic import atomic_write
 from ..errors import InputError
 from ..results import OK, Resend, select_resend
+from .queue import Queue, QueueOptions, Shard, shard_tokens
 from .records import Batch, Event, OnEvent
 from .sending import SubmitOptions, SubmitResult
 from .session import DownloadResult, Session
@@ -73,7 +74,9 @@ class Rounds:
 
 
 class UntilDone:
-    """Rounds of batches for the files of one `submit --until-done`, through one Session."""
+    """Rounds of batches for the files of one `submit --until-done`, through one Session: each round sent
+    at once and followed to its end, or, given `queue` options (an enqueued-token cap, --max-batches),
+    as a queue (queue.py)."""
 
     def __init__(
         self,
@@ -84,39 +87,58 @@ class UntilDone:
         interval: float = 10.0,
         out_dir: str | Path | None = None,
         progress: OnEvent = _ignore,
+        queue: QueueOptions | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.session, self.max_rounds, self.interval = session, max_rounds, interval
         self.out_dir = Path(out_dir) if out_dir else None
-        self.progress, self.sleep = progress, sleep
-        self.first = session.sender(options, progress)
-        self.again = session.sender(replace(options, force=False), progress)  # a round is found, not forced
+        self.progress, self.queue, self.sleep = progress, queue, sleep
+        self.options = options
+        self.again = replace(options, force=False)  # a round is found again, never forced anew
 
     def run(self, files: Iterable[str | Path]) -> list[Rounds]:
         """Submit the files (all checked before any is sent), then follow and re-send, round by round."""
-        prepared = [self.first.prepare(Path(path)) for path in files]
-        chains = [Rounds(item.path, [Round(1, item.path, self.first.send(item))]) for item in prepared]
+        chains = [Rounds(Path(path), []) for path in files]
         pending, number = chains, 1
         while pending:
-            self._end([chain.rounds[-1] for chain in pending])
-            for chain in pending:
+            paths = [chain.path if number == 1 else self._write(chain, number) for chain in pending]
+            roots = [
+                None if number == 1 else (chain.rounds[0].submitted.entry.id, number) for chain in pending
+            ]
+            ended = self._queued(paths, roots, number) if self.queue else self._sent(paths, roots, number)
+            for chain, one in zip(pending, ended, strict=True):
+                chain.rounds.append(one)
+                one.downloaded = self.session.download(
+                    self.session.ref_of(one.submitted), out_dir=self.out_dir, progress=self.progress
+                )
                 self._judge(chain)
             number += 1
             pending = [chain for chain in pending if chain.standing.again and number <= self.max_rounds]
-            for chain in pending:
-                chain.rounds.append(self._send(chain, number))
         return chains
 
-    def _end(self, rounds: list[Round]) -> None:
-        """Wait for the rounds' batches to end, then download each round's results."""
+    def _sent(self, paths: list[Path], roots: list, number: int) -> list[Round]:
+        """Send each file of a round as a batch, then wait for the batches to end."""
+        sender = self.session.sender(self.options if number == 1 else self.again, self.progress)
+        prepared = [sender.prepare(path, root) for path, root in zip(paths, roots, strict=True)]
+        rounds = [Round(number, item.path, sender.send(item)) for item in prepared]
         refs = [self.session.ref_of(one.submitted) for one in rounds]
         sent = [(one, ref) for one, ref in zip(rounds, refs, strict=True) if ref.batch_id is not None]
-        ended = self.session.watch([ref for _, ref in sent], interval=self.interval, progress=self.progress,
-                                   sleep=self.sleep) if sent else []  # fmt: skip
-        for (one, _ref), batch in zip(sent, ended, strict=True):
-            one.batch = batch
-        for one, ref in zip(rounds, refs, strict=True):
-            one.downloaded = self.session.download(ref, out_dir=self.out_dir, progress=self.progress)
+        if sent:
+            ended = self.session.watch([ref for _, ref in sent], interval=self.interval, progress=self.progress,
+                                       sleep=self.sleep)  # fmt: skip
+            for (one, _ref), batch in zip(sent, ended, strict=True):
+                one.batch = batch
+        return rounds
+
+    def _queued(self, paths: list[Path], roots: list, number: int) -> list[Round]:
+        """Send a round's files as a queue under the caps; each has ended when it returns."""
+        tokens, _counted = shard_tokens(paths, self.session.connection.target().provider.name)
+        shards = [
+            Shard(path, counted, round=root) for path, counted, root in zip(paths, tokens, roots, strict=True)
+        ]
+        options = self.options if number == 1 else self.again
+        Queue(self.session, shards, options, self.queue, self.progress, sleep=self.sleep).run()
+        return [Round(number, shard.path, shard.submitted, shard.batch) for shard in shards]
 
     def _judge(self, chain: Rounds) -> None:
         """What came back in the last round, and where the file's requests stand after it."""
@@ -132,8 +154,8 @@ class UntilDone:
             standing.again.clear()
         chain.standing = standing
 
-    def _send(self, chain: Rounds, number: int) -> Round:
-        """Write round `number`'s file (the lines that go again) and submit it as that round."""
+    def _write(self, chain: Rounds, number: int) -> Path:
+        """Round `number`'s file: the original lines of what goes again."""
         folder = self.out_dir or chain.path.parent
         path = folder / f"{chain.path.stem}.round-{number}{chain.path.suffix or '.jsonl'}"
         try:
@@ -144,6 +166,4 @@ class UntilDone:
             raise InputError(f"cannot write {path}: {e.strerror or e}") from None
         again = ", ".join(f"{n:,} {reason}" for reason, n in chain.standing.again.most_common())
         self.progress(Event("note", str(chain.path), message=f"round {number}: sending again {again}"))
-        root = chain.rounds[0].submitted.entry
-        item = self.again.prepare(path, round=(root.id, number))
-        return Round(number, path, self.again.send(item))
+        return path

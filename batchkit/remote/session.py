@@ -228,11 +228,16 @@ class Session:
         Raises ValidationFailed (with the report) for an invalid file before anything is uploaded.
         """
         options = SubmitOptions(completion_window, dict(metadata or {}), validate, force, model, cache)
+        return self.submit_with(paths, options, progress)
+
+    def submit_with(
+        self, paths: Iterable[str | Path], options: SubmitOptions, progress: OnEvent = _ignore
+    ) -> Iterator[SubmitResult]:
+        """`submit`, its options given as SubmitOptions. Every file is checked before any is sent, so a set
+        of shards is never submitted in part (an invalid one raises before the first is sent)."""
         sender = self.sender(options, progress)
-        # Check every file before sending any, so a set of shards is never submitted in part.
         prepared = [sender.prepare(Path(path)) for path in paths]
-        for item in prepared:
-            yield sender.send(item)
+        return (sender.send(item) for item in prepared)
 
     def sender(self, options: SubmitOptions, progress: OnEvent = _ignore) -> Sender:
         """The Sender of one command's files to this session's server, telling `progress` what it does."""

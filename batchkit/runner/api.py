@@ -4,13 +4,51 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, overload
 
 from ..cache import CacheArg, open_cache
 from ..keys import key_from_env
 from ..providers import Provider
 from .batch import LOCAL, RunResult, run_batch
 from .rounds import RunRounds, run_until_done
+
+
+@overload
+def run(
+    path: str | os.PathLike,
+    *,
+    base_url: str,
+    output: str | os.PathLike,
+    errors: str | os.PathLike | None = None,
+    api_key_env: str | None = None,
+    concurrency: int = 8,
+    max_rps: float | None = None,
+    provider: str | Provider = LOCAL,
+    max_attempts: int = 6,
+    progress: Callable[[int, int, int], None] | bool | None = None,
+    cache: CacheArg = True,
+    until_done: Literal[False] = False,
+    max_rounds: int = 5,
+) -> RunResult: ...
+
+
+@overload
+def run(
+    path: str | os.PathLike,
+    *,
+    base_url: str,
+    output: str | os.PathLike,
+    errors: str | os.PathLike | None = None,
+    api_key_env: str | None = None,
+    concurrency: int = 8,
+    max_rps: float | None = None,
+    provider: str | Provider = LOCAL,
+    max_attempts: int = 6,
+    progress: Callable[[int, int, int], None] | bool | None = None,
+    cache: CacheArg = True,
+    until_done: Literal[True],
+    max_rounds: int = 5,
+) -> RunRounds: ...
 
 
 def run(
