@@ -39,7 +39,8 @@ def good_answer(record: ResultRecord, expected: Expected | None, parser: AnswerP
     asked for a JSON schema, JSON that follows it. An answer that came from the cache is kept already."""
     if record.status_code != 200 or record.cached_from is not None:
         return False
-    if record.finish_reason is None if not record.contents else record.finish_reason not in COMPLETE:
+    says_how_it_ended = bool(record.contents) or record.finish_reason is not None
+    if says_how_it_ended and record.finish_reason not in COMPLETE:
         return False
     if expected is None:
         return True

@@ -158,9 +158,9 @@ class AnswerCache:
 
     def lookup(self, keys: Iterable[bytes]) -> dict[bytes, Hit]:
         """The cached answers of those `keys` that have one."""
-        wanted: dict[int, bytes] = {}
+        wanted: dict[int, list[bytes]] = {}
         for key in keys:
-            wanted[_split(key)[0]] = key
+            wanted.setdefault(_split(key)[0], []).append(key)
         found: dict[bytes, Hit] = {}
         ids = list(wanted)
         with self._transaction() as db:
@@ -172,9 +172,9 @@ class AnswerCache:
                     chunk,
                 )
                 for row_id, tail, batch_id, stored_at, line in rows:
-                    key = wanted[row_id]
-                    if tail == key[8:]:
-                        found[key] = Hit(zlib.decompress(line), batch_id, stored_at)
+                    for key in wanted[row_id]:
+                        if tail == key[8:]:
+                            found[key] = Hit(zlib.decompress(line), batch_id, stored_at)
         return found
 
     def store(self, address: str, batch_id: str | None, answers: Iterable[tuple[bytes, bytes]]) -> int:

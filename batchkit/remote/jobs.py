@@ -152,8 +152,9 @@ class Submission:
 
     def results(self, out_dir: str | os.PathLike | None = None, *, interval: float = 10.0) -> list[Path]:
         """Every job's result files (waits for all, downloads what is not downloaded yet); with
-        until_done=True, every round's."""
-        self.wait(interval)
+        until_done=True, every round's (known already: nothing is asked)."""
+        if any(job.rounds is None for job in self.jobs):
+            self.wait(interval)
         return [path for job in self.jobs for path in job.results(out_dir, interval=interval)]
 
 

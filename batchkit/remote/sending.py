@@ -279,7 +279,9 @@ class Sender:
     def _row(self, item: Prepared, latest: Entry | None) -> Entry:
         """The unfinished row to resume, or a new one."""
         cache_path = str(self.cache.path) if self.cache is not None else None
-        if latest is not None and not latest.batch_id:
+        # a file answered whole from the cache is answered so again, unless asked to send (--force, no cache)
+        answered_again = self.cache is not None and not self.force
+        if latest is not None and not latest.batch_id and (latest.step != ANSWERED or answered_again):
             self.ledger.add_name(latest.id, str(item.path.resolve()))
             decided = {} if latest.cached is not None else {"cache_path": cache_path}
             return self.ledger.update(
