@@ -3,8 +3,8 @@
 Generates realistic chat batch files in a temporary folder (200k lines; 1M with BENCH_LARGE=1), measures
 each contender in a fresh child process (best of BENCH_REPEAT runs, interleaved, since these machines are
 shared and noisy), prints a table and writes it to bench/results.json (or $BENCH_OUT), printing the change
-from the previous results. Then runs the builder's, the merge's and the estimate's benchmarks, and batchkit
-beside its peers (speed and coverage of planted mistakes, bench_peers.py).
+from the previous results. Then runs the builder's, the merge's, the estimate's and the answer cache's
+benchmarks, and batchkit beside its peers (speed and coverage of planted mistakes, bench_peers.py).
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def main() -> None:
                 if r["name"] in before:
                     print(f"  {r['name']}: {before[r['name']]:.2f} → {r['ratio_to_orjson']:.2f} × orjson")
         opt_in = ("bench_dask",) if os.environ.get("BENCH_DASK") else ()  # a cluster of its own: opt-in
-        for name in ("bench_build", "bench_merge", "bench_estimate", "bench_peers", *opt_in):
+        for name in ("bench_build", "bench_merge", "bench_estimate", "bench_cache", "bench_peers", *opt_in):
             if (HERE / f"{name}.py").exists() and not os.environ.get("BENCH_VALIDATION_ONLY"):
                 module = __import__(name)
                 print()

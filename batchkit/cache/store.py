@@ -2,10 +2,11 @@
 process on the machine.
 
 An answer is stored under its key (keys.py) as the provider's own result line without its id, compressed,
-with the batch it came from and when it was stored. The key's first 64 bits are the row id (a lookup is
-one B-tree search, and no separate index is kept) and the other 64 bits are checked on every hit; of two
-answers whose keys share the first half only the first is kept, so a lookup never returns the other's.
-Batches and servers are kept once each (`origins`), not once per answer.
+with the batch it came from and when it was stored. Rows are appended in the order they come (a batch's
+answers land on neighbouring pages) and found through a unique index on the key's first 64 bits, an
+integer; the other 64 bits are checked on every hit. Of two answers whose keys share the first half only
+the first is kept, so a lookup never returns the other's. Batches and servers are kept once each
+(`origins`), not once per answer.
 
 Safe for concurrent use: WAL (readers never wait for a writer), a 30 s busy timeout, and every write one
 short transaction. Writes are `INSERT OR IGNORE`: two processes storing the same answer keep one.
@@ -39,11 +40,13 @@ MIGRATIONS: list[str] = [
     );
     CREATE TABLE answers (
         id INTEGER PRIMARY KEY,
+        key INTEGER NOT NULL,
         tail BLOB NOT NULL,
         origin INTEGER NOT NULL,
         stored_at INTEGER NOT NULL,
         line BLOB NOT NULL
-    )
+    );
+    CREATE UNIQUE INDEX answers_by_key ON answers (key)
     """,
 ]
 PRAGMAS = ("PRAGMA auto_vacuum = INCREMENTAL", "PRAGMA journal_mode = WAL")
@@ -167,12 +170,12 @@ class AnswerCache:
             for start in range(0, len(ids), LOOKUP_CHUNK):
                 chunk = ids[start : start + LOOKUP_CHUNK]
                 rows = db.execute(
-                    "SELECT answers.id, tail, batch_id, stored_at, line FROM answers JOIN origins"
-                    f" ON origins.id = origin WHERE answers.id IN ({','.join('?' * len(chunk))})",
+                    "SELECT key, tail, batch_id, stored_at, line FROM answers JOIN origins"
+                    f" ON origins.id = origin WHERE key IN ({','.join('?' * len(chunk))})",
                     chunk,
                 )
-                for row_id, tail, batch_id, stored_at, line in rows:
-                    for key in wanted[row_id]:
+                for first, tail, batch_id, stored_at, line in rows:
+                    for key in wanted[first]:
                         if tail == key[8:]:
                             found[key] = Hit(zlib.decompress(line), batch_id, stored_at)
         return found
@@ -188,8 +191,8 @@ class AnswerCache:
             origin = self._origin(db, address, batch_id or "")
             before = db.total_changes
             db.executemany(
-                "INSERT OR IGNORE INTO answers (id, tail, origin, stored_at, line) VALUES (?, ?, ?, ?, ?)",
-                [(row_id, tail, origin, now, line) for row_id, tail, line in rows],
+                "INSERT OR IGNORE INTO answers (key, tail, origin, stored_at, line) VALUES (?, ?, ?, ?, ?)",
+                [(first, tail, origin, now, line) for first, tail, line in rows],
             )
             return db.total_changes - before
 
