@@ -159,6 +159,7 @@ class UntilDone:
         folder = self.out_dir or chain.path.parent
         path = folder / f"{chain.path.stem}.round-{number}{chain.path.suffix or '.jsonl'}"
         try:
+            folder.mkdir(parents=True, exist_ok=True)
             with atomic_write(path) as out:
                 for line in chain.standing.lines():
                     out.write(line + b"\n")
