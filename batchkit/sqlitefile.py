@@ -10,7 +10,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from . import paths
@@ -40,6 +40,24 @@ def create_whole(
     finally:
         with contextlib.suppress(OSError):
             fresh.unlink()
+
+
+@contextlib.contextmanager
+def transaction(
+    db: sqlite3.Connection, immediate: bool, failure: Callable[[sqlite3.DatabaseError], Exception]
+) -> Iterator[sqlite3.Connection]:
+    """One transaction on `db` (opened with isolation_level=None); a SQLite failure is raised as what
+    `failure` makes of it, and an unfinished transaction is rolled back."""
+    try:
+        db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        yield db
+        db.execute("COMMIT")
+    except sqlite3.DatabaseError as e:
+        raise failure(e) from None
+    finally:
+        with contextlib.suppress(sqlite3.Error):
+            if db.in_transaction:
+                db.execute("ROLLBACK")
 
 
 def migrate(db: sqlite3.Connection, migrations: Sequence[str], newer: str) -> None:

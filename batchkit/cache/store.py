@@ -145,17 +145,8 @@ class AnswerCache:
 
     @contextlib.contextmanager
     def _transaction(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
-        db = self._connection()
-        try:
-            db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        with sqlitefile.transaction(self._connection(), immediate, self._failure) as db:
             yield db
-            db.execute("COMMIT")
-        except sqlite3.DatabaseError as e:
-            raise self._failure(e) from None
-        finally:
-            with contextlib.suppress(sqlite3.Error):
-                if self._db is not None and db.in_transaction:
-                    db.execute("ROLLBACK")
 
     # --- answers ----------------------------------------------------------------------------------------
 

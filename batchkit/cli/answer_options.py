@@ -10,20 +10,21 @@ from ..errors import UsageError
 DEFAULT_ROUNDS = 5
 
 
+def cache_path_option(
+    f, help: str = "The answer cache to read and fill [default: cache.db in the batchkit home]."
+):
+    return click.option("--cache", "cache_path", type=click.Path(dir_okay=False), metavar="PATH", help=help)(
+        f
+    )
+
+
 def cache_options(f):
     f = click.option(
         "--no-cache",
         is_flag=True,
         help="Send every request, and keep no answer (the cache is neither read nor filled).",
     )(f)
-    f = click.option(
-        "--cache",
-        "cache_path",
-        type=click.Path(dir_okay=False),
-        metavar="PATH",
-        help="The answer cache to read and fill [default: cache.db in the batchkit home].",
-    )(f)
-    return f
+    return cache_path_option(f)
 
 
 def rounds_options(f):

@@ -6,6 +6,7 @@ import re
 
 import click
 
+from .answer_options import cache_path_option
 from .common import json_text, text_or_json
 from .remote_display import table, when
 
@@ -27,13 +28,7 @@ class Age(click.ParamType):
 
 
 def _cache_option(f):
-    return click.option(
-        "--cache",
-        "cache_path",
-        type=click.Path(dir_okay=False),
-        metavar="PATH",
-        help="Another answer cache than the default (cache.db in the batchkit home).",
-    )(f)
+    return cache_path_option(f, "Another answer cache than the default (cache.db in the batchkit home).")
 
 
 def _open(cache_path):

@@ -131,19 +131,26 @@ def _queue(session, counted_files, display, options, queue_options) -> list:
 
     shards = [Shard(Path(path), tokens) for path, tokens in counted_files]
     queue = Queue(session, shards, SubmitOptions(**options), queue_options, display)
-    try:
+    with _resumable(display):
         done = queue.run()
+    for shard in done:
+        again = f", sent {shard.refusals + 1} times (token_limit_exceeded)" if shard.refusals else ""
+        end = finished_line(shard.batch) if shard.batch else "answered whole from the answer cache; no batch"
+        click.echo(f"{shard.path}: {end}{again}")
+    return [shard.batch for shard in done]
+
+
+@contextlib.contextmanager
+def _resumable(display):
+    """Ctrl-C stops the command with a word on how to resume; the display is closed either way."""
+    try:
+        yield
     except KeyboardInterrupt:
         display.close()
         click.echo("\ninterrupted; run the same command again to resume where it stopped", err=True)
         raise SystemExit(130) from None
     finally:
         display.close()
-    for shard in done:
-        again = f", sent {shard.refusals + 1} times (token_limit_exceeded)" if shard.refusals else ""
-        end = finished_line(shard.batch) if shard.batch else "answered whole from the answer cache; no batch"
-        click.echo(f"{shard.path}: {end}{again}")
-    return [shard.batch for shard in done]
 
 
 @contextlib.contextmanager
@@ -223,14 +230,8 @@ def _until_done(session, files, display, options, following) -> None:
     max_rounds, interval, output_dir, queue = following
     driver = UntilDone(session, SubmitOptions(**options), max_rounds=max_rounds, interval=interval,
                        out_dir=output_dir, progress=display, queue=queue)  # fmt: skip
-    try:
+    with _resumable(display):
         chains = driver.run(files)
-    except KeyboardInterrupt:
-        display.close()
-        click.echo("\ninterrupted; run the same command again to resume where it stopped", err=True)
-        raise SystemExit(130) from None
-    finally:
-        display.close()
     for chain in chains:
         for line in rounds_summary(chain, max_rounds):
             click.echo(line)

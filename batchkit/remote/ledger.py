@@ -193,15 +193,9 @@ class Ledger:
             raise paths.unwritable(self.path, e) from None
         db.row_factory = sqlite3.Row
         try:
-            db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-            yield db
-            db.execute("COMMIT")
-        except sqlite3.DatabaseError as e:
-            raise self._failure(e) from None
+            with sqlitefile.transaction(db, immediate, self._failure):
+                yield db
         finally:
-            with contextlib.suppress(sqlite3.Error):
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
             db.close()
 
     def _failure(self, error: sqlite3.DatabaseError) -> Exception:

@@ -410,7 +410,10 @@ class Session:
         """Forget the submissions that never became a batch (failed or abandoned uploads): (forgotten, kept).
         Kept: those another process is working on, and those whose create was interrupted (the batch may
         exist; `submit` looks for it)."""
-        unfinished = [entry for entry in self.ledger.entries() if not entry.batch_id]
+        # (a file answered whole from the answer cache made no batch, and is complete: it stays)
+        unfinished = [
+            entry for entry in self.ledger.entries() if not entry.batch_id and entry.step != ANSWERED
+        ]
         kept = [e for e in unfinished if e.step == CREATING or self.ledger.is_locked(e.sha256, e.base_url)]
         gone = [e for e in unfinished if e not in kept]
         if gone:
