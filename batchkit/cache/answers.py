@@ -14,11 +14,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 
 from ..atomic import atomic_write
-from ..formats import Request, read_requests
+from ..formats import Dialect, Request, read_requests
 from ..lines import open_binary, read_objects
 from ..results import CACHED, AnswerParser, Expected, ResultRecord, normalise, request_schema
 from .keys import answer_key
@@ -47,11 +48,11 @@ def good_answer(record: ResultRecord, expected: Expected | None, parser: AnswerP
     return parser.check(expected, record.content, record.tool_calls, record.finish_reason) is None
 
 
-def stored_line(obj: dict, request: Request) -> bytes:
-    """A result line as the cache keeps it: without the request's id (where the request's format keeps
-    it) and without a cache mark."""
+def stored_line(obj: dict, dialect: Dialect) -> bytes:
+    """A result line as the cache keeps it: without the request's id (where the request's format,
+    `dialect`, keeps it) and without a cache mark."""
     obj.pop(CACHED, None)
-    *parents, last = request.format.id_path
+    *parents, last = dialect.id_path
     holder = obj
     for key in parents:
         holder = holder.get(key) if type(holder) is dict else None
@@ -113,16 +114,15 @@ def split(
     return found
 
 
-@dataclass
-class _Asked:
+class _Asked(NamedTuple):
     key: bytes
     expected: Expected | None
-    request: Request
+    dialect: Dialect
 
 
 def _asked(where: str, path: Path, model: str | None) -> dict[str, _Asked | None]:
     """Every request of a batch file by id (None for an id two lines share: its answer cannot be told
-    apart), with its key and the schema it asked for."""
+    apart), with its key, the schema it asked for and its format (a few hundred bytes a request)."""
     asked: dict[str, _Asked | None] = {}
     with open_binary(path) as stream:
         for request in read_requests(stream, _ignore):
@@ -132,9 +132,7 @@ def _asked(where: str, path: Path, model: str | None) -> dict[str, _Asked | None
                 asked[request.id] = None
                 continue
             key = answer_key(where, request.endpoint, request.model or model, request.body)
-            expected = request_schema(request)
-            request.body, request.raw = {}, None  # only the key, the schema and the format are kept
-            asked[request.id] = _Asked(key, expected, request)
+            asked[request.id] = _Asked(key, request_schema(request), request.format)
     return asked
 
 
@@ -159,7 +157,7 @@ def remember(
                     record = normalise(obj, number)
                     known = asked.get(record.custom_id) if record is not None else None
                     if known is not None and good_answer(record, known.expected, parser):
-                        yield known.key, stored_line(obj, known.request)
+                        yield known.key, stored_line(obj, known.dialect)
 
     return sum(cache.store(where, batch_id, chunk) for chunk in _chunks(kept()))
 
@@ -190,7 +188,7 @@ class Keeper:
         """Keep the answer `line` (a result line) to `request` if it is a good one."""
         record = normalise(line)
         if record is not None and good_answer(record, request_schema(request), self.parser):
-            self._waiting.append((self.key(request), stored_line(dict(line), request)))
+            self._waiting.append((self.key(request), stored_line(dict(line), request.format)))
             if len(self._waiting) >= CHUNK:
                 self.flush()
 
