@@ -129,7 +129,11 @@ def run(tmpdir: str | os.PathLike, rows: int | None = None) -> dict:
         folder = Path(tmp)
         requests, results, others = write_files(folder, rows)
         cache = folder / "cache.db"
-        result = {"rows": rows, "request_bytes": requests.stat().st_size, "result_bytes": results.stat().st_size}
+        result = {
+            "rows": rows,
+            "request_bytes": requests.stat().st_size,
+            "result_bytes": results.stat().st_size,
+        }
         result["keep"] = measure(KEEP, cache, requests, results, WHERE)
         size = sum(p.stat().st_size for p in (cache, cache.with_name("cache.db-wal")) if p.exists())
         result["cache_bytes"] = size
@@ -142,7 +146,11 @@ def run(tmpdir: str | os.PathLike, rows: int | None = None) -> dict:
         result["split_misses"] = measure(SPLIT, cache, others, WHERE, folder / "misses")
     for name in ("keep", "lookup", "split_hits", "split_misses"):
         result[name]["per_second"] = rows / result[name]["seconds"]
-    if result["lookup"]["count"] != rows or result["split_hits"]["count"] != rows or result["split_misses"]["count"]:
+    if (
+        result["lookup"]["count"] != rows
+        or result["split_hits"]["count"] != rows
+        or result["split_misses"]["count"]
+    ):
         raise RuntimeError(f"the cache answered what it should not, or missed what it holds: {result}")
     return result
 
@@ -160,7 +168,9 @@ def print_table(result: dict) -> None:
              "split_misses": "split, none answered"}  # fmt: skip
     for key, name in names.items():
         side = result[key]
-        print(f"{name:<46}{side['seconds']:>9.2f}{side['per_second']:>12,.0f}{side['peak_rss_bytes'] / mb:>13.0f}")
+        print(
+            f"{name:<46}{side['seconds']:>9.2f}{side['per_second']:>12,.0f}{side['peak_rss_bytes'] / mb:>13.0f}"
+        )
 
 
 def main() -> None:
