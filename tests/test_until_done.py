@@ -220,3 +220,31 @@ def test_python_until_done(tmp_path, tmp_path_factory):
     never_sent_twice(batches)
     result = batchkit.merge_results(jobs.paths, jobs.results())
     assert set(result.frame["status"]) == {"ok"}
+
+
+def test_python_run_until_done(tmp_path, tmp_path_factory):
+    batch = build(tmp_path, 20)
+    with running_server(
+        "--fail-rate", "0.4", "--seed", "4", data_dir=tmp_path_factory.mktemp("serve")
+    ) as server:
+        once = batchkit.run(batch, base_url=server.base_url, output=tmp_path / "once.jsonl", max_attempts=1,
+                            cache=False)  # fmt: skip
+        found = batchkit.run(batch, base_url=server.base_url, output=tmp_path / "out.jsonl", max_attempts=1,
+                             cache=False, until_done=True, max_rounds=10)  # fmt: skip
+    assert once.failed > 0  # the seeded share fails without rounds
+    assert found.done and len(found.rounds) > 1 and found.standing.answered == 20
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 20
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("submit", "--until-done"), "--until-done needs --wait"),
+        (("submit", "--wait", "--max-rounds", "3"), "--max-rounds goes with --until-done"),
+        (("run", "-o", "out.jsonl", "--max-rounds", "3"), "--max-rounds goes with --until-done"),
+    ],
+)
+def test_rounds_options_that_do_not_go_together_are_refused(tmp_path, args, message):
+    batch = build(tmp_path, 2)
+    done = invoke(args[0], batch, *args[1:], "--base-url", "http://127.0.0.1:9/v1")
+    assert done.returncode == 2 and message in done.stderr
