@@ -16,7 +16,10 @@ DEFAULT_PROVIDER_HELP = "kluster; for a file in another format, that format's pr
 
 
 def provider_option(
-    f=None, *, help: str = "Whose limits and rules to check against.", default_help: str = DEFAULT_PROVIDER_HELP
+    f=None,
+    *,
+    help: str = "Whose limits and rules to check against.",
+    default_help: str = DEFAULT_PROVIDER_HELP,
 ):
     """--provider/-p, defaulting to $BATCHKIT_PROVIDER; when neither is given the library decides (kluster,
     or for a file in another format that format's own provider; what `default_help` says)."""

@@ -51,7 +51,9 @@ class CustomBody(Dialect):
     def holds_result(self, obj: dict) -> bool:
         # Fireworks' {custom_id, response: <chat completion>}: no status code or body around the answer
         response = obj.get("response")
-        return type(response) is dict and "choices" in response and not {"status_code", "body"} & response.keys()
+        return (
+            type(response) is dict and "choices" in response and not {"status_code", "body"} & response.keys()
+        )
 
     def result(self, obj: dict) -> dict:
         return from_bare_answer(obj)

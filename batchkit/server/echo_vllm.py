@@ -37,9 +37,7 @@ def _text(value) -> str:
     if isinstance(value, str):
         return value
     parts = value.get("content") if isinstance(value, dict) else None
-    return " ".join(
-        p["text"] for p in parts or () if isinstance(p, dict) and isinstance(p.get("text"), str)
-    )
+    return " ".join(p["text"] for p in parts or () if isinstance(p, dict) and isinstance(p.get("text"), str))
 
 
 def _listed(value) -> list:
