@@ -111,7 +111,8 @@ def _finding_lines(file: str, findings: list[Finding], color: bool, group_from: 
         elif f is group[0]:
             lines = [g.line for g in group if g.line is not None]
             span = f", lines {lines[0]:,}–{lines[-1]:,}" if lines else ""
-            yield finding_line(file, f, color=color, detail=f" ×{len(group):,}{span}; first:")
+            first = "; first:" if f.path else "; first"  # the path, when there is one, ends with its colon
+            yield finding_line(file, f, color=color, detail=f" ×{len(group):,}{span}{first}")
 
 
 def _counts(counter) -> str:

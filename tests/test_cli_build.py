@@ -342,3 +342,31 @@ def test_counts_of_one_are_singular(run, tmp_path):
     assert "1 error in 1 request; nothing written" in invalid.stderr
     split = run("split", out, "-o", tmp_path / "c.jsonl")
     assert "split " in split.stderr and "1 request into 1 file," in split.stderr
+
+
+def test_build_fix_convert_and_split_print_a_repeated_finding_once(run, tmp_path):
+    """A warning on every row is one line per code, as `validate` prints it, not one line per row."""
+    table = tmp_path / "rows.csv"
+    table.write_text("id,q\n" + "".join(f"i{i},question {i}\n" for i in range(40)), encoding="utf-8")
+    out = tmp_path / "rows.jsonl"
+    result = run("build", table, "-o", out, "--model", "m", "--user", "{q}", "--param", "max_token=5")
+    assert result.exit_code == 0
+    typo = [line for line in result.output.splitlines() if "unknown-field" in line]
+    assert typo == [
+        f"{table}:1: warning[unknown-field] ×40, lines 1–40; first: /body/max_token: `max_token` is not a known "
+        "chat-completions field; it is passed through as is (fine only for servers that accept it); did you "
+        "mean `max_tokens`?"
+    ]
+    split = run("split", out, "--max-requests", "10", "-o", tmp_path / "parts.jsonl")
+    assert sum("unknown-field" in line for line in split.output.splitlines()) == 1
+    converted = run("convert", out, "-o", tmp_path / "claude.jsonl", "--to", "anthropic")
+    assert converted.exit_code == 1
+    assert [line.split(" ×")[0].split(": ")[-1] for line in converted.output.splitlines() if "×40" in line] == [
+        "error[missing-max-tokens]",
+        "error[unsupported-field]",
+    ]
+    broken = tmp_path / "broken.jsonl"
+    broken.write_bytes(b"{not json\n" * 12)
+    fixed = run("fix", broken, "-o", tmp_path / "fixed.jsonl")
+    assert f"{tmp_path / 'fixed.jsonl'}:1: error[invalid-json] ×12, lines 1–12; first: not valid JSON" in fixed.output
+    assert sum("invalid-json" in line for line in fixed.output.splitlines()) == 1

@@ -68,7 +68,7 @@ def print_report(report, fmt: str, quiet: bool, note: str | None = None) -> None
         return
     if fmt == "text" and not report.findings and report.valid:
         return
-    output = render([report], fmt, color=use_color(sys.stdout), quiet=quiet)
+    output = render([report], fmt, color=use_color(sys.stdout), quiet=quiet, group=True)
     if output:
         click.echo(output)
     if note and fmt == "text" and any(f.line is not None for f in report.findings):
