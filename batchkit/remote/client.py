@@ -20,6 +20,7 @@ from pathlib import Path
 from ..errors import RemoteError, UsageError
 from ..lenient import as_int, timestamp
 from ..providers import Provider, get_provider
+from ..wire import missing_v1_hint
 
 # Sent when a server needs no key (a local `batchkit serve`, vLLM): the SDK insists on some value.
 PLACEHOLDER_KEY = "batchkit-no-key"
@@ -304,12 +305,10 @@ def _missing_v1(error, target: Target) -> str | None:
     if target.provider.api_version:  # Azure's addresses have no /v1
         return None
     base_path = urllib.parse.urlsplit(target.base_url).path.rstrip("/")
-    if base_path.endswith("/v1"):
-        return None
     request = getattr(error, "request", None)
     asked = request.url.path if request is not None else ""
     route = asked[len(base_path) :] if asked.startswith(base_path) else asked
-    return f"the server answered 404 for {route or '/'}; did you mean base_url={target.base_url}/v1?"
+    return missing_v1_hint(target.base_url, route or "/")
 
 
 # --- the client ------------------------------------------------------------------------------------------

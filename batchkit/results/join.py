@@ -116,22 +116,38 @@ def _not_results(path, name: str) -> str:
 
 
 def result_paths(value: Paths, notes: list[str]) -> list:
-    """The result files to read. An error file that `batchkit download` did not write because nothing
-    failed (NAME.errors.jsonl missing beside an existing NAME.output.jsonl) is left out with a note;
-    any other missing file stays, to fail as 'no such file' when read."""
+    """The result files to read. An error file that was not written because nothing failed is left out
+    with a note: NAME.errors.jsonl missing beside an existing NAME.output.jsonl (what `batchkit download`
+    writes), or beside NAME.jsonl given as a result file too (what `batchkit run -o NAME.jsonl` writes,
+    and removes again when a later run has no failures). Any other missing file stays, to fail as 'no
+    such file' when read."""
+    given = _paths(value, "result")
+    named = {Path(p).resolve() for p in given if isinstance(p, (str, os.PathLike)) and str(p) != "-"}
     paths = []
-    for path in _paths(value, "result"):
-        text = str(path)
-        if isinstance(path, (str, os.PathLike)) and text.endswith(ERRORS_SUFFIX) and not Path(path).exists():
-            output = Path(text[: -len(ERRORS_SUFFIX)] + OUTPUT_SUFFIX)
-            if output.is_file():
-                notes.append(
-                    f"note: {text} does not exist; {output} does, and an error file is written only when "
-                    "a request failed, so none failed"
-                )
-                continue
+    for path in given:
+        output = _output_beside(path, named)
+        if output is not None:
+            notes.append(
+                f"note: {path} does not exist; {output} does, and an error file is written only when "
+                "a request failed, so none failed"
+            )
+            continue
         paths.append(path)
     return paths
+
+
+def _output_beside(path, named: set[Path]) -> Path | None:
+    """The output file beside a missing NAME.errors.jsonl that says nothing failed, or None."""
+    text = str(path)
+    if not isinstance(path, (str, os.PathLike)) or not text.endswith(ERRORS_SUFFIX) or Path(path).exists():
+        return None
+    stem = text[: -len(ERRORS_SUFFIX)]
+    downloaded, ran = Path(stem + OUTPUT_SUFFIX), Path(stem + ".jsonl")
+    if downloaded.is_file():
+        return downloaded
+    if ran.is_file() and ran.resolve() in named:
+        return ran
+    return None
 
 
 def count(requests: RequestIndex, table: ResultTable, report: MergeReport) -> None:
