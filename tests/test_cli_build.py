@@ -103,7 +103,7 @@ def test_invalid_requests_print_the_report_and_exit_1(run, tmp_path):
         "temperature=7",
     )
     assert result.exit_code == 1
-    assert "questions.csv:1: error[out-of-range] /body/temperature" in result.output
+    assert "questions.csv:1: error[out-of-range] ×8, lines 1–8; first: /body/temperature" in result.output
     assert "data-row numbers" in result.output
     assert "nothing written" in result.output
     assert not out.exists()
@@ -361,12 +361,17 @@ def test_build_fix_convert_and_split_print_a_repeated_finding_once(run, tmp_path
     assert sum("unknown-field" in line for line in split.output.splitlines()) == 1
     converted = run("convert", out, "-o", tmp_path / "claude.jsonl", "--to", "anthropic")
     assert converted.exit_code == 1
-    assert [line.split(" ×")[0].split(": ")[-1] for line in converted.output.splitlines() if "×40" in line] == [
+    assert [
+        line.split(" ×")[0].split(": ")[-1] for line in converted.output.splitlines() if "×40" in line
+    ] == [
         "error[missing-max-tokens]",
         "error[unsupported-field]",
     ]
     broken = tmp_path / "broken.jsonl"
     broken.write_bytes(b"{not json\n" * 12)
     fixed = run("fix", broken, "-o", tmp_path / "fixed.jsonl")
-    assert f"{tmp_path / 'fixed.jsonl'}:1: error[invalid-json] ×12, lines 1–12; first: not valid JSON" in fixed.output
+    assert (
+        f"{tmp_path / 'fixed.jsonl'}:1: error[invalid-json] ×12, lines 1–12; first: not valid JSON"
+        in fixed.output
+    )
     assert sum("invalid-json" in line for line in fixed.output.splitlines()) == 1

@@ -531,3 +531,30 @@ def test_fuzz_merge_and_retry_never_raise_anything_but_a_clear_error(tmp_path_fa
         retry(src, out, folder / "retry.jsonl", force=True)
     except batchkit.BatchkitError as e:
         assert "Traceback" not in str(e)
+
+
+def test_whole_number_float_ids_are_integers_and_merge_back_onto_the_frame(tmp_path):
+    """pandas reads an id column with a gap as floats: the ids are written 101, not 101.0 (and said so),
+    and the answers join back onto the same DataFrame by those ids."""
+    import io
+    import warnings
+
+    frame = pd.read_csv(io.StringIO("id,q\n101,first\n,second\n103,third\n"))
+    assert frame["id"].dtype == "float64"
+    with warnings.catch_warnings(record=True) as told:
+        warnings.simplefilter("always")
+        built = batchkit.build_requests(frame, model="m", user="{q}", id_column="id", on_empty="skip")
+        requests = list(built)
+    assert [r["custom_id"] for r in requests] == ["101", "103"]
+    assert [str(w.message) for w in told] == [
+        "2 ids in column 'id' held whole numbers as floats (101.0, as pandas reads an integer column with a "
+        "gap): written as integers (101)"
+    ]
+    batch = tmp_path / "b.jsonl"
+    batch.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in requests))
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(
+        b"".join(orjson.dumps(success(r["custom_id"], f"re {r['custom_id']}")) + b"\n" for r in requests)
+    )
+    merged = batchkit.merge_results(batch, out, source=frame, id_column="id")
+    assert list(merged.frame["content"].fillna("-")) == ["re 101", "-", "re 103"]

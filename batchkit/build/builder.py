@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import orjson
 
 from ..batchfile import WriteResult, write_numbered, write_per_model
 from ..errors import InputError, UsageError, ValidationFailed
@@ -24,7 +27,7 @@ from ..lines import source_name
 from ..providers import Provider, get_provider
 from ..report import counted
 from ..subset import Subset, take
-from ..tables import cell_text, column_texts, column_values
+from ..tables import cell_text, column_texts, column_values, id_texts
 from .bodies import CHAT, EMBEDDINGS, body_mode
 
 if TYPE_CHECKING:
@@ -93,6 +96,14 @@ class EmptyPolicy:
         return self.columns.get(column, self.default)
 
 
+def on_empty_text(column: str | None, choice: str) -> str:
+    """The on_empty= argument that makes `choice` for `column` (None: every column), as Python takes it:
+    `on_empty="skip"`, `on_empty={"rating": "keep"}` (the command line's `--on-empty rating=keep`)."""
+    if column is None:
+        return f'on_empty="{choice}"'
+    return f'on_empty={{{orjson.dumps(column).decode()}: "{choice}"}}'
+
+
 def _on_empty_pair(text: str) -> tuple[str | None, str]:
     if text in ON_EMPTY:
         return None, text
@@ -100,7 +111,7 @@ def _on_empty_pair(text: str) -> tuple[str | None, str]:
     if not sep or not column:
         raise UsageError(
             f"on_empty= {text!r}: choose one of {', '.join(ON_EMPTY)}, for every column, or COLUMN=CHOICE "
-            "for one (for example on_empty= rating=keep)"
+            f"for one (for example {on_empty_text('rating', 'keep')})"
         )
     return column, choice
 
@@ -200,6 +211,16 @@ class BuildStats:
     skipped_rows: list[int] = field(default_factory=list)  # the first few, for messages
     problems: list[tuple[int, str, str]] = field(default_factory=list)
     problem_count: int = 0
+    float_ids: int = 0  # ids read from whole-number floats (101.0), written as integers (101)
+
+    def notes(self, id_column: str | None) -> list[str]:
+        """What a person should know about how rows became requests (empty when nothing)."""
+        if not self.float_ids:
+            return []
+        return [
+            f"{counted(self.float_ids, 'id')} in column {id_column!r} held whole numbers as floats (101.0, "
+            "as pandas reads an integer column with a gap): written as integers (101)"
+        ]
 
     def problem(self, row: int, column: str, what: str) -> None:
         self.problem_count += 1
@@ -252,12 +273,12 @@ class Builder:
                 used = ", ".join(map(repr, self.columns))
                 hint = _did_you_mean(column, self.columns)
                 raise UsageError(
-                    f"on_empty= {column}={choice}: the request uses no column {column!r} (it uses {used}){hint}"
+                    f"{on_empty_text(column, choice)}: the request uses no column {column!r} (it uses {used}){hint}"
                 )
             if choice == "keep" and column in self._never_kept:
                 what = "custom_id" if column == self.id_column else "model"
                 raise UsageError(
-                    f"on_empty= {column}=keep: an empty {what} cannot be kept; choose error or skip"
+                    f"{on_empty_text(column, 'keep')}: an empty {what} cannot be kept; choose error or skip"
                 )
 
     # -- columns
@@ -326,7 +347,11 @@ class Builder:
         """One column's cells for the row tuples: texts, or parsed values for a value column. Empty cells
         are counted, then kept, or their rows skipped or broken, as the policy says."""
         parse = column in self.mode.value_columns
-        cells = chunk.values(column) if parse else chunk.texts(column)
+        if column == self.id_column and not parse:
+            cells, floats = id_texts(chunk.values(column))
+            stats.float_ids += floats
+        else:
+            cells = chunk.values(column) if parse else chunk.texts(column)
         if parse:
             empty = [i for i, v in enumerate(cells) if _is_empty_value(v)]
         else:
@@ -381,7 +406,8 @@ def _problem_message(stats: BuildStats) -> str:
     more = stats.problem_count - len(stats.problems)
     empty = [column for _row, column, what in stats.problems if what.startswith("empty cell")]
     hint = (
-        f" (choose on_empty= skip or on_empty= keep, for every column or for one: on_empty= {empty[0]}=keep)"
+        f" (choose {on_empty_text(None, 'skip')} or {on_empty_text(None, 'keep')}, for every column, or "
+        f"for one: {on_empty_text(empty[0], 'keep')})"
         if empty
         else ""
     )
@@ -456,10 +482,16 @@ class BuiltRequests:
         self._builder, self._source, self._first_row = builder, source, first_row
         self._kept: list[dict] | None = None
         self._length: int | None = None
+        self._told = False
 
     def _build(self) -> Iterator[dict]:
-        for _row, request in self._builder.numbered(self._source, first_row=self._first_row):
+        stats = BuildStats()
+        for _row, request in self._builder.numbered(self._source, first_row=self._first_row, stats=stats):
             yield request
+        if not self._told:  # said once, though len() and iter() each build
+            self._told = True
+            for note in stats.notes(self._builder.id_column):
+                warnings.warn(note, stacklevel=2)
 
     def __iter__(self) -> Iterator[dict]:
         if self._kept is not None:

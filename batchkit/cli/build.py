@@ -150,7 +150,7 @@ def build(
         report_failure(e, fmt, quiet, note)
     print_report(result.report, fmt, quiet, note)
     if not quiet:
-        (_echo_cluster_summary(result) if cluster else _echo_build_summary(result, policy, output))
+        (_echo_cluster_summary(result) if cluster else _echo_build_summary(result, policy, output, options))
 
 
 def _echo_cluster_summary(result) -> None:
@@ -218,7 +218,7 @@ def _check_template_format(path, fields: dict) -> None:
         raise UsageError(f"--body-template sets {field} and so does the response schema; give one of them")
 
 
-def _echo_build_summary(result, policy, output) -> None:
+def _echo_build_summary(result, policy, output, options: dict) -> None:
     """What was read, skipped and written, the empty cells per column, the models and the files."""
     from ..report import counted
 
@@ -236,6 +236,8 @@ def _echo_build_summary(result, policy, output) -> None:
             for column, n in s.empty.items()
         )
         click.echo(f"  empty cells: {cells}", err=True)
+    for note in s.notes(options.get("id_column")):
+        click.echo(f"  {note}", err=True)
     if s.skipped:
         reasons = ", ".join(f"{reason} ({n:,})" for reason, n in sorted(s.skipped.items()))
         rows = ", ".join(map(str, s.skipped_rows)) + (

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+import orjson
+
 # Python keyword → the command-line option that sets it (only these are rewritten).
 OPTIONS = {
     "force": "--force",
@@ -47,11 +49,22 @@ _REWRITES = [
         "give the batch file first and the result files after --results (merge BATCH.jsonl -r OUTPUT.jsonl …)",
     ),
     (re.compile(r"\(escape_formulas=False keeps them raw\)"), "(--no-escape-formulas to keep them raw)"),
+    # on_empty={"rating": "keep"} → --on-empty rating=keep; on_empty="skip" → --on-empty skip
+    (
+        re.compile(r'on_empty=\{("(?:[^"\\]|\\.)*"): "(\w+)"\}'),
+        lambda m: f"--on-empty {_column(m.group(1))}={m.group(2)}",
+    ),
+    (re.compile(r'on_empty="(\w+)"'), r"--on-empty \1"),
     (re.compile(rf"{_NAME}True\b"), lambda m: OPTIONS[m.group(1)]),  # force=True → --force
     # id_column= → --id-column (also in a list: system=/user= → --system/--user)
     (re.compile(rf"{_NAME}(?=[\s:,;)?]|/{_NAME}|$)"), lambda m: OPTIONS[m.group(1)]),
     (re.compile(rf"{_NAME}(?=\S)"), lambda m: OPTIONS[m.group(1)] + " "),  # base_url=URL → --base-url URL
 ]
+
+
+def _column(quoted: str) -> str:
+    """A column name as a message quotes it for Python (JSON), as it is typed after --on-empty."""
+    return orjson.loads(quoted)
 
 
 def cli_words(message: str) -> str:

@@ -169,7 +169,7 @@ def _positions_by_id(frame, table, source, id_column, report, sheet, encoding) -
     """The source row of every request (-1 for none), by the id column's cell text."""
     import pandas as pd
 
-    from ..tables import column_texts, iter_table
+    from ..tables import column_values, id_texts, iter_table
 
     if id_column not in table.columns:
         raise UsageError(
@@ -177,13 +177,13 @@ def _positions_by_id(frame, table, source, id_column, report, sheet, encoding) -
             + ", ".join(map(str, table.columns))
         )
     if isinstance(source, pd.DataFrame):
-        keys = column_texts(table[id_column])
+        keys = id_texts(column_values(table[id_column]))[0]
     else:
-        # the exact cells, as build read them, so "007" stays "007" and 3 is "3"
+        # the exact cells, as build read them, so "007" stays "007", 3 is "3" and 101.0 is "101"
         keys = [
             key
             for chunk in iter_table(source, sheet=sheet, encoding=encoding)
-            for key in column_texts(chunk[id_column])
+            for key in id_texts(column_values(chunk[id_column]))[0]
         ]
     position_of: dict[str, int] = {}
     for position, key in enumerate(keys):
