@@ -127,7 +127,7 @@ class _Built:
 
 
 def _build_partition(source, index: int, first_row: int, target: str, options: dict, limits: Provider,
-                     max_tokens: int | None, input_format: str | None, count_tokens: bool = False) -> _Built:  # fmt: skip
+                     max_file_tokens: int | None, input_format: str | None, count_tokens: bool = False) -> _Built:  # fmt: skip
     from array import array
 
     from .batchfile import write_numbered
@@ -150,7 +150,9 @@ def _build_partition(source, index: int, first_row: int, target: str, options: d
             yield row, request
 
     requests = Builder(**options).numbered(_frames(source, input_format), first_row=first_row)
-    written = write_numbered(remembered(requests), target, limits, max_tokens=max_tokens, force=True)
+    written = write_numbered(
+        remembered(requests), target, limits, max_file_tokens=max_file_tokens, force=True
+    )
     built = _Built(index, [str(p) for p in written.paths], written.report, written.requests, written.bytes,
                    written.shard_requests, written.shard_bytes, rows, hashes.tobytes(),
                    firsts.get("model"), firsts.get("url"))  # fmt: skip
@@ -267,7 +269,7 @@ def build(
     provider: str | Provider | None = None,
     max_requests: int | None = None,
     max_bytes: int | str | None = None,
-    max_tokens: int | None = None,
+    max_file_tokens: int | None = None,
     force: bool = False,
     max_findings: int | None = None,
     input_format: str | None = None,
@@ -298,7 +300,7 @@ def build(
             targets = [str(Path(staging) / PART_FORMAT.format(stem=output.stem, index=i, suffix=suffix))
                        for i in range(len(sources))]  # fmt: skip
             futures = connected.map(_build_partition, sources, range(len(sources)), firsts, targets, options=options,
-                                    limits=limits, max_tokens=max_tokens, input_format=input_format,
+                                    limits=limits, max_file_tokens=max_file_tokens, input_format=input_format,
                                     count_tokens=count_tokens, pure=False)  # fmt: skip
             results = connected.gather(futures)
             report = _combine(

@@ -23,10 +23,10 @@ from .write import WriteResult, write_numbered
 def write_per_model(
     numbered, output: str | os.PathLike, row: Provider, *, limits: tuple, force: bool, **options
 ) -> WriteResult:
-    """Write (number, request) pairs as one file per model. `limits`: (max_requests, max_bytes, max_tokens);
+    """Write (number, request) pairs as one file per model. `limits`: (max_requests, max_bytes, max_file_tokens);
     `options`: write_numbered's max_findings, file and progress."""
     output = Path(output)
-    max_requests, max_bytes, max_tokens = limits
+    max_requests, max_bytes, max_file_tokens = limits
     try:
         staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.", suffix=".models"))
     except OSError as e:
@@ -35,7 +35,11 @@ def write_per_model(
         mixed = replace(row, one_model=False, max_requests=None, max_bytes=None)
         whole = write_numbered(numbered, staging / output.name, mixed, force=force, **options)
         (staged,) = whole.paths
-        shard_limits = {"max_requests": max_requests, "max_bytes": max_bytes, "max_tokens": max_tokens}
+        shard_limits = {
+            "max_requests": max_requests,
+            "max_bytes": max_bytes,
+            "max_file_tokens": max_file_tokens,
+        }
         if len(whole.report.summary.models) <= 1:
             groups = [split_file(staged, output, row, force=True, **shard_limits)]
         else:

@@ -19,7 +19,7 @@ def split_file(
     *,
     max_requests: int | None = None,
     max_bytes: int | str | None = None,
-    max_tokens: int | None = None,
+    max_file_tokens: int | None = None,
     force: bool = False,
     max_findings: int | None = None,
     progress: LinesWritten | None = None,
@@ -41,7 +41,7 @@ def split_file(
     with open_binary(source) as stream:
         if same:
             # Sized first: a file that already fits must not be rewritten over itself.
-            fits = _fits(content_lines(stream), limits, max_tokens)
+            fits = _fits(content_lines(stream), limits, max_file_tokens)
             stream.seek(0)
             if fits is not None:
                 return WriteResult([], None, fits[0], fits[1], [fits[0]], [fits[1]])
@@ -50,7 +50,7 @@ def split_file(
             content_lines(stream),
             output,
             limits,
-            max_tokens=max_tokens,
+            max_file_tokens=max_file_tokens,
             force=force,
             max_findings=max_findings,
             file=source_name(source),
@@ -59,17 +59,17 @@ def split_file(
         )
 
 
-def _fits(numbered, limits: Provider, max_tokens: int | None = None) -> tuple[int, int] | None:
-    """(lines, bytes) when the lines fit in one file under `limits` (and `max_tokens`), else None."""
+def _fits(numbered, limits: Provider, max_file_tokens: int | None = None) -> tuple[int, int] | None:
+    """(lines, bytes) when the lines fit in one file under `limits` (and `max_file_tokens`), else None."""
     count = size = tokens = 0
     for _number, raw in numbered:
         count += 1
         size += len(raw) + 1
-        tokens += line_tokens(raw) if max_tokens is not None else 0
+        tokens += line_tokens(raw) if max_file_tokens is not None else 0
         if (
             (limits.max_requests and count > limits.max_requests)
             or (limits.max_bytes and size > limits.max_bytes)
-            or (max_tokens is not None and tokens > max_tokens)
+            or (max_file_tokens is not None and tokens > max_file_tokens)
         ):
             return None
     return count, size

@@ -59,7 +59,7 @@ def write_numbered(
     *,
     max_requests: int | None = None,
     max_bytes: int | str | None = None,
-    max_tokens: int | None = None,
+    max_file_tokens: int | None = None,
     validate: bool = True,
     force: bool = False,
     max_findings: int | None = None,
@@ -71,7 +71,7 @@ def write_numbered(
     building from a table, the line number when rewriting a file). A request is a dict (written as one
     compact JSON line) or the bytes/str of one line (written as they are, an LF added when missing).
 
-    Limits are the provider's, each overridden by `max_requests` / `max_bytes` when given; `max_tokens`
+    Limits are the provider's, each overridden by `max_requests` / `max_bytes` when given; `max_file_tokens`
     also cuts on prompt tokens per file (batchkit.tokens). Every line is
     validated under `provider` (file-level limits are left to sharding) unless validate=False; when any
     line is invalid, nothing is written and ValidationFailed (carrying the report) is raised, unless
@@ -91,7 +91,7 @@ def write_numbered(
             max_findings=max_findings,
             file=file or str(path),
         )
-    with ShardWriter(path, limits.max_requests, limits.max_bytes, max_tokens) as writer:
+    with ShardWriter(path, limits.max_requests, limits.max_bytes, max_file_tokens) as writer:
         report = _write_and_check(_written(items, writer, progress), validator, writer)
         if report is not None and not report.valid and not force:
             s = report.summary
@@ -141,7 +141,7 @@ def write_batch(
     *,
     max_requests: int | None = None,
     max_bytes: int | str | None = None,
-    max_tokens: int | None = None,
+    max_file_tokens: int | None = None,
     validate: bool = True,
     force: bool = False,
 ) -> list[Path]:
@@ -159,7 +159,7 @@ def write_batch(
         provider,
         max_requests=max_requests,
         max_bytes=max_bytes,
-        max_tokens=max_tokens,
+        max_file_tokens=max_file_tokens,
         validate=validate,
         force=force,
     ).paths

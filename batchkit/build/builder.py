@@ -116,6 +116,24 @@ def _on_empty_pair(text: str) -> tuple[str | None, str]:
     return column, choice
 
 
+# ------------------------------------------------------------------------------------------ output limit
+
+
+def with_max_tokens(params: Mapping | None, max_tokens: int | None, endpoint: str) -> Mapping | None:
+    """`params` with the body's output limit set to `max_tokens` (the field the endpoint names it by:
+    `max_output_tokens` for Responses, else `max_tokens`); UsageError when params sets it too."""
+    if max_tokens is None:
+        return params
+    if endpoint.endswith("/embeddings"):
+        raise UsageError(f"{endpoint} requests write no tokens; drop max_tokens=")
+    field_name = "max_output_tokens" if endpoint.endswith("/responses") else "max_tokens"
+    if type(max_tokens) is not int or max_tokens < 1:
+        raise UsageError(f"max_tokens= is a number of tokens, at least 1, not {max_tokens!r}")
+    if params and field_name in params and params[field_name] != max_tokens:
+        raise UsageError(f"max_tokens= and params= both set {field_name}; give one of them")
+    return {**(params or {}), field_name: max_tokens}
+
+
 # ------------------------------------------------------------------------------------------------- chunks
 
 
@@ -255,9 +273,11 @@ class Builder:
         id_column: str | None = None,
         id_prefix: str = ID_PREFIX,
         on_empty: str | Mapping[str, str] | Iterable[str] | EmptyPolicy = "error",
+        max_tokens: int | None = None,
         **body_options,
     ):
         self.on_empty = EmptyPolicy.parse(on_empty)
+        body_options["params"] = with_max_tokens(body_options.get("params"), max_tokens, endpoint)
         self.mode = body_mode(endpoint=endpoint, **body_options)
         self.endpoint = endpoint
         self.id_column = id_column
@@ -434,6 +454,7 @@ def build_requests(
     id_prefix: str = ID_PREFIX,
     on_empty: str | Mapping[str, str] | Iterable[str] = "error",
     first_row: int = 1,
+    max_tokens: int | None = None,
 ) -> BuiltRequests:
     """One request dict per row of a DataFrame, an iterable of DataFrames (chunks) or of dicts, as a
     `BuiltRequests`: sized (`len()`) and re-iterable (see there for when rows are read).
@@ -443,7 +464,8 @@ def build_requests(
     system and user messages; messages_column: a column holding a JSON list of messages instead of `user`
     (a `system` message is put before them). input + endpoint="/v1/embeddings": embeddings requests.
     body_template: a whole body (dict, or a path to a JSON file) with placeholders in any string, for any
-    endpoint; `model` and `params` are set on top of it. params: extra body fields (max_tokens, …).
+    endpoint; `model` and `params` are set on top of it. params: extra body fields (temperature, …).
+    max_tokens: the body's output limit (`max_output_tokens` for /v1/responses), as params={"max_tokens": N}.
     id_column: the column holding custom_ids; otherwise ids are `make_id(row, id_prefix)` (`row-1`, …).
     on_empty: what a row with an empty cell in a column the request uses does (see EmptyPolicy): "error"
     (InputError after all rows, naming them), "skip" (left out) or "keep" (inserted as ""), for every
@@ -465,6 +487,7 @@ def build_requests(
         id_column=id_column,
         id_prefix=id_prefix,
         on_empty=on_empty,
+        max_tokens=max_tokens,
     )
     return BuiltRequests(builder, df_or_rows, first_row)
 
@@ -532,7 +555,7 @@ def build_file(
     provider: str | Provider | None = None,
     max_requests: int | None = None,
     max_bytes: int | str | None = None,
-    max_tokens: int | None = None,
+    max_file_tokens: int | None = None,
     force: bool = False,
     max_findings: int | None = None,
     progress: Callable[[int], None] | None = None,
@@ -559,7 +582,7 @@ def build_file(
     row = get_provider(provider)
     try:
         if row.one_model and builder.mode.model_column:  # one file per model, as `split --by model` writes
-            limits = (max_requests, max_bytes, max_tokens)
+            limits = (max_requests, max_bytes, max_file_tokens)
             written = write_per_model(
                 numbered, output, row, limits=limits, force=force, max_findings=max_findings, file=name
             )
@@ -570,7 +593,7 @@ def build_file(
                 row,
                 max_requests=max_requests,
                 max_bytes=max_bytes,
-                max_tokens=max_tokens,
+                max_file_tokens=max_file_tokens,
                 force=force,
                 max_findings=max_findings,
                 file=name,

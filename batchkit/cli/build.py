@@ -63,6 +63,14 @@ ENDPOINT_HELP = "Request url (default /v1/chat/completions; /v1/embeddings with 
     help='JSON body with {column} placeholders in any string, and {"$column": "name"} for a cell as a '
     "JSON value (a number stays a number); any endpoint.",
 )
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="The body's output limit on every request: max_tokens (max_output_tokens for /v1/responses), "
+    "as --param max_tokens=N. Prompt tokens per file are --max-file-tokens.",
+)
 @click.option("--endpoint", default=None, help=ENDPOINT_HELP)
 @click.option(
     "--id-column", metavar="COL", help="Column of unique custom_ids (default: generated from row numbers)."
@@ -238,6 +246,11 @@ def _echo_build_summary(result, policy, output, options: dict) -> None:
         click.echo(f"  empty cells: {cells}", err=True)
     for note in s.notes(options.get("id_column")):
         click.echo(f"  {note}", err=True)
+    if options.get("max_tokens") is not None:
+        click.echo(
+            f"  max_tokens {options['max_tokens']:,} on every request (prompt tokens per file: --max-file-tokens)",
+            err=True,
+        )
     if s.skipped:
         reasons = ", ".join(f"{reason} ({n:,})" for reason, n in sorted(s.skipped.items()))
         rows = ", ".join(map(str, s.skipped_rows)) + (

@@ -34,6 +34,7 @@ OPTIONS = {
     "params": "--param",
     "tokenizer": "--tokenizer",
     "max_tokens": "--max-tokens",
+    "max_file_tokens": "--max-file-tokens",
 }
 _NAME = rf"(?<![\w.])({'|'.join(OPTIONS)})="
 _REWRITES = [

@@ -16,9 +16,10 @@ from .common import Bars, format_option, use_color
 
 def limit_options(f):
     f = click.option(
-        "--max-tokens",
+        "--max-file-tokens",
         type=click.IntRange(min=1),
         default=None,
+        metavar="N",
         help="Prompt tokens per file (counted as `batchkit estimate` counts them); default: no limit.",
     )(f)
     f = click.option(

@@ -110,7 +110,8 @@ class Queue:
                 if cap is not None and count > cap:
                     raise UsageError(
                         f"{shard.path}: {count:,} prompt tokens of {model}, more than the enqueued-token cap "
-                        f"({cap:,}) allows in flight at once; split it with `--max-tokens {cap}`"
+                        f"({cap:,}) allows in flight at once; split it with "
+                        f"`batchkit split {shard.path} --max-file-tokens {cap}`"
                     )
 
     # --- the loop ---------------------------------------------------------------------------------------
