@@ -341,3 +341,21 @@ def test_progress_bars_only_on_a_terminal(server, tmp_path):
     assert "%|" not in quiet and "bars.output.jsonl: output, 3 line(s)" in quiet
     piped = run_cli("download", batch_file, "--force")
     assert "%|" not in piped.stdout + piped.stderr
+
+
+def test_validate_warnings_are_shown_grouped_before_the_upload(server, tmp_path):
+    """A `max_token` typo is a warning, not an error: submit still sends the file, after showing it once."""
+    path = write_requests(tmp_path / "typo.jsonl", count=6, max_token=5)
+    result = bk(server, "submit", path)
+    assert result.returncode == 0, result.stderr
+    warned = [line for line in result.stderr.splitlines() if "unknown-field" in line]
+    assert warned == [
+        f"{path}:1: warning[unknown-field] ×6, lines 1–6; first: /body/max_token: `max_token` is not a known "
+        "chat-completions field; it is passed through as is (fine only for servers that accept it); did you "
+        "mean `max_tokens`?"
+    ]
+    assert f"{path}: 6 warning(s), none an error; uploading it as it is" in result.stderr
+    assert "generic" not in result.stderr + result.stdout
+    assert " submitted as " in result.stdout
+    clean = bk(server, "submit", write_requests(tmp_path / "clean.jsonl"))
+    assert clean.returncode == 0 and "warning(s)" not in clean.stderr

@@ -98,7 +98,10 @@ class Queue:
         def upload(path, done, total):
             progress(Event("upload", str(path), done, total))
 
-        self.sender = Sender(session, target, submit, note, upload)
+        def warned(path, report):
+            progress(Event("findings", str(path), report=report))
+
+        self.sender = Sender(session, target, submit, note, upload, warned)
         again = SubmitOptions(submit.completion_window, submit.metadata, validate=False, force=True)
         self.resender = Sender(session, target, again, note, upload)  # a new batch for a refused shard
         self._check_fits()

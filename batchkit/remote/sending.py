@@ -75,7 +75,9 @@ def _first_endpoint(path: Path) -> str | None:
     return None
 
 
-def _endpoint(path: Path, target: Target, validate: bool) -> str:
+def _endpoint(path: Path, target: Target, validate: bool, warned: Callable | None = None) -> str:
+    """The one endpoint of the file's requests; validated first unless `validate` is off, a report with
+    warnings going to `warned(path, report)` (before anything is sent)."""
     if validate:
         from ..validate import validate_file
 
@@ -85,6 +87,8 @@ def _endpoint(path: Path, target: Target, validate: bool) -> str:
             raise ValidationFailed(
                 f"{path}: not submitted: {report.summary.errors} error(s) under {rules}", report
             )
+        if report.summary.warnings and warned is not None:
+            warned(path, report)
         endpoints = list(report.summary.endpoints)
     else:
         endpoints = [e for e in [_first_endpoint(path)] if e]
@@ -122,7 +126,9 @@ class Sender:
     """One `submit` command's files to one target. `note(path, message)` and `upload_progress(path, done,
     total)` report progress."""
 
-    def __init__(self, session, target: Target, options: SubmitOptions, note, upload_progress) -> None:
+    def __init__(
+        self, session, target: Target, options: SubmitOptions, note, upload_progress, warned=None
+    ) -> None:
         if options.completion_window not in target.provider.completion_windows:
             raise UsageError(
                 f"completion window {options.completion_window!r} is not offered by {target.who}; "
@@ -133,6 +139,7 @@ class Sender:
         self.validate, self.force = options.validate, options.force
         self._note: Callable[[Path, str], None] = note
         self._upload_progress = upload_progress
+        self._warned = warned  # (path, the validation report): a valid file's warnings, before it is sent
         self.notes: list[str] = []
 
     @property
@@ -149,7 +156,7 @@ class Sender:
         known = self.ledger.for_file(sha, self.target.base_url)
         if known and known.batch_id and not self.force:
             return Prepared(path, sha, size, known)
-        return Prepared(path, sha, size, known, _endpoint(path, self.target, self.validate))
+        return Prepared(path, sha, size, known, _endpoint(path, self.target, self.validate, self._warned))
 
     def send(self, item: Prepared) -> SubmitResult:
         """Submit the content, or find the batch it already is (made before, or by a process we waited for)."""

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..atomic import atomic_write
 from ..errors import InputError, UsageError
+from ..findings import Report
 from ..providers import METADATA_MAX_KEY, METADATA_MAX_PAIRS, METADATA_MAX_VALUE, get_provider
 from .client import Batch, Client, Model, Target, resolve_target
 from .ledger import CREATING, Entry, Ledger, Name
@@ -26,7 +27,8 @@ from .sending import FILE_KEY, SHA_KEY, Sender, SubmitOptions, SubmitResult, fil
 @dataclass
 class Event:
     """Progress for the caller to show. kinds: upload, download (bytes `done` of `total`), batch (a new
-    snapshot in `batch`), note (a sentence in `message`); from queue.py also submitted (a new batch in
+    snapshot in `batch`), note (a sentence in `message`), findings (the warnings of a file about to be sent,
+    in `report`); from queue.py also submitted (a new batch in
     `batch`) and queue (shards `done` of `total`, the counts in `message`)."""
 
     kind: str
@@ -35,6 +37,7 @@ class Event:
     total: int | None = None
     batch: Batch | None = None
     message: str = ""
+    report: Report | None = None  # kind "findings": a valid file's warnings, before it is uploaded
 
 
 OnEvent = Callable[[Event], None]  # each upload, download, batch status or note as it happens
@@ -218,6 +221,7 @@ class Session:
             self, self.connection.target(), options,
             note=lambda path, message: progress(Event("note", str(path), message=message)),
             upload_progress=lambda path, done, total: progress(Event("upload", str(path), done, total)),
+            warned=lambda path, report: progress(Event("findings", str(path), report=report)),
         )  # fmt: skip
         # Check every file before sending any, so a set of shards is never submitted in part.
         prepared = [sender.prepare(Path(path)) for path in paths]
