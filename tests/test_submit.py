@@ -359,3 +359,27 @@ def test_validate_warnings_are_shown_grouped_before_the_upload(server, tmp_path)
     assert " submitted as " in result.stdout
     clean = bk(server, "submit", write_requests(tmp_path / "clean.jsonl"))
     assert clean.returncode == 0 and "warning(s)" not in clean.stderr
+
+
+def test_a_failed_submit_elsewhere_does_not_hide_the_completed_batch(server, tmp_path):
+    """Completed at one address, then a failed upload to another: status shows both (per address), and
+    watch and download follow the batch that exists instead of saying "no batch yet"."""
+    path = write_requests(tmp_path / "both.jsonl", 2)
+    done = bk(server, "submit", path, "--wait", "--interval", "0.3")
+    assert done.returncode == 0, done.stderr
+    batch_id = batch_id_of(done)
+    nowhere = f"http://127.0.0.1:{free_port()}/v1"
+    assert invoke("submit", path, "--base-url", nowhere).returncode == 2
+    status = invoke("status", path)
+    assert status.returncode == 0, status.stderr
+    assert f"{path}  no batch at {nowhere}: its submission stopped at step 'upload failed'" in status.stdout
+    assert f"`batchkit submit {path} --base-url {nowhere}` tries again" in status.stdout
+    assert f"{batch_id}  completed" in status.stdout and f"address      {server.base_url}" in status.stdout
+    rows = json.loads(invoke("status", path, "--format", "json").stdout)
+    assert [(r["id"], r["base_url"]) for r in rows] == [(None, nowhere), (batch_id, server.base_url)]
+    watched = invoke("watch", path, "--interval", "0.3")
+    assert watched.returncode == 0 and watched.stdout == f"{batch_id}: completed (2/2 completed, 0 failed)\n"
+    assert invoke("download", path, "--force").returncode == 0
+    # the address named: only there
+    there = invoke("status", path, "--base-url", nowhere)
+    assert there.returncode == 2 and "no batch yet" in there.stderr

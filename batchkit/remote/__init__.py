@@ -10,7 +10,7 @@ from .ledger import Entry, Ledger, Name
 from .progress import tqdm_progress
 from .queue import Queue, QueueOptions, Shard, check_cost, shard_tokens
 from .sending import SubmitOptions, SubmitResult, file_digest
-from .session import Connection, DownloadResult, Event, Ref, Session, parse_metadata
+from .session import Connection, DownloadResult, Event, Ref, Session, Submitted, parse_metadata
 
 __all__ = [
     "Batch",
@@ -33,6 +33,7 @@ __all__ = [
     "Submission",
     "SubmitOptions",
     "SubmitResult",
+    "Submitted",
     "Target",
     "check_cost",
     "file_digest",

@@ -55,6 +55,12 @@ class Prepared:
     endpoint: str | None = None  # None when it is already submitted and will not be sent
 
 
+def recorded_batch(entry: Entry) -> Batch:
+    """The batch as the ledger last saw it (when its server cannot be asked)."""
+    return Batch(entry.batch_id or "", entry.status or "unknown", total=entry.total or 0,
+                 completed=entry.completed or 0, failed=entry.failed or 0)  # fmt: skip
+
+
 def file_digest(path: Path) -> tuple[str, int]:
     """(sha256 hex, size in bytes), streamed."""
     digest = hashlib.sha256()
@@ -181,8 +187,7 @@ class Sender:
             entry = self.session.record(entry, batch)
         except RemoteError as e:
             self.note(item.path, f"showing the ledger's record: {e}")
-            batch = Batch(entry.batch_id, entry.status or "unknown", total=entry.total or 0,
-                          completed=entry.completed or 0, failed=entry.failed or 0)  # fmt: skip
+            batch = recorded_batch(entry)
         first = entry.path if entry.path != name else None
         return SubmitResult(item.path, entry, batch, existing=True, first_name=first, notes=self.notes)
 

@@ -16,12 +16,12 @@ from itertools import islice
 from pathlib import Path
 
 from ..atomic import atomic_write
-from ..errors import InputError, UsageError
+from ..errors import InputError, RemoteError, UsageError
 from ..findings import Report
 from ..providers import METADATA_MAX_KEY, METADATA_MAX_PAIRS, METADATA_MAX_VALUE, get_provider
 from .client import Batch, Client, Model, Target, resolve_target
 from .ledger import CREATING, Entry, Ledger, Name
-from .sending import FILE_KEY, SHA_KEY, Sender, SubmitOptions, SubmitResult, file_digest
+from .sending import FILE_KEY, SHA_KEY, Sender, SubmitOptions, SubmitResult, file_digest, recorded_batch
 
 
 @dataclass
@@ -83,6 +83,22 @@ class Ref:
     batch_id: str
     entry: Entry | None
     path: Path | None
+
+
+@dataclass
+class Submitted:
+    """One submission of a file's content, as `status FILE` shows it: where, its batch (None when it
+    never became one), and what to say about it (why there is no batch, or that the server was not
+    reached and the batch is the ledger's record)."""
+
+    ref: Ref
+    batch: Batch | None
+    note: str = ""
+
+
+def _stopped(entry: Entry) -> str:
+    cause = f" ({entry.error})" if entry.error else ""
+    return f"its submission stopped at step '{entry.step}'{cause}"
 
 
 @dataclass
@@ -169,7 +185,10 @@ class Session:
 
     def _resolve_file(self, path: Path, target: Target | None) -> Ref:
         sha, _ = file_digest(path)
-        entry = self.ledger.for_file(sha, target.base_url if target else None)
+        entries = self.ledger.find(sha256=sha, base_url=target.base_url if target else None)
+        # without an address given, the newest submission that became a batch (a later one that failed
+        # at another address does not hide it)
+        entry = next((e for e in entries if e.batch_id), entries[0] if entries else None)
         name = str(path.resolve())
         if entry is None or not entry.batch_id:
             raise UsageError(self._not_submitted(path, name, entry, target))
@@ -178,11 +197,7 @@ class Session:
 
     def _not_submitted(self, path: Path, name: str, entry: Entry | None, target: Target | None) -> str:
         if entry is not None:
-            cause = f" ({entry.error})" if entry.error else ""
-            return (
-                f"{path} has no batch yet: its submission stopped at step '{entry.step}'{cause}; "
-                f"`batchkit submit {path}` tries again"
-            )
+            return f"{path} has no batch yet: {_stopped(entry)}; `batchkit submit {path}` tries again"
         earlier = self.ledger.for_name(name)
         if earlier is not None and earlier.batch_id:
             return (
@@ -233,6 +248,34 @@ class Session:
         batch = self.client(found.target).batch(found.batch_id)
         found.entry = self.record(found.entry, batch)
         return batch, found
+
+    def statuses(self, ref: str) -> list[Submitted]:
+        """Every submission a BATCH_ID|FILE names: for a FILE given without an address, its content's
+        latest submission to each address, newest first (one that never became a batch says why; one
+        whose server cannot be reached now shows the ledger's record and the error); else the one."""
+        path = Path(ref)
+        if self.connection.explicit or not path.is_file():
+            batch, found = self.status(ref)
+            return [Submitted(found, batch)]
+        entries = self.ledger.find(sha256=file_digest(path)[0])
+        latest = list({e.base_url: e for e in reversed(entries)}.values())[::-1]
+        if not any(e.batch_id for e in latest):
+            self.resolve(ref)  # raises the error that says what happened and what to do
+        name = Path(str(path.resolve()))
+        return [self._submitted(entry, name) for entry in latest]
+
+    def _submitted(self, entry: Entry, name: Path) -> Submitted:
+        found = Ref(_entry_target(entry), entry.batch_id or "", entry, name)
+        if not entry.batch_id:
+            again = f"`batchkit submit {name} --base-url {entry.base_url}` tries again"
+            return Submitted(found, None, f"{_stopped(entry)}; {again}")
+        self.ledger.add_name(entry.id, str(name))
+        try:
+            batch = self.client(found.target).batch(entry.batch_id)
+        except (RemoteError, UsageError) as e:
+            return Submitted(found, recorded_batch(entry), f"showing the ledger's record: {e}")
+        found.entry = self.record(entry, batch)
+        return Submitted(found, batch)
 
     def watch(
         self,
