@@ -375,3 +375,49 @@ def test_build_fix_convert_and_split_print_a_repeated_finding_once(run, tmp_path
         in fixed.output
     )
     assert sum("invalid-json" in line for line in fixed.output.splitlines()) == 1
+
+
+def test_a_semicolon_csv_with_a_byte_order_mark_is_read_and_the_separator_named(run, tmp_path):
+    """What Excel writes where the decimal mark is a comma: ';'-separated, a UTF-8 BOM, CRLF lines."""
+    table = tmp_path / "eu.csv"
+    table.write_bytes('\ufeffid;name;comment\r\n1;Ana;"hola; qué tal"\r\n2;Bo;1,5 kg\r\n'.encode())
+    out = tmp_path / "eu.jsonl"
+    built = run("build", table, "-o", out, "--model", "m", "--user", "{comment}", "--id-column", "id")
+    assert built.exit_code == 0, built.output
+    assert f"read {table} as semicolon-separated (what its first lines use)" in built.output
+    assert [(r["custom_id"], r["body"]["messages"][0]["content"]) for r in read_lines(out)] == [
+        ("1", "hola; qué tal"),
+        ("2", "1,5 kg"),
+    ]
+    plain = run(
+        "build", SAMPLES / "questions.csv", "-o", tmp_path / "q.jsonl", "--model", "m", "--user", "{question}"
+    )
+    assert "separated" not in plain.output  # a comma is said nothing about
+    forced = run("build", table, "-o", out, "--model", "m", "--user", "{comment}", "--delimiter", ",")
+    assert forced.exit_code == 2
+    assert (
+        "C error: Expected 1 fields in line 3, saw 2 (is the file ';'-separated? pass --delimiter ';')"
+        in (forced.output)
+    )
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("id;comment\n1;hi\n")
+    one_column = run(
+        "build", header_only, "-o", out, "--model", "m", "--user", "{comment}", "--delimiter", ","
+    )
+    assert (
+        "the table's columns are: 'id;comment' (one column: is the file ';'-separated? pass --delimiter ';')"
+        in (one_column.output)
+    )
+    results = tmp_path / "eu.output.jsonl"
+    results.write_text(
+        "".join(
+            json.dumps({"custom_id": cid, "response": {"status_code": 200, "body": {"choices": [
+                {"index": 0, "message": {"role": "assistant", "content": f"answer {cid}"}}]}}, "error": None}) + "\n"
+            for cid in ("1", "2")
+        )
+    )  # fmt: skip
+    merged = tmp_path / "merged.csv"
+    done = run("merge", out, "-r", results, "--source", table, "--id-column", "id", "-o", merged)
+    assert done.exit_code == 0, done.output
+    assert f"read {table} as semicolon-separated" in done.output
+    assert "answer 1" in merged.read_text() and "hola; qué tal" in merged.read_text()

@@ -230,15 +230,17 @@ class BuildStats:
     problems: list[tuple[int, str, str]] = field(default_factory=list)
     problem_count: int = 0
     float_ids: int = 0  # ids read from whole-number floats (101.0), written as integers (101)
+    read: list[str] = field(default_factory=list)  # how the table was read (a sniffed CSV separator)
 
     def notes(self, id_column: str | None) -> list[str]:
         """What a person should know about how rows became requests (empty when nothing)."""
-        if not self.float_ids:
-            return []
-        return [
-            f"{counted(self.float_ids, 'id')} in column {id_column!r} held whole numbers as floats (101.0, "
-            "as pandas reads an integer column with a gap): written as integers (101)"
-        ]
+        notes = list(self.read)
+        if self.float_ids:
+            notes.append(
+                f"{counted(self.float_ids, 'id')} in column {id_column!r} held whole numbers as floats (101.0, "
+                "as pandas reads an integer column with a gap): written as integers (101)"
+            )
+        return notes
 
     def problem(self, row: int, column: str, what: str) -> None:
         self.problem_count += 1
@@ -312,7 +314,7 @@ class Builder:
             raise UsageError(
                 f"no column {first!r}"
                 + (f" (nor {', '.join(map(repr, missing[1:]))})" if missing[1:] else "")
-                + f"; the table's columns are: {have}{_did_you_mean(first, columns)}"
+                + f"; the table's columns are: {have}{_separated(columns) or _did_you_mean(first, columns)}"
             )
 
     # -- rows
@@ -413,6 +415,14 @@ def _is_empty_value(value) -> bool:
         or (isinstance(value, str) and not value)
         or (isinstance(value, float) and value != value)
     )
+
+
+def _separated(columns: list[str]) -> str:
+    """When the table's one column reads like a whole header line: which separator it seems to use."""
+    if len(columns) != 1:
+        return ""
+    found = [sep for sep in (";", ",", "\t", "|") if sep in columns[0]]
+    return f" (one column: is the file {found[0]!r}-separated? pass delimiter={found[0]!r})" if found else ""
 
 
 def _did_you_mean(name: str, columns: list[str]) -> str:
@@ -552,6 +562,7 @@ def build_file(
     input_format: str | None = None,
     sheet: str | int | None = None,
     encoding: str | None = None,
+    delimiter: str | None = None,
     provider: str | Provider | None = None,
     max_requests: int | None = None,
     max_bytes: int | str | None = None,
@@ -575,7 +586,7 @@ def build_file(
     builder = Builder(**options)
     stats = BuildStats() if stats is None else stats
     name = source_name(source)
-    chunks = iter_table(source, input_format, sheet=sheet, encoding=encoding)
+    chunks = iter_table(source, input_format, sheet=sheet, encoding=encoding, delimiter=delimiter, told=stats.read.append)
     numbered = builder.numbered(chunks, stats=stats, progress=progress)
     if subset is not None:
         numbered = take(numbered, subset)

@@ -10,6 +10,7 @@ from ..errors import UsageError, ValidationFailed
 from ..report import human_bytes
 from . import on_dask
 from .common import provider_option, subset_of, subset_options
+from .flags import cli_words
 from .on_dask import cluster_options, on_cluster
 from .writing import echo_files, limit_options, print_report, progress_bar, report_failure, report_options
 
@@ -28,6 +29,11 @@ ENDPOINT_HELP = "Request url (default /v1/chat/completions; /v1/embeddings with 
 )
 @click.option("--sheet", help="Excel sheet name or 0-based index (default: the first).")
 @click.option("--encoding", help="Text encoding of a CSV/TSV/JSON table (default UTF-8), e.g. cp1252.")
+@click.option(
+    "--delimiter",
+    metavar="CHAR",
+    help="The CSV field separator (default: the one of , ; tab | its first lines use, said when not ,).",
+)
 @click.option("--model", help="Model for every request.")
 @click.option("--model-column", metavar="COL", help="Column holding each row's model.")
 @click.option(
@@ -245,7 +251,7 @@ def _echo_build_summary(result, policy, output, options: dict) -> None:
         )
         click.echo(f"  empty cells: {cells}", err=True)
     for note in s.notes(options.get("id_column")):
-        click.echo(f"  {note}", err=True)
+        click.echo(f"  {cli_words(note)}", err=True)
     if options.get("max_tokens") is not None:
         click.echo(
             f"  max_tokens {options['max_tokens']:,} on every request (prompt tokens per file: --max-file-tokens)",

@@ -19,6 +19,7 @@ OPTIONS = {
     "api_key_env": "--api-key-env",
     "input_format": "--input-format",
     "encoding": "--encoding",
+    "delimiter": "--delimiter",
     "concurrency": "--concurrency",
     "only": "--only",
     "in_place": "--in-place",

@@ -21,6 +21,11 @@ from .results_options import JSON_LIMIT, StageBars, results_command, summary_for
 @click.option("--sheet", default=None, help="Excel sheet of --source (name or 0-based index).")
 @click.option("--encoding", default=None, help="Text encoding of a CSV/TSV/JSON --source (default UTF-8).")
 @click.option(
+    "--delimiter",
+    metavar="CHAR",
+    help="The field separator of a CSV --source (default: the one of , ; tab | its first lines use).",
+)
+@click.option(
     "--id-prefix",
     default="row-",
     show_default=True,
@@ -93,9 +98,8 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
     if cluster:
         source_options = dict(source=source, id_column=id_column, id_prefix=id_prefix)
         return _merge_on_dask(inputs, results, output, source_options, allow_missing, cluster, quiet, as_json)
-    source_options = dict(
-        source=source, id_column=id_column, id_prefix=id_prefix, sheet=sheet, encoding=encoding
-    )
+    source_options = dict(source=source, id_column=id_column, id_prefix=id_prefix, sheet=sheet,
+                          encoding=encoding, delimiter=options.pop("delimiter"))  # fmt: skip
     result = _joined(inputs, results, output, source_options, options)
     report = result.report
     written = None

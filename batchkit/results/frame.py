@@ -129,7 +129,9 @@ def _integers(values) -> pd.arrays.IntegerArray:
     return pd.arrays.IntegerArray(np.where(missing, 0, numbers), missing)
 
 
-def attach_source(frame, source, id_column, id_prefix, report: MergeReport, sheet=None, encoding=None):
+def attach_source(
+    frame, source, id_column, id_prefix, report: MergeReport, sheet=None, encoding=None, delimiter=None
+):
     """The source table's rows with the result columns after them (left join, source order kept).
 
     `source` is a table file (any format `tables` reads; typed columns) or a DataFrame. Requests find
@@ -146,13 +148,14 @@ def attach_source(frame, source, id_column, id_prefix, report: MergeReport, shee
     elif str(source) == "-":
         raise UsageError("source= must be a file: it is read twice (cells as build saw them, then typed)")
     else:
-        table = read_table(source, sheet=sheet, encoding=encoding)
+        table = read_table(source, sheet=sheet, encoding=encoding, delimiter=delimiter, told=report.notes.append)
         report.source = source_name(source)
         if table_format(table_files(source)[0]) == "xlsx":
             report.source_sheet = sheet_name(source, sheet)
     report.source_rows = len(table)
     if id_column is not None:
-        positions = _positions_by_id(frame, table, source, id_column, report, sheet, encoding)
+        read = {"sheet": sheet, "encoding": encoding, "delimiter": delimiter}
+        positions = _positions_by_id(frame, table, source, id_column, report, read)
     else:
         positions = _positions_by_row_number(frame, len(table), id_prefix)
     positions = pd.Series(positions, dtype="int64")
@@ -165,7 +168,7 @@ def attach_source(frame, source, id_column, id_prefix, report: MergeReport, shee
     return table.join(results, how="left")
 
 
-def _positions_by_id(frame, table, source, id_column, report, sheet, encoding) -> list[int]:
+def _positions_by_id(frame, table, source, id_column, report, read: dict) -> list[int]:
     """The source row of every request (-1 for none), by the id column's cell text."""
     import pandas as pd
 
@@ -182,7 +185,7 @@ def _positions_by_id(frame, table, source, id_column, report, sheet, encoding) -
         # the exact cells, as build read them, so "007" stays "007", 3 is "3" and 101.0 is "101"
         keys = [
             key
-            for chunk in iter_table(source, sheet=sheet, encoding=encoding)
+            for chunk in iter_table(source, **read)
             for key in id_texts(column_values(chunk[id_column]))[0]
         ]
     position_of: dict[str, int] = {}

@@ -206,6 +206,7 @@ def merge_results(
     id_prefix: str = "row-",
     sheet: str | int | None = None,
     encoding: str | None = None,
+    delimiter: str | None = None,
     progress: StageRead | None = None,
     id_map: str | os.PathLike | None = None,
     parse_json: bool | None = None,
@@ -226,7 +227,7 @@ def merge_results(
     frame = to_frame(requests, table, parse_json=parse_json, flatten=flatten, report=report)
     del table
     if source is not None:
-        frame = attach_source(frame, source, id_column, id_prefix, report, sheet, encoding)
+        frame = attach_source(frame, source, id_column, id_prefix, report, sheet, encoding, delimiter)
     return MergeResult(frame, report)
 
 
