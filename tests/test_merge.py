@@ -40,7 +40,7 @@ def test_openai_output_and_error_files_in_input_order():
     assert list(frame["status"]) == ["ok", "ok", "ok", "http_error", "expired", "http_error", "missing", "ok"]
     assert list(frame.columns) == [
         "custom_id", "status", "status_code", "model", "content", "content_2", "finish_reason", "tool_calls",
-        "prompt_tokens", "completion_tokens", "total_tokens", "error_code", "error_message",
+        "prompt_tokens", "completion_tokens", "total_tokens", "error_code", "error_message", "batch_id",
     ]  # fmt: skip
     by_id = rows(frame)
     assert by_id["q-3"]["content"] == "Blue." and by_id["q-3"]["content_2"] == "Red."
@@ -311,7 +311,10 @@ def test_retry_writes_the_original_lines_byte_for_byte_then_remerge_gives_one_ro
     answers = tmp_path / "retry-output.jsonl"
     answers.write_bytes(
         b"".join(
-            orjson.dumps(success(orjson.loads(line)["custom_id"], "second try")) + b"\n"
+            orjson.dumps(
+                success(orjson.loads(line)["custom_id"], "second try", model="gpt-4o-mini-2024-07-18")
+            )
+            + b"\n"
             for line in (tmp_path / "retry.jsonl").read_bytes().splitlines()
         )
     )
@@ -355,8 +358,8 @@ def request(custom_id, text="hello"):
             "body": {"model": "m", "messages": [{"role": "user", "content": text}]}}  # fmt: skip
 
 
-def success(custom_id, content, created=1700000000):
-    body = {"id": "c", "object": "chat.completion", "created": created, "model": "m",
+def success(custom_id, content, created=1700000000, model="m"):
+    body = {"id": "c", "object": "chat.completion", "created": created, "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}  # fmt: skip
     return {"id": "b", "custom_id": custom_id, "response": {"status_code": 200, "request_id": "r", "body": body},

@@ -586,7 +586,9 @@ def build_file(
     builder = Builder(**options)
     stats = BuildStats() if stats is None else stats
     name = source_name(source)
-    chunks = iter_table(source, input_format, sheet=sheet, encoding=encoding, delimiter=delimiter, told=stats.read.append)
+    chunks = iter_table(
+        source, input_format, sheet=sheet, encoding=encoding, delimiter=delimiter, told=stats.read.append
+    )
     numbered = builder.numbered(chunks, stats=stats, progress=progress)
     if subset is not None:
         numbered = take(numbered, subset)

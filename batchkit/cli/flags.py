@@ -36,6 +36,8 @@ OPTIONS = {
     "tokenizer": "--tokenizer",
     "max_tokens": "--max-tokens",
     "max_file_tokens": "--max-file-tokens",
+    "allow_stale": "--allow-stale",
+    "allow_missing": "--allow-missing",
 }
 _NAME = rf"(?<![\w.])({'|'.join(OPTIONS)})="
 _REWRITES = [
@@ -57,6 +59,7 @@ _REWRITES = [
         lambda m: f"--on-empty {_column(m.group(1))}={m.group(2)}",
     ),
     (re.compile(r'on_empty="(\w+)"'), r"--on-empty \1"),
+    (re.compile(rf'{_NAME}"([^"\s]+)"'), lambda m: f"{OPTIONS[m.group(1)]} {m.group(2)}"),  # id_column="id"
     (re.compile(rf"{_NAME}True\b"), lambda m: OPTIONS[m.group(1)]),  # force=True → --force
     # id_column= → --id-column (also in a list: system=/user= → --system/--user)
     (re.compile(rf"{_NAME}(?=[\s:,;)?]|/{_NAME}|$)"), lambda m: OPTIONS[m.group(1)]),

@@ -21,7 +21,7 @@ from ..errors import InputError, RemoteError, UsageError, ValidationFailed
 from ..lines import open_binary, read_objects
 from ..providers import METADATA_MAX_VALUE
 from .client import Batch, Client, Target
-from .ledger import CREATE_FAILED, CREATED, CREATING, UPLOAD_FAILED, UPLOADED, UPLOADING, Entry
+from .ledger import CREATE_FAILED, CREATED, CREATING, UPLOAD_FAILED, UPLOADED, UPLOADING, Entry, line_hashes
 
 SHA_KEY = "batchkit_sha256"
 FILE_KEY = "batchkit_file"
@@ -70,6 +70,16 @@ def file_digest(path: Path) -> tuple[str, int]:
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
+
+
+def _first_dialect(path: Path) -> str | None:
+    """The line format of the file's first request line."""
+    from ..dialects import detect
+
+    with open_binary(path) as stream:
+        for _, obj, _ in read_objects(stream, lambda finding: None):
+            return detect(obj)
+    return None
 
 
 def _first_endpoint(path: Path) -> str | None:
@@ -210,11 +220,14 @@ class Sender:
             return self.ledger.update(
                 latest.id, endpoint=item.endpoint, completion_window=self.completion_window
             )
-        return self.ledger.start(
+        entry = self.ledger.start(
             path=str(item.path.resolve()), sha256=item.sha256, size=item.size, provider=self.target.provider.name,
             base_url=self.target.base_url, key_env=self.target.key_env if self.client.uses_key else None,
             endpoint=item.endpoint, completion_window=self.completion_window,
         )  # fmt: skip
+        # which request lines this content holds: a merge later knows which requests its results answer
+        self.ledger.record_lines(entry.id, line_hashes(item.path), _first_dialect(item.path))
+        return entry
 
     def _upload(self, item: Prepared, entry: Entry) -> Entry:
         if entry.file_id:

@@ -9,6 +9,7 @@ show them.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -341,14 +342,15 @@ class Session:
             result.files, result.skipped = earlier, True
             return result
         stem = found.path.stem if found.path else found.batch_id
+        sha256 = {}
         for kind, file_id in (("output", batch.output_file_id), ("errors", batch.error_file_id)):
             if file_id:
                 path = result.files[kind] = folder / f"{stem}.{kind}.jsonl"
-                result.lines[kind] = _fetch(client, file_id, path, progress)
+                result.lines[kind], sha256[kind] = _fetch(client, file_id, path, progress)
         result.problems = _count_problems(batch, result.lines)
         if name:
-            files = {kind: str(path) for kind, path in result.files.items()}
-            self.ledger.downloaded(entry.id, name.path, files.get("output"), files.get("errors"))
+            files = {kind: str(path.resolve()) for kind, path in result.files.items()}
+            self.ledger.downloaded(entry.id, name.path, files.get("output"), files.get("errors"), sha256)
         return result
 
     # --- listings and housekeeping ----------------------------------------------------------------------
@@ -393,8 +395,9 @@ class Session:
         return gone, kept
 
 
-def _fetch(client: Client, file_id: str, path: Path, progress: OnEvent) -> int:
-    """Stream a remote file into `path` (whole or not at all); the number of lines written."""
+def _fetch(client: Client, file_id: str, path: Path, progress: OnEvent) -> tuple[int, str]:
+    """Stream a remote file into `path` (whole or not at all); the number of lines written and their
+    sha256."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(path) as sink:
@@ -404,7 +407,7 @@ def _fetch(client: Client, file_id: str, path: Path, progress: OnEvent) -> int:
             )
     except OSError as e:
         raise InputError(f"cannot write {path}: {e.strerror or e}") from None
-    return counter.total
+    return counter.total, counter.sha256.hexdigest()
 
 
 def _still_there(name: Name, folder: Path, default_place: bool) -> dict[str, Path] | None:
@@ -419,17 +422,19 @@ def _still_there(name: Name, folder: Path, default_place: bool) -> dict[str, Pat
 
 
 class _LineCounter:
-    """A binary sink that counts the lines written through it."""
+    """A binary sink that counts the lines written through it, and hashes them."""
 
     def __init__(self, sink):
         self._sink = sink
         self.lines = 0
         self._open_line = False
+        self.sha256 = hashlib.sha256()
 
     def write(self, chunk: bytes) -> int:
         if chunk:
             self.lines += chunk.count(b"\n")
             self._open_line = not chunk.endswith(b"\n")
+            self.sha256.update(chunk)
         return self._sink.write(chunk)
 
     @property

@@ -68,6 +68,7 @@ class ResultRecord:
     file: str = ""
     line: int = 0
     offset: int = -1  # byte offset of the line in its file (-1 when the file is compressed or a stream)
+    converted: bool = False  # read from another provider's result line (Anthropic, Gemini, …)
 
     @property
     def content(self) -> str | None:
@@ -123,10 +124,12 @@ def read_result_file(
 
 def normalise(obj: dict, line: int = 0, file: str = "", emit: Callable[[Finding], None] | None = None):
     """The `ResultRecord` for one parsed result line, or None (after a finding) when it is not one."""
+    converted = None
     if "custom_id" not in obj or "result" in obj:  # another provider's shape (Anthropic, Gemini, Bedrock …)
         from ..dialects.results import as_openai_output
 
-        obj = as_openai_output(obj) or obj
+        converted = as_openai_output(obj)
+        obj = converted or obj
 
     def bad(code: str, path: str, message: str) -> None:
         if emit is not None:
@@ -144,6 +147,7 @@ def normalise(obj: dict, line: int = 0, file: str = "", emit: Callable[[Finding]
     record = _record(obj, custom_id, line, file, bad)
     if record is not None:
         _bounded(record, bad)
+        record.converted = converted is not None
     return record
 
 

@@ -15,6 +15,7 @@ from ..dialects import detect, get_dialect
 from ..errors import InputError
 from ..findings import WARNING, Finding
 from ..lines import open_binary, read_objects, source_name
+from ..remote import line_hash as stable_line_hash
 from .parsed import Expected, request_schema
 from .report import MergeReport
 
@@ -43,6 +44,8 @@ class RequestIndex:
         self.expected: list[Expected] = []  # distinct answer schemas the requests asked for
         self.expected_at = array("i")  # row → index into `expected`, -1 when it asked for none
         self._expected_index: dict[bytes, int] = {}
+        self.dialects: list[str | None] = []  # per file: the line format of its first request
+        self.content_hashes: array | None = None  # row → `line_hash` of its line, when asked for
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -88,6 +91,11 @@ class RequestIndex:
         self.line.append(number)
         self.line_hash.append(line_hash)
         self.expected_at.append(self._expect(obj))
+        if self.content_hashes is not None:
+            self.content_hashes.append(stable_line_hash(raw))
+
+    def dialect_of(self, row: int) -> str | None:
+        return self.dialects[self.file_index[row]]
 
     def alias(self, id_map: dict[str, str | None]) -> int:
         """Lets results name requests by the ids a conversion wrote (`id_map`: written → original id);
@@ -112,13 +120,19 @@ class RequestIndex:
         )
 
 
-def read_requests(paths: Sequence, report: MergeReport, progress: StageRead | None) -> RequestIndex:
+def read_requests(
+    paths: Sequence, report: MergeReport, progress: StageRead | None, hash_lines: bool = False
+) -> RequestIndex:
     """Every request line of `paths`; problems go to the report. A file of result lines given as
-    input, or a file without one request line, is an InputError naming the file."""
+    input, or a file without one request line, is an InputError naming the file. `hash_lines` keeps
+    each line's `line_hash` (to look it up among the lines a batch was submitted with)."""
     requests = RequestIndex()
+    if hash_lines:
+        requests.content_hashes = array("Q")
     for path in paths:
         name = source_name(path)
         requests.files.append(name)
+        requests.dialects.append(None)
         _read_file(path, name, requests, report, progress)
     report.requests = len(requests)
     return requests
@@ -138,6 +152,8 @@ def _read_file(path, name: str, requests: RequestIndex, report: MergeReport, pro
                 dialect = detect(obj)
                 module = get_dialect(dialect) if dialect is not None else None
                 id_field = module.ID_FIELD if module is not None else "custom_id"
+                if requests.dialects[-1] is None:
+                    requests.dialects[-1] = dialect
             if not RESULT_FIELDS.isdisjoint(obj):
                 result_shaped += 1
             elif module is not None:

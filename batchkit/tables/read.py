@@ -113,7 +113,7 @@ _SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical 
 def _separator(opened, source, fmt: str, encoding, delimiter: str | None, told) -> str:
     """The field separator: `delimiter` when given; a tab for TSV; for CSV the one its first lines use."""
     if delimiter is not None:
-        if len(delimiter) != 1 or delimiter in "\"\r\n":
+        if len(delimiter) != 1 or delimiter in '"\r\n':
             raise UsageError(f"delimiter= takes one character (such as ; or |), not {delimiter!r}")
         return delimiter
     if fmt == "tsv":
@@ -192,7 +192,9 @@ def _csv_chunks(opened, source, fmt, encoding, chunk_rows, sep=","):
     except pd.errors.ParserError as e:
         other = sniff_separator(_head(opened), encoding)
         hint = f" (is the file {other!r}-separated? pass delimiter={other!r})" if other != sep else ""
-        raise InputError(f"{source_name(source)}: cannot read as {fmt.upper()}: {_first_line(e)}{hint}") from None
+        raise InputError(
+            f"{source_name(source)}: cannot read as {fmt.upper()}: {_first_line(e)}{hint}"
+        ) from None
     except pd.errors.ParserWarning:
         raise InputError(
             f"{source_name(source)}: cannot read as {fmt.upper()}: a row has more fields than the header"

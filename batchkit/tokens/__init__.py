@@ -11,7 +11,7 @@ render    render_text(Estimate) → the text people read
 from .bodies import Prompt, read_prompt
 from .count import Counter, counter_for, encoding_for_model
 from .estimate import DEFAULT_MAX_OUTPUT, Estimate, estimate, request_tokens
-from .prices import Price, load_prices
+from .prices import Price, known_models, load_prices
 from .render import render_text
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "Prompt",
     "counter_for",
     "encoding_for_model",
+    "known_models",
     "estimate",
     "load_prices",
     "read_prompt",
