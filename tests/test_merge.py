@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import batchkit
-from batchkit.errors import UsageError
+from batchkit.errors import MergeRefused, UsageError
 from batchkit.results import (
     DUPLICATE_RULE,
     hint_for,
@@ -279,7 +279,9 @@ def test_source_with_a_custom_prefix_and_a_dataframe(tmp_path, questions):
     table = tmp_path / "q.csv"
     write_source(questions, table)
     batch, results = build_and_answer(tmp_path, table, id_prefix="q", on_empty="keep")
-    assert merge_results(batch, results, table).report.requests_without_source_row == ["q1", "q2", "q3", "q4"]
+    with pytest.raises(MergeRefused) as refused:  # no row found by the default prefix: nothing merged
+        merge_results(batch, results, table)
+    assert refused.value.report.requests_without_source_row == ["q1", "q2", "q3", "q4"]
     frame = merge_results(batch, results, questions, id_prefix="q").frame
     assert list(frame["status_result"]) == ["ok", "http_error", "ok", "ok"]
 

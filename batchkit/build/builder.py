@@ -28,6 +28,7 @@ from ..providers import Provider, get_provider
 from ..report import counted
 from ..subset import Subset, take
 from ..tables import cell_text, column_texts, column_values, id_texts
+from ..tokens import advise_models
 from .bodies import CHAT, EMBEDDINGS, body_mode
 
 if TYPE_CHECKING:
@@ -576,8 +577,9 @@ def build_file(
 ) -> BuildResult:
     """Build a batch file from a table file (streamed in chunks), validating every request under
     `provider` and sharding under its limits (see `shards.write_numbered`). `options` are `Builder`'s.
-    `subset` (--limit / --sample) keeps only some requests. Findings name data-row numbers as their line. Raises ValidationFailed (nothing written) when a request
-    is invalid, unless force=True; InputError for unreadable tables or cell problems."""
+    `subset` (--limit / --sample) keeps only some requests. Findings name data-row numbers as their line.
+    Raises ValidationFailed (nothing written) when a request is invalid, unless force=True; InputError for
+    unreadable tables or cell problems. `delimiter`: a CSV's field separator (default: sniffed)."""
     from ..tables import iter_table
 
     if isinstance(source, (str, os.PathLike)) and str(source) != "-" and str(output) != "-":
@@ -600,19 +602,13 @@ def build_file(
                 numbered, output, row, limits=limits, force=force, max_findings=max_findings, file=name
             )
         else:
-            written = write_numbered(
-                numbered,
-                output,
-                row,
-                max_requests=max_requests,
-                max_bytes=max_bytes,
-                max_file_tokens=max_file_tokens,
-                force=force,
-                max_findings=max_findings,
-                file=name,
-            )
+            written = write_numbered(numbered, output, row, max_requests=max_requests, max_bytes=max_bytes,
+                                     max_file_tokens=max_file_tokens, force=force, max_findings=max_findings,
+                                     file=name)  # fmt: skip
     except ValidationFailed as e:
         raise with_build_advice(e, builder, output) from None
+    if written.report is not None:
+        advise_models(written.report)  # a model name one typo away from one the provider serves
     return BuildResult(**vars(written), stats=stats)
 
 

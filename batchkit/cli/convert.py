@@ -71,6 +71,10 @@ def convert(source, output, to, provider, model, max_tokens, endpoint, drop_unsu
         _echo(render(reports, fmt, color=use_color(sys.stdout), quiet=quiet, group=True))
         raise
     bars.close()
+    if result.validation is not None:  # a model the target provider does not serve converts, and fails there
+        from ..tokens import advise_models
+
+        advise_models(result.validation, close_only=False)
     shown = [r for r in result.reports if r.findings or fmt != "text"]
     _echo(render(shown, fmt, color=use_color(sys.stdout), quiet=quiet, group=True) if shown else "")
     if not quiet:

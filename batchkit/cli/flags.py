@@ -37,6 +37,9 @@ OPTIONS = {
     "max_tokens": "--max-tokens",
     "max_file_tokens": "--max-file-tokens",
     "allow_stale": "--allow-stale",
+    "max_cost": "--max-cost",
+    "prices": "--prices",
+    "provider": "--provider",
     "allow_missing": "--allow-missing",
 }
 _NAME = rf"(?<![\w.])({'|'.join(OPTIONS)})="

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
+from ..dialects import OPENAI, detect
 from ..errors import InputError, RemoteError, UsageError, ValidationFailed
 from ..lines import open_binary, read_objects
-from ..providers import METADATA_MAX_VALUE
+from ..providers import METADATA_MAX_VALUE, PROVIDERS
+from ..tokens import advise_models, closest_model
 from .client import Batch, Client, Target
 from .ledger import CREATE_FAILED, CREATED, CREATING, UPLOAD_FAILED, UPLOADED, UPLOADING, Entry, line_hashes
 
@@ -74,12 +77,29 @@ def file_digest(path: Path) -> tuple[str, int]:
 
 def _first_dialect(path: Path) -> str | None:
     """The line format of the file's first request line."""
-    from ..dialects import detect
-
     with open_binary(path) as stream:
         for _, obj, _ in read_objects(stream, lambda finding: None):
             return detect(obj)
     return None
+
+
+def _no_url(path: Path, target: Target) -> str:
+    """Why a file without a url cannot go to an OpenAI-protocol Batch API, and what to do: the line
+    format it is in (Anthropic's `{custom_id, params}` …), `convert`, and the providers that take that
+    format as it is, where batchkit can send to them."""
+    dialect = _first_dialect(path)
+    if dialect is None or dialect == OPENAI:
+        return f"{path}: no request line names a url; nothing to submit"
+    rows = [p for p in PROVIDERS.values() if p.dialect == dialect]
+    described = re.match(r".*? lines", rows[0].description) if rows else None
+    shape = described.group() if described else f"{dialect} lines"
+    takers = [f"--provider {p.name}" for p in rows if p.base_url]
+    elsewhere = f", or send it as it is to a provider that takes it ({', '.join(takers)})" if takers else ""
+    return (
+        f"{path}: not submitted: it holds {dialect} lines ({shape}), and {target.who} takes OpenAI batch "
+        f"lines ({{custom_id, method, url, body}}); `batchkit convert {path} -o {path.stem}.openai.jsonl --to "
+        f"openai` writes them{elsewhere}"
+    )
 
 
 def _first_endpoint(path: Path) -> str | None:
@@ -91,9 +111,10 @@ def _first_endpoint(path: Path) -> str | None:
     return None
 
 
-def _endpoint(path: Path, target: Target, validate: bool, warned: Callable | None = None) -> str:
-    """The one endpoint of the file's requests; validated first unless `validate` is off, a report with
-    warnings going to `warned(path, report)` (before anything is sent)."""
+def _endpoint(path: Path, target: Target, validate: bool, warned: Callable | None = None, served=None) -> str:
+    """The one endpoint of the file's requests; validated first unless `validate` is off (a model name
+    close to one the provider serves, by its prices or `served()`, is a warning), a report with warnings
+    going to `warned(path, report)` (before anything is sent)."""
     if validate:
         from ..validate import validate_file
 
@@ -103,13 +124,15 @@ def _endpoint(path: Path, target: Target, validate: bool, warned: Callable | Non
             raise ValidationFailed(
                 f"{path}: not submitted: {report.summary.errors} error(s) under {rules}", report
             )
+        unknown = [m for m in report.summary.models if not closest_model(m, report.provider)[0]]
+        advise_models(report, served() if unknown and served is not None else ())
         if report.summary.warnings and warned is not None:
             warned(path, report)
         endpoints = list(report.summary.endpoints)
     else:
         endpoints = [e for e in [_first_endpoint(path)] if e]
     if not endpoints:
-        raise InputError(f"{path}: no request line names a url; nothing to submit")
+        raise InputError(_no_url(path, target))
     if len(endpoints) > 1:
         raise InputError(
             f"{path}: requests go to {', '.join(sorted(endpoints))}; a batch has one endpoint, so split the file"
@@ -156,11 +179,23 @@ class Sender:
         self._note: Callable[[Path, str], None] = note
         self._upload_progress = upload_progress
         self._warned = warned  # (path, the validation report): a valid file's warnings, before it is sent
+        self._served: list[str] | None = None
         self.notes: list[str] = []
 
     @property
     def client(self) -> Client:
         return self.session.client(self.target)
+
+    def served(self) -> list[str]:
+        """The models a named provider lists (`batchkit models`), asked once; none when it does not answer."""
+        if self._served is None:
+            self._served = []
+            if self.target.named:
+                try:
+                    self._served = [model.id for model in self.client.models()]
+                except (RemoteError, UsageError):
+                    pass  # the list is advice only: what fails here fails again, and is said, when sending
+        return self._served
 
     def note(self, path: Path, message: str) -> None:
         self.notes.append(message)
@@ -172,7 +207,8 @@ class Sender:
         known = self.ledger.for_file(sha, self.target.base_url)
         if known and known.batch_id and not self.force:
             return Prepared(path, sha, size, known)
-        return Prepared(path, sha, size, known, _endpoint(path, self.target, self.validate, self._warned))
+        endpoint = _endpoint(path, self.target, self.validate, self._warned, self.served)
+        return Prepared(path, sha, size, known, endpoint)
 
     def send(self, item: Prepared) -> SubmitResult:
         """Submit the content, or find the batch it already is (made before, or by a process we waited for)."""

@@ -10,7 +10,7 @@ from .export import ExportResult, write_merged
 from .frame import result_column_names
 from .join import join_inputs, join_results, merge, merge_results
 from .parsed import AnswerParser, Expected, request_schema
-from .provenance import Origin, find_origins, missing_results, model_family
+from .provenance import Origin, find_origins, missing_results
 from .read import (
     BATCH_ERROR,
     EXPIRED,
@@ -58,7 +58,6 @@ __all__ = [
     "digest",
     "find_origins",
     "missing_results",
-    "model_family",
     "hint_for",
     "join_inputs",
     "join_results",

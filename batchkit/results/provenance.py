@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import bisect
 import os
-import re
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,18 +25,11 @@ from pathlib import Path
 from ..errors import BatchkitError
 from ..lines import source_name
 from ..remote import TERMINAL, Ledger, file_digest
-from ..tokens import known_models
+from ..tokens import known_models, model_family
 from .read import ResultRecord
 from .requests import RequestIndex
 
-# a dated or versioned snapshot's tail: -2024-07-18, -20241022, -0125, -001, -v1:0, -latest, -preview
-SNAPSHOT = re.compile(r"(?:-(?:\d{4}-\d{2}-\d{2}|\d{8}|\d{4}|\d{3}|v\d+(?::\d+)?|latest|preview))+$")
 NO_MODEL_CHECK = frozenset({"azure"})  # providers whose answers name another model than the one asked for
-
-
-def model_family(model: str) -> str:
-    """A model name without its snapshot tail, lowercased: what an alias and its snapshots share."""
-    return SNAPSHOT.sub("", model.strip().lower().removeprefix("models/"))
 
 
 @dataclass
