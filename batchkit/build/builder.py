@@ -23,12 +23,15 @@ import orjson
 
 from ..batchfile import WriteResult, write_numbered, write_per_model
 from ..errors import InputError, UsageError, ValidationFailed
+from ..formats import OPENAI
 from ..lines import source_name
+from ..options import Options
 from ..providers import Provider, get_provider
 from ..report import counted
 from ..subset import Subset, take
-from ..tables import cell_text, column_texts, column_values, id_texts
+from ..tables import cell_text, column_texts, column_values, id_texts, iter_table
 from ..tokens import advise_models
+from ..validate import did_you_mean
 from .bodies import CHAT, EMBEDDINGS, body_mode
 
 if TYPE_CHECKING:
@@ -427,7 +430,6 @@ def _separated(columns: list[str]) -> str:
 
 
 def _did_you_mean(name: str, columns: list[str]) -> str:
-    from ..validate import did_you_mean
 
     return did_you_mean(name, columns)
 
@@ -580,7 +582,6 @@ def build_file(
     `subset` (--limit / --sample) keeps only some requests. Findings name data-row numbers as their line.
     Raises ValidationFailed (nothing written) when a request is invalid, unless force=True; InputError for
     unreadable tables or cell problems. `delimiter`: a CSV's field separator (default: sniffed)."""
-    from ..tables import iter_table
 
     if isinstance(source, (str, os.PathLike)) and str(source) != "-" and str(output) != "-":
         if Path(source).resolve() == Path(output).resolve():
@@ -602,9 +603,9 @@ def build_file(
                 numbered, output, row, limits=limits, force=force, max_findings=max_findings, file=name
             )
         else:
-            written = write_numbered(numbered, output, row, max_requests=max_requests, max_bytes=max_bytes,
-                                     max_file_tokens=max_file_tokens, force=force, max_findings=max_findings,
-                                     file=name)  # fmt: skip
+            written = write_numbered(numbered, output, Options.of(row, dialect=OPENAI, max_findings=max_findings),
+                                     max_requests=max_requests, max_bytes=max_bytes,
+                                     max_file_tokens=max_file_tokens, force=force, file=name)  # fmt: skip
     except ValidationFailed as e:
         raise with_build_advice(e, builder, output) from None
     if written.report is not None:

@@ -6,7 +6,7 @@ import click
 
 from ..errors import ValidationFailed
 from ..report import counted, human_bytes
-from .common import provider_option
+from .common import dialect_option, provider_option
 from .writing import echo_files, limit_options, print_report, progress_bar, report_failure, report_options
 
 
@@ -19,6 +19,7 @@ from .writing import echo_files, limit_options, print_report, progress_bar, repo
     help="Name the shards after this path (default: FILE, so big.jsonl → big-00001.jsonl).",
 )
 @provider_option
+@dialect_option
 @limit_options
 @report_options
 @click.option(
@@ -26,8 +27,8 @@ from .writing import echo_files, limit_options, print_report, progress_bar, repo
 )
 @click.option("--max-tokens", "renamed_max_tokens", hidden=True, help="Renamed --max-file-tokens.")
 def split(
-    file, output, provider, max_requests, max_bytes, max_file_tokens, force, max_findings, fmt, quiet, by,
-    renamed_max_tokens,
+    file, output, provider, dialect, max_requests, max_bytes, max_file_tokens, force, max_findings, fmt, quiet,
+    by, renamed_max_tokens,
 ):  # fmt: skip
     """Shard batch FILE under the provider's per-file limits (or --max-requests / --max-bytes), and
     --max-file-tokens prompt tokens per file.
@@ -48,7 +49,7 @@ def split(
 
     try:
         with progress_bar(quiet, " lines") as update:
-            result = split_file(file, output, provider, **options, progress=update)
+            result = split_file(file, output, provider, **options, progress=update, dialect=dialect)
     except ValidationFailed as e:
         report_failure(e, fmt, quiet)
     print_report(result.report, fmt, quiet)

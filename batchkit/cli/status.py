@@ -40,7 +40,8 @@ def _show_status(submitted) -> None:
     if batch is None:
         click.echo(f"{ref.path}  no batch at {ref.target.base_url}: {submitted.note}")
         return
-    click.echo(f"{batch.id}  {batch.status}")
+    own = f" ({batch.provider_status} at {ref.target.provider.name})" if batch.provider_status else ""
+    click.echo(f"{batch.id}  {batch.status}{own}")
     if submitted.note:
         click.echo(f"  ({submitted.note})")
     rows = [

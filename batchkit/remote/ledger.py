@@ -82,6 +82,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE submissions DROP COLUMN error_path;
     ALTER TABLE submissions DROP COLUMN downloaded_at
     """,
+    # For APIs whose batches keep no metadata: the newest batch the provider listed just before the create,
+    # so a batch whose create answer was lost is looked for only among those created after it.
+    """
+    ALTER TABLE submissions ADD COLUMN newest_before TEXT
+    """,
     # What content each result file answers: the submitted lines' hashes, and each download's sha256.
     """
     CREATE TABLE submitted_lines (
@@ -118,6 +123,7 @@ class Entry:
     created_at: int
     updated_at: int
     error: str | None
+    newest_before: str | None = None  # the provider's newest batch before the create ("" when none)
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -7,8 +7,10 @@ from __future__ import annotations
 from array import array
 from typing import TYPE_CHECKING
 
+from ..build import make_id, row_number_from_id
 from ..errors import MergeRefused, UsageError
 from ..lines import source_name
+from ..tables import column_values, id_texts, iter_table, read_table, sheet_name, table_files, table_format
 from .parsed import ANSWER, PARSE_ERROR, AnswerParser
 from .read import OK
 from .report import MergeReport
@@ -153,8 +155,6 @@ def attach_source(
     """
     import pandas as pd
 
-    from ..tables import read_table, sheet_name, table_files, table_format
-
     if isinstance(source, pd.DataFrame):
         table = source.reset_index(drop=True)
         report.source = "<DataFrame>"
@@ -190,8 +190,6 @@ def attach_source(
 def _positions_by_id(frame, table, source, id_column, report, read: dict) -> list[int]:
     """The source row of every request (-1 for none), by the id column's cell text."""
     import pandas as pd
-
-    from ..tables import column_values, id_texts, iter_table
 
     if id_column not in table.columns:
         raise UsageError(
@@ -239,8 +237,6 @@ def _by_key(custom_ids, rows_of: dict[str, list[int]]) -> list[int]:
 def _better_id_column(custom_ids, table, id_column: str | None, matched: int) -> str | None:
     """A column of the source whose cells are more of the custom_ids than the rows matched (the id
     column a merge should have been given), or None."""
-    from ..tables import column_values, id_texts
-
     wanted = set(custom_ids)
     best, best_hits = None, matched
     for name in list(table.columns)[:MAX_COLUMNS_TRIED]:
@@ -254,8 +250,6 @@ def _better_id_column(custom_ids, table, id_column: str | None, matched: int) ->
 
 def _nothing_joined(custom_ids: list[str], report: MergeReport, id_column, id_prefix: str) -> str:
     """Why no source row got a result, and what to pass instead."""
-    from ..build import make_id
-
     sample = ", ".join(custom_ids[:3]) + (", …" if len(custom_ids) > 3 else "")
     if id_column is not None:
         why = f"none of the {len(custom_ids):,} custom_ids ({sample}) is a value of its column {id_column!r}"
@@ -274,7 +268,6 @@ def _nothing_joined(custom_ids: list[str], report: MergeReport, id_column, id_pr
 
 def _positions_by_row_number(frame, rows: int, id_prefix: str) -> list[int]:
     """The source row of every request (-1 for none), by the row number in a generated id."""
-    from ..build import row_number_from_id
 
     positions = []
     for cid in frame["custom_id"]:

@@ -26,6 +26,7 @@ from typing import BinaryIO
 import orjson
 
 from ..findings import WARNING, Finding
+from ..formats import result_line
 from ..lenient import as_int, timestamp
 from ..lines import BytesRead, is_compressed, open_binary, read_objects, source_name
 
@@ -124,12 +125,8 @@ def read_result_file(
 
 def normalise(obj: dict, line: int = 0, file: str = "", emit: Callable[[Finding], None] | None = None):
     """The `ResultRecord` for one parsed result line, or None (after a finding) when it is not one."""
-    converted = None
-    if "custom_id" not in obj or "result" in obj:  # another provider's shape (Anthropic, Gemini, Bedrock …)
-        from ..dialects.results import as_openai_output
-
-        converted = as_openai_output(obj)
-        obj = converted or obj
+    shaped = result_line(obj)  # every provider's shape as OpenAI's output line
+    converted, obj = shaped is not obj, shaped
 
     def bad(code: str, path: str, message: str) -> None:
         if emit is not None:
@@ -147,7 +144,7 @@ def normalise(obj: dict, line: int = 0, file: str = "", emit: Callable[[Finding]
     record = _record(obj, custom_id, line, file, bad)
     if record is not None:
         _bounded(record, bad)
-        record.converted = converted is not None
+        record.converted = converted
     return record
 
 

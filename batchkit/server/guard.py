@@ -1,13 +1,16 @@
 """Who may drive the server: a web page in a browser must not (DNS rebinding, cross-origin form posts),
-and with `--api-key-env` nobody without the key may.
+and with `--api-key-env` nobody without the key may. Also which API a request is for (`surfaces.route`):
+every refusal is in that API's error envelope.
 
-Checked before any route runs, on every request under /v1:
+Checked before any route runs, on every request to one of the APIs:
 - `Host` names the bound address (or localhost when it is a loopback one, or an `--allowed-host`); a
   wildcard address (0.0.0.0, ::) accepts any Host, since it needs a key or `--insecure` to start;
 - an `Origin`, when a browser sends one, names an allowed host too;
 - a request body is `application/json` or `multipart/form-data` (the only kinds a cross-origin page
   cannot send without a preflight we never answer);
-- with a key, `Authorization: Bearer <key>` (compared in constant time).
+- with a key, the key where the request's API takes it (`Authorization: Bearer`, `x-api-key`,
+  `x-goog-api-key` or `?key=`), compared in constant time. A Gemini upload's later requests name their
+  session by its unguessable id instead, as Google's upload URLs do.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from urllib.parse import urlsplit
 
 from fastapi.responses import JSONResponse
 
-from ..wire import error_body
 from .config import ServerConfig, is_loopback
+from .surfaces import Surface, given_key, route
 
 BODY_TYPES = ("application/json", "multipart/form-data")
 WILDCARDS = ("0.0.0.0", "::", "[::]", "")
@@ -39,8 +42,13 @@ def _host_name(value: str) -> str:
     return (urlsplit(f"//{value}").hostname or "").lower()
 
 
-def _refusal(status: int, message: str, code: str, type: str = "invalid_request_error") -> JSONResponse:
-    return JSONResponse(error_body(message, type, code=code), status_code=status)
+def _refusal(surface: Surface, status: int, message: str, code: str | None) -> JSONResponse:
+    return JSONResponse(surface.error_body(status, message, code), status_code=status)
+
+
+def _upload_session(path: str, query: str) -> bool:
+    """A Gemini resumable upload's chunk, which names its session (`upload_id`) instead of a key."""
+    return path.startswith("/upload/") and "upload_id=" in query
 
 
 class Guard:
@@ -52,45 +60,49 @@ class Guard:
         self.key = key.encode() if key else None
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["path"].startswith("/v1"):
+        if scope["type"] == "http":
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-            refusal = self.check(scope["method"], headers)
-            if refusal is not None:
-                await refusal(scope, receive, send)
-                return
+            query = scope.get("query_string", b"").decode("latin-1")
+            routed = route(scope["path"], headers, query)
+            if routed is not None:
+                surface, path = routed
+                refusal = self.check(surface, scope["method"], headers, scope["path"], query)
+                scope = dict(scope, path=path, batchkit_surface=surface.name)
+                if refusal is not None:
+                    await refusal(scope, receive, send)
+                    return
         await self.app(scope, receive, send)
 
-    def check(self, method: str, headers: dict[str, str]) -> JSONResponse | None:
+    def check(
+        self, surface: Surface, method: str, headers: dict[str, str], path: str = "/v1", query: str = ""
+    ) -> JSONResponse | None:
         if self.hosts is not None:
             host = _host_name(headers.get("host", ""))
             if host not in self.hosts:
-                return _refusal(421, f"This server does not answer to the host {host!r}.", "invalid_host")
+                return _refusal(
+                    surface, 421, f"This server does not answer to the host {host!r}.", "invalid_host"
+                )
             origin = headers.get("origin")
             if origin is not None and (urlsplit(origin).hostname or "").lower() not in self.hosts:
                 return _refusal(
-                    403, "Requests from web pages of other origins are refused.", "invalid_origin"
+                    surface, 403, "Requests from web pages of other origins are refused.", "invalid_origin"
                 )
         media = headers.get("content-type", "").split(";")[0].strip().lower()
         has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
         if (media or has_body) and method not in ("GET", "HEAD") and media not in BODY_TYPES:
             return _refusal(
+                surface,
                 415,
                 f"Unsupported Content-Type {media or 'none'!r}: send application/json or multipart/form-data.",
                 "unsupported_media_type",
             )
-        if self.key is not None:
-            return self._check_key(headers.get("authorization", ""))
+        if self.key is not None and not _upload_session(path, query):
+            return self._check_key(surface, given_key(surface, headers, query))
         return None
 
-    def _check_key(self, authorization: str) -> JSONResponse | None:
-        scheme, _, given = authorization.partition(" ")
-        if not authorization:
-            return _refusal(
-                401,
-                "You didn't provide an API key. You need to provide your API key in an Authorization header "
-                "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-                None,
-            )
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.key):
-            return _refusal(401, "Incorrect API key provided.", "invalid_api_key")
+    def _check_key(self, surface: Surface, given: str | None) -> JSONResponse | None:
+        if given is None:
+            return _refusal(surface, surface.key_statuses[0], surface.missing_key, None)
+        if not hmac.compare_digest(given.encode(), self.key):
+            return _refusal(surface, surface.key_statuses[1], surface.wrong_key, "invalid_api_key")
         return None

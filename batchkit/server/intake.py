@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from ..lines import read_objects
+from ..formats import OPENAI, read_requests
 from ..validate import validate_file
 from ..wire import LOCAL, MAX_BATCH_ERRORS, WRONG_URL_MESSAGE, batch_error, unknown_model_message
 
@@ -78,16 +78,14 @@ def _server_errors(path, endpoint: str, wrong_endpoint: set[str], unknown_model:
     """invalid_url and model_not_found for each line that has them, in line order."""
     errors = []
     with open(path, "rb") as stream:
-        for number, obj, _raw in read_objects(stream, lambda finding: None):
-            url = obj.get("url")
-            if type(url) is str and url in wrong_endpoint:
+        for request in read_requests(stream, lambda finding: None, dialect=OPENAI):
+            number = request.line
+            if request.endpoint in wrong_endpoint:
                 errors.append(
                     {"code": "invalid_url", "param": "url", "line": number, "message": WRONG_URL_MESSAGE}
                 )
-            body = obj.get("body")
-            model = body.get("model") if isinstance(body, dict) else None
-            if type(model) is str and model in unknown_model:
-                message = unknown_model_message(model)
+            if request.model in unknown_model:
+                message = unknown_model_message(request.model)
                 errors.append(
                     {"code": "model_not_found", "param": "body.model", "line": number, "message": message}
                 )
