@@ -19,7 +19,7 @@ from itertools import islice
 from pathlib import Path
 
 from ..errors import InputError, RemoteError, UsageError, ValidationFailed
-from ..formats import read_requests
+from ..formats import OPENAI, read_requests
 from ..lines import open_binary
 from ..providers import METADATA_MAX_VALUE, PROVIDERS
 from ..tokens import advise_models, closest_model
@@ -93,20 +93,20 @@ def _first_format(path: Path) -> str | None:
     return None
 
 
-def _no_url(path: Path, target: Target) -> str:
-    """Why a file without a url cannot go to an OpenAI-protocol Batch API, and what to do: the line
-    format it is in (Anthropic's `{custom_id, params}` …), `convert`, and the providers that take that
-    format as it is, where batchkit can send to them."""
-    dialect = _first_format(path)
-    if dialect is None or dialect == "openai":
-        return f"{path}: no request line names a url; nothing to submit"
-    rows = [p for p in PROVIDERS.values() if p.dialect == dialect]
+def _other_format(path: Path, target: Target) -> str | None:
+    """Why a file of another line format (Anthropic's `{custom_id, params}` …) cannot go to a server that
+    takes OpenAI batch lines, and what to do: `convert`, or a provider that takes the format as it is;
+    None when the file is in OpenAI's format (or none batchkit knows)."""
+    fmt = _first_format(path)
+    if fmt is None or fmt == OPENAI.name:
+        return None
+    rows = [p for p in PROVIDERS.values() if p.dialect == fmt]
     described = re.match(r".*? lines", rows[0].description) if rows else None
-    shape = described.group() if described else f"{dialect} lines"
-    takers = [f"--provider {p.name}" for p in rows if p.base_url]
+    shape = described.group() if described else f"{fmt} lines"
+    takers = [f"--provider {p.name}" for p in rows if p.remote_api and p.base_url]
     elsewhere = f", or send it as it is to a provider that takes it ({', '.join(takers)})" if takers else ""
     return (
-        f"{path}: not submitted: it holds {dialect} lines ({shape}), and {target.who} takes OpenAI batch "
+        f"{path}: not submitted: it holds {fmt} lines ({shape}), and {target.who} takes OpenAI batch "
         f"lines ({{custom_id, method, url, body}}); `batchkit convert {path} -o {path.stem}.openai.jsonl --to "
         f"openai` writes them{elsewhere}"
     )
@@ -142,8 +142,11 @@ def _plan(path: Path, target: Target, validate: bool, model: str | None, warned=
         raise InputError(
             f"{path}: requests go to {', '.join(sorted(endpoints))}; a batch has one endpoint, so split the file"
         )
-    if not endpoints and target.provider.dialect in ("openai", None):
-        raise InputError(_no_url(path, target))
+    takes_openai_lines = target.provider.dialect in (OPENAI.name, None)
+    if takes_openai_lines and (why := _other_format(path, target)):
+        raise InputError(why)
+    if not endpoints and takes_openai_lines:
+        raise InputError(f"{path}: no request line names a url; nothing to submit")
     return Plan(endpoints[0] if endpoints else None, _batch_model(path, target, models, model))
 
 
