@@ -60,8 +60,11 @@ def submit_and_wait(server, path):
 def test_a_source_no_row_of_which_gets_its_result_is_refused_with_the_column_to_use(tmp_path):
     batch, results = tmp_path / "batch.jsonl", tmp_path / "batch.output.jsonl"
     build(batch, "--model-column", "model")
-    ids = [orjson.loads(line)["custom_id"] for line in batch.read_bytes().splitlines()]
-    write_lines(results, [answer(cid, f"answer {cid}") for cid in ids])
+    lines = [orjson.loads(line) for line in batch.read_bytes().splitlines()]
+    ids = [line["custom_id"] for line in lines]
+    write_lines(
+        results, [answer(x["custom_id"], f"answer {x['custom_id']}", x["body"]["model"]) for x in lines]
+    )
     out = tmp_path / "noid.csv"
     for wrong in ([], ["--id-column", "topic"]):
         refused = invoke("merge", batch, "-r", results, "--source", QUESTIONS, *wrong, "-o", out)
@@ -89,8 +92,8 @@ def test_a_source_row_without_its_result_exits_1_unless_allowed(tmp_path):
     build(batch, "--model-column", "model")
     with table.open("a", encoding="utf-8") as f:
         f.write("q009,history,m,A row added after the build?\n")
-    ids = [orjson.loads(line)["custom_id"] for line in batch.read_bytes().splitlines()]
-    write_lines(results, [answer(cid, "yes") for cid in ids])
+    lines = [orjson.loads(line) for line in batch.read_bytes().splitlines()]
+    write_lines(results, [answer(x["custom_id"], "yes", x["body"]["model"]) for x in lines])
     out = tmp_path / "merged.csv"
     partial = invoke("merge", batch, "-r", results, "--source", table, "--id-column", "id", "-o", out)
     assert partial.returncode == 1, partial.stderr
