@@ -9,6 +9,7 @@ import click
 
 from ..errors import ValidationFailed
 from .common import Bars, chosen_file, provider_option, subset_of, subset_options
+from .flags import cli_words
 
 
 @click.command()
@@ -133,7 +134,8 @@ def _report(result) -> None:
         err=True,
     )
     if result.failed:
-        click.echo(result.failures(), err=True)
+        hint = f"; {cli_words(result.hint)}" if result.hint else ""  # our words only: causes quote the server
+        click.echo(result.failures(hint=False) + hint, err=True)
 
 
 def _count(n: int, one: str, many: str | None = None) -> str:

@@ -72,6 +72,7 @@ class ResultRecord:
     file: str = ""
     line: int = 0
     offset: int = -1  # byte offset of the line in its file (-1 when the file is compressed or a stream)
+    converted: bool = False  # read from another provider's result line (Anthropic, Gemini, …)
 
     @property
     def content(self) -> str | None:
@@ -127,7 +128,8 @@ def read_result_file(
 
 def normalise(obj: dict, line: int = 0, file: str = "", emit: Callable[[Finding], None] | None = None):
     """The `ResultRecord` for one parsed result line, or None (after a finding) when it is not one."""
-    obj = result_line(obj)  # every provider's shape as OpenAI's output line
+    shaped = result_line(obj)  # every provider's shape as OpenAI's output line
+    converted, obj = shaped is not obj, shaped
 
     def bad(code: str, path: str, message: str) -> None:
         if emit is not None:
@@ -145,6 +147,7 @@ def normalise(obj: dict, line: int = 0, file: str = "", emit: Callable[[Finding]
     record = _record(obj, custom_id, line, file, bad)
     if record is not None:
         _bounded(record, bad)
+        record.converted = converted
     return record
 
 
