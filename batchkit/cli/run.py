@@ -9,7 +9,8 @@ import click
 
 from ..errors import ValidationFailed
 from .answer_options import cache_options, chosen_cache, chosen_rounds, rounds_options
-from .common import Bars, chosen_file, subset_of, subset_options
+from .common import Bars, chosen_file, provider_option, subset_of, subset_options
+from .flags import cli_words
 
 
 @click.command()
@@ -60,14 +61,18 @@ from .common import Bars, chosen_file, subset_of, subset_options
     show_default=True,
     help="Tries per request (429, 5xx and connection failures are tried again, with backoff).",
 )
+@provider_option(
+    help="Whose rules the file is checked by before anything is sent (vllm: its score, rerank and audio urls).",
+    default_help="local, what batchkit serve executes",
+)
 @click.option("--allow-failures", is_flag=True, help="Exit 0 even when some requests failed.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @cache_options
 @rounds_options
 @subset_options
 def run(
-    file, base_url, api_key_env, output, errors, concurrency, max_rps, max_attempts, allow_failures, quiet,
-    cache_path, no_cache, until_done, max_rounds, limit, sample, seed,
+    file, base_url, api_key_env, output, errors, concurrency, max_rps, max_attempts, provider, allow_failures,
+    quiet, cache_path, no_cache, until_done, max_rounds, limit, sample, seed,
 ):  # fmt: skip
     """Execute batch FILE against an OpenAI-compatible server; write OUTPUT and ERRORS as a Batch API would.
 
@@ -84,12 +89,13 @@ def run(
     --allow-failures), 2 usage or I/O error.
     """
     from ..keys import key_from_env
+    from ..runner import LOCAL
 
     file = chosen_file(file, subset_of(limit, sample, seed), quiet)
     rounds = chosen_rounds(until_done, max_rounds)
     options = dict(base_url=base_url, output=output, errors=errors, api_key=key_from_env(api_key_env),
                    concurrency=concurrency, max_rps=max_rps, max_attempts=max_attempts,
-                   cache=chosen_cache(cache_path, no_cache))  # fmt: skip
+                   provider=provider or LOCAL, cache=chosen_cache(cache_path, no_cache))  # fmt: skip
     found = _run(file, rounds, options, quiet)
     if rounds:
         _report_rounds(found, rounds, quiet)
@@ -153,7 +159,8 @@ def _report(result, number: int = 1) -> None:
         err=True,
     )
     if result.failed:
-        click.echo(result.failures(), err=True)
+        hint = f"; {cli_words(result.hint)}" if result.hint else ""  # our words only: causes quote the server
+        click.echo(result.failures(hint=False) + hint, err=True)
 
 
 def _report_rounds(found, max_rounds: int, quiet: bool) -> None:

@@ -11,6 +11,7 @@ show them.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -20,14 +21,14 @@ from pathlib import Path
 
 from ..atomic import atomic_write
 from ..cache import AnswerCache, address, remember
-from ..errors import InputError, UsageError
+from ..errors import InputError, RemoteError, UsageError
 from ..providers import METADATA_MAX_KEY, METADATA_MAX_PAIRS, METADATA_MAX_VALUE, get_provider
 from .apis import open_client
 from .client import Client, ResultFile
 from .connect import resolve_target
 from .ledger import ANSWERED, CREATING, Entry, Ledger, Name
 from .records import FILE_KEY, SHA_KEY, Batch, Event, Model, OnEvent
-from .sending import Sender, SubmitOptions, SubmitResult, file_digest
+from .sending import Sender, SubmitOptions, SubmitResult, file_digest, recorded_batch
 from .target import Target
 
 
@@ -79,6 +80,22 @@ class Ref:
                 "batch; `batchkit download` writes its answers"
             )
         return self.batch_id
+
+
+@dataclass
+class Submitted:
+    """One submission of a file's content, as `status FILE` shows it: where, its batch (None when it
+    never became one), and what to say about it (why there is no batch, or that the server was not
+    reached and the batch is the ledger's record)."""
+
+    ref: Ref
+    batch: Batch | None
+    note: str = ""
+
+
+def _stopped(entry: Entry) -> str:
+    cause = f" ({entry.error})" if entry.error else ""
+    return f"its submission stopped at step '{entry.step}'{cause}"
 
 
 @dataclass
@@ -167,7 +184,10 @@ class Session:
 
     def _resolve_file(self, path: Path, target: Target | None) -> Ref:
         sha, _ = file_digest(path)
-        entry = self.ledger.for_file(sha, target.base_url if target else None)
+        entries = self.ledger.find(sha256=sha, base_url=target.base_url if target else None)
+        # without an address given, the newest submission that became a batch (a later one that failed
+        # at another address does not hide it)
+        entry = next((e for e in entries if e.batch_id), entries[0] if entries else None)
         name = str(path.resolve())
         if entry is not None and entry.step == ANSWERED:
             self.ledger.add_name(entry.id, name)
@@ -179,11 +199,7 @@ class Session:
 
     def _not_submitted(self, path: Path, name: str, entry: Entry | None, target: Target | None) -> str:
         if entry is not None:
-            cause = f" ({entry.error})" if entry.error else ""
-            return (
-                f"{path} has no batch yet: its submission stopped at step '{entry.step}'{cause}; "
-                f"`batchkit submit {path}` tries again"
-            )
+            return f"{path} has no batch yet: {_stopped(entry)}; `batchkit submit {path}` tries again"
         earlier = self.ledger.for_name(name)
         if earlier is not None and earlier.batch_id:
             return (
@@ -245,6 +261,7 @@ class Session:
             self, self.connection.target(), options,
             note=lambda path, message: progress(Event("note", str(path), message=message)),
             upload_progress=lambda path, done, total: progress(Event("upload", str(path), done, total)),
+            warned=lambda path, report: progress(Event("findings", str(path), report=report)),
         )  # fmt: skip
 
     def status(self, ref: str) -> tuple[Batch, Ref]:
@@ -252,6 +269,34 @@ class Session:
         batch = self.client(found.target).batch(found.batch_id_or_fail())
         found.entry = self.record(found.entry, batch)
         return batch, found
+
+    def statuses(self, ref: str) -> list[Submitted]:
+        """Every submission a BATCH_ID|FILE names: for a FILE given without an address, its content's
+        latest submission to each address, newest first (one that never became a batch says why; one
+        whose server cannot be reached now shows the ledger's record and the error); else the one."""
+        path = Path(ref)
+        if self.connection.explicit or not path.is_file():
+            batch, found = self.status(ref)
+            return [Submitted(found, batch)]
+        entries = self.ledger.find(sha256=file_digest(path)[0])
+        latest = list({e.base_url: e for e in reversed(entries)}.values())[::-1]
+        if not any(e.batch_id for e in latest):
+            self.resolve(ref)  # raises the error that says what happened and what to do
+        name = Path(str(path.resolve()))
+        return [self._submitted(entry, name) for entry in latest]
+
+    def _submitted(self, entry: Entry, name: Path) -> Submitted:
+        found = Ref(_entry_target(entry), entry.batch_id or "", entry, name)
+        if not entry.batch_id:
+            again = f"`batchkit submit {name} --base-url {entry.base_url}` tries again"
+            return Submitted(found, None, f"{_stopped(entry)}; {again}")
+        self.ledger.add_name(entry.id, str(name))
+        try:
+            batch = self.client(found.target).batch(entry.batch_id)
+        except (RemoteError, UsageError) as e:
+            return Submitted(found, recorded_batch(entry), f"showing the ledger's record: {e}")
+        found.entry = self.record(entry, batch)
+        return Submitted(found, batch)
 
     def watch(
         self,
@@ -324,24 +369,12 @@ class Session:
         stem = found.path.stem if found.path else found.batch_id.replace("/", "-")
         cached = Path(entry.cached_path) if entry and entry.cached_path else None
         wanted = client.results(batch)
-        remote_lines = {}
-        for remote in wanted:
-            if remote.ref:
-                path = result.files[remote.kind] = folder / f"{stem}.{remote.kind}.jsonl"
-                also = cached if remote.kind == "output" else None
-                remote_lines[remote.kind], added = _fetch(client, remote, path, progress, also)
-                result.lines[remote.kind], result.cached = (
-                    remote_lines[remote.kind] + added,
-                    result.cached + added,
-                )
-        if cached and "output" not in result.files:  # nothing the batch answered: the cache's answers alone
-            result.files["output"] = folder / f"{stem}.output.jsonl"
-            result.lines["output"] = result.cached = _copy(cached, result.files["output"])
+        remote_lines, sha256 = _write_results(client, wanted, result, (folder, stem), cached, progress)
         result.problems = _count_problems(wanted, remote_lines)
         result.remembered = self._remember(found, entry, result)
         if name:
-            files = {kind: str(path) for kind, path in result.files.items()}
-            self.ledger.downloaded(entry.id, name.path, files.get("output"), files.get("errors"))
+            files = {kind: str(path.resolve()) for kind, path in result.files.items()}
+            self.ledger.downloaded(entry.id, name.path, files.get("output"), files.get("errors"), sha256)
         return result
 
     def _download_cached(self, found: Ref, out_dir, force: bool) -> DownloadResult:
@@ -354,8 +387,9 @@ class Session:
             result.files, result.skipped = earlier, True
             return result
         path = result.files["output"] = folder / f"{found.path.stem}.output.jsonl"
-        result.lines["output"] = result.cached = _copy(Path(entry.cached_path), path)
-        self.ledger.downloaded(entry.id, str(found.path), str(path), None)
+        result.lines["output"], sha256 = _copy(Path(entry.cached_path), path)
+        result.cached = result.lines["output"]
+        self.ledger.downloaded(entry.id, str(found.path), str(path.resolve()), None, {"output": sha256})
         return result
 
     def _remember(self, found: Ref, entry: Entry | None, result: DownloadResult) -> int:
@@ -421,11 +455,32 @@ class Session:
         return gone, kept
 
 
+def _write_results(client: Client, wanted, result: DownloadResult, where, cached: Path | None, progress):
+    """Each remote result file of the batch into FOLDER/STEM.KIND.jsonl (`where` = (FOLDER, STEM)), the
+    answers from the cache after the batch's own in the output file (alone when the batch has no output
+    file); (the remote files' lines, each written file's sha256) by kind."""
+    (folder, stem), remote_lines, sha256 = where, {}, {}
+    for remote in wanted:
+        if remote.ref:
+            path = result.files[remote.kind] = folder / f"{stem}.{remote.kind}.jsonl"
+            also = cached if remote.kind == "output" else None
+            remote_lines[remote.kind], added, sha256[remote.kind] = _fetch(
+                client, remote, path, progress, also
+            )
+            result.lines[remote.kind] = remote_lines[remote.kind] + added
+            result.cached += added
+    if cached and "output" not in result.files:  # nothing the batch answered: the cache's answers alone
+        path = result.files["output"] = folder / f"{stem}.output.jsonl"
+        result.lines["output"], sha256["output"] = _copy(cached, path)
+        result.cached = result.lines["output"]
+    return remote_lines, sha256
+
+
 def _fetch(
     client: Client, remote: ResultFile, path: Path, progress: OnEvent, also: Path | None
-) -> tuple[int, int]:
+) -> tuple[int, int, str]:
     """Stream a remote file into `path` (whole or not at all), followed by the lines of the local file
-    `also` when given; (the remote file's lines, the lines added)."""
+    `also` when given; (the remote file's lines, the lines added, the sha256 of what was written)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(path) as sink:
@@ -441,11 +496,11 @@ def _fetch(
                     shutil.copyfileobj(lines, counter)
     except OSError as e:
         raise InputError(f"cannot write {path}: {e.strerror or e}") from None
-    return remote_lines, counter.total - remote_lines
+    return remote_lines, counter.total - remote_lines, counter.sha256.hexdigest()
 
 
-def _copy(source: Path, path: Path) -> int:
-    """Copy the local result file `source` to `path` (whole or not at all); its lines."""
+def _copy(source: Path, path: Path) -> tuple[int, str]:
+    """Copy the local result file `source` to `path` (whole or not at all); its lines and sha256."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(path) as sink, open(source, "rb") as lines:
@@ -453,7 +508,7 @@ def _copy(source: Path, path: Path) -> int:
             shutil.copyfileobj(lines, counter)
     except OSError as e:
         raise InputError(f"cannot write {path}: {e.strerror or e}") from None
-    return counter.total
+    return counter.total, counter.sha256.hexdigest()
 
 
 def _still_there(name: Name, folder: Path, default_place: bool) -> dict[str, Path] | None:
@@ -468,17 +523,19 @@ def _still_there(name: Name, folder: Path, default_place: bool) -> dict[str, Pat
 
 
 class _LineCounter:
-    """A binary sink that counts the lines written through it."""
+    """A binary sink that counts the lines written through it, and hashes them."""
 
     def __init__(self, sink):
         self._sink = sink
         self.lines = 0
         self._open_line = False
+        self.sha256 = hashlib.sha256()
 
     def write(self, chunk: bytes) -> int:
         if chunk:
             self.lines += chunk.count(b"\n")
             self._open_line = not chunk.endswith(b"\n")
+            self.sha256.update(chunk)
         return self._sink.write(chunk)
 
     @property
