@@ -17,8 +17,8 @@ from polling import poll
 from submitsupport import cli_command, cli_env, invoke
 
 from batchkit.errors import InputError
+from batchkit.ledger import CREATED, MIGRATIONS, UPLOADED, Ledger
 from batchkit.remote import ledger as ledger_module
-from batchkit.remote.ledger import CREATED, MIGRATIONS, UPLOADED, Ledger
 
 
 def _row(ledger: Ledger, **overrides):

@@ -10,17 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-STATES = (
-    "validating",
-    "in_progress",
-    "finalizing",
-    "completed",
-    "failed",
-    "expired",
-    "cancelling",
-    "cancelled",
-)
-TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
+from ..ledger import TERMINAL
+
 TIMESTAMPS = (
     "created_at",
     "in_progress_at",

@@ -28,12 +28,7 @@ from pathlib import Path
 from ..cache import AnswerCache, address, split
 from ..errors import InputError, RemoteError, UsageError, ValidationFailed
 from ..formats import OPENAI, read_requests
-from ..lines import open_binary
-from ..providers import METADATA_MAX_VALUE, PROVIDERS
-from ..tokens import advise_models, closest_model
-from ..validate import validate_file
-from .client import Client, Lookup, Order
-from .ledger import (
+from ..ledger import (
     ANSWERED,
     CREATE_FAILED,
     CREATED,
@@ -42,8 +37,14 @@ from .ledger import (
     UPLOADED,
     UPLOADING,
     Entry,
+    file_digest,
     line_hashes,
 )
+from ..lines import open_binary
+from ..providers import METADATA_MAX_VALUE, PROVIDERS
+from ..tokens import advise_models, closest_model
+from ..validate import validate_file
+from .client import Client, Lookup, Order
 from .records import FILE_KEY, SHA_KEY, Batch
 from .target import Target
 
@@ -105,17 +106,6 @@ class Plan:
     endpoint: str | None
     model: str | None
     requests: int | None = None  # counted when the file was validated
-
-
-def file_digest(path: Path) -> tuple[str, int]:
-    """(sha256 hex, size in bytes), streamed."""
-    digest = hashlib.sha256()
-    size = 0
-    with open_binary(path) as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
 
 
 def recorded_batch(entry: Entry) -> Batch:

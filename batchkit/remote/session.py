@@ -22,13 +22,13 @@ from pathlib import Path
 from ..atomic import atomic_write
 from ..cache import AnswerCache, address, remember
 from ..errors import InputError, RemoteError, UsageError
+from ..ledger import ANSWERED, CREATING, Entry, Ledger, Name, file_digest
 from ..providers import METADATA_MAX_KEY, METADATA_MAX_PAIRS, METADATA_MAX_VALUE, get_provider
 from .apis import open_client
 from .client import Client, ResultFile
 from .connect import resolve_target
-from .ledger import ANSWERED, CREATING, Entry, Ledger, Name
 from .records import FILE_KEY, SHA_KEY, Batch, Event, Model, OnEvent
-from .sending import Sender, SubmitOptions, SubmitResult, file_digest, recorded_batch
+from .sending import Sender, SubmitOptions, SubmitResult, recorded_batch
 from .target import Target
 
 

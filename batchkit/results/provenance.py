@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import BatchkitError
+from ..ledger import TERMINAL, Ledger, file_digest
 from ..lines import source_name
-from ..remote import TERMINAL, Ledger, file_digest
 from ..tokens import known_models, model_family
 from .read import ResultRecord
 from .requests import RequestIndex

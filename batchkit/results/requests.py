@@ -14,8 +14,8 @@ import orjson
 from ..errors import InputError
 from ..findings import WARNING, Finding
 from ..formats import Request, read_requests
+from ..ledger import line_hash as stable_line_hash
 from ..lines import open_binary, source_name
-from ..remote import line_hash as stable_line_hash
 from .parsed import Expected, request_schema
 from .report import MergeReport
 

@@ -25,9 +25,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from .. import paths, sqlitefile
-from ..errors import InputError
-from ..lines import BOM, content_lines, open_binary
+from . import paths, sqlitefile
+from .errors import InputError
+from .lines import BOM, content_lines, open_binary
 
 FILENAME = "ledger.db"
 LOCKS = "locks"
@@ -116,6 +116,31 @@ MIGRATIONS: list[str] = [
     CREATE INDEX submissions_by_parent ON submissions (parent, round)
     """,
 ]
+
+
+# The statuses of a batch (OpenAI's; every API's are mapped onto them), as the ledger records them
+STATES = (
+    "validating",
+    "in_progress",
+    "finalizing",
+    "completed",
+    "failed",
+    "expired",
+    "cancelling",
+    "cancelled",
+)
+TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    """(sha256 hex, size in bytes), streamed."""
+    digest = hashlib.sha256()
+    size = 0
+    with open_binary(path) as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
 
 
 @dataclass
