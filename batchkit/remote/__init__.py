@@ -7,14 +7,14 @@ cancel, the listings, forget and prune; rounds of batches until every request ha
 --until-done); the Python handles over it (`jobs`: submit → Submission/BatchJob) and a ready-made
 progress bar."""
 
-from ..ledger import Entry, Ledger, Name, file_digest, line_hash, line_hashes
+from ..ledger import STATES, TERMINAL, Entry, Ledger, Name, file_digest, line_hash, line_hashes
 from .apis import open_client
 from .client import Client, Lookup, Order, ResultFile
 from .connect import resolve_target
 from .jobs import BatchJob, Submission, submit
 from .progress import tqdm_progress
 from .queue import Queue, QueueOptions, Shard, check_cost, check_countable, shard_tokens
-from .records import STATES, TERMINAL, Batch, BatchError, Model, RemoteFile
+from .records import Batch, BatchError, Model, RemoteFile
 from .rounds import Round, Rounds, UntilDone
 from .sending import SubmitOptions, SubmitResult
 from .session import Connection, DownloadResult, Event, Ref, Session, Submitted, parse_metadata
