@@ -16,9 +16,9 @@ import pytest
 from polling import poll
 from submitsupport import cli_command, cli_env, invoke
 
+from batchkit import ledger as ledger_module
 from batchkit.errors import InputError
 from batchkit.ledger import CREATED, MIGRATIONS, UPLOADED, Ledger
-from batchkit.remote import ledger as ledger_module
 
 
 def _row(ledger: Ledger, **overrides):
