@@ -248,3 +248,25 @@ def test_rounds_options_that_do_not_go_together_are_refused(tmp_path, args, mess
     batch = build(tmp_path, 2)
     done = invoke(args[0], batch, *args[1:], "--base-url", "http://127.0.0.1:9/v1")
     assert done.returncode == 2 and message in done.stderr
+
+
+def test_until_done_through_the_queue_gives_each_file_its_rounds(tmp_path, tmp_path_factory):
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir(), second.mkdir()
+    files = [
+        build(first, 25),
+        build(second, 15, "--id-prefix", "b-", "--system", "Be brief."),
+    ]  # other requests
+    with running_server(
+        "--fail-rate", "0.3", "--seed", "6", data_dir=tmp_path_factory.mktemp("serve")
+    ) as server:
+        done = invoke("submit", *files, "--base-url", server.base_url, "--wait", "--until-done", "--max-rounds",
+                      "10", "--max-batches", "1", "--interval", "0.2")  # fmt: skip
+        batches = received(server)
+    assert done.returncode == 0, done.stderr
+    for path, rows in zip(files, (25, 15), strict=True):
+        assert f"{path}: every request has its answer ({rows} of {rows})" in done.stdout
+        assert f"{path}: round 2: " in done.stdout
+        assert {row["status"] for row in merged(path, result_files(path.parent))} == {"ok"}
+    never_sent_twice(batches)
+    assert len(batches) >= 4  # two files, each sent again at least once, one batch in flight at a time
