@@ -245,14 +245,19 @@ def test_a_user_script_type_checks_and_a_wrong_one_does_not(tmp_path):
     assert good.returncode == 0, good.stdout
     wrong = tmp_path / "wrong.py"
     wrong.write_text(
-        "import batchkit\n\njob = batchkit.submit(42)\ncount: str = batchkit.run('b.jsonl').total\n"
+        "import batchkit\n\njob = batchkit.submit(42)\nbatchkit.run('b.jsonl')\n"
+        "count: str = batchkit.run('b.jsonl', base_url='u', output='o').total\n"
+        "done: str = batchkit.run('b.jsonl', base_url='u', output='o', until_done=True).done\n"
     )
     bad = subprocess.run([*command, str(wrong)], capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 1
     assert 'Argument 1 to "submit" has incompatible type "int"' in bad.stdout
-    assert 'Missing named argument "base_url" for "run"' in bad.stdout
-    assert (
+    assert 'wrong.py:4: error: No overload variant of "run" matches argument type "str"' in bad.stdout
+    assert (  # run() gives a RunResult, and a RunRounds with until_done=True
         'Incompatible types in assignment (expression has type "int", variable has type "str")' in bad.stdout
+    )
+    assert (
+        'Incompatible types in assignment (expression has type "bool", variable has type "str")' in bad.stdout
     )
 
 
