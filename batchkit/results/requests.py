@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 from array import array
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import orjson
 
@@ -20,6 +21,25 @@ from .report import MergeReport
 
 # (stage: "requests" | "results", bytes of the file read so far, its size or None): jsonl.BytesRead per stage
 StageRead = Callable[[str, int, "int | None"], None]
+Emit = Callable[[Finding], None]
+
+
+class Indexed(NamedTuple):
+    """What the index keeps of one request line (no body): small enough to travel between processes."""
+
+    id: str
+    model: str | None
+    endpoint: str | None
+    line: int
+    line_hash: int  # the same line read twice is one request
+    expected: Expected | None  # the answer the request asked for (`request_schema`)
+
+
+def indexed(request: Request, hash_of: Callable[[bytes], int] = hash) -> Indexed:
+    """The index's record of `request` (which has an id); `hash_of` hashes the line's bytes (Python's
+    `hash`, or one every process computes alike when lines are compared across processes)."""
+    return Indexed(request.id, request.model, request.endpoint, request.line, hash_of(request.raw),
+                   request_schema(request))  # fmt: skip
 
 
 class RequestIndex:
@@ -51,11 +71,10 @@ class RequestIndex:
         at = self.expected_at[row]
         return None if at < 0 else self.expected[at]
 
-    def _expect(self, request: Request) -> int:
-        expected = request_schema(request)
+    def _expect(self, expected: Expected | None) -> int:
         if expected is None:
             return -1
-        key = orjson.dumps([expected.schema, expected.tool], option=orjson.OPT_SORT_KEYS)
+        key = expected_key(expected)
         if key not in self._expected_index:
             self._expected_index[key] = len(self.expected)
             self.expected.append(expected)
@@ -67,10 +86,14 @@ class RequestIndex:
             return []
         return [first, *self.extra_rows.get(custom_id, ())]
 
-    def add(self, request: Request, emit) -> None:
-        """One request (with an id); the same line again is not added twice."""
-        custom_id, number, model = request.id, request.line, request.model
-        line_hash = hash(request.raw)
+    def add(self, request: Request, emit: Emit) -> None:
+        """One request (with an id) of the file read last; the same line again is not added twice."""
+        self.add_line(indexed(request), len(self.files) - 1, emit)
+
+    def add_line(self, line: Indexed, file: int, emit: Emit) -> None:
+        """One request line of `files[file]`, as `indexed` keeps it; the same line again is not added
+        twice, and an id already used by another line is a finding."""
+        custom_id, number, model, line_hash = line.id, line.line, line.model, line.line_hash
         rows = self.rows_of(custom_id)
         if rows:
             if any(self.line_hash[r] == line_hash for r in rows):
@@ -79,14 +102,14 @@ class RequestIndex:
             self.extra_rows.setdefault(custom_id, []).append(len(self.ids))
         else:
             self.index[custom_id] = len(self.ids)
-        if request.endpoint is not None:
-            self.endpoints.add(request.endpoint)
+        if line.endpoint is not None:
+            self.endpoints.add(line.endpoint)
         self.ids.append(custom_id)
         self.models.append(self._models.setdefault(model, model) if type(model) is str else None)
-        self.file_index.append(len(self.files) - 1)
+        self.file_index.append(file)
         self.line.append(number)
         self.line_hash.append(line_hash)
-        self.expected_at.append(self._expect(request))
+        self.expected_at.append(self._expect(line.expected))
 
     def alias(self, id_map: dict[str, str | None]) -> int:
         """Lets results name requests by the ids a conversion wrote (`id_map`: written → original id);
@@ -111,19 +134,28 @@ class RequestIndex:
         )
 
 
+def expected_key(expected: Expected) -> bytes:
+    """The same bytes for the same answer schema and forced tool: one `Expected` kept for all of them."""
+    return orjson.dumps([expected.schema, expected.tool], option=orjson.OPT_SORT_KEYS)
+
+
 def index_requests(paths: Sequence, report: MergeReport, progress: StageRead | None) -> RequestIndex:
     """Every request line of `paths`; problems go to the report. A file of result lines given as
     input, or a file without one request line, is an InputError naming the file."""
     requests = RequestIndex()
     for path in paths:
-        name = source_name(path)
-        requests.files.append(name)
-        _read_file(path, name, requests, report, progress)
+        requests.files.append(source_name(path))
+        read_input(path, report, requests.add, progress)
     report.requests = len(requests)
     return requests
 
 
-def _read_file(path, name: str, requests: RequestIndex, report: MergeReport, progress) -> None:
+def read_input(path, report: MergeReport, add: Callable[[Request, Emit], None], progress=None) -> None:
+    """Every request line of one input file with a usable id, handed to `add(request, emit)`; lines
+    without one and other problems go to the report. A file of result lines, or one without a request
+    line, is an InputError naming it."""
+    name = source_name(path)
+
     def emit(finding: Finding) -> None:
         report.add_finding(name, finding)
 
@@ -142,7 +174,7 @@ def _read_file(path, name: str, requests: RequestIndex, report: MergeReport, pro
                 emit(Finding(code, message, request.line, request.format.id_pointer))
                 continue
             counts["added"] += 1
-            requests.add(request, emit)
+            add(request, emit)
     if not stats.get("content", True):
         emit(Finding("empty-file", "the input file has no requests", None, severity=WARNING))
     elif counts["results"] and not counts["requests"]:
