@@ -149,7 +149,7 @@ def _bucket_requests(path: str, index: int, scratch: Path, buckets: int) -> tupl
     schemas: dict = {}  # one answer schema object for the lines that ask for the same one
 
     def keep(request, emit) -> None:
-        line = indexed(request, stable_hash)  # line hashes compared across workers
+        line = Indexed(*indexed(request, stable_hash))  # line hashes compared across workers
         if line.expected is not None:
             line = line._replace(expected=schemas.setdefault(expected_key(line.expected), line.expected))
         lines.append(line)
