@@ -416,3 +416,17 @@ def test_ids_and_models_across_partitions_are_judged_as_on_one_machine(tmp_path,
     assert {c for c, _l, _p in found.codes()} == {"mixed-model", "duplicate-custom-id"}
     assert [(f.message, f.related_lines) for f in found] == [(f.message, f.related_lines) for f in expected]
     assert found.summary.to_dict() == expected.summary.to_dict()
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "gemini"])
+def test_a_provider_of_another_line_format_is_told_once_as_on_one_machine(tmp_path, cluster, provider):
+    """build writes OpenAI lines: for a provider of another format the table gets the one file-level
+    finding a single-process build gives it (naming the table), not one per partition nor the other
+    format's findings on every line."""
+    partitioned(tmp_path / "table", parts=2, rows=3)
+    options = dict(model="m", user="{question}", id_column="id", provider=provider)
+    _, expected = single(tmp_path / "table", tmp_path / "single.jsonl", **options)
+    _, found = distributed(tmp_path / "table", tmp_path / "out.jsonl", cluster, **options)
+    assert found.codes() == expected.codes() == [("wrong-dialect", None, "")]
+    assert [f.message for f in found] == [f.message for f in expected]
+    assert found.summary.to_dict() == expected.summary.to_dict()

@@ -55,6 +55,7 @@ class _Plan:
 
     options: dict  # Builder's
     limits: Provider
+    file: str  # what findings call the table
     max_tokens: int | None
     input_format: str | None
     count_tokens: bool
@@ -109,7 +110,7 @@ def build(
         raise UsageError(f"{limits.name} takes one model per file, and a build on a cluster writes one file per "
                          "partition: build each model's rows apart (e.g. a folder per model), or on one machine, "
                          "which writes a file per model")  # fmt: skip
-    plan = _Plan(options, limits, max_tokens, input_format, count_tokens)
+    plan = _Plan(options, limits, table_name(source), max_tokens, input_format, count_tokens)
     with connected(dask_client, scheduler, local_cluster) as on:
         parts = sources(source, on)
         surveys = on.gather(on.map(_survey, parts, plan=plan, pure=False))
@@ -122,7 +123,7 @@ def build(
             firsts = first_rows([rows for rows, _model, _endpoint in surveys])
             built = on.gather(on.map(_build_partition, parts, range(len(parts)), firsts, targets, plan=plan,
                                      pure=False))  # fmt: skip
-            report = _combine(built, _duplicates(built, on), table_name(source), limits, max_findings)
+            report = _combine(built, _duplicates(built, on), plan, max_findings)
             if not report.valid and not force:
                 s = report.summary
                 failed = ValidationFailed(f"{s.errors:,} error(s) in {s.requests:,} request(s); nothing written "
@@ -177,8 +178,8 @@ def _build_partition(source, index: int, first_row: int, target: str, plan: _Pla
     ids = HashedIds(OPENAI, stable_hash)
     requests = Builder(**plan.options).numbered(frames(source, plan.input_format), first_row=first_row)
     written = write_numbered(remembered(requests), target, Options.of(plan.limits, dialect=OPENAI),
-                             max_tokens=plan.max_tokens, force=True, ids=ids, first_model=plan.first_model,
-                             first_endpoint=plan.first_endpoint)  # fmt: skip
+                             max_tokens=plan.max_tokens, force=True, file=plan.file, ids=ids,
+                             first_model=plan.first_model, first_endpoint=plan.first_endpoint)  # fmt: skip
     built = _Built(index, [str(p) for p in written.paths], written.report, written.requests, written.bytes,
                    written.shard_requests, written.shard_bytes, rows.tobytes(), ids.hashes.tobytes())  # fmt: skip
     if plan.count_tokens:  # per shard, in the order of its lines
@@ -213,38 +214,45 @@ def _ids_among(part: _Built, repeated: set[int]) -> list[tuple[int, str]]:
     return out
 
 
-def _combine(
-    built: list[_Built], duplicates: list[Finding], file: str, limits: Provider, max_findings
-) -> Report:
-    """One report for the whole table: each partition's findings and counts, the duplicates across
-    them, and `empty-file` judged for the table instead of for each partition."""
-    report = Report(file, limits.name, max_findings=max_findings)
-    summary = report.summary
+def _combine(built: list[_Built], duplicates: list[Finding], plan: _Plan, max_findings) -> Report:
+    """One report for the whole table: each partition's findings and counts, and the duplicates across
+    them. What a partition says of itself as a file (no line) is said once, for the table: the same for
+    every partition (wrong-dialect), or judged for the whole (empty-file)."""
+    report = Report(plan.file, plan.limits.name, max_findings=max_findings)
+    whole: dict[str, Finding] = {}
     for part in built:
-        s = part.report.summary
-        summary.errors += s.errors
-        summary.warnings += s.warnings
-        for finding in part.report.findings:
-            if finding.code != EMPTY:
-                report.keep(finding)
-            elif finding.is_error:
-                summary.errors -= 1
-            else:
-                summary.warnings -= 1
-        report.omitted.update(part.report.omitted)
-        summary.lines = max(summary.lines, s.lines)
-        summary.requests += s.requests
-        summary.bytes += part.bytes
-        summary.models.update(s.models)
-        summary.endpoints.update(s.endpoints)
-    for finding in duplicates:
+        _add_part(report, part, whole)
+    if not report.summary.requests:
+        message = "the file has no requests; a batch file needs at least one request line"
+        whole[EMPTY] = Finding(EMPTY, message, None)
+    for finding in [*whole.values(), *duplicates]:
         report.add(finding)
-    if not summary.requests:
-        report.add(
-            Finding(EMPTY, "the file has no requests; a batch file needs at least one request line", None)
-        )
     report.sort()
     return report
+
+
+def _add_part(report: Report, part: _Built, whole: dict[str, Finding]) -> None:
+    """A partition's line findings and its counts into the table's report; what it says of itself as a
+    file into `whole` (by code, uncounted: the table's report adds it once)."""
+    summary, s = report.summary, part.report.summary
+    summary.errors += s.errors
+    summary.warnings += s.warnings
+    for finding in part.report.findings:
+        if finding.line is not None:
+            report.keep(finding)
+            continue
+        if finding.is_error:
+            summary.errors -= 1
+        else:
+            summary.warnings -= 1
+        if finding.code != EMPTY:
+            whole.setdefault(finding.code, finding)
+    report.omitted.update(part.report.omitted)
+    summary.lines = max(summary.lines, s.lines)
+    summary.requests += s.requests
+    summary.bytes += part.bytes
+    summary.models.update(s.models)
+    summary.endpoints.update(s.endpoints)
 
 
 def _commit(built: list[_Built], output: Path, report: Report, count: int) -> DaskBuildResult:
