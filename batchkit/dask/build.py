@@ -56,7 +56,7 @@ class _Plan:
     options: dict  # Builder's
     limits: Provider
     file: str  # what findings call the table
-    max_tokens: int | None
+    max_file_tokens: int | None
     input_format: str | None
     count_tokens: bool
     first_model: tuple[str, int] | None = None  # (value, row) of the table's first request
@@ -89,7 +89,7 @@ def build(
     provider: str | Provider | None = None,
     max_requests: int | None = None,
     max_bytes: int | str | None = None,
-    max_tokens: int | None = None,
+    max_file_tokens: int | None = None,
     force: bool = False,
     max_findings: int | None = None,
     input_format: str | None = None,
@@ -110,7 +110,7 @@ def build(
         raise UsageError(f"{limits.name} takes one model per file, and a build on a cluster writes one file per "
                          "partition: build each model's rows apart (e.g. a folder per model), or on one machine, "
                          "which writes a file per model")  # fmt: skip
-    plan = _Plan(options, limits, table_name(source), max_tokens, input_format, count_tokens)
+    plan = _Plan(options, limits, table_name(source), max_file_tokens, input_format, count_tokens)
     with connected(dask_client, scheduler, local_cluster) as on:
         parts = sources(source, on)
         surveys = on.gather(on.map(_survey, parts, plan=plan, pure=False))
@@ -178,7 +178,7 @@ def _build_partition(source, index: int, first_row: int, target: str, plan: _Pla
     ids = HashedIds(OPENAI, stable_hash)
     requests = Builder(**plan.options).numbered(frames(source, plan.input_format), first_row=first_row)
     written = write_numbered(remembered(requests), target, Options.of(plan.limits, dialect=OPENAI),
-                             max_tokens=plan.max_tokens, force=True, file=plan.file, ids=ids,
+                             max_file_tokens=plan.max_file_tokens, force=True, file=plan.file, ids=ids,
                              first_model=plan.first_model, first_endpoint=plan.first_endpoint)  # fmt: skip
     built = _Built(index, [str(p) for p in written.paths], written.report, written.requests, written.bytes,
                    written.shard_requests, written.shard_bytes, rows.tobytes(), ids.hashes.tobytes())  # fmt: skip

@@ -4,11 +4,12 @@ hash bucket of custom_ids at a time.
 Rounds of plain tasks (see `buckets`): each input file's requests are read as `merge` reads them
 (`read_input`) and each result file's records as it reads them (`result_records`), and go to buckets by
 their custom_id; each bucket is one `RequestIndex` of its requests, added in the order merge reads them,
-with its results placed in that order by `Placing` (the duplicate rule, orphans, duplicates); the rows of
-every bucket are made the columns `to_frame` makes, under the layout of the whole table (the most
-answers a row has, an embedding column); each input file's rows are gathered back from the buckets in
-line order, one Parquet file per input file. The report is assembled from the buckets' reports, each
-list in the order a single merge gives it.
+with its results placed in that order by `Placing` (the duplicate rule, orphans, duplicates, and the
+ledger's or the model's word on each answer); the report is assembled from the buckets' reports, each
+list in the order a single merge gives it, and stale answers refuse the merge as they refuse `merge`'s.
+Then the rows of every bucket are made the columns `to_frame` makes, under the layout of the whole table
+(the most answers a row has, an embedding column, a stale column), and each input file's rows are
+gathered back from the buckets in line order, one Parquet file per input file.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from array import array
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -33,12 +35,15 @@ from ..results import (
     digest,
     expected_key,
     failures,
+    find_origins,
     further_answers,
     has_embedding,
     indexed,
     merge_files,
     read_input,
+    refuse_stale,
     result_records,
+    stale_rows,
     tally,
     to_frame,
 )
@@ -61,6 +66,28 @@ class DaskMergeResult:
 
 
 @dataclass
+class _Merge:
+    """One merge's files, scratch folder and buckets, and the ledger's word on its result files."""
+
+    inputs: list
+    results: list
+    report: MergeReport
+    scratch: Path
+    buckets: int
+    origins: dict  # result file name → provenance.Origin (on the workers: a future of it)
+
+
+@dataclass
+class _Read:
+    """What reading one input or result file sends back: its reading problems (those kept, and how many)
+    and, for an input file, the line format of its first request."""
+
+    findings: list
+    count: int
+    dialect: str | None = None
+
+
+@dataclass
 class _Joined:
     """What one bucket's join sends back (no answers): its report — findings (ids that several request
     lines use), orphans, duplicates, counts and tokens — with where each listed item is, so that the
@@ -72,17 +99,19 @@ class _Joined:
     orphan_at: list[tuple] = field(default_factory=list)  # (result file, line) of each orphan
     duplicate_at: list[tuple] = field(default_factory=list)  # (input file, line) of each duplicate's row
     failures: list[tuple] = field(default_factory=list)  # ((input file, line), failure) of rows not ok
+    stale: list[tuple] = field(default_factory=list)  # ((input file, line), Stale) of stale answers
     further_answers: int = 0
     embedding: bool = False
 
 
 def merge(inputs, results, output: str | os.PathLike, *, source=None, id_column: str | None = None,
-          id_prefix: str = "row-", scheduler: str | None = None, local_cluster: int | None = None,
-          dask_client=None, buckets: int | None = None) -> DaskMergeResult:  # fmt: skip
+          id_prefix: str = "row-", allow_stale: bool = False, scheduler: str | None = None,
+          local_cluster: int | None = None, dask_client=None, buckets: int | None = None) -> DaskMergeResult:  # fmt: skip
     """Join `results` to the requests of `inputs` by custom_id on Dask, one worker task per file and per
     hash bucket, and write the merged rows as Parquet files in the folder `output` (`part-NNNNN.parquet`,
     one per input file, rows in line order). The statuses, columns and report (counts, tokens, orphans,
-    duplicates, missing, digest) are `batchkit.merge`'s for the same files.
+    duplicates, missing, stale answers, digest) are `batchkit.merge`'s for the same files, and so is
+    StaleResults, unless allow_stale (nothing is written then).
 
     With `source` (a Dask DataFrame, a folder of Parquet files or a pattern), the parts are the source's
     partitions instead: its rows in order with the result columns after them, found by `id_column`'s
@@ -91,14 +120,18 @@ def merge(inputs, results, output: str | os.PathLike, *, source=None, id_column:
     output = Path(output)
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         raise UsageError(f"{output}: exists and is not an empty folder; the merged Parquet files need one")
-    buckets = buckets or max(1, len(results), len(inputs))
+    origins = find_origins(results, report.notes)  # this machine's ledger: read here, not on the workers
     scratch = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
     try:
         with connected(dask_client, scheduler, local_cluster) as on:
-            staging = _merged(on, inputs, results, report, scratch, buckets)
+            job = _Merge(inputs, results, report, scratch, buckets or max(1, len(results), len(inputs)),
+                         on.scatter([origins], broadcast=True)[0] if origins else {})  # fmt: skip
+            layout = _join(on, job)
+            refuse_stale(report, allow_stale)
+            staging = _write(on, job, layout)
             if source is not None:
                 parts = sorted(str(p) for p in staging.iterdir())
-                staging = attach_source(on, source, id_column, id_prefix, parts, scratch, buckets, report)
+                staging = attach_source(on, source, id_column, id_prefix, parts, scratch, job.buckets, report)
         if output.exists():
             output.rmdir()
         os.replace(staging, output)
@@ -108,25 +141,34 @@ def merge(inputs, results, output: str | os.PathLike, *, source=None, id_column:
     return DaskMergeResult(output, report, report.requests)
 
 
-def _merged(on, inputs: list, results: list, report: MergeReport, scratch: Path, buckets: int) -> Path:
-    """The rounds (see the module); the folder of merged Parquet files, and the report filled."""
-    read_results = on.map(_bucket_results, results, range(len(results)), scratch=scratch, buckets=buckets,
-                          pure=False)  # fmt: skip
-    read_inputs = on.map(_bucket_requests, inputs, range(len(inputs)), scratch=scratch, buckets=buckets,
-                         pure=False)  # fmt: skip
-    input_findings, result_findings = on.gather(read_inputs), on.gather(read_results)
-    joined = on.gather(on.map(_join_bucket, range(buckets), scratch=scratch, inputs=report.inputs,
-                              results=report.results, pure=False))  # fmt: skip
-    layout = {
+def _join(on, job: _Merge) -> dict:
+    """Every file read into the buckets, every bucket joined, the report filled; the table's layout (the
+    `to_frame` options that fix its columns)."""
+    scratch, buckets, hash_lines = job.scratch, job.buckets, bool(job.origins)
+    read_results = on.map(_bucket_results, job.results, range(len(job.results)), scratch=scratch,
+                          buckets=buckets, pure=False)  # fmt: skip
+    read_inputs = on.map(_bucket_requests, job.inputs, range(len(job.inputs)), scratch=scratch, buckets=buckets,
+                         hash_lines=hash_lines, pure=False)  # fmt: skip
+    input_reads, result_reads = on.gather(read_inputs), on.gather(read_results)
+    joined = on.gather(on.map(_join_bucket, range(buckets), scratch=scratch, inputs=job.report.inputs,
+                              results=job.report.results, dialects=[r.dialect for r in input_reads],
+                              origins=job.origins, pure=False))  # fmt: skip
+    _assemble(job.report, input_reads, joined, result_reads)
+    return {
         "choices": 1 + max(j.further_answers for j in joined),
         "embedding": any(j.embedding for j in joined),
+        "stale": any(j.stale for j in joined),
     }
-    on.gather(on.map(_spread_rows, range(buckets), scratch=scratch, layout=layout, pure=False))
-    staging = scratch / "out"
+
+
+def _write(on, job: _Merge, layout: dict) -> Path:
+    """The joined rows in the columns of `layout`, one Parquet file per input file, in a folder."""
+    on.gather(on.map(_spread_rows, range(job.buckets), scratch=job.scratch, layout=layout, pure=False))
+    staging = job.scratch / "out"
     staging.mkdir()
-    targets = [str(staging / f"part-{i:05d}.parquet") for i in range(len(inputs))]
-    on.gather(on.map(_write_part, range(len(inputs)), targets, scratch=scratch, layout=layout, pure=False))
-    _assemble(report, input_findings, joined, result_findings)
+    targets = [str(staging / f"part-{i:05d}.parquet") for i in range(len(job.inputs))]
+    on.gather(on.map(_write_part, range(len(job.inputs)), targets, scratch=job.scratch, layout=layout,
+                     pure=False))  # fmt: skip
     return staging
 
 
@@ -134,46 +176,48 @@ def _pieces(items: list, keys, buckets: int) -> list:
     return [[items[i] for i in at] or None for at in spread(keys, buckets)]
 
 
-def _bucket_results(path: str, index: int, scratch: Path, buckets: int) -> tuple[list, int]:
-    """One result file's records into the buckets; its reading problems (those kept, and how many)."""
+def _bucket_results(path: str, index: int, scratch: Path, buckets: int) -> _Read:
+    """One result file's records into the buckets."""
     report = MergeReport([], [])
     records = list(result_records(path, report))
     put(_pieces(records, (r.custom_id for r in records), buckets), scratch / "results", f"f{index:05d}")
-    return report.findings, report.findings_count
+    return _Read(report.findings, report.findings_count)
 
 
-def _bucket_requests(path: str, index: int, scratch: Path, buckets: int) -> tuple[list, int]:
-    """One input file's requests, as the index keeps them, into the buckets; its reading problems."""
+def _bucket_requests(path: str, index: int, scratch: Path, buckets: int, hash_lines: bool) -> _Read:
+    """One input file's requests, as the index keeps them, into the buckets."""
     report = MergeReport([], [])
     lines: list[Indexed] = []
     schemas: dict = {}  # one answer schema object for the lines that ask for the same one
 
     def keep(request, emit) -> None:
-        line = Indexed(*indexed(request, stable_hash))  # line hashes compared across workers
+        line = Indexed(*indexed(request, stable_hash, hash_lines))  # line hashes compared across workers
         if line.expected is not None:
             line = line._replace(expected=schemas.setdefault(expected_key(line.expected), line.expected))
         lines.append(line)
 
-    read_input(path, report, keep)
+    dialect = read_input(path, report, keep)
     put(_pieces(lines, (line.id for line in lines), buckets), scratch / "requests", f"f{index:05d}")
-    return report.findings, report.findings_count
+    return _Read(report.findings, report.findings_count, dialect)
 
 
-def _join_bucket(bucket: int, scratch: Path, inputs: list[str], results: list[str]) -> _Joined:
+def _join_bucket(bucket: int, scratch: Path, inputs: list[str], results: list[str], dialects: list,
+                 origins: dict) -> _Joined:  # fmt: skip
     """One bucket: its requests indexed and its results placed in the order a merge reads them."""
     requests, answers = take(scratch / "requests", bucket), take(scratch / "results", bucket)
     report = MergeReport(inputs, results)
     joined = _Joined(0, report)
     index = RequestIndex()
-    index.files = list(inputs)
+    index.files, index.dialects = list(inputs), list(dialects)
+    index.content_hashes = array("Q") if origins else None
     for i, name in enumerate(inputs):
         emit = _kept_at(report, name, i, joined.finding_at)
         for line in requests.get(f"f{i:05d}", ()):
             index.add_line(line, i, emit)
     table = ResultTable(len(index))
-    placing = Placing(index, table, report)
+    placing = Placing(index, table, report, origins)
     for j, name in enumerate(results):
-        number = table.file_number(name)
+        number = placing.file_number(name)
         for record in answers.get(f"f{j:05d}", ()):
             orphans = len(report.orphans)
             placing.place(record, number)
@@ -190,6 +234,7 @@ def _join_bucket(bucket: int, scratch: Path, inputs: list[str], results: list[st
     joined.requests = len(index)
     joined.duplicate_at = [where(row) for row in duplicated]
     joined.failures = [(where(row), failure) for row, failure in failures(index, table)]
+    joined.stale = [(where(row), stale) for row, stale in stale_rows(index, table)]
     joined.further_answers, joined.embedding = further_answers(table), has_embedding(index, table)
     return joined
 
@@ -235,20 +280,18 @@ def _write_part(index: int, target: str, scratch: Path, layout: dict) -> int:
 
 
 def _assemble(
-    report: MergeReport, input_findings: list, joined: list[_Joined], result_findings: list
+    report: MergeReport, input_reads: list[_Read], joined: list[_Joined], result_reads: list[_Read]
 ) -> None:
     """The buckets' reports as one, each list in the order a single merge gives it: findings of the input
     files (reading problems and repeated ids, by file and line), then of the result files; orphans in
-    reading order; duplicates, missing requests and the digest's examples in input order."""
-    keyed = [
-        ((i, _line(f), 0), (name, f)) for i, (found, _n) in enumerate(input_findings) for name, f in found
-    ]
+    reading order; duplicates, missing requests, stale answers and the digest's examples in input order."""
+    keyed = [((i, _line(f), 0), (name, f)) for i, read in enumerate(input_reads) for name, f in read.findings]
     keyed += [
         ((*at, 1), kept) for j in joined for at, kept in zip(j.finding_at, j.report.findings, strict=True)
     ]
-    for name, finding in _in_order(keyed) + [x for found, _n in result_findings for x in found]:
+    for name, finding in _in_order(keyed) + [x for read in result_reads for x in read.findings]:
         report.add_finding(name, finding)
-    report.findings_count = sum(n for _f, n in (*input_findings, *result_findings))
+    report.findings_count = sum(read.count for read in (*input_reads, *result_reads))
     report.findings_count += sum(j.report.findings_count for j in joined)
     for j in joined:
         report.requests += j.requests
@@ -259,6 +302,7 @@ def _assemble(
     report.duplicates = _in_order(
         [x for j in joined for x in zip(j.duplicate_at, j.report.duplicates, strict=True)]
     )
+    report.stale = _in_order([x for j in joined for x in j.stale])
     failed = _in_order([x for j in joined for x in j.failures])
     report.missing = [f[0] for f in failed if f[1] == MISSING]
     report.digest = digest(failed)

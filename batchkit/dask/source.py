@@ -13,7 +13,7 @@ from pathlib import Path
 from ..build import make_id
 from ..errors import UsageError
 from ..results import MergeReport, result_column_names
-from ..tables import column_texts, read_table
+from ..tables import column_values, id_texts, read_table
 from .buckets import put, spread, take
 from .partitions import first_rows, frames, row_count, sources, table_name
 
@@ -55,7 +55,7 @@ def _source_keys(
         if id_column is not None and id_column not in frame.columns:
             raise UsageError(f"--id-column {id_column!r} is not a column of the source; its columns are: "
                              + ", ".join(map(str, frame.columns)))  # fmt: skip
-        keys += column_texts(frame[id_column]) if id_column is not None else [None] * len(frame)
+        keys += id_texts(column_values(frame[id_column]))[0] if id_column is not None else [None] * len(frame)
     if id_column is None:
         keys = [make_id(first_row + i, id_prefix) for i in range(len(keys))]
     table = pd.DataFrame({"key": keys, "_part": index, "_pos": range(len(keys))}).dropna(subset=["key"])

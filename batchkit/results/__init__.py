@@ -17,10 +17,13 @@ from .join import (
     merge,
     merge_files,
     merge_results,
+    refuse_stale,
     result_records,
+    stale_rows,
     tally,
 )
 from .parsed import AnswerParser, Expected, request_schema
+from .provenance import Origin, find_origins, missing_results
 from .read import (
     BATCH_ERROR,
     EXPIRED,
@@ -33,7 +36,7 @@ from .read import (
     read_result_file,
     read_results,
 )
-from .report import DUPLICATE_RULE, FAILED, Duplicate, Located, MergeReport, MergeResult, Orphan
+from .report import DUPLICATE_RULE, FAILED, Duplicate, Located, MergeReport, MergeResult, Orphan, Stale
 from .requests import Indexed, RequestIndex, expected_key, index_requests, indexed, read_input
 from .retry import RetryResult, retry, select_retry
 from .stream import StreamedMerge, stream_merge, streamable
@@ -49,6 +52,8 @@ __all__ = [
     "merge_files",
     "result_records",
     "tally",
+    "refuse_stale",
+    "stale_rows",
     "Indexed",
     "expected_key",
     "indexed",
@@ -68,6 +73,8 @@ __all__ = [
     "Duplicate",
     "Located",
     "Orphan",
+    "Origin",
+    "Stale",
     "MergeReport",
     "MergeResult",
     "RequestIndex",
@@ -77,6 +84,8 @@ __all__ = [
     "StreamedMerge",
     "ExportResult",
     "digest",
+    "find_origins",
+    "missing_results",
     "hint_for",
     "join_inputs",
     "join_results",

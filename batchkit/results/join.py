@@ -29,14 +29,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..batchfile import read_id_map
-from ..errors import InputError, UsageError
+from ..errors import InputError, StaleResults, UsageError
 from ..findings import Finding
 from ..lines import open_binary, read_objects, source_name
 from .digest import digest
 from .frame import attach_source, to_frame
 from .manifest import manifest_notes
+from .provenance import Judge, Origin, find_origins, missing_results
 from .read import BATCH_ERROR, HTTP_ERROR, MISSING, OK, ResultRecord, read_result_file
-from .report import Duplicate, Located, MergeReport, MergeResult, Orphan
+from .report import Duplicate, Located, MergeReport, MergeResult, Orphan, Stale
 from .requests import RequestIndex, StageRead, index_requests
 from .table import ResultTable
 
@@ -53,14 +54,16 @@ def join_results(
     report: MergeReport,
     progress: StageRead | None = None,
     table: ResultTable | None = None,
+    origins: dict[str, Origin] | None = None,
 ) -> ResultTable:
     """The winning result of every row (status `missing` where there is none), with orphans and
     duplicates recorded in the report; into `table` when given (a `stream.OffsetTable` keeps where the
-    answers are instead of the answers)."""
-    placing = Placing(requests, ResultTable(len(requests)) if table is None else table, report)
+    answers are instead of the answers). `origins` (by result file name): the batches the ledger says
+    the files belong to; each row's winner is judged (`provenance.Judge`) and stale ones recorded."""
+    placing = Placing(requests, ResultTable(len(requests)) if table is None else table, report, origins)
     told = progress and functools.partial(progress, "results")
     for path in paths:
-        file_number = placing.table.file_number(source_name(path))
+        file_number = placing.file_number(source_name(path))
         for record in result_records(path, report, told):
             placing.place(record, file_number)
     return placing.finish()
@@ -86,15 +89,32 @@ def result_records(path, report: MergeReport, progress=None) -> Iterator[ResultR
 
 class Placing:
     """Results put in the table one at a time, in reading order: the winner of each row (DUPLICATE_RULE,
-    `ResultTable.is_newer`), orphans and duplicates recorded in the report. `requests` may be any part
-    of the requests that holds every row of its ids (a hash bucket of them, on Dask)."""
+    `ResultTable.is_newer`) judged against the request (`provenance.Judge`), orphans and duplicates
+    recorded in the report. `requests` may be any part of the requests that holds every row of its ids
+    (a hash bucket of them, on Dask); `origins` as for `join_results`."""
 
-    def __init__(self, requests: RequestIndex, table: ResultTable, report: MergeReport):
+    def __init__(
+        self,
+        requests: RequestIndex,
+        table: ResultTable,
+        report: MergeReport,
+        origins: dict[str, Origin] | None,
+    ):
         self.requests, self.table, self.report = requests, table, report
+        self.origins = origins or {}
+        self.judge = Judge(requests, self.origins)
         self.seen: dict[int, list[Located]] = {}  # row → every result read for it, once there are two
 
+    def file_number(self, name: str) -> int:
+        """The table's number of result file `name`, with the batch the ledger says it belongs to."""
+        number = self.table.file_number(name)
+        origin = self.origins.get(name)
+        if origin is not None and origin.batch_id:
+            self.table.batch_ids[number] = origin.batch_id
+        return number
+
     def place(self, record: ResultRecord, file_number: int) -> None:
-        """One result, read from result file `file_number` of the table's files."""
+        """One result, read from result file `file_number` (see `file_number`)."""
         table, requests = self.table, self.requests
         row = requests.index.get(record.custom_id)
         if row is None:
@@ -102,15 +122,15 @@ class Placing:
                 Orphan(record.custom_id, Located(record.file, record.line, record.status))
             )
             return
-        if table.status[row] == MISSING:
-            table.put(row, record, file_number)
-            return
-        located = self.seen.get(row)
-        if located is None:
-            self.seen[row] = located = [table.located(row)]
-        located.append(Located(record.file, record.line, record.status))
-        if table.is_newer(row, record):
-            table.put(row, record, file_number)
+        if table.status[row] != MISSING:
+            located = self.seen.get(row)
+            if located is None:
+                self.seen[row] = located = [table.located(row)]
+            located.append(Located(record.file, record.line, record.status))
+            if not table.is_newer(row, record):
+                return
+        table.put(row, record, file_number)
+        table.judged(row, self.judge(row, record))
 
     def finish(self) -> ResultTable:
         """The duplicates into the report (in row order), and the table with rows that share a custom_id
@@ -143,22 +163,42 @@ def _not_results(path, name: str) -> str:
 
 
 def result_paths(value: Paths, notes: list[str]) -> list:
-    """The result files to read. An error file that `batchkit download` did not write because nothing
-    failed (NAME.errors.jsonl missing beside an existing NAME.output.jsonl) is left out with a note;
-    any other missing file stays, to fail as 'no such file' when read."""
+    """The result files to read. An error file that was not written because nothing failed is left out
+    with a note: NAME.errors.jsonl missing beside an existing NAME.output.jsonl (what `batchkit download`
+    writes), or beside NAME.jsonl given as a result file too (what `batchkit run -o NAME.jsonl` writes,
+    and removes again when a later run has no failures). Any other missing file stays, to fail as 'no
+    such file' when read."""
+    given = _paths(value, "result")
+    named = {Path(p).resolve() for p in given if isinstance(p, (str, os.PathLike)) and str(p) != "-"}
     paths = []
-    for path in _paths(value, "result"):
-        text = str(path)
-        if isinstance(path, (str, os.PathLike)) and text.endswith(ERRORS_SUFFIX) and not Path(path).exists():
-            output = Path(text[: -len(ERRORS_SUFFIX)] + OUTPUT_SUFFIX)
-            if output.is_file():
-                notes.append(
-                    f"note: {text} does not exist; {output} does, and an error file is written only when "
-                    "a request failed, so none failed"
-                )
-                continue
+    for path in given:
+        output = _output_beside(path, named)
+        if output is not None:
+            notes.append(
+                f"note: {path} does not exist; {output} does, and an error file is written only when "
+                "a request failed, so none failed"
+            )
+            continue
+        if isinstance(path, (str, os.PathLike)) and str(path) != "-" and not Path(path).exists():
+            why = missing_results(path)  # a batch still running, or not downloaded: say so
+            if why is not None:
+                raise InputError(why)
         paths.append(path)
     return paths
+
+
+def _output_beside(path, named: set[Path]) -> Path | None:
+    """The output file beside a missing NAME.errors.jsonl that says nothing failed, or None."""
+    text = str(path)
+    if not isinstance(path, (str, os.PathLike)) or not text.endswith(ERRORS_SUFFIX) or Path(path).exists():
+        return None
+    stem = text[: -len(ERRORS_SUFFIX)]
+    downloaded, ran = Path(stem + OUTPUT_SUFFIX), Path(stem + ".jsonl")
+    if downloaded.is_file():
+        return downloaded
+    if ran.is_file() and ran.resolve() in named:
+        return ran
+    return None
 
 
 def count(requests: RequestIndex, table: ResultTable, report: MergeReport) -> None:
@@ -166,6 +206,7 @@ def count(requests: RequestIndex, table: ResultTable, report: MergeReport) -> No
     tally(table, report)
     report.missing = [requests.ids[i] for i, s in enumerate(table.status) if s == MISSING]
     report.digest = digest(failure for _row, failure in failures(requests, table))
+    report.stale = [stale for _row, stale in stale_rows(requests, table)]
 
 
 def tally(table: ResultTable, report: MergeReport) -> None:
@@ -190,6 +231,11 @@ def failures(requests: RequestIndex, table: ResultTable) -> Iterator[tuple[int, 
             yield r, (ids[r], s, codes[r], messages[r], status_codes[r])
 
 
+def stale_rows(requests: RequestIndex, table: ResultTable) -> list[tuple[int, Stale]]:
+    """(row, why its answer was produced for another request) of every such row, in row order."""
+    return [(row, Stale(requests.ids[row], reason)) for row, reason in sorted(table.stale.items())]
+
+
 def join_inputs(
     inputs: Paths, results: Paths, progress: StageRead | None = None, id_map=None, make_table=None
 ):
@@ -199,12 +245,13 @@ def join_inputs(
     the converted file then join to the requests of the file it was converted from. `make_table(requests)`
     gives the table to fill (a `ResultTable` by default)."""
     inputs, results, report = merge_files(inputs, results)
-    requests = index_requests(inputs, report, progress)
+    origins = find_origins(results, report.notes)
+    requests = index_requests(inputs, report, progress, hash_lines=bool(origins))
     if id_map is not None:
         found = requests.alias(read_id_map(id_map))
         report.notes.append(f"note: {found:,} request(s) also found by the ids in {source_name(id_map)}")
     table = make_table(requests) if make_table is not None else None
-    table = join_results(requests, results, report, progress, table)
+    table = join_results(requests, results, report, progress, table, origins)
     count(requests, table, report)
     add_manifest_notes(report, results)
     return report, requests, table
@@ -240,15 +287,20 @@ def merge_results(
     id_prefix: str = "row-",
     sheet: str | int | None = None,
     encoding: str | None = None,
+    delimiter: str | None = None,
     progress: StageRead | None = None,
     id_map: str | os.PathLike | None = None,
     parse_json: bool | None = None,
     flatten: int = 1,
+    allow_stale: bool = False,
 ) -> MergeResult:
     """Join `results` (output, error and shard files, any shape) to the requests of `inputs`.
 
     Returns the table (one row per request in input order, or the `source` table's rows with the
-    result columns after them) and the report (counts, tokens, orphans, duplicates, missing, digest).
+    result columns after them, and `batch_id`: the batch each answer was downloaded for, when this
+    machine's ledger knows) and the report (counts, tokens, orphans, duplicates, missing, digest).
+    Results produced for other requests (see `provenance`) raise StaleResults, with the report, unless
+    allow_stale=True, which merges them with a `stale` column saying why.
     parse_json (None: when a request asked for a JSON schema) parses each answer into `answer.FIELD`
     columns (nested objects `flatten` levels deep) with a `parse_error` column (see `parsed`).
     `id_map`: see `join_inputs`. The table is a DataFrame, so every answer is in memory at once; to write
@@ -257,11 +309,23 @@ def merge_results(
     if source is None and id_column is not None:
         raise UsageError("id_column= needs source=: it names the source table's id column")
     report, requests, table = join_inputs(inputs, results, progress, id_map)
+    refuse_stale(report, allow_stale)
     frame = to_frame(requests, table, parse_json=parse_json, flatten=flatten, report=report)
     del table
     if source is not None:
-        frame = attach_source(frame, source, id_column, id_prefix, report, sheet, encoding)
+        frame = attach_source(frame, source, id_column, id_prefix, report, sheet, encoding, delimiter)
     return MergeResult(frame, report)
+
+
+def refuse_stale(report: MergeReport, allow_stale: bool) -> None:
+    """StaleResults when some results answer other requests, unless they are allowed."""
+    if report.stale and not allow_stale:
+        raise StaleResults(
+            f"{len(report.stale):,} of the results were produced for other requests than the ones they "
+            "would answer (report.stale says which, and why); nothing merged: merge the results of these "
+            "requests, or pass allow_stale=True to merge them marked in a stale column",
+            report,
+        )
 
 
 def merge(

@@ -16,6 +16,7 @@ from ..errors import InputError
 from ..findings import WARNING, Finding
 from ..formats import Request, read_requests
 from ..lines import open_binary, source_name
+from ..remote import line_hash as stable_line_hash
 from .parsed import Expected, request_schema
 from .report import MergeReport
 
@@ -33,20 +34,17 @@ class Indexed(NamedTuple):
     line: int
     line_hash: int  # the same line read twice is one request
     expected: Expected | None  # the answer the request asked for (`request_schema`)
+    content_hash: int | None  # the line's hash as the ledger keeps it, when asked for (provenance)
 
 
-def indexed(request: Request, hash_of: Callable[[bytes], int] = hash) -> tuple:
+def indexed(request: Request, hash_of: Callable[[bytes], int] = hash, content: bool = False) -> tuple:
     """The index's record of `request` (which has an id), the fields of `Indexed` as a plain tuple (a
     record object a line would cost a tenth of the reading). `hash_of` hashes the line's bytes: Python's
-    `hash`, or one every process computes alike when lines are compared across processes."""
-    return (
-        request.id,
-        request.model,
-        request.endpoint,
-        request.line,
-        hash_of(request.raw),
-        request_schema(request),
-    )
+    `hash`, or one every process computes alike when lines are compared across processes; `content`
+    adds the ledger's hash of the line."""
+    raw = request.raw
+    return (request.id, request.model, request.endpoint, request.line, hash_of(raw), request_schema(request),
+            stable_line_hash(raw) if content else None)  # fmt: skip
 
 
 class RequestIndex:
@@ -69,6 +67,8 @@ class RequestIndex:
         self.expected: list[Expected] = []  # distinct answer schemas the requests asked for
         self.expected_at = array("i")  # row → index into `expected`, -1 when it asked for none
         self._expected_index: dict[bytes, int] = {}
+        self.dialects: list[str | None] = []  # per file: the line format of its first request
+        self.content_hashes: array | None = None  # row → `line_hash` of its line, when asked for
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -95,12 +95,13 @@ class RequestIndex:
 
     def add(self, request: Request, emit: Emit) -> None:
         """One request (with an id) of the file read last; the same line again is not added twice."""
-        self.add_line(indexed(request), len(self.files) - 1, emit)
+        content = self.content_hashes is not None
+        self.add_line(indexed(request, content=content), len(self.files) - 1, emit)
 
     def add_line(self, line: Indexed | tuple, file: int, emit: Emit) -> None:
         """One request line of `files[file]`, as `indexed` keeps it; the same line again is not added
         twice, and an id already used by another line is a finding."""
-        custom_id, model, endpoint, number, line_hash, expected = line
+        custom_id, model, endpoint, number, line_hash, expected, content_hash = line
         rows = self.rows_of(custom_id)
         if rows:
             if any(self.line_hash[r] == line_hash for r in rows):
@@ -117,6 +118,11 @@ class RequestIndex:
         self.line.append(number)
         self.line_hash.append(line_hash)
         self.expected_at.append(self._expect(expected))
+        if self.content_hashes is not None:
+            self.content_hashes.append(content_hash)
+
+    def dialect_of(self, row: int) -> str | None:
+        return self.dialects[self.file_index[row]]
 
     def alias(self, id_map: dict[str, str | None]) -> int:
         """Lets results name requests by the ids a conversion wrote (`id_map`: written → original id);
@@ -146,21 +152,26 @@ def expected_key(expected: Expected) -> bytes:
     return orjson.dumps([expected.schema, expected.tool], option=orjson.OPT_SORT_KEYS)
 
 
-def index_requests(paths: Sequence, report: MergeReport, progress: StageRead | None) -> RequestIndex:
+def index_requests(
+    paths: Sequence, report: MergeReport, progress: StageRead | None, hash_lines: bool = False
+) -> RequestIndex:
     """Every request line of `paths`; problems go to the report. A file of result lines given as
-    input, or a file without one request line, is an InputError naming the file."""
+    input, or a file without one request line, is an InputError naming the file. `hash_lines` keeps
+    each line's `line_hash` (to look it up among the lines a batch was submitted with)."""
     requests = RequestIndex()
+    if hash_lines:
+        requests.content_hashes = array("Q")
     for path in paths:
         requests.files.append(source_name(path))
-        read_input(path, report, requests.add, progress)
+        requests.dialects.append(read_input(path, report, requests.add, progress))
     report.requests = len(requests)
     return requests
 
 
-def read_input(path, report: MergeReport, add: Callable[[Request, Emit], None], progress=None) -> None:
+def read_input(path, report: MergeReport, add: Callable[[Request, Emit], None], progress=None) -> str | None:
     """Every request line of one input file with a usable id, handed to `add(request, emit)`; lines
-    without one and other problems go to the report. A file of result lines, or one without a request
-    line, is an InputError naming it."""
+    without one and other problems go to the report. Returns the line format of its first request. A
+    file of result lines, or one without a request line, is an InputError naming it."""
     name = source_name(path)
 
     def emit(finding: Finding) -> None:
@@ -171,6 +182,7 @@ def read_input(path, report: MergeReport, add: Callable[[Request, Emit], None], 
 
     stats: dict = {}
     counts = {"results": 0, "requests": 0, "added": 0}
+    dialect = None
     with open_binary(path, progress and functools.partial(progress, "requests")) as stream:
         for request in read_requests(stream, emit, stats=stats, results=result_line):
             counts["requests"] += 1
@@ -181,6 +193,7 @@ def read_input(path, report: MergeReport, add: Callable[[Request, Emit], None], 
                 emit(Finding(code, message, request.line, request.format.id_pointer))
                 continue
             counts["added"] += 1
+            dialect = dialect or request.format.name
             add(request, emit)
     if not stats.get("content", True):
         emit(Finding("empty-file", "the input file has no requests", None, severity=WARNING))
@@ -194,3 +207,4 @@ def read_input(path, report: MergeReport, add: Callable[[Request, Emit], None], 
         raise InputError(
             f"{name}: not a batch file: none of its {lines:,} line(s) is a request with a custom_id"
         )
+    return dialect
