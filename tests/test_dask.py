@@ -430,3 +430,93 @@ def test_a_provider_of_another_line_format_is_told_once_as_on_one_machine(tmp_pa
     assert found.codes() == expected.codes() == [("wrong-dialect", None, "")]
     assert [f.message for f in found] == [f.message for f in expected]
     assert found.summary.to_dict() == expected.summary.to_dict()
+
+
+# ---------------------------------------------------------------- the same word on every answer
+
+
+def _compare(expected, done, folder):
+    frame = pd.concat(pd.read_parquet(p) for p in sorted(folder.iterdir()))
+    assert list(frame.columns) == list(expected.frame.columns)
+    for column in frame.columns:
+        got = [None if _missing(v) else _plain(v) for v in frame[column]]
+        assert got == [None if _missing(v) else _plain(v) for v in expected.frame[column]], column
+    assert done.report.to_dict() == expected.report.to_dict()
+
+
+def test_an_answer_of_another_model_is_stale_on_the_cluster_too(tmp_path, cluster):
+    from batchkit.errors import StaleResults
+    from batchkit.results import merge_results
+
+    batch, results = tmp_path / "b.jsonl", tmp_path / "out.jsonl"
+    asked = ["gpt-4o-mini", "gpt-4o", "my-azure-deployment", "gpt-4o"]
+    answered = ["gpt-4o-mini-2024-07-18", "gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06", "gpt-4o-2024-08-06"]
+    batch.write_bytes(b"".join(_line({**_request(f"r{i}"), "body": {"model": m, "messages": [
+        {"role": "user", "content": "hi"}]}}) for i, m in enumerate(asked)))  # fmt: skip
+    results.write_bytes(b"".join(_line(_success(f"r{i}", "hello", model=m)) for i, m in enumerate(answered)))
+    # a manifest beside the results: its notes are in the refusal's report too
+    (tmp_path / "manifest.json.out").write_text('{"totalRecordCount": 5, "successRecordCount": 4}')
+    with pytest.raises(StaleResults) as single_refused:
+        merge_results(batch, results)
+    with pytest.raises(StaleResults) as refused:
+        bkdask.merge(batch, results, tmp_path / "refused", dask_client=cluster, buckets=3)
+    assert str(refused.value) == str(single_refused.value)
+    assert refused.value.report.to_dict() == single_refused.value.report.to_dict()
+    assert refused.value.report.notes == single_refused.value.report.notes != []
+    assert not (tmp_path / "refused").exists()  # nothing written
+    expected = merge_results(batch, results, allow_stale=True)
+    done = bkdask.merge(batch, results, tmp_path / "merged", dask_client=cluster, allow_stale=True, buckets=3)
+    _compare(expected, done, tmp_path / "merged")
+    assert [s["custom_id"] for s in done.report.to_dict()["stale"]] == ["r1"]
+
+
+def test_the_ledgers_word_on_downloaded_results_is_merges_on_the_cluster(tmp_path, cluster):
+    """Submitted to a real `batchkit serve`: every row names its batch; rebuilt after the submission,
+    the same results are stale, refused on the command line with --scheduler as without it."""
+    import json
+
+    from serverutil import running_server
+    from submitsupport import invoke
+
+    from batchkit.results import merge_results
+
+    batch, output = tmp_path / "batch.jsonl", tmp_path / "batch.output.jsonl"
+    questions = __import__("pathlib").Path(__file__).parent.parent / "samples" / "questions.csv"
+    built = invoke(
+        "build",
+        questions,
+        "-o",
+        batch,
+        "--user",
+        "{question}",
+        "--id-column",
+        "id",
+        "--model-column",
+        "model",
+    )
+    assert built.returncode == 0, built.stderr
+    with running_server("--backend", "echo", data_dir=tmp_path / "serve") as server:
+        done = invoke("submit", batch, "--base-url", server.base_url, "--wait", "--interval", "0.3")
+    assert done.returncode == 0, done.stderr
+    expected = merge_results(batch, output)
+    merged = bkdask.merge(batch, output, tmp_path / "merged", dask_client=cluster, buckets=3)
+    _compare(expected, merged, tmp_path / "merged")
+    batch_id = done.stdout.split(" submitted as ")[1].split()[0]
+    assert set(pd.read_parquet(tmp_path / "merged")["batch_id"]) == {batch_id}
+
+    rebuilt = invoke("build", questions, "-o", batch, "--user", "{question}", "--id-column", "id",
+                     "--model", "gpt-4.1-mini", "--system", "Answer in French.")  # fmt: skip
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    address = cluster.scheduler.address
+    single = invoke("merge", batch, "-r", output, "-o", tmp_path / "one.csv", "--format", "json")
+    spread = invoke(
+        "merge", batch, "-r", output, "-o", tmp_path / "many", "--format", "json", "--scheduler", address
+    )
+    assert spread.returncode == single.returncode == 1
+    assert json.loads(spread.stdout) == json.loads(single.stdout)
+    assert json.loads(spread.stdout)["stale_count"] == 8 and not (tmp_path / "many").exists()
+    expected = merge_results(batch, output, allow_stale=True)
+    marked = bkdask.merge(
+        batch, output, tmp_path / "marked", dask_client=cluster, allow_stale=True, buckets=3
+    )
+    _compare(expected, marked, tmp_path / "marked")

@@ -137,13 +137,12 @@ def merge(inputs, results, output: str | os.PathLike, *, source=None, id_column:
         os.replace(staging, output)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    add_manifest_notes(report, results)
     return DaskMergeResult(output, report, report.requests)
 
 
 def _join(on, job: _Merge) -> dict:
-    """Every file read into the buckets, every bucket joined, the report filled; the table's layout (the
-    `to_frame` options that fix its columns)."""
+    """Every file read into the buckets, every bucket joined, the report filled (as `join_inputs` fills
+    it); the table's layout (the `to_frame` options that fix its columns)."""
     scratch, buckets, hash_lines = job.scratch, job.buckets, bool(job.origins)
     read_results = on.map(_bucket_results, job.results, range(len(job.results)), scratch=scratch,
                           buckets=buckets, pure=False)  # fmt: skip
@@ -154,6 +153,7 @@ def _join(on, job: _Merge) -> dict:
                               results=job.report.results, dialects=[r.dialect for r in input_reads],
                               origins=job.origins, pure=False))  # fmt: skip
     _assemble(job.report, input_reads, joined, result_reads)
+    add_manifest_notes(job.report, job.results)
     return {
         "choices": 1 + max(j.further_answers for j in joined),
         "embedding": any(j.embedding for j in joined),
