@@ -16,7 +16,7 @@ from batchkit.cli import cli
 from batchkit.providers import PROVIDERS
 from batchkit.tokens import closest_model, load_prices
 
-NO_PRICES = {"local", "generic"}  # a local server, any server: no price list of their own
+NO_PRICES = {"local", "generic", "vllm"}  # a local server, any server, a self-hosted vLLM: no price list
 
 
 def run(*args):
