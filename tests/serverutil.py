@@ -151,12 +151,17 @@ class _HeaderEcho(http.server.BaseHTTPRequestHandler):
         self._answer(400, json.dumps({"error": error, "echo": headers}).encode(), "application/json")
 
 
-@contextlib.contextmanager
-def header_echo_upstream() -> Iterator[str]:
+def header_echo_upstream():
     """A real HTTP server on 127.0.0.1 that echoes request headers into its error bodies; yields its base URL."""
+    return _serving(_HeaderEcho)
+
+
+@contextlib.contextmanager
+def _serving(handler) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 with `handler`, in a thread, for the block; yields its base URL."""
     import threading
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HeaderEcho)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -164,3 +169,28 @@ def header_echo_upstream() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+class _KeyEcho(_HeaderEcho):
+    """A hostile upstream that answers every POST with 400 and the bearer key in its error message, in the
+    encoding `leaks.ENCODINGS` names as the body's `model` (written into the raw JSON text as it is)."""
+
+    def do_GET(self) -> None:
+        from leaks import ENCODINGS
+
+        models = {"object": "list", "data": [{"id": name, "object": "model"} for name in ENCODINGS]}
+        self._answer(200, json.dumps(models).encode(), "application/json")
+
+    def do_POST(self) -> None:
+        from leaks import ENCODINGS
+
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        key = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+        encode = ENCODINGS.get(body.get("model"), ENCODINGS["plain"])
+        text = '{"error": {"message": "bad key ' + encode(key) + '", "type": "invalid_request_error"}}'
+        self._answer(400, text.encode(), "application/json")
+
+
+def key_echo_upstream():
+    """A real HTTP server on 127.0.0.1 that answers with the caller's key encoded (see _KeyEcho)."""
+    return _serving(_KeyEcho)

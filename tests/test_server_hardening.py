@@ -268,3 +268,33 @@ def test_responses_and_moderations_batches(tmp_path):
         assert direct.output_text == "direct answer"
         moderated = client.moderations.create(input=["a", "b"])
         assert [r.flagged for r in moderated.results] == [False, False]
+
+
+@pytest.fixture(scope="module")
+def key_relaying(tmp_path_factory):
+    """A server in front of an upstream that echoes the upstream key back, encoded as the model says."""
+    from serverutil import key_echo_upstream
+
+    data = tmp_path_factory.mktemp("relay") / "data"
+    with key_echo_upstream() as upstream:
+        args = ("--backend", "upstream", "--upstream-url", upstream, "--upstream-key-env", "UP_KEY")
+        with running_server(*args, data_dir=data, env={"UP_KEY": UPSTREAM_KEY}) as server:
+            yield server, data
+
+
+UPSTREAM_KEY = "sk-Q7zq9W3kx5Lm2Np8Rt4Vy6Hj"
+
+
+@pytest.mark.parametrize("encoding", ["plain", "json-escaped", "base64", "url-encoded"])
+def test_serve_stores_and_relays_no_encoding_of_the_upstream_key(key_relaying, encoding):
+    from leaks import leaked
+
+    server, data = key_relaying
+    client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
+    done = ended(client, upload_and_create(client, [chat("a", model=encoding)]).id)
+    stored = client.files.content(done.error_file_id).content.decode()
+    direct = httpx.post(server.base_url + "/chat/completions", json=chat("c", model=encoding)["body"]).text
+    assert done.request_counts.failed == 1 and "[redacted]" in stored and "[redacted]" in direct
+    database = b"".join(p.read_bytes() for p in data.glob("server.db*")).decode("latin-1")
+    for text in (stored, direct, database):
+        assert leaked(text, UPSTREAM_KEY) is None

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import RemoteError, UsageError
+from ..keys import check_variable, redact
 from ..lenient import as_int, timestamp
 from ..providers import Provider, get_provider
 
@@ -195,6 +196,8 @@ def resolve_target(
 ) -> Target:
     """Where commands go: --provider / --base-url / --api-key-env, else $BATCHKIT_PROVIDER /
     $BATCHKIT_BASE_URL, else kluster. A base URL without a named provider gets the generic profile."""
+    if api_key_env:
+        check_variable(api_key_env)
     base_url = base_url or os.environ.get("BATCHKIT_BASE_URL") or None
     name = provider or os.environ.get("BATCHKIT_PROVIDER") or ("generic" if base_url else None)
     profile = get_provider(name)
@@ -284,9 +287,8 @@ def remote_error(error: Exception, target: Target, action: str, secret: str | No
         )
     else:
         text = f"{action}: {type(error).__name__}: {error}"
-    if secret and secret != PLACEHOLDER_KEY:
-        text = text.replace(secret, "***")
-    return RemoteError(text, status)
+    secrets = (secret,) if secret and secret != PLACEHOLDER_KEY else ()
+    return RemoteError(redact(text, secrets), status)
 
 
 def _advice(error, target: Target) -> str:

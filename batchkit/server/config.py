@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
+from ..keys import key_from_env
 from .backends import EchoBackend, UpstreamBackend
 
 
@@ -31,16 +31,9 @@ class ServerConfig:
     enqueued_token_limit: int | None = None  # prompt tokens of in-flight batches per model, at most
 
 
-def _env_value(variable: str, option: str) -> str:
-    value = os.environ.get(variable)
-    if not value:
-        raise UsageError(f"environment variable {variable} ({option}) is not set")
-    return value
-
-
 def server_key(config: ServerConfig) -> str | None:
     """The key clients must present, or None when none is required."""
-    return _env_value(config.api_key_env, "--api-key-env") if config.api_key_env else None
+    return key_from_env(config.api_key_env, "--api-key-env")
 
 
 def is_loopback(host: str) -> bool:
@@ -69,9 +62,7 @@ def make_backend(config: ServerConfig):
     if config.backend == "upstream":
         if not config.upstream_url:
             raise UsageError("--backend upstream needs --upstream-url (e.g. http://localhost:8001/v1)")
-        api_key = (
-            _env_value(config.upstream_key_env, "--upstream-key-env") if config.upstream_key_env else None
-        )
+        api_key = key_from_env(config.upstream_key_env, "--upstream-key-env")
         return UpstreamBackend(
             config.upstream_url, api_key, concurrency=config.concurrency, models=config.models
         )
