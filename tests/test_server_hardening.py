@@ -298,3 +298,49 @@ def test_serve_stores_and_relays_no_encoding_of_the_upstream_key(key_relaying, e
     database = b"".join(p.read_bytes() for p in data.glob("server.db*")).decode("latin-1")
     for text in (stored, direct, database):
         assert leaked(text, UPSTREAM_KEY) is None
+
+
+# ---- bounded uploads and lines ---------------------------------------------------------------------------
+
+
+def _multipart(chunks, boundary="b0undary"):
+    """A multipart upload of a file made of `chunks`, streamed (chunked: no Content-Length)."""
+    yield f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n'.encode()
+    yield (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="b.jsonl"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    yield from chunks
+    yield f"\r\n--{boundary}--\r\n".encode()
+
+
+def test_an_upload_over_the_file_limit_is_refused_as_openai_does(tmp_path):
+    line = orjson.dumps(chat("x")) + b"\n"
+    limit = 1_000_000
+    at_limit = line * (limit // len(line)) + b" " * (limit % len(line))
+    assert len(at_limit) == limit
+    data = tmp_path / "d"
+    with running_server("--max-file-size", "1MB", data_dir=data) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
+        with pytest.raises(openai.BadRequestError) as declared:  # Content-Length says it: refused unread
+            client.files.create(file=("b.jsonl", at_limit * 5), purpose="batch")
+        with pytest.raises(openai.BadRequestError) as one_over:  # within the form's room, one byte over
+            client.files.create(file=("b.jsonl", at_limit + b" "), purpose="batch")
+        streamed = httpx.post(  # no Content-Length: refused once more than the limit arrived
+            server.base_url + "/files",
+            content=_multipart(at_limit for _ in range(50)),
+            headers={"Content-Type": "multipart/form-data; boundary=b0undary"},
+            timeout=60,
+        )
+        kept = client.files.create(file=("b.jsonl", at_limit), purpose="batch")
+        listed = [f.id for f in client.files.list()]
+    for refusal in (declared.value.body, one_over.value.body, streamed.json()["error"]):
+        assert refusal == {
+            "message": "File is too large.",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": None,
+        }
+    assert streamed.status_code == 400
+    assert kept.bytes == limit and listed == [kept.id]
+    assert sorted(p.name for p in (data / "files").iterdir()) == [kept.id]  # nothing of the refused stays

@@ -91,6 +91,13 @@ from ..errors import UsageError
     "of one model in flight.",
 )
 @click.option(
+    "--max-file-size",
+    default="200MB",
+    show_default=True,
+    metavar="SIZE",
+    help="Refuse an upload larger than this (OpenAI's batch file limit by default), as OpenAI does.",
+)
+@click.option(
     "--fail-every",
     type=click.IntRange(min=0),
     default=0,
@@ -98,7 +105,7 @@ from ..errors import UsageError
     hidden=True,
     help="echo, testing aid: answer every Nth direct request with 429 or 503.",
 )
-def serve(data_dir, completion_windows, **options):
+def serve(data_dir, completion_windows, max_file_size, **options):
     """Run a local OpenAI-compatible Files + Batches API (and the endpoints a batch line may name).
 
     \b
@@ -123,6 +130,7 @@ def serve(data_dir, completion_windows, **options):
     config = ServerConfig(
         data_dir=(data_dir or home() / "server").resolve(),
         completion_windows=_windows(completion_windows),
+        max_file_size=_size(max_file_size),
         **options,  # the other options are named as ServerConfig's fields
     )
     check_exposure(config)
@@ -148,3 +156,12 @@ def _windows(text: str) -> tuple[str, ...]:
                 f"cannot read completion window {window!r}; write it like 24h, 90m or 2d"
             ) from None
     return windows or ("24h",)
+
+
+def _size(text: str) -> int:
+    from ..providers import parse_size
+
+    size = parse_size(text)
+    if not size:
+        raise UsageError(f"--max-file-size must be more than 0 bytes, not {text!r}")
+    return size

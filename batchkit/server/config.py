@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..keys import key_from_env
+from ..providers import PROVIDERS
 from .backends import EchoBackend, UpstreamBackend
 
 
@@ -29,6 +30,7 @@ class ServerConfig:
     allowed_hosts: tuple[str, ...] = ()  # Host header names served besides the bound address
     insecure: bool = False  # allow a non-loopback address without a key
     enqueued_token_limit: int | None = None  # prompt tokens of in-flight batches per model, at most
+    max_file_size: int = PROVIDERS["openai"].max_bytes  # bytes an upload may have (OpenAI's batch limit)
 
 
 def server_key(config: ServerConfig) -> str | None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from ..lines import read_objects
+from ..dialects import OPENAI
+from ..lines import MAX_LINE_BYTES, LineReader, bounded_lines, skip_rest
 from ..validate import validate_file
 from ..wire import LOCAL, MAX_BATCH_ERRORS, WRONG_URL_MESSAGE, batch_error, unknown_model_message
 
@@ -29,18 +30,25 @@ class Intake:
     findings: int = 0  # every error the validator counted, kept or not
 
 
-def _validate(path, kept: int | None):
+def _validate(path, kept: int | None, max_bytes: int | None):
     # The bytes as uploaded: a compressed upload is not JSON lines (as on OpenAI), never unpacked here.
+    # Read as OpenAI's lines (the only ones a Batch API takes), each held only up to validate's bound.
     with open(path, "rb") as uploaded:
-        return validate_file(uploaded, LOCAL, max_findings=kept)
+        return validate_file(uploaded, LOCAL, max_findings=kept, max_bytes=max_bytes, dialect=OPENAI)
 
 
-def check_input(path: str | os.PathLike, endpoint: str, served_models: frozenset[str] | None) -> Intake:
-    """Validate a batch's input file against its endpoint and the served models. Runs in a thread."""
-    report = _validate(path, KEPT_FINDINGS)
+def check_input(
+    path: str | os.PathLike,
+    endpoint: str,
+    served_models: frozenset[str] | None,
+    max_bytes: int | None = None,
+) -> Intake:
+    """Validate a batch's input file against its endpoint, the served models and the server's file limit
+    `max_bytes` (which bounds a line too, as in `validate`). Runs in a thread."""
+    report = _validate(path, KEPT_FINDINGS, max_bytes)
     if len(report.findings) == KEPT_FINDINGS and not any(batch_error(f) for f in report.findings):
         # every kept finding fails only its own request: look for the ones that fail the batch further on
-        report = _validate(path, None)
+        report = _validate(path, None, max_bytes)
     summary = report.summary
     # The summary counts every url and model, so the file is read again only to place the lines that
     # name another endpoint or a model the server does not serve.
@@ -78,7 +86,7 @@ def _server_errors(path, endpoint: str, wrong_endpoint: set[str], unknown_model:
     """invalid_url and model_not_found for each line that has them, in line order."""
     errors = []
     with open(path, "rb") as stream:
-        for number, obj, _raw in read_objects(stream, lambda finding: None):
+        for number, obj in _objects(stream):
             url = obj.get("url")
             if type(url) is str and url in wrong_endpoint:
                 errors.append(
@@ -92,3 +100,17 @@ def _server_errors(path, endpoint: str, wrong_endpoint: set[str], unknown_model:
                     {"code": "model_not_found", "param": "body.model", "line": number, "message": message}
                 )
     return errors
+
+
+def _objects(stream):
+    """(line number, object) of the lines that hold one; a line past the bound (already an error entry)
+    is read past, never held."""
+    reader = LineReader(lambda finding: None)
+    for number, raw in enumerate(bounded_lines(stream), 1):
+        if len(raw) > MAX_LINE_BYTES:
+            if not raw.endswith(b"\n"):
+                skip_rest(stream)
+            continue
+        obj = reader.parse(number, raw.rstrip(b"\r\n"))
+        if obj is not None:
+            yield number, obj

@@ -49,8 +49,10 @@ class Manager:
         concurrency: int = 8,
         supervise_every: float = SUPERVISE_EVERY,
         enqueued_token_limit: int | None = None,
+        max_file_size: int | None = None,
     ):
         self.store = store
+        self.max_file_size = max_file_size  # the server's file limit, which bounds a line as well
         self.enqueued_token_limit = enqueued_token_limit
         self.backend = backend
         self.slots = asyncio.Semaphore(concurrency)  # requests in flight across all batches
@@ -183,7 +185,7 @@ class Manager:
             await off_loop(self.store.transition, batch_id, "failed", when=("validating",), errors=[error])
             return
         served = await self.backend.served_models()
-        intake = await asyncio.to_thread(check_input, path, batch["endpoint"], served)
+        intake = await asyncio.to_thread(check_input, path, batch["endpoint"], served, self.max_file_size)
         if intake.errors:
             await off_loop(
                 self.store.transition, batch_id, "failed", when=("validating",), errors=intake.errors
