@@ -301,7 +301,9 @@ def test_the_validating_stage_never_holds_a_line_past_the_bound(tmp_path):
     with open(path, "wb") as f:
         f.write(b'{"custom_id":"a","method":"POST","url":"/v1/chat/completions","body":{"model":"m",')
         f.write(b'"messages":[{"role":"user","content":"' + b"x" * size + b'"}]}}\n')
-        f.write(b'{"custom_id":"b","method":"POST","url":"/v1/embeddings","body":{"model":"m","input":"x"}}\n')
+        f.write(
+            b'{"custom_id":"b","method":"POST","url":"/v1/embeddings","body":{"model":"m","input":"x"}}\n'
+        )
     tracemalloc.start()
     try:
         intake = check_input(path, "/v1/chat/completions", frozenset({"m"}))
