@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -123,6 +124,22 @@ class Name:
 
 COLUMNS = tuple(f.name for f in fields(Entry))
 UPDATABLE = frozenset(COLUMNS) - {"id", "created_at"}
+# the tables and columns a ledger at the latest schema has; a file without them is no ledger of ours
+SCHEMA = {"submissions": COLUMNS, "names": tuple(f.name for f in fields(Name))}
+# SQLite's words when a statement meets tables other than the ones the schema made
+SCHEMA_MISMATCH = re.compile(r"no such (table|column)|(table|index) \S+ already exists|table \S+ has no column")
+
+
+def _missing_schema(db: sqlite3.Connection) -> str | None:
+    """What of SCHEMA the database lacks ('the table names', 'the column submissions.error'), or None."""
+    for table, columns in SCHEMA.items():
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if not have:
+            return f"the table {table}"
+        for column in columns:
+            if column not in have:
+                return f"the column {table}.{column}"
+    return None
 
 
 class Ledger:
@@ -134,6 +151,9 @@ class Ledger:
             raise self._damaged("it is empty (0 bytes)")
         with self._transaction(immediate=True) as db:
             self._migrate(db)
+            missing = _missing_schema(db)
+        if missing:
+            raise self._damaged(f"it is a SQLite file without {missing}")
 
     # --- opening ----------------------------------------------------------------------------------------
 
@@ -211,7 +231,9 @@ class Ledger:
     def _failure(self, error: sqlite3.DatabaseError) -> Exception:
         """What a SQLite failure means for the user; anything else (a bug) is raised as it is."""
         name = getattr(error, "sqlite_errorname", "") or ""
-        if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or (
+            name == "SQLITE_ERROR" and SCHEMA_MISMATCH.match(str(error))
+        ):
             return self._damaged(str(error))
         if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
             return InputError(f"the ledger {self.path} stayed locked by another process for 30 s; try again")
