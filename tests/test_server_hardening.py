@@ -344,3 +344,32 @@ def test_an_upload_over_the_file_limit_is_refused_as_openai_does(tmp_path):
     assert streamed.status_code == 400
     assert kept.bytes == limit and listed == [kept.id]
     assert sorted(p.name for p in (data / "files").iterdir()) == [kept.id]  # nothing of the refused stays
+
+
+def test_a_file_past_its_expires_at_is_gone_as_on_openai(tmp_path):
+    data = tmp_path / "d"
+    with running_server(data_dir=data) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
+        after = {"anchor": "created_at", "seconds": 3600}
+        expiring = client.files.create(
+            file=("e.jsonl", jsonl([chat("e")])), purpose="batch", expires_after=after
+        )
+        kept = client.files.create(file=("k.jsonl", jsonl([chat("k")])), purpose="batch")
+        with sqlite3.connect(data / "server.db") as db:  # an hour passes for it
+            db.execute("UPDATE files SET expires_at = expires_at - 3601 WHERE id = ?", (expiring.id,))
+        gone = [
+            httpx.get(f"{server.base_url}/files/{expiring.id}"),
+            httpx.get(f"{server.base_url}/files/{expiring.id}/content"),
+            httpx.delete(f"{server.base_url}/files/{expiring.id}"),
+        ]
+        listed = [f.id for f in client.files.list()]
+        batch = client.batches.create(
+            input_file_id=expiring.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        done = ended(client, batch.id)
+        poll(lambda: not (data / "files" / expiring.id).exists(), what="the expired file's body to go")
+    assert [r.status_code for r in gone] == [404, 404, 404]
+    assert all(r.json()["error"]["code"] == "not_found" for r in gone)
+    assert listed == [kept.id]
+    assert done.status == "failed" and done.errors.data[0].param == "file_id"
+    assert (data / "files" / kept.id).is_file()

@@ -93,10 +93,12 @@ class Manager:
             event.set()
 
     async def _supervise(self) -> None:
-        """Every few seconds, give each overdue batch that no driver holds a driver (which expires it)."""
+        """Every few seconds, give each overdue batch that no driver holds a driver (which expires it), and
+        remove the bodies of files past their expires_at."""
         while True:
             await asyncio.sleep(self.supervise_every)
             try:
+                await off_loop(self.store.expire_files, time.time())
                 overdue = await off_loop(self.store.overdue_batches, time.time())
             except Exception:  # a busy or failing database: look again next time
                 log.exception("the batch supervisor could not read the database")
