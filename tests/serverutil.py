@@ -56,10 +56,13 @@ def free_port() -> int:
 
 
 def _answers(url: str, pid: int) -> bool:
-    """True when the server at `url` is the process `pid` (not another one that holds the port)."""
+    """True when the server at `url` is the process `pid` (not another one that holds the port); a server
+    that requires a key answers 401 with the same header."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return response.status == 200 and response.headers.get("x-batchkit-pid") == str(pid)
+    except urllib.error.HTTPError as refused:
+        return refused.code == 401 and refused.headers.get("x-batchkit-pid") == str(pid)
     except (urllib.error.URLError, OSError):
         return False
 

@@ -72,7 +72,32 @@ def test_a_key_is_required_when_configured(keyed):
     client = openai.OpenAI(base_url=keyed.base_url, api_key=KEY, max_retries=0)
     assert [m.id for m in client.models.list()] == ["batchkit-echo"]
     assert ended(client, upload_and_create(client, [chat("k")]).id).status == "completed"
-    assert httpx.get(keyed.root_url + "/").status_code == 200  # the description page tells no secret
+
+
+@pytest.mark.parametrize("page", ["/", "/docs", "/openapi.json"])
+def test_with_a_key_every_page_needs_it(keyed, page):
+    refused = httpx.get(keyed.root_url + page)
+    assert refused.status_code == 401 and "SERVE_KEY" not in refused.text and "data" not in refused.text
+    assert httpx.get(keyed.root_url + page, headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+
+
+def test_pages_of_other_local_origins_cannot_drive_it(keyed):
+    auth = {"Authorization": f"Bearer {KEY}"}
+    port = keyed.base_url.split(":")[2].split("/")[0]
+
+    def answer(origin, route="/batches"):
+        return httpx.get(keyed.base_url + route, headers={**auth, "Origin": origin}).status_code
+
+    for other in ("http://localhost:3000", "http://127.0.0.1:3000", f"https://127.0.0.1:{port}", "null"):
+        assert answer(other) == answer(other, "/files") == 403, other
+    assert answer(f"http://127.0.0.1:{port}") == answer(f"http://127.0.0.1:{port}", "/files") == 200
+
+
+def test_an_allowed_origin_may_drive_it(tmp_path):
+    with running_server("--allowed-origin", "http://localhost:3000", data_dir=tmp_path / "d") as server:
+        allowed = httpx.get(server.base_url + "/files", headers={"Origin": "http://localhost:3000"})
+        other = httpx.get(server.base_url + "/files", headers={"Origin": "http://localhost:3001"})
+    assert (allowed.status_code, other.status_code) == (200, 403)
 
 
 def test_web_pages_cannot_drive_it(keyed):

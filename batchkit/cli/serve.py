@@ -78,6 +78,14 @@ from ..errors import UsageError
     help="Also answer requests whose Host header is NAME (repeatable); the bound address always is.",
 )
 @click.option(
+    "--allowed-origin",
+    "allowed_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="Also accept requests that web pages of ORIGIN (e.g. http://localhost:3000) send (repeatable); "
+    "pages the server itself serves always may.",
+)
+@click.option(
     "--insecure",
     is_flag=True,
     help="Allow an address other machines can reach (e.g. 0.0.0.0) without --api-key-env.",
@@ -117,8 +125,9 @@ def serve(data_dir, completion_windows, max_file_size, **options):
     request with its last user message and checks every body with batchkit's validator.
 
     Only this machine can reach it unless --host says otherwise; an address other machines can reach
-    needs --api-key-env (or --insecure). Requests must name the bound address (or an --allowed-host) in
-    their Host header, and send JSON or multipart bodies: a web page cannot drive it.
+    needs --api-key-env (or --insecure), which then guards every page. Requests must name the bound
+    address (or an --allowed-host) in their Host header, and send JSON or multipart bodies; a web page of
+    another origin (another port included) cannot drive it unless --allowed-origin names it.
     """
     from ..server import require_server_extra
 
