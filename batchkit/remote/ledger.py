@@ -127,7 +127,9 @@ UPDATABLE = frozenset(COLUMNS) - {"id", "created_at"}
 # the tables and columns a ledger at the latest schema has; a file without them is no ledger of ours
 SCHEMA = {"submissions": COLUMNS, "names": tuple(f.name for f in fields(Name))}
 # SQLite's words when a statement meets tables other than the ones the schema made
-SCHEMA_MISMATCH = re.compile(r"no such (table|column)|(table|index) \S+ already exists|table \S+ has no column")
+SCHEMA_MISMATCH = re.compile(
+    r"no such (table|column)|(table|index) \S+ already exists|table \S+ has no column"
+)
 
 
 def _missing_schema(db: sqlite3.Connection) -> str | None:
