@@ -197,3 +197,30 @@ class _KeyEcho(_HeaderEcho):
 def key_echo_upstream():
     """A real HTTP server on 127.0.0.1 that answers with the caller's key encoded (see _KeyEcho)."""
     return _serving(_KeyEcho)
+
+
+class _Hostile(_HeaderEcho):
+    """An upstream whose every word is hostile: model ids, and every POST answered 400 with an error
+    whose code and message are `HOSTILE` (terminal control sequences)."""
+
+    def do_GET(self) -> None:
+        models = {"object": "list", "data": [{"id": f"m{HOSTILE}", "object": "model", "owned_by": HOSTILE}]}
+        self._answer(200, json.dumps(models).encode(), "application/json")
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        error = {"message": f"refused {HOSTILE}", "type": "invalid_request_error", "code": f"c{HOSTILE}"}
+        self._answer(400, json.dumps({"error": error}).encode(), "application/json")
+
+
+def hostile_upstream():
+    """A real HTTP server on 127.0.0.1 whose answers carry terminal control sequences (see _Hostile)."""
+    return _serving(_Hostile)
+
+
+# a window title (OSC 0), a clipboard write (OSC 52), a link (OSC 8), a screen clear (CSI), an 8-bit CSI
+# and a right-to-left override: what a hostile answer puts in front of a terminal
+HOSTILE = (
+    "\x1b]0;pwned\x07\x1b]52;c;cGF5bG9hZA==\x07\x1b]8;;http://evil.example/\x1b\\here\x1b]8;;\x1b\\"
+    "\x1b[2J\x9b31m\u202e"
+)

@@ -43,7 +43,9 @@ class ToolError(click.ClickException):
         self.exit_code = error.exit_code
 
     def show(self, file=None):
-        click.echo(f"batchkit: error: {self.format_message()}", err=True)
+        from .common import say
+
+        say(f"batchkit: error: {self.format_message()}", err=True)
 
 
 class LazyGroup(click.Group):

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import ValidationFailed
-from .common import Bars, chosen_file, subset_of, subset_options
+from .common import Bars, chosen_file, say, subset_of, subset_options
 
 
 @click.command()
@@ -103,10 +103,10 @@ def run(
     except ValidationFailed as e:
         from ..report import render
 
-        click.echo(render([e.report], "text", quiet=quiet), err=True)
+        say(render([e.report], "text", quiet=quiet), err=True)
         raise
     except KeyboardInterrupt:
-        click.echo(
+        say(
             f"\ninterrupted; the answers so far are in {output}.part: run the same command again to resume",
             err=True,
         )
@@ -121,14 +121,14 @@ def run(
 
 def _report(result) -> None:
     where = f"{result.output}" + (f" and {result.errors}" if result.errors else "")
-    click.echo(
+    say(
         f"{_count(result.total, 'request')}: {result.succeeded:,} succeeded, {result.failed:,} failed, "
         f"{result.skipped:,} already answered before; {_count(result.retries, 'retry', 'retries')}; "
         f"results in {where}",
         err=True,
     )
     if result.failed:
-        click.echo(result.failures(), err=True)
+        say(result.failures(), err=True)
 
 
 def _count(n: int, one: str, many: str | None = None) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
+from .common import say
 
 
 @click.command()
@@ -145,7 +146,7 @@ def serve(data_dir, completion_windows, max_file_size, **options):
     check_exposure(config)
     check_port(config.host, config.port)
     base = f"http://{f'[{config.host}]' if ':' in config.host else config.host}:{config.port}/v1"
-    click.echo(
+    say(
         f"batchkit serve: {config.backend} backend on {base} (data in {config.data_dir})\n"
         f"  point a client at it: export OPENAI_BASE_URL={base}",
         err=True,

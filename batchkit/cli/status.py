@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import json_text, text_or_json
+from .common import json_text, say, text_or_json
 from .remote_display import when
 from .remote_options import connection_options, open_session
 
@@ -19,14 +19,14 @@ def status(refs, provider, base_url, api_key_env, fmt, as_json):
         results = [session.status(ref) for ref in refs]
     if as_json or fmt == "json":
         data = [batch.to_dict() | {"file": str(ref.path) if ref.path else None} for batch, ref in results]
-        click.echo(json_text(data[0] if len(data) == 1 else data))
+        say(json_text(data[0] if len(data) == 1 else data))
         return
     for batch, ref in results:
         _show_status(batch, ref)
 
 
 def _show_status(batch, ref) -> None:
-    click.echo(f"{batch.id}  {batch.status}")
+    say(f"{batch.id}  {batch.status}")
     rows = [
         ["file", str(ref.path) if ref.path else "-"],
         ["endpoint", batch.endpoint or "-"],
@@ -35,8 +35,8 @@ def _show_status(batch, ref) -> None:
     rows += [[name.removesuffix("_at"), when(t)] for name, t in batch.times.items()]
     rows += [["output file", batch.output_file_id or "-"], ["error file", batch.error_file_id or "-"]]
     for name, value in rows:
-        click.echo(f"  {name:<12} {value}")
+        say(f"  {name:<12} {value}")
     if batch.errors:
-        click.echo("  errors:")
+        say("  errors:")
         for error in batch.errors:
-            click.echo(f"    {error}")
+            say(f"    {error}")
