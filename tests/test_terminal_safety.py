@@ -112,3 +112,18 @@ def test_submit_wait_status_list_and_models_from_a_hostile_provider(tmp_path):
     assert "refused" in submitted.stdout + submitted.stderr  # the server's words are shown, escaped
     for result in shown:
         assert_safe(result, 0, 1)
+
+
+def test_commands_print_only_through_the_filter():
+    """The one place a command module prints is cli.common.say (report.render output passes through it)."""
+    from pathlib import Path
+
+    cli = Path(__file__).resolve().parent.parent / "batchkit" / "cli"
+    direct = re.compile(r"click\.(echo|secho)\(|\bprint\(|sys\.std(out|err)\.write\(")
+    found = [
+        f"{path.name}:{number}"
+        for path in sorted(cli.glob("*.py"))
+        for number, text in enumerate(path.read_text().splitlines(), 1)
+        if direct.search(text)
+    ]
+    assert len(found) == 1 and found[0].startswith("common.py:"), found  # the echo inside say()
