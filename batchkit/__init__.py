@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # editors and type checkers see the real names; at run time __getattr__ imports them
     from .batchfile import WriteResult, split_file, write_batch
     from .build import BuildResult, BuiltRequests, build_file, build_requests
-    from .dialects import convert_file, convert_request
+    from .convert import convert_file, convert_request
     from .errors import BatchkitError, InputError, JobFailed, RemoteError, UsageError, ValidationFailed
     from .findings import Finding, Report, Summary
     from .providers import PROVIDERS, Provider, get_provider
@@ -57,8 +57,8 @@ _EXPORTS = {
     "ValidationFailed": "errors",
     "RemoteError": "errors",
     "JobFailed": "errors",
-    "convert_request": "dialects",
-    "convert_file": "dialects",
+    "convert_request": "convert",
+    "convert_file": "convert",
     # the Python API's workflow and its result objects: one name per outcome, `<Thing>Result`
     "validate_requests": "validate",
     "fix_file": "validate",

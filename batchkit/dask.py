@@ -27,6 +27,7 @@ import orjson
 
 from .errors import InputError, UsageError, ValidationFailed
 from .findings import Finding, Report
+from .formats import OPENAI
 from .lines import content_lines, open_binary
 from .providers import Provider, get_provider, parse_size
 
@@ -138,16 +139,16 @@ def _build_partition(source, index: int, first_row: int, target: str, options: d
     firsts: dict[str, tuple] = {}
 
     def remembered(items):
-        for row, request in items:
+        for row, line in items:
+            request = OPENAI.read(line, row)
             rows.append(row)
-            hashes.append(stable_hash(request["custom_id"]))
-            body = request.get("body") or {}
-            firsts.setdefault("url", (request.get("url"), row))
-            if isinstance(body.get("model"), str):
-                firsts.setdefault("model", (body["model"], row))
+            hashes.append(stable_hash(request.id))
+            firsts.setdefault("url", (request.endpoint, row))
+            if request.model is not None:
+                firsts.setdefault("model", (request.model, row))
             if count_tokens:
-                tokens.append(request_tokens(str(request.get("url")), body))
-            yield row, request
+                tokens.append(request_tokens(request))
+            yield row, line
 
     requests = Builder(**options).numbered(_frames(source, input_format), first_row=first_row)
     written = write_numbered(remembered(requests), target, limits, max_tokens=max_tokens, force=True)
@@ -173,12 +174,11 @@ def _lines_to_recheck(built: _Built, repeated: set[int], first_model, first_endp
             for _number, raw in content_lines(stream):
                 row, line_hash = built.rows[k], hashes[k]
                 k += 1
-                obj = orjson.loads(raw)
-                body = obj.get("body") if isinstance(obj.get("body"), dict) else {}
-                model, url = body.get("model"), obj.get("url")
+                request = OPENAI.read(orjson.loads(raw))
+                model, url = request.model, request.endpoint
                 if (line_hash in repeated or (first_model and model != first_model[0])
                         or (first_endpoint and url != first_endpoint[0])):  # fmt: skip
-                    out.append((row, obj.get("custom_id"), url, model))
+                    out.append((row, request.id, url, model))
     return out
 
 
@@ -408,19 +408,15 @@ def _requests_part(path: str, file_index: int):
     """One input file's requests: custom_id, model, url, where the line is, a hash of the line."""
     import pandas as pd
 
-    from .lines import read_objects
+    from .formats import read_requests
 
     rows = []
     with open_binary(path) as stream:
-        for number, obj, raw in read_objects(stream, lambda finding: None):
-            custom_id = obj.get("custom_id")
-            if type(custom_id) is not str or not custom_id:
+        for request in read_requests(stream, lambda finding: None, results=lambda number: None):
+            if not request.id:
                 continue
-            body = obj.get("body") if type(obj.get("body")) is dict else {}
-            model = body.get("model") if type(body.get("model")) is str else None
-            url = obj.get("url") if type(obj.get("url")) is str else None
-            line_hash = stable_hash(raw.decode("utf-8", "surrogateescape"))
-            rows.append((custom_id, model, url, file_index, number, line_hash))
+            line_hash = stable_hash(request.raw.decode("utf-8", "surrogateescape"))
+            rows.append((request.id, request.model, request.endpoint, file_index, request.line, line_hash))
     frame = pd.DataFrame(rows, columns=["custom_id", "model", "url", "_file", "_line", "_hash"])
     return frame.astype({"custom_id": object, "model": object, "url": object, "_file": "int64", "_line": "int64",
                          "_hash": "int64"})  # fmt: skip

@@ -9,6 +9,7 @@ import io
 import os
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -21,6 +22,7 @@ BOM = b"\xef\xbb\xbf"
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 MAX_LINE_BYTES = 64 * 2**20  # no provider takes one request this large; a longer line is never held
+MAX_SKIP_BYTES = 256 * 2**20  # 4× the longest line read: past this no batch line, and reading stops in it
 PROGRESS_BYTES = 1 << 20  # bytes read between progress reports
 Emit = Callable[[Finding], None]
 # How a long read tells where it is: (bytes of the input read so far, its size, or None when unknown).
@@ -163,44 +165,90 @@ def bounded_lines(stream: BinaryIO, max_line: int = MAX_LINE_BYTES) -> Iterator[
     return iter(functools.partial(stream.readline, max_line + 1), b"")
 
 
-def skip_rest(stream: BinaryIO, chunk: int = 1 << 20) -> int:
-    """Reads past the rest of a line, a chunk at a time; returns how many bytes that was."""
+@dataclass(frozen=True, slots=True)
+class Overlong:
+    """A line longer than the limit, read past and never held: its `size` in bytes (line end included) and
+    the `limit` it broke. `endless` when it ran on past MAX_SKIP_BYTES and reading stopped inside it."""
+
+    size: int
+    limit: int
+    endless: bool = False
+
+    def __len__(self) -> int:
+        return self.size
+
+    def finding(self, number: int, holder: str | None = None) -> Finding:
+        """The finding for this line; `holder` names whose limit it is (a provider), else batchkit's."""
+        whose = f"a request line may have for {holder}" if holder else "batchkit reads in one line"
+        if self.endless:
+            message = (
+                f"the line runs past {self.size:,} bytes without ending, more than the {self.limit:,} "
+                f"{whose}; reading stopped there (is this a batch file?)"
+            )
+        else:
+            message = f"the line has {self.size:,} bytes, more than the {self.limit:,} {whose}; it was skipped unread"
+        return Finding("line-too-long", message, number)
+
+
+def skip_rest(stream: BinaryIO, chunk: int = 1 << 20, budget: int = MAX_SKIP_BYTES) -> tuple[int, bool]:
+    """Reads past the rest of a line, a chunk at a time: (bytes read, whether the line ended). Stops,
+    unended, past `budget` bytes: no line of a batch file is that long (/dev/zero is endless)."""
     skipped = 0
-    while True:
+    while skipped <= budget:
         raw = stream.readline(chunk)
         skipped += len(raw)
         if not raw or raw.endswith(b"\n"):
-            return skipped
+            return skipped, True
+    return skipped, False
 
 
-def iter_lines(stream: BinaryIO, first_number: int = 1) -> Iterator[tuple[int, int, bytes]]:
-    """(line number, byte offset of the next line, line without its LF/CRLF), in constant memory."""
+def overlong(stream: BinaryIO, raw: bytes, limit: int) -> Overlong:
+    """The Overlong for a line whose first `len(raw)` bytes were read, reading past its rest."""
+    skipped, ended = (0, True) if raw.endswith(b"\n") else skip_rest(stream)
+    return Overlong(len(raw) + skipped, limit, not ended)
+
+
+def iter_lines(
+    stream: BinaryIO, first_number: int = 1, max_line: int = MAX_LINE_BYTES
+) -> Iterator[tuple[int, int, bytes | Overlong]]:
+    """(line number, byte offset of the next line, line without its LF/CRLF) in bounded memory: a line of
+    more than `max_line` bytes (its line end counted) comes as an `Overlong`, never held; an endless one
+    is the last item."""
     end = 0
-    for number, raw in enumerate(stream, first_number):
+    for number, raw in enumerate(bounded_lines(stream, max_line), first_number):
+        if len(raw) > max_line:
+            line = overlong(stream, raw, max_line)
+            end += line.size
+            yield number, end, line
+            if line.endless:
+                return
+            continue
         end += len(raw)
         if raw.endswith(b"\n"):
             raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
         yield number, end, raw
 
 
-def content_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+def content_lines(stream: BinaryIO, max_line: int = MAX_LINE_BYTES) -> Iterator[tuple[int, bytes | Overlong]]:
     """(line number, line) of every line that is not blank, without its line end and without the UTF-8
-    byte-order mark a first line may carry: the lines a batch file's requests are on."""
-    for number, _end, raw in iter_lines(stream):
+    byte-order mark a first line may carry: the lines a batch file's requests are on. A line past
+    `max_line` comes as an `Overlong` (never held), for the caller to report."""
+    for number, _end, raw in iter_lines(stream, max_line=max_line):
+        if isinstance(raw, Overlong):
+            yield number, raw
+            continue
         if number == 1 and raw.startswith(BOM):
             raw = raw[len(BOM) :]
         if raw.strip():
             yield number, raw
 
 
-def request_lines(path: str | os.PathLike, skip_ids=frozenset()) -> Iterator[tuple[int, dict]]:
-    """(line number, request object) of a file already found valid, leaving out the custom_ids in
-    `skip_ids` (those answered before, when a run resumes)."""
-    with open_binary(path) as stream:
-        for number, raw in content_lines(stream):
-            obj = orjson.loads(raw)
-            if obj["custom_id"] not in skip_ids:
-                yield number, obj
+def seekable(stream) -> bool:
+    """Whether a stream can go back to where it was."""
+    try:
+        return stream.seekable()
+    except (AttributeError, ValueError):
+        return False
 
 
 JSON_TYPES = {
@@ -258,14 +306,19 @@ class LineReader:
     one JSON array spread over many lines. `at_file_start` is False for a reader of a later byte range.
     """
 
-    def __init__(self, emit: Emit, at_file_start: bool = True):
+    def __init__(self, emit: Emit, at_file_start: bool = True, holder: str | None = None):
         self.emit = emit
         self.at_file_start = at_file_start
+        self.holder = holder  # whose line limit an overlong line breaks (a provider), for its finding
         self.seen_content = False
         self.array_file = False
 
-    def parse(self, number: int, raw: bytes) -> dict | None:
+    def parse(self, number: int, raw: bytes | Overlong) -> dict | None:
         emit = self.emit
+        if isinstance(raw, Overlong):
+            self.seen_content = True
+            emit(raw.finding(number, self.holder))
+            return None
         if number == 1 and self.at_file_start and raw.startswith(BOM):
             emit(
                 Finding(
@@ -299,19 +352,24 @@ class LineReader:
 
 
 def read_objects(
-    stream: BinaryIO, emit: Emit, stats: dict | None = None
+    stream: BinaryIO,
+    emit: Emit,
+    stats: dict | None = None,
+    max_line: int = MAX_LINE_BYTES,
+    holder: str | None = None,
 ) -> Iterator[tuple[int, dict, bytes]]:
     """(line number, object, raw line) for every line that holds a JSON object.
 
-    Every other line becomes a finding through `emit` and reading goes on. `stats`, when given,
+    Every other line becomes a finding through `emit` and reading goes on (a line past `max_line` bytes
+    too, never held; `holder` names whose limit that is). `stats`, when given,
     receives `lines`, `bytes`, `start` (the byte offset of the line just read) and `content` (whether any
     line was not blank) as reading proceeds.
     """
     stats = {} if stats is None else stats
     stats.setdefault("lines", 0)
     stats.setdefault("bytes", 0)
-    reader = LineReader(emit)
-    for number, end, raw in iter_lines(stream):
+    reader = LineReader(emit, holder=holder)
+    for number, end, raw in iter_lines(stream, max_line=max_line):
         stats["start"] = stats["bytes"]
         stats["lines"] = number
         stats["bytes"] = end

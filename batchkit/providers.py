@@ -211,13 +211,14 @@ PROVIDERS: dict[str, Provider] = {
 }
 
 DEFAULT_PROVIDER = "kluster"
+PROVIDER_ENV = "BATCHKIT_PROVIDER"  # the provider used when none is named
 
 
 def get_provider(name: str | Provider | None = None) -> Provider:
     """The provider named, else $BATCHKIT_PROVIDER, else kluster."""
     if isinstance(name, Provider):
         return name
-    name = name or os.environ.get("BATCHKIT_PROVIDER") or DEFAULT_PROVIDER
+    name = name or os.environ.get(PROVIDER_ENV) or DEFAULT_PROVIDER
     try:
         return PROVIDERS[name.lower()]
     except KeyError:

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from .atomic import atomic_write
 from .errors import InputError, UsageError
-from .lines import content_lines, open_binary
+from .lines import Overlong, content_lines, open_binary
 
 T = TypeVar("T")
 
@@ -74,7 +74,9 @@ def write_subset(source: str | os.PathLike, subset: Subset) -> Path:
     target = subset.name(source)
     try:
         with open_binary(source) as stream, atomic_write(target) as sink:
-            for _number, raw in take(content_lines(stream), subset):
+            for number, raw in take(content_lines(stream), subset):
+                if isinstance(raw, Overlong):
+                    raise InputError(f"{source}:{number}: {raw.finding(number).message}")
                 sink.write(raw + b"\n")
     except OSError as e:
         raise InputError(f"cannot write {target}: {e.strerror or e}") from None

@@ -124,7 +124,7 @@ def test_a_few_findings_of_one_code_print_one_by_one(tmp_path):
 
 @pytest.mark.parametrize("jobs", ["1", "3"])
 def test_max_findings_shows_the_first_by_line(jobs, tmp_path, monkeypatch):
-    monkeypatch.setattr("batchkit.validate.validator.PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr("batchkit.validate.files.PARALLEL_MIN_BYTES", 0)
     path = tmp_path / "f.jsonl"
     lines = [request_line("a"), request_line("a")] + [request_line(f"x{i}", temperature=9) for i in range(40)]
     path.write_text("".join(lines))

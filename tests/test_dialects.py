@@ -6,8 +6,10 @@ import orjson
 import pytest
 
 import batchkit
-from batchkit.dialects import DIALECTS, convert_file, convert_request, detect, read_id_map
+from batchkit.batchfile import read_id_map
+from batchkit.convert import convert_file, convert_request
 from batchkit.errors import UsageError
+from batchkit.formats import DIALECTS, detect
 from batchkit.providers import PROVIDERS, get_provider
 
 CHAT = "/v1/chat/completions"
@@ -117,7 +119,7 @@ def test_a_chat_file_converts_to_every_dialect_and_back_unchanged(dialect, tmp_p
     there = convert_file(source, tmp_path / "there.jsonl", dialect)
     assert there.skipped == 0 and there.validation.valid and there.id_map is None
     converted = read(tmp_path / "there.jsonl")
-    assert {detect(x) for x in converted} == {dialect}
+    assert {detect(x).name for x in converted} == {dialect}
     back = convert_file(tmp_path / "there.jsonl", tmp_path / "back.jsonl", "openai", model="gpt-4o")
     assert back.skipped == 0 and back.validation.valid
     assert read(tmp_path / "back.jsonl") == ROUND_TRIP
@@ -351,7 +353,7 @@ def test_a_provider_that_takes_another_dialect_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="anthropic takes anthropic lines, not gemini"):
         convert_file(source, tmp_path / "out.jsonl", "gemini", provider="anthropic")
     result = convert_file(source, tmp_path / "out.jsonl", provider="anthropic")  # the provider's own dialect
-    assert detect(read(tmp_path / "out.jsonl")[0]) == "anthropic" and result.written == 1
+    assert detect(read(tmp_path / "out.jsonl")[0]).name == "anthropic" and result.written == 1
 
 
 def test_provider_rows_name_their_dialect():
@@ -443,12 +445,15 @@ def test_a_bedrock_converse_record_is_validated_but_not_converted():
 
 
 def test_detection_names_each_dialect_by_its_fields():
-    assert detect({"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {}}) == "openai"
-    assert detect({"custom_id": "a", "params": {}}) == "anthropic"
-    assert detect({"key": "a", "request": {}}) == "gemini"
-    assert detect({"request": {}}) == "vertex"
-    assert detect({"recordId": "a", "modelInput": {}}) == "bedrock"
-    assert detect({"custom_id": "a", "body": {}}) == "custom-body"
+    assert (
+        detect({"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {}}).name
+        == "openai"
+    )
+    assert detect({"custom_id": "a", "params": {}}).name == "anthropic"
+    assert detect({"key": "a", "request": {}}).name == "gemini"
+    assert detect({"request": {}}).name == "vertex"
+    assert detect({"recordId": "a", "modelInput": {}}).name == "bedrock"
+    assert detect({"custom_id": "a", "body": {}}).name == "custom-body"
     assert detect({"prompt": "x"}) is None and detect([1]) is None
 
 

@@ -3,8 +3,8 @@
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from batchkit.dialects import DIALECTS, convert_request
-from batchkit.dialects.results import as_openai_output
+from batchkit.convert import convert_request
+from batchkit.formats import DIALECTS, get_dialect, result_line
 from batchkit.results import normalise
 
 KEYS = [
@@ -131,7 +131,7 @@ def test_any_result_line_reads_or_gives_findings(line):
     found = []
     record = normalise(line, 1, "f", found.append)
     assert record is not None or found
-    as_openai_output(line)
+    result_line(line)
 
 
 messages = st.lists(st.dictionaries(st.sampled_from(KEYS), json_values, max_size=5), max_size=4)
@@ -258,13 +258,13 @@ chat_lines = st.builds(
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(line=chat_lines, to=st.sampled_from(sorted(DIALECTS)), drop=st.booleans())
 def test_what_converts_is_valid_in_the_target_and_converts_back(line, to, drop):
-    from batchkit.dialects.validate import line_schema_findings
+    from batchkit.validate import schema_findings
 
     result = convert_request(line, to=to, drop_unsupported=drop, max_tokens=8)
     if result.line is None:
         assert any(f.is_error for f in result.findings)
         return
-    assert [f for f in line_schema_findings(result.line, to, 1) if f.is_error] == []
+    assert [f for f in schema_findings(1, result.line, get_dialect(to)) if f.is_error] == []
     back = convert_request(result.line, to="openai", model="m")
     assert back.line is not None or back.findings
 

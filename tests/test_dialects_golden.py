@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from batchkit import validate_file
-from batchkit.dialects import convert_file
+from batchkit.convert import convert_file
 from batchkit.errors import ValidationFailed
 from batchkit.findings import CODES
 
@@ -65,7 +65,7 @@ def test_valid_golden_files_are_named_valid_and_broken_ones_broken():
 
 
 def test_every_dialect_has_a_valid_and_a_broken_golden_file():
-    from batchkit.dialects import DIALECTS
+    from batchkit.formats import DIALECTS
 
     for dialect in set(DIALECTS) - {"openai"}:  # the OpenAI golden files are tests/golden/*.jsonl
         assert (GOLDEN / f"{dialect}-valid.jsonl").is_file()

@@ -60,7 +60,7 @@ def test_validate_cli_names_the_dialect_and_the_convert_command(tmp_path):
 
 
 def test_wrong_dialect_is_the_same_on_the_parallel_path(tmp_path, monkeypatch):
-    import batchkit.validate.validator as validator
+    import batchkit.validate.files as validator
 
     monkeypatch.setattr(validator, "PARALLEL_MIN_BYTES", 1)
     source = write(tmp_path / "in.jsonl", [chat(f"id {i}") for i in range(50)] + [chat("id 3")])
@@ -119,7 +119,7 @@ def anthropic_result(custom_id, text):
 @pytest.mark.parametrize("to", ["anthropic", "gemini", "vertex", "bedrock", "custom-body"])
 def test_merge_joins_results_to_input_lines_of_every_dialect(to, tmp_path):
     import batchkit
-    from batchkit.dialects import convert_file
+    from batchkit.convert import convert_file
 
     converted = tmp_path / f"{to}.jsonl"
     convert_file(DATA / "dialect-input.jsonl", converted, to, max_tokens=64)
@@ -371,7 +371,7 @@ def test_responses_lines_convert_back_to_the_same_chat_requests(tmp_path):
 
 
 def test_what_responses_cannot_express_is_a_finding():
-    from batchkit.dialects import convert_request
+    from batchkit.convert import convert_request
 
     done = convert_request(chat("a", stop=["\n"], logit_bias={"1": 2}), "openai", endpoint="/v1/responses")
     assert done.line is None

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from batchkit import schemas
 from batchkit.lines import read_objects
 from batchkit.validate import Validator, validate_file
+from batchkit.validate import files as validate_files
 from batchkit.validate import validator as validate
 from batchkit.validate.fastpath import Converter, Reject, line_decoder, rule_pairs
 from batchkit.validate.parallel import byte_ranges
@@ -38,7 +39,7 @@ def fast(data: bytes, provider: str):
 
 
 def parallel(tmp_path, data: bytes, provider: str, monkeypatch):
-    monkeypatch.setattr(validate, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(validate_files, "PARALLEL_MIN_BYTES", 0)
     path = tmp_path / "f.jsonl"
     path.write_bytes(data)
     return validate_file(path, provider, jobs=3).to_dict() | {"file": "f"}
@@ -170,7 +171,7 @@ def test_duplicates_across_range_boundaries_keep_both_line_numbers(tmp_path, mon
     path = tmp_path / "f.jsonl"
     path.write_bytes(data)
     assert len(byte_ranges(path, len(data), 3)) == 3
-    monkeypatch.setattr(validate, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(validate_files, "PARALLEL_MIN_BYTES", 0)
     report = validate_file(path, jobs=3)
     assert [(f.line, f.related_lines) for f in report.findings] == [(31, (4,)), (32, (30,)), (33, (1,))]
 

@@ -103,13 +103,14 @@ def test_atomic_files_get_ordinary_permissions(tmp_path):
 def test_open_binary_reads_a_gzip_file_as_its_data(tmp_path):
     import gzip
 
-    from batchkit.lines import request_lines
+    from batchkit.formats import OPENAI, requests_of
 
     path = tmp_path / "b.jsonl.gz"
-    path.write_bytes(gzip.compress(b'{"custom_id": "a"}\n\n{"custom_id": "b"}\n'))
+    line = b'{"custom_id": "a", "url": "/v1/embeddings", "body": {}}'
+    path.write_bytes(gzip.compress(line + b"\n\n" + line.replace(b'"a"', b'"b"') + b"\n"))
     with open_binary(path) as f:
-        assert f.read().startswith(b'{"custom_id": "a"}')
-    assert [n for n, _ in request_lines(path)] == [1, 3]
+        assert f.read().startswith(b'{"custom_id": "a", ')
+    assert [r.line for r in requests_of(path, OPENAI)] == [1, 3]
 
 
 def test_file_range_reads_only_its_bytes(tmp_path):

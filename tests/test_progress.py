@@ -6,11 +6,11 @@ import random
 
 import pytest
 
-from batchkit.dialects import convert_file
+from batchkit.convert import convert_file
 from batchkit.lines import PROGRESS_BYTES
 from batchkit.tokens import estimate
+from batchkit.validate import files as validate_files
 from batchkit.validate import validate_file
-from batchkit.validate import validator as validate
 
 
 def big_batch(path, lines: int = 24_000):
@@ -41,7 +41,7 @@ def assert_reads_to_the_end(told, size):
 
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_validate_file_reports_bytes_read_of_the_file(tmp_path, monkeypatch, jobs):
-    monkeypatch.setattr(validate, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(validate_files, "PARALLEL_MIN_BYTES", 0)
     path = big_batch(tmp_path / "b.jsonl")
     told = heard(lambda progress: validate_file(path, "openai", jobs=jobs, progress=progress))
     assert_reads_to_the_end(told, path.stat().st_size)

@@ -84,18 +84,26 @@ def test_hostile_answers_give_bounded_printable_errors():
 
 
 def test_what_a_request_asked_for():
-    assert request_schema(chat_request("a", response_format=RF)).schema == SCHEMA
-    responses = {"body": {"text": {"format": {"type": "json_schema", "name": "r", "schema": SCHEMA}}}}
-    assert request_schema(responses).schema == SCHEMA
+    from batchkit.formats import detect
+
+    def asked(line):
+        return request_schema(detect(line).read(line))
+
+    assert asked(chat_request("a", response_format=RF)).schema == SCHEMA
+    responses = {
+        "url": "/v1/responses",
+        "body": {"text": {"format": {"type": "json_schema", "name": "r", "schema": SCHEMA}}},
+    }
+    assert asked(responses).schema == SCHEMA
     anthropic = {"custom_id": "a", "params": {"tools": [{"name": "out", "input_schema": SCHEMA}],
                                               "tool_choice": {"type": "tool", "name": "out"}}}  # fmt: skip
-    assert request_schema(anthropic).tool == "out" and request_schema(anthropic).schema == SCHEMA
-    assert request_schema({"params": {"output_config": {"format": {"schema": SCHEMA}}}}).schema == SCHEMA
+    assert asked(anthropic).tool == "out" and asked(anthropic).schema == SCHEMA
+    assert asked({"params": {"output_config": {"format": {"schema": SCHEMA}}}}).schema == SCHEMA
     forced = chat_request("a", tools=[{"type": "function", "function": {"name": "f", "parameters": SCHEMA}}],
                           tool_choice={"type": "function", "function": {"name": "f"}})  # fmt: skip
-    assert request_schema(forced).tool == "f"
-    assert request_schema(chat_request("a")) is None
-    assert request_schema(chat_request("a", response_format={"type": "json_object"})) is None
+    assert asked(forced).tool == "f"
+    assert asked(chat_request("a")) is None
+    assert asked(chat_request("a", response_format={"type": "json_object"})) is None
 
 
 def test_merge_parses_automatically_and_reports_each_row(tmp_path):

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from batchkit.errors import InputError
 from batchkit.lines import GZIP_MAGIC, read_objects
 from batchkit.validate import Validator, validate_file, validate_request
-from batchkit.validate import validator as validate
+from batchkit.validate import files as validate_files
 
 pytestmark = pytest.mark.slow
 
@@ -90,7 +90,7 @@ def test_hostile_lines_never_escape_validate_file(tmp_path, monkeypatch, spec):
     chunk, count = spec
     data = build(chunk, count)
     fast = validate_file(io.BytesIO(data), "openai").to_dict()["findings"]
-    monkeypatch.setattr(validate, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(validate_files, "PARALLEL_MIN_BYTES", 0)
     path = tmp_path / "fuzz.jsonl"
     path.write_bytes(data)
     if data.startswith(GZIP_MAGIC):  # a file named by its path is read as gzip, and this one is damaged

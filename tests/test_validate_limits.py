@@ -12,6 +12,7 @@ import pytest
 
 from batchkit.errors import InputError
 from batchkit.validate import Validator, schema_findings, validate_file, validate_request
+from batchkit.validate import files as validate_files
 from batchkit.validate import validator as validate
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}
@@ -34,7 +35,7 @@ def codes(report):
 def every_path(tmp_path, monkeypatch, data: bytes, provider="openai"):
     """The findings of the fast path (a stream), the parallel path and the reference path alone."""
     fast = validate_file(io.BytesIO(data), provider)
-    monkeypatch.setattr(validate, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(validate_files, "PARALLEL_MIN_BYTES", 0)
     path = tmp_path / "f.jsonl"
     path.write_bytes(data)
     parallel = validate_file(path, provider, jobs=3)
@@ -109,7 +110,7 @@ def test_dollar_in_a_pattern_is_the_end_of_the_string_on_every_path(body, tmp_pa
     assert fast == parallel == reference
     assert [c for c, n, _ in fast if n == 2] == ["invalid-value"]
     obj = orjson.loads(line(**body))
-    assert not validate._is_valid()(obj)
+    assert not validate._is_valid("batch-request")(obj)
     assert schema_findings(2, obj)
 
 
@@ -265,7 +266,7 @@ def test_findings_past_the_cap_are_counted_per_code_not_kept(monkeypatch):
 @pytest.mark.parametrize("jobs", [1, 3])
 def test_max_findings_keeps_the_first_by_line(jobs, tmp_path, monkeypatch):
     # line 2's duplicate id is found only at the end (hashed ids): it must still come first
-    monkeypatch.setattr(validate, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(validate_files, "PARALLEL_MIN_BYTES", 0)
     lines = [line("a"), line("a")] + [line(f"x{i}", temperature=9) for i in range(30)]
     path = tmp_path / "f.jsonl"
     path.write_bytes(b"".join(lines))

@@ -24,6 +24,7 @@ behind. A folder that cannot be written to is an InputError naming it.
 from __future__ import annotations
 
 from .by_key import SplitByResult, split_by
+from .idmap import id_map_path, read_id_map, write_id_map
 from .manifest import Manifest, manifest_path, read_manifest, shard_path, write_manifest
 from .per_model import write_per_model
 from .shards import ShardWriter, cannot_write, line_tokens
@@ -37,13 +38,16 @@ __all__ = [
     "SplitByResult",
     "WriteResult",
     "cannot_write",
+    "id_map_path",
     "line_tokens",
     "manifest_path",
+    "read_id_map",
     "read_manifest",
     "shard_path",
     "split_by",
     "split_file",
     "write_batch",
+    "write_id_map",
     "write_manifest",
     "write_numbered",
     "write_per_model",

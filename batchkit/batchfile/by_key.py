@@ -21,8 +21,11 @@ import orjson
 
 from ..errors import UsageError, ValidationFailed
 from ..findings import Report
-from ..lines import content_lines, open_binary, source_name
-from ..providers import Provider, get_provider, parse_size
+from ..formats import Dialect
+from ..lines import Overlong, content_lines, open_binary, source_name
+from ..options import Options
+from ..providers import Provider
+from ..validate import validate_file
 from .write import WriteResult, write_numbered
 
 SPLIT_KEYS = ("model", "endpoint")
@@ -39,16 +42,17 @@ class SplitByResult:
         return [p for result in self.groups.values() for p in result.paths]
 
 
-def key_of(raw: bytes, by: str) -> str:
-    """The line's model (or endpoint); `no-model` / `no-endpoint` for a line without a readable one."""
+def key_of(raw: bytes | Overlong, by: str, dialect: Dialect) -> str:
+    """The line's model (or endpoint) in `dialect`; `no-model` / `no-endpoint` for a line without one."""
     try:
-        obj = orjson.loads(raw)
+        obj = orjson.loads(raw) if not isinstance(raw, Overlong) else None
     except orjson.JSONDecodeError:
         obj = None
     value = None
     if isinstance(obj, dict):
-        value = obj.get("url") if by == "endpoint" else (obj.get("body") or {}).get("model")
-    return value if isinstance(value, str) and value else f"no-{by}"
+        request = dialect.read(obj)
+        value = request.endpoint if by == "endpoint" else request.model
+    return value if value else f"no-{by}"
 
 
 def group_path(output: Path, value: str, taken: set[Path]) -> Path:
@@ -63,15 +67,16 @@ def group_path(output: Path, value: str, taken: set[Path]) -> Path:
     return path
 
 
-def _values(source, by: str) -> list[str]:
+def _values(source, by: str, options: Options) -> list[str]:
     with open_binary(source) as stream:
-        return list(dict.fromkeys(key_of(raw, by) for _n, raw in content_lines(stream)))
+        lines = content_lines(stream, options.max_line)
+        return list(dict.fromkeys(key_of(raw, by, options.dialect) for _n, raw in lines))
 
 
-def _lines_of(source, by: str, value: str):
+def _lines_of(source, by: str, value: str, options: Options):
     with open_binary(source) as stream:
-        for number, raw in content_lines(stream):
-            if key_of(raw, by) == value:
+        for number, raw in content_lines(stream, options.max_line):
+            if key_of(raw, by, options.dialect) == value:
                 yield number, raw
 
 
@@ -89,29 +94,27 @@ def split_by(
 ) -> SplitByResult:
     """One file per model (by="model") or endpoint (by="endpoint") of `source`, named after `output`
     (default: `source`), each sharded under the provider's limits or the given ones."""
-    from ..validate import validate_file
-
     if by not in SPLIT_KEYS:
         raise UsageError(f"split by {by!r}? choose one of: {', '.join(SPLIT_KEYS)}")
     if str(source) == "-":
         raise UsageError("splitting by a key reads the file once per group; give a file, not standard input")
-    row = get_provider(provider)
-    mixed = replace(row, one_model=False, one_endpoint=False)
-    report = validate_file(
-        source, mixed, max_requests=sys.maxsize, max_bytes=sys.maxsize, max_findings=max_findings
-    )
+    with open_binary(source) as stream:
+        options = Options.for_copies(stream, provider, max_findings=max_findings)
+    row = options.provider
+    mixed = replace(row, one_model=False, one_endpoint=False).with_limits(sys.maxsize, sys.maxsize)
+    report = validate_file(source, replace(options, provider=mixed))
     if not report.valid and not force:
         s = report.summary
         raise ValidationFailed(
             f"{s.errors:,} error(s) in {s.requests:,} request(s); nothing written (fix them, or pass force=True)",
             report,
         )
-    limits = row.with_limits(max_requests, parse_size(max_bytes))
+    limits = options.with_limits(max_requests, max_bytes)
     result, taken = SplitByResult(report), set()
-    for value in _values(source, by):
+    for value in _values(source, by, options):
         path = group_path(Path(output if output is not None else source), value, taken)
         result.groups[value] = write_numbered(
-            _lines_of(source, by, value),
+            _lines_of(source, by, value, options),
             path,
             limits,
             max_tokens=max_tokens,

@@ -14,6 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..atomic import cannot_write
+from ..formats import OPENAI
+from ..options import Options
 from ..providers import Provider
 from .by_key import split_by
 from .split import split_file
@@ -23,8 +25,8 @@ from .write import WriteResult, write_numbered
 def write_per_model(
     numbered, output: str | os.PathLike, row: Provider, *, limits: tuple, force: bool, **options
 ) -> WriteResult:
-    """Write (number, request) pairs as one file per model. `limits`: (max_requests, max_bytes, max_tokens);
-    `options`: write_numbered's max_findings, file and progress."""
+    """Write (number, request) pairs (OpenAI lines) as one file per model. `limits`: (max_requests,
+    max_bytes, max_tokens); `options`: `max_findings`, and write_numbered's file and progress."""
     output = Path(output)
     max_requests, max_bytes, max_tokens = limits
     try:
@@ -33,7 +35,8 @@ def write_per_model(
         raise cannot_write(output, e) from None
     try:
         mixed = replace(row, one_model=False, max_requests=None, max_bytes=None)
-        whole = write_numbered(numbered, staging / output.name, mixed, force=force, **options)
+        checked = Options.of(mixed, dialect=OPENAI, max_findings=options.pop("max_findings", None))
+        whole = write_numbered(numbered, staging / output.name, checked, force=force, **options)
         (staged,) = whole.paths
         shard_limits = {"max_requests": max_requests, "max_bytes": max_bytes, "max_tokens": max_tokens}
         if len(whole.report.summary.models) <= 1:

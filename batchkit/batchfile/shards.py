@@ -10,6 +10,8 @@ import orjson
 
 from ..atomic import cannot_write, discard_part, new_file_mode, new_part, remove_stale_parts
 from ..errors import InputError, UsageError
+from ..formats import OPENAI, Dialect
+from ..tokens import request_tokens
 from .manifest import Manifest, read_manifest, shard_path, shard_pattern, write_manifest
 
 NO_LIMIT = sys.maxsize
@@ -25,6 +27,7 @@ class ShardWriter:
         max_requests: int | None = None,
         max_bytes: int | None = None,
         max_tokens: int | None = None,
+        dialect: Dialect = OPENAI,
     ):
         self.path = Path(path)
         if str(path) == "-":
@@ -40,6 +43,7 @@ class ShardWriter:
         self.max_requests = max_requests or NO_LIMIT
         self.max_bytes = max_bytes or NO_LIMIT
         self.max_tokens = max_tokens  # prompt tokens per shard; None: not counted at all
+        self.dialect = dialect  # the lines' format, to count their tokens
         self.tokens: list[int] = []  # prompt tokens per shard, when counted
         self.previous = read_manifest(self.path)  # what an earlier write of `path` left
         self.staged: list[Path] = []
@@ -87,7 +91,7 @@ class ShardWriter:
     def _tokens(self, line: bytes, number: int | None) -> int:
         if self.max_tokens is None:
             return 0
-        tokens = line_tokens(line)
+        tokens = line_tokens(line, self.dialect)
         if tokens > self.max_tokens:
             raise _cannot_fit(number, f"has {tokens:,} prompt tokens", f"{self.max_tokens:,}", "max_tokens=")
         return tokens
@@ -184,17 +188,13 @@ def _cannot_fit(number: int | None, amount: str, limit: str, raise_what: str) ->
     )
 
 
-def line_tokens(line: bytes) -> int:
-    """The prompt tokens of one request line (batchkit.tokens); 0 for a line that is not a request, which
-    validation reports."""
-    from ..tokens import request_tokens
-
+def line_tokens(line: bytes, dialect: Dialect = OPENAI) -> int:
+    """The prompt tokens of one request line in `dialect` (batchkit.tokens); 0 for a line that is not a
+    request, which validation reports."""
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError:
         return 0
-    body = obj.get("body") if isinstance(obj, dict) else None
-    if not isinstance(body, dict):
+    if type(obj) is not dict or dialect.body_of(obj) is None:
         return 0
-    url = obj.get("url")
-    return request_tokens(url if isinstance(url, str) else "", body)
+    return request_tokens(dialect.read(obj))

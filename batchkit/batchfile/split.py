@@ -6,8 +6,9 @@ import os
 from pathlib import Path
 
 from ..errors import UsageError
-from ..lines import source_name
-from ..providers import Provider, get_provider, parse_size
+from ..lines import Overlong, content_lines, open_binary, source_name
+from ..options import Options
+from ..providers import Provider
 from .shards import line_tokens
 from .write import LinesWritten, WriteResult, write_numbered
 
@@ -23,49 +24,56 @@ def split_file(
     force: bool = False,
     max_findings: int | None = None,
     progress: LinesWritten | None = None,
+    dialect: str | None = None,
 ) -> WriteResult:
     """Shard an existing batch file under the provider's limits (or the given ones), lines kept byte for
     byte (a byte-order mark, CRLF line ends and blank lines are not carried over). Shards are named after
     `output` (default: `source`, so `big.jsonl` → `big-00001.jsonl`, …). When everything fits in one file
     and `output` is the source itself, nothing is written and `paths` is empty. Every line is validated;
-    an invalid file writes nothing (ValidationFailed) unless force=True."""
-    from ..dialects.validate import dialect_to_validate, validator_factory
-    from ..lines import content_lines, open_binary
-
+    an invalid file writes nothing (ValidationFailed) unless force=True. The lines are read in `dialect`
+    when given, else in the format of the first lines."""
     output = Path(source if output is None else output)
     if str(source) == "-" and str(output) == "-":
         raise UsageError("splitting standard input needs -o OUT to name the shards")
     same = str(source) != "-" and output.resolve() == Path(source).resolve()
 
-    limits = get_provider(provider).with_limits(max_requests, parse_size(max_bytes))
     with open_binary(source) as stream:
+        # the lines are copied as they are, so they are checked in their own format
+        options = Options.for_copies(
+            stream,
+            provider,
+            max_requests=max_requests,
+            max_bytes=max_bytes,
+            max_findings=max_findings,
+            dialect=dialect,
+        )
         if same:
             # Sized first: a file that already fits must not be rewritten over itself.
-            fits = _fits(content_lines(stream), limits, max_tokens)
+            fits = _fits(content_lines(stream, options.max_line), options, max_tokens)
             stream.seek(0)
             if fits is not None:
                 return WriteResult([], None, fits[0], fits[1], [fits[0]], [fits[1]])
-        make_validator = validator_factory(dialect_to_validate(stream, limits))  # other providers' lines
         return write_numbered(
-            content_lines(stream),
+            content_lines(stream, options.max_line),
             output,
-            limits,
+            options,
             max_tokens=max_tokens,
             force=force,
-            max_findings=max_findings,
             file=source_name(source),
             progress=progress,
-            make_validator=make_validator,
         )
 
 
-def _fits(numbered, limits: Provider, max_tokens: int | None = None) -> tuple[int, int] | None:
-    """(lines, bytes) when the lines fit in one file under `limits` (and `max_tokens`), else None."""
+def _fits(numbered, options: Options, max_tokens: int | None = None) -> tuple[int, int] | None:
+    """(lines, bytes) when the lines fit in one file under the limits (and `max_tokens`), else None."""
+    limits, dialect = options.provider, options.dialect
     count = size = tokens = 0
     for _number, raw in numbered:
+        if isinstance(raw, Overlong):
+            return None  # written out, it is reported
         count += 1
         size += len(raw) + 1
-        tokens += line_tokens(raw) if max_tokens is not None else 0
+        tokens += line_tokens(raw, dialect) if max_tokens is not None else 0
         if (
             (limits.max_requests and count > limits.max_requests)
             or (limits.max_bytes and size > limits.max_bytes)

@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import orjson
 
-from ..errors import ValidationFailed
+from ..errors import InputError, ValidationFailed
 from ..findings import Report
-from ..providers import Provider, get_provider, parse_size
+from ..lines import Overlong
+from ..options import Options
+from ..providers import Provider
 from ..report import counted
+from ..validate import Validator
 from .shards import NO_LIMIT, ShardWriter
 
 LinesWritten = Callable[[int], None]  # (request lines written since the last call)
@@ -55,43 +58,36 @@ def _encode(item) -> bytes:
 def write_numbered(
     items: Iterable[tuple[int, object]],
     path: str | os.PathLike,
-    provider: str | Provider | None = None,
+    provider: str | Provider | Options | None = None,
     *,
     max_requests: int | None = None,
     max_bytes: int | str | None = None,
     max_tokens: int | None = None,
     validate: bool = True,
     force: bool = False,
-    max_findings: int | None = None,
     file: str | None = None,
     progress: LinesWritten | None = None,
-    make_validator: Callable[..., object] | None = None,
 ) -> WriteResult:
     """Write (number, request) pairs; `number` is what findings call the line (a data-row number when
     building from a table, the line number when rewriting a file). A request is a dict (written as one
     compact JSON line) or the bytes/str of one line (written as they are, an LF added when missing).
 
-    Limits are the provider's, each overridden by `max_requests` / `max_bytes` when given; `max_tokens`
-    also cuts on prompt tokens per file (batchkit.tokens). Every line is
-    validated under `provider` (file-level limits are left to sharding) unless validate=False; when any
-    line is invalid, nothing is written and ValidationFailed (carrying the report) is raised, unless
-    force=True. `file` names the source in the report (default: `path`). `progress(n)` is told how many
-    more lines were written, now and then. `make_validator(provider, **options)` builds the validator
-    for lines of another dialect (default: `Validator`, for OpenAI lines).
+    `provider` (a name, a row or Options) gives the limits, each overridden by `max_requests` /
+    `max_bytes` when given, and the lines' format (Options.dialect; else the provider's); `max_tokens`
+    also cuts on prompt tokens per file (batchkit.tokens). Every line is validated (file-level limits are
+    left to sharding) unless validate=False; when any line is invalid, nothing is written and
+    ValidationFailed (carrying the report) is raised, unless force=True. `file` names the source in the
+    report (default: `path`). `progress(n)` is told how many more lines were written, now and then.
     """
-    from ..validate import Validator
-
-    limits = get_provider(provider).with_limits(max_requests, parse_size(max_bytes))
+    options = Options.of(provider, max_requests=max_requests, max_bytes=max_bytes)
+    limits = options.provider
     validator = None
     if validate:
-        validator = (make_validator or Validator)(
-            limits,
-            max_requests=NO_LIMIT,
-            max_bytes=NO_LIMIT,
-            max_findings=max_findings,
-            file=file or str(path),
-        )
-    with ShardWriter(path, limits.max_requests, limits.max_bytes, max_tokens) as writer:
+        # file-level limits are met by sharding, so the validator checks lines only
+        unlimited = replace(options, provider=limits.with_limits(NO_LIMIT, NO_LIMIT))
+        validator = Validator(unlimited, dialect=options.dialect_for(None), file=file or str(path))
+    dialect = options.dialect_for(None)
+    with ShardWriter(path, limits.max_requests, limits.max_bytes, max_tokens, dialect) as writer:
         report = _write_and_check(_written(items, writer, progress), validator, writer)
         if report is not None and not report.valid and not force:
             s = report.summary
@@ -111,8 +107,9 @@ def write_numbered(
 def _write_and_check(lines, validator, writer: ShardWriter):
     """Write every line, validating it as it goes by (when there is a validator); the report."""
     if validator is None:
-        for _number, _line in lines:
-            pass
+        for number, line in lines:
+            if isinstance(line, Overlong):
+                raise InputError(f"line {number}: {line.finding(number).message}; it cannot be copied")
         return None
     validator.feed_lines(lines)
     validator.report.summary.bytes = writer.bytes
@@ -120,9 +117,13 @@ def _write_and_check(lines, validator, writer: ShardWriter):
 
 
 def _written(items, writer: ShardWriter, progress: LinesWritten | None):
-    """Encodes and writes each item, then passes (number, line) on for validation."""
+    """Encodes and writes each item, then passes (number, line) on for validation. A line read past as
+    overlong cannot be written: it goes on to validation alone, which reports it."""
     pending = 0
     for number, item in items:
+        if isinstance(item, Overlong):
+            yield number, item
+            continue
         line = _encode(item)
         writer.add(line, number)
         yield number, line

@@ -20,11 +20,14 @@ from typing import TYPE_CHECKING
 
 from ..batchfile import WriteResult, write_numbered, write_per_model
 from ..errors import InputError, UsageError, ValidationFailed
+from ..formats import OPENAI
 from ..lines import source_name
+from ..options import Options
 from ..providers import Provider, get_provider
 from ..report import counted
 from ..subset import Subset, take
-from ..tables import cell_text, column_texts, column_values
+from ..tables import cell_text, column_texts, column_values, iter_table
+from ..validate import did_you_mean
 from .bodies import CHAT, EMBEDDINGS, body_mode
 
 if TYPE_CHECKING:
@@ -371,7 +374,6 @@ def _is_empty_value(value) -> bool:
 
 
 def _did_you_mean(name: str, columns: list[str]) -> str:
-    from ..validate import did_you_mean
 
     return did_you_mean(name, columns)
 
@@ -512,7 +514,6 @@ def build_file(
     `provider` and sharding under its limits (see `shards.write_numbered`). `options` are `Builder`'s.
     `subset` (--limit / --sample) keeps only some requests. Findings name data-row numbers as their line. Raises ValidationFailed (nothing written) when a request
     is invalid, unless force=True; InputError for unreadable tables or cell problems."""
-    from ..tables import iter_table
 
     if isinstance(source, (str, os.PathLike)) and str(source) != "-" and str(output) != "-":
         if Path(source).resolve() == Path(output).resolve():
@@ -535,12 +536,11 @@ def build_file(
             written = write_numbered(
                 numbered,
                 output,
-                row,
+                Options.of(row, dialect=OPENAI, max_findings=max_findings),
                 max_requests=max_requests,
                 max_bytes=max_bytes,
                 max_tokens=max_tokens,
                 force=force,
-                max_findings=max_findings,
                 file=name,
             )
     except ValidationFailed as e:

@@ -8,22 +8,31 @@ import sys
 import click
 
 from .. import report
-from ..providers import PROVIDERS
+from ..formats import DIALECTS
+from ..providers import PROVIDER_ENV, PROVIDERS
 from ..report import FORMATS
 
+DEFAULT_PROVIDER_HELP = "kluster; for a file in another format, that format's provider"
 
-def provider_option(f=None, *, help: str = "Whose limits and rules to check against.", default="kluster"):
-    """--provider/-p, defaulting to $BATCHKIT_PROVIDER, then `default` (None: the command decides)."""
+
+def provider_option(f=None, *, help: str = "Whose limits and rules to check against."):
+    """--provider/-p, defaulting to $BATCHKIT_PROVIDER; when neither is given the library decides (kluster,
+    or for a file in another format that format's own provider)."""
     option = click.option(
         "--provider",
         "-p",
         type=click.Choice(list(PROVIDERS), case_sensitive=False),
-        envvar="BATCHKIT_PROVIDER",
+        envvar=PROVIDER_ENV,
         show_envvar=True,
-        default=default,
-        show_default=default is not None,
-        help=help,
+        default=None,
+        help=f"{help} [default: {DEFAULT_PROVIDER_HELP}]",
     )
+    return option(f) if f is not None else option
+
+
+def dialect_option(f=None, *, help: str = "The line format (default: detected from the first lines)."):
+    """--dialect NAME: the format every line is read in."""
+    option = click.option("--dialect", type=click.Choice(list(DIALECTS)), default=None, help=help)
     return option(f) if f is not None else option
 
 

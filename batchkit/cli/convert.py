@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from ..dialects import DIALECTS
 from ..errors import ValidationFailed
+from ..formats import DIALECTS
 from ..providers import PROVIDERS
 from ..report import render
 from .common import Bars, format_option, say, use_color
@@ -49,7 +49,7 @@ def convert(source, output, to, provider, model, max_tokens, endpoint, drop_unsu
     A request the target cannot express is reported and not written, unless --drop-unsupported.
     Exit status: 0 every request converted, 1 some could not be (or the output is invalid), 2 usage or I/O.
     """
-    from ..dialects import convert_file
+    from ..convert import convert_file
 
     bars = Bars(quiet)
     try:

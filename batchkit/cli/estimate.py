@@ -6,13 +6,14 @@ import click
 
 from ..tokens.estimate import DEFAULT_MAX_OUTPUT
 from . import on_dask
-from .common import Bars, json_text, provider_option, say
+from .common import Bars, dialect_option, json_text, provider_option, say
 from .on_dask import cluster_options, on_cluster
 
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True, dir_okay=False))
 @provider_option(help="Whose prices to use.")
+@dialect_option
 @click.option(
     "--prices",
     type=click.Path(dir_okay=False),
@@ -33,11 +34,13 @@ from .on_dask import cluster_options, on_cluster
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @cluster_options
-def estimate(files, provider, prices, tokenizer, default_max_output, fmt, quiet, **cluster):
+def estimate(files, provider, dialect, prices, tokenizer, default_max_output, fmt, quiet, **cluster):
     """Count prompt tokens and the cost range of batch files, per file and model, before sending them.
 
     Counts are exact for OpenAI models; others are estimates, marked ~ (or "estimated": true in JSON),
-    unless --tokenizer gives their tokenizer. Exit 1 when a line cannot be read."""
+    unless --tokenizer gives their tokenizer. Every format is read (Anthropic, Gemini, Vertex, Bedrock,
+    custom-body lines through the OpenAI body that stands for them, an estimate). Exit 1 when a line
+    cannot be read or a file holds no request."""
     from ..tokens import estimate as run
     from ..tokens import render_text
 
@@ -47,7 +50,8 @@ def estimate(files, provider, prices, tokenizer, default_max_output, fmt, quiet,
         if cluster:  # one worker task per file
             result = on_dask.estimate(files, cluster, provider, prices, tokenizer, default_max_output)
         else:
-            result = run(files, provider, prices, tokenizer, default_max_output, progress=bars.bytes_read())
+            progress = bars.bytes_read()
+            result = run(files, provider, prices, tokenizer, default_max_output, progress, dialect)
     finally:
         bars.close()
     if fmt == "json":

@@ -8,7 +8,7 @@ import click
 
 from ..lines import source_name
 from ..report import render
-from .common import format_option, provider_option, say, use_color
+from .common import dialect_option, format_option, provider_option, say, use_color
 
 
 @click.command()
@@ -28,11 +28,22 @@ from .common import format_option, provider_option, say, use_color
     help="Give every strict JSON schema additionalProperties: false and a full required list.",
 )
 @provider_option
+@dialect_option
 @format_option(help="How to print the findings that remain.")
 @click.option("--max-findings", type=click.IntRange(min=0), default=None, help="Print at most N findings.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not list the changes; only errors that remain.")
 def fix(
-    file, output, in_place, dedupe_ids, drop_duplicates, strict_schemas, provider, fmt, max_findings, quiet
+    file,
+    output,
+    in_place,
+    dedupe_ids,
+    drop_duplicates,
+    strict_schemas,
+    provider,
+    dialect,
+    fmt,
+    max_findings,
+    quiet,
 ):
     """Repair batch FILE: byte-order mark, CRLF, blank lines, a JSON array instead of lines, and (when
     asked) repeated custom_ids, duplicate lines or strict schemas that strict mode would reject. Each change is listed with its line number; the result
@@ -51,6 +62,7 @@ def fix(
         strict_schemas=strict_schemas,
         provider=provider,
         max_findings=max_findings,
+        dialect=dialect,
     )
     if to_stdout:
         sys.stdout.flush()

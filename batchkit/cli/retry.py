@@ -19,11 +19,7 @@ from .results_options import JSON_LIMIT, StageBars, results_command, summary_for
     show_default=True,
     help="Comma-separated statuses to resend.",
 )
-@provider_option(
-    help="Whose limits and rules the retry file is checked and sharded against "
-    "[default: kluster; for lines of another dialect, its provider].",
-    default=None,
-)
+@provider_option(help="Whose limits and rules the retry file is checked and sharded against.")
 @click.option("--max-requests", type=click.IntRange(min=1), default=None, help="Override the request limit.")
 @click.option("--max-bytes", default=None, help="Override the size limit, e.g. 100MB.")
 @click.option("--force", is_flag=True, help="Write even when a line is invalid.")

@@ -6,7 +6,7 @@ import click
 
 from ..errors import ValidationFailed
 from ..report import counted, human_bytes
-from .common import provider_option, say
+from .common import dialect_option, provider_option, say
 from .writing import echo_files, limit_options, print_report, progress_bar, report_failure, report_options
 
 
@@ -19,12 +19,15 @@ from .writing import echo_files, limit_options, print_report, progress_bar, repo
     help="Name the shards after this path (default: FILE, so big.jsonl → big-00001.jsonl).",
 )
 @provider_option
+@dialect_option
 @limit_options
 @report_options
 @click.option(
     "--by", type=click.Choice(["model", "endpoint"]), help="One file per model or endpoint: OUT.MODEL.jsonl."
 )
-def split(file, output, provider, max_requests, max_bytes, max_tokens, force, max_findings, fmt, quiet, by):
+def split(
+    file, output, provider, dialect, max_requests, max_bytes, max_tokens, force, max_findings, fmt, quiet, by
+):
     """Shard batch FILE under the provider's per-file limits (or --max-requests / --max-bytes), and
     --max-tokens prompt tokens per file.
 
@@ -39,7 +42,7 @@ def split(file, output, provider, max_requests, max_bytes, max_tokens, force, ma
 
     try:
         with progress_bar(quiet, " lines") as update:
-            result = split_file(file, output, provider, **options, progress=update)
+            result = split_file(file, output, provider, **options, progress=update, dialect=dialect)
     except ValidationFailed as e:
         report_failure(e, fmt, quiet)
     print_report(result.report, fmt, quiet)

@@ -10,7 +10,7 @@ from ..errors import UsageError
 from ..providers import parse_size
 from ..report import render
 from . import on_dask
-from .common import Bars, format_option, provider_option, say, use_color
+from .common import Bars, dialect_option, format_option, provider_option, say, use_color
 from .on_dask import cluster_options, on_cluster
 
 
@@ -34,12 +34,7 @@ from .on_dask import cluster_options, on_cluster
     default=0,
     help="Worker processes for a large file (default: one per core; 1 forces one process).",
 )
-@click.option(
-    "--dialect",
-    type=click.Choice(["openai", "anthropic", "gemini", "vertex", "bedrock", "custom-body"]),
-    default=None,
-    help="The line format (default: detected from the first line).",
-)
+@dialect_option
 @click.option(
     "--skip-non-requests",
     is_flag=True,

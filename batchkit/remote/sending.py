@@ -18,8 +18,10 @@ from itertools import islice
 from pathlib import Path
 
 from ..errors import InputError, RemoteError, UsageError, ValidationFailed
-from ..lines import open_binary, read_objects
+from ..formats import read_requests
+from ..lines import open_binary
 from ..providers import METADATA_MAX_VALUE
+from ..validate import validate_file
 from .client import Batch, Client, Target
 from .ledger import CREATE_FAILED, CREATED, CREATING, UPLOAD_FAILED, UPLOADED, UPLOADING, Entry
 
@@ -68,17 +70,14 @@ def file_digest(path: Path) -> tuple[str, int]:
 
 def _first_endpoint(path: Path) -> str | None:
     with open_binary(path) as stream:
-        for _, obj, _ in read_objects(stream, lambda finding: None):
-            url = obj.get("url")
-            if isinstance(url, str):
-                return url
+        for request in read_requests(stream, lambda finding: None):
+            if request.endpoint is not None:
+                return request.endpoint
     return None
 
 
 def _endpoint(path: Path, target: Target, validate: bool) -> str:
     if validate:
-        from ..validate import validate_file
-
         report = validate_file(path, target.provider)
         if not report.valid:
             rules = f"the {target.provider.name} rules" if target.named else "the OpenAI-compatible rules"

@@ -23,7 +23,7 @@ from .read import (
     read_results,
 )
 from .report import DUPLICATE_RULE, FAILED, Duplicate, Located, MergeReport, MergeResult, Orphan
-from .requests import RequestIndex, read_requests
+from .requests import RequestIndex, index_requests
 from .retry import RetryResult, retry, select_retry
 from .stream import StreamedMerge, stream_merge, streamable
 from .table import ResultTable
@@ -60,7 +60,7 @@ __all__ = [
     "merge_results",
     "message_pattern",
     "normalise",
-    "read_requests",
+    "index_requests",
     "read_result_file",
     "read_results",
     "result_column_names",

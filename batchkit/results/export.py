@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from ..atomic import atomic_write
+from ..tables import table_format, write_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -92,7 +93,6 @@ def write_merged(
     keep it a list of numbers. `sheet` names the XLSX sheet; `excel` writes CSV/TSV with a UTF-8
     byte-order mark and CRLF lines.
     """
-    from ..tables import table_format, write_table
 
     fmt = "csv" if str(path) == "-" else table_format(path)
     written = ExportResult(str(path), len(frame))

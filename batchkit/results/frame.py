@@ -7,8 +7,10 @@ from __future__ import annotations
 from array import array
 from typing import TYPE_CHECKING
 
+from ..build import row_number_from_id
 from ..errors import UsageError
 from ..lines import source_name
+from ..tables import column_texts, iter_table, read_table, sheet_name, table_files, table_format
 from .parsed import ANSWER, PARSE_ERROR, AnswerParser
 from .read import OK
 from .report import MergeReport
@@ -138,8 +140,6 @@ def attach_source(frame, source, id_column, id_prefix, report: MergeReport, shee
     """
     import pandas as pd
 
-    from ..tables import read_table, sheet_name, table_files, table_format
-
     if isinstance(source, pd.DataFrame):
         table = source.reset_index(drop=True)
         report.source = "<DataFrame>"
@@ -169,8 +169,6 @@ def _positions_by_id(frame, table, source, id_column, report, sheet, encoding) -
     """The source row of every request (-1 for none), by the id column's cell text."""
     import pandas as pd
 
-    from ..tables import column_texts, iter_table
-
     if id_column not in table.columns:
         raise UsageError(
             f"id_column= {id_column!r} is not a column of {report.source}; its columns are: "
@@ -194,7 +192,6 @@ def _positions_by_id(frame, table, source, id_column, report, sheet, encoding) -
 
 def _positions_by_row_number(frame, rows: int, id_prefix: str) -> list[int]:
     """The source row of every request (-1 for none), by the row number in a generated id."""
-    from ..build import row_number_from_id
 
     positions = []
     for cid in frame["custom_id"]:

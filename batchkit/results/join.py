@@ -23,19 +23,21 @@ from __future__ import annotations
 
 import functools
 import os
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..dialects import manifest_notes, read_id_map
+from ..batchfile import read_id_map
 from ..errors import InputError, UsageError
 from ..findings import Finding
 from ..lines import open_binary, read_objects, source_name
 from .digest import digest
 from .frame import attach_source, to_frame
+from .manifest import manifest_notes
 from .read import BATCH_ERROR, HTTP_ERROR, MISSING, OK, read_result_file
 from .report import Duplicate, Located, MergeReport, MergeResult, Orphan
-from .requests import RequestIndex, StageRead, read_requests
+from .requests import RequestIndex, StageRead, index_requests
 from .table import ResultTable
 
 if TYPE_CHECKING:
@@ -61,18 +63,19 @@ def join_results(
     told = progress and functools.partial(progress, "results")
     for path in paths:
         name = source_name(path)
-        problems = 0
+        problems = Counter()
 
-        def emit(file: str, finding: Finding) -> None:
-            nonlocal problems
+        def emit(file: str, finding: Finding, problems: Counter = problems) -> None:
             report.add_finding(file, finding)
-            problems += finding.code != "empty-file"  # an empty error file is normal
+            problems[finding.code] += 1
 
         read_before, file_number = read, table.file_number(name)
         for record in read_result_file(path, emit, told):
             read += 1
             _place(record, file_number, requests, table, seen, report)
-        if read == read_before and problems:
+        # A file of lines that are not results is the wrong file; one whose lines could not be read (too
+        # long) is reported as it is. An empty error file is normal.
+        if read == read_before and problems.keys() - {"empty-file"} and not problems["line-too-long"]:
             raise InputError(_not_results(path, name))
     for row, located in sorted(seen.items()):
         kept = table.located(row)
@@ -163,7 +166,7 @@ def join_inputs(
     notes: list[str] = []
     inputs, results = _paths(inputs, "input"), result_paths(results, notes)
     report = MergeReport([source_name(p) for p in inputs], [source_name(p) for p in results], notes=notes)
-    requests = read_requests(inputs, report, progress)
+    requests = index_requests(inputs, report, progress)
     if id_map is not None:
         found = requests.alias(read_id_map(id_map))
         notes.append(f"note: {found:,} request(s) also found by the ids in {source_name(id_map)}")

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import orjson
 
+from ..formats import Request
+
 ANSWER = "answer"  # column prefix: answer.FIELD; a top-level value that is not an object is `answer`
 PARSE_ERROR = "parse_error"
 TRUNCATED = frozenset({"length", "max_tokens", "max_output_tokens", "MAX_TOKENS"})  # every dialect's name
@@ -36,12 +38,10 @@ class Expected:
     tool: str | None = None
 
 
-def request_schema(line: dict) -> Expected | None:
-    """What a request line (OpenAI `body`, or Anthropic `params`) asked its answer to be; None when it
-    asked for no JSON schema."""
-    body = line.get("body") if type(line.get("body")) is dict else line.get("params")
-    if type(body) is not dict:
-        return None
+def request_schema(request: Request) -> Expected | None:
+    """What a request (an OpenAI body, or Anthropic's params) asked its answer to be; None when it asked
+    for no JSON schema."""
+    body = request.body
     for schema in (
         _dig(body, "response_format", "json_schema", "schema")
         if _dig(body, "response_format", "type") == "json_schema"

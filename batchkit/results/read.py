@@ -26,6 +26,7 @@ from typing import BinaryIO
 import orjson
 
 from ..findings import WARNING, Finding
+from ..formats import result_line
 from ..lenient import as_int, timestamp
 from ..lines import BytesRead, is_compressed, open_binary, read_objects, source_name
 
@@ -123,10 +124,7 @@ def read_result_file(
 
 def normalise(obj: dict, line: int = 0, file: str = "", emit: Callable[[Finding], None] | None = None):
     """The `ResultRecord` for one parsed result line, or None (after a finding) when it is not one."""
-    if "custom_id" not in obj or "result" in obj:  # another provider's shape (Anthropic, Gemini, Bedrock …)
-        from ..dialects.results import as_openai_output
-
-        obj = as_openai_output(obj) or obj
+    obj = result_line(obj)  # every provider's shape as OpenAI's output line
 
     def bad(code: str, path: str, message: str) -> None:
         if emit is not None:

@@ -1,7 +1,7 @@
 """The requests a merge joins results to: one row per request line of the input files (custom_id, model
 and where the line is), read in one streaming pass. Request bodies are never kept; the JSON schema a
 request asked its answer to follow is kept once per distinct schema (`expected_of`). A line in any
-dialect (batchkit.dialects) gives its id and model the way its dialect holds them."""
+format gives its id and model the way its format holds them (batchkit.formats)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,15 @@ from collections.abc import Callable, Sequence
 
 import orjson
 
-from ..dialects import detect, get_dialect
 from ..errors import InputError
 from ..findings import WARNING, Finding
-from ..lines import open_binary, read_objects, source_name
+from ..formats import Request, read_requests
+from ..lines import open_binary, source_name
 from .parsed import Expected, request_schema
 from .report import MergeReport
 
 # (stage: "requests" | "results", bytes of the file read so far, its size or None): jsonl.BytesRead per stage
 StageRead = Callable[[str, int, "int | None"], None]
-RESULT_FIELDS = frozenset(("response", "error", "result", "modelOutput"))  # what only a result line holds
 
 
 class RequestIndex:
@@ -52,8 +51,8 @@ class RequestIndex:
         at = self.expected_at[row]
         return None if at < 0 else self.expected[at]
 
-    def _expect(self, obj: dict) -> int:
-        expected = request_schema(obj)
+    def _expect(self, request: Request) -> int:
+        expected = request_schema(request)
         if expected is None:
             return -1
         key = orjson.dumps([expected.schema, expected.tool], option=orjson.OPT_SORT_KEYS)
@@ -68,9 +67,10 @@ class RequestIndex:
             return []
         return [first, *self.extra_rows.get(custom_id, ())]
 
-    def add(self, obj: dict, custom_id: str, number: int, raw: bytes, emit, model=None) -> None:
-        """One request line (its id and model read already); the same line again is not added twice."""
-        line_hash = hash(raw)
+    def add(self, request: Request, emit) -> None:
+        """One request (with an id); the same line again is not added twice."""
+        custom_id, number, model = request.id, request.line, request.model
+        line_hash = hash(request.raw)
         rows = self.rows_of(custom_id)
         if rows:
             if any(self.line_hash[r] == line_hash for r in rows):
@@ -79,15 +79,14 @@ class RequestIndex:
             self.extra_rows.setdefault(custom_id, []).append(len(self.ids))
         else:
             self.index[custom_id] = len(self.ids)
-        url = obj.get("url")
-        if type(url) is str:
-            self.endpoints.add(url)
+        if request.endpoint is not None:
+            self.endpoints.add(request.endpoint)
         self.ids.append(custom_id)
         self.models.append(self._models.setdefault(model, model) if type(model) is str else None)
         self.file_index.append(len(self.files) - 1)
         self.line.append(number)
         self.line_hash.append(line_hash)
-        self.expected_at.append(self._expect(obj))
+        self.expected_at.append(self._expect(request))
 
     def alias(self, id_map: dict[str, str | None]) -> int:
         """Lets results name requests by the ids a conversion wrote (`id_map`: written → original id);
@@ -112,7 +111,7 @@ class RequestIndex:
         )
 
 
-def read_requests(paths: Sequence, report: MergeReport, progress: StageRead | None) -> RequestIndex:
+def index_requests(paths: Sequence, report: MergeReport, progress: StageRead | None) -> RequestIndex:
     """Every request line of `paths`; problems go to the report. A file of result lines given as
     input, or a file without one request line, is an InputError naming the file."""
     requests = RequestIndex()
@@ -128,37 +127,30 @@ def _read_file(path, name: str, requests: RequestIndex, report: MergeReport, pro
     def emit(finding: Finding) -> None:
         report.add_finding(name, finding)
 
+    def result_line(number: int) -> None:
+        counts["results"] += 1
+
     stats: dict = {}
-    request_shaped = result_shaped = added = 0
-    module = None
+    counts = {"results": 0, "requests": 0, "added": 0}
     with open_binary(path, progress and functools.partial(progress, "requests")) as stream:
-        for number, obj, raw in read_objects(stream, emit, stats):
-            # a file is in one dialect: the line before's is tried first
-            if module is None or not module.looks_like(obj):
-                dialect = detect(obj)
-                module = get_dialect(dialect) if dialect is not None else None
-                id_field = module.ID_FIELD if module is not None else "custom_id"
-            if not RESULT_FIELDS.isdisjoint(obj):
-                result_shaped += 1
-            elif module is not None:
-                request_shaped += 1
-            custom_id = obj.get(id_field) if id_field is not None else module.id_of(obj)
-            if type(custom_id) is not str or not custom_id:
-                code = "missing-field" if custom_id is None else "wrong-type"
-                message = "request has no usable custom_id, so no result can be joined to it"
-                emit(Finding(code, message, number, "/custom_id"))
+        for request in read_requests(stream, emit, stats=stats, results=result_line):
+            counts["requests"] += 1
+            if not request.id:
+                absent = request.format.id_of(orjson.loads(request.raw)) is None
+                code = "missing-field" if absent else "wrong-type"
+                message = f"request has no usable {request.format.id_name}, so no result can be joined to it"
+                emit(Finding(code, message, request.line, request.format.id_pointer))
                 continue
-            added += 1
-            model = module.model_of(obj) if module is not None else None
-            requests.add(obj, custom_id, number, raw, emit, model)
+            counts["added"] += 1
+            requests.add(request, emit)
     if not stats.get("content", True):
         emit(Finding("empty-file", "the input file has no requests", None, severity=WARNING))
-    elif result_shaped and not request_shaped:
+    elif counts["results"] and not counts["requests"]:
         raise InputError(
             f"{name}: holds result lines (response/error), not requests: give the batch file as the "
             "input and the result files as the results"
         )
-    elif not added:
+    elif not counts["added"]:
         lines = stats.get("lines", 0)
         raise InputError(
             f"{name}: not a batch file: none of its {lines:,} line(s) is a request with a custom_id"

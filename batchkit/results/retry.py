@@ -7,8 +7,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..errors import InputError, UsageError
+from ..batchfile import write_numbered
+from ..errors import InputError, UsageError, ValidationFailed
 from ..lines import content_lines, open_binary
+from ..options import Options
 from .join import Paths, join_inputs
 from .read import STATUSES
 from .report import FAILED, MergeReport
@@ -68,6 +70,15 @@ def select_retry(
             f"none of the {len(report.orphans):,} result(s) in {', '.join(report.results)} answers a request "
             f"of {', '.join(report.inputs)}: are these the results of this batch? nothing written"
         )
+    unread = [
+        (file, f) for file, f in report.findings if f.code == "line-too-long" and file in report.results
+    ]
+    if unread:
+        # the requests answered on a line that could not be read would be sent, and paid for, again
+        file, finding = unread[0]
+        raise ValidationFailed(
+            f"{file}:{finding.line}: a result line could not be read ({finding.message}); nothing written"
+        )
     wanted: list[set[int]] = [set() for _ in requests.files]
     selected = Counter()
     for row, status in enumerate(table.status):
@@ -103,23 +114,13 @@ def retry(
     """Write the original request lines of every request whose status is in `only` (default: every
     status but ok) to `output`, validated and sharded under the provider's limits like `build` (lines
     of another dialect as that dialect, under its home provider unless `provider` is given)."""
-    from ..batchfile import write_numbered
-    from ..dialects import copied_lines_rules
-
     inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     report, selected, lines = select_retry(inputs, results, only, progress=progress)
     if not sum(selected.values()):
         return RetryResult([], selected, report)
-    provider, make_validator = copied_lines_rules(inputs[0], provider)
-    written = write_numbered(
-        enumerate(lines, 1),
-        output,
-        provider,
-        max_requests=max_requests,
-        max_bytes=max_bytes,
-        force=force,
-        make_validator=make_validator,
-    )
+    with open_binary(inputs[0]) as stream:
+        options = Options.for_copies(stream, provider, max_requests=max_requests, max_bytes=max_bytes)
+    written = write_numbered(enumerate(lines, 1), output, options, force=force)
     return RetryResult(list(written.paths), selected, report, written.report)
 
 

@@ -24,7 +24,8 @@ from pathlib import Path
 import orjson
 
 from ..atomic import atomic_path, cannot_write
-from ..lines import is_compressed, open_binary
+from ..lines import is_compressed, open_binary, source_name
+from ..tables import COMPRESSIONS, table_format
 from .export import ExportResult, escape_formulas_in
 from .frame import columns, to_frame
 from .join import Paths, join_inputs
@@ -49,7 +50,6 @@ class _SliceRequests:
 def streamable(results: Paths, output) -> bool:
     """Whether a merge of `results` into `output` can stream: plain result files that can be read back
     by offset, and an uncompressed CSV, TSV, JSONL or Parquet output (or '-', CSV)."""
-    from ..tables import COMPRESSIONS, table_format
 
     if str(output) != "-":
         try:
@@ -145,7 +145,6 @@ def stream_merge(
 
 def _paths_by_name(results: Paths) -> dict:
     """The result paths by the names the table's files are known by."""
-    from ..lines import source_name
 
     given = [results] if isinstance(results, (str, os.PathLike)) else list(results)
     return {source_name(p): p for p in given}
@@ -157,7 +156,6 @@ def _has_embedding_column(table: OffsetTable, requests: RequestIndex) -> bool:
 
 
 def _format(path) -> str:
-    from ..tables import table_format
 
     return table_format(path)
 

@@ -22,8 +22,10 @@ from typing import BinaryIO
 import orjson
 
 from ..errors import InputError, UsageError, ValidationFailed
-from ..lines import dumps_line, request_lines
+from ..formats import OPENAI, requests_of
+from ..lines import dumps_line
 from ..providers import Provider
+from ..validate import validate_file
 from ..wire import LOCAL, api_path, result_line
 
 RequestsDone = Callable[[int, int, int], None]  # (answered so far, failed so far, total requests)
@@ -143,7 +145,6 @@ def _open_parts(output: Path, errors: Path) -> tuple[BinaryIO, set[str], BinaryI
 
 def _valid_requests(source: Path, provider: str | Provider) -> int:
     """The number of requests in `source`; ValidationFailed (with the report) when it is invalid."""
-    from ..validate import validate_file
 
     report = validate_file(source, provider)
     if not report.valid:
@@ -265,8 +266,8 @@ class _Sending:
                 record(line, 200 <= answer.status_code < 300)
 
         async def produce() -> None:
-            for _number, obj in request_lines(self.source, self.done):
-                await queue.put((obj["custom_id"], obj["url"], obj["body"]))
+            for request in requests_of(self.source, OPENAI, self.done):
+                await queue.put((request.id, request.endpoint, request.body))
             for _ in range(self.concurrency):
                 await queue.put(None)
 

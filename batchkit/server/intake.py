@@ -12,8 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from ..dialects import OPENAI
-from ..lines import MAX_LINE_BYTES, LineReader, bounded_lines, skip_rest
+from ..formats import OPENAI, read_requests
 from ..validate import validate_file
 from ..wire import LOCAL, MAX_BATCH_ERRORS, WRONG_URL_MESSAGE, batch_error, unknown_model_message
 
@@ -86,31 +85,15 @@ def _server_errors(path, endpoint: str, wrong_endpoint: set[str], unknown_model:
     """invalid_url and model_not_found for each line that has them, in line order."""
     errors = []
     with open(path, "rb") as stream:
-        for number, obj in _objects(stream):
-            url = obj.get("url")
-            if type(url) is str and url in wrong_endpoint:
+        for request in read_requests(stream, lambda finding: None, dialect=OPENAI):
+            number = request.line
+            if request.endpoint in wrong_endpoint:
                 errors.append(
                     {"code": "invalid_url", "param": "url", "line": number, "message": WRONG_URL_MESSAGE}
                 )
-            body = obj.get("body")
-            model = body.get("model") if isinstance(body, dict) else None
-            if type(model) is str and model in unknown_model:
-                message = unknown_model_message(model)
+            if request.model in unknown_model:
+                message = unknown_model_message(request.model)
                 errors.append(
                     {"code": "model_not_found", "param": "body.model", "line": number, "message": message}
                 )
     return errors
-
-
-def _objects(stream):
-    """(line number, object) of the lines that hold one; a line past the bound (already an error entry)
-    is read past, never held."""
-    reader = LineReader(lambda finding: None)
-    for number, raw in enumerate(bounded_lines(stream), 1):
-        if len(raw) > MAX_LINE_BYTES:
-            if not raw.endswith(b"\n"):
-                skip_rest(stream)
-            continue
-        obj = reader.parse(number, raw.rstrip(b"\r\n"))
-        if obj is not None:
-            yield number, obj

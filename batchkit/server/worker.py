@@ -13,7 +13,8 @@ import logging
 import time
 from pathlib import Path
 
-from ..lines import dumps_line, request_lines
+from ..formats import OPENAI, requests_of
+from ..lines import dumps_line
 from ..wire import Answer, error_body, expired_line, missing_file_message, new_id, result_line
 from .enqueued import prompt_tokens
 from .intake import check_input
@@ -246,10 +247,10 @@ class Manager:
     async def _run_requests(self, batch_id: str, endpoint: str, path: Path) -> None:
         done = await off_loop(self.store.done_custom_ids, batch_id)
         async with asyncio.TaskGroup() as group:
-            for number, obj in request_lines(path, done):
+            for request in requests_of(path, OPENAI, done):
                 await self.slots.acquire()
                 task = group.create_task(
-                    self._answer(batch_id, endpoint, number, obj["custom_id"], obj["body"])
+                    self._answer(batch_id, endpoint, request.line, request.id, request.body)
                 )
                 # released by a callback: a task cancelled before it ever ran must free its slot too
                 task.add_done_callback(lambda _task: self.slots.release())
@@ -264,8 +265,8 @@ class Manager:
     def _record_expired(self, batch_id: str, path: Path) -> None:
         done = self.store.done_custom_ids(batch_id)
         expired = (
-            (obj["custom_id"], number, False, dumps_line(expired_line(obj["custom_id"])), None)
-            for number, obj in request_lines(path, done)
+            (request.id, request.line, False, dumps_line(expired_line(request.id)), None)
+            for request in requests_of(path, OPENAI, done)
         )
         self.store.record_results(batch_id, expired)
 

@@ -1,14 +1,14 @@
 """Tokens and money before a batch is sent: counting (offline vocabularies), prices as data, estimates.
 
 count     counter_for(model, tokenizer) → a Counter (exact for OpenAI families, a tokenizer.json, or ~)
-bodies    read_prompt(url, body) → the texts and fixed tokens a request puts before the model
+bodies    prompt_of(request) → the texts and fixed tokens a request (of any format) puts before the model
 prices    load_prices(file) → (provider, model) → Price
 estimate  estimate(files, …) → Estimate (per file and model: tokens, ceiling, cost, lengths);
-          request_tokens(url, body) → one request's prompt tokens
+          request_tokens(request) → one request's prompt tokens
 render    render_text(Estimate) → the text people read
 """
 
-from .bodies import Prompt, read_prompt
+from .bodies import Prompt, prompt_of, read_prompt
 from .count import Counter, counter_for, encoding_for_model
 from .estimate import DEFAULT_MAX_OUTPUT, Estimate, estimate, request_tokens
 from .prices import Price, load_prices
@@ -24,6 +24,7 @@ __all__ = [
     "encoding_for_model",
     "estimate",
     "load_prices",
+    "prompt_of",
     "read_prompt",
     "render_text",
     "request_tokens",

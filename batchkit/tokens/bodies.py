@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from ..formats import Request
 from .images import image_tokens
 from .tools import function_tools
 
@@ -46,6 +47,20 @@ class Prompt:
         """A part with no documented counting rule: its JSON text, and the count becomes an estimate."""
         self.texts.append(orjson.dumps(value).decode())
         self.estimated = True
+
+
+def prompt_of(request: Request) -> Prompt:
+    """What a request of any format puts before the model, read from the OpenAI body that stands for it
+    (its format's `openai_view`); a request with none is flagged, as an unknown endpoint is."""
+    view = request.format.openai_view(request)
+    if view is None:
+        return read_prompt(request.endpoint or "", request.body)
+    prompt = read_prompt(*view)
+    if request.model is not None:
+        prompt.model = request.model
+    # a converted body is counted by OpenAI's formatting rules, which are not that format's own
+    prompt.estimated |= view[1] is not request.body
+    return prompt
 
 
 def read_prompt(url: str, body: dict) -> Prompt:

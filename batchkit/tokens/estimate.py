@@ -8,9 +8,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..findings import Finding
-from ..lines import BytesRead, content_lines, open_binary, parse_line, source_name
+from ..formats import Dialect, Request, get_dialect, read_requests
+from ..lines import BytesRead, open_binary, source_name
 from ..providers import get_provider
-from .bodies import Prompt, read_prompt
+from .bodies import Prompt, prompt_of
 from .count import Counter, counter_for
 from .lengths import Lengths
 from .prices import Price, load_prices
@@ -109,7 +110,8 @@ class Estimate:
 
     @property
     def ok(self) -> bool:
-        return not any(f.unreadable for f in self.files)
+        """Every line of every file read, and every file holds a request."""
+        return all(not f.unreadable and f.models for f in self.files)
 
     def totals(self) -> dict:
         groups = [m for f in self.files for m in f.models.values()]
@@ -138,9 +140,9 @@ class Estimate:
         }
 
 
-def request_tokens(url: str, body: dict, tokenizer: str | os.PathLike | None = None) -> int:
-    """The prompt tokens of one request, counted as `estimate` counts them."""
-    prompt = read_prompt(url, body)
+def request_tokens(request: Request, tokenizer: str | os.PathLike | None = None) -> int:
+    """The prompt tokens of one request (of any format), counted as `estimate` counts them."""
+    prompt = prompt_of(request)
     return prompt.fixed + sum(counter_for(prompt.model, tokenizer).count_batch(prompt.texts))
 
 
@@ -156,50 +158,37 @@ class _Pricer:
         )
 
 
-def _requests(stream, result: FileEstimate) -> Iterable[tuple[str, str, dict]]:
-    """(model, url, body) of every readable request; unreadable lines become findings."""
-    for number, raw in content_lines(stream):
-        obj = parse_line(number, raw, result.note)
-        if obj is None:
-            continue
-        body = obj.get("body") if isinstance(obj, dict) else None
-        if not isinstance(body, dict):
-            result.note(Finding("missing-field", "a request line needs a `body` object", number, "/body"))
-            continue
-        model = body.get("model")
-        url = obj.get("url")
-        yield (
-            (model if isinstance(model, str) and model else NO_MODEL),
-            (url if isinstance(url, str) else ""),
-            body,
-        )
-
-
 def _count_chunk(chunk: dict[str, list], result: FileEstimate, pricer: _Pricer, default_max: int) -> None:
     for model, items in chunk.items():
         group = result.models.get(model) or result.models.setdefault(model, pricer.group(model))
-        texts = [text for _url, prompt in items for text in prompt.texts]
+        texts = [text for _endpoint, prompt in items for text in prompt.texts]
         counts = group.counter.count_batch(texts)
         at = 0
-        for url, prompt in items:
+        for endpoint, prompt in items:
             n = len(prompt.texts)
-            group.add(url, prompt, prompt.fixed + sum(counts[at : at + n]), default_max)
+            group.add(endpoint, prompt, prompt.fixed + sum(counts[at : at + n]), default_max)
             at += n
     chunk.clear()
 
 
 def estimate_file(
-    source, pricer: _Pricer, default_max_output: int = DEFAULT_MAX_OUTPUT, progress: BytesRead | None = None
+    source,
+    pricer: _Pricer,
+    default_max_output: int = DEFAULT_MAX_OUTPUT,
+    progress: BytesRead | None = None,
+    dialect: Dialect | None = None,
 ) -> FileEstimate:
+    """One file's estimate; its lines are read in `dialect` when given, else each in its own format."""
     result = FileEstimate(source_name(source))
     chunk: dict[str, list] = {}
     pending = 0
     with open_binary(source, progress) as stream:
-        for model, url, body in _requests(stream, result):
+        for request in read_requests(stream, result.note, dialect=dialect):
+            model = request.model or NO_MODEL
             if model not in result.models and model not in chunk:
                 if len(result.models.keys() | chunk.keys()) >= MAX_MODELS:
                     model = MORE_MODELS
-            chunk.setdefault(model, []).append((url, read_prompt(url, body)))
+            chunk.setdefault(model, []).append((request.endpoint or "", prompt_of(request)))
             pending += 1
             if pending >= CHUNK:
                 _count_chunk(chunk, result, pricer, default_max_output)
@@ -215,16 +204,20 @@ def estimate(
     tokenizer: str | os.PathLike | None = None,
     default_max_output: int = DEFAULT_MAX_OUTPUT,
     progress: BytesRead | None = None,
+    dialect: str | Dialect | None = None,
 ) -> Estimate:
     """Tokens and cost of batch files, per file and per model, before anything is sent.
 
     `prices`: a JSON file whose entries replace or add to the shipped prices; `tokenizer`: a Hugging Face
     tokenizer.json for models outside the OpenAI families (else those are estimated with o200k_base).
-    `progress` hears how much of each file was read, one file after another."""
+    `progress` hears how much of each file was read, one file after another. Lines of every format are
+    counted (a format other than OpenAI's through the OpenAI body that stands for it, an estimate);
+    `dialect` names the one format every line must be in."""
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
     name = get_provider(provider).name
     table = load_prices(prices)
     pricer = _Pricer(name, table, tokenizer)
-    files = [estimate_file(p, pricer, default_max_output, progress) for p in paths]
+    fmt = get_dialect(dialect) if dialect is not None else None
+    files = [estimate_file(p, pricer, default_max_output, progress, fmt) for p in paths]
     return Estimate(name, default_max_output, files, sorted({p for p, _m in table}))

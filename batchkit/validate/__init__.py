@@ -7,12 +7,13 @@ strict-mode schema check and repairs (`strict`) that build uses for --response-s
 """
 
 from .explain import did_you_mean, explain
+from .files import validate_file
 from .fix import Change, FixResult, fix_file
 from .kinds import FINE_TUNING, REQUESTS, RESULTS, file_kind
 from .memory import validate_requests
 from .rules import ExactIds, LineRules
 from .strict import check_strict_schema, strict_repairs, strict_schema
-from .validator import Validator, schema_findings, validate_file, validate_request
+from .validator import Validator, schema_findings, validate_request
 
 __all__ = [
     "FINE_TUNING",

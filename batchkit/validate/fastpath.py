@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal, Union
 import msgspec
 
 from .. import schemas
+from ..formats import OPENAI, Dialect
+from .rules import BODY_RULES, RULE_ROLES
 
 # Keywords that only annotate.
 ANNOTATIONS = frozenset(
@@ -306,7 +308,6 @@ def body_type(name: str):
     a line with a rule's one field fails to decode; one with both fields of a rule's pair decodes, and
     `Validator.feed_lines` sends it on by `rule_pairs()` (a decoder hook would cost more per line).
     """
-    from .rules import BODY_RULES, RULE_ROLES
 
     single = frozenset(r.fields[0] for r in BODY_RULES if len(r.fields) == 1)
     return Converter(
@@ -318,7 +319,6 @@ def body_type(name: str):
 def rule_pairs() -> tuple[tuple[str, str], ...]:
     """The body fields whose presence together needs a rule: a decoded line whose body has both of a
     pair takes the reference path."""
-    from .rules import BODY_RULES
 
     pairs = tuple(r.fields for r in BODY_RULES if len(r.fields) > 1)
     if any(len(p) != 2 or not all(f.isidentifier() for f in p) for p in pairs):
@@ -362,3 +362,36 @@ def line_decoder():
 # Any failure to decode a line on the fast path sends it to the reference path, which decides and
 # explains: msgspec's own errors, bytes that are not UTF-8, and a line nested past its recursion limit.
 DECODE_ERRORS = (msgspec.MsgspecError, ValueError, KeyError, RecursionError)
+
+
+@functools.cache
+def decoder_for(dialect: Dialect):
+    """(decode, keys) for one format's lines: `decode` parses and checks a line against its schema (raising
+    for any line the reference path must see), `keys(line)` gives (id, endpoint, model) of a decoded line,
+    or None when a rule needs the whole line (the reference path then reads it)."""
+    if dialect is OPENAI:
+        return line_decoder()[0], _openai_keys()
+    decode = msgspec.json.Decoder(Converter(dialect.schema, closed=True).root()).decode
+    to_builtins, read = msgspec.to_builtins, dialect.read
+
+    def keys(line):
+        request = read(to_builtins(line))
+        return request.id, request.endpoint, request.model
+
+    return decode, keys
+
+
+def _openai_keys():
+    """OpenAI lines: the id, the url their type was tagged by, the body's model — unless the body has both
+    fields of a rule's pair."""
+    urls, pairs = line_decoder()[1], rule_pairs()
+    unset = msgspec.UNSET
+
+    def keys(line):
+        body = line.body
+        for first, second in pairs:
+            if getattr(body, first, unset) is not unset and getattr(body, second, unset) is not unset:
+                return None
+        return line.custom_id, urls[type(line)], body.model
+
+    return keys

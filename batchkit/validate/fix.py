@@ -26,10 +26,14 @@ from typing import BinaryIO
 import orjson
 
 from ..atomic import atomic_write
-from ..errors import InputError, UsageError
+from ..errors import InputError, UsageError, ValidationFailed
 from ..findings import Report
-from ..lines import BOM, dumps_line, open_binary
+from ..formats import Dialect, detect, detect_stream
+from ..lines import BOM, MAX_LINE_BYTES, bounded_lines, dumps_line, open_binary, overlong
+from ..options import Options
 from ..providers import Provider
+from .strict import fix_strict_schemas, strict_repairs
+from .validator import Validator
 
 
 @dataclass(frozen=True)
@@ -59,8 +63,11 @@ class FixResult:
 
 
 def _raw_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes, bool]]:
-    """(line number, bytes without the line end, whether it ended with CRLF)."""
-    for number, raw in enumerate(stream, 1):
+    """(line number, bytes without the line end, whether it ended with CRLF). A line past the line limit
+    cannot be repaired or copied: nothing is written (ValidationFailed, with the finding)."""
+    for number, raw in enumerate(bounded_lines(stream, MAX_LINE_BYTES), 1):
+        if len(raw) > MAX_LINE_BYTES:
+            _refuse(overlong(stream, raw, MAX_LINE_BYTES).finding(number))
         crlf = raw.endswith(b"\r\n")
         if raw.endswith(b"\n"):
             raw = raw[:-2] if crlf else raw[:-1]
@@ -98,6 +105,12 @@ def _is_array_start(raw: bytes) -> bool:
     return False
 
 
+def _refuse(finding) -> None:
+    report = Report("<input>", "")
+    report.add(finding)
+    raise ValidationFailed(f"line {finding.line}: {finding.message}; nothing written", report)
+
+
 def _objects_of_array(value, where: str) -> list[dict]:
     if type(value) is not list or not all(type(v) is dict for v in value):
         raise InputError(f"{where}: a JSON array that is not all objects cannot be turned into request lines")
@@ -115,6 +128,7 @@ def fix_file(
     provider: str | Provider | None = None,
     max_findings: int | None = None,
     validate: bool = True,
+    dialect: str | None = None,
 ) -> FixResult:
     """Repair `source` into `output` (a path, or an open binary stream), or over `source` itself with
     in_place=True. Never writes over the input otherwise. Returns the changes (with input line numbers)
@@ -122,15 +136,16 @@ def fix_file(
 
     The pipeline: read → reading repairs (BOM, CRLF, blank lines, arrays) → drop duplicates → rename
     repeated ids → strict schemas → count → write (and validate what is written)."""
-    from .validator import Validator
 
     output = _target(source, output, in_place)
-    validator = Validator(provider, max_findings=max_findings, file=_name(output)) if validate else None
+    options = Options.of(provider, max_findings=max_findings, dialect=dialect)
     changes: list[Change] = []
     with _Source(source, copy_stream=dedupe_ids) as read:
         # A new id must not take one that a later line has: a first pass learns every id.
         taken = _all_ids(read, drop_duplicates) if dedupe_ids else set()
         with read() as stream:
+            settled = options.for_lines(detect_stream(stream))
+            validator = Validator(settled, dialect=settled.dialect, file=_name(output)) if validate else None
             lines = _repaired(stream, changes, drop_duplicates)
             if dedupe_ids:
                 lines = _dedupe_ids(lines, changes, taken)
@@ -175,9 +190,7 @@ def _repaired(stream: BinaryIO, changes: list[Change], drop_duplicates: bool) ->
 def _all_ids(read, drop_duplicates: bool) -> set[str]:
     with read() as stream:
         return {
-            cid
-            for _n, raw in _repaired(stream, [], drop_duplicates)
-            if (cid := _custom_id(raw)[1]) is not None
+            cid for _n, raw in _repaired(stream, [], drop_duplicates) if (cid := _request(raw)[2]) is not None
         }
 
 
@@ -263,7 +276,7 @@ def _lines_after_reading_repairs(
     """(input line number, line) after BOM, CRLF, blank-line and JSON-array repairs."""
     seen_content = False
     array_lines: list[bytes] | None = None
-    array_start = 0
+    array_start = array_bytes = 0
     for number, raw, crlf in _raw_lines(stream):
         if number == 1 and raw.startswith(BOM):
             raw = raw[len(BOM) :]
@@ -272,6 +285,12 @@ def _lines_after_reading_repairs(
             crlf_runs.add(number)
         if array_lines is not None:
             array_lines.append(raw)
+            array_bytes += len(raw) + 1
+            if array_bytes > MAX_LINE_BYTES:
+                raise InputError(
+                    f"the JSON array starting on line {array_start} holds more than {MAX_LINE_BYTES:,} bytes; "
+                    "write one request per line with a streaming tool (`jq -c '.[]' FILE`)"
+                )
             continue
         if not raw.strip():
             blank_runs.add(number)
@@ -332,24 +351,27 @@ def _drop_duplicates(
         yield number, raw
 
 
-def _custom_id(raw: bytes) -> tuple[dict | None, str | None]:
+def _request(raw: bytes) -> tuple[dict | None, Dialect | None, str | None]:
+    """(the line's object, its format, its id) — Nones for what it does not have."""
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return None, None
-    if type(obj) is not dict or type(obj.get("custom_id")) is not str:
-        return None, None
-    return obj, obj["custom_id"]
+        return None, None, None
+    dialect = detect(obj)
+    if dialect is None:
+        return None, None, None
+    ident = dialect.id_of(obj)
+    return obj, dialect, ident if type(ident) is str else None
 
 
 def _dedupe_ids(
     lines: Iterator[tuple[int, bytes]], changes: list[Change], taken: set[str]
 ) -> Iterator[tuple[int, bytes]]:
-    """Renames each repeat of a custom_id `ID~2`, `ID~3`, … never taking an id in `taken` (all the file's)."""
+    """Renames each repeat of an id `ID~2`, `ID~3`, … never taking an id in `taken` (all the file's)."""
     first: dict[str, int] = {}  # custom_id → input line of its first use
     next_suffix: dict[str, int] = {}
     for number, raw in lines:
-        obj, cid = _custom_id(raw)
+        obj, dialect, cid = _request(raw)
         if cid is None or cid not in first:
             if cid is not None:
                 first[cid] = number
@@ -361,8 +383,10 @@ def _dedupe_ids(
         new = f"{cid}~{k}"
         next_suffix[cid] = k + 1
         taken.add(new)
-        obj["custom_id"] = new
-        changes.append(Change(number, f"custom_id {cid!r} renamed {new!r} (first used on line {first[cid]})"))
+        dialect.set_id(obj, new)
+        changes.append(
+            Change(number, f"{dialect.id_name} {cid!r} renamed {new!r} (first used on line {first[cid]})")
+        )
         yield number, dumps_line(obj)[:-1]
 
 
@@ -372,12 +396,11 @@ def _fix_strict_schemas(
     """Each line whose strict schemas lacked what strict mode needs, repaired and written again."""
     import copy
 
-    from .strict import fix_strict_schemas, strict_repairs
-
     for number, raw in lines:
-        obj, _cid = _custom_id(raw)
-        body = obj.get("body") if obj is not None else None
-        if type(body) is not dict:
+        obj, dialect, _cid = _request(raw)
+        checked = dialect.checked_body(dialect.read(obj)) if dialect is not None else None
+        body = checked[1] if checked is not None else None
+        if not body:
             yield number, raw
             continue
         before = copy.deepcopy(body)

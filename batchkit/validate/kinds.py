@@ -13,42 +13,27 @@ import os
 
 import orjson
 
-from ..lines import content_lines, open_binary
+from ..formats import detect, is_result_line
+from ..lines import Overlong, content_lines, open_binary
 
 REQUESTS = "requests"
 RESULTS = "results"
 FINE_TUNING = "fine-tuning"
-
-# The first field of every request line of any dialect: a line with one is a request, whatever else it has
-_REQUEST_FIELDS = ("body", "url", "method", "params", "modelInput")
 
 
 def line_kind(obj) -> str:
     """RESULTS for a result line of any provider, FINE_TUNING for a fine-tuning example, else REQUESTS."""
     if type(obj) is not dict:
         return REQUESTS
-    if _is_result(obj):
+    if is_result_line(obj):
         return RESULTS
     if _is_fine_tuning(obj):
         return FINE_TUNING
     return REQUESTS
 
 
-def _is_result(obj: dict) -> bool:
-    answered = "response" in obj or "error" in obj
-    if "recordId" in obj:  # Bedrock: the request's own line, with its output or error added
-        return "modelOutput" in obj or "error" in obj
-    if "request" in obj:  # Vertex: the request's own line, with its response or status added
-        return "response" in obj or "status" in obj
-    if any(name in obj for name in _REQUEST_FIELDS):
-        return False
-    if "custom_id" in obj:  # OpenAI (and kluster, vLLM, Mistral, Together), Anthropic
-        return answered or "result" in obj
-    return "key" in obj and answered  # Gemini
-
-
 def _is_fine_tuning(obj: dict) -> bool:
-    if any(name in obj for name in ("custom_id", "key", "recordId", "request", *_REQUEST_FIELDS)):
+    if detect(obj) is not None or "custom_id" in obj:
         return False
     chat = isinstance(obj.get("messages"), list)  # supervised and reinforcement fine-tuning
     preference = "preferred_output" in obj and "non_preferred_output" in obj
@@ -61,6 +46,8 @@ def file_kind(path: str | os.PathLike) -> str:
     Raises InputError when the file cannot be opened or read."""
     with open_binary(path) as stream:
         for _number, raw in content_lines(stream):
+            if isinstance(raw, Overlong):
+                return REQUESTS  # validated, and reported there
             try:
                 return line_kind(orjson.loads(raw))
             except orjson.JSONDecodeError:

@@ -12,7 +12,7 @@ from ..errors import InputError
 from ..findings import Report
 from ..lines import dumps_line
 from ..providers import Provider
-from .validator import validate_file
+from .files import validate_file
 
 NAME = "<requests>"
 

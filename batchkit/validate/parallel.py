@@ -10,10 +10,14 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 
 from ..findings import Finding, Report
-from ..lines import BytesRead, LineReader, bounded_lines, file_range, skip_rest
-from ..providers import get_provider
+from ..formats import Dialect
+from ..lines import BytesRead, LineReader, file_range, iter_lines, skip_rest
+from ..options import Options
+from .fastpath import decoder_for
+from .validator import Validator
 
 
 def byte_ranges(path, size: int, parts: int) -> list[tuple[int, int]]:
@@ -22,26 +26,21 @@ def byte_ranges(path, size: int, parts: int) -> list[tuple[int, int]]:
     with open(path, "rb") as f:
         for k in range(1, parts):
             f.seek(max(size * k // parts - 1, cuts[-1]))
-            skip_rest(f)
+            skip_rest(f, budget=size)
             cuts.append(min(f.tell(), size))
     cuts.append(size)
     return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
 
 
-def file_start(path, provider, max_line: int) -> tuple[bool, tuple | None, tuple | None]:
+def file_start(path, validator) -> tuple[bool, tuple | None, tuple | None]:
     """What a single pass learns early and the later ranges need: whether the file is one JSON array
     spread over lines, and (value, line) of its first request's model and endpoint."""
     reader = LineReader(lambda finding: None)
+    provider, dialect = validator.provider, validator.dialect
     model = endpoint = None
     with open(path, "rb") as f:
-        for number, raw in enumerate(bounded_lines(f, max_line), 1):
-            if len(raw) > max_line:
-                if not raw.endswith(b"\n"):
-                    skip_rest(f)
-                reader.seen_content = True  # as the validator counts such a line
-                obj = None
-            else:
-                obj = reader.parse(number, raw.rstrip(b"\r\n"))
+        for number, _end, raw in iter_lines(f, max_line=validator.max_line):
+            obj = reader.parse(number, raw)
             if reader.array_file:
                 return True, None, None
             if not (provider.one_model or provider.one_endpoint):
@@ -50,22 +49,20 @@ def file_start(path, provider, max_line: int) -> tuple[bool, tuple | None, tuple
                 continue
             if obj is None:
                 continue
-            url, body = obj.get("url"), obj.get("body")
-            if endpoint is None and type(url) is str:
-                endpoint = (url, number)
-            if model is None and type(body) is dict and type(body.get("model")) is str:
-                model = (body["model"], number)
+            request = dialect.read(obj, number)
+            if endpoint is None and request.endpoint is not None:
+                endpoint = (request.endpoint, number)
+            if model is None and request.model is not None:
+                model = (request.model, number)
             if model is not None and endpoint is not None:
                 break
     return False, model, endpoint
 
 
 def _check_range(args, progress: BytesRead | None = None) -> dict:
-    from .validator import Validator
-
-    path, start, stop, provider, options, first_model, first_endpoint = args
+    path, start, stop, options, dialect, first_model, first_endpoint = args
     validator = Validator(
-        provider, ids="hashed", first_model=first_model, first_endpoint=first_endpoint, **options
+        options, dialect=dialect, ids="hashed", first_model=first_model, first_endpoint=first_endpoint
     )
     with open(path, "rb") as f:
         validator.feed_stream(
@@ -100,30 +97,29 @@ def _merge(report: Report, result: dict, line_base: int) -> None:
     summary.endpoints.update(result["endpoints"])
 
 
-def validate_parallel(path, size: int, provider, jobs: int, options: dict, progress=None) -> Report:
+def validate_parallel(
+    path, size: int, options: Options, dialect: Dialect, jobs: int, file: str, progress=None
+) -> Report:
     """`progress` hears the bytes of the first range as the parent reads them, then each later range's
     bytes as its worker finishes."""
-    from .validator import Validator
-
     try:
         context = multiprocessing.get_context("fork")  # workers share the parent's hash seed and schemas
     except ValueError:
         context = None
-    provider = get_provider(provider)
-    merged = Validator(provider, ids="hashed", **options)
-    array_file, first_model, first_endpoint = file_start(path, merged.provider, merged.max_line)
+    merged = Validator(options, dialect=dialect, ids="hashed", file=file)
+    array_file, first_model, first_endpoint = file_start(path, merged)
     if context is None or array_file:
         with open(path, "rb") as f:
             stream = file_range(f, 0, size, progress)
             merged.feed_stream(stream)
             stream.seek(0)
             return merged.finish(rescan=stream)
-    from .fastpath import line_decoder
-
-    line_decoder()  # built once here, inherited by every worker
-    worker_options = {k: v for k, v in options.items() if k != "file"}
+    decoder_for(dialect)  # built once here, inherited by every worker
     ranges = byte_ranges(path, size, jobs)
-    tasks = [(path, a, b, provider, worker_options, first_model, first_endpoint) for a, b in ranges]
+    # Workers check lines under the rules the whole file is checked under; file-level findings are the
+    # parent's alone.
+    lines_options = replace(options, provider=merged.rules.provider)
+    tasks = [(path, a, b, lines_options, dialect, first_model, first_endpoint) for a, b in ranges]
     line_base, has_content = 0, False
     # The parent checks the first range itself while the workers check the others.
     with ProcessPoolExecutor(max_workers=max(len(tasks) - 1, 1), mp_context=context) as pool:

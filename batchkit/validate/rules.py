@@ -3,6 +3,7 @@ and id rules, tool-call pairing, and advice. Everything provider-specific is rea
 
 from __future__ import annotations
 
+import re
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -11,12 +12,12 @@ from functools import partial
 
 from .. import schemas
 from ..findings import Finding
+from ..formats import OPENAI, Dialect, Request
 from ..providers import Provider
 from .explain import did_you_mean, field_name, pointer
 from .strict import check_structured_output
 
 Emit = Callable[[Finding], None]
-LINE_FIELDS = frozenset(schemas.load(schemas.REQUEST)["properties"])
 
 # Sampling and decoding fields that open-weight servers (vLLM, kluster.ai, llama.cpp …) accept beyond the
 # OpenAI body: still reported, since OpenAI rejects them, but never with a misleading "did you mean".
@@ -101,24 +102,27 @@ def _int(value) -> bool:
     return type(value) is int
 
 
-def duplicate(number: int, custom_id: str, first: int) -> Finding:
+def duplicate(number: int, custom_id: str, first: int, dialect: Dialect = OPENAI) -> Finding:
+    """A repeated id, named as the line's format names it (custom_id, key, recordId …)."""
+    name = dialect.id_name
     message = (
-        f"custom_id {custom_id!r} is already used on line {first}; every request needs its own id "
+        f"{name} {custom_id!r} is already used on line {first}; every request needs its own id "
         "(`batchkit fix --dedupe-ids` renames repeats)"
     )
-    return Finding("duplicate-custom-id", message, number, "/custom_id", related_lines=(first,))
+    return Finding("duplicate-custom-id", message, number, dialect.id_pointer, related_lines=(first,))
 
 
 class ExactIds:
     """custom_id → the line that first used it. Reports repeats at once; memory grows with the ids."""
 
-    def __init__(self):
+    def __init__(self, dialect: Dialect = OPENAI):
+        self.dialect = dialect
         self.first_line: dict[str, int] = {}
 
     def add(self, custom_id: str, number: int, emit: Emit) -> None:
         first = self.first_line.setdefault(custom_id, number)
         if first != number:
-            emit(duplicate(number, custom_id, first))
+            emit(duplicate(number, custom_id, first, self.dialect))
 
 
 SORT_FROM = 500_000  # ids from which sorting their hashes beats a set of them
@@ -131,7 +135,8 @@ class HashedIds:
     pass over the (line, custom_id) pairs of just those lines, so a hash collision never becomes a report.
     """
 
-    def __init__(self):
+    def __init__(self, dialect: Dialect = OPENAI):
+        self.dialect = dialect
         self.hashes = array("q")
 
     def add(self, custom_id: str, number: int, emit: Emit) -> None:
@@ -163,14 +168,14 @@ class HashedIds:
             if hash(custom_id) in repeated:
                 first = first_line.setdefault(custom_id, number)
                 if first != number:
-                    yield duplicate(number, custom_id, first)
+                    yield duplicate(number, custom_id, first, self.dialect)
 
 
 class LineRules:
     """Checks each request line in order; keeps the little state that spans lines.
 
     `first_model` and `first_endpoint` are (value, line) of the file's first request, given when a
-    later byte range of a file is checked on its own.
+    later byte range of a file is checked on its own. The id rule is the provider's, else the format's own.
     """
 
     def __init__(
@@ -179,31 +184,30 @@ class LineRules:
         ids: ExactIds | HashedIds | None = None,
         first_model: tuple[str, int] | None = None,
         first_endpoint: tuple[str, int] | None = None,
+        dialect: Dialect = OPENAI,
     ):
         self.provider = provider
-        self.id_match = provider.custom_id_re.match if provider.custom_id_pattern else None
+        self.dialect = dialect
+        self.id_rule = provider.custom_id_pattern or dialect.id_pattern
+        self.id_match = re.compile(self.id_rule).fullmatch if self.id_rule else None
         self.allowed = frozenset(provider.endpoints) if provider.endpoints is not None else None
-        self.ids = ids if ids is not None else ExactIds()
+        self.ids = ids if ids is not None else ExactIds(dialect)
         self.first_model = first_model
         self.first_endpoint = first_endpoint
         self.bodies = schemas.body_schemas()
 
-    def check(self, number: int, obj: dict, emit: Emit) -> None:
-        """Every rule, for a line of any shape."""
-        if len(obj) > 4 or not obj.keys() <= LINE_FIELDS:
-            for key in obj.keys() - LINE_FIELDS:
-                hint = did_you_mean(key, LINE_FIELDS)
+    def check(self, number: int, obj: dict, request: Request, emit: Emit) -> None:
+        """Every rule, for a line of any shape, read as `request`."""
+        fields = self.dialect.line_fields
+        if fields is not None and (len(obj) > len(fields) or not obj.keys() <= fields):
+            for key in obj.keys() - fields:
+                hint = did_you_mean(key, fields)
                 message = f"unknown field `{field_name(key)}` on the request line; it is ignored{hint}"
                 emit(Finding("unknown-field", message, number, pointer((key,))))
-        # Only values of the right type take part in the rules; the schema reports the others.
-        custom_id, url, body = obj.get("custom_id"), obj.get("url"), obj.get("body")
-        custom_id = custom_id if type(custom_id) is str else None
-        url = url if type(url) is str else None
-        body = body if type(body) is dict else {}
-        model = body.get("model") if type(body.get("model")) is str else None
-        self.check_id_url_model(number, custom_id, url, model, emit)
-        if body:
-            self._body(number, url, body, emit)
+        self.check_id_url_model(number, request.id, request.endpoint, request.model, emit)
+        checked = self.dialect.checked_body(request)
+        if checked is not None and checked[1]:
+            self._body(number, *checked, emit)
 
     def check_id_url_model(
         self, number: int, custom_id: str | None, url: str | None, model: str | None, emit: Emit
@@ -213,9 +217,12 @@ class LineRules:
         if custom_id is not None:
             self.ids.add(custom_id, number, emit)
             if self.id_match is not None and not self.id_match(custom_id):
-                pattern = self.provider.custom_id_pattern
-                message = f"custom_id {custom_id[:80]!r} is not accepted by {self.provider.name}: it must match {pattern}"
-                emit(Finding("invalid-custom-id", message, number, "/custom_id"))
+                name, where = self.dialect.id_name, self.dialect.id_pointer
+                message = (
+                    f"{name} {custom_id[:80]!r} is not accepted by {self.provider.name}: it must match "
+                    f"{self.id_rule}; `batchkit convert` maps ids to it"
+                )
+                emit(Finding("invalid-custom-id", message, number, where))
         if url is not None:
             if self.allowed is not None and url not in self.allowed:
                 self._unsupported(number, url, emit)

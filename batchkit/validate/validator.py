@@ -8,56 +8,49 @@ Both paths feed the same rules, so they give identical findings.
 from __future__ import annotations
 
 import functools
-import os
-import stat
-import zlib
+import shlex
 from collections.abc import Iterator
 from typing import BinaryIO
 
-import msgspec
-
 from .. import schemas
-from ..errors import InputError
 from ..findings import Finding, Report
+from ..formats import OPENAI, Dialect, detect, get_dialect
 from ..lines import (
-    MAX_LINE_BYTES,
-    BytesRead,
     LineReader,
+    Overlong,
     bounded_lines,
-    file_range,
-    is_compressed,
-    open_binary,
-    skip_rest,
-    source_name,
+    iter_lines,
+    overlong,
+    seekable,
 )
+from ..options import Options
 from ..providers import Provider, get_provider
 from .explain import explain, label, pointer
-from .fastpath import DECODE_ERRORS
+from .fastpath import DECODE_ERRORS, decoder_for
 from .rules import ExactIds, HashedIds, LineRules
 
-UNSET = msgspec.UNSET
-PARALLEL_MIN_BYTES = 16 * 1024 * 1024  # below this, starting workers costs more than it saves
 MAX_DEPTH = 128  # nesting explained in full; a deeper invalid line is one `too-deep` finding
 INT64 = (-(2**63), 2**64 - 1)  # the integers a JSON line can carry (signed or unsigned 64-bit)
 
 
 @functools.cache
-def _is_valid():
-    """A compiled validator that only decides validity; python-jsonschema explains the lines it rejects."""
+def _is_valid(schema: str):
+    """A compiled validator of schema `schema` that only decides validity; python-jsonschema explains the
+    lines it rejects."""
     import jsonschema_rs
 
     registry = jsonschema_rs.Registry([(s["$id"], s) for s in schemas.all_schemas().values()])
-    return jsonschema_rs.validator_for(schemas.load(schemas.REQUEST), registry=registry).is_valid
+    return jsonschema_rs.validator_for(schemas.load(schema), registry=registry).is_valid
 
 
-def schema_findings(number: int | None, obj) -> list[Finding]:
-    """The schema's findings for one request line (empty when it is valid).
+def schema_findings(number: int | None, obj, dialect: Dialect = OPENAI) -> list[Finding]:
+    """The line schema's findings for one line of `dialect` (empty when it is valid).
 
     A line the schema rejects always gets at least one finding: a generic `schema` one when the
     explanation finds nothing, a `too-deep` one when it is nested too deeply to explain.
     """
     try:
-        if _is_valid()(obj):
+        if _is_valid(dialect.schema)(obj):
             return []
     except (ValueError, OverflowError, RecursionError):
         pass  # a value jsonschema-rs cannot take in: python-jsonschema decides and explains
@@ -65,7 +58,7 @@ def schema_findings(number: int | None, obj) -> list[Finding]:
     if depth > MAX_DEPTH:
         return [_too_deep(number)]
     try:
-        findings = explain(schemas.validator().iter_errors(obj), number)
+        findings = explain(schemas.validator(dialect.schema).iter_errors(obj), number)
     except RecursionError:
         return [_too_deep(number)]
     if not findings:
@@ -114,22 +107,24 @@ def wide_integer(value) -> tuple | None:
 
 
 class Validator:
-    """Checks request lines and collects a Report.
+    """Checks request lines of one format and collects a Report.
 
     Feed it a stream (`feed_stream`), numbered raw lines (`feed_lines`) or parsed objects (`check`), then
-    call `finish()` for the file-level checks. `ids="hashed"` keeps only a hash per custom_id; its repeats
-    are then resolved by `finish(rescan=...)` from a second read of the file. `first_model` and
-    `first_endpoint` are (value, line) of the file's first request, for a validator of a later byte range.
-    A line longer than `max_line_bytes` (default: the provider's file limit, at most MAX_LINE_BYTES) is
-    one finding, skipped without being held.
+    call `finish()` for the file-level checks. `provider` is a provider (name or row) or `Options`; the
+    keywords override its limits. `dialect` is the lines' format (default: OpenAI's). `ids="hashed"` keeps
+    only a hash per id; its repeats are then resolved by `finish(rescan=...)` from a second read of the
+    file. `first_model` and `first_endpoint` are (value, line) of the file's first request, for a validator
+    of a later byte range. A line longer than `max_line_bytes` (default: the provider's file limit, at most
+    MAX_LINE_BYTES) is one finding, skipped without being held.
     """
 
     def __init__(
         self,
-        provider: str | Provider | None = None,
+        provider: str | Provider | Options | None = None,
         *,
+        dialect: str | Dialect | None = None,
         max_requests: int | None = None,
-        max_bytes: int | None = None,
+        max_bytes: int | str | None = None,
         max_findings: int | None = None,
         max_line_bytes: int | None = None,
         file: str = "<stdin>",
@@ -138,15 +133,31 @@ class Validator:
         first_model: tuple[str, int] | None = None,
         first_endpoint: tuple[str, int] | None = None,
     ):
-        self.provider = get_provider(provider).with_limits(max_requests, max_bytes)
-        self.report = Report(file, self.provider.name, max_findings=max_findings, strict=strict)
-        ids_kept = HashedIds() if ids == "hashed" else ExactIds()
-        self.rules = LineRules(self.provider, ids_kept, first_model, first_endpoint)
-        self.max_line = max_line_bytes or min(self.provider.max_bytes or MAX_LINE_BYTES, MAX_LINE_BYTES)
+        options = Options.of(provider, max_requests=max_requests, max_bytes=max_bytes)
+        self.dialect = get_dialect(dialect) if dialect is not None else options.dialect_for(None)
+        self.provider = options.provider
+        wrong = wrong_dialect(self.dialect, self.provider, file)
+        # Lines of a format the provider does not take are checked as lines of no provider: its limits and
+        # id rule apply to what `convert` writes from them, not to them.
+        rules_provider = (
+            self.provider
+            if wrong is None
+            else NO_PROVIDER.with_limits(self.provider.max_requests, self.provider.max_bytes)
+        )
+        max_findings = options.max_findings if max_findings is None else max_findings
+        self.report = Report(
+            file, self.provider.name, max_findings=max_findings, strict=strict or options.strict
+        )
+        ids_kept = HashedIds(self.dialect) if ids == "hashed" else ExactIds(self.dialect)
+        self.rules = LineRules(rules_provider, ids_kept, first_model, first_endpoint, self.dialect)
+        self.max_line = max_line_bytes or options.max_line
         self._has_content = False
         self._reader: LineReader | None = None
-        self._skip_rest = None
+        self._stream = None  # the stream lines are read from, to read past an overlong line's rest
         self._skipped = 0  # bytes of overlong lines read past without being held
+        self._stopped = False  # an endless line ended the reading
+        if wrong is not None:
+            self.report.add(wrong)
 
     @property
     def has_content(self) -> bool:
@@ -159,32 +170,31 @@ class Validator:
         summary = self.report.summary
         summary.requests += 1
         self._has_content = True
-        for finding in schema_findings(number, obj):
+        for finding in schema_findings(number, obj, self.dialect):
             add(finding)
-        self.rules.check(number, obj, add)
-        url = obj.get("url")
-        if type(url) is str:
-            summary.endpoints[url] += 1
-        body = obj.get("body")
-        if type(body) is dict and type(body.get("model")) is str:
-            summary.models[body["model"]] += 1
+        request = self.dialect.read(obj, number)
+        self.rules.check(number, obj, request, add)
+        if request.endpoint is not None:
+            summary.endpoints[request.endpoint] += 1
+        if request.model is not None:
+            summary.models[request.model] += 1
 
     def feed_stream(self, stream, at_file_start: bool = True, size: int | None = None) -> None:
         """Every line of a stream (a binary file, or any iterable of lines and their total `size`).
 
         A binary file is read with a bounded buffer: a line past the cap is reported and skipped."""
-        seekable = _seekable(stream)
+        is_seekable = seekable(stream)
         if hasattr(stream, "readline"):
-            self._skip_rest = functools.partial(skip_rest, stream)
+            self._stream = stream
             lines = bounded_lines(stream, self.max_line)
         else:
             lines = stream
-        if size is None and not seekable:
+        if size is None and not is_seekable:
             lines, counted = _counting(lines)
         self.feed_lines(enumerate(lines, 1), at_file_start)
-        self._skip_rest = None
+        self._stream = None
         if size is None:
-            size = stream.tell() if seekable else counted[0] + self._skipped
+            size = stream.tell() if is_seekable else counted[0] + self._skipped
         self.report.summary.bytes = size
 
     def feed_lines(self, numbered, at_file_start: bool = True) -> None:
@@ -193,20 +203,17 @@ class Validator:
         This is the hot loop of validation: keep per-line work out of it. It counts lines, not bytes:
         callers set `report.summary.bytes`.
         """
-        from .fastpath import line_decoder, rule_pairs
-
-        decode, urls = line_decoder()
-        pairs_needing_rules = rule_pairs()
+        decode, keys = decoder_for(self.dialect)
         if self._reader is None:
-            self._reader = LineReader(self.report.add, at_file_start)
+            self._reader = LineReader(self.report.add, at_file_start, self.provider.name)
         reader = self._reader
         summary, rules, max_line = self.report.summary, self.rules, self.max_line
         check_keys = rules.check_id_url_model
         add = self.report.add
         # (url, model) → requests, in a plain dict: cheaper per line than two Counters
-        pairs: dict[tuple[str, str], int] = {}
+        pairs: dict[tuple, int] = {}
         pairs_get = pairs.get
-        # For the common provider rules, the custom_id hash and the endpoint are checked right here.
+        # For the common provider rules, the id's hash and the endpoint are checked right here.
         inline = isinstance(rules.ids, HashedIds) and rules.id_match is None
         inline = inline and not (self.provider.one_model or self.provider.one_endpoint)
         allowed = rules.allowed
@@ -222,16 +229,10 @@ class Validator:
                 except DECODE_ERRORS:
                     pass
                 else:
-                    body = line.body
-                    for first, second in pairs_needing_rules:
-                        if (
-                            getattr(body, first, UNSET) is not UNSET
-                            and getattr(body, second, UNSET) is not UNSET
-                        ):
-                            break
-                    else:
-                        url, model, custom_id = urls[type(line)], body.model, line.custom_id
-                        if inline and (allowed is None or url in allowed):
+                    found = keys(line)
+                    if found is not None:
+                        custom_id, url, model = found
+                        if inline and custom_id is not None and (allowed is None or url in allowed):
                             remember(hash(custom_id))
                         else:
                             check_keys(number, custom_id, url, model, add)
@@ -239,42 +240,44 @@ class Validator:
                         pairs[key] = pairs_get(key, 0) + 1
                         continue
             self._reference(number, raw)
+            if self._stopped:
+                break
             fast_ok = reader.seen_content and not reader.array_file
         self._count(pairs)
         summary.lines = number
         self._has_content = self._has_content or reader.seen_content
 
-    def _count(self, pairs: dict[tuple[str, str], int]) -> None:
+    def _count(self, pairs: dict[tuple, int]) -> None:
         """Adds the fast path's requests per (url, model) to the summary."""
         summary = self.report.summary
         for (url, model), count in pairs.items():
             summary.requests += count
-            summary.endpoints[url] += count
-            summary.models[model] += count
+            if url is not None:
+                summary.endpoints[url] += count
+            if model is not None:
+                summary.models[model] += count
 
     def _reference(self, number: int, raw: bytes) -> None:
         """One raw line the fast path did not take: read it, report what is wrong with it, check it."""
         if len(raw) > self.max_line:
-            self._too_long(number, raw)
-            return
-        if raw.endswith(b"\n"):
+            raw = self._overlong(raw)
+        elif raw.endswith(b"\n"):
             raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
         obj = self._reader.parse(number, raw)
         if obj is not None:
             self.check(number, obj)
 
-    def _too_long(self, number: int, raw: bytes) -> None:
-        skipped = 0
-        if not raw.endswith(b"\n") and self._skip_rest is not None:
-            skipped = self._skip_rest()
-        self._reader.seen_content = True
+    def _overlong(self, raw: bytes | Overlong) -> Overlong:
+        """An overlong line, read past when it comes from a stream (an Overlong was read past already)."""
+        if isinstance(raw, Overlong):
+            return raw
+        if self._stream is None:
+            return Overlong(len(raw), self.max_line)
+        line = overlong(self._stream, raw, self.max_line)
+        self._skipped += line.size - len(raw)
         self._has_content = True
-        self._skipped += skipped
-        message = (
-            f"the line has {len(raw) + skipped:,} bytes, more than the {self.max_line:,} a request line may "
-            f"have for {self.provider.name}; it was skipped unread"
-        )
-        self.report.add(Finding("line-too-long", message, number))
+        self._stopped = line.endless
+        return line
 
     def finish(self, rescan: BinaryIO | None = None, has_content: bool | None = None) -> Report:
         """Adds the file-level findings and returns the report (findings in line order).
@@ -287,7 +290,7 @@ class Validator:
         report, summary, p = self.report, self.report.summary, self.provider
         ids = self.rules.ids
         if isinstance(ids, HashedIds):
-            for finding in ids.duplicates(_custom_ids(rescan, self.max_line)):
+            for finding in ids.duplicates(_ids(rescan, self.max_line, self.dialect)):
                 report.add(finding)
         if not self._has_content:
             message = "the file has no requests; a batch file needs at least one request line"
@@ -308,6 +311,23 @@ class Validator:
         return report
 
 
+NO_PROVIDER = get_provider("generic")  # the row of per-line checks only
+
+
+def wrong_dialect(dialect: Dialect, provider: Provider, file: str | None = None) -> Finding | None:
+    """The file-level finding for a file in `dialect` when `provider` does not take it (else None); the
+    convert command it gives names `file` when it is a file's path."""
+    accepted = provider.dialects
+    if not accepted or dialect.name in accepted:
+        return None
+    name = shlex.quote(file) if file and not file.startswith("<") and file != "-" else "FILE"
+    message = (
+        f"this file is in the {dialect.name} dialect; {provider.name} takes {' or '.join(accepted)} "
+        f"lines (`batchkit convert {name} -o OUT --provider {provider.name}`)"
+    )
+    return Finding("wrong-dialect", message, None)
+
+
 def _counting(stream):
     """Lines of a stream that cannot tell its position, and a one-item list that adds up their bytes."""
     counted = [0]
@@ -320,114 +340,18 @@ def _counting(stream):
     return lines(), counted
 
 
-def _custom_ids(stream: BinaryIO, max_line: int) -> Iterator[tuple[int, str]]:
-    """(line, custom_id) of every request line, read as the first pass read them."""
+def _ids(stream: BinaryIO, max_line: int, dialect: Dialect) -> Iterator[tuple[int, str]]:
+    """(line, id) of every request line, read as the first pass read them."""
     reader = LineReader(lambda finding: None)
-    for number, raw in enumerate(bounded_lines(stream, max_line), 1):
-        if len(raw) > max_line:
-            if not raw.endswith(b"\n"):
-                skip_rest(stream)
-            continue
-        obj = reader.parse(number, raw.rstrip(b"\r\n"))
-        custom_id = obj.get("custom_id") if obj is not None else None
-        if type(custom_id) is str:
-            yield number, custom_id
+    for number, _end, raw in iter_lines(stream, max_line=max_line):
+        obj = reader.parse(number, raw)
+        ident = dialect.id_of(obj) if obj is not None else None
+        if type(ident) is str:
+            yield number, ident
 
 
-def _seekable(stream) -> bool:
-    try:
-        return stream.seekable()
-    except (AttributeError, ValueError):
-        return False
-
-
-def validate_file(
-    source,
-    provider: str | Provider | None = None,
-    *,
-    max_requests: int | None = None,
-    max_bytes: int | None = None,
-    max_findings: int | None = None,
-    jobs: int = 1,
-    strict: bool = False,
-    dialect: str | None = None,
-    progress: BytesRead | None = None,
-) -> Report:
-    """Validate one batch file: a path, '-' for standard input, or a binary stream (gzip files are read
-    as the data they hold). A file that grows while it is read is validated as it was at the start.
-
-    `jobs` > 1 (0: one per core) validates byte ranges of a large file in worker processes. With
-    `strict`, warnings make the report invalid too. A file in another dialect than OpenAI's (named,
-    detected from its first line, or the provider's) is checked by `batchkit.dialects`. `progress` hears
-    how much of a named file was read.
-    """
-    options = dict(
-        max_requests=max_requests,
-        max_bytes=max_bytes,
-        max_findings=max_findings,
-        strict=strict,
-        file=source_name(source),
-    )
-    with open_binary(source, progress) as stream:
-        try:
-            return _validate_opened(source, stream, provider, jobs, dialect, options, progress)
-        except (EOFError, zlib.error, OSError) as e:
-            if not is_compressed(stream):
-                raise
-            raise InputError(f"{options['file']}: the gzip data is damaged or cut short ({e})") from None
-
-
-def _validate_opened(
-    source, stream, provider, jobs: int, dialect: str | None, options: dict, progress
-) -> Report:
-    from ..dialects.validate import dialect_to_validate, openai_rules, validate_dialect_stream
-
-    if other := dialect_to_validate(stream, provider, dialect):
-        return validate_dialect_stream(stream, other, provider, **options)
-    rules, wrong = openai_rules(provider, options["file"])
-    report = _validate_openai(source, stream, rules, jobs, options, progress)
-    if wrong is not None:  # OpenAI lines for a provider that takes another dialect
-        report.provider = get_provider(provider).name
-        report.add(wrong)
-        report.sort()
-    return report
-
-
-def _validate_openai(source, stream, provider: Provider, jobs: int, options: dict, progress) -> Report:
-    size = _regular_size(stream)
-    jobs = jobs or os.cpu_count() or 1
-    if jobs > 1 and size and size >= PARALLEL_MIN_BYTES and isinstance(source, (str, os.PathLike)):
-        from .parallel import validate_parallel
-
-        return validate_parallel(source, size, provider, jobs, options, progress)
-    if size is not None:
-        stream = file_range(stream, stream.tell(), size, progress)
-    return _validate_stream(stream, provider, options)
-
-
-def _validate_stream(stream, provider, options) -> Report:
-    seekable = _seekable(stream)
-    validator = Validator(provider, ids="hashed" if seekable else "exact", **options)
-    start = stream.tell() if seekable else 0
-    validator.feed_stream(stream)
-    if seekable:
-        stream.seek(start)
-    return validator.finish(rescan=stream if seekable else None)
-
-
-def _regular_size(stream) -> int | None:
-    """The size of a plain regular file now (what is validated even if it grows), else None."""
-    if is_compressed(stream):
-        return None
-    try:
-        info = os.fstat(stream.fileno())
-    except (AttributeError, OSError, ValueError):
-        return None
-    return info.st_size if stat.S_ISREG(info.st_mode) else None
-
-
-def validate_request(obj, provider: str | Provider | None = None) -> list[Finding]:
-    """The findings for one request line's object (per-line checks only)."""
+def validate_request(obj, provider: str | Provider | Options | None = None) -> list[Finding]:
+    """The findings for one request line's object (per-line checks only), in the format it is written in."""
     if type(obj) is not dict:
         return [Finding("not-an-object", "a request must be a JSON object", None)]
     if nesting(obj, MAX_DEPTH) > MAX_DEPTH:
@@ -436,6 +360,7 @@ def validate_request(obj, provider: str | Provider | None = None) -> list[Findin
     if where is not None:
         message = f"{label(where)} is an integer wider than 64 bits; no JSON reader takes it"
         return [Finding("out-of-range", message, None, pointer(where))]
-    validator = Validator(provider)
+    options = Options.of(provider)
+    validator = Validator(options, dialect=options.dialect_for(detect(obj)))
     validator.check(0, obj)
     return [Finding(f.code, f.message, None, f.path, f.severity) for f in validator.report.findings]

@@ -2,11 +2,11 @@
 other dialect: `instructions` → a system message; `input` text or items (messages with input_text /
 input_image / output_text parts, function_call and function_call_output items) → messages;
 `max_output_tokens` → `max_completion_tokens`; function tools; `text.format` → `response_format`.
-`from_chat` writes a chat body as a Responses body, the same mapping the other way."""
+`responses_from_chat` writes a chat body as a Responses body, the same mapping the other way."""
 
 from __future__ import annotations
 
-from .base import SYSTEM_ROLES, Context, as_list, child, leftover, text_of
+from .chat import SYSTEM_ROLES, Context, as_list, child, leftover, text_of
 
 TARGET = "an OpenAI chat request"
 RESPONSES = "an OpenAI Responses request"
@@ -30,7 +30,7 @@ FIELDS = frozenset(
 PART_TYPES = {"input_text": "text", "output_text": "text"}
 
 
-def to_chat(body: dict, at: str, ctx: Context) -> dict:
+def chat_from_responses(body: dict, at: str, ctx: Context) -> dict:
     leftover(body, FIELDS, at, ctx, TARGET)
     chat: dict = {"model": ctx.model or body.get("model")}
     messages = []
@@ -131,7 +131,7 @@ def _format(text, chat: dict, at: str, ctx: Context) -> None:
         chat["response_format"] = {"type": "json_object"}
 
 
-def from_chat(body: dict, at: str, ctx: Context) -> dict:
+def responses_from_chat(body: dict, at: str, ctx: Context) -> dict:
     """The Responses body for an OpenAI chat body; what Responses has no place for is reported."""
     leftover(body, CHAT_FIELDS, at, ctx, RESPONSES)
     out: dict = {k: body[k] for k in SAME_FIELDS if k in body}

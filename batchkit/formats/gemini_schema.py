@@ -4,7 +4,7 @@ subset, and back. `["T", "null"]` types become `nullable: true`; keywords the su
 
 from __future__ import annotations
 
-from .base import Context, child
+from .chat import Context, child
 
 KEYWORDS = frozenset(
     "type format title description nullable enum items properties required propertyOrdering anyOf "

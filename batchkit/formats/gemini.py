@@ -14,12 +14,13 @@ import re
 
 import orjson
 
-from . import gemini_schema
-from .base import (
+from . import gemini_schema, results
+from .base import Dialect
+from .chat import (
     CHAT,
     SYSTEM_ROLES,
+    Chat,
     Context,
-    Request,
     as_list,
     chat_messages,
     child,
@@ -33,15 +34,11 @@ from .base import (
     leftover,
     list_at,
     max_tokens_of,
-    model_in,
     text_of,
     tool_arguments,
 )
 
-NAME = "gemini"
-SCHEMA = "gemini-request"
-ID_FIELD = "key"
-REQUEST_FIELD = "request"
+GENERATE = "generateContent"  # what each line asks of the job's model
 TARGET = "Gemini"
 JSON = "application/json"
 SCHEMA_NAME = "response"
@@ -70,24 +67,36 @@ MODES_OUT = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
 MODES_IN = {v: k for k, v in MODES_OUT.items()}
 
 
-def looks_like(obj: dict) -> bool:
-    return "key" in obj and "request" in obj
+class Gemini(Dialect):
+    name = "gemini"
+    schema = "gemini-request"
+    id_path = ("key",)
+    body_field = "request"
+    id_pattern = None
+    home = "gemini"
+    result_members = frozenset(("response", "error"))
 
+    def looks_like(self, obj: dict) -> bool:
+        return "key" in obj and "request" in obj
 
-def model_of(obj: dict):
-    return model_in(obj, REQUEST_FIELD)
+    def endpoint_of(self, obj: dict, body: dict) -> str | None:
+        return GENERATE
 
+    def to_chat(self, obj: dict, ctx: Context) -> Chat | None:
+        request = inner(obj, self.body_field, "a GenerateContentRequest", ctx)
+        if request is None:
+            return None
+        return Chat(obj.get("key"), chat_from_request(request, "/request", ctx), CHAT, "/request")
 
-def from_line(obj: dict, ctx: Context) -> Request | None:
-    request = inner(obj, REQUEST_FIELD, "a GenerateContentRequest", ctx)
-    if request is None:
-        return None
-    return Request(obj.get("key"), to_chat(request, "/request", ctx), CHAT, "/request")
+    def from_chat(self, chat: Chat, ctx: Context) -> dict | None:
+        converted = request_from_chat(chat, ctx)
+        return None if converted is None else {"key": chat.id, "request": converted}
 
+    def holds_result(self, obj: dict) -> bool:
+        return "key" in obj and ("response" in obj or "error" in obj)
 
-def to_line(request: Request, ctx: Context) -> dict | None:
-    converted = from_chat(request, ctx)
-    return None if converted is None else {"key": request.id, "request": converted}
+    def result(self, obj: dict) -> dict:
+        return results.from_gemini(obj.get("key"), obj.get("response"), obj.get("error"))
 
 
 def camel(key: str) -> str:
@@ -98,7 +107,7 @@ def camel(key: str) -> str:
 # ---- OpenAI chat → GenerateContentRequest -------------------------------------------------------------------
 
 
-def from_chat(request: Request, ctx: Context) -> dict | None:
+def request_from_chat(request: Chat, ctx: Context) -> dict | None:
     body, at = request.body, request.at
     if request.kind != CHAT:
         ctx.unsupported(at, f"{TARGET} takes chat requests only, not {request.kind}")
@@ -256,7 +265,7 @@ def _image_out(image: dict, at: str, ctx: Context) -> dict:
 # ---- GenerateContentRequest → OpenAI chat -------------------------------------------------------------------
 
 
-def to_chat(request: dict, at: str, ctx: Context) -> dict:
+def chat_from_request(request: dict, at: str, ctx: Context) -> dict:
     request = {camel(k): v for k, v in request.items()}
     leftover(request, REQUEST_FIELDS, at, ctx, "an OpenAI chat request")
     body: dict = {"model": ctx.model} if ctx.model else {}

@@ -8,19 +8,14 @@ provider's answers become the same row: status, answer text, tool calls, finish 
     Bedrock    {recordId, modelInput, modelOutput} | {recordId, modelInput, error: {errorCode, errorMessage}}
 
 Mistral and Together lines are already OpenAI-shaped. Expired and canceled requests have no response
-and the error codes `batch_expired` / `batch_canceled`. Bedrock writes a `manifest.json.out` beside its
-result files with the job's record and token counts: `manifest_notes` reports them, and where they
-disagree with what a merge read.
+and the error codes `batch_expired` / `batch_canceled`. Each dialect's `result` method picks its reader.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import orjson
 
-from .base import dict_at, list_at
+from .chat import dict_at, list_at
 
 EXPIRED_CODE = "batch_expired"
 CANCELED_CODE = "batch_canceled"
@@ -54,19 +49,6 @@ ERROR_STATUS = {
     "api_error": 500,
     "overloaded_error": 529,
 }
-
-
-def as_openai_output(obj: dict) -> dict | None:
-    """The OpenAI output line for another provider's result line, or None when it is not one."""
-    if "result" in obj and "custom_id" in obj:
-        return _anthropic(obj)
-    if "recordId" in obj:
-        return _bedrock(obj)
-    if "key" in obj and ("response" in obj or "error" in obj):
-        return _gemini(obj.get("key"), obj.get("response"), obj.get("error"))
-    if "request" in obj and ("response" in obj or "status" in obj):
-        return _vertex(obj)
-    return None
 
 
 def _ok(custom_id, body: dict) -> dict:
@@ -117,7 +99,7 @@ def _call(call_id, name, arguments) -> dict:
 # ---- Anthropic (and Anthropic bodies on Bedrock) ----------------------------------------------------------
 
 
-def _anthropic(obj: dict) -> dict:
+def from_anthropic(obj: dict) -> dict:
     custom_id, result = obj.get("custom_id"), dict_at(obj, "result")
     kind = result.get("type")
     if kind == "succeeded" and isinstance(result.get("message"), dict):
@@ -158,7 +140,7 @@ def _from_message(message: dict) -> dict:
 # ---- Bedrock -----------------------------------------------------------------------------------------------
 
 
-def _bedrock(obj: dict) -> dict:
+def from_bedrock(obj: dict) -> dict:
     record_id, output, error = obj.get("recordId"), obj.get("modelOutput"), obj.get("error")
     if isinstance(error, dict):
         status = error.get("errorCode")
@@ -191,7 +173,7 @@ def _from_converse(output: dict) -> dict:
 # ---- Gemini and Vertex ------------------------------------------------------------------------------------
 
 
-def _gemini(custom_id, response, error) -> dict:
+def from_gemini(custom_id, response, error) -> dict:
     if isinstance(error, dict):
         status = error.get("code")
         return _failed(
@@ -202,9 +184,8 @@ def _gemini(custom_id, response, error) -> dict:
     return {"custom_id": custom_id, "response": None, "error": error}
 
 
-def _vertex(obj: dict) -> dict:
-    labels = dict_at(dict_at(obj, "request"), "labels")
-    custom_id, status = labels.get("custom_id"), obj.get("status")
+def from_vertex(obj: dict, custom_id) -> dict:
+    status = obj.get("status")
     line = {"custom_id": custom_id} if custom_id is not None else {}
     if isinstance(status, str) and status:
         return line | {"response": {"body": {"error": {"message": status}}}, "error": None}
@@ -242,60 +223,3 @@ def _from_generate_content(response: dict) -> dict:
         usage.get("candidatesTokenCount"),
         created,
     )
-
-
-# ---- Bedrock's manifest.json.out --------------------------------------------------------------------------
-
-MANIFEST = "manifest.json.out"
-# The manifest's counts, by the names a merge summary gives what it read
-MANIFEST_COUNTS = {
-    "records": "totalRecordCount",
-    "processed": "processedRecordCount",
-    "succeeded": "successRecordCount",
-    "failed": "errorRecordCount",
-    "input tokens": "inputTokenCount",
-    "output tokens": "outputTokenCount",
-}
-MAX_MANIFEST_BYTES = 1 << 20  # a summary of six numbers: anything larger is not one
-
-
-def manifest_notes(result_paths, read: dict[str, int]) -> list[str]:
-    """Notes on each Bedrock manifest beside a result file: its counts, and each that disagrees with
-    what the merge read (`read`: counts named as in MANIFEST_COUNTS, e.g. {"succeeded": 2, …})."""
-    notes = []
-    folders = {
-        Path(p).resolve().parent for p in result_paths if isinstance(p, (str, os.PathLike)) and str(p) != "-"
-    }
-    for folder in sorted(folders):
-        path = folder / MANIFEST
-        if not path.is_file():
-            continue
-        counts = _manifest_counts(path)
-        if counts is None:
-            notes.append(f"note: {path} is not a Bedrock manifest (an object of record and token counts)")
-            continue
-        shown = ", ".join(f"{counts[name]:,} {name}" for name in MANIFEST_COUNTS if name in counts)
-        notes.append(f"note: Bedrock manifest {path}: {shown}")
-        for name, value in counts.items():
-            if name in read and read[name] != value:
-                notes.append(
-                    f"note: the manifest counts {value:,} {name}, the results read give {read[name]:,}: "
-                    "are all the job's .out files given?"
-                )
-    return notes
-
-
-def _manifest_counts(path: Path) -> dict[str, int] | None:
-    try:
-        with open(path, "rb") as f:
-            data = orjson.loads(f.read(MAX_MANIFEST_BYTES + 1))
-    except (OSError, orjson.JSONDecodeError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    counts = {
-        name: data[key]
-        for name, key in MANIFEST_COUNTS.items()
-        if type(data.get(key)) is int and data[key] >= 0
-    }
-    return counts or None

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import orjson
 
-from .base import (
+from . import results
+from .base import Dialect
+from .chat import (
     CHAT,
     SYSTEM_ROLES,
+    Chat,
     Context,
-    Request,
     as_list,
     chat_messages,
     child,
@@ -21,15 +23,11 @@ from .base import (
     inner,
     leftover,
     max_tokens_of,
-    model_in,
     text_of,
     tool_arguments,
 )
 
-NAME = "anthropic"
-SCHEMA = "anthropic-request"
-ID_FIELD = "custom_id"
-REQUEST_FIELD = "params"
+MESSAGES_URL = "/v1/messages"
 TARGET = "Anthropic"
 
 CHAT_FIELDS = frozenset(
@@ -45,30 +43,42 @@ CHOICES_OUT = {"auto": {"type": "auto"}, "required": {"type": "any"}, "none": {"
 CHOICES_IN = {"auto": "auto", "any": "required", "none": "none"}
 
 
-def looks_like(obj: dict) -> bool:
-    return "params" in obj
+class Anthropic(Dialect):
+    name = "anthropic"
+    schema = "anthropic-request"
+    id_path = ("custom_id",)
+    body_field = "params"
+    id_pattern = None
+    home = "anthropic"
+    result_members = frozenset(("result",))
 
+    def looks_like(self, obj: dict) -> bool:
+        return "params" in obj
 
-def model_of(obj: dict):
-    return model_in(obj, REQUEST_FIELD)
+    def endpoint_of(self, obj: dict, body: dict) -> str | None:
+        return MESSAGES_URL
 
+    def to_chat(self, obj: dict, ctx: Context) -> Chat | None:
+        params = inner(obj, self.body_field, "a Messages request", ctx)
+        if params is None:
+            return None
+        return Chat(obj.get("custom_id"), chat_from_params(params, "/params", ctx), CHAT, "/params")
 
-def from_line(obj: dict, ctx: Context) -> Request | None:
-    params = inner(obj, REQUEST_FIELD, "a Messages request", ctx)
-    if params is None:
-        return None
-    return Request(obj.get("custom_id"), to_chat(params, "/params", ctx), CHAT, "/params")
+    def from_chat(self, chat: Chat, ctx: Context) -> dict | None:
+        params = params_from_chat(chat, ctx, with_model=True)
+        return None if params is None else {"custom_id": chat.id, "params": params}
 
+    def holds_result(self, obj: dict) -> bool:
+        return "result" in obj and "custom_id" in obj
 
-def to_line(request: Request, ctx: Context) -> dict | None:
-    params = from_chat(request, ctx, with_model=True)
-    return None if params is None else {"custom_id": request.id, "params": params}
+    def result(self, obj: dict) -> dict:
+        return results.from_anthropic(obj)
 
 
 # ---- OpenAI chat → Messages ------------------------------------------------------------------------------
 
 
-def from_chat(request: Request, ctx: Context, *, with_model: bool, target: str = TARGET) -> dict | None:
+def params_from_chat(request: Chat, ctx: Context, *, with_model: bool, target: str = TARGET) -> dict | None:
     """The Messages request for a chat body (None when it is not a chat request)."""
     body, at = request.body, request.at
     if request.kind != CHAT:
@@ -262,7 +272,7 @@ def _assistant_out(message: dict, at: str, ctx: Context, target: str):
 # ---- Messages → OpenAI chat ------------------------------------------------------------------------------
 
 
-def to_chat(params: dict, at: str, ctx: Context, source: str = TARGET) -> dict:
+def chat_from_params(params: dict, at: str, ctx: Context, source: str = TARGET) -> dict:
     """The OpenAI chat body for a Messages request."""
     target = "an OpenAI chat request"
     leftover(params, PARAM_FIELDS | {"anthropic_version"}, at, ctx, target)

@@ -19,7 +19,7 @@ def child(at: str, *parts) -> str:
 
 
 @dataclass
-class Request:
+class Chat:
     """One request between dialects: its id (None when the line has none), what kind of body it is, the
     body in OpenAI's shape, and the JSON Pointer of that body in the line it came from."""
 

@@ -1,0 +1,193 @@
+"""Converting requests and files between formats, through an OpenAI chat body.
+
+A line whose request the target cannot express (a field it has no place for, a value outside its range)
+gets findings and is not written, unless `drop_unsupported`, which leaves those fields out and lists
+each. Ids are kept when the target provider's id rule allows them; any other id (or a missing one) is
+replaced by `line-N` and the pair written to an id map beside the output (`out.jsonl` → `out.ids.jsonl`),
+which `read_id_map` reads back for merging. The output is validated as written, sharded under the
+target provider's limits, and appears whole or not at all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..batchfile import id_map_path, write_id_map, write_numbered
+from ..errors import UsageError, ValidationFailed
+from ..findings import Finding, Report
+from ..formats import DIALECTS, Context, Dialect, detect, get_dialect
+from ..lines import BytesRead, open_binary, read_objects, source_name
+from ..options import Options
+from ..providers import Provider, get_provider
+from ..validate import schema_findings
+
+MAPPED_ID = "line-{}"
+
+
+@dataclass
+class Conversion:
+    """One line converted: the new line (None when it could not be written), what was found, the JSON
+    Pointers of the fields left out under `drop_unsupported`, and the format it was written in."""
+
+    line: dict | None
+    findings: list[Finding] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    source: str | None = None
+
+
+def convert_request(
+    obj,
+    to: str | Dialect,
+    *,
+    source: str | Dialect | None = None,
+    model: str | None = None,
+    max_tokens: int | None = None,
+    drop_unsupported: bool = False,
+    line: int | None = None,
+    endpoint: str | None = None,
+) -> Conversion:
+    """Convert one parsed line to format `to`; the source format is detected unless `source` names it.
+
+    batchkit.convert_request({"custom_id": "a", "method": "POST", "url": "/v1/chat/completions",
+                              "body": {...}}, to="anthropic", max_tokens=1024).line
+
+    `endpoint` (to="openai" only): "/v1/responses" writes chat requests as Responses bodies.
+    """
+    target = get_dialect(to)
+    _check_endpoint(target, endpoint)
+    ctx = Context(
+        line=line, model=model, max_tokens=max_tokens, drop_unsupported=drop_unsupported, endpoint=endpoint
+    )
+    origin = get_dialect(source) if source is not None else detect(obj)
+    if origin is None:
+        message = "this line is in no known batch dialect (" + ", ".join(DIALECTS) + "); nothing to convert"
+        return Conversion(None, [Finding("unknown-dialect", message, line)])
+    # Converters read valid lines only: an invalid one gets its validation errors instead.
+    invalid = [f for f in schema_findings(line, obj, origin) if f.is_error]
+    if invalid:
+        return Conversion(None, invalid, [], origin.name)
+    chat = origin.to_chat(obj, ctx)
+    converted = target.from_chat(chat, ctx) if chat is not None and not ctx.failed else None
+    if converted is not None and not ctx.failed:
+        # What the target still rejects (a conversation of system text only, …) keeps the line out.
+        for f in schema_findings(line, converted, target):
+            if f.is_error:
+                ctx.error(f.code, f.path, f"the {target.name} line would break its rule: {f.message}")
+    if ctx.failed:
+        converted = None
+    return Conversion(converted, ctx.findings, ctx.dropped, origin.name)
+
+
+def target_provider(to: str | Dialect, provider: str | Provider | None) -> Provider:
+    """The provider whose limits and id rule the output must meet (it must take format `to`)."""
+    target = get_dialect(to)
+    row = get_provider(target.home if provider is None else provider)
+    if row.dialects and target.name not in row.dialects:
+        raise UsageError(f"provider {row.name} takes {' or '.join(row.dialects)} lines, not {target.name}")
+    return row
+
+
+def _check_endpoint(target: Dialect, endpoint: str | None) -> None:
+    if endpoint is not None and not target.endpoints:
+        raise UsageError(
+            f"an endpoint (--endpoint) is chosen only for OpenAI lines (--to openai), not {target.name}"
+        )
+
+
+@dataclass
+class ConvertResult:
+    """What `convert_file` did: the files written, the conversion findings (per input line), the
+    validation report of the output, the id map (None when every id was kept), the counts."""
+
+    paths: list[Path]
+    conversion: Report
+    validation: Report | None
+    id_map: Path | None = None
+    written: int = 0
+    skipped: int = 0
+    dropped: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def reports(self) -> list[Report]:
+        return [r for r in (self.conversion, self.validation) if r is not None]
+
+
+def convert_file(
+    source: str | os.PathLike,
+    output: str | os.PathLike,
+    to: str | Dialect | None = None,
+    *,
+    provider: str | Provider | None = None,
+    model: str | None = None,
+    max_tokens: int | None = None,
+    drop_unsupported: bool = False,
+    force: bool = False,
+    max_findings: int | None = None,
+    endpoint: str | None = None,
+    progress: BytesRead | None = None,
+) -> ConvertResult:
+    """Convert every line of `source` to format `to` (default: the provider's) and write `output`.
+
+    Lines that cannot be converted are reported and left out; the written lines are validated under
+    the target provider (ValidationFailed, nothing written, when they are invalid, unless `force`).
+    `progress` hears how much of `source` was read."""
+    if to is None:
+        if provider is None or get_provider(provider).dialect is None:
+            raise UsageError(
+                "name the dialect to convert to (--to) or a provider that takes one (--provider)"
+            )
+        to = get_provider(provider).dialect
+    target = get_dialect(to)
+    options = Options(target_provider(target, provider), target, max_findings)
+    _check_endpoint(target, endpoint)
+    conversion = Report(source_name(source), options.provider.name, max_findings=max_findings)
+    mapping: list[tuple[str | None, str]] = []
+    result = ConvertResult([], conversion, None)
+    settings = dict(model=model, max_tokens=max_tokens, drop_unsupported=drop_unsupported, endpoint=endpoint)
+    lines = _converted(source, options, settings, result, mapping, progress)
+    try:
+        written = write_numbered(lines, output, options, force=force)
+    except ValidationFailed as e:
+        e.conversion = conversion  # what made lines go missing, for the caller to show
+        raise
+    result.paths, result.validation, result.written = written.paths, written.report, written.requests
+    if mapping:
+        result.id_map = write_id_map(mapping, id_map_path(output))
+    return result
+
+
+def _converted(
+    source, options: Options, settings: dict, result: ConvertResult, mapping: list, progress=None
+) -> Iterator:
+    report = result.conversion
+    target = options.dialect
+    stats: dict = {}
+    with open_binary(source, progress) as stream:
+        for number, obj, _raw in read_objects(stream, report.add, stats, options.max_line):
+            report.summary.lines = number
+            report.summary.requests += 1
+            converted = convert_request(obj, target, line=number, **settings)
+            for finding in converted.findings:
+                report.add(finding)
+            result.dropped.extend((number, path) for path in converted.dropped)
+            if converted.line is None:
+                result.skipped += 1
+                continue
+            _map_id(converted.line, target, options, number, mapping)
+            yield number, converted.line
+    report.summary.lines, report.summary.bytes = stats.get("lines", 0), stats.get("bytes", 0)
+    report.findings.sort(key=lambda f: (f.line or 0, f.path, f.code))
+
+
+def _map_id(line: dict, target: Dialect, options: Options, number: int, mapping: list) -> None:
+    current = target.id_of(line)
+    rule = options.provider.custom_id_pattern or target.id_pattern
+    if isinstance(current, str) and current and (rule is None or re.fullmatch(rule, current)):
+        return
+    mapped = MAPPED_ID.format(number)
+    target.set_id(line, mapped)
+    mapping.append((current, mapped))

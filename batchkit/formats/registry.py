@@ -1,0 +1,58 @@
+"""Every format by name, in the order detection tries them."""
+
+from __future__ import annotations
+
+from ..errors import UsageError
+from .anthropic import Anthropic
+from .base import Dialect
+from .bedrock import Bedrock
+from .custom_body import CustomBody
+from .gemini import Gemini
+from .openai import OpenAI
+from .vertex import Vertex
+
+# In detection order: the first whose `looks_like` accepts a line names its format.
+DIALECTS: dict[str, Dialect] = {
+    d.name: d for d in (Bedrock(), Anthropic(), Gemini(), Vertex(), OpenAI(), CustomBody())
+}
+OPENAI = DIALECTS["openai"]
+
+
+def get_dialect(name: str | Dialect) -> Dialect:
+    """The dialect named (a Dialect is itself)."""
+    if isinstance(name, Dialect):
+        return name
+    try:
+        return DIALECTS[name]
+    except KeyError:
+        raise UsageError(f"unknown dialect {name!r}; choose one of: {', '.join(sorted(DIALECTS))}") from None
+
+
+def detect(obj) -> Dialect | None:
+    """The dialect a parsed line is written in, or None when it looks like none of them."""
+    if type(obj) is not dict:
+        return None
+    for dialect in DIALECTS.values():
+        if dialect.looks_like(obj):
+            return dialect
+    return None
+
+
+RESULT_MEMBERS = frozenset().union(*(d.result_members for d in DIALECTS.values()))
+
+
+def is_result_line(obj: dict) -> bool:
+    """Whether a parsed line is an answer (a result line of any format), not a request: a line of no
+    request format with a result's member, or a request line that its format's results echo with the
+    answer added (Vertex, Bedrock)."""
+    found = detect(obj)
+    return (found is None or found.echoes_request) and not RESULT_MEMBERS.isdisjoint(obj)
+
+
+def result_line(obj: dict) -> dict:
+    """A result line of any format as the OpenAI output line (an OpenAI line, or one of no known format, as
+    it is)."""
+    for dialect in DIALECTS.values():
+        if dialect.holds_result(obj):
+            return dialect.result(obj)
+    return obj
