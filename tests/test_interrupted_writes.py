@@ -160,3 +160,21 @@ def test_a_symlink_to_dev_null_is_replaced_by_a_file_of_the_users_umask(tmp_path
     written = folder / output
     assert not written.is_symlink() and written.stat().st_mode & 0o777 == 0o640
     assert time.time() - written.stat().st_mtime < 600  # a file written now, not /dev/null
+
+
+@pytest.mark.slow
+def test_run_stopped_by_a_size_limit_is_one_line_and_resumes(tmp_path):
+    from serverutil import running_server
+
+    folder = write_inputs(tmp_path / "w")
+    with running_server("--model", "gpt-4o-mini") as server:
+        args = cli_command("run", "b.jsonl", "--base-url", server.base_url, "-o", "r.jsonl", "-q")
+        limited_run = subprocess.run(args, cwd=folder, env=cli_env(), capture_output=True, text=True, timeout=300,
+                                     preexec_fn=limited(100_000))  # fmt: skip
+        resumed = subprocess.run(args, cwd=folder, env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert limited_run.returncode == 2
+    assert limited_run.stderr.splitlines() == [
+        "batchkit: error: .: cannot write r.jsonl.part there: File too large"
+    ]
+    assert resumed.returncode == 0, resumed.stderr  # the part kept what was answered; the rest is sent now
+    assert len((folder / "r.jsonl").read_text().splitlines()) == ROWS
