@@ -39,11 +39,12 @@ class ValidationFailed(BatchkitError):
 
 class RemoteError(BatchkitError):
     """`status` is the HTTP status the server answered, or None when no answer arrived (then the request
-    may or may not have taken effect)."""
+    may or may not have taken effect, unless `sent` is False: no connection was made, so it did not)."""
 
-    def __init__(self, message: str, status: int | None = None):
+    def __init__(self, message: str, status: int | None = None, sent: bool = True):
         super().__init__(message)
         self.status = status
+        self.sent = sent
 
 
 class JobFailed(BatchkitError):

@@ -22,7 +22,8 @@ BOM = b"\xef\xbb\xbf"
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 MAX_LINE_BYTES = 64 * 2**20  # no provider takes one request this large; a longer line is never held
-MAX_SKIP_BYTES = 256 * 2**20  # 4× the longest line read: past this no batch line, and reading stops in it
+READ_CHUNK = 1 << 20  # lines are read this much at a time; a longer one is joined from its pieces
+MAX_SKIP_BYTES = 128 * 2**20  # twice the longest line read: past this no batch line, and reading stops in it
 PROGRESS_BYTES = 1 << 20  # bytes read between progress reports
 Emit = Callable[[Finding], None]
 # How a long read tells where it is: (bytes of the input read so far, its size, or None when unknown).
@@ -159,10 +160,15 @@ def file_range(f: BinaryIO, start: int, stop: int, progress: BytesRead | None = 
     return io.BufferedReader(raw if progress is None else Counted(raw, progress, stop - start), 1 << 20)
 
 
-def bounded_lines(stream: BinaryIO, max_line: int = MAX_LINE_BYTES) -> Iterator[bytes]:
-    """The stream's lines as they are (line ends kept), never more than `max_line` + 1 bytes at a time:
-    a line longer than `max_line` comes out cut there, and `skip_rest` reads past its remainder."""
-    return iter(functools.partial(stream.readline, max_line + 1), b"")
+def bounded_lines(stream: BinaryIO) -> Iterator[bytes]:
+    """The stream's lines as they are (line ends kept), READ_CHUNK bytes at most at a time: a longer line
+    comes out as its first READ_CHUNK bytes, and `whole_line` reads the rest."""
+    return iter(functools.partial(stream.readline, READ_CHUNK), b"")
+
+
+def is_partial(raw: bytes) -> bool:
+    """Whether `bounded_lines` gave only the beginning of a longer line."""
+    return len(raw) == READ_CHUNK and not raw.endswith(b"\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,27 +208,45 @@ def skip_rest(stream: BinaryIO, chunk: int = 1 << 20, budget: int = MAX_SKIP_BYT
     return skipped, False
 
 
-def overlong(stream: BinaryIO, raw: bytes, limit: int) -> Overlong:
-    """The Overlong for a line whose first `len(raw)` bytes were read, reading past its rest."""
-    skipped, ended = (0, True) if raw.endswith(b"\n") else skip_rest(stream)
-    return Overlong(len(raw) + skipped, limit, not ended)
+def whole_line(
+    stream: BinaryIO | None, raw: bytes, limit: int, give_up: int = MAX_SKIP_BYTES
+) -> bytes | Overlong:
+    """The line `raw` begins (as `bounded_lines` gave it; `stream`, where the rest is, None when `raw` is
+    whole) when it is at most `limit` bytes, else an Overlong: past the limit, nothing more is held, and
+    past `give_up` bytes the line is taken to be endless."""
+    if stream is None or not is_partial(raw):
+        return raw if len(raw) <= limit else Overlong(len(raw), limit)
+    parts, size = [raw], len(raw)
+    while size <= limit:
+        chunk = stream.readline(READ_CHUNK)
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+        if chunk.endswith(b"\n"):
+            break
+    if size <= limit:
+        return b"".join(parts)
+    skipped, ended = (0, True) if parts[-1].endswith(b"\n") else skip_rest(stream, budget=give_up - size)
+    return Overlong(size + skipped, limit, not ended)
 
 
 def iter_lines(
-    stream: BinaryIO, first_number: int = 1, max_line: int = MAX_LINE_BYTES
+    stream: BinaryIO, first_number: int = 1, max_line: int = MAX_LINE_BYTES, give_up: int = MAX_SKIP_BYTES
 ) -> Iterator[tuple[int, int, bytes | Overlong]]:
     """(line number, byte offset of the next line, line without its LF/CRLF) in bounded memory: a line of
-    more than `max_line` bytes (its line end counted) comes as an `Overlong`, never held; an endless one
-    is the last item."""
+    more than `max_line` bytes (its line end counted) comes as an `Overlong`, never held; one that runs
+    past `give_up` bytes is endless, and the last item."""
     end = 0
-    for number, raw in enumerate(bounded_lines(stream, max_line), first_number):
-        if len(raw) > max_line:
-            line = overlong(stream, raw, max_line)
-            end += line.size
-            yield number, end, line
-            if line.endless:
-                return
-            continue
+    for number, raw in enumerate(bounded_lines(stream), first_number):
+        if len(raw) > max_line or is_partial(raw):
+            raw = whole_line(stream, raw, max_line, give_up)
+            if isinstance(raw, Overlong):
+                end += raw.size
+                yield number, end, raw
+                if raw.endless:
+                    return
+                continue
         end += len(raw)
         if raw.endswith(b"\n"):
             raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]

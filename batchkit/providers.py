@@ -45,12 +45,19 @@ class Provider:
     completion_windows: tuple[str, ...] = ("24h",)
     api_version: str | None = None  # Azure-style APIs: sent as ?api-version=, with the key in `api-key`
     structured_outputs: str | None = None  # whose strict-mode schema subset applies (validate/strict.py)
-    # The line format the provider takes (batchkit.dialects); None: any. `also_dialects` it accepts too.
+    # The line format the provider takes (batchkit.formats); None: any. `also_dialects` it accepts too.
     dialect: str | None = "openai"
     also_dialects: tuple[str, ...] = ()
     # Prompt tokens per model that may be in flight at once, where the provider publishes one number (an
     # OpenAI or Azure limit depends on the account's tier, so it is not data here).
     enqueued_tokens: int | None = None
+    # Submitting: which remote API implementation speaks to it (batchkit.remote.apis: "openai", "anthropic",
+    # "gemini", "mistral"), or None with `no_batch_api` saying why and what to use instead.
+    remote_api: str | None = "openai"
+    no_batch_api: str | None = None
+    upload_purpose: str = "batch"  # the Files API `purpose` of a batch input file
+    model_on_batch: bool = False  # the API takes the model on the batch (the lines may leave it out)
+    also_key_envs: tuple[str, ...] = ()  # other variables the provider's own SDK reads the key from
 
     @property
     def dialects(self) -> tuple[str, ...]:
@@ -112,6 +119,8 @@ PROVIDERS: dict[str, Provider] = {
             api_version="2024-10-21",
             structured_outputs="openai",
         ),
+        # Anthropic Message Batches: requests inline in the create call, no upload
+        # (anthropic-sdk-python resources/messages/batches.py; Anthropic's batch-processing guide)
         Provider(
             name="anthropic",
             description="Anthropic Message Batches: {custom_id, params} lines, 100,000 requests, 256 MB",
@@ -120,16 +129,24 @@ PROVIDERS: dict[str, Provider] = {
             max_bytes=256 * MB,
             # 1-64 characters is documented; the character set is not (kept here, as data, to change)
             custom_id_pattern=r"^[a-zA-Z0-9_-]{1,64}$",
+            base_url="https://api.anthropic.com",  # the SDK's default address; it adds /v1 itself
             key_env="ANTHROPIC_API_KEY",
             dialect="anthropic",
+            remote_api="anthropic",
         ),
+        # Gemini API batch mode: the file uploaded with the Files API, the model on the batch
+        # (ai.google.dev/gemini-api/docs/batch-mode; python-genai google/genai/batches.py); the SDK reads GEMINI_API_KEY, then GOOGLE_API_KEY (google-genai `_api_client.py`)
         Provider(
             name="gemini",
-            description="Gemini API batch mode: {key, request} lines, files up to 2 GB",
+            description="Gemini API batch mode: {key, request} lines, model on the batch, files up to 2 GB",
             endpoints=None,
             max_bytes=2_000 * MB,
+            base_url="https://generativelanguage.googleapis.com",  # the SDK adds /v1beta itself
             key_env="GEMINI_API_KEY",
+            also_key_envs=("GOOGLE_API_KEY",),
             dialect="gemini",
+            remote_api="gemini",
+            model_on_batch=True,
         ),
         Provider(
             name="vertex",
@@ -137,21 +154,40 @@ PROVIDERS: dict[str, Provider] = {
             endpoints=None,  # request-count limits are not documented
             dialect="vertex",
             also_dialects=("openai",),  # partner models (Llama, Qwen …) take the OpenAI line
+            remote_api=None,
+            no_batch_api=(
+                "Vertex AI batch prediction reads its input from Cloud Storage or BigQuery, which batchkit "
+                "does not write to; copy the file to a gs:// bucket and create the job with the google-genai "
+                "SDK (vertexai=True) or the gcloud CLI"
+            ),
         ),
         Provider(
             name="bedrock",
             description="AWS Bedrock batch inference: {recordId, modelInput} lines, model on the job",
             endpoints=None,
             dialect="bedrock",
+            remote_api=None,
+            no_batch_api=(
+                "Bedrock batch inference reads its input from S3, which batchkit does not write to; copy the "
+                "file to an S3 bucket and create the job with boto3 (create_model_invocation_job) or the "
+                "AWS CLI"
+            ),
         ),
+        # Mistral batch jobs: file upload (purpose batch), model and endpoint on the job
+        # (docs.mistral.ai batch processing; mistralai client/jobs.py): the window becomes timeout_hours
         Provider(
             name="mistral",
             description="Mistral batch: {custom_id, body} lines, model on the job, 1,000,000 requests",
             endpoints=None,
             max_requests=1_000_000,
+            base_url="https://api.mistral.ai",  # the SDK's default server; it adds /v1 itself
             key_env="MISTRAL_API_KEY",
             dialect="custom-body",
+            remote_api="mistral",
+            model_on_batch=True,
         ),
+        # Together: OpenAI's protocol at api.together.xyz/v1, files uploaded with purpose "batch-api"
+        # (docs.together.ai docs/batch-inference and reference/batch-create)
         Provider(
             name="together",
             description="Together batch: {custom_id, body} lines, 50,000 requests, 100 MB, custom_id ≤ 64",
@@ -159,11 +195,14 @@ PROVIDERS: dict[str, Provider] = {
             max_requests=50_000,
             max_bytes=100 * MB,
             custom_id_pattern=r"^.{1,64}$",
+            base_url="https://api.together.xyz/v1",
             key_env="TOGETHER_API_KEY",
             enqueued_tokens=30_000_000_000,
             dialect="custom-body",
             also_dialects=("openai",),
+            upload_purpose="batch-api",
         ),
+        # Groq: OpenAI's protocol (groq-python src/groq/types/batch_*.py; console.groq.com/docs/batch)
         Provider(
             name="groq",
             description="Groq batch: OpenAI lines to /v1/chat/completions, 100 MB",
@@ -173,6 +212,8 @@ PROVIDERS: dict[str, Provider] = {
             key_env="GROQ_API_KEY",
             completion_windows=("24h", "7d"),
         ),
+        # Fireworks: dataset-based batch inference jobs (accounts/{id}/batchInferenceJobs)
+        # (docs.fireworks.ai guides/batch-inference, api-reference/create-batch-inference-job)
         Provider(
             name="fireworks",
             description="Fireworks batch inference: {custom_id, body} lines, model on the job, under 500 MB",
@@ -180,13 +221,61 @@ PROVIDERS: dict[str, Provider] = {
             max_bytes=500 * MB - 1,
             key_env="FIREWORKS_API_KEY",
             dialect="custom-body",
+            remote_api=None,
+            no_batch_api=(
+                "Fireworks runs batches from datasets (upload the file as a dataset, then create a batch "
+                "inference job), not through a Batches API batchkit speaks; upload it with `firectl create "
+                "dataset` and start it with `firectl create batch-inference-job`"
+            ),
         ),
+        # DeepInfra: OpenAI's Batch API at its OpenAI base URL (deepinfra.com/blog/batch-api, 2026-06;
+        # deepinfra.com/docs/advanced/openai_api); limits are not published
+        Provider(
+            name="deepinfra",
+            description="DeepInfra batch: OpenAI lines, OpenAI's Files and Batches protocol",
+            endpoints=("/v1/chat/completions", "/v1/embeddings", "/v1/completions"),
+            base_url="https://api.deepinfra.com/v1/openai",
+            key_env="DEEPINFRA_API_KEY",
+        ),
+        # xAI: its own batch protocol (create a batch, then add requests; JSONL upload since 2026-03),
+        # docs.x.ai guides/batch-api and release notes
+        Provider(
+            name="xai",
+            description="xAI batch: OpenAI lines, xAI's own batch protocol",
+            endpoints=("/v1/chat/completions", "/v1/responses"),
+            base_url="https://api.x.ai/v1",
+            key_env="XAI_API_KEY",
+            remote_api=None,
+            no_batch_api=(
+                "xAI's Batch API is its own protocol (a batch is created, then requests are added to it), not "
+                "OpenAI's Files + Batches; send the file with the xAI SDK or console, or run it with "
+                "`batchkit run --base-url https://api.x.ai/v1`"
+            ),
+        ),
+        # OpenRouter: inline `requests` in one JSON body, no JSONL upload, 24h (openrouter.ai/docs/batch-quickstart)
+        Provider(
+            name="openrouter",
+            description="OpenRouter batch: requests inline in one JSON body, one model per batch, 24h",
+            endpoints=("/v1/chat/completions", "/v1/responses", "/v1/embeddings"),
+            one_model=True,
+            one_endpoint=True,
+            base_url="https://openrouter.ai/api/v1",
+            key_env="OPENROUTER_API_KEY",
+            remote_api=None,
+            no_batch_api=(
+                "OpenRouter's Batch API takes the requests inline in one JSON body with the model on the "
+                "batch, not an uploaded file; send it with OpenRouter's SDK, or run the file with "
+                "`batchkit run --base-url https://openrouter.ai/api/v1`"
+            ),
+        ),
+        # Doubleword: OpenAI's protocol at api.doubleword.ai/v1 (docs.doubleword.ai; limits from secondary sources)
         Provider(
             name="doubleword",
             description="Doubleword batch: OpenAI lines, chat and embeddings, custom_id ≤ 64, 200 MB",
             endpoints=("/v1/chat/completions", "/v1/embeddings"),
             max_bytes=200 * MB,
             custom_id_pattern=r"^.{1,64}$",
+            base_url="https://api.doubleword.ai/v1",
             key_env="DOUBLEWORD_API_KEY",
             completion_windows=("1h", "24h"),
         ),

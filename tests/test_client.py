@@ -11,7 +11,8 @@ from submitsupport import invoke, kluster_style, run_cli, write_requests
 
 from batchkit.errors import UsageError
 from batchkit.lenient import as_int, timestamp
-from batchkit.remote.client import parse_batch, parse_model, resolve_target
+from batchkit.remote import resolve_target
+from batchkit.remote.apis.openai_files import parse_batch, parse_model
 
 KEY = "sk-test-Zq7XKEYxyzzy-do-not-print-4417"
 

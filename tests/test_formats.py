@@ -117,17 +117,20 @@ def test_dask_merge_sees_the_requests_merge_sees(name, tmp_path, cluster):
     assert list(spread["status"]) == list(single["status"])
 
 
-def test_detection_reads_within_the_line_bound(tmp_path):
-    path = tmp_path / "one-long-line.jsonl"
-    with open(path, "wb") as f:
-        f.truncate(80 * 2**20)  # a line of NUL bytes longer than any line is read
-        f.seek(0, 2)
-        f.write(b'\n{"custom_id": "a", "params": {"model": "m", "max_tokens": 5, "messages": []}}\n')
-    with open(path, "rb") as f:
-        from batchkit.formats import detect_stream
+def test_detection_reads_within_its_bounds(tmp_path):
+    from batchkit.formats import detect_stream
 
-        assert detect_stream(f).name == "anthropic"
-        assert f.tell() == 0
+    claude = b'{"custom_id": "a", "params": {"model": "m", "max_tokens": 5, "messages": []}}\n'
+    for size, found in ((10 * 2**20, "anthropic"), (80 * 2**20, None)):
+        path = tmp_path / f"first-line-{size}.jsonl"
+        with open(path, "wb") as f:
+            f.truncate(size)  # a first line of NUL bytes: passed over when short enough, else the end
+            f.seek(0, 2)
+            f.write(b"\n" + claude)
+        with open(path, "rb") as f:
+            dialect = detect_stream(f)
+            assert (dialect.name if dialect else None) == found
+            assert f.tell() == 0
 
 
 def test_validate_file_reads_sizes_like_the_command_line(tmp_path):

@@ -23,9 +23,11 @@ def test_results_count_once_per_custom_id(tmp_path):
     batch_id = make_batch(store)
     line = orjson.dumps(result_line("a", 200, {"usage": {"prompt_tokens": 3, "completion_tokens": 2}}, "r"))
     usage = {"prompt_tokens": 3, "completion_tokens": 2}
-    assert store.record_results(batch_id, [("a", 1, True, line + b"\n", usage)]) == 1
+    assert store.record_results(batch_id, [("a", 1, "succeeded", line + b"\n", usage)]) == 1
     assert (
-        store.record_results(batch_id, [("a", 1, True, line + b"\n", usage), ("b", 2, False, b"{}\n", None)])
+        store.record_results(
+            batch_id, [("a", 1, "succeeded", line + b"\n", usage), ("b", 2, "errored", b"{}\n", None)]
+        )
         == 1
     )
     batch = store.get_batch(batch_id)
@@ -41,7 +43,7 @@ def test_finish_records_nothing_when_the_status_moved_on(tmp_path):
     assert store.transition(batch_id, "in_progress", when=("validating",))
     assert not store.transition(batch_id, "in_progress", when=("validating",))
     assert store.transition(batch_id, "cancelling", when=("in_progress",))
-    store.record_results(batch_id, [("a", 1, True, b'{"custom_id":"a"}\n', None)])
+    store.record_results(batch_id, [("a", 1, "succeeded", b'{"custom_id":"a"}\n', None)])
     target = store.file_path("file-out")
     assert store.write_results(batch_id, True, target) == 1
     assert not store.finish_batch(
@@ -196,7 +198,7 @@ def _finalizing_batch(store: Store, tmp_path) -> str:
     )["id"]  # fmt: skip
     assert store.transition(batch_id, "in_progress", when=("validating",), total=2)
     line = orjson.dumps(result_line("a", 200, {"ok": True}, "req_1")) + b"\n"
-    store.record_results(batch_id, [("a", 1, True, line, None)])
+    store.record_results(batch_id, [("a", 1, "succeeded", line, None)])
     assert store.transition(batch_id, "finalizing", when=("in_progress",))
     return batch_id
 

@@ -12,12 +12,18 @@ from ..providers import PROVIDERS
 from ..report import render
 from .common import Bars, format_option, say, use_color
 
+# --to takes a dialect, or a provider whose line it writes (`--to mistral` = `--to custom-body -p mistral`)
+TARGETS = sorted(set(DIALECTS) | {name for name, row in PROVIDERS.items() if row.dialect})
+
 
 @click.command()
 @click.argument("source", type=click.Path(allow_dash=True, dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The file to write.")
 @click.option(
-    "--to", "to", type=click.Choice(sorted(DIALECTS)), help="The dialect to write (default: the provider's)."
+    "--to",
+    "to",
+    type=click.Choice(TARGETS),
+    help="The dialect to write, or a provider (its dialect and limits) [default: the provider's dialect].",
 )
 @click.option(
     "--provider",
@@ -51,6 +57,8 @@ def convert(source, output, to, provider, model, max_tokens, endpoint, drop_unsu
     """
     from ..convert import convert_file
 
+    if to not in DIALECTS and to is not None:
+        provider, to = provider or to, PROVIDERS[to].dialect
     bars = Bars(quiet)
     try:
         result = convert_file(

@@ -17,7 +17,8 @@ def connection_options(f):
     f = click.option(
         "--base-url",
         metavar="URL",
-        help="Any OpenAI-compatible API, e.g. http://127.0.0.1:8000/v1 [env: BATCHKIT_BASE_URL].",
+        help="The API's address instead of the provider's own, e.g. http://127.0.0.1:8000/v1 for "
+        "`batchkit serve` [env: BATCHKIT_BASE_URL].",
     )(f)
     f = click.option(
         "--provider",

@@ -26,7 +26,8 @@ def status(refs, provider, base_url, api_key_env, fmt, as_json):
 
 
 def _show_status(batch, ref) -> None:
-    say(f"{batch.id}  {batch.status}")
+    own = f" ({batch.provider_status} at {ref.target.provider.name})" if batch.provider_status else ""
+    say(f"{batch.id}  {batch.status}{own}")
     rows = [
         ["file", str(ref.path) if ref.path else "-"],
         ["endpoint", batch.endpoint or "-"],

@@ -20,6 +20,9 @@ from .remote_options import connection_options, open_session
 @click.option(
     "--metadata", "metadata_pairs", multiple=True, metavar="KEY=VALUE", help="Batch metadata (repeatable)."
 )
+@click.option("--model", metavar="NAME",
+              help="The batch's model, for APIs that take it on the batch (Gemini, Mistral) "
+              "[default: the one model the requests name].")  # fmt: skip
 @click.option("--wait", is_flag=True, help="Watch until done, then download the results.")
 @click.option("--no-validate", is_flag=True, help="Upload without validating first.")
 @click.option(
@@ -37,7 +40,7 @@ from .remote_options import connection_options, open_session
               help="Refuse, before uploading, when the estimated cost's upper bound exceeds AMOUNT.")  # fmt: skip
 @subset_options
 def submit(
-    files, provider, base_url, api_key_env, completion_window, metadata_pairs, wait, no_validate, force,
+    files, provider, base_url, api_key_env, completion_window, metadata_pairs, model, wait, no_validate, force,
     interval, output_dir, quiet, max_enqueued_tokens, max_batches, max_cost, limit, sample, seed,
 ):  # fmt: skip
     """Validate, upload and create one batch per FILE (shards from `build` go together). A file's content
@@ -46,7 +49,7 @@ def submit(
     With an enqueued-token cap (--max-enqueued-tokens, or the provider's own) or --max-batches, the files
     form a queue: each goes when it fits, a batch refused with token_limit_exceeded goes again later as a
     new batch, and the command returns when all have ended. Run it again after an interruption to resume."""
-    from ..remote import QueueOptions, check_cost, parse_metadata, shard_tokens
+    from ..remote import QueueOptions, check_cost, check_countable, parse_metadata, shard_tokens
 
     metadata = parse_metadata(metadata_pairs)
     subset = subset_of(limit, sample, seed)
@@ -60,9 +63,11 @@ def submit(
             tokens, counted = shard_tokens([Path(f) for f in files], target.provider.name)
             if max_cost is not None:
                 check_cost(counted, max_cost)  # before anything is uploaded
+            if cap is not None:
+                check_countable(counted, "the enqueued-token cap")
         if queued:
             options = {"completion_window": completion_window, "metadata": metadata,
-                       "validate": not no_validate, "force": force}  # fmt: skip
+                       "validate": not no_validate, "force": force, "model": model}  # fmt: skip
             queue_options = QueueOptions(cap, max_batches, interval)
             batches = _queue(session, zip(files, tokens, strict=True), display, options, queue_options)
             if wait:
@@ -70,7 +75,7 @@ def submit(
             fail_unless_completed(batches)
             return
         submitted = _submit_all(session, files, display, completion_window=completion_window,
-                                metadata=metadata, validate=not no_validate, force=force)  # fmt: skip
+                                metadata=metadata, validate=not no_validate, force=force, model=model)  # fmt: skip
         refs = [str(s.path) for s in submitted]
         if not wait:
             if submitted and not quiet:

@@ -10,6 +10,8 @@ from .registry import detect
 
 PEEK_BYTES = 1 << 16
 SCAN_LINES = 1000  # lines read to find the format when the first ones are broken
+SCAN_LINE_BYTES = 4 << 20  # a longer line is passed over when finding the format
+SCAN_BYTES = 16 << 20  # past this, the format is not looked for further (the provider's is taken)
 
 
 def detect_stream(stream, max_line: int = MAX_LINE_BYTES) -> Dialect | None:
@@ -29,8 +31,9 @@ def detect_stream(stream, max_line: int = MAX_LINE_BYTES) -> Dialect | None:
 
 
 def _first_lines(stream, max_line: int):
-    for item in iter_lines(stream, max_line=max_line):
-        if item[0] > SCAN_LINES:
+    lines = iter_lines(stream, max_line=min(max_line, SCAN_LINE_BYTES), give_up=SCAN_BYTES)
+    for item in lines:
+        if item[0] > SCAN_LINES or item[1] > SCAN_BYTES:
             return
         yield item
 

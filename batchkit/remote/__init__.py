@@ -1,18 +1,25 @@
-"""Talking to a provider's Batch API: the wire client per provider (`client`), the local ledger of
-what this machine submitted (`ledger`), submitting one file (`sending`), many shards under an
-enqueued-token cap (`queue`), and the `Session` whose methods
-are what a user does remotely: submit, status, watch, download, cancel, the listings, forget and prune;
-the Python handles over it (`jobs`: submit → Submission/BatchJob) and a ready-made progress bar."""
+"""Talking to a provider's Batch API: the remote protocol (`client.Client`) with one implementation per API
+(`apis/`: OpenAI's Files + Batches, Anthropic's Message Batches, Gemini's batch mode, Mistral's batch jobs),
+the records every API answers in (`records`), where to send (`target`), the local ledger of what this
+machine submitted (`ledger`), submitting one file (`sending`), many shards under an enqueued-token cap
+(`queue`), and the `Session` whose methods are what a user does remotely: submit, status, watch, download,
+cancel, the listings, forget and prune; the Python handles over it (`jobs`: submit → Submission/BatchJob)
+and a ready-made progress bar."""
 
-from .client import Batch, BatchError, Client, Model, RemoteFile, Target, resolve_target
+from .apis import open_client
+from .client import Client, Lookup, Order, ResultFile
+from .connect import resolve_target
 from .jobs import BatchJob, Submission, submit
 from .ledger import Entry, Ledger, Name
 from .progress import tqdm_progress
-from .queue import Queue, QueueOptions, Shard, check_cost, shard_tokens
+from .queue import Queue, QueueOptions, Shard, check_cost, check_countable, shard_tokens
+from .records import STATES, Batch, BatchError, Model, RemoteFile
 from .sending import SubmitOptions, SubmitResult, file_digest
 from .session import Connection, DownloadResult, Event, Ref, Session, parse_metadata
+from .target import Target
 
 __all__ = [
+    "STATES",
     "Batch",
     "BatchJob",
     "BatchError",
@@ -22,12 +29,15 @@ __all__ = [
     "Entry",
     "Event",
     "Ledger",
+    "Lookup",
     "Model",
     "Name",
+    "Order",
     "Queue",
     "QueueOptions",
     "Ref",
     "RemoteFile",
+    "ResultFile",
     "Session",
     "Shard",
     "Submission",
@@ -35,7 +45,9 @@ __all__ = [
     "SubmitResult",
     "Target",
     "check_cost",
+    "check_countable",
     "file_digest",
+    "open_client",
     "parse_metadata",
     "resolve_target",
     "shard_tokens",

@@ -20,8 +20,8 @@ from .. import paths
 from ..batchfile import write_batch
 from ..lines import dumps_line
 from ..providers import Provider
-from .client import Batch
 from .progress import tqdm_progress
+from .records import Batch
 from .sending import SubmitResult
 from .session import Connection, DownloadResult, Event, Session
 
@@ -167,6 +167,7 @@ def submit(
     metadata: dict[str, str] | None = None,
     validate: bool = True,
     force: bool = False,
+    model: str | None = None,
     progress: ProgressArg = None,
     session: Session | None = None,
 ) -> Submission:
@@ -179,7 +180,9 @@ def submit(
     file named by their content in batchkit's state folder (see the module docstring).
     With `wait` (the default) it returns once every batch is finished. `progress`: a callable taking
     `remote.Event`s, or True for a progress bar that suits notebooks and terminals (`tqdm.auto`). The key is
-    read from the environment variable `api_key_env` (or the provider's), never passed as a value.
+    read from the environment variable `api_key_env` (or the provider's), never passed as a value. `model`
+    is the batch's model for APIs that take it on the batch (Gemini, Mistral; default: the one model the
+    requests name).
 
         jobs = batchkit.submit("batch.jsonl", base_url="http://127.0.0.1:8000/v1")
         files = jobs.results()
@@ -193,6 +196,7 @@ def submit(
         metadata=metadata,
         validate=validate,
         force=force,
+        model=model,
         progress=report,
     )
     jobs = Submission([BatchJob(session, result.path, result, report) for result in results])

@@ -81,6 +81,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE submissions DROP COLUMN error_path;
     ALTER TABLE submissions DROP COLUMN downloaded_at
     """,
+    # For APIs whose batches keep no metadata: the newest batch the provider listed just before the create,
+    # so a batch whose create answer was lost is looked for only among those created after it.
+    """
+    ALTER TABLE submissions ADD COLUMN newest_before TEXT
+    """,
 ]
 
 
@@ -105,6 +110,7 @@ class Entry:
     created_at: int
     updated_at: int
     error: str | None
+    newest_before: str | None = None  # the provider's newest batch before the create ("" when none)
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .session import Event
+from .records import Event
 
 
 def tqdm_progress(**options: Any) -> Callable[[Event], None]:

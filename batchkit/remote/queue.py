@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..tokens import estimate
-from .client import Batch
+from .records import Batch, Event
 from .sending import Prepared, Sender, SubmitOptions
 
 TOKEN_LIMIT = "token_limit_exceeded"
@@ -55,8 +55,23 @@ def shard_tokens(paths: Iterable[Path], provider: str):
     return [{g.model: g.prompt_tokens for g in f.models.values()} for f in counted.files], counted
 
 
+def check_countable(counted, what: str) -> None:
+    """Refuse when some requests could not be read for their tokens: `what` (a cost bound, a token cap)
+    would count them as nothing."""
+    for counted_file in counted.files:
+        if counted_file.unreadable:
+            first = next((f for f in counted_file.findings if f.is_error), None)
+            cause = f" (line {first.line}: {first.message})" if first else ""
+            raise UsageError(
+                f"{counted_file.path}: {counted_file.unreadable} line(s) could not be read for their tokens"
+                f"{cause}, so {what} cannot be kept; nothing was sent"
+            )
+
+
 def check_cost(counted, max_cost: float) -> None:
-    """Refuse (before anything is uploaded) when the estimate's upper bound exceeds `max_cost`."""
+    """Refuse (before anything is uploaded) when the estimate's upper bound exceeds `max_cost`, or when it
+    cannot be bounded."""
+    check_countable(counted, "the cost bound")
     totals = counted.totals()
     if totals["unpriced_models"]:
         raise UsageError(
@@ -86,8 +101,6 @@ class Queue:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ):
-        from .session import Event  # Event lives with Session; imported here to keep the modules acyclic
-
         self.session, self.shards, self.options = session, shards, options
         self.progress, self.event, self.sleep, self.clock = progress, Event, sleep, clock
         target = session.connection.target()
@@ -99,7 +112,7 @@ class Queue:
             progress(Event("upload", str(path), done, total))
 
         self.sender = Sender(session, target, submit, note, upload)
-        again = SubmitOptions(submit.completion_window, submit.metadata, validate=False, force=True)
+        again = SubmitOptions(submit.completion_window, submit.metadata, False, True, submit.model)
         self.resender = Sender(session, target, again, note, upload)  # a new batch for a refused shard
         self._check_fits()
 

@@ -22,11 +22,11 @@ from ..formats import read_requests
 from ..lines import open_binary
 from ..providers import METADATA_MAX_VALUE
 from ..validate import validate_file
-from .client import Batch, Client, Target
+from .client import Client, Lookup, Order
 from .ledger import CREATE_FAILED, CREATED, CREATING, UPLOAD_FAILED, UPLOADED, UPLOADING, Entry
+from .records import FILE_KEY, SHA_KEY, Batch
+from .target import Target
 
-SHA_KEY = "batchkit_sha256"
-FILE_KEY = "batchkit_file"
 # How far back to look for a batch whose create answer was lost (allows for clock differences).
 SEARCH_SLACK_SECONDS = 3600
 SEARCH_MAX_BATCHES = 2000
@@ -54,7 +54,16 @@ class Prepared:
     sha256: str
     size: int
     known: Entry | None  # the ledger's latest submission of this content to this server, when prepared
-    endpoint: str | None = None  # None when it is already submitted and will not be sent
+    plan: Plan | None = None  # None when it is already submitted and will not be sent
+
+
+@dataclass
+class Plan:
+    """What the batch is made of: the endpoint its requests go to (None where the lines name none and
+    the API works it out) and the model of the batch (for APIs that take it on the batch)."""
+
+    endpoint: str | None
+    model: str | None
 
 
 def file_digest(path: Path) -> tuple[str, int]:
@@ -76,7 +85,8 @@ def _first_endpoint(path: Path) -> str | None:
     return None
 
 
-def _endpoint(path: Path, target: Target, validate: bool) -> str:
+def _plan(path: Path, target: Target, validate: bool, model: str | None) -> Plan:
+    """Validate the file (unless asked not to) and work out its endpoint and the batch's model."""
     if validate:
         report = validate_file(path, target.provider)
         if not report.valid:
@@ -84,16 +94,34 @@ def _endpoint(path: Path, target: Target, validate: bool) -> str:
             raise ValidationFailed(
                 f"{path}: not submitted: {report.summary.errors} error(s) under {rules}", report
             )
-        endpoints = list(report.summary.endpoints)
+        endpoints, models = list(report.summary.endpoints), list(report.summary.models)
     else:
-        endpoints = [e for e in [_first_endpoint(path)] if e]
-    if not endpoints:
-        raise InputError(f"{path}: no request line names a url; nothing to submit")
+        endpoints, models = [e for e in [_first_endpoint(path)] if e], []
     if len(endpoints) > 1:
         raise InputError(
             f"{path}: requests go to {', '.join(sorted(endpoints))}; a batch has one endpoint, so split the file"
         )
-    return endpoints[0]
+    if not endpoints and target.provider.dialect in ("openai", None):
+        raise InputError(f"{path}: no request line names a url; nothing to submit")
+    return Plan(endpoints[0] if endpoints else None, _batch_model(path, target, models, model))
+
+
+def _batch_model(path: Path, target: Target, models: list[str], model: str | None) -> str | None:
+    """The model of the batch, for APIs that take it there: the one given, else the file's only one."""
+    if not target.provider.model_on_batch:
+        return model
+    if model:
+        return model
+    if len(models) == 1:
+        return models[0]
+    if models:
+        raise InputError(
+            f"{path}: requests name {len(models)} models, and a {target.provider.name} batch runs one; "
+            "split the file by model (`batchkit split --by model`) or pass model=NAME"
+        )
+    raise UsageError(
+        f"{path}: {target.who} takes the model on the batch and no request names one; pass model=NAME"
+    )
 
 
 def idempotency_key(entry: Entry, endpoint: str, completion_window: str, metadata: dict[str, str]) -> str:
@@ -105,8 +133,8 @@ def idempotency_key(entry: Entry, endpoint: str, completion_window: str, metadat
 
 
 def _outcome_unknown(error: RemoteError) -> bool:
-    """No answer, or a server error that may have come after the work was done."""
-    return error.status is None or error.status >= 500
+    """No answer to a request that was sent, or a server error that may have come after the work was done."""
+    return error.sent and (error.status is None or error.status >= 500)
 
 
 @dataclass
@@ -115,6 +143,7 @@ class SubmitOptions:
     metadata: dict[str, str] = field(default_factory=dict)
     validate: bool = True
     force: bool = False
+    model: str | None = None  # the batch's model, for APIs that take it on the batch
 
 
 class Sender:
@@ -129,7 +158,7 @@ class Sender:
             )
         self.session, self.target, self.ledger = session, target, session.ledger
         self.completion_window, self.metadata = options.completion_window, options.metadata
-        self.validate, self.force = options.validate, options.force
+        self.validate, self.force, self.model = options.validate, options.force, options.model
         self._note: Callable[[Path, str], None] = note
         self._upload_progress = upload_progress
         self.notes: list[str] = []
@@ -148,7 +177,7 @@ class Sender:
         known = self.ledger.for_file(sha, self.target.base_url)
         if known and known.batch_id and not self.force:
             return Prepared(path, sha, size, known)
-        return Prepared(path, sha, size, known, _endpoint(path, self.target, self.validate))
+        return Prepared(path, sha, size, known, _plan(path, self.target, self.validate, self.model))
 
     def send(self, item: Prepared) -> SubmitResult:
         """Submit the content, or find the batch it already is (made before, or by a process we waited for)."""
@@ -161,8 +190,8 @@ class Sender:
             made_since = latest is not None and (item.known is None or latest.id != item.known.id)
             if latest and latest.batch_id and (not self.force or made_since):
                 return self._already(item, latest)
-            if item.endpoint is None:  # its batch was forgotten while we waited
-                item.endpoint = _endpoint(item.path, self.target, self.validate)
+            if item.plan is None:  # its batch was forgotten while we waited
+                item.plan = _plan(item.path, self.target, self.validate, self.model)
             return self._submit(item, latest)
 
     def _already(self, item: Prepared, entry: Entry) -> SubmitResult:
@@ -179,8 +208,12 @@ class Sender:
         return SubmitResult(item.path, entry, batch, existing=True, first_name=first, notes=self.notes)
 
     def _submit(self, item: Prepared, latest: Entry | None) -> SubmitResult:
+        # an interrupted create is looked for from when it was started (before this run touches the row)
+        interrupted = (
+            latest if latest is not None and not latest.batch_id and latest.step == CREATING else None
+        )
         entry = self._row(item, latest)
-        if entry.step == CREATING and (found := self._find_created(entry)):
+        if interrupted and (found := self._find_created(item, interrupted)):
             self.note(
                 item.path, f"found batch {found.id}, created by an interrupted run; not creating another"
             )
@@ -195,15 +228,17 @@ class Sender:
         if latest is not None and not latest.batch_id:
             self.ledger.add_name(latest.id, str(item.path.resolve()))
             return self.ledger.update(
-                latest.id, endpoint=item.endpoint, completion_window=self.completion_window
+                latest.id, endpoint=item.plan.endpoint, completion_window=self.completion_window
             )
         return self.ledger.start(
             path=str(item.path.resolve()), sha256=item.sha256, size=item.size, provider=self.target.provider.name,
             base_url=self.target.base_url, key_env=self.target.key_env if self.client.uses_key else None,
-            endpoint=item.endpoint, completion_window=self.completion_window,
+            endpoint=item.plan.endpoint, completion_window=self.completion_window,
         )  # fmt: skip
 
     def _upload(self, item: Prepared, entry: Entry) -> Entry:
+        if not self.client.uploads:
+            return entry  # the requests go inline in the create call
         if entry.file_id:
             if self._still_uploaded(entry.file_id):
                 self.note(item.path, f"reusing file {entry.file_id}, uploaded by an earlier run")
@@ -234,9 +269,9 @@ class Sender:
         """Create the batch; a refusal is recorded (the upload stays for the next run), an unknown outcome
         leaves the row `creating` so the next run looks for the batch first."""
         metadata = {**self.metadata, SHA_KEY: item.sha256, FILE_KEY: item.path.name[:METADATA_MAX_VALUE]}
-        key = idempotency_key(entry, item.endpoint, self.completion_window, metadata)
-        entry = self.ledger.update(entry.id, step=CREATING)
+        key = idempotency_key(entry, item.plan.endpoint, self.completion_window, metadata)
         try:
+            entry = self.ledger.update(entry.id, step=CREATING, newest_before=self._newest())
             return self._create_once(item, entry, metadata, key)
         except RemoteError as e:
             step = CREATING if _outcome_unknown(e) else CREATE_FAILED
@@ -245,33 +280,61 @@ class Sender:
 
     def _create_once(self, item: Prepared, entry: Entry, metadata: dict[str, str], key: str) -> Batch:
         """One batch even when the answer to create is lost: look for it, then ask again with the same key."""
-        create = (entry.file_id, item.endpoint, self.completion_window, metadata, key)
+        order = Order(item.path, entry.file_id, item.plan.endpoint, self.completion_window, metadata, key,
+                      item.plan.model)  # fmt: skip
         try:
-            return self.client.create_batch(*create)
+            return self.client.create_batch(order)
         except RemoteError as e:
             if not _outcome_unknown(e):
                 raise
             lost = e
-        found = self._find_created(entry)
+        found = self._find_created(item, entry)
         if found:
-            self.note(
-                item.path,
-                f"the answer to create was lost; found batch {found.id} carrying this file's sha256",
-            )
+            self.note(item.path, f"the answer to create was lost; found batch {found.id} {self._how_found}")
             return found
         self.note(
             item.path, f"the answer to create was lost ({lost}); no batch was found, so asking once more"
         )
-        return self.client.create_batch(*create)
+        return self.client.create_batch(order)
 
-    def _find_created(self, entry: Entry) -> Batch | None:
-        """The batch created from this entry's upload, found by the sha256 in its metadata."""
+    @property
+    def _how_found(self) -> str:
+        if self.client.keeps_metadata:
+            return "carrying this file's sha256"
+        return "(the only one created since then with as many requests as this file)"
+
+    def _newest(self) -> str | None:
+        """For an API that keeps no metadata: the newest batch it lists now ("" for none), noted before the
+        create so that a lost answer is looked for only among the batches made after it."""
+        if self.client.keeps_metadata:
+            return None
+        newest = next(iter(self.client.batches(page_size=1)), None)
+        return newest.id if newest else ""
+
+    def _find_created(self, item: Prepared, entry: Entry) -> Batch | None:
+        """The batch created from this entry's create, found in the provider's list: by the sha256 in its
+        metadata, or (for an API that keeps none) as the only batch that fits and no other submission has."""
+        lookup = Lookup(entry.sha256, entry.file_id, item.path, entry.updated_at, entry.newest_before)
         since = entry.updated_at - SEARCH_SLACK_SECONDS
+        fitting: list[Batch] = []
         for batch in islice(self.client.batches(), SEARCH_MAX_BATCHES):
-            if batch.metadata.get(SHA_KEY) == entry.sha256 and (
-                not entry.file_id or batch.input_file_id in (None, entry.file_id)
-            ):
-                return batch
+            if lookup.newest_before and batch.id == lookup.newest_before:
+                break  # this one and all after it were listed before the create
+            if self.client.created_by(batch, lookup) and not self._belongs_elsewhere(batch, entry):
+                if self.client.keeps_metadata:
+                    return batch
+                fitting.append(batch)
             if batch.created_at is not None and batch.created_at < since:
-                return None
-        return None
+                break
+        if len(fitting) > 1:
+            ids = ", ".join(b.id for b in fitting)
+            raise RemoteError(
+                f"{item.path}: its create was interrupted, and batches {ids} each fit it ({self.target.who} "
+                "keeps no metadata to tell them apart); `batchkit status ID` shows each, and a submission "
+                "with force=True creates another"
+            )
+        return fitting[0] if fitting else None
+
+    def _belongs_elsewhere(self, batch: Batch, entry: Entry) -> bool:
+        other = self.ledger.for_batch(batch.id, self.target.base_url)
+        return other is not None and other.id != entry.id

@@ -18,26 +18,13 @@ from pathlib import Path
 from ..atomic import atomic_write
 from ..errors import InputError, UsageError
 from ..providers import METADATA_MAX_KEY, METADATA_MAX_PAIRS, METADATA_MAX_VALUE, get_provider
-from .client import Batch, Client, Model, Target, resolve_target
+from .apis import open_client
+from .client import Client, ResultFile
+from .connect import resolve_target
 from .ledger import CREATING, Entry, Ledger, Name
-from .sending import FILE_KEY, SHA_KEY, Sender, SubmitOptions, SubmitResult, file_digest
-
-
-@dataclass
-class Event:
-    """Progress for the caller to show. kinds: upload, download (bytes `done` of `total`), batch (a new
-    snapshot in `batch`), note (a sentence in `message`); from queue.py also submitted (a new batch in
-    `batch`) and queue (shards `done` of `total`, the counts in `message`)."""
-
-    kind: str
-    subject: str
-    done: int = 0
-    total: int | None = None
-    batch: Batch | None = None
-    message: str = ""
-
-
-OnEvent = Callable[[Event], None]  # each upload, download, batch status or note as it happens
+from .records import FILE_KEY, SHA_KEY, Batch, Event, Model, OnEvent
+from .sending import Sender, SubmitOptions, SubmitResult, file_digest
+from .target import Target
 
 
 def _ignore(event: Event) -> None:
@@ -131,7 +118,7 @@ class Session:
     def client(self, target: Target) -> Client:
         client = self._clients.get(target.base_url)
         if client is None:
-            client = self._clients[target.base_url] = Client(target)
+            client = self._clients[target.base_url] = open_client(target)
         return client
 
     def close(self) -> None:
@@ -207,13 +194,15 @@ class Session:
         metadata: dict[str, str] | None = None,
         validate: bool = True,
         force: bool = False,
+        model: str | None = None,
         progress: OnEvent = _ignore,
     ) -> Iterator[SubmitResult]:
-        """Submit each file as one batch; yields each SubmitResult as it is done.
+        """Submit each file as one batch; yields each SubmitResult as it is done. `model`: the batch's
+        model, for APIs that take it on the batch (default: the one model the file's requests name).
 
         Raises ValidationFailed (with the report) for an invalid file before anything is uploaded.
         """
-        options = SubmitOptions(completion_window, dict(metadata or {}), validate, force)
+        options = SubmitOptions(completion_window, dict(metadata or {}), validate, force, model)
         sender = Sender(
             self, self.connection.target(), options,
             note=lambda path, message: progress(Event("note", str(path), message=message)),
@@ -293,12 +282,13 @@ class Session:
         if name and not force and (earlier := _still_there(name, folder, out_dir is None)):
             result.files, result.skipped = earlier, True
             return result
-        stem = found.path.stem if found.path else found.batch_id
-        for kind, file_id in (("output", batch.output_file_id), ("errors", batch.error_file_id)):
-            if file_id:
-                path = result.files[kind] = folder / f"{stem}.{kind}.jsonl"
-                result.lines[kind] = _fetch(client, file_id, path, progress)
-        result.problems = _count_problems(batch, result.lines)
+        stem = found.path.stem if found.path else found.batch_id.replace("/", "-")
+        wanted = client.results(batch)
+        for remote in wanted:
+            if remote.ref:
+                path = result.files[remote.kind] = folder / f"{stem}.{remote.kind}.jsonl"
+                result.lines[remote.kind] = _fetch(client, remote, path, progress)
+        result.problems = _count_problems(wanted, result.lines)
         if name:
             files = {kind: str(path) for kind, path in result.files.items()}
             self.ledger.downloaded(entry.id, name.path, files.get("output"), files.get("errors"))
@@ -346,14 +336,14 @@ class Session:
         return gone, kept
 
 
-def _fetch(client: Client, file_id: str, path: Path, progress: OnEvent) -> int:
+def _fetch(client: Client, remote: ResultFile, path: Path, progress: OnEvent) -> int:
     """Stream a remote file into `path` (whole or not at all); the number of lines written."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(path) as sink:
             counter = _LineCounter(sink)
             client.download(
-                file_id, counter, lambda done, total: progress(Event("download", str(path), done, total))
+                remote, counter, lambda done, total: progress(Event("download", str(path), done, total))
             )
     except OSError as e:
         raise InputError(f"cannot write {path}: {e.strerror or e}") from None
@@ -390,17 +380,14 @@ class _LineCounter:
         return self.lines + (1 if self._open_line else 0)
 
 
-def _count_problems(batch: Batch, lines: dict[str, int]) -> list[str]:
-    if not batch.total:
-        return []  # the provider gave no counts to check against
+def _count_problems(wanted: list[ResultFile], lines: dict[str, int]) -> list[str]:
+    """Files whose line count disagrees with the provider's counts (where the counts say how many)."""
     problems = []
-    for kind, expected, label in (
-        ("output", batch.completed, "completed"),
-        ("errors", batch.failed, "failed"),
-    ):
-        got = lines.get(kind, 0)
-        if got != expected:
+    for remote in wanted:
+        got = lines.get(remote.kind, 0)
+        if remote.expected_lines is not None and got != remote.expected_lines:
             problems.append(
-                f"the {kind} file has {got} line(s) but the provider counts {expected} {label} request(s)"
+                f"the {remote.kind} file has {got} line(s) but the provider counts {remote.expected_lines} "
+                f"{remote.counted} request(s)"
             )
     return problems

@@ -28,7 +28,7 @@ from ..formats import OPENAI, requests_of
 from ..lines import dumps_line
 from ..providers import Provider
 from ..validate import validate_file
-from ..wire import LOCAL, api_path, result_line
+from ..wire import LOCAL, Sender, api_path, result_line
 
 RequestsDone = Callable[[int, int, int], None]  # (answered so far, failed so far, total requests)
 
@@ -224,12 +224,6 @@ class _Sending:
     async def send_all(
         self, out_handle: BinaryIO, err_handle: BinaryIO, result: RunResult, progress: RequestsDone | None
     ) -> None:
-        try:
-            from ..wire import Sender
-        except ImportError as e:  # httpx comes with the openai SDK and with the server extra
-            raise UsageError(
-                f"batchkit run needs {e.name}; install the server extra: pip install 'llm-batchkit[server]'"
-            ) from None
 
         def record(line: dict, ok: bool) -> None:
             handle = out_handle if ok else err_handle

@@ -3,7 +3,10 @@
 Modules: `config` (ServerConfig, backend choice, exposure rules), `backends` (echo and upstream), `store`
 (SQLite + file bodies on disk), `intake` (the validating stage), `worker` (runs batches), and the HTTP
 layer: `app` (assembles it), `guard` (host, origin, content type, key), `http` (error envelopes),
-`api_models`, `api_files`, `api_batches` (one router per resource). The wire shapes and the upstream
+`api_models`, `api_files`, `api_batches` (one router per resource), and the other providers' APIs on the
+same port: `surfaces` (which API a request is for, its key header, its error envelope), `api_anthropic`,
+`api_gemini`, `api_mistral`, over `routes` (what their batch routes share), `kinds` (what differs between
+their batches for the worker) and `adapt` (their requests as OpenAI chat and the answers back). The wire shapes and the upstream
 sender are `batchkit.wire`, shared with `batchkit run`.
 
 Only the HTTP layer imports FastAPI, and it is imported on first use of what it exports, so importing

@@ -8,12 +8,12 @@ from ..lines import json_type
 from ..providers import METADATA_MAX_KEY, METADATA_MAX_PAIRS, METADATA_MAX_VALUE
 from ..wire import EXECUTABLE_ENDPOINTS, supported_endpoints_message
 from .http import ApiError, db, found, invalid, json_object, limit_param, listed_page
+from .routes import cancel
 from .worker import window_seconds
 
 router = APIRouter(prefix="/v1")
 
 OUTPUT_EXPIRY_RANGE = (3600, 2_592_000)
-CANCELLABLE = ("validating", "in_progress", "finalizing")
 
 
 def _a(type_name: str) -> str:
@@ -159,14 +159,10 @@ async def get_batch(request: Request, batch_id: str):
 @router.post("/batches/{batch_id}/cancel")
 async def cancel_batch(request: Request, batch_id: str):
     """Accepted until the batch is terminal (finalizing included: it ends cancelled with what finished)."""
-    state = request.app.state
-    batch = await _batch(request, batch_id)
-    if batch["status"] in CANCELLABLE and await db(
-        state.store.transition, batch_id, "cancelling", when=CANCELLABLE
-    ):
-        state.manager.request_cancel(batch_id)
+    await _batch(request, batch_id)
+    if await cancel(request, batch_id):
         return await _batch(request, batch_id)
     batch = await _batch(request, batch_id)  # it may have ended meanwhile
-    if batch["status"] in ("cancelling", "cancelled"):
+    if batch["status"] == "cancelled":
         return batch
     raise ApiError(409, f"Cannot cancel a batch with status '{batch['status']}'.")

@@ -1,4 +1,6 @@
-"""`batchkit serve`: the FastAPI application of a local OpenAI-compatible Files + Batches API.
+"""`batchkit serve`: the FastAPI application of a local OpenAI-compatible Files + Batches API, which also
+speaks Anthropic's Message Batches (`api_anthropic`), the Gemini API's batch mode and Files API
+(`api_gemini`) and Mistral's batch jobs (`api_mistral`); `surfaces` tells their requests apart.
 
 Routes under /v1 (one router per resource): models (`api_models`, with the requests the backend answers
 directly: /chat/completions, /embeddings, /completions, /responses, /moderations), files (`api_files`),
@@ -17,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
 
 from .. import __version__
-from . import api_batches, api_files, api_models
+from . import api_anthropic, api_batches, api_files, api_gemini, api_mistral, api_models
 from .config import ServerConfig, check_exposure, make_backend, server_key
 from .guard import Guard
 from .http import install_error_handlers
@@ -56,6 +58,11 @@ Routes under /v1:
     GET  /files/{{id}}/content                       DELETE /files/{{id}}
     POST /batches   GET /batches?after=&limit=   GET /batches/{{id}}   POST /batches/{{id}}/cancel
     POST /chat/completions   /embeddings   /completions   /responses   /moderations
+The same port speaks the other providers' batch APIs, for their official SDKs (key in their headers):
+    Anthropic  /v1/messages/batches                         anthropic.Anthropic(base_url="{base}")
+    Gemini     v1beta|v1/models/{{model}}:batchGenerateContent, batches, files, upload/v1beta/files
+                                                             genai.Client(http_options={{"base_url": "{base}"}})
+    Mistral    /v1/batch/jobs, /v1/files                     Mistral(server_url="{base}")
 Interactive API documentation: {base}/docs
 """
 
@@ -97,10 +104,11 @@ def create_app(config: ServerConfig) -> FastAPI:
         description="A local OpenAI-compatible Files + Batches API.",
     )
     app.state.config, app.state.store, app.state.backend = config, store, backend
+    app.state.uploads = {}  # Gemini's resumable uploads under way, by session id
     install_error_handlers(app)
     app.add_middleware(Guard, config=config, key=key)
     app.add_api_route("/", _root, methods=["GET"], response_class=PlainTextResponse, include_in_schema=False)
-    for module in (api_models, api_files, api_batches):
+    for module in (api_models, api_files, api_batches, api_anthropic, api_mistral, api_gemini):
         app.include_router(module.router)
     return app
 

@@ -1,5 +1,6 @@
-"""HTTP plumbing shared by the routes: OpenAI's error envelope for every failure (ours, FastAPI's, a busy
-database, an unexpected fault), request body and query parsing, list pages, and database work off the loop."""
+"""HTTP plumbing shared by the routes: every failure (ours, FastAPI's, a busy database, an unexpected fault)
+in the error envelope of the API the request was for (`surfaces`), request body and query parsing, list
+pages, and database work off the loop."""
 
 from __future__ import annotations
 
@@ -11,14 +12,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..wire import error_body
 from .store import RETRY_AFTER, StoreBusy, off_loop
+from .surfaces import Surface, surface_of
 
 log = logging.getLogger("batchkit.server")
 
 
 class ApiError(Exception):
-    """An HTTP error answered with OpenAI's error envelope."""
+    """An HTTP error, answered in the envelope of the API the request was for."""
 
     def __init__(
         self,
@@ -30,11 +31,17 @@ class ApiError(Exception):
         headers: dict[str, str] | None = None,
     ):
         super().__init__(message)
-        self.status, self.body = status, error_body(message, type, param, code)
+        self.status, self.message, self.param, self.code, self.type = status, message, param, code, type
         self.headers = headers
 
-    def response(self) -> JSONResponse:
-        return JSONResponse(self.body, status_code=self.status, headers=self.headers)
+    def response(self, surface: Surface) -> JSONResponse:
+        body = surface.error_body(self.status, self.message, self.code, self.type, self.param)
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+def _error(request: Request, status: int, message: str, code=None, type=None, param=None) -> JSONResponse:
+    body = surface_of(request.scope).error_body(status, message, code, type, param)
+    return JSONResponse(body, status_code=status)
 
 
 def not_found(kind: str, object_id: str, param: str) -> ApiError:
@@ -116,35 +123,32 @@ def page(data: list[dict], has_more: bool) -> dict:
 
 
 async def _api_error(request: Request, exc: ApiError):
-    return exc.response()
+    return exc.response(surface_of(request.scope))
 
 
 async def _store_busy(request: Request, exc: StoreBusy):
-    return busy().response()
+    return busy().response(surface_of(request.scope))
 
 
 async def _validation_error(request: Request, exc: RequestValidationError):
     first = exc.errors()[0] if exc.errors() else {}
     param = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
     code = "missing_required_parameter" if first.get("type") == "missing" else "invalid_type"
-    return JSONResponse(
-        error_body(f"Invalid request: {first.get('msg', 'bad parameters')}", param=param, code=code),
-        status_code=400,
-    )
+    return _error(request, 400, f"Invalid request: {first.get('msg', 'bad parameters')}", code, param=param)
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException):
     if exc.status_code == 404:
-        message = f"Unknown request URL: {request.method} {request.url.path}."
-        return JSONResponse(error_body(message, code="unknown_url"), status_code=404)
-    return JSONResponse(error_body(str(exc.detail)), status_code=exc.status_code)
+        path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+        return _error(request, 404, f"Unknown request URL: {request.method} {path}.", "unknown_url")
+    return _error(request, exc.status_code, str(exc.detail))
 
 
 async def _fault(request: Request, exc: Exception):
     # the details go to the log, never to the client
     log.error("%s %s failed inside the server", request.method, request.url.path, exc_info=exc)
     message = f"The server had an error while processing your request ({type(exc).__name__}); see its log."
-    return JSONResponse(error_body(message, "server_error", code="server_error"), status_code=500)
+    return _error(request, 500, message, "server_error", "server_error")
 
 
 def install_error_handlers(app: FastAPI) -> None:

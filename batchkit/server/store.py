@@ -89,7 +89,21 @@ MIGRATIONS = [
     """,
     # prompt tokens per model ({model: n}) of a batch admitted under --enqueued-token-limit
     "ALTER TABLE batches ADD COLUMN enqueued_tokens TEXT;",
+    # the API a batch was created through (openai, anthropic, gemini, mistral), the requests of it that
+    # expired or were canceled unrun (counted in `failed` too), and an uploaded file's media type
+    """
+    ALTER TABLE batches ADD COLUMN surface TEXT NOT NULL DEFAULT 'openai';
+    ALTER TABLE batches ADD COLUMN expired INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE batches ADD COLUMN canceled INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE files ADD COLUMN mime_type TEXT;
+    """,
 ]
+
+# The id a new batch gets, by the API it is created through
+BATCH_PREFIX = {"openai": "batch_", "anthropic": "msgbatch_", "gemini": "gbatch", "mistral": "mbatch_"}
+
+# How a request ended, as recorded with its result line: only `succeeded` goes to an output file.
+SUCCEEDED, ERRORED, EXPIRED, CANCELED = "succeeded", "errored", "expired", "canceled"
 
 
 def _claim(root: Path):
@@ -201,19 +215,34 @@ class Store:
         return file_id, self.files_dir / f".{file_id}.part"
 
     def add_file(
-        self, file_id: str, written: Path, filename: str, purpose: str, expires_at: int | None = None
+        self,
+        file_id: str,
+        written: Path,
+        filename: str,
+        purpose: str,
+        expires_at: int | None = None,
+        mime_type: str | None = None,
     ) -> dict:
         """Record a file whose body was written (and synced) at `written`; moves it into place once the row
         is written, so a locked database leaves the upload where it was, for a retry."""
-        size = written.stat().st_size
-        now = int(time.time())
         with self.lock, self.db:
-            self.db.execute(
-                "INSERT INTO files (id, filename, purpose, bytes, created_at, expires_at) VALUES (?,?,?,?,?,?)",
-                (file_id, filename, purpose, size, now, expires_at),
-            )
-            os.replace(written, self.file_path(file_id))  # a crash before the commit: the sweep removes it
+            self._add_file(file_id, written, filename, purpose, expires_at, mime_type)
         return self.get_file(file_id)
+
+    def _add_file(self, file_id, written: Path, filename, purpose, expires_at=None, mime_type=None) -> None:
+        """The INSERT of `add_file`, inside the caller's transaction (the body moves once it is written)."""
+        self.db.execute(
+            "INSERT INTO files (id, filename, purpose, bytes, created_at, expires_at, mime_type)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (file_id, filename, purpose, written.stat().st_size, int(time.time()), expires_at, mime_type),
+        )
+        os.replace(written, self.file_path(file_id))  # a crash before the commit: the sweep removes it
+
+    def file_record(self, file_id: str) -> dict | None:
+        """A live file's row (id, filename, purpose, bytes, created_at, expires_at, mime_type)."""
+        with self.lock:
+            row = self.db.execute("SELECT * FROM files WHERE id = ? AND deleted = 0", (file_id,)).fetchone()
+        return dict(row) if row else None
 
     def get_file(self, file_id: str) -> dict | None:
         """The file, or None when there is none, or it was deleted, or it expired (gone, as on OpenAI)."""
@@ -224,9 +253,9 @@ class Store:
         return _file_object(row) if row else None
 
     def list_files(
-        self, *, purpose: str | None, limit: int, order: str, after: str | None
+        self, *, purpose: str | None, limit: int, order: str, after: str | None, records: bool = False
     ) -> tuple[list[dict], bool] | None:
-        """(files, has_more), or None when `after` names no file."""
+        """(files, has_more), or None when `after` names no file; `records` gives rows, not OpenAI objects."""
         direction = "DESC" if order == "desc" else "ASC"
         where, args = [LIVE], [time.time()]
         with self.lock:
@@ -243,7 +272,8 @@ class Store:
                 f"SELECT * FROM files WHERE {' AND '.join(where)} ORDER BY seq {direction} LIMIT ?",
                 (*args, limit + 1),
             ).fetchall()
-        return [_file_object(r) for r in rows[:limit]], len(rows) > limit
+        shape = dict if records else _file_object
+        return [shape(r) for r in rows[:limit]], len(rows) > limit
 
     def delete_file(self, file_id: str) -> bool:
         """Mark a file deleted; its body goes now, or when the unfinished batch reading it ends."""
@@ -294,20 +324,30 @@ class Store:
         completion_window: str,
         metadata,
         window_seconds: float,
-        output_expires_after: int | None,
-        idempotency_key: str | None,
+        output_expires_after: int | None = None,
+        idempotency_key: str | None = None,
         params: dict,
+        surface: str = "openai",
+        model: str | None = None,
+        total: int = 0,
+        status: str = "validating",
+        written: Path | None = None,
     ) -> dict:
+        """A new batch (its record). `written`: the input file's body, recorded as `input_file_id` in the
+        same transaction (requests sent inline in the create call), so a crash leaves both or neither."""
         now = time.time()
-        batch_id = new_id("batch_")
+        batch_id = new_id(BATCH_PREFIX[surface])
         deadline = now + window_seconds
         with self.lock, self.db:
+            if written is not None:
+                self._add_file(input_file_id, written, f"{batch_id}_requests.jsonl", "batch")
             self.db.execute(
                 "INSERT INTO batches (id, status, endpoint, input_file_id, completion_window, metadata, created_at,"
-                " expires_at, deadline, output_expires_after, idempotency_key, params)"
-                " VALUES (?, 'validating', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " expires_at, deadline, output_expires_after, idempotency_key, params, surface, model, total,"
+                " in_progress_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     batch_id,
+                    status,
                     endpoint,
                     input_file_id,
                     completion_window,
@@ -318,9 +358,13 @@ class Store:
                     output_expires_after,
                     idempotency_key,
                     _json(params),
+                    surface,
+                    model,
+                    total,
+                    int(now) if status == "in_progress" else None,
                 ),
             )
-        return self.get_batch(batch_id)
+        return self.get_batch(batch_id) if surface == "openai" else self.record(batch_id)
 
     def batch_by_key(self, idempotency_key: str) -> tuple[dict, dict] | None:
         """(batch, the parameters it was created with) for an idempotency key, if used before."""
@@ -331,29 +375,110 @@ class Store:
         return (_batch_object(row), orjson.loads(row["params"])) if row else None
 
     def get_batch(self, batch_id: str) -> dict | None:
+        """An OpenAI batch object (of a batch created through the OpenAI API)."""
+        with self.lock:
+            row = self.db.execute(
+                "SELECT * FROM batches WHERE id = ? AND surface = 'openai'", (batch_id,)
+            ).fetchone()
+        return _batch_object(row) if row else None
+
+    def record(self, batch_id: str, surface: str | None = None) -> dict | None:
+        """A batch's row as a dict (JSON columns read), of any surface or only of `surface`."""
         with self.lock:
             row = self.db.execute("SELECT * FROM batches WHERE id = ?", (batch_id,)).fetchone()
-        return _batch_object(row) if row else None
+        if row is None or (surface is not None and row["surface"] != surface):
+            return None
+        return _record(row)
 
     def deadline(self, batch_id: str) -> float:
         with self.lock:
             return self.db.execute("SELECT deadline FROM batches WHERE id = ?", (batch_id,)).fetchone()[0]
 
     def list_batches(self, *, after: str | None, limit: int) -> tuple[list[dict], bool] | None:
-        """(batches newest first, has_more), or None when `after` names no batch."""
+        """(OpenAI batch objects newest first, has_more), or None when `after` names no batch."""
+        listed = self.list_records("openai", after=after, limit=limit)
+        if listed is None:
+            return None
+        return [self.get_batch(r["id"]) for r in listed[0]], listed[1]
+
+    def list_records(
+        self,
+        surface: str,
+        *,
+        limit: int,
+        after: str | None = None,
+        before: str | None = None,
+        offset: int = 0,
+        oldest_first: bool = False,
+        where: dict | None = None,
+    ) -> tuple[list[dict], bool] | None:
+        """(records of one surface's batches, has_more), newest first unless `oldest_first`. `after` and
+        `before` are cursors (an id: the batches past it, or before it, in that order); None when a cursor
+        names no batch of the surface. `where`: column → allowed values."""
+        clauses, args = ["surface = ?"], [surface]
+        for column, values in (where or {}).items():
+            clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+            args.extend(values)
+        forward = "ASC" if oldest_first else "DESC"
+        order = forward
         with self.lock:
-            if after:
-                row = self.db.execute("SELECT seq FROM batches WHERE id = ?", (after,)).fetchone()
+            for cursor, later in ((after, True), (before, False)):
+                if not cursor:
+                    continue
+                row = self.db.execute(
+                    "SELECT seq FROM batches WHERE id = ? AND surface = ?", (cursor, surface)
+                ).fetchone()
                 if row is None:
                     return None
-                rows = self.db.execute(
-                    "SELECT * FROM batches WHERE seq < ? ORDER BY seq DESC LIMIT ?", (row[0], limit + 1)
-                ).fetchall()
-            else:
-                rows = self.db.execute(
-                    "SELECT * FROM batches ORDER BY seq DESC LIMIT ?", (limit + 1,)
-                ).fetchall()
-        return [_batch_object(r) for r in rows[:limit]], len(rows) > limit
+                clauses.append("seq > ?" if later == oldest_first else "seq < ?")
+                args.append(row[0])
+                if not later:  # the page just before the cursor: read backwards from it
+                    order = "DESC" if forward == "ASC" else "ASC"
+            rows = self.db.execute(
+                f"SELECT * FROM batches WHERE {' AND '.join(clauses)} ORDER BY seq {order} LIMIT ? OFFSET ?",
+                (*args, limit + 1, offset),
+            ).fetchall()
+        page = rows[:limit]
+        if order != forward:
+            page.reverse()
+        return [_record(r) for r in page], len(rows) > limit
+
+    def count_records(self, surface: str, where: dict | None = None) -> int:
+        clauses, args = ["surface = ?"], [surface]
+        for column, values in (where or {}).items():
+            clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+            args.extend(values)
+        with self.lock:
+            return self.db.execute(
+                f"SELECT count(*) FROM batches WHERE {' AND '.join(clauses)}", args
+            ).fetchone()[0]
+
+    def delete_batch(self, batch_id: str) -> bool:
+        """Remove a finished batch, its results and its result files (and its input, when the batch made
+        it from requests sent inline). False when it is unfinished or unknown."""
+        with self.lock, self.db:
+            row = self.db.execute(
+                f"SELECT * FROM batches WHERE id = ? AND status NOT IN ({','.join('?' * len(UNFINISHED))})",
+                (batch_id, *UNFINISHED),
+            ).fetchone()
+            if row is None:
+                return False
+            owned = [row["output_file_id"], row["error_file_id"]]
+            if (
+                row["endpoint"]
+                and self.db.execute(
+                    "SELECT 1 FROM files WHERE id = ? AND filename = ?",
+                    (row["input_file_id"], f"{batch_id}_requests.jsonl"),
+                ).fetchone()
+            ):
+                owned.append(row["input_file_id"])
+            owned = [f for f in owned if f]
+            self.db.execute("DELETE FROM results WHERE batch_id = ?", (batch_id,))
+            self.db.execute("DELETE FROM batches WHERE id = ?", (batch_id,))
+            self.db.executemany("UPDATE files SET deleted = 1 WHERE id = ?", [(f,) for f in owned])
+        for file_id in owned:
+            self.file_path(file_id).unlink(missing_ok=True)
+        return True
 
     def unfinished_batches(self) -> list[str]:
         with self.lock:
@@ -417,46 +542,55 @@ class Store:
             }
 
     def record_results(
-        self, batch_id: str, results: Iterable[tuple[str, int, bool, bytes, dict | None]]
+        self, batch_id: str, results: Iterable[tuple[str, int, str, bytes, dict | None]]
     ) -> int:
-        """Commit finished requests — (custom_id, line, ok, line bytes, usage) — and count them, in one
-        transaction. A custom_id already recorded is ignored. Returns how many were new."""
-        completed = failed = input_tokens = output_tokens = 0
+        """Commit finished requests — (request id, line, outcome, line bytes, usage) — and count them, in
+        one transaction. A request already recorded is ignored. Returns how many were new."""
+        counts = dict.fromkeys((SUCCEEDED, ERRORED, EXPIRED, CANCELED), 0)
+        input_tokens = output_tokens = 0
         with self.lock, self.db:
-            for custom_id, line, ok, data, usage in results:
+            for custom_id, line, outcome, data, usage in results:
                 inserted = self.db.execute(
                     "INSERT OR IGNORE INTO results (batch_id, custom_id, line, ok, data) VALUES (?,?,?,?,?)",
-                    (batch_id, custom_id, line, int(ok), data),
+                    (batch_id, custom_id, line, int(outcome == SUCCEEDED), data),
                 ).rowcount
                 if not inserted:
                     continue
-                if ok:
-                    completed += 1
-                else:
-                    failed += 1
+                counts[outcome] += 1
                 if isinstance(usage, dict):
                     input_tokens += _int(usage.get("prompt_tokens", usage.get("input_tokens")))
                     output_tokens += _int(usage.get("completion_tokens", usage.get("output_tokens")))
+            failed = counts[ERRORED] + counts[EXPIRED] + counts[CANCELED]
             self.db.execute(
-                "UPDATE batches SET completed = completed + ?, failed = failed + ?,"
-                " input_tokens = input_tokens + ?, output_tokens = output_tokens + ? WHERE id = ?",
-                (completed, failed, input_tokens, output_tokens, batch_id),
+                "UPDATE batches SET completed = completed + ?, failed = failed + ?, expired = expired + ?,"
+                " canceled = canceled + ?, input_tokens = input_tokens + ?, output_tokens = output_tokens + ?"
+                " WHERE id = ?",
+                (
+                    counts[SUCCEEDED],
+                    failed,
+                    counts[EXPIRED],
+                    counts[CANCELED],
+                    input_tokens,
+                    output_tokens,
+                    batch_id,
+                ),
             )
-        return completed + failed
+        return sum(counts.values())
 
-    def write_results(self, batch_id: str, ok: bool, path: Path) -> int:
-        """Write a batch's successes (ok) or failures, in input line order, to `path` (atomically).
-        Returns the number of lines; writes nothing when there are none. Safe to call from a thread."""
+    def write_results(self, batch_id: str, ok: bool | None, path: Path) -> int:
+        """Write a batch's successes (ok), failures (not ok) or every result (None), in input line order,
+        to `path` (atomically). Returns the number of lines; writes nothing when there are none. Safe to
+        call from a thread."""
+        chosen, args = ("", (batch_id,)) if ok is None else (" AND ok = ?", (batch_id, int(ok)))
         reader = _connect(self.db_path)  # its own connection: the writer stays free while this streams
         try:
             count = reader.execute(
-                "SELECT count(*) FROM results WHERE batch_id = ? AND ok = ?", (batch_id, int(ok))
+                f"SELECT count(*) FROM results WHERE batch_id = ?{chosen}", args
             ).fetchone()[0]
             if count:
                 with atomic_write(path) as out:
                     for (data,) in reader.execute(
-                        "SELECT data FROM results WHERE batch_id = ? AND ok = ? ORDER BY line",
-                        (batch_id, int(ok)),
+                        f"SELECT data FROM results WHERE batch_id = ?{chosen} ORDER BY line", args
                     ):
                         out.write(data)
             return count
@@ -509,7 +643,21 @@ def _json(value) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
+def _record(row: sqlite3.Row) -> dict:
+    record = dict(row)
+    for name in ("metadata", "errors", "params", "enqueued_tokens"):
+        record[name] = orjson.loads(record[name]) if record[name] else None
+    return record
+
+
+def _sample_type(row: sqlite3.Row) -> str:
+    if row["purpose"] != "batch_output":
+        return "batch_request"
+    return "batch_error" if row["filename"].endswith("_error.jsonl") else "batch_result"
+
+
 def _file_object(row: sqlite3.Row) -> dict:
+    """A file as OpenAI's API shows it, with the fields Mistral's adds (its SDK reads both)."""
     return {
         "id": row["id"],
         "object": "file",
@@ -520,6 +668,10 @@ def _file_object(row: sqlite3.Row) -> dict:
         "purpose": row["purpose"],
         "status": "processed",
         "status_details": None,
+        "sample_type": _sample_type(row),
+        "source": "upload" if row["purpose"] == "batch" else "mistral",
+        "mimetype": row["mime_type"] or "application/jsonl",
+        "deleted": False,
     }
 
 

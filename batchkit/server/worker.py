@@ -4,6 +4,7 @@ One asyncio task drives each unfinished batch. It races the batch's work against
 completion window's deadline; whichever comes first decides how the batch ends. Every finished request is
 committed to the store before it counts (see store.py), so a restarted server picks each unfinished batch
 up where the last commit left it. Output and error files are written from the store when a batch ends.
+What differs between the APIs' batches (their lines, result lines and files) is the batch's `Kind`.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import logging
 import time
 from pathlib import Path
 
-from ..formats import OPENAI, requests_of
-from ..lines import dumps_line
-from ..wire import Answer, error_body, expired_line, missing_file_message, new_id, result_line
+from ..lines import content_lines, dumps_line, open_binary
+from ..wire import Answer, error_body, missing_file_message, new_id
 from .enqueued import prompt_tokens
-from .intake import check_input
-from .store import UNFINISHED, Store, off_loop
+from .intake import Intake, check_input
+from .kinds import KINDS, Job, Kind, result_bytes
+from .store import CANCELED, EXPIRED, UNFINISHED, Store, off_loop
 
 log = logging.getLogger("batchkit.server")
 
@@ -126,16 +127,19 @@ class Manager:
                 await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
 
     async def _drive_once(self, batch_id: str) -> None:
-        batch = await off_loop(self.store.get_batch, batch_id)
+        batch = await off_loop(self.store.record, batch_id)
         if batch["status"] in ("cancelling", "finalizing"):
             await self._conclude(batch_id)  # the work is over (or was when the last process stopped)
+            return
+        remaining = await off_loop(self.store.deadline, batch_id) - time.time()
+        if remaining <= 0:  # overdue (found by the supervisor, or after a restart): it expires unrun
+            await self._conclude(batch_id)
             return
         work = asyncio.create_task(self._work(batch_id))
         cancelled = asyncio.create_task(self.cancel_requests[batch_id].wait())
         try:
-            remaining = await off_loop(self.store.deadline, batch_id) - time.time()
             done, _ = await asyncio.wait(
-                {work, cancelled}, timeout=max(0.0, remaining), return_when=asyncio.FIRST_COMPLETED
+                {work, cancelled}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
             )
         finally:
             cancelled.cancel()
@@ -166,10 +170,12 @@ class Manager:
 
     async def _conclude(self, batch_id: str) -> None:
         """End a batch whose work stopped, as its status (or its deadline) says."""
-        status = (await off_loop(self.store.get_batch, batch_id))["status"]
+        batch = await off_loop(self.store.record, batch_id)
+        status = batch["status"]
         if status == "finalizing":
             await self._finish(batch_id, "completed", when=("finalizing",))
         elif status == "cancelling":
+            await off_loop(self._record_unrun, batch, CANCELED)
             await self._finish(batch_id, "cancelled", when=("cancelling",))
         elif status in ("validating", "in_progress"):
             await self._expire(batch_id)
@@ -187,8 +193,11 @@ class Manager:
             }
             await off_loop(self.store.transition, batch_id, "failed", when=("validating",), errors=[error])
             return
-        served = await self.backend.served_models()
-        intake = await asyncio.to_thread(check_input, path, batch["endpoint"], served, self.max_file_size)
+        if KINDS[batch["surface"]].validates:
+            served = await self.backend.served_models()
+            intake = await asyncio.to_thread(check_input, path, batch["endpoint"], served, self.max_file_size)
+        else:  # each line stands alone: the batch needs only its count
+            intake = Intake(total=await asyncio.to_thread(_count_lines, path), model=batch["model"])
         if intake.errors:
             await off_loop(
                 self.store.transition, batch_id, "failed", when=("validating",), errors=intake.errors
@@ -215,67 +224,68 @@ class Manager:
 
     async def _work(self, batch_id: str) -> None:
         """Validate (if not yet done) and run every unfinished request."""
-        batch = await off_loop(self.store.get_batch, batch_id)
+        batch = await off_loop(self.store.record, batch_id)
         path = self.store.file_path(batch["input_file_id"])
         if batch["status"] == "validating":
             await self._validate(batch, path)
-        if (await off_loop(self.store.get_batch, batch_id))["status"] != "in_progress":
+        if (await off_loop(self.store.record, batch_id))["status"] != "in_progress":
             return
-        await self._run_requests(batch_id, batch["endpoint"], path)
+        await self._run_requests(batch, path)
         await off_loop(self.store.transition, batch_id, "finalizing", when=("in_progress",))
 
-    async def _answer(self, batch_id: str, endpoint: str, number: int, custom_id: str, body) -> None:
+    async def _answer(self, batch_id: str, kind: Kind, job: Job) -> None:
         """Send one request and commit its result line (a request is finished exactly when that commits)."""
         try:
-            answer = await self.backend.call(endpoint, body)
+            answer = job.refusal or await self.backend.call(job.endpoint, job.body)
         except asyncio.CancelledError:
             raise
         except Exception as e:  # a fault inside the server fails this request, not the batch
-            log.exception("request %s of batch %s failed inside the server", custom_id, batch_id)
+            log.exception("request %s of batch %s failed inside the server", job.key, batch_id)
             answer = Answer(
                 500,
                 error_body(f"internal error: {type(e).__name__}", "server_error", code="server_error"),
                 new_id("req_"),
             )
-        ok = 200 <= answer.status_code < 300
-        line = result_line(custom_id, answer.status_code, answer.body, answer.request_id)
-        usage = answer.body.get("usage") if ok else None
-        await off_loop(
-            self.store.record_results, batch_id, [(custom_id, number, ok, dumps_line(line), usage)]
-        )
+        data, outcome, usage = result_bytes(kind, job, answer)
+        await off_loop(self.store.record_results, batch_id, [(job.key, job.number, outcome, data, usage)])
 
-    async def _run_requests(self, batch_id: str, endpoint: str, path: Path) -> None:
-        done = await off_loop(self.store.done_custom_ids, batch_id)
+    async def _run_requests(self, batch: dict, path: Path) -> None:
+        kind = KINDS[batch["surface"]]
+        done = await off_loop(self.store.done_custom_ids, batch["id"])
         async with asyncio.TaskGroup() as group:
-            for request in requests_of(path, OPENAI, done):
+            for job in kind.jobs(path, batch, done):
                 await self.slots.acquire()
-                task = group.create_task(
-                    self._answer(batch_id, endpoint, request.line, request.id, request.body)
-                )
+                task = group.create_task(self._answer(batch["id"], kind, job))
                 # released by a callback: a task cancelled before it ever ran must free its slot too
                 task.add_done_callback(lambda _task: self.slots.release())
 
     async def _expire(self, batch_id: str) -> None:
-        """Write every unfinished request as `batch_expired`, then end the batch `expired`."""
-        batch = await off_loop(self.store.get_batch, batch_id)
+        """Write every unfinished request as expired (where the batch's API does), then end it `expired`."""
+        batch = await off_loop(self.store.record, batch_id)
         if batch["status"] == "in_progress":
-            await off_loop(self._record_expired, batch_id, self.store.file_path(batch["input_file_id"]))
+            await off_loop(self._record_unrun, batch, EXPIRED)
         await self._finish(batch_id, "expired", when=("validating", "in_progress"))
 
-    def _record_expired(self, batch_id: str, path: Path) -> None:
-        done = self.store.done_custom_ids(batch_id)
-        expired = (
-            (request.id, request.line, False, dumps_line(expired_line(request.id)), None)
-            for request in requests_of(path, OPENAI, done)
+    def _record_unrun(self, batch: dict, outcome: str) -> None:
+        """Record a result line with `outcome` for each request that never ran, where the API writes one."""
+        kind = KINDS[batch["surface"]]
+        if outcome not in kind.not_run:
+            return
+        done = self.store.done_custom_ids(batch["id"])
+        path = self.store.file_path(batch["input_file_id"])
+        unrun = (
+            (job.key, job.number, outcome, dumps_line(kind.unrun(job, outcome)), None)
+            for job in kind.jobs(path, batch, done)
         )
-        self.store.record_results(batch_id, expired)
+        self.store.record_results(batch["id"], unrun)
 
     async def _finish(
         self, batch_id: str, status: str, *, when: tuple[str, ...], batch_errors: list[dict] | None = None
     ) -> None:
-        """Write the output and error files from the store and record the final status."""
-        written = {}
-        for ok, prefix in ((True, "output"), (False, "error")):
+        """Write the result files from the store and record the final status."""
+        written = {"output": None, "error": None}
+        split = KINDS[(await off_loop(self.store.record, batch_id))["surface"]].split_files
+        for ok, prefix in ((True, "output"), (False, "error")) if split else ((None, "output"),):
             file_id = new_id("file-")
             target = self.store.file_path(file_id)
             count = await off_loop(self.store.write_results, batch_id, ok, target)
@@ -293,7 +303,15 @@ class Manager:
             for item in written.values():  # a cancel came in meanwhile: drop these files, end it as cancelled
                 if item:
                     item[1].unlink(missing_ok=True)
-            if (await off_loop(self.store.get_batch, batch_id))["status"] == "cancelling":
+            batch = await off_loop(self.store.record, batch_id)
+            if batch["status"] == "cancelling":
+                await off_loop(self._record_unrun, batch, CANCELED)
                 await self._finish(batch_id, "cancelled", when=("cancelling",))
             return
-        await off_loop(self.store.release_input, await off_loop(self.store.get_batch, batch_id))
+        await off_loop(self.store.release_input, await off_loop(self.store.record, batch_id))
+
+
+def _count_lines(path) -> int:
+    """The requests of an input file whose lines stand alone: its lines that are not blank."""
+    with open_binary(path) as stream:
+        return sum(1 for _ in content_lines(stream))

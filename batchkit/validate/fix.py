@@ -29,7 +29,7 @@ from ..atomic import atomic_write
 from ..errors import InputError, UsageError, ValidationFailed
 from ..findings import Report
 from ..formats import Dialect, detect, detect_stream
-from ..lines import BOM, MAX_LINE_BYTES, bounded_lines, dumps_line, open_binary, overlong
+from ..lines import BOM, MAX_LINE_BYTES, Overlong, bounded_lines, dumps_line, open_binary, whole_line
 from ..options import Options
 from ..providers import Provider
 from .strict import fix_strict_schemas, strict_repairs
@@ -65,9 +65,10 @@ class FixResult:
 def _raw_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes, bool]]:
     """(line number, bytes without the line end, whether it ended with CRLF). A line past the line limit
     cannot be repaired or copied: nothing is written (ValidationFailed, with the finding)."""
-    for number, raw in enumerate(bounded_lines(stream, MAX_LINE_BYTES), 1):
-        if len(raw) > MAX_LINE_BYTES:
-            _refuse(overlong(stream, raw, MAX_LINE_BYTES).finding(number))
+    for number, piece in enumerate(bounded_lines(stream), 1):
+        raw = whole_line(stream, piece, MAX_LINE_BYTES)
+        if isinstance(raw, Overlong):
+            _refuse(raw.finding(number))
         crlf = raw.endswith(b"\r\n")
         if raw.endswith(b"\n"):
             raw = raw[:-2] if crlf else raw[:-1]

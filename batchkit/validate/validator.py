@@ -16,12 +16,13 @@ from .. import schemas
 from ..findings import Finding, Report
 from ..formats import OPENAI, Dialect, detect, get_dialect
 from ..lines import (
+    READ_CHUNK,
     LineReader,
     Overlong,
     bounded_lines,
     iter_lines,
-    overlong,
     seekable,
+    whole_line,
 )
 from ..options import Options
 from ..providers import Provider, get_provider
@@ -186,7 +187,7 @@ class Validator:
         is_seekable = seekable(stream)
         if hasattr(stream, "readline"):
             self._stream = stream
-            lines = bounded_lines(stream, self.max_line)
+            lines = bounded_lines(stream)
         else:
             lines = stream
         if size is None and not is_seekable:
@@ -207,7 +208,8 @@ class Validator:
         if self._reader is None:
             self._reader = LineReader(self.report.add, at_file_start, self.provider.name)
         reader = self._reader
-        summary, rules, max_line = self.report.summary, self.rules, self.max_line
+        summary, rules = self.report.summary, self.rules
+        fast_limit = min(self.max_line, READ_CHUNK - 1)  # a longer line may be only the start of one
         check_keys = rules.check_id_url_model
         add = self.report.add
         # (url, model) → requests, in a plain dict: cheaper per line than two Counters
@@ -223,7 +225,7 @@ class Validator:
         # carry a byte-order mark or open a JSON array, which the reader must see.
         fast_ok = reader.seen_content and not reader.array_file
         for number, raw in numbered:  # noqa: B007 (number is read after the loop)
-            if fast_ok and len(raw) <= max_line:
+            if fast_ok and len(raw) <= fast_limit:
                 try:
                     line = decode(raw)  # JSON allows the trailing newline as whitespace
                 except DECODE_ERRORS:
@@ -257,26 +259,23 @@ class Validator:
             if model is not None:
                 summary.models[model] += count
 
-    def _reference(self, number: int, raw: bytes) -> None:
+    def _reference(self, number: int, raw: bytes | Overlong) -> None:
         """One raw line the fast path did not take: read it, report what is wrong with it, check it."""
-        if len(raw) > self.max_line:
-            raw = self._overlong(raw)
+        if not isinstance(raw, Overlong):
+            raw = self._whole(raw)
+        if isinstance(raw, Overlong):
+            self._has_content = True
+            self._stopped = raw.endless
         elif raw.endswith(b"\n"):
             raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
         obj = self._reader.parse(number, raw)
         if obj is not None:
             self.check(number, obj)
 
-    def _overlong(self, raw: bytes | Overlong) -> Overlong:
-        """An overlong line, read past when it comes from a stream (an Overlong was read past already)."""
-        if isinstance(raw, Overlong):
-            return raw
-        if self._stream is None:
-            return Overlong(len(raw), self.max_line)
-        line = overlong(self._stream, raw, self.max_line)
-        self._skipped += line.size - len(raw)
-        self._has_content = True
-        self._stopped = line.endless
+    def _whole(self, raw: bytes) -> bytes | Overlong:
+        """The whole line `raw` begins (the rest read from the stream), or an Overlong past the limit."""
+        line = whole_line(self._stream, raw, self.max_line)
+        self._skipped += len(line) - len(raw)  # bytes the stream read that the line iterator did not count
         return line
 
     def finish(self, rescan: BinaryIO | None = None, has_content: bool | None = None) -> Report:

@@ -1,0 +1,218 @@
+"""The Gemini API's batch mode through the official `google-genai` SDK.
+
+The `{key, request}` file is uploaded with the Files API (a resumable upload), the batch is created with
+`batches.create(model=…, src=<file name>)`, and its results are the destination file, downloaded as
+NAME.output.jsonl (one `{key, response}` or `{key, error}` line per request). A Gemini batch keeps no
+metadata, but it has a display name: batchkit writes the content's sha256 there, which finds a batch whose
+create answer was lost. The model is the batch's, not the lines' (`Order.model`). The SDK shows no request
+counts for the Gemini API (they are Vertex's), so a batch's counts stay 0 until its lines are downloaded.
+
+Sources: googleapis/python-genai `google/genai/batches.py` (create/get/list/cancel; JobState), `files.py`
+(upload, download to a stream), `types.py` (BatchJob, JobState, File).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from ...errors import UsageError
+from ..client import (
+    ANSWERED,
+    OTHER,
+    Client,
+    Failure,
+    Order,
+    ProgressReader,
+    ResultFile,
+    transport_errors,
+    transport_failure,
+    upload_name,
+)
+from ..records import ENDED_AT, FILE_KEY, SHA_KEY, Batch, BatchError, BytesMoved, Model, RemoteFile
+from .sdk import sdk
+
+STATES = {
+    "JOB_STATE_UNSPECIFIED": "validating",
+    "JOB_STATE_QUEUED": "validating",
+    "JOB_STATE_PENDING": "validating",
+    "JOB_STATE_RUNNING": "in_progress",
+    "JOB_STATE_UPDATING": "in_progress",
+    "JOB_STATE_PAUSED": "in_progress",
+    "JOB_STATE_SUCCEEDED": "completed",
+    "JOB_STATE_PARTIALLY_SUCCEEDED": "completed",
+    "JOB_STATE_FAILED": "failed",
+    "JOB_STATE_CANCELLING": "cancelling",
+    "JOB_STATE_CANCELLED": "cancelled",
+    "JOB_STATE_EXPIRED": "expired",
+}
+MARKER = re.compile(r"^batchkit:([0-9a-f]{64})(?::(.*))?$", re.DOTALL)
+DISPLAY_NAME_MAX = 128
+API_VERSION = "v1beta"  # where the Gemini API serves batch mode (the SDK's default may be another)
+MIME_TYPE = "jsonl"  # what the Gemini batch guide uploads JSONL files as
+
+
+def _epoch(moment) -> int | None:
+    return None if moment is None else int(moment.timestamp())
+
+
+def display_name(metadata: dict[str, str]) -> str:
+    """batchkit:<sha256>:<file name>, within the display name's length."""
+    return f"batchkit:{metadata[SHA_KEY]}:{metadata.get(FILE_KEY, '')}"[:DISPLAY_NAME_MAX]
+
+
+def _metadata(name: str | None) -> dict[str, str]:
+    found = MARKER.match(name or "")
+    if not found:
+        return {}
+    return {SHA_KEY: found.group(1)} | ({FILE_KEY: found.group(2)} if found.group(2) else {})
+
+
+def parse_batch(job) -> Batch:
+    raw_state = getattr(job.state, "value", None) or str(job.state or "JOB_STATE_UNSPECIFIED")
+    state = STATES.get(raw_state, "unknown")
+    times = {"created_at": _epoch(job.create_time), "in_progress_at": _epoch(job.start_time)}
+    if state in ENDED_AT:
+        times[ENDED_AT[state]] = _epoch(job.end_time or job.update_time)
+    error = job.error
+    errors = (
+        [BatchError(str(error.code) if error.code is not None else None, error.message or "")]
+        if error
+        else []
+    )
+    output = job.dest.file_name if job.dest is not None else None
+    return Batch(
+        id=str(job.name),
+        status=state,
+        output_file_id=output,
+        model=(job.model or "").removeprefix("models/") or None,
+        times={name: t for name, t in times.items() if t is not None},
+        errors=errors,
+        metadata=_metadata(job.display_name),
+        provider_status=raw_state,
+    )
+
+
+def _failure(error) -> Failure:
+    from google.genai import errors
+
+    if isinstance(error, errors.APIError):
+        response = getattr(error, "response", None)
+        request = getattr(response, "request", None)
+        path = request.url.path if request is not None and hasattr(request, "url") else ""
+        return Failure(ANSWERED, error.code, error.message or str(error.status or ""), path, error)
+    if isinstance(error, transport_errors()):
+        return transport_failure(error)
+    return Failure(OTHER, cause=error)
+
+
+class _Sink:
+    """A writable stream that reports the bytes written through it."""
+
+    def __init__(self, sink, progress: BytesMoved | None):
+        self._sink, self._progress, self.written = sink, progress, 0
+
+    def write(self, chunk: bytes) -> int:
+        self._sink.write(chunk)
+        self.written += len(chunk)
+        if self._progress:
+            self._progress(self.written, None)
+        return len(chunk)
+
+
+class GeminiBatches(Client):
+    api = "gemini"
+    sdk_paths = ("/v1beta", "/v1")  # the SDK adds its api_version, v1beta unless told
+
+    def __init__(self, target, *, max_retries: int = 2, timeout: float = 600.0):
+        genai = sdk("google.genai", "gemini")
+        super().__init__(target, max_retries=max_retries, timeout=timeout)
+
+        def client(attempts: int):
+            options = {"base_url": target.base_url + "/", "api_version": API_VERSION,
+                       "timeout": int(timeout * 1000), "retry_options": {"attempts": attempts}}  # fmt: skip
+            return genai.Client(api_key=self._key, http_options=options)
+
+        self._sdk = client(max_retries + 1)
+        self._once = client(1)  # creates are never repeated by the SDK
+
+    @contextlib.contextmanager
+    def _calling(self, action: str):
+        from google.genai import errors
+
+        try:
+            yield
+        except (errors.APIError, *transport_errors()) as e:
+            raise _failure(e).error(self.target, action, self._key) from None
+
+    def upload(self, path: Path, progress: BytesMoved | None = None) -> RemoteFile:
+        action = f"uploading {path.name}"
+        reader = ProgressReader(path, progress)
+        config = {"mime_type": MIME_TYPE, "display_name": upload_name(path)}
+        try:
+            with self._calling(action):
+                uploaded = self._sdk.files.upload(file=reader, config=config)
+        finally:
+            reader.close()
+        return self._file(uploaded)
+
+    def _file(self, found) -> RemoteFile:
+        state = getattr(found.state, "value", None) or ""
+        return RemoteFile(
+            id=str(found.name),
+            filename=found.display_name,
+            bytes=found.size_bytes,
+            purpose="batch",
+            status="error" if state == "FAILED" else state.lower() or None,
+            created_at=_epoch(found.create_time),
+        )
+
+    def file(self, file_id: str) -> RemoteFile:
+        with self._calling(f"looking up file {file_id}"):
+            return self._file(self._sdk.files.get(name=file_id))
+
+    def create_batch(self, order: Order) -> Batch:
+        if not order.model:
+            raise UsageError(
+                f"{self.target.who} takes the model on the batch, not on each line: pass model=NAME"
+            )
+        self.refuse_metadata(order.metadata, (SHA_KEY, FILE_KEY))
+        with self._calling("creating the batch"):
+            job = self._once.batches.create(
+                model=order.model, src=order.file_id, config={"display_name": display_name(order.metadata)}
+            )
+        return parse_batch(job)
+
+    def batch(self, batch_id: str) -> Batch:
+        with self._calling(f"looking up batch {batch_id}"):
+            return parse_batch(self._sdk.batches.get(name=batch_id))
+
+    def cancel(self, batch_id: str) -> Batch:
+        with self._calling(f"cancelling batch {batch_id}"):
+            self._sdk.batches.cancel(name=batch_id)
+            return parse_batch(self._sdk.batches.get(name=batch_id))
+
+    def batches(self, page_size: int = 100) -> Iterator[Batch]:
+        with self._calling("listing batches"):
+            for job in self._sdk.batches.list(config={"page_size": page_size}):
+                yield parse_batch(job)
+
+    def results(self, batch: Batch) -> list[ResultFile]:
+        """The destination file (the counts are not known, so its lines are not checked against them)."""
+        return [ResultFile("output", batch.output_file_id)] if batch.output_file_id else []
+
+    def download(self, result: ResultFile, sink, progress: BytesMoved | None = None) -> int:
+        counted = _Sink(sink, progress)
+        with self._calling(f"downloading file {result.ref}"):
+            self._sdk.files.download(file=result.ref, destination=counted)
+        return counted.written
+
+    def models(self) -> list[Model]:
+        with self._calling("listing models"):
+            return [Model(id=str(m.name).removeprefix("models/")) for m in self._sdk.models.list()]
+
+    def close(self) -> None:
+        self._sdk.close()
+        self._once.close()

@@ -1,0 +1,57 @@
+"""Where remote commands go: a provider row, the server's address and the variable holding the key."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from ..errors import UsageError
+from ..providers import Provider
+
+# Sent when a server needs no key (a local `batchkit serve`, vLLM): the SDKs insist on some value.
+PLACEHOLDER_KEY = "batchkit-no-key"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A provider profile (for validation) and the server to talk to. Holds the key's variable, not the key."""
+
+    provider: Provider
+    base_url: str
+    key_env: str | None
+    key_required: bool
+    named: bool = True  # the provider was chosen by name, not implied by a bare --base-url
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider.name} ({self.base_url})"
+
+    @property
+    def who(self) -> str:
+        """How messages name the other side: the provider, or the address the user gave."""
+        return self.provider.name if self.named else f"the server at {self.base_url}"
+
+    @property
+    def own_service(self) -> bool:
+        """Whether this is the provider's own address (not a local server or a gateway)."""
+        return self.base_url == (self.provider.base_url or "").rstrip("/")
+
+
+def api_key(target: Target) -> str:
+    """The key from the target's variable; the placeholder for a server that needs none."""
+    names = [target.key_env] if target.key_env else []
+    if target.key_env and target.key_env == target.provider.key_env:
+        names += target.provider.also_key_envs  # GOOGLE_API_KEY, read by Gemini's own SDK too
+    for name in names:
+        if key := os.environ.get(name):
+            return key
+    if target.key_required:
+        if not target.key_env:
+            raise UsageError("no API key: name the variable that holds it with api_key_env=VAR")
+        if target.own_service:
+            raise UsageError(
+                f"no API key: set {target.key_env} to your {target.provider.name} API key "
+                "(or name another variable with api_key_env=)"
+            )
+        raise UsageError(f"no API key: set {target.key_env} to the API key for {target.base_url}")
+    return PLACEHOLDER_KEY

@@ -1,0 +1,175 @@
+"""What differs between the batches of the APIs the server speaks, for the worker: how a batch's input lines
+become requests to answer, how an answer becomes the API's result line, what a request that never ran
+leaves behind, and which result files a finished batch has. The worker, the store and the backends are
+the same for all of them.
+
+    openai     {custom_id, method, url, body} → {id, custom_id, response, error}; output + error files
+    anthropic  {custom_id, params} (sent inline) → {custom_id, result}; one results file; canceled and
+               expired requests get result lines of their own
+    gemini     {key, request} → {key, response} | {key, error}; one responses file, in input order
+    mistral    {custom_id, body} → OpenAI's output line; output + error files
+
+The OpenAI batch is checked as a whole first (`intake`: a bad line fails the batch, as on OpenAI); on the
+others each line stands alone, and one that its API would refuse gets that API's 400 as its result.
+Requests of those are recorded by line number, since their ids may repeat or be missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import orjson
+
+from ..formats import OPENAI, get_dialect, requests_of
+from ..lines import Overlong, content_lines, dumps_line, open_binary
+from ..wire import Answer, error_body, expired_line, new_id, result_line
+from . import adapt
+from .store import CANCELED, ERRORED, EXPIRED, SUCCEEDED
+
+CHAT = "/v1/chat/completions"
+
+
+@dataclass
+class Job:
+    """One request of a batch: where its result is recorded (`key`, `number`), what to send, or the answer
+    it gets without being sent (`refusal`), and what its result line repeats from the input (`echo`)."""
+
+    number: int
+    key: str
+    endpoint: str | None = None
+    body: dict | None = None
+    refusal: Answer | None = None
+    echo: dict = field(default_factory=dict)
+
+
+def _refused(message: str, status: int = 400) -> Answer:
+    return Answer(status, error_body(message, code="invalid_request"), new_id("req_"))
+
+
+def _objects(path, done: set[str]) -> Iterator[tuple[int, dict | None]]:
+    """(line number, object or None when the line is no JSON object) of each line not yet answered."""
+    with open_binary(path) as stream:
+        for number, raw in content_lines(stream):
+            if str(number) in done:
+                continue
+            try:
+                obj = None if isinstance(raw, Overlong) else orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                obj = None
+            yield number, obj if isinstance(obj, dict) else None
+
+
+class Kind:
+    name = "openai"
+    validates = True  # the batch is checked as a whole before it runs (OpenAI's validating stage)
+    split_files = True  # successes and failures in two files (else every result in one)
+    not_run = (EXPIRED,)  # the outcomes a request that never ran is written with
+
+    def jobs(self, path, batch: dict, done: set[str]) -> Iterator[Job]:
+        for request in requests_of(path, OPENAI, done):
+            echo = {"custom_id": request.id}
+            yield Job(request.line, request.id, batch["endpoint"], request.body, echo=echo)
+
+    def result(self, job: Job, answer: Answer) -> tuple[dict, str]:
+        """The result line for an answer, and its outcome."""
+        line = result_line(job.echo.get("custom_id"), answer.status_code, answer.body, answer.request_id)
+        return line, SUCCEEDED if 200 <= answer.status_code < 300 else ERRORED
+
+    def unrun(self, job: Job, outcome: str) -> dict:
+        return expired_line(job.echo["custom_id"])
+
+
+class AnthropicKind(Kind):
+    name = "anthropic"
+    validates = False
+    split_files = False
+    not_run = (EXPIRED, CANCELED)
+
+    def jobs(self, path, batch: dict, done: set[str]) -> Iterator[Job]:
+        dialect = get_dialect("anthropic")
+        for number, obj in _objects(path, done):
+            job = Job(number, str(number), echo={"custom_id": dialect.id_of(obj or {})})
+            converted, why = adapt.openai_request(obj, dialect, line=number)
+            if converted is None:
+                job.refusal = _refused(why)
+            else:
+                job.endpoint, job.body = converted["url"], converted["body"]
+                job.echo["model"] = dialect.read(obj).model
+            yield job
+
+    def result(self, job: Job, answer: Answer) -> tuple[dict, str]:
+        custom_id = job.echo["custom_id"]
+        if 200 <= answer.status_code < 300:
+            message = adapt.anthropic_message(answer.body, job.echo.get("model"))
+            return {"custom_id": custom_id, "result": {"type": "succeeded", "message": message}}, SUCCEEDED
+        error = adapt.anthropic_error(answer.status_code, answer.body)
+        return {"custom_id": custom_id, "result": {"type": "errored", "error": error}}, ERRORED
+
+    def unrun(self, job: Job, outcome: str) -> dict:
+        return {"custom_id": job.echo["custom_id"], "result": {"type": outcome}}
+
+
+class GeminiKind(Kind):
+    name = "gemini"
+    validates = False
+    split_files = False
+    not_run = ()  # an expired or cancelled Gemini batch has results only for what ran
+
+    def jobs(self, path, batch: dict, done: set[str]) -> Iterator[Job]:
+        model = batch["model"].removeprefix("models/")
+        for number, obj in _objects(path, done):
+            job = Job(number, str(number))
+            if obj is None:
+                job.refusal = _refused(f"line {number} is not a JSON object")
+                yield job
+                continue
+            job.echo = {k: obj[k] for k in ("key", "metadata") if k in obj}
+            line = {"key": obj.get("key", str(number)), "request": obj.get("request")}
+            converted, why = adapt.openai_request(line, "gemini", line=number, model=model)
+            if converted is None:
+                job.refusal = _refused(why)
+            else:
+                job.endpoint, job.body = converted["url"], converted["body"]
+            yield job
+
+    def result(self, job: Job, answer: Answer) -> tuple[dict, str]:
+        if 200 <= answer.status_code < 300:
+            return {**job.echo, "response": adapt.gemini_response(answer.body)}, SUCCEEDED
+        return {**job.echo, "error": adapt.gemini_error(answer.status_code, answer.body)}, ERRORED
+
+
+class MistralKind(Kind):
+    name = "mistral"
+    validates = False
+    not_run = ()
+
+    def jobs(self, path, batch: dict, done: set[str]) -> Iterator[Job]:
+        for number, obj in _objects(path, done):
+            job = Job(number, str(number), echo={"custom_id": (obj or {}).get("custom_id")})
+            if obj is None:
+                job.refusal = _refused(f"line {number} is not a JSON object")
+            else:
+                job.refusal = self._convert(job, obj, batch)
+            yield job
+
+    @staticmethod
+    def _convert(job: Job, obj: dict, batch: dict) -> Answer | None:
+        line = {"custom_id": obj.get("custom_id") or f"line-{job.number}", "body": obj.get("body")}
+        converted, why = adapt.openai_request(line, "custom-body", line=job.number, model=batch["model"])
+        if converted is None:
+            return _refused(why)
+        if converted["url"] != batch["endpoint"]:
+            return _refused(f"this body is not a {batch['endpoint']} request")
+        job.endpoint, job.body = converted["url"], converted["body"]
+        return None
+
+
+KINDS: dict[str, Kind] = {k.name: k for k in (Kind(), AnthropicKind(), GeminiKind(), MistralKind())}
+
+
+def result_bytes(kind: Kind, job: Job, answer: Answer) -> tuple[bytes, str, dict | None]:
+    """(the result line as written, its outcome, the usage it reports) for one answered job."""
+    line, outcome = kind.result(job, answer)
+    usage = answer.body.get("usage") if outcome == SUCCEEDED and isinstance(answer.body, dict) else None
+    return dumps_line(line), outcome, usage

@@ -1,0 +1,156 @@
+"""The remote API implementations without a server: each provider's states and counts in batchkit's one
+vocabulary (with the provider's own word kept), the addresses and keys each row implies, the providers
+batchkit cannot submit to (refused with the reason and what to use), and an unreachable Anthropic named by
+its address."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from serverutil import free_port
+from submitsupport import invoke, run_cli, write_requests
+
+from batchkit.errors import UsageError
+from batchkit.providers import PROVIDERS
+from batchkit.remote import STATES, resolve_target
+from batchkit.remote.apis import anthropic_batches, gemini_batches, mistral_batches
+from batchkit.remote.target import api_key
+
+COUNTS = {"processing": 0, "succeeded": 3, "errored": 1, "canceled": 0, "expired": 0}
+
+
+@pytest.mark.parametrize(
+    "raw, state",
+    [
+        ({"processing_status": "in_progress", "request_counts": {**COUNTS, "processing": 4, "succeeded": 0,
+          "errored": 0}}, "in_progress"),
+        ({"processing_status": "canceling", "cancel_initiated_at": "2026-01-01T00:00:00Z",
+          "request_counts": COUNTS}, "cancelling"),
+        ({"processing_status": "ended", "request_counts": COUNTS, "results_url": "u"}, "completed"),
+        ({"processing_status": "ended", "request_counts": {**COUNTS, "expired": 2}, "results_url": "u"},
+         "expired"),
+        ({"processing_status": "ended", "cancel_initiated_at": "2026-01-01T00:00:00Z",
+          "request_counts": {**COUNTS, "canceled": 2}, "results_url": "u"}, "cancelled"),
+    ],
+)  # fmt: skip
+def test_anthropic_states_and_counts(raw, state):
+    batch = anthropic_batches.parse_batch({"id": "msgbatch_1", "created_at": "2026-01-01T00:00:00Z", **raw})
+    assert batch.status == state and batch.status in STATES
+    assert batch.provider_status == raw["processing_status"]
+    counts = {**COUNTS, **raw.get("request_counts", {})}
+    assert batch.total == sum(counts.values())
+    assert (batch.completed, batch.failed) == (
+        counts["succeeded"],
+        counts["errored"] + counts["canceled"] + counts["expired"],
+    )
+    assert batch.output_file_id == ("msgbatch_1" if "results_url" in raw else None)
+    assert batch.created_at == 1767225600
+
+
+@pytest.mark.parametrize(
+    "raw, state",
+    [
+        ("JOB_STATE_PENDING", "validating"),
+        ("JOB_STATE_RUNNING", "in_progress"),
+        ("JOB_STATE_SUCCEEDED", "completed"),
+        ("JOB_STATE_FAILED", "failed"),
+        ("JOB_STATE_CANCELLED", "cancelled"),
+        ("JOB_STATE_EXPIRED", "expired"),
+    ],
+)
+def test_gemini_states_and_the_sha256_in_the_display_name(raw, state):
+    from google.genai import types
+
+    sha = "a" * 64
+    name = gemini_batches.display_name({"batchkit_sha256": sha, "batchkit_file": "x.jsonl"})
+    job = types.BatchJob(
+        name="batches/1", display_name=name, state=raw, model="models/gemini-x",
+        create_time=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
+        end_time=datetime.datetime(2026, 1, 1, 1, tzinfo=datetime.UTC),
+        dest=types.BatchJobDestination(file_name="files/out") if state == "completed" else None,
+    )  # fmt: skip
+    batch = gemini_batches.parse_batch(job)
+    assert (batch.status, batch.provider_status, batch.model) == (state, raw, "gemini-x")
+    assert batch.metadata == {"batchkit_sha256": sha, "batchkit_file": "x.jsonl"}
+    assert batch.output_file_id == ("files/out" if state == "completed" else None)
+    if state not in ("validating", "in_progress"):
+        assert batch.times[f"{state}_at"] == 1767229200
+
+
+@pytest.mark.parametrize(
+    "raw, state",
+    [
+        ("QUEUED", "validating"),
+        ("RUNNING", "in_progress"),
+        ("SUCCESS", "completed"),
+        ("FAILED", "failed"),
+        ("TIMEOUT_EXCEEDED", "expired"),
+        ("CANCELLATION_REQUESTED", "cancelling"),
+        ("CANCELLED", "cancelled"),
+    ],
+)
+def test_mistral_states_and_counts(raw, state):
+    from mistralai.client import models
+
+    job = models.BatchJob(
+        id="job-1", input_files=["file-1"], endpoint="/v1/chat/completions", errors=[], status=raw,
+        created_at=1767225600, total_requests=5, completed_requests=4, succeeded_requests=3,
+        failed_requests=1, metadata={"batchkit_sha256": "b" * 64}, output_file="file-2",
+    )  # fmt: skip
+    batch = mistral_batches.parse_batch(job)
+    assert (batch.status, batch.provider_status) == (state, raw)
+    assert (batch.total, batch.completed, batch.failed) == (5, 3, 1)
+    assert batch.metadata == {"batchkit_sha256": "b" * 64} and batch.input_file_id == "file-1"
+
+
+def test_each_native_row_has_its_address_and_the_sdk_path_is_dropped(monkeypatch):
+    assert resolve_target("anthropic").base_url == "https://api.anthropic.com"
+    assert resolve_target("gemini").base_url == "https://generativelanguage.googleapis.com"
+    assert resolve_target("mistral").base_url == "https://api.mistral.ai"
+    for provider, given in (
+        ("anthropic", "/v1"),
+        ("mistral", "/v1/"),
+        ("gemini", "/v1beta"),
+        ("gemini", "/v1"),
+    ):
+        assert resolve_target(provider, "http://127.0.0.1:9" + given).base_url == "http://127.0.0.1:9"
+    assert resolve_target("openai", "http://127.0.0.1:9/v1").base_url == "http://127.0.0.1:9/v1"
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    monkeypatch.setenv("GOOGLE_API_KEY", "google-key")  # what Gemini's own SDK reads too
+    assert api_key(resolve_target("gemini")) == "google-key"
+
+
+REFUSED = ("fireworks", "xai", "openrouter", "vertex", "bedrock")
+
+
+@pytest.mark.parametrize("provider", REFUSED)
+def test_a_provider_without_a_batch_api_batchkit_speaks_is_refused_with_what_to_use(tmp_path, provider):
+    row = PROVIDERS[provider]
+    assert row.remote_api is None and row.no_batch_api
+    batch_file = write_requests(tmp_path / "b.jsonl", 1)
+    for args in (("submit", batch_file), ("status", "batch-1"), ("list", "--remote")):
+        result = invoke(*args, "--provider", provider)
+        assert result.returncode == 2
+        assert (
+            result.stderr
+            == f"batchkit: error: {provider} cannot take a batch from batchkit: {row.no_batch_api}\n"
+        )
+    with pytest.raises(UsageError, match="cannot take a batch"):
+        resolve_target(provider, "http://127.0.0.1:9/v1")
+
+
+def test_submit_to_anthropic_without_a_reachable_server_names_the_address(tmp_path):
+    claude = tmp_path / "claude.jsonl"
+    source = write_requests(tmp_path / "b.jsonl", 2, max_tokens=50)  # Anthropic requires max_tokens
+    assert invoke("convert", source, "--to", "anthropic", "-o", claude).returncode == 0
+    # Anthropic's own address, reached through a proxy on a closed local port: nothing leaves this machine
+    closed = f"http://127.0.0.1:{free_port()}"
+    result = run_cli("submit", claude, "--provider", "anthropic", ANTHROPIC_API_KEY="sk-ant-test",
+                     HTTPS_PROXY=closed, https_proxy=closed, NO_PROXY="", no_proxy="")  # fmt: skip
+    assert result.returncode == 2
+    assert "cannot reach https://api.anthropic.com (" in result.stderr, result.stderr
+    assert "no known address" not in result.stderr and "Traceback" not in result.stderr
+    local = run_cli("submit", claude, "--provider", "anthropic", BATCHKIT_BASE_URL=closed)
+    assert local.returncode == 2
+    assert f"cannot reach {closed} (" in local.stderr and "no known address" not in local.stderr

@@ -1,0 +1,189 @@
+"""Submitting natively to Anthropic's Message Batches, Gemini's batch mode and Mistral's batch jobs, each
+through the provider's official SDK, against `batchkit serve` (which speaks all three) — watched from the
+server's side with each provider's SDK too.
+
+- convert → submit --wait → merge gives every row `ok` with the echo answer (real CLI processes);
+- Python `submit()` returns handles that wait, download and find the same batch again;
+- `submit` killed with -9 while its create is in flight resumes to one batch per content, and two
+  processes submitting one file at once make one batch;
+- status / watch / download / cancel / list --remote speak each API;
+- the queue (--max-batches) and --max-cost work the same for these APIs.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from nativesupport import CREATE_ROUTE, MODEL, NATIVE, answers, native_file, server_batches
+from serverutil import running_server
+from submitsupport import HOLD_AFTER, PAUSE, Proxy, invoke, run_cli, start_cli, write_requests
+
+import batchkit
+
+pytestmark = pytest.mark.slow
+
+# Gemini takes the model on the batch and its lines name none; Anthropic's and Mistral's name it
+MODEL_FLAG = {"anthropic": (), "gemini": ("--model", MODEL), "mistral": ()}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with running_server("--backend", "echo", data_dir=tmp_path_factory.mktemp("serve")) as running:
+        yield running
+
+
+def native(provider: str, base_url: str, *args, **env):
+    """`batchkit ARGS --provider P --base-url URL` in this process."""
+    return invoke(*args, "--provider", provider, "--base-url", base_url, **env)
+
+
+def new_batches(provider: str, server, before: dict) -> dict:
+    return {k: v for k, v in server_batches(provider, server.root_url).items() if k not in before}
+
+
+@pytest.mark.parametrize("provider", NATIVE)
+def test_convert_submit_merge_gives_every_row_ok(server, tmp_path, provider):
+    source = write_requests(tmp_path / "batch.jsonl", 3, models=(MODEL,), max_tokens=50)
+    target = tmp_path / "x.jsonl"
+    assert run_cli("convert", source, "--to", provider, "-o", target).returncode == 0
+    before = server_batches(provider, server.root_url)
+    submitted = run_cli("submit", target, "--provider", provider, "--base-url", server.root_url, "--wait",
+                        "--interval", "0.2", *MODEL_FLAG[provider])  # fmt: skip
+    assert submitted.returncode == 0, submitted.stderr
+    assert "completed" in submitted.stdout
+    merged = run_cli("merge", target, "-r", tmp_path / "x.output.jsonl", "-o", tmp_path / "out.csv")
+    assert merged.returncode == 0, merged.stderr
+    assert answers(tmp_path / "out.csv") == {f"q-{i}": f"q question {i}" for i in range(3)}
+    (created,) = new_batches(provider, server, before).values()  # one batch for the file
+    assert created["state"] in ("ended", "JOB_STATE_SUCCEEDED", "SUCCESS")
+
+
+@pytest.mark.parametrize("provider", NATIVE)
+def test_python_submit_waits_downloads_and_finds_its_batch_again(server, tmp_path, provider):
+    path = native_file(tmp_path, provider, 2, prefix="py")
+    before = server_batches(provider, server.root_url)
+    # the /v1 a user copies from an OpenAI-style address is the SDK's own path: it is dropped
+    jobs = batchkit.submit(path, provider=provider, base_url=server.base_url, model=MODEL, interval=0.2)
+    (job,) = jobs
+    assert job.status().status == "completed" and job.status().provider_status is not None
+    files = jobs.results()
+    assert files == [tmp_path / f"py-{provider}.output.jsonl"]
+    ids = {json.loads(line).get("custom_id") or json.loads(line).get("key") for line in files[0].open()}
+    assert ids == {"py-0", "py-1"}
+    again = batchkit.submit(path, provider=provider, base_url=server.root_url, model=MODEL, wait=False)
+    assert again[0].batch_id == job.batch_id and again[0].submitted.existing
+    assert len(new_batches(provider, server, before)) == 1
+
+
+@pytest.mark.parametrize("provider", NATIVE)
+def test_submit_killed_during_its_create_resumes_to_one_batch(server, tmp_path, provider):
+    path = native_file(tmp_path, provider, 4, prefix="kill")
+    before = server_batches(provider, server.root_url)
+    with Proxy(server.base_url) as proxy:
+        base = proxy.base_url.removesuffix("/v1")
+        proxy.rules[CREATE_ROUTE[provider]] = HOLD_AFTER  # the server creates it; the answer never comes
+        process = start_cli("submit", path, "--provider", provider, "--base-url", base, *MODEL_FLAG[provider])
+        assert proxy.triggered.wait(60), process.communicate(timeout=5)
+        process.kill()
+        process.wait(30)
+        proxy.rules.clear()
+        created = new_batches(provider, server, before)
+        assert len(created) == 1  # the create reached the server before the kill
+        again = native(provider, base, "submit", path, "--wait", "--interval", "0.2", *MODEL_FLAG[provider])
+    assert again.returncode == 0, again.stderr
+    (batch_id,) = created
+    assert f"found batch {batch_id}, created by an interrupted run; not creating another" in again.stderr
+    assert new_batches(provider, server, before).keys() == created.keys()
+    output = tmp_path / f"kill-{provider}.output.jsonl"
+    assert len(output.read_text().splitlines()) == 4
+
+
+@pytest.mark.parametrize("provider", NATIVE)
+def test_two_processes_submitting_one_file_make_one_batch(server, tmp_path, provider):
+    path = native_file(tmp_path, provider, 2, prefix="race")
+    before = server_batches(provider, server.root_url)
+    with Proxy(server.base_url) as proxy:
+        base = proxy.base_url.removesuffix("/v1")
+        proxy.rules[CREATE_ROUTE[provider]] = PAUSE  # the first one holds its turn at the create
+        args = ("submit", path, "--provider", provider, "--base-url", base, *MODEL_FLAG[provider])
+        first = start_cli(*args)
+        assert proxy.triggered.wait(60), first.communicate(timeout=5)
+        second = start_cli(*args)
+        proxy.release()
+        outcomes = [p.communicate(timeout=120) for p in (first, second)]
+    assert [p.returncode for p in (first, second)] == [0, 0], outcomes
+    (batch_id,) = new_batches(provider, server, before)
+    assert "submitted as" in outcomes[0][0] and f"already submitted as {batch_id}" in outcomes[1][0]
+
+
+@pytest.mark.parametrize("provider", NATIVE)
+def test_status_watch_download_and_list_remote(server, tmp_path, provider):
+    path = native_file(tmp_path, provider, 3, prefix="follow")
+    base = server.root_url
+    submitted = native(provider, base, "submit", path, *MODEL_FLAG[provider])
+    assert submitted.returncode == 0, submitted.stderr
+    watched = native(provider, base, "watch", path, "--interval", "0.2")
+    assert watched.returncode == 0, watched.stderr
+    status = json.loads(native(provider, base, "status", path, "--json").stdout)
+    assert status["status"] == "completed" and status["provider_status"] in (
+        "ended",
+        "JOB_STATE_SUCCEEDED",
+        "SUCCESS",
+    )
+    shown = native(provider, base, "status", path).stdout.splitlines()[0]
+    assert shown == f"{status['id']}  completed ({status['provider_status']} at {provider})"
+    downloaded = native(provider, base, "download", path)
+    assert downloaded.returncode == 0, downloaded.stderr
+    assert len((tmp_path / f"follow-{provider}.output.jsonl").read_text().splitlines()) == 3
+    listed = json.loads(native(provider, base, "list", "--remote", "--json", "--limit", "100").stdout)
+    assert status["id"] in [b["id"] for b in listed]
+
+
+@pytest.fixture(scope="module")
+def slow_server(tmp_path_factory):
+    with running_server("--latency", "30", data_dir=tmp_path_factory.mktemp("slow")) as running:
+        yield running
+
+
+@pytest.mark.parametrize("provider", NATIVE)
+def test_cancel_a_running_batch(slow_server, tmp_path, provider):
+    path = native_file(tmp_path, provider, 2, prefix="cancel")
+    base = slow_server.root_url
+    assert native(provider, base, "submit", path, *MODEL_FLAG[provider]).returncode == 0
+    cancelled = native(provider, base, "cancel", path)
+    assert cancelled.returncode == 0, cancelled.stderr
+    watched = native(provider, base, "watch", path, "--interval", "0.2")
+    assert watched.returncode == 1  # the batch ended, but not completed
+    status = json.loads(native(provider, base, "status", path, "--json").stdout)
+    assert status["status"] == "cancelled"
+    (server_side,) = [b for i, b in server_batches(provider, base).items() if i == status["id"]]
+    assert server_side["state"] in ("ended", "JOB_STATE_CANCELLED", "CANCELLED")
+
+
+@pytest.mark.parametrize("provider", ("anthropic", "mistral"))
+def test_queue_sends_shards_one_at_a_time(server, tmp_path, provider):
+    shards = [native_file(tmp_path, provider, 2, prefix=f"shard{i}") for i in range(2)]
+    before = server_batches(provider, server.root_url)
+    result = native(provider, server.root_url, "submit", *shards, "--max-batches", "1", "--wait",
+                    "--interval", "0.2")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert len(new_batches(provider, server, before)) == 2
+    for shard in shards:
+        assert len(shard.with_name(shard.stem + ".output.jsonl").read_text().splitlines()) == 2
+
+
+def test_max_cost_refuses_before_anything_is_sent(server, tmp_path):
+    path = native_file(tmp_path, "anthropic", 2, prefix="cost")
+    before = server_batches("anthropic", server.root_url)
+    refused = native("anthropic", server.root_url, "submit", path, "--max-cost", "1")
+    assert refused.returncode == 2
+    # the cost is bounded only from requests read for their tokens and models with a price
+    cannot = ("could not be read for their tokens", f"no price is known for {MODEL} at anthropic")
+    assert any(reason in refused.stderr for reason in cannot), refused.stderr
+    assert new_batches("anthropic", server, before) == {}
+    capped = native("anthropic", server.root_url, "submit", path, "--max-enqueued-tokens", "1000")
+    if capped.returncode == 2:  # while the estimate cannot read Anthropic's lines, the cap cannot hold
+        assert "the enqueued-token cap cannot be kept; nothing was sent" in capped.stderr
+    else:
+        assert capped.returncode == 0 and "tokens in flight" in capped.stderr, capped.stderr
