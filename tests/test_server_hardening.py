@@ -398,3 +398,32 @@ def test_a_file_past_its_expires_at_is_gone_as_on_openai(tmp_path):
     assert listed == [kept.id]
     assert done.status == "failed" and done.errors.data[0].param == "file_id"
     assert (data / "files" / kept.id).is_file()
+
+
+def test_a_gemini_upload_over_the_file_limit_is_refused_while_it_streams(tmp_path):
+    data = tmp_path / "d"
+    key = {"x-goog-api-key": "unused"}
+    with running_server("--max-file-size", "1MB", data_dir=data) as server:
+        root = server.root_url
+
+        def started() -> str:
+            answer = httpx.post(
+                f"{root}/upload/v1beta/files",
+                json={"file": {"display_name": "b.jsonl", "mimeType": "application/jsonl"}},
+                headers={**key, "x-goog-upload-protocol": "resumable", "x-goog-upload-command": "start"},
+            )
+            return answer.headers["x-goog-upload-url"]
+
+        def send(url: str, body, command: str = "upload, finalize"):  # as Google's SDK sends a chunk
+            headers = {"x-goog-upload-command": command, "content-type": "application/json"}
+            return httpx.post(url, content=body, headers=headers, timeout=60)
+
+        in_one = send(started(), b"x" * 1_500_000)
+        chunked = started()
+        first = send(chunked, b"x" * 600_000, "upload")
+        second = send(chunked, (b"x" * 65_536 for _ in range(10)))  # streamed: the whole file is over
+        kept = send(started(), b"{}\n")
+    assert in_one.status_code == 413 and in_one.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert first.status_code == 200 and second.status_code == 413
+    assert kept.status_code == 200
+    assert sorted(p.name for p in (data / "files").iterdir()) == [kept.json()["file"]["name"].split("/")[-1]]

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 from starlette.datastructures import UploadFile
 
-from .http import ApiError, db, found, invalid, limit_param, listed_page, not_found
+from .http import ApiError, capped, db, found, invalid, limit_param, listed_page, not_found
 
 router = APIRouter(prefix="/v1")
 
@@ -23,25 +23,6 @@ TOO_LARGE = "File is too large."  # OpenAI's answer (HTTP 400) to a batch file o
 
 def _too_large() -> ApiError:
     return ApiError(400, TOO_LARGE)
-
-
-def _capped(request: Request, limit: int) -> Request:
-    """`request` with a body of at most `limit` bytes: one that declares more is refused before any of it
-    is read, one that sends more is refused as soon as it does (never after holding it all)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _too_large()
-    received = 0
-
-    async def receive():
-        nonlocal received
-        message = await request.receive()
-        received += len(message.get("body", b""))
-        if received > limit:
-            raise _too_large()
-        return message
-
-    return Request(request.scope, receive)
 
 
 def _copy_to_disk(source, target: Path) -> None:
@@ -103,7 +84,7 @@ async def upload_file(request: Request):
             "file", "Upload the file as multipart/form-data with fields `file` and `purpose`.", "invalid_type"
         )
     store, limit = request.app.state.store, request.app.state.config.max_file_size
-    async with _capped(request, limit + FORM_ROOM).form(max_files=1, max_fields=16) as form:
+    async with capped(request, limit + FORM_ROOM, _too_large).form(max_files=1, max_fields=16) as form:
         upload, filename = _checked_upload(form)
         if upload.size is not None and upload.size > limit:
             raise _too_large()

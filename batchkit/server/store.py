@@ -239,9 +239,12 @@ class Store:
         os.replace(written, self.file_path(file_id))  # a crash before the commit: the sweep removes it
 
     def file_record(self, file_id: str) -> dict | None:
-        """A live file's row (id, filename, purpose, bytes, created_at, expires_at, mime_type)."""
+        """A live file's row (id, filename, purpose, bytes, created_at, expires_at, mime_type): not deleted,
+        not expired."""
         with self.lock:
-            row = self.db.execute("SELECT * FROM files WHERE id = ? AND deleted = 0", (file_id,)).fetchone()
+            row = self.db.execute(
+                f"SELECT * FROM files WHERE id = ? AND {LIVE}", (file_id, time.time())
+            ).fetchone()
         return dict(row) if row else None
 
     def get_file(self, file_id: str) -> dict | None:
