@@ -12,6 +12,7 @@ import contextlib
 import errno
 import os
 import re
+import signal
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -80,17 +81,34 @@ def discard_part(part: Path, file=None) -> None:
 
 
 @contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM held back until the block ends (then they act): for making a part file and
+    recording it as one step, so an interruption can never come between the two and leave it unknown."""
+    if not hasattr(signal, "pthread_sigmask"):  # not POSIX
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A part path beside `path`; renamed over it when the block ends without error, else removed. A full
     disk or a size limit met while writing it is an InputError naming `path`."""
     path = Path(path)
-    fd, tmp = new_part(path)
-    os.close(fd)
+    tmp = None
     try:
+        with signals_held():
+            fd, tmp = new_part(path)
+            os.close(fd)
         yield tmp
         os.replace(tmp, path)
     except BaseException as e:
-        discard_part(tmp)
+        if tmp is not None:
+            discard_part(tmp)
         if isinstance(e, OSError) and e.errno in UNWRITABLE:
             raise cannot_write(path, e) from None
         raise

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from ..atomic import cannot_write, discard_part, new_file_mode, new_part, remove_stale_parts
+from ..atomic import cannot_write, discard_part, new_file_mode, new_part, remove_stale_parts, signals_held
 from ..errors import InputError, UsageError
 from ..formats import OPENAI, Dialect
 from ..tokens import request_tokens
@@ -103,9 +103,10 @@ class ShardWriter:
         index = len(self.staged) + 1
         for n in (1, 2) if index == 2 else (index,) if index > 2 else ():
             self._refuse_foreign(shard_path(self.path, n))
-        fd, part = new_part(self.path)
-        self.staged.append(part)
-        self._file = os.fdopen(fd, "wb", buffering=1 << 20)
+        with signals_held():  # made and recorded as one step: discard() always knows it
+            fd, part = new_part(self.path)
+            self.staged.append(part)
+            self._file = os.fdopen(fd, "wb", buffering=1 << 20)
         self.counts.append(0)
         self.sizes.append(0)
         self.tokens.append(0)

@@ -138,10 +138,22 @@ SCHEMA_MISMATCH = re.compile(
 )
 
 
+class _NotALedger(Exception):
+    """A SQLite file without the ledger's tables or columns; its message names what is missing."""
+
+
+def _version(db: sqlite3.Connection) -> int:
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+
+
 def _missing_schema(db: sqlite3.Connection) -> str | None:
     """What of SCHEMA the database lacks ('the table names', 'the column submissions.error'), or None."""
     for table, columns in SCHEMA.items():
-        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        have = _columns(db, table)
         if not have:
             return f"the table {table}"
         for column in columns:
@@ -157,11 +169,11 @@ class Ledger:
             self._create()
         elif self.path.stat().st_size == 0:
             raise self._damaged("it is empty (0 bytes)")
-        with self._transaction(immediate=True) as db:
-            self._migrate(db)
-            missing = _missing_schema(db)
-        if missing:
-            raise self._damaged(f"it is a SQLite file without {missing}")
+        try:
+            with self._transaction(immediate=True) as db:
+                self._open(db)
+        except _NotALedger as e:  # raised inside the transaction, so nothing of the migration stays
+            raise self._damaged(f"it is a SQLite file without {e}") from None
 
     # --- opening ----------------------------------------------------------------------------------------
 
@@ -184,9 +196,19 @@ class Ledger:
             with contextlib.suppress(OSError):
                 fresh.unlink()
 
+    def _open(self, db: sqlite3.Connection) -> None:
+        """Migrate, inside the caller's transaction, a file that has the ledger's tables; _NotALedger
+        (naming what it lacks) for one that does not."""
+        if _version(db) and not _columns(db, "submissions"):  # past its first migration, it has this table
+            raise _NotALedger("the table submissions")
+        self._migrate(db)
+        missing = _missing_schema(db)
+        if missing:
+            raise _NotALedger(missing)
+
     def _migrate(self, db: sqlite3.Connection) -> None:
         """Apply the migrations this ledger lacks, inside the caller's (immediate) transaction."""
-        version = db.execute("PRAGMA user_version").fetchone()[0]
+        version = _version(db)
         if version > len(MIGRATIONS):
             raise InputError(
                 f"the ledger {self.path} was written by a newer batchkit (schema {version}); upgrade batchkit"
