@@ -221,7 +221,11 @@ class Ledger:
         (naming what it lacks) for one that does not."""
         if _version(db) and not _columns(db, "submissions"):  # past its first migration, it has this table
             raise _NotALedger("the table submissions")
-        self._migrate(db)
+        try:
+            self._migrate(db)
+        except sqlite3.OperationalError as e:  # a migration met a table without what its version has
+            missing = "no such" in str(e) or "has no column" in str(e)
+            raise _NotALedger(_missing_schema(db) or str(e)) if missing else e from None
         missing = _missing_schema(db)
         if missing:
             raise _NotALedger(missing)
