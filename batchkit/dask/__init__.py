@@ -23,7 +23,7 @@ to_frame, one hash bucket of custom_ids at a time). What spans parts is settled 
 
 from .buckets import stable_hash
 from .build import DaskBuildResult, build
-from .cluster import SCHEDULER_ENV, client
+from .cluster import SCHEDULER_ENV, SCHEDULER_SECONDS, client
 from .estimate import estimate
 from .merge import DaskMergeResult, merge
 from .partitions import files_of
@@ -31,6 +31,7 @@ from .validate import validate
 
 __all__ = [
     "SCHEDULER_ENV",
+    "SCHEDULER_SECONDS",
     "DaskBuildResult",
     "DaskMergeResult",
     "build",

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from ..errors import InputError
-from ..tables import is_url, iter_table, open_url, table_files, table_format
+from ..tables import is_url, iter_table, open_url, parquet_file, table_files, table_format
 
 
 def sources(source, connected) -> list:
@@ -32,12 +32,10 @@ def row_count(source, input_format: str | None) -> int:
     if hasattr(source, "iloc"):
         return len(source)
     if table_format(source, input_format) == "parquet":
-        import pyarrow.parquet as pq
-
         if is_url(source):
             with open_url(source) as f:
-                return pq.ParquetFile(f).metadata.num_rows
-        return pq.ParquetFile(source).metadata.num_rows
+                return parquet_file(f, source).metadata.num_rows
+        return parquet_file(source, source).metadata.num_rows
     return sum(len(frame) for frame in frames(source, input_format))
 
 
