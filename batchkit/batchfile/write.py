@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -12,7 +11,7 @@ import orjson
 
 from ..errors import InputError, ValidationFailed
 from ..findings import Report
-from ..lines import Overlong
+from ..lines import Overlong, dumps_json
 from ..options import Options
 from ..providers import Provider
 from ..report import counted
@@ -39,14 +38,9 @@ class WriteResult:
 def _encode(item) -> bytes:
     """The line (with its LF) for a request dict, raw line bytes or a str."""
     if isinstance(item, dict):
-        try:  # the same bytes as jsonl.dumps_line, without a concatenation
-            return orjson.dumps(item, option=orjson.OPT_APPEND_NEWLINE)
-        except orjson.JSONEncodeError as e:
-            if "64-bit" not in str(e):
-                raise
-            # An int wider than 64 bits is still a JSON number: write it, and let validation report it
-            # as it does for a file's line, instead of ending the whole write.
-            return json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        # An int wider than 64 bits or a value nested past orjson's reach is written still: validation
+        # reports it as it does for a file's line, instead of ending the whole write.
+        return dumps_json(item, orjson.OPT_APPEND_NEWLINE)
     if isinstance(item, str):
         item = item.encode("utf-8")
     if isinstance(item, (bytes, bytearray, memoryview)):

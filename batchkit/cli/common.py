@@ -9,6 +9,7 @@ import click
 import orjson
 
 from ..formats import DIALECTS
+from ..lines import dumps_json
 from ..providers import PROVIDER_ENV, PROVIDERS
 from ..report import FORMATS
 
@@ -62,8 +63,8 @@ def text_or_json(f=None, *, help: str = "text for people, json for programs."):
 
 
 def json_text(value) -> str:
-    """`value` as indented JSON, as the --format json summaries print it."""
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+    """`value` as indented JSON, as the --format json summaries print it (integers past 64 bits too)."""
+    return dumps_json(value, orjson.OPT_INDENT_2).decode()
 
 
 def use_color(stream) -> bool:

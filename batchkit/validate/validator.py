@@ -16,12 +16,15 @@ from .. import schemas
 from ..findings import Finding, Report
 from ..formats import OPENAI, Dialect, detect, get_dialect
 from ..lines import (
+    MAX_DEPTH,
     READ_CHUNK,
     LineReader,
     Overlong,
     bounded_lines,
     iter_lines,
+    nesting,
     seekable,
+    too_deep_finding,
     whole_line,
 )
 from ..options import Options
@@ -30,7 +33,6 @@ from .explain import explain, label, pointer
 from .fastpath import DECODE_ERRORS, decoder_for
 from .rules import ExactIds, HashedIds, LineRules
 
-MAX_DEPTH = 128  # nesting explained in full; a deeper invalid line is one `too-deep` finding
 INT64 = (-(2**63), 2**64 - 1)  # the integers a JSON line can carry (signed or unsigned 64-bit)
 
 
@@ -47,49 +49,25 @@ def _is_valid(schema: str):
 def schema_findings(number: int | None, obj, dialect: Dialect = OPENAI) -> list[Finding]:
     """The line schema's findings for one line of `dialect` (empty when it is valid).
 
-    A line the schema rejects always gets at least one finding: a generic `schema` one when the
-    explanation finds nothing, a `too-deep` one when it is nested too deeply to explain.
+    A line nested deeper than MAX_DEPTH is one `too-deep` finding, valid or not: no job reads it. A line
+    the schema rejects always gets at least one finding: a generic `schema` one when the explanation finds
+    nothing.
     """
+    if nesting(obj, MAX_DEPTH) > MAX_DEPTH:
+        return [too_deep_finding(number)]
     try:
         if _is_valid(dialect.schema)(obj):
             return []
     except (ValueError, OverflowError, RecursionError):
         pass  # a value jsonschema-rs cannot take in: python-jsonschema decides and explains
-    depth = nesting(obj, MAX_DEPTH)
-    if depth > MAX_DEPTH:
-        return [_too_deep(number)]
     try:
         findings = explain(schemas.validator(dialect.schema).iter_errors(obj), number)
     except RecursionError:
-        return [_too_deep(number)]
+        return [too_deep_finding(number)]
     if not findings:
         message = "the line does not match the request schema (no single field explains why)"
         findings = [Finding("schema", message, number)]
     return findings
-
-
-def _too_deep(number: int | None) -> Finding:
-    message = (
-        f"a value is nested more than {MAX_DEPTH} levels deep and does not match the schema; "
-        "no provider expects such nesting: flatten it"
-    )
-    return Finding("too-deep", message, number)
-
-
-def nesting(value, limit: int) -> int:
-    """How deeply arrays and objects nest in `value`, counted up to `limit` + 1 (no recursion)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if type(item) is dict:
-            item = item.values()
-        elif type(item) is not list:
-            continue
-        if depth > limit:
-            return depth
-        deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in item)
-    return deepest
 
 
 def wide_integer(value) -> tuple | None:
@@ -354,7 +332,7 @@ def validate_request(obj, provider: str | Provider | Options | None = None) -> l
     if type(obj) is not dict:
         return [Finding("not-an-object", "a request must be a JSON object", None)]
     if nesting(obj, MAX_DEPTH) > MAX_DEPTH:
-        return [_too_deep(None)]
+        return [too_deep_finding(None)]
     where = wide_integer(obj)
     if where is not None:
         message = f"{label(where)} is an integer wider than 64 bits; no JSON reader takes it"
