@@ -172,7 +172,9 @@ class _Validator:
         try:
             if self.fast.is_valid(value):
                 return None
-            errors = sorted(self.explaining.iter_errors(value), key=lambda e: [str(p) for p in e.absolute_path])
+            errors = sorted(
+                self.explaining.iter_errors(value), key=lambda e: [str(p) for p in e.absolute_path]
+            )
         except (ValueError, RecursionError):
             return MISMATCH, "schema mismatch: the answer is nested too deeply to check against the schema"
         if not errors:
