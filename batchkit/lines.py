@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import jiter
 import orjson
 
 from .errors import InputError
@@ -450,6 +451,47 @@ def too_deep(value, text: bytes | str | None = None) -> bool:
         if text.count(brackets[0]) + text.count(brackets[1]) <= MAX_DEPTH:
             return False
     return nesting(value, MAX_DEPTH) > MAX_DEPTH
+
+
+def repeated_keys(raw: bytes) -> list[tuple]:
+    """The path of every key an object of this JSON text repeats (the key last), in the order they are
+    read; empty when none does (or the text is no JSON within MAX_DEPTH). orjson and msgspec keep the last
+    of a repeated key without a word; another reader may keep the first, so the request that runs would
+    not be the one checked."""
+    try:
+        jiter.from_json(raw, catch_duplicate_keys=True)
+    except ValueError as e:
+        if "duplicate key" in str(e):
+            return _repeats(raw)
+    return []
+
+
+class _Repeats(dict):
+    """An object read from JSON text, with the keys it held more than once."""
+
+    repeated: tuple = ()
+
+
+def _pairs(pairs: list) -> dict:
+    obj = _Repeats(pairs)
+    if len(obj) < len(pairs):
+        seen: set = set()
+        obj.repeated = tuple(dict.fromkeys(k for k, _v in pairs if k in seen or seen.add(k)))
+    return obj
+
+
+def _repeats(raw: bytes) -> list[tuple]:
+    """Where `repeated_keys` found repeats: the text read again keeping every object's pairs."""
+    found: list[tuple] = []
+    stack = [(json.loads(raw, object_pairs_hook=_pairs), ())]
+    while stack:
+        value, where = stack.pop()
+        if type(value) is _Repeats:
+            found.extend((*where, key) for key in value.repeated)
+            stack.extend((v, (*where, k)) for k, v in reversed(value.items()))
+        elif type(value) is list:
+            stack.extend((v, (*where, i)) for i, v in reversed(list(enumerate(value))))
+    return found
 
 
 def too_deep_finding(number: int | None) -> Finding:

@@ -42,7 +42,7 @@ def every_path(tmp_path, monkeypatch, data: bytes, provider="openai"):
     reference = Validator(provider, file="f")
     for number, raw in enumerate(data.splitlines(), 1):
         obj = orjson.loads(raw)
-        reference.check(number, obj)
+        reference.check(number, obj, raw)
     reference.report.summary.lines = data.count(b"\n")
     return codes(fast), codes(parallel), codes(reference.finish())
 
@@ -303,3 +303,14 @@ def test_id_rules_match_whole_ids_wherever_they_are_used(provider, bad, tmp_path
         "ok",
         "line-2",
     ]
+
+
+def test_a_key_written_twice_is_a_finding_at_its_pointer_on_every_path(tmp_path, monkeypatch):
+    twice = line("b").replace(b'{"custom_id":"b"', b'{"custom_id":"a","custom_id":"b"', 1)
+    twice = twice.replace(b'"model"', b'"temperature":0.5,"temperature":1,"model"', 1)
+    data = line("r0") + twice + line("r2")
+    fast, parallel, reference = every_path(tmp_path, monkeypatch, data)
+    repeats = [("duplicate-key", 2, "/body/temperature"), ("duplicate-key", 2, "/custom_id")]
+    assert fast == parallel == reference == repeats
+    messages = [f.message for f in validate_file(io.BytesIO(data), "openai").findings]
+    assert "`custom_id` appears more than once in its object" in messages[1]

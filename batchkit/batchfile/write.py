@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -81,6 +82,9 @@ def write_numbered(
         unlimited = replace(options, provider=limits.with_limits(NO_LIMIT, NO_LIMIT))
         validator = Validator(unlimited, dialect=options.dialect_for(None), file=file or str(path))
     dialect = options.dialect_for(None)
+    items, encoded = _from_dicts(items)
+    if validator is not None and encoded:
+        validator.checks_repeats = False  # a line encoded from a dict repeats no key
     with ShardWriter(path, limits.max_requests, limits.max_bytes, max_tokens, dialect) as writer:
         report = _write_and_check(_written(items, writer, progress), validator, writer)
         if report is not None and not report.valid and not force:
@@ -96,6 +100,15 @@ def write_numbered(
     if not result.shard_requests:
         result.shard_requests, result.shard_bytes = [0], [0]
     return result
+
+
+def _from_dicts(items: Iterable[tuple[int, object]]) -> tuple[Iterable, bool]:
+    """The items again, and whether they are dicts (one call writes one kind: dicts or raw lines)."""
+    items = iter(items)
+    first = next(items, None)
+    if first is None:
+        return (), False
+    return itertools.chain([first], items), isinstance(first[1], dict)
 
 
 def _write_and_check(lines, validator, writer: ShardWriter):

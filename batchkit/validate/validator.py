@@ -23,6 +23,7 @@ from ..lines import (
     bounded_lines,
     iter_lines,
     nesting,
+    repeated_keys,
     seekable,
     too_deep_finding,
     whole_line,
@@ -68,6 +69,19 @@ def schema_findings(number: int | None, obj, dialect: Dialect = OPENAI) -> list[
         message = "the line does not match the request schema (no single field explains why)"
         findings = [Finding("schema", message, number)]
     return findings
+
+
+def _none(raw: bytes) -> list:
+    return []
+
+
+def repeated_key_finding(number: int | None, where: tuple) -> Finding:
+    message = (
+        f"{label(where)} appears more than once in its object: readers differ on which one counts (batchkit "
+        "and most keep the last, some the first), so the request that runs may not be the one checked; "
+        "keep one"
+    )
+    return Finding("duplicate-key", message, number, pointer(where))
 
 
 def wide_integer(value) -> tuple | None:
@@ -135,6 +149,9 @@ class Validator:
         self._stream = None  # the stream lines are read from, to read past an overlong line's rest
         self._skipped = 0  # bytes of overlong lines read past without being held
         self._stopped = False  # an endless line ended the reading
+        # Raw lines are checked for a key repeated in an object; a writer of lines encoded from dicts,
+        # which cannot repeat one, turns it off (the check is a second parse of each line).
+        self.checks_repeats = True
         if wrong is not None:
             self.report.add(wrong)
 
@@ -143,12 +160,16 @@ class Validator:
         """Whether any line read so far was not blank."""
         return self._has_content
 
-    def check(self, number: int, obj: dict) -> None:
-        """The reference path for one parsed line."""
+    def check(self, number: int, obj: dict, raw: bytes | None = None) -> None:
+        """The reference path for one parsed line; `raw`, the line it was read from, is checked for
+        repeated keys (which the parsed object no longer shows)."""
         add = self.report.add
         summary = self.report.summary
         summary.requests += 1
         self._has_content = True
+        if raw is not None and self.checks_repeats:
+            for where in repeated_keys(raw):
+                add(repeated_key_finding(number, where))
         for finding in schema_findings(number, obj, self.dialect):
             add(finding)
         request = self.dialect.read(obj, number)
@@ -202,13 +223,15 @@ class Validator:
         # Until the first content line has been read on the reference path, lines take it: that line may
         # carry a byte-order mark or open a JSON array, which the reader must see.
         fast_ok = reader.seen_content and not reader.array_file
+        repeats = repeated_keys if self.checks_repeats else _none
         for number, raw in numbered:  # noqa: B007 (number is read after the loop)
             if fast_ok and len(raw) <= fast_limit:
                 try:
                     line = decode(raw)  # JSON allows the trailing newline as whitespace
                 except DECODE_ERRORS:
-                    pass
-                else:
+                    line = None
+                # msgspec keeps the last of a repeated key: such a line takes the reference path, which says so
+                if line is not None and not repeats(raw):
                     found = keys(line)
                     if found is not None:
                         custom_id, url, model = found
@@ -248,7 +271,7 @@ class Validator:
             raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
         obj = self._reader.parse(number, raw)
         if obj is not None:
-            self.check(number, obj)
+            self.check(number, obj, raw)
 
     def _whole(self, raw: bytes) -> bytes | Overlong:
         """The whole line `raw` begins (the rest read from the stream), or an Overlong past the limit."""
