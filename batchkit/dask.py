@@ -14,8 +14,10 @@ are the ones a single-process build gives (the shards are cut per partition).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -32,6 +34,7 @@ from .lines import content_lines, open_binary
 from .providers import Provider, get_provider, parse_size
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
+SCHEDULER_SECONDS = 10  # how long a scheduler address has to answer as one before it is given up on
 PART_FORMAT = "{stem}-p{index:05d}{suffix}"
 ACROSS_PARTITIONS = frozenset({"duplicate-custom-id", "mixed-model", "mixed-endpoint", "empty-file"})
 EXTRA_HINT = "install the dask extra: pip install '.[dask]' (dask[dataframe] and distributed)"
@@ -54,14 +57,45 @@ def client(scheduler: str | None = None, local_cluster: int | None = None) -> It
 
     scheduler = scheduler or (None if local_cluster else os.environ.get(SCHEDULER_ENV))
     if scheduler:
-        with Client(scheduler) as connected:
+        with _reached(scheduler) as connected:
             yield connected
         return
     if not local_cluster:
         raise UsageError("give --scheduler ADDRESS (or $DASK_SCHEDULER_ADDRESS) or --local-cluster N")
-    with LocalCluster(n_workers=local_cluster, threads_per_worker=1, processes=True,
-                      dashboard_address=":0") as cluster, Client(cluster) as connected:  # fmt: skip
+    # The workers' own log lines (a task's traceback, each worker's shutdown) stay out of the terminal:
+    # a failure reaches the caller once, as the exception the task raised.
+    with LocalCluster(n_workers=local_cluster, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      silence_logs=logging.CRITICAL) as cluster, Client(cluster) as connected:  # fmt: skip
         yield connected
+
+
+def _reached(address: str):
+    """A Client of the scheduler at `address`, once something there has answered as a Dask scheduler within
+    SCHEDULER_SECONDS; else an InputError naming the address and the cause (nothing listens, the host is
+    down, another kind of server holds the port: the Client alone would wait for that one forever)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed import Client
+
+    async def probe() -> None:
+        from distributed.comm import connect
+
+        comm = await connect(address, timeout=SCHEDULER_SECONDS)
+        await comm.close()
+
+    def answered() -> None:
+        asyncio.run(asyncio.wait_for(probe(), SCHEDULER_SECONDS))
+
+    try:
+        with ThreadPoolExecutor(1) as pool:  # its own thread: a caller may be inside an event loop
+            pool.submit(answered).result()
+        return Client(address, timeout=SCHEDULER_SECONDS)
+    except (OSError, ValueError, TimeoutError) as e:
+        cause = str(e).strip() or f"no answer within {SCHEDULER_SECONDS} s"
+        raise InputError(
+            f"the Dask scheduler at {address} cannot be reached: {cause} (check the address, e.g. "
+            "tcp://10.0.0.5:8786, and that its scheduler is running)"
+        ) from None
 
 
 def stable_hash(custom_id: str) -> int:
@@ -88,14 +122,12 @@ def _rows(source, input_format: str | None) -> int:
     from .tables import table_format
 
     if table_format(source, input_format) == "parquet":
-        import pyarrow.parquet as pq
-
-        from .tables import is_url, open_url
+        from .tables import is_url, open_url, parquet_file
 
         if is_url(source):
             with open_url(source) as f:
-                return pq.ParquetFile(f).metadata.num_rows
-        return pq.ParquetFile(source).metadata.num_rows
+                return parquet_file(f, source).metadata.num_rows
+        return parquet_file(source, source).metadata.num_rows
     return sum(len(frame) for frame in _frames(source, input_format))
 
 
@@ -128,7 +160,7 @@ class _Built:
 
 
 def _build_partition(source, index: int, first_row: int, target: str, options: dict, limits: Provider,
-                     max_tokens: int | None, input_format: str | None, count_tokens: bool = False) -> _Built:  # fmt: skip
+                     max_file_tokens: int | None, input_format: str | None, count_tokens: bool = False) -> _Built:  # fmt: skip
     from array import array
 
     from .batchfile import write_numbered
@@ -151,7 +183,9 @@ def _build_partition(source, index: int, first_row: int, target: str, options: d
             yield row, line
 
     requests = Builder(**options).numbered(_frames(source, input_format), first_row=first_row)
-    written = write_numbered(remembered(requests), target, limits, max_tokens=max_tokens, force=True)
+    written = write_numbered(
+        remembered(requests), target, limits, max_file_tokens=max_file_tokens, force=True
+    )
     built = _Built(index, [str(p) for p in written.paths], written.report, written.requests, written.bytes,
                    written.shard_requests, written.shard_bytes, rows, hashes.tobytes(),
                    firsts.get("model"), firsts.get("url"))  # fmt: skip
@@ -267,7 +301,7 @@ def build(
     provider: str | Provider | None = None,
     max_requests: int | None = None,
     max_bytes: int | str | None = None,
-    max_tokens: int | None = None,
+    max_file_tokens: int | None = None,
     force: bool = False,
     max_findings: int | None = None,
     input_format: str | None = None,
@@ -298,7 +332,7 @@ def build(
             targets = [str(Path(staging) / PART_FORMAT.format(stem=output.stem, index=i, suffix=suffix))
                        for i in range(len(sources))]  # fmt: skip
             futures = connected.map(_build_partition, sources, range(len(sources)), firsts, targets, options=options,
-                                    limits=limits, max_tokens=max_tokens, input_format=input_format,
+                                    limits=limits, max_file_tokens=max_file_tokens, input_format=input_format,
                                     count_tokens=count_tokens, pure=False)  # fmt: skip
             results = connected.gather(futures)
             report = _combine(
@@ -422,9 +456,9 @@ def _requests_part(path: str, file_index: int):
                          "_hash": "int64"})  # fmt: skip
 
 
-def _results_part(path: str, file_index: int) -> tuple:
+def _results_part(path: str, file_index: int, batch_id: str | None = None) -> tuple:
     """One result file's records (the columns of a merged row, and the keys that pick a winner), and the
-    reading problems found in it."""
+    reading problems found in it; `batch_id`: the batch the ledger says the file was downloaded for."""
     import pandas as pd
 
     from .results import OK, read_result_file
@@ -435,13 +469,13 @@ def _results_part(path: str, file_index: int) -> tuple:
         rows.append((r.custom_id, r.status, _na(r.status_code), r.model, r.contents[0] if r.contents else None,
                      list(r.contents[1:]) or None, *(getattr(r, n) for n in RESULT_TEXT),
                      *(_na(getattr(r, n)) for n in RESULT_INTS), *(getattr(r, n) for n in ERROR_TEXT),
-                     r.embedding, int(r.status == OK), _na(r.created), file_index, r.line))  # fmt: skip
+                     r.embedding, int(r.status == OK), _na(r.created), file_index, r.line, batch_id))  # fmt: skip
     frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     return frame.astype({n: ("int64" if n in INT_COLUMNS else object) for n in RESULT_COLUMNS}), problems
 
 
 RESULT_COLUMNS = ["custom_id", "status", "status_code", "answered_by", "content", "_more", *RESULT_TEXT,
-                  *RESULT_INTS, *ERROR_TEXT, "embedding", "_ok", "_created", "_file", "_line"]  # fmt: skip
+                  *RESULT_INTS, *ERROR_TEXT, "embedding", "_ok", "_created", "_file", "_line", "batch_id"]  # fmt: skip
 INT_COLUMNS = frozenset({"status_code", *RESULT_INTS, "_ok", "_created", "_file", "_line"})
 
 
@@ -531,8 +565,8 @@ def _take(folder: Path):
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
-def _bucket_results(path: str, index: int, scratch: str, buckets: int) -> list:
-    frame, problems = _results_part(path, index)
+def _bucket_results(path: str, index: int, batch_id: str | None, scratch: str, buckets: int) -> list:
+    frame, problems = _results_part(path, index, batch_id)
     _put(frame, Path(scratch) / "results", f"f{index:05d}", buckets)
     return problems
 
@@ -614,6 +648,7 @@ def _shape(frame, more: int, embedding: bool):
         out[name] = frame[name].to_numpy()
     if embedding:
         out["embedding"] = frame["embedding"].to_numpy()
+    out["batch_id"] = frame["batch_id"].to_numpy()
     return out.astype({c: object for c in out.columns if str(out[c].dtype) not in ("Int64",)})
 
 
@@ -628,7 +663,7 @@ def merge(inputs, results, output: str | os.PathLike, *, source=None, id_column:
     With `source` (a Dask DataFrame, a folder of Parquet files or a pattern), the parts are the source's
     partitions instead: its rows in order with the result columns after them, found by `id_column`'s
     cell text or by the row number in a generated id, as `merge --source` does."""
-    from .results import MergeReport
+    from .results import MergeReport, find_origins
 
     inputs, results = files_of(inputs), files_of(results)
     output = Path(output)
@@ -640,8 +675,12 @@ def merge(inputs, results, output: str | os.PathLike, *, source=None, id_column:
     try:
         (Path(scratch) / "joined").mkdir()
         with _client(dask_client, scheduler, local_cluster) as connected:
-            problems = connected.gather(connected.map(_bucket_results, results, range(len(results)), scratch=scratch,
-                                                      buckets=buckets, pure=False))  # fmt: skip
+            origins = find_origins(
+                results, report.notes
+            )  # the batch each result file is, when the ledger knows
+            batch_ids = [origins[r].batch_id if r in origins else None for r in results]
+            problems = connected.gather(connected.map(_bucket_results, results, range(len(results)), batch_ids,
+                                                      scratch=scratch, buckets=buckets, pure=False))  # fmt: skip
             connected.gather(connected.map(_bucket_requests, inputs, range(len(inputs)), scratch=scratch,
                                            buckets=buckets, pure=False))  # fmt: skip
             pieces = connected.gather(

@@ -11,6 +11,7 @@ import re
 import orjson
 
 from .findings import ERROR, Finding, Report
+from .lines import dumps_json
 
 FORMATS = ("text", "json", "github")
 GROUP_FROM = 4  # a code found this many times prints as one line in text output
@@ -20,6 +21,8 @@ _SEQUENCES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b
 # C0 and C1 controls, DEL, and the bidirectional overrides that reorder what a reader sees
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# the ones of them JSON leaves raw inside strings (it escapes C0 controls itself)
+_RAW_IN_JSON = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def counted(n: int, word: str) -> str:
@@ -32,6 +35,18 @@ def printable(text: str) -> str:
     control character escapes (`\\n`, `\\x1b`, `\\u202e`), so one finding is always one line."""
     text = _SEQUENCES.sub("", text)
     return _CONTROLS.sub(_escape_char, text)
+
+
+def printable_lines(text: str) -> str:
+    """`printable` for text of several lines: each line filtered, the line breaks kept."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
+def json_text(value, indent: bool = True) -> str:
+    """`value` as JSON for a terminal or a log: the characters `printable` escapes, which JSON may carry
+    raw inside strings (C1 controls, DEL, the bidirectional overrides), written as \\u escapes."""
+    text = dumps_json(value, orjson.OPT_INDENT_2 if indent else 0).decode()  # integers past 64 bits too
+    return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _escape_char(match: re.Match) -> str:
@@ -55,24 +70,30 @@ def finding_line(file: str, finding: Finding, *, color: bool = False, detail: st
 
 
 def render(
-    reports: list[Report], fmt: str = "text", *, color: bool = False, quiet: bool = False, group: bool = False
+    reports: list[Report],
+    fmt: str = "text",
+    *,
+    color: bool = False,
+    quiet: bool = False,
+    group: bool = False,
+    summary: bool = True,
 ) -> str:
     """Reports in `fmt`. With `group`, text output prints a code found GROUP_FROM times or more as one
-    line (JSON always keeps every finding)."""
+    line (JSON always keeps every finding); without `summary`, text output is the findings alone."""
     if fmt == "json":
         data = [r.to_dict() for r in reports]
-        return orjson.dumps(data[0] if len(data) == 1 else data, option=orjson.OPT_INDENT_2).decode()
+        return json_text(data[0] if len(data) == 1 else data)
     if fmt == "github":
         return "\n".join(line for r in reports for line in _github(r, quiet))
-    return "\n".join(line for r in reports for line in _text(r, color, quiet, group))
+    return "\n".join(line for r in reports for line in _text(r, color, quiet or not summary, group, quiet))
 
 
 def _paint(text: str, style: str, color: bool) -> str:
     return f"\x1b[{_COLORS[style]}m{text}\x1b[0m" if color else text
 
 
-def _text(report: Report, color: bool, quiet: bool, group: bool):
-    shown = [f for f in report.findings if not quiet or f.severity == ERROR]
+def _text(report: Report, color: bool, quiet: bool, group: bool, errors_only: bool):
+    shown = [f for f in report.findings if not errors_only or f.severity == ERROR]
     yield from _finding_lines(report.file, shown, color, GROUP_FROM if group else None)
     if quiet:
         return
@@ -111,7 +132,8 @@ def _finding_lines(file: str, findings: list[Finding], color: bool, group_from: 
         elif f is group[0]:
             lines = [g.line for g in group if g.line is not None]
             span = f", lines {lines[0]:,}–{lines[-1]:,}" if lines else ""
-            yield finding_line(file, f, color=color, detail=f" ×{len(group):,}{span}; first:")
+            first = "; first:" if f.path else "; first"  # the path, when there is one, ends with its colon
+            yield finding_line(file, f, color=color, detail=f" ×{len(group):,}{span}{first}")
 
 
 def _counts(counter) -> str:

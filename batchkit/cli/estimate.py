@@ -6,7 +6,7 @@ import click
 
 from ..tokens.estimate import DEFAULT_MAX_OUTPUT
 from . import on_dask
-from .common import Bars, dialect_option, json_text, provider_option
+from .common import Bars, dialect_option, json_text, provider_option, say
 from .on_dask import cluster_options, on_cluster
 
 
@@ -55,7 +55,7 @@ def estimate(files, provider, dialect, prices, tokenizer, default_max_output, fm
     finally:
         bars.close()
     if fmt == "json":
-        click.echo(json_text(result.to_dict()))
+        say(json_text(result.to_dict()))
     else:
-        click.echo(render_text(result), nl=False)
+        say(render_text(result), nl=False)
     raise SystemExit(0 if result.ok else 1)

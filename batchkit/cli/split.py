@@ -6,7 +6,7 @@ import click
 
 from ..errors import ValidationFailed
 from ..report import counted, human_bytes
-from .common import dialect_option, provider_option
+from .common import dialect_option, provider_option, say
 from .writing import echo_files, limit_options, print_report, progress_bar, report_failure, report_options
 
 
@@ -25,17 +25,24 @@ from .writing import echo_files, limit_options, print_report, progress_bar, repo
 @click.option(
     "--by", type=click.Choice(["model", "endpoint"]), help="One file per model or endpoint: OUT.MODEL.jsonl."
 )
+@click.option("--max-tokens", "renamed_max_tokens", hidden=True, help="Renamed --max-file-tokens.")
 def split(
-    file, output, provider, dialect, max_requests, max_bytes, max_tokens, force, max_findings, fmt, quiet, by
-):
+    file, output, provider, dialect, max_requests, max_bytes, max_file_tokens, force, max_findings, fmt, quiet,
+    by, renamed_max_tokens,
+):  # fmt: skip
     """Shard batch FILE under the provider's per-file limits (or --max-requests / --max-bytes), and
-    --max-tokens prompt tokens per file.
+    --max-file-tokens prompt tokens per file.
 
     Lines are copied byte for byte and in order; no request is split or lost. A file that already fits
     is left alone (nothing written) unless -o names another file.
     """
-    options = dict(max_requests=max_requests, max_bytes=max_bytes, max_tokens=max_tokens, force=force,
-                   max_findings=max_findings)  # fmt: skip
+    if renamed_max_tokens is not None:
+        raise click.UsageError(
+            "--max-tokens is the body's output limit (as in build and convert); the prompt tokens per file "
+            f"are --max-file-tokens: split {file} --max-file-tokens {renamed_max_tokens}"
+        )
+    options = dict(max_requests=max_requests, max_bytes=max_bytes, max_file_tokens=max_file_tokens,
+                   force=force, max_findings=max_findings)  # fmt: skip
     if by:
         return _split_by_key(file, by, output, provider, options, fmt, quiet)
     from ..batchfile import split_file
@@ -49,20 +56,20 @@ def split(
     if quiet:
         return
     if not result.paths:
-        click.echo(
+        say(
             f"{file} fits in one file ({counted(result.requests, 'request')}, {human_bytes(result.bytes)}); "
             "nothing written",
             err=True,
         )
         return
-    click.echo(
+    say(
         f"split {file}: {counted(result.requests, 'request')} into {counted(len(result.paths), 'file')}, "
         f"{human_bytes(result.bytes)}",
         err=True,
     )
     echo_files(result, output or file)
     if len(result.paths) == 1:
-        click.echo(f"  {result.paths[0]}", err=True)
+        say(f"  {result.paths[0]}", err=True)
 
 
 def _split_by_key(file, by, output, provider, options: dict, fmt, quiet):
@@ -76,7 +83,7 @@ def _split_by_key(file, by, output, provider, options: dict, fmt, quiet):
     print_report(result.report, fmt, quiet)
     if quiet:
         return
-    click.echo(
+    say(
         f"split {file} by {by}: {counted(result.report.summary.requests, 'request')} into "
         f"{counted(len(result.paths), 'file')}",
         err=True,
@@ -85,4 +92,4 @@ def _split_by_key(file, by, output, provider, options: dict, fmt, quiet):
         for path, requests, size in zip(
             written.paths, written.shard_requests, written.shard_bytes, strict=False
         ):
-            click.echo(f"  {path}  {value}  {counted(requests, 'request')}  {human_bytes(size)}", err=True)
+            say(f"  {path}  {value}  {counted(requests, 'request')}  {human_bytes(size)}", err=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import JobFailed, ValidationFailed
-from .common import chosen_file, subset_of, subset_options
+from .common import chosen_file, say, subset_of, subset_options
 from .following import fail_unless_completed, follow, show_outcomes
 from .remote_display import Display, finished_line, show_download
 from .remote_options import connection_options, open_session
@@ -38,10 +38,13 @@ from .remote_options import connection_options, open_session
 @click.option("--max-batches", type=click.IntRange(min=1), metavar="K", help="At most K batches in flight.")
 @click.option("--max-cost", type=click.FloatRange(min=0), metavar="AMOUNT",
               help="Refuse, before uploading, when the estimated cost's upper bound exceeds AMOUNT.")  # fmt: skip
+@click.option("--prices", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="With --max-cost: a JSON prices file whose entries replace or add to the shipped ones "
+              "(the shape `batchkit estimate --prices` takes).")  # fmt: skip
 @subset_options
 def submit(
     files, provider, base_url, api_key_env, completion_window, metadata_pairs, model, wait, no_validate, force,
-    interval, output_dir, quiet, max_enqueued_tokens, max_batches, max_cost, limit, sample, seed,
+    interval, output_dir, quiet, max_enqueued_tokens, max_batches, max_cost, prices, limit, sample, seed,
 ):  # fmt: skip
     """Validate, upload and create one batch per FILE (shards from `build` go together). A file's content
     identifies its batch: a copy under another name is the same batch, and is not submitted again.
@@ -60,9 +63,9 @@ def submit(
         cap = max_enqueued_tokens if max_enqueued_tokens is not None else target.provider.enqueued_tokens
         queued = cap is not None or max_batches is not None
         if queued or max_cost is not None:  # the files are read for their tokens only when needed
-            tokens, counted = shard_tokens([Path(f) for f in files], target.provider.name)
+            tokens, counted = shard_tokens([Path(f) for f in files], target.provider.name, prices)
             if max_cost is not None:
-                check_cost(counted, max_cost)  # before anything is uploaded
+                check_cost(counted, max_cost, target)  # before anything is uploaded
             if cap is not None:
                 check_countable(counted, "the enqueued-token cap")
         if queued:
@@ -79,7 +82,7 @@ def submit(
         refs = [str(s.path) for s in submitted]
         if not wait:
             if submitted and not quiet:
-                click.echo(f"follow with: batchkit watch {' '.join(refs)}", err=True)
+                say(f"follow with: batchkit watch {' '.join(refs)}", err=True)
             _fail_if_known_failed(submitted)
             return
         _wait_and_download(refs, session, interval, output_dir, display)
@@ -93,15 +96,15 @@ def _submit_all(session, files, display, **options) -> list:
         for result in session.submit(files, progress=display, **options):
             display.close()
             submitted.append(result)
-            click.echo(_submitted_line(result))
+            say(_submitted_line(result))
     except ValidationFailed as e:
         display.close()
         if e.report is not None:
-            click.echo(render([e.report], "text", quiet=True))
+            say(render([e.report], "text", quiet=True))
         raise
     except KeyboardInterrupt:
         display.close()
-        click.echo("\ninterrupted; run the same command again to resume where it stopped", err=True)
+        say("\ninterrupted; run the same command again to resume where it stopped", err=True)
         raise SystemExit(130) from None
     return submitted
 
@@ -117,13 +120,13 @@ def _queue(session, counted_files, display, options, queue_options) -> list:
         done = queue.run()
     except KeyboardInterrupt:
         display.close()
-        click.echo("\ninterrupted; run the same command again to resume where it stopped", err=True)
+        say("\ninterrupted; run the same command again to resume where it stopped", err=True)
         raise SystemExit(130) from None
     finally:
         display.close()
     for shard in done:
         again = f", sent {shard.refusals + 1} times (token_limit_exceeded)" if shard.refusals else ""
-        click.echo(f"{shard.path}: {finished_line(shard.batch)}{again}")
+        say(f"{shard.path}: {finished_line(shard.batch)}{again}")
     return [shard.batch for shard in done]
 
 

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from ..errors import RemoteError, UsageError
+from ..keys import redact
 from ..lenient import as_int
+from ..wire import missing_v1_hint
 from .records import SHA_KEY, Batch, BytesMoved, Model, RemoteFile
 from .target import PLACEHOLDER_KEY, Target, api_key
 
@@ -190,9 +192,8 @@ class Failure:
             text = f"{action}: {target.who} answered {self.status}: {self.message}; {self._advice(target)}"
         else:
             text = f"{action}: {type(self.cause).__name__}: {self.cause}"
-        if secret and secret != PLACEHOLDER_KEY:
-            text = text.replace(secret, "***")
-        return RemoteError(text, self.status, sent=not self.never_connected)
+        secrets = (secret,) if secret and secret != PLACEHOLDER_KEY else ()
+        return RemoteError(redact(text, secrets), self.status, sent=not self.never_connected)
 
     @property
     def never_connected(self) -> bool:
@@ -213,11 +214,9 @@ class Failure:
         if target.provider.api_version or target.provider.remote_api != "openai":
             return None  # Azure's addresses have no /v1; the other SDKs add their own version path
         base_path = urllib.parse.urlsplit(target.base_url).path.rstrip("/")
-        if base_path.endswith("/v1"):
-            return None
         asked = self.path
         route = asked[len(base_path) :] if asked.startswith(base_path) else asked
-        return f"the server answered 404 for {route or '/'}; did you mean base_url={target.base_url}/v1?"
+        return missing_v1_hint(target.base_url, route or "/")
 
 
 def provider_words(body, fallback: str) -> str:

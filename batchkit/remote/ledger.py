@@ -17,14 +17,17 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import sqlite3
 import time
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from .. import paths
 from ..errors import InputError
+from ..lines import BOM, content_lines, open_binary
 
 FILENAME = "ledger.db"
 LOCKS = "locks"
@@ -85,6 +88,18 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE submissions ADD COLUMN newest_before TEXT
     """,
+    # What content each result file answers: the submitted lines' hashes, and each download's sha256.
+    """
+    CREATE TABLE submitted_lines (
+        submission_id INTEGER PRIMARY KEY,
+        dialect TEXT,
+        hashes BLOB NOT NULL
+    );
+    ALTER TABLE names ADD COLUMN output_sha256 TEXT;
+    ALTER TABLE names ADD COLUMN error_sha256 TEXT;
+    CREATE INDEX names_by_output ON names (output_path);
+    CREATE INDEX names_by_error ON names (error_path)
+    """,
 ]
 
 
@@ -125,10 +140,46 @@ class Name:
     error_path: str | None
     downloaded_at: int | None
     added_at: int
+    output_sha256: str | None = None  # of the files as downloaded, to know them again
+    error_sha256: str | None = None
+
+    def sha256_of(self, path: str) -> str | None:
+        """The recorded sha256 of this name's downloaded file at `path`."""
+        return self.output_sha256 if path == self.output_path else self.error_sha256
 
 
 COLUMNS = tuple(f.name for f in fields(Entry))
 UPDATABLE = frozenset(COLUMNS) - {"id", "created_at"}
+# the tables and columns a ledger at the latest schema has; a file without them is no ledger of ours
+SCHEMA = {"submissions": COLUMNS, "names": tuple(f.name for f in fields(Name))}
+# SQLite's words when a statement meets tables other than the ones the schema made
+SCHEMA_MISMATCH = re.compile(
+    r"no such (table|column)|(table|index) \S+ already exists|table \S+ has no column"
+)
+
+
+class _NotALedger(Exception):
+    """A SQLite file without the ledger's tables or columns; its message names what is missing."""
+
+
+def _version(db: sqlite3.Connection) -> int:
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+
+
+def _missing_schema(db: sqlite3.Connection) -> str | None:
+    """What of SCHEMA the database lacks ('the table names', 'the column submissions.error'), or None."""
+    for table, columns in SCHEMA.items():
+        have = _columns(db, table)
+        if not have:
+            return f"the table {table}"
+        for column in columns:
+            if column not in have:
+                return f"the column {table}.{column}"
+    return None
 
 
 class Ledger:
@@ -138,8 +189,11 @@ class Ledger:
             self._create()
         elif self.path.stat().st_size == 0:
             raise self._damaged("it is empty (0 bytes)")
-        with self._transaction(immediate=True) as db:
-            self._migrate(db)
+        try:
+            with self._transaction(immediate=True) as db:
+                self._open(db)
+        except _NotALedger as e:  # raised inside the transaction, so nothing of the migration stays
+            raise self._damaged(f"it is a SQLite file without {e}") from None
 
     # --- opening ----------------------------------------------------------------------------------------
 
@@ -162,9 +216,23 @@ class Ledger:
             with contextlib.suppress(OSError):
                 fresh.unlink()
 
+    def _open(self, db: sqlite3.Connection) -> None:
+        """Migrate, inside the caller's transaction, a file that has the ledger's tables; _NotALedger
+        (naming what it lacks) for one that does not."""
+        if _version(db) and not _columns(db, "submissions"):  # past its first migration, it has this table
+            raise _NotALedger("the table submissions")
+        try:
+            self._migrate(db)
+        except sqlite3.OperationalError as e:  # a migration met a table without what its version has
+            missing = "no such" in str(e) or "has no column" in str(e)
+            raise _NotALedger(_missing_schema(db) or str(e)) if missing else e from None
+        missing = _missing_schema(db)
+        if missing:
+            raise _NotALedger(missing)
+
     def _migrate(self, db: sqlite3.Connection) -> None:
         """Apply the migrations this ledger lacks, inside the caller's (immediate) transaction."""
-        version = db.execute("PRAGMA user_version").fetchone()[0]
+        version = _version(db)
         if version > len(MIGRATIONS):
             raise InputError(
                 f"the ledger {self.path} was written by a newer batchkit (schema {version}); upgrade batchkit"
@@ -217,7 +285,9 @@ class Ledger:
     def _failure(self, error: sqlite3.DatabaseError) -> Exception:
         """What a SQLite failure means for the user; anything else (a bug) is raised as it is."""
         name = getattr(error, "sqlite_errorname", "") or ""
-        if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or (
+            name == "SQLITE_ERROR" and SCHEMA_MISMATCH.match(str(error))
+        ):
             return self._damaged(str(error))
         if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
             return InputError(f"the ledger {self.path} stayed locked by another process for 30 s; try again")
@@ -273,10 +343,12 @@ class Ledger:
         name: str | None = None,
         base_url: str | None = None,
         limit: int | None = None,
+        entry_id: int | None = None,
     ) -> list[Entry]:
         """Submissions matching every criterion given, newest first. `name`: one of the names it was given."""
         where, params = [], []
-        for column, value in (("sha256", sha256), ("batch_id", batch_id), ("base_url", base_url)):
+        criteria = (("sha256", sha256), ("batch_id", batch_id), ("base_url", base_url), ("id", entry_id))
+        for column, value in criteria:
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
@@ -311,7 +383,30 @@ class Ledger:
         marks = ", ".join("?" for _ in entry_ids)
         with self._transaction(immediate=True) as db:
             db.execute(f"DELETE FROM names WHERE submission_id IN ({marks})", entry_ids)
+            db.execute(f"DELETE FROM submitted_lines WHERE submission_id IN ({marks})", entry_ids)
             db.execute(f"DELETE FROM submissions WHERE id IN ({marks})", entry_ids)
+
+    # --- what was submitted -----------------------------------------------------------------------------
+
+    def record_lines(self, entry_id: int, hashes: bytes, dialect: str | None) -> None:
+        """The hashes of the submitted request lines (`line_hashes`) and their line format, to tell later
+        which requests a result file answers."""
+        self._run(
+            "INSERT OR REPLACE INTO submitted_lines (submission_id, dialect, hashes) VALUES (?, ?, ?)",
+            (entry_id, dialect, hashes),
+            immediate=True,
+        )
+
+    def submitted_lines(self, entry_id: int) -> tuple[bytes, str | None] | None:
+        """(line hashes, line format) of a submission's content, when they were recorded."""
+        rows = self._run("SELECT hashes, dialect FROM submitted_lines WHERE submission_id = ?", (entry_id,))
+        return (rows[0]["hashes"], rows[0]["dialect"]) if rows else None
+
+    @classmethod
+    def existing(cls) -> Ledger | None:
+        """This machine's ledger when there is one (never creates one)."""
+        path = paths.home() / FILENAME
+        return cls(path) if path.exists() else None
 
     # --- names ------------------------------------------------------------------------------------------
 
@@ -331,15 +426,39 @@ class Ledger:
         rows = self._run("SELECT * FROM names WHERE submission_id = ? ORDER BY added_at, path", (entry_id,))
         return [Name(**dict(row)) for row in rows]
 
-    def downloaded(self, entry_id: int, path: str, output_path: str | None, error_path: str | None) -> Name:
-        """Record where this name's results were written."""
+    def downloaded(
+        self,
+        entry_id: int,
+        path: str,
+        output_path: str | None,
+        error_path: str | None,
+        sha256: dict[str, str] | None = None,
+    ) -> Name:
+        """Record where this name's results were written (and, in `sha256`, each file's "output"/"errors"
+        sha256, to know the files again)."""
         self.add_name(entry_id, path)
+        sha256 = sha256 or {}
         self._run(
-            "UPDATE names SET output_path = ?, error_path = ?, downloaded_at = ? WHERE submission_id = ? AND path = ?",
-            (output_path, error_path, int(time.time()), entry_id, path),
+            "UPDATE names SET output_path = ?, error_path = ?, downloaded_at = ?, output_sha256 = ?, "
+            "error_sha256 = ? WHERE submission_id = ? AND path = ?",
+            (output_path, error_path, int(time.time()), sha256.get("output"), sha256.get("errors"), entry_id,
+             path),
             immediate=True,
-        )
+        )  # fmt: skip
         return self.name(entry_id, path)
+
+    def downloads_to(self, path: str) -> list[tuple[Entry, Name]]:
+        """Every download recorded as written to `path` (an output or error file), newest first."""
+        rows = self._run(
+            "SELECT * FROM names WHERE output_path = ? OR error_path = ? ORDER BY downloaded_at DESC",
+            (path, path),
+        )
+        found = []
+        for row in rows:
+            entry = next(iter(self.find(limit=1, entry_id=row["submission_id"])), None)
+            if entry is not None:
+                found.append((entry, Name(**dict(row))))
+        return found
 
     # --- taking turns -----------------------------------------------------------------------------------
 
@@ -376,6 +495,21 @@ class Ledger:
                 _unlock(handle)
                 return False
             return True
+
+
+def line_hash(raw: bytes) -> int:
+    """A request line's hash as the ledger keeps it (the line without a byte-order mark and surrounding
+    whitespace), the same for the submitted file and for the file a merge reads."""
+    if raw.startswith(BOM):
+        raw = raw[len(BOM) :]
+    return int.from_bytes(hashlib.blake2b(raw.strip(), digest_size=8).digest(), "little")
+
+
+def line_hashes(path: str | os.PathLike) -> bytes:
+    """The sorted hashes of a batch file's request lines, as a blob (8 bytes each)."""
+    with open_binary(path) as stream:
+        hashes = array("Q", sorted(line_hash(raw) for _number, raw in content_lines(stream)))
+    return hashes.tobytes()
 
 
 try:

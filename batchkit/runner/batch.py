@@ -11,6 +11,7 @@ other custom_id, the ones that failed before included. ERRORS is replaced by wha
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 from collections import Counter
@@ -21,12 +22,13 @@ from typing import BinaryIO
 
 import orjson
 
-from ..errors import InputError, UsageError, ValidationFailed
+from ..atomic import cannot_write
+from ..errors import BatchkitError, InputError, UsageError, ValidationFailed
 from ..formats import OPENAI, requests_of
 from ..lines import dumps_line
 from ..providers import Provider
 from ..validate import validate_file
-from ..wire import LOCAL, Sender, api_path, result_line
+from ..wire import LOCAL, Sender, api_path, missing_v1_hint, result_line
 
 RequestsDone = Callable[[int, int, int], None]  # (answered so far, failed so far, total requests)
 
@@ -45,16 +47,19 @@ class RunResult:
     output: Path
     errors: Path | None  # None when no request failed
     causes: Counter = field(default_factory=Counter)  # (error code, message) → failed requests
+    hint: str | None = None  # what the failures suggest (requests answered 404 by an address without /v1)
 
-    def failures(self) -> str:
-        """Why requests failed, most frequent cause first: '8 failed: 8 × upstream_unreachable (…)'."""
+    def failures(self, hint: bool = True) -> str:
+        """Why requests failed, most frequent cause first: '8 failed: 8 × upstream_unreachable (…)', and
+        the `hint` when there is one (unless hint=False)."""
         if not self.failed:
             return "0 failed"
         parts = [f"{n:,} × {code} ({message})" for (code, message), n in self.causes.most_common(MOST_CAUSES)]
         rest = self.failed - sum(n for _, n in self.causes.most_common(MOST_CAUSES))
         if rest:
             parts.append(f"{rest:,} of {len(self.causes) - MOST_CAUSES:,} other causes")
-        return f"{self.failed:,} failed: " + "; ".join(parts)
+        advice = f"; {self.hint}" if self.hint and hint else ""
+        return f"{self.failed:,} failed: " + "; ".join(parts) + advice
 
 
 def cause(line: dict) -> tuple[str, str]:
@@ -200,9 +205,10 @@ def run_batch(
             _close(out_handle, output, keep_empty=True)
             if _close(err_handle, errors, keep_empty=False):
                 result.errors = errors
-        else:  # interrupted: the parts stay for the next run
-            out_handle.close()
-            err_handle.close()
+        else:  # interrupted: the parts stay for the next run (a line cut short is dropped then)
+            for handle in (out_handle, err_handle):
+                with contextlib.suppress(OSError):  # a full disk refuses the unwritten rest again
+                    handle.close()
     return result
 
 
@@ -224,13 +230,18 @@ class _Sending:
 
         def record(line: dict, ok: bool) -> None:
             handle = out_handle if ok else err_handle
-            handle.write(dumps_line(line))
-            handle.flush()  # one whole line reaches the OS before the next is counted
+            try:
+                handle.write(dumps_line(line))
+                handle.flush()  # one whole line reaches the OS before the next is counted
+            except OSError as e:  # a full disk or a file size limit: stop, saying which file
+                raise cannot_write(handle.name, e) from None
             if ok:
                 result.succeeded += 1
             else:
                 result.failed += 1
                 result.causes[cause(line)] += 1
+                if line["response"]["status_code"] == 404 and result.hint is None:
+                    result.hint = missing_v1_hint(self.base_url)
             if progress:
                 progress(result.skipped + result.succeeded + result.failed, result.failed, result.total)
 
@@ -265,6 +276,12 @@ class _Sending:
             for _ in range(self.concurrency):
                 await queue.put(None)
 
+        try:
+            await self._run_tasks(produce, worker)
+        except* BatchkitError as failed:  # one line for the user, not a group of tracebacks
+            raise failed.exceptions[0] from None
+
+    async def _run_tasks(self, produce, worker) -> None:
         async with asyncio.TaskGroup() as group:  # a failing task stops the others
             group.create_task(produce())
             for _ in range(self.concurrency):
