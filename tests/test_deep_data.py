@@ -189,11 +189,15 @@ def test_estimate_split_and_fix_at_the_limit_and_past_it(deep_files, tmp_path):
     assert result.returncode == 1
     assert orjson.loads(result.stdout)["files"][0]["findings"][0]["code"] == "too-deep"
 
-    result = cli("split", at_limit, "-o", "shards.jsonl", "--max-file-tokens", 200, "-p", "openai", cwd=tmp_path)
+    result = cli(
+        "split", at_limit, "-o", "shards.jsonl", "--max-file-tokens", 200, "-p", "openai", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     shards = sorted(tmp_path.glob("shards*.jsonl"))
     assert b"".join(p.read_bytes() for p in shards) == at_limit.read_bytes()
-    result = cli("split", past, "-o", "past-shards.jsonl", "--max-file-tokens", 200, "-p", "openai", cwd=tmp_path)
+    result = cli(
+        "split", past, "-o", "past-shards.jsonl", "--max-file-tokens", 200, "-p", "openai", cwd=tmp_path
+    )
     assert result.returncode == 1 and "too-deep" in result.stdout
     assert not list(tmp_path.glob("past-shards*"))
 
