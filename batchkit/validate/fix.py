@@ -29,7 +29,16 @@ from ..atomic import atomic_write
 from ..errors import InputError, UsageError, ValidationFailed
 from ..findings import Report
 from ..formats import Dialect, detect, detect_stream
-from ..lines import BOM, MAX_LINE_BYTES, Overlong, bounded_lines, dumps_line, open_binary, whole_line
+from ..lines import (
+    BOM,
+    MAX_LINE_BYTES,
+    Overlong,
+    bounded_lines,
+    dumps_line,
+    open_binary,
+    too_deep,
+    whole_line,
+)
 from ..options import Options
 from ..providers import Provider
 from .strict import fix_strict_schemas, strict_repairs
@@ -353,10 +362,13 @@ def _drop_duplicates(
 
 
 def _request(raw: bytes) -> tuple[dict | None, Dialect | None, str | None]:
-    """(the line's object, its format, its id) — Nones for what it does not have."""
+    """(the line's object, its format, its id) — Nones for what it does not have. A line nested past
+    MAX_DEPTH holds no request to repair: it is copied, and the report names it."""
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError:
+        return None, None, None
+    if too_deep(obj, raw):
         return None, None, None
     dialect = detect(obj)
     if dialect is None:
