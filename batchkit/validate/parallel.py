@@ -8,8 +8,6 @@ custom_id hashes of all ranges are joined, so a repeat across two ranges is foun
 from __future__ import annotations
 
 import itertools
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 
 from ..findings import Finding, Report
@@ -102,6 +100,10 @@ def validate_parallel(
 ) -> Report:
     """`progress` hears the bytes of the first range as the parent reads them, then each later range's
     bytes as its worker finishes."""
+    # imported here: a process pool is most of what `validate` imports, and most files are too small for it
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     try:
         context = multiprocessing.get_context("fork")  # workers share the parent's hash seed and schemas
     except ValueError:
