@@ -215,7 +215,7 @@ class Validator:
         number = summary.lines
         # Until the first content line has been read on the reference path, lines take it: that line may
         # carry a byte-order mark or open a JSON array, which the reader must see.
-        fast_ok = reader.seen_content and not reader.array_file
+        fast_ok = reader.seen_content and not reader.spread
         repeats = repeated_keys if self.checks_repeats else None
         for number, raw in numbered:  # noqa: B007 (number is read after the loop)
             if fast_ok and len(raw) <= fast_limit:
@@ -254,7 +254,7 @@ class Validator:
             self._reference(number, raw)
             if self._stopped:
                 break
-            fast_ok = reader.seen_content and not reader.array_file
+            fast_ok = reader.seen_content and not reader.spread
         self._count(pairs)
         summary.lines = number
         self._has_content = self._has_content or reader.seen_content
