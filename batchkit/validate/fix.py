@@ -42,6 +42,7 @@ from ..lines import (
 )
 from ..options import Options
 from ..providers import Provider
+from ..words import Meta, Option, Text
 from .strict import fix_strict_schemas, strict_repairs
 from .validator import Validator
 
@@ -173,14 +174,26 @@ def _target(source, output, in_place: bool):
     """Where the repaired lines go, refusing to write over the input unless asked."""
     if in_place:
         if output is not None and not _same(output, source):
-            raise UsageError("give output=OUT or in_place=True, not both")
+            raise UsageError(
+                Text("give ", Option("output", Meta("OUT")), " or ", Option("in_place", True), ", not both")
+            )
         if hasattr(source, "read") or str(source) == "-":
-            raise UsageError("in_place=True needs a file, not standard input")
+            raise UsageError(Text(Option("in_place", True), " needs a file, not standard input"))
         return source
     if output is None:
-        raise UsageError("give output=OUT (or in_place=True to repair the file itself)")
+        raise UsageError(
+            Text(
+                "give ",
+                Option("output", Meta("OUT")),
+                " (or ",
+                Option("in_place", True),
+                " to repair the file itself)",
+            )
+        )
     if _same(output, source):
-        raise UsageError(f"{output} is the input file; pass in_place=True to write over it")
+        raise UsageError(
+            Text(f"{output} is the input file; pass ", Option("in_place", True), " to write over it")
+        )
     return output
 
 
