@@ -16,7 +16,7 @@ from ..lines import Overlong, dumps_json
 from ..options import Options
 from ..providers import Provider
 from ..report import counted
-from ..validate import Validator
+from ..validate import ExactIds, HashedIds, Validator
 from ..words import Option, Text
 from .shards import NO_LIMIT, ShardWriter
 
@@ -63,6 +63,9 @@ def write_numbered(
     force: bool = False,
     file: str | None = None,
     progress: LinesWritten | None = None,
+    ids: ExactIds | HashedIds | None = None,
+    first_model: tuple[str, int] | None = None,
+    first_endpoint: tuple[str, int] | None = None,
 ) -> WriteResult:
     """Write (number, request) pairs; `number` is what findings call the line (a data-row number when
     building from a table, the line number when rewriting a file). A request is a dict (written as one
@@ -74,6 +77,10 @@ def write_numbered(
     left to sharding) unless validate=False; when any line is invalid, nothing is written and
     ValidationFailed (carrying the report) is raised, unless force=True. `file` names the source in the
     report (default: `path`). `progress(n)` is told how many more lines were written, now and then.
+
+    The items may be one part of a larger table checked apart (a Dask partition): `ids` then keeps the
+    part's ids (a HashedIds whose hashes the caller joins with the other parts'), and `first_model` /
+    `first_endpoint` are (value, number) of the whole table's first request (see `Validator`).
     """
     options = Options.of(provider, max_requests=max_requests, max_bytes=max_bytes)
     limits = options.provider
@@ -81,7 +88,8 @@ def write_numbered(
     if validate:
         # file-level limits are met by sharding, so the validator checks lines only
         unlimited = replace(options, provider=limits.with_limits(NO_LIMIT, NO_LIMIT))
-        validator = Validator(unlimited, dialect=options.dialect_for(None), file=file or str(path))
+        validator = Validator(unlimited, dialect=options.dialect_for(None), file=file or str(path),
+                              ids=ids or "exact", first_model=first_model, first_endpoint=first_endpoint)  # fmt: skip
     dialect = options.dialect_for(None)
     items, encoded = _from_dicts(items)
     if validator is not None and encoded:

@@ -106,7 +106,8 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
     quiet, as_json = options["quiet"], options["fmt"] == "json" or options["as_json"]
     cluster = on_cluster(options)
     if cluster:
-        source_options = dict(source=source, id_column=id_column, id_prefix=id_prefix)
+        source_options = dict(source=source, id_column=id_column, id_prefix=id_prefix,
+                              allow_stale=options["allow_stale"])  # fmt: skip
         return _merge_on_dask(inputs, results, output, source_options, allow_missing, cluster, quiet, as_json)
     source_options = dict(source=source, id_column=id_column, id_prefix=id_prefix, sheet=sheet,
                           encoding=encoding, delimiter=options.pop("delimiter"))  # fmt: skip
@@ -160,7 +161,10 @@ def _joined(inputs, results, output, source_options: dict, options: dict):
 def _merge_on_dask(inputs, results, output, source_options, allow_missing, cluster, quiet, as_json):
     """The join done by a Dask cluster; MERGED is a folder of Parquet files (one per input file, or per
     partition of --source)."""
-    result = on_dask.merge(inputs, results, output, cluster, **source_options)
+    try:
+        result = on_dask.merge(inputs, results, output, cluster, **source_options)
+    except MergeRefused as e:
+        return _refused(e, output, quiet, as_json)
     verdict, status = _verdict(result.report, allow_missing)
     if not quiet:
         if as_json:

@@ -77,7 +77,7 @@ def columns(
         "content": table.content,
     }
     more = table.more_contents
-    extra = max(map(len, more.values()), default=0) if choices is None else max(choices - 1, 0)
+    extra = further_answers(table) if choices is None else max(choices - 1, 0)
     for i in range(extra):
         data[f"content_{i + 2}"] = [
             more[row][i] if row in more and len(more[row]) > i else None for row in range(table.rows)
@@ -90,15 +90,25 @@ def columns(
     data["error_code"] = table.error_code
     data["error_message"] = table.error_message
     if embedding is None:
-        embedding = table.embedding is not None or any(
-            url.rstrip("/").endswith("embeddings") for url in requests.endpoints
-        )
+        embedding = has_embedding(requests, table)
     if embedding:
         data["embedding"] = table.embedding if table.embedding is not None else [None] * table.rows
     data["batch_id"] = [table.batch_id(row) for row in range(table.rows)]
     if stale or (stale is None and table.stale):
         data["stale"] = [table.stale.get(row) for row in range(table.rows)]
     return data
+
+
+def further_answers(table: ResultTable) -> int:
+    """How many answers beyond the first the row with the most has: the `content_N` columns."""
+    return max(map(len, table.more_contents.values()), default=0)
+
+
+def has_embedding(requests: RequestIndex, table: ResultTable) -> bool:
+    """Whether the table has an embedding column: a result held one, or a request went to embeddings."""
+    return table.embedding is not None or any(
+        url.rstrip("/").endswith("embeddings") for url in requests.endpoints
+    )
 
 
 def _parsed_columns(requests: RequestIndex, table: ResultTable, parser: AnswerParser, report) -> dict:

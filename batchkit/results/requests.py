@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 from array import array
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import orjson
 
@@ -21,6 +22,29 @@ from .report import MergeReport
 
 # (stage: "requests" | "results", bytes of the file read so far, its size or None): jsonl.BytesRead per stage
 StageRead = Callable[[str, int, "int | None"], None]
+Emit = Callable[[Finding], None]
+
+
+class Indexed(NamedTuple):
+    """What the index keeps of one request line (no body): small enough to travel between processes."""
+
+    id: str
+    model: str | None
+    endpoint: str | None
+    line: int
+    line_hash: int  # the same line read twice is one request
+    expected: Expected | None  # the answer the request asked for (`request_schema`)
+    content_hash: int | None  # the line's hash as the ledger keeps it, when asked for (provenance)
+
+
+def indexed(request: Request, hash_of: Callable[[bytes], int] = hash, content: bool = False) -> tuple:
+    """The index's record of `request` (which has an id), the fields of `Indexed` as a plain tuple (a
+    record object a line would cost a tenth of the reading). `hash_of` hashes the line's bytes: Python's
+    `hash`, or one every process computes alike when lines are compared across processes; `content`
+    adds the ledger's hash of the line."""
+    raw = request.raw
+    return (request.id, request.model, request.endpoint, request.line, hash_of(raw), request_schema(request),
+            stable_line_hash(raw) if content else None)  # fmt: skip
 
 
 class RequestIndex:
@@ -54,11 +78,10 @@ class RequestIndex:
         at = self.expected_at[row]
         return None if at < 0 else self.expected[at]
 
-    def _expect(self, request: Request) -> int:
-        expected = request_schema(request)
+    def _expect(self, expected: Expected | None) -> int:
         if expected is None:
             return -1
-        key = orjson.dumps([expected.schema, expected.tool], option=orjson.OPT_SORT_KEYS)
+        key = expected_key(expected)
         if key not in self._expected_index:
             self._expected_index[key] = len(self.expected)
             self.expected.append(expected)
@@ -70,10 +93,15 @@ class RequestIndex:
             return []
         return [first, *self.extra_rows.get(custom_id, ())]
 
-    def add(self, request: Request, emit) -> None:
-        """One request (with an id); the same line again is not added twice."""
-        custom_id, number, model = request.id, request.line, request.model
-        line_hash = hash(request.raw)
+    def add(self, request: Request, emit: Emit) -> None:
+        """One request (with an id) of the file read last; the same line again is not added twice."""
+        content = self.content_hashes is not None
+        self.add_line(indexed(request, content=content), len(self.files) - 1, emit)
+
+    def add_line(self, line: Indexed | tuple, file: int, emit: Emit) -> None:
+        """One request line of `files[file]`, as `indexed` keeps it; the same line again is not added
+        twice, and an id already used by another line is a finding."""
+        custom_id, model, endpoint, number, line_hash, expected, content_hash = line
         rows = self.rows_of(custom_id)
         if rows:
             if any(self.line_hash[r] == line_hash for r in rows):
@@ -82,16 +110,16 @@ class RequestIndex:
             self.extra_rows.setdefault(custom_id, []).append(len(self.ids))
         else:
             self.index[custom_id] = len(self.ids)
-        if request.endpoint is not None:
-            self.endpoints.add(request.endpoint)
+        if endpoint is not None:
+            self.endpoints.add(endpoint)
         self.ids.append(custom_id)
         self.models.append(self._models.setdefault(model, model) if type(model) is str else None)
-        self.file_index.append(len(self.files) - 1)
+        self.file_index.append(file)
         self.line.append(number)
         self.line_hash.append(line_hash)
-        self.expected_at.append(self._expect(request))
+        self.expected_at.append(self._expect(expected))
         if self.content_hashes is not None:
-            self.content_hashes.append(stable_line_hash(request.raw))
+            self.content_hashes.append(content_hash)
 
     def dialect_of(self, row: int) -> str | None:
         return self.dialects[self.file_index[row]]
@@ -119,6 +147,11 @@ class RequestIndex:
         )
 
 
+def expected_key(expected: Expected) -> bytes:
+    """The same bytes for the same answer schema and forced tool: one `Expected` kept for all of them."""
+    return orjson.dumps([expected.schema, expected.tool], option=orjson.OPT_SORT_KEYS)
+
+
 def index_requests(
     paths: Sequence, report: MergeReport, progress: StageRead | None, hash_lines: bool = False
 ) -> RequestIndex:
@@ -129,15 +162,18 @@ def index_requests(
     if hash_lines:
         requests.content_hashes = array("Q")
     for path in paths:
-        name = source_name(path)
-        requests.files.append(name)
-        requests.dialects.append(None)
-        _read_file(path, name, requests, report, progress)
+        requests.files.append(source_name(path))
+        requests.dialects.append(read_input(path, report, requests.add, progress))
     report.requests = len(requests)
     return requests
 
 
-def _read_file(path, name: str, requests: RequestIndex, report: MergeReport, progress) -> None:
+def read_input(path, report: MergeReport, add: Callable[[Request, Emit], None], progress=None) -> str | None:
+    """Every request line of one input file with a usable id, handed to `add(request, emit)`; lines
+    without one and other problems go to the report. Returns the line format of its first request. A
+    file of result lines, or one without a request line, is an InputError naming it."""
+    name = source_name(path)
+
     def emit(finding: Finding) -> None:
         report.add_finding(name, finding)
 
@@ -146,6 +182,7 @@ def _read_file(path, name: str, requests: RequestIndex, report: MergeReport, pro
 
     stats: dict = {}
     counts = {"results": 0, "requests": 0, "added": 0}
+    dialect = None
     with open_binary(path, progress and functools.partial(progress, "requests")) as stream:
         for request in read_requests(stream, emit, stats=stats, results=result_line):
             counts["requests"] += 1
@@ -156,9 +193,8 @@ def _read_file(path, name: str, requests: RequestIndex, report: MergeReport, pro
                 emit(Finding(code, message, request.line, request.format.id_pointer))
                 continue
             counts["added"] += 1
-            if requests.dialects[-1] is None:
-                requests.dialects[-1] = request.format.name
-            requests.add(request, emit)
+            dialect = dialect or request.format.name
+            add(request, emit)
     if not stats.get("content", True):
         emit(Finding("empty-file", "the input file has no requests", None, severity=WARNING))
     elif counts["results"] and not counts["requests"]:
@@ -171,3 +207,4 @@ def _read_file(path, name: str, requests: RequestIndex, report: MergeReport, pro
         raise InputError(
             f"{name}: not a batch file: none of its {lines:,} line(s) is a request with a custom_id"
         )
+    return dialect

@@ -152,14 +152,17 @@ class HashedIds:
 
     `repeated()` sorts the hashes once to find those seen twice; `duplicates` is then an exact second
     pass over the (line, custom_id) pairs of just those lines, so a hash collision never becomes a report.
+    `hash_of` is Python's `hash` (the same in forked workers); parts checked on other machines (Dask)
+    give one that every process computes alike, so their hashes can be joined.
     """
 
-    def __init__(self, dialect: Dialect = OPENAI):
+    def __init__(self, dialect: Dialect = OPENAI, hash_of: Callable[[str], int] = hash):
         self.dialect = dialect
+        self.hash_of = hash_of
         self.hashes = array("q")
 
     def add(self, custom_id: str, number: int, emit: Emit) -> None:
-        self.hashes.append(hash(custom_id))
+        self.hashes.append(self.hash_of(custom_id))
 
     def extend(self, hashes: array) -> None:
         """Joins the ids of a later byte range of the same file."""
@@ -179,12 +182,15 @@ class HashedIds:
         return set(ordered[1:][ordered[1:] == ordered[:-1]].tolist())
 
     def duplicates(self, pairs: Iterable[tuple[int, str]]) -> Iterator[Finding]:
+        """The repeats among `pairs`, (line, custom_id) in line order: every line, or only those whose
+        hash repeats (what the exact pass reads)."""
         repeated = self.repeated()
         if not repeated:
             return
         first_line: dict[str, int] = {}
+        hash_of = self.hash_of
         for number, custom_id in pairs:
-            if hash(custom_id) in repeated:
+            if hash_of(custom_id) in repeated:
                 first = first_line.setdefault(custom_id, number)
                 if first != number:
                     yield duplicate(number, custom_id, first, self.dialect)

@@ -103,8 +103,9 @@ class Validator:
     call `finish()` for the file-level checks. `provider` is a provider (name or row) or `Options`; the
     keywords override its limits. `dialect` is the lines' format (default: OpenAI's). `ids="hashed"` keeps
     only a hash per id; its repeats are then resolved by `finish(rescan=...)` from a second read of the
-    file. `first_model` and `first_endpoint` are (value, line) of the file's first request, for a validator
-    of a later byte range. A line longer than `max_line_bytes` (default: the provider's file limit, at most
+    file, or by whoever joins the hashes of several parts (`ids` is then the part's own HashedIds).
+    `first_model` and `first_endpoint` are (value, line) of the file's first request, for a validator of
+    a later byte range or partition. A line longer than `max_line_bytes` (default: the provider's file limit, at most
     MAX_LINE_BYTES) is one finding, skipped without being held.
     """
 
@@ -118,7 +119,7 @@ class Validator:
         max_findings: int | None = None,
         max_line_bytes: int | None = None,
         file: str = "<stdin>",
-        ids: str = "exact",
+        ids: str | ExactIds | HashedIds = "exact",
         strict: bool = False,
         first_model: tuple[str, int] | None = None,
         first_endpoint: tuple[str, int] | None = None,
@@ -138,8 +139,9 @@ class Validator:
         self.report = Report(
             file, self.provider.name, max_findings=max_findings, strict=strict or options.strict
         )
-        ids_kept = HashedIds(self.dialect) if ids == "hashed" else ExactIds(self.dialect)
-        self.rules = LineRules(rules_provider, ids_kept, first_model, first_endpoint, self.dialect)
+        self.rules = LineRules(
+            rules_provider, _ids_kept(ids, self.dialect), first_model, first_endpoint, self.dialect
+        )
         self.max_line = max_line_bytes or options.max_line
         self._has_content = False
         self._reader: LineReader | None = None
@@ -208,7 +210,7 @@ class Validator:
         decode, keys, urls, pairs_needing_rules, valued = decoder_for(self.dialect)
         clean = self._clean_value
         fast_limit = min(self.max_line, READ_CHUNK - 1)  # a longer line may be only the start of one
-        remember, allowed = self._inline_ids()
+        remember, hash_of, allowed = self._inline_ids()
         check_keys, add = self.rules.check_id_url_model, self.report.add
         pairs: dict[tuple, int] = {}  # (url, model) → requests: cheaper per line than two Counters
         pairs_get = pairs.get
@@ -242,7 +244,7 @@ class Validator:
                             else:
                                 custom_id, url, model = line.custom_id, urls[type(line)], body.model
                                 if remember is not None and (allowed is None or url in allowed):
-                                    remember(hash(custom_id))
+                                    remember(hash_of(custom_id))
                                 else:
                                     check_keys(number, custom_id, url, model, add)
                                 key = (url, model)
@@ -273,13 +275,13 @@ class Validator:
         return verdict
 
     def _inline_ids(self):
-        """(append a hash, endpoints allowed) when the common rules are checked in the hot loop itself (ids
-        hashed, no id rule, several models and endpoints allowed), else (None, None)."""
+        """(append a hash, the hash, endpoints allowed) when the common rules are checked in the hot loop
+        itself (ids hashed, no id rule, several models and endpoints allowed), else (None, None, None)."""
         rules = self.rules
         inline = isinstance(rules.ids, HashedIds) and rules.id_match is None
         if not inline or self.provider.one_model or self.provider.one_endpoint:
-            return None, None
-        return rules.ids.hashes.append, rules.allowed
+            return None, None, None
+        return rules.ids.hashes.append, rules.ids.hash_of, rules.allowed
 
     def _fast(self, number: int, found: tuple, pairs: dict) -> None:
         """A line of another format that the fast path read: (id, endpoint, model) checked and counted."""
@@ -319,14 +321,15 @@ class Validator:
     def finish(self, rescan: BinaryIO | None = None, has_content: bool | None = None) -> Report:
         """Adds the file-level findings and returns the report (findings in line order).
 
-        With hashed ids, `rescan` is a fresh stream of the same file for the exact pass over repeats.
+        With hashed ids, `rescan` is a fresh stream of the same file for the exact pass over repeats
+        (without one, the repeats are left to the caller that joins the hashes).
         `has_content` tells whether the file had any non-blank line, when the lines were read elsewhere.
         """
         if has_content is not None:
             self._has_content = has_content
         report, summary, p = self.report, self.report.summary, self.provider
         ids = self.rules.ids
-        if isinstance(ids, HashedIds):
+        if isinstance(ids, HashedIds) and rescan is not None:
             for finding in ids.duplicates(_ids(rescan, self.max_line, self.dialect)):
                 report.add(finding)
         if not self._has_content:
@@ -346,6 +349,12 @@ class Validator:
             report.add(Finding("file-too-large", message, None))
         report.sort()
         return report
+
+
+def _ids_kept(ids: str | ExactIds | HashedIds, dialect: Dialect) -> ExactIds | HashedIds:
+    if not isinstance(ids, str):
+        return ids
+    return HashedIds(dialect) if ids == "hashed" else ExactIds(dialect)
 
 
 NO_PROVIDER = get_provider("generic")  # the row of per-line checks only
