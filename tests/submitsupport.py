@@ -474,7 +474,7 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
             return
         self._answer(answer, data)
 
-    do_GET = do_POST = do_DELETE = _handle
+    do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _handle
 
 
 class Proxy:

@@ -10,7 +10,8 @@ Checked before any route runs, on every request to one of the APIs:
   cannot send without a preflight we never answer);
 - with a key, the key where the request's API takes it (`Authorization: Bearer`, `x-api-key`,
   `x-goog-api-key` or `?key=`), compared in constant time. A Gemini upload's later requests name their
-  session by its unguessable id instead, as Google's upload URLs do.
+  session by its unguessable id instead, as Google's upload URLs do. Bedrock's requests are signed
+  (AWS Signature Version 4), which its routes check (`sigv4`), with or without a key.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def _host_name(value: str) -> str:
 
 
 def _refusal(surface: Surface, status: int, message: str, code: str | None) -> JSONResponse:
-    return JSONResponse(surface.error_body(status, message, code), status_code=status)
+    return surface.respond(status, message, code)
 
 
 def _upload_session(path: str, query: str) -> bool:
@@ -96,7 +97,7 @@ class Guard:
                 f"Unsupported Content-Type {media or 'none'!r}: send application/json or multipart/form-data.",
                 "unsupported_media_type",
             )
-        if self.key is not None and not _upload_session(path, query):
+        if self.key is not None and surface.takes_key and not _upload_session(path, query):
             return self._check_key(surface, given_key(surface, headers, query))
         return None
 

@@ -12,6 +12,7 @@ from .bedrock_jobs import BedrockJobs
 from .gemini_batches import GeminiBatches
 from .mistral_batches import MistralBatches
 from .openai_files import OpenAIFiles
+from .storage import Bucket, split_url
 from .vertex_jobs import VertexJobs
 
 APIS = {
@@ -39,10 +40,12 @@ __all__ = [
     "APIS",
     "AnthropicBatches",
     "BedrockJobs",
+    "Bucket",
     "GeminiBatches",
     "MistralBatches",
     "OpenAIFiles",
     "VertexJobs",
     "api_class",
     "open_client",
+    "split_url",
 ]

@@ -24,6 +24,7 @@ from ...errors import UsageError
 from ...lenient import as_int
 from ..client import ANSWERED, OTHER, TIMEOUT, UNREACHABLE, Client, Failure, Place, ResultFile
 from ..records import ENDED_AT, FILE_KEY, SHA_KEY, Batch, BatchError, BytesMoved, Model, RemoteFile
+from ..sending import file_digest
 from .sdk import sdk
 from .storage import Bucket, joined, staged_name
 
@@ -126,9 +127,11 @@ class BedrockJobs(Client):
         # the service's own address is left to boto3, which honours AWS_ENDPOINT_URL_BEDROCK and FIPS settings
         endpoint = None if target.base_url == own_address(target.scope) else target.base_url
 
+        session = boto3.session.Session()  # its own: boto3's default one keeps the credentials it first found
+
         def client(attempts: int):
             config = Config(retries={"max_attempts": attempts, "mode": "standard"}, read_timeout=timeout)
-            return boto3.client("bedrock", region_name=target.scope, endpoint_url=endpoint, config=config)
+            return session.client("bedrock", region_name=target.scope, endpoint_url=endpoint, config=config)
 
         self._sdk, self._once = client(max_retries + 1), client(1)  # creates are never repeated by the SDK
         self._s3: Bucket | None = None
@@ -164,8 +167,6 @@ class BedrockJobs(Client):
     # --- the protocol -----------------------------------------------------------------------------------
 
     def upload(self, path: Path, progress: BytesMoved | None = None) -> RemoteFile:
-        from ..sending import file_digest
-
         url = staged_name(self._staging().prefix, file_digest(path)[0])
         size = path.stat().st_size
         if self._bucket.size(url) != size:  # named by its content: one of that size is this content

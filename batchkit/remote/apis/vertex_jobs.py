@@ -24,6 +24,7 @@ from ...errors import UsageError
 from ...lenient import as_int
 from ..client import Place, ResultFile
 from ..records import FILE_KEY, SHA_KEY, BytesMoved, Model, RemoteFile
+from ..sending import file_digest
 from .gemini_batches import GeminiBatches, display_name, parse_batch
 from .storage import Bucket, joined, staged_name
 
@@ -97,8 +98,6 @@ class VertexJobs(GeminiBatches):
         return staging.prefix
 
     def upload(self, path: Path, progress: BytesMoved | None = None) -> RemoteFile:
-        from ..sending import file_digest
-
         url = staged_name(self._stage_prefix(), file_digest(path)[0])
         size = path.stat().st_size
         if self._bucket.size(url) != size:  # named by its content: one of that size is this content
