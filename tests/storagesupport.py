@@ -47,7 +47,7 @@ def _adc(folder: Path) -> Path:
 
 
 @contextlib.contextmanager
-def emulators(folder: Path) -> Iterator[Emulators]:
+def emulators(folder: Path, s3_bucket: str = S3_BUCKET, gcs_bucket: str = GCS_BUCKET) -> Iterator[Emulators]:
     """Both storage emulators, each with its bucket, until the block ends."""
     from gcp_storage_emulator.server import create_server
     from moto.server import ThreadedMotoServer
@@ -55,7 +55,7 @@ def emulators(folder: Path) -> Iterator[Emulators]:
     s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     s3.start()
     host, port = s3.get_host_and_port()
-    gcs = create_server("127.0.0.1", 0, in_memory=True, default_bucket=GCS_BUCKET)
+    gcs = create_server("127.0.0.1", 0, in_memory=True, default_bucket=gcs_bucket)
     gcs.start()
     found = Emulators(f"http://{host}:{port}", f"http://127.0.0.1:{gcs._api._httpd.server_address[1]}")
     found.env = {
@@ -68,7 +68,7 @@ def emulators(folder: Path) -> Iterator[Emulators]:
     import boto3
 
     boto3.client("s3", endpoint_url=found.s3_url, region_name=REGION, aws_access_key_id=ACCESS_KEY,
-                 aws_secret_access_key=SECRET_KEY).create_bucket(Bucket=S3_BUCKET)  # fmt: skip
+                 aws_secret_access_key=SECRET_KEY).create_bucket(Bucket=s3_bucket)  # fmt: skip
     try:
         yield found
     finally:
