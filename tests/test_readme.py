@@ -89,7 +89,8 @@ def run_every_command(tmp_path, storage_env: dict[str, str]) -> None:
     # the ports written in the README are taken on a shared machine: use free ones, consistently
     ports: dict[str, str] = {"8000": str(free_port())}
     env = cli_env(
-        BATCHKIT_HOME=str(tmp_path / "home"), BATCHKIT_BASE_URL=f"http://127.0.0.1:{ports['8000']}/v1",
+        BATCHKIT_HOME=str(tmp_path / "home"),
+        BATCHKIT_BASE_URL=f"http://127.0.0.1:{ports['8000']}/v1",
         **storage_env,
     )
     servers = []

@@ -153,10 +153,15 @@ def test_build_convert_submit_merge_gives_every_row_ok(server, tmp_path, provide
     objects = bucket_objects(provider, "round/")
     assert f"round/{sha}.jsonl" in objects  # staged under its content's name
     if provider == "bedrock":  # Bedrock's layout: OUTPUT/<job id>/<input>.out and the manifest
-        assert {f"round/output/{job_id}/{sha}.jsonl.out", f"round/output/{job_id}/manifest.json.out"} <= set(objects)
+        assert {f"round/output/{job_id}/{sha}.jsonl.out", f"round/output/{job_id}/manifest.json.out"} <= set(
+            objects
+        )
         assert "manifest" in merged.stderr or "manifest" in merged.stdout
     else:  # Vertex's: OUTPUT/prediction-model-<time>/predictions.jsonl
-        assert any(o.startswith("round/output/prediction-model-") and o.endswith("/predictions.jsonl") for o in objects)
+        assert any(
+            o.startswith("round/output/prediction-model-") and o.endswith("/predictions.jsonl")
+            for o in objects
+        )
     again = invoke("submit", path, *where(provider, "round", server), "--model", MODEL)
     assert again.returncode == 0 and f"already submitted as {job_id}" in again.stdout
     listed = json.loads(invoke("list", "--remote", "--format", "json", *place_only(provider, server)).stdout)
@@ -194,7 +199,11 @@ def test_submit_killed_while_staging_resumes_without_a_second_job(server, storag
     before = server_jobs(provider, server)
     storage_url = storage.s3_url if provider == "bedrock" else storage.gcs_url
     variable = "AWS_ENDPOINT_URL_S3" if provider == "bedrock" else "STORAGE_EMULATOR_HOST"
-    staging = f"PUT /{S3_BUCKET}/kill/{sha}.jsonl" if provider == "bedrock" else f"POST /upload/storage/v1/b/{GCS_BUCKET}/o"
+    staging = (
+        f"PUT /{S3_BUCKET}/kill/{sha}.jsonl"
+        if provider == "bedrock"
+        else f"POST /upload/storage/v1/b/{GCS_BUCKET}/o"
+    )
     with Proxy(storage_url) as proxy:
         proxy.rules[staging] = PAUSE  # the upload reaches the proxy and waits there
         env = {**os.environ, variable: proxy.base_url.removesuffix("/v1")}
@@ -205,7 +214,9 @@ def test_submit_killed_while_staging_resumes_without_a_second_job(server, storag
     assert server_jobs(provider, server) == before  # killed before any job
     (row,) = json.loads(invoke("list", "--format", "json").stdout)
     assert row["step"] == "uploading" and not row["batch_id"]
-    again = invoke("submit", path, *where(provider, "kill", server), "--model", MODEL, "--wait", "--interval", "0.2")
+    again = invoke(
+        "submit", path, *where(provider, "kill", server), "--model", MODEL, "--wait", "--interval", "0.2"
+    )
     assert again.returncode == 0, again.stderr
     assert len(set(server_jobs(provider, server)) - set(before)) == 1
     assert len((tmp_path / f"kill-{provider}.output.jsonl").read_text().splitlines()) == 100
@@ -222,12 +233,18 @@ def test_bedrock_requests_must_be_signed_by_the_account(server):
         client = boto3.client("bedrock", region_name=REGION, endpoint_url=server.root_url, **options)
         with pytest.raises(ClientError) as refused:
             client.list_model_invocation_jobs()
-        return refused.value.response["Error"]["Code"], refused.value.response["ResponseMetadata"]["HTTPStatusCode"]
+        return refused.value.response["Error"]["Code"], refused.value.response["ResponseMetadata"][
+            "HTTPStatusCode"
+        ]
 
     assert refusal(aws_access_key_id=ACCESS_KEY, aws_secret_access_key="not-the-secret") == (
-        "InvalidSignatureException", 403)
+        "InvalidSignatureException",
+        403,
+    )
     assert refusal(aws_access_key_id="AKIAOTHERACCOUNT0001", aws_secret_access_key=SECRET_KEY) == (
-        "UnrecognizedClientException", 403)
+        "UnrecognizedClientException",
+        403,
+    )
     assert refusal(config=Config(signature_version=UNSIGNED)) == ("MissingAuthenticationTokenException", 403)
     signed = boto3.client("bedrock", region_name=REGION, endpoint_url=server.root_url)
     assert "invocationJobSummaries" in signed.list_model_invocation_jobs()
@@ -238,7 +255,10 @@ def test_bedrock_with_the_wrong_secret_says_what_aws_said(server, tmp_path):
     refused = invoke("submit", path, *where("bedrock", "secret", server), "--model", MODEL,
                      AWS_SECRET_ACCESS_KEY="not-the-secret")  # fmt: skip
     assert refused.returncode == 2, refused.stderr
-    assert "bedrock answered 403: InvalidSignatureException" in refused.stderr and "not-the-secret" not in refused.stderr
+    assert (
+        "bedrock answered 403: InvalidSignatureException" in refused.stderr
+        and "not-the-secret" not in refused.stderr
+    )
 
 
 def test_vertex_requests_carry_the_application_default_credentials_token(server, tmp_path):

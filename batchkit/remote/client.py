@@ -226,7 +226,10 @@ class Failure:
     def never_connected(self) -> bool:
         """The connection itself failed (refused, no route, no such host): the request was never sent."""
         return self.kind == UNREACHABLE and type(self.cause).__name__ in (
-            "ConnectError", "ConnectTimeout", "EndpointConnectionError", "ConnectTimeoutError"
+            "ConnectError",
+            "ConnectTimeout",
+            "EndpointConnectionError",
+            "ConnectTimeoutError",
         )  # httpx's and botocore's
 
     def _advice(self, target: Target) -> str:

@@ -28,7 +28,6 @@ from .target import Staging, Target, split_address
 from .unrun import OUTCOMES as UNRUN_OUTCOMES
 from .unrun import write_unrun
 
-
 # How a result file of a kind is named beside NAME (default: NAME.KIND.jsonl)
 RESULT_SUFFIXES = {"manifest": ".manifest.json.out"}  # Bedrock's record and token counts, which merge reads
 
@@ -304,7 +303,9 @@ class Session:
         wanted = client.results(batch)
         for remote in wanted:
             if remote.ref:
-                path = result.files[remote.kind] = folder / f"{stem}{RESULT_SUFFIXES.get(remote.kind, f'.{remote.kind}.jsonl')}"
+                path = result.files[remote.kind] = (
+                    folder / f"{stem}{RESULT_SUFFIXES.get(remote.kind, f'.{remote.kind}.jsonl')}"
+                )
                 result.lines[remote.kind] = _fetch(client, remote, path, progress)
         result.problems = _count_problems(wanted, result.lines)
         if client.leaves_unrun_out and batch.status in UNRUN_OUTCOMES:
@@ -396,8 +397,10 @@ def _fetch(client: Client, remote: ResultFile, path: Path, progress: OnEvent) ->
 def _add_unrun(found: Ref, path: Path, result: DownloadResult) -> None:
     """Write the requests a stopped batch never ran (its API leaves them out of its results) to `path`."""
     requests = found.path
-    if requests is None or not requests.is_file() or (
-        found.entry is not None and file_digest(requests)[0] != found.entry.sha256
+    if (
+        requests is None
+        or not requests.is_file()
+        or (found.entry is not None and file_digest(requests)[0] != found.entry.sha256)
     ):
         result.problems.append(
             f"the requests the batch never ran are not listed: {requests or 'its file'} is not the file submitted"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from ..atomic import atomic_write
 from ..formats import read_requests, result_line, unrun_line
 from ..lines import dumps_line, open_binary, read_objects

@@ -26,7 +26,6 @@ from ..errors import RemoteError
 from . import buckets, sigv4
 from .http import ApiError, db, json_object
 from .routes import cancel, ended_at, window
-from .worker import window_seconds
 
 ACCOUNT = "123456789012"  # the emulated account, in ARNs
 STATUS = {
@@ -57,7 +56,9 @@ async def _signed(request: Request) -> None:
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.scope["headers"]}
     raw = request.scope.get("raw_path") or request.url.path.encode()
     query = request.scope.get("query_string", b"")
-    url = f"{request.url.scheme}://{headers.get('host', '')}{raw.decode('latin-1')}" + (f"?{query.decode('latin-1')}" if query else "")
+    url = f"{request.url.scheme}://{headers.get('host', '')}{raw.decode('latin-1')}" + (
+        f"?{query.decode('latin-1')}" if query else ""
+    )
     try:
         sigv4.check(request.method, url, headers, await request.body(), state.aws_credentials)
     except sigv4.Refused as refused:
@@ -68,7 +69,9 @@ router = APIRouter(dependencies=[Depends(_signed)])
 
 
 def _epoch_text(seconds: int | None) -> str | None:
-    return None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+    return (
+        None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+    )
 
 
 def job(record: dict) -> dict:
@@ -123,7 +126,9 @@ def _field(body: dict, path: tuple[str, ...], pattern_name: str) -> str:
 def _checked(body: dict) -> dict:
     name = _field(body, ("jobName",), "jobName")
     if len(name) > NAME_MAX:
-        raise _invalid(f"1 validation error detected: Value at 'jobName' failed to satisfy constraint: Member must have length less than or equal to {NAME_MAX}")
+        raise _invalid(
+            f"1 validation error detected: Value at 'jobName' failed to satisfy constraint: Member must have length less than or equal to {NAME_MAX}"
+        )
     hours = body.get("timeoutDurationInHours", 24)
     if not isinstance(hours, int) or not 24 <= hours <= 168:
         raise _invalid("timeoutDurationInHours: a whole number of hours from 24 to 168")
@@ -166,7 +171,7 @@ async def create(request: Request):
         record = await db(store.create_batch, surface="bedrock", endpoint="InvokeModel", input_file_id=file_id,
                           written=part, completion_window=f"{asked['hours']}h", metadata=None, params=params,
                           model=asked["model"], idempotency_key=asked["token"],
-                          window_seconds=window_seconds("1h") * asked["hours"] * request.app.state.config.window_scale)  # fmt: skip
+                          window_seconds=window(request, asked["hours"]))  # fmt: skip
     finally:
         part.unlink(missing_ok=True)
     request.app.state.manager.launch(record["id"])
@@ -177,7 +182,9 @@ async def _record(request: Request, identifier: str) -> dict:
     job_id = identifier.rsplit("/", 1)[-1]
     record = await db(request.app.state.store.record, job_id, "bedrock")
     if record is None:
-        raise ApiError(404, f"The specified job {job_id} could not be found.", type="ResourceNotFoundException")
+        raise ApiError(
+            404, f"The specified job {job_id} could not be found.", type="ResourceNotFoundException"
+        )
     return record
 
 
@@ -190,7 +197,9 @@ async def get_job(request: Request, identifier: str):
 async def stop_job(request: Request, identifier: str):
     record = await _record(request, identifier)
     if not await cancel(request, record["id"]):
-        raise ApiError(409, f"The job {record['id']} has already ended ({_status(record)}).", type="ConflictException")
+        raise ApiError(
+            409, f"The job {record['id']} has already ended ({_status(record)}).", type="ConflictException"
+        )
     return {}
 
 
@@ -199,7 +208,11 @@ async def list_jobs(request: Request, maxResults: int = 1000, nextToken: str | N
                     sortOrder: str = "Descending", statusEquals: str | None = None):  # noqa: N803  # fmt: skip
     if not 1 <= maxResults <= 1000 or sortOrder not in ("Ascending", "Descending"):
         raise _invalid("maxResults: 1 to 1000; sortOrder: Ascending or Descending")
-    where = {"status": [ours for ours, theirs in STATUS.items() if theirs == statusEquals] or ["-"]} if statusEquals else {}
+    where = (
+        {"status": [ours for ours, theirs in STATUS.items() if theirs == statusEquals] or ["-"]}
+        if statusEquals
+        else {}
+    )
     listed = await db(request.app.state.store.list_records, "bedrock", limit=maxResults, after=nextToken,
                       oldest_first=sortOrder == "Ascending", where=where)  # fmt: skip
     if listed is None:

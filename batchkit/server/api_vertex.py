@@ -41,7 +41,9 @@ PUBLISHER = "publishers/google/models/"
 
 def _checked_version(version: str) -> None:
     if version not in VERTEX_VERSIONS:
-        raise ApiError(404, f"Unknown API version {version!r}; this server speaks {', '.join(VERTEX_VERSIONS)}.")
+        raise ApiError(
+            404, f"Unknown API version {version!r}; this server speaks {', '.join(VERTEX_VERSIONS)}."
+        )
 
 
 def job(record: dict) -> dict:
@@ -52,7 +54,10 @@ def job(record: dict) -> dict:
         "displayName": params.get("display_name") or record["id"],
         "model": record["model"],
         "inputConfig": {"instancesFormat": "jsonl", "gcsSource": {"uris": [params["input_uri"]]}},
-        "outputConfig": {"predictionsFormat": "jsonl", "gcsDestination": {"outputUriPrefix": params["output_prefix"]}},
+        "outputConfig": {
+            "predictionsFormat": "jsonl",
+            "gcsDestination": {"outputUriPrefix": params["output_prefix"]},
+        },
         "state": STATE[record["status"]],
         "createTime": rfc3339(record["created_at"]),
         "updateTime": rfc3339(ended or record["in_progress_at"] or record["created_at"]),
@@ -79,7 +84,9 @@ def _config(body: dict) -> tuple[str, str, str]:
         raise ApiError(400, "model is required (publishers/google/models/MODEL).")
     source = (body.get("inputConfig") or {}).get("gcsSource") or {}
     uris = source.get("uris")
-    if not (isinstance(uris, list) and len(uris) == 1 and isinstance(uris[0], str) and uris[0].startswith("gs://")):
+    if not (
+        isinstance(uris, list) and len(uris) == 1 and isinstance(uris[0], str) and uris[0].startswith("gs://")
+    ):
         raise ApiError(400, "inputConfig.gcsSource.uris: give one gs:// JSONL file.")
     output = ((body.get("outputConfig") or {}).get("gcsDestination") or {}).get("outputUriPrefix")
     if not (isinstance(output, str) and output.startswith("gs://")):
@@ -98,7 +105,9 @@ async def create(request: Request, version: str, project: str, location: str):
         await asyncio.to_thread(buckets.fetch, input_uri, part)
     except RemoteError as e:
         part.unlink(missing_ok=True)
-        raise ApiError(400, f"Failed to read the input {input_uri}: {e}", type="FAILED_PRECONDITION") from None
+        raise ApiError(
+            400, f"Failed to read the input {input_uri}: {e}", type="FAILED_PRECONDITION"
+        ) from None
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
     params = {"project": project, "location": location, "display_name": body.get("displayName"),
               "input_uri": input_uri, "output_prefix": output_prefix,
@@ -126,7 +135,10 @@ async def list_jobs(request: Request, version: str, project: str, location: str,
                     pageSize: str | None = None, pageToken: str | None = None):  # noqa: N803  # fmt: skip
     _checked_version(version)
     listed = await db(
-        request.app.state.store.list_records, "vertex", limit=limit_param(pageSize, 100, 1000), after=pageToken or None
+        request.app.state.store.list_records,
+        "vertex",
+        limit=limit_param(pageSize, 100, 1000),
+        after=pageToken or None,
     )
     if listed is None:
         raise ApiError(400, "Invalid page token.")

@@ -187,7 +187,9 @@ class VertexKind(Kind):
         for number, obj in _objects(path, done):
             job = Job(number, str(number), echo={"request": (obj or {}).get("request")})
             converted, why = (
-                adapt.openai_request(obj, "vertex", line=number, model=model) if obj else (None, "not a JSON object")
+                adapt.openai_request(obj, "vertex", line=number, model=model)
+                if obj
+                else (None, "not a JSON object")
             )
             if converted is None:
                 job.refusal = _refused(why)
@@ -218,7 +220,9 @@ class BedrockKind(Kind):
             obj = obj or {}
             job = Job(number, str(number), echo={k: obj[k] for k in ("recordId", "modelInput") if k in obj})
             converted, why = (
-                adapt.openai_request(obj, "bedrock", line=number, model=batch["model"]) if obj else (None, "not a JSON object")
+                adapt.openai_request(obj, "bedrock", line=number, model=batch["model"])
+                if obj
+                else (None, "not a JSON object")
             )
             if converted is None:
                 job.refusal = _refused(why)

@@ -55,12 +55,16 @@ def check(method: str, url: str, headers: dict[str, str], body: bytes, credentia
         raise Refused("MissingAuthenticationTokenException", "Missing Authentication Token")
     parsed = AUTHORIZATION.match(given.strip())
     if parsed is None:
-        raise Refused("IncompleteSignatureException", f"Authorization header requires {ALGORITHM} parameters.")
+        raise Refused(
+            "IncompleteSignatureException", f"Authorization header requires {ALGORITHM} parameters."
+        )
     access_key, day, region, service, signed, signature = parsed.groups()
     if credentials is None or not hmac.compare_digest(access_key, credentials.access_key):
         raise Refused("UnrecognizedClientException", "The security token included in the request is invalid.")
     if service != SERVICE:
-        raise Refused("InvalidSignatureException", f"Credential should be scoped to correct service: '{SERVICE}'.")
+        raise Refused(
+            "InvalidSignatureException", f"Credential should be scoped to correct service: '{SERVICE}'."
+        )
     stamp = headers.get("x-amz-date", "")
     _check_time(stamp, day, now or datetime.datetime.now(datetime.UTC))
     names = signed.split(";")
@@ -78,9 +82,17 @@ def _check_time(stamp: str, day: str, now: datetime.datetime) -> None:
     try:
         when = datetime.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.UTC)
     except ValueError:
-        raise Refused("IncompleteSignatureException", "Authorization header requires a valid X-Amz-Date.") from None
+        raise Refused(
+            "IncompleteSignatureException", "Authorization header requires a valid X-Amz-Date."
+        ) from None
     if stamp[:8] != day:
-        raise Refused("InvalidSignatureException", "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP.")
+        raise Refused(
+            "InvalidSignatureException",
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP.",
+        )
     if abs(now - when) > SKEW:
         limit = (now - SKEW).strftime("%Y%m%dT%H%M%SZ")
-        raise Refused("InvalidSignatureException", f"Signature expired: {stamp} is now earlier than {limit} (or later than allowed).")
+        raise Refused(
+            "InvalidSignatureException",
+            f"Signature expired: {stamp} is now earlier than {limit} (or later than allowed).",
+        )

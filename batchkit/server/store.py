@@ -111,6 +111,7 @@ def batch_id_for(surface: str) -> str:
     made = BATCH_IDS.get(surface)
     return made() if made else new_id(BATCH_PREFIX[surface])
 
+
 # How a request ended, as recorded with its result line: only `succeeded` goes to an output file.
 SUCCEEDED, ERRORED, EXPIRED, CANCELED = "succeeded", "errored", "expired", "canceled"
 

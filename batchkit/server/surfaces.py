@@ -200,8 +200,16 @@ SURFACES = {
         "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other "
         "valid authentication credential.",
     ),
-    "bedrock": Surface("bedrock", (), None, _aws_error, "Missing Authentication Token",
-                       "The security token included in the request is invalid.", (403, 403), _aws_headers),  # fmt: skip
+    "bedrock": Surface(
+        "bedrock",
+        (),
+        None,
+        _aws_error,
+        "Missing Authentication Token",
+        "The security token included in the request is invalid.",
+        (403, 403),
+        _aws_headers,
+    ),  # fmt: skip
 }
 OPENAI = SURFACES["openai"]
 

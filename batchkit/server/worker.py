@@ -287,7 +287,9 @@ class Manager:
             written[prefix] = (file_id, target) if count else None
         output = written["output"][1] if written["output"] else None
         scratch = self.store.files_dir / f".{batch_id}.publish"
-        await asyncio.to_thread(kind.publish, self.store, await off_loop(self.store.record, batch_id), output, scratch)
+        await asyncio.to_thread(
+            kind.publish, self.store, await off_loop(self.store.record, batch_id), output, scratch
+        )
         return written
 
     async def _finish(

@@ -175,14 +175,18 @@ class BedrockJobs(Client):
 
     def file(self, file_id: str) -> RemoteFile:
         size = self._bucket.size(file_id)
-        return RemoteFile(id=file_id, bytes=size, purpose="batch", status="processed" if size is not None else "deleted")
+        return RemoteFile(
+            id=file_id, bytes=size, purpose="batch", status="processed" if size is not None else "deleted"
+        )
 
     def remove_file(self, file_id: str) -> bool:
         return self._bucket.remove(file_id)
 
     def create_batch(self, order) -> Batch:
         if not order.model:
-            raise UsageError("Bedrock takes the model on the job: pass --model ID (e.g. anthropic.claude-3-5-haiku-20241022-v1:0)")
+            raise UsageError(
+                "Bedrock takes the model on the job: pass --model ID (e.g. anthropic.claude-3-5-haiku-20241022-v1:0)"
+            )
         staging = self._staging()
         hours = as_int(order.completion_window.removesuffix("h"))
         tags = [{"key": k, "value": v} for k, v in order.metadata.items() if k != FILE_KEY]
@@ -202,7 +206,11 @@ class BedrockJobs(Client):
     def created_by(self, batch: Batch, lookup) -> bool:
         """The job's name holds the head of the content's sha256, and it reads the file staged for it."""
         marker = batch.metadata.get(SHA_KEY)
-        return bool(marker) and lookup.sha256.startswith(marker) and batch.input_file_id in (None, lookup.file_id)
+        return (
+            bool(marker)
+            and lookup.sha256.startswith(marker)
+            and batch.input_file_id in (None, lookup.file_id)
+        )
 
     def batch(self, batch_id: str) -> Batch:
         with self._calling(f"looking up batch {batch_id}"):
@@ -219,7 +227,9 @@ class BedrockJobs(Client):
         while True:
             asked = {"maxResults": page_size, "sortBy": "CreationTime", "sortOrder": "Descending"}
             with self._calling("listing batches"):
-                page = self._sdk.list_model_invocation_jobs(**asked, **({"nextToken": token} if token else {}))
+                page = self._sdk.list_model_invocation_jobs(
+                    **asked, **({"nextToken": token} if token else {})
+                )
             yield from (parse_job(job) for job in page.get("invocationJobSummaries") or [])
             token = page.get("nextToken")
             if not token:
@@ -246,7 +256,9 @@ class BedrockJobs(Client):
     def models(self) -> list[Model]:
         with self._calling("listing models"):
             listed = self._sdk.list_foundation_models(byInferenceType="ON_DEMAND")
-        return [Model(id=m["modelId"], owned_by=m.get("providerName")) for m in listed.get("modelSummaries") or []]
+        return [
+            Model(id=m["modelId"], owned_by=m.get("providerName")) for m in listed.get("modelSummaries") or []
+        ]
 
     def close(self) -> None:
         for client in (self._sdk, self._once):

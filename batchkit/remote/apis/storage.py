@@ -25,7 +25,9 @@ def split_url(url: str) -> tuple[str, str]:
     """('s3', 'bucket/key') of 's3://bucket/key'."""
     scheme, sep, rest = url.partition("://")
     if not sep or scheme not in SCHEMES or not rest.split("/")[0]:
-        raise UsageError(f"{url!r} is not a bucket address; write it like s3://BUCKET/PREFIX/ or gs://BUCKET/PREFIX/")
+        raise UsageError(
+            f"{url!r} is not a bucket address; write it like s3://BUCKET/PREFIX/ or gs://BUCKET/PREFIX/"
+        )
     return scheme, rest
 
 
@@ -68,7 +70,8 @@ class Bucket:
             raise RemoteError(f"{action}: {url} does not exist", 404) from None
         except PermissionError as e:
             raise RemoteError(
-                f"{action}: {url}: permission denied ({e}); check that your credentials may use the bucket", 403
+                f"{action}: {url}: permission denied ({e}); check that your credentials may use the bucket",
+                403,
             ) from None
         except (OSError, ValueError) as e:
             raise RemoteError(f"{action}: {url}: {type(e).__name__}: {e}", None) from None

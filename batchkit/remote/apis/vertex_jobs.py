@@ -35,7 +35,11 @@ MODEL_PREFIX = "publishers/google/models/"
 
 def own_address(location: str) -> str:
     """Vertex's address for a location (the global one has no region in its host)."""
-    return "https://aiplatform.googleapis.com" if location == "global" else f"https://{location}-aiplatform.googleapis.com"
+    return (
+        "https://aiplatform.googleapis.com"
+        if location == "global"
+        else f"https://{location}-aiplatform.googleapis.com"
+    )
 
 
 def parse_job(job):
@@ -70,7 +74,9 @@ class VertexJobs(GeminiBatches):
             raise UsageError("Vertex AI takes a --location (and a --project), not a --region")
         project = place.project or os.environ.get("GOOGLE_CLOUD_PROJECT")
         if not project:
-            raise UsageError("Vertex AI runs batches in a project: pass --project P (or set GOOGLE_CLOUD_PROJECT)")
+            raise UsageError(
+                "Vertex AI runs batches in a project: pass --project P (or set GOOGLE_CLOUD_PROJECT)"
+            )
         location = place.location or os.environ.get("GOOGLE_CLOUD_LOCATION") or DEFAULT_LOCATION
         return f"projects/{project}/locations/{location}", own_address(location)
 
@@ -114,9 +120,14 @@ class VertexJobs(GeminiBatches):
 
     def create_batch(self, order):
         if not order.model:
-            raise UsageError("Vertex AI takes the model on the job: pass --model NAME (e.g. gemini-2.5-flash)")
+            raise UsageError(
+                "Vertex AI takes the model on the job: pass --model NAME (e.g. gemini-2.5-flash)"
+            )
         self.refuse_metadata(order.metadata, (SHA_KEY, FILE_KEY))
-        config = {"display_name": display_name(order.metadata), "dest": joined(self._stage_prefix(), "output") + "/"}
+        config = {
+            "display_name": display_name(order.metadata),
+            "dest": joined(self._stage_prefix(), "output") + "/",
+        }
         with self._calling("creating the batch"):
             job = self._once.batches.create(model=order.model, src=order.file_id, config=config)
         return self._parse(job)
