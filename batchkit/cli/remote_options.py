@@ -19,7 +19,7 @@ def connection_options(f):
     # where the batches of APIs that keep them in a project or region live: every remote command takes them
     # the same way, so they go to the session without each command passing them on
     for name, help_text in (
-        ("region", "Bedrock: the AWS region [default: boto3's, e.g. AWS_REGION]."),
+        ("region", "Bedrock: the AWS region [default: boto3's, e.g. AWS_DEFAULT_REGION]."),
         ("location", "Vertex AI: the location [env: GOOGLE_CLOUD_LOCATION; default: us-central1]."),
         ("project", "Vertex AI: the Google Cloud project [env: GOOGLE_CLOUD_PROJECT]."),
     ):

@@ -108,7 +108,7 @@ class BedrockJobs(Client):
 
     @classmethod
     def scope(cls, place: Place) -> tuple[str, str | None]:
-        """The region named, or the one boto3 finds (AWS_REGION, AWS_DEFAULT_REGION, the config file)."""
+        """The region named, or the one boto3 finds (AWS_DEFAULT_REGION, the config file)."""
         if place.project or place.location:
             raise UsageError("Bedrock takes a --region, not a --project or --location")
         region = place.region
@@ -116,7 +116,7 @@ class BedrockJobs(Client):
             boto3 = sdk("boto3", "bedrock")
             region = boto3.session.Session().region_name
         if not region:
-            raise UsageError("Bedrock runs batches in a region: pass --region R (or set AWS_REGION)")
+            raise UsageError("Bedrock runs batches in a region: pass --region R (or set AWS_DEFAULT_REGION)")
         return region, own_address(region)
 
     def __init__(self, target, *, max_retries: int = 2, timeout: float = 600.0):
