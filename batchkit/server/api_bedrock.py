@@ -22,10 +22,9 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, Request
 
-from ..errors import RemoteError
-from . import buckets, sigv4
+from . import sigv4
 from .http import ApiError, db, json_object
-from .routes import cancel, ended_at, window
+from .routes import cancel, create_from_object, ended_at, window
 
 ACCOUNT = "123456789012"  # the emulated account, in ARNs
 STATUS = {
@@ -159,22 +158,15 @@ async def create(request: Request):
     earlier = await db(store.record_by_key, "bedrock", asked["token"])
     if earlier is not None:  # the same token: the same job
         return {"jobArn": job(earlier)["jobArn"]}
-    file_id, part = store.upload_path()
-    try:
-        await asyncio.to_thread(buckets.fetch, asked["input_uri"], part)
-    except RemoteError as e:
-        part.unlink(missing_ok=True)
-        raise _invalid(f"Unable to read the input data at {asked['input_uri']}: {e}") from None
     params = {k: asked[k] for k in ("job_name", "role_arn", "input_uri", "output_uri", "hours")}
     params["region"] = _region(request)
-    try:
-        record = await db(store.create_batch, surface="bedrock", endpoint="InvokeModel", input_file_id=file_id,
-                          written=part, completion_window=f"{asked['hours']}h", metadata=None, params=params,
-                          model=asked["model"], idempotency_key=asked["token"],
-                          window_seconds=window(request, asked["hours"]))  # fmt: skip
-    finally:
-        part.unlink(missing_ok=True)
-    request.app.state.manager.launch(record["id"])
+
+    def refuse(reason: str) -> ApiError:
+        return _invalid(f"Unable to read the input data at {asked['input_uri']}: {reason}")
+
+    record = await create_from_object(request, "bedrock", asked["input_uri"], refuse, endpoint="InvokeModel",
+                                      completion_window=f"{asked['hours']}h", params=params, model=asked["model"],
+                                      idempotency_key=asked["token"], window_seconds=window(request, asked["hours"]))  # fmt: skip
     return {"jobArn": job(record)["jobArn"]}
 
 

@@ -13,15 +13,12 @@ an OAuth bearer token (checked against `--api-key-env` when one is set, as every
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from fastapi import APIRouter, Request
 
-from ..errors import RemoteError
-from . import buckets
 from .http import ApiError, db, json_object, limit_param
-from .routes import cancel, ended_at, rfc3339, window
+from .routes import cancel, create_from_object, ended_at, found_record, google_page, rfc3339, window
 from .surfaces import VERTEX_VERSIONS
 
 router = APIRouter(prefix="/{version}/projects/{project}/locations/{location}/batchPredictionJobs")
@@ -99,54 +96,34 @@ async def create(request: Request, version: str, project: str, location: str):
     _checked_version(version)
     body = await json_object(request)
     model, input_uri, output_prefix = _config(body)
-    store = request.app.state.store
-    file_id, part = store.upload_path()
-    try:
-        await asyncio.to_thread(buckets.fetch, input_uri, part)
-    except RemoteError as e:
-        part.unlink(missing_ok=True)
-        raise ApiError(
-            400, f"Failed to read the input {input_uri}: {e}", type="FAILED_PRECONDITION"
-        ) from None
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
     params = {"project": project, "location": location, "display_name": body.get("displayName"),
               "input_uri": input_uri, "output_prefix": output_prefix,
               "output_directory": f"{output_prefix.rstrip('/')}/prediction-model-{stamp}"}  # fmt: skip
-    try:
-        record = await db(store.create_batch, surface="vertex", endpoint="generateContent", input_file_id=file_id,
-                          written=part, completion_window="24h", metadata=None, model=model, params=params,
-                          window_seconds=window(request))  # fmt: skip
-    finally:
-        part.unlink(missing_ok=True)
-    request.app.state.manager.launch(record["id"])
+
+    def refuse(reason: str) -> ApiError:
+        return ApiError(400, f"Failed to read the input {input_uri}: {reason}", type="FAILED_PRECONDITION")
+
+    record = await create_from_object(request, "vertex", input_uri, refuse, endpoint="generateContent",
+                                      completion_window="24h", model=model, params=params,
+                                      window_seconds=window(request))  # fmt: skip
     return job(record)
 
 
 async def _record(request: Request, version: str, job_id: str) -> dict:
     _checked_version(version)
-    record = await db(request.app.state.store.record, job_id, "vertex")
-    if record is None:
-        raise ApiError(404, f"The BatchPredictionJob {job_id} does not exist.")
-    return record
+    return await found_record(request, job_id, "vertex", f"The BatchPredictionJob {job_id} does not exist.")
 
 
 @router.get("")
 async def list_jobs(request: Request, version: str, project: str, location: str,
                     pageSize: str | None = None, pageToken: str | None = None):  # noqa: N803  # fmt: skip
     _checked_version(version)
+    store = request.app.state.store
     listed = await db(
-        request.app.state.store.list_records,
-        "vertex",
-        limit=limit_param(pageSize, 100, 1000),
-        after=pageToken or None,
+        store.list_records, "vertex", limit=limit_param(pageSize, 100, 1000), after=pageToken or None
     )
-    if listed is None:
-        raise ApiError(400, "Invalid page token.")
-    records, more = listed
-    answer: dict = {"batchPredictionJobs": [job(r) for r in records]}
-    if more:
-        answer["nextPageToken"] = records[-1]["id"]
-    return answer
+    return google_page(listed, "batchPredictionJobs", job)
 
 
 @router.get("/{job_id}")

@@ -176,20 +176,27 @@ class MistralKind(Kind):
         return None
 
 
-class VertexKind(Kind):
-    name = "vertex"
+class BucketKind(Kind):
+    """The jobs of APIs that read their input from a bucket (Vertex, Bedrock): each line stands alone, the
+    results go in one file, and a stopped job's hold only what ran."""
+
     validates = False
     split_files = False
-    not_run = ()  # a cancelled job's outputs hold what ran
+    not_run = ()
+    dialect = ""  # the line format
+    echoed: tuple[str, ...] = ()  # the members of a line its result repeats
+
+    def model(self, batch: dict) -> str:
+        return batch["model"]
 
     def jobs(self, path, batch: dict, done: set[str]) -> Iterator[Job]:
-        model = batch["model"].rsplit("/", 1)[-1]
+        model = self.model(batch)
         for number, obj in _objects(path, done):
-            job = Job(number, str(number), echo={"request": (obj or {}).get("request")})
+            job = Job(number, str(number), echo={k: obj[k] for k in self.echoed if k in (obj or {})})
             converted, why = (
-                adapt.openai_request(obj, "vertex", line=number, model=model)
-                if obj
-                else (None, "not a JSON object")
+                adapt.openai_request(obj, self.dialect, line=number, model=model)
+                if obj is not None
+                else (None, f"line {number} is not a JSON object")
             )
             if converted is None:
                 job.refusal = _refused(why)
@@ -197,9 +204,17 @@ class VertexKind(Kind):
                 job.endpoint, job.body = converted["url"], converted["body"]
             yield job
 
+
+class VertexKind(BucketKind):
+    name = dialect = "vertex"
+    echoed = ("request",)
+
+    def model(self, batch: dict) -> str:
+        return batch["model"].rsplit("/", 1)[-1]  # publishers/google/models/NAME
+
     def result(self, job: Job, answer: Answer) -> tuple[dict, str]:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
-        line = {"status": "", "processed_time": stamp, "request": job.echo["request"]}
+        line = {"status": "", "processed_time": stamp, "request": job.echo.get("request")}
         if 200 <= answer.status_code < 300:
             return line | {"response": adapt.gemini_response(answer.body)}, SUCCEEDED
         return line | {"status": adapt.error_message(answer.body)}, ERRORED
@@ -209,26 +224,9 @@ class VertexKind(Kind):
             buckets.publish(output, record["params"]["output_directory"] + "/predictions.jsonl")
 
 
-class BedrockKind(Kind):
-    name = "bedrock"
-    validates = False
-    split_files = False
-    not_run = ()  # a stopped job's outputs hold what ran
-
-    def jobs(self, path, batch: dict, done: set[str]) -> Iterator[Job]:
-        for number, obj in _objects(path, done):
-            obj = obj or {}
-            job = Job(number, str(number), echo={k: obj[k] for k in ("recordId", "modelInput") if k in obj})
-            converted, why = (
-                adapt.openai_request(obj, "bedrock", line=number, model=batch["model"])
-                if obj
-                else (None, "not a JSON object")
-            )
-            if converted is None:
-                job.refusal = _refused(why)
-            else:
-                job.endpoint, job.body = converted["url"], converted["body"]
-            yield job
+class BedrockKind(BucketKind):
+    name = dialect = "bedrock"
+    echoed = ("recordId", "modelInput")
 
     def result(self, job: Job, answer: Answer) -> tuple[dict, str]:
         if 200 <= answer.status_code < 300:

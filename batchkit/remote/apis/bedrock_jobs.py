@@ -24,9 +24,8 @@ from ...errors import UsageError
 from ...lenient import as_int
 from ..client import ANSWERED, OTHER, TIMEOUT, UNREACHABLE, Client, Failure, Place, ResultFile
 from ..records import ENDED_AT, FILE_KEY, SHA_KEY, Batch, BatchError, BytesMoved, Model, RemoteFile
-from ..sending import file_digest
 from .sdk import sdk
-from .storage import Bucket, joined, staged_name
+from .storage import Bucket, joined
 
 STATES = {
     "Submitted": "validating",
@@ -167,17 +166,10 @@ class BedrockJobs(Client):
     # --- the protocol -----------------------------------------------------------------------------------
 
     def upload(self, path: Path, progress: BytesMoved | None = None) -> RemoteFile:
-        url = staged_name(self._staging().prefix, file_digest(path)[0])
-        size = path.stat().st_size
-        if self._bucket.size(url) != size:  # named by its content: one of that size is this content
-            self._bucket.put(path, url, progress)
-        return RemoteFile(id=url, filename=path.name, bytes=size, purpose="batch", status="processed")
+        return self._bucket.stage(path, self._staging().prefix, progress)
 
     def file(self, file_id: str) -> RemoteFile:
-        size = self._bucket.size(file_id)
-        return RemoteFile(
-            id=file_id, bytes=size, purpose="batch", status="processed" if size is not None else "deleted"
-        )
+        return self._bucket.staged(file_id)
 
     def remove_file(self, file_id: str) -> bool:
         return self._bucket.remove(file_id)

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ...errors import RemoteError, UsageError
-from ..records import BytesMoved
+from ..records import BytesMoved, RemoteFile
+from ..sending import file_digest
 from .sdk import sdk
 
 SCHEMES = {"gs": "vertex", "s3": "bedrock"}  # the scheme → the extra that installs its file system
@@ -112,6 +113,21 @@ class Bucket:
                 if progress:
                     progress(done + written, None)
         return written
+
+    def stage(self, path: Path, prefix: str, progress: BytesMoved | None = None) -> RemoteFile:
+        """Put a batch file under a prefix, named by its content (one already there of its size is it)."""
+        url = staged_name(prefix, file_digest(path)[0])
+        size = path.stat().st_size
+        if self.size(url) != size:
+            self.put(path, url, progress)
+        return RemoteFile(id=url, filename=path.name, bytes=size, purpose="batch", status="processed")
+
+    def staged(self, url: str) -> RemoteFile:
+        """A staged file as a RemoteFile (status "deleted" when it is gone)."""
+        size = self.size(url)
+        return RemoteFile(
+            id=url, bytes=size, purpose="batch", status="processed" if size is not None else "deleted"
+        )
 
     def remove(self, url: str) -> bool:
         """Delete an object; False when it was already gone."""

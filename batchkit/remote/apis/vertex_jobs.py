@@ -24,9 +24,8 @@ from ...errors import UsageError
 from ...lenient import as_int
 from ..client import Place, ResultFile
 from ..records import FILE_KEY, SHA_KEY, BytesMoved, Model, RemoteFile
-from ..sending import file_digest
 from .gemini_batches import GeminiBatches, display_name, parse_batch
-from .storage import Bucket, joined, staged_name
+from .storage import Bucket, joined
 
 DEFAULT_LOCATION = "us-central1"  # where Vertex's batch guide runs its examples; GOOGLE_CLOUD_LOCATION wins
 PREDICTIONS = "predictions"  # the files Vertex writes its result lines to start with this
@@ -104,16 +103,10 @@ class VertexJobs(GeminiBatches):
         return staging.prefix
 
     def upload(self, path: Path, progress: BytesMoved | None = None) -> RemoteFile:
-        url = staged_name(self._stage_prefix(), file_digest(path)[0])
-        size = path.stat().st_size
-        if self._bucket.size(url) != size:  # named by its content: one of that size is this content
-            self._bucket.put(path, url, progress)
-        return RemoteFile(id=url, filename=path.name, bytes=size, purpose="batch", status="processed")
+        return self._bucket.stage(path, self._stage_prefix(), progress)
 
     def file(self, file_id: str) -> RemoteFile:
-        size = self._bucket.size(file_id)
-        status = "processed" if size is not None else "deleted"
-        return RemoteFile(id=file_id, bytes=size, purpose="batch", status=status)
+        return self._bucket.staged(file_id)
 
     def remove_file(self, file_id: str) -> bool:
         return self._bucket.remove(file_id)
