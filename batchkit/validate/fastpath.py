@@ -364,13 +364,19 @@ def line_decoder():
 DECODE_ERRORS = (msgspec.MsgspecError, ValueError, KeyError, RecursionError)
 
 
+UNSET = msgspec.UNSET
+
+
 @functools.cache
 def decoder_for(dialect: Dialect):
-    """(decode, keys) for one format's lines: `decode` parses and checks a line against its schema (raising
-    for any line the reference path must see), `keys(line)` gives (id, endpoint, model) of a decoded line,
-    or None when a rule needs the whole line (the reference path then reads it)."""
+    """(decode, keys, urls, pairs) for one format's lines: `decode` parses and checks a line against its
+    schema (raising for any line the reference path must see). `keys(line)` gives (id, endpoint, model) of
+    a decoded line, or None when a rule needs the whole line (the reference path then reads it); for
+    OpenAI's lines it is None and the validator reads them itself by `urls` (line type → url) and `pairs`
+    (the body fields a rule needs together, see `rule_pairs`)."""
     if dialect is OPENAI:
-        return line_decoder()[0], _openai_keys()
+        decode, urls = line_decoder()
+        return decode, None, urls, rule_pairs()
     decode = msgspec.json.Decoder(Converter(dialect.schema, closed=True).root()).decode
     to_builtins, read = msgspec.to_builtins, dialect.read
 
@@ -378,20 +384,4 @@ def decoder_for(dialect: Dialect):
         request = read(to_builtins(line))
         return request.id, request.endpoint, request.model
 
-    return decode, keys
-
-
-def _openai_keys():
-    """OpenAI lines: the id, the url their type was tagged by, the body's model — unless the body has both
-    fields of a rule's pair."""
-    urls, pairs = line_decoder()[1], rule_pairs()
-    unset = msgspec.UNSET
-
-    def keys(line):
-        body = line.body
-        for first, second in pairs:
-            if getattr(body, first, unset) is not unset and getattr(body, second, unset) is not unset:
-                return None
-        return line.custom_id, urls[type(line)], body.model
-
-    return keys
+    return decode, keys, {}, ()
