@@ -295,3 +295,15 @@ def test_forget_remote_files_removes_the_staged_input_once_the_job_ended(slow_se
     assert f"removed {'s3' if provider == 'bedrock' else 'gs'}://" in forgotten.stdout
     assert staged not in bucket_objects(provider, "forget/")
     assert json.loads(invoke("list", "--format", "json").stdout) == []
+
+
+def test_python_submit_stages_and_waits(server, tmp_path):
+    import batchkit
+
+    path = batch_file(tmp_path, "vertex", prefix="py")
+    jobs = batchkit.submit(path, provider="vertex", base_url=server.root_url, project=PROJECT, location=LOCATION,
+                           stage=f"gs://{GCS_BUCKET}/python/", model=MODEL, interval=0.2)  # fmt: skip
+    (job,) = jobs
+    assert job.status().status == "completed"
+    assert jobs.results() == [tmp_path / "py-vertex.output.jsonl"]
+    assert f"python/{file_digest(path)[0]}.jsonl" in bucket_objects("vertex", "python/")
