@@ -1,10 +1,12 @@
 """The `{custom_id, body}` line of Mistral, Together and Fireworks: an OpenAI body without method or
-url, the model usually set on the job (so `body.model` is optional)."""
+url, the model usually set on the job (so `body.model` is optional). Mistral and Together answer with
+OpenAI's result lines; Fireworks' output dataset holds the answer itself under `response`."""
 
 from __future__ import annotations
 
 from .base import OPENAI_URLS, Dialect, Request
 from .chat import CHAT, EMBEDDINGS, Chat, Context, inner, with_model
+from .results import from_bare_answer
 
 
 class CustomBody(Dialect):
@@ -47,7 +49,11 @@ class CustomBody(Dialect):
         return {"custom_id": chat.id, "body": with_model(chat.body, ctx.model)}
 
     def holds_result(self, obj: dict) -> bool:
-        return False  # Mistral and Together answer with OpenAI's result lines
+        # Fireworks' {custom_id, response: <chat completion>}: no status code or body around the answer
+        response = obj.get("response")
+        return (
+            type(response) is dict and "choices" in response and not {"status_code", "body"} & response.keys()
+        )
 
     def result(self, obj: dict) -> dict:
-        return obj
+        return from_bare_answer(obj)

@@ -15,6 +15,7 @@ from ..errors import InputError
 from ..findings import WARNING, Finding
 from ..formats import Request, read_requests
 from ..lines import open_binary, source_name
+from ..remote import line_hash as stable_line_hash
 from .parsed import Expected, request_schema
 from .report import MergeReport
 
@@ -42,6 +43,8 @@ class RequestIndex:
         self.expected: list[Expected] = []  # distinct answer schemas the requests asked for
         self.expected_at = array("i")  # row → index into `expected`, -1 when it asked for none
         self._expected_index: dict[bytes, int] = {}
+        self.dialects: list[str | None] = []  # per file: the line format of its first request
+        self.content_hashes: array | None = None  # row → `line_hash` of its line, when asked for
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -87,6 +90,11 @@ class RequestIndex:
         self.line.append(number)
         self.line_hash.append(line_hash)
         self.expected_at.append(self._expect(request))
+        if self.content_hashes is not None:
+            self.content_hashes.append(stable_line_hash(request.raw))
+
+    def dialect_of(self, row: int) -> str | None:
+        return self.dialects[self.file_index[row]]
 
     def alias(self, id_map: dict[str, str | None]) -> int:
         """Lets results name requests by the ids a conversion wrote (`id_map`: written → original id);
@@ -111,13 +119,19 @@ class RequestIndex:
         )
 
 
-def index_requests(paths: Sequence, report: MergeReport, progress: StageRead | None) -> RequestIndex:
+def index_requests(
+    paths: Sequence, report: MergeReport, progress: StageRead | None, hash_lines: bool = False
+) -> RequestIndex:
     """Every request line of `paths`; problems go to the report. A file of result lines given as
-    input, or a file without one request line, is an InputError naming the file."""
+    input, or a file without one request line, is an InputError naming the file. `hash_lines` keeps
+    each line's `line_hash` (to look it up among the lines a batch was submitted with)."""
     requests = RequestIndex()
+    if hash_lines:
+        requests.content_hashes = array("Q")
     for path in paths:
         name = source_name(path)
         requests.files.append(name)
+        requests.dialects.append(None)
         _read_file(path, name, requests, report, progress)
     report.requests = len(requests)
     return requests
@@ -142,6 +156,8 @@ def _read_file(path, name: str, requests: RequestIndex, report: MergeReport, pro
                 emit(Finding(code, message, request.line, request.format.id_pointer))
                 continue
             counts["added"] += 1
+            if requests.dialects[-1] is None:
+                requests.dialects[-1] = request.format.name
             requests.add(request, emit)
     if not stats.get("content", True):
         emit(Finding("empty-file", "the input file has no requests", None, severity=WARNING))

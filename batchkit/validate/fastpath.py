@@ -95,7 +95,8 @@ class Converter:
             return self.all_of(node, doc)
         if "anyOf" in node:
             if set(node) - ANNOTATIONS - {"anyOf"}:
-                return Reject
+                node = first_alternative(node)
+                return Reject if node is None else self.convert(node, doc, top=top, tag=tag, field=field)
             return self.union([self.convert(b, doc, field=field) for b in node["anyOf"]])
         keys = set(node) - ANNOTATIONS
         if "if" in keys:
@@ -295,6 +296,18 @@ def without_condition(node: dict) -> dict | None:
     plain = {k: v for k, v in node.items() if k not in ("if", "then")}
     if then.get("required"):
         plain["required"] = sorted(set(node.get("required", [])) | set(then["required"]))
+    return plain
+
+
+def first_alternative(node: dict) -> dict | None:
+    """An object whose `anyOf` only names which fields it needs (one of several sets) with its first set
+    required, which is stricter, never looser: bodies with another set take the reference path. Any other
+    `anyOf` beside more keywords gives None."""
+    branches = node["anyOf"]
+    if not all(isinstance(b, dict) and not set(b) - ANNOTATIONS - {"required"} for b in branches):
+        return None
+    plain = {k: v for k, v in node.items() if k != "anyOf"}
+    plain["required"] = sorted(set(node.get("required", [])) | set(branches[0].get("required", [])))
     return plain
 
 
