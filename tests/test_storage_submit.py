@@ -280,6 +280,20 @@ def test_bedrock_refuses_fewer_records_than_its_minimum_before_staging(server, t
     assert bucket_objects("bedrock", "few/") == [] and server_jobs("bedrock", server) == before
 
 
+def test_bedrock_refuses_more_records_than_its_maximum_before_staging(server, tmp_path):
+    path = tmp_path / "many-bedrock.jsonl"
+    line = (
+        '{{"recordId":"r{}","modelInput":{{"anthropic_version":"bedrock-2023-05-31","max_tokens":5,'
+        '"messages":[{{"role":"user","content":"q"}}]}}}}\n'
+    )
+    path.write_text("".join(line.format(i) for i in range(50_001)))
+    before = server_jobs("bedrock", server)
+    refused = invoke("submit", path, *where("bedrock", "many", server), "--model", MODEL)
+    assert refused.returncode == 1, refused.stderr  # the data breaks the provider's rule
+    assert "not submitted" in refused.stderr and "50,000" in refused.stdout + refused.stderr
+    assert bucket_objects("bedrock", "many/") == [] and server_jobs("bedrock", server) == before
+
+
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_forget_remote_files_removes_the_staged_input_once_the_job_ended(slow_server, tmp_path, provider):
     path = batch_file(tmp_path, provider, prefix="forget")
