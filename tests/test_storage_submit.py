@@ -223,6 +223,31 @@ def test_submit_killed_while_staging_resumes_without_a_second_job(server, storag
     assert f"kill/{sha}.jsonl" in bucket_objects(provider, "kill/")
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_second_submission_of_the_content_reuses_the_staged_object(server, storage, tmp_path, provider):
+    path = batch_file(tmp_path, provider, rows=100, prefix="reuse")
+    sha = file_digest(path)[0]
+    staging = (
+        f"PUT /{S3_BUCKET}/reuse/{sha}.jsonl"
+        if provider == "bedrock"
+        else f"POST /upload/storage/v1/b/{GCS_BUCKET}/o"
+    )
+    first = invoke("submit", path, *where(provider, "reuse", server), "--model", MODEL)
+    assert first.returncode == 0, first.stderr
+    before = server_jobs(provider, server)
+    storage_url = storage.s3_url if provider == "bedrock" else storage.gcs_url
+    variable = "AWS_ENDPOINT_URL_S3" if provider == "bedrock" else "STORAGE_EMULATOR_HOST"
+    with Proxy(storage_url) as proxy:
+        env = {variable: proxy.base_url.removesuffix("/v1")}
+        again = invoke("submit", path, *where(provider, "reuse", server), "--model", MODEL, "--force", **env)
+        assert again.returncode == 0, again.stderr
+        assert sum(proxy.hits.values()) > 0 and proxy.hits[staging] == 0, proxy.hits  # looked, sent nothing
+    (job_id,) = set(server_jobs(provider, server)) - set(before)  # a second job, of the same object
+    shown = json.loads(invoke("status", job_id, *place_only(provider, server), "--format", "json").stdout)
+    assert shown["input_file_id"].endswith(f"/reuse/{sha}.jsonl")
+    assert bucket_objects(provider, "reuse/").count(f"reuse/{sha}.jsonl") == 1
+
+
 def test_bedrock_requests_must_be_signed_by_the_account(server):
     import boto3
     from botocore import UNSIGNED

@@ -34,11 +34,12 @@ def split_url(url: str) -> tuple[str, str]:
 
 def filesystem(scheme: str):
     """The fsspec file system of a scheme (the core GCS one: the experimental one probes a gRPC endpoint
-    that emulators and some networks do not offer)."""
+    that emulators and some networks do not offer). A new one each time, not fsspec's cached instance, so
+    the endpoint and credentials are the ones the environment holds now."""
     if scheme == "gs":
         core = sdk("gcsfs.core", SCHEMES[scheme])
-        return core.GCSFileSystem(token="google_default")
-    return sdk("s3fs", SCHEMES[scheme]).S3FileSystem()
+        return core.GCSFileSystem(token="google_default", skip_instance_cache=True)
+    return sdk("s3fs", SCHEMES[scheme]).S3FileSystem(skip_instance_cache=True)
 
 
 def staged_name(prefix: str, sha256: str) -> str:
