@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from .common import say
 from .remote_options import connection_options, open_session
 
 
@@ -20,6 +21,6 @@ def forget(ref, provider, base_url, api_key_env, remote_files):
         forgotten = session.forget(ref, remote_files=remote_files)
     for entry in forgotten.entries:
         what = entry.batch_id or f"an unfinished submission ({entry.step})"
-        click.echo(f"forgot {what} of {entry.path} to {entry.base_url}")
+        say(f"forgot {what} of {entry.path} to {entry.base_url}")
     for url in forgotten.removed:
-        click.echo(f"removed {url}")
+        say(f"removed {url}")

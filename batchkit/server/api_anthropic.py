@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
 
 from ..providers import get_provider
-from .http import ApiError, db, json_object, limit_param
+from .http import ApiError, capped, db, json_object, limit_param
 from .routes import cancel, create_inline, ended_at, rfc3339, root_url, window
 
 ROW = get_provider("anthropic")
@@ -89,9 +89,10 @@ def _checked_requests(body: dict) -> list[dict]:
 
 @router.post("")
 async def create(request: Request):
-    if len(await request.body()) > ROW.max_bytes:
-        raise ApiError(413, f"Request exceeds the maximum size of {ROW.max_bytes:,} bytes")
-    requests = _checked_requests(await json_object(request))
+    def too_large() -> ApiError:
+        return ApiError(413, f"Request exceeds the maximum size of {ROW.max_bytes:,} bytes")
+
+    requests = _checked_requests(await json_object(capped(request, ROW.max_bytes, too_large)))
     record = await create_inline(
         request, "anthropic", requests, endpoint="/v1/messages", metadata=None, params={},
         window_seconds=window(request), total=len(requests),

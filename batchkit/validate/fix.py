@@ -14,7 +14,6 @@ report: the result is validated again and returned with the changes.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import os
 import shutil
@@ -210,22 +209,14 @@ class _Tally:
             yield raw + b"\n"
 
 
-_CANNOT_WRITE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
-
-
 def _write(output, lines: _Tally, validator) -> Path | None:
     """Write the lines to a stream, or whole-or-not-at-all to a path (returned); validate them as they go."""
     if hasattr(output, "write"):
         _emit(output, lines, validator)
         return None
     path = Path(output)
-    try:
-        with atomic_write(path) as f:
-            _emit(f, lines, validator)
-    except OSError as e:
-        if e.errno not in _CANNOT_WRITE:
-            raise
-        raise InputError(f"{path.parent}: cannot write {path.name} there: {e.strerror}") from None
+    with atomic_write(path) as f:
+        _emit(f, lines, validator)
     return path
 
 
