@@ -248,6 +248,18 @@ def test_a_second_submission_of_the_content_reuses_the_staged_object(server, sto
     assert bucket_objects(provider, "reuse/").count(f"reuse/{sha}.jsonl") == 1
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_serve_refuses_a_staged_input_larger_than_its_limit_before_reading_it(storage, tmp_path, provider):
+    path = batch_file(tmp_path, provider, rows=100, prefix="big")
+    size = path.stat().st_size
+    args = ("--max-file-size", str(size - 1), "--api-key-env", TOKEN_VAR)
+    with running_server(*args, data_dir=tmp_path / "serve", env={TOKEN_VAR: TOKEN}) as small:
+        refused = invoke("submit", path, *where(provider, "big", small), "--model", MODEL)
+        assert refused.returncode == 2, refused.stderr
+        assert f"holds {size:,} bytes, more than this server's --max-file-size" in refused.stderr
+        assert server_jobs(provider, small) == {}
+
+
 def test_bedrock_requests_must_be_signed_by_the_account(server):
     import boto3
     from botocore import UNSIGNED

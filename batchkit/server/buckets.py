@@ -20,8 +20,16 @@ def bucket(url: str) -> Bucket:
     return _BUCKETS[scheme]
 
 
-def fetch(url: str, path: Path) -> int:
-    """Copy an object into a local file (synced); its size."""
+class TooLarge(Exception):
+    """An object larger than the server takes."""
+
+
+def fetch(url: str, path: Path, limit: int) -> int:
+    """Copy an object of at most `limit` bytes into a local file (synced); its size. A larger one is
+    refused (`TooLarge`) before any of it is read."""
+    size = bucket(url).size(url)
+    if size is not None and size > limit:
+        raise TooLarge(f"{url} holds {size:,} bytes, more than this server's --max-file-size of {limit:,}")
     with open(path, "wb") as out:
         size = bucket(url).copy(url, out)
         out.flush()

@@ -124,8 +124,8 @@ async def create_from_object(request: Request, surface: str, url: str, refuse, *
     file_id, part = store.upload_path()
     try:
         try:
-            await asyncio.to_thread(buckets.fetch, url, part)
-        except RemoteError as e:
+            await asyncio.to_thread(buckets.fetch, url, part, request.app.state.config.max_file_size)
+        except (RemoteError, buckets.TooLarge) as e:
             raise refuse(str(e)) from None
         record = await db(store.create_batch, surface=surface, input_file_id=file_id, written=part, metadata=None,
                           **fields)  # fmt: skip
