@@ -11,6 +11,7 @@ import re
 import orjson
 
 from .findings import ERROR, Finding, Report
+from .lines import dumps_json
 
 FORMATS = ("text", "json", "github")
 GROUP_FROM = 4  # a code found this many times prints as one line in text output
@@ -44,7 +45,7 @@ def printable_lines(text: str) -> str:
 def json_text(value, indent: bool = True) -> str:
     """`value` as JSON for a terminal or a log: the characters `printable` escapes, which JSON may carry
     raw inside strings (C1 controls, DEL, the bidirectional overrides), written as \\u escapes."""
-    text = orjson.dumps(value, option=orjson.OPT_INDENT_2 if indent else 0).decode()
+    text = dumps_json(value, orjson.OPT_INDENT_2 if indent else 0).decode()  # integers past 64 bits too
     return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 

@@ -108,3 +108,18 @@ def test_names_from_the_file_are_escaped_and_groups_bounded(tmp_path, monkeypatc
     doc = json.loads(run(path, "-p", "openai", "--format", "json").output)
     assert [(m["model"], m["requests"]) for m in doc["files"][0]["models"]] == [
         ("evil\x1b[31mred", 1), ("m2", 2), ("m3", 1), ("(more models)", 2)]  # fmt: skip
+
+
+def test_json_totals_past_64_bits_are_written_exactly(tmp_path):
+    biggest = 2**63 - 1  # the largest max_tokens a line can carry; three of them sum past 64 bits
+    path = write_batch(tmp_path / "big.jsonl", [{**mixed_file_body(), "max_tokens": biggest}] * 3)
+    result = run(path, "--format", "json", "-p", "openai")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["totals"]["output_ceiling"] == 3 * biggest
+    assert data["files"][0]["models"][0]["output_ceiling"] == 3 * biggest
+    assert data["totals"]["cost"]["USD"]["high"] > 1e12  # the cost of that ceiling, a plain float
+
+
+def mixed_file_body() -> dict:
+    return {"model": "gpt-4o-mini", "messages": COOKBOOK_MESSAGES}

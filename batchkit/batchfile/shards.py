@@ -11,6 +11,7 @@ import orjson
 from ..atomic import cannot_write, discard_part, new_file_mode, new_part, remove_stale_parts, signals_held
 from ..errors import InputError, UsageError
 from ..formats import OPENAI, Dialect
+from ..lines import too_deep
 from ..tokens import request_tokens
 from .manifest import Manifest, read_manifest, shard_path, shard_pattern, write_manifest
 
@@ -193,11 +194,11 @@ def _cannot_fit(number: int | None, amount: str, limit: str, raise_what: str) ->
 
 def line_tokens(line: bytes, dialect: Dialect = OPENAI) -> int:
     """The prompt tokens of one request line in `dialect` (batchkit.tokens); 0 for a line that is not a
-    request, which validation reports."""
+    request (or one nested past MAX_DEPTH), which validation reports."""
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError:
         return 0
-    if type(obj) is not dict or dialect.body_of(obj) is None:
+    if type(obj) is not dict or too_deep(obj, line) or dialect.body_of(obj) is None:
         return 0
     return request_tokens(dialect.read(obj))

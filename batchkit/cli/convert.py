@@ -94,7 +94,8 @@ def convert(source, output, to, provider, model, max_tokens, endpoint, drop_unsu
             say(f"{len(result.dropped):,} field(s) dropped (--drop-unsupported)", err=True)
         if result.id_map is not None:
             say(f"ids changed to fit the provider's rule: map in {result.id_map}", err=True)
-    click.get_current_context().exit(1 if result.skipped or not result.conversion.valid else 0)
+    invalid = result.validation is not None and not result.validation.valid  # written under --force
+    click.get_current_context().exit(1 if result.skipped or not result.conversion.valid or invalid else 0)
 
 
 def _echo(text: str) -> None:

@@ -10,8 +10,6 @@ and every request that never ran is `canceled` or `expired` in the results. Each
 
 from __future__ import annotations
 
-import re
-
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
 
@@ -75,7 +73,7 @@ def _checked_requests(body: dict) -> list[dict]:
         if not isinstance(item, dict) or set(item) - {"custom_id", "params"}:
             raise ApiError(400, f"{where}: Input should be an object with custom_id and params only")
         custom_id = item.get("custom_id")
-        if not isinstance(custom_id, str) or not re.fullmatch(ROW.custom_id_pattern, custom_id):
+        if not isinstance(custom_id, str) or not ROW.custom_id_re.match(custom_id):
             raise ApiError(400, f"{where}.custom_id: String should match pattern '{ROW.custom_id_pattern}'")
         if custom_id in seen:
             raise ApiError(

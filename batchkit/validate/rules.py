@@ -3,7 +3,6 @@ and id rules, tool-call pairing, and advice. Everything provider-specific is rea
 
 from __future__ import annotations
 
-import re
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -13,7 +12,7 @@ from functools import partial
 from .. import schemas
 from ..findings import Finding
 from ..formats import OPENAI, Dialect, Request
-from ..providers import Provider
+from ..providers import Provider, id_rule
 from .explain import did_you_mean, field_name, pointer
 from .strict import check_structured_output
 
@@ -40,6 +39,9 @@ class BodyRule:
     applies: Callable[[dict], bool] = lambda b: True
     message: Callable[[dict], str] = lambda b: ""
     check: Callable | None = None  # (line, body, emit, provider): reports its own findings and paths
+    # The check's verdict on a body holding only this one field is never more lenient than on the whole
+    # body: the fast path then decides a line by the field's value, checked once per distinct value.
+    by_value: bool = False
 
     @property
     def path(self) -> str:
@@ -107,6 +109,7 @@ BODY_RULES += tuple(
         "structured-output",
         (name,),
         check=partial(_structured_output, field=name),
+        by_value=True,  # JSON mode without the messages is a finding: such a line takes the reference path
     )
     for name in ("response_format", "text", "tools")
 )
@@ -205,7 +208,7 @@ class LineRules:
         self.provider = provider
         self.dialect = dialect
         self.id_rule = provider.custom_id_pattern or dialect.id_pattern
-        self.id_match = re.compile(self.id_rule).fullmatch if self.id_rule else None
+        self.id_match = id_rule(self.id_rule).match if self.id_rule else None
         self.allowed = frozenset(provider.endpoints) if provider.endpoints is not None else None
         self.ids = ids if ids is not None else ExactIds(dialect)
         self.first_model = first_model

@@ -18,7 +18,9 @@ LOCAL = PROVIDERS["local"]
 EXECUTABLE_ENDPOINTS = LOCAL.endpoints
 
 MAX_BATCH_ERRORS = 1000  # errors.data entries kept for a batch that fails validation
-READING_CODES = frozenset({"invalid-json", "invalid-encoding", "not-an-object", "json-array-file"})
+READING_CODES = frozenset(
+    {"invalid-json", "invalid-encoding", "not-an-object", "json-array-file", "json-objects-spread"}
+)
 LINE_FIELDS = ("custom_id", "method", "url", "body")
 # body fields whose absence or wrong shape fails the whole batch at validation, per OpenAI
 BODY_FIELDS = frozenset({"model", "messages", "input", "prompt"})
