@@ -43,6 +43,7 @@ class Provider:
     endpoints: tuple[str, ...] | None  # None: any endpoint
     max_requests: int | None = None
     max_bytes: int | None = None
+    min_requests: int | None = None  # the fewest requests a batch may hold (checked before submitting)
     one_model: bool = False
     one_endpoint: bool = False
     custom_id_pattern: str | None = None
@@ -58,7 +59,7 @@ class Provider:
     # OpenAI or Azure limit depends on the account's tier, so it is not data here).
     enqueued_tokens: int | None = None
     # Submitting: which remote API implementation speaks to it (batchkit.remote.apis: "openai", "anthropic",
-    # "gemini", "mistral"), or None with `no_batch_api` saying why and what to use instead.
+    # "gemini", "mistral", "vertex", "bedrock"), or None with `no_batch_api` saying why and what to use instead.
     remote_api: str | None = "openai"
     no_batch_api: str | None = None
     upload_purpose: str = "batch"  # the Files API `purpose` of a batch input file
@@ -155,30 +156,33 @@ PROVIDERS: dict[str, Provider] = {
             remote_api="gemini",
             model_on_batch=True,
         ),
+        # Vertex AI batch prediction: the file staged in Cloud Storage, the job created with google-genai in
+        # Vertex mode (cloud.google.com/vertex-ai/generative-ai/docs/multimodal/batch-prediction-from-cloud-storage;
+        # python-genai batches.py); request-count limits are not documented
         Provider(
             name="vertex",
-            description="Vertex AI batch prediction: {request} lines (the id rides in request.labels)",
-            endpoints=None,  # request-count limits are not documented
+            description="Vertex AI batch prediction: {request} lines (the id rides in request.labels), staged in gs://",
+            endpoints=None,
             dialect="vertex",
             also_dialects=("openai",),  # partner models (Llama, Qwen …) take the OpenAI line
-            remote_api=None,
-            no_batch_api=(
-                "Vertex AI batch prediction reads its input from Cloud Storage or BigQuery, which batchkit "
-                "does not write to; copy the file to a gs:// bucket and create the job with the google-genai "
-                "SDK (vertexai=True) or the gcloud CLI"
-            ),
+            remote_api="vertex",
+            model_on_batch=True,
         ),
+        # Bedrock batch inference: the file staged in S3, the job through boto3 (create_model_invocation_job).
+        # Records per job: the quotas "Minimum number of records per batch inference job" (default 100) and
+        # "Records per batch inference job" (default 50,000 for most models), named in the user guide's
+        # batch-inference-data page and valued in the General Reference's Bedrock quotas; both are per model
+        # and adjustable, so these are the defaults. The timeout takes 24 to 168 hours.
         Provider(
             name="bedrock",
-            description="AWS Bedrock batch inference: {recordId, modelInput} lines, model on the job",
+            description="AWS Bedrock batch inference: {recordId, modelInput} lines, staged in s3://, 100 to 50,000",
             endpoints=None,
+            min_requests=100,
+            max_requests=50_000,
+            completion_windows=("24h", "48h", "72h", "96h", "120h", "144h", "168h"),
             dialect="bedrock",
-            remote_api=None,
-            no_batch_api=(
-                "Bedrock batch inference reads its input from S3, which batchkit does not write to; copy the "
-                "file to an S3 bucket and create the job with boto3 (create_model_invocation_job) or the "
-                "AWS CLI"
-            ),
+            remote_api="bedrock",
+            model_on_batch=True,
         ),
         # Mistral batch jobs: file upload (purpose batch), model and endpoint on the job
         # (docs.mistral.ai batch processing; mistralai client/jobs.py): the window becomes timeout_hours

@@ -452,10 +452,14 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
 
     def _answer(self, answer, data: bytes) -> None:
         self.send_response(answer.status)
+        head = self.command == "HEAD"  # no body, and the length is the object's: pass the upstream's on
         for name, value in answer.getheaders():
-            if name.lower() not in ("transfer-encoding", "content-length", "connection"):
+            if name.lower() not in ("transfer-encoding", "connection") and (
+                head or name.lower() != "content-length"
+            ):
                 self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
+        if not head:
+            self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 
@@ -481,7 +485,7 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
             return
         self._answer(answer, data)
 
-    do_GET = do_POST = do_DELETE = _handle
+    do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _handle
 
 
 class Proxy:

@@ -23,6 +23,11 @@ from .remote_options import connection_options, open_session
 @click.option("--model", metavar="NAME",
               help="The batch's model, for APIs that take it on the batch (Gemini, Mistral) "
               "[default: the one model the requests name].")  # fmt: skip
+@click.option("--stage", metavar="URL",
+              help="Vertex AI, Bedrock: the bucket prefix the file is staged under (gs://BUCKET/PREFIX/, "
+              "s3://BUCKET/PREFIX/), named by its content; the job's outputs go under PREFIX/output/.")  # fmt: skip
+@click.option("--role-arn", metavar="ARN",
+              help="Bedrock: the service role the job reads and writes the bucket with.")  # fmt: skip
 @click.option("--wait", is_flag=True, help="Watch until done, then download the results.")
 @click.option("--no-validate", is_flag=True, help="Upload without validating first.")
 @click.option(
@@ -43,8 +48,9 @@ from .remote_options import connection_options, open_session
               "(the shape `batchkit estimate --prices` takes).")  # fmt: skip
 @subset_options
 def submit(
-    files, provider, base_url, api_key_env, completion_window, metadata_pairs, model, wait, no_validate, force,
-    interval, output_dir, quiet, max_enqueued_tokens, max_batches, max_cost, prices, limit, sample, seed,
+    files, provider, base_url, api_key_env, completion_window, metadata_pairs, model, stage, role_arn, wait,
+    no_validate, force, interval, output_dir, quiet, max_enqueued_tokens, max_batches, max_cost, prices, limit,
+    sample, seed,
 ):  # fmt: skip
     """Validate, upload and create one batch per FILE (shards from `build` go together). A file's content
     identifies its batch: a copy under another name is the same batch, and is not submitted again.
@@ -52,9 +58,10 @@ def submit(
     With an enqueued-token cap (--max-enqueued-tokens, or the provider's own) or --max-batches, the files
     form a queue: each goes when it fits, a batch refused with token_limit_exceeded goes again later as a
     new batch, and the command returns when all have ended. Run it again after an interruption to resume."""
-    from ..remote import QueueOptions, check_cost, check_countable, parse_metadata, shard_tokens
+    from ..remote import QueueOptions, Staging, check_cost, check_countable, parse_metadata, shard_tokens
 
     metadata = parse_metadata(metadata_pairs)
+    staging = Staging(stage, role_arn) if stage or role_arn else None
     subset = subset_of(limit, sample, seed)
     files = [str(chosen_file(Path(f), subset, quiet)) for f in files]
     display = Display(quiet)
@@ -70,7 +77,7 @@ def submit(
                 check_countable(counted, "the enqueued-token cap")
         if queued:
             options = {"completion_window": completion_window, "metadata": metadata,
-                       "validate": not no_validate, "force": force, "model": model}  # fmt: skip
+                       "validate": not no_validate, "force": force, "model": model, "staging": staging}  # fmt: skip
             queue_options = QueueOptions(cap, max_batches, interval)
             batches = _queue(session, zip(files, tokens, strict=True), display, options, queue_options)
             if wait:
@@ -78,7 +85,8 @@ def submit(
             fail_unless_completed(batches)
             return
         submitted = _submit_all(session, files, display, completion_window=completion_window,
-                                metadata=metadata, validate=not no_validate, force=force, model=model)  # fmt: skip
+                                metadata=metadata, validate=not no_validate, force=force, model=model,
+                                staging=staging)  # fmt: skip
         refs = [str(s.path) for s in submitted]
         if not wait:
             if submitted and not quiet:

@@ -19,6 +19,7 @@ from .chat import Chat, Context
 from .detect import detect_stream
 from .reading import read_requests, requests_of
 from .registry import DIALECTS, OPENAI, detect, get_dialect, is_result_line, result_line
+from .results import unrun_line
 
 __all__ = [
     "DIALECTS",
@@ -34,4 +35,5 @@ __all__ = [
     "read_requests",
     "requests_of",
     "result_line",
+    "unrun_line",
 ]

@@ -75,6 +75,13 @@ def _not_run(custom_id, code: str, message: str) -> dict:
     return {"custom_id": custom_id, "response": None, "error": {"code": code, "message": message}}
 
 
+def unrun_line(custom_id, outcome: str) -> dict:
+    """The OpenAI line of a request its batch never ran: `outcome` "canceled" or "expired"."""
+    if outcome == "expired":
+        return _not_run(custom_id, EXPIRED_CODE, "the batch expired before this request ran")
+    return _not_run(custom_id, CANCELED_CODE, "the batch was canceled before this request ran")
+
+
 def _completion(model, text, calls: list, reason, prompt, completion, created=None) -> dict:
     message = {"role": "assistant", "content": text}
     if calls:
@@ -116,10 +123,8 @@ def from_anthropic(obj: dict) -> dict:
         inner = dict_at(error, "error") or error
         code = inner.get("type") if isinstance(inner.get("type"), str) else None
         return _failed(custom_id, ERROR_STATUS.get(code), code, inner.get("message"))
-    if kind == "expired":
-        return _not_run(custom_id, EXPIRED_CODE, "the batch expired before this request ran")
-    if kind == "canceled":
-        return _not_run(custom_id, CANCELED_CODE, "the batch was canceled before this request ran")
+    if kind in ("expired", "canceled"):
+        return unrun_line(custom_id, kind)
     return {
         "custom_id": custom_id,
         "response": None,

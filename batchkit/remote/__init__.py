@@ -1,5 +1,6 @@
 """Talking to a provider's Batch API: the remote protocol (`client.Client`) with one implementation per API
-(`apis/`: OpenAI's Files + Batches, Anthropic's Message Batches, Gemini's batch mode, Mistral's batch jobs),
+(`apis/`: OpenAI's Files + Batches, Anthropic's Message Batches, Gemini's batch mode, Mistral's batch jobs,
+Vertex AI's and Bedrock's jobs over object storage),
 the records every API answers in (`records`), where to send (`target`), the local ledger of what this
 machine submitted (`ledger`), submitting one file (`sending`), many shards under an enqueued-token cap
 (`queue`), and the `Session` whose methods are what a user does remotely: submit, status, watch, download,
@@ -7,7 +8,7 @@ cancel, the listings, forget and prune; the Python handles over it (`jobs`: subm
 and a ready-made progress bar."""
 
 from .apis import open_client
-from .client import Client, Lookup, Order, ResultFile
+from .client import Client, Lookup, Order, Place, ResultFile
 from .connect import resolve_target
 from .jobs import BatchJob, Submission, submit
 from .ledger import Entry, Ledger, Name, line_hash, line_hashes
@@ -15,8 +16,8 @@ from .progress import tqdm_progress
 from .queue import Queue, QueueOptions, Shard, check_cost, check_countable, shard_tokens
 from .records import STATES, TERMINAL, Batch, BatchError, Model, RemoteFile
 from .sending import SubmitOptions, SubmitResult, file_digest
-from .session import Connection, DownloadResult, Event, Ref, Session, Submitted, parse_metadata
-from .target import Target
+from .session import Connection, DownloadResult, Event, Forgotten, Ref, Session, Submitted, parse_metadata
+from .target import Staging, Target
 
 __all__ = [
     "STATES",
@@ -29,11 +30,13 @@ __all__ = [
     "DownloadResult",
     "Entry",
     "Event",
+    "Forgotten",
     "Ledger",
     "Lookup",
     "Model",
     "Name",
     "Order",
+    "Place",
     "Queue",
     "QueueOptions",
     "Ref",
@@ -41,6 +44,7 @@ __all__ = [
     "ResultFile",
     "Session",
     "Shard",
+    "Staging",
     "Submission",
     "SubmitOptions",
     "SubmitResult",

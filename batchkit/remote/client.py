@@ -29,6 +29,16 @@ from .records import SHA_KEY, Batch, BytesMoved, Model, RemoteFile
 from .target import PLACEHOLDER_KEY, Target, api_key
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where an API keeps its batches, for those that keep them in a project or region: what the user
+    named (None: the SDK's own default, read from its environment variables or configuration)."""
+
+    project: str | None = None
+    location: str | None = None
+    region: str | None = None
+
+
 @dataclass
 class Order:
     """One batch to create: the file (read by APIs that take requests inline), what was uploaded of it, and
@@ -78,6 +88,9 @@ class Client(ABC):
     # whether a created batch carries the metadata batchkit gives it (then a lost create is found by the
     # sha256 in it; otherwise by what `created_by` can tell, and only when one batch fits)
     keeps_metadata: ClassVar[bool] = True
+    # whether a batch stopped before its end leaves no result line for the requests it never ran (then the
+    # download writes them, as `batch_canceled` / `batch_expired`, so that they merge as such)
+    leaves_unrun_out: ClassVar[bool] = False
 
     def __init__(self, target: Target, *, max_retries: int = 2, timeout: float = 600.0):
         self.target = target
@@ -126,6 +139,21 @@ class Client(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    @classmethod
+    def scope(cls, place: Place) -> tuple[str, str | None]:
+        """(the scope the batches live in, the API's own address there) for a place; APIs without one
+        answer ("", None)."""
+        if place != Place():
+            raise UsageError(f"{cls.api}'s batches have no project, location or region; leave those out")
+        return "", None
+
+    def remove_file(self, file_id: str) -> bool:
+        """Remove a file batchkit put where the provider reads it (False: it was already gone)."""
+        raise UsageError(
+            f"{self.target.who} keeps uploaded files itself; --remote-files removes the objects batchkit "
+            "staged in a bucket (vertex, bedrock)"
+        )
 
     def created_by(self, batch: Batch, lookup: Lookup) -> bool:
         """Whether a listed batch is the one this submission created (by the sha256 in its metadata)."""
@@ -202,7 +230,12 @@ class Failure:
     @property
     def never_connected(self) -> bool:
         """The connection itself failed (refused, no route, no such host): the request was never sent."""
-        return self.kind == UNREACHABLE and type(self.cause).__name__ in ("ConnectError", "ConnectTimeout")
+        return self.kind == UNREACHABLE and type(self.cause).__name__ in (
+            "ConnectError",
+            "ConnectTimeout",
+            "EndpointConnectionError",
+            "ConnectTimeoutError",
+        )  # httpx's and botocore's
 
     def _advice(self, target: Target) -> str | Text:
         status = self.status or 0

@@ -20,10 +20,12 @@ from .. import paths
 from ..batchfile import write_batch
 from ..lines import dumps_line
 from ..providers import Provider
+from .client import Place
 from .progress import tqdm_progress
 from .records import Batch
 from .sending import SubmitResult
 from .session import Connection, DownloadResult, Event, Session
+from .target import Staging
 
 REQUESTS_FOLDER = "requests"
 
@@ -168,6 +170,11 @@ def submit(
     validate: bool = True,
     force: bool = False,
     model: str | None = None,
+    project: str | None = None,
+    location: str | None = None,
+    region: str | None = None,
+    stage: str | None = None,
+    role_arn: str | None = None,
     progress: ProgressArg = None,
     session: Session | None = None,
 ) -> Submission:
@@ -182,14 +189,17 @@ def submit(
     `remote.Event`s, or True for a progress bar that suits notebooks and terminals (`tqdm.auto`). The key is
     read from the environment variable `api_key_env` (or the provider's), never passed as a value. `model`
     is the batch's model for APIs that take it on the batch (Gemini, Mistral; default: the one model the
-    requests name).
+    requests name). Vertex AI and Bedrock: `project`/`location` or `region` name where the job runs, `stage`
+    the bucket prefix the file is staged under, `role_arn` Bedrock's service role.
 
         jobs = batchkit.submit("batch.jsonl", base_url="http://127.0.0.1:8000/v1")
         files = jobs.results()
     """
     files = _batch_files(path_or_requests, batch_file, provider)
     report = _progress(progress)
-    session = session or Session(Connection(provider, base_url, api_key_env))
+    session = session or Session(
+        Connection(provider, base_url, api_key_env, Place(project, location, region))
+    )
     results = session.submit(
         files,
         completion_window=completion_window,
@@ -197,6 +207,7 @@ def submit(
         validate=validate,
         force=force,
         model=model,
+        staging=Staging(stage, role_arn) if stage or role_arn else None,
         progress=report,
     )
     jobs = Submission([BatchJob(session, result.path, result, report) for result in results])

@@ -179,7 +179,7 @@ class Queue:
                 continue
             if not shard.batch.terminal:
                 shard.batch = client.batch(shard.batch.id)
-                entry = self.session.ledger.for_batch(shard.batch.id, self.sender.target.base_url)
+                entry = self.session.ledger.for_batch(shard.batch.id, self.sender.target.address)
                 self.session.record(entry, shard.batch)
             if shard.batch.terminal:
                 self._ended(shard)
@@ -190,7 +190,7 @@ class Queue:
         if batch.status != "failed" or refusal is None:
             shard.state = DONE
             return
-        entry = self.session.ledger.for_batch(batch.id, self.sender.target.base_url)
+        entry = self.session.ledger.for_batch(batch.id, self.sender.target.address)
         if entry is not None:
             self.session.ledger.update(entry.id, error=f"{TOKEN_LIMIT}: {refusal.message}; sent again")
         shard.refusals += 1

@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from ..words import Meta, Option, Text
 from .client import Client, Lookup, Order
 from .ledger import CREATE_FAILED, CREATED, CREATING, UPLOAD_FAILED, UPLOADED, UPLOADING, Entry, line_hashes
 from .records import FILE_KEY, SHA_KEY, Batch
-from .target import Target
+from .target import Staging, Target
 
 # How far back to look for a batch whose create answer was lost (allows for clock differences).
 SEARCH_SLACK_SECONDS = 3600
@@ -137,6 +137,7 @@ def _plan(path: Path, target: Target, validate: bool, model: str | None, warned=
         if report.summary.warnings and warned is not None:
             warned(path, report)
         endpoints, models = list(report.summary.endpoints), list(report.summary.models)
+        _check_minimum(path, target, report.summary.requests)
     else:
         endpoints, models = [e for e in [_first_endpoint(path)] if e], []
     if len(endpoints) > 1:
@@ -149,6 +150,16 @@ def _plan(path: Path, target: Target, validate: bool, model: str | None, warned=
     if not endpoints and takes_openai_lines:
         raise InputError(f"{path}: no request line names a url; nothing to submit")
     return Plan(endpoints[0] if endpoints else None, _batch_model(path, target, models, model))
+
+
+def _check_minimum(path: Path, target: Target, requests: int) -> None:
+    """A provider with a fewest number of requests per batch refuses a smaller one: say so before sending."""
+    least = target.provider.min_requests
+    if least is not None and requests < least:
+        raise InputError(
+            f"{path}: {requests} request(s), and a {target.provider.name} batch holds at least {least:,} "
+            "(its per-model quota's default); add requests or join files, then submit"
+        )
 
 
 def _batch_model(path: Path, target: Target, models: list[str], model: str | None) -> str | None:
@@ -195,6 +206,7 @@ class SubmitOptions:
     validate: bool = True
     force: bool = False
     model: str | None = None  # the batch's model, for APIs that take it on the batch
+    staging: Staging | None = None  # where the input is staged, for APIs that read it from object storage
 
 
 class Sender:
@@ -209,6 +221,7 @@ class Sender:
                 f"completion window {options.completion_window!r} is not offered by {target.who}; "
                 f"choose {', '.join(target.provider.completion_windows)}"
             )
+        target = replace(target, staging=options.staging) if options.staging else target
         self.session, self.target, self.ledger = session, target, session.ledger
         self.completion_window, self.metadata = options.completion_window, options.metadata
         self.validate, self.force, self.model = options.validate, options.force, options.model
@@ -240,7 +253,7 @@ class Sender:
     def prepare(self, path: Path) -> Prepared:
         """Digest and validate (unless it was submitted before): raises before anything is sent."""
         sha, size = file_digest(path)
-        known = self.ledger.for_file(sha, self.target.base_url)
+        known = self.ledger.for_file(sha, self.target.address)
         if known and known.batch_id and not self.force:
             return Prepared(path, sha, size, known)
         plan = _plan(path, self.target, self.validate, self.model, self._warned, self.served)
@@ -249,11 +262,11 @@ class Sender:
     def send(self, item: Prepared) -> SubmitResult:
         """Submit the content, or find the batch it already is (made before, or by a process we waited for)."""
         self.notes = []
-        waiting = f"another batchkit process (pid {{}}) is submitting this content to {self.target.base_url}; waiting"
+        waiting = f"another batchkit process (pid {{}}) is submitting this content to {self.target.address}; waiting"
         with self.ledger.lock(
-            item.sha256, self.target.base_url, lambda pid: self.note(item.path, waiting.format(pid))
+            item.sha256, self.target.address, lambda pid: self.note(item.path, waiting.format(pid))
         ):
-            latest = self.ledger.for_file(item.sha256, self.target.base_url)
+            latest = self.ledger.for_file(item.sha256, self.target.address)
             made_since = latest is not None and (item.known is None or latest.id != item.known.id)
             if latest and latest.batch_id and (not self.force or made_since):
                 return self._already(item, latest)
@@ -298,7 +311,7 @@ class Sender:
             )
         entry = self.ledger.start(
             path=str(item.path.resolve()), sha256=item.sha256, size=item.size, provider=self.target.provider.name,
-            base_url=self.target.base_url, key_env=self.target.key_env if self.client.uses_key else None,
+            base_url=self.target.address, key_env=self.target.key_env if self.client.uses_key else None,
             endpoint=item.plan.endpoint, completion_window=self.completion_window,
         )  # fmt: skip
         # which request lines this content holds: a merge later knows which requests its results answer
@@ -409,5 +422,5 @@ class Sender:
         return fitting[0] if fitting else None
 
     def _belongs_elsewhere(self, batch: Batch, entry: Entry) -> bool:
-        other = self.ledger.for_batch(batch.id, self.target.base_url)
+        other = self.ledger.for_batch(batch.id, self.target.address)
         return other is not None and other.id != entry.id

@@ -11,6 +11,16 @@ from ..words import Meta, Option, Text
 
 # Sent when a server needs no key (a local `batchkit serve`, vLLM): the SDKs insist on some value.
 PLACEHOLDER_KEY = "batchkit-no-key"
+SCOPE_MARK = "#"  # between a server's address and the scope its batches live in, in the ledger's address
+
+
+@dataclass(frozen=True)
+class Staging:
+    """Where `submit` puts a file for an API that reads its input from object storage (an `s3://` or
+    `gs://` prefix), and the role the service reads and writes it with (Bedrock's service role)."""
+
+    prefix: str
+    role_arn: str | None = None
 
 
 @dataclass(frozen=True)
@@ -22,6 +32,14 @@ class Target:
     key_env: str | None
     key_required: bool
     named: bool = True  # the provider was chosen by name, not implied by a bare --base-url
+    # where the API keeps batches beyond its address: "projects/P/locations/L" (Vertex), a region (Bedrock)
+    scope: str = ""
+    staging: Staging | None = None  # submit only: where the input is staged
+
+    @property
+    def address(self) -> str:
+        """The place of the batches as the ledger knows it: the address, then the scope (when there is one)."""
+        return f"{self.base_url}{SCOPE_MARK}{self.scope}" if self.scope else self.base_url
 
     @property
     def label(self) -> str:
@@ -36,6 +54,12 @@ class Target:
     def own_service(self) -> bool:
         """Whether this is the provider's own address (not a local server or a gateway)."""
         return self.base_url == (self.provider.base_url or "").rstrip("/")
+
+
+def split_address(address: str) -> tuple[str, str]:
+    """(base URL, scope) of a ledger address."""
+    base_url, _, scope = address.partition(SCOPE_MARK)
+    return base_url, scope
 
 
 def api_key(target: Target) -> str:

@@ -28,7 +28,17 @@ from fastapi.responses import FileResponse
 
 from ..lines import content_lines, open_binary
 from .http import ApiError, capped, db, json_object, limit_param
-from .routes import cancel, create_from_file, create_inline, ended_at, rfc3339, root_url, window
+from .routes import (
+    cancel,
+    create_from_file,
+    create_inline,
+    ended_at,
+    found_record,
+    google_page,
+    rfc3339,
+    root_url,
+    window,
+)
 from .surfaces import GEMINI_ROOT, GEMINI_VERSIONS
 
 router = APIRouter(prefix=GEMINI_ROOT)
@@ -165,21 +175,7 @@ async def create(request: Request, version: str, model: str):
 
 async def _record(request: Request, version: str, batch_id: str) -> dict:
     _version(version)
-    record = await db(request.app.state.store.record, batch_id, "gemini")
-    if record is None:
-        raise ApiError(404, f"Batch batches/{batch_id} not found.")
-    return record
-
-
-def _page(listed, field: str, render) -> dict:
-    """A Gemini list page: `field` holds the items, `nextPageToken` the cursor when more follow."""
-    if listed is None:
-        raise ApiError(400, "Invalid page token.")
-    records, more = listed
-    answer: dict = {field: [render(r) for r in records]}
-    if more:
-        answer["nextPageToken"] = records[-1]["id"]
-    return answer
+    return await found_record(request, batch_id, "gemini", f"Batch batches/{batch_id} not found.")
 
 
 @router.get("/{version}/batches")
@@ -191,7 +187,9 @@ async def list_batches(
     listed = await db(
         store.list_records, "gemini", limit=limit_param(pageSize, 50, 1000), after=pageToken or None
     )
-    return await db(_page, listed, "operations", lambda r: operation(r, store))  # inline results: file reads
+    return await db(
+        google_page, listed, "operations", lambda r: operation(r, store)
+    )  # inline results: file reads
 
 
 @router.get("/{version}/batches/{batch_id}")
@@ -370,7 +368,7 @@ async def list_files(
         purpose=None, limit=limit_param(pageSize, 10, 100), order="desc", after=pageToken or None, records=True,
     )  # fmt: skip
     root = root_url(request)
-    return _page(listed, "files", lambda r: file_object(r, root, version))
+    return google_page(listed, "files", lambda r: file_object(r, root, version))
 
 
 async def _download(request: Request, version: str, file_id: str, alt: str | None):

@@ -12,7 +12,8 @@ OpenAI's envelope):
   cannot send without a preflight we never answer);
 - with a key, the key where the request's API takes it (`Authorization: Bearer`, `x-api-key`,
   `x-goog-api-key` or `?key=`), compared in constant time. A Gemini upload's later requests name their
-  session by its unguessable id instead, as Google's upload URLs do.
+  session by its unguessable id instead, as Google's upload URLs do. Bedrock's requests are signed
+  (AWS Signature Version 4), which its routes check (`sigv4`), with or without a key.
 A refusal carries the `x-batchkit-pid` header the description page does, so a launcher can still tell its
 own server from another one on the port.
 """
@@ -54,11 +55,7 @@ def _same_origin(origin: tuple[str, str, int], scheme: str, host: str) -> bool:
 
 
 def _refusal(surface: Surface, status: int, message: str, code: str | None) -> JSONResponse:
-    return JSONResponse(
-        surface.error_body(status, message, code),
-        status_code=status,
-        headers={"x-batchkit-pid": str(os.getpid())},
-    )
+    return surface.respond(status, message, code, headers={"x-batchkit-pid": str(os.getpid())})
 
 
 def _upload_session(path: str, query: str) -> bool:
@@ -116,7 +113,7 @@ class Guard:
                 f"Unsupported Content-Type {media or 'none'!r}: send application/json or multipart/form-data.",
                 "unsupported_media_type",
             )
-        if self.key is not None and not _upload_session(path, query):
+        if self.key is not None and surface.takes_key and not _upload_session(path, query):
             return self._check_key(surface, given_key(surface, headers, query))
         return None
 

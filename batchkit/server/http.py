@@ -36,13 +36,11 @@ class ApiError(Exception):
         self.headers = headers
 
     def response(self, surface: Surface) -> JSONResponse:
-        body = surface.error_body(self.status, self.message, self.code, self.type, self.param)
-        return JSONResponse(body, status_code=self.status, headers=self.headers)
+        return surface.respond(self.status, self.message, self.code, self.type, self.param, self.headers)
 
 
 def _error(request: Request, status: int, message: str, code=None, type=None, param=None) -> JSONResponse:
-    body = surface_of(request.scope).error_body(status, message, code, type, param)
-    return JSONResponse(body, status_code=status)
+    return surface_of(request.scope).respond(status, message, code, type, param)
 
 
 def not_found(kind: str, object_id: str, param: str) -> ApiError:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -101,6 +102,17 @@ MIGRATIONS = [
 
 # The id a new batch gets, by the API it is created through
 BATCH_PREFIX = {"openai": "batch_", "anthropic": "msgbatch_", "gemini": "gbatch", "mistral": "mbatch_"}
+# APIs whose ids have a shape of their own: Vertex's job number, Bedrock's 12 lowercase letters and digits
+BATCH_IDS = {
+    "vertex": lambda: str(10**18 + secrets.randbelow(9 * 10**18)),
+    "bedrock": lambda: "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12)),
+}
+
+
+def batch_id_for(surface: str) -> str:
+    made = BATCH_IDS.get(surface)
+    return made() if made else new_id(BATCH_PREFIX[surface])
+
 
 # How a request ended, as recorded with its result line: only `succeeded` goes to an output file.
 SUCCEEDED, ERRORED, EXPIRED, CANCELED = "succeeded", "errored", "expired", "canceled"
@@ -339,7 +351,7 @@ class Store:
         """A new batch (its record). `written`: the input file's body, recorded as `input_file_id` in the
         same transaction (requests sent inline in the create call), so a crash leaves both or neither."""
         now = time.time()
-        batch_id = new_id(BATCH_PREFIX[surface])
+        batch_id = batch_id_for(surface)
         deadline = now + window_seconds
         with self.lock, self.db:
             if written is not None:
@@ -376,6 +388,14 @@ class Store:
                 "SELECT * FROM batches WHERE idempotency_key = ?", (idempotency_key,)
             ).fetchone()
         return (_batch_object(row), orjson.loads(row["params"])) if row else None
+
+    def record_by_key(self, surface: str, idempotency_key: str) -> dict | None:
+        """The record of a surface's batch created with an idempotency key, if any."""
+        with self.lock:
+            row = self.db.execute(
+                "SELECT * FROM batches WHERE idempotency_key = ? AND surface = ?", (idempotency_key, surface)
+            ).fetchone()
+        return _record(row) if row else None
 
     def get_batch(self, batch_id: str) -> dict | None:
         """An OpenAI batch object (of a batch created through the OpenAI API)."""

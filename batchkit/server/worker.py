@@ -279,17 +279,29 @@ class Manager:
         )
         self.store.record_results(batch["id"], unrun)
 
-    async def _finish(
-        self, batch_id: str, status: str, *, when: tuple[str, ...], batch_errors: list[dict] | None = None
-    ) -> None:
-        """Write the result files from the store and record the final status."""
+    async def _write_results(self, batch_id: str) -> dict:
+        """The result files of a batch, by kind ("output", "error"): (file id, path) or None."""
         written = {"output": None, "error": None}
-        split = KINDS[(await off_loop(self.store.record, batch_id))["surface"]].split_files
-        for ok, prefix in ((True, "output"), (False, "error")) if split else ((None, "output"),):
+        record = await off_loop(self.store.record, batch_id)
+        kind = KINDS[record["surface"]]
+        for ok, prefix in ((True, "output"), (False, "error")) if kind.split_files else ((None, "output"),):
             file_id = new_id("file-")
             target = self.store.file_path(file_id)
             count = await off_loop(self.store.write_results, batch_id, ok, target)
             written[prefix] = (file_id, target) if count else None
+        output = written["output"][1] if written["output"] else None
+        scratch = self.store.files_dir / f".{batch_id}.publish"
+        await asyncio.to_thread(
+            kind.publish, self.store, await off_loop(self.store.record, batch_id), output, scratch
+        )
+        return written
+
+    async def _finish(
+        self, batch_id: str, status: str, *, when: tuple[str, ...], batch_errors: list[dict] | None = None
+    ) -> None:
+        """Write the result files from the store (and where the batch's API publishes them), then record
+        the final status: a server stopped in between writes them again."""
+        written = await self._write_results(batch_id)
         finished = await off_loop(
             self.store.finish_batch,
             batch_id,
