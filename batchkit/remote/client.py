@@ -151,8 +151,11 @@ class Client(ABC):
     def remove_file(self, file_id: str) -> bool:
         """Remove a file batchkit put where the provider reads it (False: it was already gone)."""
         raise UsageError(
-            f"{self.target.who} keeps uploaded files itself; --remote-files removes the objects batchkit "
-            "staged in a bucket (vertex, bedrock)"
+            Text(
+                f"{self.target.who} keeps uploaded files itself; ",
+                Option("remote_files", True),
+                " removes the objects batchkit staged in a bucket (vertex, bedrock)",
+            )
         )
 
     def created_by(self, batch: Batch, lookup: Lookup) -> bool:
