@@ -92,14 +92,25 @@ def nesting(value, limit: int) -> int:
     return deepest
 
 
+# Members whose value is a JSON Schema the user wrote (a tool's parameters, a response schema): its
+# numbers are the schema's own (`maximum: 1e20` is a fine keyword), not request fields with 64-bit bounds.
+USER_SCHEMA_MEMBERS = frozenset(
+    "parameters schema input_schema responseSchema response_schema responseJsonSchema response_json_schema "
+    "parametersJsonSchema parameters_json_schema".split()
+)
+
+
 def wide_integer(value) -> tuple | None:
     """Where the first integer wider than 64 bits is in `value` (a Python object that never went
-    through JSON, which cannot carry one), as a tuple of keys; else None."""
+    through JSON, which cannot carry one), as a tuple of keys; else None. User schemas are passed over
+    (USER_SCHEMA_MEMBERS)."""
     stack = [(value, ())]
     while stack:
         item, where = stack.pop()
         if type(item) is dict:
-            stack.extend((v, (*where, k)) for k, v in reversed(item.items()))
+            stack.extend(
+                (v, (*where, k)) for k, v in reversed(item.items()) if k not in USER_SCHEMA_MEMBERS
+            )
         elif type(item) is list:
             stack.extend((v, (*where, i)) for i, v in reversed(list(enumerate(item))))
         elif type(item) is int and not INT64[0] <= item <= INT64[1]:
