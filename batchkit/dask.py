@@ -399,7 +399,7 @@ def validate(paths, provider: str | Provider | None = None, *, scheduler: str | 
 
 NA = -(2**63)  # "no value" in integer columns while rows travel between workers
 RESULT_TEXT = ("finish_reason", "tool_calls")
-RESULT_INTS = ("prompt_tokens", "completion_tokens", "total_tokens")
+RESULT_INTS = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "cache_write_tokens")
 ERROR_TEXT = ("error_code", "error_message")
 WINNER_KEY = ["custom_id", "_ok", "_created", "_file", "_line"]  # results.DUPLICATE_RULE, as a sort
 
@@ -787,8 +787,8 @@ def _fill_report(report, pieces: list[dict], parts: list[dict], results: list[st
     for part in parts:
         report.counts.update(part["counts"])
     report.requests = sum(report.counts.values())
-    tokens = [sum(p["tokens"][i] for p in parts) for i in range(3)]
-    report.prompt_tokens, report.completion_tokens, report.total_tokens = tokens
+    for i, name in enumerate(RESULT_INTS):
+        setattr(report, name, sum(p["tokens"][i] for p in parts))
     orphans = sorted((o for p in pieces for o in p["orphans"]), key=lambda o: (o[1], o[2]))
     report.orphans = [Orphan(c, Located(results[f], int(n), s)) for c, f, n, s in orphans]
     failures = [f for p in parts for f in p["failures"]]

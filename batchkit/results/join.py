@@ -144,6 +144,8 @@ def count(requests: RequestIndex, table: ResultTable, report: MergeReport) -> No
     report.prompt_tokens = table.total("prompt_tokens")
     report.completion_tokens = table.total("completion_tokens")
     report.total_tokens = table.total("total_tokens")
+    report.cached_tokens = table.total("cached_tokens")
+    report.cache_write_tokens = table.total("cache_write_tokens")
     ids, codes, messages, status_codes = (
         requests.ids,
         table.error_code,

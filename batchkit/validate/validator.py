@@ -108,9 +108,7 @@ def wide_integer(value) -> tuple | None:
     while stack:
         item, where = stack.pop()
         if type(item) is dict:
-            stack.extend(
-                (v, (*where, k)) for k, v in reversed(item.items()) if k not in USER_SCHEMA_MEMBERS
-            )
+            stack.extend((v, (*where, k)) for k, v in reversed(item.items()) if k not in USER_SCHEMA_MEMBERS)
         elif type(item) is list:
             stack.extend((v, (*where, i)) for i, v in reversed(list(enumerate(item))))
         elif type(item) is int and not INT64[0] <= item <= INT64[1]:
