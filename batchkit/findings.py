@@ -49,6 +49,7 @@ CODES: dict[str, str] = {
     "strict-schema-keyword": ERROR,
     "strict-schema-limit": ERROR,
     "json-mode-without-json": ERROR,
+    "invalid-json-schema": ERROR,
     # validate: bounds on what is read and explained
     "line-too-long": ERROR,
     "too-deep": ERROR,

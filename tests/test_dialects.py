@@ -407,17 +407,23 @@ def test_a_strict_json_schema_becomes_gemini_response_schema_or_findings():
             "json_schema": {"name": "response", "schema": schema, "strict": True},
         },
     )
-    refused = convert_request(source, to="gemini")
-    assert refused.line is None
-    assert [(f.code, f.path) for f in refused.findings] == [
-        ("unsupported-field", "/body/response_format/json_schema/schema/additionalProperties")
-    ]
-    dropped = convert_request(source, to="gemini", drop_unsupported=True)
-    gemini_schema = dropped.line["request"]["generationConfig"]["responseSchema"]
+    # Gemini's Schema has additionalProperties (google-genai `Schema.additional_properties`): carried as it is
+    converted = convert_request(source, to="gemini")
+    assert converted.findings == []
+    gemini_schema = converted.line["request"]["generationConfig"]["responseSchema"]
     assert gemini_schema["properties"]["note"] == {"type": "string", "nullable": True}
-    assert "additionalProperties" not in gemini_schema
-    back = convert_request(dropped.line, to="openai", model="gpt-4o").line["body"]["response_format"]
-    assert back["json_schema"]["schema"] == {k: v for k, v in schema.items() if k != "additionalProperties"}
+    assert gemini_schema["additionalProperties"] is False
+    assert gemini_schema["propertyOrdering"] == ["answer", "note"]  # as the SDK's converter orders them
+    back = convert_request(converted.line, to="openai", model="gpt-4o").line["body"]["response_format"]
+    assert back["json_schema"]["schema"] == schema
+    # a truthy one the SDK refuses on the Gemini API and keeps on Vertex
+    schema["additionalProperties"] = {"type": "string"}
+    refused = convert_request(source, to="gemini")
+    assert [(f.code, f.path) for f in refused.findings] == [
+        ("unsupported-value", "/body/response_format/json_schema/schema/additionalProperties")
+    ]
+    vertex = convert_request(source, to="vertex").line["request"]["generationConfig"]["responseSchema"]
+    assert vertex["additionalProperties"] == {"type": "string"}
 
 
 def test_embeddings_pass_between_openai_and_custom_body_lines_only():

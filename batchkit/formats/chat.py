@@ -185,16 +185,20 @@ def chat_messages(messages: list, at: str, ctx: Context, target: str):
         yield role, message, path
 
 
-def function_tools(body: dict, at: str, ctx: Context, target: str):
-    """The `function` object of each chat tool; other kinds of tool are reported."""
+FUNCTION_FIELDS = frozenset({"name", "description", "parameters"})
+
+
+def function_tools(body: dict, at: str, ctx: Context, target: str, fields=FUNCTION_FIELDS):
+    """(path, `function` object) of each chat tool; other kinds of tool, and function fields outside
+    `fields`, are reported."""
     for i, tool in enumerate(as_list(body["tools"])):
         path = child(at, "tools", i)
         function = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
         if not isinstance(function, dict):
             ctx.unsupported(path, f"{target} takes function tools only")
             continue
-        leftover(function, {"name", "description", "parameters"}, child(path, "function"), ctx, target)
-        yield function
+        leftover(function, fields, child(path, "function"), ctx, target)
+        yield path, function
 
 
 def image_of(image: dict, at: str, ctx: Context, target: str) -> tuple[str, tuple[str, str] | None]:

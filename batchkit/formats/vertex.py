@@ -41,7 +41,7 @@ class Vertex(Dialect):
         return Chat(ident, gemini.chat_from_request(request, "/request", ctx), CHAT, "/request")
 
     def from_chat(self, chat: Chat, ctx: Context) -> dict | None:
-        converted = gemini.request_from_chat(chat, ctx)
+        converted = gemini.request_from_chat(chat, ctx, gemini.VERTEX_AI)
         if converted is None:
             return None
         if chat.id is not None:

@@ -15,7 +15,7 @@ from ..findings import Finding
 from ..formats import OPENAI, Dialect, Request
 from ..providers import Provider
 from .explain import did_you_mean, field_name, pointer
-from .strict import check_structured_output
+from .strict import check_schema_validity, check_structured_output
 
 Emit = Callable[[Finding], None]
 
@@ -91,6 +91,17 @@ BODY_RULES += tuple(
         "structured-output",
         (name,),
         check=partial(_structured_output, field=name),
+    )
+    for name in ("response_format", "text", "tools")
+)
+# Every JSON Schema a body carries must be one (a Gemini-style `"type": "OBJECT"` is not).
+BODY_RULES += tuple(
+    BodyRule(
+        "invalid-json-schema",
+        (name,),
+        check=lambda number, body, emit, provider, field=name: check_schema_validity(
+            number, body, emit, field
+        ),
     )
     for name in ("response_format", "text", "tools")
 )
