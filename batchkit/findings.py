@@ -50,6 +50,10 @@ CODES: dict[str, str] = {
     "strict-schema-limit": ERROR,
     "json-mode-without-json": ERROR,
     "invalid-json-schema": ERROR,
+    # a Messages body sent to a Claude model (formats/claude.py)
+    "deprecated-parameter": ERROR,
+    "conflicting-sampling": WARNING,
+    "trailing-whitespace": ERROR,
     # validate: bounds on what is read and explained
     "line-too-long": ERROR,
     "too-deep": ERROR,

@@ -30,6 +30,10 @@ OPENAI_ENDPOINTS = (
 )
 
 
+# OpenAI's CreateResponse: `max_output_tokens` minimum 16 (openai-openapi.yaml)
+OPENAI_MINIMUMS = (("max_output_tokens", 16),)
+
+
 @dataclass(frozen=True)
 class Provider:
     name: str
@@ -45,6 +49,9 @@ class Provider:
     completion_windows: tuple[str, ...] = ("24h",)
     api_version: str | None = None  # Azure-style APIs: sent as ?api-version=, with the key in `api-key`
     structured_outputs: str | None = None  # whose strict-mode schema subset applies (validate/strict.py)
+    # (body field, least value) the provider's API asks beyond the body schema, which is the open-weight
+    # servers' looser bound
+    body_minimums: tuple[tuple[str, int], ...] = ()
     # The line format the provider takes (batchkit.formats); None: any. `also_dialects` it accepts too.
     dialect: str | None = "openai"
     also_dialects: tuple[str, ...] = ()
@@ -100,6 +107,7 @@ PROVIDERS: dict[str, Provider] = {
             base_url="https://api.openai.com/v1",
             key_env="OPENAI_API_KEY",
             structured_outputs="openai",
+            body_minimums=OPENAI_MINIMUMS,
         ),
         Provider(
             name="azure",
@@ -118,6 +126,7 @@ PROVIDERS: dict[str, Provider] = {
             key_env="AZURE_OPENAI_API_KEY",
             api_version="2024-10-21",
             structured_outputs="openai",
+            body_minimums=OPENAI_MINIMUMS,
         ),
         # Anthropic Message Batches: requests inline in the create call, no upload
         # (anthropic-sdk-python resources/messages/batches.py; Anthropic's batch-processing guide)

@@ -71,7 +71,8 @@ def listed(kind):
         _LISTED[kind] = kind  # a recursive type refers to itself as it is
         hints = typing.get_type_hints(kind, include_extras=True)
         rebuilt = TypedDict(kind.__name__, {k: listed(v) for k, v in hints.items()}, total=kind.__total__)
-        rebuilt.__pydantic_config__ = ConfigDict(arbitrary_types_allowed=True)  # file uploads: IO[bytes]
+        # extra fields refused (a union then takes the member that holds them); file uploads: IO[bytes]
+        rebuilt.__pydantic_config__ = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
         _LISTED[kind] = rebuilt
         return rebuilt
     if origin in (collections.abc.Iterable, collections.abc.Sequence) or kind is SequenceNotStr:

@@ -169,3 +169,173 @@ def test_validate_flags_a_json_schema_that_is_not_one(tmp_path):
         ("invalid-json-schema", "/body/tools/0/function/parameters/properties/n/maximum"),
     }
     assert "lower case" in next(f.message for f in report.findings if f.path.endswith("schema/type"))
+
+
+# ---- OpenAI Responses
+
+
+def responses(source, **options):
+    return convert_request(source, to="openai", endpoint="/v1/responses", **options)
+
+
+def test_responses_max_output_tokens_is_at_least_16():
+    refused = responses(line(messages=user("x"), max_tokens=10))
+    assert [(f.code, f.path) for f in refused.findings] == [("unsupported-value", "/body/max_tokens")]
+    assert "at least 16" in refused.findings[0].message
+    assert (
+        responses(line(messages=user("x"), max_completion_tokens=16)).line["body"]["max_output_tokens"] == 16
+    )
+
+
+def test_validate_holds_openai_responses_to_16_and_open_weight_servers_to_1(tmp_path):
+    path = tmp_path / "r.jsonl"
+    body = {"model": "gpt-4.1-mini", "input": "x", "max_output_tokens": 10}
+    path.write_text(
+        json.dumps({"custom_id": "r", "method": "POST", "url": "/v1/responses", "body": body}) + "\n"
+    )
+    assert validate_file(path, "openai").codes() == [("out-of-range", 1, "/body/max_output_tokens")]
+    assert validate_file(path, "azure").codes() == [("out-of-range", 1, "/body/max_output_tokens")]
+    assert validate_file(path, "local").codes() == []
+
+
+def test_responses_function_tools_carry_strict_and_parameters():
+    plain = {"type": "function", "function": {"name": "f", "description": "d"}}
+    tools = responses(line(messages=user("x"), tools=[plain, STRICT_TOOL])).line["body"]["tools"]
+    # required (nullable) in the spec and the SDK; a chat tool is not strict, a Responses one is by default
+    assert tools[0] == {
+        "type": "function",
+        "name": "f",
+        "description": "d",
+        "parameters": None,
+        "strict": False,
+    }
+    assert tools[1]["strict"] is True and tools[1]["parameters"] == STRICT_TOOL["function"]["parameters"]
+    back = convert_request(responses(line(messages=user("x"), tools=[plain])).line, to="openai").line["body"]
+    assert back["tools"] == [plain]
+
+
+def test_a_system_prompt_of_several_parts_stays_a_system_message():
+    system = {
+        "role": "system",
+        "content": [{"type": "text", "text": "Rule one."}, {"type": "text", "text": "Rule two."}],
+    }
+    body = responses(line(messages=[system, {"role": "user", "content": "Go"}])).line["body"]
+    assert "instructions" not in body
+    assert body["input"][0] == {"role": "system", "content": [{"type": "input_text", "text": "Rule one."},
+                                                              {"type": "input_text", "text": "Rule two."}]}  # fmt: skip
+    plain = responses(
+        line(messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Go"}])
+    )
+    assert plain.line["body"]["instructions"] == "Be brief."
+
+
+def test_n_1_is_the_responses_default_and_other_counts_are_refused():
+    assert responses(line(messages=user("x"), n=1)).findings == []
+    assert "n" not in responses(line(messages=user("x"), n=1)).line["body"]
+    assert [f.path for f in responses(line(messages=user("x"), n=2)).findings] == ["/body/n"]
+
+
+def test_responses_images_carry_detail_and_files_become_input_files():
+    pdf = {"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBE"}}
+    body = responses(line(messages=user(image("https://x/a.png"), pdf))).line["body"]
+    assert body["input"][0]["content"] == [
+        {"type": "input_image", "image_url": "https://x/a.png", "detail": "auto"},
+        {"type": "input_file", "filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBE"},
+    ]
+    back = convert_request(
+        {"custom_id": "c", "method": "POST", "url": "/v1/responses", "body": body}, to="openai"
+    ).line
+    assert back["body"]["messages"][0]["content"] == [image("https://x/a.png"), pdf]
+
+
+# ---- Anthropic and Bedrock
+
+
+def test_anthropic_carries_a_strict_tool_and_bedrock_refuses_it():
+    source = line(messages=user("Look up 42"), tools=[STRICT_TOOL], max_completion_tokens=50)
+    (tool,) = convert_request(source, to="anthropic").line["params"]["tools"]
+    assert tool["strict"] is True  # the anthropic SDK's ToolParam.strict
+    refused = convert_request(source, to="bedrock")
+    assert [f.path for f in refused.findings] == ["/body/tools/0/function/strict"]
+    dropped = convert_request(source, to="bedrock", drop_unsupported=True).line["modelInput"]["tools"][0]
+    assert "strict" not in dropped
+
+
+@pytest.mark.parametrize(
+    ("model", "left_out"),
+    [
+        ("claude-opus-4-7", ["/body/temperature", "/body/top_k", "/body/top_p"]),
+        ("claude-sonnet-5", ["/body/temperature", "/body/top_k", "/body/top_p"]),
+        ("claude-mythos-5-1", ["/body/temperature", "/body/top_k", "/body/top_p"]),
+        ("claude-sonnet-4-5-20250929", ["/body/top_p"]),
+        ("claude-opus-4-6", ["/body/top_p"]),
+        ("claude-3-5-haiku-latest", []),
+    ],
+)
+def test_sampling_a_model_refuses_is_left_out_and_listed(model, left_out):
+    source = line(messages=user("x"), max_completion_tokens=50, temperature=0.3, top_p=0.9, top_k=20)
+    result = convert_request(source, to="anthropic", model=model)  # no --drop-unsupported needed
+    assert result.line is not None
+    assert sorted(result.dropped) == left_out
+    assert all(f.code == "dropped-field" and not f.is_error for f in result.findings)
+    assert {"temperature", "top_p", "top_k"} - set(result.line["params"]) == {
+        p.rsplit("/", 1)[1] for p in left_out
+    }
+
+
+def test_a_default_temperature_is_kept_for_a_model_without_sampling():
+    result = convert_request(line(messages=user("x"), max_completion_tokens=5, temperature=1), to="anthropic",
+                             model="claude-opus-4-8")  # fmt: skip
+    assert result.dropped == [] and result.line["params"]["temperature"] == 1
+
+
+def test_bedrock_sampling_follows_the_job_model():
+    source = line(messages=user("x"), max_completion_tokens=50, temperature=0.3)
+    assert convert_request(source, to="bedrock").line["modelInput"]["temperature"] == 0.3
+    opus = convert_request(source, to="bedrock", model="us.anthropic.claude-opus-4-7-v1:0")
+    assert "temperature" not in opus.line["modelInput"] and opus.dropped == ["/body/temperature"]
+
+
+@pytest.mark.parametrize("content", ["The answer is ", [{"type": "text", "text": "The answer is\n"}]])
+@pytest.mark.parametrize("target", ["anthropic", "bedrock"])
+def test_a_prefill_ending_in_whitespace_is_refused_or_trimmed(target, content):
+    source = line(
+        messages=[*user("Finish it"), {"role": "assistant", "content": content}], max_completion_tokens=5
+    )
+    refused = convert_request(source, to=target)
+    assert [(f.code, f.path) for f in refused.findings] == [("unsupported-value", "/body/messages/1/content")]
+    trimmed = convert_request(source, to=target, drop_unsupported=True)
+    body = trimmed.line["params" if target == "anthropic" else "modelInput"]
+    last = body["messages"][-1]["content"]
+    assert (last if isinstance(last, str) else last[-1]["text"]) == "The answer is"
+    assert trimmed.dropped == ["/body/messages/1/content"]
+
+
+@pytest.mark.parametrize(
+    ("body", "path", "words"),
+    [
+        ({"messages": user(image("https://x/a.png"))}, "/body/messages/0/content/0/image_url", "base64 data only"),
+        ({"messages": user("x"), "user": "u-1"}, "/body/user", "metadata"),
+        ({"messages": user("x"), "tools": [{"type": "function", "function": {"name": "f"}}],
+          "parallel_tool_calls": False}, "/body/parallel_tool_calls", "disable_parallel_tool_use"),
+    ],
+)  # fmt: skip
+def test_bedrock_refuses_what_aws_does_not_document_for_the_anthropic_body(body, path, words):
+    source = line(**body, max_completion_tokens=5)
+    refused = convert_request(source, to="bedrock")
+    assert [f.path for f in refused.findings] == [path] and words in refused.findings[0].message
+    dropped = convert_request(source, to="bedrock", drop_unsupported=True)
+    assert dropped.dropped == [path]
+    written = json.dumps(dropped.line)
+    assert "metadata" not in written and "disable_parallel_tool_use" not in written and '"url"' not in written
+    assert convert_request(source, to="anthropic").findings == []  # Anthropic's own API takes each
+
+
+def test_validate_applies_the_model_family_rules(tmp_path):
+    path = tmp_path / "b.jsonl"
+    body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10, "temperature": 0.2,
+            "messages": [{"role": "user", "content": "hi"}]}  # fmt: skip
+    path.write_text(json.dumps({"recordId": "r", "modelInput": body}) + "\n")
+    assert validate_file(path, "bedrock").codes() == []  # no model: no family to hold it to
+    held = validate_file(path, "bedrock", model="us.anthropic.claude-opus-4-7-v1:0")
+    assert held.codes() == [("deprecated-parameter", 1, "/modelInput/temperature")]

@@ -113,16 +113,30 @@ def read(path):
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
 
 
+def without_url_images(request):
+    """The request with its images by URL left out (Bedrock's Anthropic body takes base64 images only)."""
+    body = json.loads(json.dumps(request["body"]))
+    for message in body["messages"]:
+        if isinstance(message["content"], list):
+            message["content"] = [
+                p
+                for p in message["content"]
+                if not p.get("image_url", {}).get("url", "").startswith("https:")
+            ]
+    return {**request, "body": body}
+
+
 @pytest.mark.parametrize("dialect", sorted(DIALECTS))
 def test_a_chat_file_converts_to_every_dialect_and_back_unchanged(dialect, tmp_path):
-    source = write(tmp_path / "chat.jsonl", ROUND_TRIP)
+    expected = [without_url_images(x) for x in ROUND_TRIP] if dialect == "bedrock" else ROUND_TRIP
+    source = write(tmp_path / "chat.jsonl", expected)
     there = convert_file(source, tmp_path / "there.jsonl", dialect)
     assert there.skipped == 0 and there.validation.valid and there.id_map is None
     converted = read(tmp_path / "there.jsonl")
     assert {detect(x).name for x in converted} == {dialect}
     back = convert_file(tmp_path / "there.jsonl", tmp_path / "back.jsonl", "openai", model="gpt-4o")
     assert back.skipped == 0 and back.validation.valid
-    assert read(tmp_path / "back.jsonl") == ROUND_TRIP
+    assert read(tmp_path / "back.jsonl") == expected
 
 
 def test_anthropic_shapes(tmp_path):
@@ -238,7 +252,9 @@ CANNOT = {
         ("unsupported-field", 4, "/body/messages/0/name"),
     ],
 }
-CANNOT["bedrock"] = CANNOT["anthropic"]
+# Bedrock's Anthropic body takes images as base64 data only (AWS's Anthropic Claude Messages request page)
+CANNOT["bedrock"] = [*CANNOT["anthropic"][:3], ("unsupported-field", 3, "/body/messages/0/content/0/image_url"),
+                     *CANNOT["anthropic"][3:]]  # fmt: skip
 CANNOT["vertex"] = CANNOT["gemini"]
 
 
@@ -319,7 +335,8 @@ def test_a_responses_request_converts_as_the_chat_request_it_stands_for():
         "tool_use_id": "c1",
         "content": "3C",
     }
-    assert params["tools"] == [{"name": "weather", "input_schema": {"type": "object"}}]
+    # a Responses function tool is strict unless it says false; Anthropic's ToolParam carries strict
+    assert params["tools"] == [{"name": "weather", "input_schema": {"type": "object"}, "strict": True}]
 
 
 # ---- ids, limits, providers ---------------------------------------------------------------------------------
@@ -466,7 +483,7 @@ def test_detection_names_each_dialect_by_its_fields():
 PDF = "data:application/pdf;base64,JVBERi0xLjQK"
 
 
-@pytest.mark.parametrize("dialect", ["anthropic", "bedrock", "gemini", "vertex"])
+@pytest.mark.parametrize("dialect", ["anthropic", "gemini", "vertex"])
 def test_a_pdf_file_part_converts_to_a_document_or_inline_data_and_back(dialect):
     file = (
         {"file_data": PDF}
@@ -486,6 +503,18 @@ def test_a_pdf_file_part_converts_to_a_document_or_inline_data_and_back(dialect)
     there = convert_request(source, to=dialect)
     assert there.findings == [] and there.line is not None
     assert convert_request(there.line, to="openai", model="gpt-4o").line == source
+
+
+def test_bedrock_takes_no_document_in_an_invoke_model_body():
+    # AWS's "API restrictions": documents are not supported in InvokeModel request bodies
+    pdf = {"type": "file", "file": {"file_data": PDF, "filename": "report.pdf"}}
+    source = line("pdf", messages=[{"role": "user", "content": [{"type": "text", "text": "Summarise"}, pdf]}],
+                  max_completion_tokens=50)  # fmt: skip
+    refused = convert_request(source, to="bedrock")
+    assert [(f.code, f.path) for f in refused.findings] == [
+        ("unsupported-field", "/body/messages/0/content/1")
+    ]
+    assert "API restrictions" in refused.findings[0].message
 
 
 def test_what_cannot_name_a_file_reports_the_file_name_and_a_file_id():

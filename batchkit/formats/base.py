@@ -101,6 +101,11 @@ class Dialect(ABC):
         None for a body in another shape, which its line schema checks."""
         return None
 
+    def body_findings(self, request: Request, job_model: str | None) -> list:
+        """What this format's API refuses in a body that its line schema cannot say (Finding list), for a
+        body sent to its own model or, when the line names none, to `job_model`."""
+        return []
+
     @abstractmethod
     def endpoint_of(self, obj: dict, body: dict) -> str | None:
         """The url the line goes to: written on it, or implied by its format and body."""

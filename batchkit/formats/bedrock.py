@@ -4,8 +4,8 @@ job) and validates Converse requests too; converting a Converse request is not s
 
 from __future__ import annotations
 
-from . import anthropic, results
-from .base import Dialect
+from . import anthropic, claude, results
+from .base import Dialect, Request
 from .chat import CHAT, Chat, Context, inner
 
 ANTHROPIC_VERSION = "bedrock-2023-05-31"
@@ -29,6 +29,11 @@ class Bedrock(Dialect):
     def endpoint_of(self, obj: dict, body: dict) -> str | None:
         return INVOKE
 
+    def body_findings(self, request: Request, job_model: str | None) -> list:
+        if "anthropic_version" not in request.body:
+            return []
+        return claude.body_findings(request.body, job_model, "/modelInput", request.line)
+
     def to_chat(self, obj: dict, ctx: Context) -> Chat | None:
         body = inner(obj, self.body_field, "a request body", ctx)
         if body is None:
@@ -42,7 +47,7 @@ class Bedrock(Dialect):
         return Chat(obj.get("recordId"), chat, CHAT, "/modelInput")
 
     def from_chat(self, chat: Chat, ctx: Context) -> dict | None:
-        params = anthropic.params_from_chat(chat, ctx, with_model=False, target="Bedrock (Anthropic)")
+        params = anthropic.params_from_chat(chat, ctx, anthropic.BEDROCK_BODY)
         if params is None:
             return None
         return {"recordId": chat.id, "modelInput": {"anthropic_version": ANTHROPIC_VERSION, **params}}

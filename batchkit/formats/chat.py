@@ -58,6 +58,12 @@ class Context:
             hint = " (--drop-unsupported leaves it out)"
             self.findings.append(Finding(code, message + hint, self.line, path))
 
+    def leave_out(self, path: str, message: str) -> None:
+        """What the target would refuse on every line is left out whatever `drop_unsupported` says, and
+        listed (a warning)."""
+        self.dropped.append(path)
+        self.findings.append(Finding("dropped-field", f"left out: {message}", self.line, path))
+
     def error(self, code: str, path: str, message: str) -> None:
         self.findings.append(Finding(code, message, self.line, path))
 

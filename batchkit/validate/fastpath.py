@@ -376,6 +376,8 @@ def decoder_for(dialect: Dialect):
 
     def keys(line):
         request = read(to_builtins(line))
+        if dialect.body_findings(request, None):
+            return None  # a rule on the body fires: the reference path reports it
         return request.id, request.endpoint, request.model
 
     return decode, keys
@@ -395,3 +397,19 @@ def _openai_keys():
         return line.custom_id, urls[type(line)], body.model
 
     return keys
+
+
+def with_minimums(keys, minimums: tuple[tuple[str, int], ...]):
+    """`keys` for OpenAI lines of a provider whose API bounds body fields beyond the schema
+    (Provider.body_minimums): a line below a bound goes to the reference path, which reports it."""
+    unset = msgspec.UNSET
+
+    def checked(line):
+        body = line.body
+        for field, least in minimums:
+            value = getattr(body, field, unset)
+            if type(value) is int and value < least:
+                return None
+        return keys(line)
+
+    return checked

@@ -105,6 +105,7 @@ BODY_RULES += tuple(
     )
     for name in ("response_format", "text", "tools")
 )
+
 # Message roles whose lines need a rule (tool-call pairing).
 RULE_ROLES = frozenset({"tool"})
 
@@ -196,9 +197,11 @@ class LineRules:
         first_model: tuple[str, int] | None = None,
         first_endpoint: tuple[str, int] | None = None,
         dialect: Dialect = OPENAI,
+        job_model: str | None = None,
     ):
         self.provider = provider
         self.dialect = dialect
+        self.job_model = job_model  # the model a line that names none goes to (Bedrock)
         self.id_rule = provider.custom_id_pattern or dialect.id_pattern
         self.id_match = re.compile(self.id_rule).fullmatch if self.id_rule else None
         self.allowed = frozenset(provider.endpoints) if provider.endpoints is not None else None
@@ -219,6 +222,8 @@ class LineRules:
         checked = self.dialect.checked_body(request)
         if checked is not None and checked[1]:
             self._body(number, *checked, emit)
+        for finding in self.dialect.body_findings(request, self.job_model):
+            emit(finding)
 
     def check_id_url_model(
         self, number: int, custom_id: str | None, url: str | None, model: str | None, emit: Emit
@@ -277,6 +282,12 @@ class LineRules:
                             pointer(("body", key)),
                         )
                     )
+        for field, least in self.provider.body_minimums:  # fastpath.with_minimums sends such lines here
+            value = body.get(field)
+            own = _schema_minimum(schema, field)  # below the schema's own bound, the schema reports it
+            if _int(value) and value < least and (own is None or value >= own):
+                message = f"`{field}` is {value}; {self.provider.name} takes at least {least}"
+                emit(Finding("out-of-range", message, number, f"/body/{field}"))
         for rule in BODY_RULES:
             if not all(f in body for f in rule.fields):
                 continue
@@ -307,6 +318,11 @@ class LineRules:
             if content in ("", []) and not (role == "assistant" and message.get("tool_calls")):
                 text = f"message {i} ({role}) has empty content"
                 emit(Finding("empty-content", text, number, f"/body/messages/{i}/content"))
+
+
+def _schema_minimum(schema: str | None, field: str):
+    node = schemas.load(schema).get("properties", {}).get(field, {}) if schema is not None else {}
+    return node.get("minimum")
 
 
 def unknown_body_field(key: str, schema: str, known) -> str:

@@ -27,7 +27,7 @@ from ..lines import (
 from ..options import Options
 from ..providers import Provider, get_provider
 from .explain import explain, label, pointer
-from .fastpath import DECODE_ERRORS, decoder_for
+from .fastpath import DECODE_ERRORS, decoder_for, with_minimums
 from .rules import ExactIds, HashedIds, LineRules
 
 MAX_DEPTH = 128  # nesting explained in full; a deeper invalid line is one `too-deep` finding
@@ -159,7 +159,9 @@ class Validator:
             file, self.provider.name, max_findings=max_findings, strict=strict or options.strict
         )
         ids_kept = HashedIds(self.dialect) if ids == "hashed" else ExactIds(self.dialect)
-        self.rules = LineRules(rules_provider, ids_kept, first_model, first_endpoint, self.dialect)
+        self.rules = LineRules(
+            rules_provider, ids_kept, first_model, first_endpoint, self.dialect, options.model
+        )
         self.max_line = max_line_bytes or options.max_line
         self._has_content = False
         self._reader: LineReader | None = None
@@ -214,6 +216,8 @@ class Validator:
         callers set `report.summary.bytes`.
         """
         decode, keys = decoder_for(self.dialect)
+        if self.rules.provider.body_minimums and self.dialect is OPENAI:
+            keys = with_minimums(keys, self.rules.provider.body_minimums)
         if self._reader is None:
             self._reader = LineReader(self.report.add, at_file_start, self.provider.name)
         reader = self._reader
