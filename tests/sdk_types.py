@@ -8,6 +8,7 @@ AWS's documented parameter shapes, each with its page."""
 
 import base64
 import collections.abc
+import json
 import re
 import types
 import typing
@@ -400,12 +401,29 @@ def mistral(line: dict) -> list[str]:
 
 
 def together(line: dict) -> list[str]:
+    """together's CompletionCreateParams, with one documented exception: the SDK types `tool_choice` and an
+    assistant's `tool_calls` with its tool-call type ToolChoiceParam (id, function, index, type), which a
+    request does not carry; Together's function-calling guide ("Select a specific tool", "tool_choice
+    options") sends them as OpenAI writes them. The check adds what the SDK's type asks (`index`; a named
+    choice's `id` and `arguments`) before the round trip."""
     from together.types.chat.completion_create_params import CompletionCreateParamsNonStreaming
 
     extra = line.keys() - {"custom_id", "body"}
-    return [f"unknown line field {k}" for k in extra] + round_trip(
-        CompletionCreateParamsNonStreaming, line["body"]
-    )
+    body = _with_call_indexes(line["body"])
+    return [f"unknown line field {k}" for k in extra] + round_trip(CompletionCreateParamsNonStreaming, body)
+
+
+def _with_call_indexes(body: dict) -> dict:
+    body = json.loads(json.dumps(body))
+    for message in body.get("messages", []):
+        for i, call in enumerate(message.get("tool_calls") or []):
+            call.setdefault("index", i)
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+        choice.setdefault("id", "")
+        choice.setdefault("index", 0)
+        choice["function"].setdefault("arguments", "")
+    return body
 
 
 def fireworks(line: dict) -> list[str]:

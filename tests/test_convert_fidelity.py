@@ -339,3 +339,79 @@ def test_validate_applies_the_model_family_rules(tmp_path):
     assert validate_file(path, "bedrock").codes() == []  # no model: no family to hold it to
     held = validate_file(path, "bedrock", model="us.anthropic.claude-opus-4-7-v1:0")
     assert held.codes() == [("deprecated-parameter", 1, "/modelInput/temperature")]
+
+
+# ---- Mistral, Together, Fireworks: each provider's own body rules (schemas/<provider>-chat.schema.json)
+
+
+def custom_body_file(tmp_path, *bodies):
+    path = tmp_path / "c.jsonl"
+    path.write_text(
+        "".join(json.dumps({"custom_id": f"c-{i}", "body": b}) + "\n" for i, b in enumerate(bodies, 1))
+    )
+    return path
+
+
+def test_mistral_refuses_openai_names_its_request_does_not_have(tmp_path):
+    body = {"messages": [{"role": "developer", "content": "Be terse."}, {"role": "user", "content": "hi"}],
+            "max_completion_tokens": 5, "seed": 3, "user": "u-1"}  # fmt: skip
+    report = validate_file(custom_body_file(tmp_path, body), "mistral")
+    assert report.codes() == [
+        ("unsupported-field", 1, "/body/max_completion_tokens"),
+        ("invalid-value", 1, "/body/messages/0/role"),
+        ("unsupported-field", 1, "/body/seed"),
+        ("unsupported-field", 1, "/body/user"),
+    ]
+    assert not report.valid
+    seed = next(f for f in report.findings if f.path == "/body/seed")
+    assert "random_seed" in seed.message and "refuses" in seed.message
+
+
+def test_convert_to_mistral_renames_and_moves_roles(tmp_path):
+    source = line(
+        messages=[{"role": "developer", "content": "Be terse."}, *user("hi")], max_completion_tokens=5, seed=3
+    )
+    body = convert_request(source, to="custom-body", provider="mistral").line["body"]
+    assert body == {"model": "gpt-4o", "messages": [{"role": "system", "content": "Be terse."}, *user("hi")],
+                    "max_tokens": 5, "random_seed": 3}  # fmt: skip
+    refused = convert_request(line(messages=user("hi"), user="u-1"), to="custom-body", provider="mistral")
+    assert [f.path for f in refused.findings] == ["/body/user"]
+    back = convert_request({"custom_id": "c", "body": body}, to="openai").line["body"]
+    assert back["seed"] == 3 and back["max_tokens"] == 5
+
+
+def test_the_cli_converts_to_mistral_and_the_output_validates(tmp_path):
+    from click.testing import CliRunner
+
+    from batchkit.cli import cli
+
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps(line(messages=[{"role": "developer", "content": "x"}, *user("hi")],
+                                      max_completion_tokens=5, seed=1)) + "\n")  # fmt: skip
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(cli, ["convert", str(source), "--to", "mistral", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert validate_file(out, "mistral").findings == []
+
+
+def test_together_needs_the_model_on_every_line_and_a_stop_list(tmp_path):
+    report = validate_file(custom_body_file(tmp_path, {"messages": user("hi")}), "together")
+    assert report.codes() == [("missing-field", 1, "/body/model")]
+    source = line(messages=user("hi"), stop="5", max_completion_tokens=5)
+    body = convert_request(source, to="custom-body", provider="together").line["body"]
+    assert body["stop"] == ["5"] and body["max_tokens"] == 5 and body["model"] == "gpt-4o"
+
+
+def test_fireworks_keeps_what_its_request_has(tmp_path):
+    source = line(
+        messages=[{"role": "developer", "content": "x"}, *user("hi")], max_completion_tokens=5, user="u"
+    )
+    body = convert_request(source, to="custom-body", provider="fireworks").line["body"]
+    assert body["messages"][0]["role"] == "system"
+    assert body["max_completion_tokens"] == 5 and body["user"] == "u"
+    assert (
+        validate_file(
+            custom_body_file(tmp_path, {"messages": user("hi"), "max_completion_tokens": 5}), "fireworks"
+        ).findings
+        == []
+    )

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import schemas
 from ..batchfile import id_map_path, write_id_map, write_numbered
 from ..errors import UsageError, ValidationFailed
 from ..findings import Finding, Report
@@ -23,7 +24,7 @@ from ..formats import DIALECTS, Context, Dialect, detect, get_dialect
 from ..lines import BytesRead, open_binary, read_objects, source_name
 from ..options import Options
 from ..providers import Provider, get_provider
-from ..validate import schema_findings
+from ..validate import explain, schema_findings
 
 MAPPED_ID = "line-{}"
 
@@ -49,19 +50,24 @@ def convert_request(
     drop_unsupported: bool = False,
     line: int | None = None,
     endpoint: str | None = None,
+    provider: str | Provider | None = None,
 ) -> Conversion:
     """Convert one parsed line to format `to`; the source format is detected unless `source` names it.
 
     batchkit.convert_request({"custom_id": "a", "method": "POST", "url": "/v1/chat/completions",
                               "body": {...}}, to="anthropic", max_tokens=1024).line
 
-    `endpoint` (to="openai" only): "/v1/responses" writes chat requests as Responses bodies.
+    `endpoint` (to="openai" only): "/v1/responses" writes chat requests as Responses bodies. `provider`:
+    whose own body rules the line must meet (Mistral, Together, Fireworks: their field names and roles).
     """
     target = get_dialect(to)
     _check_endpoint(target, endpoint)
     ctx = Context(
         line=line, model=model, max_tokens=max_tokens, drop_unsupported=drop_unsupported, endpoint=endpoint
     )
+    if provider is not None:
+        row = get_provider(provider)
+        ctx.body_schemas = {e: name for d, e, name in row.body_schemas if d == target.name}
     origin = get_dialect(source) if source is not None else detect(obj)
     if origin is None:
         message = "this line is in no known batch dialect (" + ", ".join(DIALECTS) + "); nothing to convert"
@@ -74,12 +80,26 @@ def convert_request(
     converted = target.from_chat(chat, ctx) if chat is not None and not ctx.failed else None
     if converted is not None and not ctx.failed:
         # What the target still rejects (a conversation of system text only, …) keeps the line out.
-        for f in schema_findings(line, converted, target):
+        for f in schema_findings(line, converted, target) + _own_body_findings(line, converted, target, ctx):
             if f.is_error:
                 ctx.error(f.code, f.path, f"the {target.name} line would break its rule: {f.message}")
     if ctx.failed:
         converted = None
     return Conversion(converted, ctx.findings, ctx.dropped, origin.name)
+
+
+def _own_body_findings(line, converted: dict, target: Dialect, ctx: Context) -> list[Finding]:
+    """What the target provider's own body schema says of the line written (for custom-body lines): a
+    field its SDK's types do not have is one it cannot take, not a field to pass through."""
+    request = target.read(converted, line)
+    schema = ctx.body_schemas.get(request.endpoint)
+    if schema is None:
+        return []
+    found = explain(schemas.validator(schema).iter_errors(request.body), line, (target.body_field,))
+    return [
+        Finding("unsupported-field", f.message, f.line, f.path) if f.code == "unknown-field" else f
+        for f in found
+    ]
 
 
 def target_provider(to: str | Dialect, provider: str | Provider | None) -> Provider:
@@ -147,7 +167,13 @@ def convert_file(
     conversion = Report(source_name(source), options.provider.name, max_findings=max_findings)
     mapping: list[tuple[str | None, str]] = []
     result = ConvertResult([], conversion, None)
-    settings = dict(model=model, max_tokens=max_tokens, drop_unsupported=drop_unsupported, endpoint=endpoint)
+    settings = dict(
+        model=model,
+        max_tokens=max_tokens,
+        drop_unsupported=drop_unsupported,
+        endpoint=endpoint,
+        provider=options.provider,
+    )
     lines = _converted(source, options, settings, result, mapping, progress)
     try:
         written = write_numbered(lines, output, options, force=force)

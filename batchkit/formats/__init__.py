@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from .base import Dialect, Request
 from .chat import Chat, Context
+from .custom_body import SYNONYMS
 from .detect import detect_stream
 from .reading import read_requests, requests_of
 from .registry import DIALECTS, OPENAI, detect, get_dialect, is_result_line, result_line
@@ -27,6 +28,7 @@ __all__ = [
     "Context",
     "Dialect",
     "Request",
+    "SYNONYMS",
     "detect",
     "detect_stream",
     "get_dialect",

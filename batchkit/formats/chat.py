@@ -42,6 +42,7 @@ class Context:
     max_tokens: int | None = None
     drop_unsupported: bool = False
     endpoint: str | None = None  # the URL an OpenAI line goes to (chat's or /v1/responses)
+    body_schemas: dict = field(default_factory=dict)  # endpoint → the target provider's own body schema
     findings: list[Finding] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
 

@@ -12,9 +12,9 @@ from functools import partial
 
 from .. import schemas
 from ..findings import Finding
-from ..formats import OPENAI, Dialect, Request
+from ..formats import OPENAI, SYNONYMS, Dialect, Request
 from ..providers import Provider
-from .explain import did_you_mean, field_name, pointer
+from .explain import did_you_mean, explain, field_name, pointer
 from .strict import check_schema_validity, check_structured_output
 
 Emit = Callable[[Finding], None]
@@ -224,6 +224,31 @@ class LineRules:
             self._body(number, *checked, emit)
         for finding in self.dialect.body_findings(request, self.job_model):
             emit(finding)
+        own = self.provider.body_schema(self.dialect.name, request.endpoint)
+        if own is not None:
+            self._own_body(number, own, request.body, emit)
+
+    def _own_body(self, number: int, schema: str, body: dict, emit: Emit) -> None:
+        """The body under the provider's own body schema. A field it does not name is an error where the
+        schema is closed (the provider refuses it: Mistral's 422 extra_forbidden), else a warning."""
+        at = (self.dialect.body_field,)
+        closed = schemas.load(schema).get("additionalProperties", True) is False
+        for finding in explain(schemas.validator(schema).iter_errors(body), number, at):
+            if not (closed and finding.code == "unknown-field"):  # said per field below
+                emit(finding)
+        known, title = schemas.known_properties(schema), schemas.load(schema)["title"]
+        for key in sorted(body.keys() - known):
+            hint = (
+                f"; it is `{SYNONYMS[key]}` there (`batchkit convert` renames it)"
+                if SYNONYMS.get(key) in known
+                else ""
+            )
+            if closed:
+                message = f"`{field_name(key)}` is not a {title} field: {self.provider.name} refuses it{hint}"
+                emit(Finding("unsupported-field", message, number, pointer((*at, key))))
+            else:
+                message = f"`{field_name(key)}` is not a {title} field{hint or did_you_mean(key, known)}"
+                emit(Finding("unknown-field", message, number, pointer((*at, key))))
 
     def check_id_url_model(
         self, number: int, custom_id: str | None, url: str | None, model: str | None, emit: Emit

@@ -182,10 +182,17 @@ class Validator:
         summary = self.report.summary
         summary.requests += 1
         self._has_content = True
+        said = set()
         for finding in schema_findings(number, obj, self.dialect):
             add(finding)
+            said.add((finding.code, finding.path))
+
+        def add_new(finding: Finding) -> None:  # a rule (a provider's body schema) may say it again
+            if (finding.code, finding.path) not in said:
+                add(finding)
+
         request = self.dialect.read(obj, number)
-        self.rules.check(number, obj, request, add)
+        self.rules.check(number, obj, request, add_new)
         if request.endpoint is not None:
             summary.endpoints[request.endpoint] += 1
         if request.model is not None:
@@ -218,6 +225,8 @@ class Validator:
         decode, keys = decoder_for(self.dialect)
         if self.rules.provider.body_minimums and self.dialect is OPENAI:
             keys = with_minimums(keys, self.rules.provider.body_minimums)
+        if any(d == self.dialect.name for d, _, _ in self.rules.provider.body_schemas):
+            keys = _reference_only  # the provider's own body schema is read on the reference path
         if self._reader is None:
             self._reader = LineReader(self.report.add, at_file_start, self.provider.name)
         reader = self._reader
@@ -338,6 +347,10 @@ def wrong_dialect(dialect: Dialect, provider: Provider, file: str | None = None)
         f"lines (`batchkit convert {name} -o OUT --provider {provider.name}`)"
     )
     return Finding("wrong-dialect", message, None)
+
+
+def _reference_only(line) -> None:
+    return None
 
 
 def _counting(stream):
