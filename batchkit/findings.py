@@ -109,6 +109,7 @@ class Summary:
     warnings: int = 0
     models: Counter = field(default_factory=Counter)
     endpoints: Counter = field(default_factory=Counter)
+    bodies: Counter = field(default_factory=Counter)  # the body each line was read as, where it varies
 
     def to_dict(self) -> dict:
         return {
@@ -119,6 +120,7 @@ class Summary:
             "warnings": self.warnings,
             "models": dict(sorted(self.models.items())),
             "endpoints": dict(sorted(self.endpoints.items())),
+            "bodies": dict(sorted(self.bodies.items())),
         }
 
 

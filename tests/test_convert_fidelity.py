@@ -415,3 +415,81 @@ def test_fireworks_keeps_what_its_request_has(tmp_path):
         ).findings
         == []
     )
+
+
+# ---- Bedrock: modelInput is the model's own body
+
+
+TITAN = {
+    "recordId": "embed-1",
+    "modelInput": {"inputText": "Hello world", "dimensions": 256},
+}  # a LiteLLM file's record
+
+
+def bedrock_file(tmp_path, *records):
+    path = tmp_path / "b.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def test_a_titan_embeddings_record_validates_and_says_which_body_was_applied(tmp_path):
+    report = validate_file(bedrock_file(tmp_path, TITAN), "bedrock")
+    assert report.findings == []
+    assert dict(report.summary.bodies) == {"Amazon Titan Text Embeddings, by the body's shape": 1}
+    named = validate_file(bedrock_file(tmp_path, TITAN), "bedrock", model="amazon.titan-embed-text-v2:0")
+    assert dict(named.summary.bodies) == {
+        "Amazon Titan Text Embeddings, by the job's model amazon.titan-embed-text-v2:0": 1
+    }
+
+
+def test_the_job_model_chooses_the_body_it_is_checked_under(tmp_path):
+    claude_body = {"recordId": "c", "modelInput": {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 5,
+                                                    "messages": [{"role": "user", "content": "hi"}]}}  # fmt: skip
+    wrong = validate_file(
+        bedrock_file(tmp_path, claude_body), "bedrock", model="amazon.titan-embed-text-v2:0"
+    )
+    assert ("missing-field", 1, "/modelInput/inputText") in wrong.codes()
+
+
+def test_the_cli_names_the_body_in_text_and_json(tmp_path):
+    from click.testing import CliRunner
+
+    from batchkit.cli import cli
+
+    path = bedrock_file(tmp_path, TITAN)
+    text = CliRunner().invoke(cli, ["validate", str(path), "--model", "amazon.titan-embed-text-v2:0"])
+    assert text.exit_code == 0 and "bodies: Amazon Titan Text Embeddings, by the job's model" in text.output
+    data = json.loads(CliRunner().invoke(cli, ["validate", str(path), "--format", "json"]).output)
+    assert data["summary"]["bodies"] == {"Amazon Titan Text Embeddings, by the body's shape": 1}
+
+
+def test_a_titan_embeddings_record_converts_both_ways():
+    there = convert_request(TITAN, to="openai", model="text-embedding-3-small").line
+    assert there == {"custom_id": "embed-1", "method": "POST", "url": "/v1/embeddings",
+                     "body": {"model": "text-embedding-3-small", "input": "Hello world", "dimensions": 256}}  # fmt: skip
+    back = convert_request(there, to="bedrock", model="amazon.titan-embed-text-v2:0").line
+    assert back == TITAN
+
+
+def test_a_nova_model_gets_a_nova_body():
+    source = line(messages=[{"role": "system", "content": "Be brief."}, *user("hi")], max_completion_tokens=20,
+                  temperature=0.2, tools=[STRICT_TOOL | {"function": {"name": "f", "parameters": {"type": "object"}}}])  # fmt: skip
+    body = convert_request(source, to="bedrock", model="amazon.nova-pro-v1:0").line["modelInput"]
+    assert body == {
+        "schemaVersion": "messages-v1",
+        "system": [{"text": "Be brief."}],
+        "messages": [{"role": "user", "content": [{"text": "hi"}]}],
+        "inferenceConfig": {"maxTokens": 20, "temperature": 0.2},
+        "toolConfig": {"tools": [{"toolSpec": {"name": "f", "inputSchema": {"json": {"type": "object"}}}}]},
+    }
+    back = convert_request({"recordId": "n", "modelInput": body}, to="openai", model="gpt-4o").line["body"]
+    assert back["messages"] == source["body"]["messages"] and back["max_completion_tokens"] == 20
+
+
+def test_a_chat_request_for_a_model_whose_body_batchkit_does_not_write_is_refused():
+    result = convert_request(
+        line(messages=user("hi"), max_completion_tokens=5),
+        to="bedrock",
+        model="meta.llama3-1-70b-instruct-v1:0",
+    )
+    assert result.line is None and "Anthropic Messages and Nova" in result.findings[0].message

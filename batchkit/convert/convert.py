@@ -73,14 +73,15 @@ def convert_request(
         message = "this line is in no known batch dialect (" + ", ".join(DIALECTS) + "); nothing to convert"
         return Conversion(None, [Finding("unknown-dialect", message, line)])
     # Converters read valid lines only: an invalid one gets its validation errors instead.
-    invalid = [f for f in schema_findings(line, obj, origin) if f.is_error]
+    invalid = [f for f in schema_findings(line, obj, origin, origin.line_schema(obj, model)[0]) if f.is_error]
     if invalid:
         return Conversion(None, invalid, [], origin.name)
     chat = origin.to_chat(obj, ctx)
     converted = target.from_chat(chat, ctx) if chat is not None and not ctx.failed else None
     if converted is not None and not ctx.failed:
         # What the target still rejects (a conversation of system text only, …) keeps the line out.
-        for f in schema_findings(line, converted, target) + _own_body_findings(line, converted, target, ctx):
+        written = schema_findings(line, converted, target, target.line_schema(converted, model)[0])
+        for f in written + _own_body_findings(line, converted, target, ctx):
             if f.is_error:
                 ctx.error(f.code, f.path, f"the {target.name} line would break its rule: {f.message}")
     if ctx.failed:

@@ -101,6 +101,11 @@ class Dialect(ABC):
         None for a body in another shape, which its line schema checks."""
         return None
 
+    def line_schema(self, obj: dict, job_model: str | None) -> tuple[str, str | None]:
+        """(the schema a parsed line is checked under, the name of the body it was read as, or None when
+        the format has one body): Bedrock's follows the model family."""
+        return self.schema, None
+
     def body_findings(self, request: Request, job_model: str | None) -> list:
         """What this format's API refuses in a body that its line schema cannot say (Finding list), for a
         body sent to its own model or, when the line names none, to `job_model`."""

@@ -41,17 +41,21 @@ def _is_valid(schema: str):
     import jsonschema_rs
 
     registry = jsonschema_rs.Registry([(s["$id"], s) for s in schemas.all_schemas().values()])
-    return jsonschema_rs.validator_for(schemas.load(schema), registry=registry).is_valid
+    return jsonschema_rs.validator_for(schemas.root(schema), registry=registry).is_valid
 
 
-def schema_findings(number: int | None, obj, dialect: Dialect = OPENAI) -> list[Finding]:
-    """The line schema's findings for one line of `dialect` (empty when it is valid).
+def schema_findings(
+    number: int | None, obj, dialect: Dialect = OPENAI, schema: str | None = None
+) -> list[Finding]:
+    """The line schema's findings for one line of `dialect` (empty when it is valid); `schema` when given
+    is the one the line is read under (a Bedrock line's, by its model family).
 
     A line the schema rejects always gets at least one finding: a generic `schema` one when the
     explanation finds nothing, a `too-deep` one when it is nested too deeply to explain.
     """
+    schema = schema or dialect.schema
     try:
-        if _is_valid(dialect.schema)(obj):
+        if _is_valid(schema)(obj):
             return []
     except (ValueError, OverflowError, RecursionError):
         pass  # a value jsonschema-rs cannot take in: python-jsonschema decides and explains
@@ -59,7 +63,7 @@ def schema_findings(number: int | None, obj, dialect: Dialect = OPENAI) -> list[
     if depth > MAX_DEPTH:
         return [_too_deep(number)]
     try:
-        findings = explain(schemas.validator(dialect.schema).iter_errors(obj), number)
+        findings = explain(schemas.validator(schema).iter_errors(obj), number)
     except RecursionError:
         return [_too_deep(number)]
     if not findings:
@@ -183,7 +187,10 @@ class Validator:
         summary.requests += 1
         self._has_content = True
         said = set()
-        for finding in schema_findings(number, obj, self.dialect):
+        schema, body = self.dialect.line_schema(obj, self.rules.job_model)
+        if body is not None:
+            summary.bodies[body] += 1
+        for finding in schema_findings(number, obj, self.dialect, schema):
             add(finding)
             said.add((finding.code, finding.path))
 
