@@ -3,9 +3,11 @@ under --drop-unsupported, really left out; what it has a place for is carried; v
 are named. (Every target against its SDK's own types: test_convert_sdk.py.)"""
 
 import json
+from pathlib import Path
 
 import pytest
 
+import batchkit
 from batchkit.convert import convert_file, convert_request
 from batchkit.validate import validate_file
 
@@ -493,3 +495,70 @@ def test_a_chat_request_for_a_model_whose_body_batchkit_does_not_write_is_refuse
         model="meta.llama3-1-70b-instruct-v1:0",
     )
     assert result.line is None and "Anthropic Messages and Nova" in result.findings[0].message
+
+
+# ---- Vertex lines without labels, and Vertex predictions
+
+VERTEX = Path(__file__).resolve().parent / "data" / "results" / "vertex"
+
+
+def test_vertex_lines_without_labels_convert_to_line_ids_with_an_id_map(tmp_path):
+    out = tmp_path / "out.jsonl"
+    result = convert_file(VERTEX / "unlabelled-input.jsonl", out, "openai", provider="openai", model="gpt-4o")
+    written = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["custom_id"] for x in written] == ["line-1", "line-2", "line-3"]
+    assert written[0]["body"]["messages"] == [
+        {"role": "user", "content": "Give me a recipe for banana bread."}
+    ]
+    ids = [json.loads(x) for x in result.id_map.read_text().splitlines()]
+    assert ids[0] == {"custom_id": None, "id": "line-1"}
+
+
+@pytest.mark.parametrize("name", ["unlabelled-input.jsonl", "multimodal-input.jsonl"])
+def test_parts_given_as_one_object_are_valid_vertex_input(name):
+    # Google's batch-generation sample writes `"parts": {"text": …}` and Vertex batch prediction runs it
+    assert validate_file(VERTEX / name, "vertex").findings == []
+
+
+def test_predictions_join_to_unlabelled_requests_by_the_request_each_echoes():
+    result = batchkit.merge_results(
+        VERTEX / "unlabelled-input.jsonl", VERTEX / "unlabelled-predictions.jsonl"
+    )
+    frame = result.frame
+    assert list(frame["custom_id"]) == ["line-1", "line-2", "line-3"]
+    assert list(frame["status"]) == ["ok"] * 3
+    # out of order, the same request twice: each answer once, in turn
+    assert list(frame["content"]) == ["Bananas, flour, eggs", "Cocoa, flour, eggs", "Ripe bananas, butter"]
+    assert any("by the request each echoes" in note for note in result.report.notes)
+    assert result.report.orphans == [] and result.report.duplicates == []
+
+
+def test_a_prediction_that_echoes_its_request_with_the_file_s_other_fields_as_null_joins_it():
+    # Vertex echoes a request with every field any line used, null where it had none, in either spelling
+    result = batchkit.merge_results(
+        VERTEX / "multimodal-input.jsonl", VERTEX / "multimodal-predictions.jsonl"
+    )
+    frame = result.frame
+    assert list(frame["content"]) == ["A tablet, a keyboard, a mouse", "A watering can, gloves", "Nothing"]
+    assert list(frame["prompt_tokens"]) == [264, 264, 520]
+    assert result.report.orphans == []
+
+
+def test_a_prediction_echoing_no_request_of_the_file_is_an_orphan(tmp_path):
+    other = tmp_path / "predictions.jsonl"
+    line = json.loads((VERTEX / "unlabelled-predictions.jsonl").read_text().splitlines()[0])
+    line["request"]["contents"][0]["parts"]["text"] = "Give me a recipe for carrot cake."
+    other.write_text(json.dumps(line) + "\n")
+    result = batchkit.merge_results(VERTEX / "unlabelled-input.jsonl", other)
+    assert list(result.frame["status"]) == ["missing"] * 3
+    assert len(result.report.orphans) == 1
+
+
+def test_results_of_the_converted_file_join_back_to_the_unlabelled_requests(tmp_path):
+    answers = [{"custom_id": f"line-{i}", "response": {"status_code": 200, "body": {"choices": [
+        {"index": 0, "message": {"role": "assistant", "content": f"answer {i}"}, "finish_reason": "stop"}]}}, "error": None}
+        for i in (1, 2, 3)]  # fmt: skip
+    results = tmp_path / "out.output.jsonl"
+    results.write_text("".join(json.dumps(a) + "\n" for a in answers))
+    frame = batchkit.merge(VERTEX / "unlabelled-input.jsonl", results)
+    assert list(frame["content"]) == ["answer 1", "answer 2", "answer 3"]

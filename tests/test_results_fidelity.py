@@ -93,7 +93,7 @@ def test_a_blocked_gemini_prompt_is_a_failure_with_its_reason_and_is_retried(tmp
     assert "SAFETY" in blocked.error_message
     out = tmp_path / "retry.jsonl"
     batchkit.retry(
-        DATA / "gemini" / "cases-input.jsonl", DATA / "gemini" / "thinking-blocked-grpc.jsonl", out
+        DATA / "gemini" / "thinking-input.jsonl", DATA / "gemini" / "thinking-blocked-grpc.jsonl", out
     )
     assert [json.loads(x)["key"] for x in out.read_text().splitlines()] == ["blocked-2", "internal-3"]
 
@@ -128,7 +128,7 @@ def read_results_of(objs):
 
 
 def test_vertex_failures_read_their_status_text():
-    got = records(DATA / "vertex" / "errors.jsonl")
+    got = records(DATA / "vertex" / "errors-predictions.jsonl")
     assert got["v-1"].status == "ok"
     bad_role = got["v-2"]
     assert (bad_role.status, bad_role.status_code, bad_role.error_code) == (

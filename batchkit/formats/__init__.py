@@ -14,7 +14,7 @@ as the OpenAI output line (`result_line`).
 
 from __future__ import annotations
 
-from .base import Dialect, Request
+from .base import LINE_ID, Dialect, Request
 from .chat import Chat, Context
 from .custom_body import SYNONYMS
 from .detect import detect_stream
@@ -23,6 +23,7 @@ from .registry import DIALECTS, OPENAI, detect, get_dialect, is_result_line, res
 
 __all__ = [
     "DIALECTS",
+    "LINE_ID",
     "OPENAI",
     "Chat",
     "Context",

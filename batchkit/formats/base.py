@@ -96,6 +96,11 @@ class Dialect(ABC):
         model = body.get(self.model_field) if self.model_field else None
         return model if type(model) is str else None
 
+    def echo_key(self, body) -> str | None:
+        """For a format whose result lines echo the request (`echoes_request`): the key a request without
+        an id and the result that echoes it share, so they join. None for other formats."""
+        return None
+
     def checked_body(self, request: Request) -> tuple[str | None, dict] | None:
         """(OpenAI endpoint, body) when the request's body is an OpenAI body that OpenAI's body rules check;
         None for a body in another shape, which its line schema checks."""
@@ -164,6 +169,7 @@ class Dialect(ABC):
 
 
 OPENAI_URLS = {"chat": "/v1/chat/completions", "embeddings": "/v1/embeddings"}
+LINE_ID = "line-{}"  # the id of a request that has none, or none a provider takes: its line number
 
 
 def _id_line(dialect: Dialect, request: Request) -> dict:

@@ -9,6 +9,7 @@ format becomes `responseMimeType` + `responseSchema`; its name has no place ther
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 import re
 from dataclasses import dataclass
@@ -125,6 +126,43 @@ class Gemini(Dialect):
 
     def result(self, obj: dict) -> dict:
         return results.from_gemini(obj.get("key"), obj.get("response"), obj.get("error"))
+
+
+def conversation_key(request) -> str | None:
+    """A key for what a GenerateContentRequest asks: its system instruction and contents, part by part (text,
+    files, function calls and results), so a prediction that echoes the request finds it. Vertex echoes the
+    request as written but with every field any line of the file used, null where the line had none (the
+    batch-generation sample's output in meteatamel/genai-beyond-basics): so nulls are left out, both
+    spellings (camelCase, snake_case) read as one, and one part or content written as an object is a list
+    of one. None when there is no conversation."""
+    request = _plain(request) if isinstance(request, dict) else {}
+    turns = [
+        ("system", request.get("systemInstruction")),
+        *(("turn", c) for c in as_list(request.get("contents") or [])),
+    ]
+    said = [
+        [kind, content.get("role", "user"), parts_of(content)]
+        for kind, content in turns
+        if isinstance(content, dict)
+    ]
+    if not said:
+        return None
+    return "request:" + hashlib.sha256(orjson.dumps(said, option=orjson.OPT_SORT_KEYS)).hexdigest()[:24]
+
+
+def _plain(value):
+    """`value` with its keys in camelCase and its null fields left out (a null field is an absent one)."""
+    if isinstance(value, dict):
+        return {camel(k): _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def parts_of(content: dict) -> list:
+    """A content's parts: a list, or one part written as an object (as Google's REST samples do)."""
+    parts = content.get("parts")
+    return [parts] if isinstance(parts, dict) else parts if isinstance(parts, list) else []
 
 
 def camel(key: str) -> str:
@@ -334,9 +372,7 @@ def chat_from_request(request: dict, at: str, ctx: Context) -> dict:
         messages.append(
             {
                 "role": "system",
-                "content": _content_in(
-                    system.get("parts") or [], child(at, "systemInstruction", "parts"), ctx
-                ),
+                "content": _content_in(parts_of(system), child(at, "systemInstruction", "parts"), ctx),
             }
         )
     for i, content in enumerate(list_at(request, "contents")):
@@ -351,7 +387,7 @@ def _message_in(content, at: str, ctx: Context) -> list:
     if not isinstance(content, dict):
         ctx.unsupported(at, "a content must be an object")
         return []
-    parts = list_at(content, "parts")
+    parts = parts_of(content)
     if content.get("role", "user") == "model":
         texts, calls = [], []
         for i, part in enumerate(parts):

@@ -48,8 +48,15 @@ class Vertex(Dialect):
             converted["labels"] = {ID_LABEL: chat.id}
         return {"request": converted}
 
+    def echo_key(self, body) -> str | None:
+        return gemini.conversation_key(body)
+
     def holds_result(self, obj: dict) -> bool:
         return "request" in obj and ("response" in obj or "status" in obj)
 
     def result(self, obj: dict) -> dict:
-        return results.from_vertex(obj, self.id_of(obj))
+        """A prediction: its id is the request's label, else the key of the request it echoes."""
+        ident = self.id_of(obj)
+        return results.from_vertex(
+            obj, ident if isinstance(ident, str) else self.echo_key(obj.get("request"))
+        )

@@ -90,6 +90,8 @@ def join_results(
 def _place(record, file_number: int, requests: RequestIndex, table: ResultTable, seen: dict, report) -> None:
     row = requests.index.get(record.custom_id)
     if row is None:
+        row = requests.echo_row(record.custom_id, lambda r: table.status[r] != MISSING)
+    if row is None:
         report.orphans.append(Orphan(record.custom_id, Located(record.file, record.line, record.status)))
         return
     if table.status[row] == MISSING:
@@ -169,6 +171,11 @@ def join_inputs(
     inputs, results = _paths(inputs, "input"), result_paths(results, notes)
     report = MergeReport([source_name(p) for p in inputs], [source_name(p) for p in results], notes=notes)
     requests = index_requests(inputs, report, progress)
+    if requests.echoed:
+        notes.append(
+            f"note: {requests.echoed:,} request(s) without an id are named line-N after their line and joined "
+            "to the results that echo them (by the request each echoes, not by position)"
+        )
     if id_map is not None:
         found = requests.alias(read_id_map(id_map))
         notes.append(f"note: {found:,} request(s) also found by the ids in {source_name(id_map)}")

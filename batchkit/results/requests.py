@@ -13,7 +13,7 @@ import orjson
 
 from ..errors import InputError
 from ..findings import WARNING, Finding
-from ..formats import Request, read_requests
+from ..formats import LINE_ID, Request, read_requests
 from ..lines import open_binary, source_name
 from .parsed import Expected, request_schema
 from .report import MergeReport
@@ -38,6 +38,8 @@ class RequestIndex:
         self.index: dict[str, int] = {}
         self.extra_rows: dict[str, list[int]] = {}  # custom_id → further rows whose line differs
         self.endpoints: set[str] = set()
+        self.echoed = 0  # requests without an id, named by their line and joined by the request echoed
+        self.echoes: dict[str, list[int]] = {}  # Dialect.echo_key → rows of the requests it names
         self._models: dict[str, str] = {}  # one string object per model name
         self.expected: list[Expected] = []  # distinct answer schemas the requests asked for
         self.expected_at = array("i")  # row → index into `expected`, -1 when it asked for none
@@ -88,6 +90,26 @@ class RequestIndex:
         self.line_hash.append(line_hash)
         self.expected_at.append(self._expect(request))
 
+    def add_unnamed(self, request: Request, key: str, emit) -> None:
+        """A request without an id, of a format whose results echo the request: named `line-N` after its
+        line, and found by `key` (Dialect.echo_key), which the result that echoes it carries."""
+        request.id = LINE_ID.format(request.line)
+        self.add(request, emit)
+        self.echoed += 1
+        self.echoes.setdefault(key, []).append(self.index[request.id])
+
+    def names(self, custom_id: str, row: int) -> bool:
+        """Whether a result of `custom_id` belongs to row `row`: its id, or the key of the request it echoes."""
+        return self.ids[row] == custom_id or row in self.echoes.get(custom_id, ())
+
+    def echo_row(self, key: str, holds: Callable[[int], bool]) -> int | None:
+        """The row a result echoing the request `key` belongs to: the first such request that `holds`
+        no result yet (the same request asked twice takes two answers in turn), else the last."""
+        rows = self.echoes.get(key)
+        if not rows:
+            return None
+        return next((row for row in rows if not holds(row)), rows[-1])
+
     def alias(self, id_map: dict[str, str | None]) -> int:
         """Lets results name requests by the ids a conversion wrote (`id_map`: written → original id);
         returns how many requests can now be found so."""
@@ -135,6 +157,11 @@ def _read_file(path, name: str, requests: RequestIndex, report: MergeReport, pro
     with open_binary(path, progress and functools.partial(progress, "requests")) as stream:
         for request in read_requests(stream, emit, stats=stats, results=result_line):
             counts["requests"] += 1
+            key = request.format.echo_key(request.body) if request.id is None else None
+            if key is not None:
+                counts["added"] += 1
+                requests.add_unnamed(request, key, emit)
+                continue
             if not request.id:
                 absent = request.format.id_of(orjson.loads(request.raw)) is None
                 code = "missing-field" if absent else "wrong-type"
