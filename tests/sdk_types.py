@@ -8,6 +8,7 @@ AWS's documented parameter shapes, each with its page."""
 
 import base64
 import collections.abc
+import functools
 import json
 import re
 import types
@@ -50,13 +51,18 @@ def differences(sent, returned, at: str = "") -> list[str]:
 def round_trip(kind, value) -> list[str]:
     """Problems of `value` under the TypedDict or model `kind`: validation errors, or what the round trip
     changed."""
-    adapter = TypeAdapter(listed(kind))
+    adapter = _adapter(kind)
     try:
         validated = adapter.validate_python(value)
         returned = adapter.dump_python(validated, mode="json", exclude_unset=True, by_alias=True)
     except Exception as e:  # noqa: BLE001 (any refusal of the SDK type is the answer)
         return [f"{type(e).__name__}: {str(e)[:600]}"]
     return differences(value, returned)
+
+
+@functools.cache
+def _adapter(kind) -> TypeAdapter:
+    return TypeAdapter(listed(kind))
 
 
 _LISTED: dict = {}
@@ -123,6 +129,7 @@ def anthropic(line: dict, sampling: bool) -> list[str]:
     return round_trip(_legacy_request() if sampling else Request, line)
 
 
+@functools.cache
 def _legacy_request():
     from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
 
@@ -144,6 +151,7 @@ def _legacy_request():
 # (inference-api-restrictions.html): no documents in InvokeModel bodies.
 
 
+@functools.cache
 def _bedrock_anthropic_record():
     from anthropic.types import TextBlockParam, ToolResultBlockParam, ToolUseBlockParam
 
@@ -197,6 +205,7 @@ def bedrock_anthropic(line: dict) -> list[str]:
 # docs.aws.amazon.com/nova/latest/userguide/complete-request-schema.html (Invoke API: base64 strings)
 
 
+@functools.cache
 def _nova_record():
     class Text(TypedDict):
         text: Required[str]
@@ -328,7 +337,6 @@ def vertex(line: dict) -> list[str]:
 def _generate_content(request: dict, vertex: bool) -> list[str]:
     """The request as the SDK's types take it, and as the SDK's own converter writes it back for the REST API
     (Gemini API or Vertex): the same request, field for field."""
-    from google import genai
     from google.genai import _common, models, types
 
     allowed = REQUEST_FIELDS | ({"labels"} if vertex else set())
@@ -341,20 +349,30 @@ def _generate_content(request: dict, vertex: bool) -> list[str]:
             }
         )
         contents = [types.Content.model_validate(c) for c in request.get("contents", [])]
+        client = _client(vertex)
         if vertex:
-            client = genai.Client(vertexai=True, project="p", location="us-central1")
             written = models._GenerateContentParameters_to_vertex(
                 client._api_client, {"contents": contents, "config": config}
             )
         else:
-            client = genai.Client(api_key="unused")
             written = models._GenerateContentParameters_to_mldev(
                 client._api_client, {"contents": contents, "config": config}
             )
         written = _common.encode_unserializable_types(_common.convert_to_dict(written))
     except Exception as e:  # noqa: BLE001
         return [*problems, f"{type(e).__name__}: {str(e)[:600]}"]
+    if "generationConfig" not in request and not written.get("generationConfig"):
+        written.pop("generationConfig", None)  # the converter writes an empty config where there is none
     return problems + differences(_canonical(request), _canonical(written))
+
+
+@functools.cache
+def _client(vertex: bool):
+    from google import genai
+
+    if vertex:
+        return genai.Client(vertexai=True, project="p", location="us-central1")
+    return genai.Client(api_key="unused")
 
 
 def _canonical(value, key: str = ""):

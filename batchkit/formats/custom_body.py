@@ -113,6 +113,7 @@ def _fit_functions(body: dict, properties: dict, at: str, ctx: Context, title: s
     )
     if not named or not isinstance(body.get("tools"), list):
         return
+    body["tools"] = list(body["tools"])  # the caller's list stays as it was
     for i, tool in enumerate(body["tools"]):
         function = tool.get("function") if isinstance(tool, dict) else None
         for key in list(function) if isinstance(function, dict) else []:
