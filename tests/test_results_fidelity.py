@@ -158,3 +158,16 @@ def test_azure_nested_error_message_and_code_are_read():
 def test_openai_cached_tokens_are_read_from_prompt_tokens_details():
     ok = records(DATA / "azure" / "output.jsonl")["task-0"]
     assert (ok.prompt_tokens, ok.cached_tokens, ok.cache_write_tokens) == (9, 0, None)
+
+
+def test_bedrock_cache_reads_and_writes_are_prompt_tokens_kept_apart():
+    result = batchkit.merge_results(
+        DATA / "bedrock" / "cache-input.jsonl", DATA / "bedrock" / "cache-results.jsonl"
+    )
+    frame = result.frame.set_index("custom_id")
+    columns = ["prompt_tokens", "cached_tokens", "cache_write_tokens", "completion_tokens", "total_tokens"]
+    # an Anthropic body: Anthropic's usage, input_tokens without the cache
+    assert list(frame.loc["claude-1", columns]) == [1512, 0, 1500, 30, 1542]
+    assert list(frame.loc["claude-2", columns]) == [1512, 1500, 0, 40, 1552]
+    # Nova: Converse's TokenUsage, inputTokens without the cache; the total as AWS gives it
+    assert list(frame.loc["nova-3", columns]) == [1509, 1500, 0, 20, 1529]
