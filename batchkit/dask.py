@@ -128,7 +128,7 @@ class _Built:
 
 
 def _build_partition(source, index: int, first_row: int, target: str, options: dict, limits: Provider,
-                     max_tokens: int | None, input_format: str | None, count_tokens: bool = False) -> _Built:  # fmt: skip
+                     max_file_tokens: int | None, input_format: str | None, count_tokens: bool = False) -> _Built:  # fmt: skip
     from array import array
 
     from .batchfile import write_numbered
@@ -151,7 +151,9 @@ def _build_partition(source, index: int, first_row: int, target: str, options: d
             yield row, line
 
     requests = Builder(**options).numbered(_frames(source, input_format), first_row=first_row)
-    written = write_numbered(remembered(requests), target, limits, max_tokens=max_tokens, force=True)
+    written = write_numbered(
+        remembered(requests), target, limits, max_file_tokens=max_file_tokens, force=True
+    )
     built = _Built(index, [str(p) for p in written.paths], written.report, written.requests, written.bytes,
                    written.shard_requests, written.shard_bytes, rows, hashes.tobytes(),
                    firsts.get("model"), firsts.get("url"))  # fmt: skip
@@ -267,7 +269,7 @@ def build(
     provider: str | Provider | None = None,
     max_requests: int | None = None,
     max_bytes: int | str | None = None,
-    max_tokens: int | None = None,
+    max_file_tokens: int | None = None,
     force: bool = False,
     max_findings: int | None = None,
     input_format: str | None = None,
@@ -298,7 +300,7 @@ def build(
             targets = [str(Path(staging) / PART_FORMAT.format(stem=output.stem, index=i, suffix=suffix))
                        for i in range(len(sources))]  # fmt: skip
             futures = connected.map(_build_partition, sources, range(len(sources)), firsts, targets, options=options,
-                                    limits=limits, max_tokens=max_tokens, input_format=input_format,
+                                    limits=limits, max_file_tokens=max_file_tokens, input_format=input_format,
                                     count_tokens=count_tokens, pure=False)  # fmt: skip
             results = connected.gather(futures)
             report = _combine(
@@ -422,9 +424,9 @@ def _requests_part(path: str, file_index: int):
                          "_hash": "int64"})  # fmt: skip
 
 
-def _results_part(path: str, file_index: int) -> tuple:
+def _results_part(path: str, file_index: int, batch_id: str | None = None) -> tuple:
     """One result file's records (the columns of a merged row, and the keys that pick a winner), and the
-    reading problems found in it."""
+    reading problems found in it; `batch_id`: the batch the ledger says the file was downloaded for."""
     import pandas as pd
 
     from .results import OK, read_result_file
@@ -435,13 +437,13 @@ def _results_part(path: str, file_index: int) -> tuple:
         rows.append((r.custom_id, r.status, _na(r.status_code), r.model, r.contents[0] if r.contents else None,
                      list(r.contents[1:]) or None, *(getattr(r, n) for n in RESULT_TEXT),
                      *(_na(getattr(r, n)) for n in RESULT_INTS), *(getattr(r, n) for n in ERROR_TEXT),
-                     r.embedding, int(r.status == OK), _na(r.created), file_index, r.line))  # fmt: skip
+                     r.embedding, int(r.status == OK), _na(r.created), file_index, r.line, batch_id))  # fmt: skip
     frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     return frame.astype({n: ("int64" if n in INT_COLUMNS else object) for n in RESULT_COLUMNS}), problems
 
 
 RESULT_COLUMNS = ["custom_id", "status", "status_code", "answered_by", "content", "_more", *RESULT_TEXT,
-                  *RESULT_INTS, *ERROR_TEXT, "embedding", "_ok", "_created", "_file", "_line"]  # fmt: skip
+                  *RESULT_INTS, *ERROR_TEXT, "embedding", "_ok", "_created", "_file", "_line", "batch_id"]  # fmt: skip
 INT_COLUMNS = frozenset({"status_code", *RESULT_INTS, "_ok", "_created", "_file", "_line"})
 
 
@@ -531,8 +533,8 @@ def _take(folder: Path):
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
-def _bucket_results(path: str, index: int, scratch: str, buckets: int) -> list:
-    frame, problems = _results_part(path, index)
+def _bucket_results(path: str, index: int, batch_id: str | None, scratch: str, buckets: int) -> list:
+    frame, problems = _results_part(path, index, batch_id)
     _put(frame, Path(scratch) / "results", f"f{index:05d}", buckets)
     return problems
 
@@ -614,6 +616,7 @@ def _shape(frame, more: int, embedding: bool):
         out[name] = frame[name].to_numpy()
     if embedding:
         out["embedding"] = frame["embedding"].to_numpy()
+    out["batch_id"] = frame["batch_id"].to_numpy()
     return out.astype({c: object for c in out.columns if str(out[c].dtype) not in ("Int64",)})
 
 
@@ -628,7 +631,7 @@ def merge(inputs, results, output: str | os.PathLike, *, source=None, id_column:
     With `source` (a Dask DataFrame, a folder of Parquet files or a pattern), the parts are the source's
     partitions instead: its rows in order with the result columns after them, found by `id_column`'s
     cell text or by the row number in a generated id, as `merge --source` does."""
-    from .results import MergeReport
+    from .results import MergeReport, find_origins
 
     inputs, results = files_of(inputs), files_of(results)
     output = Path(output)
@@ -640,8 +643,12 @@ def merge(inputs, results, output: str | os.PathLike, *, source=None, id_column:
     try:
         (Path(scratch) / "joined").mkdir()
         with _client(dask_client, scheduler, local_cluster) as connected:
-            problems = connected.gather(connected.map(_bucket_results, results, range(len(results)), scratch=scratch,
-                                                      buckets=buckets, pure=False))  # fmt: skip
+            origins = find_origins(
+                results, report.notes
+            )  # the batch each result file is, when the ledger knows
+            batch_ids = [origins[r].batch_id if r in origins else None for r in results]
+            problems = connected.gather(connected.map(_bucket_results, results, range(len(results)), batch_ids,
+                                                      scratch=scratch, buckets=buckets, pure=False))  # fmt: skip
             connected.gather(connected.map(_bucket_requests, inputs, range(len(inputs)), scratch=scratch,
                                            buckets=buckets, pure=False))  # fmt: skip
             pieces = connected.gather(

@@ -7,7 +7,10 @@ Bad *data* is never an exception: it becomes a `Finding`. The tree::
     ├── InputError              a file that cannot be read or parsed as the format asked for
     ├── ValidationFailed        a batch that must be valid is not (carries the Report; exit 1)
     ├── RemoteError             the provider answered with an error, or could not be reached
-    └── JobFailed               a remote batch ended failed, expired or cancelled (exit 1)
+    ├── JobFailed               a remote batch ended failed, expired or cancelled (exit 1)
+    └── MergeRefused            a merge that would put wrong or no answers on the rows: nothing
+        │                       merged (carries the merge report; exit 1)
+        └── StaleResults        results that answer other requests than those merged
 """
 
 from __future__ import annotations
@@ -51,3 +54,20 @@ class JobFailed(BatchkitError):
     """A remote batch ended failed, expired or cancelled."""
 
     exit_code = 1
+
+
+class MergeRefused(BatchkitError):
+    """A merge that would put wrong answers on rows, or none on any (no source row found its request):
+    nothing is merged. `report` is the merge's report."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, report=None):
+        super().__init__(message)
+        self.report = report
+
+
+class StaleResults(MergeRefused):
+    """Results produced for other requests than the ones they would be joined to (the batch file changed
+    after it was submitted, or the results are another batch's): nothing is merged unless allowed. The
+    report's `stale` lists them."""

@@ -64,6 +64,8 @@ CODES: dict[str, str] = {
     "unsupported-value": ERROR,
     "dropped-field": WARNING,
     "missing-max-tokens": ERROR,
+    # models: a name the provider is not known to serve (tokens/models.py)
+    "unknown-model": WARNING,
 }
 
 HTML_FINDINGS = 50  # findings a notebook's table shows; to_frame() has them all

@@ -28,6 +28,11 @@ OPENAI_ENDPOINTS = (
     "/v1/images/edits",
     "/v1/videos",
 )
+# vLLM's own endpoints beyond OpenAI's Batch API, as `vllm run-batch` takes them in a batch line
+# (vllm/entrypoints/openai/run_batch.py: score and rerank match any url ending in /score or /rerank;
+# transcriptions and translations take the audio as a `file_url`). `batchkit serve` and `run` execute the
+# /v1 ones.
+VLLM_ENDPOINTS = ("/v1/score", "/v1/rerank", "/v1/audio/transcriptions", "/v1/audio/translations")
 
 
 # OpenAI's CreateResponse: `max_output_tokens` minimum 16 (openai-openapi.yaml)
@@ -236,7 +241,8 @@ PROVIDERS: dict[str, Provider] = {
             completion_windows=("24h", "7d"),
         ),
         # Fireworks: dataset-based batch inference jobs (accounts/{id}/batchInferenceJobs)
-        # (docs.fireworks.ai guides/batch-inference, api-reference/create-batch-inference-job)
+        # (docs.fireworks.ai guides/batch-inference, api-reference/create-batch-inference-job; firectl
+        # commands create-dataset, create-batch-inference-job, get-batch-inference-job, download-dataset)
         Provider(
             name="fireworks",
             description="Fireworks batch inference: {custom_id, body} lines, model on the job, under 500 MB",
@@ -249,9 +255,13 @@ PROVIDERS: dict[str, Provider] = {
             ),  # fireworks-ai's params
             remote_api=None,
             no_batch_api=(
-                "Fireworks runs batches from datasets (upload the file as a dataset, then create a batch "
-                "inference job), not through a Batches API batchkit speaks; upload it with `firectl create "
-                "dataset` and start it with `firectl create batch-inference-job`"
+                "Fireworks runs a batch from a dataset, not through a Batches API, and the files of its "
+                "output dataset are not documented, so batchkit cannot send it and check the answers. Send "
+                "it with firectl: `firectl create dataset DATASET FILE`, then `firectl create "
+                "batch-inference-job --model MODEL --input-dataset-id DATASET --output-dataset-id OUTPUT "
+                "--job-id JOB`, `firectl get batch-inference-job JOB` until its state is COMPLETED, "
+                "`firectl download dataset OUTPUT --output-dir DIR`, and join the answers with `batchkit "
+                "merge FILE -r RESULTS -o merged.csv` (RESULTS: the downloaded BIJOutputSet.jsonl)"
             ),
         ),
         # DeepInfra: OpenAI's Batch API at its OpenAI base URL (deepinfra.com/blog/batch-api, 2026-06;
@@ -305,15 +315,38 @@ PROVIDERS: dict[str, Provider] = {
             key_env="DOUBLEWORD_API_KEY",
             completion_windows=("1h", "24h"),
         ),
+        # vLLM: `vllm run-batch` (offline) and its server (online) take these urls in a batch line, with
+        # bodies as vLLM's protocol types say (schemas/vllm-*.schema.json); neither has a Batches API
+        Provider(
+            name="vllm",
+            description="vLLM (run-batch or its server): chat, embeddings, score, rerank, audio transcriptions",
+            endpoints=(
+                "/v1/chat/completions",
+                "/v1/embeddings",
+                *VLLM_ENDPOINTS,
+                "/score",
+                "/rerank",
+            ),
+            remote_api=None,
+            no_batch_api=(
+                "vLLM has no Batches API: run the file offline with `vllm run-batch -i FILE -o OUTPUT "
+                "--model MODEL`, or send it to a running vLLM server with `batchkit run FILE --provider vllm "
+                "--base-url http://HOST:8000/v1 -o OUTPUT`"
+            ),
+        ),
         Provider(
             name="local",
-            description="batchkit serve / batchkit run: chat completions, embeddings, completions, responses, moderations",
+            description=(
+                "batchkit serve / batchkit run: chat completions, embeddings, completions, responses, "
+                "moderations, and vLLM's score, rerank and audio endpoints"
+            ),
             endpoints=(
                 "/v1/chat/completions",
                 "/v1/embeddings",
                 "/v1/completions",
                 "/v1/responses",
                 "/v1/moderations",
+                *VLLM_ENDPOINTS,
             ),
         ),
         Provider(

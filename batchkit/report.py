@@ -55,24 +55,30 @@ def finding_line(file: str, finding: Finding, *, color: bool = False, detail: st
 
 
 def render(
-    reports: list[Report], fmt: str = "text", *, color: bool = False, quiet: bool = False, group: bool = False
+    reports: list[Report],
+    fmt: str = "text",
+    *,
+    color: bool = False,
+    quiet: bool = False,
+    group: bool = False,
+    summary: bool = True,
 ) -> str:
     """Reports in `fmt`. With `group`, text output prints a code found GROUP_FROM times or more as one
-    line (JSON always keeps every finding)."""
+    line (JSON always keeps every finding); without `summary`, text output is the findings alone."""
     if fmt == "json":
         data = [r.to_dict() for r in reports]
         return orjson.dumps(data[0] if len(data) == 1 else data, option=orjson.OPT_INDENT_2).decode()
     if fmt == "github":
         return "\n".join(line for r in reports for line in _github(r, quiet))
-    return "\n".join(line for r in reports for line in _text(r, color, quiet, group))
+    return "\n".join(line for r in reports for line in _text(r, color, quiet or not summary, group, quiet))
 
 
 def _paint(text: str, style: str, color: bool) -> str:
     return f"\x1b[{_COLORS[style]}m{text}\x1b[0m" if color else text
 
 
-def _text(report: Report, color: bool, quiet: bool, group: bool):
-    shown = [f for f in report.findings if not quiet or f.severity == ERROR]
+def _text(report: Report, color: bool, quiet: bool, group: bool, errors_only: bool):
+    shown = [f for f in report.findings if not errors_only or f.severity == ERROR]
     yield from _finding_lines(report.file, shown, color, GROUP_FROM if group else None)
     if quiet:
         return
@@ -112,7 +118,8 @@ def _finding_lines(file: str, findings: list[Finding], color: bool, group_from: 
         elif f is group[0]:
             lines = [g.line for g in group if g.line is not None]
             span = f", lines {lines[0]:,}–{lines[-1]:,}" if lines else ""
-            yield finding_line(file, f, color=color, detail=f" ×{len(group):,}{span}; first:")
+            first = "; first:" if f.path else "; first"  # the path, when there is one, ends with its colon
+            yield finding_line(file, f, color=color, detail=f" ×{len(group):,}{span}{first}")
 
 
 def _counts(counter) -> str:

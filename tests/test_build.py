@@ -226,7 +226,11 @@ def test_on_empty_error_names_every_row_and_column(tmp_path, gappy):
         build_file(gappy, out, model="m", user="{q} / {topic}")
     message = str(caught.value)
     assert "row 2 'q': empty cell" in message and "row 3 'topic': empty cell" in message
-    assert "on_empty= skip" in message and "--" not in message
+    assert (
+        'choose on_empty="skip" or on_empty="keep", for every column, or for one: on_empty={"q": "keep"}'
+        in message
+    )
+    assert "--" not in message
     assert not out.exists()
 
 

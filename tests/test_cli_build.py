@@ -103,7 +103,7 @@ def test_invalid_requests_print_the_report_and_exit_1(run, tmp_path):
         "temperature=7",
     )
     assert result.exit_code == 1
-    assert "questions.csv:1: error[out-of-range] /body/temperature" in result.output
+    assert "questions.csv:1: error[out-of-range] ×8, lines 1–8; first: /body/temperature" in result.output
     assert "data-row numbers" in result.output
     assert "nothing written" in result.output
     assert not out.exists()
@@ -342,3 +342,82 @@ def test_counts_of_one_are_singular(run, tmp_path):
     assert "1 error in 1 request; nothing written" in invalid.stderr
     split = run("split", out, "-o", tmp_path / "c.jsonl")
     assert "split " in split.stderr and "1 request into 1 file," in split.stderr
+
+
+def test_build_fix_convert_and_split_print_a_repeated_finding_once(run, tmp_path):
+    """A warning on every row is one line per code, as `validate` prints it, not one line per row."""
+    table = tmp_path / "rows.csv"
+    table.write_text("id,q\n" + "".join(f"i{i},question {i}\n" for i in range(40)), encoding="utf-8")
+    out = tmp_path / "rows.jsonl"
+    result = run("build", table, "-o", out, "--model", "m", "--user", "{q}", "--param", "max_token=5")
+    assert result.exit_code == 0
+    typo = [line for line in result.output.splitlines() if "unknown-field" in line]
+    assert typo == [
+        f"{table}:1: warning[unknown-field] ×40, lines 1–40; first: /body/max_token: `max_token` is not a known "
+        "chat-completions field; it is passed through as is (fine only for servers that accept it); did you "
+        "mean `max_tokens`?"
+    ]
+    split = run("split", out, "--max-requests", "10", "-o", tmp_path / "parts.jsonl")
+    assert sum("unknown-field" in line for line in split.output.splitlines()) == 1
+    converted = run("convert", out, "-o", tmp_path / "claude.jsonl", "--to", "anthropic")
+    assert converted.exit_code == 1
+    assert [
+        line.split(" ×")[0].split(": ")[-1] for line in converted.output.splitlines() if "×40" in line
+    ] == [
+        "error[missing-max-tokens]",
+        "error[unsupported-field]",
+    ]
+    broken = tmp_path / "broken.jsonl"
+    broken.write_bytes(b"{not json\n" * 12)
+    fixed = run("fix", broken, "-o", tmp_path / "fixed.jsonl")
+    assert (
+        f"{tmp_path / 'fixed.jsonl'}:1: error[invalid-json] ×12, lines 1–12; first: not valid JSON"
+        in fixed.output
+    )
+    assert sum("invalid-json" in line for line in fixed.output.splitlines()) == 1
+
+
+def test_a_semicolon_csv_with_a_byte_order_mark_is_read_and_the_separator_named(run, tmp_path):
+    """What Excel writes where the decimal mark is a comma: ';'-separated, a UTF-8 BOM, CRLF lines."""
+    table = tmp_path / "eu.csv"
+    table.write_bytes('\ufeffid;name;comment\r\n1;Ana;"hola; qué tal"\r\n2;Bo;1,5 kg\r\n'.encode())
+    out = tmp_path / "eu.jsonl"
+    built = run("build", table, "-o", out, "--model", "m", "--user", "{comment}", "--id-column", "id")
+    assert built.exit_code == 0, built.output
+    assert f"read {table} as semicolon-separated (what its first lines use)" in built.output
+    assert [(r["custom_id"], r["body"]["messages"][0]["content"]) for r in read_lines(out)] == [
+        ("1", "hola; qué tal"),
+        ("2", "1,5 kg"),
+    ]
+    plain = run(
+        "build", SAMPLES / "questions.csv", "-o", tmp_path / "q.jsonl", "--model", "m", "--user", "{question}"
+    )
+    assert "separated" not in plain.output  # a comma is said nothing about
+    forced = run("build", table, "-o", out, "--model", "m", "--user", "{comment}", "--delimiter", ",")
+    assert forced.exit_code == 2
+    assert (
+        "C error: Expected 1 fields in line 3, saw 2 (is the file ';'-separated? pass --delimiter ';')"
+        in (forced.output)
+    )
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("id;comment\n1;hi\n")
+    one_column = run(
+        "build", header_only, "-o", out, "--model", "m", "--user", "{comment}", "--delimiter", ","
+    )
+    assert (
+        "the table's columns are: 'id;comment' (one column: is the file ';'-separated? pass --delimiter ';')"
+        in (one_column.output)
+    )
+    results = tmp_path / "eu.output.jsonl"
+    results.write_text(
+        "".join(
+            json.dumps({"custom_id": cid, "response": {"status_code": 200, "body": {"choices": [
+                {"index": 0, "message": {"role": "assistant", "content": f"answer {cid}"}}]}}, "error": None}) + "\n"
+            for cid in ("1", "2")
+        )
+    )  # fmt: skip
+    merged = tmp_path / "merged.csv"
+    done = run("merge", out, "-r", results, "--source", table, "--id-column", "id", "-o", merged)
+    assert done.exit_code == 0, done.output
+    assert f"read {table} as semicolon-separated" in done.output
+    assert "answer 1" in merged.read_text() and "hola; qué tal" in merged.read_text()

@@ -74,7 +74,7 @@ def test_prices_file_override_on_the_command_line(tmp_path):
     assert models["meta-llama/Llama-3.1-8B-Instruct"]["cost"]["low"] == 124 * 0.18 / 1e6
     assert models["gpt-4o-mini"]["cost"] is None  # no kluster price for it: none invented
     text = run(mixed_file(tmp_path), "-p", "kluster").output
-    assert "no price for gpt-4o-mini at kluster (prices are known for: openai)" in text
+    assert "no price for gpt-4o-mini at kluster; add one with --prices FILE" in text
 
 
 def test_exit_codes(tmp_path):

@@ -207,9 +207,13 @@ def test_the_body_rules_alone_decide_which_lines_leave_the_fast_path():
     values |= {"max_tokens": 5, "max_completion_tokens": 5}
     values |= {"response_format": {"type": "text"}, "text": {"format": {"type": "text"}}}
     values |= {"tools": [{"type": "function", "function": {"name": "f"}}]}
-    urls = {("best_of",): "/v1/completions", ("text",): "/v1/responses"}
+    values |= {"stream_include_usage": True, "stream_continuous_usage_stats": True}
+    audio = "/v1/audio/transcriptions"
+    urls = {("best_of",): "/v1/completions", ("text",): "/v1/responses",
+            ("stream_include_usage",): audio, ("stream_continuous_usage_stats",): audio}  # fmt: skip
     prompts = {"/v1/chat/completions": {"messages": [{"role": "user", "content": "hi"}]},
-               "/v1/completions": {"prompt": "p"}, "/v1/responses": {"input": "hi"}}  # fmt: skip
+               "/v1/completions": {"prompt": "p"}, "/v1/responses": {"input": "hi"},
+               audio: {"file_url": "data:audio/wav;base64,UklGRg=="}}  # fmt: skip
 
     def raw(url="/v1/chat/completions", **body):
         body = {"model": "m", **prompts[url], **body}

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import batchkit
-from batchkit.errors import UsageError
+from batchkit.errors import MergeRefused, UsageError
 from batchkit.results import (
     DUPLICATE_RULE,
     hint_for,
@@ -41,7 +41,7 @@ def test_openai_output_and_error_files_in_input_order():
     assert list(frame.columns) == [
         "custom_id", "status", "status_code", "model", "content", "content_2", "finish_reason", "tool_calls",
         "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "cache_write_tokens",
-        "error_code", "error_message",
+        "error_code", "error_message", "batch_id",
     ]  # fmt: skip
     by_id = rows(frame)
     assert by_id["q-3"]["content"] == "Blue." and by_id["q-3"]["content_2"] == "Red."
@@ -280,7 +280,9 @@ def test_source_with_a_custom_prefix_and_a_dataframe(tmp_path, questions):
     table = tmp_path / "q.csv"
     write_source(questions, table)
     batch, results = build_and_answer(tmp_path, table, id_prefix="q", on_empty="keep")
-    assert merge_results(batch, results, table).report.requests_without_source_row == ["q1", "q2", "q3", "q4"]
+    with pytest.raises(MergeRefused) as refused:  # no row found by the default prefix: nothing merged
+        merge_results(batch, results, table)
+    assert refused.value.report.requests_without_source_row == ["q1", "q2", "q3", "q4"]
     frame = merge_results(batch, results, questions, id_prefix="q").frame
     assert list(frame["status_result"]) == ["ok", "http_error", "ok", "ok"]
 
@@ -312,7 +314,10 @@ def test_retry_writes_the_original_lines_byte_for_byte_then_remerge_gives_one_ro
     answers = tmp_path / "retry-output.jsonl"
     answers.write_bytes(
         b"".join(
-            orjson.dumps(success(orjson.loads(line)["custom_id"], "second try")) + b"\n"
+            orjson.dumps(
+                success(orjson.loads(line)["custom_id"], "second try", model="gpt-4o-mini-2024-07-18")
+            )
+            + b"\n"
             for line in (tmp_path / "retry.jsonl").read_bytes().splitlines()
         )
     )
@@ -356,8 +361,8 @@ def request(custom_id, text="hello"):
             "body": {"model": "m", "messages": [{"role": "user", "content": text}]}}  # fmt: skip
 
 
-def success(custom_id, content, created=1700000000):
-    body = {"id": "c", "object": "chat.completion", "created": created, "model": "m",
+def success(custom_id, content, created=1700000000, model="m"):
+    body = {"id": "c", "object": "chat.completion", "created": created, "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}  # fmt: skip
     return {"id": "b", "custom_id": custom_id, "response": {"status_code": 200, "request_id": "r", "body": body},
@@ -532,3 +537,30 @@ def test_fuzz_merge_and_retry_never_raise_anything_but_a_clear_error(tmp_path_fa
         retry(src, out, folder / "retry.jsonl", force=True)
     except batchkit.BatchkitError as e:
         assert "Traceback" not in str(e)
+
+
+def test_whole_number_float_ids_are_integers_and_merge_back_onto_the_frame(tmp_path):
+    """pandas reads an id column with a gap as floats: the ids are written 101, not 101.0 (and said so),
+    and the answers join back onto the same DataFrame by those ids."""
+    import io
+    import warnings
+
+    frame = pd.read_csv(io.StringIO("id,q\n101,first\n,second\n103,third\n"))
+    assert frame["id"].dtype == "float64"
+    with warnings.catch_warnings(record=True) as told:
+        warnings.simplefilter("always")
+        built = batchkit.build_requests(frame, model="m", user="{q}", id_column="id", on_empty="skip")
+        requests = list(built)
+    assert [r["custom_id"] for r in requests] == ["101", "103"]
+    assert [str(w.message) for w in told] == [
+        "2 ids in column 'id' held whole numbers as floats (101.0, as pandas reads an integer column with a "
+        "gap): written as integers (101)"
+    ]
+    batch = tmp_path / "b.jsonl"
+    batch.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in requests))
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(
+        b"".join(orjson.dumps(success(r["custom_id"], f"re {r['custom_id']}")) + b"\n" for r in requests)
+    )
+    merged = batchkit.merge_results(batch, out, source=frame, id_column="id")
+    assert list(merged.frame["content"].fillna("-")) == ["re 101", "-", "re 103"]

@@ -152,7 +152,7 @@ def test_a_refused_batch_goes_again_as_a_new_batch(tmp_path):
 def test_a_shard_larger_than_the_cap_is_refused_before_anything_is_sent(tmp_path):
     (path,) = shards(tmp_path / "shards", 1)
     with Session(Connection(base_url="http://127.0.0.1:9/v1")) as session:
-        with pytest.raises(UsageError, match="split it with `--max-tokens 10`"):
+        with pytest.raises(UsageError, match="split it with `batchkit split .* --max-file-tokens 10`"):
             Queue(session, [Shard(path, {MODEL: 11})], SubmitOptions(), QueueOptions(10), lambda e: None)
 
 

@@ -39,3 +39,21 @@ def test_the_readme_notebook_runs_against_a_local_server(tmp_path, monkeypatch, 
     assert all(path.is_file() for path in namespace["files"])
     out = capsys.readouterr().out
     assert f"{rows} requests" in out and f"requests: {rows:,} (ok {rows:,})" in out
+
+
+BUILD_HEADING = "## Build"
+
+
+def test_the_readme_build_snippet_runs_as_written(tmp_path, monkeypatch):
+    """The Python lines of the Build section define every name they use, and do what they say."""
+    import orjson
+
+    shutil.copytree(ROOT / "samples", tmp_path / "samples")
+    monkeypatch.chdir(tmp_path)
+    section = (ROOT / "README.md").read_text().split(f"\n{BUILD_HEADING}\n", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"^```python\n(.*?)^```", section, re.MULTILINE | re.DOTALL)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    written = [orjson.loads(line) for line in (tmp_path / "batch_tasks.jsonl").read_bytes().splitlines()]
+    assert [line["custom_id"] for line in written] == [task["custom_id"] for task in namespace["tasks"]]
+    assert [r["custom_id"] for r in namespace["requests"]] == list(namespace["df"]["id"])

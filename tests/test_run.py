@@ -9,9 +9,11 @@ import sys
 import openai
 import orjson
 import pytest
+from click.testing import CliRunner
 from polling import poll
 from serverutil import running_server
 
+from batchkit.cli import cli
 from batchkit.runner import part_path
 
 RUN = [sys.executable, "-m", "batchkit", "run"]
@@ -322,3 +324,42 @@ def test_responses_and_moderations_run_and_pass_through_an_upstream(echo, tmp_pa
             moderation = by_id["mod"]
             assert [r["flagged"] for r in moderation["results"]] == [False, False]
             assert set(moderation["results"][0]["category_scores"]) >= {"hate", "violence"}
+
+
+def test_a_merge_named_before_a_clean_rerun_still_runs_after_it(echo, tmp_path):
+    """`run` removes its errors file when a later run has no failures; the merge command written for the
+    first run reads the missing NAME.errors.jsonl beside NAME.jsonl (given too) as "nothing failed"."""
+    from serverutil import free_port
+
+    source = write_lines(tmp_path / "b.jsonl", [chat(f"n{i}", f"text {i}") for i in range(4)])
+    output, errors = tmp_path / "b.run.jsonl", tmp_path / "b.run.errors.jsonl"
+    nowhere = f"http://127.0.0.1:{free_port()}/v1"
+    assert run_here(source, "--base-url", nowhere, "-o", output, "-q", "--max-attempts", "1").exit_code == 1
+    merge = ["merge", source, "-r", output, errors, "-o", tmp_path / "m.csv"]
+    assert (
+        CliRunner().invoke(cli, list(map(str, merge))).exit_code == 0
+    )  # every request has a (failed) result
+    assert run_here(source, "--base-url", echo.base_url, "-o", output).exit_code == 0
+    assert not errors.exists()
+    again = CliRunner().invoke(cli, list(map(str, merge)))
+    assert again.exit_code == 0, again.output
+    assert f"note: {errors} does not exist; {output} does" in again.output
+    assert "requests: 4 (ok 4)" in again.output
+    # only when the output is one of the result files given: alone, the missing file is still an error
+    alone = CliRunner().invoke(cli, list(map(str, ["merge", source, "-r", errors, "-o", tmp_path / "n.csv"])))
+    assert alone.exit_code == 2 and "no such file" in alone.output
+
+
+def test_run_against_an_address_without_v1_says_did_you_mean(echo, tmp_path):
+    source = write_lines(tmp_path / "b.jsonl", [chat("a"), chat("b")])
+    result = run(source, "--base-url", echo.root_url, "-o", tmp_path / "o.jsonl", "--max-attempts", "1")
+    assert result.returncode == 1
+    assert f"the server answered 404; did you mean --base-url {echo.root_url}/v1?" in result.stderr
+    assert "base_url=" not in result.stderr
+    # an address ending in /v1 gets no such hint for its 404s (a model the server does not serve)
+    unserved = chat("c")
+    unserved["body"]["model"] = "not-served"
+    other = run(
+        write_lines(tmp_path / "c.jsonl", [unserved]), "--base-url", echo.base_url, "-o", tmp_path / "p.jsonl"
+    )
+    assert other.returncode == 1 and "did you mean" not in other.stderr

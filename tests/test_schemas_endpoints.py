@@ -4,6 +4,7 @@ read back."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import jsonschema_rs
@@ -598,6 +599,8 @@ def slots(node, out=None) -> list:
 @given(responses_bodies, st.sampled_from([*base.TOKENS, 0, -1, 1.5, None, [], {}]), st.data())
 def test_a_broken_responses_body_same_findings_on_both_paths(body, value, data):
     """One value swapped anywhere in a valid body: whichever path takes the line, the findings agree."""
+    # copies: the strategies hand out shared constants ([] and {} above), which must never be changed
+    body, value = copy.deepcopy(body), copy.deepcopy(value)
     container, key = data.draw(st.sampled_from(slots(body)))  # a body always has its model
     container[key] = value
     raw = file_of([body])

@@ -222,8 +222,9 @@ def test_create_time_400_through_the_sdk(client):
         client.batches.create(input_file_id="file-abc", endpoint="/v1/audio/speech", completion_window="24h")
     assert caught.value.code == "invalid_value" and caught.value.param == "endpoint"
     assert caught.value.body["message"] == (
-        "Invalid value: '/v1/audio/speech'. Supported values are: '/v1/chat/completions', '/v1/completions', "
-        "'/v1/embeddings', '/v1/moderations', and '/v1/responses'."
+        "Invalid value: '/v1/audio/speech'. Supported values are: '/v1/audio/transcriptions', "
+        "'/v1/audio/translations', '/v1/chat/completions', '/v1/completions', '/v1/embeddings', "
+        "'/v1/moderations', '/v1/rerank', '/v1/responses', and '/v1/score'."
     )
 
 

@@ -341,3 +341,45 @@ def test_progress_bars_only_on_a_terminal(server, tmp_path):
     assert "%|" not in quiet and "bars.output.jsonl: output, 3 line(s)" in quiet
     piped = run_cli("download", batch_file, "--force")
     assert "%|" not in piped.stdout + piped.stderr
+
+
+def test_validate_warnings_are_shown_grouped_before_the_upload(server, tmp_path):
+    """A `max_token` typo is a warning, not an error: submit still sends the file, after showing it once."""
+    path = write_requests(tmp_path / "typo.jsonl", count=6, max_token=5)
+    result = bk(server, "submit", path)
+    assert result.returncode == 0, result.stderr
+    warned = [line for line in result.stderr.splitlines() if "unknown-field" in line]
+    assert warned == [
+        f"{path}:1: warning[unknown-field] ×6, lines 1–6; first: /body/max_token: `max_token` is not a known "
+        "chat-completions field; it is passed through as is (fine only for servers that accept it); did you "
+        "mean `max_tokens`?"
+    ]
+    assert f"{path}: 6 warning(s), none an error; uploading it as it is" in result.stderr
+    assert "generic" not in result.stderr + result.stdout
+    assert " submitted as " in result.stdout
+    clean = bk(server, "submit", write_requests(tmp_path / "clean.jsonl"))
+    assert clean.returncode == 0 and "warning(s)" not in clean.stderr
+
+
+def test_a_failed_submit_elsewhere_does_not_hide_the_completed_batch(server, tmp_path):
+    """Completed at one address, then a failed upload to another: status shows both (per address), and
+    watch and download follow the batch that exists instead of saying "no batch yet"."""
+    path = write_requests(tmp_path / "both.jsonl", 2)
+    done = bk(server, "submit", path, "--wait", "--interval", "0.3")
+    assert done.returncode == 0, done.stderr
+    batch_id = batch_id_of(done)
+    nowhere = f"http://127.0.0.1:{free_port()}/v1"
+    assert invoke("submit", path, "--base-url", nowhere).returncode == 2
+    status = invoke("status", path)
+    assert status.returncode == 0, status.stderr
+    assert f"{path}  no batch at {nowhere}: its submission stopped at step 'upload failed'" in status.stdout
+    assert f"`batchkit submit {path} --base-url {nowhere}` tries again" in status.stdout
+    assert f"{batch_id}  completed" in status.stdout and f"address      {server.base_url}" in status.stdout
+    rows = json.loads(invoke("status", path, "--format", "json").stdout)
+    assert [(r["id"], r["base_url"]) for r in rows] == [(None, nowhere), (batch_id, server.base_url)]
+    watched = invoke("watch", path, "--interval", "0.3")
+    assert watched.returncode == 0 and watched.stdout == f"{batch_id}: completed (2/2 completed, 0 failed)\n"
+    assert invoke("download", path, "--force").returncode == 0
+    # the address named: only there
+    there = invoke("status", path, "--base-url", nowhere)
+    assert there.returncode == 2 and "no batch yet" in there.stderr

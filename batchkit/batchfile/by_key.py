@@ -88,7 +88,7 @@ def split_by(
     *,
     max_requests: int | None = None,
     max_bytes: int | str | None = None,
-    max_tokens: int | None = None,
+    max_file_tokens: int | None = None,
     force: bool = False,
     max_findings: int | None = None,
 ) -> SplitByResult:
@@ -117,7 +117,7 @@ def split_by(
             _lines_of(source, by, value, options),
             path,
             limits,
-            max_tokens=max_tokens,
+            max_file_tokens=max_file_tokens,
             validate=False,
             file=source_name(source),
         )

@@ -26,9 +26,9 @@ def write_per_model(
     numbered, output: str | os.PathLike, row: Provider, *, limits: tuple, force: bool, **options
 ) -> WriteResult:
     """Write (number, request) pairs (OpenAI lines) as one file per model. `limits`: (max_requests,
-    max_bytes, max_tokens); `options`: `max_findings`, and write_numbered's file and progress."""
+    max_bytes, max_file_tokens); `options`: `max_findings`, and write_numbered's file and progress."""
     output = Path(output)
-    max_requests, max_bytes, max_tokens = limits
+    max_requests, max_bytes, max_file_tokens = limits
     try:
         staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.", suffix=".models"))
     except OSError as e:
@@ -38,7 +38,11 @@ def write_per_model(
         checked = Options.of(mixed, dialect=OPENAI, max_findings=options.pop("max_findings", None))
         whole = write_numbered(numbered, staging / output.name, checked, force=force, **options)
         (staged,) = whole.paths
-        shard_limits = {"max_requests": max_requests, "max_bytes": max_bytes, "max_tokens": max_tokens}
+        shard_limits = {
+            "max_requests": max_requests,
+            "max_bytes": max_bytes,
+            "max_file_tokens": max_file_tokens,
+        }
         if len(whole.report.summary.models) <= 1:
             groups = [split_file(staged, output, row, force=True, **shard_limits)]
         else:

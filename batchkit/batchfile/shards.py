@@ -32,7 +32,7 @@ class ShardWriter:
         path: str | os.PathLike,
         max_requests: int | None = None,
         max_bytes: int | None = None,
-        max_tokens: int | None = None,
+        max_file_tokens: int | None = None,
         dialect: Dialect = OPENAI,
     ):
         self.path = Path(path)
@@ -42,13 +42,13 @@ class ShardWriter:
             raise UsageError(f"the request limit must be at least 1, not {max_requests}")
         if max_bytes is not None and max_bytes < 1:
             raise UsageError(f"the byte limit must be at least 1, not {max_bytes}")
-        if max_tokens is not None and max_tokens < 1:
-            raise UsageError(f"the token limit must be at least 1, not {max_tokens}")
+        if max_file_tokens is not None and max_file_tokens < 1:
+            raise UsageError(f"the token limit must be at least 1, not {max_file_tokens}")
         if not self.path.parent.is_dir():
             raise InputError(f"{self.path.parent}: no such folder to write {self.path.name} in")
         self.max_requests = max_requests or NO_LIMIT
         self.max_bytes = max_bytes or NO_LIMIT
-        self.max_tokens = max_tokens  # prompt tokens per shard; None: not counted at all
+        self.max_file_tokens = max_file_tokens  # prompt tokens per shard; None: not counted at all
         self.dialect = dialect  # the lines' format, to count their tokens
         self.tokens: list[int] = []  # prompt tokens per shard, when counted
         self.previous = read_manifest(self.path)  # what an earlier write of `path` left
@@ -82,7 +82,7 @@ class ShardWriter:
             self._file is None
             or self.counts[-1] >= self.max_requests
             or self.sizes[-1] + size > self.max_bytes
-            or (self.max_tokens is not None and self.tokens[-1] + tokens > self.max_tokens)
+            or (self.max_file_tokens is not None and self.tokens[-1] + tokens > self.max_file_tokens)
         ):
             self._start_shard()
         self._file.write(line)
@@ -91,11 +91,13 @@ class ShardWriter:
         self.tokens[-1] += tokens
 
     def _tokens(self, line: bytes, number: int | None) -> int:
-        if self.max_tokens is None:
+        if self.max_file_tokens is None:
             return 0
         tokens = line_tokens(line, self.dialect)
-        if tokens > self.max_tokens:
-            raise _cannot_fit(number, f"has {tokens:,} prompt tokens", f"{self.max_tokens:,}", "max_tokens=")
+        if tokens > self.max_file_tokens:
+            raise _cannot_fit(
+                number, f"has {tokens:,} prompt tokens", f"{self.max_file_tokens:,}", "max_file_tokens="
+            )
         return tokens
 
     def _start_shard(self) -> None:

@@ -20,7 +20,7 @@ def split_file(
     *,
     max_requests: int | None = None,
     max_bytes: int | str | None = None,
-    max_tokens: int | None = None,
+    max_file_tokens: int | None = None,
     force: bool = False,
     max_findings: int | None = None,
     progress: LinesWritten | None = None,
@@ -49,7 +49,7 @@ def split_file(
         )
         if same:
             # Sized first: a file that already fits must not be rewritten over itself.
-            fits = _fits(content_lines(stream, options.max_line), options, max_tokens)
+            fits = _fits(content_lines(stream, options.max_line), options, max_file_tokens)
             stream.seek(0)
             if fits is not None:
                 return WriteResult([], None, fits[0], fits[1], [fits[0]], [fits[1]])
@@ -57,15 +57,15 @@ def split_file(
             content_lines(stream, options.max_line),
             output,
             options,
-            max_tokens=max_tokens,
+            max_file_tokens=max_file_tokens,
             force=force,
             file=source_name(source),
             progress=progress,
         )
 
 
-def _fits(numbered, options: Options, max_tokens: int | None = None) -> tuple[int, int] | None:
-    """(lines, bytes) when the lines fit in one file under the limits (and `max_tokens`), else None."""
+def _fits(numbered, options: Options, max_file_tokens: int | None = None) -> tuple[int, int] | None:
+    """(lines, bytes) when the lines fit in one file under the limits (and `max_file_tokens`), else None."""
     limits, dialect = options.provider, options.dialect
     count = size = tokens = 0
     for _number, raw in numbered:
@@ -73,11 +73,11 @@ def _fits(numbered, options: Options, max_tokens: int | None = None) -> tuple[in
             return None  # written out, it is reported
         count += 1
         size += len(raw) + 1
-        tokens += line_tokens(raw, dialect) if max_tokens is not None else 0
+        tokens += line_tokens(raw, dialect) if max_file_tokens is not None else 0
         if (
             (limits.max_requests and count > limits.max_requests)
             or (limits.max_bytes and size > limits.max_bytes)
-            or (max_tokens is not None and tokens > max_tokens)
+            or (max_file_tokens is not None and tokens > max_file_tokens)
         ):
             return None
     return count, size

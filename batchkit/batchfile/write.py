@@ -62,7 +62,7 @@ def write_numbered(
     *,
     max_requests: int | None = None,
     max_bytes: int | str | None = None,
-    max_tokens: int | None = None,
+    max_file_tokens: int | None = None,
     validate: bool = True,
     force: bool = False,
     file: str | None = None,
@@ -73,7 +73,7 @@ def write_numbered(
     compact JSON line) or the bytes/str of one line (written as they are, an LF added when missing).
 
     `provider` (a name, a row or Options) gives the limits, each overridden by `max_requests` /
-    `max_bytes` when given, and the lines' format (Options.dialect; else the provider's); `max_tokens`
+    `max_bytes` when given, and the lines' format (Options.dialect; else the provider's); `max_file_tokens`
     also cuts on prompt tokens per file (batchkit.tokens). Every line is validated (file-level limits are
     left to sharding) unless validate=False; when any line is invalid, nothing is written and
     ValidationFailed (carrying the report) is raised, unless force=True. `file` names the source in the
@@ -87,7 +87,7 @@ def write_numbered(
         unlimited = replace(options, provider=limits.with_limits(NO_LIMIT, NO_LIMIT))
         validator = Validator(unlimited, dialect=options.dialect_for(None), file=file or str(path))
     dialect = options.dialect_for(None)
-    with ShardWriter(path, limits.max_requests, limits.max_bytes, max_tokens, dialect) as writer:
+    with ShardWriter(path, limits.max_requests, limits.max_bytes, max_file_tokens, dialect) as writer:
         report = _write_and_check(_written(items, writer, progress), validator, writer)
         if report is not None and not report.valid and not force:
             s = report.summary
@@ -142,7 +142,7 @@ def write_batch(
     *,
     max_requests: int | None = None,
     max_bytes: int | str | None = None,
-    max_tokens: int | None = None,
+    max_file_tokens: int | None = None,
     validate: bool = True,
     force: bool = False,
 ) -> list[Path]:
@@ -160,7 +160,7 @@ def write_batch(
         provider,
         max_requests=max_requests,
         max_bytes=max_bytes,
-        max_tokens=max_tokens,
+        max_file_tokens=max_file_tokens,
         validate=validate,
         force=force,
     ).paths

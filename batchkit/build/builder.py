@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import orjson
 
 from ..batchfile import WriteResult, write_numbered, write_per_model
 from ..errors import InputError, UsageError, ValidationFailed
@@ -26,7 +29,8 @@ from ..options import Options
 from ..providers import Provider, get_provider
 from ..report import counted
 from ..subset import Subset, take
-from ..tables import cell_text, column_texts, column_values, iter_table
+from ..tables import cell_text, column_texts, column_values, id_texts, iter_table
+from ..tokens import advise_models
 from ..validate import did_you_mean
 from .bodies import CHAT, EMBEDDINGS, body_mode
 
@@ -96,6 +100,14 @@ class EmptyPolicy:
         return self.columns.get(column, self.default)
 
 
+def on_empty_text(column: str | None, choice: str) -> str:
+    """The on_empty= argument that makes `choice` for `column` (None: every column), as Python takes it:
+    `on_empty="skip"`, `on_empty={"rating": "keep"}` (the command line's `--on-empty rating=keep`)."""
+    if column is None:
+        return f'on_empty="{choice}"'
+    return f'on_empty={{{orjson.dumps(column).decode()}: "{choice}"}}'
+
+
 def _on_empty_pair(text: str) -> tuple[str | None, str]:
     if text in ON_EMPTY:
         return None, text
@@ -103,9 +115,27 @@ def _on_empty_pair(text: str) -> tuple[str | None, str]:
     if not sep or not column:
         raise UsageError(
             f"on_empty= {text!r}: choose one of {', '.join(ON_EMPTY)}, for every column, or COLUMN=CHOICE "
-            "for one (for example on_empty= rating=keep)"
+            f"for one (for example {on_empty_text('rating', 'keep')})"
         )
     return column, choice
+
+
+# ------------------------------------------------------------------------------------------ output limit
+
+
+def with_max_tokens(params: Mapping | None, max_tokens: int | None, endpoint: str) -> Mapping | None:
+    """`params` with the body's output limit set to `max_tokens` (the field the endpoint names it by:
+    `max_output_tokens` for Responses, else `max_tokens`); UsageError when params sets it too."""
+    if max_tokens is None:
+        return params
+    if endpoint.endswith("/embeddings"):
+        raise UsageError(f"{endpoint} requests write no tokens; drop max_tokens=")
+    field_name = "max_output_tokens" if endpoint.endswith("/responses") else "max_tokens"
+    if type(max_tokens) is not int or max_tokens < 1:
+        raise UsageError(f"max_tokens= is a number of tokens, at least 1, not {max_tokens!r}")
+    if params and field_name in params and params[field_name] != max_tokens:
+        raise UsageError(f"max_tokens= and params= both set {field_name}; give one of them")
+    return {**(params or {}), field_name: max_tokens}
 
 
 # ------------------------------------------------------------------------------------------------- chunks
@@ -203,6 +233,18 @@ class BuildStats:
     skipped_rows: list[int] = field(default_factory=list)  # the first few, for messages
     problems: list[tuple[int, str, str]] = field(default_factory=list)
     problem_count: int = 0
+    float_ids: int = 0  # ids read from whole-number floats (101.0), written as integers (101)
+    read: list[str] = field(default_factory=list)  # how the table was read (a sniffed CSV separator)
+
+    def notes(self, id_column: str | None) -> list[str]:
+        """What a person should know about how rows became requests (empty when nothing)."""
+        notes = list(self.read)
+        if self.float_ids:
+            notes.append(
+                f"{counted(self.float_ids, 'id')} in column {id_column!r} held whole numbers as floats (101.0, "
+                "as pandas reads an integer column with a gap): written as integers (101)"
+            )
+        return notes
 
     def problem(self, row: int, column: str, what: str) -> None:
         self.problem_count += 1
@@ -237,9 +279,11 @@ class Builder:
         id_column: str | None = None,
         id_prefix: str = ID_PREFIX,
         on_empty: str | Mapping[str, str] | Iterable[str] | EmptyPolicy = "error",
+        max_tokens: int | None = None,
         **body_options,
     ):
         self.on_empty = EmptyPolicy.parse(on_empty)
+        body_options["params"] = with_max_tokens(body_options.get("params"), max_tokens, endpoint)
         self.mode = body_mode(endpoint=endpoint, **body_options)
         self.endpoint = endpoint
         self.id_column = id_column
@@ -255,12 +299,12 @@ class Builder:
                 used = ", ".join(map(repr, self.columns))
                 hint = _did_you_mean(column, self.columns)
                 raise UsageError(
-                    f"on_empty= {column}={choice}: the request uses no column {column!r} (it uses {used}){hint}"
+                    f"{on_empty_text(column, choice)}: the request uses no column {column!r} (it uses {used}){hint}"
                 )
             if choice == "keep" and column in self._never_kept:
                 what = "custom_id" if column == self.id_column else "model"
                 raise UsageError(
-                    f"on_empty= {column}=keep: an empty {what} cannot be kept; choose error or skip"
+                    f"{on_empty_text(column, 'keep')}: an empty {what} cannot be kept; choose error or skip"
                 )
 
     # -- columns
@@ -274,7 +318,7 @@ class Builder:
             raise UsageError(
                 f"no column {first!r}"
                 + (f" (nor {', '.join(map(repr, missing[1:]))})" if missing[1:] else "")
-                + f"; the table's columns are: {have}{_did_you_mean(first, columns)}"
+                + f"; the table's columns are: {have}{_separated(columns) or _did_you_mean(first, columns)}"
             )
 
     # -- rows
@@ -329,7 +373,11 @@ class Builder:
         """One column's cells for the row tuples: texts, or parsed values for a value column. Empty cells
         are counted, then kept, or their rows skipped or broken, as the policy says."""
         parse = column in self.mode.value_columns
-        cells = chunk.values(column) if parse else chunk.texts(column)
+        if column == self.id_column and not parse:
+            cells, floats = id_texts(chunk.values(column))
+            stats.float_ids += floats
+        else:
+            cells = chunk.values(column) if parse else chunk.texts(column)
         if parse:
             empty = [i for i, v in enumerate(cells) if _is_empty_value(v)]
         else:
@@ -373,6 +421,14 @@ def _is_empty_value(value) -> bool:
     )
 
 
+def _separated(columns: list[str]) -> str:
+    """When the table's one column reads like a whole header line: which separator it seems to use."""
+    if len(columns) != 1:
+        return ""
+    found = [sep for sep in (";", ",", "\t", "|") if sep in columns[0]]
+    return f" (one column: is the file {found[0]!r}-separated? pass delimiter={found[0]!r})" if found else ""
+
+
 def _did_you_mean(name: str, columns: list[str]) -> str:
 
     return did_you_mean(name, columns)
@@ -383,7 +439,8 @@ def _problem_message(stats: BuildStats) -> str:
     more = stats.problem_count - len(stats.problems)
     empty = [column for _row, column, what in stats.problems if what.startswith("empty cell")]
     hint = (
-        f" (choose on_empty= skip or on_empty= keep, for every column or for one: on_empty= {empty[0]}=keep)"
+        f" (choose {on_empty_text(None, 'skip')} or {on_empty_text(None, 'keep')}, for every column, or "
+        f"for one: {on_empty_text(empty[0], 'keep')})"
         if empty
         else ""
     )
@@ -410,6 +467,7 @@ def build_requests(
     id_prefix: str = ID_PREFIX,
     on_empty: str | Mapping[str, str] | Iterable[str] = "error",
     first_row: int = 1,
+    max_tokens: int | None = None,
 ) -> BuiltRequests:
     """One request dict per row of a DataFrame, an iterable of DataFrames (chunks) or of dicts, as a
     `BuiltRequests`: sized (`len()`) and re-iterable (see there for when rows are read).
@@ -419,7 +477,8 @@ def build_requests(
     system and user messages; messages_column: a column holding a JSON list of messages instead of `user`
     (a `system` message is put before them). input + endpoint="/v1/embeddings": embeddings requests.
     body_template: a whole body (dict, or a path to a JSON file) with placeholders in any string, for any
-    endpoint; `model` and `params` are set on top of it. params: extra body fields (max_tokens, …).
+    endpoint; `model` and `params` are set on top of it. params: extra body fields (temperature, …).
+    max_tokens: the body's output limit (`max_output_tokens` for /v1/responses), as params={"max_tokens": N}.
     id_column: the column holding custom_ids; otherwise ids are `make_id(row, id_prefix)` (`row-1`, …).
     on_empty: what a row with an empty cell in a column the request uses does (see EmptyPolicy): "error"
     (InputError after all rows, naming them), "skip" (left out) or "keep" (inserted as ""), for every
@@ -441,6 +500,7 @@ def build_requests(
         id_column=id_column,
         id_prefix=id_prefix,
         on_empty=on_empty,
+        max_tokens=max_tokens,
     )
     return BuiltRequests(builder, df_or_rows, first_row)
 
@@ -458,10 +518,16 @@ class BuiltRequests:
         self._builder, self._source, self._first_row = builder, source, first_row
         self._kept: list[dict] | None = None
         self._length: int | None = None
+        self._told = False
 
     def _build(self) -> Iterator[dict]:
-        for _row, request in self._builder.numbered(self._source, first_row=self._first_row):
+        stats = BuildStats()
+        for _row, request in self._builder.numbered(self._source, first_row=self._first_row, stats=stats):
             yield request
+        if not self._told:  # said once, though len() and iter() each build
+            self._told = True
+            for note in stats.notes(self._builder.id_column):
+                warnings.warn(note, stacklevel=2)
 
     def __iter__(self) -> Iterator[dict]:
         if self._kept is not None:
@@ -499,10 +565,11 @@ def build_file(
     input_format: str | None = None,
     sheet: str | int | None = None,
     encoding: str | None = None,
+    delimiter: str | None = None,
     provider: str | Provider | None = None,
     max_requests: int | None = None,
     max_bytes: int | str | None = None,
-    max_tokens: int | None = None,
+    max_file_tokens: int | None = None,
     force: bool = False,
     max_findings: int | None = None,
     progress: Callable[[int], None] | None = None,
@@ -512,8 +579,9 @@ def build_file(
 ) -> BuildResult:
     """Build a batch file from a table file (streamed in chunks), validating every request under
     `provider` and sharding under its limits (see `shards.write_numbered`). `options` are `Builder`'s.
-    `subset` (--limit / --sample) keeps only some requests. Findings name data-row numbers as their line. Raises ValidationFailed (nothing written) when a request
-    is invalid, unless force=True; InputError for unreadable tables or cell problems."""
+    `subset` (--limit / --sample) keeps only some requests. Findings name data-row numbers as their line.
+    Raises ValidationFailed (nothing written) when a request is invalid, unless force=True; InputError for
+    unreadable tables or cell problems. `delimiter`: a CSV's field separator (default: sniffed)."""
 
     if isinstance(source, (str, os.PathLike)) and str(source) != "-" and str(output) != "-":
         if Path(source).resolve() == Path(output).resolve():
@@ -521,30 +589,27 @@ def build_file(
     builder = Builder(**options)
     stats = BuildStats() if stats is None else stats
     name = source_name(source)
-    chunks = iter_table(source, input_format, sheet=sheet, encoding=encoding)
+    chunks = iter_table(
+        source, input_format, sheet=sheet, encoding=encoding, delimiter=delimiter, told=stats.read.append
+    )
     numbered = builder.numbered(chunks, stats=stats, progress=progress)
     if subset is not None:
         numbered = take(numbered, subset)
     row = get_provider(provider)
     try:
         if row.one_model and builder.mode.model_column:  # one file per model, as `split --by model` writes
-            limits = (max_requests, max_bytes, max_tokens)
+            limits = (max_requests, max_bytes, max_file_tokens)
             written = write_per_model(
                 numbered, output, row, limits=limits, force=force, max_findings=max_findings, file=name
             )
         else:
-            written = write_numbered(
-                numbered,
-                output,
-                Options.of(row, dialect=OPENAI, max_findings=max_findings),
-                max_requests=max_requests,
-                max_bytes=max_bytes,
-                max_tokens=max_tokens,
-                force=force,
-                file=name,
-            )
+            written = write_numbered(numbered, output, Options.of(row, dialect=OPENAI, max_findings=max_findings),
+                                     max_requests=max_requests, max_bytes=max_bytes,
+                                     max_file_tokens=max_file_tokens, force=force, file=name)  # fmt: skip
     except ValidationFailed as e:
         raise with_build_advice(e, builder, output) from None
+    if written.report is not None:
+        advise_models(written.report)  # a model name one typo away from one the provider serves
     return BuildResult(**vars(written), stats=stats)
 
 

@@ -10,6 +10,7 @@ from ..errors import UsageError, ValidationFailed
 from ..report import human_bytes
 from . import on_dask
 from .common import provider_option, subset_of, subset_options
+from .flags import cli_words
 from .on_dask import cluster_options, on_cluster
 from .writing import echo_files, limit_options, print_report, progress_bar, report_failure, report_options
 
@@ -28,6 +29,11 @@ ENDPOINT_HELP = "Request url (default /v1/chat/completions; /v1/embeddings with 
 )
 @click.option("--sheet", help="Excel sheet name or 0-based index (default: the first).")
 @click.option("--encoding", help="Text encoding of a CSV/TSV/JSON table (default UTF-8), e.g. cp1252.")
+@click.option(
+    "--delimiter",
+    metavar="CHAR",
+    help="The CSV field separator (default: the one of , ; tab | its first lines use, said when not ,).",
+)
 @click.option("--model", help="Model for every request.")
 @click.option("--model-column", metavar="COL", help="Column holding each row's model.")
 @click.option(
@@ -62,6 +68,14 @@ ENDPOINT_HELP = "Request url (default /v1/chat/completions; /v1/embeddings with 
     type=click.Path(exists=True, dir_okay=False),
     help='JSON body with {column} placeholders in any string, and {"$column": "name"} for a cell as a '
     "JSON value (a number stays a number); any endpoint.",
+)
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="The body's output limit on every request: max_tokens (max_output_tokens for /v1/responses), "
+    "as --param max_tokens=N. Prompt tokens per file are --max-file-tokens.",
 )
 @click.option("--endpoint", default=None, help=ENDPOINT_HELP)
 @click.option(
@@ -150,7 +164,7 @@ def build(
         report_failure(e, fmt, quiet, note)
     print_report(result.report, fmt, quiet, note)
     if not quiet:
-        (_echo_cluster_summary(result) if cluster else _echo_build_summary(result, policy, output))
+        (_echo_cluster_summary(result) if cluster else _echo_build_summary(result, policy, output, options))
 
 
 def _echo_cluster_summary(result) -> None:
@@ -218,7 +232,7 @@ def _check_template_format(path, fields: dict) -> None:
         raise UsageError(f"--body-template sets {field} and so does the response schema; give one of them")
 
 
-def _echo_build_summary(result, policy, output) -> None:
+def _echo_build_summary(result, policy, output, options: dict) -> None:
     """What was read, skipped and written, the empty cells per column, the models and the files."""
     from ..report import counted
 
@@ -236,6 +250,13 @@ def _echo_build_summary(result, policy, output) -> None:
             for column, n in s.empty.items()
         )
         click.echo(f"  empty cells: {cells}", err=True)
+    for note in s.notes(options.get("id_column")):
+        click.echo(f"  {cli_words(note)}", err=True)
+    if options.get("max_tokens") is not None:
+        click.echo(
+            f"  max_tokens {options['max_tokens']:,} on every request (prompt tokens per file: --max-file-tokens)",
+            err=True,
+        )
     if s.skipped:
         reasons = ", ".join(f"{reason} ({n:,})" for reason, n in sorted(s.skipped.items()))
         rows = ", ".join(map(str, s.skipped_rows)) + (

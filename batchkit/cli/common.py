@@ -15,9 +15,14 @@ from ..report import FORMATS
 DEFAULT_PROVIDER_HELP = "kluster; for a file in another format, that format's provider"
 
 
-def provider_option(f=None, *, help: str = "Whose limits and rules to check against."):
+def provider_option(
+    f=None,
+    *,
+    help: str = "Whose limits and rules to check against.",
+    default_help: str = DEFAULT_PROVIDER_HELP,
+):
     """--provider/-p, defaulting to $BATCHKIT_PROVIDER; when neither is given the library decides (kluster,
-    or for a file in another format that format's own provider)."""
+    or for a file in another format that format's own provider; what `default_help` says)."""
     option = click.option(
         "--provider",
         "-p",
@@ -25,7 +30,7 @@ def provider_option(f=None, *, help: str = "Whose limits and rules to check agai
         envvar=PROVIDER_ENV,
         show_envvar=True,
         default=None,
-        help=f"{help} [default: {DEFAULT_PROVIDER_HELP}]",
+        help=f"{help} [default: {default_help}]",
     )
     return option(f) if f is not None else option
 

@@ -76,11 +76,15 @@ def convert(source, output, to, provider, model, max_tokens, endpoint, drop_unsu
     except ValidationFailed as e:
         bars.close()
         reports = [r for r in (getattr(e, "conversion", None), e.report) if r is not None]
-        _echo(render(reports, fmt, color=use_color(sys.stdout), quiet=quiet))
+        _echo(render(reports, fmt, color=use_color(sys.stdout), quiet=quiet, group=True))
         raise
     bars.close()
+    if result.validation is not None:  # a model the target provider does not serve converts, and fails there
+        from ..tokens import advise_models
+
+        advise_models(result.validation, close_only=False)
     shown = [r for r in result.reports if r.findings or fmt != "text"]
-    _echo(render(shown, fmt, color=use_color(sys.stdout), quiet=quiet) if shown else "")
+    _echo(render(shown, fmt, color=use_color(sys.stdout), quiet=quiet, group=True) if shown else "")
     if not quiet:
         where = ", ".join(str(p) for p in result.paths)
         click.echo(f"converted {result.written:,} request(s) to {where}", err=True)

@@ -79,7 +79,7 @@ def fix(
         )
     report = result.report
     if report is not None and (report.findings or not report.valid):
-        rendered = render([report], fmt, color=use_color(out), quiet=quiet)
+        rendered = render([report], fmt, color=use_color(out), quiet=quiet, group=True)
         if rendered:
             click.echo(rendered, file=out)
     if report is not None and not report.valid:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+import orjson
+
 # Python keyword → the command-line option that sets it (only these are rewritten).
 OPTIONS = {
     "force": "--force",
@@ -17,6 +19,7 @@ OPTIONS = {
     "api_key_env": "--api-key-env",
     "input_format": "--input-format",
     "encoding": "--encoding",
+    "delimiter": "--delimiter",
     "concurrency": "--concurrency",
     "only": "--only",
     "in_place": "--in-place",
@@ -32,6 +35,12 @@ OPTIONS = {
     "params": "--param",
     "tokenizer": "--tokenizer",
     "max_tokens": "--max-tokens",
+    "max_file_tokens": "--max-file-tokens",
+    "allow_stale": "--allow-stale",
+    "max_cost": "--max-cost",
+    "prices": "--prices",
+    "provider": "--provider",
+    "allow_missing": "--allow-missing",
 }
 _NAME = rf"(?<![\w.])({'|'.join(OPTIONS)})="
 _REWRITES = [
@@ -47,11 +56,23 @@ _REWRITES = [
         "give the batch file first and the result files after --results (merge BATCH.jsonl -r OUTPUT.jsonl …)",
     ),
     (re.compile(r"\(escape_formulas=False keeps them raw\)"), "(--no-escape-formulas to keep them raw)"),
+    # on_empty={"rating": "keep"} → --on-empty rating=keep; on_empty="skip" → --on-empty skip
+    (
+        re.compile(r'on_empty=\{("(?:[^"\\]|\\.)*"): "(\w+)"\}'),
+        lambda m: f"--on-empty {_column(m.group(1))}={m.group(2)}",
+    ),
+    (re.compile(r'on_empty="(\w+)"'), r"--on-empty \1"),
+    (re.compile(rf'{_NAME}"([^"\s]+)"'), lambda m: f"{OPTIONS[m.group(1)]} {m.group(2)}"),  # id_column="id"
     (re.compile(rf"{_NAME}True\b"), lambda m: OPTIONS[m.group(1)]),  # force=True → --force
     # id_column= → --id-column (also in a list: system=/user= → --system/--user)
     (re.compile(rf"{_NAME}(?=[\s:,;)?]|/{_NAME}|$)"), lambda m: OPTIONS[m.group(1)]),
     (re.compile(rf"{_NAME}(?=\S)"), lambda m: OPTIONS[m.group(1)] + " "),  # base_url=URL → --base-url URL
 ]
+
+
+def _column(quoted: str) -> str:
+    """A column name as a message quotes it for Python (JSON), as it is typed after --on-empty."""
+    return orjson.loads(quoted)
 
 
 def cli_words(message: str) -> str:

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from ..errors import MergeRefused, StaleResults
 from . import on_dask
 from .common import json_text
 from .flags import cli_words
@@ -20,6 +21,11 @@ from .results_options import JSON_LIMIT, StageBars, results_command, summary_for
 @click.option("--id-column", metavar="COL", help="The --source column build took custom_ids from.")
 @click.option("--sheet", default=None, help="Excel sheet of --source (name or 0-based index).")
 @click.option("--encoding", default=None, help="Text encoding of a CSV/TSV/JSON --source (default UTF-8).")
+@click.option(
+    "--delimiter",
+    metavar="CHAR",
+    help="The field separator of a CSV --source (default: the one of , ; tab | its first lines use).",
+)
 @click.option(
     "--id-prefix",
     default="row-",
@@ -36,7 +42,13 @@ from .results_options import JSON_LIMIT, StageBars, results_command, summary_for
 @click.option(
     "--allow-missing",
     is_flag=True,
-    help="Exit 0 even when some requests have no result (a partial merge).",
+    help="Exit 0 even when some requests (or --source rows) have no result (a partial merge).",
+)
+@click.option(
+    "--allow-stale",
+    is_flag=True,
+    help="Merge results produced for other requests too (the batch file changed after it was submitted, "
+    "another batch's results), marked in a stale column.",
 )
 @click.option(
     "--escape-formulas/--no-escape-formulas",
@@ -77,9 +89,12 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
     Orphan and duplicate results and requests without a result are reported, with an error digest.
     Of several results for one request a success beats a failure, and the newest wins.
 
-    Exit status: 0 when every request has a result; 1 when some have none (0 with --allow-missing) and
-    always when none has one (nothing is written then); 2 for usage and file errors. An error file
-    (NAME.errors.jsonl) that does not exist beside its NAME.output.jsonl means nothing failed.
+    Exit status: 0 when every request (and --source row) has a result; 1 when some have none (0 with
+    --allow-missing), and always when none has one or when results answer other requests than these
+    (the ledger knows which requests a downloaded file answers; a result's model must be the one its
+    request asked for): nothing is written then, unless --allow-stale; 2 for usage and file errors.
+    An error file (NAME.errors.jsonl) that does not exist beside its NAME.output.jsonl means nothing failed.
+    A batch_id column names the batch each answer was downloaded for.
 
     \b
     batchkit merge batch.jsonl --results output.jsonl errors.jsonl -o merged.csv
@@ -93,10 +108,12 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
     if cluster:
         source_options = dict(source=source, id_column=id_column, id_prefix=id_prefix)
         return _merge_on_dask(inputs, results, output, source_options, allow_missing, cluster, quiet, as_json)
-    source_options = dict(
-        source=source, id_column=id_column, id_prefix=id_prefix, sheet=sheet, encoding=encoding
-    )
-    result = _joined(inputs, results, output, source_options, options)
+    source_options = dict(source=source, id_column=id_column, id_prefix=id_prefix, sheet=sheet,
+                          encoding=encoding, delimiter=options.pop("delimiter"))  # fmt: skip
+    try:
+        result = _joined(inputs, results, output, source_options, options)
+    except MergeRefused as e:
+        return _refused(e, output, quiet, as_json)
     report = result.report
     written = None
     if report.joined or not report.requests:
@@ -125,14 +142,16 @@ def _joined(inputs, results, output, source_options: dict, options: dict):
     try:
         plain = source_options["source"] is None and source_options["id_column"] is None
         plain = plain and options["id_map"] is None and options["parse_json"] is not True
-        result = stream_merge(inputs, results, told) if plain and streamable(results, output) else None
+        allow_stale = options["allow_stale"]
+        streamed = plain and streamable(results, output)
+        result = stream_merge(inputs, results, told, allow_stale=allow_stale) if streamed else None
         if result is None or (options["parse_json"] is None and result.requests.expected):
             # answers parsed into columns (a request asked for a json_schema) take the frame
             source = source_options.pop("source")
             id_column = source_options.pop("id_column")
             result = merge_results(inputs, results, source, id_column, **source_options, progress=told,
                                    id_map=options["id_map"], parse_json=options["parse_json"],
-                                   flatten=options["flatten"])  # fmt: skip
+                                   flatten=options["flatten"], allow_stale=allow_stale)  # fmt: skip
     finally:
         progress.close()
     return result
@@ -171,6 +190,24 @@ def _write(result, output, options):
     )
 
 
+def _refused(error, output, quiet: bool, as_json: bool) -> None:
+    """A merge that would put wrong answers on rows (or none on any): the summary, why, exit 1."""
+    report, verdict = error.report, cli_words(str(error))
+    if isinstance(error, StaleResults):
+        verdict = (
+            f"not merged: {len(report.stale):,} result(s) were produced for other requests (listed above): "
+            "merge the results of these requests (submit the batch file as it is now, then download), or "
+            "--allow-stale to merge them, marked in a stale column; nothing written"
+        )
+    if not quiet:
+        if as_json:
+            text = json_text({**report.to_dict(JSON_LIMIT), "written": None, "ok": False, "verdict": verdict})
+        else:
+            text = "\n".join(x for x in (report.to_text(), verdict) if x)
+        click.echo(text, err=output == "-")
+    click.get_current_context().exit(1)
+
+
 def _verdict(report, allow_missing: bool) -> tuple[str, int]:
     """(the last line of the summary, exit status): they say the same thing."""
     missing = len(report.missing)
@@ -186,4 +223,15 @@ def _verdict(report, allow_missing: bool) -> tuple[str, int]:
             "(exit 1; --allow-missing accepts a partial merge)",
             1,
         )
+    rows = report.source_rows_without_request
+    if report.source is not None and (rows or report.requests_without_source_row) and not allow_missing:
+        hint = f"; did you mean --id-column {report.better_id_column}?" if report.better_id_column else ""
+        return (
+            f"incomplete: {rows:,} of {report.source_rows:,} source row(s) got no result and "
+            f"{len(report.requests_without_source_row):,} result(s) found no row{hint} "
+            "(exit 1; --allow-missing accepts a partial merge)",
+            1,
+        )
+    if report.stale:
+        return f"{len(report.stale):,} stale result(s) merged (--allow-stale), marked in the stale column", 0
     return "", 0

@@ -43,7 +43,7 @@ def build(table, output, cluster: dict, provider, max_requests, max_bytes, force
         raise UsageError(
             "--limit and --sample are for one machine; drop them with --scheduler/--local-cluster"
         )
-    for unsupported in ("sheet", "encoding", "progress", "stats"):
+    for unsupported in ("sheet", "encoding", "delimiter", "progress", "stats"):
         options.pop(unsupported, None)
     return dask.build(table, output, provider=provider, max_requests=max_requests, max_bytes=max_bytes,
                       force=force, max_findings=max_findings, **cluster, **options)  # fmt: skip

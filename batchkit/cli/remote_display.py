@@ -49,6 +49,12 @@ class Display(Bars):
             return
         if event.kind == "note":
             self.write(f"{event.subject}: {event.message}")
+        elif event.kind == "findings":
+            from ..report import render
+
+            warnings = event.report.summary.warnings
+            self.write(render([event.report], "text", group=True, summary=False))
+            self.write(f"{event.subject}: {warnings:,} warning(s), none an error; uploading it as it is")
         elif event.kind in ("upload", "download") and self.on:
             key = f"{event.kind} {event.subject}"
             bar = self.get(key, total=event.total, unit="B", unit_scale=True, leave=True)

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from ..errors import ValidationFailed
-from .common import Bars, chosen_file, subset_of, subset_options
+from .common import Bars, chosen_file, provider_option, subset_of, subset_options
+from .flags import cli_words
 
 
 @click.command()
@@ -59,12 +60,16 @@ from .common import Bars, chosen_file, subset_of, subset_options
     show_default=True,
     help="Tries per request (429, 5xx and connection failures are tried again, with backoff).",
 )
+@provider_option(
+    help="Whose rules the file is checked by before anything is sent (vllm: its score, rerank and audio urls).",
+    default_help="local, what batchkit serve executes",
+)
 @click.option("--allow-failures", is_flag=True, help="Exit 0 even when some requests failed.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @subset_options
 def run(
-    file, base_url, api_key_env, output, errors, concurrency, max_rps, max_attempts, allow_failures, quiet,
-    limit, sample, seed,
+    file, base_url, api_key_env, output, errors, concurrency, max_rps, max_attempts, provider, allow_failures,
+    quiet, limit, sample, seed,
 ):  # fmt: skip
     """Execute batch FILE against an OpenAI-compatible server; write OUTPUT and ERRORS as a Batch API would.
 
@@ -76,7 +81,7 @@ def run(
     Exit status: 0 every request succeeded, 1 some failed (0 with --allow-failures), 2 usage or I/O error.
     """
     from ..keys import key_from_env
-    from ..runner import run_batch
+    from ..runner import LOCAL, run_batch
 
     file = chosen_file(file, subset_of(limit, sample, seed), quiet)
     api_key = key_from_env(api_key_env)
@@ -98,6 +103,7 @@ def run(
             concurrency=concurrency,
             max_rps=max_rps,
             max_attempts=max_attempts,
+            provider=provider or LOCAL,
             progress=progress,
         )
     except ValidationFailed as e:
@@ -128,7 +134,8 @@ def _report(result) -> None:
         err=True,
     )
     if result.failed:
-        click.echo(result.failures(), err=True)
+        hint = f"; {cli_words(result.hint)}" if result.hint else ""  # our words only: causes quote the server
+        click.echo(result.failures(hint=False) + hint, err=True)
 
 
 def _count(n: int, one: str, many: str | None = None) -> str:

@@ -25,17 +25,24 @@ from .writing import echo_files, limit_options, print_report, progress_bar, repo
 @click.option(
     "--by", type=click.Choice(["model", "endpoint"]), help="One file per model or endpoint: OUT.MODEL.jsonl."
 )
+@click.option("--max-tokens", "renamed_max_tokens", hidden=True, help="Renamed --max-file-tokens.")
 def split(
-    file, output, provider, dialect, max_requests, max_bytes, max_tokens, force, max_findings, fmt, quiet, by
-):
+    file, output, provider, dialect, max_requests, max_bytes, max_file_tokens, force, max_findings, fmt, quiet,
+    by, renamed_max_tokens,
+):  # fmt: skip
     """Shard batch FILE under the provider's per-file limits (or --max-requests / --max-bytes), and
-    --max-tokens prompt tokens per file.
+    --max-file-tokens prompt tokens per file.
 
     Lines are copied byte for byte and in order; no request is split or lost. A file that already fits
     is left alone (nothing written) unless -o names another file.
     """
-    options = dict(max_requests=max_requests, max_bytes=max_bytes, max_tokens=max_tokens, force=force,
-                   max_findings=max_findings)  # fmt: skip
+    if renamed_max_tokens is not None:
+        raise click.UsageError(
+            "--max-tokens is the body's output limit (as in build and convert); the prompt tokens per file "
+            f"are --max-file-tokens: split {file} --max-file-tokens {renamed_max_tokens}"
+        )
+    options = dict(max_requests=max_requests, max_bytes=max_bytes, max_file_tokens=max_file_tokens,
+                   force=force, max_findings=max_findings)  # fmt: skip
     if by:
         return _split_by_key(file, by, output, provider, options, fmt, quiet)
     from ..batchfile import split_file

@@ -1,4 +1,4 @@
-"""`batchkit status`: a batch's status, counts, timestamps and errors."""
+"""`batchkit status`: a batch's status, counts, timestamps and errors; for a FILE, every batch of its content."""
 
 from __future__ import annotations
 
@@ -14,22 +14,39 @@ from .remote_options import connection_options, open_session
 @connection_options
 @text_or_json
 def status(refs, provider, base_url, api_key_env, fmt, as_json):
-    """Show a batch's status, counts, timestamps and errors (FILE: the batch its content was submitted as)."""
+    """Show a batch's status, counts, timestamps and errors. FILE: every batch its content was submitted
+    as, one per address (--base-url/--provider: only there); a submission that never became a batch says
+    where it stopped."""
     with open_session(provider, base_url, api_key_env) as session:
-        results = [session.status(ref) for ref in refs]
+        results = [submitted for ref in refs for submitted in session.statuses(ref)]
     if as_json or fmt == "json":
-        data = [batch.to_dict() | {"file": str(ref.path) if ref.path else None} for batch, ref in results]
+        data = [_as_dict(submitted) for submitted in results]
         click.echo(json_text(data[0] if len(data) == 1 else data))
         return
-    for batch, ref in results:
-        _show_status(batch, ref)
+    for submitted in results:
+        _show_status(submitted)
 
 
-def _show_status(batch, ref) -> None:
+def _as_dict(submitted) -> dict:
+    ref, batch = submitted.ref, submitted.batch
+    where = {"file": str(ref.path) if ref.path else None, "base_url": ref.target.base_url}
+    if batch is None:
+        return {"id": None, "status": None, **where, "note": submitted.note}
+    return batch.to_dict() | where | ({"note": submitted.note} if submitted.note else {})
+
+
+def _show_status(submitted) -> None:
+    ref, batch = submitted.ref, submitted.batch
+    if batch is None:
+        click.echo(f"{ref.path}  no batch at {ref.target.base_url}: {submitted.note}")
+        return
     own = f" ({batch.provider_status} at {ref.target.provider.name})" if batch.provider_status else ""
     click.echo(f"{batch.id}  {batch.status}{own}")
+    if submitted.note:
+        click.echo(f"  ({submitted.note})")
     rows = [
         ["file", str(ref.path) if ref.path else "-"],
+        ["address", ref.target.base_url],
         ["endpoint", batch.endpoint or "-"],
         ["requests", f"{batch.total} total, {batch.completed} completed, {batch.failed} failed"],
     ]

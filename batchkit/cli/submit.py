@@ -38,10 +38,13 @@ from .remote_options import connection_options, open_session
 @click.option("--max-batches", type=click.IntRange(min=1), metavar="K", help="At most K batches in flight.")
 @click.option("--max-cost", type=click.FloatRange(min=0), metavar="AMOUNT",
               help="Refuse, before uploading, when the estimated cost's upper bound exceeds AMOUNT.")  # fmt: skip
+@click.option("--prices", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="With --max-cost: a JSON prices file whose entries replace or add to the shipped ones "
+              "(the shape `batchkit estimate --prices` takes).")  # fmt: skip
 @subset_options
 def submit(
     files, provider, base_url, api_key_env, completion_window, metadata_pairs, model, wait, no_validate, force,
-    interval, output_dir, quiet, max_enqueued_tokens, max_batches, max_cost, limit, sample, seed,
+    interval, output_dir, quiet, max_enqueued_tokens, max_batches, max_cost, prices, limit, sample, seed,
 ):  # fmt: skip
     """Validate, upload and create one batch per FILE (shards from `build` go together). A file's content
     identifies its batch: a copy under another name is the same batch, and is not submitted again.
@@ -60,9 +63,9 @@ def submit(
         cap = max_enqueued_tokens if max_enqueued_tokens is not None else target.provider.enqueued_tokens
         queued = cap is not None or max_batches is not None
         if queued or max_cost is not None:  # the files are read for their tokens only when needed
-            tokens, counted = shard_tokens([Path(f) for f in files], target.provider.name)
+            tokens, counted = shard_tokens([Path(f) for f in files], target.provider.name, prices)
             if max_cost is not None:
-                check_cost(counted, max_cost)  # before anything is uploaded
+                check_cost(counted, max_cost, target)  # before anything is uploaded
             if cap is not None:
                 check_countable(counted, "the enqueued-token cap")
         if queued:

@@ -85,6 +85,10 @@ def validate(
             ]
     finally:
         bars.close()
+    from ..tokens import advise_models
+
+    for report in reports:  # a model name one typo away from one the provider serves
+        advise_models(report)
     output = render(reports, fmt, color=use_color(sys.stdout), quiet=quiet, group=True)
     if output:
         click.echo(output)

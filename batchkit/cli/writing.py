@@ -16,9 +16,10 @@ from .common import Bars, format_option, use_color
 
 def limit_options(f):
     f = click.option(
-        "--max-tokens",
+        "--max-file-tokens",
         type=click.IntRange(min=1),
         default=None,
+        metavar="N",
         help="Prompt tokens per file (counted as `batchkit estimate` counts them); default: no limit.",
     )(f)
     f = click.option(
@@ -68,7 +69,7 @@ def print_report(report, fmt: str, quiet: bool, note: str | None = None) -> None
         return
     if fmt == "text" and not report.findings and report.valid:
         return
-    output = render([report], fmt, color=use_color(sys.stdout), quiet=quiet)
+    output = render([report], fmt, color=use_color(sys.stdout), quiet=quiet, group=True)
     if output:
         click.echo(output)
     if note and fmt == "text" and any(f.line is not None for f in report.findings):

@@ -1,5 +1,6 @@
 """The `{custom_id, body}` line of Mistral, Together and Fireworks: an OpenAI body without method or
-url, the model usually set on the job (so `body.model` is optional).
+url, the model usually set on the job (so `body.model` is optional). Mistral and Together answer with
+OpenAI's result lines; Fireworks' output dataset holds the answer itself under `response`.
 
 Each provider's own body rules are its body schema (the provider row's `body_schemas`, written from its
 SDK's request types). Converting to one, a chat body is fitted to it: a field the provider names otherwise
@@ -11,6 +12,7 @@ from __future__ import annotations
 from .. import schemas
 from .base import OPENAI_URLS, Dialect, Request
 from .chat import CHAT, EMBEDDINGS, Chat, Context, child, inner, with_model
+from .results import from_bare_answer
 
 # OpenAI's field → the name a provider's body gives it (Mistral: max_tokens, random_seed, output_dimension)
 SYNONYMS = {
@@ -64,10 +66,14 @@ class CustomBody(Dialect):
         return {"custom_id": chat.id, "body": body}
 
     def holds_result(self, obj: dict) -> bool:
-        return False  # Mistral and Together answer with OpenAI's result lines
+        # Fireworks' {custom_id, response: <chat completion>}: no status code or body around the answer
+        response = obj.get("response")
+        return (
+            type(response) is dict and "choices" in response and not {"status_code", "body"} & response.keys()
+        )
 
     def result(self, obj: dict) -> dict:
-        return obj
+        return from_bare_answer(obj)
 
 
 def fitted(body: dict, schema: str, at: str, ctx: Context) -> dict:

@@ -49,10 +49,14 @@ def is_result_line(obj: dict) -> bool:
     return (found is None or found.echoes_request) and not RESULT_MEMBERS.isdisjoint(obj)
 
 
+# OpenAI's result line is the catch-all (any line with a custom_id), so it is tried last.
+RESULT_READERS = (*(d for d in DIALECTS.values() if d is not OPENAI), OPENAI)
+
+
 def result_line(obj: dict) -> dict:
     """A result line of any format as the OpenAI output line (an OpenAI line, or one of no known format, as
     it is)."""
-    for dialect in DIALECTS.values():
+    for dialect in RESULT_READERS:
         if dialect.holds_result(obj):
             return dialect.result(obj)
     return obj

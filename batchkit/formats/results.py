@@ -7,6 +7,8 @@ provider's answers become the same row: status, answer text, tool calls, finish 
     Vertex     {request, response?, status}            (the id from request.labels.custom_id)
     Bedrock    {recordId, modelInput, modelOutput} | {recordId, modelInput, error: {errorCode, errorMessage}}
 
+    Fireworks  {custom_id, response: ChatCompletion}       (its output dataset's BIJOutputSet.jsonl)
+
 Mistral and Together lines are already OpenAI-shaped. Expired and canceled requests have no response
 and the error codes `batch_expired` / `batch_canceled`. Each dialect's `result` method picks its reader.
 
@@ -62,6 +64,11 @@ ERROR_STATUS = {
 
 def _ok(custom_id, body: dict) -> dict:
     return {"custom_id": custom_id, "response": {"status_code": 200, "body": body}, "error": None}
+
+
+def from_bare_answer(obj: dict) -> dict:
+    """A line that holds the answer itself under `response` (Fireworks): a success, as OpenAI writes it."""
+    return _ok(obj.get("custom_id"), obj["response"])
 
 
 def _failed(custom_id, status_code, code, message) -> dict:

@@ -10,16 +10,17 @@ from .apis import open_client
 from .client import Client, Lookup, Order, ResultFile
 from .connect import resolve_target
 from .jobs import BatchJob, Submission, submit
-from .ledger import Entry, Ledger, Name
+from .ledger import Entry, Ledger, Name, line_hash, line_hashes
 from .progress import tqdm_progress
 from .queue import Queue, QueueOptions, Shard, check_cost, check_countable, shard_tokens
-from .records import STATES, Batch, BatchError, Model, RemoteFile
+from .records import STATES, TERMINAL, Batch, BatchError, Model, RemoteFile
 from .sending import SubmitOptions, SubmitResult, file_digest
-from .session import Connection, DownloadResult, Event, Ref, Session, parse_metadata
+from .session import Connection, DownloadResult, Event, Ref, Session, Submitted, parse_metadata
 from .target import Target
 
 __all__ = [
     "STATES",
+    "TERMINAL",
     "Batch",
     "BatchJob",
     "BatchError",
@@ -43,10 +44,13 @@ __all__ = [
     "Submission",
     "SubmitOptions",
     "SubmitResult",
+    "Submitted",
     "Target",
     "check_cost",
     "check_countable",
     "file_digest",
+    "line_hash",
+    "line_hashes",
     "open_client",
     "parse_metadata",
     "resolve_target",

@@ -22,6 +22,7 @@ from typing import ClassVar
 
 from ..errors import RemoteError, UsageError
 from ..lenient import as_int
+from ..wire import missing_v1_hint
 from .records import SHA_KEY, Batch, BytesMoved, Model, RemoteFile
 from .target import PLACEHOLDER_KEY, Target, api_key
 
@@ -213,11 +214,9 @@ class Failure:
         if target.provider.api_version or target.provider.remote_api != "openai":
             return None  # Azure's addresses have no /v1; the other SDKs add their own version path
         base_path = urllib.parse.urlsplit(target.base_url).path.rstrip("/")
-        if base_path.endswith("/v1"):
-            return None
         asked = self.path
         route = asked[len(base_path) :] if asked.startswith(base_path) else asked
-        return f"the server answered 404 for {route or '/'}; did you mean base_url={target.base_url}/v1?"
+        return missing_v1_hint(target.base_url, route or "/")
 
 
 def provider_words(body, fallback: str) -> str:

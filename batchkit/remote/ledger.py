@@ -19,12 +19,14 @@ import hashlib
 import os
 import sqlite3
 import time
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from .. import paths
 from ..errors import InputError
+from ..lines import BOM, content_lines, open_binary
 
 FILENAME = "ledger.db"
 LOCKS = "locks"
@@ -85,6 +87,18 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE submissions ADD COLUMN newest_before TEXT
     """,
+    # What content each result file answers: the submitted lines' hashes, and each download's sha256.
+    """
+    CREATE TABLE submitted_lines (
+        submission_id INTEGER PRIMARY KEY,
+        dialect TEXT,
+        hashes BLOB NOT NULL
+    );
+    ALTER TABLE names ADD COLUMN output_sha256 TEXT;
+    ALTER TABLE names ADD COLUMN error_sha256 TEXT;
+    CREATE INDEX names_by_output ON names (output_path);
+    CREATE INDEX names_by_error ON names (error_path)
+    """,
 ]
 
 
@@ -125,6 +139,12 @@ class Name:
     error_path: str | None
     downloaded_at: int | None
     added_at: int
+    output_sha256: str | None = None  # of the files as downloaded, to know them again
+    error_sha256: str | None = None
+
+    def sha256_of(self, path: str) -> str | None:
+        """The recorded sha256 of this name's downloaded file at `path`."""
+        return self.output_sha256 if path == self.output_path else self.error_sha256
 
 
 COLUMNS = tuple(f.name for f in fields(Entry))
@@ -273,10 +293,12 @@ class Ledger:
         name: str | None = None,
         base_url: str | None = None,
         limit: int | None = None,
+        entry_id: int | None = None,
     ) -> list[Entry]:
         """Submissions matching every criterion given, newest first. `name`: one of the names it was given."""
         where, params = [], []
-        for column, value in (("sha256", sha256), ("batch_id", batch_id), ("base_url", base_url)):
+        criteria = (("sha256", sha256), ("batch_id", batch_id), ("base_url", base_url), ("id", entry_id))
+        for column, value in criteria:
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
@@ -311,7 +333,30 @@ class Ledger:
         marks = ", ".join("?" for _ in entry_ids)
         with self._transaction(immediate=True) as db:
             db.execute(f"DELETE FROM names WHERE submission_id IN ({marks})", entry_ids)
+            db.execute(f"DELETE FROM submitted_lines WHERE submission_id IN ({marks})", entry_ids)
             db.execute(f"DELETE FROM submissions WHERE id IN ({marks})", entry_ids)
+
+    # --- what was submitted -----------------------------------------------------------------------------
+
+    def record_lines(self, entry_id: int, hashes: bytes, dialect: str | None) -> None:
+        """The hashes of the submitted request lines (`line_hashes`) and their line format, to tell later
+        which requests a result file answers."""
+        self._run(
+            "INSERT OR REPLACE INTO submitted_lines (submission_id, dialect, hashes) VALUES (?, ?, ?)",
+            (entry_id, dialect, hashes),
+            immediate=True,
+        )
+
+    def submitted_lines(self, entry_id: int) -> tuple[bytes, str | None] | None:
+        """(line hashes, line format) of a submission's content, when they were recorded."""
+        rows = self._run("SELECT hashes, dialect FROM submitted_lines WHERE submission_id = ?", (entry_id,))
+        return (rows[0]["hashes"], rows[0]["dialect"]) if rows else None
+
+    @classmethod
+    def existing(cls) -> Ledger | None:
+        """This machine's ledger when there is one (never creates one)."""
+        path = paths.home() / FILENAME
+        return cls(path) if path.exists() else None
 
     # --- names ------------------------------------------------------------------------------------------
 
@@ -331,15 +376,39 @@ class Ledger:
         rows = self._run("SELECT * FROM names WHERE submission_id = ? ORDER BY added_at, path", (entry_id,))
         return [Name(**dict(row)) for row in rows]
 
-    def downloaded(self, entry_id: int, path: str, output_path: str | None, error_path: str | None) -> Name:
-        """Record where this name's results were written."""
+    def downloaded(
+        self,
+        entry_id: int,
+        path: str,
+        output_path: str | None,
+        error_path: str | None,
+        sha256: dict[str, str] | None = None,
+    ) -> Name:
+        """Record where this name's results were written (and, in `sha256`, each file's "output"/"errors"
+        sha256, to know the files again)."""
         self.add_name(entry_id, path)
+        sha256 = sha256 or {}
         self._run(
-            "UPDATE names SET output_path = ?, error_path = ?, downloaded_at = ? WHERE submission_id = ? AND path = ?",
-            (output_path, error_path, int(time.time()), entry_id, path),
+            "UPDATE names SET output_path = ?, error_path = ?, downloaded_at = ?, output_sha256 = ?, "
+            "error_sha256 = ? WHERE submission_id = ? AND path = ?",
+            (output_path, error_path, int(time.time()), sha256.get("output"), sha256.get("errors"), entry_id,
+             path),
             immediate=True,
-        )
+        )  # fmt: skip
         return self.name(entry_id, path)
+
+    def downloads_to(self, path: str) -> list[tuple[Entry, Name]]:
+        """Every download recorded as written to `path` (an output or error file), newest first."""
+        rows = self._run(
+            "SELECT * FROM names WHERE output_path = ? OR error_path = ? ORDER BY downloaded_at DESC",
+            (path, path),
+        )
+        found = []
+        for row in rows:
+            entry = next(iter(self.find(limit=1, entry_id=row["submission_id"])), None)
+            if entry is not None:
+                found.append((entry, Name(**dict(row))))
+        return found
 
     # --- taking turns -----------------------------------------------------------------------------------
 
@@ -376,6 +445,21 @@ class Ledger:
                 _unlock(handle)
                 return False
             return True
+
+
+def line_hash(raw: bytes) -> int:
+    """A request line's hash as the ledger keeps it (the line without a byte-order mark and surrounding
+    whitespace), the same for the submitted file and for the file a merge reads."""
+    if raw.startswith(BOM):
+        raw = raw[len(BOM) :]
+    return int.from_bytes(hashlib.blake2b(raw.strip(), digest_size=8).digest(), "little")
+
+
+def line_hashes(path: str | os.PathLike) -> bytes:
+    """The sorted hashes of a batch file's request lines, as a blob (8 bytes each)."""
+    with open_binary(path) as stream:
+        hashes = array("Q", sorted(line_hash(raw) for _number, raw in content_lines(stream)))
+    return hashes.tobytes()
 
 
 try:

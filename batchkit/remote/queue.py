@@ -12,13 +12,14 @@ is followed rather than sent again.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UsageError
-from ..tokens import estimate
+from ..tokens import closest_model, estimate
 from .records import Batch, Event
 from .sending import Prepared, Sender, SubmitOptions
 
@@ -48,10 +49,11 @@ class Shard:
     waiting_for: set[str] = field(default_factory=set)  # in-flight batch ids, one of which must end first
 
 
-def shard_tokens(paths: Iterable[Path], provider: str):
-    """(prompt tokens per model of each file, the Estimate) from one reading of the files."""
+def shard_tokens(paths: Iterable[Path], provider: str, prices: str | os.PathLike | None = None):
+    """(prompt tokens per model of each file, the Estimate) from one reading of the files; `prices`: a
+    prices file whose entries replace or add to the shipped ones."""
     paths = list(paths)
-    counted = estimate(paths, provider=provider)
+    counted = estimate(paths, provider=provider, prices=prices)
     return [{g.model: g.prompt_tokens for g in f.models.values()} for f in counted.files], counted
 
 
@@ -68,15 +70,22 @@ def check_countable(counted, what: str) -> None:
             )
 
 
-def check_cost(counted, max_cost: float) -> None:
+def check_cost(counted, max_cost: float, target=None) -> None:
     """Refuse (before anything is uploaded) when the estimate's upper bound exceeds `max_cost`, or when it
-    cannot be bounded."""
+    cannot be bounded. `target` (a Target) names the other side as the user did: a provider, or the
+    address given alone."""
     check_countable(counted, "the cost bound")
     totals = counted.totals()
     if totals["unpriced_models"]:
+        unpriced = totals["unpriced_models"]
+        hints = [f"{m}: did you mean {c}?" for m in unpriced if (c := closest_model(m, counted.provider)[1])]
+        where = counted.provider if target is None else target.who
+        unnamed = target is not None and not target.named
         raise UsageError(
-            f"--max-cost: no price is known for {', '.join(totals['unpriced_models'])} at "
-            f"{counted.provider}, so the cost cannot be bounded (give prices with `batchkit estimate --prices`)"
+            f"max_cost=: no price is known for {', '.join(unpriced)} at {where}, so the cost cannot be "
+            f"bounded{' (' + '; '.join(hints) + ')' if hints else ''}: give their prices with prices=FILE "
+            "(entries as `batchkit estimate --prices` takes them)"
+            + (", or name the provider (provider=) to use its published prices" if unnamed else "")
         )
     high = sum(cost["high"] for cost in totals["cost"].values())
     if high > max_cost:
@@ -111,7 +120,10 @@ class Queue:
         def upload(path, done, total):
             progress(Event("upload", str(path), done, total))
 
-        self.sender = Sender(session, target, submit, note, upload)
+        def warned(path, report):
+            progress(Event("findings", str(path), report=report))
+
+        self.sender = Sender(session, target, submit, note, upload, warned)
         again = SubmitOptions(submit.completion_window, submit.metadata, False, True, submit.model)
         self.resender = Sender(session, target, again, note, upload)  # a new batch for a refused shard
         self._check_fits()
@@ -123,7 +135,8 @@ class Queue:
                 if cap is not None and count > cap:
                     raise UsageError(
                         f"{shard.path}: {count:,} prompt tokens of {model}, more than the enqueued-token cap "
-                        f"({cap:,}) allows in flight at once; split it with `--max-tokens {cap}`"
+                        f"({cap:,}) allows in flight at once; split it with "
+                        f"`batchkit split {shard.path} --max-file-tokens {cap}`"
                     )
 
     # --- the loop ---------------------------------------------------------------------------------------

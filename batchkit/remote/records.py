@@ -126,8 +126,9 @@ def text_or_none(value) -> str | None:
 @dataclass
 class Event:
     """Progress for the caller to show. kinds: upload, download (bytes `done` of `total`), batch (a new
-    snapshot in `batch`), note (a sentence in `message`); from queue.py also submitted (a new batch in
-    `batch`) and queue (shards `done` of `total`, the counts in `message`)."""
+    snapshot in `batch`), note (a sentence in `message`), findings (the warnings of a file about to be
+    sent, in `report`: a validation Report); from queue.py also submitted (a new batch in `batch`) and
+    queue (shards `done` of `total`, the counts in `message`)."""
 
     kind: str
     subject: str
@@ -135,6 +136,7 @@ class Event:
     total: int | None = None
     batch: Batch | None = None
     message: str = ""
+    report: object = None  # kind "findings": a valid file's validation Report, before it is uploaded
 
 
 OnEvent = Callable[[Event], None]  # each upload, download, batch status or note as it happens

@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
 from ..errors import InputError, RemoteError, UsageError, ValidationFailed
-from ..formats import read_requests
+from ..formats import OPENAI, read_requests
 from ..lines import open_binary
-from ..providers import METADATA_MAX_VALUE
+from ..providers import METADATA_MAX_VALUE, PROVIDERS
+from ..tokens import advise_models, closest_model
 from ..validate import validate_file
 from .client import Client, Lookup, Order
-from .ledger import CREATE_FAILED, CREATED, CREATING, UPLOAD_FAILED, UPLOADED, UPLOADING, Entry
+from .ledger import CREATE_FAILED, CREATED, CREATING, UPLOAD_FAILED, UPLOADED, UPLOADING, Entry, line_hashes
 from .records import FILE_KEY, SHA_KEY, Batch
 from .target import Target
 
@@ -77,6 +79,39 @@ def file_digest(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def recorded_batch(entry: Entry) -> Batch:
+    """The batch as the ledger last saw it (when its server cannot be asked)."""
+    return Batch(entry.batch_id or "", entry.status or "unknown", total=entry.total or 0,
+                 completed=entry.completed or 0, failed=entry.failed or 0)  # fmt: skip
+
+
+def _first_format(path: Path) -> str | None:
+    """The line format of the file's first request line."""
+    with open_binary(path) as stream:
+        for request in read_requests(stream, lambda finding: None):
+            return request.format.name
+    return None
+
+
+def _other_format(path: Path, target: Target) -> str | None:
+    """Why a file of another line format (Anthropic's `{custom_id, params}` …) cannot go to a server that
+    takes OpenAI batch lines, and what to do: `convert`, or a provider that takes the format as it is;
+    None when the file is in OpenAI's format (or none batchkit knows)."""
+    fmt = _first_format(path)
+    if fmt is None or fmt == OPENAI.name:
+        return None
+    rows = [p for p in PROVIDERS.values() if p.dialect == fmt]
+    described = re.match(r".*? lines", rows[0].description) if rows else None
+    shape = described.group() if described else f"{fmt} lines"
+    takers = [f"--provider {p.name}" for p in rows if p.remote_api and p.base_url]
+    elsewhere = f", or send it as it is to a provider that takes it ({', '.join(takers)})" if takers else ""
+    return (
+        f"{path}: not submitted: it holds {fmt} lines ({shape}), and {target.who} takes OpenAI batch "
+        f"lines ({{custom_id, method, url, body}}); `batchkit convert {path} -o {path.stem}.openai.jsonl --to "
+        f"openai` writes them{elsewhere}"
+    )
+
+
 def _first_endpoint(path: Path) -> str | None:
     with open_binary(path) as stream:
         for request in read_requests(stream, lambda finding: None):
@@ -85,8 +120,10 @@ def _first_endpoint(path: Path) -> str | None:
     return None
 
 
-def _plan(path: Path, target: Target, validate: bool, model: str | None) -> Plan:
-    """Validate the file (unless asked not to) and work out its endpoint and the batch's model."""
+def _plan(path: Path, target: Target, validate: bool, model: str | None, warned=None, served=None) -> Plan:
+    """Validate the file (unless asked not to) and work out its endpoint and the batch's model. A model
+    name close to one the provider serves (by its prices, or `served()`) is a warning; a report with
+    warnings goes to `warned(path, report)`, before anything is sent."""
     if validate:
         report = validate_file(path, target.provider)
         if not report.valid:
@@ -94,6 +131,10 @@ def _plan(path: Path, target: Target, validate: bool, model: str | None) -> Plan
             raise ValidationFailed(
                 f"{path}: not submitted: {report.summary.errors} error(s) under {rules}", report
             )
+        unknown = [m for m in report.summary.models if not closest_model(m, report.provider)[0]]
+        advise_models(report, served() if unknown and served is not None else ())
+        if report.summary.warnings and warned is not None:
+            warned(path, report)
         endpoints, models = list(report.summary.endpoints), list(report.summary.models)
     else:
         endpoints, models = [e for e in [_first_endpoint(path)] if e], []
@@ -101,7 +142,10 @@ def _plan(path: Path, target: Target, validate: bool, model: str | None) -> Plan
         raise InputError(
             f"{path}: requests go to {', '.join(sorted(endpoints))}; a batch has one endpoint, so split the file"
         )
-    if not endpoints and target.provider.dialect in ("openai", None):
+    takes_openai_lines = target.provider.dialect in (OPENAI.name, None)
+    if takes_openai_lines and (why := _other_format(path, target)):
+        raise InputError(why)
+    if not endpoints and takes_openai_lines:
         raise InputError(f"{path}: no request line names a url; nothing to submit")
     return Plan(endpoints[0] if endpoints else None, _batch_model(path, target, models, model))
 
@@ -150,7 +194,9 @@ class Sender:
     """One `submit` command's files to one target. `note(path, message)` and `upload_progress(path, done,
     total)` report progress."""
 
-    def __init__(self, session, target: Target, options: SubmitOptions, note, upload_progress) -> None:
+    def __init__(
+        self, session, target: Target, options: SubmitOptions, note, upload_progress, warned=None
+    ) -> None:
         if options.completion_window not in target.provider.completion_windows:
             raise UsageError(
                 f"completion window {options.completion_window!r} is not offered by {target.who}; "
@@ -161,11 +207,24 @@ class Sender:
         self.validate, self.force, self.model = options.validate, options.force, options.model
         self._note: Callable[[Path, str], None] = note
         self._upload_progress = upload_progress
+        self._warned = warned  # (path, the validation report): a valid file's warnings, before it is sent
+        self._served: list[str] | None = None
         self.notes: list[str] = []
 
     @property
     def client(self) -> Client:
         return self.session.client(self.target)
+
+    def served(self) -> list[str]:
+        """The models a named provider lists (`batchkit models`), asked once; none when it does not answer."""
+        if self._served is None:
+            self._served = []
+            if self.target.named:
+                try:
+                    self._served = [model.id for model in self.client.models()]
+                except (RemoteError, UsageError):
+                    pass  # the list is advice only: what fails here fails again, and is said, when sending
+        return self._served
 
     def note(self, path: Path, message: str) -> None:
         self.notes.append(message)
@@ -177,7 +236,8 @@ class Sender:
         known = self.ledger.for_file(sha, self.target.base_url)
         if known and known.batch_id and not self.force:
             return Prepared(path, sha, size, known)
-        return Prepared(path, sha, size, known, _plan(path, self.target, self.validate, self.model))
+        plan = _plan(path, self.target, self.validate, self.model, self._warned, self.served)
+        return Prepared(path, sha, size, known, plan)
 
     def send(self, item: Prepared) -> SubmitResult:
         """Submit the content, or find the batch it already is (made before, or by a process we waited for)."""
@@ -202,8 +262,7 @@ class Sender:
             entry = self.session.record(entry, batch)
         except RemoteError as e:
             self.note(item.path, f"showing the ledger's record: {e}")
-            batch = Batch(entry.batch_id, entry.status or "unknown", total=entry.total or 0,
-                          completed=entry.completed or 0, failed=entry.failed or 0)  # fmt: skip
+            batch = recorded_batch(entry)
         first = entry.path if entry.path != name else None
         return SubmitResult(item.path, entry, batch, existing=True, first_name=first, notes=self.notes)
 
@@ -230,11 +289,14 @@ class Sender:
             return self.ledger.update(
                 latest.id, endpoint=item.plan.endpoint, completion_window=self.completion_window
             )
-        return self.ledger.start(
+        entry = self.ledger.start(
             path=str(item.path.resolve()), sha256=item.sha256, size=item.size, provider=self.target.provider.name,
             base_url=self.target.base_url, key_env=self.target.key_env if self.client.uses_key else None,
             endpoint=item.plan.endpoint, completion_window=self.completion_window,
         )  # fmt: skip
+        # which request lines this content holds: a merge later knows which requests its results answer
+        self.ledger.record_lines(entry.id, line_hashes(item.path), _first_format(item.path))
+        return entry
 
     def _upload(self, item: Prepared, entry: Entry) -> Entry:
         if not self.client.uploads:

@@ -9,6 +9,7 @@ show them.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -16,14 +17,14 @@ from itertools import islice
 from pathlib import Path
 
 from ..atomic import atomic_write
-from ..errors import InputError, UsageError
+from ..errors import InputError, RemoteError, UsageError
 from ..providers import METADATA_MAX_KEY, METADATA_MAX_PAIRS, METADATA_MAX_VALUE, get_provider
 from .apis import open_client
 from .client import Client, ResultFile
 from .connect import resolve_target
 from .ledger import CREATING, Entry, Ledger, Name
 from .records import FILE_KEY, SHA_KEY, Batch, Event, Model, OnEvent
-from .sending import Sender, SubmitOptions, SubmitResult, file_digest
+from .sending import Sender, SubmitOptions, SubmitResult, file_digest, recorded_batch
 from .target import Target
 
 
@@ -67,6 +68,22 @@ class Ref:
     batch_id: str
     entry: Entry | None
     path: Path | None
+
+
+@dataclass
+class Submitted:
+    """One submission of a file's content, as `status FILE` shows it: where, its batch (None when it
+    never became one), and what to say about it (why there is no batch, or that the server was not
+    reached and the batch is the ledger's record)."""
+
+    ref: Ref
+    batch: Batch | None
+    note: str = ""
+
+
+def _stopped(entry: Entry) -> str:
+    cause = f" ({entry.error})" if entry.error else ""
+    return f"its submission stopped at step '{entry.step}'{cause}"
 
 
 @dataclass
@@ -153,7 +170,10 @@ class Session:
 
     def _resolve_file(self, path: Path, target: Target | None) -> Ref:
         sha, _ = file_digest(path)
-        entry = self.ledger.for_file(sha, target.base_url if target else None)
+        entries = self.ledger.find(sha256=sha, base_url=target.base_url if target else None)
+        # without an address given, the newest submission that became a batch (a later one that failed
+        # at another address does not hide it)
+        entry = next((e for e in entries if e.batch_id), entries[0] if entries else None)
         name = str(path.resolve())
         if entry is None or not entry.batch_id:
             raise UsageError(self._not_submitted(path, name, entry, target))
@@ -162,11 +182,7 @@ class Session:
 
     def _not_submitted(self, path: Path, name: str, entry: Entry | None, target: Target | None) -> str:
         if entry is not None:
-            cause = f" ({entry.error})" if entry.error else ""
-            return (
-                f"{path} has no batch yet: its submission stopped at step '{entry.step}'{cause}; "
-                f"`batchkit submit {path}` tries again"
-            )
+            return f"{path} has no batch yet: {_stopped(entry)}; `batchkit submit {path}` tries again"
         earlier = self.ledger.for_name(name)
         if earlier is not None and earlier.batch_id:
             return (
@@ -207,6 +223,7 @@ class Session:
             self, self.connection.target(), options,
             note=lambda path, message: progress(Event("note", str(path), message=message)),
             upload_progress=lambda path, done, total: progress(Event("upload", str(path), done, total)),
+            warned=lambda path, report: progress(Event("findings", str(path), report=report)),
         )  # fmt: skip
         # Check every file before sending any, so a set of shards is never submitted in part.
         prepared = [sender.prepare(Path(path)) for path in paths]
@@ -218,6 +235,34 @@ class Session:
         batch = self.client(found.target).batch(found.batch_id)
         found.entry = self.record(found.entry, batch)
         return batch, found
+
+    def statuses(self, ref: str) -> list[Submitted]:
+        """Every submission a BATCH_ID|FILE names: for a FILE given without an address, its content's
+        latest submission to each address, newest first (one that never became a batch says why; one
+        whose server cannot be reached now shows the ledger's record and the error); else the one."""
+        path = Path(ref)
+        if self.connection.explicit or not path.is_file():
+            batch, found = self.status(ref)
+            return [Submitted(found, batch)]
+        entries = self.ledger.find(sha256=file_digest(path)[0])
+        latest = list({e.base_url: e for e in reversed(entries)}.values())[::-1]
+        if not any(e.batch_id for e in latest):
+            self.resolve(ref)  # raises the error that says what happened and what to do
+        name = Path(str(path.resolve()))
+        return [self._submitted(entry, name) for entry in latest]
+
+    def _submitted(self, entry: Entry, name: Path) -> Submitted:
+        found = Ref(_entry_target(entry), entry.batch_id or "", entry, name)
+        if not entry.batch_id:
+            again = f"`batchkit submit {name} --base-url {entry.base_url}` tries again"
+            return Submitted(found, None, f"{_stopped(entry)}; {again}")
+        self.ledger.add_name(entry.id, str(name))
+        try:
+            batch = self.client(found.target).batch(entry.batch_id)
+        except (RemoteError, UsageError) as e:
+            return Submitted(found, recorded_batch(entry), f"showing the ledger's record: {e}")
+        found.entry = self.record(entry, batch)
+        return Submitted(found, batch)
 
     def watch(
         self,
@@ -284,14 +329,15 @@ class Session:
             return result
         stem = found.path.stem if found.path else found.batch_id.replace("/", "-")
         wanted = client.results(batch)
+        sha256 = {}
         for remote in wanted:
             if remote.ref:
                 path = result.files[remote.kind] = folder / f"{stem}.{remote.kind}.jsonl"
-                result.lines[remote.kind] = _fetch(client, remote, path, progress)
+                result.lines[remote.kind], sha256[remote.kind] = _fetch(client, remote, path, progress)
         result.problems = _count_problems(wanted, result.lines)
         if name:
-            files = {kind: str(path) for kind, path in result.files.items()}
-            self.ledger.downloaded(entry.id, name.path, files.get("output"), files.get("errors"))
+            files = {kind: str(path.resolve()) for kind, path in result.files.items()}
+            self.ledger.downloaded(entry.id, name.path, files.get("output"), files.get("errors"), sha256)
         return result
 
     # --- listings and housekeeping ----------------------------------------------------------------------
@@ -336,8 +382,9 @@ class Session:
         return gone, kept
 
 
-def _fetch(client: Client, remote: ResultFile, path: Path, progress: OnEvent) -> int:
-    """Stream a remote file into `path` (whole or not at all); the number of lines written."""
+def _fetch(client: Client, remote: ResultFile, path: Path, progress: OnEvent) -> tuple[int, str]:
+    """Stream a remote file into `path` (whole or not at all); the number of lines written and their
+    sha256."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(path) as sink:
@@ -347,7 +394,7 @@ def _fetch(client: Client, remote: ResultFile, path: Path, progress: OnEvent) ->
             )
     except OSError as e:
         raise InputError(f"cannot write {path}: {e.strerror or e}") from None
-    return counter.total
+    return counter.total, counter.sha256.hexdigest()
 
 
 def _still_there(name: Name, folder: Path, default_place: bool) -> dict[str, Path] | None:
@@ -362,17 +409,19 @@ def _still_there(name: Name, folder: Path, default_place: bool) -> dict[str, Pat
 
 
 class _LineCounter:
-    """A binary sink that counts the lines written through it."""
+    """A binary sink that counts the lines written through it, and hashes them."""
 
     def __init__(self, sink):
         self._sink = sink
         self.lines = 0
         self._open_line = False
+        self.sha256 = hashlib.sha256()
 
     def write(self, chunk: bytes) -> int:
         if chunk:
             self.lines += chunk.count(b"\n")
             self._open_line = not chunk.endswith(b"\n")
+            self.sha256.update(chunk)
         return self._sink.write(chunk)
 
     @property

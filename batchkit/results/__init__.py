@@ -10,6 +10,7 @@ from .export import ExportResult, write_merged
 from .frame import result_column_names
 from .join import join_inputs, join_results, merge, merge_results
 from .parsed import AnswerParser, Expected, request_schema
+from .provenance import Origin, find_origins, missing_results
 from .read import (
     BATCH_ERROR,
     EXPIRED,
@@ -22,7 +23,7 @@ from .read import (
     read_result_file,
     read_results,
 )
-from .report import DUPLICATE_RULE, FAILED, Duplicate, Located, MergeReport, MergeResult, Orphan
+from .report import DUPLICATE_RULE, FAILED, Duplicate, Located, MergeReport, MergeResult, Orphan, Stale
 from .requests import RequestIndex, index_requests
 from .retry import RetryResult, retry, select_retry
 from .stream import StreamedMerge, stream_merge, streamable
@@ -44,6 +45,8 @@ __all__ = [
     "Duplicate",
     "Located",
     "Orphan",
+    "Origin",
+    "Stale",
     "MergeReport",
     "MergeResult",
     "RequestIndex",
@@ -53,6 +56,8 @@ __all__ = [
     "StreamedMerge",
     "ExportResult",
     "digest",
+    "find_origins",
+    "missing_results",
     "hint_for",
     "join_inputs",
     "join_results",

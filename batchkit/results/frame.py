@@ -7,10 +7,10 @@ from __future__ import annotations
 from array import array
 from typing import TYPE_CHECKING
 
-from ..build import row_number_from_id
-from ..errors import UsageError
+from ..build import make_id, row_number_from_id
+from ..errors import MergeRefused, UsageError
 from ..lines import source_name
-from ..tables import column_texts, iter_table, read_table, sheet_name, table_files, table_format
+from ..tables import column_values, id_texts, iter_table, read_table, sheet_name, table_files, table_format
 from .parsed import ANSWER, PARSE_ERROR, AnswerParser
 from .read import OK
 from .report import MergeReport
@@ -19,6 +19,9 @@ from .table import NA, ResultTable
 
 if TYPE_CHECKING:
     import pandas as pd
+
+DEDUPE_MARK = "~"  # `fix --dedupe-ids` renames a repeated id ID~2, ID~3, …
+MAX_COLUMNS_TRIED = 200  # source columns looked at for a better id column
 
 
 def to_frame(
@@ -30,6 +33,7 @@ def to_frame(
     report: MergeReport | None = None,
     choices: int | None = None,
     embedding: bool | None = None,
+    stale: bool | None = None,
 ) -> pd.DataFrame:
     """One row per request, in input order: custom_id, status, answer, usage and error columns (see
     `columns`); with parse_json (None: when a request asked for a JSON schema) each answer's fields as
@@ -37,7 +41,7 @@ def to_frame(
     import pandas as pd
 
     data = {name: _integers(v) if isinstance(v, array) else _text(v) for name, v in columns(
-        requests, table, choices=choices, embedding=embedding).items()}  # fmt: skip
+        requests, table, choices=choices, embedding=embedding, stale=stale).items()}  # fmt: skip
     if parse_json or (parse_json is None and requests.expected):
         parsed = _parsed_columns(requests, table, AnswerParser(flatten), report)
         at = list(data).index("finish_reason")  # after the answers, before the rest
@@ -46,13 +50,19 @@ def to_frame(
 
 
 def columns(
-    requests: RequestIndex, table: ResultTable, *, choices: int | None = None, embedding: bool | None = None
+    requests: RequestIndex,
+    table: ResultTable,
+    *,
+    choices: int | None = None,
+    embedding: bool | None = None,
+    stale: bool | None = None,
 ) -> dict[str, list | array]:
     """The merged table's columns by name: lists of text (or embeddings), and arrays of integers with NA
     where there is no value. The one place the columns are made, for a frame and for a streamed file.
 
-    `choices` (the most answers any row has) and `embedding` (whether there is an embedding column) fix
-    the columns when the table is one slice of a larger one; by default this table decides them.
+    `choices` (the most answers any row has), `embedding` (whether there is an embedding column) and
+    `stale` (whether there is a stale column: answers merged with allow_stale=True) fix the columns when
+    the table is one slice of a larger one; by default this table decides them.
     """
     # the model asked for (the response may name a dated snapshot of it), else the one that answered
     models = requests.models
@@ -87,6 +97,9 @@ def columns(
         )
     if embedding:
         data["embedding"] = table.embedding if table.embedding is not None else [None] * table.rows
+    data["batch_id"] = [table.batch_id(row) for row in range(table.rows)]
+    if stale or (stale is None and table.stale):
+        data["stale"] = [table.stale.get(row) for row in range(table.rows)]
     return data
 
 
@@ -134,7 +147,9 @@ def _integers(values) -> pd.arrays.IntegerArray:
     return pd.arrays.IntegerArray(np.where(missing, 0, numbers), missing)
 
 
-def attach_source(frame, source, id_column, id_prefix, report: MergeReport, sheet=None, encoding=None):
+def attach_source(
+    frame, source, id_column, id_prefix, report: MergeReport, sheet=None, encoding=None, delimiter=None
+):
     """The source table's rows with the result columns after them (left join, source order kept).
 
     `source` is a table file (any format `tables` reads; typed columns) or a DataFrame. Requests find
@@ -149,13 +164,16 @@ def attach_source(frame, source, id_column, id_prefix, report: MergeReport, shee
     elif str(source) == "-":
         raise UsageError("source= must be a file: it is read twice (cells as build saw them, then typed)")
     else:
-        table = read_table(source, sheet=sheet, encoding=encoding)
+        table = read_table(
+            source, sheet=sheet, encoding=encoding, delimiter=delimiter, told=report.notes.append
+        )
         report.source = source_name(source)
         if table_format(table_files(source)[0]) == "xlsx":
             report.source_sheet = sheet_name(source, sheet)
     report.source_rows = len(table)
     if id_column is not None:
-        positions = _positions_by_id(frame, table, source, id_column, report, sheet, encoding)
+        read = {"sheet": sheet, "encoding": encoding, "delimiter": delimiter}
+        positions = _positions_by_id(frame, table, source, id_column, report, read)
     else:
         positions = _positions_by_row_number(frame, len(table), id_prefix)
     positions = pd.Series(positions, dtype="int64")
@@ -164,11 +182,15 @@ def attach_source(frame, source, id_column, id_prefix, report: MergeReport, shee
     results = frame[matched]
     results.index = pd.Index(positions[matched].to_numpy())
     report.source_rows_without_request = len(table) - results.index.nunique()
+    if report.requests_without_source_row or report.source_rows_without_request:
+        report.better_id_column = _better_id_column(frame["custom_id"], table, id_column, int(matched.sum()))
+    if len(frame) and not matched.any():
+        raise MergeRefused(_nothing_joined(frame["custom_id"].tolist(), report, id_column, id_prefix), report)
     results = results.rename(columns=result_column_names(list(results.columns), set(map(str, table.columns))))
     return table.join(results, how="left")
 
 
-def _positions_by_id(frame, table, source, id_column, report, sheet, encoding) -> list[int]:
+def _positions_by_id(frame, table, source, id_column, report, read: dict) -> list[int]:
     """The source row of every request (-1 for none), by the id column's cell text."""
     import pandas as pd
 
@@ -178,19 +200,73 @@ def _positions_by_id(frame, table, source, id_column, report, sheet, encoding) -
             + ", ".join(map(str, table.columns))
         )
     if isinstance(source, pd.DataFrame):
-        keys = column_texts(table[id_column])
+        keys = id_texts(column_values(table[id_column]))[0]
     else:
-        # the exact cells, as build read them, so "007" stays "007" and 3 is "3"
+        # the exact cells, as build read them, so "007" stays "007", 3 is "3" and 101.0 is "101"
         keys = [
             key
-            for chunk in iter_table(source, sheet=sheet, encoding=encoding)
-            for key in column_texts(chunk[id_column])
+            for chunk in iter_table(source, **read)
+            for key in id_texts(column_values(chunk[id_column]))[0]
         ]
-    position_of: dict[str, int] = {}
+    rows_of: dict[str, list[int]] = {}
     for position, key in enumerate(keys):
         if key is not None:
-            position_of.setdefault(key, position)
-    return [position_of.get(cid, -1) for cid in frame["custom_id"]]
+            rows_of.setdefault(key, []).append(position)
+    return _by_key(frame["custom_id"], rows_of)
+
+
+def _by_key(custom_ids, rows_of: dict[str, list[int]]) -> list[int]:
+    """The source row of every custom_id (-1 for none): the first row whose id it is. An id that
+    `fix --dedupe-ids` renamed (`A-003~2`, `A-003~3`, … in the order of the file) takes the next row
+    with the id it was renamed from, so each renamed request's answer lands on the row it was built from."""
+    renamed: dict[str, int] = {}  # id renamed from → rows its renamed ids took (the first is the id's own)
+    positions = []
+    for cid in custom_ids:
+        rows = rows_of.get(cid)
+        if rows is not None:
+            positions.append(rows[0])
+            continue
+        base, sep, number = cid.rpartition(DEDUPE_MARK)
+        rows = rows_of.get(base) if sep and number.isdigit() else None
+        taken = renamed.get(base, 1)
+        if rows is not None and taken < len(rows):
+            positions.append(rows[taken])
+            renamed[base] = taken + 1
+        else:
+            positions.append(-1)
+    return positions
+
+
+def _better_id_column(custom_ids, table, id_column: str | None, matched: int) -> str | None:
+    """A column of the source whose cells are more of the custom_ids than the rows matched (the id
+    column a merge should have been given), or None."""
+    wanted = set(custom_ids)
+    best, best_hits = None, matched
+    for name in list(table.columns)[:MAX_COLUMNS_TRIED]:
+        if name == id_column:
+            continue
+        hits = len(wanted.intersection(id_texts(column_values(table[name]))[0]))
+        if hits > best_hits:
+            best, best_hits = str(name), hits
+    return best
+
+
+def _nothing_joined(custom_ids: list[str], report: MergeReport, id_column, id_prefix: str) -> str:
+    """Why no source row got a result, and what to pass instead."""
+    sample = ", ".join(custom_ids[:3]) + (", …" if len(custom_ids) > 3 else "")
+    if id_column is not None:
+        why = f"none of the {len(custom_ids):,} custom_ids ({sample}) is a value of its column {id_column!r}"
+    else:
+        generated = f"{make_id(1, id_prefix)}, {make_id(2, id_prefix)}, …"
+        why = (
+            f"without id_column= its rows are found by the row number in generated ids ({generated}), and "
+            f"none of the {len(custom_ids):,} custom_ids ({sample}) is one"
+        )
+    if report.better_id_column is not None:
+        hint = f'did you mean id_column="{report.better_id_column}"? (its values are the custom_ids)'
+    else:
+        hint = "give id_column= the column build took the custom_ids from"
+    return f"no row of {report.source} got a result: {why}; {hint}. Nothing merged"
 
 
 def _positions_by_row_number(frame, rows: int, id_prefix: str) -> list[int]:

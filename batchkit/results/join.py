@@ -29,14 +29,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..batchfile import read_id_map
-from ..errors import InputError, UsageError
+from ..errors import InputError, StaleResults, UsageError
 from ..findings import Finding
 from ..lines import open_binary, read_objects, source_name
 from .digest import digest
 from .frame import attach_source, to_frame
 from .manifest import manifest_notes
+from .provenance import Judge, Origin, find_origins, missing_results
 from .read import BATCH_ERROR, HTTP_ERROR, MISSING, OK, read_result_file
-from .report import Duplicate, Located, MergeReport, MergeResult, Orphan
+from .report import Duplicate, Located, MergeReport, MergeResult, Orphan, Stale
 from .requests import RequestIndex, StageRead, index_requests
 from .table import ResultTable
 
@@ -53,11 +54,14 @@ def join_results(
     report: MergeReport,
     progress: StageRead | None = None,
     table: ResultTable | None = None,
+    origins: dict[str, Origin] | None = None,
 ) -> ResultTable:
     """The winning result of every row (status `missing` where there is none), with orphans and
     duplicates recorded in the report; into `table` when given (a `stream.OffsetTable` keeps where the
-    answers are instead of the answers)."""
+    answers are instead of the answers). `origins` (by result file name): the batches the ledger says
+    the files belong to; each row's winner is judged (`provenance.Judge`) and stale ones recorded."""
     table = ResultTable(len(requests)) if table is None else table
+    judge = Judge(requests, origins or {})
     seen: dict[int, list[Located]] = {}  # row → every result read for it, only once there are two
     read = 0
     told = progress and functools.partial(progress, "results")
@@ -70,9 +74,11 @@ def join_results(
             problems[finding.code] += 1
 
         read_before, file_number = read, table.file_number(name)
+        if name in (origins or {}) and origins[name].batch_id:
+            table.batch_ids[file_number] = origins[name].batch_id
         for record in read_result_file(path, emit, told):
             read += 1
-            _place(record, file_number, requests, table, seen, report)
+            _place(record, file_number, requests, table, seen, report, judge)
         # A file of lines that are not results is the wrong file; one whose lines could not be read (too
         # long) is reported as it is. An empty error file is normal.
         if read == read_before and problems.keys() - {"empty-file"} and not problems["line-too-long"]:
@@ -87,7 +93,9 @@ def join_results(
     return table
 
 
-def _place(record, file_number: int, requests: RequestIndex, table: ResultTable, seen: dict, report) -> None:
+def _place(
+    record, file_number: int, requests: RequestIndex, table: ResultTable, seen: dict, report, judge
+) -> None:
     row = requests.index.get(record.custom_id)
     if row is None:
         row = requests.echo_row(record.custom_id, lambda r: table.status[r] != MISSING)
@@ -96,6 +104,7 @@ def _place(record, file_number: int, requests: RequestIndex, table: ResultTable,
         return
     if table.status[row] == MISSING:
         table.put(row, record, file_number)
+        table.judged(row, judge(row, record))
         return
     located = seen.get(row)
     if located is None:
@@ -103,6 +112,7 @@ def _place(record, file_number: int, requests: RequestIndex, table: ResultTable,
     located.append(Located(record.file, record.line, record.status))
     if table.is_newer(row, record):
         table.put(row, record, file_number)
+        table.judged(row, judge(row, record))
 
 
 def _not_results(path, name: str) -> str:
@@ -121,22 +131,42 @@ def _not_results(path, name: str) -> str:
 
 
 def result_paths(value: Paths, notes: list[str]) -> list:
-    """The result files to read. An error file that `batchkit download` did not write because nothing
-    failed (NAME.errors.jsonl missing beside an existing NAME.output.jsonl) is left out with a note;
-    any other missing file stays, to fail as 'no such file' when read."""
+    """The result files to read. An error file that was not written because nothing failed is left out
+    with a note: NAME.errors.jsonl missing beside an existing NAME.output.jsonl (what `batchkit download`
+    writes), or beside NAME.jsonl given as a result file too (what `batchkit run -o NAME.jsonl` writes,
+    and removes again when a later run has no failures). Any other missing file stays, to fail as 'no
+    such file' when read."""
+    given = _paths(value, "result")
+    named = {Path(p).resolve() for p in given if isinstance(p, (str, os.PathLike)) and str(p) != "-"}
     paths = []
-    for path in _paths(value, "result"):
-        text = str(path)
-        if isinstance(path, (str, os.PathLike)) and text.endswith(ERRORS_SUFFIX) and not Path(path).exists():
-            output = Path(text[: -len(ERRORS_SUFFIX)] + OUTPUT_SUFFIX)
-            if output.is_file():
-                notes.append(
-                    f"note: {text} does not exist; {output} does, and an error file is written only when "
-                    "a request failed, so none failed"
-                )
-                continue
+    for path in given:
+        output = _output_beside(path, named)
+        if output is not None:
+            notes.append(
+                f"note: {path} does not exist; {output} does, and an error file is written only when "
+                "a request failed, so none failed"
+            )
+            continue
+        if isinstance(path, (str, os.PathLike)) and str(path) != "-" and not Path(path).exists():
+            why = missing_results(path)  # a batch still running, or not downloaded: say so
+            if why is not None:
+                raise InputError(why)
         paths.append(path)
     return paths
+
+
+def _output_beside(path, named: set[Path]) -> Path | None:
+    """The output file beside a missing NAME.errors.jsonl that says nothing failed, or None."""
+    text = str(path)
+    if not isinstance(path, (str, os.PathLike)) or not text.endswith(ERRORS_SUFFIX) or Path(path).exists():
+        return None
+    stem = text[: -len(ERRORS_SUFFIX)]
+    downloaded, ran = Path(stem + OUTPUT_SUFFIX), Path(stem + ".jsonl")
+    if downloaded.is_file():
+        return downloaded
+    if ran.is_file() and ran.resolve() in named:
+        return ran
+    return None
 
 
 def count(requests: RequestIndex, table: ResultTable, report: MergeReport) -> None:
@@ -157,6 +187,7 @@ def count(requests: RequestIndex, table: ResultTable, report: MergeReport) -> No
     report.digest = digest(
         (ids[r], s, codes[r], messages[r], status_codes[r]) for r, s in enumerate(table.status) if s != OK
     )
+    report.stale = [Stale(ids[row], reason) for row, reason in sorted(table.stale.items())]
 
 
 def join_inputs(
@@ -170,7 +201,8 @@ def join_inputs(
     notes: list[str] = []
     inputs, results = _paths(inputs, "input"), result_paths(results, notes)
     report = MergeReport([source_name(p) for p in inputs], [source_name(p) for p in results], notes=notes)
-    requests = index_requests(inputs, report, progress)
+    origins = find_origins(results, notes)
+    requests = index_requests(inputs, report, progress, hash_lines=bool(origins))
     if requests.echoed:
         notes.append(
             f"note: {requests.echoed:,} request(s) without an id are named line-N after their line and joined "
@@ -180,7 +212,7 @@ def join_inputs(
         found = requests.alias(read_id_map(id_map))
         notes.append(f"note: {found:,} request(s) also found by the ids in {source_name(id_map)}")
     table = make_table(requests) if make_table is not None else None
-    table = join_results(requests, results, report, progress, table)
+    table = join_results(requests, results, report, progress, table, origins)
     count(requests, table, report)
     read = {
         "records": report.requests,
@@ -202,15 +234,20 @@ def merge_results(
     id_prefix: str = "row-",
     sheet: str | int | None = None,
     encoding: str | None = None,
+    delimiter: str | None = None,
     progress: StageRead | None = None,
     id_map: str | os.PathLike | None = None,
     parse_json: bool | None = None,
     flatten: int = 1,
+    allow_stale: bool = False,
 ) -> MergeResult:
     """Join `results` (output, error and shard files, any shape) to the requests of `inputs`.
 
     Returns the table (one row per request in input order, or the `source` table's rows with the
-    result columns after them) and the report (counts, tokens, orphans, duplicates, missing, digest).
+    result columns after them, and `batch_id`: the batch each answer was downloaded for, when this
+    machine's ledger knows) and the report (counts, tokens, orphans, duplicates, missing, digest).
+    Results produced for other requests (see `provenance`) raise StaleResults, with the report, unless
+    allow_stale=True, which merges them with a `stale` column saying why.
     parse_json (None: when a request asked for a JSON schema) parses each answer into `answer.FIELD`
     columns (nested objects `flatten` levels deep) with a `parse_error` column (see `parsed`).
     `id_map`: see `join_inputs`. The table is a DataFrame, so every answer is in memory at once; to write
@@ -219,11 +256,23 @@ def merge_results(
     if source is None and id_column is not None:
         raise UsageError("id_column= needs source=: it names the source table's id column")
     report, requests, table = join_inputs(inputs, results, progress, id_map)
+    refuse_stale(report, allow_stale)
     frame = to_frame(requests, table, parse_json=parse_json, flatten=flatten, report=report)
     del table
     if source is not None:
-        frame = attach_source(frame, source, id_column, id_prefix, report, sheet, encoding)
+        frame = attach_source(frame, source, id_column, id_prefix, report, sheet, encoding, delimiter)
     return MergeResult(frame, report)
+
+
+def refuse_stale(report: MergeReport, allow_stale: bool) -> None:
+    """StaleResults when some results answer other requests, unless they are allowed."""
+    if report.stale and not allow_stale:
+        raise StaleResults(
+            f"{len(report.stale):,} of the results were produced for other requests than the ones they "
+            "would answer (report.stale says which, and why); nothing merged: merge the results of these "
+            "requests, or pass allow_stale=True to merge them marked in a stale column",
+            report,
+        )
 
 
 def merge(

@@ -64,6 +64,8 @@ class OffsetTable(ResultTable):
         self.status = Statuses(rows)
         self.error_code, self.error_message = Sparse(), Sparse()
         self.answered_by: dict[int, str] = {}
+        self.stale: dict[int, str] = {}
+        self.batch_ids: dict[int, str] = {}
         self.models = requests.models
         self.shared_ids = requests.extra_rows  # custom_ids several request rows share
         self.files: list[str] = []
@@ -101,7 +103,7 @@ class OffsetTable(ResultTable):
         for column in self._plain:
             column[target] = column[source]
         self.status[target] = self.status[source]
-        for column in (self.error_code, self.error_message, self.answered_by):
+        for column in (self.error_code, self.error_message, self.answered_by, self.stale):
             _set(column, target, column.get(source))
 
     def most_choices(self) -> int:
@@ -157,6 +159,8 @@ def read_back(table: OffsetTable, requests, files: LineFiles, start: int, stop: 
         if record is None or not requests.names(record.custom_id, row):
             raise InputError(f"{table.files[file_number]}: changed while merging (line {number})")
         part.put(row - start, record, file_number)
-    answered = table.answered_by
-    part.answered_by = {r - start: answered[r] for r in range(start, stop) if r in answered}
+    for name in ("answered_by", "stale"):
+        whole = getattr(table, name)
+        setattr(part, name, {r - start: whole[r] for r in range(start, stop) if r in whole})
+    part.batch_ids = table.batch_ids
     return part

@@ -8,6 +8,8 @@ Shapes understood (see the output/error line facts):
 - Expired requests: ``response: null`` and ``error.code == "batch_expired"``.
 - vLLM ``run_batch``: one file; failures carry ``response.body: null`` and ``error`` either as an object
   (``{"error": {message, type, param, code: <int HTTP status>}}``, or the older flat form) or as a string.
+  Its score and rerank answers become the content as JSON (the score of each pair in input order, a
+  number for one pair); transcriptions and translations, their text.
 - kluster.ai timestamps that arrive as strings (``"created": "1733832777"``).
 
 Each line becomes a `ResultRecord` holding only the columns a merge needs; the response body itself is
@@ -39,6 +41,7 @@ MISSING = "missing"
 STATUSES = (OK, HTTP_ERROR, BATCH_ERROR, EXPIRED, CANCELED, MISSING)
 TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "cache_write_tokens")
 MAX_TOKENS = 2**32  # per request: far past any context, and sums of millions of rows stay within 64 bits
+MAX_SCORES = 1_000_000  # an index past this is not a document's place (the array would be absurd)
 EXPIRED_CODE = "batch_expired"
 CANCELED_CODE = "batch_canceled"
 
@@ -73,6 +76,7 @@ class ResultRecord:
     file: str = ""
     line: int = 0
     offset: int = -1  # byte offset of the line in its file (-1 when the file is compressed or a stream)
+    converted: bool = False  # read from another provider's result line (Anthropic, Gemini, …)
 
     @property
     def content(self) -> str | None:
@@ -128,7 +132,8 @@ def read_result_file(
 
 def normalise(obj: dict, line: int = 0, file: str = "", emit: Callable[[Finding], None] | None = None):
     """The `ResultRecord` for one parsed result line, or None (after a finding) when it is not one."""
-    obj = result_line(obj)  # every provider's shape as OpenAI's output line
+    shaped = result_line(obj)  # every provider's shape as OpenAI's output line
+    converted, obj = shaped is not obj, shaped
 
     def bad(code: str, path: str, message: str) -> None:
         if emit is not None:
@@ -146,6 +151,7 @@ def normalise(obj: dict, line: int = 0, file: str = "", emit: Callable[[Finding]
     record = _record(obj, custom_id, line, file, bad)
     if record is not None:
         _bounded(record, bad)
+        record.converted = converted
     return record
 
 
@@ -228,13 +234,41 @@ def _read_body(body: dict, record: ResultRecord) -> None:
         return
     data = body.get("data")
     if type(data) is list:
-        vectors = [item.get("embedding") for item in _by_index(data) if type(item) is dict]
-        if vectors:
-            record.embedding = vectors[0] if len(vectors) == 1 else vectors
+        if not _read_scores(data, "score", record):
+            vectors = [item.get("embedding") for item in _by_index(data) if type(item) is dict]
+            if vectors:
+                record.embedding = vectors[0] if len(vectors) == 1 else vectors
         return
     output = body.get("output")
     if type(output) is list:
         _read_response_output(body, output, record)
+        return
+    _read_vllm_answer(body, record)
+
+
+def _read_vllm_answer(body: dict, record: ResultRecord) -> None:
+    """vLLM's rerank (`results` with relevance scores) and transcription or translation (`text`)."""
+    results = body.get("results")
+    if type(results) is list:
+        _read_scores(results, "relevance_score", record)
+    elif type(body.get("text")) is str:
+        record.contents = (body["text"],)
+
+
+def _read_scores(items: list, field: str, record: ResultRecord) -> bool:
+    """A score or rerank answer's scores as its content: a number for one pair, else a JSON array in the
+    order of the inputs (`index`), null where a rerank's `top_n` left a document out. False when the items
+    hold no scores."""
+    scores: dict[int, float] = {}
+    for position, item in enumerate(items):
+        if type(item) is dict and type(item.get(field)) in (int, float):
+            index = item.get("index")
+            scores[index if type(index) is int and 0 <= index < MAX_SCORES else position] = item[field]
+    if not scores:
+        return False
+    ordered = [scores.get(i) for i in range(max(scores) + 1)]
+    record.contents = (orjson.dumps(ordered[0] if len(ordered) == 1 else ordered).decode(),)
+    return True
 
 
 def _read_usage(usage: dict, record: ResultRecord) -> None:

@@ -52,6 +52,14 @@ class Orphan:
 
 
 @dataclass(slots=True)
+class Stale:
+    """A request whose result was produced for another request, and why that is known."""
+
+    custom_id: str
+    reason: str
+
+
+@dataclass(slots=True)
 class MergeReport:
     """What a merge found besides the table: counts, tokens, problems and the error digest."""
 
@@ -76,8 +84,10 @@ class MergeReport:
     source_rows: int = 0
     requests_without_source_row: list[str] = field(default_factory=list)
     source_rows_without_request: int = 0
+    better_id_column: str | None = None  # a source column whose values are more of the custom_ids
     parsed: int | None = None  # answers parsed as JSON and matching their schema (None: not parsed)
     parse_errors: Counter = field(default_factory=Counter)  # kind (not JSON, truncated, …) → rows
+    stale: list[Stale] = field(default_factory=list)  # results that answer other requests (provenance)
 
     def add_finding(self, file: str, finding: Finding) -> None:
         self.findings_count += 1
@@ -132,6 +142,8 @@ class MergeReport:
             "notes": self.notes,
             "digest": [d.to_dict() for d in self.digest],
             "source": self._source_dict(cut),
+            "stale": [{"custom_id": x.custom_id, "reason": x.reason} for x in self.stale[cut]],
+            "stale_count": len(self.stale),
             "structured": None
             if self.parsed is None
             else {
@@ -151,6 +163,7 @@ class MergeReport:
             "rows_without_request": self.source_rows_without_request,
             "requests_without_row": self.requests_without_source_row[cut],
             "requests_without_row_count": len(self.requests_without_source_row),
+            "better_id_column": self.better_id_column,
         }
 
     def _cache_text(self) -> str:
@@ -212,6 +225,20 @@ class MergeReport:
             out.extend(_more(len(self.duplicates), limit))
         if self.missing:
             out.append(f"requests with no result: {len(self.missing):,}: {_sample(self.missing)}")
+        out.extend(self._stale_lines(limit))
+        return out
+
+    def _stale_lines(self, limit: int) -> list[str]:
+        """The stale results, grouped by why."""
+        if not self.stale:
+            return []
+        by_reason: dict[str, list[str]] = {}
+        for x in self.stale:
+            by_reason.setdefault(x.reason, []).append(x.custom_id)
+        out = [f"answers produced for other requests (stale): {len(self.stale):,}"]
+        for reason, ids in list(by_reason.items())[:limit]:
+            out.append(f"  {len(ids):,} × {reason}: {_sample(ids)}")
+        out.extend(_more(len(by_reason), limit))
         return out
 
     def _digest_lines(self, limit: int) -> list[str]:

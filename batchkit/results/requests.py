@@ -15,6 +15,7 @@ from ..errors import InputError
 from ..findings import WARNING, Finding
 from ..formats import LINE_ID, Request, read_requests
 from ..lines import open_binary, source_name
+from ..remote import line_hash as stable_line_hash
 from .parsed import Expected, request_schema
 from .report import MergeReport
 
@@ -44,6 +45,8 @@ class RequestIndex:
         self.expected: list[Expected] = []  # distinct answer schemas the requests asked for
         self.expected_at = array("i")  # row → index into `expected`, -1 when it asked for none
         self._expected_index: dict[bytes, int] = {}
+        self.dialects: list[str | None] = []  # per file: the line format of its first request
+        self.content_hashes: array | None = None  # row → `line_hash` of its line, when asked for
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -89,6 +92,11 @@ class RequestIndex:
         self.line.append(number)
         self.line_hash.append(line_hash)
         self.expected_at.append(self._expect(request))
+        if self.content_hashes is not None:
+            self.content_hashes.append(stable_line_hash(request.raw))
+
+    def dialect_of(self, row: int) -> str | None:
+        return self.dialects[self.file_index[row]]
 
     def add_unnamed(self, request: Request, key: str, emit) -> None:
         """A request without an id, of a format whose results echo the request: named `line-N` after its
@@ -133,13 +141,19 @@ class RequestIndex:
         )
 
 
-def index_requests(paths: Sequence, report: MergeReport, progress: StageRead | None) -> RequestIndex:
+def index_requests(
+    paths: Sequence, report: MergeReport, progress: StageRead | None, hash_lines: bool = False
+) -> RequestIndex:
     """Every request line of `paths`; problems go to the report. A file of result lines given as
-    input, or a file without one request line, is an InputError naming the file."""
+    input, or a file without one request line, is an InputError naming the file. `hash_lines` keeps
+    each line's `line_hash` (to look it up among the lines a batch was submitted with)."""
     requests = RequestIndex()
+    if hash_lines:
+        requests.content_hashes = array("Q")
     for path in paths:
         name = source_name(path)
         requests.files.append(name)
+        requests.dialects.append(None)
         _read_file(path, name, requests, report, progress)
     report.requests = len(requests)
     return requests
@@ -158,18 +172,19 @@ def _read_file(path, name: str, requests: RequestIndex, report: MergeReport, pro
         for request in read_requests(stream, emit, stats=stats, results=result_line):
             counts["requests"] += 1
             key = request.format.echo_key(request.body) if request.id is None else None
-            if key is not None:
-                counts["added"] += 1
-                requests.add_unnamed(request, key, emit)
-                continue
-            if not request.id:
+            if not request.id and key is None:
                 absent = request.format.id_of(orjson.loads(request.raw)) is None
                 code = "missing-field" if absent else "wrong-type"
                 message = f"request has no usable {request.format.id_name}, so no result can be joined to it"
                 emit(Finding(code, message, request.line, request.format.id_pointer))
                 continue
             counts["added"] += 1
-            requests.add(request, emit)
+            if requests.dialects[-1] is None:
+                requests.dialects[-1] = request.format.name
+            if key is None:
+                requests.add(request, emit)
+            else:
+                requests.add_unnamed(request, key, emit)
     if not stats.get("content", True):
         emit(Finding("empty-file", "the input file has no requests", None, severity=WARNING))
     elif counts["results"] and not counts["requests"]:

@@ -29,7 +29,7 @@ from ..lines import is_compressed, open_binary, source_name
 from ..tables import COMPRESSIONS, table_format
 from .export import ExportResult, escape_formulas_in
 from .frame import columns, to_frame
-from .join import Paths, join_inputs
+from .join import Paths, join_inputs, refuse_stale
 from .offsets import LineFiles, OffsetTable, read_back
 from .report import MergeReport
 from .requests import RequestIndex, StageRead
@@ -121,7 +121,11 @@ class StreamedMerge:
     def slices(self, rows: int | None = None):
         """(requests, result table, `to_frame` options) of `rows` rows at a time, in input order."""
         table, requests, rows = self.table, self.requests, rows or SLICE_ROWS
-        choices, embedding = table.most_choices(), _has_embedding_column(table, requests)
+        choices, embedding, stale = (
+            table.most_choices(),
+            _has_embedding_column(table, requests),
+            bool(table.stale),
+        )
         files = LineFiles([self.paths[name] for name in table.files])
         try:
             for start in range(0, max(table.rows, 1), rows):
@@ -129,18 +133,20 @@ class StreamedMerge:
                 part = read_back(table, requests, files, start, stop)
                 ids, models = requests.ids[start:stop], requests.models[start:stop]
                 part_requests = _SliceRequests(ids, models, requests.endpoints)
-                yield part_requests, part, {"choices": choices, "embedding": embedding}
+                yield part_requests, part, {"choices": choices, "embedding": embedding, "stale": stale}
         finally:
             files.close()
 
 
 def stream_merge(
-    inputs: Paths, results: Paths, progress: StageRead | None = None, id_map=None
+    inputs: Paths, results: Paths, progress: StageRead | None = None, id_map=None, allow_stale: bool = False
 ) -> StreamedMerge:
-    """Join `results` to the requests of `inputs` as `merge_results` does, keeping where each winning
-    answer is instead of the answer; `write` then writes the rows in bounded memory. (Answers parsed into
-    columns, `merge_results(parse_json=...)`, and an id map take the frame.)"""
+    """Join `results` to the requests of `inputs` as `merge_results` does (StaleResults as there, unless
+    allow_stale=True), keeping where each winning answer is instead of the answer; `write` then writes
+    the rows in bounded memory. (Answers parsed into columns, `merge_results(parse_json=...)`, and an id
+    map take the frame.)"""
     report, requests, table = join_inputs(inputs, results, progress, make_table=OffsetTable)
+    refuse_stale(report, allow_stale)
     return StreamedMerge(report, requests, table, _paths_by_name(results))
 
 

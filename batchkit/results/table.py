@@ -42,6 +42,8 @@ class ResultTable:
         self.more_contents: dict[int, tuple] = {}  # row → choices 2… when n > 1
         self.embedding: list | None = None  # made on the first embedding
         self.answered_by: dict[int, str] = {}  # row → the response's model, for requests that name none
+        self.stale: dict[int, str] = {}  # row → why its answer was produced for another request
+        self.batch_ids: dict[int, str] = {}  # result file number → the batch it was downloaded for
         self.files: list[str] = []
         self._file_numbers: dict[str, int] = {}
         self.file = array("H", [0]) * rows
@@ -78,7 +80,7 @@ class ResultTable:
     def copy_row(self, source: int, target: int) -> None:
         for column in self._plain:
             column[target] = column[source]
-        for extra in (self.more_contents, self.answered_by):
+        for extra in (self.more_contents, self.answered_by, self.stale):
             if source in extra:
                 extra[target] = extra[source]
         if self.embedding is not None:
@@ -91,6 +93,17 @@ class ResultTable:
             number = self._file_numbers[name] = len(self.files)
             self.files.append(name)
         return number
+
+    def judged(self, row: int, reason: str | None) -> None:
+        """Record why the row's (new) result answers another request, or that nothing speaks against it."""
+        if reason is None:
+            self.stale.pop(row, None)
+        else:
+            self.stale[row] = reason
+
+    def batch_id(self, row: int) -> str | None:
+        """The batch the row's result was downloaded for (None when unknown, or when it has none)."""
+        return None if self.status[row] == MISSING else self.batch_ids.get(self.file[row])
 
     def located(self, row: int) -> Located:
         return Located(self.files[self.file[row]], self.line[row], self.status[row])

@@ -26,7 +26,7 @@ from ..formats import OPENAI, requests_of
 from ..lines import dumps_line
 from ..providers import Provider
 from ..validate import validate_file
-from ..wire import LOCAL, Sender, api_path, result_line
+from ..wire import LOCAL, Sender, api_path, missing_v1_hint, result_line
 
 RequestsDone = Callable[[int, int, int], None]  # (answered so far, failed so far, total requests)
 
@@ -45,16 +45,19 @@ class RunResult:
     output: Path
     errors: Path | None  # None when no request failed
     causes: Counter = field(default_factory=Counter)  # (error code, message) → failed requests
+    hint: str | None = None  # what the failures suggest (requests answered 404 by an address without /v1)
 
-    def failures(self) -> str:
-        """Why requests failed, most frequent cause first: '8 failed: 8 × upstream_unreachable (…)'."""
+    def failures(self, hint: bool = True) -> str:
+        """Why requests failed, most frequent cause first: '8 failed: 8 × upstream_unreachable (…)', and
+        the `hint` when there is one (unless hint=False)."""
         if not self.failed:
             return "0 failed"
         parts = [f"{n:,} × {code} ({message})" for (code, message), n in self.causes.most_common(MOST_CAUSES)]
         rest = self.failed - sum(n for _, n in self.causes.most_common(MOST_CAUSES))
         if rest:
             parts.append(f"{rest:,} of {len(self.causes) - MOST_CAUSES:,} other causes")
-        return f"{self.failed:,} failed: " + "; ".join(parts)
+        advice = f"; {self.hint}" if self.hint and hint else ""
+        return f"{self.failed:,} failed: " + "; ".join(parts) + advice
 
 
 def cause(line: dict) -> tuple[str, str]:
@@ -231,6 +234,8 @@ class _Sending:
             else:
                 result.failed += 1
                 result.causes[cause(line)] += 1
+                if line["response"]["status_code"] == 404 and result.hint is None:
+                    result.hint = missing_v1_hint(self.base_url)
             if progress:
                 progress(result.skipped + result.succeeded + result.failed, result.failed, result.total)
 

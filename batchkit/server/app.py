@@ -3,7 +3,8 @@ speaks Anthropic's Message Batches (`api_anthropic`), the Gemini API's batch mod
 (`api_gemini`) and Mistral's batch jobs (`api_mistral`); `surfaces` tells their requests apart.
 
 Routes under /v1 (one router per resource): models (`api_models`, with the requests the backend answers
-directly: /chat/completions, /embeddings, /completions, /responses, /moderations), files (`api_files`),
+directly: /chat/completions, /embeddings, /completions, /responses, /moderations, and vLLM's /score,
+/rerank, /audio/transcriptions, /audio/translations), files (`api_files`),
 batches (`api_batches`). GET / describes the server to a person. `guard` decides who may call /v1;
 `http` turns every failure into OpenAI's error envelope. The store, backend and manager live in
 `app.state`.
@@ -58,6 +59,7 @@ Routes under /v1:
     GET  /files/{{id}}/content                       DELETE /files/{{id}}
     POST /batches   GET /batches?after=&limit=   GET /batches/{{id}}   POST /batches/{{id}}/cancel
     POST /chat/completions   /embeddings   /completions   /responses   /moderations
+    POST /score   /rerank   /audio/transcriptions   /audio/translations   (vLLM's, file_url for the audio)
 The same port speaks the other providers' batch APIs, for their official SDKs (key in their headers):
     Anthropic  /v1/messages/batches                         anthropic.Anthropic(base_url="{base}")
     Gemini     v1beta|v1/models/{{model}}:batchGenerateContent, batches, files, upload/v1beta/files

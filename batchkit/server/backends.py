@@ -6,7 +6,7 @@
   response (chat or Responses), JSON that follows the schema, made from the prompt (`fake_json`). Either
   is cut at `max_tokens` words with finish_reason `length`. Embeddings: vectors derived from a hash of each
   input. Responses: a `response` whose one output message repeats the input. Moderations: one unflagged
-  result per input. Every body is checked with batchkit's validator first; a bad one gets HTTP 400 with an OpenAI
+  result per input. vLLM's score, rerank and audio endpoints: see `echo_vllm`. Every body is checked with batchkit's validator first; a bad one gets HTTP 400 with an OpenAI
   error envelope, as a real server would. With `--model` names it serves only those (others: 404
   `model_not_found`); without, it answers any model name and lists `batchkit-echo`.
 - `UpstreamBackend`: forwards to an OpenAI-compatible server through `upstream.Sender`.
@@ -22,6 +22,7 @@ import time
 
 from ..validate import validate_request
 from ..wire import LOCAL, Answer, Sender, api_path, error_body, new_id, request_error
+from . import echo_vllm
 from .fake_json import fake_json, requested_schema
 
 DEFAULT_ECHO_MODEL = "batchkit-echo"
@@ -131,7 +132,10 @@ class EchoBackend:
         model = body.get("model")
         if self.served is not None and model is not None and model not in self.served:
             return model_not_found(model)
-        answer = ECHO_ANSWERS[api_path(endpoint)](body)
+        try:
+            answer = ECHO_ANSWERS[api_path(endpoint)](body)
+        except echo_vllm.Refused as e:
+            return Answer(400, error_body(str(e), code="invalid_value"), new_id("req_"))
         return Answer(200, answer, new_id("req_"))
 
     @staticmethod
@@ -289,12 +293,18 @@ def echo_moderation(body: dict) -> dict:
     }
 
 
+def _with_model(answer):
+    """A vLLM echo answer, told the model to name (the request's, else echo's own)."""
+    return lambda body: answer(body, body.get("model") or DEFAULT_ECHO_MODEL)
+
+
 ECHO_ANSWERS = {
     "/chat/completions": EchoBackend._chat,
     "/embeddings": EchoBackend._embeddings,
     "/completions": EchoBackend._completion,
     "/responses": echo_response,
     "/moderations": echo_moderation,
+    **{path: _with_model(answer) for path, answer in echo_vllm.ANSWERS.items()},
 }
 
 

@@ -22,7 +22,7 @@ job: `df.to_csv(sys.stdout, index=False)`.
 
 from __future__ import annotations
 
-from .cells import cell_text, column_texts, column_values
+from .cells import cell_text, column_texts, column_values, id_texts
 from .read import CHUNK_ROWS, iter_table, read_table, sheet_name
 from .sources import COMPRESSIONS, EXTENSIONS, FORMATS, Source, is_url, open_url, table_files, table_format
 from .write import write_table
@@ -36,6 +36,7 @@ __all__ = [
     "cell_text",
     "column_texts",
     "column_values",
+    "id_texts",
     "is_url",
     "iter_table",
     "open_url",

@@ -72,3 +72,17 @@ def column_texts(column: pd.Series) -> list[str | None]:
 def column_values(column: pd.Series) -> list:
     """The cells of a column as plain Python values (None for missing), e.g. for a messages column."""
     return [None if is_missing(v) else (v.tolist() if hasattr(v, "tolist") else v) for v in column.tolist()]
+
+
+def id_texts(values: list) -> tuple[list[str | None], int]:
+    """The custom_id texts of a column's cells (see `column_values`) and how many were whole-number floats:
+    a float that holds a whole number is written as the integer it is (`101.0` → "101": pandas reads an
+    integer column with a gap as floats), every other cell as `cell_text` writes it."""
+    texts, floats = [], 0
+    for value in values:
+        if isinstance(value, float) and value.is_integer():
+            texts.append(str(int(value)))
+            floats += 1
+        else:
+            texts.append(cell_text(value))
+    return texts, floats

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,8 @@ def iter_table(
     sheet: str | int | None = None,
     encoding: str | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    delimiter: str | None = None,
+    told: Callable[[str], None] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Chunks of a table as DataFrames of exact cells (see the module docstring), at most `chunk_rows` rows
     each, in row order. Always yields at least one frame, so a table with a header and no rows still tells
@@ -36,19 +39,23 @@ def iter_table(
 
     source: a path, '-' (CSV on standard input) or an open binary file; fmt: one of FORMATS (default: by
     extension); sheet: an Excel sheet name or 0-based index (default the first); encoding: the text
-    encoding of CSV/TSV/JSON/JSONL (default UTF-8, a byte-order mark is skipped).
+    encoding of CSV/TSV/JSON/JSONL (default UTF-8, a byte-order mark is skipped); delimiter: the CSV field
+    separator (default: a tab for TSV; for CSV the one the first lines use of , ; tab | — what Excel writes
+    where the decimal mark is a comma is ;-separated — and `told(message)` hears which, when not a comma).
     A folder of Parquet files or a file pattern is one table (see `table_files`), read file after file.
     Raises InputError for a file that cannot be read as that format, UsageError for bad arguments.
     """
     files = table_files(source)
     if len(files) > 1 or files[0] is not source:
         for file in files:
-            yield from iter_table(file, fmt, sheet=sheet, encoding=encoding, chunk_rows=chunk_rows)
+            yield from iter_table(file, fmt, sheet=sheet, encoding=encoding, chunk_rows=chunk_rows,
+                                  delimiter=delimiter, told=told)  # fmt: skip
         return
     fmt = table_format(source, fmt)
     opened = open_source(source)
     if fmt in ("csv", "tsv"):
-        chunks = _csv_chunks(opened, source, fmt, encoding, chunk_rows)
+        sep = _separator(opened, source, fmt, encoding, delimiter, told)
+        chunks = _csv_chunks(opened, source, fmt, encoding, chunk_rows, sep)
     elif fmt == "jsonl":
         chunks = _jsonl_chunks(opened, source, encoding, chunk_rows)
     elif fmt == "json":
@@ -71,6 +78,8 @@ def read_table(
     sheet: str | int | None = None,
     encoding: str | None = None,
     typed: bool = True,
+    delimiter: str | None = None,
+    told: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """The whole table as one DataFrame, with a fresh RangeIndex (position i is row i + 1).
 
@@ -83,7 +92,8 @@ def read_table(
     import pandas as pd
 
     fmt = table_format(table_files(source)[0], fmt)
-    chunks = list(iter_table(source, fmt, sheet=sheet, encoding=encoding, chunk_rows=1_000_000))
+    chunks = list(iter_table(source, fmt, sheet=sheet, encoding=encoding, chunk_rows=1_000_000,
+                             delimiter=delimiter, told=told))  # fmt: skip
     frame = chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
     frame = frame.reset_index(drop=True)
     if not typed:
@@ -95,14 +105,65 @@ def read_table(
     return _typed_object_columns(frame)
 
 
-def _csv_chunks(opened, source, fmt, encoding, chunk_rows):
+SEPARATORS = (",", ";", "\t", "|")  # the field separators a CSV is sniffed for, the usual first
+SNIFF_BYTES = 64 * 1024
+_SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar"}
+
+
+def _separator(opened, source, fmt: str, encoding, delimiter: str | None, told) -> str:
+    """The field separator: `delimiter` when given; a tab for TSV; for CSV the one its first lines use."""
+    if delimiter is not None:
+        if len(delimiter) != 1 or delimiter in '"\r\n':
+            raise UsageError(f"delimiter= takes one character (such as ; or |), not {delimiter!r}")
+        return delimiter
+    if fmt == "tsv":
+        return "\t"
+    sep = sniff_separator(_head(opened), encoding)
+    if sep != "," and told is not None:
+        name = _SEPARATOR_NAMES[sep]
+        told(f"read {source_name(source)} as {name}-separated (what its first lines use)")
+    return sep
+
+
+def _head(opened) -> bytes:
+    """The first bytes of a table, leaving it unread: a plain file is opened again, a stream peeked."""
+    if isinstance(opened, Path):
+        if compression_of(opened):
+            return b""
+        with open(opened, "rb") as f:
+            return f.read(SNIFF_BYTES)
+    peek = getattr(opened, "peek", None)
+    return peek(SNIFF_BYTES)[:SNIFF_BYTES] if peek is not None else b""
+
+
+def sniff_separator(head: bytes, encoding: str | None = None) -> str:
+    """The separator the first lines of a CSV use: of , ; tab | the first that splits every line of the
+    sample into the same number (more than one) of fields; else the one that splits the header most;
+    a comma when none splits it."""
+    try:
+        text = head.decode(_python_encoding(encoding), errors="replace")
+    except LookupError:
+        return ","
+    if len(head) >= SNIFF_BYTES and "\n" in text:
+        text = text[: text.rindex("\n") + 1]  # whole lines only
+    lines = text.splitlines(keepends=True)[:50]
+    widths = {sep: [len(row) for row in csv.reader(lines, delimiter=sep) if row] for sep in SEPARATORS}
+    for sep in SEPARATORS:
+        found = widths[sep]
+        if found and found[0] > 1 and all(n == found[0] for n in found):
+            return sep
+    best = max(SEPARATORS, key=lambda sep: widths[sep][0] if widths[sep] else 0)
+    return best if widths[best] and widths[best][0] > 1 else ","
+
+
+def _csv_chunks(opened, source, fmt, encoding, chunk_rows, sep=","):
     import pandas as pd
 
     compression = compression_of(opened) if isinstance(opened, Path) else None
     try:
         reader = pd.read_csv(
             opened,
-            sep="\t" if fmt == "tsv" else ",",
+            sep=sep,
             dtype=str,
             keep_default_na=False,
             na_filter=False,
@@ -129,7 +190,11 @@ def _csv_chunks(opened, source, fmt, encoding, chunk_rows):
     except pd.errors.EmptyDataError:
         raise InputError(f"{source_name(source)}: the table is empty (no header row)") from None
     except pd.errors.ParserError as e:
-        raise InputError(f"{source_name(source)}: cannot read as {fmt.upper()}: {_first_line(e)}") from None
+        other = sniff_separator(_head(opened), encoding)
+        hint = f" (is the file {other!r}-separated? pass delimiter={other!r})" if other != sep else ""
+        raise InputError(
+            f"{source_name(source)}: cannot read as {fmt.upper()}: {_first_line(e)}{hint}"
+        ) from None
     except pd.errors.ParserWarning:
         raise InputError(
             f"{source_name(source)}: cannot read as {fmt.upper()}: a row has more fields than the header"

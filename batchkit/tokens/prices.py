@@ -92,3 +92,9 @@ def load_prices(path: str | os.PathLike | None = None) -> dict[tuple[str, str], 
             raise InputError(f"{path}: cannot read prices: {e.strerror}") from None
         table.update({(p.provider, p.model): p for p in _read(data, os.fspath(path))})
     return table
+
+
+def known_models(provider: str | None = None, path: str | os.PathLike | None = None) -> set[str]:
+    """The models the price data names (for `provider`, or any): the models batchkit knows a provider
+    serves. Not every model a provider serves (the data lists those with a price)."""
+    return {model for (who, model) in load_prices(path) if provider is None or who == provider}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from .lengths import bar
+from .models import closest_model
 
 SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
 NOT_COUNTED = {
@@ -54,10 +55,16 @@ def _lengths(lengths: dict | None, estimated: bool) -> list[str]:
 def _cost(group: dict, provider: str, priced: list[str]) -> str:
     cost, price = group["cost"], group["price"]
     if cost is None:
-        others = [p for p in priced if p != provider]
-        elsewhere = f" (prices are known for: {', '.join(others)})" if others else ""
+        _known, closest = closest_model(group["model"], provider)
+        if closest is not None:
+            advice = f"; did you mean {shown(closest)}?"
+        elif provider not in priced:
+            others = ", ".join(p for p in priced if p != provider)
+            advice = f" (prices are known for: {others}; name one with --provider)"
+        else:
+            advice = ""
         return (
-            f"    cost             no price for {shown(group['model'])} at {provider}{elsewhere}; "
+            f"    cost             no price for {shown(group['model'])} at {provider}{advice}; "
             "add one with --prices FILE"
         )
     mark = "~" if cost["estimated"] else ""

@@ -33,6 +33,7 @@ KEYWORD_CODES = {
     "maxProperties": "invalid-length",
     "additionalProperties": "unknown-field",
     "unevaluatedProperties": "unknown-field",
+    "not": "unsupported-field",  # a field that must be absent (`{"not": {}}`); its description says why
 }
 
 
@@ -154,6 +155,9 @@ def _finding(error, line, prefix) -> Finding:
         message = f"{name} {short(value)} does not match the pattern {error.validator_value}"
     elif code == "invalid-length":
         message = _length_message(keyword, name, error.validator_value, value)
+    elif keyword == "not":
+        why = error.schema.get("description") if isinstance(error.schema, dict) else None
+        message = f"{name} is not accepted here" + (f": {why.rstrip('.')}" if why else "") + "; remove it"
     elif code == "unknown-field":
         extras = [k for k in value if k not in error.schema.get("properties", {})]
         where = where + (extras[0],) if len(extras) == 1 else where

@@ -95,7 +95,8 @@ class Converter:
             return self.all_of(node, doc)
         if "anyOf" in node:
             if set(node) - ANNOTATIONS - {"anyOf"}:
-                return Reject
+                node = first_alternative(node)
+                return Reject if node is None else self.convert(node, doc, top=top, tag=tag, field=field)
             return self.union([self.convert(b, doc, field=field) for b in node["anyOf"]])
         keys = set(node) - ANNOTATIONS
         if "if" in keys:
@@ -298,6 +299,18 @@ def without_condition(node: dict) -> dict | None:
     return plain
 
 
+def first_alternative(node: dict) -> dict | None:
+    """An object whose `anyOf` only names which fields it needs (one of several sets) with its first set
+    required, which is stricter, never looser: bodies with another set take the reference path. Any other
+    `anyOf` beside more keywords gives None."""
+    branches = node["anyOf"]
+    if not all(isinstance(b, dict) and not set(b) - ANNOTATIONS - {"required"} for b in branches):
+        return None
+    plain = {k: v for k, v in node.items() if k != "anyOf"}
+    plain["required"] = sorted(set(node.get("required", [])) | set(branches[0].get("required", [])))
+    return plain
+
+
 @functools.cache
 def body_type(name: str):
     """The stricter msgspec type of an endpoint's body: closed, without what needs a rule, and with a string
@@ -364,13 +377,19 @@ def line_decoder():
 DECODE_ERRORS = (msgspec.MsgspecError, ValueError, KeyError, RecursionError)
 
 
+UNSET = msgspec.UNSET
+
+
 @functools.cache
 def decoder_for(dialect: Dialect):
-    """(decode, keys) for one format's lines: `decode` parses and checks a line against its schema (raising
-    for any line the reference path must see), `keys(line)` gives (id, endpoint, model) of a decoded line,
-    or None when a rule needs the whole line (the reference path then reads it)."""
+    """(decode, keys, urls, pairs) for one format's lines: `decode` parses and checks a line against its
+    schema (raising for any line the reference path must see). `keys(line)` gives (id, endpoint, model) of
+    a decoded line, or None when a rule needs the whole line (the reference path then reads it); for
+    OpenAI's lines it is None and the validator reads them itself by `urls` (line type → url) and `pairs`
+    (the body fields a rule needs together, see `rule_pairs`)."""
     if dialect is OPENAI:
-        return line_decoder()[0], _openai_keys()
+        decode, urls = line_decoder()
+        return decode, None, urls, rule_pairs()
     decode = msgspec.json.Decoder(Converter(dialect.schema, closed=True).root()).decode
     to_builtins, read = msgspec.to_builtins, dialect.read
 
@@ -380,36 +399,23 @@ def decoder_for(dialect: Dialect):
             return None  # a rule on the body fires: the reference path reports it
         return request.id, request.endpoint, request.model
 
-    return decode, keys
+    return decode, keys, {}, ()
 
 
-def _openai_keys():
-    """OpenAI lines: the id, the url their type was tagged by, the body's model — unless the body has both
-    fields of a rule's pair."""
-    urls, pairs = line_decoder()[1], rule_pairs()
-    unset = msgspec.UNSET
+def with_minimums(urls: dict, pairs: tuple, minimums: tuple[tuple[str, int], ...]):
+    """A keys function for OpenAI lines of a provider whose API bounds body fields beyond the schema
+    (Provider.body_minimums): a line below a bound, or whose body has both fields of a rule's pair, goes to
+    the reference path, which reports it. (Other OpenAI lines are read in the validator's hot loop.)"""
 
     def keys(line):
         body = line.body
         for first, second in pairs:
-            if getattr(body, first, unset) is not unset and getattr(body, second, unset) is not unset:
+            if getattr(body, first, UNSET) is not UNSET and getattr(body, second, UNSET) is not UNSET:
+                return None
+        for field, least in minimums:
+            value = getattr(body, field, UNSET)
+            if type(value) is int and value < least:
                 return None
         return line.custom_id, urls[type(line)], body.model
 
     return keys
-
-
-def with_minimums(keys, minimums: tuple[tuple[str, int], ...]):
-    """`keys` for OpenAI lines of a provider whose API bounds body fields beyond the schema
-    (Provider.body_minimums): a line below a bound goes to the reference path, which reports it."""
-    unset = msgspec.UNSET
-
-    def checked(line):
-        body = line.body
-        for field, least in minimums:
-            value = getattr(body, field, unset)
-            if type(value) is int and value < least:
-                return None
-        return keys(line)
-
-    return checked

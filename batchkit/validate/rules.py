@@ -27,6 +27,7 @@ EXTENSION_FIELDS = frozenset(
     "include_stop_str_in_output guided_json guided_regex guided_choice guided_grammar chat_template "
     "chat_template_kwargs add_generation_prompt truncate_prompt_tokens".split()
 )
+VLLM_SCHEMAS = "vllm-"  # the bodies of vLLM's own endpoints: what they do not declare, vLLM ignores too
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,21 @@ BODY_RULES = (
             "made and the best n returned"
         ),
     ),
+)
+
+
+# vLLM's audio requests take their stream options as flat fields, allowed only with `stream: true`
+# (TranscriptionRequest.validate_transcription_request), and a batch request cannot stream.
+BODY_RULES += tuple(
+    BodyRule(
+        "stream-options-without-stream",
+        (name,),
+        lambda b, name=name: bool(b[name]) and b.get("stream") is not True,
+        lambda b, name=name: (
+            f"`{name}` is only allowed with `stream: true`, and batch requests cannot stream; remove `{name}`"
+        ),
+    )
+    for name in ("stream_include_usage", "stream_continuous_usage_stats")
 )
 
 
@@ -351,7 +367,7 @@ def _schema_minimum(schema: str | None, field: str):
 
 
 def unknown_body_field(key: str, schema: str, known) -> str:
-    if key in EXTENSION_FIELDS:
+    if key in EXTENSION_FIELDS and not schema.startswith(VLLM_SCHEMAS):
         return (
             f"`{field_name(key)}` is not an OpenAI {schema} field; open-weight servers (vLLM, kluster.ai) accept it, "
             "others may reject it"

@@ -239,7 +239,11 @@ def check_schema_validity(number: int | None, body: dict, emit: Emit, field: str
             continue  # a tool without parameters (Responses writes null)
         if type(schema) not in (dict, bool):
             continue  # the body schema reports a schema that is not an object
-        for error in itertools.islice(_metaschema().iter_errors(schema), SCHEMA_ERRORS):
+        try:
+            errors = list(itertools.islice(_metaschema().iter_errors(schema), SCHEMA_ERRORS))
+        except RecursionError:
+            continue  # nested past what the metaschema check can follow: the line's own depth rule decides
+        for error in errors:
             at = ("body", *where, *error.absolute_path)
             emit(Finding("invalid-json-schema", _schema_message(error), number, _pointer(at)))
 

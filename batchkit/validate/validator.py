@@ -27,7 +27,7 @@ from ..lines import (
 from ..options import Options
 from ..providers import Provider, get_provider
 from .explain import explain, label, pointer
-from .fastpath import DECODE_ERRORS, decoder_for, with_minimums
+from .fastpath import DECODE_ERRORS, UNSET, decoder_for, with_minimums
 from .rules import ExactIds, HashedIds, LineRules
 
 MAX_DEPTH = 128  # nesting explained in full; a deeper invalid line is one `too-deep` finding
@@ -229,26 +229,16 @@ class Validator:
         This is the hot loop of validation: keep per-line work out of it. It counts lines, not bytes:
         callers set `report.summary.bytes`.
         """
-        decode, keys = decoder_for(self.dialect)
-        if self.rules.provider.body_minimums and self.dialect is OPENAI:
-            keys = with_minimums(keys, self.rules.provider.body_minimums)
-        if any(d == self.dialect.name for d, _, _ in self.rules.provider.body_schemas):
-            keys = _reference_only  # the provider's own body schema is read on the reference path
         if self._reader is None:
             self._reader = LineReader(self.report.add, at_file_start, self.provider.name)
-        reader = self._reader
-        summary, rules = self.report.summary, self.rules
+        reader, summary = self._reader, self.report.summary
+        decode, keys, urls, pairs_needing_rules = decoder_for(self.dialect)
+        keys = self._keys(keys, urls, pairs_needing_rules)
         fast_limit = min(self.max_line, READ_CHUNK - 1)  # a longer line may be only the start of one
-        check_keys = rules.check_id_url_model
-        add = self.report.add
-        # (url, model) → requests, in a plain dict: cheaper per line than two Counters
-        pairs: dict[tuple, int] = {}
+        remember, allowed = self._inline_ids()
+        check_keys, add = self.rules.check_id_url_model, self.report.add
+        pairs: dict[tuple, int] = {}  # (url, model) → requests: cheaper per line than two Counters
         pairs_get = pairs.get
-        # For the common provider rules, the id's hash and the endpoint are checked right here.
-        inline = isinstance(rules.ids, HashedIds) and rules.id_match is None
-        inline = inline and not (self.provider.one_model or self.provider.one_endpoint)
-        allowed = rules.allowed
-        remember = rules.ids.hashes.append if inline else None
         number = summary.lines
         # Until the first content line has been read on the reference path, lines take it: that line may
         # carry a byte-order mark or open a JSON array, which the reader must see.
@@ -260,15 +250,25 @@ class Validator:
                 except DECODE_ERRORS:
                     pass
                 else:
-                    found = keys(line)
-                    if found is not None:
-                        custom_id, url, model = found
-                        if inline and custom_id is not None and (allowed is None or url in allowed):
-                            remember(hash(custom_id))
+                    if keys is None:  # OpenAI's lines are read right here: a call per line costs 4%
+                        body = line.body
+                        for first, second in pairs_needing_rules:
+                            if (
+                                getattr(body, first, UNSET) is not UNSET
+                                and getattr(body, second, UNSET) is not UNSET
+                            ):
+                                break
                         else:
-                            check_keys(number, custom_id, url, model, add)
-                        key = (url, model)
-                        pairs[key] = pairs_get(key, 0) + 1
+                            custom_id, url, model = line.custom_id, urls[type(line)], body.model
+                            if remember is not None and (allowed is None or url in allowed):
+                                remember(hash(custom_id))
+                            else:
+                                check_keys(number, custom_id, url, model, add)
+                            key = (url, model)
+                            pairs[key] = pairs_get(key, 0) + 1
+                            continue
+                    elif (found := keys(line)) is not None:
+                        self._fast(number, found, pairs)
                         continue
             self._reference(number, raw)
             if self._stopped:
@@ -277,6 +277,32 @@ class Validator:
         self._count(pairs)
         summary.lines = number
         self._has_content = self._has_content or reader.seen_content
+
+    def _keys(self, keys, urls: dict, pairs: tuple):
+        """The fast path's keys function for this provider's lines (None: OpenAI lines read in the hot loop).
+        A provider's own body schema is read on the reference path; its body minimums need a look at each
+        OpenAI body."""
+        provider = self.rules.provider
+        if any(d == self.dialect.name for d, _, _ in provider.body_schemas):
+            return _reference_only
+        if provider.body_minimums and self.dialect is OPENAI:
+            return with_minimums(urls, pairs, provider.body_minimums)
+        return keys
+
+    def _inline_ids(self):
+        """(append a hash, endpoints allowed) when the common rules are checked in the hot loop itself (ids
+        hashed, no id rule, several models and endpoints allowed), else (None, None)."""
+        rules = self.rules
+        inline = isinstance(rules.ids, HashedIds) and rules.id_match is None
+        if not inline or self.provider.one_model or self.provider.one_endpoint:
+            return None, None
+        return rules.ids.hashes.append, rules.allowed
+
+    def _fast(self, number: int, found: tuple, pairs: dict) -> None:
+        """A line of another format that the fast path read: (id, endpoint, model) checked and counted."""
+        custom_id, url, model = found
+        self.rules.check_id_url_model(number, custom_id, url, model, self.report.add)
+        pairs[(url, model)] = pairs.get((url, model), 0) + 1
 
     def _count(self, pairs: dict[tuple, int]) -> None:
         """Adds the fast path's requests per (url, model) to the summary."""

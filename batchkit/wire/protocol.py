@@ -7,6 +7,7 @@ Pure functions over dicts: no HTTP framework, no I/O.
 from __future__ import annotations
 
 import secrets
+import urllib.parse
 
 from ..findings import Finding
 from ..providers import PROVIDERS
@@ -80,6 +81,15 @@ def error_body(
 def api_path(url: str) -> str:
     """A request line's url relative to a base URL ending in /v1: '/v1/chat/completions' → '/chat/completions'."""
     return url[3:] if url.startswith("/v1/") else url
+
+
+def missing_v1_hint(base_url: str, route: str = "") -> str | None:
+    """For a 404 from `base_url`: "did you mean base_url=…/v1?" when the address has no /v1 at its end
+    (the usual cause: OpenAI-compatible servers serve the API under /v1), else None."""
+    if urllib.parse.urlsplit(base_url).path.rstrip("/").endswith("/v1"):
+        return None
+    asked = f" for {route}" if route else ""
+    return f"the server answered 404{asked}; did you mean base_url={base_url.rstrip('/')}/v1?"
 
 
 def result_line(custom_id: str, status_code: int, body, request_id: str) -> dict:
