@@ -14,8 +14,10 @@ are the ones a single-process build gives (the shards are cut per partition).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -32,6 +34,7 @@ from .lines import content_lines, open_binary
 from .providers import Provider, get_provider, parse_size
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
+SCHEDULER_SECONDS = 10  # how long a scheduler address has to answer as one before it is given up on
 PART_FORMAT = "{stem}-p{index:05d}{suffix}"
 ACROSS_PARTITIONS = frozenset({"duplicate-custom-id", "mixed-model", "mixed-endpoint", "empty-file"})
 EXTRA_HINT = "install the dask extra: pip install '.[dask]' (dask[dataframe] and distributed)"
@@ -54,14 +57,45 @@ def client(scheduler: str | None = None, local_cluster: int | None = None) -> It
 
     scheduler = scheduler or (None if local_cluster else os.environ.get(SCHEDULER_ENV))
     if scheduler:
-        with Client(scheduler) as connected:
+        with _reached(scheduler) as connected:
             yield connected
         return
     if not local_cluster:
         raise UsageError("give --scheduler ADDRESS (or $DASK_SCHEDULER_ADDRESS) or --local-cluster N")
-    with LocalCluster(n_workers=local_cluster, threads_per_worker=1, processes=True,
-                      dashboard_address=":0") as cluster, Client(cluster) as connected:  # fmt: skip
+    # The workers' own log lines (a task's traceback, each worker's shutdown) stay out of the terminal:
+    # a failure reaches the caller once, as the exception the task raised.
+    with LocalCluster(n_workers=local_cluster, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      silence_logs=logging.CRITICAL) as cluster, Client(cluster) as connected:  # fmt: skip
         yield connected
+
+
+def _reached(address: str):
+    """A Client of the scheduler at `address`, once something there has answered as a Dask scheduler within
+    SCHEDULER_SECONDS; else an InputError naming the address and the cause (nothing listens, the host is
+    down, another kind of server holds the port: the Client alone would wait for that one forever)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed import Client
+
+    async def probe() -> None:
+        from distributed.comm import connect
+
+        comm = await connect(address, timeout=SCHEDULER_SECONDS)
+        await comm.close()
+
+    def answered() -> None:
+        asyncio.run(asyncio.wait_for(probe(), SCHEDULER_SECONDS))
+
+    try:
+        with ThreadPoolExecutor(1) as pool:  # its own thread: a caller may be inside an event loop
+            pool.submit(answered).result()
+        return Client(address, timeout=SCHEDULER_SECONDS)
+    except (OSError, ValueError, TimeoutError) as e:
+        cause = str(e).strip() or f"no answer within {SCHEDULER_SECONDS} s"
+        raise InputError(
+            f"the Dask scheduler at {address} cannot be reached: {cause} (check the address, e.g. "
+            "tcp://10.0.0.5:8786, and that its scheduler is running)"
+        ) from None
 
 
 def stable_hash(custom_id: str) -> int:
@@ -88,14 +122,12 @@ def _rows(source, input_format: str | None) -> int:
     from .tables import table_format
 
     if table_format(source, input_format) == "parquet":
-        import pyarrow.parquet as pq
-
-        from .tables import is_url, open_url
+        from .tables import is_url, open_url, parquet_file
 
         if is_url(source):
             with open_url(source) as f:
-                return pq.ParquetFile(f).metadata.num_rows
-        return pq.ParquetFile(source).metadata.num_rows
+                return parquet_file(f, source).metadata.num_rows
+        return parquet_file(source, source).metadata.num_rows
     return sum(len(frame) for frame in _frames(source, input_format))
 
 

@@ -20,6 +20,7 @@ CODES: dict[str, str] = {
     "invalid-json": ERROR,
     "json-array-file": ERROR,
     "not-an-object": ERROR,
+    "duplicate-key": ERROR,
     # schema, by failing keyword
     "missing-field": ERROR,
     "wrong-type": ERROR,

@@ -6,6 +6,7 @@ branches on a provider's name.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass, replace
@@ -85,7 +86,8 @@ class Provider:
 
     @property
     def custom_id_re(self) -> re.Pattern | None:
-        return re.compile(self.custom_id_pattern) if self.custom_id_pattern else None
+        """The id rule, matching whole ids only (see `id_rule`)."""
+        return id_rule(self.custom_id_pattern)
 
     def with_limits(self, max_requests: int | None = None, max_bytes: int | None = None) -> Provider:
         """This provider with the given limits overriding its own (None keeps the provider's)."""
@@ -357,6 +359,14 @@ PROVIDERS: dict[str, Provider] = {
         ),
     )
 }
+
+
+@functools.cache
+def id_rule(pattern: str | None) -> re.Pattern | None:
+    """An id rule compiled to match whole ids only, whichever of `match`, `search` or `fullmatch` is
+    called: a `$` in the pattern never stops before a final newline (`"abc\n"` is no `^[a-z]{1,64}$`)."""
+    return re.compile(rf"\A(?:{pattern})\Z") if pattern else None
+
 
 DEFAULT_PROVIDER = "kluster"
 PROVIDER_ENV = "BATCHKIT_PROVIDER"  # the provider used when none is named

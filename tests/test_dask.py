@@ -289,3 +289,66 @@ def test_the_manifest_counts_prompt_tokens_when_asked(tmp_path, cluster):
         for f in estimate(result.paths).files
     }
     assert {f["name"]: f["tokens"] for f in files} == counted
+
+
+# ---- failures: one line naming the file or the address, exit 2 ------------------------------------------
+
+
+def damage(path) -> None:
+    path.write_bytes(b"PAR1" + b"not a parquet file " * 20 + b"PAR1")
+
+
+def test_a_damaged_partition_is_one_error_naming_it(tmp_path, cluster):
+    from batchkit.errors import InputError
+
+    partitioned(tmp_path / "table", parts=3, rows=4)
+    damage(tmp_path / "table" / "part-01.parquet")
+    with pytest.raises(InputError, match=r"part-01\.parquet: cannot read as Parquet: "):
+        bkdask.build(
+            tmp_path / "table", tmp_path / "b.jsonl", dask_client=cluster, model="m", user="{question}"
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table"]
+
+
+def cli_run(*args, timeout=120):
+    """The CLI as its own process (its cluster and its logs are the point); bounded, so a hang fails."""
+    return subprocess.run([sys.executable, "-m", "batchkit", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)  # fmt: skip
+
+
+def test_a_damaged_partition_on_a_local_cluster_is_one_line_and_exit_2(tmp_path):
+    partitioned(tmp_path / "table", parts=3, rows=4)
+    damage(tmp_path / "table" / "part-02.parquet")
+    done = cli_run("build", tmp_path / "table", "-o", tmp_path / "b.jsonl", "--model", "m",
+                   "--user", "{question}", "--local-cluster", "2")  # fmt: skip
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()  # no worker logs, no traceback
+    assert line.startswith(
+        f"batchkit: error: {tmp_path / 'table' / 'part-02.parquet'}: cannot read as Parquet: "
+    )
+
+
+@pytest.mark.parametrize("kind", ["an HTTP server", "nothing listening", "not an address"])
+def test_a_scheduler_address_that_is_no_scheduler_is_one_line_and_exit_2(tmp_path, kind):
+    import http.server
+    import threading
+
+    from serverutil import free_port
+
+    http_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=http_server.serve_forever, daemon=True).start()
+    address = {
+        "an HTTP server": f"tcp://127.0.0.1:{http_server.server_address[1]}",  # answers, but not as Dask does
+        "nothing listening": f"tcp://127.0.0.1:{free_port()}",
+        "not an address": "http://127.0.0.1:8786",
+    }[kind]
+    partitioned(tmp_path / "table", parts=1, rows=2)
+    try:  # within SCHEDULER_SECONDS and the start of a process, never the 30 to 100 s Dask alone would take
+        done = cli_run("build", tmp_path / "table", "-o", tmp_path / "b.jsonl", "--model", "m", "--user", "{question}",
+                       "--scheduler", address, timeout=bkdask.SCHEDULER_SECONDS + 25)  # fmt: skip
+    finally:
+        http_server.shutdown()
+        http_server.server_close()
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"batchkit: error: the Dask scheduler at {address} cannot be reached: ")

@@ -28,8 +28,8 @@ def reference(data: bytes, provider: str):
     """The reference path alone: orjson, python-jsonschema, exact ids, one process."""
     validator = Validator(provider, ids="exact", file="f")
     stats = {}
-    for number, obj, _raw in read_objects(io.BytesIO(data), validator.report.add, stats):
-        validator.check(number, obj)
+    for number, obj, raw in read_objects(io.BytesIO(data), validator.report.add, stats):
+        validator.check(number, obj, raw)
     validator.report.summary.lines, validator.report.summary.bytes = stats["lines"], stats["bytes"]
     return validator.finish(has_content=stats["content"]).to_dict()
 

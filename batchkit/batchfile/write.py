@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import itertools
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -12,7 +12,7 @@ import orjson
 
 from ..errors import InputError, ValidationFailed
 from ..findings import Report
-from ..lines import Overlong
+from ..lines import Overlong, dumps_json
 from ..options import Options
 from ..providers import Provider
 from ..report import counted
@@ -39,14 +39,9 @@ class WriteResult:
 def _encode(item) -> bytes:
     """The line (with its LF) for a request dict, raw line bytes or a str."""
     if isinstance(item, dict):
-        try:  # the same bytes as jsonl.dumps_line, without a concatenation
-            return orjson.dumps(item, option=orjson.OPT_APPEND_NEWLINE)
-        except orjson.JSONEncodeError as e:
-            if "64-bit" not in str(e):
-                raise
-            # An int wider than 64 bits is still a JSON number: write it, and let validation report it
-            # as it does for a file's line, instead of ending the whole write.
-            return json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        # An int wider than 64 bits or a value nested past orjson's reach is written still: validation
+        # reports it as it does for a file's line, instead of ending the whole write.
+        return dumps_json(item, orjson.OPT_APPEND_NEWLINE)
     if isinstance(item, str):
         item = item.encode("utf-8")
     if isinstance(item, (bytes, bytearray, memoryview)):
@@ -87,6 +82,9 @@ def write_numbered(
         unlimited = replace(options, provider=limits.with_limits(NO_LIMIT, NO_LIMIT))
         validator = Validator(unlimited, dialect=options.dialect_for(None), file=file or str(path))
     dialect = options.dialect_for(None)
+    items, encoded = _from_dicts(items)
+    if validator is not None and encoded:
+        validator.checks_repeats = False  # a line encoded from a dict repeats no key
     with ShardWriter(path, limits.max_requests, limits.max_bytes, max_file_tokens, dialect) as writer:
         report = _write_and_check(_written(items, writer, progress), validator, writer)
         if report is not None and not report.valid and not force:
@@ -102,6 +100,15 @@ def write_numbered(
     if not result.shard_requests:
         result.shard_requests, result.shard_bytes = [0], [0]
     return result
+
+
+def _from_dicts(items: Iterable[tuple[int, object]]) -> tuple[Iterable, bool]:
+    """The items again, and whether they are dicts (one call writes one kind: dicts or raw lines)."""
+    items = iter(items)
+    first = next(items, None)
+    if first is None:
+        return (), False
+    return itertools.chain([first], items), isinstance(first[1], dict)
 
 
 def _write_and_check(lines, validator, writer: ShardWriter):

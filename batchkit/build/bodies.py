@@ -13,6 +13,7 @@ extra `--param` fields are set by every mode alike; `body_mode()` picks the mode
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping, Sequence
 
@@ -44,17 +45,25 @@ class BodyMode:
             raise UsageError(
                 f"params= key {clash[0]!r} is composed by the builder; use the matching argument instead"
             )
-        # Mutable parameter values are copied per request, so changing one request never changes another.
-        self._param_bytes = orjson.dumps(self.params)
+        # Mutable parameter values are copied per request, so changing one request never changes another:
+        # through orjson, unless they hold an integer wider than it carries (then by deepcopy).
         self._params_mutable = any(isinstance(v, (list, dict)) for v in self.params.values())
+        try:
+            self._param_bytes: bytes | None = orjson.dumps(self.params)
+        except orjson.JSONEncodeError:
+            self._param_bytes = None
 
     def model_of(self, row: Sequence) -> str | None:
         return self.model if self._model_at is None else row[self._model_at]
 
     def finish(self, body: dict) -> dict:
         """The body with the extra fields set on top."""
-        if self.params:
-            body.update(orjson.loads(self._param_bytes) if self._params_mutable else self.params)
+        if not self._params_mutable:
+            body.update(self.params)
+        elif self._param_bytes is not None:
+            body.update(orjson.loads(self._param_bytes))
+        else:
+            body.update(copy.deepcopy(self.params))
         return body
 
     def render(self, row: Sequence) -> dict:

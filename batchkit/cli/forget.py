@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from .common import say
 from .remote_options import connection_options, open_session
 
 
@@ -17,4 +18,4 @@ def forget(ref, provider, base_url, api_key_env):
         entries = session.forget(ref)
     for entry in entries:
         what = entry.batch_id or f"an unfinished submission ({entry.step})"
-        click.echo(f"forgot {what} of {entry.path} to {entry.base_url}")
+        say(f"forgot {what} of {entry.path} to {entry.base_url}")

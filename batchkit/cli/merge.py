@@ -8,7 +8,7 @@ import click
 
 from ..errors import MergeRefused, StaleResults
 from . import on_dask
-from .common import json_text
+from .common import json_text, say
 from .flags import cli_words
 from .on_dask import cluster_options, on_cluster
 from .results_options import JSON_LIMIT, StageBars, results_command, summary_format_options
@@ -128,7 +128,7 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
                 written.to_text()
             )  # only our own words: the report quotes answers
             text = "\n".join(x for x in (report.to_text(), written_text, verdict) if x)
-        click.echo(text, err=output == "-")
+        say(text, err=output == "-")
     if status:
         click.get_current_context().exit(status)
 
@@ -168,7 +168,7 @@ def _merge_on_dask(inputs, results, output, source_options, allow_missing, clust
         else:
             done = f"wrote {result.output}/ (Parquet files, in the order of the inputs or of the source)"
             text = "\n".join(x for x in (result.report.to_text(), done, verdict) if x)
-        click.echo(text)
+        say(text)
     if status:
         click.get_current_context().exit(status)
 
@@ -204,7 +204,7 @@ def _refused(error, output, quiet: bool, as_json: bool) -> None:
             text = json_text({**report.to_dict(JSON_LIMIT), "written": None, "ok": False, "verdict": verdict})
         else:
             text = "\n".join(x for x in (report.to_text(), verdict) if x)
-        click.echo(text, err=output == "-")
+        say(text, err=output == "-")
     click.get_current_context().exit(1)
 
 

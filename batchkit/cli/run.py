@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import ValidationFailed
-from .common import Bars, chosen_file, provider_option, subset_of, subset_options
+from .common import Bars, chosen_file, provider_option, say, subset_of, subset_options
 from .flags import cli_words
 
 
@@ -109,10 +109,10 @@ def run(
     except ValidationFailed as e:
         from ..report import render
 
-        click.echo(render([e.report], "text", quiet=quiet), err=True)
+        say(render([e.report], "text", quiet=quiet), err=True)
         raise
     except KeyboardInterrupt:
-        click.echo(
+        say(
             f"\ninterrupted; the answers so far are in {output}.part: run the same command again to resume",
             err=True,
         )
@@ -127,7 +127,7 @@ def run(
 
 def _report(result) -> None:
     where = f"{result.output}" + (f" and {result.errors}" if result.errors else "")
-    click.echo(
+    say(
         f"{_count(result.total, 'request')}: {result.succeeded:,} succeeded, {result.failed:,} failed, "
         f"{result.skipped:,} already answered before; {_count(result.retries, 'retry', 'retries')}; "
         f"results in {where}",
@@ -135,7 +135,7 @@ def _report(result) -> None:
     )
     if result.failed:
         hint = f"; {cli_words(result.hint)}" if result.hint else ""  # our words only: causes quote the server
-        click.echo(result.failures(hint=False) + hint, err=True)
+        say(result.failures(hint=False) + hint, err=True)
 
 
 def _count(n: int, one: str, many: str | None = None) -> str:

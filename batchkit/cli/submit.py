@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import JobFailed, ValidationFailed
-from .common import chosen_file, subset_of, subset_options
+from .common import chosen_file, say, subset_of, subset_options
 from .following import fail_unless_completed, follow, show_outcomes
 from .remote_display import Display, finished_line, show_download
 from .remote_options import connection_options, open_session
@@ -82,7 +82,7 @@ def submit(
         refs = [str(s.path) for s in submitted]
         if not wait:
             if submitted and not quiet:
-                click.echo(f"follow with: batchkit watch {' '.join(refs)}", err=True)
+                say(f"follow with: batchkit watch {' '.join(refs)}", err=True)
             _fail_if_known_failed(submitted)
             return
         _wait_and_download(refs, session, interval, output_dir, display)
@@ -96,15 +96,15 @@ def _submit_all(session, files, display, **options) -> list:
         for result in session.submit(files, progress=display, **options):
             display.close()
             submitted.append(result)
-            click.echo(_submitted_line(result))
+            say(_submitted_line(result))
     except ValidationFailed as e:
         display.close()
         if e.report is not None:
-            click.echo(render([e.report], "text", quiet=True))
+            say(render([e.report], "text", quiet=True))
         raise
     except KeyboardInterrupt:
         display.close()
-        click.echo("\ninterrupted; run the same command again to resume where it stopped", err=True)
+        say("\ninterrupted; run the same command again to resume where it stopped", err=True)
         raise SystemExit(130) from None
     return submitted
 
@@ -120,13 +120,13 @@ def _queue(session, counted_files, display, options, queue_options) -> list:
         done = queue.run()
     except KeyboardInterrupt:
         display.close()
-        click.echo("\ninterrupted; run the same command again to resume where it stopped", err=True)
+        say("\ninterrupted; run the same command again to resume where it stopped", err=True)
         raise SystemExit(130) from None
     finally:
         display.close()
     for shard in done:
         again = f", sent {shard.refusals + 1} times (token_limit_exceeded)" if shard.refusals else ""
-        click.echo(f"{shard.path}: {finished_line(shard.batch)}{again}")
+        say(f"{shard.path}: {finished_line(shard.batch)}{again}")
     return [shard.batch for shard in done]
 
 

@@ -10,7 +10,7 @@ from ..errors import UsageError
 from ..providers import parse_size
 from ..report import render
 from . import on_dask
-from .common import Bars, dialect_option, format_option, provider_option, use_color
+from .common import Bars, dialect_option, format_option, provider_option, say, use_color
 from .on_dask import cluster_options, on_cluster
 
 
@@ -91,7 +91,7 @@ def validate(
         advise_models(report)
     output = render(reports, fmt, color=use_color(sys.stdout), quiet=quiet, group=True)
     if output:
-        click.echo(output)
+        say(output, painted=True)
     # `valid` already counts warnings under --strict: the text, the JSON and the status agree
     click.get_current_context().exit(0 if all(r.valid for r in reports) else 1)
 
@@ -109,7 +109,7 @@ def _requests_only(files, *, notes_to_stderr: bool, quiet: bool) -> list[str]:
         kind = REQUESTS if f == "-" else file_kind(f)
         if kind in skipped:
             if not quiet:
-                click.echo(f"{f}: {skipped[kind]}", err=notes_to_stderr)
+                say(f"{f}: {skipped[kind]}", err=notes_to_stderr)
         else:
             kept.append(f)
     return kept

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from ..errors import RemoteError, UsageError
+from ..keys import redact
 from ..lenient import as_int
 from ..wire import missing_v1_hint
 from .records import SHA_KEY, Batch, BytesMoved, Model, RemoteFile
@@ -191,9 +192,8 @@ class Failure:
             text = f"{action}: {target.who} answered {self.status}: {self.message}; {self._advice(target)}"
         else:
             text = f"{action}: {type(self.cause).__name__}: {self.cause}"
-        if secret and secret != PLACEHOLDER_KEY:
-            text = text.replace(secret, "***")
-        return RemoteError(text, self.status, sent=not self.never_connected)
+        secrets = (secret,) if secret and secret != PLACEHOLDER_KEY else ()
+        return RemoteError(redact(text, secrets), self.status, sent=not self.never_connected)
 
     @property
     def never_connected(self) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from ..errors import UsageError
+from ..keys import check_variable
 from ..providers import Provider, get_provider
 from .apis import api_class
 from .target import Target
@@ -18,6 +19,8 @@ def resolve_target(
 ) -> Target:
     """Where commands go: --provider / --base-url / --api-key-env, else $BATCHKIT_PROVIDER /
     $BATCHKIT_BASE_URL, else kluster. A base URL without a named provider gets the generic profile."""
+    if api_key_env:
+        check_variable(api_key_env)  # a key pasted in its place is refused, never repeated
     base_url = base_url or os.environ.get("BATCHKIT_BASE_URL") or None
     name = provider or os.environ.get("BATCHKIT_PROVIDER") or ("generic" if base_url else None)
     profile = get_provider(name)

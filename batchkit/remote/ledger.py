@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import sqlite3
 import time
 from array import array
@@ -149,6 +150,36 @@ class Name:
 
 COLUMNS = tuple(f.name for f in fields(Entry))
 UPDATABLE = frozenset(COLUMNS) - {"id", "created_at"}
+# the tables and columns a ledger at the latest schema has; a file without them is no ledger of ours
+SCHEMA = {"submissions": COLUMNS, "names": tuple(f.name for f in fields(Name))}
+# SQLite's words when a statement meets tables other than the ones the schema made
+SCHEMA_MISMATCH = re.compile(
+    r"no such (table|column)|(table|index) \S+ already exists|table \S+ has no column"
+)
+
+
+class _NotALedger(Exception):
+    """A SQLite file without the ledger's tables or columns; its message names what is missing."""
+
+
+def _version(db: sqlite3.Connection) -> int:
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+
+
+def _missing_schema(db: sqlite3.Connection) -> str | None:
+    """What of SCHEMA the database lacks ('the table names', 'the column submissions.error'), or None."""
+    for table, columns in SCHEMA.items():
+        have = _columns(db, table)
+        if not have:
+            return f"the table {table}"
+        for column in columns:
+            if column not in have:
+                return f"the column {table}.{column}"
+    return None
 
 
 class Ledger:
@@ -158,8 +189,11 @@ class Ledger:
             self._create()
         elif self.path.stat().st_size == 0:
             raise self._damaged("it is empty (0 bytes)")
-        with self._transaction(immediate=True) as db:
-            self._migrate(db)
+        try:
+            with self._transaction(immediate=True) as db:
+                self._open(db)
+        except _NotALedger as e:  # raised inside the transaction, so nothing of the migration stays
+            raise self._damaged(f"it is a SQLite file without {e}") from None
 
     # --- opening ----------------------------------------------------------------------------------------
 
@@ -182,9 +216,23 @@ class Ledger:
             with contextlib.suppress(OSError):
                 fresh.unlink()
 
+    def _open(self, db: sqlite3.Connection) -> None:
+        """Migrate, inside the caller's transaction, a file that has the ledger's tables; _NotALedger
+        (naming what it lacks) for one that does not."""
+        if _version(db) and not _columns(db, "submissions"):  # past its first migration, it has this table
+            raise _NotALedger("the table submissions")
+        try:
+            self._migrate(db)
+        except sqlite3.OperationalError as e:  # a migration met a table without what its version has
+            missing = "no such" in str(e) or "has no column" in str(e)
+            raise _NotALedger(_missing_schema(db) or str(e)) if missing else e from None
+        missing = _missing_schema(db)
+        if missing:
+            raise _NotALedger(missing)
+
     def _migrate(self, db: sqlite3.Connection) -> None:
         """Apply the migrations this ledger lacks, inside the caller's (immediate) transaction."""
-        version = db.execute("PRAGMA user_version").fetchone()[0]
+        version = _version(db)
         if version > len(MIGRATIONS):
             raise InputError(
                 f"the ledger {self.path} was written by a newer batchkit (schema {version}); upgrade batchkit"
@@ -237,7 +285,9 @@ class Ledger:
     def _failure(self, error: sqlite3.DatabaseError) -> Exception:
         """What a SQLite failure means for the user; anything else (a bug) is raised as it is."""
         name = getattr(error, "sqlite_errorname", "") or ""
-        if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or (
+            name == "SQLITE_ERROR" and SCHEMA_MISMATCH.match(str(error))
+        ):
             return self._damaged(str(error))
         if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
             return InputError(f"the ledger {self.path} stayed locked by another process for 30 s; try again")

@@ -23,8 +23,7 @@ from pathlib import Path
 
 import orjson
 
-from ..atomic import atomic_path
-from ..errors import InputError
+from ..atomic import atomic_path, cannot_write
 from ..lines import is_compressed, open_binary, source_name
 from ..tables import COMPRESSIONS, table_format
 from .export import ExportResult, escape_formulas_in
@@ -89,7 +88,7 @@ class StreamedMerge:
             with atomic_path(path) as tmp:
                 self._write_file(tmp, fmt, written, escape_formulas, excel)
         except OSError as e:
-            raise InputError(f"{path}: cannot write: {e.strerror or e}") from None
+            raise cannot_write(path, e) from None
         return written
 
     def _write_file(self, tmp: Path, fmt: str, written: ExportResult, escape_formulas: bool, excel: bool):

@@ -11,6 +11,7 @@ other custom_id, the ones that failed before included. ERRORS is replaced by wha
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 from collections import Counter
@@ -21,7 +22,8 @@ from typing import BinaryIO
 
 import orjson
 
-from ..errors import InputError, UsageError, ValidationFailed
+from ..atomic import cannot_write
+from ..errors import BatchkitError, InputError, UsageError, ValidationFailed
 from ..formats import OPENAI, requests_of
 from ..lines import dumps_line
 from ..providers import Provider
@@ -203,9 +205,10 @@ def run_batch(
             _close(out_handle, output, keep_empty=True)
             if _close(err_handle, errors, keep_empty=False):
                 result.errors = errors
-        else:  # interrupted: the parts stay for the next run
-            out_handle.close()
-            err_handle.close()
+        else:  # interrupted: the parts stay for the next run (a line cut short is dropped then)
+            for handle in (out_handle, err_handle):
+                with contextlib.suppress(OSError):  # a full disk refuses the unwritten rest again
+                    handle.close()
     return result
 
 
@@ -227,8 +230,11 @@ class _Sending:
 
         def record(line: dict, ok: bool) -> None:
             handle = out_handle if ok else err_handle
-            handle.write(dumps_line(line))
-            handle.flush()  # one whole line reaches the OS before the next is counted
+            try:
+                handle.write(dumps_line(line))
+                handle.flush()  # one whole line reaches the OS before the next is counted
+            except OSError as e:  # a full disk or a file size limit: stop, saying which file
+                raise cannot_write(handle.name, e) from None
             if ok:
                 result.succeeded += 1
             else:
@@ -270,6 +276,12 @@ class _Sending:
             for _ in range(self.concurrency):
                 await queue.put(None)
 
+        try:
+            await self._run_tasks(produce, worker)
+        except* BatchkitError as failed:  # one line for the user, not a group of tracebacks
+            raise failed.exceptions[0] from None
+
+    async def _run_tasks(self, produce, worker) -> None:
         async with asyncio.TaskGroup() as group:  # a failing task stops the others
             group.create_task(produce())
             for _ in range(self.concurrency):

@@ -27,7 +27,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 
 from ..lines import content_lines, open_binary
-from .http import ApiError, db, json_object, limit_param
+from .http import ApiError, capped, db, json_object, limit_param
 from .routes import cancel, create_from_file, create_inline, ended_at, rfc3339, root_url, window
 from .surfaces import GEMINI_ROOT, GEMINI_VERSIONS
 
@@ -330,7 +330,16 @@ async def _upload_step(request: Request, uploads, token: str, session: Upload, c
             400, f"Upload offset {offset[:20]} does not follow the {session.received} bytes received."
         )
     if "upload" in command:
-        await asyncio.to_thread(_append, session, await request.body())
+        room = request.app.state.config.max_file_size - session.received  # the whole file, not each chunk
+
+        def too_large() -> ApiError:
+            uploads.pop(token, None)
+            session.part.unlink(missing_ok=True)
+            return ApiError(
+                413, f"The file is larger than this server accepts ({room + session.received:,} bytes)."
+            )
+
+        await asyncio.to_thread(_append, session, await capped(request, room, too_large).body())
     if "finalize" not in command:
         return Response(headers={"x-goog-upload-status": "active"})
     del uploads[token]

@@ -89,6 +89,7 @@ def create_app(config: ServerConfig) -> FastAPI:
             backend,
             concurrency=config.concurrency,
             enqueued_token_limit=config.enqueued_token_limit,
+            max_file_size=config.max_file_size,
         )
         await app.state.manager.start()
         try:

@@ -27,6 +27,8 @@ from ..wire import new_id
 from .enqueued import IN_FLIGHT, over_limit
 
 UNFINISHED = ("validating", "in_progress", "finalizing", "cancelling")
+# a file every route still sees: not deleted and not expired (the parameter: now, in seconds)
+LIVE = "deleted = 0 AND (expires_at IS NULL OR expires_at > ?)"
 TIMESTAMPS = (
     "in_progress_at",
     "expires_at",
@@ -171,6 +173,7 @@ class Store:
         self.db = _connect(self.db_path)
         self.lock = threading.RLock()
         self._migrate()
+        self.expire_files(time.time())
         self._sweep()
 
     def close(self) -> None:
@@ -236,14 +239,20 @@ class Store:
         os.replace(written, self.file_path(file_id))  # a crash before the commit: the sweep removes it
 
     def file_record(self, file_id: str) -> dict | None:
-        """A live file's row (id, filename, purpose, bytes, created_at, expires_at, mime_type)."""
+        """A live file's row (id, filename, purpose, bytes, created_at, expires_at, mime_type): not deleted,
+        not expired."""
         with self.lock:
-            row = self.db.execute("SELECT * FROM files WHERE id = ? AND deleted = 0", (file_id,)).fetchone()
+            row = self.db.execute(
+                f"SELECT * FROM files WHERE id = ? AND {LIVE}", (file_id, time.time())
+            ).fetchone()
         return dict(row) if row else None
 
     def get_file(self, file_id: str) -> dict | None:
+        """The file, or None when there is none, or it was deleted, or it expired (gone, as on OpenAI)."""
         with self.lock:
-            row = self.db.execute("SELECT * FROM files WHERE id = ? AND deleted = 0", (file_id,)).fetchone()
+            row = self.db.execute(
+                f"SELECT * FROM files WHERE id = ? AND {LIVE}", (file_id, time.time())
+            ).fetchone()
         return _file_object(row) if row else None
 
     def list_files(
@@ -251,7 +260,7 @@ class Store:
     ) -> tuple[list[dict], bool] | None:
         """(files, has_more), or None when `after` names no file; `records` gives rows, not OpenAI objects."""
         direction = "DESC" if order == "desc" else "ASC"
-        where, args = ["deleted = 0"], []
+        where, args = [LIVE], [time.time()]
         with self.lock:
             if after:
                 row = self.db.execute("SELECT seq FROM files WHERE id = ?", (after,)).fetchone()
@@ -271,9 +280,25 @@ class Store:
 
     def delete_file(self, file_id: str) -> bool:
         """Mark a file deleted; its body goes now, or when the unfinished batch reading it ends."""
+        return self._remove_file(file_id, time.time())
+
+    def expire_files(self, now: float) -> None:
+        """Remove the files whose expires_at has passed, as deleting them does (every route already
+        treats them as gone)."""
+        with self.lock:
+            expired = self.db.execute(
+                "SELECT id FROM files WHERE deleted = 0 AND expires_at <= ?", (now,)
+            ).fetchall()
+        for (file_id,) in expired:
+            self._remove_file(file_id, None)
+
+    def _remove_file(self, file_id: str, live_at: float | None) -> bool:
+        """Mark a file deleted (only if it is live at `live_at`, when given) and remove its body unless an
+        unfinished batch reads it. Whether it was marked."""
+        condition, args = (LIVE, (file_id, live_at)) if live_at is not None else ("deleted = 0", (file_id,))
         with self.lock, self.db:
             changed = self.db.execute(
-                "UPDATE files SET deleted = 1 WHERE id = ? AND deleted = 0", (file_id,)
+                f"UPDATE files SET deleted = 1 WHERE id = ? AND {condition}", args
             ).rowcount
             in_use = self.db.execute(
                 f"SELECT 1 FROM batches WHERE input_file_id = ? AND status IN ({','.join('?' * len(UNFINISHED))})",

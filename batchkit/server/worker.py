@@ -51,8 +51,10 @@ class Manager:
         concurrency: int = 8,
         supervise_every: float = SUPERVISE_EVERY,
         enqueued_token_limit: int | None = None,
+        max_file_size: int | None = None,
     ):
         self.store = store
+        self.max_file_size = max_file_size  # the server's file limit, which bounds a line as well
         self.enqueued_token_limit = enqueued_token_limit
         self.backend = backend
         self.slots = asyncio.Semaphore(concurrency)  # requests in flight across all batches
@@ -93,10 +95,12 @@ class Manager:
             event.set()
 
     async def _supervise(self) -> None:
-        """Every few seconds, give each overdue batch that no driver holds a driver (which expires it)."""
+        """Every few seconds, give each overdue batch that no driver holds a driver (which expires it), and
+        remove the bodies of files past their expires_at."""
         while True:
             await asyncio.sleep(self.supervise_every)
             try:
+                await off_loop(self.store.expire_files, time.time())
                 overdue = await off_loop(self.store.overdue_batches, time.time())
             except Exception:  # a busy or failing database: look again next time
                 log.exception("the batch supervisor could not read the database")
@@ -191,7 +195,7 @@ class Manager:
             return
         if KINDS[batch["surface"]].validates:
             served = await self.backend.served_models()
-            intake = await asyncio.to_thread(check_input, path, batch["endpoint"], served)
+            intake = await asyncio.to_thread(check_input, path, batch["endpoint"], served, self.max_file_size)
         else:  # each line stands alone: the batch needs only its count
             intake = Intake(total=await asyncio.to_thread(_count_lines, path), model=batch["model"])
         if intake.errors:

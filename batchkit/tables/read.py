@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
@@ -315,22 +316,48 @@ def _slices(frame: pd.DataFrame, chunk_rows: int) -> Iterator[pd.DataFrame]:
         yield frame.iloc[start : start + chunk_rows]
 
 
-def _parquet_chunks(opened, source, chunk_rows):
-    import pandas as pd
+@contextlib.contextmanager
+def _parquet_errors(source) -> Iterator[None]:
+    """A damaged or cut-short Parquet file (its footer or a row group) as an InputError naming it."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(opened if isinstance(opened, Path) else io.BytesIO(opened.read()))
-    except (pa.ArrowInvalid, OSError) as e:
+        yield
+    except (pa.ArrowException, OSError) as e:
         raise InputError(f"{source_name(source)}: cannot read as Parquet: {_first_line(e)}") from None
+
+
+def parquet_file(opened, source):
+    """`opened` (a path or a binary file) as a pyarrow ParquetFile; InputError naming `source` when it is no
+    Parquet file."""
+    import pyarrow.parquet as pq
+
+    with _parquet_errors(source):
+        return pq.ParquetFile(opened)
+
+
+def _parquet_chunks(opened, source, chunk_rows):
+    import pandas as pd
+
+    parquet = parquet_file(opened if isinstance(opened, Path) else io.BytesIO(opened.read()), source)
     yielded = False
     # ArrowDtype columns keep integers with nulls as integers, and every other Arrow type as it is.
-    for batch in parquet.iter_batches(batch_size=chunk_rows):
+    for batch in _parquet_batches(parquet, source, chunk_rows):
         yielded = True
         yield batch.to_pandas(types_mapper=pd.ArrowDtype)
     if not yielded:
         yield parquet.schema_arrow.empty_table().to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def _parquet_batches(parquet, source, chunk_rows: int):
+    """The file's record batches; a damaged row group is an InputError naming the file."""
+    batches = parquet.iter_batches(batch_size=chunk_rows)
+    while True:
+        with _parquet_errors(source):
+            batch = next(batches, None)
+        if batch is None:
+            return
+        yield batch
 
 
 def _excel_rows(opened, source, sheet) -> tuple[list[str], Iterator[tuple]]:

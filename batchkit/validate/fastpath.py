@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import functools
 import keyword
+import typing
 from typing import Annotated, Any, Literal, Union
 
 import msgspec
 
 from .. import schemas
 from ..formats import OPENAI, Dialect
+from ..lines import MAX_DEPTH, nesting
 from .rules import BODY_RULES, RULE_ROLES
 
 # Keywords that only annotate.
@@ -37,6 +39,10 @@ ANNOTATIONS = frozenset(
 
 
 INT_RANGE = (-(2**63), 2**63 - 1)  # what msgspec can bound; orjson reads up to 2**64 - 1 as integers
+# The typed part of a fast-path line nests at most this deep (a test holds every decoder to it), so a
+# free-form value in it (`Any`: a JSON schema, a parameters object) may nest MAX_DEPTH - TYPED_DEPTH
+# more; a deeper one sends the line to the reference path, which decides whether it is too deep.
+TYPED_DEPTH = 16
 
 
 class Reject(msgspec.Struct, forbid_unknown_fields=True):
@@ -214,6 +220,9 @@ class Converter:
         # gc=False: a decoded line holds no cycles; untracked structs cost less to make and never wake the
         # collector
         options = {"tag_field": tag[0], "tag": tag[1]} if tag else {}
+        free = tuple(f[0] for f in fields if _holds_free(f[1]))
+        if free:  # only structs that hold free-form values pay for a depth check
+            options["namespace"] = {"__post_init__": _depth_check(free)}
         return msgspec.defstruct(
             f"S{self.counter}", fields, rename=rename, forbid_unknown_fields=closed, gc=False, **options
         )
@@ -285,6 +294,27 @@ class Converter:
 
 
 DEPENDENT = ("dependentSchemas", "dependentRequired")
+
+
+def _holds_free(annotation) -> bool:
+    """Whether a field's type lets a value nest freely (an `Any` outside a struct of its own)."""
+    if annotation is Any:
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct):
+        return False
+    return any(_holds_free(arg) for arg in typing.get_args(annotation))
+
+
+def _depth_check(names: tuple[str, ...]):
+    """A struct's `__post_init__` refusing free-form values nested past what the fast path may take."""
+    budget = MAX_DEPTH - TYPED_DEPTH
+
+    def __post_init__(self) -> None:
+        for name in names:
+            if nesting(getattr(self, name), budget) > budget:
+                raise ValueError(f"nested more than {budget} levels: for the reference path")
+
+    return __post_init__
 
 
 def without_condition(node: dict) -> dict | None:

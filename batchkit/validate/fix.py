@@ -14,7 +14,6 @@ report: the result is validated again and returned with the changes.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import os
 import shutil
@@ -30,7 +29,16 @@ from ..atomic import atomic_write
 from ..errors import InputError, UsageError, ValidationFailed
 from ..findings import Report
 from ..formats import Dialect, detect, detect_stream
-from ..lines import BOM, MAX_LINE_BYTES, Overlong, bounded_lines, dumps_line, open_binary, whole_line
+from ..lines import (
+    BOM,
+    MAX_LINE_BYTES,
+    Overlong,
+    bounded_lines,
+    dumps_line,
+    open_binary,
+    too_deep,
+    whole_line,
+)
 from ..options import Options
 from ..providers import Provider
 from .strict import fix_strict_schemas, strict_repairs
@@ -210,22 +218,14 @@ class _Tally:
             yield raw + b"\n"
 
 
-_CANNOT_WRITE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
-
-
 def _write(output, lines: _Tally, validator) -> Path | None:
     """Write the lines to a stream, or whole-or-not-at-all to a path (returned); validate them as they go."""
     if hasattr(output, "write"):
         _emit(output, lines, validator)
         return None
     path = Path(output)
-    try:
-        with atomic_write(path) as f:
-            _emit(f, lines, validator)
-    except OSError as e:
-        if e.errno not in _CANNOT_WRITE:
-            raise
-        raise InputError(f"{path.parent}: cannot write {path.name} there: {e.strerror}") from None
+    with atomic_write(path) as f:
+        _emit(f, lines, validator)
     return path
 
 
@@ -362,10 +362,13 @@ def _drop_duplicates(
 
 
 def _request(raw: bytes) -> tuple[dict | None, Dialect | None, str | None]:
-    """(the line's object, its format, its id) — Nones for what it does not have."""
+    """(the line's object, its format, its id) — Nones for what it does not have. A line nested past
+    MAX_DEPTH holds no request to repair: it is copied, and the report names it."""
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError:
+        return None, None, None
+    if too_deep(obj, raw):
         return None, None, None
     dialect = detect(obj)
     if dialect is None:

@@ -3,7 +3,6 @@ and id rules, tool-call pairing, and advice. Everything provider-specific is rea
 
 from __future__ import annotations
 
-import re
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -13,7 +12,7 @@ from functools import partial
 from .. import schemas
 from ..findings import Finding
 from ..formats import OPENAI, SYNONYMS, Dialect, Request
-from ..providers import Provider
+from ..providers import Provider, id_rule
 from .explain import did_you_mean, explain, field_name, pointer
 from .strict import check_schema_validity, check_structured_output
 
@@ -219,7 +218,7 @@ class LineRules:
         self.dialect = dialect
         self.job_model = job_model  # the model a line that names none goes to (Bedrock)
         self.id_rule = provider.custom_id_pattern or dialect.id_pattern
-        self.id_match = re.compile(self.id_rule).fullmatch if self.id_rule else None
+        self.id_match = id_rule(self.id_rule).match if self.id_rule else None
         self.allowed = frozenset(provider.endpoints) if provider.endpoints is not None else None
         self.ids = ids if ids is not None else ExactIds(dialect)
         self.first_model = first_model

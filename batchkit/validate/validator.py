@@ -16,12 +16,16 @@ from .. import schemas
 from ..findings import Finding, Report
 from ..formats import OPENAI, Dialect, detect, get_dialect
 from ..lines import (
+    MAX_DEPTH,
     READ_CHUNK,
     LineReader,
     Overlong,
     bounded_lines,
     iter_lines,
+    nesting,
+    repeated_keys,
     seekable,
+    too_deep_finding,
     whole_line,
 )
 from ..options import Options
@@ -30,7 +34,6 @@ from .explain import explain, label, pointer
 from .fastpath import DECODE_ERRORS, UNSET, decoder_for, with_minimums
 from .rules import ExactIds, HashedIds, LineRules
 
-MAX_DEPTH = 128  # nesting explained in full; a deeper invalid line is one `too-deep` finding
 INT64 = (-(2**63), 2**64 - 1)  # the integers a JSON line can carry (signed or unsigned 64-bit)
 
 
@@ -50,50 +53,35 @@ def schema_findings(
     """The line schema's findings for one line of `dialect` (empty when it is valid); `schema` when given
     is the one the line is read under (a Bedrock line's, by its model family).
 
-    A line the schema rejects always gets at least one finding: a generic `schema` one when the
-    explanation finds nothing, a `too-deep` one when it is nested too deeply to explain.
+    A line nested deeper than MAX_DEPTH is one `too-deep` finding, valid or not: no job reads it. A line
+    the schema rejects always gets at least one finding: a generic `schema` one when the explanation finds
+    nothing.
     """
     schema = schema or dialect.schema
+    if nesting(obj, MAX_DEPTH) > MAX_DEPTH:
+        return [too_deep_finding(number)]
     try:
         if _is_valid(schema)(obj):
             return []
     except (ValueError, OverflowError, RecursionError):
         pass  # a value jsonschema-rs cannot take in: python-jsonschema decides and explains
-    depth = nesting(obj, MAX_DEPTH)
-    if depth > MAX_DEPTH:
-        return [_too_deep(number)]
     try:
         findings = explain(schemas.validator(schema).iter_errors(obj), number)
     except RecursionError:
-        return [_too_deep(number)]
+        return [too_deep_finding(number)]
     if not findings:
         message = "the line does not match the request schema (no single field explains why)"
         findings = [Finding("schema", message, number)]
     return findings
 
 
-def _too_deep(number: int | None) -> Finding:
+def repeated_key_finding(number: int | None, where: tuple) -> Finding:
     message = (
-        f"a value is nested more than {MAX_DEPTH} levels deep and does not match the schema; "
-        "no provider expects such nesting: flatten it"
+        f"{label(where)} appears more than once in its object: readers differ on which one counts (batchkit "
+        "and most keep the last, some the first), so the request that runs may not be the one checked; "
+        "keep one"
     )
-    return Finding("too-deep", message, number)
-
-
-def nesting(value, limit: int) -> int:
-    """How deeply arrays and objects nest in `value`, counted up to `limit` + 1 (no recursion)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if type(item) is dict:
-            item = item.values()
-        elif type(item) is not list:
-            continue
-        if depth > limit:
-            return depth
-        deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in item)
-    return deepest
+    return Finding("duplicate-key", message, number, pointer(where))
 
 
 # Members whose value is a JSON Schema the user wrote (a tool's parameters, a response schema): its
@@ -172,6 +160,9 @@ class Validator:
         self._stream = None  # the stream lines are read from, to read past an overlong line's rest
         self._skipped = 0  # bytes of overlong lines read past without being held
         self._stopped = False  # an endless line ended the reading
+        # Raw lines are checked for a key repeated in an object; a writer of lines encoded from dicts,
+        # which cannot repeat one, turns it off (the check is a second parse of each line).
+        self.checks_repeats = True
         if wrong is not None:
             self.report.add(wrong)
 
@@ -180,12 +171,16 @@ class Validator:
         """Whether any line read so far was not blank."""
         return self._has_content
 
-    def check(self, number: int, obj: dict) -> None:
-        """The reference path for one parsed line."""
+    def check(self, number: int, obj: dict, raw: bytes | None = None) -> None:
+        """The reference path for one parsed line; `raw`, the line it was read from, is checked for
+        repeated keys (which the parsed object no longer shows)."""
         add = self.report.add
         summary = self.report.summary
         summary.requests += 1
         self._has_content = True
+        if raw is not None and self.checks_repeats:
+            for where in repeated_keys(raw):
+                add(repeated_key_finding(number, where))
         said = set()
         schema, body = self.dialect.line_schema(obj, self.rules.job_model)
         if body is not None:
@@ -243,6 +238,7 @@ class Validator:
         # Until the first content line has been read on the reference path, lines take it: that line may
         # carry a byte-order mark or open a JSON array, which the reader must see.
         fast_ok = reader.seen_content and not reader.array_file
+        repeats = repeated_keys if self.checks_repeats else None
         for number, raw in numbered:  # noqa: B007 (number is read after the loop)
             if fast_ok and len(raw) <= fast_limit:
                 try:
@@ -250,7 +246,9 @@ class Validator:
                 except DECODE_ERRORS:
                     pass
                 else:
-                    if keys is None:  # OpenAI's lines are read right here: a call per line costs 4%
+                    if repeats is not None and repeats(raw):
+                        pass  # msgspec keeps the last of a repeated key: the reference path says so
+                    elif keys is None:  # OpenAI's lines are read right here: a call per line costs 4%
                         body = line.body
                         for first, second in pairs_needing_rules:
                             if (
@@ -325,7 +323,7 @@ class Validator:
             raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
         obj = self._reader.parse(number, raw)
         if obj is not None:
-            self.check(number, obj)
+            self.check(number, obj, raw)
 
     def _whole(self, raw: bytes) -> bytes | Overlong:
         """The whole line `raw` begins (the rest read from the stream), or an Overlong past the limit."""
@@ -413,7 +411,7 @@ def validate_request(obj, provider: str | Provider | Options | None = None) -> l
     if type(obj) is not dict:
         return [Finding("not-an-object", "a request must be a JSON object", None)]
     if nesting(obj, MAX_DEPTH) > MAX_DEPTH:
-        return [_too_deep(None)]
+        return [too_deep_finding(None)]
     where = wide_integer(obj)
     if where is not None:
         message = f"{label(where)} is an integer wider than 64 bits; no JSON reader takes it"
