@@ -51,6 +51,11 @@ CODES: dict[str, str] = {
     "strict-schema-keyword": ERROR,
     "strict-schema-limit": ERROR,
     "json-mode-without-json": ERROR,
+    "invalid-json-schema": ERROR,
+    # a Messages body sent to a Claude model (formats/claude.py)
+    "deprecated-parameter": ERROR,
+    "conflicting-sampling": WARNING,
+    "trailing-whitespace": ERROR,
     # validate: bounds on what is read and explained
     "line-too-long": ERROR,
     "too-deep": ERROR,
@@ -108,6 +113,7 @@ class Summary:
     warnings: int = 0
     models: Counter = field(default_factory=Counter)
     endpoints: Counter = field(default_factory=Counter)
+    bodies: Counter = field(default_factory=Counter)  # the body each line was read as, where it varies
 
     def to_dict(self) -> dict:
         return {
@@ -118,6 +124,7 @@ class Summary:
             "warnings": self.warnings,
             "models": dict(sorted(self.models.items())),
             "endpoints": dict(sorted(self.endpoints.items())),
+            "bodies": dict(sorted(self.bodies.items())),
         }
 
 

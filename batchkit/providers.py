@@ -36,6 +36,10 @@ OPENAI_ENDPOINTS = (
 VLLM_ENDPOINTS = ("/v1/score", "/v1/rerank", "/v1/audio/transcriptions", "/v1/audio/translations")
 
 
+# OpenAI's CreateResponse: `max_output_tokens` minimum 16 (openai-openapi.yaml)
+OPENAI_MINIMUMS = (("max_output_tokens", 16),)
+
+
 @dataclass(frozen=True)
 class Provider:
     name: str
@@ -52,6 +56,12 @@ class Provider:
     completion_windows: tuple[str, ...] = ("24h",)
     api_version: str | None = None  # Azure-style APIs: sent as ?api-version=, with the key in `api-key`
     structured_outputs: str | None = None  # whose strict-mode schema subset applies (validate/strict.py)
+    # (body field, least value) the provider's API asks beyond the body schema, which is the open-weight
+    # servers' looser bound
+    body_minimums: tuple[tuple[str, int], ...] = ()
+    # (line format, endpoint, body schema in schemas/): the provider's own body rules for lines in its
+    # format, where they differ from OpenAI's (its own field names, roles, required model)
+    body_schemas: tuple[tuple[str, str, str], ...] = ()
     # The line format the provider takes (batchkit.formats); None: any. `also_dialects` it accepts too.
     dialect: str | None = "openai"
     also_dialects: tuple[str, ...] = ()
@@ -70,6 +80,10 @@ class Provider:
     def dialects(self) -> tuple[str, ...]:
         """Every dialect the provider accepts, its own first (empty: any)."""
         return () if self.dialect is None else (self.dialect, *self.also_dialects)
+
+    def body_schema(self, dialect: str, endpoint: str | None) -> str | None:
+        """The provider's own body schema for a line in `dialect` going to `endpoint`, if it has one."""
+        return next((name for d, e, name in self.body_schemas if (d, e) == (dialect, endpoint)), None)
 
     @property
     def custom_id_re(self) -> re.Pattern | None:
@@ -108,6 +122,7 @@ PROVIDERS: dict[str, Provider] = {
             base_url="https://api.openai.com/v1",
             key_env="OPENAI_API_KEY",
             structured_outputs="openai",
+            body_minimums=OPENAI_MINIMUMS,
         ),
         Provider(
             name="azure",
@@ -126,6 +141,7 @@ PROVIDERS: dict[str, Provider] = {
             key_env="AZURE_OPENAI_API_KEY",
             api_version="2024-10-21",
             structured_outputs="openai",
+            body_minimums=OPENAI_MINIMUMS,
         ),
         # Anthropic Message Batches: requests inline in the create call, no upload
         # (anthropic-sdk-python resources/messages/batches.py; Anthropic's batch-processing guide)
@@ -196,6 +212,11 @@ PROVIDERS: dict[str, Provider] = {
             dialect="custom-body",
             remote_api="mistral",
             model_on_batch=True,
+            # mistralai's ChatCompletionRequest / EmbeddingRequest (422 extra_forbidden on any other field)
+            body_schemas=(
+                ("custom-body", "/v1/chat/completions", "mistral-chat"),
+                ("custom-body", "/v1/embeddings", "mistral-embeddings"),
+            ),
         ),
         # Together: OpenAI's protocol at api.together.xyz/v1, files uploaded with purpose "batch-api"
         # (docs.together.ai docs/batch-inference and reference/batch-create)
@@ -212,6 +233,8 @@ PROVIDERS: dict[str, Provider] = {
             dialect="custom-body",
             also_dialects=("openai",),
             upload_purpose="batch-api",
+            # together's CompletionCreateParams: the model on every line (the batch create takes none)
+            body_schemas=(("custom-body", "/v1/chat/completions", "together-chat"),),
         ),
         # Groq: OpenAI's protocol (groq-python src/groq/types/batch_*.py; console.groq.com/docs/batch)
         Provider(
@@ -233,6 +256,9 @@ PROVIDERS: dict[str, Provider] = {
             max_bytes=500 * MB - 1,
             key_env="FIREWORKS_API_KEY",
             dialect="custom-body",
+            body_schemas=(
+                ("custom-body", "/v1/chat/completions", "fireworks-chat"),
+            ),  # fireworks-ai's params
             remote_api=None,
             no_batch_api=(
                 "Fireworks runs a batch from a dataset, not through a Batches API, and the files of its "

@@ -107,6 +107,7 @@ def _text(report: Report, color: bool, quiet: bool, group: bool, errors_only: bo
     yield printable(
         f"{report.file}: {plural(s.lines, 'line')}, {plural(s.requests, 'request')}, {human_bytes(s.bytes)}; "
         f"models: {_counts(s.models)}; endpoints: {_counts(s.endpoints)}"
+        + (f"; bodies: {_counts(s.bodies)}" if s.bodies else "")
     )
     verdict = _paint("valid", "ok", color) if report.valid else _paint("invalid", ERROR, color)
     strict = " (--strict: warnings count as errors)" if report.strict and s.warnings else ""

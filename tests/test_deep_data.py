@@ -35,7 +35,7 @@ def nested(levels: int):
 def tool_line(depth: int, custom_id: str = "r1", model: str = "gpt-4o-mini") -> dict:
     """A chat request with a tool whose parameters make the line nest exactly `depth` levels (the line's
     own object counted)."""
-    parameters = {"type": "object", "properties": {}, "x": None}
+    parameters = {"type": "object", "properties": {}, "default": None}  # a keyword every format's schemas take
     line = {
         "custom_id": custom_id,
         "method": "POST",
@@ -47,7 +47,7 @@ def tool_line(depth: int, custom_id: str = "r1", model: str = "gpt-4o-mini") -> 
             "tools": [{"type": "function", "function": {"name": "f", "parameters": parameters}}],
         },
     }
-    parameters["x"] = nested(depth - 6)  # line, body, tools, the tool, function, parameters
+    parameters["default"] = nested(depth - 6)  # line, body, tools, the tool, function, parameters
     assert nesting(line, 10**6) == depth
     return line
 

@@ -557,7 +557,7 @@ responses_bodies = st.fixed_dictionaries(
                 {}, optional={"effort": st.sampled_from(["low", "high"]), "summary": st.just("auto")}
             ),
         ),
-        "max_output_tokens": st.one_of(st.integers(1, 10**6), st.none()),
+        "max_output_tokens": st.one_of(st.integers(16, 10**6), st.none()),  # OpenAI's least: 16
         "temperature": st.floats(0, 2),
         "top_p": st.floats(0, 1),
         "parallel_tool_calls": st.booleans(),

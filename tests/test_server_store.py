@@ -101,6 +101,8 @@ def test_one_store_per_data_dir(tmp_path):
             ("invalid_request", "custom_id"),
         ),
         ({"custom_id": "a", "method": "POST", "url": "/v1/audio/speech", "body": {}}, ("invalid_url", "url")),
+        # as OpenAI answers it (llama-stack's Batch API suite records the reply)
+        ({"custom_id": "a", "method": "POST", "body": {}}, ("missing_required_parameter", "url")),
     ],
 )
 def test_findings_become_openai_batch_errors(line, expected):

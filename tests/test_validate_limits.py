@@ -90,6 +90,16 @@ def test_integers_wider_than_64_bits_are_a_finding_in_validate_request():
     assert [f.path for f in validate_request(request)] == ["/body/messages/0/content/0/n"]
 
 
+def test_a_wide_integer_inside_a_user_schema_is_the_schema_s_own_keyword():
+    request = orjson.loads(line())
+    wide = {"type": "object", "properties": {"n": {"type": "integer", "maximum": 10**20}}}
+    request["body"]["tools"] = [{"type": "function", "function": {"name": "f", "parameters": wide}}]
+    request["body"]["response_format"] = {"type": "json_schema", "json_schema": {"name": "s", "schema": wide}}
+    assert validate_request(request, "openai") == []
+    request["body"]["seed"] = 10**20  # a request field keeps its 64-bit bound
+    assert [f.path for f in validate_request(request, "openai")] == ["/body/seed"]
+
+
 def test_a_5000_digit_number_is_named_too_large_not_infinity():
     data = line()[:-3] + b',"seed":' + b"9" * 5000 + b"}}\n"
     (finding,) = validate_file(io.BytesIO(data), "openai").findings

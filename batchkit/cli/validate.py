@@ -36,6 +36,11 @@ from .on_dask import cluster_options, on_cluster
 )
 @dialect_option
 @click.option(
+    "--model",
+    default=None,
+    help="The job's model, for lines that name none (Bedrock): which model family's body rules apply.",
+)
+@click.option(
     "--skip-non-requests",
     is_flag=True,
     help="Pass over a file whose first line is a result or a fine-tuning example (for hooks over *.jsonl).",
@@ -52,6 +57,7 @@ def validate(
     max_bytes,
     jobs,
     dialect,
+    model,
     skip_non_requests,
     quiet,
     **cluster,
@@ -67,7 +73,7 @@ def validate(
     if skip_non_requests:
         files = _requests_only(files, notes_to_stderr=fmt != "text", quiet=quiet)
     limits = dict(max_requests=max_requests, max_bytes=parse_size(max_bytes), max_findings=max_findings)
-    options = dict(limits, strict=strict, dialect=dialect)
+    options = dict(limits, strict=strict, dialect=dialect, model=model)
     cluster = on_cluster(cluster)
     bars = Bars(quiet or bool(cluster))
     try:

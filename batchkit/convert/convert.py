@@ -19,16 +19,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import schemas
 from ..batchfile import id_map_path, write_id_map, write_numbered
 from ..errors import UsageError, ValidationFailed
 from ..findings import Finding, Report
-from ..formats import DIALECTS, Context, Dialect, detect, get_dialect
+from ..formats import DIALECTS, LINE_ID, Context, Dialect, detect, get_dialect
 from ..lines import BytesRead, open_binary, read_objects, source_name
 from ..options import Options
 from ..providers import Provider, get_provider, id_rule
-from ..validate import schema_findings
+from ..validate import explain, schema_findings
 
-MAPPED_ID = "line-{}"
+MAPPED_ID = LINE_ID
 
 
 @dataclass
@@ -75,6 +76,7 @@ def convert_request(
     drop_unsupported: bool = False,
     line: int | None = None,
     endpoint: str | None = None,
+    provider: str | Provider | None = None,
     ids: IdRenamer | None = None,
 ) -> Conversion:
     """Convert one parsed line to format `to`; the source format is detected unless `source` names it.
@@ -82,20 +84,24 @@ def convert_request(
     batchkit.convert_request({"custom_id": "a", "method": "POST", "url": "/v1/chat/completions",
                               "body": {...}}, to="anthropic", max_tokens=1024).line
 
-    `endpoint` (to="openai" only): "/v1/responses" writes chat requests as Responses bodies. `ids`
-    renames an id the target's rule rejects (input line `line`) before the line is checked.
+    `endpoint` (to="openai" only): "/v1/responses" writes chat requests as Responses bodies. `provider`:
+    whose own body rules the line must meet (Mistral, Together, Fireworks: their field names and roles).
+    `ids` renames an id the target's rule rejects (input line `line`) before the line is checked.
     """
     target = get_dialect(to)
     _check_endpoint(target, endpoint)
     ctx = Context(
         line=line, model=model, max_tokens=max_tokens, drop_unsupported=drop_unsupported, endpoint=endpoint
     )
+    if provider is not None:
+        row = get_provider(provider)
+        ctx.body_schemas = {e: name for d, e, name in row.body_schemas if d == target.name}
     origin = get_dialect(source) if source is not None else detect(obj)
     if origin is None:
         message = "this line is in no known batch dialect (" + ", ".join(DIALECTS) + "); nothing to convert"
         return Conversion(None, [Finding("unknown-dialect", message, line)])
     # Converters read valid lines only: an invalid one gets its validation errors instead.
-    invalid = [f for f in schema_findings(line, obj, origin) if f.is_error]
+    invalid = [f for f in schema_findings(line, obj, origin, origin.line_schema(obj, model)[0]) if f.is_error]
     if invalid:
         return Conversion(None, invalid, [], origin.name)
     chat = origin.to_chat(obj, ctx)
@@ -105,8 +111,11 @@ def convert_request(
         renamed = _rename(converted, target, ids, line or 0)
     if converted is not None and not ctx.failed:
         # What the target still rejects (a conversation of system text only, …) keeps the line out.
-        for f in schema_findings(line, converted, target):
-            if f.is_error:
+        written = schema_findings(line, converted, target, target.line_schema(converted, model)[0])
+        # a line without an id (a Vertex request without labels) gets `line-N` when the file is written
+        unnamed = target.id_of(converted) is None
+        for f in written + _own_body_findings(line, converted, target, ctx):
+            if f.is_error and not (unnamed and f.path == target.id_pointer):
                 ctx.error(f.code, f.path, f"the {target.name} line would break its rule: {f.message}")
     if ctx.failed:
         converted, renamed = None, None
@@ -120,6 +129,20 @@ def _rename(line: dict, target: Dialect, ids: IdRenamer, number: int) -> tuple[s
         return None
     target.set_id(line, new)
     return current, new
+
+
+def _own_body_findings(line, converted: dict, target: Dialect, ctx: Context) -> list[Finding]:
+    """What the target provider's own body schema says of the line written (for custom-body lines): a
+    field its SDK's types do not have is one it cannot take, not a field to pass through."""
+    request = target.read(converted, line)
+    schema = ctx.body_schemas.get(request.endpoint)
+    if schema is None:
+        return []
+    found = explain(schemas.validator(schema).iter_errors(request.body), line, (target.body_field,))
+    return [
+        Finding("unsupported-field", f.message, f.line, f.path) if f.code == "unknown-field" else f
+        for f in found
+    ]
 
 
 def target_provider(to: str | Dialect, provider: str | Provider | None) -> Provider:
@@ -187,7 +210,13 @@ def convert_file(
     conversion = Report(source_name(source), options.provider.name, max_findings=max_findings)
     mapping: list[tuple[str | None, str]] = []
     result = ConvertResult([], conversion, None)
-    settings = dict(model=model, max_tokens=max_tokens, drop_unsupported=drop_unsupported, endpoint=endpoint)
+    settings = dict(
+        model=model,
+        max_tokens=max_tokens,
+        drop_unsupported=drop_unsupported,
+        endpoint=endpoint,
+        provider=options.provider,
+    )
     with _read_twice(source) as readable:
         pattern = options.provider.custom_id_pattern or target.id_pattern
         settings["ids"] = IdRenamer(pattern, _ids_like_new_ones(readable, options.max_line))

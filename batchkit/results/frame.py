@@ -87,6 +87,9 @@ def columns(
     data["prompt_tokens"] = table.prompt_tokens
     data["completion_tokens"] = table.completion_tokens
     data["total_tokens"] = table.total_tokens
+    # parts of prompt_tokens, where the provider reports them (read from a cache, written to one)
+    data["cached_tokens"] = table.cached_tokens
+    data["cache_write_tokens"] = table.cache_write_tokens
     data["error_code"] = table.error_code
     data["error_message"] = table.error_message
     if embedding is None:

@@ -118,6 +118,8 @@ class Placing:
         """One result, read from result file `file_number` (see `file_number`)."""
         table, requests = self.table, self.requests
         row = requests.index.get(record.custom_id)
+        if row is None:  # a request without an id, joined by the request the result echoes (Vertex)
+            row = requests.echo_row(record.custom_id, lambda r: table.status[r] != MISSING)
         if row is None:
             self.report.orphans.append(
                 Orphan(record.custom_id, Located(record.file, record.line, record.status))
@@ -220,6 +222,8 @@ def tally(table: ResultTable, report: MergeReport) -> None:
     report.prompt_tokens += table.total("prompt_tokens")
     report.completion_tokens += table.total("completion_tokens")
     report.total_tokens += table.total("total_tokens")
+    report.cached_tokens += table.total("cached_tokens")
+    report.cache_write_tokens += table.total("cache_write_tokens")
 
 
 def failures(requests: RequestIndex, table: ResultTable) -> Iterator[tuple[int, tuple]]:
@@ -252,6 +256,11 @@ def join_inputs(
     inputs, results, report = merge_files(inputs, results)
     origins = find_origins(results, report.notes)
     requests = index_requests(inputs, report, progress, hash_lines=bool(origins))
+    if requests.echoed:
+        notes.append(
+            f"note: {requests.echoed:,} request(s) without an id are named line-N after their line and joined "
+            "to the results that echo them (by the request each echoes, not by position)"
+        )
     if id_map is not None:
         found = requests.alias(read_id_map(id_map))
         report.notes.append(f"note: {found:,} request(s) also found by the ids in {source_name(id_map)}")

@@ -39,7 +39,7 @@ EXPIRED = "expired"
 CANCELED = "canceled"
 MISSING = "missing"
 STATUSES = (OK, HTTP_ERROR, BATCH_ERROR, EXPIRED, CANCELED, MISSING)
-TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
+TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "cache_write_tokens")
 MAX_TOKENS = 2**32  # per request: far past any context, and sums of millions of rows stay within 64 bits
 MAX_SCORES = 1_000_000  # an index past this is not a document's place (the array would be absurd)
 EXPIRED_CODE = "batch_expired"
@@ -53,7 +53,9 @@ FileEmit = Callable[[str, Finding], None]
 class ResultRecord:
     """One result line, normalised. `contents` holds every choice's text (index order); `content` is
     the first. `tool_calls` is the first choice's tool calls as a JSON string. `created` is the
-    response's Unix timestamp as an int (strings are converted), used to tell the newest result."""
+    response's Unix timestamp as an int (strings are converted), used to tell the newest result.
+    Tokens as OpenAI counts them: `prompt_tokens` all of the prompt, `cached_tokens` (read from a cache)
+    and `cache_write_tokens` (written to one) parts of it, where the provider reports them."""
 
     custom_id: str
     status: str
@@ -65,6 +67,8 @@ class ResultRecord:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
+    cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
     error_code: str | None = None
     error_message: str | None = None
     embedding: list | None = None
@@ -194,6 +198,8 @@ INT_PATHS = {
     "prompt_tokens": "/response/body/usage/prompt_tokens",
     "completion_tokens": "/response/body/usage/completion_tokens",
     "total_tokens": "/response/body/usage/total_tokens",
+    "cached_tokens": "/response/body/usage/prompt_tokens_details/cached_tokens",
+    "cache_write_tokens": "/response/body/usage/prompt_tokens_details/cache_write_tokens",
 }
 INT_MIN, INT_MAX = -(2**63) + 1, 2**63 - 1  # a 64-bit column; -2**63 marks "no value"
 
@@ -221,9 +227,7 @@ def _read_body(body: dict, record: ResultRecord, bad) -> None:
     record.created = timestamp(body.get("created", body.get("created_at")))
     usage = body.get("usage")
     if type(usage) is dict:
-        record.prompt_tokens = as_int(usage.get("prompt_tokens", usage.get("input_tokens")))
-        record.completion_tokens = as_int(usage.get("completion_tokens", usage.get("output_tokens")))
-        record.total_tokens = as_int(usage.get("total_tokens"))
+        _read_usage(usage, record)
     choices = body.get("choices")
     if type(choices) is list:
         _read_choices(choices, record, bad)
@@ -265,6 +269,17 @@ def _read_scores(items: list, field: str, record: ResultRecord) -> bool:
     ordered = [scores.get(i) for i in range(max(scores) + 1)]
     record.contents = (orjson.dumps(ordered[0] if len(ordered) == 1 else ordered).decode(),)
     return True
+
+
+def _read_usage(usage: dict, record: ResultRecord) -> None:
+    """Chat's `prompt_tokens_details`, or Responses' `input_tokens_details`."""
+    record.prompt_tokens = as_int(usage.get("prompt_tokens", usage.get("input_tokens")))
+    record.completion_tokens = as_int(usage.get("completion_tokens", usage.get("output_tokens")))
+    record.total_tokens = as_int(usage.get("total_tokens"))
+    details = usage.get("prompt_tokens_details", usage.get("input_tokens_details"))
+    if type(details) is dict:
+        record.cached_tokens = as_int(details.get("cached_tokens"))
+        record.cache_write_tokens = as_int(details.get("cache_write_tokens"))
 
 
 def _deep(value, path: str, bad) -> bool:
@@ -332,8 +347,7 @@ def _error_fields(body_error, top_error, status_code: int | None) -> tuple[str |
             continue
         if type(source) is not dict:
             continue
-        if type(source.get("error")) is dict:
-            source = source["error"]
+        source = _innermost(source)
         raw_code = source.get("code")
         if code is None and type(raw_code) is str and raw_code:
             code = raw_code
@@ -345,6 +359,21 @@ def _error_fields(body_error, top_error, status_code: int | None) -> tuple[str |
     if code is None and status_code is not None and not 200 <= status_code < 300:
         code = str(status_code)
     return code, message
+
+
+def _innermost(error: dict) -> dict:
+    """The error object inside its wrappings: `{"error": {…}}` (vLLM), and a `message` that is itself an
+    error body (Azure: `{"code": null, "message": {"error": {"code": "BadRequest", "message": …}}}`)."""
+    for _ in range(4):  # a few levels; hostile nesting is not followed further
+        inner = error.get("error")
+        message = error.get("message")
+        if type(inner) is dict:
+            error = inner
+        elif type(message) is dict:
+            error = message
+        else:
+            break
+    return error
 
 
 def _text(content, path: str, bad) -> str | None:

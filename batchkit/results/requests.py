@@ -12,9 +12,10 @@ from typing import NamedTuple
 
 import orjson
 
+from ..words import Text, Words
 from ..errors import InputError
 from ..findings import WARNING, Finding
-from ..formats import Request, read_requests
+from ..formats import LINE_ID, Request, read_requests
 from ..lines import open_binary, source_name
 from ..remote import line_hash as stable_line_hash
 from .parsed import Expected, request_schema
@@ -63,6 +64,8 @@ class RequestIndex:
         self.index: dict[str, int] = {}
         self.extra_rows: dict[str, list[int]] = {}  # custom_id → further rows whose line differs
         self.endpoints: set[str] = set()
+        self.echoed = 0  # requests without an id, named by their line and joined by the request echoed
+        self.echoes: dict[str, list[int]] = {}  # Dialect.echo_key → rows of the requests it names
         self._models: dict[str, str] = {}  # one string object per model name
         self.expected: list[Expected] = []  # distinct answer schemas the requests asked for
         self.expected_at = array("i")  # row → index into `expected`, -1 when it asked for none
@@ -124,6 +127,26 @@ class RequestIndex:
     def dialect_of(self, row: int) -> str | None:
         return self.dialects[self.file_index[row]]
 
+    def add_unnamed(self, request: Request, key: str, emit) -> None:
+        """A request without an id, of a format whose results echo the request: named `line-N` after its
+        line, and found by `key` (Dialect.echo_key), which the result that echoes it carries."""
+        request.id = LINE_ID.format(request.line)
+        self.add(request, emit)
+        self.echoed += 1
+        self.echoes.setdefault(key, []).append(self.index[request.id])
+
+    def names(self, custom_id: str, row: int) -> bool:
+        """Whether a result of `custom_id` belongs to row `row`: its id, or the key of the request it echoes."""
+        return self.ids[row] == custom_id or row in self.echoes.get(custom_id, ())
+
+    def echo_row(self, key: str, holds: Callable[[int], bool]) -> int | None:
+        """The row a result echoing the request `key` belongs to: the first such request that `holds`
+        no result yet (the same request asked twice takes two answers in turn), else the last."""
+        rows = self.echoes.get(key)
+        if not rows:
+            return None
+        return next((row for row in rows if not holds(row)), rows[-1])
+
     def alias(self, id_map: dict[str, str | None]) -> int:
         """Lets results name requests by the ids a conversion wrote (`id_map`: written → original id);
         returns how many requests can now be found so."""
@@ -163,15 +186,22 @@ def index_requests(
         requests.content_hashes = array("Q")
     for path in paths:
         requests.files.append(source_name(path))
-        requests.dialects.append(read_input(path, report, requests.add, progress))
+        requests.dialects.append(read_input(path, report, requests.add, progress, requests.add_unnamed))
     report.requests = len(requests)
     return requests
 
 
-def read_input(path, report: MergeReport, add: Callable[[Request, Emit], None], progress=None) -> str | None:
-    """Every request line of one input file with a usable id, handed to `add(request, emit)`; lines
-    without one and other problems go to the report. Returns the line format of its first request. A
-    file of result lines, or one without a request line, is an InputError naming it."""
+def read_input(
+    path,
+    report: MergeReport,
+    add: Callable[[Request, Emit], None],
+    progress=None,
+    add_unnamed: Callable[[Request, bytes, Emit], None] | None = None,
+) -> str | None:
+    """Every request line of one input file with a usable id, handed to `add(request, emit)`; with
+    `add_unnamed`, a request without an id whose results echo it (Vertex) is handed to it with the key it
+    is found by; lines without either and other problems go to the report. Returns the line format of its
+    first request. A file of result lines, or one without a request line, is an InputError naming it."""
     name = source_name(path)
 
     def emit(finding: Finding) -> None:
@@ -186,7 +216,8 @@ def read_input(path, report: MergeReport, add: Callable[[Request, Emit], None], 
     with open_binary(path, progress and functools.partial(progress, "requests")) as stream:
         for request in read_requests(stream, emit, stats=stats, results=result_line):
             counts["requests"] += 1
-            if not request.id:
+            key = request.format.echo_key(request.body) if request.id is None and add_unnamed else None
+            if not request.id and key is None:
                 absent = request.format.id_of(orjson.loads(request.raw)) is None
                 code = "missing-field" if absent else "wrong-type"
                 message = f"request has no usable {request.format.id_name}, so no result can be joined to it"
@@ -194,13 +225,22 @@ def read_input(path, report: MergeReport, add: Callable[[Request, Emit], None], 
                 continue
             counts["added"] += 1
             dialect = dialect or request.format.name
-            add(request, emit)
+            if key is None:
+                add(request, emit)
+            else:
+                add_unnamed(request, key, emit)
     if not stats.get("content", True):
         emit(Finding("empty-file", "the input file has no requests", None, severity=WARNING))
     elif counts["results"] and not counts["requests"]:
         raise InputError(
-            f"{name}: holds result lines (response/error), not requests: give the batch file as the "
-            "input and the result files as the results"
+            Text(
+                f"{name}: holds result lines (response/error), not requests: ",
+                Words(
+                    "give the batch file as the input and the result files as the results",
+                    "give the batch file first and the result files after --results "
+                    "(merge BATCH.jsonl -r OUTPUT.jsonl …)",
+                ),
+            )
         )
     elif not counts["added"]:
         lines = stats.get("lines", 0)

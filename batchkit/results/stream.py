@@ -112,7 +112,7 @@ class StreamedMerge:
             return None
         files = LineFiles([self.paths[name] for name in self.table.files])
         try:
-            part = read_back(self.table, self.requests.ids, files, row, row + 1)
+            part = read_back(self.table, self.requests, files, row, row + 1)
         finally:
             files.close()
         return part.embedding[0]
@@ -129,7 +129,7 @@ class StreamedMerge:
         try:
             for start in range(0, max(table.rows, 1), rows):
                 stop = min(start + rows, table.rows)
-                part = read_back(table, requests.ids, files, start, stop)
+                part = read_back(table, requests, files, start, stop)
                 ids, models = requests.ids[start:stop], requests.models[start:stop]
                 part_requests = _SliceRequests(ids, models, requests.endpoints)
                 yield part_requests, part, {"choices": choices, "embedding": embedding, "stale": stale}

@@ -76,6 +76,7 @@ def _check_range(args, progress: BytesRead | None = None) -> dict:
         "warnings": s.warnings,
         "models": s.models,
         "endpoints": s.endpoints,
+        "bodies": s.bodies,
         "has_content": validator.has_content,
         "hashes": validator.rules.ids.hashes,
     }
@@ -93,6 +94,7 @@ def _merge(report: Report, result: dict, line_base: int) -> None:
     summary.requests += result["requests"]
     summary.models.update(result["models"])
     summary.endpoints.update(result["endpoints"])
+    summary.bodies.update(result["bodies"])
 
 
 def validate_parallel(

@@ -11,10 +11,10 @@ from functools import partial
 
 from .. import schemas
 from ..findings import Finding
-from ..formats import OPENAI, Dialect, Request
+from ..formats import OPENAI, SYNONYMS, Dialect, Request
 from ..providers import Provider, id_rule
-from .explain import did_you_mean, field_name, pointer
-from .strict import check_structured_output
+from .explain import did_you_mean, explain, field_name, pointer
+from .strict import check_schema_validity, check_structured_output
 
 Emit = Callable[[Finding], None]
 
@@ -113,6 +113,18 @@ BODY_RULES += tuple(
     )
     for name in ("response_format", "text", "tools")
 )
+# Every JSON Schema a body carries must be one (a Gemini-style `"type": "OBJECT"` is not).
+BODY_RULES += tuple(
+    BodyRule(
+        "invalid-json-schema",
+        (name,),
+        check=lambda number, body, emit, provider, field=name: check_schema_validity(
+            number, body, emit, field
+        ),
+    )
+    for name in ("response_format", "text", "tools")
+)
+
 # Message roles whose lines need a rule (tool-call pairing).
 RULE_ROLES = frozenset({"tool"})
 
@@ -210,9 +222,11 @@ class LineRules:
         first_model: tuple[str, int] | None = None,
         first_endpoint: tuple[str, int] | None = None,
         dialect: Dialect = OPENAI,
+        job_model: str | None = None,
     ):
         self.provider = provider
         self.dialect = dialect
+        self.job_model = job_model  # the model a line that names none goes to (Bedrock)
         self.id_rule = provider.custom_id_pattern or dialect.id_pattern
         self.id_match = id_rule(self.id_rule).match if self.id_rule else None
         self.allowed = frozenset(provider.endpoints) if provider.endpoints is not None else None
@@ -233,6 +247,33 @@ class LineRules:
         checked = self.dialect.checked_body(request)
         if checked is not None and checked[1]:
             self._body(number, *checked, emit)
+        for finding in self.dialect.body_findings(request, self.job_model):
+            emit(finding)
+        own = self.provider.body_schema(self.dialect.name, request.endpoint)
+        if own is not None:
+            self._own_body(number, own, request.body, emit)
+
+    def _own_body(self, number: int, schema: str, body: dict, emit: Emit) -> None:
+        """The body under the provider's own body schema. A field it does not name is an error where the
+        schema is closed (the provider refuses it: Mistral's 422 extra_forbidden), else a warning."""
+        at = (self.dialect.body_field,)
+        closed = schemas.load(schema).get("additionalProperties", True) is False
+        for finding in explain(schemas.validator(schema).iter_errors(body), number, at):
+            if not (closed and finding.code == "unknown-field"):  # said per field below
+                emit(finding)
+        known, title = schemas.known_properties(schema), schemas.load(schema)["title"]
+        for key in sorted(body.keys() - known):
+            hint = (
+                f"; it is `{SYNONYMS[key]}` there (`batchkit convert` renames it)"
+                if SYNONYMS.get(key) in known
+                else ""
+            )
+            if closed:
+                message = f"`{field_name(key)}` is not a {title} field: {self.provider.name} refuses it{hint}"
+                emit(Finding("unsupported-field", message, number, pointer((*at, key))))
+            else:
+                message = f"`{field_name(key)}` is not a {title} field{hint or did_you_mean(key, known)}"
+                emit(Finding("unknown-field", message, number, pointer((*at, key))))
 
     def check_id_url_model(
         self, number: int, custom_id: str | None, url: str | None, model: str | None, emit: Emit
@@ -291,6 +332,12 @@ class LineRules:
                             pointer(("body", key)),
                         )
                     )
+        for field, least in self.provider.body_minimums:  # fastpath.with_minimums sends such lines here
+            value = body.get(field)
+            own = _schema_minimum(schema, field)  # below the schema's own bound, the schema reports it
+            if _int(value) and value < least and (own is None or value >= own):
+                message = f"`{field}` is {value}; {self.provider.name} takes at least {least}"
+                emit(Finding("out-of-range", message, number, f"/body/{field}"))
         for rule in BODY_RULES:
             if not all(f in body for f in rule.fields):
                 continue
@@ -321,6 +368,11 @@ class LineRules:
             if content in ("", []) and not (role == "assistant" and message.get("tool_calls")):
                 text = f"message {i} ({role}) has empty content"
                 emit(Finding("empty-content", text, number, f"/body/messages/{i}/content"))
+
+
+def _schema_minimum(schema: str | None, field: str):
+    node = schemas.load(schema).get("properties", {}).get(field, {}) if schema is not None else {}
+    return node.get("minimum")
 
 
 def unknown_body_field(key: str, schema: str, known) -> str:

@@ -31,7 +31,7 @@ from ..lines import (
 from ..options import Options
 from ..providers import Provider, get_provider
 from .explain import explain, label, pointer
-from .fastpath import DECODE_ERRORS, UNSET, decoder_for, value_checker
+from .fastpath import DECODE_ERRORS, UNSET, decoder_for, value_checker, with_minimums
 from .rules import ExactIds, HashedIds, LineRules
 
 INT64 = (-(2**63), 2**64 - 1)  # the integers a JSON line can carry (signed or unsigned 64-bit)
@@ -45,25 +45,29 @@ def _is_valid(schema: str):
     import jsonschema_rs
 
     registry = jsonschema_rs.Registry([(s["$id"], s) for s in schemas.all_schemas().values()])
-    return jsonschema_rs.validator_for(schemas.load(schema), registry=registry).is_valid
+    return jsonschema_rs.validator_for(schemas.root(schema), registry=registry).is_valid
 
 
-def schema_findings(number: int | None, obj, dialect: Dialect = OPENAI) -> list[Finding]:
-    """The line schema's findings for one line of `dialect` (empty when it is valid).
+def schema_findings(
+    number: int | None, obj, dialect: Dialect = OPENAI, schema: str | None = None
+) -> list[Finding]:
+    """The line schema's findings for one line of `dialect` (empty when it is valid); `schema` when given
+    is the one the line is read under (a Bedrock line's, by its model family).
 
     A line nested deeper than MAX_DEPTH is one `too-deep` finding, valid or not: no job reads it. A line
     the schema rejects always gets at least one finding: a generic `schema` one when the explanation finds
     nothing.
     """
+    schema = schema or dialect.schema
     if nesting(obj, MAX_DEPTH) > MAX_DEPTH:
         return [too_deep_finding(number)]
     try:
-        if _is_valid(dialect.schema)(obj):
+        if _is_valid(schema)(obj):
             return []
     except (ValueError, OverflowError, RecursionError):
         pass  # a value jsonschema-rs cannot take in: python-jsonschema decides and explains
     try:
-        findings = explain(schemas.validator(dialect.schema).iter_errors(obj), number)
+        findings = explain(schemas.validator(schema).iter_errors(obj), number)
     except RecursionError:
         return [too_deep_finding(number)]
     if not findings:
@@ -81,14 +85,23 @@ def repeated_key_finding(number: int | None, where: tuple) -> Finding:
     return Finding("duplicate-key", message, number, pointer(where))
 
 
+# Members whose value is a JSON Schema the user wrote (a tool's parameters, a response schema): its
+# numbers are the schema's own (`maximum: 1e20` is a fine keyword), not request fields with 64-bit bounds.
+USER_SCHEMA_MEMBERS = frozenset(
+    "parameters schema input_schema responseSchema response_schema responseJsonSchema response_json_schema "
+    "parametersJsonSchema parameters_json_schema".split()
+)
+
+
 def wide_integer(value) -> tuple | None:
     """Where the first integer wider than 64 bits is in `value` (a Python object that never went
-    through JSON, which cannot carry one), as a tuple of keys; else None."""
+    through JSON, which cannot carry one), as a tuple of keys; else None. User schemas are passed over
+    (USER_SCHEMA_MEMBERS)."""
     stack = [(value, ())]
     while stack:
         item, where = stack.pop()
         if type(item) is dict:
-            stack.extend((v, (*where, k)) for k, v in reversed(item.items()))
+            stack.extend((v, (*where, k)) for k, v in reversed(item.items()) if k not in USER_SCHEMA_MEMBERS)
         elif type(item) is list:
             stack.extend((v, (*where, i)) for i, v in reversed(list(enumerate(item))))
         elif type(item) is int and not INT64[0] <= item <= INT64[1]:
@@ -140,7 +153,7 @@ class Validator:
             file, self.provider.name, max_findings=max_findings, strict=strict or options.strict
         )
         self.rules = LineRules(
-            rules_provider, _ids_kept(ids, self.dialect), first_model, first_endpoint, self.dialect
+            rules_provider, _ids_kept(ids, self.dialect), first_model, first_endpoint, self.dialect, options.model
         )
         self.max_line = max_line_bytes or options.max_line
         self._has_content = False
@@ -171,10 +184,20 @@ class Validator:
         if raw is not None and self.checks_repeats:
             for where in repeated_keys(raw):
                 add(repeated_key_finding(number, where))
-        for finding in schema_findings(number, obj, self.dialect):
+        said = set()
+        schema, body = self.dialect.line_schema(obj, self.rules.job_model)
+        if body is not None:
+            summary.bodies[body] += 1
+        for finding in schema_findings(number, obj, self.dialect, schema):
             add(finding)
+            said.add((finding.code, finding.path))
+
+        def add_new(finding: Finding) -> None:  # a rule (a provider's body schema) may say it again
+            if (finding.code, finding.path) not in said:
+                add(finding)
+
         request = self.dialect.read(obj, number)
-        self.rules.check(number, obj, request, add)
+        self.rules.check(number, obj, request, add_new)
         if request.endpoint is not None:
             summary.endpoints[request.endpoint] += 1
         if request.model is not None:
@@ -209,6 +232,7 @@ class Validator:
         reader, summary = self._reader, self.report.summary
         decode, keys, urls, pairs_needing_rules, valued = decoder_for(self.dialect)
         clean = self._clean_value
+        keys = self._keys(keys, urls, pairs_needing_rules, valued)
         fast_limit = min(self.max_line, READ_CHUNK - 1)  # a longer line may be only the start of one
         remember, hash_of, allowed = self._inline_ids()
         check_keys, add = self.rules.check_id_url_model, self.report.add
@@ -273,6 +297,17 @@ class Validator:
                 self._check_value = value_checker(self.provider)
             verdict = self._verdicts[key] = self._check_value(schema, field, raw)
         return verdict
+
+    def _keys(self, keys, urls: dict, pairs: tuple, valued: dict):
+        """The fast path's keys function for this provider's lines (None: OpenAI lines read in the hot loop).
+        A provider's own body schema is read on the reference path; its body minimums need a look at each
+        OpenAI body."""
+        provider = self.rules.provider
+        if any(d == self.dialect.name for d, _, _ in provider.body_schemas):
+            return _reference_only
+        if provider.body_minimums and self.dialect is OPENAI:
+            return with_minimums(urls, pairs, provider.body_minimums, valued, self._clean_value)
+        return keys
 
     def _inline_ids(self):
         """(append a hash, the hash, endpoints allowed) when the common rules are checked in the hot loop
@@ -372,6 +407,10 @@ def wrong_dialect(dialect: Dialect, provider: Provider, file: str | None = None)
         f"lines (`batchkit convert {name} -o OUT --provider {provider.name}`)"
     )
     return Finding("wrong-dialect", message, None)
+
+
+def _reference_only(line) -> None:
+    return None
 
 
 def _counting(stream):

@@ -176,11 +176,12 @@ def _place(code: str, parts: list[str]) -> tuple[str, str | None, str | None] | 
         return "duplicate_custom_id", "custom_id", None
     if code == "streaming-unsupported":
         return "streaming_unsupported", "body.stream", None
+    if len(parts) == 1 and parts[0] in LINE_FIELDS and code == "missing-field":
+        # a line without its url is a missing parameter, like one without custom_id, method or body
+        return "missing_required_parameter", parts[0], missing_message(parts[0])
     if code in ("unsupported-endpoint", "mixed-endpoint") or parts[:1] == ["url"]:
         return "invalid_url", "url", WRONG_URL_MESSAGE
     if len(parts) == 1 and parts[0] in LINE_FIELDS:
-        if code == "missing-field":
-            return "missing_required_parameter", parts[0], missing_message(parts[0])
         return "invalid_request", parts[0], None
     if not parts:  # the line as a whole (not an object of the right shape)
         return "invalid_request", None, None
