@@ -35,7 +35,11 @@ def nested(levels: int):
 def tool_line(depth: int, custom_id: str = "r1", model: str = "gpt-4o-mini") -> dict:
     """A chat request with a tool whose parameters make the line nest exactly `depth` levels (the line's
     own object counted)."""
-    parameters = {"type": "object", "properties": {}, "default": None}  # a keyword every format's schemas take
+    parameters = {
+        "type": "object",
+        "properties": {},
+        "default": None,
+    }  # a keyword every format's schemas take
     line = {
         "custom_id": custom_id,
         "method": "POST",

@@ -35,7 +35,9 @@ def resolve_target(
         base_url = own_address or profile.base_url
         if not base_url:
             raise UsageError(
-                Text(f"provider {profile.name!r} has no known address; pass ", Option("base_url", Meta("URL")))
+                Text(
+                    f"provider {profile.name!r} has no known address; pass ", Option("base_url", Meta("URL"))
+                )
             )
     base_url = _without_sdk_path(profile, base_url.rstrip("/"))
     # A key is required when the variable was named, when talking to the provider's own service, or for a

@@ -257,7 +257,7 @@ def join_inputs(
     origins = find_origins(results, report.notes)
     requests = index_requests(inputs, report, progress, hash_lines=bool(origins))
     if requests.echoed:
-        notes.append(
+        report.notes.append(
             f"note: {requests.echoed:,} request(s) without an id are named line-N after their line and joined "
             "to the results that echo them (by the request each echoes, not by position)"
         )

@@ -12,12 +12,12 @@ from typing import NamedTuple
 
 import orjson
 
-from ..words import Text, Words
 from ..errors import InputError
 from ..findings import WARNING, Finding
 from ..formats import LINE_ID, Request, read_requests
 from ..lines import open_binary, source_name
 from ..remote import line_hash as stable_line_hash
+from ..words import Text, Words
 from .parsed import Expected, request_schema
 from .report import MergeReport
 

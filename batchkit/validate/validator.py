@@ -153,7 +153,12 @@ class Validator:
             file, self.provider.name, max_findings=max_findings, strict=strict or options.strict
         )
         self.rules = LineRules(
-            rules_provider, _ids_kept(ids, self.dialect), first_model, first_endpoint, self.dialect, options.model
+            rules_provider,
+            _ids_kept(ids, self.dialect),
+            first_model,
+            first_endpoint,
+            self.dialect,
+            options.model,
         )
         self.max_line = max_line_bytes or options.max_line
         self._has_content = False
