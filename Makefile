@@ -11,7 +11,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[server,dev,dask,anthropic,gemini,mistral]'
+	$(BIN)/python -m pip install -q -e '.[server,dev,dask,anthropic,gemini,mistral,vertex,bedrock]'
 	touch $(STAMP)
 
 # Two workers (the machines have two cores); whole files per worker, since several start one server per

@@ -1,39 +1,141 @@
-"""Files that appear whole or not at all: written to a temporary file beside the target, then renamed."""
+"""Files that appear whole or not at all: written to a temporary part file beside the target, then renamed.
+
+A part is named `.NAME.PID.RANDOM.part` (NAME the target's, PID the writer's process). Whatever stops a
+write (an error, a full disk or a file size limit, Ctrl-C or SIGTERM, which the CLI turns into Ctrl-C)
+removes its part; a part that a killed process left behind is removed by the next write of the same
+target, once no process of that PID is running.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
+import signal
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from .errors import InputError
+
+# Write failures that say the target cannot be written at all (a disk, quota or file size limit, a
+# folder batchkit may not write in): one line naming the file, never a traceback.
+UNWRITABLE = {errno.EFBIG, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def cannot_write(path: str | os.PathLike, error: OSError) -> InputError:
+    """The one-line error for a file batchkit could not write: the folder, the file and the cause."""
+    path = Path(path)
+    return InputError(f"{path.parent}: cannot write {path.name} there: {error.strerror or error}")
+
+
+def new_part(path: str | os.PathLike) -> tuple[int, Path]:
+    """An open descriptor and the path of a new part file for `path` (its mode: `new_file_mode`), after
+    removing the parts dead writers of `path` left; an InputError when the folder cannot be written."""
+    path = Path(path)
+    remove_stale_parts(path)
+    try:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".part")
+    except OSError as e:
+        raise cannot_write(path, e) from None
+    os.fchmod(fd, new_file_mode(path))  # mkstemp makes 0600; give what a plain open() would
+    return fd, Path(name)
+
+
+def remove_stale_parts(path: Path) -> list[Path]:
+    """Remove the part files of `path` whose writing process is no longer running; returns them."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[^.]+\.part")
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(path.parent):
+            found = pattern.fullmatch(entry.name)
+            if found and not _running(int(found.group(1))):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # this process: a writer of the same target may be open here
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists but is not ours to signal
+        return True
+    return True
+
+
+def discard_part(part: Path, file=None) -> None:
+    """Close `file` (its unwritten buffer may fail again: ignored) and remove the part, whatever happens."""
+    try:
+        if file is not None:
+            with contextlib.suppress(OSError):
+                file.close()
+    finally:
+        part.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM held back until the block ends (then they act): for making a part file and
+    recording it as one step, so an interruption can never come between the two and leave it unknown."""
+    if not hasattr(signal, "pthread_sigmask"):  # not POSIX
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """A temporary path beside `path`; renamed over it when the block ends without error, else removed."""
+    """A part path beside `path`; renamed over it when the block ends without error, else removed. A full
+    disk or a size limit met while writing it is an InputError naming `path`."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    tmp = Path(tmp)
-    os.chmod(tmp, new_file_mode(path))  # mkstemp makes 0600; give what a plain open() would
+    tmp = None
     try:
+        with signals_held():
+            fd, tmp = new_part(path)
+            os.close(fd)
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as e:
+        if tmp is not None:
+            discard_part(tmp)
+        if isinstance(e, OSError) and e.errno in UNWRITABLE:
+            raise cannot_write(path, e) from None
         raise
 
 
 def new_file_mode(path: Path) -> int:
-    """The mode a file written at `path` gets: that of the file being replaced, else what a plain open()
-    would give (0666 less the umask). The one place the umask is read (mkstemp files start at 0600)."""
+    """The mode a file written at `path` gets: that of the regular file being replaced, else what a plain
+    open() would give (0666 less the umask) — never the mode of what a symlink at `path` points to (a
+    link to /dev/null would make it 0666). The one place the umask is read (mkstemp files start at 0600)."""
     try:
-        return path.stat().st_mode & 0o777
+        status = os.lstat(path)
     except OSError:
-        umask = os.umask(0)  # the only way to read it: set it, then put it back
-        os.umask(umask)
-        return 0o666 & ~umask
+        status = None
+    if status is not None and stat.S_ISREG(status.st_mode):
+        return status.st_mode & 0o777
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process's umask: from /proc where there is one (reading it so changes nothing), else by
+    setting it and putting it back."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        with open("/proc/self/status") as status:
+            return int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 @contextlib.contextmanager
@@ -41,6 +143,11 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None
     """Open a file that appears at `path` whole (flushed and synced) or not at all."""
     with atomic_path(path) as tmp:
         with open(tmp, mode, encoding=encoding) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
+            try:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            except BaseException:
+                with contextlib.suppress(OSError):  # closing would write the unwritten buffer again
+                    f.close()
+                raise

@@ -19,7 +19,9 @@ CODES: dict[str, str] = {
     "blank-line": WARNING,
     "invalid-json": ERROR,
     "json-array-file": ERROR,
+    "json-objects-spread": ERROR,
     "not-an-object": ERROR,
+    "duplicate-key": ERROR,
     # schema, by failing keyword
     "missing-field": ERROR,
     "wrong-type": ERROR,
@@ -49,6 +51,11 @@ CODES: dict[str, str] = {
     "strict-schema-keyword": ERROR,
     "strict-schema-limit": ERROR,
     "json-mode-without-json": ERROR,
+    "invalid-json-schema": ERROR,
+    # a Messages body sent to a Claude model (formats/claude.py)
+    "deprecated-parameter": ERROR,
+    "conflicting-sampling": WARNING,
+    "trailing-whitespace": ERROR,
     # validate: bounds on what is read and explained
     "line-too-long": ERROR,
     "too-deep": ERROR,
@@ -106,6 +113,7 @@ class Summary:
     warnings: int = 0
     models: Counter = field(default_factory=Counter)
     endpoints: Counter = field(default_factory=Counter)
+    bodies: Counter = field(default_factory=Counter)  # the body each line was read as, where it varies
 
     def to_dict(self) -> dict:
         return {
@@ -116,6 +124,7 @@ class Summary:
             "warnings": self.warnings,
             "models": dict(sorted(self.models.items())),
             "endpoints": dict(sorted(self.endpoints.items())),
+            "bodies": dict(sorted(self.bodies.items())),
         }
 
 

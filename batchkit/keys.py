@@ -1,21 +1,62 @@
-"""API keys: read from the environment variable a user names, and kept out of everything batchkit writes."""
+"""API keys: read from the environment variable a user names, and kept out of everything batchkit writes.
+
+A key may come back from a server in any encoding: plain, JSON-escaped (`\\u0073\\u006b…`), URL-encoded
+(`%73%6B…`), HTML entities, or inside the base64 of an HTTP Basic `user:key`. `redact` removes each of
+them from text; `redact_json` from every string of a parsed JSON value (decoded first, so an escape that
+JSON itself undoes cannot hide the key).
+"""
 
 from __future__ import annotations
 
+import base64
+import functools
 import os
 import re
 
 from .errors import UsageError
+from .words import Option, Text
+
+# What an environment variable's name may be (POSIX: letters, digits, underscore; no leading digit).
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+KEY_SHAPED_FROM = 24  # characters: a "name" this long that mixes cases and digits is a pasted key
 
 
-def key_from_env(variable: str | None) -> str | None:
+API_KEY_ENV = Option("api_key_env")
+
+
+def check_variable(variable: str, option: Option | str = API_KEY_ENV) -> str:
+    """`variable` when it can name an environment variable; a UsageError that never repeats it when it
+    looks like a key pasted where the variable's name belongs."""
+    if not _VARIABLE.fullmatch(variable) or _key_shaped(variable):
+        raise UsageError(
+            Text(
+                option,
+                " takes the name of the environment variable that holds the key (like OPENAI_API_KEY), not the "
+                "key itself; what was given is not a variable name (it is not shown here): export the key in a "
+                "variable and name that",
+            )
+        )
+    return variable
+
+
+def _key_shaped(name: str) -> bool:
+    return (
+        len(name) >= KEY_SHAPED_FROM
+        and any(c.islower() for c in name)
+        and any(c.isupper() for c in name)
+        and any(c.isdigit() for c in name)
+    )
+
+
+def key_from_env(variable: str | None, option: Option | str = API_KEY_ENV) -> str | None:
     """The API key held by the environment variable `variable` (None when no variable is named); a named
-    variable that is not set is a UsageError, never a request sent without the key."""
+    variable that is not set is a UsageError, never a request sent without the key. `option` is how
+    messages name the setting (`--api-key-env` for the server)."""
     if not variable:
         return None
-    key = os.environ.get(variable)
+    key = os.environ.get(check_variable(variable, option))
     if not key:
-        raise UsageError(f"environment variable {variable} (api_key_env=) is not set")
+        raise UsageError(Text(f"environment variable {variable} (", option, ") is not set"))
     return key
 
 
@@ -26,12 +67,63 @@ _CREDENTIAL = re.compile(
     r"""((?:authorization|x-api-key|api-key)\\*["']?\s*[:=]\s*\\*["']?)[^"'\\\r\n,;}]+""", re.IGNORECASE
 )
 _BEARER = re.compile(r"""(bearer\s+)[^\s"'\\,;}]+""", re.IGNORECASE)
+BASE64_CORE_FROM = 8  # characters of a key's base64 that must match: fewer would match unrelated text
+_BASE64_CHARS = {"+": r"[A-Za-z0-9+/]", "-": r"[A-Za-z0-9_-]"}
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """`text` without credential header values, bearer tokens or any of `secrets` (the configured key)."""
+    """`text` without credential header values, bearer tokens or any of `secrets` (the configured key) in
+    any of the encodings above."""
     for secret in secrets:
         if secret:
-            text = text.replace(secret, REDACTED)
+            text = _encoded(secret).sub(REDACTED, text)
     text = _CREDENTIAL.sub(lambda m: m.group(1) + REDACTED, text)
     return _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+def redact_json(value, secrets: tuple[str, ...] = ()):
+    """A parsed JSON value with `redact` applied to every string in it, object keys included."""
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {redact(k, secrets): redact_json(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_json(v, secrets) for v in value]
+    return value
+
+
+@functools.lru_cache(maxsize=16)
+def _encoded(secret: str) -> re.Pattern:
+    """One pattern for `secret` in every encoding: each character as itself or escaped (mixed freely),
+    or the secret inside base64 at any alignment (as in the base64 of `user:secret`)."""
+    chars = "".join(_char(c) for c in secret)
+    return re.compile("|".join([chars, *_base64_cores(secret)]))
+
+
+def _char(c: str) -> str:
+    code = ord(c)
+    escapes = [re.escape(c), "(?i:" + "".join(f"%{b:02x}" for b in c.encode()) + ")"]
+    if code < 0x10000:
+        escapes.append(rf"\\+(?i:u{code:04x})")
+    if code < 0x100:
+        escapes.append(rf"\\+(?i:x{code:02x})")
+    escapes += [f"&#0*{code};", f"&#(?i:x0*{code:x});"]
+    return r"\\*(?:" + "|".join(escapes) + ")"
+
+
+def _base64_cores(secret: str) -> list[str]:
+    """Patterns for a base64 word holding `secret`: for each of the three alignments and both alphabets,
+    the characters that depend on the secret's bytes alone, with the rest of the word around them."""
+    data = secret.encode()
+    patterns = []
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + data).decode()
+        start = -(-offset * 8 // 6)  # the first character made of the secret's bits only
+        stop = (offset + len(data)) * 8 // 6
+        core = encoded[start:stop]
+        if len(core) < BASE64_CORE_FROM:
+            continue
+        for plus, word in _BASE64_CHARS.items():
+            alphabet_core = core if plus == "+" else core.translate(str.maketrans("+/", "-_"))
+            patterns.append(f"{word}*{re.escape(alphabet_core)}{word}*=*")
+    return patterns

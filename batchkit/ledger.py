@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import sqlite3
 import time
@@ -25,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from . import paths, sqlitefile
+from . import paths, sqlitefile, words
 from .errors import InputError
 from .lines import BOM, content_lines, open_binary
 
@@ -197,6 +198,42 @@ class Name:
 
 COLUMNS = tuple(f.name for f in fields(Entry))
 UPDATABLE = frozenset(COLUMNS) - {"id", "created_at"}
+# the tables and columns a ledger at the latest schema has; a file without them is no ledger of ours
+SCHEMA = {"submissions": COLUMNS, "names": tuple(f.name for f in fields(Name))}
+# SQLite's words when a statement meets tables other than the ones the schema made
+SCHEMA_MISMATCH = re.compile(
+    r"no such (table|column)|(table|index) \S+ already exists|table \S+ has no column"
+)
+
+
+def _entry(row) -> Entry:
+    values = dict(row)
+    values["error"] = words.from_record(values["error"])
+    return Entry(**values)
+
+
+class _NotALedger(Exception):
+    """A SQLite file without the ledger's tables or columns; its message names what is missing."""
+
+
+def _version(db: sqlite3.Connection) -> int:
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+
+
+def _missing_schema(db: sqlite3.Connection) -> str | None:
+    """What of SCHEMA the database lacks ('the table names', 'the column submissions.error'), or None."""
+    for table, columns in SCHEMA.items():
+        have = _columns(db, table)
+        if not have:
+            return f"the table {table}"
+        for column in columns:
+            if column not in have:
+                return f"the column {table}.{column}"
+    return None
 
 
 class Ledger:
@@ -206,13 +243,30 @@ class Ledger:
             self._create()
         elif self.path.stat().st_size == 0:
             raise self._damaged("it is empty (0 bytes)")
-        with self._transaction(immediate=True) as db:
-            self._migrate(db)
+        try:
+            with self._transaction(immediate=True) as db:
+                self._open(db)
+        except _NotALedger as e:  # raised inside the transaction, so nothing of the migration stays
+            raise self._damaged(f"it is a SQLite file without {e}") from None
 
     # --- opening ----------------------------------------------------------------------------------------
 
     def _create(self) -> None:
         sqlitefile.create_whole(self.path, self._migrate)
+
+    def _open(self, db: sqlite3.Connection) -> None:
+        """Migrate, inside the caller's transaction, a file that has the ledger's tables; _NotALedger
+        (naming what it lacks) for one that does not."""
+        if _version(db) and not _columns(db, "submissions"):  # past its first migration, it has this table
+            raise _NotALedger("the table submissions")
+        try:
+            self._migrate(db)
+        except sqlite3.OperationalError as e:  # a migration met a table without what its version has
+            missing = "no such" in str(e) or "has no column" in str(e)
+            raise _NotALedger(_missing_schema(db) or str(e)) if missing else e from None
+        missing = _missing_schema(db)
+        if missing:
+            raise _NotALedger(missing)
 
     def _migrate(self, db: sqlite3.Connection) -> None:
         """Apply the migrations this ledger lacks, inside the caller's (immediate) transaction."""
@@ -245,6 +299,9 @@ class Ledger:
 
     def _failure(self, error: sqlite3.DatabaseError) -> Exception:
         """What a SQLite failure means for the user; anything else (a bug) is raised as it is."""
+        name = getattr(error, "sqlite_errorname", "") or ""
+        if name == "SQLITE_ERROR" and SCHEMA_MISMATCH.match(str(error)):  # tables of another schema
+            return self._damaged(str(error))
         return sqlitefile.failure(error, self.path, "the ledger", self._damaged)
 
     def _run(self, sql: str, params=(), immediate: bool = False) -> list[sqlite3.Row]:
@@ -252,7 +309,7 @@ class Ledger:
             return db.execute(sql, params).fetchall()
 
     def _entries(self, sql: str, params=()) -> list[Entry]:
-        return [Entry(**dict(row)) for row in self._run(sql, params)]
+        return [_entry(row) for row in self._run(sql, params)]
 
     # --- submissions ------------------------------------------------------------------------------------
 
@@ -270,13 +327,15 @@ class Ledger:
                 "INSERT INTO names (submission_id, path, added_at) VALUES (?, ?, ?)",
                 (row["id"], row["path"], now),
             )
-        return Entry(**dict(row))
+        return _entry(row)
 
     def update(self, entry_id: int, **values) -> Entry:
         unknown = set(values) - UPDATABLE
         if unknown:
             raise ValueError(f"not ledger columns: {sorted(unknown)}")
         values["updated_at"] = int(time.time())
+        if "error" in values:
+            values["error"] = words.record(values["error"])  # the options it names, kept as data
         assignments = ", ".join(f"{name} = ?" for name in values)
         (entry,) = self._entries(
             f"UPDATE submissions SET {assignments} WHERE id = ? RETURNING *", (*values.values(), entry_id)

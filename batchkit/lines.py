@@ -6,6 +6,7 @@ import contextlib
 import functools
 import gzip
 import io
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import jiter
 import orjson
 
 from .errors import InputError
@@ -24,6 +26,10 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 MAX_LINE_BYTES = 64 * 2**20  # no provider takes one request this large; a longer line is never held
 READ_CHUNK = 1 << 20  # lines are read this much at a time; a longer one is joined from its pieces
 MAX_SKIP_BYTES = 128 * 2**20  # twice the longest line read: past this no batch line, and reading stops in it
+# Arrays and objects nested in one request line, the line itself counted: a deeper line is a `too-deep`
+# finding everywhere (validate, every job that reads requests, the server). orjson writes at most 255
+# levels; a line within 128 stays writable however it is wrapped (another format, a result line).
+MAX_DEPTH = 128
 PROGRESS_BYTES = 1 << 20  # bytes read between progress reports
 Emit = Callable[[Finding], None]
 # How a long read tells where it is: (bytes of the input read so far, its size, or None when unknown).
@@ -327,7 +333,8 @@ class LineReader:
     """Turns raw lines into objects, reporting what is wrong with the others.
 
     It remembers what spans lines: whether the file began with a byte-order mark or turned out to be
-    one JSON array spread over many lines. `at_file_start` is False for a reader of a later byte range.
+    one JSON array or indented objects spread over many lines. `at_file_start` is False for a reader of a
+    later byte range.
     """
 
     def __init__(self, emit: Emit, at_file_start: bool = True, holder: str | None = None):
@@ -335,7 +342,7 @@ class LineReader:
         self.at_file_start = at_file_start
         self.holder = holder  # whose line limit an overlong line breaks (a provider), for its finding
         self.seen_content = False
-        self.array_file = False
+        self.spread = False  # the file's JSON values are spread over lines: it is read as a whole, not here
 
     def parse(self, number: int, raw: bytes | Overlong) -> dict | None:
         emit = self.emit
@@ -358,21 +365,32 @@ class LineReader:
             return None
         if not self.seen_content:
             self.seen_content = True
-            stripped = raw.strip()
-            if self.at_file_start and stripped.startswith(b"[") and not _parses(stripped):
-                self.array_file = True
-                emit(
-                    Finding(
-                        "json-array-file",
-                        "the file looks like one JSON array spread over several "
-                        "lines; a batch file needs one request object per line (`batchkit fix FILE -o "
-                        "OUT.jsonl` converts it)",
-                        None,
-                    )
-                )
-        if self.array_file:
+            spread = spread_finding(raw.strip()) if self.at_file_start else None
+            if spread is not None:
+                self.spread = True
+                emit(spread)
+        if self.spread:
             return None
         return parse_line(number, raw, emit)
+
+
+def spread_finding(first: bytes) -> Finding | None:
+    """The one finding for a file whose first line opens a JSON value that later lines close: one array
+    over many lines, or objects written indented one after another (as `jq .` writes them)."""
+    if first.startswith(b"[") and not _parses(first):
+        what, code = "one JSON array spread over several lines", "json-array-file"
+    elif first == b"{":
+        what, code = (
+            "JSON objects spread over several lines each (as `jq .` writes them)",
+            "json-objects-spread",
+        )
+    else:
+        return None
+    message = (
+        f"the file looks like {what}; a batch file needs one request object per line (`batchkit fix FILE "
+        "-o OUT.jsonl` converts it)"
+    )
+    return Finding(code, message, None)
 
 
 def read_objects(
@@ -420,6 +438,102 @@ def _parses(raw: bytes) -> bool:
     return True
 
 
+def nesting(value, limit: int = MAX_DEPTH) -> int:
+    """How deeply arrays and objects nest in `value`, counted up to `limit` + 1 (no recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if type(item) is dict:
+            item = item.values()
+        elif type(item) is not list:
+            continue
+        if depth > limit:
+            return depth
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+def too_deep(value, text: bytes | str | None = None) -> bool:
+    """Whether a parsed value (a line, an answer) nests deeper than MAX_DEPTH; `text`, the JSON it was
+    read from when at hand, answers most without a walk (fewer brackets than the limit cannot nest that
+    deep)."""
+    if text is not None:
+        brackets = (b"[", b"{") if type(text) is bytes else ("[", "{")
+        if text.count(brackets[0]) + text.count(brackets[1]) <= MAX_DEPTH:
+            return False
+    return nesting(value, MAX_DEPTH) > MAX_DEPTH
+
+
+def repeated_keys(raw: bytes) -> list[tuple]:
+    """The path of every key an object of this JSON text repeats (the key last), in the order they are
+    read; empty when none does (or the text is no JSON within MAX_DEPTH). orjson and msgspec keep the last
+    of a repeated key without a word; another reader may keep the first, so the request that runs would
+    not be the one checked."""
+    try:
+        jiter.from_json(raw, catch_duplicate_keys=True)
+    except ValueError as e:
+        if "duplicate key" in str(e):
+            return _repeats(raw)
+    return []
+
+
+class _Repeats(dict):
+    """An object read from JSON text, with the keys it held more than once."""
+
+    repeated: tuple = ()
+
+
+def _pairs(pairs: list) -> dict:
+    obj = _Repeats(pairs)
+    if len(obj) < len(pairs):
+        seen: set = set()
+        obj.repeated = tuple(dict.fromkeys(k for k, _v in pairs if k in seen or seen.add(k)))
+    return obj
+
+
+def _repeats(raw: bytes) -> list[tuple]:
+    """Where `repeated_keys` found repeats: the text read again keeping every object's pairs."""
+    found: list[tuple] = []
+    stack = [(json.loads(raw, object_pairs_hook=_pairs), ())]
+    while stack:
+        value, where = stack.pop()
+        if type(value) is _Repeats:
+            found.extend((*where, key) for key in value.repeated)
+            stack.extend((v, (*where, k)) for k, v in reversed(value.items()))
+        elif type(value) is list:
+            stack.extend((v, (*where, i)) for i, v in reversed(list(enumerate(value))))
+    return found
+
+
+def too_deep_finding(number: int | None) -> Finding:
+    message = (
+        f"the line nests arrays and objects more than {MAX_DEPTH} levels deep, which batchkit does not read "
+        "(no provider expects such nesting): flatten it"
+    )
+    return Finding("too-deep", message, number)
+
+
+def dumps_json(value, option: int = 0) -> bytes:
+    """`value` as JSON, written by orjson with `option` (OPT_INDENT_2, OPT_APPEND_NEWLINE). What orjson
+    refuses to write, Python's json writes: an integer wider than 64 bits stays the number it is, and a
+    value nested past orjson's 255 levels is written whole (a line that deep is then a `too-deep` finding);
+    past what Python can write, an InputError."""
+    try:
+        return orjson.dumps(value, option=option)
+    except orjson.JSONEncodeError as e:
+        if "64-bit" not in str(e) and "Recursion" not in str(e):
+            raise
+    indent = 2 if option & orjson.OPT_INDENT_2 else None
+    try:
+        text = json.dumps(value, ensure_ascii=False, indent=indent, separators=(",", ": " if indent else ":"))
+    except RecursionError:
+        raise InputError(
+            f"a value nests arrays and objects far more than {MAX_DEPTH} levels deep; it cannot be written"
+        ) from None
+    return text.encode() + (b"\n" if option & orjson.OPT_APPEND_NEWLINE else b"")
+
+
 def dumps_line(obj) -> bytes:
     """One JSONL line (with its LF) as batchkit writes them: compact, UTF-8, key order kept."""
-    return orjson.dumps(obj) + b"\n"
+    return dumps_json(obj, orjson.OPT_APPEND_NEWLINE)

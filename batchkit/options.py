@@ -18,7 +18,8 @@ class Options:
     """`provider` is the provider's row with the limits in force (`overrides`: those given, which replace
     the row's); `dialect` the format lines must be in (None: each file's own, found from its first lines,
     else the provider's). `chosen`: the provider was named (argument or $BATCHKIT_PROVIDER) rather than the
-    default, which gives way to a file's own format (`for_lines`)."""
+    default, which gives way to a file's own format (`for_lines`). `model`: the job's model, for the formats
+    whose lines do not name one (Bedrock: which model family's body rules apply)."""
 
     provider: Provider
     dialect: Dialect | None = None
@@ -26,6 +27,7 @@ class Options:
     strict: bool = False
     chosen: bool = True
     overrides: tuple[int | None, int | None] = (None, None)
+    model: str | None = None
 
     @classmethod
     def of(
@@ -37,16 +39,18 @@ class Options:
         max_bytes: int | str | None = None,
         max_findings: int | None = None,
         strict: bool = False,
+        model: str | None = None,
     ) -> Options:
         """Options from a provider's name (or row; None: $BATCHKIT_PROVIDER, else kluster) and keywords;
         given Options, the limits given override theirs."""
         if isinstance(provider, Options):
-            return provider.with_limits(max_requests, max_bytes)
+            given = provider.with_limits(max_requests, max_bytes)
+            return given if model is None else replace(given, model=model)
         overrides = (max_requests, parse_size(max_bytes))
         chosen = provider is not None or bool(os.environ.get(PROVIDER_ENV))
         row = get_provider(provider).with_limits(*overrides)
         fmt = get_dialect(dialect) if dialect is not None else None
-        return cls(row, fmt, max_findings, strict, chosen, overrides)
+        return cls(row, fmt, max_findings, strict, chosen, overrides, model)
 
     def with_limits(self, max_requests: int | None = None, max_bytes: int | str | None = None) -> Options:
         """These options with the given limits overriding the provider's (None keeps them)."""

@@ -6,6 +6,7 @@ branches on a provider's name.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass, replace
@@ -35,6 +36,10 @@ OPENAI_ENDPOINTS = (
 VLLM_ENDPOINTS = ("/v1/score", "/v1/rerank", "/v1/audio/transcriptions", "/v1/audio/translations")
 
 
+# OpenAI's CreateResponse: `max_output_tokens` minimum 16 (openai-openapi.yaml)
+OPENAI_MINIMUMS = (("max_output_tokens", 16),)
+
+
 @dataclass(frozen=True)
 class Provider:
     name: str
@@ -42,6 +47,7 @@ class Provider:
     endpoints: tuple[str, ...] | None  # None: any endpoint
     max_requests: int | None = None
     max_bytes: int | None = None
+    min_requests: int | None = None  # the fewest requests a batch may hold (checked before submitting)
     one_model: bool = False
     one_endpoint: bool = False
     custom_id_pattern: str | None = None
@@ -50,6 +56,12 @@ class Provider:
     completion_windows: tuple[str, ...] = ("24h",)
     api_version: str | None = None  # Azure-style APIs: sent as ?api-version=, with the key in `api-key`
     structured_outputs: str | None = None  # whose strict-mode schema subset applies (validate/strict.py)
+    # (body field, least value) the provider's API asks beyond the body schema, which is the open-weight
+    # servers' looser bound
+    body_minimums: tuple[tuple[str, int], ...] = ()
+    # (line format, endpoint, body schema in schemas/): the provider's own body rules for lines in its
+    # format, where they differ from OpenAI's (its own field names, roles, required model)
+    body_schemas: tuple[tuple[str, str, str], ...] = ()
     # The line format the provider takes (batchkit.formats); None: any. `also_dialects` it accepts too.
     dialect: str | None = "openai"
     also_dialects: tuple[str, ...] = ()
@@ -57,7 +69,7 @@ class Provider:
     # OpenAI or Azure limit depends on the account's tier, so it is not data here).
     enqueued_tokens: int | None = None
     # Submitting: which remote API implementation speaks to it (batchkit.remote.apis: "openai", "anthropic",
-    # "gemini", "mistral"), or None with `no_batch_api` saying why and what to use instead.
+    # "gemini", "mistral", "vertex", "bedrock"), or None with `no_batch_api` saying why and what to use instead.
     remote_api: str | None = "openai"
     no_batch_api: str | None = None
     upload_purpose: str = "batch"  # the Files API `purpose` of a batch input file
@@ -69,9 +81,14 @@ class Provider:
         """Every dialect the provider accepts, its own first (empty: any)."""
         return () if self.dialect is None else (self.dialect, *self.also_dialects)
 
+    def body_schema(self, dialect: str, endpoint: str | None) -> str | None:
+        """The provider's own body schema for a line in `dialect` going to `endpoint`, if it has one."""
+        return next((name for d, e, name in self.body_schemas if (d, e) == (dialect, endpoint)), None)
+
     @property
     def custom_id_re(self) -> re.Pattern | None:
-        return re.compile(self.custom_id_pattern) if self.custom_id_pattern else None
+        """The id rule, matching whole ids only (see `id_rule`)."""
+        return id_rule(self.custom_id_pattern)
 
     def with_limits(self, max_requests: int | None = None, max_bytes: int | None = None) -> Provider:
         """This provider with the given limits overriding its own (None keeps the provider's)."""
@@ -105,6 +122,7 @@ PROVIDERS: dict[str, Provider] = {
             base_url="https://api.openai.com/v1",
             key_env="OPENAI_API_KEY",
             structured_outputs="openai",
+            body_minimums=OPENAI_MINIMUMS,
         ),
         Provider(
             name="azure",
@@ -123,6 +141,7 @@ PROVIDERS: dict[str, Provider] = {
             key_env="AZURE_OPENAI_API_KEY",
             api_version="2024-10-21",
             structured_outputs="openai",
+            body_minimums=OPENAI_MINIMUMS,
         ),
         # Anthropic Message Batches: requests inline in the create call, no upload
         # (anthropic-sdk-python resources/messages/batches.py; Anthropic's batch-processing guide)
@@ -153,30 +172,33 @@ PROVIDERS: dict[str, Provider] = {
             remote_api="gemini",
             model_on_batch=True,
         ),
+        # Vertex AI batch prediction: the file staged in Cloud Storage, the job created with google-genai in
+        # Vertex mode (cloud.google.com/vertex-ai/generative-ai/docs/multimodal/batch-prediction-from-cloud-storage;
+        # python-genai batches.py); request-count limits are not documented
         Provider(
             name="vertex",
-            description="Vertex AI batch prediction: {request} lines (the id rides in request.labels)",
-            endpoints=None,  # request-count limits are not documented
+            description="Vertex AI batch prediction: {request} lines (the id rides in request.labels), staged in gs://",
+            endpoints=None,
             dialect="vertex",
             also_dialects=("openai",),  # partner models (Llama, Qwen …) take the OpenAI line
-            remote_api=None,
-            no_batch_api=(
-                "Vertex AI batch prediction reads its input from Cloud Storage or BigQuery, which batchkit "
-                "does not write to; copy the file to a gs:// bucket and create the job with the google-genai "
-                "SDK (vertexai=True) or the gcloud CLI"
-            ),
+            remote_api="vertex",
+            model_on_batch=True,
         ),
+        # Bedrock batch inference: the file staged in S3, the job through boto3 (create_model_invocation_job).
+        # Records per job: the quotas "Minimum number of records per batch inference job" (default 100) and
+        # "Records per batch inference job" (default 50,000 for most models), named in the user guide's
+        # batch-inference-data page and valued in the General Reference's Bedrock quotas; both are per model
+        # and adjustable, so these are the defaults. The timeout takes 24 to 168 hours.
         Provider(
             name="bedrock",
-            description="AWS Bedrock batch inference: {recordId, modelInput} lines, model on the job",
+            description="AWS Bedrock batch inference: {recordId, modelInput} lines, staged in s3://, 100 to 50,000",
             endpoints=None,
+            min_requests=100,
+            max_requests=50_000,
+            completion_windows=("24h", "48h", "72h", "96h", "120h", "144h", "168h"),
             dialect="bedrock",
-            remote_api=None,
-            no_batch_api=(
-                "Bedrock batch inference reads its input from S3, which batchkit does not write to; copy the "
-                "file to an S3 bucket and create the job with boto3 (create_model_invocation_job) or the "
-                "AWS CLI"
-            ),
+            remote_api="bedrock",
+            model_on_batch=True,
         ),
         # Mistral batch jobs: file upload (purpose batch), model and endpoint on the job
         # (docs.mistral.ai batch processing; mistralai client/jobs.py): the window becomes timeout_hours
@@ -190,6 +212,11 @@ PROVIDERS: dict[str, Provider] = {
             dialect="custom-body",
             remote_api="mistral",
             model_on_batch=True,
+            # mistralai's ChatCompletionRequest / EmbeddingRequest (422 extra_forbidden on any other field)
+            body_schemas=(
+                ("custom-body", "/v1/chat/completions", "mistral-chat"),
+                ("custom-body", "/v1/embeddings", "mistral-embeddings"),
+            ),
         ),
         # Together: OpenAI's protocol at api.together.xyz/v1, files uploaded with purpose "batch-api"
         # (docs.together.ai docs/batch-inference and reference/batch-create)
@@ -206,6 +233,8 @@ PROVIDERS: dict[str, Provider] = {
             dialect="custom-body",
             also_dialects=("openai",),
             upload_purpose="batch-api",
+            # together's CompletionCreateParams: the model on every line (the batch create takes none)
+            body_schemas=(("custom-body", "/v1/chat/completions", "together-chat"),),
         ),
         # Groq: OpenAI's protocol (groq-python src/groq/types/batch_*.py; console.groq.com/docs/batch)
         Provider(
@@ -227,6 +256,9 @@ PROVIDERS: dict[str, Provider] = {
             max_bytes=500 * MB - 1,
             key_env="FIREWORKS_API_KEY",
             dialect="custom-body",
+            body_schemas=(
+                ("custom-body", "/v1/chat/completions", "fireworks-chat"),
+            ),  # fireworks-ai's params
             remote_api=None,
             no_batch_api=(
                 "Fireworks runs a batch from a dataset, not through a Batches API, and the files of its "
@@ -331,6 +363,14 @@ PROVIDERS: dict[str, Provider] = {
         ),
     )
 }
+
+
+@functools.cache
+def id_rule(pattern: str | None) -> re.Pattern | None:
+    """An id rule compiled to match whole ids only, whichever of `match`, `search` or `fullmatch` is
+    called: a `$` in the pattern never stops before a final newline (`"abc\n"` is no `^[a-z]{1,64}$`)."""
+    return re.compile(rf"\A(?:{pattern})\Z") if pattern else None
+
 
 DEFAULT_PROVIDER = "kluster"
 PROVIDER_ENV = "BATCHKIT_PROVIDER"  # the provider used when none is named

@@ -11,6 +11,7 @@ import re
 import orjson
 
 from .findings import ERROR, Finding, Report
+from .lines import dumps_json
 
 FORMATS = ("text", "json", "github")
 GROUP_FROM = 4  # a code found this many times prints as one line in text output
@@ -20,6 +21,8 @@ _SEQUENCES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b
 # C0 and C1 controls, DEL, and the bidirectional overrides that reorder what a reader sees
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# the ones of them JSON leaves raw inside strings (it escapes C0 controls itself)
+_RAW_IN_JSON = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def counted(n: int, word: str) -> str:
@@ -32,6 +35,18 @@ def printable(text: str) -> str:
     control character escapes (`\\n`, `\\x1b`, `\\u202e`), so one finding is always one line."""
     text = _SEQUENCES.sub("", text)
     return _CONTROLS.sub(_escape_char, text)
+
+
+def printable_lines(text: str) -> str:
+    """`printable` for text of several lines: each line filtered, the line breaks kept."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
+def json_text(value, indent: bool = True) -> str:
+    """`value` as JSON for a terminal or a log: the characters `printable` escapes, which JSON may carry
+    raw inside strings (C1 controls, DEL, the bidirectional overrides), written as \\u escapes."""
+    text = dumps_json(value, orjson.OPT_INDENT_2 if indent else 0).decode()  # integers past 64 bits too
+    return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _escape_char(match: re.Match) -> str:
@@ -67,7 +82,7 @@ def render(
     line (JSON always keeps every finding); without `summary`, text output is the findings alone."""
     if fmt == "json":
         data = [r.to_dict() for r in reports]
-        return orjson.dumps(data[0] if len(data) == 1 else data, option=orjson.OPT_INDENT_2).decode()
+        return json_text(data[0] if len(data) == 1 else data)
     if fmt == "github":
         return "\n".join(line for r in reports for line in _github(r, quiet))
     return "\n".join(line for r in reports for line in _text(r, color, quiet or not summary, group, quiet))
@@ -92,6 +107,7 @@ def _text(report: Report, color: bool, quiet: bool, group: bool, errors_only: bo
     yield printable(
         f"{report.file}: {plural(s.lines, 'line')}, {plural(s.requests, 'request')}, {human_bytes(s.bytes)}; "
         f"models: {_counts(s.models)}; endpoints: {_counts(s.endpoints)}"
+        + (f"; bodies: {_counts(s.bodies)}" if s.bodies else "")
     )
     verdict = _paint("valid", "ok", color) if report.valid else _paint("invalid", ERROR, color)
     strict = " (--strict: warnings count as errors)" if report.strict and s.warnings else ""

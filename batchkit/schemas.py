@@ -30,6 +30,15 @@ def load(name: str) -> dict:
     return orjson.loads((schema_dir() / f"{name}.schema.json").read_bytes())
 
 
+def root(name: str) -> dict:
+    """The schema to validate with for `name`: a document (`bedrock-request`), or one definition in it
+    (`bedrock-request#/$defs/TitanEmbeddingsLine`), referred to by its `$id` so its own `$ref`s resolve."""
+    document, _, fragment = name.partition("#")
+    if not fragment:
+        return {k: v for k, v in load(document).items() if k != "$schema"}
+    return {"$ref": f"{load(document)['$id']}#{fragment}"}
+
+
 @functools.cache
 def all_schemas() -> dict[str, dict]:
     return {
@@ -66,8 +75,7 @@ def validator(name: str = REQUEST):
             yield ValidationError(f"{instance!r} does not match {regex!r}")
 
     ecma = validators.extend(Draft202012Validator, {"pattern": pattern})
-    root = {k: v for k, v in load(name).items() if k != "$schema"}
-    return ecma(root, registry=registry())
+    return ecma(root(name), registry=registry())
 
 
 @functools.cache

@@ -56,10 +56,13 @@ def free_port() -> int:
 
 
 def _answers(url: str, pid: int) -> bool:
-    """True when the server at `url` is the process `pid` (not another one that holds the port)."""
+    """True when the server at `url` is the process `pid` (not another one that holds the port); a server
+    that requires a key answers 401 with the same header."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return response.status == 200 and response.headers.get("x-batchkit-pid") == str(pid)
+    except urllib.error.HTTPError as refused:
+        return refused.code == 401 and refused.headers.get("x-batchkit-pid") == str(pid)
     except (urllib.error.URLError, OSError):
         return False
 
@@ -151,12 +154,17 @@ class _HeaderEcho(http.server.BaseHTTPRequestHandler):
         self._answer(400, json.dumps({"error": error, "echo": headers}).encode(), "application/json")
 
 
-@contextlib.contextmanager
-def header_echo_upstream() -> Iterator[str]:
+def header_echo_upstream():
     """A real HTTP server on 127.0.0.1 that echoes request headers into its error bodies; yields its base URL."""
+    return _serving(_HeaderEcho)
+
+
+@contextlib.contextmanager
+def _serving(handler) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 with `handler`, in a thread, for the block; yields its base URL."""
     import threading
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HeaderEcho)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -164,3 +172,55 @@ def header_echo_upstream() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+class _KeyEcho(_HeaderEcho):
+    """A hostile upstream that answers every POST with 400 and the bearer key in its error message, in the
+    encoding `leaks.ENCODINGS` names as the body's `model` (written into the raw JSON text as it is)."""
+
+    def do_GET(self) -> None:
+        from leaks import ENCODINGS
+
+        models = {"object": "list", "data": [{"id": name, "object": "model"} for name in ENCODINGS]}
+        self._answer(200, json.dumps(models).encode(), "application/json")
+
+    def do_POST(self) -> None:
+        from leaks import ENCODINGS
+
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        key = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+        encode = ENCODINGS.get(body.get("model"), ENCODINGS["plain"])
+        text = '{"error": {"message": "bad key ' + encode(key) + '", "type": "invalid_request_error"}}'
+        self._answer(400, text.encode(), "application/json")
+
+
+def key_echo_upstream():
+    """A real HTTP server on 127.0.0.1 that answers with the caller's key encoded (see _KeyEcho)."""
+    return _serving(_KeyEcho)
+
+
+class _Hostile(_HeaderEcho):
+    """An upstream whose every word is hostile: model ids, and every POST answered 400 with an error
+    whose code and message are `HOSTILE` (terminal control sequences)."""
+
+    def do_GET(self) -> None:
+        models = {"object": "list", "data": [{"id": f"m{HOSTILE}", "object": "model", "owned_by": HOSTILE}]}
+        self._answer(200, json.dumps(models).encode(), "application/json")
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        error = {"message": f"refused {HOSTILE}", "type": "invalid_request_error", "code": f"c{HOSTILE}"}
+        self._answer(400, json.dumps({"error": error}).encode(), "application/json")
+
+
+def hostile_upstream():
+    """A real HTTP server on 127.0.0.1 whose answers carry terminal control sequences (see _Hostile)."""
+    return _serving(_Hostile)
+
+
+# a window title (OSC 0), a clipboard write (OSC 52), a link (OSC 8), a screen clear (CSI), an 8-bit CSI
+# and a right-to-left override: what a hostile answer puts in front of a terminal
+HOSTILE = (
+    "\x1b]0;pwned\x07\x1b]52;c;cGF5bG9hZA==\x07\x1b]8;;http://evil.example/\x1b\\here\x1b]8;;\x1b\\"
+    "\x1b[2J\x9b31m\u202e"
+)

@@ -180,6 +180,9 @@ class KlusterStyle:
     # every create body received (answered or failed), with its Idempotency-Key header, in order
     creates: list[tuple[dict, str | None]] = field(default_factory=list)
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))  # for files and batches
+    models: tuple[str, ...] = SEED_MODELS  # what /models lists
+    # when set, a batch fails at validation with these errors.data entries instead of completing
+    batch_errors: list[dict] | None = None
 
     def fail(self, route: str, status: int, message: str, times: int = 1, headers: dict | None = None):
         body = {"error": {"message": message, "type": "invalid_request_error", "code": None}}
@@ -201,7 +204,7 @@ def kluster_app(state: KlusterStyle):
         # kluster.ai's documented answer: a bare array, `created` as an ISO string
         return [
             {"id": name, "object": "model", "created": "1970-01-01T00:00:00Z", "owned_by": "kluster"}
-            for name in SEED_MODELS
+            for name in state.models
         ]
 
     return app
@@ -296,9 +299,13 @@ def _answers(state: KlusterStyle, batch: dict) -> bytes:
 def _advance(state: KlusterStyle, batch: dict) -> None:
     """validating → in_progress → completed, one step every `steps_per_status` retrieves."""
     batch["_polls"] += 1
-    if batch["status"] in ("completed", "cancelled") or batch["_polls"] % state.steps_per_status:
+    if batch["status"] in ("completed", "cancelled", "failed") or batch["_polls"] % state.steps_per_status:
         return
-    if batch["status"] == "validating":
+    if batch["status"] == "validating" and state.batch_errors is not None:
+        batch.update(
+            status="failed", failed_at=_stamp(), errors={"object": "list", "data": state.batch_errors}
+        )
+    elif batch["status"] == "validating":
         batch["status"], batch["in_progress_at"] = "in_progress", _stamp()
     elif batch["status"] == "in_progress":
         output = _add_file(state, _answers(state, batch), "output.jsonl", "batch_output")
@@ -445,10 +452,14 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
 
     def _answer(self, answer, data: bytes) -> None:
         self.send_response(answer.status)
+        head = self.command == "HEAD"  # no body, and the length is the object's: pass the upstream's on
         for name, value in answer.getheaders():
-            if name.lower() not in ("transfer-encoding", "content-length", "connection"):
+            if name.lower() not in ("transfer-encoding", "connection") and (
+                head or name.lower() != "content-length"
+            ):
                 self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
+        if not head:
+            self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 
@@ -474,7 +485,7 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
             return
         self._answer(answer, data)
 
-    do_GET = do_POST = do_DELETE = _handle
+    do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _handle
 
 
 class Proxy:

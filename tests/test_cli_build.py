@@ -344,6 +344,28 @@ def test_counts_of_one_are_singular(run, tmp_path):
     assert "split " in split.stderr and "1 request into 1 file," in split.stderr
 
 
+def test_a_param_is_written_as_given_even_past_64_bits(run, tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("q,n\nhello,123456789012345678901234567890\n")
+    wide = "99999999999999999999999"
+    out = tmp_path / "b.jsonl"
+    args = ["build", table, "-o", out, "--model", "m", "--user", "{q}", "--param", f"seed={wide}"]
+    refused = run(*args, "-p", "openai")
+    assert refused.exit_code == 1 and "error[out-of-range] /body/seed" in refused.output
+    assert not out.exists()
+    forced = run(*args, "-p", "openai", "--force", "--param", f'logit_bias={{"12": {wide}}}')
+    assert forced.exit_code == 0, forced.output
+    raw = out.read_bytes()
+    assert f'"seed":{wide}'.encode() in raw and f'"logit_bias":{{"12":{wide}}}'.encode() in raw
+    assert b"e+22" not in raw and b"e+23" not in raw
+    template = tmp_path / "body.json"
+    template.write_text('{"messages": [{"role": "user", "content": "{q}"}], "seed": {"$column": "n"}}')
+    out2 = tmp_path / "c.jsonl"
+    cells = run("build", table, "-o", out2, "--model", "m", "--body-template", template, "--force")
+    assert cells.exit_code == 0, cells.output
+    assert b'"seed":123456789012345678901234567890' in out2.read_bytes()
+
+
 def test_build_fix_convert_and_split_print_a_repeated_finding_once(run, tmp_path):
     """A warning on every row is one line per code, as `validate` prints it, not one line per row."""
     table = tmp_path / "rows.csv"

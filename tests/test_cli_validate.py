@@ -39,7 +39,16 @@ def test_findings_print_like_a_compiler():
 def test_json_format_is_one_object_per_file_or_an_array():
     one = json.loads(run("validate", "--format", "json", CURL).output)
     assert set(one) == {"file", "provider", "valid", "strict", "summary", "findings", "omitted"}
-    assert set(one["summary"]) == {"lines", "requests", "bytes", "errors", "warnings", "models", "endpoints"}
+    assert set(one["summary"]) == {
+        "lines",
+        "requests",
+        "bytes",
+        "errors",
+        "warnings",
+        "models",
+        "endpoints",
+        "bodies",
+    }
     assert one["valid"] is False and one["summary"]["errors"] == 2
     assert one["findings"][0] == {
         "severity": "error",

@@ -116,3 +116,44 @@ def test_validate_anthropic_lines_from_standard_input():
     )
     assert result.exit_code == 1
     assert "error[invalid-custom-id] /custom_id" in result.output
+
+
+def test_renamed_ids_never_take_a_kept_id_nor_each_other(tmp_path):
+    ids = ["bad.id 1", "line-1", "line-3", "bad id 3", "line-4-2", "also bad", "x" * 65, "line-7"]
+    source = write(tmp_path / "in.jsonl", [chat(i) for i in ids])
+    out = tmp_path / "out.jsonl"
+    result = run("convert", source, "-o", out, "--to", "anthropic", "--max-tokens", 9)
+    assert result.exit_code == 0, result.output
+    written = [json.loads(x)["custom_id"] for x in out.read_text().splitlines()]
+    mapping = [json.loads(x) for x in (tmp_path / "out.ids.jsonl").read_text().splitlines()]
+    renamed = {m["custom_id"]: m["id"] for m in mapping}
+    assert renamed == {
+        "bad.id 1": "line-1-2",  # line-1 is kept on line 2
+        "bad id 3": "line-4",
+        "also bad": "line-6",
+        "x" * 65: "line-7-2",  # 65 characters: renamed, as the README says, around the kept line-7
+    }
+    kept = [i for i in ids if i not in renamed]
+    assert written == [renamed.get(i, i) for i in ids] and len(set(written)) == len(ids)
+    assert not set(renamed.values()) & set(kept)
+
+
+def test_standard_input_is_read_for_its_ids_too(tmp_path):
+    data = b"".join(orjson.dumps(chat(i)) + b"\n" for i in ["bad.id 1", "line-1"])
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(
+        cli, ["convert", "-", "-o", str(out), "--to", "anthropic", "--max-tokens", "9"], input=data
+    )
+    assert result.exit_code == 0, result.output
+    assert [json.loads(x)["custom_id"] for x in out.read_text().splitlines()] == ["line-1-2", "line-1"]
+
+
+def test_forced_output_that_does_not_validate_exits_one_as_help_says(tmp_path):
+    assert "1 some could not be (or the output is invalid)" in run("convert", "--help").output
+    source = write(tmp_path / "in.jsonl", [chat("same"), chat("same")])  # a repeated id is kept twice
+    out = tmp_path / "out.jsonl"
+    refused = run("convert", source, "-o", out, "--to", "anthropic", "--max-tokens", 9)
+    assert refused.exit_code == 1 and not out.exists()
+    forced = run("convert", source, "-o", out, "--to", "anthropic", "--max-tokens", 9, "--force")
+    assert forced.exit_code == 1, forced.output
+    assert "error[duplicate-custom-id]" in forced.output and len(out.read_text().splitlines()) == 2

@@ -160,30 +160,6 @@ def test_nothing_of_dask_is_imported_unless_asked():
 
 
 DATA = __import__("pathlib").Path(__file__).parent / "data" / "results"
-CASES = {
-    "openai": (["input.jsonl"], ["output.jsonl", "errors.jsonl"]),
-    "problems": (["input.jsonl"], ["output-1.jsonl", "output-2.jsonl"]),
-    "vllm": (["input.jsonl"], ["results.jsonl"]),
-    "embeddings": (["input.jsonl"], ["output.jsonl", "errors.jsonl"]),
-}
-
-
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_merge_on_the_cluster_gives_merges_rows_and_report(tmp_path, cluster, name):
-    from batchkit.results import merge_results
-
-    inputs, results = ([str(DATA / name / f) for f in files] for files in CASES[name])
-    expected = merge_results(inputs, results)
-    done = bkdask.merge(inputs, results, tmp_path / "merged", dask_client=cluster)
-    frame = pd.read_parquet(tmp_path / "merged")
-    assert list(frame.columns) == list(expected.frame.columns)
-    assert len(frame) == done.rows == len(expected.frame)
-    for column in frame.columns:
-        got = [None if _missing(v) else _plain(v) for v in frame[column]]
-        want = [None if _missing(v) else _plain(v) for v in expected.frame[column]]
-        assert got == want, column
-    keep = ("requests", "counts", "tokens", "orphans", "duplicates", "missing", "digest", "findings_count")
-    assert {k: done.report.to_dict()[k] for k in keep} == {k: expected.report.to_dict()[k] for k in keep}
 
 
 def _missing(value) -> bool:
@@ -289,3 +265,321 @@ def test_the_manifest_counts_prompt_tokens_when_asked(tmp_path, cluster):
         for f in estimate(result.paths).files
     }
     assert {f["name"]: f["tokens"] for f in files} == counted
+
+
+# ---------------------------------------------------------------- one join, one row layout, one duplicate rule
+
+
+def _line(obj) -> bytes:
+    return __import__("orjson").dumps(obj) + b"\n"
+
+
+def _request(custom_id, text="hello"):
+    return {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions",
+            "body": {"model": "m", "messages": [{"role": "user", "content": text}]}}  # fmt: skip
+
+
+def _success(custom_id, *contents, created=1700000000, model="m"):
+    choices = [{"index": i, "message": {"role": "assistant", "content": c}, "finish_reason": "stop"}
+               for i, c in enumerate(contents)]  # fmt: skip
+    body = {"id": "c", "object": "chat.completion", "created": created, "model": model, "choices": choices,
+            "usage": {"prompt_tokens": 3, "completion_tokens": len(contents), "total_tokens": 3 + len(contents)}}  # fmt: skip
+    return {"id": "b", "custom_id": custom_id, "response": {"status_code": 200, "body": body}, "error": None}
+
+
+def _failure(custom_id, status, message):
+    return {"id": "b", "custom_id": custom_id, "error": None, "response": {"status_code": status, "body": {
+        "error": {"message": message, "type": "invalid_request_error", "code": None}}}}  # fmt: skip
+
+
+def _many(tmp_path):
+    """Two input files and three result files with every problem a merge lists, spread over many ids: the
+    same line in both inputs (one request), an id two different lines use (a finding; both rows get its
+    result), lines without an id, orphans, results for one request in several files (a success beats a
+    failure; the newest success wins; of failures without a time the one read last), expired requests,
+    missing ones, and one answer of three choices (content_2 and content_3 for every part)."""
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_bytes(
+        b"".join(_line(_request(f"r-{i}", f"q{i}")) for i in range(40)) + b'{"method": "POST"}\nnot json\n'
+    )
+    b.write_bytes(_line(_request("r-5", "q5")) + _line(_request("r-7", "another q7"))
+                  + b"".join(_line(_request(f"r-{i}", f"q{i}")) for i in range(40, 60)))  # fmt: skip
+    rate = "Rate limit reached for gpt-4o in organization org-{} on tokens: {}"
+    first = [_success(f"r-{i}", f"answer {i}", created=1700000000 + i) for i in range(0, 60, 2)]
+    first += [_failure(f"r-{i}", 500, "The server had an error") for i in range(1, 60, 5)]
+    first += [_success(f"ghost-{k}", "nobody asked") for k in range(3)]
+    second = [_success(f"r-{i}", f"retried {i}", created=1700000100) for i in range(1, 60, 10)]
+    second += [_success(f"r-{i}", f"older {i}", created=1600000000) for i in range(0, 60, 6)]
+    second += [_failure(f"r-{i}", 429, rate.format(f"A{i}x9", 1000 + i)) for i in range(3, 60, 7)]
+    second += [_success("r-9", "one", "two", "three"), _success("ghost-9", "again")]
+    third = [{"custom_id": f"r-{i}", "response": None, "error": {"code": "batch_expired", "message": "expired"}}
+             for i in range(5, 60, 9)]  # fmt: skip
+    results = [tmp_path / "out-1.jsonl", tmp_path / "out-2.jsonl", tmp_path / "errors.jsonl"]
+    for path, lines in zip(results, (first, second, third), strict=True):
+        path.write_bytes(
+            b"".join(map(_line, lines)) + (b"this line is not JSON\n" if path == results[0] else b"")
+        )
+    return [a, b], results
+
+
+def _ties(tmp_path):
+    """Failures without a time: the one read last wins, in either order of the files."""
+    batch, one, two = tmp_path / "b.jsonl", tmp_path / "1.jsonl", tmp_path / "2.jsonl"
+    batch.write_bytes(_line(_request("a")) + _line(_request("b")))
+    one.write_bytes(_line(_failure("a", 500, "first")) + _line(_failure("b", 500, "first")))
+    two.write_bytes(_line(_failure("a", 429, "second")))
+    return [batch], [two, one]
+
+
+def _many_problems(tmp_path):
+    """More reading problems than a report keeps: every one counted, the first thousand kept."""
+    wrong = tmp_path / "mostly-not-results.jsonl"
+    wrong.write_bytes(b'{"custom_id": "x"}\n' * 1500 + (DATA / "seed" / "output.jsonl").read_bytes())
+    return [DATA / "seed" / "batch_tasks.jsonl"], [wrong]
+
+
+def _no_error_file(tmp_path):
+    """An error file `download` did not write (nothing failed) is left out, with a note."""
+    import shutil
+
+    shutil.copy(DATA / "seed" / "batch_tasks.jsonl", tmp_path / "batch.jsonl")
+    shutil.copy(DATA / "seed" / "output.jsonl", tmp_path / "batch.output.jsonl")
+    return [tmp_path / "batch.jsonl"], [tmp_path / "batch.output.jsonl", tmp_path / "batch.errors.jsonl"]
+
+
+def _fixture(name, *results):
+    return lambda tmp_path: ([DATA / name / "input.jsonl"], [DATA / name / r for r in results])
+
+
+MERGES = {
+    "openai": _fixture("openai", "output.jsonl", "errors.jsonl"),
+    "vllm": _fixture("vllm", "results.jsonl"),
+    "many": _many,
+    "ties": _ties,
+    "many-problems": _many_problems,
+    "no-error-file": _no_error_file,
+    "problems": _fixture("problems", "output-1.jsonl", "output-2.jsonl"),
+    "embeddings": _fixture("embeddings", "output.jsonl", "errors.jsonl"),
+}
+
+
+@pytest.mark.parametrize("buckets", [None, 5])
+@pytest.mark.parametrize("name", sorted(MERGES))
+def test_merge_on_the_cluster_is_merges_join_row_layout_and_report(tmp_path, cluster, name, buckets):
+    from batchkit.results import merge_results
+
+    inputs, results = MERGES[name](tmp_path)
+    expected = merge_results(inputs, results)
+    done = bkdask.merge(inputs, results, tmp_path / "merged", dask_client=cluster, buckets=buckets)
+    frame = pd.concat(pd.read_parquet(p) for p in sorted((tmp_path / "merged").iterdir()))
+    assert list(frame.columns) == list(expected.frame.columns)
+    assert len(frame) == done.rows == len(expected.frame)
+    for column in frame.columns:
+        got = [None if _missing(v) else _plain(v) for v in frame[column]]
+        want = [None if _missing(v) else _plain(v) for v in expected.frame[column]]
+        assert got == want, column
+    assert done.report.to_dict() == expected.report.to_dict()
+    assert done.report.to_text() == expected.report.to_text()
+
+
+def test_a_wrong_file_is_the_merges_error_on_the_cluster(tmp_path, cluster):
+    from batchkit.errors import InputError
+
+    seed = DATA / "seed"
+    with pytest.raises(InputError, match=r"output\.jsonl: holds result lines .*not requests"):
+        bkdask.merge(seed / "output.jsonl", seed / "output.jsonl", tmp_path / "a", dask_client=cluster)
+    with pytest.raises(InputError, match=r"batch_tasks\.jsonl: is a batch of requests, not results"):
+        bkdask.merge(
+            seed / "batch_tasks.jsonl", seed / "batch_tasks.jsonl", tmp_path / "b", dask_client=cluster
+        )
+
+
+def test_ids_and_models_across_partitions_are_judged_as_on_one_machine(tmp_path, cluster):
+    """The first partition has no rows and the first model is in the second; ids repeat within a partition
+    and across partitions: the findings and counts are those of one pass over the whole table."""
+    folder = tmp_path / "table"
+    folder.mkdir()
+    parts = [
+        ([], []),
+        (["a", "b", "a", "c"], ["gpt-4.1", "gpt-4o-mini", "gpt-4.1", "gpt-4.1"]),
+        (["d", "b", "e", "c"], ["gpt-4o-mini", "gpt-4.1", "gpt-4.1", "gpt-4o-mini"]),
+    ]
+    for i, (ids, models) in enumerate(parts):
+        frame = pd.DataFrame({"id": pd.Series(ids, dtype=object), "model": pd.Series(models, dtype=object),
+                              "question": pd.Series([f"q{k}" for k in range(len(ids))], dtype=object)})  # fmt: skip
+        frame.to_parquet(folder / f"part-{i:02d}.parquet")
+    body = {"model": {"$column": "model"}, "messages": [{"role": "user", "content": "{question}"}]}
+    options = dict(body_template=body, id_column="id", provider="openai")
+    _, expected = single(folder, tmp_path / "single.jsonl", **options)
+    _, found = distributed(folder, tmp_path / "out.jsonl", cluster, **options)
+    assert found.codes() == expected.codes()
+    assert {c for c, _l, _p in found.codes()} == {"mixed-model", "duplicate-custom-id"}
+    assert [(f.message, f.related_lines) for f in found] == [(f.message, f.related_lines) for f in expected]
+    assert found.summary.to_dict() == expected.summary.to_dict()
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "gemini"])
+def test_a_provider_of_another_line_format_is_told_once_as_on_one_machine(tmp_path, cluster, provider):
+    """build writes OpenAI lines: for a provider of another format the table gets the one file-level
+    finding a single-process build gives it (naming the table), not one per partition nor the other
+    format's findings on every line."""
+    partitioned(tmp_path / "table", parts=2, rows=3)
+    options = dict(model="m", user="{question}", id_column="id", provider=provider)
+    _, expected = single(tmp_path / "table", tmp_path / "single.jsonl", **options)
+    _, found = distributed(tmp_path / "table", tmp_path / "out.jsonl", cluster, **options)
+    assert found.codes() == expected.codes() == [("wrong-dialect", None, "")]
+    assert [f.message for f in found] == [f.message for f in expected]
+    assert found.summary.to_dict() == expected.summary.to_dict()
+
+
+# ---------------------------------------------------------------- the same word on every answer
+
+
+def _compare(expected, done, folder):
+    frame = pd.concat(pd.read_parquet(p) for p in sorted(folder.iterdir()))
+    assert list(frame.columns) == list(expected.frame.columns)
+    for column in frame.columns:
+        got = [None if _missing(v) else _plain(v) for v in frame[column]]
+        assert got == [None if _missing(v) else _plain(v) for v in expected.frame[column]], column
+    assert done.report.to_dict() == expected.report.to_dict()
+
+
+def test_an_answer_of_another_model_is_stale_on_the_cluster_too(tmp_path, cluster):
+    from batchkit.errors import StaleResults
+    from batchkit.results import merge_results
+
+    batch, results = tmp_path / "b.jsonl", tmp_path / "out.jsonl"
+    asked = ["gpt-4o-mini", "gpt-4o", "my-azure-deployment", "gpt-4o"]
+    answered = ["gpt-4o-mini-2024-07-18", "gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06", "gpt-4o-2024-08-06"]
+    batch.write_bytes(b"".join(_line({**_request(f"r{i}"), "body": {"model": m, "messages": [
+        {"role": "user", "content": "hi"}]}}) for i, m in enumerate(asked)))  # fmt: skip
+    results.write_bytes(b"".join(_line(_success(f"r{i}", "hello", model=m)) for i, m in enumerate(answered)))
+    # a manifest beside the results: its notes are in the refusal's report too
+    (tmp_path / "manifest.json.out").write_text('{"totalRecordCount": 5, "successRecordCount": 4}')
+    with pytest.raises(StaleResults) as single_refused:
+        merge_results(batch, results)
+    with pytest.raises(StaleResults) as refused:
+        bkdask.merge(batch, results, tmp_path / "refused", dask_client=cluster, buckets=3)
+    assert str(refused.value) == str(single_refused.value)
+    assert refused.value.report.to_dict() == single_refused.value.report.to_dict()
+    assert refused.value.report.notes == single_refused.value.report.notes != []
+    assert not (tmp_path / "refused").exists()  # nothing written
+    expected = merge_results(batch, results, allow_stale=True)
+    done = bkdask.merge(batch, results, tmp_path / "merged", dask_client=cluster, allow_stale=True, buckets=3)
+    _compare(expected, done, tmp_path / "merged")
+    assert [s["custom_id"] for s in done.report.to_dict()["stale"]] == ["r1"]
+
+
+def test_the_ledgers_word_on_downloaded_results_is_merges_on_the_cluster(tmp_path, cluster):
+    """Submitted to a real `batchkit serve`: every row names its batch; rebuilt after the submission,
+    the same results are stale, refused on the command line with --scheduler as without it."""
+    import json
+
+    from serverutil import running_server
+    from submitsupport import invoke
+
+    from batchkit.results import merge_results
+
+    batch, output = tmp_path / "batch.jsonl", tmp_path / "batch.output.jsonl"
+    questions = __import__("pathlib").Path(__file__).parent.parent / "samples" / "questions.csv"
+    built = invoke(
+        "build",
+        questions,
+        "-o",
+        batch,
+        "--user",
+        "{question}",
+        "--id-column",
+        "id",
+        "--model-column",
+        "model",
+    )
+    assert built.returncode == 0, built.stderr
+    with running_server("--backend", "echo", data_dir=tmp_path / "serve") as server:
+        done = invoke("submit", batch, "--base-url", server.base_url, "--wait", "--interval", "0.3")
+    assert done.returncode == 0, done.stderr
+    expected = merge_results(batch, output)
+    merged = bkdask.merge(batch, output, tmp_path / "merged", dask_client=cluster, buckets=3)
+    _compare(expected, merged, tmp_path / "merged")
+    batch_id = done.stdout.split(" submitted as ")[1].split()[0]
+    assert set(pd.read_parquet(tmp_path / "merged")["batch_id"]) == {batch_id}
+
+    rebuilt = invoke("build", questions, "-o", batch, "--user", "{question}", "--id-column", "id",
+                     "--model", "gpt-4.1-mini", "--system", "Answer in French.")  # fmt: skip
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    address = cluster.scheduler.address
+    single = invoke("merge", batch, "-r", output, "-o", tmp_path / "one.csv", "--format", "json")
+    spread = invoke(
+        "merge", batch, "-r", output, "-o", tmp_path / "many", "--format", "json", "--scheduler", address
+    )
+    assert spread.returncode == single.returncode == 1
+    assert json.loads(spread.stdout) == json.loads(single.stdout)
+    assert json.loads(spread.stdout)["stale_count"] == 8 and not (tmp_path / "many").exists()
+    expected = merge_results(batch, output, allow_stale=True)
+    marked = bkdask.merge(
+        batch, output, tmp_path / "marked", dask_client=cluster, allow_stale=True, buckets=3
+    )
+    _compare(expected, marked, tmp_path / "marked")
+
+
+# ---- failures: one line naming the file or the address, exit 2 ------------------------------------------
+
+
+def damage(path) -> None:
+    path.write_bytes(b"PAR1" + b"not a parquet file " * 20 + b"PAR1")
+
+
+def test_a_damaged_partition_is_one_error_naming_it(tmp_path, cluster):
+    from batchkit.errors import InputError
+
+    partitioned(tmp_path / "table", parts=3, rows=4)
+    damage(tmp_path / "table" / "part-01.parquet")
+    with pytest.raises(InputError, match=r"part-01\.parquet: cannot read as Parquet: "):
+        bkdask.build(
+            tmp_path / "table", tmp_path / "b.jsonl", dask_client=cluster, model="m", user="{question}"
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table"]
+
+
+def cli_run(*args, timeout=120):
+    """The CLI as its own process (its cluster and its logs are the point); bounded, so a hang fails."""
+    return subprocess.run([sys.executable, "-m", "batchkit", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)  # fmt: skip
+
+
+def test_a_damaged_partition_on_a_local_cluster_is_one_line_and_exit_2(tmp_path):
+    partitioned(tmp_path / "table", parts=3, rows=4)
+    damage(tmp_path / "table" / "part-02.parquet")
+    done = cli_run("build", tmp_path / "table", "-o", tmp_path / "b.jsonl", "--model", "m",
+                   "--user", "{question}", "--local-cluster", "2")  # fmt: skip
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()  # no worker logs, no traceback
+    assert line.startswith(
+        f"batchkit: error: {tmp_path / 'table' / 'part-02.parquet'}: cannot read as Parquet: "
+    )
+
+
+@pytest.mark.parametrize("kind", ["an HTTP server", "nothing listening", "not an address"])
+def test_a_scheduler_address_that_is_no_scheduler_is_one_line_and_exit_2(tmp_path, kind):
+    import http.server
+    import threading
+
+    from serverutil import free_port
+
+    http_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=http_server.serve_forever, daemon=True).start()
+    address = {
+        "an HTTP server": f"tcp://127.0.0.1:{http_server.server_address[1]}",  # answers, but not as Dask does
+        "nothing listening": f"tcp://127.0.0.1:{free_port()}",
+        "not an address": "http://127.0.0.1:8786",
+    }[kind]
+    partitioned(tmp_path / "table", parts=1, rows=2)
+    try:  # within SCHEDULER_SECONDS and the start of a process, never the 30 to 100 s Dask alone would take
+        done = cli_run("build", tmp_path / "table", "-o", tmp_path / "b.jsonl", "--model", "m", "--user", "{question}",
+                       "--scheduler", address, timeout=bkdask.SCHEDULER_SECONDS + 25)  # fmt: skip
+    finally:
+        http_server.shutdown()
+        http_server.server_close()
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"batchkit: error: the Dask scheduler at {address} cannot be reached: ")

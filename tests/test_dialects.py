@@ -113,16 +113,40 @@ def read(path):
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
 
 
+def without_url_images(request):
+    """The request with its images by URL left out (Bedrock's Anthropic body takes base64 images only)."""
+    body = json.loads(json.dumps(request["body"]))
+    for message in body["messages"]:
+        if isinstance(message["content"], list):
+            message["content"] = [
+                p
+                for p in message["content"]
+                if not p.get("image_url", {}).get("url", "").startswith("https:")
+            ]
+    return {**request, "body": body}
+
+
+def with_max_tokens(request):
+    """The request as it comes back from a Mistral line: its `max_tokens` is a field OpenAI's body has too."""
+    body = dict(request["body"])
+    if "max_completion_tokens" in body:
+        body["max_tokens"] = body.pop("max_completion_tokens")
+    return {**request, "body": body}
+
+
 @pytest.mark.parametrize("dialect", sorted(DIALECTS))
 def test_a_chat_file_converts_to_every_dialect_and_back_unchanged(dialect, tmp_path):
-    source = write(tmp_path / "chat.jsonl", ROUND_TRIP)
+    expected = [without_url_images(x) for x in ROUND_TRIP] if dialect == "bedrock" else ROUND_TRIP
+    source = write(tmp_path / "chat.jsonl", expected)
     there = convert_file(source, tmp_path / "there.jsonl", dialect)
     assert there.skipped == 0 and there.validation.valid and there.id_map is None
     converted = read(tmp_path / "there.jsonl")
     assert {detect(x).name for x in converted} == {dialect}
     back = convert_file(tmp_path / "there.jsonl", tmp_path / "back.jsonl", "openai", model="gpt-4o")
     assert back.skipped == 0 and back.validation.valid
-    assert read(tmp_path / "back.jsonl") == ROUND_TRIP
+    # custom-body lines are written for Mistral, the dialect's own provider, whose body says max_tokens
+    returned = [with_max_tokens(x) for x in expected] if dialect == "custom-body" else expected
+    assert read(tmp_path / "back.jsonl") == returned
 
 
 def test_anthropic_shapes(tmp_path):
@@ -238,7 +262,9 @@ CANNOT = {
         ("unsupported-field", 4, "/body/messages/0/name"),
     ],
 }
-CANNOT["bedrock"] = CANNOT["anthropic"]
+# Bedrock's Anthropic body takes images as base64 data only (AWS's Anthropic Claude Messages request page)
+CANNOT["bedrock"] = [*CANNOT["anthropic"][:3], ("unsupported-field", 3, "/body/messages/0/content/0/image_url"),
+                     *CANNOT["anthropic"][3:]]  # fmt: skip
 CANNOT["vertex"] = CANNOT["gemini"]
 
 
@@ -319,7 +345,8 @@ def test_a_responses_request_converts_as_the_chat_request_it_stands_for():
         "tool_use_id": "c1",
         "content": "3C",
     }
-    assert params["tools"] == [{"name": "weather", "input_schema": {"type": "object"}}]
+    # a Responses function tool is strict unless it says false; Anthropic's ToolParam carries strict
+    assert params["tools"] == [{"name": "weather", "input_schema": {"type": "object"}, "strict": True}]
 
 
 # ---- ids, limits, providers ---------------------------------------------------------------------------------
@@ -407,17 +434,23 @@ def test_a_strict_json_schema_becomes_gemini_response_schema_or_findings():
             "json_schema": {"name": "response", "schema": schema, "strict": True},
         },
     )
-    refused = convert_request(source, to="gemini")
-    assert refused.line is None
-    assert [(f.code, f.path) for f in refused.findings] == [
-        ("unsupported-field", "/body/response_format/json_schema/schema/additionalProperties")
-    ]
-    dropped = convert_request(source, to="gemini", drop_unsupported=True)
-    gemini_schema = dropped.line["request"]["generationConfig"]["responseSchema"]
+    # Gemini's Schema has additionalProperties (google-genai `Schema.additional_properties`): carried as it is
+    converted = convert_request(source, to="gemini")
+    assert converted.findings == []
+    gemini_schema = converted.line["request"]["generationConfig"]["responseSchema"]
     assert gemini_schema["properties"]["note"] == {"type": "string", "nullable": True}
-    assert "additionalProperties" not in gemini_schema
-    back = convert_request(dropped.line, to="openai", model="gpt-4o").line["body"]["response_format"]
-    assert back["json_schema"]["schema"] == {k: v for k, v in schema.items() if k != "additionalProperties"}
+    assert gemini_schema["additionalProperties"] is False
+    assert gemini_schema["propertyOrdering"] == ["answer", "note"]  # as the SDK's converter orders them
+    back = convert_request(converted.line, to="openai", model="gpt-4o").line["body"]["response_format"]
+    assert back["json_schema"]["schema"] == schema
+    # a truthy one the SDK refuses on the Gemini API and keeps on Vertex
+    schema["additionalProperties"] = {"type": "string"}
+    refused = convert_request(source, to="gemini")
+    assert [(f.code, f.path) for f in refused.findings] == [
+        ("unsupported-value", "/body/response_format/json_schema/schema/additionalProperties")
+    ]
+    vertex = convert_request(source, to="vertex").line["request"]["generationConfig"]["responseSchema"]
+    assert vertex["additionalProperties"] == {"type": "string"}
 
 
 def test_embeddings_pass_between_openai_and_custom_body_lines_only():
@@ -436,12 +469,16 @@ def test_embeddings_pass_between_openai_and_custom_body_lines_only():
     ]
 
 
-def test_a_bedrock_converse_record_is_validated_but_not_converted():
+def test_a_bedrock_converse_record_converts_and_a_raw_prompt_does_not():
     record = {"recordId": "r", "modelInput": {"messages": [{"role": "user", "content": [{"text": "hi"}]}]}}
     result = convert_request(record, to="openai", model="m")
-    assert result.line is None and [(f.code, f.path) for f in result.findings] == [
+    assert result.line["body"] == {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    llama = {"recordId": "r", "modelInput": {"prompt": "<|begin_of_text|>hi", "max_gen_len": 5}}
+    refused = convert_request(llama, to="openai", model="m")
+    assert refused.line is None and [(f.code, f.path) for f in refused.findings] == [
         ("unsupported-field", "/modelInput")
     ]
+    assert "own template" in refused.findings[0].message
 
 
 def test_detection_names_each_dialect_by_its_fields():
@@ -460,7 +497,7 @@ def test_detection_names_each_dialect_by_its_fields():
 PDF = "data:application/pdf;base64,JVBERi0xLjQK"
 
 
-@pytest.mark.parametrize("dialect", ["anthropic", "bedrock", "gemini", "vertex"])
+@pytest.mark.parametrize("dialect", ["anthropic", "gemini", "vertex"])
 def test_a_pdf_file_part_converts_to_a_document_or_inline_data_and_back(dialect):
     file = (
         {"file_data": PDF}
@@ -480,6 +517,18 @@ def test_a_pdf_file_part_converts_to_a_document_or_inline_data_and_back(dialect)
     there = convert_request(source, to=dialect)
     assert there.findings == [] and there.line is not None
     assert convert_request(there.line, to="openai", model="gpt-4o").line == source
+
+
+def test_bedrock_takes_no_document_in_an_invoke_model_body():
+    # AWS's "API restrictions": documents are not supported in InvokeModel request bodies
+    pdf = {"type": "file", "file": {"file_data": PDF, "filename": "report.pdf"}}
+    source = line("pdf", messages=[{"role": "user", "content": [{"type": "text", "text": "Summarise"}, pdf]}],
+                  max_completion_tokens=50)  # fmt: skip
+    refused = convert_request(source, to="bedrock")
+    assert [(f.code, f.path) for f in refused.findings] == [
+        ("unsupported-field", "/body/messages/0/content/1")
+    ]
+    assert "API restrictions" in refused.findings[0].message
 
 
 def test_what_cannot_name_a_file_reports_the_file_name_and_a_file_id():

@@ -1,5 +1,6 @@
 """Hostile lines never crash a conversion or a result reading: every outcome is a line or findings."""
 
+import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -340,3 +341,69 @@ native = st.one_of(
 def test_valid_native_lines_convert_or_give_findings(line, to, drop):
     result = convert_request(line, to=to, drop_unsupported=drop, max_tokens=8, model="m")
     assert result.line is not None or any(f.is_error for f in result.findings)
+
+
+# A key written twice in one object, anywhere in a line of any dialect, is one `duplicate-key` finding at its
+# JSON Pointer, on the fast path and the reference path alike.
+
+
+def objects_of(value, where=()):
+    """(path, key) of every key of every object in a parsed line, in document order."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield where, key
+            yield from objects_of(item, (*where, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from objects_of(item, (*where, i))
+
+
+def dumps_repeating(value, target, again: bytes, where=()) -> bytes:
+    """The line as JSON text, with key `target[1]` of the object at `target[0]` written a second time
+    (first with the value `again`, then with its own, which readers that keep the last one read)."""
+    if isinstance(value, dict):
+        parts = []
+        for key, item in value.items():
+            name = orjson.dumps(key)
+            if (where, key) == target:
+                parts.append(name + b":" + again)
+            parts.append(name + b":" + dumps_repeating(item, target, again, (*where, key)))
+        return b"{" + b",".join(parts) + b"}"
+    if isinstance(value, list):
+        return (
+            b"["
+            + b",".join(dumps_repeating(v, target, again, (*where, i)) for i, v in enumerate(value))
+            + b"]"
+        )
+    return orjson.dumps(value)
+
+
+def pointer(parts) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    line=st.one_of(chat_lines, native),
+    pick=st.integers(0, 10**6),
+    again=st.sampled_from([b"null", b'"x"', b"1", b"[]", b'{"a":1}']),
+)
+def test_a_key_repeated_in_any_object_of_any_dialect_is_found_where_it_is(line, pick, again):
+    import io
+
+    from batchkit.formats import detect
+    from batchkit.validate import Validator, validate_file
+
+    keys = list(objects_of(line))
+    target = keys[pick % len(keys)]
+    raw = dumps_repeating(line, target, again)
+    dialect = detect(line).name
+    expected = ("duplicate-key", 2, pointer((*target[0], target[1])))
+    data = orjson.dumps(line) + b"\n" + raw + b"\n"
+    fast = validate_file(io.BytesIO(data), "generic", dialect=dialect)
+    assert expected in [(f.code, f.line, f.path) for f in fast.findings]
+    reference = Validator("generic", dialect=dialect, file="f")
+    for number, text in enumerate(data.splitlines(), 1):
+        reference.check(number, orjson.loads(text), text)
+    reference.report.summary.lines = 2
+    assert fast.to_dict()["findings"] == reference.finish().to_dict()["findings"]

@@ -3,6 +3,7 @@ and idempotent is shown with real interrupted processes in test_submit_resume.py
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -229,3 +230,37 @@ def test_a_failing_statement_is_not_taken_for_damage(tmp_path):
             "INSERT INTO names (submission_id, path, added_at) VALUES (?, ?, 1)", (entry.id, entry.path)
         )
     assert not _damaged_copies(tmp_path) and Ledger(tmp_path / "l.db").entries() == [entry]
+
+
+@pytest.mark.parametrize(
+    "schema, reason",
+    [
+        ("PRAGMA user_version = 2", "it is a SQLite file without the table submissions"),
+        (
+            "CREATE TABLE submissions (id INTEGER PRIMARY KEY, path TEXT)",  # someone else's database
+            "table submissions already exists",
+        ),
+        (
+            "CREATE TABLE names (x); CREATE TABLE submissions (id INTEGER PRIMARY KEY); PRAGMA user_version = 2",
+            "it is a SQLite file without the column submissions.path",
+        ),
+    ],
+)
+def test_a_sqlite_file_without_the_ledgers_tables_is_handled_as_damaged(
+    tmp_path, monkeypatch, schema, reason
+):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("BATCHKIT_HOME", str(home))
+    with contextlib.closing(sqlite3.connect(home / "ledger.db")) as db:
+        db.executescript(schema)
+    content = (home / "ledger.db").read_bytes()
+    result = invoke("list")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    (aside,) = _damaged_copies(home)
+    assert result.stderr.startswith(
+        f"batchkit: error: the ledger {home / 'ledger.db'} is damaged: {reason}; "
+    )
+    assert f"moved it aside to {aside}" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert aside.read_bytes() == content
+    assert invoke("list").returncode == 0  # the next command starts a new ledger

@@ -40,7 +40,8 @@ def test_openai_output_and_error_files_in_input_order():
     assert list(frame["status"]) == ["ok", "ok", "ok", "http_error", "expired", "http_error", "missing", "ok"]
     assert list(frame.columns) == [
         "custom_id", "status", "status_code", "model", "content", "content_2", "finish_reason", "tool_calls",
-        "prompt_tokens", "completion_tokens", "total_tokens", "error_code", "error_message", "batch_id",
+        "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "cache_write_tokens",
+        "error_code", "error_message", "batch_id",
     ]  # fmt: skip
     by_id = rows(frame)
     assert by_id["q-3"]["content"] == "Blue." and by_id["q-3"]["content_2"] == "Red."

@@ -25,7 +25,13 @@ def _cases() -> list[tuple[str, list[Path], list[Path]]]:
     for folder in sorted(p for p in DATA.iterdir() if p.is_dir()):
         named = [folder / n for n in ("input.jsonl", "batch_tasks.jsonl") if (folder / n).exists()]
         inputs = named or [DIALECT_INPUT]
-        results = sorted(p for p in folder.glob("*.jsonl") if p not in inputs)
+        # a case of its own: NAME-input.jsonl with the results NAME-*.jsonl
+        own = {p: sorted(r for r in folder.glob(p.name.replace("input.jsonl", "*.jsonl")) if r != p)
+               for p in folder.glob("*-input.jsonl")}  # fmt: skip
+        for source, answers in own.items():
+            cases.append((f"{folder.name}-{source.stem}", [source], answers))
+        taken = {*own, *(r for answers in own.values() for r in answers)}
+        results = sorted(p for p in folder.glob("*.jsonl") if p not in inputs and p not in taken)
         cases.append((folder.name, inputs, results))
         if len(results) > 1:
             cases.extend((f"{folder.name}-{r.stem}", inputs, [r]) for r in results)

@@ -121,7 +121,7 @@ def test_each_native_row_has_its_address_and_the_sdk_path_is_dropped(monkeypatch
     assert api_key(resolve_target("gemini")) == "google-key"
 
 
-REFUSED = ("fireworks", "xai", "openrouter", "vertex", "bedrock", "vllm")
+REFUSED = ("fireworks", "xai", "openrouter", "vllm")
 
 
 @pytest.mark.parametrize("provider", REFUSED)

@@ -11,6 +11,10 @@ transcripts are run in document order, in a fresh folder holding a copy of sampl
   variable BATCHKIT_BASE_URL (set for every line), so they run against it instead of a provider.
 - A `console` transcript (`$ ` before each command, what it prints after) must print exactly what it
   shows; such a command may exit 1 when what it shows is findings.
+- The Vertex AI and Bedrock commands stage files in buckets: the test starts S3 (moto's server) and Cloud
+  Storage (gcp-storage-emulator) with the README's bucket, and gives every line (and so the README's
+  server) the settings their libraries read: test AWS credentials, a fake application-default-credentials
+  file, AWS_ENDPOINT_URL_S3 and STORAGE_EMULATOR_HOST (`storagesupport`).
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ import urllib.request
 import pytest
 from polling import poll
 from serverutil import free_port, stop
+from storagesupport import emulators
 from submitsupport import ROOT, cli_env
 
 README = ROOT / "README.md"
+README_BUCKET = "my-bucket"  # the bucket the README's Vertex AI and Bedrock commands stage in
 
 
 def sh_blocks(text: str) -> list[list[str]]:
@@ -74,11 +80,18 @@ def _answers(port: int, pid: int) -> bool:
 
 @pytest.mark.slow
 def test_every_readme_command_runs_as_written(tmp_path):
+    with emulators(tmp_path, README_BUCKET, README_BUCKET) as storage:
+        run_every_command(tmp_path, storage.env)
+
+
+def run_every_command(tmp_path, storage_env: dict[str, str]) -> None:
     shutil.copytree(ROOT / "samples", tmp_path / "samples")
     # the ports written in the README are taken on a shared machine: use free ones, consistently
     ports: dict[str, str] = {"8000": str(free_port())}
     env = cli_env(
-        BATCHKIT_HOME=str(tmp_path / "home"), BATCHKIT_BASE_URL=f"http://127.0.0.1:{ports['8000']}/v1"
+        BATCHKIT_HOME=str(tmp_path / "home"),
+        BATCHKIT_BASE_URL=f"http://127.0.0.1:{ports['8000']}/v1",
+        **storage_env,
     )
     servers = []
     try:

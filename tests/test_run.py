@@ -326,6 +326,26 @@ def test_responses_and_moderations_run_and_pass_through_an_upstream(echo, tmp_pa
             assert set(moderation["results"][0]["category_scores"]) >= {"hate", "violence"}
 
 
+@pytest.mark.parametrize("encoding", ["plain", "json-escaped", "base64", "url-encoded"])
+def test_run_never_writes_or_prints_the_key_in_any_encoding(tmp_path, encoding):
+    from leaks import leaked
+    from serverutil import key_echo_upstream
+
+    secret = "sk-Zp4Kd8Wq2Xr6Tb1Nm5Cv9Gy3"
+    line = chat("k")
+    line["body"]["model"] = encoding  # the upstream echoes the key encoded as the model names
+    source = write_lines(tmp_path / "b.jsonl", [line])
+    output = tmp_path / "out.jsonl"
+    with key_echo_upstream() as upstream:
+        result = run_here(
+            source, "--base-url", upstream, "-o", output, "--api-key-env", "RUN_KEY", env={"RUN_KEY": secret}
+        )
+    assert result.exit_code == 1
+    errors = (tmp_path / "out.errors.jsonl").read_text()
+    assert "[redacted]" in errors and "[redacted]" in result.output
+    assert leaked(errors, secret) is None and leaked(result.output, secret) is None
+
+
 def test_a_merge_named_before_a_clean_rerun_still_runs_after_it(echo, tmp_path):
     """`run` removes its errors file when a later run has no failures; the merge command written for the
     first run reads the missing NAME.errors.jsonl beside NAME.jsonl (given too) as "nothing failed"."""

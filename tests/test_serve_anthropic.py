@@ -100,6 +100,8 @@ def test_create_refuses_bad_ids_in_anthropics_envelope(server):
         client.messages.batches.create(requests=[request("not ok!", "x")])
     assert bad.value.body["type"] == "error" and bad.value.body["error"]["type"] == "invalid_request_error"
     assert "requests.0.custom_id" in bad.value.body["error"]["message"]
+    with pytest.raises(anthropic.BadRequestError, match="requests.0.custom_id"):  # the whole id must match
+        client.messages.batches.create(requests=[request("abc\n", "x")])
     with pytest.raises(anthropic.BadRequestError, match="more than one request"):
         client.messages.batches.create(requests=[request("twice", "x"), request("twice", "y")])
     with pytest.raises(anthropic.BadRequestError):

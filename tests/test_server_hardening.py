@@ -72,7 +72,32 @@ def test_a_key_is_required_when_configured(keyed):
     client = openai.OpenAI(base_url=keyed.base_url, api_key=KEY, max_retries=0)
     assert [m.id for m in client.models.list()] == ["batchkit-echo"]
     assert ended(client, upload_and_create(client, [chat("k")]).id).status == "completed"
-    assert httpx.get(keyed.root_url + "/").status_code == 200  # the description page tells no secret
+
+
+@pytest.mark.parametrize("page", ["/", "/docs", "/openapi.json"])
+def test_with_a_key_every_page_needs_it(keyed, page):
+    refused = httpx.get(keyed.root_url + page)
+    assert refused.status_code == 401 and "SERVE_KEY" not in refused.text and "data" not in refused.text
+    assert httpx.get(keyed.root_url + page, headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+
+
+def test_pages_of_other_local_origins_cannot_drive_it(keyed):
+    auth = {"Authorization": f"Bearer {KEY}"}
+    port = keyed.base_url.split(":")[2].split("/")[0]
+
+    def answer(origin, route="/batches"):
+        return httpx.get(keyed.base_url + route, headers={**auth, "Origin": origin}).status_code
+
+    for other in ("http://localhost:3000", "http://127.0.0.1:3000", f"https://127.0.0.1:{port}", "null"):
+        assert answer(other) == answer(other, "/files") == 403, other
+    assert answer(f"http://127.0.0.1:{port}") == answer(f"http://127.0.0.1:{port}", "/files") == 200
+
+
+def test_an_allowed_origin_may_drive_it(tmp_path):
+    with running_server("--allowed-origin", "http://localhost:3000", data_dir=tmp_path / "d") as server:
+        allowed = httpx.get(server.base_url + "/files", headers={"Origin": "http://localhost:3000"})
+        other = httpx.get(server.base_url + "/files", headers={"Origin": "http://localhost:3001"})
+    assert (allowed.status_code, other.status_code) == (200, 403)
 
 
 def test_web_pages_cannot_drive_it(keyed):
@@ -268,3 +293,137 @@ def test_responses_and_moderations_batches(tmp_path):
         assert direct.output_text == "direct answer"
         moderated = client.moderations.create(input=["a", "b"])
         assert [r.flagged for r in moderated.results] == [False, False]
+
+
+@pytest.fixture(scope="module")
+def key_relaying(tmp_path_factory):
+    """A server in front of an upstream that echoes the upstream key back, encoded as the model says."""
+    from serverutil import key_echo_upstream
+
+    data = tmp_path_factory.mktemp("relay") / "data"
+    with key_echo_upstream() as upstream:
+        args = ("--backend", "upstream", "--upstream-url", upstream, "--upstream-key-env", "UP_KEY")
+        with running_server(*args, data_dir=data, env={"UP_KEY": UPSTREAM_KEY}) as server:
+            yield server, data
+
+
+UPSTREAM_KEY = "sk-Q7zq9W3kx5Lm2Np8Rt4Vy6Hj"
+
+
+@pytest.mark.parametrize("encoding", ["plain", "json-escaped", "base64", "url-encoded"])
+def test_serve_stores_and_relays_no_encoding_of_the_upstream_key(key_relaying, encoding):
+    from leaks import leaked
+
+    server, data = key_relaying
+    client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
+    done = ended(client, upload_and_create(client, [chat("a", model=encoding)]).id)
+    stored = client.files.content(done.error_file_id).content.decode()
+    direct = httpx.post(server.base_url + "/chat/completions", json=chat("c", model=encoding)["body"]).text
+    assert done.request_counts.failed == 1 and "[redacted]" in stored and "[redacted]" in direct
+    database = b"".join(p.read_bytes() for p in data.glob("server.db*")).decode("latin-1")
+    for text in (stored, direct, database):
+        assert leaked(text, UPSTREAM_KEY) is None
+
+
+# ---- bounded uploads and lines ---------------------------------------------------------------------------
+
+
+def _multipart(chunks, boundary="b0undary"):
+    """A multipart upload of a file made of `chunks`, streamed (chunked: no Content-Length)."""
+    yield f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n'.encode()
+    yield (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="b.jsonl"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    yield from chunks
+    yield f"\r\n--{boundary}--\r\n".encode()
+
+
+def test_an_upload_over_the_file_limit_is_refused_as_openai_does(tmp_path):
+    line = orjson.dumps(chat("x")) + b"\n"
+    limit = 1_000_000
+    at_limit = line * (limit // len(line)) + b" " * (limit % len(line))
+    assert len(at_limit) == limit
+    data = tmp_path / "d"
+    with running_server("--max-file-size", "1MB", data_dir=data) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
+        with pytest.raises(openai.BadRequestError) as declared:  # Content-Length says it: refused unread
+            client.files.create(file=("b.jsonl", at_limit * 5), purpose="batch")
+        with pytest.raises(openai.BadRequestError) as one_over:  # within the form's room, one byte over
+            client.files.create(file=("b.jsonl", at_limit + b" "), purpose="batch")
+        streamed = httpx.post(  # no Content-Length: refused once more than the limit arrived
+            server.base_url + "/files",
+            content=_multipart(at_limit for _ in range(50)),
+            headers={"Content-Type": "multipart/form-data; boundary=b0undary"},
+            timeout=60,
+        )
+        kept = client.files.create(file=("b.jsonl", at_limit), purpose="batch")
+        listed = [f.id for f in client.files.list()]
+    for refusal in (declared.value.body, one_over.value.body, streamed.json()["error"]):
+        assert refusal == {
+            "message": "File is too large.",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": None,
+        }
+    assert streamed.status_code == 400
+    assert kept.bytes == limit and listed == [kept.id]
+    assert sorted(p.name for p in (data / "files").iterdir()) == [kept.id]  # nothing of the refused stays
+
+
+def test_a_file_past_its_expires_at_is_gone_as_on_openai(tmp_path):
+    data = tmp_path / "d"
+    with running_server(data_dir=data) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
+        after = {"anchor": "created_at", "seconds": 3600}
+        expiring = client.files.create(
+            file=("e.jsonl", jsonl([chat("e")])), purpose="batch", expires_after=after
+        )
+        kept = client.files.create(file=("k.jsonl", jsonl([chat("k")])), purpose="batch")
+        with sqlite3.connect(data / "server.db") as db:  # an hour passes for it
+            db.execute("UPDATE files SET expires_at = expires_at - 3601 WHERE id = ?", (expiring.id,))
+        gone = [
+            httpx.get(f"{server.base_url}/files/{expiring.id}"),
+            httpx.get(f"{server.base_url}/files/{expiring.id}/content"),
+            httpx.delete(f"{server.base_url}/files/{expiring.id}"),
+        ]
+        listed = [f.id for f in client.files.list()]
+        batch = client.batches.create(
+            input_file_id=expiring.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        done = ended(client, batch.id)
+        poll(lambda: not (data / "files" / expiring.id).exists(), what="the expired file's body to go")
+    assert [r.status_code for r in gone] == [404, 404, 404]
+    assert all(r.json()["error"]["code"] == "not_found" for r in gone)
+    assert listed == [kept.id]
+    assert done.status == "failed" and done.errors.data[0].param == "file_id"
+    assert (data / "files" / kept.id).is_file()
+
+
+def test_a_gemini_upload_over_the_file_limit_is_refused_while_it_streams(tmp_path):
+    data = tmp_path / "d"
+    key = {"x-goog-api-key": "unused"}
+    with running_server("--max-file-size", "1MB", data_dir=data) as server:
+        root = server.root_url
+
+        def started() -> str:
+            answer = httpx.post(
+                f"{root}/upload/v1beta/files",
+                json={"file": {"display_name": "b.jsonl", "mimeType": "application/jsonl"}},
+                headers={**key, "x-goog-upload-protocol": "resumable", "x-goog-upload-command": "start"},
+            )
+            return answer.headers["x-goog-upload-url"]
+
+        def send(url: str, body, command: str = "upload, finalize"):  # as Google's SDK sends a chunk
+            headers = {"x-goog-upload-command": command, "content-type": "application/json"}
+            return httpx.post(url, content=body, headers=headers, timeout=60)
+
+        in_one = send(started(), b"x" * 1_500_000)
+        chunked = started()
+        first = send(chunked, b"x" * 600_000, "upload")
+        second = send(chunked, (b"x" * 65_536 for _ in range(10)))  # streamed: the whole file is over
+        kept = send(started(), b"{}\n")
+    assert in_one.status_code == 413 and in_one.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert first.status_code == 200 and second.status_code == 413
+    assert kept.status_code == 200
+    assert sorted(p.name for p in (data / "files").iterdir()) == [kept.json()["file"]["name"].split("/")[-1]]

@@ -101,6 +101,8 @@ def test_one_store_per_data_dir(tmp_path):
             ("invalid_request", "custom_id"),
         ),
         ({"custom_id": "a", "method": "POST", "url": "/v1/audio/speech", "body": {}}, ("invalid_url", "url")),
+        # as OpenAI answers it (llama-stack's Batch API suite records the reply)
+        ({"custom_id": "a", "method": "POST", "body": {}}, ("missing_required_parameter", "url")),
     ],
 )
 def test_findings_become_openai_batch_errors(line, expected):
@@ -289,3 +291,29 @@ def test_redact_removes_credentials_in_every_form(text):
     assert "AbC123" not in cleaned and "[redacted]" in cleaned
     if text.startswith('{"'):
         orjson.loads(cleaned)  # JSON stays JSON
+
+
+@pytest.mark.slow
+def test_the_validating_stage_never_holds_a_line_past_the_bound(tmp_path):
+    import tracemalloc
+
+    from batchkit.lines import MAX_LINE_BYTES
+    from batchkit.server.intake import check_input
+
+    size = 100 * 2**20  # one line past validate's 64 MiB bound (and short of where it stops reading)
+    path = tmp_path / "long.jsonl"
+    with open(path, "wb") as f:
+        f.write(b'{"custom_id":"a","method":"POST","url":"/v1/chat/completions","body":{"model":"m",')
+        f.write(b'"messages":[{"role":"user","content":"' + b"x" * size + b'"}]}}\n')
+        f.write(
+            b'{"custom_id":"b","method":"POST","url":"/v1/embeddings","body":{"model":"m","input":"x"}}\n'
+        )
+    tracemalloc.start()
+    try:
+        intake = check_input(path, "/v1/chat/completions", frozenset({"m"}))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [(e["line"], e["code"]) for e in intake.errors] == [(1, "invalid_request"), (2, "invalid_url")]
+    assert f"more than the {MAX_LINE_BYTES:,} a request line may have" in intake.errors[0]["message"]
+    assert peak < size  # the line was skipped unread, never held whole

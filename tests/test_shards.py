@@ -182,7 +182,7 @@ def test_the_manifest_records_files_requests_and_bytes(tmp_path):
 def test_a_read_only_folder_is_an_input_error(tmp_path):
     folder = tmp_path / "ro"
     folder.mkdir()
-    with read_only(folder), pytest.raises(InputError, match="cannot write there"):
+    with read_only(folder), pytest.raises(InputError, match="cannot write b.jsonl there"):
         write_batch([request(1)], folder / "b.jsonl")
     assert list(folder.iterdir()) == []
 

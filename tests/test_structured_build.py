@@ -144,12 +144,12 @@ def test_without_pydantic_a_model_is_a_clear_error(tmp_path, table, monkeypatch)
 
 @pytest.mark.parametrize(
     ("target", "where", "options"),
-    [("gemini", lambda x: x["request"]["generationConfig"]["responseSchema"], ["--drop-unsupported"]),
+    [("gemini", lambda x: x["request"]["generationConfig"]["responseSchema"], []),
      ("anthropic", lambda x: x["params"]["output_config"]["format"]["schema"], [])],
 )  # fmt: skip
 def test_a_built_schema_converts_to_other_dialects(tmp_path, table, target, where, options):
-    # Gemini's responseSchema has no additionalProperties (its objects hold only the listed properties),
-    # so the strict schema converts with that keyword left out, and listed as left out.
+    # Gemini's Schema has additionalProperties (google-genai `Schema.additional_properties`): a strict-built
+    # file converts as it is, nothing left out.
     schema = tmp_path / "s.json"
     schema.write_text(json.dumps(LOOSE))
     built = tmp_path / "b.jsonl"
@@ -158,8 +158,9 @@ def test_a_built_schema_converts_to_other_dialects(tmp_path, table, target, wher
     out = tmp_path / f"{target}.jsonl"
     result = run("convert", built, "--to", target, "-o", out, *options)
     assert result.exit_code == 0, result.output
-    assert ("additionalProperties" in result.output) == (target == "gemini")
+    assert "additionalProperties" not in result.output
     carried = where(lines(out)[0])
+    assert carried["additionalProperties"] is False
     props = carried.get("properties")
     assert set(props) == {"sentiment", "score", "detail"}
     assert props["sentiment"]["enum"] == ["positive", "negative", "neutral"]

@@ -184,3 +184,38 @@ def test_every_result_dialect_becomes_the_same_parsed_row(tmp_path, results, for
     assert frame["answer.sentiment"][0] == "positive" and frame["answer.score"][0] == 0.9
     assert frame["parse_error"][0] is None
     assert frame["parse_error"][1].startswith(expect[0])
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl", "parquet", "xlsx"])
+def test_answers_nested_past_the_limit_are_a_parse_error_never_an_aborted_merge(tmp_path, suffix):
+    deep = '{"a":' * 300 + "1" + "}" * 300  # a model's answer: 300 levels
+    deep_list = b"[" * 300 + b"]" * 300
+    batch = write(tmp_path / "batch.jsonl", [chat_request(f"r{i}", response_format=RF) for i in range(1, 5)])
+    tool = [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": deep}}]
+    lines = [
+        orjson.dumps(chat_result("r1", json.dumps(GOOD))),
+        orjson.dumps(chat_result("r2", deep)),
+        # a tool call whose arguments are JSON 300 levels deep, and tool calls that deep themselves
+        orjson.dumps(chat_result("r3", None, tool_calls=tool)),
+        orjson.dumps(chat_result("r4", None, tool_calls=[1])).replace(b"[1]", deep_list),
+    ]
+    results = tmp_path / "results.jsonl"
+    results.write_bytes(b"\n".join(lines) + b"\n")
+    out = tmp_path / f"merged.{suffix}"
+    result = CliRunner().invoke(cli, ["merge", str(batch), "-r", str(results), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "results.jsonl:4: error[too-deep] /response/body/choices/0/message/tool_calls" in result.output
+    assert "3 parse error(s) (not JSON 1, too deep 2;" in result.output
+    frame = merge_results(batch, results).frame
+    errors = dict(zip(frame["custom_id"], frame["parse_error"], strict=True))
+    assert errors["r1"] is None
+    assert (
+        errors["r2"]
+        == errors["r3"]
+        == "the answer nests arrays and objects more than 128 levels deep; not read"
+    )
+    assert errors["r4"] == "not JSON: the answer is empty"  # its tool calls were left empty, with the finding
+    # arguments given as a JSON value rather than text, as some servers write them
+    value = json.loads(deep)
+    calls = json.dumps([{"function": {"name": "f", "arguments": value}}])
+    assert "128 levels deep" in AnswerParser().row(SCHEMA, None, calls, "stop", "f")["parse_error"]

@@ -343,6 +343,39 @@ def test_progress_bars_only_on_a_terminal(server, tmp_path):
     assert "%|" not in piped.stdout + piped.stderr
 
 
+PASTED_KEY = "sk-proj-Zp4Kd8Wq2Xr6Tb1Nm5Cv9Gy3"
+
+
+@pytest.mark.parametrize("pasted", [PASTED_KEY, "AIzaSyZp4Kd8Wq2Xr6Tb1Nm5Cv9Gy3q"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["submit", "BATCH", "--base-url", "http://127.0.0.1:9/v1", "--api-key-env"],
+        ["models", "--base-url", "http://127.0.0.1:9/v1", "--api-key-env"],
+        ["run", "BATCH", "--base-url", "http://127.0.0.1:9/v1", "-o", "OUT", "--api-key-env"],
+        ["serve", "--data-dir", "DATA", "--api-key-env"],
+        [
+            "serve",
+            "--data-dir",
+            "DATA",
+            "--backend",
+            "upstream",
+            "--upstream-url",
+            "http://x/v1",
+            "--upstream-key-env",
+        ],
+    ],  # fmt: skip
+)
+def test_a_key_given_where_a_variable_name_belongs_is_never_repeated(tmp_path, command, pasted):
+    batch = write_requests(tmp_path / "b.jsonl", 1)
+    places = {"BATCH": batch, "OUT": tmp_path / "out.jsonl", "DATA": tmp_path / "data"}
+    result = invoke(*[places.get(arg, arg) for arg in command], pasted)
+    assert result.returncode == 2
+    assert "takes the name of the environment variable" in result.stderr and "not the key" in result.stderr
+    for start in range(len(pasted) - 6):
+        assert pasted[start : start + 7] not in result.stdout + result.stderr
+
+
 def test_validate_warnings_are_shown_grouped_before_the_upload(server, tmp_path):
     """A `max_token` typo is a warning, not an error: submit still sends the file, after showing it once."""
     path = write_requests(tmp_path / "typo.jsonl", count=6, max_token=5)

@@ -1,4 +1,5 @@
-"""Fuzz: random bytes, deeply nested JSON and huge numbers through every validation path.
+"""Fuzz: random bytes, deeply nested JSON, huge numbers and keys repeated in an object through every
+validation path.
 
 No exception may escape validate_file (fast path, reference path, parallel path) or validate_request, and
 the three paths must agree. Each example's handful of generated lines is cycled into a file of 1,700 to
@@ -50,11 +51,29 @@ fields = st.sampled_from(
 )
 request_lines = st.builds(request, fields, st.one_of(huge_numbers, deep_values), st.integers(0, 5))
 plain_requests = st.integers(0, 50).map(lambda i: request("temperature", b"0.5", i))
+
+
+def repeated(custom_id: int, where: int, value: bytes) -> bytes:
+    """A valid request line with one key written twice: in the envelope, the body, a message, or a free-form
+    value the fast path decodes itself (a legacy function's parameters)."""
+    line = request("functions", b'[{"name":"f","parameters":{"type":"object"}}]', custom_id)
+    at = [b'"method":', b'"model":', b'"role":', b'"type":', b'"custom_id":'][where]
+    head, sep, tail = line.partition(at)
+    return head + at + value + b"," + sep + tail
+
+
+repeats = st.builds(
+    repeated,
+    st.integers(0, 50),
+    st.integers(0, 4),
+    st.sampled_from([b'"POST"', b'"x"', b"1", b"{}", b'"user"']),
+)
 random_lines = st.binary(max_size=80).map(lambda b: b.replace(b"\n", b" "))
 lines = st.one_of(
     random_lines,
     request_lines,
     plain_requests,
+    repeats,
     huge_numbers,
     deep_values,
     st.sampled_from([b"", b"\xef\xbb\xbf{}", b"\xff\xfe", b"[", b"{" * 2000, b"\x1f\x8b\x08\x00"]),
@@ -69,8 +88,8 @@ def build(chunk: list[bytes], count: int) -> bytes:
 def reference(data: bytes) -> list:
     validator = Validator("openai", ids="exact", file="f")
     stats: dict = {}
-    for number, obj, _raw in read_objects(io.BytesIO(data), validator.report.add, stats):
-        validator.check(number, obj)
+    for number, obj, raw in read_objects(io.BytesIO(data), validator.report.add, stats):
+        validator.check(number, obj, raw)
     validator.report.summary.lines, validator.report.summary.bytes = stats["lines"], stats["bytes"]
     return validator.finish(has_content=stats["content"]).to_dict()["findings"]
 
@@ -130,3 +149,18 @@ def test_hostile_values_never_escape_validate_request(field, value, in_envelope)
     findings = validate_request(obj, "openai")
     if type(value) is int and not -(2**63) <= value < 2**64:
         assert [f.code for f in findings] == ["out-of-range"]
+
+
+WHERE = ["/method", "/body/model", "/body/messages/0/role", "/body/functions/0/parameters/type", "/custom_id"]
+
+
+@settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 50), st.integers(0, 4), st.sampled_from([b'"POST"', b'"x"', b"1", b"{}", b'"user"']))
+def test_a_repeated_key_is_one_finding_at_its_pointer_on_every_path(custom_id, where, value):
+    line = repeated(custom_id, where, value)
+    data = request("temperature", b"0.5", 99) + b"\n" + line + b"\n"
+    fast = validate_file(io.BytesIO(data), "openai").to_dict()["findings"]
+    assert fast == reference(data)
+    assert [(f["code"], f["line"], f["path"]) for f in fast if f["code"] == "duplicate-key"] == [
+        ("duplicate-key", 2, WHERE[where])
+    ]

@@ -42,7 +42,7 @@ def every_path(tmp_path, monkeypatch, data: bytes, provider="openai"):
     reference = Validator(provider, file="f")
     for number, raw in enumerate(data.splitlines(), 1):
         obj = orjson.loads(raw)
-        reference.check(number, obj)
+        reference.check(number, obj, raw)
     reference.report.summary.lines = data.count(b"\n")
     return codes(fast), codes(parallel), codes(reference.finish())
 
@@ -67,7 +67,8 @@ def test_deep_nesting_in_a_wrong_typed_field_is_one_too_deep_finding(levels):
     assert codes(validate_file(io.BytesIO(data), "openai")) == [("too-deep", 2, "")]
 
 
-def test_deep_nesting_a_schema_allows_is_no_finding():
+def test_deep_nesting_a_schema_allows_is_too_deep_all_the_same():
+    # no job could write the line back (orjson writes 255 levels at most), so it is not read at all
     schema = {"type": "object"}
     for _ in range(300):
         schema = {"type": "object", "properties": {"a": schema}}
@@ -75,7 +76,7 @@ def test_deep_nesting_a_schema_allows_is_no_finding():
     request = orjson.loads(line())
     request["body"]["response_format"] = response_format
     data = json.dumps(request).encode() + b"\n"
-    assert codes(validate_file(io.BytesIO(data), "openai")) == []
+    assert codes(validate_file(io.BytesIO(data), "openai")) == [("too-deep", 1, "")]
 
 
 def test_integers_wider_than_64_bits_are_a_finding_in_validate_request():
@@ -87,6 +88,16 @@ def test_integers_wider_than_64_bits_are_a_finding_in_validate_request():
     request["body"]["messages"][0]["content"] = [{"type": "text", "text": "x", "n": -(2**64)}]
     request["body"]["max_completion_tokens"] = 5
     assert [f.path for f in validate_request(request)] == ["/body/messages/0/content/0/n"]
+
+
+def test_a_wide_integer_inside_a_user_schema_is_the_schema_s_own_keyword():
+    request = orjson.loads(line())
+    wide = {"type": "object", "properties": {"n": {"type": "integer", "maximum": 10**20}}}
+    request["body"]["tools"] = [{"type": "function", "function": {"name": "f", "parameters": wide}}]
+    request["body"]["response_format"] = {"type": "json_schema", "json_schema": {"name": "s", "schema": wide}}
+    assert validate_request(request, "openai") == []
+    request["body"]["seed"] = 10**20  # a request field keeps its 64-bit bound
+    assert [f.path for f in validate_request(request, "openai")] == ["/body/seed"]
 
 
 def test_a_5000_digit_number_is_named_too_large_not_infinity():
@@ -274,3 +285,42 @@ def test_max_findings_keeps_the_first_by_line(jobs, tmp_path, monkeypatch):
     assert [f.line for f in report.findings] == [2, 3, 4]
     assert report.summary.errors == 31
     assert sum(report.omitted.values()) == 28
+
+
+@pytest.mark.parametrize(("provider", "bad"), [("anthropic", "abc\n"), ("together", "x" * 64 + "\n")])
+def test_id_rules_match_whole_ids_wherever_they_are_used(provider, bad, tmp_path):
+    from batchkit.convert import convert_file
+    from batchkit.providers import PROVIDERS, get_provider
+
+    for row in PROVIDERS.values():  # however a caller asks the row's rule, a final newline is no match
+        if row.custom_id_re is not None:
+            assert not any(ask("x" * 64 + "\n") for ask in (row.custom_id_re.match, row.custom_id_re.search))
+            assert not row.custom_id_re.match("abc\n")
+    dialect = get_provider(provider).dialect
+    good = {
+        "custom_id": "ok",
+        "params": {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
+    }
+    if dialect != "anthropic":
+        good = {"custom_id": "ok", "body": {"model": "m", "messages": [{"role": "user", "content": "hi"}]}}
+    data = orjson.dumps(good) + b"\n" + orjson.dumps({**good, "custom_id": bad}) + b"\n"
+    report = validate_file(io.BytesIO(data), provider)
+    assert codes(report) == [("invalid-custom-id", 2, "/custom_id")]
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(data)
+    converted = convert_file(source, tmp_path / "out.jsonl", dialect, provider=provider)
+    assert [orjson.loads(x)["custom_id"] for x in converted.paths[0].read_bytes().splitlines()] == [
+        "ok",
+        "line-2",
+    ]
+
+
+def test_a_key_written_twice_is_a_finding_at_its_pointer_on_every_path(tmp_path, monkeypatch):
+    twice = line("b").replace(b'{"custom_id":"b"', b'{"custom_id":"a","custom_id":"b"', 1)
+    twice = twice.replace(b'"model"', b'"temperature":0.5,"temperature":1,"model"', 1)
+    data = line("r0") + twice + line("r2")
+    fast, parallel, reference = every_path(tmp_path, monkeypatch, data)
+    repeats = [("duplicate-key", 2, "/body/temperature"), ("duplicate-key", 2, "/custom_id")]
+    assert fast == parallel == reference == repeats
+    messages = [f.message for f in validate_file(io.BytesIO(data), "openai").findings]
+    assert "`custom_id` appears more than once in its object" in messages[1]

@@ -13,11 +13,11 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from ..atomic import cannot_write
 from ..formats import OPENAI
 from ..options import Options
 from ..providers import Provider
 from .by_key import split_by
-from .shards import cannot_write
 from .split import split_file
 from .write import WriteResult, write_numbered
 
@@ -32,7 +32,7 @@ def write_per_model(
     try:
         staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.", suffix=".models"))
     except OSError as e:
-        raise cannot_write(output.parent, e) from None
+        raise cannot_write(output, e) from None
     try:
         mixed = replace(row, one_model=False, max_requests=None, max_bytes=None)
         checked = Options.of(mixed, dialect=OPENAI, max_findings=options.pop("max_findings", None))

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import orjson
 
-from ..atomic import new_file_mode
+from ..atomic import cannot_write, discard_part, new_file_mode, new_part, remove_stale_parts, signals_held
 from ..errors import InputError, UsageError
 from ..formats import OPENAI, Dialect
+from ..lines import too_deep
 from ..tokens import request_tokens
+from ..words import Option, Text
 from .manifest import Manifest, read_manifest, shard_path, shard_pattern, write_manifest
 
 NO_LIMIT = sys.maxsize
-
-
-def cannot_write(folder: Path, error: OSError) -> InputError:
-    """The one-line error for a folder batchkit cannot write in (read-only, full, gone)."""
-    return InputError(f"{folder}: cannot write there: {error.strerror or error}")
 
 
 class ShardWriter:
@@ -57,6 +53,7 @@ class ShardWriter:
         self.sizes: list[int] = []  # bytes per shard
         self.left: list[Path] = []  # files named like our shards that we did not write: never touched
         self._file = None
+        remove_stale_parts(self.path)  # what a killed earlier write of `path` left
 
     def __enter__(self) -> ShardWriter:
         return self
@@ -85,7 +82,10 @@ class ShardWriter:
             or (self.max_file_tokens is not None and self.tokens[-1] + tokens > self.max_file_tokens)
         ):
             self._start_shard()
-        self._file.write(line)
+        try:
+            self._file.write(line)
+        except OSError as e:
+            raise cannot_write(self.targets()[-1], e) from None
         self.counts[-1] += 1
         self.sizes[-1] += size
         self.tokens[-1] += tokens
@@ -96,7 +96,10 @@ class ShardWriter:
         tokens = line_tokens(line, self.dialect)
         if tokens > self.max_file_tokens:
             raise _cannot_fit(
-                number, f"has {tokens:,} prompt tokens", f"{self.max_file_tokens:,}", "max_file_tokens="
+                number,
+                f"has {tokens:,} prompt tokens",
+                f"{self.max_file_tokens:,}",
+                Option("max_file_tokens"),
             )
         return tokens
 
@@ -107,12 +110,10 @@ class ShardWriter:
         index = len(self.staged) + 1
         for n in (1, 2) if index == 2 else (index,) if index > 2 else ():
             self._refuse_foreign(shard_path(self.path, n))
-        try:
-            fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".part")
-        except OSError as e:
-            raise cannot_write(self.path.parent, e) from None
-        self.staged.append(Path(name))
-        self._file = os.fdopen(fd, "wb", buffering=1 << 20)
+        with signals_held():  # made and recorded as one step: discard() always knows it
+            fd, part = new_part(self.path)
+            self.staged.append(part)
+            self._file = os.fdopen(fd, "wb", buffering=1 << 20)
         self.counts.append(0)
         self.sizes.append(0)
         self.tokens.append(0)
@@ -127,9 +128,12 @@ class ShardWriter:
 
     def _close_current(self) -> None:
         if self._file is not None:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
+            try:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+                self._file.close()
+            except OSError as e:
+                raise cannot_write(self.targets()[-1], e) from None
             self._file = None
 
     def targets(self) -> list[Path]:
@@ -168,7 +172,7 @@ class ShardWriter:
             if stale:
                 write_manifest(manifest, self.path)
         except OSError as e:
-            raise cannot_write(self.path.parent, e) from None
+            raise cannot_write(self.path, e) from None
         self.left = self._foreign_lookalikes(manifest.names)
         return targets
 
@@ -177,29 +181,32 @@ class ShardWriter:
         return sorted(p for p in self.path.parent.iterdir() if shard.fullmatch(p.name) and p.name not in ours)
 
     def discard(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        for staged in self.staged:
-            staged.unlink(missing_ok=True)
-        self.staged = []
+        """Remove every staged part, whatever closing the open one says (a full disk says it again)."""
+        file, self._file = self._file, None
+        staged, self.staged = self.staged, []
+        for part in staged:
+            discard_part(part, file if part == staged[-1] else None)
 
 
-def _cannot_fit(number: int | None, amount: str, limit: str, raise_what: str) -> InputError:
+def _cannot_fit(number: int | None, amount: str, limit: str, raise_what: str | Option) -> InputError:
     where = f"line {number}" if number is not None else "a line"
     return InputError(
-        f"{where} {amount}, more than the per-file limit of {limit}; it cannot fit in any file (shorten "
-        f"that request or raise {raise_what})"
+        Text(
+            f"{where} {amount}, more than the per-file limit of {limit}; it cannot fit in any file (shorten "
+            "that request or raise ",
+            raise_what,
+            ")",
+        )
     )
 
 
 def line_tokens(line: bytes, dialect: Dialect = OPENAI) -> int:
     """The prompt tokens of one request line in `dialect` (batchkit.tokens); 0 for a line that is not a
-    request, which validation reports."""
+    request (or one nested past MAX_DEPTH), which validation reports."""
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError:
         return 0
-    if type(obj) is not dict or dialect.body_of(obj) is None:
+    if type(obj) is not dict or too_deep(obj, line) or dialect.body_of(obj) is None:
         return 0
     return request_tokens(dialect.read(obj))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import itertools
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -12,11 +12,12 @@ import orjson
 
 from ..errors import InputError, ValidationFailed
 from ..findings import Report
-from ..lines import Overlong
+from ..lines import Overlong, dumps_json
 from ..options import Options
 from ..providers import Provider
 from ..report import counted
-from ..validate import Validator
+from ..validate import ExactIds, HashedIds, Validator
+from ..words import Option, Text
 from .shards import NO_LIMIT, ShardWriter
 
 LinesWritten = Callable[[int], None]  # (request lines written since the last call)
@@ -39,14 +40,9 @@ class WriteResult:
 def _encode(item) -> bytes:
     """The line (with its LF) for a request dict, raw line bytes or a str."""
     if isinstance(item, dict):
-        try:  # the same bytes as jsonl.dumps_line, without a concatenation
-            return orjson.dumps(item, option=orjson.OPT_APPEND_NEWLINE)
-        except orjson.JSONEncodeError as e:
-            if "64-bit" not in str(e):
-                raise
-            # An int wider than 64 bits is still a JSON number: write it, and let validation report it
-            # as it does for a file's line, instead of ending the whole write.
-            return json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        # An int wider than 64 bits or a value nested past orjson's reach is written still: validation
+        # reports it as it does for a file's line, instead of ending the whole write.
+        return dumps_json(item, orjson.OPT_APPEND_NEWLINE)
     if isinstance(item, str):
         item = item.encode("utf-8")
     if isinstance(item, (bytes, bytearray, memoryview)):
@@ -67,6 +63,9 @@ def write_numbered(
     force: bool = False,
     file: str | None = None,
     progress: LinesWritten | None = None,
+    ids: ExactIds | HashedIds | None = None,
+    first_model: tuple[str, int] | None = None,
+    first_endpoint: tuple[str, int] | None = None,
 ) -> WriteResult:
     """Write (number, request) pairs; `number` is what findings call the line (a data-row number when
     building from a table, the line number when rewriting a file). A request is a dict (written as one
@@ -78,6 +77,10 @@ def write_numbered(
     left to sharding) unless validate=False; when any line is invalid, nothing is written and
     ValidationFailed (carrying the report) is raised, unless force=True. `file` names the source in the
     report (default: `path`). `progress(n)` is told how many more lines were written, now and then.
+
+    The items may be one part of a larger table checked apart (a Dask partition): `ids` then keeps the
+    part's ids (a HashedIds whose hashes the caller joins with the other parts'), and `first_model` /
+    `first_endpoint` are (value, number) of the whole table's first request (see `Validator`).
     """
     options = Options.of(provider, max_requests=max_requests, max_bytes=max_bytes)
     limits = options.provider
@@ -85,15 +88,23 @@ def write_numbered(
     if validate:
         # file-level limits are met by sharding, so the validator checks lines only
         unlimited = replace(options, provider=limits.with_limits(NO_LIMIT, NO_LIMIT))
-        validator = Validator(unlimited, dialect=options.dialect_for(None), file=file or str(path))
+        validator = Validator(unlimited, dialect=options.dialect_for(None), file=file or str(path),
+                              ids=ids or "exact", first_model=first_model, first_endpoint=first_endpoint)  # fmt: skip
     dialect = options.dialect_for(None)
+    items, encoded = _from_dicts(items)
+    if validator is not None and encoded:
+        validator.checks_repeats = False  # a line encoded from a dict repeats no key
     with ShardWriter(path, limits.max_requests, limits.max_bytes, max_file_tokens, dialect) as writer:
         report = _write_and_check(_written(items, writer, progress), validator, writer)
         if report is not None and not report.valid and not force:
             s = report.summary
             raise ValidationFailed(
-                f"{counted(s.errors, 'error')} in {counted(s.requests, 'request')}; nothing written (fix "
-                "them, or pass force=True to write anyway)",
+                Text(
+                    f"{counted(s.errors, 'error')} in {counted(s.requests, 'request')}; nothing written (fix "
+                    "them, or pass ",
+                    Option("force", True),
+                    " to write anyway)",
+                ),
                 report,
             )
         result = WriteResult([], report, writer.lines, writer.bytes, list(writer.counts), list(writer.sizes))
@@ -102,6 +113,15 @@ def write_numbered(
     if not result.shard_requests:
         result.shard_requests, result.shard_bytes = [0], [0]
     return result
+
+
+def _from_dicts(items: Iterable[tuple[int, object]]) -> tuple[Iterable, bool]:
+    """The items again, and whether they are dicts (one call writes one kind: dicts or raw lines)."""
+    items = iter(items)
+    first = next(items, None)
+    if first is None:
+        return (), False
+    return itertools.chain([first], items), isinstance(first[1], dict)
 
 
 def _write_and_check(lines, validator, writer: ShardWriter):

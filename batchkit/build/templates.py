@@ -9,6 +9,7 @@ one call into C.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import string
@@ -19,12 +20,15 @@ from typing import Any
 import orjson
 
 from ..errors import InputError, UsageError
+from ..words import Option, Text
+
+BODY_TEMPLATE = Option("body_template")
 
 
 class Template:
     """A text with `{column}` placeholders (`{{`/`}}` are literal braces), parsed once."""
 
-    def __init__(self, text: str, option: str = "template"):
+    def __init__(self, text: str, option: Option | str = "template"):
         self.text = text
         self.option = option
         literals: list[str] = [""]
@@ -38,14 +42,17 @@ class Template:
                 name += (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
                 if not name:
                     raise UsageError(
-                        f"{option}: empty placeholder {{}} in {text[:60]!r}; name a column inside the braces, "
-                        "or write {{}} for literal braces"
+                        Text(
+                            option,
+                            f": empty placeholder {{}} in {text[:60]!r}; name a column inside the braces, "
+                            "or write {{}} for literal braces",
+                        )
                     )
                 self.columns.append(name)
                 literals.append("")
         except ValueError as e:
             raise UsageError(
-                f"{option}: {e} in {text[:60]!r}; write {{{{ and }}}} for literal braces"
+                Text(option, f": {e} in {text[:60]!r}; write {{{{ and }}}} for literal braces")
             ) from None
         self.literals = literals
 
@@ -73,9 +80,9 @@ class BodyTemplate:
     `columns` are the columns it reads, in order of appearance; `render(row)` takes a row tuple whose
     first cells are those columns' texts."""
 
-    def __init__(self, body: dict, option: str = "body_template="):
+    def __init__(self, body: dict, option: Option = BODY_TEMPLATE):
         if type(body) is not dict:
-            raise UsageError(f"{option}: the body template must be a JSON object")
+            raise UsageError(Text(option, ": the body template must be a JSON object"))
         self.option = option
         self.columns: list[str] = []
         self.render: Callable[[Sequence[str]], dict] = self._compile(body)
@@ -160,12 +167,19 @@ def template_argument(value: str | None, option: str) -> str | None:
     return _ESCAPE.sub(lambda m: _ESCAPED[m[1]], text_argument(value, option))
 
 
+_LONG_NUMBER = re.compile(r"\d{19}")  # orjson reads an integer this long past 64 bits as a float
+
+
 def json_or_text(text: str):
-    """The JSON value a text spells, else the text itself."""
+    """The JSON value a text spells, else the text itself. An integer is the integer written, however
+    wide (`seed=99999999999999999999999` stays that number, never 1e+23)."""
     try:
-        return orjson.loads(text)
+        value = orjson.loads(text)
     except orjson.JSONDecodeError:
         return text
+    if _LONG_NUMBER.search(text):
+        return json.loads(text)  # orjson took it, so it is plain JSON; Python's json keeps wide integers
+    return value
 
 
 def parse_params(pairs: Iterable[str]) -> dict:

@@ -5,6 +5,7 @@ pandas. What several commands share sits in modules named for what it is (remote
 from __future__ import annotations
 
 import importlib
+import signal
 
 import click
 
@@ -40,11 +41,13 @@ class ToolError(click.ClickException):
     def __init__(self, error: BatchkitError):
         from .flags import cli_words
 
-        super().__init__(cli_words(str(error)))
+        super().__init__(cli_words(error.message))
         self.exit_code = error.exit_code
 
     def show(self, file=None):
-        click.echo(f"batchkit: error: {self.format_message()}", err=True)
+        from .common import say
+
+        say(f"batchkit: error: {self.format_message()}", err=True)
 
 
 class LazyGroup(click.Group):
@@ -55,6 +58,13 @@ class LazyGroup(click.Group):
             if ctx.params.get("debug"):
                 raise
             raise ToolError(e) from e
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what was being written is already removed
+            if ctx.params.get("debug"):
+                raise
+            from .common import say
+
+            say("\nbatchkit: interrupted; nothing half-written is left behind", err=True)
+            raise SystemExit(130) from None
 
     def list_commands(self, ctx):
         return list(COMMANDS)
@@ -89,4 +99,7 @@ def cli(ctx, debug):
 
 
 def main():
+    # SIGTERM (timeout, systemd, Kubernetes, CI) stops a command as Ctrl-C does, so what it was writing
+    # is removed, not left half-written. `serve` installs its own handlers when it starts.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     cli(prog_name="batchkit")

@@ -9,7 +9,7 @@ import click
 from ..errors import UsageError, ValidationFailed
 from ..report import human_bytes
 from . import on_dask
-from .common import provider_option, subset_of, subset_options
+from .common import provider_option, say, subset_of, subset_options
 from .flags import cli_words
 from .on_dask import cluster_options, on_cluster
 from .writing import echo_files, limit_options, print_report, progress_bar, report_failure, report_options
@@ -170,7 +170,7 @@ def build(
 def _echo_cluster_summary(result) -> None:
     from ..report import counted
 
-    click.echo(f"built {counted(len(result.paths), 'file')} from {counted(result.partitions, 'partition')}: "
+    say(f"built {counted(len(result.paths), 'file')} from {counted(result.partitions, 'partition')}: "
                f"{counted(result.requests, 'request')}, {human_bytes(result.bytes)}; manifest {result.manifest}",
                err=True)  # fmt: skip
 
@@ -215,9 +215,9 @@ def _response_schema(options: dict, endpoint: str, fmt: str, quiet: bool):
         report_failure(e, fmt, quiet)
     if not quiet:
         for repair in result.repairs:
-            click.echo(f"response schema {result.name}: {repair} (strict mode needs it)", err=True)
+            say(f"response schema {result.name}: {repair} (strict mode needs it)", err=True)
         for warning in result.warnings:
-            click.echo(f"response schema {result.name}: {warning.path}: warning: {warning.message}", err=True)
+            say(f"response schema {result.name}: {warning.path}: warning: {warning.message}", err=True)
     return result
 
 
@@ -238,7 +238,7 @@ def _echo_build_summary(result, policy, output, options: dict) -> None:
 
     s = result.stats
     where = result.paths[0] if len(result.paths) == 1 else f"{result.paths[0]} … {result.paths[-1]}"
-    click.echo(
+    say(
         f"built {where}: {counted(s.rows, 'row')} read, {counted(s.requests, 'request')} written "
         f"({counted(len(result.paths), 'file')}, {human_bytes(result.bytes)})",
         err=True,
@@ -249,11 +249,11 @@ def _echo_build_summary(result, policy, output, options: dict) -> None:
             f"{column!r} {counted(n, 'cell')} ({done[policy.choice(column)]})"
             for column, n in s.empty.items()
         )
-        click.echo(f"  empty cells: {cells}", err=True)
+        say(f"  empty cells: {cells}", err=True)
     for note in s.notes(options.get("id_column")):
-        click.echo(f"  {cli_words(note)}", err=True)
+        say(f"  {cli_words(note)}", err=True)
     if options.get("max_tokens") is not None:
-        click.echo(
+        say(
             f"  max_tokens {options['max_tokens']:,} on every request (prompt tokens per file: --max-file-tokens)",
             err=True,
         )
@@ -262,10 +262,8 @@ def _echo_build_summary(result, policy, output, options: dict) -> None:
         rows = ", ".join(map(str, s.skipped_rows)) + (
             ", …" if sum(s.skipped.values()) > len(s.skipped_rows) else ""
         )
-        click.echo(f"  skipped {counted(sum(s.skipped.values()), 'row')}: {reasons}; rows {rows}", err=True)
+        say(f"  skipped {counted(sum(s.skipped.values()), 'row')}: {reasons}; rows {rows}", err=True)
     if result.report is not None:
         models = result.report.summary.models
-        click.echo(
-            "  models: " + (", ".join(f"{m} ({n:,})" for m, n in sorted(models.items())) or "none"), err=True
-        )
+        say("  models: " + (", ".join(f"{m} ({n:,})" for m, n in sorted(models.items())) or "none"), err=True)
     echo_files(result, output)

@@ -6,8 +6,8 @@ import os
 import sys
 
 import click
-import orjson
 
+from .. import report
 from ..formats import DIALECTS
 from ..providers import PROVIDER_ENV, PROVIDERS
 from ..report import FORMATS
@@ -67,8 +67,15 @@ def text_or_json(f=None, *, help: str = "text for people, json for programs."):
 
 
 def json_text(value) -> str:
-    """`value` as indented JSON, as the --format json summaries print it."""
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+    """`value` as indented JSON, as the --format json summaries print it (see report.json_text)."""
+    return report.json_text(value)
+
+
+def say(text: str = "", *, err: bool = False, file=None, nl: bool = True, painted: bool = False) -> None:
+    """Print what a command says: every line through the one printable filter (`report.printable`), so
+    nothing from outside (answers, ids, a server's words, file names) reaches a terminal raw. `painted`:
+    `report.render` output, filtered as it was made and colored with our own sequences."""
+    click.echo(text if painted else report.printable_lines(text), err=err, file=file, nl=nl)
 
 
 def use_color(stream) -> bool:
@@ -90,7 +97,7 @@ class Bars:
         if bar is None:
             from tqdm import tqdm
 
-            options.setdefault("desc", key)
+            options.setdefault("desc", report.printable(key))
             bar = self.bars[key] = tqdm(file=sys.stderr, dynamic_ncols=True, **options)
         return bar
 
@@ -119,9 +126,9 @@ class Bars:
         if self.bars:
             from tqdm import tqdm
 
-            tqdm.write(text, file=sys.stderr)
+            tqdm.write(report.printable_lines(text), file=sys.stderr)
         else:
-            click.echo(text, err=True)
+            say(text, err=True)
 
     def close(self, key: str | None = None) -> None:
         for name in [key] if key is not None else list(self.bars):
@@ -154,5 +161,5 @@ def chosen_file(file, subset, quiet: bool):
 
     chosen = write_subset(file, subset)
     if chosen != file and not quiet:
-        click.echo(f"sending only the requests in {chosen} (chosen from {file})", err=True)
+        say(f"sending only the requests in {chosen} (chosen from {file})", err=True)
     return chosen

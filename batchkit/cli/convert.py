@@ -10,7 +10,7 @@ from ..errors import ValidationFailed
 from ..formats import DIALECTS
 from ..providers import PROVIDERS
 from ..report import render
-from .common import Bars, format_option, use_color
+from .common import Bars, format_option, say, use_color
 
 # --to takes a dialect, or a provider whose line it writes (`--to mistral` = `--to custom-body -p mistral`)
 TARGETS = sorted(set(DIALECTS) | {name for name, row in PROVIDERS.items() if row.dialect})
@@ -87,16 +87,17 @@ def convert(source, output, to, provider, model, max_tokens, endpoint, drop_unsu
     _echo(render(shown, fmt, color=use_color(sys.stdout), quiet=quiet, group=True) if shown else "")
     if not quiet:
         where = ", ".join(str(p) for p in result.paths)
-        click.echo(f"converted {result.written:,} request(s) to {where}", err=True)
+        say(f"converted {result.written:,} request(s) to {where}", err=True)
         if result.skipped:
-            click.echo(f"{result.skipped:,} request(s) could not be converted and were not written", err=True)
+            say(f"{result.skipped:,} request(s) could not be converted and were not written", err=True)
         if result.dropped:
-            click.echo(f"{len(result.dropped):,} field(s) dropped (--drop-unsupported)", err=True)
+            say(f"{len(result.dropped):,} field(s) dropped (--drop-unsupported)", err=True)
         if result.id_map is not None:
-            click.echo(f"ids changed to fit the provider's rule: map in {result.id_map}", err=True)
-    click.get_current_context().exit(1 if result.skipped or not result.conversion.valid else 0)
+            say(f"ids changed to fit the provider's rule: map in {result.id_map}", err=True)
+    invalid = result.validation is not None and not result.validation.valid  # written under --force
+    click.get_current_context().exit(1 if result.skipped or not result.conversion.valid or invalid else 0)
 
 
 def _echo(text: str) -> None:
     if text:
-        click.echo(text)
+        say(text, painted=True)  # render's output

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import click
-import orjson
 
 from ..tokens.estimate import DEFAULT_MAX_OUTPUT
 from . import on_dask
-from .common import Bars, dialect_option, provider_option
+from .common import Bars, dialect_option, json_text, provider_option, say
 from .on_dask import cluster_options, on_cluster
 
 
@@ -56,7 +55,7 @@ def estimate(files, provider, dialect, prices, tokenizer, default_max_output, fm
     finally:
         bars.close()
     if fmt == "json":
-        click.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
+        say(json_text(result.to_dict()))
     else:
-        click.echo(render_text(result), nl=False)
+        say(render_text(result), nl=False)
     raise SystemExit(0 if result.ok else 1)

@@ -8,7 +8,7 @@ import click
 
 from ..lines import source_name
 from ..report import render
-from .common import dialect_option, format_option, provider_option, use_color
+from .common import dialect_option, format_option, provider_option, say, use_color
 
 
 @click.command()
@@ -71,9 +71,9 @@ def fix(
     if not quiet:
         for change in result.changes:
             where = f"{name}:{change.where()}" if change.line is not None else name
-            click.echo(f"{where}: {change.message}", file=out)
+            say(f"{where}: {change.message}", file=out)
         target = "standard output" if to_stdout else str(result.path)
-        click.echo(
+        say(
             f"{counted(len(result.changes), 'change')}; wrote {counted(result.lines_out, 'line')} to {target}",
             file=out,
         )
@@ -81,6 +81,6 @@ def fix(
     if report is not None and (report.findings or not report.valid):
         rendered = render([report], fmt, color=use_color(out), quiet=quiet, group=True)
         if rendered:
-            click.echo(rendered, file=out)
+            say(rendered, file=out, painted=True)
     if report is not None and not report.valid:
         click.get_current_context().exit(1)

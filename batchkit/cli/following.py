@@ -3,9 +3,8 @@ exit status that means."""
 
 from __future__ import annotations
 
-import click
-
 from ..errors import JobFailed
+from .common import say
 from .remote_display import finished_line, print_errors
 
 
@@ -15,7 +14,7 @@ def follow(refs, session, interval, display):
         return session.watch(refs, interval=interval, progress=display)
     except KeyboardInterrupt:
         display.close()
-        click.echo(
+        say(
             f"\nstopped watching; the batches keep running. Resume with: batchkit watch {' '.join(refs)}",
             err=True,
         )
@@ -27,7 +26,7 @@ def follow(refs, session, interval, display):
 def show_outcomes(batches) -> None:
     """Each batch's end, with the provider's errors for those that did not complete."""
     for batch in batches:
-        click.echo(finished_line(batch))
+        say(finished_line(batch))
         if batch.status != "completed":
             print_errors(batch)
 

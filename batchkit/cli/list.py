@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..report import printable
-from .common import json_text, text_or_json
+from .common import json_text, say, text_or_json
 from .flags import cli_words
 from .remote_display import table, when
 from .remote_options import connection_options, open_session
@@ -30,17 +30,17 @@ def list_batches(provider, base_url, api_key_env, remote, prune, limit, fmt, as_
     if as_json:
         return
     if not rows:
-        click.echo("no batches" + ("" if remote else " submitted from here yet"), err=True)
+        say("no batches" + ("" if remote else " submitted from here yet"), err=True)
         return
     table([header] + rows)
     for created, error in errors:  # whole, under the table; a server's words are printed escaped
-        click.echo(f"  {when(created)}: {printable(cli_words(error))}")
+        say(f"  {when(created)}: {printable(cli_words(error))}")
 
 
 def _remote_rows(session, limit, as_json):
     batches = session.remote_batches(limit)
     if as_json:
-        click.echo(json_text([b.to_dict() for b in batches]))
+        say(json_text([b.to_dict() for b in batches]))
     header = ["BATCH", "STATUS", "DONE", "FAILED", "TOTAL", "CREATED", "FILE"]
     rows = [[b.id, b.status, b.completed, b.failed, b.total, when(b.created_at),
              b.metadata.get("batchkit_file", "-")] for b in batches]  # fmt: skip
@@ -50,9 +50,7 @@ def _remote_rows(session, limit, as_json):
 def _local_rows(session, limit, as_json):
     listed = session.local_batches(limit)
     if as_json:
-        click.echo(
-            json_text([entry.to_dict() | {"names": [n.path for n in names]} for entry, names in listed])
-        )
+        say(json_text([entry.to_dict() | {"names": [n.path for n in names]} for entry, names in listed]))
     header = ["BATCH", "STATUS", "DONE", "FAILED", "TOTAL", "SUBMITTED", "FILE", "SERVER"]
     rows = []
     for e, names in listed:
@@ -66,9 +64,9 @@ def _local_rows(session, limit, as_json):
 
 def _prune(session) -> None:
     gone, kept = session.prune()
-    click.echo(f"forgot {len(gone)} submission(s) that never became a batch", err=True)
+    say(f"forgot {len(gone)} submission(s) that never became a batch", err=True)
     for entry in kept:
         why = "another process is submitting it" if entry.step != "creating" else (
             "its create was interrupted, so the batch may exist; `batchkit submit` looks for it"
         )  # fmt: skip
-        click.echo(f"kept {entry.path}: {why}", err=True)
+        say(f"kept {entry.path}: {why}", err=True)

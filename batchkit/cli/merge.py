@@ -8,7 +8,7 @@ import click
 
 from ..errors import MergeRefused, StaleResults
 from . import on_dask
-from .common import json_text
+from .common import json_text, say
 from .flags import cli_words
 from .on_dask import cluster_options, on_cluster
 from .results_options import JSON_LIMIT, StageBars, results_command, summary_format_options
@@ -106,7 +106,8 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
     quiet, as_json = options["quiet"], options["fmt"] == "json" or options["as_json"]
     cluster = on_cluster(options)
     if cluster:
-        source_options = dict(source=source, id_column=id_column, id_prefix=id_prefix)
+        source_options = dict(source=source, id_column=id_column, id_prefix=id_prefix,
+                              allow_stale=options["allow_stale"])  # fmt: skip
         return _merge_on_dask(inputs, results, output, source_options, allow_missing, cluster, quiet, as_json)
     source_options = dict(source=source, id_column=id_column, id_prefix=id_prefix, sheet=sheet,
                           encoding=encoding, delimiter=options.pop("delimiter"))  # fmt: skip
@@ -128,7 +129,7 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
                 written.to_text()
             )  # only our own words: the report quotes answers
             text = "\n".join(x for x in (report.to_text(), written_text, verdict) if x)
-        click.echo(text, err=output == "-")
+        say(text, err=output == "-")
     if status:
         click.get_current_context().exit(status)
 
@@ -160,7 +161,10 @@ def _joined(inputs, results, output, source_options: dict, options: dict):
 def _merge_on_dask(inputs, results, output, source_options, allow_missing, cluster, quiet, as_json):
     """The join done by a Dask cluster; MERGED is a folder of Parquet files (one per input file, or per
     partition of --source)."""
-    result = on_dask.merge(inputs, results, output, cluster, **source_options)
+    try:
+        result = on_dask.merge(inputs, results, output, cluster, **source_options)
+    except MergeRefused as e:
+        return _refused(e, output, quiet, as_json)
     verdict, status = _verdict(result.report, allow_missing)
     if not quiet:
         if as_json:
@@ -168,7 +172,7 @@ def _merge_on_dask(inputs, results, output, source_options, allow_missing, clust
         else:
             done = f"wrote {result.output}/ (Parquet files, in the order of the inputs or of the source)"
             text = "\n".join(x for x in (result.report.to_text(), done, verdict) if x)
-        click.echo(text)
+        say(text)
     if status:
         click.get_current_context().exit(status)
 
@@ -192,7 +196,7 @@ def _write(result, output, options):
 
 def _refused(error, output, quiet: bool, as_json: bool) -> None:
     """A merge that would put wrong answers on rows (or none on any): the summary, why, exit 1."""
-    report, verdict = error.report, cli_words(str(error))
+    report, verdict = error.report, cli_words(error.message)
     if isinstance(error, StaleResults):
         verdict = (
             f"not merged: {len(report.stale):,} result(s) were produced for other requests (listed above): "
@@ -204,7 +208,7 @@ def _refused(error, output, quiet: bool, as_json: bool) -> None:
             text = json_text({**report.to_dict(JSON_LIMIT), "written": None, "ok": False, "verdict": verdict})
         else:
             text = "\n".join(x for x in (report.to_text(), verdict) if x)
-        click.echo(text, err=output == "-")
+        say(text, err=output == "-")
     click.get_current_context().exit(1)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import json_text, text_or_json
+from .common import json_text, say, text_or_json
 from .remote_display import table, when
 from .remote_options import connection_options, open_session
 
@@ -17,6 +17,6 @@ def models(provider, base_url, api_key_env, fmt, as_json):
     with open_session(provider, base_url, api_key_env) as session:
         found = session.models()
     if as_json or fmt == "json":
-        click.echo(json_text([m.to_dict() for m in found]))
+        say(json_text([m.to_dict() for m in found]))
         return
     table([["MODEL", "OWNED BY", "CREATED"]] + [[m.id, m.owned_by or "-", when(m.created)] for m in found])

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import click
-
-from .common import Bars
+from ..report import printable
+from .common import Bars, say
 
 
 def when(epoch: int | None) -> str:
@@ -21,9 +20,7 @@ def table(rows: list[list[str]]) -> None:
         return
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        click.echo(
-            "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
+        say("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 def counts(batch) -> str:
@@ -76,7 +73,7 @@ class Display(Bars):
             if batch.total and bar.total != batch.total:
                 bar.total = batch.total
             bar.update(batch.completed + batch.failed - bar.n)
-            bar.set_postfix_str(f"{batch.status}, {batch.failed} failed", refresh=True)
+            bar.set_postfix_str(printable(f"{batch.status}, {batch.failed} failed"), refresh=True)
             if batch.terminal:
                 self.close(key)
             return
@@ -84,32 +81,32 @@ class Display(Bars):
         # The end is printed by the command itself; here only the way there.
         if not batch.terminal and self.last_state.get(key) != state:
             self.last_state[key] = state
-            click.echo(f"{batch.id}: {batch.status} ({counts(batch)})", err=True)
+            say(f"{batch.id}: {batch.status} ({counts(batch)})", err=True)
 
 
 def print_errors(batch) -> None:
     for error in batch.errors[:20]:
-        click.echo(f"  {error}", err=True)
+        say(f"  {error}", err=True)
     if len(batch.errors) > 20:
-        click.echo(f"  … and {len(batch.errors) - 20} more", err=True)
+        say(f"  … and {len(batch.errors) - 20} more", err=True)
 
 
 def show_download(result) -> None:
     if result.skipped:
         for path in result.files.values():
-            click.echo(f"{path}: already downloaded (--force downloads again)")
+            say(f"{path}: already downloaded (--force downloads again)")
         return
     if result.batch is not None and not result.batch.output_file_id:
-        click.echo(f"{result.batch.id}: no output file (no request succeeded)", err=True)
+        say(f"{result.batch.id}: no output file (no request succeeded)", err=True)
     for kind, path in result.files.items():
         cached = (
             f", {result.cached:,} of them from the answer cache" if kind == "output" and result.cached else ""
         )
-        click.echo(f"{path}: {kind}, {result.lines.get(kind, 0)} line(s){cached}")
+        say(f"{path}: {kind}, {result.lines.get(kind, 0)} line(s){cached}")
     for problem in result.problems:
-        click.echo(f"warning: {result.batch.id}: {problem}", err=True)
+        say(f"warning: {result.batch.id}: {problem}", err=True)
     if result.remembered:
-        click.echo(f"answer cache: kept {result.remembered:,} new answer(s)", err=True)
+        say(f"answer cache: kept {result.remembered:,} new answer(s)", err=True)
 
 
 def _counted(counts) -> str:

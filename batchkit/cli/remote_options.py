@@ -7,8 +7,24 @@ import click
 
 from ..providers import PROVIDERS
 
+PLACE_KEY = "batchkit_place"  # where the options below are kept in the click context
+
+
+def _keep_place(ctx, param, value):
+    if value is not None:
+        ctx.meta.setdefault(PLACE_KEY, {})[param.name] = value
+
 
 def connection_options(f):
+    # where the batches of APIs that keep them in a project or region live: every remote command takes them
+    # the same way, so they go to the session without each command passing them on
+    for name, help_text in (
+        ("region", "Bedrock: the AWS region [default: boto3's, e.g. AWS_DEFAULT_REGION]."),
+        ("location", "Vertex AI: the location [env: GOOGLE_CLOUD_LOCATION; default: us-central1]."),
+        ("project", "Vertex AI: the Google Cloud project [env: GOOGLE_CLOUD_PROJECT]."),
+    ):
+        f = click.option(f"--{name}", metavar=name.upper()[0], help=help_text, expose_value=False,
+                         callback=_keep_place)(f)  # fmt: skip
     f = click.option(
         "--api-key-env",
         metavar="VAR",
@@ -30,6 +46,8 @@ def connection_options(f):
 
 
 def open_session(provider, base_url, api_key_env):
-    from ..remote import Connection, Session
+    from ..remote import Connection, Place, Session
 
-    return Session(Connection(provider, base_url, api_key_env))
+    ctx = click.get_current_context(silent=True)
+    place = Place(**(ctx.meta.get(PLACE_KEY, {}) if ctx else {}))
+    return Session(Connection(provider, base_url, api_key_env, place))

@@ -6,7 +6,7 @@ import click
 
 from ..errors import ValidationFailed
 from ..providers import parse_size
-from .common import json_text, provider_option
+from .common import json_text, provider_option, say
 from .results_options import JSON_LIMIT, StageBars, results_command, summary_format_options
 
 
@@ -53,13 +53,13 @@ def retry(inputs, results, output, only, provider, max_requests, max_bytes, forc
         if e.report is not None and not quiet:
             from ..report import render
 
-            click.echo(render([e.report], "text"), err=True)
+            say(render([e.report], "text"), err=True)
         raise
     finally:
         progress.close()
     if quiet:
         return
     if as_json or fmt == "json":
-        click.echo(json_text({**written.to_dict(), "merge": written.report.to_dict(JSON_LIMIT)}))
+        say(json_text({**written.to_dict(), "merge": written.report.to_dict(JSON_LIMIT)}))
         return
-    click.echo(written.to_text())
+    say(written.to_text())

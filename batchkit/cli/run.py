@@ -9,7 +9,7 @@ import click
 
 from ..errors import ValidationFailed
 from .answer_options import cache_options, chosen_cache, chosen_rounds, rounds_options
-from .common import Bars, chosen_file, provider_option, subset_of, subset_options
+from .common import Bars, chosen_file, provider_option, say, subset_of, subset_options
 from .flags import cli_words
 
 
@@ -124,7 +124,7 @@ def _run(file, rounds, options, quiet):
         bars.close("run")
         if not quiet:
             again = ", ".join(f"{n:,} {why}" for why, n in standing.again.most_common())
-            click.echo(f"round {number}: sending again {again}", err=True)
+            say(f"round {number}: sending again {again}", err=True)
 
     try:
         if rounds:
@@ -133,10 +133,10 @@ def _run(file, rounds, options, quiet):
     except ValidationFailed as e:
         from ..report import render
 
-        click.echo(render([e.report], "text", quiet=quiet), err=True)
+        say(render([e.report], "text", quiet=quiet), err=True)
         raise
     except KeyboardInterrupt:
-        click.echo(
+        say(
             f"\ninterrupted; the answers so far are in {options['output']}.part: run the same command again "
             "to resume",
             err=True,
@@ -153,14 +153,14 @@ def _report(result, number: int = 1) -> None:
     cached = f"{result.cached:,} answered from the answer cache, " if result.cached else ""
     before = "already answered before" if number == 1 else "not sent again"
     prefix = f"round {number}: " if number > 1 else ""
-    click.echo(
+    say(
         f"{prefix}{_count(result.total, 'request')}: {result.succeeded:,} succeeded, {result.failed:,} failed, "
         f"{cached}{result.skipped:,} {before}; {_count(result.retries, 'retry', 'retries')}; results in {where}",
         err=True,
     )
     if result.failed:
         hint = f"; {cli_words(result.hint)}" if result.hint else ""  # our words only: causes quote the server
-        click.echo(result.failures(hint=False) + hint, err=True)
+        say(result.failures(hint=False) + hint, err=True)
 
 
 def _report_rounds(found, max_rounds: int, quiet: bool) -> None:
@@ -171,12 +171,12 @@ def _report_rounds(found, max_rounds: int, quiet: bool) -> None:
         _report(result, number)
     standing = found.standing
     if found.done:
-        click.echo(f"every request has its answer ({standing.answered:,} of {standing.requests:,})", err=True)
+        say(f"every request has its answer ({standing.answered:,} of {standing.requests:,})", err=True)
         return
     left = [f"{n:,} {why} (not sent again: it would fail again)" for why, n in standing.final.most_common()]
     left += [f"{n:,} {why} (still, after {len(found.rounds)} of {max_rounds} rounds)"
              for why, n in standing.again.most_common()]  # fmt: skip
-    click.echo(
+    say(
         f"{standing.answered:,} of {standing.requests:,} request(s) have their answer; without one: "
         + "; ".join(left),
         err=True,

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
+from .common import say
 
 
 @click.command()
@@ -78,6 +79,14 @@ from ..errors import UsageError
     help="Also answer requests whose Host header is NAME (repeatable); the bound address always is.",
 )
 @click.option(
+    "--allowed-origin",
+    "allowed_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="Also accept requests that web pages of ORIGIN (e.g. http://localhost:3000) send (repeatable); "
+    "pages the server itself serves always may.",
+)
+@click.option(
     "--insecure",
     is_flag=True,
     help="Allow an address other machines can reach (e.g. 0.0.0.0) without --api-key-env.",
@@ -89,6 +98,13 @@ from ..errors import UsageError
     metavar="N",
     help="Fail a batch (token_limit_exceeded, as OpenAI does) that would put more than N prompt tokens "
     "of one model in flight.",
+)
+@click.option(
+    "--max-file-size",
+    default="200MB",
+    show_default=True,
+    metavar="SIZE",
+    help="Refuse an upload larger than this (OpenAI's batch file limit by default), as OpenAI does.",
 )
 @click.option(
     "--fail-rate",
@@ -122,7 +138,7 @@ from ..errors import UsageError
     hidden=True,
     help="echo, testing aid: answer every Nth direct request with 429 or 503.",
 )
-def serve(data_dir, completion_windows, **options):
+def serve(data_dir, completion_windows, max_file_size, **options):
     """Run a local OpenAI-compatible Files + Batches API (and the endpoints a batch line may name).
 
     \b
@@ -134,8 +150,9 @@ def serve(data_dir, completion_windows, **options):
     request with its last user message and checks every body with batchkit's validator.
 
     Only this machine can reach it unless --host says otherwise; an address other machines can reach
-    needs --api-key-env (or --insecure). Requests must name the bound address (or an --allowed-host) in
-    their Host header, and send JSON or multipart bodies: a web page cannot drive it.
+    needs --api-key-env (or --insecure), which then guards every page. Requests must name the bound
+    address (or an --allowed-host) in their Host header, and send JSON or multipart bodies; a web page of
+    another origin (another port included) cannot drive it unless --allowed-origin names it.
     """
     from ..server import require_server_extra
 
@@ -147,12 +164,13 @@ def serve(data_dir, completion_windows, **options):
     config = ServerConfig(
         data_dir=(data_dir or home() / "server").resolve(),
         completion_windows=_windows(completion_windows),
+        max_file_size=_size(max_file_size),
         **options,  # the other options are named as ServerConfig's fields
     )
     check_exposure(config)
     check_port(config.host, config.port)
     base = f"http://{f'[{config.host}]' if ':' in config.host else config.host}:{config.port}/v1"
-    click.echo(
+    say(
         f"batchkit serve: {config.backend} backend on {base} (data in {config.data_dir})\n"
         f"  point a client at it: export OPENAI_BASE_URL={base}",
         err=True,
@@ -172,3 +190,12 @@ def _windows(text: str) -> tuple[str, ...]:
                 f"cannot read completion window {window!r}; write it like 24h, 90m or 2d"
             ) from None
     return windows or ("24h",)
+
+
+def _size(text: str) -> int:
+    from ..providers import parse_size
+
+    size = parse_size(text)
+    if not size:
+        raise UsageError(f"--max-file-size must be more than 0 bytes, not {text!r}")
+    return size

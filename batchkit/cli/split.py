@@ -6,7 +6,7 @@ import click
 
 from ..errors import ValidationFailed
 from ..report import counted, human_bytes
-from .common import dialect_option, provider_option
+from .common import dialect_option, provider_option, say
 from .writing import echo_files, limit_options, print_report, progress_bar, report_failure, report_options
 
 
@@ -56,20 +56,20 @@ def split(
     if quiet:
         return
     if not result.paths:
-        click.echo(
+        say(
             f"{file} fits in one file ({counted(result.requests, 'request')}, {human_bytes(result.bytes)}); "
             "nothing written",
             err=True,
         )
         return
-    click.echo(
+    say(
         f"split {file}: {counted(result.requests, 'request')} into {counted(len(result.paths), 'file')}, "
         f"{human_bytes(result.bytes)}",
         err=True,
     )
     echo_files(result, output or file)
     if len(result.paths) == 1:
-        click.echo(f"  {result.paths[0]}", err=True)
+        say(f"  {result.paths[0]}", err=True)
 
 
 def _split_by_key(file, by, output, provider, options: dict, fmt, quiet):
@@ -83,7 +83,7 @@ def _split_by_key(file, by, output, provider, options: dict, fmt, quiet):
     print_report(result.report, fmt, quiet)
     if quiet:
         return
-    click.echo(
+    say(
         f"split {file} by {by}: {counted(result.report.summary.requests, 'request')} into "
         f"{counted(len(result.paths), 'file')}",
         err=True,
@@ -92,4 +92,4 @@ def _split_by_key(file, by, output, provider, options: dict, fmt, quiet):
         for path, requests, size in zip(
             written.paths, written.shard_requests, written.shard_bytes, strict=False
         ):
-            click.echo(f"  {path}  {value}  {counted(requests, 'request')}  {human_bytes(size)}", err=True)
+            say(f"  {path}  {value}  {counted(requests, 'request')}  {human_bytes(size)}", err=True)

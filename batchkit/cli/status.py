@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .common import json_text, text_or_json
+from .common import json_text, say, text_or_json
+from .flags import cli_words
 from .remote_display import when
 from .remote_options import connection_options, open_session
 
@@ -21,7 +22,7 @@ def status(refs, provider, base_url, api_key_env, fmt, as_json):
         results = [submitted for ref in refs for submitted in session.statuses(ref)]
     if as_json or fmt == "json":
         data = [_as_dict(submitted) for submitted in results]
-        click.echo(json_text(data[0] if len(data) == 1 else data))
+        say(json_text(data[0] if len(data) == 1 else data))
         return
     for submitted in results:
         _show_status(submitted)
@@ -31,19 +32,19 @@ def _as_dict(submitted) -> dict:
     ref, batch = submitted.ref, submitted.batch
     where = {"file": str(ref.path) if ref.path else None, "base_url": ref.target.base_url}
     if batch is None:
-        return {"id": None, "status": None, **where, "note": submitted.note}
-    return batch.to_dict() | where | ({"note": submitted.note} if submitted.note else {})
+        return {"id": None, "status": None, **where, "note": cli_words(submitted.note)}
+    return batch.to_dict() | where | ({"note": cli_words(submitted.note)} if submitted.note else {})
 
 
 def _show_status(submitted) -> None:
     ref, batch = submitted.ref, submitted.batch
     if batch is None:
-        click.echo(f"{ref.path}  no batch at {ref.target.base_url}: {submitted.note}")
+        say(f"{ref.path}  no batch at {ref.target.base_url}: {cli_words(submitted.note)}")
         return
     own = f" ({batch.provider_status} at {ref.target.provider.name})" if batch.provider_status else ""
-    click.echo(f"{batch.id}  {batch.status}{own}")
+    say(f"{batch.id}  {batch.status}{own}")
     if submitted.note:
-        click.echo(f"  ({submitted.note})")
+        say(f"  ({cli_words(submitted.note)})")
     rows = [
         ["file", str(ref.path) if ref.path else "-"],
         ["address", ref.target.base_url],
@@ -53,8 +54,8 @@ def _show_status(submitted) -> None:
     rows += [[name.removesuffix("_at"), when(t)] for name, t in batch.times.items()]
     rows += [["output file", batch.output_file_id or "-"], ["error file", batch.error_file_id or "-"]]
     for name, value in rows:
-        click.echo(f"  {name:<12} {value}")
+        say(f"  {name:<12} {value}")
     if batch.errors:
-        click.echo("  errors:")
+        say("  errors:")
         for error in batch.errors:
-            click.echo(f"    {error}")
+            say(f"    {error}")

@@ -9,7 +9,7 @@ import click
 
 from ..errors import JobFailed, UsageError, ValidationFailed
 from .answer_options import cache_options, chosen_cache, chosen_rounds, rounds_options
-from .common import chosen_file, subset_of, subset_options
+from .common import chosen_file, say, subset_of, subset_options
 from .following import fail_unless_completed, follow, show_outcomes
 from .remote_display import Display, finished_line, rounds_summary, show_download
 from .remote_options import connection_options, open_session
@@ -25,6 +25,11 @@ from .remote_options import connection_options, open_session
 @click.option("--model", metavar="NAME",
               help="The batch's model, for APIs that take it on the batch (Gemini, Mistral) "
               "[default: the one model the requests name].")  # fmt: skip
+@click.option("--stage", metavar="URL",
+              help="Vertex AI, Bedrock: the bucket prefix the file is staged under (gs://BUCKET/PREFIX/, "
+              "s3://BUCKET/PREFIX/), named by its content; the job's outputs go under PREFIX/output/.")  # fmt: skip
+@click.option("--role-arn", metavar="ARN",
+              help="Bedrock: the service role the job reads and writes the bucket with.")  # fmt: skip
 @click.option("--wait", is_flag=True, help="Watch until done, then download the results.")
 @click.option("--no-validate", is_flag=True, help="Upload without validating first.")
 @click.option(
@@ -47,9 +52,9 @@ from .remote_options import connection_options, open_session
 @rounds_options
 @subset_options
 def submit(
-    files, provider, base_url, api_key_env, completion_window, metadata_pairs, model, wait, no_validate, force,
-    interval, output_dir, quiet, max_enqueued_tokens, max_batches, max_cost, prices, cache_path, no_cache,
-    until_done, max_rounds, limit, sample, seed,
+    files, provider, base_url, api_key_env, completion_window, metadata_pairs, model, stage, role_arn, wait,
+    no_validate, force, interval, output_dir, quiet, max_enqueued_tokens, max_batches, max_cost, prices,
+    cache_path, no_cache, until_done, max_rounds, limit, sample, seed,
 ):  # fmt: skip
     """Validate, upload and create one batch per FILE (shards from `build` go together). A file's content
     identifies its batch: a copy under another name is the same batch, and is not submitted again.
@@ -62,7 +67,7 @@ def submit(
     With an enqueued-token cap (--max-enqueued-tokens, or the provider's own) or --max-batches, the files
     form a queue: each goes when it fits, a batch refused with token_limit_exceeded goes again later as a
     new batch, and the command returns when all have ended. Run it again after an interruption to resume."""
-    from ..remote import QueueOptions, check_cost, check_countable, parse_metadata, shard_tokens
+    from ..remote import QueueOptions, Staging, check_cost, check_countable, parse_metadata, shard_tokens
 
     metadata = parse_metadata(metadata_pairs)
     rounds = chosen_rounds(until_done, max_rounds)
@@ -71,11 +76,12 @@ def submit(
             "--until-done needs --wait: it follows each batch to its end to send again what failed"
         )
     cache = chosen_cache(cache_path, no_cache)
+    staging = Staging(stage, role_arn) if stage or role_arn else None
     subset = subset_of(limit, sample, seed)
     files = [str(chosen_file(Path(f), subset, quiet)) for f in files]
     display = Display(quiet)
     options = {"completion_window": completion_window, "metadata": metadata, "validate": not no_validate,
-               "force": force, "model": model, "cache": cache}  # fmt: skip
+               "force": force, "model": model, "staging": staging, "cache": cache}  # fmt: skip
     with open_session(provider, base_url, api_key_env) as session, _closing(cache):
         target = session.connection.target()
         cap = max_enqueued_tokens if max_enqueued_tokens is not None else target.provider.enqueued_tokens
@@ -100,7 +106,7 @@ def submit(
         refs = [str(s.path) for s in submitted if s.batch is not None]
         if not wait:
             if refs and not quiet:
-                click.echo(f"follow with: batchkit watch {' '.join(refs)}", err=True)
+                say(f"follow with: batchkit watch {' '.join(refs)}", err=True)
             _fail_if_known_failed(submitted)
             return
         _wait_and_download(submitted, session, interval, output_dir, display)
@@ -114,15 +120,15 @@ def _submit_all(session, files, display, **options) -> list:
         for result in session.submit(files, progress=display, **options):
             display.close()
             submitted.append(result)
-            click.echo(_submitted_line(result))
+            say(_submitted_line(result))
     except ValidationFailed as e:
         display.close()
         if e.report is not None:
-            click.echo(render([e.report], "text", quiet=True))
+            say(render([e.report], "text", quiet=True))
         raise
     except KeyboardInterrupt:
         display.close()
-        click.echo("\ninterrupted; run the same command again to resume where it stopped", err=True)
+        say("\ninterrupted; run the same command again to resume where it stopped", err=True)
         raise SystemExit(130) from None
     return submitted
 
@@ -139,7 +145,7 @@ def _queue(session, counted_files, display, options, queue_options) -> list:
     for shard in done:
         again = f", sent {shard.refusals + 1} times (token_limit_exceeded)" if shard.refusals else ""
         end = finished_line(shard.batch) if shard.batch else "answered whole from the answer cache; no batch"
-        click.echo(f"{shard.path}: {end}{again}")
+        say(f"{shard.path}: {end}{again}")
     return [shard.batch for shard in done]
 
 
@@ -150,7 +156,7 @@ def _resumable(display):
         yield
     except KeyboardInterrupt:
         display.close()
-        click.echo("\ninterrupted; run the same command again to resume where it stopped", err=True)
+        say("\ninterrupted; run the same command again to resume where it stopped", err=True)
         raise SystemExit(130) from None
     finally:
         display.close()
@@ -237,7 +243,7 @@ def _until_done(session, files, display, options, following) -> None:
         chains = driver.run(files)
     for chain in chains:
         for line in rounds_summary(chain, max_rounds):
-            click.echo(line)
+            say(line)
     unfinished = [chain for chain in chains if not chain.done]
     if unfinished:
         raise JobFailed(f"{len(unfinished)} file(s) still have requests without their answer")

@@ -10,7 +10,7 @@ from ..errors import UsageError
 from ..providers import parse_size
 from ..report import render
 from . import on_dask
-from .common import Bars, dialect_option, format_option, provider_option, use_color
+from .common import Bars, dialect_option, format_option, provider_option, say, use_color
 from .on_dask import cluster_options, on_cluster
 
 
@@ -36,6 +36,11 @@ from .on_dask import cluster_options, on_cluster
 )
 @dialect_option
 @click.option(
+    "--model",
+    default=None,
+    help="The job's model, for lines that name none (Bedrock): which model family's body rules apply.",
+)
+@click.option(
     "--skip-non-requests",
     is_flag=True,
     help="Pass over a file whose first line is a result or a fine-tuning example (for hooks over *.jsonl).",
@@ -52,6 +57,7 @@ def validate(
     max_bytes,
     jobs,
     dialect,
+    model,
     skip_non_requests,
     quiet,
     **cluster,
@@ -67,7 +73,7 @@ def validate(
     if skip_non_requests:
         files = _requests_only(files, notes_to_stderr=fmt != "text", quiet=quiet)
     limits = dict(max_requests=max_requests, max_bytes=parse_size(max_bytes), max_findings=max_findings)
-    options = dict(limits, strict=strict, dialect=dialect)
+    options = dict(limits, strict=strict, dialect=dialect, model=model)
     cluster = on_cluster(cluster)
     bars = Bars(quiet or bool(cluster))
     try:
@@ -85,7 +91,7 @@ def validate(
         advise_models(report)
     output = render(reports, fmt, color=use_color(sys.stdout), quiet=quiet, group=True)
     if output:
-        click.echo(output)
+        say(output, painted=True)
     # `valid` already counts warnings under --strict: the text, the JSON and the status agree
     click.get_current_context().exit(0 if all(r.valid for r in reports) else 1)
 
@@ -103,7 +109,7 @@ def _requests_only(files, *, notes_to_stderr: bool, quiet: bool) -> list[str]:
         kind = REQUESTS if f == "-" else file_kind(f)
         if kind in skipped:
             if not quiet:
-                click.echo(f"{f}: {skipped[kind]}", err=notes_to_stderr)
+                say(f"{f}: {skipped[kind]}", err=notes_to_stderr)
         else:
             kept.append(f)
     return kept

@@ -11,7 +11,7 @@ import click
 
 from ..errors import ValidationFailed
 from ..report import human_bytes, render
-from .common import Bars, format_option, use_color
+from .common import Bars, format_option, say, use_color
 
 
 def limit_options(f):
@@ -71,9 +71,9 @@ def print_report(report, fmt: str, quiet: bool, note: str | None = None) -> None
         return
     output = render([report], fmt, color=use_color(sys.stdout), quiet=quiet, group=True)
     if output:
-        click.echo(output)
+        say(output, painted=True)
     if note and fmt == "text" and any(f.line is not None for f in report.findings):
-        click.echo(note)
+        say(note)
 
 
 def echo_files(result, output) -> None:
@@ -84,9 +84,9 @@ def echo_files(result, output) -> None:
         for path, requests, size in zip(
             result.paths, result.shard_requests, result.shard_bytes, strict=False
         ):
-            click.echo(f"  {path}  {counted(requests, 'request')}  {human_bytes(size)}", err=True)
+            say(f"  {path}  {counted(requests, 'request')}  {human_bytes(size)}", err=True)
     for path in result.left:
-        click.echo(
+        say(
             f"  left alone: {path} (named like a shard of {Path(output).name}, but batchkit did not write it)",
             err=True,
         )

@@ -3,40 +3,67 @@
 A line whose request the target cannot express (a field it has no place for, a value outside its range)
 gets findings and is not written, unless `drop_unsupported`, which leaves those fields out and lists
 each. Ids are kept when the target provider's id rule allows them; any other id (or a missing one) is
-replaced by `line-N` and the pair written to an id map beside the output (`out.jsonl` → `out.ids.jsonl`),
-which `read_id_map` reads back for merging. The output is validated as written, sharded under the
-target provider's limits, and appears whole or not at all.
+replaced by `line-N` (N its input line; `line-N-2`, … when the file keeps an id of that name, so a new id
+never equals a kept one or another new one) and the pair written to an id map beside the output
+(`out.jsonl` → `out.ids.jsonl`), which `read_id_map` reads back for merging. The output is validated as
+written, sharded under the target provider's limits, and appears whole or not at all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import schemas
 from ..batchfile import id_map_path, write_id_map, write_numbered
 from ..errors import UsageError, ValidationFailed
 from ..findings import Finding, Report
-from ..formats import DIALECTS, Context, Dialect, detect, get_dialect
+from ..formats import DIALECTS, LINE_ID, Context, Dialect, detect, get_dialect
 from ..lines import BytesRead, open_binary, read_objects, source_name
 from ..options import Options
-from ..providers import Provider, get_provider
-from ..validate import schema_findings
+from ..providers import Provider, get_provider, id_rule
+from ..validate import explain, schema_findings
 
-MAPPED_ID = "line-{}"
+MAPPED_ID = LINE_ID
 
 
 @dataclass
 class Conversion:
     """One line converted: the new line (None when it could not be written), what was found, the JSON
-    Pointers of the fields left out under `drop_unsupported`, and the format it was written in."""
+    Pointers of the fields left out under `drop_unsupported`, the format it was written in, and (old id,
+    new id) when its id was renamed."""
 
     line: dict | None
     findings: list[Finding] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     source: str | None = None
+    renamed: tuple[str | None, str] | None = None
+
+
+@dataclass(frozen=True)
+class IdRenamer:
+    """Which ids the target keeps (those its id `pattern` matches whole; any, without one) and the new id
+    of any other: `line-N` for input line N, or `line-N-2`, `line-N-3`, … when that is in `taken` (the
+    file's own ids that look like new ones). So a new id never equals a kept id, nor another new one."""
+
+    pattern: str | None
+    taken: frozenset[str] = frozenset()
+
+    def new_id(self, current, line: int) -> str | None:
+        """The id for input line `line` in place of `current`, or None when `current` is kept."""
+        rule = id_rule(self.pattern)
+        if isinstance(current, str) and current and (rule is None or rule.match(current)):
+            return None
+        mapped, suffix = MAPPED_ID.format(line), 1
+        while mapped in self.taken:
+            suffix += 1
+            mapped = f"{MAPPED_ID.format(line)}-{suffix}"
+        return mapped
 
 
 def convert_request(
@@ -49,37 +76,73 @@ def convert_request(
     drop_unsupported: bool = False,
     line: int | None = None,
     endpoint: str | None = None,
+    provider: str | Provider | None = None,
+    ids: IdRenamer | None = None,
 ) -> Conversion:
     """Convert one parsed line to format `to`; the source format is detected unless `source` names it.
 
     batchkit.convert_request({"custom_id": "a", "method": "POST", "url": "/v1/chat/completions",
                               "body": {...}}, to="anthropic", max_tokens=1024).line
 
-    `endpoint` (to="openai" only): "/v1/responses" writes chat requests as Responses bodies.
+    `endpoint` (to="openai" only): "/v1/responses" writes chat requests as Responses bodies. `provider`:
+    whose own body rules the line must meet (Mistral, Together, Fireworks: their field names and roles).
+    `ids` renames an id the target's rule rejects (input line `line`) before the line is checked.
     """
     target = get_dialect(to)
     _check_endpoint(target, endpoint)
     ctx = Context(
         line=line, model=model, max_tokens=max_tokens, drop_unsupported=drop_unsupported, endpoint=endpoint
     )
+    if provider is not None:
+        row = get_provider(provider)
+        ctx.body_schemas = {e: name for d, e, name in row.body_schemas if d == target.name}
     origin = get_dialect(source) if source is not None else detect(obj)
     if origin is None:
         message = "this line is in no known batch dialect (" + ", ".join(DIALECTS) + "); nothing to convert"
         return Conversion(None, [Finding("unknown-dialect", message, line)])
     # Converters read valid lines only: an invalid one gets its validation errors instead.
-    invalid = [f for f in schema_findings(line, obj, origin) if f.is_error]
+    invalid = [f for f in schema_findings(line, obj, origin, origin.line_schema(obj, model)[0]) if f.is_error]
     if invalid:
         return Conversion(None, invalid, [], origin.name)
     chat = origin.to_chat(obj, ctx)
     converted = target.from_chat(chat, ctx) if chat is not None and not ctx.failed else None
+    renamed = None
+    if converted is not None and not ctx.failed and ids is not None:
+        renamed = _rename(converted, target, ids, line or 0)
     if converted is not None and not ctx.failed:
         # What the target still rejects (a conversation of system text only, …) keeps the line out.
-        for f in schema_findings(line, converted, target):
-            if f.is_error:
+        written = schema_findings(line, converted, target, target.line_schema(converted, model)[0])
+        # a line without an id (a Vertex request without labels) gets `line-N` when the file is written
+        unnamed = target.id_of(converted) is None
+        for f in written + _own_body_findings(line, converted, target, ctx):
+            if f.is_error and not (unnamed and f.path == target.id_pointer):
                 ctx.error(f.code, f.path, f"the {target.name} line would break its rule: {f.message}")
     if ctx.failed:
-        converted = None
-    return Conversion(converted, ctx.findings, ctx.dropped, origin.name)
+        converted, renamed = None, None
+    return Conversion(converted, ctx.findings, ctx.dropped, origin.name, renamed)
+
+
+def _rename(line: dict, target: Dialect, ids: IdRenamer, number: int) -> tuple[str | None, str] | None:
+    current = target.id_of(line)
+    new = ids.new_id(current, number)
+    if new is None:
+        return None
+    target.set_id(line, new)
+    return current, new
+
+
+def _own_body_findings(line, converted: dict, target: Dialect, ctx: Context) -> list[Finding]:
+    """What the target provider's own body schema says of the line written (for custom-body lines): a
+    field its SDK's types do not have is one it cannot take, not a field to pass through."""
+    request = target.read(converted, line)
+    schema = ctx.body_schemas.get(request.endpoint)
+    if schema is None:
+        return []
+    found = explain(schemas.validator(schema).iter_errors(request.body), line, (target.body_field,))
+    return [
+        Finding("unsupported-field", f.message, f.line, f.path) if f.code == "unknown-field" else f
+        for f in found
+    ]
 
 
 def target_provider(to: str | Dialect, provider: str | Provider | None) -> Provider:
@@ -147,13 +210,22 @@ def convert_file(
     conversion = Report(source_name(source), options.provider.name, max_findings=max_findings)
     mapping: list[tuple[str | None, str]] = []
     result = ConvertResult([], conversion, None)
-    settings = dict(model=model, max_tokens=max_tokens, drop_unsupported=drop_unsupported, endpoint=endpoint)
-    lines = _converted(source, options, settings, result, mapping, progress)
-    try:
-        written = write_numbered(lines, output, options, force=force)
-    except ValidationFailed as e:
-        e.conversion = conversion  # what made lines go missing, for the caller to show
-        raise
+    settings = dict(
+        model=model,
+        max_tokens=max_tokens,
+        drop_unsupported=drop_unsupported,
+        endpoint=endpoint,
+        provider=options.provider,
+    )
+    with _read_twice(source) as readable:
+        pattern = options.provider.custom_id_pattern or target.id_pattern
+        settings["ids"] = IdRenamer(pattern, _ids_like_new_ones(readable, options.max_line))
+        lines = _converted(readable, options, settings, result, mapping, progress)
+        try:
+            written = write_numbered(lines, output, options, force=force)
+        except ValidationFailed as e:
+            e.conversion = conversion  # what made lines go missing, for the caller to show
+            raise
     result.paths, result.validation, result.written = written.paths, written.report, written.requests
     if mapping:
         result.id_map = write_id_map(mapping, id_map_path(output))
@@ -177,17 +249,36 @@ def _converted(
             if converted.line is None:
                 result.skipped += 1
                 continue
-            _map_id(converted.line, target, options, number, mapping)
+            if converted.renamed is not None:
+                mapping.append(converted.renamed)
             yield number, converted.line
     report.summary.lines, report.summary.bytes = stats.get("lines", 0), stats.get("bytes", 0)
     report.findings.sort(key=lambda f: (f.line or 0, f.path, f.code))
 
 
-def _map_id(line: dict, target: Dialect, options: Options, number: int, mapping: list) -> None:
-    current = target.id_of(line)
-    rule = options.provider.custom_id_pattern or target.id_pattern
-    if isinstance(current, str) and current and (rule is None or re.fullmatch(rule, current)):
+@contextlib.contextmanager
+def _read_twice(source) -> Iterator:
+    """`source` as something read twice (its ids first, then its lines): a path as it is; standard input
+    or an open stream, copied to a temporary file first."""
+    if isinstance(source, (str, os.PathLike)) and str(source) != "-":
+        yield source
         return
-    mapped = MAPPED_ID.format(number)
-    target.set_id(line, mapped)
-    mapping.append((current, mapped))
+    with open_binary(source) as stream, tempfile.TemporaryFile() as copy:
+        shutil.copyfileobj(stream, copy)
+        copy.seek(0)
+        yield copy
+
+
+def _ids_like_new_ones(source, max_line: int) -> frozenset[str]:
+    """The ids in `source` shaped like the ones renaming gives (`line-…`): a new id must not take one.
+    An open stream is read from where it is and put back at its start for the next reading."""
+    taken = set()
+    with open_binary(source) as stream:
+        for _number, obj, _raw in read_objects(stream, lambda finding: None, max_line=max_line):
+            dialect = detect(obj)
+            ident = dialect.id_of(obj) if dialect is not None else None
+            if isinstance(ident, str) and ident.startswith(MAPPED_ID.format("")):
+                taken.add(ident)
+        if hasattr(stream, "seek"):
+            stream.seek(0)
+    return frozenset(taken)

@@ -14,19 +14,23 @@ as the OpenAI output line (`result_line`).
 
 from __future__ import annotations
 
-from .base import Dialect, Request
+from .base import LINE_ID, Dialect, Request
 from .chat import Chat, Context
+from .custom_body import SYNONYMS
 from .detect import detect_stream
 from .reading import read_requests, requests_of
 from .registry import DIALECTS, OPENAI, detect, get_dialect, is_result_line, result_line
+from .results import unrun_line
 
 __all__ = [
     "DIALECTS",
+    "LINE_ID",
     "OPENAI",
     "Chat",
     "Context",
     "Dialect",
     "Request",
+    "SYNONYMS",
     "detect",
     "detect_stream",
     "get_dialect",
@@ -34,4 +38,5 @@ __all__ = [
     "read_requests",
     "requests_of",
     "result_line",
+    "unrun_line",
 ]

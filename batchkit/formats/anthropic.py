@@ -4,12 +4,15 @@ bodies). System messages become `system`; tool calls and results become tool_use
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import orjson
 
-from . import results
-from .base import Dialect
+from . import claude, results
+from .base import Dialect, Request
 from .chat import (
     CHAT,
+    FUNCTION_FIELDS,
     SYSTEM_ROLES,
     Chat,
     Context,
@@ -19,6 +22,7 @@ from .chat import (
     data_url,
     file_data_of,
     file_part,
+    function_tools,
     image_of,
     inner,
     leftover,
@@ -58,6 +62,9 @@ class Anthropic(Dialect):
     def endpoint_of(self, obj: dict, body: dict) -> str | None:
         return MESSAGES_URL
 
+    def body_findings(self, request: Request, job_model: str | None) -> list:
+        return claude.body_findings(request.body, request.model, "/params", request.line)
+
     def to_chat(self, obj: dict, ctx: Context) -> Chat | None:
         params = inner(obj, self.body_field, "a Messages request", ctx)
         if params is None:
@@ -65,7 +72,7 @@ class Anthropic(Dialect):
         return Chat(obj.get("custom_id"), chat_from_params(params, "/params", ctx), CHAT, "/params")
 
     def from_chat(self, chat: Chat, ctx: Context) -> dict | None:
-        params = params_from_chat(chat, ctx, with_model=True)
+        params = params_from_chat(chat, ctx, ANTHROPIC_API)
         return None if params is None else {"custom_id": chat.id, "params": params}
 
     def holds_result(self, obj: dict) -> bool:
@@ -78,25 +85,53 @@ class Anthropic(Dialect):
 # ---- OpenAI chat → Messages ------------------------------------------------------------------------------
 
 
-def params_from_chat(request: Chat, ctx: Context, *, with_model: bool, target: str = TARGET) -> dict | None:
+@dataclass(frozen=True)
+class Target:
+    """Where a Messages body goes, and what differs there: the model on the body (Anthropic) or on the job
+    (Bedrock); the image sources, document blocks, `metadata`, `disable_parallel_tool_use`,
+    `output_config` and a tool's `strict` it takes."""
+
+    name: str
+    with_model: bool
+    image_sources: frozenset[str]
+    documents: bool
+    metadata: bool
+    parallel_choice: bool
+    output_format: bool
+    tool_strict: bool
+    why: str  # where what it lacks is documented, for messages
+
+
+# Anthropic's Messages API (the anthropic SDK's MessageCreateParams, ToolParam.strict, ToolChoice*Param)
+ANTHROPIC_API = Target(TARGET, True, frozenset({"base64", "url"}), True, True, True, True, True, "")
+# Bedrock's InvokeModel body for Claude: the fields, a base64 image source and tool_choice {type, name} on
+# AWS's "Anthropic Claude Messages API request" page; no documents in InvokeModel bodies ("API
+# restrictions"); no metadata, output_config or strict there
+BEDROCK_BODY = Target(
+    "Bedrock (Anthropic)", False, frozenset({"base64"}), False, False, False, False, False,
+    " (AWS's Anthropic Claude Messages request page)",
+)  # fmt: skip
+# Anthropic's vision guide: the image types Claude reads
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+
+
+def params_from_chat(request: Chat, ctx: Context, target: Target = ANTHROPIC_API) -> dict | None:
     """The Messages request for a chat body (None when it is not a chat request)."""
     body, at = request.body, request.at
     if request.kind != CHAT:
-        ctx.unsupported(at, f"{target} takes chat requests only, not {request.kind}")
+        ctx.unsupported(at, f"{target.name} takes chat requests only, not {request.kind}")
         return None
-    leftover(body, CHAT_FIELDS, at, ctx, target)
+    leftover(body, CHAT_FIELDS, at, ctx, target.name)
     params: dict = {}
     model = ctx.model or body.get("model")
-    if with_model:
+    if target.with_model:
         if model:
             params["model"] = model
         else:
-            ctx.error("missing-field", child(at, "model"), f"{target} needs a model: pass --model")
+            ctx.error("missing-field", child(at, "model"), f"{target.name} needs a model: pass --model")
     tokens = max_tokens_of(body) or ctx.max_tokens
     if tokens is None:
-        message = (
-            f"{target} requires max_tokens: set max_completion_tokens in the request or pass --max-tokens"
-        )
+        message = f"{target.name} requires max_tokens: set max_completion_tokens in the request or pass --max-tokens"
         ctx.error("missing-max-tokens", child(at, "max_completion_tokens"), message)
     else:
         params["max_tokens"] = tokens
@@ -104,62 +139,62 @@ def params_from_chat(request: Chat, ctx: Context, *, with_model: bool, target: s
     if system is not None:
         params["system"] = system
     params["messages"] = messages
-    _sampling_out(body, params, at, ctx, target)
+    _sampling_out(body, params, at, ctx, target, model if target.with_model else ctx.model)
     _tools_out(body, params, at, ctx, target)
     return params
 
 
-def _sampling_out(body: dict, params: dict, at: str, ctx: Context, target: str) -> None:
+def _sampling_out(body: dict, params: dict, at: str, ctx: Context, target: Target, model) -> None:
     temperature = body.get("temperature")
     if isinstance(temperature, (int, float)) and temperature > 1:
-        message = f"{target} takes a temperature from 0 to 1, not {temperature}"
+        message = f"{target.name} takes a temperature from 0 to 1, not {temperature}"
         ctx.unsupported(child(at, "temperature"), message, "unsupported-value")
     elif "temperature" in body:
         params["temperature"] = temperature
     for key in ("top_p", "top_k"):
         if key in body:
             params[key] = body[key]
+    for key in claude.refused_sampling(params, model):
+        del params[key]
+        ctx.leave_out(child(at, key), f"{model} refuses `{key}` ({claude.family_of(model).name})")
     if body.get("stop") is not None:
         params["stop_sequences"] = as_list(body["stop"])
     if body.get("n") not in (None, 1):
-        message = f"{target} gives one answer per request, not n={body['n']}"
+        message = f"{target.name} gives one answer per request, not n={body['n']}"
         ctx.unsupported(child(at, "n"), message, "unsupported-value")
     if body.get("stream") is True:
         ctx.unsupported(child(at, "stream"), "a batch request cannot stream", "unsupported-value")
-    if "user" in body:
+    if "user" in body and target.metadata:
         params["metadata"] = {"user_id": body["user"]}
+    elif "user" in body:
+        ctx.unsupported(child(at, "user"), f"{target.name} has no metadata.user_id{target.why}")
     _format_out(body.get("response_format"), params, child(at, "response_format"), ctx, target)
 
 
-def _format_out(response_format, params: dict, at: str, ctx: Context, target: str) -> None:
+def _format_out(response_format, params: dict, at: str, ctx: Context, target: Target) -> None:
     """A json_schema response format as `output_config.format` (Anthropic's own API only)."""
     if response_format is None or response_format == {"type": "text"}:
         return
     kind = response_format.get("type") if isinstance(response_format, dict) else None
     spec = response_format.get("json_schema") if kind == "json_schema" else None
-    if target != TARGET or not isinstance(spec, dict):
-        ctx.unsupported(at, f"{target} has no response_format {kind!r}")
+    if not target.output_format or not isinstance(spec, dict):
+        ctx.unsupported(at, f"{target.name} has no response_format {kind!r}")
         return
-    leftover(spec, {"name", "schema", "strict", "description"}, child(at, "json_schema"), ctx, target)
+    leftover(spec, {"name", "schema", "strict", "description"}, child(at, "json_schema"), ctx, target.name)
     params["output_config"] = {"format": {"type": "json_schema", "schema": spec.get("schema", {})}}
 
 
-def _tools_out(body: dict, params: dict, at: str, ctx: Context, target: str) -> None:
+def _tools_out(body: dict, params: dict, at: str, ctx: Context, target: Target) -> None:
     if body.get("tools") is not None:
+        fields = FUNCTION_FIELDS | ({"strict"} if target.tool_strict else set())
         tools = []
-        for i, tool in enumerate(as_list(body["tools"])):
-            path = child(at, "tools", i)
-            function = (
-                tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
-            )
-            if not isinstance(function, dict):
-                ctx.unsupported(path, f"{target} takes function tools only")
-                continue
-            leftover(function, {"name", "description", "parameters"}, child(path, "function"), ctx, target)
+        for _path, function in function_tools(body, at, ctx, target.name, fields):
             converted = {"name": function.get("name")}
             if "description" in function:
                 converted["description"] = function["description"]
             converted["input_schema"] = function.get("parameters", {"type": "object", "properties": {}})
+            if "strict" in function and target.tool_strict:
+                converted["strict"] = function["strict"]  # ToolParam.strict
             tools.append(converted)
         params["tools"] = tools
     choice = body.get("tool_choice")
@@ -169,17 +204,20 @@ def _tools_out(body: dict, params: dict, at: str, ctx: Context, target: str) -> 
     elif isinstance(choice, dict) and isinstance(choice.get("function"), dict):
         converted = {"type": "tool", "name": choice["function"].get("name")}
     if choice is not None and converted is None:
-        ctx.unsupported(child(at, "tool_choice"), f"{target} has no tool_choice {choice!r}")
-    if body.get("parallel_tool_calls") is False:
+        ctx.unsupported(child(at, "tool_choice"), f"{target.name} has no tool_choice {choice!r}")
+    if body.get("parallel_tool_calls") is False and target.parallel_choice:
         converted = dict(converted or {"type": "auto"}, disable_parallel_tool_use=True)
+    elif body.get("parallel_tool_calls") is False:
+        message = f"{target.name} has no tool_choice.disable_parallel_tool_use{target.why}"
+        ctx.unsupported(child(at, "parallel_tool_calls"), message)
     if converted is not None:
         params["tool_choice"] = converted
 
 
-def _messages_out(messages: list, at: str, ctx: Context, target: str):
+def _messages_out(messages: list, at: str, ctx: Context, target: Target):
     system: list = []
     out: list = []
-    for role, message, path in chat_messages(messages, at, ctx, target):
+    for role, message, path in chat_messages(messages, at, ctx, target.name):
         content, content_at = message.get("content"), child(path, "content")
         if role in SYSTEM_ROLES:
             system.append((content, content_at))
@@ -194,14 +232,30 @@ def _messages_out(messages: list, at: str, ctx: Context, target: str):
             out.append({"role": "user", "content": _blocks_out(content, content_at, ctx, target)})
         else:
             out.append({"role": "assistant", "content": _assistant_out(message, path, ctx, target)})
+    _prefill_out(out, messages, at, ctx, target)
     return _system_out(system, ctx, target), out
+
+
+def _prefill_out(out: list, messages: list, at: str, ctx: Context, target: Target) -> None:
+    """A final assistant turn (a prefill) may not end with whitespace: refused, or trimmed when asked."""
+    if not claude.ends_with_whitespace(out):
+        return
+    path = child(at, len(messages) - 1, "content")
+    message = f"{target.name} refuses a final assistant message ending with whitespace (trimmed under --drop-unsupported)"
+    ctx.unsupported(path, message, "unsupported-value")
+    if ctx.drop_unsupported:
+        last = out[-1]
+        if isinstance(last["content"], str):
+            last["content"] = last["content"].rstrip()
+        else:
+            last["content"][-1]["text"] = last["content"][-1]["text"].rstrip()
 
 
 def _tool_results_only(content) -> bool:
     return isinstance(content, list) and all(b.get("type") == "tool_result" for b in content)
 
 
-def _system_out(parts: list, ctx: Context, target: str):
+def _system_out(parts: list, ctx: Context, target: Target):
     if not parts:
         return None
     if len(parts) == 1 and isinstance(parts[0][0], str):
@@ -213,7 +267,7 @@ def _system_out(parts: list, ctx: Context, target: str):
     return blocks
 
 
-def _blocks_out(content, at: str, ctx: Context, target: str):
+def _blocks_out(content, at: str, ctx: Context, target: Target):
     if content is None or isinstance(content, str):
         return content or ""
     blocks = []
@@ -221,19 +275,22 @@ def _blocks_out(content, at: str, ctx: Context, target: str):
         path = child(at, i)
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text":
-            leftover(part, {"type", "text"}, path, ctx, target)
+            leftover(part, {"type", "text"}, path, ctx, target.name)
             blocks.append({"type": "text", "text": part.get("text")})
         elif kind == "image_url" and isinstance(part.get("image_url"), dict):
-            leftover(part, {"type", "image_url"}, path, ctx, target)
-            blocks.append(
-                {"type": "image", "source": _image_source(part["image_url"], child(path, "image_url"), ctx)}
+            leftover(part, {"type", "image_url"}, path, ctx, target.name)
+            source = _image_source(part["image_url"], child(path, "image_url"), ctx, target)
+            blocks.extend([{"type": "image", "source": source}] if source is not None else [])
+        elif kind == "file" and not target.documents:
+            ctx.unsupported(
+                path, f'{target.name} takes no documents in an InvokeModel body (AWS\'s "API restrictions")'
             )
         elif kind == "file":
-            inline = file_data_of(part, path, ctx, target)
+            inline = file_data_of(part, path, ctx, target.name)
             if inline is not None:
                 blocks.append(_document(inline, part["file"].get("filename")))
         else:
-            ctx.unsupported(path, f"{target} has no {kind!r} content part")
+            ctx.unsupported(path, f"{target.name} has no {kind!r} content part")
     return blocks
 
 
@@ -244,14 +301,22 @@ def _document(inline: tuple[str, str], filename) -> dict:
     return block
 
 
-def _image_source(image: dict, at: str, ctx: Context) -> dict:
-    url, inline = image_of(image, at, ctx, TARGET)
+def _image_source(image: dict, at: str, ctx: Context, target: Target) -> dict | None:
+    """An image's source block (None after a finding when the target cannot take it)."""
+    url, inline = image_of(image, at, ctx, target.name)
+    if inline and inline[0] not in IMAGE_TYPES:
+        message = f"{target.name} takes images as {', '.join(IMAGE_TYPES)}, not {inline[0]}"
+        ctx.unsupported(at, message, "unsupported-value")
+        return None
     if inline:
         return {"type": "base64", "media_type": inline[0], "data": inline[1]}
+    if "url" not in target.image_sources:
+        ctx.unsupported(at, f"{target.name} takes images as base64 data only, not by URL{target.why}")
+        return None
     return {"type": "url", "url": url}
 
 
-def _assistant_out(message: dict, at: str, ctx: Context, target: str):
+def _assistant_out(message: dict, at: str, ctx: Context, target: Target):
     content, calls = message.get("content"), message.get("tool_calls") or []
     if not calls:
         return _blocks_out(content, child(at, "content"), ctx, target)
@@ -261,7 +326,7 @@ def _assistant_out(message: dict, at: str, ctx: Context, target: str):
         blocks.append({"type": "text", "text": text})
     for j, call in enumerate(calls):
         function = call.get("function") if isinstance(call, dict) else None
-        arguments = tool_arguments(function, child(at, "tool_calls", j), ctx, target)
+        arguments = tool_arguments(function, child(at, "tool_calls", j), ctx, target.name)
         if arguments is not None:
             blocks.append(
                 {"type": "tool_use", "id": call.get("id"), "name": function.get("name"), "input": arguments}

@@ -96,10 +96,25 @@ class Dialect(ABC):
         model = body.get(self.model_field) if self.model_field else None
         return model if type(model) is str else None
 
+    def echo_key(self, body) -> str | None:
+        """For a format whose result lines echo the request (`echoes_request`): the key a request without
+        an id and the result that echoes it share, so they join. None for other formats."""
+        return None
+
     def checked_body(self, request: Request) -> tuple[str | None, dict] | None:
         """(OpenAI endpoint, body) when the request's body is an OpenAI body that OpenAI's body rules check;
         None for a body in another shape, which its line schema checks."""
         return None
+
+    def line_schema(self, obj: dict, job_model: str | None) -> tuple[str, str | None]:
+        """(the schema a parsed line is checked under, the name of the body it was read as, or None when
+        the format has one body): Bedrock's follows the model family."""
+        return self.schema, None
+
+    def body_findings(self, request: Request, job_model: str | None) -> list:
+        """What this format's API refuses in a body that its line schema cannot say (Finding list), for a
+        body sent to its own model or, when the line names none, to `job_model`."""
+        return []
 
     @abstractmethod
     def endpoint_of(self, obj: dict, body: dict) -> str | None:
@@ -154,6 +169,7 @@ class Dialect(ABC):
 
 
 OPENAI_URLS = {"chat": "/v1/chat/completions", "embeddings": "/v1/embeddings"}
+LINE_ID = "line-{}"  # the id of a request that has none, or none a provider takes: its line number
 
 
 def _id_line(dialect: Dialect, request: Request) -> dict:

@@ -42,6 +42,7 @@ class Context:
     max_tokens: int | None = None
     drop_unsupported: bool = False
     endpoint: str | None = None  # the URL an OpenAI line goes to (chat's or /v1/responses)
+    body_schemas: dict = field(default_factory=dict)  # endpoint → the target provider's own body schema
     findings: list[Finding] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
 
@@ -57,6 +58,12 @@ class Context:
         else:
             hint = " (--drop-unsupported leaves it out)"
             self.findings.append(Finding(code, message + hint, self.line, path))
+
+    def leave_out(self, path: str, message: str) -> None:
+        """What the target would refuse on every line is left out whatever `drop_unsupported` says, and
+        listed (a warning)."""
+        self.dropped.append(path)
+        self.findings.append(Finding("dropped-field", f"left out: {message}", self.line, path))
 
     def error(self, code: str, path: str, message: str) -> None:
         self.findings.append(Finding(code, message, self.line, path))
@@ -185,16 +192,20 @@ def chat_messages(messages: list, at: str, ctx: Context, target: str):
         yield role, message, path
 
 
-def function_tools(body: dict, at: str, ctx: Context, target: str):
-    """The `function` object of each chat tool; other kinds of tool are reported."""
+FUNCTION_FIELDS = frozenset({"name", "description", "parameters"})
+
+
+def function_tools(body: dict, at: str, ctx: Context, target: str, fields=FUNCTION_FIELDS):
+    """(path, `function` object) of each chat tool; other kinds of tool, and function fields outside
+    `fields`, are reported."""
     for i, tool in enumerate(as_list(body["tools"])):
         path = child(at, "tools", i)
         function = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
         if not isinstance(function, dict):
             ctx.unsupported(path, f"{target} takes function tools only")
             continue
-        leftover(function, {"name", "description", "parameters"}, child(path, "function"), ctx, target)
-        yield function
+        leftover(function, fields, child(path, "function"), ctx, target)
+        yield path, function
 
 
 def image_of(image: dict, at: str, ctx: Context, target: str) -> tuple[str, tuple[str, str] | None]:

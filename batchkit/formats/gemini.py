@@ -9,8 +9,10 @@ format becomes `responseMimeType` + `responseSchema`; its name has no place ther
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 import re
+from dataclasses import dataclass
 
 import orjson
 
@@ -29,6 +31,7 @@ from .chat import (
     file_data_of,
     file_part,
     function_names,
+    function_tools,
     image_of,
     inner,
     leftover,
@@ -65,6 +68,32 @@ REQUEST_FIELDS = frozenset(
 )
 MODES_OUT = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
 MODES_IN = {v: k for k, v in MODES_OUT.items()}
+# The image types Gemini reads (ai.google.dev/gemini-api/docs/image-understanding, "Supported image
+# formats"; Vertex AI's "Image understanding" lists the same), and the file extensions that name them.
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/heic", "image/heif")
+IMAGE_EXTENSIONS = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".heic": "image/heic",
+    ".heif": "image/heif",
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """What differs between the Gemini API and Vertex AI for the same GenerateContentRequest: a truthy
+    `additionalProperties` in a schema (the SDK's converter refuses it on the Gemini API), and an inline
+    file's name (`displayName`: Vertex's Blob has it, the Gemini API's converter refuses it)."""
+
+    name: str
+    schema: gemini_schema.SchemaTarget
+    file_names: bool
+
+
+GEMINI_API = Target(TARGET, gemini_schema.SchemaTarget(TARGET, open_objects=False), file_names=False)
+VERTEX_AI = Target("Vertex", gemini_schema.SchemaTarget("Vertex", open_objects=True), file_names=True)
 
 
 class Gemini(Dialect):
@@ -89,7 +118,7 @@ class Gemini(Dialect):
         return Chat(obj.get("key"), chat_from_request(request, "/request", ctx), CHAT, "/request")
 
     def from_chat(self, chat: Chat, ctx: Context) -> dict | None:
-        converted = request_from_chat(chat, ctx)
+        converted = request_from_chat(chat, ctx, GEMINI_API)
         return None if converted is None else {"key": chat.id, "request": converted}
 
     def holds_result(self, obj: dict) -> bool:
@@ -97,6 +126,43 @@ class Gemini(Dialect):
 
     def result(self, obj: dict) -> dict:
         return results.from_gemini(obj.get("key"), obj.get("response"), obj.get("error"))
+
+
+def conversation_key(request) -> str | None:
+    """A key for what a GenerateContentRequest asks: its system instruction and contents, part by part (text,
+    files, function calls and results), so a prediction that echoes the request finds it. Vertex echoes the
+    request as written but with every field any line of the file used, null where the line had none (the
+    batch-generation sample's output in meteatamel/genai-beyond-basics): so nulls are left out, both
+    spellings (camelCase, snake_case) read as one, and one part or content written as an object is a list
+    of one. None when there is no conversation."""
+    request = _plain(request) if isinstance(request, dict) else {}
+    turns = [
+        ("system", request.get("systemInstruction")),
+        *(("turn", c) for c in as_list(request.get("contents") or [])),
+    ]
+    said = [
+        [kind, content.get("role", "user"), parts_of(content)]
+        for kind, content in turns
+        if isinstance(content, dict)
+    ]
+    if not said:
+        return None
+    return "request:" + hashlib.sha256(orjson.dumps(said, option=orjson.OPT_SORT_KEYS)).hexdigest()[:24]
+
+
+def _plain(value):
+    """`value` with its keys in camelCase and its null fields left out (a null field is an absent one)."""
+    if isinstance(value, dict):
+        return {camel(k): _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def parts_of(content: dict) -> list:
+    """A content's parts: a list, or one part written as an object (as Google's REST samples do)."""
+    parts = content.get("parts")
+    return [parts] if isinstance(parts, dict) else parts if isinstance(parts, list) else []
 
 
 def camel(key: str) -> str:
@@ -107,19 +173,19 @@ def camel(key: str) -> str:
 # ---- OpenAI chat → GenerateContentRequest -------------------------------------------------------------------
 
 
-def request_from_chat(request: Chat, ctx: Context) -> dict | None:
+def request_from_chat(request: Chat, ctx: Context, target: Target = GEMINI_API) -> dict | None:
     body, at = request.body, request.at
     if request.kind != CHAT:
-        ctx.unsupported(at, f"{TARGET} takes chat requests only, not {request.kind}")
+        ctx.unsupported(at, f"{target.name} takes chat requests only, not {request.kind}")
         return None
-    leftover(body, CHAT_FIELDS, at, ctx, TARGET)
+    leftover(body, CHAT_FIELDS, at, ctx, target.name)
     messages = body.get("messages") or []
-    system, contents = _contents_out(messages, child(at, "messages"), ctx)
+    system, contents = _contents_out(messages, child(at, "messages"), ctx, target)
     converted: dict = {"contents": contents}
     if system:
         converted["systemInstruction"] = {"parts": system}
-    _tools_out(body, converted, at, ctx)
-    config = _config_out(body, at, ctx)
+    _tools_out(body, converted, at, ctx, target)
+    config = _config_out(body, at, ctx, target)
     if config:
         converted["generationConfig"] = config
     if body.get("stream") is True:
@@ -127,7 +193,7 @@ def request_from_chat(request: Chat, ctx: Context) -> dict | None:
     return converted
 
 
-def _config_out(body: dict, at: str, ctx: Context) -> dict:
+def _config_out(body: dict, at: str, ctx: Context, target: Target) -> dict:
     config: dict = {}
     tokens = max_tokens_of(body) or ctx.max_tokens
     if tokens is not None:
@@ -146,32 +212,27 @@ def _config_out(body: dict, at: str, ctx: Context) -> dict:
             {"name", "schema", "strict", "description"},
             child(at, "response_format", "json_schema"),
             ctx,
-            TARGET,
+            target.name,
         )
         config["responseMimeType"] = JSON
         if "schema" in spec:
             path = child(at, "response_format", "json_schema", "schema")
-            config["responseSchema"] = gemini_schema.to_gemini(spec["schema"], path, ctx)
+            config["responseSchema"] = gemini_schema.to_gemini(
+                spec["schema"], path, ctx, target.schema.response()
+            )
     elif kind == "json_object":
         config["responseMimeType"] = JSON
     elif response_format is not None and kind != "text":
-        ctx.unsupported(child(at, "response_format"), f"{TARGET} has no response_format {kind!r}")
+        ctx.unsupported(child(at, "response_format"), f"{target.name} has no response_format {kind!r}")
     return config
 
 
-def _tools_out(body: dict, converted: dict, at: str, ctx: Context) -> None:
+def _tools_out(body: dict, converted: dict, at: str, ctx: Context, target: Target) -> None:
     if body.get("tools") is not None:
-        declarations = []
-        for i, tool in enumerate(as_list(body["tools"])):
-            path = child(at, "tools", i)
-            function = (
-                tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
-            )
-            if not isinstance(function, dict):
-                ctx.unsupported(path, f"{TARGET} takes function tools only")
-                continue
-            leftover(function, {"name", "description", "parameters"}, child(path, "function"), ctx, TARGET)
-            declarations.append(dict(function))
+        declarations = [
+            _declaration(function, path, ctx, target)
+            for path, function in function_tools(body, at, ctx, target.name)
+        ]
         converted["tools"] = [{"functionDeclarations": declarations}]
     choice = body.get("tool_choice")
     config = None
@@ -180,21 +241,31 @@ def _tools_out(body: dict, converted: dict, at: str, ctx: Context) -> None:
     elif isinstance(choice, dict) and isinstance(choice.get("function"), dict):
         config = {"mode": "ANY", "allowedFunctionNames": [choice["function"].get("name")]}
     elif choice is not None:
-        ctx.unsupported(child(at, "tool_choice"), f"{TARGET} has no tool_choice {choice!r}")
+        ctx.unsupported(child(at, "tool_choice"), f"{target.name} has no tool_choice {choice!r}")
     if config is not None:
         converted["toolConfig"] = {"functionCallingConfig": config}
 
 
-def _contents_out(messages: list, at: str, ctx: Context):
+def _declaration(function: dict, at: str, ctx: Context, target: Target) -> dict:
+    """A FunctionDeclaration for the tool at `at`: only its own fields (what else the function has was
+    reported), the parameters in Gemini's schema subset."""
+    declaration = {k: function[k] for k in ("name", "description") if k in function}
+    if "parameters" in function:
+        path = child(at, "function", "parameters")
+        declaration["parameters"] = gemini_schema.to_gemini(function["parameters"], path, ctx, target.schema)
+    return declaration
+
+
+def _contents_out(messages: list, at: str, ctx: Context, target: Target):
     names = function_names(messages)
     system: list = []
     contents: list = []
-    for role, message, path in chat_messages(messages, at, ctx, TARGET):
+    for role, message, path in chat_messages(messages, at, ctx, target.name):
         content, content_at = message.get("content"), child(path, "content")
         if role in SYSTEM_ROLES:
-            system.extend(_parts_out(content, content_at, ctx))
+            system.extend(_parts_out(content, content_at, ctx, target))
         elif role == "tool":
-            part = _function_response(message, names, path, ctx)
+            part = _function_response(message, names, path, ctx, target.name)
             last = contents[-1] if contents else None
             if part is None:
                 continue
@@ -203,12 +274,12 @@ def _contents_out(messages: list, at: str, ctx: Context):
             else:
                 contents.append({"role": "user", "parts": [part]})
         elif role == "user":
-            contents.append({"role": "user", "parts": _parts_out(content, content_at, ctx)})
+            contents.append({"role": "user", "parts": _parts_out(content, content_at, ctx, target)})
         else:
-            parts = _parts_out(content, content_at, ctx) if content else []
+            parts = _parts_out(content, content_at, ctx, target) if content else []
             for j, call in enumerate(message.get("tool_calls") or []):
                 function = call.get("function") if isinstance(call, dict) else None
-                arguments = tool_arguments(function, child(path, "tool_calls", j), ctx, TARGET)
+                arguments = tool_arguments(function, child(path, "tool_calls", j), ctx, target.name)
                 if arguments is not None:
                     call_part = {"id": call.get("id"), "name": function.get("name"), "args": arguments}
                     parts.append({"functionCall": call_part})
@@ -216,12 +287,12 @@ def _contents_out(messages: list, at: str, ctx: Context):
     return system, contents
 
 
-def _function_response(message: dict, names: dict, at: str, ctx: Context) -> dict | None:
+def _function_response(message: dict, names: dict, at: str, ctx: Context, target: str) -> dict | None:
     """The functionResponse part for a tool message (None when no earlier call names its function)."""
     call_id = message.get("tool_call_id")
     if call_id not in names:
         message_text = (
-            f"{TARGET} names the function a result answers; no earlier tool call has id {call_id!r}"
+            f"{target} names the function a result answers; no earlier tool call has id {call_id!r}"
         )
         ctx.unsupported(at, message_text)
         return None
@@ -230,7 +301,7 @@ def _function_response(message: dict, names: dict, at: str, ctx: Context) -> dic
     return {"functionResponse": {"id": call_id, "name": names.get(call_id), "response": {"content": text}}}
 
 
-def _parts_out(content, at: str, ctx: Context) -> list:
+def _parts_out(content, at: str, ctx: Context, target: Target) -> list:
     if content is None or isinstance(content, str):
         return [{"text": content or ""}]
     parts = []
@@ -238,28 +309,54 @@ def _parts_out(content, at: str, ctx: Context) -> list:
         path = child(at, i)
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text":
-            leftover(part, {"type", "text"}, path, ctx, TARGET)
+            leftover(part, {"type", "text"}, path, ctx, target.name)
             parts.append({"text": part.get("text")})
         elif kind == "image_url" and isinstance(part.get("image_url"), dict):
-            leftover(part, {"type", "image_url"}, path, ctx, TARGET)
-            parts.append(_image_out(part["image_url"], child(path, "image_url"), ctx))
+            leftover(part, {"type", "image_url"}, path, ctx, target.name)
+            image = _image_out(part["image_url"], child(path, "image_url"), ctx, target.name)
+            parts.extend([image] if image is not None else [])
         elif kind == "file":
-            inline = file_data_of(part, path, ctx, TARGET)
-            if part["file"].get("filename") is not None:
-                ctx.unsupported(child(path, "file", "filename"), f"{TARGET} has no file name")
-            if inline is not None:
-                parts.append({"inlineData": {"mimeType": inline[0], "data": inline[1]}})
+            parts.extend(_file_out(part, path, ctx, target))
         else:
-            ctx.unsupported(path, f"{TARGET} has no {kind!r} content part")
+            ctx.unsupported(path, f"{target.name} has no {kind!r} content part")
     return parts
 
 
-def _image_out(image: dict, at: str, ctx: Context) -> dict:
-    url, inline = image_of(image, at, ctx, TARGET)
+def _file_out(part: dict, at: str, ctx: Context, target: Target) -> list:
+    inline = file_data_of(part, at, ctx, target.name)
+    if inline is None:
+        return []
+    blob = {"mimeType": inline[0], "data": inline[1]}
+    name = part["file"].get("filename")
+    if name is not None and target.file_names:
+        blob["displayName"] = name
+    elif name is not None:
+        ctx.unsupported(child(at, "file", "filename"), f"{target.name} has no file name (Vertex has)")
+    return [{"inlineData": blob}]
+
+
+def _image_out(image: dict, at: str, ctx: Context, target: str) -> dict | None:
+    """The part for an image (None after a finding when Gemini cannot read its type)."""
+    url, inline = image_of(image, at, ctx, target)
+    mime = inline[0] if inline else _url_image_type(url)
+    if mime not in IMAGE_TYPES:
+        said = (
+            f"not {mime}"
+            if mime
+            else f"and the URL {url[:80]!r} does not say which (no image file extension)"
+        )
+        ctx.unsupported(at, f"{target} takes images as {', '.join(IMAGE_TYPES)}, {said}", "unsupported-value")
+        return None
     if inline:
-        return {"inlineData": {"mimeType": inline[0], "data": inline[1]}}
-    mime = mimetypes.guess_type(url.split("?", 1)[0])[0] or "image/jpeg"
+        return {"inlineData": {"mimeType": mime, "data": inline[1]}}
     return {"fileData": {"mimeType": mime, "fileUri": url}}
+
+
+def _url_image_type(url: str) -> str | None:
+    """The image type a URL's file extension names (another type it names, for the message; None)."""
+    path = url.split("?", 1)[0].split("#", 1)[0]
+    extension = path[path.rfind(".") :].lower() if "." in path.rsplit("/", 1)[-1] else ""
+    return IMAGE_EXTENSIONS.get(extension) or (mimetypes.guess_type(path)[0] if extension else None)
 
 
 # ---- GenerateContentRequest → OpenAI chat -------------------------------------------------------------------
@@ -275,9 +372,7 @@ def chat_from_request(request: dict, at: str, ctx: Context) -> dict:
         messages.append(
             {
                 "role": "system",
-                "content": _content_in(
-                    system.get("parts") or [], child(at, "systemInstruction", "parts"), ctx
-                ),
+                "content": _content_in(parts_of(system), child(at, "systemInstruction", "parts"), ctx),
             }
         )
     for i, content in enumerate(list_at(request, "contents")):
@@ -292,7 +387,7 @@ def _message_in(content, at: str, ctx: Context) -> list:
     if not isinstance(content, dict):
         ctx.unsupported(at, "a content must be an object")
         return []
-    parts = list_at(content, "parts")
+    parts = parts_of(content)
     if content.get("role", "user") == "model":
         texts, calls = [], []
         for i, part in enumerate(parts):
@@ -398,13 +493,25 @@ def _config_in(config, body: dict, at: str, ctx: Context) -> None:
         ctx.unsupported(child(at, "responseMimeType"), f"an OpenAI chat request cannot ask for {mime!r}")
 
 
+def _function_in(declaration) -> dict:
+    """A FunctionDeclaration as an OpenAI function: its parameters as JSON Schema (a `parametersJsonSchema`
+    is one already)."""
+    function = {camel(k): v for k, v in declaration.items()} if isinstance(declaration, dict) else {}
+    schema = function.pop("parametersJsonSchema", None)
+    if "parameters" in function:
+        function["parameters"] = gemini_schema.from_gemini(function["parameters"])
+    elif schema is not None:
+        function["parameters"] = schema
+    return function
+
+
 def _tools_in(request: dict, body: dict, at: str, ctx: Context) -> None:
     tools = []
     for i, tool in enumerate(list_at(request, "tools")):
         tool = {camel(k): v for k, v in tool.items()} if isinstance(tool, dict) else {}
         leftover(tool, {"functionDeclarations"}, child(at, "tools", i), ctx, "an OpenAI chat request")
         for declaration in list_at(tool, "functionDeclarations"):
-            tools.append({"type": "function", "function": dict(declaration)})
+            tools.append({"type": "function", "function": _function_in(declaration)})
     if tools:
         body["tools"] = tools
     config = {camel(k): v for k, v in dict_at(request, "toolConfig").items()}

@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection, Iterator
 from typing import BinaryIO
 
 from ..findings import Finding
-from ..lines import MAX_LINE_BYTES, Emit, open_binary, read_objects
+from ..lines import MAX_LINE_BYTES, Emit, open_binary, read_objects, too_deep, too_deep_finding
 from .base import Dialect, Request
 from .registry import DIALECTS, detect, is_result_line
 
@@ -28,9 +28,9 @@ def read_requests(
     """Every request of a stream in line order, each read by its format: `dialect` for every line when
     given, else each line's own (a file is in one format, so the line before's is tried first). Lines
     that hold no object, or no request of a known format, become findings through `emit` and reading goes
-    on; lines past `max_line` bytes too, never held (`holder` names whose limit that is). A result line
-    (an answer, not a request) goes to `results(line number)` when given, else is a finding. `stats` as
-    for `lines.read_objects`."""
+    on; lines past `max_line` bytes too, never held (`holder` names whose limit that is), and lines nested
+    past MAX_DEPTH, which no job reads. A result line (an answer, not a request) goes to
+    `results(line number)` when given, else is a finding. `stats` as for `lines.read_objects`."""
     stats = {} if stats is None else stats
     current = dialect
     for number, obj, raw in read_objects(stream, emit, stats, max_line, holder):
@@ -39,6 +39,9 @@ def read_requests(
                 results(number)
             else:
                 emit(Finding("unknown-dialect", RESULT_LINE, number))
+            continue
+        if too_deep(obj, raw):
+            emit(too_deep_finding(number))
             continue
         if dialect is None and (current is None or not current.looks_like(obj)):
             current = detect(obj)

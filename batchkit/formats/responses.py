@@ -6,7 +6,7 @@ input_image / output_text parts, function_call and function_call_output items) â
 
 from __future__ import annotations
 
-from .chat import SYSTEM_ROLES, Context, as_list, child, leftover, text_of
+from .chat import FUNCTION_FIELDS, SYSTEM_ROLES, Context, as_list, child, function_tools, leftover, text_of
 
 TARGET = "an OpenAI chat request"
 RESPONSES = "an OpenAI Responses request"
@@ -21,6 +21,7 @@ CHAT_FIELDS = frozenset(
         "tools",
         "tool_choice",
         "response_format",
+        "n",
     )
 )
 FIELDS = frozenset(
@@ -95,6 +96,10 @@ def _parts(parts, at: str, ctx: Context) -> list:
             if part.get("detail", "auto") != "auto":
                 image["detail"] = part["detail"]
             out.append({"type": "image_url", "image_url": image})
+        elif kind == "input_file":
+            file = {k: part[k] for k in ("file_data", "file_id", "filename") if k in part}
+            leftover(part, {"type", *file}, child(at, i), ctx, TARGET)
+            out.append({"type": "file", "file": file})
         else:
             ctx.unsupported(child(at, i), f"{TARGET} has no {kind!r} part")
     return out
@@ -107,13 +112,23 @@ def _tools(body: dict, chat: dict, at: str, ctx: Context) -> None:
             if not isinstance(tool, dict) or tool.get("type") != "function":
                 ctx.unsupported(child(at, "tools", i), f"{TARGET} takes function tools only")
                 continue
-            tools.append({"type": "function", "function": {k: v for k, v in tool.items() if k != "type"}})
+            tools.append({"type": "function", "function": _chat_function(tool)})
         chat["tools"] = tools
     choice = body.get("tool_choice")
     if isinstance(choice, dict) and choice.get("type") == "function":
         chat["tool_choice"] = {"type": "function", "function": {"name": choice.get("name")}}
     elif choice is not None:
         chat["tool_choice"] = choice
+
+
+def _chat_function(tool: dict) -> dict:
+    """A Responses function tool as a chat function: Responses tools are strict unless they say false,
+    chat functions are not unless they say true (OpenAI's "Migrate to the Responses API" guide); null
+    parameters are none."""
+    function = {k: v for k, v in tool.items() if k not in ("type", "strict") and v is not None}
+    if tool.get("strict") is not False:
+        function["strict"] = True
+    return function
 
 
 def _format(text, chat: dict, at: str, ctx: Context) -> None:
@@ -131,27 +146,28 @@ def _format(text, chat: dict, at: str, ctx: Context) -> None:
         chat["response_format"] = {"type": "json_object"}
 
 
+MIN_OUTPUT_TOKENS = 16  # CreateResponse's `max_output_tokens` minimum (openai-openapi.yaml)
+
+
 def responses_from_chat(body: dict, at: str, ctx: Context) -> dict:
-    """The Responses body for an OpenAI chat body; what Responses has no place for is reported."""
+    """The Responses body for an OpenAI chat body; what Responses has no place for is reported. A system
+    prompt of plain text becomes `instructions`; one of several parts stays a system message (joining its
+    parts would change the text)."""
     leftover(body, CHAT_FIELDS, at, ctx, RESPONSES)
     out: dict = {k: body[k] for k in SAME_FIELDS if k in body}
     messages = body.get("messages") or []
     first = messages[0] if messages and isinstance(messages[0], dict) else {}
-    if first.get("role") in SYSTEM_ROLES and isinstance(text_of(first.get("content")), str):
-        out["instructions"] = text_of(first["content"])
-        messages = messages[1:]
-        start = 1
-    else:
-        start = 0
+    start = 0
+    if first.get("role") in SYSTEM_ROLES and isinstance(first.get("content"), str):
+        out["instructions"] = first["content"]
+        messages, start = messages[1:], 1
     items: list = []
     for i, message in enumerate(messages, start):
         _input_items(message, child(at, "messages", i), items, ctx)
     out["input"] = items
-    tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-    if tokens is not None:
-        out["max_output_tokens"] = tokens
+    _tokens_out(body, out, at, ctx)
     if body.get("tools") is not None:
-        out["tools"] = list(_function_tools(body["tools"], child(at, "tools"), ctx))
+        out["tools"] = list(_function_tools(body, at, ctx))
     choice = body.get("tool_choice")
     if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
         out["tool_choice"] = {"type": "function", "name": choice["function"].get("name")}
@@ -161,20 +177,34 @@ def responses_from_chat(body: dict, at: str, ctx: Context) -> dict:
     return out
 
 
-def _function_tools(tools, at: str, ctx: Context):
-    for i, tool in enumerate(as_list(tools)):
-        function = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
-        if not isinstance(function, dict):
-            ctx.unsupported(child(at, i), f"{RESPONSES} conversion takes function tools only")
-            continue
-        leftover(
-            function,
-            {"name", "description", "parameters", "strict"},
-            child(at, i, "function"),
-            ctx,
-            RESPONSES,
+def _tokens_out(body: dict, out: dict, at: str, ctx: Context) -> None:
+    """max_output_tokens (at least 16); `n` 1, the only count Responses gives, needs no field."""
+    key = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
+    tokens = body.get(key)
+    if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens < MIN_OUTPUT_TOKENS:
+        message = f"{RESPONSES} takes max_output_tokens of at least {MIN_OUTPUT_TOKENS}, not {tokens}"
+        ctx.unsupported(child(at, key), message, "unsupported-value")
+    elif tokens is not None:
+        out["max_output_tokens"] = tokens
+    if body.get("n") not in (None, 1):
+        ctx.unsupported(
+            child(at, "n"),
+            f"{RESPONSES} gives one answer per request, not n={body['n']}",
+            "unsupported-value",
         )
-        yield {"type": "function", **function}
+
+
+def _function_tools(body: dict, at: str, ctx: Context):
+    """Function tools as Responses writes them: `strict` and `parameters` are required (null allowed); a
+    chat tool is not strict unless it says so, and Responses tools are strict by default (OpenAI's "Migrate
+    to the Responses API" guide), so false is written for it."""
+    for _path, function in function_tools(body, at, ctx, RESPONSES, FUNCTION_FIELDS | {"strict"}):
+        tool = {"type": "function", "name": function.get("name")}
+        if "description" in function:
+            tool["description"] = function["description"]
+        tool["parameters"] = function.get("parameters")
+        tool["strict"] = function.get("strict", False)
+        yield tool
 
 
 def _input_items(message, at: str, items: list, ctx: Context) -> None:
@@ -220,12 +250,16 @@ def _input_parts(parts, role: str, at: str, ctx: Context) -> list:
         elif kind == "image_url" and isinstance(part.get("image_url"), dict):
             image = part["image_url"]
             leftover(image, {"url", "detail"}, child(at, i, "image_url"), ctx, RESPONSES)
-            converted = {"type": "input_image", "image_url": image.get("url")}
-            if image.get("detail", "auto") != "auto":
-                converted["detail"] = image["detail"]
-            out.append(converted)
+            # `detail` is required on an input image (InputImageContent; the SDK's ResponseInputImageParam)
+            out.append(
+                {"type": "input_image", "image_url": image.get("url"), "detail": image.get("detail", "auto")}
+            )
+        elif kind == "file" and isinstance(part.get("file"), dict):
+            leftover(part, {"type", "file"}, child(at, i), ctx, RESPONSES)
+            leftover(part["file"], {"file_data", "file_id", "filename"}, child(at, i, "file"), ctx, RESPONSES)
+            out.append({"type": "input_file", **part["file"]})
         else:
-            ctx.unsupported(child(at, i), f"{RESPONSES} conversion takes text and image parts only")
+            ctx.unsupported(child(at, i), f"{RESPONSES} conversion takes text, image and file parts only")
     return out
 
 

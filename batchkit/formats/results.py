@@ -11,9 +11,16 @@ provider's answers become the same row: status, answer text, tool calls, finish 
 
 Mistral and Together lines are already OpenAI-shaped. Expired and canceled requests have no response
 and the error codes `batch_expired` / `batch_canceled`. Each dialect's `result` method picks its reader.
+
+Tokens as OpenAI counts them: `prompt_tokens` is every prompt token, cached or not, with the cached ones
+(`prompt_tokens_details.cached_tokens`) and those written to a cache (`cache_write_tokens`, which only
+Anthropic and Bedrock report) as parts of it; `completion_tokens` includes thinking.
 """
 
 from __future__ import annotations
+
+import json
+import re
 
 import orjson
 
@@ -39,7 +46,8 @@ STOP_REASONS = {
     "guardrail_intervened": "content_filter",
     "content_filtered": "content_filter",
 }
-# Anthropic error types → the HTTP status the API gives them
+# Anthropic error types → the HTTP status the API gives them (Anthropic's errors page; the SDK's
+# types/shared/*_error_object.py: GatewayTimeoutError is `timeout_error`)
 ERROR_STATUS = {
     "invalid_request_error": 400,
     "authentication_error": 401,
@@ -49,6 +57,7 @@ ERROR_STATUS = {
     "request_too_large": 413,
     "rate_limit_error": 429,
     "api_error": 500,
+    "timeout_error": 504,
     "overloaded_error": 529,
 }
 
@@ -75,13 +84,47 @@ def _not_run(custom_id, code: str, message: str) -> dict:
     return {"custom_id": custom_id, "response": None, "error": {"code": code, "message": message}}
 
 
-def _completion(model, text, calls: list, reason, prompt, completion, created=None) -> dict:
+def unrun_line(custom_id, outcome: str) -> dict:
+    """The OpenAI line of a request its batch never ran: `outcome` "canceled" or "expired"."""
+    if outcome == "expired":
+        return _not_run(custom_id, EXPIRED_CODE, "the batch expired before this request ran")
+    return _not_run(custom_id, CANCELED_CODE, "the batch was canceled before this request ran")
+
+
+def _count(value) -> int | None:
+    return value if type(value) is int else None
+
+
+def _usage(prompt, completion, *, cached=None, cache_write=None, total=None) -> dict:
+    """An OpenAI usage object: `prompt` every prompt token (cached and cache writes among them); the total
+    is the provider's when it gives one, else prompt + completion."""
+    prompt, completion, total = _count(prompt), _count(completion), _count(total)
+    usage: dict = {"prompt_tokens": prompt, "completion_tokens": completion}
+    if total is None and prompt is not None and completion is not None:
+        total = prompt + completion
+    if total is not None:
+        usage["total_tokens"] = total
+    details = {
+        k: v
+        for k, v in (("cached_tokens", cached), ("cache_write_tokens", cache_write))
+        if _count(v) is not None
+    }
+    if details:
+        usage["prompt_tokens_details"] = details
+    return usage
+
+
+def _tokens_sum(*values) -> int | None:
+    """The sum of the counts given (None when the first, the base count, is absent)."""
+    if _count(values[0]) is None:
+        return None
+    return sum(v for v in values if _count(v) is not None)
+
+
+def _completion(model, text, calls: list, reason, usage: dict, created=None) -> dict:
     message = {"role": "assistant", "content": text}
     if calls:
         message["tool_calls"] = calls
-    usage = {"prompt_tokens": prompt, "completion_tokens": completion}
-    if isinstance(prompt, int) and isinstance(completion, int):
-        usage["total_tokens"] = prompt + completion
     body = {"object": "chat.completion", "model": model}
     if created is not None:
         body["created"] = created
@@ -116,10 +159,8 @@ def from_anthropic(obj: dict) -> dict:
         inner = dict_at(error, "error") or error
         code = inner.get("type") if isinstance(inner.get("type"), str) else None
         return _failed(custom_id, ERROR_STATUS.get(code), code, inner.get("message"))
-    if kind == "expired":
-        return _not_run(custom_id, EXPIRED_CODE, "the batch expired before this request ran")
-    if kind == "canceled":
-        return _not_run(custom_id, CANCELED_CODE, "the batch was canceled before this request ran")
+    if kind in ("expired", "canceled"):
+        return unrun_line(custom_id, kind)
     return {
         "custom_id": custom_id,
         "response": None,
@@ -136,12 +177,17 @@ def _from_message(message: dict) -> dict:
             texts.append(block["text"])
         elif block.get("type") == "tool_use":
             calls.append(_call(block.get("id"), block.get("name"), block.get("input", {})))
-    usage = dict_at(message, "usage")
     reason = _reason(message.get("stop_reason"))
     text = "".join(texts) if texts else None
-    return _completion(
-        message.get("model"), text, calls, reason, usage.get("input_tokens"), usage.get("output_tokens")
-    )
+    return _completion(message.get("model"), text, calls, reason, _messages_usage(dict_at(message, "usage")))
+
+
+def _messages_usage(usage: dict) -> dict:
+    """Anthropic's `input_tokens` leaves out the tokens read from and written to the cache: all three are
+    the prompt (Anthropic's prompt-caching guide, "Tracking cache performance")."""
+    read, written = usage.get("cache_read_input_tokens"), usage.get("cache_creation_input_tokens")
+    prompt = _tokens_sum(usage.get("input_tokens"), read, written)
+    return _usage(prompt, usage.get("output_tokens"), cached=read, cache_write=written)
 
 
 # ---- Bedrock -----------------------------------------------------------------------------------------------
@@ -174,31 +220,115 @@ def _from_converse(output: dict) -> dict:
     usage = dict_at(output, "usage")
     reason = _reason(output.get("stopReason"))
     text = "".join(texts) if texts else None
-    return _completion(None, text, calls, reason, usage.get("inputTokens"), usage.get("outputTokens"))
+    read, written = usage.get("cacheReadInputTokens"), usage.get("cacheWriteInputTokens")
+    prompt = _tokens_sum(usage.get("inputTokens"), read, written)
+    tokens = _usage(
+        prompt, usage.get("outputTokens"), cached=read, cache_write=written, total=usage.get("totalTokens")
+    )
+    return _completion(None, text, calls, reason, tokens)
 
 
 # ---- Gemini and Vertex ------------------------------------------------------------------------------------
 
+# A google.rpc.Status in a result line carries a gRPC code (0-16), not an HTTP status: each code's name and
+# the HTTP status it maps to (googleapis google/rpc/code.proto, "HTTP Mapping").
+GRPC_CODES = {
+    1: ("CANCELLED", 499),
+    2: ("UNKNOWN", 500),
+    3: ("INVALID_ARGUMENT", 400),
+    4: ("DEADLINE_EXCEEDED", 504),
+    5: ("NOT_FOUND", 404),
+    6: ("ALREADY_EXISTS", 409),
+    7: ("PERMISSION_DENIED", 403),
+    8: ("RESOURCE_EXHAUSTED", 429),
+    9: ("FAILED_PRECONDITION", 400),
+    10: ("ABORTED", 409),
+    11: ("OUT_OF_RANGE", 400),
+    12: ("UNIMPLEMENTED", 501),
+    13: ("INTERNAL", 500),
+    14: ("UNAVAILABLE", 503),
+    15: ("DATA_LOSS", 500),
+    16: ("UNAUTHENTICATED", 401),
+}
+BLOCKED_CODE = "prompt_blocked"
+
 
 def from_gemini(custom_id, response, error) -> dict:
     if isinstance(error, dict):
-        status = error.get("code")
-        return _failed(
-            custom_id, status if isinstance(status, int) else None, error.get("status"), error.get("message")
-        )
+        return _google_error(custom_id, error)
     if isinstance(response, dict):
+        blocked = _blocked(response)
+        if blocked is not None:
+            return _failed(custom_id, None, BLOCKED_CODE, blocked)
         return _ok(custom_id, _from_generate_content(response))
     return {"custom_id": custom_id, "response": None, "error": error}
 
 
+def _google_error(custom_id, error: dict) -> dict:
+    """An error as Google writes it: the REST error body (`code` an HTTP status, `status` its name) or a
+    google.rpc.Status (`code` a gRPC code, mapped to its HTTP status; its name is the error code)."""
+    code, name = error.get("code"), error.get("status")
+    status = code if type(code) is int else None
+    if status in GRPC_CODES and (name is None or name == GRPC_CODES[status][0]):
+        name, status = GRPC_CODES[status]
+    return _failed(custom_id, status, name if isinstance(name, str) else None, error.get("message"))
+
+
+def _blocked(response: dict) -> str | None:
+    """Why a prompt was blocked (`promptFeedback.blockReason` and no candidate), else None: such a request
+    was not answered, so it is a failure (and `retry` picks it up), not an empty answer."""
+    feedback = dict_at(response, "promptFeedback")
+    reason = feedback.get("blockReason")
+    if not isinstance(reason, str) or list_at(response, "candidates"):
+        return None
+    detail = feedback.get("blockReasonMessage")
+    return f"the prompt was blocked: {reason}" + (f" ({detail})" if isinstance(detail, str) else "")
+
+
 def from_vertex(obj: dict, custom_id) -> dict:
-    status = obj.get("status")
-    line = {"custom_id": custom_id} if custom_id is not None else {}
+    status, response = obj.get("status"), obj.get("response")
     if isinstance(status, str) and status:
-        return line | {"response": {"body": {"error": {"message": status}}}, "error": None}
-    if isinstance(obj.get("response"), dict):
-        return line | {"response": {"status_code": 200, "body": _from_generate_content(obj["response"])}}
-    return line | {"response": None, "error": None}
+        line = _vertex_failure(status)
+    elif isinstance(response, dict):
+        blocked = _blocked(response)
+        if blocked is not None:
+            line = _failed(None, None, BLOCKED_CODE, blocked)
+        else:
+            line = {"response": {"status_code": 200, "body": _from_generate_content(response)}}
+    else:
+        line = {"response": None, "error": None}
+    line.pop("custom_id", None)
+    return line if custom_id is None else {"custom_id": custom_id, **line}
+
+
+def _vertex_failure(status: str) -> dict:
+    """A failed Vertex prediction: `status` is the error's text, which often holds the API's error body
+    (`… {"error": {"code": 400, "message": …, "status": "INVALID_ARGUMENT"}}`) or at least its HTTP status."""
+    error = _embedded_error(status)
+    if error is not None:
+        failed = _google_error(None, error)
+        if not isinstance(error.get("message"), str):
+            failed["response"]["body"]["error"]["message"] = status
+        return failed
+    found = re.search(r"\b([45]\d\d)\b", status)
+    return _failed(None, int(found.group(1)) if found else None, None, status)
+
+
+def _embedded_error(text: str) -> dict | None:
+    """The `error` object of a JSON error body inside `text`, if there is one."""
+    start = text.find("{")
+    while start != -1:
+        try:
+            value, _end = _DECODER.raw_decode(text, start)
+        except ValueError:
+            value = None
+        if isinstance(value, dict):
+            return value.get("error") if isinstance(value.get("error"), dict) else value
+        start = text.find("{", start + 1)
+    return None
+
+
+_DECODER = json.JSONDecoder()
 
 
 def _from_generate_content(response: dict) -> dict:
@@ -218,15 +348,20 @@ def _from_generate_content(response: dict) -> dict:
     reason = _reason(first.get("finishReason"))
     if calls and reason == "stop":
         reason = "tool_calls"
-    usage = dict_at(response, "usageMetadata")
     text = "".join(texts) if texts else None
     created = response.get("createTime")
-    return _completion(
-        response.get("modelVersion"),
-        text,
-        calls,
-        reason,
-        usage.get("promptTokenCount"),
-        usage.get("candidatesTokenCount"),
-        created,
+    usage = _gemini_usage(dict_at(response, "usageMetadata"))
+    return _completion(response.get("modelVersion"), text, calls, reason, usage, created)
+
+
+def _gemini_usage(usage: dict) -> dict:
+    """Gemini's counts as OpenAI's: thinking (`thoughtsTokenCount`) is part of the completion, as OpenAI
+    counts reasoning; tool-use prompts part of the prompt; `totalTokenCount` holds them all
+    (ai.google.dev API reference, UsageMetadata)."""
+    prompt = _tokens_sum(usage.get("promptTokenCount"), usage.get("toolUsePromptTokenCount"))
+    completion = _tokens_sum(usage.get("candidatesTokenCount"), usage.get("thoughtsTokenCount"))
+    if completion is None and _count(usage.get("thoughtsTokenCount")) is not None:
+        completion = usage["thoughtsTokenCount"]
+    return _usage(
+        prompt, completion, cached=usage.get("cachedContentTokenCount"), total=usage.get("totalTokenCount")
     )

@@ -41,15 +41,22 @@ class Vertex(Dialect):
         return Chat(ident, gemini.chat_from_request(request, "/request", ctx), CHAT, "/request")
 
     def from_chat(self, chat: Chat, ctx: Context) -> dict | None:
-        converted = gemini.request_from_chat(chat, ctx)
+        converted = gemini.request_from_chat(chat, ctx, gemini.VERTEX_AI)
         if converted is None:
             return None
         if chat.id is not None:
             converted["labels"] = {ID_LABEL: chat.id}
         return {"request": converted}
 
+    def echo_key(self, body) -> str | None:
+        return gemini.conversation_key(body)
+
     def holds_result(self, obj: dict) -> bool:
         return "request" in obj and ("response" in obj or "status" in obj)
 
     def result(self, obj: dict) -> dict:
-        return results.from_vertex(obj, self.id_of(obj))
+        """A prediction: its id is the request's label, else the key of the request it echoes."""
+        ident = self.id_of(obj)
+        return results.from_vertex(
+            obj, ident if isinstance(ident, str) else self.echo_key(obj.get("request"))
+        )

@@ -1,5 +1,6 @@
 """Talking to a provider's Batch API: the remote protocol (`client.Client`) with one implementation per API
-(`apis/`: OpenAI's Files + Batches, Anthropic's Message Batches, Gemini's batch mode, Mistral's batch jobs),
+(`apis/`: OpenAI's Files + Batches, Anthropic's Message Batches, Gemini's batch mode, Mistral's batch jobs,
+Vertex AI's and Bedrock's jobs over object storage),
 the records every API answers in (`records`), where to send (`target`), the local ledger of what this
 machine submitted (`ledger`), submitting one file (`sending`), many shards under an enqueued-token cap
 (`queue`), and the `Session` whose methods are what a user does remotely: submit, status, watch, download,
@@ -9,7 +10,7 @@ progress bar."""
 
 from ..ledger import STATES, TERMINAL, Entry, Ledger, Name, file_digest, line_hash, line_hashes
 from .apis import open_client
-from .client import Client, Lookup, Order, ResultFile
+from .client import Client, Lookup, Order, Place, ResultFile
 from .connect import resolve_target
 from .jobs import BatchJob, Submission, submit
 from .progress import tqdm_progress
@@ -17,8 +18,8 @@ from .queue import Queue, QueueOptions, Shard, check_cost, check_countable, shar
 from .records import Batch, BatchError, Model, RemoteFile
 from .rounds import Round, Rounds, UntilDone
 from .sending import SubmitOptions, SubmitResult
-from .session import Connection, DownloadResult, Event, Ref, Session, Submitted, parse_metadata
-from .target import Target
+from .session import Connection, DownloadResult, Event, Forgotten, Ref, Session, Submitted, parse_metadata
+from .target import Staging, Target
 
 __all__ = [
     "STATES",
@@ -31,11 +32,13 @@ __all__ = [
     "DownloadResult",
     "Entry",
     "Event",
+    "Forgotten",
     "Ledger",
     "Lookup",
     "Model",
     "Name",
     "Order",
+    "Place",
     "Queue",
     "QueueOptions",
     "Ref",
@@ -45,6 +48,7 @@ __all__ = [
     "Rounds",
     "Session",
     "Shard",
+    "Staging",
     "Submission",
     "SubmitOptions",
     "SubmitResult",

@@ -21,10 +21,22 @@ from pathlib import Path
 from typing import ClassVar
 
 from ..errors import RemoteError, UsageError
+from ..keys import redact
 from ..lenient import as_int
 from ..wire import missing_v1_hint
+from ..words import Option, Text
 from .records import SHA_KEY, Batch, BytesMoved, Model, RemoteFile
 from .target import PLACEHOLDER_KEY, Target, api_key
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where an API keeps its batches, for those that keep them in a project or region: what the user
+    named (None: the SDK's own default, read from its environment variables or configuration)."""
+
+    project: str | None = None
+    location: str | None = None
+    region: str | None = None
 
 
 @dataclass
@@ -76,6 +88,9 @@ class Client(ABC):
     # whether a created batch carries the metadata batchkit gives it (then a lost create is found by the
     # sha256 in it; otherwise by what `created_by` can tell, and only when one batch fits)
     keeps_metadata: ClassVar[bool] = True
+    # whether a batch stopped before its end leaves no result line for the requests it never ran (then the
+    # download writes them, as `batch_canceled` / `batch_expired`, so that they merge as such)
+    leaves_unrun_out: ClassVar[bool] = False
 
     def __init__(self, target: Target, *, max_retries: int = 2, timeout: float = 600.0):
         self.target = target
@@ -124,6 +139,24 @@ class Client(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    @classmethod
+    def scope(cls, place: Place) -> tuple[str, str | None]:
+        """(the scope the batches live in, the API's own address there) for a place; APIs without one
+        answer ("", None)."""
+        if place != Place():
+            raise UsageError(f"{cls.api}'s batches have no project, location or region; leave those out")
+        return "", None
+
+    def remove_file(self, file_id: str) -> bool:
+        """Remove a file batchkit put where the provider reads it (False: it was already gone)."""
+        raise UsageError(
+            Text(
+                f"{self.target.who} keeps uploaded files itself; ",
+                Option("remote_files", True),
+                " removes the objects batchkit staged in a bucket (vertex, bedrock)",
+            )
+        )
 
     def created_by(self, batch: Batch, lookup: Lookup) -> bool:
         """Whether a listed batch is the one this submission created (by the sha256 in its metadata)."""
@@ -188,28 +221,38 @@ class Failure:
                 "check the address and the network, then run the same command again"
             )
         elif self.kind == ANSWERED:
-            text = f"{action}: {target.who} answered {self.status}: {self.message}; {self._advice(target)}"
+            text = Text(
+                f"{action}: {target.who} answered {self.status}: {self.message}; ", self._advice(target)
+            )
         else:
             text = f"{action}: {type(self.cause).__name__}: {self.cause}"
-        if secret and secret != PLACEHOLDER_KEY:
-            text = text.replace(secret, "***")
-        return RemoteError(text, self.status, sent=not self.never_connected)
+        secrets = (secret,) if secret and secret != PLACEHOLDER_KEY else ()
+        redacted = Text(*(redact(p, secrets) if type(p) is str else p for p in Text(text).parts))
+        return RemoteError(redacted, self.status, sent=not self.never_connected)
 
     @property
     def never_connected(self) -> bool:
         """The connection itself failed (refused, no route, no such host): the request was never sent."""
-        return self.kind == UNREACHABLE and type(self.cause).__name__ in ("ConnectError", "ConnectTimeout")
+        return self.kind == UNREACHABLE and type(self.cause).__name__ in (
+            "ConnectError",
+            "ConnectTimeout",
+            "EndpointConnectionError",
+            "ConnectTimeoutError",
+        )  # httpx's and botocore's
 
-    def _advice(self, target: Target) -> str:
+    def _advice(self, target: Target) -> str | Text:
         status = self.status or 0
         if status == 404 and (hint := self._missing_v1(target)):
             return hint
         advice = _ADVICE.get(status) or (
             "the provider had a problem; try again later" if status >= 500 else "see the provider's message"
         )
-        return advice.format(key=target.key_env or "the api_key_env= variable", url=target.base_url)
+        if target.key_env or "{key}" not in advice:
+            return advice.format(key=target.key_env, url=target.base_url)
+        before, after = advice.format(key="\0", url=target.base_url).split("\0")
+        return Text(before, "the ", Option("api_key_env"), " variable", after)
 
-    def _missing_v1(self, target: Target) -> str | None:
+    def _missing_v1(self, target: Target) -> Text | None:
         """A 404 from an OpenAI-protocol address without /v1 most often means the /v1 was left out."""
         if target.provider.api_version or target.provider.remote_api != "openai":
             return None  # Azure's addresses have no /v1; the other SDKs add their own version path

@@ -6,8 +6,11 @@ from __future__ import annotations
 import os
 
 from ..errors import UsageError
+from ..keys import check_variable
 from ..providers import Provider, get_provider
+from ..words import Meta, Option, Text
 from .apis import api_class
+from .client import Place
 from .target import Target
 
 
@@ -15,27 +18,37 @@ def resolve_target(
     provider: str | None = None,
     base_url: str | None = None,
     api_key_env: str | None = None,
+    place: Place | None = None,
 ) -> Target:
     """Where commands go: --provider / --base-url / --api-key-env, else $BATCHKIT_PROVIDER /
-    $BATCHKIT_BASE_URL, else kluster. A base URL without a named provider gets the generic profile."""
+    $BATCHKIT_BASE_URL, else kluster. A base URL without a named provider gets the generic profile. `place`:
+    the project, location or region of APIs whose batches live in one (Vertex, Bedrock)."""
+    if api_key_env:
+        check_variable(api_key_env)  # a key pasted in its place is refused, never repeated
     base_url = base_url or os.environ.get("BATCHKIT_BASE_URL") or None
     name = provider or os.environ.get("BATCHKIT_PROVIDER") or ("generic" if base_url else None)
     profile = get_provider(name)
     if profile.remote_api is None:
         raise UsageError(f"{profile.name} cannot take a batch from batchkit: {profile.no_batch_api}")
+    scope, own_address = api_class(profile.remote_api).scope(place or Place())
     if not base_url:
-        if not profile.base_url:
-            raise UsageError(f"provider {profile.name!r} has no known address; pass base_url=URL")
-        base_url = profile.base_url
+        base_url = own_address or profile.base_url
+        if not base_url:
+            raise UsageError(
+                Text(
+                    f"provider {profile.name!r} has no known address; pass ", Option("base_url", Meta("URL"))
+                )
+            )
     base_url = _without_sdk_path(profile, base_url.rstrip("/"))
     # A key is required when the variable was named, when talking to the provider's own service, or for a
     # provider that has only per-customer addresses (Azure); another address with no key variable set is a
     # local server that needs none.
-    own_service = base_url == (profile.base_url or "").rstrip("/")
+    own_service = base_url == (own_address or profile.base_url or "").rstrip("/")
     key_required = (
         bool(api_key_env) or own_service or (profile.base_url is None and profile.key_env is not None)
     )
-    return Target(profile, base_url, api_key_env or profile.key_env, key_required, named=name != "generic")
+    return Target(profile, base_url, api_key_env or profile.key_env, key_required, named=name != "generic",
+                  scope=scope)  # fmt: skip
 
 
 def _without_sdk_path(profile: Provider, base_url: str) -> str:

@@ -21,11 +21,13 @@ from ..batchfile import write_batch
 from ..cache import CacheArg, open_cache
 from ..lines import dumps_line
 from ..providers import Provider
+from .client import Place
 from .progress import tqdm_progress
 from .records import Batch
 from .rounds import Rounds, UntilDone
 from .sending import SubmitOptions, SubmitResult
 from .session import Connection, DownloadResult, Event, Session
+from .target import Staging
 
 REQUESTS_FOLDER = "requests"
 
@@ -196,6 +198,11 @@ def submit(
     validate: bool = True,
     force: bool = False,
     model: str | None = None,
+    project: str | None = None,
+    location: str | None = None,
+    region: str | None = None,
+    stage: str | None = None,
+    role_arn: str | None = None,
     progress: ProgressArg = None,
     session: Session | None = None,
     cache: CacheArg = True,
@@ -213,7 +220,8 @@ def submit(
     `remote.Event`s, or True for a progress bar that suits notebooks and terminals (`tqdm.auto`). The key is
     read from the environment variable `api_key_env` (or the provider's), never passed as a value. `model`
     is the batch's model for APIs that take it on the batch (Gemini, Mistral; default: the one model the
-    requests name).
+    requests name). Vertex AI and Bedrock: `project`/`location` or `region` name where the job runs, `stage`
+    the bucket prefix the file is staged under, `role_arn` Bedrock's service role.
 
     `cache` (True: the default one; a path: another; False: none): requests it answers are not sent, and
     their answers go into the downloaded output file (a file answered whole makes no batch: `batch_id` is
@@ -225,9 +233,18 @@ def submit(
     """
     files = _batch_files(path_or_requests, batch_file, provider)
     report = _progress(progress)
-    session = session or Session(Connection(provider, base_url, api_key_env))
+    session = session or Session(
+        Connection(provider, base_url, api_key_env, Place(project, location, region))
+    )
+    staging = Staging(stage, role_arn) if stage or role_arn else None
     options = SubmitOptions(
-        completion_window, dict(metadata or {}), validate, force, model, open_cache(cache)
+        completion_window,
+        dict(metadata or {}),
+        validate,
+        force,
+        model,
+        staging=staging,
+        cache=open_cache(cache),
     )
     if until_done:
         chains = UntilDone(session, options, max_rounds=max_rounds, interval=interval, progress=report)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..tokens import closest_model, estimate
+from ..words import Meta, Option, Text
 from .records import Batch, Event
 from .sending import Prepared, Sender, SubmitOptions, SubmitResult
 
@@ -84,10 +85,16 @@ def check_cost(counted, max_cost: float, target=None) -> None:
         where = counted.provider if target is None else target.who
         unnamed = target is not None and not target.named
         raise UsageError(
-            f"max_cost=: no price is known for {', '.join(unpriced)} at {where}, so the cost cannot be "
-            f"bounded{' (' + '; '.join(hints) + ')' if hints else ''}: give their prices with prices=FILE "
-            "(entries as `batchkit estimate --prices` takes them)"
-            + (", or name the provider (provider=) to use its published prices" if unnamed else "")
+            Text(
+                Option("max_cost"),
+                f": no price is known for {', '.join(unpriced)} at {where}, so the cost cannot be "
+                f"bounded{' (' + '; '.join(hints) + ')' if hints else ''}: give their prices with ",
+                Option("prices", Meta("FILE")),
+                " (entries as `batchkit estimate --prices` takes them)",
+                Text(", or name the provider (", Option("provider"), ") to use its published prices")
+                if unnamed
+                else "",
+            )
         )
     high = sum(cost["high"] for cost in totals["cost"].values())
     if high > max_cost:
@@ -177,7 +184,7 @@ class Queue:
                 continue
             if not shard.batch.terminal:
                 shard.batch = client.batch(shard.batch.id)
-                entry = self.session.ledger.for_batch(shard.batch.id, self.sender.target.base_url)
+                entry = self.session.ledger.for_batch(shard.batch.id, self.sender.target.address)
                 self.session.record(entry, shard.batch)
             if shard.batch.terminal:
                 self._ended(shard)
@@ -188,7 +195,7 @@ class Queue:
         if batch.status != "failed" or refusal is None:
             shard.state = DONE
             return
-        entry = self.session.ledger.for_batch(batch.id, self.sender.target.base_url)
+        entry = self.session.ledger.for_batch(batch.id, self.sender.target.address)
         if entry is not None:
             self.session.ledger.update(entry.id, error=f"{TOKEN_LIMIT}: {refusal.message}; sent again")
         shard.refusals += 1

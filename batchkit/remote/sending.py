@@ -21,7 +21,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 
@@ -44,9 +44,10 @@ from ..lines import open_binary
 from ..providers import METADATA_MAX_VALUE, PROVIDERS
 from ..tokens import advise_models, closest_model
 from ..validate import validate_file
+from ..words import Meta, Option, Text
 from .client import Client, Lookup, Order
 from .records import FILE_KEY, SHA_KEY, Batch
-from .target import Target
+from .target import Staging, Target
 
 # How far back to look for a batch whose create answer was lost (allows for clock differences).
 SEARCH_SLACK_SECONDS = 3600
@@ -165,6 +166,7 @@ def _plan(path: Path, target: Target, validate: bool, model: str | None, warned=
         if report.summary.warnings and warned is not None:
             warned(path, report)
         endpoints, models = list(report.summary.endpoints), list(report.summary.models)
+        _check_minimum(path, target, report.summary.requests)
     else:
         endpoints, models = [e for e in [_first_endpoint(path)] if e], []
     if len(endpoints) > 1:
@@ -180,6 +182,16 @@ def _plan(path: Path, target: Target, validate: bool, model: str | None, warned=
     return Plan(endpoints[0] if endpoints else None, _batch_model(path, target, models, model), requests)
 
 
+def _check_minimum(path: Path, target: Target, requests: int) -> None:
+    """A provider with a fewest number of requests per batch refuses a smaller one: say so before sending."""
+    least = target.provider.min_requests
+    if least is not None and requests < least:
+        raise InputError(
+            f"{path}: {requests} request(s), and a {target.provider.name} batch holds at least {least:,} "
+            "(its per-model quota's default); add requests or join files, then submit"
+        )
+
+
 def _batch_model(path: Path, target: Target, models: list[str], model: str | None) -> str | None:
     """The model of the batch, for APIs that take it there: the one given, else the file's only one."""
     if not target.provider.model_on_batch:
@@ -190,11 +202,17 @@ def _batch_model(path: Path, target: Target, models: list[str], model: str | Non
         return models[0]
     if models:
         raise InputError(
-            f"{path}: requests name {len(models)} models, and a {target.provider.name} batch runs one; "
-            "split the file by model (`batchkit split --by model`) or pass model=NAME"
+            Text(
+                f"{path}: requests name {len(models)} models, and a {target.provider.name} batch runs one; "
+                "split the file by model (`batchkit split --by model`) or pass ",
+                Option("model", Meta("NAME")),
+            )
         )
     raise UsageError(
-        f"{path}: {target.who} takes the model on the batch and no request names one; pass model=NAME"
+        Text(
+            f"{path}: {target.who} takes the model on the batch and no request names one; pass ",
+            Option("model", Meta("NAME")),
+        )
     )
 
 
@@ -225,6 +243,7 @@ class SubmitOptions:
     validate: bool = True
     force: bool = False
     model: str | None = None  # the batch's model, for APIs that take it on the batch
+    staging: Staging | None = None  # where the input is staged, for APIs that read it from object storage
     cache: AnswerCache | None = None  # answer requests from here, and send only the others
 
 
@@ -240,6 +259,7 @@ class Sender:
                 f"completion window {options.completion_window!r} is not offered by {target.who}; "
                 f"choose {', '.join(target.provider.completion_windows)}"
             )
+        target = replace(target, staging=options.staging) if options.staging else target
         self.session, self.target, self.ledger = session, target, session.ledger
         self.completion_window, self.metadata = options.completion_window, options.metadata
         self.validate, self.force, self.model = options.validate, options.force, options.model
@@ -284,14 +304,14 @@ class Sender:
     def _latest(self, item: Prepared) -> Entry | None:
         if item.round is not None:
             return self.ledger.for_round(*item.round)
-        return self.ledger.for_file(item.sha256, self.target.base_url)
+        return self.ledger.for_file(item.sha256, self.target.address)
 
     def send(self, item: Prepared) -> SubmitResult:
         """Submit the content, or find the batch it already is (made before, or by a process we waited for)."""
         self.notes = []
-        waiting = f"another batchkit process (pid {{}}) is submitting this content to {self.target.base_url}; waiting"
+        waiting = f"another batchkit process (pid {{}}) is submitting this content to {self.target.address}; waiting"
         with self.ledger.lock(
-            item.subject, self.target.base_url, lambda pid: self.note(item.path, waiting.format(pid))
+            item.subject, self.target.address, lambda pid: self.note(item.path, waiting.format(pid))
         ):
             latest = self._latest(item)
             made_since = latest is not None and (item.known is None or latest.id != item.known.id)
@@ -348,7 +368,7 @@ class Sender:
         parent, number = item.round or (None, None)
         entry = self.ledger.start(
             path=str(item.path.resolve()), sha256=item.sha256, size=item.size, provider=self.target.provider.name,
-            base_url=self.target.base_url, key_env=self.target.key_env if self.client.uses_key else None,
+            base_url=self.target.address, key_env=self.target.key_env if self.client.uses_key else None,
             endpoint=item.plan.endpoint, completion_window=self.completion_window, cache_path=cache_path,
             model=item.plan.model, parent=parent, round=number,
         )  # fmt: skip
@@ -401,7 +421,7 @@ class Sender:
                 self.sent_file(item, entry), lambda done, total: self._upload_progress(item.path, done, total)
             )
         except RemoteError as e:
-            self.ledger.update(entry.id, step=UPLOAD_FAILED, error=str(e))
+            self.ledger.update(entry.id, step=UPLOAD_FAILED, error=e.message)
             raise
         return self.ledger.update(entry.id, step=UPLOADED, file_id=uploaded.id)
 
@@ -424,7 +444,7 @@ class Sender:
             return self._create_once(item, entry, metadata, key)
         except RemoteError as e:
             step = CREATING if _outcome_unknown(e) else CREATE_FAILED
-            self.ledger.update(entry.id, step=step, error=str(e))
+            self.ledger.update(entry.id, step=step, error=e.message)
             raise
 
     def _create_once(self, item: Prepared, entry: Entry, metadata: dict[str, str], key: str) -> Batch:
@@ -479,12 +499,16 @@ class Sender:
         if len(fitting) > 1:
             ids = ", ".join(b.id for b in fitting)
             raise RemoteError(
-                f"{item.path}: its create was interrupted, and batches {ids} each fit it ({self.target.who} "
-                "keeps no metadata to tell them apart); `batchkit status ID` shows each, and a submission "
-                "with force=True creates another"
+                Text(
+                    f"{item.path}: its create was interrupted, and batches {ids} each fit it ({self.target.who} "
+                    "keeps no metadata to tell them apart); `batchkit status ID` shows each, and a submission "
+                    "with ",
+                    Option("force", True),
+                    " creates another",
+                )
             )
         return fitting[0] if fitting else None
 
     def _belongs_elsewhere(self, batch: Batch, entry: Entry) -> bool:
-        other = self.ledger.for_batch(batch.id, self.target.base_url)
+        other = self.ledger.for_batch(batch.id, self.target.address)
         return other is not None and other.id != entry.id

@@ -24,12 +24,18 @@ from ..cache import AnswerCache, address, remember
 from ..errors import InputError, RemoteError, UsageError
 from ..ledger import ANSWERED, CREATING, Entry, Ledger, Name, file_digest
 from ..providers import METADATA_MAX_KEY, METADATA_MAX_PAIRS, METADATA_MAX_VALUE, get_provider
+from ..words import Text
 from .apis import open_client
-from .client import Client, ResultFile
+from .client import Client, Place, ResultFile
 from .connect import resolve_target
 from .records import FILE_KEY, SHA_KEY, Batch, Event, Model, OnEvent
 from .sending import Sender, SubmitOptions, SubmitResult, recorded_batch
-from .target import Target
+from .target import Target, split_address
+from .unrun import OUTCOMES as UNRUN_OUTCOMES
+from .unrun import write_unrun
+
+# How a result file of a kind is named beside NAME (default: NAME.KIND.jsonl)
+RESULT_SUFFIXES = {"manifest": ".manifest.json.out"}  # Bedrock's record and token counts, which merge reads
 
 
 def _ignore(event: Event) -> None:
@@ -43,23 +49,26 @@ class Connection:
     provider: str | None = None
     base_url: str | None = None
     api_key_env: str | None = None
+    place: Place = Place()
 
     @property
     def explicit(self) -> bool:
-        return bool(self.provider or self.base_url or self.api_key_env)
+        return bool(self.provider or self.base_url or self.api_key_env or self.place != Place())
 
     def target(self) -> Target:
-        return resolve_target(self.provider, self.base_url, self.api_key_env)
+        return resolve_target(self.provider, self.base_url, self.api_key_env, self.place)
 
 
 def _entry_target(entry: Entry) -> Target:
     # The variable is recorded only when a key was used, so a recorded one is required again.
+    base_url, scope = split_address(entry.base_url)
     return Target(
         get_provider(entry.provider),
-        entry.base_url,
+        base_url,
         entry.key_env,
         key_required=bool(entry.key_env),
         named=entry.provider != "generic",
+        scope=scope,
     )
 
 
@@ -83,6 +92,12 @@ class Ref:
 
 
 @dataclass
+class Forgotten:
+    entries: list[Entry]  # the submissions forgotten
+    removed: list[str] = field(default_factory=list)  # the staged objects deleted with them
+
+
+@dataclass
 class Submitted:
     """One submission of a file's content, as `status FILE` shows it: where, its batch (None when it
     never became one), and what to say about it (why there is no batch, or that the server was not
@@ -93,9 +108,9 @@ class Submitted:
     note: str = ""
 
 
-def _stopped(entry: Entry) -> str:
-    cause = f" ({entry.error})" if entry.error else ""
-    return f"its submission stopped at step '{entry.step}'{cause}"
+def _stopped(entry: Entry) -> Text:
+    cause = Text(" (", entry.error, ")") if entry.error else ""
+    return Text(f"its submission stopped at step '{entry.step}'", cause)
 
 
 @dataclass
@@ -147,9 +162,10 @@ class Session:
         return self._ledger
 
     def client(self, target: Target) -> Client:
-        client = self._clients.get(target.base_url)
+        key = f"{target.address} {target.staging}"
+        client = self._clients.get(key)
         if client is None:
-            client = self._clients[target.base_url] = open_client(target)
+            client = self._clients[key] = open_client(target)
         return client
 
     def close(self) -> None:
@@ -177,14 +193,14 @@ class Session:
             return self._resolve_file(path, target)
         if path.suffix in (".jsonl", ".json") or "/" in ref or "\\" in ref:
             raise InputError(f"{ref}: no such file (give a batch id or a file that was submitted)")
-        entry = self.ledger.for_batch(ref, target.base_url if target else None)
+        entry = self.ledger.for_batch(ref, target.address if target else None)
         if target is None:
             target = _entry_target(entry) if entry else self.connection.target()
         return Ref(target, ref, entry, Path(entry.path) if entry else None)
 
     def _resolve_file(self, path: Path, target: Target | None) -> Ref:
         sha, _ = file_digest(path)
-        entries = self.ledger.find(sha256=sha, base_url=target.base_url if target else None)
+        entries = self.ledger.find(sha256=sha, base_url=target.address if target else None)
         # without an address given, the newest submission that became a batch (a later one that failed
         # at another address does not hide it)
         entry = next((e for e in entries if e.batch_id), entries[0] if entries else None)
@@ -199,14 +215,16 @@ class Session:
 
     def _not_submitted(self, path: Path, name: str, entry: Entry | None, target: Target | None) -> str:
         if entry is not None:
-            return f"{path} has no batch yet: {_stopped(entry)}; `batchkit submit {path}` tries again"
+            return Text(
+                f"{path} has no batch yet: ", _stopped(entry), f"; `batchkit submit {path}` tries again"
+            )
         earlier = self.ledger.for_name(name)
         if earlier is not None and earlier.batch_id:
             return (
                 f"{path} has changed since it was submitted as {earlier.batch_id}; `batchkit status "
                 f"{earlier.batch_id}` shows that batch, `batchkit submit {path}` submits the new content"
             )
-        where = f" to {target.base_url}" if target else ""
+        where = f" to {target.address}" if target else ""
         return f"{path} has not been submitted{where}; submit it with `batchkit submit {path}`"
 
     def ref_of(self, submitted: SubmitResult) -> Ref:
@@ -226,25 +244,16 @@ class Session:
     # --- submitting and following -----------------------------------------------------------------------
 
     def submit(
-        self,
-        paths: Iterable[str | Path],
-        *,
-        completion_window: str = "24h",
-        metadata: dict[str, str] | None = None,
-        validate: bool = True,
-        force: bool = False,
-        model: str | None = None,
-        cache: AnswerCache | None = None,
-        progress: OnEvent = _ignore,
+        self, paths: Iterable[str | Path], progress: OnEvent = _ignore, **options
     ) -> Iterator[SubmitResult]:
-        """Submit each file as one batch; yields each SubmitResult as it is done. `model`: the batch's
-        model, for APIs that take it on the batch (default: the one model the file's requests name).
-        `cache`: answer what it can from there and send the rest (a file answered whole makes no batch).
+        """Submit each file as one batch; yields each SubmitResult as it is done. `options`: the fields of
+        SubmitOptions (completion_window, metadata, validate, force, model: the batch's model for APIs that
+        take it on the batch, staging: where the input goes for APIs that read it from object storage,
+        cache: answer what it can from there and send the rest; a file answered whole makes no batch).
 
         Raises ValidationFailed (with the report) for an invalid file before anything is uploaded.
         """
-        options = SubmitOptions(completion_window, dict(metadata or {}), validate, force, model, cache)
-        return self.submit_with(paths, options, progress)
+        return self.submit_with(paths, SubmitOptions(**options), progress)
 
     def submit_with(
         self, paths: Iterable[str | Path], options: SubmitOptions, progress: OnEvent = _ignore
@@ -288,8 +297,8 @@ class Session:
     def _submitted(self, entry: Entry, name: Path) -> Submitted:
         found = Ref(_entry_target(entry), entry.batch_id or "", entry, name)
         if not entry.batch_id:
-            again = f"`batchkit submit {name} --base-url {entry.base_url}` tries again"
-            return Submitted(found, None, f"{_stopped(entry)}; {again}")
+            again = f"`batchkit submit {name} --base-url {found.target.base_url}` tries again"
+            return Submitted(found, None, Text(_stopped(entry), f"; {again}"))
         self.ledger.add_name(entry.id, str(name))
         try:
             batch = self.client(found.target).batch(entry.batch_id)
@@ -371,6 +380,8 @@ class Session:
         wanted = client.results(batch)
         remote_lines, sha256 = _write_results(client, wanted, result, (folder, stem), cached, progress)
         result.problems = _count_problems(wanted, remote_lines)
+        if client.leaves_unrun_out and batch.status in UNRUN_OUTCOMES:
+            _add_unrun(found, folder / f"{stem}.errors.jsonl", result, sha256)
         result.remembered = self._remember(found, entry, result)
         if name:
             files = {kind: str(path.resolve()) for kind, path in result.files.items()}
@@ -424,21 +435,44 @@ class Session:
     def models(self) -> list[Model]:
         return self.client(self.connection.target()).models()
 
-    def forget(self, ref: str) -> list[Entry]:
-        """Remove a batch's or a file's submissions from the ledger (the batches stay on their servers)."""
+    def forget(self, ref: str, *, remote_files: bool = False) -> Forgotten:
+        """Remove a batch's or a file's submissions from the ledger (the batches stay on their servers).
+        `remote_files`: first delete the objects batchkit staged for them (refused while a batch that reads
+        one may still run; an object another remembered submission names is kept)."""
         target = self._explicit_target()
-        base_url = target.base_url if target else None
+        address = target.address if target else None
         path = Path(ref)
         if path.is_file():
-            entries = self.ledger.find(sha256=file_digest(path)[0], base_url=base_url)
+            entries = self.ledger.find(sha256=file_digest(path)[0], base_url=address)
         else:
-            entries = self.ledger.find(name=str(path.resolve()), base_url=base_url) or self.ledger.find(
-                batch_id=ref, base_url=base_url
+            entries = self.ledger.find(name=str(path.resolve()), base_url=address) or self.ledger.find(
+                batch_id=ref, base_url=address
             )
         if not entries:
             raise UsageError(f"{ref}: the ledger has no submission of it (`batchkit list` shows what it has)")
+        removed = self._remove_staged(entries) if remote_files else []
         self.ledger.forget([entry.id for entry in entries])
-        return entries
+        return Forgotten(entries, removed)
+
+    def _remove_staged(self, entries: list[Entry]) -> list[str]:
+        """Delete the staged input of each submission, once no batch of theirs can still read it."""
+        for entry in entries:
+            if not entry.batch_id:
+                continue
+            batch = self.client(_entry_target(entry)).batch(entry.batch_id)
+            if not batch.terminal:
+                raise UsageError(
+                    f"batch {entry.batch_id} is {batch.status} and may still read {entry.file_id}; cancel it or "
+                    "wait for its end, then forget it with --remote-files"
+                )
+        forgotten, removed = {entry.id for entry in entries}, []
+        for entry in entries:
+            if not entry.file_id or entry.file_id in removed:
+                continue
+            others = [e for e in self.ledger.find() if e.file_id == entry.file_id and e.id not in forgotten]
+            if not others and self.client(_entry_target(entry)).remove_file(entry.file_id):
+                removed.append(entry.file_id)
+        return removed
 
     def prune(self) -> tuple[list[Entry], list[Entry]]:
         """Forget the submissions that never became a batch (failed or abandoned uploads): (forgotten, kept).
@@ -462,7 +496,9 @@ def _write_results(client: Client, wanted, result: DownloadResult, where, cached
     (folder, stem), remote_lines, sha256 = where, {}, {}
     for remote in wanted:
         if remote.ref:
-            path = result.files[remote.kind] = folder / f"{stem}.{remote.kind}.jsonl"
+            path = result.files[remote.kind] = (
+                folder / f"{stem}{RESULT_SUFFIXES.get(remote.kind, f'.{remote.kind}.jsonl')}"
+            )
             also = cached if remote.kind == "output" else None
             remote_lines[remote.kind], added, sha256[remote.kind] = _fetch(
                 client, remote, path, progress, also
@@ -509,6 +545,26 @@ def _copy(source: Path, path: Path) -> tuple[int, str]:
     except OSError as e:
         raise InputError(f"cannot write {path}: {e.strerror or e}") from None
     return counter.total, counter.sha256.hexdigest()
+
+
+def _add_unrun(found: Ref, path: Path, result: DownloadResult, sha256: dict[str, str]) -> None:
+    """Write the requests a stopped batch never ran (its API leaves them out of its results) to `path`
+    (its sha256 into `sha256`, as for a downloaded file)."""
+    requests = found.path
+    if (
+        requests is None
+        or not requests.is_file()
+        or (found.entry is not None and file_digest(requests)[0] != found.entry.sha256)
+    ):
+        result.problems.append(
+            f"the requests the batch never ran are not listed: {requests or 'its file'} is not the file submitted"
+        )
+        return
+    outputs = [result.files["output"]] if "output" in result.files else []
+    count = write_unrun(requests, outputs, path, result.batch.status)
+    if count:
+        result.files["errors"], result.lines["errors"] = path, count
+        sha256["errors"] = file_digest(path)[0]
 
 
 def _still_there(name: Name, folder: Path, default_place: bool) -> dict[str, Path] | None:

@@ -7,9 +7,20 @@ from dataclasses import dataclass
 
 from ..errors import UsageError
 from ..providers import Provider
+from ..words import Meta, Option, Text
 
 # Sent when a server needs no key (a local `batchkit serve`, vLLM): the SDKs insist on some value.
 PLACEHOLDER_KEY = "batchkit-no-key"
+SCOPE_MARK = "#"  # between a server's address and the scope its batches live in, in the ledger's address
+
+
+@dataclass(frozen=True)
+class Staging:
+    """Where `submit` puts a file for an API that reads its input from object storage (an `s3://` or
+    `gs://` prefix), and the role the service reads and writes it with (Bedrock's service role)."""
+
+    prefix: str
+    role_arn: str | None = None
 
 
 @dataclass(frozen=True)
@@ -21,6 +32,14 @@ class Target:
     key_env: str | None
     key_required: bool
     named: bool = True  # the provider was chosen by name, not implied by a bare --base-url
+    # where the API keeps batches beyond its address: "projects/P/locations/L" (Vertex), a region (Bedrock)
+    scope: str = ""
+    staging: Staging | None = None  # submit only: where the input is staged
+
+    @property
+    def address(self) -> str:
+        """The place of the batches as the ledger knows it: the address, then the scope (when there is one)."""
+        return f"{self.base_url}{SCOPE_MARK}{self.scope}" if self.scope else self.base_url
 
     @property
     def label(self) -> str:
@@ -37,6 +56,12 @@ class Target:
         return self.base_url == (self.provider.base_url or "").rstrip("/")
 
 
+def split_address(address: str) -> tuple[str, str]:
+    """(base URL, scope) of a ledger address."""
+    base_url, _, scope = address.partition(SCOPE_MARK)
+    return base_url, scope
+
+
 def api_key(target: Target) -> str:
     """The key from the target's variable; the placeholder for a server that needs none."""
     names = [target.key_env] if target.key_env else []
@@ -47,11 +72,17 @@ def api_key(target: Target) -> str:
             return key
     if target.key_required:
         if not target.key_env:
-            raise UsageError("no API key: name the variable that holds it with api_key_env=VAR")
+            raise UsageError(
+                Text("no API key: name the variable that holds it with ", Option("api_key_env", Meta("VAR")))
+            )
         if target.own_service:
             raise UsageError(
-                f"no API key: set {target.key_env} to your {target.provider.name} API key "
-                "(or name another variable with api_key_env=)"
+                Text(
+                    f"no API key: set {target.key_env} to your {target.provider.name} API key "
+                    "(or name another variable with ",
+                    Option("api_key_env"),
+                    ")",
+                )
             )
         raise UsageError(f"no API key: set {target.key_env} to the API key for {target.base_url}")
     return PLACEHOLDER_KEY

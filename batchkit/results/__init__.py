@@ -7,8 +7,21 @@ grouped (`digest`), and what failed written again as a new batch (`retry`)."""
 
 from .digest import DigestEntry, digest, hint_for, message_pattern
 from .export import ExportResult, write_merged
-from .frame import result_column_names
-from .join import join_inputs, join_results, merge, merge_results
+from .frame import further_answers, has_embedding, result_column_names, to_frame
+from .join import (
+    Placing,
+    add_manifest_notes,
+    failures,
+    join_inputs,
+    join_results,
+    merge,
+    merge_files,
+    merge_results,
+    refuse_stale,
+    result_records,
+    stale_rows,
+    tally,
+)
 from .parsed import AnswerParser, Expected, request_schema
 from .provenance import Origin, find_origins, missing_results
 from .read import (
@@ -26,13 +39,28 @@ from .read import (
     read_results,
 )
 from .report import DUPLICATE_RULE, FAILED, Duplicate, Located, MergeReport, MergeResult, Orphan, Stale
-from .requests import RequestIndex, index_requests
+from .requests import Indexed, RequestIndex, expected_key, index_requests, indexed, read_input
 from .resend import Resend, failure_label, passes, select_resend
 from .retry import RetryResult, retry, select_retry
 from .stream import StreamedMerge, stream_merge, streamable
 from .table import ResultTable
 
 __all__ = [
+    "further_answers",
+    "has_embedding",
+    "to_frame",
+    "Placing",
+    "add_manifest_notes",
+    "failures",
+    "merge_files",
+    "result_records",
+    "tally",
+    "refuse_stale",
+    "stale_rows",
+    "Indexed",
+    "expected_key",
+    "indexed",
+    "read_input",
     "AnswerParser",
     "Expected",
     "request_schema",

@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,11 +32,12 @@ from ..batchfile import read_id_map
 from ..errors import InputError, StaleResults, UsageError
 from ..findings import Finding
 from ..lines import open_binary, read_objects, source_name
+from ..words import Option, Text, Words
 from .digest import digest
 from .frame import attach_source, to_frame
 from .manifest import manifest_notes
 from .provenance import Judge, Origin, find_origins, missing_results
-from .read import BATCH_ERROR, HTTP_ERROR, MISSING, OK, read_result_file
+from .read import BATCH_ERROR, HTTP_ERROR, MISSING, OK, ResultRecord, read_result_file
 from .report import Duplicate, Located, MergeReport, MergeResult, Orphan, Stale
 from .requests import RequestIndex, StageRead, index_requests
 from .table import ResultTable
@@ -60,68 +61,108 @@ def join_results(
     duplicates recorded in the report; into `table` when given (a `stream.OffsetTable` keeps where the
     answers are instead of the answers). `origins` (by result file name): the batches the ledger says
     the files belong to; each row's winner is judged (`provenance.Judge`) and stale ones recorded."""
-    table = ResultTable(len(requests)) if table is None else table
-    judge = Judge(requests, origins or {})
-    seen: dict[int, list[Located]] = {}  # row → every result read for it, only once there are two
-    read = 0
+    placing = Placing(requests, ResultTable(len(requests)) if table is None else table, report, origins)
     told = progress and functools.partial(progress, "results")
     for path in paths:
-        name = source_name(path)
-        problems = Counter()
-
-        def emit(file: str, finding: Finding, problems: Counter = problems) -> None:
-            report.add_finding(file, finding)
-            problems[finding.code] += 1
-
-        read_before, file_number = read, table.file_number(name)
-        if name in (origins or {}) and origins[name].batch_id:
-            table.batch_ids[file_number] = origins[name].batch_id
-        for record in read_result_file(path, emit, told):
-            read += 1
-            _place(record, file_number, requests, table, seen, report, judge)
-        # A file of lines that are not results is the wrong file; one whose lines could not be read (too
-        # long) is reported as it is. An empty error file is normal.
-        if read == read_before and problems.keys() - {"empty-file"} and not problems["line-too-long"]:
-            raise InputError(_not_results(path, name))
-    for row, located in sorted(seen.items()):
-        kept = table.located(row)
-        report.duplicates.append(Duplicate(requests.ids[row], kept, [x for x in located if x != kept]))
-    # rows that share a custom_id with an earlier, different request line get its result too
-    for custom_id, rows in requests.extra_rows.items():
-        for row in rows:
-            table.copy_row(requests.index[custom_id], row)
-    return table
+        file_number = placing.file_number(source_name(path))
+        for record in result_records(path, report, told):
+            placing.place(record, file_number)
+    return placing.finish()
 
 
-def _place(
-    record, file_number: int, requests: RequestIndex, table: ResultTable, seen: dict, report, judge
-) -> None:
-    row = requests.index.get(record.custom_id)
-    if row is None:
-        report.orphans.append(Orphan(record.custom_id, Located(record.file, record.line, record.status)))
-        return
-    if table.status[row] == MISSING:
+def result_records(path, report: MergeReport, progress=None) -> Iterator[ResultRecord]:
+    """The result records of one file, its reading problems into the report. A file of lines that are
+    not results is the wrong file (an InputError naming it); one whose lines could not be read (too long)
+    is reported as it is. An empty error file is normal."""
+    problems = Counter()
+
+    def emit(file: str, finding: Finding) -> None:
+        report.add_finding(file, finding)
+        problems[finding.code] += 1
+
+    read = 0
+    for record in read_result_file(path, emit, progress):
+        read += 1
+        yield record
+    if not read and problems.keys() - {"empty-file"} and not problems["line-too-long"]:
+        raise InputError(_not_results(path, source_name(path)))
+
+
+class Placing:
+    """Results put in the table one at a time, in reading order: the winner of each row (DUPLICATE_RULE,
+    `ResultTable.is_newer`) judged against the request (`provenance.Judge`), orphans and duplicates
+    recorded in the report. `requests` may be any part of the requests that holds every row of its ids
+    (a hash bucket of them, on Dask); `origins` as for `join_results`."""
+
+    def __init__(
+        self,
+        requests: RequestIndex,
+        table: ResultTable,
+        report: MergeReport,
+        origins: dict[str, Origin] | None,
+    ):
+        self.requests, self.table, self.report = requests, table, report
+        self.origins = origins or {}
+        self.judge = Judge(requests, self.origins)
+        self.seen: dict[int, list[Located]] = {}  # row → every result read for it, once there are two
+
+    def file_number(self, name: str) -> int:
+        """The table's number of result file `name`, with the batch the ledger says it belongs to."""
+        number = self.table.file_number(name)
+        origin = self.origins.get(name)
+        if origin is not None and origin.batch_id:
+            self.table.batch_ids[number] = origin.batch_id
+        return number
+
+    def place(self, record: ResultRecord, file_number: int) -> None:
+        """One result, read from result file `file_number` (see `file_number`)."""
+        table, requests = self.table, self.requests
+        row = requests.index.get(record.custom_id)
+        if row is None:  # a request without an id, joined by the request the result echoes (Vertex)
+            row = requests.echo_row(record.custom_id, lambda r: table.status[r] != MISSING)
+        if row is None:
+            self.report.orphans.append(
+                Orphan(record.custom_id, Located(record.file, record.line, record.status))
+            )
+            return
+        if table.status[row] != MISSING:
+            located = self.seen.get(row)
+            if located is None:
+                self.seen[row] = located = [table.located(row)]
+            located.append(Located(record.file, record.line, record.status))
+            if not table.is_newer(row, record):
+                return
         table.put(row, record, file_number)
-        table.judged(row, judge(row, record))
-        return
-    located = seen.get(row)
-    if located is None:
-        seen[row] = located = [table.located(row)]
-    located.append(Located(record.file, record.line, record.status))
-    if table.is_newer(row, record):
-        table.put(row, record, file_number)
-        table.judged(row, judge(row, record))
+        table.judged(row, self.judge(row, record))
+
+    def finish(self) -> ResultTable:
+        """The duplicates into the report (in row order), and the table with rows that share a custom_id
+        with an earlier, different request line given its result too."""
+        table, requests = self.table, self.requests
+        for row, located in sorted(self.seen.items()):
+            kept = table.located(row)
+            self.report.duplicates.append(
+                Duplicate(requests.ids[row], kept, [x for x in located if x != kept])
+            )
+        for custom_id, rows in requests.extra_rows.items():
+            for row in rows:
+                table.copy_row(requests.index[custom_id], row)
+        return table
 
 
-def _not_results(path, name: str) -> str:
+def _not_results(path, name: str) -> str | Text:
     """Why a file with lines but no result line is refused: requests given as results, or another file."""
     if str(path) != "-" and not hasattr(path, "read"):
         with open_binary(path) as stream:
             for number, obj, _raw in read_objects(stream, lambda finding: None):
                 if "body" in obj and ("url" in obj or "method" in obj):
-                    return (
-                        f"{name}: is a batch of requests, not results: give the batch file as the input "
-                        "and the result files as the results"
+                    return Text(
+                        f"{name}: is a batch of requests, not results: ",
+                        Words(
+                            "give the batch file as the input and the result files as the results",
+                            "give the batch file first and the result files after --results "
+                            "(merge BATCH.jsonl -r OUTPUT.jsonl …)",
+                        ),
                     )
                 if number > 100:
                     break
@@ -169,21 +210,39 @@ def _output_beside(path, named: set[Path]) -> Path | None:
 
 def count(requests: RequestIndex, table: ResultTable, report: MergeReport) -> None:
     """Counts, tokens, the missing requests and the error digest, into the report."""
-    report.counts.update(table.status)
+    tally(table, report)
     report.missing = [requests.ids[i] for i, s in enumerate(table.status) if s == MISSING]
-    report.prompt_tokens = table.total("prompt_tokens")
-    report.completion_tokens = table.total("completion_tokens")
-    report.total_tokens = table.total("total_tokens")
+    report.digest = digest(failure for _row, failure in failures(requests, table))
+    report.stale = [stale for _row, stale in stale_rows(requests, table)]
+
+
+def tally(table: ResultTable, report: MergeReport) -> None:
+    """Adds the table's statuses and tokens to the report's counts."""
+    report.counts.update(table.status)
+    report.prompt_tokens += table.total("prompt_tokens")
+    report.completion_tokens += table.total("completion_tokens")
+    report.total_tokens += table.total("total_tokens")
+    report.cached_tokens += table.total("cached_tokens")
+    report.cache_write_tokens += table.total("cache_write_tokens")
+
+
+def failures(requests: RequestIndex, table: ResultTable) -> Iterator[tuple[int, tuple]]:
+    """(row, what the digest groups: custom_id, status, error code, message, HTTP status) of every row
+    that did not succeed, in row order."""
     ids, codes, messages, status_codes = (
         requests.ids,
         table.error_code,
         table.error_message,
         table.ints("status_code"),
     )
-    report.digest = digest(
-        (ids[r], s, codes[r], messages[r], status_codes[r]) for r, s in enumerate(table.status) if s != OK
-    )
-    report.stale = [Stale(ids[row], reason) for row, reason in sorted(table.stale.items())]
+    for r, s in enumerate(table.status):
+        if s != OK:
+            yield r, (ids[r], s, codes[r], messages[r], status_codes[r])
+
+
+def stale_rows(requests: RequestIndex, table: ResultTable) -> list[tuple[int, Stale]]:
+    """(row, why its answer was produced for another request) of every such row, in row order."""
+    return [(row, Stale(requests.ids[row], reason)) for row, reason in sorted(table.stale.items())]
 
 
 def join_inputs(
@@ -194,17 +253,35 @@ def join_inputs(
     `id_map` is the map `batchkit convert` wrote beside a converted file (OUT.ids.jsonl): results of
     the converted file then join to the requests of the file it was converted from. `make_table(requests)`
     gives the table to fill (a `ResultTable` by default)."""
-    notes: list[str] = []
-    inputs, results = _paths(inputs, "input"), result_paths(results, notes)
-    report = MergeReport([source_name(p) for p in inputs], [source_name(p) for p in results], notes=notes)
-    origins = find_origins(results, notes)
+    inputs, results, report = merge_files(inputs, results)
+    origins = find_origins(results, report.notes)
     requests = index_requests(inputs, report, progress, hash_lines=bool(origins))
+    if requests.echoed:
+        report.notes.append(
+            f"note: {requests.echoed:,} request(s) without an id are named line-N after their line and joined "
+            "to the results that echo them (by the request each echoes, not by position)"
+        )
     if id_map is not None:
         found = requests.alias(read_id_map(id_map))
-        notes.append(f"note: {found:,} request(s) also found by the ids in {source_name(id_map)}")
+        report.notes.append(f"note: {found:,} request(s) also found by the ids in {source_name(id_map)}")
     table = make_table(requests) if make_table is not None else None
     table = join_results(requests, results, report, progress, table, origins)
     count(requests, table, report)
+    add_manifest_notes(report, results)
+    return report, requests, table
+
+
+def merge_files(inputs: Paths, results: Paths) -> tuple[list, list, MergeReport]:
+    """(input files, result files, the merge's empty report): an error file `batchkit download` did not
+    write is left out, with a note."""
+    notes: list[str] = []
+    inputs, results = _paths(inputs, "input"), result_paths(results, notes)
+    report = MergeReport([source_name(p) for p in inputs], [source_name(p) for p in results], notes=notes)
+    return inputs, results, report
+
+
+def add_manifest_notes(report: MergeReport, results: Sequence) -> None:
+    """Notes on what the manifests beside the result files say was downloaded, against what was read."""
     read = {
         "records": report.requests,
         "succeeded": report.counts[OK],
@@ -212,8 +289,7 @@ def join_inputs(
         "input tokens": report.prompt_tokens,
         "output tokens": report.completion_tokens,
     }
-    notes.extend(manifest_notes(results, read))
-    return report, requests, table
+    report.notes.extend(manifest_notes(results, read))
 
 
 def merge_results(
@@ -245,7 +321,9 @@ def merge_results(
     a file in bounded memory use `stream_merge` (as `batchkit merge` does).
     """
     if source is None and id_column is not None:
-        raise UsageError("id_column= needs source=: it names the source table's id column")
+        raise UsageError(
+            Text(Option("id_column"), " needs ", Option("source"), ": it names the source table's id column")
+        )
     report, requests, table = join_inputs(inputs, results, progress, id_map)
     refuse_stale(report, allow_stale)
     frame = to_frame(requests, table, parse_json=parse_json, flatten=flatten, report=report)
@@ -259,9 +337,13 @@ def refuse_stale(report: MergeReport, allow_stale: bool) -> None:
     """StaleResults when some results answer other requests, unless they are allowed."""
     if report.stale and not allow_stale:
         raise StaleResults(
-            f"{len(report.stale):,} of the results were produced for other requests than the ones they "
-            "would answer (report.stale says which, and why); nothing merged: merge the results of these "
-            "requests, or pass allow_stale=True to merge them marked in a stale column",
+            Text(
+                f"{len(report.stale):,} of the results were produced for other requests than the ones they "
+                "would answer (report.stale says which, and why); nothing merged: merge the results of these "
+                "requests, or pass ",
+                Option("allow_stale", True),
+                " to merge them marked in a stale column",
+            ),
             report,
         )
 

@@ -25,13 +25,7 @@ def manifest_notes(result_paths, read: dict[str, int]) -> list[str]:
     """Notes on each Bedrock manifest beside a result file: its counts, and each that disagrees with
     what the merge read (`read`: counts named as in MANIFEST_COUNTS, e.g. {"succeeded": 2, …})."""
     notes = []
-    folders = {
-        Path(p).resolve().parent for p in result_paths if isinstance(p, (str, os.PathLike)) and str(p) != "-"
-    }
-    for folder in sorted(folders):
-        path = folder / MANIFEST
-        if not path.is_file():
-            continue
+    for path in _manifests(result_paths):
         counts = _manifest_counts(path)
         if counts is None:
             notes.append(f"note: {path} is not a Bedrock manifest (an object of record and token counts)")
@@ -45,6 +39,21 @@ def manifest_notes(result_paths, read: dict[str, int]) -> list[str]:
                     "are all the job's .out files given?"
                 )
     return notes
+
+
+def _manifests(result_paths) -> list[Path]:
+    """The manifests beside the result files: `manifest.json.out` as Bedrock writes it, and
+    NAME.manifest.json.out as `batchkit download` names it beside NAME.output.jsonl."""
+    found = set()
+    for given in result_paths:
+        if not isinstance(given, (str, os.PathLike)) or str(given) == "-":
+            continue
+        result = Path(given).resolve()
+        name = result.name.removesuffix(".jsonl").removesuffix(".output").removesuffix(".errors")
+        for path in (result.parent / MANIFEST, result.parent / f"{name}.{MANIFEST}"):
+            if path.is_file():
+                found.add(path)
+    return sorted(found)
 
 
 def _manifest_counts(path: Path) -> dict[str, int] | None:

@@ -150,8 +150,9 @@ class LineFiles:
             handle.close()
 
 
-def read_back(table: OffsetTable, ids: list[str], files: LineFiles, start: int, stop: int) -> ResultTable:
-    """Rows start…stop of the table with their answers, read back from the result files in file order."""
+def read_back(table: OffsetTable, requests, files: LineFiles, start: int, stop: int) -> ResultTable:
+    """Rows start…stop of the table with their answers, read back from the result files in file order
+    (`requests`: the RequestIndex, which tells whether a result names a row)."""
     part = ResultTable(stop - start)
     part.files = table.files
     rows = [r for r in range(start, stop) if table.status[r] != MISSING]
@@ -160,7 +161,7 @@ def read_back(table: OffsetTable, ids: list[str], files: LineFiles, start: int, 
         file_number, number = table.file[row], table.line[row]
         obj = files.line(file_number, table.offset[row], number)
         record = normalise(obj, number, table.files[file_number])
-        if record is None or record.custom_id != ids[row]:
+        if record is None or not requests.names(record.custom_id, row):
             raise InputError(f"{table.files[file_number]}: changed while merging (line {number})")
         part.put(row - start, record, file_number)
     for name in ("answered_by", "stale"):

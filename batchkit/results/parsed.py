@@ -21,13 +21,14 @@ from dataclasses import dataclass
 import orjson
 
 from ..formats import Request
+from ..lines import MAX_DEPTH, too_deep
 
 ANSWER = "answer"  # column prefix: answer.FIELD; a top-level value that is not an object is `answer`
 PARSE_ERROR = "parse_error"
 TRUNCATED = frozenset({"length", "max_tokens", "max_output_tokens", "MAX_TOKENS"})  # every dialect's name
 MAX_ERROR = 200
-NOT_JSON, TRUNCATED_KIND, MISMATCH = "not JSON", "truncated", "schema mismatch"
-_UNPARSED = object()  # an answer that is no JSON at all
+NOT_JSON, TRUNCATED_KIND, MISMATCH, TOO_DEEP = "not JSON", "truncated", "schema mismatch", "too deep"
+_UNPARSED = object()  # an answer that is no JSON at all (or nested too deep to read)
 
 
 @dataclass(frozen=True)
@@ -123,13 +124,16 @@ class AnswerParser:
         self, schema, content, tool_calls, finish_reason, tool
     ) -> tuple[object, tuple[str, str] | None]:
         """(the parsed answer or _UNPARSED, the problem with it or None)."""
-        text = _answer_text(content, tool_calls, tool)
-        try:
-            value = orjson.loads(text) if text is not None else None
-        except orjson.JSONDecodeError as e:
-            return _UNPARSED, _not_json(e, text, finish_reason)
-        if text is None:
+        answer = _answer(content, tool_calls, tool)
+        if answer is None:
             return _UNPARSED, _not_json(None, "", finish_reason)
+        try:
+            value = orjson.loads(answer) if type(answer) is str else answer[0]
+        except orjson.JSONDecodeError as e:
+            return _UNPARSED, _not_json(e, answer, finish_reason)
+        if too_deep(value, answer if type(answer) is str else None):
+            message = f"the answer nests arrays and objects more than {MAX_DEPTH} levels deep; not read"
+            return _UNPARSED, (TOO_DEEP, message)
         mismatch = self._mismatch(schema, value) if schema is not None else None
         if mismatch is not None and finish_reason in TRUNCATED:
             mismatch = (TRUNCATED_KIND, f"{_truncated(finish_reason)}; {mismatch[1]}")
@@ -181,9 +185,14 @@ class _Validator:
         return cls(fast, kind(schema))
 
     def mismatch(self, value) -> tuple[str, str] | None:
-        if self.fast.is_valid(value):
-            return None
-        errors = sorted(self.explaining.iter_errors(value), key=lambda e: [str(p) for p in e.absolute_path])
+        try:
+            if self.fast.is_valid(value):
+                return None
+            errors = sorted(
+                self.explaining.iter_errors(value), key=lambda e: [str(p) for p in e.absolute_path]
+            )
+        except (ValueError, RecursionError):
+            return MISMATCH, "schema mismatch: the answer is nested too deeply to check against the schema"
         if not errors:
             return None
         first = errors[0]
@@ -192,9 +201,10 @@ class _Validator:
         return MISMATCH, f"schema mismatch at {pointer or '/'}: {_bounded(first.message, 120)}{more}"
 
 
-def _answer_text(content: str | None, tool_calls: str | None, tool: str | None) -> str | None:
-    """The text that should be JSON: the forced tool's arguments, else the message text (or, when there is
-    none, the first tool call's arguments)."""
+def _answer(content: str | None, tool_calls: str | None, tool: str | None) -> str | tuple | None:
+    """What should be the JSON answer: the forced tool's arguments, else the message text (or, when there
+    is none, the first tool call's arguments). A text to parse; arguments given as JSON values come as a
+    1-tuple `(value,)`; None when there is no answer."""
     if tool is None and content is not None and content.strip():
         return content
     try:
@@ -207,7 +217,7 @@ def _answer_text(content: str | None, tool_calls: str | None, tool: str | None) 
         spec = call.get("function") if type(call.get("function")) is dict else call
         if tool is None or spec.get("name") == tool:
             arguments = spec.get("arguments")
-            return arguments if type(arguments) is str else orjson.dumps(arguments).decode()
+            return arguments if type(arguments) is str else (arguments,)
     return content
 
 

@@ -30,7 +30,7 @@ import orjson
 from ..findings import WARNING, Finding
 from ..formats import result_line
 from ..lenient import as_int, timestamp
-from ..lines import BytesRead, is_compressed, open_binary, read_objects, source_name
+from ..lines import MAX_DEPTH, BytesRead, is_compressed, open_binary, read_objects, source_name, too_deep
 
 OK = "ok"
 HTTP_ERROR = "http_error"
@@ -39,7 +39,7 @@ EXPIRED = "expired"
 CANCELED = "canceled"
 MISSING = "missing"
 STATUSES = (OK, HTTP_ERROR, BATCH_ERROR, EXPIRED, CANCELED, MISSING)
-TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
+TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "cache_write_tokens")
 MAX_TOKENS = 2**32  # per request: far past any context, and sums of millions of rows stay within 64 bits
 MAX_SCORES = 1_000_000  # an index past this is not a document's place (the array would be absurd)
 EXPIRED_CODE = "batch_expired"
@@ -56,7 +56,9 @@ FileEmit = Callable[[str, Finding], None]
 class ResultRecord:
     """One result line, normalised. `contents` holds every choice's text (index order); `content` is
     the first. `tool_calls` is the first choice's tool calls as a JSON string. `created` is the
-    response's Unix timestamp as an int (strings are converted), used to tell the newest result."""
+    response's Unix timestamp as an int (strings are converted), used to tell the newest result.
+    Tokens as OpenAI counts them: `prompt_tokens` all of the prompt, `cached_tokens` (read from a cache)
+    and `cache_write_tokens` (written to one) parts of it, where the provider reports them."""
 
     custom_id: str
     status: str
@@ -68,6 +70,8 @@ class ResultRecord:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
+    cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
     error_code: str | None = None
     error_message: str | None = None
     embedding: list | None = None
@@ -189,7 +193,7 @@ def _record(obj: dict, custom_id: str, line: int, file: str, bad) -> ResultRecor
         record.status_code = status_code
         record.status = OK if status_code is not None and 200 <= status_code < 300 else HTTP_ERROR
     if body is not None:
-        _read_body(body, record)
+        _read_body(body, record, bad)
     if record.status != OK:
         body_error = body.get("error") if body is not None else None
         code, record.error_message = _error_fields(body_error, error, record.status_code)
@@ -208,6 +212,8 @@ INT_PATHS = {
     "prompt_tokens": "/response/body/usage/prompt_tokens",
     "completion_tokens": "/response/body/usage/completion_tokens",
     "total_tokens": "/response/body/usage/total_tokens",
+    "cached_tokens": "/response/body/usage/prompt_tokens_details/cached_tokens",
+    "cache_write_tokens": "/response/body/usage/prompt_tokens_details/cache_write_tokens",
 }
 INT_MIN, INT_MAX = -(2**63) + 1, 2**63 - 1  # a 64-bit column; -2**63 marks "no value"
 
@@ -228,30 +234,28 @@ def _bounded(record: ResultRecord, bad) -> None:
             setattr(record, name, None)
 
 
-def _read_body(body: dict, record: ResultRecord) -> None:
+def _read_body(body: dict, record: ResultRecord, bad) -> None:
     model = body.get("model")
     # values repeated on every line are kept once (sys.intern), not once per row
     record.model = sys.intern(model) if type(model) is str else None
     record.created = timestamp(body.get("created", body.get("created_at")))
     usage = body.get("usage")
     if type(usage) is dict:
-        record.prompt_tokens = as_int(usage.get("prompt_tokens", usage.get("input_tokens")))
-        record.completion_tokens = as_int(usage.get("completion_tokens", usage.get("output_tokens")))
-        record.total_tokens = as_int(usage.get("total_tokens"))
+        _read_usage(usage, record)
     choices = body.get("choices")
     if type(choices) is list:
-        _read_choices(choices, record)
+        _read_choices(choices, record, bad)
         return
     data = body.get("data")
     if type(data) is list:
         if not _read_scores(data, "score", record):
             vectors = [item.get("embedding") for item in _by_index(data) if type(item) is dict]
-            if vectors:
+            if vectors and not _deep(vectors, "/response/body/data", bad):
                 record.embedding = vectors[0] if len(vectors) == 1 else vectors
         return
     output = body.get("output")
     if type(output) is list:
-        _read_response_output(body, output, record)
+        _read_response_output(body, output, record, bad)
         return
     _read_vllm_answer(body, record)
 
@@ -281,29 +285,55 @@ def _read_scores(items: list, field: str, record: ResultRecord) -> bool:
     return True
 
 
-def _read_choices(choices: list, record: ResultRecord) -> None:
+def _read_usage(usage: dict, record: ResultRecord) -> None:
+    """Chat's `prompt_tokens_details`, or Responses' `input_tokens_details`."""
+    record.prompt_tokens = as_int(usage.get("prompt_tokens", usage.get("input_tokens")))
+    record.completion_tokens = as_int(usage.get("completion_tokens", usage.get("output_tokens")))
+    record.total_tokens = as_int(usage.get("total_tokens"))
+    details = usage.get("prompt_tokens_details", usage.get("input_tokens_details"))
+    if type(details) is dict:
+        record.cached_tokens = as_int(details.get("cached_tokens"))
+        record.cache_write_tokens = as_int(details.get("cache_write_tokens"))
+
+
+def _deep(value, path: str, bad) -> bool:
+    """Whether a value the merged table keeps whole (as JSON) nests past MAX_DEPTH: hostile, so it is left
+    empty, with a finding."""
+    if not too_deep(value):
+        return False
+    bad("too-deep", path, f"nests arrays and objects more than {MAX_DEPTH} levels deep; left empty")
+    return True
+
+
+def _json_cell(value, path: str, bad) -> str | None:
+    """A value kept as JSON text (tool calls, a content object), or None when it is too deep (see `_deep`)."""
+    return None if _deep(value, path, bad) else orjson.dumps(value).decode()
+
+
+def _read_choices(choices: list, record: ResultRecord, bad) -> None:
     contents = []
     for i, choice in enumerate(_by_index(choices)):
         if type(choice) is not dict:
             contents.append(None)
             continue
         message = choice.get("message")
+        where = f"/response/body/choices/{i}/message"
         if type(message) is dict:
-            contents.append(_text(message.get("content")))
+            contents.append(_text(message.get("content"), where + "/content", bad))
             if i == 0:
                 tool_calls = message.get("tool_calls")
                 if tool_calls:
-                    record.tool_calls = orjson.dumps(tool_calls).decode()
+                    record.tool_calls = _json_cell(tool_calls, where + "/tool_calls", bad)
         else:
             # legacy /v1/completions
-            contents.append(_text(choice.get("text")))
+            contents.append(_text(choice.get("text"), f"/response/body/choices/{i}/text", bad))
         if i == 0:
             reason = choice.get("finish_reason")
             record.finish_reason = sys.intern(reason) if type(reason) is str else None
     record.contents = tuple(contents)
 
 
-def _read_response_output(body: dict, output: list, record: ResultRecord) -> None:
+def _read_response_output(body: dict, output: list, record: ResultRecord, bad) -> None:
     """/v1/responses: the text of every output message, and function calls as tool calls."""
     parts, calls = [], []
     for item in output:
@@ -315,7 +345,7 @@ def _read_response_output(body: dict, output: list, record: ResultRecord) -> Non
             calls.append(item)
     record.contents = ("".join(parts),) if parts else ()
     if calls:
-        record.tool_calls = orjson.dumps(calls).decode()
+        record.tool_calls = _json_cell(calls, "/response/body/output", bad)
     details = body.get("incomplete_details")
     reason = details.get("reason") if type(details) is dict else body.get("status")
     record.finish_reason = reason if type(reason) is str else None
@@ -331,8 +361,7 @@ def _error_fields(body_error, top_error, status_code: int | None) -> tuple[str |
             continue
         if type(source) is not dict:
             continue
-        if type(source.get("error")) is dict:
-            source = source["error"]
+        source = _innermost(source)
         raw_code = source.get("code")
         if code is None and type(raw_code) is str and raw_code:
             code = raw_code
@@ -346,13 +375,28 @@ def _error_fields(body_error, top_error, status_code: int | None) -> tuple[str |
     return code, message
 
 
-def _text(content) -> str | None:
+def _innermost(error: dict) -> dict:
+    """The error object inside its wrappings: `{"error": {…}}` (vLLM), and a `message` that is itself an
+    error body (Azure: `{"code": null, "message": {"error": {"code": "BadRequest", "message": …}}}`)."""
+    for _ in range(4):  # a few levels; hostile nesting is not followed further
+        inner = error.get("error")
+        message = error.get("message")
+        if type(inner) is dict:
+            error = inner
+        elif type(message) is dict:
+            error = message
+        else:
+            break
+    return error
+
+
+def _text(content, path: str, bad) -> str | None:
     if content is None or type(content) is str:
         return content
     if type(content) is list:
         # content parts: keep the text ones
         return "".join(p.get("text", "") for p in content if type(p) is dict and type(p.get("text")) is str)
-    return orjson.dumps(content).decode()
+    return _json_cell(content, path, bad)
 
 
 def _by_index(items: list) -> list:

@@ -70,6 +70,8 @@ class MergeReport:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    cached_tokens: int = 0  # of prompt_tokens: read from a prompt cache
+    cache_write_tokens: int = 0  # of prompt_tokens: written to one
     orphans: list[Orphan] = field(default_factory=list)
     duplicates: list[Duplicate] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
@@ -115,6 +117,8 @@ class MergeReport:
                 "prompt": self.prompt_tokens,
                 "completion": self.completion_tokens,
                 "total": self.total_tokens,
+                "cached": self.cached_tokens,
+                "cache_write": self.cache_write_tokens,
             },
             "orphans": [
                 {"custom_id": o.custom_id, "file": o.result.file, "line": o.result.line}
@@ -162,15 +166,19 @@ class MergeReport:
             "better_id_column": self.better_id_column,
         }
 
+    def _cache_text(self) -> str:
+        parts = [f"{n:,} {what}" for n, what in ((self.cached_tokens, "cached"),
+                 (self.cache_write_tokens, "written to the cache")) if n]  # fmt: skip
+        return f" ({', '.join(parts)})" if parts else ""
+
     def to_text(self, limit: int = 10) -> str:
         """The summary a person reads after a merge; lists are cut at `limit` entries."""
         out = self._finding_lines(limit)
         out.extend(self.notes)
         counts = ", ".join(f"{s} {self.counts[s]:,}" for s in STATUSES if self.counts[s])
         out.append(f"requests: {self.requests:,} ({counts or 'none'})")
-        out.append(
-            f"tokens: {self.prompt_tokens:,} in, {self.completion_tokens:,} out, {self.total_tokens:,} total"
-        )
+        out.append(f"tokens: {self.prompt_tokens:,} in{self._cache_text()}, {self.completion_tokens:,} out, "
+                   f"{self.total_tokens:,} total")  # fmt: skip
         out.extend(self._source_lines())
         if self.parsed is not None:
             errors = sum(self.parse_errors.values())

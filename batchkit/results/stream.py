@@ -23,8 +23,7 @@ from pathlib import Path
 
 import orjson
 
-from ..atomic import atomic_path
-from ..errors import InputError
+from ..atomic import atomic_path, cannot_write
 from ..lines import is_compressed, open_binary, source_name
 from ..tables import COMPRESSIONS, table_format
 from .export import ExportResult, escape_formulas_in
@@ -89,7 +88,7 @@ class StreamedMerge:
             with atomic_path(path) as tmp:
                 self._write_file(tmp, fmt, written, escape_formulas, excel)
         except OSError as e:
-            raise InputError(f"{path}: cannot write: {e.strerror or e}") from None
+            raise cannot_write(path, e) from None
         return written
 
     def _write_file(self, tmp: Path, fmt: str, written: ExportResult, escape_formulas: bool, excel: bool):
@@ -113,7 +112,7 @@ class StreamedMerge:
             return None
         files = LineFiles([self.paths[name] for name in self.table.files])
         try:
-            part = read_back(self.table, self.requests.ids, files, row, row + 1)
+            part = read_back(self.table, self.requests, files, row, row + 1)
         finally:
             files.close()
         return part.embedding[0]
@@ -127,7 +126,7 @@ class StreamedMerge:
         try:
             for start in range(0, max(table.rows, 1), rows):
                 stop = min(start + rows, table.rows)
-                part = read_back(table, requests.ids, files, start, stop)
+                part = read_back(table, requests, files, start, stop)
                 ids, models = requests.ids[start:stop], requests.models[start:stop]
                 part_requests = _SliceRequests(ids, models, requests.endpoints)
                 options = {"choices": choices, "embedding": embedding, "cached": cached, "stale": stale}

@@ -15,7 +15,15 @@ from .read import MISSING, OK, ResultRecord
 from .report import Located
 
 NA = -(2**63)  # "no value" in the integer columns
-INT_FIELDS = ("status_code", "created", "prompt_tokens", "completion_tokens", "total_tokens")
+INT_FIELDS = (
+    "status_code",
+    "created",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+)
 TEXT_FIELDS = ("status", "finish_reason", "tool_calls", "error_code", "error_message", "cached_from")
 WHERE_FIELDS = ("file", "line")  # where the winning line is: index into `files`, line number
 

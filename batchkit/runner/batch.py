@@ -16,6 +16,7 @@ round of `--until-done`, runner.rounds) sends exactly those custom_ids, adds the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 from collections import Counter
@@ -27,13 +28,15 @@ from typing import BinaryIO
 
 import orjson
 
+from ..atomic import cannot_write
 from ..cache import AnswerCache, Keeper, address, cached_line
-from ..errors import InputError, UsageError, ValidationFailed
+from ..errors import BatchkitError, InputError, UsageError, ValidationFailed
 from ..formats import OPENAI, requests_of
 from ..lines import dumps_line
 from ..providers import Provider
 from ..validate import validate_file
 from ..wire import LOCAL, Sender, api_path, missing_v1_hint, result_line
+from ..words import Option, Text
 
 RequestsDone = Callable[[int, int, int], None]  # (answered so far, failed so far, total requests)
 
@@ -210,7 +213,7 @@ def run_batch(
     if str(source) == "-":
         raise UsageError("batchkit run needs a file, not standard input (it reads the file twice)")
     if concurrency < 1:
-        raise UsageError("concurrency= must be at least 1")
+        raise UsageError(Text(Option("concurrency"), " must be at least 1"))
     source = Path(source)
     requests = _valid_requests(source, provider)
     output = Path(output)
@@ -230,9 +233,10 @@ def run_batch(
             _close(out_handle, output, keep_empty=True)
             if _close(err_handle, errors, keep_empty=False):
                 result.errors = errors
-        else:  # interrupted: the parts stay for the next run
-            out_handle.close()
-            err_handle.close()
+        else:  # interrupted: the parts stay for the next run (a line cut short is dropped then)
+            for handle in (out_handle, err_handle):
+                with contextlib.suppress(OSError):  # a full disk refuses the unwritten rest again
+                    handle.close()
     return result
 
 
@@ -256,8 +260,11 @@ class _Sending:
 
         def record(line: dict | bytes, ok: bool) -> None:
             handle = out_handle if ok else err_handle
-            handle.write(line if isinstance(line, bytes) else dumps_line(line))
-            handle.flush()  # one whole line reaches the OS before the next is counted
+            try:
+                handle.write(line if isinstance(line, bytes) else dumps_line(line))
+                handle.flush()  # one whole line reaches the OS before the next is counted
+            except OSError as e:  # a full disk or a file size limit: stop, saying which file
+                raise cannot_write(handle.name, e) from None
             if isinstance(line, bytes):
                 result.cached += 1
             elif ok:
@@ -322,6 +329,12 @@ class _Sending:
             for _ in range(self.concurrency):
                 await queue.put(None)
 
+        try:
+            await self._run_tasks(produce, worker)
+        except* BatchkitError as failed:  # one line for the user, not a group of tracebacks
+            raise failed.exceptions[0] from None
+
+    async def _run_tasks(self, produce, worker) -> None:
         async with asyncio.TaskGroup() as group:  # a failing task stops the others
             group.create_task(produce())
             for _ in range(self.concurrency):

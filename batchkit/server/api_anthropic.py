@@ -10,13 +10,11 @@ and every request that never ran is `canceled` or `expired` in the results. Each
 
 from __future__ import annotations
 
-import re
-
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
 
 from ..providers import get_provider
-from .http import ApiError, db, json_object, limit_param
+from .http import ApiError, capped, db, json_object, limit_param
 from .routes import cancel, create_inline, ended_at, rfc3339, root_url, window
 
 ROW = get_provider("anthropic")
@@ -75,7 +73,7 @@ def _checked_requests(body: dict) -> list[dict]:
         if not isinstance(item, dict) or set(item) - {"custom_id", "params"}:
             raise ApiError(400, f"{where}: Input should be an object with custom_id and params only")
         custom_id = item.get("custom_id")
-        if not isinstance(custom_id, str) or not re.fullmatch(ROW.custom_id_pattern, custom_id):
+        if not isinstance(custom_id, str) or not ROW.custom_id_re.match(custom_id):
             raise ApiError(400, f"{where}.custom_id: String should match pattern '{ROW.custom_id_pattern}'")
         if custom_id in seen:
             raise ApiError(
@@ -89,9 +87,10 @@ def _checked_requests(body: dict) -> list[dict]:
 
 @router.post("")
 async def create(request: Request):
-    if len(await request.body()) > ROW.max_bytes:
-        raise ApiError(413, f"Request exceeds the maximum size of {ROW.max_bytes:,} bytes")
-    requests = _checked_requests(await json_object(request))
+    def too_large() -> ApiError:
+        return ApiError(413, f"Request exceeds the maximum size of {ROW.max_bytes:,} bytes")
+
+    requests = _checked_requests(await json_object(capped(request, ROW.max_bytes, too_large)))
     record = await create_inline(
         request, "anthropic", requests, endpoint="/v1/messages", metadata=None, params={},
         window_seconds=window(request), total=len(requests),

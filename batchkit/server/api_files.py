@@ -12,11 +12,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 from starlette.datastructures import UploadFile
 
-from .http import db, found, invalid, limit_param, listed_page, not_found
+from .http import ApiError, capped, db, found, invalid, limit_param, listed_page, not_found
 
 router = APIRouter(prefix="/v1")
 
 FILE_EXPIRY_RANGE = (3600, 2_592_000)  # seconds, for expires_after (CreateFileRequest)
+FORM_ROOM = 64 * 1024  # bytes of multipart framing and fields an upload's body may have beside its file
+TOO_LARGE = "File is too large."  # OpenAI's answer (HTTP 400) to a batch file over its limit
+
+
+def _too_large() -> ApiError:
+    return ApiError(400, TOO_LARGE)
 
 
 def _copy_to_disk(source, target: Path) -> None:
@@ -77,9 +83,11 @@ async def upload_file(request: Request):
         raise invalid(
             "file", "Upload the file as multipart/form-data with fields `file` and `purpose`.", "invalid_type"
         )
-    store = request.app.state.store
-    async with request.form(max_files=1, max_fields=16) as form:
+    store, limit = request.app.state.store, request.app.state.config.max_file_size
+    async with capped(request, limit + FORM_ROOM, _too_large).form(max_files=1, max_fields=16) as form:
         upload, filename = _checked_upload(form)
+        if upload.size is not None and upload.size > limit:
+            raise _too_large()
         expires_at = _expires_at(form)
         file_id, part = store.upload_path()
         try:

@@ -27,8 +27,18 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 
 from ..lines import content_lines, open_binary
-from .http import ApiError, db, json_object, limit_param
-from .routes import cancel, create_from_file, create_inline, ended_at, rfc3339, root_url, window
+from .http import ApiError, capped, db, json_object, limit_param
+from .routes import (
+    cancel,
+    create_from_file,
+    create_inline,
+    ended_at,
+    found_record,
+    google_page,
+    rfc3339,
+    root_url,
+    window,
+)
 from .surfaces import GEMINI_ROOT, GEMINI_VERSIONS
 
 router = APIRouter(prefix=GEMINI_ROOT)
@@ -165,21 +175,7 @@ async def create(request: Request, version: str, model: str):
 
 async def _record(request: Request, version: str, batch_id: str) -> dict:
     _version(version)
-    record = await db(request.app.state.store.record, batch_id, "gemini")
-    if record is None:
-        raise ApiError(404, f"Batch batches/{batch_id} not found.")
-    return record
-
-
-def _page(listed, field: str, render) -> dict:
-    """A Gemini list page: `field` holds the items, `nextPageToken` the cursor when more follow."""
-    if listed is None:
-        raise ApiError(400, "Invalid page token.")
-    records, more = listed
-    answer: dict = {field: [render(r) for r in records]}
-    if more:
-        answer["nextPageToken"] = records[-1]["id"]
-    return answer
+    return await found_record(request, batch_id, "gemini", f"Batch batches/{batch_id} not found.")
 
 
 @router.get("/{version}/batches")
@@ -191,7 +187,9 @@ async def list_batches(
     listed = await db(
         store.list_records, "gemini", limit=limit_param(pageSize, 50, 1000), after=pageToken or None
     )
-    return await db(_page, listed, "operations", lambda r: operation(r, store))  # inline results: file reads
+    return await db(
+        google_page, listed, "operations", lambda r: operation(r, store)
+    )  # inline results: file reads
 
 
 @router.get("/{version}/batches/{batch_id}")
@@ -330,7 +328,16 @@ async def _upload_step(request: Request, uploads, token: str, session: Upload, c
             400, f"Upload offset {offset[:20]} does not follow the {session.received} bytes received."
         )
     if "upload" in command:
-        await asyncio.to_thread(_append, session, await request.body())
+        room = request.app.state.config.max_file_size - session.received  # the whole file, not each chunk
+
+        def too_large() -> ApiError:
+            uploads.pop(token, None)
+            session.part.unlink(missing_ok=True)
+            return ApiError(
+                413, f"The file is larger than this server accepts ({room + session.received:,} bytes)."
+            )
+
+        await asyncio.to_thread(_append, session, await capped(request, room, too_large).body())
     if "finalize" not in command:
         return Response(headers={"x-goog-upload-status": "active"})
     del uploads[token]
@@ -361,7 +368,7 @@ async def list_files(
         purpose=None, limit=limit_param(pageSize, 10, 100), order="desc", after=pageToken or None, records=True,
     )  # fmt: skip
     root = root_url(request)
-    return _page(listed, "files", lambda r: file_object(r, root, version))
+    return google_page(listed, "files", lambda r: file_object(r, root, version))
 
 
 async def _download(request: Request, version: str, file_id: str, alt: str | None):

@@ -20,7 +20,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
 
 from .. import __version__
-from . import api_anthropic, api_batches, api_files, api_gemini, api_mistral, api_models
+from . import (
+    api_anthropic,
+    api_batches,
+    api_bedrock,
+    api_files,
+    api_gemini,
+    api_mistral,
+    api_models,
+    api_vertex,
+)
 from .config import ServerConfig, check_exposure, make_backend, server_key
 from .guard import Guard
 from .http import install_error_handlers
@@ -65,6 +74,10 @@ The same port speaks the other providers' batch APIs, for their official SDKs (k
     Gemini     v1beta|v1/models/{{model}}:batchGenerateContent, batches, files, upload/v1beta/files
                                                              genai.Client(http_options={{"base_url": "{base}"}})
     Mistral    /v1/batch/jobs, /v1/files                     Mistral(server_url="{base}")
+    Vertex AI  v1|v1beta1/projects/P/locations/L/batchPredictionJobs (input and outputs in gs://)
+                                       genai.Client(vertexai=True, …, http_options={{"base_url": "{base}"}})
+    Bedrock    /model-invocation-job(s), SigV4-signed (input and outputs in s3://)
+                                       boto3.client("bedrock", endpoint_url="{base}")
 Interactive API documentation: {base}/docs
 """
 
@@ -89,6 +102,7 @@ def create_app(config: ServerConfig) -> FastAPI:
             backend,
             concurrency=config.concurrency,
             enqueued_token_limit=config.enqueued_token_limit,
+            max_file_size=config.max_file_size,
         )
         await app.state.manager.start()
         try:
@@ -109,7 +123,8 @@ def create_app(config: ServerConfig) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(Guard, config=config, key=key)
     app.add_api_route("/", _root, methods=["GET"], response_class=PlainTextResponse, include_in_schema=False)
-    for module in (api_models, api_files, api_batches, api_anthropic, api_mistral, api_gemini):
+    for module in (api_models, api_files, api_batches, api_anthropic, api_mistral, api_gemini, api_vertex,
+                   api_bedrock):  # fmt: skip
         app.include_router(module.router)
     return app
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ..errors import UsageError
+from ..keys import key_from_env
+from ..providers import PROVIDERS
 from .backends import EchoBackend, Faults, UpstreamBackend
 
 
@@ -30,20 +32,28 @@ class ServerConfig:
     seed: int | None = None  # of the draws that pick them
     api_key_env: str | None = None  # clients must send `Authorization: Bearer <its value>`
     allowed_hosts: tuple[str, ...] = ()  # Host header names served besides the bound address
+    allowed_origins: tuple[str, ...] = ()  # web origins (scheme://host:port) allowed besides the server's own
     insecure: bool = False  # allow a non-loopback address without a key
     enqueued_token_limit: int | None = None  # prompt tokens of in-flight batches per model, at most
-
-
-def _env_value(variable: str, option: str) -> str:
-    value = os.environ.get(variable)
-    if not value:
-        raise UsageError(f"environment variable {variable} ({option}) is not set")
-    return value
+    max_file_size: int = PROVIDERS["openai"].max_bytes  # bytes an upload may have (OpenAI's batch limit)
 
 
 def server_key(config: ServerConfig) -> str | None:
     """The key clients must present, or None when none is required."""
-    return _env_value(config.api_key_env, "--api-key-env") if config.api_key_env else None
+    return key_from_env(config.api_key_env, "--api-key-env")
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) origin or URL; None for anything else (`null`, a file page)."""
+    try:
+        parts = urlsplit(url.strip())
+        scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+        return (scheme, host, parts.port or DEFAULT_PORTS[scheme]) if host else None
+    except (KeyError, ValueError):
+        return None
 
 
 def is_loopback(host: str) -> bool:
@@ -59,6 +69,11 @@ def check_exposure(config: ServerConfig) -> None:
     """Refuse to listen beyond this machine with no key, unless the user said --insecure (and a key
     variable that is not set)."""
     server_key(config)
+    for origin in config.allowed_origins:
+        if origin_of(origin) is None:
+            raise UsageError(
+                f"--allowed-origin {origin!r}: write an origin as http://HOST:PORT or https://HOST"
+            )
     if not is_loopback(config.host) and not config.api_key_env and not config.insecure:
         raise UsageError(
             f"--host {config.host} lets other machines reach this server: require a key with "
@@ -77,9 +92,7 @@ def make_backend(config: ServerConfig):
     if config.backend == "upstream":
         if not config.upstream_url:
             raise UsageError("--backend upstream needs --upstream-url (e.g. http://localhost:8001/v1)")
-        api_key = (
-            _env_value(config.upstream_key_env, "--upstream-key-env") if config.upstream_key_env else None
-        )
+        api_key = key_from_env(config.upstream_key_env, "--upstream-key-env")
         return UpstreamBackend(
             config.upstream_url, api_key, concurrency=config.concurrency, models=config.models
         )

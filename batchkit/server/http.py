@@ -5,6 +5,7 @@ pages, and database work off the loop."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import orjson
 from fastapi import FastAPI, Request
@@ -35,13 +36,11 @@ class ApiError(Exception):
         self.headers = headers
 
     def response(self, surface: Surface) -> JSONResponse:
-        body = surface.error_body(self.status, self.message, self.code, self.type, self.param)
-        return JSONResponse(body, status_code=self.status, headers=self.headers)
+        return surface.respond(self.status, self.message, self.code, self.type, self.param, self.headers)
 
 
 def _error(request: Request, status: int, message: str, code=None, type=None, param=None) -> JSONResponse:
-    body = surface_of(request.scope).error_body(status, message, code, type, param)
-    return JSONResponse(body, status_code=status)
+    return surface_of(request.scope).respond(status, message, code, type, param)
 
 
 def not_found(kind: str, object_id: str, param: str) -> ApiError:
@@ -97,6 +96,25 @@ def limit_param(value: str | None, default: int, most: int) -> int:
     if not 1 <= limit <= most:
         raise invalid("limit", f"Invalid value for 'limit': {limit} is not between 1 and {most}.")
     return limit
+
+
+def capped(request: Request, limit: int, too_large: Callable[[], Exception]) -> Request:
+    """`request` with a body of at most `limit` bytes: one that declares more is refused (`too_large()`)
+    before any of it is read, one that sends more as soon as it does (never after holding it all)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large()
+    received = 0
+
+    async def receive():
+        nonlocal received
+        message = await request.receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise too_large()
+        return message
+
+    return Request(request.scope, receive)
 
 
 async def json_object(request: Request) -> dict:

@@ -29,18 +29,25 @@ class Intake:
     findings: int = 0  # every error the validator counted, kept or not
 
 
-def _validate(path, kept: int | None):
+def _validate(path, kept: int | None, max_bytes: int | None):
     # The bytes as uploaded: a compressed upload is not JSON lines (as on OpenAI), never unpacked here.
+    # Read as OpenAI's lines (the only ones a Batch API takes), each held only up to validate's bound.
     with open(path, "rb") as uploaded:
-        return validate_file(uploaded, LOCAL, max_findings=kept)
+        return validate_file(uploaded, LOCAL, max_findings=kept, max_bytes=max_bytes, dialect=OPENAI)
 
 
-def check_input(path: str | os.PathLike, endpoint: str, served_models: frozenset[str] | None) -> Intake:
-    """Validate a batch's input file against its endpoint and the served models. Runs in a thread."""
-    report = _validate(path, KEPT_FINDINGS)
+def check_input(
+    path: str | os.PathLike,
+    endpoint: str,
+    served_models: frozenset[str] | None,
+    max_bytes: int | None = None,
+) -> Intake:
+    """Validate a batch's input file against its endpoint, the served models and the server's file limit
+    `max_bytes` (which bounds a line too, as in `validate`). Runs in a thread."""
+    report = _validate(path, KEPT_FINDINGS, max_bytes)
     if len(report.findings) == KEPT_FINDINGS and not any(batch_error(f) for f in report.findings):
         # every kept finding fails only its own request: look for the ones that fail the batch further on
-        report = _validate(path, None)
+        report = _validate(path, None, max_bytes)
     summary = report.summary
     # The summary counts every url and model, so the file is read again only to place the lines that
     # name another endpoint or a model the server does not serve.

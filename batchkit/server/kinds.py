@@ -8,6 +8,12 @@ the same for all of them.
                expired requests get result lines of their own
     gemini     {key, request} → {key, response} | {key, error}; one responses file, in input order
     mistral    {custom_id, body} → OpenAI's output line; output + error files
+    vertex     {request} → {status, processed_time, request, response}; predictions.jsonl in the bucket
+    bedrock    {recordId, modelInput} → {recordId, modelInput, modelOutput | error}; INPUT.out and
+               manifest.json.out in the bucket
+
+Vertex's and Bedrock's input is read from their bucket when the job is created, and their outputs are
+written there (`publish`) before the job's end is recorded, so a restarted server writes them again.
 
 The OpenAI batch is checked as a whole first (`intake`: a bad line fails the batch, as on OpenAI); on the
 others each line stands alone, and one that its API would refuse gets that API's 400 as its result.
@@ -16,15 +22,17 @@ Requests of those are recorded by line number, since their ids may repeat or be 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import orjson
 
 from ..formats import OPENAI, get_dialect, requests_of
 from ..lines import Overlong, content_lines, dumps_line, open_binary
 from ..wire import Answer, error_body, expired_line, new_id, result_line
-from . import adapt
+from . import adapt, buckets
 from .store import CANCELED, ERRORED, EXPIRED, SUCCEEDED
 
 CHAT = "/v1/chat/completions"
@@ -65,6 +73,9 @@ class Kind:
     validates = True  # the batch is checked as a whole before it runs (OpenAI's validating stage)
     split_files = True  # successes and failures in two files (else every result in one)
     not_run = (EXPIRED,)  # the outcomes a request that never ran is written with
+
+    def publish(self, store, record: dict, output: Path | None, scratch: Path) -> None:
+        """Write a finished batch's results where its API's service writes them (only bucket APIs do)."""
 
     def jobs(self, path, batch: dict, done: set[str]) -> Iterator[Job]:
         for request in requests_of(path, OPENAI, done):
@@ -165,7 +176,80 @@ class MistralKind(Kind):
         return None
 
 
-KINDS: dict[str, Kind] = {k.name: k for k in (Kind(), AnthropicKind(), GeminiKind(), MistralKind())}
+class BucketKind(Kind):
+    """The jobs of APIs that read their input from a bucket (Vertex, Bedrock): each line stands alone, the
+    results go in one file, and a stopped job's hold only what ran."""
+
+    validates = False
+    split_files = False
+    not_run = ()
+    dialect = ""  # the line format
+    echoed: tuple[str, ...] = ()  # the members of a line its result repeats
+
+    def model(self, batch: dict) -> str:
+        return batch["model"]
+
+    def jobs(self, path, batch: dict, done: set[str]) -> Iterator[Job]:
+        model = self.model(batch)
+        for number, obj in _objects(path, done):
+            job = Job(number, str(number), echo={k: obj[k] for k in self.echoed if k in (obj or {})})
+            converted, why = (
+                adapt.openai_request(obj, self.dialect, line=number, model=model)
+                if obj is not None
+                else (None, f"line {number} is not a JSON object")
+            )
+            if converted is None:
+                job.refusal = _refused(why)
+            else:
+                job.endpoint, job.body = converted["url"], converted["body"]
+            yield job
+
+
+class VertexKind(BucketKind):
+    name = dialect = "vertex"
+    echoed = ("request",)
+
+    def model(self, batch: dict) -> str:
+        return batch["model"].rsplit("/", 1)[-1]  # publishers/google/models/NAME
+
+    def result(self, job: Job, answer: Answer) -> tuple[dict, str]:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        line = {"status": "", "processed_time": stamp, "request": job.echo.get("request")}
+        if 200 <= answer.status_code < 300:
+            return line | {"response": adapt.gemini_response(answer.body)}, SUCCEEDED
+        return line | {"status": adapt.error_message(answer.body)}, ERRORED
+
+    def publish(self, store, record: dict, output: Path | None, scratch: Path) -> None:
+        if output is not None:
+            buckets.publish(output, record["params"]["output_directory"] + "/predictions.jsonl")
+
+
+class BedrockKind(BucketKind):
+    name = dialect = "bedrock"
+    echoed = ("recordId", "modelInput")
+
+    def result(self, job: Job, answer: Answer) -> tuple[dict, str]:
+        if 200 <= answer.status_code < 300:
+            model = answer.body.get("model") if isinstance(answer.body, dict) else None
+            return {**job.echo, "modelOutput": adapt.anthropic_message(answer.body, model)}, SUCCEEDED
+        error = {"errorCode": answer.status_code, "errorMessage": adapt.error_message(answer.body)}
+        return {**job.echo, "error": error}, ERRORED
+
+    def publish(self, store, record: dict, output: Path | None, scratch: Path) -> None:
+        params = record["params"]
+        folder = f"{params['output_uri'].rstrip('/')}/{record['id']}"
+        if output is not None:
+            buckets.publish(output, f"{folder}/{params['input_uri'].rsplit('/', 1)[-1]}.out")
+        done = record["completed"] + record["failed"]
+        manifest = {"totalRecordCount": record["total"], "processedRecordCount": done,
+                    "successRecordCount": record["completed"], "errorRecordCount": record["failed"],
+                    "inputTokenCount": record["input_tokens"], "outputTokenCount": record["output_tokens"]}  # fmt: skip
+        buckets.publish_bytes(orjson.dumps(manifest), f"{folder}/manifest.json.out", scratch)
+
+
+KINDS: dict[str, Kind] = {
+    k.name: k for k in (Kind(), AnthropicKind(), GeminiKind(), MistralKind(), VertexKind(), BedrockKind())
+}
 
 
 def result_bytes(kind: Kind, job: Job, answer: Answer) -> tuple[bytes, str, dict | None]:

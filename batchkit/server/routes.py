@@ -11,11 +11,14 @@ from datetime import UTC, datetime
 
 from fastapi import Request
 
+from ..errors import RemoteError
 from ..lines import dumps_line
-from .http import db
+from . import buckets
+from .http import ApiError, db
 from .store import UNFINISHED
 from .worker import window_seconds
 
+AWS_NOT_FOUND = "ResourceNotFoundException"
 CANCELLABLE = ("validating", "in_progress", "finalizing")
 ENDED_AT = {
     "completed": "completed_at",
@@ -100,3 +103,41 @@ async def cancel(request: Request, batch_id: str) -> bool:
         return True
     record = await db(state.store.record, batch_id)
     return record is not None and record["status"] in UNFINISHED
+
+
+def google_page(listed, field: str, render) -> dict:
+    """A Google list page (Gemini, Vertex): `field` holds the items, `nextPageToken` the cursor when more follow."""
+    if listed is None:
+        raise ApiError(400, "Invalid page token.")
+    records, more = listed
+    answer: dict = {field: [render(r) for r in records]}
+    if more:
+        answer["nextPageToken"] = records[-1]["id"]
+    return answer
+
+
+async def create_from_object(request: Request, surface: str, url: str, refuse, **fields) -> dict:
+    """A batch of an object in a bucket (Vertex, Bedrock): read into a file of its own when the job is
+    created, recorded with it in one transaction, then started. `refuse(reason)`: the API's error for an
+    input that cannot be read."""
+    store = request.app.state.store
+    file_id, part = store.upload_path()
+    try:
+        try:
+            await asyncio.to_thread(buckets.fetch, url, part, request.app.state.config.max_file_size)
+        except (RemoteError, buckets.TooLarge) as e:
+            raise refuse(str(e)) from None
+        record = await db(store.create_batch, surface=surface, input_file_id=file_id, written=part, metadata=None,
+                          **fields)  # fmt: skip
+    finally:
+        part.unlink(missing_ok=True)
+    request.app.state.manager.launch(record["id"])
+    return record
+
+
+async def found_record(request: Request, batch_id: str, surface: str, missing: str) -> dict:
+    """A surface's batch record, or the API's 404 (`missing`, its words) when it has no such batch."""
+    record = await db(request.app.state.store.record, batch_id, surface)
+    if record is None:
+        raise ApiError(404, missing, type=AWS_NOT_FOUND if surface == "bedrock" else "invalid_request_error")
+    return record

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -27,6 +28,8 @@ from ..wire import new_id
 from .enqueued import IN_FLIGHT, over_limit
 
 UNFINISHED = ("validating", "in_progress", "finalizing", "cancelling")
+# a file every route still sees: not deleted and not expired (the parameter: now, in seconds)
+LIVE = "deleted = 0 AND (expires_at IS NULL OR expires_at > ?)"
 TIMESTAMPS = (
     "in_progress_at",
     "expires_at",
@@ -99,6 +102,17 @@ MIGRATIONS = [
 
 # The id a new batch gets, by the API it is created through
 BATCH_PREFIX = {"openai": "batch_", "anthropic": "msgbatch_", "gemini": "gbatch", "mistral": "mbatch_"}
+# APIs whose ids have a shape of their own: Vertex's job number, Bedrock's 12 lowercase letters and digits
+BATCH_IDS = {
+    "vertex": lambda: str(10**18 + secrets.randbelow(9 * 10**18)),
+    "bedrock": lambda: "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12)),
+}
+
+
+def batch_id_for(surface: str) -> str:
+    made = BATCH_IDS.get(surface)
+    return made() if made else new_id(BATCH_PREFIX[surface])
+
 
 # How a request ended, as recorded with its result line: only `succeeded` goes to an output file.
 SUCCEEDED, ERRORED, EXPIRED, CANCELED = "succeeded", "errored", "expired", "canceled"
@@ -171,6 +185,7 @@ class Store:
         self.db = _connect(self.db_path)
         self.lock = threading.RLock()
         self._migrate()
+        self.expire_files(time.time())
         self._sweep()
 
     def close(self) -> None:
@@ -236,14 +251,20 @@ class Store:
         os.replace(written, self.file_path(file_id))  # a crash before the commit: the sweep removes it
 
     def file_record(self, file_id: str) -> dict | None:
-        """A live file's row (id, filename, purpose, bytes, created_at, expires_at, mime_type)."""
+        """A live file's row (id, filename, purpose, bytes, created_at, expires_at, mime_type): not deleted,
+        not expired."""
         with self.lock:
-            row = self.db.execute("SELECT * FROM files WHERE id = ? AND deleted = 0", (file_id,)).fetchone()
+            row = self.db.execute(
+                f"SELECT * FROM files WHERE id = ? AND {LIVE}", (file_id, time.time())
+            ).fetchone()
         return dict(row) if row else None
 
     def get_file(self, file_id: str) -> dict | None:
+        """The file, or None when there is none, or it was deleted, or it expired (gone, as on OpenAI)."""
         with self.lock:
-            row = self.db.execute("SELECT * FROM files WHERE id = ? AND deleted = 0", (file_id,)).fetchone()
+            row = self.db.execute(
+                f"SELECT * FROM files WHERE id = ? AND {LIVE}", (file_id, time.time())
+            ).fetchone()
         return _file_object(row) if row else None
 
     def list_files(
@@ -251,7 +272,7 @@ class Store:
     ) -> tuple[list[dict], bool] | None:
         """(files, has_more), or None when `after` names no file; `records` gives rows, not OpenAI objects."""
         direction = "DESC" if order == "desc" else "ASC"
-        where, args = ["deleted = 0"], []
+        where, args = [LIVE], [time.time()]
         with self.lock:
             if after:
                 row = self.db.execute("SELECT seq FROM files WHERE id = ?", (after,)).fetchone()
@@ -271,9 +292,25 @@ class Store:
 
     def delete_file(self, file_id: str) -> bool:
         """Mark a file deleted; its body goes now, or when the unfinished batch reading it ends."""
+        return self._remove_file(file_id, time.time())
+
+    def expire_files(self, now: float) -> None:
+        """Remove the files whose expires_at has passed, as deleting them does (every route already
+        treats them as gone)."""
+        with self.lock:
+            expired = self.db.execute(
+                "SELECT id FROM files WHERE deleted = 0 AND expires_at <= ?", (now,)
+            ).fetchall()
+        for (file_id,) in expired:
+            self._remove_file(file_id, None)
+
+    def _remove_file(self, file_id: str, live_at: float | None) -> bool:
+        """Mark a file deleted (only if it is live at `live_at`, when given) and remove its body unless an
+        unfinished batch reads it. Whether it was marked."""
+        condition, args = (LIVE, (file_id, live_at)) if live_at is not None else ("deleted = 0", (file_id,))
         with self.lock, self.db:
             changed = self.db.execute(
-                "UPDATE files SET deleted = 1 WHERE id = ? AND deleted = 0", (file_id,)
+                f"UPDATE files SET deleted = 1 WHERE id = ? AND {condition}", args
             ).rowcount
             in_use = self.db.execute(
                 f"SELECT 1 FROM batches WHERE input_file_id = ? AND status IN ({','.join('?' * len(UNFINISHED))})",
@@ -314,7 +351,7 @@ class Store:
         """A new batch (its record). `written`: the input file's body, recorded as `input_file_id` in the
         same transaction (requests sent inline in the create call), so a crash leaves both or neither."""
         now = time.time()
-        batch_id = new_id(BATCH_PREFIX[surface])
+        batch_id = batch_id_for(surface)
         deadline = now + window_seconds
         with self.lock, self.db:
             if written is not None:
@@ -351,6 +388,14 @@ class Store:
                 "SELECT * FROM batches WHERE idempotency_key = ?", (idempotency_key,)
             ).fetchone()
         return (_batch_object(row), orjson.loads(row["params"])) if row else None
+
+    def record_by_key(self, surface: str, idempotency_key: str) -> dict | None:
+        """The record of a surface's batch created with an idempotency key, if any."""
+        with self.lock:
+            row = self.db.execute(
+                "SELECT * FROM batches WHERE idempotency_key = ? AND surface = ?", (idempotency_key, surface)
+            ).fetchone()
+        return _record(row) if row else None
 
     def get_batch(self, batch_id: str) -> dict | None:
         """An OpenAI batch object (of a batch created through the OpenAI API)."""

@@ -7,6 +7,9 @@ key, and each one's error envelope.
     gemini     /v1beta/..., /upload/...,      x-goog-api-key: KEY or      {"error": {code, message, status}}
                /download/..., and /v1/...     ?key=KEY
                when Google's key is sent
+    vertex     /v1/projects/..., /v1beta1/... Authorization: Bearer TOKEN  {"error": {code, message, status}}
+    bedrock    /model-invocation-job(s)...,   AWS Signature Version 4     {"message"}, its type in the
+               /foundation-models             (checked by the routes)     x-amzn-ErrorType header
 
 Gemini's SDK speaks `v1` by default, where its paths (files, batches, models) are OpenAI's too: a request
 carrying Google's key header or `key` parameter is Gemini's. Its requests are routed under an internal
@@ -24,6 +27,8 @@ from ..wire import error_body, new_id
 
 GEMINI_ROOT = "/_gemini"
 GEMINI_VERSIONS = ("v1beta", "v1")
+VERTEX_VERSIONS = ("v1", "v1beta1")
+BEDROCK_ROOTS = ("model-invocation-job", "model-invocation-jobs", "foundation-models")
 
 # HTTP status → Anthropic's error type (its API's own pairs)
 ANTHROPIC_TYPES = {
@@ -87,6 +92,35 @@ def google_error(status: int, message: str, code=None, type=None, param=None) ->
     return {"error": {"code": status, "message": message, "status": name}}
 
 
+# HTTP status → the exception Bedrock names in x-amzn-ErrorType (botocore's bedrock service model)
+AWS_ERRORS = {
+    400: "ValidationException",
+    403: "AccessDeniedException",
+    404: "ResourceNotFoundException",
+    409: "ConflictException",
+    413: "ValidationException",
+    415: "ValidationException",
+    421: "AccessDeniedException",
+    429: "ThrottlingException",
+    503: "ServiceUnavailableException",
+}
+
+
+def aws_error_type(status: int, type: str | None = None) -> str:
+    """The exception an AWS REST-JSON service answers with: `type` when it names one."""
+    if type and type.endswith("Exception"):
+        return type
+    return AWS_ERRORS.get(status, "InternalServerException" if status >= 500 else "ValidationException")
+
+
+def _aws_error(status: int, message: str, *_ignored) -> dict:
+    return {"message": message}
+
+
+def _aws_headers(status: int, type: str | None) -> dict[str, str]:
+    return {"x-amzn-ErrorType": aws_error_type(status, type)}
+
+
 def _mistral_error(status: int, message: str, code: str | None, type: str | None, param: str | None) -> dict:
     kind = type or ("server_error" if status >= 500 else "invalid_request_error")
     return {"object": "error", "message": message, "type": kind, "param": param, "code": code}
@@ -101,9 +135,23 @@ class Surface:
     missing_key: str  # what the API says when no key came
     wrong_key: str  # … and when the key is not the server's
     key_statuses: tuple[int, int] = (401, 401)  # the HTTP status of each of those two refusals
+    error_headers: Callable[[int, str | None], dict[str, str]] | None = None  # (status, type) → headers
+
+    @property
+    def takes_key(self) -> bool:
+        """Whether the API takes a key the guard checks (Bedrock's requests are signed instead)."""
+        return bool(self.key_headers or self.key_param)
 
     def error_body(self, status: int, message: str, code=None, type=None, param=None) -> dict:
         return self.error(status, message, code, type, param)
+
+    def respond(self, status: int, message: str, code=None, type=None, param=None, headers=None):
+        """An error in the API's envelope (and headers), as a response."""
+        from fastapi.responses import JSONResponse
+
+        extra = self.error_headers(status, type) if self.error_headers else {}
+        body = self.error_body(status, message, code, type, param)
+        return JSONResponse(body, status_code=status, headers={**(headers or {}), **extra})
 
 
 SURFACES = {
@@ -142,6 +190,26 @@ SURFACES = {
         "API key not valid. Please pass a valid API key.",
         (403, 400),
     ),
+    "vertex": Surface(
+        "vertex",
+        ("authorization",),
+        None,
+        google_error,
+        "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie "
+        "or other valid authentication credential.",
+        "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other "
+        "valid authentication credential.",
+    ),
+    "bedrock": Surface(
+        "bedrock",
+        (),
+        None,
+        _aws_error,
+        "Missing Authentication Token",
+        "The security token included in the request is invalid.",
+        (403, 403),
+        _aws_headers,
+    ),  # fmt: skip
 }
 OPENAI = SURFACES["openai"]
 
@@ -156,6 +224,10 @@ def route(path: str, headers: dict[str, str], query: str) -> tuple[Surface, str]
     if path.startswith(GEMINI_ROOT):  # the internal prefix is reached only through the paths below
         return OPENAI, "/v1/unknown" + path
     first = path.split("/", 2)[1] if path.count("/") >= 1 else ""
+    if first in BEDROCK_ROOTS:
+        return SURFACES["bedrock"], path
+    if first in VERTEX_VERSIONS and path.startswith(f"/{first}/projects/"):
+        return SURFACES["vertex"], path
     if first in ("upload", "download") or first == "v1beta":
         return SURFACES["gemini"], GEMINI_ROOT + path
     if first != "v1":

@@ -52,8 +52,10 @@ class Manager:
         concurrency: int = 8,
         supervise_every: float = SUPERVISE_EVERY,
         enqueued_token_limit: int | None = None,
+        max_file_size: int | None = None,
     ):
         self.store = store
+        self.max_file_size = max_file_size  # the server's file limit, which bounds a line as well
         self.enqueued_token_limit = enqueued_token_limit
         self.backend = backend
         self.slots = asyncio.Semaphore(concurrency)  # requests in flight across all batches
@@ -95,10 +97,12 @@ class Manager:
             event.set()
 
     async def _supervise(self) -> None:
-        """Every few seconds, give each overdue batch that no driver holds a driver (which expires it)."""
+        """Every few seconds, give each overdue batch that no driver holds a driver (which expires it), and
+        remove the bodies of files past their expires_at."""
         while True:
             await asyncio.sleep(self.supervise_every)
             try:
+                await off_loop(self.store.expire_files, time.time())
                 overdue = await off_loop(self.store.overdue_batches, time.time())
             except Exception:  # a busy or failing database: look again next time
                 log.exception("the batch supervisor could not read the database")
@@ -193,7 +197,7 @@ class Manager:
             return
         if KINDS[batch["surface"]].validates:
             served = await self.backend.served_models()
-            intake = await asyncio.to_thread(check_input, path, batch["endpoint"], served)
+            intake = await asyncio.to_thread(check_input, path, batch["endpoint"], served, self.max_file_size)
         else:  # each line stands alone: the batch needs only its count
             intake = Intake(total=await asyncio.to_thread(_count_lines, path), model=batch["model"])
         if intake.errors:
@@ -282,17 +286,29 @@ class Manager:
         )
         self.store.record_results(batch["id"], unrun)
 
-    async def _finish(
-        self, batch_id: str, status: str, *, when: tuple[str, ...], batch_errors: list[dict] | None = None
-    ) -> None:
-        """Write the result files from the store and record the final status."""
+    async def _write_results(self, batch_id: str) -> dict:
+        """The result files of a batch, by kind ("output", "error"): (file id, path) or None."""
         written = {"output": None, "error": None}
-        split = KINDS[(await off_loop(self.store.record, batch_id))["surface"]].split_files
-        for ok, prefix in ((True, "output"), (False, "error")) if split else ((None, "output"),):
+        record = await off_loop(self.store.record, batch_id)
+        kind = KINDS[record["surface"]]
+        for ok, prefix in ((True, "output"), (False, "error")) if kind.split_files else ((None, "output"),):
             file_id = new_id("file-")
             target = self.store.file_path(file_id)
             count = await off_loop(self.store.write_results, batch_id, ok, target)
             written[prefix] = (file_id, target) if count else None
+        output = written["output"][1] if written["output"] else None
+        scratch = self.store.files_dir / f".{batch_id}.publish"
+        await asyncio.to_thread(
+            kind.publish, self.store, await off_loop(self.store.record, batch_id), output, scratch
+        )
+        return written
+
+    async def _finish(
+        self, batch_id: str, status: str, *, when: tuple[str, ...], batch_errors: list[dict] | None = None
+    ) -> None:
+        """Write the result files from the store (and where the batch's API publishes them), then record
+        the final status: a server stopped in between writes them again."""
+        written = await self._write_results(batch_id)
         finished = await off_loop(
             self.store.finish_batch,
             batch_id,

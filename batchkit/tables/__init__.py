@@ -23,7 +23,7 @@ job: `df.to_csv(sys.stdout, index=False)`.
 from __future__ import annotations
 
 from .cells import cell_text, column_texts, column_values, id_texts
-from .read import CHUNK_ROWS, iter_table, read_table, sheet_name
+from .read import CHUNK_ROWS, iter_table, parquet_file, read_table, sheet_name
 from .sources import COMPRESSIONS, EXTENSIONS, FORMATS, Source, is_url, open_url, table_files, table_format
 from .write import write_table
 
@@ -39,6 +39,7 @@ __all__ = [
     "id_texts",
     "is_url",
     "iter_table",
+    "parquet_file",
     "open_url",
     "read_table",
     "sheet_name",

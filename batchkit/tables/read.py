@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
@@ -14,6 +15,7 @@ import orjson
 
 from ..errors import InputError, UsageError
 from ..lines import source_name
+from ..words import Option, Text
 from .cells import is_missing
 from .sources import Source, compression_of, decode_error, is_url, open_source, table_files, table_format
 
@@ -114,7 +116,9 @@ def _separator(opened, source, fmt: str, encoding, delimiter: str | None, told) 
     """The field separator: `delimiter` when given; a tab for TSV; for CSV the one its first lines use."""
     if delimiter is not None:
         if len(delimiter) != 1 or delimiter in '"\r\n':
-            raise UsageError(f"delimiter= takes one character (such as ; or |), not {delimiter!r}")
+            raise UsageError(
+                Text(Option("delimiter"), f" takes one character (such as ; or |), not {delimiter!r}")
+            )
         return delimiter
     if fmt == "tsv":
         return "\t"
@@ -191,9 +195,13 @@ def _csv_chunks(opened, source, fmt, encoding, chunk_rows, sep=","):
         raise InputError(f"{source_name(source)}: the table is empty (no header row)") from None
     except pd.errors.ParserError as e:
         other = sniff_separator(_head(opened), encoding)
-        hint = f" (is the file {other!r}-separated? pass delimiter={other!r})" if other != sep else ""
+        hint = (
+            Text(f" (is the file {other!r}-separated? pass ", Option("delimiter", other), ")")
+            if other != sep
+            else ""
+        )
         raise InputError(
-            f"{source_name(source)}: cannot read as {fmt.upper()}: {_first_line(e)}{hint}"
+            Text(f"{source_name(source)}: cannot read as {fmt.upper()}: {_first_line(e)}", hint)
         ) from None
     except pd.errors.ParserWarning:
         raise InputError(
@@ -297,8 +305,11 @@ def _json_array(opened, source, encoding) -> pd.DataFrame:
         value = orjson.loads(text)
     except orjson.JSONDecodeError as e:
         raise InputError(
-            f"{source_name(source)}: not valid JSON ({e.msg}); a .json table is one array of objects; for one "
-            "object per line name the file .jsonl or pass input_format=jsonl"
+            Text(
+                f"{source_name(source)}: not valid JSON ({e.msg}); a .json table is one array of objects; for "
+                "one object per line name the file .jsonl or pass ",
+                Option("input_format", "jsonl"),
+            )
         ) from None
     if type(value) is not list or not all(type(v) is dict for v in value):
         raise InputError(
@@ -315,22 +326,48 @@ def _slices(frame: pd.DataFrame, chunk_rows: int) -> Iterator[pd.DataFrame]:
         yield frame.iloc[start : start + chunk_rows]
 
 
-def _parquet_chunks(opened, source, chunk_rows):
-    import pandas as pd
+@contextlib.contextmanager
+def _parquet_errors(source) -> Iterator[None]:
+    """A damaged or cut-short Parquet file (its footer or a row group) as an InputError naming it."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(opened if isinstance(opened, Path) else io.BytesIO(opened.read()))
-    except (pa.ArrowInvalid, OSError) as e:
+        yield
+    except (pa.ArrowException, OSError) as e:
         raise InputError(f"{source_name(source)}: cannot read as Parquet: {_first_line(e)}") from None
+
+
+def parquet_file(opened, source):
+    """`opened` (a path or a binary file) as a pyarrow ParquetFile; InputError naming `source` when it is no
+    Parquet file."""
+    import pyarrow.parquet as pq
+
+    with _parquet_errors(source):
+        return pq.ParquetFile(opened)
+
+
+def _parquet_chunks(opened, source, chunk_rows):
+    import pandas as pd
+
+    parquet = parquet_file(opened if isinstance(opened, Path) else io.BytesIO(opened.read()), source)
     yielded = False
     # ArrowDtype columns keep integers with nulls as integers, and every other Arrow type as it is.
-    for batch in parquet.iter_batches(batch_size=chunk_rows):
+    for batch in _parquet_batches(parquet, source, chunk_rows):
         yielded = True
         yield batch.to_pandas(types_mapper=pd.ArrowDtype)
     if not yielded:
         yield parquet.schema_arrow.empty_table().to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def _parquet_batches(parquet, source, chunk_rows: int):
+    """The file's record batches; a damaged row group is an InputError naming the file."""
+    batches = parquet.iter_batches(batch_size=chunk_rows)
+    while True:
+        with _parquet_errors(source):
+            batch = next(batches, None)
+        if batch is None:
+            return
+        yield batch
 
 
 def _excel_rows(opened, source, sheet) -> tuple[list[str], Iterator[tuple]]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, cannot_write
 from ..errors import InputError, UsageError
 from .cells import cell_text, is_missing
 from .sources import compression_of, table_format
@@ -73,7 +74,7 @@ def write_table(
             else:
                 df.to_json(tmp, orient="records", force_ascii=False, date_format="iso", indent=1)
     except OSError as e:
-        raise InputError(f"{path}: cannot write: {e.strerror or e}") from None
+        raise cannot_write(path, e) from None
     return path
 
 
@@ -111,9 +112,21 @@ def _write_xlsx(df: pd.DataFrame, path: Path, sheet: str) -> None:
         columns = [[_xlsx_value(v) for v in df[name].tolist()] for name in df.columns]
         for row in zip(*columns, strict=True):
             worksheet.append([text(v) if type(v) is str else v for v in row])
+        book.save(path)
     except IllegalCharacterError:
+        _abandon(worksheet)
         raise InputError(f"{path}: a cell holds a character XML forbids (control characters)") from None
-    book.save(path)
+    except BaseException:
+        _abandon(worksheet)
+        raise
+
+
+def _abandon(worksheet) -> None:
+    """Close what a failed write-only sheet keeps open (its rows and its XML stream), so nothing tries to
+    write it again (and fails again, on a full disk) when it is collected."""
+    for close in (worksheet.close, lambda: worksheet._writer.xf.close()):
+        with contextlib.suppress(Exception):
+            close()
 
 
 def _xlsx_text(worksheet):

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import orjson
-
 from ..formats import Request
+from ..lines import dumps_json
 from .images import image_tokens
 from .tools import function_tools
 
@@ -45,7 +44,7 @@ class Prompt:
 
     def add_json(self, value) -> None:
         """A part with no documented counting rule: its JSON text, and the count becomes an estimate."""
-        self.texts.append(orjson.dumps(value).decode())
+        self.texts.append(dumps_json(value).decode())
         self.estimated = True
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from ..report import printable
 from .lengths import bar
 from .models import closest_model
 
@@ -21,8 +22,7 @@ SHOWN = 200  # characters of a name from a file shown at most
 
 def shown(text: str) -> str:
     """A name read from a file, safe for a terminal: bounded, control characters escaped."""
-    text = text if len(text) <= SHOWN else text[:SHOWN] + "…"
-    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
+    return printable(text if len(text) <= SHOWN else text[:SHOWN] + "…")
 
 
 def money(amount: float, currency: str) -> str:

@@ -11,7 +11,7 @@ from .files import validate_file
 from .fix import Change, FixResult, fix_file
 from .kinds import FINE_TUNING, REQUESTS, RESULTS, file_kind
 from .memory import validate_requests
-from .rules import ExactIds, LineRules
+from .rules import ExactIds, HashedIds, LineRules
 from .strict import check_strict_schema, strict_repairs, strict_schema
 from .validator import Validator, schema_findings, validate_request
 
@@ -22,6 +22,7 @@ __all__ = [
     "file_kind",
     "Change",
     "ExactIds",
+    "HashedIds",
     "LineRules",
     "FixResult",
     "Validator",

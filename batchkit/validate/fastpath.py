@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import functools
 import keyword
+import typing
 from typing import Annotated, Any, Literal, Union
 
 import msgspec
 
 from .. import schemas
 from ..formats import OPENAI, Dialect
+from ..lines import MAX_DEPTH, nesting
 from .rules import BODY_RULES, RULE_ROLES
 
 # Keywords that only annotate.
@@ -37,6 +39,10 @@ ANNOTATIONS = frozenset(
 
 
 INT_RANGE = (-(2**63), 2**63 - 1)  # what msgspec can bound; orjson reads up to 2**64 - 1 as integers
+# The typed part of a fast-path line nests at most this deep (a test holds every decoder to it), so a
+# free-form value in it (`Any`: a JSON schema, a parameters object) may nest MAX_DEPTH - TYPED_DEPTH
+# more; a deeper one sends the line to the reference path, which decides whether it is too deep.
+TYPED_DEPTH = 16
 
 
 class Reject(msgspec.Struct, forbid_unknown_fields=True):
@@ -214,6 +220,9 @@ class Converter:
         # gc=False: a decoded line holds no cycles; untracked structs cost less to make and never wake the
         # collector
         options = {"tag_field": tag[0], "tag": tag[1]} if tag else {}
+        free = tuple(f[0] for f in fields if _holds_free(f[1]))
+        if free:  # only structs that hold free-form values pay for a depth check
+            options["namespace"] = {"__post_init__": _depth_check(free)}
         return msgspec.defstruct(
             f"S{self.counter}", fields, rename=rename, forbid_unknown_fields=closed, gc=False, **options
         )
@@ -287,6 +296,27 @@ class Converter:
 DEPENDENT = ("dependentSchemas", "dependentRequired")
 
 
+def _holds_free(annotation) -> bool:
+    """Whether a field's type lets a value nest freely (an `Any` outside a struct of its own)."""
+    if annotation is Any:
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct):
+        return False
+    return any(_holds_free(arg) for arg in typing.get_args(annotation))
+
+
+def _depth_check(names: tuple[str, ...]):
+    """A struct's `__post_init__` refusing free-form values nested past what the fast path may take."""
+    budget = MAX_DEPTH - TYPED_DEPTH
+
+    def __post_init__(self) -> None:
+        for name in names:
+            if nesting(getattr(self, name), budget) > budget:
+                raise ValueError(f"nested more than {budget} levels: for the reference path")
+
+    return __post_init__
+
+
 def without_condition(node: dict) -> dict | None:
     """`node` with its `if`/`then` applied unconditionally, which is stricter, never looser. Only a `then`
     that requires fields is understood; anything else (an `else`, other keywords in `then`) gives None."""
@@ -322,10 +352,54 @@ def body_type(name: str):
     `Validator.feed_lines` sends it on by `rule_pairs()` (a decoder hook would cost more per line).
     """
 
-    single = frozenset(r.fields[0] for r in BODY_RULES if len(r.fields) == 1)
+    single = frozenset(r.fields[0] for r in BODY_RULES if len(r.fields) == 1 and not r.by_value)
     return Converter(
-        name, closed=True, drop=single, drop_tags=RULE_ROLES, nonempty={"content"}, require={"model"}
+        name,
+        closed=True,
+        drop=single,
+        drop_tags=RULE_ROLES,
+        nonempty={"content"},
+        raw=VALUED_FIELDS,
+        require={"model"},
     ).root()
+
+
+# Body fields left undecoded on the fast path (msgspec.Raw), each decided by its value (`value_checker`).
+VALUED_FIELDS = frozenset(r.fields[0] for r in BODY_RULES if r.by_value)
+
+
+@functools.cache
+def value_decoders(name: str) -> dict[str, Any]:
+    """{field: decode} for the VALUED_FIELDS an endpoint's body has, each by the field's own schema."""
+    properties = schemas.load(name).get("properties", {})
+    converter = Converter(name, nonempty={"content"})
+    return {
+        field: msgspec.json.Decoder(converter.convert(properties[field], name, field=field)).decode
+        for field in sorted(VALUED_FIELDS & properties.keys())
+    }
+
+
+def value_checker(provider):
+    """check(body schema, field, raw value) -> whether a body with this value of the field is clean under
+    its schema and every by-value rule for `provider`. False sends the line to the reference path, which
+    decides and explains; so it may be stricter, never more lenient (a value nested past what the fast path
+    may take is False too)."""
+    rules = {field: [r for r in BODY_RULES if r.by_value and r.fields == (field,)] for field in VALUED_FIELDS}
+    budget = MAX_DEPTH - TYPED_DEPTH
+
+    def check(name: str, field: str, raw: bytes) -> bool:
+        try:
+            value = msgspec.to_builtins(value_decoders(name)[field](raw))
+        except DECODE_ERRORS:
+            return False
+        if nesting(value, budget) > budget:
+            return False
+        found = []
+        for rule in rules[field]:
+            rule.check(None, {field: value}, found.append, provider)
+        return not found
+
+    return check
 
 
 @functools.cache
@@ -341,7 +415,8 @@ def rule_pairs() -> tuple[tuple[str, str], ...]:
 
 @functools.cache
 def line_decoder():
-    """(decode, {line type: url}): one decoder for whole request lines.
+    """(decode, {line type: url}, {line type: ((body schema, field), …)}): one decoder for whole request
+    lines, and the VALUED_FIELDS each line type leaves raw.
 
     A line type per endpoint, tagged by `url`, so one pass both picks the body schema (as the request
     schema's if/then on `url` does) and checks the body. A url without a body schema decodes to an error
@@ -356,7 +431,7 @@ def line_decoder():
     ]
     if set(request["required"]) != {name for name, _ in envelope} | {"url", "body"}:
         raise RuntimeError("the request line schema changed shape; teach the fast path about it")
-    urls = {}
+    urls, valued = {}, {}
     for i, (url, name) in enumerate(sorted(schemas.body_schemas().items())):
         body = body_type(name)
         if body is not Reject:
@@ -369,7 +444,8 @@ def line_decoder():
                 gc=False,
             )
             urls[line] = url
-    return msgspec.json.Decoder(Union[tuple(urls)]).decode, urls  # noqa: UP007
+            valued[line] = tuple((name, field) for field in value_decoders(name))
+    return msgspec.json.Decoder(Union[tuple(urls)]).decode, urls, valued  # noqa: UP007
 
 
 # Any failure to decode a line on the fast path sends it to the reference path, which decides and
@@ -382,19 +458,46 @@ UNSET = msgspec.UNSET
 
 @functools.cache
 def decoder_for(dialect: Dialect):
-    """(decode, keys, urls, pairs) for one format's lines: `decode` parses and checks a line against its
-    schema (raising for any line the reference path must see). `keys(line)` gives (id, endpoint, model) of
-    a decoded line, or None when a rule needs the whole line (the reference path then reads it); for
-    OpenAI's lines it is None and the validator reads them itself by `urls` (line type → url) and `pairs`
-    (the body fields a rule needs together, see `rule_pairs`)."""
+    """(decode, keys, urls, pairs, valued) for one format's lines: `decode` parses and checks a line
+    against its schema (raising for any line the reference path must see). `keys(line)` gives (id,
+    endpoint, model) of a decoded line, or None when a rule needs the whole line (the reference path then
+    reads it); for OpenAI's lines it is None and the validator reads them itself by `urls` (line type →
+    url), `pairs` (the body fields a rule needs together, see `rule_pairs`) and `valued` (line type → the
+    raw fields decided by value, see `value_checker`)."""
     if dialect is OPENAI:
-        decode, urls = line_decoder()
-        return decode, None, urls, rule_pairs()
+        decode, urls, valued = line_decoder()
+        return decode, None, urls, rule_pairs(), valued
     decode = msgspec.json.Decoder(Converter(dialect.schema, closed=True).root()).decode
     to_builtins, read = msgspec.to_builtins, dialect.read
 
     def keys(line):
         request = read(to_builtins(line))
+        if dialect.body_findings(request, None):
+            return None  # a rule on the body fires: the reference path reports it
         return request.id, request.endpoint, request.model
 
-    return decode, keys, {}, ()
+    return decode, keys, {}, (), {}
+
+
+def with_minimums(urls: dict, pairs: tuple, minimums: tuple[tuple[str, int], ...], valued: dict, clean):
+    """A keys function for OpenAI lines of a provider whose API bounds body fields beyond the schema
+    (Provider.body_minimums): a line below a bound, whose body has both fields of a rule's pair, or a raw
+    field that `clean(schema, field, raw)` does not pass, goes to the reference path, which reports it.
+    (Other OpenAI lines are read in the validator's hot loop.)"""
+
+    def keys(line):
+        body = line.body
+        for first, second in pairs:
+            if getattr(body, first, UNSET) is not UNSET and getattr(body, second, UNSET) is not UNSET:
+                return None
+        for schema, field in valued[type(line)]:
+            value = getattr(body, field)
+            if value is not UNSET and not clean(schema, field, bytes(value)):
+                return None
+        for field, least in minimums:
+            value = getattr(body, field, UNSET)
+            if type(value) is int and value < least:
+                return None
+        return line.custom_id, urls[type(line)], body.model
+
+    return keys

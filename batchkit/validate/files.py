@@ -31,6 +31,7 @@ def validate_file(
     strict: bool = False,
     dialect: str | Dialect | None = None,
     progress: BytesRead | None = None,
+    model: str | None = None,
 ) -> Report:
     """Validate one batch file: a path, '-' for standard input, or a binary stream (gzip files are read
     as the data they hold). A file that grows while it is read is validated as it was at the start.
@@ -38,10 +39,15 @@ def validate_file(
     Sizes are bytes or text such as "100MB". `jobs` > 1 (0: one per core) validates byte ranges of a large
     file in worker processes. With `strict`, warnings make the report invalid too. The lines' format is
     `dialect` when given, else the file's own (from its first lines), else the provider's. `progress` hears
-    how much of a named file was read.
+    how much of a named file was read. `model` is the job's, for formats whose lines name none (Bedrock).
     """
     options = Options.of(
-        provider, dialect=dialect, max_requests=max_requests, max_bytes=max_bytes, max_findings=max_findings
+        provider,
+        dialect=dialect,
+        max_requests=max_requests,
+        max_bytes=max_bytes,
+        max_findings=max_findings,
+        model=model,
     )
     options = replace(options, strict=strict or options.strict)
     file = source_name(source)

@@ -1,7 +1,8 @@
 """`fix`: repair what can be repaired in a batch file without guessing, and say what changed where.
 
 Repairs: a UTF-8 byte-order mark is removed; CRLF line ends become LF; blank lines are dropped; a JSON array
-of request objects (one array over many lines, or one line holding an array) becomes one object per line;
+of request objects (one array over many lines, or one line holding an array) and objects written indented
+one after another (`jq .`) become one object per line;
 with `dedupe_ids` a repeated custom_id is renamed `ID~2`, `ID~3`, … (the first use keeps its id, and a new id
 never takes one the file already has); with `drop_duplicates` a line identical to an earlier one is dropped
 (applied before renaming); with `strict_schemas` every strict schema of a request body (`response_format`,
@@ -14,7 +15,6 @@ report: the result is validated again and returned with the changes.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import os
 import shutil
@@ -30,9 +30,19 @@ from ..atomic import atomic_write
 from ..errors import InputError, UsageError, ValidationFailed
 from ..findings import Report
 from ..formats import Dialect, detect, detect_stream
-from ..lines import BOM, MAX_LINE_BYTES, Overlong, bounded_lines, dumps_line, open_binary, whole_line
+from ..lines import (
+    BOM,
+    MAX_LINE_BYTES,
+    Overlong,
+    bounded_lines,
+    dumps_line,
+    open_binary,
+    too_deep,
+    whole_line,
+)
 from ..options import Options
 from ..providers import Provider
+from ..words import Meta, Option, Text
 from .strict import fix_strict_schemas, strict_repairs
 from .validator import Validator
 
@@ -164,14 +174,26 @@ def _target(source, output, in_place: bool):
     """Where the repaired lines go, refusing to write over the input unless asked."""
     if in_place:
         if output is not None and not _same(output, source):
-            raise UsageError("give output=OUT or in_place=True, not both")
+            raise UsageError(
+                Text("give ", Option("output", Meta("OUT")), " or ", Option("in_place", True), ", not both")
+            )
         if hasattr(source, "read") or str(source) == "-":
-            raise UsageError("in_place=True needs a file, not standard input")
+            raise UsageError(Text(Option("in_place", True), " needs a file, not standard input"))
         return source
     if output is None:
-        raise UsageError("give output=OUT (or in_place=True to repair the file itself)")
+        raise UsageError(
+            Text(
+                "give ",
+                Option("output", Meta("OUT")),
+                " (or ",
+                Option("in_place", True),
+                " to repair the file itself)",
+            )
+        )
     if _same(output, source):
-        raise UsageError(f"{output} is the input file; pass in_place=True to write over it")
+        raise UsageError(
+            Text(f"{output} is the input file; pass ", Option("in_place", True), " to write over it")
+        )
     return output
 
 
@@ -210,22 +232,14 @@ class _Tally:
             yield raw + b"\n"
 
 
-_CANNOT_WRITE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
-
-
 def _write(output, lines: _Tally, validator) -> Path | None:
     """Write the lines to a stream, or whole-or-not-at-all to a path (returned); validate them as they go."""
     if hasattr(output, "write"):
         _emit(output, lines, validator)
         return None
     path = Path(output)
-    try:
-        with atomic_write(path) as f:
-            _emit(f, lines, validator)
-    except OSError as e:
-        if e.errno not in _CANNOT_WRITE:
-            raise
-        raise InputError(f"{path.parent}: cannot write {path.name} there: {e.strerror}") from None
+    with atomic_write(path) as f:
+        _emit(f, lines, validator)
     return path
 
 
@@ -287,7 +301,8 @@ def _lines_after_reading_repairs(
     seen_content = False
     array_lines: list[bytes] | None = None
     array_start = array_bytes = 0
-    for number, raw, crlf in _raw_lines(stream):
+    lines = _raw_lines(stream)
+    for number, raw, crlf in lines:
         if number == 1 and raw.startswith(BOM):
             raw = raw[len(BOM) :]
             changes.append(Change(1, "byte-order mark removed"))
@@ -308,6 +323,9 @@ def _lines_after_reading_repairs(
         if not seen_content and _is_array_start(raw):
             array_lines, array_start = [raw], number
             continue
+        if not seen_content and raw.strip() == b"{":
+            yield from _spread_objects(number, raw, lines, changes)
+            return
         seen_content = True
         stripped = raw.strip()
         if stripped.startswith(b"[") and stripped.endswith(b"]"):
@@ -332,6 +350,38 @@ def _lines_after_reading_repairs(
         )
         for obj in objects:
             yield array_start, dumps_line(obj)[:-1]
+
+
+def _spread_objects(number: int, first: bytes, lines, changes: list[Change]) -> Iterator[tuple[int, bytes]]:
+    """Objects written indented one after another (as `jq .` writes them), each gathered until it parses
+    at a line that closes it (`}` at the left margin, or a whole object on one line), and written as one
+    line; one object at a time is held."""
+    first_line, start, held, size, count = number, number, [first], len(first), 0
+    for number, raw, _crlf in lines:
+        if not held and not raw.strip():
+            continue
+        start = start if held else number
+        held.append(raw)
+        size += len(raw) + 1
+        if size > MAX_LINE_BYTES:
+            raise InputError(
+                f"the JSON object starting on line {start} holds more than {MAX_LINE_BYTES:,} bytes"
+            )
+        closing = raw.rstrip()
+        if closing == b"}" or (len(held) == 1 and closing.endswith(b"}")):
+            try:
+                value = orjson.loads(b"\n".join(held))
+            except orjson.JSONDecodeError:
+                continue
+            yield start, dumps_line(_objects_of_array([value], f"line {start}")[0])[:-1]
+            held, size, count = [], 0, count + 1
+    if held:
+        raise InputError(
+            f"the JSON object starting on line {start} is not valid JSON; it cannot be converted"
+        )
+    changes.append(
+        Change(first_line, f"{_objects(count)} spread over lines written as one line each", number)
+    )
 
 
 def _objects(n: int) -> str:
@@ -362,10 +412,13 @@ def _drop_duplicates(
 
 
 def _request(raw: bytes) -> tuple[dict | None, Dialect | None, str | None]:
-    """(the line's object, its format, its id) — Nones for what it does not have."""
+    """(the line's object, its format, its id) — Nones for what it does not have. A line nested past
+    MAX_DEPTH holds no request to repair: it is copied, and the report names it."""
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError:
+        return None, None, None
+    if too_deep(obj, raw):
         return None, None, None
     dialect = detect(obj)
     if dialect is None:

@@ -3,7 +3,6 @@ and id rules, tool-call pairing, and advice. Everything provider-specific is rea
 
 from __future__ import annotations
 
-import re
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -12,10 +11,10 @@ from functools import partial
 
 from .. import schemas
 from ..findings import Finding
-from ..formats import OPENAI, Dialect, Request
-from ..providers import Provider
-from .explain import did_you_mean, field_name, pointer
-from .strict import check_structured_output
+from ..formats import OPENAI, SYNONYMS, Dialect, Request
+from ..providers import Provider, id_rule
+from .explain import did_you_mean, explain, field_name, pointer
+from .strict import check_schema_validity, check_structured_output
 
 Emit = Callable[[Finding], None]
 
@@ -40,6 +39,9 @@ class BodyRule:
     applies: Callable[[dict], bool] = lambda b: True
     message: Callable[[dict], str] = lambda b: ""
     check: Callable | None = None  # (line, body, emit, provider): reports its own findings and paths
+    # The check's verdict on a body holding only this one field is never more lenient than on the whole
+    # body: the fast path then decides a line by the field's value, checked once per distinct value.
+    by_value: bool = False
 
     @property
     def path(self) -> str:
@@ -107,9 +109,22 @@ BODY_RULES += tuple(
         "structured-output",
         (name,),
         check=partial(_structured_output, field=name),
+        by_value=True,  # JSON mode without the messages is a finding: such a line takes the reference path
     )
     for name in ("response_format", "text", "tools")
 )
+# Every JSON Schema a body carries must be one (a Gemini-style `"type": "OBJECT"` is not).
+BODY_RULES += tuple(
+    BodyRule(
+        "invalid-json-schema",
+        (name,),
+        check=lambda number, body, emit, provider, field=name: check_schema_validity(
+            number, body, emit, field
+        ),
+    )
+    for name in ("response_format", "text", "tools")
+)
+
 # Message roles whose lines need a rule (tool-call pairing).
 RULE_ROLES = frozenset({"tool"})
 
@@ -149,14 +164,17 @@ class HashedIds:
 
     `repeated()` sorts the hashes once to find those seen twice; `duplicates` is then an exact second
     pass over the (line, custom_id) pairs of just those lines, so a hash collision never becomes a report.
+    `hash_of` is Python's `hash` (the same in forked workers); parts checked on other machines (Dask)
+    give one that every process computes alike, so their hashes can be joined.
     """
 
-    def __init__(self, dialect: Dialect = OPENAI):
+    def __init__(self, dialect: Dialect = OPENAI, hash_of: Callable[[str], int] = hash):
         self.dialect = dialect
+        self.hash_of = hash_of
         self.hashes = array("q")
 
     def add(self, custom_id: str, number: int, emit: Emit) -> None:
-        self.hashes.append(hash(custom_id))
+        self.hashes.append(self.hash_of(custom_id))
 
     def extend(self, hashes: array) -> None:
         """Joins the ids of a later byte range of the same file."""
@@ -176,12 +194,15 @@ class HashedIds:
         return set(ordered[1:][ordered[1:] == ordered[:-1]].tolist())
 
     def duplicates(self, pairs: Iterable[tuple[int, str]]) -> Iterator[Finding]:
+        """The repeats among `pairs`, (line, custom_id) in line order: every line, or only those whose
+        hash repeats (what the exact pass reads)."""
         repeated = self.repeated()
         if not repeated:
             return
         first_line: dict[str, int] = {}
+        hash_of = self.hash_of
         for number, custom_id in pairs:
-            if hash(custom_id) in repeated:
+            if hash_of(custom_id) in repeated:
                 first = first_line.setdefault(custom_id, number)
                 if first != number:
                     yield duplicate(number, custom_id, first, self.dialect)
@@ -201,11 +222,13 @@ class LineRules:
         first_model: tuple[str, int] | None = None,
         first_endpoint: tuple[str, int] | None = None,
         dialect: Dialect = OPENAI,
+        job_model: str | None = None,
     ):
         self.provider = provider
         self.dialect = dialect
+        self.job_model = job_model  # the model a line that names none goes to (Bedrock)
         self.id_rule = provider.custom_id_pattern or dialect.id_pattern
-        self.id_match = re.compile(self.id_rule).fullmatch if self.id_rule else None
+        self.id_match = id_rule(self.id_rule).match if self.id_rule else None
         self.allowed = frozenset(provider.endpoints) if provider.endpoints is not None else None
         self.ids = ids if ids is not None else ExactIds(dialect)
         self.first_model = first_model
@@ -224,6 +247,33 @@ class LineRules:
         checked = self.dialect.checked_body(request)
         if checked is not None and checked[1]:
             self._body(number, *checked, emit)
+        for finding in self.dialect.body_findings(request, self.job_model):
+            emit(finding)
+        own = self.provider.body_schema(self.dialect.name, request.endpoint)
+        if own is not None:
+            self._own_body(number, own, request.body, emit)
+
+    def _own_body(self, number: int, schema: str, body: dict, emit: Emit) -> None:
+        """The body under the provider's own body schema. A field it does not name is an error where the
+        schema is closed (the provider refuses it: Mistral's 422 extra_forbidden), else a warning."""
+        at = (self.dialect.body_field,)
+        closed = schemas.load(schema).get("additionalProperties", True) is False
+        for finding in explain(schemas.validator(schema).iter_errors(body), number, at):
+            if not (closed and finding.code == "unknown-field"):  # said per field below
+                emit(finding)
+        known, title = schemas.known_properties(schema), schemas.load(schema)["title"]
+        for key in sorted(body.keys() - known):
+            hint = (
+                f"; it is `{SYNONYMS[key]}` there (`batchkit convert` renames it)"
+                if SYNONYMS.get(key) in known
+                else ""
+            )
+            if closed:
+                message = f"`{field_name(key)}` is not a {title} field: {self.provider.name} refuses it{hint}"
+                emit(Finding("unsupported-field", message, number, pointer((*at, key))))
+            else:
+                message = f"`{field_name(key)}` is not a {title} field{hint or did_you_mean(key, known)}"
+                emit(Finding("unknown-field", message, number, pointer((*at, key))))
 
     def check_id_url_model(
         self, number: int, custom_id: str | None, url: str | None, model: str | None, emit: Emit
@@ -282,6 +332,12 @@ class LineRules:
                             pointer(("body", key)),
                         )
                     )
+        for field, least in self.provider.body_minimums:  # fastpath.with_minimums sends such lines here
+            value = body.get(field)
+            own = _schema_minimum(schema, field)  # below the schema's own bound, the schema reports it
+            if _int(value) and value < least and (own is None or value >= own):
+                message = f"`{field}` is {value}; {self.provider.name} takes at least {least}"
+                emit(Finding("out-of-range", message, number, f"/body/{field}"))
         for rule in BODY_RULES:
             if not all(f in body for f in rule.fields):
                 continue
@@ -312,6 +368,11 @@ class LineRules:
             if content in ("", []) and not (role == "assistant" and message.get("tool_calls")):
                 text = f"message {i} ({role}) has empty content"
                 emit(Finding("empty-content", text, number, f"/body/messages/{i}/content"))
+
+
+def _schema_minimum(schema: str | None, field: str):
+    node = schemas.load(schema).get("properties", {}).get(field, {}) if schema is not None else {}
+    return node.get("minimum")
 
 
 def unknown_body_field(key: str, schema: str, known) -> str:

@@ -13,6 +13,8 @@ property listed in `required`.
 from __future__ import annotations
 
 import copy
+import functools
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -188,33 +190,85 @@ def check_strict_schema(
 def strict_schemas(body: dict, field: str | None = None) -> Iterator[tuple[object, tuple]]:
     """(schema, its path under /body) of every strict schema in a chat or Responses body (only those under
     the top-level `field`, when given): `response_format`, `text.format`, strict function tools."""
+    for spec, key, where in _schema_specs(body, field):
+        if spec.get("strict") is True:
+            yield spec[key], where
+
+
+def user_schemas(body: dict, field: str | None = None) -> Iterator[tuple[object, tuple]]:
+    """(schema, its path under /body) of every JSON Schema a chat or Responses body carries, strict or not."""
+    for spec, key, where in _schema_specs(body, field):
+        yield spec[key], where
+
+
+def _schema_specs(body: dict, field: str | None) -> Iterator[tuple[dict, str, tuple]]:
+    """(the object holding a schema, the schema's key in it, the schema's path under /body)."""
     if field in (None, "response_format"):
         response_format = body.get("response_format")
         if type(response_format) is dict and response_format.get("type") == "json_schema":
             spec = response_format.get("json_schema")
-            if type(spec) is dict and spec.get("strict") is True and "schema" in spec:
-                yield spec["schema"], ("response_format", "json_schema", "schema")
+            if type(spec) is dict and "schema" in spec:
+                yield spec, "schema", ("response_format", "json_schema", "schema")
     if field in (None, "text"):
         text = body.get("text")
         fmt = text.get("format") if type(text) is dict else None
-        if (
-            type(fmt) is dict
-            and fmt.get("type") == "json_schema"
-            and fmt.get("strict") is True
-            and "schema" in fmt
-        ):
-            yield fmt["schema"], ("text", "format", "schema")
+        if type(fmt) is dict and fmt.get("type") == "json_schema" and "schema" in fmt:
+            yield fmt, "schema", ("text", "format", "schema")
     if field in (None, "tools"):
         tools = body.get("tools")
         for i, tool in enumerate(tools if type(tools) is list else ()):
             if type(tool) is not dict:
                 continue
             spec = tool.get("function") if type(tool.get("function")) is dict else tool  # chat | Responses
-            if spec.get("strict") is True and "parameters" in spec:
+            if "parameters" in spec:
                 where = (
                     ("tools", i, "function", "parameters") if spec is not tool else ("tools", i, "parameters")
                 )
-                yield spec["parameters"], where
+                yield spec, "parameters", where
+
+
+SCHEMA_ERRORS = 10  # findings per invalid schema: enough to fix it in one go, never a flood
+
+
+def check_schema_validity(number: int | None, body: dict, emit: Emit, field: str | None = None) -> None:
+    """Every JSON Schema a body carries (under `field` only, when given) checked against JSON Schema's own
+    metaschema (Draft 2020-12): a schema in another dialect, such as Gemini's upper-case `"type":
+    "OBJECT"`, is refused by the provider."""
+    for schema, where in user_schemas(body, field):
+        if schema is None and where[-1] == "parameters":
+            continue  # a tool without parameters (Responses writes null)
+        if type(schema) not in (dict, bool):
+            continue  # the body schema reports a schema that is not an object
+        try:
+            errors = list(itertools.islice(_metaschema().iter_errors(schema), SCHEMA_ERRORS))
+        except RecursionError:
+            continue  # nested past what the metaschema check can follow: the line's own depth rule decides
+        for error in errors:
+            at = ("body", *where, *error.absolute_path)
+            emit(Finding("invalid-json-schema", _schema_message(error), number, _pointer(at)))
+
+
+def _schema_message(error) -> str:
+    value = error.instance
+    kinds = ("array", "boolean", "integer", "null", "number", "object", "string")
+    if (
+        error.absolute_path
+        and error.absolute_path[-1] == "type"
+        and type(value) is str
+        and value.lower() in kinds
+    ):
+        return (
+            f'`type` {value!r} is not a JSON Schema type: JSON Schema writes types in lower case ("{value.lower()}"); '
+            "an upper-case type is the OpenAPI subset Gemini uses (`batchkit convert` rewrites it)"
+        )
+    return f"not a valid JSON Schema: {error.message[:200]}"
+
+
+@functools.cache
+def _metaschema():
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(Draft202012Validator.META_SCHEMA)
 
 
 def _mentions_json(value) -> bool:

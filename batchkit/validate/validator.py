@@ -16,22 +16,26 @@ from .. import schemas
 from ..findings import Finding, Report
 from ..formats import OPENAI, Dialect, detect, get_dialect
 from ..lines import (
+    MAX_DEPTH,
     READ_CHUNK,
     LineReader,
     Overlong,
     bounded_lines,
     iter_lines,
+    nesting,
+    repeated_keys,
     seekable,
+    too_deep_finding,
     whole_line,
 )
 from ..options import Options
 from ..providers import Provider, get_provider
 from .explain import explain, label, pointer
-from .fastpath import DECODE_ERRORS, UNSET, decoder_for
+from .fastpath import DECODE_ERRORS, UNSET, decoder_for, value_checker, with_minimums
 from .rules import ExactIds, HashedIds, LineRules
 
-MAX_DEPTH = 128  # nesting explained in full; a deeper invalid line is one `too-deep` finding
 INT64 = (-(2**63), 2**64 - 1)  # the integers a JSON line can carry (signed or unsigned 64-bit)
+VERDICTS_KEPT = 1024  # distinct raw field values whose verdict a validator remembers
 
 
 @functools.cache
@@ -41,65 +45,63 @@ def _is_valid(schema: str):
     import jsonschema_rs
 
     registry = jsonschema_rs.Registry([(s["$id"], s) for s in schemas.all_schemas().values()])
-    return jsonschema_rs.validator_for(schemas.load(schema), registry=registry).is_valid
+    return jsonschema_rs.validator_for(schemas.root(schema), registry=registry).is_valid
 
 
-def schema_findings(number: int | None, obj, dialect: Dialect = OPENAI) -> list[Finding]:
-    """The line schema's findings for one line of `dialect` (empty when it is valid).
+def schema_findings(
+    number: int | None, obj, dialect: Dialect = OPENAI, schema: str | None = None
+) -> list[Finding]:
+    """The line schema's findings for one line of `dialect` (empty when it is valid); `schema` when given
+    is the one the line is read under (a Bedrock line's, by its model family).
 
-    A line the schema rejects always gets at least one finding: a generic `schema` one when the
-    explanation finds nothing, a `too-deep` one when it is nested too deeply to explain.
+    A line nested deeper than MAX_DEPTH is one `too-deep` finding, valid or not: no job reads it. A line
+    the schema rejects always gets at least one finding: a generic `schema` one when the explanation finds
+    nothing.
     """
+    schema = schema or dialect.schema
+    if nesting(obj, MAX_DEPTH) > MAX_DEPTH:
+        return [too_deep_finding(number)]
     try:
-        if _is_valid(dialect.schema)(obj):
+        if _is_valid(schema)(obj):
             return []
     except (ValueError, OverflowError, RecursionError):
         pass  # a value jsonschema-rs cannot take in: python-jsonschema decides and explains
-    depth = nesting(obj, MAX_DEPTH)
-    if depth > MAX_DEPTH:
-        return [_too_deep(number)]
     try:
-        findings = explain(schemas.validator(dialect.schema).iter_errors(obj), number)
+        findings = explain(schemas.validator(schema).iter_errors(obj), number)
     except RecursionError:
-        return [_too_deep(number)]
+        return [too_deep_finding(number)]
     if not findings:
         message = "the line does not match the request schema (no single field explains why)"
         findings = [Finding("schema", message, number)]
     return findings
 
 
-def _too_deep(number: int | None) -> Finding:
+def repeated_key_finding(number: int | None, where: tuple) -> Finding:
     message = (
-        f"a value is nested more than {MAX_DEPTH} levels deep and does not match the schema; "
-        "no provider expects such nesting: flatten it"
+        f"{label(where)} appears more than once in its object: readers differ on which one counts (batchkit "
+        "and most keep the last, some the first), so the request that runs may not be the one checked; "
+        "keep one"
     )
-    return Finding("too-deep", message, number)
+    return Finding("duplicate-key", message, number, pointer(where))
 
 
-def nesting(value, limit: int) -> int:
-    """How deeply arrays and objects nest in `value`, counted up to `limit` + 1 (no recursion)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if type(item) is dict:
-            item = item.values()
-        elif type(item) is not list:
-            continue
-        if depth > limit:
-            return depth
-        deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in item)
-    return deepest
+# Members whose value is a JSON Schema the user wrote (a tool's parameters, a response schema): its
+# numbers are the schema's own (`maximum: 1e20` is a fine keyword), not request fields with 64-bit bounds.
+USER_SCHEMA_MEMBERS = frozenset(
+    "parameters schema input_schema responseSchema response_schema responseJsonSchema response_json_schema "
+    "parametersJsonSchema parameters_json_schema".split()
+)
 
 
 def wide_integer(value) -> tuple | None:
     """Where the first integer wider than 64 bits is in `value` (a Python object that never went
-    through JSON, which cannot carry one), as a tuple of keys; else None."""
+    through JSON, which cannot carry one), as a tuple of keys; else None. User schemas are passed over
+    (USER_SCHEMA_MEMBERS)."""
     stack = [(value, ())]
     while stack:
         item, where = stack.pop()
         if type(item) is dict:
-            stack.extend((v, (*where, k)) for k, v in reversed(item.items()))
+            stack.extend((v, (*where, k)) for k, v in reversed(item.items()) if k not in USER_SCHEMA_MEMBERS)
         elif type(item) is list:
             stack.extend((v, (*where, i)) for i, v in reversed(list(enumerate(item))))
         elif type(item) is int and not INT64[0] <= item <= INT64[1]:
@@ -114,8 +116,9 @@ class Validator:
     call `finish()` for the file-level checks. `provider` is a provider (name or row) or `Options`; the
     keywords override its limits. `dialect` is the lines' format (default: OpenAI's). `ids="hashed"` keeps
     only a hash per id; its repeats are then resolved by `finish(rescan=...)` from a second read of the
-    file. `first_model` and `first_endpoint` are (value, line) of the file's first request, for a validator
-    of a later byte range. A line longer than `max_line_bytes` (default: the provider's file limit, at most
+    file, or by whoever joins the hashes of several parts (`ids` is then the part's own HashedIds).
+    `first_model` and `first_endpoint` are (value, line) of the file's first request, for a validator of
+    a later byte range or partition. A line longer than `max_line_bytes` (default: the provider's file limit, at most
     MAX_LINE_BYTES) is one finding, skipped without being held.
     """
 
@@ -129,7 +132,7 @@ class Validator:
         max_findings: int | None = None,
         max_line_bytes: int | None = None,
         file: str = "<stdin>",
-        ids: str = "exact",
+        ids: str | ExactIds | HashedIds = "exact",
         strict: bool = False,
         first_model: tuple[str, int] | None = None,
         first_endpoint: tuple[str, int] | None = None,
@@ -149,14 +152,25 @@ class Validator:
         self.report = Report(
             file, self.provider.name, max_findings=max_findings, strict=strict or options.strict
         )
-        ids_kept = HashedIds(self.dialect) if ids == "hashed" else ExactIds(self.dialect)
-        self.rules = LineRules(rules_provider, ids_kept, first_model, first_endpoint, self.dialect)
+        self.rules = LineRules(
+            rules_provider,
+            _ids_kept(ids, self.dialect),
+            first_model,
+            first_endpoint,
+            self.dialect,
+            options.model,
+        )
         self.max_line = max_line_bytes or options.max_line
         self._has_content = False
         self._reader: LineReader | None = None
         self._stream = None  # the stream lines are read from, to read past an overlong line's rest
         self._skipped = 0  # bytes of overlong lines read past without being held
         self._stopped = False  # an endless line ended the reading
+        self._verdicts: dict[tuple[str, str, bytes], bool] = {}  # see _clean_value
+        self._check_value = None
+        # Raw lines are checked for a key repeated in an object; a writer of lines encoded from dicts,
+        # which cannot repeat one, turns it off (the check is a second parse of each line).
+        self.checks_repeats = True
         if wrong is not None:
             self.report.add(wrong)
 
@@ -165,16 +179,30 @@ class Validator:
         """Whether any line read so far was not blank."""
         return self._has_content
 
-    def check(self, number: int, obj: dict) -> None:
-        """The reference path for one parsed line."""
+    def check(self, number: int, obj: dict, raw: bytes | None = None) -> None:
+        """The reference path for one parsed line; `raw`, the line it was read from, is checked for
+        repeated keys (which the parsed object no longer shows)."""
         add = self.report.add
         summary = self.report.summary
         summary.requests += 1
         self._has_content = True
-        for finding in schema_findings(number, obj, self.dialect):
+        if raw is not None and self.checks_repeats:
+            for where in repeated_keys(raw):
+                add(repeated_key_finding(number, where))
+        said = set()
+        schema, body = self.dialect.line_schema(obj, self.rules.job_model)
+        if body is not None:
+            summary.bodies[body] += 1
+        for finding in schema_findings(number, obj, self.dialect, schema):
             add(finding)
+            said.add((finding.code, finding.path))
+
+        def add_new(finding: Finding) -> None:  # a rule (a provider's body schema) may say it again
+            if (finding.code, finding.path) not in said:
+                add(finding)
+
         request = self.dialect.read(obj, number)
-        self.rules.check(number, obj, request, add)
+        self.rules.check(number, obj, request, add_new)
         if request.endpoint is not None:
             summary.endpoints[request.endpoint] += 1
         if request.model is not None:
@@ -198,7 +226,7 @@ class Validator:
             size = stream.tell() if is_seekable else counted[0] + self._skipped
         self.report.summary.bytes = size
 
-    def feed_lines(self, numbered, at_file_start: bool = True) -> None:
+    def feed_lines(self, numbered, at_file_start: bool = True) -> None:  # noqa: PLR0912 (one loop, no calls)
         """(line number, raw line) pairs, numbers ascending; may be called again with later lines.
 
         This is the hot loop of validation: keep per-line work out of it. It counts lines, not bytes:
@@ -207,16 +235,19 @@ class Validator:
         if self._reader is None:
             self._reader = LineReader(self.report.add, at_file_start, self.provider.name)
         reader, summary = self._reader, self.report.summary
-        decode, keys, urls, pairs_needing_rules = decoder_for(self.dialect)
+        decode, keys, urls, pairs_needing_rules, valued = decoder_for(self.dialect)
+        clean = self._clean_value
+        keys = self._keys(keys, urls, pairs_needing_rules, valued)
         fast_limit = min(self.max_line, READ_CHUNK - 1)  # a longer line may be only the start of one
-        remember, allowed = self._inline_ids()
+        remember, hash_of, allowed = self._inline_ids()
         check_keys, add = self.rules.check_id_url_model, self.report.add
         pairs: dict[tuple, int] = {}  # (url, model) → requests: cheaper per line than two Counters
         pairs_get = pairs.get
         number = summary.lines
         # Until the first content line has been read on the reference path, lines take it: that line may
         # carry a byte-order mark or open a JSON array, which the reader must see.
-        fast_ok = reader.seen_content and not reader.array_file
+        fast_ok = reader.seen_content and not reader.spread
+        repeats = repeated_keys if self.checks_repeats else None
         for number, raw in numbered:  # noqa: B007 (number is read after the loop)
             if fast_ok and len(raw) <= fast_limit:
                 try:
@@ -224,7 +255,9 @@ class Validator:
                 except DECODE_ERRORS:
                     pass
                 else:
-                    if keys is None:  # OpenAI's lines are read right here: a call per line costs 4%
+                    if repeats is not None and repeats(raw):
+                        pass  # msgspec keeps the last of a repeated key: the reference path says so
+                    elif keys is None:  # OpenAI's lines are read right here: a call per line costs 4%
                         body = line.body
                         for first, second in pairs_needing_rules:
                             if (
@@ -233,33 +266,62 @@ class Validator:
                             ):
                                 break
                         else:
-                            custom_id, url, model = line.custom_id, urls[type(line)], body.model
-                            if remember is not None and (allowed is None or url in allowed):
-                                remember(hash(custom_id))
+                            for schema, field in valued[type(line)]:
+                                value = getattr(body, field)
+                                if value is not UNSET and not clean(schema, field, bytes(value)):
+                                    break
                             else:
-                                check_keys(number, custom_id, url, model, add)
-                            key = (url, model)
-                            pairs[key] = pairs_get(key, 0) + 1
-                            continue
+                                custom_id, url, model = line.custom_id, urls[type(line)], body.model
+                                if remember is not None and (allowed is None or url in allowed):
+                                    remember(hash_of(custom_id))
+                                else:
+                                    check_keys(number, custom_id, url, model, add)
+                                key = (url, model)
+                                pairs[key] = pairs_get(key, 0) + 1
+                                continue
                     elif (found := keys(line)) is not None:
                         self._fast(number, found, pairs)
                         continue
             self._reference(number, raw)
             if self._stopped:
                 break
-            fast_ok = reader.seen_content and not reader.array_file
+            fast_ok = reader.seen_content and not reader.spread
         self._count(pairs)
         summary.lines = number
         self._has_content = self._has_content or reader.seen_content
 
+    def _clean_value(self, schema: str, field: str, raw: bytes) -> bool:
+        """Whether a body field left raw on the fast path is clean (see fastpath.value_checker), decided
+        once per distinct value: a batch usually repeats one response schema or tool list on every line."""
+        key = (schema, field, raw)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            if len(self._verdicts) >= VERDICTS_KEPT:
+                self._verdicts.clear()  # memory stays bounded when every line's value differs
+            if self._check_value is None:
+                self._check_value = value_checker(self.provider)
+            verdict = self._verdicts[key] = self._check_value(schema, field, raw)
+        return verdict
+
+    def _keys(self, keys, urls: dict, pairs: tuple, valued: dict):
+        """The fast path's keys function for this provider's lines (None: OpenAI lines read in the hot loop).
+        A provider's own body schema is read on the reference path; its body minimums need a look at each
+        OpenAI body."""
+        provider = self.rules.provider
+        if any(d == self.dialect.name for d, _, _ in provider.body_schemas):
+            return _reference_only
+        if provider.body_minimums and self.dialect is OPENAI:
+            return with_minimums(urls, pairs, provider.body_minimums, valued, self._clean_value)
+        return keys
+
     def _inline_ids(self):
-        """(append a hash, endpoints allowed) when the common rules are checked in the hot loop itself (ids
-        hashed, no id rule, several models and endpoints allowed), else (None, None)."""
+        """(append a hash, the hash, endpoints allowed) when the common rules are checked in the hot loop
+        itself (ids hashed, no id rule, several models and endpoints allowed), else (None, None, None)."""
         rules = self.rules
         inline = isinstance(rules.ids, HashedIds) and rules.id_match is None
         if not inline or self.provider.one_model or self.provider.one_endpoint:
-            return None, None
-        return rules.ids.hashes.append, rules.allowed
+            return None, None, None
+        return rules.ids.hashes.append, rules.ids.hash_of, rules.allowed
 
     def _fast(self, number: int, found: tuple, pairs: dict) -> None:
         """A line of another format that the fast path read: (id, endpoint, model) checked and counted."""
@@ -288,7 +350,7 @@ class Validator:
             raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
         obj = self._reader.parse(number, raw)
         if obj is not None:
-            self.check(number, obj)
+            self.check(number, obj, raw)
 
     def _whole(self, raw: bytes) -> bytes | Overlong:
         """The whole line `raw` begins (the rest read from the stream), or an Overlong past the limit."""
@@ -299,14 +361,15 @@ class Validator:
     def finish(self, rescan: BinaryIO | None = None, has_content: bool | None = None) -> Report:
         """Adds the file-level findings and returns the report (findings in line order).
 
-        With hashed ids, `rescan` is a fresh stream of the same file for the exact pass over repeats.
+        With hashed ids, `rescan` is a fresh stream of the same file for the exact pass over repeats
+        (without one, the repeats are left to the caller that joins the hashes).
         `has_content` tells whether the file had any non-blank line, when the lines were read elsewhere.
         """
         if has_content is not None:
             self._has_content = has_content
         report, summary, p = self.report, self.report.summary, self.provider
         ids = self.rules.ids
-        if isinstance(ids, HashedIds):
+        if isinstance(ids, HashedIds) and rescan is not None:
             for finding in ids.duplicates(_ids(rescan, self.max_line, self.dialect)):
                 report.add(finding)
         if not self._has_content:
@@ -328,6 +391,12 @@ class Validator:
         return report
 
 
+def _ids_kept(ids: str | ExactIds | HashedIds, dialect: Dialect) -> ExactIds | HashedIds:
+    if not isinstance(ids, str):
+        return ids
+    return HashedIds(dialect) if ids == "hashed" else ExactIds(dialect)
+
+
 NO_PROVIDER = get_provider("generic")  # the row of per-line checks only
 
 
@@ -343,6 +412,10 @@ def wrong_dialect(dialect: Dialect, provider: Provider, file: str | None = None)
         f"lines (`batchkit convert {name} -o OUT --provider {provider.name}`)"
     )
     return Finding("wrong-dialect", message, None)
+
+
+def _reference_only(line) -> None:
+    return None
 
 
 def _counting(stream):
@@ -372,7 +445,7 @@ def validate_request(obj, provider: str | Provider | Options | None = None) -> l
     if type(obj) is not dict:
         return [Finding("not-an-object", "a request must be a JSON object", None)]
     if nesting(obj, MAX_DEPTH) > MAX_DEPTH:
-        return [_too_deep(None)]
+        return [too_deep_finding(None)]
     where = wide_integer(obj)
     if where is not None:
         message = f"{label(where)} is an integer wider than 64 bits; no JSON reader takes it"

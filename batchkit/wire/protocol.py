@@ -11,6 +11,7 @@ import urllib.parse
 
 from ..findings import Finding
 from ..providers import PROVIDERS
+from ..words import Meta, Option, Text
 
 # The rules the local server validates input files by, and the endpoints it can execute (both backends):
 # several models per file are fine (kluster.ai allows it), the batch's own endpoint is checked separately.
@@ -18,7 +19,9 @@ LOCAL = PROVIDERS["local"]
 EXECUTABLE_ENDPOINTS = LOCAL.endpoints
 
 MAX_BATCH_ERRORS = 1000  # errors.data entries kept for a batch that fails validation
-READING_CODES = frozenset({"invalid-json", "invalid-encoding", "not-an-object", "json-array-file"})
+READING_CODES = frozenset(
+    {"invalid-json", "invalid-encoding", "not-an-object", "json-array-file", "json-objects-spread"}
+)
 LINE_FIELDS = ("custom_id", "method", "url", "body")
 # body fields whose absence or wrong shape fails the whole batch at validation, per OpenAI
 BODY_FIELDS = frozenset({"model", "messages", "input", "prompt"})
@@ -83,13 +86,17 @@ def api_path(url: str) -> str:
     return url[3:] if url.startswith("/v1/") else url
 
 
-def missing_v1_hint(base_url: str, route: str = "") -> str | None:
+def missing_v1_hint(base_url: str, route: str = "") -> Text | None:
     """For a 404 from `base_url`: "did you mean base_url=…/v1?" when the address has no /v1 at its end
     (the usual cause: OpenAI-compatible servers serve the API under /v1), else None."""
     if urllib.parse.urlsplit(base_url).path.rstrip("/").endswith("/v1"):
         return None
     asked = f" for {route}" if route else ""
-    return f"the server answered 404{asked}; did you mean base_url={base_url.rstrip('/')}/v1?"
+    return Text(
+        f"the server answered 404{asked}; did you mean ",
+        Option("base_url", Meta(f"{base_url.rstrip('/')}/v1")),
+        "?",
+    )
 
 
 def result_line(custom_id: str, status_code: int, body, request_id: str) -> dict:
@@ -169,11 +176,12 @@ def _place(code: str, parts: list[str]) -> tuple[str, str | None, str | None] | 
         return "duplicate_custom_id", "custom_id", None
     if code == "streaming-unsupported":
         return "streaming_unsupported", "body.stream", None
+    if len(parts) == 1 and parts[0] in LINE_FIELDS and code == "missing-field":
+        # a line without its url is a missing parameter, like one without custom_id, method or body
+        return "missing_required_parameter", parts[0], missing_message(parts[0])
     if code in ("unsupported-endpoint", "mixed-endpoint") or parts[:1] == ["url"]:
         return "invalid_url", "url", WRONG_URL_MESSAGE
     if len(parts) == 1 and parts[0] in LINE_FIELDS:
-        if code == "missing-field":
-            return "missing_required_parameter", parts[0], missing_message(parts[0])
         return "invalid_request", parts[0], None
     if not parts:  # the line as a whole (not an object of the right shape)
         return "invalid_request", None, None

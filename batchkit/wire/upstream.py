@@ -17,7 +17,7 @@ from typing import NamedTuple
 import httpx
 import orjson
 
-from ..keys import redact
+from ..keys import redact, redact_json
 from .protocol import error_body, new_id
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -55,15 +55,16 @@ def retry_after_seconds(headers: httpx.Headers) -> float | None:
 
 
 def _json_body(response: httpx.Response, secrets: tuple[str, ...]) -> tuple[int, dict]:
-    """The answer's status and JSON object, redacted before anything is parsed or cut."""
-    text = redact(response.text, secrets)
+    """The answer's status and JSON object, redacted before anything is cut: a JSON body after it is
+    decoded (an escaped key is plain by then), any other text as it is."""
+    text = response.text
     try:
         body = orjson.loads(text)
     except orjson.JSONDecodeError:
         body = None
     if isinstance(body, dict):
-        return response.status_code, body
-    text = text[:500]
+        return response.status_code, redact_json(body, secrets)
+    text = redact(text, secrets)[:500]
     if response.is_success:
         return 502, error_body(
             f"the upstream answered HTTP {response.status_code} with a body that is not a "

@@ -8,11 +8,17 @@ from ...errors import UsageError
 from ..client import Client
 from ..target import Target
 from .anthropic_batches import AnthropicBatches
+from .bedrock_jobs import BedrockJobs
 from .gemini_batches import GeminiBatches
 from .mistral_batches import MistralBatches
 from .openai_files import OpenAIFiles
+from .storage import Bucket, split_url
+from .vertex_jobs import VertexJobs
 
-APIS = {cls.api: cls for cls in (OpenAIFiles, AnthropicBatches, GeminiBatches, MistralBatches)}
+APIS = {
+    cls.api: cls
+    for cls in (OpenAIFiles, AnthropicBatches, GeminiBatches, MistralBatches, VertexJobs, BedrockJobs)
+}
 
 
 def open_client(target: Target) -> Client:
@@ -33,9 +39,13 @@ def api_class(name: str):
 __all__ = [
     "APIS",
     "AnthropicBatches",
+    "BedrockJobs",
+    "Bucket",
     "GeminiBatches",
     "MistralBatches",
     "OpenAIFiles",
+    "VertexJobs",
     "api_class",
     "open_client",
+    "split_url",
 ]

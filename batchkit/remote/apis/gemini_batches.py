@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ...errors import UsageError
+from ...words import Meta, Option, Text
 from ..client import (
     ANSWERED,
     OTHER,
@@ -126,17 +127,19 @@ class GeminiBatches(Client):
     api = "gemini"
     sdk_paths = ("/v1beta", "/v1")  # the SDK adds its api_version, v1beta unless told
 
+    extra = "gemini"  # the extra that installs the SDK
+    _parse = staticmethod(parse_batch)
+
     def __init__(self, target, *, max_retries: int = 2, timeout: float = 600.0):
-        genai = sdk("google.genai", "gemini")
+        genai = sdk("google.genai", self.extra)
         super().__init__(target, max_retries=max_retries, timeout=timeout)
+        self._sdk = self._client(genai, max_retries + 1)
+        self._once = self._client(genai, 1)  # creates are never repeated by the SDK
 
-        def client(attempts: int):
-            options = {"base_url": target.base_url + "/", "api_version": API_VERSION,
-                       "timeout": int(timeout * 1000), "retry_options": {"attempts": attempts}}  # fmt: skip
-            return genai.Client(api_key=self._key, http_options=options)
-
-        self._sdk = client(max_retries + 1)
-        self._once = client(1)  # creates are never repeated by the SDK
+    def _client(self, genai, attempts: int):
+        options = {"base_url": self.target.base_url + "/", "api_version": API_VERSION,
+                   "timeout": int(self.timeout * 1000), "retry_options": {"attempts": attempts}}  # fmt: skip
+        return genai.Client(api_key=self._key, http_options=options)
 
     @contextlib.contextmanager
     def _calling(self, action: str):
@@ -176,28 +179,31 @@ class GeminiBatches(Client):
     def create_batch(self, order: Order) -> Batch:
         if not order.model:
             raise UsageError(
-                f"{self.target.who} takes the model on the batch, not on each line: pass model=NAME"
+                Text(
+                    f"{self.target.who} takes the model on the batch, not on each line: pass ",
+                    Option("model", Meta("NAME")),
+                )
             )
         self.refuse_metadata(order.metadata, (SHA_KEY, FILE_KEY))
         with self._calling("creating the batch"):
             job = self._once.batches.create(
                 model=order.model, src=order.file_id, config={"display_name": display_name(order.metadata)}
             )
-        return parse_batch(job)
+        return self._parse(job)
 
     def batch(self, batch_id: str) -> Batch:
         with self._calling(f"looking up batch {batch_id}"):
-            return parse_batch(self._sdk.batches.get(name=batch_id))
+            return self._parse(self._sdk.batches.get(name=batch_id))
 
     def cancel(self, batch_id: str) -> Batch:
         with self._calling(f"cancelling batch {batch_id}"):
             self._sdk.batches.cancel(name=batch_id)
-            return parse_batch(self._sdk.batches.get(name=batch_id))
+            return self._parse(self._sdk.batches.get(name=batch_id))
 
     def batches(self, page_size: int = 100) -> Iterator[Batch]:
         with self._calling("listing batches"):
             for job in self._sdk.batches.list(config={"page_size": page_size}):
-                yield parse_batch(job)
+                yield self._parse(job)
 
     def results(self, batch: Batch) -> list[ResultFile]:
         """The destination file (the counts are not known, so its lines are not checked against them)."""

@@ -1,0 +1,180 @@
+"""Every writer (build, convert, split, retry, fix, merge) leaves nothing behind when its write cannot finish:
+a full disk or a file size limit (`ulimit -f`, EFBIG) is one line naming the file and the cause with exit
+2; SIGTERM stops it as Ctrl-C does; a part file a killed run left is removed by the next run of the same
+output (and nobody else's). New files get the user's umask, never the mode a symlink's target has."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import time
+
+import pytest
+from polling import poll
+from submitsupport import cli_command, cli_env
+
+ROWS = 3_000
+
+
+def write_inputs(folder, rows=ROWS):
+    """A questions table, a batch file of as many requests and results for it (every third one failed)."""
+    folder.mkdir(exist_ok=True)
+    table = ["id,question"] + [
+        f"r{i}," + f"What is the meaning of question number {i}? " * 3 for i in range(rows)
+    ]
+    (folder / "q.csv").write_text("\n".join(table) + "\n")
+    with open(folder / "b.jsonl", "w") as batch, open(folder / "b.output.jsonl", "w") as results:
+        for i in range(rows):
+            body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"What is {i}? " * 10}]}
+            batch.write(json.dumps({"custom_id": f"r{i}", "method": "POST", "url": "/v1/chat/completions",
+                                    "body": body}) + "\n")  # fmt: skip
+            ok = i % 3 != 0
+            answer = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "yes " * 30}}]}
+            response = {
+                "status_code": 200 if ok else 400,
+                "body": answer if ok else {"error": {"message": "no"}},
+            }
+            results.write(json.dumps({"id": f"x{i}", "custom_id": f"r{i}", "response": response}) + "\n")
+    return folder
+
+
+WRITERS = {
+    "build": ["build", "q.csv", "-o", "out.jsonl", "--model", "gpt-4o-mini", "--user", "{question}"],
+    "convert": ["convert", "b.jsonl", "--to", "gemini", "-o", "out.jsonl"],
+    "split": ["split", "b.jsonl", "-o", "out.jsonl", "--max-requests", "1000"],
+    "retry": ["retry", "b.jsonl", "-r", "b.output.jsonl", "-o", "out.jsonl"],
+    "fix": ["fix", "b.jsonl", "-o", "out.jsonl"],
+    "merge csv": ["merge", "b.jsonl", "-r", "b.output.jsonl", "-o", "out.csv"],
+    "merge xlsx": ["merge", "b.jsonl", "-r", "b.output.jsonl", "-o", "out.xlsx"],
+    "merge jsonl": ["merge", "b.jsonl", "-r", "b.output.jsonl", "-o", "out.jsonl"],
+}
+
+
+def leftovers(folder) -> list[str]:
+    """What is in `folder` besides the inputs."""
+    return sorted(p.name for p in folder.iterdir() if p.name not in ("q.csv", "b.jsonl", "b.output.jsonl"))
+
+
+def limited(max_bytes: int):
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+
+    return limit
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("writer", list(WRITERS))
+def test_a_size_limit_is_one_line_exit_2_and_leaves_nothing(tmp_path, writer):
+    folder = write_inputs(tmp_path / "w")
+    done = subprocess.run(cli_command(*WRITERS[writer], "-q"), cwd=folder, env=cli_env(), capture_output=True,
+                          text=True, timeout=120, preexec_fn=limited(100_000))  # fmt: skip
+    output = WRITERS[writer][WRITERS[writer].index("-o") + 1]
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [f"batchkit: error: .: cannot write {output} there: File too large"]
+    assert leftovers(folder) == []
+
+
+def start(args, folder, stdin=subprocess.DEVNULL):
+    return subprocess.Popen(cli_command(*args), cwd=folder, env=cli_env(), stdin=stdin,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def parts(folder) -> list:
+    return sorted(p for p in folder.iterdir() if p.name.endswith(".part"))
+
+
+def stopped_while_writing(args, folder, how=signal.SIGTERM):
+    """Run a writer that reads its requests from standard input; send `how` once it writes the first half
+    to its part file (it then waits for the second); (the process, its stderr)."""
+    lines = (folder / "b.jsonl").read_bytes().splitlines(keepends=True)
+    process = start(args, folder, stdin=subprocess.PIPE)
+    process.stdin.write(b"".join(lines[: len(lines) // 2]).decode())
+    process.stdin.flush()
+    poll(lambda: parts(folder), timeout=60, what="a part file (made when the first line is written)")
+    process.send_signal(how)
+    _, err = process.communicate(timeout=60)
+    return process, err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("writer", ["split", "fix"])  # convert reads every id before it writes (renaming)
+def test_sigterm_while_writing_removes_the_part(tmp_path, writer):
+    folder = write_inputs(tmp_path / "w")
+    args = [a if a != "b.jsonl" else "-" for a in WRITERS[writer]]
+    process, err = stopped_while_writing(args, folder)
+    assert process.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "batchkit: interrupted; nothing half-written is left behind"
+    assert "Traceback" not in err and leftovers(folder) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("writer", ["build", "merge csv", "convert"])
+def test_sigterm_during_a_long_build_merge_or_convert_removes_the_part(tmp_path, writer):
+    folder = write_inputs(tmp_path / "w", rows=60_000)
+    process = start(WRITERS[writer], folder)
+    poll(lambda: parts(folder) or process.poll() is not None, timeout=120, interval=0.005, what="a part file")
+    assert process.poll() is None, "finished before it could be stopped: give it more rows"
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in err, err
+    assert leftovers(folder) == []
+
+
+@pytest.mark.slow
+def test_the_next_run_removes_the_part_a_killed_run_left_and_only_that(tmp_path):
+    folder = write_inputs(tmp_path / "w")
+    args = [a if a != "b.jsonl" else "-" for a in WRITERS["fix"]]
+    process, _ = stopped_while_writing(args, folder, how=signal.SIGKILL)
+    (left,) = parts(folder)
+    assert left.name.startswith(".out.jsonl.")
+    foreign = [
+        folder / ".other.jsonl.1.abcdefgh.part",  # another output's
+        folder / f".out.jsonl.{os.getpid()}.abcdefgh.part",  # a writer that is still running
+        folder / ".out.jsonl.abcdefgh.part",  # no writer named: nothing to tell
+    ]
+    for path in foreign:
+        path.write_text("not ours to remove")
+    done = subprocess.run(cli_command(*WRITERS["fix"], "-q"), cwd=folder, env=cli_env(),
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert not left.exists() and all(path.exists() for path in foreign)
+    assert leftovers(folder) == sorted([*(p.name for p in foreign), "out.jsonl"])
+
+
+@pytest.mark.parametrize("writer", ["merge csv", "build", "fix"])
+def test_a_symlink_to_dev_null_is_replaced_by_a_file_of_the_users_umask(tmp_path, writer):
+    folder = write_inputs(tmp_path / "w", rows=10)
+    output = WRITERS[writer][WRITERS[writer].index("-o") + 1]
+    (folder / output).symlink_to("/dev/null")
+    previous = os.umask(0o027)
+    try:
+        done = subprocess.run(cli_command(*WRITERS[writer], "--force", "-q") if writer == "build" else
+                              cli_command(*WRITERS[writer], "-q"), cwd=folder, env=cli_env(),
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+    finally:
+        os.umask(previous)
+    assert done.returncode == 0, done.stderr
+    written = folder / output
+    assert not written.is_symlink() and written.stat().st_mode & 0o777 == 0o640
+    assert time.time() - written.stat().st_mtime < 600  # a file written now, not /dev/null
+
+
+@pytest.mark.slow
+def test_run_stopped_by_a_size_limit_is_one_line_and_resumes(tmp_path):
+    from serverutil import running_server
+
+    folder = write_inputs(tmp_path / "w")
+    with running_server("--model", "gpt-4o-mini") as server:
+        args = cli_command("run", "b.jsonl", "--base-url", server.base_url, "-o", "r.jsonl", "-q")
+        limited_run = subprocess.run(args, cwd=folder, env=cli_env(), capture_output=True, text=True, timeout=300,
+                                     preexec_fn=limited(100_000))  # fmt: skip
+        resumed = subprocess.run(args, cwd=folder, env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert limited_run.returncode == 2
+    assert limited_run.stderr.splitlines() == [
+        "batchkit: error: .: cannot write r.jsonl.part there: File too large"
+    ]
+    assert resumed.returncode == 0, resumed.stderr  # the part kept what was answered; the rest is sent now
+    assert len((folder / "r.jsonl").read_text().splitlines()) == ROWS

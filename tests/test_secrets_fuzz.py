@@ -1,0 +1,68 @@
+"""A key an upstream sends back, in any encoding or mix of encodings, anywhere in a text or in any string of a
+JSON body, never survives `redact`/`redact_json` (what `run` writes and `serve` stores and relays)."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from leaks import leaked
+
+from batchkit.keys import redact, redact_json
+
+KEY_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
+keys = st.text(KEY_CHARS, min_size=12, max_size=64).map(lambda k: "sk-" + k)
+CHAR_ENCODINGS = [
+    lambda c: c,
+    lambda c: f"\\u{ord(c):04x}",
+    lambda c: f"\\u{ord(c):04X}",
+    lambda c: f"%{ord(c):02X}",
+    lambda c: f"%{ord(c):02x}",
+    lambda c: f"&#{ord(c)};",
+    lambda c: f"&#x{ord(c):x};",
+]
+
+
+@st.composite
+def encoded(draw, key: str) -> str:
+    """`key` written one of the ways an upstream may write it."""
+    how = draw(st.sampled_from(["mixed", "base64", "urlsafe-base64"]))
+    if how == "mixed":  # each character plain or escaped, independently
+        return "".join(draw(st.sampled_from(CHAR_ENCODINGS))(c) for c in key)
+    user = draw(st.text(KEY_CHARS, max_size=12))
+    raw = f"{user}:{key}".encode()
+    return (base64.b64encode if how == "base64" else base64.urlsafe_b64encode)(raw).decode()
+
+
+@st.composite
+def key_and_text(draw):
+    key = draw(keys)
+    around = st.text(st.characters(codec="utf-8", exclude_characters=KEY_CHARS), max_size=30)
+    parts = [draw(around) + draw(encoded(key)) + draw(around) for _ in range(draw(st.integers(1, 3)))]
+    return key, " ".join(parts)
+
+
+@pytest.mark.slow
+@settings(max_examples=400, deadline=None)
+@given(key_and_text())
+def test_no_encoding_of_the_key_survives_redact(case):
+    key, text = case
+    assert leaked(redact(text, (key,)), key) is None
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None)
+@given(key_and_text(), st.integers(0, 3), st.booleans())
+def test_no_encoding_of_the_key_survives_in_a_relayed_json_body(case, depth, ascii_only):
+    key, text = case
+    value = {"error": {"message": text, "details": [text]}, text: 1}  # object keys too
+    for _ in range(depth):  # bodies that carry JSON inside a string, escaped once more each time
+        value = {"error": {"message": json.dumps(value, ensure_ascii=ascii_only)}}
+    raw = json.dumps(value, ensure_ascii=ascii_only)
+    relayed = orjson.dumps(redact_json(orjson.loads(raw), (key,))).decode()
+    assert leaked(relayed, key) is None
+    assert leaked(redact(raw, (key,)), key) is None  # the raw text too, when it is not read as JSON

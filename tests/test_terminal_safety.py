@@ -1,0 +1,129 @@
+"""Nothing from outside reaches a terminal raw: every command that prints what a server, a result file or a
+batch file says is run with terminal control sequences (window title, clipboard write, link, screen clear,
+8-bit CSI, right-to-left override) in custom_ids, error codes, model ids and a server's batch errors, and
+what it prints on stdout and stderr holds no ESC, no other C0 or C1 control and no bidirectional override
+(line ends and tabs aside)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from serverutil import HOSTILE, hostile_upstream
+from submitsupport import invoke, kluster_style, write_requests
+
+RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+KEY = "sk-terminal-test-key"
+
+
+def assert_safe(result, *expected_status, fmt="text"):
+    shown = result.stdout + result.stderr
+    if fmt == "json":
+        json.loads(result.stdout)  # still JSON: what it escapes it escapes as JSON does
+    assert not RAW.search(shown), RAW.search(shown)
+    assert "Traceback" not in shown
+    if expected_status:
+        assert result.returncode in expected_status, shown
+
+
+def line(custom_id, model="gpt-4o-mini"):
+    return {
+        "custom_id": custom_id,
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": model, "messages": [{"role": "user", "content": "hi"}]},
+    }
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+@pytest.fixture
+def hostile_batch(tmp_path):
+    """A batch file whose ids and model names carry the sequences (one id twice)."""
+    rows = [line(f"a{HOSTILE}", f"m{HOSTILE}"), line(f"a{HOSTILE}", f"m{HOSTILE}"), line("b")]
+    return write_jsonl(tmp_path / "hostile.jsonl", rows)
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "github"])
+def test_validate(hostile_batch, fmt):
+    assert_safe(invoke("validate", hostile_batch, "--format", fmt), 1, fmt=fmt)
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_estimate(hostile_batch, fmt):
+    assert_safe(invoke("estimate", hostile_batch, "--format", fmt), 0, 1, fmt=fmt)
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_convert(hostile_batch, tmp_path, fmt):
+    result = invoke(
+        "convert", hostile_batch, "--to", "anthropic", "-o", tmp_path / "c.jsonl", "--format", fmt
+    )
+    assert_safe(result, 1, 2)
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_merge_orphans_and_digest(tmp_path, fmt):
+    batch = write_jsonl(tmp_path / "b.jsonl", [line("a"), line("b")])
+    failed = {"code": f"c{HOSTILE}", "message": f"refused {HOSTILE}"}
+    results = write_jsonl(
+        tmp_path / "b.output.jsonl",
+        [
+            {"id": "1", "custom_id": "a", "response": None, "error": failed},
+            {"id": "2", "custom_id": f"orphan{HOSTILE}", "response": None, "error": failed},
+            {"id": "3", "custom_id": "b", "response": {"status_code": 400, "body": {"error": failed}}},
+        ],
+    )
+    result = invoke("merge", batch, "-r", results, "-o", tmp_path / "m.csv", "--format", fmt)
+    assert_safe(result, 0, 1, fmt=fmt)
+    assert "orphan" in result.stdout + result.stderr  # the orphan is named, escaped
+
+
+def test_run_failure_summary_and_models_from_a_hostile_upstream(tmp_path):
+    batch = write_jsonl(tmp_path / "b.jsonl", [line("a"), line("b")])
+    with hostile_upstream() as upstream:
+        ran = invoke(
+            "run", batch, "--base-url", upstream, "-o", tmp_path / "out.jsonl", "--max-attempts", "1"
+        )
+        listed = [invoke("models", "--base-url", upstream, "--format", fmt) for fmt in ("text", "json")]
+    assert_safe(ran, 1)
+    assert "2 failed: 2 × c" in ran.stderr
+    for result, fmt in zip(listed, ("text", "json"), strict=True):
+        assert_safe(result, 0, fmt=fmt)
+
+
+def test_submit_wait_status_list_and_models_from_a_hostile_provider(tmp_path):
+    batch = write_requests(tmp_path / "b.jsonl", 2)
+    errors = [{"code": f"c{HOSTILE}", "message": f"refused {HOSTILE}", "line": 1, "param": HOSTILE}]
+    with kluster_style(KEY, models=(f"m{HOSTILE}",), batch_errors=errors) as provider:
+        remote = ("--provider", "kluster", "--base-url", provider.base_url, "--api-key-env", "K")
+        submitted = invoke("submit", batch, *remote, "--wait", "--interval", "0.1", K=KEY)
+        shown = [invoke("status", batch, *remote, "--format", fmt, K=KEY) for fmt in ("text", "json")] + [
+            invoke("list", *remote, K=KEY),
+            invoke("list", "--remote", *remote, K=KEY),
+            invoke("models", *remote, K=KEY),
+            invoke("watch", batch, *remote, K=KEY),
+        ]
+    assert_safe(submitted, 1)
+    assert "refused" in submitted.stdout + submitted.stderr  # the server's words are shown, escaped
+    for result in shown:
+        assert_safe(result, 0, 1)
+
+
+def test_commands_print_only_through_the_filter():
+    """The one place a command module prints is cli.common.say (report.render output passes through it)."""
+    from pathlib import Path
+
+    cli = Path(__file__).resolve().parent.parent / "batchkit" / "cli"
+    direct = re.compile(r"click\.(echo|secho)\(|\bprint\(|sys\.std(out|err)\.write\(")
+    found = [
+        f"{path.name}:{number}"
+        for path in sorted(cli.glob("*.py"))
+        for number, text in enumerate(path.read_text().splitlines(), 1)
+        if direct.search(text)
+    ]
+    assert len(found) == 1 and found[0].startswith("common.py:"), found  # the echo inside say()
