@@ -444,7 +444,8 @@ def line_decoder():
                 gc=False,
             )
             urls[line] = url
-            valued[line] = tuple((name, field) for field in value_decoders(name))
+            # (a field another one depends on is not in the struct: a line with it takes the reference path)
+            valued[line] = tuple((name, f) for f in value_decoders(name) if f in body.__struct_fields__)
     return msgspec.json.Decoder(Union[tuple(urls)]).decode, urls, valued  # noqa: UP007
 
 

@@ -121,6 +121,7 @@ BODY_RULES += tuple(
         check=lambda number, body, emit, provider, field=name: check_schema_validity(
             number, body, emit, field
         ),
+        by_value=True,
     )
     for name in ("response_format", "text", "tools")
 )
