@@ -140,7 +140,12 @@ __all__ = [
 ]
 
 
+_SUBMODULES = ("aio",)  # `batchkit.aio.map(...)` after `import batchkit` alone
+
+
 def __getattr__(name: str) -> object:
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'batchkit' has no attribute {name!r}")

@@ -85,13 +85,10 @@ def map(  # noqa: A001 (the name says what it does, as Python's own map does)
     `cache`, `until_done`: passed to `batchkit.submit` when given.
     """
     chosen = targets_of(targets, model, provider, base_url, api_key_env)
-    steps = Steps(user, system, dict(params or {}), *_schema(response_schema, schema_name), max_tokens=max_tokens,
-                  max_cost=max_cost, prices=prices, max_enqueued_tokens=max_enqueued_tokens,
-                  max_batches=max_batches, interval=interval, completion_window=completion_window,
-                  metadata=metadata, submit_options=_passed(cache=cache, until_done=until_done))  # fmt: skip
-    if steps.submit_options and (max_enqueued_tokens or max_batches):
-        raise UsageError(f"{', '.join(steps.submit_options)}= go through submit, not the queue: drop "
-                         "max_enqueued_tokens= / max_batches=, or them")  # fmt: skip
+    steps = steps_of(user, system, params, response_schema, schema_name, max_tokens=max_tokens,
+                     max_cost=max_cost, prices=prices, max_enqueued_tokens=max_enqueued_tokens,
+                     max_batches=max_batches, interval=interval, completion_window=completion_window,
+                     metadata=metadata, submit_options=_passed(cache=cache, until_done=until_done))  # fmt: skip
     result = fan_out(data, chosen, steps, progress)
     if targets is None:
         return _one(result, data, structured=steps.response_schema is not None)
@@ -112,15 +109,23 @@ def _one(result: MapResult, data, structured: bool):
     return answers(only, len(result.table), structured)
 
 
-def _schema(schema, name: str | None) -> tuple[dict | None, str]:
-    """(JSON Schema, its name) from a dict or a pydantic class."""
-    if schema is None or isinstance(schema, dict):
-        return schema, name or "answer"
-    if hasattr(schema, "model_json_schema"):
-        return schema.model_json_schema(), name or schema.__name__
-    raise UsageError(
-        f"response_schema= takes a JSON Schema dict or a pydantic class, not {type(schema).__name__}"
-    )
+def steps_of(user, system, params, response_schema, schema_name, **options) -> Steps:
+    """The Steps of a call: templates, params, the response schema (a JSON Schema dict or a pydantic class)
+    and the sending options."""
+    if response_schema is not None and not isinstance(response_schema, dict):
+        if not hasattr(response_schema, "model_json_schema"):
+            raise UsageError(
+                "response_schema= takes a JSON Schema dict or a pydantic class, "
+                f"not {type(response_schema).__name__}"
+            )
+        schema_name = schema_name or response_schema.__name__
+        response_schema = response_schema.model_json_schema()
+    if options.get("submit_options") and (options.get("max_enqueued_tokens") or options.get("max_batches")):
+        raise UsageError(
+            f"{', '.join(options['submit_options'])}= go through submit, not the queue: drop "
+            "max_enqueued_tokens= / max_batches=, or them"
+        )
+    return Steps(user, system, dict(params or {}), response_schema, schema_name or "answer", **options)
 
 
 def _passed(**options) -> dict:
@@ -133,4 +138,4 @@ def _passed(**options) -> dict:
     return given
 
 
-__all__ = ["MapResult", "MapTarget", "TargetResult", "fan_out", "map"]
+__all__ = ["MapResult", "MapTarget", "TargetResult", "fan_out", "map", "steps_of"]
