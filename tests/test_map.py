@@ -31,10 +31,18 @@ import batchkit.aio
 from batchkit.errors import UsageError, ValidationFailed
 from batchkit.mapping import MapTarget, fan_out, parse_target, steps_of
 from batchkit.remote import Ledger
+from batchkit.tokens import load_prices
 
 pytestmark = pytest.mark.slow
 
-SERVED = ("m-a", "m-b", "claude-echo")  # the models the server serves; any other fails its batch
+SERVED = (
+    "m-a",
+    "m-b",
+    "claude-echo",
+    "gpt-4o-mini",
+    "gemini-2.5-flash",
+    "mistral-small-latest",
+)  # the models the server serves; any other fails its batch
 FAST = {"interval": 0.2, "progress": False}
 
 
@@ -128,6 +136,22 @@ def test_fan_out_to_two_openai_models_and_one_anthropic_model_gives_a_wide_table
                         long=True, **FAST)  # fmt: skip
     assert len(long) == 150 and list(long["target"]) == [t for t in targets for _ in range(50)]
     assert list(long["answer"]) == expected * 3
+
+
+def test_fan_out_reaches_gemini_and_mistral_natively_with_each_rows_cost_at_its_price(server):
+    targets = ["gemini:gemini-2.5-flash", "mistral:mistral-small-latest", "openai:gpt-4o-mini"]
+    wide = batchkit.map(
+        ["alpha beta", "gamma"], targets=targets, max_tokens=30, base_url=server.base_url, **FAST
+    )
+    prices = load_prices()
+    for label in targets:
+        provider, model = label.split(":")
+        assert list(wide[f"{label}.answer"]) == ["alpha beta", "gamma"]
+        expected = [
+            prices[(provider, model)].cost(int(p), int(c))
+            for p, c in zip(wide[f"{label}.prompt_tokens"], wide[f"{label}.completion_tokens"], strict=True)
+        ]
+        assert list(wide[f"{label}.cost"]) == expected and all(cost > 0 for cost in expected)
 
 
 def test_each_target_gets_its_own_parameters_and_a_failing_target_blocks_no_other(server):

@@ -174,6 +174,7 @@ def _send(session: Session, files: list[Path], target: MapTarget, steps: Steps):
         tokens, counted = shard_tokens(files, where.provider.name, steps.prices)
         if steps.max_cost is not None:
             check_cost(counted, steps.max_cost, where)
+        _tell(steps, target, _estimated(counted))
         if cap is not None:
             check_countable(counted, "the enqueued-token cap")
     if not queued:
@@ -188,6 +189,12 @@ def _send(session: Session, files: list[Path], target: MapTarget, steps: Steps):
         session, shards, options, QueueOptions(cap, steps.max_batches, steps.interval), steps.progress
     )
     return [shard.batch for shard in queue.run()], counted
+
+
+def _estimated(counted: Estimate) -> str:
+    totals = counted.totals()
+    costs = ", ".join(f"{c['low']:.4f}–{c['high']:.4f} {currency}" for currency, c in totals["cost"].items())
+    return f"estimated {totals['prompt_tokens']:,} prompt tokens; cost {costs or 'unknown (no price)'}"
 
 
 def row_costs(frame, provider: Provider, model: str, prices=None) -> list[float | None]:
