@@ -109,7 +109,11 @@ def test_invalid_requests_and_a_cost_over_max_cost_are_refused_before_anything_i
     held = on_server(server)
     with pytest.raises(ValidationFailed) as invalid:
         batchkit.map(["hi"], model="m-a", params={"temperature": 7}, base_url=server.base_url, **FAST)
-    assert not invalid.value.report.valid
+    assert (
+        not invalid.value.report.valid
+        and "row 1: " in str(invalid.value)
+        and "temperature" in str(invalid.value)
+    )
     with pytest.raises(UsageError, match="over --max-cost"):
         batchkit.map(["hi"] * 5, model="gpt-4o-mini", provider="openai", base_url=server.base_url,
                      max_cost=0.0, **FAST)  # fmt: skip

@@ -111,9 +111,12 @@ def _run(rows, target: MapTarget, steps: Steps, session: Session, result: Target
     result.requests = len(requests)
     result.validation = validate_requests(requests, provider)
     if not result.validation.valid:
-        errors = result.validation.summary.errors
-        raise ValidationFailed(f"{errors} error(s) under the {provider.name} rules; nothing sent",
-                               result.validation)  # fmt: skip
+        first = next(f for f in result.validation.findings if f.is_error)
+        raise ValidationFailed(
+            f"{result.validation.summary.errors:,} error(s) under the {provider.name} rules, the first on "
+            f"row {first.line}: {first.message}; nothing sent",
+            result.validation,
+        )
     _tell(steps, target, f"{len(requests):,} requests built and valid for {provider.name}")
     result.files = requests_file(requests, provider)
     result.batches, result.estimate = _send(session, result.files, target, steps)
