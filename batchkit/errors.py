@@ -17,9 +17,14 @@ from __future__ import annotations
 
 
 class BatchkitError(Exception):
-    """Root of batchkit's own failures; `exit_code` is the CLI's exit status for it."""
+    """Root of batchkit's own failures; `exit_code` is the CLI's exit status for it. `message` is what it
+    says, a `words.Text` when it names an option (the CLI then names the flag)."""
 
     exit_code = 2
+
+    @property
+    def message(self) -> str:
+        return self.args[0] if self.args and isinstance(self.args[0], str) else str(self)
 
 
 class UsageError(BatchkitError):

@@ -19,6 +19,7 @@ CODES: dict[str, str] = {
     "blank-line": WARNING,
     "invalid-json": ERROR,
     "json-array-file": ERROR,
+    "json-objects-spread": ERROR,
     "not-an-object": ERROR,
     "duplicate-key": ERROR,
     # schema, by failing keyword

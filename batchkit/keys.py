@@ -14,20 +14,27 @@ import os
 import re
 
 from .errors import UsageError
+from .words import Option, Text
 
 # What an environment variable's name may be (POSIX: letters, digits, underscore; no leading digit).
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 KEY_SHAPED_FROM = 24  # characters: a "name" this long that mixes cases and digits is a pasted key
 
 
-def check_variable(variable: str, option: str = "api_key_env=") -> str:
+API_KEY_ENV = Option("api_key_env")
+
+
+def check_variable(variable: str, option: Option | str = API_KEY_ENV) -> str:
     """`variable` when it can name an environment variable; a UsageError that never repeats it when it
     looks like a key pasted where the variable's name belongs."""
     if not _VARIABLE.fullmatch(variable) or _key_shaped(variable):
         raise UsageError(
-            f"{option} takes the name of the environment variable that holds the key (like "
-            "OPENAI_API_KEY), not the key itself; what was given is not a variable name (it is not shown "
-            "here): export the key in a variable and name that"
+            Text(
+                option,
+                " takes the name of the environment variable that holds the key (like OPENAI_API_KEY), not the "
+                "key itself; what was given is not a variable name (it is not shown here): export the key in a "
+                "variable and name that",
+            )
         )
     return variable
 
@@ -41,7 +48,7 @@ def _key_shaped(name: str) -> bool:
     )
 
 
-def key_from_env(variable: str | None, option: str = "api_key_env=") -> str | None:
+def key_from_env(variable: str | None, option: Option | str = API_KEY_ENV) -> str | None:
     """The API key held by the environment variable `variable` (None when no variable is named); a named
     variable that is not set is a UsageError, never a request sent without the key. `option` is how
     messages name the setting (`--api-key-env` for the server)."""
@@ -49,7 +56,7 @@ def key_from_env(variable: str | None, option: str = "api_key_env=") -> str | No
         return None
     key = os.environ.get(check_variable(variable, option))
     if not key:
-        raise UsageError(f"environment variable {variable} ({option}) is not set")
+        raise UsageError(Text(f"environment variable {variable} (", option, ") is not set"))
     return key
 
 

@@ -333,7 +333,8 @@ class LineReader:
     """Turns raw lines into objects, reporting what is wrong with the others.
 
     It remembers what spans lines: whether the file began with a byte-order mark or turned out to be
-    one JSON array spread over many lines. `at_file_start` is False for a reader of a later byte range.
+    one JSON array or indented objects spread over many lines. `at_file_start` is False for a reader of a
+    later byte range.
     """
 
     def __init__(self, emit: Emit, at_file_start: bool = True, holder: str | None = None):
@@ -341,7 +342,7 @@ class LineReader:
         self.at_file_start = at_file_start
         self.holder = holder  # whose line limit an overlong line breaks (a provider), for its finding
         self.seen_content = False
-        self.array_file = False
+        self.spread = False  # the file's JSON values are spread over lines: it is read as a whole, not here
 
     def parse(self, number: int, raw: bytes | Overlong) -> dict | None:
         emit = self.emit
@@ -364,21 +365,32 @@ class LineReader:
             return None
         if not self.seen_content:
             self.seen_content = True
-            stripped = raw.strip()
-            if self.at_file_start and stripped.startswith(b"[") and not _parses(stripped):
-                self.array_file = True
-                emit(
-                    Finding(
-                        "json-array-file",
-                        "the file looks like one JSON array spread over several "
-                        "lines; a batch file needs one request object per line (`batchkit fix FILE -o "
-                        "OUT.jsonl` converts it)",
-                        None,
-                    )
-                )
-        if self.array_file:
+            spread = spread_finding(raw.strip()) if self.at_file_start else None
+            if spread is not None:
+                self.spread = True
+                emit(spread)
+        if self.spread:
             return None
         return parse_line(number, raw, emit)
+
+
+def spread_finding(first: bytes) -> Finding | None:
+    """The one finding for a file whose first line opens a JSON value that later lines close: one array
+    over many lines, or objects written indented one after another (as `jq .` writes them)."""
+    if first.startswith(b"[") and not _parses(first):
+        what, code = "one JSON array spread over several lines", "json-array-file"
+    elif first == b"{":
+        what, code = (
+            "JSON objects spread over several lines each (as `jq .` writes them)",
+            "json-objects-spread",
+        )
+    else:
+        return None
+    message = (
+        f"the file looks like {what}; a batch file needs one request object per line (`batchkit fix FILE "
+        "-o OUT.jsonl` converts it)"
+    )
+    return Finding(code, message, None)
 
 
 def read_objects(

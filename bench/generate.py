@@ -1,4 +1,5 @@
-"""Writes a realistic chat batch file: varied prompts of a few hundred words, several models, ~1.1 kB a line."""
+"""Writes realistic chat batch files: varied prompts of a few hundred words, several models, ~1.1 kB a line;
+and the same lines classified into a strict JSON schema, as `build --response-schema` writes them."""
 
 from __future__ import annotations
 
@@ -46,9 +47,37 @@ def chat_lines(count: int, seed: int = 7):
         )
 
 
-def write(path: Path, count: int) -> Path:
+# What `build --response-schema` writes on every line: the most common batch job is classification.
+CLASSIFICATION = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "review",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "properties": {
+                "sentiment": {"type": "string", "enum": ["positive", "negative", "neutral"]},
+                "confidence": {"type": "number"},
+                "topics": {"type": "array", "items": {"type": "string"}},
+            },
+            "required": ["sentiment", "confidence", "topics"],
+            "additionalProperties": False,
+        },
+    },
+}
+
+
+def structured_lines(count: int):
+    for line in chat_lines(count):
+        request = orjson.loads(line)
+        request["body"]["model"] = "gpt-4o-mini"
+        request["body"]["response_format"] = CLASSIFICATION
+        yield orjson.dumps(request) + b"\n"
+
+
+def write(path: Path, count: int, lines=chat_lines) -> Path:
     with open(path, "wb") as f:
-        for line in chat_lines(count):
+        for line in lines(count):
             f.write(line)
     return path
 

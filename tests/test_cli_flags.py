@@ -1,4 +1,5 @@
-"""Library messages speak of the Python API; the CLI names its options for the same advice."""
+"""Library messages speak of the Python API; the CLI names its options for the same advice. A message keeps
+the options it names as data (batchkit.words), so nothing rewrites sentences."""
 
 import ast
 import re
@@ -11,6 +12,7 @@ from click.testing import CliRunner
 import batchkit
 from batchkit.cli import cli
 from batchkit.cli.flags import cli_words
+from batchkit.words import Meta, Option, Text, Words
 
 DATA = Path(__file__).parent / "data"
 LIBRARY = Path(batchkit.__file__).parent
@@ -28,7 +30,7 @@ def test_the_library_says_force_true_and_the_cli_says_force(tmp_path):
     with pytest.raises(batchkit.ValidationFailed, match=r"pass force=True to write anyway") as caught:
         batchkit.write_batch(bad, tmp_path / "b.jsonl")
     assert "--" not in str(caught.value)
-    assert cli_words(str(caught.value)).endswith(
+    assert cli_words(caught.value.message).endswith(
         "nothing written (fix them, or pass --force to write anyway)"
     )
 
@@ -44,20 +46,51 @@ def test_merge_usage_is_worded_for_each_audience(tmp_path):
     assert "--id-column needs --source: it names the source table's id column" in result.output
 
 
-def test_cli_words_rewrites_only_known_keywords():
-    assert (
-        cli_words("leave out id_column= (id_prefix= sets it)")
-        == "leave out --id-column (--id-prefix sets it)"
+def test_options_are_written_for_each_audience_from_the_same_parts():
+    text = Text(
+        "leave out ", Option("id_column"), " (", Option("id_prefix"), " sets it); pass ",
+        Option("base_url", Meta("http://h/v1")), ", ", Option("on_empty", {"my rating": "keep"}), ", ",
+        Option("delimiter", ";"), ", ", Option("escape_formulas", False), " and ", Option("output", Meta("OUT")),
+        "; ", Words("repair it with fix_file()", "run `batchkit fix`"),
+    )  # fmt: skip
+    assert text == (
+        'leave out id_column= (id_prefix= sets it); pass base_url=http://h/v1, on_empty={"my rating": "keep"}, '
+        'delimiter=";", escape_formulas=False and output=OUT; repair it with fix_file()'
     )
-    assert cli_words("pass base_url=http://h/v1; drop system=/user=") == (
-        "pass --base-url http://h/v1; drop --system/--user"
+    assert cli_words(text) == (
+        "leave out --id-column (--id-prefix sets it); pass --base-url http://h/v1, --on-empty 'my rating=keep', "
+        "--delimiter ';', --no-escape-formulas and -o OUT; run `batchkit fix`"
     )
-    untouched = "metadata KEY=VALUE; sources=3; body.model=x; resource=1"
+    assert isinstance("a; " + text + ".", Text)  # joined, it keeps its parts
+    untouched = "metadata KEY=VALUE; sources=3; body.model=x; force=True in a plain string"
     assert cli_words(untouched) == untouched
 
 
-def message_texts(source: str) -> list[str]:
-    """The string constants of a module (f-string parts too), docstrings left out."""
+# The keywords of the Python API that a message may advise; outside the CLI, only a words.Option names them.
+KEYWORDS = (
+    "force id_column id_prefix source max_findings on_empty base_url api_key_env input_format encoding "
+    "delimiter concurrency only in_place output model model_column system user input messages_column "
+    "body_template endpoint params tokenizer max_tokens max_file_tokens allow_stale max_cost prices provider "
+    "allow_missing escape_formulas dedupe_ids"
+).split()
+
+
+def test_no_library_message_writes_an_option_in_its_text():
+    pattern = re.compile(rf"(?<![\w.\-])({'|'.join(KEYWORDS)})=")
+    found = [
+        f"{path.relative_to(LIBRARY)}: {text!r}"
+        for path in LIBRARY.rglob("*.py")
+        # the command line, its demo and the HTTP server speak of no Python keyword
+        if path.relative_to(LIBRARY).parts[0] not in ("cli", "server", "demo.py")
+        for text in message_texts(path.read_text(), words_sides=(0, 1))
+        if pattern.search(text)
+    ]
+    assert found == []
+
+
+def message_texts(source: str, words_sides: tuple[int, ...] = (1,)) -> list[str]:
+    """The string constants of a module (f-string parts too), docstrings left out, and the given sides of
+    every Words phrase (0: the Python API's, 1: the command line's, which names flags by design)."""
     tree = ast.parse(source)
     docstrings = {
         id(node.body[0].value)
@@ -65,10 +98,19 @@ def message_texts(source: str) -> list[str]:
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef))
         and node.body and isinstance(node.body[0], ast.Expr)
     }  # fmt: skip
+    cli_sides = {
+        id(part)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Words" and len(node.args) == 2
+        for side in words_sides
+        for part in ast.walk(node.args[side])
+    }
     return [
         node.value
         for node in ast.walk(tree)
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings | cli_sides
     ]
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from batchkit import schemas
 from batchkit.lines import read_objects
-from batchkit.validate import Validator, validate_file
+from batchkit.validate import Validator, fastpath, validate_file
 from batchkit.validate import files as validate_files
 from batchkit.validate import validator as validate
 from batchkit.validate.fastpath import Converter, Reject, line_decoder, rule_pairs
@@ -50,14 +50,14 @@ def clean_lines():
 
 
 def test_clean_lines_take_the_fast_path():
-    decode, urls = line_decoder()
+    decode, urls, _ = line_decoder()
     for raw in clean_lines():
         line = decode(raw)
         assert urls[type(line)] == "/v1/chat/completions"
 
 
 def test_every_endpoint_with_a_body_schema_has_a_fast_decoder():
-    _, urls = line_decoder()
+    _, urls, _ = line_decoder()
     assert set(urls.values()) == set(schemas.body_schemas())
     for name in set(schemas.body_schemas().values()):
         assert Converter(name, closed=True).root() is not Reject
@@ -153,7 +153,7 @@ def test_generated_files_same_findings_in_parallel(tmp_path, monkeypatch, data, 
 @settings(max_examples=300, deadline=None)
 @given(lines)
 def test_a_line_the_fast_decoder_accepts_is_valid_by_the_schema(raw):
-    decode, _ = line_decoder()
+    decode, _, _ = line_decoder()
     try:
         decode(raw)
     except Exception:
@@ -202,7 +202,7 @@ def test_repeated_hashes_found_by_set_and_by_sort(sort_from, monkeypatch):
 def test_the_body_rules_alone_decide_which_lines_leave_the_fast_path():
     from batchkit.validate.rules import BODY_RULES
 
-    decode, _ = line_decoder()
+    decode, _, _ = line_decoder()
     values = {"stream": False, "stream_options": {"include_usage": True}, "best_of": 2}
     values |= {"max_tokens": 5, "max_completion_tokens": 5}
     values |= {"response_format": {"type": "text"}, "text": {"format": {"type": "text"}}}
@@ -222,7 +222,10 @@ def test_the_body_rules_alone_decide_which_lines_leave_the_fast_path():
     for rule in BODY_RULES:
         url = urls.get(rule.fields, "/v1/chat/completions")
         decode(raw(url))
-        if len(rule.fields) == 1:
+        if rule.by_value:  # decoded raw, and decided by its value (see the tests of value_checker)
+            line = decode(raw(url, **{f: values[f] for f in rule.fields}))
+            assert isinstance(getattr(line.body, rule.fields[0]), msgspec.Raw)
+        elif len(rule.fields) == 1:
             with pytest.raises(msgspec.ValidationError):
                 decode(raw(url, **{f: values[f] for f in rule.fields}))
         else:  # a pair decodes, and feed_lines sends it on; one field of it stays on the fast path
@@ -264,3 +267,108 @@ def test_integers_past_64_bits_get_the_reference_paths_verdict_on_every_line(tmp
         path.write_bytes(b"\n".join(lines) + b"\n")
         codes = validate_file(path, "generic").codes()
         assert {code for code, _line, _path in codes} == ({"invalid-json"} if digits >= 309 else set()), codes
+
+
+def _structured(custom_id: str, url: str = "/v1/chat/completions", **body) -> bytes:
+    prompt = {"input": "Classify: great"} if "responses" in url else {
+        "messages": [{"role": "user", "content": "Classify: great"}]}  # fmt: skip
+    return orjson.dumps({"custom_id": custom_id, "method": "POST", "url": url,
+                         "body": {"model": "gpt-4o-mini", **prompt, **body}}) + b"\n"  # fmt: skip
+
+
+LABEL = {"type": "object", "properties": {"label": {"type": "string", "enum": ["pos", "neg"]}},
+         "required": ["label"], "additionalProperties": False}  # fmt: skip
+STRICT = {"type": "json_schema", "json_schema": {"name": "label", "strict": True, "schema": LABEL}}
+LOOSE = {**LABEL, "additionalProperties": True}  # strict mode refuses it
+TOOL = {"type": "function", "function": {"name": "f", "strict": True, "parameters": LABEL}}
+
+
+def _structured_file() -> bytes:
+    return b"".join(
+        [_structured(f"clean-{i}", response_format=STRICT) for i in range(6)]
+        + [
+            _structured(
+                "loose", response_format={**STRICT, "json_schema": {**STRICT["json_schema"], "schema": LOOSE}}
+            ),
+            _structured("json-mode", response_format={"type": "json_object"}),
+            _structured(
+                "json-said",
+                response_format={"type": "json_object"},
+                messages=[{"role": "user", "content": "Answer in JSON"}],
+            ),  # fmt: skip
+            _structured("no-spec", response_format={"type": "json_schema"}),
+            _structured("tools", tools=[TOOL, TOOL]),
+            _structured("bad-tool", tools=[{**TOOL, "function": {**TOOL["function"], "parameters": LOOSE}}]),
+            _structured(
+                "text",
+                "/v1/responses",
+                text={"format": {"type": "json_schema", "name": "l", "strict": True, "schema": LABEL}},
+            ),  # fmt: skip
+            _structured(
+                "text-loose",
+                "/v1/responses",
+                text={"format": {"type": "json_schema", "name": "l", "strict": True, "schema": LOOSE}},
+            ),  # fmt: skip
+            _structured("mixed-tools", tools=[TOOL, {"type": "function", "function": {"name": "g"}}]),
+        ]
+    )
+
+
+@pytest.mark.parametrize("provider", ["openai", "generic", "kluster", "azure"])
+def test_structured_output_lines_agree_with_the_reference_path(provider):
+    data = _structured_file()
+    assert fast(data, provider) == reference(data, provider)
+
+
+def test_clean_structured_output_lines_take_the_fast_path(monkeypatch):
+    """Lines whose response_format, text or tools are clean never reach the reference path; a value is
+    checked once however many lines repeat it, and the rest decide themselves there."""
+    sent, checked = [], []
+    reference_path, checker = Validator._reference, fastpath.value_checker
+
+    def spy(self, number, raw):
+        sent.append(number)
+        return reference_path(self, number, raw)
+
+    def counted(provider):
+        check = checker(provider)
+        return lambda *args: checked.append(args[1]) or check(*args)
+
+    monkeypatch.setattr(Validator, "_reference", spy)
+    monkeypatch.setattr(validate, "value_checker", counted)
+    report = validate_file(io.BytesIO(_structured_file()), "openai")
+    assert report.summary.requests == 15
+    # 1: the first line of a file; 7-8: findings (strict schema, JSON mode); 9: JSON mode said, which
+    # needs the messages; 10: a schema error; 12, 14: findings; 15: a tool without strict beside one
+    assert sent == [1, 7, 8, 9, 10, 12, 14]
+    # four distinct values: STRICT once for lines 2-6, the loose schema, json_object (lines 8 and 9), no spec
+    assert checked.count("response_format") == 4
+
+
+def test_the_verdicts_kept_are_bounded(monkeypatch):
+    monkeypatch.setattr(validate, "VERDICTS_KEPT", 2)
+    data = _structured_file() * 3
+    assert fast(data, "openai") == reference(data, "openai")
+
+
+def test_a_range_sent_to_a_worker_takes_the_fast_path(tmp_path, monkeypatch):
+    """What a `--jobs` worker is given crosses by pickle; its dialect must arrive as the same object, or
+    the worker's lines all take the reference path (the decoders are chosen and cached by dialect)."""
+    import pickle
+
+    from batchkit.formats import DIALECTS, OPENAI
+    from batchkit.options import Options
+    from batchkit.validate import parallel as parallel_module
+
+    assert all(pickle.loads(pickle.dumps(d)) is d for d in DIALECTS.values())
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(b"".join(clean_lines()))
+    task = pickle.loads(
+        pickle.dumps((path, 0, path.stat().st_size, Options.of("openai"), OPENAI, None, None))
+    )
+    sent, reference_path = [], Validator._reference
+    monkeypatch.setattr(
+        Validator, "_reference", lambda self, n, raw: sent.append(n) or reference_path(self, n, raw)
+    )
+    result = parallel_module._check_range(task)
+    assert result["requests"] == len(clean_lines()) > 1 and sent == [1]  # a file's first line takes it

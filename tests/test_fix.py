@@ -1,5 +1,7 @@
 import io
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -49,6 +51,49 @@ def test_json_array_file_becomes_lines(tmp_path):
     assert "JSON array of 2 objects" in result.changes[0].message
     assert [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()] == objects
     assert result.report.valid
+
+
+def test_indented_objects_become_lines_as_jq_dash_c_writes_them(tmp_path):
+    """`jq . batch.jsonl > pretty.json` undone: validate says so once, fix writes one object per line."""
+    source = tmp_path / "pretty.json"
+    objects = [json.loads(line(i, content=f"x}}\n{i}")) for i in "abc"]
+    schema = {"type": "object", "properties": {"a": {"type": "string", "description": "}"}}}
+    objects[1]["body"]["response_format"] = {
+        "type": "json_schema",
+        "json_schema": {"name": "x", "schema": schema},
+    }
+    compact = json.dumps(objects[2])  # a whole object on one line between indented ones is read too
+    source.write_text(
+        json.dumps(objects[0], indent=2) + "\n\n" + json.dumps(objects[1], indent=4) + "\n" + compact + "\n"
+    )
+    before = source.read_bytes()
+    validated = subprocess.run(
+        [sys.executable, "-m", "batchkit", "validate", source], capture_output=True, text=True
+    )
+    assert validated.returncode == 1 and validated.stdout.count("json-objects-spread") == 1, validated.stdout
+    assert "invalid-json" not in validated.stdout
+    out = tmp_path / "out.jsonl"
+    fixed = subprocess.run(
+        [sys.executable, "-m", "batchkit", "fix", source, "-o", out], capture_output=True, text=True
+    )
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert [json.loads(x) for x in out.read_text().splitlines()] == objects
+    assert source.read_bytes() == before
+    result = fix_file(source, tmp_path / "again.jsonl")
+    assert [(c.line, c.message) for c in result.changes] == [
+        (1, "3 objects spread over lines written as one line each")
+    ]
+    assert result.report.valid and result.lines_out == 3
+
+
+def test_a_broken_indented_object_is_an_error(tmp_path):
+    source = tmp_path / "pretty.json"
+    pretty = json.dumps(json.loads(line("a")), indent=2)
+    source.write_text(pretty + '\n{\n  "custom_id": "b",\n')
+    start = len(pretty.splitlines()) + 1
+    with pytest.raises(InputError, match=f"the JSON object starting on line {start} is not valid JSON"):
+        fix_file(source, tmp_path / "out.jsonl")
+    assert not (tmp_path / "out.jsonl").exists()
 
 
 def test_one_line_holding_an_array_is_split(tmp_path):

@@ -47,6 +47,13 @@ def test_a_pretty_printed_array_is_one_finding_not_a_cascade():
     assert stats["lines"] == 4
 
 
+def test_indented_objects_one_after_another_are_one_finding_not_a_cascade():
+    _, findings, stats = read(b'{\n  "a": {\n    "b": 1\n  }\n}\n{\n  "a": 2\n}\n')
+    assert [(f.code, f.line) for f in findings] == [("json-objects-spread", None)]
+    assert "jq ." in findings[0].message and "batchkit fix" in findings[0].message
+    assert stats["lines"] == 8
+
+
 def test_a_one_line_array_of_objects_says_how_to_fix_it():
     _, findings, _ = read(b'[{"a": 1}, {"a": 2}]\n')
     assert findings[0].code == "not-an-object"

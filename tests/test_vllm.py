@@ -121,7 +121,7 @@ def test_fast_and_reference_paths_agree_on_vllm_lines():
 def test_score_lines_of_every_shape_decode_on_the_fast_path_or_agree_on_the_reference_path():
     from batchkit.validate.fastpath import line_decoder
 
-    decode, urls = line_decoder()
+    decode, urls, _ = line_decoder()
     assert urls[type(decode(orjson.dumps(VALID[2])))] == "/score"  # queries + documents: the fast path
     shapes = [{"queries": "q", "items": ["a"]}, {"data_1": ["a", "b"], "data_2": ["c", "d"]},
               {"text_1": "q", "text_2": {"content": [{"type": "text", "text": "t"}]}}]  # fmt: skip

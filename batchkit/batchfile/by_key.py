@@ -26,6 +26,7 @@ from ..lines import Overlong, content_lines, open_binary, source_name
 from ..options import Options
 from ..providers import Provider
 from ..validate import validate_file
+from ..words import Option, Text
 from .write import WriteResult, write_numbered
 
 SPLIT_KEYS = ("model", "endpoint")
@@ -106,7 +107,11 @@ def split_by(
     if not report.valid and not force:
         s = report.summary
         raise ValidationFailed(
-            f"{s.errors:,} error(s) in {s.requests:,} request(s); nothing written (fix them, or pass force=True)",
+            Text(
+                f"{s.errors:,} error(s) in {s.requests:,} request(s); nothing written (fix them, or pass ",
+                Option("force", True),
+                ")",
+            ),
             report,
         )
     limits = options.with_limits(max_requests, max_bytes)

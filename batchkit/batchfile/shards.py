@@ -13,6 +13,7 @@ from ..errors import InputError, UsageError
 from ..formats import OPENAI, Dialect
 from ..lines import too_deep
 from ..tokens import request_tokens
+from ..words import Option, Text
 from .manifest import Manifest, read_manifest, shard_path, shard_pattern, write_manifest
 
 NO_LIMIT = sys.maxsize
@@ -95,7 +96,10 @@ class ShardWriter:
         tokens = line_tokens(line, self.dialect)
         if tokens > self.max_file_tokens:
             raise _cannot_fit(
-                number, f"has {tokens:,} prompt tokens", f"{self.max_file_tokens:,}", "max_file_tokens="
+                number,
+                f"has {tokens:,} prompt tokens",
+                f"{self.max_file_tokens:,}",
+                Option("max_file_tokens"),
             )
         return tokens
 
@@ -184,11 +188,15 @@ class ShardWriter:
             discard_part(part, file if part == staged[-1] else None)
 
 
-def _cannot_fit(number: int | None, amount: str, limit: str, raise_what: str) -> InputError:
+def _cannot_fit(number: int | None, amount: str, limit: str, raise_what: str | Option) -> InputError:
     where = f"line {number}" if number is not None else "a line"
     return InputError(
-        f"{where} {amount}, more than the per-file limit of {limit}; it cannot fit in any file (shorten "
-        f"that request or raise {raise_what})"
+        Text(
+            f"{where} {amount}, more than the per-file limit of {limit}; it cannot fit in any file (shorten "
+            "that request or raise ",
+            raise_what,
+            ")",
+        )
     )
 
 

@@ -17,6 +17,7 @@ from ..options import Options
 from ..providers import Provider
 from ..report import counted
 from ..validate import Validator
+from ..words import Option, Text
 from .shards import NO_LIMIT, ShardWriter
 
 LinesWritten = Callable[[int], None]  # (request lines written since the last call)
@@ -90,8 +91,12 @@ def write_numbered(
         if report is not None and not report.valid and not force:
             s = report.summary
             raise ValidationFailed(
-                f"{counted(s.errors, 'error')} in {counted(s.requests, 'request')}; nothing written (fix "
-                "them, or pass force=True to write anyway)",
+                Text(
+                    f"{counted(s.errors, 'error')} in {counted(s.requests, 'request')}; nothing written (fix "
+                    "them, or pass ",
+                    Option("force", True),
+                    " to write anyway)",
+                ),
                 report,
             )
         result = WriteResult([], report, writer.lines, writer.bytes, list(writer.counts), list(writer.sizes))

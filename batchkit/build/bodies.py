@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 import orjson
 
 from ..errors import UsageError
+from ..words import Meta, Option, Text
 from .templates import BodyTemplate, Template, load_body_template
 
 CHAT = "/v1/chat/completions"
@@ -34,7 +35,7 @@ class BodyMode:
 
     def __init__(self, columns: Sequence[str], model: str | None, model_column: str | None, params: Mapping):
         if model is not None and model_column is not None:
-            raise UsageError("give model= or model_column=, not both")
+            raise UsageError(Text("give ", Option("model"), " or ", Option("model_column"), ", not both"))
         self.model = model
         self.model_column = model_column
         self.columns = list(dict.fromkeys([*columns, *([model_column] if model_column else [])]))
@@ -43,7 +44,10 @@ class BodyMode:
         clash = sorted(self.composes & self.params.keys())
         if clash:
             raise UsageError(
-                f"params= key {clash[0]!r} is composed by the builder; use the matching argument instead"
+                Text(
+                    Option("params"),
+                    f" key {clash[0]!r} is composed by the builder; use the matching argument instead",
+                )
             )
         # Mutable parameter values are copied per request, so changing one request never changes another:
         # through orjson, unless they hold an integer wider than it carries (then by deepcopy).
@@ -72,7 +76,9 @@ class BodyMode:
 
 def _needs_model(model: str | None, model_column: str | None) -> None:
     if model is None and model_column is None:
-        raise UsageError("give model=NAME or model_column=COL")
+        raise UsageError(
+            Text("give ", Option("model", Meta("NAME")), " or ", Option("model_column", Meta("COL")))
+        )
 
 
 class MessagesTemplate(BodyMode):
@@ -82,8 +88,8 @@ class MessagesTemplate(BodyMode):
 
     def __init__(self, user: str, system: str | None, model, model_column, params):
         _needs_model(model, model_column)
-        user_t = Template(user, "user=")
-        system_t = Template(system, "system=") if system is not None else None
+        user_t = Template(user, Option("user"))
+        system_t = Template(system, Option("system")) if system is not None else None
         super().__init__(
             [*(system_t.columns if system_t else []), *user_t.columns], model, model_column, params
         )
@@ -104,7 +110,7 @@ class MessagesColumn(BodyMode):
 
     def __init__(self, messages_column: str, system: str | None, model, model_column, params):
         _needs_model(model, model_column)
-        system_t = Template(system, "system=") if system is not None else None
+        system_t = Template(system, Option("system")) if system is not None else None
         columns = [*(system_t.columns if system_t else []), messages_column]
         super().__init__(columns, model, model_column, params)
         self.value_columns = (messages_column,)
@@ -156,12 +162,20 @@ class EmbeddingsInput(BodyMode):
 
     def __init__(self, text: str, model, model_column, params):
         _needs_model(model, model_column)
-        template = Template(text, "input=")
+        template = Template(text, Option("input"))
         super().__init__(template.columns, model, model_column, params)
         self._input = template.bind(self.columns)
 
     def render(self, row: Sequence) -> dict:
         return self.finish({"model": self.model_of(row), "input": self._input(*row)})
+
+
+def _slashed(*names: str) -> list:
+    """Options written one after another with slashes: `system=/user=` (`--system/--user`)."""
+    parts: list = []
+    for name in names:
+        parts += ["/", Option(name)] if parts else [Option(name)]
+    return parts
 
 
 def body_mode(
@@ -180,23 +194,54 @@ def body_mode(
     if body_template is not None:
         if any(v is not None for v in (system, user, messages_column, input)):
             raise UsageError(
-                "body_template= makes the whole body; drop system=/user=/input=/messages_column="
+                Text(
+                    Option("body_template"),
+                    " makes the whole body; drop ",
+                    *_slashed("system", "user", "input", "messages_column"),
+                )
             )
         return BodyTemplateMode(body_template, model, model_column, params)
     if endpoint.endswith("/embeddings") or input is not None:
         if input is None:
-            raise UsageError(f"{endpoint} requests need input=TEMPLATE (the text to embed)")
+            raise UsageError(
+                Text(f"{endpoint} requests need ", Option("input", Meta("TEMPLATE")), " (the text to embed)")
+            )
         if not endpoint.endswith("/embeddings"):
-            raise UsageError(f"input= builds {EMBEDDINGS} requests; pass endpoint={EMBEDDINGS}")
+            raise UsageError(
+                Text(
+                    Option("input"),
+                    f" builds {EMBEDDINGS} requests; pass ",
+                    Option("endpoint", Meta(EMBEDDINGS)),
+                )
+            )
         if any(v is not None for v in (system, user, messages_column)):
-            raise UsageError("embeddings take input= only; drop system=/user=/messages_column=")
+            raise UsageError(
+                Text(
+                    "embeddings take ",
+                    Option("input"),
+                    " only; drop ",
+                    *_slashed("system", "user", "messages_column"),
+                )
+            )
         return EmbeddingsInput(input, model, model_column, params)
     if not endpoint.endswith("chat/completions"):
-        raise UsageError(f"building {endpoint} requests needs body_template=FILE.json")
+        raise UsageError(
+            Text(f"building {endpoint} requests needs ", Option("body_template", Meta("FILE.json")))
+        )
     if user is not None and messages_column is not None:
-        raise UsageError("give user= or messages_column=, not both")
+        raise UsageError(Text("give ", Option("user"), " or ", Option("messages_column"), ", not both"))
     if messages_column is not None:
         return MessagesColumn(messages_column, system, model, model_column, params)
     if user is None:
-        raise UsageError("give user=TEMPLATE or messages_column=COL (or a body_template=)")
+        raise UsageError(
+            Text(
+                "give ",
+                Option("user", Meta("TEMPLATE")),
+                " or ",
+                Option("messages_column", Meta("COL")),
+                " (or a ",
+                Option("body_template"),
+                ")",
+            )
+        )
     return MessagesTemplate(user, system, model, model_column, params)

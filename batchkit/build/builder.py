@@ -19,8 +19,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import orjson
-
 from ..batchfile import WriteResult, write_numbered, write_per_model
 from ..errors import InputError, UsageError, ValidationFailed
 from ..formats import OPENAI
@@ -32,6 +30,7 @@ from ..subset import Subset, take
 from ..tables import cell_text, column_texts, column_values, id_texts, iter_table
 from ..tokens import advise_models
 from ..validate import did_you_mean
+from ..words import Option, Text, Words
 from .bodies import CHAT, EMBEDDINGS, body_mode
 
 if TYPE_CHECKING:
@@ -88,24 +87,27 @@ class EmptyPolicy:
         bare = [choice for column, choice in pairs if column is None]
         if len(bare) > 1:
             raise UsageError(
-                f"on_empty= {' and '.join(bare)}: give one choice for every column, and COLUMN=CHOICE for others"
+                Text(
+                    Option("on_empty"),
+                    f" {' and '.join(bare)}: give one choice for every column, and COLUMN=CHOICE for others",
+                )
             )
         for column, choice in pairs:
             if choice not in ON_EMPTY:
                 where = "" if column is None else f"{column}="
-                raise UsageError(f"on_empty= {where}{choice!r}: choose one of {', '.join(ON_EMPTY)}")
+                raise UsageError(
+                    Text(Option("on_empty"), f" {where}{choice!r}: choose one of {', '.join(ON_EMPTY)}")
+                )
         return cls(bare[0] if bare else "error", {c: choice for c, choice in pairs if c is not None})
 
     def choice(self, column: str) -> str:
         return self.columns.get(column, self.default)
 
 
-def on_empty_text(column: str | None, choice: str) -> str:
-    """The on_empty= argument that makes `choice` for `column` (None: every column), as Python takes it:
-    `on_empty="skip"`, `on_empty={"rating": "keep"}` (the command line's `--on-empty rating=keep`)."""
-    if column is None:
-        return f'on_empty="{choice}"'
-    return f'on_empty={{{orjson.dumps(column).decode()}: "{choice}"}}'
+def on_empty_option(column: str | None, choice: str) -> Option:
+    """The on_empty= argument that makes `choice` for `column` (None: every column): `on_empty="skip"`,
+    `on_empty={"rating": "keep"}` (the command line's `--on-empty rating=keep`)."""
+    return Option("on_empty", choice if column is None else {column: choice})
 
 
 def _on_empty_pair(text: str) -> tuple[str | None, str]:
@@ -114,8 +116,13 @@ def _on_empty_pair(text: str) -> tuple[str | None, str]:
     column, sep, choice = text.rpartition("=")
     if not sep or not column:
         raise UsageError(
-            f"on_empty= {text!r}: choose one of {', '.join(ON_EMPTY)}, for every column, or COLUMN=CHOICE "
-            f"for one (for example {on_empty_text('rating', 'keep')})"
+            Text(
+                Option("on_empty"),
+                f" {text!r}: choose one of {', '.join(ON_EMPTY)}, for every column, or "
+                "COLUMN=CHOICE for one (for example ",
+                on_empty_option("rating", "keep"),
+                ")",
+            )
         )
     return column, choice
 
@@ -129,12 +136,16 @@ def with_max_tokens(params: Mapping | None, max_tokens: int | None, endpoint: st
     if max_tokens is None:
         return params
     if endpoint.endswith("/embeddings"):
-        raise UsageError(f"{endpoint} requests write no tokens; drop max_tokens=")
+        raise UsageError(Text(f"{endpoint} requests write no tokens; drop ", Option("max_tokens")))
     field_name = "max_output_tokens" if endpoint.endswith("/responses") else "max_tokens"
     if type(max_tokens) is not int or max_tokens < 1:
-        raise UsageError(f"max_tokens= is a number of tokens, at least 1, not {max_tokens!r}")
+        raise UsageError(
+            Text(Option("max_tokens"), f" is a number of tokens, at least 1, not {max_tokens!r}")
+        )
     if params and field_name in params and params[field_name] != max_tokens:
-        raise UsageError(f"max_tokens= and params= both set {field_name}; give one of them")
+        raise UsageError(
+            Text(Option("max_tokens"), " and ", Option("params"), f" both set {field_name}; give one of them")
+        )
     return {**(params or {}), field_name: max_tokens}
 
 
@@ -299,12 +310,18 @@ class Builder:
                 used = ", ".join(map(repr, self.columns))
                 hint = _did_you_mean(column, self.columns)
                 raise UsageError(
-                    f"{on_empty_text(column, choice)}: the request uses no column {column!r} (it uses {used}){hint}"
+                    Text(
+                        on_empty_option(column, choice),
+                        f": the request uses no column {column!r} (it uses {used}){hint}",
+                    )
                 )
             if choice == "keep" and column in self._never_kept:
                 what = "custom_id" if column == self.id_column else "model"
                 raise UsageError(
-                    f"{on_empty_text(column, 'keep')}: an empty {what} cannot be kept; choose error or skip"
+                    Text(
+                        on_empty_option(column, "keep"),
+                        f": an empty {what} cannot be kept; choose error or skip",
+                    )
                 )
 
     # -- columns
@@ -318,7 +335,8 @@ class Builder:
             raise UsageError(
                 f"no column {first!r}"
                 + (f" (nor {', '.join(map(repr, missing[1:]))})" if missing[1:] else "")
-                + f"; the table's columns are: {have}{_separated(columns) or _did_you_mean(first, columns)}"
+                + f"; the table's columns are: {have}"
+                + (_separated(columns) or _did_you_mean(first, columns))
             )
 
     # -- rows
@@ -421,12 +439,16 @@ def _is_empty_value(value) -> bool:
     )
 
 
-def _separated(columns: list[str]) -> str:
+def _separated(columns: list[str]) -> Text | str:
     """When the table's one column reads like a whole header line: which separator it seems to use."""
     if len(columns) != 1:
         return ""
     found = [sep for sep in (";", ",", "\t", "|") if sep in columns[0]]
-    return f" (one column: is the file {found[0]!r}-separated? pass delimiter={found[0]!r})" if found else ""
+    return (
+        Text(f" (one column: is the file {found[0]!r}-separated? pass ", Option("delimiter", found[0]), ")")
+        if found
+        else ""
+    )
 
 
 def _did_you_mean(name: str, columns: list[str]) -> str:
@@ -434,20 +456,27 @@ def _did_you_mean(name: str, columns: list[str]) -> str:
     return did_you_mean(name, columns)
 
 
-def _problem_message(stats: BuildStats) -> str:
+def _problem_message(stats: BuildStats) -> Text:
     listed = "; ".join(f"row {row} {column!r}: {what}" for row, column, what in stats.problems)
     more = stats.problem_count - len(stats.problems)
     empty = [column for _row, column, what in stats.problems if what.startswith("empty cell")]
     hint = (
-        f" (choose {on_empty_text(None, 'skip')} or {on_empty_text(None, 'keep')}, for every column, or "
-        f"for one: {on_empty_text(empty[0], 'keep')})"
+        Text(
+            " (choose ",
+            on_empty_option(None, "skip"),
+            " or ",
+            on_empty_option(None, "keep"),
+            ", for every column, or for one: ",
+            on_empty_option(empty[0], "keep"),
+            ")",
+        )
         if empty
         else ""
     )
-    return (
-        f"{counted(stats.problem_count, 'cell problem')}: {listed}"
-        + (f"; and {more:,} more" if more > 0 else "")
-        + hint
+    return Text(
+        f"{counted(stats.problem_count, 'cell problem')}: {listed}",
+        f"; and {more:,} more" if more > 0 else "",
+        hint,
     )
 
 
@@ -626,9 +655,17 @@ def with_build_advice(error: ValidationFailed, builder: Builder, output) -> Vali
         replace(f, message=_FIX_HINT.sub("", f.message)) if f.code == "duplicate-custom-id" else f
         for f in report.findings
     ]
-    advice = (
-        f"; custom_ids repeat in column {builder.id_column!r}: leave out id_column= to number the rows "
-        f"({make_id(1, builder.id_prefix)}, {make_id(2, builder.id_prefix)}, …; id_prefix= sets the prefix), "
-        f"or pass force=True to write {output} anyway, then repair it with fix_file(in_place=True, dedupe_ids=True)"
+    advice = Text(
+        f"; custom_ids repeat in column {builder.id_column!r}: leave out ",
+        Option("id_column"),
+        f" to number the rows ({make_id(1, builder.id_prefix)}, {make_id(2, builder.id_prefix)}, …; ",
+        Option("id_prefix"),
+        " sets the prefix), or pass ",
+        Option("force", True),
+        f" to write {output} anyway, then ",
+        Words(
+            "repair it with fix_file(in_place=True, dedupe_ids=True)",
+            f"run `batchkit fix --dedupe-ids --in-place {output}`",
+        ),
     )
-    return ValidationFailed(str(error) + advice, report)
+    return ValidationFailed(error.message + advice, report)

@@ -20,12 +20,15 @@ from typing import Any
 import orjson
 
 from ..errors import InputError, UsageError
+from ..words import Option, Text
+
+BODY_TEMPLATE = Option("body_template")
 
 
 class Template:
     """A text with `{column}` placeholders (`{{`/`}}` are literal braces), parsed once."""
 
-    def __init__(self, text: str, option: str = "template"):
+    def __init__(self, text: str, option: Option | str = "template"):
         self.text = text
         self.option = option
         literals: list[str] = [""]
@@ -39,14 +42,17 @@ class Template:
                 name += (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
                 if not name:
                     raise UsageError(
-                        f"{option}: empty placeholder {{}} in {text[:60]!r}; name a column inside the braces, "
-                        "or write {{}} for literal braces"
+                        Text(
+                            option,
+                            f": empty placeholder {{}} in {text[:60]!r}; name a column inside the braces, "
+                            "or write {{}} for literal braces",
+                        )
                     )
                 self.columns.append(name)
                 literals.append("")
         except ValueError as e:
             raise UsageError(
-                f"{option}: {e} in {text[:60]!r}; write {{{{ and }}}} for literal braces"
+                Text(option, f": {e} in {text[:60]!r}; write {{{{ and }}}} for literal braces")
             ) from None
         self.literals = literals
 
@@ -74,9 +80,9 @@ class BodyTemplate:
     `columns` are the columns it reads, in order of appearance; `render(row)` takes a row tuple whose
     first cells are those columns' texts."""
 
-    def __init__(self, body: dict, option: str = "body_template="):
+    def __init__(self, body: dict, option: Option = BODY_TEMPLATE):
         if type(body) is not dict:
-            raise UsageError(f"{option}: the body template must be a JSON object")
+            raise UsageError(Text(option, ": the body template must be a JSON object"))
         self.option = option
         self.columns: list[str] = []
         self.render: Callable[[Sequence[str]], dict] = self._compile(body)

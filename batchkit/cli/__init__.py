@@ -41,7 +41,7 @@ class ToolError(click.ClickException):
     def __init__(self, error: BatchkitError):
         from .flags import cli_words
 
-        super().__init__(cli_words(str(error)))
+        super().__init__(cli_words(error.message))
         self.exit_code = error.exit_code
 
     def show(self, file=None):

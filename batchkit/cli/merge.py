@@ -192,7 +192,7 @@ def _write(result, output, options):
 
 def _refused(error, output, quiet: bool, as_json: bool) -> None:
     """A merge that would put wrong answers on rows (or none on any): the summary, why, exit 1."""
-    report, verdict = error.report, cli_words(str(error))
+    report, verdict = error.report, cli_words(error.message)
     if isinstance(error, StaleResults):
         verdict = (
             f"not merged: {len(report.stale):,} result(s) were produced for other requests (listed above): "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copyreg
+
 from ..errors import UsageError
 from .anthropic import Anthropic
 from .base import Dialect
@@ -26,6 +28,16 @@ def get_dialect(name: str | Dialect) -> Dialect:
         return DIALECTS[name]
     except KeyError:
         raise UsageError(f"unknown dialect {name!r}; choose one of: {', '.join(sorted(DIALECTS))}") from None
+
+
+def _by_name(dialect: Dialect):
+    return get_dialect, (dialect.name,)
+
+
+# A dialect crosses to `--jobs` workers by name, so it arrives as the same object there: `is OPENAI` and
+# the caches keyed by a dialect (the fast path's decoders) hold in the worker too.
+for _dialect in DIALECTS.values():
+    copyreg.pickle(type(_dialect), _by_name)
 
 
 def detect(obj) -> Dialect | None:

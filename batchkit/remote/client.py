@@ -24,6 +24,7 @@ from ..errors import RemoteError, UsageError
 from ..keys import redact
 from ..lenient import as_int
 from ..wire import missing_v1_hint
+from ..words import Option, Text
 from .records import SHA_KEY, Batch, BytesMoved, Model, RemoteFile
 from .target import PLACEHOLDER_KEY, Target, api_key
 
@@ -189,27 +190,33 @@ class Failure:
                 "check the address and the network, then run the same command again"
             )
         elif self.kind == ANSWERED:
-            text = f"{action}: {target.who} answered {self.status}: {self.message}; {self._advice(target)}"
+            text = Text(
+                f"{action}: {target.who} answered {self.status}: {self.message}; ", self._advice(target)
+            )
         else:
             text = f"{action}: {type(self.cause).__name__}: {self.cause}"
         secrets = (secret,) if secret and secret != PLACEHOLDER_KEY else ()
-        return RemoteError(redact(text, secrets), self.status, sent=not self.never_connected)
+        redacted = Text(*(redact(p, secrets) if type(p) is str else p for p in Text(text).parts))
+        return RemoteError(redacted, self.status, sent=not self.never_connected)
 
     @property
     def never_connected(self) -> bool:
         """The connection itself failed (refused, no route, no such host): the request was never sent."""
         return self.kind == UNREACHABLE and type(self.cause).__name__ in ("ConnectError", "ConnectTimeout")
 
-    def _advice(self, target: Target) -> str:
+    def _advice(self, target: Target) -> str | Text:
         status = self.status or 0
         if status == 404 and (hint := self._missing_v1(target)):
             return hint
         advice = _ADVICE.get(status) or (
             "the provider had a problem; try again later" if status >= 500 else "see the provider's message"
         )
-        return advice.format(key=target.key_env or "the api_key_env= variable", url=target.base_url)
+        if target.key_env or "{key}" not in advice:
+            return advice.format(key=target.key_env, url=target.base_url)
+        before, after = advice.format(key="\0", url=target.base_url).split("\0")
+        return Text(before, "the ", Option("api_key_env"), " variable", after)
 
-    def _missing_v1(self, target: Target) -> str | None:
+    def _missing_v1(self, target: Target) -> Text | None:
         """A 404 from an OpenAI-protocol address without /v1 most often means the /v1 was left out."""
         if target.provider.api_version or target.provider.remote_api != "openai":
             return None  # Azure's addresses have no /v1; the other SDKs add their own version path

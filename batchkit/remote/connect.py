@@ -8,6 +8,7 @@ import os
 from ..errors import UsageError
 from ..keys import check_variable
 from ..providers import Provider, get_provider
+from ..words import Meta, Option, Text
 from .apis import api_class
 from .target import Target
 
@@ -28,7 +29,11 @@ def resolve_target(
         raise UsageError(f"{profile.name} cannot take a batch from batchkit: {profile.no_batch_api}")
     if not base_url:
         if not profile.base_url:
-            raise UsageError(f"provider {profile.name!r} has no known address; pass base_url=URL")
+            raise UsageError(
+                Text(
+                    f"provider {profile.name!r} has no known address; pass ", Option("base_url", Meta("URL"))
+                )
+            )
         base_url = profile.base_url
     base_url = _without_sdk_path(profile, base_url.rstrip("/"))
     # A key is required when the variable was named, when talking to the provider's own service, or for a

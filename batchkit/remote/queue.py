@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..tokens import closest_model, estimate
+from ..words import Meta, Option, Text
 from .records import Batch, Event
 from .sending import Prepared, Sender, SubmitOptions
 
@@ -82,10 +83,16 @@ def check_cost(counted, max_cost: float, target=None) -> None:
         where = counted.provider if target is None else target.who
         unnamed = target is not None and not target.named
         raise UsageError(
-            f"max_cost=: no price is known for {', '.join(unpriced)} at {where}, so the cost cannot be "
-            f"bounded{' (' + '; '.join(hints) + ')' if hints else ''}: give their prices with prices=FILE "
-            "(entries as `batchkit estimate --prices` takes them)"
-            + (", or name the provider (provider=) to use its published prices" if unnamed else "")
+            Text(
+                Option("max_cost"),
+                f": no price is known for {', '.join(unpriced)} at {where}, so the cost cannot be "
+                f"bounded{' (' + '; '.join(hints) + ')' if hints else ''}: give their prices with ",
+                Option("prices", Meta("FILE")),
+                " (entries as `batchkit estimate --prices` takes them)",
+                Text(", or name the provider (", Option("provider"), ") to use its published prices")
+                if unnamed
+                else "",
+            )
         )
     high = sum(cost["high"] for cost in totals["cost"].values())
     if high > max_cost:

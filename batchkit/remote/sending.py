@@ -24,6 +24,7 @@ from ..lines import open_binary
 from ..providers import METADATA_MAX_VALUE, PROVIDERS
 from ..tokens import advise_models, closest_model
 from ..validate import validate_file
+from ..words import Meta, Option, Text
 from .client import Client, Lookup, Order
 from .ledger import CREATE_FAILED, CREATED, CREATING, UPLOAD_FAILED, UPLOADED, UPLOADING, Entry, line_hashes
 from .records import FILE_KEY, SHA_KEY, Batch
@@ -160,11 +161,17 @@ def _batch_model(path: Path, target: Target, models: list[str], model: str | Non
         return models[0]
     if models:
         raise InputError(
-            f"{path}: requests name {len(models)} models, and a {target.provider.name} batch runs one; "
-            "split the file by model (`batchkit split --by model`) or pass model=NAME"
+            Text(
+                f"{path}: requests name {len(models)} models, and a {target.provider.name} batch runs one; "
+                "split the file by model (`batchkit split --by model`) or pass ",
+                Option("model", Meta("NAME")),
+            )
         )
     raise UsageError(
-        f"{path}: {target.who} takes the model on the batch and no request names one; pass model=NAME"
+        Text(
+            f"{path}: {target.who} takes the model on the batch and no request names one; pass ",
+            Option("model", Meta("NAME")),
+        )
     )
 
 
@@ -391,9 +398,13 @@ class Sender:
         if len(fitting) > 1:
             ids = ", ".join(b.id for b in fitting)
             raise RemoteError(
-                f"{item.path}: its create was interrupted, and batches {ids} each fit it ({self.target.who} "
-                "keeps no metadata to tell them apart); `batchkit status ID` shows each, and a submission "
-                "with force=True creates another"
+                Text(
+                    f"{item.path}: its create was interrupted, and batches {ids} each fit it ({self.target.who} "
+                    "keeps no metadata to tell them apart); `batchkit status ID` shows each, and a submission "
+                    "with ",
+                    Option("force", True),
+                    " creates another",
+                )
             )
         return fitting[0] if fitting else None
 

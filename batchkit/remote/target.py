@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ..errors import UsageError
 from ..providers import Provider
+from ..words import Meta, Option, Text
 
 # Sent when a server needs no key (a local `batchkit serve`, vLLM): the SDKs insist on some value.
 PLACEHOLDER_KEY = "batchkit-no-key"
@@ -47,11 +48,17 @@ def api_key(target: Target) -> str:
             return key
     if target.key_required:
         if not target.key_env:
-            raise UsageError("no API key: name the variable that holds it with api_key_env=VAR")
+            raise UsageError(
+                Text("no API key: name the variable that holds it with ", Option("api_key_env", Meta("VAR")))
+            )
         if target.own_service:
             raise UsageError(
-                f"no API key: set {target.key_env} to your {target.provider.name} API key "
-                "(or name another variable with api_key_env=)"
+                Text(
+                    f"no API key: set {target.key_env} to your {target.provider.name} API key "
+                    "(or name another variable with ",
+                    Option("api_key_env"),
+                    ")",
+                )
             )
         raise UsageError(f"no API key: set {target.key_env} to the API key for {target.base_url}")
     return PLACEHOLDER_KEY

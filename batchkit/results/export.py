@@ -21,6 +21,7 @@ import orjson
 
 from ..atomic import atomic_write
 from ..tables import table_format, write_table
+from ..words import Option, Text, Words
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,13 +58,16 @@ class ExportResult:
             "long_cells_file": self.long_cells,
         }
 
-    def to_text(self) -> str:
+    def to_text(self) -> Text:
         where = "standard output" if self.path == "-" else self.path
         out = [f"wrote {where} ({self.rows:,} rows)"]
         if self.escaped:
             out.append(
-                f"{self.escaped:,} cell(s) that began like a formula (= + - @ tab) escaped with a leading ' "
-                "(escape_formulas=False keeps them raw)"
+                Text(
+                    f"{self.escaped:,} cell(s) that began like a formula (= + - @ tab) escaped with a leading ' (",
+                    Option("escape_formulas", False),
+                    Words(" keeps them raw)", " to keep them raw)"),
+                )
             )
         if self.as_text:
             out.append(f"{self.as_text:,} cell(s) beginning with '=' written as text, not formulas")
@@ -74,7 +78,7 @@ class ExportResult:
                 f"{self.cut:,} cell(s) over Excel's {EXCEL_CELL_CHARS:,} characters cut; "
                 f"full text in {self.long_cells}"
             )
-        return "\n".join(out)
+        return Text(*(part for i, line in enumerate(out) for part in (("\n", line) if i else (line,))))
 
 
 def write_merged(

@@ -11,6 +11,7 @@ from ..build import make_id, row_number_from_id
 from ..errors import MergeRefused, UsageError
 from ..lines import source_name
 from ..tables import column_values, id_texts, iter_table, read_table, sheet_name, table_files, table_format
+from ..words import Option, Text
 from .parsed import ANSWER, PARSE_ERROR, AnswerParser
 from .read import OK
 from .report import MergeReport
@@ -159,7 +160,9 @@ def attach_source(
         table = source.reset_index(drop=True)
         report.source = "<DataFrame>"
     elif str(source) == "-":
-        raise UsageError("source= must be a file: it is read twice (cells as build saw them, then typed)")
+        raise UsageError(
+            Text(Option("source"), " must be a file: it is read twice (cells as build saw them, then typed)")
+        )
     else:
         table = read_table(
             source, sheet=sheet, encoding=encoding, delimiter=delimiter, told=report.notes.append
@@ -193,8 +196,11 @@ def _positions_by_id(frame, table, source, id_column, report, read: dict) -> lis
 
     if id_column not in table.columns:
         raise UsageError(
-            f"id_column= {id_column!r} is not a column of {report.source}; its columns are: "
-            + ", ".join(map(str, table.columns))
+            Text(
+                Option("id_column"),
+                f" {id_column!r} is not a column of {report.source}; its columns are: "
+                + ", ".join(map(str, table.columns)),
+            )
         )
     if isinstance(source, pd.DataFrame):
         keys = id_texts(column_values(table[id_column]))[0]
@@ -248,22 +254,26 @@ def _better_id_column(custom_ids, table, id_column: str | None, matched: int) ->
     return best
 
 
-def _nothing_joined(custom_ids: list[str], report: MergeReport, id_column, id_prefix: str) -> str:
+def _nothing_joined(custom_ids: list[str], report: MergeReport, id_column, id_prefix: str) -> Text:
     """Why no source row got a result, and what to pass instead."""
     sample = ", ".join(custom_ids[:3]) + (", …" if len(custom_ids) > 3 else "")
     if id_column is not None:
         why = f"none of the {len(custom_ids):,} custom_ids ({sample}) is a value of its column {id_column!r}"
     else:
         generated = f"{make_id(1, id_prefix)}, {make_id(2, id_prefix)}, …"
-        why = (
-            f"without id_column= its rows are found by the row number in generated ids ({generated}), and "
-            f"none of the {len(custom_ids):,} custom_ids ({sample}) is one"
+        why = Text(
+            "without ",
+            Option("id_column"),
+            f" its rows are found by the row number in generated ids ({generated}), "
+            f"and none of the {len(custom_ids):,} custom_ids ({sample}) is one",
         )
     if report.better_id_column is not None:
-        hint = f'did you mean id_column="{report.better_id_column}"? (its values are the custom_ids)'
+        hint = Text(
+            "did you mean ", Option("id_column", report.better_id_column), "? (its values are the custom_ids)"
+        )
     else:
-        hint = "give id_column= the column build took the custom_ids from"
-    return f"no row of {report.source} got a result: {why}; {hint}. Nothing merged"
+        hint = Text("give ", Option("id_column"), " the column build took the custom_ids from")
+    return Text(f"no row of {report.source} got a result: ", why, "; ", hint, ". Nothing merged")
 
 
 def _positions_by_row_number(frame, rows: int, id_prefix: str) -> list[int]:

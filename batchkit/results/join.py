@@ -32,6 +32,7 @@ from ..batchfile import read_id_map
 from ..errors import InputError, StaleResults, UsageError
 from ..findings import Finding
 from ..lines import open_binary, read_objects, source_name
+from ..words import Option, Text, Words
 from .digest import digest
 from .frame import attach_source, to_frame
 from .manifest import manifest_notes
@@ -113,15 +114,19 @@ def _place(
         table.judged(row, judge(row, record))
 
 
-def _not_results(path, name: str) -> str:
+def _not_results(path, name: str) -> str | Text:
     """Why a file with lines but no result line is refused: requests given as results, or another file."""
     if str(path) != "-" and not hasattr(path, "read"):
         with open_binary(path) as stream:
             for number, obj, _raw in read_objects(stream, lambda finding: None):
                 if "body" in obj and ("url" in obj or "method" in obj):
-                    return (
-                        f"{name}: is a batch of requests, not results: give the batch file as the input "
-                        "and the result files as the results"
+                    return Text(
+                        f"{name}: is a batch of requests, not results: ",
+                        Words(
+                            "give the batch file as the input and the result files as the results",
+                            "give the batch file first and the result files after --results "
+                            "(merge BATCH.jsonl -r OUTPUT.jsonl …)",
+                        ),
                     )
                 if number > 100:
                     break
@@ -245,7 +250,9 @@ def merge_results(
     a file in bounded memory use `stream_merge` (as `batchkit merge` does).
     """
     if source is None and id_column is not None:
-        raise UsageError("id_column= needs source=: it names the source table's id column")
+        raise UsageError(
+            Text(Option("id_column"), " needs ", Option("source"), ": it names the source table's id column")
+        )
     report, requests, table = join_inputs(inputs, results, progress, id_map)
     refuse_stale(report, allow_stale)
     frame = to_frame(requests, table, parse_json=parse_json, flatten=flatten, report=report)
@@ -259,9 +266,13 @@ def refuse_stale(report: MergeReport, allow_stale: bool) -> None:
     """StaleResults when some results answer other requests, unless they are allowed."""
     if report.stale and not allow_stale:
         raise StaleResults(
-            f"{len(report.stale):,} of the results were produced for other requests than the ones they "
-            "would answer (report.stale says which, and why); nothing merged: merge the results of these "
-            "requests, or pass allow_stale=True to merge them marked in a stale column",
+            Text(
+                f"{len(report.stale):,} of the results were produced for other requests than the ones they "
+                "would answer (report.stale says which, and why); nothing merged: merge the results of these "
+                "requests, or pass ",
+                Option("allow_stale", True),
+                " to merge them marked in a stale column",
+            ),
             report,
         )
 

@@ -11,6 +11,7 @@ from ..batchfile import write_numbered
 from ..errors import InputError, UsageError, ValidationFailed
 from ..lines import content_lines, open_binary
 from ..options import Options
+from ..words import Option, Text
 from .join import Paths, join_inputs
 from .read import STATUSES
 from .report import FAILED, MergeReport
@@ -134,5 +135,5 @@ def parse_only(only: Iterable[str] | str | None) -> set[str]:
     if unknown:
         raise UsageError(f"unknown status {', '.join(sorted(unknown))}; choose from {', '.join(STATUSES)}")
     if not chosen:
-        raise UsageError(f"only= needs at least one status of {', '.join(STATUSES)}")
+        raise UsageError(Text(Option("only"), f" needs at least one status of {', '.join(STATUSES)}"))
     return chosen

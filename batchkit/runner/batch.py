@@ -29,6 +29,7 @@ from ..lines import dumps_line
 from ..providers import Provider
 from ..validate import validate_file
 from ..wire import LOCAL, Sender, api_path, missing_v1_hint, result_line
+from ..words import Option, Text
 
 RequestsDone = Callable[[int, int, int], None]  # (answered so far, failed so far, total requests)
 
@@ -179,7 +180,7 @@ def run_batch(
     if str(source) == "-":
         raise UsageError("batchkit run needs a file, not standard input (it reads the file twice)")
     if concurrency < 1:
-        raise UsageError("concurrency= must be at least 1")
+        raise UsageError(Text(Option("concurrency"), " must be at least 1"))
     source = Path(source)
     requests = _valid_requests(source, provider)
     output = Path(output)

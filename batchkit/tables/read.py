@@ -15,6 +15,7 @@ import orjson
 
 from ..errors import InputError, UsageError
 from ..lines import source_name
+from ..words import Option, Text
 from .cells import is_missing
 from .sources import Source, compression_of, decode_error, is_url, open_source, table_files, table_format
 
@@ -115,7 +116,9 @@ def _separator(opened, source, fmt: str, encoding, delimiter: str | None, told) 
     """The field separator: `delimiter` when given; a tab for TSV; for CSV the one its first lines use."""
     if delimiter is not None:
         if len(delimiter) != 1 or delimiter in '"\r\n':
-            raise UsageError(f"delimiter= takes one character (such as ; or |), not {delimiter!r}")
+            raise UsageError(
+                Text(Option("delimiter"), f" takes one character (such as ; or |), not {delimiter!r}")
+            )
         return delimiter
     if fmt == "tsv":
         return "\t"
@@ -192,9 +195,13 @@ def _csv_chunks(opened, source, fmt, encoding, chunk_rows, sep=","):
         raise InputError(f"{source_name(source)}: the table is empty (no header row)") from None
     except pd.errors.ParserError as e:
         other = sniff_separator(_head(opened), encoding)
-        hint = f" (is the file {other!r}-separated? pass delimiter={other!r})" if other != sep else ""
+        hint = (
+            Text(f" (is the file {other!r}-separated? pass ", Option("delimiter", other), ")")
+            if other != sep
+            else ""
+        )
         raise InputError(
-            f"{source_name(source)}: cannot read as {fmt.upper()}: {_first_line(e)}{hint}"
+            Text(f"{source_name(source)}: cannot read as {fmt.upper()}: {_first_line(e)}", hint)
         ) from None
     except pd.errors.ParserWarning:
         raise InputError(
@@ -298,8 +305,11 @@ def _json_array(opened, source, encoding) -> pd.DataFrame:
         value = orjson.loads(text)
     except orjson.JSONDecodeError as e:
         raise InputError(
-            f"{source_name(source)}: not valid JSON ({e.msg}); a .json table is one array of objects; for one "
-            "object per line name the file .jsonl or pass input_format=jsonl"
+            Text(
+                f"{source_name(source)}: not valid JSON ({e.msg}); a .json table is one array of objects; for "
+                "one object per line name the file .jsonl or pass ",
+                Option("input_format", "jsonl"),
+            )
         ) from None
     if type(value) is not list or not all(type(v) is dict for v in value):
         raise InputError(

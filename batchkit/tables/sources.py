@@ -10,6 +10,7 @@ from typing import BinaryIO
 
 from ..errors import InputError, UsageError
 from ..lines import source_name
+from ..words import Option, Text
 
 FORMATS = ("csv", "tsv", "xlsx", "parquet", "json", "jsonl")
 EXTENSIONS = {
@@ -51,8 +52,11 @@ def table_format(source: Source, fmt: str | None = None) -> str:
     except KeyError:
         known = ", ".join(sorted(EXTENSIONS))
         raise UsageError(
-            f"{path}: cannot tell the table format from the extension {path.suffix or '(none)'!r}; "
-            f"use one of {known} or pass input_format="
+            Text(
+                f"{path}: cannot tell the table format from the extension {path.suffix or '(none)'!r}; "
+                f"use one of {known} or pass ",
+                Option("input_format"),
+            )
         ) from None
 
 
@@ -75,8 +79,15 @@ def open_source(source: Source):
 def decode_error(source: Source, encoding: str | None, error: UnicodeDecodeError) -> InputError:
     used = encoding or "utf-8"
     return InputError(
-        f"{source_name(source)}: cannot decode the file as {used} (found byte 0x{error.object[error.start]:02x}); "
-        "pass encoding= with the file's encoding, for example encoding=cp1252 or encoding=latin-1"
+        Text(
+            f"{source_name(source)}: cannot decode the file as {used} (found byte "
+            f"0x{error.object[error.start]:02x}); pass ",
+            Option("encoding"),
+            " with the file's encoding, for example ",
+            Option("encoding", "cp1252"),
+            " or ",
+            Option("encoding", "latin-1"),
+        )
     )
 
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import InputError, UsageError
+from ..words import Option, Text
 
 # The model → encoding table of tiktoken (tiktoken/model.py), as data. Exact names first, then the
 # longest matching prefix (dated snapshots, fine-tunes, Azure deployment names).
@@ -131,7 +132,10 @@ def _hf_counter(path: str):
         from tokenizers import Tokenizer
     except ImportError:
         raise UsageError(
-            "tokenizer= needs the Hugging Face tokenizers library: pip install 'llm-batchkit[hf]'"
+            Text(
+                Option("tokenizer"),
+                " needs the Hugging Face tokenizers library: pip install 'llm-batchkit[hf]'",
+            )
         ) from None
     try:
         tokenizer = Tokenizer.from_file(path)

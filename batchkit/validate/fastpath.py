@@ -352,10 +352,54 @@ def body_type(name: str):
     `Validator.feed_lines` sends it on by `rule_pairs()` (a decoder hook would cost more per line).
     """
 
-    single = frozenset(r.fields[0] for r in BODY_RULES if len(r.fields) == 1)
+    single = frozenset(r.fields[0] for r in BODY_RULES if len(r.fields) == 1 and not r.by_value)
     return Converter(
-        name, closed=True, drop=single, drop_tags=RULE_ROLES, nonempty={"content"}, require={"model"}
+        name,
+        closed=True,
+        drop=single,
+        drop_tags=RULE_ROLES,
+        nonempty={"content"},
+        raw=VALUED_FIELDS,
+        require={"model"},
     ).root()
+
+
+# Body fields left undecoded on the fast path (msgspec.Raw), each decided by its value (`value_checker`).
+VALUED_FIELDS = frozenset(r.fields[0] for r in BODY_RULES if r.by_value)
+
+
+@functools.cache
+def value_decoders(name: str) -> dict[str, Any]:
+    """{field: decode} for the VALUED_FIELDS an endpoint's body has, each by the field's own schema."""
+    properties = schemas.load(name).get("properties", {})
+    converter = Converter(name, nonempty={"content"})
+    return {
+        field: msgspec.json.Decoder(converter.convert(properties[field], name, field=field)).decode
+        for field in sorted(VALUED_FIELDS & properties.keys())
+    }
+
+
+def value_checker(provider):
+    """check(body schema, field, raw value) -> whether a body with this value of the field is clean under
+    its schema and every by-value rule for `provider`. False sends the line to the reference path, which
+    decides and explains; so it may be stricter, never more lenient (a value nested past what the fast path
+    may take is False too)."""
+    rules = {field: [r for r in BODY_RULES if r.by_value and r.fields == (field,)] for field in VALUED_FIELDS}
+    budget = MAX_DEPTH - TYPED_DEPTH
+
+    def check(name: str, field: str, raw: bytes) -> bool:
+        try:
+            value = msgspec.to_builtins(value_decoders(name)[field](raw))
+        except DECODE_ERRORS:
+            return False
+        if nesting(value, budget) > budget:
+            return False
+        found = []
+        for rule in rules[field]:
+            rule.check(None, {field: value}, found.append, provider)
+        return not found
+
+    return check
 
 
 @functools.cache
@@ -371,7 +415,8 @@ def rule_pairs() -> tuple[tuple[str, str], ...]:
 
 @functools.cache
 def line_decoder():
-    """(decode, {line type: url}): one decoder for whole request lines.
+    """(decode, {line type: url}, {line type: ((body schema, field), …)}): one decoder for whole request
+    lines, and the VALUED_FIELDS each line type leaves raw.
 
     A line type per endpoint, tagged by `url`, so one pass both picks the body schema (as the request
     schema's if/then on `url` does) and checks the body. A url without a body schema decodes to an error
@@ -386,7 +431,7 @@ def line_decoder():
     ]
     if set(request["required"]) != {name for name, _ in envelope} | {"url", "body"}:
         raise RuntimeError("the request line schema changed shape; teach the fast path about it")
-    urls = {}
+    urls, valued = {}, {}
     for i, (url, name) in enumerate(sorted(schemas.body_schemas().items())):
         body = body_type(name)
         if body is not Reject:
@@ -399,7 +444,8 @@ def line_decoder():
                 gc=False,
             )
             urls[line] = url
-    return msgspec.json.Decoder(Union[tuple(urls)]).decode, urls  # noqa: UP007
+            valued[line] = tuple((name, field) for field in value_decoders(name))
+    return msgspec.json.Decoder(Union[tuple(urls)]).decode, urls, valued  # noqa: UP007
 
 
 # Any failure to decode a line on the fast path sends it to the reference path, which decides and
@@ -412,14 +458,15 @@ UNSET = msgspec.UNSET
 
 @functools.cache
 def decoder_for(dialect: Dialect):
-    """(decode, keys, urls, pairs) for one format's lines: `decode` parses and checks a line against its
-    schema (raising for any line the reference path must see). `keys(line)` gives (id, endpoint, model) of
-    a decoded line, or None when a rule needs the whole line (the reference path then reads it); for
-    OpenAI's lines it is None and the validator reads them itself by `urls` (line type → url) and `pairs`
-    (the body fields a rule needs together, see `rule_pairs`)."""
+    """(decode, keys, urls, pairs, valued) for one format's lines: `decode` parses and checks a line
+    against its schema (raising for any line the reference path must see). `keys(line)` gives (id,
+    endpoint, model) of a decoded line, or None when a rule needs the whole line (the reference path then
+    reads it); for OpenAI's lines it is None and the validator reads them itself by `urls` (line type →
+    url), `pairs` (the body fields a rule needs together, see `rule_pairs`) and `valued` (line type → the
+    raw fields decided by value, see `value_checker`)."""
     if dialect is OPENAI:
-        decode, urls = line_decoder()
-        return decode, None, urls, rule_pairs()
+        decode, urls, valued = line_decoder()
+        return decode, None, urls, rule_pairs(), valued
     decode = msgspec.json.Decoder(Converter(dialect.schema, closed=True).root()).decode
     to_builtins, read = msgspec.to_builtins, dialect.read
 
@@ -427,4 +474,4 @@ def decoder_for(dialect: Dialect):
         request = read(to_builtins(line))
         return request.id, request.endpoint, request.model
 
-    return decode, keys, {}, ()
+    return decode, keys, {}, (), {}

@@ -1,7 +1,8 @@
 """`fix`: repair what can be repaired in a batch file without guessing, and say what changed where.
 
 Repairs: a UTF-8 byte-order mark is removed; CRLF line ends become LF; blank lines are dropped; a JSON array
-of request objects (one array over many lines, or one line holding an array) becomes one object per line;
+of request objects (one array over many lines, or one line holding an array) and objects written indented
+one after another (`jq .`) become one object per line;
 with `dedupe_ids` a repeated custom_id is renamed `ID~2`, `ID~3`, … (the first use keeps its id, and a new id
 never takes one the file already has); with `drop_duplicates` a line identical to an earlier one is dropped
 (applied before renaming); with `strict_schemas` every strict schema of a request body (`response_format`,
@@ -41,6 +42,7 @@ from ..lines import (
 )
 from ..options import Options
 from ..providers import Provider
+from ..words import Meta, Option, Text
 from .strict import fix_strict_schemas, strict_repairs
 from .validator import Validator
 
@@ -172,14 +174,26 @@ def _target(source, output, in_place: bool):
     """Where the repaired lines go, refusing to write over the input unless asked."""
     if in_place:
         if output is not None and not _same(output, source):
-            raise UsageError("give output=OUT or in_place=True, not both")
+            raise UsageError(
+                Text("give ", Option("output", Meta("OUT")), " or ", Option("in_place", True), ", not both")
+            )
         if hasattr(source, "read") or str(source) == "-":
-            raise UsageError("in_place=True needs a file, not standard input")
+            raise UsageError(Text(Option("in_place", True), " needs a file, not standard input"))
         return source
     if output is None:
-        raise UsageError("give output=OUT (or in_place=True to repair the file itself)")
+        raise UsageError(
+            Text(
+                "give ",
+                Option("output", Meta("OUT")),
+                " (or ",
+                Option("in_place", True),
+                " to repair the file itself)",
+            )
+        )
     if _same(output, source):
-        raise UsageError(f"{output} is the input file; pass in_place=True to write over it")
+        raise UsageError(
+            Text(f"{output} is the input file; pass ", Option("in_place", True), " to write over it")
+        )
     return output
 
 
@@ -287,7 +301,8 @@ def _lines_after_reading_repairs(
     seen_content = False
     array_lines: list[bytes] | None = None
     array_start = array_bytes = 0
-    for number, raw, crlf in _raw_lines(stream):
+    lines = _raw_lines(stream)
+    for number, raw, crlf in lines:
         if number == 1 and raw.startswith(BOM):
             raw = raw[len(BOM) :]
             changes.append(Change(1, "byte-order mark removed"))
@@ -308,6 +323,9 @@ def _lines_after_reading_repairs(
         if not seen_content and _is_array_start(raw):
             array_lines, array_start = [raw], number
             continue
+        if not seen_content and raw.strip() == b"{":
+            yield from _spread_objects(number, raw, lines, changes)
+            return
         seen_content = True
         stripped = raw.strip()
         if stripped.startswith(b"[") and stripped.endswith(b"]"):
@@ -332,6 +350,38 @@ def _lines_after_reading_repairs(
         )
         for obj in objects:
             yield array_start, dumps_line(obj)[:-1]
+
+
+def _spread_objects(number: int, first: bytes, lines, changes: list[Change]) -> Iterator[tuple[int, bytes]]:
+    """Objects written indented one after another (as `jq .` writes them), each gathered until it parses
+    at a line that closes it (`}` at the left margin, or a whole object on one line), and written as one
+    line; one object at a time is held."""
+    first_line, start, held, size, count = number, number, [first], len(first), 0
+    for number, raw, _crlf in lines:
+        if not held and not raw.strip():
+            continue
+        start = start if held else number
+        held.append(raw)
+        size += len(raw) + 1
+        if size > MAX_LINE_BYTES:
+            raise InputError(
+                f"the JSON object starting on line {start} holds more than {MAX_LINE_BYTES:,} bytes"
+            )
+        closing = raw.rstrip()
+        if closing == b"}" or (len(held) == 1 and closing.endswith(b"}")):
+            try:
+                value = orjson.loads(b"\n".join(held))
+            except orjson.JSONDecodeError:
+                continue
+            yield start, dumps_line(_objects_of_array([value], f"line {start}")[0])[:-1]
+            held, size, count = [], 0, count + 1
+    if held:
+        raise InputError(
+            f"the JSON object starting on line {start} is not valid JSON; it cannot be converted"
+        )
+    changes.append(
+        Change(first_line, f"{_objects(count)} spread over lines written as one line each", number)
+    )
 
 
 def _objects(n: int) -> str:

@@ -8,8 +8,6 @@ custom_id hashes of all ranges are joined, so a repeat across two ranges is foun
 from __future__ import annotations
 
 import itertools
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 
 from ..findings import Finding, Report
@@ -33,15 +31,15 @@ def byte_ranges(path, size: int, parts: int) -> list[tuple[int, int]]:
 
 
 def file_start(path, validator) -> tuple[bool, tuple | None, tuple | None]:
-    """What a single pass learns early and the later ranges need: whether the file is one JSON array
-    spread over lines, and (value, line) of its first request's model and endpoint."""
+    """What a single pass learns early and the later ranges need: whether the file's JSON values are
+    spread over lines (one array, indented objects), and (value, line) of its first request's model and endpoint."""
     reader = LineReader(lambda finding: None)
     provider, dialect = validator.provider, validator.dialect
     model = endpoint = None
     with open(path, "rb") as f:
         for number, _end, raw in iter_lines(f, max_line=validator.max_line):
             obj = reader.parse(number, raw)
-            if reader.array_file:
+            if reader.spread:
                 return True, None, None
             if not (provider.one_model or provider.one_endpoint):
                 if reader.seen_content:
@@ -102,13 +100,17 @@ def validate_parallel(
 ) -> Report:
     """`progress` hears the bytes of the first range as the parent reads them, then each later range's
     bytes as its worker finishes."""
+    # imported here: a process pool is most of what `validate` imports, and most files are too small for it
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     try:
         context = multiprocessing.get_context("fork")  # workers share the parent's hash seed and schemas
     except ValueError:
         context = None
     merged = Validator(options, dialect=dialect, ids="hashed", file=file)
-    array_file, first_model, first_endpoint = file_start(path, merged)
-    if context is None or array_file:
+    spread, first_model, first_endpoint = file_start(path, merged)
+    if context is None or spread:
         with open(path, "rb") as f:
             stream = file_range(f, 0, size, progress)
             merged.feed_stream(stream)

@@ -39,6 +39,9 @@ class BodyRule:
     applies: Callable[[dict], bool] = lambda b: True
     message: Callable[[dict], str] = lambda b: ""
     check: Callable | None = None  # (line, body, emit, provider): reports its own findings and paths
+    # The check's verdict on a body holding only this one field is never more lenient than on the whole
+    # body: the fast path then decides a line by the field's value, checked once per distinct value.
+    by_value: bool = False
 
     @property
     def path(self) -> str:
@@ -106,6 +109,7 @@ BODY_RULES += tuple(
         "structured-output",
         (name,),
         check=partial(_structured_output, field=name),
+        by_value=True,  # JSON mode without the messages is a finding: such a line takes the reference path
     )
     for name in ("response_format", "text", "tools")
 )

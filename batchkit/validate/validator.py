@@ -31,10 +31,11 @@ from ..lines import (
 from ..options import Options
 from ..providers import Provider, get_provider
 from .explain import explain, label, pointer
-from .fastpath import DECODE_ERRORS, UNSET, decoder_for
+from .fastpath import DECODE_ERRORS, UNSET, decoder_for, value_checker
 from .rules import ExactIds, HashedIds, LineRules
 
 INT64 = (-(2**63), 2**64 - 1)  # the integers a JSON line can carry (signed or unsigned 64-bit)
+VERDICTS_KEPT = 1024  # distinct raw field values whose verdict a validator remembers
 
 
 @functools.cache
@@ -145,6 +146,8 @@ class Validator:
         self._stream = None  # the stream lines are read from, to read past an overlong line's rest
         self._skipped = 0  # bytes of overlong lines read past without being held
         self._stopped = False  # an endless line ended the reading
+        self._verdicts: dict[tuple[str, str, bytes], bool] = {}  # see _clean_value
+        self._check_value = None
         # Raw lines are checked for a key repeated in an object; a writer of lines encoded from dicts,
         # which cannot repeat one, turns it off (the check is a second parse of each line).
         self.checks_repeats = True
@@ -193,7 +196,7 @@ class Validator:
             size = stream.tell() if is_seekable else counted[0] + self._skipped
         self.report.summary.bytes = size
 
-    def feed_lines(self, numbered, at_file_start: bool = True) -> None:
+    def feed_lines(self, numbered, at_file_start: bool = True) -> None:  # noqa: PLR0912 (one loop, no calls)
         """(line number, raw line) pairs, numbers ascending; may be called again with later lines.
 
         This is the hot loop of validation: keep per-line work out of it. It counts lines, not bytes:
@@ -202,7 +205,8 @@ class Validator:
         if self._reader is None:
             self._reader = LineReader(self.report.add, at_file_start, self.provider.name)
         reader, summary = self._reader, self.report.summary
-        decode, keys, urls, pairs_needing_rules = decoder_for(self.dialect)
+        decode, keys, urls, pairs_needing_rules, valued = decoder_for(self.dialect)
+        clean = self._clean_value
         fast_limit = min(self.max_line, READ_CHUNK - 1)  # a longer line may be only the start of one
         remember, allowed = self._inline_ids()
         check_keys, add = self.rules.check_id_url_model, self.report.add
@@ -211,7 +215,7 @@ class Validator:
         number = summary.lines
         # Until the first content line has been read on the reference path, lines take it: that line may
         # carry a byte-order mark or open a JSON array, which the reader must see.
-        fast_ok = reader.seen_content and not reader.array_file
+        fast_ok = reader.seen_content and not reader.spread
         repeats = repeated_keys if self.checks_repeats else None
         for number, raw in numbered:  # noqa: B007 (number is read after the loop)
             if fast_ok and len(raw) <= fast_limit:
@@ -231,24 +235,42 @@ class Validator:
                             ):
                                 break
                         else:
-                            custom_id, url, model = line.custom_id, urls[type(line)], body.model
-                            if remember is not None and (allowed is None or url in allowed):
-                                remember(hash(custom_id))
+                            for schema, field in valued[type(line)]:
+                                value = getattr(body, field)
+                                if value is not UNSET and not clean(schema, field, bytes(value)):
+                                    break
                             else:
-                                check_keys(number, custom_id, url, model, add)
-                            key = (url, model)
-                            pairs[key] = pairs_get(key, 0) + 1
-                            continue
+                                custom_id, url, model = line.custom_id, urls[type(line)], body.model
+                                if remember is not None and (allowed is None or url in allowed):
+                                    remember(hash(custom_id))
+                                else:
+                                    check_keys(number, custom_id, url, model, add)
+                                key = (url, model)
+                                pairs[key] = pairs_get(key, 0) + 1
+                                continue
                     elif (found := keys(line)) is not None:
                         self._fast(number, found, pairs)
                         continue
             self._reference(number, raw)
             if self._stopped:
                 break
-            fast_ok = reader.seen_content and not reader.array_file
+            fast_ok = reader.seen_content and not reader.spread
         self._count(pairs)
         summary.lines = number
         self._has_content = self._has_content or reader.seen_content
+
+    def _clean_value(self, schema: str, field: str, raw: bytes) -> bool:
+        """Whether a body field left raw on the fast path is clean (see fastpath.value_checker), decided
+        once per distinct value: a batch usually repeats one response schema or tool list on every line."""
+        key = (schema, field, raw)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            if len(self._verdicts) >= VERDICTS_KEPT:
+                self._verdicts.clear()  # memory stays bounded when every line's value differs
+            if self._check_value is None:
+                self._check_value = value_checker(self.provider)
+            verdict = self._verdicts[key] = self._check_value(schema, field, raw)
+        return verdict
 
     def _inline_ids(self):
         """(append a hash, endpoints allowed) when the common rules are checked in the hot loop itself (ids

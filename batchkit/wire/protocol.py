@@ -11,6 +11,7 @@ import urllib.parse
 
 from ..findings import Finding
 from ..providers import PROVIDERS
+from ..words import Meta, Option, Text
 
 # The rules the local server validates input files by, and the endpoints it can execute (both backends):
 # several models per file are fine (kluster.ai allows it), the batch's own endpoint is checked separately.
@@ -18,7 +19,9 @@ LOCAL = PROVIDERS["local"]
 EXECUTABLE_ENDPOINTS = LOCAL.endpoints
 
 MAX_BATCH_ERRORS = 1000  # errors.data entries kept for a batch that fails validation
-READING_CODES = frozenset({"invalid-json", "invalid-encoding", "not-an-object", "json-array-file"})
+READING_CODES = frozenset(
+    {"invalid-json", "invalid-encoding", "not-an-object", "json-array-file", "json-objects-spread"}
+)
 LINE_FIELDS = ("custom_id", "method", "url", "body")
 # body fields whose absence or wrong shape fails the whole batch at validation, per OpenAI
 BODY_FIELDS = frozenset({"model", "messages", "input", "prompt"})
@@ -83,13 +86,17 @@ def api_path(url: str) -> str:
     return url[3:] if url.startswith("/v1/") else url
 
 
-def missing_v1_hint(base_url: str, route: str = "") -> str | None:
+def missing_v1_hint(base_url: str, route: str = "") -> Text | None:
     """For a 404 from `base_url`: "did you mean base_url=…/v1?" when the address has no /v1 at its end
     (the usual cause: OpenAI-compatible servers serve the API under /v1), else None."""
     if urllib.parse.urlsplit(base_url).path.rstrip("/").endswith("/v1"):
         return None
     asked = f" for {route}" if route else ""
-    return f"the server answered 404{asked}; did you mean base_url={base_url.rstrip('/')}/v1?"
+    return Text(
+        f"the server answered 404{asked}; did you mean ",
+        Option("base_url", Meta(f"{base_url.rstrip('/')}/v1")),
+        "?",
+    )
 
 
 def result_line(custom_id: str, status_code: int, body, request_id: str) -> dict:

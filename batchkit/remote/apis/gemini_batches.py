@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ...errors import UsageError
+from ...words import Meta, Option, Text
 from ..client import (
     ANSWERED,
     OTHER,
@@ -176,7 +177,10 @@ class GeminiBatches(Client):
     def create_batch(self, order: Order) -> Batch:
         if not order.model:
             raise UsageError(
-                f"{self.target.who} takes the model on the batch, not on each line: pass model=NAME"
+                Text(
+                    f"{self.target.who} takes the model on the batch, not on each line: pass ",
+                    Option("model", Meta("NAME")),
+                )
             )
         self.refuse_metadata(order.metadata, (SHA_KEY, FILE_KEY))
         with self._calling("creating the batch"):

@@ -19,6 +19,7 @@ import orjson
 from ...errors import InputError
 from ...lenient import as_int
 from ...lines import open_binary, read_objects
+from ...words import Option, Text
 from ..client import (
     ANSWERED,
     OTHER,
@@ -93,7 +94,10 @@ def endpoint_of(path: Path) -> str:
                     return endpoint
             break
     raise InputError(
-        f"{path}: cannot tell the endpoint from the first request's body; name it with endpoint="
+        Text(
+            f"{path}: cannot tell the endpoint from the first request's body; name it with ",
+            Option("endpoint"),
+        )
     )
 
 
