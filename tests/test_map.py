@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 from nativesupport import server_batches
 from serverutil import running_server
-from submitsupport import ROOT, run_cli
+from submitsupport import ROOT, invoke, run_cli
 
 import batchkit
 import batchkit.aio
@@ -212,6 +212,21 @@ def test_batchkit_map_to_one_model_writes_the_table_with_its_answers(server, tmp
         (1, "hello", "ok"),
         (2, "world", "ok"),
     ]
+
+
+def test_batchkit_map_says_in_flags_that_a_model_and_targets_do_not_go_together(tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("q\nhello\n")
+    both = invoke(
+        "map", table, "-o", tmp_path / "o.csv", "--user", "{q}", "--model", "m", "--target", "openai:m"
+    )
+    assert both.returncode == 2 and "give --model or --target, not both" in both.stderr
+    neither = invoke("map", table, "-o", tmp_path / "o.csv", "--user", "{q}")
+    assert (
+        neither.returncode == 2 and "--model NAME) or the targets (--target PROVIDER:MODEL)" in neither.stderr
+    )
+    with pytest.raises(UsageError, match="give model= or targets=, not both"):
+        batchkit.map(["x"], model="m", targets=["openai:m"])
 
 
 def test_aio_map_runs_under_asyncio_run(server):

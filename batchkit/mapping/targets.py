@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from ..errors import UsageError
 from ..providers import get_provider
+from ..words import Meta, Option, Text, Words
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,15 @@ def targets_of(
     the call's provider, address and key variable fill what each leaves out), else the one `model` names."""
     if targets is None:
         if not model:
-            raise UsageError("name the model (model=NAME) or the targets (targets=[...])")
+            raise UsageError(Text("name the model (", Option("model", Meta("NAME")), ") or the targets (",
+                                  Words("targets=[...]", "--target PROVIDER:MODEL"), ")"))  # fmt: skip
         return [MapTarget(model, provider, base_url, api_key_env)]
     if model:
-        raise UsageError("give model= or targets=, not both: each target names its model")
+        raise UsageError(
+            Text(
+                "give ", Option("model"), " or ", Option("targets"), ", not both: each target names its model"
+            )
+        )
     chosen = [_target(t) for t in targets]
     if not chosen:
         raise UsageError("targets=[] names no target")
