@@ -71,6 +71,39 @@ class Text(str):
         return Text(other, self)
 
 
+RECORD = "words:"  # how a stored Text begins (see `record`)
+
+
+def record(message: str | None) -> str | None:
+    """A message as one string to store (in the ledger) that `from_record` turns back into it, options
+    and all; a message without options is stored as it is."""
+    if not isinstance(message, Text) or all(type(p) is str for p in message.parts):
+        return None if message is None else str(message)
+    parts = [p if type(p) is str else {"option": list(p), "meta": isinstance(p.value, Meta)}
+             if isinstance(p, Option) else {"words": list(p)} for p in message.parts]  # fmt: skip
+    return RECORD + json.dumps(parts, ensure_ascii=False)
+
+
+def from_record(stored: str | None) -> str | None:
+    """The message `record` stored (any other string as it is)."""
+    if stored is None or not stored.startswith(RECORD):
+        return stored
+    try:
+        parts = json.loads(stored[len(RECORD) :])
+        return Text(*(_part(p) for p in parts))
+    except (ValueError, TypeError, KeyError):
+        return stored
+
+
+def _part(stored) -> Part:
+    if type(stored) is str:
+        return stored
+    if "words" in stored:
+        return Words(*stored["words"])
+    name, value = stored["option"]
+    return Option(name, Meta(value) if stored["meta"] else value)
+
+
 def _python(part: Part) -> str:
     if isinstance(part, Option):
         return part.python()

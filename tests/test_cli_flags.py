@@ -153,3 +153,20 @@ def test_a_merged_tables_summary_names_the_argument(tmp_path):
 
     written = write_merged(pd.DataFrame({"answer": ["=1+1", "fine"]}), tmp_path / "m.csv")
     assert written.to_text().endswith("escaped with a leading ' (escape_formulas=False keeps them raw)")
+
+
+def test_a_stored_message_keeps_its_options():
+    """What the ledger keeps of a failure names its options as data, so `batchkit list` says the flag."""
+    from batchkit.words import from_record, record
+
+    text = Text("pass ", Option("base_url", Meta("http://h/v1")), " or ", Option("force", True), "; ",
+                Words("a", "b"), " ", Option("on_empty", {"c": "keep"}))  # fmt: skip
+    again = from_record(record(text))
+    assert (
+        again == text
+        and cli_words(again)
+        == cli_words(text)
+        == "pass --base-url http://h/v1 or --force; b --on-empty c=keep"
+    )
+    assert record("plain") == from_record("plain") == "plain" and from_record(None) is None
+    assert from_record("words:[broken") == "words:[broken"

@@ -91,7 +91,7 @@ def test_header_only_table_still_tells_its_columns(tmp_path):
 def test_decoding_failure_suggests_encoding(tmp_path):
     path = tmp_path / "latin.csv"
     path.write_bytes("q\ncafé\n".encode("latin-1"))
-    with pytest.raises(InputError, match="pass encoding= .*encoding=latin-1"):
+    with pytest.raises(InputError, match='pass encoding= .*encoding="latin-1"'):
         list(iter_table(path))
     assert list(iter_table(path, encoding="latin-1"))[0]["q"].tolist() == ["café"]
     jsonl = tmp_path / "latin.jsonl"

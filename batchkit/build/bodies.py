@@ -202,28 +202,7 @@ def body_mode(
             )
         return BodyTemplateMode(body_template, model, model_column, params)
     if endpoint.endswith("/embeddings") or input is not None:
-        if input is None:
-            raise UsageError(
-                Text(f"{endpoint} requests need ", Option("input", Meta("TEMPLATE")), " (the text to embed)")
-            )
-        if not endpoint.endswith("/embeddings"):
-            raise UsageError(
-                Text(
-                    Option("input"),
-                    f" builds {EMBEDDINGS} requests; pass ",
-                    Option("endpoint", Meta(EMBEDDINGS)),
-                )
-            )
-        if any(v is not None for v in (system, user, messages_column)):
-            raise UsageError(
-                Text(
-                    "embeddings take ",
-                    Option("input"),
-                    " only; drop ",
-                    *_slashed("system", "user", "messages_column"),
-                )
-            )
-        return EmbeddingsInput(input, model, model_column, params)
+        return _embeddings_mode(endpoint, input, (system, user, messages_column), model, model_column, params)
     if not endpoint.endswith("chat/completions"):
         raise UsageError(
             Text(f"building {endpoint} requests needs ", Option("body_template", Meta("FILE.json")))
@@ -245,3 +224,29 @@ def body_mode(
             )
         )
     return MessagesTemplate(user, system, model, model_column, params)
+
+
+def _embeddings_mode(endpoint: str, input, chat_options: tuple, model, model_column, params) -> BodyMode:  # noqa: A002
+    """The embeddings body mode, refusing an endpoint or options that do not go with it."""
+    if input is None:
+        raise UsageError(
+            Text(f"{endpoint} requests need ", Option("input", Meta("TEMPLATE")), " (the text to embed)")
+        )
+    if not endpoint.endswith("/embeddings"):
+        raise UsageError(
+            Text(
+                Option("input"),
+                f" builds {EMBEDDINGS} requests; pass ",
+                Option("endpoint", Meta(EMBEDDINGS)),
+            )
+        )
+    if any(v is not None for v in chat_options):
+        raise UsageError(
+            Text(
+                "embeddings take ",
+                Option("input"),
+                " only; drop ",
+                *_slashed("system", "user", "messages_column"),
+            )
+        )
+    return EmbeddingsInput(input, model, model_column, params)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .common import json_text, say, text_or_json
+from .flags import cli_words
 from .remote_display import when
 from .remote_options import connection_options, open_session
 
@@ -31,19 +32,19 @@ def _as_dict(submitted) -> dict:
     ref, batch = submitted.ref, submitted.batch
     where = {"file": str(ref.path) if ref.path else None, "base_url": ref.target.base_url}
     if batch is None:
-        return {"id": None, "status": None, **where, "note": submitted.note}
-    return batch.to_dict() | where | ({"note": submitted.note} if submitted.note else {})
+        return {"id": None, "status": None, **where, "note": cli_words(submitted.note)}
+    return batch.to_dict() | where | ({"note": cli_words(submitted.note)} if submitted.note else {})
 
 
 def _show_status(submitted) -> None:
     ref, batch = submitted.ref, submitted.batch
     if batch is None:
-        say(f"{ref.path}  no batch at {ref.target.base_url}: {submitted.note}")
+        say(f"{ref.path}  no batch at {ref.target.base_url}: {cli_words(submitted.note)}")
         return
     own = f" ({batch.provider_status} at {ref.target.provider.name})" if batch.provider_status else ""
     say(f"{batch.id}  {batch.status}{own}")
     if submitted.note:
-        say(f"  ({submitted.note})")
+        say(f"  ({cli_words(submitted.note)})")
     rows = [
         ["file", str(ref.path) if ref.path else "-"],
         ["address", ref.target.base_url],

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from .. import paths
+from .. import paths, words
 from ..errors import InputError
 from ..lines import BOM, content_lines, open_binary
 
@@ -157,6 +157,12 @@ SCHEMA = {"submissions": COLUMNS, "names": tuple(f.name for f in fields(Name))}
 SCHEMA_MISMATCH = re.compile(
     r"no such (table|column)|(table|index) \S+ already exists|table \S+ has no column"
 )
+
+
+def _entry(row) -> Entry:
+    values = dict(row)
+    values["error"] = words.from_record(values["error"])
+    return Entry(**values)
 
 
 class _NotALedger(Exception):
@@ -306,7 +312,7 @@ class Ledger:
             return db.execute(sql, params).fetchall()
 
     def _entries(self, sql: str, params=()) -> list[Entry]:
-        return [Entry(**dict(row)) for row in self._run(sql, params)]
+        return [_entry(row) for row in self._run(sql, params)]
 
     # --- submissions ------------------------------------------------------------------------------------
 
@@ -324,13 +330,15 @@ class Ledger:
                 "INSERT INTO names (submission_id, path, added_at) VALUES (?, ?, ?)",
                 (row["id"], row["path"], now),
             )
-        return Entry(**dict(row))
+        return _entry(row)
 
     def update(self, entry_id: int, **values) -> Entry:
         unknown = set(values) - UPDATABLE
         if unknown:
             raise ValueError(f"not ledger columns: {sorted(unknown)}")
         values["updated_at"] = int(time.time())
+        if "error" in values:
+            values["error"] = words.record(values["error"])  # the options it names, kept as data
         assignments = ", ".join(f"{name} = ?" for name in values)
         (entry,) = self._entries(
             f"UPDATE submissions SET {assignments} WHERE id = ? RETURNING *", (*values.values(), entry_id)

@@ -321,7 +321,7 @@ class Sender:
                 item.path, lambda done, total: self._upload_progress(item.path, done, total)
             )
         except RemoteError as e:
-            self.ledger.update(entry.id, step=UPLOAD_FAILED, error=str(e))
+            self.ledger.update(entry.id, step=UPLOAD_FAILED, error=e.message)
             raise
         return self.ledger.update(entry.id, step=UPLOADED, file_id=uploaded.id)
 
@@ -344,7 +344,7 @@ class Sender:
             return self._create_once(item, entry, metadata, key)
         except RemoteError as e:
             step = CREATING if _outcome_unknown(e) else CREATE_FAILED
-            self.ledger.update(entry.id, step=step, error=str(e))
+            self.ledger.update(entry.id, step=step, error=e.message)
             raise
 
     def _create_once(self, item: Prepared, entry: Entry, metadata: dict[str, str], key: str) -> Batch:

@@ -19,6 +19,7 @@ from pathlib import Path
 from ..atomic import atomic_write
 from ..errors import InputError, RemoteError, UsageError
 from ..providers import METADATA_MAX_KEY, METADATA_MAX_PAIRS, METADATA_MAX_VALUE, get_provider
+from ..words import Text
 from .apis import open_client
 from .client import Client, ResultFile
 from .connect import resolve_target
@@ -81,9 +82,9 @@ class Submitted:
     note: str = ""
 
 
-def _stopped(entry: Entry) -> str:
-    cause = f" ({entry.error})" if entry.error else ""
-    return f"its submission stopped at step '{entry.step}'{cause}"
+def _stopped(entry: Entry) -> Text:
+    cause = Text(" (", entry.error, ")") if entry.error else ""
+    return Text(f"its submission stopped at step '{entry.step}'", cause)
 
 
 @dataclass
@@ -182,7 +183,9 @@ class Session:
 
     def _not_submitted(self, path: Path, name: str, entry: Entry | None, target: Target | None) -> str:
         if entry is not None:
-            return f"{path} has no batch yet: {_stopped(entry)}; `batchkit submit {path}` tries again"
+            return Text(
+                f"{path} has no batch yet: ", _stopped(entry), f"; `batchkit submit {path}` tries again"
+            )
         earlier = self.ledger.for_name(name)
         if earlier is not None and earlier.batch_id:
             return (
@@ -255,7 +258,7 @@ class Session:
         found = Ref(_entry_target(entry), entry.batch_id or "", entry, name)
         if not entry.batch_id:
             again = f"`batchkit submit {name} --base-url {entry.base_url}` tries again"
-            return Submitted(found, None, f"{_stopped(entry)}; {again}")
+            return Submitted(found, None, Text(_stopped(entry), f"; {again}"))
         self.ledger.add_name(entry.id, str(name))
         try:
             batch = self.client(found.target).batch(entry.batch_id)
