@@ -31,6 +31,7 @@ COMMANDS = {
     "forget": ("forget:forget", "Remove a batch or file from this machine's ledger."),
     "estimate": ("estimate:estimate", "Count prompt tokens and the cost range of batch files."),
     "convert": ("convert:convert", "Convert a batch file to another provider's line format."),
+    "map": ("map:map_table", "Answer a table's rows in one command (to one model or several)."),
 }
 
 

@@ -10,7 +10,7 @@ and a ready-made progress bar."""
 from .apis import open_client
 from .client import Client, Lookup, Order, Place, ResultFile
 from .connect import resolve_target
-from .jobs import BatchJob, Submission, submit
+from .jobs import BatchJob, Submission, requests_file, submit
 from .ledger import Entry, Ledger, Name, line_hash, line_hashes
 from .progress import tqdm_progress
 from .queue import Queue, QueueOptions, Shard, check_cost, check_countable, shard_tokens
@@ -57,6 +57,7 @@ __all__ = [
     "line_hashes",
     "open_client",
     "parse_metadata",
+    "requests_file",
     "resolve_target",
     "shard_tokens",
     "submit",

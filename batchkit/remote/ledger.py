@@ -19,6 +19,7 @@ import hashlib
 import os
 import re
 import sqlite3
+import threading
 import time
 from array import array
 from collections.abc import Callable, Iterator
@@ -205,7 +206,8 @@ class Ledger:
 
     def _create(self) -> None:
         """A new ledger appears whole: built beside, then linked into place unless another process won."""
-        fresh = self.path.with_name(f".{self.path.name}.{os.getpid()}.new")
+        # named by process and thread: two threads of one process each build their own
+        fresh = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.new")
         try:
             db = sqlite3.connect(fresh, isolation_level=None)
             try:
