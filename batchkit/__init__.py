@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # editors and type checkers see the real names; at run time _
     from .convert import convert_file, convert_request
     from .errors import BatchkitError, InputError, JobFailed, RemoteError, UsageError, ValidationFailed
     from .findings import Finding, Report, Summary
+    from .mapping import MapResult, MapTarget, map
     from .providers import PROVIDERS, Provider, get_provider
     from .remote import BatchJob, DownloadResult, Submission, SubmitResult, submit, tqdm_progress
     from .results import MergeReport, MergeResult, RetryResult, merge, merge_results, read_results, retry
@@ -81,6 +82,10 @@ _EXPORTS = {
     "retry": "results",
     "RetryResult": "results",
     "tqdm_progress": "remote",
+    # prompts in, answers out: every step above in one call, to one model or several
+    "map": "mapping",
+    "MapTarget": "mapping",
+    "MapResult": "mapping",
 }
 
 # A literal list, so type checkers know what `import batchkit` re-exports (kept equal to _EXPORTS by a test).
@@ -94,6 +99,8 @@ __all__ = [
     "FixResult",
     "InputError",
     "JobFailed",
+    "MapResult",
+    "MapTarget",
     "MergeReport",
     "MergeResult",
     "PROVIDERS",
@@ -116,6 +123,7 @@ __all__ = [
     "estimate",
     "fix_file",
     "get_provider",
+    "map",
     "merge",
     "merge_results",
     "read_results",
@@ -132,7 +140,12 @@ __all__ = [
 ]
 
 
+_SUBMODULES = ("aio",)  # `batchkit.aio.map(...)` after `import batchkit` alone
+
+
 def __getattr__(name: str) -> object:
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'batchkit' has no attribute {name!r}")

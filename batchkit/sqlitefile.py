@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -22,7 +23,8 @@ def create_whole(
 ) -> None:
     """A new database appears whole: built beside `path` (`pragmas` first, then `prepare` inside one
     immediate transaction), then linked into place unless another process won the race."""
-    fresh = path.with_name(f".{path.name}.{os.getpid()}.new")
+    # named by process and thread: two threads of one process each build their own
+    fresh = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
     try:
         db = sqlite3.connect(fresh, isolation_level=None)
         try:

@@ -26,6 +26,7 @@ def test_the_readme_notebook_runs_against_a_local_server(tmp_path, monkeypatch, 
     monkeypatch.chdir(tmp_path)
     code = notebook_code()
     assert "http://127.0.0.1:8000/v1" in code
+    assert code.index("batchkit.map(") < code.index("batchkit.build_requests(")  # map first, then its steps
     with running_server("--backend", "echo", data_dir=tmp_path / "serve") as server:
         namespace: dict = {}
         exec(
@@ -37,6 +38,11 @@ def test_the_readme_notebook_runs_against_a_local_server(tmp_path, monkeypatch, 
     assert list(merged.frame["status"]) == ["ok"] * rows and merged.report.missing == []
     assert list(merged.frame["id"]) == list(namespace["df"]["id"])
     assert all(path.is_file() for path in namespace["files"])
+    answered, compared = namespace["answered"], namespace["compared"]
+    assert list(answered["id"]) == list(namespace["df"]["id"]) and set(answered["status"]) == {"ok"}
+    assert answered["answer.answer"].notna().all()
+    for label in ("openai:gpt-4o-mini", "anthropic:claude-haiku-4-5"):
+        assert list(compared[f"{label}.answer"]) == list(namespace["df"]["question"])
     out = capsys.readouterr().out
     assert f"{rows} requests" in out and f"requests: {rows:,} (ok {rows:,})" in out
 

@@ -83,17 +83,12 @@ def write_numbered(
     `first_endpoint` are (value, number) of the whole table's first request (see `Validator`).
     """
     options = Options.of(provider, max_requests=max_requests, max_bytes=max_bytes)
-    limits = options.provider
+    limits, dialect = options.provider, options.dialect_for(None)
+    items, encoded = _from_dicts(items)
     validator = None
     if validate:
-        # file-level limits are met by sharding, so the validator checks lines only
-        unlimited = replace(options, provider=limits.with_limits(NO_LIMIT, NO_LIMIT))
-        validator = Validator(unlimited, dialect=options.dialect_for(None), file=file or str(path),
-                              ids=ids or "exact", first_model=first_model, first_endpoint=first_endpoint)  # fmt: skip
-    dialect = options.dialect_for(None)
-    items, encoded = _from_dicts(items)
-    if validator is not None and encoded:
-        validator.checks_repeats = False  # a line encoded from a dict repeats no key
+        validator = _line_validator(options, file or str(path), ids, first_model, first_endpoint)
+        validator.checks_repeats = not encoded  # a line encoded from a dict repeats no key
     with ShardWriter(path, limits.max_requests, limits.max_bytes, max_file_tokens, dialect) as writer:
         report = _write_and_check(_written(items, writer, progress), validator, writer)
         if report is not None and not report.valid and not force:
@@ -113,6 +108,13 @@ def write_numbered(
     if not result.shard_requests:
         result.shard_requests, result.shard_bytes = [0], [0]
     return result
+
+
+def _line_validator(options: Options, file: str, ids, first_model, first_endpoint) -> Validator:
+    """The validator of the lines: file-level limits are met by sharding, so it checks lines only."""
+    unlimited = replace(options, provider=options.provider.with_limits(NO_LIMIT, NO_LIMIT))
+    return Validator(unlimited, dialect=options.dialect_for(None), file=file, ids=ids or "exact",
+                     first_model=first_model, first_endpoint=first_endpoint)  # fmt: skip
 
 
 def _from_dicts(items: Iterable[tuple[int, object]]) -> tuple[Iterable, bool]:

@@ -32,6 +32,7 @@ COMMANDS = {
     "estimate": ("estimate:estimate", "Count prompt tokens and the cost range of batch files."),
     "convert": ("convert:convert", "Convert a batch file to another provider's line format."),
     "cache": ("cache:cache", "Show, prune or clear the answer cache."),
+    "map": ("map:map_table", "Answer a table's rows in one command (to one model or several)."),
 }
 
 

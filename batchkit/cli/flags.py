@@ -8,7 +8,7 @@ import shlex
 from ..words import ANY, Meta, Option, Text
 
 # The keywords whose flag is not `--` and the keyword with dashes (`id_column` → `--id-column`).
-OPTIONS = {"output": "-o", "params": "--param"}
+OPTIONS = {"output": "-o", "params": "--param", "targets": "--target"}
 
 
 def flag(option: Option) -> str:

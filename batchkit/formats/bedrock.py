@@ -126,7 +126,7 @@ def _body_out(chat: Chat, ctx: Context) -> dict | None:
         return converse.nova_from_chat(chat.body, chat.at, ctx)
     if model and not re.search(ANTHROPIC.models, model):
         message = f"batchkit writes Anthropic Messages and Nova bodies for chat requests, not one for {model}"
-        ctx.unsupported(chat.at, message)
+        ctx.error("unsupported-field", chat.at, message)  # no body at all: nothing to drop instead
         return None
     params = anthropic.params_from_chat(chat, ctx, anthropic.BEDROCK_BODY)
     return None if params is None else {"anthropic_version": ANTHROPIC_VERSION, **params}
@@ -135,8 +135,10 @@ def _body_out(chat: Chat, ctx: Context) -> dict | None:
 def _titan_embeddings_out(chat: Chat, ctx: Context) -> dict | None:
     body, at = chat.body, chat.at
     if ctx.model and not re.search(TITAN_EMBEDDINGS.models, ctx.model):
-        ctx.unsupported(
-            at, f"batchkit writes Titan Text Embeddings bodies for embeddings, not one for {ctx.model}"
+        ctx.error(
+            "unsupported-field",
+            at,
+            f"batchkit writes Titan Text Embeddings bodies for embeddings, not one for {ctx.model}",
         )
         return None
     leftover(body, {"model", "input", "dimensions"}, at, ctx, TITAN_EMBEDDINGS.title)

@@ -12,7 +12,7 @@ from ..ledger import STATES, TERMINAL, Entry, Ledger, Name, file_digest, line_ha
 from .apis import open_client
 from .client import Client, Lookup, Order, Place, ResultFile
 from .connect import resolve_target
-from .jobs import BatchJob, Submission, submit
+from .jobs import BatchJob, Submission, requests_file, submit
 from .progress import tqdm_progress
 from .queue import Queue, QueueOptions, Shard, check_cost, check_countable, shard_tokens
 from .records import Batch, BatchError, Model, RemoteFile
@@ -62,6 +62,7 @@ __all__ = [
     "line_hashes",
     "open_client",
     "parse_metadata",
+    "requests_file",
     "resolve_target",
     "shard_tokens",
     "submit",

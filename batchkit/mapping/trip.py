@@ -1,0 +1,217 @@
+"""One target's round trip, each step the public one: the requests built (`build_requests`) and written in
+the target's line format (`convert_request`), validated (`validate_requests`), their cost bounded
+(`estimate`), written and sharded (`remote.requests_file`), submitted (`batchkit.submit`, or the queue under
+an enqueued-token cap or a batch limit), waited for, downloaded and merged (`merge_results`).
+
+The files are named by their content in batchkit's own folder, so the same call again finds its batches in
+the ledger: nothing is sent twice, and downloads already made are not made again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..build import build_requests, response_schema
+from ..convert import convert_request
+from ..errors import BatchkitError, JobFailed, ValidationFailed
+from ..findings import Report
+from ..providers import Provider
+from ..remote import (
+    Batch,
+    Connection,
+    Event,
+    Queue,
+    QueueOptions,
+    Session,
+    Shard,
+    SubmitOptions,
+    check_cost,
+    check_countable,
+    requests_file,
+    shard_tokens,
+    submit,
+)
+from ..results import MergeResult, merge_results
+from ..tokens import Estimate, load_prices
+from ..validate import validate_requests
+from .targets import MapTarget
+
+OPENAI_LINES = "openai"  # the line format build_requests writes
+
+
+def _quiet(event: Event) -> None:
+    """Progress nobody shows."""
+
+
+@dataclass
+class Steps:
+    """What every target's round trip shares: how rows become requests, and how they are sent.
+    `submit_options` go to `batchkit.submit` as they are."""
+
+    user: str | None = None
+    system: str | None = None
+    params: Mapping = field(default_factory=dict)
+    response_schema: dict | None = None
+    schema_name: str = "answer"
+    max_tokens: int | None = None
+    max_cost: float | None = None
+    prices: str | os.PathLike | None = None
+    max_enqueued_tokens: int | None = None
+    max_batches: int | None = None
+    interval: float = 10.0
+    completion_window: str = "24h"
+    metadata: dict | None = None
+    submit_options: dict = field(default_factory=dict)
+    progress: Callable[[Event], None] = _quiet
+
+
+@dataclass
+class TargetResult:
+    """What one target's round trip gave: its requests' validation report, cost estimate (with max_cost or
+    a cap), batches, the merge (one row per input row, in order) and each row's cost; or `error`, why it
+    gave no answers."""
+
+    target: MapTarget
+    requests: int = 0
+    validation: Report | None = None
+    estimate: Estimate | None = None
+    files: list[Path] = field(default_factory=list)
+    batches: list[Batch] = field(default_factory=list)
+    merged: MergeResult | None = None
+    cost: list[float | None] = field(default_factory=list)
+    error: BatchkitError | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+
+def round_trip(rows, target: MapTarget, steps: Steps) -> TargetResult:
+    """Every step for one target; a BatchkitError from any of them is the target's `error`."""
+    result = TargetResult(target)
+    try:
+        with Session(Connection(target.provider, target.base_url, target.api_key_env)) as session:
+            _run(rows, target, steps, session, result)
+    except BatchkitError as e:
+        result.error = e
+        _tell(steps, target, f"failed: {e}")
+    return result
+
+
+def _tell(steps: Steps, target: MapTarget, message: str) -> None:
+    steps.progress(Event("note", target.label, message=message))
+
+
+def _run(rows, target: MapTarget, steps: Steps, session: Session, result: TargetResult) -> None:
+    provider = session.connection.target().provider
+    requests = requests_for(rows, target, steps, provider)
+    result.requests = len(requests)
+    result.validation = validate_requests(requests, provider)
+    if not result.validation.valid:
+        first = next(f for f in result.validation.findings if f.is_error)
+        raise ValidationFailed(
+            f"{result.validation.summary.errors:,} error(s) under the {provider.name} rules, the first on "
+            f"row {first.line}: {first.message}; nothing sent",
+            result.validation,
+        )
+    _tell(steps, target, f"{len(requests):,} requests built and valid for {provider.name}")
+    result.files = requests_file(requests, provider)
+    result.batches, result.estimate = _send(session, result.files, target, steps)
+    for batch in result.batches:
+        _tell(steps, target, f"batch {batch.id}: {batch.status} ({batch.completed}/{batch.total} completed)")
+    failed = [b for b in result.batches if b.status == "failed"]
+    if failed:
+        causes = "; ".join(f"{b.id}: {b.errors[0] if b.errors else 'no cause given'}" for b in failed)
+        raise JobFailed(f"{len(failed)} batch(es) failed: {causes}")
+    outputs = [
+        path
+        for file, batch in zip(result.files, result.batches, strict=True)
+        if batch.output_file_id or batch.error_file_id
+        for path in session.download(str(file), progress=steps.progress).files.values()
+    ]
+    result.merged = merge_results(result.files, outputs)
+    result.cost = row_costs(result.merged.frame, provider, target.model, steps.prices)
+    counts = ", ".join(f"{status} {n:,}" for status, n in sorted(result.merged.report.counts.items()))
+    _tell(steps, target, f"merged {result.merged.report.requests:,} answers ({counts})")
+
+
+def requests_for(rows, target: MapTarget, steps: Steps, provider: Provider) -> list[dict]:
+    """The rows' requests for this target, in its provider's line format (ids `row-1`, `row-2`, …)."""
+    params = {**steps.params, **target.params}
+    if steps.response_schema is not None:
+        params.update(
+            response_schema(steps.response_schema, steps.schema_name, "/v1/chat/completions").fields
+        )
+    built = list(build_requests(rows, model=target.model, system=steps.system, user=steps.user,
+                                params=params, max_tokens=steps.max_tokens))  # fmt: skip
+    if not provider.dialects or OPENAI_LINES in provider.dialects:
+        return built
+    report = Report("requests", provider.name)
+    lines = []
+    for number, request in enumerate(built, 1):
+        converted = convert_request(request, provider.dialect, line=number, max_tokens=steps.max_tokens)
+        for finding in converted.findings:
+            report.add(finding)
+        if converted.line is not None:
+            lines.append(converted.line)
+    if len(lines) < len(built):
+        raise ValidationFailed(
+            f"{len(built) - len(lines):,} of {len(built):,} requests cannot be written as {provider.dialect} "
+            f"lines: {report.findings[0].message if report.findings else ''}",
+            report,
+        )
+    return lines
+
+
+def _send(session: Session, files: list[Path], target: MapTarget, steps: Steps):
+    """Submit the files (a queue under a cap or a batch limit) and wait: (each file's final batch, the
+    estimate when one was made)."""
+    where = session.connection.target()
+    cap = steps.max_enqueued_tokens or where.provider.enqueued_tokens
+    queued = cap is not None or steps.max_batches is not None
+    tokens, counted = None, None
+    if queued or steps.max_cost is not None:
+        tokens, counted = shard_tokens(files, where.provider.name, steps.prices)
+        if steps.max_cost is not None:
+            check_cost(counted, steps.max_cost, where)
+        _tell(steps, target, _estimated(counted))
+        if cap is not None:
+            check_countable(counted, "the enqueued-token cap")
+    if not queued:
+        jobs = submit(files, provider=target.provider, base_url=target.base_url, api_key_env=target.api_key_env,
+                      wait=False, completion_window=steps.completion_window, metadata=steps.metadata,
+                      model=target.model, progress=steps.progress, session=session,
+                      **steps.submit_options)  # fmt: skip
+        return jobs.wait(steps.interval), counted
+    options = SubmitOptions(steps.completion_window, dict(steps.metadata or {}), True, False, target.model)
+    shards = [Shard(path, count) for path, count in zip(files, tokens, strict=True)]
+    queue = Queue(
+        session, shards, options, QueueOptions(cap, steps.max_batches, steps.interval), steps.progress
+    )
+    return [shard.batch for shard in queue.run()], counted
+
+
+def _estimated(counted: Estimate) -> str:
+    totals = counted.totals()
+    costs = ", ".join(f"{c['low']:.4f}–{c['high']:.4f} {currency}" for currency, c in totals["cost"].items())
+    return f"estimated {totals['prompt_tokens']:,} prompt tokens; cost {costs or 'unknown (no price)'}"
+
+
+def row_costs(frame, provider: Provider, model: str, prices=None) -> list[float | None]:
+    """Each merged row's cost from its usage at the provider's batch price (None: unpriced or no usage)."""
+    price = load_prices(prices).get((provider.name, model))
+    if price is None:
+        return [None] * len(frame)
+    return [
+        None if _missing(p) or _missing(c) else price.cost(int(p), int(c))
+        for p, c in zip(frame["prompt_tokens"], frame["completion_tokens"], strict=True)
+    ]
+
+
+def _missing(value) -> bool:
+    import pandas as pd
+
+    return value is None or value is pd.NA
