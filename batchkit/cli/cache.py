@@ -7,7 +7,7 @@ import re
 import click
 
 from .answer_options import cache_path_option
-from .common import json_text, text_or_json
+from .common import json_text, say, text_or_json
 from .remote_display import table, when
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
@@ -37,7 +37,7 @@ def _open(cache_path):
 
     answers = AnswerCache(cache_path)
     if not answers.path.exists():
-        click.echo(f"no answer cache at {answers.path} yet: nothing is cached", err=True)
+        say(f"no answer cache at {answers.path} yet: nothing is cached", err=True)
         return None
     return answers
 
@@ -65,13 +65,13 @@ def stats(cache_path, fmt, as_json):
     with answers:
         found = answers.stats()
     if as_json or fmt == "json":
-        click.echo(json_text(found.to_dict()))
+        say(json_text(found.to_dict()))
         return
     per = f", {found.bytes_per_answer:,.0f} bytes an answer" if found.answers else ""
-    click.echo(f"answer cache: {found.path}")
-    click.echo(f"answers: {found.answers:,} ({_size(found.bytes)}{per})")
+    say(f"answer cache: {found.path}")
+    say(f"answers: {found.answers:,} ({_size(found.bytes)}{per})")
     if found.answers:
-        click.echo(f"stored: from {when(found.oldest)} to {when(found.newest)}")
+        say(f"stored: from {when(found.oldest)} to {when(found.newest)}")
         table([["ANSWERS", "SERVER"], *[[f"{n:,}", where] for where, n in found.by_address.items()]])
 
 
@@ -86,7 +86,7 @@ def prune(cache_path, age):
     with answers:
         gone = answers.prune(age)
         left = answers.stats().answers
-    click.echo(f"forgot {gone:,} answer(s); {left:,} remain in {answers.path}")
+    say(f"forgot {gone:,} answer(s); {left:,} remain in {answers.path}")
 
 
 @cache.command()
@@ -98,7 +98,7 @@ def clear(cache_path):
         return
     with answers:
         gone = answers.clear()
-    click.echo(f"forgot {gone:,} answer(s); {answers.path} is empty")
+    say(f"forgot {gone:,} answer(s); {answers.path} is empty")
 
 
 def _size(count: int) -> str:

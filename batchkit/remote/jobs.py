@@ -238,22 +238,23 @@ def submit(
     )
     staging = Staging(stage, role_arn) if stage or role_arn else None
     options = SubmitOptions(
-        completion_window,
-        dict(metadata or {}),
-        validate,
-        force,
-        model,
-        staging=staging,
-        cache=open_cache(cache),
+        completion_window, dict(metadata or {}), validate, force, model, staging, open_cache(cache)
     )
-    if until_done:
-        chains = UntilDone(session, options, max_rounds=max_rounds, interval=interval, progress=report)
+    jobs = _jobs(session, files, options, report, (max_rounds, interval) if until_done else None)
+    if wait and not until_done:  # rounds wait for each batch themselves
+        jobs.wait(interval)
+    return jobs
+
+
+def _jobs(
+    session: Session, files, options: SubmitOptions, report, rounds: tuple[int, float] | None
+) -> Submission:
+    """A BatchJob per file: its submission, or with `rounds` (max_rounds, interval) its --until-done rounds."""
+    if rounds is not None:
+        chains = UntilDone(session, options, max_rounds=rounds[0], interval=rounds[1], progress=report)
         return Submission(
             [BatchJob(session, c.path, c.rounds[0].submitted, report, c) for c in chains.run(files)]
         )
-    jobs = Submission(
+    return Submission(
         [BatchJob(session, r.path, r, report) for r in session.submit_with(files, options, report)]
     )
-    if wait:
-        jobs.wait(interval)
-    return jobs
