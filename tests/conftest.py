@@ -8,3 +8,10 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     for var in ("BATCHKIT_PROVIDER", "BATCHKIT_BASE_URL", "KLUSTER_API_KEY", "OPENAI_API_KEY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
+
+
+def pytest_collection_modifyitems(items):
+    """Files with slow tests first: two workers take whole files (`--dist loadfile`), so a long file
+    started last would run alone at the end."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: each file's order is kept
