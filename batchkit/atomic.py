@@ -41,7 +41,21 @@ def new_part(path: str | os.PathLike) -> tuple[int, Path]:
     except OSError as e:
         raise cannot_write(path, e) from None
     os.fchmod(fd, new_file_mode(path))  # mkstemp makes 0600; give what a plain open() would
+    _MADE.add(Path(name))
     return fd, Path(name)
+
+
+# Every part file this process made (one renamed into place is no longer at its part path).
+_MADE: set[Path] = set()
+
+
+def remove_own_parts() -> None:
+    """Remove every part file this process made that is still there: after an interruption, whatever
+    writer was stopped and wherever it stopped, nothing half-written stays."""
+    for part in list(_MADE):
+        with contextlib.suppress(OSError):
+            os.unlink(part)
+    _MADE.clear()
 
 
 def remove_stale_parts(path: Path) -> list[Path]:

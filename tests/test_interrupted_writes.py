@@ -178,3 +178,17 @@ def test_run_stopped_by_a_size_limit_is_one_line_and_resumes(tmp_path):
     ]
     assert resumed.returncode == 0, resumed.stderr  # the part kept what was answered; the rest is sent now
     assert len((folder / "r.jsonl").read_text().splitlines()) == ROWS
+
+
+def test_an_interruption_removes_every_part_this_process_made_and_nothing_else(tmp_path):
+    from batchkit.atomic import new_part, remove_own_parts
+
+    fd, left = new_part(tmp_path / "a.jsonl")  # a writer stopped before it recorded its part
+    os.close(fd)
+    fd, renamed = new_part(tmp_path / "b.jsonl")  # one put in place: the file is no longer a part
+    os.close(fd)
+    os.replace(renamed, tmp_path / "b.jsonl")
+    other = tmp_path / ".c.jsonl.1.abcdefgh.part"  # not ours
+    other.write_text("x")
+    remove_own_parts()
+    assert not left.exists() and (tmp_path / "b.jsonl").exists() and other.exists()

@@ -9,6 +9,7 @@ import signal
 
 import click
 
+from ..atomic import remove_own_parts
 from ..errors import BatchkitError
 
 # command name → ("module:attribute" inside batchkit.cli, the line `batchkit --help` shows for it)
@@ -60,6 +61,7 @@ class LazyGroup(click.Group):
                 raise
             raise ToolError(e) from e
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what was being written is already removed
+            remove_own_parts()  # and whatever part a writer stopped at the wrong moment still holds
             if ctx.params.get("debug"):
                 raise
             from .common import say
