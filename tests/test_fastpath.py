@@ -372,3 +372,33 @@ def test_a_range_sent_to_a_worker_takes_the_fast_path(tmp_path, monkeypatch):
     )
     result = parallel_module._check_range(task)
     assert result["requests"] == len(clean_lines()) > 1 and sent == [1]  # a file's first line takes it
+
+
+def test_the_decoder_learns_each_endpoint_a_file_names_and_no_other(monkeypatch):
+    """Line types are made per endpoint on first use (making all of them was most of a one-line
+    validation's time): a file naming chat, then embeddings, then chat again takes the fast path for every
+    line but its first, and a line of an unknown url or without one still goes to the reference path."""
+    chat = clean_lines()[0]
+    embedding = orjson.dumps(
+        {"custom_id": "e1", "method": "POST", "url": "/v1/embeddings",
+         "body": {"model": "text-embedding-3-small", "input": "hello"}}
+    ) + b"\n"  # fmt: skip
+    no_url = orjson.dumps({**orjson.loads(chat), "custom_id": "x"})
+    no_url = no_url.replace(b'"url":"/v1/chat/completions",', b"") + b"\n"
+    lines = [chat, chat.replace(b'"custom_id":"', b'"custom_id":"2'), embedding,
+             embedding.replace(b'"e1"', b'"e2"'), no_url, chat.replace(b'"custom_id":"', b'"custom_id":"3')]  # fmt: skip
+    sent, reference_path = [], Validator._reference
+    monkeypatch.setattr(
+        Validator, "_reference", lambda self, n, raw: sent.append(n) or reference_path(self, n, raw)
+    )
+    widen = fastpath.widening_decoder()
+    decode = fastpath.line_decoder(frozenset())[0]
+    decode, line = widen(decode, embedding)
+    assert fastpath.LINE_URLS[type(line)] == "/v1/embeddings"
+    assert widen(decode, no_url) == (decode, None)
+    data = b"".join(lines)
+    assert fast(data, "openai") == reference(data, "openai")
+    assert sent == [1, 5]
+    assert [
+        f.line for f in validate_file(io.BytesIO(data), "openai").findings if f.code == "missing-field"
+    ] == [5]

@@ -413,15 +413,22 @@ def rule_pairs() -> tuple[tuple[str, str], ...]:
     return pairs
 
 
-@functools.cache
-def line_decoder():
-    """(decode, {line type: url}, {line type: ((body schema, field), …)}): one decoder for whole request
-    lines, and the VALUED_FIELDS each line type leaves raw.
+class _NoEndpoint(msgspec.Struct, tag_field="url", tag="\x00", forbid_unknown_fields=True):
+    """A member of every line union (a tagged struct alone does not require its tag): no real url."""
 
-    A line type per endpoint, tagged by `url`, so one pass both picks the body schema (as the request
-    schema's if/then on `url` does) and checks the body. A url without a body schema decodes to an error
-    and takes the reference path.
-    """
+
+class _Url(msgspec.Struct):
+    url: str
+
+
+LINE_URLS: dict[type, str] = {}  # line type → its url, for every line type made (see line_type)
+LINE_VALUED: dict[
+    type, tuple
+] = {}  # line type → ((body schema, field), …) of the VALUED_FIELDS it leaves raw
+
+
+@functools.cache
+def _envelope() -> list:
     request = schemas.load(schemas.REQUEST)
     converter = Converter(schemas.REQUEST)
     envelope = [
@@ -431,22 +438,72 @@ def line_decoder():
     ]
     if set(request["required"]) != {name for name, _ in envelope} | {"url", "body"}:
         raise RuntimeError("the request line schema changed shape; teach the fast path about it")
-    urls, valued = {}, {}
-    for i, (url, name) in enumerate(sorted(schemas.body_schemas().items())):
-        body = body_type(name)
-        if body is not Reject:
-            line = msgspec.defstruct(
-                f"Line{i}",
-                [*envelope, ("body", body)],
-                tag_field="url",
-                tag=url,
-                forbid_unknown_fields=True,
-                gc=False,
-            )
-            urls[line] = url
-            # (a field another one depends on is not in the struct: a line with it takes the reference path)
-            valued[line] = tuple((name, f) for f in value_decoders(name) if f in body.__struct_fields__)
-    return msgspec.json.Decoder(Union[tuple(urls)]).decode, urls, valued  # noqa: UP007
+    return envelope
+
+
+@functools.cache
+def line_type(url: str):
+    """The struct of a whole request line to `url`, tagged by it, or None when such lines take the
+    reference path (no body schema, or one the fast path cannot follow). Made on first use: a file
+    usually names one endpoint, and making all of them is most of a one-line validation's time."""
+    name = schemas.body_schemas().get(url)
+    if name is None or (body := body_type(name)) is Reject:
+        return None
+    line = msgspec.defstruct(
+        f"Line{sorted(schemas.body_schemas()).index(url)}",
+        [*_envelope(), ("body", body)],
+        tag_field="url",
+        tag=url,
+        forbid_unknown_fields=True,
+        gc=False,
+    )
+    LINE_URLS[line] = url
+    # (a field another one depends on is not in the struct: a line with it takes the reference path)
+    LINE_VALUED[line] = tuple((name, f) for f in value_decoders(name) if f in body.__struct_fields__)
+    return line
+
+
+@functools.cache
+def line_decoder(urls: frozenset[str] | None = None):
+    """(decode, {line type: url}, {line type: ((body schema, field), …)}): one decoder for whole request
+    lines to `urls` (every endpoint by default), and the VALUED_FIELDS each line type leaves raw.
+
+    A line type per endpoint, tagged by `url`, so one pass both picks the body schema (as the request
+    schema's if/then on `url` does) and checks the body. Any other url decodes to an error and takes the
+    reference path.
+    """
+    chosen = sorted(schemas.body_schemas() if urls is None else urls)
+    types = [line for url in chosen if (line := line_type(url)) is not None]
+    decode = msgspec.json.Decoder(Union[(*types, _NoEndpoint)]).decode  # noqa: UP007
+    return decode, LINE_URLS, LINE_VALUED
+
+
+def widening_decoder():
+    """widen(decode, raw) -> (decode, line or None), for a line `decode` refused: when the line names an
+    endpoint the decoder does not know yet, a decoder that also knows it, and the line decoded by it. The
+    validator starts from a decoder of no endpoint, so only the endpoints a file names are ever made."""
+    known: set[str] = set()
+    url_of = msgspec.json.Decoder(_Url).decode
+
+    def widen(decode, raw):
+        try:
+            url = url_of(raw).url
+        except DECODE_ERRORS:
+            return decode, None
+        if url in known or line_type(url) is None:
+            return decode, None
+        known.add(url)
+        decode = line_decoder(frozenset(known))[0]
+        try:
+            return decode, decode(raw)
+        except DECODE_ERRORS:
+            return decode, None
+
+    return widen
+
+
+def _unwidened(decode, raw):
+    return decode, None
 
 
 # Any failure to decode a line on the fast path sends it to the reference path, which decides and
@@ -457,17 +514,23 @@ DECODE_ERRORS = (msgspec.MsgspecError, ValueError, KeyError, RecursionError)
 UNSET = msgspec.UNSET
 
 
-@functools.cache
 def decoder_for(dialect: Dialect):
-    """(decode, keys, urls, pairs, valued) for one format's lines: `decode` parses and checks a line
-    against its schema (raising for any line the reference path must see). `keys(line)` gives (id,
+    """(decode, widen, keys, urls, pairs, valued) for one format's lines: `decode` parses and checks a line
+    against its schema (raising for any line the reference path must see), and `widen(decode, raw)` gives
+    (decode, line or None) again for a line it refused (see `widening_decoder`). `keys(line)` gives (id,
     endpoint, model) of a decoded line, or None when a rule needs the whole line (the reference path then
     reads it); for OpenAI's lines it is None and the validator reads them itself by `urls` (line type →
     url), `pairs` (the body fields a rule needs together, see `rule_pairs`) and `valued` (line type → the
     raw fields decided by value, see `value_checker`)."""
     if dialect is OPENAI:
-        decode, urls, valued = line_decoder()
-        return decode, None, urls, rule_pairs(), valued
+        decode, urls, valued = line_decoder(frozenset())
+        return decode, widening_decoder(), None, urls, rule_pairs(), valued
+    decode, keys = _dialect_decoder(dialect)
+    return decode, _unwidened, keys, {}, (), {}
+
+
+@functools.cache
+def _dialect_decoder(dialect: Dialect):
     decode = msgspec.json.Decoder(Converter(dialect.schema, closed=True).root()).decode
     to_builtins, read = msgspec.to_builtins, dialect.read
 
@@ -477,7 +540,7 @@ def decoder_for(dialect: Dialect):
             return None  # a rule on the body fires: the reference path reports it
         return request.id, request.endpoint, request.model
 
-    return decode, keys, {}, (), {}
+    return decode, keys
 
 
 def with_minimums(urls: dict, pairs: tuple, minimums: tuple[tuple[str, int], ...], valued: dict, clean):

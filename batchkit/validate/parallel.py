@@ -11,10 +11,10 @@ import itertools
 from dataclasses import replace
 
 from ..findings import Finding, Report
-from ..formats import Dialect
+from ..formats import OPENAI, Dialect
 from ..lines import BytesRead, LineReader, file_range, iter_lines, skip_rest
 from ..options import Options
-from .fastpath import decoder_for
+from .fastpath import decoder_for, line_decoder
 from .validator import Validator
 
 
@@ -118,7 +118,8 @@ def validate_parallel(
             merged.feed_stream(stream)
             stream.seek(0)
             return merged.finish(rescan=stream)
-    decoder_for(dialect)  # built once here, inherited by every worker
+    # made once here, inherited by every worker: every OpenAI line type, or the format's decoder
+    line_decoder() if dialect is OPENAI else decoder_for(dialect)
     ranges = byte_ranges(path, size, jobs)
     # Workers check lines under the rules the whole file is checked under; file-level findings are the
     # parent's alone.

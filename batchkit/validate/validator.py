@@ -235,7 +235,7 @@ class Validator:
         if self._reader is None:
             self._reader = LineReader(self.report.add, at_file_start, self.provider.name)
         reader, summary = self._reader, self.report.summary
-        decode, keys, urls, pairs_needing_rules, valued = decoder_for(self.dialect)
+        decode, widen, keys, urls, pairs_needing_rules, valued = decoder_for(self.dialect)
         clean = self._clean_value
         keys = self._keys(keys, urls, pairs_needing_rules, valued)
         fast_limit = min(self.max_line, READ_CHUNK - 1)  # a longer line may be only the start of one
@@ -253,8 +253,8 @@ class Validator:
                 try:
                     line = decode(raw)  # JSON allows the trailing newline as whitespace
                 except DECODE_ERRORS:
-                    pass
-                else:
+                    decode, line = widen(decode, raw)
+                if line is not None:
                     if repeats is not None and repeats(raw):
                         pass  # msgspec keeps the last of a repeated key: the reference path says so
                     elif keys is None:  # OpenAI's lines are read right here: a call per line costs 4%
