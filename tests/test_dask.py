@@ -3,6 +3,7 @@ the findings, the lines and the rows the single-process path gives."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -541,10 +542,10 @@ def test_a_damaged_partition_is_one_error_naming_it(tmp_path, cluster):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["table"]
 
 
-def cli_run(*args, timeout=120):
+def cli_run(*args, timeout=120, env=None):
     """The CLI as its own process (its cluster and its logs are the point); bounded, so a hang fails."""
     return subprocess.run([sys.executable, "-m", "batchkit", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
+                          timeout=timeout, env=env)  # fmt: skip
 
 
 def test_a_damaged_partition_on_a_local_cluster_is_one_line_and_exit_2(tmp_path):
@@ -574,9 +575,11 @@ def test_a_scheduler_address_that_is_no_scheduler_is_one_line_and_exit_2(tmp_pat
         "not an address": "http://127.0.0.1:8786",
     }[kind]
     partitioned(tmp_path / "table", parts=1, rows=2)
-    try:  # within SCHEDULER_SECONDS and the start of a process, never the 30 to 100 s Dask alone would take
+    # Dask's own connect timeout, set shorter than SCHEDULER_SECONDS, is obeyed
+    env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"}
+    try:  # within the timeout and the start of a process, never the 30 to 100 s Dask alone would take
         done = cli_run("build", tmp_path / "table", "-o", tmp_path / "b.jsonl", "--model", "m", "--user", "{question}",
-                       "--scheduler", address, timeout=bkdask.SCHEDULER_SECONDS + 25)  # fmt: skip
+                       "--scheduler", address, timeout=bkdask.SCHEDULER_SECONDS + 25, env=env)  # fmt: skip
     finally:
         http_server.shutdown()
         http_server.server_close()

@@ -13,6 +13,7 @@ from ..errors import InputError, UsageError
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 SCHEDULER_SECONDS = 10  # how long a scheduler address has to answer as one before it is given up on
+CONNECT_TIMEOUT = "distributed.comm.timeouts.connect"  # Dask's own setting, obeyed when it is shorter
 EXTRA_HINT = "install the dask extra: pip install '.[dask]' (dask[dataframe] and distributed)"
 
 
@@ -47,27 +48,30 @@ def client(scheduler: str | None = None, local_cluster: int | None = None) -> It
 
 def _reached(address: str):
     """A Client of the scheduler at `address`, once something there has answered as a Dask scheduler within
-    SCHEDULER_SECONDS; else an InputError naming the address and the cause (nothing listens, the host is
+    SCHEDULER_SECONDS (or Dask's connect timeout, when set shorter); else an InputError naming the address and the cause (nothing listens, the host is
     down, another kind of server holds the port: the Client alone would wait for that one forever)."""
     from concurrent.futures import ThreadPoolExecutor
 
+    import dask
     from distributed import Client
+
+    seconds = min(SCHEDULER_SECONDS, dask.utils.parse_timedelta(dask.config.get(CONNECT_TIMEOUT, "30s")))
 
     async def probe() -> None:
         from distributed.comm import connect
 
-        comm = await connect(address, timeout=SCHEDULER_SECONDS)
+        comm = await connect(address, timeout=seconds)
         await comm.close()
 
     def answered() -> None:
-        asyncio.run(asyncio.wait_for(probe(), SCHEDULER_SECONDS))
+        asyncio.run(asyncio.wait_for(probe(), seconds))
 
     try:
         with ThreadPoolExecutor(1) as pool:  # its own thread: a caller may be inside an event loop
             pool.submit(answered).result()
-        return Client(address, timeout=SCHEDULER_SECONDS)
+        return Client(address, timeout=seconds)
     except (OSError, ValueError, TimeoutError) as e:
-        cause = str(e).strip() or f"no answer within {SCHEDULER_SECONDS} s"
+        cause = str(e).strip() or f"no answer within {seconds:g} s"
         raise InputError(
             f"the Dask scheduler at {address} cannot be reached: {cause} (check the address, e.g. "
             "tcp://10.0.0.5:8786, and that its scheduler is running)"
