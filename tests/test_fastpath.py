@@ -402,3 +402,11 @@ def test_the_decoder_learns_each_endpoint_a_file_names_and_no_other(monkeypatch)
     assert [
         f.line for f in validate_file(io.BytesIO(data), "openai").findings if f.code == "missing-field"
     ] == [5]
+
+
+@pytest.mark.parametrize("known", [(), ("/v1/embeddings",), ("/v1/embeddings", "/v1/chat/completions")])
+@pytest.mark.parametrize("raw", [b"{}", b'{"url":"\\u0000"}', b'{"body":{},"custom_id":"a","method":"POST"}'])
+def test_a_decoder_of_few_endpoints_still_requires_the_url(known, raw):
+    decode = fastpath.line_decoder(frozenset(known))[0]
+    with pytest.raises(fastpath.DECODE_ERRORS):
+        decode(raw)

@@ -413,10 +413,6 @@ def rule_pairs() -> tuple[tuple[str, str], ...]:
     return pairs
 
 
-class _NoEndpoint(msgspec.Struct, tag_field="url", tag="\x00", forbid_unknown_fields=True):
-    """A member of every line union (a tagged struct alone does not require its tag): no real url."""
-
-
 class _Url(msgspec.Struct):
     url: str
 
@@ -472,10 +468,19 @@ def line_decoder(urls: frozenset[str] | None = None):
     schema's if/then on `url` does) and checks the body. Any other url decodes to an error and takes the
     reference path.
     """
-    chosen = sorted(schemas.body_schemas() if urls is None else urls)
-    types = [line for url in chosen if (line := line_type(url)) is not None]
-    decode = msgspec.json.Decoder(Union[(*types, _NoEndpoint)]).decode  # noqa: UP007
-    return decode, LINE_URLS, LINE_VALUED
+    every = sorted(schemas.body_schemas())
+    types = [
+        line for url in (every if urls is None else sorted(urls)) if (line := line_type(url)) is not None
+    ]
+    if not types:
+        return _decode_nothing, LINE_URLS, LINE_VALUED
+    if len(types) == 1:  # a tagged struct alone does not require its tag: a union of two does
+        types.append(next(t for url in every if (t := line_type(url)) not in (None, types[0])))
+    return msgspec.json.Decoder(Union[tuple(types)]).decode, LINE_URLS, LINE_VALUED  # noqa: UP007
+
+
+def _decode_nothing(raw):
+    raise msgspec.ValidationError("no endpoint is known yet")
 
 
 def widening_decoder():
