@@ -85,7 +85,7 @@ def validate(
             ]
     finally:
         bars.close()
-    from ..tokens import advise_models
+    from ..tokens.models import advise_models
 
     for report in reports:  # a model name one typo away from one the provider serves
         advise_models(report)
