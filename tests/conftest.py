@@ -1,4 +1,10 @@
 import pytest
+from hypothesis import settings
+
+# No deadline for any example: on a shared two-core machine one slow example is load, not a failure (the
+# default 200 ms deadline can fail a property test when the other worker is busy).
+settings.register_profile("batchkit", deadline=None)
+settings.load_profile("batchkit")
 
 
 @pytest.fixture(autouse=True)

@@ -227,9 +227,9 @@ def test_a_locked_database_answers_503_and_the_root_page_stays_quick(tmp_path):
         thread.start()
         try:
             time.sleep(0.3)  # the upload is waiting on the lock now
-            started = time.monotonic()
             root = httpx.get(server.root_url + "/", timeout=5)
-            assert root.status_code == 200 and time.monotonic() - started < 1.0
+            # answered while the upload still waits on the lock (a wall-clock bound would be load, not cause)
+            assert root.status_code == 200 and thread.is_alive()
             reads = httpx.get(server.base_url + "/batches", timeout=5)  # readers never wait in WAL mode
             assert reads.status_code == 200
             thread.join(30)
