@@ -17,7 +17,7 @@ import pytest
 from polling import poll
 from serverutil import running_server
 
-from batchkit.formats import DIALECTS, get_dialect
+from batchkit.formats import DIALECTS, OPENAI, get_dialect
 from batchkit.lines import MAX_DEPTH, nesting
 from batchkit.validate import Validator, fastpath, validate_file, validate_request
 from batchkit.validate import files as validate_files
@@ -150,7 +150,8 @@ def test_the_fast_path_types_leave_free_form_values_room_under_the_limit():
         return depth
 
     for name in DIALECTS:
-        decode = fastpath.decoder_for(get_dialect(name))[0]
+        dialect = get_dialect(name)  # OpenAI's decoder learns endpoints as a file names them: take all
+        decode = fastpath.line_decoder()[0] if dialect is OPENAI else fastpath.decoder_for(dialect)[0]
         line_type = decode.__self__.type
         assert deepest(inspect.type_info(line_type), 1, set()) <= fastpath.TYPED_DEPTH, name
 
