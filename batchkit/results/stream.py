@@ -14,7 +14,6 @@ its set of columns must not depend on rows of other slices.
 
 from __future__ import annotations
 
-import csv
 import os
 import sys
 from array import array
@@ -26,7 +25,8 @@ import orjson
 from ..atomic import atomic_path, cannot_write
 from ..lines import is_compressed, open_binary, source_name
 from ..tables import COMPRESSIONS, table_format
-from .export import ExportResult, escape_formulas_in
+from .csvtext import CsvText
+from .export import ExportResult
 from .frame import columns, to_frame
 from .join import Paths, join_inputs, refuse_stale
 from .offsets import LineFiles, OffsetTable, read_back
@@ -81,8 +81,8 @@ class StreamedMerge:
         fmt = "csv" if str(path) == "-" else _format(path)
         written = ExportResult(str(path), self.table.rows)
         if str(path) == "-":
-            rows = _csv_rows(self.slices(), written, escape_formulas)
-            _write_csv(rows, stream if stream is not None else sys.stdout, ",", "\n")
+            out = stream if stream is not None else sys.stdout
+            _write_csv(self.slices(), out, CsvText(",", "\n"), written, escape_formulas)
             return written
         try:
             with atomic_path(path) as tmp:
@@ -101,9 +101,9 @@ class StreamedMerge:
             with open(tmp, "wb") as f:
                 f.writelines(_jsonl_lines(slices))
         else:
-            rows = _csv_rows(slices, written, escape_formulas)
+            text = CsvText("\t" if fmt == "tsv" else ",", "\r\n" if excel else "\n")
             with open(tmp, "w", encoding="utf-8-sig" if excel else "utf-8", newline="") as f:
-                _write_csv(rows, f, "\t" if fmt == "tsv" else ",", "\r\n" if excel else "\n")
+                _write_csv(slices, f, text, written, escape_formulas)
 
     def _first_embedding(self):
         """The first embedding of the table (its type is the Parquet column's), or None."""
@@ -164,21 +164,18 @@ def _format(path) -> str:
     return table_format(path)
 
 
-def _csv_rows(slices, written: ExportResult, escape_formulas: bool):
+def _write_csv(slices, f, text: CsvText, written: ExportResult, escape_formulas: bool) -> None:
     """The header, then every row's cells as pandas writes them to CSV (made safe as `export` does):
     text as it is, integers in digits, no value empty, embeddings as JSON text. No frame is made."""
     for i, (requests, table, options) in enumerate(slices):
         data = columns(requests, table, **options)
         if i == 0:
-            yield list(data)
+            f.write(text.header(list(data)))
         if data.get("embedding") is not None:
             data["embedding"] = [None if v is None else orjson.dumps(v).decode() for v in data["embedding"]]
-        cells = [list(values) for values in _cells(data)]
-        if escape_formulas:
-            for name, values in zip(data, cells, strict=True):
-                if not isinstance(data[name], array):
-                    written.escaped += escape_formulas_in(values)
-        yield from zip(*cells, strict=True)
+        if table.rows:
+            f.write(text.lines([text.column(values, escape_formulas) for values in data.values()]))
+    written.escaped += text.escaped
 
 
 def _cells(data: dict) -> list[list]:
@@ -198,10 +195,6 @@ def _jsonl_lines(slices):
         names = list(data)
         for row in zip(*_cells(data), strict=True):
             yield orjson.dumps(dict(zip(names, row, strict=True))).replace(b"/", b"\\/") + b"\n"
-
-
-def _write_csv(rows, f, sep: str, line_end: str) -> None:
-    csv.writer(f, delimiter=sep, lineterminator=line_end, quoting=csv.QUOTE_MINIMAL).writerows(rows)
 
 
 def _write_jsonl(slices, tmp: Path) -> None:
