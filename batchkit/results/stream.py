@@ -205,41 +205,27 @@ def _write_jsonl(slices, tmp: Path) -> None:
 
 
 def _write_parquet(slices, tmp: Path, embedding) -> None:
-    """One row group a slice, from the slice's columns (no DataFrame), under the schema of the first
-    slice (see `_schema`)."""
+    """One row group a slice, from the slice's columns (no DataFrame, no pandas: see `arrow`), under the
+    schema of the first slice: integers as int64; other columns (text, embeddings) of the type of their
+    first values, as `tables.write_table` gives it, text where this slice has no value and, for
+    `embedding`, the type of the table's first embedding."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from . import arrow
 
     writer = schema = None
     try:
         for requests, table, options in slices:
             data = columns(requests, table, **options)
             if writer is None:
-                schema = _schema(data, embedding)
+                kinds = [arrow.kind_of(v, embedding if n == "embedding" else None) for n, v in data.items()]
+                schema = pa.schema([pa.field(name, kind) for name, kind in zip(data, kinds, strict=True)])
                 writer = pq.ParquetWriter(tmp, schema)
             arrays = [
-                pa.array(cells, type=field.type) for cells, field in zip(_cells(data), schema, strict=True)
+                arrow.column(values, field.type) for values, field in zip(data.values(), schema, strict=True)
             ]
             writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
     finally:
         if writer is not None:
             writer.close()
-
-
-def _schema(data: dict, embedding):
-    """The Parquet schema of a slice's columns: integers as int64; other columns (text, embeddings) of
-    the type of their first values, as `tables.write_table` gives it, text where this slice has no value
-    and, for `embedding`, the type of the table's first embedding."""
-    import pyarrow as pa
-
-    fields = []
-    for name, values in data.items():
-        if isinstance(values, array):
-            kind = pa.int64()
-        else:
-            present = [v for v in values if v is not None][:1000]
-            if not present and name == "embedding" and embedding is not None:
-                present = [embedding]
-            kind = pa.infer_type(present) if present else pa.string()
-        fields.append(pa.field(name, kind))
-    return pa.schema(fields)
