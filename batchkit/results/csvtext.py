@@ -34,13 +34,15 @@ class CsvText:
         would run it as a formula."""
         if isinstance(values, array):
             return ["" if v == NA else str(v) for v in values]
-        text, out = self.text, []
+        sep, cr, out = self.sep, "\r" in self.line_end, []
         for v in values:
             if type(v) is str:
                 if escape_formulas and v.startswith(FORMULA_START) and not NUMBER.fullmatch(v):
                     v = "'" + v
                     self.escaped += 1
-                out.append(text(v))
+                if sep in v or '"' in v or "\n" in v or (cr and "\r" in v):  # `text`, inlined: a cell a call
+                    v = '"' + v.replace('"', '""') + '"'
+                out.append(v)
             else:
                 out.append("" if v is None else str(v))
         return out
