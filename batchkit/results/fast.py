@@ -100,7 +100,7 @@ def record(raw: bytes, line: int, file: str) -> ResultRecord | None:
     `normalise`."""
     try:
         parsed = _decode(raw)
-    except msgspec.DecodeError:  # not this shape (or not JSON): `normalise` says what it is
+    except (msgspec.DecodeError, RecursionError):  # not this shape, not JSON, too deep: `normalise`'s
         return None
     body = parsed.response.body
     choices = body.choices
