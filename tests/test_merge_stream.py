@@ -162,3 +162,31 @@ def test_hostile_answers_are_written_as_the_frame_path_writes_them(tmp_path, fmt
     _same_file(tmp_path / f"old.{fmt}", tmp_path / f"new.{fmt}", fmt)
     if fmt == "jsonl":
         assert HOSTILE in {orjson.loads(line)["content"] for line in (tmp_path / "new.jsonl").open("rb")}
+
+
+def test_a_streamed_parquet_merge_does_not_import_pandas(tmp_path):
+    # pyarrow's array() imports pandas on first use: some 100 MB and a second for nothing
+    import subprocess
+    import sys
+
+    inputs = DATA / "openai" / "input.jsonl"
+    results = [DATA / "openai" / "output.jsonl", DATA / "openai" / "errors.jsonl"]
+    args = [
+        "merge",
+        str(inputs),
+        "-r",
+        *map(str, results),
+        "-o",
+        str(tmp_path / "m.parquet"),
+        "--allow-missing",
+        "-q",
+    ]
+    code = (
+        "import sys\nfrom batchkit.cli import cli\n"
+        f"cli({args!r}, standalone_mode=False)\n"
+        "assert 'pandas' not in sys.modules, 'pandas imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    write_merged(merge_results(inputs, results).frame, tmp_path / "frame.parquet")
+    _same_file(tmp_path / "frame.parquet", tmp_path / "m.parquet", "parquet")

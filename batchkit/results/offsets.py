@@ -17,6 +17,7 @@ import orjson
 
 from ..errors import InputError
 from ..lines import BOM
+from .fast import record as common_record
 from .read import MISSING, STATUSES, ResultRecord, normalise
 from .requests import RequestIndex
 from .table import INT_FIELDS, NA, ResultTable
@@ -131,10 +132,15 @@ class LineFiles:
     def __init__(self, paths: list):
         self.handles = [open(path, "rb") for path in paths]  # noqa: SIM115 — closed by close()
 
-    def line(self, file_number: int, offset: int, number: int) -> dict:
+    def record(self, file_number: int, offset: int, number: int, name: str) -> ResultRecord | None:
+        """The result on line `number` at `offset` of file `file_number` (known as `name`), read as the
+        join read it: None when it is no longer a result."""
         handle = self.handles[file_number]
         handle.seek(offset)
         raw = handle.readline().rstrip(b"\r\n")
+        record = common_record(raw, number, name)
+        if record is not None:
+            return record
         if number == 1 and raw.startswith(BOM):
             raw = raw[len(BOM) :]
         try:
@@ -143,7 +149,7 @@ class LineFiles:
             obj = None
         if type(obj) is not dict:
             raise InputError(f"{handle.name}: changed while merging (line {number} is no longer a result)")
-        return obj
+        return normalise(obj, number, name)
 
     def close(self) -> None:
         for handle in self.handles:
@@ -155,15 +161,24 @@ def read_back(table: OffsetTable, requests, files: LineFiles, start: int, stop: 
     (`requests`: the RequestIndex, which tells whether a result names a row)."""
     part = ResultTable(stop - start)
     part.files = table.files
-    rows = [r for r in range(start, stop) if table.status[r] != MISSING]
+    # what the join kept is copied a column at a time; only the answers are read back
+    for name in (*INT_FIELDS, "file", "line"):
+        getattr(part, name)[:] = getattr(table, name)[start:stop]
+    part.status[:] = map(STATUSES.__getitem__, table.status.codes[start:stop])
+    for name in ("error_code", "error_message"):
+        kept = getattr(table, name)
+        getattr(part, name)[:] = (
+            [kept.get(r) for r in range(start, stop)] if kept else [None] * (stop - start)
+        )
+    missing = _STATUS_CODES[MISSING]
+    rows = [r for r in range(start, stop) if table.status.codes[r] != missing]
     rows.sort(key=lambda r: (table.file[r], table.offset[r]))
     for row in rows:
         file_number, number = table.file[row], table.line[row]
-        obj = files.line(file_number, table.offset[row], number)
-        record = normalise(obj, number, table.files[file_number])
+        record = files.record(file_number, table.offset[row], number, table.files[file_number])
         if record is None or not requests.names(record.custom_id, row):
             raise InputError(f"{table.files[file_number]}: changed while merging (line {number})")
-        part.put(row - start, record, file_number)
+        part.put_answer(row - start, record)
     for name in ("answered_by", "stale"):
         whole = getattr(table, name)
         setattr(part, name, {r - start: whole[r] for r in range(start, stop) if r in whole})

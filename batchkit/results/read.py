@@ -30,7 +30,16 @@ import orjson
 from ..findings import WARNING, Finding
 from ..formats import result_line
 from ..lenient import as_int, timestamp
-from ..lines import MAX_DEPTH, BytesRead, is_compressed, open_binary, read_objects, source_name, too_deep
+from ..lines import (
+    MAX_DEPTH,
+    BytesRead,
+    LineReader,
+    is_compressed,
+    iter_lines,
+    open_binary,
+    source_name,
+    too_deep,
+)
 
 OK = "ok"
 HTTP_ERROR = "http_error"
@@ -121,16 +130,26 @@ def read_result_file(
             finding = Finding("empty-file", "the file holds no result lines", None, severity=WARNING)
         emit(name, finding)
 
-    stats: dict = {}
+    from .fast import record as common_record  # (it reads this module's names)
+
+    reader, end = LineReader(report), 0
     with open_binary(path, progress) as stream:
         seekable = hasattr(stream, "fileno") and not is_compressed(stream)
-        for number, obj, _raw in read_objects(stream, report, stats):
-            record = normalise(obj, number, name, report)
-            if record is not None:
-                if seekable:
-                    record.offset = stats["start"]
-                yield record
-    if not stats.get("content", True):
+        for number, next_start, raw in iter_lines(stream):
+            start, end = end, next_start
+            # past the first line (a byte-order mark, a file spread over lines: the reader's), most lines
+            # are of the common shape: read once, straight into the record
+            fast = reader.seen_content and not reader.spread and type(raw) is bytes
+            record = common_record(raw, number, name) if fast else None
+            if record is None:
+                obj = reader.parse(number, raw)
+                record = None if obj is None else normalise(obj, number, name, report)
+                if record is None:
+                    continue
+            if seekable:
+                record.offset = start
+            yield record
+    if not reader.seen_content:
         report(Finding("empty-file", "", None))
 
 

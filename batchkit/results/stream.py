@@ -4,9 +4,11 @@ The join is the same as `merge_results`' (`join_inputs`: the same report, status
 `offsets.OffsetTable`, which keeps where each winning answer is rather than the answer. Then the rows are
 written in input order a slice at a time: the slice's answers are read back by offset into a small
 `ResultTable`, made the columns `frame.columns` makes (the one place columns are made, for a DataFrame
-too) and appended: CSV/TSV through the csv module, JSONL through orjson, Parquet through pyarrow, each
-exactly as pandas writes the same frame (a test compares them on every fixture). JSONL with embeddings
-goes through pandas, for its number format. So memory follows one slice, not the answers.
+too) and appended: CSV/TSV a column at a time as the csv module writes them (`csvtext`), JSONL through
+orjson, Parquet through pyarrow from the columns' buffers (`arrow`: pandas is not imported), each exactly
+as pandas writes the same frame (a test compares them on every fixture). JSONL with embeddings goes
+through pandas, for its number format. So memory follows one slice, not the answers. Result lines of the
+common shape are read, in the join and when read back, by one strict msgspec struct (`fast`).
 
 A column added in `frame.columns` (one hook per row, e.g. parsed JSON answers) is written by both paths;
 its set of columns must not depend on rows of other slices.
@@ -14,7 +16,6 @@ its set of columns must not depend on rows of other slices.
 
 from __future__ import annotations
 
-import csv
 import os
 import sys
 from array import array
@@ -26,7 +27,8 @@ import orjson
 from ..atomic import atomic_path, cannot_write
 from ..lines import is_compressed, open_binary, source_name
 from ..tables import COMPRESSIONS, table_format
-from .export import ExportResult, escape_formulas_in
+from .csvtext import CsvText
+from .export import ExportResult
 from .frame import columns, to_frame
 from .join import Paths, join_inputs, refuse_stale
 from .offsets import LineFiles, OffsetTable, read_back
@@ -81,8 +83,8 @@ class StreamedMerge:
         fmt = "csv" if str(path) == "-" else _format(path)
         written = ExportResult(str(path), self.table.rows)
         if str(path) == "-":
-            rows = _csv_rows(self.slices(), written, escape_formulas)
-            _write_csv(rows, stream if stream is not None else sys.stdout, ",", "\n")
+            out = stream if stream is not None else sys.stdout
+            _write_csv(self.slices(), out, CsvText(",", "\n"), written, escape_formulas)
             return written
         try:
             with atomic_path(path) as tmp:
@@ -101,9 +103,9 @@ class StreamedMerge:
             with open(tmp, "wb") as f:
                 f.writelines(_jsonl_lines(slices))
         else:
-            rows = _csv_rows(slices, written, escape_formulas)
+            text = CsvText("\t" if fmt == "tsv" else ",", "\r\n" if excel else "\n")
             with open(tmp, "w", encoding="utf-8-sig" if excel else "utf-8", newline="") as f:
-                _write_csv(rows, f, "\t" if fmt == "tsv" else ",", "\r\n" if excel else "\n")
+                _write_csv(slices, f, text, written, escape_formulas)
 
     def _first_embedding(self):
         """The first embedding of the table (its type is the Parquet column's), or None."""
@@ -164,21 +166,18 @@ def _format(path) -> str:
     return table_format(path)
 
 
-def _csv_rows(slices, written: ExportResult, escape_formulas: bool):
+def _write_csv(slices, f, text: CsvText, written: ExportResult, escape_formulas: bool) -> None:
     """The header, then every row's cells as pandas writes them to CSV (made safe as `export` does):
     text as it is, integers in digits, no value empty, embeddings as JSON text. No frame is made."""
     for i, (requests, table, options) in enumerate(slices):
         data = columns(requests, table, **options)
         if i == 0:
-            yield list(data)
+            f.write(text.header(list(data)))
         if data.get("embedding") is not None:
             data["embedding"] = [None if v is None else orjson.dumps(v).decode() for v in data["embedding"]]
-        cells = [list(values) for values in _cells(data)]
-        if escape_formulas:
-            for name, values in zip(data, cells, strict=True):
-                if not isinstance(data[name], array):
-                    written.escaped += escape_formulas_in(values)
-        yield from zip(*cells, strict=True)
+        if table.rows:
+            f.write(text.lines([text.column(values, escape_formulas) for values in data.values()]))
+    written.escaped += text.escaped
 
 
 def _cells(data: dict) -> list[list]:
@@ -200,10 +199,6 @@ def _jsonl_lines(slices):
             yield orjson.dumps(dict(zip(names, row, strict=True))).replace(b"/", b"\\/") + b"\n"
 
 
-def _write_csv(rows, f, sep: str, line_end: str) -> None:
-    csv.writer(f, delimiter=sep, lineterminator=line_end, quoting=csv.QUOTE_MINIMAL).writerows(rows)
-
-
 def _write_jsonl(slices, tmp: Path) -> None:
     tmp.write_bytes(b"")
     for frame in slices:
@@ -212,41 +207,27 @@ def _write_jsonl(slices, tmp: Path) -> None:
 
 
 def _write_parquet(slices, tmp: Path, embedding) -> None:
-    """One row group a slice, from the slice's columns (no DataFrame), under the schema of the first
-    slice (see `_schema`)."""
+    """One row group a slice, from the slice's columns (no DataFrame, no pandas: see `arrow`), under the
+    schema of the first slice: integers as int64; other columns (text, embeddings) of the type of their
+    first values, as `tables.write_table` gives it, text where this slice has no value and, for
+    `embedding`, the type of the table's first embedding."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from . import arrow
 
     writer = schema = None
     try:
         for requests, table, options in slices:
             data = columns(requests, table, **options)
             if writer is None:
-                schema = _schema(data, embedding)
+                kinds = [arrow.kind_of(v, embedding if n == "embedding" else None) for n, v in data.items()]
+                schema = pa.schema([pa.field(name, kind) for name, kind in zip(data, kinds, strict=True)])
                 writer = pq.ParquetWriter(tmp, schema)
             arrays = [
-                pa.array(cells, type=field.type) for cells, field in zip(_cells(data), schema, strict=True)
+                arrow.column(values, field.type) for values, field in zip(data.values(), schema, strict=True)
             ]
             writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
     finally:
         if writer is not None:
             writer.close()
-
-
-def _schema(data: dict, embedding):
-    """The Parquet schema of a slice's columns: integers as int64; other columns (text, embeddings) of
-    the type of their first values, as `tables.write_table` gives it, text where this slice has no value
-    and, for `embedding`, the type of the table's first embedding."""
-    import pyarrow as pa
-
-    fields = []
-    for name, values in data.items():
-        if isinstance(values, array):
-            kind = pa.int64()
-        else:
-            present = [v for v in values if v is not None][:1000]
-            if not present and name == "embedding" and embedding is not None:
-                present = [embedding]
-            kind = pa.infer_type(present) if present else pa.string()
-        fields.append(pa.field(name, kind))
-    return pa.schema(fields)

@@ -62,6 +62,16 @@ class ResultTable:
             column[row] = NA if value is None else value
         for column, value in zip(self._texts, _texts_of(record), strict=True):
             column[row] = value
+        self.put_answer(row, record)
+        if record.model is not None:
+            self.answered_by[row] = record.model
+        self.file[row] = file_number
+        self.line[row] = record.line
+
+    def put_answer(self, row: int, record: ResultRecord) -> None:
+        """The row's answer columns alone (a streamed merge has the others: `offsets.read_back`)."""
+        self.finish_reason[row], self.tool_calls[row] = record.finish_reason, record.tool_calls
+        self.cached_from[row] = record.cached_from
         contents = record.contents
         self.content[row] = contents[0] if contents else None
         if len(contents) > 1:
@@ -72,10 +82,6 @@ class ResultTable:
             if self.embedding is None:
                 self.embedding = [None] * self.rows
             self.embedding[row] = record.embedding
-        if record.model is not None:
-            self.answered_by[row] = record.model
-        self.file[row] = file_number
-        self.line[row] = record.line
 
     def copy_row(self, source: int, target: int) -> None:
         for column in self._plain:
