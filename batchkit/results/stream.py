@@ -4,7 +4,7 @@ The join is the same as `merge_results`' (`join_inputs`: the same report, status
 `offsets.OffsetTable`, which keeps where each winning answer is rather than the answer. Then the rows are
 written in input order a slice at a time: the slice's answers are read back by offset into a small
 `ResultTable`, made the columns `frame.columns` makes (the one place columns are made, for a DataFrame
-too) and appended: CSV/TSV a column at a time as the csv module writes them (`csvtext`), JSONL through
+too) and appended: CSV/TSV through the csv module, JSONL through
 orjson, Parquet through pyarrow from the columns' buffers (`arrow`: pandas is not imported), each exactly
 as pandas writes the same frame (a test compares them on every fixture). JSONL with embeddings goes
 through pandas, for its number format. So memory follows one slice, not the answers. Result lines of the
@@ -16,6 +16,7 @@ its set of columns must not depend on rows of other slices.
 
 from __future__ import annotations
 
+import csv
 import os
 import sys
 from array import array
@@ -27,8 +28,7 @@ import orjson
 from ..atomic import atomic_path, cannot_write
 from ..lines import is_compressed, open_binary, source_name
 from ..tables import COMPRESSIONS, table_format
-from .csvtext import CsvText
-from .export import ExportResult
+from .export import ExportResult, escape_formulas_in
 from .frame import columns, to_frame
 from .join import Paths, join_inputs, refuse_stale
 from .offsets import LineFiles, OffsetTable, read_back
@@ -83,8 +83,8 @@ class StreamedMerge:
         fmt = "csv" if str(path) == "-" else _format(path)
         written = ExportResult(str(path), self.table.rows)
         if str(path) == "-":
-            out = stream if stream is not None else sys.stdout
-            _write_csv(self.slices(), out, CsvText(",", "\n"), written, escape_formulas)
+            rows = _csv_rows(self.slices(), written, escape_formulas)
+            _write_csv(rows, stream if stream is not None else sys.stdout, ",", "\n")
             return written
         try:
             with atomic_path(path) as tmp:
@@ -103,9 +103,9 @@ class StreamedMerge:
             with open(tmp, "wb") as f:
                 f.writelines(_jsonl_lines(slices))
         else:
-            text = CsvText("\t" if fmt == "tsv" else ",", "\r\n" if excel else "\n")
+            rows = _csv_rows(slices, written, escape_formulas)
             with open(tmp, "w", encoding="utf-8-sig" if excel else "utf-8", newline="") as f:
-                _write_csv(slices, f, text, written, escape_formulas)
+                _write_csv(rows, f, "\t" if fmt == "tsv" else ",", "\r\n" if excel else "\n")
 
     def _first_embedding(self):
         """The first embedding of the table (its type is the Parquet column's), or None."""
@@ -166,18 +166,25 @@ def _format(path) -> str:
     return table_format(path)
 
 
-def _write_csv(slices, f, text: CsvText, written: ExportResult, escape_formulas: bool) -> None:
+def _csv_rows(slices, written: ExportResult, escape_formulas: bool):
     """The header, then every row's cells as pandas writes them to CSV (made safe as `export` does):
     text as it is, integers in digits, no value empty, embeddings as JSON text. No frame is made."""
     for i, (requests, table, options) in enumerate(slices):
         data = columns(requests, table, **options)
         if i == 0:
-            f.write(text.header(list(data)))
+            yield list(data)
         if data.get("embedding") is not None:
             data["embedding"] = [None if v is None else orjson.dumps(v).decode() for v in data["embedding"]]
-        if table.rows:
-            f.write(text.lines([text.column(values, escape_formulas) for values in data.values()]))
-    written.escaped += text.escaped
+        cells = [list(values) for values in _cells(data)]
+        if escape_formulas:
+            for name, values in zip(data, cells, strict=True):
+                if not isinstance(data[name], array):
+                    written.escaped += escape_formulas_in(values)
+        yield from zip(*cells, strict=True)
+
+
+def _write_csv(rows, f, sep: str, line_end: str) -> None:
+    csv.writer(f, delimiter=sep, lineterminator=line_end, quoting=csv.QUOTE_MINIMAL).writerows(rows)
 
 
 def _cells(data: dict) -> list[list]:
