@@ -1,4 +1,4 @@
-"""The common result line read fast (`results.fast`) gives the very record `normalise` gives, or none."""
+"""The common result line read fast (`results.read.common_record`) gives the very record `normalise` gives, or none."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from batchkit.results import fast
-from batchkit.results.read import normalise, read_result_file
+from batchkit.results import read as read_module
+from batchkit.results.read import common_record, normalise, read_result_file
 
 DATA = Path(__file__).parent / "data" / "results"
 LINES = [
@@ -94,7 +94,7 @@ def _both(raw: bytes, number: int = 2, name: str = "f.jsonl"):
     except orjson.JSONDecodeError:
         obj = None
     slow = normalise(obj, number, name, findings.append) if type(obj) is dict else None
-    return fast.record(raw, number, name), slow, findings
+    return common_record(raw, number, name), slow, findings
 
 
 @pytest.mark.parametrize(
@@ -108,7 +108,7 @@ def test_every_fixture_line_is_read_as_normalise_reads_it(path, number, raw):
 
 
 def test_the_fast_reading_reads_most_fixture_successes():
-    read = sum(fast.record(raw, n, p.name) is not None for p, n, raw in LINES)
+    read = sum(common_record(raw, n, p.name) is not None for p, n, raw in LINES)
     assert read >= 10
 
 
@@ -131,5 +131,5 @@ def test_a_file_reads_the_same_records_either_way(tmp_path, monkeypatch):
         return [*read_result_file(path, lambda f, finding: findings.append(finding)), findings]
 
     both = read()
-    monkeypatch.setattr(fast, "record", lambda raw, number, name: None)
+    monkeypatch.setattr(read_module, "common_record", lambda raw, number, name: None)
     assert both == read()

@@ -2,7 +2,7 @@
 they answer by custom_id (`requests` → `table` ← `join`, behind `batchkit.merge`), made a DataFrame
 (`frame`, with structured answers parsed into columns by `parsed`) and written with hostile cells made
 safe (`export`), or written a slice at a time with the answers read back by offset (`stream`, `offsets`,
-`arrow`), the common result line read fast (`fast`);
+`arrow`; the common result line is read fast by `read.common_record`);
 what was found is the `report`; failures
 grouped (`digest`), and what failed written again as a new batch (`retry`)."""
 

@@ -4,16 +4,14 @@ pyarrow's `array()`, `infer_type()` and `scalar()` import pandas on first use (t
 a second or more of CPU and some 100 MB for a Parquet file that holds no pandas object. Integer columns
 (`array('q')` with NA for none), text and boolean columns are laid out here as Arrow holds them — a
 validity bitmap, offsets and UTF-8 bytes — and handed over with `Array.from_buffers`. Anything else
-(embeddings: lists of numbers) takes `pyarrow.array`.
+(embeddings: lists of numbers) takes `pyarrow.array`. numpy and pyarrow are imported when a Parquet file
+is written, not with the module.
 """
 
 from __future__ import annotations
 
 from array import array
 from itertools import accumulate
-
-import numpy as np
-import pyarrow as pa
 
 from .table import NA
 
@@ -24,6 +22,8 @@ def kind_of(values, first=None):
     """The Arrow type of a column (as `pyarrow.infer_type` gives it): int64 for integers, string or bool
     when every value is text or every value a boolean, string when there is none; `first` stands in
     when the column has no value (the table's first embedding)."""
+    import pyarrow as pa
+
     if isinstance(values, array):
         return pa.int64()
     present = [v for v in values if v is not None][:1000]
@@ -36,8 +36,11 @@ def kind_of(values, first=None):
     return pa.infer_type(present)
 
 
-def column(values, kind) -> pa.Array:
+def column(values, kind):
     """`values` (a list, or integers in an array('q')) as an Arrow array of type `kind`."""
+    import numpy as np
+    import pyarrow as pa
+
     if isinstance(values, array) and kind == pa.int64():
         numbers = np.frombuffer(values, dtype=np.int64)
         valid, nulls = _validity(numbers != NA)
@@ -59,8 +62,11 @@ def column(values, kind) -> pa.Array:
     return pa.array(values, type=kind)
 
 
-def _validity(present: np.ndarray) -> tuple[pa.Buffer | None, int]:
-    """(validity bitmap, or None when every value is there; how many are not)."""
+def _validity(present):
+    """(validity bitmap, or None when every value is there; how many are not) of a numpy array of bools."""
+    import numpy as np
+    import pyarrow as pa
+
     nulls = len(present) - int(np.count_nonzero(present))
     if not nulls:
         return None, 0

@@ -17,8 +17,7 @@ import orjson
 
 from ..errors import InputError
 from ..lines import BOM
-from .fast import record as common_record
-from .read import MISSING, STATUSES, ResultRecord, normalise
+from .read import MISSING, STATUSES, ResultRecord, common_record, normalise
 from .requests import RequestIndex
 from .table import INT_FIELDS, NA, ResultTable
 

@@ -8,7 +8,7 @@ too) and appended: CSV/TSV through the csv module, JSONL through
 orjson, Parquet through pyarrow from the columns' buffers (`arrow`: pandas is not imported), each exactly
 as pandas writes the same frame (a test compares them on every fixture). JSONL with embeddings goes
 through pandas, for its number format. So memory follows one slice, not the answers. Result lines of the
-common shape are read, in the join and when read back, by one strict msgspec struct (`fast`).
+common shape are read, in the join and when read back, by one strict msgspec struct (`read.common_record`).
 
 A column added in `frame.columns` (one hook per row, e.g. parsed JSON answers) is written by both paths;
 its set of columns must not depend on rows of other slices.
@@ -28,6 +28,7 @@ import orjson
 from ..atomic import atomic_path, cannot_write
 from ..lines import is_compressed, open_binary, source_name
 from ..tables import COMPRESSIONS, table_format
+from . import arrow
 from .export import ExportResult, escape_formulas_in
 from .frame import columns, to_frame
 from .join import Paths, join_inputs, refuse_stale
@@ -220,8 +221,6 @@ def _write_parquet(slices, tmp: Path, embedding) -> None:
     `embedding`, the type of the table's first embedding."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from . import arrow
 
     writer = schema = None
     try:
