@@ -69,6 +69,7 @@ def commands(source: str, batch: str, tmp, dialects) -> list[list[str]]:
     return runs
 
 
+@pytest.mark.slow  # hundreds of megabytes read per command (collected first: see conftest)
 @pytest.mark.parametrize("source", ["/dev/zero", "long-line"])
 def test_every_reader_stays_bounded_and_ends_in_a_finding(tmp_path, source):
     if source == "long-line":

@@ -1,6 +1,7 @@
 """Hostile lines never crash a conversion or a result reading: every outcome is a line or findings."""
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -182,6 +183,7 @@ shaped = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(line=shaped, to=st.sampled_from(sorted(DIALECTS)), drop=st.booleans())
 def test_any_shaped_line_converts_or_gives_findings(line, to, drop):
@@ -334,6 +336,7 @@ native = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(
     max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
 )
