@@ -48,8 +48,9 @@ def client(scheduler: str | None = None, local_cluster: int | None = None) -> It
 
 def _reached(address: str):
     """A Client of the scheduler at `address`, once something there has answered as a Dask scheduler within
-    SCHEDULER_SECONDS (or Dask's connect timeout, when set shorter); else an InputError naming the address and the cause (nothing listens, the host is
-    down, another kind of server holds the port: the Client alone would wait for that one forever)."""
+    SCHEDULER_SECONDS (or Dask's connect timeout, when set shorter); else an InputError naming the address
+    and the cause (nothing listens, the host is down, another kind of server holds the port: the Client
+    alone would wait for that one forever)."""
     from concurrent.futures import ThreadPoolExecutor
 
     import dask

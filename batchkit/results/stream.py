@@ -4,11 +4,11 @@ The join is the same as `merge_results`' (`join_inputs`: the same report, status
 `offsets.OffsetTable`, which keeps where each winning answer is rather than the answer. Then the rows are
 written in input order a slice at a time: the slice's answers are read back by offset into a small
 `ResultTable`, made the columns `frame.columns` makes (the one place columns are made, for a DataFrame
-too) and appended: CSV/TSV through the csv module, JSONL through
-orjson, Parquet through pyarrow from the columns' buffers (`arrow`: pandas is not imported), each exactly
-as pandas writes the same frame (a test compares them on every fixture). JSONL with embeddings goes
-through pandas, for its number format. So memory follows one slice, not the answers. Result lines of the
-common shape are read, in the join and when read back, by one strict msgspec struct (`read.common_record`).
+too) and appended: CSV/TSV through the csv module, JSONL through orjson, Parquet through pyarrow from the
+columns' buffers (`arrow`: pandas is not imported), each exactly as pandas writes the same frame (a test
+compares them on every fixture). JSONL with embeddings goes through pandas, for its number format. So
+memory follows one slice, not the answers. Result lines of the common shape are read, in the join and when
+read back, by one strict msgspec struct (`read.common_record`).
 
 A column added in `frame.columns` (one hook per row, e.g. parsed JSON answers) is written by both paths;
 its set of columns must not depend on rows of other slices.

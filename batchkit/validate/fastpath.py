@@ -417,10 +417,10 @@ class _Url(msgspec.Struct):
     url: str
 
 
-LINE_URLS: dict[type, str] = {}  # line type → its url, for every line type made (see line_type)
-LINE_VALUED: dict[
-    type, tuple
-] = {}  # line type → ((body schema, field), …) of the VALUED_FIELDS it leaves raw
+# For every line type made (see line_type): its url, and ((body schema, field), …) of the VALUED_FIELDS
+# it leaves raw.
+LINE_URLS: dict[type, str] = {}
+LINE_VALUED: dict[type, tuple] = {}
 
 
 @functools.cache
