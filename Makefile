@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Two workers (the machines have two cores); whole files per worker, since several start one server per
-# module. Slow tests run too: nothing is deselected.
+# module. Files in collection order (slow ones first, tests/conftest.py), not xdist's order by test count,
+# which left the longest single tests to end a run alone. Slow tests run too: nothing is deselected.
 test: install
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 lint: install
 	$(BIN)/ruff check batchkit tests bench

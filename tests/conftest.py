@@ -17,7 +17,7 @@ def _isolated_home(tmp_path_factory, monkeypatch):
 
 
 def pytest_collection_modifyitems(items):
-    """Files with slow tests first: two workers take whole files (`--dist loadfile`), so a long file
-    started last would run alone at the end."""
+    """Files with slow tests first: two workers take whole files (`--dist loadfile`, kept in this order by
+    `--no-loadscope-reorder` in the Makefile), so a long file started last would run alone at the end."""
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_files)  # stable: each file's order is kept
