@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import datetime
 
+import orjson
 import pytest
 from serverutil import free_port
 from submitsupport import invoke, run_cli, write_requests
 
-from batchkit.errors import UsageError
+from batchkit.errors import InputError, UsageError
 from batchkit.providers import PROVIDERS
 from batchkit.remote import STATES, resolve_target
 from batchkit.remote.apis import anthropic_batches, gemini_batches, mistral_batches
@@ -154,3 +155,17 @@ def test_submit_to_anthropic_without_a_reachable_server_names_the_address(tmp_pa
     local = run_cli("submit", claude, "--provider", "anthropic", BATCHKIT_BASE_URL=closed)
     assert local.returncode == 2
     assert f"cannot reach {closed} (" in local.stderr and "no known address" not in local.stderr
+
+
+def test_anthropic_requests_are_read_by_the_format_layer_and_another_format_is_refused(tmp_path):
+    path = tmp_path / "claude.jsonl"
+    params = {"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+    path.write_bytes(orjson.dumps({"custom_id": "a", "params": params}) + b"\n")
+    assert anthropic_batches.read_requests(path) == [{"custom_id": "a", "params": params}]
+    openai_line = {"custom_id": "b", "method": "POST", "url": "/v1/chat/completions", "body": params}
+    path.write_bytes(path.read_bytes() + orjson.dumps(openai_line) + b"\n")
+    with pytest.raises(InputError, match=r"line 2 is not an Anthropic request"):
+        anthropic_batches.read_requests(path)
+    path.write_bytes(b'{"custom_id": "a", "params": {\n')
+    with pytest.raises(InputError, match=r"line 1: .*nothing was sent"):
+        anthropic_batches.read_requests(path)

@@ -20,6 +20,7 @@ from pathlib import Path
 import orjson
 
 from ...errors import InputError, RemoteError
+from ...formats import read_requests as read_request_lines
 from ...lenient import as_int, timestamp
 from ...lines import open_binary, read_objects
 from ..client import (
@@ -85,10 +86,12 @@ def read_requests(path: Path) -> list[dict]:
     """The file's requests as the create call takes them: {custom_id, params} each."""
     requests, broken = [], []
     with open_binary(path) as stream:
-        for number, obj, _ in read_objects(stream, broken.append):
-            if "params" not in obj:
-                raise InputError(f"{path}: line {number} is not an Anthropic request ({{custom_id, params}})")
-            requests.append({"custom_id": obj.get("custom_id"), "params": obj["params"]})
+        for request in read_request_lines(stream, broken.append):
+            if request.format.name != "anthropic":
+                raise InputError(
+                    f"{path}: line {request.line} is not an Anthropic request ({{custom_id, params}})"
+                )
+            requests.append({"custom_id": request.id, "params": request.body})
     if broken:
         raise InputError(f"{path}: line {broken[0].line}: {broken[0].message}; nothing was sent")
     return requests
