@@ -97,10 +97,9 @@ def test_estimate_is_listed_in_help():
 
 
 def test_names_from_the_file_are_escaped_and_groups_bounded(tmp_path, monkeypatch):
-    import importlib
+    from batchkit.tokens import estimates
 
-    module = importlib.import_module("batchkit.tokens.estimate")  # the module, not the function it exports
-    monkeypatch.setattr(module, "MAX_MODELS", 3)
+    monkeypatch.setattr(estimates, "MAX_MODELS", 3)
     models = ["evil\x1b[31mred", "m2", "m3", "m4", "m5", "m2"]
     path = write_batch(tmp_path / "b.jsonl", [{"model": m, "messages": COOKBOOK_MESSAGES} for m in models])
     result = run(path, "-p", "openai")

@@ -338,9 +338,9 @@ def test_clean_structured_output_lines_take_the_fast_path(monkeypatch):
     monkeypatch.setattr(validate, "value_checker", counted)
     report = validate_file(io.BytesIO(_structured_file()), "openai")
     assert report.summary.requests == 15
-    # 1: the first line of a file; 7-8: findings (strict schema, JSON mode); 9: JSON mode said, which
-    # needs the messages; 10: a schema error; 12, 14: findings; 15: a tool without strict beside one
-    assert sent == [1, 7, 8, 9, 10, 12, 14]
+    # 7-8: findings (strict schema, JSON mode); 9: JSON mode said, which needs the messages; 10: a schema
+    # error; 12, 14: findings; 15: a tool without strict beside one. The first line is an ordinary one.
+    assert sent == [7, 8, 9, 10, 12, 14]
     # four distinct values: STRICT once for lines 2-6, the loose schema, json_object (lines 8 and 9), no spec
     assert checked.count("response_format") == 4
 
@@ -371,13 +371,13 @@ def test_a_range_sent_to_a_worker_takes_the_fast_path(tmp_path, monkeypatch):
         Validator, "_reference", lambda self, n, raw: sent.append(n) or reference_path(self, n, raw)
     )
     result = parallel_module._check_range(task)
-    assert result["requests"] == len(clean_lines()) > 1 and sent == [1]  # a file's first line takes it
+    assert result["requests"] == len(clean_lines()) > 1 and sent == []  # the first line too: an ordinary one
 
 
 def test_the_decoder_learns_each_endpoint_a_file_names_and_no_other(monkeypatch):
     """Line types are made per endpoint on first use (making all of them was most of a one-line
     validation's time): a file naming chat, then embeddings, then chat again takes the fast path for every
-    line but its first, and a line of an unknown url or without one still goes to the reference path."""
+    line, and a line of an unknown url or without one still goes to the reference path."""
     chat = clean_lines()[0]
     embedding = orjson.dumps(
         {"custom_id": "e1", "method": "POST", "url": "/v1/embeddings",
@@ -398,7 +398,7 @@ def test_the_decoder_learns_each_endpoint_a_file_names_and_no_other(monkeypatch)
     assert widen(decode, no_url) == (decode, None)
     data = b"".join(lines)
     assert fast(data, "openai") == reference(data, "openai")
-    assert sent == [1, 5]
+    assert sent == [5]
     assert [
         f.line for f in validate_file(io.BytesIO(data), "openai").findings if f.code == "missing-field"
     ] == [5]

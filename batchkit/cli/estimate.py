@@ -1,10 +1,10 @@
-"""`batchkit estimate`: a thin command over batchkit.tokens.estimate."""
+"""`batchkit estimate`: a thin command over batchkit.tokens.estimate (tokens/estimates.py)."""
 
 from __future__ import annotations
 
 import click
 
-from ..tokens.estimate import DEFAULT_MAX_OUTPUT
+from ..tokens.estimates import DEFAULT_MAX_OUTPUT
 from . import on_dask
 from .common import Bars, dialect_option, json_text, provider_option, say
 from .on_dask import cluster_options, on_cluster

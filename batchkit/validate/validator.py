@@ -244,12 +244,12 @@ class Validator:
         pairs: dict[tuple, int] = {}  # (url, model) → requests: cheaper per line than two Counters
         pairs_get = pairs.get
         number = summary.lines
-        # Until the first content line has been read on the reference path, lines take it: that line may
-        # carry a byte-order mark or open a JSON array, which the reader must see.
+        # Until the first content line is known to be an ordinary one, lines take the reference path: that
+        # line may carry a byte-order mark or open a JSON array, which the reader must see.
         fast_ok = reader.seen_content and not reader.spread
         repeats = repeated_keys if self.checks_repeats else None
         for number, raw in numbered:  # noqa: B007 (number is read after the loop)
-            if fast_ok and len(raw) <= fast_limit:
+            if (fast_ok or (fast_ok := reader.opens_plainly(raw))) and len(raw) <= fast_limit:
                 try:
                     line = decode(raw)  # JSON allows the trailing newline as whitespace
                 except DECODE_ERRORS:
