@@ -344,11 +344,11 @@ class LineReader:
         self.seen_content = False
         self.spread = False  # the file's JSON values are spread over lines: it is read as a whole, not here
 
-    def opens_plainly(self, raw: bytes) -> bool:
+    def opens_plainly(self, raw: bytes | Overlong) -> bool:
         """Whether `raw`, the first line with content, is an ordinary one (it opens an object and does not
         stop there: no byte-order mark, JSON array or indented objects), which a faster reader may take;
         it then counts as the content seen."""
-        if not self.seen_content and raw[:1] == b"{" and raw.rstrip() != b"{":
+        if not self.seen_content and type(raw) is bytes and raw[:1] == b"{" and raw.rstrip() != b"{":
             self.seen_content = True
         return self.seen_content and not self.spread
 

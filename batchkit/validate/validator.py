@@ -16,15 +16,14 @@ from .. import schemas
 from ..findings import Finding, Report
 from ..formats import OPENAI, Dialect, detect, get_dialect
 from ..lines import (
-    MAX_DEPTH,
     READ_CHUNK,
     LineReader,
     Overlong,
     bounded_lines,
     iter_lines,
-    nesting,
     repeated_keys,
     seekable,
+    too_deep,
     too_deep_finding,
     whole_line,
 )
@@ -49,17 +48,18 @@ def _is_valid(schema: str):
 
 
 def schema_findings(
-    number: int | None, obj, dialect: Dialect = OPENAI, schema: str | None = None
+    number: int | None, obj, dialect: Dialect = OPENAI, schema: str | None = None, raw: bytes | None = None
 ) -> list[Finding]:
     """The line schema's findings for one line of `dialect` (empty when it is valid); `schema` when given
-    is the one the line is read under (a Bedrock line's, by its model family).
+    is the one the line is read under (a Bedrock line's, by its model family); `raw`, the line's text when
+    at hand, spares most lines the walk that measures their depth.
 
     A line nested deeper than MAX_DEPTH is one `too-deep` finding, valid or not: no job reads it. A line
     the schema rejects always gets at least one finding: a generic `schema` one when the explanation finds
     nothing.
     """
     schema = schema or dialect.schema
-    if nesting(obj, MAX_DEPTH) > MAX_DEPTH:
+    if too_deep(obj, raw):
         return [too_deep_finding(number)]
     try:
         if _is_valid(schema)(obj):
@@ -193,7 +193,7 @@ class Validator:
         schema, body = self.dialect.line_schema(obj, self.rules.job_model)
         if body is not None:
             summary.bodies[body] += 1
-        for finding in schema_findings(number, obj, self.dialect, schema):
+        for finding in schema_findings(number, obj, self.dialect, schema, raw):
             add(finding)
             said.add((finding.code, finding.path))
 
@@ -444,7 +444,7 @@ def validate_request(obj, provider: str | Provider | Options | None = None) -> l
     """The findings for one request line's object (per-line checks only), in the format it is written in."""
     if type(obj) is not dict:
         return [Finding("not-an-object", "a request must be a JSON object", None)]
-    if nesting(obj, MAX_DEPTH) > MAX_DEPTH:
+    if too_deep(obj):
         return [too_deep_finding(None)]
     where = wide_integer(obj)
     if where is not None:
