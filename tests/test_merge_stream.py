@@ -9,6 +9,8 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import batchkit.results
 from batchkit.cli import cli
@@ -190,3 +192,68 @@ def test_a_streamed_parquet_merge_does_not_import_pandas(tmp_path):
     assert done.returncode == 0, done.stderr
     write_merged(merge_results(inputs, results).frame, tmp_path / "frame.parquet")
     _same_file(tmp_path / "frame.parquet", tmp_path / "m.parquet", "parquet")
+
+
+cells = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.integers(-5, 5),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(-5, 5).map(float),
+    st.text(max_size=3),
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(cells, max_size=12), st.integers(1, 5))
+def test_a_parsed_column_typed_from_its_deciding_values_is_the_whole_columns_type(values, slice_rows):
+    """A column of parsed answers is written a slice at a time: the type its deciding values give, applied
+    to every slice, is what `convert_dtypes` makes of the whole column, value for value."""
+    import pandas as pd
+
+    from batchkit.results import frame
+
+    seen: dict = {}
+    for value in values:
+        if value is not None:
+            frame._note(seen, value)
+    whole = pd.Series(values, dtype=object).convert_dtypes()
+    assert frame._dtype(seen) == whole.dtype
+    parts = [
+        pd.Series(values[i : i + slice_rows], dtype=object).astype(frame._dtype(seen))
+        for i in range(0, len(values), slice_rows)
+    ]
+    joined = pd.concat(parts, ignore_index=True) if parts else whole
+    assert joined.dtype == whole.dtype
+    assert (
+        joined.astype(object).where(joined.notna(), None).tolist()
+        == whole.astype(object).where(whole.notna(), None).tolist()
+    )
+
+
+def test_a_structured_merge_streams_and_writes_the_frame_paths_file(tmp_path, monkeypatch):
+    """Answers parsed into columns (the requests asked for a json_schema) stream too: the command makes
+    no frame of the whole table and writes the frame path's file, answers typed as the whole column."""
+    folder = DATA / "structured"
+    inputs, results = folder / "input.jsonl", [folder / "output.jsonl", folder / "errors.jsonl"]
+    framed = merge_results(inputs, results)
+    assert framed.report.parsed == 4 and "answer.extra" in framed.frame.columns
+    for fmt in ("csv", "jsonl"):
+        write_merged(framed.frame, tmp_path / f"frame.{fmt}")
+    monkeypatch.setattr(stream, "SLICE_ROWS", 2)
+
+    def no_frame(*args, **kwargs):
+        raise AssertionError("the command made a frame")
+
+    monkeypatch.setattr(batchkit.results, "merge_results", no_frame)
+    for fmt in ("csv", "jsonl"):
+        args = ["merge", str(inputs), "-r", *map(str, results), "--allow-missing", "--format", "json"]
+        out = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / f"cli.{fmt}")])
+        assert out.exit_code == 0, out.output
+        assert (tmp_path / f"cli.{fmt}").read_bytes() == (tmp_path / f"frame.{fmt}").read_bytes()
+        summary = orjson.loads(out.output)
+        assert summary["structured"]["parsed"] == 4 and summary["written"]["rows"] == 12
+    lines = [orjson.loads(line) for line in (tmp_path / "cli.jsonl").read_bytes().splitlines()]
+    assert [row["answer.ratio"] for row in lines[:2]] == [1, 1]  # whole floats: an integer column
+    assert {row["answer.extra"] for row in lines} == {None, "only here"}  # a column one slice has

@@ -142,17 +142,16 @@ def _joined(inputs, results, output, source_options: dict, options: dict):
     told = progress if progress.on else None
     try:
         plain = source_options["source"] is None and source_options["id_column"] is None
-        plain = plain and options["id_map"] is None and options["parse_json"] is not True
-        allow_stale = options["allow_stale"]
-        streamed = plain and streamable(results, output)
-        result = stream_merge(inputs, results, told, allow_stale=allow_stale) if streamed else None
-        if result is None or (options["parse_json"] is None and result.requests.expected):
-            # answers parsed into columns (a request asked for a json_schema) take the frame
+        plain = plain and options["id_map"] is None
+        allow_stale, parse_json, flatten = options["allow_stale"], options["parse_json"], options["flatten"]
+        if plain and streamable(results, output):
+            result = stream_merge(inputs, results, told, allow_stale, parse_json, flatten)
+        else:
             source = source_options.pop("source")
             id_column = source_options.pop("id_column")
             result = merge_results(inputs, results, source, id_column, **source_options, progress=told,
-                                   id_map=options["id_map"], parse_json=options["parse_json"],
-                                   flatten=options["flatten"], allow_stale=allow_stale)  # fmt: skip
+                                   id_map=options["id_map"], parse_json=parse_json, flatten=flatten,
+                                   allow_stale=allow_stale)  # fmt: skip
     finally:
         progress.close()
     return result

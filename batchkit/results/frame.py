@@ -5,6 +5,7 @@ models (`to_frame`), optionally after the rows of the source table the requests 
 from __future__ import annotations
 
 from array import array
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..build import make_id, row_number_from_id
@@ -32,18 +33,20 @@ def to_frame(
     parse_json: bool | None = None,
     flatten: int = 1,
     report: MergeReport | None = None,
+    answers: AnswerColumns | None = None,
     **fixed: int | bool | None,
 ) -> pd.DataFrame:
     """One row per request, in input order: custom_id, status, answer, usage and error columns (see
     `columns`, which takes `fixed`: the columns of a slice of a larger table); with parse_json (None: when
     a request asked for a JSON schema) each answer's fields as `answer.FIELD` columns (nested `flatten`
-    levels deep) and `parse_error`, counted in `report`."""
+    levels deep) and `parse_error`, counted in `report`. `answers` fixes those columns and their types
+    for a slice of a larger table (`answer_columns`)."""
     import pandas as pd
 
     data = {name: _integers(v) if isinstance(v, array) else _text(v)
             for name, v in columns(requests, table, **fixed).items()}  # fmt: skip
-    if parse_json or (parse_json is None and requests.expected):
-        parsed = _parsed_columns(requests, table, AnswerParser(flatten), report)
+    if answers is not None or parse_json or (parse_json is None and requests.expected):
+        parsed = _parsed_columns(requests, table, AnswerParser(flatten), report, answers)
         at = list(data).index("finish_reason")  # after the answers, before the rest
         data = dict([*list(data.items())[:at], *parsed.items(), *list(data.items())[at:]])
     return pd.DataFrame(data)
@@ -118,32 +121,111 @@ def has_embedding(requests: RequestIndex, table: ResultTable) -> bool:
     )
 
 
-def _parsed_columns(requests: RequestIndex, table: ResultTable, parser: AnswerParser, report) -> dict:
-    """`answer.FIELD` and `parse_error` columns of the answered rows (typed: numbers, booleans, text)."""
+def _parsed_columns(
+    requests: RequestIndex, table: ResultTable, parser: AnswerParser, report, answers: AnswerColumns | None
+) -> dict:
+    """`answer.FIELD` and `parse_error` columns of the answered rows (typed: numbers, booleans, text, as
+    `convert_dtypes` types each whole column, or as `answers` says)."""
     import pandas as pd
 
-    columns: dict[str, list] = {}
-    for expected in requests.expected:  # the schema's fields are columns even when no answer has them
-        properties = (expected.schema or {}).get("properties")
-        for name in properties if type(properties) is dict else ():
-            columns.setdefault(f"{ANSWER}.{name}", [None] * table.rows)
+    names = answers.dtypes if answers is not None else _schema_fields(requests)
+    columns: dict[str, list] = {name: [None] * table.rows for name in names}
     errors = [None] * table.rows
-    for row in range(table.rows):
-        if table.status[row] != OK:
-            continue
-        expected = requests.expected_of(row)
-        schema, tool = (expected.schema, expected.tool) if expected is not None else (None, None)
-        values = parser.row(schema, table.content[row], table.tool_calls[row], table.finish_reason[row], tool)
-        errors[row] = values.pop(PARSE_ERROR)
+    for row, values, error in _answers(requests, table, parser):
+        errors[row] = error
         for name, value in values.items():
             if name not in columns:  # (not setdefault: its default would be built on every call)
                 columns[name] = [None] * table.rows
             columns[name][row] = value
     if report is not None:
         report.parsed, report.parse_errors = parser.parsed, parser.counts
-    out = {name: pd.Series(values, dtype=object).convert_dtypes() for name, values in sorted(columns.items())}
+    out = {
+        name: pd.Series(values, dtype=object).convert_dtypes()
+        if answers is None
+        else pd.Series(values, dtype=object).astype(answers.dtypes[name])
+        for name, values in sorted(columns.items())
+    }
     out[PARSE_ERROR] = _text(errors)
     return out
+
+
+def _schema_fields(requests: RequestIndex) -> list[str]:
+    """The answer columns the requests' schemas name: columns even when no answer has them."""
+    names = []
+    for expected in requests.expected:
+        properties = (expected.schema or {}).get("properties")
+        names.extend(f"{ANSWER}.{name}" for name in (properties if type(properties) is dict else ()))
+    return names
+
+
+def _answers(requests: RequestIndex, table: ResultTable, parser: AnswerParser):
+    """(row, {answer.FIELD: value}, parse error) of every answered row."""
+    for row in range(table.rows):
+        if table.status[row] != OK:
+            continue
+        expected = requests.expected_of(row)
+        schema, tool = (expected.schema, expected.tool) if expected is not None else (None, None)
+        values = parser.row(schema, table.content[row], table.tool_calls[row], table.finish_reason[row], tool)
+        yield row, values, values.pop(PARSE_ERROR)
+
+
+@dataclass
+class AnswerColumns:
+    """The `answer.FIELD` columns of a whole merge, fixed before it is written a slice at a time: each
+    one's dtype as `convert_dtypes` gives the whole column, and (for Parquet, where that dtype is Python
+    objects) the first values, strings emptied to keep them small."""
+
+    dtypes: dict[str, object]
+    samples: dict[str, list]
+
+
+SAMPLES = 1000  # first values kept per column, as many as `tables.write` looks at for a Parquet type
+
+
+def answer_columns(slices, flatten: int, report: MergeReport) -> AnswerColumns:
+    """Pass one of a merge written a slice at a time: every answer of the (requests, result table) slices
+    parsed to learn the columns and their types (and counted in `report`); no value is kept but what
+    decides a type. `convert_dtypes` decides by the kinds of values a column holds and their extremes
+    (whole floats become integers when they fit), so one of each kind, the least and greatest of each
+    number type and a float that is not whole type a column as all its values do."""
+    parser = AnswerParser(flatten)
+    deciding: dict[str, dict] = {}
+    samples: dict[str, list] = {}
+    for requests, table in slices:
+        for name in _schema_fields(requests):
+            deciding.setdefault(name, {})
+        for _row, values, _error in _answers(requests, table, parser):
+            for name, value in values.items():
+                if value is None:
+                    deciding.setdefault(name, {})
+                    continue
+                _note(deciding.setdefault(name, {}), value)
+                kept = samples.setdefault(name, [])
+                if len(kept) < SAMPLES:
+                    kept.append("" if type(value) is str else value)
+    report.parsed, report.parse_errors = parser.parsed, parser.counts
+    return AnswerColumns({name: _dtype(seen) for name, seen in deciding.items()}, samples)
+
+
+def _dtype(seen: dict):
+    """The dtype `convert_dtypes` gives a column whose deciding values (`_note`) are `seen`."""
+    import pandas as pd
+
+    return pd.Series([*seen.values()] or [None], dtype=object).convert_dtypes().dtype
+
+
+def _note(seen: dict, value) -> None:
+    """Adds `value` (not None) to a column's deciding values."""
+    kind = type(value)
+    if kind is int or kind is float:
+        if (kind, "least") not in seen or value < seen[(kind, "least")]:
+            seen[(kind, "least")] = value
+        if (kind, "greatest") not in seen or value > seen[(kind, "greatest")]:
+            seen[(kind, "greatest")] = value
+        if kind is float and not value.is_integer():
+            seen.setdefault((kind, "fraction"), value)
+    else:
+        seen.setdefault(kind, value)
 
 
 def _text(values: list) -> pd.Series:

@@ -29,8 +29,8 @@ from ..atomic import atomic_path, cannot_write
 from ..lines import is_compressed, open_binary, source_name
 from ..tables import COMPRESSIONS, table_format
 from . import arrow
-from .export import ExportResult, escape_formulas_in
-from .frame import columns, to_frame
+from .export import ExportResult, escape_formulas_in, made_safe
+from .frame import AnswerColumns, answer_columns, columns, to_frame
 from .join import Paths, join_inputs, refuse_stale
 from .offsets import LineFiles, OffsetTable, read_back
 from .report import MergeReport
@@ -43,11 +43,20 @@ STREAMED_FORMATS = ("csv", "tsv", "jsonl", "parquet")
 
 @dataclass
 class _SliceRequests:
-    """The request columns `to_frame` reads, for one slice of rows."""
+    """The request columns `to_frame` reads, for one slice of rows (from row `start` of the whole)."""
 
     ids: list[str]
     models: list
     endpoints: set[str]
+    whole: RequestIndex
+    start: int
+
+    @property
+    def expected(self) -> list:
+        return self.whole.expected
+
+    def expected_of(self, row: int):
+        return self.whole.expected_of(self.start + row)
 
 
 def streamable(results: Paths, output) -> bool:
@@ -73,16 +82,23 @@ def streamable(results: Paths, output) -> bool:
 
 
 class StreamedMerge:
-    """A merge joined but not yet written: its report now, its rows when `write` is called."""
+    """A merge joined but not yet written: its report now, its rows when `write` is called. `answers`,
+    when answers are parsed into columns, fixes those columns for every slice (`frame.answer_columns`)."""
 
     def __init__(self, report: MergeReport, requests: RequestIndex, table: OffsetTable, paths: dict):
         self.report, self.requests, self.table, self.paths = report, requests, table, paths
+        self.answers: AnswerColumns | None = None
+        self.flatten = 1
 
     def write(self, path, stream=None, *, escape_formulas: bool = True, excel: bool = False) -> ExportResult:
         """Write the merged rows as `write_merged` does (by the path's extension, atomically; CSV to
         `stream`, standard output by default, when path is '-'), a slice at a time."""
         fmt = "csv" if str(path) == "-" else _format(path)
         written = ExportResult(str(path), self.table.rows)
+        if str(path) == "-" and self.answers is not None:
+            out = stream if stream is not None else sys.stdout
+            _write_frames_csv(self.frames(), out, fmt, written, escape_formulas, ",", "\n")
+            return written
         if str(path) == "-":
             rows = _csv_rows(self.slices(), written, escape_formulas)
             _write_csv(rows, stream if stream is not None else sys.stdout, ",", "\n")
@@ -96,7 +112,9 @@ class StreamedMerge:
 
     def _write_file(self, tmp: Path, fmt: str, written: ExportResult, escape_formulas: bool, excel: bool):
         slices = self.slices()
-        if fmt == "parquet":
+        if self.answers is not None:
+            self._write_frames(tmp, fmt, written, escape_formulas, excel)
+        elif fmt == "parquet":
             _write_parquet(slices, tmp, self._first_embedding())
         elif fmt == "jsonl" and _has_embedding_column(self.table, self.requests):
             _write_jsonl((to_frame(r, t, parse_json=False, **options) for r, t, options in slices), tmp)
@@ -107,6 +125,22 @@ class StreamedMerge:
             rows = _csv_rows(slices, written, escape_formulas)
             with open(tmp, "w", encoding="utf-8-sig" if excel else "utf-8", newline="") as f:
                 _write_csv(rows, f, "\t" if fmt == "tsv" else ",", "\r\n" if excel else "\n")
+
+    def _write_frames(self, tmp: Path, fmt: str, written: ExportResult, escape_formulas: bool, excel: bool):
+        """A merge with answers parsed into columns, through a DataFrame a slice (pandas types them)."""
+        if fmt == "parquet":
+            _write_frames_parquet(self.frames(), tmp, self._first_embedding(), self.answers)
+        elif fmt == "jsonl":
+            _write_jsonl(self.frames(), tmp)
+        else:
+            with open(tmp, "w", encoding="utf-8-sig" if excel else "utf-8", newline="") as f:
+                sep, line_end = "\t" if fmt == "tsv" else ",", "\r\n" if excel else "\n"
+                _write_frames_csv(self.frames(), f, fmt, written, escape_formulas, sep, line_end)
+
+    def frames(self):
+        """The rows as DataFrames, a slice at a time, answers parsed into the columns `answers` fixes."""
+        for requests, table, options in self.slices():
+            yield to_frame(requests, table, flatten=self.flatten, answers=self.answers, **options)
 
     def _first_embedding(self):
         """The first embedding of the table (its type is the Parquet column's), or None."""
@@ -131,7 +165,7 @@ class StreamedMerge:
                 stop = min(start + rows, table.rows)
                 part = read_back(table, requests, files, start, stop)
                 ids, models = requests.ids[start:stop], requests.models[start:stop]
-                part_requests = _SliceRequests(ids, models, requests.endpoints)
+                part_requests = _SliceRequests(ids, models, requests.endpoints, requests, start)
                 options = {"choices": choices, "embedding": embedding, "cached": cached, "stale": stale}
                 yield part_requests, part, options
         finally:
@@ -139,15 +173,26 @@ class StreamedMerge:
 
 
 def stream_merge(
-    inputs: Paths, results: Paths, progress: StageRead | None = None, id_map=None, allow_stale: bool = False
+    inputs: Paths,
+    results: Paths,
+    progress: StageRead | None = None,
+    allow_stale: bool = False,
+    parse_json: bool | None = None,
+    flatten: int = 1,
 ) -> StreamedMerge:
     """Join `results` to the requests of `inputs` as `merge_results` does (StaleResults as there, unless
     allow_stale=True), keeping where each winning answer is instead of the answer; `write` then writes
-    the rows in bounded memory. (Answers parsed into columns, `merge_results(parse_json=...)`, and an id
-    map take the frame.)"""
+    the rows in bounded memory. Answers are parsed into columns as `merge_results` parses them
+    (`parse_json`, `flatten`): read once here to fix the columns and their types, again when written.
+    (An id map and a source table take the frame.)"""
     report, requests, table = join_inputs(inputs, results, progress, make_table=OffsetTable)
     refuse_stale(report, allow_stale)
-    return StreamedMerge(report, requests, table, _paths_by_name(results))
+    merge = StreamedMerge(report, requests, table, _paths_by_name(results))
+    if parse_json or (parse_json is None and requests.expected):
+        merge.flatten = flatten
+        slices = ((part_requests, part) for part_requests, part, _options in merge.slices())
+        merge.answers = answer_columns(slices, flatten, report)
+    return merge
 
 
 def _paths_by_name(results: Paths) -> dict:
@@ -207,11 +252,54 @@ def _jsonl_lines(slices):
             yield orjson.dumps(dict(zip(names, row, strict=True))).replace(b"/", b"\\/") + b"\n"
 
 
+def _write_frames_csv(
+    frames, f, fmt: str, written: ExportResult, escape_formulas: bool, sep: str, line_end: str
+):
+    """DataFrames written one after another as one CSV/TSV (the header once), each made safe as `export`
+    makes a whole frame."""
+    for i, frame in enumerate(frames):
+        frame, _ = made_safe(frame, fmt, written, escape_formulas)
+        frame.to_csv(f, sep=sep, lineterminator=line_end, index=False, header=i == 0)
+
+
 def _write_jsonl(slices, tmp: Path) -> None:
     tmp.write_bytes(b"")
     for frame in slices:
         if len(frame):
             frame.to_json(tmp, orient="records", lines=True, mode="a", force_ascii=False, date_format="iso")
+
+
+def _write_frames_parquet(frames, tmp: Path, embedding, answers: AnswerColumns) -> None:
+    """DataFrames as one row group each, under the schema `tables.write_table` gives the whole frame: from
+    the dtypes, and for columns of Python objects from their first values (text, the first embedding,
+    a parsed column's samples)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer = schema = None
+    try:
+        for frame in frames:
+            if writer is None:
+                schema = pa.Schema.from_pandas(frame.head(0), preserve_index=False)
+                for i, field in enumerate(schema):
+                    first = _first_values(field.name, answers, embedding)
+                    if pa.types.is_null(field.type) and first:
+                        schema = schema.set(i, field.with_type(pa.infer_type(first, from_pandas=True)))
+                writer = pq.ParquetWriter(tmp, schema)
+            writer.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _first_values(name: str, answers: AnswerColumns, embedding) -> list:
+    """The first values of a column of Python objects: a parsed column's samples, the first embedding,
+    text for the rest (none: the type stays null, as for a column with no value)."""
+    if name in answers.dtypes:
+        return answers.samples.get(name, [])
+    if name == "embedding":
+        return [] if embedding is None else [embedding]
+    return [""]
 
 
 def _write_parquet(slices, tmp: Path, embedding) -> None:
