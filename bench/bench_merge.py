@@ -10,8 +10,9 @@ rows/s and peak RSS (the child's ru_maxrss). A child is stopped when its memory 
     BENCH_MERGE_ROWS=100000 python bench/bench_merge.py
     BENCH_MERGE_FORMATS=csv,jsonl,parquet BENCH_MERGE_BASELINE=0 python bench/bench_merge.py
 
-BENCH_MERGE_FORMATS names the output formats batchkit writes, each measured on its own (default csv, jsonl
-and parquet: the targets are for each); BENCH_MERGE_BASELINE=0 leaves the pandas side out. The targets
+BENCH_MERGE_FORMATS names the output formats batchkit writes, each measured on its own (default csv, jsonl,
+parquet and csv+parsed, CSV with each JSON answer's fields as columns (`--parse-json`): the targets are for
+each); BENCH_MERGE_BASELINE=0 leaves the pandas side out. The targets
 (issue 16, at 1M requests × 2 kB answers): peak RSS ≤ 300 MB and ≥ 100k rows/s for every format.
 
 `run(tmpdir)` returns the numbers as a dict (for bench/run.py); its files go in `tmpdir/merge/`, removed after.
@@ -34,6 +35,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 BODY_BYTES = 2000
 MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct"
+LABELS = ("positive", "negative", "mixed")
 WORDS = ("the of and to in is that for it as was with be by on not this are or from at which but have an they "
          "you were there been one all we their has would when if so no what up out who them some review product "
          "delivery quality price battery screen support refund excellent poor average").split()  # fmt: skip
@@ -78,7 +80,11 @@ def write_files(folder: Path, rows: int, seed: int = 11) -> dict[str, Path]:
     """The batch file, its output file (shuffled) and its error file."""
     rng = random.Random(seed)
     prompts = _texts(rng, 997, BODY_BYTES - 250)
-    answers = _texts(rng, 991, BODY_BYTES - 450)
+    # answers are JSON objects, as structured output gives them (`csv+parsed` reads them into columns)
+    answers = [
+        orjson.dumps({"label": rng.choice(LABELS), "score": round(rng.random(), 3), "reason": text}).decode()
+        for text in _texts(rng, 991, BODY_BYTES - 500)
+    ]
     paths = {name: folder / f"{name}.jsonl" for name in ("batch", "output", "errors")}
     with open(paths["batch"], "wb") as f:
         for i in range(1, rows + 1):
@@ -164,15 +170,17 @@ def run(tmpdir: str | os.PathLike, rows: int | None = None) -> dict:
     paths = write_files(folder, rows)
     generated = time.perf_counter() - started
     sizes = {name: path.stat().st_size for name, path in paths.items()}
-    formats = os.environ.get("BENCH_MERGE_FORMATS", "csv,jsonl,parquet").split(",")
+    formats = os.environ.get("BENCH_MERGE_FORMATS", "csv,jsonl,parquet,csv+parsed").split(",")
     by_format = {}
     for fmt in formats:
+        suffix, _, parsed = fmt.partition("+")  # csv+parsed: each answer's fields as answer.FIELD columns
         by_format[fmt] = measure(
             [sys.executable, "-m", "batchkit", "merge", str(paths["batch"]), "--results", str(paths["output"]),
-             str(paths["errors"]), "-o", str(folder / f"merged.{fmt}"), "--allow-missing", "-q"],
+             str(paths["errors"]), "-o", str(folder / f"merged.{suffix}"), "--allow-missing", "-q",
+             *(["--parse-json"] if parsed else [])],
             cap,
         )  # fmt: skip
-        (folder / f"merged.{fmt}").unlink(missing_ok=True)
+        (folder / f"merged.{suffix}").unlink(missing_ok=True)
     baseline = None
     if os.environ.get("BENCH_MERGE_BASELINE", "1") != "0":
         baseline = measure(
