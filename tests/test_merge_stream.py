@@ -254,6 +254,10 @@ def test_a_structured_merge_streams_and_writes_the_frame_paths_file(tmp_path, mo
         assert (tmp_path / f"cli.{fmt}").read_bytes() == (tmp_path / f"frame.{fmt}").read_bytes()
         summary = orjson.loads(out.output)
         assert summary["structured"]["parsed"] == 4 and summary["written"]["rows"] == 12
+    out = CliRunner().invoke(
+        cli, ["merge", str(inputs), "-r", *map(str, results), "--allow-missing", "-o", "-"]
+    )
+    assert out.exit_code == 0 and out.stdout.encode() == (tmp_path / "frame.csv").read_bytes()
     lines = [orjson.loads(line) for line in (tmp_path / "cli.jsonl").read_bytes().splitlines()]
     assert [row["answer.ratio"] for row in lines[:2]] == [1, 1]  # whole floats: an integer column
     assert {row["answer.extra"] for row in lines} == {None, "only here"}  # a column one slice has
