@@ -196,13 +196,12 @@ def answer_columns(slices, flatten: int, report: MergeReport) -> AnswerColumns:
             deciding.setdefault(name, {})
         for _row, values, _error in _answers(requests, table, parser):
             for name, value in values.items():
-                if value is None:
-                    deciding.setdefault(name, {})
-                    continue
-                _note(deciding.setdefault(name, {}), value)
-                kept = samples.setdefault(name, [])
-                if len(kept) < SAMPLES:
-                    kept.append("" if type(value) is str else value)
+                seen = deciding.setdefault(name, {})
+                if value is not None:
+                    _note(seen, value)
+                    kept = samples.setdefault(name, [])
+                    if len(kept) < SAMPLES:
+                        kept.append("" if type(value) is str else value)
     report.parsed, report.parse_errors = parser.parsed, parser.counts
     return AnswerColumns({name: _dtype(seen) for name, seen in deciding.items()}, samples)
 

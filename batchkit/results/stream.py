@@ -95,13 +95,12 @@ class StreamedMerge:
         `stream`, standard output by default, when path is '-'), a slice at a time."""
         fmt = "csv" if str(path) == "-" else _format(path)
         written = ExportResult(str(path), self.table.rows)
-        if str(path) == "-" and self.answers is not None:
-            out = stream if stream is not None else sys.stdout
-            _write_frames_csv(self.frames(), out, fmt, written, escape_formulas, ",", "\n")
-            return written
         if str(path) == "-":
-            rows = _csv_rows(self.slices(), written, escape_formulas)
-            _write_csv(rows, stream if stream is not None else sys.stdout, ",", "\n")
+            out = stream if stream is not None else sys.stdout
+            if self.answers is not None:
+                _write_frames_csv(self.frames(), out, fmt, written, escape_formulas, ",", "\n")
+            else:
+                _write_csv(_csv_rows(self.slices(), written, escape_formulas), out, ",", "\n")
             return written
         try:
             with atomic_path(path) as tmp:
@@ -111,10 +110,10 @@ class StreamedMerge:
         return written
 
     def _write_file(self, tmp: Path, fmt: str, written: ExportResult, escape_formulas: bool, excel: bool):
-        slices = self.slices()
         if self.answers is not None:
-            self._write_frames(tmp, fmt, written, escape_formulas, excel)
-        elif fmt == "parquet":
+            return self._write_frames(tmp, fmt, written, escape_formulas, excel)
+        slices = self.slices()
+        if fmt == "parquet":
             _write_parquet(slices, tmp, self._first_embedding())
         elif fmt == "jsonl" and _has_embedding_column(self.table, self.requests):
             _write_jsonl((to_frame(r, t, parse_json=False, **options) for r, t, options in slices), tmp)
