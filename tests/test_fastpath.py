@@ -404,6 +404,25 @@ def test_the_decoder_learns_each_endpoint_a_file_names_and_no_other(monkeypatch)
     ] == [5]
 
 
+def test_a_validator_fed_again_keeps_the_endpoints_it_learned(monkeypatch):
+    """A second `feed_lines` call of the same validator starts from the decoder the first one widened:
+    its chat lines decode at once, with no refused decode to learn the endpoint again."""
+    widened = []
+    make = validate.decoder_for
+
+    def counting(dialect):
+        decode, widen, *rest = make(dialect)
+        return (decode, lambda d, raw: widened.append(raw) or widen(d, raw), *rest)
+
+    monkeypatch.setattr(validate, "decoder_for", counting)
+    lines = clean_lines()
+    validator = Validator("openai")
+    validator.feed_lines(enumerate(lines[:2], 1))
+    assert len(widened) == 1  # the first line taught it the chat endpoint
+    validator.feed_lines(enumerate(lines[2:], 3))
+    assert len(widened) == 1 and validator.report.summary.requests == len(lines)
+
+
 @pytest.mark.parametrize("known", [(), ("/v1/embeddings",), ("/v1/embeddings", "/v1/chat/completions")])
 @pytest.mark.parametrize("raw", [b"{}", b'{"url":"\\u0000"}', b'{"body":{},"custom_id":"a","method":"POST"}'])
 def test_a_decoder_of_few_endpoints_still_requires_the_url(known, raw):

@@ -364,3 +364,11 @@ def test_an_endpoint_without_a_reader_is_flagged_not_counted(tmp_path):
     )
     g = groups(estimate(path, provider="openai"))["omni-moderation-latest"]
     assert (g["prompt_tokens"], g["output_ceiling"], g["not_counted"]) == (0, 0, {"endpoint": 1})
+
+
+def test_every_exported_name_is_imported_on_first_use():
+    import batchkit.tokens as tokens
+
+    assert sorted(tokens.__all__) == sorted(tokens._EXPORTS)
+    assert all(getattr(tokens, name) is not None for name in tokens.__all__)
+    assert callable(tokens.estimate)  # the function, not the module `estimates` beside it

@@ -34,7 +34,26 @@ _MODULES = {
     "render": ("render_text",),
 }
 _EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "DEFAULT_MAX_OUTPUT",
+    "Counter",
+    "Estimate",
+    "Price",
+    "Prompt",
+    "advise_models",
+    "closest_model",
+    "counter_for",
+    "encoding_for_model",
+    "estimate",
+    "known_models",
+    "load_prices",
+    "model_family",
+    "prompt_of",
+    "read_prompt",
+    "render_text",
+    "request_tokens",
+    "unknown_model_findings",
+]
 
 
 def __getattr__(name: str) -> object:

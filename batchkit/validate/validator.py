@@ -167,6 +167,7 @@ class Validator:
         self._skipped = 0  # bytes of overlong lines read past without being held
         self._stopped = False  # an endless line ended the reading
         self._verdicts: dict[tuple[str, str, bytes], bool] = {}  # see _clean_value
+        self._decode = None  # the fast path's decoder as widened by the lines fed so far
         self._check_value = None
         # Raw lines are checked for a key repeated in an object; a writer of lines encoded from dicts,
         # which cannot repeat one, turns it off (the check is a second parse of each line).
@@ -236,6 +237,7 @@ class Validator:
             self._reader = LineReader(self.report.add, at_file_start, self.provider.name)
         reader, summary = self._reader, self.report.summary
         decode, widen, keys, urls, pairs_needing_rules, valued = decoder_for(self.dialect)
+        decode = self._decode or decode  # the endpoints earlier calls learned
         clean = self._clean_value
         keys = self._keys(keys, urls, pairs_needing_rules, valued)
         fast_limit = min(self.max_line, READ_CHUNK - 1)  # a longer line may be only the start of one
@@ -286,6 +288,7 @@ class Validator:
             if self._stopped:
                 break
             fast_ok = reader.seen_content and not reader.spread
+        self._decode = decode
         self._count(pairs)
         summary.lines = number
         self._has_content = self._has_content or reader.seen_content
