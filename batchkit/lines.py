@@ -9,6 +9,7 @@ import io
 import json
 import os
 import sys
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,11 +113,15 @@ def _counted(raw, progress: BytesRead) -> BinaryIO:
 
 @contextlib.contextmanager
 def _unpacked(f: BinaryIO, name: str) -> Iterator[BinaryIO]:
-    """`f` as it is, or the data a gzip file holds; a zstd file gets a clear error."""
+    """`f` as it is, or the data a gzip file holds; a zstd file gets a clear error, and so does gzip data
+    found damaged or cut short while it is read (whoever reads it)."""
     head = f.peek(4)[:4] if hasattr(f, "peek") else b""
     if head.startswith(GZIP_MAGIC):
         with gzip.GzipFile(fileobj=f, mode="rb") as unpacked:
-            yield unpacked
+            try:
+                yield unpacked
+            except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+                raise InputError(f"{name}: the gzip data is damaged or cut short ({e})") from None
         return
     if head == ZSTD_MAGIC:
         raise InputError(

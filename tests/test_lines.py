@@ -120,6 +120,37 @@ def test_open_binary_reads_a_gzip_file_as_its_data(tmp_path):
     assert [r.line for r in requests_of(path, OPENAI)] == [1, 3]
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["validate", "{bad}"],
+        ["estimate", "{bad}"],
+        ["convert", "{bad}", "--to", "anthropic", "-o", "{out}"],
+        ["split", "{bad}", "-o", "{out}"],
+        ["merge", "{good}", "-r", "{bad}", "-o", "{out}"],
+    ],
+    ids=lambda c: c[0],
+)
+def test_damaged_gzip_data_is_one_clear_error_for_every_reader(tmp_path, command):
+    """Gzip data cut short or damaged is found while it is read, by whichever command reads it: exit 2 and
+    one line naming the file, never click's bare "Aborted!" (an EOFError) or a traceback."""
+    from click.testing import CliRunner
+
+    from batchkit.cli import cli
+
+    bad = tmp_path / "cut.jsonl.gz"
+    bad.write_bytes(b"\x1f\x8b\x08\x00 cut short")
+    good = tmp_path / "batch.jsonl"
+    good.write_bytes(
+        b'{"custom_id": "a", "method": "POST", "url": "/v1/embeddings", "body": {"model": "m", "input": "x"}}\n'
+    )
+    names = {"bad": bad, "good": good, "out": tmp_path / "out.jsonl"}
+    result = CliRunner().invoke(cli, [part.format(**names) for part in command])
+    assert result.exit_code == 2, result.output
+    assert "cut.jsonl.gz: the gzip data is damaged or cut short" in result.output
+    assert "Aborted" not in result.output and not (tmp_path / "out.jsonl").exists()
+
+
 def test_file_range_reads_only_its_bytes(tmp_path):
     from batchkit.lines import file_range
 

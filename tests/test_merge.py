@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import batchkit
@@ -514,6 +514,8 @@ RESULTS = st.lists(st.one_of(result_line(), result_line(), result_line(), LINE),
 @pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(inputs=INPUTS, results=RESULTS, fmt=st.sampled_from(["csv", "xlsx"]))
+@example(inputs=REQUESTS, results=[b"\x1f\x8b"], fmt="csv")  # gzip's magic, then nothing: damaged gzip
+@example(inputs=REQUESTS, results=[b"\x1f\x8b", b'{"custom_id": "a"}'], fmt="csv")
 def test_fuzz_merge_and_retry_never_raise_anything_but_a_clear_error(tmp_path_factory, inputs, results, fmt):
     folder = tmp_path_factory.mktemp("fuzz")
     src, out = folder / "in.jsonl", folder / "out.jsonl"
