@@ -15,6 +15,7 @@ import re
 import signal
 import stat
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,15 +98,34 @@ def discard_part(part: Path, file=None) -> None:
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
     """Ctrl-C and SIGTERM held back until the block ends (then they act): for making a part file and
-    recording it as one step, so an interruption can never come between the two and leave it unknown."""
-    if not hasattr(signal, "pthread_sigmask"):  # not POSIX
+    recording it as one step, so an interruption can never come between the two and leave it unknown.
+
+    Python runs signal handlers in the main thread whichever thread the signal reached, and libraries
+    start threads of their own (pyarrow's allocator has one): blocking the signals for this thread is not
+    enough, so the handlers are swapped for one that only notes a signal. Other threads are never
+    interrupted: they need nothing held."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    noted: list[int] = []
+    # (a handler installed outside Python reads as None and could not be put back: left as it is)
+    held = [signum for signum in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(signum) is not None]
+    previous = {signum: signal.signal(signum, lambda signum, _frame: noted.append(signum)) for signum in held}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if noted:
+            _deliver(noted[0], previous[noted[0]])
+
+
+def _deliver(signum: int, handler) -> None:
+    """Act on a signal noted while held, as its own handler would have."""
+    if callable(handler):
+        handler(signum, None)
+    elif handler == signal.SIG_DFL:
+        os.kill(os.getpid(), signum)
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ import os
 import resource
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -192,3 +193,27 @@ def test_an_interruption_removes_every_part_this_process_made_and_nothing_else(t
     other.write_text("x")
     remove_own_parts()
     assert not left.exists() and (tmp_path / "b.jsonl").exists() and other.exists()
+
+
+def test_a_signal_another_thread_receives_still_waits_for_the_held_block():
+    """Libraries start threads (pyarrow's allocator has one) and a process's SIGTERM may reach any of them;
+    Python then runs the handler in the main thread at once. Making a part file and recording it must
+    still be one step: the signal acts when the block ends, not inside it."""
+    from batchkit.atomic import signals_held
+
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # as the CLI sets it
+    reached = []
+    other = threading.Thread(target=time.sleep, args=(0.3,))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with signals_held():
+                other.start()
+                signal.pthread_kill(other.ident, signal.SIGTERM)
+                for _ in range(200):  # many chances for the handler to run inside the block
+                    time.sleep(0.001)
+                reached.append("the end of the block")
+            reached.append("past it")
+        assert reached == ["the end of the block"]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        other.join()
