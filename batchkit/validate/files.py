@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import os
 import stat
-import zlib
 from dataclasses import replace
 
-from ..errors import InputError
 from ..findings import Report
 from ..formats import Dialect, detect_stream
 from ..lines import BytesRead, file_range, is_compressed, open_binary, seekable, source_name
@@ -51,15 +49,10 @@ def validate_file(
     )
     options = replace(options, strict=strict or options.strict)
     file = source_name(source)
-    with open_binary(source, progress) as stream:
-        try:
-            found = detect_stream(stream, options.max_line) if options.dialect is None else None
-            options = options.for_lines(found)
-            return _validate_opened(source, stream, options, options.dialect, jobs, file, progress)
-        except (EOFError, zlib.error, OSError) as e:
-            if not is_compressed(stream):
-                raise
-            raise InputError(f"{file}: the gzip data is damaged or cut short ({e})") from None
+    with open_binary(source, progress) as stream:  # (gzip data found damaged: an InputError from there)
+        found = detect_stream(stream, options.max_line) if options.dialect is None else None
+        options = options.for_lines(found)
+        return _validate_opened(source, stream, options, options.dialect, jobs, file, progress)
 
 
 def _validate_opened(
