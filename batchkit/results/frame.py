@@ -126,8 +126,6 @@ def _parsed_columns(
 ) -> dict:
     """`answer.FIELD` and `parse_error` columns of the answered rows (typed: numbers, booleans, text, as
     `convert_dtypes` types each whole column, or as `answers` says)."""
-    import pandas as pd
-
     names = answers.dtypes if answers is not None else _schema_fields(requests)
     columns: dict[str, list] = {name: [None] * table.rows for name in names}
     errors = [None] * table.rows
@@ -139,14 +137,25 @@ def _parsed_columns(
             columns[name][row] = value
     if report is not None:
         report.parsed, report.parse_errors = parser.parsed, parser.counts
-    out = {
-        name: pd.Series(values, dtype=object).convert_dtypes()
-        if answers is None
-        else pd.Series(values, dtype=object).astype(answers.dtypes[name])
-        for name, values in sorted(columns.items())
-    }
+    dtypes = answers.dtypes if answers is not None else {}
+    out = {name: _typed(values, dtypes.get(name)) for name, values in sorted(columns.items())}
     out[PARSE_ERROR] = _text(errors)
     return out
+
+
+def _typed(values: list, dtype=None) -> pd.Series:
+    """A column of parsed values with the dtype `convert_dtypes` gives it (`dtype`, when the whole table's
+    is known), each value converted exactly: `convert_dtypes` takes integers beside a missing value
+    through floats (2**53 + 1 became 2**53), `astype` does not."""
+    import pandas as pd
+
+    if dtype is None:
+        seen: dict = {}
+        for value in values:
+            if value is not None:
+                _note(seen, value)
+        dtype = _dtype(seen)
+    return pd.Series(values, dtype=object).astype(dtype)
 
 
 def _schema_fields(requests: RequestIndex) -> list[str]:
