@@ -445,10 +445,10 @@ __all__ = [
 ]
 
 
-# The common result line read fast -------------------------------------------------------------------------
+# The common result line read fast ----------------------------------------------------------------------
 #
-# The common result line read fast: an answer that succeeded, in OpenAI's shape (also kluster.ai's and
-# vLLM's), decoded by msgspec straight into the few fields a merge keeps.
+# An answer that succeeded, in OpenAI's shape (also kluster.ai's and vLLM's), decoded by msgspec straight
+# into the few fields a merge keeps.
 #
 # `normalise` reads a result line of any shape, from the dict orjson makes of the whole line and a lookup
 # a field. Here a typed decoder reads the line once into a struct of the members a merged row needs.
@@ -466,7 +466,7 @@ NULL = msgspec.Raw(b"null")
 
 
 class _Strict(msgspec.Struct, forbid_unknown_fields=True):
-    """A member not declared is refused (see the module)."""
+    """A member not declared is refused (see above)."""
 
 
 class _Details(_Strict):
@@ -485,7 +485,7 @@ class _Usage(_Strict):
 
 class _Message(_Strict):
     content: str | None = None
-    tool_calls: msgspec.Raw = NULL  # read by orjson, as `normalise` reads it (see `record`)
+    tool_calls: msgspec.Raw = NULL  # read by orjson, as `normalise` reads it (see `common_record`)
     role: Any = None
     refusal: Any = None
     function_call: Any = None
@@ -533,8 +533,7 @@ _decode = msgspec.json.Decoder(_Line).decode
 
 
 def common_record(raw: bytes, line: int, file: str) -> ResultRecord | None:
-    """The record of a result line of the common shape (see the module), or None: read it with
-    `normalise`."""
+    """The record of a result line of the common shape (see above), or None: read it with `normalise`."""
     try:
         parsed = _decode(raw)
     except (msgspec.DecodeError, RecursionError):  # not this shape, not JSON, too deep: `normalise`'s
