@@ -1,8 +1,8 @@
 """Files that appear whole or not at all: written to a temporary part file beside the target, then renamed.
 
 A part is named `.NAME.PID.RANDOM.part` (NAME the target's, PID the writer's process). Whatever stops a
-write (an error, a full disk or a file size limit, Ctrl-C or SIGTERM, which the CLI turns into Ctrl-C)
-removes its part; a part that a killed process left behind is removed by the next write of the same
+write (an error, a full disk or a file size limit, Ctrl-C or SIGTERM, which the CLI turns into Ctrl-C
+through `interrupt`) removes its part; a part that a killed process left behind is removed by the next write of the same
 target, once no process of that PID is running.
 """
 
@@ -85,6 +85,26 @@ def _running(pid: int) -> bool:
     return True
 
 
+# The interruptions (SIGINT, SIGTERM) this process was sent, when `interrupt` is their handler. Python
+# raises one as a KeyboardInterrupt wherever the main thread is, and the C code of a library that runs
+# Python code may clear it as it would any error: no write is committed after an interruption, whether
+# or not its exception got through.
+_INTERRUPTED: list[int] = []
+
+
+def interrupt(signum: int, _frame=None) -> None:
+    """A SIGINT/SIGTERM handler: stop as Ctrl-C does, and remember it (see `refuse_if_interrupted`)."""
+    _INTERRUPTED.append(signum)
+    raise KeyboardInterrupt
+
+
+def refuse_if_interrupted() -> None:
+    """KeyboardInterrupt if `interrupt` was called in this process: before committing a write, and at the
+    end of a command, an interruption some library swallowed still stops it."""
+    if _INTERRUPTED:
+        raise KeyboardInterrupt
+
+
 def discard_part(part: Path, file=None) -> None:
     """Close `file` (its unwritten buffer may fail again: ignored) and remove the part, whatever happens."""
     try:
@@ -139,6 +159,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             fd, tmp = new_part(path)
             os.close(fd)
         yield tmp
+        refuse_if_interrupted()
         os.replace(tmp, path)
     except BaseException as e:
         if tmp is not None:

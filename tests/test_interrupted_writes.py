@@ -199,9 +199,9 @@ def test_a_signal_another_thread_receives_still_waits_for_the_held_block():
     """Libraries start threads (pyarrow's allocator has one) and a process's SIGTERM may reach any of them;
     Python then runs the handler in the main thread at once. Making a part file and recording it must
     still be one step: the signal acts when the block ends, not inside it."""
-    from batchkit.atomic import signals_held
+    from batchkit.atomic import interrupt, signals_held
 
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # as the CLI sets it
+    previous = signal.signal(signal.SIGTERM, interrupt)  # as the CLI sets it
     reached = []
     other = threading.Thread(target=time.sleep, args=(0.3,))
     try:
@@ -217,3 +217,40 @@ def test_a_signal_another_thread_receives_still_waits_for_the_held_block():
     finally:
         signal.signal(signal.SIGTERM, previous)
         other.join()
+        forget_interruptions()
+
+
+def forget_interruptions():
+    from batchkit import atomic
+
+    atomic._INTERRUPTED.clear()
+
+
+def test_an_interruption_a_library_swallowed_still_stops_the_commit(tmp_path):
+    """Python raises the KeyboardInterrupt of a signal wherever the main thread is, and C code of a library
+    that runs Python code may clear it as it would any error (a SIGTERM then went unseen, and a build
+    finished with exit 0). `interrupt` remembers it: nothing is committed after it."""
+    from batchkit.atomic import atomic_write, interrupt
+    from batchkit.batchfile.shards import ShardWriter
+
+    def library_call():  # what such C code amounts to
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(200):
+                time.sleep(0.001)
+        except BaseException:
+            pass
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with atomic_write(tmp_path / "out.csv") as f:
+                library_call()
+                f.write(b"a,b\n")
+        with pytest.raises(KeyboardInterrupt), ShardWriter(tmp_path / "out.jsonl") as shards:
+            shards.add(b'{"custom_id": "a"}\n')
+            shards.commit()
+        assert sorted(p.name for p in tmp_path.iterdir()) == []
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        forget_interruptions()

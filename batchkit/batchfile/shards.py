@@ -8,7 +8,15 @@ from pathlib import Path
 
 import orjson
 
-from ..atomic import cannot_write, discard_part, new_file_mode, new_part, remove_stale_parts, signals_held
+from ..atomic import (
+    cannot_write,
+    discard_part,
+    new_file_mode,
+    new_part,
+    refuse_if_interrupted,
+    remove_stale_parts,
+    signals_held,
+)
 from ..errors import InputError, UsageError
 from ..formats import OPENAI, Dialect
 from ..lines import too_deep
@@ -148,6 +156,7 @@ class ShardWriter:
         if not self.staged:  # nothing was added: an empty file is still a file
             self._start_shard()
         self._close_current()
+        refuse_if_interrupted()
         targets = self.targets()
         manifest = Manifest(
             self.path.name,

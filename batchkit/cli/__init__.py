@@ -9,7 +9,7 @@ import signal
 
 import click
 
-from ..atomic import remove_own_parts
+from ..atomic import interrupt, refuse_if_interrupted, remove_own_parts
 from ..errors import BatchkitError
 
 # command name → ("module:attribute" inside batchkit.cli, the line `batchkit --help` shows for it)
@@ -55,7 +55,9 @@ class ToolError(click.ClickException):
 class LazyGroup(click.Group):
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            refuse_if_interrupted()
+            return result
         except BatchkitError as e:
             if ctx.params.get("debug"):
                 raise
@@ -103,6 +105,10 @@ def cli(ctx, debug):
 
 def main():
     # SIGTERM (timeout, systemd, Kubernetes, CI) stops a command as Ctrl-C does, so what it was writing
-    # is removed, not left half-written. `serve` installs its own handlers when it starts.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # is removed, not left half-written; both go through `interrupt`, which remembers them, so one a
+    # library swallowed still stops the command before it commits a write. (A SIGINT ignored from the
+    # start, as in a shell's background job, stays ignored.) `serve` installs its own handlers.
+    signal.signal(signal.SIGTERM, interrupt)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, interrupt)
     cli(prog_name="batchkit")
