@@ -19,6 +19,7 @@ import http.server
 import itertools
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -80,15 +81,24 @@ def run_cli(*args, env: dict | None = None, timeout: float = 120, **extra_env) -
     )
 
 
-def start_cli(*args, env: dict | None = None, stderr=subprocess.PIPE, **extra_env) -> subprocess.Popen:
-    """`batchkit ARGS` started as a subprocess; stderr to a pipe unless another file is given."""
+def start_cli(
+    *args, env: dict | None = None, stderr=subprocess.PIPE, ctrl_c: bool = False, **extra_env
+) -> subprocess.Popen:
+    """`batchkit ARGS` started as a subprocess; stderr to a pipe unless another file is given. `ctrl_c`:
+    SIGINT at its default, as a command in a terminal's foreground has it, however the suite was started
+    (a shell starts a background job with SIGINT ignored, and a child inherits that)."""
     return subprocess.Popen(
         cli_command(*args),
         stdout=subprocess.PIPE,
         stderr=stderr,
         text=True,
         env=env or cli_env(**extra_env),
+        preexec_fn=_sigint_at_its_default if ctrl_c else None,
     )
+
+
+def _sigint_at_its_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_in_terminal(*args) -> str:

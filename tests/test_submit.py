@@ -295,7 +295,7 @@ def test_ctrl_c_stops_watching_without_cancelling(slow_server, tmp_path):
     batch_id = batch_id_of(bk(slow_server, "submit", batch_file))
     shown = tmp_path / "watch.err"
     with open(shown, "w") as err:
-        watcher = start_cli("watch", batch_file, "--interval", "0.3", stderr=err)
+        watcher = start_cli("watch", batch_file, "--interval", "0.3", stderr=err, ctrl_c=True)
         # the watcher prints each new state; interrupt it only once it has seen the batch running
         poll(lambda: f"{batch_id}: in_progress" in shown.read_text(), timeout=30, what="in_progress")
         watcher.send_signal(signal.SIGINT)
