@@ -11,7 +11,10 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[server,dev,dask,anthropic,gemini,mistral,vertex,bedrock]'
+	$(BIN)/python -m pip install -q --no-compile -e '.[server,dev,dask,anthropic,gemini,mistral,vertex,bedrock]'
+	@# pip compiles what it installs on one core; on every core it takes half the time (a file that does
+	@# not compile is left to be compiled, or refused, when something imports it, as pip leaves it)
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null || echo "some installed files did not compile"
 	touch $(STAMP)
 
 # Two workers (the machines have two cores); whole files per worker, since several start one server per
