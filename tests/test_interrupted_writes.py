@@ -254,3 +254,34 @@ def test_an_interruption_a_library_swallowed_still_stops_the_commit(tmp_path):
     finally:
         signal.signal(signal.SIGTERM, previous)
         forget_interruptions()
+
+
+def test_a_command_that_returns_after_a_swallowed_interruption_exits_130(tmp_path, monkeypatch):
+    """A command that writes nothing still says it was interrupted (exit 130), not success."""
+    from click.testing import CliRunner
+
+    import batchkit.validate
+    from batchkit.atomic import interrupt
+    from batchkit.cli import cli
+
+    checked = batchkit.validate.validate_file
+
+    def validate_file(*args, **kwargs):
+        try:  # an interruption some library's C code cleared
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(200):
+                time.sleep(0.001)
+        except BaseException:
+            pass
+        return checked(*args, **kwargs)
+
+    monkeypatch.setattr(batchkit.validate, "validate_file", validate_file)
+    path = write_inputs(tmp_path / "w", rows=3) / "b.jsonl"
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        result = CliRunner().invoke(cli, ["validate", str(path)])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        forget_interruptions()
+    assert result.exit_code == 130, result.output
+    assert "interrupted" in result.output

@@ -55,9 +55,10 @@ class ToolError(click.ClickException):
 class LazyGroup(click.Group):
     def invoke(self, ctx):
         try:
-            result = super().invoke(ctx)
-            refuse_if_interrupted()
-            return result
+            try:
+                return super().invoke(ctx)
+            finally:  # however it ends, a command interrupted where a library swallowed it says so
+                refuse_if_interrupted()
         except BatchkitError as e:
             if ctx.params.get("debug"):
                 raise
