@@ -2,8 +2,8 @@
 
 A part is named `.NAME.PID.RANDOM.part` (NAME the target's, PID the writer's process). Whatever stops a
 write (an error, a full disk or a file size limit, Ctrl-C or SIGTERM, which the CLI turns into Ctrl-C
-through `interrupt`) removes its part; a part that a killed process left behind is removed by the next write of the same
-target, once no process of that PID is running.
+through `interrupt`) removes its part; a part that a killed process left behind is removed by the next
+write of the same target, once no process of that PID is running.
 """
 
 from __future__ import annotations
