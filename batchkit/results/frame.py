@@ -12,6 +12,7 @@ from ..build import make_id, row_number_from_id
 from ..errors import MergeRefused, UsageError
 from ..lines import source_name
 from ..tables import column_values, id_texts, iter_table, read_table, sheet_name, table_files, table_format
+from ..tables.cells import mixed_kinds
 from ..words import Option, Text
 from .parsed import ANSWER, PARSE_ERROR, AnswerParser
 from .read import OK
@@ -182,10 +183,12 @@ def _answers(requests: RequestIndex, table: ResultTable, parser: AnswerParser):
 class AnswerColumns:
     """The `answer.FIELD` columns of a whole merge, fixed before it is written a slice at a time: each
     one's dtype as `convert_dtypes` gives the whole column, and (for Parquet, where that dtype is Python
-    objects) the first values, strings emptied to keep them small."""
+    objects) the first values, strings emptied to keep them small, or the column is one of `mixed`: values
+    of kinds no one Parquet type holds (text beside numbers), written as text."""
 
     dtypes: dict[str, object]
     samples: dict[str, list]
+    mixed: set[str]
 
 
 SAMPLES = 1000  # first values kept per column, as many as `tables.write` looks at for a Parquet type
@@ -212,7 +215,11 @@ def answer_columns(slices, flatten: int, report: MergeReport) -> AnswerColumns:
                     if len(kept) < SAMPLES:
                         kept.append("" if type(value) is str else value)
     report.parsed, report.parse_errors = parser.parsed, parser.counts
-    return AnswerColumns({name: _dtype(seen) for name, seen in deciding.items()}, samples)
+    return AnswerColumns(
+        {name: _dtype(seen) for name, seen in deciding.items()},
+        samples,
+        {name for name, seen in deciding.items() if mixed_kinds(seen.values())},
+    )
 
 
 def _dtype(seen: dict):

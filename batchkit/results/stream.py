@@ -28,6 +28,7 @@ import orjson
 from ..atomic import atomic_path, cannot_write
 from ..lines import is_compressed, open_binary, source_name
 from ..tables import COMPRESSIONS, table_format
+from ..tables.write import as_text_columns
 from . import arrow
 from .export import ExportResult, escape_formulas_in, made_safe
 from .frame import AnswerColumns, answer_columns, columns, to_frame
@@ -276,15 +277,19 @@ def _write_frames_parquet(frames, tmp: Path, embedding, answers: AnswerColumns) 
     import pyarrow.parquet as pq
 
     writer = schema = None
+    mixed = sorted(answers.mixed)
     try:
         for frame in frames:
             if writer is None:
                 schema = pa.Schema.from_pandas(frame.head(0), preserve_index=False)
                 for i, field in enumerate(schema):
                     first = _first_values(field.name, answers, embedding)
-                    if pa.types.is_null(field.type) and first:
+                    if field.name in answers.mixed:
+                        schema = schema.set(i, field.with_type(pa.string()))
+                    elif pa.types.is_null(field.type) and first:
                         schema = schema.set(i, field.with_type(pa.infer_type(first, from_pandas=True)))
                 writer = pq.ParquetWriter(tmp, schema)
+            frame = as_text_columns(frame, mixed)
             writer.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
     finally:
         if writer is not None:

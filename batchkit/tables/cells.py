@@ -24,6 +24,16 @@ def is_missing(value) -> bool:
     return value is pd.NA or value is pd.NaT
 
 
+def mixed_kinds(values) -> bool:
+    """Whether `values` (missing ones aside) are of kinds no one Arrow column holds together: numbers of
+    either type go together, any other type only with itself."""
+    return len({_kind(v) for v in values if not is_missing(v)}) > 1
+
+
+def _kind(value) -> type:
+    return float if type(value) is int else type(value)
+
+
 def cell_text(value) -> str | None:
     """The text a template inserts for a cell, or None for a missing cell (None, NaN, <NA>, NaT).
 

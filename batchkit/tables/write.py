@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..atomic import atomic_path, cannot_write
 from ..errors import InputError, UsageError
-from .cells import cell_text, is_missing
+from .cells import cell_text, is_missing, mixed_kinds
 from .sources import compression_of, table_format
 
 if TYPE_CHECKING:
@@ -85,18 +85,41 @@ def _write_parquet(df: pd.DataFrame, path: Path) -> None:
 
     # The schema from the dtypes alone: inferring it from the whole frame would convert every cell. A column
     # of Python objects has no dtype to tell, so its type comes from its first non-empty values.
+    # Values of different kinds (text beside numbers) fit no one Arrow type: such a column is text.
     schema = pa.Schema.from_pandas(df.head(0), preserve_index=False)
+    mixed = []
     for i, column in enumerate(schema):
         if pa.types.is_null(column.type):
             values = df[column.name].dropna()
-            if len(values):
+            if mixed_kinds(values.tolist()):
+                mixed.append(column.name)
+                schema = schema.set(i, column.with_type(pa.string()))
+            elif len(values):
                 schema = schema.set(
                     i, column.with_type(pa.infer_type(values.iloc[:1000].tolist(), from_pandas=True))
                 )
     with pq.ParquetWriter(path, schema) as writer:
         for start in range(0, max(len(df), 1), WRITE_ROWS):
-            part = df.iloc[start : start + WRITE_ROWS]
+            part = as_text_columns(df.iloc[start : start + WRITE_ROWS], mixed)
             writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
+
+
+def as_text_columns(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """`frame` with the columns `names` as text: strings as they are, other values as JSON, missing ones
+    missing (a column of mixed kinds, for Parquet)."""
+    if not names:
+        return frame
+    return frame.assign(**{name: frame[name].map(_as_text, na_action="ignore") for name in names})
+
+
+def _as_text(value) -> str | None:
+    import json
+
+    if is_missing(value):
+        return None
+    if type(value) is str:
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def _write_xlsx(df: pd.DataFrame, path: Path, sheet: str) -> None:
