@@ -303,6 +303,7 @@ def test_ctrl_c_stops_watching_without_cancelling(slow_server, tmp_path):
     err = shown.read_text()
     assert watcher.returncode == 130, err
     assert f"stopped watching; the batches keep running. Resume with: batchkit watch {batch_file}" in err
+    assert "nothing half-written" not in err  # said once, in the command's own words
     assert "Traceback" not in err
     assert sdk(slow_server).batches.retrieve(batch_id).status in ("in_progress", "finalizing", "completed")
     invoke("cancel", batch_id)

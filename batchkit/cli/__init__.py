@@ -54,11 +54,16 @@ class ToolError(click.ClickException):
 
 class LazyGroup(click.Group):
     def invoke(self, ctx):
+        said = False  # that it was interrupted, in the command's own words (submit, watch, run)
         try:
             try:
                 return super().invoke(ctx)
+            except SystemExit as e:
+                said = e.code == 130
+                raise
             finally:  # however it ends, a command interrupted where a library swallowed it says so
-                refuse_if_interrupted()
+                if not said:
+                    refuse_if_interrupted()
         except BatchkitError as e:
             if ctx.params.get("debug"):
                 raise
