@@ -240,6 +240,17 @@ def forget_interruptions():
     atomic._INTERRUPTED.clear()
 
 
+def swallow_an_interruption():
+    """What C code of a library that runs Python code and clears its errors does to a SIGTERM's
+    KeyboardInterrupt (Python raises it wherever the main thread is): nothing is seen of it."""
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(200):  # many chances for the handler to run in here
+            time.sleep(0.001)
+    except BaseException:
+        pass
+
+
 def test_an_interruption_a_library_swallowed_still_stops_the_commit(tmp_path):
     """Python raises the KeyboardInterrupt of a signal wherever the main thread is, and C code of a library
     that runs Python code may clear it as it would any error (a SIGTERM then went unseen, and a build
@@ -247,19 +258,11 @@ def test_an_interruption_a_library_swallowed_still_stops_the_commit(tmp_path):
     from batchkit.atomic import atomic_write, interrupt
     from batchkit.batchfile.shards import ShardWriter
 
-    def library_call():  # what such C code amounts to
-        try:
-            os.kill(os.getpid(), signal.SIGTERM)
-            for _ in range(200):
-                time.sleep(0.001)
-        except BaseException:
-            pass
-
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         with pytest.raises(KeyboardInterrupt):
             with atomic_write(tmp_path / "out.csv") as f:
-                library_call()
+                swallow_an_interruption()
                 f.write(b"a,b\n")
         with pytest.raises(KeyboardInterrupt), ShardWriter(tmp_path / "out.jsonl") as shards:
             shards.add(b'{"custom_id": "a"}\n')
@@ -281,12 +284,7 @@ def test_a_command_that_returns_after_a_swallowed_interruption_exits_130(tmp_pat
     checked = batchkit.validate.validate_file
 
     def validate_file(*args, **kwargs):
-        try:  # an interruption some library's C code cleared
-            os.kill(os.getpid(), signal.SIGTERM)
-            for _ in range(200):
-                time.sleep(0.001)
-        except BaseException:
-            pass
+        swallow_an_interruption()
         return checked(*args, **kwargs)
 
     monkeypatch.setattr(batchkit.validate, "validate_file", validate_file)
