@@ -121,12 +121,13 @@ def test_dollar_in_a_pattern_is_the_end_of_the_string_on_every_path(body, tmp_pa
     assert fast == parallel == reference
     assert [c for c, n, _ in fast if n == 2] == ["invalid-value"]
     obj = orjson.loads(line(**body))
-    assert not validate._is_valid("batch-request")(obj)
+    assert not validate._compiled("batch-request").is_valid(obj)
     assert schema_findings(2, obj)
 
 
 def test_an_invalid_line_the_explanation_misses_still_gets_a_schema_finding(monkeypatch):
     monkeypatch.setattr(validate, "explain", lambda errors, number: [])
+    monkeypatch.setattr(validate, "_EXPLAINED", {})  # nothing explained earlier in this process
     obj = orjson.loads(line(temperature=5))
     assert [(f.code, f.line) for f in schema_findings(3, obj)] == [("schema", 3)]
 

@@ -1,16 +1,20 @@
 """Validation: reader → schema → rules → report, streaming in constant memory.
 
 Each line first tries the fast path (msgspec decoders derived from the schemas, see `fastpath`); a line
-it rejects takes the reference path: orjson, jsonschema-rs for validity, python-jsonschema to explain.
+it rejects takes the reference path: orjson, jsonschema-rs for validity, python-jsonschema to explain
+(once per distinct failure).
 Both paths feed the same rules, so they give identical findings.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import shlex
 from collections.abc import Iterator
 from typing import BinaryIO
+
+import orjson
 
 from .. import schemas
 from ..findings import Finding, Report
@@ -38,13 +42,39 @@ VERDICTS_KEPT = 1024  # distinct raw field values whose verdict a validator reme
 
 
 @functools.cache
-def _is_valid(schema: str):
-    """A compiled validator of schema `schema` that only decides validity; python-jsonschema explains the
-    lines it rejects."""
+def _compiled(schema: str):
+    """Schema `schema` compiled by jsonschema-rs: it decides validity and names what fails (where, against
+    which keyword, the value there); python-jsonschema explains a failure in words."""
     import jsonschema_rs
 
     registry = jsonschema_rs.Registry([(s["$id"], s) for s in schemas.all_schemas().values()])
-    return jsonschema_rs.validator_for(schemas.root(schema), registry=registry).is_valid
+    return jsonschema_rs.validator_for(schemas.root(schema), registry=registry)
+
+
+# Explanations by what failed: a file whose lines share a mistake (the same bad value in the same place)
+# is explained once, not once a line (python-jsonschema walks the whole line, ~0.6 ms). Bounded: cleared
+# when full, and a failure whose values are long is not kept.
+EXPLAINED_KEPT = 1024
+EXPLAINED_KEY_BYTES = 4096
+_EXPLAINED: dict[tuple, tuple[Finding, ...]] = {}
+
+
+def _failure_key(schema: str, obj) -> tuple | None:
+    """What jsonschema-rs finds wrong with `obj` (keyword, place, the value there, exactly): lines with the
+    same failures get the same explanation. None when the values are too long to keep."""
+    failures = tuple(
+        # the path taken through the schemas (branches, $refs), not the keyword's place in its document
+        (
+            tuple(e.evaluation_path),
+            e.absolute_keyword_location,
+            tuple(e.instance_path),
+            orjson.dumps(e.instance),
+        )
+        for e in _compiled(schema).iter_errors(obj)
+    )
+    if sum(len(failure[-1]) for failure in failures) > EXPLAINED_KEY_BYTES:
+        return None
+    return (schema, failures)
 
 
 def schema_findings(
@@ -62,10 +92,16 @@ def schema_findings(
     if too_deep(obj, raw):
         return [too_deep_finding(number)]
     try:
-        if _is_valid(schema)(obj):
+        if _compiled(schema).is_valid(obj):
             return []
-    except (ValueError, OverflowError, RecursionError):
-        pass  # a value jsonschema-rs cannot take in: python-jsonschema decides and explains
+        # only a line read from text: its values are JSON's own (a Python object may hold a NaN or a
+        # tuple, whose JSON text is that of another value)
+        key = _failure_key(schema, obj) if raw is not None else None
+    except (ValueError, OverflowError, RecursionError, orjson.JSONEncodeError):
+        key = None  # a value jsonschema-rs cannot take in: python-jsonschema decides and explains
+    explained = _EXPLAINED.get(key) if key is not None else None
+    if explained is not None:
+        return [dataclasses.replace(f, line=number) for f in explained]
     try:
         findings = explain(schemas.validator(schema).iter_errors(obj), number)
     except RecursionError:
@@ -73,6 +109,10 @@ def schema_findings(
     if not findings:
         message = "the line does not match the request schema (no single field explains why)"
         findings = [Finding("schema", message, number)]
+    if key is not None:
+        if len(_EXPLAINED) >= EXPLAINED_KEPT:
+            _EXPLAINED.clear()
+        _EXPLAINED[key] = tuple(findings)
     return findings
 
 
