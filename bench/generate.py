@@ -75,6 +75,14 @@ def structured_lines(count: int):
         yield orjson.dumps(request) + b"\n"
 
 
+def one_mistake_lines(count: int):
+    """The chat lines, each with the same mistake (what a file gets when something upstream is wrong)."""
+    for line in chat_lines(count):
+        request = orjson.loads(line)
+        request["body"]["temperature"] = 5  # past the maximum of 2
+        yield orjson.dumps(request) + b"\n"
+
+
 def write(path: Path, count: int, lines=chat_lines) -> Path:
     with open(path, "wb") as f:
         for line in lines(count):

@@ -72,6 +72,17 @@ assert report.summary.requests == LINES and all(f.line is None for f in report.f
 """,
     ),
 }
+# The same lines, each with one shared mistake: every line is explained, once per distinct failure.
+ONE_MISTAKE = {
+    "orjson parse (baseline)": CONTENDERS["orjson parse (baseline)"],
+    "batchkit validate --jobs 1, every line invalid": (
+        "from batchkit import validate_file",
+        """
+report = validate_file(PATH, "generic", jobs=1)
+assert report.summary.requests == LINES and report.summary.errors == LINES, report.summary
+""",
+    ),
+}
 # A command's whole process on a one-line file: what a user waits for on a small file.
 STARTUP = [sys.executable, "-m", "batchkit", "validate", str(HERE.parent / "samples" / "clean-chat.jsonl")]
 
@@ -137,7 +148,7 @@ def startup_seconds() -> float:
 
 
 def validation(folder: Path) -> dict:
-    from generate import structured_lines, write
+    from generate import one_mistake_lines, structured_lines, write
 
     lines = 1_000_000 if os.environ.get("BENCH_LARGE") else 200_000
     path = write(folder / f"chat-{lines}.jsonl", lines)
@@ -150,6 +161,8 @@ def validation(folder: Path) -> dict:
         structured_best["orjson parse (baseline)"][0]
         / structured_best["batchkit validate --provider openai --jobs 1"][0]
     )
+    mistaken = write(folder / f"one-mistake-{lines}.jsonl", lines, one_mistake_lines)
+    _, mistaken_rows = contest(ONE_MISTAKE, mistaken, lines)
     startup = startup_seconds()
     single = best["batchkit validate --jobs 1"][0]
     reference = best["python-jsonschema per line (sample, scaled)"][0]
@@ -165,6 +178,7 @@ def validation(folder: Path) -> dict:
         "file": {"lines": lines, "bytes": size},
         "rows": rows,
         "structured": {"bytes": structured.stat().st_size, "rows": structured_rows},
+        "one_mistake": {"bytes": mistaken.stat().st_size, "rows": mistaken_rows},
         "startup_cpu_seconds": round(startup, 3),
         "speedup_vs_jsonschema": round(reference / single, 1),
         "targets": targets,
@@ -199,6 +213,8 @@ def main() -> None:
             f"\nthe same lines, each with a strict response schema ({v['structured']['bytes'] / 1e6:.0f} MB):"
         )
         print(table(v["structured"]["rows"]))
+        print(f"\nthe same lines, each with one shared mistake ({v['one_mistake']['bytes'] / 1e6:.0f} MB):")
+        print(table(v["one_mistake"]["rows"]))
         print(f"start-up, `batchkit validate` of a one-line file: {v['startup_cpu_seconds']:.3f} s CPU")
         for target, ok in v["targets"].items():
             print(f"  {'met' if ok else 'MISSED'}: {target}")
