@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -31,7 +32,9 @@ def mixed_kinds(values) -> bool:
 
 
 def _kind(value) -> type:
-    return float if type(value) is int else type(value)
+    if isinstance(value, numbers.Number) and not isinstance(value, bool):
+        return numbers.Number  # Python's and numpy's ints and floats alike
+    return type(value)
 
 
 def cell_text(value) -> str | None:
