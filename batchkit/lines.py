@@ -478,6 +478,11 @@ def too_deep(value, text: bytes | str | None = None) -> bool:
     return nesting(value, MAX_DEPTH) > MAX_DEPTH
 
 
+# check_unrepeated(raw) raises ValueError when an object of this JSON text repeats a key (or jiter cannot
+# read the text): the hot loop's question, asked without a Python frame of its own.
+check_unrepeated = functools.partial(jiter.from_json, catch_duplicate_keys=True, cache_mode="keys")
+
+
 def repeated_keys(raw: bytes) -> list[tuple]:
     """The path of every key an object of this JSON text repeats (the key last), in the order they are
     read; empty when none does (or the text is no JSON within MAX_DEPTH). orjson and msgspec keep the last

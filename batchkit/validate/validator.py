@@ -25,6 +25,7 @@ from ..lines import (
     Overlong,
     bounded_lines,
     iter_lines,
+    check_unrepeated,
     repeated_keys,
     seekable,
     too_deep,
@@ -289,17 +290,20 @@ class Validator:
         # Until the first content line is known to be an ordinary one, lines take the reference path: that
         # line may carry a byte-order mark or open a JSON array, which the reader must see.
         fast_ok = reader.seen_content and not reader.spread
-        repeats = repeated_keys if self.checks_repeats else None
+        unrepeated = self.checks_repeats
         for number, raw in numbered:  # noqa: B007 (number is read after the loop)
             if (fast_ok or (fast_ok := reader.opens_plainly(raw))) and len(raw) <= fast_limit:
                 try:
                     line = decode(raw)  # JSON allows the trailing newline as whitespace
                 except DECODE_ERRORS:
                     decode, line = widen(decode, raw)
+                if line is not None and unrepeated:
+                    try:
+                        check_unrepeated(raw)
+                    except ValueError:  # msgspec keeps the last of a repeated key: the reference path says so
+                        line = None
                 if line is not None:
-                    if repeats is not None and repeats(raw):
-                        pass  # msgspec keeps the last of a repeated key: the reference path says so
-                    elif keys is None:  # OpenAI's lines are read right here: a call per line costs 4%
+                    if keys is None:  # OpenAI's lines are read right here: a call per line costs 4%
                         body = line.body
                         for first, second in pairs_needing_rules:
                             if (
