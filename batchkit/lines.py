@@ -478,9 +478,14 @@ def too_deep(value, text: bytes | str | None = None) -> bool:
     return nesting(value, MAX_DEPTH) > MAX_DEPTH
 
 
-# check_unrepeated(raw) raises ValueError when an object of this JSON text repeats a key (or jiter cannot
-# read the text): the hot loop's question, asked without a Python frame of its own.
-check_unrepeated = functools.partial(jiter.from_json, catch_duplicate_keys=True, cache_mode="keys")
+def repeats_a_key(raw: bytes) -> bool:
+    """Whether an object of this JSON text repeats a key (or jiter cannot read the text): the hot loop's
+    question (`repeated_keys` says where)."""
+    try:
+        jiter.from_json(raw, catch_duplicate_keys=True, cache_mode="keys")
+    except ValueError:
+        return True
+    return False
 
 
 def repeated_keys(raw: bytes) -> list[tuple]:

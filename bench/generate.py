@@ -67,10 +67,17 @@ CLASSIFICATION = {
 }
 
 
-def structured_lines(count: int):
+def one_model_lines(count: int):
+    """The chat lines, all to one model: valid under OpenAI's rules (one model a file)."""
     for line in chat_lines(count):
         request = orjson.loads(line)
         request["body"]["model"] = "gpt-4o-mini"
+        yield orjson.dumps(request) + b"\n"
+
+
+def structured_lines(count: int):
+    for line in one_model_lines(count):
+        request = orjson.loads(line)
         request["body"]["response_format"] = CLASSIFICATION
         yield orjson.dumps(request) + b"\n"
 

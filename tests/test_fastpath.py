@@ -91,6 +91,7 @@ bodies = st.fixed_dictionaries(
         "temperature": json_leaf,
         "max_tokens": json_leaf,
         "max_completion_tokens": json_leaf,
+        "max_output_tokens": st.integers(0, 40),  # (OpenAI takes at least 16 on /v1/responses)
         "stop": st.one_of(json_leaf, st.lists(st.text(max_size=2), max_size=5)),
         "stream": json_leaf,
         "top_logprobs": json_leaf,
@@ -117,6 +118,7 @@ lines = st.one_of(
                     "/v1/chat/completions",
                     "/v1/chat/completions",
                     "/v1/embeddings",
+                    "/v1/responses",
                     "/chat/completions",
                     "/v1/completions",
                     "/v2/x",
@@ -429,3 +431,88 @@ def test_a_decoder_of_few_endpoints_still_requires_the_url(known, raw):
     decode = fastpath.line_decoder(frozenset(known))[0]
     with pytest.raises(fastpath.DECODE_ERRORS):
         decode(raw)
+
+
+@pytest.mark.parametrize("provider", ["openai", "azure"])
+def test_openai_rules_in_the_hot_loop_agree_with_the_reference_path(provider, tmp_path, monkeypatch):
+    """Under OpenAI's rules the fast path checks a body's minimums and the one-model and one-endpoint
+    rules itself, by the (url, model) of a line those rules passed."""
+
+    def line(i, url="/v1/responses", model="gpt-4.1-mini", **fields):
+        body = {"model": model, "input": "Say hi."} if "responses" in url else {"model": model, "input": "hi"}
+        return orjson.dumps({"custom_id": f"r{i}", "method": "POST", "url": url, "body": {**body, **fields}})
+
+    lines = [
+        line(1),
+        line(2, max_output_tokens=16),
+        line(3, max_output_tokens=8),  # under OpenAI's least
+        line(4),
+        line(5, model="gpt-4.1"),  # another model
+        line(6, url="/v1/embeddings"),  # another endpoint
+        line(7, url="/v1/embeddings", model="gpt-4.1"),
+        line(8),
+        line(1),  # a repeated id
+    ]
+    data = b"\n".join(lines) + b"\n"
+    expected = reference(data, provider)
+    assert fast(data, provider) == expected
+    assert parallel(tmp_path, data, provider, monkeypatch) == expected
+    said = {(f["code"], f["line"]) for f in expected["findings"]}
+    assert {("out-of-range", 3), ("mixed-model", 5), ("mixed-endpoint", 6), ("mixed-model", 7)} <= said
+    assert ("duplicate-custom-id", 9) in said
+    assert not {n for _code, n in said} & {1, 2, 4, 8}
+
+
+SCHEMA_FORMAT = (
+    b'{"type":"json_schema","json_schema":{"name":"r","strict":true,"schema":{"type":"object",'
+    b'"properties":{"a":{"type":"string"}},"required":["a"],"additionalProperties":false}}}'
+)
+
+
+def test_a_raw_value_is_left_out_of_the_line_only_where_it_is_a_whole_value():
+    line = b'{"custom_id":"x","body":{"model":"m","response_format":' + SCHEMA_FORMAT + b"}}"
+    assert (
+        validate.without_value(line, SCHEMA_FORMAT)
+        == b'{"custom_id":"x","body":{"model":"m","response_format":0}}'
+    )
+    tools = b'[{"type":"function","function":{"name":"f"}}]'
+    assert validate.without_value(b'{"tools":' + tools + b"}", tools) == b'{"tools":0}'
+    # values that could begin inside a string, or that hold no key, stay
+    for value in (b'{":x":1}', b'[{" k":1}]', b"[1]", b"{}", b'"auto"', b'{ "a":1}'):
+        text = b'{"k":' + value + b"}"
+        assert validate.without_value(text, value) == text
+
+
+def structured(i: int, rf: bytes = SCHEMA_FORMAT, extra: bytes = b"", content: bytes = b'"Hi."') -> bytes:
+    return (
+        b'{"custom_id":"s%d","method":"POST","url":"/v1/chat/completions","body":{"model":"gpt-4o-mini",'
+        b'"messages":[{"role":"user","content":%s}]%s,"response_format":%s}}' % (i, content, extra, rf)
+    )
+
+
+@pytest.mark.parametrize("provider", ["openai", "generic"])
+def test_repeated_keys_are_found_in_and_beside_a_value_decided_once(provider):
+    """A raw body value (a response schema) is checked for repeated keys with its verdict, once, and left
+    out of its line's own check: a repeat inside it, beside it, or in text that copies it is still found."""
+    repeated_inside = SCHEMA_FORMAT.replace(b'"strict":true', b'"strict":true,"strict":true')
+    lines = [
+        structured(1),
+        structured(2, rf=repeated_inside),
+        structured(3, extra=b',"temperature":1,"temperature":1'),
+        structured(4, extra=b',"metadata":{"copy":"x","copy":"y"}'),
+        structured(5, content=orjson.dumps(SCHEMA_FORMAT.decode())),  # the schema's text in a string
+        structured(6, extra=b',"metadata":{"a":"b","a":"c"},"seed":1'),
+        structured(7),
+        structured(8, rf=repeated_inside),  # the verdict kept for it says so again
+    ]
+    data = b"\n".join(lines) + b"\n"
+    expected = reference(data, provider)
+    assert fast(data, provider) == expected
+    repeats = {(f["line"], f["path"]) for f in expected["findings"] if f["code"] == "duplicate-key"}
+    assert repeats == {
+        (2, "/body/response_format/json_schema/strict"),
+        (3, "/body/temperature"),
+        (4, "/body/metadata/copy"),
+        (6, "/body/metadata/a"),
+        (8, "/body/response_format/json_schema/strict"),
+    }

@@ -546,27 +546,3 @@ def _dialect_decoder(dialect: Dialect):
         return request.id, request.endpoint, request.model
 
     return decode, keys
-
-
-def with_minimums(urls: dict, pairs: tuple, minimums: tuple[tuple[str, int], ...], valued: dict, clean):
-    """A keys function for OpenAI lines of a provider whose API bounds body fields beyond the schema
-    (Provider.body_minimums): a line below a bound, whose body has both fields of a rule's pair, or a raw
-    field that `clean(schema, field, raw)` does not pass, goes to the reference path, which reports it.
-    (Other OpenAI lines are read in the validator's hot loop.)"""
-
-    def keys(line):
-        body = line.body
-        for first, second in pairs:
-            if getattr(body, first, UNSET) is not UNSET and getattr(body, second, UNSET) is not UNSET:
-                return None
-        for schema, field in valued[type(line)]:
-            value = getattr(body, field)
-            if value is not UNSET and not clean(schema, field, bytes(value)):
-                return None
-        for field, least in minimums:
-            value = getattr(body, field, UNSET)
-            if type(value) is int and value < least:
-                return None
-        return line.custom_id, urls[type(line)], body.model
-
-    return keys

@@ -333,7 +333,7 @@ class LineRules:
                             pointer(("body", key)),
                         )
                     )
-        for field, least in self.provider.body_minimums:  # fastpath.with_minimums sends such lines here
+        for field, least in self.provider.body_minimums:  # the fast path sends such lines here
             value = body.get(field)
             own = _schema_minimum(schema, field)  # below the schema's own bound, the schema reports it
             if _int(value) and value < least and (own is None or value >= own):

@@ -25,8 +25,8 @@ from ..lines import (
     Overlong,
     bounded_lines,
     iter_lines,
-    check_unrepeated,
     repeated_keys,
+    repeats_a_key,
     seekable,
     too_deep,
     too_deep_finding,
@@ -35,10 +35,11 @@ from ..lines import (
 from ..options import Options
 from ..providers import Provider, get_provider
 from .explain import explain, label, pointer
-from .fastpath import DECODE_ERRORS, UNSET, decoder_for, value_checker, with_minimums
+from .fastpath import DECODE_ERRORS, UNSET, decoder_for, value_checker
 from .rules import ExactIds, HashedIds, LineRules
 
 INT64 = (-(2**63), 2**64 - 1)  # the integers a JSON line can carry (signed or unsigned 64-bit)
+NOT_YET = object()  # equal to no (url, model): see feed_lines
 VERDICTS_KEPT = 1024  # distinct raw field values whose verdict a validator remembers
 
 
@@ -268,7 +269,7 @@ class Validator:
             size = stream.tell() if is_seekable else counted[0] + self._skipped
         self.report.summary.bytes = size
 
-    def feed_lines(self, numbered, at_file_start: bool = True) -> None:  # noqa: PLR0912 (one loop, no calls)
+    def feed_lines(self, numbered, at_file_start: bool = True) -> None:  # noqa: C901, PLR0912, PLR0915 (one loop, no calls)
         """(line number, raw line) pairs, numbers ascending; may be called again with later lines.
 
         This is the hot loop of validation: keep per-line work out of it. It counts lines, not bytes:
@@ -280,9 +281,13 @@ class Validator:
         decode, widen, keys, urls, pairs_needing_rules, valued = decoder_for(self.dialect)
         decode = self._decode or decode  # the endpoints earlier calls learned
         clean = self._clean_value
-        keys = self._keys(keys, urls, pairs_needing_rules, valued)
+        keys = self._keys(keys)
         fast_limit = min(self.max_line, READ_CHUNK - 1)  # a longer line may be only the start of one
         remember, hash_of, allowed = self._inline_ids()
+        minimums = self.provider.body_minimums if keys is None else ()
+        # the (url, model) of a line the one-model and one-endpoint rules passed (None: no such rule); a line
+        # with another pair is checked by them
+        passed = NOT_YET if self.provider.one_model or self.provider.one_endpoint else None
         check_keys, add = self.rules.check_id_url_model, self.report.add
         pairs: dict[tuple, int] = {}  # (url, model) → requests: cheaper per line than two Counters
         pairs_get = pairs.get
@@ -297,14 +302,9 @@ class Validator:
                     line = decode(raw)  # JSON allows the trailing newline as whitespace
                 except DECODE_ERRORS:
                     decode, line = widen(decode, raw)
-                if line is not None and unrepeated:
-                    try:
-                        check_unrepeated(raw)
-                    except ValueError:  # msgspec keeps the last of a repeated key: the reference path says so
-                        line = None
                 if line is not None:
                     if keys is None:  # OpenAI's lines are read right here: a call per line costs 4%
-                        body = line.body
+                        body, text = line.body, raw
                         for first, second in pairs_needing_rules:
                             if (
                                 getattr(body, first, UNSET) is not UNSET
@@ -314,18 +314,35 @@ class Validator:
                         else:
                             for schema, field in valued[type(line)]:
                                 value = getattr(body, field)
-                                if value is not UNSET and not clean(schema, field, bytes(value)):
-                                    break
+                                if value is not UNSET:
+                                    value = bytes(value)
+                                    if not clean(schema, field, value):
+                                        break
+                                    if unrepeated:  # its keys were checked with its verdict
+                                        text = without_value(text, value)
                             else:
-                                custom_id, url, model = line.custom_id, urls[type(line)], body.model
-                                if remember is not None and (allowed is None or url in allowed):
-                                    remember(hash_of(custom_id))
+                                for field, least in minimums:
+                                    value = getattr(body, field, UNSET)
+                                    if type(value) is int and value < least:
+                                        break
                                 else:
-                                    check_keys(number, custom_id, url, model, add)
-                                key = (url, model)
-                                pairs[key] = pairs_get(key, 0) + 1
-                                continue
-                    elif (found := keys(line)) is not None:
+                                    # msgspec keeps the last of a repeated key: the reference path says so
+                                    if not (unrepeated and repeats_a_key(text)):
+                                        custom_id, url, model = line.custom_id, urls[type(line)], body.model
+                                        key = (url, model)
+                                        if (
+                                            remember is not None
+                                            and (allowed is None or url in allowed)
+                                            and (passed is None or key == passed)
+                                        ):
+                                            remember(hash_of(custom_id))
+                                        else:
+                                            check_keys(number, custom_id, url, model, add)
+                                            if passed is NOT_YET and self._one_pair(url, model):
+                                                passed = key
+                                        pairs[key] = pairs_get(key, 0) + 1
+                                        continue
+                    elif not (unrepeated and repeats_a_key(raw)) and (found := keys(line)) is not None:
                         self._fast(number, found, pairs)
                         continue
             self._reference(number, raw)
@@ -347,28 +364,34 @@ class Validator:
                 self._verdicts.clear()  # memory stays bounded when every line's value differs
             if self._check_value is None:
                 self._check_value = value_checker(self.provider)
-            verdict = self._verdicts[key] = self._check_value(schema, field, raw)
+            verdict = self._check_value(schema, field, raw)
+            # the hot loop leaves a clean value's keys out of the line's own check for repeated ones
+            verdict = self._verdicts[key] = verdict and not (self.checks_repeats and repeated_keys(raw))
         return verdict
 
-    def _keys(self, keys, urls: dict, pairs: tuple, valued: dict):
-        """The fast path's keys function for this provider's lines (None: OpenAI lines read in the hot loop).
-        A provider's own body schema is read on the reference path; its body minimums need a look at each
-        OpenAI body."""
-        provider = self.rules.provider
-        if any(d == self.dialect.name for d, _, _ in provider.body_schemas):
+    def _keys(self, keys):
+        """The fast path's keys function for this provider's lines (None: OpenAI lines read in the hot
+        loop). A provider's own body schema is read on the reference path."""
+        if any(d == self.dialect.name for d, _, _ in self.rules.provider.body_schemas):
             return _reference_only
-        if provider.body_minimums and self.dialect is OPENAI:
-            return with_minimums(urls, pairs, provider.body_minimums, valued, self._clean_value)
         return keys
 
     def _inline_ids(self):
         """(append a hash, the hash, endpoints allowed) when the common rules are checked in the hot loop
-        itself (ids hashed, no id rule, several models and endpoints allowed), else (None, None, None)."""
+        itself (ids hashed, no id rule), else (None, None, None). The one-model and one-endpoint rules are
+        checked there by the (url, model) of a line they passed."""
         rules = self.rules
-        inline = isinstance(rules.ids, HashedIds) and rules.id_match is None
-        if not inline or self.provider.one_model or self.provider.one_endpoint:
+        if not isinstance(rules.ids, HashedIds) or rules.id_match is not None:
             return None, None, None
         return rules.ids.hashes.append, rules.ids.hash_of, rules.allowed
+
+    def _one_pair(self, url: str, model: str) -> bool:
+        """Whether a line to `url` and `model` is what the one-model and one-endpoint rules hold the file
+        to (after the rules have seen it)."""
+        provider, rules = self.provider, self.rules
+        return (not provider.one_endpoint or rules.first_endpoint[0] == url) and (
+            not provider.one_model or rules.first_model[0] == model
+        )
 
     def _fast(self, number: int, found: tuple, pairs: dict) -> None:
         """A line of another format that the fast path read: (id, endpoint, model) checked and counted."""
@@ -459,6 +482,24 @@ def wrong_dialect(dialect: Dialect, provider: Provider, file: str | None = None)
         f"lines (`batchkit convert {name} -o OUT --provider {provider.name}`)"
     )
     return Finding("wrong-dialect", message, None)
+
+
+def without_value(text: bytes, value: bytes) -> bytes:
+    """`text` (a JSON line) with an occurrence of `value` (the raw text of one of its values) made `0`,
+    when `value` is an object, or an array of them, that starts `{"` or `[{"` and a key character; else
+    `text` as it is. A check of the result for repeated keys then reads everything but that value.
+
+    Every occurrence of such a value is a whole value, so the result has the same keys elsewhere: it
+    cannot start inside a string, as its first quote would end that string and the key character after
+    it could not follow there."""
+    start = 2 if value[:2] == b'{"' else 3 if value[:3] == b'[{"' else 0
+    if not start or value[start : start + 1] in AFTER_A_STRING:
+        return text
+    at = text.rfind(value)  # the raw fields come late in a body
+    return text if at < 0 else text[:at] + b"0" + text[at + len(value) :]
+
+
+AFTER_A_STRING = frozenset((b"", b":", b",", b"}", b"]", b" ", b"\t", b"\r", b"\n"))
 
 
 def _reference_only(line) -> None:
