@@ -486,8 +486,8 @@ def wrong_dialect(dialect: Dialect, provider: Provider, file: str | None = None)
 
 def without_value(text: bytes, value: bytes) -> bytes:
     """`text` (a JSON line) with an occurrence of `value` (the raw text of one of its values) made `0`,
-    when `value` is an object, or an array of them, that starts `{"` or `[{"` and a key character; else
-    `text` as it is. A check of the result for repeated keys then reads everything but that value.
+    when `value` starts `{"` or `[{"` and a key character (an object, or an array that starts with one);
+    else `text` as it is. A check of the result for repeated keys then reads everything but that value.
 
     Every occurrence of such a value is a whole value, so the result has the same keys elsewhere: it
     cannot start inside a string, as its first quote would end that string and the key character after
