@@ -17,10 +17,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null || echo "some installed files did not compile"
 	touch $(STAMP)
 
+# Where bytecode is not written as modules are imported (PYTHONDONTWRITEBYTECODE, as here), every `batchkit`
+# process a test starts would compile the modules it imports (0.1 s for validate, 0.25 s for serve): compiled
+# once before the tests, on every core (files unchanged since are skipped).
+BYTECODE := $(BIN)/python -m compileall -q -j 0 batchkit > /dev/null
+
 # Two workers (the machines have two cores); whole files per worker, since several start one server per
 # module. Files in collection order (slow ones first, tests/conftest.py), not xdist's order by test count,
 # which left the longest single tests to end a run alone. Slow tests run too: nothing is deselected.
 test: install
+	$(BYTECODE)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 lint: install
@@ -28,10 +34,12 @@ lint: install
 	$(BIN)/ruff format --check batchkit tests bench
 
 demo: install
+	$(BYTECODE)
 	$(BIN)/python -m batchkit.demo
 
 bench: install
 	$(BIN)/python -m pip install -q -r bench/requirements.txt
+	$(BYTECODE)
 	$(BIN)/python bench/run.py
 
 clean:
