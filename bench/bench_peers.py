@@ -2,8 +2,8 @@
 
 Speed: each contender validates the same generated chat file (one model, valid for all) in a fresh child
 process, its imports outside the timing, as a ratio to an orjson pass over it measured in the same run
-(these machines are shared and noisy). Per-line check-jsonschema
-runs on a sample and is scaled, like python-jsonschema in part 1.
+(these machines are shared and noisy). Per-line check-jsonschema runs on a sample and is scaled, like
+python-jsonschema in part 1.
 Coverage: each contender checks a small file with ten planted mistakes (MISTAKES: one per line, among clean
 lines); the table says how many of the ten it reports and how many clean lines it wrongly rejects.
 

@@ -57,8 +57,10 @@ def is_result_line(obj: dict) -> bool:
     """Whether a parsed line is an answer (a result line of any format), not a request: a line of no
     request format with a result's member, or a request line that its format's results echo with the
     answer added (Vertex, Bedrock)."""
+    if RESULT_MEMBERS.isdisjoint(obj):  # most lines: no format needs detecting
+        return False
     found = detect(obj)
-    return (found is None or found.echoes_request) and not RESULT_MEMBERS.isdisjoint(obj)
+    return found is None or found.echoes_request
 
 
 # OpenAI's result line is the catch-all (any line with a custom_id), so it is tried last.
