@@ -62,7 +62,6 @@ def _same_file(old: Path, new: Path, fmt: str) -> None:
 @pytest.mark.parametrize("slice_rows", [2, 20_000])
 def test_streamed_file_is_the_frame_paths_file(tmp_path, monkeypatch, name, inputs, results, fmt, slice_rows):
     monkeypatch.setattr(stream, "SLICE_ROWS", slice_rows)  # slices of 2 rows: every boundary crossed
-    monkeypatch.setattr(stream, "COLUMNS_FROM_ROWS", 2)  # CSV a column at a time, a lone last row not
     assert streamable(results, tmp_path / f"x.{fmt}")
     framed = merge_results(inputs, results)
     streamed = stream_merge(inputs, results)

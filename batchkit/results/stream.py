@@ -28,7 +28,6 @@ import orjson
 from ..atomic import atomic_path, cannot_write
 from ..lines import is_compressed, open_binary, source_name
 from ..tables import COMPRESSIONS, table_format
-from ..tables.csvtext import csv_text
 from ..tables.write import as_text_columns
 from . import arrow
 from .export import ExportResult, escape_formulas_in, made_safe
@@ -40,7 +39,6 @@ from .requests import RequestIndex, StageRead
 from .table import NA
 
 SLICE_ROWS = 4096  # rows read back and written at a time: ~8 MB of 2 kB answers
-COLUMNS_FROM_ROWS = 1024  # a slice this long is written as CSV a column at a time (pyarrow: 0.2 s to import)
 STREAMED_FORMATS = ("csv", "tsv", "jsonl", "parquet")
 
 
@@ -103,7 +101,7 @@ class StreamedMerge:
             if self.answers is not None:
                 _write_frames_csv(self.frames(), out, fmt, written, escape_formulas, ",", "\n")
             else:
-                _write_csv(self.slices(), out, written, escape_formulas, ",", "\n")
+                _write_csv(_csv_rows(self.slices(), written, escape_formulas), out, ",", "\n")
             return written
         try:
             with atomic_path(path) as tmp:
@@ -124,9 +122,9 @@ class StreamedMerge:
             with open(tmp, "wb") as f:
                 f.writelines(_jsonl_lines(slices))
         else:
+            rows = _csv_rows(slices, written, escape_formulas)
             with open(tmp, "w", encoding="utf-8-sig" if excel else "utf-8", newline="") as f:
-                sep, line_end = "\t" if fmt == "tsv" else ",", "\r\n" if excel else "\n"
-                _write_csv(slices, f, written, escape_formulas, sep, line_end)
+                _write_csv(rows, f, "\t" if fmt == "tsv" else ",", "\r\n" if excel else "\n")
 
     def _write_frames(self, tmp: Path, fmt: str, written: ExportResult, escape_formulas: bool, excel: bool):
         """A merge with answers parsed into columns, through a DataFrame a slice (pandas types them)."""
@@ -214,15 +212,13 @@ def _format(path) -> str:
     return table_format(path)
 
 
-def _write_csv(slices, f, written: ExportResult, escape_formulas: bool, sep: str, line_end: str) -> None:
+def _csv_rows(slices, written: ExportResult, escape_formulas: bool):
     """The header, then every row's cells as pandas writes them to CSV (made safe as `export` does):
-    text as it is, integers in digits, no value empty, embeddings as JSON text. No frame is made; a
-    slice of many rows is written a column at a time (`csv_text`), as the csv module would write it."""
-    writer = csv.writer(f, delimiter=sep, lineterminator=line_end, quoting=csv.QUOTE_MINIMAL)
+    text as it is, integers in digits, no value empty, embeddings as JSON text. No frame is made."""
     for i, (requests, table, options) in enumerate(slices):
         data = columns(requests, table, **options)
         if i == 0:
-            writer.writerow(list(data))
+            yield list(data)
         if data.get("embedding") is not None:
             data["embedding"] = [None if v is None else orjson.dumps(v).decode() for v in data["embedding"]]
         cells = [list(values) for values in _cells(data)]
@@ -230,11 +226,11 @@ def _write_csv(slices, f, written: ExportResult, escape_formulas: bool, sep: str
             for name, values in zip(data, cells, strict=True):
                 if not isinstance(data[name], array):
                     written.escaped += escape_formulas_in(values)
-        text = csv_text(cells, sep, line_end) if table.rows >= COLUMNS_FROM_ROWS else None
-        if text is None:
-            writer.writerows(zip(*cells, strict=True))
-        else:
-            f.write(text)
+        yield from zip(*cells, strict=True)
+
+
+def _write_csv(rows, f, sep: str, line_end: str) -> None:
+    csv.writer(f, delimiter=sep, lineterminator=line_end, quoting=csv.QUOTE_MINIMAL).writerows(rows)
 
 
 def _cells(data: dict) -> list[list]:
