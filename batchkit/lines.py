@@ -481,11 +481,7 @@ def too_deep(value, text: bytes | str | None = None) -> bool:
 def repeats_a_key(raw: bytes) -> bool:
     """Whether an object of this JSON text repeats a key (or jiter cannot read the text): the hot loop's
     question (`repeated_keys` says where)."""
-    try:
-        jiter.from_json(raw, catch_duplicate_keys=True, cache_mode="keys")
-    except ValueError:
-        return True
-    return False
+    return _unread(raw) is not None
 
 
 def repeated_keys(raw: bytes) -> list[tuple]:
@@ -493,12 +489,17 @@ def repeated_keys(raw: bytes) -> list[tuple]:
     read; empty when none does (or the text is no JSON within MAX_DEPTH). orjson and msgspec keep the last
     of a repeated key without a word; another reader may keep the first, so the request that runs would
     not be the one checked."""
+    error = _unread(raw)
+    return _repeats(raw) if error is not None and "duplicate key" in str(error) else []
+
+
+def _unread(raw: bytes) -> ValueError | None:
+    """Why jiter, told to refuse a repeated key, does not read this JSON text; None when it does."""
     try:
-        jiter.from_json(raw, catch_duplicate_keys=True)
+        jiter.from_json(raw, catch_duplicate_keys=True, cache_mode="keys")
     except ValueError as e:
-        if "duplicate key" in str(e):
-            return _repeats(raw)
-    return []
+        return e
+    return None
 
 
 class _Repeats(dict):

@@ -169,3 +169,20 @@ def test_anthropic_requests_are_read_by_the_format_layer_and_another_format_is_r
     path.write_bytes(b'{"custom_id": "a", "params": {\n')
     with pytest.raises(InputError, match=r"line 1: .*nothing was sent"):
         anthropic_batches.read_requests(path)
+
+
+@pytest.mark.parametrize(
+    ("body", "endpoint"),
+    [
+        ({"model": "m", "messages": [{"role": "user", "content": "hi"}]}, "/v1/chat/completions"),
+        ({"model": "m", "input": ["hi"]}, "/v1/embeddings"),
+        ({"model": "m", "prompt": "def f(", "suffix": "return 1"}, "/v1/fim/completions"),
+    ],
+)
+def test_a_mistral_file_goes_where_its_first_request_body_says(tmp_path, body, endpoint):
+    path = tmp_path / "mistral.jsonl"
+    path.write_bytes(orjson.dumps({"custom_id": "a", "body": body}) + b"\n")
+    assert mistral_batches.endpoint_of(path) == endpoint
+    path.write_bytes(orjson.dumps({"custom_id": "a", "body": {"model": "m"}}) + b"\n")
+    with pytest.raises(InputError, match="cannot tell the endpoint"):
+        mistral_batches.endpoint_of(path)

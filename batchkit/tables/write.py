@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 from datetime import date, datetime
@@ -113,8 +114,6 @@ def as_text_columns(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
 
 
 def _as_text(value) -> str | None:
-    import json
-
     if is_missing(value):
         return None
     if type(value) is str:

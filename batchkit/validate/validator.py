@@ -284,7 +284,7 @@ class Validator:
         keys = self._keys(keys)
         fast_limit = min(self.max_line, READ_CHUNK - 1)  # a longer line may be only the start of one
         remember, hash_of, allowed = self._inline_ids()
-        minimums = self.provider.body_minimums if keys is None else ()
+        minimums = self.provider.body_minimums  # (of OpenAI bodies, read here when keys is None)
         # the (url, model) of a line the one-model and one-endpoint rules passed (None: no such rule); a line
         # with another pair is checked by them
         passed = NOT_YET if self.provider.one_model or self.provider.one_endpoint else None
@@ -342,7 +342,7 @@ class Validator:
                                                 passed = key
                                         pairs[key] = pairs_get(key, 0) + 1
                                         continue
-                    elif not (unrepeated and repeats_a_key(raw)) and (found := keys(line)) is not None:
+                    elif (found := keys(line)) is not None and not (unrepeated and repeats_a_key(raw)):
                         self._fast(number, found, pairs)
                         continue
             self._reference(number, raw)
@@ -366,7 +366,7 @@ class Validator:
                 self._check_value = value_checker(self.provider)
             verdict = self._check_value(schema, field, raw)
             # the hot loop leaves a clean value's keys out of the line's own check for repeated ones
-            verdict = self._verdicts[key] = verdict and not (self.checks_repeats and repeated_keys(raw))
+            verdict = self._verdicts[key] = verdict and not (self.checks_repeats and repeats_a_key(raw))
         return verdict
 
     def _keys(self, keys):

@@ -17,8 +17,9 @@ from pathlib import Path
 import orjson
 
 from ...errors import InputError
+from ...formats.reading import read_requests
 from ...lenient import as_int
-from ...lines import open_binary, read_objects
+from ...lines import open_binary
 from ...words import Option, Text
 from ..client import (
     ANSWERED,
@@ -87,10 +88,9 @@ def parse_batch(job) -> Batch:
 def endpoint_of(path: Path) -> str:
     """Where the file's requests go, from its first request's body (custom-body lines name no url)."""
     with open_binary(path) as stream:
-        for _, obj, _ in read_objects(stream, lambda finding: None):
-            body = obj.get("body") if isinstance(obj.get("body"), dict) else {}
+        for request in read_requests(stream, lambda finding: None):
             for field, endpoint in ENDPOINTS:
-                if field in body:
+                if field in request.body:
                     return endpoint
             break
     raise InputError(
