@@ -75,7 +75,7 @@ def columns(
     if table.answered_by and None in models:
         models = [table.answered_by.get(row) if m is None else m for row, m in enumerate(models)]
     data = {
-        "custom_id": requests.ids,
+        "custom_id": list(requests.ids),
         "status": table.status,
         "status_code": table.status_code,
         "model": models,

@@ -117,7 +117,7 @@ class Placing:
     def place(self, record: ResultRecord, file_number: int) -> None:
         """One result, read from result file `file_number` (see `file_number`)."""
         table, requests = self.table, self.requests
-        row = requests.index.get(record.custom_id)
+        row = requests.row_of(record.custom_id)
         if row is None:  # a request without an id, joined by the request the result echoes (Vertex)
             row = requests.echo_row(record.custom_id, lambda r: table.status[r] != MISSING)
         if row is None:
@@ -146,7 +146,7 @@ class Placing:
             )
         for custom_id, rows in requests.extra_rows.items():
             for row in rows:
-                table.copy_row(requests.index[custom_id], row)
+                table.copy_row(requests.row_of(custom_id), row)
         return table
 
 

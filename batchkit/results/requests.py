@@ -18,6 +18,7 @@ from ..formats import LINE_ID, Request, read_requests
 from ..ledger import line_hash as stable_line_hash
 from ..lines import open_binary, source_name
 from ..words import Text, Words
+from .ids import Ids
 from .parsed import Expected, request_schema
 from .report import MergeReport
 
@@ -56,12 +57,11 @@ class RequestIndex:
 
     def __init__(self):
         self.files: list[str] = []
-        self.ids: list[str] = []
+        self.ids = Ids()  # custom_id by row, and the first row of each
         self.models: list[str | None] = []
         self.file_index = array("H")
         self.line = array("q")
         self.line_hash = array("q")
-        self.index: dict[str, int] = {}
         self.extra_rows: dict[str, list[int]] = {}  # custom_id → further rows whose line differs
         self.endpoints: set[str] = set()
         self.echoed = 0  # requests without an id, named by their line and joined by the request echoed
@@ -90,8 +90,12 @@ class RequestIndex:
             self.expected.append(expected)
         return self._expected_index[key]
 
+    def row_of(self, custom_id: str) -> int | None:
+        """The first row of `custom_id` (or of the request it names, see `alias`), or None."""
+        return self.ids.row_of(custom_id)
+
     def rows_of(self, custom_id: str) -> list[int]:
-        first = self.index.get(custom_id)
+        first = self.ids.row_of(custom_id)
         if first is None:
             return []
         return [first, *self.extra_rows.get(custom_id, ())]
@@ -111,11 +115,9 @@ class RequestIndex:
                 return  # the very same request line again: one request
             emit(self._duplicate(custom_id, rows[0], number))
             self.extra_rows.setdefault(custom_id, []).append(len(self.ids))
-        else:
-            self.index[custom_id] = len(self.ids)
         if endpoint is not None:
             self.endpoints.add(endpoint)
-        self.ids.append(custom_id)
+        self.ids.append(custom_id, first=not rows)
         self.models.append(self._models.setdefault(model, model) if type(model) is str else None)
         self.file_index.append(file)
         self.line.append(number)
@@ -133,7 +135,7 @@ class RequestIndex:
         request.id = LINE_ID.format(request.line)
         self.add(request, emit)
         self.echoed += 1
-        self.echoes.setdefault(key, []).append(self.index[request.id])
+        self.echoes.setdefault(key, []).append(self.row_of(request.id))
 
     def names(self, custom_id: str, row: int) -> bool:
         """Whether a result of `custom_id` belongs to row `row`: its id, or the key of the request it echoes."""
@@ -152,9 +154,9 @@ class RequestIndex:
         returns how many requests can now be found so."""
         found = 0
         for written, original in id_map.items():
-            row = self.index.get(original) if original is not None else None
-            if row is not None and written not in self.index:
-                self.index[written] = row
+            row = self.ids.row_of(original) if original is not None else None
+            if row is not None and self.ids.row_of(written) is None:
+                self.ids.alias(written, row)
                 found += 1
         return found
 
