@@ -21,7 +21,8 @@ def filled(names) -> Ids:
     """Ids as a request index adds them: a row is its id's first unless the id was added before."""
     ids = Ids()
     for name in names:
-        ids.append(name, first=ids.row_of(name) is None)
+        if ids.add(name) is not None:
+            ids.append(name)
     return ids
 
 
@@ -49,7 +50,7 @@ def test_ids_whose_hashes_collide_are_told_apart():
 
 def test_a_hundred_thousand_ids_grow_the_table_and_stay_found():
     names = [f"request-{i}" for i in range(100_000)]
-    ids = filled(names)  # each probe that misses leaves the slot `append` takes
+    ids = filled(names)
     assert all(ids.row_of(name) == row for row, name in enumerate(names))
     assert ids.row_of("request-100000") is None and ids.row_of("request-") is None
 

@@ -12,21 +12,20 @@ from collections.abc import Iterator
 
 EMPTY = -1
 LOAD = 0.5  # the table doubles past half full: linear probing stays short
+UTF8 = ("utf-8", "surrogatepass")  # any str an id can be, lone surrogates too
 
 
 class Ids:
-    """Ids by row (`ids[row]`, slices, iteration), and `row_of(id)`: the first row added as its id's
-    first (`append(id, first=True)`), or the row it was given as an alias. Ids are hashed with Python's
-    `hash`, so a table is read in the process that made it (or a fork), or after a pickle's round trip,
-    which makes it again."""
+    """Ids by row (`ids[row]`, slices, iteration), and `row_of(id)`: the first row of an id (`add`), or
+    the row it was given as an alias. Ids are hashed with Python's `hash`, so a table is read in the
+    process that made it (or a fork), or after a pickle's round trip, which makes it again."""
 
     def __init__(self):
         self._text = bytearray()
         self._ends = array("Q")  # row → where its id ends in _text
         self._hashes = array("q")  # row → hash(id)
-        self._slots = array("q", [EMPTY]) * 8  # rows that are their id's first, at hash & mask
+        self._slots = array("q", [EMPTY]) * 8  # the first row of each id, at its hash & mask or after
         self._used = 0
-        self._free: tuple[int | None, int] = (None, 0)  # the hash `row_of` missed last and its free slot
         self._aliases: dict[str, int] = {}  # other names of rows (ids a conversion wrote)
 
     def __len__(self) -> int:
@@ -38,60 +37,69 @@ class Ids:
         if row < 0:
             row += len(self)
         start = self._ends[row - 1] if row else 0
-        return self._text[start : self._ends[row]].decode("utf-8", "surrogatepass")
+        return self._text[start : self._ends[row]].decode(*UTF8)
 
     def __iter__(self) -> Iterator[str]:
         return (self[row] for row in range(len(self)))
 
-    def append(self, custom_id: str, first: bool) -> int:
-        """Adds `custom_id` as the next row, found by `row_of` when `first`; returns its row."""
-        row = len(self._ends)
-        text = self._text
-        text += custom_id.encode("utf-8", "surrogatepass")  # any str an id can be, lone surrogates too
-        self._ends.append(len(text))
-        h = hash(custom_id)
-        self._hashes.append(h)
-        if first:
-            if self._used >= len(self._slots) * LOAD:
-                self._grow()
-            free_hash, i = self._free
-            self._place(row, i if free_hash == h and self._slots[i] == EMPTY else h)
-            self._used += 1
-        return row
+    def add(self, custom_id: str) -> int | None:
+        """Adds `custom_id` as the next row, the first of its id, and returns None; or, when a row has
+        that id already, adds nothing and returns that row."""
+        h, i = self._probe(custom_id)
+        if (row := self._slots[i]) != EMPTY:
+            return row
+        self._slots[i] = self._push(custom_id, h)
+        self._used += 1
+        if self._used > len(self._slots) * LOAD:
+            self._grow()
+        return None
+
+    def append(self, custom_id: str) -> int:
+        """Adds `custom_id` as the next row, not its id's first (the id is another request's too)."""
+        return self._push(custom_id, hash(custom_id))
 
     def row_of(self, custom_id: str) -> int | None:
         """The first row of `custom_id`, or of the request it is another name of; None if none."""
+        row = self._slots[self._probe(custom_id)[1]]
+        return row if row != EMPTY else self._aliases.get(custom_id)
+
+    def _probe(self, custom_id: str) -> tuple[int, int]:
+        """The id's hash, and the slot of its first row, or else the free slot where that row goes."""
         h = hash(custom_id)
-        slots, hashes = self._slots, self._hashes
+        slots, hashes, text, ends = self._slots, self._hashes, self._text, self._ends
         mask = len(slots) - 1
         i = h & mask
         while (row := slots[i]) != EMPTY:
-            if hashes[row] == h and self[row] == custom_id:
-                return row
+            if hashes[row] == h and text[ends[row - 1] if row else 0 : ends[row]].decode(*UTF8) == custom_id:
+                break
             i = (i + 1) & mask
-        self._free = (h, i)  # where `append` puts the id that was not found, as a request's is next
-        return self._aliases.get(custom_id)
+        return h, i
 
     def alias(self, name: str, row: int) -> None:
         """Lets `row_of(name)` find `row` (unless `name` is an id itself)."""
         self._aliases[name] = row
 
-    def _place(self, row: int, start: int) -> None:
-        """Puts `row` in the first free slot from `start` (its id's hash, or where a probe for it ended)."""
-        slots = self._slots
-        mask = len(slots) - 1
-        i = start & mask
-        while slots[i] != EMPTY:
-            i = (i + 1) & mask
-        slots[i] = row
+    def _push(self, custom_id: str, h: int) -> int:
+        text = self._text
+        text += custom_id.encode(*UTF8)
+        self._ends.append(len(text))
+        self._hashes.append(h)
+        return len(self._ends) - 1
 
     def _grow(self) -> None:
-        old = self._slots
-        self._slots = array("q", [EMPTY]) * (len(old) * 2)
-        self._free = (None, 0)
-        for row in old:
-            if row != EMPTY:
-                self._place(row, self._hashes[row])
+        firsts = [row for row in self._slots if row != EMPTY]
+        self._slots = array("q", [EMPTY]) * (len(self._slots) * 2)
+        self._place(firsts)
+
+    def _place(self, rows) -> None:
+        """Puts rows that are their ids' first in the table (which has room for them)."""
+        slots, hashes = self._slots, self._hashes
+        mask = len(slots) - 1
+        for row in rows:
+            i = hashes[row] & mask
+            while slots[i] != EMPTY:
+                i = (i + 1) & mask
+            slots[i] = row
 
     def __getstate__(self) -> dict:
         firsts = [row for row in self._slots if row != EMPTY]
@@ -105,6 +113,5 @@ class Ids:
         while len(firsts) > size * LOAD:
             size *= 2
         self._slots = array("q", [EMPTY]) * size
-        for row in firsts:
-            self._place(row, self._hashes[row])
+        self._place(firsts)
         self._used = len(firsts)

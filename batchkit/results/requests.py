@@ -94,12 +94,6 @@ class RequestIndex:
         """The first row of `custom_id` (or of the request it names, see `alias`), or None."""
         return self.ids.row_of(custom_id)
 
-    def rows_of(self, custom_id: str) -> list[int]:
-        first = self.ids.row_of(custom_id)
-        if first is None:
-            return []
-        return [first, *self.extra_rows.get(custom_id, ())]
-
     def add(self, request: Request, emit: Emit) -> None:
         """One request (with an id) of the file read last; the same line again is not added twice."""
         content = self.content_hashes is not None
@@ -109,15 +103,15 @@ class RequestIndex:
         """One request line of `files[file]`, as `indexed` keeps it; the same line again is not added
         twice, and an id already used by another line is a finding."""
         custom_id, model, endpoint, number, line_hash, expected, content_hash = line
-        rows = self.rows_of(custom_id)
-        if rows:
+        first = self.ids.add(custom_id)
+        if first is not None:
+            rows = [first, *self.extra_rows.get(custom_id, ())]
             if any(self.line_hash[r] == line_hash for r in rows):
                 return  # the very same request line again: one request
-            emit(self._duplicate(custom_id, rows[0], number))
-            self.extra_rows.setdefault(custom_id, []).append(len(self.ids))
+            emit(self._duplicate(custom_id, first, number))
+            self.extra_rows.setdefault(custom_id, []).append(self.ids.append(custom_id))
         if endpoint is not None:
             self.endpoints.add(endpoint)
-        self.ids.append(custom_id, first=not rows)
         self.models.append(self._models.setdefault(model, model) if type(model) is str else None)
         self.file_index.append(file)
         self.line.append(number)
