@@ -1,8 +1,9 @@
 """The custom_ids of a merge's requests, row by row, and the row each id names, in compact arrays.
 
 A merge keeps every request's id for the whole join (a million requests is common). As a list of str and
-a dict of str → row, that is about 140 bytes a request; here the ids are UTF-8 in one buffer and the rows
-are found through an open-addressing table of the ids' hashes: about 45 bytes a request.
+a dict of str → row, that is about 135 bytes a request (a str object, a list slot, a dict entry and an int
+object for the row); here the ids are UTF-8 in one buffer and the rows are found through an
+open-addressing table of the ids' hashes: the id's bytes and 32 to 48 more.
 """
 
 from __future__ import annotations
