@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
-from submitsupport import invoke, kluster_style, run_cli, write_requests
+from submitsupport import cli_env, invoke, kluster_style, run_cli, write_requests
 
 from batchkit.errors import UsageError
 from batchkit.lenient import as_int, timestamp
+from batchkit.providers import PROVIDERS
 from batchkit.remote import resolve_target
 from batchkit.remote.apis.openai_files import parse_batch, parse_model
 
@@ -118,6 +121,30 @@ def test_missing_key_is_one_line_naming_the_variable(tmp_path):
         named.stderr
         == "batchkit: error: no API key: set MY_SERVER_KEY to the API key for http://127.0.0.1:9/v1\n"
     )
+
+
+SDKS = ("openai", "anthropic", "mistralai", "google.genai")
+NO_KEY_THEN_MODULES = """
+import sys
+from click.testing import CliRunner
+from batchkit.cli import cli
+result = CliRunner().invoke(cli, sys.argv[1:])
+print(result.exit_code, result.output.strip())
+print(sorted(m for m in sys.modules if m.split(".")[0] in {s.split(".")[0] for s in %r}))
+"""
+
+
+@pytest.mark.parametrize("provider", ["kluster", "anthropic", "mistral", "gemini"])
+def test_a_missing_key_is_said_before_any_sdk_is_imported(provider):
+    """An SDK's import is most of a remote command's start-up (the Anthropic SDK's about 1.8 s)."""
+    env = {k: v for k, v in cli_env().items() if k not in {"GEMINI_API_KEY", "GOOGLE_API_KEY"}}
+    env.pop(PROVIDERS[provider].key_env, None)
+    out = subprocess.run(
+        [sys.executable, "-c", NO_KEY_THEN_MODULES % (SDKS,), "models", "--provider", provider],
+        capture_output=True, text=True, env=env, timeout=60, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert out[0].startswith(f"2 batchkit: error: no API key: set {PROVIDERS[provider].key_env} "), out
+    assert out[-1] == "[]", out
 
 
 # --- a kluster-style server ------------------------------------------------------------------------------

@@ -110,8 +110,8 @@ class AnthropicBatches(Client):
     keeps_metadata = False
 
     def __init__(self, target, *, max_retries: int = 2, timeout: float = 600.0):
+        super().__init__(target, max_retries=max_retries, timeout=timeout)  # no key: said before the import
         anthropic = sdk("anthropic", "anthropic")
-        super().__init__(target, max_retries=max_retries, timeout=timeout)
         self._sdk = anthropic.Anthropic(
             api_key=self._key, base_url=target.base_url, max_retries=max_retries, timeout=timeout
         )

@@ -119,10 +119,10 @@ class BedrockJobs(Client):
         return region, own_address(region)
 
     def __init__(self, target, *, max_retries: int = 2, timeout: float = 600.0):
+        super().__init__(target, max_retries=max_retries, timeout=timeout)  # no key: said before the import
         boto3 = sdk("boto3", "bedrock")
         from botocore.config import Config
 
-        super().__init__(target, max_retries=max_retries, timeout=timeout)
         # the service's own address is left to boto3, which honours AWS_ENDPOINT_URL_BEDROCK and FIPS settings
         endpoint = None if target.base_url == own_address(target.scope) else target.base_url
 

@@ -131,8 +131,8 @@ class GeminiBatches(Client):
     _parse = staticmethod(parse_batch)
 
     def __init__(self, target, *, max_retries: int = 2, timeout: float = 600.0):
+        super().__init__(target, max_retries=max_retries, timeout=timeout)  # no key: said before the import
         genai = sdk("google.genai", self.extra)
-        super().__init__(target, max_retries=max_retries, timeout=timeout)
         self._sdk = self._client(genai, max_retries + 1)
         self._once = self._client(genai, 1)  # creates are never repeated by the SDK
 

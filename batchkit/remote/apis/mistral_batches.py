@@ -123,8 +123,8 @@ class MistralBatches(Client):
     sdk_paths = ("/v1",)
 
     def __init__(self, target, *, max_retries: int = 2, timeout: float = 600.0):
+        super().__init__(target, max_retries=max_retries, timeout=timeout)  # no key: said before the import
         mistralai = sdk("mistralai.client", "mistral")
-        super().__init__(target, max_retries=max_retries, timeout=timeout)
         self._sdk = mistralai.Mistral(
             api_key=self._key, server_url=target.base_url, timeout_ms=int(timeout * 1000)
         )

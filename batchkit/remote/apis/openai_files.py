@@ -99,9 +99,9 @@ class OpenAIFiles(Client):
     api = "openai"
 
     def __init__(self, target, *, max_retries: int = 2, timeout: float = 600.0):
+        super().__init__(target, max_retries=max_retries, timeout=timeout)  # no key: said before the import
         import openai
 
-        super().__init__(target, max_retries=max_retries, timeout=timeout)
         self._body_key = True  # send idempotency_key in the create body until the server refuses it
         options = {"api_key": self._key, "max_retries": max_retries, "timeout": timeout}
         version = target.provider.api_version
