@@ -516,3 +516,29 @@ def test_repeated_keys_are_found_in_and_beside_a_value_decided_once(provider):
         (6, "/body/metadata/a"),
         (8, "/body/response_format/json_schema/strict"),
     }
+
+
+@pytest.mark.parametrize("role", ["system", "developer", "tool"])
+def test_a_content_part_without_its_type_is_refused_where_only_one_type_is_allowed(role):
+    """A system, developer or tool message's parts may only be text: the fast path's one tagged type
+    still requires the tag, as the schema does (msgspec requires a tag only in a union of types)."""
+    message = {"role": role, "content": [{"text": "Be brief."}]} | (
+        {"tool_call_id": "c"} if role == "tool" else {}
+    )
+    body = {"model": "m", "messages": [message, {"role": "user", "content": "hi"}]}
+    typed = {**message, "content": [{"type": "text", "text": "Be brief."}]}
+    lines = [
+        {
+            "custom_id": "a",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {**body, "messages": [typed]},
+        },
+        {"custom_id": "b", "method": "POST", "url": "/v1/chat/completions", "body": body},
+    ]
+    data = b"".join(orjson.dumps(line) + b"\n" for line in lines)
+    expected = reference(data, "generic")
+    assert fast(data, "generic") == expected
+    assert ("missing-field", 2, "/body/messages/0/content/0/type") in {
+        (f["code"], f["line"], f["path"]) for f in expected["findings"]
+    }

@@ -285,12 +285,29 @@ class Converter:
             members.remove(Reject)
         if not members:
             return Reject
+        if len(members) == 1 and _tag_of(members[0]) is not None:
+            members.append(_untagged(*_tag_of(members[0])))  # msgspec requires a tag only in a union
         candidate = members[0] if len(members) == 1 else Union[tuple(members)]  # noqa: UP007
         try:
             msgspec.json.Decoder(candidate)
         except TypeError:
             return Reject  # a union msgspec cannot decode: such values take the reference path
         return candidate
+
+
+def _tag_of(member) -> tuple | None:
+    """(tag field, tag) of a tagged struct type; None for any other type."""
+    config = getattr(member, "__struct_config__", None)
+    return None if config is None or config.tag_field is None else (config.tag_field, config.tag)
+
+
+@functools.cache
+def _untagged(field: str, tag):
+    """A struct tagged by `field` that no object decodes to: beside a struct of another tag, it makes
+    that struct's tag required."""
+    never = Annotated[str, msgspec.Meta(min_length=1, max_length=0)]
+    other = tag + 1 if type(tag) is int else f"not {tag}"
+    return msgspec.defstruct("Untagged", [("never", never)], tag_field=field, tag=other, gc=False)
 
 
 DEPENDENT = ("dependentSchemas", "dependentRequired")
