@@ -73,11 +73,17 @@ def test_golden_files_same_findings_on_every_path(name, provider, tmp_path, monk
 
 
 json_leaf = st.none() | st.booleans() | st.integers(-5, 300) | st.floats(-3, 3) | st.text(max_size=6)
+parts = st.lists(
+    st.fixed_dictionaries(
+        {}, optional={"type": st.sampled_from(["text", "refusal", "image_url"]), "text": json_leaf}
+    ),
+    max_size=2,
+)
 messages = st.lists(
     st.fixed_dictionaries(
         {"role": st.sampled_from(["system", "user", "assistant", "tool", "robot"])},
         optional={
-            "content": st.one_of(st.text(max_size=5), st.just(""), st.just([]), json_leaf),
+            "content": st.one_of(st.text(max_size=5), st.just(""), st.just([]), json_leaf, parts),
             "tool_call_id": st.sampled_from(["c1", "c2"]),
             "name": json_leaf,
         },
