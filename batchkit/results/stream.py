@@ -39,6 +39,9 @@ from .requests import RequestIndex, StageRead
 from .table import NA
 
 SLICE_ROWS = 4096  # rows read back and written at a time: ~8 MB of 2 kB answers
+# rows a DataFrame at a time where answers are parsed into columns: pandas and its CSV writer hold a
+# few copies of each (~13 kB a row of 2 kB answers)
+FRAME_ROWS = 1024
 STREAMED_FORMATS = ("csv", "tsv", "jsonl", "parquet")
 
 
@@ -139,7 +142,7 @@ class StreamedMerge:
 
     def frames(self):
         """The rows as DataFrames, a slice at a time, answers parsed into the columns `answers` fixes."""
-        for requests, table, options in self.slices():
+        for requests, table, options in self.slices(min(SLICE_ROWS, FRAME_ROWS)):
             yield to_frame(requests, table, flatten=self.flatten, answers=self.answers, **options)
 
     def _first_embedding(self):
