@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from batchkit import schemas
-from batchkit.lines import read_objects
+from batchkit.formats.registry import detect
+from batchkit.lines import read_objects, too_deep
 from batchkit.validate import Validator, fastpath, validate_file
 from batchkit.validate import files as validate_files
 from batchkit.validate import validator as validate
@@ -548,3 +549,67 @@ def test_a_content_part_without_its_type_is_refused_where_only_one_type_is_allow
     assert ("missing-field", 2, "/body/messages/0/content/0/type") in {
         (f["code"], f["line"], f["path"]) for f in expected["findings"]
     }
+
+
+def _golden_lines() -> list[tuple[str, dict]]:
+    """(provider, request) of every line of an object the samples and golden files hold, in every format."""
+    found = [("generic", orjson.loads(raw)) for raw in clean_lines()]
+    for case in [
+        *EXPECTED.values(),
+        *json.loads((GOLDEN / "dialects" / "expected.json").read_text()).values(),
+    ]:
+        for raw in (ROOT / case["file"]).read_bytes().splitlines():
+            try:
+                request = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            provider = case.get("provider", "generic")
+            # (a line of a format its provider does not take is the format detection's case, not this one's)
+            if (
+                type(request) is dict
+                and not too_deep(request)
+                and detect(request) is Validator(provider).dialect
+            ):
+                found.append((provider, request))
+    return found
+
+
+GOLDEN_LINES = _golden_lines()
+LEAVES = [None, True, 0, -1, 2.5, 10**6, "", "x", "text", "user", "image_url", [], {}, [1], {"a": 1}, "auto"]
+
+
+def _mutated(draw_index, request):
+    """`request` with one value replaced, removed or added at a place drawn from all of its values."""
+    request = json.loads(json.dumps(request))
+    places, stack = [], [(request, key) for key in request]
+    while stack:
+        parent, key = stack.pop()
+        places.append((parent, key))
+        value = parent[key]
+        stack += [
+            (value, k)
+            for k in (value if type(value) is dict else range(len(value)) if type(value) is list else ())
+        ]
+    parent, key = places[draw_index(len(places))]
+    change = draw_index(3)
+    if change == 0 and type(parent) is dict:
+        del parent[key]
+    elif change == 1 and type(parent[key]) is dict:
+        parent[key][("type", "text", "role", "extra")[draw_index(4)]] = LEAVES[draw_index(len(LEAVES))]
+    else:
+        parent[key] = LEAVES[draw_index(len(LEAVES))]
+    return request
+
+
+@settings(max_examples=500, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_lines_changed_in_a_few_places_same_findings_fast_and_reference(data):
+    """A line of any format with values changed, removed or added anywhere, after the line it was (so it
+    is read on the fast path): the same findings as the reference path, and no exception."""
+    draw_index = lambda n: data.draw(st.integers(0, n - 1))  # noqa: E731
+    provider, request = GOLDEN_LINES[draw_index(len(GOLDEN_LINES))]
+    changed = request
+    for _ in range(data.draw(st.integers(1, 3))):
+        changed = _mutated(draw_index, changed) if changed else changed
+    lines = orjson.dumps(request) + b"\n" + orjson.dumps(changed) + b"\n"
+    assert fast(lines, provider) == reference(lines, provider)

@@ -164,3 +164,33 @@ def test_a_repeated_key_is_one_finding_at_its_pointer_on_every_path(custom_id, w
     assert [(f["code"], f["line"], f["path"]) for f in fast if f["code"] == "duplicate-key"] == [
         ("duplicate-key", 2, WHERE[where])
     ]
+
+
+JSON_VALUES = [
+    None,
+    True,
+    1,
+    2.5,
+    "c1",
+    [],
+    [1],
+    ["c1"],
+    {},
+    {"id": "c1"},
+    [{"id": ["c1"]}],
+    [{"id": {"a": 1}}],
+]
+
+
+@pytest.mark.parametrize("calls", JSON_VALUES)
+@pytest.mark.parametrize("answered", JSON_VALUES)
+def test_tool_calls_and_their_ids_of_any_type_are_findings(calls, answered):
+    """The rule that pairs tool messages with earlier tool calls reads them whatever their type: a value
+    of another type (an id that is a list or an object) is a finding of the schema, never an exception."""
+    messages = [
+        {"role": "assistant", "content": "x", "tool_calls": calls},
+        {"role": "tool", "content": "y", "tool_call_id": answered},
+    ]
+    body = {**BODY, "messages": [*BODY["messages"], *messages]}
+    obj = {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": body}
+    assert validate_request(obj, "openai")  # (no pair here is valid)

@@ -356,13 +356,14 @@ class LineRules:
             if type(message) is not dict:
                 continue
             role, content = message.get("role"), message.get("content")
+            answered = message.get("tool_call_id")
             if role == "assistant":
-                for call in message.get("tool_calls") or ():
-                    if type(call) is dict:
-                        call_ids.add(call.get("id"))
-            elif role == "tool" and "tool_call_id" in message and message["tool_call_id"] not in call_ids:
+                calls = message.get("tool_calls")  # (of any type here: the schema's findings say so)
+                if type(calls) is list:
+                    call_ids.update(c.get("id") for c in calls if type(c) is dict and type(c.get("id")) is str)
+            elif role == "tool" and type(answered) is str and answered not in call_ids:
                 text = (
-                    f"tool message answers tool_call_id {message['tool_call_id']!r}, which no earlier "
+                    f"tool message answers tool_call_id {answered!r}, which no earlier "
                     "assistant message's `tool_calls` has; add the assistant turn with that call or fix the id"
                 )
                 emit(Finding("tool-call-mismatch", text, number, f"/body/messages/{i}/tool_call_id"))
