@@ -372,3 +372,26 @@ def test_every_exported_name_is_imported_on_first_use():
     assert sorted(tokens.__all__) == sorted(tokens._EXPORTS)
     assert all(getattr(tokens, name) is not None for name in tokens.__all__)
     assert callable(tokens.estimate)  # the function, not the module `estimates` beside it
+
+
+HOSTILE = [None, True, 2.5, "x", [], [1], {}, {"a": [1]}]
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=repr)
+def test_values_of_any_type_are_counted_never_an_exception(tmp_path, value):
+    """estimate reads lines without validating them: a message's content, a part's type or a block of any
+    JSON type is counted as what it is (its JSON text), in every format it reads."""
+    lines = [
+        {"custom_id": "c", "method": "POST", "url": "/v1/chat/completions",
+         "body": {"model": "gpt-4o", "messages": [{"role": "user", "content": [{"type": value, "text": 1}]}]}},
+        {"custom_id": "r", "method": "POST", "url": "/v1/responses",
+         "body": {"model": "gpt-4o", "input": [{"role": "user", "content": [{"type": value}]}]}},
+        {"custom_id": "a", "params": {"model": "claude-opus-4-6", "max_tokens": 8,
+         "messages": [{"role": "user", "content": value}, {"role": "assistant", "content": value}]}},
+        {"custom_id": "m", "params": {"model": "claude-opus-4-6", "max_tokens": 8, "messages": value}},
+    ]  # fmt: skip
+    for i, line in enumerate(lines):
+        path = tmp_path / f"{i}.jsonl"
+        path.write_bytes(orjson.dumps(line) + b"\n")
+        f = estimate(path).to_dict()["files"][0]
+        assert f["requests"] == 1 and f["unreadable_lines"] == 0

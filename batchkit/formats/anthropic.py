@@ -412,8 +412,11 @@ def _system_in(system, at: str, ctx: Context) -> list:
     return [{"role": "system", "content": _parts_in(system, at, ctx)}]
 
 
-def _messages_in(messages: list, at: str, ctx: Context) -> list:
-    out = []
+def _messages_in(messages, at: str, ctx: Context) -> list:
+    out: list = []
+    if not isinstance(messages, list):
+        ctx.unsupported(at, "messages must be a list")
+        return out
     for i, message in enumerate(messages):
         path = child(at, i)
         if not isinstance(message, dict):
@@ -422,17 +425,15 @@ def _messages_in(messages: list, at: str, ctx: Context) -> list:
         role, content = message.get("role"), message.get("content")
         if isinstance(content, str):
             out.append({"role": role, "content": content})
-        elif role == "assistant":
-            out.append(_assistant_in(content or [], child(path, "content"), ctx))
+            continue
+        blocks = [] if content is None else as_list(content)  # (a block of another type: a finding)
+        if role == "assistant":
+            out.append(_assistant_in(blocks, child(path, "content"), ctx))
         else:
             results = [
-                (j, b)
-                for j, b in enumerate(content or [])
-                if isinstance(b, dict) and b.get("type") == "tool_result"
+                (j, b) for j, b in enumerate(blocks) if isinstance(b, dict) and b.get("type") == "tool_result"
             ]
-            others = [
-                b for b in content or [] if not (isinstance(b, dict) and b.get("type") == "tool_result")
-            ]
+            others = [b for b in blocks if not (isinstance(b, dict) and b.get("type") == "tool_result")]
             for j, block in results:
                 out.append(_tool_result_in(block, child(path, "content", j), ctx))
             if others or not results:

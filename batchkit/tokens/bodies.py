@@ -108,7 +108,7 @@ def _part(part, prompt: Prompt) -> None:
         prompt.texts.append(text)
     elif kind in ("image_url", "input_image") and _image(part, prompt):
         return
-    elif kind in NOT_COUNTED_PARTS:
+    elif type(kind) is str and kind in NOT_COUNTED_PARTS:
         prompt.flag(NOT_COUNTED_PARTS[kind])
     else:
         prompt.add_json(part)
