@@ -360,7 +360,9 @@ class LineRules:
             if role == "assistant":
                 calls = message.get("tool_calls")  # (of any type here: the schema's findings say so)
                 if type(calls) is list:
-                    call_ids.update(c.get("id") for c in calls if type(c) is dict and type(c.get("id")) is str)
+                    call_ids.update(
+                        c.get("id") for c in calls if type(c) is dict and type(c.get("id")) is str
+                    )
             elif role == "tool" and type(answered) is str and answered not in call_ids:
                 text = (
                     f"tool message answers tool_call_id {answered!r}, which no earlier "
