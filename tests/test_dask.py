@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import orjson
 import pandas as pd
 import pytest
 
@@ -586,3 +587,15 @@ def test_a_scheduler_address_that_is_no_scheduler_is_one_line_and_exit_2(tmp_pat
     assert done.returncode == 2
     (line,) = done.stderr.splitlines()
     assert line.startswith(f"batchkit: error: the Dask scheduler at {address} cannot be reached: ")
+
+
+def test_embeddings_of_mixed_kinds_are_text_on_the_cluster_too(tmp_path, cluster):
+    """Embeddings no one Arrow type holds (kinds found in different buckets) are written as text in every
+    part, as merge writes them."""
+    from test_merge_stream import MIXED_EMBEDDINGS, write_embeddings
+
+    batch, output = write_embeddings(tmp_path, MIXED_EMBEDDINGS)
+    bkdask.merge(batch, output, tmp_path / "merged", dask_client=cluster, buckets=3)
+    frame = pd.concat(pd.read_parquet(p) for p in sorted((tmp_path / "merged").iterdir()))
+    written = [v if type(v) is str else orjson.dumps(v).decode() for v in MIXED_EMBEDDINGS]
+    assert frame["embedding"].tolist() == written

@@ -260,3 +260,38 @@ def test_a_structured_merge_streams_and_writes_the_frame_paths_file(tmp_path, mo
     lines = [orjson.loads(line) for line in (tmp_path / "cli.jsonl").read_bytes().splitlines()]
     assert [row["answer.ratio"] for row in lines[:2]] == [1, 1]  # whole floats: an integer column
     assert {row["answer.extra"] for row in lines} == {None, "only here"}  # a column one slice has
+
+
+# A vector, a request's several vectors, base64 text, and values no embedding is (a number, a list that
+# holds text, an integer Arrow cannot hold as a double)
+MIXED_EMBEDDINGS = [[0.25, -0.5], [[0.5], [1.0]], "AACAPgAAAL8=", 1000000, [0.5, "x"], [2**60]]
+
+
+def write_embeddings(folder: Path, embeddings: list) -> tuple[Path, Path]:
+    """A batch of embedding requests and a result file whose answers are `embeddings`, in turn."""
+    batch, output = folder / "batch.jsonl", folder / "output.jsonl"
+    requests, results = [], []
+    for i, embedding in enumerate(embeddings):
+        body = {"model": "text-embedding-3-small", "input": f"text {i}"}
+        requests.append({"custom_id": f"e-{i}", "method": "POST", "url": "/v1/embeddings", "body": body})
+        data = [{"object": "embedding", "index": 0, "embedding": embedding}]
+        answer = {"status_code": 200, "body": {"object": "list", "data": data, "model": body["model"]}}
+        results.append({"id": f"r-{i}", "custom_id": f"e-{i}", "response": answer, "error": None})
+    batch.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in requests))
+    output.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in results))
+    return batch, output
+
+
+@pytest.mark.parametrize("kinds", [MIXED_EMBEDDINGS, MIXED_EMBEDDINGS[:2], MIXED_EMBEDDINGS[3:4]])
+def test_embeddings_no_one_arrow_type_holds_are_text_in_parquet(tmp_path, kinds):
+    """Parquet has one type a column: embeddings of several kinds, or of a kind no list of numbers is, are
+    written as text (each as JSON, base64 as it is), by the streamed and the frame path alike."""
+    batch, output = write_embeddings(tmp_path, kinds)
+    write_merged(merge_results(batch, output).frame, tmp_path / "old.parquet")
+    stream_merge(batch, output).write(tmp_path / "new.parquet")
+    _same_file(tmp_path / "old.parquet", tmp_path / "new.parquet", "parquet")
+    table = pq.read_table(tmp_path / "new.parquet")
+    assert str(table.schema.field("embedding").type) == "string"
+    assert table["embedding"].to_pylist() == [
+        v if type(v) is str else orjson.dumps(v).decode() for v in kinds
+    ]

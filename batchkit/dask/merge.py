@@ -47,6 +47,8 @@ from ..results import (
     tally,
     to_frame,
 )
+from ..results.arrow import embedding_kind, embeddings_as_text
+from ..tables.write import as_text_columns
 from .buckets import put, save, spread, stable_hash, take
 from .cluster import connected
 from .partitions import files_of
@@ -75,6 +77,7 @@ class _Merge:
     scratch: Path
     buckets: int
     origins: dict  # result file name → provenance.Origin (on the workers: a future of it)
+    embeddings_text: bool = False  # embeddings of kinds no one Arrow type holds: written as text
 
 
 @dataclass
@@ -102,6 +105,7 @@ class _Joined:
     stale: list[tuple] = field(default_factory=list)  # ((input file, line), Stale) of stale answers
     further_answers: int = 0
     embedding: bool = False
+    embedding_kinds: set = field(default_factory=set)  # (arrow.embedding_kind)
 
 
 def merge(inputs, results, output: str | os.PathLike, *, source=None, id_column: str | None = None,
@@ -154,6 +158,7 @@ def _join(on, job: _Merge) -> dict:
                               origins=job.origins, pure=False))  # fmt: skip
     _assemble(job.report, input_reads, joined, result_reads)
     add_manifest_notes(job.report, job.results)
+    job.embeddings_text = embeddings_as_text(set().union(*(j.embedding_kinds for j in joined)))
     return {
         "choices": 1 + max(j.further_answers for j in joined),
         "embedding": any(j.embedding for j in joined),
@@ -163,7 +168,8 @@ def _join(on, job: _Merge) -> dict:
 
 def _write(on, job: _Merge, layout: dict) -> Path:
     """The joined rows in the columns of `layout`, one Parquet file per input file, in a folder."""
-    on.gather(on.map(_spread_rows, range(job.buckets), scratch=job.scratch, layout=layout, pure=False))
+    on.gather(on.map(_spread_rows, range(job.buckets), scratch=job.scratch, layout=layout,
+                     embeddings_text=job.embeddings_text, pure=False))  # fmt: skip
     staging = job.scratch / "out"
     staging.mkdir()
     targets = [str(staging / f"part-{i:05d}.parquet") for i in range(len(job.inputs))]
@@ -236,6 +242,7 @@ def _join_bucket(bucket: int, scratch: Path, inputs: list[str], results: list[st
     joined.failures = [(where(row), failure) for row, failure in failures(index, table)]
     joined.stale = [(where(row), stale) for row, stale in stale_rows(index, table)]
     joined.further_answers, joined.embedding = further_answers(table), has_embedding(index, table)
+    joined.embedding_kinds = {embedding_kind(v) for v in table.embedding or ()}
     return joined
 
 
@@ -251,10 +258,12 @@ def _kept_at(report: MergeReport, name: str, file: int, at: list):
     return emit
 
 
-def _spread_rows(bucket: int, scratch: Path, layout: dict) -> None:
+def _spread_rows(bucket: int, scratch: Path, layout: dict, embeddings_text: bool) -> None:
     """One bucket's rows in the merged table's columns, sent on to the input file each belongs to."""
     index, table = take(scratch / "joined", bucket)["joined"]
     frame = to_frame(index, table, parse_json=False, **layout)
+    if embeddings_text:
+        frame = as_text_columns(frame, ["embedding"])
     frame["_line"] = list(index.line)
     by_file: dict[int, list[int]] = {}
     for row, file in enumerate(index.file_index):

@@ -12,10 +12,42 @@ from __future__ import annotations
 
 from array import array
 from itertools import accumulate
+from typing import Annotated, Union
+
+import msgspec
 
 from .table import NA
 
 MAX_OFFSET = 2**31 - 1  # a string array's offsets are 32-bit
+
+# What kind of value an embedding is, as a Parquet column holds it (0: none): a vector of numbers, a list
+# of vectors (a request of several inputs), text (base64), or any other value.
+VECTOR, VECTORS, TEXT, OTHER = EMBEDDING_KINDS = 1, 2, 3, 4
+# a number Arrow holds as a double: an integer past 2**53 is refused there
+_NUMBER = Union[Annotated[int, msgspec.Meta(ge=-(2**53), le=2**53)], float]  # noqa: UP007
+_SHAPES = ((VECTOR, list[_NUMBER]), (VECTORS, list[list[_NUMBER]]))
+
+
+def embedding_kind(value) -> int:
+    """The kind of an embedding (see VECTOR); 0 for None."""
+    if value is None:
+        return 0
+    if type(value) is str:
+        return TEXT
+    for kind, shape in _SHAPES:
+        try:
+            msgspec.convert(value, shape)
+        except msgspec.ValidationError:
+            continue
+        return kind
+    return OTHER
+
+
+def embeddings_as_text(kinds) -> bool:
+    """Whether embeddings of these kinds (0s aside) take a text column in Parquet (each one as JSON, base64
+    as it is): no one Arrow type holds them together."""
+    kinds = set(kinds) - {0}
+    return len(kinds) > 1 or OTHER in kinds
 
 
 def kind_of(values, first=None):

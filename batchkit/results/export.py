@@ -21,7 +21,10 @@ import orjson
 
 from ..atomic import atomic_write
 from ..tables import table_format, write_table
+from ..tables.cells import is_missing
+from ..tables.write import as_text_columns
 from ..words import Option, Text, Words
+from .arrow import embedding_kind, embeddings_as_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -119,6 +122,10 @@ def made_safe(
         frame = frame.assign(
             embedding=[None if v is None else orjson.dumps(v).decode() for v in frame["embedding"]]
         )
+    elif fmt == "parquet" and "embedding" in frame.columns:
+        kinds = {embedding_kind(v) for v in frame["embedding"] if not is_missing(v)}
+        if embeddings_as_text(kinds):
+            frame = as_text_columns(frame, ["embedding"])  # kinds no one Arrow type holds
     if fmt == "xlsx":
         return _excel_safe(frame, written)
     if fmt in ("csv", "tsv") and escape_formulas:

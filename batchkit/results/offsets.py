@@ -2,7 +2,7 @@
 
 `OffsetTable` is a `ResultTable` whose answer columns (contents, tool calls, embeddings) are not kept:
 for every row it keeps the file and byte offset of the winning result line, how many choices it has and
-whether it holds an embedding. Everything the duplicate rule, the counts and the digest read (status,
+the kind of embedding it holds (`arrow.embedding_kind`). Everything the duplicate rule, the counts and the digest read (status,
 created, codes, messages, usage) stays, so `join_results` and `count` fill and read it unchanged. The
 answers are read back by offset, a slice of rows at a time (`read_back`), as rows are written.
 """
@@ -17,6 +17,7 @@ import orjson
 
 from ..errors import InputError
 from ..lines import BOM
+from .arrow import EMBEDDING_KINDS, embedding_kind
 from .read import MISSING, STATUSES, ResultRecord, common_record, normalise
 from .requests import RequestIndex
 from .table import INT_FIELDS, NA, ResultTable
@@ -93,7 +94,7 @@ class OffsetTable(ResultTable):
             _set(column, row, value)
         self.file[row], self.line[row], self.offset[row] = file_number, record.line, record.offset
         self.choices[row] = min(len(record.contents), 0xFFFF)
-        self.embedded[row] = record.embedding is not None
+        self.embedded[row] = embedding_kind(record.embedding)
         self.any_embedding = self.any_embedding or record.embedding is not None
         self.any_cached = self.any_cached or record.cached_from is not None
         # the answering model is shown only where the request names none
@@ -113,6 +114,13 @@ class OffsetTable(ResultTable):
 
     def has_embeddings(self) -> bool:
         return self.any_embedding
+
+    def first_embedding_row(self) -> int:
+        """The first row that has an embedding, or -1."""
+        return min((r for kind in EMBEDDING_KINDS if (r := self.embedded.find(kind)) >= 0), default=-1)
+
+    def embedding_kinds(self) -> set[int]:
+        return set(self.embedded)
 
     def has_cached(self) -> bool:
         return self.any_cached

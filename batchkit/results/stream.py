@@ -28,7 +28,7 @@ import orjson
 from ..atomic import atomic_path, cannot_write
 from ..lines import is_compressed, open_binary, source_name
 from ..tables import COMPRESSIONS, table_format
-from ..tables.write import as_text_columns
+from ..tables.write import as_text, as_text_columns
 from . import arrow
 from .export import ExportResult, escape_formulas_in, made_safe
 from .frame import AnswerColumns, answer_columns, columns, to_frame
@@ -118,7 +118,7 @@ class StreamedMerge:
             return self._write_frames(tmp, fmt, written, escape_formulas, excel)
         slices = self.slices()
         if fmt == "parquet":
-            _write_parquet(slices, tmp, self._first_embedding())
+            _write_parquet(slices, tmp, self._first_embedding(), self._embeddings_as_text())
         elif fmt == "jsonl" and _has_embedding_column(self.table, self.requests):
             _write_jsonl((to_frame(r, t, parse_json=False, **options) for r, t, options in slices), tmp)
         elif fmt == "jsonl":
@@ -132,7 +132,8 @@ class StreamedMerge:
     def _write_frames(self, tmp: Path, fmt: str, written: ExportResult, escape_formulas: bool, excel: bool):
         """A merge with answers parsed into columns, through a DataFrame a slice (pandas types them)."""
         if fmt == "parquet":
-            _write_frames_parquet(self.frames(), tmp, self._first_embedding(), self.answers)
+            text = set(self.answers.mixed) | ({"embedding"} if self._embeddings_as_text() else set())
+            _write_frames_parquet(self.frames(), tmp, self._first_embedding(), self.answers, text)
         elif fmt == "jsonl":
             _write_jsonl(self.frames(), tmp)
         else:
@@ -145,9 +146,13 @@ class StreamedMerge:
         for requests, table, options in self.slices(min(SLICE_ROWS, FRAME_ROWS)):
             yield to_frame(requests, table, flatten=self.flatten, answers=self.answers, **options)
 
+    def _embeddings_as_text(self) -> bool:
+        """Whether the table's embeddings are of kinds no one Arrow type holds (Parquet takes them as text)."""
+        return arrow.embeddings_as_text(self.table.embedding_kinds())
+
     def _first_embedding(self):
         """The first embedding of the table (its type is the Parquet column's), or None."""
-        row = self.table.embedded.find(1)
+        row = self.table.first_embedding_row()
         if row < 0:
             return None
         files = LineFiles([self.paths[name] for name in self.table.files])
@@ -272,22 +277,22 @@ def _write_jsonl(slices, tmp: Path) -> None:
             frame.to_json(tmp, orient="records", lines=True, mode="a", force_ascii=False, date_format="iso")
 
 
-def _write_frames_parquet(frames, tmp: Path, embedding, answers: AnswerColumns) -> None:
+def _write_frames_parquet(frames, tmp: Path, embedding, answers: AnswerColumns, text: set) -> None:
     """DataFrames as one row group each, under the schema `tables.write_table` gives the whole frame: from
     the dtypes, and for columns of Python objects from their first values (text, the first embedding,
-    a parsed column's samples)."""
+    a parsed column's samples); the columns `text` (of mixed kinds) as text."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     writer = schema = None
-    mixed = sorted(answers.mixed)
+    mixed = sorted(text)
     try:
         for frame in frames:
             if writer is None:
                 schema = pa.Schema.from_pandas(frame.head(0), preserve_index=False)
                 for i, field in enumerate(schema):
                     first = _first_values(field.name, answers, embedding)
-                    if field.name in answers.mixed:
+                    if field.name in text:
                         schema = schema.set(i, field.with_type(pa.string()))
                     elif pa.types.is_null(field.type) and first:
                         schema = schema.set(i, field.with_type(pa.infer_type(first, from_pandas=True)))
@@ -309,11 +314,11 @@ def _first_values(name: str, answers: AnswerColumns, embedding) -> list:
     return [""]
 
 
-def _write_parquet(slices, tmp: Path, embedding) -> None:
+def _write_parquet(slices, tmp: Path, embedding, embeddings_text: bool) -> None:
     """One row group a slice, from the slice's columns (no DataFrame, no pandas: see `arrow`), under the
     schema of the first slice: integers as int64; other columns (text, embeddings) of the type of their
     first values, as `tables.write_table` gives it, text where this slice has no value and, for
-    `embedding`, the type of the table's first embedding."""
+    `embedding`, the type of the table's first embedding (text when `embeddings_text`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -321,6 +326,8 @@ def _write_parquet(slices, tmp: Path, embedding) -> None:
     try:
         for requests, table, options in slices:
             data = columns(requests, table, **options)
+            if embeddings_text and "embedding" in data:
+                data["embedding"], embedding = [as_text(v) for v in data["embedding"]], None
             if writer is None:
                 kinds = [arrow.kind_of(v, embedding if n == "embedding" else None) for n, v in data.items()]
                 schema = pa.schema([pa.field(name, kind) for name, kind in zip(data, kinds, strict=True)])

@@ -110,10 +110,11 @@ def as_text_columns(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     missing (a column of mixed kinds, for Parquet)."""
     if not names:
         return frame
-    return frame.assign(**{name: frame[name].map(_as_text, na_action="ignore") for name in names})
+    return frame.assign(**{name: frame[name].map(as_text, na_action="ignore") for name in names})
 
 
-def _as_text(value) -> str | None:
+def as_text(value) -> str | None:
+    """A cell of a text column: strings as they are, other values as JSON, None for a missing one."""
     if is_missing(value):
         return None
     if type(value) is str:
