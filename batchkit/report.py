@@ -33,8 +33,12 @@ def counted(n: int, word: str) -> str:
 def printable(text: str) -> str:
     """`text` safe for a terminal and a line-based log: terminal control sequences removed, every other
     control character escapes (`\\n`, `\\x1b`, `\\u202e`), so one finding is always one line."""
-    text = _SEQUENCES.sub("", text)
-    return _CONTROLS.sub(_escape_char, text)
+    return _CONTROLS.sub(_escape_char, without_sequences(text))
+
+
+def without_sequences(text: str) -> str:
+    """`text` without the terminal control sequences it holds (the rest as it is)."""
+    return _SEQUENCES.sub("", text)
 
 
 def printable_lines(text: str) -> str:

@@ -199,6 +199,8 @@ def test_message_patterns_and_hints():
     ) == ("Rate limit reached for gpt-<n>o in organization <id> on tokens: <n>")
     assert message_pattern("model 'foo' not found") == "model '…' not found"
     assert message_pattern(None) == "(no message)"
+    # a terminal sequence is removed whole, before its digits are masked; other controls are escaped
+    assert message_pattern("\x1b[2Jbad\x1b]0;title\x07 \x00value\n12") == "bad \\x00value <n>"
     assert "split" in hint_for("http_error", "token_limit_exceeded", 400, "")
     assert "API key" in hint_for("http_error", "invalid_request_error", 401, "Incorrect API key provided")
     assert hint_for("http_error", "invalid_value", 400, "bad temperature") is None

@@ -132,6 +132,29 @@ def test_lines_that_are_not_results(line, code, path):
     assert [(f.code, f.line, f.path) for f in findings] == [(code, 4, path)]
 
 
+@pytest.mark.parametrize(
+    "choices, path, said",
+    [
+        ("x", "/response/body/choices", "choices is a string, not a list; no answer read"),
+        ({"0": {}}, "/response/body/choices", "choices is an object, not a list; no answer read"),
+        ([None], "/response/body/choices/0", "a choice is null, not an object"),
+        (
+            [{"message": {"content": "a"}}, 5],
+            "/response/body/choices/1",
+            "a choice is a number, not an object",
+        ),
+    ],
+)
+def test_a_success_whose_choices_hold_no_answer_says_so(choices, path, said):
+    """A 200 whose body holds no readable answer is still the upstream's success, and a finding says
+    where the answer should have been: a row with no answer is never silent."""
+    findings = []
+    line = {"custom_id": "a", "response": {"status_code": 200, "body": {"choices": choices}}, "error": None}
+    record = normalise(line, 3, "r.jsonl", findings.append)
+    assert record.status == OK
+    assert [(f.code, f.line, f.path, f.message) for f in findings] == [("wrong-type", 3, path, said)]
+
+
 def test_success_is_the_status_code_not_the_absence_of_error():
     ok = normalise(
         {"custom_id": "a", "response": {"status_code": 201, "body": {"choices": []}}, "error": None}

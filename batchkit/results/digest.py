@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..report import printable, without_sequences
 from .read import CANCELED, CANCELED_CODE, EXPIRED, EXPIRED_CODE, MISSING
 
 EXAMPLES = 2  # example custom_ids kept per group
@@ -44,10 +45,12 @@ def message_pattern(message: str | None) -> str:
     """A message with its variable parts (quoted values, ids, numbers) masked, so alike failures group."""
     if not message:
         return "(no message)"
-    text = _QUOTED.sub(lambda m: m.group(0)[0] + "…" + m.group(0)[-1], message)
+    # terminal sequences go before numbers are masked (`ESC [ 2 J` would no longer read as one), other
+    # controls are escaped after (their escapes hold digits)
+    text = without_sequences(" ".join(message.split()))
+    text = _QUOTED.sub(lambda m: m.group(0)[0] + "…" + m.group(0)[-1], text)
     text = _ID_LIKE.sub("<id>", text)
-    text = _NUMBER.sub("<n>", text)
-    text = " ".join(text.split())
+    text = printable(_NUMBER.sub("<n>", text))
     return text if len(text) <= _PATTERN_LENGTH else text[: _PATTERN_LENGTH - 1] + "…"
 
 

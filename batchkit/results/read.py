@@ -264,6 +264,10 @@ def _read_body(body: dict, record: ResultRecord, bad) -> None:
     if type(choices) is list:
         _read_choices(choices, record, bad)
         return
+    if choices is not None:
+        bad(
+            "wrong-type", "/response/body/choices", f"choices is {_kind(choices)}, not a list; no answer read"
+        )
     data = body.get("data")
     if type(data) is list:
         if not _read_scores(data, "score", record):
@@ -332,6 +336,7 @@ def _read_choices(choices: list, record: ResultRecord, bad) -> None:
     contents = []
     for i, choice in enumerate(_by_index(choices)):
         if type(choice) is not dict:
+            bad("wrong-type", f"/response/body/choices/{i}", f"a choice is {_kind(choice)}, not an object")
             contents.append(None)
             continue
         message = choice.get("message")
@@ -425,9 +430,8 @@ def _by_index(items: list) -> list:
 
 
 def _kind(value) -> str:
-    return {list: "an array", dict: "an object", str: "a string", bool: "a boolean"}.get(
-        type(value), "a number"
-    )
+    kinds = {list: "an array", dict: "an object", str: "a string", bool: "a boolean", type(None): "null"}
+    return kinds.get(type(value), "a number")
 
 
 __all__ = [
