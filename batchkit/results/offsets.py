@@ -2,9 +2,10 @@
 
 `OffsetTable` is a `ResultTable` whose answer columns (contents, tool calls, embeddings) are not kept:
 for every row it keeps the file and byte offset of the winning result line, how many choices it has and
-the kind of embedding it holds (`arrow.embedding_kind`). Everything the duplicate rule, the counts and the digest read (status,
-created, codes, messages, usage) stays, so `join_results` and `count` fill and read it unchanged. The
-answers are read back by offset, a slice of rows at a time (`read_back`), as rows are written.
+the kind of embedding it holds (`arrow.embedding_kind`). Everything the duplicate rule, the counts and
+the digest read (status, created, codes, messages, usage) stays, so `join_results` and `count` fill and
+read it unchanged. The answers are read back by offset, a slice of rows at a time (`read_back`), as rows
+are written.
 """
 
 from __future__ import annotations
