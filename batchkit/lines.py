@@ -440,6 +440,11 @@ def _json_error(e: orjson.JSONDecodeError) -> str:
             f"the number at column {e.colno} is too large: JSON numbers must fit a 64-bit float "
             "(at most about 1.8e308) and integers 64 bits; write it as a string if it is an id"
         )
+    if "surrogate" in e.msg:
+        return (
+            f"the text at column {e.colno} holds half of a UTF-16 surrogate pair ({e.msg}), which is no "
+            "character: JSON readers refuse it; remove it or replace it with the character it was cut from"
+        )
     return f"not valid JSON at column {e.colno}: {e.msg}; each line must be one complete JSON object"
 
 
@@ -540,17 +545,19 @@ def too_deep_finding(number: int | None) -> Finding:
 
 def dumps_json(value, option: int = 0) -> bytes:
     """`value` as JSON, written by orjson with `option` (OPT_INDENT_2, OPT_APPEND_NEWLINE). What orjson
-    refuses to write, Python's json writes: an integer wider than 64 bits stays the number it is, and a
-    value nested past orjson's 255 levels is written whole (a line that deep is then a `too-deep` finding);
-    past what Python can write, an InputError."""
+    refuses to write, Python's json writes: an integer wider than 64 bits stays the number it is, a value
+    nested past orjson's 255 levels is written whole (a line that deep is then a `too-deep` finding), and
+    a lone surrogate (text from Python, never from a file) as its \\u escape, which keeps the bytes UTF-8
+    and which a JSON reader then refuses by name; past what Python can write, an InputError."""
     try:
         return orjson.dumps(value, option=option)
     except orjson.JSONEncodeError as e:
-        if "64-bit" not in str(e) and "Recursion" not in str(e):
+        said = str(e)
+        if "64-bit" not in said and "Recursion" not in said and "surrogates" not in said:
             raise
-    indent = 2 if option & orjson.OPT_INDENT_2 else None
+    indent, escaped = 2 if option & orjson.OPT_INDENT_2 else None, "surrogates" in said
     try:
-        text = json.dumps(value, ensure_ascii=False, indent=indent, separators=(",", ": " if indent else ":"))
+        text = json.dumps(value, ensure_ascii=escaped, indent=indent, separators=(",", ": " if indent else ":"))
     except RecursionError:
         raise InputError(
             f"a value nests arrays and objects far more than {MAX_DEPTH} levels deep; it cannot be written"

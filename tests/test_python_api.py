@@ -305,3 +305,21 @@ def test_merge_ignores_usage_counts_that_are_not_counts(tmp_path):
     report = batchkit.merge_results(inputs, results).report
     assert (report.prompt_tokens, report.completion_tokens, report.total_tokens) == (5, 7, 12)
     assert [(f.code, f.line) for _, f in report.findings] == [("out-of-range", 1), ("out-of-range", 2)]
+
+
+def test_a_lone_surrogate_from_python_is_a_finding_never_an_exception(tmp_path):
+    """Text in a DataFrame or a dict may hold half of a surrogate pair, which no file can (UTF-8 has no
+    such character): the line is written with its \\u escape and refused by name, as a file's would be."""
+    frame = pd.DataFrame({"q": ["fine", "cut \ud83d"], "model": ["m", "m\udc00"]}, dtype=object)
+    built = batchkit.build_requests(frame, model_column="model", user="{q}")
+    with pytest.raises(batchkit.ValidationFailed) as refused:
+        batchkit.write_batch(built, tmp_path / "b.jsonl")
+    assert [(f.code, f.line) for f in refused.value.report.findings] == [("invalid-json", 2)]
+    assert "surrogate pair" in refused.value.report.findings[0].message
+    assert not (tmp_path / "b.jsonl").exists()
+    for request in (list(built)[1], '{"custom_id": "a", "note": "\ud800"}'):  # a dict, and a line as text
+        report = batchkit.validate_requests([request])
+        assert [f.code for f in report.findings] == ["invalid-json"]
+    (written,) = batchkit.write_batch(built, tmp_path / "b.jsonl", force=True)
+    written.read_bytes().decode("utf-8")  # the file is UTF-8 still
+    assert b'"cut \\ud83d"' in written.read_bytes()

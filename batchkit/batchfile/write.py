@@ -44,7 +44,7 @@ def _encode(item) -> bytes:
         # reports it as it does for a file's line, instead of ending the whole write.
         return dumps_json(item, orjson.OPT_APPEND_NEWLINE)
     if isinstance(item, str):
-        item = item.encode("utf-8")
+        item = item.encode("utf-8", "backslashreplace")  # a lone surrogate as its escape (see dumps_json)
     if isinstance(item, (bytes, bytearray, memoryview)):
         line = bytes(item)
         return line if line.endswith(b"\n") else line + b"\n"
