@@ -557,7 +557,9 @@ def dumps_json(value, option: int = 0) -> bytes:
             raise
     indent, escaped = 2 if option & orjson.OPT_INDENT_2 else None, "surrogates" in said
     try:
-        text = json.dumps(value, ensure_ascii=escaped, indent=indent, separators=(",", ": " if indent else ":"))
+        text = json.dumps(
+            value, ensure_ascii=escaped, indent=indent, separators=(",", ": " if indent else ":")
+        )
     except RecursionError:
         raise InputError(
             f"a value nests arrays and objects far more than {MAX_DEPTH} levels deep; it cannot be written"

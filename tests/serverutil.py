@@ -224,3 +224,25 @@ HOSTILE = (
     "\x1b]0;pwned\x07\x1b]52;c;cGF5bG9hZA==\x07\x1b]8;;http://evil.example/\x1b\\here\x1b]8;;\x1b\\"
     "\x1b[2J\x9b31m\u202e"
 )
+
+
+class _Redirect(_HeaderEcho):
+    """An upstream that answers every POST with a redirect elsewhere (http:// to https://, say), counting
+    the requests it gets."""
+
+    posts = 0
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        type(self).posts += 1
+        self.send_response(301)
+        self.send_header("Location", "https://api.example.com/v1/chat/completions")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def redirecting_upstream():
+    """A real HTTP server on 127.0.0.1 that redirects every POST (see _Redirect); yields (base URL, its
+    handler class, whose `posts` counts what it got)."""
+    _Redirect.posts = 0
+    return _serving(_Redirect)

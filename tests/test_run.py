@@ -383,3 +383,20 @@ def test_run_against_an_address_without_v1_says_did_you_mean(echo, tmp_path):
         write_lines(tmp_path / "c.jsonl", [unserved]), "--base-url", echo.base_url, "-o", tmp_path / "p.jsonl"
     )
     assert other.returncode == 1 and "did you mean" not in other.stderr
+
+
+def test_an_upstream_redirect_is_not_followed_nor_tried_again_and_says_where(tmp_path):
+    """A redirect could take the key elsewhere: it is not followed, not retried (it would redirect again),
+    and the error names where it pointed, which is usually the base URL meant (https, or another path)."""
+    from serverutil import _Redirect, redirecting_upstream
+
+    source = write_lines(tmp_path / "b.jsonl", [chat("a"), chat("b")])
+    with redirecting_upstream() as upstream:
+        result = run_here(source, "--base-url", upstream, "-o", tmp_path / "out.jsonl", "--no-cache")
+    assert result.exit_code == 1
+    assert _Redirect.posts == 2  # one request per line: a redirect is not tried again
+    (first, _second) = read_lines(tmp_path / "out.errors.jsonl")
+    assert first["response"]["status_code"] == 301
+    error = first["response"]["body"]["error"]
+    assert error["code"] == "upstream_redirect"
+    assert "'https://api.example.com/v1/chat/completions'" in error["message"]

@@ -57,6 +57,15 @@ def retry_after_seconds(headers: httpx.Headers) -> float | None:
 def _json_body(response: httpx.Response, secrets: tuple[str, ...]) -> tuple[int, dict]:
     """The answer's status and JSON object, redacted before anything is cut: a JSON body after it is
     decoded (an escaped key is plain by then), any other text as it is."""
+    if 300 <= response.status_code < 400:  # not followed: the key would go wherever it points
+        where = redact(response.headers.get("location", ""), secrets)[:300]
+        return response.status_code, error_body(
+            f"the upstream answered HTTP {response.status_code}, a redirect"
+            + (f" to {where!r}" if where else "")
+            + ", which is not followed: give the address it redirects to as the base URL",
+            "upstream_error",
+            code="upstream_redirect",
+        )
     text = response.text
     try:
         body = orjson.loads(text)
