@@ -258,8 +258,9 @@ def test_a_fixed_file_needs_no_force_and_the_same_failed_file_says_why(server, t
 def test_every_request_failed_so_there_is_no_output_file(server, tmp_path):
     batch_file = write_requests(tmp_path / "rejected.jsonl", 2, max_tokens=-1)
     result = bk(server, "submit", batch_file, "--no-validate", "--wait", "--interval", "0.3")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # completed, but no request succeeded
     assert "completed (0/2 completed, 2 failed)" in result.stdout
+    assert "2 of 2 request(s) failed" in result.stderr
     assert "no output file (no request succeeded)" in result.stderr
     errors = (tmp_path / "rejected.errors.jsonl").read_text().splitlines()
     assert [json.loads(line)["response"]["status_code"] for line in errors] == [400, 400]
@@ -417,3 +418,19 @@ def test_a_failed_submit_elsewhere_does_not_hide_the_completed_batch(server, tmp
     # the address named: only there
     there = invoke("status", path, "--base-url", nowhere)
     assert there.returncode == 2 and "no batch yet" in there.stderr
+
+
+def test_wait_exits_1_when_requests_failed_unless_failures_are_allowed(tmp_path):
+    """A batch that completed with failed requests is not a success: `submit --wait` exits 1 as `run`
+    does, with the results downloaded and the commands that go on; --allow-failures accepts them."""
+    path = write_requests(tmp_path / "b.jsonl", 20, models=("m",))
+    with running_server("--fail-rate", "0.5", "--seed", "3", data_dir=tmp_path / "s") as flaky:
+        failed = invoke("submit", str(path), "--base-url", flaky.base_url, "--wait", "--interval", "0.2")
+        allowed = invoke("submit", str(path), "--base-url", flaky.base_url, "--wait", "--interval", "0.2",
+                         "--allow-failures", "-o", str(tmp_path / "again"))  # fmt: skip
+    assert failed.returncode == 1, failed.stderr
+    errors = (tmp_path / "b.errors.jsonl").read_text().splitlines()
+    assert errors and (tmp_path / "b.output.jsonl").exists()
+    assert f"{len(errors)} of 20 request(s) failed" in failed.stderr
+    assert "batchkit retry" in failed.stderr and "--allow-failures" in failed.stderr
+    assert allowed.returncode == 0, allowed.stderr

@@ -36,3 +36,15 @@ def fail_unless_completed(batches) -> None:
     if unfinished:
         names = ", ".join(f"{b.id} {b.status}" for b in unfinished)
         raise JobFailed(f"{len(unfinished)} batch(es) did not complete: {names}")
+
+
+def fail_if_requests_failed(batches) -> None:
+    """Exit 1 when requests of completed batches failed, as `run` does (`--allow-failures` skips this)."""
+    ended = [b for b in batches if b is not None]
+    failed = sum(b.failed for b in ended)
+    if failed:
+        raise JobFailed(
+            f"{failed:,} of {sum(b.total for b in ended):,} request(s) failed (the error files say why): "
+            "`batchkit retry` writes them as a new batch, --until-done sends them again; --allow-failures "
+            "exits 0"
+        )

@@ -10,7 +10,7 @@ import click
 from ..errors import JobFailed, UsageError, ValidationFailed
 from .answer_options import cache_options, chosen_cache, chosen_rounds, rounds_options
 from .common import chosen_file, say, subset_of, subset_options
-from .following import fail_unless_completed, follow, show_outcomes
+from .following import fail_if_requests_failed, fail_unless_completed, follow, show_outcomes
 from .remote_display import Display, finished_line, rounds_summary, show_download
 from .remote_options import connection_options, open_session
 
@@ -31,6 +31,8 @@ from .remote_options import connection_options, open_session
 @click.option("--role-arn", metavar="ARN",
               help="Bedrock: the service role the job reads and writes the bucket with.")  # fmt: skip
 @click.option("--wait", is_flag=True, help="Watch until done, then download the results.")
+@click.option("--allow-failures", is_flag=True,
+              help="With --wait: exit 0 even when some requests of a completed batch failed.")  # fmt: skip
 @click.option("--no-validate", is_flag=True, help="Upload without validating first.")
 @click.option(
     "--force", is_flag=True, help="Submit again even if the ledger says this content was submitted."
@@ -53,8 +55,8 @@ from .remote_options import connection_options, open_session
 @subset_options
 def submit(
     files, provider, base_url, api_key_env, completion_window, metadata_pairs, model, stage, role_arn, wait,
-    no_validate, force, interval, output_dir, quiet, max_enqueued_tokens, max_batches, max_cost, prices,
-    cache_path, no_cache, until_done, max_rounds, limit, sample, seed,
+    allow_failures, no_validate, force, interval, output_dir, quiet, max_enqueued_tokens, max_batches, max_cost,
+    prices, cache_path, no_cache, until_done, max_rounds, limit, sample, seed,
 ):  # fmt: skip
     """Validate, upload and create one batch per FILE (shards from `build` go together). A file's content
     identifies its batch: a copy under another name is the same batch, and is not submitted again.
@@ -63,6 +65,10 @@ def submit(
     NAME.output.jsonl when it is downloaded (a file answered whole makes no batch). --until-done (with
     --wait) sends again, round after round, what failed for a reason that passes, what has no result and
     answers that do not follow their response schema; it exits 0 only when every request has its answer.
+
+    Exit status with --wait: 0 when every batch completed and every request in it succeeded, 1 when a
+    batch failed, expired or was cancelled or some requests failed (--allow-failures accepts those),
+    2 usage or I/O error.
 
     With an enqueued-token cap (--max-enqueued-tokens, or the provider's own) or --max-batches, the files
     form a queue: each goes when it fits, a batch refused with token_limit_exceeded goes again later as a
@@ -101,6 +107,8 @@ def submit(
             if wait:
                 _download_all(files, batches, session, output_dir, display)
             fail_unless_completed(batches)
+            if not allow_failures:
+                fail_if_requests_failed(batches)
             return
         submitted = _submit_all(session, files, display, **options)
         refs = [str(s.path) for s in submitted if s.batch is not None]
@@ -109,7 +117,7 @@ def submit(
                 say(f"follow with: batchkit watch {' '.join(refs)}", err=True)
             _fail_if_known_failed(submitted)
             return
-        _wait_and_download(submitted, session, interval, output_dir, display)
+        _wait_and_download(submitted, session, interval, output_dir, display, allow_failures)
 
 
 def _submit_all(session, files, display, **options) -> list:
@@ -221,7 +229,7 @@ def _fail_if_known_failed(submitted) -> None:
         )
 
 
-def _wait_and_download(submitted, session, interval, output_dir, display) -> None:
+def _wait_and_download(submitted, session, interval, output_dir, display, allow_failures) -> None:
     refs = [str(s.path) for s in submitted if s.batch is not None]
     batches = follow(refs, session, interval, display) if refs else []
     show_outcomes(batches)
@@ -229,6 +237,8 @@ def _wait_and_download(submitted, session, interval, output_dir, display) -> Non
     _download_all([s.path for s in submitted], [next(ended) if s.batch else None for s in submitted], session,
                   output_dir, display)  # fmt: skip
     fail_unless_completed(batches)
+    if not allow_failures:
+        fail_if_requests_failed(batches)
 
 
 def _until_done(session, files, display, options, following) -> None:
