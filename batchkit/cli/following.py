@@ -45,6 +45,6 @@ def fail_if_requests_failed(batches) -> None:
     if failed:
         raise JobFailed(
             f"{failed:,} of {sum(b.total for b in ended):,} request(s) failed (the error files say why): "
-            "`batchkit retry` writes them as a new batch, --until-done sends them again; --allow-failures "
-            "exits 0"
+            "`batchkit retry` writes them as a new batch, --until-done sends again what failed for a reason "
+            "that passes; --allow-failures exits 0"
         )
