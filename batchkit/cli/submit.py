@@ -32,7 +32,8 @@ from .remote_options import connection_options, open_session
               help="Bedrock: the service role the job reads and writes the bucket with.")  # fmt: skip
 @click.option("--wait", is_flag=True, help="Watch until done, then download the results.")
 @click.option("--allow-failures", is_flag=True,
-              help="Exit 0 even when some requests of a completed batch failed (with --wait, or a queue).")  # fmt: skip
+              help="Exit 0 even when some requests of a completed batch failed (with --wait, or a "
+              "queue).")  # fmt: skip
 @click.option("--no-validate", is_flag=True, help="Upload without validating first.")
 @click.option(
     "--force", is_flag=True, help="Submit again even if the ledger says this content was submitted."
