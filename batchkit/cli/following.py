@@ -31,18 +31,16 @@ def show_outcomes(batches) -> None:
             print_errors(batch)
 
 
-def fail_unless_completed(batches) -> None:
-    unfinished = [b for b in batches if b is not None and b.status != "completed"]
+def fail_unless_completed(batches, allow_failures: bool = True) -> None:
+    """Exit 1 when a batch did not complete and, unless `allow_failures`, when requests of a completed one
+    failed (as `run` does: `submit --wait`; `watch` downloads nothing and judges batches only)."""
+    ended = [b for b in batches if b is not None]
+    unfinished = [b for b in ended if b.status != "completed"]
     if unfinished:
         names = ", ".join(f"{b.id} {b.status}" for b in unfinished)
         raise JobFailed(f"{len(unfinished)} batch(es) did not complete: {names}")
-
-
-def fail_if_requests_failed(batches) -> None:
-    """Exit 1 when requests of completed batches failed, as `run` does (`--allow-failures` skips this)."""
-    ended = [b for b in batches if b is not None]
     failed = sum(b.failed for b in ended)
-    if failed:
+    if failed and not allow_failures:
         raise JobFailed(
             f"{failed:,} of {sum(b.total for b in ended):,} request(s) failed (the error files say why): "
             "`batchkit retry` writes them as a new batch, --until-done sends again what failed for a reason "

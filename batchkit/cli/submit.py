@@ -10,7 +10,7 @@ import click
 from ..errors import JobFailed, UsageError, ValidationFailed
 from .answer_options import cache_options, chosen_cache, chosen_rounds, rounds_options
 from .common import chosen_file, say, subset_of, subset_options
-from .following import fail_if_requests_failed, fail_unless_completed, follow, show_outcomes
+from .following import fail_unless_completed, follow, show_outcomes
 from .remote_display import Display, finished_line, rounds_summary, show_download
 from .remote_options import connection_options, open_session
 
@@ -65,11 +65,8 @@ def submit(
     Requests the answer cache has a good answer for are not sent: their answers are written into
     NAME.output.jsonl when it is downloaded (a file answered whole makes no batch). --until-done (with
     --wait) sends again, round after round, what failed for a reason that passes, what has no result and
-    answers that do not follow their response schema; it exits 0 only when every request has its answer.
-
-    Exit status with --wait: 0 when every batch completed and every request in it succeeded, 1 when a
-    batch failed, expired or was cancelled or some requests failed (--allow-failures accepts those),
-    2 usage or I/O error.
+    answers that do not follow their response schema. With --wait it exits 1 when a batch did not complete
+    or requests failed (--allow-failures accepts those; with --until-done: when one has no answer).
 
     With an enqueued-token cap (--max-enqueued-tokens, or the provider's own) or --max-batches, the files
     form a queue: each goes when it fits, a batch refused with token_limit_exceeded goes again later as a
@@ -107,9 +104,7 @@ def submit(
             batches = _queue(session, zip(files, tokens, strict=True), display, options, queue_options)
             if wait:
                 _download_all(files, batches, session, output_dir, display)
-            fail_unless_completed(batches)
-            if not allow_failures:
-                fail_if_requests_failed(batches)
+            fail_unless_completed(batches, allow_failures)
             return
         submitted = _submit_all(session, files, display, **options)
         refs = [str(s.path) for s in submitted if s.batch is not None]
@@ -237,9 +232,7 @@ def _wait_and_download(submitted, session, interval, output_dir, display, allow_
     ended = iter(batches)
     _download_all([s.path for s in submitted], [next(ended) if s.batch else None for s in submitted], session,
                   output_dir, display)  # fmt: skip
-    fail_unless_completed(batches)
-    if not allow_failures:
-        fail_if_requests_failed(batches)
+    fail_unless_completed(batches, allow_failures)
 
 
 def _until_done(session, files, display, options, following) -> None:
