@@ -38,3 +38,8 @@ def timestamp(value) -> int | None:
     if type(value) in (int, float) and math.isfinite(value):
         return int(value)
     return None
+
+
+def as_dict(value) -> dict:
+    """`value` when it is an object, else an empty one: an API's field of another shape reads as absent."""
+    return value if isinstance(value, dict) else {}

@@ -246,3 +246,21 @@ def redirecting_upstream():
     handler class, whose `posts` counts what it got)."""
     _Redirect.posts = 0
     return _serving(_Redirect)
+
+
+class _OddBatches(_HeaderEcho):
+    """A Batches API whose batch objects have fields of other shapes (counts and metadata as text, a
+    time past year 9999) and whose `batch_array` is a JSON array."""
+
+    def do_GET(self) -> None:
+        if self.path.endswith("/batch_array"):
+            self._answer(200, b"[1, 2]", "application/json")
+            return
+        batch = {"id": "batch_odd", "object": "batch", "status": "completed", "request_counts": "2 of 2",
+                 "metadata": "none", "created_at": 10**20, "errors": {"data": [None, 5, {"message": 7}]}}  # fmt: skip
+        self._answer(200, json.dumps(batch).encode(), "application/json")
+
+
+def odd_batches_api():
+    """A real HTTP server on 127.0.0.1 answering odd batch objects (see _OddBatches); yields its base URL."""
+    return _serving(_OddBatches)

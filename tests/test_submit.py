@@ -434,3 +434,17 @@ def test_wait_exits_1_when_requests_failed_unless_failures_are_allowed(tmp_path)
     assert f"{len(errors)} of 20 request(s) failed" in failed.stderr
     assert "batchkit retry" in failed.stderr and "--allow-failures" in failed.stderr
     assert allowed.returncode == 0, allowed.stderr
+
+
+def test_batch_objects_of_odd_shapes_are_read_or_refused_by_name():
+    """A Batches API's fields of other shapes read as absent, a time no date holds is shown as its number,
+    and an answer that is no object where a batch belongs is an error that says so: never a traceback."""
+    from serverutil import odd_batches_api
+
+    with odd_batches_api() as api:
+        odd = invoke("status", "batch_odd", "--base-url", api, KLUSTER_API_KEY="k")
+        array = invoke("status", "batch_array", "--base-url", api, KLUSTER_API_KEY="k")
+    assert odd.returncode == 0, odd.stderr
+    assert odd.stdout.startswith("batch_odd  completed") and "100000000000000000000 (not a date)" in odd.stdout
+    assert array.returncode == 2
+    assert "answered JSON that is not an object where a file or batch belongs" in array.stderr

@@ -12,7 +12,10 @@ from .common import Bars, say
 def when(epoch: int | None) -> str:
     if epoch is None:
         return "-"
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):  # a provider's time past what a date holds
+        return f"{epoch} (not a date)"
 
 
 def table(rows: list[list[str]]) -> None:

@@ -21,7 +21,7 @@ import orjson
 
 from ...errors import InputError, RemoteError
 from ...formats import read_requests as read_request_lines
-from ...lenient import as_int, timestamp
+from ...lenient import as_dict, as_int, timestamp
 from ...lines import open_binary, read_objects
 from ..client import (
     Client,
@@ -58,7 +58,7 @@ def _state(raw: dict, counts: dict[str, int]) -> str:
 
 
 def parse_batch(raw: dict) -> Batch:
-    counts = {name: as_int((raw.get("request_counts") or {}).get(name)) or 0 for name in COUNTS}
+    counts = {name: as_int(as_dict(raw.get("request_counts")).get(name)) or 0 for name in COUNTS}
     state = _state(raw, counts)
     times = {"created_at": timestamp(raw.get("created_at")), "expires_at": timestamp(raw.get("expires_at")),
              "cancelling_at": timestamp(raw.get("cancel_initiated_at"))}  # fmt: skip

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ...errors import RemoteError
-from ...lenient import as_int, timestamp
+from ...lenient import as_dict, as_int, timestamp
 from ..client import (
     Client,
     Failure,
@@ -65,7 +65,7 @@ def _errors(raw: dict) -> list[BatchError]:
 def parse_batch(raw: dict) -> Batch:
     if "id" not in raw and isinstance(raw.get("job"), dict):
         raw = raw["job"]  # Together answers {"job": {...}, "warning": ...}
-    counts = raw.get("request_counts") or {}
+    counts = as_dict(raw.get("request_counts"))
     status = str(raw.get("status") or "unknown")
     times = {name: t for name in TIMESTAMPS if (t := timestamp(raw.get(name))) is not None}
     return Batch(
@@ -82,7 +82,7 @@ def parse_batch(raw: dict) -> Batch:
         failed=as_int(counts.get("failed")) or 0,
         times=times,
         errors=_errors(raw),
-        metadata={str(k): str(v) for k, v in (raw.get("metadata") or {}).items()},
+        metadata={str(k): str(v) for k, v in as_dict(raw.get("metadata")).items()},
         provider_status=status if status != status.lower() else None,
     )
 
@@ -134,6 +134,16 @@ class OpenAIFiles(Client):
                 "check that the address is an OpenAI-compatible API (it usually ends in /v1)"
             ) from None
 
+    def _object(self, raw, action: str) -> dict:
+        """The answer of an endpoint that returns one object (a file, a batch)."""
+        body = self._json(raw, action)
+        if not isinstance(body, dict):
+            raise RemoteError(
+                f"{action}: {self.target.base_url} answered JSON that is not an object where a file or "
+                "batch belongs; check that the address is an OpenAI-compatible Batch API"
+            )
+        return body
+
     def models(self) -> list[Model]:
         action = "listing models"
         with self._calling(action):
@@ -150,14 +160,14 @@ class OpenAIFiles(Client):
                 raw = self._sdk.files.with_raw_response.create(
                     file=(upload_name(path), reader), purpose=purpose
                 )
-                return parse_file(self._json(raw, action))
+                return parse_file(self._object(raw, action))
         finally:
             reader.close()
 
     def file(self, file_id: str) -> RemoteFile:
         action = f"looking up file {file_id}"
         with self._calling(action):
-            return parse_file(self._json(self._sdk.files.with_raw_response.retrieve(file_id), action))
+            return parse_file(self._object(self._sdk.files.with_raw_response.retrieve(file_id), action))
 
     def create_batch(self, order: Order) -> Batch:
         """`idempotency_key` goes in the body (servers that honour it return the batch created before with
@@ -177,7 +187,7 @@ class OpenAIFiles(Client):
                     metadata=order.metadata,
                     **options,
                 )
-                return parse_batch(self._json(raw, action))
+                return parse_batch(self._object(raw, action))
         except RemoteError as e:
             if "extra_body" in options and e.status == 400 and "idempotency_key" in str(e):
                 self._body_key = False  # a refusal creates nothing, so asking again is safe
@@ -187,12 +197,12 @@ class OpenAIFiles(Client):
     def batch(self, batch_id: str) -> Batch:
         action = f"looking up batch {batch_id}"
         with self._calling(action):
-            return parse_batch(self._json(self._sdk.batches.with_raw_response.retrieve(batch_id), action))
+            return parse_batch(self._object(self._sdk.batches.with_raw_response.retrieve(batch_id), action))
 
     def cancel(self, batch_id: str) -> Batch:
         action = f"cancelling batch {batch_id}"
         with self._calling(action):
-            return parse_batch(self._json(self._sdk.batches.with_raw_response.cancel(batch_id), action))
+            return parse_batch(self._object(self._sdk.batches.with_raw_response.cancel(batch_id), action))
 
     def batches(self, page_size: int = 100) -> Iterator[Batch]:
         """Page by page (`after` = the last id seen)."""
