@@ -49,6 +49,14 @@ def test_anthropic_states_and_counts(raw, state):
     assert batch.created_at == 1767225600
 
 
+@pytest.mark.parametrize("counts", ["4 of 4", [1], None, {"succeeded": "x"}])
+def test_anthropic_counts_of_another_shape_read_as_none(counts):
+    batch = anthropic_batches.parse_batch(
+        {"id": "msgbatch_1", "processing_status": "ended", "request_counts": counts}
+    )
+    assert (batch.total, batch.completed, batch.failed) == (0, 0, 0)
+
+
 @pytest.mark.parametrize(
     "raw, state",
     [

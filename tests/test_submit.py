@@ -445,6 +445,8 @@ def test_batch_objects_of_odd_shapes_are_read_or_refused_by_name():
         odd = invoke("status", "batch_odd", "--base-url", api, KLUSTER_API_KEY="k")
         array = invoke("status", "batch_array", "--base-url", api, KLUSTER_API_KEY="k")
     assert odd.returncode == 0, odd.stderr
-    assert odd.stdout.startswith("batch_odd  completed") and "100000000000000000000 (not a date)" in odd.stdout
+    assert (
+        odd.stdout.startswith("batch_odd  completed") and "100000000000000000000 (not a date)" in odd.stdout
+    )
     assert array.returncode == 2
     assert "answered JSON that is not an object where a file or batch belongs" in array.stderr
