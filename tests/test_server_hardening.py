@@ -291,6 +291,9 @@ def test_responses_and_moderations_batches(tmp_path):
         assert done.status == "completed", done.errors
         direct = client.responses.create(model="m", input="direct answer")
         assert direct.output_text == "direct answer"
+        # the Responses API takes a body without a model (a stored prompt names one): answered, never a 500
+        unnamed = httpx.post(f"{server.base_url}/responses", json={"input": "no model"}, timeout=10)
+        assert unnamed.status_code == 200 and unnamed.json()["model"] is None
         moderated = client.moderations.create(input=["a", "b"])
         assert [r.flagged for r in moderated.results] == [False, False]
 

@@ -294,7 +294,7 @@ def echo_response(body: dict) -> dict:
         "status": "completed" if finish == "stop" else "incomplete",
         "incomplete_details": None if finish == "stop" else {"reason": "max_output_tokens"},
         "error": None,
-        "model": body["model"],
+        "model": body.get("model"),  # (a Responses body may name a stored prompt instead)
         "output": [
             {
                 "type": "message",
