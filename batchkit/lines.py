@@ -171,6 +171,35 @@ def file_range(f: BinaryIO, start: int, stop: int, progress: BytesRead | None = 
     return io.BufferedReader(raw if progress is None else Counted(raw, progress, stop - start), 1 << 20)
 
 
+class LineBound(io.RawIOBase):
+    """A stream that stops (InputError naming `name`) when it has read `limit` bytes past the last line end
+    (None: never), for a reader that holds a whole line, as pandas' CSV reader and a text stream do: an
+    endless line (/dev/zero, a binary file) would take all memory. `owned`: closing it closes `raw`."""
+
+    def __init__(self, raw: BinaryIO, name: str, *, owned: bool, limit: int | None = MAX_SKIP_BYTES):
+        self.raw, self.name, self.owned, self.limit, self.run = raw, name, owned, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        if self.owned and not self.closed:
+            self.raw.close()
+        super().close()
+
+    def readinto(self, buffer) -> int:
+        n = self.raw.readinto(buffer)
+        if n and self.limit is not None:
+            end = bytes(memoryview(buffer)[:n]).rfind(b"\n")
+            self.run = n - end - 1 if end >= 0 else self.run + n
+            if self.run > self.limit:
+                raise InputError(
+                    f"{self.name}: a line runs past {self.limit // 2**20} MB without a line end; "
+                    "a table's rows are lines (is this a binary file?)"
+                )
+        return n
+
+
 def bounded_lines(stream: BinaryIO) -> Iterator[bytes]:
     """The stream's lines as they are (line ends kept), READ_CHUNK bytes at most at a time: a longer line
     comes out as its first READ_CHUNK bytes, and `whole_line` reads the rest."""

@@ -96,3 +96,48 @@ def test_every_reader_stays_bounded_and_ends_in_a_finding(tmp_path, source):
             or ("runs past" in run["output"] or "skipped unread" in run["output"])
         ), run
         assert run["peak_kb"] < PEAK_LIMIT_KB, run
+
+
+@pytest.mark.slow  # 128 MB read per table (collected first: see conftest)
+def test_a_table_of_one_endless_line_is_refused_in_bounded_memory(tmp_path):
+    """A table's rows are lines too: CSV, TSV and JSONL tables are read through the same bound, where
+    pandas' CSV reader held an endless line whole (24 GB before it was stopped)."""
+    runs = [
+        [
+            "build",
+            "/dev/zero",
+            "--input-format",
+            fmt,
+            "-o",
+            f"{tmp_path}/b-{fmt}.jsonl",
+            "--model",
+            "m",
+            "--user",
+            "x",
+        ]
+        for fmt in ("csv", "tsv", "jsonl")
+    ]
+    done = subprocess.run(
+        [sys.executable, "-c", RUNNER, json.dumps(runs)], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for run in json.loads(done.stdout):
+        assert run["error"] is None, run
+        assert run["code"] == 2, run
+        assert "/dev/zero: a line runs past 128 MB without a line end" in run["output"], run
+        assert run["peak_kb"] < PEAK_LIMIT_KB, run
+
+
+def test_a_json_table_on_one_line_is_read_whatever_its_length(tmp_path, monkeypatch):
+    """A .json table is one value, often written on one line: it is not held to the bound of rows."""
+    from batchkit.errors import InputError
+    from batchkit.tables import read as table_read
+
+    monkeypatch.setattr(table_read, "MAX_SKIP_BYTES", 1000)
+    rows = [{"q": "x" * 100} for _ in range(50)]  # 5 kB on one line
+    (tmp_path / "t.json").write_text(json.dumps(rows))
+    long_row = json.dumps({"q": "y" * 1_100_000})  # past the bound and past one read of 1 MB
+    (tmp_path / "t.jsonl").write_text(json.dumps(rows[0]) + "\n" + long_row + "\n")
+    assert len(table_read.read_table(tmp_path / "t.json")) == 50
+    with pytest.raises(InputError, match="t.jsonl: a line runs past"):
+        table_read.read_table(tmp_path / "t.jsonl")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import io
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from ..errors import InputError, UsageError
-from ..lines import source_name
+from ..lines import MAX_SKIP_BYTES, READ_CHUNK, LineBound, source_name
 from ..words import Option, Text
 from .cells import is_missing
 from .sources import Source, compression_of, decode_error, is_url, open_source, table_files, table_format
@@ -163,17 +164,19 @@ def sniff_separator(head: bytes, encoding: str | None = None) -> str:
 def _csv_chunks(opened, source, fmt, encoding, chunk_rows, sep=","):
     import pandas as pd
 
-    compression = compression_of(opened) if isinstance(opened, Path) else None
+    # pandas reads zstd itself; anything else through `_binary`, which refuses an endless line
+    zstd = isinstance(opened, Path) and compression_of(opened) == "zstd"
+    stream = opened if zstd else _binary(opened, source)
     try:
         reader = pd.read_csv(
-            opened,
+            stream,
             sep=sep,
             dtype=str,
             keep_default_na=False,
             na_filter=False,
             index_col=False,
             encoding=encoding or "utf-8",
-            compression=compression,
+            compression="zstd" if zstd else None,
             chunksize=chunk_rows,
         )
         yielded = False
@@ -209,14 +212,19 @@ def _csv_chunks(opened, source, fmt, encoding, chunk_rows, sep=","):
         ) from None
     except LookupError:
         raise UsageError(f"unknown encoding {encoding!r}") from None
+    finally:
+        if stream is not opened:
+            stream.close()
 
 
 def _first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
-def _text_stream(opened, source, encoding) -> io.TextIOBase:
-    """A text stream over a path or binary stream; a UTF-8 byte-order mark is skipped."""
+def _binary(opened, source, bounded: bool = True) -> io.BufferedReader:
+    """A binary stream over a path (decompressed; closed with the stream) or the caller's stream (left
+    open), that refuses an endless line (`LineBound`) unless not `bounded`."""
+    binary = opened
     if isinstance(opened, Path):
         compression = compression_of(opened)
         if compression:
@@ -229,13 +237,21 @@ def _text_stream(opened, source, encoding) -> io.TextIOBase:
                 raise UsageError(f"{opened}: {compression} compression is read for CSV only")
             binary = openers[compression](opened, "rb")
         else:
-            binary = open(opened, "rb")
-    else:
-        binary = opened
+            binary = open(opened, "rb")  # noqa: SIM115 (closed with the stream returned)
+    limit = MAX_SKIP_BYTES if bounded else None
+    return io.BufferedReader(
+        LineBound(binary, source_name(source), owned=binary is not opened, limit=limit), READ_CHUNK
+    )
+
+
+def _text_stream(opened, source, encoding, bounded: bool = True) -> io.TextIOBase:
+    """A text stream over a path or binary stream (see `_binary`); a UTF-8 byte-order mark is skipped."""
+    codec = _python_encoding(encoding)
     try:
-        return io.TextIOWrapper(binary, encoding=_python_encoding(encoding), newline=None)
+        codecs.lookup(codec)
     except LookupError:
         raise UsageError(f"unknown encoding {encoding!r}") from None
+    return io.TextIOWrapper(_binary(opened, source, bounded), encoding=codec, newline=None)
 
 
 def _python_encoding(encoding: str | None) -> str:
@@ -279,10 +295,7 @@ def _jsonl_chunks(opened, source, encoding, chunk_rows):
     except UnicodeDecodeError as e:
         raise decode_error(source, encoding, e) from None
     finally:
-        if isinstance(opened, Path):
-            stream.close()
-        else:
-            stream.detach()
+        stream.close()  # (a stream of the caller's is left open: see `_binary`)
 
 
 def _union_keys(records: list[dict]) -> list[str]:
@@ -291,16 +304,13 @@ def _union_keys(records: list[dict]) -> list[str]:
 
 
 def _json_array(opened, source, encoding) -> pd.DataFrame:
-    stream = _text_stream(opened, source, encoding)
+    stream = _text_stream(opened, source, encoding, bounded=False)  # one value, often on one line
     try:
         text = stream.read()
     except UnicodeDecodeError as e:
         raise decode_error(source, encoding, e) from None
     finally:
-        if isinstance(opened, Path):
-            stream.close()
-        else:
-            stream.detach()
+        stream.close()  # (a stream of the caller's is left open: see `_binary`)
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError as e:
