@@ -69,6 +69,20 @@ def commands(source: str, batch: str, tmp, dialects) -> list[list[str]]:
     return runs
 
 
+def bounded_runs(runs: list[list[str]]) -> list[dict]:
+    """Each command's exit code, output and peak (see RUNNER), each checked to end without an exception
+    and under PEAK_LIMIT_KB."""
+    done = subprocess.run(
+        [sys.executable, "-c", RUNNER, json.dumps(runs)], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout)
+    for run in found:
+        assert run["error"] is None, run
+        assert run["peak_kb"] < PEAK_LIMIT_KB, run
+    return found
+
+
 @pytest.mark.slow  # hundreds of megabytes read per command (collected first: see conftest)
 @pytest.mark.parametrize("source", ["/dev/zero", "long-line"])
 def test_every_reader_stays_bounded_and_ends_in_a_finding(tmp_path, source):
@@ -83,49 +97,24 @@ def test_every_reader_stays_bounded_and_ends_in_a_finding(tmp_path, source):
     batch.write_text(json.dumps(REQUEST) + "\n")
     # the bound comes before any format is read: every --dialect once, on the endless line
     runs = commands(source, str(batch), tmp_path, DIALECTS if source == "/dev/zero" else ())
-    done = subprocess.run(
-        [sys.executable, "-c", RUNNER, json.dumps(runs)], capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    for run in json.loads(done.stdout):
-        assert run["error"] is None, run
+    for run in bounded_runs(runs):
         assert run["code"] == 1, run
         assert (
             "line-too-long" in run["output"]
             or "could not be read" in run["output"]
             or ("runs past" in run["output"] or "skipped unread" in run["output"])
         ), run
-        assert run["peak_kb"] < PEAK_LIMIT_KB, run
 
 
 @pytest.mark.slow  # 128 MB read per table (collected first: see conftest)
 def test_a_table_of_one_endless_line_is_refused_in_bounded_memory(tmp_path):
     """A table's rows are lines too: CSV, TSV and JSONL tables are read through the same bound, where
     pandas' CSV reader held an endless line whole (24 GB before it was stopped)."""
-    runs = [
-        [
-            "build",
-            "/dev/zero",
-            "--input-format",
-            fmt,
-            "-o",
-            f"{tmp_path}/b-{fmt}.jsonl",
-            "--model",
-            "m",
-            "--user",
-            "x",
-        ]
-        for fmt in ("csv", "tsv", "jsonl")
-    ]
-    done = subprocess.run(
-        [sys.executable, "-c", RUNNER, json.dumps(runs)], capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    for run in json.loads(done.stdout):
-        assert run["error"] is None, run
+    build = ["build", "/dev/zero", "--model", "m", "--user", "x", "--input-format"]
+    runs = [[*build, fmt, "-o", f"{tmp_path}/b-{fmt}.jsonl"] for fmt in ("csv", "tsv", "jsonl")]
+    for run in bounded_runs(runs):
         assert run["code"] == 2, run
         assert "/dev/zero: a line runs past 128 MB without a line end" in run["output"], run
-        assert run["peak_kb"] < PEAK_LIMIT_KB, run
 
 
 def test_a_json_table_on_one_line_is_read_whatever_its_length(tmp_path, monkeypatch):

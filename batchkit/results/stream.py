@@ -151,9 +151,10 @@ class StreamedMerge:
         return arrow.embeddings_as_text(self.table.embedding_kinds())
 
     def _first_embedding(self):
-        """The first embedding of the table (its type is the Parquet column's), or None."""
+        """The first embedding of the table (its type is the Parquet column's), or None: none, or the
+        embeddings go as text."""
         row = self.table.first_embedding_row()
-        if row < 0:
+        if row < 0 or self._embeddings_as_text():
             return None
         files = LineFiles([self.paths[name] for name in self.table.files])
         try:
@@ -318,7 +319,7 @@ def _write_parquet(slices, tmp: Path, embedding, embeddings_text: bool) -> None:
     """One row group a slice, from the slice's columns (no DataFrame, no pandas: see `arrow`), under the
     schema of the first slice: integers as int64; other columns (text, embeddings) of the type of their
     first values, as `tables.write_table` gives it, text where this slice has no value and, for
-    `embedding`, the type of the table's first embedding (text when `embeddings_text`)."""
+    `embedding`, the type of the table's first embedding (None when `embeddings_text`: text)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -327,7 +328,7 @@ def _write_parquet(slices, tmp: Path, embedding, embeddings_text: bool) -> None:
         for requests, table, options in slices:
             data = columns(requests, table, **options)
             if embeddings_text and "embedding" in data:
-                data["embedding"], embedding = [as_text(v) for v in data["embedding"]], None
+                data["embedding"] = [as_text(v) for v in data["embedding"]]
             if writer is None:
                 kinds = [arrow.kind_of(v, embedding if n == "embedding" else None) for n, v in data.items()]
                 schema = pa.schema([pa.field(name, kind) for name, kind in zip(data, kinds, strict=True)])
