@@ -2,8 +2,9 @@
 validation path.
 
 No exception may escape validate_file (fast path, reference path, parallel path) or validate_request, and
-the three paths must agree. Each example's handful of generated lines is cycled into a file of 1,700 to
-2,000 lines: 60 examples read at least 102,000 generated lines.
+the three paths must agree. Each example's handful of generated lines is cycled into a file of 170 to
+200 lines: 60 examples read at least 10,200 generated lines (the parallel path splits each file in two
+wherever its middle falls).
 """
 
 import io
@@ -21,7 +22,7 @@ from batchkit.validate import files as validate_files
 pytestmark = pytest.mark.slow
 
 EXAMPLES = 60
-LINES_PER_EXAMPLE = (1700, 2000)
+LINES_PER_EXAMPLE = (170, 200)
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}
 
