@@ -43,3 +43,8 @@ def timestamp(value) -> int | None:
 def as_dict(value) -> dict:
     """`value` when it is an object, else an empty one: an API's field of another shape reads as absent."""
     return value if isinstance(value, dict) else {}
+
+
+def as_list(value) -> list:
+    """`value` when it is a list, else an empty one (see as_dict)."""
+    return value if isinstance(value, list) else []

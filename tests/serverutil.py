@@ -261,6 +261,34 @@ class _OddBatches(_HeaderEcho):
         self._answer(200, json.dumps(batch).encode(), "application/json")
 
 
+class _OddNative(_HeaderEcho):
+    """The Gemini, Anthropic and OpenAI APIs answering in shapes their SDKs (or batchkit) do not expect: a
+    Gemini batch whose name is a number, lists whose `data` is a number, an Anthropic batch whose
+    `results_url` is a list."""
+
+    ANSWERS = {
+        "/v1beta/batches/odd": {"name": 1.5},
+        "/v1beta/batches": {"operations": [{"name": {"a": 1}, "metadata": {"state": 5}}]},
+        "/v1/models": {"object": "list", "data": 5},
+        "/v1/messages/batches": {"data": 5, "has_more": False},
+        "/v1/messages/batches/msgbatch_odd": {
+            "id": "msgbatch_odd", "type": "message_batch", "processing_status": "ended",
+            "request_counts": {"succeeded": 1}, "created_at": "2026-01-01T00:00:00Z", "results_url": ["x"],
+        },
+    }  # fmt: skip
+
+    def do_GET(self) -> None:
+        answer = self.ANSWERS.get(self.path.split("?")[0])
+        self._answer(
+            200 if answer else 404, json.dumps(answer or {"error": "no"}).encode(), "application/json"
+        )
+
+
+def odd_native_apis():
+    """A real HTTP server on 127.0.0.1 answering odd shapes of the native APIs (see _OddNative)."""
+    return _serving(_OddNative)
+
+
 def odd_batches_api():
     """A real HTTP server on 127.0.0.1 answering odd batch objects (see _OddBatches); yields its base URL."""
     return _serving(_OddBatches)

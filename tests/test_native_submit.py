@@ -133,6 +133,10 @@ def test_status_watch_download_and_list_remote(server, tmp_path, provider):
     )
     shown = native(provider, base, "status", path).stdout.splitlines()[0]
     assert shown == f"{status['id']}  completed ({status['provider_status']} at {provider})"
+    # the id as shown (Gemini's is batches/ID: a slash, and no file) names the batch too
+    by_id = native(provider, base, "status", status["id"], "--json")
+    assert by_id.returncode == 0, by_id.stderr
+    assert json.loads(by_id.stdout)["id"] == status["id"]
     downloaded = native(provider, base, "download", path)
     assert downloaded.returncode == 0, downloaded.stderr
     assert len((tmp_path / f"follow-{provider}.output.jsonl").read_text().splitlines()) == 3

@@ -450,3 +450,33 @@ def test_batch_objects_of_odd_shapes_are_read_or_refused_by_name():
     )
     assert array.returncode == 2
     assert "answered JSON that is not an object where a file or batch belongs" in array.stderr
+
+
+def test_answers_an_sdk_cannot_read_are_an_error_that_says_so():
+    """What a provider's SDK fails to read (its own types refuse the answer) is one line naming the SDK
+    and the address, exit 2; a list of another shape reads as empty; a name the SDK would refuse before
+    asking is the user's error. Never a traceback."""
+    from serverutil import odd_native_apis
+
+    with odd_native_apis() as api:
+        root = api.removesuffix("/v1")
+        gemini = {"GEMINI_API_KEY": "gemini-test-key", "GOOGLE_API_KEY": ""}
+        odd = invoke("status", "batches/odd", "--provider", "gemini", "--base-url", root, **gemini)
+        listed = invoke("list", "--remote", "--provider", "gemini", "--base-url", root, **gemini)
+        misnamed = invoke("status", "odd/x", "--provider", "gemini", "--base-url", root, **gemini)
+        claude = {"ANTHROPIC_API_KEY": "sk-ant-test-key"}
+        results = invoke("download", "msgbatch_odd", "--provider", "anthropic", "--base-url", root, **claude)
+        batches = invoke("list", "--remote", "--provider", "anthropic", "--base-url", root, **claude)
+        models = invoke("models", "--provider", "anthropic", "--base-url", root, "--json", **claude)
+        openai_models = invoke("models", "--base-url", api, "--json", KLUSTER_API_KEY="k")
+    for failed, sdk in ((odd, "gemini"), (listed, "gemini"), (results, "anthropic")):
+        assert failed.returncode == 2, failed.stderr
+        assert f"the {sdk} SDK cannot read what {root} answered (" in failed.stderr, failed.stderr
+        assert len(failed.stderr.strip().splitlines()) == 1
+    assert (
+        "ValidationError: 1 validation error for BatchJob: name: Input should be a valid string" in odd.stderr
+    )
+    assert misnamed.returncode == 2 and "odd/x: not a gemini batch name (batches/ID)" in misnamed.stderr
+    for empty in (batches, models, openai_models):
+        assert empty.returncode == 0, empty.stderr
+    assert json.loads(models.stdout) == json.loads(openai_models.stdout) == []

@@ -184,7 +184,15 @@ class Client(ABC):
 
 # --- errors ----------------------------------------------------------------------------------------------
 
-TIMEOUT, UNREACHABLE, ANSWERED, OTHER = "timeout", "unreachable", "answered", "other"
+TIMEOUT, UNREACHABLE, ANSWERED, UNREADABLE, OTHER = (
+    "timeout",
+    "unreachable",
+    "answered",
+    "unreadable",
+    "other",
+)
+# what an SDK raises reading an answer of a shape it does not expect (pydantic's ValidationError is a ValueError)
+SHAPE_ERRORS = (ValueError, TypeError, AttributeError, KeyError, IndexError)
 
 _ADVICE = {
     400: "the provider rejected the request; check the file and options",
@@ -223,6 +231,13 @@ class Failure:
         elif self.kind == ANSWERED:
             text = Text(
                 f"{action}: {target.who} answered {self.status}: {self.message}; ", self._advice(target)
+            )
+        elif self.kind == UNREADABLE:
+            # pydantic's run to many lines: what failed, where, and why are its first three
+            said = ": ".join(line.strip() for line in str(self.cause).splitlines()[:3] if line.strip())[:300]
+            text = (
+                f"{action}: the {target.provider.name} SDK cannot read what {target.base_url} answered "
+                f"({type(self.cause).__name__}: {said}); check that the address serves {target.provider.name}'s API"
             )
         else:
             text = f"{action}: {type(self.cause).__name__}: {self.cause}"
@@ -291,7 +306,12 @@ def stainless_failure(error, sdk) -> Failure:
         message = provider_words(getattr(error, "body", None), str(getattr(error, "message", "") or error))
         path = request.url.path if request is not None else ""
         return Failure(ANSWERED, error.status_code, message, path, error)
-    return Failure(OTHER, cause=error)
+    return other_failure(error)
+
+
+def other_failure(error: BaseException) -> Failure:
+    """A failure that is neither an HTTP status nor the connection: most often an answer the SDK cannot read."""
+    return Failure(UNREADABLE if isinstance(error, SHAPE_ERRORS) else OTHER, cause=error)
 
 
 def copy_stream(response, sink, progress: BytesMoved | None) -> int:

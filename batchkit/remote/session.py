@@ -35,6 +35,8 @@ from .unrun import OUTCOMES as UNRUN_OUTCOMES
 from .unrun import write_unrun
 
 # How a result file of a kind is named beside NAME (default: NAME.KIND.jsonl)
+FILE_SUFFIXES = (".jsonl", ".json", ".gz", ".zst")  # a reference with one names a file, never a batch
+PATH_STARTS = ("/", "./", "../", "~")
 RESULT_SUFFIXES = {"manifest": ".manifest.json.out"}  # Bedrock's record and token counts, which merge reads
 
 
@@ -191,7 +193,9 @@ class Session:
         target = self._explicit_target()
         if path.is_file():
             return self._resolve_file(path, target)
-        if path.suffix in (".jsonl", ".json") or "/" in ref or "\\" in ref:
+        # Gemini's, Vertex's and Bedrock's batch ids hold slashes (batches/…, projects/…, arn:…/…): what
+        # looks like a path is one only by its suffix or its start
+        if path.suffix in FILE_SUFFIXES or ref.startswith(PATH_STARTS) or "\\" in ref:
             raise InputError(f"{ref}: no such file (give a batch id or a file that was submitted)")
         entry = self.ledger.for_batch(ref, target.address if target else None)
         if target is None:

@@ -21,9 +21,10 @@ import orjson
 
 from ...errors import InputError, RemoteError
 from ...formats import read_requests as read_request_lines
-from ...lenient import as_dict, as_int, timestamp
+from ...lenient import as_dict, as_int, as_list, timestamp
 from ...lines import open_binary, read_objects
 from ..client import (
+    SHAPE_ERRORS,
     Client,
     Failure,
     Lookup,
@@ -122,7 +123,7 @@ class AnthropicBatches(Client):
 
         try:
             yield
-        except anthropic.AnthropicError as e:
+        except (anthropic.AnthropicError, *SHAPE_ERRORS) as e:
             raise _failure(e).error(self.target, action, self._key) from None
 
     def _json(self, raw, action: str) -> dict:
@@ -174,7 +175,7 @@ class AnthropicBatches(Client):
             options = {"limit": page_size} | ({"after_id": after} if after else {})
             with self._calling(action):
                 body = self._json(self._sdk.messages.batches.with_raw_response.list(**options), action)
-            batches = [parse_batch(row) for row in body.get("data") or [] if isinstance(row, dict)]
+            batches = [parse_batch(row) for row in as_list(body.get("data")) if isinstance(row, dict)]
             yield from batches
             last = body.get("last_id") or (batches[-1].id if batches else None)
             if not body.get("has_more") or not batches or last == after:
@@ -213,7 +214,7 @@ class AnthropicBatches(Client):
             body = self._json(self._sdk.models.with_raw_response.list(limit=1000), action)
         return [
             Model(id=str(row.get("id")), created=timestamp(row.get("created_at")), owned_by="anthropic")
-            for row in body.get("data") or []
+            for row in as_list(body.get("data"))
             if isinstance(row, dict)
         ]
 

@@ -22,12 +22,13 @@ from ...errors import UsageError
 from ...words import Meta, Option, Text
 from ..client import (
     ANSWERED,
-    OTHER,
+    SHAPE_ERRORS,
     Client,
     Failure,
     Order,
     ProgressReader,
     ResultFile,
+    other_failure,
     transport_errors,
     transport_failure,
     upload_name,
@@ -106,7 +107,7 @@ def _failure(error) -> Failure:
         return Failure(ANSWERED, error.code, error.message or str(error.status or ""), path, error)
     if isinstance(error, transport_errors()):
         return transport_failure(error)
-    return Failure(OTHER, cause=error)
+    return other_failure(error)
 
 
 class _Sink:
@@ -128,6 +129,7 @@ class GeminiBatches(Client):
     sdk_paths = ("/v1beta", "/v1")  # the SDK adds its api_version, v1beta unless told
 
     extra = "gemini"  # the extra that installs the SDK
+    batch_name, batch_name_form = re.compile(r"batches/[^/]+"), "batches/ID"  # as the SDK checks them
     _parse = staticmethod(parse_batch)
 
     def __init__(self, target, *, max_retries: int = 2, timeout: float = 600.0):
@@ -143,12 +145,22 @@ class GeminiBatches(Client):
 
     @contextlib.contextmanager
     def _calling(self, action: str):
+        """Around the SDK's calls alone: it reads the answers into its types, and an answer of another
+        shape fails there (batchkit's own reading of them is outside)."""
         from google.genai import errors
 
         try:
             yield
-        except (errors.APIError, *transport_errors()) as e:
+        except (errors.APIError, *transport_errors(), *SHAPE_ERRORS) as e:
             raise _failure(e).error(self.target, action, self._key) from None
+
+    def _name(self, batch_id: str) -> str:
+        """A batch name the SDK takes (it refuses others before asking)."""
+        if not self.batch_name.fullmatch(batch_id):
+            raise UsageError(
+                f"{batch_id}: not a {self.target.provider.name} batch name ({self.batch_name_form})"
+            )
+        return batch_id
 
     def upload(self, path: Path, progress: BytesMoved | None = None) -> RemoteFile:
         action = f"uploading {path.name}"
@@ -174,7 +186,8 @@ class GeminiBatches(Client):
 
     def file(self, file_id: str) -> RemoteFile:
         with self._calling(f"looking up file {file_id}"):
-            return self._file(self._sdk.files.get(name=file_id))
+            found = self._sdk.files.get(name=file_id)
+        return self._file(found)
 
     def create_batch(self, order: Order) -> Batch:
         if not order.model:
@@ -192,18 +205,27 @@ class GeminiBatches(Client):
         return self._parse(job)
 
     def batch(self, batch_id: str) -> Batch:
+        name = self._name(batch_id)
         with self._calling(f"looking up batch {batch_id}"):
-            return self._parse(self._sdk.batches.get(name=batch_id))
+            job = self._sdk.batches.get(name=name)
+        return self._parse(job)
 
     def cancel(self, batch_id: str) -> Batch:
+        name = self._name(batch_id)
         with self._calling(f"cancelling batch {batch_id}"):
-            self._sdk.batches.cancel(name=batch_id)
-            return self._parse(self._sdk.batches.get(name=batch_id))
+            self._sdk.batches.cancel(name=name)
+            job = self._sdk.batches.get(name=name)
+        return self._parse(job)
 
     def batches(self, page_size: int = 100) -> Iterator[Batch]:
         with self._calling("listing batches"):
-            for job in self._sdk.batches.list(config={"page_size": page_size}):
-                yield self._parse(job)
+            jobs = iter(self._sdk.batches.list(config={"page_size": page_size}))
+        while True:
+            with self._calling("listing batches"):  # the pager asks for the next page as it runs out
+                job = next(jobs, None)
+            if job is None:
+                return
+            yield self._parse(job)
 
     def results(self, batch: Batch) -> list[ResultFile]:
         """The destination file (the counts are not known, so its lines are not checked against them)."""
@@ -217,7 +239,8 @@ class GeminiBatches(Client):
 
     def models(self) -> list[Model]:
         with self._calling("listing models"):
-            return [Model(id=str(m.name).removeprefix("models/")) for m in self._sdk.models.list()]
+            found = list(self._sdk.models.list())
+        return [Model(id=str(m.name).removeprefix("models/")) for m in found]
 
     def close(self) -> None:
         self._sdk.close()

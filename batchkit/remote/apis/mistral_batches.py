@@ -23,13 +23,14 @@ from ...lines import open_binary
 from ...words import Option, Text
 from ..client import (
     ANSWERED,
-    OTHER,
+    SHAPE_ERRORS,
     Client,
     Failure,
     Order,
     ProgressReader,
     ResultFile,
     copy_stream,
+    other_failure,
     provider_words,
     transport_errors,
     transport_failure,
@@ -115,7 +116,7 @@ def _failure(error) -> Failure:
         )
     if isinstance(error, transport_errors()):
         return transport_failure(error)
-    return Failure(OTHER, cause=error)
+    return other_failure(error)
 
 
 class MistralBatches(Client):
@@ -135,7 +136,7 @@ class MistralBatches(Client):
 
         try:
             yield
-        except (errors.MistralError, errors.NoResponseError, *transport_errors()) as e:
+        except (errors.MistralError, errors.NoResponseError, *transport_errors(), *SHAPE_ERRORS) as e:
             raise _failure(e).error(self.target, action, self._key) from None
 
     def upload(self, path: Path, progress: BytesMoved | None = None) -> RemoteFile:
@@ -177,11 +178,13 @@ class MistralBatches(Client):
 
     def batch(self, batch_id: str) -> Batch:
         with self._calling(f"looking up batch {batch_id}"):
-            return parse_batch(self._sdk.batch.jobs.get(job_id=batch_id))
+            job = self._sdk.batch.jobs.get(job_id=batch_id)
+        return parse_batch(job)
 
     def cancel(self, batch_id: str) -> Batch:
         with self._calling(f"cancelling batch {batch_id}"):
-            return parse_batch(self._sdk.batch.jobs.cancel(job_id=batch_id))
+            job = self._sdk.batch.jobs.cancel(job_id=batch_id)
+        return parse_batch(job)
 
     def batches(self, page_size: int = 100) -> Iterator[Batch]:
         """Newest first, page by page (pages are numbered from 0)."""

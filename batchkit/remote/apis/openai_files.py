@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ...errors import RemoteError
-from ...lenient import as_dict, as_int, timestamp
+from ...lenient import as_dict, as_int, as_list, timestamp
 from ..client import (
     Client,
     Failure,
@@ -49,7 +49,7 @@ def parse_file(raw: dict) -> RemoteFile:
 
 def _errors(raw: dict) -> list[BatchError]:
     errors = raw.get("errors") or {}
-    rows = errors.get("data") if isinstance(errors, dict) else errors
+    rows = as_list(errors.get("data") if isinstance(errors, dict) else errors)
     return [
         BatchError(
             code=text_or_none(e.get("code")),
@@ -57,7 +57,7 @@ def _errors(raw: dict) -> list[BatchError]:
             line=as_int(e.get("line")),
             param=text_or_none(e.get("param")),
         )
-        for e in (rows or [])
+        for e in rows
         if isinstance(e, dict)
     ]
 
@@ -148,8 +148,8 @@ class OpenAIFiles(Client):
         action = "listing models"
         with self._calling(action):
             body = self._json(self._sdk.models.with_raw_response.list(), action)
-        rows = body.get("data", []) if isinstance(body, dict) else body
-        return [parse_model(row) for row in rows or [] if isinstance(row, dict)]
+        rows = as_list(body.get("data") if isinstance(body, dict) else body)
+        return [parse_model(row) for row in rows if isinstance(row, dict)]
 
     def upload(self, path: Path, progress: BytesMoved | None = None) -> RemoteFile:
         action = f"uploading {path.name}"
@@ -212,8 +212,8 @@ class OpenAIFiles(Client):
             with self._calling(action):
                 options = {"limit": page_size} | ({"after": after} if after else {})
                 body = self._json(self._sdk.batches.with_raw_response.list(**options), action)
-            rows = body.get("data", []) if isinstance(body, dict) else body
-            batches = [parse_batch(row) for row in rows or [] if isinstance(row, dict)]
+            rows = as_list(body.get("data") if isinstance(body, dict) else body)
+            batches = [parse_batch(row) for row in rows if isinstance(row, dict)]
             yield from batches
             has_more = body.get("has_more") if isinstance(body, dict) else False
             last = (body.get("last_id") if isinstance(body, dict) else None) or (

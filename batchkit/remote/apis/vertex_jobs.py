@@ -18,6 +18,7 @@ prediction from Cloud Storage" (output folder, `status` of failed rows).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from ...errors import UsageError
@@ -64,6 +65,8 @@ class VertexJobs(GeminiBatches):
     sdk_paths = ("/v1beta1", "/v1")  # the SDK adds its API version itself
     leaves_unrun_out = True
     _parse = staticmethod(parse_job)
+    batch_name = re.compile(r"[0-9]+|projects/[^/]+/locations/[^/]+/batchPredictionJobs/[^/]+")
+    batch_name_form = "the job's number"
 
     @classmethod
     def scope(cls, place: Place) -> tuple[str, str | None]:
