@@ -177,6 +177,16 @@ def test_serve_never_relays_the_upstream_key(tmp_path):
             assert secret[start : start + 7] not in relayed
 
 
+def test_an_upstream_model_list_of_another_shape_finds_no_model(tmp_path):
+    from serverutil import odd_native_apis
+
+    with odd_native_apis() as upstream:  # its /models answers {"data": 5}
+        args = ("--backend", "upstream", "--upstream-url", upstream, "--upstream-key-env", "UP_KEY")
+        with running_server(*args, data_dir=tmp_path / "d", env={"UP_KEY": "up-key"}) as server:
+            one = httpx.get(server.base_url + "/models/gpt-4o-mini")
+    assert one.status_code == 404 and one.json()["error"]["code"] == "model_not_found"
+
+
 # ---- faults -----------------------------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from ..lenient import as_list
 from ..wire import EXECUTABLE_ENDPOINTS
 from .http import ApiError, json_object
 
@@ -20,7 +21,7 @@ async def list_models(request: Request):
 @router.get("/models/{model_id:path}")
 async def get_model(request: Request, model_id: str):
     answer = await request.app.state.backend.models()
-    for model in answer.body.get("data") or ():
+    for model in as_list(answer.body.get("data")):
         if isinstance(model, dict) and model.get("id") == model_id:
             return model
     raise ApiError(404, f"The model '{model_id}' does not exist", "model", "model_not_found")
