@@ -334,6 +334,9 @@ class Ledger:
         if unknown:
             raise ValueError(f"not ledger columns: {sorted(unknown)}")
         values["updated_at"] = int(time.time())
+        for name, value in values.items():  # SQLite holds 64 bits: a count past them (a provider's) is none
+            if type(value) is int and not -(2**63) <= value < 2**63:
+                values[name] = None
         if "error" in values:
             values["error"] = words.record(values["error"])  # the options it names, kept as data
         assignments = ", ".join(f"{name} = ?" for name in values)

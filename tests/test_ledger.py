@@ -64,6 +64,13 @@ def test_rows_move_through_the_steps(tmp_path):
         ledger.update(entry.id, api_key="x")
 
 
+def test_counts_past_64_bits_are_kept_as_none(tmp_path):
+    """A provider's count SQLite cannot hold (10**20 requests) is none, never an OverflowError."""
+    ledger = Ledger(tmp_path / "l.db")
+    entry = ledger.update(_row(ledger).id, total=10**20, completed=2**63, failed=-(2**63))
+    assert (entry.total, entry.completed, entry.failed) == (None, None, -(2**63))
+
+
 def test_lookups_take_the_latest_submission_per_server(tmp_path):
     ledger = Ledger(tmp_path / "l.db")
     first = _row(ledger, base_url="https://one/v1")
