@@ -15,7 +15,7 @@ from submitsupport import invoke, run_cli, write_requests
 from batchkit.errors import InputError, UsageError
 from batchkit.providers import PROVIDERS
 from batchkit.remote import STATES, resolve_target
-from batchkit.remote.apis import anthropic_batches, gemini_batches, mistral_batches
+from batchkit.remote.apis import anthropic_batches, bedrock_jobs, gemini_batches, mistral_batches
 from batchkit.remote.target import api_key
 
 COUNTS = {"processing": 0, "succeeded": 3, "errored": 1, "canceled": 0, "expired": 0}
@@ -55,6 +55,21 @@ def test_anthropic_counts_of_another_shape_read_as_none(counts):
         {"id": "msgbatch_1", "processing_status": "ended", "request_counts": counts}
     )
     assert (batch.total, batch.completed, batch.failed) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("odd", ["s3://x", 5, ["a"], {"s3InputDataConfig": "x", "s3OutputDataConfig": [1]}])
+def test_bedrock_jobs_of_another_shape_read_as_absent(odd):
+    job = {"jobArn": "arn:aws:bedrock:us-east-1:1:model-invocation-job/j1", "status": "Completed",
+           "inputDataConfig": odd, "outputDataConfig": odd, "modelId": odd, "submitTime": odd,
+           "endTime": odd, "totalRecordCount": odd}  # fmt: skip
+    batch = bedrock_jobs.parse_job(job)
+    assert (batch.id, batch.status, batch.input_file_id, batch.output_file_id) == (
+        "j1",
+        "completed",
+        None,
+        None,
+    )
+    assert batch.model == str(odd) and batch.times == {}
 
 
 @pytest.mark.parametrize(

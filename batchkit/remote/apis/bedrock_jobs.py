@@ -17,13 +17,34 @@ Bedrock user guide: batch-inference-data (quotas), batch-inference-results (outp
 from __future__ import annotations
 
 import contextlib
+import datetime
 from collections.abc import Iterator
 from pathlib import Path
 
 from ...errors import UsageError
-from ...lenient import as_int
-from ..client import ANSWERED, OTHER, TIMEOUT, UNREACHABLE, Client, Failure, Place, ResultFile
-from ..records import ENDED_AT, FILE_KEY, SHA_KEY, Batch, BatchError, BytesMoved, Model, RemoteFile
+from ...lenient import as_dict, as_int, as_list
+from ..client import (
+    ANSWERED,
+    SHAPE_ERRORS,
+    TIMEOUT,
+    UNREACHABLE,
+    Client,
+    Failure,
+    Place,
+    ResultFile,
+    other_failure,
+)
+from ..records import (
+    ENDED_AT,
+    FILE_KEY,
+    SHA_KEY,
+    Batch,
+    BatchError,
+    BytesMoved,
+    Model,
+    RemoteFile,
+    text_or_none,
+)
 from .sdk import sdk
 from .storage import Bucket, joined
 
@@ -55,26 +76,31 @@ def job_name(sha256: str, idempotency_key: str) -> str:
 
 
 def _epoch(moment) -> int | None:
-    return None if moment is None else int(moment.timestamp())
+    return int(moment.timestamp()) if isinstance(moment, datetime.datetime) else None
 
 
 def parse_job(job: dict) -> Batch:
+    """A job as boto3 gives it (fields of another shape read as absent)."""
     raw = str(job.get("status"))
     state = STATES.get(raw, "unknown")
     job_id = str(job.get("jobArn", "")).rsplit("/", 1)[-1]
     times = {"created_at": _epoch(job.get("submitTime"))}
     if state in ENDED_AT:
         times[ENDED_AT[state]] = _epoch(job.get("endTime") or job.get("lastModifiedTime"))
-    output = ((job.get("outputDataConfig") or {}).get("s3OutputDataConfig") or {}).get("s3Uri")
+    output = text_or_none(
+        as_dict(as_dict(job.get("outputDataConfig")).get("s3OutputDataConfig")).get("s3Uri")
+    )
     name = str(job.get("jobName") or "")
     marker = name.removeprefix(NAME_PREFIX).split("-")[0] if name.startswith(NAME_PREFIX) else ""
     message = job.get("message")
     return Batch(
         id=job_id,
         status=state,
-        input_file_id=((job.get("inputDataConfig") or {}).get("s3InputDataConfig") or {}).get("s3Uri"),
+        input_file_id=text_or_none(
+            as_dict(as_dict(job.get("inputDataConfig")).get("s3InputDataConfig")).get("s3Uri")
+        ),
         output_file_id=joined(output, job_id) + "/" if output and job_id else None,
-        model=job.get("modelId"),
+        model=text_or_none(job.get("modelId")),
         total=as_int(job.get("totalRecordCount")) or 0,
         completed=as_int(job.get("successRecordCount")) or 0,
         failed=as_int(job.get("errorRecordCount")) or 0,
@@ -97,7 +123,7 @@ def _failure(error) -> Failure:
         return Failure(TIMEOUT, cause=error)
     if isinstance(error, (exceptions.EndpointConnectionError, exceptions.ConnectionError)):
         return Failure(UNREACHABLE, cause=error)
-    return Failure(OTHER, cause=error)
+    return other_failure(error)
 
 
 class BedrockJobs(Client):
@@ -145,7 +171,7 @@ class BedrockJobs(Client):
             raise UsageError(
                 f"{action}: boto3 found no AWS credentials (AWS_ACCESS_KEY_ID…, a profile, SSO or a role)"
             ) from None
-        except (exceptions.ClientError, exceptions.BotoCoreError) as e:
+        except (exceptions.ClientError, exceptions.BotoCoreError, *SHAPE_ERRORS) as e:
             raise _failure(e).error(self.target, action) from None
 
     @property
@@ -206,7 +232,8 @@ class BedrockJobs(Client):
 
     def batch(self, batch_id: str) -> Batch:
         with self._calling(f"looking up batch {batch_id}"):
-            return parse_job(self._sdk.get_model_invocation_job(jobIdentifier=batch_id))
+            job = self._sdk.get_model_invocation_job(jobIdentifier=batch_id)
+        return parse_job(job)
 
     def cancel(self, batch_id: str) -> Batch:
         with self._calling(f"cancelling batch {batch_id}"):
@@ -222,7 +249,9 @@ class BedrockJobs(Client):
                 page = self._sdk.list_model_invocation_jobs(
                     **asked, **({"nextToken": token} if token else {})
                 )
-            yield from (parse_job(job) for job in page.get("invocationJobSummaries") or [])
+            yield from (
+                parse_job(job) for job in as_list(page.get("invocationJobSummaries")) if isinstance(job, dict)
+            )
             token = page.get("nextToken")
             if not token:
                 return
@@ -249,7 +278,9 @@ class BedrockJobs(Client):
         with self._calling("listing models"):
             listed = self._sdk.list_foundation_models(byInferenceType="ON_DEMAND")
         return [
-            Model(id=m["modelId"], owned_by=m.get("providerName")) for m in listed.get("modelSummaries") or []
+            Model(id=m["modelId"], owned_by=text_or_none(m.get("providerName")))
+            for m in as_list(listed.get("modelSummaries"))
+            if isinstance(m, dict) and isinstance(m.get("modelId"), str)
         ]
 
     def close(self) -> None:
