@@ -6,11 +6,12 @@ its address."""
 from __future__ import annotations
 
 import datetime
+import json
 
 import orjson
 import pytest
 from serverutil import free_port
-from submitsupport import invoke, run_cli, write_requests
+from submitsupport import cli_env, invoke, run_cli, write_requests
 
 from batchkit.errors import InputError, UsageError
 from batchkit.providers import PROVIDERS
@@ -178,6 +179,54 @@ def test_submit_to_anthropic_without_a_reachable_server_names_the_address(tmp_pa
     local = run_cli("submit", claude, "--provider", "anthropic", BATCHKIT_BASE_URL=closed)
     assert local.returncode == 2
     assert f"cannot reach {closed} (" in local.stderr and "no known address" not in local.stderr
+
+
+def _cloud_env(tmp_path, **extra: str) -> dict[str, str]:
+    """This test's environment with no Google or AWS credentials, metadata server or config of the
+    machine's, nothing leaving it (closed local ports), plus `extra`."""
+    env = {k: v for k, v in cli_env().items() if not k.startswith(("GOOGLE_", "AWS_", "CLOUDSDK_"))}
+    closed = f"127.0.0.1:{free_port()}"
+    return env | {"HOME": str(tmp_path), "NO_GCE_CHECK": "true", "GCE_METADATA_HOST": closed,
+                  "GCE_METADATA_IP": closed, "AWS_CONFIG_FILE": str(tmp_path / "none"),
+                  "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), **extra}  # fmt: skip
+
+
+def test_vertex_and_bedrock_at_their_own_addresses_ask_for_no_key(tmp_path):
+    """Their SDKs find credentials themselves: a command goes as far as the network, where it was refused
+    for want of an API key they do not take."""
+    adc = tmp_path / "adc.json"
+    adc.write_text(json.dumps({"type": "authorized_user", "client_id": "c", "client_secret": "s",
+                               "refresh_token": "r", "token": "t", "expiry": "2999-01-01T00:00:00Z"}))  # fmt: skip
+    closed = f"http://127.0.0.1:{free_port()}"
+    vertex = run_cli("list", "--remote", "--provider", "vertex", "--project", "p",
+                     env=_cloud_env(tmp_path, GOOGLE_APPLICATION_CREDENTIALS=str(adc), HTTPS_PROXY=closed,
+                                    https_proxy=closed, NO_PROXY="", no_proxy=""))  # fmt: skip
+    bedrock = run_cli("list", "--remote", "--provider", "bedrock", "--region", "us-east-1",
+                      env=_cloud_env(tmp_path, AWS_ACCESS_KEY_ID="AKIATEST", AWS_SECRET_ACCESS_KEY="s",
+                                     AWS_ENDPOINT_URL_BEDROCK=closed))  # fmt: skip
+    assert vertex.returncode == 2 and bedrock.returncode == 2
+    assert "cannot reach https://us-central1-aiplatform.googleapis.com (" in vertex.stderr, vertex.stderr
+    assert "cannot reach https://bedrock.us-east-1.amazonaws.com (" in bedrock.stderr, bedrock.stderr
+
+
+def test_vertex_without_google_credentials_says_how_to_give_them(tmp_path):
+    for args in (
+        ("list", "--remote"),
+        ("submit", native_vertex_file(tmp_path), "--stage", "gs://b/p/", "--model", "m"),
+    ):
+        done = run_cli(*args, "--provider", "vertex", "--project", "p", env=_cloud_env(tmp_path))
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip() == (
+            "batchkit: error: no Google Cloud credentials found: run `gcloud auth application-default login`, "
+            "or set GOOGLE_APPLICATION_CREDENTIALS to a service account's key file"
+        )
+
+
+def native_vertex_file(tmp_path):
+    path = tmp_path / "v.jsonl"
+    request = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "labels": {"custom_id": "a"}}
+    path.write_text(json.dumps({"request": request}) + "\n")
+    return path
 
 
 def test_anthropic_requests_are_read_by_the_format_layer_and_another_format_is_refused(tmp_path):

@@ -177,6 +177,17 @@ def test_serve_never_relays_the_upstream_key(tmp_path):
             assert secret[start : start + 7] not in relayed
 
 
+def test_a_vertex_job_whose_configs_are_of_another_shape_is_a_400(tmp_path):
+    jobs = "/v1/projects/p/locations/l/batchPredictionJobs"
+    with running_server(data_dir=tmp_path / "d") as server:
+        answers = [
+            httpx.post(server.root_url + jobs, json={"model": "m", "inputConfig": odd, "outputConfig": odd})
+            for odd in ("x", 5, ["a"], {"gcsSource": "x", "gcsDestination": [1]})
+        ]
+    assert [a.status_code for a in answers] == [400] * 4, [a.text for a in answers]
+    assert all("inputConfig.gcsSource.uris" in a.text for a in answers)
+
+
 def test_an_upstream_model_list_of_another_shape_finds_no_model(tmp_path):
     from serverutil import odd_native_apis
 

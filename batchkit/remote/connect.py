@@ -40,12 +40,12 @@ def resolve_target(
                 )
             )
     base_url = _without_sdk_path(profile, base_url.rstrip("/"))
-    # A key is required when the variable was named, when talking to the provider's own service, or for a
-    # provider that has only per-customer addresses (Azure); another address with no key variable set is a
-    # local server that needs none.
+    # A key is required when the variable was named, or for a provider that takes keys when talking to its
+    # own service or when it has only per-customer addresses (Azure); another address with no key variable
+    # set is a local server that needs none. Vertex AI and Bedrock take no key: their SDKs find credentials.
     own_service = base_url == (own_address or profile.base_url or "").rstrip("/")
-    key_required = (
-        bool(api_key_env) or own_service or (profile.base_url is None and profile.key_env is not None)
+    key_required = bool(api_key_env) or (
+        profile.key_env is not None and (own_service or profile.base_url is None)
     )
     return Target(profile, base_url, api_key_env or profile.key_env, key_required, named=name != "generic",
                   scope=scope)  # fmt: skip

@@ -17,6 +17,7 @@ import time
 
 from fastapi import APIRouter, Request
 
+from ..lenient import as_dict
 from .http import ApiError, db, json_object, limit_param
 from .routes import cancel, create_from_object, ended_at, found_record, google_page, rfc3339, window
 from .surfaces import VERTEX_VERSIONS
@@ -79,13 +80,12 @@ def _config(body: dict) -> tuple[str, str, str]:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise ApiError(400, "model is required (publishers/google/models/MODEL).")
-    source = (body.get("inputConfig") or {}).get("gcsSource") or {}
-    uris = source.get("uris")
+    uris = as_dict(as_dict(body.get("inputConfig")).get("gcsSource")).get("uris")
     if not (
         isinstance(uris, list) and len(uris) == 1 and isinstance(uris[0], str) and uris[0].startswith("gs://")
     ):
         raise ApiError(400, "inputConfig.gcsSource.uris: give one gs:// JSONL file.")
-    output = ((body.get("outputConfig") or {}).get("gcsDestination") or {}).get("outputUriPrefix")
+    output = as_dict(as_dict(body.get("outputConfig")).get("gcsDestination")).get("outputUriPrefix")
     if not (isinstance(output, str) and output.startswith("gs://")):
         raise ApiError(400, "outputConfig.gcsDestination.outputUriPrefix: give a gs:// prefix.")
     return model if "/" in model else PUBLISHER + model, uris[0], output

@@ -38,8 +38,24 @@ def filesystem(scheme: str):
     the endpoint and credentials are the ones the environment holds now."""
     if scheme == "gs":
         core = sdk("gcsfs.core", SCHEMES[scheme])
-        return core.GCSFileSystem(token="google_default", skip_instance_cache=True)
+        with google_credentials():
+            return core.GCSFileSystem(token="google_default", skip_instance_cache=True)
     return sdk("s3fs", SCHEMES[scheme]).S3FileSystem(skip_instance_cache=True)
+
+
+@contextlib.contextmanager
+def google_credentials() -> Iterator[None]:
+    """Around what looks for Google's application default credentials: none found is one line saying how
+    to give them."""
+    from google.auth import exceptions
+
+    try:
+        yield
+    except exceptions.DefaultCredentialsError:
+        raise UsageError(
+            "no Google Cloud credentials found: run `gcloud auth application-default login`, or set "
+            "GOOGLE_APPLICATION_CREDENTIALS to a service account's key file"
+        ) from None
 
 
 def staged_name(prefix: str, sha256: str) -> str:

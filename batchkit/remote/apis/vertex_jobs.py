@@ -17,6 +17,7 @@ prediction from Cloud Storage" (output folder, `status` of failed rows).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -26,7 +27,7 @@ from ...lenient import as_int
 from ..client import Place, ResultFile
 from ..records import FILE_KEY, SHA_KEY, BytesMoved, Model, RemoteFile
 from .gemini_batches import GeminiBatches, display_name, parse_batch
-from .storage import Bucket, joined
+from .storage import Bucket, google_credentials, joined
 
 DEFAULT_LOCATION = "us-central1"  # where Vertex's batch guide runs its examples; GOOGLE_CLOUD_LOCATION wins
 PREDICTIONS = "predictions"  # the files Vertex writes its result lines to start with this
@@ -88,6 +89,11 @@ class VertexJobs(GeminiBatches):
         if self.target.base_url != own_address(location):
             options["base_url"] = self.target.base_url + "/"
         return genai.Client(vertexai=True, project=project, location=location, http_options=options)
+
+    @contextlib.contextmanager
+    def _calling(self, action: str):
+        with google_credentials(), super()._calling(action):  # the SDK looks for them as it first asks
+            yield
 
     def __init__(self, target, *, max_retries: int = 2, timeout: float = 600.0):
         super().__init__(target, max_retries=max_retries, timeout=timeout)
