@@ -188,6 +188,23 @@ def test_a_vertex_job_whose_configs_are_of_another_shape_is_a_400(tmp_path):
     assert all("inputConfig.gcsSource.uris" in a.text for a in answers)
 
 
+def test_a_vertex_job_the_server_has_no_credentials_to_read_is_a_400_saying_so(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GOOGLE_", "CLOUDSDK_", "STORAGE_"))}
+    closed = f"127.0.0.1:{free_port()}"
+    env |= {
+        "HOME": str(tmp_path),
+        "NO_GCE_CHECK": "true",
+        "GCE_METADATA_HOST": closed,
+        "GCE_METADATA_IP": closed,
+    }
+    job = {"model": "m", "inputConfig": {"gcsSource": {"uris": ["gs://b/in.jsonl"]}},
+           "outputConfig": {"gcsDestination": {"outputUriPrefix": "gs://b/out/"}}}  # fmt: skip
+    with running_server(data_dir=tmp_path / "d", env=env) as server:
+        answer = httpx.post(server.root_url + "/v1/projects/p/locations/l/batchPredictionJobs", json=job)
+    assert answer.status_code == 400, answer.text
+    assert "Failed to read the input gs://b/in.jsonl: no Google Cloud credentials found" in answer.text
+
+
 def test_an_upstream_model_list_of_another_shape_finds_no_model(tmp_path):
     from serverutil import odd_native_apis
 

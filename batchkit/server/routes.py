@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from fastapi import Request
 
-from ..errors import RemoteError
+from ..errors import RemoteError, UsageError
 from ..lines import dumps_line
 from . import buckets
 from .http import ApiError, db
@@ -125,7 +125,7 @@ async def create_from_object(request: Request, surface: str, url: str, refuse, *
     try:
         try:
             await asyncio.to_thread(buckets.fetch, url, part, request.app.state.config.max_file_size)
-        except (RemoteError, buckets.TooLarge) as e:
+        except (RemoteError, UsageError, buckets.TooLarge) as e:  # UsageError: no credentials for it
             raise refuse(str(e)) from None
         record = await db(store.create_batch, surface=surface, input_file_id=file_id, written=part, metadata=None,
                           **fields)  # fmt: skip
