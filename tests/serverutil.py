@@ -268,6 +268,7 @@ class _OddNative(_HeaderEcho):
 
     ANSWERS = {
         "/v1beta/batches/odd": {"name": 1.5},
+        "/v1beta/batches/esc": {"name": "batches/esc", "metadata": {"state": "\x1b[2Jesc", "model": "models/m"}},
         "/v1beta/batches": {"operations": [{"name": {"a": 1}, "metadata": {"state": 5}}]},
         "/v1/models": {"object": "list", "data": 5},
         "/v1/messages/batches": {"data": 5, "has_more": False},

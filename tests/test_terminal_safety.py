@@ -114,6 +114,21 @@ def test_submit_wait_status_list_and_models_from_a_hostile_provider(tmp_path):
         assert_safe(result, 0, 1)
 
 
+def test_a_library_warning_that_quotes_an_answer_is_filtered(tmp_path):
+    """The Gemini SDK warns of a job state it does not know, naming it: the warning (a Python warning,
+    printed by batchkit's own process) goes through the filter as batchkit's own words do."""
+    from serverutil import odd_native_apis
+    from submitsupport import run_cli
+
+    with odd_native_apis() as api:  # its batches/esc has the state "\x1b[2Jesc"
+        shown = run_cli("status", "batches/esc", "--provider", "gemini", "--base-url", api.removesuffix("/v1"),
+                        GEMINI_API_KEY="gemini-test-key", GOOGLE_API_KEY="google-test-key")  # fmt: skip
+    assert_safe(shown, 0)
+    assert "UserWarning: esc is not a valid JobState" in shown.stderr
+    # with both key variables set the SDK would say it reads GOOGLE_API_KEY; batchkit gives it GEMINI_API_KEY's
+    assert "Both GOOGLE_API_KEY and GEMINI_API_KEY are set" not in shown.stderr
+
+
 def test_commands_print_only_through_the_filter():
     """The one place a command module prints is cli.common.say (report.render output passes through it)."""
     from pathlib import Path

@@ -5,7 +5,9 @@ pandas. What several commands share sits in modules named for what it is (remote
 from __future__ import annotations
 
 import importlib
+import logging
 import signal
+import warnings
 
 import click
 
@@ -117,4 +119,23 @@ def main():
     signal.signal(signal.SIGTERM, interrupt)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, interrupt)
+    # A library's warnings and log lines may quote what a server sent (an SDK warns of a state it does
+    # not know, naming it): they go through the printable filter too.
+    warnings.showwarning = _show_warning
+    logging.lastResort = _SayHandler(logging.WARNING)
     cli(prog_name="batchkit")
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    from .common import say
+
+    say(warnings.formatwarning(message, category, filename, lineno, line).rstrip("\n"), err=True)
+
+
+class _SayHandler(logging.Handler):
+    """Where log records go when nothing else takes them (Python's last resort prints them raw)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from .common import say
+
+        say(self.format(record), err=True)

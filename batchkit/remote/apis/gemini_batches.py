@@ -14,6 +14,7 @@ Sources: googleapis/python-genai `google/genai/batches.py` (create/get/list/canc
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,6 +55,17 @@ MARKER = re.compile(r"^batchkit:([0-9a-f]{64})(?::(.*))?$", re.DOTALL)
 DISPLAY_NAME_MAX = 128
 API_VERSION = "v1beta"  # where the Gemini API serves batch mode (the SDK's default may be another)
 MIME_TYPE = "jsonl"  # what the Gemini batch guide uploads JSONL files as
+
+
+class _OwnKeyChoice(logging.Filter):
+    """The SDK says which of GOOGLE_API_KEY and GEMINI_API_KEY it would read when both are set; batchkit
+    gives it the key it chose itself (GEMINI_API_KEY first), so the line would be wrong."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "GEMINI_API_KEY are set" not in record.getMessage()
+
+
+_OWN_KEY_CHOICE = _OwnKeyChoice()
 
 
 def _epoch(moment) -> int | None:
@@ -135,6 +147,7 @@ class GeminiBatches(Client):
     def __init__(self, target, *, max_retries: int = 2, timeout: float = 600.0):
         super().__init__(target, max_retries=max_retries, timeout=timeout)  # no key: said before the import
         genai = sdk("google.genai", self.extra)
+        logging.getLogger("google_genai._api_client").addFilter(_OWN_KEY_CHOICE)
         self._sdk = self._client(genai, max_retries + 1)
         self._once = self._client(genai, 1)  # creates are never repeated by the SDK
 
