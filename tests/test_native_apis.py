@@ -11,7 +11,7 @@ import json
 import orjson
 import pytest
 from serverutil import free_port
-from submitsupport import cli_env, invoke, run_cli, write_requests
+from submitsupport import cli_env, invoke, run_cli, start_cli, write_requests
 
 from batchkit.errors import InputError, UsageError
 from batchkit.providers import PROVIDERS
@@ -198,15 +198,17 @@ def test_vertex_and_bedrock_at_their_own_addresses_ask_for_no_key(tmp_path):
     adc.write_text(json.dumps({"type": "authorized_user", "client_id": "c", "client_secret": "s",
                                "refresh_token": "r", "token": "t", "expiry": "2999-01-01T00:00:00Z"}))  # fmt: skip
     closed = f"http://127.0.0.1:{free_port()}"
-    vertex = run_cli("list", "--remote", "--provider", "vertex", "--project", "p",
-                     env=_cloud_env(tmp_path, GOOGLE_APPLICATION_CREDENTIALS=str(adc), HTTPS_PROXY=closed,
-                                    https_proxy=closed, NO_PROXY="", no_proxy=""))  # fmt: skip
-    bedrock = run_cli("list", "--remote", "--provider", "bedrock", "--region", "us-east-1",
-                      env=_cloud_env(tmp_path, AWS_ACCESS_KEY_ID="AKIATEST", AWS_SECRET_ACCESS_KEY="s",
-                                     AWS_ENDPOINT_URL_BEDROCK=closed))  # fmt: skip
+    # both at once: each tries the closed port again, with the SDK's backoff
+    vertex = start_cli("list", "--remote", "--provider", "vertex", "--project", "p",
+                       env=_cloud_env(tmp_path, GOOGLE_APPLICATION_CREDENTIALS=str(adc), HTTPS_PROXY=closed,
+                                      https_proxy=closed, NO_PROXY="", no_proxy=""))  # fmt: skip
+    bedrock = start_cli("list", "--remote", "--provider", "bedrock", "--region", "us-east-1",
+                        env=_cloud_env(tmp_path, AWS_ACCESS_KEY_ID="AKIATEST", AWS_SECRET_ACCESS_KEY="s",
+                                       AWS_ENDPOINT_URL_BEDROCK=closed))  # fmt: skip
+    (_, vertex_said), (_, bedrock_said) = vertex.communicate(timeout=120), bedrock.communicate(timeout=120)
     assert vertex.returncode == 2 and bedrock.returncode == 2
-    assert "cannot reach https://us-central1-aiplatform.googleapis.com (" in vertex.stderr, vertex.stderr
-    assert "cannot reach https://bedrock.us-east-1.amazonaws.com (" in bedrock.stderr, bedrock.stderr
+    assert "cannot reach https://us-central1-aiplatform.googleapis.com (" in vertex_said, vertex_said
+    assert "cannot reach https://bedrock.us-east-1.amazonaws.com (" in bedrock_said, bedrock_said
 
 
 def test_vertex_without_google_credentials_says_how_to_give_them(tmp_path):
