@@ -75,6 +75,7 @@ class Provider:
     upload_purpose: str = "batch"  # the Files API `purpose` of a batch input file
     model_on_batch: bool = False  # the API takes the model on the batch (the lines may leave it out)
     also_key_envs: tuple[str, ...] = ()  # other variables the provider's own SDK reads the key from
+    credentials: str | None = None  # what its SDK finds when it takes no key (named on a 401 or 403)
 
     @property
     def dialects(self) -> tuple[str, ...]:
@@ -183,6 +184,8 @@ PROVIDERS: dict[str, Provider] = {
             also_dialects=("openai",),  # partner models (Llama, Qwen …) take the OpenAI line
             remote_api="vertex",
             model_on_batch=True,
+            credentials="Google Cloud credentials (`gcloud auth application-default login`, or "
+            "GOOGLE_APPLICATION_CREDENTIALS)",
         ),
         # Bedrock batch inference: the file staged in S3, the job through boto3 (create_model_invocation_job).
         # Records per job: the quotas "Minimum number of records per batch inference job" (default 100) and
@@ -199,6 +202,7 @@ PROVIDERS: dict[str, Provider] = {
             dialect="bedrock",
             remote_api="bedrock",
             model_on_batch=True,
+            credentials="AWS credentials boto3 finds (variables, a profile, SSO or a role)",
         ),
         # Mistral batch jobs: file upload (purpose batch), model and endpoint on the job
         # (docs.mistral.ai batch processing; mistralai client/jobs.py): the window becomes timeout_hours

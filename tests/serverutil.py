@@ -264,7 +264,7 @@ class _OddBatches(_HeaderEcho):
 class _OddNative(_HeaderEcho):
     """The Gemini, Anthropic and OpenAI APIs answering in shapes their SDKs (or batchkit) do not expect: a
     Gemini batch whose name is a number, lists whose `data` is a number, an Anthropic batch whose
-    `results_url` is a list."""
+    `results_url` is a list; and Vertex (401) and Bedrock (403) refusing the credentials they were given."""
 
     ANSWERS = {
         "/v1beta/batches/odd": {"name": 1.5},
@@ -279,10 +279,25 @@ class _OddNative(_HeaderEcho):
     }  # fmt: skip
 
     def do_GET(self) -> None:
-        answer = self.ANSWERS.get(self.path.split("?")[0])
-        self._answer(
-            200 if answer else 404, json.dumps(answer or {"error": "no"}).encode(), "application/json"
-        )
+        path = self.path.split("?")[0]
+        if "/batchPredictionJobs/" in path:  # Vertex: credentials it does not take
+            error = {
+                "code": 401,
+                "message": "Request had invalid authentication credentials.",
+                "status": "UNAUTHENTICATED",
+            }
+            self._answer(401, json.dumps({"error": error}).encode(), "application/json")
+        elif path.startswith("/model-invocation-job/"):  # Bedrock: credentials not allowed to read the job
+            self.send_response(403)
+            self.send_header("x-amzn-ErrorType", "AccessDeniedException")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+        else:
+            answer = self.ANSWERS.get(path)
+            self._answer(
+                200 if answer else 404, json.dumps(answer or {"error": "no"}).encode(), "application/json"
+            )
 
 
 def odd_native_apis():

@@ -224,6 +224,31 @@ def test_vertex_without_google_credentials_says_how_to_give_them(tmp_path):
         )
 
 
+def test_vertex_and_bedrock_refusing_credentials_say_which(tmp_path):
+    """A 401 or 403 from an API that takes no key names the credentials its SDK found, not a key variable."""
+    from serverutil import odd_native_apis
+
+    adc = tmp_path / "adc.json"
+    adc.write_text(json.dumps({"type": "authorized_user", "client_id": "c", "client_secret": "s",
+                               "refresh_token": "r", "token": "t", "expiry": "2999-01-01T00:00:00Z"}))  # fmt: skip
+    env = _cloud_env(tmp_path, GOOGLE_APPLICATION_CREDENTIALS=str(adc), AWS_ACCESS_KEY_ID="AKIATEST",
+                     AWS_SECRET_ACCESS_KEY="s")  # fmt: skip
+    with odd_native_apis() as api:
+        root = api.removesuffix("/v1")
+        vertex = run_cli("status", "1", "--provider", "vertex", "--project", "p", "--base-url", root, env=env)
+        bedrock = run_cli("status", "j1", "--provider", "bedrock", "--region", "us-east-1", "--base-url", root,
+                          env=env)  # fmt: skip
+    assert vertex.returncode == 2 and bedrock.returncode == 2
+    assert vertex.stderr.rstrip().endswith(
+        "; check the Google Cloud credentials (`gcloud auth application-default login`, or "
+        "GOOGLE_APPLICATION_CREDENTIALS)"
+    ), vertex.stderr
+    assert bedrock.stderr.rstrip().endswith(
+        "; check what the AWS credentials boto3 finds (variables, a profile, SSO or a role) may do"
+    ), bedrock.stderr
+    assert "api-key-env" not in vertex.stderr + bedrock.stderr
+
+
 def native_vertex_file(tmp_path):
     path = tmp_path / "v.jsonl"
     request = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "labels": {"custom_id": "a"}}

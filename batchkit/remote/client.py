@@ -259,6 +259,8 @@ class Failure:
         status = self.status or 0
         if status == 404 and (hint := self._missing_v1(target)):
             return hint
+        if status in (401, 403) and not target.key_env and (credentials := target.provider.credentials):
+            return f"check the {credentials}" if status == 401 else f"check what the {credentials} may do"
         advice = _ADVICE.get(status) or (
             "the provider had a problem; try again later" if status >= 500 else "see the provider's message"
         )
