@@ -103,6 +103,23 @@ def test_run_refuses_an_invalid_file(echo, tmp_path):
     assert not (tmp_path / "out.jsonl").exists() and not part_path(tmp_path / "out.jsonl").exists()
 
 
+def test_run_sends_only_openai_lines_and_says_so_of_others(echo, tmp_path):
+    """run sends OpenAI-style requests: a file of another format, or the rules of a provider that takes
+    another, is one line saying what to do, and nothing is sent (these ended in a traceback)."""
+    claude = {"custom_id": "a", "params": {"model": "batchkit-echo", "max_tokens": 5,
+                                           "messages": [{"role": "user", "content": "hi"}]}}  # fmt: skip
+    native = write_lines(tmp_path / "claude.jsonl", [claude])
+    plain = write_lines(tmp_path / "plain.jsonl", [chat("a")])
+    cases = [(native, "generic", "claude.jsonl: its lines are anthropic requests, and batchkit run sends "
+              "OpenAI-style ones: convert it first"),
+             (native, "anthropic", "batchkit run sends OpenAI-style requests, and anthropic takes anthropic lines"),
+             (plain, "mistral", "batchkit run sends OpenAI-style requests, and mistral takes custom-body lines")]  # fmt: skip
+    for source, provider, said in cases:
+        result = run(source, "--base-url", echo.base_url, "-o", tmp_path / "o.jsonl", "--provider", provider)
+        assert result.returncode == 2 and said in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr and not part_path(tmp_path / "o.jsonl").exists()
+
+
 def test_run_needs_the_named_key_variable(echo, tmp_path):
     source = write_lines(tmp_path / "b.jsonl", [chat("a")])
     result = run(

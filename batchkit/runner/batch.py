@@ -31,9 +31,9 @@ import orjson
 from ..atomic import cannot_write
 from ..cache import AnswerCache, Keeper, address, cached_line
 from ..errors import BatchkitError, InputError, UsageError, ValidationFailed
-from ..formats import OPENAI, requests_of
-from ..lines import dumps_line
-from ..providers import Provider
+from ..formats import OPENAI, detect_stream, requests_of
+from ..lines import dumps_line, open_binary
+from ..providers import Provider, get_provider
 from ..validate import validate_file
 from ..wire import LOCAL, Sender, api_path, missing_v1_hint, result_line
 from ..words import Option, Text
@@ -179,9 +179,23 @@ def _open_parts(
 
 
 def _valid_requests(source: Path, provider: str | Provider) -> int:
-    """The number of requests in `source`; ValidationFailed (with the report) when it is invalid."""
-
-    report = validate_file(source, provider)
+    """The number of requests in `source`, read as the OpenAI lines `run` sends; ValidationFailed (with the
+    report) when it is invalid, a UsageError when its lines or the provider's are of another format."""
+    rules = provider if isinstance(provider, Provider) else get_provider(provider)
+    if rules.dialect is not None and OPENAI.name not in rules.dialects:
+        raise UsageError(
+            f"batchkit run sends OpenAI-style requests, and {rules.name} takes {rules.dialect} lines: submit "
+            f"the file with `batchkit submit --provider {rules.name}`, or run it against an OpenAI-compatible "
+            "server under another provider's rules"
+        )
+    with open_binary(source) as stream:
+        found = detect_stream(stream)
+    if found is not None and found is not OPENAI:
+        raise UsageError(
+            f"{source}: its lines are {found.name} requests, and batchkit run sends OpenAI-style ones: "
+            f"convert it first (`batchkit convert {source} -o OUT --provider {rules.name}`)"
+        )
+    report = validate_file(source, rules, dialect=OPENAI)
     if not report.valid:
         raise ValidationFailed(
             f"{source}: {report.summary.errors} error(s); nothing was sent (fix the file and run again)",
