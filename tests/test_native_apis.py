@@ -191,12 +191,19 @@ def _cloud_env(tmp_path, **extra: str) -> dict[str, str]:
                   "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), **extra}  # fmt: skip
 
 
-def test_vertex_and_bedrock_at_their_own_addresses_ask_for_no_key(tmp_path):
-    """Their SDKs find credentials themselves: a command goes as far as the network, where it was refused
-    for want of an API key they do not take."""
+def fake_adc(tmp_path):
+    """Application default credentials whose token is issued and valid for centuries: no token endpoint
+    is asked."""
     adc = tmp_path / "adc.json"
     adc.write_text(json.dumps({"type": "authorized_user", "client_id": "c", "client_secret": "s",
                                "refresh_token": "r", "token": "t", "expiry": "2999-01-01T00:00:00Z"}))  # fmt: skip
+    return adc
+
+
+def test_vertex_and_bedrock_at_their_own_addresses_ask_for_no_key(tmp_path):
+    """Their SDKs find credentials themselves: a command goes as far as the network, where it was refused
+    for want of an API key they do not take."""
+    adc = fake_adc(tmp_path)
     closed = f"http://127.0.0.1:{free_port()}"
     # both at once: each tries the closed port again, with the SDK's backoff
     vertex = start_cli("list", "--remote", "--provider", "vertex", "--project", "p",
@@ -228,9 +235,7 @@ def test_vertex_and_bedrock_refusing_credentials_say_which(tmp_path):
     """A 401 or 403 from an API that takes no key names the credentials its SDK found, not a key variable."""
     from serverutil import odd_native_apis
 
-    adc = tmp_path / "adc.json"
-    adc.write_text(json.dumps({"type": "authorized_user", "client_id": "c", "client_secret": "s",
-                               "refresh_token": "r", "token": "t", "expiry": "2999-01-01T00:00:00Z"}))  # fmt: skip
+    adc = fake_adc(tmp_path)
     env = _cloud_env(tmp_path, GOOGLE_APPLICATION_CREDENTIALS=str(adc), AWS_ACCESS_KEY_ID="AKIATEST",
                      AWS_SECRET_ACCESS_KEY="s")  # fmt: skip
     with odd_native_apis() as api:

@@ -129,6 +129,25 @@ def test_a_library_warning_that_quotes_an_answer_is_filtered(tmp_path):
     assert "Both GOOGLE_API_KEY and GEMINI_API_KEY are set" not in shown.stderr
 
 
+def test_library_log_lines_are_filtered_and_keep_no_traceback():
+    """gcsfs logs an exception, traceback and all, before it raises (a bucket it could not reach after its
+    retries): batchkit's process prints such lines filtered, without the traceback."""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging, warnings\n"
+        "from batchkit.cli import library_output_through_filter\n"
+        "library_output_through_filter()\n"
+        "try:\n    1 / 0\n"
+        "except ZeroDivisionError:\n    logging.getLogger('gcsfs').exception('out of retries \\x1b[2J')\n"
+        "warnings.warn('state \\x1b]0;title\\x07 unknown')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert_safe(done, 0)
+    assert "gcsfs: out of retries" in done.stderr and "UserWarning: state" in done.stderr, done.stderr
+
+
 def test_commands_print_only_through_the_filter():
     """The one place a command module prints is cli.common.say (report.render output passes through it)."""
     from pathlib import Path

@@ -119,11 +119,16 @@ def main():
     signal.signal(signal.SIGTERM, interrupt)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, interrupt)
-    # A library's warnings and log lines may quote what a server sent (an SDK warns of a state it does
-    # not know, naming it): they go through the printable filter too.
+    library_output_through_filter()
+    cli(prog_name="batchkit")
+
+
+def library_output_through_filter() -> None:
+    """A library's warnings and log lines may quote what a server sent (an SDK warns of a state it does
+    not know, naming it): they go through the printable filter too, log lines without their tracebacks
+    (a library that logs an exception raises it, and batchkit says in one line what failed)."""
     warnings.showwarning = _show_warning
     logging.lastResort = _SayHandler(logging.WARNING)
-    cli(prog_name="batchkit")
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -138,4 +143,4 @@ class _SayHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         from .common import say
 
-        say(self.format(record), err=True)
+        say(f"{record.name}: {record.getMessage()}", err=True)
