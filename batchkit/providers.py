@@ -82,6 +82,10 @@ class Provider:
         """Every dialect the provider accepts, its own first (empty: any)."""
         return () if self.dialect is None else (self.dialect, *self.also_dialects)
 
+    def takes(self, dialect: str) -> bool:
+        """Whether the provider accepts lines in `dialect`."""
+        return self.dialect is None or dialect in self.dialects
+
     def body_schema(self, dialect: str, endpoint: str | None) -> str | None:
         """The provider's own body schema for a line in `dialect` going to `endpoint`, if it has one."""
         return next((name for d, e, name in self.body_schemas if (d, e) == (dialect, endpoint)), None)

@@ -88,6 +88,27 @@ def test_missing_column_is_one_line_and_exit_2(run, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    "provider, dialect", [("anthropic", "anthropic"), ("gemini", "gemini"), ("mistral", "custom-body")]
+)
+def test_a_provider_of_another_format_says_to_build_then_convert(run, tmp_path, provider, dialect):
+    """build writes OpenAI lines: for a provider that takes another format the advice is the two steps
+    that work (it told the user to convert the CSV table)."""
+    out = tmp_path / "b.jsonl"
+    args = ("build", SAMPLES / "questions.csv", "-o", out, "--model", "m", "--user", "{question}")
+    result = run(*args, "--provider", provider, "--param", "max_tokens=20")
+    assert result.exit_code == 2 and not out.exists()
+    assert result.output.strip() == (
+        f"batchkit: error: build writes OpenAI-style lines, and {provider} takes {dialect} lines: build under "
+        f"another provider's rules (--provider openai), then `batchkit convert {out} --to {provider} -o OUT`"
+    )
+    # the two steps, as said
+    assert run(*args, "--provider", "openai", "--param", "max_tokens=20").exit_code == 0
+    converted = tmp_path / "native.jsonl"
+    assert run("convert", out, "--to", provider, "-o", converted).exit_code == 0
+    assert run("validate", converted, "--provider", provider, "--model", "m").exit_code == 0
+
+
 def test_invalid_requests_print_the_report_and_exit_1(run, tmp_path):
     out = tmp_path / "b.jsonl"
     result = run(

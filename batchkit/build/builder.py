@@ -625,6 +625,11 @@ def build_file(
     if subset is not None:
         numbered = take(numbered, subset)
     row = get_provider(provider)
+    if not row.takes(OPENAI.name):
+        raise UsageError(
+            f"build writes OpenAI-style lines, and {row.name} takes {row.dialect} lines: build under another "
+            f"provider's rules (--provider openai), then `batchkit convert {output} --to {row.name} -o OUT`"
+        )
     try:
         if row.one_model and builder.mode.model_column:  # one file per model, as `split --by model` writes
             limits = (max_requests, max_bytes, max_file_tokens)

@@ -182,7 +182,7 @@ def _valid_requests(source: Path, provider: str | Provider) -> int:
     """The number of requests in `source`, read as the OpenAI lines `run` sends; ValidationFailed (with the
     report) when it is invalid, a UsageError when its lines or the provider's are of another format."""
     rules = provider if isinstance(provider, Provider) else get_provider(provider)
-    if rules.dialect is not None and OPENAI.name not in rules.dialects:
+    if not rules.takes(OPENAI.name):
         raise UsageError(
             f"batchkit run sends OpenAI-style requests, and {rules.name} takes {rules.dialect} lines: submit "
             f"the file with `batchkit submit --provider {rules.name}`, or run it against an OpenAI-compatible "
