@@ -93,15 +93,17 @@ def test_missing_column_is_one_line_and_exit_2(run, tmp_path):
 )
 def test_a_provider_of_another_format_says_to_build_then_convert(run, tmp_path, provider, dialect):
     """build writes OpenAI lines: for a provider that takes another format the advice is the two steps
-    that work (it told the user to convert the CSV table)."""
+    that work (the validator's own advice told the user to convert the CSV table)."""
     out = tmp_path / "b.jsonl"
     args = ("build", SAMPLES / "questions.csv", "-o", out, "--model", "m", "--user", "{question}")
     result = run(*args, "--provider", provider, "--param", "max_tokens=20")
-    assert result.exit_code == 2 and not out.exists()
-    assert result.output.strip() == (
-        f"batchkit: error: build writes OpenAI-style lines, and {provider} takes {dialect} lines: build under "
-        f"another provider's rules (--provider openai), then `batchkit convert {out} --to {provider} -o OUT`"
-    )
+    assert result.exit_code == 1 and not out.exists()
+    assert f"this file is in the openai dialect; {provider} takes {dialect} lines\n" in result.output
+    assert "questions.csv -o OUT" not in result.output
+    assert result.output.strip().endswith(
+        f"; build writes OpenAI-style lines, and {provider} takes {dialect} lines: build with --provider "
+        f"openai, then `batchkit convert {out} --to {provider} -o OUT`"
+    ), result.output
     # the two steps, as said
     assert run(*args, "--provider", "openai", "--param", "max_tokens=20").exit_code == 0
     converted = tmp_path / "native.jsonl"

@@ -110,10 +110,11 @@ def test_run_sends_only_openai_lines_and_says_so_of_others(echo, tmp_path):
                                            "messages": [{"role": "user", "content": "hi"}]}}  # fmt: skip
     native = write_lines(tmp_path / "claude.jsonl", [claude])
     plain = write_lines(tmp_path / "plain.jsonl", [chat("a")])
-    cases = [(native, "generic", "claude.jsonl: its lines are anthropic requests, and batchkit run sends "
-              "OpenAI-style ones: convert it first"),
-             (native, "anthropic", "batchkit run sends OpenAI-style requests, and anthropic takes anthropic lines"),
-             (plain, "mistral", "batchkit run sends OpenAI-style requests, and mistral takes custom-body lines")]  # fmt: skip
+    cases = [(native, "generic", "claude.jsonl: its lines are anthropic requests, and run sends OpenAI-style "
+              "ones: convert it first (`batchkit convert"),
+             (native, "anthropic", "run sends OpenAI-style requests, and anthropic takes anthropic lines: "
+              "`batchkit submit FILE --provider anthropic` sends them to it"),
+             (plain, "mistral", "run sends OpenAI-style requests, and mistral takes custom-body lines")]  # fmt: skip
     for source, provider, said in cases:
         result = run(source, "--base-url", echo.base_url, "-o", tmp_path / "o.jsonl", "--provider", provider)
         assert result.returncode == 2 and said in result.stderr, result.stderr

@@ -625,11 +625,6 @@ def build_file(
     if subset is not None:
         numbered = take(numbered, subset)
     row = get_provider(provider)
-    if not row.takes(OPENAI.name):
-        raise UsageError(
-            f"build writes OpenAI-style lines, and {row.name} takes {row.dialect} lines: build under another "
-            f"provider's rules (--provider openai), then `batchkit convert {output} --to {row.name} -o OUT`"
-        )
     try:
         if row.one_model and builder.mode.model_column:  # one file per model, as `split --by model` writes
             limits = (max_requests, max_bytes, max_file_tokens)
@@ -641,25 +636,41 @@ def build_file(
                                      max_requests=max_requests, max_bytes=max_bytes,
                                      max_file_tokens=max_file_tokens, force=force, file=name)  # fmt: skip
     except ValidationFailed as e:
-        raise with_build_advice(e, builder, output) from None
+        raise with_build_advice(e, builder, output, row) from None
     if written.report is not None:
         advise_models(written.report)  # a model name one typo away from one the provider serves
     return BuildResult(**vars(written), stats=stats)
 
 
-_FIX_HINT = re.compile(r"\s*\(`batchkit fix[^)]*\)")  # the validator's advice for a file that exists
+# the validator's advice for a file that exists, which a build has not written
+_FILE_HINTS = {"duplicate-custom-id": re.compile(r"\s*\(`batchkit fix[^)]*\)"),
+               "wrong-dialect": re.compile(r"\s*\(`batchkit convert[^)]*\)")}  # fmt: skip
 
 
-def with_build_advice(error: ValidationFailed, builder: Builder, output) -> ValidationFailed:
-    """Repeated ids in a build: nothing was written, so advise what works on the table, not `fix` on a
-    file that does not exist."""
+def with_build_advice(
+    error: ValidationFailed, builder: Builder, output, provider: Provider
+) -> ValidationFailed:
+    """Nothing was written, so advise what works on the table, not `fix` or `convert` on a file that does
+    not exist: repeated ids, or a provider that takes lines of another format than build writes."""
     report = error.report
-    if report is None or not any(f.code == "duplicate-custom-id" for f in report.findings):
+    found = {f.code for f in report.findings} & set(_FILE_HINTS) if report is not None else set()
+    if not found:
         return error
     report.findings = [
-        replace(f, message=_FIX_HINT.sub("", f.message)) if f.code == "duplicate-custom-id" else f
+        replace(f, message=_FILE_HINTS[f.code].sub("", f.message)) if f.code in found else f
         for f in report.findings
     ]
+    if "wrong-dialect" in found:
+        advice = Text(
+            f"; build writes OpenAI-style lines, and {provider.name} takes {provider.dialect} lines: build with ",
+            Option("provider", "openai"),
+            ", then ",
+            Words(
+                f"convert_file({str(output)!r}, OUT, to={provider.name!r})",
+                f"`batchkit convert {output} --to {provider.name} -o OUT`",
+            ),
+        )
+        return ValidationFailed(error.message + advice, report)
     advice = Text(
         f"; custom_ids repeat in column {builder.id_column!r}: leave out ",
         Option("id_column"),

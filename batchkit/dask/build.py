@@ -128,7 +128,7 @@ def build(
                 s = report.summary
                 failed = ValidationFailed(f"{s.errors:,} error(s) in {s.requests:,} request(s); nothing written "
                                           "(fix them, or pass --force to write anyway)", report)  # fmt: skip
-                raise with_build_advice(failed, Builder(**options), output)
+                raise with_build_advice(failed, Builder(**options), output, limits)
             return _commit(built, output, report, len(parts))
         finally:
             shutil.rmtree(staging, ignore_errors=True)

@@ -36,7 +36,7 @@ from ..lines import dumps_line, open_binary
 from ..providers import Provider, get_provider
 from ..validate import validate_file
 from ..wire import LOCAL, Sender, api_path, missing_v1_hint, result_line
-from ..words import Option, Text
+from ..words import Option, Text, Words
 
 RequestsDone = Callable[[int, int, int], None]  # (answered so far, failed so far, total requests)
 
@@ -184,16 +184,27 @@ def _valid_requests(source: Path, provider: str | Provider) -> int:
     rules = provider if isinstance(provider, Provider) else get_provider(provider)
     if not rules.takes(OPENAI.name):
         raise UsageError(
-            f"batchkit run sends OpenAI-style requests, and {rules.name} takes {rules.dialect} lines: submit "
-            f"the file with `batchkit submit --provider {rules.name}`, or run it against an OpenAI-compatible "
-            "server under another provider's rules"
+            Text(
+                f"run sends OpenAI-style requests, and {rules.name} takes {rules.dialect} lines: ",
+                Words(
+                    f"submit(path, provider={rules.name!r})",
+                    f"`batchkit submit FILE --provider {rules.name}`",
+                ),
+                " sends them to it; or run the file under another provider's rules",
+            )
         )
     with open_binary(source) as stream:
         found = detect_stream(stream)
     if found is not None and found is not OPENAI:
         raise UsageError(
-            f"{source}: its lines are {found.name} requests, and batchkit run sends OpenAI-style ones: "
-            f"convert it first (`batchkit convert {source} -o OUT --provider {rules.name}`)"
+            Text(
+                f"{source}: its lines are {found.name} requests, and run sends OpenAI-style ones: convert it "
+                "first (",
+                Words(
+                    "convert_file(path, OUT, to='openai')", f"`batchkit convert {source} --to openai -o OUT`"
+                ),
+                ")",
+            )
         )
     report = validate_file(source, rules, dialect=OPENAI)
     if not report.valid:
