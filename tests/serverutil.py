@@ -262,12 +262,14 @@ class _OddBatches(_HeaderEcho):
 
 
 class _OddNative(_HeaderEcho):
-    """The Gemini, Anthropic and OpenAI APIs answering in shapes their SDKs (or batchkit) do not expect: a
-    Gemini batch whose name is a number, lists whose `data` is a number, an Anthropic batch whose
-    `results_url` is a list; and Vertex (401) and Bedrock (403) refusing the credentials they were given."""
+    """The Gemini, Mistral, Anthropic and OpenAI APIs answering in shapes their SDKs (or batchkit) do not
+    expect: a Gemini batch whose name is a number, a Mistral job whose id is a number, lists whose `data`
+    is a number, an Anthropic batch whose `results_url` is a list; and Vertex (401) and Bedrock (403)
+    refusing the credentials they were given."""
 
     ANSWERS = {
         "/v1beta/batches/odd": {"name": 1.5},
+        "/v1/batch/jobs/odd": {"id": 5, "status": {"a": 1}, "input_files": "x"},
         "/v1beta/batches/esc": {"name": "batches/esc", "metadata": {"state": "\x1b[2Jesc", "model": "models/m"}},
         "/v1beta/batches": {"operations": [{"name": {"a": 1}, "metadata": {"state": 5}}]},
         "/v1/models": {"object": "list", "data": 5},

@@ -464,12 +464,15 @@ def test_answers_an_sdk_cannot_read_are_an_error_that_says_so():
         odd = invoke("status", "batches/odd", "--provider", "gemini", "--base-url", root, **gemini)
         listed = invoke("list", "--remote", "--provider", "gemini", "--base-url", root, **gemini)
         misnamed = invoke("status", "odd/x", "--provider", "gemini", "--base-url", root, **gemini)
+        job = invoke(
+            "status", "odd", "--provider", "mistral", "--base-url", root, MISTRAL_API_KEY="mistral-key"
+        )
         claude = {"ANTHROPIC_API_KEY": "sk-ant-test-key"}
         results = invoke("download", "msgbatch_odd", "--provider", "anthropic", "--base-url", root, **claude)
         batches = invoke("list", "--remote", "--provider", "anthropic", "--base-url", root, **claude)
         models = invoke("models", "--provider", "anthropic", "--base-url", root, "--json", **claude)
         openai_models = invoke("models", "--base-url", api, "--json", KLUSTER_API_KEY="k")
-    for failed, sdk in ((odd, "gemini"), (listed, "gemini"), (results, "anthropic")):
+    for failed, sdk in ((odd, "gemini"), (listed, "gemini"), (job, "mistral"), (results, "anthropic")):
         assert failed.returncode == 2, failed.stderr
         assert f"the {sdk} SDK cannot read what {root} answered (" in failed.stderr, failed.stderr
         assert len(failed.stderr.strip().splitlines()) == 1

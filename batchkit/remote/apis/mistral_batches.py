@@ -105,6 +105,8 @@ def endpoint_of(path: Path) -> str:
 def _failure(error) -> Failure:
     from mistralai.client import errors
 
+    if isinstance(error, errors.ResponseValidationError):  # an answer its types refuse (pydantic's words)
+        return other_failure(error.cause or error)
     if isinstance(error, errors.MistralError):
         try:
             body = orjson.loads(error.body)
