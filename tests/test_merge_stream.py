@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -166,9 +169,57 @@ def test_hostile_answers_are_written_as_the_frame_path_writes_them(tmp_path, fmt
         assert HOSTILE in {orjson.loads(line)["content"] for line in (tmp_path / "new.jsonl").open("rb")}
 
 
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "-"])
+def test_an_answer_holding_a_carriage_return_stays_in_its_row(tmp_path, fmt):
+    # Python 3.11's csv module leaves a bare \r unquoted under \n line ends and readers end the row
+    # there: an answer could add rows (here a row of custom_id "injected")
+    answers = tmp_path / "answers.jsonl"
+    text = (DATA / "openai" / "output.jsonl").read_bytes()
+    answers.write_bytes(text.replace(b'"Blue."', b'"Blue\\rinjected"'))
+    inputs = DATA / "openai" / "input.jsonl"
+    framed = merge_results(inputs, answers)
+    texts = []
+    for name, merged in (("frame", framed.frame), ("stream", stream_merge(inputs, answers))):
+        out = io.StringIO()
+        path = "-" if fmt == "-" else tmp_path / f"{name}.{fmt}"
+        if name == "frame":
+            write_merged(merged, path, out)
+        else:
+            merged.write(path, out)
+        texts.append(out.getvalue() if fmt == "-" else Path(path).read_bytes().decode())
+    sep = "\t" if fmt == "tsv" else ","
+    for text in texts:
+        read = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+        assert read["custom_id"].tolist() == framed.frame["custom_id"].tolist()
+        assert "Blue\rinjected" in read["content"].tolist()
+
+
+def test_a_parsed_answer_holding_a_carriage_return_stays_in_its_row(tmp_path):
+    answers = tmp_path / "answers.jsonl"
+    text = (DATA / "openai" / "output.jsonl").read_bytes()
+    answers.write_bytes(
+        text.replace(b'"Blue."', orjson.dumps(orjson.dumps({"label": "Blue\rinjected"}).decode()))
+    )
+    inputs = DATA / "openai" / "input.jsonl"
+    args = [
+        "merge",
+        str(inputs),
+        "-r",
+        str(answers),
+        "-o",
+        str(tmp_path / "m.csv"),
+        "--parse-json",
+        "--allow-missing",
+    ]
+    done = subprocess.run([sys.executable, "-m", "batchkit", *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    read = pd.read_csv(tmp_path / "m.csv", dtype=str, keep_default_na=False)
+    assert read["custom_id"].tolist() == merge_results(inputs, answers).frame["custom_id"].tolist()
+    assert "Blue\rinjected" in read["answer.label"].tolist()
+
+
 def test_a_streamed_parquet_merge_does_not_import_pandas(tmp_path):
     # pyarrow's array() imports pandas on first use: some 100 MB and a second for nothing
-    import subprocess
     import sys
 
     inputs = DATA / "openai" / "input.jsonl"

@@ -1,11 +1,15 @@
+import csv
 import io
 import math
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from batchkit.errors import InputError, UsageError
 from batchkit.tables import cell_text, column_texts, iter_table, read_table, table_format, write_table
+from batchkit.tables.csvtext import csv_text
 
 FORMATS = ["csv", "tsv", "xlsx", "parquet", "json", "jsonl"]
 
@@ -269,3 +273,40 @@ def test_excel_csv_and_the_sheet_a_workbook_is_read_from(tmp_path, frame):
     assert sheet_name(tmp_path / "t.xlsx") == "Mine" and sheet_name(tmp_path / "t.xlsx", 0) == "Mine"
     with pytest.raises(InputError, match="no sheet 'Other'"):
         sheet_name(tmp_path / "t.xlsx", "Other")
+
+
+CELL = st.one_of(st.none(), st.text(st.characters(codec="utf-8"), max_size=12), st.integers(), st.booleans())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.integers(1, 5).flatmap(lambda width: st.lists(st.lists(CELL, min_size=width, max_size=width))),
+    sep=st.sampled_from([",", "\t"]),
+    line_end=st.sampled_from(["\n", "\r\n"]),
+)
+def test_csv_text_is_what_the_csv_module_writes_and_reads_back_every_cell(rows, sep, line_end):
+    width = len(rows[0]) if rows else 1
+    columns = [[row[i] for row in rows] for i in range(width)]
+    text = csv_text(columns, sep, line_end)
+    expected = io.StringIO()
+    csv.writer(expected, delimiter=sep, lineterminator=line_end).writerows(rows)
+    bare_return = any(type(v) is str and "\r" in v and "\n" not in v and sep not in v and '"' not in v
+                      for row in rows for v in row)  # fmt: skip
+    if not bare_return or "\r" in line_end:
+        assert text == expected.getvalue()
+    read = list(csv.reader(io.StringIO(text, newline=""), delimiter=sep))
+    assert read == [["" if v is None else str(v) for v in row] for row in rows]
+
+
+@pytest.mark.parametrize("ext", ["csv", "tsv"])
+def test_a_carriage_return_in_a_cell_never_ends_its_row(tmp_path, ext):
+    # Python 3.11's csv module (pandas' CSV writer) leaves a bare \r unquoted under \n line ends, and
+    # every reader ends the row there: a cell could add rows to a table
+    frame = pd.DataFrame({"id": ["a", "b"], "text": ["ok\rinjected", "fine"], "n": [1, 2]})
+    path = tmp_path / f"t.{ext}"
+    write_table(frame, path)
+    read = read_table(path, typed=False)
+    assert read["id"].tolist() == ["a", "b"] and read["text"].tolist() == ["ok\rinjected", "fine"]
+    plain = frame.assign(text=["ok", "fine"])
+    write_table(plain, path)
+    assert path.read_text() == plain.to_csv(index=False, sep="\t" if ext == "tsv" else ",")

@@ -4,7 +4,7 @@ The join is the same as `merge_results`' (`join_inputs`: the same report, status
 `offsets.OffsetTable`, which keeps where each winning answer is rather than the answer. Then the rows are
 written in input order a slice at a time: the slice's answers are read back by offset into a small
 `ResultTable`, made the columns `frame.columns` makes (the one place columns are made, for a DataFrame
-too) and appended: CSV/TSV through the csv module, JSONL through orjson, Parquet through pyarrow from the
+too) and appended: CSV/TSV through `csvtext`, JSONL through orjson, Parquet through pyarrow from the
 columns' buffers (`arrow`: pandas is not imported), each exactly as pandas writes the same frame (a test
 compares them on every fixture). JSONL with embeddings goes through pandas, for its number format. So
 memory follows one slice, not the answers. Result lines of the common shape are read, in the join and when
@@ -16,7 +16,6 @@ its set of columns must not depend on rows of other slices.
 
 from __future__ import annotations
 
-import csv
 import os
 import sys
 from array import array
@@ -28,6 +27,7 @@ import orjson
 from ..atomic import atomic_path, cannot_write
 from ..lines import is_compressed, open_binary, source_name
 from ..tables import COMPRESSIONS, table_format
+from ..tables.csvtext import csv_text, pandas_quoting
 from ..tables.write import as_text, as_text_columns
 from . import arrow
 from .export import ExportResult, escape_formulas_in, made_safe
@@ -104,7 +104,7 @@ class StreamedMerge:
             if self.answers is not None:
                 _write_frames_csv(self.frames(), out, fmt, written, escape_formulas, ",", "\n")
             else:
-                _write_csv(_csv_rows(self.slices(), written, escape_formulas), out, ",", "\n")
+                out.writelines(_csv_chunks(self.slices(), written, escape_formulas, ",", "\n"))
             return written
         try:
             with atomic_path(path) as tmp:
@@ -125,9 +125,9 @@ class StreamedMerge:
             with open(tmp, "wb") as f:
                 f.writelines(_jsonl_lines(slices))
         else:
-            rows = _csv_rows(slices, written, escape_formulas)
+            sep, line_end = "\t" if fmt == "tsv" else ",", "\r\n" if excel else "\n"
             with open(tmp, "w", encoding="utf-8-sig" if excel else "utf-8", newline="") as f:
-                _write_csv(rows, f, "\t" if fmt == "tsv" else ",", "\r\n" if excel else "\n")
+                f.writelines(_csv_chunks(slices, written, escape_formulas, sep, line_end))
 
     def _write_frames(self, tmp: Path, fmt: str, written: ExportResult, escape_formulas: bool, excel: bool):
         """A merge with answers parsed into columns, through a DataFrame a slice (pandas types them)."""
@@ -221,25 +221,22 @@ def _format(path) -> str:
     return table_format(path)
 
 
-def _csv_rows(slices, written: ExportResult, escape_formulas: bool):
-    """The header, then every row's cells as pandas writes them to CSV (made safe as `export` does):
-    text as it is, integers in digits, no value empty, embeddings as JSON text. No frame is made."""
+def _csv_chunks(slices, written: ExportResult, escape_formulas: bool, sep: str, line_end: str):
+    """The CSV text of the header, then of each slice's rows, with the cells pandas writes (made safe as
+    `export` does): text as it is, integers in digits, no value empty, embeddings as JSON text. No frame
+    is made."""
     for i, (requests, table, options) in enumerate(slices):
         data = columns(requests, table, **options)
         if i == 0:
-            yield list(data)
+            yield csv_text([[name] for name in data], sep, line_end)
         if data.get("embedding") is not None:
             data["embedding"] = [None if v is None else orjson.dumps(v).decode() for v in data["embedding"]]
-        cells = [list(values) for values in _cells(data)]
+        cells = _cells(data)
         if escape_formulas:
             for name, values in zip(data, cells, strict=True):
                 if not isinstance(data[name], array):
                     written.escaped += escape_formulas_in(values)
-        yield from zip(*cells, strict=True)
-
-
-def _write_csv(rows, f, sep: str, line_end: str) -> None:
-    csv.writer(f, delimiter=sep, lineterminator=line_end, quoting=csv.QUOTE_MINIMAL).writerows(rows)
+        yield csv_text(cells, sep, line_end)
 
 
 def _cells(data: dict) -> list[list]:
@@ -268,7 +265,8 @@ def _write_frames_csv(
     makes a whole frame."""
     for i, frame in enumerate(frames):
         frame, _ = made_safe(frame, fmt, written, escape_formulas)
-        frame.to_csv(f, sep=sep, lineterminator=line_end, index=False, header=i == 0)
+        quoting = pandas_quoting(frame, sep, line_end)
+        frame.to_csv(f, sep=sep, lineterminator=line_end, index=False, header=i == 0, quoting=quoting)
 
 
 def _write_jsonl(slices, tmp: Path) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from ..atomic import atomic_path, cannot_write
 from ..errors import InputError, UsageError
 from .cells import cell_text, is_missing, mixed_kinds
+from .csvtext import pandas_quoting
 from .sources import compression_of, table_format
 
 if TYPE_CHECKING:
@@ -48,12 +49,14 @@ def write_table(
     try:
         with atomic_path(path) as tmp:
             if fmt in ("csv", "tsv"):
+                line_end = "\r\n" if excel else "\n"
                 df.to_csv(
                     tmp,
                     sep="\t" if fmt == "tsv" else ",",
                     index=False,
                     encoding="utf-8-sig" if excel else "utf-8",
-                    lineterminator="\r\n" if excel else "\n",
+                    lineterminator=line_end,
+                    quoting=pandas_quoting(df, "\t" if fmt == "tsv" else ",", line_end),
                     compression=compression,
                 )
             elif fmt == "xlsx":
