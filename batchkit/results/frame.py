@@ -145,9 +145,10 @@ def _parsed_columns(
 
 
 def _typed(values: list, dtype=None) -> pd.Series:
-    """A column of parsed values with the dtype `convert_dtypes` gives it (`dtype`, when the whole table's
-    is known), each value converted exactly: `convert_dtypes` takes integers beside a missing value
-    through floats (2**53 + 1 became 2**53), `astype` does not."""
+    """A column of parsed values with the dtype `convert_dtypes` gives its values present (`dtype`, when
+    the whole table's is known), each value converted exactly: `convert_dtypes` takes integers beside a
+    missing value through floats (2**53 + 1 became 2**53, and 2**63 - 512 made the column Float64),
+    `astype` does not."""
     import pandas as pd
 
     if dtype is None:

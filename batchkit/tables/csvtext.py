@@ -38,24 +38,24 @@ def pandas_quoting(frame: pd.DataFrame, sep: str, line_end: str) -> int:
     """The `quoting` for `frame.to_csv(sep=sep, lineterminator=line_end)`: the csv module's minimal
     quoting, unless a column name or text cell holds a carriage return it would leave bare (see above);
     then every cell is quoted."""
-    if "\r" in line_end or not any(_bare_return(cells, sep) for cells in _texts(frame)):
+    if "\r" in line_end or not any(_bare_return(texts, sep) for texts in _texts(frame)):
         return csv.QUOTE_MINIMAL
     return csv.QUOTE_ALL
 
 
 def _texts(frame: pd.DataFrame):
+    """The column names, then each text column's cells that are text."""
     import pandas as pd
 
-    yield pd.Series(frame.columns.astype(str))
-    texts = frame.select_dtypes(include=["object", "string"])
-    yield from (texts.iloc[:, i].astype(str) for i in range(texts.shape[1]))
+    yield [str(name) for name in frame.columns]
+    for _name, column in frame.items():
+        if column.dtype == object or isinstance(column.dtype, pd.StringDtype):
+            yield [v for v in column.tolist() if type(v) is str]
 
 
-def _bare_return(cells: pd.Series, sep: str) -> bool:
-    """Whether a cell holds a carriage return and nothing minimal quoting quotes."""
-    held = cells.str.contains("\r", regex=False)
-    for quoted in ("\n", '"', sep):
-        if not held.any():
-            return False
-        held &= ~cells.str.contains(quoted, regex=False)
-    return bool(held.any())
+def _bare_return(texts: list[str], sep: str) -> bool:
+    """Whether a text holds a carriage return and nothing minimal quoting quotes (one search of all the
+    text first: most hold no carriage return)."""
+    if "\r" not in "".join(texts):
+        return False
+    return any("\r" in v and "\n" not in v and '"' not in v and sep not in v for v in texts)
