@@ -70,6 +70,22 @@ def test_nothing_convertible_writes_nothing(tmp_path):
     assert not out.exists()
 
 
+def test_when_no_request_converts_it_says_why_not_that_the_output_is_empty(tmp_path):
+    source = write(
+        tmp_path / "in.jsonl", [chat("a"), chat("b", max_completion_tokens=5, logit_bias={"1": 1})]
+    )
+    out = tmp_path / "out.jsonl"
+    result = run("convert", source, "-o", out, "--to", "bedrock")
+    assert result.exit_code == 1
+    assert "none of the 2 requests could be converted (2 errors); nothing written" in result.output
+    assert "empty-file" not in result.output and "0 requests" not in result.output
+    assert "models: gpt-4o (2); endpoints: /v1/chat/completions (2)" in result.output
+    assert not out.exists()
+    as_json = json.loads(run("convert", source, "-o", out, "--to", "bedrock", "--format", "json").stdout)
+    summary = as_json["summary"] if isinstance(as_json, dict) else as_json[0]["summary"]
+    assert summary["models"] == {"gpt-4o": 2} and summary["errors"] == 2
+
+
 def test_the_provider_names_the_dialect_and_its_id_rule(tmp_path):
     source = write(tmp_path / "in.jsonl", [chat("Row.1", max_completion_tokens=5)])
     out = tmp_path / "out.jsonl"

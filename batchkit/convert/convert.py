@@ -22,11 +22,12 @@ from pathlib import Path
 from .. import schemas
 from ..batchfile import id_map_path, write_id_map, write_numbered
 from ..errors import UsageError, ValidationFailed
-from ..findings import Finding, Report
+from ..findings import Finding, Report, Summary
 from ..formats import DIALECTS, LINE_ID, Context, Dialect, detect, get_dialect
 from ..lines import BytesRead, open_binary, read_objects, source_name
 from ..options import Options
 from ..providers import Provider, get_provider, id_rule
+from ..report import counted
 from ..validate import explain, schema_findings
 
 MAPPED_ID = LINE_ID
@@ -224,12 +225,23 @@ def convert_file(
         try:
             written = write_numbered(lines, output, options, force=force)
         except ValidationFailed as e:
+            if conversion.summary.requests and result.skipped == conversion.summary.requests:
+                raise _none_converted(conversion) from None  # not "the output is empty": why it is
             e.conversion = conversion  # what made lines go missing, for the caller to show
             raise
     result.paths, result.validation, result.written = written.paths, written.report, written.requests
     if mapping:
         result.id_map = write_id_map(mapping, id_map_path(output))
     return result
+
+
+def _none_converted(conversion: Report) -> ValidationFailed:
+    s = conversion.summary
+    return ValidationFailed(
+        f"none of the {counted(s.requests, 'request')} could be converted ({counted(s.errors, 'error')}); "
+        "nothing written",
+        conversion,
+    )
 
 
 def _converted(
@@ -242,6 +254,7 @@ def _converted(
         for number, obj, _raw in read_objects(stream, report.add, stats, options.max_line):
             report.summary.lines = number
             report.summary.requests += 1
+            _count_model_and_endpoint(obj, report.summary)
             converted = convert_request(obj, target, line=number, **settings)
             for finding in converted.findings:
                 report.add(finding)
@@ -254,6 +267,17 @@ def _converted(
             yield number, converted.line
     report.summary.lines, report.summary.bytes = stats.get("lines", 0), stats.get("bytes", 0)
     report.findings.sort(key=lambda f: (f.line or 0, f.path, f.code))
+
+
+def _count_model_and_endpoint(obj: dict, summary: Summary) -> None:
+    """The source line's model and endpoint, as its format holds them, in the conversion's summary."""
+    dialect = detect(obj)
+    if dialect is None:
+        return
+    request = dialect.read(obj)
+    for counts, value in ((summary.models, request.model), (summary.endpoints, request.endpoint)):
+        if type(value) is str:
+            counts[value] += 1
 
 
 @contextlib.contextmanager
