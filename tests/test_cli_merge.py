@@ -192,6 +192,36 @@ def test_retry_then_merge_again(tmp_path):
     assert json.loads(result.stdout)["files"] == [] and not (tmp_path / "nothing.jsonl").exists()
 
 
+def test_a_success_that_answers_nothing_is_merged_as_a_failure_and_retried(tmp_path):
+    batch = tmp_path / "batch.jsonl"
+    chat = {
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+    }
+    batch.write_bytes(b"".join(orjson.dumps({"custom_id": i, **chat}) + b"\n" for i in ("a", "b")))
+    answered = {
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "yes"}, "finish_reason": "stop"}]
+    }
+    results = tmp_path / "out.jsonl"
+    results.write_bytes(
+        orjson.dumps({"custom_id": "a", "response": {"status_code": 200, "body": {}}, "error": None}) + b"\n"
+        + orjson.dumps({"custom_id": "b", "response": {"status_code": 200, "body": answered}, "error": None}) + b"\n"
+    )  # fmt: skip
+    merged = run("merge", batch, "-r", results, "-o", tmp_path / "m.csv")
+    assert merged.exit_code == 0, merged.output
+    assert "requests: 2 (ok 1, batch_error 1)" in merged.output and "no_answer" in merged.output
+    table = pd.read_csv(tmp_path / "m.csv")
+    assert (
+        table["status"].tolist() == ["batch_error", "ok"] and table["error_code"].tolist()[0] == "no_answer"
+    )
+    again = run("retry", batch, "-r", results, "-o", tmp_path / "again.jsonl")
+    assert again.exit_code == 0, again.output
+    assert [orjson.loads(x)["custom_id"] for x in (tmp_path / "again.jsonl").read_bytes().splitlines()] == [
+        "a"
+    ]
+
+
 def test_retry_refuses_invalid_lines_unless_forced(tmp_path):
     batch = tmp_path / "in.jsonl"
     batch.write_text(

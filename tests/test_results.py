@@ -133,26 +133,59 @@ def test_lines_that_are_not_results(line, code, path):
 
 
 @pytest.mark.parametrize(
-    "choices, path, said",
+    "choices, path, said, status",
     [
-        ("x", "/response/body/choices", "choices is a string, not a list; no answer read"),
-        ({"0": {}}, "/response/body/choices", "choices is an object, not a list; no answer read"),
-        ([None], "/response/body/choices/0", "a choice is null, not an object"),
+        ("x", "/response/body/choices", "choices is a string, not a list; no answer read", BATCH_ERROR),
+        (
+            {"0": {}},
+            "/response/body/choices",
+            "choices is an object, not a list; no answer read",
+            BATCH_ERROR,
+        ),
+        ([None], "/response/body/choices/0", "a choice is null, not an object", OK),
         (
             [{"message": {"content": "a"}}, 5],
             "/response/body/choices/1",
             "a choice is a number, not an object",
+            OK,
         ),
     ],
 )
-def test_a_success_whose_choices_hold_no_answer_says_so(choices, path, said):
-    """A 200 whose body holds no readable answer is still the upstream's success, and a finding says
-    where the answer should have been: a row with no answer is never silent."""
+def test_a_success_whose_choices_hold_no_answer_says_so(choices, path, said, status):
+    """A finding says where the answer should have been: a row with no answer is never silent. A 200
+    whose choices are no list answered nothing (as a body with no answer field, below); one whose list
+    holds something else beside its choices is the upstream's success."""
     findings = []
     line = {"custom_id": "a", "response": {"status_code": 200, "body": {"choices": choices}}, "error": None}
     record = normalise(line, 3, "r.jsonl", findings.append)
-    assert record.status == OK
+    assert record.status == status
     assert [(f.code, f.line, f.path, f.message) for f in findings] == [("wrong-type", 3, path, said)]
+
+
+@pytest.mark.parametrize(
+    "body, status",
+    [
+        ({}, BATCH_ERROR),
+        ({"id": "chatcmpl-1", "object": "chat.completion", "usage": {"prompt_tokens": 3}}, BATCH_ERROR),
+        ({"text": 5}, BATCH_ERROR),
+        ({"choices": []}, OK),
+        ({"object": "list", "data": []}, OK),
+        ({"text": "hello"}, OK),
+        ({"output": []}, OK),
+        ({"results": [{"flagged": False}]}, OK),
+        ({"id": "video_1", "object": "video", "status": "completed"}, OK),  # the job is the answer
+    ],
+)
+def test_a_success_that_answers_nothing_is_a_failure_retry_sends_again(body, status):
+    # as a prompt Gemini blocked: no answer came, so the row is no "ok" and `retry` picks it up
+    line = {"custom_id": "a", "response": {"status_code": 200, "body": body}, "error": None}
+    record = normalise(line)
+    assert record.status == status
+    if status == BATCH_ERROR:
+        assert record.error_code == "no_answer" and "HTTP 200" in record.error_message
+        assert record.status_code == 200 and record.prompt_tokens == body.get("usage", {}).get(
+            "prompt_tokens"
+        )
 
 
 def test_success_is_the_status_code_not_the_absence_of_error():

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..report import printable, without_sequences
-from .read import CANCELED, CANCELED_CODE, EXPIRED, EXPIRED_CODE, MISSING
+from .read import CANCELED, CANCELED_CODE, EXPIRED, EXPIRED_CODE, MISSING, NO_ANSWER_CODE
 
 EXAMPLES = 2  # example custom_ids kept per group
 
@@ -78,6 +78,8 @@ def hint_for(status: str, code: str | None, status_code: int | None, message: st
         "model" in text and ("does not exist" in text or "not found" in text or "unknown" in text)
     ):
         return "unknown model: check its name against `batchkit models`"
+    if code == NO_ANSWER_CODE:
+        return "the server answered without an answer; `batchkit retry` writes these requests to a new batch file"
     if status == MISSING:
         return "no result came back; check that every output and error file was given, then `batchkit retry`"
     if (status_code is not None and status_code >= 500) or code in ("server_error", "internal_error"):

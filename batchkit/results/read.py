@@ -53,6 +53,13 @@ TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_to
 MAX_TOKENS = 2**32  # per request: far past any context, and sums of millions of rows stay within 64 bits
 MAX_SCORES = 1_000_000  # an index past this is not a document's place (the array would be absurd)
 EXPIRED_CODE = "batch_expired"
+# A success whose body holds none of the fields an answer is in (chat and completions' choices, data,
+# output, results, text), or none of the kind it is, answered nothing: a failure `retry` picks up, as a blocked prompt is. Videos
+# are answered by the job the body describes.
+NO_ANSWER_CODE = "no_answer"
+NO_ANSWER = "the answer (HTTP {}) holds no choices, data, output, results or text: nothing was answered"
+ANSWER_FIELDS = (("choices", list), ("data", list), ("output", list), ("results", list), ("text", str))
+ANSWERED_BY_THE_BODY = ("video",)
 CANCELED_CODE = "batch_canceled"
 # The member a result line answered from batchkit's answer cache carries: {"batch_id", "stored_at"}, the
 # batch the answer first came from ("" for none: `batchkit run`) and when it was stored.
@@ -212,6 +219,10 @@ def _record(obj: dict, custom_id: str, line: int, file: str, bad) -> ResultRecor
         record.status = OK if status_code is not None and 200 <= status_code < 300 else HTTP_ERROR
     if body is not None:
         _read_body(body, record, bad)
+        if record.status == OK and _answers_nothing(body):
+            record.status, record.error_code = BATCH_ERROR, NO_ANSWER_CODE
+            record.error_message = NO_ANSWER.format(record.status_code)
+            return record
     if record.status != OK:
         body_error = body.get("error") if body is not None else None
         code, record.error_message = _error_fields(body_error, error, record.status_code)
@@ -280,6 +291,12 @@ def _read_body(body: dict, record: ResultRecord, bad) -> None:
         _read_response_output(body, output, record, bad)
         return
     _read_vllm_answer(body, record)
+
+
+def _answers_nothing(body: dict) -> bool:
+    if body.get("object") in ANSWERED_BY_THE_BODY:
+        return False
+    return not any(type(body.get(name)) is kind for name, kind in ANSWER_FIELDS)
 
 
 def _read_vllm_answer(body: dict, record: ResultRecord) -> None:
