@@ -88,27 +88,36 @@ def test_missing_column_is_one_line_and_exit_2(run, tmp_path):
     assert not out.exists()
 
 
-@pytest.mark.parametrize(
-    "provider, dialect", [("anthropic", "anthropic"), ("gemini", "gemini"), ("mistral", "custom-body")]
-)
-def test_a_provider_of_another_format_says_to_build_then_convert(run, tmp_path, provider, dialect):
-    """build writes OpenAI lines: for a provider that takes another format the advice is the two steps
-    that work (the validator's own advice told the user to convert the CSV table)."""
+@pytest.mark.parametrize("provider", ["anthropic", "gemini", "bedrock", "mistral", "fireworks"])
+def test_a_provider_of_another_format_gets_its_own_lines(run, tmp_path, provider):
+    """For a provider that takes another line format, build writes those lines: what build under OpenAI's
+    rules then `convert --to PROVIDER` would, byte for byte."""
+    out, openai, converted = tmp_path / "b.jsonl", tmp_path / "openai.jsonl", tmp_path / "converted.jsonl"
+    args = ("build", SAMPLES / "questions.csv", "--model", "m", "--user", "{question}", "--max-tokens", 20)
+    result = run(*args, "-o", out, "--provider", provider)
+    assert result.exit_code == 0, result.output
+    assert run(*args, "-o", openai).exit_code == 0
+    assert run("convert", openai, "--to", provider, "-o", converted).exit_code == 0
+    assert out.read_bytes() == converted.read_bytes()
+    assert run("validate", out, "--provider", provider, "--model", "m").exit_code == 0
+
+
+def test_what_a_provider_of_another_format_cannot_take_is_refused_by_row(run, tmp_path):
     out = tmp_path / "b.jsonl"
-    args = ("build", SAMPLES / "questions.csv", "-o", out, "--model", "m", "--user", "{question}")
-    result = run(*args, "--provider", provider, "--param", "max_tokens=20")
+    args = ("build", SAMPLES / "questions.csv", "-o", out, "--user", "{question}", "--provider")
+    # Bedrock requires max_tokens, and its lines name no model: one file holds one model's requests
+    result = run(*args, "bedrock", "--model", "m")
     assert result.exit_code == 1 and not out.exists()
-    assert f"this file is in the openai dialect; {provider} takes {dialect} lines\n" in result.output
-    assert "questions.csv -o OUT" not in result.output
-    assert result.output.strip().endswith(
-        f"; build writes OpenAI-style lines, and {provider} takes {dialect} lines: build with --provider "
-        f"openai, then `batchkit convert {out} --to {provider} -o OUT`"
-    ), result.output
-    # the two steps, as said
-    assert run(*args, "--provider", "openai", "--param", "max_tokens=20").exit_code == 0
-    converted = tmp_path / "native.jsonl"
-    assert run("convert", out, "--to", provider, "-o", converted).exit_code == 0
-    assert run("validate", converted, "--provider", provider, "--model", "m").exit_code == 0
+    assert "questions.csv:1: error[missing-max-tokens] ×8, lines 1–8" in result.output
+    assert "--max-tokens" in result.output and "nothing written" in result.output
+    mixed = run(*args, "bedrock", "--model-column", "model", "--max-tokens", 5)
+    assert mixed.exit_code == 1 and not out.exists()
+    assert (
+        "error[mixed-model]" in mixed.output
+        and "build each model's rows to a file of its own" in mixed.output
+    )
+    assert "8 requests" in mixed.output.splitlines()[-1]  # refused rows are requests too
+    assert run(*args, "anthropic", "--model-column", "model", "--max-tokens", 5).exit_code == 0
 
 
 def test_invalid_requests_print_the_report_and_exit_1(run, tmp_path):

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 
 from ..errors import InputError, ValidationFailed
-from ..findings import Report
+from ..findings import Report, sort_key
 from ..lines import Overlong, dumps_json
 from ..options import Options
 from ..providers import Provider
@@ -66,6 +66,7 @@ def write_numbered(
     ids: ExactIds | HashedIds | None = None,
     first_model: tuple[str, int] | None = None,
     first_endpoint: tuple[str, int] | None = None,
+    refused: Report | None = None,
 ) -> WriteResult:
     """Write (number, request) pairs; `number` is what findings call the line (a data-row number when
     building from a table, the line number when rewriting a file). A request is a dict (written as one
@@ -81,6 +82,8 @@ def write_numbered(
     The items may be one part of a larger table checked apart (a Dask partition): `ids` then keeps the
     part's ids (a HashedIds whose hashes the caller joins with the other parts'), and `first_model` /
     `first_endpoint` are (value, number) of the whole table's first request (see `Validator`).
+    `refused` holds the requests the items left out and the findings that say why (a build's
+    conversions, filled as the items are read): they count and are judged with the lines'.
     """
     options = Options.of(provider, max_requests=max_requests, max_bytes=max_bytes)
     limits, dialect = options.provider, options.dialect_for(None)
@@ -90,7 +93,7 @@ def write_numbered(
         validator = _line_validator(options, file or str(path), ids, first_model, first_endpoint)
         validator.checks_repeats = not encoded  # a line encoded from a dict repeats no key
     with ShardWriter(path, limits.max_requests, limits.max_bytes, max_file_tokens, dialect) as writer:
-        report = _write_and_check(_written(items, writer, progress), validator, writer)
+        report = _write_and_check(_written(items, writer, progress), validator, writer, refused)
         if report is not None and not report.valid and not force:
             s = report.summary
             raise ValidationFailed(
@@ -110,6 +113,17 @@ def write_numbered(
     return result
 
 
+def _add_refused(report: Report, refused: Report) -> None:
+    if refused.summary.requests and not report.summary.requests:  # empty because all were refused: say why
+        empty = [f for f in report.findings if f.code == "empty-file"]
+        report.findings = [f for f in report.findings if f.code != "empty-file"]
+        report.summary.errors -= sum(f.is_error for f in empty)
+    for finding in refused.findings:
+        report.add(finding)
+    report.summary.requests += refused.summary.requests
+    report.findings.sort(key=sort_key)
+
+
 def _line_validator(options: Options, file: str, ids, first_model, first_endpoint) -> Validator:
     """The validator of the lines: file-level limits are met by sharding, so it checks lines only."""
     unlimited = replace(options, provider=options.provider.with_limits(NO_LIMIT, NO_LIMIT))
@@ -126,8 +140,9 @@ def _from_dicts(items: Iterable[tuple[int, object]]) -> tuple[Iterable, bool]:
     return itertools.chain([first], items), isinstance(first[1], dict)
 
 
-def _write_and_check(lines, validator, writer: ShardWriter):
-    """Write every line, validating it as it goes by (when there is a validator); the report."""
+def _write_and_check(lines, validator, writer: ShardWriter, refused: Report | None):
+    """Write every line, validating it as it goes by (when there is a validator); the report, with the
+    `refused` requests in it."""
     if validator is None:
         for number, line in lines:
             if isinstance(line, Overlong):
@@ -135,7 +150,10 @@ def _write_and_check(lines, validator, writer: ShardWriter):
         return None
     validator.feed_lines(lines)
     validator.report.summary.bytes = writer.bytes
-    return validator.finish()
+    report = validator.finish()
+    if refused is not None:
+        _add_refused(report, refused)
+    return report
 
 
 def _written(items, writer: ShardWriter, progress: LinesWritten | None):

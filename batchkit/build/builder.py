@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from ..batchfile import WriteResult, write_numbered, write_per_model
 from ..errors import InputError, UsageError, ValidationFailed
-from ..formats import OPENAI
+from ..findings import Report
 from ..lines import source_name
 from ..options import Options
 from ..providers import Provider, get_provider
@@ -32,6 +32,7 @@ from ..tokens import advise_models
 from ..validate import did_you_mean
 from ..words import Option, Text, Words
 from .bodies import CHAT, EMBEDDINGS, body_mode
+from .native import in_line_format, line_format
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -606,8 +607,9 @@ def build_file(
     subset: Subset | None = None,
     **options,
 ) -> BuildResult:
-    """Build a batch file from a table file (streamed in chunks), validating every request under
-    `provider` and sharding under its limits (see `shards.write_numbered`). `options` are `Builder`'s.
+    """Build a batch file from a table file (streamed in chunks), in `provider`'s line format
+    (`native.in_line_format`), validating every request under its rules and sharding under its limits
+    (see `shards.write_numbered`). `options` are `Builder`'s.
     `subset` (--limit / --sample) keeps only some requests. Findings name data-row numbers as their line.
     Raises ValidationFailed (nothing written) when a request is invalid, unless force=True; InputError for
     unreadable tables or cell problems. `delimiter`: a CSV's field separator (default: sniffed)."""
@@ -632,45 +634,32 @@ def build_file(
                 numbered, output, row, limits=limits, force=force, max_findings=max_findings, file=name
             )
         else:
-            written = write_numbered(numbered, output, Options.of(row, dialect=OPENAI, max_findings=max_findings),
-                                     max_requests=max_requests, max_bytes=max_bytes,
-                                     max_file_tokens=max_file_tokens, force=force, file=name)  # fmt: skip
+            refused = Report(name, row.name)  # requests the provider's format cannot hold (native.py)
+            options = Options.of(row, dialect=line_format(row), max_findings=max_findings)
+            written = write_numbered(in_line_format(numbered, row, refused), output, options,
+                                     max_requests=max_requests, max_bytes=max_bytes, max_file_tokens=max_file_tokens,
+                                     force=force, file=name, refused=refused)  # fmt: skip
     except ValidationFailed as e:
-        raise with_build_advice(e, builder, output, row) from None
+        raise with_build_advice(e, builder, output) from None
     if written.report is not None:
         advise_models(written.report)  # a model name one typo away from one the provider serves
     return BuildResult(**vars(written), stats=stats)
 
 
 # the validator's advice for a file that exists, which a build has not written
-_FILE_HINTS = {"duplicate-custom-id": re.compile(r"\s*\(`batchkit fix[^)]*\)"),
-               "wrong-dialect": re.compile(r"\s*\(`batchkit convert[^)]*\)")}  # fmt: skip
+_FIX_HINT = re.compile(r"\s*\(`batchkit fix[^)]*\)")
 
 
-def with_build_advice(
-    error: ValidationFailed, builder: Builder, output, provider: Provider
-) -> ValidationFailed:
-    """Nothing was written, so advise what works on the table, not `fix` or `convert` on a file that does
-    not exist: repeated ids, or a provider that takes lines of another format than build writes."""
+def with_build_advice(error: ValidationFailed, builder: Builder, output) -> ValidationFailed:
+    """Nothing was written, so advise what works on the table, not `fix` on a file that does not exist:
+    repeated ids."""
     report = error.report
-    found = {f.code for f in report.findings} & set(_FILE_HINTS) if report is not None else set()
-    if not found:
+    if report is None or not any(f.code == "duplicate-custom-id" for f in report.findings):
         return error
     report.findings = [
-        replace(f, message=_FILE_HINTS[f.code].sub("", f.message)) if f.code in found else f
+        replace(f, message=_FIX_HINT.sub("", f.message)) if f.code == "duplicate-custom-id" else f
         for f in report.findings
     ]
-    if "wrong-dialect" in found:
-        advice = Text(
-            f"; build writes OpenAI-style lines, and {provider.name} takes {provider.dialect} lines: build with ",
-            Option("provider", "openai"),
-            ", then ",
-            Words(
-                f"convert_file({str(output)!r}, OUT, to={provider.name!r})",
-                f"`batchkit convert {output} --to {provider.name} -o OUT`",
-            ),
-        )
-        return ValidationFailed(error.message + advice, report)
     advice = Text(
         f"; custom_ids repeat in column {builder.id_column!r}: leave out ",
         Option("id_column"),

@@ -133,7 +133,8 @@ def build(
     batchkit build reviews.csv -o b.jsonl --model M --user '{review} ({rating})' \\
         --on-empty rating=keep --on-empty review=skip
 
-    Every request is validated for --provider; nothing is written when one is invalid (unless --force).
+    Every request is validated for --provider, and written in its line format (Anthropic, Gemini,
+    Bedrock, Mistral: their own lines); nothing is written when one is invalid (unless --force).
     Requests over the provider's per-file limits go to OUT-00001.jsonl, OUT-00002.jsonl, …
     Finding line numbers are data-row numbers (1 is the first row under the header).
     """
@@ -266,4 +267,8 @@ def _echo_build_summary(result, policy, output, options: dict) -> None:
     if result.report is not None:
         models = result.report.summary.models
         say("  models: " + (", ".join(f"{m} ({n:,})" for m, n in sorted(models.items())) or "none"), err=True)
+        if not models and options.get("model"):  # the provider's lines name none: the batch does
+            provider = options.get("provider")
+            say(f"  {provider} lines name no model, the batch does: `batchkit submit {output} --provider {provider} "
+                f"--model {options['model']}`", err=True)  # fmt: skip
     echo_files(result, output)

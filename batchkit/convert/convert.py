@@ -46,6 +46,35 @@ class Conversion:
     renamed: tuple[str | None, str] | None = None
 
 
+@dataclass
+class JobModel:
+    """The one model a file's requests may ask for when the target's lines name none (Gemini, Bedrock:
+    the batch's model answers every line): a request asking for another is refused, as the first
+    model would answer it."""
+
+    target: Dialect
+    first: tuple[str, int] | None = None  # (model, line) of the first request that asked for one
+    advice: str = "split the requests by model first (`batchkit split --by model`)"
+
+    def refusal(self, asked: str | None, converted: dict, line: int | None) -> Finding | None:
+        """The finding for a request that asked for `asked` and became `converted`, or None."""
+        body = self.target.body_of(converted)
+        if type(asked) is not str or (body is not None and self.target.model_of(body) is not None):
+            return None
+        if self.first is None:
+            self.first = (asked, line)
+        if asked == self.first[0]:
+            return None
+        model, first = self.first
+        return Finding(
+            "mixed-model",
+            f"this request asks for {asked!r} and line {first} for {model!r}: {self.target.name} lines name no "
+            f"model (the batch's answers every line), so one file holds one model's requests: {self.advice}",
+            line,
+            "/body/model",
+        )
+
+
 @dataclass(frozen=True)
 class IdRenamer:
     """Which ids the target keeps (those its id `pattern` matches whole; any, without one) and the new id
@@ -249,16 +278,20 @@ def _converted(
 ) -> Iterator:
     report = result.conversion
     target = options.dialect
+    job_model = JobModel(target)
     stats: dict = {}
     with open_binary(source, progress) as stream:
         for number, obj, _raw in read_objects(stream, report.add, stats, options.max_line):
             report.summary.lines = number
             report.summary.requests += 1
-            _count_model_and_endpoint(obj, report.summary)
+            asked = _count_model_and_endpoint(obj, report.summary)
             converted = convert_request(obj, target, line=number, **settings)
             for finding in converted.findings:
                 report.add(finding)
             result.dropped.extend((number, path) for path in converted.dropped)
+            if converted.line is not None and (refusal := job_model.refusal(asked, converted.line, number)):
+                report.add(refusal)
+                converted.line = None
             if converted.line is None:
                 result.skipped += 1
                 continue
@@ -269,15 +302,17 @@ def _converted(
     report.findings.sort(key=lambda f: (f.line or 0, f.path, f.code))
 
 
-def _count_model_and_endpoint(obj: dict, summary: Summary) -> None:
-    """The source line's model and endpoint, as its format holds them, in the conversion's summary."""
+def _count_model_and_endpoint(obj: dict, summary: Summary) -> str | None:
+    """The source line's model and endpoint, as its format holds them, in the conversion's summary; the
+    model."""
     dialect = detect(obj)
     if dialect is None:
-        return
+        return None
     request = dialect.read(obj)
     for counts, value in ((summary.models, request.model), (summary.endpoints, request.endpoint)):
         if type(value) is str:
             counts[value] += 1
+    return request.model
 
 
 @contextlib.contextmanager

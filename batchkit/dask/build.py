@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..batchfile import Manifest, manifest_path, read_manifest, write_manifest, write_numbered
 from ..build import Builder, with_build_advice
+from ..build.native import in_line_format, line_format
 from ..errors import InputError, UsageError, ValidationFailed
 from ..findings import Finding, Report
 from ..formats import OPENAI, read_requests
@@ -123,12 +124,12 @@ def build(
             firsts = first_rows([rows for rows, _model, _endpoint in surveys])
             built = on.gather(on.map(_build_partition, parts, range(len(parts)), firsts, targets, plan=plan,
                                      pure=False))  # fmt: skip
-            report = _combine(built, _duplicates(built, on), plan, max_findings)
+            report = _combine(built, _duplicates(built, on, line_format(limits)), plan, max_findings)
             if not report.valid and not force:
                 s = report.summary
                 failed = ValidationFailed(f"{s.errors:,} error(s) in {s.requests:,} request(s); nothing written "
                                           "(fix them, or pass --force to write anyway)", report)  # fmt: skip
-                raise with_build_advice(failed, Builder(**options), output, limits)
+                raise with_build_advice(failed, Builder(**options), output)
             return _commit(built, output, report, len(parts))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -139,11 +140,16 @@ def _survey(source, plan: _Plan) -> tuple[int, tuple | None, tuple | None]:
     and endpoint (rows numbered from 1 in the partition), as `LineRules` take them."""
     rows = row_count(source, plan.input_format)
     limits = plan.limits
-    if not (limits.one_model or limits.one_endpoint):
+    native = line_format(limits) is not OPENAI  # the first model asked for is the one a job's lines may ask
+    if not (limits.one_model or limits.one_endpoint or native):
         return rows, None, None
     rules = LineRules(limits)
     for row, request in Builder(**plan.options).numbered(frames(source, plan.input_format)):
         line = OPENAI.read(request, row)
+        if native:
+            if line.model is not None:
+                return rows, (line.model, row), None
+            continue
         rules.check_id_url_model(row, None, line.endpoint, line.model, lambda finding: None)
         if (rules.first_model or not limits.one_model) and (rules.first_endpoint or not limits.one_endpoint):
             break
@@ -167,19 +173,23 @@ def _build_partition(source, index: int, first_row: int, target: str, plan: _Pla
     """One partition's shards, staged at `target` (forced: the client decides), with what the
     client needs to judge the whole table."""
     rows, tokens = array("q"), array("q")
+    dialect = line_format(plan.limits)
 
     def remembered(items):
         for row, request in items:
             rows.append(row)
             if plan.count_tokens:
-                tokens.append(request_tokens(OPENAI.read(request, row)))
+                tokens.append(request_tokens(dialect.read(request, row)))
             yield row, request
 
-    ids = HashedIds(OPENAI, stable_hash)
+    ids = HashedIds(dialect, stable_hash)
     requests = Builder(**plan.options).numbered(frames(source, plan.input_format), first_row=first_row)
-    written = write_numbered(remembered(requests), target, Options.of(plan.limits, dialect=OPENAI),
+    refused = Report(plan.file, plan.limits.name)
+    lines = in_line_format(requests, plan.limits, refused, plan.first_model)
+    written = write_numbered(remembered(lines), target, Options.of(plan.limits, dialect=dialect),
                              max_file_tokens=plan.max_file_tokens, force=True, file=plan.file, ids=ids,
-                             first_model=plan.first_model, first_endpoint=plan.first_endpoint)  # fmt: skip
+                             first_model=plan.first_model, first_endpoint=plan.first_endpoint,
+                             refused=refused)  # fmt: skip
     built = _Built(index, [str(p) for p in written.paths], written.report, written.requests, written.bytes,
                    written.shard_requests, written.shard_bytes, rows.tobytes(), ids.hashes.tobytes())  # fmt: skip
     if plan.count_tokens:  # per shard, in the order of its lines
@@ -188,26 +198,26 @@ def _build_partition(source, index: int, first_row: int, target: str, plan: _Pla
     return built
 
 
-def _duplicates(built: list[_Built], on) -> list[Finding]:
+def _duplicates(built: list[_Built], on, dialect) -> list[Finding]:
     """The repeated custom_ids of the whole table: every partition's hashes joined in one HashedIds, then
     its exact pass over the (row, custom_id) of just the lines whose hash repeats."""
-    ids = HashedIds(OPENAI, stable_hash)
+    ids = HashedIds(dialect, stable_hash)
     for part in built:
         ids.extend(array("q", part.hashes))
     repeated = ids.repeated()
     if not repeated:
         return []
-    pairs = on.gather(on.map(_ids_among, built, repeated=repeated, pure=False))
+    pairs = on.gather(on.map(_ids_among, built, repeated=repeated, dialect=dialect, pure=False))
     return list(ids.duplicates(sorted(pair for chunk in pairs for pair in chunk)))
 
 
-def _ids_among(part: _Built, repeated: set[int]) -> list[tuple[int, str]]:
+def _ids_among(part: _Built, repeated: set[int], dialect) -> list[tuple[int, str]]:
     """(row, custom_id) of the partition's lines whose id hashes to one of `repeated`."""
     rows = array("q", part.rows)
     out, before = [], 0
     for path, lines in zip(part.paths, part.shard_requests, strict=True):
         with open_binary(path) as stream:
-            for request in read_requests(stream, lambda finding: None, dialect=OPENAI):
+            for request in read_requests(stream, lambda finding: None, dialect=dialect):
                 if type(request.id) is str and stable_hash(request.id) in repeated:
                     out.append((rows[before + request.line - 1], request.id))
         before += lines
@@ -253,6 +263,7 @@ def _add_part(report: Report, part: _Built, whole: dict[str, Finding]) -> None:
     summary.bytes += part.bytes
     summary.models.update(s.models)
     summary.endpoints.update(s.endpoints)
+    summary.bodies.update(s.bodies)
 
 
 def _commit(built: list[_Built], output: Path, report: Report, count: int) -> DaskBuildResult:

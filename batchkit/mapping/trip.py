@@ -1,5 +1,5 @@
 """One target's round trip, each step the public one: the requests built (`build_requests`) and written in
-the target's line format (`convert_request`), validated (`validate_requests`), their cost bounded
+the target's line format (`build.native`), validated (`validate_requests`), their cost bounded
 (`estimate`), written and sharded (`remote.requests_file`), submitted (`batchkit.submit`, or the queue under
 an enqueued-token cap or a batch limit), waited for, downloaded and merged (`merge_results`).
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..build import build_requests, response_schema
-from ..convert import convert_request
+from ..build.native import in_line_format
 from ..errors import BatchkitError, JobFailed, ValidationFailed
 from ..findings import Report
 from ..providers import Provider
@@ -38,8 +38,6 @@ from ..results import MergeResult, merge_results
 from ..tokens import Estimate, load_prices
 from ..validate import validate_requests
 from .targets import MapTarget
-
-OPENAI_LINES = "openai"  # the line format build_requests writes
 
 
 def _quiet(event: Event) -> None:
@@ -147,16 +145,8 @@ def requests_for(rows, target: MapTarget, steps: Steps, provider: Provider) -> l
         )
     built = list(build_requests(rows, model=target.model, system=steps.system, user=steps.user,
                                 params=params, max_tokens=steps.max_tokens))  # fmt: skip
-    if not provider.dialects or OPENAI_LINES in provider.dialects:
-        return built
     report = Report("requests", provider.name)
-    lines = []
-    for number, request in enumerate(built, 1):
-        converted = convert_request(request, provider.dialect, line=number, max_tokens=steps.max_tokens)
-        for finding in converted.findings:
-            report.add(finding)
-        if converted.line is not None:
-            lines.append(converted.line)
+    lines = [line for _number, line in in_line_format(enumerate(built, 1), provider, report)]
     if len(lines) < len(built):
         raise ValidationFailed(
             f"{len(built) - len(lines):,} of {len(built):,} requests cannot be written as {provider.dialect} "
