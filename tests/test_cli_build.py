@@ -100,6 +100,8 @@ def test_a_provider_of_another_format_gets_its_own_lines(run, tmp_path, provider
     assert run("convert", openai, "--to", provider, "-o", converted).exit_code == 0
     assert out.read_bytes() == converted.read_bytes()
     assert run("validate", out, "--provider", provider, "--model", "m").exit_code == 0
+    said = f"{provider} lines name no model, the batch does: `batchkit submit {out} --provider {provider} --model m`"
+    assert (said in result.output) == (provider in ("gemini", "bedrock"))
 
 
 def test_what_a_provider_of_another_format_cannot_take_is_refused_by_row(run, tmp_path):

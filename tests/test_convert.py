@@ -173,3 +173,22 @@ def test_forced_output_that_does_not_validate_exits_one_as_help_says(tmp_path):
     forced = run("convert", source, "-o", out, "--to", "anthropic", "--max-tokens", 9, "--force")
     assert forced.exit_code == 1, forced.output
     assert "error[duplicate-custom-id]" in forced.output and len(out.read_text().splitlines()) == 2
+
+
+def test_lines_that_name_no_model_hold_one_models_requests(tmp_path):
+    """Gemini's and Bedrock's lines name no model (the batch does): a request asking for another model
+    than the first would be answered by the first, so it is refused, where it was dropped without a word."""
+    source = write(tmp_path / "in.jsonl", [chat("a", max_tokens=5), {**chat("b", max_tokens=5), "body": {
+        **chat("b", max_tokens=5)["body"], "model": "other"}}, chat("c", max_tokens=5)])  # fmt: skip
+    for to in ("gemini", "bedrock"):
+        out = tmp_path / f"{to}.jsonl"
+        result = run("convert", source, "-o", out, "--to", to)
+        assert result.exit_code == 1, result.output
+        assert (
+            f"{source}:2: error[mixed-model] /body/model: this request asks for 'other' and line 1 for"
+            in result.output
+        )
+        assert "split the requests by model first (`batchkit split --by model`)" in result.output
+        assert len(out.read_bytes().splitlines()) == 2  # a and c
+    kept = run("convert", source, "-o", tmp_path / "claude.jsonl", "--to", "anthropic")
+    assert kept.exit_code == 0, kept.output  # Anthropic's lines name their model
