@@ -120,6 +120,19 @@ def test_what_a_provider_of_another_format_cannot_take_is_refused_by_row(run, tm
     )
     assert "8 requests" in mixed.output.splitlines()[-1]  # refused rows are requests too
     assert run(*args, "anthropic", "--model-column", "model", "--max-tokens", 5).exit_code == 0
+    # what the format cannot express: refused, or left out with --drop-unsupported, as convert does
+    schema = tmp_path / "s.json"
+    schema.write_text('{"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"], '
+                      '"additionalProperties": false}')  # fmt: skip
+    structured = (*args, "bedrock", "--model", "m", "--max-tokens", 5, "--response-schema", schema)
+    out.unlink()
+    refused = run(*structured)
+    assert refused.exit_code == 1 and not out.exists()
+    assert "error[unsupported-field] ×8, lines 1–8; first: /body/response_format" in refused.output
+    dropped = run(*structured, "--drop-unsupported")
+    assert dropped.exit_code == 0, dropped.output
+    assert "warning[dropped-field] ×8, lines 1–8; first: /body/response_format" in dropped.output
+    assert b"response_format" not in out.read_bytes()
 
 
 def test_invalid_requests_print_the_report_and_exit_1(run, tmp_path):

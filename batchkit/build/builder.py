@@ -605,6 +605,7 @@ def build_file(
     progress: Callable[[int], None] | None = None,
     stats: BuildStats | None = None,
     subset: Subset | None = None,
+    drop_unsupported: bool = False,
     **options,
 ) -> BuildResult:
     """Build a batch file from a table file (streamed in chunks), in `provider`'s line format
@@ -636,7 +637,8 @@ def build_file(
         else:
             refused = Report(name, row.name)  # requests the provider's format cannot hold (native.py)
             options = Options.of(row, dialect=line_format(row), max_findings=max_findings)
-            written = write_numbered(in_line_format(numbered, row, refused), output, options,
+            lines = in_line_format(numbered, row, refused, drop_unsupported=drop_unsupported)
+            written = write_numbered(lines, output, options,
                                      max_requests=max_requests, max_bytes=max_bytes, max_file_tokens=max_file_tokens,
                                      force=force, file=name, refused=refused)  # fmt: skip
     except ValidationFailed as e:

@@ -27,18 +27,22 @@ def in_line_format(
     provider: Provider,
     refused: Report,
     first_model: tuple[str, int] | None = None,
+    drop_unsupported: bool = False,
 ) -> Iterator[tuple[int, dict]]:
     """The (row, request) pairs as lines of the provider's format (`line_format`); a request that cannot
     be written so (or that asks for another model than the first where the lines name none) is left
     out, counted in `refused` with the findings that say why. `first_model`: (model, row) of the table's
-    first request, when these rows are a later part of it (a Dask partition)."""
+    first request, when these rows are a later part of it (a Dask partition). `drop_unsupported` leaves
+    out what the format cannot express (a warning each), as `convert` does."""
     dialect = line_format(provider)
     if dialect is OPENAI:
         yield from numbered
         return
     job_model = JobModel(dialect, first_model, BUILD_APART)
     for row, request in numbered:
-        converted = convert_request(request, dialect, line=row, provider=provider)
+        converted = convert_request(
+            request, dialect, line=row, provider=provider, drop_unsupported=drop_unsupported
+        )
         for finding in converted.findings:
             refused.add(finding)
         line = converted.line

@@ -102,6 +102,9 @@ ENDPOINT_HELP = "Request url (default /v1/chat/completions; /v1/embeddings with 
     help="A pydantic model whose JSON Schema every answer must follow (needs pydantic installed).",
 )
 @click.option("--schema-name", help="Name of the response schema (default: from the file or class name).")
+@click.option("--drop-unsupported", is_flag=True,
+              help="For a provider of another line format: leave out what it cannot express (listed), as "
+              "convert does.")  # fmt: skip
 @provider_option
 @limit_options
 @report_options

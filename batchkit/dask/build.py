@@ -60,6 +60,7 @@ class _Plan:
     max_file_tokens: int | None
     input_format: str | None
     count_tokens: bool
+    drop_unsupported: bool  # what the provider's line format cannot express (`build.native`)
     first_model: tuple[str, int] | None = None  # (value, row) of the table's first request
     first_endpoint: tuple[str, int] | None = None
 
@@ -95,6 +96,7 @@ def build(
     max_findings: int | None = None,
     input_format: str | None = None,
     count_tokens: bool = False,
+    drop_unsupported: bool = False,
     **options,
 ) -> DaskBuildResult:
     """Build batch files from a partitioned table on Dask: `source` is a Dask DataFrame, a folder of Parquet
@@ -111,7 +113,9 @@ def build(
         raise UsageError(f"{limits.name} takes one model per file, and a build on a cluster writes one file per "
                          "partition: build each model's rows apart (e.g. a folder per model), or on one machine, "
                          "which writes a file per model")  # fmt: skip
-    plan = _Plan(options, limits, table_name(source), max_file_tokens, input_format, count_tokens)
+    plan = _Plan(
+        options, limits, table_name(source), max_file_tokens, input_format, count_tokens, drop_unsupported
+    )
     with connected(dask_client, scheduler, local_cluster) as on:
         parts = sources(source, on)
         surveys = on.gather(on.map(_survey, parts, plan=plan, pure=False))
@@ -185,7 +189,7 @@ def _build_partition(source, index: int, first_row: int, target: str, plan: _Pla
     ids = HashedIds(dialect, stable_hash)
     requests = Builder(**plan.options).numbered(frames(source, plan.input_format), first_row=first_row)
     refused = Report(plan.file, plan.limits.name)
-    lines = in_line_format(requests, plan.limits, refused, plan.first_model)
+    lines = in_line_format(requests, plan.limits, refused, plan.first_model, plan.drop_unsupported)
     written = write_numbered(remembered(lines), target, Options.of(plan.limits, dialect=dialect),
                              max_file_tokens=plan.max_file_tokens, force=True, file=plan.file, ids=ids,
                              first_model=plan.first_model, first_endpoint=plan.first_endpoint,
