@@ -141,7 +141,8 @@ def build(
 
 def _survey(source, plan: _Plan) -> tuple[int, tuple | None, tuple | None]:
     """A partition's rows, and for a one-model or one-endpoint provider (value, row) of its first model
-    and endpoint (rows numbered from 1 in the partition), as `LineRules` take them."""
+    and endpoint (rows numbered from 1 in the partition), as `LineRules` take them; for a provider of
+    another line format, of its first model (`JobModel`)."""
     rows = row_count(source, plan.input_format)
     limits = plan.limits
     native = line_format(limits) is not OPENAI  # the first model asked for is the one a job's lines may ask
