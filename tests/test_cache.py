@@ -126,6 +126,7 @@ def openai_line(custom_id="x", status=200, finish="stop", content="ok", **body_e
             None,
             False,
         ),  # kept already
+        ({"custom_id": "n", "response": {"status_code": 200, "body": {}}}, None, False),  # answers nothing
     ],
 )
 def test_only_good_answers_are_kept(line, expected, kept):
