@@ -192,3 +192,26 @@ def test_lines_that_name_no_model_hold_one_models_requests(tmp_path):
         assert len(out.read_bytes().splitlines()) == 2  # a and c
     kept = run("convert", source, "-o", tmp_path / "claude.jsonl", "--to", "anthropic")
     assert kept.exit_code == 0, kept.output  # Anthropic's lines name their model
+
+
+def test_a_request_kind_the_target_cannot_take_is_refused_whole(tmp_path):
+    """Anthropic and Gemini take chat requests only: an embeddings request cannot be converted by leaving
+    a field out, so the refusal offers no --drop-unsupported, and that flag does not turn it into a drop."""
+    embeddings = {
+        "custom_id": "e",
+        "method": "POST",
+        "url": "/v1/embeddings",
+        "body": {"model": "m", "input": "x"},
+    }
+    source = write(tmp_path / "in.jsonl", [embeddings])
+    for to in ("anthropic", "gemini"):
+        for dropping in ((), ("--drop-unsupported",)):
+            result = run(
+                "convert", source, "-o", tmp_path / "out.jsonl", "--to", to, "--max-tokens", 5, *dropping
+            )
+            assert result.exit_code == 1, result.output
+            assert (
+                "error[unsupported-field] /body: " in result.output
+                and "takes chat requests only" in result.output
+            )
+            assert "leaves it out" not in result.output and "dropped" not in result.output

@@ -119,7 +119,7 @@ def params_from_chat(request: Chat, ctx: Context, target: Target = ANTHROPIC_API
     """The Messages request for a chat body (None when it is not a chat request)."""
     body, at = request.body, request.at
     if request.kind != CHAT:
-        ctx.unsupported(at, f"{target.name} takes chat requests only, not {request.kind}")
+        ctx.error("unsupported-field", at, f"{target.name} takes chat requests only, not {request.kind}")
         return None
     leftover(body, CHAT_FIELDS, at, ctx, target.name)
     params: dict = {}

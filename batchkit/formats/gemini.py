@@ -176,7 +176,7 @@ def camel(key: str) -> str:
 def request_from_chat(request: Chat, ctx: Context, target: Target = GEMINI_API) -> dict | None:
     body, at = request.body, request.at
     if request.kind != CHAT:
-        ctx.unsupported(at, f"{target.name} takes chat requests only, not {request.kind}")
+        ctx.error("unsupported-field", at, f"{target.name} takes chat requests only, not {request.kind}")
         return None
     leftover(body, CHAT_FIELDS, at, ctx, target.name)
     messages = body.get("messages") or []
