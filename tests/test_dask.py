@@ -3,6 +3,7 @@ the findings, the lines and the rows the single-process path gives."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -440,6 +441,29 @@ def test_a_provider_of_another_line_format_gets_the_lines_one_machine_writes(tmp
     assert found.codes() == expected.codes() == [("mixed-model", 4, "/body/model")]
     assert [f.message for f in found] == [f.message for f in expected]
     assert found.summary.to_dict() == expected.summary.to_dict()
+
+
+def test_estimate_takes_the_batchs_model_and_the_named_format_on_the_cluster_too(tmp_path, cluster):
+    """Gemini's lines name no model: `estimate --model` prices them as `submit --model` sends them; and a
+    cluster reads the files in the format --dialect names, as one machine does (it read each in its own)."""
+    partitioned(tmp_path / "table", parts=2, rows=3)
+    options = dict(model="gemini-2.5-flash", user="{question}", provider="gemini", max_tokens=10)
+    done, _ = distributed(tmp_path / "table", tmp_path / "g.jsonl", cluster, **options)
+
+    from click.testing import CliRunner
+
+    from batchkit.cli import cli
+
+    def run(*args):
+        result = CliRunner().invoke(cli, ["estimate", *map(str, args), "-p", "gemini", "--format", "json"])
+        return json.loads(result.output)
+
+    on_cluster = ("--scheduler", cluster.scheduler.address)
+    for named in (("--model", "gemini-2.5-flash"), ("--dialect", "openai")):
+        single = run(*done.paths, *named)
+        assert run(*done.paths, *named, *on_cluster) == single
+    models = [m for f in run(*done.paths, "--model", "gemini-2.5-flash")["files"] for m in f["models"]]
+    assert {m["model"] for m in models} == {"gemini-2.5-flash"} and all(m["price"] for m in models)
 
 
 # ---------------------------------------------------------------- the same word on every answer

@@ -31,10 +31,12 @@ from .on_dask import cluster_options, on_cluster
     show_default=True,
     help="Output tokens assumed for a request that sets no max_tokens / max_completion_tokens / max_output_tokens.",
 )
+@click.option("--model", metavar="NAME",
+              help="The batch's model, for lines that name none (Gemini, Bedrock), as submit takes it.")  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @cluster_options
-def estimate(files, provider, dialect, prices, tokenizer, default_max_output, fmt, quiet, **cluster):
+def estimate(files, provider, dialect, prices, tokenizer, default_max_output, model, fmt, quiet, **cluster):
     """Count prompt tokens and the cost range of batch files, per file and model, before sending them.
 
     Counts are exact for OpenAI models; others are estimates, marked ~ (or "estimated": true in JSON),
@@ -48,10 +50,12 @@ def estimate(files, provider, dialect, prices, tokenizer, default_max_output, fm
     bars = Bars(quiet or bool(cluster))
     try:
         if cluster:  # one worker task per file
-            result = on_dask.estimate(files, cluster, provider, prices, tokenizer, default_max_output)
+            result = on_dask.estimate(
+                files, cluster, provider, prices, tokenizer, default_max_output, dialect, model
+            )
         else:
             progress = bars.bytes_read()
-            result = run(files, provider, prices, tokenizer, default_max_output, progress, dialect)
+            result = run(files, provider, prices, tokenizer, default_max_output, progress, dialect, model)
     finally:
         bars.close()
     if fmt == "json":

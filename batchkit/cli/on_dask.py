@@ -55,11 +55,11 @@ def validate(files, cluster: dict, provider, **options):
     return dask.validate(list(files), provider, **cluster, **options)
 
 
-def estimate(files, cluster: dict, provider, prices, tokenizer, default_max_output):
+def estimate(files, cluster: dict, provider, prices, tokenizer, default_max_output, dialect, model):
     from .. import dask
 
     return dask.estimate(list(files), provider, prices=prices, tokenizer=tokenizer,
-                         default_max_output=default_max_output, **cluster)  # fmt: skip
+                         default_max_output=default_max_output, dialect=dialect, model=model, **cluster)  # fmt: skip
 
 
 def merge(inputs, results, output, cluster: dict, **source_options):

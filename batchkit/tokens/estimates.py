@@ -177,14 +177,16 @@ def estimate_file(
     default_max_output: int = DEFAULT_MAX_OUTPUT,
     progress: BytesRead | None = None,
     dialect: Dialect | None = None,
+    job_model: str | None = None,
 ) -> FileEstimate:
-    """One file's estimate; its lines are read in `dialect` when given, else each in its own format."""
+    """One file's estimate; its lines are read in `dialect` when given, else each in its own format.
+    `job_model`: the batch's model, for lines that name none (Gemini's, Bedrock's)."""
     result = FileEstimate(source_name(source))
     chunk: dict[str, list] = {}
     pending = 0
     with open_binary(source, progress) as stream:
         for request in read_requests(stream, result.note, dialect=dialect):
-            model = request.model or NO_MODEL
+            model = request.model or job_model or NO_MODEL
             if model not in result.models and model not in chunk:
                 if len(result.models.keys() | chunk.keys()) >= MAX_MODELS:
                     model = MORE_MODELS
@@ -205,6 +207,7 @@ def estimate(
     default_max_output: int = DEFAULT_MAX_OUTPUT,
     progress: BytesRead | None = None,
     dialect: str | Dialect | None = None,
+    model: str | None = None,
 ) -> Estimate:
     """Tokens and cost of batch files, per file and per model, before anything is sent.
 
@@ -212,12 +215,13 @@ def estimate(
     tokenizer.json for models outside the OpenAI families (else those are estimated with o200k_base).
     `progress` hears how much of each file was read, one file after another. Lines of every format are
     counted (a format other than OpenAI's through the OpenAI body that stands for it, an estimate);
-    `dialect` names the one format every line must be in."""
+    `dialect` names the one format every line must be in; `model`, the batch's model, prices the lines
+    that name none (Gemini's and Bedrock's: the batch does, as `submit --model` gives it)."""
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
     name = get_provider(provider).name
     table = load_prices(prices)
     pricer = _Pricer(name, table, tokenizer)
     fmt = get_dialect(dialect) if dialect is not None else None
-    files = [estimate_file(p, pricer, default_max_output, progress, fmt) for p in paths]
+    files = [estimate_file(p, pricer, default_max_output, progress, fmt, model) for p in paths]
     return Estimate(name, default_max_output, files, sorted({p for p, _m in table}))
