@@ -177,6 +177,20 @@ def test_queue_sends_shards_one_at_a_time(server, tmp_path, provider):
         assert len(shard.with_name(shard.stem + ".output.jsonl").read_text().splitlines()) == 2
 
 
+def test_the_cost_of_lines_that_name_no_model_is_the_batchs_models(server, tmp_path):
+    """Gemini's lines name no model (the batch does): --max-cost prices them by --model, where they were
+    '(no model)', which has no price, so no cost bound could be kept."""
+    path = native_file(tmp_path, "gemini", 2, prefix="priced")
+    before = server_batches("gemini", server.root_url)
+    bounded = ("submit", path, "--model", "gemini-2.5-flash", "--max-cost")
+    refused = native("gemini", server.root_url, *bounded, "0.0000001")
+    assert refused.returncode == 2 and "over --max-cost" in refused.stderr, refused.stderr
+    assert new_batches("gemini", server, before) == {}
+    sent = native("gemini", server.root_url, *bounded, "1")
+    assert sent.returncode == 0, sent.stderr
+    assert len(new_batches("gemini", server, before)) == 1
+
+
 def test_max_cost_refuses_before_anything_is_sent(server, tmp_path):
     path = native_file(tmp_path, "anthropic", 2, prefix="cost")
     before = server_batches("anthropic", server.root_url)

@@ -91,7 +91,7 @@ def submit(
         cap = max_enqueued_tokens if max_enqueued_tokens is not None else target.provider.enqueued_tokens
         queued = cap is not None or max_batches is not None
         if queued or max_cost is not None:  # the files are read for their tokens only when needed
-            tokens, counted = shard_tokens([Path(f) for f in files], target.provider.name, prices)
+            tokens, counted = shard_tokens([Path(f) for f in files], target.provider.name, prices, model)
             if max_cost is not None:
                 check_cost(counted, max_cost, target)  # before anything is uploaded
             if cap is not None:

@@ -164,7 +164,7 @@ def _send(session: Session, files: list[Path], target: MapTarget, steps: Steps):
     queued = cap is not None or steps.max_batches is not None
     tokens, counted = None, None
     if queued or steps.max_cost is not None:
-        tokens, counted = shard_tokens(files, where.provider.name, steps.prices)
+        tokens, counted = shard_tokens(files, where.provider.name, steps.prices, target.model)
         if steps.max_cost is not None:
             check_cost(counted, steps.max_cost, where)
         _tell(steps, target, _estimated(counted))

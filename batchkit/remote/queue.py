@@ -52,11 +52,14 @@ class Shard:
     submitted: SubmitResult | None = None  # its latest submission (None until it is sent or found)
 
 
-def shard_tokens(paths: Iterable[Path], provider: str, prices: str | os.PathLike | None = None):
+def shard_tokens(
+    paths: Iterable[Path], provider: str, prices: str | os.PathLike | None = None, model: str | None = None
+):
     """(prompt tokens per model of each file, the Estimate) from one reading of the files; `prices`: a
-    prices file whose entries replace or add to the shipped ones."""
+    prices file whose entries replace or add to the shipped ones; `model`: the batch's, for lines that
+    name none (Gemini's, Bedrock's)."""
     paths = list(paths)
-    counted = estimate(paths, provider=provider, prices=prices)
+    counted = estimate(paths, provider=provider, prices=prices, model=model)
     return [{g.model: g.prompt_tokens for g in f.models.values()} for f in counted.files], counted
 
 

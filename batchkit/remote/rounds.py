@@ -132,11 +132,13 @@ class UntilDone:
 
     def _queued(self, paths: list[Path], roots: list, number: int) -> list[Round]:
         """Send a round's files as a queue under the caps; each has ended when it returns."""
-        tokens, _counted = shard_tokens(paths, self.session.connection.target().provider.name)
+        options = self.options if number == 1 else self.again
+        tokens, _counted = shard_tokens(
+            paths, self.session.connection.target().provider.name, model=options.model
+        )
         shards = [
             Shard(path, counted, round=root) for path, counted, root in zip(paths, tokens, roots, strict=True)
         ]
-        options = self.options if number == 1 else self.again
         Queue(self.session, shards, options, self.queue, self.progress, sleep=self.sleep).run()
         return [Round(number, shard.path, shard.submitted, shard.batch) for shard in shards]
 
