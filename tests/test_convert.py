@@ -192,6 +192,10 @@ def test_lines_that_name_no_model_hold_one_models_requests(tmp_path):
         assert len(out.read_bytes().splitlines()) == 2  # a and c
     kept = run("convert", source, "-o", tmp_path / "claude.jsonl", "--to", "anthropic")
     assert kept.exit_code == 0, kept.output  # Anthropic's lines name their model
+    one = run(
+        "convert", source, "-o", tmp_path / "one.jsonl", "--to", "gemini", "--model", "gemini-2.5-flash"
+    )
+    assert one.exit_code == 0, one.output  # --model puts one model on every line
 
 
 def test_a_request_kind_the_target_cannot_take_is_refused_whole(tmp_path):

@@ -285,6 +285,7 @@ def _converted(
             report.summary.lines = number
             report.summary.requests += 1
             asked = _count_model_and_endpoint(obj, report.summary)
+            asked = settings["model"] or asked  # --model puts one model on every line
             converted = convert_request(obj, target, line=number, **settings)
             for finding in converted.findings:
                 report.add(finding)
