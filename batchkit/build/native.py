@@ -38,7 +38,7 @@ def in_line_format(
     if dialect is OPENAI:
         yield from numbered
         return
-    job_model = JobModel(dialect, first_model, BUILD_APART)
+    job_model = JobModel(dialect, first_model, BUILD_APART, "row")
     for row, request in numbered:
         converted = convert_request(
             request, dialect, line=row, provider=provider, drop_unsupported=drop_unsupported

@@ -55,6 +55,7 @@ class JobModel:
     target: Dialect
     first: tuple[str, int] | None = None  # (model, line) of the first request that asked for one
     advice: str = "split the requests by model first (`batchkit split --by model`)"
+    unit: str = "line"  # what the numbers count (a build's are data rows)
 
     def refusal(self, asked: str | None, converted: dict, line: int | None) -> Finding | None:
         """The finding for a request that asked for `asked` and became `converted`, or None."""
@@ -68,7 +69,7 @@ class JobModel:
         model, first = self.first
         return Finding(
             "mixed-model",
-            f"this request asks for {asked!r} and line {first} for {model!r}: {self.target.name} lines name no "
+            f"this request asks for {asked!r} and {self.unit} {first} for {model!r}: {self.target.name} lines name no "
             f"model (the batch's answers every line), so one file holds one model's requests: {self.advice}",
             line,
             "/body/model",
