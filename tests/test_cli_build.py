@@ -118,6 +118,9 @@ def test_what_a_provider_of_another_format_cannot_take_is_refused_by_row(run, tm
         "error[mixed-model]" in mixed.output
         and "build each model's rows to a file of its own" in mixed.output
     )
+    assert (
+        "and row 1 for 'meta-llama/Meta-Llama-3.1-8B-Instruct'" in mixed.output
+    )  # data rows, as build counts
     assert "8 requests" in mixed.output.splitlines()[-1]  # refused rows are requests too
     assert run(*args, "anthropic", "--model-column", "model", "--max-tokens", 5).exit_code == 0
     # what the format cannot express: refused, or left out with --drop-unsupported, as convert does
