@@ -35,9 +35,10 @@ def _ignore(finding) -> None:
 
 
 def good_answer(record: ResultRecord, expected: Expected | None, parser: AnswerParser) -> bool:
-    """Whether an answer is worth keeping: status 200 with an answer (`ok`), ended on its own (not cut at the token limit, not
-    filtered; an answer without choices, such as embeddings, has no finish reason), and for a request that
-    asked for a JSON schema, JSON that follows it. An answer that came from the cache is kept already."""
+    """Whether an answer is worth keeping: status 200 with an answer (`ok`), ended on its own (not cut at
+    the token limit, not filtered; an answer without choices, such as embeddings, has no finish reason),
+    and for a request that asked for a JSON schema, JSON that follows it. An answer that came from the
+    cache is kept already."""
     if not record.ok or record.status_code != 200 or record.cached_from is not None:
         return False
     says_how_it_ended = bool(record.contents) or record.finish_reason is not None

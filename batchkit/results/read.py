@@ -53,14 +53,14 @@ TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_to
 MAX_TOKENS = 2**32  # per request: far past any context, and sums of millions of rows stay within 64 bits
 MAX_SCORES = 1_000_000  # an index past this is not a document's place (the array would be absurd)
 EXPIRED_CODE = "batch_expired"
-# A success whose body holds none of the fields an answer is in (chat and completions' choices, data,
-# output, results, text), or none of the kind it is, answered nothing: a failure `retry` picks up, as a blocked prompt is. Videos
-# are answered by the job the body describes.
+CANCELED_CODE = "batch_canceled"
+# A success whose body holds none of the fields an answer is in (choices, data, output, results, text),
+# or none of its kind, answered nothing: a failure `retry` picks up, as a prompt Gemini blocked is. A
+# video job's body is its answer.
 NO_ANSWER_CODE = "no_answer"
 NO_ANSWER = "the answer (HTTP {}) holds no choices, data, output, results or text: nothing was answered"
 ANSWER_FIELDS = (("choices", list), ("data", list), ("output", list), ("results", list), ("text", str))
 ANSWERED_BY_THE_BODY = ("video",)
-CANCELED_CODE = "batch_canceled"
 # The member a result line answered from batchkit's answer cache carries: {"batch_id", "stored_at"}, the
 # batch the answer first came from ("" for none: `batchkit run`) and when it was stored.
 CACHED = "batchkit_cached"
