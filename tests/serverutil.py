@@ -248,6 +248,20 @@ def redirecting_upstream():
     return _serving(_Redirect)
 
 
+class _AnswersNothing(_HeaderEcho):
+    """An upstream that answers every POST 200 with an empty JSON object: a success with no answer."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._answer(200, b"{}", "application/json")
+
+
+def answerless_upstream():
+    """A real HTTP server on 127.0.0.1 whose every answer is 200 `{}` (see _AnswersNothing); yields its
+    base URL."""
+    return _serving(_AnswersNothing)
+
+
 class _OddBatches(_HeaderEcho):
     """A Batches API whose batch objects have fields of other shapes (counts and metadata as text, a
     time past year 9999) and whose `batch_array` is a JSON array."""

@@ -403,6 +403,27 @@ def test_run_against_an_address_without_v1_says_did_you_mean(echo, tmp_path):
     assert other.returncode == 1 and "did you mean" not in other.stderr
 
 
+def test_a_success_that_answers_nothing_is_a_failure_as_merge_reads_it(tmp_path):
+    """A 200 whose body holds no answer is no success: run counts it failed and writes it to the errors
+    file (sent again on a resume), and merge reads it as the batch_error no_answer."""
+    from serverutil import answerless_upstream
+
+    from batchkit.results import merge_results
+
+    source = write_lines(tmp_path / "b.jsonl", [chat("a"), chat("b")])
+    output = tmp_path / "out.jsonl"
+    with answerless_upstream() as upstream:
+        result = run_here(source, "--base-url", upstream, "-o", output, "--no-cache")
+    assert result.exit_code == 1, result.output
+    assert "no_answer" in result.output
+    assert not output.exists() or not read_lines(output)
+    failed = read_lines(tmp_path / "out.errors.jsonl")
+    assert [line["error"]["code"] for line in failed] == ["no_answer", "no_answer"]
+    merged = merge_results(source, [tmp_path / "out.errors.jsonl"]).frame
+    assert merged["status"].tolist() == ["batch_error", "batch_error"]
+    assert merged["error_code"].tolist() == ["no_answer", "no_answer"]
+
+
 def test_an_upstream_redirect_is_not_followed_nor_tried_again_and_says_where(tmp_path):
     """A redirect could take the key elsewhere: it is not followed, not retried (it would redirect again),
     and the error names where it pointed, which is usually the base URL meant (https, or another path)."""

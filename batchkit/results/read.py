@@ -219,7 +219,7 @@ def _record(obj: dict, custom_id: str, line: int, file: str, bad) -> ResultRecor
         record.status = OK if status_code is not None and 200 <= status_code < 300 else HTTP_ERROR
     if body is not None:
         _read_body(body, record, bad)
-        if record.status == OK and _answers_nothing(body):
+        if record.status == OK and answers_nothing(body):
             record.status, record.error_code = BATCH_ERROR, NO_ANSWER_CODE
             record.error_message = NO_ANSWER.format(record.status_code)
             return record
@@ -293,7 +293,8 @@ def _read_body(body: dict, record: ResultRecord, bad) -> None:
     _read_vllm_answer(body, record)
 
 
-def _answers_nothing(body: dict) -> bool:
+def answers_nothing(body: dict) -> bool:
+    """Whether a success's body holds no answer (see NO_ANSWER_CODE)."""
     if body.get("object") in ANSWERED_BY_THE_BODY:
         return False
     return not any(type(body.get(name)) is kind for name, kind in ANSWER_FIELDS)

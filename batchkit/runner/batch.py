@@ -34,6 +34,7 @@ from ..errors import BatchkitError, InputError, UsageError, ValidationFailed
 from ..formats import OPENAI, detect_stream, requests_of
 from ..lines import dumps_line, open_binary
 from ..providers import Provider, get_provider
+from ..results.read import NO_ANSWER, NO_ANSWER_CODE, answers_nothing
 from ..validate import validate_file
 from ..wire import LOCAL, Sender, api_path, missing_v1_hint, result_line
 from ..words import Option, Text, Words
@@ -339,6 +340,9 @@ class _Sending:
                 answer = await sender.post(api_path(request.endpoint), request.body)
                 line = result_line(request.id, answer.status_code, answer.body, answer.request_id)
                 ok = 200 <= answer.status_code < 300
+                if ok and answers_nothing(answer.body):  # a failure, as merge reads it: sent again on resume
+                    ok = False
+                    line["error"] = {"code": NO_ANSWER_CODE, "message": NO_ANSWER.format(answer.status_code)}
                 if ok and self.keeper is not None:
                     self.keeper.offer(request, line)
                 record(line, ok)
