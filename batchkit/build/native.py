@@ -41,12 +41,12 @@ def in_line_format(
     job_model = JobModel(dialect, first_model, BUILD_APART, "row")
     for row, request in numbered:
         converted = convert_request(
-            request, dialect, line=row, provider=provider, drop_unsupported=drop_unsupported
+            request, dialect, source=OPENAI, line=row, provider=provider, drop_unsupported=drop_unsupported
         )
         for finding in converted.findings:
             refused.add(finding)
         line = converted.line
-        if line is not None and (refusal := job_model.refusal(request["body"].get("model"), line, row)):
+        if line is not None and (refusal := job_model.refusal(OPENAI.read(request).model, line, row)):
             refused.add(refusal)
             line = None
         if line is None:

@@ -23,7 +23,7 @@ from .. import schemas
 from ..batchfile import id_map_path, write_id_map, write_numbered
 from ..errors import UsageError, ValidationFailed
 from ..findings import Finding, Report, Summary
-from ..formats import DIALECTS, LINE_ID, Context, Dialect, detect, get_dialect
+from ..formats import DIALECTS, LINE_ID, Context, Dialect, Request, detect, get_dialect
 from ..lines import BytesRead, open_binary, read_objects, source_name
 from ..options import Options
 from ..providers import Provider, get_provider, id_rule
@@ -59,8 +59,7 @@ class JobModel:
 
     def refusal(self, asked: str | None, converted: dict, line: int | None) -> Finding | None:
         """The finding for a request that asked for `asked` and became `converted`, or None."""
-        body = self.target.body_of(converted)
-        if type(asked) is not str or (body is not None and self.target.model_of(body) is not None):
+        if type(asked) is not str or self.target.read(converted).model is not None:
             return None
         if self.first is None:
             self.first = (asked, line)
@@ -285,9 +284,12 @@ def _converted(
         for number, obj, _raw in read_objects(stream, report.add, stats, options.max_line):
             report.summary.lines = number
             report.summary.requests += 1
-            asked = _count_model_and_endpoint(obj, report.summary)
+            origin = detect(obj)  # read once: for the summary, the model asked, and the conversion
+            asked = (
+                _count_model_and_endpoint(origin.read(obj), report.summary) if origin is not None else None
+            )
             asked = settings["model"] or asked  # --model puts one model on every line
-            converted = convert_request(obj, target, line=number, **settings)
+            converted = convert_request(obj, target, source=origin, line=number, **settings)
             for finding in converted.findings:
                 report.add(finding)
             result.dropped.extend((number, path) for path in converted.dropped)
@@ -304,13 +306,8 @@ def _converted(
     report.findings.sort(key=lambda f: (f.line or 0, f.path, f.code))
 
 
-def _count_model_and_endpoint(obj: dict, summary: Summary) -> str | None:
-    """The source line's model and endpoint, as its format holds them, in the conversion's summary; the
-    model."""
-    dialect = detect(obj)
-    if dialect is None:
-        return None
-    request = dialect.read(obj)
+def _count_model_and_endpoint(request: Request, summary: Summary) -> str | None:
+    """The source request's model and endpoint in the conversion's summary; the model."""
     for counts, value in ((summary.models, request.model), (summary.endpoints, request.endpoint)):
         if type(value) is str:
             counts[value] += 1

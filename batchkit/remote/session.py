@@ -34,9 +34,9 @@ from .target import Target, split_address
 from .unrun import OUTCOMES as UNRUN_OUTCOMES
 from .unrun import write_unrun
 
-# How a result file of a kind is named beside NAME (default: NAME.KIND.jsonl)
 FILE_SUFFIXES = (".jsonl", ".json", ".gz", ".zst")  # a reference with one names a file, never a batch
 PATH_STARTS = ("/", "./", "../", "~")
+# How a result file of a kind is named beside NAME (default: NAME.KIND.jsonl)
 RESULT_SUFFIXES = {"manifest": ".manifest.json.out"}  # Bedrock's record and token counts, which merge reads
 
 

@@ -102,13 +102,10 @@ def _open_part(final: Path) -> tuple[BinaryIO, set[str]]:
     done: set[str] = set()
     keep = 0
     for raw in handle:
-        if not raw.endswith(b"\n"):  # the last line, cut short by a kill: drop it
+        whole, custom_id = _result_id(raw)
+        if not (whole and raw.endswith(b"\n")):  # the last line, cut short by a kill: drop it
             break
-        try:
-            custom_id = orjson.loads(raw).get("custom_id")
-        except (orjson.JSONDecodeError, AttributeError):
-            break
-        if isinstance(custom_id, str):
+        if custom_id is not None:
             done.add(custom_id)
         keep += len(raw)
     handle.truncate(keep)
@@ -123,18 +120,22 @@ def _open_fresh(final: Path, keep: Callable[[str], bool] | None = None) -> Binar
     if keep is not None and final.exists():
         with open(final, "rb") as before:
             for raw in before:
-                custom_id = _custom_id(raw)
+                _whole, custom_id = _result_id(raw)
                 if raw.endswith(b"\n") and custom_id is not None and keep(custom_id):
                     handle.write(raw)
     return handle
 
 
-def _custom_id(raw: bytes) -> str | None:
+def _result_id(raw: bytes) -> tuple[bool, str | None]:
+    """(whether the line holds a JSON object, its custom_id when that is text) of a result line run wrote."""
     try:
-        custom_id = orjson.loads(raw).get("custom_id")
-    except (orjson.JSONDecodeError, AttributeError):
-        return None
-    return custom_id if isinstance(custom_id, str) else None
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return False, None
+    if type(obj) is not dict:
+        return False, None
+    custom_id = OPENAI.id_of(obj)
+    return True, custom_id if type(custom_id) is str else None
 
 
 def _close(handle: BinaryIO, final: Path, keep_empty: bool) -> bool:
