@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -134,6 +135,21 @@ def test_a_result_file_changed_before_the_rows_are_written_is_an_error(tmp_path)
     with pytest.raises(InputError, match="changed while merging"):
         streamed.write(tmp_path / "merged.csv")
     assert not (tmp_path / "merged.csv").exists()  # nothing half written
+
+
+def test_a_result_that_changed_its_status_in_place_is_an_error_not_a_row_the_report_did_not_count(tmp_path):
+    # the rows are put from their lines read again (the join's numbers are not kept): a line that now
+    # says something else, at the same offset and with the same id, must not be written under the report
+    answers = tmp_path / "output.jsonl"
+    text = (DATA / "openai" / "output.jsonl").read_bytes()
+    answers.write_bytes(text)
+    streamed = stream_merge(DATA / "openai" / "input.jsonl", answers)
+    changed = re.sub(rb'("status_code": ?)200', rb"\g<1>503", text)
+    assert changed != text and len(changed) == len(text)
+    answers.write_bytes(changed)
+    with pytest.raises(InputError, match="changed while merging"):
+        streamed.write(tmp_path / "merged.csv")
+    assert not (tmp_path / "merged.csv").exists()
 
 
 def test_the_command_streams_and_writes_the_frame_paths_file(tmp_path, monkeypatch):

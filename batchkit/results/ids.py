@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 EMPTY = -1
 LOAD = 0.5  # the table doubles past half full: linear probing stays short
+ROWS = "i"  # rows in 32 bits: 2**31 requests would take hundreds of gigabytes to merge
 UTF8 = ("utf-8", "surrogatepass")  # any str an id can be, lone surrogates too
 
 
@@ -25,7 +26,7 @@ class Ids:
         self._text = bytearray()
         self._ends = array("Q")  # row → where its id ends in _text
         self._hashes = array("q")  # row → hash(id)
-        self._slots = array("q", [EMPTY]) * 8  # the first row of each id, at its hash & mask or after
+        self._slots = array(ROWS, [EMPTY]) * 8  # the first row of each id, at its hash & mask or after
         self._used = 0
         self._aliases: dict[str, int] = {}  # other names of rows (ids a conversion wrote)
 
@@ -89,7 +90,7 @@ class Ids:
 
     def _grow(self) -> None:
         firsts = [row for row in self._slots if row != EMPTY]
-        self._slots = array("q", [EMPTY]) * (len(self._slots) * 2)
+        self._slots = array(ROWS, [EMPTY]) * (len(self._slots) * 2)
         self._place(firsts)
 
     def _place(self, rows) -> None:
@@ -113,6 +114,6 @@ class Ids:
         firsts, size = state["first"], len(self._slots)
         while len(firsts) > size * LOAD:
             size *= 2
-        self._slots = array("q", [EMPTY]) * size
+        self._slots = array(ROWS, [EMPTY]) * size
         self._place(firsts)
         self._used = len(firsts)

@@ -4,8 +4,8 @@
 for every row it keeps the file and byte offset of the winning result line, how many choices it has and
 the kind of embedding it holds (`arrow.embedding_kind`). Everything the duplicate rule, the counts and
 the digest read (status, created, codes, messages, usage) stays, so `join_results` and `count` fill and
-read it unchanged. The answers are read back by offset, a slice of rows at a time (`read_back`), as rows
-are written.
+read it unchanged. Then the integer columns go (`let_counts_go`): each row is read back by offset, whole,
+a slice of rows at a time (`read_back`), as rows are written.
 """
 
 from __future__ import annotations
@@ -103,6 +103,14 @@ class OffsetTable(ResultTable):
         if record.model is not None and shown:
             self.answered_by[row] = record.model
 
+    def let_counts_go(self) -> None:
+        """Drops the integer columns once the report has counted them (the join is over): `read_back` puts
+        each row's numbers from its result line again, so they are not held while the rows are written."""
+        for name in INT_FIELDS:
+            delattr(self, name)
+        self._ints = []
+        self._plain = [self.file, self.line, self.offset, self.choices, self.embedded]
+
     def copy_row(self, source: int, target: int) -> None:
         for column in self._plain:
             column[target] = column[source]
@@ -166,27 +174,20 @@ class LineFiles:
 
 def read_back(table: OffsetTable, requests, files: LineFiles, start: int, stop: int) -> ResultTable:
     """Rows start…stop of the table with their answers, read back from the result files in file order
-    (`requests`: the RequestIndex, which tells whether a result names a row)."""
+    (`requests`: the RequestIndex, which tells whether a result names a row). Each row is put from its
+    winning result line read again, as the join put it (which is why `let_counts_go` may drop the
+    table's integer columns)."""
     part = ResultTable(stop - start)
     part.files = table.files
-    # what the join kept is copied a column at a time; only the answers are read back
-    for name in (*INT_FIELDS, "file", "line"):
-        getattr(part, name)[:] = getattr(table, name)[start:stop]
-    part.status[:] = map(STATUSES.__getitem__, table.status.codes[start:stop])
-    for name in ("error_code", "error_message"):
-        kept = getattr(table, name)
-        getattr(part, name)[:] = (
-            [kept.get(r) for r in range(start, stop)] if kept else [None] * (stop - start)
-        )
     missing = _STATUS_CODES[MISSING]
     rows = [r for r in range(start, stop) if table.status.codes[r] != missing]
     rows.sort(key=lambda r: (table.file[r], table.offset[r]))
     for row in rows:
         file_number, number = table.file[row], table.line[row]
         record = files.record(file_number, table.offset[row], number, table.files[file_number])
-        if record is None or not requests.names(record.custom_id, row):
+        if record is None or not requests.names(record.custom_id, row) or record.status != table.status[row]:
             raise InputError(f"{table.files[file_number]}: changed while merging (line {number})")
-        part.put_answer(row - start, record)
+        part.put(row - start, record, file_number)
     for name in ("answered_by", "stale"):
         whole = getattr(table, name)
         setattr(part, name, {r - start: whole[r] for r in range(start, stop) if r in whole})

@@ -195,6 +195,7 @@ def stream_merge(
     (`parse_json`, `flatten`): read once here to fix the columns and their types, again when written.
     (An id map and a source table take the frame.)"""
     report, requests, table = join_inputs(inputs, results, progress, make_table=OffsetTable)
+    table.let_counts_go()
     refuse_stale(report, allow_stale)
     merge = StreamedMerge(report, requests, table, _paths_by_name(results))
     if parse_json or (parse_json is None and requests.expected):
