@@ -122,3 +122,35 @@ def test_json_totals_past_64_bits_are_written_exactly(tmp_path):
 
 def mixed_file_body() -> dict:
     return {"model": "gpt-4o-mini", "messages": COOKBOOK_MESSAGES}
+
+
+def test_a_file_of_another_format_is_priced_at_its_formats_provider_unless_one_is_named(tmp_path):
+    """As `validate` reads it: without --provider (or $BATCHKIT_PROVIDER), an Anthropic or Gemini file is
+    priced at Anthropic's or Gemini's prices, where it was priced at kluster's (which has none for them)."""
+    messages = [{"role": "user", "content": "Classify this review: it broke on day two."}]
+    claude = {"model": "claude-3-5-haiku-latest", "messages": messages, "max_tokens": 100}
+    source = write_batch(tmp_path / "claude.jsonl", [claude] * 2)
+    anthropic, gemini = tmp_path / "a.jsonl", tmp_path / "g.jsonl"
+    for target, path in (("anthropic", anthropic), ("gemini", gemini)):
+        converted = CliRunner().invoke(cli, ["convert", str(source), "--to", target, "-o", str(path)])
+        assert converted.exit_code == 0, converted.output
+
+    def priced(*args, **env):
+        result = CliRunner().invoke(cli, ["estimate", *map(str, args), "--format", "json"], env=env)
+        assert result.exit_code == 0, result.output
+        doc = json.loads(result.output)
+        return doc["provider"], [f["provider"] for f in doc["files"]], doc["totals"]["unpriced_models"]
+
+    assert priced(anthropic, BATCHKIT_PROVIDER="") == ("anthropic", ["anthropic"], [])
+    gemini_model = ("--model", "gemini-2.5-flash")  # its lines name none
+    assert priced(gemini, *gemini_model, BATCHKIT_PROVIDER="") == ("gemini", ["gemini"], [])
+    # files of several formats: each its own; the run names the default
+    both = priced(anthropic, gemini, mixed_file(tmp_path), *gemini_model, BATCHKIT_PROVIDER="")
+    assert both[:2] == ("kluster", ["anthropic", "gemini", "kluster"])
+    # a provider named wins, for every file
+    named = priced(anthropic, "-p", "kluster")
+    assert named == ("kluster", ["kluster"], ["claude-3-5-haiku-latest"])
+    assert priced(anthropic, BATCHKIT_PROVIDER="openai")[:2] == ("openai", ["openai"])
+    text = CliRunner().invoke(cli, ["estimate", str(anthropic)], env={"BATCHKIT_PROVIDER": ""}).output
+    assert text.splitlines()[0].endswith("a.jsonl: 2 request(s), provider anthropic")
+    assert "cost (batch)" in text and "no price" not in text

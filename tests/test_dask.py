@@ -454,14 +454,19 @@ def test_estimate_takes_the_batchs_model_and_the_named_format_on_the_cluster_too
 
     from batchkit.cli import cli
 
-    def run(*args):
-        result = CliRunner().invoke(cli, ["estimate", *map(str, args), "-p", "gemini", "--format", "json"])
+    def run(*args, provider=("-p", "gemini")):
+        result = CliRunner().invoke(cli, ["estimate", *map(str, args), *provider, "--format", "json"],
+                                    env={"BATCHKIT_PROVIDER": ""})  # fmt: skip
         return json.loads(result.output)
 
     on_cluster = ("--scheduler", cluster.scheduler.address)
     for named in (("--model", "gemini-2.5-flash"), ("--dialect", "openai")):
         single = run(*done.paths, *named)
         assert run(*done.paths, *named, *on_cluster) == single
+    # with no provider named, the files' format's own prices them (as validate takes it), there too
+    own = run(*done.paths, "--model", "gemini-2.5-flash", provider=())
+    assert own == run(*done.paths, "--model", "gemini-2.5-flash", *on_cluster, provider=())
+    assert own["provider"] == "gemini" and {f["provider"] for f in own["files"]} == {"gemini"}
     models = [m for f in run(*done.paths, "--model", "gemini-2.5-flash")["files"] for m in f["models"]]
     assert {m["model"] for m in models} == {"gemini-2.5-flash"} and all(m["price"] for m in models)
 

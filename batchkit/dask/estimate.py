@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 
+from ..options import Options
 from ..tokens import DEFAULT_MAX_OUTPUT, Estimate
 from ..tokens import estimate as estimate_files
+from ..tokens.estimates import run_provider
 from .cluster import connected
 from .partitions import files_of
 
@@ -22,9 +24,9 @@ def estimate(paths, provider: str | None = None, *, prices=None, tokenizer=None,
         futures = on.map(_estimate_one, files, provider=provider, prices=prices, tokenizer=tokenizer,
                          default=default, dialect=dialect, model=model, pure=False)  # fmt: skip
         parts = on.gather(futures)
-    return Estimate(
-        parts[0].provider, default, [f for part in parts for f in part.files], parts[0].priced_providers
-    )
+    files = [f for part in parts for f in part.files]
+    options = Options.of(provider, dialect=dialect)
+    return Estimate(run_provider(files, options), default, files, parts[0].priced_providers)
 
 
 def _estimate_one(path: str, provider, prices, tokenizer, default: int, dialect, model) -> Estimate:

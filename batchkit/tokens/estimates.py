@@ -4,13 +4,13 @@ the distribution of prompt lengths, reading each file once as a stream."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..findings import Finding
-from ..formats import Dialect, Request, get_dialect, read_requests
+from ..formats import Dialect, Request, detect_stream, read_requests
 from ..lines import BytesRead, open_binary, source_name
-from ..providers import get_provider
+from ..options import Options
 from .bodies import Prompt, prompt_of
 from .count import Counter, counter_for
 from .lengths import Lengths
@@ -82,6 +82,7 @@ class ModelEstimate:
 @dataclass
 class FileEstimate:
     path: str
+    provider: str  # whose prices: the one named, else the file's format's own (as validate reads it)
     models: dict[str, ModelEstimate] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     unreadable: int = 0
@@ -94,6 +95,7 @@ class FileEstimate:
     def to_dict(self) -> dict:
         return {
             "path": self.path,
+            "provider": self.provider,
             "requests": sum(m.requests for m in self.models.values()),
             "unreadable_lines": self.unreadable,
             "findings": [f.to_dict() for f in self.findings],
@@ -103,7 +105,7 @@ class FileEstimate:
 
 @dataclass
 class Estimate:
-    provider: str
+    provider: str  # the files' (`run_provider`)
     default_max_output: int
     files: list[FileEstimate]
     priced_providers: list[str]
@@ -173,19 +175,23 @@ def _count_chunk(chunk: dict[str, list], result: FileEstimate, pricer: _Pricer, 
 
 def estimate_file(
     source,
-    pricer: _Pricer,
+    options: Options,
+    pricer_for: Callable[[str], _Pricer],
     default_max_output: int = DEFAULT_MAX_OUTPUT,
     progress: BytesRead | None = None,
-    dialect: Dialect | None = None,
     job_model: str | None = None,
 ) -> FileEstimate:
-    """One file's estimate; its lines are read in `dialect` when given, else each in its own format.
-    `job_model`: the batch's model, for lines that name none (Gemini's, Bedrock's)."""
-    result = FileEstimate(source_name(source))
+    """One file's estimate, priced by `pricer_for(provider)` at the provider its lines settle `options`
+    on (`Options.for_lines`: the one named, else the file's format's own); its lines are read in the
+    format `options` names, else each in its own. `job_model`: the batch's model, for lines that name none
+    (Gemini's, Bedrock's)."""
     chunk: dict[str, list] = {}
     pending = 0
     with open_binary(source, progress) as stream:
-        for request in read_requests(stream, result.note, dialect=dialect):
+        found = detect_stream(stream, options.max_line) if options.dialect is None else None
+        pricer = pricer_for(options.for_lines(found).provider.name)
+        result = FileEstimate(source_name(source), pricer.provider)
+        for request in read_requests(stream, result.note, dialect=options.dialect):
             model = request.model or job_model or NO_MODEL
             if model not in result.models and model not in chunk:
                 if len(result.models.keys() | chunk.keys()) >= MAX_MODELS:
@@ -211,17 +217,29 @@ def estimate(
 ) -> Estimate:
     """Tokens and cost of batch files, per file and per model, before anything is sent.
 
-    `prices`: a JSON file whose entries replace or add to the shipped prices; `tokenizer`: a Hugging Face
-    tokenizer.json for models outside the OpenAI families (else those are estimated with o200k_base).
-    `progress` hears how much of each file was read, one file after another. Lines of every format are
-    counted (a format other than OpenAI's through the OpenAI body that stands for it, an estimate);
-    `dialect` names the one format every line must be in; `model`, the batch's model, prices the lines
-    that name none (Gemini's and Bedrock's: the batch does, as `submit --model` gives it)."""
+    `provider`: whose prices (None: $BATCHKIT_PROVIDER, else each file's format's own provider, as
+    `validate` takes it: kluster for OpenAI lines). `prices`: a JSON file whose entries replace or add to
+    the shipped prices; `tokenizer`: a Hugging Face tokenizer.json for models outside the OpenAI families
+    (else those are estimated with o200k_base). `progress` hears how much of each file was read, one file
+    after another. Lines of every format are counted (a format other than OpenAI's through the OpenAI body
+    that stands for it, an estimate); `dialect` names the one format every line must be in; `model`, the
+    batch's model, prices the lines that name none (Gemini's and Bedrock's: the batch does, as `submit
+    --model` gives it)."""
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
-    name = get_provider(provider).name
+    options = Options.of(provider, dialect=dialect)
     table = load_prices(prices)
-    pricer = _Pricer(name, table, tokenizer)
-    fmt = get_dialect(dialect) if dialect is not None else None
-    files = [estimate_file(p, pricer, default_max_output, progress, fmt, model) for p in paths]
-    return Estimate(name, default_max_output, files, sorted({p for p, _m in table}))
+    pricers: dict[str, _Pricer] = {}
+
+    def pricer_for(name: str) -> _Pricer:
+        return pricers.get(name) or pricers.setdefault(name, _Pricer(name, table, tokenizer))
+
+    files = [estimate_file(p, options, pricer_for, default_max_output, progress, model) for p in paths]
+    return Estimate(run_provider(files, options), default_max_output, files, sorted({p for p, _m in table}))
+
+
+def run_provider(files: list[FileEstimate], options: Options) -> str:
+    """The provider a run of files is priced at: the one named, or the files' own when they share one
+    (each file says its own)."""
+    own = {f.provider for f in files}
+    return own.pop() if len(own) == 1 and not options.chosen else options.provider.name

@@ -102,13 +102,13 @@ def render_text(estimate) -> str:
     priced = estimate.priced_providers
     out = []
     for f in doc["files"]:
-        out.append(f"{shown(f['path'])}: {f['requests']:,} request(s), provider {doc['provider']}")
+        out.append(f"{shown(f['path'])}: {f['requests']:,} request(s), provider {f['provider']}")
         for finding in f["findings"]:
             out.append(f"  line {finding['line']}: {finding['code']}: {finding['message']}")
         if f["unreadable_lines"] > len(f["findings"]):
             out.append(f"  … {f['unreadable_lines'] - len(f['findings']):,} more unreadable line(s)")
         for group in f["models"]:
-            out += _group(group, doc["provider"], priced, doc["default_max_output"])
+            out += _group(group, f["provider"], priced, doc["default_max_output"])
     totals = doc["totals"]
     if len(doc["files"]) > 1 or sum(len(f["models"]) for f in doc["files"]) > 1:
         est = totals["estimated"]
