@@ -192,6 +192,10 @@ def test_batchkit_map_fans_out_and_exits_1_naming_the_target_that_failed(server,
     )
     assert "openai:m-a: 50 answers (ok 50)" in done.stdout
     assert "anthropic:claude-echo: 50 answers (ok 50)" in done.stdout
+    # the targets run at once: each line of their progress says whose it is
+    labels = ("openai:m-a: ", "anthropic:claude-echo: ", "openai:m-zzz: ")
+    progress = done.stderr.splitlines()[:-1]  # the last line is the error that names the failed target
+    assert progress and all(line.startswith(labels) for line in progress), done.stderr
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))
     assert [row["id"] for row in rows] == [f"q{i:03}" for i in range(50)]

@@ -62,14 +62,15 @@ class Display(Bars):
             if event.total is not None and event.done >= event.total:
                 self.close(key)
         elif event.kind == "batch":
-            self._batch(event.batch)
+            self._batch(event.subject, event.batch)
         elif event.kind == "submitted":
             self.write(f"{event.subject}: submitted as {event.batch.id} ({event.batch.status})")
-        elif event.kind == "queue" and self.last_state.get("queue") != event.message:
-            self.last_state["queue"] = event.message
-            self.write(event.message)
+        elif event.kind == "queue" and self.last_state.get(f"queue {event.subject}") != event.message:
+            self.last_state[f"queue {event.subject}"] = event.message
+            self.write(f"{event.subject}: {event.message}" if event.subject else event.message)
 
-    def _batch(self, batch) -> None:
+    def _batch(self, subject: str, batch) -> None:
+        """A batch's progress; `subject` names it (its id, or `map`'s target and its id)."""
         key = f"batch {batch.id}"
         if self.on:
             bar = self.get(key, total=batch.total or None, unit="req", leave=True)
@@ -84,7 +85,7 @@ class Display(Bars):
         # The end is printed by the command itself; here only the way there.
         if not batch.terminal and self.last_state.get(key) != state:
             self.last_state[key] = state
-            say(f"{batch.id}: {batch.status} ({counts(batch)})", err=True)
+            say(f"{subject}: {batch.status} ({counts(batch)})", err=True)
 
 
 def print_errors(batch) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..build import build_requests, response_schema
@@ -90,17 +90,28 @@ class TargetResult:
 def round_trip(rows, target: MapTarget, steps: Steps) -> TargetResult:
     """Every step for one target; a BatchkitError from any of them is the target's `error`."""
     result = TargetResult(target)
+    steps = replace(steps, progress=_labelled(steps.progress, target.label))
     try:
         with Session(Connection(target.provider, target.base_url, target.api_key_env)) as session:
             _run(rows, target, steps, session, result)
     except BatchkitError as e:
         result.error = e
-        _tell(steps, target, f"failed: {e}")
+        _tell(steps, f"failed: {e}")
     return result
 
 
-def _tell(steps: Steps, target: MapTarget, message: str) -> None:
-    steps.progress(Event("note", target.label, message=message))
+def _tell(steps: Steps, message: str) -> None:
+    steps.progress(Event("note", "", message=message))
+
+
+def _labelled(progress: Callable[[Event], None], label: str) -> Callable[[Event], None]:
+    """`progress` hearing every event of one target under its label (targets run at once: a batch id or a
+    file name alone would not say whose it is)."""
+
+    def tell(event: Event) -> None:
+        progress(replace(event, subject=f"{label}: {event.subject}" if event.subject else label))
+
+    return tell
 
 
 def _run(rows, target: MapTarget, steps: Steps, session: Session, result: TargetResult) -> None:
@@ -115,11 +126,11 @@ def _run(rows, target: MapTarget, steps: Steps, session: Session, result: Target
             f"row {first.line}: {first.message}; nothing sent",
             result.validation,
         )
-    _tell(steps, target, f"{len(requests):,} requests built and valid for {provider.name}")
+    _tell(steps, f"{len(requests):,} requests built and valid for {provider.name}")
     result.files = requests_file(requests, provider)
     result.batches, result.estimate = _send(session, result.files, target, steps)
     for batch in result.batches:
-        _tell(steps, target, f"batch {batch.id}: {batch.status} ({batch.completed}/{batch.total} completed)")
+        _tell(steps, f"batch {batch.id}: {batch.status} ({batch.completed}/{batch.total} completed)")
     failed = [b for b in result.batches if b.status == "failed"]
     if failed:
         causes = "; ".join(f"{b.id}: {b.errors[0] if b.errors else 'no cause given'}" for b in failed)
@@ -133,7 +144,7 @@ def _run(rows, target: MapTarget, steps: Steps, session: Session, result: Target
     result.merged = merge_results(result.files, outputs)
     result.cost = row_costs(result.merged.frame, provider, target.model, steps.prices)
     counts = ", ".join(f"{status} {n:,}" for status, n in sorted(result.merged.report.counts.items()))
-    _tell(steps, target, f"merged {result.merged.report.requests:,} answers ({counts})")
+    _tell(steps, f"merged {result.merged.report.requests:,} answers ({counts})")
 
 
 def requests_for(rows, target: MapTarget, steps: Steps, provider: Provider) -> list[dict]:
@@ -167,7 +178,7 @@ def _send(session: Session, files: list[Path], target: MapTarget, steps: Steps):
         tokens, counted = shard_tokens(files, where.provider.name, steps.prices, target.model)
         if steps.max_cost is not None:
             check_cost(counted, steps.max_cost, where)
-        _tell(steps, target, _estimated(counted))
+        _tell(steps, _estimated(counted))
         if cap is not None:
             check_countable(counted, "the enqueued-token cap")
     if not queued:
