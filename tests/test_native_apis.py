@@ -103,6 +103,40 @@ def test_gemini_states_and_the_sha256_in_the_display_name(raw, state):
         assert batch.times[f"{state}_at"] == 1767229200
 
 
+def test_gemini_request_counts_are_read_from_the_apis_answers_whatever_they_hold():
+    """The SDK's types have no place for the Gemini API's `batchStats`: they are read from each answer
+    (int64s as strings, zeros left out); a count that is no count is not taken, and no other answer is read."""
+    import httpx
+
+    stats = gemini_batches.BatchStats()
+
+    def answer(path: str, body, method: str = "GET") -> None:
+        request = httpx.Request(method, f"http://127.0.0.1/v1beta/{path}")
+        stats(
+            httpx.Response(
+                200, content=body if type(body) is bytes else json.dumps(body).encode(), request=request
+            )
+        )
+
+    def job(name: str, batch_stats) -> dict:
+        return {"name": name, "metadata": {"batchStats": batch_stats}}
+
+    answer(
+        "batches/a",
+        job("batches/a", {"requestCount": "5", "successfulRequestCount": "3", "failedRequestCount": "1"}),
+    )
+    answer("batches", {"operations": [job("batches/b", {"requestCount": "2"}), job("batches/c", {"requestCount": "-1"}),
+                                      job("batches/d", {"requestCount": "1" * 30}), job("batches/e", {"requestCount": [1]}),
+                                      "not a job", job(7, {"requestCount": "1"})]})  # fmt: skip
+    answer("batches/f:cancel", job("batches/f", {"requestCount": "4"}), method="POST")
+    answer("files/x:download", job("batches/g", {"requestCount": "4"}))
+    for body in (b"{broken", b"[]", json.dumps({"metadata": "x", "name": "batches/h"}).encode()):
+        answer("batches/h", body)
+    assert stats.by_name == {"batches/a": (5, 3, 1), "batches/b": (2, 0, 0)}
+    counted = stats.counted(gemini_batches.Batch(id="batches/a", status="in_progress"))
+    assert (counted.total, counted.completed, counted.failed) == (5, 3, 1)
+
+
 @pytest.mark.parametrize(
     "raw, state",
     [

@@ -55,8 +55,11 @@ def test_convert_submit_merge_gives_every_row_ok(server, tmp_path, provider):
     merged = run_cli("merge", target, "-r", tmp_path / "x.output.jsonl", "-o", tmp_path / "out.csv")
     assert merged.returncode == 0, merged.stderr
     assert answers(tmp_path / "out.csv") == {f"q-{i}": f"q question {i}" for i in range(3)}
-    (created,) = new_batches(provider, server, before).values()  # one batch for the file
+    ((batch_id, created),) = new_batches(provider, server, before).items()  # one batch for the file
     assert created["state"] in ("ended", "JOB_STATE_SUCCEEDED", "SUCCESS")
+    # the API's request counts (Gemini's are in answers its SDK reads no counts from)
+    status = run_cli("status", batch_id, "--provider", provider, "--base-url", server.root_url)
+    assert "requests     3 total, 3 completed, 0 failed" in status.stdout, status.stdout + status.stderr
 
 
 @pytest.mark.parametrize("provider", NATIVE)

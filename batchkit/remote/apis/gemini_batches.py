@@ -4,8 +4,9 @@ The `{key, request}` file is uploaded with the Files API (a resumable upload), t
 `batches.create(model=…, src=<file name>)`, and its results are the destination file, downloaded as
 NAME.output.jsonl (one `{key, response}` or `{key, error}` line per request). A Gemini batch keeps no
 metadata, but it has a display name: batchkit writes the content's sha256 there, which finds a batch whose
-create answer was lost. The model is the batch's, not the lines' (`Order.model`). The SDK shows no request
-counts for the Gemini API (they are Vertex's), so a batch's counts stay 0 until its lines are downloaded.
+create answer was lost. The model is the batch's, not the lines' (`Order.model`). The API's answers carry
+a batch's request counts (`metadata.batchStats`), which the SDK's types leave out (they hold Vertex's):
+`BatchStats` reads them from each answer as the SDK's HTTP client receives it.
 
 Sources: googleapis/python-genai `google/genai/batches.py` (create/get/list/cancel; JobState), `files.py`
 (upload, download to a stream), `types.py` (BatchJob, JobState, File).
@@ -18,6 +19,8 @@ import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
+
+import orjson
 
 from ...errors import UsageError
 from ...words import Meta, Option, Text
@@ -84,6 +87,56 @@ def _metadata(name: str | None) -> dict[str, str]:
     return {SHA_KEY: found.group(1)} | ({FILE_KEY: found.group(2)} if found.group(2) else {})
 
 
+class BatchStats:
+    """The request counts of each batch an answer of the API describes, by batch name: an httpx response
+    hook on the SDK's client (a GET of one batch, or of a page of them), read before the SDK reads the
+    answer into its types, which have no place for them."""
+
+    def __init__(self):
+        self.by_name: dict[str, tuple[int, int, int]] = {}  # name → (total, succeeded, failed)
+
+    def __call__(self, response) -> None:
+        if response.request.method != "GET" or not BATCHES_PATH.search(response.url.path):
+            return  # (a file's download is never read here)
+        response.read()
+        try:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            return  # the SDK says what is wrong with it
+        jobs = body.get("operations", [body]) if type(body) is dict else None
+        for job in jobs if type(jobs) is list else ():
+            metadata = job.get("metadata") if type(job) is dict else None
+            stats = metadata.get("batchStats") if type(metadata) is dict else None
+            if type(stats) is dict and type(job.get("name")) is str:
+                counts = [_count(stats.get(key)) for key in STATS_KEYS]
+                if None not in counts:
+                    self.by_name[job["name"]] = tuple(counts)
+
+    def counted(self, batch: Batch) -> Batch:
+        """`batch` with the counts its last answer carried, when the SDK's reading has none."""
+        counts = self.by_name.get(batch.id)
+        if counts is not None and not batch.total:
+            batch.total, batch.completed, batch.failed = counts
+        return batch
+
+
+BATCHES_PATH = re.compile(r"/batches(/[^/:]+)?$")  # one batch, or a page of them
+STATS_KEYS = ("requestCount", "successfulRequestCount", "failedRequestCount")  # int64 fields: JSON strings
+
+
+def _count(value) -> int | None:
+    """A request count as the API writes it (an int64 as a JSON string; a zero left out), or None."""
+    if value is None:
+        return 0
+    if type(value) not in (int, str):
+        return None
+    try:
+        count = int(value)
+    except ValueError:
+        return None
+    return count if 0 <= count < 2**63 else None
+
+
 def parse_batch(job) -> Batch:
     raw_state = getattr(job.state, "value", None) or str(job.state or "JOB_STATE_UNSPECIFIED")
     state = STATES.get(raw_state, "unknown")
@@ -148,12 +201,14 @@ class GeminiBatches(Client):
         super().__init__(target, max_retries=max_retries, timeout=timeout)  # no key: said before the import
         genai = sdk("google.genai", self.extra)
         logging.getLogger("google_genai._api_client").addFilter(_OWN_KEY_CHOICE)
+        self._stats = BatchStats()
         self._sdk = self._client(genai, max_retries + 1)
         self._once = self._client(genai, 1)  # creates are never repeated by the SDK
 
     def _client(self, genai, attempts: int):
         options = {"base_url": self.target.base_url + "/", "api_version": API_VERSION,
-                   "timeout": int(self.timeout * 1000), "retry_options": {"attempts": attempts}}  # fmt: skip
+                   "timeout": int(self.timeout * 1000), "retry_options": {"attempts": attempts},
+                   "client_args": {"event_hooks": {"response": [self._stats]}}}  # fmt: skip
         return genai.Client(api_key=self._key, http_options=options)
 
     @contextlib.contextmanager
@@ -215,20 +270,20 @@ class GeminiBatches(Client):
             job = self._once.batches.create(
                 model=order.model, src=order.file_id, config={"display_name": display_name(order.metadata)}
             )
-        return self._parse(job)
+        return self._stats.counted(self._parse(job))
 
     def batch(self, batch_id: str) -> Batch:
         name = self._name(batch_id)
         with self._calling(f"looking up batch {batch_id}"):
             job = self._sdk.batches.get(name=name)
-        return self._parse(job)
+        return self._stats.counted(self._parse(job))
 
     def cancel(self, batch_id: str) -> Batch:
         name = self._name(batch_id)
         with self._calling(f"cancelling batch {batch_id}"):
             self._sdk.batches.cancel(name=name)
             job = self._sdk.batches.get(name=name)
-        return self._parse(job)
+        return self._stats.counted(self._parse(job))
 
     def batches(self, page_size: int = 100) -> Iterator[Batch]:
         with self._calling("listing batches"):
@@ -238,7 +293,7 @@ class GeminiBatches(Client):
                 job = next(jobs, None)
             if job is None:
                 return
-            yield self._parse(job)
+            yield self._stats.counted(self._parse(job))
 
     def results(self, batch: Batch) -> list[ResultFile]:
         """The destination file (the counts are not known, so its lines are not checked against them)."""
