@@ -296,7 +296,7 @@ class GeminiBatches(Client):
             yield self._stats.counted(self._parse(job))
 
     def results(self, batch: Batch) -> list[ResultFile]:
-        """The destination file (the counts are not known, so its lines are not checked against them)."""
+        """The destination file, successes and failures in one (its lines are not checked against the counts)."""
         return [ResultFile("output", batch.output_file_id)] if batch.output_file_id else []
 
     def download(self, result: ResultFile, sink, progress: BytesMoved | None = None) -> int:
