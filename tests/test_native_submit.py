@@ -147,6 +147,22 @@ def test_status_watch_download_and_list_remote(server, tmp_path, provider):
     assert status["id"] in [b["id"] for b in listed]
 
 
+def test_one_command_follows_batches_of_several_apis_at_one_address(server, tmp_path):
+    """`batchkit serve` speaks every API at one address: each batch is followed through its own API (the
+    first file's client asked Mistral for an Anthropic batch: 404)."""
+    paths = [native_file(tmp_path, provider, 2, prefix="several") for provider in NATIVE]
+    for provider, path in zip(NATIVE, paths, strict=True):
+        assert native(provider, server.root_url, "submit", path, *MODEL_FLAG[provider]).returncode == 0
+    for order in (paths, paths[::-1]):
+        watched = invoke("watch", *order, "--interval", "0.2")
+        assert watched.returncode == 0, watched.stderr
+        assert watched.stdout.count("completed (2/2 completed, 0 failed)") == len(NATIVE), watched.stdout
+    for path in paths:
+        downloaded = invoke("download", path)
+        assert downloaded.returncode == 0, downloaded.stderr
+        assert len(path.with_name(path.stem + ".output.jsonl").read_text().splitlines()) == 2
+
+
 @pytest.fixture(scope="module")
 def slow_server(tmp_path_factory):
     with running_server("--latency", "30", data_dir=tmp_path_factory.mktemp("slow")) as running:

@@ -155,7 +155,7 @@ class Session:
     def __init__(self, connection: Connection | None = None, ledger: Ledger | None = None):
         self.connection = connection or Connection()
         self._ledger = ledger
-        self._clients: dict[str, Client] = {}
+        self._clients: dict[Target, Client] = {}
 
     @property
     def ledger(self) -> Ledger:
@@ -164,10 +164,11 @@ class Session:
         return self._ledger
 
     def client(self, target: Target) -> Client:
-        key = f"{target.address} {target.staging}"
-        client = self._clients.get(key)
+        """The client of `target`: one per API, address, key and staging (one server may speak several
+        APIs, as `batchkit serve` does, and batches of one provider may be under two keys)."""
+        client = self._clients.get(target)
         if client is None:
-            client = self._clients[key] = open_client(target)
+            client = self._clients[target] = open_client(target)
         return client
 
     def close(self) -> None:
