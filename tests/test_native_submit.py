@@ -163,6 +163,15 @@ def test_one_command_follows_batches_of_several_apis_at_one_address(server, tmp_
         assert len(path.with_name(path.stem + ".output.jsonl").read_text().splitlines()) == 2
 
 
+@pytest.mark.parametrize("provider", NATIVE)
+def test_models_lists_the_servers_models_through_each_providers_sdk(server, provider):
+    """`batchkit serve` lists its models as each API does (Gemini under v1beta/models; Mistral's SDK reads
+    each model by its `type`): where Gemini's had no route and Mistral's SDK refused OpenAI's list."""
+    listed = native(provider, server.root_url, "models")
+    assert listed.returncode == 0, listed.stderr
+    assert "batchkit-echo" in listed.stdout
+
+
 @pytest.fixture(scope="module")
 def slow_server(tmp_path_factory):
     with running_server("--latency", "30", data_dir=tmp_path_factory.mktemp("slow")) as running:

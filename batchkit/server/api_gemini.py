@@ -8,6 +8,7 @@
     POST   upload/{v}/files                           Google's resumable upload: `start` gives an upload
                                                       URL; `upload`, `finalize` (and `query`) send bytes
     GET    {v}/files, {v}/files/{id}   DELETE {v}/files/{id}
+    GET    {v}/models, {v}/models/{model}             the backend's models
     GET    {v}/files/{id}:download?alt=media, download/{v}/files/{id}:download?alt=media
 
 Routes live under `GEMINI_ROOT`, where `surfaces.route` sends Gemini's requests. The results file has one
@@ -26,6 +27,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 
+from ..lenient import as_list
 from ..lines import content_lines, open_binary
 from .http import ApiError, capped, db, json_object, limit_param
 from .routes import (
@@ -176,6 +178,34 @@ async def create(request: Request, version: str, model: str):
 async def _record(request: Request, version: str, batch_id: str) -> dict:
     _version(version)
     return await found_record(request, batch_id, "gemini", f"Batch batches/{batch_id} not found.")
+
+
+@router.get("/{version}/models")
+async def list_models(request: Request, version: str):
+    """The backend's models as the Gemini API lists them (one page)."""
+    _version(version)
+    return {"models": [_model(model) for model in await _model_ids(request)]}
+
+
+@router.get("/{version}/models/{model}")
+async def get_model(request: Request, version: str, model: str):
+    _version(version)
+    if model not in await _model_ids(request):
+        raise ApiError(404, f"models/{model} is not found for API version {version}.")
+    return _model(model)
+
+
+async def _model_ids(request: Request) -> list[str]:
+    answer = await request.app.state.backend.models()
+    if answer.status_code != 200:
+        raise ApiError(502, f"the backend could not list its models (HTTP {answer.status_code})")
+    listed = as_list(answer.body.get("data")) if isinstance(answer.body, dict) else []
+    return [m["id"] for m in listed if isinstance(m, dict) and isinstance(m.get("id"), str)]
+
+
+def _model(model: str) -> dict:
+    methods = ["generateContent", "batchGenerateContent", "countTokens"]
+    return {"name": f"models/{model}", "displayName": model, "supportedGenerationMethods": methods}
 
 
 @router.get("/{version}/batches")

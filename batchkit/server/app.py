@@ -71,7 +71,7 @@ Routes under /v1:
     POST /score   /rerank   /audio/transcriptions   /audio/translations   (vLLM's, file_url for the audio)
 The same port speaks the other providers' batch APIs, for their official SDKs (key in their headers):
     Anthropic  /v1/messages/batches                         anthropic.Anthropic(base_url="{base}")
-    Gemini     v1beta|v1/models/{{model}}:batchGenerateContent, batches, files, upload/v1beta/files
+    Gemini     v1beta|v1/models/{{model}}:batchGenerateContent, batches, files, models, upload/v1beta/files
                                                              genai.Client(http_options={{"base_url": "{base}"}})
     Mistral    /v1/batch/jobs, /v1/files                     Mistral(server_url="{base}")
     Vertex AI  v1|v1beta1/projects/P/locations/L/batchPredictionJobs (input and outputs in gs://)

@@ -33,7 +33,9 @@ ECHO_DIMENSIONS = 16
 
 
 def model_object(model_id: str, owned_by: str = "batchkit") -> dict:
-    return {"id": model_id, "object": "model", "created": 0, "owned_by": owned_by}
+    """A model as OpenAI lists it, with what Mistral's list adds (its SDK reads models by `type`)."""
+    return {"id": model_id, "object": "model", "created": 0, "owned_by": owned_by, "type": "base",
+            "capabilities": {"completion_chat": True, "function_calling": True}}  # fmt: skip
 
 
 def model_not_found(model) -> Answer:
