@@ -102,6 +102,10 @@ def test_a_provider_of_another_format_gets_its_own_lines(run, tmp_path, provider
     assert run("validate", out, "--provider", provider, "--model", "m").exit_code == 0
     said = f"{provider} lines name no model, the batch does: `batchkit submit {out} --provider {provider} --model m`"
     assert (said in result.output) == (provider in ("gemini", "bedrock"))
+    if provider == "gemini":  # in shards, the command names every shard (there is no b.jsonl to submit)
+        sharded = run(*args, "-o", tmp_path / "s.jsonl", "--provider", provider, "--max-requests", 3)
+        shards = " ".join(str(tmp_path / f"s-0000{i}.jsonl") for i in (1, 2, 3))
+        assert f"`batchkit submit {shards} --provider gemini --model m`" in sharded.output, sharded.output
 
 
 def test_what_a_provider_of_another_format_cannot_take_is_refused_by_row(run, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import click
@@ -272,6 +273,7 @@ def _echo_build_summary(result, policy, output, options: dict) -> None:
         say("  models: " + (", ".join(f"{m} ({n:,})" for m, n in sorted(models.items())) or "none"), err=True)
         if not models and options.get("model"):  # the provider's lines name none: the batch does
             provider = options.get("provider")
-            say(f"  {provider} lines name no model, the batch does: `batchkit submit {output} --provider {provider} "
-                f"--model {options['model']}`", err=True)  # fmt: skip
+            files = " ".join(shlex.quote(str(path)) for path in result.paths)  # every shard written
+            say(f"  {provider} lines name no model, the batch does: `batchkit submit {files} --provider {provider} "
+                f"--model {shlex.quote(options['model'])}`", err=True)  # fmt: skip
     echo_files(result, output)
