@@ -130,6 +130,24 @@ def test_dedupe_ids_renames_repeats_without_taking_existing_ids(tmp_path):
     assert (tmp_path / "out.jsonl").read_text().splitlines()[0] == line("request-1", content="0")
 
 
+def test_dedupe_ids_gives_ids_the_providers_rule_takes(tmp_path):
+    """Anthropic's custom_id is letters, digits, `-` and `_`: `ID~2` would be refused, so the repeat is
+    renamed `ID-2` (never an id the file has), and the repaired file is valid for Anthropic."""
+    source = tmp_path / "claude.jsonl"
+    params = {
+        "model": "claude-3-5-haiku-latest",
+        "max_tokens": 10,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    ids = ["q1", "q1", "q1-2", "q1"]
+    source.write_text("".join(json.dumps({"custom_id": i, "params": params}) + "\n" for i in ids))
+    assert not validate_file(source).valid
+    result = fix_file(source, tmp_path / "out.jsonl", dedupe_ids=True)
+    out = [json.loads(x)["custom_id"] for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert out == ["q1", "q1-3", "q1-2", "q1-4"]
+    assert result.report.provider == "anthropic" and result.report.valid, result.report.findings
+
+
 def test_seed_curl_example_is_repaired_by_dedupe(tmp_path):
     source = tmp_path / "seed.jsonl"
     source.write_text("\n".join(line("request-1", model=m) for m in ("a", "b", "c")) + "\n")

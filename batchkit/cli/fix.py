@@ -20,7 +20,11 @@ from .common import dialect_option, format_option, provider_option, say, use_col
     help="Where to write the repaired file ('-': standard output).",
 )
 @click.option("--in-place", is_flag=True, help="Write over FILE itself.")
-@click.option("--dedupe-ids", is_flag=True, help="Rename repeated custom_ids: request-1, request-1~2, …")
+@click.option(
+    "--dedupe-ids",
+    is_flag=True,
+    help="Rename repeated custom_ids: request-1, request-1~2, … (request-1-2 where the provider's ids take no ~).",
+)
 @click.option("--drop-duplicates", is_flag=True, help="Drop lines identical to an earlier line.")
 @click.option(
     "--strict-schemas",

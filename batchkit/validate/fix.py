@@ -3,8 +3,9 @@
 Repairs: a UTF-8 byte-order mark is removed; CRLF line ends become LF; blank lines are dropped; a JSON array
 of request objects (one array over many lines, or one line holding an array) and objects written indented
 one after another (`jq .`) become one object per line;
-with `dedupe_ids` a repeated custom_id is renamed `ID~2`, `ID~3`, … (the first use keeps its id, and a new id
-never takes one the file already has); with `drop_duplicates` a line identical to an earlier one is dropped
+with `dedupe_ids` a repeated custom_id is renamed `ID~2`, `ID~3`, … (`ID-2` where the provider's id rule
+refuses `~`, as Anthropic's does; the first use keeps its id, and a new id never takes one the file already
+has); with `drop_duplicates` a line identical to an earlier one is dropped
 (applied before renaming); with `strict_schemas` every strict schema of a request body (`response_format`,
 `text.format`, strict tools) gets what OpenAI's strict mode needs and no guess: `additionalProperties:
 false` on every object and every property in `required`. Lines left unchanged are copied byte for byte; a line whose custom_id is renamed
@@ -17,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -160,7 +162,7 @@ def fix_file(
             validator = Validator(settled, dialect=settled.dialect, file=_name(output)) if validate else None
             lines = _repaired(stream, changes, drop_duplicates)
             if dedupe_ids:
-                lines = _dedupe_ids(lines, changes, taken)
+                lines = _dedupe_ids(lines, changes, taken, settled.provider.custom_id_re)
             if strict_schemas:
                 lines = _fix_strict_schemas(lines, changes)
             tally = _Tally(lines)
@@ -428,9 +430,10 @@ def _request(raw: bytes) -> tuple[dict | None, Dialect | None, str | None]:
 
 
 def _dedupe_ids(
-    lines: Iterator[tuple[int, bytes]], changes: list[Change], taken: set[str]
+    lines: Iterator[tuple[int, bytes]], changes: list[Change], taken: set[str], rule: re.Pattern | None
 ) -> Iterator[tuple[int, bytes]]:
-    """Renames each repeat of an id `ID~2`, `ID~3`, … never taking an id in `taken` (all the file's)."""
+    """Renames each repeat of an id `ID~2`, `ID~3`, … (see `_renamed`) never taking an id in `taken` (all
+    the file's)."""
     first: dict[str, int] = {}  # custom_id → input line of its first use
     next_suffix: dict[str, int] = {}
     for number, raw in lines:
@@ -441,9 +444,8 @@ def _dedupe_ids(
             yield number, raw
             continue
         k = next_suffix.get(cid, 2)
-        while f"{cid}~{k}" in taken:
+        while (new := _renamed(cid, k, rule)) in taken:
             k += 1
-        new = f"{cid}~{k}"
         next_suffix[cid] = k + 1
         taken.add(new)
         dialect.set_id(obj, new)
@@ -451,6 +453,17 @@ def _dedupe_ids(
             Change(number, f"{dialect.id_name} {cid!r} renamed {new!r} (first used on line {first[cid]})")
         )
         yield number, dumps_line(obj)[:-1]
+
+
+SEPARATORS = ("~", "-", "_")  # between an id and its repeat's number, the first the provider's id rule takes
+
+
+def _renamed(cid: str, k: int, rule: re.Pattern | None) -> str:
+    """The K-th use of `cid` renamed: `ID~K`, or `ID-K` / `ID_K` where the id rule (a provider's, such as
+    Anthropic's letters, digits, `-` and `_`) refuses the first; `ID~K` when it takes none (the report
+    then says why)."""
+    names = [f"{cid}{separator}{k}" for separator in SEPARATORS]
+    return next((name for name in names if rule is None or rule.match(name)), names[0])
 
 
 def _fix_strict_schemas(
