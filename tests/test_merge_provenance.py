@@ -110,26 +110,27 @@ def test_a_source_row_without_its_result_exits_1_unless_allowed(tmp_path):
 # ---------------------------------------------------------------- 3: ids renamed by fix --dedupe-ids
 
 
-def test_ids_renamed_by_dedupe_land_on_the_rows_they_were_built_from(tmp_path):
+@pytest.mark.parametrize(("provider", "mark"), [("kluster", "~"), ("anthropic", "-")])
+def test_ids_renamed_by_dedupe_land_on_the_rows_they_were_built_from(tmp_path, provider, mark):
+    """Anthropic's ids take no `~`: its repeats are renamed A-003-2, A-003-3, and land as well."""
     table = tmp_path / "accounts.csv"
     table.write_text(
         "Account ID,note\nA-001,first\nA-003,second\nA-002,third\nA-003,fourth\nA-003,fifth\n",
         encoding="utf-8",
     )
     batch = tmp_path / "b.jsonl"
-    built = invoke(
-        "build", table, "-o", batch, "--model", "m", "--user", "{note}", "--id-column", "Account ID"
-    )
+    args = ("--model", "m", "--user", "{note}", "--id-column", "Account ID", "--provider", provider,
+            "--max-tokens", "10")  # fmt: skip
+    built = invoke("build", table, "-o", batch, *args)
     assert built.returncode == 1 and "fix --dedupe-ids" in built.stderr  # what build suggests
-    args = ("--model", "m", "--user", "{note}", "--id-column", "Account ID", "--force")
-    assert invoke("build", table, "-o", batch, *args).returncode == 0
-    assert invoke("fix", batch, "--dedupe-ids", "--in-place").returncode == 0
+    assert invoke("build", table, "-o", batch, *args, "--force").returncode == 0
+    fixed = invoke("fix", batch, "--dedupe-ids", "--in-place", "--provider", provider)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     lines = [orjson.loads(line) for line in batch.read_bytes().splitlines()]
-    assert [x["custom_id"] for x in lines] == ["A-001", "A-003", "A-002", "A-003~2", "A-003~3"]
+    assert [x["custom_id"] for x in lines] == ["A-001", "A-003", "A-002", f"A-003{mark}2", f"A-003{mark}3"]
     results = tmp_path / "out.jsonl"
-    write_lines(
-        results, [answer(x["custom_id"], "re " + x["body"]["messages"][0]["content"]) for x in lines][::-1]
-    )
+    asked = [(x.get("body") or x["params"])["messages"][0]["content"] for x in lines]
+    write_lines(results, [answer(x["custom_id"], "re " + q) for x, q in zip(lines, asked, strict=True)][::-1])
     out = tmp_path / "merged.csv"
     merged = invoke("merge", batch, "-r", results, "--source", table, "--id-column", "Account ID", "-o", out)
     assert merged.returncode == 0, merged.stdout

@@ -14,7 +14,7 @@ as the OpenAI output line (`result_line`).
 
 from __future__ import annotations
 
-from .base import LINE_ID, Dialect, Request
+from .base import LINE_ID, REPEAT_SEPARATORS, Dialect, Request
 from .chat import Chat, Context
 from .custom_body import SYNONYMS
 from .detect import detect_stream
@@ -26,6 +26,7 @@ __all__ = [
     "DIALECTS",
     "LINE_ID",
     "OPENAI",
+    "REPEAT_SEPARATORS",
     "Chat",
     "Context",
     "Dialect",

@@ -170,6 +170,9 @@ class Dialect(ABC):
 
 OPENAI_URLS = {"chat": "/v1/chat/completions", "embeddings": "/v1/embeddings"}
 LINE_ID = "line-{}"  # the id of a request that has none, or none a provider takes: its line number
+# Between a repeated id and its number when `fix --dedupe-ids` renames it (ID~2): the first one the
+# provider's id rule takes (Anthropic's ids take no `~`); `merge --source` reads them back.
+REPEAT_SEPARATORS = ("~", "-", "_")
 
 
 def _id_line(dialect: Dialect, request: Request) -> dict:

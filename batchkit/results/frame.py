@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..build import make_id, row_number_from_id
 from ..errors import MergeRefused, UsageError
+from ..formats import REPEAT_SEPARATORS
 from ..lines import source_name
 from ..tables import column_values, id_texts, iter_table, read_table, sheet_name, table_files, table_format
 from ..tables.cells import mixed_kinds
@@ -23,7 +24,6 @@ from .table import NA, ResultTable
 if TYPE_CHECKING:
     import pandas as pd
 
-DEDUPE_MARK = "~"  # `fix --dedupe-ids` renames a repeated id ID~2, ID~3, …
 MAX_COLUMNS_TRIED = 200  # source columns looked at for a better id column
 
 
@@ -335,8 +335,9 @@ def _positions_by_id(frame, table, source, id_column, report, read: dict) -> lis
 
 def _by_key(custom_ids, rows_of: dict[str, list[int]]) -> list[int]:
     """The source row of every custom_id (-1 for none): the first row whose id it is. An id that
-    `fix --dedupe-ids` renamed (`A-003~2`, `A-003~3`, … in the order of the file) takes the next row
-    with the id it was renamed from, so each renamed request's answer lands on the row it was built from."""
+    `fix --dedupe-ids` renamed (`A-003~2`, `A-003~3`, … in the order of the file; `A-003-2` where the
+    provider's ids take no `~`) takes the next row with the id it was renamed from, so each renamed
+    request's answer lands on the row it was built from."""
     renamed: dict[str, int] = {}  # id renamed from → rows its renamed ids took (the first is the id's own)
     positions = []
     for cid in custom_ids:
@@ -344,8 +345,7 @@ def _by_key(custom_ids, rows_of: dict[str, list[int]]) -> list[int]:
         if rows is not None:
             positions.append(rows[0])
             continue
-        base, sep, number = cid.rpartition(DEDUPE_MARK)
-        rows = rows_of.get(base) if sep and number.isdigit() else None
+        base, rows = _renamed_from(cid, rows_of)
         taken = renamed.get(base, 1)
         if rows is not None and taken < len(rows):
             positions.append(rows[taken])
@@ -353,6 +353,15 @@ def _by_key(custom_ids, rows_of: dict[str, list[int]]) -> list[int]:
         else:
             positions.append(-1)
     return positions
+
+
+def _renamed_from(cid: str, rows_of: dict[str, list[int]]) -> tuple[str, list[int] | None]:
+    """(the id `fix --dedupe-ids` renamed `cid` from, that id's rows), or (`cid`, None)."""
+    for separator in REPEAT_SEPARATORS:
+        base, sep, number = cid.rpartition(separator)
+        if sep and number.isdigit() and base in rows_of:
+            return base, rows_of[base]
+    return cid, None
 
 
 def _better_id_column(custom_ids, table, id_column: str | None, matched: int) -> str | None:

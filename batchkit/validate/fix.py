@@ -31,7 +31,7 @@ import orjson
 from ..atomic import atomic_write
 from ..errors import InputError, UsageError, ValidationFailed
 from ..findings import Report
-from ..formats import Dialect, detect, detect_stream
+from ..formats import REPEAT_SEPARATORS, Dialect, detect, detect_stream
 from ..lines import (
     BOM,
     MAX_LINE_BYTES,
@@ -455,14 +455,11 @@ def _dedupe_ids(
         yield number, dumps_line(obj)[:-1]
 
 
-SEPARATORS = ("~", "-", "_")  # between an id and its repeat's number, the first the provider's id rule takes
-
-
 def _renamed(cid: str, k: int, rule: re.Pattern | None) -> str:
     """The K-th use of `cid` renamed: `ID~K`, or `ID-K` / `ID_K` where the id rule (a provider's, such as
     Anthropic's letters, digits, `-` and `_`) refuses the first; `ID~K` when it takes none (the report
     then says why)."""
-    names = [f"{cid}{separator}{k}" for separator in SEPARATORS]
+    names = [f"{cid}{separator}{k}" for separator in REPEAT_SEPARATORS]
     return next((name for name in names if rule is None or rule.match(name)), names[0])
 
 
