@@ -125,7 +125,11 @@ def _body_out(chat: Chat, ctx: Context) -> dict | None:
     if re.search(NOVA.models, model):
         return converse.nova_from_chat(chat.body, chat.at, ctx)
     if model and not re.search(ANTHROPIC.models, model):
-        message = f"batchkit writes Anthropic Messages and Nova bodies for chat requests, not one for {model}"
+        message = (
+            f"{model} is no Bedrock model id batchkit writes a chat body for: it writes {ANTHROPIC.title} "
+            f"bodies for anthropic.claude-… models and {NOVA.title} bodies for amazon.nova-… ones; name the "
+            "model by its Bedrock id (such as anthropic.claude-3-5-haiku-20241022-v1:0)"
+        )
         ctx.error("unsupported-field", chat.at, message)  # no body at all: nothing to drop instead
         return None
     params = anthropic.params_from_chat(chat, ctx, anthropic.BEDROCK_BODY)
