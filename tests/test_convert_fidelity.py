@@ -494,7 +494,9 @@ def test_a_chat_request_for_a_model_whose_body_batchkit_does_not_write_is_refuse
         to="bedrock",
         model="meta.llama3-1-70b-instruct-v1:0",
     )
-    assert result.line is None and "Anthropic Messages and Nova" in result.findings[0].message
+    message = result.findings[0].message
+    assert result.line is None and "Anthropic Claude Messages bodies for anthropic.claude-" in message
+    assert "Amazon Nova bodies for amazon.nova-" in message and "meta.llama3-1-70b-instruct-v1:0" in message
 
 
 # ---- Vertex lines without labels, and Vertex predictions

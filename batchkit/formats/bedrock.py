@@ -126,9 +126,9 @@ def _body_out(chat: Chat, ctx: Context) -> dict | None:
         return converse.nova_from_chat(chat.body, chat.at, ctx)
     if model and not re.search(ANTHROPIC.models, model):
         message = (
-            f"{model} is no Bedrock model id batchkit writes a chat body for: it writes {ANTHROPIC.title} "
-            f"bodies for anthropic.claude-… models and {NOVA.title} bodies for amazon.nova-… ones; name the "
-            "model by its Bedrock id (such as anthropic.claude-3-5-haiku-20241022-v1:0)"
+            f"batchkit writes no chat body for {model}: it writes {ANTHROPIC.title} bodies for anthropic.claude-… "
+            f"models and {NOVA.title} bodies for amazon.nova-… ones, named by their Bedrock model ids (such as "
+            "anthropic.claude-3-5-haiku-20241022-v1:0)"
         )
         ctx.error("unsupported-field", chat.at, message)  # no body at all: nothing to drop instead
         return None
