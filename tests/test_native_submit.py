@@ -172,6 +172,24 @@ def test_models_lists_the_servers_models_through_each_providers_sdk(server, prov
     assert "batchkit-echo" in listed.stdout
 
 
+@pytest.mark.parametrize("provider", NATIVE)
+def test_cancelling_a_batch_that_has_ended_says_so(server, tmp_path, provider):
+    """Each API refuses it in its own words (400 "has already ended"), which read as a bad request; the
+    batch's state is asked first and named."""
+    path = native_file(tmp_path, provider, 2, prefix="ended")
+    submitted = native(
+        provider, server.root_url, "submit", path, *MODEL_FLAG[provider], "--wait", "--interval", "0.2"
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    cancelled = invoke("cancel", path)
+    assert cancelled.returncode == 2
+    assert "has already ended (completed): there is nothing to cancel" in cancelled.stderr, cancelled.stderr
+    assert (
+        f"`batchkit download {path}`" in cancelled.stderr
+        and "check the file and options" not in cancelled.stderr
+    )
+
+
 @pytest.fixture(scope="module")
 def slow_server(tmp_path_factory):
     with running_server("--latency", "30", data_dir=tmp_path_factory.mktemp("slow")) as running:

@@ -344,8 +344,21 @@ class Session:
             delay = min(interval, delay * 1.5)
 
     def cancel(self, ref: str) -> Batch:
+        """Cancel the batch `ref` names (one cancelled already is left as it is); one that has ended
+        otherwise is refused saying so (each API answers that in its own words, most with a 400 that tells
+        nothing of the batch)."""
         found = self.resolve(ref)
-        batch = self.client(found.target).cancel(found.batch_id_or_fail())
+        client = self.client(found.target)
+        batch = client.batch(found.batch_id_or_fail())
+        self.record(found.entry, batch)
+        if batch.status == "cancelled":
+            return batch
+        if batch.terminal:
+            raise UsageError(
+                f"batch {batch.id} has already ended ({batch.status}): there is nothing to cancel; its results "
+                f"stay downloadable (`batchkit download {ref}`)"
+            )
+        batch = client.cancel(found.batch_id)
         self.record(found.entry, batch)
         return batch
 
