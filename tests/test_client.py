@@ -241,7 +241,7 @@ FAST_RETRY = {"retry-after-ms": "10"}  # the SDK honours it, so its retries take
         ("GET /v1/batches/{id}", 404, "Batch batch-x not found", 1, ("status", "batch-x"),
          "answered 404: Batch batch-x not found; check the id"),
         ("POST /v1/batches/{id}/cancel", 409, "Cannot cancel a batch with status 'completed'.", 3,
-         ("cancel", "batch-x"), "answered 409: Cannot cancel a batch with status 'completed'.; the batch is not"),
+         ("cancel", "{file}"), "answered 409: Cannot cancel a batch with status 'completed'.; the batch is not"),
         ("POST /v1/files", 413, "File exceeds the 100 MB limit", 1, ("submit", "{file}"),
          "answered 413: File exceeds the 100 MB limit; the file is larger than the provider accepts; split it"),
         ("GET /v1/models", 429, "Rate limit reached", 3, ("models",),
@@ -255,6 +255,8 @@ FAST_RETRY = {"retry-after-ms": "10"}  # the SDK honours it, so its retries take
 def test_provider_errors_are_one_clear_line(kluster, tmp_path, route, status, message, times, args, expected):
     kluster.fail(route, status, message, times=times, headers=FAST_RETRY)
     batch_file = write_requests(tmp_path / "e.jsonl", 2)
+    if args[0] == "cancel":  # a batch still running, which ends before the cancel reaches it
+        assert kluster_cli(kluster, "submit", batch_file, "-q").returncode == 0
     result = kluster_cli(kluster, *[str(batch_file) if a == "{file}" else a for a in args])
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
