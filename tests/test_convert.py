@@ -86,6 +86,22 @@ def test_when_no_request_converts_it_says_why_not_that_the_output_is_empty(tmp_p
     assert summary["models"] == {"gpt-4o": 2} and summary["errors"] == 2
 
 
+def test_a_line_that_repeats_a_key_is_not_converted(tmp_path):
+    """Read keeping the last of a repeated key, a line would be converted into one of the requests it may
+    mean, without a word: it is a finding on its line (as `validate` says), and nothing is written for it."""
+    source = tmp_path / "in.jsonl"
+    once = orjson.dumps(chat("a", max_completion_tokens=5)).decode()
+    twice = once.replace('"custom_id":"a"', '"custom_id":"b","custom_id":"c"')
+    assert twice != once
+    source.write_text(once + "\n" + twice + "\n")
+    out = tmp_path / "out.jsonl"
+    result = run("convert", source, "-o", out, "--to", "anthropic")
+    assert result.exit_code == 1
+    assert "in.jsonl:2: error[duplicate-key] /custom_id: `custom_id` appears more than once" in result.output
+    assert "1 request(s) could not be converted and were not written" in result.output, result.output
+    assert [json.loads(x)["custom_id"] for x in out.read_text().splitlines()] == ["a"]
+
+
 def test_the_provider_names_the_dialect_and_its_id_rule(tmp_path):
     source = write(tmp_path / "in.jsonl", [chat("Row.1", max_completion_tokens=5)])
     out = tmp_path / "out.jsonl"

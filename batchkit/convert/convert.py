@@ -24,11 +24,12 @@ from ..batchfile import id_map_path, write_id_map, write_numbered
 from ..errors import UsageError, ValidationFailed
 from ..findings import Finding, Report, Summary
 from ..formats import DIALECTS, LINE_ID, Context, Dialect, Request, detect, get_dialect
-from ..lines import BytesRead, open_binary, read_objects, source_name
+from ..lines import BytesRead, open_binary, read_objects, repeated_keys, source_name
 from ..options import Options
 from ..providers import Provider, get_provider, id_rule
 from ..report import counted
 from ..validate import explain, schema_findings
+from ..validate.validator import repeated_key_finding
 
 MAPPED_ID = LINE_ID
 
@@ -281,9 +282,15 @@ def _converted(
     job_model = JobModel(target)
     stats: dict = {}
     with open_binary(source, progress) as stream:
-        for number, obj, _raw in read_objects(stream, report.add, stats, options.max_line):
+        for number, obj, raw in read_objects(stream, report.add, stats, options.max_line):
             report.summary.lines = number
             report.summary.requests += 1
+            # read keeping the last of a repeated key: which one was meant cannot be told, so it is not converted
+            if repeats := repeated_keys(raw):
+                for where in repeats:
+                    report.add(repeated_key_finding(number, where))
+                result.skipped += 1
+                continue
             origin = detect(obj)  # read once: for the summary, the model asked, and the conversion
             asked = (
                 _count_model_and_endpoint(origin.read(obj), report.summary) if origin is not None else None
