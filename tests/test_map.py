@@ -28,7 +28,7 @@ from submitsupport import ROOT, invoke, run_cli
 
 import batchkit
 import batchkit.aio
-from batchkit.errors import UsageError, ValidationFailed
+from batchkit.errors import InputError, UsageError, ValidationFailed
 from batchkit.mapping import MapTarget, fan_out, parse_target, steps_of
 from batchkit.remote import Ledger
 from batchkit.tokens import load_prices
@@ -216,6 +216,52 @@ def test_batchkit_map_to_one_model_writes_the_table_with_its_answers(server, tmp
         (1, "hello", "ok"),
         (2, "world", "ok"),
     ]
+
+
+def test_rows_with_an_empty_cell_are_an_error_kept_or_skipped_as_on_empty_says(server, tmp_path):
+    df = pd.DataFrame({"id": ["a", "b", "c"], "question": ["first", None, "third"]})
+    held = on_server(server)
+    with pytest.raises(InputError, match=r"row 2 'question': empty cell \(choose on_empty=\"skip\""):
+        batchkit.map(df, model="m-a", user="{question}", base_url=server.base_url, **FAST)
+    assert on_server(server) == held  # nothing sent
+    skipped = batchkit.map(
+        df, model="m-a", user="{question}", on_empty="skip", base_url=server.base_url, **FAST
+    )
+    assert list(skipped["id"]) == ["a", "b", "c"]  # every row, each answer on its own row
+    assert list(skipped["status"]) == ["ok", "skipped", "ok"]
+    assert (
+        skipped["answer"][0] == "first" and skipped["answer"][2] == "third" and pd.isna(skipped["answer"][1])
+    )
+    assert "empty cell" in skipped["error"][1] and skipped["error"][[0, 2]].isna().all()
+    assert pd.isna(skipped["prompt_tokens"][1]) and skipped["prompt_tokens"][0] == 1
+    kept = batchkit.map(
+        df, model="m-a", user="Q: {question}", on_empty="keep", base_url=server.base_url, **FAST
+    )
+    assert list(kept["answer"]) == ["Q: first", "Q: ", "Q: third"]
+    listed = batchkit.map(
+        ["one", "", "three"], model="m-b", on_empty="skip", base_url=server.base_url, **FAST
+    )
+    assert list(listed) == ["one", None, "three"] and "empty cell" in listed.errors[1]
+    with pytest.raises(InputError, match="every row has an empty cell"):
+        batchkit.map(["", ""], model="m-b", on_empty="skip", base_url=server.base_url, **FAST)
+    # the command line takes --on-empty, and its advice names the flag
+    table = tmp_path / "t.csv"
+    df.to_csv(table, index=False)
+    out = tmp_path / "out.csv"
+    refused = run_cli("map", table, "-o", out, "--user", "{question}", "--model", "m-a",
+                      "--base-url", server.base_url, "--interval", "0.2")  # fmt: skip
+    assert refused.returncode == 2 and not out.exists()
+    assert "choose --on-empty skip or --on-empty keep" in refused.stderr and "on_empty=" not in refused.stderr
+    done = run_cli("map", table, "-o", out, "--user", "{question}", "--model", "m-a", "--on-empty", "skip",
+                   "--base-url", server.base_url, "--interval", "0.2")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "2 answers (ok 2), 1 row(s) skipped (an empty cell)" in done.stdout
+    with open(out, newline="") as f:
+        assert [(row["id"], row["answer"], row["status"]) for row in csv.DictReader(f)] == [
+            ("a", "first", "ok"),
+            ("b", "", "skipped"),
+            ("c", "third", "ok"),
+        ]
 
 
 def test_batchkit_map_says_in_flags_that_a_model_and_targets_do_not_go_together(tmp_path):

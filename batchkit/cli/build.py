@@ -10,7 +10,7 @@ import click
 from ..errors import UsageError, ValidationFailed
 from ..report import human_bytes
 from . import on_dask
-from .common import provider_option, say, subset_of, subset_options
+from .common import on_empty_option, provider_option, say, subset_of, subset_options
 from .flags import cli_words
 from .on_dask import cluster_options, on_cluster
 from .writing import echo_files, limit_options, print_report, progress_bar, report_failure, report_options
@@ -85,13 +85,7 @@ ENDPOINT_HELP = "Request url (default /v1/chat/completions; /v1/embeddings with 
 @click.option(
     "--id-prefix", default="row-", show_default=True, help="Prefix of generated ids (row-1, row-2, …)."
 )
-@click.option(
-    "--on-empty",
-    multiple=True,
-    metavar="[COL=]error|skip|keep",
-    help="A row with an empty cell in a column the request uses: error (default), skip the row, or keep "
-    "the cell as empty text. COL=CHOICE sets one column (repeatable); a bare choice sets every other.",
-)
+@on_empty_option
 @click.option(
     "--response-schema",
     type=click.Path(exists=True, dir_okay=False),

@@ -137,6 +137,15 @@ class Bars:
                 bar.close()
 
 
+on_empty_option = click.option(
+    "--on-empty",
+    multiple=True,
+    metavar="[COL=]error|skip|keep",
+    help="A row with an empty cell in a column the request uses: error (default), skip the row, or keep "
+    "the cell as empty text. COL=CHOICE sets one column (repeatable); a bare choice sets every other.",
+)
+
+
 def subset_options(f):
     """--limit N / --sample N --seed S: a dry run on the first or a seeded random N requests."""
     f = click.option(

@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from ..errors import JobFailed
-from .common import say
+from .common import on_empty_option, say
+from .flags import cli_words
 from .remote_display import Display
 from .remote_options import connection_options
 
@@ -34,6 +35,7 @@ from .remote_options import connection_options
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
               help="A body field for every request (repeatable); VALUE is JSON or text.")  # fmt: skip
 @click.option("--max-tokens", type=click.IntRange(min=1), metavar="N", help="The answers' token limit.")
+@on_empty_option
 @click.option("--response-schema", type=click.Path(exists=True, dir_okay=False), metavar="FILE.json",
               help="A JSON Schema each answer must follow: typed answer.FIELD columns.")  # fmt: skip
 @click.option("--schema-name", help="Name of the response schema (default: from the file name).")
@@ -51,7 +53,7 @@ from .remote_options import connection_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress, only the summary.")
 def map_table(
     table, output, sheet, encoding, model, targets, provider, base_url, api_key_env, system, user, params,
-    max_tokens, response_schema, schema_name, long_, max_cost, prices, max_enqueued_tokens, max_batches,
+    max_tokens, on_empty, response_schema, schema_name, long_, max_cost, prices, max_enqueued_tokens, max_batches,
     completion_window, interval, quiet,
 ):  # fmt: skip
     """Answer every row of TABLE and write the table with the answers to OUTPUT: the requests are built,
@@ -74,6 +76,7 @@ def map_table(
         schema, schema_name or (name_of(Path(response_schema).stem) if response_schema else None),
         max_tokens=max_tokens, max_cost=max_cost, prices=prices, max_enqueued_tokens=max_enqueued_tokens,
         max_batches=max_batches, interval=interval, completion_window=completion_window,
+        on_empty=on_empty or "error",
     )  # fmt: skip
     display = Display(quiet)
     lock = threading.Lock()
@@ -97,10 +100,12 @@ def _finish(result, output, long_: bool, single: bool) -> None:
     frame = result.long() if long_ else result.wide() if not single else _single(result)
     written = write_merged(frame, output)
     for target in result.results:
-        say(_target_line(target))
+        say(_target_line(target, len(result.table)))
     say(written.to_text())
     if result.failed:
-        named = "; ".join(f"{label}: {why}" for label, why in result.failed.items())
+        named = "; ".join(
+            f"{r.target.label}: {cli_words(r.error.message)}" for r in result.results if r.failed
+        )
         raise JobFailed(f"{len(result.failed)} of {len(result.results)} target(s) gave no answers: {named}")
 
 
@@ -110,9 +115,10 @@ def _single(result):
     return with_answers(result.table, result.results[0])
 
 
-def _target_line(target) -> str:
+def _target_line(target, rows: int) -> str:
     if target.failed:
-        return f"{target.target.label}: failed: {target.error}"
+        return f"{target.target.label}: failed: {cli_words(target.error.message)}"
     counts = ", ".join(f"{status} {n:,}" for status, n in sorted(target.merged.report.counts.items()))
+    skipped = f", {rows - target.requests:,} row(s) skipped (an empty cell)" if target.requests < rows else ""
     batches = ", ".join(batch.id for batch in target.batches)
-    return f"{target.target.label}: {target.merged.report.requests:,} answers ({counts}); batches {batches}"
+    return f"{target.target.label}: {target.merged.report.requests:,} answers ({counts}){skipped}; batches {batches}"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from ..report import printable
 from .common import Bars, say
+from .flags import cli_words
 
 
 def when(epoch: int | None) -> str:
@@ -48,7 +49,7 @@ class Display(Bars):
         if self.quiet:
             return
         if event.kind == "note":
-            self.write(f"{event.subject}: {event.message}")
+            self.write(f"{event.subject}: {cli_words(event.message)}")
         elif event.kind == "findings":
             from ..report import render
 

@@ -49,6 +49,7 @@ def map(  # noqa: A001 (the name says what it does, as Python's own map does)
     api_key_env: str | None = None,
     params: Mapping | None = None,
     max_tokens: int | None = None,
+    on_empty: str | Mapping[str, str] = "error",
     response_schema: dict | type | None = None,
     schema_name: str | None = None,
     targets: Iterable[MapTarget | Mapping | str] | None = None,
@@ -70,7 +71,8 @@ def map(  # noqa: A001 (the name says what it does, as Python's own map does)
     templates over its columns, `{question}`). Returns, for one `model`: a list of answers in input order
     (None where a row has none; `.errors` says why, `.result` holds the merge and its report), or for a
     DataFrame the table with `answer` (typed `answer.FIELD` columns for a `response_schema`: a JSON Schema
-    dict or a pydantic class), `status`, `error`, usage and `cost` columns.
+    dict or a pydantic class), `status`, `error`, usage and `cost` columns. `on_empty`: what a row with an
+    empty cell the templates use does, as in `build_requests` ("skip": no request, status "skipped").
 
     `targets=["openai:gpt-4o-mini", {"provider": "anthropic", "model": "…", "params": {...}}, …]` sends the
     same rows to each (in its format, natively, at once) and returns one row per input with
@@ -88,7 +90,7 @@ def map(  # noqa: A001 (the name says what it does, as Python's own map does)
     steps = steps_of(user, system, params, response_schema, schema_name, max_tokens=max_tokens,
                      max_cost=max_cost, prices=prices, max_enqueued_tokens=max_enqueued_tokens,
                      max_batches=max_batches, interval=interval, completion_window=completion_window,
-                     metadata=metadata, submit_options=_passed(cache=cache, until_done=until_done))  # fmt: skip
+                     metadata=metadata, on_empty=on_empty, submit_options=_passed(cache=cache, until_done=until_done))  # fmt: skip
     result = fan_out(data, chosen, steps, progress)
     if targets is None:
         return _one(result, data, structured=steps.response_schema is not None)

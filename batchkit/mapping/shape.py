@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..build import row_number_from_id
 from ..results import OK
 from .trip import TargetResult
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 
 ANSWER = "answer"
 TARGET_FAILED = "target_failed"  # the status of every row of a target that gave no answers
+SKIPPED = "skipped"  # the status of a row on_empty="skip" left out: no request was sent for it
 PROMPT = "prompt"  # the column a list of strings becomes
 
 
@@ -39,7 +41,7 @@ def _columns(result: TargetResult, rows: int) -> dict[str, list]:
         reason = str(result.error)
         return {ANSWER: [None] * rows, "status": [TARGET_FAILED] * rows, "error": [reason] * rows,
                 "prompt_tokens": [None] * rows, "completion_tokens": [None] * rows, "cost": [None] * rows}  # fmt: skip
-    merged = result.merged.frame
+    merged = _by_row(result.merged.frame.assign(cost=result.cost), rows)
     columns = {ANSWER: list(merged["content"])}
     for name in merged.columns:
         if name.startswith(f"{ANSWER}.") or name == "parse_error":
@@ -48,8 +50,20 @@ def _columns(result: TargetResult, rows: int) -> dict[str, list]:
     columns["error"] = [_reason(row) for row in merged.itertuples(index=False)]
     columns["prompt_tokens"] = merged["prompt_tokens"]
     columns["completion_tokens"] = merged["completion_tokens"]
-    columns["cost"] = result.cost
+    columns["cost"] = merged["cost"]
     return {name: getattr(values, "array", values) for name, values in columns.items()}  # typed stay typed
+
+
+def _by_row(merged: pd.DataFrame, rows: int) -> pd.DataFrame:
+    """The merge (one row per request) with one row per input row: a row that on_empty="skip" left out
+    has status SKIPPED, the reason, and nothing else."""
+    if len(merged) == rows:
+        return merged
+    frame = merged.set_axis([row_number_from_id(i) - 1 for i in merged["custom_id"]]).reindex(range(rows))
+    left_out = frame["status"].isna()
+    for name, value in (("status", SKIPPED), ("error_message", "an empty cell its request uses left it out")):
+        frame[name] = frame[name].astype(object).where(~left_out, value)
+    return frame
 
 
 def _reason(row) -> str | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..build import build_requests, response_schema
 from ..build.native import in_line_format
-from ..errors import BatchkitError, JobFailed, ValidationFailed
+from ..errors import BatchkitError, InputError, JobFailed, ValidationFailed
 from ..findings import Report
 from ..providers import Provider
 from ..remote import (
@@ -37,6 +37,7 @@ from ..remote import (
 from ..results import MergeResult, merge_results
 from ..tokens import Estimate, load_prices
 from ..validate import validate_requests
+from ..words import Text
 from .targets import MapTarget
 
 
@@ -62,6 +63,7 @@ class Steps:
     interval: float = 10.0
     completion_window: str = "24h"
     metadata: dict | None = None
+    on_empty: str | Mapping[str, str] = "error"
     submit_options: dict = field(default_factory=dict)
     progress: Callable[[Event], None] = _quiet
 
@@ -96,7 +98,7 @@ def round_trip(rows, target: MapTarget, steps: Steps) -> TargetResult:
             _run(rows, target, steps, session, result)
     except BatchkitError as e:
         result.error = e
-        _tell(steps, f"failed: {e}")
+        _tell(steps, Text("failed: ", e.message))  # the command line names its flags in it
     return result
 
 
@@ -117,13 +119,20 @@ def _labelled(progress: Callable[[Event], None], label: str) -> Callable[[Event]
 def _run(rows, target: MapTarget, steps: Steps, session: Session, result: TargetResult) -> None:
     provider = session.connection.target().provider
     requests = requests_for(rows, target, steps, provider)
+    if not requests:
+        raise InputError(
+            "every row has an empty cell its request uses, and each was skipped: nothing to send"
+            if len(rows)
+            else "the table has no rows: nothing to send"
+        )
     result.requests = len(requests)
     result.validation = validate_requests(requests, provider)
     if not result.validation.valid:
         first = next(f for f in result.validation.findings if f.is_error)
+        where = f"the first on row {first.line}" if first.line is not None else "the first"
         raise ValidationFailed(
-            f"{result.validation.summary.errors:,} error(s) under the {provider.name} rules, the first on "
-            f"row {first.line}: {first.message}; nothing sent",
+            f"{result.validation.summary.errors:,} error(s) under the {provider.name} rules, {where}: "
+            f"{first.message}; nothing sent",
             result.validation,
         )
     _tell(steps, f"{len(requests):,} requests built and valid for {provider.name}")
@@ -155,7 +164,7 @@ def requests_for(rows, target: MapTarget, steps: Steps, provider: Provider) -> l
             response_schema(steps.response_schema, steps.schema_name, "/v1/chat/completions").fields
         )
     built = list(build_requests(rows, model=target.model, system=steps.system, user=steps.user,
-                                params=params, max_tokens=steps.max_tokens))  # fmt: skip
+                                params=params, max_tokens=steps.max_tokens, on_empty=steps.on_empty))  # fmt: skip
     report = Report("requests", provider.name)
     lines = [line for _number, line in in_line_format(enumerate(built, 1), provider, report)]
     if len(lines) < len(built):
