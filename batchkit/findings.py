@@ -10,6 +10,12 @@ from html import escape
 ERROR = "error"
 WARNING = "warning"
 
+
+def pointer(parts) -> str:
+    """A JSON Pointer (RFC 6901), as a finding's path, for a sequence of keys and indexes."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
 # Stable codes and their default severity. Renaming a code is a breaking change.
 CODES: dict[str, str] = {
     # reading

@@ -7,6 +7,7 @@ import functools
 import gzip
 import io
 import json
+import math
 import os
 import sys
 import zlib
@@ -19,7 +20,7 @@ import jiter
 import orjson
 
 from .errors import InputError
-from .findings import Finding
+from .findings import Finding, pointer
 
 BOM = b"\xef\xbb\xbf"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -599,3 +600,32 @@ def dumps_json(value, option: int = 0) -> bytes:
 def dumps_line(obj) -> bytes:
     """One JSONL line (with its LF) as batchkit writes them: compact, UTF-8, key order kept."""
     return dumps_json(obj, orjson.OPT_APPEND_NEWLINE)
+
+
+def request_line(request, number: int) -> bytes:
+    """A request given in memory as its line (see dumps_json). NaN and the infinities are refused where
+    they are: JSON has no such numbers, and orjson would write null in their place, so the request sent
+    would not be the one given (`temperature: null` asks for the default)."""
+    line = dumps_json(request, orjson.OPT_APPEND_NEWLINE)
+    if b"null" in line and (found := _not_finite(request)) is not None:
+        where, value = found
+        name = "NaN" if value != value else "Infinity" if value > 0 else "-Infinity"
+        raise InputError(
+            f"request {number}: {pointer(where) or 'the request'} is {name}, which JSON cannot hold: give a "
+            "number, or leave the field out"
+        )
+    return line
+
+
+def _not_finite(value) -> tuple[tuple, float] | None:
+    """(the path, the value) of the first NaN or infinity in `value`, None when it holds none."""
+    stack = [(value, ())]
+    while stack:
+        item, where = stack.pop()
+        if type(item) is float and not math.isfinite(item):
+            return where, item
+        if isinstance(item, dict):
+            stack.extend((v, (*where, k)) for k, v in reversed(item.items()))
+        elif isinstance(item, list | tuple):
+            stack.extend((v, (*where, i)) for i, v in reversed(list(enumerate(item))))
+    return None

@@ -169,6 +169,25 @@ def test_validate_requests_refuses_what_json_cannot_hold():
         batchkit.validate_requests([{"custom_id": object()}])
 
 
+@pytest.mark.parametrize(
+    "value, name", [(float("nan"), "NaN"), (float("inf"), "Infinity"), (-float("inf"), "-Infinity")]
+)
+def test_a_number_json_has_not_is_refused_where_it_is_not_sent_as_null(value, name, tmp_path):
+    # orjson writes NaN and the infinities as null: `temperature: null` would ask for the default
+    fine = {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions",
+            "body": {"model": MODEL, "messages": [{"role": "user", "content": "x"}], "temperature": None}}  # fmt: skip
+    bad = {**fine, "custom_id": "b", "body": {**fine["body"], "logit_bias": {"1/2": value}}}
+    said = rf"request 2: /body/logit_bias/1~12 is {name}, which JSON cannot hold"
+    with pytest.raises(batchkit.InputError, match=said):
+        batchkit.validate_requests([fine, bad])
+    with pytest.raises(batchkit.InputError, match=said):
+        batchkit.write_batch([fine, bad], tmp_path / "b.jsonl")
+    assert not (tmp_path / "b.jsonl").exists()
+    with pytest.raises(batchkit.InputError, match=said):
+        batchkit.submit([fine, bad], base_url="http://127.0.0.1:9/v1", api_key_env="NO_SUCH_KEY_VARIABLE")
+    assert batchkit.validate_requests([fine]).valid  # null itself is a value a request may hold
+
+
 def test_report_as_a_frame_and_as_escaped_html():
     hostile = "<script>alert(1)</script>"
     line = {"custom_id": hostile, "method": "POST", "url": "/v1/chat/completions",

@@ -8,11 +8,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import orjson
-
 from ..errors import InputError, ValidationFailed
 from ..findings import Report, sort_key
-from ..lines import Overlong, dumps_json
+from ..lines import Overlong, request_line
 from ..options import Options
 from ..providers import Provider
 from ..report import counted
@@ -37,12 +35,12 @@ class WriteResult:
     left: list[Path] = field(default_factory=list)
 
 
-def _encode(item) -> bytes:
-    """The line (with its LF) for a request dict, raw line bytes or a str."""
+def _encode(item, number: int) -> bytes:
+    """The line (with its LF) for request `number`: a dict, raw line bytes or a str."""
     if isinstance(item, dict):
         # An int wider than 64 bits or a value nested past orjson's reach is written still: validation
         # reports it as it does for a file's line, instead of ending the whole write.
-        return dumps_json(item, orjson.OPT_APPEND_NEWLINE)
+        return request_line(item, number)
     if isinstance(item, str):
         item = item.encode("utf-8", "backslashreplace")  # a lone surrogate as its escape (see dumps_json)
     if isinstance(item, (bytes, bytearray, memoryview)):
@@ -164,7 +162,7 @@ def _written(items, writer: ShardWriter, progress: LinesWritten | None):
         if isinstance(item, Overlong):
             yield number, item
             continue
-        line = _encode(item)
+        line = _encode(item, number)
         writer.add(line, number)
         yield number, line
         pending += 1

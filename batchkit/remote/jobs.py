@@ -19,7 +19,7 @@ from pathlib import Path
 from .. import paths
 from ..batchfile import write_batch
 from ..cache import CacheArg, open_cache
-from ..lines import dumps_line
+from ..lines import request_line
 from ..providers import Provider
 from .client import Place
 from .progress import tqdm_progress
@@ -163,7 +163,7 @@ class Submission:
 def requests_file(requests: Iterable[Mapping], provider: str | Provider | None = None) -> list[Path]:
     """Write in-memory requests (validated) to `<BATCHKIT_HOME>/requests/<sha256>.jsonl`, sharded under the
     provider's limits; the files written."""
-    lines = [dumps_line(dict(request)) for request in requests]
+    lines = [request_line(dict(request), number) for number, request in enumerate(requests, 1)]
     digest = hashlib.sha256(b"".join(lines)).hexdigest()[:32]
     folder = paths.home() / REQUESTS_FOLDER
     try:

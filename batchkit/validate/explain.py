@@ -12,7 +12,7 @@ from collections import defaultdict
 
 import orjson
 
-from ..findings import Finding
+from ..findings import Finding, pointer
 from ..lines import json_type
 
 KEYWORD_CODES = {
@@ -35,11 +35,6 @@ KEYWORD_CODES = {
     "unevaluatedProperties": "unknown-field",
     "not": "unsupported-field",  # a field that must be absent (`{"not": {}}`); its description says why
 }
-
-
-def pointer(parts) -> str:
-    """A JSON Pointer (RFC 6901) for a sequence of keys and indexes."""
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
 def short(value, limit: int = 60) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 
 from ..errors import InputError
 from ..findings import Report
-from ..lines import dumps_line
+from ..lines import request_line
 from ..providers import Provider
 from .files import validate_file
 
@@ -52,7 +52,7 @@ def validate_requests(
     lines = []
     for number, request in enumerate(_rows(requests), 1):
         try:
-            lines.append(dumps_line(dict(request) if isinstance(request, Mapping) else request))
+            lines.append(request_line(dict(request) if isinstance(request, Mapping) else request, number))
         except TypeError as e:
             raise InputError(f"request {number}: cannot be written as JSON ({e})") from None
     stream = io.BytesIO(b"".join(lines))

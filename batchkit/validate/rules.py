@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from functools import partial
 
 from .. import schemas
-from ..findings import Finding
+from ..findings import Finding, pointer
 from ..formats import OPENAI, SYNONYMS, Dialect, Request
 from ..providers import Provider, id_rule
-from .explain import did_you_mean, explain, field_name, pointer
+from .explain import did_you_mean, explain, field_name
 from .strict import check_schema_validity, check_structured_output
 
 Emit = Callable[[Finding], None]

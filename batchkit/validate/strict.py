@@ -18,7 +18,7 @@ import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from ..findings import Finding
+from ..findings import Finding, pointer
 
 Emit = Callable[[Finding], None]
 
@@ -59,10 +59,6 @@ PROFILES = {"openai": OPENAI_STRICT}  # Provider.structured_outputs → the subs
 SCHEMA_CHILDREN = ("properties", "$defs", "definitions")  # keywords whose values map names to schemas
 
 
-def _pointer(parts) -> str:
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
-
-
 def _subschemas(node: dict, at: tuple) -> Iterator[tuple[object, tuple, bool]]:
     """(subschema, its path, whether it is one level deeper as an object) for each child schema."""
     for keyword in SCHEMA_CHILDREN:
@@ -94,7 +90,7 @@ class _Walk:
         self.deepest: tuple[int, tuple] = (0, ())
 
     def error(self, code: str, at: tuple, message: str, severity: str = "") -> None:
-        self.emit(Finding(code, message, self.line, _pointer((*self.base, *at)), severity))
+        self.emit(Finding(code, message, self.line, pointer((*self.base, *at)), severity))
 
     def node(self, node, at: tuple, depth: int) -> None:
         if type(node) is not dict:
@@ -245,7 +241,7 @@ def check_schema_validity(number: int | None, body: dict, emit: Emit, field: str
             continue  # nested past what the metaschema check can follow: the line's own depth rule decides
         for error in errors:
             at = ("body", *where, *error.absolute_path)
-            emit(Finding("invalid-json-schema", _schema_message(error), number, _pointer(at)))
+            emit(Finding("invalid-json-schema", _schema_message(error), number, pointer(at)))
 
 
 def _schema_message(error) -> str:
@@ -331,7 +327,7 @@ def fix_strict_schemas(body: dict) -> list[str]:
             for part in where[:-1]:
                 parent = parent[part]
             parent[where[-1]] = fixed
-            changed.append(_pointer(("body", *where)))
+            changed.append(pointer(("body", *where)))
     return changed
 
 
@@ -348,7 +344,7 @@ def strict_repairs(before, after, at: str = "") -> list[str]:
     if added:
         out.append(f"{at or '/'}: required now lists {', '.join(added)}")
     for key, value in after.items():
-        child = f"{at}{_pointer((key,))}"
+        child = f"{at}{pointer((key,))}"
         if type(value) is dict:
             out.extend(strict_repairs(before.get(key), value, child))
         elif type(value) is list:

@@ -17,7 +17,7 @@ from typing import BinaryIO
 import orjson
 
 from .. import schemas
-from ..findings import Finding, Report
+from ..findings import Finding, Report, pointer
 from ..formats import OPENAI, Dialect, detect, get_dialect
 from ..lines import (
     READ_CHUNK,
@@ -34,7 +34,7 @@ from ..lines import (
 )
 from ..options import Options
 from ..providers import Provider, get_provider
-from .explain import explain, label, pointer
+from .explain import explain, label
 from .fastpath import DECODE_ERRORS, UNSET, decoder_for, value_checker
 from .rules import ExactIds, HashedIds, LineRules
 
