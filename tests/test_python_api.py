@@ -201,6 +201,20 @@ def test_report_as_a_frame_and_as_escaped_html():
     assert batchkit.validate_requests([line]).to_frame().empty
 
 
+def test_estimate_takes_requests_in_memory_as_the_file_they_would_make(tmp_path):
+    requests = batchkit.build_requests(
+        pd.DataFrame({"q": ["hello there", "yo"]}), model="gpt-4o-mini", user="{q}", max_tokens=10
+    )
+    path = batchkit.write_batch(requests, tmp_path / "b.jsonl")[0]
+    from_file = batchkit.estimate(path, provider="openai").totals()
+    assert from_file["requests"] == 2 and from_file["prompt_tokens"] > 0 and from_file["cost"]
+    assert batchkit.estimate(requests, provider="openai").totals() == from_file
+    assert batchkit.estimate(pd.DataFrame(list(requests)), provider="openai").totals() == from_file
+    assert batchkit.estimate(requests, provider="openai").files[0].path == "<requests>"
+    with pytest.raises(batchkit.UsageError, match="estimate takes batch files or request dicts, not int"):
+        batchkit.estimate([1, 2])
+
+
 def test_build_requests_is_sized_and_reiterable():
     built = requests()
     assert len(built) == 3 and list(built) == list(built)

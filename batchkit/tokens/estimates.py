@@ -4,9 +4,10 @@ the distribution of prompt lengths, reading each file once as a stream."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from ..errors import UsageError
 from ..findings import Finding
 from ..formats import Dialect, Request, detect_stream, read_requests
 from ..lines import BytesRead, open_binary, source_name
@@ -224,9 +225,9 @@ def estimate(
     after another. Lines of every format are counted (a format other than OpenAI's through the OpenAI body
     that stands for it, an estimate); `dialect` names the one format every line must be in; `model`, the
     batch's model, prices the lines that name none (Gemini's and Bedrock's: the batch does, as `submit
-    --model` gives it)."""
-    if isinstance(paths, str | os.PathLike):
-        paths = [paths]
+    --model` gives it). Requests held in memory (an iterable of request dicts, or a DataFrame of request
+    lines, as `validate_requests` takes them) are estimated as the file `<requests>` they would make."""
+    paths = _sources(paths)
     options = Options.of(provider, dialect=dialect)
     table = load_prices(prices)
     pricers: dict[str, _Pricer] = {}
@@ -236,6 +237,21 @@ def estimate(
 
     files = [estimate_file(p, options, pricer_for, default_max_output, progress, model) for p in paths]
     return Estimate(run_provider(files, options), default_max_output, files, sorted({p for p, _m in table}))
+
+
+def _sources(given) -> list:
+    """What `estimate` reads: the files named, or one stream of the requests given in memory."""
+    if isinstance(given, str | os.PathLike):
+        return [given]
+    items = given if hasattr(given, "columns") else list(given)  # a DataFrame is requests
+    if hasattr(items, "columns") or any(isinstance(item, Mapping) for item in items):
+        from ..validate.memory import requests_stream
+
+        return [requests_stream(items)]
+    for item in items:
+        if not isinstance(item, str | os.PathLike) and not hasattr(item, "read"):
+            raise UsageError(f"estimate takes batch files or request dicts, not {type(item).__name__}")
+    return items
 
 
 def run_provider(files: list[FileEstimate], options: Options) -> str:

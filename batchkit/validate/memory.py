@@ -49,6 +49,12 @@ def validate_requests(
     Returns the Report (in a notebook it shows as a table; `report.to_frame()` gives the findings).
     Raises InputError when a request holds something JSON cannot represent.
     """
+    return validate_file(requests_stream(requests), provider, max_findings=max_findings, strict=strict)
+
+
+def requests_stream(requests: Iterable[Mapping] | object) -> io.BytesIO:
+    """Requests held in memory (dicts, or a DataFrame of request lines) as the batch file they would be,
+    named NAME; InputError for a request JSON cannot represent."""
     lines = []
     for number, request in enumerate(_rows(requests), 1):
         try:
@@ -57,4 +63,4 @@ def validate_requests(
             raise InputError(f"request {number}: cannot be written as JSON ({e})") from None
     stream = io.BytesIO(b"".join(lines))
     stream.name = NAME
-    return validate_file(stream, provider, max_findings=max_findings, strict=strict)
+    return stream
