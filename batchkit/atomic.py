@@ -16,10 +16,10 @@ import signal
 import stat
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .errors import InputError
+from .errors import InputError, UsageError
 
 # Write failures that say the target cannot be written at all (a disk, quota or file size limit, a
 # folder batchkit may not write in): one line naming the file, never a traceback.
@@ -32,10 +32,42 @@ def cannot_write(path: str | os.PathLike, error: OSError) -> InputError:
     return InputError(f"{path.parent}: cannot write {path.name} there: {error.strerror or error}")
 
 
+def same_file(a, b) -> bool:
+    """Whether two paths name one existing file (through a link or another spelling too); False for '-',
+    an open stream or a path that does not exist."""
+    if not all(isinstance(p, str | os.PathLike) and str(p) != "-" for p in (a, b)):
+        return False
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def refuse_inputs(output, inputs: Iterable) -> None:
+    """UsageError when `output` is one of `inputs` (an input is never written over unless asked)."""
+    for named in inputs:
+        if same_file(named, output):
+            raise UsageError(f"{named} is an input of this command; choose another output name")
+
+
+def refuse_special(path: Path) -> None:
+    """InputError when `path` is (or links to) something other than a regular file: a device, a FIFO, a
+    folder. A write renames a whole file over its target, which would replace the node itself
+    (/dev/null, as root) and never reach what it stands for; a full device would swallow the lines."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
+        raise InputError(f"{path}: is {kind}, not a file; batchkit writes whole files: name a file")
+
+
 def new_part(path: str | os.PathLike) -> tuple[int, Path]:
     """An open descriptor and the path of a new part file for `path` (its mode: `new_file_mode`), after
     removing the parts dead writers of `path` left; an InputError when the folder cannot be written."""
     path = Path(path)
+    refuse_special(path)
     remove_stale_parts(path)
     try:
         fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".part")

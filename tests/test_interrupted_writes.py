@@ -15,7 +15,7 @@ import time
 
 import pytest
 from polling import poll
-from submitsupport import cli_command, cli_env
+from submitsupport import cli_command, cli_env, invoke
 
 ROWS = 3_000
 
@@ -160,21 +160,98 @@ def test_the_next_run_removes_the_part_a_killed_run_left_and_only_that(tmp_path)
 
 
 @pytest.mark.parametrize("writer", ["merge csv", "build", "fix"])
-def test_a_symlink_to_dev_null_is_replaced_by_a_file_of_the_users_umask(tmp_path, writer):
+def test_a_symlink_is_replaced_by_a_file_of_the_users_umask_and_what_it_named_is_untouched(
+    tmp_path, writer, monkeypatch
+):
     folder = write_inputs(tmp_path / "w", rows=10)
     output = WRITERS[writer][WRITERS[writer].index("-o") + 1]
-    (folder / output).symlink_to("/dev/null")
+    named = tmp_path / "elsewhere"
+    named.write_text("kept")
+    named.chmod(0o600)
+    (folder / output).symlink_to(named)
+    monkeypatch.chdir(folder)
     previous = os.umask(0o027)
     try:
-        done = subprocess.run(cli_command(*WRITERS[writer], "--force", "-q") if writer == "build" else
-                              cli_command(*WRITERS[writer], "-q"), cwd=folder, env=cli_env(),
-                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        done = invoke(*WRITERS[writer], *(["--force"] if writer == "build" else []), "-q")
     finally:
         os.umask(previous)
     assert done.returncode == 0, done.stderr
     written = folder / output
     assert not written.is_symlink() and written.stat().st_mode & 0o777 == 0o640
-    assert time.time() - written.stat().st_mtime < 600  # a file written now, not /dev/null
+    assert named.read_text() == "kept" and named.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("writer", list(WRITERS))
+def test_a_fifo_or_a_link_to_a_device_is_refused_and_left_as_it_is(tmp_path, writer, monkeypatch):
+    # a write renames a whole file over its target: over a FIFO or a device (/dev/null itself, as root) it
+    # would replace the node, and through a link to /dev/full nothing would say the lines were lost
+    folder = write_inputs(tmp_path / "w", rows=10)
+    output = WRITERS[writer][WRITERS[writer].index("-o") + 1]
+    monkeypatch.chdir(folder)
+    target = folder / output
+    for node, kind in (("fifo", "is a FIFO"), ("/dev/full", "is a device or socket")):
+        target.unlink(missing_ok=True)
+        if node == "fifo":
+            os.mkfifo(target)
+        else:
+            target.symlink_to(node)
+        done = invoke(*WRITERS[writer], "-q")
+        assert done.returncode == 2 and f"{output}: {kind}, not a file" in done.stderr, done.stderr
+        assert target.is_fifo() if node == "fifo" else os.readlink(target) == node
+        assert leftovers(folder) == [output]
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["convert", "b.jsonl", "--to", "anthropic", "--max-tokens", "5", "-o", "b.jsonl"], "b.jsonl"),
+        (["retry", "b.jsonl", "-r", "b.output.jsonl", "-o", "b.output.jsonl"], "b.output.jsonl"),
+        (["retry", "b.jsonl", "-r", "b.output.jsonl", "-o", "b.jsonl"], "b.jsonl"),
+        (["merge", "b.jsonl", "-r", "b.output.jsonl", "-o", "b.jsonl"], "b.jsonl"),
+        (["merge", "b.jsonl", "-r", "b.output.jsonl", "-o", "b.output.jsonl"], "b.output.jsonl"),
+        (
+            [
+                "merge",
+                "b.jsonl",
+                "-r",
+                "b.output.jsonl",
+                "--source",
+                "q.csv",
+                "--id-column",
+                "id",
+                "-o",
+                "q.csv",
+            ],
+            "q.csv",
+        ),
+        (
+            ["merge", "b.jsonl", "-r", "b.output.jsonl", "-o", "link.jsonl"],
+            "b.jsonl",
+        ),  # the same file by a link
+    ],
+)
+def test_an_output_that_is_one_of_the_inputs_is_refused(tmp_path, args, named, monkeypatch):
+    folder = write_inputs(tmp_path / "w", rows=10)
+    (folder / "link.jsonl").symlink_to("b.jsonl")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    monkeypatch.chdir(folder)
+    done = invoke(*args)
+    assert done.returncode == 2 and f"{named} is an input of this command" in done.stderr, done.stderr
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_a_write_never_removes_its_input_as_a_stale_shard_of_its_output(tmp_path, monkeypatch):
+    folder = write_inputs(tmp_path / "w", rows=10)
+    monkeypatch.chdir(folder)
+    assert invoke("split", "b.jsonl", "-o", "s.jsonl", "--max-requests", "5", "-q").returncode == 0
+    shards = {p.name: p.read_bytes() for p in folder.glob("s-*.jsonl")}
+    assert sorted(shards) == ["s-00001.jsonl", "s-00002.jsonl"]
+    for args in (["convert", "s-00001.jsonl", "--to", "anthropic", "--max-tokens", "5", "-o", "s.jsonl"],
+                 ["split", "s-00002.jsonl", "-o", "s.jsonl"]):  # fmt: skip
+        done = invoke(*args, "-q")
+        assert done.returncode == 2 and "is a shard batchkit wrote for s.jsonl" in done.stderr, done.stderr
+        assert {p.name: p.read_bytes() for p in folder.glob("s-*.jsonl")} == shards
+        assert not (folder / "s.jsonl").exists()
 
 
 @pytest.mark.slow

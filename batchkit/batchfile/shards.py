@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import orjson
@@ -14,7 +15,9 @@ from ..atomic import (
     new_file_mode,
     new_part,
     refuse_if_interrupted,
+    refuse_inputs,
     remove_stale_parts,
+    same_file,
     signals_held,
 )
 from ..errors import InputError, UsageError
@@ -125,6 +128,20 @@ class ShardWriter:
         self.counts.append(0)
         self.sizes.append(0)
         self.tokens.append(0)
+
+    def refuse_replacing(self, sources: Iterable) -> None:
+        """UsageError when this write would replace or remove one of `sources` (the files its lines come
+        from): `path` itself, or a shard an earlier write recorded for it."""
+        sources = list(sources)
+        refuse_inputs(self.path, sources)
+        recorded = sorted(self.previous.names) if self.previous is not None else []
+        for source in sources:
+            for name in recorded:
+                if same_file(source, self.path.parent / name):
+                    raise UsageError(
+                        f"{source} is a shard batchkit wrote for {self.path.name}, which this write replaces; "
+                        "choose another output name"
+                    )
 
     def _refuse_foreign(self, target: Path) -> None:
         known = self.previous.names if self.previous is not None else set()

@@ -57,6 +57,7 @@ def split_file(
             content_lines(stream, options.max_line),
             output,
             options,
+            sources=[] if same else [source],  # split in place writes numbered shards beside the file
             max_file_tokens=max_file_tokens,
             force=force,
             file=source_name(source),

@@ -65,6 +65,7 @@ def write_numbered(
     first_model: tuple[str, int] | None = None,
     first_endpoint: tuple[str, int] | None = None,
     refused: Report | None = None,
+    sources: Iterable = (),
 ) -> WriteResult:
     """Write (number, request) pairs; `number` is what findings call the line (a data-row number when
     building from a table, the line number when rewriting a file). A request is a dict (written as one
@@ -81,7 +82,8 @@ def write_numbered(
     part's ids (a HashedIds whose hashes the caller joins with the other parts'), and `first_model` /
     `first_endpoint` are (value, number) of the whole table's first request (see `Validator`).
     `refused` holds the requests the items left out and the findings that say why (a build's
-    conversions, filled as the items are read): they count and are judged with the lines'.
+    conversions, filled as the items are read): they count and are judged with the lines'. `sources`:
+    the files the items are read from, which the write refuses to replace or remove (UsageError).
     """
     options = Options.of(provider, max_requests=max_requests, max_bytes=max_bytes)
     limits, dialect = options.provider, options.dialect_for(None)
@@ -91,6 +93,7 @@ def write_numbered(
         validator = _line_validator(options, file or str(path), ids, first_model, first_endpoint)
         validator.checks_repeats = not encoded  # a line encoded from a dict repeats no key
     with ShardWriter(path, limits.max_requests, limits.max_bytes, max_file_tokens, dialect) as writer:
+        writer.refuse_replacing(sources)
         report = _write_and_check(_written(items, writer, progress), validator, writer, refused)
         if report is not None and not report.valid and not force:
             s = report.summary

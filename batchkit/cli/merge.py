@@ -103,6 +103,9 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
     Answers to requests that asked for a json_schema are parsed: answer.FIELD columns, and parse_error
     says which rows are not JSON, were cut at the token limit, or do not match the schema (and where).
     """
+    from ..atomic import refuse_inputs
+
+    refuse_inputs(output, [*inputs, *results, *([source] if source else [])])
     quiet, as_json = options["quiet"], options["fmt"] == "json" or options["as_json"]
     cluster = on_cluster(options)
     if cluster:

@@ -253,7 +253,7 @@ def convert_file(
         settings["ids"] = IdRenamer(pattern, _ids_like_new_ones(readable, options.max_line))
         lines = _converted(readable, options, settings, result, mapping, progress)
         try:
-            written = write_numbered(lines, output, options, force=force)
+            written = write_numbered(lines, output, options, force=force, sources=[source])
         except ValidationFailed as e:
             if conversion.summary.requests and result.skipped == conversion.summary.requests:
                 raise _none_converted(conversion) from None  # not "the output is empty": why it is

@@ -124,12 +124,13 @@ def retry(
     status but ok) to `output`, validated and sharded under the provider's limits like `build` (lines
     of another dialect as that dialect, under its home provider unless `provider` is given)."""
     inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    results = [results] if isinstance(results, (str, os.PathLike)) else list(results)
     report, selected, lines = select_retry(inputs, results, only, progress=progress)
     if not sum(selected.values()):
         return RetryResult([], selected, report)
     with open_binary(inputs[0]) as stream:
         options = Options.for_copies(stream, provider, max_requests=max_requests, max_bytes=max_bytes)
-    written = write_numbered(enumerate(lines, 1), output, options, force=force)
+    written = write_numbered(enumerate(lines, 1), output, options, force=force, sources=[*inputs, *results])
     return RetryResult(list(written.paths), selected, report, written.report)
 
 

@@ -28,7 +28,7 @@ from typing import BinaryIO
 
 import orjson
 
-from ..atomic import cannot_write
+from ..atomic import cannot_write, refuse_inputs, refuse_special
 from ..cache import AnswerCache, Keeper, address, cached_line
 from ..errors import BatchkitError, InputError, UsageError, ValidationFailed
 from ..formats import OPENAI, detect_stream, requests_of
@@ -157,8 +157,8 @@ def _check_paths(source: Path, output: Path, errors: Path) -> None:
     if output.resolve() == errors.resolve():
         raise UsageError("OUTPUT and ERRORS must be different files")
     for path in (output, errors):
-        if path.resolve() == source.resolve():
-            raise UsageError(f"{path} is the input file; choose another output name")
+        refuse_inputs(path, [source])
+        refuse_special(path)
         if not path.parent.is_dir():
             raise InputError(f"{path.parent}: no such folder")
 
