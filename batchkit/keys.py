@@ -13,6 +13,8 @@ import functools
 import os
 import re
 
+import orjson
+
 from .errors import UsageError
 from .words import Option, Text
 
@@ -48,6 +50,24 @@ def _key_shaped(name: str) -> bool:
     )
 
 
+# Every key this process read (`in_use`): `redact` takes each out of whatever it is given, so a key that
+# comes back in a batch's error, a downloaded answer or a note is never repeated. A value too short to be
+# a key (a test server's placeholder) is not kept: taking it out would cut words out of every text.
+_IN_USE: set[str] = set()
+KEY_FROM = 8  # characters
+
+
+def in_use(key: str | None) -> str | None:
+    """`key`, remembered as one this process uses (see `_IN_USE`)."""
+    if key and len(key) >= KEY_FROM:
+        _IN_USE.add(key)
+    return key
+
+
+def keys_in_use() -> tuple[str, ...]:
+    return tuple(sorted(_IN_USE))
+
+
 def key_from_env(variable: str | None, option: Option | str = API_KEY_ENV) -> str | None:
     """The API key held by the environment variable `variable` (None when no variable is named); a named
     variable that is not set is a UsageError, never a request sent without the key. `option` is how
@@ -57,7 +77,7 @@ def key_from_env(variable: str | None, option: Option | str = API_KEY_ENV) -> st
     key = os.environ.get(check_variable(variable, option))
     if not key:
         raise UsageError(Text(f"environment variable {variable} (", option, ") is not set"))
-    return key
+    return in_use(key)
 
 
 REDACTED = "[redacted]"
@@ -72,13 +92,18 @@ _BASE64_CHARS = {"+": r"[A-Za-z0-9+/]", "-": r"[A-Za-z0-9_-]"}
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """`text` without credential header values, bearer tokens or any of `secrets` (the configured key) in
-    any of the encodings above."""
-    for secret in secrets:
+    """`text` without credential header values, bearer tokens, any of `secrets` (the configured key) or
+    any key in use, in any of the encodings above."""
+    for secret in (*secrets, *_IN_USE):
         if secret:
             text = _encoded(secret).sub(REDACTED, text)
     text = _CREDENTIAL.sub(lambda m: m.group(1) + REDACTED, text)
     return _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+def has_key(text: str) -> bool:
+    """Whether `text` holds a key in use, in any of the encodings above."""
+    return any(_encoded(key).search(text) for key in _IN_USE)
 
 
 def redact_json(value, secrets: tuple[str, ...] = ()):
@@ -90,6 +115,43 @@ def redact_json(value, secrets: tuple[str, ...] = ()):
     if isinstance(value, list):
         return [redact_json(v, secrets) for v in value]
     return value
+
+
+class RedactedLines:
+    """A binary sink for JSON lines from outside (a downloaded result file) that takes every key in use out
+    of them: a line holding one is read, redacted (`redact_json`) and written again; every other line
+    passes byte for byte. `finish()` writes a last line that has no line end."""
+
+    def __init__(self, sink):
+        self._sink = sink
+        self._rest = b""
+
+    def write(self, chunk: bytes) -> int:
+        if not _IN_USE:
+            return self._sink.write(chunk)
+        data = self._rest + chunk
+        end = data.rfind(b"\n") + 1
+        self._rest = data[end:]
+        if end:
+            self._sink.write(b"".join(_redacted_line(line) for line in data[:end].splitlines(keepends=True)))
+        return len(chunk)
+
+    def finish(self) -> None:
+        if self._rest:
+            self._sink.write(_redacted_line(self._rest))
+            self._rest = b""
+
+
+def _redacted_line(line: bytes) -> bytes:
+    text = line.decode("utf-8", "replace")
+    if not has_key(text):
+        return line
+    end = line[len(line.rstrip(b"\r\n")) :]
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return redact(text.rstrip("\r\n")).encode() + end
+    return orjson.dumps(redact_json(value)) + end
 
 
 @functools.lru_cache(maxsize=16)
@@ -125,5 +187,6 @@ def _base64_cores(secret: str) -> list[str]:
             continue
         for plus, word in _BASE64_CHARS.items():
             alphabet_core = core if plus == "+" else core.translate(str.maketrans("+/", "-_"))
-            patterns.append(f"{word}*{re.escape(alphabet_core)}{word}*=*")
+            # from a word's start only: tried at every letter of a long word, the search would be quadratic
+            patterns.append(f"(?<!{word}){word}*{re.escape(alphabet_core)}{word}*=*")
     return patterns

@@ -191,6 +191,7 @@ TIMEOUT, UNREACHABLE, ANSWERED, UNREADABLE, OTHER = (
     "unreadable",
     "other",
 )
+MAX_SAID = 300  # characters of a provider's words an error repeats
 # what an SDK raises reading an answer of a shape it does not expect (pydantic's ValidationError is a ValueError)
 SHAPE_ERRORS = (ValueError, TypeError, AttributeError, KeyError, IndexError)
 
@@ -220,28 +221,33 @@ class Failure:
     def error(self, target: Target, action: str, secret: str | None = None) -> RemoteError:
         """One line: what failed, the server's words, what to do. Its `status` is the HTTP status, or None
         when no answer arrived at all (then the request may or may not have taken effect)."""
+        secrets = (secret,) if secret and secret != PLACEHOLDER_KEY else ()
+
+        def said(text: str) -> str:  # a key is taken out before the text is cut: a cut key would not match
+            return redact(text, secrets)[:MAX_SAID]
+
         if self.kind == TIMEOUT:
             text = f"{action}: {target.base_url} did not answer in time; check the network and run the command again"
         elif self.kind == UNREACHABLE:
             cause = self.cause
             text = (
-                f"{action}: cannot reach {target.base_url} ({type(cause).__name__}: {cause}); "
+                f"{action}: cannot reach {target.base_url} ({type(cause).__name__}: {said(str(cause))}); "
                 "check the address and the network, then run the same command again"
             )
         elif self.kind == ANSWERED:
             text = Text(
-                f"{action}: {target.who} answered {self.status}: {self.message}; ", self._advice(target)
+                f"{action}: {target.who} answered {self.status}: {said(self.message)}; ", self._advice(target)
             )
         elif self.kind == UNREADABLE:
             # pydantic's run to many lines: what failed, where, and why are its first three
-            said = ": ".join(line.strip() for line in str(self.cause).splitlines()[:3] if line.strip())[:300]
+            first = ": ".join(line.strip() for line in str(self.cause).splitlines()[:3] if line.strip())
             text = (
                 f"{action}: the {target.provider.name} SDK cannot read what {target.base_url} answered "
-                f"({type(self.cause).__name__}: {said}); check that the address serves {target.provider.name}'s API"
+                f"({type(self.cause).__name__}: {said(first)}); check that the address serves "
+                f"{target.provider.name}'s API"
             )
         else:
-            text = f"{action}: {type(self.cause).__name__}: {self.cause}"
-        secrets = (secret,) if secret and secret != PLACEHOLDER_KEY else ()
+            text = f"{action}: {type(self.cause).__name__}: {said(str(self.cause))}"
         redacted = Text(*(redact(p, secrets) if type(p) is str else p for p in Text(text).parts))
         return RemoteError(redacted, self.status, sent=not self.never_connected)
 
@@ -293,7 +299,7 @@ def provider_words(body, fallback: str) -> str:
         if message:
             return str(message)
     if isinstance(body, str) and body.strip():
-        return body.strip()[:300]
+        return body.strip()  # cut once the key is out of it (Failure.error)
     return fallback
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+from ..keys import redact
 from ..ledger import TERMINAL
 
 TIMESTAMPS = (
@@ -60,17 +61,32 @@ class RemoteFile:
         return asdict(self)
 
 
+MAX_ERROR_TEXT = 1000  # characters of a batch error's words kept (a provider may send megabytes)
+
+
 @dataclass
 class BatchError:
+    """An error a provider reports on a batch: its words are data from outside, kept without a key in
+    use and bounded."""
+
     code: str | None
     message: str
     line: int | None = None
     param: str | None = None
 
+    def __post_init__(self) -> None:
+        self.message = _bounded(self.message)
+        self.code = None if self.code is None else _bounded(self.code)
+        self.param = None if self.param is None else _bounded(self.param)
+
     def __str__(self) -> str:
         where = f"line {self.line}: " if self.line is not None else ""
         param = f" ({self.param})" if self.param else ""
         return f"{where}{self.code or 'error'}{param}: {self.message}"
+
+
+def _bounded(text: str) -> str:
+    return redact(str(text))[:MAX_ERROR_TEXT]  # the key out before the cut: a cut key would not match
 
 
 @dataclass

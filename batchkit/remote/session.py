@@ -22,6 +22,7 @@ from pathlib import Path
 from ..atomic import atomic_write
 from ..cache import AnswerCache, address, remember
 from ..errors import InputError, RemoteError, UsageError
+from ..keys import RedactedLines
 from ..ledger import ANSWERED, CREATING, Entry, Ledger, Name, file_digest
 from ..providers import METADATA_MAX_KEY, METADATA_MAX_PAIRS, METADATA_MAX_VALUE, get_provider
 from ..words import Text
@@ -539,9 +540,11 @@ def _fetch(
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(path) as sink:
             counter = _LineCounter(sink)
+            lines = RedactedLines(counter)  # a provider may echo the key (an answer repeating a prompt)
             client.download(
-                remote, counter, lambda done, total: progress(Event("download", str(path), done, total))
+                remote, lines, lambda done, total: progress(Event("download", str(path), done, total))
             )
+            lines.finish()
             remote_lines = counter.total
             if also is not None:
                 if counter.open_line:

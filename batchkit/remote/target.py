@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from ..errors import UsageError
+from ..keys import in_use
 from ..providers import Provider
 from ..words import Meta, Option, Text
 
@@ -69,7 +70,7 @@ def api_key(target: Target) -> str:
         names += target.provider.also_key_envs  # GOOGLE_API_KEY, read by Gemini's own SDK too
     for name in names:
         if key := os.environ.get(name):
-            return key
+            return in_use(key)
     if target.key_required:
         if not target.key_env:
             raise UsageError(

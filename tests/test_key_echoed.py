@@ -1,0 +1,93 @@
+"""A key that comes back from a provider never reaches what batchkit writes or prints: a downloaded answer
+that repeats it (an echo of a prompt that held it), the answer cache fed from that download, a batch's
+error that names it, however long the error; and a provider's words are cut only after the key is out.
+Against a real `batchkit serve` (echo backend), the client sending the key it holds."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import zlib
+from pathlib import Path
+
+import pytest
+from leaks import ENCODINGS, leaked
+from serverutil import running_server
+from submitsupport import run_cli
+
+KEY = "sk-test-Rq5EchoedKEY-never-shown-9931"
+MODEL = "m-served"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with running_server(
+        "--backend", "echo", "--model", MODEL, data_dir=tmp_path_factory.mktemp("s")
+    ) as running:
+        yield running
+
+
+def line(custom_id: str, content: str, model: str = MODEL) -> str:
+    body = {"model": model, "messages": [{"role": "user", "content": content}]}
+    return json.dumps({"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": body})
+
+
+def client(server, *args):
+    return run_cli(*args, "--base-url", server.base_url, "--api-key-env", "THE_KEY", THE_KEY=KEY)
+
+
+def test_an_answer_that_repeats_the_key_is_downloaded_and_cached_without_it(server, tmp_path):
+    batch = tmp_path / "echo.jsonl"
+    # the JSON-escaped one reaches the server as the key itself, which the echo answers with
+    escaped = line("escaped", "x").replace('"x"', '"my key is ' + ENCODINGS["json-escaped"](KEY) + '"')
+    batch.write_text(
+        "\n".join([line("plain", f"my key is {KEY}, thanks"), escaped, line("none", "hello")]) + "\n"
+    )
+    done = client(server, "submit", batch, "--wait", "--interval", "0.2")
+    assert done.returncode == 0, done.stderr
+    output = (tmp_path / "echo.output.jsonl").read_text()
+    assert leaked(output, KEY) is None and leaked(done.stdout + done.stderr, KEY) is None
+    answers = {r["custom_id"]: r["response"]["body"]["choices"][0]["message"]["content"]
+               for r in map(json.loads, output.splitlines())}  # fmt: skip
+    assert answers == {
+        "plain": "my key is [redacted], thanks",
+        "escaped": "my key is [redacted]",
+        "none": "hello",
+    }
+    merged = run_cli("merge", batch, "-r", tmp_path / "echo.output.jsonl", "-o", "-")
+    assert merged.returncode == 0 and leaked(merged.stdout, KEY) is None
+    with contextlib.closing(sqlite3.connect(Path(os.environ["BATCHKIT_HOME"]) / "cache.db")) as db:
+        stored = [zlib.decompress(row[0]).decode() for row in db.execute("SELECT line FROM answers")]
+    assert len(stored) >= 3 and all(leaked(text, KEY) is None for text in stored)
+
+
+def test_a_batch_error_that_names_the_key_is_shown_without_it_and_bounded(server, tmp_path):
+    batch = tmp_path / "refused.jsonl"
+    # the server fails the batch naming the model it does not serve: here, the key and 200 kB
+    batch.write_text(line("a", "hi", model=f"{KEY}-{'x' * 200_000}") + "\n")
+    submitted = client(server, "submit", batch, "--wait", "--interval", "0.2")
+    status = client(server, "status", batch)
+    as_json = client(server, "status", batch, "--format", "json")
+    listed = run_cli("list")
+    for shown in (submitted, status, as_json, listed):
+        assert leaked(shown.stdout + shown.stderr, KEY) is None, shown.stdout[:300] + shown.stderr[:300]
+    (error,) = json.loads(as_json.stdout)["errors"]
+    assert error["code"] == "model_not_found" and error["message"].startswith(
+        "The provided model '[redacted]-xxx"
+    )
+    assert len(error["message"]) == 1_000  # a provider's words are bounded
+    assert len(status.stdout) < 5_000
+
+
+@pytest.mark.parametrize("before", [270, 280, 290, 296, 299])
+def test_a_providers_words_are_cut_after_the_key_is_taken_out(before):
+    from batchkit.remote import resolve_target
+    from batchkit.remote.client import ANSWERED, Failure
+
+    target = resolve_target("openai", "http://127.0.0.1:9/v1")
+    body = "<html>" + "x" * before + f" token={KEY} and more " + "y" * 500
+    said = str(Failure(ANSWERED, 500, body).error(target, "checking", KEY))
+    assert leaked(said, KEY) is None, said
+    assert "x" * 250 in said and "y" * 400 not in said  # bounded all the same
