@@ -76,14 +76,13 @@ def write_numbered(
     also cuts on prompt tokens per file (batchkit.tokens). Every line is validated (file-level limits are
     left to sharding) unless validate=False; when any line is invalid, nothing is written and
     ValidationFailed (carrying the report) is raised, unless force=True. `file` names the source in the
-    report (default: `path`). `progress(n)` is told how many more lines were written, now and then.
+    report (default: `path`). `progress(n)` hears how many more lines were written, now and then.
+    `sources`: the files the items come from, which the write refuses to replace or remove.
 
-    The items may be one part of a larger table checked apart (a Dask partition): `ids` then keeps the
-    part's ids (a HashedIds whose hashes the caller joins with the other parts'), and `first_model` /
-    `first_endpoint` are (value, number) of the whole table's first request (see `Validator`).
-    `refused` holds the requests the items left out and the findings that say why (a build's
-    conversions, filled as the items are read): they count and are judged with the lines'. `sources`:
-    the files the items are read from, which the write refuses to replace or remove (UsageError).
+    The items may be one part of a larger table checked apart (a Dask partition): `ids` keeps the part's
+    ids (a HashedIds the caller joins with the other parts'), `first_model` / `first_endpoint` are (value,
+    number) of the table's first request (see `Validator`). `refused` holds the requests the items left
+    out and the findings that say why (a build's conversions): they count and are judged with the lines'.
     """
     options = Options.of(provider, max_requests=max_requests, max_bytes=max_bytes)
     limits, dialect = options.provider, options.dialect_for(None)
@@ -96,22 +95,26 @@ def write_numbered(
         writer.refuse_replacing(sources)
         report = _write_and_check(_written(items, writer, progress), validator, writer, refused)
         if report is not None and not report.valid and not force:
-            s = report.summary
-            raise ValidationFailed(
-                Text(
-                    f"{counted(s.errors, 'error')} in {counted(s.requests, 'request')}; nothing written (fix "
-                    "them, or pass ",
-                    Option("force", True),
-                    " to write anyway)",
-                ),
-                report,
-            )
+            raise _invalid(report)
         result = WriteResult([], report, writer.lines, writer.bytes, list(writer.counts), list(writer.sizes))
         result.paths = writer.commit()
         result.left = writer.left
     if not result.shard_requests:
         result.shard_requests, result.shard_bytes = [0], [0]
     return result
+
+
+def _invalid(report: Report) -> ValidationFailed:
+    s = report.summary
+    return ValidationFailed(
+        Text(
+            f"{counted(s.errors, 'error')} in {counted(s.requests, 'request')}; nothing written (fix them, or "
+            "pass ",
+            Option("force", True),
+            " to write anyway)",
+        ),
+        report,
+    )
 
 
 def _add_refused(report: Report, refused: Report) -> None:

@@ -12,6 +12,7 @@ from ..findings import Finding
 from ..formats import Dialect, Request, detect_stream, read_requests
 from ..lines import BytesRead, open_binary, source_name
 from ..options import Options
+from ..validate.memory import requests_stream
 from .bodies import Prompt, prompt_of
 from .count import Counter, counter_for
 from .lengths import Lengths
@@ -245,8 +246,6 @@ def _sources(given) -> list:
         return [given]
     items = given if hasattr(given, "columns") else list(given)  # a DataFrame is requests
     if hasattr(items, "columns") or any(isinstance(item, Mapping) for item in items):
-        from ..validate.memory import requests_stream
-
         return [requests_stream(items)]
     for item in items:
         if not isinstance(item, str | os.PathLike) and not hasattr(item, "read"):
