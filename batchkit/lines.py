@@ -391,7 +391,8 @@ class LineReader:
         emit = self.emit
         if isinstance(raw, Overlong):
             self.seen_content = True
-            emit(raw.finding(number, self.holder))
+            # the holder's limit when it is the one that was broken, else batchkit's own
+            emit(raw.finding(number, self.holder if raw.limit < MAX_LINE_BYTES else None))
             return None
         if number == 1 and self.at_file_start and raw.startswith(BOM):
             emit(

@@ -15,7 +15,7 @@ from batchkit.batchfile import (
     write_numbered,
 )
 from batchkit.errors import InputError, UsageError, ValidationFailed
-from batchkit.lines import dumps_line
+from batchkit.lines import MAX_LINE_BYTES, dumps_line
 
 
 def request(i: int, text: str = "hello") -> dict:
@@ -267,6 +267,36 @@ def test_split_refuses_an_invalid_file(tmp_path):
     with pytest.raises(ValidationFailed) as caught:
         split_file(source, max_requests=1)
     assert {f.line for f in caught.value.report.findings} == {1, 2}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.jsonl"]
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_split_refuses_a_line_over_the_byte_limit_as_build_does(tmp_path, force):
+    source = tmp_path / "b.jsonl"
+    source.write_bytes(dumps_line(request(1, "x" * 200)) + dumps_line(request(2)))
+    with pytest.raises(InputError, match="line 1 is 336 bytes, more than the per-file limit of 100 bytes"):
+        split_file(source, tmp_path / "s.jsonl", max_bytes=100, force=force)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.jsonl"]
+
+
+def test_split_never_loses_a_line_too_long_to_hold_even_when_forced(tmp_path):
+    source = tmp_path / "b.jsonl"
+    with open(source, "wb") as f:
+        f.write(
+            dumps_line(request(1)) + dumps_line(request(2, "y" * MAX_LINE_BYTES)) + dumps_line(request(3))
+        )
+    with pytest.raises(ValidationFailed) as refused:  # unforced: the finding, and nothing written
+        split_file(source, tmp_path / "s.jsonl", max_requests=1)
+    (finding,) = refused.value.report.findings
+    assert (
+        finding.code == "line-too-long"
+        and finding.line == 2
+        and "batchkit reads in one line" in finding.message
+    )
+    with pytest.raises(
+        InputError, match="line 2 has .* bytes, more than the .* batchkit reads in one line: it cannot"
+    ):
+        split_file(source, tmp_path / "s.jsonl", max_requests=1, force=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.jsonl"]
 
 

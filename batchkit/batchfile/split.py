@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 from ..lines import Overlong, content_lines, open_binary, source_name
 from ..options import Options
 from ..providers import Provider
@@ -49,12 +49,13 @@ def split_file(
         )
         if same:
             # Sized first: a file that already fits must not be rewritten over itself.
-            fits = _fits(content_lines(stream, options.max_line), options, max_file_tokens)
+            fits = _fits(content_lines(stream), options, max_file_tokens)
             stream.seek(0)
             if fits is not None:
                 return WriteResult([], None, fits[0], fits[1], [fits[0]], [fits[1]])
         return write_numbered(
-            content_lines(stream, options.max_line),
+            # every line batchkit can hold is read: one over a file's limit is refused by the shard writer
+            _copyable(content_lines(stream), force),
             output,
             options,
             sources=[] if same else [source],  # split in place writes numbered shards beside the file
@@ -63,6 +64,18 @@ def split_file(
             file=source_name(source),
             progress=progress,
         )
+
+
+def _copyable(numbered, force: bool):
+    """The lines to copy; with `force` (which writes past invalid lines), a line too long for batchkit to
+    hold is an InputError: it cannot be copied, and a split loses no request."""
+    for number, raw in numbered:
+        if force and isinstance(raw, Overlong):
+            raise InputError(
+                f"line {number} has {raw.size:,} bytes, more than the {raw.limit:,} batchkit reads in one line: "
+                "it cannot be copied into a shard (nothing was written)"
+            )
+        yield number, raw
 
 
 def _fits(numbered, options: Options, max_file_tokens: int | None = None) -> tuple[int, int] | None:
