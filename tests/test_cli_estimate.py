@@ -91,6 +91,16 @@ def test_exit_codes(tmp_path):
     assert result.exit_code == 2 and 'expected an object with a "prices" list' in result.output
 
 
+def test_a_warning_on_reading_is_shown_and_every_request_counted_exit_0(tmp_path):
+    path = mixed_file(tmp_path)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes() + b"\n")  # a byte-order mark and a blank line
+    result = run(path, "-p", "openai", "--format", "json")
+    assert result.exit_code == 0, result.output  # validate calls the file valid: `estimate && submit` runs
+    (file,) = json.loads(result.output)["files"]
+    assert file["requests"] == 4 and file["unreadable_lines"] == 0
+    assert [f["code"] for f in file["findings"]] == ["byte-order-mark", "blank-line"]
+
+
 def test_estimate_is_listed_in_help():
     result = CliRunner().invoke(cli, ["--help"])
     assert "estimate" in result.output and "Count prompt tokens" in result.output

@@ -90,7 +90,9 @@ class FileEstimate:
     unreadable: int = 0
 
     def note(self, finding: Finding) -> None:
-        self.unreadable += 1
+        """A finding on reading the file: an error is a line unread; a warning (a blank line, a byte-order
+        mark) is kept to show, every request still read."""
+        self.unreadable += finding.is_error
         if len(self.findings) < KEPT_FINDINGS:
             self.findings.append(finding)
 
