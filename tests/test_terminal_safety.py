@@ -161,3 +161,16 @@ def test_commands_print_only_through_the_filter():
         if direct.search(text)
     ]
     assert len(found) == 1 and found[0].startswith("common.py:"), found  # the echo inside say()
+
+
+def test_a_traceback_under_debug_is_filtered_too(tmp_path):
+    from submitsupport import run_cli
+
+    batch = write_requests(tmp_path / "b.jsonl", 2)
+    with hostile_upstream() as upstream:  # it refuses the upload in words the error (and traceback) quote
+        shown = run_cli("--debug", "submit", batch, "--base-url", upstream, "--api-key-env", "K", K=KEY)
+    assert shown.returncode == 1 and "Traceback" in shown.stderr and "RemoteError" in shown.stderr, (
+        shown.stderr
+    )
+    assert "refused" in shown.stderr
+    assert not RAW.search(shown.stdout + shown.stderr), RAW.search(shown.stderr)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import logging
 import signal
+import sys
 import warnings
 
 import click
@@ -126,9 +127,19 @@ def main():
 def library_output_through_filter() -> None:
     """A library's warnings and log lines may quote what a server sent (an SDK warns of a state it does
     not know, naming it): they go through the printable filter too, log lines without their tracebacks
-    (a library that logs an exception raises it, and batchkit says in one line what failed)."""
+    (a library that logs an exception raises it, and batchkit says in one line what failed); and so does
+    a traceback (--debug), whose last line quotes the error."""
     warnings.showwarning = _show_warning
     logging.lastResort = _SayHandler(logging.WARNING)
+    sys.excepthook = _show_traceback
+
+
+def _show_traceback(kind, error, trace) -> None:
+    import traceback
+
+    from .common import say
+
+    say("".join(traceback.format_exception(kind, error, trace)).rstrip("\n"), err=True)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
