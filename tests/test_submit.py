@@ -137,6 +137,11 @@ def test_a_copy_is_the_same_batch_under_another_name_with_its_own_results(server
     assert row["names"] == [str(original), str(copy)]
     assert f"{original} (+1 other name(s))" in invoke("list").stdout
 
+    elsewhere = invoke("status", copy, "--base-url", "http://127.0.0.1:9/v1")  # unchanged, at another address
+    assert elsewhere.returncode == 2 and (
+        f"{copy} has not been submitted to http://127.0.0.1:9/v1: it was submitted to {server.base_url} as "
+        f"{batch_id}" in elsewhere.stderr
+    ), elsewhere.stderr
     original.write_text(original.read_text() + original.read_text().replace("copy-", "more-"))
     changed = invoke("status", original)
     assert changed.returncode == 2

@@ -215,16 +215,23 @@ class Session:
             self.ledger.add_name(entry.id, name)
             return Ref(target or _entry_target(entry), None, entry, Path(name))
         if entry is None or not entry.batch_id:
-            raise UsageError(self._not_submitted(path, name, entry, target))
+            raise UsageError(self._not_submitted(path, name, sha, entry, target))
         self.ledger.add_name(entry.id, name)  # a copy of submitted content is another name for its batch
         return Ref(target or _entry_target(entry), entry.batch_id, entry, Path(name))
 
-    def _not_submitted(self, path: Path, name: str, entry: Entry | None, target: Target | None) -> str:
+    def _not_submitted(
+        self, path: Path, name: str, sha: str, entry: Entry | None, target: Target | None
+    ) -> str:
         if entry is not None:
             return Text(
                 f"{path} has no batch yet: ", _stopped(entry), f"; `batchkit submit {path}` tries again"
             )
         earlier = self.ledger.for_name(name)
+        if earlier is not None and earlier.batch_id and earlier.sha256 == sha and target is not None:
+            return (
+                f"{path} has not been submitted to {target.address}: it was submitted to {earlier.base_url} "
+                f"as {earlier.batch_id} (`batchkit status {path}` without an address shows that batch)"
+            )
         if earlier is not None and earlier.batch_id:
             return (
                 f"{path} has changed since it was submitted as {earlier.batch_id}; `batchkit status "
