@@ -348,7 +348,12 @@ def parse_line(number: int, raw: bytes, emit: Emit) -> dict | None:
                 )
             )
             return None
-        emit(Finding("invalid-json", _json_error(e), number))
+        # orjson stops at 1,024 levels: JSON still, nested past what batchkit reads
+        emit(
+            too_deep_finding(number)
+            if "depth limit" in e.msg
+            else Finding("invalid-json", _json_error(e), number)
+        )
         return None
     if type(value) is dict:
         return value

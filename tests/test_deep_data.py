@@ -131,6 +131,20 @@ def test_the_limit_holds_on_every_path_of_validate(make, provider, dialect, tmp_
     assert [f.code for f in validate_request(make(MAX_DEPTH + 1), provider)] == ["too-deep"]
 
 
+def test_past_orjsons_own_depth_limit_it_is_still_too_deep_not_invalid_json(tmp_path, monkeypatch):
+    # orjson refuses past 1,024 levels ("depth limit exceeded"): the line is JSON all the same
+    deep = jsonl(tool_line(MAX_DEPTH, "2")).replace(
+        b'"properties": {}', b'"properties": {"a": ' + b"[" * 5_000 + b"]" * 5_000 + b"}"
+    )
+    data = jsonl(tool_line(MAX_DEPTH, "1")) + deep
+    fast = validate_file(io.BytesIO(data), "openai")
+    monkeypatch.setattr(validate_files, "PARALLEL_MIN_BYTES", 0)
+    path = tmp_path / "deep.jsonl"
+    path.write_bytes(data)
+    parallel = validate_file(path, "openai", jobs=2)
+    assert codes(fast) == codes(parallel) == [("too-deep", 2)]
+
+
 def test_the_fast_path_types_leave_free_form_values_room_under_the_limit():
     """A free-form value on the fast path is checked against MAX_DEPTH - TYPED_DEPTH levels: sound only
     while no decoder's typed part nests deeper than TYPED_DEPTH."""
