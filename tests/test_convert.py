@@ -102,6 +102,17 @@ def test_a_line_that_repeats_a_key_is_not_converted(tmp_path):
     assert [json.loads(x)["custom_id"] for x in out.read_text().splitlines()] == ["a"]
 
 
+def test_the_report_on_the_output_counts_the_outputs_own_lines(tmp_path):
+    source = tmp_path / "in.jsonl"
+    whole = orjson.dumps(chat("a", max_completion_tokens=5)).decode()
+    source.write_text("\n".join([whole, whole[:40], whole.replace('"a"', '"c"')]) + "\n")  # line 2 cut short
+    out = tmp_path / "out.jsonl"
+    result = run("convert", source, "-o", out, "--to", "anthropic", "--format", "json")
+    assert result.exit_code == 1 and len(out.read_text().splitlines()) == 2
+    reports = {r["file"]: r["summary"] for r in json.loads(result.stdout)}
+    assert reports[str(source)]["lines"] == 3 and reports[str(out)]["lines"] == 2
+
+
 def test_the_provider_names_the_dialect_and_its_id_rule(tmp_path):
     source = write(tmp_path / "in.jsonl", [chat("Row.1", max_completion_tokens=5)])
     out = tmp_path / "out.jsonl"

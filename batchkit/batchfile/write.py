@@ -94,6 +94,8 @@ def write_numbered(
     with ShardWriter(path, limits.max_requests, limits.max_bytes, max_file_tokens, dialect) as writer:
         writer.refuse_replacing(sources)
         report = _write_and_check(_written(items, writer, progress), validator, writer, refused)
+        if report is not None and file is None:  # a report on the file written: its own lines
+            report.summary.lines = writer.lines
         if report is not None and not report.valid and not force:
             raise _invalid(report)
         result = WriteResult([], report, writer.lines, writer.bytes, list(writer.counts), list(writer.sizes))
