@@ -17,7 +17,7 @@ import json
 import pytest
 from nativesupport import CREATE_ROUTE, MODEL, NATIVE, answers, native_file, server_batches
 from serverutil import running_server
-from submitsupport import HOLD_AFTER, PAUSE, Proxy, invoke, run_cli, start_cli, write_requests
+from submitsupport import HOLD_AFTER, HOLD_BEFORE, PAUSE, Proxy, invoke, run_cli, start_cli, write_requests
 
 import batchkit
 
@@ -93,13 +93,53 @@ def test_submit_killed_during_its_create_resumes_to_one_batch(server, tmp_path, 
         proxy.rules.clear()
         created = new_batches(provider, server, before)
         assert len(created) == 1  # the create reached the server before the kill
-        again = native(provider, base, "submit", path, "--wait", "--interval", "0.2", *MODEL_FLAG[provider])
+        (batch_id,) = created
+        args = ("submit", path, "--wait", "--interval", "0.2", *MODEL_FLAG[provider])
+        again = native(provider, base, *args)
+        if provider == "anthropic":  # no metadata proves the batch is this file's: the user says so
+            assert (
+                again.returncode == 2
+                and f"and {batch_id} (created since, with as many requests) may be" in (again.stderr)
+            ), again.stderr
+            assert "if it is this file's, --adopt ID takes it, else --force creates another" in again.stderr
+            again = native(provider, base, *args, "--adopt", batch_id)
     assert again.returncode == 0, again.stderr
-    (batch_id,) = created
     assert f"found batch {batch_id}, created by an interrupted run; not creating another" in again.stderr
     assert new_batches(provider, server, before).keys() == created.keys()
     output = tmp_path / f"kill-{provider}.output.jsonl"
     assert len(output.read_text().splitlines()) == 4
+
+
+def test_a_batch_another_client_made_while_a_create_was_interrupted_is_never_taken_unasked(server, tmp_path):
+    """Anthropic keeps no metadata: a batch of as many requests that another machine created after this
+    file's create was interrupted (before it reached the server) fits it as well as its own would."""
+    mine, theirs = (native_file(tmp_path, "anthropic", 3, prefix=name) for name in ("mine", "theirs"))
+    before = server_batches("anthropic", server.root_url)
+    with Proxy(server.base_url) as proxy:
+        base = proxy.base_url.removesuffix("/v1")
+        proxy.rules[CREATE_ROUTE["anthropic"]] = HOLD_BEFORE  # this create never reaches the server
+        process = start_cli("submit", mine, "--provider", "anthropic", "--base-url", base)
+        assert proxy.triggered.wait(60), process.communicate(timeout=5)
+        process.kill()
+        process.wait(30)
+        proxy.rules.clear()
+        other = native("anthropic", server.root_url, "submit", theirs, BATCHKIT_HOME=str(tmp_path / "other"))
+        assert other.returncode == 0, other.stderr
+        (foreign,) = new_batches("anthropic", server, before)
+        again = native("anthropic", base, "submit", mine)
+        assert again.returncode == 2 and f"and {foreign} (created since" in again.stderr, again.stderr
+        assert new_batches("anthropic", server, before).keys() == {foreign}  # nothing taken, nothing made
+        both = native("anthropic", base, "submit", mine, theirs, "--adopt", foreign)
+        assert both.returncode == 2 and "--adopt names the batch of one file" in both.stderr, both.stderr
+        wrong = native("anthropic", base, "submit", mine, "--adopt", "msgbatch_nope")
+        assert (
+            wrong.returncode == 2 and "batch msgbatch_nope is not one the interrupted create" in wrong.stderr
+        )
+        made = native("anthropic", base, "submit", mine, "--force")  # it is not ours: a batch of its own
+        assert made.returncode == 0, made.stderr
+        status = native("anthropic", base, "status", mine, "--format", "json")
+    assert len(new_batches("anthropic", server, before)) == 2
+    assert json.loads(status.stdout)["id"] != foreign
 
 
 @pytest.mark.parametrize("provider", NATIVE)

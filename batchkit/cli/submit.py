@@ -38,6 +38,9 @@ from .remote_options import connection_options, open_session
 @click.option(
     "--force", is_flag=True, help="Submit again even if the ledger says this content was submitted."
 )
+@click.option("--adopt", metavar="ID",
+              help="The batch an interrupted create of FILE made, where the API keeps no metadata to prove "
+              "it (Anthropic): batchkit names the candidates and takes the one given here.")  # fmt: skip
 @click.option("--interval", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="With --wait: the longest pause between status checks, in seconds.")  # fmt: skip
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False), help="With --wait: where results go.")
@@ -56,7 +59,7 @@ from .remote_options import connection_options, open_session
 @subset_options
 def submit(
     files, provider, base_url, api_key_env, completion_window, metadata_pairs, model, stage, role_arn, wait,
-    allow_failures, no_validate, force, interval, output_dir, quiet, max_enqueued_tokens, max_batches, max_cost,
+    allow_failures, no_validate, force, adopt, interval, output_dir, quiet, max_enqueued_tokens, max_batches, max_cost,
     prices, cache_path, no_cache, until_done, max_rounds, limit, sample, seed,
 ):  # fmt: skip
     """Validate, upload and create one batch per FILE (shards from `build` go together). A file's content
@@ -81,11 +84,10 @@ def submit(
         )
     cache = chosen_cache(cache_path, no_cache)
     staging = Staging(stage, role_arn) if stage or role_arn else None
-    subset = subset_of(limit, sample, seed)
-    files = [str(chosen_file(Path(f), subset, quiet)) for f in files]
+    files = _chosen_files(files, subset_of(limit, sample, seed), quiet, adopt)
     display = Display(quiet)
     options = {"completion_window": completion_window, "metadata": metadata, "validate": not no_validate,
-               "force": force, "model": model, "staging": staging, "cache": cache}  # fmt: skip
+               "force": force, "model": model, "staging": staging, "cache": cache, "adopt": adopt}  # fmt: skip
     with open_session(provider, base_url, api_key_env) as session, _closing(cache):
         target = session.connection.target()
         cap = max_enqueued_tokens if max_enqueued_tokens is not None else target.provider.enqueued_tokens
@@ -114,6 +116,15 @@ def submit(
             _fail_if_known_failed(submitted)
             return
         _wait_and_download(submitted, session, interval, output_dir, display, allow_failures)
+
+
+def _chosen_files(files, subset, quiet: bool, adopt: str | None) -> list[str]:
+    """The files to submit (or the subset of each that --limit/--sample chose)."""
+    from ..remote.sending import one_file_to_adopt
+
+    chosen = [str(chosen_file(Path(f), subset, quiet)) for f in files]
+    one_file_to_adopt(adopt, chosen)
+    return chosen
 
 
 def _submit_all(session, files, display, **options) -> list:

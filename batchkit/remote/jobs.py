@@ -25,7 +25,7 @@ from .client import Place
 from .progress import tqdm_progress
 from .records import Batch
 from .rounds import Rounds, UntilDone
-from .sending import SubmitOptions, SubmitResult
+from .sending import SubmitOptions, SubmitResult, one_file_to_adopt
 from .session import Connection, DownloadResult, Event, Session
 from .target import Staging
 
@@ -208,6 +208,7 @@ def submit(
     cache: CacheArg = True,
     until_done: bool = False,
     max_rounds: int = 5,
+    adopt: str | None = None,
 ) -> Submission:
     """Submit a batch file, its shards (a list of paths), or a list of request dicts, and return a
     `Submission` with a `BatchJob` per file.
@@ -215,31 +216,30 @@ def submit(
     Like `batchkit submit`: every file is validated before any is uploaded (ValidationFailed carries the
     report); content already submitted to that server is not submitted again (the ledger finds its batch);
     an interrupted submission resumes where it stopped. Request dicts are written to `batch_file`, or to a
-    file named by their content in batchkit's state folder (see the module docstring).
-    With `wait` (the default) it returns once every batch is finished. `progress`: a callable taking
-    `remote.Event`s, or True for a progress bar that suits notebooks and terminals (`tqdm.auto`). The key is
-    read from the environment variable `api_key_env` (or the provider's), never passed as a value. `model`
+    file named by their content in batchkit's state folder (see the module docstring). With `wait` (the
+    default) it returns once every batch is finished. `progress`: a callable taking `remote.Event`s, or
+    True for a bar that suits notebooks and terminals (`tqdm.auto`). The key is read from the environment
+    variable `api_key_env` (or the provider's), never passed as a value. `model`
     is the batch's model for APIs that take it on the batch (Gemini, Mistral; default: the one model the
     requests name). Vertex AI and Bedrock: `project`/`location` or `region` name where the job runs, `stage`
     the bucket prefix the file is staged under, `role_arn` Bedrock's service role.
 
     `cache` (True: the default one; a path: another; False: none): requests it answers are not sent, and
     their answers go into the downloaded output file (a file answered whole makes no batch: `batch_id` is
-    None). `until_done`: send again, at most `max_rounds` rounds in all, what failed for a reason that
-    passes, has no result or does not follow its response schema (each job's `rounds` and `done`).
+    None). `until_done`: send again, at most `max_rounds` rounds, what failed for a reason that passes, has
+    no result or does not follow its schema (each job's `rounds`, `done`). `adopt`: the batch an interrupted
+    create of the one file made, where the API cannot prove it is (Anthropic's).
 
         jobs = batchkit.submit("batch.jsonl", base_url="http://127.0.0.1:8000/v1")
         files = jobs.results()
     """
     files = _batch_files(path_or_requests, batch_file, provider)
     report = _progress(progress)
-    session = session or Session(
-        Connection(provider, base_url, api_key_env, Place(project, location, region))
-    )
+    place = Place(project, location, region)
+    session = session or Session(Connection(provider, base_url, api_key_env, place))
     staging = Staging(stage, role_arn) if stage or role_arn else None
-    options = SubmitOptions(
-        completion_window, dict(metadata or {}), validate, force, model, staging, open_cache(cache)
-    )
+    options = SubmitOptions(completion_window, dict(metadata or {}), validate, force, model, staging,
+                            open_cache(cache), adopt)  # fmt: skip
     jobs = _jobs(session, files, options, report, (max_rounds, interval) if until_done else None)
     if wait and not until_done:  # rounds wait for each batch themselves
         jobs.wait(interval)
@@ -250,6 +250,7 @@ def _jobs(
     session: Session, files, options: SubmitOptions, report, rounds: tuple[int, float] | None
 ) -> Submission:
     """A BatchJob per file: its submission, or with `rounds` (max_rounds, interval) its --until-done rounds."""
+    one_file_to_adopt(options.adopt, files)
     if rounds is not None:
         chains = UntilDone(session, options, max_rounds=rounds[0], interval=rounds[1], progress=report)
         return Submission(

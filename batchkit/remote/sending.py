@@ -245,6 +245,13 @@ class SubmitOptions:
     model: str | None = None  # the batch's model, for APIs that take it on the batch
     staging: Staging | None = None  # where the input is staged, for APIs that read it from object storage
     cache: AnswerCache | None = None  # answer requests from here, and send only the others
+    adopt: str | None = None  # the batch an interrupted create made, where the API cannot prove which
+
+
+def one_file_to_adopt(adopt: str | None, files: list) -> None:
+    """`adopt` names the batch of one file's interrupted create: it goes with one file alone."""
+    if adopt is not None and len(files) != 1:
+        raise UsageError(Text(Option("adopt"), " names the batch of one file: give that file alone"))
 
 
 class Sender:
@@ -263,7 +270,7 @@ class Sender:
         self.session, self.target, self.ledger = session, target, session.ledger
         self.completion_window, self.metadata = options.completion_window, options.metadata
         self.validate, self.force, self.model = options.validate, options.force, options.model
-        self.cache = options.cache
+        self.cache, self.adopt = options.cache, options.adopt
         self.where = address(target.provider.remote_api or "openai", target.base_url)  # in answer keys
         self._note: Callable[[Path, str], None] = note
         self._upload_progress = upload_progress
@@ -337,12 +344,21 @@ class Sender:
 
     def _submit(self, item: Prepared, latest: Entry | None) -> SubmitResult:
         # an interrupted create is looked for from when it was started (before this run touches the row)
-        interrupted = (
-            latest if latest is not None and not latest.batch_id and latest.step == CREATING else None
+        interrupted = (  # (--force submits anew: what an interrupted create may have made is not looked for)
+            latest
+            if latest is not None and not latest.batch_id and latest.step == CREATING and not self.force
+            else None
         )
         entry = self._split(item, self._row(item, latest))
         if entry.step == ANSWERED:
             return SubmitResult(item.path, entry, None, notes=self.notes, requests=entry.cached)
+        if self.adopt is not None and not interrupted:
+            raise UsageError(
+                Text(
+                    Option("adopt"),
+                    f" names the batch an interrupted create of {item.path} made; it has none",
+                )
+            )
         if interrupted and (found := self._find_created(item, interrupted)):
             self.note(
                 item.path, f"found batch {found.id}, created by an interrupted run; not creating another"
@@ -459,7 +475,9 @@ class Sender:
             lost = e
         found = self._find_created(item, entry)
         if found:
-            self.note(item.path, f"the answer to create was lost; found batch {found.id} {self._how_found}")
+            self.note(
+                item.path, Text(f"the answer to create was lost; found batch {found.id} ", self._how_found)
+            )
             return found
         self.note(
             item.path, f"the answer to create was lost ({lost}); no batch was found, so asking once more"
@@ -470,7 +488,7 @@ class Sender:
     def _how_found(self) -> str:
         if self.client.keeps_metadata:
             return "carrying this file's sha256"
-        return "(the only one created since then with as many requests as this file)"
+        return Text("(named by ", Option("adopt"), ")")
 
     def _newest(self) -> str | None:
         """For an API that keeps no metadata: the newest batch it lists now ("" for none), noted before the
@@ -491,23 +509,40 @@ class Sender:
             if lookup.newest_before and batch.id == lookup.newest_before:
                 break  # this one and all after it were listed before the create
             if self.client.created_by(batch, lookup) and not self._belongs_elsewhere(batch, entry):
-                if self.client.keeps_metadata:
-                    return batch
                 fitting.append(batch)
+                if self.client.keeps_metadata:
+                    break
             if batch.created_at is not None and batch.created_at < since:
                 break
-        if len(fitting) > 1:
-            ids = ", ".join(b.id for b in fitting)
-            raise RemoteError(
-                Text(
-                    f"{item.path}: its create was interrupted, and batches {ids} each fit it ({self.target.who} "
-                    "keeps no metadata to tell them apart); `batchkit status ID` shows each, and a submission "
-                    "with ",
-                    Option("force", True),
-                    " creates another",
+        return self._chosen(item, fitting)
+
+    def _chosen(self, item: Prepared, fitting: list[Batch]) -> Batch | None:
+        """Of the batches that fit an interrupted create: the one carrying the file's sha256, or, for an API
+        that keeps no metadata, the one `adopt` names. Such an API cannot tell a batch the create made from
+        one another client made meanwhile (as many requests, created since): taking it unasked could put
+        another's answers on this file's rows, so the user is asked."""
+        if self.adopt is not None:
+            if (found := next((b for b in fitting if b.id == self.adopt), None)) is None:
+                raise UsageError(
+                    f"batch {self.adopt} is not one the interrupted create of {item.path} can have made: that "
+                    "is a batch created since the create was sent, with as many requests, that no other "
+                    "submission has"
                 )
+            return found
+        if self.client.keeps_metadata or not fitting:
+            return fitting[0] if fitting else None
+        ids = ", ".join(b.id for b in fitting)
+        raise RemoteError(
+            Text(
+                f"{item.path}: its create was interrupted, and {ids} (created since, with as many requests) "
+                f"may be the batch it made, but {self.target.who} keeps no metadata to tell it from one "
+                "another client made; `batchkit status ID` shows a batch: if it is this file's, ",
+                Option("adopt", Meta("ID")),
+                " takes it, else ",
+                Option("force", True),
+                " creates another",
             )
-        return fitting[0] if fitting else None
+        )
 
     def _belongs_elsewhere(self, batch: Batch, entry: Entry) -> bool:
         other = self.ledger.for_batch(batch.id, self.target.address)
