@@ -8,7 +8,7 @@ import pytest
 import batchkit
 from batchkit.batchfile import read_id_map
 from batchkit.convert import convert_file, convert_request
-from batchkit.errors import UsageError
+from batchkit.errors import UsageError, ValidationFailed
 from batchkit.formats import DIALECTS, detect
 from batchkit.providers import PROVIDERS, get_provider
 
@@ -218,6 +218,29 @@ def test_vertex_keeps_the_id_in_the_request_labels():
     assert set(out) == {"request"} and out["request"]["labels"] == {"custom_id": "row-1"}
 
 
+def test_what_the_messages_api_refuses_in_a_conversation_is_an_error_on_anthropic_and_bedrock_bodies():
+    def said(messages, dialect="anthropic"):
+        params = {"max_tokens": 5, "messages": messages}
+        if dialect == "anthropic":
+            obj = {"custom_id": "a", "params": {"model": "claude-sonnet-4-5", **params}}
+        else:
+            obj = {"recordId": "a", "modelInput": {"anthropic_version": "bedrock-2023-05-31", **params}}
+        return [(f.code, f.path) for f in batchkit.validate_request(obj, dialect) if f.is_error]
+
+    use = {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}]}
+    result = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "ok"}]}
+    hi = {"role": "user", "content": "hi"}
+    assert said([hi, use, result]) == [] and said([hi, use]) == []  # a final tool_use waits for its result
+    assert said([hi, {"role": "assistant", "content": ""}]) == []  # a final assistant message: a prefill
+    assert said([{"role": "user", "content": []}]) == [("empty-content", "/params/messages/0/content")]
+    assert said([hi, {"role": "assistant", "content": ""}, hi]) == [
+        ("empty-content", "/params/messages/1/content")
+    ]
+    assert said([result]) == [("tool-call-mismatch", "/params/messages/0/content/0/tool_use_id")]
+    assert said([hi, use, hi]) == [("tool-call-mismatch", "/params/messages/1/content/0/id")]
+    assert said([hi, use, hi], "bedrock") == [("tool-call-mismatch", "/modelInput/messages/1/content/0/id")]
+
+
 def test_bedrock_writes_an_anthropic_body_without_the_model():
     out = convert_request(ROUND_TRIP[0], to="bedrock").line
     assert out["recordId"] == "row-1"
@@ -291,6 +314,13 @@ def test_what_a_target_cannot_express_is_a_finding_and_the_line_is_not_written(d
 @pytest.mark.parametrize("dialect", sorted(CANNOT))
 def test_drop_unsupported_writes_the_line_and_lists_every_dropped_field(dialect, tmp_path):
     source = write(tmp_path / "lossy.jsonl", LOSSY)
+    if dialect == "bedrock":  # its only part dropped, line 3's message would be empty: the API refuses that
+        with pytest.raises(ValidationFailed) as refused:
+            convert_file(source, tmp_path / "out.jsonl", dialect, drop_unsupported=True)
+        assert [(f.code, f.line, f.path) for f in refused.value.report.findings if f.is_error] == [
+            ("empty-content", 3, "/modelInput/messages/0/content")
+        ]
+        return
     result = convert_file(source, tmp_path / "out.jsonl", dialect, drop_unsupported=True)
     assert result.skipped == 0 and result.written == 5
     assert sorted(result.dropped) == [(line, path) for _, line, path in CANNOT[dialect]]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..findings import Finding
+from ..findings import ERROR, Finding
 
 SAMPLING = ("temperature", "top_p", "top_k")
 DEFAULT_TEMPERATURE = 1.0
@@ -112,6 +112,7 @@ def body_findings(params: dict, model, at: str, line: int | None) -> list[Findin
         message = f"{model} takes temperature or top_p, not both ({family.name} do): keep one"
         out.append(Finding("conflicting-sampling", message, line, f"{at}/top_p"))
     messages = params.get("messages")
+    out += conversation_findings(messages, at, line)
     if ends_with_whitespace(messages):
         message = (
             "the final assistant message (a prefill) ends with whitespace, which the API refuses; "
@@ -121,3 +122,55 @@ def body_findings(params: dict, model, at: str, line: int | None) -> list[Findin
             Finding("trailing-whitespace", message, line, f"{at}/messages/{len(messages) - 1}/content")
         )
     return out
+
+
+def conversation_findings(messages, at: str, line: int | None) -> list[Finding]:
+    """What the Messages API refuses in a conversation that its schema cannot say: a message with empty
+    content (but for a final assistant one, a prefill), a tool_result whose tool_use_id the message before
+    it did not use, and a tool_use the message after it does not answer."""
+    out: list[Finding] = []
+    if not isinstance(messages, list):
+        return out
+    last = len(messages) - 1
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            continue
+        role, content = message.get("role"), message.get("content")
+        if content in ("", []) and not (i == last and role == "assistant"):
+            message_text = (
+                f"message {i} ({role}) has empty content, which the Messages API refuses but in a final "
+                "assistant message (a prefill): give it content or remove it"
+            )
+            out.append(Finding("empty-content", message_text, line, f"{at}/messages/{i}/content", ERROR))
+        used = _block_ids(messages[i - 1], "tool_use", "id") if i else {}
+        for j, tool_use_id in _block_ids(message, "tool_result", "tool_use_id").items():
+            if tool_use_id not in used.values():
+                text = (
+                    f"tool_result answers tool_use_id {tool_use_id!r}, which the message before it does not "
+                    "use: a tool_result goes in the message right after the assistant's tool_use"
+                )
+                out.append(
+                    Finding("tool-call-mismatch", text, line, f"{at}/messages/{i}/content/{j}/tool_use_id")
+                )
+        if i < last:
+            answered = set(_block_ids(messages[i + 1], "tool_result", "tool_use_id").values())
+            for j, tool_use_id in _block_ids(message, "tool_use", "id").items():
+                if tool_use_id not in answered:
+                    text = (
+                        f"tool_use {tool_use_id!r} has no tool_result in the message after it, which the API "
+                        "requires of every tool_use but one in the final message"
+                    )
+                    out.append(Finding("tool-call-mismatch", text, line, f"{at}/messages/{i}/content/{j}/id"))
+    return out
+
+
+def _block_ids(message, kind: str, field: str) -> dict[int, str]:
+    """{index: id} of the `kind` content blocks of a message (their `field`)."""
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, list):
+        return {}
+    return {
+        j: block[field]
+        for j, block in enumerate(content)
+        if isinstance(block, dict) and block.get("type") == kind and isinstance(block.get(field), str)
+    }
