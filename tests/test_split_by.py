@@ -44,6 +44,17 @@ def test_one_file_per_model_each_valid_for_openai(tmp_path):
         assert validate_file(p, "openai").valid, p
 
 
+def test_a_model_id_too_long_for_a_file_name_is_cut_with_a_hash_and_every_group_written(tmp_path):
+    long = "ft:gpt-4o-mini:" + "o" * 300  # a fine-tuned model's id can be longer than a file name may be
+    models = ["gpt-4o-mini", long + ":a", long + ":b"]
+    path = tmp_path / "batch.jsonl"
+    path.write_bytes(b"".join(line(i, m) for i, m in enumerate(models)))
+    result = split_by(path, "model", provider="openai", max_requests=1)
+    names = [p.name for p in result.paths]
+    assert len(names) == 3 and len(set(names)) == 3 and all(len(n.encode()) <= 120 for n in names), names
+    assert sorted(orjson.loads(p.read_bytes())["body"]["model"] for p in result.paths) == sorted(models)
+
+
 def test_a_group_over_the_limit_is_sharded(tmp_path):
     (tmp_path / "out").mkdir()
     result = split_by(mixed(tmp_path), "model", tmp_path / "out" / "b.jsonl", "openai", max_requests=2)

@@ -11,6 +11,7 @@ forced. Each group's files then appear whole or not at all, as every batch file 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sys
@@ -31,6 +32,7 @@ from .write import WriteResult, write_numbered
 
 SPLIT_KEYS = ("model", "endpoint")
 UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+MAX_SLUG = 100  # characters of a group's value in its file name
 
 
 @dataclass
@@ -58,8 +60,11 @@ def key_of(raw: bytes | Overlong, by: str, dialect: Dialect) -> str:
 
 def group_path(output: Path, value: str, taken: set[Path]) -> Path:
     """`out.jsonl` + `meta-llama/Llama-3.1-8B` → `out.meta-llama_Llama-3.1-8B.jsonl`, never a path
-    another group already has."""
+    another group already has. A long value is cut, with a hash of it, so that the name, its shards' and
+    its part files' fit the 255 bytes a file name may have (a fine-tuned model's id can be longer)."""
     slug = UNSAFE.sub("_", value).strip("._") or "_"
+    if len(slug) > MAX_SLUG:
+        slug = f"{slug[: MAX_SLUG - 9]}-{hashlib.sha256(value.encode()).hexdigest()[:8]}"
     path, n = output.with_name(f"{output.stem}.{slug}{output.suffix}"), 1
     while path in taken:
         n += 1
