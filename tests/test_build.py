@@ -284,6 +284,8 @@ def test_params_are_json_when_they_parse():
     ) == {"temperature": 0.2, "max_tokens": 1000, "stop": ["\n"], "user": "alice", "seed": "", "x": "a=b"}
     with pytest.raises(UsageError, match="KEY=VALUE"):
         parse_params(["temperature"])
+    with pytest.raises(UsageError, match="--param temperature is given twice"):
+        parse_params(["temperature=0.2", "temperature=0.9"])
 
 
 def test_text_argument_reads_files(tmp_path):

@@ -191,5 +191,7 @@ def parse_params(pairs: Iterable[str]) -> dict:
         key = key.strip()
         if not sep or not key:
             raise UsageError(f"--param {pair!r}: write it as KEY=VALUE, for example --param temperature=0.2")
+        if key in params:  # the last would win without a word: one of them is a mistake
+            raise UsageError(f"--param {key} is given twice; give each field once")
         params[key] = json_or_text(value)
     return params
