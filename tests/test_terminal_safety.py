@@ -83,6 +83,34 @@ def test_merge_orphans_and_digest(tmp_path, fmt):
     assert "orphan" in result.stdout + result.stderr  # the orphan is named, escaped
 
 
+@pytest.mark.parametrize("streamed", [True, False])
+def test_merged_answers_written_to_a_terminal_are_filtered_and_piped_as_they_are(tmp_path, streamed):
+    from submitsupport import run_cli, run_in_terminal
+
+    batch = write_jsonl(tmp_path / "b.jsonl", [line("a"), line("b")])
+    answer = {"choices": [{"message": {"role": "assistant", "content": f"hello {HOSTILE} there"}}]}
+    results = write_jsonl(
+        tmp_path / "b.output.jsonl",
+        [
+            {"id": str(i), "custom_id": c, "response": {"status_code": 200, "body": answer}}
+            for i, c in enumerate("ab")
+        ],
+    )
+    args = [
+        "merge",
+        batch,
+        "-r",
+        results,
+        "-o",
+        "-",
+        *([] if streamed else ["--source", batch, "--id-column", "custom_id"]),
+    ]
+    shown = run_in_terminal(*args)
+    assert "hello" in shown and "there" in shown and not RAW.search(shown.replace("\r\n", "\n")), shown
+    piped = run_cli(*args)
+    assert piped.returncode == 0 and f"hello {HOSTILE} there" in piped.stdout  # data, byte for byte
+
+
 def test_run_failure_summary_and_models_from_a_hostile_upstream(tmp_path):
     batch = write_jsonl(tmp_path / "b.jsonl", [line("a"), line("b")])
     with hostile_upstream() as upstream:

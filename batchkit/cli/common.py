@@ -78,6 +78,30 @@ def say(text: str = "", *, err: bool = False, file=None, nl: bool = True, painte
     click.echo(text if painted else report.printable_lines(text), err=err, file=file, nl=nl)
 
 
+class _PrintableOut:
+    """A text stream that writes through the printable filter (see `say`)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(report.printable_lines(text))
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+def data_out(stream=None):
+    """Where a command writes data (a table, `-o -`): standard output as it is when piped, through the
+    printable filter on a terminal, where answers (data that may be hostile) would otherwise drive it."""
+    stream = stream or sys.stdout
+    return _PrintableOut(stream) if stream.isatty() else stream
+
+
 def use_color(stream) -> bool:
     return "NO_COLOR" not in os.environ and stream.isatty()
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from ..errors import MergeRefused, StaleResults
 from . import on_dask
-from .common import json_text, say
+from .common import data_out, json_text, say
 from .flags import cli_words
 from .on_dask import cluster_options, on_cluster
 from .results_options import JSON_LIMIT, StageBars, results_command, summary_format_options
@@ -184,12 +182,12 @@ def _write(result, output, options):
 
     if isinstance(result, StreamedMerge):
         return result.write(
-            output, sys.stdout, escape_formulas=options["escape_formulas"], excel=options["excel"]
+            output, data_out(), escape_formulas=options["escape_formulas"], excel=options["excel"]
         )
     return write_merged(
         result.frame,
         output,
-        sys.stdout,
+        data_out(),
         sheet=result.report.source_sheet,
         escape_formulas=options["escape_formulas"],
         excel=options["excel"],
