@@ -337,11 +337,17 @@ class Session:
             found.batch_id_or_fail()
         latest: dict[int, Batch] = {}
         delay = min(0.25, interval)
+        failing = _Failing(progress)
         while True:
             for index, found in enumerate(watched):
                 if index in latest and latest[index].terminal:
                     continue
-                batch = self.client(found.target).batch(found.batch_id)
+                try:
+                    batch = self.client(found.target).batch(found.batch_id)
+                except RemoteError as e:
+                    failing.met(found.batch_id, e)  # raises unless it may pass
+                    continue
+                failing.over(found.batch_id)
                 self.record(found.entry, batch)
                 latest[index] = batch
                 done = batch.completed + batch.failed
@@ -604,6 +610,38 @@ def _still_there(name: Name, folder: Path, default_place: bool) -> dict[str, Pat
     if same_place and all(p.is_file() for p in recorded.values()):
         return recorded
     return None
+
+
+WATCH_PATIENCE = 15 * 60  # seconds a watch asks on through failures that pass (no answer, 429, 5xx)
+
+
+class _Failing:
+    """A watch's failures to get an answer: once the server has answered, one that may pass (the server or
+    network down a while, rate limited, a server error) is said once and asked again at the next poll, for
+    up to WATCH_PATIENCE; any other, one that lasts longer, or one before any answer (a wrong address)
+    ends the watch."""
+
+    def __init__(self, progress: OnEvent):
+        self.progress = progress
+        self.since: float | None = None
+        self.answered = False
+
+    def met(self, subject: str, error: RemoteError) -> None:
+        passing = error.status is None or error.status == 429 or error.status >= 500
+        now = time.monotonic()
+        if not (passing and self.answered) or (self.since is not None and now - self.since > WATCH_PATIENCE):
+            raise error
+        if self.since is None:
+            self.since = now
+            minutes = WATCH_PATIENCE // 60
+            said = Text(error.message, f"; asking again at each poll, for up to {minutes} minutes")
+            self.progress(Event("note", subject, message=said))
+
+    def over(self, subject: str) -> None:
+        self.answered = True
+        if self.since is not None:
+            self.since = None
+            self.progress(Event("note", subject, message="answering again; watching on"))
 
 
 class _LineCounter:
