@@ -315,5 +315,5 @@ def test_the_validating_stage_never_holds_a_line_past_the_bound(tmp_path):
     finally:
         tracemalloc.stop()
     assert [(e["line"], e["code"]) for e in intake.errors] == [(1, "invalid_request"), (2, "invalid_url")]
-    assert f"more than the {MAX_LINE_BYTES:,} a request line may have" in intake.errors[0]["message"]
+    assert f"more than the {MAX_LINE_BYTES:,} batchkit reads in one line" in intake.errors[0]["message"]
     assert peak < size  # the line was skipped unread, never held whole

@@ -191,7 +191,7 @@ TIMEOUT, UNREACHABLE, ANSWERED, UNREADABLE, OTHER = (
     "unreadable",
     "other",
 )
-MAX_SAID = 300  # characters of a provider's words an error repeats
+MAX_SAID = 1000  # characters of a provider's words an error repeats
 # what an SDK raises reading an answer of a shape it does not expect (pydantic's ValidationError is a ValueError)
 SHAPE_ERRORS = (ValueError, TypeError, AttributeError, KeyError, IndexError)
 
