@@ -74,6 +74,39 @@ def test_a_key_is_required_when_configured(keyed):
     assert ended(client, upload_and_create(client, [chat("k")]).id).status == "completed"
 
 
+def test_a_gemini_upload_starts_only_with_the_key_and_a_session_is_only_one_it_gave(keyed):
+    start = {"x-goog-upload-protocol": "resumable", "x-goog-upload-command": "start"}
+    url = keyed.root_url + "/upload/v1beta/files"
+    for query in ("", "?x=upload_id=", "?upload_id=", "?upload_protocol=resumable&x=upload_id%3D1"):
+        refused = httpx.post(url + query, json={"file": {}}, headers=start)
+        assert refused.status_code in (401, 403), (query, refused.status_code, refused.text)
+    unknown = httpx.post(url + "?upload_id=made-up", json={}, headers={"x-goog-upload-command": "upload"})
+    assert unknown.status_code == 404  # a session only the key's holder started is taken without the key
+    began = httpx.post(url, json={"file": {}}, headers={**start, "x-goog-api-key": KEY})
+    chunk = {
+        "x-goog-upload-command": "upload, finalize",
+        "x-goog-upload-offset": "0",
+        "content-type": "application/json",
+    }
+    done = httpx.post(began.headers["x-goog-upload-url"], content=b"{}\n", headers=chunk)
+    assert done.status_code == 200 and done.json()["file"]["state"] == "ACTIVE"
+
+
+def test_a_json_body_past_the_file_limit_is_refused_before_it_is_held(tmp_path):
+    with running_server("--max-file-size", "1MB", data_dir=tmp_path / "d") as server:
+        big = b'{"input_file_id": "' + b"x" * 2_000_000 + b'"}'
+        refused = httpx.post(
+            server.base_url + "/batches", content=big, headers={"Content-Type": "application/json"}
+        )
+        streamed = httpx.post(
+            server.base_url + "/batches",
+            content=(big[i : i + 65_536] for i in range(0, len(big), 65_536)),  # no length said
+            headers={"Content-Type": "application/json"},
+        )
+    assert refused.status_code == streamed.status_code == 413, refused.text
+    assert "larger than this server accepts (1,000,000 bytes)" in refused.json()["error"]["message"]
+
+
 @pytest.mark.parametrize("page", ["/", "/docs", "/openapi.json"])
 def test_with_a_key_every_page_needs_it(keyed, page):
     refused = httpx.get(keyed.root_url + page)

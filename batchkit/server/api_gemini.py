@@ -336,7 +336,7 @@ async def upload(request: Request, version: str, upload_id: str | None = None):
                 400, "Start a resumable upload: X-Goog-Upload-Protocol: resumable, Command: start."
             )
         token = secrets.token_urlsafe(24)
-        uploads[token] = _start(request, await json_object(request) if await request.body() else {})
+        uploads[token] = _start(request, await json_object(request, missing={}))
         url = f"{root_url(request)}/upload/{version}/files?upload_id={token}&upload_protocol=resumable"
         headers = {"x-goog-upload-url": url, "x-goog-upload-status": "active",
                    "x-goog-upload-chunk-granularity": str(CHUNK_GRANULARITY)}  # fmt: skip

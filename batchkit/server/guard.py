@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hmac
 import os
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi.responses import JSONResponse
 
@@ -59,8 +59,9 @@ def _refusal(surface: Surface, status: int, message: str, code: str | None) -> J
 
 
 def _upload_session(path: str, query: str) -> bool:
-    """A Gemini resumable upload's chunk, which names its session (`upload_id`) instead of a key."""
-    return path.startswith("/upload/") and "upload_id=" in query
+    """A Gemini resumable upload's chunk, which names its session (`upload_id`, an unguessable token the
+    start of the upload, which needs the key, gave) instead of a key; a session it does not name is a 404."""
+    return path.startswith("/upload/") and any(parse_qs(query).get("upload_id", []))
 
 
 class Guard:

@@ -117,9 +117,19 @@ def capped(request: Request, limit: int, too_large: Callable[[], Exception]) -> 
     return Request(request.scope, receive)
 
 
-async def json_object(request: Request) -> dict:
+async def json_object(request: Request, missing: dict | None = None) -> dict:
+    """The request's JSON object body, read up to the server's --max-file-size (an inline batch is a whole
+    file in one body; nothing larger is held); `missing`, when given, stands for an empty body."""
+    limit = request.app.state.config.max_file_size
+
+    def too_large() -> ApiError:
+        return ApiError(413, f"The request body is larger than this server accepts ({limit:,} bytes).")
+
+    raw = await capped(request, limit, too_large).body()
+    if not raw and missing is not None:
+        return missing
     try:
-        body = orjson.loads(await request.body())
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise ApiError(
             400, "We could not parse the JSON body of your request. Send a JSON object.", code="invalid_json"
