@@ -440,3 +440,51 @@ def test_readme_merge_and_retry_run_as_written_when_nothing_failed(tmp_path):
         os.chdir(cwd)
     assert (tmp_path / "merged.csv").is_file() and (tmp_path / "answers.xlsx").is_file()
     assert not (tmp_path / "retry.jsonl").exists()  # nothing failed: nothing to retry
+
+
+def test_a_parquet_source_of_every_arrow_kind_merges_and_comes_back_as_it_was(tmp_path):
+    import datetime as dt
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source = pa.table({
+        "id": ["1", "2"],
+        "day": pa.array([dt.date(2024, 2, 29), dt.date(2024, 3, 1)]),
+        "at": pa.array([dt.datetime(2024, 1, 1, 5, tzinfo=dt.UTC), None], pa.timestamp("us", tz="UTC")),
+        "price": pa.array([decimal.Decimal("1.10"), decimal.Decimal("2.25")]),
+        "tags": [[1, 2], [3]],
+        "meta": [{"a": 1}, {"a": 2}],
+    })  # fmt: skip
+    pq.write_table(source, tmp_path / "source.parquet")
+    args = answered(tmp_path, {"1": "A", "2": "B"})
+    for out in ("m.parquet", "m.csv", "m.jsonl"):
+        done = run(
+            "merge", *args, "--source", tmp_path / "source.parquet", "--id-column", "id", "-o", tmp_path / out
+        )
+        assert done.exit_code == 0, done.output  # a date column was a KeyError from pandas
+    merged = pq.read_table(tmp_path / "m.parquet")
+    assert merged.select(source.column_names).equals(source.cast(merged.select(source.column_names).schema))
+    rows = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert (rows[0]["day"], rows[0]["at"], rows[0]["price"]) == (
+        "2024-02-29",
+        "2024-01-01T05:00:00+00:00",
+        "1.10",
+    )
+    assert (rows[0]["tags"], rows[0]["meta"], rows[1]["at"]) == ([1, 2], {"a": 1}, None)
+
+
+def test_jsonl_keeps_every_digit_of_a_number_on_every_path(tmp_path):
+    x = [0.123456789012345, 3.141592653589793, 1e-300]
+    table = tmp_path / "t.csv"
+    table.write_text("id,x\n" + "".join(f"{i},{v!r}\n" for i, v in enumerate(x)))
+    args = answered(tmp_path, {str(i): json.dumps({"v": v}) for i, v in enumerate(x)})
+    by_source = ("--source", table, "--id-column", "id")
+    for extra in ((), by_source):
+        done = run("merge", *args, *extra, "--parse-json", "-o", tmp_path / "m.jsonl")
+        assert done.exit_code == 0, done.output
+        rows = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+        assert [row["answer.v"] for row in rows] == x  # pandas' writer kept 10 digits
+        if extra:
+            assert [row["x"] for row in rows] == x

@@ -28,7 +28,7 @@ from ..atomic import atomic_path, cannot_write
 from ..lines import is_compressed, open_binary, source_name
 from ..tables import COMPRESSIONS, table_format
 from ..tables.csvtext import csv_text, pandas_quoting
-from ..tables.write import as_text, as_text_columns
+from ..tables.write import as_text, as_text_columns, jsonl_rows
 from . import arrow
 from .export import ExportResult, escape_formulas_in, made_safe
 from .frame import AnswerColumns, answer_columns, columns, to_frame
@@ -249,9 +249,8 @@ def _cells(data: dict) -> list[list]:
 
 
 def _jsonl_lines(slices):
-    """Every row as the JSON line pandas writes (`to_json(orient="records", lines=True,
-    force_ascii=False)`): compact, keys in column order, '/' escaped as \\/. Not for embeddings, whose
-    numbers pandas rounds to 10 digits."""
+    """Every row as the JSON line `tables.write.jsonl_rows` writes of the frame path's table: compact, keys
+    in column order, '/' escaped as \\/ (embeddings, arrays, go through the frames)."""
     for requests, table, options in slices:
         data = columns(requests, table, **options)
         names = list(data)
@@ -271,10 +270,9 @@ def _write_frames_csv(
 
 
 def _write_jsonl(slices, tmp: Path) -> None:
-    tmp.write_bytes(b"")
-    for frame in slices:
-        if len(frame):
-            frame.to_json(tmp, orient="records", lines=True, mode="a", force_ascii=False, date_format="iso")
+    with open(tmp, "wb") as out:
+        for frame in slices:
+            out.writelines(jsonl_rows(frame))
 
 
 def _write_frames_parquet(frames, tmp: Path, embedding, answers: AnswerColumns, text: set) -> None:

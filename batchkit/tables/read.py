@@ -536,6 +536,6 @@ def _typed_arrow_columns(frame: pd.DataFrame) -> pd.DataFrame:
         column = frame[name]
         try:
             out[name] = column.convert_dtypes(dtype_backend="numpy_nullable")
-        except (TypeError, ValueError, NotImplementedError):
+        except (TypeError, ValueError, KeyError, NotImplementedError):  # (pandas: KeyError for a date type)
             out[name] = column
     return pd.DataFrame(out, columns=frame.columns)

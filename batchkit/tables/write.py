@@ -6,9 +6,13 @@ import contextlib
 import json
 import math
 import os
-from datetime import date, datetime
+from collections.abc import Iterator
+from datetime import date, datetime, time
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import orjson
 
 from ..atomic import atomic_path, cannot_write
 from ..errors import InputError, UsageError
@@ -64,19 +68,11 @@ def write_table(
             elif fmt == "parquet":
                 _write_parquet(df, tmp)
             elif fmt == "jsonl":
-                # In slices: pandas builds the whole text of what it writes, a second copy of every cell.
-                for start in range(0, len(df), WRITE_ROWS):
-                    df.iloc[start : start + WRITE_ROWS].to_json(
-                        tmp,
-                        orient="records",
-                        lines=True,
-                        mode="a",
-                        force_ascii=False,
-                        date_format="iso",
-                        compression=compression,
-                    )
+                with _opened(tmp, compression) as out:
+                    out.writelines(jsonl_rows(df))
             else:
-                df.to_json(tmp, orient="records", force_ascii=False, date_format="iso", indent=1)
+                text = ",\n".join(line.decode().rstrip("\n") for line in jsonl_rows(df))
+                tmp.write_text(f"[\n{text}\n]\n" if text else "[]\n", encoding="utf-8")
     except OSError as e:
         raise cannot_write(path, e) from None
     return path
@@ -123,6 +119,56 @@ def as_text(value) -> str | None:
     if type(value) is str:
         return value
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def jsonl_rows(df: pd.DataFrame) -> Iterator[bytes]:
+    """Each row of `df` as one JSON line: keys in column order, every number as it is (pandas' own writer
+    keeps 10 digits of a float), dates and times in ISO 8601, a missing cell null; '/' escaped as pandas
+    writes it (`\\/`), so that every path of a merge writes the same bytes."""
+    names = [str(name) for name in df.columns]
+    option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_APPEND_NEWLINE
+    for row in df.itertuples(index=False, name=None):
+        yield orjson.dumps(dict(zip(names, row, strict=True)), default=_json_value, option=option).replace(
+            b"/", b"\\/"
+        )
+
+
+def _json_value(value):
+    """What orjson does not write itself: missing values, dates and times, decimals, other objects."""
+    if is_missing(value):
+        return None
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "tolist"):  # an array (or scalar) of numpy or arrow
+        return value.tolist()
+    return str(value)
+
+
+def _opened(path: Path, compression: str | None):
+    """`path` open for writing bytes, through `compression` (by the output's extension) when named."""
+    if compression == "gzip":
+        import gzip
+
+        return gzip.open(path, "wb")
+    if compression == "bz2":
+        import bz2
+
+        return bz2.open(path, "wb")
+    if compression == "xz":
+        import lzma
+
+        return lzma.open(path, "wb")
+    if compression == "zstd":
+        try:
+            import zstandard
+        except ImportError:
+            raise UsageError(
+                "writing a .zst file needs the zstandard package: pip install zstandard"
+            ) from None
+        return zstandard.open(path, "wb")
+    return open(path, "wb")
 
 
 def _write_xlsx(df: pd.DataFrame, path: Path, sheet: str) -> None:
