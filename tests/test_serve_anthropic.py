@@ -202,3 +202,17 @@ def test_the_readme_example_runs_against_serve(capsys):
     with running_server() as server:
         exec(compile(code.replace("http://127.0.0.1:8000", server.root_url), "README.md", "exec"), {})
     assert capsys.readouterr().out == "q1 succeeded Hello there\n"
+
+
+def test_results_deleted_through_the_files_api_are_a_404_saying_so(server):
+    import openai
+
+    client = client_for(server)
+    batch = ended(client, client.messages.batches.create(requests=[request("a", "hi")]).id)
+    files = openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0).files
+    for f in files.list():
+        if f.purpose == "batch_output" and f.created_at >= batch.created_at.timestamp() - 1:
+            files.delete(f.id)
+    with pytest.raises(anthropic.NotFoundError, match="were deleted"):  # was a 500
+        list(client.messages.batches.results(batch.id))
+    assert client.messages.batches.retrieve(batch.id).processing_status == "ended"

@@ -181,3 +181,17 @@ def _progress(server, name: str) -> int:
     """Requests done so far, from the operation's batchStats (the SDK's BatchJob leaves them out)."""
     operation = httpx.get(f"{server.root_url}/v1beta/{name}", headers={"x-goog-api-key": KEY}).json()
     return int(operation["metadata"]["batchStats"]["successfulRequestCount"])
+
+
+def test_a_batchs_results_deleted_through_the_files_api_leave_it_readable(server):
+    import openai
+
+    client = client_for(server)
+    job = finished(client, client.batches.create(model="gemini-echo", src=[line("k", "hi")["request"]]).name)
+    files = openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0).files
+    for f in files.list():  # this batch's results: the output made since it was created
+        if f.purpose == "batch_output" and f.created_at >= job.create_time.timestamp() - 1:
+            files.delete(f.id)
+    again = client.batches.get(name=job.name)  # was a 500: the inline results were read from the file
+    assert again.state.name == "JOB_STATE_SUCCEEDED" and not (again.dest.inlined_responses or [])
+    assert job.name in [b.name for b in client.batches.list()]

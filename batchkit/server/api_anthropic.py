@@ -161,4 +161,6 @@ async def results(request: Request, batch_id: str):
             404, f"Batch '{batch_id}' has no results yet: they are ready once processing has ended."
         )
     path = request.app.state.store.file_path(record["output_file_id"])
+    if not path.exists():  # deleted through the Files API
+        raise ApiError(404, f"The results of batch '{batch_id}' were deleted.")
     return FileResponse(path, media_type="application/binary", filename=f"{batch_id}_results.jsonl")

@@ -82,7 +82,10 @@ def _stats(record: dict) -> dict:
 def _inlined(store, record: dict) -> list[dict]:
     """The results of a batch of inline requests, as inlinedResponses (in request order)."""
     responses = []
-    with open_binary(store.file_path(record["output_file_id"])) as stream:
+    path = store.file_path(record["output_file_id"])
+    if not path.exists():  # deleted through the Files API: the batch has no results to show any more
+        return responses
+    with open_binary(path) as stream:
         for _number, raw in content_lines(stream):
             line = orjson.loads(raw)
             item = {k: line[k] for k in ("response", "error") if k in line}

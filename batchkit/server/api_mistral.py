@@ -160,7 +160,7 @@ def _outputs(store, record: dict) -> list[dict]:
     """Every result line of an ended job, the successes first (what `inline=true` shows)."""
     lines = []
     for file_id in (record["output_file_id"], record["error_file_id"]):
-        if file_id:
+        if file_id and store.file_path(file_id).exists():  # (one deleted through the Files API is gone)
             with open_binary(store.file_path(file_id)) as stream:
                 lines.extend(orjson.loads(raw) for _n, raw in content_lines(stream))
     return lines
