@@ -164,7 +164,9 @@ def _encoded(secret: str) -> re.Pattern:
 
 def _char(c: str) -> str:
     code = ord(c)
-    escapes = [re.escape(c), "(?i:" + "".join(f"%{b:02x}" for b in c.encode()) + ")"]
+    # a letter in either case: a key an upstream upper-cases (`Incorrect API key: SK-…`) is no less given away
+    plain = f"(?i:{re.escape(c)})" if c.isalpha() else re.escape(c)
+    escapes = [plain, "(?i:" + "".join(f"%{b:02x}" for b in c.encode()) + ")"]
     if code < 0x10000:
         escapes.append(rf"\\+(?i:u{code:04x})")
     if code < 0x100:

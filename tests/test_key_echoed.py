@@ -91,3 +91,13 @@ def test_a_providers_words_are_cut_after_the_key_is_taken_out(before):
     said = str(Failure(ANSWERED, 500, body).error(target, "checking", KEY))
     assert leaked(said, KEY) is None, said
     assert "x" * 900 in said and "y" * 1_200 not in said  # bounded all the same
+
+
+def test_a_key_an_upstream_changed_the_case_of_is_redacted_too():
+    from batchkit.keys import REDACTED, redact
+
+    for shown in (KEY.upper(), KEY.lower(), KEY.swapcase()):
+        assert (
+            redact(f"Incorrect API key provided: {shown}.", (KEY,))
+            == f"Incorrect API key provided: {REDACTED}."
+        )
