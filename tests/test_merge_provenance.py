@@ -139,6 +139,24 @@ def test_ids_renamed_by_dedupe_land_on_the_rows_they_were_built_from(tmp_path, p
     ]
 
 
+def test_a_repeated_id_merged_without_renaming_puts_its_result_on_each_row_once(tmp_path):
+    """Results cannot tell the requests of one id apart (the merge says so): each of its rows gets that
+    one result, once, and the table keeps one row per source row."""
+    table = tmp_path / "t.csv"
+    table.write_text("id,q\n1,first\n1,second\n2,third\n", encoding="utf-8")
+    batch = tmp_path / "b.jsonl"
+    assert invoke("build", table, "-o", batch, "--model", "m", "--user", "{q}", "--id-column", "id",
+                  "--force").returncode == 0  # fmt: skip
+    results = tmp_path / "out.jsonl"
+    write_lines(results, [answer("1", "one"), answer("2", "two")])
+    out = tmp_path / "merged.csv"
+    merged = invoke("merge", batch, "-r", results, "--source", table, "--id-column", "id", "-o", out)
+    assert merged.returncode == 0 and "every such row gets the same result" in merged.stdout, merged.stdout
+    assert [(row["q"], row["content"]) for row in read_csv(out)] == [
+        ("first", "one"), ("second", "one"), ("third", "two")
+    ]  # fmt: skip
+
+
 # ------------------------------------------------------------- 2: results produced for other requests
 
 

@@ -334,22 +334,22 @@ def _positions_by_id(frame, table, source, id_column, report, read: dict) -> lis
 
 
 def _by_key(custom_ids, rows_of: dict[str, list[int]]) -> list[int]:
-    """The source row of every custom_id (-1 for none): the first row whose id it is. An id that
-    `fix --dedupe-ids` renamed (`A-003~2`, `A-003~3`, … in the order of the file; `A-003-2` where the
-    provider's ids take no `~`) takes the next row with the id it was renamed from, so each renamed
-    request's answer lands on the row it was built from."""
-    renamed: dict[str, int] = {}  # id renamed from → rows its renamed ids took (the first is the id's own)
+    """The source row of every custom_id (-1 for none): the rows whose id it is, one per request in order
+    (a repeated id's second request takes its second row; a request past the rows with its id has none).
+    An id that `fix --dedupe-ids` renamed (`A-003~2`, `A-003~3`, … in the order of the file; `A-003-2`
+    where the provider's ids take no `~`) takes the next row with the id it was renamed from (the first is
+    the id's own), so each renamed request's answer lands on the row it was built from."""
+    taken: dict[str, int] = {}  # id → rows of it its requests took
     positions = []
     for cid in custom_ids:
         rows = rows_of.get(cid)
-        if rows is not None:
-            positions.append(rows[0])
-            continue
-        base, rows = _renamed_from(cid, rows_of)
-        taken = renamed.get(base, 1)
-        if rows is not None and taken < len(rows):
-            positions.append(rows[taken])
-            renamed[base] = taken + 1
+        base, first = cid, 0
+        if rows is None:
+            (base, rows), first = _renamed_from(cid, rows_of), 1
+        k = max(taken.get(base, 0), first)
+        if rows is not None and k < len(rows):
+            positions.append(rows[k])
+            taken[base] = k + 1
         else:
             positions.append(-1)
     return positions
