@@ -473,6 +473,8 @@ def test_a_parquet_source_of_every_arrow_kind_merges_and_comes_back_as_it_was(tm
         "1.10",
     )
     assert (rows[0]["tags"], rows[0]["meta"], rows[1]["at"]) == ([1, 2], {"a": 1}, None)
+    csv_rows = pd.read_csv(tmp_path / "m.csv", dtype=str)  # JSON, as a template inserts them, not repr
+    assert list(csv_rows["tags"]) == ["[1,2]", "[3]"] and list(csv_rows["meta"]) == ['{"a":1}', '{"a":2}']
 
 
 def test_jsonl_keeps_every_digit_of_a_number_on_every_path(tmp_path):
@@ -488,3 +490,18 @@ def test_jsonl_keeps_every_digit_of_a_number_on_every_path(tmp_path):
         assert [row["answer.v"] for row in rows] == x  # pandas' writer kept 10 digits
         if extra:
             assert [row["x"] for row in rows] == x
+
+
+def test_nested_source_values_are_json_in_csv_and_text_in_parquet_where_no_one_type_holds_them(tmp_path):
+    source = tmp_path / "source.jsonl"
+    source.write_text(
+        '{"id": "1", "o": {"k": [1, 2]}, "l": [1, "x"]}\n{"id": "2", "o": {"k": "x"}, "l": [3]}\n'
+    )  # "k" a list in one row and text in the other: no one Arrow type
+    args = answered(tmp_path, {"1": "A", "2": "B"})
+    for out in ("m.csv", "m.parquet"):
+        done = run("merge", *args, "--source", source, "--id-column", "id", "-o", tmp_path / out)
+        assert done.exit_code == 0, done.output
+    rows = pd.read_csv(tmp_path / "m.csv", dtype=str)
+    assert list(rows["o"]) == ['{"k":[1,2]}', '{"k":"x"}'] and list(rows["l"]) == ['[1,"x"]', "[3]"]
+    parquet = pd.read_parquet(tmp_path / "m.parquet")
+    assert list(parquet["o"]) == ['{"k":[1,2]}', '{"k":"x"}'] and list(parquet["content"]) == ["A", "B"]

@@ -28,7 +28,7 @@ from ..atomic import atomic_path, cannot_write
 from ..lines import is_compressed, open_binary, source_name
 from ..tables import COMPRESSIONS, table_format
 from ..tables.csvtext import csv_text, pandas_quoting
-from ..tables.write import as_text, as_text_columns, jsonl_rows
+from ..tables.write import as_text, as_text_columns, jsonl_rows, nested_as_json
 from . import arrow
 from .export import ExportResult, escape_formulas_in, made_safe
 from .frame import AnswerColumns, answer_columns, columns, to_frame
@@ -264,7 +264,7 @@ def _write_frames_csv(
     """DataFrames written one after another as one CSV/TSV (the header once), each made safe as `export`
     makes a whole frame."""
     for i, frame in enumerate(frames):
-        frame, _ = made_safe(frame, fmt, written, escape_formulas)
+        frame, _ = made_safe(nested_as_json(frame), fmt, written, escape_formulas)
         quoting = pandas_quoting(frame, sep, line_end)
         frame.to_csv(f, sep=sep, lineterminator=line_end, index=False, header=i == 0, quoting=quoting)
 

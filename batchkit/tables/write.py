@@ -54,7 +54,7 @@ def write_table(
         with atomic_path(path) as tmp:
             if fmt in ("csv", "tsv"):
                 line_end = "\r\n" if excel else "\n"
-                df.to_csv(
+                nested_as_json(df).to_csv(
                     tmp,
                     sep="\t" if fmt == "tsv" else ",",
                     index=False,
@@ -90,18 +90,54 @@ def _write_parquet(df: pd.DataFrame, path: Path) -> None:
     mixed = []
     for i, column in enumerate(schema):
         if pa.types.is_null(column.type):
-            values = df[column.name].dropna()
-            if mixed_kinds(values.tolist()):
+            values = df[column.name].dropna().tolist()
+            kind = _arrow_type(values)
+            if kind is None:
                 mixed.append(column.name)
                 schema = schema.set(i, column.with_type(pa.string()))
-            elif len(values):
-                schema = schema.set(
-                    i, column.with_type(pa.infer_type(values.iloc[:1000].tolist(), from_pandas=True))
-                )
+            elif values:
+                schema = schema.set(i, column.with_type(kind))
     with pq.ParquetWriter(path, schema) as writer:
         for start in range(0, max(len(df), 1), WRITE_ROWS):
             part = as_text_columns(df.iloc[start : start + WRITE_ROWS], mixed)
             writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
+
+
+def _arrow_type(values: list):
+    """The one Arrow type of a column's values, None for values no one type holds (text beside numbers, a
+    field a list in one row and text in another)."""
+    import pyarrow as pa
+
+    if mixed_kinds(values):
+        return None
+    try:
+        return pa.array(values, from_pandas=True).type
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError):
+        return None
+
+
+def nested_as_json(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with the lists and objects of its columns of Python objects written as JSON text (as a
+    template inserts them), where CSV would write Python's own repr (`{'k': [1, 2]}`)."""
+    nested = [
+        name
+        for name, dtype in frame.dtypes.items()
+        if _may_nest(dtype)
+        and any(isinstance(v, dict | list | tuple) or hasattr(v, "tolist") for v in frame[name])
+    ]
+    return frame.assign(**{str(name): frame[name].map(as_text, na_action="ignore") for name in nested})
+
+
+def _may_nest(dtype) -> bool:
+    """Whether a column of this dtype may hold lists or objects: Python objects, or Arrow's nested types."""
+    if getattr(dtype, "kind", None) == "O":
+        return True
+    arrow = getattr(dtype, "pyarrow_dtype", None)
+    if arrow is None:
+        return False
+    import pyarrow as pa
+
+    return pa.types.is_nested(arrow)
 
 
 def as_text_columns(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
@@ -118,6 +154,8 @@ def as_text(value) -> str | None:
         return None
     if type(value) is str:
         return value
+    if hasattr(value, "tolist"):  # an array of numpy (a list from Arrow) or one of its scalars
+        value = value.tolist()
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
