@@ -505,3 +505,18 @@ def test_nested_source_values_are_json_in_csv_and_text_in_parquet_where_no_one_t
     assert list(rows["o"]) == ['{"k":[1,2]}', '{"k":"x"}'] and list(rows["l"]) == ['[1,"x"]', "[3]"]
     parquet = pd.read_parquet(tmp_path / "m.parquet")
     assert list(parquet["o"]) == ['{"k":[1,2]}', '{"k":"x"}'] and list(parquet["content"]) == ["A", "B"]
+
+
+def test_an_integer_wider_than_excel_holds_is_kept_exact_as_text_in_xlsx(tmp_path):
+    import openpyxl
+
+    source = tmp_path / "source.csv"
+    source.write_text("id,big\n1,123456789012345678\n2,5\n")
+    out = tmp_path / "m.xlsx"
+    done = run(
+        "merge", *answered(tmp_path, {"1": "A", "2": "B"}), "--source", source, "--id-column", "id", "-o", out
+    )
+    assert done.exit_code == 0, done.output
+    sheet = openpyxl.load_workbook(out).active
+    column = [c.value for c in sheet[1]].index("big")
+    assert [row[column].value for row in sheet.iter_rows(min_row=2)] == ["123456789012345678", 5]

@@ -23,6 +23,7 @@ from .sources import compression_of, table_format
 if TYPE_CHECKING:
     import pandas as pd
 
+EXACT_IN_EXCEL = 2**53  # the widest integer a double (Excel's number) holds exactly
 WRITE_ROWS = 10_000  # rows converted at a time when writing JSONL or Parquet (one row group each)
 
 
@@ -255,6 +256,8 @@ def _xlsx_text(worksheet):
 def _xlsx_value(value):
     """A cell value openpyxl writes: missing values empty, lists and other objects as their text."""
     kind = type(value)
+    if kind is int and abs(value) > EXACT_IN_EXCEL:
+        return str(value)  # Excel's numbers are doubles: a wider integer is kept exact as text
     if kind in (str, int, float, bool):
         return None if kind is float and math.isnan(value) else value
     if is_missing(value):
