@@ -9,6 +9,7 @@ import io
 import json
 import math
 import os
+import re
 import sys
 import zlib
 from collections.abc import Callable, Iterator
@@ -577,6 +578,21 @@ def too_deep_finding(number: int | None) -> Finding:
         "(no provider expects such nesting): flatten it"
     )
     return Finding("too-deep", message, number)
+
+
+_LONG_NUMBER = re.compile(r"\d{19}")  # orjson reads an integer this long past 64 bits as a float
+
+
+def loads_exact(text: str):
+    """JSON text as orjson reads it (a JSONDecodeError when it is none), every integer the one written,
+    however wide: orjson reads one past 64 bits as a float (2**64 became 1.8446744073709552e+19)."""
+    value = orjson.loads(text)
+    if _LONG_NUMBER.search(text):
+        try:
+            return json.loads(text)  # orjson took it, so it is plain JSON; Python's json keeps wide integers
+        except RecursionError:  # deeper than Python's json goes: as orjson read it
+            return value
+    return value
 
 
 def dumps_json(value, option: int = 0) -> bytes:

@@ -520,3 +520,17 @@ def test_an_integer_wider_than_excel_holds_is_kept_exact_as_text_in_xlsx(tmp_pat
     sheet = openpyxl.load_workbook(out).active
     column = [c.value for c in sheet[1]].index("big")
     assert [row[column].value for row in sheet.iter_rows(min_row=2)] == ["123456789012345678", 5]
+
+
+def test_an_integer_wider_than_64_bits_in_an_answer_keeps_every_integer_of_its_column_exact(tmp_path):
+    import pyarrow.parquet as pq
+
+    exact = [9007199254740993, 18446744073709551616]  # 2**53 + 1, 2**64
+    args = answered(tmp_path, {str(i): json.dumps({"n": n}) for i, n in enumerate(exact)})
+    for out in ("m.csv", "m.jsonl", "m.parquet"):
+        done = run("merge", *args, "--parse-json", "-o", tmp_path / out)
+        assert done.exit_code == 0, done.output
+    assert list(pd.read_csv(tmp_path / "m.csv", dtype=str)["answer.n"]) == [str(n) for n in exact]
+    rows = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert [row["answer.n"] for row in rows] == exact  # orjson read 2**64 as a float; the column was floats
+    assert pq.read_table(tmp_path / "m.parquet")["answer.n"].to_pylist() == [str(n) for n in exact]

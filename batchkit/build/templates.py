@@ -9,7 +9,6 @@ one call into C.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import string
@@ -20,6 +19,7 @@ from typing import Any
 import orjson
 
 from ..errors import InputError, UsageError
+from ..lines import loads_exact
 from ..words import Option, Text
 
 BODY_TEMPLATE = Option("body_template")
@@ -167,19 +167,13 @@ def template_argument(value: str | None, option: str) -> str | None:
     return _ESCAPE.sub(lambda m: _ESCAPED[m[1]], text_argument(value, option))
 
 
-_LONG_NUMBER = re.compile(r"\d{19}")  # orjson reads an integer this long past 64 bits as a float
-
-
 def json_or_text(text: str):
     """The JSON value a text spells, else the text itself. An integer is the integer written, however
     wide (`seed=99999999999999999999999` stays that number, never 1e+23)."""
     try:
-        value = orjson.loads(text)
+        return loads_exact(text)
     except orjson.JSONDecodeError:
         return text
-    if _LONG_NUMBER.search(text):
-        return json.loads(text)  # orjson took it, so it is plain JSON; Python's json keeps wide integers
-    return value
 
 
 def parse_params(pairs: Iterable[str]) -> dict:

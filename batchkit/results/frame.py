@@ -219,14 +219,25 @@ def answer_columns(slices, flatten: int, report: MergeReport) -> AnswerColumns:
     return AnswerColumns(
         {name: _dtype(seen) for name, seen in deciding.items()},
         samples,
-        {name for name, seen in deciding.items() if mixed_kinds(seen.values())},
+        {
+            name for name, seen in deciding.items() if mixed_kinds(seen.values()) or _wide(seen)
+        },  # text in Parquet
     )
 
 
+def _wide(seen: dict) -> bool:
+    """Whether a column holds an integer wider than 64 bits (no integer dtype, nor Arrow type, holds it)."""
+    return any(type(v) is int and not -(2**63) <= v < 2**63 for v in seen.values())
+
+
 def _dtype(seen: dict):
-    """The dtype `convert_dtypes` gives a column whose deciding values (`_note`) are `seen`."""
+    """The dtype `convert_dtypes` gives a column whose deciding values (`_note`) are `seen`; Python objects
+    for integers wider than 64 bits, which it would make floats (every integer of the column then lost
+    its exactness: 42 became 42.0)."""
     import pandas as pd
 
+    if _wide(seen):
+        return pd.Series([], dtype=object).dtype
     return pd.Series([*seen.values()] or [None], dtype=object).convert_dtypes().dtype
 
 

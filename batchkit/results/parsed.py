@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import orjson
 
 from ..formats import Request
-from ..lines import MAX_DEPTH, too_deep
+from ..lines import MAX_DEPTH, loads_exact, too_deep
 
 ANSWER = "answer"  # column prefix: answer.FIELD; a top-level value that is not an object is `answer`
 PARSE_ERROR = "parse_error"
@@ -128,7 +128,7 @@ class AnswerParser:
         if answer is None:
             return _UNPARSED, _not_json(None, "", finish_reason)
         try:
-            value = orjson.loads(answer) if type(answer) is str else answer[0]
+            value = loads_exact(answer) if type(answer) is str else answer[0]
         except orjson.JSONDecodeError as e:
             return _UNPARSED, _not_json(e, answer, finish_reason)
         if too_deep(value, answer if type(answer) is str else None):

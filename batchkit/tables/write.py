@@ -113,7 +113,14 @@ def _arrow_type(values: list):
         return None
     try:
         return pa.array(values, from_pandas=True).type
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError):
+    except (
+        pa.ArrowInvalid,
+        pa.ArrowTypeError,
+        pa.ArrowNotImplementedError,
+        TypeError,
+        ValueError,
+        OverflowError,
+    ):
         return None
 
 
@@ -167,9 +174,15 @@ def jsonl_rows(df: pd.DataFrame) -> Iterator[bytes]:
     names = [str(name) for name in df.columns]
     option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_APPEND_NEWLINE
     for row in df.itertuples(index=False, name=None):
-        yield orjson.dumps(dict(zip(names, row, strict=True)), default=_json_value, option=option).replace(
-            b"/", b"\\/"
-        )
+        record = dict(zip(names, row, strict=True))
+        try:
+            line = orjson.dumps(record, default=_json_value, option=option)
+        except orjson.JSONEncodeError:  # an integer wider than 64 bits: Python's json writes it exactly
+            exact = {k: None if is_missing(v) else v for k, v in record.items()}
+            line = (
+                json.dumps(exact, default=_json_value, ensure_ascii=False, separators=(",", ":")) + "\n"
+            ).encode()
+        yield line.replace(b"/", b"\\/")
 
 
 def _json_value(value):
