@@ -160,3 +160,12 @@ def test_kill_9_mid_job_then_restart(tmp_path):
         assert sorted(x["custom_id"] for x in download(client, job.output_file)) == sorted(
             f"r{i}" for i in range(10)
         )
+
+
+def test_files_list_pages_by_number_as_mistrals_sdk_asks(tmp_path):
+    with keyed_server(data_dir=tmp_path / "data") as running:
+        client = client_for(running)
+        made = [upload(client, [line(f"k{i}", "hi")], f"f{i}.jsonl") for i in range(5)]
+        pages = [client.files.list(page=p, page_size=2) for p in range(4)]
+    assert [len(page.data) for page in pages] == [2, 2, 1, 0] and {page.total for page in pages} == {5}
+    assert sorted(f.id for page in pages for f in page.data) == sorted(made)  # each once: a loop ends

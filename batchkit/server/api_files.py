@@ -104,9 +104,13 @@ async def list_files(
     limit: str | None = None,
     order: str = "desc",
     after: str | None = None,
+    page: int | None = None,
+    page_size: int | None = None,
 ):
     if order not in ("asc", "desc"):
         raise invalid("order", f"Invalid value for 'order': {order!r}; expected 'asc' or 'desc'.")
+    if page is not None or page_size is not None:  # Mistral's files.list pages by number
+        return await _numbered_page(request, purpose, order, page or 0, page_size or 100)
     listed = await db(
         request.app.state.store.list_files,
         purpose=purpose,
@@ -115,6 +119,17 @@ async def list_files(
         after=after,
     )
     return listed_page(listed, "file", after)
+
+
+async def _numbered_page(request: Request, purpose: str | None, order: str, page: int, size: int) -> dict:
+    """Page `page` of `size` files, with the `total` Mistral's list gives (of the first 10,000 files)."""
+    if page < 0 or not 1 <= size <= 1000:
+        raise invalid("page_size", "page must be 0 or more and page_size from 1 to 1000.")
+    files, _ = await db(
+        request.app.state.store.list_files, purpose=purpose, limit=10_000, order=order, after=None
+    )
+    shown = files[page * size : (page + 1) * size]
+    return {"object": "list", "data": shown, "total": len(files), "has_more": (page + 1) * size < len(files)}
 
 
 async def _file(request: Request, file_id: str) -> dict:
