@@ -210,6 +210,16 @@ def test_serve_never_relays_the_upstream_key(tmp_path):
             assert secret[start : start + 7] not in relayed
 
 
+def test_the_echo_backend_never_echoes_the_servers_own_key(keyed):
+    client = openai.OpenAI(base_url=keyed.base_url, api_key=KEY, max_retries=0)
+    asked = chat("k")
+    asked["body"]["messages"][0]["content"] = f"my key: {KEY}"
+    direct = client.chat.completions.create(**asked["body"]).choices[0].message.content
+    done = ended(client, upload_and_create(client, [asked]).id)
+    stored = client.files.content(done.output_file_id).content.decode()
+    assert direct == "my key: [redacted]" and KEY not in stored and "[redacted]" in stored
+
+
 def test_a_vertex_job_whose_configs_are_of_another_shape_is_a_400(tmp_path):
     jobs = "/v1/projects/p/locations/l/batchPredictionJobs"
     with running_server(data_dir=tmp_path / "d") as server:

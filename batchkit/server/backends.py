@@ -23,6 +23,9 @@ import random
 import struct
 import time
 
+import orjson
+
+from ..keys import has_key, keys_in_use, redact_json
 from ..validate import validate_request
 from ..wire import LOCAL, Answer, Sender, api_path, error_body, new_id, request_error
 from . import echo_vllm
@@ -193,6 +196,8 @@ class EchoBackend:
             answer = ECHO_ANSWERS[api_path(endpoint)](body)
         except echo_vllm.Refused as e:
             return Answer(400, error_body(str(e), code="invalid_value"), new_id("req_"))
+        if keys_in_use() and has_key(orjson.dumps(answer).decode()):
+            answer = redact_json(answer)  # a prompt that held the server's key: never echoed, nor stored
         return Answer(200, answer, new_id("req_"))
 
     @staticmethod
