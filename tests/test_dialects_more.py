@@ -166,6 +166,12 @@ def test_merge_with_the_id_map_joins_results_of_a_converted_file_to_the_original
         "ok_3": "answer ok_3",
     }
     assert "2 request(s) also found by the ids in" in merged.output
+    # retry reads the map as merge does: what was answered is not sent (and paid for) again
+    retried = tmp_path / "retry.jsonl"
+    blind = run("retry", source, "-r", results, "-o", retried)
+    assert blind.exit_code == 0 and len(jsonl(retried)) == 2  # without it, two answered look missing
+    mapped = run("retry", source, "-r", results, "--id-map", tmp_path / "claude.ids.jsonl", "-o", retried)
+    assert mapped.exit_code == 0 and "nothing to retry" in mapped.output.lower(), mapped.output
 
 
 def test_a_broken_id_map_is_an_input_error_naming_the_file(tmp_path):

@@ -9,7 +9,7 @@ from . import on_dask
 from .common import data_out, json_text, say
 from .flags import cli_words
 from .on_dask import cluster_options, on_cluster
-from .results_options import JSON_LIMIT, StageBars, results_command, summary_format_options
+from .results_options import JSON_LIMIT, StageBars, id_map_option, results_command, summary_format_options
 
 
 @results_command
@@ -55,13 +55,7 @@ from .results_options import JSON_LIMIT, StageBars, results_command, summary_for
     help="In CSV/TSV, prefix text cells that begin with = + - @ tab or CR with ' so no spreadsheet runs them.",
 )
 @click.option("--excel", is_flag=True, help="CSV/TSV for Excel: a UTF-8 byte-order mark and CRLF line ends.")
-@click.option(
-    "--id-map",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    metavar="OUT.ids.jsonl",
-    help="The id map `convert` wrote: results of the converted file join to the file it came from.",
-)
+@id_map_option
 @click.option(
     "--parse-json/--no-parse-json",
     default=None,

@@ -11,6 +11,13 @@ RESULTS_FLAGS = ("--results", "-r")
 JSON_LIMIT = 1000  # entries per list in a --json summary (every list is also counted)
 
 summary_format_options = text_or_json(help="The summary as text for people or JSON for programs.")
+id_map_option = click.option(
+    "--id-map",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    metavar="OUT.ids.jsonl",
+    help="The id map `convert` wrote: results of the converted file join to the file it came from.",
+)
 
 
 class ResultsCommand(click.Command):

@@ -7,7 +7,7 @@ import click
 from ..errors import ValidationFailed
 from ..providers import parse_size
 from .common import json_text, provider_option, say
-from .results_options import JSON_LIMIT, StageBars, results_command, summary_format_options
+from .results_options import JSON_LIMIT, StageBars, id_map_option, results_command, summary_format_options
 
 
 @results_command
@@ -23,9 +23,12 @@ from .results_options import JSON_LIMIT, StageBars, results_command, summary_for
 @click.option("--max-requests", type=click.IntRange(min=1), default=None, help="Override the request limit.")
 @click.option("--max-bytes", default=None, help="Override the size limit, e.g. 100MB.")
 @click.option("--force", is_flag=True, help="Write even when a line is invalid.")
+@id_map_option
 @summary_format_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
-def retry(inputs, results, output, only, provider, max_requests, max_bytes, force, fmt, as_json, quiet):
+def retry(
+    inputs, results, output, only, provider, max_requests, max_bytes, force, id_map, fmt, as_json, quiet
+):
     """Write the original request lines of INPUTS, byte for byte, whose result in RESULTS is in --only.
 
     The file is validated and sharded like build's. Submit it, then merge again with every result file:
@@ -48,6 +51,7 @@ def retry(inputs, results, output, only, provider, max_requests, max_bytes, forc
             max_bytes=parse_size(max_bytes),
             force=force,
             progress=progress if progress.on else None,
+            id_map=id_map,
         )
     except ValidationFailed as e:
         if e.report is not None and not quiet:

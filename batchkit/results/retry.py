@@ -55,13 +55,13 @@ class RetryResult:
         return "\n".join(lines)
 
 
-def checked_join(inputs: list, results: Paths, progress: StageRead | None = None):
+def checked_join(inputs: list, results: Paths, progress: StageRead | None = None, id_map=None):
     """(report, requests, table) of a join whose chosen requests will be sent, and paid for, again:
     refused when no result answers any request (the wrong results file) or when a result line could not
     be read (its request would be chosen though it has an answer)."""
     if any(str(p) == "-" for p in inputs):
         raise UsageError("retry reads the input files twice, so they cannot come from standard input")
-    report, requests, table = join_inputs(inputs, results, progress)
+    report, requests, table = join_inputs(inputs, results, progress, id_map)
     if report.requests and not report.joined and report.orphans:
         # every request would be sent again, and paid for, because of a wrong results file
         raise InputError(
@@ -81,13 +81,19 @@ def checked_join(inputs: list, results: Paths, progress: StageRead | None = None
 
 
 def select_retry(
-    inputs: Paths, results: Paths, only: Iterable[str] | None = None, *, progress: StageRead | None = None
+    inputs: Paths,
+    results: Paths,
+    only: Iterable[str] | None = None,
+    *,
+    progress: StageRead | None = None,
+    id_map=None,
 ):
     """(report, count selected per status, iterator of the original request lines, byte for byte and
-    without their line ends, of every request whose status is in `only`; default every status but ok)."""
+    without their line ends, of every request whose status is in `only`; default every status but ok).
+    `id_map`: the map `convert` wrote, when the results answer a converted file (see `join_inputs`)."""
     only = parse_only(only)
     inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
-    report, requests, table = checked_join(inputs, results, progress)
+    report, requests, table = checked_join(inputs, results, progress, id_map)
     wanted: list[set[int]] = [set() for _ in requests.files]
     selected = Counter()
     for row, status in enumerate(table.status):
@@ -119,13 +125,14 @@ def retry(
     max_bytes: int | None = None,
     force: bool = False,
     progress: StageRead | None = None,
+    id_map=None,
 ) -> RetryResult:
     """Write the original request lines of every request whose status is in `only` (default: every
     status but ok) to `output`, validated and sharded under the provider's limits like `build` (lines
     of another dialect as that dialect, under its home provider unless `provider` is given)."""
     inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     results = [results] if isinstance(results, (str, os.PathLike)) else list(results)
-    report, selected, lines = select_retry(inputs, results, only, progress=progress)
+    report, selected, lines = select_retry(inputs, results, only, progress=progress, id_map=id_map)
     if not sum(selected.values()):
         return RetryResult([], selected, report)
     with open_binary(inputs[0]) as stream:
