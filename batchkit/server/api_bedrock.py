@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Depends, Request
 
 from . import sigv4
-from .http import ApiError, db, json_object
+from .http import ApiError, body_of, db, json_object
 from .routes import cancel, create_from_object, ended_at, window
 
 ACCOUNT = "123456789012"  # the emulated account, in ARNs
@@ -59,7 +59,7 @@ async def _signed(request: Request) -> None:
         f"?{query.decode('latin-1')}" if query else ""
     )
     try:
-        sigv4.check(request.method, url, headers, await request.body(), state.aws_credentials)
+        sigv4.check(request.method, url, headers, await body_of(request), state.aws_credentials)
     except sigv4.Refused as refused:
         raise ApiError(403, refused.message, type=refused.kind) from None
 

@@ -117,15 +117,25 @@ def capped(request: Request, limit: int, too_large: Callable[[], Exception]) -> 
     return Request(request.scope, receive)
 
 
-async def json_object(request: Request, missing: dict | None = None) -> dict:
-    """The request's JSON object body, read up to the server's --max-file-size (an inline batch is a whole
-    file in one body; nothing larger is held); `missing`, when given, stands for an empty body."""
+async def body_of(request: Request) -> bytes:
+    """The request's body, read once (kept in the request's state for whoever asks next: a dependency that
+    checks a signature, then the route) and up to the server's --max-file-size (an inline batch is a
+    whole file in one body; nothing larger is held)."""
+    kept = getattr(request.state, "body", None)
+    if kept is not None:
+        return kept
     limit = request.app.state.config.max_file_size
 
     def too_large() -> ApiError:
         return ApiError(413, f"The request body is larger than this server accepts ({limit:,} bytes).")
 
-    raw = await capped(request, limit, too_large).body()
+    request.state.body = await capped(request, limit, too_large).body()
+    return request.state.body
+
+
+async def json_object(request: Request, missing: dict | None = None) -> dict:
+    """The request's JSON object body (`body_of`); `missing`, when given, stands for an empty body."""
+    raw = await body_of(request)
     if not raw and missing is not None:
         return missing
     try:
