@@ -54,6 +54,9 @@ def test_parser_columns_and_each_kind_of_error():
                    "answer.detail": '{"why":"fine","tags":["a"]}', "parse_error": None}  # fmt: skip
     deep = AnswerParser(flatten=2).row(SCHEMA, json.dumps(GOOD), None, "stop")
     assert deep["answer.detail.why"] == "fine" and deep["answer.detail.tags"] == '["a"]'
+    # a field named "a.b" beside an object a with b: spread, two values would share one column
+    both = AnswerParser(flatten=2).row(None, json.dumps({"a.b": 1, "a": {"b": 2}}), None, "stop")
+    assert (both["answer.a.b"], both["answer.a"]) == (1, '{"b":2}')
     assert parser.row(SCHEMA, "Sure! positive", None, "stop")["parse_error"].startswith("not JSON: ")
     cut = parser.row(SCHEMA, '{"sentiment": "posi', None, "length")["parse_error"]
     assert cut == "truncated at the token limit (finish_reason length): the JSON ends after 19 characters"

@@ -147,9 +147,12 @@ class AnswerParser:
     def _columns(self, value) -> dict[str, object]:
         if type(value) is not dict:
             return {ANSWER: _cell(value)}
-        out: dict[str, object] = {}
-        _spread(value, ANSWER, self.flatten, out)
-        return out
+        pairs: list[tuple[str, object]] = []
+        _spread(value, ANSWER, self.flatten, pairs)
+        if len({name for name, _ in pairs}) < len(pairs):  # `"a.b"` beside `"a": {"b"}`: one name for two
+            pairs = []
+            _spread(value, ANSWER, 1, pairs)  # top-level fields, whose names never meet
+        return dict(pairs)
 
     def validator(self, schema: dict) -> _Validator | None:
         """The compiled validator of `schema` (compiled once per distinct schema); None when the schema
@@ -233,13 +236,13 @@ def _not_json(error: orjson.JSONDecodeError | None, text: str, finish_reason: st
     return NOT_JSON, f"not JSON: {error.msg} at character {error.pos:,}"
 
 
-def _spread(value: dict, prefix: str, depth: int, out: dict) -> None:
+def _spread(value: dict, prefix: str, depth: int, out: list) -> None:
     for key, item in value.items():
         name = f"{prefix}.{key}"
         if type(item) is dict and depth > 1:
             _spread(item, name, depth - 1, out)
         else:
-            out[name] = _cell(item)
+            out.append((name, _cell(item)))
 
 
 def _cell(value):
