@@ -64,6 +64,10 @@ def test_csv_columns_are_typed_only_when_lossless(tmp_path):
     assert typed["word"].tolist() == ["NA", "None"]  # words are not missing values
     exact = read_table(path, typed=False)
     assert exact.iloc[0].tolist() == ["01234", "1.50", "1e3", "True", "NA"]
+    signed = tmp_path / "s.csv"
+    signed.write_text("code,n\n-0,0\n5,-3\n")
+    assert read_table(signed)["code"].tolist() == ["-0", "5"]  # -0 writes back as 0: it stays text
+    assert read_table(signed)["n"].tolist() == [0, -3]
 
 
 def test_format_by_extension_or_explicit():

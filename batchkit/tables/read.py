@@ -483,7 +483,7 @@ def sheet_name(source: Source, sheet: str | int | None = None) -> str:
 
 # ------------------------------------------------------------------------------------- typing whole frames
 
-_INT_TEXT = re.compile(r"-?(?:0|[1-9][0-9]{0,17})")
+_INT_TEXT = re.compile(r"0|-?[1-9][0-9]{0,17}")  # as an integer writes back ("-0" does not: it stays text)
 
 
 def _typed_text_columns(frame: pd.DataFrame) -> pd.DataFrame:
