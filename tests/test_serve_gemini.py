@@ -195,3 +195,22 @@ def test_a_batchs_results_deleted_through_the_files_api_leave_it_readable(server
     again = client.batches.get(name=job.name)  # was a 500: the inline results were read from the file
     assert again.state.name == "JOB_STATE_SUCCEEDED" and not (again.dest.inlined_responses or [])
     assert job.name in [b.name for b in client.batches.list()]
+
+
+def test_a_fault_inside_the_server_is_answered_in_googles_envelope(tmp_path):
+    import openai
+
+    data = tmp_path / "data"
+    with keyed_server("--model", "gemini-echo", data_dir=data) as running:
+        client = client_for(running)
+        job = finished(
+            client, client.batches.create(model="gemini-echo", src=[line("k", "hi")["request"]]).name
+        )
+        files = openai.OpenAI(base_url=running.base_url, api_key=KEY).files.list()
+        (output,) = [f for f in files if f.purpose == "batch_output"]
+        (data / "files" / output.id).write_bytes(b"not JSON\n")  # what the server reads back is broken
+        answer = httpx.get(f"{running.root_url}/v1beta/{job.name}", headers={"x-goog-api-key": KEY})
+    assert answer.status_code == 500, answer.text
+    assert (
+        answer.json()["error"]["status"] == "INTERNAL" and "type" not in answer.json()["error"]
+    )  # not OpenAI's

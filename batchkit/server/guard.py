@@ -81,7 +81,9 @@ class Guard:
             surface = routed[0] if routed is not None else OPENAI  # a page outside the APIs: OpenAI's words
             refusal = self.check(surface, scope["method"], headers, scope["path"], query, scope.get("scheme"))
             if routed is not None:
-                scope = dict(scope, path=routed[1], batchkit_surface=surface.name)
+                # named in the scope the outermost handler holds too: a crash answers in the API's envelope
+                scope["batchkit_surface"] = surface.name
+                scope = dict(scope, path=routed[1])
             if refusal is not None:
                 await refusal(scope, receive, send)
                 return
