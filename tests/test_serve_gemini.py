@@ -214,3 +214,17 @@ def test_a_fault_inside_the_server_is_answered_in_googles_envelope(tmp_path):
     assert (
         answer.json()["error"]["status"] == "INTERNAL" and "type" not in answer.json()["error"]
     )  # not OpenAI's
+
+
+def test_a_file_downloads_as_a_file_whatever_type_its_uploader_named(server, tmp_path):
+    client = client_for(server)
+    path = tmp_path / "page.html"
+    path.write_bytes(b"<script>alert(1)</script>\n")
+    name = client.files.upload(file=str(path), config={"mime_type": "text/html"}).name
+    got = httpx.get(f"{server.root_url}/v1beta/{name}:download", params={"alt": "media"},
+                    headers={"x-goog-api-key": KEY})  # fmt: skip
+    assert got.status_code == 200 and got.content == path.read_bytes()
+    assert (
+        got.headers["content-disposition"] == "attachment"
+        and got.headers["x-content-type-options"] == "nosniff"
+    )
