@@ -54,6 +54,8 @@ def refuse_special(path: Path) -> None:
     """InputError when `path` is (or links to) something other than a regular file: a device, a FIFO, a
     folder. A write renames a whole file over its target, which would replace the node itself
     (/dev/null, as root) and never reach what it stands for; a full device would swallow the lines."""
+    if Path(os.path.abspath(path)).parts[1:2] in (("dev",), ("proc",)):  # /dev/stdout: a link to replace
+        raise InputError(f"{path}: a device path, not a file; batchkit writes whole files: name a file")
     try:
         mode = os.stat(path).st_mode
     except OSError:

@@ -201,6 +201,16 @@ def test_a_fifo_or_a_link_to_a_device_is_refused_and_left_as_it_is(tmp_path, wri
         assert leftovers(folder) == [output]
 
 
+def test_a_path_under_dev_is_refused_and_left_as_it_is(tmp_path, monkeypatch):
+    # /dev/stdout is a link in /dev: renamed over, as root, it would be a file for every later process
+    folder = write_inputs(tmp_path / "w", rows=10)
+    monkeypatch.chdir(folder)
+    before = os.readlink("/dev/stdout")
+    done = invoke("convert", "b.jsonl", "--to", "anthropic", "--max-tokens", "5", "-o", "/dev/stdout", "-q")
+    assert done.returncode == 2 and "/dev/stdout: a device path, not a file" in done.stderr, done.stderr
+    assert os.readlink("/dev/stdout") == before
+
+
 @pytest.mark.parametrize(
     "args, named",
     [
