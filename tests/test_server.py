@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import httpx
 import openai
 import orjson
@@ -525,3 +527,18 @@ def test_a_second_server_on_the_same_data_dir_is_refused(tmp_path):
         )
     assert second.returncode == 2
     assert "in use by another batchkit serve" in second.stderr and "Traceback" not in second.stderr
+
+
+def test_a_file_deleted_while_its_batch_validates_is_gone_once_the_batch_fails(tmp_path):
+    """Its body is kept while the batch reads it; refused at validation, the batch reads it no more."""
+    data = tmp_path / "data"
+    body = b"".join(orjson.dumps(chat(f"r{i}", "x" * 200)) + b"\n" for i in range(30_000)) + b"{not json\n"
+    with running_server("--model", "batchkit-echo", data_dir=data) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
+        upload = client.files.create(file=("b.jsonl", io.BytesIO(body)), purpose="batch")
+        batch = client.batches.create(
+            input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        client.files.delete(upload.id)  # while it validates (8 MB)
+        poll(lambda: client.batches.retrieve(batch.id).status == "failed", what="the batch to fail")
+        assert not (data / "files" / upload.id).exists()  # was left until the next start

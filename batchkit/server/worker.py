@@ -230,7 +230,10 @@ class Manager:
         path = self.store.file_path(batch["input_file_id"])
         if batch["status"] == "validating":
             await self._validate(batch, path)
-        if (await off_loop(self.store.record, batch_id))["status"] != "in_progress":
+        batch = await off_loop(self.store.record, batch_id)
+        if batch["status"] == "failed":  # refused while validating: a file deleted meanwhile goes now
+            await off_loop(self.store.release_input, batch)
+        if batch["status"] != "in_progress":
             return
         await self._run_requests(batch, path)
         if self.unanswered.pop(batch_id, 0):
