@@ -314,3 +314,20 @@ def test_a_carriage_return_in_a_cell_never_ends_its_row(tmp_path, ext):
     plain = frame.assign(text=["ok", "fine"])
     write_table(plain, path)
     assert path.read_text() == plain.to_csv(index=False, sep="\t" if ext == "tsv" else ",")
+
+
+def test_repeated_or_blank_header_names_are_read_as_others_and_said(tmp_path):
+    path = tmp_path / "dup.csv"
+    path.write_text("id,q,q,,id\n1,a,b,c,9\n")
+    told: list[str] = []
+    table = read_table(path, told=told.append)
+    assert list(table.columns) == ["id", "q", "q.1", "Unnamed: 3", "id.1"]
+    assert told == [
+        f"{path}: repeated or blank column names were read as others: 'q' as 'q.1', '' as 'Unnamed: 3', "
+        "'id' as 'id.1'"
+    ]
+    plain = tmp_path / "plain.csv"
+    plain.write_text("id,q\n1,a\n")
+    said: list[str] = []
+    read_table(plain, told=said.append)
+    assert said == []

@@ -59,6 +59,8 @@ def iter_table(
     if fmt in ("csv", "tsv"):
         sep = _separator(opened, source, fmt, encoding, delimiter, told)
         chunks = _csv_chunks(opened, source, fmt, encoding, chunk_rows, sep)
+        if told is not None:
+            chunks = _telling_renamed(chunks, _header(opened, encoding, sep), source, told)
     elif fmt == "jsonl":
         chunks = _jsonl_chunks(opened, source, encoding, chunk_rows)
     elif fmt == "json":
@@ -128,6 +130,34 @@ def _separator(opened, source, fmt: str, encoding, delimiter: str | None, told) 
         name = _SEPARATOR_NAMES[sep]
         told(f"read {source_name(source)} as {name}-separated (what its first lines use)")
     return sep
+
+
+def _header(opened, encoding: str | None, sep: str) -> list[str]:
+    """The names a CSV's header row writes, as written (empty when its first bytes cannot be seen)."""
+    try:
+        text = _head(opened).decode(_python_encoding(encoding), errors="replace").removeprefix("\ufeff")
+    except LookupError:
+        return []
+    return next(csv.reader(text.splitlines()[:1], delimiter=sep), [])
+
+
+def _telling_renamed(chunks, header: list[str], source, told):
+    """The chunks, after telling which header names pandas renamed (a repeated one `q.1`, a blank one
+    `Unnamed: 2`): a template's {q} reads the first, and the merged table has the new names."""
+    first = True
+    for chunk in chunks:
+        if first and len(header) == len(chunk.columns):
+            renamed = [
+                f"{old!r} as {new!r}"
+                for old, new in zip(header, map(str, chunk.columns), strict=True)
+                if old != new
+            ]
+            if renamed:
+                told(
+                    f"{source_name(source)}: repeated or blank column names were read as others: {', '.join(renamed)}"
+                )
+        first = False
+        yield chunk
 
 
 def _head(opened) -> bytes:
