@@ -102,8 +102,30 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
 
 
 def has_key(text: str) -> bool:
-    """Whether `text` holds a key in use, in any of the encodings above."""
-    return any(_encoded(key).search(text) for key in _IN_USE)
+    """Whether `text` may hold a key in use, in any of the encodings above (a true answer is checked by
+    `redact`). Fast on long text, for a download's every line: the escapes undone and the case folded,
+    the key is a plain substring, or its base64 core is one; the one pattern of all encodings (`_encoded`)
+    reads a few megabytes a second."""
+    if not _IN_USE:
+        return False
+    plain = _ESCAPE.sub(_unescaped, text).replace("\\", "").lower()
+    return any(
+        key.lower() in plain or any(core in text for _word, core in _base64_cores(key)) for key in _IN_USE
+    )
+
+
+# a character escaped as `_char` allows: \\uXXXX or \\xXX (any number of backslashes), %XX, &#N; or &#xH;
+_ESCAPE = re.compile(
+    r"\\+[uU]([0-9a-fA-F]{4})|\\+[xX]([0-9a-fA-F]{2})|%([0-9a-fA-F]{2})|&#0*([0-9]+);|&#[xX]0*([0-9a-fA-F]+);"
+)
+
+
+def _unescaped(match: re.Match) -> str:
+    number, base = next((g, 16 if i != 3 else 10) for i, g in enumerate(match.groups()) if g is not None)
+    try:
+        return chr(int(number, base))
+    except (ValueError, OverflowError):
+        return match.group()
 
 
 def redact_json(value, secrets: tuple[str, ...] = ()):
@@ -131,9 +153,10 @@ class RedactedLines:
             return self._sink.write(chunk)
         data = self._rest + chunk
         end = data.rfind(b"\n") + 1
-        self._rest = data[end:]
-        if end:
-            self._sink.write(b"".join(_redacted_line(line) for line in data[:end].splitlines(keepends=True)))
+        self._rest, lines = data[end:], data[:end]
+        if lines and has_key(lines.decode("utf-8", "replace")):  # the lines one by one only when one needs it
+            lines = b"".join(_redacted_line(line) for line in lines.splitlines(keepends=True))
+        self._sink.write(lines)
         return len(chunk)
 
     def finish(self) -> None:
@@ -159,7 +182,9 @@ def _encoded(secret: str) -> re.Pattern:
     """One pattern for `secret` in every encoding: each character as itself or escaped (mixed freely),
     or the secret inside base64 at any alignment (as in the base64 of `user:secret`)."""
     chars = "".join(_char(c) for c in secret)
-    return re.compile("|".join([chars, *_base64_cores(secret)]))
+    # a base64 word from its start only: tried at every letter of a long word, the search would be quadratic
+    words = [f"(?<!{word}){word}*{re.escape(core)}{word}*=*" for word, core in _base64_cores(secret)]
+    return re.compile("|".join([chars, *words]))
 
 
 def _char(c: str) -> str:
@@ -175,11 +200,12 @@ def _char(c: str) -> str:
     return r"\\*(?:" + "|".join(escapes) + ")"
 
 
-def _base64_cores(secret: str) -> list[str]:
-    """Patterns for a base64 word holding `secret`: for each of the three alignments and both alphabets,
-    the characters that depend on the secret's bytes alone, with the rest of the word around them."""
+@functools.lru_cache(maxsize=16)
+def _base64_cores(secret: str) -> list[tuple[str, str]]:
+    """(the characters of its alphabet, the core) of a base64 word holding `secret`: for each of the three
+    alignments and both alphabets, the characters that depend on the secret's bytes alone."""
     data = secret.encode()
-    patterns = []
+    cores = []
     for offset in range(3):
         encoded = base64.b64encode(b"\0" * offset + data).decode()
         start = -(-offset * 8 // 6)  # the first character made of the secret's bits only
@@ -188,7 +214,5 @@ def _base64_cores(secret: str) -> list[str]:
         if len(core) < BASE64_CORE_FROM:
             continue
         for plus, word in _BASE64_CHARS.items():
-            alphabet_core = core if plus == "+" else core.translate(str.maketrans("+/", "-_"))
-            # from a word's start only: tried at every letter of a long word, the search would be quadratic
-            patterns.append(f"(?<!{word}){word}*{re.escape(alphabet_core)}{word}*=*")
-    return patterns
+            cores.append((word, core if plus == "+" else core.translate(str.maketrans("+/", "-_"))))
+    return cores

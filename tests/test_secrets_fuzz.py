@@ -66,6 +66,21 @@ def test_no_encoding_of_the_key_survives_redact(case):
 
 
 @pytest.mark.slow
+@settings(max_examples=400, deadline=None)
+@given(key_and_text())
+def test_the_quick_look_for_a_key_in_use_finds_every_encoding_redact_takes_out(case):
+    """`has_key` decides which downloaded lines `redact` reads: it must miss none of what redact finds."""
+    from batchkit import keys
+
+    key, text, _skeleton = case
+    keys.in_use(key)
+    try:
+        assert keys.has_key(text) and keys.has_key(json.dumps({"content": text}))
+    finally:
+        keys._IN_USE.discard(key)
+
+
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(key_and_text(), st.integers(0, 3), st.booleans())
 def test_no_encoding_of_the_key_survives_in_a_relayed_json_body(case, depth, ascii_only):

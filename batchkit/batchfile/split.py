@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..atomic import same_file
 from ..errors import InputError, UsageError
 from ..lines import Overlong, content_lines, open_binary, source_name
 from ..options import Options
@@ -35,7 +36,7 @@ def split_file(
     output = Path(source if output is None else output)
     if str(source) == "-" and str(output) == "-":
         raise UsageError("splitting standard input needs -o OUT to name the shards")
-    same = str(source) != "-" and output.resolve() == Path(source).resolve()
+    same = same_file(source, output)
 
     with open_binary(source) as stream:
         # the lines are copied as they are, so they are checked in their own format

@@ -16,9 +16,9 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..atomic import same_file
 from ..batchfile import WriteResult, write_numbered, write_per_model
 from ..errors import InputError, UsageError, ValidationFailed
 from ..findings import Report
@@ -615,9 +615,8 @@ def build_file(
     Raises ValidationFailed (nothing written) when a request is invalid, unless force=True; InputError for
     unreadable tables or cell problems. `delimiter`: a CSV's field separator (default: sniffed)."""
 
-    if isinstance(source, (str, os.PathLike)) and str(source) != "-" and str(output) != "-":
-        if Path(source).resolve() == Path(output).resolve():
-            raise UsageError(f"{output} is the input table; write the batch file somewhere else")
+    if same_file(source, output):
+        raise UsageError(f"{output} is the input table; write the batch file somewhere else")
     builder = Builder(**options)
     stats = BuildStats() if stats is None else stats
     name = source_name(source)

@@ -57,10 +57,11 @@ def iter_table(
     fmt = table_format(source, fmt)
     opened = open_source(source)
     if fmt in ("csv", "tsv"):
-        sep = _separator(opened, source, fmt, encoding, delimiter, told)
+        head = _head(opened)
+        sep = _separator(head, source, fmt, encoding, delimiter, told)
         chunks = _csv_chunks(opened, source, fmt, encoding, chunk_rows, sep)
         if told is not None:
-            chunks = _telling_renamed(chunks, _header(opened, encoding, sep), source, told)
+            chunks = _telling_renamed(chunks, _header(head, encoding, sep), source, told)
     elif fmt == "jsonl":
         chunks = _jsonl_chunks(opened, source, encoding, chunk_rows)
     elif fmt == "json":
@@ -115,7 +116,7 @@ SNIFF_BYTES = 64 * 1024
 _SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar"}
 
 
-def _separator(opened, source, fmt: str, encoding, delimiter: str | None, told) -> str:
+def _separator(head: bytes, source, fmt: str, encoding, delimiter: str | None, told) -> str:
     """The field separator: `delimiter` when given; a tab for TSV; for CSV the one its first lines use."""
     if delimiter is not None:
         if len(delimiter) != 1 or delimiter in '"\r\n':
@@ -125,17 +126,17 @@ def _separator(opened, source, fmt: str, encoding, delimiter: str | None, told) 
         return delimiter
     if fmt == "tsv":
         return "\t"
-    sep = sniff_separator(_head(opened), encoding)
+    sep = sniff_separator(head, encoding)
     if sep != "," and told is not None:
         name = _SEPARATOR_NAMES[sep]
         told(f"read {source_name(source)} as {name}-separated (what its first lines use)")
     return sep
 
 
-def _header(opened, encoding: str | None, sep: str) -> list[str]:
+def _header(head: bytes, encoding: str | None, sep: str) -> list[str]:
     """The names a CSV's header row writes, as written (empty when its first bytes cannot be seen)."""
     try:
-        text = _head(opened).decode(_python_encoding(encoding), errors="replace").removeprefix("\ufeff")
+        text = head.decode(_python_encoding(encoding), errors="replace").removeprefix("\ufeff")
     except LookupError:
         return []
     return next(csv.reader(text.splitlines()[:1], delimiter=sep), [])

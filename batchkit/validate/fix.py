@@ -28,7 +28,7 @@ from typing import BinaryIO
 
 import orjson
 
-from ..atomic import atomic_write
+from ..atomic import atomic_write, same_file
 from ..errors import InputError, UsageError, ValidationFailed
 from ..findings import Report
 from ..formats import REPEAT_SEPARATORS, Dialect, detect, detect_stream
@@ -175,7 +175,7 @@ def fix_file(
 def _target(source, output, in_place: bool):
     """Where the repaired lines go, refusing to write over the input unless asked."""
     if in_place:
-        if output is not None and not _same(output, source):
+        if output is not None and not same_file(output, source):
             raise UsageError(
                 Text("give ", Option("output", Meta("OUT")), " or ", Option("in_place", True), ", not both")
             )
@@ -192,7 +192,7 @@ def _target(source, output, in_place: bool):
                 " to repair the file itself)",
             )
         )
-    if _same(output, source):
+    if same_file(output, source):
         raise UsageError(
             Text(f"{output} is the input file; pass ", Option("in_place", True), " to write over it")
         )
@@ -285,15 +285,6 @@ class _Source:
             return open_binary(self.source)
         self.copy.seek(0)
         return contextlib.nullcontext(self.copy)
-
-
-def _same(a, b) -> bool:
-    if hasattr(a, "write") or hasattr(b, "read") or str(a) == "-" or str(b) == "-":
-        return False
-    try:
-        return Path(a).resolve() == Path(b).resolve()
-    except OSError:
-        return False
 
 
 def _lines_after_reading_repairs(
