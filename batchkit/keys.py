@@ -12,6 +12,7 @@ import base64
 import functools
 import os
 import re
+import urllib.parse
 
 import orjson
 
@@ -24,6 +25,7 @@ KEY_SHAPED_FROM = 24  # characters: a "name" this long that mixes cases and digi
 
 
 API_KEY_ENV = Option("api_key_env")
+BASE_URL = Option("base_url")
 
 
 def check_variable(variable: str, option: Option | str = API_KEY_ENV) -> str:
@@ -39,6 +41,27 @@ def check_variable(variable: str, option: Option | str = API_KEY_ENV) -> str:
             )
         )
     return variable
+
+
+def check_address(url: str, option: Option | str = BASE_URL) -> str:
+    """`url` when it carries no user name or password; else a UsageError that never repeats it (an address
+    is written in the ledger, the answer cache and messages, where a password would be in clear)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        credentials = parts.username is not None or parts.password is not None
+    except ValueError:
+        credentials = "@" in url
+    if credentials:
+        raise UsageError(
+            Text(
+                option,
+                " carries a user name or password (user:password@…; the address is not shown here): give the "
+                "address without it and the key in an environment variable (",
+                API_KEY_ENV,
+                ")",
+            )
+        )
+    return url
 
 
 def _key_shaped(name: str) -> bool:

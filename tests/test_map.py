@@ -30,6 +30,7 @@ import batchkit
 import batchkit.aio
 from batchkit.errors import InputError, UsageError, ValidationFailed
 from batchkit.mapping import MapTarget, fan_out, parse_target, steps_of
+from batchkit.providers import PROVIDERS
 from batchkit.remote import Ledger
 from batchkit.tokens import load_prices
 
@@ -343,3 +344,86 @@ def test_threads_of_one_process_create_one_ledger(tmp_path):
         for thread in threads:
             thread.join()
         assert errors == []
+
+
+def test_a_call_the_answer_cache_answers_whole_gives_its_answers_and_makes_no_batch(server):
+    assert batchkit.map(["apple", "banana"], model="m-b", base_url=server.base_url, **FAST) == [
+        "apple",
+        "banana",
+    ]
+    held = on_server(server)
+    again = batchkit.map(
+        ["banana", "apple"], model="m-b", base_url=server.base_url, **FAST
+    )  # new file, cached
+    assert list(again) == ["banana", "apple"] and again.errors == {}
+    assert again.result.batches == [] and on_server(server)[0] == held[0]
+
+
+def test_until_done_gives_the_answers_every_round_won(tmp_path):
+    with running_server(
+        "--fail-rate", "0.5", "--seed", "3", "--model", "m", data_dir=tmp_path / "serve"
+    ) as s:
+        prompts = [f"u{i}" for i in range(8)]
+        answers = batchkit.map(prompts, model="m", base_url=s.base_url, cache=False, until_done=True, **FAST)
+    assert list(answers) == prompts and answers.errors == {}
+    assert answers.result.merged.report.requests == 8
+
+
+def test_rows_over_one_files_limit_are_sent_as_shards(server, monkeypatch):
+    monkeypatch.setitem(PROVIDERS, "openai", PROVIDERS["openai"].with_limits(max_requests=3))
+    prompts = [f"s{i}" for i in range(7)]
+    answers = batchkit.map(
+        prompts, model="m-a", provider="openai", base_url=server.base_url, cache=False, **FAST
+    )
+    assert list(answers) == prompts and len(answers.result.files) == 3 and len(answers.result.batches) == 3
+
+
+def test_answers_keep_the_labels_of_their_rows_and_never_take_a_columns_name(server):
+    df = pd.DataFrame({"q": ["one", "two", "three"], "answer": ["x", "y", "z"]}, index=[7, 3, 3])
+    targets = ["openai:m-a", "openai:m-b"]
+    wide = batchkit.map(df, targets=targets, user="{q}", base_url=server.base_url, **FAST)
+    assert list(wide.index) == [7, 3, 3] and list(wide["openai:m-b.answer"]) == ["one", "two", "three"]
+    long = batchkit.map(df, targets=targets, user="{q}", base_url=server.base_url, long=True, **FAST)
+    assert list(long.index) == [7, 3, 3] * 2 and list(long["answer_result"]) == ["one", "two", "three"] * 2
+    out = batchkit.map(df, model="m-a", user="{q}", base_url=server.base_url, **FAST)
+    assert list(out.columns[:3]) == ["q", "answer", "answer_result"] and list(out.index) == [7, 3, 3]
+    assert list(out["answer"]) == ["x", "y", "z"] and list(out["answer_result"]) == ["one", "two", "three"]
+    assert list(out.columns).count("status") == 1
+    jobs = batchkit.submit(batchkit.build_requests(df, model="m-a", user="{q}"), base_url=server.base_url,
+                           interval=0.2)  # fmt: skip
+    merged = batchkit.merge(jobs.paths, jobs.results(), source=df)
+    assert list(merged.index) == [7, 3, 3] and list(merged["q"]) == ["one", "two", "three"]
+
+
+def test_a_none_in_a_list_of_prompts_is_an_empty_cell():
+    with pytest.raises(InputError, match="empty cell"):
+        batchkit.map(["a", None, "b"], model="m", base_url="http://127.0.0.1:9/v1", **FAST)
+
+
+def test_a_whole_number_column_with_a_gap_is_written_as_its_integers(tmp_path):
+    (tmp_path / "gap.csv").write_text('id,n,q\n1,5,hello\n2,,world\n3,7,"a,b"\n')
+    from_frame = batchkit.build_requests(pd.read_csv(tmp_path / "gap.csv"), model="m", user="{n} {q}",
+                                         on_empty="keep", id_column="id")  # fmt: skip
+    batchkit.build_file(tmp_path / "gap.csv", tmp_path / "gap.jsonl", model="m", user="{n} {q}", on_empty="keep",
+                        id_column="id")  # fmt: skip
+    from_file = [json.loads(line) for line in (tmp_path / "gap.jsonl").read_text().splitlines()]
+    assert [r["body"]["messages"][0]["content"] for r in from_frame] == ["5 hello", " world", "7 a,b"]
+    assert [r["body"] for r in from_frame] == [r["body"] for r in from_file]
+    real = pd.DataFrame({"x": [2.0, 2.5, float("nan")]})
+    assert [r["body"]["messages"][0]["content"] for r in batchkit.build_requests(real, model="m", user="{x}",
+            on_empty="skip")] == ["2.0", "2.5"]  # fmt: skip
+
+
+def test_an_address_with_a_password_is_refused_without_being_repeated(tmp_path):
+    address = "http://user:pw-SECRET-99@127.0.0.1:9/v1"
+    with pytest.raises(UsageError, match="carries a user name or password") as refused:
+        batchkit.submit(batchkit.build_requests([{"q": "hi"}], model="m", user="{q}"), base_url=address)
+    assert "pw-SECRET" not in str(refused.value)
+    batch = tmp_path / "b.jsonl"
+    batch.write_text('{"custom_id":"a","method":"POST","url":"/v1/chat/completions","body":{"model":"m",'
+                     '"messages":[{"role":"user","content":"hi"}]}}\n')  # fmt: skip
+    for command in (["submit", batch, "--base-url", address], ["run", batch, "--base-url", address, "-o",
+                                                               tmp_path / "o.jsonl"]):  # fmt: skip
+        result = run_cli(*command)
+        assert result.returncode == 2 and "--base-url carries a user name or password" in result.stderr
+        assert "pw-SECRET" not in result.stderr + result.stdout

@@ -212,7 +212,7 @@ def _dict_chunks(rows: Iterable[Mapping], first_row: int) -> Iterator[tuple[list
 def _chunks(data, first_row: int) -> Iterator[tuple[list[str], _Chunk]]:
     """DataFrame, iterable of DataFrames (as `tables.iter_table` yields) or iterable of dicts."""
     if hasattr(data, "columns") and hasattr(data, "iloc"):
-        frame = data
+        frame = integers_with_gaps(data)
         slices = (frame.iloc[i : i + CHUNK_ROWS] for i in range(0, max(len(frame), 1), CHUNK_ROWS))
         return _frame_chunks(slices, first_row)
     iterator = iter(data)
@@ -223,6 +223,20 @@ def _chunks(data, first_row: int) -> Iterator[tuple[list[str], _Chunk]]:
     if hasattr(first, "columns") and hasattr(first, "iloc"):
         return _frame_chunks(rest, first_row)
     return _dict_chunks(rest, first_row)
+
+
+def integers_with_gaps(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with each float column whose cells are whole numbers and gaps as the integers it holds
+    (Int64): pandas reads an integer column with a gap as floats, and a template should write "5", as it
+    does from the table's file, not "5.0"."""
+    gapped = {name: "Int64" for name, column in frame.items() if column.dtype.kind == "f" and _whole(column)}
+    return frame.astype(gapped) if gapped else frame
+
+
+def _whole(column: pd.Series) -> bool:
+    """Whether a float column has gaps and whole numbers (exact in a float: under 2**53) only."""
+    values = column.dropna().to_numpy()
+    return len(values) < len(column) and bool((abs(values) < 2**53).all() and (values % 1 == 0).all())
 
 
 def _prepend(first, rest):
@@ -415,7 +429,13 @@ class Builder:
             for i in empty:
                 cells[i] = fill
             return
-        what = "empty custom_id" if column == self.id_column else "empty cell"
+        what = (
+            "empty cell"
+            if column not in self._never_kept
+            else "empty custom_id"
+            if column == self.id_column
+            else "empty model"
+        )
         for i in empty:
             rows.skipped.setdefault(i, column)
             if choice != "skip":
@@ -461,6 +481,7 @@ def _problem_message(stats: BuildStats) -> Text:
     listed = "; ".join(f"row {row} {column!r}: {what}" for row, column, what in stats.problems)
     more = stats.problem_count - len(stats.problems)
     empty = [column for _row, column, what in stats.problems if what.startswith("empty cell")]
+    unkept = [column for _row, column, what in stats.problems if what in ("empty custom_id", "empty model")]
     hint = (
         Text(
             " (choose ",
@@ -472,6 +493,12 @@ def _problem_message(stats: BuildStats) -> Text:
             ")",
         )
         if empty
+        else Text(
+            " (an empty one is never kept: choose ",
+            on_empty_option(unkept[0], "skip"),
+            " to leave its rows out)",
+        )
+        if unkept
         else ""
     )
     return Text(

@@ -128,10 +128,17 @@ def params_from_chat(request: Chat, ctx: Context, target: Target = ANTHROPIC_API
         if model:
             params["model"] = model
         else:
-            ctx.error("missing-field", child(at, "model"), f"{target.name} needs a model: pass --model")
+            ctx.error(
+                "missing-field",
+                child(at, "model"),
+                f"{target.name} needs a model: pass --model (model= from Python)",
+            )
     tokens = max_tokens_of(body) or ctx.max_tokens
     if tokens is None:
-        message = f"{target.name} requires max_tokens: set max_completion_tokens in the request or pass --max-tokens"
+        message = (
+            f"{target.name} requires max_tokens: set max_completion_tokens in the request or give the most "
+            "tokens an answer may have (--max-tokens, or max_tokens= from Python)"
+        )
         ctx.error("missing-max-tokens", child(at, "max_completion_tokens"), message)
     else:
         params["max_tokens"] = tokens

@@ -61,7 +61,11 @@ class OpenAI(Dialect):
     def from_chat(self, chat: Chat, ctx: Context) -> dict | None:
         body = with_model(chat.body, ctx.model)
         if not body.get("model"):
-            ctx.error("missing-field", "/body/model", "an OpenAI request needs a model: pass --model")
+            ctx.error(
+                "missing-field",
+                "/body/model",
+                "an OpenAI request needs a model: pass --model (model= from Python)",
+            )
         url = URLS[chat.kind]
         if ctx.endpoint in RESPONSES_URLS and chat.kind == CHAT:
             body, url = responses.responses_from_chat(body, chat.at, ctx), ctx.endpoint

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..build import row_number_from_id
-from ..results import OK
+from ..results import OK, result_column_names
 from .trip import TargetResult
 
 if TYPE_CHECKING:
@@ -21,14 +21,17 @@ PROMPT = "prompt"  # the column a list of strings becomes
 
 
 def rows_of(data) -> tuple[object, pd.DataFrame]:
-    """(what build_requests reads, the input as a table): a DataFrame as it is, a list of dicts as rows, a
-    list of strings as rows of one `prompt` column."""
+    """(what build_requests reads, the input as a table): a DataFrame as it is (its index too: the answers
+    keep the labels of their rows), a list of dicts as rows, a list of strings as rows of one `prompt` column
+    (None an empty cell)."""
     import pandas as pd
 
     if isinstance(data, pd.DataFrame):
-        return data, data.reset_index(drop=True)
+        return data, data
     items = list(data)
-    if all(isinstance(item, str) for item in items):
+    if any(isinstance(item, str) for item in items) and all(
+        item is None or isinstance(item, str) for item in items
+    ):
         rows = [{PROMPT: item} for item in items]
         return rows, pd.DataFrame({PROMPT: items})
     return items, pd.DataFrame(items)
@@ -80,10 +83,13 @@ def _present(value) -> bool:
 
 
 def with_answers(table: pd.DataFrame, result: TargetResult, prefix: str = "") -> pd.DataFrame:
-    """`table` with one target's columns after its own (named PREFIX.answer, …, or answer, … alone)."""
+    """`table` with one target's columns after its own (named PREFIX.answer, …, or answer, … alone; one
+    the table has already is renamed as merge renames it, `answer_result`)."""
     import pandas as pd
 
     columns = {f"{prefix}{name}": values for name, values in _columns(result, len(table)).items()}
+    renamed = result_column_names(list(columns), set(map(str, table.columns)))
+    columns = {renamed.get(name, name): values for name, values in columns.items()}
     return pd.concat([table, pd.DataFrame(columns, index=table.index)], axis=1)
 
 
@@ -95,11 +101,12 @@ def wide(table: pd.DataFrame, results: list[TargetResult]) -> pd.DataFrame:
 
 
 def long(table: pd.DataFrame, results: list[TargetResult]) -> pd.DataFrame:
-    """One row per input row and target, with a `target` column (the label) and the target's columns."""
+    """One row per input row and target, with a `target` column (the label) and the target's columns; each
+    row keeps its input row's label."""
     import pandas as pd
 
     parts = [with_answers(table.assign(target=result.target.label), result) for result in results]
-    return pd.concat(parts, ignore_index=True)
+    return pd.concat(parts)
 
 
 class Answers(list):

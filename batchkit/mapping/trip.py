@@ -27,6 +27,7 @@ from ..remote import (
     QueueOptions,
     Session,
     Shard,
+    Submission,
     SubmitOptions,
     check_cost,
     check_countable,
@@ -126,7 +127,8 @@ def _run(rows, target: MapTarget, steps: Steps, session: Session, result: Target
             else "the table has no rows: nothing to send"
         )
     result.requests = len(requests)
-    result.validation = validate_requests(requests, provider)
+    # one file's limits do not apply: requests_file shards under them
+    result.validation = validate_requests(requests, replace(provider, max_requests=None, max_bytes=None))
     if not result.validation.valid:
         first = next(f for f in result.validation.findings if f.is_error)
         where = f"the first on row {first.line}" if first.line is not None else "the first"
@@ -137,19 +139,13 @@ def _run(rows, target: MapTarget, steps: Steps, session: Session, result: Target
         )
     _tell(steps, f"{len(requests):,} requests built and valid for {provider.name}")
     result.files = requests_file(requests, provider)
-    result.batches, result.estimate = _send(session, result.files, target, steps)
+    result.batches, outputs, result.estimate = _send(session, result.files, target, steps)
     for batch in result.batches:
         _tell(steps, f"batch {batch.id}: {batch.status} ({batch.completed}/{batch.total} completed)")
     failed = [b for b in result.batches if b.status == "failed"]
     if failed:
         causes = "; ".join(f"{b.id}: {b.errors[0] if b.errors else 'no cause given'}" for b in failed)
         raise JobFailed(f"{len(failed)} batch(es) failed: {causes}")
-    outputs = [
-        path
-        for file, batch in zip(result.files, result.batches, strict=True)
-        if batch.output_file_id or batch.error_file_id
-        for path in session.download(str(file), progress=steps.progress).files.values()
-    ]
     result.merged = merge_results(result.files, outputs)
     result.cost = row_costs(result.merged.frame, provider, target.model, steps.prices)
     counts = ", ".join(f"{status} {n:,}" for status, n in sorted(result.merged.report.counts.items()))
@@ -177,8 +173,8 @@ def requests_for(rows, target: MapTarget, steps: Steps, provider: Provider) -> l
 
 
 def _send(session: Session, files: list[Path], target: MapTarget, steps: Steps):
-    """Submit the files (a queue under a cap or a batch limit) and wait: (each file's final batch, the
-    estimate when one was made)."""
+    """Submit the files (a queue under a cap or a batch limit) and wait: (the batches, every result file,
+    the estimate when one was made)."""
     where = session.connection.target()
     cap = steps.max_enqueued_tokens or where.provider.enqueued_tokens
     queued = cap is not None or steps.max_batches is not None
@@ -195,13 +191,30 @@ def _send(session: Session, files: list[Path], target: MapTarget, steps: Steps):
                       wait=False, completion_window=steps.completion_window, metadata=steps.metadata,
                       model=target.model, progress=steps.progress, session=session,
                       **steps.submit_options)  # fmt: skip
-        return jobs.wait(steps.interval), counted
+        return *_ended(jobs, steps.interval), counted
     options = SubmitOptions(steps.completion_window, dict(steps.metadata or {}), True, False, target.model)
     shards = [Shard(path, count) for path, count in zip(files, tokens, strict=True)]
     queue = Queue(
         session, shards, options, QueueOptions(cap, steps.max_batches, steps.interval), steps.progress
     )
-    return [shard.batch for shard in queue.run()], counted
+    ended = [shard.batch for shard in queue.run()]
+    outputs = [
+        path
+        for file, batch in zip(files, ended, strict=True)
+        if batch is None or batch.output_file_id or batch.error_file_id  # None: the cache answered it whole
+        for path in session.download(str(file), progress=steps.progress).files.values()
+    ]
+    return [batch for batch in ended if batch is not None], outputs, counted
+
+
+def _ended(jobs: Submission, interval: float) -> tuple[list[Batch], list[Path]]:
+    """Each file's last batch (its last round's with until_done; none for a file the answer cache
+    answered whole) and every result file (every round's, the cache's answers among them)."""
+    if jobs.done is None:
+        ended = jobs.wait(interval)
+    else:
+        ended = [job.rounds.rounds[-1].batch for job in jobs]
+    return [batch for batch in ended if batch is not None], jobs.results(interval=interval)
 
 
 def _estimated(counted: Estimate) -> str:

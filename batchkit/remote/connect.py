@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from ..errors import UsageError
-from ..keys import check_variable
+from ..keys import check_address, check_variable
 from ..providers import Provider, get_provider
 from ..words import Meta, Option, Text
 from .apis import api_class
@@ -25,7 +25,10 @@ def resolve_target(
     the project, location or region of APIs whose batches live in one (Vertex, Bedrock)."""
     if api_key_env:
         check_variable(api_key_env)  # a key pasted in its place is refused, never repeated
-    base_url = base_url or os.environ.get("BATCHKIT_BASE_URL") or None
+    if base_url:
+        check_address(base_url)
+    elif os.environ.get("BATCHKIT_BASE_URL"):
+        base_url = check_address(os.environ["BATCHKIT_BASE_URL"], "$BATCHKIT_BASE_URL")
     name = provider or os.environ.get("BATCHKIT_PROVIDER") or ("generic" if base_url else None)
     profile = get_provider(name)
     if profile.remote_api is None:

@@ -313,7 +313,10 @@ def attach_source(
     if len(frame) and not matched.any():
         raise MergeRefused(_nothing_joined(frame["custom_id"].tolist(), report, id_column, id_prefix), report)
     results = results.rename(columns=result_column_names(list(results.columns), set(map(str, table.columns))))
-    return table.join(results, how="left")
+    joined = table.join(results, how="left")
+    if isinstance(source, pd.DataFrame):  # its rows keep their labels (the join's index is their position)
+        joined.index = source.index.take(joined.index.to_numpy())
+    return joined
 
 
 def _positions_by_id(frame, table, source, id_column, report, read: dict) -> list[int]:

@@ -32,6 +32,7 @@ from ..atomic import cannot_write, refuse_inputs, refuse_special
 from ..cache import AnswerCache, Keeper, address, cached_line
 from ..errors import BatchkitError, InputError, UsageError, ValidationFailed
 from ..formats import OPENAI, detect_stream, requests_of
+from ..keys import check_address
 from ..lines import dumps_line, open_binary
 from ..providers import Provider, get_provider
 from ..results.read import NO_ANSWER, NO_ANSWER_CODE, answers_nothing
@@ -241,6 +242,7 @@ def run_batch(
         raise UsageError("batchkit run needs a file, not standard input (it reads the file twice)")
     if concurrency < 1:
         raise UsageError(Text(Option("concurrency"), " must be at least 1"))
+    check_address(base_url)
     source = Path(source)
     requests = _valid_requests(source, provider)
     output = Path(output)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ...errors import UsageError
 from ...lenient import as_dict, as_int, as_list
+from ...words import Meta, Option, Text
 from ..client import (
     ANSWERED,
     SHAPE_ERRORS,
@@ -203,7 +204,11 @@ class BedrockJobs(Client):
     def create_batch(self, order) -> Batch:
         if not order.model:
             raise UsageError(
-                "Bedrock takes the model on the job: pass --model ID (e.g. anthropic.claude-3-5-haiku-20241022-v1:0)"
+                Text(
+                    "Bedrock takes the model on the job: pass ",
+                    Option("model", Meta("ID")),
+                    " (e.g. anthropic.claude-3-5-haiku-20241022-v1:0)",
+                )
             )
         staging = self._staging()
         hours = as_int(order.completion_window.removesuffix("h"))

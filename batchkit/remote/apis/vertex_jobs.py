@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ...errors import UsageError
 from ...lenient import as_int
+from ...words import Meta, Option, Text
 from ..client import Place, ResultFile
 from ..records import FILE_KEY, SHA_KEY, BytesMoved, Model, RemoteFile
 from .gemini_batches import GeminiBatches, display_name, parse_batch
@@ -123,7 +124,11 @@ class VertexJobs(GeminiBatches):
     def create_batch(self, order):
         if not order.model:
             raise UsageError(
-                "Vertex AI takes the model on the job: pass --model NAME (e.g. gemini-2.5-flash)"
+                Text(
+                    "Vertex AI takes the model on the job: pass ",
+                    Option("model", Meta("NAME")),
+                    " (e.g. gemini-2.5-flash)",
+                )
             )
         self.refuse_metadata(order.metadata, (SHA_KEY, FILE_KEY))
         config = {
