@@ -354,10 +354,12 @@ class Ledger:
         base_url: str | None = None,
         limit: int | None = None,
         entry_id: int | None = None,
+        model: str | None = None,
     ) -> list[Entry]:
         """Submissions matching every criterion given, newest first. `name`: one of the names it was given."""
         where, params = [], []
-        criteria = (("sha256", sha256), ("batch_id", batch_id), ("base_url", base_url), ("id", entry_id))
+        criteria = (("sha256", sha256), ("batch_id", batch_id), ("base_url", base_url), ("id", entry_id),
+                    ("model", model))  # fmt: skip
         for column, value in criteria:
             if value is not None:
                 where.append(f"{column} = ?")
@@ -374,9 +376,10 @@ class Ledger:
             sql, params = sql + " LIMIT ?", [*params, limit]
         return self._entries(sql, params)
 
-    def for_file(self, sha256: str, base_url: str | None = None) -> Entry | None:
-        """The latest submission of the content with this sha256 (to this server, when given)."""
-        return next(iter(self.find(sha256=sha256, base_url=base_url, limit=1)), None)
+    def for_file(self, sha256: str, base_url: str | None = None, model: str | None = None) -> Entry | None:
+        """The latest submission of the content with this sha256 (to this server, of this batch model, when
+        given)."""
+        return next(iter(self.find(sha256=sha256, base_url=base_url, limit=1, model=model)), None)
 
     def for_batch(self, batch_id: str, base_url: str | None = None) -> Entry | None:
         return next(iter(self.find(batch_id=batch_id, base_url=base_url, limit=1)), None)

@@ -427,3 +427,19 @@ def test_an_address_with_a_password_is_refused_without_being_repeated(tmp_path):
         result = run_cli(*command)
         assert result.returncode == 2 and "--base-url carries a user name or password" in result.stderr
         assert "pw-SECRET" not in result.stderr + result.stdout
+
+
+def test_batchkit_map_exits_1_when_rows_got_no_answer_and_0_with_allow_failures(tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("q\n" + "".join(f"row {i}\n" for i in range(8)))
+    command = ["map", table, "-o", tmp_path / "out.csv", "--user", "{q}", "--model", "m", "--interval", "0.2",
+               "-q"]  # fmt: skip
+    with running_server(
+        "--fail-rate", "0.5", "--seed", "3", "--model", "m", data_dir=tmp_path / "serve"
+    ) as s:
+        failed = run_cli(*command, "--base-url", s.base_url)
+        assert failed.returncode == 1 and "rows without an answer (m: " in failed.stderr, failed.stderr
+        statuses = [row["status"] for row in csv.DictReader((tmp_path / "out.csv").open())]
+        assert "ok" in statuses and set(statuses) != {"ok"}  # the table is written all the same
+        allowed = run_cli(*command, "--base-url", s.base_url, "--allow-failures")
+        assert allowed.returncode == 0, allowed.stderr

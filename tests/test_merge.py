@@ -557,7 +557,7 @@ def test_whole_number_float_ids_are_integers_and_merge_back_onto_the_frame(tmp_p
         requests = list(built)
     assert [r["custom_id"] for r in requests] == ["101", "103"]
     assert [str(w.message) for w in told] == [
-        "2 ids in column 'id' held whole numbers as floats (101.0, as pandas reads an integer column with a "
+        "column(s) 'id' held whole numbers as floats (101.0, as pandas reads an integer column with a "
         "gap): written as integers (101)"
     ]
     batch = tmp_path / "b.jsonl"

@@ -291,3 +291,29 @@ def test_max_cost_refuses_before_anything_is_sent(server, tmp_path):
         assert "the enqueued-token cap cannot be kept; nothing was sent" in capped.stderr
     else:
         assert capped.returncode == 0 and "tokens in flight" in capped.stderr, capped.stderr
+
+
+@pytest.mark.parametrize("provider", ["gemini", "mistral"])
+def test_a_batch_of_another_model_is_another_batch_and_no_answer_of_the_first_is_taken(
+    server, tmp_path, provider
+):
+    path = native_file(tmp_path, provider, 2, prefix="models")
+    output = tmp_path / f"models-{provider}.output.jsonl"
+    for model in ("model-one", "model-two"):
+        submitted = native(
+            provider, server.root_url, "submit", path, "--model", model, "--wait", "--interval", "0.2"
+        )
+        assert submitted.returncode == 0, submitted.stderr
+        assert "already submitted" not in submitted.stdout and "from the answer cache" not in submitted.stderr
+        assert model in output.read_text() and "model-one" not in output.read_text().replace(model, "")
+
+
+def test_a_key_gemini_refuses_is_said_to_be_the_keys_fault(tmp_path):
+    path = native_file(tmp_path, "gemini", 1, prefix="key")
+    with running_server(
+        "--api-key-env", "SERVE_KEY", data_dir=tmp_path / "serve", env={"SERVE_KEY": "right-key-123"}
+    ) as s:
+        refused = run_cli("submit", path, "--provider", "gemini", "--base-url", s.root_url, "--model", MODEL,
+                          GEMINI_API_KEY="wrong-key-456")  # fmt: skip
+    assert refused.returncode == 2 and "API key not valid" in refused.stderr
+    assert "check that GEMINI_API_KEY holds a valid key" in refused.stderr, refused.stderr

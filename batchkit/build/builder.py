@@ -209,10 +209,11 @@ def _dict_chunks(rows: Iterable[Mapping], first_row: int) -> Iterator[tuple[list
     yield columns, chunk()
 
 
-def _chunks(data, first_row: int) -> Iterator[tuple[list[str], _Chunk]]:
+def _chunks(data, first_row: int, stats: BuildStats) -> Iterator[tuple[list[str], _Chunk]]:
     """DataFrame, iterable of DataFrames (as `tables.iter_table` yields) or iterable of dicts."""
     if hasattr(data, "columns") and hasattr(data, "iloc"):
         frame = integers_with_gaps(data)
+        stats.gapped = [str(name) for name, kind in frame.dtypes.items() if kind != data.dtypes[name]]
         slices = (frame.iloc[i : i + CHUNK_ROWS] for i in range(0, max(len(frame), 1), CHUNK_ROWS))
         return _frame_chunks(slices, first_row)
     iterator = iter(data)
@@ -260,11 +261,19 @@ class BuildStats:
     problems: list[tuple[int, str, str]] = field(default_factory=list)
     problem_count: int = 0
     float_ids: int = 0  # ids read from whole-number floats (101.0), written as integers (101)
+    gapped: list[str] = field(
+        default_factory=list
+    )  # float columns of whole numbers and gaps, read as integers
     read: list[str] = field(default_factory=list)  # how the table was read (a sniffed CSV separator)
 
     def notes(self, id_column: str | None) -> list[str]:
         """What a person should know about how rows became requests (empty when nothing)."""
         notes = list(self.read)
+        if self.gapped:
+            notes.append(
+                f"column(s) {', '.join(map(repr, self.gapped))} held whole numbers as floats (101.0, as pandas "
+                "reads an integer column with a gap): written as integers (101)"
+            )
         if self.float_ids:
             notes.append(
                 f"{counted(self.float_ids, 'id')} in column {id_column!r} held whole numbers as floats (101.0, "
@@ -369,7 +378,7 @@ class Builder:
         InputError names them."""
         stats = BuildStats() if stats is None else stats
         checked = False
-        for columns, chunk in _chunks(data, first_row):
+        for columns, chunk in _chunks(data, first_row, stats):
             if not checked:
                 self.check_columns(columns)
                 checked = True

@@ -91,15 +91,16 @@ class Split:
 
 
 def split(
-    cache: AnswerCache, where: str, path: Path, model: str | None, send_to: Path, cached_to: Path
+    cache: AnswerCache, where: str, path: Path, batch_model: str | None, send_to: Path, cached_to: Path
 ) -> Split:
     """Read the batch file `path` (found valid) and look each request up: the answered ones' result lines
     go to `cached_to`, the other request lines (byte for byte) to `send_to`. Both appear whole; neither
-    is left when nothing was answered. `model`: the batch's, for requests that name none."""
+    is left when nothing was answered. `batch_model`: the model of a batch of an API that takes it there
+    (Gemini, Mistral, Vertex, Bedrock): it answers every request, whatever a request names."""
     found = Split()
     with open_binary(path) as stream, atomic_write(send_to) as send, atomic_write(cached_to) as cached:
         for chunk in _chunks(read_requests(stream, _ignore)):
-            keys = [answer_key(where, r.endpoint, r.model or model, r.body) for r in chunk]
+            keys = [answer_key(where, r.endpoint, batch_model or r.model, r.body) for r in chunk]
             hits = cache.lookup(keys)
             for request, key in zip(chunk, keys, strict=True):
                 found.requests += 1
@@ -121,7 +122,7 @@ class _Asked(NamedTuple):
     dialect: Dialect
 
 
-def _asked(where: str, path: Path, model: str | None) -> dict[str, _Asked | None]:
+def _asked(where: str, path: Path, batch_model: str | None) -> dict[str, _Asked | None]:
     """Every request of a batch file by id (None for an id two lines share: its answer cannot be told
     apart), with its key, the schema it asked for and its format (a few hundred bytes a request)."""
     asked: dict[str, _Asked | None] = {}
@@ -132,7 +133,7 @@ def _asked(where: str, path: Path, model: str | None) -> dict[str, _Asked | None
             if request.id in asked:
                 asked[request.id] = None
                 continue
-            key = answer_key(where, request.endpoint, request.model or model, request.body)
+            key = answer_key(where, request.endpoint, batch_model or request.model, request.body)
             asked[request.id] = _Asked(key, request_schema(request), request.format)
     return asked
 
@@ -143,12 +144,13 @@ def remember(
     requests_path: str | os.PathLike,
     results: Iterable[str | os.PathLike],
     *,
-    model: str | None = None,
+    batch_model: str | None = None,
     batch_id: str | None = None,
 ) -> int:
     """Keep the good answers in the result files `results` to the requests of `requests_path` (the file
-    that was sent), as answered by `batch_id` at `where`; the number new to the cache."""
-    asked = _asked(where, Path(requests_path), model)
+    that was sent), as answered by `batch_id` at `where` (`batch_model`: as for `split`); the number new
+    to the cache."""
+    asked = _asked(where, Path(requests_path), batch_model)
     parser = AnswerParser()
 
     def kept() -> Iterator[tuple[bytes, bytes]]:

@@ -50,11 +50,12 @@ from .remote_options import connection_options
 @click.option("--completion-window", default="24h", show_default=True, help="How long the provider may take.")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="The longest pause between status checks, in seconds.")  # fmt: skip
+@click.option("--allow-failures", is_flag=True, help="Exit 0 even when some rows got no answer.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress, only the summary.")
 def map_table(
     table, output, sheet, encoding, model, targets, provider, base_url, api_key_env, system, user, params,
     max_tokens, on_empty, response_schema, schema_name, long_, max_cost, prices, max_enqueued_tokens, max_batches,
-    completion_window, interval, quiet,
+    completion_window, interval, allow_failures, quiet,
 ):  # fmt: skip
     """Answer every row of TABLE and write the table with the answers to OUTPUT: the requests are built,
     validated, estimated, submitted (under the caps), waited for, downloaded and merged, each step as its
@@ -62,7 +63,11 @@ def map_table(
 
     With --target (repeatable) the rows go to every target at once; the output has answer, status, error,
     usage and cost columns per target (LABEL.answer, …). A target that fails leaves the others complete;
-    the command then exits 1 naming it."""
+    the command then exits 1 naming it.
+
+    Exit status: 0 when every row has its answer; 1 when a target failed or some rows got none (the table
+    is written all the same; 0 then with --allow-failures, but never when a target gave none at all);
+    2 for usage and file errors."""
     from ..build import load_schema_file, parse_params, template_argument
     from ..build import schema_name as name_of
     from ..mapping import MapResult, fan_out, steps_of, targets_of
@@ -89,11 +94,11 @@ def map_table(
         result: MapResult = fan_out(rows, chosen, steps, show)
     finally:
         display.close()
-    _finish(result, output, long_, single=not targets)
+    _finish(result, output, long_, single=not targets, allow_failures=allow_failures)
 
 
-def _finish(result, output, long_: bool, single: bool) -> None:
-    from ..results import write_merged
+def _finish(result, output, long_: bool, single: bool, allow_failures: bool) -> None:
+    from ..results import OK, write_merged
 
     if single and result.failed:
         raise result.results[0].error
@@ -107,6 +112,15 @@ def _finish(result, output, long_: bool, single: bool) -> None:
             f"{r.target.label}: {cli_words(r.error.message)}" for r in result.results if r.failed
         )
         raise JobFailed(f"{len(result.failed)} of {len(result.results)} target(s) gave no answers: {named}")
+    short = [(t, t.requests - t.merged.report.counts[OK]) for t in result.results]
+    if any(t.merged.report.counts[OK] == 0 for t in result.results) or (
+        not allow_failures and any(n for _t, n in short)
+    ):
+        named = "; ".join(f"{t.target.label}: {n:,} of {t.requests:,}" for t, n in short if n)
+        raise JobFailed(
+            f"rows without an answer ({named}): their status and error columns say why "
+            "(--allow-failures exits 0 when some have one)"
+        )
 
 
 def _single(result):
@@ -120,5 +134,11 @@ def _target_line(target, rows: int) -> str:
         return f"{target.target.label}: failed: {cli_words(target.error.message)}"
     counts = ", ".join(f"{status} {n:,}" for status, n in sorted(target.merged.report.counts.items()))
     skipped = f", {rows - target.requests:,} row(s) skipped (an empty cell)" if target.requests < rows else ""
-    batches = ", ".join(batch.id for batch in target.batches)
-    return f"{target.target.label}: {target.merged.report.requests:,} answers ({counts}){skipped}; batches {batches}"
+    batches = ", ".join(batch.id for batch in target.batches) or "none (the answer cache answered them)"
+    report = target.merged.report
+    extra = "".join(
+        f"; {len(found):,} {what} (a result the merge set aside)"
+        for found, what in ((report.orphans, "orphan(s)"), (report.duplicates, "duplicate(s)"))
+        if found
+    )
+    return f"{target.target.label}: {report.requests:,} answers ({counts}){skipped}{extra}; batches {batches}"

@@ -195,6 +195,8 @@ MAX_SAID = 1000  # characters of a provider's words an error repeats
 # what an SDK raises reading an answer of a shape it does not expect (pydantic's ValidationError is a ValueError)
 SHAPE_ERRORS = (ValueError, TypeError, AttributeError, KeyError, IndexError)
 
+# What a provider that answers a refused key with 400, not 401, says (Gemini: API_KEY_INVALID)
+KEY_REFUSED = ("API key not valid", "API_KEY_INVALID")
 _ADVICE = {
     400: "the provider rejected the request; check the file and options",
     401: "check that {key} holds a valid key for {url}",
@@ -263,6 +265,8 @@ class Failure:
 
     def _advice(self, target: Target) -> str | Text:
         status = self.status or 0
+        if status == 400 and any(words in self.message for words in KEY_REFUSED):
+            status = 401  # Gemini refuses a key with a 400
         if status == 404 and (hint := self._missing_v1(target)):
             return hint
         if status in (401, 403) and not target.key_env and (credentials := target.provider.credentials):

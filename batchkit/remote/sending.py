@@ -311,7 +311,8 @@ class Sender:
     def _latest(self, item: Prepared) -> Entry | None:
         if item.round is not None:
             return self.ledger.for_round(*item.round)
-        return self.ledger.for_file(item.sha256, self.target.address)
+        # a batch of another model is another submission of the same content (Gemini lines name none)
+        return self.ledger.for_file(item.sha256, self.target.address, self.target.batch_model(self.model))
 
     def send(self, item: Prepared) -> SubmitResult:
         """Submit the content, or find the batch it already is (made before, or by a process we waited for)."""
@@ -406,7 +407,9 @@ class Sender:
         except OSError as e:
             raise InputError(f"cannot write {folder}: {e.strerror or e}") from None
         send_to, cached_to = folder / "sent" / item.path.name, folder / "cached.jsonl"
-        found = split(cache, self.where, item.path, item.plan.model, send_to, cached_to)
+        found = split(
+            cache, self.where, item.path, self.target.batch_model(item.plan.model), send_to, cached_to
+        )
         if not found.cached:
             return self.ledger.update(entry.id, cached=0, cached_path=None, sent_path=None)
         self.note(

@@ -450,7 +450,12 @@ class Session:
         where = address(found.target.provider.remote_api or "openai", found.target.base_url)
         with AnswerCache(entry.cache_path) as cache:
             return remember(
-                cache, where, sent, result.files.values(), model=entry.model, batch_id=result.batch.id
+                cache,
+                where,
+                sent,
+                result.files.values(),
+                batch_model=found.target.batch_model(entry.model),
+                batch_id=result.batch.id,
             )
 
     # --- listings and housekeeping ----------------------------------------------------------------------

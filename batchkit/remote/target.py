@@ -51,6 +51,11 @@ class Target:
         """How messages name the other side: the provider, or the address the user gave."""
         return self.provider.name if self.named else f"the server at {self.base_url}"
 
+    def batch_model(self, model: str | None) -> str | None:
+        """`model` when it is the model of a batch of an API that takes it there (Gemini, Mistral, Vertex,
+        Bedrock): it then answers every request of the batch, and a batch of another is another batch."""
+        return model if self.provider.model_on_batch else None
+
     @property
     def own_service(self) -> bool:
         """Whether this is the provider's own address (not a local server or a gateway)."""

@@ -297,7 +297,9 @@ def answers_nothing(body: dict) -> bool:
     """Whether a success's body holds no answer (see NO_ANSWER_CODE)."""
     if body.get("object") in ANSWERED_BY_THE_BODY:
         return False
-    return not any(type(body.get(name)) is kind for name, kind in ANSWER_FIELDS)
+    return not any(
+        type(value := body.get(name)) is kind and (kind is str or value) for name, kind in ANSWER_FIELDS
+    )  # an empty list of choices is no answer ("choices": [] beside an error)
 
 
 def _read_vllm_answer(body: dict, record: ResultRecord) -> None:

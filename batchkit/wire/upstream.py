@@ -22,6 +22,9 @@ from .protocol import error_body, new_id
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 300.0  # seconds; a longer Retry-After is capped (and the request tried again then)
+# The most an answer's body is read to: a chat answer is kilobytes, the largest embeddings answer (2,048
+# inputs of 3,072 floats) some 130 MB of JSON text; a server that sends more is not answering.
+MAX_ANSWER_BYTES = 160 * 1024 * 1024
 
 
 class Answer(NamedTuple):
@@ -54,9 +57,9 @@ def retry_after_seconds(headers: httpx.Headers) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _json_body(response: httpx.Response, secrets: tuple[str, ...]) -> tuple[int, dict]:
-    """The answer's status and JSON object, redacted before anything is cut: a JSON body after it is
-    decoded (an escaped key is plain by then), any other text as it is."""
+def _json_body(response: httpx.Response, raw: bytes, secrets: tuple[str, ...]) -> tuple[int, dict]:
+    """The answer's status and JSON object from its `raw` body, redacted before anything is cut: a JSON
+    body after it is decoded (an escaped key is plain by then), any other text as it is."""
     if 300 <= response.status_code < 400:  # not followed: the key would go wherever it points
         where = redact(response.headers.get("location", ""), secrets)[:300]
         return response.status_code, error_body(
@@ -66,22 +69,28 @@ def _json_body(response: httpx.Response, secrets: tuple[str, ...]) -> tuple[int,
             "upstream_error",
             code="upstream_redirect",
         )
-    text = response.text
     try:
-        body = orjson.loads(text)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         body = None
     if isinstance(body, dict):
         return response.status_code, redact_json(body, secrets)
-    text = redact(text, secrets)[:500]
+    text = redact(raw[:4000].decode("utf-8", errors="replace"), secrets)[:500]
     if response.is_success:
-        return 502, error_body(
-            f"the upstream answered HTTP {response.status_code} with a body that is not a "
-            f"JSON object: {text!r}",
-            "upstream_error",
-            code="invalid_upstream_response",
-        )
+        return 502, _invalid(f"a body that is not a JSON object: {text!r}", response)
     return response.status_code, error_body(text or response.reason_phrase, "upstream_error")
+
+
+def _invalid(what: str, response: httpx.Response) -> dict:
+    return error_body(
+        f"the upstream answered HTTP {response.status_code} with {what}",
+        "upstream_error",
+        code="invalid_upstream_response",
+    )
+
+
+class _Unread(Exception):
+    """An answer's body that is not read: what it is."""
 
 
 class Sender:
@@ -97,6 +106,7 @@ class Sender:
         max_attempts: int = 6,
         timeout: float = 600.0,
         backoff: float = 0.5,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
     ):
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.secrets = (api_key,) if api_key else ()
@@ -111,6 +121,8 @@ class Sender:
         self.min_interval = 1.0 / max_rps if max_rps else 0.0
         self.max_attempts = max_attempts
         self.backoff = backoff
+        self.timeout = timeout  # seconds for a whole try: a body that drips forever ends too
+        self.max_answer_bytes = max_answer_bytes
         self.retries = 0  # attempts beyond the first, for reports
         self._next_start = 0.0  # monotonic time the next request may start (max_rps)
         self._paused_until = 0.0  # monotonic time until which a 429's Retry-After holds every request
@@ -149,29 +161,70 @@ class Sender:
         return await self.request("POST", path, orjson.dumps(body))
 
     async def request(self, method: str, path: str, content: bytes | None = None) -> Answer:
-        headers = {"Content-Type": "application/json"} if content is not None else {}
+        """The final answer to one request, after the retries its failures allow. An answer the upstream
+        gave with a success status (it may have charged for it) is never asked for again, whatever its
+        body: a body that cannot be read, is too large, or did not finish in time is a failure as it is."""
+        headers = {"Accept-Encoding": "identity"}  # a body is bounded as it comes, never inflated
+        if content is not None:
+            headers["Content-Type"] = "application/json"
         for attempt in range(1, self.max_attempts + 1):
             await self._wait_turn()
-            wait = None
-            try:
-                async with self.slots:
-                    response = await self.client.request(method, path, content=content, headers=headers)
-                    await response.aread()
-            except httpx.HTTPError as e:
-                status, body = 502, self._unreachable(e)
-                request_id = new_id("req_")
-            else:
-                status, body = _json_body(response, self.secrets)
-                request_id = response.headers.get("x-request-id") or new_id("req_")
-                if status == 429:
-                    wait = retry_after_seconds(response.headers)
-                    if wait is not None:
-                        wait = min(wait, MAX_RETRY_AFTER)
-                        self._paused_until = max(self._paused_until, time.monotonic() + wait)
-            if status not in RETRY_STATUSES or attempt == self.max_attempts:
+            async with self.slots:
+                status, body, request_id, answered, wait = await self._attempt(method, path, content, headers)
+            if answered or status not in RETRY_STATUSES or attempt == self.max_attempts:
                 return Answer(status, body, request_id)
             self.retries += 1
             if wait is None:
                 wait = min(30.0, self.backoff * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
             await asyncio.sleep(wait)
         raise AssertionError("unreachable")
+
+    async def _attempt(self, method: str, path: str, content: bytes | None, headers: dict):
+        """One try: (status, body, request id, whether the upstream answered it with a success status,
+        the Retry-After to wait). The whole try, body included, ends after `timeout` seconds."""
+        response = None
+        try:
+            async with asyncio.timeout(self.timeout):
+                async with self.client.stream(method, path, content=content, headers=headers) as response:
+                    raw = await self._read(response)
+        except (httpx.HTTPError, TimeoutError, _Unread) as e:
+            answered = response is not None and response.is_success
+            status = 502 if response is None or answered else response.status_code
+            return status, self._unfinished(e, response), new_id("req_"), answered, None
+        status, body = _json_body(response, raw, self.secrets)
+        request_id = redact(response.headers.get("x-request-id") or "", self.secrets)[:200] or new_id("req_")
+        wait = None
+        if status == 429:
+            wait = retry_after_seconds(response.headers)
+            if wait is not None:
+                wait = min(wait, MAX_RETRY_AFTER)
+                self._paused_until = max(self._paused_until, time.monotonic() + wait)
+        return status, body, request_id, response.is_success, wait
+
+    async def _read(self, response: httpx.Response) -> bytes:
+        """The body as it came, at most `max_answer_bytes`; never inflated (no compression was asked for)."""
+        encoding = response.headers.get("content-encoding", "").strip().lower()
+        if encoding not in ("", "identity"):
+            raise _Unread(f"a body compressed as {encoding[:40]!r} where none was asked for")
+        chunks, size = [], 0
+        async for chunk in response.aiter_raw():
+            size += len(chunk)
+            if size > self.max_answer_bytes:
+                raise _Unread(f"a body over {self.max_answer_bytes:,} bytes, not read")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _unfinished(self, error: Exception, response: httpx.Response | None) -> dict:
+        """Why a try gave no body: no answer (the upstream was not reached or said nothing in time), or an
+        answer whose body was too large, did not come whole or not in time."""
+        if response is None:
+            if isinstance(error, TimeoutError):
+                return error_body(f"{self.base_url} did not answer within {self.timeout:g} s", "upstream_error",
+                                  code="upstream_unreachable")  # fmt: skip
+            return self._unreachable(error)
+        if isinstance(error, _Unread):
+            return _invalid(str(error), response)
+        if isinstance(error, TimeoutError):
+            return _invalid(f"a body that did not end within {self.timeout:g} s", response)
+        reason = redact(f"{type(error).__name__}: {error}".rstrip(": "), self.secrets)
+        return _invalid(f"a body that did not come whole ({reason})", response)
