@@ -248,13 +248,14 @@ def test_a_kept_answer_comes_back_in_its_providers_shape_under_the_new_id_and_me
     first, results = tmp_path / "first.jsonl", tmp_path / "first.output.jsonl"
     first.write_text(json.dumps(request_line) + "\n")
     results.write_text(json.dumps(result) + "\n")
+    batch_model = "gemini-x" if dialect == "gemini" else None  # Gemini takes the model on the batch
     with AnswerCache(tmp_path / "c.db") as cache:
-        assert remember(cache, WHERE, first, [results], model="gemini-x", batch_id="batch_first") == 1
+        assert remember(cache, WHERE, first, [results], batch_model=batch_model, batch_id="batch_first") == 1
         again = dict(request_line)
         get_dialect(dialect).set_id(again, "new")
         second = tmp_path / "second.jsonl"
         second.write_text(json.dumps(again) + "\n" + json.dumps({**again, **_other(dialect)}) + "\n")
-        found = split(cache, WHERE, second, "gemini-x", tmp_path / "send.jsonl", tmp_path / "cached.jsonl")
+        found = split(cache, WHERE, second, batch_model, tmp_path / "send.jsonl", tmp_path / "cached.jsonl")
     assert (found.requests, found.cached, found.sent) == (2, 1, 1)
     (cached,) = [json.loads(line) for line in (tmp_path / "cached.jsonl").read_text().splitlines()]
     assert get_dialect(dialect).id_of(cached) == "new"

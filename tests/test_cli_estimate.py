@@ -164,3 +164,14 @@ def test_a_file_of_another_format_is_priced_at_its_formats_provider_unless_one_i
     text = CliRunner().invoke(cli, ["estimate", str(anthropic)], env={"BATCHKIT_PROVIDER": ""}).output
     assert text.splitlines()[0].endswith("a.jsonl: 2 request(s), provider anthropic")
     assert "cost (batch)" in text and "no price" not in text
+
+
+def test_a_max_tokens_written_as_a_whole_float_is_its_cap(tmp_path):
+    path = tmp_path / "floats.jsonl"
+    lines = [{"custom_id": f"r{i}", "method": "POST", "url": "/v1/chat/completions",
+              "body": {**mixed_file_body(), "max_tokens": value}} for i, value in enumerate((100.0, 1e3, 7))]  # fmt: skip
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = run(path, "--format", "json", "-p", "openai")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)["totals"]
+    assert data["output_ceiling"] == 1107

@@ -168,10 +168,17 @@ def test_a_success_whose_choices_hold_no_answer_says_so(choices, path, said, sta
         ({}, BATCH_ERROR),
         ({"id": "chatcmpl-1", "object": "chat.completion", "usage": {"prompt_tokens": 3}}, BATCH_ERROR),
         ({"text": 5}, BATCH_ERROR),
-        ({"choices": []}, OK),
-        ({"object": "list", "data": []}, OK),
+        ({"choices": []}, BATCH_ERROR),  # beside an error an upstream sent with its 200
+        ({"error": {"message": "model overloaded"}, "choices": []}, BATCH_ERROR),
+        ({"object": "list", "data": []}, BATCH_ERROR),
+        ({"output": []}, BATCH_ERROR),
+        (
+            {"choices": [{"index": 0, "message": {"role": "assistant", "content": ""}}]},
+            OK,
+        ),  # an empty answer is one
+        ({"object": "list", "data": [{"embedding": [0.5]}]}, OK),
         ({"text": "hello"}, OK),
-        ({"output": []}, OK),
+        ({"text": ""}, OK),
         ({"results": [{"flagged": False}]}, OK),
         ({"id": "video_1", "object": "video", "status": "completed"}, OK),  # the job is the answer
     ],
@@ -190,7 +197,11 @@ def test_a_success_that_answers_nothing_is_a_failure_retry_sends_again(body, sta
 
 def test_success_is_the_status_code_not_the_absence_of_error():
     ok = normalise(
-        {"custom_id": "a", "response": {"status_code": 201, "body": {"choices": []}}, "error": None}
+        {
+            "custom_id": "a",
+            "response": {"status_code": 201, "body": {"choices": [{"index": 0}]}},
+            "error": None,
+        }
     )
     assert ok.status == OK
     rejected = normalise(

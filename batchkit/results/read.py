@@ -564,8 +564,8 @@ def common_record(raw: bytes, line: int, file: str) -> ResultRecord | None:
         return None
     body = parsed.response.body
     choices = body.choices
-    if len(choices) > 1:
-        return None  # choices in `index` order: `normalise`'s
+    if len(choices) != 1:
+        return None  # choices in `index` order, or none (no answer): `normalise`'s
     record = ResultRecord(parsed.custom_id, OK, parsed.response.status_code, file=file, line=line)
     if body.model is not None:
         record.model = sys.intern(body.model)
@@ -579,7 +579,7 @@ def common_record(raw: bytes, line: int, file: str) -> ResultRecord | None:
         if details is not None:
             record.cached_tokens = details.cached_tokens
             record.cache_write_tokens = details.cache_write_tokens
-    if choices:
+    if choices:  # (always one)
         choice = choices[0]
         message = choice.message
         record.contents = (message.content,)

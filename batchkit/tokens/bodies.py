@@ -9,6 +9,7 @@ Chat formatting follows OpenAI's documented counting (the cookbook "How to count
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ..formats import Request
@@ -75,10 +76,18 @@ def read_prompt(url: str, body: dict) -> Prompt:
     return prompt
 
 
+def _count(value) -> int | None:
+    """A count as JSON may write it: an integer, or a float that holds one (100.0, 1e300: a JSON Schema
+    integer, as validation takes it)."""
+    if type(value) is float and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    return value if type(value) is int and value >= 0 else None
+
+
 def _max_output(url: str, body: dict) -> int | None:
     for key in ("max_completion_tokens", "max_output_tokens", "max_tokens"):
-        value = body.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        value = _count(body.get(key))
+        if value is not None:
             break
     else:
         value = API_DEFAULT_MAX_OUTPUT.get(url)
