@@ -45,7 +45,7 @@ ROUND_TRIP = [
         max_completion_tokens=16,
         temperature=0.3,
         top_p=0.9,
-        stop=["\n\n"],
+        stop=["\n\nEND"],  # a blank one Anthropic refuses
     ),
     line(
         "row-2",

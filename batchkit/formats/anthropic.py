@@ -14,6 +14,7 @@ from .chat import (
     CHAT,
     FUNCTION_FIELDS,
     SYSTEM_ROLES,
+    TOOL_ERROR,
     Chat,
     Context,
     as_list,
@@ -30,6 +31,7 @@ from .chat import (
     text_of,
     tool_arguments,
 )
+from .fields import known_fields, unknown_fields
 
 MESSAGES_URL = "/v1/messages"
 TARGET = "Anthropic"
@@ -42,6 +44,9 @@ PARAM_FIELDS = frozenset(
     "model max_tokens system messages temperature top_p top_k stop_sequences tools tool_choice metadata "
     "stream output_config".split()
 )
+# what a Messages request may hold: the line schema's (the anthropic SDK's MessageCreateParams, with the
+# sampling fields older models take and Bedrock's anthropic_version)
+PARAMS_KNOWN = known_fields("anthropic-request", "$defs", "MessagesBody")
 SCHEMA_NAME = "response"  # a json_schema response format's name has no place in output_config
 CHOICES_OUT = {"auto": {"type": "auto"}, "required": {"type": "any"}, "none": {"type": "none"}}
 CHOICES_IN = {"auto": "auto", "any": "required", "none": "none"}
@@ -63,7 +68,9 @@ class Anthropic(Dialect):
         return MESSAGES_URL
 
     def body_findings(self, request: Request, job_model: str | None) -> list:
-        return claude.body_findings(request.body, request.model, "/params", request.line)
+        line = request.line
+        unknown = unknown_fields(request.body, PARAMS_KNOWN, "/params", line, "a Messages request")
+        return unknown + claude.body_findings(request.body, request.model, "/params", line)
 
     def to_chat(self, obj: dict, ctx: Context) -> Chat | None:
         params = inner(obj, self.body_field, "a Messages request", ctx)
@@ -113,6 +120,8 @@ BEDROCK_BODY = Target(
 )  # fmt: skip
 # Anthropic's vision guide: the image types Claude reads
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+# the anthropic SDK's Base64PDFSourceParam: a base64 document source is a PDF
+DOCUMENT_TYPES = ("application/pdf",)
 
 
 def params_from_chat(request: Chat, ctx: Context, target: Target = ANTHROPIC_API) -> dict | None:
@@ -128,17 +137,10 @@ def params_from_chat(request: Chat, ctx: Context, target: Target = ANTHROPIC_API
         if model:
             params["model"] = model
         else:
-            ctx.error(
-                "missing-field",
-                child(at, "model"),
-                f"{target.name} needs a model: pass --model (model= from Python)",
-            )
+            ctx.error("missing-field", child(at, "model"), f"{target.name} needs a model: pass --model")
     tokens = max_tokens_of(body) or ctx.max_tokens
     if tokens is None:
-        message = (
-            f"{target.name} requires max_tokens: set max_completion_tokens in the request or give the most "
-            "tokens an answer may have (--max-tokens, or max_tokens= from Python)"
-        )
+        message = f"{target.name} requires max_tokens: set max_completion_tokens in the request or pass --max-tokens"
         ctx.error("missing-max-tokens", child(at, "max_completion_tokens"), message)
     else:
         params["max_tokens"] = tokens
@@ -165,7 +167,7 @@ def _sampling_out(body: dict, params: dict, at: str, ctx: Context, target: Targe
         del params[key]
         ctx.leave_out(child(at, key), f"{model} refuses `{key}` ({claude.family_of(model).name})")
     if body.get("stop") is not None:
-        params["stop_sequences"] = as_list(body["stop"])
+        _stop_out(body["stop"], params, child(at, "stop"), ctx, target)
     if body.get("n") not in (None, 1):
         message = f"{target.name} gives one answer per request, not n={body['n']}"
         ctx.unsupported(child(at, "n"), message, "unsupported-value")
@@ -176,6 +178,19 @@ def _sampling_out(body: dict, params: dict, at: str, ctx: Context, target: Targe
     elif "user" in body:
         ctx.unsupported(child(at, "user"), f"{target.name} has no metadata.user_id{target.why}")
     _format_out(body.get("response_format"), params, child(at, "response_format"), ctx, target)
+
+
+def _stop_out(stop, params: dict, at: str, ctx: Context, target: Target) -> None:
+    """stop as stop_sequences, but for blank ones, which the Messages API refuses."""
+    stops = as_list(stop)
+    blank = claude.blank_stop_sequences(stops)
+    for i in blank:
+        where = child(at, i) if isinstance(stop, list) else at
+        message = f"{target.name} takes stop sequences with non-whitespace only, not {stops[i]!r}"
+        ctx.unsupported(where, message, "unsupported-value")
+    kept = [s for i, s in enumerate(stops) if i not in blank]
+    if kept:
+        params["stop_sequences"] = kept
 
 
 def _format_out(response_format, params: dict, at: str, ctx: Context, target: Target) -> None:
@@ -231,6 +246,8 @@ def _messages_out(messages: list, at: str, ctx: Context, target: Target):
         elif role == "tool":
             block = {"type": "tool_result", "tool_use_id": message.get("tool_call_id")}
             block["content"] = _blocks_out(content, content_at, ctx, target)
+            if message.get(TOOL_ERROR) is True:
+                block["is_error"] = True
             if out and out[-1]["role"] == "user" and _tool_results_only(out[-1]["content"]):
                 out[-1]["content"].append(block)
             else:
@@ -294,7 +311,10 @@ def _blocks_out(content, at: str, ctx: Context, target: Target):
             )
         elif kind == "file":
             inline = file_data_of(part, path, ctx, target.name)
-            if inline is not None:
+            if inline is not None and inline[0] not in DOCUMENT_TYPES:
+                message = f"{target.name} takes base64 documents as {', '.join(DOCUMENT_TYPES)} only, not {inline[0]}"
+                ctx.unsupported(child(path, "file"), message, "unsupported-value")
+            elif inline is not None:
                 blocks.append(_document(inline, part["file"].get("filename")))
         else:
             ctx.unsupported(path, f"{target.name} has no {kind!r} content part")
@@ -450,12 +470,13 @@ def _messages_in(messages, at: str, ctx: Context) -> list:
 
 def _tool_result_in(block: dict, at: str, ctx: Context) -> dict:
     leftover(block, {"type", "tool_use_id", "content", "is_error"}, at, ctx, "an OpenAI tool message")
-    if block.get("is_error") is True:
-        ctx.unsupported(child(at, "is_error"), "an OpenAI tool message cannot mark an error")
     content = block.get("content", "")
     if not isinstance(content, str):
         content = _parts_in(content, child(at, "content"), ctx)
-    return {"role": "tool", "tool_call_id": block.get("tool_use_id"), "content": content}
+    message = {"role": "tool", "tool_call_id": block.get("tool_use_id"), "content": content}
+    if block.get("is_error") is True:
+        message[TOOL_ERROR] = True  # a target without the flag reports it
+    return message
 
 
 def _assistant_in(blocks: list, at: str, ctx: Context) -> dict:

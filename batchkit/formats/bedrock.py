@@ -16,10 +16,14 @@ from . import anthropic, bedrock_bodies, claude, converse, results
 from .base import Dialect, Request
 from .bedrock_bodies import ANTHROPIC, CONVERSE, MISTRAL_CHAT, NOVA, TITAN_EMBEDDINGS, TITAN_TEXT
 from .chat import CHAT, EMBEDDINGS, Chat, Context, child, inner, leftover
+from .fields import known_fields, unknown_fields
 
 ANTHROPIC_VERSION = "bedrock-2023-05-31"
 INVOKE = "InvokeModel"  # each record is the body of an InvokeModel call to the job's model
 READ = (ANTHROPIC, CONVERSE, NOVA, TITAN_EMBEDDINGS, TITAN_TEXT, MISTRAL_CHAT)
+CONVERSE_CONFIG = known_fields(
+    bedrock_bodies.SCHEMA, "$defs", "Converse", "properties", "inferenceConfig"
+)  # what Bedrock takes there: the rest is a field of the model's own, in additionalModelRequestFields
 
 
 class Bedrock(Dialect):
@@ -52,6 +56,10 @@ class Bedrock(Dialect):
             names = ", ".join(b.title for b in bedrock_bodies.BODIES)
             message = f"`modelInput` is none of the bodies batchkit knows ({names}): {how}"
             return [Finding("invalid-value", message, request.line, "/modelInput")]
+        if kind is CONVERSE:
+            config = request.body.get("inferenceConfig")
+            what = "a Converse inferenceConfig (botocore's InferenceConfiguration)"
+            return unknown_fields(config, CONVERSE_CONFIG, "/modelInput/inferenceConfig", request.line, what)
         if kind is not ANTHROPIC:
             return []
         return claude.body_findings(request.body, job_model, "/modelInput", request.line)

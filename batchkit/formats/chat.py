@@ -163,12 +163,15 @@ def model_in(obj: dict, field: str):
     return value.get("model") if isinstance(value, dict) else None
 
 
+# A tool message read from a dialect whose results can say the tool failed (Anthropic's is_error,
+# Converse's status "error") carries it here; a target with such a flag writes it, OpenAI's have none.
+TOOL_ERROR = "is_error"
 ROLE_FIELDS = {
     "system": {"role", "content"},
     "developer": {"role", "content"},
     "user": {"role", "content"},
     "assistant": {"role", "content", "tool_calls"},
-    "tool": {"role", "content", "tool_call_id"},
+    "tool": {"role", "content", "tool_call_id", TOOL_ERROR},
 }
 SYSTEM_ROLES = ("system", "developer")
 
@@ -236,3 +239,32 @@ def file_part(mime: str, data: str, filename=None) -> dict:
     if filename is not None:
         file["filename"] = filename
     return {"type": "file", "file": file}
+
+
+def without_tool_errors(body: dict, at: str, ctx: Context, target: str) -> dict:
+    """`body` without the error flags its tool messages carry (TOOL_ERROR), each reported: an OpenAI tool
+    message cannot say that the tool failed."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not any(isinstance(m, dict) and TOOL_ERROR in m for m in messages):
+        return body
+    kept = []
+    for i, message in enumerate(messages):
+        if isinstance(message, dict) and TOOL_ERROR in message:
+            ctx.unsupported(
+                child(at, "messages", i, TOOL_ERROR), f"{target} cannot mark a tool result an error"
+            )
+            message = {k: v for k, v in message.items() if k != TOOL_ERROR}
+        kept.append(message)
+    return {**body, "messages": kept}
+
+
+def tool_text(content, at: str, ctx: Context, target: str) -> str:
+    """A tool message's content as the text a target whose tool results hold text only takes; a part of
+    another kind (an image an Anthropic tool_result held) is reported, not dropped unsaid."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    for i, part in enumerate(as_list(content)):
+        if not (isinstance(part, dict) and part.get("type") == "text"):
+            kind = part.get("type") if isinstance(part, dict) else None
+            ctx.unsupported(child(at, i), f"{target} takes a tool result as text only, not a {kind!r} part")
+    return text_of(as_list(content)) or ""

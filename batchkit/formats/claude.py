@@ -85,6 +85,14 @@ def refused_sampling(params: dict, model) -> list[str]:
     return []
 
 
+def blank_stop_sequences(stops) -> list[int]:
+    """The indexes of the stop sequences that are empty or whitespace only, which the Messages API refuses
+    ("each stop sequence must contain non-whitespace")."""
+    if not isinstance(stops, list):
+        return []
+    return [i for i, stop in enumerate(stops) if isinstance(stop, str) and not stop.strip()]
+
+
 def ends_with_whitespace(messages) -> bool:
     """Whether the conversation ends with an assistant turn (a prefill) whose text ends in whitespace,
     which the API refuses ("final assistant content cannot end with trailing whitespace")."""
@@ -111,6 +119,10 @@ def body_findings(params: dict, model, at: str, line: int | None) -> list[Findin
     elif family is not None and family.one_of and "temperature" in params and "top_p" in params:
         message = f"{model} takes temperature or top_p, not both ({family.name} do): keep one"
         out.append(Finding("conflicting-sampling", message, line, f"{at}/top_p"))
+    out += _thinking_findings(params, at, line)
+    for i in blank_stop_sequences(params.get("stop_sequences")):
+        message = "a stop sequence must contain non-whitespace (the API answers 400); remove it"
+        out.append(Finding("invalid-value", message, line, f"{at}/stop_sequences/{i}"))
     messages = params.get("messages")
     out += conversation_findings(messages, at, line)
     if ends_with_whitespace(messages):
@@ -122,6 +134,22 @@ def body_findings(params: dict, model, at: str, line: int | None) -> list[Findin
             Finding("trailing-whitespace", message, line, f"{at}/messages/{len(messages) - 1}/content")
         )
     return out
+
+
+def _thinking_findings(params: dict, at: str, line: int | None) -> list[Finding]:
+    """A thinking budget of max_tokens or more, which the API refuses ("budget_tokens must be less than
+    max_tokens": thinking counts within max_tokens); its minimum, 1024, is the schema's."""
+    thinking, tokens = params.get("thinking"), params.get("max_tokens")
+    budget = thinking.get("budget_tokens") if isinstance(thinking, dict) else None
+    if (
+        type(budget) is not int
+        or type(tokens) is not int
+        or thinking.get("type") != "enabled"
+        or budget < tokens
+    ):
+        return []
+    message = f"thinking.budget_tokens ({budget}) must be less than max_tokens ({tokens}): raise max_tokens"
+    return [Finding("out-of-range", message, line, f"{at}/thinking/budget_tokens")]
 
 
 def conversation_findings(messages, at: str, line: int | None) -> list[Finding]:
@@ -142,6 +170,7 @@ def conversation_findings(messages, at: str, line: int | None) -> list[Finding]:
                 "assistant message (a prefill): give it content or remove it"
             )
             out.append(Finding("empty-content", message_text, line, f"{at}/messages/{i}/content", ERROR))
+        out += _repeated_ids(message, f"{at}/messages/{i}", line)
         used = _block_ids(messages[i - 1], "tool_use", "id") if i else {}
         for j, tool_use_id in _block_ids(message, "tool_result", "tool_use_id").items():
             if tool_use_id not in used.values():
@@ -161,6 +190,26 @@ def conversation_findings(messages, at: str, line: int | None) -> list[Finding]:
                         "requires of every tool_use but one in the final message"
                     )
                     out.append(Finding("tool-call-mismatch", text, line, f"{at}/messages/{i}/content/{j}/id"))
+    return out
+
+
+# The blocks whose ids pair a tool call with its result: one id may stand for one call, and one result
+ID_FIELDS = (("tool_use", "id"), ("tool_result", "tool_use_id"))
+
+
+def _repeated_ids(message, at: str, line: int | None) -> list[Finding]:
+    """An id a message's tool_use blocks (or its tool_result blocks) repeat: the API refuses it, and which
+    result answers which call is lost."""
+    out = []
+    for kind, field in ID_FIELDS:
+        first: dict[str, int] = {}
+        for j, block_id in _block_ids(message, kind, field).items():
+            if first.setdefault(block_id, j) != j:
+                text = (
+                    f"{kind} {field} {block_id!r} is already used by block {first[block_id]} of this message; "
+                    f"each {kind} needs its own id"
+                )
+                out.append(Finding("tool-call-mismatch", text, line, f"{at}/content/{j}/{field}"))
     return out
 
 

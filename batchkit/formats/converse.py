@@ -9,6 +9,7 @@ import orjson
 
 from .chat import (
     SYSTEM_ROLES,
+    TOOL_ERROR,
     Context,
     as_list,
     chat_messages,
@@ -20,8 +21,8 @@ from .chat import (
     leftover,
     list_at,
     max_tokens_of,
-    text_of,
     tool_arguments,
+    tool_text,
 )
 
 NOVA_VERSION = "messages-v1"
@@ -31,6 +32,18 @@ CHAT_FIELDS = frozenset(
 )
 CHOICES_OUT = {"auto": {"auto": {}}, "required": {"any": {}}}
 TARGET = "Amazon Nova"
+# inferenceConfig field (Converse's, and Nova's own spellings) → chat field
+CONFIG_IN = {
+    "maxTokens": "max_completion_tokens",
+    "max_new_tokens": "max_completion_tokens",
+    "temperature": "temperature",
+    "topP": "top_p",
+    "top_p": "top_p",
+    "topK": "top_k",
+    "top_k": "top_k",
+    "stopSequences": "stop",
+}
+ERROR_STATUS = "error"  # a toolResult's status when the tool failed (Converse's ToolResultBlock)
 
 
 # ---- Converse / Nova → OpenAI chat
@@ -54,9 +67,8 @@ def chat_from_converse(body: dict, at: str, ctx: Context) -> dict:
         messages.extend(_message_in(message, child(at, "messages", i), ctx))
     chat["messages"] = messages
     config = dict_at(body, "inferenceConfig")
-    for name, key in (("maxTokens", "max_completion_tokens"), ("max_new_tokens", "max_completion_tokens"),
-                      ("temperature", "temperature"), ("topP", "top_p"), ("top_p", "top_p"), ("topK", "top_k"),
-                      ("top_k", "top_k"), ("stopSequences", "stop")):  # fmt: skip
+    leftover(config, CONFIG_IN, child(at, "inferenceConfig"), ctx, "an OpenAI chat request")
+    for name, key in CONFIG_IN.items():
         if name in config:
             chat[key] = config[name]
     _tools_in(dict_at(body, "toolConfig"), chat)
@@ -74,17 +86,7 @@ def _message_in(message, at: str, ctx: Context) -> list:
             texts.append(block["text"])
             parts.append({"type": "text", "text": block["text"]})
         elif isinstance(block.get("image"), dict):
-            image = block["image"]
-            mime = next(
-                (m for m, f in IMAGE_FORMATS.items() if f == image.get("format")),
-                "image/" + str(image.get("format")),
-            )
-            parts.append(
-                {
-                    "type": "image_url",
-                    "image_url": {"url": data_url(mime, dict_at(image, "source").get("bytes"))},
-                }
-            )
+            parts.append(_image_in(block["image"]))
         elif isinstance(block.get("toolUse"), dict):
             use = block["toolUse"]
             arguments = orjson.dumps(use.get("input", {})).decode()
@@ -96,9 +98,7 @@ def _message_in(message, at: str, ctx: Context) -> list:
                 }
             )
         elif isinstance(block.get("toolResult"), dict):
-            result = block["toolResult"]
-            text = "".join(c.get("text", "") for c in list_at(result, "content") if isinstance(c, dict))
-            results.append({"role": "tool", "tool_call_id": result.get("toolUseId"), "content": text})
+            results.append(_tool_result_in(block["toolResult"], child(at, "content", j, "toolResult"), ctx))
         else:
             ctx.unsupported(
                 child(at, "content", j), "an OpenAI message holds text, images, tool calls and results only"
@@ -112,6 +112,39 @@ def _message_in(message, at: str, ctx: Context) -> list:
         else []
     )
     return results + rest
+
+
+def _image_in(image: dict) -> dict:
+    mime = next(
+        (m for m, f in IMAGE_FORMATS.items() if f == image.get("format")), "image/" + str(image.get("format"))
+    )
+    return {"type": "image_url", "image_url": {"url": data_url(mime, dict_at(image, "source").get("bytes"))}}
+
+
+def _tool_result_in(result: dict, at: str, ctx: Context) -> dict:
+    """A toolResult as a tool message: text and json blocks as text (json as its JSON text), images as
+    image parts, a failure (status error) as the message's error flag."""
+    leftover(result, {"toolUseId", "content", "status"}, at, ctx, "an OpenAI tool message")
+    parts = []
+    for k, block in enumerate(list_at(result, "content")):
+        block = block if isinstance(block, dict) else {}
+        if "text" in block:
+            parts.append({"type": "text", "text": block["text"]})
+        elif "json" in block:
+            parts.append({"type": "text", "text": orjson.dumps(block["json"]).decode()})
+        elif isinstance(block.get("image"), dict):
+            parts.append(_image_in(block["image"]))
+        else:
+            ctx.unsupported(child(at, "content", k), "an OpenAI tool message holds text and images only")
+    text_only = len(parts) == 1 and parts[0]["type"] == "text"
+    message = {
+        "role": "tool",
+        "tool_call_id": result.get("toolUseId"),
+        "content": parts[0]["text"] if text_only else parts or "",
+    }
+    if result.get("status") == ERROR_STATUS:
+        message[TOOL_ERROR] = True
+    return message
 
 
 def _tools_in(config: dict, chat: dict) -> None:
@@ -148,9 +181,7 @@ def nova_from_chat(body: dict, at: str, ctx: Context) -> dict:
             parts = content if isinstance(content, list) else [{"text": content or ""}]
             system.extend({"text": p.get("text") or ""} for p in parts if isinstance(p, dict))
         elif role == "tool":
-            result = {"toolResult": {"toolUseId": message.get("tool_call_id"),
-                                     "content": [{"text": text_of(message.get("content")) or ""}]}}  # fmt: skip
-            _append(messages, "user", [result])
+            _append(messages, "user", [_tool_result_out(message, path, ctx)])
         else:
             _append(messages, role, _blocks_out(message, path, ctx))
     if system:
@@ -162,6 +193,14 @@ def nova_from_chat(body: dict, at: str, ctx: Context) -> dict:
     if body.get("tools") is not None:
         out["toolConfig"] = _tool_config(body, at, ctx)
     return out
+
+
+def _tool_result_out(message: dict, at: str, ctx: Context) -> dict:
+    text = tool_text(message.get("content"), child(at, "content"), ctx, TARGET)
+    result = {"toolUseId": message.get("tool_call_id"), "content": [{"text": text}]}
+    if message.get(TOOL_ERROR) is True:
+        result["status"] = ERROR_STATUS
+    return {"toolResult": result}
 
 
 def _append(messages: list, role: str, blocks: list) -> None:

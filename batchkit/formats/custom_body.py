@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .. import schemas
 from .base import OPENAI_URLS, Dialect, Request
-from .chat import CHAT, EMBEDDINGS, Chat, Context, child, inner, with_model
+from .chat import CHAT, EMBEDDINGS, Chat, Context, child, inner, with_model, without_tool_errors
 from .results import from_bare_answer
 
 # OpenAI's field → the name a provider's body gives it (Mistral: max_tokens, random_seed, output_dimension)
@@ -60,6 +60,8 @@ class CustomBody(Dialect):
 
     def from_chat(self, chat: Chat, ctx: Context) -> dict | None:
         body = with_model(chat.body, ctx.model)
+        if chat.kind == CHAT:
+            body = without_tool_errors(body, chat.at, ctx, "an OpenAI-shaped chat body")
         schema = ctx.body_schemas.get(OPENAI_URLS[chat.kind])
         if schema is not None:
             body = fitted(body, schema, chat.at, ctx)

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 import orjson
 
 from . import gemini_schema, results
-from .base import Dialect
+from .base import Dialect, Request
 from .chat import (
     CHAT,
     SYSTEM_ROLES,
+    TOOL_ERROR,
     Chat,
     Context,
     as_list,
@@ -37,9 +38,10 @@ from .chat import (
     leftover,
     list_at,
     max_tokens_of,
-    text_of,
     tool_arguments,
+    tool_text,
 )
+from .fields import known_fields, unknown_fields
 
 GENERATE = "generateContent"  # what each line asks of the job's model
 TARGET = "Gemini"
@@ -121,6 +123,9 @@ class Gemini(Dialect):
         converted = request_from_chat(chat, ctx, GEMINI_API)
         return None if converted is None else {"key": chat.id, "request": converted}
 
+    def body_findings(self, request: Request, job_model: str | None) -> list:
+        return request_findings(request.body, "/request", request.line)
+
     def holds_result(self, obj: dict) -> bool:
         return "key" in obj and ("response" in obj or "error" in obj)
 
@@ -168,6 +173,37 @@ def parts_of(content: dict) -> list:
 def camel(key: str) -> str:
     """generation_config → generationConfig: the API reads both spellings of its fields."""
     return re.sub(r"_([a-z])", lambda m: m.group(1).upper(), key)
+
+
+def _known(*where: str) -> frozenset[str]:
+    """A GenerateContentRequest object's fields in the line schema, in camelCase (both spellings read)."""
+    return frozenset(camel(k) for k in known_fields("gemini-request", "$defs", *where))
+
+
+REQUEST_KNOWN = _known("GenerateContentRequest")
+CONFIG_KNOWN = _known("GenerationConfig")
+PART_KNOWN = _known("Part")
+
+
+def request_findings(request: dict, at: str, line: int | None) -> list:
+    """Fields the API does not know in a GenerateContentRequest, its generationConfig and its parts: the
+    API refuses them ("Unknown name"), and the line schema leaves these objects open to say which."""
+    out = unknown_fields(request, REQUEST_KNOWN, at, line, "a GenerateContentRequest", camel)
+    config_key = next((k for k in request if camel(k) == "generationConfig"), "generationConfig")
+    config_at = child(at, config_key)
+    out += unknown_fields(request.get(config_key), CONFIG_KNOWN, config_at, line, "a generationConfig", camel)
+    turns = [(child(at, k), c) for k, c in request.items() if camel(k) == "systemInstruction"]
+    turns += [(child(at, "contents", i), c) for i, c in enumerate(list_at(request, "contents"))]
+    for content_at, content in turns:
+        parts = content.get("parts") if isinstance(content, dict) else None
+        located = (
+            [(child(content_at, "parts"), parts)]
+            if isinstance(parts, dict)
+            else [(child(content_at, "parts", j), part) for j, part in enumerate(parts_of(content or {}))]
+        )
+        for part_at, part in located:
+            out += unknown_fields(part, PART_KNOWN, part_at, line, "a Part", camel)
+    return out
 
 
 # ---- OpenAI chat → GenerateContentRequest -------------------------------------------------------------------
@@ -296,9 +332,10 @@ def _function_response(message: dict, names: dict, at: str, ctx: Context, target
         )
         ctx.unsupported(at, message_text)
         return None
-    content = message.get("content")
-    text = text_of(content) if isinstance(content, (str, list)) else ""
-    return {"functionResponse": {"id": call_id, "name": names.get(call_id), "response": {"content": text}}}
+    text = tool_text(message.get("content"), child(at, "content"), ctx, target)
+    # Gemini reads a response's `error` key as the function's failure (FunctionResponse.response)
+    response = {"error": text} if message.get(TOOL_ERROR) is True else {"content": text}
+    return {"functionResponse": {"id": call_id, "name": names.get(call_id), "response": response}}
 
 
 def _parts_out(content, at: str, ctx: Context, target: Target) -> list:
@@ -375,47 +412,30 @@ def chat_from_request(request: dict, at: str, ctx: Context) -> dict:
                 "content": _content_in(parts_of(system), child(at, "systemInstruction", "parts"), ctx),
             }
         )
+    pending: dict = {}  # function name → ids of the last model turn's calls its responses have not taken
     for i, content in enumerate(list_at(request, "contents")):
-        messages.extend(_message_in(content, child(at, "contents", i), ctx))
+        messages.extend(_message_in(content, child(at, "contents", i), ctx, i, pending))
     body["messages"] = messages
     _config_in(request.get("generationConfig"), body, child(at, "generationConfig"), ctx)
     _tools_in(request, body, at, ctx)
     return body
 
 
-def _message_in(content, at: str, ctx: Context) -> list:
+def _message_in(content, at: str, ctx: Context, turn: int, pending: dict) -> list:
+    """The chat messages for one content; `pending` holds the call ids of the last model turn by function
+    name, which its function responses take in order."""
     if not isinstance(content, dict):
         ctx.unsupported(at, "a content must be an object")
         return []
     parts = parts_of(content)
     if content.get("role", "user") == "model":
-        texts, calls = [], []
-        for i, part in enumerate(parts):
-            call = part.get("functionCall") if isinstance(part, dict) else None
-            if isinstance(call, dict):
-                arguments = orjson.dumps(call.get("args", {})).decode()
-                call_id = call.get("id") or f"call_{call.get('name')}"
-                calls.append(
-                    {
-                        "id": call_id,
-                        "type": "function",
-                        "function": {"name": call.get("name"), "arguments": arguments},
-                    }
-                )
-            elif isinstance(part, dict) and "text" in part:
-                texts.append(part["text"])
-            else:
-                ctx.unsupported(
-                    child(at, "parts", i), "an OpenAI assistant message holds text and tool calls only"
-                )
-        message = {"role": "assistant", "content": "".join(texts) if texts else None}
-        return [message | {"tool_calls": calls}] if calls else [message]
+        return _model_message_in(parts, at, ctx, turn, pending)
     out = []
     others = []
     for i, part in enumerate(parts):
         answer = part.get("functionResponse") if isinstance(part, dict) else None
         if isinstance(answer, dict):
-            out.append(_tool_in(answer))
+            out.append(_tool_in(answer, pending))
         else:
             others.append((i, part))
     if others or not out:
@@ -430,13 +450,55 @@ def _message_in(content, at: str, ctx: Context) -> list:
     return out
 
 
-def _tool_in(answer: dict) -> dict:
+def _model_message_in(parts: list, at: str, ctx: Context, turn: int, pending: dict) -> list:
+    texts, calls = [], []
+    pending.clear()
+    for i, part in enumerate(parts):
+        path = child(at, "parts", i)
+        part = {camel(k): v for k, v in part.items()} if isinstance(part, dict) else {}
+        if _thought(part, path, ctx):
+            continue
+        call = part.get("functionCall")
+        if isinstance(call, dict):
+            leftover(part, {"functionCall", *SIGNATURE}, path, ctx, "an OpenAI tool call")
+            name = call.get("name")
+            calls_of_name = pending.setdefault(name, [])
+            call_id = call.get("id") or _call_id(name, turn, len(calls_of_name))
+            calls_of_name.append(call_id)
+            arguments = orjson.dumps(call.get("args", {})).decode()
+            calls.append(
+                {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+            )
+        elif "text" in part:
+            leftover(part, {"text", *SIGNATURE}, path, ctx, "an OpenAI assistant message")
+            texts.append(part["text"])
+        else:
+            ctx.unsupported(path, "an OpenAI assistant message holds text and tool calls only")
+    message = {"role": "assistant", "content": "".join(texts) if texts else None}
+    return [message | {"tool_calls": calls}] if calls else [message]
+
+
+def _call_id(name, turn: int, nth: int) -> str:
+    """An id for a function call written without one. Gemini pairs a turn's calls and its responses by
+    name and order, so the id says which content, which function and which call of it (two calls of one
+    function must not share an id); only the characters every dialect's ids take."""
+    return "call_" + re.sub(r"[^A-Za-z0-9_-]", "_", f"{turn}_{name}_{nth}")
+
+
+def _tool_in(answer: dict, pending: dict) -> dict:
     response = answer.get("response")
     if isinstance(response, dict) and response.keys() == {"content"} and isinstance(response["content"], str):
         text = response["content"]
     else:
         text = orjson.dumps(response).decode()
-    call_id = answer.get("id") or f"call_{answer.get('name')}"
+    calls = pending.get(answer.get("name")) or []
+    call_id = answer.get("id")
+    if call_id in calls:
+        calls.remove(call_id)
+    elif call_id is None and calls:
+        call_id = calls.pop(0)  # the first call of this function not answered yet
+    elif call_id is None:
+        call_id = "call_" + re.sub(r"[^A-Za-z0-9_-]", "_", str(answer.get("name")))  # answers no call
     return {"role": "tool", "tool_call_id": call_id, "content": text}
 
 
@@ -447,22 +509,71 @@ def _content_in(parts: list, at: str, ctx: Context, indexes: list | None = None)
     out = []
     for i, part in zip(indexes or range(len(parts)), parts, strict=True):
         path = child(at, i)
-        if isinstance(part, dict) and "text" in part:
-            leftover(part, {"text"}, path, ctx, "an OpenAI text part")
+        part = {camel(k): v for k, v in part.items()} if isinstance(part, dict) else {}
+        if _thought(part, path, ctx):
+            continue
+        if "text" in part:
+            leftover(part, {"text", *SIGNATURE}, path, ctx, "an OpenAI text part")
             out.append({"type": "text", "text": part["text"]})
-        elif isinstance(part, dict) and isinstance(part.get("inlineData", part.get("inline_data")), dict):
-            inline = {camel(k): v for k, v in part.get("inlineData", part.get("inline_data")).items()}
-            mime, data = inline.get("mimeType"), inline.get("data")
-            if isinstance(mime, str) and mime.startswith("image/"):
-                out.append({"type": "image_url", "image_url": {"url": data_url(mime, data)}})
-            else:
-                out.append(file_part(mime, data))
-        elif isinstance(part, dict) and isinstance(part.get("fileData", part.get("file_data")), dict):
-            uri = {camel(k): v for k, v in part.get("fileData", part.get("file_data")).items()}.get("fileUri")
-            out.append({"type": "image_url", "image_url": {"url": uri}})
+        elif isinstance(part.get("inlineData"), dict):
+            leftover(part, {"inlineData", *SIGNATURE}, path, ctx, "an OpenAI content part")
+            out.extend(_inline_in(part["inlineData"], child(path, "inlineData"), ctx))
+        elif isinstance(part.get("fileData"), dict):
+            leftover(part, {"fileData", *SIGNATURE}, path, ctx, "an OpenAI content part")
+            out.extend(_file_uri_in(part["fileData"], child(path, "fileData"), ctx))
         else:
-            ctx.unsupported(path, "an OpenAI message holds text and images only")
+            ctx.unsupported(path, "an OpenAI message holds text, images and inline files only")
     return out
+
+
+SIGNATURE = ("thoughtSignature",)  # the model's signature on a part it wrote, for its next turn
+BLOB_FIELDS = frozenset({"mimeType", "data", "displayName"})
+FILE_FIELDS = frozenset({"mimeType", "fileUri", "displayName"})
+
+
+def _thought(part: dict, at: str, ctx: Context) -> bool:
+    """Whether `part` is the model's thinking, which an OpenAI message has no place for (left out, and
+    listed); a thought signature on another part is left out and listed too."""
+    if part.get("thought") is True:
+        ctx.leave_out(at, "a thought part (the model's own thinking): an OpenAI message has no place for it")
+        return True
+    if "thought" in part:
+        ctx.unsupported(child(at, "thought"), "an OpenAI message part has no `thought`")
+    for key in SIGNATURE:
+        if key in part:
+            ctx.leave_out(child(at, key), "a thought signature: an OpenAI message has no place for it")
+    return False
+
+
+def _inline_in(blob: dict, at: str, ctx: Context) -> list:
+    """Inline bytes: an image part for an image type, else a file part (a data URL), its name the file's."""
+    blob = {camel(k): v for k, v in blob.items()}
+    leftover(blob, BLOB_FIELDS, at, ctx, "an OpenAI content part")
+    mime, data, name = blob.get("mimeType"), blob.get("data"), blob.get("displayName")
+    if not (isinstance(mime, str) and mime.startswith("image/")):
+        return [file_part(mime, data, name)]
+    if name is not None:
+        ctx.unsupported(child(at, "displayName"), "an OpenAI image part has no name")
+    return [{"type": "image_url", "image_url": {"url": data_url(mime, data)}}]
+
+
+def _file_uri_in(file: dict, at: str, ctx: Context) -> list:
+    """A file by URI: an image part for an image (by its type, else its URL's extension); an OpenAI chat
+    request takes other files as inline data only (a `file` part's data URL), so those are reported."""
+    file = {camel(k): v for k, v in file.items()}
+    leftover(file, FILE_FIELDS, at, ctx, "an OpenAI content part")
+    uri, mime = file.get("fileUri"), file.get("mimeType")
+    if mime is None and isinstance(uri, str):
+        mime = _url_image_type(uri)
+    if not (isinstance(mime, str) and mime.startswith("image/")):
+        ctx.unsupported(
+            at,
+            f"an OpenAI chat request takes a file by URI only as an image, not {mime or 'a file of no type'}",
+        )
+        return []
+    if "displayName" in file:
+        ctx.unsupported(child(at, "displayName"), "an OpenAI image part has no name")
+    return [{"type": "image_url", "image_url": {"url": uri}}]
 
 
 def _config_in(config, body: dict, at: str, ctx: Context) -> None:

@@ -9,7 +9,7 @@ the SDK's own converter adds it (`_transformers.process_schema`); enum values mu
 cannot express.
 
 Back to JSON Schema: types lower-case (Gemini writes `OBJECT`, `STRING`), `propertyOrdering` dropped (JSON
-Schema has no such keyword), `nullable` folded into the type."""
+Schema has no such keyword), `nullable` folded into the type (or, beside `anyOf`, a null member of it)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ KEYWORDS = frozenset(
     "default additionalProperties".split()
 )
 SUBSCHEMAS = ("items", "additionalProperties")  # keywords whose value is one schema
+NULL = {"type": "null"}
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,12 @@ def to_gemini(schema, at: str, ctx: Context, target: SchemaTarget):
         elif key in SUBSCHEMAS:
             out[key] = to_gemini(value, path, ctx, target)
         elif key == "anyOf" and isinstance(value, list):
-            out[key] = [to_gemini(sub, child(path, i), ctx, target) for i, sub in enumerate(value)]
+            # a null member is Gemini's `nullable` (its Schema has no null type in anyOf)
+            out[key] = [
+                to_gemini(sub, child(path, i), ctx, target) for i, sub in enumerate(value) if sub != NULL
+            ]
+            if NULL in value:
+                out["nullable"] = True
         elif key == "enum" and isinstance(value, list) and not all(isinstance(v, str) for v in value):
             ctx.unsupported(path, f"{target.name} takes enum values as strings only", "unsupported-value")
         else:
@@ -101,6 +107,8 @@ def from_gemini(schema):
             out[key] = from_gemini(value)
         elif key in ("anyOf", "any_of") and isinstance(value, list):
             out["anyOf"] = [from_gemini(sub) for sub in value]
+            if schema.get("nullable") is True and "type" not in schema and NULL not in out["anyOf"]:
+                out["anyOf"].append(NULL)  # nullable beside anyOf: null is one more alternative
         else:
             out[key] = value
     return out

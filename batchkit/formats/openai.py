@@ -7,7 +7,7 @@ from __future__ import annotations
 from .. import schemas
 from . import responses
 from .base import Dialect, Request
-from .chat import CHAT, EMBEDDINGS, Chat, Context, inner, with_model
+from .chat import CHAT, EMBEDDINGS, Chat, Context, inner, with_model, without_tool_errors
 
 KINDS = {
     "/v1/chat/completions": CHAT,
@@ -61,16 +61,14 @@ class OpenAI(Dialect):
     def from_chat(self, chat: Chat, ctx: Context) -> dict | None:
         body = with_model(chat.body, ctx.model)
         if not body.get("model"):
-            ctx.error(
-                "missing-field",
-                "/body/model",
-                "an OpenAI request needs a model: pass --model (model= from Python)",
-            )
+            ctx.error("missing-field", "/body/model", "an OpenAI request needs a model: pass --model")
         url = URLS[chat.kind]
         if ctx.endpoint in RESPONSES_URLS and chat.kind == CHAT:
             body, url = responses.responses_from_chat(body, chat.at, ctx), ctx.endpoint
         elif ctx.endpoint not in (None, url):
             ctx.error("unsupported-endpoint", "/url", f"a {chat.kind} request cannot go to {ctx.endpoint}")
+        elif chat.kind == CHAT:
+            body = without_tool_errors(body, chat.at, ctx, "an OpenAI chat request")
         return {"custom_id": chat.id, "method": "POST", "url": url, "body": body}
 
     def holds_result(self, obj: dict) -> bool:

@@ -80,7 +80,9 @@ def _item(item, at: str, messages: list, ctx: Context) -> None:
         else:
             messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
     elif kind == "function_call_output":
-        messages.append({"role": "tool", "tool_call_id": item.get("call_id"), "content": item.get("output")})
+        output = item.get("output")
+        content = _parts(output, child(at, "output"), ctx) if isinstance(output, list) else output
+        messages.append({"role": "tool", "tool_call_id": item.get("call_id"), "content": content})
     else:
         ctx.unsupported(at, f"{TARGET} has no {kind!r} input item")
 
@@ -211,7 +213,12 @@ def _input_items(message, at: str, items: list, ctx: Context) -> None:
     role = message.get("role") if isinstance(message, dict) else None
     if role == "tool":
         leftover(message, {"role", "content", "tool_call_id"}, at, ctx, RESPONSES)
-        output = text_of(message.get("content"))
+        content = message.get("content")
+        # a result of text alone stays a string; one with images or files is a list of input items
+        plain = not isinstance(content, list) or all(
+            isinstance(p, dict) and p.get("type") == "text" for p in content
+        )
+        output = text_of(content) if plain else _input_parts(content, "user", child(at, "content"), ctx)
         items.append(
             {"type": "function_call_output", "call_id": message.get("tool_call_id"), "output": output}
         )

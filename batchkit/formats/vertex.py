@@ -6,7 +6,7 @@ that `convert` writes for ids outside it."""
 from __future__ import annotations
 
 from . import gemini, results
-from .base import Dialect
+from .base import Dialect, Request
 from .chat import CHAT, Chat, Context, child, inner, leftover
 
 ID_LABEL = "custom_id"
@@ -47,6 +47,9 @@ class Vertex(Dialect):
         if chat.id is not None:
             converted["labels"] = {ID_LABEL: chat.id}
         return {"request": converted}
+
+    def body_findings(self, request: Request, job_model: str | None) -> list:
+        return gemini.request_findings(request.body, "/request", request.line)
 
     def echo_key(self, body) -> str | None:
         return gemini.conversation_key(body)
