@@ -613,3 +613,21 @@ def test_lines_changed_in_a_few_places_same_findings_fast_and_reference(data):
         changed = _mutated(draw_index, changed) if changed else changed
     lines = orjson.dumps(request) + b"\n" + orjson.dumps(changed) + b"\n"
     assert fast(lines, provider) == reference(lines, provider)
+
+
+def test_an_id_two_tool_calls_of_one_message_share_is_an_error_on_every_path():
+    calls = [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}] * 2
+    messages = [{"role": "user", "content": "w"}, {"role": "assistant", "content": None, "tool_calls": calls},
+                {"role": "tool", "tool_call_id": "c1", "content": "x"}]  # fmt: skip
+    line = {
+        "custom_id": "dup",
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": "m", "messages": messages},
+    }
+    data = b"".join(clean_lines()[:3]) + json.dumps(line).encode() + b"\n"
+    found = fast(data, "openai")
+    assert found == reference(data, "openai")
+    assert [(f["line"], f["path"]) for f in found["findings"] if f["code"] == "tool-call-mismatch"] == [
+        (4, "/body/messages/1/tool_calls/1/id")
+    ]

@@ -360,6 +360,7 @@ class LineRules:
             if role == "assistant":
                 calls = message.get("tool_calls")  # (of any type here: the schema's findings say so)
                 if type(calls) is list:
+                    _repeated_call_ids(number, i, calls, emit)
                     call_ids.update(
                         c.get("id") for c in calls if type(c) is dict and type(c.get("id")) is str
                     )
@@ -372,6 +373,16 @@ class LineRules:
             if content in ("", []) and not (role == "assistant" and message.get("tool_calls")):
                 text = f"message {i} ({role}) has empty content"
                 emit(Finding("empty-content", text, number, f"/body/messages/{i}/content"))
+
+
+def _repeated_call_ids(number, i: int, calls: list, emit) -> None:
+    """A tool call id one assistant message gives twice: which tool message answers which call is lost."""
+    first: dict[str, int] = {}
+    for j, call in enumerate(calls):
+        call_id = call.get("id") if type(call) is dict else None
+        if type(call_id) is str and first.setdefault(call_id, j) != j:
+            text = f"tool call id {call_id!r} is already that of tool call {first[call_id]}: each call needs its own id"
+            emit(Finding("tool-call-mismatch", text, number, f"/body/messages/{i}/tool_calls/{j}/id"))
 
 
 def _schema_minimum(schema: str | None, field: str):
