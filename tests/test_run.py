@@ -439,3 +439,26 @@ def test_an_upstream_redirect_is_not_followed_nor_tried_again_and_says_where(tmp
     error = first["response"]["body"]["error"]
     assert error["code"] == "upstream_redirect"
     assert "'https://api.example.com/v1/chat/completions'" in error["message"]
+
+
+def test_an_answer_to_a_line_since_changed_is_asked_again_and_never_merged_onto_it(echo, tmp_path):
+    source, output = tmp_path / "b.jsonl", tmp_path / "out.jsonl"
+    write_lines(source, [chat("a", "one"), chat("b", "two")])
+    assert run(source, "--base-url", echo.base_url, "-o", output, "--no-cache").returncode == 0
+    before = output.read_bytes()
+    write_lines(source, [chat("a", "one"), chat("b", "in French: two")])  # rebuilt: b's line changed
+    merged = CliRunner().invoke(
+        cli, ["merge", str(source), "-r", str(output), "-o", str(tmp_path / "stale.csv")]
+    )
+    assert merged.exit_code == 1 and "1 result(s) were produced for other requests" in merged.output
+    again = run(source, "--base-url", echo.base_url, "-o", output, "--no-cache")
+    assert again.returncode == 0 and "1 succeeded, 0 failed, 1 already answered before" in again.stderr
+    answers = {
+        line["custom_id"]: line["response"]["body"]["choices"][0]["message"]["content"]
+        for line in read_lines(output)
+    }
+    assert answers == {"a": "one", "b": "in French: two"} and before.splitlines()[0] in output.read_bytes()
+    merged = CliRunner().invoke(
+        cli, ["merge", str(source), "-r", str(output), "-o", str(tmp_path / "ok.csv")]
+    )
+    assert merged.exit_code == 0, merged.output

@@ -21,7 +21,7 @@ import orjson
 from ..atomic import atomic_write
 from ..formats import Dialect, Request, read_requests
 from ..lines import open_binary, read_objects
-from ..results import CACHED, AnswerParser, Expected, ResultRecord, normalise, request_schema
+from ..results import ANSWERED, CACHED, AnswerParser, Expected, ResultRecord, normalise, request_schema
 from .keys import answer_key
 from .store import AnswerCache, Hit
 
@@ -53,6 +53,7 @@ def stored_line(obj: dict, dialect: Dialect) -> bytes:
     """A result line as the cache keeps it: without the request's id (where the request's format,
     `dialect`, keeps it) and without a cache mark."""
     obj.pop(CACHED, None)
+    obj.pop(ANSWERED, None)
     *parents, last = dialect.id_path
     holder = obj
     for key in parents:
@@ -62,14 +63,14 @@ def stored_line(obj: dict, dialect: Dialect) -> bytes:
     return orjson.dumps(obj)
 
 
-def cached_line(hit: Hit, request: Request) -> bytes:
+def cached_line(hit: Hit, request: Request, marks: dict | None = None) -> bytes:
     """The result line answering `request` from the cache: the kept line with the request's id first and
-    the mark of where it came from last."""
+    the mark of where it came from last (and any other `marks`)."""
     obj = orjson.loads(hit.line)
     request.format.set_id(obj, request.id)
     first = request.format.id_path[0]
     line = {first: obj.pop(first), **obj, CACHED: {"batch_id": hit.batch_id, "stored_at": hit.stored_at}}
-    return orjson.dumps(line) + b"\n"
+    return orjson.dumps(line | (marks or {})) + b"\n"
 
 
 def _chunks(items: Iterable, size: int = CHUNK) -> Iterator[list]:

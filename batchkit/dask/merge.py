@@ -32,6 +32,7 @@ from ..results import (
     RequestIndex,
     ResultTable,
     add_manifest_notes,
+    answers_named,
     digest,
     expected_key,
     failures,
@@ -147,7 +148,8 @@ def merge(inputs, results, output: str | os.PathLike, *, source=None, id_column:
 def _join(on, job: _Merge) -> dict:
     """Every file read into the buckets, every bucket joined, the report filled (as `join_inputs` fills
     it); the table's layout (the `to_frame` options that fix its columns)."""
-    scratch, buckets, hash_lines = job.scratch, job.buckets, bool(job.origins)
+    scratch, buckets = job.scratch, job.buckets
+    hash_lines = bool(job.origins) or answers_named(job.results)
     read_results = on.map(_bucket_results, job.results, range(len(job.results)), scratch=scratch,
                           buckets=buckets, pure=False)  # fmt: skip
     read_inputs = on.map(_bucket_requests, job.inputs, range(len(job.inputs)), scratch=scratch, buckets=buckets,

@@ -24,8 +24,9 @@ from .join import (
     tally,
 )
 from .parsed import AnswerParser, Expected, request_schema
-from .provenance import Origin, find_origins, missing_results
+from .provenance import Origin, answers_named, find_origins, missing_results
 from .read import (
+    ANSWERED,
     BATCH_ERROR,
     CACHED,
     CANCELED,
@@ -35,6 +36,8 @@ from .read import (
     OK,
     STATUSES,
     ResultRecord,
+    answered_hash,
+    answered_mark,
     normalise,
     read_result_file,
     read_results,
@@ -66,6 +69,7 @@ __all__ = [
     "Expected",
     "request_schema",
     "BATCH_ERROR",
+    "ANSWERED",
     "CACHED",
     "CANCELED",
     "DUPLICATE_RULE",
@@ -86,11 +90,14 @@ __all__ = [
     "RequestIndex",
     "Resend",
     "ResultRecord",
+    "answered_hash",
+    "answered_mark",
     "ResultTable",
     "RetryResult",
     "StreamedMerge",
     "ExportResult",
     "digest",
+    "answers_named",
     "find_origins",
     "missing_results",
     "hint_for",

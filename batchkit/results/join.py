@@ -36,7 +36,7 @@ from ..words import Option, Text, Words
 from .digest import digest
 from .frame import attach_source, to_frame
 from .manifest import manifest_notes
-from .provenance import Judge, Origin, find_origins, missing_results
+from .provenance import Judge, Origin, answers_named, find_origins, missing_results
 from .read import BATCH_ERROR, HTTP_ERROR, MISSING, OK, ResultRecord, read_result_file
 from .report import Duplicate, Located, MergeReport, MergeResult, Orphan, Stale
 from .requests import RequestIndex, StageRead, index_requests
@@ -255,7 +255,7 @@ def join_inputs(
     gives the table to fill (a `ResultTable` by default)."""
     inputs, results, report = merge_files(inputs, results)
     origins = find_origins(results, report.notes)
-    requests = index_requests(inputs, report, progress, hash_lines=bool(origins))
+    requests = index_requests(inputs, report, progress, hash_lines=bool(origins) or answers_named(results))
     if requests.echoed:
         report.notes.append(
             f"note: {requests.echoed:,} request(s) without an id are named line-N after their line and joined "

@@ -24,9 +24,9 @@ from pathlib import Path
 
 from ..errors import BatchkitError
 from ..ledger import TERMINAL, Ledger, file_digest
-from ..lines import source_name
+from ..lines import open_binary, source_name
 from ..tokens import known_models, model_family
-from .read import ResultRecord
+from .read import ANSWERED, ResultRecord
 from .requests import RequestIndex
 
 NO_MODEL_CHECK = frozenset({"azure"})  # providers whose answers name another model than the one asked for
@@ -93,6 +93,22 @@ def _origin(ledger: Ledger, path: Path, notes: list[str]) -> Origin | None:
     return None
 
 
+def answers_named(paths: list) -> bool:
+    """Whether a result file's lines name the request line each answers (ANSWERED: `batchkit run` writes
+    it on every line, so its first line says), for the merge to hash its request lines and compare."""
+    for path in paths:
+        if not isinstance(path, (str, os.PathLike)) or str(path) == "-":
+            continue
+        try:
+            with open_binary(path) as stream:
+                first = stream.readline(1 << 20)
+        except OSError:
+            continue  # the merge says why it cannot read it
+        if f'"{ANSWERED}"'.encode() in first:
+            return True
+    return False
+
+
 class Judge:
     """Why a result must not answer a request row (None: nothing against it); see the module."""
 
@@ -101,6 +117,14 @@ class Judge:
         self.known = {model_family(m) for m in known_models()}
 
     def __call__(self, row: int, record: ResultRecord) -> str | None:
+        hashes = self.requests.content_hashes
+        if record.answered is not None and hashes is not None:
+            if record.answered == hashes[row]:
+                return None  # the line says which request line it answers: this one
+            return (
+                f"{record.file} holds an answer `batchkit run` got for another request line with this id "
+                "(the batch file changed after that run): run it again to answer this one"
+            )
         origin = self.origins.get(record.file)
         if origin is not None:
             verdict = self._by_ledger(row, record, origin)

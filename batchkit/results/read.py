@@ -30,6 +30,7 @@ import orjson
 
 from ..findings import WARNING, Finding
 from ..formats import result_line
+from ..ledger import line_hash
 from ..lenient import as_int, timestamp
 from ..lines import (
     MAX_DEPTH,
@@ -64,6 +65,9 @@ ANSWERED_BY_THE_BODY = ("video",)
 # The member a result line answered from batchkit's answer cache carries: {"batch_id", "stored_at"}, the
 # batch the answer first came from ("" for none: `batchkit run`) and when it was stored.
 CACHED = "batchkit_cached"
+# The member a result line `batchkit run` wrote carries: the `ledger.line_hash` (16 hex digits) of the
+# request line it answers, so an answer to an earlier version of a line is never taken for this one.
+ANSWERED = "batchkit_request"
 
 # (result file, finding) — findings alone do not say which file they belong to.
 FileEmit = Callable[[str, Finding], None]
@@ -98,6 +102,7 @@ class ResultRecord:
     offset: int = -1  # byte offset of the line in its file (-1 when the file is compressed or a stream)
     cached_from: str | None = None  # answered from the cache: the batch the answer came from ("" none)
     converted: bool = False  # read from another provider's result line (Anthropic, Gemini, …)
+    answered: int | None = None  # the line hash of the request line it answers, when the line says (ANSWERED)
 
     @property
     def content(self) -> str | None:
@@ -161,7 +166,7 @@ def read_result_file(
 
 def normalise(obj: dict, line: int = 0, file: str = "", emit: Callable[[Finding], None] | None = None):
     """The `ResultRecord` for one parsed result line, or None (after a finding) when it is not one."""
-    cached_from = _cached_from(obj.get(CACHED))
+    cached_from, answered = _cached_from(obj.get(CACHED)), answered_hash(obj.get(ANSWERED))
     shaped = result_line(obj)  # every provider's shape as OpenAI's output line
     converted, obj = shaped is not obj, shaped
 
@@ -183,7 +188,23 @@ def normalise(obj: dict, line: int = 0, file: str = "", emit: Callable[[Finding]
         _bounded(record, bad)
         record.cached_from = cached_from
         record.converted = converted
+        record.answered = answered
     return record
+
+
+def answered_hash(marker) -> int | None:
+    """The request line hash an ANSWERED member holds (None when it holds none)."""
+    if type(marker) is str and len(marker) == 16:
+        try:
+            return int(marker, 16)
+        except ValueError:
+            return None
+    return None
+
+
+def answered_mark(raw: bytes) -> str:
+    """The ANSWERED member's value for a result to the request line `raw`."""
+    return f"{line_hash(raw):016x}"
 
 
 def _cached_from(marker) -> str | None:
@@ -465,6 +486,7 @@ __all__ = [
     "BATCH_ERROR",
     "EXPIRED",
     "MISSING",
+    "ANSWERED",
     "CACHED",
 ]
 
@@ -551,6 +573,7 @@ class _Line(_Strict):
     id: Any = None
     error: Any = None  # a success is decided by its status code, whatever `error` holds
     cached: Any = msgspec.field(default=None, name=CACHED)
+    answered: Any = msgspec.field(default=None, name=ANSWERED)
 
 
 _decode = msgspec.json.Decoder(_Line).decode
@@ -595,4 +618,6 @@ def common_record(raw: bytes, line: int, file: str) -> ResultRecord | None:
             record.finish_reason = sys.intern(choice.finish_reason)
     if parsed.cached is not None:
         record.cached_from = _cached_from(parsed.cached)
+    if parsed.answered is not None:
+        record.answered = answered_hash(parsed.answered)
     return record

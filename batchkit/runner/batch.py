@@ -5,7 +5,9 @@ Resumable, and every file still appears whole: lines are appended (one flushed w
 `OUTPUT.part` and `ERRORS.part` while the run goes on; when every request has an answer the parts are
 synced and renamed to OUTPUT and ERRORS. Only successes are final: a run that finds an OUTPUT part (or
 finished file) from an earlier run drops a trailing half line, keeps every complete one and sends every
-other custom_id, the ones that failed before included. ERRORS is replaced by what failed this time.
+other custom_id, the ones that failed before included. ERRORS is replaced by what failed this time. Every
+result line names the request line it answers (ANSWERED: its line hash), so an answer to a line since
+changed under the same id is dropped and asked again, and `merge` never puts it on the new line.
 
 With an answer cache, a request it has a good answer for is not sent: its result line (marked as cached)
 goes into OUTPUT, and the good answers that come back are kept in the cache. A run given `resend` (a
@@ -28,14 +30,15 @@ from typing import BinaryIO
 
 import orjson
 
-from ..atomic import cannot_write, refuse_inputs, refuse_special
+from ..atomic import atomic_write, cannot_write, refuse_inputs, refuse_special
 from ..cache import AnswerCache, Keeper, address, cached_line
 from ..errors import BatchkitError, InputError, UsageError, ValidationFailed
 from ..formats import OPENAI, detect_stream, requests_of
 from ..keys import check_address
+from ..ledger import line_hash
 from ..lines import dumps_line, open_binary
 from ..providers import Provider, get_provider
-from ..results.read import NO_ANSWER, NO_ANSWER_CODE, answers_nothing
+from ..results.read import ANSWERED, NO_ANSWER, NO_ANSWER_CODE, answered_hash, answered_mark, answers_nothing
 from ..validate import validate_file
 from ..wire import LOCAL, Sender, api_path, missing_v1_hint, result_line
 from ..words import Option, Text, Words
@@ -93,25 +96,53 @@ def part_path(path: Path) -> Path:
     return path.with_name(path.name + ".part")
 
 
-def _open_part(final: Path) -> tuple[BinaryIO, set[str]]:
-    """The part file for `final`, opened for appending, and the custom_ids it already holds."""
+def _open_part(final: Path) -> tuple[BinaryIO, dict[str, int | None]]:
+    """The part file for `final`, opened for appending, and the custom_ids it already holds, each with the
+    line hash of the request line it answers (None when the line does not say)."""
     part = part_path(final)
     if not part.exists() and final.exists():
         shutil.copyfile(final, part)  # continue from a finished file; it is replaced only when done again
     handle = open(part, "a+b")
     handle.seek(0)
-    done: set[str] = set()
+    done: dict[str, int | None] = {}
     keep = 0
     for raw in handle:
-        whole, custom_id = _result_id(raw)
-        if not (whole and raw.endswith(b"\n")):  # the last line, cut short by a kill: drop it
+        obj = _result(raw)
+        if obj is None or not raw.endswith(b"\n"):  # the last line, cut short by a kill: drop it
             break
-        if custom_id is not None:
-            done.add(custom_id)
+        custom_id = OPENAI.id_of(obj)
+        if type(custom_id) is str:
+            done[custom_id] = answered_hash(obj.get(ANSWERED))
         keep += len(raw)
     handle.truncate(keep)
     handle.seek(keep)
     return handle, done
+
+
+def _answered_before(source: Path, done: dict[str, int | None]) -> set[str]:
+    """The ids in `done` whose answer was got for another request line than the one `source` now holds
+    under that id (the file was rebuilt, or another file's run wrote OUTPUT): they are asked again."""
+    if all(answered is None for answered in done.values()):
+        return set()
+    return {
+        r.id for r in requests_of(source, OPENAI)
+        if done.get(r.id) is not None and done[r.id] != line_hash(r.raw)
+    }  # fmt: skip
+
+
+def _without(handle: BinaryIO, final: Path, ids: set[str]) -> BinaryIO:
+    """The part file for `final` without the lines of `ids`, opened for appending again."""
+    handle.seek(0)
+    part = part_path(final)
+    with atomic_write(part) as out:
+        for raw in handle:
+            obj = _result(raw)
+            if obj is None or OPENAI.id_of(obj) not in ids:
+                out.write(raw)
+    handle.close()
+    handle = open(part, "a+b")
+    handle.seek(0, os.SEEK_END)
+    return handle
 
 
 def _open_fresh(final: Path, keep: Callable[[str], bool] | None = None) -> BinaryIO:
@@ -121,22 +152,20 @@ def _open_fresh(final: Path, keep: Callable[[str], bool] | None = None) -> Binar
     if keep is not None and final.exists():
         with open(final, "rb") as before:
             for raw in before:
-                _whole, custom_id = _result_id(raw)
-                if raw.endswith(b"\n") and custom_id is not None and keep(custom_id):
+                obj = _result(raw)
+                custom_id = OPENAI.id_of(obj) if obj is not None else None
+                if raw.endswith(b"\n") and type(custom_id) is str and keep(custom_id):
                     handle.write(raw)
     return handle
 
 
-def _result_id(raw: bytes) -> tuple[bool, str | None]:
-    """(whether the line holds a JSON object, its custom_id when that is text) of a result line run wrote."""
+def _result(raw: bytes) -> dict | None:
+    """The JSON object of a result line run wrote (None when it holds none)."""
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return False, None
-    if type(obj) is not dict:
-        return False, None
-    custom_id = OPENAI.id_of(obj)
-    return True, custom_id if type(custom_id) is str else None
+        return None
+    return obj if type(obj) is dict else None
 
 
 def _close(handle: BinaryIO, final: Path, keep_empty: bool) -> bool:
@@ -165,12 +194,16 @@ def _check_paths(source: Path, output: Path, errors: Path) -> None:
 
 
 def _open_parts(
-    output: Path, errors: Path, resend: Collection[str] | None
-) -> tuple[BinaryIO, set[str], BinaryIO]:
-    """The output part (and the custom_ids it holds) and a fresh errors part (holding, for a run that
-    sends `resend` again, the failures of the others); an InputError when the folder cannot be written."""
+    source: Path, output: Path, errors: Path, resend: Collection[str] | None
+) -> tuple[BinaryIO, dict[str, int | None], BinaryIO]:
+    """The output part (and the custom_ids it holds answers to `source`'s lines for, its answers to other
+    lines left out) and a fresh errors part (holding, for a run that sends `resend` again, the failures
+    of the others); an InputError when the folder cannot be written."""
     try:
         out_handle, done = _open_part(output)
+        if stale := _answered_before(source, done):
+            out_handle = _without(out_handle, output, stale)
+            done = {custom_id: answered for custom_id, answered in done.items() if custom_id not in stale}
     except OSError as e:
         raise InputError(f"cannot write {output}: {e.strerror or e}") from None
     keep = None if resend is None else (lambda custom_id: custom_id not in resend)
@@ -248,7 +281,7 @@ def run_batch(
     output = Path(output)
     errors = Path(errors) if errors else default_errors_path(output)
     _check_paths(source, output, errors)
-    out_handle, done, err_handle = _open_parts(output, errors, resend)
+    out_handle, done, err_handle = _open_parts(source, output, errors, resend)
     skipped = len(done) if resend is None else requests - len(resend)
     result = RunResult(requests, skipped, succeeded=0, failed=0, retries=0, output=output, errors=None)
     keeper = Keeper(cache, address("openai", base_url)) if cache is not None else None
@@ -274,7 +307,7 @@ class _Sending:
     """What to send where, and how."""
 
     source: Path
-    done: set[str]
+    done: Collection[str]
     base_url: str
     api_key: str | None
     concurrency: int
@@ -342,6 +375,7 @@ class _Sending:
             while (request := await queue.get()) is not None:
                 answer = await sender.post(api_path(request.endpoint), request.body)
                 line = result_line(request.id, answer.status_code, answer.body, answer.request_id)
+                line[ANSWERED] = answered_mark(request.raw)
                 ok = 200 <= answer.status_code < 300
                 if ok and answers_nothing(answer.body):  # a failure, as merge reads it: sent again on resume
                     ok = False
@@ -357,7 +391,7 @@ class _Sending:
                     if hit is None:
                         await queue.put(request)
                     else:
-                        record(cached_line(hit, request), True)
+                        record(cached_line(hit, request, {ANSWERED: answered_mark(request.raw)}), True)
             for _ in range(self.concurrency):
                 await queue.put(None)
 
