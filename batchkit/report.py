@@ -18,11 +18,15 @@ GROUP_FROM = 4  # a code found this many times prints as one line in text output
 _COLORS = {ERROR: "31", "warning": "33", "ok": "32", "bold": "1", "dim": "2"}
 # CSI (ESC [ … final byte) and OSC (ESC ] … BEL or ESC \) sequences: what a terminal would act on
 _SEQUENCES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
-# C0 and C1 controls, DEL, and the bidirectional overrides that reorder what a reader sees
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# C0 and C1 controls, DEL, the bidirectional marks and overrides that reorder what a reader sees, the
+# line and paragraph separators, and the invisible characters that make one name look like another
+# (zero-width space, word joiner, byte-order mark; the joiners U+200C/U+200D are kept: scripts and emoji
+# need them)
+_INVISIBLE = "\u061c\u180e\u200b\u200e\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+_CONTROLS = re.compile(f"[\x00-\x1f\x7f-\x9f{_INVISIBLE}]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # the ones of them JSON leaves raw inside strings (it escapes C0 controls itself)
-_RAW_IN_JSON = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_RAW_IN_JSON = re.compile(f"[\x7f-\x9f{_INVISIBLE}]")
 
 
 def counted(n: int, word: str) -> str:
@@ -96,8 +100,13 @@ def _paint(text: str, style: str, color: bool) -> str:
     return f"\x1b[{_COLORS[style]}m{text}\x1b[0m" if color else text
 
 
+def _fails(report: Report, finding: Finding) -> bool:
+    """Whether a finding makes the file invalid: an error, or any finding of a --strict report."""
+    return finding.severity == ERROR or report.strict
+
+
 def _text(report: Report, color: bool, quiet: bool, group: bool, errors_only: bool):
-    shown = [f for f in report.findings if not errors_only or f.severity == ERROR]
+    shown = [f for f in report.findings if not errors_only or _fails(report, f)]
     yield from _finding_lines(report.file, shown, color, GROUP_FROM if group else None)
     if quiet:
         return
@@ -160,12 +169,12 @@ def _escape(text: str, prop: bool = False) -> str:
 
 def _github(report: Report, quiet: bool):
     for f in report.findings:
-        if quiet and f.severity != ERROR:
+        if quiet and not _fails(report, f):
             continue
         props = f"file={_escape(report.file, True)}"
         if f.line is not None:
             props += f",line={f.line}"
         props += f",title={_escape(f.code, True)}"
-        level = "error" if f.severity == ERROR else "warning"
+        level = "error" if _fails(report, f) else "warning"
         path = f"{f.path}: " if f.path else ""
         yield f"::{level} {props}::{_escape(path + f.message)}"

@@ -222,7 +222,7 @@ def hostile_upstream():
 # and a right-to-left override: what a hostile answer puts in front of a terminal
 HOSTILE = (
     "\x1b]0;pwned\x07\x1b]52;c;cGF5bG9hZA==\x07\x1b]8;;http://evil.example/\x1b\\here\x1b]8;;\x1b\\"
-    "\x1b[2J\x9b31m\u202e"
+    "\x1b[2J\x9b31m\u202e\u200b\u2028\ufeff"
 )
 
 

@@ -534,3 +534,16 @@ def test_an_integer_wider_than_64_bits_in_an_answer_keeps_every_integer_of_its_c
     rows = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
     assert [row["answer.n"] for row in rows] == exact  # orjson read 2**64 as a float; the column was floats
     assert pq.read_table(tmp_path / "m.parquet")["answer.n"].to_pylist() == [str(n) for n in exact]
+
+
+def test_nothing_to_retry_says_that_an_output_already_there_is_not_this_retrys(tmp_path):
+    seed = DATA / "seed"
+    earlier = tmp_path / "retry.jsonl"
+    earlier.write_text((seed / "batch_tasks.jsonl").read_text())
+    result = run("retry", seed / "batch_tasks.jsonl", "-r", seed / "output.jsonl", "-o", earlier)
+    assert result.exit_code == 0 and "nothing to retry" in result.output
+    assert f"{earlier} is not this retry's: it was there before and is left as it was" in result.output
+    as_json = run(
+        "retry", seed / "batch_tasks.jsonl", "-r", seed / "output.jsonl", "-o", earlier, "--format", "json"
+    )
+    assert json.loads(as_json.output)["left"] == str(earlier)

@@ -268,3 +268,21 @@ def test_unknown_field_paths_are_json_pointers(tmp_path):
     path.write_text(request_line("a", **{"a/b~c": 1}))
     data = json.loads(run("validate", "--format", "json", str(path)).output)
     assert [f["path"] for f in data["findings"]] == ["/body/a~1b~0c"]
+
+
+def test_strict_and_quiet_show_the_warnings_that_make_the_file_invalid():
+    path = str(GOLDEN / "unknown-field.jsonl")
+    text = run("validate", "--strict", "-q", path)
+    assert text.exit_code == 1 and text.output.count("warning[unknown-field]") == 3
+    github = run("validate", "--strict", "-q", "--format", "github", path)
+    assert github.exit_code == 1 and github.output.count("::error ") == 3
+
+
+def test_fix_format_json_prints_one_json_object(tmp_path):
+    out = tmp_path / "fixed.jsonl"
+    for source in (SAMPLES / "clean-chat.jsonl", SAMPLES / "kluster-curl-example.jsonl"):
+        result = run("fix", str(source), "-o", str(out), "--dedupe-ids", "--format", "json")
+        data = json.loads(result.output)
+        assert data["written"] == {"path": str(out), "lines": len(out.read_text().splitlines())}
+        assert result.exit_code == (0 if data["report"]["valid"] else 1)
+    assert data["changes"] and all("renamed" in c["message"] for c in data["changes"])

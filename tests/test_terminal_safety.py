@@ -1,8 +1,8 @@
 """Nothing from outside reaches a terminal raw: every command that prints what a server, a result file or a
 batch file says is run with terminal control sequences (window title, clipboard write, link, screen clear,
-8-bit CSI, right-to-left override) in custom_ids, error codes, model ids and a server's batch errors, and
-what it prints on stdout and stderr holds no ESC, no other C0 or C1 control and no bidirectional override
-(line ends and tabs aside)."""
+8-bit CSI, right-to-left override, zero-width space, line separator, byte-order mark) in custom_ids, error codes, model ids and a server's batch errors, and
+what it prints on stdout and stderr holds no ESC, no other C0 or C1 control, no bidirectional override and
+none of those invisible characters (line ends and tabs aside)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from serverutil import HOSTILE, hostile_upstream
 from submitsupport import invoke, kluster_style, write_requests
 
-RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u2028-\u202e\u2066-\u2069\ufeff]")
 KEY = "sk-terminal-test-key"
 
 

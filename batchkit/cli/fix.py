@@ -8,7 +8,7 @@ import click
 
 from ..lines import source_name
 from ..report import render
-from .common import dialect_option, format_option, provider_option, say, use_color
+from .common import dialect_option, format_option, json_text, provider_option, say, use_color
 
 
 @click.command()
@@ -72,6 +72,16 @@ def fix(
         sys.stdout.flush()
     name = source_name(file)
     out = sys.stderr if to_stdout else sys.stdout
+    report = result.report
+    if fmt == "json":  # one JSON object: the changes, what was written, and the report on it
+        target = None if to_stdout else str(result.path)
+        summary = {"file": name, "changes": [c.to_dict() for c in result.changes],
+                   "written": {"path": target, "lines": result.lines_out},
+                   "report": report.to_dict() if report is not None else None}  # fmt: skip
+        say(json_text(summary), file=out)
+        if report is not None and not report.valid:
+            click.get_current_context().exit(1)
+        return
     if not quiet:
         for change in result.changes:
             where = f"{name}:{change.where()}" if change.line is not None else name
@@ -81,7 +91,6 @@ def fix(
             f"{counted(len(result.changes), 'change')}; wrote {counted(result.lines_out, 'line')} to {target}",
             file=out,
         )
-    report = result.report
     if report is not None and (report.findings or not report.valid):
         rendered = render([report], fmt, color=use_color(out), quiet=quiet, group=True)
         if rendered:

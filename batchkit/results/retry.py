@@ -27,6 +27,7 @@ class RetryResult:
     selected: Counter
     report: MergeReport
     validation: object = None  # findings.Report of the written lines, when validated
+    left: str | None = None  # with nothing to retry: an output file already there, left as it was
 
     @property
     def requests(self) -> int:
@@ -38,6 +39,7 @@ class RetryResult:
             "requests": self.requests,
             "selected": dict(self.selected),
             "validation": None if self.validation is None else self.validation.to_dict(),
+            "left": self.left,
         }
 
     def to_text(self) -> str:
@@ -47,6 +49,8 @@ class RetryResult:
             lines.append(
                 f"nothing to retry: no request has a chosen status ({self.report.requests:,} requests read)"
             )
+            if self.left is not None:
+                lines.append(f"{self.left} is not this retry's: it was there before and is left as it was")
             return "\n".join(lines)
         files = ", ".join(str(p) for p in self.paths)
         lines.append(f"retry: {self.requests:,} request(s) ({chosen}) written to {files}")
@@ -134,7 +138,8 @@ def retry(
     results = [results] if isinstance(results, (str, os.PathLike)) else list(results)
     report, selected, lines = select_retry(inputs, results, only, progress=progress, id_map=id_map)
     if not sum(selected.values()):
-        return RetryResult([], selected, report)
+        there = isinstance(output, (str, os.PathLike)) and os.path.lexists(output)
+        return RetryResult([], selected, report, left=str(output) if there else None)
     with open_binary(inputs[0]) as stream:
         options = Options.for_copies(stream, provider, max_requests=max_requests, max_bytes=max_bytes)
     written = write_numbered(enumerate(lines, 1), output, options, force=force, sources=[*inputs, *results])
