@@ -73,12 +73,8 @@ def fix(
     name = source_name(file)
     out = sys.stderr if to_stdout else sys.stdout
     report = result.report
-    if fmt == "json":  # one JSON object: the changes, what was written, and the report on it
-        target = None if to_stdout else str(result.path)
-        summary = {"file": name, "changes": [c.to_dict() for c in result.changes],
-                   "written": {"path": target, "lines": result.lines_out},
-                   "report": report.to_dict() if report is not None else None}  # fmt: skip
-        say(json_text(summary), file=out)
+    if fmt == "json":
+        say(json_text(_summary(result, name, None if to_stdout else str(result.path))), file=out)
         if report is not None and not report.valid:
             click.get_current_context().exit(1)
         return
@@ -97,3 +93,11 @@ def fix(
             say(rendered, file=out, painted=True)
     if report is not None and not report.valid:
         click.get_current_context().exit(1)
+
+
+def _summary(result, name: str, target: str | None) -> dict:
+    """--format json: one object, the changes, what was written and the report on it."""
+    report = result.report
+    return {"file": name, "changes": [c.to_dict() for c in result.changes],
+            "written": {"path": target, "lines": result.lines_out},
+            "report": report.to_dict() if report is not None else None}  # fmt: skip
