@@ -36,6 +36,7 @@ from storagesupport import (
 )
 from submitsupport import PAUSE, Proxy, invoke, run_cli, start_cli
 
+from batchkit.ledger import CREATING, Ledger
 from batchkit.remote import file_digest
 
 pytestmark = pytest.mark.slow
@@ -358,3 +359,62 @@ def test_python_submit_stages_and_waits(server, tmp_path):
     assert job.status().status == "completed"
     assert jobs.results() == [tmp_path / "py-vertex.output.jsonl"]
     assert f"python/{file_digest(path)[0]}.jsonl" in bucket_objects("vertex", "python/")
+
+
+def test_bedrock_until_done_ends_with_its_summary_when_too_few_fail_for_a_job_of_their_own(storage, tmp_path):
+    faults = ("--fail-rate", "0.1", "--seed", "1", "--api-key-env", TOKEN_VAR)
+    with running_server(*faults, data_dir=tmp_path / "serve", env={TOKEN_VAR: TOKEN}) as flaky:
+        path = batch_file(tmp_path, "bedrock", prefix="ud")
+        done = run_cli("submit", path, *where("bedrock", "ud", flaky), "--model", MODEL, "--wait", "--until-done",
+                       "--interval", "0.2", "--no-cache")  # fmt: skip
+    assert done.returncode == 1, done.stderr  # some failed, and no job of fewer than 100 could send them
+    assert "fewer than the 100 requests a bedrock batch holds: not sent again" in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "holds no result lines" not in done.stderr
+    merged = run_cli("merge", path, "-r", tmp_path / "ud-bedrock.output.jsonl", "-o", tmp_path / "m.csv",
+                     "--allow-missing")  # fmt: skip
+    assert merged.returncode == 0, merged.stderr
+
+
+def test_the_answer_cache_never_leaves_a_bedrock_job_under_its_minimum(server, tmp_path):
+    first = batch_file(tmp_path, "bedrock", rows=100, prefix="c")
+    assert run_cli("submit", first, *where("bedrock", "c", server), "--model", MODEL, "--wait", "--interval",
+                   "0.2").returncode == 0  # fmt: skip
+    more = batch_file(tmp_path, "bedrock", rows=110, prefix="c")  # the same 100 rows and 10 new ones
+    jobs = server_jobs("bedrock", server)
+    refused = run_cli("submit", more, *where("bedrock", "c", server), "--model", MODEL)
+    assert refused.returncode == 2, refused.stderr
+    assert "leaves 10 to send, and a bedrock batch holds at least 100" in refused.stderr
+    assert "--no-cache to send them all" in refused.stderr and server_jobs("bedrock", server) == jobs
+
+
+def test_google_credentials_that_cannot_refresh_are_one_line_on_staging_and_on_the_control_path(
+    server, tmp_path
+):
+    # an expired credential whose refresh fails (Google's token endpoint is out of reach here, as it is
+    # for a revoked one it refuses): no traceback, one line, on the bucket and on the jobs API alike
+    stale = tmp_path / "adc.json"
+    stale.write_text(json.dumps({"type": "authorized_user", "client_id": "c", "client_secret": "s",
+                                 "refresh_token": "revoked"}))  # fmt: skip
+    path = batch_file(tmp_path, "vertex", rows=3, prefix="rv")
+    env = {"GOOGLE_APPLICATION_CREDENTIALS": str(stale)}
+    staged = run_cli("submit", path, *where("vertex", "rv", server), "--model", MODEL, **env)
+    status = run_cli("status", "123", *place_only("vertex", server), **env)
+    for result in (staged, status):
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.strip().splitlines()[-1].startswith("batchkit: error: ")
+    assert "check the Google Cloud credentials" in status.stderr and "check your credentials" in staged.stderr
+
+
+def test_forget_remote_files_keeps_what_an_interrupted_create_may_be_reading(tmp_path):
+    path = tmp_path / "b.jsonl"
+    path.write_text('{"recordId": "r1", "modelInput": {"messages": []}}\n')
+    staged = f"s3://{S3_BUCKET}/f/{file_digest(path)[0]}.jsonl"
+    entry = Ledger().start(path=str(path.resolve()), sha256=file_digest(path)[0], size=path.stat().st_size,
+                           provider="bedrock", base_url="https://bedrock.us-east-1.amazonaws.com#us-east-1",
+                           key_env=None, endpoint=None, completion_window="24h", cache_path=None, model=MODEL)  # fmt: skip
+    Ledger().update(entry.id, step=CREATING, file_id=staged)  # a create killed before its answer came
+    refused = run_cli("forget", path, "--remote-files")
+    assert (
+        refused.returncode == 2 and "its create was interrupted, so a batch may be reading" in refused.stderr
+    )
+    assert Ledger().find(sha256=file_digest(path)[0])  # still remembered: `submit` finds the batch it made

@@ -202,7 +202,7 @@ def _send(session: Session, files: list[Path], target: MapTarget, steps: Steps):
         path
         for file, batch in zip(files, ended, strict=True)
         if batch is None or batch.output_file_id or batch.error_file_id  # None: the cache answered it whole
-        for path in session.download(str(file), progress=steps.progress).files.values()
+        for path in session.download(str(file), progress=steps.progress).result_files
     ]
     return [batch for batch in ended if batch is not None], outputs, counted
 

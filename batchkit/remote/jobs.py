@@ -96,7 +96,7 @@ class BatchJob:
         if self.rounds is not None:
             return self.rounds.result_files
         self.wait(interval)
-        return list(self.download(out_dir).files.values())
+        return self.download(out_dir).result_files
 
 
 @dataclass

@@ -51,7 +51,7 @@ class Round:
 
     @property
     def files(self) -> list[Path]:
-        return list(self.downloaded.files.values()) if self.downloaded else []
+        return self.downloaded.result_files if self.downloaded else []
 
 
 @dataclass
@@ -153,6 +153,12 @@ class UntilDone:
         if last.batch is not None and last.batch.status == "failed" and lines:
             # the server refused the file's lines: sent again as they are, they would be refused again
             standing.final[f"the batch failed on its lines ({lines[0]})"] += standing.again.total()
+            standing.again.clear()
+        provider = self.session.connection.target().provider
+        if provider.min_requests is not None and 0 < standing.again.total() < provider.min_requests:
+            # a batch that small would be refused: `retry` writes them, to send with other requests
+            why = f"fewer than the {provider.min_requests:,} requests a {provider.name} batch holds: not sent again"
+            standing.final[why] += standing.again.total()
             standing.again.clear()
         chain.standing = standing
 

@@ -410,6 +410,7 @@ class Sender:
         found = split(
             cache, self.where, item.path, self.target.batch_model(item.plan.model), send_to, cached_to
         )
+        self._refuse_too_few(item, found, (send_to, cached_to))
         if not found.cached:
             return self.ledger.update(entry.id, cached=0, cached_path=None, sent_path=None)
         self.note(
@@ -419,6 +420,23 @@ class Sender:
             entry.id, cached=found.cached, cached_path=str(cached_to), file_id=None,
             sent_path=str(send_to) if found.sent else None, step=entry.step if found.sent else ANSWERED,
         )  # fmt: skip
+
+    def _refuse_too_few(self, item: Prepared, found, written: tuple[Path, Path]) -> None:
+        """A provider's fewest requests a batch holds apply to what is sent once the cache answered."""
+        least = self.target.provider.min_requests
+        if not found.cached or not found.sent or least is None or found.sent >= least:
+            return
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise InputError(
+            Text(
+                f"{item.path}: the answer cache answers {found.cached:,} of its {found.requests:,} requests, "
+                f"which leaves {found.sent:,} to send, and a {self.target.provider.name} batch holds at least "
+                f"{least:,}: add requests, or pass ",
+                Option("cache", False),
+                " to send them all (the answered ones paid for again)",
+            )
+        )
 
     def sent_file(self, item: Prepared, entry: Entry) -> Path:
         """The file sent as the batch: the one given, or what of it the cache did not answer."""

@@ -38,6 +38,7 @@ from .unrun import write_unrun
 FILE_SUFFIXES = (".jsonl", ".json", ".gz", ".zst")  # a reference with one names a file, never a batch
 PATH_STARTS = ("/", "./", "../", "~")
 # How a result file of a kind is named beside NAME (default: NAME.KIND.jsonl)
+RESULT_KINDS = ("output", "errors")
 RESULT_SUFFIXES = {"manifest": ".manifest.json.out"}  # Bedrock's record and token counts, which merge reads
 
 
@@ -125,6 +126,12 @@ class DownloadResult:
     problems: list[str] = field(default_factory=list)  # line counts that disagree with request_counts
     cached: int = 0  # result lines written from the answer cache (into the output file)
     remembered: int = 0  # good answers of the batch new to the answer cache
+
+    @property
+    def result_files(self) -> list[Path]:
+        """The output and error files (what merge and retry take: Bedrock's manifest, which merge reads
+        beside them, left out)."""
+        return [path for kind, path in self.files.items() if kind in RESULT_KINDS]
 
 
 def parse_metadata(pairs: Iterable[str]) -> dict[str, str]:
@@ -453,7 +460,7 @@ class Session:
                 cache,
                 where,
                 sent,
-                result.files.values(),
+                result.result_files,
                 batch_model=found.target.batch_model(entry.model),
                 batch_id=result.batch.id,
             )
@@ -494,6 +501,12 @@ class Session:
     def _remove_staged(self, entries: list[Entry]) -> list[str]:
         """Delete the staged input of each submission, once no batch of theirs can still read it."""
         for entry in entries:
+            if not entry.batch_id and entry.step == CREATING and entry.file_id:
+                # the interrupted create may have made a batch that reads it: `submit` looks for it
+                raise UsageError(
+                    f"{entry.path}: its create was interrupted, so a batch may be reading {entry.file_id}; "
+                    "submit the file again to find that batch (or make one), then forget it with --remote-files"
+                )
             if not entry.batch_id:
                 continue
             batch = self.client(_entry_target(entry)).batch(entry.batch_id)

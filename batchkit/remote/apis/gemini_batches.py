@@ -23,9 +23,11 @@ from pathlib import Path
 import orjson
 
 from ...errors import UsageError
+from ...keys import redact
 from ...words import Meta, Option, Text
 from ..client import (
     ANSWERED,
+    MAX_SAID,
     SHAPE_ERRORS,
     Client,
     Failure,
@@ -163,8 +165,11 @@ def parse_batch(job) -> Batch:
 
 
 def _failure(error) -> Failure:
+    from google.auth import exceptions
     from google.genai import errors
 
+    if isinstance(error, exceptions.GoogleAuthError):  # Vertex's credentials refused (a revoked key)
+        return Failure(ANSWERED, 401, redact(str(error))[:MAX_SAID], "", error)
     if isinstance(error, errors.APIError):
         response = getattr(error, "response", None)
         request = getattr(response, "request", None)
@@ -215,11 +220,12 @@ class GeminiBatches(Client):
     def _calling(self, action: str):
         """Around the SDK's calls alone: it reads the answers into its types, and an answer of another
         shape fails there (batchkit's own reading of them is outside)."""
+        from google.auth import exceptions
         from google.genai import errors
 
         try:
             yield
-        except (errors.APIError, *transport_errors(), *SHAPE_ERRORS) as e:
+        except (errors.APIError, exceptions.GoogleAuthError, *transport_errors(), *SHAPE_ERRORS) as e:
             raise _failure(e).error(self.target, action, self._key) from None
 
     def _name(self, batch_id: str) -> str:

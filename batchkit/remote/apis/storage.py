@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ...errors import RemoteError, UsageError
+from ...keys import redact
+from ..client import MAX_SAID
 from ..records import BytesMoved, RemoteFile
 from ..sending import file_digest
 from .sdk import sdk
@@ -91,8 +93,14 @@ class Bucket:
                 f"{action}: {url}: permission denied ({e}); check that your credentials may use the bucket",
                 403,
             ) from None
-        except (OSError, ValueError) as e:
-            raise RemoteError(f"{action}: {url}: {type(e).__name__}: {e}", None) from None
+        except Exception as e:  # noqa: BLE001 (the storage SDKs' own: a dropped connection, refused credentials)
+            said = redact(f"{type(e).__name__}: {e}")[:MAX_SAID]
+            hint = (
+                "; check your credentials"
+                if "auth" in type(e).__module__.lower() or "Credential" in said
+                else ""
+            )
+            raise RemoteError(f"{action}: {url}: {said}{hint}", None) from None
 
     def size(self, url: str) -> int | None:
         """The object's size, or None when there is no such object."""
