@@ -100,6 +100,17 @@ def key_from_env(variable: str | None, option: Option | str = API_KEY_ENV) -> st
     key = os.environ.get(check_variable(variable, option))
     if not key:
         raise UsageError(Text(f"environment variable {variable} (", option, ") is not set"))
+    key = key.strip()  # a line end around it (`export K=$(cat key.txt)`) belongs to no key
+    if not (key.isascii() and key.isprintable()) or " " in key:
+        # an HTTP header cannot carry it, and the SDK's error would quote the whole header
+        raise UsageError(
+            Text(
+                f"environment variable {variable} (",
+                option,
+                ") holds a character no key has (a space, a control character or a non-ASCII one such as "
+                "a typographic dash, as a copy may bring; not shown here): set it to the key alone",
+            )
+        )
     return in_use(key)
 
 

@@ -17,6 +17,8 @@ from leaks import ENCODINGS, leaked
 from serverutil import running_server
 from submitsupport import run_cli
 
+import batchkit
+
 KEY = "sk-test-Rq5EchoedKEY-never-shown-9931"
 MODEL = "m-served"
 
@@ -101,3 +103,19 @@ def test_a_key_an_upstream_changed_the_case_of_is_redacted_too():
             redact(f"Incorrect API key provided: {shown}.", (KEY,))
             == f"Incorrect API key provided: {REDACTED}."
         )
+
+
+@pytest.mark.parametrize("key", ["sk-SECRETVALUE\u2013dash", "sk-SECRET VALUE", "sk-SECRET\x07VALUE"])
+def test_a_key_no_header_can_carry_is_one_line_that_never_quotes_it(tmp_path, monkeypatch, key):
+    batch = tmp_path / "b.jsonl"
+    batch.write_text('{"custom_id":"a","method":"POST","url":"/v1/chat/completions","body":{"model":"m",'
+                     '"messages":[{"role":"user","content":"hi"}]}}\n')  # fmt: skip
+    result = run_cli(
+        "submit", batch, "--base-url", "http://127.0.0.1:9/v1", "--api-key-env", "ODD_KEY", ODD_KEY=key
+    )
+    assert result.returncode == 2 and "ODD_KEY (--api-key-env) holds a character no key has" in result.stderr
+    assert "SECRET" not in result.stderr + result.stdout and "Traceback" not in result.stderr
+    monkeypatch.setenv("ODD_KEY", key)
+    with pytest.raises(batchkit.UsageError) as raised:
+        batchkit.submit(batch, base_url="http://127.0.0.1:9/v1", api_key_env="ODD_KEY")
+    assert "SECRET" not in repr(raised.value) + str(raised.value)

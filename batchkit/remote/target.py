@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 
 from ..errors import UsageError
-from ..keys import in_use
+from ..keys import key_from_env
 from ..providers import Provider
 from ..words import Meta, Option, Text
 
@@ -74,8 +74,8 @@ def api_key(target: Target) -> str:
     if target.key_env and target.key_env == target.provider.key_env:
         names += target.provider.also_key_envs  # GOOGLE_API_KEY, read by Gemini's own SDK too
     for name in names:
-        if key := os.environ.get(name):
-            return in_use(key)
+        if os.environ.get(name):
+            return key_from_env(name)  # checked: a key no header can carry is one line, never quoted
     if target.key_required:
         if not target.key_env:
             raise UsageError(
