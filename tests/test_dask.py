@@ -203,6 +203,10 @@ def test_the_commands_run_on_a_cluster(tmp_path, cluster):
     assert merged.exit_code == 1 and "requests with no result: 1: q2-3" in merged.output
     frame = pd.read_parquet(tmp_path / "merged")
     assert list(frame["custom_id"])[:2] == ["q0-0", "q0-1"] and len(frame) == 12
+    for refused in (["-o", tmp_path / "merged.csv"], ["-o", tmp_path / "m2", "--parse-json"],
+                    ["-o", tmp_path / "m3", "--flatten", "2"]):  # fmt: skip
+        said = run("merge", *shards, "-r", results, *refused, "--scheduler", address)
+        assert said.exit_code == 2 and not (tmp_path / "merged.csv").exists(), said.output
     # and a fresh local cluster of its own
     again = run("validate", shards[0], "--local-cluster", "1")
     assert again.exit_code == 0, again.output
@@ -636,3 +640,37 @@ def test_embeddings_of_mixed_kinds_are_text_on_the_cluster_too(tmp_path, cluster
     frame = pd.concat(pd.read_parquet(p) for p in sorted((tmp_path / "merged").iterdir()))
     written = [v if type(v) is str else orjson.dumps(v).decode() for v in MIXED_EMBEDDINGS]
     assert frame["embedding"].tolist() == written
+
+
+def test_the_merged_folder_reads_as_one_dataset_whatever_each_part_holds(tmp_path, cluster):
+    # the failures all in the second input file; the first source partition without a row
+    (tmp_path / "a.jsonl").write_bytes(b"".join(_line(_request(i)) for i in ("k1", "k2", "k3")))
+    (tmp_path / "b.jsonl").write_bytes(b"".join(_line(_request(i)) for i in ("k4", "k5")))
+    results = tmp_path / "r.jsonl"
+    results.write_bytes(b"".join(_line(_success(i, f"re {i}")) for i in ("k1", "k2", "k3", "k5"))
+                        + _line(_failure("k4", 500, "the server broke")))  # fmt: skip
+    inputs = [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
+    bkdask.merge(inputs, [results], tmp_path / "merged", dask_client=cluster)
+    frame = pd.read_parquet(tmp_path / "merged")
+    assert list(frame["status"]) == ["ok", "ok", "ok", "http_error", "ok"]
+    assert list(frame["error_message"].fillna("-"))[3] == "the server broke"
+    table = tmp_path / "table"
+    table.mkdir()
+    pd.DataFrame({"id": pd.Series([], dtype=str)}).to_parquet(table / "p0.parquet")
+    pd.DataFrame({"id": ["k1", "k2", "k3"]}).to_parquet(table / "p1.parquet")
+    bkdask.merge(inputs[:1], [results], tmp_path / "onto", dask_client=cluster, source=table, id_column="id")
+    onto = pd.read_parquet(tmp_path / "onto")
+    assert list(onto["id"]) == ["k1", "k2", "k3"] and list(onto["content"]) == ["re k1", "re k2", "re k3"]
+
+
+def test_a_partition_a_filter_emptied_writes_no_shard_and_the_shards_submit(tmp_path, cluster):
+    import dask.dataframe as dd
+
+    df = pd.DataFrame({"q": list("abcdef"), "keep": [1, 1, 0, 0, 1, 1]})
+    kept = dd.from_pandas(df, npartitions=3)
+    kept = kept[kept.keep == 1]
+    done = bkdask.build(kept, tmp_path / "filt.jsonl", dask_client=cluster, model="m", user="{q}")
+    assert [p.name for p in done.paths] == ["filt-p00000.jsonl", "filt-p00002.jsonl"]
+    assert all(validate_file(p).valid for p in done.paths) and done.requests == 4
+    manifest = json.loads((tmp_path / ".filt.jsonl.manifest.json").read_text())
+    assert [f["name"] for f in manifest["files"]] == ["filt-p00000.jsonl", "filt-p00002.jsonl"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+from click.core import ParameterSource
 
 from ..errors import MergeRefused, StaleResults
 from . import on_dask
@@ -101,6 +104,7 @@ def merge(inputs, results, source, id_column, sheet, encoding, id_prefix, output
     quiet, as_json = options["quiet"], options["fmt"] == "json" or options["as_json"]
     cluster = on_cluster(options)
     if cluster:
+        _refuse_on_dask(output, options)
         source_options = dict(source=source, id_column=id_column, id_prefix=id_prefix,
                               allow_stale=options["allow_stale"])  # fmt: skip
         return _merge_on_dask(inputs, results, output, source_options, allow_missing, cluster, quiet, as_json)
@@ -150,6 +154,25 @@ def _joined(inputs, results, output, source_options: dict, options: dict):
     finally:
         progress.close()
     return result
+
+
+# what a file of one table is named: on a cluster MERGED is a folder of Parquet files
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xls", ".json", ".jsonl", ".ndjson")
+
+
+def _refuse_on_dask(output: str, options: dict) -> None:
+    """What a merge on a cluster does not do, said before anything is read."""
+    if Path(output).suffix.lower() in TABLE_SUFFIXES:
+        raise click.UsageError(
+            f"-o {output}: on a cluster the merge writes a folder of Parquet files; name a folder (a name "
+            "without a table's extension), or merge without the cluster to write one file"
+        )
+    given = click.get_current_context().get_parameter_source("flatten") != ParameterSource.DEFAULT
+    if options["parse_json"] or given:
+        raise click.UsageError(
+            "--parse-json and --flatten are the merge's without a cluster: on one, structured answers stay "
+            "the JSON text of the content column"
+        )
 
 
 def _merge_on_dask(inputs, results, output, source_options, allow_missing, cluster, quiet, as_json):

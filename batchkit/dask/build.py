@@ -277,14 +277,20 @@ def _commit(built: list[_Built], output: Path, report: Report, count: int) -> Da
     again are removed only when that write's manifest names them."""
     previous = read_manifest(output)
     ours = previous.names if previous else set()
-    moves = [(Path(staged), output.with_name(Path(staged).name)) for r in built for staged in r.paths]
+    shards = [(r, i, staged, n, size) for r in built
+              for i, (staged, n, size) in enumerate(zip(r.paths, r.shard_requests, r.shard_bytes, strict=True))]  # fmt: skip
+    for _r, _i, staged, n, _size in shards:
+        if not n:  # a partition without a row (a filter left none): no shard, which submit would refuse
+            Path(staged).unlink(missing_ok=True)
+    shards = [shard for shard in shards if shard[3]]
+    moves = [(Path(staged), output.with_name(Path(staged).name)) for _r, _i, staged, _n, _size in shards]
     foreign = [target.name for _staged, target in moves if target.exists() and target.name not in ours]
     if foreign:
         raise UsageError(f"{output.parent}: {', '.join(foreign[:3])} exist and were not written by batchkit; "
                          "move them or write elsewhere")  # fmt: skip
     files = [{"name": output.with_name(Path(s).name).name, "partition": r.index, "requests": n, "bytes": size}
              | ({"tokens": r.shard_tokens[i]} if r.shard_tokens is not None else {})
-             for r in built for i, (s, n, size) in enumerate(zip(r.paths, r.shard_requests, r.shard_bytes, strict=True))]  # fmt: skip
+             for r, i, s, n, size in shards]  # fmt: skip
     manifest = Manifest(output.name, files)
     stale = sorted(ours - manifest.names)
     write_manifest(Manifest(output.name, files + [{"name": n} for n in stale]), output)

@@ -52,6 +52,7 @@ from ..results.arrow import embedding_kind, embeddings_as_text
 from ..tables.write import as_text_columns
 from .buckets import put, save, spread, stable_hash, take
 from .cluster import connected
+from .dataset import one_schema
 from .partitions import files_of
 from .source import attach_source
 
@@ -114,8 +115,9 @@ def merge(inputs, results, output: str | os.PathLike, *, source=None, id_column:
           local_cluster: int | None = None, dask_client=None, buckets: int | None = None) -> DaskMergeResult:  # fmt: skip
     """Join `results` to the requests of `inputs` by custom_id on Dask, one worker task per file and per
     hash bucket, and write the merged rows as Parquet files in the folder `output` (`part-NNNNN.parquet`,
-    one per input file, rows in line order). The statuses, columns and report (counts, tokens, orphans,
-    duplicates, missing, stale answers, digest) are `batchkit.merge`'s for the same files, and so is
+    one per input file, rows in line order, under one schema). The statuses, columns and report (counts,
+    tokens, orphans, duplicates, missing, stale answers, digest) are `batchkit.merge`'s for the same files,
+    but for structured answers, which stay the JSON text of `content` (no answer.FIELD columns), and so is
     StaleResults, unless allow_stale (nothing is written then).
 
     With `source` (a Dask DataFrame, a folder of Parquet files or a pattern), the parts are the source's
@@ -137,6 +139,7 @@ def merge(inputs, results, output: str | os.PathLike, *, source=None, id_column:
             if source is not None:
                 parts = sorted(str(p) for p in staging.iterdir())
                 staging = attach_source(on, source, id_column, id_prefix, parts, scratch, job.buckets, report)
+        one_schema(staging)
         if output.exists():
             output.rmdir()
         os.replace(staging, output)
