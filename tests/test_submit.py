@@ -488,3 +488,19 @@ def test_answers_an_sdk_cannot_read_are_an_error_that_says_so():
     for empty in (batches, models, openai_models):
         assert empty.returncode == 0, empty.stderr
     assert json.loads(models.stdout) == json.loads(openai_models.stdout) == []
+
+
+def test_a_batch_cancelled_before_any_request_ran_is_said_to_have_no_results(tmp_path):
+    batch_file = write_requests(tmp_path / "c.jsonl", 2)
+    with running_server("--latency", "30", data_dir=tmp_path / "serve") as slow:
+        assert bk(slow, "submit", batch_file).returncode == 0
+        assert invoke("cancel", batch_file).returncode == 0
+        assert "cancelled" in invoke("status", batch_file).stdout
+        for command in (["merge", batch_file, "-r", tmp_path / "c.output.jsonl", "-o", tmp_path / "m.csv"],
+                        ["retry", batch_file, "-r", tmp_path / "c.output.jsonl", "-o", tmp_path / "r.jsonl"]):  # fmt: skip
+            said = invoke(*command)
+            assert (
+                said.returncode == 2
+                and "before any of its 2 requests ran, so it has no results" in said.stderr
+            )
+            assert f"`batchkit submit {batch_file} --force` sends them again" in said.stderr

@@ -187,6 +187,12 @@ def missing_results(path) -> str | None:
             f"it to the end, then `batchkit download {shown}` writes its results (`batchkit submit {shown} "
             "--wait` again does both)"
         )
+    if entry.total and not (entry.completed or entry.failed):
+        return (
+            f"{path}: no such file: {shown} was submitted as {entry.batch_id}, which was {entry.status} "
+            f"before any of its {entry.total:,} requests ran, so it has no results: `batchkit submit {shown} "
+            "--force` sends them again"
+        )
     return (
         f"{path}: no such file: {shown} was submitted as {entry.batch_id}, which is {entry.status} "
         f"({done} done); "
