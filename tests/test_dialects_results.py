@@ -132,3 +132,23 @@ def test_merge_and_retry_on_the_command_line_read_anthropic_results(tmp_path):
     result = CliRunner().invoke(cli, ["retry", str(INPUT), "--results", str(results), "-o", str(retry)])
     assert result.exit_code == 0, result.output
     assert [json.loads(x)["custom_id"] for x in retry.read_text().splitlines()] == ["q-3"]
+
+
+def test_bedrock_records_without_a_record_id_join_to_the_results_that_echo_their_input(tmp_path):
+    inputs = [{"anthropic_version": "bedrock-2023-05-31", "max_tokens": 20,
+               "messages": [{"role": "user", "content": f"q{i}"}]} for i in range(3)]  # fmt: skip
+    batch = tmp_path / "norec.jsonl"
+    batch.write_text("".join(json.dumps({"modelInput": body}) + "\n" for body in inputs))
+    answered = [{"modelInput": inputs[i], "modelOutput": {"type": "message", "role": "assistant", "model": "c",
+                 "content": [{"type": "text", "text": f"a{i}"}], "stop_reason": "end_turn",
+                 "usage": {"input_tokens": 3, "output_tokens": 1}}} for i in (2, 0)]  # fmt: skip
+    failed = {"modelInput": inputs[1], "error": {"errorCode": 400, "errorMessage": "refused"}}
+    results = tmp_path / "norec.jsonl.out"
+    results.write_text("".join(json.dumps(line) + "\n" for line in [*answered, failed]))
+    merged = batchkit.merge_results(batch, results)
+    assert list(merged.frame["content"].fillna("-")) == ["a0", "-", "a2"]
+    assert list(merged.frame["status"]) == ["ok", "http_error", "ok"] and not merged.report.orphans
+    again = batchkit.retry(batch, results, tmp_path / "again.jsonl")
+    assert (
+        again.requests == 1 and json.loads((tmp_path / "again.jsonl").read_text())["modelInput"] == inputs[1]
+    )

@@ -9,7 +9,10 @@ for an `amazon.nova` model, a Titan Text Embeddings body for embeddings."""
 
 from __future__ import annotations
 
+import hashlib
 import re
+
+import orjson
 
 from ..findings import Finding
 from . import anthropic, bedrock_bodies, claude, converse, results
@@ -88,10 +91,20 @@ class Bedrock(Dialect):
         return None if body is None else {"recordId": chat.id, "modelInput": body}
 
     def holds_result(self, obj: dict) -> bool:
-        return "recordId" in obj
+        return "recordId" in obj or ("modelInput" in obj and ("modelOutput" in obj or "error" in obj))
+
+    def echo_key(self, body) -> str | None:
+        """A record without a recordId (Bedrock takes one) is found by the modelInput its result echoes."""
+        if not isinstance(body, dict):
+            return None
+        digest = hashlib.blake2b(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
+        return f"modelInput-{digest}"
 
     def result(self, obj: dict) -> dict:
-        return results.from_bedrock(obj)
+        record_id = obj.get("recordId")
+        return results.from_bedrock(
+            obj, record_id if record_id is not None else self.echo_key(obj.get("modelInput"))
+        )
 
 
 def _chat_in(kind, body: dict, ctx: Context) -> dict:

@@ -193,8 +193,9 @@ def _messages_usage(usage: dict) -> dict:
 # ---- Bedrock -----------------------------------------------------------------------------------------------
 
 
-def from_bedrock(obj: dict) -> dict:
-    record_id, output, error = obj.get("recordId"), obj.get("modelOutput"), obj.get("error")
+def from_bedrock(obj: dict, record_id) -> dict:
+    """A Bedrock record's result; `record_id` its id (the recordId, or the key of the input it echoes)."""
+    output, error = obj.get("modelOutput"), obj.get("error")
     if isinstance(error, dict):
         status = error.get("errorCode")
         code = str(status) if status is not None else None

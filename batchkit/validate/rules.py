@@ -352,6 +352,7 @@ class LineRules:
 
     def _messages(self, number, messages, emit):
         call_ids: set = set()
+        shared: dict[str, str] = {}  # a call id an assistant message gives twice → where its second is
         for i, message in enumerate(messages):
             if type(message) is not dict:
                 continue
@@ -360,7 +361,7 @@ class LineRules:
             if role == "assistant":
                 calls = message.get("tool_calls")  # (of any type here: the schema's findings say so)
                 if type(calls) is list:
-                    _repeated_call_ids(number, i, calls, emit)
+                    shared.update(_shared_ids(i, calls))
                     call_ids.update(
                         c.get("id") for c in calls if type(c) is dict and type(c.get("id")) is str
                     )
@@ -370,19 +371,24 @@ class LineRules:
                     "assistant message's `tool_calls` has; add the assistant turn with that call or fix the id"
                 )
                 emit(Finding("tool-call-mismatch", text, number, f"/body/messages/{i}/tool_call_id"))
+            elif role == "tool" and answered in shared:
+                # (a line with a tool message takes the reference path: the fast path needs no such check)
+                text = f"tool message answers tool_call_id {answered!r}, which two tool calls share: give each its own id"
+                emit(Finding("tool-call-mismatch", text, number, shared.pop(answered)))
             if content in ("", []) and not (role == "assistant" and message.get("tool_calls")):
                 text = f"message {i} ({role}) has empty content"
                 emit(Finding("empty-content", text, number, f"/body/messages/{i}/content"))
 
 
-def _repeated_call_ids(number, i: int, calls: list, emit) -> None:
-    """A tool call id one assistant message gives twice: which tool message answers which call is lost."""
+def _shared_ids(i: int, calls: list) -> dict[str, str]:
+    """The ids an assistant message's tool calls give more than once, each with its second call's path."""
     first: dict[str, int] = {}
+    shared = {}
     for j, call in enumerate(calls):
         call_id = call.get("id") if type(call) is dict else None
         if type(call_id) is str and first.setdefault(call_id, j) != j:
-            text = f"tool call id {call_id!r} is already that of tool call {first[call_id]}: each call needs its own id"
-            emit(Finding("tool-call-mismatch", text, number, f"/body/messages/{i}/tool_calls/{j}/id"))
+            shared.setdefault(call_id, f"/body/messages/{i}/tool_calls/{j}/id")
+    return shared
 
 
 def _schema_minimum(schema: str | None, field: str):

@@ -225,6 +225,8 @@ class GeminiBatches(Client):
 
         try:
             yield
+        except exceptions.DefaultCredentialsError:
+            raise  # none found: `storage.google_credentials` says how to give them
         except (errors.APIError, exceptions.GoogleAuthError, *transport_errors(), *SHAPE_ERRORS) as e:
             raise _failure(e).error(self.target, action, self._key) from None
 
