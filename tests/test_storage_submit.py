@@ -418,3 +418,13 @@ def test_forget_remote_files_keeps_what_an_interrupted_create_may_be_reading(tmp
         refused.returncode == 2 and "its create was interrupted, so a batch may be reading" in refused.stderr
     )
     assert Ledger().find(sha256=file_digest(path)[0])  # still remembered: `submit` finds the batch it made
+
+
+@pytest.mark.parametrize("prefix", ["x//y", "ünï", "q?v=1"])
+def test_a_stage_bedrock_would_refuse_is_refused_before_anything_is_staged(server, tmp_path, prefix):
+    path = batch_file(tmp_path, "bedrock", prefix="st")
+    place = ("--provider", "bedrock", "--region", REGION, "--stage", f"s3://{S3_BUCKET}/{prefix}/", "--role-arn",
+             ROLE_ARN, "--base-url", server.root_url)  # fmt: skip
+    refused = run_cli("submit", path, *place, "--model", MODEL)
+    assert refused.returncode == 2 and "Bedrock takes an S3 address of a bucket and folders" in refused.stderr
+    assert bucket_objects("bedrock", prefix.split("/")[0]) == []

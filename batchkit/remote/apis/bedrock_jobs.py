@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,6 +67,13 @@ NAME_PREFIX = "batchkit-"
 NAME_SHA = 40  # characters of the sha256 in a job's name (9 + 40 + 1 + 12 ≤ 63)
 OUT = ".out"
 MANIFEST = "manifest.json.out"
+
+
+@functools.cache
+def s3_uri() -> re.Pattern:
+    """The S3 addresses Bedrock's jobs take: the pattern of its S3Uri, from botocore's service model."""
+    model = sdk("botocore.session", "bedrock").get_session().get_service_model("bedrock")
+    return re.compile(model.shape_for("S3Uri").metadata["pattern"])
 
 
 def own_address(region: str) -> str:
@@ -193,7 +202,16 @@ class BedrockJobs(Client):
     # --- the protocol -----------------------------------------------------------------------------------
 
     def upload(self, path: Path, progress: BytesMoved | None = None) -> RemoteFile:
-        return self._bucket.stage(path, self._staging().prefix, progress)
+        prefix = self._staging().prefix
+        if not s3_uri().fullmatch(joined(prefix, "output") + "/"):  # refused at the create, after staging
+            raise UsageError(
+                Text(
+                    Option("stage", Meta(prefix)),
+                    ": Bedrock takes an S3 address of a bucket and folders of letters, digits and -!_*'(). "
+                    "only, one slash between them (its S3Uri pattern); give such a prefix",
+                )
+            )
+        return self._bucket.stage(path, prefix, progress)
 
     def file(self, file_id: str) -> RemoteFile:
         return self._bucket.staged(file_id)
