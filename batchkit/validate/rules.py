@@ -371,7 +371,7 @@ class LineRules:
                     "assistant message's `tool_calls` has; add the assistant turn with that call or fix the id"
                 )
                 emit(Finding("tool-call-mismatch", text, number, f"/body/messages/{i}/tool_call_id"))
-            elif role == "tool" and answered in shared:
+            elif role == "tool" and type(answered) is str and answered in shared:
                 # (a line with a tool message takes the reference path: the fast path needs no such check)
                 text = f"tool message answers tool_call_id {answered!r}, which two tool calls share: give each its own id"
                 emit(Finding("tool-call-mismatch", text, number, shared.pop(answered)))
