@@ -74,6 +74,18 @@ def migrate(db: sqlite3.Connection, migrations: Sequence[str], newer: str) -> No
         db.execute(f"PRAGMA user_version = {number}")
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def looks_like_sqlite(path: Path) -> bool:
+    """Whether the file begins as every SQLite database does (a damaged one too, mostly)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    except OSError:
+        return True  # cannot tell: the caller's usual way
+
+
 def move_aside(path: Path, noun: str) -> str:
     """Move a damaged database aside (never replace it silently); what was done, as a sentence's end
     (`noun`: what the next command starts anew, e.g. "ledger")."""

@@ -4,8 +4,10 @@ result lines in each provider's shape read by `merge`, and `batchkit cache stats
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -13,7 +15,7 @@ import time
 
 import orjson
 import pytest
-from submitsupport import ROOT, invoke
+from submitsupport import ROOT, invoke, run_cli
 
 from batchkit.cache import AnswerCache, Keeper, answer_key, cached_line, good_answer, remember, split
 from batchkit.cache import store as store_module
@@ -178,7 +180,10 @@ def test_prune_forgets_old_answers_and_clear_forgets_all(tmp_path, monkeypatch):
 
 def test_a_damaged_cache_is_moved_aside_with_one_line(tmp_path):
     path = tmp_path / "c.db"
-    path.write_bytes(b"this is not a database" * 100)
+    with AnswerCache(path) as cache:
+        cache.lookup([key(body())])
+    whole = path.read_bytes()
+    path.write_bytes(whole[:100] + b"\xff" * (len(whole) - 100))  # its header kept, its pages broken
     with pytest.raises(Exception, match="the answer cache .* is damaged: .* moved it aside to") as raised:
         AnswerCache(path).lookup([key(body())])
     assert "nothing else is lost" in str(raised.value)
@@ -354,3 +359,19 @@ def test_the_default_cache_lives_in_the_batchkit_home(tmp_path, monkeypatch):
     monkeypatch.setenv("BATCHKIT_HOME", str(tmp_path / "home"))
     assert AnswerCache().path == tmp_path / "home" / "cache.db"
     assert "cache.db" in invoke("cache", "stats").stderr
+
+
+def test_a_file_that_is_no_answer_cache_is_refused_and_left_as_it_is(tmp_path):
+    other = tmp_path / "contacts.db"
+    with contextlib.closing(sqlite3.connect(other)) as db:
+        db.execute("CREATE TABLE people (name)")
+        db.commit()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    for path, why in ((other, "it holds other tables: people"), (notes, "not a SQLite database")):
+        before = path.read_bytes()
+        said = run_cli("cache", "stats", "--cache", path)
+        assert said.returncode == 2 and f"is not an answer cache ({why})" in said.stderr, said.stderr
+        assert (
+            path.read_bytes() == before and [p.name for p in tmp_path.iterdir() if "damaged" in p.name] == []
+        )

@@ -59,6 +59,21 @@ class _Hostile(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(json.dumps(GOOD).encode()[:40])  # then the connection closes
 
+    def _answer(self, *choices) -> None:
+        body = {"id": "c", "object": "chat.completion", "choices": [
+            {"index": i, "message": {"role": "assistant", **message}, "finish_reason": reason}
+            for i, (message, reason) in enumerate(choices)]}  # fmt: skip
+        self._send(200, json.dumps(body).encode())
+
+    def _secondcut(self) -> None:  # n=2: the second choice cut at the token limit
+        self._answer(({"content": "whole"}, "stop"), ({"content": "cu"}, "length"))
+
+    def _refusal(self) -> None:
+        self._answer(({"content": None, "refusal": "I can't help with that."}, "stop"))
+
+    def _empty(self) -> None:
+        self._answer(({"content": ""}, "stop"))
+
     def _gzip(self) -> None:
         self._send(200, gzip.compress(json.dumps(GOOD).encode()), content_encoding="gzip")
 
@@ -150,3 +165,12 @@ def test_a_body_without_end_is_read_to_its_bound_and_one_that_drips_to_the_timeo
     answer = _post(upstream, "drip", timeout=1.0)
     assert time.monotonic() - started < 3 and "did not end within 1 s" in answer.body["error"]["message"]
     assert _Hostile.posts == ["endless", "drip"]
+
+
+@pytest.mark.parametrize("mode", ["secondcut", "refusal", "empty"])
+def test_an_answer_not_whole_is_never_kept_in_the_cache(tmp_path, upstream, mode):
+    cache = tmp_path / "cache.db"
+    for run in (1, 2):  # a fresh output each time: only the cache could answer the second run
+        ran = _run(tmp_path, upstream, mode, "--cache", cache, "-o", tmp_path / f"out-{run}.jsonl")
+        assert "from the answer cache" not in ran.stderr, ran.stderr
+    assert _Hostile.posts == [mode] * 4  # both requests asked again: nothing was kept

@@ -35,15 +35,18 @@ def _ignore(finding) -> None:
 
 
 def good_answer(record: ResultRecord, expected: Expected | None, parser: AnswerParser) -> bool:
-    """Whether an answer is worth keeping: status 200 with an answer (`ok`), ended on its own (not cut at
-    the token limit, not filtered; an answer without choices, such as embeddings, has no finish reason),
-    and for a request that asked for a JSON schema, JSON that follows it. An answer that came from the
-    cache is kept already."""
+    """Whether an answer is worth keeping: status 200 with an answer (`ok`), every choice ended on its own
+    (not cut at the token limit, not filtered; an answer without choices, such as embeddings, has no
+    finish reason) and holding text or tool calls (not a refusal, not empty), and for a request that asked
+    for a JSON schema, JSON that follows it. An answer that came from the cache is kept already."""
     if not record.ok or record.status_code != 200 or record.cached_from is not None:
         return False
     says_how_it_ended = bool(record.contents) or record.finish_reason is not None
-    if says_how_it_ended and record.finish_reason not in COMPLETE:
+    reasons = (record.finish_reason, *record.later_reasons)
+    if says_how_it_ended and any(reason not in COMPLETE for reason in reasons):
         return False
+    if record.contents and not record.tool_calls and not all(record.contents):
+        return False  # a choice said nothing (content null beside a refusal, or empty)
     if expected is None:
         return True
     return parser.check(expected, record.content, record.tool_calls, record.finish_reason) is None

@@ -118,6 +118,7 @@ class AnswerCache:
             sqlitefile.create_whole(self.path, self._migrate, PRAGMAS)
         try:
             db = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None)
+            self._refuse_foreign(db)
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")  # WAL keeps it consistent; a kill loses no commit
             db.execute("BEGIN IMMEDIATE")
@@ -128,12 +129,29 @@ class AnswerCache:
         self._db = db
         return db
 
+    def _refuse_foreign(self, db: sqlite3.Connection) -> None:
+        """Another program's database (or batchkit's ledger) named as the cache: refused before anything,
+        its journal mode included, is changed."""
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "answers" not in tables:
+            db.close()
+            shown = ", ".join(sorted(tables)[:3])
+            raise InputError(
+                f"{self.path} is not an answer cache (it holds other tables: {shown}); it was left as it is: "
+                "name another file for the cache"
+            )
+
     def _migrate(self, db: sqlite3.Connection) -> None:
         newer = f"the answer cache {self.path} was written by a newer batchkit (schema {{version}}); upgrade batchkit"
         sqlitefile.migrate(db, MIGRATIONS, newer)
 
     def _damaged(self, reason: str) -> InputError:
         self.close()
+        if not sqlitefile.looks_like_sqlite(self.path):  # a file named by mistake, not a cache damaged
+            return InputError(
+                f"{self.path} is not an answer cache (not a SQLite database); it was left as it is: name "
+                "another file for the cache"
+            )
         moved = sqlitefile.move_aside(self.path, "answer cache")
         return InputError(
             f"the answer cache {self.path} is damaged: {reason}; {moved} (it only saves paying twice: "

@@ -103,6 +103,7 @@ class ResultRecord:
     cached_from: str | None = None  # answered from the cache: the batch the answer came from ("" none)
     converted: bool = False  # read from another provider's result line (Anthropic, Gemini, …)
     answered: int | None = None  # the line hash of the request line it answers, when the line says (ANSWERED)
+    later_reasons: tuple = ()  # the finish reasons of the choices after the first (n > 1)
 
     @property
     def content(self) -> str | None:
@@ -391,9 +392,11 @@ def _read_choices(choices: list, record: ResultRecord, bad) -> None:
         else:
             # legacy /v1/completions
             contents.append(_text(choice.get("text"), f"/response/body/choices/{i}/text", bad))
+        reason = choice.get("finish_reason")
         if i == 0:
-            reason = choice.get("finish_reason")
             record.finish_reason = sys.intern(reason) if type(reason) is str else None
+        else:
+            record.later_reasons += (reason if type(reason) is str else None,)
     record.contents = tuple(contents)
 
 
