@@ -117,6 +117,11 @@ def test_a_file_answered_whole_makes_no_batch_and_download_writes_its_answers(se
     assert {(row["status"], row["cached"]) for row in rows} == {("ok", "True")}
     listed = json.loads(invoke("list", "--json").stdout)
     assert any(entry["step"] == "answered" and entry["cached"] == 5 for entry in listed)
+    every = invoke("status", again)  # every submission of the file: this one is done, not stopped
+    assert every.returncode == 0 and "done: the answer cache answered all 5 requests" in every.stdout
+    assert "tries again" not in every.stdout
+    forgot = invoke("forget", again)
+    assert "forgot a submission the answer cache answered whole" in forgot.stdout, forgot.stdout
 
 
 def test_a_changed_field_is_a_miss_and_no_cache_sends_everything(server, tmp_path):

@@ -20,7 +20,11 @@ def forget(ref, provider, base_url, api_key_env, remote_files):
     with open_session(provider, base_url, api_key_env) as session:
         forgotten = session.forget(ref, remote_files=remote_files)
     for entry in forgotten.entries:
-        what = entry.batch_id or f"an unfinished submission ({entry.step})"
+        what = entry.batch_id or (
+            "a submission the answer cache answered whole"
+            if entry.step == "answered"
+            else f"an unfinished submission ({entry.step})"
+        )
         say(f"forgot {what} of {entry.path} to {entry.base_url}")
     for url in forgotten.removed:
         say(f"removed {url}")

@@ -316,6 +316,9 @@ class Session:
 
     def _submitted(self, entry: Entry, name: Path) -> Submitted:
         found = Ref(_entry_target(entry), entry.batch_id or "", entry, name)
+        if not entry.batch_id and entry.step == ANSWERED:
+            said = f"done: the answer cache answered all {entry.cached or 0:,} requests, so no batch was made"
+            return Submitted(found, None, Text(f"{said}; `batchkit download {name}` writes them"))
         if not entry.batch_id:
             again = f"`batchkit submit {name} --base-url {found.target.base_url}` tries again"
             return Submitted(found, None, Text(_stopped(entry), f"; {again}"))
