@@ -228,3 +228,26 @@ def test_a_file_downloads_as_a_file_whatever_type_its_uploader_named(server, tmp
         got.headers["content-disposition"] == "attachment"
         and got.headers["x-content-type-options"] == "nosniff"
     )
+
+
+def test_inline_responses_of_a_cancelled_batch_keep_every_requests_place(tmp_path):
+    with keyed_server("--latency", "0.4", "--concurrency", "1", data_dir=tmp_path / "slow") as slow:
+        client = client_for(slow)
+        src = [{"contents": [{"parts": [{"text": f"request {i}"}], "role": "user"}]} for i in range(6)]
+        job = client.batches.create(model="gemini-echo", src=src)
+        url = f"{slow.root_url}/v1beta/{job.name}"
+
+        def answered() -> bool:
+            stats = httpx.get(url, params={"key": KEY}).json()["metadata"]["batchStats"]
+            return int(stats.get("successfulRequestCount", 0)) >= 1
+
+        poll(answered, timeout=30, interval=0.05, what="a first answer")
+        client.batches.cancel(name=job.name)
+        job = finished(client, job.name)
+    answers = job.dest.inlined_responses
+    assert job.state.name == "JOB_STATE_CANCELLED" and len(answers) == 6  # one per request, in its place
+    ran = [i for i, a in enumerate(answers) if a.response is not None]
+    assert (
+        ran and ran == list(range(len(ran))) and all(answers[i].response.text == f"request {i}" for i in ran)
+    )
+    assert all(a.error is not None and a.error.code == 1 for a in answers[len(ran) :])

@@ -74,6 +74,10 @@ class Kind:
     split_files = True  # successes and failures in two files (else every result in one)
     not_run = (EXPIRED,)  # the outcomes a request that never ran is written with
 
+    def writes_unrun(self, batch: dict, outcome: str) -> bool:
+        """Whether a request of `batch` that never ran gets a result line when the batch ends `outcome`."""
+        return outcome in self.not_run
+
     def publish(self, store, record: dict, output: Path | None, scratch: Path) -> None:
         """Write a finished batch's results where its API's service writes them (only bucket APIs do)."""
 
@@ -125,7 +129,17 @@ class GeminiKind(Kind):
     name = "gemini"
     validates = False
     split_files = False
-    not_run = ()  # an expired or cancelled Gemini batch has results only for what ran
+    not_run = ()  # an expired or cancelled Gemini batch's responses file has results only for what ran
+
+    def writes_unrun(self, batch: dict, outcome: str) -> bool:
+        # inline responses have no key of their own: a client finds a request's by its place, so one that
+        # never ran keeps its place with an error, as the file's lines need not
+        return bool((batch.get("params") or {}).get("inline")) and outcome in (EXPIRED, CANCELED)
+
+    def unrun(self, job: Job, outcome: str) -> dict:
+        code, status = (1, "CANCELLED") if outcome == CANCELED else (4, "DEADLINE_EXCEEDED")
+        message = f"the batch ended {outcome} before this request ran"
+        return {**job.echo, "error": {"code": code, "message": message, "status": status}}
 
     def jobs(self, path, batch: dict, done: set[str]) -> Iterator[Job]:
         model = batch["model"].removeprefix("models/")

@@ -279,7 +279,7 @@ class Manager:
     def _record_unrun(self, batch: dict, outcome: str) -> None:
         """Record a result line with `outcome` for each request that never ran, where the API writes one."""
         kind = KINDS[batch["surface"]]
-        if outcome not in kind.not_run:
+        if not kind.writes_unrun(batch, outcome):
             return
         done = self.store.done_custom_ids(batch["id"])
         path = self.store.file_path(batch["input_file_id"])
