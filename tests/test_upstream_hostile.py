@@ -16,6 +16,7 @@ import threading
 import time
 
 import pytest
+from polling import poll
 from submitsupport import run_cli
 
 from batchkit.wire.upstream import Sender
@@ -174,3 +175,21 @@ def test_an_answer_not_whole_is_never_kept_in_the_cache(tmp_path, upstream, mode
         ran = _run(tmp_path, upstream, mode, "--cache", cache, "-o", tmp_path / f"out-{run}.jsonl")
         assert "from the answer cache" not in ran.stderr, ran.stderr
     assert _Hostile.posts == [mode] * 4  # both requests asked again: nothing was kept
+
+
+def test_serve_never_makes_an_upstreams_empty_answer_a_success_on_any_surface(tmp_path, upstream):
+    import anthropic
+    from serverutil import running_server
+
+    url = f"{upstream}/emptychoices/v1"
+    with running_server("--backend", "upstream", "--upstream-url", url, data_dir=tmp_path / "front") as front:
+        claude = anthropic.Anthropic(base_url=front.root_url, api_key="unused")
+        params = {"model": "m", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
+        batch = claude.messages.batches.create(requests=[{"custom_id": "q1", "params": params}])
+        poll(lambda: claude.messages.batches.retrieve(batch.id).processing_status == "ended", timeout=30,
+             what="the batch to end")  # fmt: skip
+        (only,) = list(claude.messages.batches.results(batch.id))
+        assert only.result.type == "errored", only
+        submitted = run_cli("submit", _batch(tmp_path, 1), "--base-url", front.base_url, "--wait", "--interval",
+                            "0.2")  # fmt: skip
+    assert submitted.returncode == 1 and "1 of 1 request(s) failed" in submitted.stderr + submitted.stdout

@@ -26,6 +26,7 @@ import time
 import orjson
 
 from ..keys import has_key, keys_in_use, redact_json
+from ..results.read import NO_ANSWER, NO_ANSWER_CODE, answers_nothing
 from ..validate import validate_request
 from ..wire import LOCAL, Answer, Sender, api_path, error_body, new_id, request_error
 from . import echo_vllm
@@ -403,4 +404,9 @@ class UpstreamBackend:
     async def call(self, endpoint: str, body, *, direct: bool = False) -> Answer:
         if self.restrict and isinstance(body, dict) and body.get("model") not in self.restrict:
             return model_not_found(body.get("model"))
-        return await self.sender.post(api_path(endpoint), body)
+        answer = await self.sender.post(api_path(endpoint), body)
+        if not direct and 200 <= answer.status_code < 300 and answers_nothing(answer.body):
+            # a batch request answered with nothing (no choices) failed: no surface makes it a success
+            said = error_body(NO_ANSWER.format(answer.status_code), "upstream_error", code=NO_ANSWER_CODE)
+            return Answer(502, said, answer.request_id)
+        return answer
