@@ -216,3 +216,22 @@ def test_results_deleted_through_the_files_api_are_a_404_saying_so(server):
     with pytest.raises(anthropic.NotFoundError, match="were deleted"):  # was a 500
         list(client.messages.batches.results(batch.id))
     assert client.messages.batches.retrieve(batch.id).processing_status == "ended"
+
+
+def test_a_part_the_upstream_has_no_place_for_fails_its_request_and_a_setting_it_lacks_is_dropped(server):
+    client = client_for(server)
+    document = {
+        "type": "document",
+        "source": {"type": "text", "media_type": "text/plain", "data": "the contract"},
+    }
+    cached = {"type": "text", "text": "summarise", "cache_control": {"type": "ephemeral"}}
+    lines = [
+        {"custom_id": "doc", "params": {"model": "claude-echo", "max_tokens": 50,
+                                        "messages": [{"role": "user", "content": [document, cached]}]}},
+        {"custom_id": "setting", "params": {"model": "claude-echo", "max_tokens": 50,
+                                            "messages": [{"role": "user", "content": [cached]}]}},
+    ]  # fmt: skip
+    batch = ended(client, client.messages.batches.create(requests=lines).id)
+    got = results(client, batch.id)
+    assert got["doc"].type == "errored" and "no place for /params/messages/0/content/0" in str(got["doc"])
+    assert got["setting"].type == "succeeded" and got["setting"].message.content[0].text == "summarise"

@@ -8,6 +8,8 @@ could not take them either; a line its provider would refuse gets that provider'
 
 from __future__ import annotations
 
+import re
+
 import orjson
 
 from ..convert import convert_request
@@ -32,7 +34,18 @@ def openai_request(
     errors = [f for f in converted.findings if f.is_error]
     if converted.line is None or errors:
         return None, errors[0].message if errors else "the request cannot be read"
+    # a setting OpenAI lacks may go (cache_control, metadata); a whole part, message or tool may not: the
+    # upstream would answer another question than the one asked
+    lost = [f for f in converted.findings if f.code == "dropped-field" and WHOLE_ITEM.search(f.path or "")]
+    if lost:
+        return (
+            None,
+            f"the upstream takes OpenAI chat, which has no place for {lost[0].path}: {lost[0].message}",
+        )
     return converted.line, ""
+
+
+WHOLE_ITEM = re.compile(r"/(?:messages|contents|content|parts|tools)/\d+$")
 
 
 def error_message(body) -> str:
