@@ -375,3 +375,8 @@ def test_a_file_that_is_no_answer_cache_is_refused_and_left_as_it_is(tmp_path):
         assert (
             path.read_bytes() == before and [p.name for p in tmp_path.iterdir() if "damaged" in p.name] == []
         )
+
+
+def test_an_age_past_any_answer_is_a_usage_error_not_a_traceback():
+    said = run_cli("cache", "prune", "--older-than", "99999999999999999999d")
+    assert said.returncode == 2 and "at most 100 years" in said.stderr and "Traceback" not in said.stderr

@@ -35,7 +35,7 @@ COMMANDS = {
     "forget": ("forget:forget", "Remove a batch or file from this machine's ledger."),
     "estimate": ("estimate:estimate", "Count prompt tokens and the cost range of batch files."),
     "convert": ("convert:convert", "Convert a batch file to another provider's line format."),
-    "cache": ("cache:cache", "Show, prune or clear the answer cache."),
+    "cache": ("cache:cache", "Count, prune or clear the answer cache (stats, prune, clear)."),
     "map": ("map:map_table", "Answer a table's rows in one command (to one model or several)."),
 }
 

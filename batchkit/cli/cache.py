@@ -24,7 +24,13 @@ class Age(click.ParamType):
         found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", str(value))
         if found is None:
             self.fail(f"{value!r} is not an age: write it like 30d, 12h, 90m, 2w or 45s", param, ctx)
-        return float(found.group(1)) * UNITS[found.group(2)]
+        seconds = float(found.group(1)) * UNITS[found.group(2)]
+        if seconds > MAX_AGE:  # older than any answer kept (and past what SQLite's integers hold)
+            self.fail(f"{value!r} is longer than any answer has been kept: at most 100 years", param, ctx)
+        return seconds
+
+
+MAX_AGE = 100 * 365 * 86400  # seconds
 
 
 def _cache_option(f):
