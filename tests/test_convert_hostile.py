@@ -363,3 +363,23 @@ def test_a_nullable_any_of_keeps_null_both_ways(tmp_path):
         "anyOf": [{"type": "string"}, {"type": "integer"}],
         "nullable": True,
     }
+
+
+def test_a_gemini_content_that_is_no_object_is_a_finding_not_an_exception(tmp_path):
+    path = tmp_path / "odd.jsonl"
+    for odd in (True, 1, "text", None, [1]):
+        path.write_text(
+            json.dumps({"key": "k", "request": {"contents": [odd], "systemInstruction": odd}}) + "\n"
+        )
+        report = validate_file(path, "gemini")
+        assert not report.valid and report.findings
+
+
+def test_a_gemini_function_name_of_another_type_is_a_finding_not_an_exception():
+    turns = [{"role": "user", "parts": [{"text": "x"}]},
+             {"role": "model", "parts": [{"functionCall": {"name": ["a"], "args": {}}}]},
+             {"role": "user", "parts": [{"functionResponse": {"name": {"x": 1}, "response": {}}}]}]  # fmt: skip
+    converted = convert_request(
+        {"key": "q", "request": {"contents": turns}}, "openai", source="gemini", model="m"
+    )
+    assert converted.findings and all(f.code == "wrong-type" for f in converted.findings)

@@ -500,7 +500,6 @@ def test_a_batch_cancelled_before_any_request_ran_is_said_to_have_no_results(tmp
                         ["retry", batch_file, "-r", tmp_path / "c.output.jsonl", "-o", tmp_path / "r.jsonl"]):  # fmt: skip
             said = invoke(*command)
             assert (
-                said.returncode == 2
-                and "before any of its 2 requests ran, so it has no results" in said.stderr
+                said.returncode == 2 and "before any of its requests ran, so it has no results" in said.stderr
             )
             assert f"`batchkit submit {batch_file} --force` sends them again" in said.stderr

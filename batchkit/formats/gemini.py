@@ -199,11 +199,16 @@ def request_findings(request: dict, at: str, line: int | None) -> list:
         located = (
             [(child(content_at, "parts"), parts)]
             if isinstance(parts, dict)
-            else [(child(content_at, "parts", j), part) for j, part in enumerate(parts_of(content or {}))]
+            else [(child(content_at, "parts", j), part) for j, part in enumerate(_parts_or_none(content))]
         )
         for part_at, part in located:
             out += unknown_fields(part, PART_KNOWN, part_at, line, "a Part", camel)
     return out
+
+
+def _parts_or_none(content) -> list:
+    """A content's parts; none for a content that is no object (the schema's finding)."""
+    return parts_of(content) if isinstance(content, dict) else []
 
 
 # ---- OpenAI chat → GenerateContentRequest -------------------------------------------------------------------
@@ -462,7 +467,7 @@ def _model_message_in(parts: list, at: str, ctx: Context, turn: int, pending: di
         if isinstance(call, dict):
             leftover(part, {"functionCall", *SIGNATURE}, path, ctx, "an OpenAI tool call")
             name = call.get("name")
-            calls_of_name = pending.setdefault(name, [])
+            calls_of_name = pending.setdefault(name if isinstance(name, str) else None, [])
             call_id = call.get("id") or _call_id(name, turn, len(calls_of_name))
             calls_of_name.append(call_id)
             arguments = orjson.dumps(call.get("args", {})).decode()
@@ -491,7 +496,8 @@ def _tool_in(answer: dict, pending: dict) -> dict:
         text = response["content"]
     else:
         text = orjson.dumps(response).decode()
-    calls = pending.get(answer.get("name")) or []
+    name = answer.get("name")
+    calls = pending.get(name if isinstance(name, str) else None) or []
     call_id = answer.get("id")
     if call_id in calls:
         calls.remove(call_id)

@@ -187,11 +187,11 @@ def missing_results(path) -> str | None:
             f"it to the end, then `batchkit download {shown}` writes its results (`batchkit submit {shown} "
             "--wait` again does both)"
         )
-    if entry.total and not (entry.completed or entry.failed):
+    if entry.status in ("cancelled", "expired") and not (entry.completed or entry.failed):
         return (
             f"{path}: no such file: {shown} was submitted as {entry.batch_id}, which was {entry.status} "
-            f"before any of its {entry.total:,} requests ran, so it has no results: `batchkit submit {shown} "
-            "--force` sends them again"
+            "before any of its requests ran, so it has no results: `batchkit submit "
+            f"{shown} --force` sends them again"
         )
     return (
         f"{path}: no such file: {shown} was submitted as {entry.batch_id}, which is {entry.status} "
