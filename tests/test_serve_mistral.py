@@ -169,3 +169,17 @@ def test_files_list_pages_by_number_as_mistrals_sdk_asks(tmp_path):
         pages = [client.files.list(page=p, page_size=2) for p in range(4)]
     assert [len(page.data) for page in pages] == [2, 2, 1, 0] and {page.total for page in pages} == {5}
     assert sorted(f.id for page in pages for f in page.data) == sorted(made)  # each once: a loop ends
+
+
+def test_mistrals_own_spellings_run_as_the_requests_they_are(server):
+    client = client_for(server)
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    image = [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": "https://x.example/a.png"}]
+    job = client.batch.jobs.create(
+        requests=[{"custom_id": "any", "body": {"messages": [{"role": "user", "content": "hi"}], "tools": tools,
+                                                "tool_choice": "any"}},
+                  {"custom_id": "image", "body": {"messages": [{"role": "user", "content": image}]}}],
+        model="m", endpoint="/v1/chat/completions",
+    )  # fmt: skip
+    job = finished(client, job.id)
+    assert job.succeeded_requests == 2 and job.failed_requests == 0, download(client, job.error_file)

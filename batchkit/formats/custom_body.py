@@ -133,8 +133,31 @@ def _fit_functions(body: dict, properties: dict, at: str, ctx: Context, title: s
 
 
 def _from_own(body: dict) -> dict:
-    """A provider's body read back as OpenAI's: its own names for OpenAI's fields renamed back."""
-    return {
+    """A provider's body read back as OpenAI's: its own names for OpenAI's fields renamed back, and its own
+    spellings of their values (Mistral's `tool_choice: "any"`, an image chunk's URL as a plain string)."""
+    read = {
         OPENAI_NAMES[key] if key in OPENAI_NAMES and OPENAI_NAMES[key] not in body else key: value
         for key, value in body.items()
     }
+    if read.get("tool_choice") == "any":
+        read["tool_choice"] = "required"  # what OpenAI calls a call of some tool
+    if isinstance(read.get("messages"), list):
+        read["messages"] = [_images_as_objects(m) for m in read["messages"]]
+    return read
+
+
+def _images_as_objects(message):
+    """A message whose image chunks give their URL as a string, with OpenAI's `{"url": …}` instead."""
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, list) or not any(_url_string(part) for part in content):
+        return message
+    parts = [
+        {**part, "image_url": {"url": part["image_url"]}} if _url_string(part) else part for part in content
+    ]
+    return {**message, "content": parts}
+
+
+def _url_string(part) -> bool:
+    return (
+        isinstance(part, dict) and part.get("type") == "image_url" and isinstance(part.get("image_url"), str)
+    )
