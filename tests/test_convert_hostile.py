@@ -383,3 +383,16 @@ def test_a_gemini_function_name_of_another_type_is_a_finding_not_an_exception():
         {"key": "q", "request": {"contents": turns}}, "openai", source="gemini", model="m"
     )
     assert converted.findings and all(f.code == "wrong-type" for f in converted.findings)
+
+
+def test_a_search_result_block_takes_its_source_as_text_and_an_image_as_an_object(tmp_path):
+    search = {"type": "search_result", "source": "https://x.example", "title": "t",
+              "content": [{"type": "text", "text": "c"}], "citations": {"enabled": True}}  # fmt: skip
+    image = {"type": "image", "source": "https://x.example/a.png"}
+    lines = [{"custom_id": name, "params": {"model": "claude-sonnet-4-5", "max_tokens": 20,
+                                            "messages": [{"role": "user", "content": [block]}]}}
+             for name, block in (("search", search), ("image", image))]  # fmt: skip
+    report = validate_file(write(tmp_path, *lines), "anthropic")
+    assert [(f.line, f.path) for f in report.findings if f.is_error] == [
+        (2, "/params/messages/0/content/0/source")
+    ]
