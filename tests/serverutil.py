@@ -156,19 +156,21 @@ class _HeaderEcho(http.server.BaseHTTPRequestHandler):
 
 def header_echo_upstream():
     """A real HTTP server on 127.0.0.1 that echoes request headers into its error bodies; yields its base URL."""
-    return _serving(_HeaderEcho)
+    return serving(_HeaderEcho)
 
 
 @contextlib.contextmanager
-def _serving(handler) -> Iterator[str]:
-    """A real HTTP server on 127.0.0.1 with `handler`, in a thread, for the block; yields its base URL."""
+def serving(handler, path: str = "/v1") -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 with `handler`, in a thread, for the block; yields its base URL
+    (its address and `path`). A request still being answered at the end does not hold the block up."""
     import threading
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+        yield f"http://127.0.0.1:{server.server_address[1]}{path}"
     finally:
         server.shutdown()
         server.server_close()
@@ -196,7 +198,7 @@ class _KeyEcho(_HeaderEcho):
 
 def key_echo_upstream():
     """A real HTTP server on 127.0.0.1 that answers with the caller's key encoded (see _KeyEcho)."""
-    return _serving(_KeyEcho)
+    return serving(_KeyEcho)
 
 
 class _Hostile(_HeaderEcho):
@@ -215,7 +217,7 @@ class _Hostile(_HeaderEcho):
 
 def hostile_upstream():
     """A real HTTP server on 127.0.0.1 whose answers carry terminal control sequences (see _Hostile)."""
-    return _serving(_Hostile)
+    return serving(_Hostile)
 
 
 # a window title (OSC 0), a clipboard write (OSC 52), a link (OSC 8), a screen clear (CSI), an 8-bit CSI
@@ -245,7 +247,7 @@ def redirecting_upstream():
     """A real HTTP server on 127.0.0.1 that redirects every POST (see _Redirect); yields (base URL, its
     handler class, whose `posts` counts what it got)."""
     _Redirect.posts = 0
-    return _serving(_Redirect)
+    return serving(_Redirect)
 
 
 class _AnswersNothing(_HeaderEcho):
@@ -259,7 +261,7 @@ class _AnswersNothing(_HeaderEcho):
 def answerless_upstream():
     """A real HTTP server on 127.0.0.1 whose every answer is 200 `{}` (see _AnswersNothing); yields its
     base URL."""
-    return _serving(_AnswersNothing)
+    return serving(_AnswersNothing)
 
 
 class _OddBatches(_HeaderEcho):
@@ -318,9 +320,9 @@ class _OddNative(_HeaderEcho):
 
 def odd_native_apis():
     """A real HTTP server on 127.0.0.1 answering odd shapes of the native APIs (see _OddNative)."""
-    return _serving(_OddNative)
+    return serving(_OddNative)
 
 
 def odd_batches_api():
     """A real HTTP server on 127.0.0.1 answering odd batch objects (see _OddBatches); yields its base URL."""
-    return _serving(_OddBatches)
+    return serving(_OddBatches)

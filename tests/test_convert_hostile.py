@@ -375,14 +375,15 @@ def test_a_gemini_content_that_is_no_object_is_a_finding_not_an_exception(tmp_pa
         assert not report.valid and report.findings
 
 
-def test_a_gemini_function_name_of_another_type_is_a_finding_not_an_exception():
+def test_a_gemini_function_name_of_another_type_is_no_exception_where_a_line_is_read_leniently(tmp_path):
     turns = [{"role": "user", "parts": [{"text": "x"}]},
              {"role": "model", "parts": [{"functionCall": {"name": ["a"], "args": {}}}]},
              {"role": "user", "parts": [{"functionResponse": {"name": {"x": 1}, "response": {}}}]}]  # fmt: skip
-    converted = convert_request(
-        {"key": "q", "request": {"contents": turns}}, "openai", source="gemini", model="m"
-    )
+    line = {"key": "q", "request": {"contents": turns}}
+    converted = convert_request(line, "openai", source="gemini", model="m")  # invalid: its findings
     assert converted.findings and all(f.code == "wrong-type" for f in converted.findings)
+    counted = invoke("estimate", write(tmp_path, line), "--provider", "gemini", "--model", "gemini-2.5-flash")
+    assert counted.returncode == 0 and "Traceback" not in counted.stderr, counted.stderr  # read as it is
 
 
 def test_a_search_result_block_takes_its_source_as_text_and_an_image_as_an_object(tmp_path):

@@ -674,3 +674,16 @@ def test_a_partition_a_filter_emptied_writes_no_shard_and_the_shards_submit(tmp_
     assert all(validate_file(p).valid for p in done.paths) and done.requests == 4
     manifest = json.loads((tmp_path / ".filt.jsonl.manifest.json").read_text())
     assert [f["name"] for f in manifest["files"]] == ["filt-p00000.jsonl", "filt-p00002.jsonl"]
+
+
+def test_parts_whose_columns_no_one_type_holds_are_said_to_be_read_one_by_one(tmp_path, cluster):
+    (tmp_path / "a.jsonl").write_bytes(b"".join(_line(_request(i)) for i in ("k1", "k2")))
+    results = tmp_path / "r.jsonl"
+    results.write_bytes(b"".join(_line(_success(i, f"re {i}")) for i in ("k1", "k2")))
+    table = tmp_path / "table"
+    table.mkdir()
+    pd.DataFrame({"id": ["k1"], "extra": [1]}).to_parquet(table / "p0.parquet")
+    pd.DataFrame({"id": ["k2"], "extra": ["text"]}).to_parquet(table / "p1.parquet")
+    done = bkdask.merge([tmp_path / "a.jsonl"], [results], tmp_path / "onto", dask_client=cluster, source=table,
+                        id_column="id")  # fmt: skip
+    assert any("types no one type holds: read them one by one" in note for note in done.report.notes)

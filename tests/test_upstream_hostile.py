@@ -12,11 +12,11 @@ import contextlib
 import gzip
 import http.server
 import json
-import threading
 import time
 
 import pytest
 from polling import poll
+from serverutil import running_server, serving
 from submitsupport import run_cli
 
 from batchkit.wire.upstream import Sender
@@ -101,15 +101,8 @@ class _Hostile(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def upstream():
     _Hostile.posts = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_Hostile, path="") as root:  # each behaviour at a path of its own: ROOT/MODE/v1
+        yield root
 
 
 def _batch(tmp_path, count: int = 2):
@@ -179,7 +172,6 @@ def test_an_answer_not_whole_is_never_kept_in_the_cache(tmp_path, upstream, mode
 
 def test_serve_never_makes_an_upstreams_empty_answer_a_success_on_any_surface(tmp_path, upstream):
     import anthropic
-    from serverutil import running_server
 
     url = f"{upstream}/emptychoices/v1"
     with running_server("--backend", "upstream", "--upstream-url", url, data_dir=tmp_path / "front") as front:

@@ -212,8 +212,7 @@ def _dict_chunks(rows: Iterable[Mapping], first_row: int) -> Iterator[tuple[list
 def _chunks(data, first_row: int, stats: BuildStats) -> Iterator[tuple[list[str], _Chunk]]:
     """DataFrame, iterable of DataFrames (as `tables.iter_table` yields) or iterable of dicts."""
     if hasattr(data, "columns") and hasattr(data, "iloc"):
-        frame = integers_with_gaps(data)
-        stats.gapped = [str(name) for name, kind in frame.dtypes.items() if kind != data.dtypes[name]]
+        frame, stats.gapped = integers_with_gaps(data)
         slices = (frame.iloc[i : i + CHUNK_ROWS] for i in range(0, max(len(frame), 1), CHUNK_ROWS))
         return _frame_chunks(slices, first_row)
     iterator = iter(data)
@@ -226,12 +225,12 @@ def _chunks(data, first_row: int, stats: BuildStats) -> Iterator[tuple[list[str]
     return _dict_chunks(rest, first_row)
 
 
-def integers_with_gaps(frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame` with each float column whose cells are whole numbers and gaps as the integers it holds
-    (Int64): pandas reads an integer column with a gap as floats, and a template should write "5", as it
-    does from the table's file, not "5.0"."""
-    gapped = {name: "Int64" for name, column in frame.items() if column.dtype.kind == "f" and _whole(column)}
-    return frame.astype(gapped) if gapped else frame
+def integers_with_gaps(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """(`frame` with each float column whose cells are whole numbers and gaps as the integers it holds
+    (Int64), those columns' names): pandas reads an integer column with a gap as floats, and a template
+    should write "5", as it does from the table's file, not "5.0"."""
+    gapped = [name for name, column in frame.items() if column.dtype.kind == "f" and _whole(column)]
+    return (frame.astype(dict.fromkeys(gapped, "Int64")) if gapped else frame), [str(name) for name in gapped]
 
 
 def _whole(column: pd.Series) -> bool:

@@ -139,7 +139,10 @@ def merge(inputs, results, output: str | os.PathLike, *, source=None, id_column:
             if source is not None:
                 parts = sorted(str(p) for p in staging.iterdir())
                 staging = attach_source(on, source, id_column, id_prefix, parts, scratch, job.buckets, report)
-        one_schema(staging)
+        if not one_schema(staging):
+            report.notes.append(
+                f"note: the parts of {output} hold columns of types no one type holds: read them one by one"
+            )
         if output.exists():
             output.rmdir()
         os.replace(staging, output)
