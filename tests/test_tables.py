@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from batchkit.errors import InputError, UsageError
 from batchkit.tables import cell_text, column_texts, iter_table, read_table, table_format, write_table
-from batchkit.tables.csvtext import csv_text
+from batchkit.tables.csvtext import csv_text, frame_csv_text, pandas_quoting
 
 FORMATS = ["csv", "tsv", "xlsx", "parquet", "json", "jsonl"]
 
@@ -300,6 +300,45 @@ def test_csv_text_is_what_the_csv_module_writes_and_reads_back_every_cell(rows, 
         assert text == expected.getvalue()
     read = list(csv.reader(io.StringIO(text, newline=""), delimiter=sep))
     assert read == [["" if v is None else str(v) for v in row] for row in rows]
+
+
+# The columns a merge's frame has: text, nullable numbers and booleans, Python objects of any kind
+FRAME_COLUMNS = {
+    "text": (st.one_of(st.none(), st.text(st.characters(codec="utf-8"), max_size=8)), "string"),
+    "int": (st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)), "Int64"),
+    "float": (st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False)), "Float64"),
+    "flag": (st.one_of(st.none(), st.booleans()), "boolean"),
+    "object": (st.one_of(CELL, st.floats(allow_nan=False)), object),
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.data(),
+    names=st.lists(st.sampled_from(sorted(FRAME_COLUMNS)), min_size=1, max_size=5),
+    rows=st.integers(0, 6),
+    sep=st.sampled_from([",", "\t"]),
+    line_end=st.sampled_from(["\n", "\r\n"]),
+    header=st.booleans(),
+)
+def test_a_frame_of_text_and_nullable_columns_is_written_as_pandas_writes_it(
+    data, names, rows, sep, line_end, header
+):
+    columns = {}
+    for i, name in enumerate(names):
+        values, dtype = FRAME_COLUMNS[name]
+        column = data.draw(st.lists(values, min_size=rows, max_size=rows))
+        columns[f"{name}{i}"] = pd.Series(column, dtype=object).astype(dtype)
+    frame = pd.DataFrame(columns)
+    text = frame_csv_text(frame, sep, line_end, header)
+    quoting = pandas_quoting(frame, sep, line_end)
+    expected = frame.to_csv(sep=sep, lineterminator=line_end, index=False, header=header, quoting=quoting)
+    assert text == expected or (text is None and quoting == csv.QUOTE_ALL)
+
+
+def test_a_frame_of_numpy_numbers_or_dates_is_left_to_pandas():
+    for column in ([0.1, 2.5], [1, 2], pd.to_datetime(["2024-01-01", "2024-01-02"])):
+        assert frame_csv_text(pd.DataFrame({"a": ["x", "y"], "b": column}), ",", "\n", header=True) is None
 
 
 @pytest.mark.parametrize("ext", ["csv", "tsv"])
