@@ -130,10 +130,18 @@ def nested_as_json(frame: pd.DataFrame) -> pd.DataFrame:
     nested = [
         name
         for name, dtype in frame.dtypes.items()
-        if _may_nest(dtype)
-        and any(isinstance(v, dict | list | tuple) or hasattr(v, "tolist") for v in frame[name])
+        if _may_nest(dtype) and any(_nests(v) for v in frame[name].tolist())
     ]
     return frame.assign(**{str(name): frame[name].map(as_text, na_action="ignore") for name in nested})
+
+
+def _nests(value) -> bool:
+    """Whether a cell holds a list or object (an array of numpy or Arrow among them); text and numbers,
+    most cells, are answered without looking for an attribute."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float or value is None:
+        return False
+    return isinstance(value, dict | list | tuple) or hasattr(value, "tolist")
 
 
 def _may_nest(dtype) -> bool:
