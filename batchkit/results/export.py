@@ -22,7 +22,7 @@ import orjson
 from ..atomic import atomic_write
 from ..tables import table_format, write_table
 from ..tables.cells import is_missing
-from ..tables.csvtext import pandas_quoting
+from ..tables.csvtext import write_frame_csv
 from ..tables.write import as_text_columns
 from ..words import Option, Text, Words
 from .arrow import embedding_kind, embeddings_as_text
@@ -106,8 +106,7 @@ def write_merged(
     written = ExportResult(str(path), len(frame))
     frame, long_cells = made_safe(frame, fmt, written, escape_formulas)
     if str(path) == "-":
-        quoting = pandas_quoting(frame, ",", "\n")
-        frame.to_csv(stream if stream is not None else sys.stdout, index=False, quoting=quoting)
+        write_frame_csv(frame, stream if stream is not None else sys.stdout, ",", "\n")
     else:
         write_table(frame, path, sheet=sheet or "Sheet1", excel=excel)
     if long_cells:

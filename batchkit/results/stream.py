@@ -27,7 +27,7 @@ import orjson
 from ..atomic import atomic_path, cannot_write
 from ..lines import is_compressed, open_binary, source_name
 from ..tables import COMPRESSIONS, table_format
-from ..tables.csvtext import csv_text, frame_csv_text, pandas_quoting
+from ..tables.csvtext import csv_text, write_frame_csv
 from ..tables.write import as_text, as_text_columns, jsonl_rows, nested_as_json
 from . import arrow
 from .export import ExportResult, escape_formulas_in, made_safe
@@ -265,12 +265,7 @@ def _write_frames_csv(
     makes a whole frame."""
     for i, frame in enumerate(frames):
         frame, _ = made_safe(nested_as_json(frame), fmt, written, escape_formulas)
-        text = frame_csv_text(frame, sep, line_end, header=i == 0)
-        if text is not None:
-            f.write(text)
-            continue
-        quoting = pandas_quoting(frame, sep, line_end)
-        frame.to_csv(f, sep=sep, lineterminator=line_end, index=False, header=i == 0, quoting=quoting)
+        write_frame_csv(frame, f, sep, line_end, header=i == 0)
 
 
 def _write_jsonl(slices, tmp: Path) -> None:

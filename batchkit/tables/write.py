@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import os
@@ -17,7 +18,7 @@ import orjson
 from ..atomic import atomic_path, cannot_write
 from ..errors import InputError, UsageError
 from .cells import cell_text, is_missing, mixed_kinds
-from .csvtext import pandas_quoting
+from .csvtext import write_frame_csv
 from .sources import compression_of, table_format
 
 if TYPE_CHECKING:
@@ -54,16 +55,10 @@ def write_table(
     try:
         with atomic_path(path) as tmp:
             if fmt in ("csv", "tsv"):
-                line_end = "\r\n" if excel else "\n"
-                nested_as_json(df).to_csv(
-                    tmp,
-                    sep="\t" if fmt == "tsv" else ",",
-                    index=False,
-                    encoding="utf-8-sig" if excel else "utf-8",
-                    lineterminator=line_end,
-                    quoting=pandas_quoting(df, "\t" if fmt == "tsv" else ",", line_end),
-                    compression=compression,
-                )
+                encoding = "utf-8-sig" if excel else "utf-8"
+                with io.TextIOWrapper(_opened(tmp, compression), encoding=encoding, newline="") as out:
+                    sep = "\t" if fmt == "tsv" else ","
+                    write_frame_csv(nested_as_json(df), out, sep, "\r\n" if excel else "\n")
             elif fmt == "xlsx":
                 _write_xlsx(df, tmp, sheet)
             elif fmt == "parquet":
