@@ -83,3 +83,15 @@ def test_cli_split_by_model_and_an_invalid_file_writes_nothing(tmp_path):
     result = CliRunner().invoke(cli, ["split", str(broken), "--by", "model", "-p", "openai"])
     assert result.exit_code == 1 and "invalid-json" in result.output
     assert sorted(p.name for p in broken.parent.iterdir()) == ["b.jsonl"]
+
+
+def test_a_group_named_as_the_input_is_refused_before_any_group_is_written(tmp_path):
+    """`x.b.jsonl --by model -o x.jsonl`: model b's file would be the input itself; writing it first lost
+    the other groups' requests (each group reads the input again), exit 0."""
+    source = tmp_path / "x.b.jsonl"
+    source.write_bytes(b"".join(line(i, "abc"[i % 3]) for i in range(6)))
+    before = source.read_bytes()
+    result = CliRunner().invoke(cli, ["split", str(source), "--by", "model", "-o", str(tmp_path / "x.jsonl")])
+    assert result.exit_code == 2 and "is an input of this command" in result.output, result.output
+    assert source.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.b.jsonl"]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import orjson
 
+from ..atomic import refuse_inputs
 from ..errors import UsageError, ValidationFailed
 from ..findings import Report
 from ..formats import Dialect
@@ -121,8 +122,11 @@ def split_by(
         )
     limits = options.with_limits(max_requests, max_bytes)
     result, taken = SplitByResult(report), set()
-    for value in _values(source, by, options):
-        path = group_path(Path(output if output is not None else source), value, taken)
+    paths = {value: group_path(Path(output if output is not None else source), value, taken)
+             for value in _values(source, by, options)}  # fmt: skip
+    for path in paths.values():  # before any group is written: each later one reads the source again
+        refuse_inputs(path, [source])
+    for value, path in paths.items():
         result.groups[value] = write_numbered(
             _lines_of(source, by, value, options),
             path,
@@ -130,5 +134,6 @@ def split_by(
             max_file_tokens=max_file_tokens,
             validate=False,
             file=source_name(source),
+            sources=[source],
         )
     return result
