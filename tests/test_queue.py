@@ -196,3 +196,45 @@ def test_the_queue_follows_batches_made_before_and_force_makes_new_ones(tmp_path
             assert [s.batch.id for s in queue()] == first  # submitted before: followed, not sent again
             forced = [s.batch.id for s in queue(force=True)]
         assert set(forced).isdisjoint(first) and len(server_batches(server.base_url)) == 4
+
+
+def test_two_runs_that_both_saw_a_refusal_make_one_new_batch(tmp_path):
+    """Two `submit`s of one shard at once both see its batch refused; the second to send again finds the
+    batch the first made since, where it made another (the shard ran twice, paid twice). Two queues over
+    one ledger, stepped in the order that raced (two processes race the same way through the ledger)."""
+    files = shards(tmp_path / "shards", 2)
+    tokens, _ = shard_tokens(files, "generic")
+    biggest = max(t[MODEL] for t in tokens)
+    serving = ("--enqueued-token-limit", str(biggest), "--latency", "0.3", "--concurrency", "2")
+    with running_server(*serving, data_dir=tmp_path / "srv") as server:
+        with Session(Connection(base_url=server.base_url)) as session:
+
+            def queue(paths: list[Path]) -> Queue:
+                made = [Shard(p, tokens[files.index(p)]) for p in paths]
+                options = QueueOptions(max_enqueued_tokens=10 * biggest, interval=0.05, backoff=0.0)
+                return Queue(session, made, SubmitOptions(), options, lambda e: None)
+
+            def followed(queue: Queue, done) -> bool:
+                queue._follow()
+                return done()
+
+            first = queue(files)
+            first._send_what_fits({s.path: first._resume(s) for s in first.shards})  # one of them is refused
+            poll(
+                lambda: followed(first, lambda: any(s.refusals for s in first.shards)),
+                timeout=30,
+                what="refusal",
+            )
+            refused = next(s for s in first.shards if s.refusals)
+            second = queue([refused.path])
+            assert second._resume(second.shards[0]) is None  # it follows the refused batch ...
+            poll(lambda: followed(second, lambda: second.shards[0].refusals == 1), timeout=30, what="seen")
+            poll(
+                lambda: followed(first, lambda: "in flight" not in {s.state for s in first.shards}),
+                timeout=30,
+            )
+            first._send_what_fits({})  # ... the first run sends the shard again, as a new batch
+            second._send_what_fits({})  # and the second finds that batch
+            assert second.shards[0].batch.id == refused.batch.id
+        batches = by_shard(server.base_url)[file_digest(refused.path)[0]]
+    assert len(batches) == 2 and [b["status"] for b in batches].count("failed") == 1

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UsageError
+from ..ledger import Entry
 from ..tokens import closest_model, estimate
 from ..words import Meta, Option, Text
 from .records import Batch, Event
@@ -50,6 +51,7 @@ class Shard:
     waiting_for: set[str] = field(default_factory=set)  # in-flight batch ids, one of which must end first
     round: tuple[int, int] | None = None  # a round of --until-done: (its first submission's id, number)
     submitted: SubmitResult | None = None  # its latest submission (None until it is sent or found)
+    refused: Entry | None = None  # the ledger row of its batch refused last
 
 
 def shard_tokens(
@@ -201,6 +203,7 @@ class Queue:
         entry = self.session.ledger.for_batch(batch.id, self.sender.target.address)
         if entry is not None:
             self.session.ledger.update(entry.id, error=f"{TOKEN_LIMIT}: {refusal.message}; sent again")
+        shard.refused = entry
         shard.refusals += 1
         shard.state = QUEUED
         wait = min(MAX_BACKOFF, self.options.backoff * 2 ** (shard.refusals - 1))
@@ -242,7 +245,11 @@ class Queue:
             if shard.state != QUEUED or not self._fits(shard):
                 continue
             if shard.refusals:
-                result = self.resender.send(self.resender.prepare(shard.path, shard.round))
+                item = self.resender.prepare(shard.path, shard.round)
+                # Sent again only if the refused batch is still the latest of the shard: one that another
+                # process made since (it saw the refusal too) is followed, never made twice.
+                item.known = shard.refused or item.known
+                result = self.resender.send(item)
             else:
                 result = self.sender.send(prepared[shard.path])
             shard.submitted = result
