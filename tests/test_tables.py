@@ -388,3 +388,51 @@ def test_repeated_or_blank_header_names_are_read_as_others_and_said(tmp_path):
     said: list[str] = []
     read_table(plain, told=said.append)
     assert said == []
+
+
+@pytest.mark.parametrize("ext", ["csv", "xlsx"])
+def test_a_repeated_name_passes_over_a_name_the_header_has_in_every_format(tmp_path, ext):
+    """['q', 'q', 'q.1']: the column headed 'q.1' keeps its name, the second 'q' is 'q.2' (pandas' CSV
+    reader), from a workbook too, where it was 'q.1' and the real 'q.1' became 'q.1.1' unsaid."""
+    import openpyxl
+
+    path = tmp_path / f"t.{ext}"
+    header, row = ["id", "q", "q", None, "q.1"], [1, "a1", "a2", "a3", "a4"]
+    if ext == "xlsx":
+        book = openpyxl.Workbook()
+        book.active.append(header)
+        book.active.append(row)
+        book.save(path)
+    else:
+        path.write_text("id,q,q,,q.1\n1,a1,a2,a3,a4\n")
+    told: list[str] = []
+    table = read_table(path, told=told.append, typed=False)
+    assert list(table.columns) == ["id", "q", "q.2", "Unnamed: 3", "q.1"]
+    assert table["q.1"].tolist() == ["a4"]
+    assert told == [
+        f"{path}: repeated or blank column names were read as others: 'q' as 'q.2', '' as 'Unnamed: 3'"
+    ]
+
+
+def test_a_chart_sheet_is_passed_over_by_default_and_refused_by_name(tmp_path):
+    import openpyxl
+    from openpyxl.chart import BarChart, Reference
+
+    from batchkit.tables import sheet_name
+
+    book = openpyxl.Workbook()
+    data = book.active
+    data.title = "Data"
+    data.append(["id", "q"])
+    data.append([1, "hello"])
+    chart = BarChart()
+    chart.add_data(Reference(data, min_col=1, min_row=1, max_row=2))
+    book.create_chartsheet("Chart", 0).add_chart(chart)
+    path = tmp_path / "charted.xlsx"
+    book.save(path)
+    assert read_table(path, typed=False)["q"].tolist() == ["hello"] and sheet_name(path) == "Data"
+    for named in ("Chart", 0):
+        with pytest.raises(
+            InputError, match="sheet 'Chart' is a chart sheet, which holds no table; name a worksheet: 'Data'"
+        ):
+            read_table(path, sheet=named)

@@ -69,7 +69,7 @@ def iter_table(
     elif fmt == "parquet":
         chunks = _parquet_chunks(opened, source, chunk_rows)
     else:
-        chunks = _excel_chunks(opened, source, sheet, chunk_rows)
+        chunks = _excel_chunks(opened, source, sheet, chunk_rows, told)
     try:
         yield from chunks
     finally:
@@ -143,22 +143,24 @@ def _header(head: bytes, encoding: str | None, sep: str) -> list[str]:
 
 
 def _telling_renamed(chunks, header: list[str], source, told):
-    """The chunks, after telling which header names pandas renamed (a repeated one `q.1`, a blank one
+    """The chunks, after telling which header names pandas renamed (a repeated one `q.2`, a blank one
     `Unnamed: 2`): a template's {q} reads the first, and the merged table has the new names."""
     first = True
     for chunk in chunks:
-        if first and len(header) == len(chunk.columns):
-            renamed = [
-                f"{old!r} as {new!r}"
-                for old, new in zip(header, map(str, chunk.columns), strict=True)
-                if old != new
-            ]
-            if renamed:
-                told(
-                    f"{source_name(source)}: repeated or blank column names were read as others: {', '.join(renamed)}"
-                )
+        if first:
+            _tell_renamed(header, list(map(str, chunk.columns)), source, told)
         first = False
         yield chunk
+
+
+def _tell_renamed(header: list[str], columns: list[str], source, told) -> None:
+    if told is None or len(header) != len(columns):
+        return
+    renamed = [f"{old!r} as {new!r}" for old, new in zip(header, columns, strict=True) if old != new]
+    if renamed:
+        told(
+            f"{source_name(source)}: repeated or blank column names were read as others: {', '.join(renamed)}"
+        )
 
 
 def _head(opened) -> bytes:
@@ -411,8 +413,9 @@ def _parquet_batches(parquet, source, chunk_rows: int):
         yield batch
 
 
-def _excel_rows(opened, source, sheet) -> tuple[list[str], Iterator[tuple]]:
-    """Column names and an iterator of value rows, read by openpyxl in read-only (streaming) mode."""
+def _excel_rows(opened, source, sheet, told=None) -> tuple[list[str], Iterator[tuple]]:
+    """Column names and an iterator of value rows, read by openpyxl in read-only (streaming) mode;
+    `told(message)` hears which header names were read as others."""
     import openpyxl
 
     target = opened if isinstance(opened, Path) else io.BytesIO(opened.read())
@@ -424,7 +427,11 @@ def _excel_rows(opened, source, sheet) -> tuple[list[str], Iterator[tuple]]:
         raise InputError(
             f"{source_name(source)}: cannot read as an Excel workbook: {_first_line(e)}"
         ) from None
-    sheet_name = _choose_sheet(book.sheetnames, sheet, source)
+    try:
+        sheet_name = _choose_sheet(book, sheet, source)
+    except InputError:
+        book.close()
+        raise
     rows = book[sheet_name].iter_rows(values_only=True)
     header = next(rows, None)
     if header is None:
@@ -432,7 +439,9 @@ def _excel_rows(opened, source, sheet) -> tuple[list[str], Iterator[tuple]]:
         raise InputError(f"{source_name(source)}: sheet {sheet_name!r} is empty (no header row)")
     while header and header[-1] is None:
         header = header[:-1]
-    columns = _unique_names(["" if h is None else str(h) for h in header])
+    names = ["" if h is None else str(h) for h in header]
+    columns = _unique_names(names)
+    _tell_renamed(names, columns, source, told)
     width = len(columns)
 
     def values():
@@ -449,24 +458,25 @@ def _excel_rows(opened, source, sheet) -> tuple[list[str], Iterator[tuple]]:
 
 
 def _unique_names(names: list[str]) -> list[str]:
-    """Header names as pandas makes them: blank → 'Unnamed: i', repeats → 'name.1', 'name.2'."""
-    seen: dict[str, int] = {}
-    out = []
-    for i, name in enumerate(names):
-        name = name or f"Unnamed: {i}"
-        base = name
-        while name in seen:
-            seen[base] += 1
-            name = f"{base}.{seen[base]}"
-        seen.setdefault(name, 0)
-        out.append(name)
+    """Header names as pandas' CSV reader makes them: blank → 'Unnamed: i'; a repeat → 'name.1', 'name.2',
+    … passing over a name the header has (['q', 'q', 'q.1'] → ['q', 'q.2', 'q.1']: a column headed 'q.1'
+    keeps its name)."""
+    names = [name or f"Unnamed: {i}" for i, name in enumerate(names)]
+    present, taken, out = set(names), set(), []
+    for name in names:
+        new, n = name, 0
+        while new in taken or (n and new in present):
+            n += 1
+            new = f"{name}.{n}"
+        taken.add(new)
+        out.append(new)
     return out
 
 
-def _excel_chunks(opened, source, sheet, chunk_rows) -> Iterator[pd.DataFrame]:
+def _excel_chunks(opened, source, sheet, chunk_rows, told=None) -> Iterator[pd.DataFrame]:
     import pandas as pd
 
-    columns, rows = _excel_rows(opened, source, sheet)
+    columns, rows = _excel_rows(opened, source, sheet, told)
     batch: list[tuple] = []
     yielded = False
     for row in rows:
@@ -479,18 +489,32 @@ def _excel_chunks(opened, source, sheet, chunk_rows) -> Iterator[pd.DataFrame]:
         yield pd.DataFrame(batch, columns=columns, dtype=object)
 
 
-def _choose_sheet(names: list[str], sheet, source) -> str:
+def _choose_sheet(book, sheet, source) -> str:
+    """The name of the sheet `sheet` names (a name or 0-based index), by default the first worksheet; a
+    chart sheet holds no table: an InputError."""
+    names = book.sheetnames
+    tables = [ws.title for ws in book.worksheets]
     if sheet is None or sheet == "":
-        return names[0]
+        if not tables:
+            raise InputError(f"{source_name(source)}: the workbook has no worksheet, only chart sheets")
+        return tables[0]
+    name = None
     if str(sheet) in names:
-        return str(sheet)
-    if isinstance(sheet, int) or str(sheet).isdigit():
+        name = str(sheet)
+    elif isinstance(sheet, int) or str(sheet).isdigit():
         index = int(sheet)
         if 0 <= index < len(names):
-            return names[index]
-    raise InputError(
-        f"{source_name(source)}: no sheet {sheet!r}; the workbook has: {', '.join(map(repr, names))}"
-    )
+            name = names[index]
+    if name is None:
+        raise InputError(
+            f"{source_name(source)}: no sheet {sheet!r}; the workbook has: {', '.join(map(repr, names))}"
+        )
+    if name not in tables:
+        raise InputError(
+            f"{source_name(source)}: sheet {name!r} is a chart sheet, which holds no table; name a worksheet: "
+            f"{', '.join(map(repr, tables)) or 'the workbook has none'}"
+        )
+    return name
 
 
 def sheet_name(source: Source, sheet: str | int | None = None) -> str:
@@ -507,7 +531,7 @@ def sheet_name(source: Source, sheet: str | int | None = None) -> str:
             f"{source_name(source)}: cannot read as an Excel workbook: {_first_line(e)}"
         ) from None
     try:
-        return _choose_sheet(book.sheetnames, sheet, source)
+        return _choose_sheet(book, sheet, source)
     finally:
         book.close()
 
