@@ -95,3 +95,20 @@ def test_a_group_named_as_the_input_is_refused_before_any_group_is_written(tmp_p
     assert result.exit_code == 2 and "is an input of this command" in result.output, result.output
     assert source.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.b.jsonl"]
+
+
+def test_a_group_the_source_no_longer_has_is_removed_by_the_next_split(tmp_path):
+    """A split again after a model left the source: its group file (and a group's shards) went on lying
+    beside the new ones, and `submit batch.*.jsonl` sent requests no longer in the source."""
+    path = mixed(tmp_path)
+    split_by(path, "model", max_requests=2)
+    assert (tmp_path / "batch.gpt-4o-mini-00002.jsonl").exists()
+    kept = [line(i, m) for i, m in enumerate(MODELS) if m == "gpt-4.1"]
+    path.write_bytes(b"".join(kept))
+    (tmp_path / "batch.notes.jsonl").write_text("mine\n")  # named like a group, but no group: kept
+    result = CliRunner().invoke(cli, ["split", str(path), "--by", "model", "--max-requests", "2"])
+    assert result.exit_code == 0, result.output
+    assert "removed: " in result.output and "not in" in result.output
+    left = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("."))
+    assert left == ["batch.gpt-4.1.jsonl", "batch.jsonl", "batch.notes.jsonl"]
+    assert (tmp_path / "batch.gpt-4.1.jsonl").read_bytes() == b"".join(kept)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import orjson
 
-from ..atomic import refuse_inputs
+from ..atomic import atomic_write, refuse_inputs, same_file
 from ..errors import UsageError, ValidationFailed
 from ..findings import Report
 from ..formats import Dialect
@@ -29,6 +29,7 @@ from ..options import Options
 from ..providers import Provider
 from ..validate import validate_file
 from ..words import Option, Text
+from .manifest import manifest_path, read_manifest
 from .write import WriteResult, write_numbered
 
 SPLIT_KEYS = ("model", "endpoint")
@@ -36,10 +37,15 @@ UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_SLUG = 100  # characters of a group's value in its file name
 
 
+GROUPS_FORMAT = ".{name}.groups.json"  # the group files the last split of an output wrote
+GROUPS_KIND = "batchkit-groups"
+
+
 @dataclass
 class SplitByResult:
     report: Report  # the validation of the whole source
     groups: dict[str, WriteResult] = field(default_factory=dict)  # key value → what was written for it
+    removed: list[Path] = field(default_factory=list)  # an earlier split's group files not written again
 
     @property
     def paths(self) -> list[Path]:
@@ -126,6 +132,7 @@ def split_by(
              for value in _values(source, by, options)}  # fmt: skip
     for path in paths.values():  # before any group is written: each later one reads the source again
         refuse_inputs(path, [source])
+    target = Path(output if output is not None else source)
     for value, path in paths.items():
         result.groups[value] = write_numbered(
             _lines_of(source, by, value, options),
@@ -136,4 +143,42 @@ def split_by(
             file=source_name(source),
             sources=[source],
         )
+    result.removed = _replace_groups(target, {p.name for p in paths.values()}, source)
     return result
+
+
+def _replace_groups(output: Path, names: set[str], source) -> list[Path]:
+    """Records `names` as the group files of `output`'s split, and removes the files of the groups the
+    last split of it recorded and this one did not write again: else `submit out.*.jsonl` would send a
+    group no longer in the source. Only names of this output's groups are trusted from the record."""
+    record = output.with_name(GROUPS_FORMAT.format(name=output.name))
+    try:
+        data = orjson.loads(record.read_bytes())
+        earlier = (
+            data["groups"] if data.get("kind") == GROUPS_KIND and data.get("output") == output.name else []
+        )
+    except (OSError, orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
+        earlier = []
+    removed = []
+    for name in earlier if type(earlier) is list else []:
+        path = output.with_name(name) if type(name) is str and _is_group_name(output, name) else None
+        if path is None or name in names or same_file(path, source):
+            continue
+        manifest = read_manifest(path)
+        for part in [path, *(path.with_name(n) for n in (manifest.names if manifest else ()))]:
+            if part.is_file():
+                part.unlink()
+                removed.append(part)
+        manifest_path(path).unlink(missing_ok=True)
+    with atomic_write(record) as f:
+        f.write(orjson.dumps({"kind": GROUPS_KIND, "output": output.name, "groups": sorted(names)}) + b"\n")
+    return removed
+
+
+def _is_group_name(output: Path, name: str) -> bool:
+    return (
+        "/" not in name
+        and name.startswith(f"{output.stem}.")
+        and name.endswith(output.suffix)
+        and name != output.name
+    )

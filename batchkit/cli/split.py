@@ -93,3 +93,5 @@ def _split_by_key(file, by, output, provider, options: dict, fmt, quiet):
             written.paths, written.shard_requests, written.shard_bytes, strict=False
         ):
             say(f"  {path}  {value}  {counted(requests, 'request')}  {human_bytes(size)}", err=True)
+    for path in result.removed:
+        say(f"  removed: {path} (a group of the last split by {by}, not in {file} any more)", err=True)
