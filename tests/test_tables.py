@@ -436,3 +436,21 @@ def test_a_chart_sheet_is_passed_over_by_default_and_refused_by_name(tmp_path):
             InputError, match="sheet 'Chart' is a chart sheet, which holds no table; name a worksheet: 'Data'"
         ):
             read_table(path, sheet=named)
+
+
+def test_a_formula_no_program_calculated_is_no_empty_cell(tmp_path):
+    """A workbook written by a script holds formulas without their values: each read as an empty cell,
+    and `build --on-empty keep` sent empty prompts. Refused, naming the cell; a truly empty cell is not."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.append(["id", "q", "f"])
+    book.active.append([1, None, "plain"])
+    book.active.append([2, "x", "=A3*10"])
+    path = tmp_path / "formulas.xlsx"
+    book.save(path)
+    with pytest.raises(InputError, match=r"cell C3 holds the formula '=A3\*10' but no value for it"):
+        read_table(path)
+    book.active["C3"] = "done"
+    book.save(path)
+    assert read_table(path, typed=False)["q"].tolist() == [None, "x"]

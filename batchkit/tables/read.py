@@ -445,16 +445,57 @@ def _excel_rows(opened, source, sheet, told=None) -> tuple[list[str], Iterator[t
     width = len(columns)
 
     def values():
+        formulas = _Formulas(target, sheet_name, source)
         try:
-            for row in rows:
+            for number, row in enumerate(rows, 2):
                 row = tuple(None if v == "" else v for v in row[:width])
                 if all(v is None for v in row):
                     continue  # blank rows are skipped, as pandas skips blank CSV lines
+                if None in row:
+                    formulas.refuse_unsaved(number, row)
                 yield row + (None,) * (width - len(row))
         finally:
             book.close()
+            formulas.close()
 
     return columns, values()
+
+
+class _Formulas:
+    """The sheet's formulas, read (a second time, in step with the values) only from the first empty cell
+    on: a formula whose value no program saved (a workbook written by a script) reads as empty, and
+    would be sent as an empty prompt."""
+
+    def __init__(self, target, sheet_name: str, source):
+        self.target, self.sheet_name, self.source = target, sheet_name, source
+        self.book, self.rows, self.at = None, None, 0
+
+    def refuse_unsaved(self, number: int, row: tuple) -> None:
+        """InputError when an empty cell of row `number` (1-based, the header's is 1) holds a formula."""
+        if self.rows is None:
+            import openpyxl
+
+            if hasattr(self.target, "seek"):
+                self.target.seek(0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.book = openpyxl.load_workbook(self.target, read_only=True)
+            self.rows = self.book[self.sheet_name].iter_rows(values_only=True)
+        for _ in range(number - self.at):
+            formulas, self.at = next(self.rows, ()), self.at + 1
+        for column, (value, formula) in enumerate(zip(row, formulas, strict=False), 1):
+            if value is None and type(formula) is str and formula.startswith("="):
+                from openpyxl.utils import get_column_letter
+
+                raise InputError(
+                    f"{source_name(self.source)}: cell {get_column_letter(column)}{number} holds the formula "
+                    f"{formula[:80]!r} but no value for it: the workbook was saved by a program that does not "
+                    "calculate; open and save it in Excel or LibreOffice, which save each formula's value"
+                )
+
+    def close(self) -> None:
+        if self.book is not None:
+            self.book.close()
 
 
 def _unique_names(names: list[str]) -> list[str]:
