@@ -215,6 +215,11 @@ def test_split_command(run, tmp_path):
     assert "8 requests into 3 files" in result.output
     result = run("split", source)
     assert "fits in one file" in result.output
+    lines = source.read_bytes().splitlines(keepends=True)
+    source.write_bytes(b"".join(lines[:3]) + b'{"custom_id": "broken", \n' + b"".join(lines[3:]))
+    forced = run("split", source, "--max-requests", "3", "--force")  # copies the broken line too
+    assert forced.exit_code == 0 and "8 requests" in forced.output  # (the validation's count)
+    assert "9 lines into 3 files" in forced.output and "9 requests" not in forced.output
 
 
 def test_fix_command_lists_changes_and_revalidates(run, tmp_path):

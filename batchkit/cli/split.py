@@ -62,9 +62,11 @@ def split(
             err=True,
         )
         return
+    # (forced past invalid lines, which are copied too: then lines, not requests)
+    copied = result.report is not None and result.report.summary.requests != result.requests
     say(
-        f"split {file}: {counted(result.requests, 'request')} into {counted(len(result.paths), 'file')}, "
-        f"{human_bytes(result.bytes)}",
+        f"split {file}: {counted(result.requests, 'line' if copied else 'request')} into "
+        f"{counted(len(result.paths), 'file')}, {human_bytes(result.bytes)}",
         err=True,
     )
     echo_files(result, output or file)
