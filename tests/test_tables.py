@@ -454,3 +454,21 @@ def test_a_formula_no_program_calculated_is_no_empty_cell(tmp_path):
     book.active["C3"] = "done"
     book.save(path)
     assert read_table(path, typed=False)["q"].tolist() == [None, "x"]
+
+
+def test_a_duration_is_hours_minutes_and_seconds_as_a_spreadsheet_shows_it(tmp_path):
+    import datetime as dt
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.append(["id", "took"])
+    book.active.append([1, dt.timedelta(hours=25)])
+    book.active["B2"].number_format = "[h]:mm:ss"
+    path = tmp_path / "durations.xlsx"
+    book.save(path)
+    assert column_texts(read_table(path, typed=False)["took"]) == ["25:00:00"]  # was "1 day, 1:00:00"
+    assert [cell_text(v) for v in (dt.timedelta(seconds=-90), dt.timedelta(microseconds=1500))] == [
+        "-0:01:30",
+        "0:00:00.0015",
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from datetime import date, datetime
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import orjson
@@ -41,7 +41,8 @@ def cell_text(value) -> str | None:
     """The text a template inserts for a cell, or None for a missing cell (None, NaN, <NA>, NaT).
 
     Strings as they are; whole numbers without a decimal point ("3"); floats as Python writes them
-    ("2.5", "3.0", "1e+20"); booleans "True"/"False"; lists and dicts as compact JSON; dates ISO-like.
+    ("2.5", "3.0", "1e+20"); booleans "True"/"False"; lists and dicts as compact JSON; dates ISO-like;
+    durations as hours, minutes and seconds.
     """
     kind = type(value)
     if kind is str:
@@ -68,9 +69,21 @@ def cell_text(value) -> str | None:
         return orjson.dumps(value.tolist(), option=orjson.OPT_SERIALIZE_NUMPY).decode()
     if is_missing(value):
         return None
-    if isinstance(value, (datetime, date)):
-        return str(value)
+    if isinstance(value, timedelta):
+        return duration_text(value)
     return str(value)
+
+
+def duration_text(value: timedelta) -> str:
+    """A duration in hours, minutes and seconds, as a spreadsheet shows one ([h]:mm:ss): 25 hours is
+    "25:00:00" (Python writes "1 day, 1:00:00"); fractions of a second after a point."""
+    micro = value // timedelta(microseconds=1)
+    sign, micro = ("-", -micro) if micro < 0 else ("", micro)
+    seconds, fraction = divmod(micro, 1_000_000)
+    minutes, second = divmod(seconds, 60)
+    hours, minute = divmod(minutes, 60)
+    text = f"{sign}{hours}:{minute:02d}:{second:02d}"
+    return f"{text}.{fraction:06d}".rstrip("0") if fraction else text
 
 
 def column_texts(column: pd.Series) -> list[str | None]:
