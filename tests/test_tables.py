@@ -456,18 +456,23 @@ def test_a_formula_no_program_calculated_is_no_empty_cell(tmp_path):
     assert read_table(path, typed=False)["q"].tolist() == [None, "x"]
 
 
-def test_a_duration_is_hours_minutes_and_seconds_as_a_spreadsheet_shows_it(tmp_path):
+def test_a_duration_or_a_date_is_the_text_a_spreadsheet_shows(tmp_path):
     import datetime as dt
 
     import openpyxl
 
     book = openpyxl.Workbook()
-    book.active.append(["id", "took"])
-    book.active.append([1, dt.timedelta(hours=25)])
+    book.active.append(["id", "took", "day", "when"])
+    book.active.append([1, dt.timedelta(hours=25), dt.date(2024, 1, 5), dt.datetime(2024, 1, 5, 10, 30)])
     book.active["B2"].number_format = "[h]:mm:ss"
+    book.active["C2"].number_format = '[$-409]yyyy-mm-dd" (day)"'
+    book.active["D2"].number_format = "yyyy-mm-dd hh:mm"
     path = tmp_path / "durations.xlsx"
     book.save(path)
-    assert column_texts(read_table(path, typed=False)["took"]) == ["25:00:00"]  # was "1 day, 1:00:00"
+    table = read_table(path, typed=False)
+    assert column_texts(table["took"]) == ["25:00:00"]  # was "1 day, 1:00:00"
+    assert column_texts(table["day"]) == ["2024-01-05"]  # a date shown alone (was "2024-01-05 00:00:00")
+    assert column_texts(table["when"]) == ["2024-01-05 10:30:00"]
     assert [cell_text(v) for v in (dt.timedelta(seconds=-90), dt.timedelta(microseconds=1500))] == [
         "-0:01:30",
         "0:00:00.0015",

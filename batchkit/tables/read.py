@@ -5,10 +5,12 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import functools
 import io
 import re
 import warnings
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -432,7 +434,7 @@ def _excel_rows(opened, source, sheet, told=None) -> tuple[list[str], Iterator[t
     except InputError:
         book.close()
         raise
-    rows = book[sheet_name].iter_rows(values_only=True)
+    rows = (tuple(map(_shown, row)) for row in book[sheet_name].iter_rows())
     header = next(rows, None)
     if header is None:
         book.close()
@@ -459,6 +461,23 @@ def _excel_rows(opened, source, sheet, told=None) -> tuple[list[str], Iterator[t
             formulas.close()
 
     return columns, values()
+
+
+def _shown(cell):
+    """A cell's value as the sheet shows it: a date and time under a format of the date alone (openpyxl
+    gives every date as a datetime) is the date."""
+    value = cell.value
+    if type(value) is datetime and _date_only(getattr(cell, "number_format", "")):
+        return value.date()
+    return value
+
+
+@functools.lru_cache(maxsize=256)
+def _date_only(number_format: str) -> bool:
+    """Whether an Excel number format shows no time of day (no hours or seconds outside quotes and
+    brackets: 'yyyy-mm-dd', not 'yyyy-mm-dd hh:mm')."""
+    shown = re.sub(r'"[^"]*"|\[[^\]]*\]|\\.', "", number_format).lower()
+    return "h" not in shown and "s" not in shown
 
 
 class _Formulas:
