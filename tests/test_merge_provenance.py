@@ -139,9 +139,55 @@ def test_ids_renamed_by_dedupe_land_on_the_rows_they_were_built_from(tmp_path, p
     ]
 
 
+def test_renamed_ids_land_on_their_rows_whatever_order_the_inputs_come_in(tmp_path):
+    """Split by model after the renaming, the files list `a~3` before `a~2`: each took the next row of
+    `a` in the order read, and rows 2 and 3 swapped answers, exit 0. The number says which row."""
+    table = tmp_path / "t.csv"
+    table.write_text("id,q,model\na,Q1,m-a\na,Q2,m-b\na,Q3,m-a\nb,Q4,m-b\n", encoding="utf-8")
+    batch = tmp_path / "b.jsonl"
+    built = invoke("build", table, "-o", batch, "--model-column", "model", "--user", "{q}", "--id-column", "id",
+                   "--force")  # fmt: skip
+    assert built.returncode == 0 and invoke("fix", batch, "--dedupe-ids", "--in-place").returncode == 0
+    assert invoke("split", batch, "--by", "model").returncode == 0
+    parts = [tmp_path / "b.m-a.jsonl", tmp_path / "b.m-b.jsonl"]
+    lines = [orjson.loads(line) for part in parts for line in part.read_bytes().splitlines()]
+    assert [x["custom_id"] for x in lines] == ["a", "a~3", "a~2", "b"]
+    results = tmp_path / "out.jsonl"
+    write_lines(results, [answer(x["custom_id"], "re " + x["body"]["messages"][0]["content"]) for x in lines])
+    out = tmp_path / "merged.csv"
+    merged = invoke("merge", *parts, "-r", results, "--source", table, "--id-column", "id", "-o", out)
+    assert merged.returncode == 0, merged.stdout
+    assert [(row["q"], row["content"]) for row in read_csv(out)] == [
+        (q, f"re {q}") for q in ("Q1", "Q2", "Q3", "Q4")
+    ]
+
+
+def test_an_id_on_more_rows_than_its_requests_puts_its_answer_on_no_row_and_says_why(tmp_path):
+    """Build skipped the first `k1` row (its prompt empty): the answer to the second landed on the first,
+    exit 0 with --allow-missing. Which row is the id's cannot be told: no row, a note, exit 1."""
+    table = tmp_path / "t.csv"
+    table.write_text("id,q\nk1,\nk1,second\nk2,third\n", encoding="utf-8")
+    batch = tmp_path / "b.jsonl"
+    built = invoke("build", table, "-o", batch, "--model", "m", "--user", "{q}", "--id-column", "id",
+                   "--on-empty", "skip")  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    results = tmp_path / "out.jsonl"
+    write_lines(results, [answer("k1", "re second"), answer("k2", "re third")])
+    out = tmp_path / "merged.csv"
+    merged = invoke("merge", batch, "-r", results, "--source", table, "--id-column", "id", "-o", out)
+    assert merged.returncode == 1 and "1 result(s) found no row" in merged.stdout, merged.stdout
+    assert "'id' repeats 'k1' on more rows than there are requests of that id" in merged.stdout
+    assert [(row["q"], row["content"]) for row in read_csv(out)] == [
+        ("", ""),
+        ("second", ""),
+        ("third", "re third"),
+    ]
+
+
 def test_a_repeated_id_merged_without_renaming_puts_its_result_on_each_row_once(tmp_path):
-    """Results cannot tell the requests of one id apart (the merge says so): each of its rows gets that
-    one result, once, and the table keeps one row per source row."""
+    """Results cannot tell the requests of one id apart (the merge says so, and exits 1: a row may hold
+    another's answer, where it exited 0): each of its rows gets that one result, once, and the table keeps
+    one row per source row."""
     table = tmp_path / "t.csv"
     table.write_text("id,q\n1,first\n1,second\n2,third\n", encoding="utf-8")
     batch = tmp_path / "b.jsonl"
@@ -151,7 +197,8 @@ def test_a_repeated_id_merged_without_renaming_puts_its_result_on_each_row_once(
     write_lines(results, [answer("1", "one"), answer("2", "two")])
     out = tmp_path / "merged.csv"
     merged = invoke("merge", batch, "-r", results, "--source", table, "--id-column", "id", "-o", out)
-    assert merged.returncode == 0 and "every such row gets the same result" in merged.stdout, merged.stdout
+    assert merged.returncode == 1 and "every such row gets the same result" in merged.stdout, merged.stdout
+    assert "ambiguous: 1 request(s) share their custom_id with another request" in merged.stdout
     assert [(row["q"], row["content"]) for row in read_csv(out)] == [
         ("first", "one"), ("second", "one"), ("third", "two")
     ]  # fmt: skip

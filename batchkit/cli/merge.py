@@ -238,6 +238,13 @@ def _verdict(report, allow_missing: bool) -> tuple[str, int]:
             f"{', '.join(report.results)} (are these the results of this batch?); nothing written",
             1,
         )
+    if report.shared_ids:
+        return (
+            f"ambiguous: {report.shared_ids:,} request(s) share their custom_id with another request (the "
+            "duplicate-custom-id errors): a result cannot say which of them it answers, so their rows may hold "
+            "each other's answers; give each its own id (batchkit fix --dedupe-ids) and submit those again",
+            1,
+        )
     if missing and not allow_missing:
         return (
             f"incomplete: {missing:,} of {report.requests:,} request(s) have no result "

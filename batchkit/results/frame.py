@@ -344,38 +344,49 @@ def _positions_by_id(frame, table, source, id_column, report, read: dict) -> lis
     for position, key in enumerate(keys):
         if key is not None:
             rows_of.setdefault(key, []).append(position)
-    return _by_key(frame["custom_id"], rows_of)
-
-
-def _by_key(custom_ids, rows_of: dict[str, list[int]]) -> list[int]:
-    """The source row of every custom_id (-1 for none): the rows whose id it is, one per request in order
-    (a repeated id's second request takes its second row; a request past the rows with its id has none).
-    An id that `fix --dedupe-ids` renamed (`A-003~2`, `A-003~3`, … in the order of the file; `A-003-2`
-    where the provider's ids take no `~`) takes the next row with the id it was renamed from (the first is
-    the id's own), so each renamed request's answer lands on the row it was built from."""
-    taken: dict[str, int] = {}  # id → rows of it its requests took
-    positions = []
-    for cid in custom_ids:
-        rows = rows_of.get(cid)
-        base, first = cid, 0
-        if rows is None:
-            (base, rows), first = _renamed_from(cid, rows_of), 1
-        k = max(taken.get(base, 0), first)
-        if rows is not None and k < len(rows):
-            positions.append(rows[k])
-            taken[base] = k + 1
-        else:
-            positions.append(-1)
+    positions, ambiguous = _by_key(frame["custom_id"], rows_of)
+    if ambiguous:
+        sample = ", ".join(map(repr, ambiguous[:3])) + (", …" if len(ambiguous) > 3 else "")
+        report.notes.append(
+            f"{id_column!r} repeats {sample} on more rows than there are requests of that id (rows build "
+            "skipped, sampled out or left past its limit): which row each answer belongs to cannot be told, so "
+            "they are on no row; give every row its own id, or build without an id column (ids then carry the "
+            "row number)"
+        )
     return positions
 
 
-def _renamed_from(cid: str, rows_of: dict[str, list[int]]) -> tuple[str, list[int] | None]:
-    """(the id `fix --dedupe-ids` renamed `cid` from, that id's rows), or (`cid`, None)."""
+def _by_key(custom_ids, rows_of: dict[str, list[int]]) -> tuple[list[int], list[str]]:
+    """(the source row of every custom_id, -1 for none; the ids whose rows cannot be told apart).
+
+    The requests of one id take its rows in turn: the id's own first, then those `fix --dedupe-ids`
+    renamed from it (`A-003~2`, `A-003~3`, … numbered in the order of the file, never reused; `A-003-2`
+    where the provider's ids take no `~`) by their number, whatever order the inputs come in (a split by
+    model reorders them). A request past the rows of its id has none. An id on several rows with fewer
+    requests than rows is ambiguous (which rows did build skip?): its requests get none."""
+    requests_of: dict[str, list[tuple[int, int]]] = {}  # id → (number of its use, request)
+    for index, cid in enumerate(custom_ids):
+        base, use = (cid, 1) if cid in rows_of else _renamed_from(cid, rows_of)
+        if base is not None:
+            requests_of.setdefault(base, []).append((use, index))
+    positions, ambiguous = [-1] * len(custom_ids), []
+    for base, requests in requests_of.items():
+        rows = rows_of[base]
+        if len(requests) < len(rows):
+            ambiguous.append(base)
+            continue
+        for row, (_use, index) in zip(rows, sorted(requests), strict=False):
+            positions[index] = row
+    return positions, ambiguous
+
+
+def _renamed_from(cid: str, rows_of: dict[str, list[int]]) -> tuple[str | None, int]:
+    """(the id `fix --dedupe-ids` renamed `cid` from, the number of that use), or (None, 0)."""
     for separator in REPEAT_SEPARATORS:
         base, sep, number = cid.rpartition(separator)
         if sep and number.isdigit() and base in rows_of:
-            return base, rows_of[base]
-    return cid, None
+            return base, int(number)
+    return None, 0
 
 
 def _better_id_column(custom_ids, table, id_column: str | None, matched: int) -> str | None:

@@ -88,9 +88,12 @@ class MergeReport:
     parsed: int | None = None  # answers parsed as JSON and matching their schema (None: not parsed)
     parse_errors: Counter = field(default_factory=Counter)  # kind (not JSON, truncated, …) → rows
     stale: list[Stale] = field(default_factory=list)  # results that answer other requests (provenance)
+    shared_ids: int = 0  # requests whose custom_id an earlier request of other content has
 
     def add_finding(self, file: str, finding: Finding) -> None:
         self.findings_count += 1
+        if finding.code == "duplicate-custom-id":
+            self.shared_ids += 1
         if len(self.findings) < MAX_FINDINGS:
             self.findings.append((file, finding))
 
@@ -139,6 +142,7 @@ class MergeReport:
             "missing_count": len(self.missing),
             "findings": [{"file": f, **finding.to_dict()} for f, finding in self.findings[cut]],
             "findings_count": self.findings_count,
+            "shared_ids": self.shared_ids,
             "notes": self.notes,
             "digest": [d.to_dict() for d in self.digest],
             "source": self._source_dict(cut),
