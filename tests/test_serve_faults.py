@@ -10,6 +10,7 @@ from collections import Counter
 
 import openai
 import pytest
+from polling import poll
 from serverutil import running_server
 from submitsupport import run_cli, write_requests
 
@@ -20,11 +21,15 @@ def run_batch(server, path) -> tuple[object, list[dict]]:
     """Upload and run one batch with the OpenAI SDK; (the ended batch, its error file's lines)."""
     client = openai.OpenAI(base_url=server.base_url, api_key="unused")
     uploaded = client.files.create(file=path.open("rb"), purpose="batch")
-    batch = client.batches.create(
+    created = client.batches.create(
         input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
     )
-    while batch.status not in ("completed", "failed", "expired", "cancelled"):
-        batch = client.batches.retrieve(batch.id)
+    ended = ("completed", "failed", "expired", "cancelled")
+    batch = poll(
+        lambda: (b := client.batches.retrieve(created.id)).status in ended and b,
+        timeout=60,
+        what="the batch to end",
+    )
     errors = client.files.content(batch.error_file_id).text.splitlines() if batch.error_file_id else []
     return batch, [json.loads(line) for line in errors]
 

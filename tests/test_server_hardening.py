@@ -51,6 +51,13 @@ def ended(client, batch_id, timeout=20.0):
     return poll(check, timeout=timeout, what=f"batch {batch_id} to end")
 
 
+@pytest.fixture(scope="module")
+def default_server(tmp_path_factory):
+    """A server with no options, shared by the tests that only make and read their own files and batches."""
+    with running_server(data_dir=tmp_path_factory.mktemp("default") / "data") as server:
+        yield server
+
+
 # ---- who may call it ---------------------------------------------------------------------------------
 
 
@@ -220,13 +227,14 @@ def test_the_echo_backend_never_echoes_the_servers_own_key(keyed):
     assert direct == "my key: [redacted]" and KEY not in stored and "[redacted]" in stored
 
 
-def test_a_vertex_job_whose_configs_are_of_another_shape_is_a_400(tmp_path):
+def test_a_vertex_job_whose_configs_are_of_another_shape_is_a_400(default_server):
     jobs = "/v1/projects/p/locations/l/batchPredictionJobs"
-    with running_server(data_dir=tmp_path / "d") as server:
-        answers = [
-            httpx.post(server.root_url + jobs, json={"model": "m", "inputConfig": odd, "outputConfig": odd})
-            for odd in ("x", 5, ["a"], {"gcsSource": "x", "gcsDestination": [1]})
-        ]
+    answers = [
+        httpx.post(
+            default_server.root_url + jobs, json={"model": "m", "inputConfig": odd, "outputConfig": odd}
+        )
+        for odd in ("x", 5, ["a"], {"gcsSource": "x", "gcsDestination": [1]})
+    ]
     assert [a.status_code for a in answers] == [400] * 4, [a.text for a in answers]
     assert all("inputConfig.gcsSource.uris" in a.text for a in answers)
 
@@ -324,59 +332,55 @@ def test_a_locked_database_answers_503_and_the_root_page_stays_quick(tmp_path):
         assert client.files.create(file=("x.jsonl", jsonl([chat("a")])), purpose="batch").id  # free again
 
 
-def test_expires_after_on_upload_sets_expires_at(tmp_path):
-    with running_server(data_dir=tmp_path / "d") as server:
-        client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
-        uploaded = client.files.create(
-            file=("e.jsonl", jsonl([chat("e")])),
+def test_expires_after_on_upload_sets_expires_at(default_server):
+    client = openai.OpenAI(base_url=default_server.base_url, api_key="unused", max_retries=0)
+    uploaded = client.files.create(
+        file=("e.jsonl", jsonl([chat("e")])),
+        purpose="batch",
+        expires_after={"anchor": "created_at", "seconds": 7200},
+    )
+    assert uploaded.expires_at == pytest.approx(uploaded.created_at + 7200, abs=2)
+    assert client.files.retrieve(uploaded.id).expires_at == uploaded.expires_at
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.files.create(
+            file=("e.jsonl", b"{}\n"),
             purpose="batch",
-            expires_after={"anchor": "created_at", "seconds": 7200},
+            expires_after={"anchor": "created_at", "seconds": 5},
         )
-        assert uploaded.expires_at == pytest.approx(uploaded.created_at + 7200, abs=2)
-        assert client.files.retrieve(uploaded.id).expires_at == uploaded.expires_at
-        with pytest.raises(openai.BadRequestError) as caught:
-            client.files.create(
-                file=("e.jsonl", b"{}\n"),
-                purpose="batch",
-                expires_after={"anchor": "created_at", "seconds": 5},
-            )
-        assert caught.value.param == "expires_after.seconds"
-        plain = client.files.create(file=("p.jsonl", jsonl([chat("p")])), purpose="batch")
-        assert plain.expires_at is None
+    assert caught.value.param == "expires_after.seconds"
+    plain = client.files.create(file=("p.jsonl", jsonl([chat("p")])), purpose="batch")
+    assert plain.expires_at is None
 
 
 # ---- responses and moderations batches ------------------------------------------------------------------
 
 
-def test_responses_and_moderations_batches(tmp_path):
-    with running_server(data_dir=tmp_path / "d") as server:
-        client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
-        responses = [
-            {
-                "custom_id": f"r{i}",
-                "method": "POST",
-                "url": "/v1/responses",
-                "body": {"model": "m", "input": f"r {i}"},
-            }
-            for i in range(2)
-        ]
-        done = ended(client, upload_and_create(client, responses, "/v1/responses").id)
-        assert done.status == "completed" and done.request_counts.completed == 2
-        assert done.usage.input_tokens == 4 and done.usage.output_tokens == 4
-        line = orjson.loads(client.files.content(done.output_file_id).content.splitlines()[0])
-        assert line["response"]["body"]["output"][0]["content"][0]["text"] in ("r 0", "r 1")
-        moderations = [
-            {"custom_id": "m", "method": "POST", "url": "/v1/moderations", "body": {"input": "hello"}}
-        ]
-        done = ended(client, upload_and_create(client, moderations, "/v1/moderations").id)
-        assert done.status == "completed", done.errors
-        direct = client.responses.create(model="m", input="direct answer")
-        assert direct.output_text == "direct answer"
-        # the Responses API takes a body without a model (a stored prompt names one): answered, never a 500
-        unnamed = httpx.post(f"{server.base_url}/responses", json={"input": "no model"}, timeout=10)
-        assert unnamed.status_code == 200 and unnamed.json()["model"] is None
-        moderated = client.moderations.create(input=["a", "b"])
-        assert [r.flagged for r in moderated.results] == [False, False]
+def test_responses_and_moderations_batches(default_server):
+    client = openai.OpenAI(base_url=default_server.base_url, api_key="unused", max_retries=0)
+    responses = [
+        {
+            "custom_id": f"r{i}",
+            "method": "POST",
+            "url": "/v1/responses",
+            "body": {"model": "m", "input": f"r {i}"},
+        }
+        for i in range(2)
+    ]
+    done = ended(client, upload_and_create(client, responses, "/v1/responses").id)
+    assert done.status == "completed" and done.request_counts.completed == 2
+    assert done.usage.input_tokens == 4 and done.usage.output_tokens == 4
+    line = orjson.loads(client.files.content(done.output_file_id).content.splitlines()[0])
+    assert line["response"]["body"]["output"][0]["content"][0]["text"] in ("r 0", "r 1")
+    moderations = [{"custom_id": "m", "method": "POST", "url": "/v1/moderations", "body": {"input": "hello"}}]
+    done = ended(client, upload_and_create(client, moderations, "/v1/moderations").id)
+    assert done.status == "completed", done.errors
+    direct = client.responses.create(model="m", input="direct answer")
+    assert direct.output_text == "direct answer"
+    # the Responses API takes a body without a model (a stored prompt names one): answered, never a 500
+    unnamed = httpx.post(f"{default_server.base_url}/responses", json={"input": "no model"}, timeout=10)
+    assert unnamed.status_code == 200 and unnamed.json()["model"] is None
+    moderated = client.moderations.create(input=["a", "b"])
+    assert [r.flagged for r in moderated.results] == [False, False]
 
 
 @pytest.fixture(scope="module")

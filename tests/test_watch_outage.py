@@ -5,9 +5,8 @@ watch that never reached the server (a wrong address) still ends at once."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
+from polling import poll
 from serverutil import free_port, running_server
 from submitsupport import run_cli, start_cli, write_requests
 
@@ -18,21 +17,28 @@ def test_a_watch_asks_on_through_a_server_restart_and_follows_the_batch_to_its_e
     data, port = tmp_path / "data", free_port()
     args = ("--model", "gpt-4o-mini", "--latency", "0.1", "--concurrency", "1")
     batch = write_requests(tmp_path / "b.jsonl", 30, models=("gpt-4o-mini",))
+    said = tmp_path / "watch.stderr"
     with running_server(*args, data_dir=data, port=port) as server:
         submitted = run_cli("submit", batch, "--base-url", server.base_url)
         assert submitted.returncode == 0, submitted.stderr
-        watch = start_cli("watch", batch, "--interval", "0.2")
-        first = watch.stderr.readline()  # the watch has had an answer from the server
-        assert "completed" in first, first
+        with open(said, "w") as stderr:
+            watch = start_cli("watch", batch, "--interval", "0.2", stderr=stderr)
+        first = poll(lambda: _whole_lines(said), timeout=60, what="the watch's first line")[0]
+        assert "completed" in first, first  # the watch has had an answer from the server
         server.process.kill()  # SIGKILL, mid-batch, while the watch polls
         server.process.wait()
-        time.sleep(4)  # longer than the SDK's own retries wait
+        # the server stays down until the watch, its SDK's own retries spent, says it asks on
+        poll(lambda: "asking again" in said.read_text(), timeout=60, what="the watch to say it asks again")
     with running_server(*args, data_dir=data, port=port):
-        out, err = watch.communicate(timeout=120)
-    err = first + err
+        out, _ = watch.communicate(timeout=120)
+    err = said.read_text()
     assert watch.returncode == 0, err
     assert "asking again at each poll, for up to 15 minutes" in err and "answering again" in err, err
     assert "completed (30/30 completed, 0 failed)" in out + err
+
+
+def _whole_lines(path) -> list[str]:
+    return [line for line in path.read_text().splitlines(keepends=True) if line.endswith("\n")]
 
 
 def test_a_watch_that_never_reached_its_server_ends_at_once(tmp_path):
