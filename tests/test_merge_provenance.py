@@ -235,6 +235,9 @@ def test_results_of_a_batch_file_since_rebuilt_are_refused_then_marked(server, t
         batchkit.merge_results(batch, output)
     assert len(caught.value.report.stale) == 8
     assert batchkit.merge_results(batch, output, allow_stale=True).frame["stale"].notna().all()
+    retried = invoke("retry", batch, "-r", output, "-o", tmp_path / "retry.jsonl")  # said nothing to retry
+    assert retried.returncode == 0 and "retry: 8 request(s) (stale 8)" in retried.stdout + retried.stderr
+    assert (tmp_path / "retry.jsonl").read_bytes() == batch.read_bytes()  # the rebuilt lines, sent again
 
 
 def test_another_batch_with_the_same_ids_is_refused_and_a_retry_of_the_same_lines_is_not(server, tmp_path):

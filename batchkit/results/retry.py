@@ -13,9 +13,11 @@ from ..lines import content_lines, open_binary
 from ..options import Options
 from ..words import Option, Text
 from .join import Paths, join_inputs
-from .read import STATUSES
+from .read import MISSING, STATUSES
 from .report import FAILED, MergeReport
 from .requests import StageRead
+
+STALE = "stale"  # a chosen request whose only answer was produced for another line (see provenance)
 
 
 @dataclass
@@ -101,9 +103,11 @@ def select_retry(
     wanted: list[set[int]] = [set() for _ in requests.files]
     selected = Counter()
     for row, status in enumerate(table.status):
-        if status in only:
+        # an answer produced for another version of the line (merge refuses it) is none: as missing
+        stale = row in table.stale and MISSING in only
+        if stale or status in only:
             wanted[requests.file_index[row]].add(requests.line[row])
-            selected[status] += 1
+            selected[STALE if stale else status] += 1
     return report, selected, request_lines(inputs, wanted)
 
 
