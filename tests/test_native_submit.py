@@ -62,6 +62,26 @@ def test_convert_submit_merge_gives_every_row_ok(server, tmp_path, provider):
     assert "requests     3 total, 3 completed, 0 failed" in status.stdout, status.stdout + status.stderr
 
 
+@pytest.mark.parametrize(
+    ("provider", "model"), [("mistral", "mistral-small-latest"), ("anthropic", "claude-sonnet-4-5")]
+)
+def test_results_of_a_file_converted_to_another_model_merge_onto_the_file_it_came_from(
+    server, tmp_path, provider, model
+):
+    """Mistral's result lines are OpenAI's shape: the model convert set (not the one the OpenAI file
+    asked for) made merge refuse them as stale onto the file they were converted from, where the results
+    of Anthropic's (another shape) merged."""
+    source = write_requests(tmp_path / "batch.jsonl", 3, models=("gpt-4o-mini",), max_tokens=50)
+    target = tmp_path / "x.jsonl"
+    assert run_cli("convert", source, "--to", provider, "--model", model, "-o", target).returncode == 0
+    submitted = run_cli("submit", target, "--provider", provider, "--base-url", server.root_url, "--wait",
+                        "--interval", "0.2")  # fmt: skip
+    assert submitted.returncode == 0, submitted.stderr
+    merged = run_cli("merge", source, "-r", tmp_path / "x.output.jsonl", "-o", tmp_path / "out.csv")
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    assert answers(tmp_path / "out.csv") == {f"q-{i}": f"q question {i}" for i in range(3)}
+
+
 @pytest.mark.parametrize("provider", NATIVE)
 def test_python_submit_waits_downloads_and_finds_its_batch_again(server, tmp_path, provider):
     path = native_file(tmp_path, provider, 2, prefix="py")

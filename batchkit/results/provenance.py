@@ -11,7 +11,8 @@ not the one its request asked for is stale too — unless the answer names a dat
 asked for (`gpt-4o-mini` answered by `gpt-4o-mini-2024-07-18`, `claude-3-5-haiku-latest` by
 `claude-3-5-haiku-20241022`), the model asked for is none batchkit knows (an Azure deployment name, a
 local model), the results were downloaded from Azure (whose answers name the model behind a deployment),
-or the result line is another provider's (a converted file, whose model `convert` may have set).
+or the result line is another provider's or answers lines of another format (a converted file, whose
+model `convert` may have set).
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ class Judge:
             verdict = self._by_ledger(row, record, origin)
             if verdict is not None:
                 return verdict or None  # "": the ledger vouches for it
-            if origin.provider in NO_MODEL_CHECK:
+            if origin.provider in NO_MODEL_CHECK or self._converted(row, origin):
                 return None
         return self._by_model(row, record)
 
@@ -148,6 +149,11 @@ class Judge:
             "request lines than this one (the file changed after it was submitted, or these are another "
             "batch's results)"
         )
+
+    def _converted(self, row: int, origin: Origin) -> bool:
+        """Whether the results answer lines submitted in another format than the row's: a converted file,
+        whose model `convert` may have set (Mistral's result lines are of OpenAI's shape)."""
+        return origin.dialect is not None and origin.dialect != self.requests.dialect_of(row)
 
     def _by_model(self, row: int, record: ResultRecord) -> str | None:
         asked, answered = self.requests.models[row], record.model
