@@ -55,10 +55,12 @@ def test_build_limit_and_sample(tmp_path):
     built = run("build", table, "-o", out, "--model", "m", "--user", "{question}", "--limit", 3)
     assert built.exit_code == 0, built.output
     assert custom_ids(out) == ["row-1", "row-2", "row-3"]
+    assert "10 rows read, 3 requests written" in built.output  # was "0 rows read"
     sampled = run(
         "build", table, "-o", out, "--model", "m", "--user", "{question}", "--sample", 4, "--seed", 3
     )
     assert sampled.exit_code == 0, sampled.output
+    assert "10 rows read, 10 requests made, 4 written" in sampled.output  # was "10 requests written"
     first = custom_ids(out)
     assert len(first) == 4 and first == sorted(first, key=lambda c: int(c.split("-")[1]))
     run("build", table, "-o", out, "--model", "m", "--user", "{question}", "--sample", 4, "--seed", 3)

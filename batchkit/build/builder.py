@@ -381,8 +381,8 @@ class Builder:
             if not checked:
                 self.check_columns(columns)
                 checked = True
+            stats.rows += chunk.n  # (before its requests: a --limit may take no more of them)
             yield from self._requests(chunk, stats)
-            stats.rows += chunk.n
             if progress is not None and chunk.n:
                 progress(chunk.n)
         if stats.problem_count:

@@ -237,8 +237,14 @@ def _echo_build_summary(result, policy, output, options: dict) -> None:
 
     s = result.stats
     where = result.paths[0] if len(result.paths) == 1 else f"{result.paths[0]} … {result.paths[-1]}"
+    # (--limit and --sample write some of the requests made)
+    made = (
+        f"{counted(s.requests, 'request')} made, {result.requests:,}"
+        if s.requests != result.requests
+        else None
+    )
     say(
-        f"built {where}: {counted(s.rows, 'row')} read, {counted(s.requests, 'request')} written "
+        f"built {where}: {counted(s.rows, 'row')} read, {made or counted(result.requests, 'request')} written "
         f"({counted(len(result.paths), 'file')}, {human_bytes(result.bytes)})",
         err=True,
     )
