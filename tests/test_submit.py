@@ -265,7 +265,7 @@ def test_every_request_failed_so_there_is_no_output_file(server, tmp_path):
     result = bk(server, "submit", batch_file, "--no-validate", "--wait", "--interval", "0.3")
     assert result.returncode == 1, result.stderr  # completed, but no request succeeded
     assert "completed (0/2 completed, 2 failed)" in result.stdout
-    assert "2 of 2 request(s) failed" in result.stderr
+    assert "2 of 2 request(s) failed (their lines in the downloaded results say why)" in result.stderr
     assert "no output file (no request succeeded)" in result.stderr
     errors = (tmp_path / "rejected.errors.jsonl").read_text().splitlines()
     assert [json.loads(line)["response"]["status_code"] for line in errors] == [400, 400]

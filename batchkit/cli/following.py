@@ -42,7 +42,7 @@ def fail_unless_completed(batches, allow_failures: bool = True) -> None:
     failed = sum(max(b.failed, 0) for b in ended)  # (a count an API sends may be anything)
     if failed and not allow_failures:
         raise JobFailed(
-            f"{failed:,} of {sum(b.total for b in ended):,} request(s) failed (the error files say why): "
+            f"{failed:,} of {sum(b.total for b in ended):,} request(s) failed (their lines in the downloaded results say why): "
             "`batchkit retry` writes them as a new batch, --until-done sends again what failed for a reason "
             "that passes; --allow-failures exits 0"
         )
