@@ -5,10 +5,11 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from batchkit.errors import UsageError
+from batchkit.errors import InputError, UsageError
 from batchkit.server.store import Store
 from batchkit.validate import validate_request
 from batchkit.wire import batch_error, result_line
+from batchkit.wire.protocol import new_id
 
 
 def make_batch(store: Store) -> str:
@@ -69,12 +70,25 @@ def test_reopening_sweeps_bodies_no_row_names(tmp_path):
     file_id, part = store.upload_path()
     part.write_bytes(b"{}\n")
     kept = store.add_file(file_id, part, "in.jsonl", "batch")
-    (store.files_dir / ".file-cut.part").write_bytes(b"half")  # an upload cut short
-    (store.files_dir / "file-orphan").write_bytes(b"{}\n")  # a result file whose batch never recorded it
+    (store.files_dir / f".{new_id('file-')}.part").write_bytes(b"half")  # an upload cut short
+    (store.files_dir / new_id("file-")).write_bytes(b"{}\n")  # a result file whose batch never recorded it
+    (store.files_dir / ".batch_1.publish").write_bytes(b"{}\n")  # a result published no further
     store.close()
     store = Store(tmp_path)
     assert sorted(p.name for p in store.files_dir.iterdir()) == [kept["id"]]
     store.close()
+
+
+def test_a_data_folder_of_the_users_own_keeps_every_file_the_server_did_not_name(tmp_path):
+    """`serve --data-dir proj` over a folder with a files/ of its own: its files were deleted, and a
+    folder in it was a traceback."""
+    own = tmp_path / "files"
+    (own / "subdir").mkdir(parents=True)
+    for name in ("important.txt", "file-notes", ".file-x.part", "subdir/a.txt"):
+        (own / name).write_text("mine\n")
+    Store(tmp_path).close()
+    kept = sorted(str(p.relative_to(own)) for p in own.rglob("*"))
+    assert kept == [".file-x.part", "file-notes", "important.txt", "subdir", "subdir/a.txt"]
 
 
 def test_one_store_per_data_dir(tmp_path):
@@ -317,3 +331,11 @@ def test_the_validating_stage_never_holds_a_line_past_the_bound(tmp_path):
     assert [(e["line"], e["code"]) for e in intake.errors] == [(1, "invalid_request"), (2, "invalid_url")]
     assert f"more than the {MAX_LINE_BYTES:,} batchkit reads in one line" in intake.errors[0]["message"]
     assert peak < size  # the line was skipped unread, never held whole
+
+
+def test_a_damaged_database_is_one_error_and_the_folder_is_free_again(tmp_path):
+    (tmp_path / "server.db").write_text("x\n")  # was a traceback: sqlite3.DatabaseError
+    with pytest.raises(InputError, match="server.db: not a database batchkit serve can read"):
+        Store(tmp_path)
+    (tmp_path / "server.db").unlink()
+    Store(tmp_path).close()  # the folder's lock was let go

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 import sqlite3
 import threading
@@ -23,7 +24,7 @@ from pathlib import Path
 import orjson
 
 from ..atomic import atomic_write
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 from ..wire import new_id
 from .enqueued import IN_FLIGHT, over_limit
 
@@ -173,6 +174,11 @@ def _connect(path: Path) -> sqlite3.Connection:
     return db
 
 
+# a file body (`file-…`), an upload cut short (`.file-….part`), a result published through a scratch file
+# (`.BATCH_ID.publish`)
+OWN_FILE = re.compile(r"file-[0-9a-f]{24}|\.file-[0-9a-f]{24}\.part|\.[A-Za-z0-9_]+\.publish")
+
+
 class Store:
     """All reads and writes of the server's state. Thread-safe (one connection behind a lock)."""
 
@@ -182,9 +188,17 @@ class Store:
         self.files_dir.mkdir(parents=True, exist_ok=True)
         self._owner = _claim(self.root)
         self.db_path = self.root / "server.db"
-        self.db = _connect(self.db_path)
         self.lock = threading.RLock()
-        self._migrate()
+        try:
+            self.db = _connect(self.db_path)
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            if self._owner is not None:
+                self._owner.close()
+            raise InputError(
+                f"{self.db_path}: not a database batchkit serve can read ({e}); give another --data-dir, or "
+                "move that file away to start an empty one"
+            ) from None
         self.expire_files(time.time())
         self._sweep()
 
@@ -213,7 +227,8 @@ class Store:
                 )
             }
         for path in self.files_dir.iterdir():  # server.lock and server.db live one level up
-            if path.name not in keep:
+            # only what the server names so (a folder given as --data-dir may hold the user's own files)
+            if path.name not in keep and OWN_FILE.fullmatch(path.name) and path.is_file():
                 path.unlink(missing_ok=True)
 
     # files -------------------------------------------------------------------------------------------
