@@ -185,3 +185,42 @@ def test_serve_never_makes_an_upstreams_empty_answer_a_success_on_any_surface(tm
         submitted = run_cli("submit", _batch(tmp_path, 1), "--base-url", front.base_url, "--wait", "--interval",
                             "0.2")  # fmt: skip
     assert submitted.returncode == 1 and "1 of 1 request(s) failed" in submitted.stderr + submitted.stdout
+
+
+class _CutDownload(http.server.BaseHTTPRequestHandler):
+    """A Batch API whose result file's connection drops after a part of its body: the batch is done, its
+    output file says a megabyte is coming, and the server closes after a kilobyte."""
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        if self.path.endswith("/content"):
+            self.send_response(200)
+            self.send_header("content-type", "application/octet-stream")
+            self.send_header("content-length", str(1 << 20))
+            self.end_headers()
+            self.wfile.write(b"{}\n" * 400)
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        batch = {"id": "batch_cut", "object": "batch", "status": "completed", "endpoint": "/v1/chat/completions",
+                 "input_file_id": "file-in", "output_file_id": "file-out", "error_file_id": None,
+                 "completion_window": "24h", "created_at": 1700000000,
+                 "request_counts": {"total": 1, "completed": 1, "failed": 0}}  # fmt: skip
+        body = json.dumps(batch).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_a_download_whose_connection_drops_is_one_line_and_leaves_no_file(tmp_path):
+    """Was a traceback (httpx's RemoteProtocolError, read outside what the SDK's errors cover), exit 1."""
+    with serving(_CutDownload) as base_url:
+        cut = run_cli("download", "batch_cut", "-p", "openai", "--base-url", base_url, "-o", tmp_path,
+                      OPENAI_API_KEY="k")  # fmt: skip
+    assert cut.returncode == 2, cut.stderr
+    assert "Traceback" not in cut.stderr and len(cut.stderr.strip().splitlines()) == 1, cut.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -308,7 +308,10 @@ def provider_words(body, fallback: str) -> str:
 
 
 def stainless_failure(error, sdk) -> Failure:
-    """A failure of the `openai` or `anthropic` SDK (`sdk`, the module): both raise the same kinds."""
+    """A failure of the `openai` or `anthropic` SDK (`sdk`, the module): both raise the same kinds, and
+    their HTTP library's own errors while a streamed body is read (a connection dropped mid-download)."""
+    if isinstance(error, transport_errors()):
+        return transport_failure(error)
     if isinstance(error, sdk.APITimeoutError):
         return Failure(TIMEOUT, cause=error)
     if isinstance(error, sdk.APIConnectionError):

@@ -32,6 +32,7 @@ from ..client import (
     ResultFile,
     copy_stream,
     stainless_failure,
+    transport_errors,
 )
 from ..records import FILE_KEY, SHA_KEY, Batch, BytesMoved, Model, RemoteFile
 from .sdk import sdk
@@ -123,7 +124,7 @@ class AnthropicBatches(Client):
 
         try:
             yield
-        except (anthropic.AnthropicError, *SHAPE_ERRORS) as e:
+        except (anthropic.AnthropicError, *SHAPE_ERRORS, *transport_errors()) as e:
             raise _failure(e).error(self.target, action, self._key) from None
 
     def _json(self, raw, action: str) -> dict:

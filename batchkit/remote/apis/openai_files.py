@@ -23,6 +23,7 @@ from ..client import (
     ResultFile,
     copy_stream,
     stainless_failure,
+    transport_errors,
     upload_name,
 )
 from ..records import TIMESTAMPS, Batch, BatchError, BytesMoved, Model, RemoteFile, text_or_none
@@ -122,7 +123,7 @@ class OpenAIFiles(Client):
 
         try:
             yield
-        except openai.OpenAIError as e:
+        except (openai.OpenAIError, *transport_errors()) as e:
             raise _failure(e).error(self.target, action, self._key) from None
 
     def _json(self, raw, action: str):
