@@ -7,11 +7,13 @@ from __future__ import annotations
 import datetime
 import json
 
+import orjson
 import pytest
 from click.testing import CliRunner
 from serverutil import running_server
 from submitsupport import ROOT, invoke, write_requests
 
+import batchkit
 from batchkit.cli import cli
 from batchkit.providers import PROVIDERS
 from batchkit.tokens import closest_model, load_prices
@@ -138,3 +140,54 @@ def test_anthropic_lines_to_an_openai_protocol_server_name_the_format_and_what_t
             f"lines), and the server at {server.base_url} takes OpenAI batch lines ({{custom_id, method, url, "
             f"body}}); `batchkit convert {claude} -o claude.openai.jsonl --to openai` writes them"
         ) in refused.stderr
+
+
+def test_the_cost_bound_prices_the_batchs_model_where_it_answers_every_request(server, tmp_path):
+    """Mistral takes the model on the batch: lines naming mistral-small-latest, sent with --model
+    mistral-large, ran on mistral-large, ~17 times the price --max-cost was kept under."""
+    line = {"custom_id": "a", "body": {"model": "mistral-small-latest", "max_tokens": 200,
+            "messages": [{"role": "user", "content": "hello " * 50}]}}  # fmt: skip
+    path = write(tmp_path / "mistral.jsonl", line)
+    small = batchkit.estimate(path, provider="mistral").totals()["cost"]["USD"]["high"]
+    large = batchkit.estimate(path, provider="mistral", model="mistral-large")
+    assert list(large.files[0].models) == ["mistral-large"]
+    assert large.totals()["cost"]["USD"]["high"] > 5 * small
+    between = f"{2 * small:.8f}"
+    refused = invoke("submit", path, "--provider", "mistral", "--base-url", server.root_url, "--model", "mistral-large",
+                     "--max-cost", between, MISTRAL_API_KEY="x")  # fmt: skip
+    assert refused.returncode == 2 and "over --max-cost" in refused.stderr, refused.stderr
+
+
+def test_a_cost_bound_over_several_currencies_is_refused_and_the_cost_shown_is_over_the_bound(
+    server, tmp_path
+):
+    path = tmp_path / "two.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in [
+        {"custom_id": f"r{i}", "method": "POST", "url": "/v1/chat/completions",
+         "body": {"model": model, "max_tokens": 100, "messages": [{"role": "user", "content": "hi " * 300}]}}
+        for i, model in enumerate(("acme-a", "acme-b"))]))  # fmt: skip
+    entry = {
+        "provider": "generic",
+        "input": 1,
+        "output": 1,
+        "batch_discount": 0,
+        "date": "2026-12-01",
+        "source": "x",
+    }
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"prices": [{**entry, "model": "acme-a", "currency": "EUR"},
+                                             {**entry, "model": "acme-b", "currency": "JPY"}]}))  # fmt: skip
+    mixed = invoke("submit", path, "--base-url", server.base_url, "--max-cost", "100", "--prices", prices)
+    assert mixed.returncode == 2 and "the estimate is in 2 currencies (EUR, JPY)" in mixed.stderr, (
+        mixed.stderr
+    )
+    prices.write_text(
+        json.dumps({"prices": [{**entry, "model": m, "currency": "EUR"} for m in ("acme-a", "acme-b")]})
+    )
+    high = batchkit.estimate(path, provider="generic", prices=prices).totals()["cost"]["EUR"]["high"]
+    bound = float(f"{high:.4f}")  # what a cost shown with four decimals reads as
+    over = invoke(
+        "submit", path, "--base-url", server.base_url, "--max-cost", repr(bound), "--prices", prices
+    )
+    shown = float(over.stderr.split("up to ")[1].split()[0])
+    assert over.returncode == 2 and shown > bound, over.stderr  # it said "up to 0.0012, over 0.0012"

@@ -101,11 +101,20 @@ def check_cost(counted, max_cost: float, target=None) -> None:
                 else "",
             )
         )
+    if len(totals["cost"]) > 1:  # a sum of euros and yen is no cost
+        raise UsageError(
+            Text(
+                f"the estimate is in {len(totals['cost'])} currencies ({', '.join(sorted(totals['cost']))}), "
+                "which one bound cannot hold: give the models' prices in one currency (",
+                Option("prices", Meta("FILE")),
+                ")",
+            )
+        )
     high = sum(cost["high"] for cost in totals["cost"].values())
     if high > max_cost:
-        currencies = "/".join(totals["cost"]) or "USD"
-        raise UsageError(
-            f"not submitted: the estimated cost is up to {high:.4f} {currencies}, over --max-cost {max_cost:g} "
+        currency = next(iter(totals["cost"]), "USD")
+        raise UsageError(  # (digits enough that the cost shown is over the bound it is refused at)
+            f"not submitted: the estimated cost is up to {high:.6g} {currency}, over --max-cost {max_cost:g} "
             "(`batchkit estimate` shows the breakdown)"
         )
 

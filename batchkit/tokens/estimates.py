@@ -188,15 +188,18 @@ def estimate_file(
     """One file's estimate, priced by `pricer_for(provider)` at the provider its lines settle `options`
     on (`Options.for_lines`: the one named, else the file's format's own); its lines are read in the
     format `options` names, else each in its own. `job_model`: the batch's model, for lines that name none
-    (Gemini's, Bedrock's)."""
+    (Gemini's, Bedrock's), and for every line where the provider takes the model on the batch (Gemini,
+    Mistral, Vertex, Bedrock: the batch's model answers each request, whatever its line names)."""
     chunk: dict[str, list] = {}
     pending = 0
     with open_binary(source, progress) as stream:
         found = detect_stream(stream, options.max_line) if options.dialect is None else None
-        pricer = pricer_for(options.for_lines(found).provider.name)
+        row = options.for_lines(found).provider
+        pricer = pricer_for(row.name)
         result = FileEstimate(source_name(source), pricer.provider)
+        on_batch = job_model if row.model_on_batch else None
         for request in read_requests(stream, result.note, dialect=options.dialect):
-            model = request.model or job_model or NO_MODEL
+            model = on_batch or request.model or job_model or NO_MODEL
             if model not in result.models and model not in chunk:
                 if len(result.models.keys() | chunk.keys()) >= MAX_MODELS:
                     model = MORE_MODELS
