@@ -77,6 +77,20 @@ def test_prices_file_override_on_the_command_line(tmp_path):
     assert "no price for gpt-4o-mini at kluster; add one with --prices FILE" in text
 
 
+def test_a_price_without_an_output_price_bounds_no_cost_of_requests_that_write(tmp_path):
+    """Output is optional in a price (an embedding's has none): for a chat model it priced the output at
+    zero, and --max-cost passed a bound the output alone could pass."""
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"prices": [{"provider": "kluster", "model": "meta-llama/Llama-3.1-8B-Instruct",
+        "input": 0.18, "batch_discount": 0.0, "currency": "USD", "date": "2026-11-01", "source": "x"}]}))  # fmt: skip
+    result = run(mixed_file(tmp_path), "-p", "kluster", "--prices", prices, "--format", "json")
+    doc = json.loads(result.output)
+    llama = next(m for m in doc["files"][0]["models"] if m["model"] == "meta-llama/Llama-3.1-8B-Instruct")
+    assert llama["cost"] is None and "meta-llama/Llama-3.1-8B-Instruct" in doc["totals"]["unpriced_models"]
+    text = run(mixed_file(tmp_path), "-p", "kluster", "--prices", prices).output
+    assert "the price of meta-llama/Llama-3.1-8B-Instruct at kluster has no output price" in text
+
+
 def test_exit_codes(tmp_path):
     path = mixed_file(tmp_path)
     path.write_bytes(path.read_bytes() + b"{broken\n")

@@ -55,7 +55,9 @@ class ModelEstimate:
             self.not_counted[kind] = self.not_counted.get(kind, 0) + n
 
     def cost(self) -> dict | None:
-        if self.price is None:
+        """The cost's bounds; None when unpriced: no price, or one without an output price for requests
+        that may write output (an embedding's price has none; a chat model's output is never free)."""
+        if self.price is None or (self.price.output is None and self.output_ceiling):
             return None
         return {
             "low": self.price.cost(self.prompt_tokens, 0),
@@ -134,7 +136,7 @@ class Estimate:
             "output_ceiling": sum(m.output_ceiling for m in groups),
             "estimated": any(m.estimated for m in groups),
             "cost": costs,
-            "unpriced_models": sorted({m.model for m in groups if m.price is None}),
+            "unpriced_models": sorted({m.model for m in groups if m.cost() is None}),
         }
 
     def to_dict(self) -> dict:

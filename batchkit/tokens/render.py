@@ -54,6 +54,11 @@ def _lengths(lengths: dict | None, estimated: bool) -> list[str]:
 
 def _cost(group: dict, provider: str, priced: list[str]) -> str:
     cost, price = group["cost"], group["price"]
+    if cost is None and price is not None:  # a price without an output price, for requests that write
+        return (
+            f"    cost             the price of {shown(group['model'])} at {provider} has no output price, and "
+            f"its requests may write {group['output_ceiling']:,} tokens; give one with --prices FILE"
+        )
     if cost is None:
         _known, closest = closest_model(group["model"], provider)
         if closest is not None:
