@@ -197,6 +197,11 @@ def test_submitting_again_prints_the_batch_and_force_or_forget_submits_anew(serv
     assert len(remote_batches(server, batch_file)) == 3
     unknown = invoke("forget", "batch_nothing")
     assert unknown.returncode == 2 and "the ledger has no submission of it" in unknown.stderr
+    anew_id = batch_id_of(anew)
+    with batch_file.open("a") as f:  # edited since: its submissions are found by its name
+        f.write(batch_file.read_text().splitlines()[0].replace("twice", "later") + "\n")
+    edited = invoke("forget", batch_file)
+    assert edited.stdout == f"forgot {anew_id} of {batch_file} to {server.base_url}\n", edited.stderr
 
 
 def test_failed_uploads_say_why_and_are_pruned(server, tmp_path):

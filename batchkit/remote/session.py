@@ -489,12 +489,10 @@ class Session:
         target = self._explicit_target()
         address = target.address if target else None
         path = Path(ref)
-        if path.is_file():
-            entries = self.ledger.find(sha256=file_digest(path)[0], base_url=address)
-        else:
-            entries = self.ledger.find(name=str(path.resolve()), base_url=address) or self.ledger.find(
-                batch_id=ref, base_url=address
-            )
+        # its content's submissions; a file edited since (or gone), those made under its name
+        entries = self.ledger.find(sha256=file_digest(path)[0], base_url=address) if path.is_file() else []
+        entries = entries or self.ledger.find(name=str(path.resolve()), base_url=address)
+        entries = entries or (self.ledger.find(batch_id=ref, base_url=address) if not path.is_file() else [])
         if not entries:
             raise UsageError(f"{ref}: the ledger has no submission of it (`batchkit list` shows what it has)")
         removed = self._remove_staged(entries) if remote_files else []
