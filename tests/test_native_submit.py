@@ -60,6 +60,10 @@ def test_convert_submit_merge_gives_every_row_ok(server, tmp_path, provider):
     # the API's request counts (Gemini's are in answers its SDK reads no counts from)
     status = run_cli("status", batch_id, "--provider", provider, "--base-url", server.root_url)
     assert "requests     3 total, 3 completed, 0 failed" in status.stdout, status.stdout + status.stderr
+    # the address alone: the provider the ledger recorded there is asked (OpenAI's protocol was, a 404)
+    for ref in (target, batch_id):
+        alone = run_cli("status", ref, "--base-url", server.root_url)
+        assert alone.returncode == 0 and "3 completed" in alone.stdout, alone.stdout + alone.stderr
 
 
 @pytest.mark.parametrize(

@@ -76,6 +76,17 @@ def _entry_target(entry: Entry) -> Target:
     )
 
 
+def _target_for(target: Target | None, entry: Entry | None) -> Target:
+    """Where a recorded submission is asked about: the target given, but for an address given alone (no
+    provider named) the provider the ledger recorded there (an Anthropic batch is not asked for in
+    OpenAI's protocol); the recorded one when none was given."""
+    if entry is not None and (
+        target is None or (not target.named and entry.provider != target.provider.name)
+    ):
+        return _entry_target(entry)
+    return target
+
+
 @dataclass
 class Ref:
     """What a BATCH_ID|FILE argument names: where the batch is, its id, its ledger row, and the name its
@@ -207,9 +218,9 @@ class Session:
         if path.suffix in FILE_SUFFIXES or ref.startswith(PATH_STARTS) or "\\" in ref:
             raise InputError(f"{ref}: no such file (give a batch id or a file that was submitted)")
         entry = self.ledger.for_batch(ref, target.address if target else None)
-        if target is None:
-            target = _entry_target(entry) if entry else self.connection.target()
-        return Ref(target, ref, entry, Path(entry.path) if entry else None)
+        if target is None and entry is None:
+            target = self.connection.target()
+        return Ref(_target_for(target, entry), ref, entry, Path(entry.path) if entry else None)
 
     def _resolve_file(self, path: Path, target: Target | None) -> Ref:
         sha, _ = file_digest(path)
@@ -220,11 +231,11 @@ class Session:
         name = str(path.resolve())
         if entry is not None and entry.step == ANSWERED:
             self.ledger.add_name(entry.id, name)
-            return Ref(target or _entry_target(entry), None, entry, Path(name))
+            return Ref(_target_for(target, entry), None, entry, Path(name))
         if entry is None or not entry.batch_id:
             raise UsageError(self._not_submitted(path, name, sha, entry, target))
         self.ledger.add_name(entry.id, name)  # a copy of submitted content is another name for its batch
-        return Ref(target or _entry_target(entry), entry.batch_id, entry, Path(name))
+        return Ref(_target_for(target, entry), entry.batch_id, entry, Path(name))
 
     def _not_submitted(
         self, path: Path, name: str, sha: str, entry: Entry | None, target: Target | None
