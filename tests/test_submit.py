@@ -508,3 +508,19 @@ def test_a_batch_cancelled_before_any_request_ran_is_said_to_have_no_results(tmp
                 said.returncode == 2 and "before any of its requests ran, so it has no results" in said.stderr
             )
             assert f"`batchkit submit {batch_file} --force` sends them again" in said.stderr
+
+
+def test_cancelling_a_batch_that_failed_whole_says_it_has_no_results(tmp_path):
+    """It said the results 'stay downloadable', and download then said there were none."""
+    path = write_requests(tmp_path / "unknown.jsonl", 2, models=("not-served",))
+    with running_server("--model", "gpt-4o-mini", data_dir=tmp_path / "srv") as server:
+        failed = invoke(
+            "submit", path, "--base-url", server.base_url, "--wait", "--interval", "0.2", "--no-validate"
+        )
+        assert failed.returncode == 1, failed.stderr
+        cancel = invoke("cancel", path)
+        download = invoke("download", path)
+    assert cancel.returncode == 2 and "there is nothing to cancel; it has no results" in cancel.stderr, (
+        cancel.stderr
+    )
+    assert download.returncode == 1 and "it has no results to download" in download.stderr

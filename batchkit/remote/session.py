@@ -389,9 +389,12 @@ class Session:
         if batch.status == "cancelled":
             return batch
         if batch.terminal:
+            ran = batch.completed > 0 or batch.failed > 0  # (a batch failed as a whole ran no request)
+            after = (
+                f"its results stay downloadable (`batchkit download {ref}`)" if ran else "it has no results"
+            )
             raise UsageError(
-                f"batch {batch.id} has already ended ({batch.status}): there is nothing to cancel; its results "
-                f"stay downloadable (`batchkit download {ref}`)"
+                f"batch {batch.id} has already ended ({batch.status}): there is nothing to cancel; {after}"
             )
         batch = client.cancel(found.batch_id)
         self.record(found.entry, batch)
