@@ -152,6 +152,24 @@ def test_answers_are_found_by_key_and_a_second_store_keeps_the_first(tmp_path):
     assert abs(hits[k1].stored_at - time.time()) < 60
 
 
+def test_a_reader_of_the_cache_waits_for_no_writer(tmp_path):
+    """Every open took a writer's lock to check the schema: `cache stats` waited out another process's
+    write (7 s), and a submit gave up after 30 s, where WAL lets readers read."""
+    path = tmp_path / "c.db"
+    with AnswerCache(path) as cache:
+        cache.store(WHERE, "batch_1", [(key(body()), b'{"a":1}')])
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process's write, held
+    try:
+        started = time.monotonic()
+        with AnswerCache(path) as cache:
+            assert cache.stats().answers == 1 and len(cache.lookup([key(body())])) == 1
+        assert time.monotonic() - started < 5
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
 def test_two_keys_that_share_their_first_half_never_answer_for_each_other(tmp_path):
     first, second = b"\x01" * 8 + b"A" * 8, b"\x01" * 8 + b"B" * 8
     with AnswerCache(tmp_path / "c.db") as cache:

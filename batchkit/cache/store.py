@@ -121,9 +121,11 @@ class AnswerCache:
             self._refuse_foreign(db)
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")  # WAL keeps it consistent; a kill loses no commit
-            db.execute("BEGIN IMMEDIATE")
-            self._migrate(db)
-            db.execute("COMMIT")
+            # a writer's lock only when the schema is behind: readers never wait for a writer (WAL)
+            if db.execute("PRAGMA user_version").fetchone()[0] != len(MIGRATIONS):
+                db.execute("BEGIN IMMEDIATE")
+                self._migrate(db)
+                db.execute("COMMIT")
         except sqlite3.DatabaseError as e:
             raise self._failure(e) from None
         self._db = db
