@@ -117,6 +117,11 @@ def test_a_file_answered_whole_makes_no_batch_and_download_writes_its_answers(se
     assert {(row["status"], row["cached"]) for row in rows} == {("ok", "True")}
     listed = json.loads(invoke("list", "--json").stdout)
     assert any(entry["step"] == "answered" and entry["cached"] == 5 for entry in listed)
+    kept = next(Path(e["cached_path"]) for e in listed if e["step"] == "answered" and e.get("cached_path"))
+    kept.rename(kept.with_suffix(".away"))  # the ledger's copy gone: was "cannot write b.output.jsonl"
+    gone = invoke("download", again, "--force")
+    assert gone.returncode == 2 and "the answers the cache gave are gone from the ledger" in gone.stderr
+    kept.with_suffix(".away").rename(kept)
     every = invoke("status", again)  # every submission of the file: this one is done, not stopped
     assert every.returncode == 0 and "done: the answer cache answered all 5 requests" in every.stdout
     assert "tries again" not in every.stdout

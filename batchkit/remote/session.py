@@ -605,8 +605,15 @@ def _fetch(
 def _copy(source: Path, path: Path) -> tuple[int, str]:
     """Copy the local result file `source` to `path` (whole or not at all); its lines and sha256."""
     try:
+        lines = open(source, "rb")  # noqa: SIM115 (closed below; its failure is the ledger's, not the output's)
+    except OSError as e:
+        raise InputError(
+            f"the answers the cache gave are gone from the ledger ({source}: {e.strerror or e}); "
+            "`batchkit forget` the submission and submit the file again (the cache answers it again)"
+        ) from None
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(path) as sink, open(source, "rb") as lines:
+        with lines, atomic_write(path) as sink:
             counter = _LineCounter(sink)
             shutil.copyfileobj(lines, counter)
     except OSError as e:
