@@ -128,11 +128,10 @@ def split_by(
         )
     limits = options.with_limits(max_requests, max_bytes)
     result, taken = SplitByResult(report), set()
-    paths = {value: group_path(Path(output if output is not None else source), value, taken)
-             for value in _values(source, by, options)}  # fmt: skip
+    target = Path(output if output is not None else source)
+    paths = {value: group_path(target, value, taken) for value in _values(source, by, options)}
     for path in paths.values():  # before any group is written: each later one reads the source again
         refuse_inputs(path, [source])
-    target = Path(output if output is not None else source)
     for value, path in paths.items():
         result.groups[value] = write_numbered(
             _lines_of(source, by, value, options),
