@@ -305,7 +305,9 @@ class Session:
         )  # fmt: skip
 
     def status(self, ref: str) -> tuple[Batch, Ref]:
-        found = self.resolve(ref)
+        return self._status_of(self.resolve(ref))
+
+    def _status_of(self, found: Ref) -> tuple[Batch, Ref]:
         batch = self.client(found.target).batch(found.batch_id_or_fail())
         found.entry = self.record(found.entry, batch)
         return batch, found
@@ -316,7 +318,10 @@ class Session:
         whose server cannot be reached now shows the ledger's record and the error); else the one."""
         path = Path(ref)
         if self.connection.explicit or not path.is_file():
-            batch, found = self.status(ref)
+            found = self.resolve(ref)
+            if found.batch_id is None and found.entry is not None and found.entry.step == ANSWERED:
+                return [self._submitted(found.entry, found.path)]  # the cache answered it: no batch
+            batch, found = self._status_of(found)
             return [Submitted(found, batch)]
         entries = self.ledger.find(sha256=file_digest(path)[0])
         latest = list({e.base_url: e for e in reversed(entries)}.values())[::-1]
