@@ -1,5 +1,6 @@
 import csv
 import io
+import json
 import math
 
 import pandas as pd
@@ -477,3 +478,25 @@ def test_a_duration_or_a_date_is_the_text_a_spreadsheet_shows(tmp_path):
         "-0:01:30",
         "0:00:00.0015",
     ]
+
+
+def test_a_cell_that_reads_as_nan_or_inf_stays_the_text_it_is(tmp_path):
+    """`nan` read as a float was a missing cell: `merge --source` wrote the row's cell empty (null in
+    JSONL for `-inf`), where build had sent the text."""
+    path = tmp_path / "n.csv"
+    path.write_text("id,n,m,x\n1,nan,-inf,1.5\n2,1.5,2.5,2.5\n")
+    table = read_table(path)
+    assert table["n"].tolist() == ["nan", "1.5"] and table["m"].tolist() == ["-inf", "2.5"]
+    assert str(table["x"].dtype) == "Float64"  # finite numbers written as Python writes them stay numbers
+
+
+@pytest.mark.parametrize("ext", ["jsonl", "json"])
+def test_an_integer_past_64_bits_in_a_json_table_is_read_as_written(tmp_path, ext):
+    """orjson reads it as a float: two such ids became one (a duplicate-id refusal) and a prompt showed
+    1.2345678901234568e+29."""
+    rows = [{"id": 123456789012345678901234567890 + i, "q": "x"} for i in range(2)]
+    path = tmp_path / f"wide.{ext}"
+    text = [json.dumps(row) for row in rows]
+    path.write_text("\n".join(text) + "\n" if ext == "jsonl" else "[" + ",".join(text) + "]")
+    table = read_table(path, typed=False)
+    assert column_texts(table["id"]) == ["123456789012345678901234567890", "123456789012345678901234567891"]

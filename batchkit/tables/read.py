@@ -7,6 +7,7 @@ import contextlib
 import csv
 import functools
 import io
+import math
 import re
 import warnings
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from ..errors import InputError, UsageError
-from ..lines import MAX_SKIP_BYTES, READ_CHUNK, LineBound, source_name
+from ..lines import MAX_SKIP_BYTES, READ_CHUNK, LineBound, loads_exact, source_name
 from ..words import Option, Text
 from .cells import is_missing
 from .sources import Source, compression_of, decode_error, is_url, open_source, table_files, table_format
@@ -312,7 +313,7 @@ def _jsonl_chunks(opened, source, encoding, chunk_rows):
             if not line.strip():
                 continue
             try:
-                record = orjson.loads(line)
+                record = loads_exact(line)  # an integer past 64 bits as written (orjson: a float)
             except orjson.JSONDecodeError as e:
                 raise InputError(f"{source_name(source)}: line {number} is not valid JSON: {e.msg}") from None
             if type(record) is not dict:
@@ -347,7 +348,7 @@ def _json_array(opened, source, encoding) -> pd.DataFrame:
     finally:
         stream.close()  # (a stream of the caller's is left open: see `_binary`)
     try:
-        value = orjson.loads(text)
+        value = loads_exact(text)
     except orjson.JSONDecodeError as e:
         raise InputError(
             Text(
@@ -620,7 +621,11 @@ def _typed_text_columns(frame: pd.DataFrame) -> pd.DataFrame:
                     floats = [float(v) for v in filled]
                 except ValueError:
                     floats = None
-                if floats is not None and all(repr(f) == v for f, v in zip(floats, filled, strict=True)):
+                # (not "nan" nor "inf": in a float column NaN is a missing cell, and JSON has no infinity,
+                # so such a cell would come back empty or null)
+                if floats is not None and all(
+                    repr(f) == v and math.isfinite(f) for f, v in zip(floats, filled, strict=True)
+                ):
                     converted = pd.array([float(v) if v else None for v in column], dtype="Float64")
         if converted is None:
             converted = pd.array([v if v else None for v in column], dtype="string")
