@@ -500,3 +500,13 @@ def test_an_integer_past_64_bits_in_a_json_table_is_read_as_written(tmp_path, ex
     path.write_text("\n".join(text) + "\n" if ext == "jsonl" else "[" + ",".join(text) + "]")
     table = read_table(path, typed=False)
     assert column_texts(table["id"]) == ["123456789012345678901234567890", "123456789012345678901234567891"]
+
+
+def test_a_json_column_of_integers_and_fractions_keeps_each_as_written(tmp_path):
+    """Typed as Float64, 1 was written back "1.0" and 12345678901234567 as 1.2345678901234568e+16."""
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"id":"a","n":1}\n{"id":"b","n":12345678901234567}\n{"id":"c","n":0.5}\n')
+    table = read_table(path)
+    assert table["n"].tolist() == [1, 12345678901234567, 0.5]
+    write_table(table, tmp_path / "out.csv")
+    assert (tmp_path / "out.csv").read_text().splitlines()[1:] == ["a,1", "b,12345678901234567", "c,0.5"]

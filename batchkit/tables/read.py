@@ -640,6 +640,10 @@ def _typed_object_columns(frame: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for name in frame.columns:
         values = [None if is_missing(v) else v for v in frame[name].tolist()]
+        kinds = {type(v) for v in values}
+        if int in kinds and float in kinds:  # as written: a Float64 column makes 1 "1.0", 2**53 + 1 another
+            out[name] = pd.array(values, dtype=object)
+            continue
         try:
             out[name] = pd.array(values)
         except (TypeError, ValueError):
