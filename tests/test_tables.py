@@ -510,3 +510,20 @@ def test_a_json_column_of_integers_and_fractions_keeps_each_as_written(tmp_path)
     assert table["n"].tolist() == [1, 12345678901234567, 0.5]
     write_table(table, tmp_path / "out.csv")
     assert (tmp_path / "out.csv").read_text().splitlines()[1:] == ["a,1", "b,12345678901234567", "c,0.5"]
+
+
+def test_arrow_lists_and_structs_with_nulls_are_json_in_csv(tmp_path):
+    """Read from Parquet, an integer list with a null was written to CSV as [1.0,NaN,2.0] (no JSON)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    struct = pa.array([{"a": 1}, {"a": None}, None], pa.struct([("a", pa.int64())]))
+    lists = pa.array([[1, None, 2], [3], None], pa.list_(pa.int64()))
+    pq.write_table(pa.table({"id": ["a", "b", "c"], "st": struct, "ln": lists}), tmp_path / "s.parquet")
+    write_table(read_table(tmp_path / "s.parquet"), tmp_path / "s.csv")
+    assert (tmp_path / "s.csv").read_text().splitlines() == [
+        "id,st,ln",
+        'a,"{""a"":1}","[1,null,2]"',
+        'b,"{""a"":null}",[3]',
+        "c,,",
+    ]

@@ -127,7 +127,16 @@ def nested_as_json(frame: pd.DataFrame) -> pd.DataFrame:
         for name, dtype in frame.dtypes.items()
         if _may_nest(dtype) and any(_nests(v) for v in frame[name].tolist())
     ]
-    return frame.assign(**{str(name): frame[name].map(as_text, na_action="ignore") for name in nested})
+    import pandas as pd
+
+    # each cell as `tolist` gives it: an Arrow list or struct's values exactly (iterating the column gave
+    # numpy arrays, an integer list with a null became [1.0, NaN, 2.0], which is no JSON)
+    return frame.assign(
+        **{
+            str(name): pd.Series([as_text(v) for v in frame[name].tolist()], index=frame.index, dtype=object)
+            for name in nested
+        }
+    )
 
 
 def _nests(value) -> bool:
