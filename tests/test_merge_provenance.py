@@ -37,6 +37,19 @@ def read_csv(path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def built_and_merged(tmp_path, table_text: str, answers: list[dict], *build_options):
+    """`build` of a table (id column `id`, prompt `{q}`), then `merge --source` of `answers` onto it: the
+    merge's process and the table it wrote."""
+    table, batch = tmp_path / "t.csv", tmp_path / "b.jsonl"
+    table.write_text(table_text, encoding="utf-8")
+    built = invoke("build", table, "-o", batch, "--model", "m", "--user", "{q}", "--id-column", "id",
+                   *build_options)  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    results, out = tmp_path / "out.jsonl", tmp_path / "merged.csv"
+    write_lines(results, answers)
+    return invoke("merge", batch, "-r", results, "--source", table, "--id-column", "id", "-o", out), out
+
+
 def build(batch, *options):
     built = invoke("build", QUESTIONS, "-o", batch, "--user", "{question}", "--id-column", "id", *options)
     assert built.returncode == 0, built.stderr
@@ -165,16 +178,9 @@ def test_renamed_ids_land_on_their_rows_whatever_order_the_inputs_come_in(tmp_pa
 def test_an_id_on_more_rows_than_its_requests_puts_its_answer_on_no_row_and_says_why(tmp_path):
     """Build skipped the first `k1` row (its prompt empty): the answer to the second landed on the first,
     exit 0 with --allow-missing. Which row is the id's cannot be told: no row, a note, exit 1."""
-    table = tmp_path / "t.csv"
-    table.write_text("id,q\nk1,\nk1,second\nk2,third\n", encoding="utf-8")
-    batch = tmp_path / "b.jsonl"
-    built = invoke("build", table, "-o", batch, "--model", "m", "--user", "{q}", "--id-column", "id",
-                   "--on-empty", "skip")  # fmt: skip
-    assert built.returncode == 0, built.stderr
-    results = tmp_path / "out.jsonl"
-    write_lines(results, [answer("k1", "re second"), answer("k2", "re third")])
-    out = tmp_path / "merged.csv"
-    merged = invoke("merge", batch, "-r", results, "--source", table, "--id-column", "id", "-o", out)
+    table = "id,q\nk1,\nk1,second\nk2,third\n"
+    answers = [answer("k1", "re second"), answer("k2", "re third")]
+    merged, out = built_and_merged(tmp_path, table, answers, "--on-empty", "skip")
     assert merged.returncode == 1 and "1 result(s) found no row" in merged.stdout, merged.stdout
     assert "'id' repeats 'k1' on more rows than there are requests of that id" in merged.stdout
     assert [(row["q"], row["content"]) for row in read_csv(out)] == [
@@ -188,15 +194,8 @@ def test_a_repeated_id_merged_without_renaming_puts_its_result_on_each_row_once(
     """Results cannot tell the requests of one id apart (the merge says so, and exits 1: a row may hold
     another's answer, where it exited 0): each of its rows gets that one result, once, and the table keeps
     one row per source row."""
-    table = tmp_path / "t.csv"
-    table.write_text("id,q\n1,first\n1,second\n2,third\n", encoding="utf-8")
-    batch = tmp_path / "b.jsonl"
-    assert invoke("build", table, "-o", batch, "--model", "m", "--user", "{q}", "--id-column", "id",
-                  "--force").returncode == 0  # fmt: skip
-    results = tmp_path / "out.jsonl"
-    write_lines(results, [answer("1", "one"), answer("2", "two")])
-    out = tmp_path / "merged.csv"
-    merged = invoke("merge", batch, "-r", results, "--source", table, "--id-column", "id", "-o", out)
+    table = "id,q\n1,first\n1,second\n2,third\n"
+    merged, out = built_and_merged(tmp_path, table, [answer("1", "one"), answer("2", "two")], "--force")
     assert merged.returncode == 1 and "every such row gets the same result" in merged.stdout, merged.stdout
     assert "ambiguous: 1 request(s) share their custom_id with another request" in merged.stdout
     assert [(row["q"], row["content"]) for row in read_csv(out)] == [

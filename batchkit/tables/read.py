@@ -488,7 +488,8 @@ class _Formulas:
 
     def __init__(self, target, sheet_name: str, source):
         self.target, self.sheet_name, self.source = target, sheet_name, source
-        self.book, self.rows, self.at = None, None, 0
+        self.book, self.rows = None, None
+        self.at, self.formulas = 0, ()  # the number of the row read last, and its cells' formulas
 
     def refuse_unsaved(self, number: int, row: tuple) -> None:
         """InputError when an empty cell of row `number` (1-based, the header's is 1) holds a formula."""
@@ -501,9 +502,9 @@ class _Formulas:
                 warnings.simplefilter("ignore")
                 self.book = openpyxl.load_workbook(self.target, read_only=True)
             self.rows = self.book[self.sheet_name].iter_rows(values_only=True)
-        for _ in range(number - self.at):
-            formulas, self.at = next(self.rows, ()), self.at + 1
-        for column, (value, formula) in enumerate(zip(row, formulas, strict=False), 1):
+        while self.at < number:
+            self.formulas, self.at = next(self.rows, ()), self.at + 1
+        for column, (value, formula) in enumerate(zip(row, self.formulas, strict=False), 1):
             if value is None and type(formula) is str and formula.startswith("="):
                 from openpyxl.utils import get_column_letter
 
